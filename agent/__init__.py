@@ -1,0 +1,1 @@
+"""The agent core: configuration, the turn loop, the model adapter, tools and their policy."""

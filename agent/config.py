@@ -1,0 +1,110 @@
+"""Settings, read from the environment and `.env`. Names are the public interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from memory.people import Identity
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line that names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path("data"), validation_alias=_env("STEWARD_DATA_DIR"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
+    model: str = Field("claude-sonnet-4-5", validation_alias=_env("STEWARD_MODEL"))
+    max_tokens: int = Field(2048, ge=64, le=64000, validation_alias=_env("STEWARD_MAX_TOKENS"))
+    max_steps: int = Field(8, ge=1, le=50, validation_alias=_env("STEWARD_MAX_STEPS"))
+    model_retries: int = Field(4, ge=0, le=10, validation_alias=_env("STEWARD_MODEL_RETRIES"))
+    model_timeout: float = Field(
+        120.0, gt=0, le=900, validation_alias=_env("STEWARD_MODEL_TIMEOUT")
+    )
+    history_tokens: int = Field(
+        6000, ge=0, le=150000, validation_alias=_env("STEWARD_HISTORY_TOKENS")
+    )
+    daily_token_budget: int = Field(
+        300_000, ge=0, validation_alias=_env("STEWARD_DAILY_TOKEN_BUDGET")
+    )
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_api_base: str | None = Field(None, validation_alias=_env("TELEGRAM_API_BASE"))
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
+
+    owner: Annotated[tuple[Identity, ...], NoDecode] = Field(
+        (), validation_alias=_env("STEWARD_OWNER")
+    )
+    timezone: str = Field("UTC", validation_alias=_env("STEWARD_TIMEZONE"))
+    http_host: str = Field("127.0.0.1", validation_alias=_env("STEWARD_HTTP_HOST"))
+    http_port: int = Field(8080, ge=1, le=65535, validation_alias=_env("STEWARD_HTTP_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("STEWARD_LOG_LEVEL"))
+
+    @field_validator("owner", mode="before")
+    @classmethod
+    def _parse_owner(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Identity.parse(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
+        return value
+
+    @field_validator("anthropic_base_url", "telegram_api_base", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "steward.db"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name.upper()}: {message}") from None

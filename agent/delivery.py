@@ -1,0 +1,81 @@
+"""Outgoing messages: stored first, then sent through the Outbox, then marked sent.
+
+A message the channel could not deliver stays in SQLite as `failed` and is sent again by
+`redeliver()` (at start-up and when a channel comes back).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.outbox import DeliveryError, Outbox
+from agent.types import Address, ApprovalPrompt
+from memory.messages import OutStatus
+from memory.stores import Stores
+
+__all__ = ["Courier"]
+
+log = logging.getLogger(__name__)
+
+
+class Courier:
+    def __init__(self, stores: Stores, outbox: Outbox) -> None:
+        self._stores = stores
+        self.outbox = outbox
+
+    async def send(
+        self,
+        address: Address,
+        chat_id: int,
+        text: str,
+        *,
+        turn_id: int | None = None,
+        in_history: bool = True,
+    ) -> bool:
+        """Store and deliver one message; False when the channel failed (it stays queued).
+        `in_history=False` keeps it out of the conversation the model sees (command answers)."""
+        message_id = await self._stores.messages.record_outgoing(
+            chat_id=chat_id,
+            text=text,
+            thread_id=address.thread_id,
+            turn_id=turn_id,
+            in_history=in_history,
+        )
+        return await self._deliver(message_id, address, text)
+
+    async def _deliver(self, message_id: int, address: Address, text: str) -> bool:
+        try:
+            platform_id = await self.outbox.send_text(address, text)
+        except DeliveryError as exc:
+            log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
+            await self._stores.messages.set_status(message_id, OutStatus.FAILED, error=str(exc))
+            return False
+        await self._stores.messages.set_status(
+            message_id, OutStatus.SENT, platform_message_id=platform_id
+        )
+        await self._stores.audit.record(
+            "message.sent",
+            actor="steward",
+            subject=str(address),
+            message_id=message_id,
+            chars=len(text),
+        )
+        return True
+
+    async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
+        platform_id = await self.outbox.send_approval(address, prompt)
+        await self._stores.audit.record(
+            "approval.prompted", actor="steward", subject=str(address), approval=prompt.approval_id
+        )
+        return platform_id
+
+    async def redeliver(self) -> int:
+        """Send again what earlier attempts could not; returns how many went out."""
+        sent = 0
+        for message in await self._stores.messages.undelivered():
+            chat = await self._stores.people.chat_by_id(message.chat_id)
+            if chat is None:
+                continue
+            address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
+            sent += await self._deliver(message.id, address, message.text)
+        return sent

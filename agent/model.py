@@ -1,0 +1,196 @@
+"""The one model interface the turn loop uses, and its Anthropic adapter.
+
+`anthropic` is imported on first use (or warmed in the background at start-up): it takes about
+1.5 s to import and start-up must not wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from memory.turns import TokenUsage
+
+if TYPE_CHECKING:
+    import anthropic
+
+__all__ = [
+    "AnthropicModel",
+    "Model",
+    "ModelReply",
+    "ModelUnavailable",
+    "TextBlock",
+    "ToolCall",
+    "warm_up",
+]
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal"]
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    content: tuple[TextBlock | ToolCall, ...]
+    stop_reason: str
+    usage: TokenUsage
+    model: str = ""
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.content if isinstance(b, TextBlock)).strip()
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [b for b in self.content if isinstance(b, ToolCall)]
+
+    def as_message(self) -> dict[str, Any]:
+        """The assistant message to send back on the next step, in the Messages API form."""
+        blocks: list[dict[str, Any]] = []
+        for block in self.content:
+            if isinstance(block, TextBlock):
+                if block.text:
+                    blocks.append({"type": "text", "text": block.text})
+            else:
+                blocks.append(
+                    {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+                )
+        return {"role": "assistant", "content": blocks}
+
+
+@dataclass
+class ModelUnavailable(Exception):
+    """The model could not be reached or refused, after retries. `reason` is fit for a chat."""
+
+    reason: str
+    status: int | None = None
+    detail: str = field(default="", repr=False)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class Model(Protocol):
+    name: str
+
+    async def complete(
+        self,
+        *,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+    ) -> ModelReply: ...
+
+
+async def warm_up() -> None:
+    """Import the SDK in a worker thread so the first turn does not pay for it."""
+    await asyncio.to_thread(importlib.import_module, "anthropic")
+
+
+class AnthropicModel:
+    """Anthropic's Messages API. The SDK retries 408/409/429/5xx (529 included) with backoff and
+    honours `retry-after`; what is left when it gives up becomes ModelUnavailable."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        max_tokens: int = 2048,
+        max_retries: int = 4,
+        timeout: float = 120.0,
+    ) -> None:
+        self.name = model
+        self._max_tokens = max_tokens
+        self._client_args: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+        }
+        self._client: anthropic.AsyncAnthropic | None = None
+
+    def _sdk(self) -> Any:
+        return importlib.import_module("anthropic")
+
+    def _get_client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            self._client = self._sdk().AsyncAnthropic(**self._client_args)
+        return self._client
+
+    async def complete(
+        self,
+        *,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+    ) -> ModelReply:
+        sdk = self._sdk()
+        request: dict[str, Any] = {
+            "model": self.name,
+            "max_tokens": self._max_tokens,
+            "system": system,
+            "messages": messages,
+        }
+        if tools:
+            request["tools"] = tools
+        try:
+            message = await self._get_client().messages.create(**request)
+        except sdk.AuthenticationError as exc:
+            raise ModelUnavailable(
+                "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)
+            ) from exc
+        except sdk.RateLimitError as exc:
+            raise ModelUnavailable("the model API is rate-limiting me", 429, str(exc)) from exc
+        except sdk.APIStatusError as exc:
+            if exc.status_code == 529:
+                reason = "the model API is overloaded"
+            elif exc.status_code >= 500:
+                reason = "the model API is having trouble"
+            else:
+                reason = f"the model API rejected the request ({exc.status_code})"
+            raise ModelUnavailable(reason, exc.status_code, str(exc)) from exc
+        except sdk.APITimeoutError as exc:
+            raise ModelUnavailable("the model API did not answer in time", None, str(exc)) from exc
+        except sdk.APIConnectionError as exc:
+            raise ModelUnavailable("I could not reach the model API", None, str(exc)) from exc
+        return _reply(message)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def _reply(message: Any) -> ModelReply:
+    content: list[TextBlock | ToolCall] = []
+    for block in message.content:
+        if block.type == "text":
+            content.append(TextBlock(block.text))
+        elif block.type == "tool_use":
+            tool_input = block.input if isinstance(block.input, dict) else {}
+            content.append(ToolCall(block.id, block.name, tool_input))
+    usage = message.usage
+    return ModelReply(
+        content=tuple(content),
+        stop_reason=message.stop_reason or "end_turn",
+        usage=TokenUsage(
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        ),
+        model=message.model,
+    )

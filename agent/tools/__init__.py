@@ -1,0 +1,20 @@
+"""Tool declarations, the registry, and the tool families."""
+
+from agent.tools.builtin import BUILTIN_TOOLS
+from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolRegistry, ToolResult, tool
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "Risk",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "ToolResult",
+    "default_registry",
+    "tool",
+]
+
+
+def default_registry() -> ToolRegistry:
+    return ToolRegistry(BUILTIN_TOOLS)

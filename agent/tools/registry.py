@@ -1,0 +1,152 @@
+"""Tools are typed async functions; `@tool(risk=...)` turns one into a declared, schema'd Tool.
+
+The JSON schema the model sees is built from the signature, and each parameter's description
+from the Google-style docstring; a missing description or risk class fails at import time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, get_type_hints
+
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from memory.clock import Clock
+from memory.people import Chat, User
+from memory.stores import Stores
+
+__all__ = [
+    "Risk",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "ToolResult",
+    "tool",
+]
+
+
+class Risk(StrEnum):
+    """How much harm a tool can do, in rising order."""
+
+    READ = "read"
+    WRITE_INTERNAL = "write_internal"
+    EXTERNAL_EFFECT = "external_effect"
+    FORBIDDEN = "forbidden"
+
+
+class ToolError(Exception):
+    """A failure the model should see and may recover from (sent back as an error result)."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may use: the stores, the clock, and who and where this turn is for."""
+
+    stores: Stores
+    clock: Clock
+    user: User
+    chat: Chat | None
+    turn_id: int
+    tainted: bool
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+Handler = Callable[..., Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    risk: Risk
+    params: type[BaseModel]
+    handler: Handler
+
+    def schema(self) -> dict[str, Any]:
+        """The tool as the Messages API declares it."""
+        schema = self.params.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return {"name": self.name, "description": self.description, "input_schema": schema}
+
+    async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+        try:
+            parsed = self.params.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            return ToolResult(f"invalid arguments for {self.name}: {problems}", is_error=True)
+        try:
+            return ToolResult(await self.handler(ctx, **parsed.model_dump()))
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+
+
+def tool(*, risk: Risk, name: str | None = None) -> Callable[[Handler], Tool]:
+    """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
+
+    def decorate(func: Handler) -> Tool:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"tool {func.__name__} must be an async function")
+        doc = docstring_parser.parse(inspect.getdoc(func) or "")
+        described = {p.arg_name: (p.description or "").strip() for p in doc.params}
+        hints = get_type_hints(func)
+        parameters = list(inspect.signature(func).parameters.values())
+        if not parameters or hints.get(parameters[0].name) is not ToolContext:
+            raise TypeError(f"tool {func.__name__}: the first parameter must be ctx: ToolContext")
+        fields: dict[str, Any] = {}
+        for param in parameters[1:]:
+            description = described.get(param.name)
+            if not description:
+                raise TypeError(
+                    f"tool {func.__name__}: parameter {param.name!r} has no description"
+                )
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[param.name] = (hints[param.name], Field(default, description=description))
+        summary = "\n\n".join(filter(None, [doc.short_description, doc.long_description]))
+        if not summary:
+            raise TypeError(f"tool {func.__name__} needs a docstring saying what it does")
+        params = create_model(  # type: ignore[call-overload]
+            f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        return Tool(name or func.__name__, summary, risk, params, func)
+
+    return decorate
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for item in tools:
+            self.register(item)
+
+    def register(self, item: Tool) -> None:
+        if item.name in self._tools:
+            raise ValueError(f"tool {item.name!r} is declared twice")
+        self._tools[item.name] = item
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def __iter__(self) -> Any:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """The `tools` list for the Messages API; forbidden tools are never offered."""
+        return [t.schema() for t in self._tools.values() if t.risk is not Risk.FORBIDDEN]

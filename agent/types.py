@@ -1,0 +1,78 @@
+"""The values that cross the boundary between chat channels and the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from memory.people import Chat, Identity, User
+
+__all__ = ["Address", "ApprovalPrompt", "ChatKind", "IncomingMessage", "TurnRequest"]
+
+
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes: a channel, a chat on it and, where the platform has them, a thread."""
+
+    channel: str
+    chat_id: str
+    thread_id: str | None = None
+
+    def __str__(self) -> str:
+        suffix = f"/{self.thread_id}" if self.thread_id else ""
+        return f"{self.channel}:{self.chat_id}{suffix}"
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One message from any channel (or the scheduler), as the router sees it.
+
+    `sender` is the platform's own id for the author; it is the only thing identity is built on.
+    `platform_message_id` lets the router drop a message delivered twice.
+    """
+
+    sender: Identity
+    address: Address
+    text: str
+    platform_message_id: str | None = None
+    sender_name: str = ""
+    chat_kind: ChatKind = ChatKind.PRIVATE
+    reply_to_text: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalPrompt:
+    """A request for the owner to approve one exact action."""
+
+    approval_id: str
+    tool: str
+    preview: str
+    reason: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One unit of agent work: a chat message, or a job the scheduler started.
+
+    `kind` names where it came from (chat, briefing, checkin, …) for usage figures and budgets;
+    `tainted` marks a turn that starts out holding content from outside.
+    """
+
+    kind: str
+    user: User
+    chat: Chat | None
+    address: Address | None
+    text: str
+    message_id: int | None = None
+    tainted: bool = False
+
+    @property
+    def self_initiated(self) -> bool:
+        return self.kind != "chat"

@@ -1,0 +1,1 @@
+"""Chat channels, the one router, command handlers, and the `steward` command line."""

@@ -1,0 +1,126 @@
+"""The one dispatch every channel calls: dedupe, identify, store, then a command or a turn.
+
+Order per message: take its place in the chat's queue (synchronously) → who is this (strangers
+get one polite refusal and an audit event, and never reach the model) → commit the message
+(a duplicate platform id stops here) → wait for the chat's earlier messages → command or turn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.core import Steward
+from agent.types import IncomingMessage, TurnRequest
+from bot.commands import CommandCall, CommandContext, CommandGroup, UsageError, parse_command
+from bot.sequencer import ChatSequencer, Ticket
+from memory.messages import InStatus
+from memory.people import Chat, User
+
+__all__ = ["Router"]
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(self, steward: Steward, commands: CommandGroup) -> None:
+        self._steward = steward
+        self._commands = commands
+        self._sequencer = ChatSequencer()
+
+    async def dispatch(self, message: IncomingMessage) -> None:
+        ticket = self._sequencer.take(message.address)
+        try:
+            await self._dispatch(message, ticket)
+        finally:
+            ticket.release()
+
+    async def _dispatch(self, message: IncomingMessage, ticket: Ticket) -> None:
+        stores = self._steward.stores
+        user = await stores.people.resolve(message.sender)
+        if user is None:
+            await self._refuse_stranger(message)
+            return
+        chat = await stores.people.chat(
+            message.address.channel, message.address.chat_id, message.chat_kind.value
+        )
+        call = parse_command(message.text)
+        message_id = await stores.messages.record_incoming(
+            chat_id=chat.id,
+            user_id=user.id,
+            text=message.text,
+            platform_message_id=message.platform_message_id,
+            thread_id=message.address.thread_id,
+            in_history=call is None,
+        )
+        if message_id is None:
+            log.info(
+                "duplicate message %s in chat %s dropped", message.platform_message_id, chat.id
+            )
+            return
+        async with ticket:
+            try:
+                await self._handle(message, user, chat, message_id, call)
+            finally:
+                await stores.messages.set_status(message_id, InStatus.HANDLED)
+
+    async def _handle(
+        self,
+        message: IncomingMessage,
+        user: User,
+        chat: Chat,
+        message_id: int,
+        call: CommandCall | None,
+    ) -> None:
+        if call is None:
+            request = TurnRequest(
+                kind="chat",
+                user=user,
+                chat=chat,
+                address=message.address,
+                text=message.text,
+                message_id=message_id,
+            )
+            await self._steward.respond(request)
+            return
+        reply = await self._run_command(message, user, chat, call)
+        if reply:
+            await self._steward.courier.send(message.address, chat.id, reply, in_history=False)
+
+    async def _run_command(
+        self, message: IncomingMessage, user: User, chat: Chat, call: CommandCall
+    ) -> str:
+        command = self._commands.get(call.name)
+        if command is None:
+            return f"I don't know /{call.name}.\n\n" + self._commands.help_text()
+        if command.owner_only and not user.is_owner:
+            return f"/{call.name} is for the owner only."
+        ctx = CommandContext(
+            steward=self._steward,
+            user=user,
+            chat=chat,
+            address=message.address,
+            message=message,
+            call=call,
+            commands=self._commands,
+        )
+        try:
+            return await command.handler(ctx)
+        except UsageError as exc:
+            return command.help_text(exc.problem)
+
+    async def _refuse_stranger(self, message: IncomingMessage) -> None:
+        stores = self._steward.stores
+        stranger = await stores.people.record_stranger(message.sender, message.sender_name)
+        await stores.audit.record(
+            "stranger.refused",
+            actor=str(message.sender),
+            subject=str(message.address),
+            attempts=stranger.attempts,
+        )
+        if stranger.attempts > 1:
+            return
+        await self._steward.outbox.send_text(
+            message.address,
+            "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
+            f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}.",
+        )

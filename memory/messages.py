@@ -1,0 +1,159 @@
+"""The message log: every incoming and outgoing message, stored before anyone acts on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+
+from memory.clock import Clock, iso
+from memory.db import Database
+
+__all__ = ["InStatus", "MessageLog", "OutStatus", "StoredMessage"]
+
+
+class InStatus(StrEnum):
+    RECEIVED = "received"
+    HANDLED = "handled"
+    INTERRUPTED = "interrupted"
+
+
+class OutStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    chat_id: int
+    user_id: int | None
+    direction: str
+    thread_id: str | None
+    text: str
+    status: str
+    created_at: str
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        user_id=row["user_id"],
+        direction=row["direction"],
+        thread_id=row["thread_id"],
+        text=row["text"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+class MessageLog:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record_incoming(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        platform_message_id: str | None,
+        thread_id: str | None = None,
+        in_history: bool = True,
+    ) -> int | None:
+        """Commit an incoming message; None when this platform message was stored before."""
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO messages (chat_id, user_id, direction, thread_id, platform_message_id,"
+                " text, status, in_history, created_at, updated_at)"
+                " VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    chat_id,
+                    user_id,
+                    thread_id,
+                    platform_message_id,
+                    text,
+                    InStatus.RECEIVED,
+                    int(in_history),
+                    now,
+                    now,
+                ),
+            )
+            return cursor.lastrowid if cursor.rowcount else None
+
+    async def record_outgoing(
+        self,
+        *,
+        chat_id: int,
+        text: str,
+        thread_id: str | None = None,
+        turn_id: int | None = None,
+        in_history: bool = True,
+    ) -> int:
+        now = iso(self._clock.now())
+        return await self._db.execute(
+            "INSERT INTO messages (chat_id, direction, thread_id, text, status, turn_id,"
+            " in_history, created_at, updated_at) VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, thread_id, text, OutStatus.PENDING, turn_id, int(in_history), now, now),
+        )
+
+    async def set_status(
+        self,
+        message_id: int,
+        status: InStatus | OutStatus,
+        *,
+        platform_message_id: str | None = None,
+        error: str | None = None,
+        turn_id: int | None = None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE messages SET status = ?, updated_at = ?,"
+            " platform_message_id = COALESCE(?, platform_message_id),"
+            " turn_id = COALESCE(?, turn_id), last_error = ?,"
+            " attempts = attempts + (CASE WHEN direction = 'out' THEN 1 ELSE 0 END)"
+            " WHERE id = ?",
+            (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
+        )
+
+    async def get(self, message_id: int) -> StoredMessage | None:
+        row = await self._db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
+        return _message(row) if row else None
+
+    async def recent(
+        self, chat_id: int, *, before_id: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
+        """The conversation in a chat before `before_id`, oldest first; commands and their
+        answers are left out (they are not part of what the agent was told)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE chat_id = ? AND id < ? AND in_history = 1"
+            " AND status IN ('handled', 'sent', 'pending', 'received')"
+            " ORDER BY id DESC LIMIT ?",
+            (chat_id, before_id if before_id is not None else 2**62, limit),
+        )
+        return [_message(row) for row in reversed(rows)]
+
+    async def unanswered(self) -> list[StoredMessage]:
+        """Incoming messages received but never handled: a crash came between."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE direction = 'in' AND status = ? ORDER BY id",
+            (InStatus.RECEIVED,),
+        )
+        return [_message(row) for row in rows]
+
+    async def undelivered(self) -> list[StoredMessage]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE direction = 'out' AND status IN (?, ?) ORDER BY id",
+            (OutStatus.PENDING, OutStatus.FAILED),
+        )
+        return [_message(row) for row in rows]
+
+    async def count(self, direction: str | None = None) -> int:
+        if direction is None:
+            return int(await self._db.scalar("SELECT COUNT(*) FROM messages"))
+        return int(
+            await self._db.scalar("SELECT COUNT(*) FROM messages WHERE direction = ?", (direction,))
+        )

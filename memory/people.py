@@ -1,0 +1,191 @@
+"""Users, their channel identities, strangers who knocked, and chats."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from memory.clock import Clock, iso
+from memory.db import Database
+
+__all__ = ["Chat", "Identity", "People", "Stranger", "User"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who someone is on one channel: the platform's own id, never a display name."""
+
+    channel: str
+    platform_user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.platform_user_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Identity:
+        channel, sep, platform_id = text.strip().partition(":")
+        if not sep or not channel or not platform_id:
+            raise ValueError(f"{text!r} is not channel:id (for example telegram:123456789)")
+        return cls(channel.lower(), platform_id)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    display_name: str
+    is_owner: bool
+    timezone: str | None
+    profile: str
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    channel: str
+    platform_chat_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Stranger:
+    identity: Identity
+    display_name: str
+    attempts: int
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        display_name=row["display_name"],
+        is_owner=bool(row["is_owner"]),
+        timezone=row["timezone"],
+        profile=row["profile"],
+    )
+
+
+class People:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def ensure_owner(self, identities: list[Identity], display_name: str = "owner") -> User:
+        """The owner user, created on first start; every configured identity is linked to it."""
+        row = await self._db.fetchone("SELECT * FROM users WHERE is_owner = 1 ORDER BY id LIMIT 1")
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            if row is None:
+                cursor = await tx.execute(
+                    "INSERT INTO users (display_name, is_owner, created_at) VALUES (?, 1, ?)",
+                    (display_name, now),
+                )
+                owner_id = cursor.lastrowid
+            else:
+                owner_id = row["id"]
+            for identity in identities:
+                await tx.execute(
+                    "INSERT INTO identities"
+                    " (channel, platform_user_id, user_id, status, created_at)"
+                    " VALUES (?, ?, ?, 'allowed', ?)"
+                    " ON CONFLICT (channel, platform_user_id)"
+                    " DO UPDATE SET user_id = excluded.user_id, status = 'allowed'",
+                    (identity.channel, identity.platform_user_id, owner_id, now),
+                )
+        owner = await self.get(int(owner_id))  # type: ignore[arg-type]
+        assert owner is not None
+        return owner
+
+    async def owner(self) -> User | None:
+        row = await self._db.fetchone("SELECT * FROM users WHERE is_owner = 1 ORDER BY id LIMIT 1")
+        return _user(row) if row else None
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+        return _user(row) if row else None
+
+    async def resolve(self, identity: Identity) -> User | None:
+        """The user behind an allowed identity, or None for a stranger."""
+        row = await self._db.fetchone(
+            "SELECT users.* FROM identities JOIN users ON users.id = identities.user_id"
+            " WHERE identities.channel = ? AND identities.platform_user_id = ?"
+            " AND identities.status = 'allowed'",
+            (identity.channel, identity.platform_user_id),
+        )
+        return _user(row) if row else None
+
+    async def admit(self, identity: Identity, display_name: str = "") -> User:
+        """Allow an identity to talk to Steward, as a user of its own."""
+        existing = await self.resolve(identity)
+        if existing:
+            return existing
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            row = await (
+                await tx.execute(
+                    "SELECT user_id FROM identities WHERE channel = ? AND platform_user_id = ?",
+                    (identity.channel, identity.platform_user_id),
+                )
+            ).fetchone()
+            if row is not None:
+                user_id = row["user_id"]
+                await tx.execute(
+                    "UPDATE identities SET status = 'allowed'"
+                    " WHERE channel = ? AND platform_user_id = ?",
+                    (identity.channel, identity.platform_user_id),
+                )
+            else:
+                cursor = await tx.execute(
+                    "INSERT INTO users (display_name, created_at) VALUES (?, ?)",
+                    (display_name or str(identity), now),
+                )
+                user_id = cursor.lastrowid
+                await tx.execute(
+                    "INSERT INTO identities (channel, platform_user_id, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (identity.channel, identity.platform_user_id, user_id, now),
+                )
+            await tx.execute(
+                "DELETE FROM strangers WHERE channel = ? AND platform_user_id = ?",
+                (identity.channel, identity.platform_user_id),
+            )
+        user = await self.get(int(user_id))
+        assert user is not None
+        return user
+
+    async def record_stranger(self, identity: Identity, display_name: str) -> Stranger:
+        """Count a knock from someone not allowed; `attempts == 1` means this is the first."""
+        now = iso(self._clock.now())
+        await self._db.execute(
+            "INSERT INTO strangers (channel, platform_user_id, display_name, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, platform_user_id)"
+            " DO UPDATE SET attempts = attempts + 1, last_seen = excluded.last_seen",
+            (identity.channel, identity.platform_user_id, display_name, now, now),
+        )
+        row = await self._db.fetchone(
+            "SELECT * FROM strangers WHERE channel = ? AND platform_user_id = ?",
+            (identity.channel, identity.platform_user_id),
+        )
+        assert row is not None
+        return Stranger(identity, row["display_name"], row["attempts"])
+
+    async def set_timezone(self, user_id: int, timezone: str) -> None:
+        await self._db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user_id))
+
+    async def chat(self, channel: str, platform_chat_id: str, kind: str = "private") -> Chat:
+        """The chat row for a platform chat, created on first sight."""
+        await self._db.execute(
+            "INSERT INTO chats (channel, platform_chat_id, kind, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (channel, platform_chat_id) DO NOTHING",
+            (channel, platform_chat_id, kind, iso(self._clock.now())),
+        )
+        row = await self._db.fetchone(
+            "SELECT * FROM chats WHERE channel = ? AND platform_chat_id = ?",
+            (channel, platform_chat_id),
+        )
+        assert row is not None
+        return Chat(row["id"], row["channel"], row["platform_chat_id"], row["kind"])
+
+    async def chat_by_id(self, chat_id: int) -> Chat | None:
+        row = await self._db.fetchone("SELECT * FROM chats WHERE id = ?", (chat_id,))
+        return (
+            Chat(row["id"], row["channel"], row["platform_chat_id"], row["kind"]) if row else None
+        )

@@ -1,0 +1,162 @@
+"""Agent turns: what ran, how it ended, and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from memory.clock import Clock, iso
+from memory.db import Database
+
+__all__ = ["InterruptedTurn", "TokenUsage", "TurnLog", "TurnStatus", "UsageRow"]
+
+
+class TurnStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STEP_LIMIT = "step_limit"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    kind: str
+    turns: int
+    usage: TokenUsage
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class InterruptedTurn:
+    id: int
+    chat_id: int | None
+    message_id: int | None
+    kind: str
+
+
+class TurnLog:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def start(
+        self,
+        *,
+        kind: str,
+        model: str,
+        chat_id: int | None,
+        user_id: int | None,
+        message_id: int | None,
+        tainted: bool = False,
+    ) -> int:
+        return await self._db.execute(
+            "INSERT INTO turns (chat_id, user_id, message_id, kind, status, model, tainted,"
+            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                chat_id,
+                user_id,
+                message_id,
+                kind,
+                TurnStatus.RUNNING,
+                model,
+                int(tainted),
+                iso(self._clock.now()),
+            ),
+        )
+
+    async def finish(
+        self,
+        turn_id: int,
+        *,
+        status: TurnStatus,
+        steps: int,
+        usage: TokenUsage,
+        cost_usd: float,
+        transcript: str | None,
+        error: str | None = None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE turns SET status = ?, steps = ?, input_tokens = ?, output_tokens = ?,"
+            " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?,"
+            " transcript = ?, error = ?, finished_at = ? WHERE id = ?",
+            (
+                status,
+                steps,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_creation_input_tokens,
+                cost_usd,
+                transcript,
+                error,
+                iso(self._clock.now()),
+                turn_id,
+            ),
+        )
+
+    async def interrupt_running(self) -> list[InterruptedTurn]:
+        """Mark turns a crash left `running` as interrupted; returns them."""
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "SELECT id, chat_id, message_id, kind FROM turns WHERE status = ?",
+                (TurnStatus.RUNNING,),
+            )
+            rows = await cursor.fetchall()
+            await tx.execute(
+                "UPDATE turns SET status = ?, finished_at = ?, error = 'process stopped mid-turn'"
+                " WHERE status = ?",
+                (TurnStatus.INTERRUPTED, iso(self._clock.now()), TurnStatus.RUNNING),
+            )
+        return [InterruptedTurn(r["id"], r["chat_id"], r["message_id"], r["kind"]) for r in rows]
+
+    async def status_of(self, turn_id: int) -> str | None:
+        return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))
+
+    async def usage_since(self, since: datetime) -> list[UsageRow]:
+        rows = await self._db.fetchall(
+            "SELECT kind, COUNT(*) AS n, SUM(input_tokens) AS i, SUM(output_tokens) AS o,"
+            " SUM(cache_read_input_tokens) AS cr, SUM(cache_creation_input_tokens) AS cc,"
+            " SUM(cost_usd) AS cost FROM turns WHERE started_at >= ? GROUP BY kind ORDER BY kind",
+            (iso(since),),
+        )
+        return [
+            UsageRow(
+                kind=r["kind"],
+                turns=r["n"],
+                usage=TokenUsage(r["i"] or 0, r["o"] or 0, r["cr"] or 0, r["cc"] or 0),
+                cost_usd=float(r["cost"] or 0.0),
+            )
+            for r in rows
+        ]
+
+    async def tokens_since(self, since: datetime) -> int:
+        rows = await self.usage_since(since)
+        return sum(row.usage.total for row in rows)

@@ -1,0 +1,118 @@
+"""Builds a real Steward core in-process for tests, with a recording chat channel.
+
+Everything but the chat platform is the production code: the composition root's `build_steward`,
+the router, the commands, SQLite on disk, the Anthropic SDK against the loopback fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.config import Settings, load_settings
+from agent.core import Steward
+from agent.types import Address, ApprovalPrompt, IncomingMessage
+from bot.app import build_steward, recover_interrupted
+from bot.channels import ChannelOutbox
+from bot.commands import build_commands
+from bot.router import Router
+from memory.clock import Clock, SystemClock
+from memory.people import Identity
+from memory.stores import Stores
+
+OWNER = Identity("test", "owner")
+
+
+@dataclass
+class RecordingChannel:
+    """A chat platform stand-in: records what the core posts."""
+
+    name: str = "test"
+    sent: list[tuple[Address, str]] = field(default_factory=list)
+    approvals: list[tuple[Address, ApprovalPrompt]] = field(default_factory=list)
+    typing: list[Address] = field(default_factory=list)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self, dispatch: Any) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        self.sent.append((address, text))
+        return str(len(self.sent))
+
+    async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
+        self.approvals.append((address, prompt))
+        return None
+
+    async def show_typing(self, address: Address) -> None:
+        self.typing.append(address)
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        return [text for address, text in self.sent if chat_id in (None, address.chat_id)]
+
+
+@dataclass
+class Harness:
+    steward: Steward
+    router: Router
+    channel: RecordingChannel
+    settings: Settings
+
+    def message(
+        self,
+        text: str,
+        *,
+        chat: str = "c1",
+        sender: Identity = OWNER,
+        platform_id: str | None = None,
+    ) -> IncomingMessage:
+        return IncomingMessage(
+            sender=sender,
+            address=Address("test", chat),
+            text=text,
+            platform_message_id=platform_id,
+        )
+
+    async def say(self, text: str, **kwargs: Any) -> str:
+        """Dispatch one message and return the last reply in its chat."""
+        message = self.message(text, **kwargs)
+        await self.router.dispatch(message)
+        replies = self.channel.texts(message.address.chat_id)
+        return replies[-1] if replies else ""
+
+
+def make_settings(data_dir: Path, model_url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "STEWARD_DATA_DIR": str(data_dir),
+        "STEWARD_OWNER": str(OWNER),
+        "STEWARD_MODEL_RETRIES": "2",
+    }
+    if model_url is not None:
+        values |= {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": model_url}
+    values |= overrides
+    return load_settings(**values)
+
+
+@asynccontextmanager
+async def running_steward(
+    data_dir: Path, model_url: str | None, *, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[Harness]:
+    settings = make_settings(data_dir, model_url, **overrides)
+    clock = clock or SystemClock()
+    stores = await Stores.open(settings.database_path, clock)
+    try:
+        await stores.people.ensure_owner(list(settings.owner))
+        steward = await build_steward(settings, stores, clock)
+        await recover_interrupted(steward)
+        channel = RecordingChannel()
+        steward.courier.outbox = ChannelOutbox([channel])
+        yield Harness(steward, Router(steward, build_commands()), channel, settings)
+    finally:
+        await stores.close()
