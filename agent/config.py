@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), validation_alias=_env("STEWARD_DATA_DIR"))
     anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
     anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
-    model: str = Field("claude-sonnet-4-5", validation_alias=_env("STEWARD_MODEL"))
+    model: str = Field("claude-sonnet-5-5", validation_alias=_env("STEWARD_MODEL"))
     max_tokens: int = Field(2048, ge=64, le=64000, validation_alias=_env("STEWARD_MAX_TOKENS"))
     max_steps: int = Field(8, ge=1, le=50, validation_alias=_env("STEWARD_MAX_STEPS"))
     model_retries: int = Field(4, ge=0, le=10, validation_alias=_env("STEWARD_MODEL_RETRIES"))

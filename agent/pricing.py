@@ -24,18 +24,18 @@ class Price:
 
 
 _PRICES: dict[str, Price] = {
-    "claude-opus-4": Price(15.0, 75.0),
+    "claude-opus": Price(5.0, 25.0),
+    "claude-opus-4-0": Price(15.0, 75.0),
     "claude-opus-4-1": Price(15.0, 75.0),
-    "claude-opus-4-5": Price(5.0, 25.0),
-    "claude-sonnet-4": Price(3.0, 15.0),
-    "claude-haiku-4-5": Price(1.0, 5.0),
+    "claude-sonnet": Price(3.0, 15.0),
+    "claude-haiku": Price(1.0, 5.0),
     "claude-3-5-haiku": Price(0.8, 4.0),
 }
 _DEFAULT = Price(3.0, 15.0)
 
 
 def price_for(model: str) -> Price:
-    """The price of the longest known model-name prefix; Sonnet's when the model is unknown."""
+    """The price of the longest matching model-name prefix; Sonnet's for an unknown model."""
     matches = [key for key in _PRICES if model.startswith(key)]
     return _PRICES[max(matches, key=len)] if matches else _DEFAULT
 

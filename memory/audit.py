@@ -52,7 +52,7 @@ class AuditLog:
         self._clock = clock
 
     async def record(
-        self, kind: str, *, actor: str, subject: str = "", **detail: Any
+        self, kind: str, /, *, actor: str, subject: str = "", **detail: Any
     ) -> AuditEvent:
         at = iso(self._clock.now())
         detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)

@@ -126,10 +126,12 @@ class MessageLog:
     async def recent(
         self, chat_id: int, *, before_id: int | None = None, limit: int = 50
     ) -> list[StoredMessage]:
-        """The conversation in a chat before `before_id`, oldest first; commands and their
-        answers are left out (they are not part of what the agent was told)."""
+        """The conversation in a chat, oldest first: what was said before incoming message
+        `before_id` (messages queued after it are not), and every answer sent so far. Commands and
+        their answers are left out: they are not part of what the agent was told."""
         rows = await self._db.fetchall(
-            "SELECT * FROM messages WHERE chat_id = ? AND id < ? AND in_history = 1"
+            "SELECT * FROM messages WHERE chat_id = ? AND in_history = 1"
+            " AND (direction = 'out' OR id < ?)"
             " AND status IN ('handled', 'sent', 'pending', 'received')"
             " ORDER BY id DESC LIMIT ?",
             (chat_id, before_id if before_id is not None else 2**62, limit),

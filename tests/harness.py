@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fakes.anthropic import RecordedRequest, Reply
+
 from agent.config import Settings, load_settings
 from agent.core import Steward
 from agent.types import Address, ApprovalPrompt, IncomingMessage
@@ -25,6 +27,11 @@ from memory.people import Identity
 from memory.stores import Stores
 
 OWNER = Identity("test", "owner")
+
+
+def echo_reply(request: RecordedRequest) -> Reply:
+    """A scripted model that answers "re: <what the user wrote>" (the context block left out)."""
+    return Reply.text("re: " + request.last_user_text.rsplit("</context>", 1)[-1].strip())
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""The daily token budget for self-initiated turns, and the audit chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, Usage
+from harness import running_steward
+
+from agent.types import TurnRequest
+from memory.turns import TurnStatus
+
+
+async def _job(h, text: str = "morning briefing") -> TurnRequest:  # type: ignore[no-untyped-def]
+    owner = await h.steward.stores.people.owner()
+    chat = await h.steward.stores.people.chat("test", "c1")
+    return TurnRequest(
+        kind="briefing", user=owner, chat=chat, address=h.message("").address, text=text
+    )
+
+
+async def test_self_initiated_turns_pause_when_the_budget_is_spent(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("big answer", usage=Usage(input_tokens=900, output_tokens=200))
+    fake_model.reply_text("chat still works")
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_DAILY_TOKEN_BUDGET="1000"
+    ) as h:
+        await h.say("use many tokens")
+        first = await h.steward.respond(await _job(h))
+        second = await h.steward.respond(await _job(h))
+        assert first.status is second.status is TurnStatus.SKIPPED
+        notices = [t for t in h.channel.texts() if "token budget" in t]
+        assert len(notices) == 1  # told once, not on every skipped job
+        assert await h.say("are you there?") == "chat still works"
+        assert "spent, they are paused" in await h.say("/usage")
+    assert len(fake_model.requests) == 2  # no model call for the skipped jobs
+
+
+async def test_self_initiated_turns_run_within_budget(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("Good morning!")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        outcome = await h.steward.respond(await _job(h))
+        assert outcome.status is TurnStatus.COMPLETED
+        assert h.channel.texts() == ["Good morning!"]
+        kind = await h.steward.stores.db.scalar("SELECT kind FROM turns")
+        assert kind == "briefing"
+    assert "started by Steward itself (briefing)" in fake_model.requests[0].last_user_text
+
+
+async def test_the_audit_chain_verifies_and_names_the_first_edited_event(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_tool_use("current_time", {})
+    fake_model.reply_text("It is late.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("what time is it?")
+        audit = h.steward.stores.audit
+        result = await audit.verify()
+        assert result.ok and result.events >= 3
+        await h.steward.stores.db.execute(
+            'UPDATE audit_events SET detail = \'{"decision":"allow","x":1}\' WHERE id = 2'
+        )
+        broken = await audit.verify()
+        assert (broken.ok, broken.first_broken_id) == (False, 2)
+        await h.steward.stores.db.execute("DELETE FROM audit_events WHERE id = 1")
+        assert (await audit.verify()).first_broken_id == 1

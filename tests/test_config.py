@@ -1,0 +1,93 @@
+"""Settings: names, parsing, secrets, and a bad value reported in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.config import ConfigError, load_settings
+from memory.people import Identity
+
+STEWARD = [sys.executable, "-m", "bot.cli"]
+
+
+def test_defaults_are_safe_and_embedded() -> None:
+    settings = load_settings()
+    assert settings.data_dir == Path("data")
+    assert settings.anthropic_api_key is None
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.timezone == "UTC"
+    assert settings.owner == ()
+
+
+def test_owner_identities_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_OWNER", "telegram:123456789, slack:U0123ABCD")
+    assert load_settings().owner == (
+        Identity("telegram", "123456789"),
+        Identity("slack", "U0123ABCD"),
+    )
+
+
+def test_secrets_never_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-canary-123")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "999:canary-token")
+    settings = load_settings()
+    assert "canary" not in repr(settings)
+    assert "canary" not in str(settings.model_dump())
+    assert settings.anthropic_api_key is not None
+    assert settings.anthropic_api_key.get_secret_value() == "sk-ant-canary-123"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "STEWARD_MODEL=claude-haiku-4-5\nSTEWARD_TIMEZONE=Europe/Berlin\n"
+    )
+    settings = load_settings()
+    assert (settings.model, settings.timezone) == ("claude-haiku-4-5", "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("STEWARD_HTTP_PORT", "eighty", "STEWARD_HTTP_PORT"),
+        ("STEWARD_HTTP_PORT", "70000", "STEWARD_HTTP_PORT"),
+        ("STEWARD_TIMEZONE", "Mars/Olympus", "STEWARD_TIMEZONE: unknown timezone"),
+        ("STEWARD_OWNER", "telegram", "STEWARD_OWNER: 'telegram' is not channel:id"),
+        ("ANTHROPIC_BASE_URL", "ftp://example", "ANTHROPIC_BASE_URL"),
+        ("STEWARD_DAILY_TOKEN_BUDGET", "-5", "STEWARD_DAILY_TOKEN_BUDGET"),
+    ],
+)
+def test_bad_value_raises_config_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert fragment in str(caught.value)
+
+
+def test_bad_value_exits_with_one_line_naming_the_setting(tmp_path: Path) -> None:
+    env = {**os.environ, "STEWARD_HTTP_PORT": "not-a-port", "STEWARD_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [*STEWARD, "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "STEWARD_HTTP_PORT" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_run() -> None:
+    result = subprocess.run([*STEWARD, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "run" in result.stdout

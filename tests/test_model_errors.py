@@ -1,0 +1,57 @@
+"""A failing model API: retried with backoff (honouring retry-after), then a friendly message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+
+
+async def test_429_with_retry_after_is_retried(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.fail(429, retry_after=0.01)
+    fake_model.reply_text("Got there.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("hello") == "Got there."
+    assert len(fake_model.requests) == 2
+
+
+async def test_529_and_500_are_retried(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.fail(529, retry_after=0.01)
+    fake_model.fail(500, retry_after=0.01)
+    fake_model.reply_text("Recovered.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("hello") == "Recovered."
+    assert len(fake_model.requests) == 3
+
+
+async def test_giving_up_tells_the_user_and_records_the_failure(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.fail(529, times=10, retry_after=0.01)
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_MODEL_RETRIES="2") as h:
+        reply = await h.say("hello")
+        assert reply.startswith("Sorry, I couldn't answer: the model API is overloaded")
+        assert "try again" in reply
+        row = await h.steward.stores.db.fetchone("SELECT status, error FROM turns")
+        assert row is not None and row["status"] == "failed"
+        # the incoming message was handled, not lost
+        status = await h.steward.stores.db.scalar(
+            "SELECT status FROM messages WHERE direction = 'in'"
+        )
+        assert status == "handled"
+    assert len(fake_model.requests) == 3  # one try and two retries
+
+
+async def test_a_refused_key_is_explained(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.fail(401)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert "refused the API key" in await h.say("hello")
+
+
+async def test_no_api_key_answers_with_how_to_configure(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None) as h:
+        reply = await h.say("hello")
+        assert "ANTHROPIC_API_KEY" in reply and ".env" in reply
+        assert "Commands:" in await h.say("/help")
+        assert "API key missing" in await h.say("/status")

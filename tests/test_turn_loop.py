@@ -1,0 +1,156 @@
+"""Whole turns through the real SDK against the loopback model: tools, limits, usage, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, Usage
+from harness import running_steward
+
+from agent.tools import Risk, ToolContext, tool
+
+
+async def test_text_reply_is_stored_and_sent(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.reply_text("Hello! How can I help?")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("hi") == "Hello! How can I help?"
+        rows = await h.steward.stores.db.fetchall(
+            "SELECT direction, text, status FROM messages ORDER BY id"
+        )
+        assert [(r["direction"], r["text"], r["status"]) for r in rows] == [
+            ("in", "hi", "handled"),
+            ("out", "Hello! How can I help?", "sent"),
+        ]
+    request = fake_model.requests[0]
+    assert request.body["model"] == "claude-sonnet-5-5"
+    assert request.last_user_text.endswith("hi")
+    assert set(request.tool_names) >= {"current_time", "goal_list", "goal_add"}
+
+
+async def test_several_tools_run_and_their_results_go_back(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_tool_uses([("goal_add", {"title": "Learn Go"}), ("current_time", {})])
+    fake_model.reply_tool_use("goal_list", {})
+    fake_model.reply_text("Tracking it.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("help me learn Go") == "Tracking it."
+        goals = await h.steward.stores.goals.active(1)
+        assert [g.title for g in goals] == ["Learn Go"]
+        turn = await h.steward.stores.db.fetchone("SELECT * FROM turns")
+        assert turn is not None
+        assert (turn["status"], turn["steps"]) == ("completed", 3)
+        ran = await h.steward.stores.audit.recent(kind="tool.ran")
+        assert [e.subject for e in ran] == ["goal_add", "current_time", "goal_list"]
+    first_results = fake_model.requests[1].tool_results
+    assert first_results[0]["content"] == "Goal #1 added: Learn Go"
+    assert first_results[1]["content"].split()[1].startswith("20")  # "Tuesday 2026-11-24 …"
+    assert fake_model.requests[2].tool_results[0]["content"] == "#1 Learn Go"
+
+
+async def test_the_step_limit_stops_the_loop_and_says_so(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    for _ in range(10):
+        fake_model.reply_tool_use("current_time", {})
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_MAX_STEPS="3") as h:
+        reply = await h.say("loop forever")
+        assert "I stopped after 3 steps" in reply
+        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        assert status == "step_limit"
+    assert len(fake_model.requests) == 3
+
+
+async def test_bad_tool_input_and_unknown_tools_go_back_as_errors(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_tool_uses([("goal_add", {"titel": "typo"}), ("launch_rockets", {})])
+    fake_model.reply_text("Sorry about that.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("do things") == "Sorry about that."
+    results = fake_model.requests[1].tool_results
+    assert all(r.get("is_error") for r in results)
+    assert "invalid arguments for goal_add" in results[0]["content"]
+    assert "no tool named 'launch_rockets'" in results[1]["content"]
+
+
+async def test_tools_above_write_internal_are_refused_for_now(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    calls: list[str] = []
+
+    @tool(risk=Risk.EXTERNAL_EFFECT)
+    async def send_email(ctx: ToolContext, to: str) -> str:
+        """Send an email.
+
+        Args:
+            to: The address.
+        """
+        calls.append(to)
+        return "sent"
+
+    fake_model.reply_tool_use("send_email", {"to": "x@example.com"})
+    fake_model.reply_text("I couldn't send it.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        h.steward.tools.register(send_email)
+        await h.say("email x")
+        events = await h.steward.stores.audit.recent(kind="tool.requested")
+        assert events[-1].detail["decision"] == "ask"
+    assert calls == []
+    result = fake_model.requests[1].tool_results[0]
+    assert result["is_error"] and "needs the owner's approval" in result["content"]
+
+
+async def test_usage_and_cache_figures_are_recorded_per_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text(
+        "one",
+        usage=Usage(
+            input_tokens=100,
+            output_tokens=20,
+            cache_creation_input_tokens=900,
+            cache_read_input_tokens=0,
+        ),
+    )
+    fake_model.reply_text(
+        "two",
+        usage=Usage(
+            input_tokens=50,
+            output_tokens=10,
+            cache_creation_input_tokens=0,
+            cache_read_input_tokens=900,
+        ),
+    )
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("first")
+        await h.say("second")
+        rows = await h.steward.stores.db.fetchall(
+            "SELECT input_tokens, output_tokens, cache_read_input_tokens,"
+            " cache_creation_input_tokens, cost_usd FROM turns ORDER BY id"
+        )
+        assert [tuple(r)[:4] for r in rows] == [(100, 20, 0, 900), (50, 10, 900, 0)]
+        assert rows[1]["cost_usd"] < rows[0]["cost_usd"]
+        usage = await h.say("/usage")
+        assert "chat: 2 turns" in usage and "cache read 900" in usage
+
+
+async def test_the_stable_prefix_is_marked_for_caching_and_hits_on_the_next_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("first message")
+        await h.say("second message")
+    first, second = fake_model.requests
+    assert first.body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    marked = [
+        block
+        for message in second.messages
+        for block in message["content"]
+        if isinstance(block, dict) and "cache_control" in block
+    ]
+    assert len(marked) == 2  # end of history, and the newest block
+    transcript = json.dumps(second.messages)
+    assert "first message" in transcript
+    assert "/usage" not in transcript
