@@ -50,6 +50,13 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert (settings.model, settings.timezone) == ("claude-haiku-4-5", "Europe/Berlin")
 
 
+def test_the_example_env_file_is_the_defaults(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    assert load_settings() == load_settings(_env_file=None)
+    assert load_settings().anthropic_api_key is None
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [
