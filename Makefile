@@ -9,7 +9,6 @@ DEV    := $(VENV)/.installed-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # One pip call resolves every dependency together (see pyproject.toml for the bounds).
 $(STAMP): pyproject.toml | $(BIN)/python
