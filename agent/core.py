@@ -11,7 +11,7 @@ from datetime import datetime
 
 from agent.config import Settings
 from agent.delivery import Courier
-from agent.outbox import Outbox
+from agent.outbox import Outbox, Switchboard
 from agent.tools.registry import ToolRegistry
 from agent.turn import TurnOutcome, TurnRunner
 from agent.types import Address, TurnRequest
@@ -38,6 +38,12 @@ class Steward:
 
     @property
     def outbox(self) -> Outbox:
+        return self.courier.outbox
+
+    @property
+    def switchboard(self) -> Switchboard:
+        """Where channels register as they start."""
+        assert isinstance(self.courier.outbox, Switchboard)
         return self.courier.outbox
 
     async def respond(self, request: TurnRequest) -> TurnOutcome:

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from agent.types import Address, ApprovalPrompt
 
-__all__ = ["DeliveryError", "Outbox"]
+__all__ = ["DeliveryError", "Outbox", "Switchboard"]
 
 
 class DeliveryError(Exception):
@@ -22,6 +22,49 @@ class Outbox(Protocol):
         """Post an approval request with Approve / Deny controls."""
         ...
 
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        """Show the decision on an approval request posted earlier (edit it, where possible)."""
+        ...
+
     async def show_typing(self, address: Address) -> None:
         """Show that Steward is working (a no-op where the platform has no such signal)."""
         ...
+
+
+class Switchboard:
+    """The core's Outbox: routes each message to the channel its address names.
+
+    Channels register when they start; until a channel is registered its messages fail with
+    DeliveryError and stay queued in SQLite for redelivery.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[str, Outbox] = {}
+
+    def register(self, name: str, outbox: Outbox) -> None:
+        self._routes[name] = outbox
+
+    def unregister(self, name: str) -> None:
+        self._routes.pop(name, None)
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted(self._routes)
+
+    def _route(self, address: Address) -> Outbox:
+        outbox = self._routes.get(address.channel)
+        if outbox is None:
+            raise DeliveryError(f"channel {address.channel!r} is not running")
+        return outbox
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        return await self._route(address).send_text(address, text)
+
+    async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
+        return await self._route(address).send_approval(address, prompt)
+
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        await self._route(address).mark_approval(address, platform_message_id, text)
+
+    async def show_typing(self, address: Address) -> None:
+        await self._route(address).show_typing(address)

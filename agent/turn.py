@@ -17,10 +17,8 @@ from agent.context import ContextBuilder
 from agent.model import Model, ModelReply, ModelUnavailable
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
-from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
+from agent.tools.registry import ToolContext, ToolDeps, ToolRegistry, ToolResult
 from agent.types import TurnRequest
-from memory.clock import Clock
-from memory.stores import Stores
 from memory.turns import TokenUsage, TurnStatus
 
 __all__ = ["NO_API_KEY_REPLY", "TurnOutcome", "TurnRunner"]
@@ -47,25 +45,23 @@ class TurnRunner:
     def __init__(
         self,
         *,
-        stores: Stores,
-        clock: Clock,
+        deps: ToolDeps,
         model: Model | None,
         tools: ToolRegistry,
         policy: Policy,
         context: ContextBuilder,
         max_steps: int,
         daily_token_budget: int,
-        default_timezone: str,
     ) -> None:
-        self._stores = stores
-        self._clock = clock
+        self._deps = deps
+        self._stores = deps.stores
+        self._clock = deps.clock
         self._model = model
         self._tools = tools
         self._policy = policy
         self._context = context
         self._max_steps = max_steps
         self._daily_token_budget = daily_token_budget
-        self._default_timezone = default_timezone
 
     @property
     def model_name(self) -> str:
@@ -87,13 +83,12 @@ class TurnRunner:
         prompt = await self._context.build(request)
         messages = prompt.messages
         ctx = ToolContext(
-            stores=self._stores,
-            clock=self._clock,
+            deps=self._deps,
             user=request.user,
             chat=request.chat,
+            address=request.address,
             turn_id=turn_id,
             tainted=request.tainted,
-            timezone=self._default_timezone,
         )
         usage = TokenUsage()
         steps = 0
@@ -198,7 +193,7 @@ class TurnRunner:
         )
 
     def day_start(self, request: TurnRequest) -> datetime:
-        zone = ZoneInfo(request.user.timezone or self._default_timezone)
+        zone = ZoneInfo(request.user.timezone or self._deps.timezone)
         today = self._clock.now().astimezone(zone).date()
         return datetime.combine(today, time(0), zone)
 

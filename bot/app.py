@@ -18,11 +18,12 @@ from agent.context import ContextBuilder, GoalsSource
 from agent.core import Steward
 from agent.delivery import Courier
 from agent.model import AnthropicModel, warm_up
+from agent.outbox import Switchboard
 from agent.policy import RiskPolicy
-from agent.tools import default_registry
+from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
 from agent.types import Address
-from bot.channels import Channel, ChannelOutbox
+from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import build_commands
 from bot.router import Router
@@ -54,23 +55,23 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         history_tokens=settings.history_tokens,
         sources=[GoalsSource(stores)],
     )
+    outbox = Switchboard()
+    deps = ToolDeps(stores=stores, clock=clock, timezone=settings.timezone, outbox=outbox)
     runner = TurnRunner(
-        stores=stores,
-        clock=clock,
+        deps=deps,
         model=model,
         tools=tools,
         policy=RiskPolicy(),
         context=context,
         max_steps=settings.max_steps,
         daily_token_budget=settings.daily_token_budget,
-        default_timezone=settings.timezone,
     )
     return Steward(
         settings=settings,
         stores=stores,
         clock=clock,
         runner=runner,
-        courier=Courier(stores, ChannelOutbox([])),
+        courier=Courier(stores, outbox),
         tools=tools,
         started_at=clock.now(),
     )
@@ -128,9 +129,9 @@ async def run(
         steward = await build_steward(settings, stores, clock)
         notes = await recover_interrupted(steward)
         channels = build_channels(settings, stdin, stdout)
-        steward.courier.outbox = ChannelOutbox(channels)
         router = Router(steward, build_commands())
         for channel in channels:
+            steward.switchboard.register(channel.name, channel)
             await channel.start(router.dispatch)
         log.info("Steward is up: %s", ", ".join(c.name for c in channels))
         await steward.courier.redeliver()

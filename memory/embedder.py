@@ -85,7 +85,7 @@ _GELU_C = math.sqrt(2 / math.pi)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """GELU, in place: the erf form when EXACT_GELU, else the tanh form (|diff| < 5e-4)."""
+    """GELU, tanh form, in place: within 5e-4 of the exact erf form, 1.5x cheaper."""
     u = np.square(x)
     u *= _F32(_GELU_C * 0.044715)
     u += _F32(_GELU_C)
@@ -149,7 +149,7 @@ class MiniLMEmbedder:
         tokenizer: Tokenizer,
         weights: dict[str, np.ndarray],
         config: dict[str, Any],
-        exact_gelu: bool = True,
+        exact_gelu: bool = False,
     ) -> None:
         if config.get("hidden_act", "gelu") != "gelu":
             raise EmbedderUnavailable(f"unsupported activation {config.get('hidden_act')!r}")

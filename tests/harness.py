@@ -19,7 +19,6 @@ from agent.config import Settings, load_settings
 from agent.core import Steward
 from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.app import build_steward, recover_interrupted
-from bot.channels import ChannelOutbox
 from bot.commands import build_commands
 from bot.router import Router
 from memory.clock import Clock, SystemClock
@@ -42,6 +41,7 @@ class RecordingChannel:
     sent: list[tuple[Address, str]] = field(default_factory=list)
     approvals: list[tuple[Address, ApprovalPrompt]] = field(default_factory=list)
     typing: list[Address] = field(default_factory=list)
+    marked: list[tuple[Address, str, str]] = field(default_factory=list)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self, dispatch: Any) -> None:
@@ -57,6 +57,9 @@ class RecordingChannel:
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
         self.approvals.append((address, prompt))
         return None
+
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        self.marked.append((address, platform_message_id, text))
 
     async def show_typing(self, address: Address) -> None:
         self.typing.append(address)
@@ -119,7 +122,7 @@ async def running_steward(
         steward = await build_steward(settings, stores, clock)
         await recover_interrupted(steward)
         channel = RecordingChannel()
-        steward.courier.outbox = ChannelOutbox([channel])
+        steward.switchboard.register(channel.name, channel)
         yield Harness(steward, Router(steward, build_commands()), channel, settings)
     finally:
         await stores.close()

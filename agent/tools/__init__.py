@@ -1,13 +1,23 @@
 """Tool declarations, the registry, and the tool families."""
 
 from agent.tools.builtin import BUILTIN_TOOLS
-from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolRegistry, ToolResult, tool
+from agent.tools.registry import (
+    Risk,
+    Tool,
+    ToolContext,
+    ToolDeps,
+    ToolError,
+    ToolRegistry,
+    ToolResult,
+    tool,
+)
 
 __all__ = [
     "BUILTIN_TOOLS",
     "Risk",
     "Tool",
     "ToolContext",
+    "ToolDeps",
     "ToolError",
     "ToolRegistry",
     "ToolResult",

@@ -17,7 +17,7 @@ async def current_time(ctx: ToolContext, timezone: str | None = None) -> str:
         timezone: An IANA timezone such as Europe/Berlin; the user's own when omitted.
     """
     try:
-        zone = ZoneInfo(timezone or ctx.user.timezone or ctx.timezone)
+        zone = ZoneInfo(timezone or ctx.timezone)
     except (KeyError, ValueError) as exc:
         raise ToolError(f"unknown timezone {timezone!r}") from exc
     return ctx.clock.now().astimezone(zone).strftime("%A %Y-%m-%d %H:%M %Z")

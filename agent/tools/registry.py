@@ -15,6 +15,8 @@ from typing import Any, get_type_hints
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agent.outbox import Outbox
+from agent.types import Address
 from memory.clock import Clock
 from memory.people import Chat, User
 from memory.stores import Stores
@@ -23,6 +25,7 @@ __all__ = [
     "Risk",
     "Tool",
     "ToolContext",
+    "ToolDeps",
     "ToolError",
     "ToolRegistry",
     "ToolResult",
@@ -44,16 +47,46 @@ class ToolError(Exception):
 
 
 @dataclass(frozen=True)
-class ToolContext:
-    """What a tool may use: the stores, the clock, and who and where this turn is for."""
+class ToolDeps:
+    """The services tools may use, built once at start-up by the composition root.
+
+    Feature packages add their service here as an optional field, so a test or a slimmer build
+    can leave it out and the tools that need it say so.
+    """
 
     stores: Stores
     clock: Clock
+    timezone: str
+    outbox: Outbox | None = None
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """One tool call's view: the services, who and where the turn is for, and its trust state.
+
+    `tainted` is true once the turn holds content from outside; `approved` is true only when the
+    owner approved this exact call through the approval store.
+    """
+
+    deps: ToolDeps
     user: User
     chat: Chat | None
+    address: Address | None
     turn_id: int
     tainted: bool
-    timezone: str
+    approved: bool = False
+
+    @property
+    def stores(self) -> Stores:
+        return self.deps.stores
+
+    @property
+    def clock(self) -> Clock:
+        return self.deps.clock
+
+    @property
+    def timezone(self) -> str:
+        return self.user.timezone or self.deps.timezone
 
 
 @dataclass(frozen=True)

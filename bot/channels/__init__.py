@@ -1,5 +1,5 @@
 """Chat channels: each one turns its platform's traffic into IncomingMessage and back."""
 
-from bot.channels.base import Channel, ChannelOutbox, Dispatch
+from bot.channels.base import Channel, Dispatch
 
-__all__ = ["Channel", "ChannelOutbox", "Dispatch"]
+__all__ = ["Channel", "Dispatch"]

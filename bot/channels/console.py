@@ -87,5 +87,8 @@ class ConsoleChannel:
         )
         return None
 
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        self._write(f"steward> {text}")
+
     async def show_typing(self, address: Address) -> None:
         return None

@@ -1,0 +1,1 @@
+-- Reserved for long-term memory (issue 4): memory records, provenance, FTS5.

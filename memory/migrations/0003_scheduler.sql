@@ -1,0 +1,1 @@
+-- Reserved for the scheduler, reminders, goals and briefings (issue 5).

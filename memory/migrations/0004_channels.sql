@@ -1,0 +1,1 @@
+-- Reserved for the Telegram and Slack channels (issue 3).

@@ -1,0 +1,1 @@
+-- Reserved for the trust architecture (issue 6).
