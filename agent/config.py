@@ -65,7 +65,37 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=1, le=65535, validation_alias=_env("STEWARD_HTTP_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("STEWARD_LOG_LEVEL"))
 
-    @field_validator("owner", mode="before")
+    approvers: Annotated[tuple[Identity, ...], NoDecode] = Field(
+        (), validation_alias=_env("STEWARD_APPROVERS")
+    )
+    approval_minutes: float = Field(
+        15.0, gt=0, le=7 * 24 * 60, validation_alias=_env("STEWARD_APPROVAL_MINUTES")
+    )
+    approvals_per_minute: int = Field(
+        5, ge=1, le=100, validation_alias=_env("STEWARD_APPROVALS_PER_MINUTE")
+    )
+    fetch_allow_hosts: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias=_env("STEWARD_FETCH_ALLOW_HOSTS")
+    )
+    fetch_max_bytes: int = Field(
+        2_000_000, ge=1024, validation_alias=_env("STEWARD_FETCH_MAX_BYTES")
+    )
+    fetch_timeout: float = Field(15.0, gt=0, le=300, validation_alias=_env("STEWARD_FETCH_TIMEOUT"))
+    shell_timeout: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("STEWARD_SHELL_TIMEOUT")
+    )
+    tool_output_limit: int = Field(
+        20_000, ge=1000, le=1_000_000, validation_alias=_env("STEWARD_TOOL_OUTPUT_LIMIT")
+    )
+
+    @field_validator("fetch_allow_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("owner", "approvers", mode="before")
     @classmethod
     def _parse_owner(cls, value: object) -> object:
         if isinstance(value, str):
@@ -101,6 +131,14 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "steward.db"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.data_dir / "policy.toml"
+
+    @property
+    def workspace(self) -> Path:
+        return self.data_dir / "workspace"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -91,9 +91,9 @@ class ContextBuilder:
                 ],
             }
         )
-        return Prompt(system=self._system(request), messages=_alternate(history))
+        return Prompt(system=self.system(request), messages=_alternate(history))
 
-    def _system(self, request: TurnRequest) -> list[dict[str, Any]]:
+    def system(self, request: TurnRequest) -> list[dict[str, Any]]:
         user = request.user
         profile = [f"You are talking with {user.display_name or 'your owner'}."]
         profile.append("They are your owner." if user.is_owner else "They are not your owner.")

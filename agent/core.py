@@ -1,4 +1,5 @@
-"""The shared core every channel and the scheduler talk to: run a turn, deliver its reply."""
+"""The shared core every channel and the scheduler talk to: run a turn, deliver its reply,
+ask the owner before risky actions and resume when they decide."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
 from agent.config import Settings
 from agent.delivery import Courier
-from agent.outbox import Outbox, Switchboard
-from agent.tools.registry import ToolRegistry
+from agent.outbox import DeliveryError, Outbox, Switchboard
+from agent.policy import PolicyEngine
+from agent.tools.registry import ToolContext, ToolRegistry
 from agent.turn import TurnOutcome, TurnRunner
-from agent.types import Address, TurnRequest
+from agent.types import Address, ApprovalPrompt, TurnRequest
+from memory.approvals import Approval
 from memory.clock import Clock
+from memory.people import Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
 
@@ -35,6 +40,8 @@ class Steward:
     courier: Courier
     tools: ToolRegistry
     started_at: datetime
+    approvals: ApprovalService | None = None
+    policy: PolicyEngine | None = None
 
     @property
     def outbox(self) -> Outbox:
@@ -53,11 +60,120 @@ class Steward:
         if outcome.status is TurnStatus.SKIPPED and request.self_initiated:
             await self._tell_owner_budget_spent(request)
             return outcome
-        if outcome.text and request.address and request.chat:
-            await self.courier.send(
-                request.address, request.chat.id, outcome.text, turn_id=outcome.turn_id
-            )
+        await self._deliver(outcome, request.address, request.chat.id if request.chat else None)
         return outcome
+
+    async def _deliver(
+        self, outcome: TurnOutcome, address: Address | None, chat_id: int | None
+    ) -> None:
+        if address is None or chat_id is None:
+            return
+        if outcome.text:
+            await self.courier.send(address, chat_id, outcome.text, turn_id=outcome.turn_id)
+        for approval in outcome.approvals:
+            await self._prompt(address, approval)
+
+    async def _prompt(self, address: Address, approval: Approval) -> None:
+        minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
+        prompt = ApprovalPrompt(
+            approval_id=approval.id,
+            tool=approval.tool,
+            preview=approval_preview(approval),
+            reason=f"{approval.reason}. Expires in {minutes} min.",
+        )
+        try:
+            platform_id = await self.courier.send_approval(address, prompt)
+        except DeliveryError as exc:
+            log.warning("approval prompt %s not delivered: %s", approval.id, exc)
+            return
+        await self.stores.approvals.set_prompt_message(approval.id, platform_id)
+
+    async def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        identity: Identity,
+        user: User | None,
+        approve: bool,
+        always: bool = False,
+    ) -> str:
+        """Apply the owner's decision, run the approved call, and resume its turn."""
+        if self.approvals is None:
+            return "Approvals are not enabled."
+        decided = await self.approvals.decide(
+            approval_id, identity=identity, user=user, approve=approve, ctx_for=self._ctx_for
+        )
+        note = decided.message
+        if decided.outcome is Outcome.EXECUTED and always and self.policy is not None:
+            note += "\n" + await self._allow_always(decided, identity)
+        if decided.approval is not None and decided.outcome in (
+            Outcome.EXECUTED,
+            Outcome.DENIED,
+            Outcome.CHANGED,
+            Outcome.EXPIRED,
+        ):
+            await self._mark(decided.approval, f"{decided.message} (decided by {identity})")
+            await self._resume(decided.approval.turn_id)
+        return note
+
+    async def expire_approvals(self) -> int:
+        """Expire what waited too long; the turn is told it was not approved."""
+        if self.approvals is None:
+            return 0
+        count = 0
+        for approval in await self.stores.approvals.due_to_expire(self.clock.now()):
+            if await self.approvals.expire(approval):
+                count += 1
+                await self._mark(approval, f"{approval.id} expired: {approval.tool} did not run.")
+                await self._resume(approval.turn_id)
+        return count
+
+    async def _resume(self, turn_id: int) -> None:
+        outcome = await self.runner.resume(turn_id)
+        if outcome is None:
+            return
+        turn = await self.stores.db.fetchone("SELECT chat_id FROM turns WHERE id = ?", (turn_id,))
+        approvals = await self.stores.approvals.for_turn(turn_id)
+        first = approvals[0] if approvals else None
+        if first is None or first.channel is None or turn is None:
+            return
+        address = Address(first.channel, first.platform_chat_id or "", first.thread_id)
+        await self._deliver(outcome, address, turn["chat_id"])
+
+    async def _ctx_for(self, approval: Approval) -> ToolContext:
+        user = await self.stores.people.get(approval.user_id)
+        chat = await self.stores.people.chat_by_id(approval.chat_id) if approval.chat_id else None
+        assert user is not None
+        address = (
+            Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)
+            if approval.channel
+            else None
+        )
+        request = TurnRequest(
+            kind="approval",
+            user=user,
+            chat=chat,
+            address=address,
+            text="",
+            tainted=approval.tainted,
+        )
+        return self.runner.tool_context(request, approval.turn_id, approved=True)
+
+    async def _mark(self, approval: Approval, text: str) -> None:
+        fresh = await self.stores.approvals.get(approval.id) or approval
+        if fresh.channel is None or fresh.prompt_message_id is None:
+            return
+        address = Address(fresh.channel, fresh.platform_chat_id or "", fresh.thread_id)
+        with contextlib.suppress(DeliveryError):
+            await self.outbox.mark_approval(address, fresh.prompt_message_id, text)
+
+    async def _allow_always(self, decided: Decided, identity: Identity) -> str:
+        assert self.policy is not None and decided.approval is not None
+        rule = self.policy.add_rule_for(decided.approval.tool, decided.approval.arguments)
+        await self.stores.audit.record(
+            "policy.changed", actor=str(identity), subject=decided.approval.tool, rule=rule
+        )
+        return f"Added to the policy file: {rule}"
 
     @contextlib.asynccontextmanager
     async def _typing(self, address: Address | None) -> AsyncIterator[None]:

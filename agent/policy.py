@@ -1,19 +1,41 @@
 """Who decides whether a tool call runs: allow, ask the owner, or deny.
 
-The policy sees the tool's risk class, its arguments and whether the turn carries untrusted
-content. Until in-chat approval exists, `ASK` cannot be satisfied, and the turn loop refuses it
-with a message that says so.
+The policy file (`policy.toml` in the data directory, written with commented defaults on first
+run) maps tools and argument patterns to decisions, globally and per user. Rules are checked in
+order, a user's own rules first; the first match decides; otherwise the tool's risk class does.
+Three things no file can change: a `forbidden` tool is always denied; a tainted turn (one that
+holds content from outside) never runs anything above `read` without asking; and rules match
+the parsed argv of a shell command, never a string prefix.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import glob
+import json
+import shlex
+import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.tools.registry import Risk, Tool, ToolContext
 
-__all__ = ["Decision", "Policy", "RiskPolicy", "Verdict"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Decision",
+    "Policy",
+    "PolicyEngine",
+    "PolicyError",
+    "PolicyFile",
+    "Rule",
+    "Verdict",
+    "load_policy",
+    "shell_argv",
+]
 
 
 class Decision(StrEnum):
@@ -28,21 +50,244 @@ class Verdict:
     reason: str
 
 
+class PolicyError(Exception):
+    """The policy file is wrong; the message is one line that names the problem."""
+
+
+SHELL_OPERATORS = frozenset({";", "&&", "||", "|", "&", ">", ">>", "<", "<<", "(", ")", "`"})
+
+
+def shell_argv(command: str) -> list[str]:
+    """Parse a command line the way the shell tool runs it; operators become their own tokens."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|<>()")
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    if "`" in command or "$(" in command:
+        tokens.append("`")
+    return tokens
+
+
+class Rule(BaseModel):
+    """One line of policy: a tool (glob), argument patterns (globs), and a decision.
+
+    `argv` matches a shell command's parsed arguments token by token; a last pattern token that
+    is `*` (or ends with `*`) lets more arguments follow. `to_owner = true` matches a message whose
+    destination is one of the owner's own chats.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    decision: Decision
+    argv: str | None = None
+    args: dict[str, str] = Field(default_factory=dict)
+    to_owner: bool | None = None
+    note: str = ""
+
+    @field_validator("argv")
+    @classmethod
+    def _parsable(cls, value: str | None) -> str | None:
+        if value is not None:
+            tokens = shell_argv(value)
+            if not tokens or any(t in SHELL_OPERATORS for t in tokens):
+                raise ValueError(f"argv pattern {value!r} must be one plain command")
+        return value
+
+    def describe(self) -> str:
+        parts = [f"tool={self.tool}"]
+        if self.argv is not None:
+            parts.append(f"argv={self.argv!r}")
+        parts += [f"{k}={v!r}" for k, v in self.args.items()]
+        if self.to_owner is not None:
+            parts.append(f"to_owner={str(self.to_owner).lower()}")
+        return f"{' '.join(parts)} → {self.decision.value}"
+
+
+class UserPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: dict[Risk, Decision] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    users: dict[str, UserPolicy] = Field(default_factory=dict)
+
+    def default_for(self, risk: Risk) -> Decision:
+        if risk is Risk.FORBIDDEN:
+            return Decision.DENY
+        fallback = {
+            Risk.READ: Decision.ALLOW,
+            Risk.WRITE_INTERNAL: Decision.ALLOW,
+            Risk.EXTERNAL_EFFECT: Decision.ASK,
+        }
+        return self.defaults.get(risk, fallback[risk])
+
+
+DEFAULT_POLICY = """\
+# Steward's policy: which tool calls run on their own, which ask you first, which never run.
+# Decisions: "allow", "ask", "deny". Check this file with `steward policy check`.
+#
+# What no rule can change:
+# - a tool of risk class "forbidden" never runs;
+# - in a turn that holds content from outside (a web page, a feed, a file, another person's
+#   message) every tool above "read" asks, even where a rule says "allow";
+# - approvals are bound to the exact action and come only from the owner (or STEWARD_APPROVERS).
+
+# What happens when no rule matches, by risk class.
+[defaults]
+read = "allow"
+write_internal = "allow"
+external_effect = "ask"
+
+# Rules are checked in order; the first match decides. `tool` and argument patterns are globs.
+# `argv` matches a shell command's parsed arguments, token by token ("git status*" allows
+# `git status` and `git status --short`, never `git status; curl ...`).
+
+[[rules]]
+tool = "shell"
+argv = "git status*"
+decision = "allow"
+
+[[rules]]
+tool = "shell"
+argv = "ls*"
+decision = "allow"
+
+[[rules]]
+tool = "send_message"
+to_owner = true
+decision = "allow"
+
+# A fetch runs unasked in a clean turn; what it reads taints the turn, so a second fetch in
+# the same turn (which could carry data out in its URL) asks.
+[[rules]]
+tool = "web_fetch"
+decision = "allow"
+
+# Per-user rules come first for that user, e.g.:
+# [users."telegram:123456789"]
+# rules = [{ tool = "web_fetch", decision = "ask" }]
+"""
+
+
+def load_policy(path: Path) -> PolicyFile:
+    """Read the policy file, writing the commented defaults first if there is none."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(DEFAULT_POLICY, encoding="utf-8")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise PolicyError(f"{path}: {where}: {error['msg']}") from None
+
+
+class OwnerChats(Protocol):
+    async def is_owner_chat(self, channel: str, chat_id: str) -> bool: ...
+
+
 class Policy(Protocol):
-    def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict: ...
+    async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict: ...
 
 
-class RiskPolicy:
-    """The safe default: reads run, internal writes run unless the turn is tainted, anything with
-    an effect outside Steward needs the owner, forbidden tools never run."""
+class PolicyEngine:
+    def __init__(self, policy: PolicyFile, owner_chats: OwnerChats, path: Path | None = None):
+        self.policy = policy
+        self.path = path
+        self._owner_chats = owner_chats
 
-    def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
+    def add_rule_for(self, tool: str, arguments: dict[str, Any]) -> str:
+        """Allow exactly this call from now on ("allow always"): a narrow rule appended to the
+        policy file. Returns the rule as written."""
+        if tool == "shell" and "command" in arguments:
+            argv = shell_argv(str(arguments["command"]))
+            rule = Rule(tool=tool, argv=shlex.join(glob.escape(t) for t in argv), decision="allow")
+        else:
+            rule = Rule(
+                tool=glob.escape(tool),
+                args={k: glob.escape(str(v)) for k, v in sorted(arguments.items())},
+                decision=Decision.ALLOW,
+            )
+        lines = ["", '# Added by "allow always" in chat.', "[[rules]]"]
+        lines.append(f"tool = {json.dumps(rule.tool)}")
+        if rule.argv is not None:
+            lines.append(f"argv = {json.dumps(rule.argv)}")
+        if rule.args:
+            inline = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in rule.args.items())
+            lines.append(f"args = {{ {inline} }}")
+        lines.append('decision = "allow"')
+        if self.path is not None:
+            before = self.path.read_text(encoding="utf-8")
+            self.path.write_text(before + "\n".join(lines) + "\n", encoding="utf-8")
+            try:
+                self.policy = load_policy(self.path)
+            except PolicyError:
+                self.path.write_text(before, encoding="utf-8")
+                raise
+        else:
+            self.policy.rules.append(rule)
+        return rule.describe()
+
+    async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
         if tool.risk is Risk.FORBIDDEN:
             return Verdict(Decision.DENY, f"{tool.name} is forbidden")
-        if tool.risk is Risk.READ:
-            return Verdict(Decision.ALLOW, "read-only")
-        if tool.risk is Risk.WRITE_INTERNAL and not ctx.tainted:
-            return Verdict(Decision.ALLOW, "internal write")
-        if ctx.tainted:
-            return Verdict(Decision.ASK, "the turn holds untrusted content")
-        return Verdict(Decision.ASK, f"{tool.name} acts outside Steward")
+        rule = await self._match(tool, arguments, ctx)
+        if rule is not None:
+            decision, reason = rule.decision, f"policy rule: {rule.describe()}"
+        else:
+            decision = self.policy.default_for(tool.risk)
+            reason = f"default for {tool.risk.value} tools"
+        if decision is Decision.ALLOW and ctx.tainted and tool.risk is not Risk.READ:
+            return Verdict(
+                Decision.ASK,
+                "this turn holds content from outside, so nothing above read runs unasked",
+            )
+        return Verdict(decision, reason)
+
+    async def _match(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Rule | None:
+        rules: list[Rule] = []
+        for identity in await ctx.stores.people.identities_of(ctx.user.id):
+            rules += self.policy.users.get(str(identity), UserPolicy()).rules
+        rules += self.policy.rules
+        for rule in rules:
+            if await self._matches(rule, tool, arguments):
+                return rule
+        return None
+
+    async def _matches(self, rule: Rule, tool: Tool, arguments: dict[str, Any]) -> bool:
+        if not fnmatch.fnmatchcase(tool.name, rule.tool):
+            return False
+        if rule.argv is not None and not argv_matches(rule.argv, str(arguments.get("command", ""))):
+            return False
+        for name, pattern in rule.args.items():
+            if name not in arguments or not fnmatch.fnmatchcase(str(arguments[name]), pattern):
+                return False
+        if rule.to_owner is not None:
+            channel, chat_id = str(arguments.get("channel", "")), str(arguments.get("chat_id", ""))
+            if await self._owner_chats.is_owner_chat(channel, chat_id) != rule.to_owner:
+                return False
+        return True
+
+
+def argv_matches(pattern: str, command: str) -> bool:
+    try:
+        argv = shell_argv(command)
+    except ValueError:
+        return False
+    if not argv or any(token in SHELL_OPERATORS for token in argv):
+        return False
+    wanted = shell_argv(pattern)
+    open_ended = wanted[-1] == "*" or wanted[-1].endswith("*")
+    if wanted[-1] == "*":
+        wanted = wanted[:-1]
+    if len(argv) < len(wanted) or (len(argv) > len(wanted) and not open_ended):
+        return False
+    return all(fnmatch.fnmatchcase(a, w) for a, w in zip(argv, wanted, strict=False))

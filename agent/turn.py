@@ -1,24 +1,30 @@
 """The agent turn: context → model → tools → … → a reply, within a step limit.
 
 A turn is recorded in SQLite when it starts (status `running`) and when it ends, with its token
-usage, cost and transcript, so a crash leaves it visible as interrupted.
+usage, cost and transcript, so a crash leaves it visible as interrupted. When the policy asks the
+owner about a tool call, the turn stops at that step (`awaiting_approval`), its transcript and
+the step's other results stored; `resume()` continues it from there once every approval of the
+step is decided. Content from outside (tool results with a source) is fenced as untrusted data
+and taints the rest of the turn.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.approvals import ApprovalService, wrap_untrusted
 from agent.context import ContextBuilder
-from agent.model import Model, ModelReply, ModelUnavailable
+from agent.model import Model, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
-from agent.tools.registry import ToolContext, ToolDeps, ToolRegistry, ToolResult
-from agent.types import TurnRequest
+from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
+from agent.types import Address, TurnRequest
+from memory.approvals import Approval
 from memory.turns import TokenUsage, TurnStatus
 
 __all__ = ["NO_API_KEY_REPLY", "TurnOutcome", "TurnRunner"]
@@ -39,6 +45,21 @@ class TurnOutcome:
     turn_id: int | None
     usage: TokenUsage
     steps: int
+    approvals: tuple[Approval, ...] = ()
+
+
+@dataclass
+class _Turn:
+    """A turn in progress: what resume() needs is exactly what is stored when it pauses."""
+
+    id: int
+    request: TurnRequest
+    ctx: ToolContext
+    system: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    steps: int = 0
+    taint_sources: list[str] = field(default_factory=list)
 
 
 class TurnRunner:
@@ -52,6 +73,7 @@ class TurnRunner:
         context: ContextBuilder,
         max_steps: int,
         daily_token_budget: int,
+        approvals: ApprovalService | None = None,
     ) -> None:
         self._deps = deps
         self._stores = deps.stores
@@ -62,16 +84,32 @@ class TurnRunner:
         self._context = context
         self._max_steps = max_steps
         self._daily_token_budget = daily_token_budget
+        self._approvals = approvals
 
     @property
     def model_name(self) -> str:
         return self._model.name if self._model else "(not configured)"
+
+    def tool_context(
+        self, request: TurnRequest, turn_id: int, *, approved: bool = False
+    ) -> ToolContext:
+        return ToolContext(
+            deps=self._deps,
+            user=request.user,
+            chat=request.chat,
+            address=request.address,
+            turn_id=turn_id,
+            tainted=request.tainted,
+            approved=approved,
+        )
 
     async def run(self, request: TurnRequest) -> TurnOutcome:
         if self._model is None:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):
             return TurnOutcome("", TurnStatus.SKIPPED, None, TokenUsage(), 0)
+        if not request.user.is_owner:
+            request = replace(request, tainted=True)  # another person's words are outside input
         turn_id = await self._stores.turns.start(
             kind=request.kind,
             model=self._model.name,
@@ -81,142 +119,240 @@ class TurnRunner:
             tainted=request.tainted,
         )
         prompt = await self._context.build(request)
-        messages = prompt.messages
-        ctx = ToolContext(
-            deps=self._deps,
-            user=request.user,
-            chat=request.chat,
-            address=request.address,
-            turn_id=turn_id,
-            tainted=request.tainted,
+        turn = _Turn(
+            id=turn_id,
+            request=request,
+            ctx=self.tool_context(request, turn_id),
+            system=prompt.system,
+            messages=prompt.messages,
+            taint_sources=[*request.sources]
+            + (["another person's message"] if not request.user.is_owner else []),
         )
-        usage = TokenUsage()
-        steps = 0
-        reply: ModelReply | None = None
+        return await self._loop(turn)
+
+    async def resume(self, turn_id: int) -> TurnOutcome | None:
+        """Continue a paused turn once every approval of its step is decided; None while some
+        are still pending (or when the turn is not paused)."""
+        row = await self._stores.db.fetchone("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        if row is None or row["status"] != TurnStatus.AWAITING_APPROVAL or self._model is None:
+            return None
+        approvals = await self._stores.approvals.for_turn(turn_id)
+        if any(not a.decided for a in approvals):
+            return None
+        state = json.loads(row["paused_state"])
+        messages: list[dict[str, Any]] = json.loads(row["transcript"])
+        request = await self._request_for(row, state)
+        if request is None:
+            return None
+        tainted = request.tainted
+        decided = {a.tool_use_id: a for a in approvals}
+        results: list[dict[str, Any]] = []
+        for call_id in state["order"]:
+            if call_id in state["results"]:
+                results.append(state["results"][call_id])
+                continue
+            approval = decided[call_id]
+            tool = self._tools.get(approval.tool)
+            ran = approval.status.value == "executed"
+            tainted = tainted or bool(ran and tool and tool.untrusted_output)
+            results.append(
+                _result_block(call_id, approval.result or "", is_error=approval.result_is_error)
+            )
+        messages.append({"role": "user", "content": results})
+        request = replace(request, tainted=tainted)
+        await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, tainted=tainted)
+        turn = _Turn(
+            id=turn_id,
+            request=request,
+            ctx=self.tool_context(request, turn_id),
+            system=self._context.system(request),
+            messages=messages,
+            usage=TokenUsage(**state["usage"]),
+            steps=row["steps"],
+            taint_sources=state["taint_sources"],
+        )
+        return await self._loop(turn)
+
+    async def _request_for(self, row: Any, state: dict[str, Any]) -> TurnRequest | None:
+        user = await self._stores.people.get(row["user_id"])
+        chat = await self._stores.people.chat_by_id(row["chat_id"]) if row["chat_id"] else None
+        if user is None:
+            return None
+        address = Address(**state["address"]) if state.get("address") else None
+        return TurnRequest(
+            kind=row["kind"],
+            user=user,
+            chat=chat,
+            address=address,
+            text="",
+            message_id=row["message_id"],
+            tainted=bool(row["tainted"]),
+        )
+
+    async def _loop(self, turn: _Turn) -> TurnOutcome:
+        assert self._model is not None
         try:
             while True:
                 reply = await self._model.complete(
-                    system=prompt.system,
-                    messages=_with_moving_breakpoint(messages),
+                    system=turn.system,
+                    messages=_with_moving_breakpoint(turn.messages),
                     tools=self._tools.schemas(),
                 )
-                usage += reply.usage
-                steps += 1
-                messages.append(reply.as_message())
+                turn.usage += reply.usage
+                turn.steps += 1
+                turn.messages.append(reply.as_message())
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
-                    status, text = TurnStatus.COMPLETED, reply.text
-                    break
-                results = [
-                    await self._call(call.id, call.name, call.input, ctx)
-                    for call in reply.tool_calls
-                ]
-                messages.append({"role": "user", "content": results})
-                if steps >= self._max_steps:
-                    status = TurnStatus.STEP_LIMIT
+                    return await self._end(turn, TurnStatus.COMPLETED, reply.text or "(done)")
+                paused = await self._run_tools(turn, reply.tool_calls)
+                if paused:
+                    await self._pause(turn, paused)
+                    return TurnOutcome(
+                        reply.text,
+                        TurnStatus.AWAITING_APPROVAL,
+                        turn.id,
+                        turn.usage,
+                        turn.steps,
+                        tuple(a for a in paused["approvals"]),
+                    )
+                if turn.steps >= self._max_steps:
                     text = (reply.text + "\n\n" if reply.text else "") + (
-                        f"I stopped after {steps} steps, the most one turn may take "
+                        f"I stopped after {turn.steps} steps, the most one turn may take "
                         "(STEWARD_MAX_STEPS). Tell me to continue if you want me to go on."
                     )
-                    break
+                    return await self._end(turn, TurnStatus.STEP_LIMIT, text)
         except ModelUnavailable as exc:
-            log.warning("turn %s: model unavailable: %s (%s)", turn_id, exc.reason, exc.status)
-            await self._finish(turn_id, TurnStatus.FAILED, steps, usage, messages, exc.reason)
+            log.warning("turn %s: model unavailable: %s (%s)", turn.id, exc.reason, exc.status)
+            await self._finish(turn, TurnStatus.FAILED, exc.reason)
             text = (
                 f"Sorry, I couldn't answer: {exc.reason}. I tried several times with backoff "
                 "and gave up for now; please try again in a little while."
             )
-            return TurnOutcome(text, TurnStatus.FAILED, turn_id, usage, steps)
-        if not text.strip():
-            text = "(done)" if status is TurnStatus.COMPLETED else text
-        await self._finish(turn_id, status, steps, usage, messages, None)
-        return TurnOutcome(text, status, turn_id, usage, steps)
+            return TurnOutcome(text, TurnStatus.FAILED, turn.id, turn.usage, turn.steps)
 
-    async def _call(
-        self, call_id: str, name: str, arguments: dict[str, Any], ctx: ToolContext
-    ) -> dict[str, Any]:
-        """Run one tool call through the policy; always returns a tool_result block."""
+    async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> dict[str, Any] | None:
+        """Run one step's tool calls; returns the pause state when some wait for the owner."""
+        done: dict[str, dict[str, Any]] = {}
+        waiting: list[Approval] = []
+        for call in calls:
+            outcome = await self._call(turn, call)
+            if isinstance(outcome, ToolResult):
+                done[call.id] = _result_block(
+                    call.id, wrap_untrusted(outcome), is_error=outcome.is_error
+                )
+                if outcome.source is not None and not outcome.is_error:
+                    turn.taint_sources.append(outcome.source)
+                    if not turn.ctx.tainted:
+                        turn.ctx = replace(turn.ctx, tainted=True)
+                        turn.request = replace(turn.request, tainted=True)
+            else:
+                waiting.append(outcome)
+        if not waiting:
+            turn.messages.append({"role": "user", "content": [done[c.id] for c in calls]})
+            return None
+        return {"order": [c.id for c in calls], "results": done, "approvals": waiting}
+
+    async def _call(self, turn: _Turn, call: ToolCall) -> ToolResult | Approval:
+        """One tool call through the policy: a result, or an approval the owner must decide."""
         audit = self._stores.audit
-        actor = f"turn:{ctx.turn_id}"
-        tool = self._tools.get(name)
+        actor = f"turn:{turn.id}"
+        tool = self._tools.get(call.name)
         if tool is None:
-            await audit.record("tool.unknown", actor=actor, subject=name)
-            return _result(call_id, ToolResult(f"there is no tool named {name!r}", is_error=True))
-        verdict = self._policy.decide(tool, arguments, ctx)
+            await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
+            return ToolResult(f"there is no tool named {call.name!r}", is_error=True)
+        try:
+            arguments = tool.validate(call.input)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        ctx = turn.ctx
+        verdict = await self._policy.decide(tool, arguments, ctx)
         await audit.record(
             "tool.requested",
             actor=actor,
-            subject=name,
+            subject=tool.name,
             risk=tool.risk.value,
             decision=verdict.decision.value,
             reason=verdict.reason,
             tainted=ctx.tainted,
         )
         if verdict.decision is Decision.DENY:
-            return _result(call_id, ToolResult(f"refused: {verdict.reason}", is_error=True))
+            return ToolResult(f"refused: {verdict.reason}", is_error=True)
         if verdict.decision is Decision.ASK:
-            return _result(
-                call_id,
-                ToolResult(
-                    f"refused: {name} needs the owner's approval ({verdict.reason}), and this "
-                    "Steward cannot ask for approvals yet. Tell the user what you wanted to do.",
+            if self._approvals is None or ctx.address is None:
+                return ToolResult(
+                    f"refused: {tool.name} needs the owner's approval ({verdict.reason}), and "
+                    "there is no chat to ask in. Tell the user what you wanted to do.",
                     is_error=True,
-                ),
+                )
+            return await self._approvals.request(
+                ctx, tool, call, arguments, verdict, turn.taint_sources
             )
         result = await tool.run(ctx, arguments)
         await audit.record(
             "tool.ran",
             actor=actor,
-            subject=name,
+            subject=tool.name,
             is_error=result.is_error,
             result_chars=len(result.content),
         )
-        return _result(call_id, result)
+        return result
 
-    async def _finish(
-        self,
-        turn_id: int,
-        status: TurnStatus,
-        steps: int,
-        usage: TokenUsage,
-        messages: list[dict[str, Any]],
-        error: str | None,
-    ) -> None:
-        assert self._model is not None
+    async def _pause(self, turn: _Turn, paused: dict[str, Any]) -> None:
+        address = turn.request.address
+        state = {
+            "order": paused["order"],
+            "results": paused["results"],
+            "usage": turn.usage.__dict__,
+            "taint_sources": turn.taint_sources,
+            "address": address.__dict__ if address else None,
+        }
+        await self._stores.turns.pause(
+            turn.id,
+            steps=turn.steps,
+            usage=turn.usage,
+            cost_usd=self._cost(turn.usage),
+            transcript=json.dumps(turn.messages, ensure_ascii=False),
+            paused_state=json.dumps(state, ensure_ascii=False),
+            tainted=turn.ctx.tainted,
+        )
+
+    async def _end(self, turn: _Turn, status: TurnStatus, text: str) -> TurnOutcome:
+        await self._finish(turn, status, None)
+        return TurnOutcome(text, status, turn.id, turn.usage, turn.steps)
+
+    async def _finish(self, turn: _Turn, status: TurnStatus, error: str | None) -> None:
         await self._stores.turns.finish(
-            turn_id,
+            turn.id,
             status=status,
-            steps=steps,
-            usage=usage,
-            cost_usd=estimate_cost(self._model.name, usage),
-            transcript=json.dumps(messages, ensure_ascii=False),
+            steps=turn.steps,
+            usage=turn.usage,
+            cost_usd=self._cost(turn.usage),
+            transcript=json.dumps(turn.messages, ensure_ascii=False),
             error=error,
         )
+
+    def _cost(self, usage: TokenUsage) -> float:
+        return estimate_cost(self._model.name if self._model else "", usage)
 
     def day_start(self, request: TurnRequest) -> datetime:
         zone = ZoneInfo(request.user.timezone or self._deps.timezone)
         today = self._clock.now().astimezone(zone).date()
         return datetime.combine(today, time(0), zone)
 
-    async def over_budget(self, request: TurnRequest) -> bool:
-        """True when today's tokens passed STEWARD_DAILY_TOKEN_BUDGET (0 means no budget)."""
-        if self._daily_token_budget <= 0:
-            return False
-        since = self.day_start(request)
-        spent = await self._stores.turns.tokens_since(since)
-        return spent >= self._daily_token_budget
-
     def week_start(self, request: TurnRequest) -> datetime:
         day = self.day_start(request)
         return day - timedelta(days=day.weekday())
 
+    async def over_budget(self, request: TurnRequest) -> bool:
+        """True when today's tokens passed STEWARD_DAILY_TOKEN_BUDGET (0 means no budget)."""
+        if self._daily_token_budget <= 0:
+            return False
+        spent = await self._stores.turns.tokens_since(self.day_start(request))
+        return spent >= self._daily_token_budget
 
-def _result(call_id: str, result: ToolResult) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "tool_result",
-        "tool_use_id": call_id,
-        "content": result.content,
-    }
-    if result.is_error:
+
+def _result_block(call_id: str, content: str, *, is_error: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id, "content": content}
+    if is_error:
         block["is_error"] = True
     return block
 

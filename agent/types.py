@@ -62,7 +62,8 @@ class TurnRequest:
     """One unit of agent work: a chat message, or a job the scheduler started.
 
     `kind` names where it came from (chat, briefing, checkin, …) for usage figures and budgets;
-    `tainted` marks a turn that starts out holding content from outside.
+    `tainted` marks a turn that starts out holding content from outside, and `sources` names
+    that content (e.g. "feed:https://…") so an approval request can say where it came from.
     """
 
     kind: str
@@ -72,6 +73,7 @@ class TurnRequest:
     text: str
     message_id: int | None = None
     tainted: bool = False
+    sources: tuple[str, ...] = ()
 
     @property
     def self_initiated(self) -> bool:

@@ -11,15 +11,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 from typing import TextIO
 
+from agent.approvals import ApprovalService
 from agent.config import Settings
 from agent.context import ContextBuilder, GoalsSource
 from agent.core import Steward
 from agent.delivery import Courier
 from agent.model import AnthropicModel, warm_up
 from agent.outbox import Switchboard
-from agent.policy import RiskPolicy
+from agent.policy import PolicyEngine, load_policy
+from agent.sandbox import Sandbox
 from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
 from agent.types import Address
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 
 async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Steward:
+    tools = default_registry()
     model = None
     if settings.anthropic_api_key is not None:
         model = AnthropicModel(
@@ -47,7 +51,6 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             max_retries=settings.model_retries,
             timeout=settings.model_timeout,
         )
-    tools = default_registry()
     context = ContextBuilder(
         stores,
         clock,
@@ -56,15 +59,34 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         sources=[GoalsSource(stores)],
     )
     outbox = Switchboard()
-    deps = ToolDeps(stores=stores, clock=clock, timezone=settings.timezone, outbox=outbox)
+    sandbox = Sandbox(
+        workspace=settings.workspace,
+        shell_timeout=settings.shell_timeout,
+        output_limit=settings.tool_output_limit,
+        fetch_allow_hosts=settings.fetch_allow_hosts,
+        fetch_max_bytes=settings.fetch_max_bytes,
+        fetch_timeout=settings.fetch_timeout,
+    )
+    deps = ToolDeps(
+        stores=stores, clock=clock, timezone=settings.timezone, outbox=outbox, sandbox=sandbox
+    )
+    policy = PolicyEngine(load_policy(settings.policy_path), stores.people, settings.policy_path)
+    approvals = ApprovalService(
+        stores,
+        tools,
+        expiry=timedelta(minutes=settings.approval_minutes),
+        approvers=frozenset(settings.approvers),
+        per_minute=settings.approvals_per_minute,
+    )
     runner = TurnRunner(
         deps=deps,
         model=model,
         tools=tools,
-        policy=RiskPolicy(),
+        policy=policy,
         context=context,
         max_steps=settings.max_steps,
         daily_token_budget=settings.daily_token_budget,
+        approvals=approvals,
     )
     return Steward(
         settings=settings,
@@ -74,6 +96,8 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         courier=Courier(stores, outbox),
         tools=tools,
         started_at=clock.now(),
+        approvals=approvals,
+        policy=policy,
     )
 
 
@@ -91,6 +115,10 @@ def build_channels(
 async def recover_interrupted(steward: Steward) -> list[tuple[Address, int, str]]:
     """Mark what a crash cut short; returns the notes to send once channels are up."""
     stores = steward.stores
+    for approval in await stores.approvals.fail_interrupted():
+        await stores.audit.record(
+            "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool
+        )
     for turn in await stores.turns.interrupt_running():
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
@@ -137,7 +165,9 @@ async def run(
         await steward.courier.redeliver()
         for address, chat_id, text in notes:
             await steward.courier.send(address, chat_id, text)
+        sweeper = asyncio.create_task(_expire_approvals(steward))
         await _until_done(channels)
+        sweeper.cancel()
         for channel in channels:
             await channel.stop()
         return 0
@@ -165,6 +195,16 @@ async def _until_done(channels: list[Channel]) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+async def _expire_approvals(steward: Steward, every: float = 20.0) -> None:
+    """Expire approvals nobody decided in time, so their turns are told and end."""
+    while True:
+        try:
+            await steward.expire_approvals()
+        except Exception:
+            log.exception("expiring approvals failed")
+        await asyncio.sleep(every)
 
 
 async def _all_finished(channels: list[Channel]) -> None:

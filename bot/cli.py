@@ -7,7 +7,8 @@ import asyncio
 import logging
 import sys
 
-from agent.config import ConfigError, load_settings
+from agent.config import ConfigError, Settings, load_settings
+from agent.policy import PolicyError
 from memory.db import SchemaTooNew
 
 __all__ = ["main"]
@@ -21,7 +22,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="start Steward with every configured channel")
+
+    policy = commands.add_parser("policy", help="the tool policy file")
+    policy_commands = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
+    policy_commands.add_parser("check", help="validate policy.toml and print the effective rules")
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit_commands = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    audit_commands.add_parser("verify", help="check every link of the hash chain")
+    export = audit_commands.add_parser("export", help="write every event as JSON lines")
+    export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     return parser
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.app import run
+
+        return asyncio.run(run(settings))
+    from bot import admin
+
+    if args.command == "policy":
+        return admin.policy_check(settings)
+    if args.command == "audit" and args.action == "verify":
+        return asyncio.run(admin.audit_verify(settings))
+    if args.command == "audit" and args.action == "export":
+        return asyncio.run(admin.audit_export(settings, args.output))
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,18 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.command == "run":
-        from bot.app import run
-
-        try:
-            return asyncio.run(run(settings))
-        except SchemaTooNew as exc:
-            print(f"steward: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
+    try:
+        return _dispatch(args, settings)
+    except (SchemaTooNew, PolicyError) as exc:
+        print(f"steward: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

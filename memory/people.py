@@ -167,6 +167,25 @@ class People:
         assert row is not None
         return Stranger(identity, row["display_name"], row["attempts"])
 
+    async def identities_of(self, user_id: int) -> list[Identity]:
+        rows = await self._db.fetchall(
+            "SELECT channel, platform_user_id FROM identities"
+            " WHERE user_id = ? AND status = 'allowed' ORDER BY channel",
+            (user_id,),
+        )
+        return [Identity(r["channel"], r["platform_user_id"]) for r in rows]
+
+    async def is_owner_chat(self, channel: str, platform_chat_id: str) -> bool:
+        """True for a private chat in which the owner has written to Steward."""
+        found = await self._db.scalar(
+            "SELECT 1 FROM chats JOIN messages ON messages.chat_id = chats.id"
+            " JOIN users ON users.id = messages.user_id"
+            " WHERE chats.channel = ? AND chats.platform_chat_id = ? AND chats.kind = 'private'"
+            " AND messages.direction = 'in' AND users.is_owner = 1 LIMIT 1",
+            (channel, platform_chat_id),
+        )
+        return found == 1
+
     async def set_timezone(self, user_id: int, timezone: str) -> None:
         await self._db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user_id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from memory.approvals import ApprovalStore
 from memory.audit import AuditLog
 from memory.clock import Clock
 from memory.db import Database
@@ -26,6 +27,7 @@ class Stores:
     goals: GoalStore
     audit: AuditLog
     state: StateStore
+    approvals: ApprovalStore
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Stores:
@@ -38,6 +40,7 @@ class Stores:
             goals=GoalStore(db, clock),
             audit=AuditLog(db, clock),
             state=StateStore(db),
+            approvals=ApprovalStore(db, clock),
         )
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ class TurnStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,36 @@ class TurnLog:
                 iso(self._clock.now()),
                 turn_id,
             ),
+        )
+
+    async def pause(
+        self,
+        turn_id: int,
+        *,
+        steps: int,
+        usage: TokenUsage,
+        cost_usd: float,
+        transcript: str,
+        paused_state: str,
+        tainted: bool,
+    ) -> None:
+        """Park a turn that waits for approvals, with everything needed to resume it."""
+        await self.finish(
+            turn_id,
+            status=TurnStatus.AWAITING_APPROVAL,
+            steps=steps,
+            usage=usage,
+            cost_usd=cost_usd,
+            transcript=transcript,
+        )
+        await self._db.execute(
+            "UPDATE turns SET paused_state = ?, tainted = ?, finished_at = NULL WHERE id = ?",
+            (paused_state, int(tainted), turn_id),
+        )
+
+    async def set_status(self, turn_id: int, status: TurnStatus, *, tainted: bool) -> None:
+        await self._db.execute(
+            "UPDATE turns SET status = ?, tainted = ? WHERE id = ?", (status, int(tainted), turn_id)
         )
 
     async def interrupt_running(self) -> list[InterruptedTurn]:

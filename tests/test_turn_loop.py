@@ -75,7 +75,7 @@ async def test_bad_tool_input_and_unknown_tools_go_back_as_errors(
     assert "no tool named 'launch_rockets'" in results[1]["content"]
 
 
-async def test_tools_above_write_internal_are_refused_for_now(
+async def test_an_external_effect_waits_for_approval_then_the_turn_resumes(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     calls: list[str] = []
@@ -88,18 +88,30 @@ async def test_tools_above_write_internal_are_refused_for_now(
             to: The address.
         """
         calls.append(to)
-        return "sent"
+        return f"sent to {to}"
 
-    fake_model.reply_tool_use("send_email", {"to": "x@example.com"})
-    fake_model.reply_text("I couldn't send it.")
+    fake_model.reply_tool_use("send_email", {"to": "x@example.com"}, text="Sending it.")
+    fake_model.reply_text("Done, the email went out.")
     async with running_steward(tmp_path, fake_model.base_url) as h:
         h.steward.tools.register(send_email)
-        await h.say("email x")
-        events = await h.steward.stores.audit.recent(kind="tool.requested")
-        assert events[-1].detail["decision"] == "ask"
-    assert calls == []
+        assert await h.say("email x") == "Sending it."
+        assert calls == []
+        ((address, prompt),) = h.channel.approvals
+        assert prompt.tool == "send_email" and "x@example.com" in prompt.preview
+        assert len(prompt.approval_id) == 4
+        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        assert status == "awaiting_approval"
+        listing = await h.say("/approve")
+        assert listing.startswith(
+            f"Waiting for your approval:\n{prompt.approval_id} — send_email: to: x@example.com"
+        )
+        await h.say(f"/approve {prompt.approval_id}")
+        assert calls == ["x@example.com"]
+        assert "Done, the email went out." in h.channel.texts()
+        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        assert status == "completed"
     result = fake_model.requests[1].tool_results[0]
-    assert result["is_error"] and "needs the owner's approval" in result["content"]
+    assert result["content"] == "sent to x@example.com"
 
 
 async def test_usage_and_cache_figures_are_recorded_per_turn(

@@ -27,4 +27,7 @@ __all__ = [
 
 
 def default_registry() -> ToolRegistry:
-    return ToolRegistry(BUILTIN_TOOLS)
+    from agent.tools.web import WEB_TOOLS
+    from agent.tools.workspace import WORKSPACE_TOOLS
+
+    return ToolRegistry([*BUILTIN_TOOLS, *WORKSPACE_TOOLS, *WEB_TOOLS])

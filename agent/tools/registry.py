@@ -10,12 +10,15 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.outbox import Outbox
+
+if TYPE_CHECKING:
+    from agent.sandbox import Sandbox
 from agent.types import Address
 from memory.clock import Clock
 from memory.people import Chat, User
@@ -58,6 +61,7 @@ class ToolDeps:
     clock: Clock
     timezone: str
     outbox: Outbox | None = None
+    sandbox: Sandbox | None = None
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,33 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class ToolResult:
+    """What a tool returns. `source` names where untrusted content came from (a URL, a file);
+    a result with a source is wrapped as untrusted data for the model and taints the turn."""
+
     content: str
     is_error: bool = False
+    source: str | None = None
 
 
-Handler = Callable[..., Awaitable[str]]
+Handler = Callable[..., Awaitable[str | ToolResult]]
+ActionHook = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
 
 
 @dataclass(frozen=True)
 class Tool:
+    """A declared tool. `untrusted_output` marks tools whose results come from outside (web,
+    files, commands); `preview` shows a person what approving would do; `fingerprint` captures
+    the state the action depends on (a file's content, a path's target), so an approval stops
+    matching when that state changes."""
+
     name: str
     description: str
     risk: Risk
     params: type[BaseModel]
     handler: Handler
+    untrusted_output: bool = False
+    preview: ActionHook | None = None
+    fingerprint: ActionHook | None = None
 
     def schema(self) -> dict[str, Any]:
         """The tool as the Messages API declares it."""
@@ -114,21 +131,35 @@ class Tool:
             prop.pop("title", None)
         return {"name": self.name, "description": self.description, "input_schema": schema}
 
-    async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments checked against the schema; ToolError says what is wrong."""
         try:
-            parsed = self.params.model_validate(arguments)
+            return self.params.model_validate(arguments).model_dump()
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
-            return ToolResult(f"invalid arguments for {self.name}: {problems}", is_error=True)
+            raise ToolError(f"invalid arguments for {self.name}: {problems}") from None
+
+    async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
         try:
-            return ToolResult(await self.handler(ctx, **parsed.model_dump()))
+            outcome = await self.handler(ctx, **self.validate(arguments))
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
+        result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
+        if self.untrusted_output and result.source is None and not result.is_error:
+            result = ToolResult(result.content, result.is_error, self.name)
+        return result
 
 
-def tool(*, risk: Risk, name: str | None = None) -> Callable[[Handler], Tool]:
+def tool(
+    *,
+    risk: Risk,
+    name: str | None = None,
+    untrusted_output: bool = False,
+    preview: ActionHook | None = None,
+    fingerprint: ActionHook | None = None,
+) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
     def decorate(func: Handler) -> Tool:
@@ -155,7 +186,16 @@ def tool(*, risk: Risk, name: str | None = None) -> Callable[[Handler], Tool]:
         params = create_model(  # type: ignore[call-overload]
             f"{func.__name__}_params", __config__=ConfigDict(extra="forbid"), **fields
         )
-        return Tool(name or func.__name__, summary, risk, params, func)
+        return Tool(
+            name or func.__name__,
+            summary,
+            risk,
+            params,
+            func,
+            untrusted_output=untrusted_output,
+            preview=preview,
+            fingerprint=fingerprint,
+        )
 
     return decorate
 

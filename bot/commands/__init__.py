@@ -1,6 +1,6 @@
 """The command registry and the command groups of each feature."""
 
-from bot.commands import core
+from bot.commands import approvals, audit, core
 from bot.commands.registry import (
     Command,
     CommandCall,
@@ -24,4 +24,6 @@ __all__ = [
 def build_commands() -> CommandGroup:
     root = CommandGroup()
     root.include(core.group)
+    root.include(approvals.group)
+    root.include(audit.group)
     return root

@@ -1,0 +1,137 @@
+"""web_fetch: GET a page and return its text, as untrusted data.
+
+http(s) only; every hop of a redirect is checked again; the host must resolve to public
+addresses (STEWARD_FETCH_ALLOW_HOSTS excepted); size and time are capped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from agent.sandbox import Sandbox, check_public_host
+from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+
+__all__ = ["WEB_TOOLS", "html_to_text"]
+
+MAX_REDIRECTS = 5
+_SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+_BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._skipping = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skipping += 1
+        if tag == "title":
+            self._in_title = True
+        if tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP and self._skipping:
+            self._skipping -= 1
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(markup)
+    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.parts))
+    text = re.sub(r"\n\s*\n+", "\n\n", text).strip()
+    return (f"# {parser.title.strip()}\n\n" if parser.title.strip() else "") + text
+
+
+def _sandbox(ctx: ToolContext) -> Sandbox:
+    if ctx.deps.sandbox is None:
+        raise ToolError("web access is not configured")
+    return ctx.deps.sandbox
+
+
+async def _check_url(url: str, sandbox: Sandbox) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ToolError("refused: only http and https URLs can be fetched")
+    if not parts.hostname:
+        raise ToolError("refused: the URL has no host")
+    if parts.username or parts.password:
+        raise ToolError("refused: URLs with credentials are not fetched")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    await check_public_host(parts.hostname, port, sandbox.fetch_allow_hosts)
+
+
+async def _fetch_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    url = str(arguments["url"])
+    parts = urlsplit(url)
+    query = f"\nquery: {html.unescape(parts.query)}" if parts.query else ""
+    return f"GET {url}\nhost: {parts.hostname}\npath: {parts.path or '/'}{query}"
+
+
+@tool(risk=Risk.EXTERNAL_EFFECT, untrusted_output=True, preview=_fetch_preview)
+async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
+    """Fetch a web page (GET) and return its text.
+
+    Args:
+        url: The http(s) address to fetch.
+    """
+    sandbox = _sandbox(ctx)
+    timeout = httpx.Timeout(sandbox.fetch_timeout)
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, trust_env=False
+    ) as client:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            await _check_url(current, sandbox)
+            try:
+                async with client.stream(
+                    "GET", current, headers={"User-Agent": "Steward/0.1 (+self-hosted agent)"}
+                ) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    body = await _read_limited(response, sandbox.fetch_max_bytes)
+                    content_type = response.headers.get("content-type", "")
+                    status = response.status_code
+            except httpx.HTTPError as exc:
+                raise ToolError(f"could not fetch {current}: {type(exc).__name__}") from None
+            text = body.decode(response.encoding or "utf-8", errors="replace")
+            if "html" in content_type or text.lstrip()[:15].lower().startswith(
+                ("<!doctype", "<html")
+            ):
+                text = html_to_text(text)
+            text = text[: sandbox.output_limit]
+            return ToolResult(f"HTTP {status} {current}\n\n{text}", status >= 400, f"web:{current}")
+    raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects")
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ToolError(f"the page is larger than {limit} bytes; not fetched")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+WEB_TOOLS = (web_fetch,)

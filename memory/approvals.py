@@ -1,0 +1,251 @@
+"""Approvals: deferred tool calls waiting for the owner, stored so a restart changes nothing.
+
+Life of an approval: pending → approved → executing → executed | failed, or pending → denied |
+expired. `executing` is committed before the tool runs, so a crash in between can never run the
+action twice: at start-up an approval found `executing` becomes `failed`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from memory.clock import Clock, iso, parse_iso
+from memory.db import Database
+
+__all__ = ["Approval", "ApprovalStatus", "ApprovalStore", "NewApproval"]
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    id: str
+    turn_id: int
+    user_id: int
+    chat_id: int | None
+    tool: str
+    tool_use_id: str
+    arguments: dict[str, Any]
+    action_hash: str
+    fingerprint: str
+    risk: str
+    reason: str
+    preview: str
+    tainted: bool
+    channel: str | None
+    platform_chat_id: str | None
+    thread_id: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: str
+    turn_id: int
+    user_id: int
+    chat_id: int | None
+    tool: str
+    tool_use_id: str
+    arguments: dict[str, Any]
+    action_hash: str
+    fingerprint: str
+    risk: str
+    reason: str
+    preview: str
+    tainted: bool
+    status: ApprovalStatus
+    requested_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    channel: str | None
+    platform_chat_id: str | None
+    thread_id: str | None
+    prompt_message_id: str | None
+    result: str | None
+    result_is_error: bool
+
+    @property
+    def decided(self) -> bool:
+        return self.status not in (
+            ApprovalStatus.PENDING,
+            ApprovalStatus.APPROVED,
+            ApprovalStatus.EXECUTING,
+        )
+
+
+def _approval(row: sqlite3.Row) -> Approval:
+    return Approval(
+        id=row["id"],
+        turn_id=row["turn_id"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        tool=row["tool"],
+        tool_use_id=row["tool_use_id"],
+        arguments=json.loads(row["arguments"]),
+        action_hash=row["action_hash"],
+        fingerprint=row["fingerprint"],
+        risk=row["risk"],
+        reason=row["reason"],
+        preview=row["preview"],
+        tainted=bool(row["tainted"]),
+        status=ApprovalStatus(row["status"]),
+        requested_at=parse_iso(row["requested_at"]),
+        expires_at=parse_iso(row["expires_at"]),
+        decided_by=row["decided_by"],
+        channel=row["channel"],
+        platform_chat_id=row["platform_chat_id"],
+        thread_id=row["thread_id"],
+        prompt_message_id=row["prompt_message_id"],
+        result=row["result"],
+        result_is_error=bool(row["result_is_error"]),
+    )
+
+
+class ApprovalStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, new: NewApproval) -> Approval:
+        await self._db.execute(
+            "INSERT INTO approvals (id, turn_id, user_id, chat_id, tool, tool_use_id, arguments,"
+            " action_hash, fingerprint, risk, reason, preview, tainted, channel, platform_chat_id,"
+            " thread_id, status, requested_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (
+                new.id,
+                new.turn_id,
+                new.user_id,
+                new.chat_id,
+                new.tool,
+                new.tool_use_id,
+                json.dumps(new.arguments, sort_keys=True),
+                new.action_hash,
+                new.fingerprint,
+                new.risk,
+                new.reason,
+                new.preview,
+                int(new.tainted),
+                new.channel,
+                new.platform_chat_id,
+                new.thread_id,
+                iso(self._clock.now()),
+                iso(new.expires_at),
+            ),
+        )
+        approval = await self.get(new.id)
+        assert approval is not None
+        return approval
+
+    async def exists(self, approval_id: str) -> bool:
+        return await self._db.scalar("SELECT 1 FROM approvals WHERE id = ?", (approval_id,)) == 1
+
+    async def get(self, approval_id: str) -> Approval | None:
+        row = await self._db.fetchone("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        return _approval(row) if row else None
+
+    async def for_turn(self, turn_id: int) -> list[Approval]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM approvals WHERE turn_id = ? ORDER BY requested_at, id", (turn_id,)
+        )
+        return [_approval(r) for r in rows]
+
+    async def pending(self, user_id: int | None = None) -> list[Approval]:
+        if user_id is None:
+            rows = await self._db.fetchall(
+                "SELECT * FROM approvals WHERE status = 'pending' ORDER BY requested_at"
+            )
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM approvals WHERE status = 'pending' AND user_id = ?"
+                " ORDER BY requested_at",
+                (user_id,),
+            )
+        return [_approval(r) for r in rows]
+
+    async def pending_with_hash(self, user_id: int, action_hash: str) -> Approval | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM approvals WHERE user_id = ? AND action_hash = ? AND status = 'pending'"
+            " ORDER BY requested_at DESC LIMIT 1",
+            (user_id, action_hash),
+        )
+        return _approval(row) if row else None
+
+    async def requested_since(self, user_id: int, since: datetime) -> int:
+        return int(
+            await self._db.scalar(
+                "SELECT COUNT(*) FROM approvals WHERE user_id = ? AND requested_at >= ?",
+                (user_id, iso(since)),
+            )
+        )
+
+    async def transition(
+        self,
+        approval_id: str,
+        expected: ApprovalStatus,
+        new: ApprovalStatus,
+        *,
+        decided_by: str | None = None,
+        result: str | None = None,
+        result_is_error: bool = False,
+    ) -> bool:
+        """Move one approval from `expected` to `new`; False if someone else moved it first.
+
+        This compare-and-set is what makes an approval single-use."""
+        changed = await self._db.execute(
+            "UPDATE approvals SET status = ?, decided_by = COALESCE(?, decided_by),"
+            " decided_at = CASE WHEN ? IS NULL THEN decided_at ELSE ? END,"
+            " result = COALESCE(?, result), result_is_error = ?"
+            " WHERE id = ? AND status = ?",
+            (
+                new,
+                decided_by,
+                decided_by,
+                iso(self._clock.now()),
+                result,
+                int(result_is_error),
+                approval_id,
+                expected,
+            ),
+        )
+        return changed == 1
+
+    async def set_prompt_message(self, approval_id: str, platform_message_id: str | None) -> None:
+        await self._db.execute(
+            "UPDATE approvals SET prompt_message_id = ? WHERE id = ?",
+            (platform_message_id, approval_id),
+        )
+
+    async def due_to_expire(self, now: datetime) -> list[Approval]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ?", (iso(now),)
+        )
+        return [_approval(r) for r in rows]
+
+    async def fail_interrupted(self) -> list[Approval]:
+        """Approvals a crash left mid-execution: never run again, marked failed."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM approvals WHERE status IN ('executing', 'approved')"
+        )
+        for row in rows:
+            await self.transition(
+                row["id"],
+                ApprovalStatus(row["status"]),
+                ApprovalStatus.FAILED,
+                result="Steward restarted while this action was running; it was not run again.",
+                result_is_error=True,
+            )
+        return [_approval(r) for r in rows]
