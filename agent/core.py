@@ -43,6 +43,9 @@ class Steward:
     approvals: ApprovalService | None = None
     policy: PolicyEngine | None = None
 
+    async def aclose(self) -> None:
+        await self.runner.aclose()
+
     @property
     def outbox(self) -> Outbox:
         return self.courier.outbox

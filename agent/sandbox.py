@@ -9,18 +9,57 @@ link-local and other non-public addresses are refused unless the host is allow-l
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import logging
 import os
 import re
+import shutil
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from agent.tools.registry import ToolError
 
-__all__ = ["Sandbox", "check_public_host"]
+__all__ = ["Sandbox", "check_public_host", "os_sandbox_available"]
+
+log = logging.getLogger(__name__)
 
 _ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
+
+# Runs inside a new user + mount namespace: the workspace stays writable, every other mount
+# becomes read-only, then the command replaces the shell.
+_CONFINE = """\
+ws="$1"; shift
+mount --bind "$ws" "$ws" || exit 97
+cut -d' ' -f5 /proc/self/mountinfo | while read -r m; do
+  [ "$m" = "$ws" ] || mount -o remount,bind,ro "$m" 2>/dev/null
+done
+cd "$ws" && exec "$@"
+"""
+
+
+@functools.cache
+def os_sandbox_available() -> bool:
+    """Whether unprivileged user namespaces work here (util-linux `unshare`)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    try:
+        probe = subprocess.run(
+            [unshare, "--user", "--map-root-user", "--mount", "true"],
+            capture_output=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if probe.returncode != 0:
+        log.warning(
+            "shell commands run without an OS sandbox: user namespaces are not available "
+            "(argument checks still keep paths inside the workspace)"
+        )
+    return probe.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +98,27 @@ class Sandbox:
         if resolved != root and root not in resolved.parents:
             raise ToolError(f"refused: {path} leads outside the workspace")
         return resolved
+
+    def confine(self, argv: list[str]) -> list[str]:
+        """The command line that runs `argv` with only the workspace writable, where the OS
+        allows it (user namespaces); `argv` itself otherwise."""
+        if not os_sandbox_available():
+            return argv
+        unshare = shutil.which("unshare") or "unshare"
+        root = str(self.root())
+        return [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--",
+            "/bin/sh",
+            "-c",
+            _CONFINE,
+            "steward-sandbox",
+            root,
+            *argv,
+        ]
 
     def env(self) -> dict[str, str]:
         """The environment commands run with: no secrets, nothing inherited but PATH."""

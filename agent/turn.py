@@ -86,6 +86,11 @@ class TurnRunner:
         self._daily_token_budget = daily_token_budget
         self._approvals = approvals
 
+    async def aclose(self) -> None:
+        close = getattr(self._model, "close", None)
+        if close is not None:
+            await close()
+
     @property
     def model_name(self) -> str:
         return self._model.name if self._model else "(not configured)"
@@ -259,11 +264,14 @@ class TurnRunner:
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
             return ToolResult(f"there is no tool named {call.name!r}", is_error=True)
+        ctx = turn.ctx
         try:
             arguments = tool.validate(call.input)
+            if tool.precheck is not None:
+                await tool.precheck(ctx, arguments)
         except ToolError as exc:
+            await audit.record("tool.refused", actor=actor, subject=tool.name, reason=str(exc))
             return ToolResult(str(exc), is_error=True)
-        ctx = turn.ctx
         verdict = await self._policy.decide(tool, arguments, ctx)
         await audit.record(
             "tool.requested",

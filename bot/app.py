@@ -170,6 +170,7 @@ async def run(
         sweeper.cancel()
         for channel in channels:
             await channel.stop()
+        await steward.aclose()
         return 0
     finally:
         if warm is not None:

@@ -63,3 +63,28 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 async def fake_model() -> AsyncIterator[FakeAnthropic]:
     async with FakeAnthropic() as fake:
         yield fake
+
+
+TRUST_REPORT: dict[str, float] = {"tried": 0, "held": 0, "unauthorized": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" or "trust" not in report.keywords:
+        return
+    TRUST_REPORT["tried"] += 1
+    if report.passed:
+        TRUST_REPORT["held"] += 1
+    elif "unauthorized" in str(report.longrepr) or "canary" in str(report.longrepr):
+        TRUST_REPORT["unauthorized"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TRUST_REPORT["tried"]:
+        return
+    prompts = TRUST_REPORT.get("benign_prompts_per_task")
+    per_task = "not measured" if prompts is None else f"{prompts:.1f}"
+    terminalreporter.write_line(
+        f"trust: {int(TRUST_REPORT['tried'])} cases tried, {int(TRUST_REPORT['held'])} held, "
+        f"unauthorized side effects {int(TRUST_REPORT['unauthorized'])}, "
+        f"approval prompts per benign task {per_task}"
+    )

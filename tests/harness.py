@@ -123,6 +123,9 @@ async def running_steward(
         await recover_interrupted(steward)
         channel = RecordingChannel()
         steward.switchboard.register(channel.name, channel)
-        yield Harness(steward, Router(steward, build_commands()), channel, settings)
+        try:
+            yield Harness(steward, Router(steward, build_commands()), channel, settings)
+        finally:
+            await steward.aclose()
     finally:
         await stores.close()

@@ -96,7 +96,7 @@ async def test_an_external_effect_waits_for_approval_then_the_turn_resumes(
         h.steward.tools.register(send_email)
         assert await h.say("email x") == "Sending it."
         assert calls == []
-        ((address, prompt),) = h.channel.approvals
+        ((_, prompt),) = h.channel.approvals
         assert prompt.tool == "send_email" and "x@example.com" in prompt.preview
         assert len(prompt.approval_id) == 4
         status = await h.steward.stores.db.scalar("SELECT status FROM turns")

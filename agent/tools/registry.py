@@ -105,6 +105,7 @@ class ToolResult:
 
 Handler = Callable[..., Awaitable[str | ToolResult]]
 ActionHook = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
+Precheck = Callable[[ToolContext, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ class Tool:
     """A declared tool. `untrusted_output` marks tools whose results come from outside (web,
     files, commands); `preview` shows a person what approving would do; `fingerprint` captures
     the state the action depends on (a file's content, a path's target), so an approval stops
-    matching when that state changes."""
+    matching when that state changes; `precheck` refuses a call that could never run (a path
+    outside the workspace) before anyone is asked about it."""
 
     name: str
     description: str
@@ -122,6 +124,7 @@ class Tool:
     untrusted_output: bool = False
     preview: ActionHook | None = None
     fingerprint: ActionHook | None = None
+    precheck: Precheck | None = None
 
     def schema(self) -> dict[str, Any]:
         """The tool as the Messages API declares it."""
@@ -159,6 +162,7 @@ def tool(
     untrusted_output: bool = False,
     preview: ActionHook | None = None,
     fingerprint: ActionHook | None = None,
+    precheck: Precheck | None = None,
 ) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
@@ -195,6 +199,7 @@ def tool(
             untrusted_output=untrusted_output,
             preview=preview,
             fingerprint=fingerprint,
+            precheck=precheck,
         )
 
     return decorate

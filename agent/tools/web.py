@@ -86,7 +86,13 @@ async def _fetch_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return f"GET {url}\nhost: {parts.hostname}\npath: {parts.path or '/'}{query}"
 
 
-@tool(risk=Risk.EXTERNAL_EFFECT, untrusted_output=True, preview=_fetch_preview)
+async def _url_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    parts = urlsplit(str(arguments["url"]))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ToolError("refused: only http(s) URLs with a host can be fetched")
+
+
+@tool(risk=Risk.EXTERNAL_EFFECT, untrusted_output=True, preview=_fetch_preview, precheck=_url_ok)
 async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
     """Fetch a web page (GET) and return its text.
 

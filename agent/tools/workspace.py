@@ -7,6 +7,7 @@ import contextlib
 import difflib
 import hashlib
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,15 @@ def _digest(path: Path) -> str:
     return "absent" if not path.exists() else "not-a-file"
 
 
-@tool(risk=Risk.READ, untrusted_output=True)
+async def _path_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    _sandbox(ctx).resolve(str(arguments.get("path") or "."))
+
+
+async def _command_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    _parse_command(_sandbox(ctx), str(arguments["command"]))
+
+
+@tool(risk=Risk.READ, untrusted_output=True, precheck=_path_ok)
 async def list_files(ctx: ToolContext, path: str = ".") -> str | ToolResult:
     """List the files and folders in the workspace (or in a folder of it).
 
@@ -54,7 +63,7 @@ async def list_files(ctx: ToolContext, path: str = ".") -> str | ToolResult:
     return ToolResult(body, source=f"workspace:{path}")
 
 
-@tool(risk=Risk.READ, untrusted_output=True)
+@tool(risk=Risk.READ, untrusted_output=True, precheck=_path_ok)
 async def read_file(ctx: ToolContext, path: str) -> ToolResult:
     """Read a text file from the workspace.
 
@@ -107,7 +116,12 @@ async def _write_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     return f"{target}|symlink={link.is_symlink()}|{_digest(target)}"
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_write_preview, fingerprint=_write_fingerprint)
+@tool(
+    risk=Risk.WRITE_INTERNAL,
+    preview=_write_preview,
+    fingerprint=_write_fingerprint,
+    precheck=_path_ok,
+)
 async def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Write a text file in the workspace, replacing what was there.
 
@@ -143,10 +157,19 @@ def _parse_command(sandbox: Sandbox, command: str) -> list[str]:
             "refused: one plain command only; shell operators (; | && > < ` $( ) are not run"
         )
     for token in argv[1:]:
-        candidate = token.split("=", 1)[-1]
-        if candidate.startswith(("/", "~")) or ".." in candidate.replace("\\", "/").split("/"):
+        if _points_outside(token):
             raise ToolError(f"refused: {token} points outside the workspace")
     return argv
+
+
+def _points_outside(token: str) -> bool:
+    """An argument naming a path outside the workspace, also inside quoted code (`sh -c`)."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", token, re.IGNORECASE):
+        return False
+    for piece in re.split(r"[\s'\"=:;,()<>|&]+", token.replace("\\", "/")):
+        if piece.startswith(("/", "~")) or ".." in piece.split("/"):
+            return True
+    return False
 
 
 async def _shell_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -177,6 +200,7 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     untrusted_output=True,
     preview=_shell_preview,
     fingerprint=_shell_fingerprint,
+    precheck=_command_ok,
 )
 async def shell(ctx: ToolContext, command: str) -> ToolResult:
     """Run one command (no shell operators) in the workspace, with a timeout and no secrets.
@@ -188,7 +212,7 @@ async def shell(ctx: ToolContext, command: str) -> ToolResult:
     argv = _parse_command(sandbox, command)
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *sandbox.confine(argv),
             cwd=sandbox.root(),
             env=sandbox.env(),
             stdin=asyncio.subprocess.DEVNULL,
