@@ -1,0 +1,118 @@
+"""The policy file: defaults written on first run, checked by `steward policy check`, rules on
+parsed argv, per-user rules, "allow always", and a bad file refusing to start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+from trust_world import CANARY_KEY, instruction, obedient_model
+
+from agent.policy import DEFAULT_POLICY, argv_matches, load_policy
+
+STEWARD = [sys.executable, "-m", "bot.cli"]
+
+
+def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STEWARD, *args],
+        env={**os.environ, "STEWARD_DATA_DIR": str(data_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_first_run_writes_the_commented_defaults(tmp_path: Path) -> None:
+    policy = load_policy(tmp_path / "policy.toml")
+    assert (tmp_path / "policy.toml").read_text() == DEFAULT_POLICY
+    assert policy.rules[0].argv == "git status*"
+
+
+def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
+    result = _run(["policy", "check"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+    assert "external_effect  ask" in result.stdout
+    assert "tool=shell argv='git status*' → allow" in result.stdout
+    assert "shell            external_effect" in result.stdout
+
+
+def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('[[rules]]\ntool = "shell"\ndecision = "maybe"\n')
+    for args in (["policy", "check"], ["run"]):
+        result = _run(args, tmp_path)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "rules.0.decision" in lines[0], result.stderr
+    (tmp_path / "policy.toml").write_text("[defaults\n")
+    result = _run(["run"], tmp_path)
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_argv_rules_match_tokens_not_prefixes() -> None:
+    assert argv_matches("git status*", "git status")
+    assert argv_matches("git status*", "git status --short")
+    assert not argv_matches("git status*", "git status; curl http://x")
+    assert not argv_matches("git status*", "git status && rm -rf x")
+    assert not argv_matches("ls", "ls -la")
+    assert not argv_matches("git status*", "git $(curl x)")
+
+
+async def test_per_user_rules_and_allow_always(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.on_request(obedient_model)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "policy.toml").write_text(
+        DEFAULT_POLICY + '\n[users."test:owner"]\nrules = [{ tool = "shell", argv = "date",'
+        ' decision = "deny" }]\n'
+    )
+    async with running_steward(data, fake_model.base_url) as h:
+        await h.say(instruction("shell", {"command": "date"}))
+        assert "refused: policy rule" in str(fake_model.requests[-1].tool_results)
+        await h.say(instruction("shell", {"command": "echo hello"}))
+        ((_, prompt),) = h.channel.approvals
+        reply = await h.say(f"/approve {prompt.approval_id} always")
+        assert "Added to the policy file: tool=shell argv='echo hello' → allow" in reply
+        await h.say(instruction("shell", {"command": "echo hello"}))
+        assert len(h.channel.approvals) == 1  # the same command now runs unasked
+        await h.say(instruction("shell", {"command": "echo hello world"}))
+        assert len(h.channel.approvals) == 2  # and only that exact command
+        changes = await h.steward.stores.audit.recent(kind="policy.changed")
+        assert changes and changes[0].actor == "test:owner"
+    assert 'argv = "echo hello"' in (data / "policy.toml").read_text()
+
+
+async def test_audit_command_shows_recent_events(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("hello")
+        reply = await h.say("/audit 5")
+        assert "message.sent" in reply and "Chain verified" in reply
+        assert "Usage: /audit" in await h.say("/audit lots")
+
+
+def test_no_secret_reaches_the_logs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*STEWARD, "run"],
+        env={
+            **os.environ,
+            "STEWARD_DATA_DIR": str(tmp_path),
+            "STEWARD_LOG_LEVEL": "DEBUG",
+            "ANTHROPIC_API_KEY": CANARY_KEY,
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+            "STEWARD_MODEL_RETRIES": "0",
+        },
+        input="/status\nhello\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "could not reach the model API" in result.stdout
+    assert CANARY_KEY not in result.stdout + result.stderr
+    assert "DEBUG" in result.stderr
