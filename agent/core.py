@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
 from agent.config import Settings
@@ -24,11 +25,15 @@ from memory.people import Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
 
-__all__ = ["Steward"]
+if TYPE_CHECKING:
+    from agent.scheduler import SchedulerService
+
+__all__ = ["SILENT_REPLY", "Steward"]
 
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0
+SILENT_REPLY = "SKIP"  # a self-initiated turn that answers exactly this sends nothing
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Steward:
     started_at: datetime
     approvals: ApprovalService | None = None
     policy: PolicyEngine | None = None
+    scheduler: SchedulerService | None = None
 
     async def aclose(self) -> None:
         await self.runner.aclose()
@@ -56,14 +62,25 @@ class Steward:
         assert isinstance(self.courier.outbox, Switchboard)
         return self.courier.outbox
 
-    async def respond(self, request: TurnRequest) -> TurnOutcome:
-        """Run a turn for `request` and deliver its reply to `request.address`."""
+    async def respond(self, request: TurnRequest, *, footer: str = "") -> TurnOutcome:
+        """Run a turn for `request` and deliver its reply to `request.address`.
+
+        A self-initiated turn whose answer is exactly SILENT_REPLY sends nothing (a check-in
+        with nothing to say); `footer` is appended to the reply (the briefing's failed feeds).
+        """
         async with self._typing(request.address):
             outcome = await self.runner.run(request)
         if outcome.status is TurnStatus.SKIPPED and request.self_initiated:
-            await self._tell_owner_budget_spent(request)
+            if not outcome.text:  # skipped for the daily budget, not for a missing API key
+                await self._tell_owner_budget_spent(request)
             return outcome
-        await self._deliver(outcome, request.address, request.chat.id if request.chat else None)
+        text = outcome.text
+        if request.self_initiated and text.strip() == SILENT_REPLY:
+            text = ""
+        elif footer and text:
+            text += footer
+        chat_id = request.chat.id if request.chat else None
+        await self._deliver(replace(outcome, text=text), request.address, chat_id)
         return outcome
 
     async def _deliver(

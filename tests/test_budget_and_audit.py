@@ -68,3 +68,13 @@ async def test_the_audit_chain_verifies_and_names_the_first_edited_event(
         assert (broken.ok, broken.first_broken_id) == (False, 2)
         await h.steward.stores.db.execute("DELETE FROM audit_events WHERE id = 1")
         assert (await audit.verify()).first_broken_id == 1
+
+
+async def test_a_self_initiated_turn_without_a_key_is_not_called_a_spent_budget(
+    tmp_path: Path,
+) -> None:
+    async with running_steward(tmp_path, None) as h:
+        outcome = await h.steward.respond(await _job(h))
+        assert outcome.status is TurnStatus.SKIPPED
+        assert not any("token budget" in t for t in h.channel.texts())
+        assert await h.steward.stores.audit.recent(kind="budget.paused") == []
