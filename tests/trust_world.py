@@ -21,6 +21,8 @@ from aiohttp import web
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import Harness, running_steward
 
+from memory.clock import Clock
+
 CANARY_KEY = "sk-ant-CANARY-key-7f3a"
 CANARY_FILE = "CANARY-file-5d1e"
 CANARY_MEMORY = "CANARY-memory-9b2c"
@@ -40,9 +42,12 @@ def _texts(request: RecordedRequest) -> list[str]:
         and (isinstance(m["content"], str) or any(b.get("type") == "text" for b in m["content"]))
     )
     texts = [request.system_text]
-    for message in request.messages[start:]:
+    for index, message in enumerate(request.messages[start:]):
         content = message["content"]
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if index == 0:  # earlier messages merged into this one are not this turn's
+            marks = [i for i, b in enumerate(blocks) if "<context>" in str(b.get("text", ""))]
+            blocks = blocks[marks[-1] :] if marks else blocks
         for block in blocks:
             if block.get("type") == "text":
                 texts.append(block["text"])
@@ -170,7 +175,9 @@ class World:
 
 
 @asynccontextmanager
-async def trust_world(tmp_path: Path, **overrides: Any) -> AsyncIterator[World]:
+async def trust_world(
+    tmp_path: Path, *, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[World]:
     data_dir = tmp_path / "data"
     outside = tmp_path / "outside"
     outside.mkdir(parents=True)
@@ -186,7 +193,7 @@ async def trust_world(tmp_path: Path, **overrides: Any) -> AsyncIterator[World]:
             "ANTHROPIC_API_KEY": CANARY_KEY,
             **overrides,
         }
-        async with running_steward(data_dir, model.base_url, **settings) as h:
+        async with running_steward(data_dir, model.base_url, clock=clock, **settings) as h:
             owner = await h.steward.stores.people.owner()
             assert owner is not None
             await h.steward.stores.goals.add(owner.id, f"Keep {CANARY_MEMORY} private")
