@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.types import TurnRequest
-from memory.clock import Clock
+from memory.clock import Clock, parse_iso
 from memory.stores import Stores
 
 __all__ = ["ContextBuilder", "ContextSource", "GoalsSource", "Prompt", "estimate_tokens"]
@@ -46,18 +46,34 @@ class ContextSource(Protocol):
 
 
 class GoalsSource:
-    def __init__(self, stores: Stores) -> None:
+    """The user's active goals with next step, due date and last progress, on every turn."""
+
+    def __init__(self, stores: Stores, default_timezone: str = "UTC") -> None:
         self._stores = stores
+        self._default_timezone = default_timezone
 
     async def render(self, request: TurnRequest) -> str | None:
         goals = await self._stores.goals.active(request.user.id)
         if not goals:
             return None
-        lines = [
-            f"- #{g.id} {g.title}" + (f" — next step: {g.next_step}" if g.next_step else "")
-            for g in goals
-        ]
-        return "Active goals:\n" + "\n".join(lines)
+        zone = ZoneInfo(request.user.timezone or self._default_timezone)
+        latest = await self._stores.goals.latest_notes(g.id for g in goals)
+        lines = []
+        for g in goals:
+            line = f"- #{g.id} {g.title}"
+            if g.next_step:
+                line += f" — next step: {g.next_step}"
+            if g.due_at:
+                line += f" — due {parse_iso(g.due_at).astimezone(zone):%Y-%m-%d}"
+            note = latest.get(g.id)
+            if note is not None:
+                text = note.note if len(note.note) <= 120 else note.note[:117] + "..."
+                line += f" — last progress {note.created_at.astimezone(zone):%Y-%m-%d}: {text}"
+            lines.append(line)
+        return (
+            "Active goals (log progress with goal_progress, set next steps with "
+            "goal_next_step):\n" + "\n".join(lines)
+        )
 
 
 class ContextBuilder:
@@ -133,8 +149,11 @@ class ContextBuilder:
             role = "user" if message.direction == "in" else "assistant"
             picked.append({"role": role, "content": [{"type": "text", "text": message.text}]})
         picked.reverse()
-        while picked and picked[0]["role"] != "user":
-            picked.pop(0)
+        if picked and picked[0]["role"] != "user":
+            # It starts with what Steward sent on its own (a briefing, a reminder): keep that in
+            # view (replies refer to it) behind a note, as the API wants a user message first.
+            note = {"type": "text", "text": "(Steward wrote the following on its own.)"}
+            picked.insert(0, {"role": "user", "content": [note]})
         return picked
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from memory.clock import Clock, iso
+from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 
-__all__ = ["Goal", "GoalStatus", "GoalStore"]
+__all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore"]
 
 
 class GoalStatus(StrEnum):
@@ -29,6 +31,15 @@ class Goal:
     due_at: str | None
     tainted: bool
     updated_at: str
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class GoalNote:
+    id: int
+    goal_id: int
+    note: str
+    created_at: datetime
 
 
 def _goal(row: sqlite3.Row) -> Goal:
@@ -42,7 +53,12 @@ def _goal(row: sqlite3.Row) -> Goal:
         due_at=row["due_at"],
         tainted=bool(row["tainted"]),
         updated_at=row["updated_at"],
+        created_at=row["created_at"],
     )
+
+
+def _note(row: sqlite3.Row) -> GoalNote:
+    return GoalNote(row["id"], row["goal_id"], row["note"], parse_iso(row["created_at"]))
 
 
 class GoalStore:
@@ -50,12 +66,20 @@ class GoalStore:
         self._db = db
         self._clock = clock
 
-    async def add(self, user_id: int, title: str, *, tainted: bool = False) -> Goal:
+    async def add(
+        self,
+        user_id: int,
+        title: str,
+        *,
+        tainted: bool = False,
+        due_at: datetime | None = None,
+        next_step: str = "",
+    ) -> Goal:
         now = iso(self._clock.now())
         goal_id = await self._db.execute(
-            "INSERT INTO goals (user_id, title, tainted, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, title, int(tainted), now, now),
+            "INSERT INTO goals (user_id, title, next_step, due_at, tainted, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (user_id, title, next_step, iso(due_at) if due_at else None, int(tainted), now, now),
         )
         goal = await self.get(user_id, goal_id)
         assert goal is not None
@@ -67,11 +91,74 @@ class GoalStore:
         )
         return _goal(row) if row else None
 
+    async def by_id(self, goal_id: int) -> Goal | None:
+        row = await self._db.fetchone("SELECT * FROM goals WHERE id = ?", (goal_id,))
+        return _goal(row) if row else None
+
     async def active(self, user_id: int) -> list[Goal]:
         rows = await self._db.fetchall(
             "SELECT * FROM goals WHERE user_id = ? AND status = 'active' ORDER BY id", (user_id,)
         )
         return [_goal(row) for row in rows]
 
+    async def all(self, user_id: int) -> list[Goal]:
+        """Every goal of the user, active first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM goals WHERE user_id = ?"
+            " ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, id",
+            (user_id,),
+        )
+        return [_goal(row) for row in rows]
+
     async def count_active(self) -> int:
         return int(await self._db.scalar("SELECT COUNT(*) FROM goals WHERE status = 'active'"))
+
+    async def _set(self, goal_id: int, column: str, value: object) -> None:
+        assert column in {"next_step", "status", "cadence", "due_at", "title"}
+        await self._db.execute(
+            f"UPDATE goals SET {column} = ?, updated_at = ? WHERE id = ?",
+            (value, iso(self._clock.now()), goal_id),
+        )
+
+    async def set_next_step(self, goal_id: int, next_step: str) -> None:
+        await self._set(goal_id, "next_step", next_step)
+
+    async def set_status(self, goal_id: int, status: GoalStatus) -> None:
+        await self._set(goal_id, "status", str(status))
+
+    async def set_cadence(self, goal_id: int, cadence: str | None) -> None:
+        await self._set(goal_id, "cadence", cadence)
+
+    async def set_due(self, goal_id: int, due_at: datetime | None) -> None:
+        await self._set(goal_id, "due_at", iso(due_at) if due_at else None)
+
+    async def add_note(self, goal_id: int, note: str) -> GoalNote:
+        """Log progress on a goal (dated now)."""
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO goal_notes (goal_id, note, created_at) VALUES (?, ?, ?)",
+                (goal_id, note, now),
+            )
+            await tx.execute("UPDATE goals SET updated_at = ? WHERE id = ?", (now, goal_id))
+        return GoalNote(int(cursor.lastrowid or 0), goal_id, note, parse_iso(now))
+
+    async def notes(self, goal_id: int, *, limit: int = 20) -> list[GoalNote]:
+        """The progress log, oldest first (the latest `limit` entries)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM goal_notes WHERE goal_id = ? ORDER BY id DESC LIMIT ?",
+            (goal_id, limit),
+        )
+        return [_note(row) for row in reversed(rows)]
+
+    async def latest_notes(self, goal_ids: Iterable[int]) -> dict[int, GoalNote]:
+        """The newest progress note of each goal that has one."""
+        ids = list(goal_ids)
+        if not ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT * FROM goal_notes WHERE id IN (SELECT MAX(id) FROM goal_notes"
+            f" WHERE goal_id IN ({','.join('?' * len(ids))}) GROUP BY goal_id)",
+            ids,
+        )
+        return {row["goal_id"]: _note(row) for row in rows}

@@ -1,0 +1,167 @@
+"""Goal operations shared by the /goal command and the agent's goal tools, so both keep a goal
+and its check-in schedule in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from agent.scheduler.when import Recurrence, describe_trigger
+from agent.types import Address
+from memory.clock import parse_iso
+from memory.goals import Goal, GoalNote, GoalStatus
+from memory.people import Chat, User
+from memory.stores import Stores
+
+if TYPE_CHECKING:
+    from agent.scheduler.service import SchedulerService
+
+__all__ = ["GoalError", "Goals"]
+
+
+class GoalError(Exception):
+    """The goal does not exist or cannot take this change; the message says which."""
+
+
+class Goals:
+    def __init__(self, stores: Stores, scheduler: SchedulerService | None, timezone: str) -> None:
+        self._stores = stores
+        self._scheduler = scheduler
+        self._timezone = timezone
+
+    def zone(self, user: User) -> ZoneInfo:
+        return ZoneInfo(user.timezone or self._timezone)
+
+    async def get(self, user: User, goal_id: int, *, active: bool = False) -> Goal:
+        goal = await self._stores.goals.get(user.id, goal_id)
+        if goal is None:
+            raise GoalError(f"There is no goal #{goal_id}.")
+        if active and goal.status is not GoalStatus.ACTIVE:
+            raise GoalError(f"Goal #{goal_id} is {goal.status.value}.")
+        return goal
+
+    async def add(
+        self, user: User, title: str, *, tainted: bool, due: datetime | None = None
+    ) -> Goal:
+        title = " ".join(title.split())
+        if not title:
+            raise GoalError("A goal needs a title.")
+        goal = await self._stores.goals.add(user.id, title, tainted=tainted, due_at=due)
+        await self._stores.audit.record(
+            "goal.added", actor=f"user:{user.id}", subject=f"goal:{goal.id}", tainted=tainted
+        )
+        return goal
+
+    async def note(self, user: User, goal_id: int, text: str) -> GoalNote:
+        goal = await self.get(user, goal_id, active=True)
+        if not text.strip():
+            raise GoalError("What progress should I note?")
+        note = await self._stores.goals.add_note(goal.id, text.strip())
+        await self._stores.audit.record(
+            "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
+        )
+        return note
+
+    async def next_step(self, user: User, goal_id: int, text: str) -> Goal:
+        goal = await self.get(user, goal_id, active=True)
+        if not text.strip():
+            raise GoalError("What is the next step?")
+        await self._stores.goals.set_next_step(goal.id, text.strip())
+        await self._stores.audit.record(
+            "goal.next_step", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
+        )
+        return await self.get(user, goal_id)
+
+    async def close(self, user: User, goal_id: int, status: GoalStatus) -> Goal:
+        goal = await self.get(user, goal_id, active=True)
+        await self._stores.goals.set_status(goal.id, status)
+        if self._scheduler is not None:
+            checkin = await self._scheduler.checkin_for(user, goal.id)
+            if checkin is not None:
+                await self._scheduler.cancel(user, checkin.id, ("checkin",))
+        await self._stores.audit.record(
+            f"goal.{status.value}", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
+        )
+        return await self.get(user, goal_id)
+
+    async def set_cadence(
+        self,
+        user: User,
+        goal_id: int,
+        recurrence: Recurrence | None,
+        *,
+        chat: Chat | None,
+        address: Address | None,
+    ) -> Goal:
+        goal = await self.get(user, goal_id, active=True)
+        if self._scheduler is None:
+            raise GoalError("Check-ins need the scheduler, which is not running.")
+        if recurrence is not None and (chat is None or address is None):
+            raise GoalError("Check-ins need a chat to post in.")
+        cadence = recurrence.describe() if recurrence else None
+        await self._stores.goals.set_cadence(goal.id, cadence)
+        assert chat is not None or recurrence is None
+        await self._scheduler.set_checkin(
+            user,
+            goal,
+            recurrence,
+            chat=chat,  # type: ignore[arg-type]
+            address=address,  # type: ignore[arg-type]
+        )
+        return await self.get(user, goal_id)
+
+    async def set_due(self, user: User, goal_id: int, due: datetime | None) -> Goal:
+        goal = await self.get(user, goal_id, active=True)
+        await self._stores.goals.set_due(goal.id, due)
+        return await self.get(user, goal_id)
+
+    # -- showing -----------------------------------------------------------------------------
+
+    async def list_text(self, user: User, *, include_closed: bool = False) -> str:
+        goals = await (
+            self._stores.goals.all(user.id)
+            if include_closed
+            else self._stores.goals.active(user.id)
+        )
+        if not goals:
+            return "No goals yet. Start one with /goal add <text>."
+        latest = await self._stores.goals.latest_notes(g.id for g in goals)
+        zone = self.zone(user)
+        return "\n".join(self.line(g, latest.get(g.id), zone) for g in goals)
+
+    def line(self, goal: Goal, last: GoalNote | None, zone: ZoneInfo) -> str:
+        parts = [f"#{goal.id} {goal.title}"]
+        if goal.status is not GoalStatus.ACTIVE:
+            parts.append(f"[{goal.status.value}]")
+        if goal.next_step:
+            parts.append(f"— next: {goal.next_step}")
+        if goal.due_at:
+            parts.append(f"(due {parse_iso(goal.due_at).astimezone(zone):%Y-%m-%d})")
+        if last is not None:
+            parts.append(f"(last progress {last.created_at.astimezone(zone):%Y-%m-%d})")
+        return " ".join(parts)
+
+    async def show_text(self, user: User, goal_id: int) -> str:
+        goal = await self.get(user, goal_id)
+        zone = self.zone(user)
+        notes = await self._stores.goals.notes(goal.id, limit=20)
+        lines = [f"#{goal.id} {goal.title}", f"Status: {goal.status.value}"]
+        lines.append(f"Next step: {goal.next_step or '(none yet: /goal next <id> <step>)'}")
+        if goal.due_at:
+            lines.append(f"Due: {parse_iso(goal.due_at).astimezone(zone):%a %Y-%m-%d %H:%M}")
+        checkin = None
+        if self._scheduler is not None:
+            checkin = await self._scheduler.checkin_for(user, goal.id)
+        if checkin is not None:
+            when = describe_trigger(checkin.trigger, zone)
+            lines.append(f"Check-ins: {when}")
+        else:
+            lines.append("Check-ins: none (/goal every <id> <cadence>)")
+        if goal.created_at:
+            lines.append(f"Started: {parse_iso(goal.created_at).astimezone(zone):%Y-%m-%d}")
+        lines.append("Progress:")
+        lines += [f"  {n.created_at.astimezone(zone):%Y-%m-%d} {n.note}" for n in notes] or [
+            "  (nothing logged yet: /goal note <id> <progress>)"
+        ]
+        return "\n".join(lines)

@@ -1,0 +1,465 @@
+"""When things happen: reminder times in plain words, recurring times, quiet hours.
+
+Natural-language moments ("45s", "2h30m", "tomorrow 9:00", "2026-12-24 18:00", "next friday
+5pm") are parsed by dateparser, imported lazily (it loads its language data on first use: call
+the `a…` wrappers from async code so that happens off the event loop). This module only finds
+where the time ends and the reminder text begins, and turns "every <days> <time>" into a
+`Recurrence`, whose next occurrence is computed here with zoneinfo so daylight saving is right
+(a 02:30 job on the night clocks go back fires once; on the night they go forward it fires at
+03:30, the same wall time read with the old offset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "EXAMPLES",
+    "Parsed",
+    "Recurrence",
+    "WhenError",
+    "aparse_moment",
+    "aparse_reminder",
+    "aparse_when",
+    "describe_delta",
+    "describe_trigger",
+    "local_at",
+    "next_run",
+    "parse_cadence",
+    "parse_clock_time",
+    "parse_moment",
+    "parse_quiet",
+    "parse_reminder",
+    "parse_when",
+    "quiet_contains",
+    "quiet_end",
+]
+
+EXAMPLES = (
+    "45s tea · 10m stretch · 2h30m call back · tomorrow 9:00 call mom · "
+    "2026-12-24 18:00 dinner · every monday 8:00 weekly review · every day 21:00 journal"
+)
+DEFAULT_HOUR = 9  # a date given without a time ("monday", "2026-12-24") means 09:00 there
+MAX_TIME_TOKENS = 7
+
+_WEEKDAYS = {
+    "monday": 0, "mon": 0, "mondays": 0,
+    "tuesday": 1, "tue": 1, "tues": 1, "tuesdays": 1,
+    "wednesday": 2, "wed": 2, "wednesdays": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "thursdays": 3,
+    "friday": 4, "fri": 4, "fridays": 4,
+    "saturday": 5, "sat": 5, "saturdays": 5,
+    "sunday": 6, "sun": 6, "sundays": 6,
+}  # fmt: skip
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = {
+    "jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
+    "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
+    "november", "dec", "december",
+}  # fmt: skip
+_TIME_WORDS = {
+    "today", "tomorrow", "tonight", "tmrw", "yesterday", "noon", "midnight", "morning", "afternoon",
+    "evening", "night", "next", "this", "in", "at", "on", "and", "a", "an", "of", "half",
+    "quarter", "hour", "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "second",
+    "seconds", "sec", "secs", "day", "days", "week", "weeks", "month", "months", "year",
+    "years", "am", "pm", "a.m.", "p.m.",
+}  # fmt: skip
+_CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
+_DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
+_BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
+_EXPLICIT_TIME = re.compile(
+    r"\d[:.]\d\d|\d\s*(am|pm|a\.m\.|p\.m\.)\b|\b(noon|midnight|morning|afternoon|evening|"
+    r"night|tonight)\b",
+    re.I,
+)
+_TIME_OF_DAY = re.compile(r"^\d{1,2}([:.]\d{2})?(am|pm)?$|^noon$|^midnight$", re.I)
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_ELAPSED = re.compile(
+    r"^(in\s+)?((\d+|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
+    r"(\s*,?\s*(and\s+)?)?)+$",
+    re.I,
+)
+
+
+class WhenError(ValueError):
+    """The text does not name a usable time; the message says why."""
+
+
+# -- recurrence ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """Local wall-clock time on some weekdays (0 = Monday), or every `interval` days."""
+
+    hour: int
+    minute: int
+    days: frozenset[int] = field(default_factory=lambda: frozenset(range(7)))
+    interval: int = 1
+    anchor: date | None = None  # the first day counted, for interval > 1
+
+    def to_trigger(self) -> dict[str, Any]:
+        return {
+            "type": "every",
+            "hour": self.hour,
+            "minute": self.minute,
+            "days": sorted(self.days),
+            "interval": self.interval,
+            "anchor": self.anchor.isoformat() if self.anchor else None,
+        }
+
+    @classmethod
+    def from_trigger(cls, trigger: dict[str, Any]) -> Recurrence:
+        anchor = trigger.get("anchor")
+        return cls(
+            hour=int(trigger["hour"]),
+            minute=int(trigger["minute"]),
+            days=frozenset(trigger.get("days") or range(7)),
+            interval=int(trigger.get("interval") or 1),
+            anchor=date.fromisoformat(anchor) if anchor else None,
+        )
+
+    def describe(self) -> str:
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        if self.interval > 1:
+            return f"every {self.interval} days at {at}"
+        if len(self.days) == 7:
+            return f"every day at {at}"
+        if self.days == frozenset(range(5)):
+            return f"every weekday at {at}"
+        if self.days == frozenset({5, 6}):
+            return f"every weekend day at {at}"
+        names = [_DAY_NAMES[d] for d in sorted(self.days)]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f"every {listed} at {at}"
+
+    def next_after(self, after: datetime, zone: ZoneInfo) -> datetime:
+        """The first occurrence strictly after `after`, in UTC."""
+        start = after.astimezone(zone).date()
+        for offset in range(0, 7 * self.interval + 2):
+            day = start + timedelta(days=offset)
+            if self.interval > 1:
+                anchor = self.anchor or start
+                if (day - anchor).days % self.interval:
+                    continue
+            elif day.weekday() not in self.days:
+                continue
+            moment = local_at(day, self.hour, self.minute, zone)
+            if moment > after:
+                return moment
+        raise AssertionError("a recurrence always has an occurrence within its period")
+
+
+def local_at(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
+    """`day` at hour:minute on the local clock, in UTC. A time the clocks skip when they go
+    forward is read with the offset before the change (02:30 becomes 03:30); a time that happens
+    twice when they go back is its first occurrence."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def next_run(trigger: dict[str, Any], after: datetime, zone: ZoneInfo) -> datetime | None:
+    """The next run of a stored trigger strictly after `after` (None: a one-shot that ran)."""
+    if trigger.get("type") == "once":
+        return None
+    return Recurrence.from_trigger(trigger).next_after(after, zone)
+
+
+def describe_trigger(trigger: dict[str, Any], zone: ZoneInfo) -> str:
+    if trigger.get("type") == "once":
+        at = datetime.fromisoformat(trigger["at"]).astimezone(zone)
+        return f"{at:%a %Y-%m-%d %H:%M}"
+    return Recurrence.from_trigger(trigger).describe()
+
+
+# -- dateparser ------------------------------------------------------------------------------
+
+
+def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """dateparser on `text`. A span of hours, minutes or seconds ("45s", "in 2 hours") is
+    elapsed time, counted in UTC; everything else ("tomorrow 9:00", "in 3 days", "monday") is
+    read on the local wall clock and then placed with zoneinfo, so a date on the other side of
+    a daylight-saving change gets that day's offset."""
+    import dateparser  # lazy: its language data loads on first use
+
+    elapsed = bool(_ELAPSED.match(text.strip()))
+    base = now.astimezone(UTC if elapsed else zone).replace(tzinfo=None)
+    settings = {
+        "PREFER_DATES_FROM": "future",
+        "RELATIVE_BASE": base,
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
+    result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    if result is None:
+        return None
+    if result.tzinfo is not None:  # the text named its own zone
+        return result.astimezone(UTC)
+    if elapsed:
+        return result.replace(tzinfo=UTC)
+    return result.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def _time_like(tokens: list[str], i: int) -> bool:
+    word = tokens[i].lower().strip(",")
+    if any(ch.isdigit() for ch in word):
+        return True
+    if word in _TIME_WORDS or word in _WEEKDAYS:
+        return True
+    if word in _MONTHS:  # "may", "march" are also plain words: only next to a day number
+        neighbours = tokens[max(0, i - 1) : i] + tokens[i + 1 : i + 2]
+        return any(_DAY_NUMBER.match(n.lower()) for n in neighbours)
+    return False
+
+
+def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    if re.fullmatch(r"\d+", text.strip()):
+        return None  # a bare number is not a time
+    normalized = _BARE_HOUR_AFTER_AT.sub(r"at \1:00", text)
+    moment = _dateparse(normalized, now, zone)
+    if moment is None:
+        return None
+    local = moment.astimezone(zone)
+    if local.time() == time(0) and not _EXPLICIT_TIME.search(normalized):
+        moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)
+    return moment
+
+
+def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
+    """One moment in the future, the whole text naming it ("tomorrow 9:00", "in 2 hours")."""
+    text = text.strip()
+    if not text:
+        raise WhenError("No time given.")
+    moment = _moment(text, now, zone)
+    if moment is None:
+        raise WhenError(f"I couldn't read “{text}” as a time.")
+    if moment <= now:
+        raise WhenError(f"“{text}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M}).")
+    return moment
+
+
+async def aparse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
+    return await asyncio.to_thread(parse_moment, text, now, zone)
+
+
+# -- reminders -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A reminder's time (one moment or a recurrence; `first` is its first run) and its text."""
+
+    first: datetime
+    text: str
+    recurrence: Recurrence | None = None
+
+    def trigger(self) -> dict[str, Any]:
+        if self.recurrence is not None:
+            return self.recurrence.to_trigger()
+        return {"type": "once", "at": self.first.isoformat()}
+
+
+def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
+    """Split "<when> <what>" into a time and the text. WhenError says what is wrong."""
+    tokens = text.split()
+    if not tokens:
+        raise WhenError("Tell me when and what.")
+    if tokens[0].lower() == "every":
+        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        if not rest:
+            raise WhenError("What should I remind you of?")
+        return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
+    longest = 0
+    while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
+        longest += 1
+    for end in range(longest, 0, -1):
+        if tokens[end - 1].lower() in _CONNECTORS:
+            continue
+        phrase = " ".join(tokens[:end])
+        moment = _moment(phrase, now, zone)
+        if moment is None:
+            continue
+        rest = " ".join(tokens[end:])
+        if moment <= now:
+            raise WhenError(
+                f"“{phrase}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M})."
+            )
+        if not rest:
+            raise WhenError("What should I remind you of?")
+        return Parsed(moment, rest)
+    raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
+    """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
+    and the recurrence)."""
+    tokens = text.split()
+    if tokens and tokens[0].lower() == "every":
+        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        if rest:
+            raise WhenError(f"I don't understand “{' '.join(rest)}” after the time.")
+        return recurrence.next_after(now, zone), recurrence
+    return parse_moment(text, now, zone), None
+
+
+async def aparse_when(
+    text: str, now: datetime, zone: ZoneInfo
+) -> tuple[datetime, Recurrence | None]:
+    return await asyncio.to_thread(parse_when, text, now, zone)
+
+
+async def aparse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
+    return await asyncio.to_thread(parse_reminder, text, now, zone)
+
+
+def _parse_every(
+    tokens: list[str], now: datetime, zone: ZoneInfo, *, default_time: bool
+) -> tuple[Recurrence, list[str]]:
+    """`tokens` after "every": the days, then "[at] <time>"; returns the rest unread."""
+    if not tokens:
+        raise WhenError("Every what? For example “every monday 8:00”.")
+    days: set[int] = set()
+    interval = 1
+    i = 0
+    head = tokens[0].lower().strip(",")
+    if head in ("day", "daily"):
+        days, i = set(range(7)), 1
+    elif head in ("weekday", "weekdays"):
+        days, i = set(range(5)), 1
+    elif head in ("weekend", "weekends"):
+        days, i = {5, 6}, 1
+    elif head == "week":
+        days, i = {now.astimezone(zone).weekday()}, 1
+    elif head.isdigit() and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
+        interval = int(head)
+        if not 1 <= interval <= 365:
+            raise WhenError("Every 1 to 365 days.")
+        days, i = set(range(7)), 2
+    else:
+        while i < len(tokens):
+            for part in filter(None, tokens[i].lower().split(",")):
+                if part not in _WEEKDAYS:
+                    break
+                days.add(_WEEKDAYS[part])
+            else:
+                i += 1
+                if i < len(tokens) and tokens[i].lower() == "and":
+                    i += 1
+                continue
+            break
+        if not days:
+            raise WhenError(
+                f"“every {tokens[0]}”: say day, weekday, weekend, a day of the week or N days."
+            )
+    if i < len(tokens) and tokens[i].lower() == "at":
+        i += 1
+    hour_minute: tuple[int, int] | None = None
+    for width in (2, 1):  # "9 pm" or "9pm" / "21:00"
+        chunk = tokens[i : i + width]
+        if len(chunk) == width and _is_time_of_day(chunk):
+            hour_minute = parse_clock_time(" ".join(chunk), now, zone)
+            i += width
+            break
+    if hour_minute is None:
+        if not default_time:
+            raise WhenError("At what time? For example “every day 21:00 journal”.")
+        hour_minute = (DEFAULT_HOUR, 0)
+    anchor = now.astimezone(zone).date() if interval > 1 else None
+    recurrence = Recurrence(hour_minute[0], hour_minute[1], frozenset(days), interval, anchor)
+    return recurrence, tokens[i:]
+
+
+def _is_time_of_day(chunk: list[str]) -> bool:
+    if len(chunk) == 2:
+        return chunk[0].isdigit() and chunk[1].lower() in ("am", "pm", "a.m.", "p.m.")
+    word = chunk[0].lower()
+    return bool(_TIME_OF_DAY.match(word)) and (not word.isdigit())
+
+
+def parse_clock_time(text: str, now: datetime, zone: ZoneInfo) -> tuple[int, int]:
+    """A time of day ("07:00", "7am", "9 pm", "noon") as (hour, minute)."""
+    text = text.strip()
+    match = _CLOCK.match(text)
+    if match:
+        return int(match[1]), int(match[2])
+    if not (_TIME_OF_DAY.match(text.replace(" ", "")) and not text.isdigit()):
+        raise WhenError(f"“{text}” is not a time of day (for example 07:00 or 7am).")
+    moment = _dateparse(text, now, zone)
+    if moment is None:
+        raise WhenError(f"“{text}” is not a time of day (for example 07:00 or 7am).")
+    local = moment.astimezone(zone)
+    return local.hour, local.minute
+
+
+def parse_cadence(text: str, now: datetime, zone: ZoneInfo) -> Recurrence:
+    """A goal's check-in cadence: daily, weekly, every monday [9:00], every 3 days, ..."""
+    tokens = text.lower().split()
+    if tokens and tokens[0] in ("daily", "weekly"):
+        tokens = ["every", "day" if tokens[0] == "daily" else "week", *tokens[1:]]
+    if not tokens or tokens[0] != "every":
+        raise WhenError("Say daily, weekly, “every monday 9:00” or “every 3 days”.")
+    recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=True)
+    if rest:
+        raise WhenError(f"I don't understand “{' '.join(rest)}” in the cadence.")
+    return recurrence
+
+
+# -- quiet hours and durations ---------------------------------------------------------------
+
+
+def parse_quiet(text: str) -> tuple[str, str]:
+    """ "22:00-07:00" → ("22:00", "07:00")."""
+    match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})\s*", text)
+    if not match:
+        raise WhenError("Give quiet hours as HH:MM-HH:MM, for example 22:00-07:00.")
+    parts = []
+    for value in match.groups():
+        clock = _CLOCK.match(value)
+        if not clock:
+            raise WhenError(f"{value} is not a time of day.")
+        parts.append(f"{int(clock[1]):02d}:{clock[2]}")
+    if parts[0] == parts[1]:
+        raise WhenError("Quiet hours need a start and an end that differ.")
+    return parts[0], parts[1]
+
+
+def _hm(value: str) -> time:
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+def quiet_contains(start: str, end: str, moment: datetime, zone: ZoneInfo) -> bool:
+    wall = moment.astimezone(zone).time().replace(second=0, microsecond=0)
+    begin, finish = _hm(start), _hm(end)
+    if begin < finish:
+        return begin <= wall < finish
+    return wall >= begin or wall < finish
+
+
+def quiet_end(end: str, moment: datetime, zone: ZoneInfo) -> datetime:
+    """The next time the quiet hours end after `moment`, in UTC."""
+    finish = _hm(end)
+    day = moment.astimezone(zone).date()
+    for offset in range(3):
+        candidate = local_at(day + timedelta(days=offset), finish.hour, finish.minute, zone)
+        if candidate > moment:
+            return candidate
+    raise AssertionError("quiet hours end within a day")
+
+
+def describe_delta(delta: timedelta) -> str:
+    """A lateness as a person says it: "2 h 10 min", "3 d 4 h", "45 s"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    minutes, _ = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"

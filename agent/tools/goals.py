@@ -1,0 +1,99 @@
+"""Tools for the user's goals: list them, start one, log progress, set the next step, close."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from agent.scheduler.goals import GoalError, Goals
+from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
+from agent.tools.registry import Risk, ToolContext, ToolError, tool
+from memory.goals import GoalStatus
+
+__all__ = ["GOAL_TOOLS"]
+
+
+def _goals(ctx: ToolContext) -> Goals:
+    return Goals(ctx.stores, ctx.deps.scheduler, ctx.deps.timezone)
+
+
+@tool(risk=Risk.READ)
+async def goal_list(ctx: ToolContext) -> str:
+    """List the user's active goals with ids, next steps, due dates and last progress."""
+    return await _goals(ctx).list_text(ctx.user)
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def goal_add(
+    ctx: ToolContext, title: str, due: str | None = None, cadence: str | None = None
+) -> str:
+    """Start tracking a new goal for the user.
+
+    Args:
+        title: The goal in a few words, e.g. "Run a half marathon in spring".
+        due: Optional due date in the user's words, e.g. "2026-06-01" or "next friday".
+        cadence: Optional check-in cadence: "daily", "weekly", "every monday 9:00", "every 3 days".
+    """
+    goals = _goals(ctx)
+    zone = ZoneInfo(ctx.timezone)
+    try:
+        due_at = await aparse_moment(due, ctx.clock.now(), zone) if due else None
+        recurrence = parse_cadence(cadence, ctx.clock.now(), zone) if cadence else None
+        goal = await goals.add(ctx.user, title, tainted=ctx.tainted, due=due_at)
+        if recurrence is not None:
+            goal = await goals.set_cadence(
+                ctx.user, goal.id, recurrence, chat=ctx.chat, address=ctx.address
+            )
+    except (GoalError, WhenError) as exc:
+        raise ToolError(str(exc)) from None
+    return f"Goal #{goal.id} added: {goal.title}" + (
+        f" (check-ins {goal.cadence})" if goal.cadence else ""
+    )
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
+    """Log progress on a goal (dated today) when the user reports some.
+
+    Args:
+        goal_id: The goal's id.
+        note: What was done, e.g. "ran 8 km in 45 minutes".
+    """
+    try:
+        await _goals(ctx).note(ctx.user, goal_id, note)
+    except GoalError as exc:
+        raise ToolError(str(exc)) from None
+    return f"Noted on goal #{goal_id}."
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
+    """Record the next concrete step for a goal.
+
+    Args:
+        goal_id: The goal's id.
+        next_step: The next step, e.g. "book a physio appointment".
+    """
+    try:
+        await _goals(ctx).next_step(ctx.user, goal_id, next_step)
+    except GoalError as exc:
+        raise ToolError(str(exc)) from None
+    return f"Next step for goal #{goal_id}: {next_step.strip()}"
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dropped"]) -> str:
+    """Close a goal: done when achieved, dropped when the user gives it up.
+
+    Args:
+        goal_id: The goal's id.
+        status: "done" or "dropped".
+    """
+    try:
+        await _goals(ctx).close(ctx.user, goal_id, GoalStatus(status))
+    except GoalError as exc:
+        raise ToolError(str(exc)) from None
+    return f"Goal #{goal_id} is {status}."
+
+
+GOAL_TOOLS = (goal_list, goal_add, goal_progress, goal_next_step, goal_close)

@@ -1,0 +1,97 @@
+"""Tools to schedule things: reminders, tasks Steward runs for itself later, and their list.
+
+Creating one is an internal write; in a turn that holds untrusted content the policy asks the
+owner first, and what is stored carries the turn's `tainted` flag, so a task made that way is
+checked again when it runs.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from agent.scheduler.service import SchedulerService
+from agent.scheduler.when import Parsed, WhenError, aparse_when
+from agent.tools.registry import Risk, ToolContext, ToolError, tool
+
+__all__ = ["SCHEDULE_TOOLS"]
+
+
+def _scheduler(ctx: ToolContext) -> SchedulerService:
+    if ctx.deps.scheduler is None:
+        raise ToolError("the scheduler is not running in this Steward")
+    return ctx.deps.scheduler
+
+
+async def _add(ctx: ToolContext, kind: str, when: str, text: str) -> str:
+    scheduler = _scheduler(ctx)
+    if ctx.chat is None or ctx.address is None:
+        raise ToolError("there is no chat to deliver to in this turn")
+    text = text.strip()
+    if not text:
+        raise ToolError("say what it is about")
+    zone = ZoneInfo(ctx.timezone)
+    try:
+        first, recurrence = await aparse_when(when, ctx.clock.now(), zone)
+    except WhenError as exc:
+        raise ToolError(
+            f"{exc} Use a form like “in 20 minutes”, “tomorrow 9:00”, “2026-12-24 18:00” "
+            "or “every monday 8:00”."
+        ) from None
+    schedule = await scheduler.add_reminder(
+        user=ctx.user,
+        chat=ctx.chat,
+        address=ctx.address,
+        parsed=Parsed(first, text, recurrence),
+        kind=kind,
+        tainted=ctx.tainted,
+    )
+    return f"Scheduled {scheduler.describe(schedule, ctx.user)}"
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def reminder_add(ctx: ToolContext, when: str, text: str) -> str:
+    """Set a reminder: at that time the text is sent to the user in this chat, word for word.
+
+    Args:
+        when: When, as the user said it: "in 20 minutes", "tomorrow 9:00", "2026-12-24 18:00", "every monday 8:00", "every day 21:00".
+        text: What to remind them of, e.g. "call mom".
+    """  # noqa: E501
+    return await _add(ctx, "reminder", when, text)
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def task_add(ctx: ToolContext, when: str, instruction: str) -> str:
+    """Schedule work for yourself: at that time you run the instruction as your own turn and message the user what came of it.
+
+    Args:
+        when: When, in the same forms as reminder_add.
+        instruction: What to do then, e.g. "check whether the Berlin train strike is over".
+    """  # noqa: E501
+    return await _add(ctx, "task", when, instruction)
+
+
+@tool(risk=Risk.READ)
+async def schedule_list(ctx: ToolContext) -> str:
+    """List the user's pending reminders and scheduled tasks with their ids."""
+    scheduler = _scheduler(ctx)
+    schedules = await scheduler.pending_for(ctx.user)
+    if not schedules:
+        return "No reminders or tasks."
+    return "\n".join(scheduler.describe(s, ctx.user) for s in schedules)
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def schedule_cancel(ctx: ToolContext, schedule_id: int) -> str:
+    """Cancel one of the user's reminders or scheduled tasks.
+
+    Args:
+        schedule_id: The id from schedule_list.
+    """
+    scheduler = _scheduler(ctx)
+    cancelled = await scheduler.cancel(ctx.user, schedule_id)
+    if cancelled is None:
+        raise ToolError(f"there is no pending reminder or task #{schedule_id}")
+    return f"Cancelled #{schedule_id}."
+
+
+SCHEDULE_TOOLS = (reminder_add, task_add, schedule_list, schedule_cancel)

@@ -1,0 +1,226 @@
+"""Briefing feeds, the items seen in them, the ledger of items already briefed, and the
+owner's briefing preferences (topics, where the briefing goes)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memory.clock import Clock, iso, parse_iso
+from memory.db import Database
+
+__all__ = ["BriefingPrefs", "Feed", "FeedItem", "FeedStore", "NewItem"]
+
+
+@dataclass(frozen=True)
+class Feed:
+    id: int
+    user_id: int
+    url: str
+    title: str
+    etag: str | None
+    last_modified: str | None
+    last_fetched_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item as a feed delivered it."""
+
+    key: str
+    title: str
+    link: str = ""
+    summary: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: int
+    feed_id: int
+    feed_url: str
+    key: str
+    title: str
+    link: str
+    summary: str
+    published_at: datetime | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class BriefingPrefs:
+    topics: str = ""
+    destination: dict[str, Any] | None = None
+
+
+def _feed(row: sqlite3.Row) -> Feed:
+    return Feed(
+        id=row["id"],
+        user_id=row["user_id"],
+        url=row["url"],
+        title=row["title"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        last_fetched_at=parse_iso(row["last_fetched_at"]) if row["last_fetched_at"] else None,
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+    )
+
+
+class FeedStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # -- feeds -------------------------------------------------------------------------------
+
+    async def add(self, user_id: int, url: str) -> tuple[Feed, bool]:
+        """The feed for this URL, added if new; the flag says whether it was added now."""
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO feeds (user_id, url, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id, url) DO NOTHING",
+                (user_id, url, iso(self._clock.now())),
+            )
+            added = cursor.rowcount
+        row = await self._db.fetchone(
+            "SELECT * FROM feeds WHERE user_id = ? AND url = ?", (user_id, url)
+        )
+        assert row is not None
+        return _feed(row), bool(added)
+
+    async def list(self, user_id: int) -> list[Feed]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM feeds WHERE user_id = ? ORDER BY id", (user_id,)
+        )
+        return [_feed(row) for row in rows]
+
+    async def remove(self, user_id: int, feed_id: int) -> Feed | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM feeds WHERE id = ? AND user_id = ?", (feed_id, user_id)
+        )
+        if row is None:
+            return None
+        await self._db.execute("DELETE FROM feeds WHERE id = ?", (feed_id,))
+        return _feed(row)
+
+    async def record_fetch(
+        self,
+        feed_id: int,
+        *,
+        status: str,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        """What the last fetch gave; validators are kept unless a new response replaced them."""
+        await self._db.execute(
+            "UPDATE feeds SET last_status = ?, last_error = ?, last_fetched_at = ?,"
+            " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
+            " title = COALESCE(?, title) WHERE id = ?",
+            (status, error, iso(self._clock.now()), etag, last_modified, title, feed_id),
+        )
+
+    # -- items -------------------------------------------------------------------------------
+
+    async def add_items(self, feed_id: int, items: Iterable[NewItem]) -> int:
+        """Store items not seen before in this feed; returns how many were new."""
+        now = iso(self._clock.now())
+        added = 0
+        async with self._db.transaction() as tx:
+            for item in items:
+                cursor = await tx.execute(
+                    "INSERT INTO feed_items (feed_id, item_key, title, link, summary,"
+                    " published_at, first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (feed_id, item_key) DO NOTHING",
+                    (
+                        feed_id,
+                        item.key,
+                        item.title,
+                        item.link,
+                        item.summary,
+                        iso(item.published_at) if item.published_at else None,
+                        now,
+                    ),
+                )
+                added += cursor.rowcount
+        return added
+
+    async def unbriefed(self, user_id: int, *, since: datetime, limit: int = 500) -> list[FeedItem]:
+        """Items of the user's feeds never briefed to them, published (or first seen) since."""
+        rows = await self._db.fetchall(
+            "SELECT feed_items.*, feeds.url AS feed_url FROM feed_items"
+            " JOIN feeds ON feeds.id = feed_items.feed_id"
+            " WHERE feeds.user_id = ? AND COALESCE(feed_items.published_at,"
+            " feed_items.first_seen_at) >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM briefed_items b WHERE b.user_id = feeds.user_id"
+            " AND b.item_key = feed_items.item_key)"
+            " ORDER BY COALESCE(feed_items.published_at, feed_items.first_seen_at) DESC"
+            " LIMIT ?",
+            (user_id, iso(since), limit),
+        )
+        return [
+            FeedItem(
+                id=r["id"],
+                feed_id=r["feed_id"],
+                feed_url=r["feed_url"],
+                key=r["item_key"],
+                title=r["title"],
+                link=r["link"],
+                summary=r["summary"],
+                published_at=parse_iso(r["published_at"]) if r["published_at"] else None,
+                first_seen_at=parse_iso(r["first_seen_at"]),
+            )
+            for r in rows
+        ]
+
+    async def mark_briefed(self, user_id: int, keys: Iterable[str]) -> None:
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            for key in keys:
+                await tx.execute(
+                    "INSERT INTO briefed_items (user_id, item_key, briefed_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (user_id, key, now),
+                )
+
+    async def briefed_count(self, user_id: int) -> int:
+        return int(
+            await self._db.scalar(
+                "SELECT COUNT(*) FROM briefed_items WHERE user_id = ?", (user_id,)
+            )
+        )
+
+    # -- preferences -------------------------------------------------------------------------
+
+    async def prefs(self, user_id: int) -> BriefingPrefs:
+        row = await self._db.fetchone(
+            "SELECT topics, destination FROM briefing_prefs WHERE user_id = ?", (user_id,)
+        )
+        if row is None:
+            return BriefingPrefs()
+        destination = json.loads(row["destination"]) if row["destination"] else None
+        return BriefingPrefs(row["topics"], destination)
+
+    async def set_topics(self, user_id: int, topics: str) -> None:
+        await self._db.execute(
+            "INSERT INTO briefing_prefs (user_id, topics, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET topics = excluded.topics,"
+            " updated_at = excluded.updated_at",
+            (user_id, topics, iso(self._clock.now())),
+        )
+
+    async def set_destination(self, user_id: int, destination: dict[str, Any]) -> None:
+        await self._db.execute(
+            "INSERT INTO briefing_prefs (user_id, destination, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET destination = excluded.destination,"
+            " updated_at = excluded.updated_at",
+            (user_id, json.dumps(destination, sort_keys=True), iso(self._clock.now())),
+        )

@@ -1,0 +1,419 @@
+"""Scheduled jobs (reminders, tasks, briefings, goal check-ins), their runs, and quiet hours.
+
+SQLite is the source of truth: a schedule row holds its trigger, its next run, the user it
+belongs to, where it posts and whether the turn that made it held untrusted content. Firing a job
+is two transactions around the sending: `claim()` marks the schedule `firing` and opens a run;
+`finish()` records what was sent and, for a one-shot job, marks it `done` in the same
+transaction. A crash in between leaves the run `firing` for the next start-up to settle.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from memory.clock import Clock, iso, parse_iso
+from memory.db import Database
+
+__all__ = [
+    "QuietWindow",
+    "RunStatus",
+    "Schedule",
+    "ScheduleRun",
+    "ScheduleStatus",
+    "ScheduleStore",
+]
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    FIRING = "firing"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    FIRING = "firing"
+    SENT = "sent"
+    SILENT = "silent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    user_id: int
+    chat_id: int | None
+    kind: str
+    trigger: dict[str, Any]
+    payload: dict[str, Any]
+    status: ScheduleStatus
+    next_run_at: datetime | None
+    tainted: bool
+    destination: dict[str, Any] | None
+    created_at: datetime
+    last_run_at: datetime | None = None
+
+    @property
+    def recurring(self) -> bool:
+        return self.trigger.get("type") != "once"
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    id: int
+    schedule_id: int
+    kind: str
+    due_at: datetime
+    started_at: datetime
+    status: RunStatus
+    reason: str = ""
+    late_seconds: int = 0
+    text: str | None = None
+    turn_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """Local wall-clock times "HH:MM"; `start > end` wraps past midnight."""
+
+    start: str
+    end: str
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_iso(value) if value else None
+
+
+def _schedule(row: sqlite3.Row) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        kind=row["kind"],
+        trigger=json.loads(row["trigger"]),
+        payload=json.loads(row["payload"] or "{}"),
+        status=ScheduleStatus(row["status"]),
+        next_run_at=_dt(row["next_run_at"]),
+        tainted=bool(row["tainted"]),
+        destination=json.loads(row["destination"]) if row["destination"] else None,
+        created_at=parse_iso(row["created_at"]),
+        last_run_at=_dt(row["last_run_at"]),
+    )
+
+
+def _run(row: sqlite3.Row) -> ScheduleRun:
+    return ScheduleRun(
+        id=row["id"],
+        schedule_id=row["schedule_id"],
+        kind=row["kind"],
+        due_at=parse_iso(row["due_at"]),
+        started_at=parse_iso(row["started_at"]),
+        status=RunStatus(row["status"]),
+        reason=row["reason"],
+        late_seconds=row["late_seconds"],
+        text=row["text"],
+        turn_id=row["turn_id"],
+        detail=json.loads(row["detail"] or "{}"),
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class ScheduleStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    async def add(
+        self,
+        *,
+        user_id: int,
+        chat_id: int | None,
+        kind: str,
+        trigger: dict[str, Any],
+        payload: dict[str, Any],
+        next_run_at: datetime,
+        destination: dict[str, Any] | None,
+        tainted: bool = False,
+    ) -> Schedule:
+        now = iso(self._clock.now())
+        schedule_id = await self._db.execute(
+            'INSERT INTO schedules (user_id, chat_id, kind, "trigger", payload, status,'
+            " next_run_at, tainted, destination, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+            (
+                user_id,
+                chat_id,
+                kind,
+                _json(trigger),
+                _json(payload),
+                iso(next_run_at),
+                int(tainted),
+                _json(destination) if destination is not None else None,
+                now,
+                now,
+            ),
+        )
+        schedule = await self.get(schedule_id)
+        assert schedule is not None
+        return schedule
+
+    async def get(self, schedule_id: int) -> Schedule | None:
+        row = await self._db.fetchone("SELECT * FROM schedules WHERE id = ?", (schedule_id,))
+        return _schedule(row) if row else None
+
+    async def for_user(
+        self, user_id: int, kinds: tuple[str, ...], *, statuses: tuple[str, ...] = ("active",)
+    ) -> list[Schedule]:
+        rows = await self._db.fetchall(
+            f"SELECT * FROM schedules WHERE user_id = ?"
+            f" AND kind IN ({','.join('?' * len(kinds))})"
+            f" AND status IN ({','.join('?' * len(statuses))}) ORDER BY next_run_at, id",
+            (user_id, *kinds, *statuses),
+        )
+        return [_schedule(row) for row in rows]
+
+    async def find(self, user_id: int, kind: str, **payload: Any) -> Schedule | None:
+        """The active (or firing) schedule of a kind whose payload has these values."""
+        for schedule in await self.for_user(user_id, (kind,), statuses=("active", "firing")):
+            if all(schedule.payload.get(k) == v for k, v in payload.items()):
+                return schedule
+        return None
+
+    async def due(self, now: datetime) -> list[Schedule]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL"
+            " AND next_run_at <= ? ORDER BY next_run_at, id",
+            (iso(now),),
+        )
+        return [_schedule(row) for row in rows]
+
+    async def pending(self) -> list[Schedule]:
+        """Every active schedule with a next run: what the alarm clock must wake up for."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL"
+            " ORDER BY next_run_at, id"
+        )
+        return [_schedule(row) for row in rows]
+
+    async def update(
+        self,
+        schedule_id: int,
+        *,
+        trigger: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+        next_run_at: datetime | None = None,
+        destination: dict[str, Any] | None = None,
+        chat_id: int | None = None,
+    ) -> None:
+        sets: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ('"trigger"', None if trigger is None else _json(trigger)),
+            ("payload", None if payload is None else _json(payload)),
+            ("next_run_at", None if next_run_at is None else iso(next_run_at)),
+            ("destination", None if destination is None else _json(destination)),
+            ("chat_id", chat_id),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if not sets:
+            return
+        sets.append("updated_at = ?")
+        params.append(iso(self._clock.now()))
+        await self._db.execute(
+            f"UPDATE schedules SET {', '.join(sets)} WHERE id = ?", (*params, schedule_id)
+        )
+
+    async def cancel(self, schedule_id: int) -> bool:
+        """Cancel an active schedule; False when it was not active."""
+        count = await self._db.execute(
+            "UPDATE schedules SET status = 'cancelled', updated_at = ?"
+            " WHERE id = ? AND status IN ('active', 'firing')",
+            (iso(self._clock.now()), schedule_id),
+        )
+        return count > 0
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def claim(
+        self, schedule: Schedule, *, late_seconds: int, text: str | None = None
+    ) -> int | None:
+        """Take a due schedule for one run; None when someone else already took it."""
+        assert schedule.next_run_at is not None
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE schedules SET status = 'firing', updated_at = ?"
+                " WHERE id = ? AND status = 'active' AND next_run_at = ?",
+                (now, schedule.id, iso(schedule.next_run_at)),
+            )
+            if cursor.rowcount != 1:
+                return None
+            cursor = await tx.execute(
+                "INSERT INTO schedule_runs (schedule_id, kind, due_at, started_at, status,"
+                " late_seconds, text) VALUES (?, ?, ?, ?, 'firing', ?, ?)",
+                (
+                    schedule.id,
+                    schedule.kind,
+                    iso(schedule.next_run_at),
+                    now,
+                    late_seconds,
+                    text,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def set_run_text(self, run_id: int, text: str) -> None:
+        await self._db.execute("UPDATE schedule_runs SET text = ? WHERE id = ?", (text, run_id))
+
+    async def finish(
+        self,
+        run_id: int,
+        schedule_id: int,
+        *,
+        status: RunStatus,
+        reason: str = "",
+        turn_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+        next_run_at: datetime | None = None,
+        schedule_status: ScheduleStatus | None = None,
+    ) -> None:
+        """Record how a run ended and, in the same transaction, what becomes of its schedule:
+        the next run of a recurring job, or `done` for a one-shot one."""
+        now = iso(self._clock.now())
+        if schedule_status is None:
+            schedule_status = ScheduleStatus.ACTIVE if next_run_at else ScheduleStatus.DONE
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE schedule_runs SET status = ?, reason = ?, turn_id = ?, detail = ?,"
+                " finished_at = ? WHERE id = ?",
+                (status, reason, turn_id, _json(detail or {}), now, run_id),
+            )
+            await tx.execute(
+                "UPDATE schedules SET status = CASE WHEN status = 'cancelled' THEN status"
+                " ELSE ? END, next_run_at = ?, last_run_at = ?, updated_at = ? WHERE id = ?",
+                (
+                    schedule_status,
+                    iso(next_run_at) if next_run_at else None,
+                    now,
+                    now,
+                    schedule_id,
+                ),
+            )
+
+    async def record_skip(
+        self,
+        schedule: Schedule,
+        *,
+        reason: str,
+        late_seconds: int,
+        next_run_at: datetime | None,
+        detail: dict[str, Any] | None = None,
+    ) -> int | None:
+        """A run that is decided without doing anything (missed, nothing due): one claim and
+        one finish, so it is on record like any other run."""
+        run_id = await self.claim(schedule, late_seconds=late_seconds)
+        if run_id is None:
+            return None
+        await self.finish(
+            run_id,
+            schedule.id,
+            status=RunStatus.SKIPPED,
+            reason=reason,
+            detail=detail,
+            next_run_at=next_run_at,
+        )
+        return run_id
+
+    async def firing_runs(self) -> list[ScheduleRun]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedule_runs WHERE status = 'firing' ORDER BY id"
+        )
+        return [_run(row) for row in rows]
+
+    async def interrupt(self, run: ScheduleRun, *, due_again_at: datetime) -> None:
+        """A run a crash cut short before it sent anything: close it, and make its schedule due
+        again at the time it was missed (the next run treats it as late)."""
+        now = iso(self._clock.now())
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE schedule_runs SET status = 'interrupted', finished_at = ?,"
+                " reason = 'process stopped mid-run' WHERE id = ?",
+                (now, run.id),
+            )
+            await tx.execute(
+                "UPDATE schedules SET status = CASE WHEN status = 'firing' THEN 'active'"
+                " ELSE status END, next_run_at = ?, updated_at = ? WHERE id = ?",
+                (iso(due_again_at), now, run.schedule_id),
+            )
+
+    async def runs(self, schedule_id: int | None = None, *, limit: int = 100) -> list[ScheduleRun]:
+        if schedule_id is None:
+            rows = await self._db.fetchall(
+                "SELECT * FROM schedule_runs ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?",
+                (schedule_id, limit),
+            )
+        return [_run(row) for row in reversed(rows)]
+
+    async def last_run(self, schedule_id: int, statuses: tuple[str, ...]) -> ScheduleRun | None:
+        row = await self._db.fetchone(
+            f"SELECT * FROM schedule_runs WHERE schedule_id = ?"
+            f" AND status IN ({','.join('?' * len(statuses))}) ORDER BY id DESC LIMIT 1",
+            (schedule_id, *statuses),
+        )
+        return _run(row) if row else None
+
+    async def sent_message_since(self, chat_id: int, since: datetime, text: str) -> int | None:
+        """An outgoing message with exactly this text stored in the chat since `since`."""
+        return await self._db.scalar(
+            "SELECT id FROM messages WHERE chat_id = ? AND direction = 'out' AND created_at >= ?"
+            " AND text = ? ORDER BY id LIMIT 1",
+            (chat_id, iso(since), text),
+        )
+
+    async def turn_message_since(self, chat_id: int, kind: str, since: datetime) -> int | None:
+        """An outgoing message of a turn of `kind` started in the chat since `since`."""
+        return await self._db.scalar(
+            "SELECT messages.id FROM messages JOIN turns ON turns.id = messages.turn_id"
+            " WHERE messages.chat_id = ? AND messages.direction = 'out' AND turns.kind = ?"
+            " AND turns.started_at >= ? ORDER BY messages.id LIMIT 1",
+            (chat_id, kind, iso(since)),
+        )
+
+    # -- quiet hours -------------------------------------------------------------------------
+
+    async def quiet(self, user_id: int) -> QuietWindow | None:
+        row = await self._db.fetchone(
+            "SELECT start_time, end_time FROM quiet_hours WHERE user_id = ?", (user_id,)
+        )
+        return QuietWindow(row["start_time"], row["end_time"]) if row else None
+
+    async def set_quiet(self, user_id: int, window: QuietWindow | None) -> None:
+        if window is None:
+            await self._db.execute("DELETE FROM quiet_hours WHERE user_id = ?", (user_id,))
+            return
+        await self._db.execute(
+            "INSERT INTO quiet_hours (user_id, start_time, end_time) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET start_time = excluded.start_time,"
+            " end_time = excluded.end_time",
+            (user_id, window.start, window.end),
+        )

@@ -1,0 +1,203 @@
+"""Goals that persist: the /goal lifecycle, goals in every turn's context, the goal tools, and
+check-ins that are decided in code and reach the model only when something is due."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from harness import Harness, echo_reply, running_steward
+
+from agent.scheduler import SchedulerService
+from memory.clock import FrozenClock
+
+NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)  # a Tuesday
+
+
+def scheduler(h: Harness) -> SchedulerService:
+    assert h.steward.scheduler is not None
+    return h.steward.scheduler
+
+
+async def test_goal_lifecycle(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert await h.say("/goal") == "No goals yet. Start one with /goal add <text>."
+        assert (await h.say("/goal add Run a half marathon")).startswith(
+            "Goal #1 added: Run a half marathon."
+        )
+        assert await h.say("/goal next 1 buy running shoes") == (
+            "Next step for #1: buy running shoes"
+        )
+        clock.advance(timedelta(days=1))
+        assert await h.say("/goal note 1 ran 5 km") == "Noted on #1 (2026-03-11): ran 5 km"
+        assert await h.say("/goal due 1 2026-05-01") == "#1 is due Fri 2026-05-01."
+        assert await h.say("/goal every 1 weekly") == (
+            "I'll check in on #1 every Wednesday at 09:00, and only message you when "
+            "something is due."
+        )
+        assert await h.say("/goal list") == (
+            "#1 Run a half marathon — next: buy running shoes (due 2026-05-01)"
+            " (last progress 2026-03-11)"
+        )
+        assert await h.say("/goal show 1") == "\n".join(
+            [
+                "#1 Run a half marathon",
+                "Status: active",
+                "Next step: buy running shoes",
+                "Due: Fri 2026-05-01 09:00",
+                "Check-ins: every Wednesday at 09:00",
+                "Started: 2026-03-10",
+                "Progress:",
+                "  2026-03-11 ran 5 km",
+            ]
+        )
+        await h.say("/goal add Learn Go")
+        assert await h.say("/goal done 1") == (
+            "Goal #1 Run a half marathon is done. Check-ins stopped."
+        )
+        assert await scheduler(h).store.for_user(1, ("checkin",)) == []
+        assert await h.say("/goal drop 2") == "Goal #2 Learn Go is dropped. Check-ins stopped."
+        assert await h.say("/goal note 1 more") == "Goal #1 is done."
+        assert await h.say("/goal list all") == (
+            "#1 Run a half marathon [done] — next: buy running shoes (due 2026-05-01)"
+            " (last progress 2026-03-11)\n#2 Learn Go [dropped]"
+        )
+        assert await h.say("/goal show 9") == "There is no goal #9."
+        for bad in ("/goal note x ran", "/goal every 2", "/goal every 1 sometimes", "/goal fly"):
+            assert "Usage: /goal add <text>" in await h.say(bad), bad
+        events = [e.kind for e in await h.steward.stores.audit.recent(50) if e.kind[:5] == "goal."]
+        assert events == [
+            "goal.added",
+            "goal.next_step",
+            "goal.progress",
+            "goal.added",
+            "goal.done",
+            "goal.dropped",
+        ]
+
+
+async def test_active_goals_are_in_every_turn_and_the_agent_can_update_them(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Run a half marathon")
+        await h.say("/goal next 1 buy running shoes")
+        await h.say("/goal note 1 ran 5 km")
+        fake_model.reply_tool_uses(
+            [
+                ("goal_progress", {"goal_id": 1, "note": "bought shoes"}),
+                ("goal_next_step", {"goal_id": 1, "next_step": "run 8 km on Saturday"}),
+                ("goal_add", {"title": "Read 12 books", "cadence": "every monday 9:00"}),
+            ]
+        )
+        fake_model.reply_text("Logged it.")
+        assert await h.say("I bought the shoes today!") == "Logged it."
+        context = fake_model.requests[0].last_user_text
+        assert (
+            "- #1 Run a half marathon — next step: buy running shoes"
+            " — last progress 2026-03-10: ran 5 km"
+        ) in context
+        results = [r["content"] for r in fake_model.requests[1].tool_results]
+        assert results == [
+            "Noted on goal #1.",
+            "Next step for goal #1: run 8 km on Saturday",
+            "Goal #2 added: Read 12 books (check-ins every Monday at 09:00)",
+        ]
+        fake_model.on_request(echo_reply)
+        await h.say("what next?")
+        context = fake_model.requests[-1].last_user_text
+        assert "#1 Run a half marathon — next step: run 8 km on Saturday" in context
+        assert "last progress 2026-03-10: bought shoes" in context
+        assert "- #2 Read 12 books" in context
+        [checkin] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert checkin.payload == {"goal_id": 2}
+
+
+def checkin_reply(request: RecordedRequest) -> Reply:
+    if "Goal check-in" in request.last_user_text:
+        return Reply.text("How about a 5 km run today? Next step: buy running shoes.")
+    return echo_reply(request)
+
+
+async def test_check_ins_call_the_model_only_when_something_is_due(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(checkin_reply)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Run a half marathon")
+        await h.say("/goal next 1 buy running shoes")
+        await h.say("/goal every 1 daily 9:00")
+
+        # Day 1, 09:00: nothing logged yet, so it is due: one model call, one nudge.
+        clock.advance(timedelta(hours=1))
+        [report] = await scheduler(h).run_due()
+        assert (report.status, report.reason) == (
+            "sent",
+            "no progress noted since the last check-in; posted",
+        )
+        [request] = fake_model.requests
+        prompt = request.last_user_text
+        assert "Goal check-in for goal #1: “Run a half marathon”" in prompt
+        assert "Next step: buy running shoes" in prompt
+        assert "reply exactly SKIP and nothing is sent" in prompt
+        assert h.channel.texts("c1")[-1].startswith("How about a 5 km run today?")
+
+        # Progress logged since: on day 2 nothing is due, decided without the model.
+        clock.advance(timedelta(hours=3))
+        await h.say("/goal note 1 ran 5 km")
+        clock.advance(timedelta(hours=21))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "skipped"
+        assert report.reason == (
+            "progress noted since the last check-in (1 notes) (decided without the model)"
+        )
+        assert len(fake_model.requests) == 1
+
+        # Day 3: no progress since day 2's look, so it is due again; the model may stay quiet.
+        fake_model.reply_text("SKIP")
+        clock.advance(timedelta(days=1))
+        sent = len(h.channel.sent)
+        [report] = await scheduler(h).run_due()
+        assert report.status == "silent"
+        assert len(h.channel.sent) == sent and len(fake_model.requests) == 2
+
+        rows = await h.steward.stores.db.fetchall("SELECT kind, cost_usd FROM turns ORDER BY id")
+        assert [r["kind"] for r in rows] == ["checkin", "checkin"]
+        assert all(r["cost_usd"] > 0 for r in rows)  # the cost of each check-in is on record
+        runs = await h.steward.stores.audit.recent(10, kind="schedule.run")
+        assert [e.detail["outcome"] for e in runs] == ["sent", "skipped", "silent"]
+        assert runs[0].detail["cost_usd"] > 0 and "cost_usd" not in runs[1].detail
+        assert "checkin: 2 turns" in await h.say("/usage")
+
+
+async def test_a_check_in_for_a_closed_goal_stops_itself(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/goal add Learn Go")
+        await h.say("/goal every 1 daily 9:00")
+        await h.steward.stores.goals.set_status(1, "done")  # type: ignore[arg-type]
+        clock.advance(timedelta(hours=1))
+        [report] = await scheduler(h).run_due()
+        assert (report.status, report.reason) == ("skipped", "the goal is done")
+        assert await scheduler(h).store.for_user(1, ("checkin",)) == []
+
+
+async def test_a_goal_due_soon_is_due_for_a_check_in_despite_progress(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(checkin_reply)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add File taxes")
+        await h.say("/goal due 1 2026-03-12 12:00")
+        await h.say("/goal every 1 daily 9:00")
+        await h.say("/goal note 1 gathered receipts")
+        clock.advance(timedelta(hours=1))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent"
+        assert report.reason.startswith("the goal is due within 3 days")
+        assert "Due: Thu 2026-03-12." in fake_model.requests[0].last_user_text

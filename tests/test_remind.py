@@ -1,0 +1,208 @@
+"""/remind in every format, its errors, delivery at the right time, the reminder tool, and a
+reminder printed on the console while `steward run` is running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic
+from harness import Harness, running_steward
+
+from agent.scheduler import SchedulerService
+from agent.types import TurnRequest
+from memory.clock import FrozenClock
+
+NOW = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # Tuesday 14:00 in Berlin
+
+
+def scheduler(h: Harness) -> SchedulerService:
+    assert h.steward.scheduler is not None
+    return h.steward.scheduler
+
+
+async def test_every_format_is_understood_confirmed_and_listed(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        assert (await h.say("/timezone Europe/Berlin")).startswith(
+            "Your timezone is now Europe/Berlin (it is 14:00 there)."
+        )
+        expected = {
+            "45s tea": "#1: Tue 2026-03-10 14:00 (in 45 s) — tea.",
+            "10m stretch": "#2: Tue 2026-03-10 14:10 (in 10 min) — stretch.",
+            "2h30m call back": "#3: Tue 2026-03-10 16:30 (in 2 h 30 min) — call back.",
+            "tomorrow 9:00 call mom": "#4: Wed 2026-03-11 09:00 (in 19 h) — call mom.",
+            "2026-12-24 18:00 dinner": "#5: Thu 2026-12-24 18:00 (in 289 d 4 h) — dinner.",
+            "every monday 8:00 weekly review": (
+                "#6: every Monday at 08:00, first on Mon 2026-03-16 08:00 — weekly review."
+            ),
+            "every day 21:00 journal": (
+                "#7: every day at 21:00, first on Tue 2026-03-10 21:00 — journal."
+            ),
+        }
+        for args, confirmation in expected.items():
+            reply = await h.say(f"/remind {args}")
+            assert reply.startswith("OK, " + confirmation), reply
+        listing = (await h.say("/remind list")).splitlines()
+        assert listing == [
+            "#1 Tue 2026-03-10 14:00 — tea",
+            "#2 Tue 2026-03-10 14:10 — stretch",
+            "#3 Tue 2026-03-10 16:30 — call back",
+            "#7 every day at 21:00 — journal (next Tue 2026-03-10 21:00)",
+            "#4 Wed 2026-03-11 09:00 — call mom",
+            "#6 every Monday at 08:00 — weekly review (next Mon 2026-03-16 08:00)",
+            "#5 Thu 2026-12-24 18:00 — dinner",
+        ]
+        assert await h.say("/remind cancel 4") == "Cancelled #4: call mom"
+        assert "#4" not in await h.say("/remind list")
+        assert await h.say("/remind cancel 4") == (
+            "There is no pending reminder #4. See /remind list."
+        )
+        created = await h.steward.stores.audit.recent(20, kind="schedule.created")
+        assert len(created) == 7 and created[0].detail["tainted"] is False
+
+
+async def test_bad_reminders_answer_with_usage_and_examples(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        for args, problem in [
+            ("", "Tell me when and what."),
+            ("tea", "I couldn't find a time at the start of “tea”."),
+            ("2026-01-01 10:00 party", "“2026-01-01 10:00” is in the past"),
+            ("every monday tea", "At what time?"),
+            ("10m", "What should I remind you of?"),
+            ("cancel soon", "Which one?"),
+        ]:
+            reply = await h.say(f"/remind {args}".strip())
+            assert reply.startswith(problem), reply
+            assert "Usage: /remind <when> <what>" in reply
+            if args != "cancel soon":
+                assert "tomorrow 9:00 call mom" in reply  # the examples
+        assert await scheduler(h).pending_for(await _owner(h)) == []
+
+
+async def _owner(h: Harness):  # type: ignore[no-untyped-def]
+    owner = await h.steward.stores.people.owner()
+    assert owner is not None
+    return owner
+
+
+async def test_reminders_fire_at_their_time_once_and_are_audited(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 45s tea")
+        await h.say("/remind 10m stretch")
+        sent = len(h.channel.sent)
+        clock.advance(timedelta(seconds=30))
+        assert await scheduler(h).run_due() == []
+        clock.advance(timedelta(seconds=20))
+        [report] = await scheduler(h).run_due()
+        assert (report.kind, report.status, report.reason) == ("reminder", "sent", "due")
+        assert h.channel.texts("c1")[sent:] == ["Reminder: tea"]
+        assert await scheduler(h).run_due() == []
+        clock.advance(timedelta(minutes=10))
+        await scheduler(h).run_due()
+        assert h.channel.texts("c1")[sent:] == ["Reminder: tea", "Reminder: stretch"]
+        statuses = await h.steward.stores.db.fetchall("SELECT status FROM schedules ORDER BY id")
+        assert [r["status"] for r in statuses] == ["done", "done"]
+        runs = await h.steward.stores.audit.recent(10, kind="schedule.run")
+        assert [(e.subject, e.detail["outcome"], e.detail["chars"]) for e in runs] == [
+            ("schedule:1", "sent", len("Reminder: tea")),
+            ("schedule:2", "sent", len("Reminder: stretch")),
+        ]
+        assert runs[0].actor == "scheduler" and runs[0].detail["reason"] == "due"
+        assert (await h.steward.stores.audit.verify()).ok
+
+
+async def test_a_recurring_reminder_fires_every_day_until_cancelled(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind every day 21:00 journal")  # UTC: the default timezone
+        clock.advance(timedelta(hours=8))
+        for _ in range(3):
+            await scheduler(h).run_due()
+            clock.advance(timedelta(days=1))
+        assert h.channel.texts("c1").count("Reminder: journal") == 3
+        await h.say("/remind cancel 1")
+        clock.advance(timedelta(days=1))
+        assert await scheduler(h).run_due() == []
+        assert h.channel.texts("c1").count("Reminder: journal") == 3
+
+
+async def test_remind_me_in_plain_chat_uses_the_reminder_tool(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(NOW)
+    fake_model.reply_tool_use("reminder_add", {"when": "in 20 minutes", "text": "call back"})
+    fake_model.reply_text("I'll remind you at 13:20.")
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        assert await h.say("remind me to call back in 20 minutes") == "I'll remind you at 13:20."
+        assert "reminder_add" in fake_model.requests[0].tool_names
+        result = fake_model.requests[1].tool_results[0]
+        assert result["content"] == "Scheduled #1 Tue 2026-03-10 13:20 — call back"
+        clock.advance(timedelta(minutes=20))
+        await scheduler(h).run_due()
+        assert h.channel.texts("c1")[-1] == "Reminder: call back"
+        assert len(fake_model.requests) == 2  # the reminder itself needs no model
+
+
+async def test_a_reminder_asked_for_in_a_tainted_turn_waits_for_the_owner(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(NOW)
+    fake_model.reply_tool_use("reminder_add", {"when": "in 1 hour", "text": "wire money"})
+    fake_model.reply_text("I asked the owner first.")
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        owner = await _owner(h)
+        chat = await h.steward.stores.people.chat("test", "c1")
+        request = TurnRequest(
+            kind="task",
+            user=owner,
+            chat=chat,
+            address=h.message("x").address,
+            text="Summarise this page for me.",
+            tainted=True,
+        )
+        await h.steward.respond(request)
+        assert await scheduler(h).pending_for(owner) == []  # nothing scheduled behind their back
+        [(_, prompt)] = h.channel.approvals
+        assert prompt.tool == "reminder_add"
+        fake_model.reply_text("Done.")
+        await h.say(f"/approve {prompt.approval_id}")
+        [schedule] = await scheduler(h).pending_for(owner)
+        assert schedule.tainted is True  # it remembers where it came from
+
+
+async def test_the_console_prints_a_reminder_that_falls_due_while_running(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "STEWARD_"))}
+    env |= {"STEWARD_DATA_DIR": str(tmp_path / "data"), "STEWARD_LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"/remind 2s tea\n")
+    await process.stdin.drain()
+    lines: list[str] = []
+
+    async def read_until_reminder() -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            lines.append(line.decode().rstrip("\n"))
+            if "Reminder: tea" in lines[-1]:
+                return
+
+    await asyncio.wait_for(read_until_reminder(), 30)  # stdin stays open meanwhile
+    process.stdin.close()
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert any(line.startswith("steward> OK, #1:") for line in lines), lines
+    assert lines[-1] == "steward> Reminder: tea"

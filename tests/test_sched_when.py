@@ -1,0 +1,191 @@
+"""Reminder times in plain words, recurrences across daylight saving, quiet hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.scheduler.when import (
+    Recurrence,
+    WhenError,
+    describe_delta,
+    local_at,
+    parse_cadence,
+    parse_clock_time,
+    parse_quiet,
+    parse_reminder,
+    parse_when,
+    quiet_contains,
+    quiet_end,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # Tuesday 14:00 in Berlin
+
+
+def local(moment: datetime) -> str:
+    return f"{moment.astimezone(BERLIN):%a %Y-%m-%d %H:%M:%S}"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "rest"),
+    [
+        ("45s tea", "Tue 2026-03-10 14:00:45", "tea"),
+        ("10m stretch", "Tue 2026-03-10 14:10:00", "stretch"),
+        ("2h30m call back", "Tue 2026-03-10 16:30:00", "call back"),
+        ("tomorrow 9:00 call mom", "Wed 2026-03-11 09:00:00", "call mom"),
+        ("2026-12-24 18:00 dinner", "Thu 2026-12-24 18:00:00", "dinner"),
+        ("tomorrow at 9 call mom", "Wed 2026-03-11 09:00:00", "call mom"),
+        ("in 2 hours 30 minutes call back", "Tue 2026-03-10 16:30:00", "call back"),
+        ("next friday 5pm beer", "Fri 2026-03-13 17:00:00", "beer"),
+        ("monday standup", "Mon 2026-03-16 09:00:00", "standup"),  # a date alone means 09:00
+        ("10m may the force", "Tue 2026-03-10 14:10:00", "may the force"),  # "may" is text
+        ("10m in the kitchen", "Tue 2026-03-10 14:10:00", "in the kitchen"),
+    ],
+)
+def test_one_shot_formats(text: str, first: str, rest: str) -> None:
+    parsed = parse_reminder(text, NOW, BERLIN)
+    assert (local(parsed.first), parsed.text, parsed.recurrence) == (first, rest, None)
+    assert parsed.trigger()["type"] == "once"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "rest", "described"),
+    [
+        (
+            "every monday 8:00 weekly review",
+            "Mon 2026-03-16 08:00:00",
+            "weekly review",
+            "every Monday at 08:00",
+        ),
+        ("every day 21:00 journal", "Tue 2026-03-10 21:00:00", "journal", "every day at 21:00"),
+        (
+            "every weekday 7:30am stand up",
+            "Wed 2026-03-11 07:30:00",
+            "stand up",
+            "every weekday at 07:30",
+        ),
+        (
+            "every mon,thu 9pm gym",
+            "Thu 2026-03-12 21:00:00",
+            "gym",
+            "every Monday and Thursday at 21:00",
+        ),
+        ("every 3 days 10:00 water", "Fri 2026-03-13 10:00:00", "water", "every 3 days at 10:00"),
+    ],
+)
+def test_recurring_formats(text: str, first: str, rest: str, described: str) -> None:
+    parsed = parse_reminder(text, NOW, BERLIN)
+    assert parsed.recurrence is not None
+    assert (local(parsed.first), parsed.text, parsed.recurrence.describe()) == (
+        first,
+        rest,
+        described,
+    )
+    assert Recurrence.from_trigger(parsed.trigger()) == parsed.recurrence
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "Tell me when and what"),
+        ("tea", "couldn't find a time"),
+        ("5 tea", "couldn't find a time"),
+        ("2026-01-01 10:00 party", "in the past"),
+        ("yesterday 9:00 call", "in the past"),
+        ("tomorrow", "What should I remind you of"),
+        ("every monday tea", "At what time"),
+        ("every blursday 9:00 x", "say day, weekday"),
+    ],
+)
+def test_bad_times_say_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(WhenError, match=problem):
+        parse_reminder(text, NOW, BERLIN)
+
+
+def test_whole_text_times_for_tools() -> None:
+    first, recurrence = parse_when("in 20 minutes", NOW, BERLIN)
+    assert first == NOW + timedelta(minutes=20) and recurrence is None
+    first, recurrence = parse_when("every day 21:00", NOW, BERLIN)
+    assert recurrence is not None and local(first) == "Tue 2026-03-10 21:00:00"
+    with pytest.raises(WhenError):
+        parse_when("every day 21:00 extra words", NOW, BERLIN)
+
+
+def test_cadences_and_clock_times() -> None:
+    assert parse_cadence("weekly", NOW, BERLIN).describe() == "every Tuesday at 09:00"
+    assert parse_cadence("daily 20:00", NOW, BERLIN).describe() == "every day at 20:00"
+    assert parse_cadence("every monday", NOW, BERLIN).describe() == "every Monday at 09:00"
+    with pytest.raises(WhenError):
+        parse_cadence("sometimes", NOW, BERLIN)
+    assert parse_clock_time("07:00", NOW, BERLIN) == (7, 0)
+    assert parse_clock_time("7am", NOW, BERLIN) == (7, 0)
+    assert parse_clock_time("9 pm", NOW, BERLIN) == (21, 0)
+    with pytest.raises(WhenError):
+        parse_clock_time("soonish", NOW, BERLIN)
+
+
+def test_daily_time_follows_daylight_saving_in_both_directions() -> None:
+    daily = Recurrence(8, 0)
+    moment = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    utc_hours = []
+    for _ in range(3):
+        moment = daily.next_after(moment, BERLIN)
+        utc_hours.append((moment.day, moment.hour))
+    # 08:00 Berlin is 07:00 UTC in winter, 06:00 UTC from 29 March (clocks go forward).
+    assert utc_hours == [(28, 7), (29, 6), (30, 6)]
+
+    moment = datetime(2026, 10, 23, 12, 0, tzinfo=UTC)
+    utc_hours = []
+    for _ in range(3):
+        moment = daily.next_after(moment, BERLIN)
+        utc_hours.append((moment.day, moment.hour))
+    assert utc_hours == [(24, 6), (25, 7), (26, 7)]
+
+
+def test_times_inside_the_changeover_hour_fire_once() -> None:
+    at_0230 = Recurrence(2, 30)
+    # Clocks go back on 25 Oct: 02:30 happens twice; the job runs once that night.
+    moment = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    runs = []
+    for _ in range(3):
+        moment = at_0230.next_after(moment, BERLIN)
+        runs.append(moment)
+    assert [r.astimezone(BERLIN).day for r in runs] == [25, 26, 27]
+    assert runs[0] == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # the first 02:30
+    # Clocks go forward on 29 Mar: 02:30 does not exist; it runs at 03:30 that day.
+    skipped = local_at(datetime(2026, 3, 29).date(), 2, 30, BERLIN)
+    assert f"{skipped.astimezone(BERLIN):%H:%M}" == "03:30"
+
+
+def test_dateparser_one_shot_across_daylight_saving() -> None:
+    saturday = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    parsed = parse_reminder("tomorrow 9:00 call mom", saturday, BERLIN)
+    assert parsed.first == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)  # 09:00 CEST
+    # Elapsed time is elapsed time: two hours from 01:30 CET that night is 04:30 CEST.
+    night = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    assert parse_reminder("2h wake", night, BERLIN).first == night + timedelta(hours=2)
+    # A span of days keeps the wall-clock time.
+    assert local(parse_reminder("in 3 days water", saturday, BERLIN).first).endswith("13:00:00")
+
+
+def test_quiet_hours() -> None:
+    assert parse_quiet("22:00-07:00") == ("22:00", "07:00")
+    assert parse_quiet("9:30 - 11:00") == ("09:30", "11:00")
+    for bad in ("22-7", "25:00-07:00", "08:00-08:00", "tonight"):
+        with pytest.raises(WhenError):
+            parse_quiet(bad)
+    late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)  # 23:30 Berlin
+    assert quiet_contains("22:00", "07:00", late, BERLIN)
+    assert not quiet_contains("22:00", "07:00", NOW, BERLIN)
+    assert quiet_contains("13:00", "15:00", NOW, BERLIN)
+    assert quiet_end("07:00", late, BERLIN) == datetime(2026, 3, 11, 6, 0, tzinfo=UTC)
+
+
+def test_lateness_reads_like_a_person_says_it() -> None:
+    assert describe_delta(timedelta(hours=2, minutes=10)) == "2 h 10 min"
+    assert describe_delta(timedelta(minutes=45)) == "45 min"
+    assert describe_delta(timedelta(seconds=30)) == "30 s"
+    assert describe_delta(timedelta(days=3, hours=4)) == "3 d 4 h"

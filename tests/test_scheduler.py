@@ -1,0 +1,327 @@
+"""The scheduler across restarts and crashes, misfires, daylight saving, quiet hours, the idle
+day, and the real APScheduler alarm on a short schedule."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fakes.anthropic import FakeAnthropic
+from harness import Harness, RecordingChannel, running_steward
+
+from agent.scheduler import SchedulerService
+from agent.scheduler.when import parse_reminder
+from agent.types import Address
+from memory.clock import FrozenClock, iso
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def scheduler(h: Harness) -> SchedulerService:
+    assert h.steward.scheduler is not None
+    return h.steward.scheduler
+
+
+def reminders(h: Harness) -> list[str]:
+    return [t for t in h.channel.texts("c1") if t.startswith("Reminder:")]
+
+
+async def stored_reminders(h: Harness) -> int:
+    return int(
+        await h.steward.stores.db.scalar(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND text LIKE 'Reminder:%'"
+        )
+    )
+
+
+async def test_a_restart_between_scheduling_and_firing_loses_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 10m tea")
+    clock.advance(timedelta(minutes=5))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert await scheduler(h).start(alarm=False) == []  # rebuilt, not yet due
+        clock.advance(timedelta(minutes=5))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent" and reminders(h) == ["Reminder: tea"]
+    clock.advance(timedelta(minutes=5))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert await scheduler(h).start(alarm=False) == []
+        assert reminders(h) == [] and await stored_reminders(h) == 1
+
+
+async def test_a_reminder_missed_while_down_is_sent_at_start_up_marked_late(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 10m call back")
+    clock.advance(timedelta(hours=2, minutes=20))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        [report] = await scheduler(h).start(alarm=False)
+        assert report.reason == "late by 2 h 10 min"
+        assert reminders(h) == [
+            "Reminder: call back\n(late by 2 h 10 min: I wasn't running when it fell due)"
+        ]
+        [event] = await h.steward.stores.audit.recent(1, kind="schedule.run")
+        assert event.detail["late_s"] == 2 * 3600 + 600
+
+
+class HangingChannel(RecordingChannel):
+    """A platform that never answers: the process dies while the send is under way."""
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        await asyncio.Event().wait()
+        return None
+
+
+async def test_a_crash_in_the_middle_of_sending_sends_once(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 1m tea")
+        h.steward.switchboard.register("test", HangingChannel())
+        clock.advance(timedelta(minutes=1))
+        run = asyncio.create_task(scheduler(h).run_due())
+        for _ in range(100):
+            if await stored_reminders(h):
+                break
+            await asyncio.sleep(0.01)
+        run.cancel()  # the "crash": the reminder is stored but neither sent nor marked
+        await asyncio.gather(run, return_exceptions=True)
+    clock.advance(timedelta(minutes=3))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert await h.steward.courier.redeliver() == 1  # what app.run does at start-up
+        assert await scheduler(h).start(alarm=False) == []
+        assert reminders(h) == ["Reminder: tea"] and await stored_reminders(h) == 1
+        [event] = await h.steward.stores.audit.recent(1, kind="schedule.recovered")
+        assert event.detail["outcome"] == "sent before the restart"
+        status = await h.steward.stores.db.scalar("SELECT status FROM schedules")
+        assert status == "done"
+
+
+async def test_a_crash_after_sending_but_before_marking_done_does_not_send_again(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 1m tea")
+        clock.advance(timedelta(minutes=1))
+        await scheduler(h).run_due()
+        # The state a crash leaves when the "done" transaction never committed:
+        db = h.steward.stores.db
+        await db.execute("UPDATE schedule_runs SET status = 'firing', finished_at = NULL")
+        due = iso(NOW + timedelta(minutes=1))
+        await db.execute("UPDATE schedules SET status = 'firing', next_run_at = ?", (due,))
+    clock.advance(timedelta(hours=1))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert await scheduler(h).start(alarm=False) == []
+        assert reminders(h) == [] and await stored_reminders(h) == 1
+        assert await h.steward.stores.db.scalar("SELECT status FROM schedules") == "done"
+
+
+async def test_a_crash_after_claiming_but_before_sending_sends_late(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind 1m tea")
+        clock.advance(timedelta(minutes=1))
+        [schedule] = await scheduler(h).store.due(clock.now())
+        assert await scheduler(h).store.claim(schedule, late_seconds=0, text="Reminder: tea")
+    clock.advance(timedelta(minutes=30))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        [report] = await scheduler(h).start(alarm=False)
+        assert report.status == "sent" and report.reason == "late by 30 min"
+        assert await stored_reminders(h) == 1
+        runs = await scheduler(h).store.runs()
+        assert [r.status.value for r in runs] == ["interrupted", "sent"]
+
+
+async def test_a_briefing_missed_by_more_than_its_grace_window_is_skipped(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/briefing at 07:00")
+    clock.advance(timedelta(hours=4, minutes=30))  # back at 09:30: 2 h 30 min late
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        [report] = await scheduler(h).start(alarm=False)
+        assert report.status == "skipped"
+        assert report.reason == "missed by 2 h 30 min, more than the 2 h grace window"
+        assert fake_model.requests == [] and h.channel.sent == []
+        [schedule] = await scheduler(h).store.for_user(1, ("briefing",))
+        assert schedule.next_run_at == datetime(2026, 3, 11, 7, 0, tzinfo=UTC)  # tomorrow
+        [event] = await h.steward.stores.audit.recent(1, kind="schedule.run")
+        assert event.detail["outcome"] == "skipped"
+
+        # Within the grace window it is posted late rather than not at all.
+        clock.advance(timedelta(days=1))  # 09:30 the next day, 2 h 30 min late again
+        await scheduler(h).store.update(schedule.id, next_run_at=clock.now() - timedelta(hours=1))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent"  # no feeds: the one-line briefing, no model needed
+
+
+async def test_a_recurring_job_does_not_fire_several_times_to_catch_up(tmp_path: Path) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind every day 21:00 journal")
+    clock.advance(timedelta(days=3, hours=10))  # down for three evenings; back at 22:00
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        [report] = await scheduler(h).start(alarm=False)
+        assert report.reason == "late by 1 h"  # as late as the latest evening it missed
+        assert len(reminders(h)) == 1
+        [event] = await h.steward.stores.audit.recent(1, kind="schedule.run")
+        assert event.detail["missed_earlier"] == 3
+        [schedule] = await scheduler(h).pending_for(await _owner(h))
+        assert schedule.next_run_at == datetime(2026, 3, 14, 21, 0, tzinfo=UTC)
+
+
+async def _owner(h: Harness) -> Any:
+    owner = await h.steward.stores.people.owner()
+    assert owner is not None
+    return owner
+
+
+async def _fire_times(h: Harness, clock: FrozenClock, until: datetime) -> list[datetime]:
+    """Step the clock a quarter hour at a time, noting when reminders went out."""
+    fired = []
+    while clock.now() < until:
+        clock.advance(timedelta(minutes=15))
+        for report in await scheduler(h).run_due():
+            if report.status == "sent":
+                fired.append(clock.now())
+    return fired
+
+
+async def test_recurring_times_follow_daylight_saving(tmp_path: Path) -> None:
+    clock = FrozenClock(datetime(2026, 3, 27, 12, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/remind every day 8:00 stretch")
+        await h.say("/remind every day 2:30 night owl")
+        fired = await _fire_times(h, clock, datetime(2026, 3, 30, 12, 0, tzinfo=UTC))
+        assert fired == [
+            datetime(2026, 3, 28, 1, 30, tzinfo=UTC),  # 02:30 CET
+            datetime(2026, 3, 28, 7, 0, tzinfo=UTC),  # 08:00 CET
+            datetime(2026, 3, 29, 1, 30, tzinfo=UTC),  # 02:30 does not exist: 03:30 CEST
+            datetime(2026, 3, 29, 6, 0, tzinfo=UTC),  # 08:00 CEST
+            datetime(2026, 3, 30, 0, 30, tzinfo=UTC),  # 02:30 CEST
+            datetime(2026, 3, 30, 6, 0, tzinfo=UTC),
+        ]
+        clock.advance(datetime(2026, 10, 23, 12, 0, tzinfo=UTC) - clock.now())
+        await scheduler(h).run_due()  # one late run each for the months in between
+        fired = await _fire_times(h, clock, datetime(2026, 10, 26, 12, 0, tzinfo=UTC))
+        assert fired == [
+            datetime(2026, 10, 24, 0, 30, tzinfo=UTC),
+            datetime(2026, 10, 24, 6, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # 02:30 happens twice: once only
+            datetime(2026, 10, 25, 7, 0, tzinfo=UTC),  # 08:00 CET
+            datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+            datetime(2026, 10, 26, 7, 0, tzinfo=UTC),
+        ]
+
+
+async def test_changing_timezone_moves_recurring_schedules(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/remind every day 21:00 journal")
+        await h.say("/remind 2026-03-11 09:00 dentist")
+        reply = await h.say("/timezone America/New_York")
+        assert reply.endswith("1 recurring schedule(s) now follow it.")
+        journal, dentist = sorted(
+            await scheduler(h).pending_for(await _owner(h)), key=lambda s: s.id
+        )
+        assert journal.next_run_at == datetime(2026, 3, 11, 1, 0, tzinfo=UTC)  # 21:00 EDT
+        assert dentist.next_run_at == datetime(2026, 3, 11, 9, 0, tzinfo=UTC)  # unchanged
+        assert "I don't know the timezone" in await h.say("/timezone Mars/Olympus")
+        assert (await h.say("/timezone")).startswith("Your timezone: America/New_York.")
+
+
+async def test_quiet_hours_hold_back_self_initiated_messages_but_not_reminders(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 10, 21, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        assert (await h.say("/quiet 22:00-07:00")).startswith("Quiet hours 22:00-07:00")
+        await h.say("/briefing at 06:00")
+        await h.say("/remind 2h30m take the bread out")
+        fired = []
+        while clock.now() < datetime(2026, 3, 11, 9, 0, tzinfo=UTC):
+            clock.advance(timedelta(minutes=10))
+            fired += [(clock.now(), r.kind, r.status) for r in await scheduler(h).run_due()]
+        assert fired == [
+            (datetime(2026, 3, 10, 23, 30, tzinfo=UTC), "reminder", "sent"),
+            (datetime(2026, 3, 11, 6, 0, tzinfo=UTC), "briefing", "deferred"),
+            (datetime(2026, 3, 11, 7, 0, tzinfo=UTC), "briefing", "sent"),
+        ]
+        [event] = await h.steward.stores.audit.recent(1, kind="schedule.deferred")
+        assert event.detail["until"].startswith("2026-03-11T07:00")
+        assert await h.say("/quiet") == "Quiet hours: 22:00-07:00 (your time)."
+        assert "Usage:" in await h.say("/quiet late")
+        assert await h.say("/quiet off") == "Quiet hours are off."
+
+
+async def test_an_idle_day_costs_nothing(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Learn Go")
+        await h.say("/goal every 1 every monday 9:00")  # next check-in in six days
+        await h.say("/remind 2026-03-20 10:00 renew passport")
+        await h.say("/briefing at 07:00")
+        await h.say("/briefing off")
+        sent = len(h.channel.sent)
+        for _ in range(24 * 12):  # a day, every five minutes
+            clock.advance(timedelta(minutes=5))
+            assert await scheduler(h).run_due() == []
+        assert fake_model.requests == []
+        assert len(h.channel.sent) == sent
+        assert await h.steward.stores.db.scalar("SELECT COUNT(*) FROM turns") == 0
+
+
+async def test_the_alarm_clock_is_rebuilt_from_sqlite_and_fires_a_short_schedule(
+    tmp_path: Path,
+) -> None:
+    async with running_steward(tmp_path, None) as h:  # the system clock
+        await h.say("/remind 2s ping")
+    async with running_steward(tmp_path, None) as h:  # restarted before it fell due
+        await scheduler(h).start()
+        try:
+            assert reminders(h) == []
+            await h.say("/remind 1s pong")
+            for _ in range(100):
+                if len(reminders(h)) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await scheduler(h).idle()
+            assert sorted(reminders(h)) == ["Reminder: ping", "Reminder: pong"]
+        finally:
+            await scheduler(h).stop()
+
+
+async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(NOW)
+    fake_model.reply_text("The strike is over.")
+    fake_model.reply_text("SKIP")
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        owner = await _owner(h)
+        chat = await h.steward.stores.people.chat("test", "c1")
+        address = h.message("x").address
+        for text, tainted in (("10m check the strike", True), ("20m check the weather", False)):
+            parsed = parse_reminder(text, clock.now(), scheduler(h).zone_for(owner))
+            await scheduler(h).add_reminder(
+                user=owner, chat=chat, address=address, parsed=parsed, kind="task", tainted=tainted
+            )
+        clock.advance(timedelta(minutes=10))
+        [report] = await scheduler(h).run_due()
+        assert (report.kind, report.status) == ("task", "sent")
+        assert "check the strike" in fake_model.requests[0].last_user_text
+        assert h.channel.texts("c1")[-1] == "The strike is over."
+        clock.advance(timedelta(minutes=10))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "silent"  # the model said SKIP: nothing sent
+        assert h.channel.texts("c1")[-1] == "The strike is over."
+        rows = await h.steward.stores.db.fetchall("SELECT kind, tainted FROM turns ORDER BY id")
+        assert [(r["kind"], r["tainted"]) for r in rows] == [("task", 1), ("task", 0)]
