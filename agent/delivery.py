@@ -1,11 +1,12 @@
 """Outgoing messages: stored first, then sent through the Outbox, then marked sent.
 
 A message the channel could not deliver stays in SQLite as `failed` and is sent again by
-`redeliver()` (at start-up and when a channel comes back).
+`redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from agent.outbox import DeliveryError, Outbox
@@ -79,3 +80,30 @@ class Courier:
             address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
             sent += await self._deliver(message.id, address, message.text)
         return sent
+
+    async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
+        """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
+        `every` to `max_delay`); messages for a channel that is not running wait for it."""
+        loop = asyncio.get_running_loop()
+        backoff: dict[int, tuple[float, float]] = {}  # message id -> (next try, delay)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                running = getattr(self.outbox, "channels", None)
+                for message in await self._stores.messages.undelivered():
+                    if message.status != OutStatus.FAILED:
+                        continue
+                    next_try, delay = backoff.get(message.id, (0.0, every))
+                    if loop.time() < next_try:
+                        continue
+                    chat = await self._stores.people.chat_by_id(message.chat_id)
+                    if chat is None or (running is not None and chat.channel not in running):
+                        continue
+                    address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
+                    if await self._deliver(message.id, address, message.text):
+                        backoff.pop(message.id, None)
+                        log.info("message %s delivered on a later attempt", message.id)
+                    else:
+                        backoff[message.id] = (loop.time() + delay, min(delay * 2, max_delay))
+            except Exception:
+                log.exception("redelivery pass failed")

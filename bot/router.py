@@ -12,6 +12,7 @@ import logging
 from agent.core import Steward
 from agent.types import IncomingMessage, TurnRequest
 from bot.commands import CommandCall, CommandContext, CommandGroup, UsageError, parse_command
+from bot.commands.access import tell_owner_about_stranger
 from bot.sequencer import ChatSequencer, Ticket
 from memory.messages import InStatus
 from memory.people import Chat, User
@@ -119,6 +120,7 @@ class Router:
         )
         if stranger.attempts > 1:
             return
+        await tell_owner_about_stranger(self._steward, message)
         await self._steward.outbox.send_text(
             message.address,
             "Sorry, I'm a personal assistant and only talk to the people my owner allows. "

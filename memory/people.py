@@ -167,6 +167,23 @@ class People:
         assert row is not None
         return Stranger(identity, row["display_name"], row["attempts"])
 
+    async def stranger(self, identity: Identity) -> Stranger | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM strangers WHERE channel = ? AND platform_user_id = ?",
+            (identity.channel, identity.platform_user_id),
+        )
+        return Stranger(identity, row["display_name"], row["attempts"]) if row else None
+
+    async def revoke(self, identity: Identity) -> bool:
+        """Stop an allowed identity from talking to Steward (never one of the owner's); True when
+        it was allowed. Its user and records stay, and /allow lets it back in."""
+        changed = await self._db.execute(
+            "UPDATE identities SET status = 'revoked' WHERE channel = ? AND platform_user_id = ?"
+            " AND status = 'allowed' AND user_id NOT IN (SELECT id FROM users WHERE is_owner = 1)",
+            (identity.channel, identity.platform_user_id),
+        )
+        return changed > 0
+
     async def identities_of(self, user_id: int) -> list[Identity]:
         rows = await self._db.fetchall(
             "SELECT channel, platform_user_id FROM identities"

@@ -1,0 +1,102 @@
+"""send_message: post to a chat on any configured channel (Telegram, Slack).
+
+Its risk class is `external_effect`: it puts words in front of people, so the policy asks the
+owner first. The message goes through the courier like every reply: stored, sent, marked, and
+kept for redelivery when the channel cannot take it yet.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.delivery import Courier
+from agent.outbox import Switchboard
+from agent.tools.registry import Risk, ToolContext, ToolError, tool
+from agent.types import Address
+from memory.links import private_chats
+from memory.people import Chat
+from memory.stores import Stores
+
+__all__ = ["MESSAGING_TOOLS", "private_address", "send_message"]
+
+_CHAT_FORMS = {
+    "telegram": re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$"),
+    "slack": re.compile(r"^[CDGUW][A-Z0-9]{2,20}$"),
+}
+_PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
+
+
+async def private_address(
+    stores: Stores, user_id: int, channels: list[str], prefer: str | None = None
+) -> tuple[Address, Chat] | None:
+    """Where to reach a user privately on one of `channels`: the private chat they wrote in most
+    recently (on `prefer` if they have one there), else a direct message to their identity."""
+    chats = [c for c in await private_chats(stores.db, user_id) if c.channel in channels]
+    chats.sort(key=lambda c: c.channel != prefer)  # stable: most recent first within each
+    if chats:
+        chat = chats[0]
+        return Address(chat.channel, chat.platform_chat_id), chat
+    identities = [i for i in await stores.people.identities_of(user_id) if i.channel in channels]
+    identities.sort(key=lambda i: i.channel != prefer)
+    for identity in identities:
+        if identity.channel in _PRIVATE and _PRIVATE[identity.channel].match(
+            identity.platform_user_id
+        ):
+            # a Telegram user's private chat has their id; Slack opens the DM for a user id
+            chat = await stores.people.chat(identity.channel, identity.platform_user_id)
+            return Address(identity.channel, identity.platform_user_id), chat
+    return None
+
+
+async def _preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    where = arguments.get("chat") or "your own chat"
+    text = str(arguments.get("text", ""))
+    shown = text if len(text) <= 1500 else text[:1500] + "…"
+    return f"Post to {arguments.get('channel')} ({where}):\n{shown}"
+
+
+@tool(risk=Risk.EXTERNAL_EFFECT, preview=_preview)
+async def send_message(ctx: ToolContext, channel: str, text: str, chat: str | None = None) -> str:
+    """Post a message to a chat on Telegram or Slack.
+
+    For example a briefing to Telegram or a status note to a Slack channel; replies to the
+    current chat need no tool.
+
+    Args:
+        channel: "telegram" or "slack".
+        text: The message, in Markdown.
+        chat: A Telegram chat id, or a Slack channel (C…) or user (U…) id; omit it for the
+            user's own private chat on that channel.
+    """
+    outbox = ctx.deps.outbox
+    if outbox is None:
+        raise ToolError("no channels are connected")
+    channel = channel.strip().lower()
+    running = outbox.channels if isinstance(outbox, Switchboard) else [channel]
+    if channel not in running or channel not in _CHAT_FORMS:
+        names = ", ".join(c for c in running if c in _CHAT_FORMS) or "none"
+        raise ToolError(f"{channel!r} is not a configured channel (configured: {names})")
+    if not text.strip():
+        raise ToolError("the message is empty")
+    if chat:
+        chat = chat.strip()
+        if not _CHAT_FORMS[channel].match(chat):
+            raise ToolError(f"{chat!r} is not a {channel} chat id")
+        kind = "private" if _PRIVATE[channel].match(chat) else "group"
+        row = await ctx.stores.people.chat(channel, chat, kind)
+        address = Address(channel, chat)
+    else:
+        found = await private_address(ctx.stores, ctx.user.id, [channel], prefer=channel)
+        if found is None:
+            raise ToolError(
+                f"I don't know the user's {channel} account; link it with /link or give a chat id"
+            )
+        address, row = found
+    courier = Courier(ctx.stores, outbox)
+    if await courier.send(address, row.id, text, turn_id=ctx.turn_id):
+        return f"Sent to {address}."
+    return f"{channel} could not take it right now; it is queued and will be sent when it can."
+
+
+MESSAGING_TOOLS = (send_message,)

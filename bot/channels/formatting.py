@@ -1,0 +1,473 @@
+"""The model writes Markdown; each chat platform wants its own markup, in pieces it accepts.
+
+- `telegram_chunks(md)`: Telegram HTML (parse_mode=HTML, everything escaped), split so that
+  each piece's visible text fits Telegram's 4096 characters; each piece keeps its Markdown source
+  as the plain-text fallback for a message Telegram rejects for its entities.
+- `slack_chunks(md)`: Slack mrkdwn, split the same way.
+- `slack_to_plain(text)`: Slack's incoming markup (`<@U1>`, `<url|label>`, `&amp;`) as plain text.
+
+Markdown is parsed with markdown-it-py (CommonMark, raw HTML off, tables and strikethrough on).
+Long texts are split on paragraph (block) boundaries; a block too long on its own is split on
+lines, then on spaces, then anywhere, and a code block split in parts keeps its fences.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+
+__all__ = [
+    "SLACK_LIMIT",
+    "TELEGRAM_LIMIT",
+    "Chunk",
+    "markdown_to_slack",
+    "markdown_to_telegram_html",
+    "slack_chunks",
+    "slack_to_plain",
+    "split_plain",
+    "telegram_chunks",
+    "telegram_visible_text",
+    "utf16_len",
+]
+
+TELEGRAM_LIMIT = 4096
+"""Telegram's limit on a message's text after entity parsing."""
+SLACK_LIMIT = 3900
+"""Slack renders up to 4,000 characters of a message's text before it truncates the display."""
+
+_SAFE_SCHEMES = ("http://", "https://", "mailto:", "tg://")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+        ["strikethrough", "table"]
+    )
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One message's worth: the platform markup and the Markdown it came from."""
+
+    markup: str
+    source: str
+
+
+# ------------------------------------------------------------------------- rendering
+
+
+class _Dialect:
+    """How one platform spells each Markdown construct."""
+
+    def text(self, value: str) -> str:
+        raise NotImplementedError
+
+    def strong(self, inner: str) -> str:
+        raise NotImplementedError
+
+    def em(self, inner: str) -> str:
+        raise NotImplementedError
+
+    def strike(self, inner: str) -> str:
+        raise NotImplementedError
+
+    def code(self, value: str) -> str:
+        raise NotImplementedError
+
+    def link(self, href: str, label: str, label_plain: str) -> str:
+        raise NotImplementedError
+
+    def pre(self, value: str, language: str) -> str:
+        raise NotImplementedError
+
+    def heading(self, inner: str) -> str:
+        return self.strong(inner)
+
+    def quote(self, inner: str) -> str:
+        raise NotImplementedError
+
+
+class _TelegramHTML(_Dialect):
+    def text(self, value: str) -> str:
+        return html.escape(value, quote=False)
+
+    def strong(self, inner: str) -> str:
+        return f"<b>{inner}</b>" if inner.strip() else inner
+
+    def em(self, inner: str) -> str:
+        return f"<i>{inner}</i>" if inner.strip() else inner
+
+    def strike(self, inner: str) -> str:
+        return f"<s>{inner}</s>" if inner.strip() else inner
+
+    def code(self, value: str) -> str:
+        return f"<code>{html.escape(value, quote=False)}</code>" if value else ""
+
+    def link(self, href: str, label: str, label_plain: str) -> str:
+        if not href.startswith(_SAFE_SCHEMES):
+            return label if label_plain == href else f"{label} ({self.text(href)})"
+        return f'<a href="{html.escape(href, quote=True)}">{label or self.text(href)}</a>'
+
+    def pre(self, value: str, language: str) -> str:
+        body = html.escape(value.rstrip("\n"), quote=False)
+        if not body.strip():
+            return ""
+        if language and re.fullmatch(r"[A-Za-z0-9_+#.-]{1,32}", language):
+            return f'<pre><code class="language-{language}">{body}</code></pre>'
+        return f"<pre>{body}</pre>"
+
+    def quote(self, inner: str) -> str:
+        return f"<blockquote>{inner}</blockquote>" if inner.strip() else inner
+
+
+class _SlackMrkdwn(_Dialect):
+    def text(self, value: str) -> str:
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def strong(self, inner: str) -> str:
+        return f"*{inner.strip()}*" if inner.strip() else inner
+
+    def em(self, inner: str) -> str:
+        return f"_{inner.strip()}_" if inner.strip() else inner
+
+    def strike(self, inner: str) -> str:
+        return f"~{inner.strip()}~" if inner.strip() else inner
+
+    def code(self, value: str) -> str:
+        return f"`{self.text(value.replace('`', 'ˋ'))}`" if value else ""
+
+    def link(self, href: str, label: str, label_plain: str) -> str:
+        if not href.startswith(_SAFE_SCHEMES):
+            return label if label_plain == href else f"{label} ({self.text(href)})"
+        target = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+        plain = self.text(label_plain).replace("|", "¦")
+        if not plain or label_plain == href:
+            return f"<{target}>"
+        return f"<{target}|{plain}>"
+
+    def pre(self, value: str, language: str) -> str:
+        body = self.text(value.rstrip("\n").replace("```", "ˋˋˋ"))
+        return f"```\n{body}\n```" if body.strip() else ""
+
+    def quote(self, inner: str) -> str:
+        return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
+
+
+class _Renderer:
+    def __init__(self, dialect: _Dialect) -> None:
+        self.d = dialect
+        self._quote_depth = 0
+
+    def render(self, markdown: str) -> str:
+        root = SyntaxTreeNode(_parser().parse(markdown))
+        return self._blocks(root.children).strip()
+
+    # blocks ------------------------------------------------------------------------------
+    def _blocks(self, nodes: list[SyntaxTreeNode], sep: str = "\n\n") -> str:
+        parts = [self._block(node) for node in nodes]
+        return sep.join(part for part in parts if part)
+
+    def _block(self, node: SyntaxTreeNode) -> str:
+        kind = node.type
+        if kind == "paragraph" or kind == "inline":
+            return self._inline_of(node)
+        if kind == "heading":
+            return self.d.heading(self._inline_of(node))
+        if kind in ("bullet_list", "ordered_list"):
+            return self._list(node)
+        if kind == "blockquote":
+            self._quote_depth += 1
+            try:
+                inner = self._blocks(node.children)
+            finally:
+                self._quote_depth -= 1
+            return inner if self._quote_depth else self.d.quote(inner)
+        if kind in ("fence", "code_block"):
+            language = (node.info or "").strip().split(" ")[0] if kind == "fence" else ""
+            return self.d.pre(node.content, language)
+        if kind == "hr":
+            return "──────────"
+        if kind == "table":
+            return self.d.pre(_table_text(node), "")
+        if kind == "html_block":
+            return self.d.text(node.content.rstrip("\n"))
+        return self._blocks(node.children)
+
+    def _list(self, node: SyntaxTreeNode) -> str:
+        ordered = node.type == "ordered_list"
+        number = int(node.attrs.get("start", 1) or 1) if ordered else 0
+        tight = all(
+            child.hidden
+            for item in node.children
+            for child in item.children
+            if child.type == "paragraph"
+        )
+        lines: list[str] = []
+        for item in node.children:
+            marker = f"{number}. " if ordered else "• "
+            number += 1
+            body = self._blocks(item.children, sep="\n" if tight else "\n\n")
+            indent = " " * len(marker)
+            first, *rest = body.split("\n") if body else [""]
+            lines.append(marker + first)
+            lines.extend(indent + line if line else line for line in rest)
+        return "\n".join(lines)
+
+    # inline ------------------------------------------------------------------------------
+    def _inline_of(self, node: SyntaxTreeNode) -> str:
+        return "".join(self._inline(child) for child in node.children)
+
+    def _inline(self, node: SyntaxTreeNode) -> str:
+        kind = node.type
+        if kind == "inline":
+            return self._inline_of(node)
+        if kind == "text":
+            return self.d.text(node.content)
+        if kind in ("softbreak", "hardbreak"):
+            return "\n"
+        if kind == "strong":
+            return self.d.strong(self._inline_of(node))
+        if kind == "em":
+            return self.d.em(self._inline_of(node))
+        if kind == "s":
+            return self.d.strike(self._inline_of(node))
+        if kind == "code_inline":
+            return self.d.code(node.content)
+        if kind == "link":
+            href = str(node.attrs.get("href", ""))
+            return self.d.link(href, self._inline_of(node), _plain_of(node))
+        if kind == "image":
+            src = str(node.attrs.get("src", ""))
+            alt = _plain_of(node) or "image"
+            return self.d.link(src, self.d.text(alt), alt)
+        if kind in ("html_inline", "html_block"):
+            return self.d.text(node.content)
+        return self._inline_of(node)
+
+
+def _plain_of(node: SyntaxTreeNode) -> str:
+    if node.type in ("text", "code_inline"):
+        return node.content
+    if node.type in ("softbreak", "hardbreak"):
+        return " "
+    return "".join(_plain_of(child) for child in node.children)
+
+
+def _table_text(table: SyntaxTreeNode) -> str:
+    rows: list[list[str]] = []
+    for section in table.children:
+        for row in section.children:
+            rows.append([_plain_of(cell).strip() for cell in row.children])
+    if not rows:
+        return ""
+    width = max(len(row) for row in rows)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    sizes = [max(len(row[i]) for row in rows) for i in range(width)]
+    lines = [
+        " | ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
+    lines.insert(1, "-+-".join("-" * size for size in sizes))
+    return "\n".join(lines)
+
+
+def markdown_to_telegram_html(markdown: str) -> str:
+    """Markdown as Telegram HTML: supported tags only, every other character escaped."""
+    return _Renderer(_TelegramHTML()).render(markdown)
+
+
+def markdown_to_slack(markdown: str) -> str:
+    """Markdown as Slack mrkdwn (`*bold*`, `_italic_`, `<url|label>`, ``` blocks)."""
+    return _Renderer(_SlackMrkdwn()).render(markdown)
+
+
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def telegram_visible_text(markup: str) -> str:
+    """The text Telegram shows for an HTML message (what its length limit counts)."""
+    return html.unescape(_TAG.sub("", markup))
+
+
+# ------------------------------------------------------------------------- splitting
+
+
+def split_plain(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Split plain text into pieces of at most `limit`: on blank lines, then lines, then spaces,
+    then anywhere."""
+    text = text.strip()
+    if not text:
+        return []
+    if measure(text) <= limit:
+        return [text]
+    for separator in ("\n\n", "\n", " "):
+        parts = text.split(separator)
+        if len(parts) > 1:
+            return _pack(parts, separator, limit, measure)
+    cut = limit
+    while cut > 1 and measure(text[:cut]) > limit:
+        cut -= 1
+    return [text[:cut], *split_plain(text[cut:], limit, measure)]
+
+
+def _pack(parts: list[str], separator: str, limit: int, measure: Callable[[str], int]) -> list[str]:
+    pieces: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current}{separator}{part}" if current else part
+        if measure(candidate) <= limit:
+            current = candidate
+            continue
+        if current.strip():
+            pieces.append(current.strip())
+        if measure(part) <= limit:
+            current = part
+        else:
+            pieces.extend(split_plain(part, limit, measure))
+            current = ""
+    if current.strip():
+        pieces.append(current.strip())
+    return pieces
+
+
+def _top_blocks(markdown: str) -> list[str]:
+    """The Markdown source of each top-level block (paragraph, list, code block, …)."""
+    lines = markdown.split("\n")
+    blocks: list[str] = []
+    root = SyntaxTreeNode(_parser().parse(markdown))
+    for node in root.children:
+        if node.map is None:
+            continue
+        start, end = node.map
+        source = "\n".join(lines[start:end]).strip("\n")
+        if source.strip():
+            blocks.append(source)
+    return blocks or ([markdown.strip()] if markdown.strip() else [])
+
+
+_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})(.*)$")
+
+
+def _split_block(block: str, fits: Callable[[str], bool]) -> list[str]:
+    """A block too long for one message, in pieces that fit (a code block keeps its fences)."""
+    lines = block.split("\n")
+    opener = _FENCE.match(lines[0])
+    if opener and len(lines) >= 2 and _FENCE.match(lines[-1]):
+        head, tail, body = lines[0], lines[-1], lines[1:-1]
+        wrap: Callable[[list[str]], str] = lambda part: "\n".join([head, *part, tail])  # noqa: E731
+    else:
+        body = lines
+        wrap = "\n".join
+    pieces: list[str] = []
+    current: list[str] = []
+    for line in body:
+        if fits(wrap([*current, line])):
+            current.append(line)
+            continue
+        if current:
+            pieces.append(wrap(current))
+            current = []
+        if fits(wrap([line])):
+            current = [line]
+            continue
+        # one line longer than a message: cut it on spaces, then anywhere
+        words = line.split(" ")
+        for word in words:
+            candidate = [f"{current[0]} {word}"] if current else [word]
+            if fits(wrap(candidate)):
+                current = candidate
+                continue
+            if current:
+                pieces.append(wrap(current))
+            current = []
+            while word and not fits(wrap([word])):
+                cut = len(word)
+                while cut > 1 and not fits(wrap([word[:cut]])):
+                    cut = max(1, cut * 3 // 4)
+                pieces.append(wrap([word[:cut]]))
+                word = word[cut:]
+            if word:
+                current = [word]
+    if current:
+        pieces.append(wrap(current))
+    return pieces
+
+
+def _chunks(markdown: str, render: Callable[[str], str], size: Callable[[str], int], limit: int):  # type: ignore[no-untyped-def]
+    def fits(source: str) -> bool:
+        return size(render(source)) <= limit
+
+    chunks: list[Chunk] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            source = "\n\n".join(current)
+            markup = render(source)
+            if markup.strip():
+                chunks.append(Chunk(markup, source))
+            current.clear()
+
+    for block in _top_blocks(markdown):
+        if fits("\n\n".join([*current, block])):
+            current.append(block)
+            continue
+        flush()
+        if fits(block):
+            current.append(block)
+            continue
+        *whole, last = _split_block(block, fits) or [block]
+        chunks.extend(Chunk(render(piece), piece) for piece in whole)
+        current.append(last)  # what follows may still fit beside the last piece
+    flush()
+    return chunks
+
+
+def telegram_chunks(markdown: str, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
+    """Telegram HTML messages for a Markdown text, split on paragraph boundaries."""
+    return _chunks(
+        markdown,
+        markdown_to_telegram_html,
+        lambda markup: utf16_len(telegram_visible_text(markup).strip()),
+        limit,
+    )
+
+
+def slack_chunks(markdown: str, limit: int = SLACK_LIMIT) -> list[Chunk]:
+    """Slack mrkdwn messages for a Markdown text, split on paragraph boundaries."""
+    return _chunks(markdown, markdown_to_slack, len, limit)
+
+
+# ------------------------------------------------------------------------- Slack → plain
+
+_SLACK_REF = re.compile(r"<([^<>]+)>")
+
+
+def slack_to_plain(text: str) -> str:
+    """Slack's message markup as plain text: `<@U1|ann>` → `@ann`, `<https://x|x>` → `x (https://x)`,
+    `<#C1|general>` → `#general`, `<!here>` → `@here`, and `&amp;` `&lt;` `&gt;` decoded."""
+
+    def ref(match: re.Match[str]) -> str:
+        target, _, label = match[1].partition("|")
+        if target.startswith("@"):
+            return "@" + (label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            return "@" + (label or target[1:].split("^")[0])
+        if label and label != target and label != target.removeprefix("mailto:"):
+            return f"{label} ({target})"
+        return target.removeprefix("mailto:")
+
+    plain = _SLACK_REF.sub(ref, text)
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

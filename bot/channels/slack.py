@@ -1,0 +1,434 @@
+"""The Slack channel (slack-bolt AsyncApp): Socket Mode, or the HTTP Events API.
+
+- Socket Mode when an app-level token is given (no public URL needed); the connection is pinged
+  and replaced when it goes quiet or drops.
+- Otherwise HTTP mode with the signing secret: events, slash commands and interactivity all
+  arrive at `/slack/events` on the shared webhook server; bolt verifies each signature and
+  refuses stale timestamps.
+
+Direct messages and @mentions reach the router (replies go in the thread of the message they
+answer); slash commands (`/goal …`, `/steward goal …`) are acknowledged at once and run in the
+background; approval buttons are acknowledged and dispatched as `/approve <id>` etc. from the
+presser. Slack's retries of an event are dropped by event id, and messages carry
+`platform_message_id = "<channel>:<ts>"`, which the router dedupes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import deque
+from collections.abc import Awaitable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.outbox import DeliveryError
+from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
+from bot.channels.base import Dispatch
+from bot.channels.errors import ChannelStartError
+from bot.channels.formatting import slack_chunks, slack_to_plain
+from bot.http import HttpServer
+from memory.people import Identity
+
+__all__ = ["ACTION_IDS", "EVENTS_PATH", "SlackChannel"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+ACTION_IDS = {
+    "approval_approve": "/approve {id}",
+    "approval_deny": "/deny {id}",
+    "approval_always": "/approve {id} always",
+}
+_ACTION = re.compile(r"^approval_(approve|deny|always)$")
+_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+_NETWORK = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+class _QuietBolt(logging.Filter):
+    """bolt warns that SLACK_BOT_TOKEN (read from the environment) goes unused beside `client`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.steward")
+_BOLT_LOG.addFilter(_QuietBolt())
+
+
+class SlackChannel:
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        app_token: str | None = None,
+        signing_secret: str | None = None,
+        api_url: str | None = None,
+        http: HttpServer | None = None,
+        ping_interval: float = 10.0,
+    ) -> None:
+        self._bot_token = bot_token
+        self._app_token = app_token
+        self._signing_secret = signing_secret
+        self._api_url = api_url
+        self._http = http
+        self._ping_interval = ping_interval
+        self.finished = asyncio.Event()
+        self.bot_user_id = ""
+        self._client: AsyncWebClient | None = None
+        self._app: AsyncApp | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._dispatch: Dispatch | None = None
+        self._seen: deque[str] = deque(maxlen=2000)
+        self._seen_set: set[str] = set()
+        self._names: dict[str, asyncio.Future[str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def mode(self) -> str:
+        return "socket" if self._app_token else "http"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, dispatch: Dispatch) -> None:
+        self._dispatch = dispatch
+        if not self._app_token and not self._signing_secret:
+            raise ChannelStartError(
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor "
+                "SLACK_SIGNING_SECRET (HTTP mode)"
+            )
+        if not self._app_token and self._http is None:
+            raise ChannelStartError("Slack HTTP mode needs the webhook server")
+        handlers = [
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ]
+        kwargs: dict[str, Any] = {"base_url": self._api_url} if self._api_url else {}
+        self._client = AsyncWebClient(
+            token=self._bot_token, retry_handlers=handlers, timeout=30, **kwargs
+        )
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as exc:
+            raise ChannelStartError(
+                f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error', exc)})"
+            ) from None
+        except (*_NETWORK, SlackClientError) as exc:
+            raise ChannelStartError(f"cannot reach Slack's Web API: {exc}") from None
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self._app = self._build_app()
+        if self._app_token:
+            await self._connect_socket()
+        else:
+            assert self._http is not None
+            self._http.unmount(EVENTS_PATH)
+            self._http.mount(EVENTS_PATH, self._on_http)
+            try:
+                await self._http.start()
+            except Exception as exc:
+                raise ChannelStartError(f"Slack HTTP mode: {exc}") from None
+        log.info("Slack: bot user %s (%s mode)", self.bot_user_id, self.mode)
+
+    async def _connect_socket(self) -> None:
+        assert self._client is not None and self._app is not None and self._app_token
+        try:
+            await self._client.apps_connections_open(app_token=self._app_token)
+        except SlackApiError as exc:
+            raise ChannelStartError(
+                f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error', exc)}); it needs "
+                "the connections:write scope"
+            ) from None
+        except (*_NETWORK, SlackClientError) as exc:
+            raise ChannelStartError(f"cannot reach Slack for Socket Mode: {exc}") from None
+        self._socket = AsyncSocketModeHandler(
+            self._app, self._app_token, ping_interval=self._ping_interval
+        )
+        try:
+            async with asyncio.timeout(30):
+                await self._socket.connect_async()
+        except TimeoutError:
+            raise ChannelStartError("Slack Socket Mode did not connect within 30 s") from None
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+        if self._http is not None and not self._app_token:
+            self._http.unmount(EVENTS_PATH)
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=5.0)
+            for task in pending:
+                task.cancel()
+        self.finished.set()
+
+    def _build_app(self) -> AsyncApp:
+        app = AsyncApp(
+            client=self._client,
+            signing_secret=self._signing_secret or "",
+            request_verification_enabled=not self._app_token,
+            process_before_response=False,
+            logger=_BOLT_LOG,
+        )
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._on_mention)
+        app.command(re.compile(r"^/"))(self._on_command)
+        app.action(_ACTION)(self._on_action)
+        return app
+
+    async def _on_http(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return web.Response(status=405)
+        assert self._app is not None
+        response = await self._app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    # -- incoming ----------------------------------------------------------------------------
+
+    def _first_time(self, key: str | None) -> bool:
+        """False for an event (or press) Slack delivered before (its retries carry the same id)."""
+        if not key:
+            return True
+        if key in self._seen_set:
+            log.info("Slack event %s delivered again; dropped", key)
+            return False
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(key)
+        self._seen_set.add(key)
+        return True
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._first_time(body.get("event_id")):
+            return
+        if event.get("subtype") not in _ACCEPTED_SUBTYPES or event.get("bot_id"):
+            return
+        if event.get("channel_type") != "im" or not event.get("user"):
+            return  # channel traffic reaches Steward through app_mention
+        self._spawn(self._deliver_event(event, ChatKind.PRIVATE))
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._first_time(body.get("event_id")) or event.get("bot_id"):
+            return
+        if not event.get("user"):
+            return
+        kind = ChatKind.PRIVATE if str(event.get("channel", "")).startswith("D") else ChatKind.GROUP
+        self._spawn(self._deliver_event(event, kind))
+
+    async def _deliver_event(self, event: dict[str, Any], kind: ChatKind) -> None:
+        text = str(event.get("text") or "")
+        if self.bot_user_id:
+            text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
+        text = slack_to_plain(text).strip(" ,:\n")
+        if not text:
+            if event.get("type") != "app_mention":
+                return  # e.g. a file shared without a word
+            text = "hello"
+        channel = str(event["channel"])
+        ts = str(event.get("ts") or "")
+        user = str(event["user"])
+        await self._dispatch_in(
+            IncomingMessage(
+                sender=Identity("slack", user),
+                address=Address("slack", channel, str(event.get("thread_ts") or ts) or None),
+                text=text,
+                platform_message_id=f"{channel}:{ts}" if ts else None,
+                sender_name=await self._name_of(user),
+                chat_kind=kind,
+            )
+        )
+
+    async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
+        await ack()
+        name = str(command.get("command", "")).lstrip("/").lower()
+        args = slack_to_plain(str(command.get("text") or "")).strip()
+        if name == "steward":  # `/steward goal add x` → `/goal add x`
+            text = args if args.startswith("/") else (f"/{args}" if args else "/help")
+        else:
+            text = f"/{name} {args}".strip()
+        channel = str(command.get("channel_id", ""))
+        user = str(command.get("user_id", ""))
+        if not channel or not user:
+            return
+        trigger = command.get("trigger_id")
+        self._spawn(
+            self._dispatch_in(
+                IncomingMessage(
+                    sender=Identity("slack", user),
+                    address=Address("slack", channel),
+                    text=text,
+                    platform_message_id=f"cmd:{trigger}" if trigger else None,
+                    sender_name=str(command.get("user_name") or ""),
+                    chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+                )
+            )
+        )
+
+    async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        approval_id = str(action.get("value") or "")
+        verb = ACTION_IDS.get(str(action.get("action_id")))
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = str(
+            (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id")
+            or ""
+        )
+        if verb is None or not _APPROVAL_ID.match(approval_id) or not user or not channel:
+            return
+        press = str(body.get("trigger_id") or action.get("action_ts") or "")
+        if not self._first_time(f"cb:{press}" if press else None):
+            return
+        thread = (body.get("message") or {}).get("thread_ts")
+        self._spawn(
+            self._dispatch_in(
+                IncomingMessage(
+                    sender=Identity("slack", user),
+                    address=Address("slack", channel, str(thread) if thread else None),
+                    text=verb.format(id=approval_id),
+                    platform_message_id=f"cb:{press}" if press else None,
+                    sender_name=str((body.get("user") or {}).get("name") or ""),
+                    chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+                )
+            )
+        )
+
+    async def _dispatch_in(self, message: IncomingMessage) -> None:
+        assert self._dispatch is not None
+        await self._dispatch(message)
+
+    async def _name_of(self, user: str) -> str:
+        """The user's display name (users.info, asked once per user); "" when unknown."""
+        known = self._names.get(user)
+        if known is None:
+            known = self._names[user] = asyncio.ensure_future(self._lookup_name(user))
+        return await asyncio.shield(known)
+
+    async def _lookup_name(self, user: str) -> str:
+        if self._client is None:
+            return ""
+        try:
+            async with asyncio.timeout(5):
+                info = await self._client.users_info(user=user)
+        except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK):
+            return ""
+        data = info.get("user") or {}
+        profile = data.get("profile") or {}
+        return str(profile.get("display_name") or data.get("real_name") or data.get("name") or "")
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack event handling failed", exc_info=task.exception())
+
+    # -- outgoing ----------------------------------------------------------------------------
+
+    def _require_client(self) -> AsyncWebClient:
+        if self._client is None:
+            raise DeliveryError("the Slack channel has not started")
+        return self._client
+
+    async def _post(self, **kwargs: Any) -> str:
+        client = self._require_client()
+        try:
+            response = await client.chat_postMessage(**kwargs)
+        except SlackApiError as exc:
+            raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
+        except (*_NETWORK, SlackClientError) as exc:
+            raise DeliveryError(f"Slack: {exc}") from exc
+        return str(response.get("ts") or "")
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        last: str | None = None
+        for chunk in slack_chunks(text) or []:
+            last = await self._post(
+                channel=address.chat_id,
+                text=chunk.markup,
+                thread_ts=address.thread_id,
+                mrkdwn=True,
+            )
+        return last
+
+    async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
+        pid = prompt.approval_id
+        preview = prompt.preview if len(prompt.preview) <= 2500 else prompt.preview[:2497] + "…"
+        head = f"*Approval needed* `{_esc(pid)}`: *{_esc(prompt.tool)}*"
+        shown = _esc(preview).replace("```", "ˋˋˋ")
+        body = f"{head}\n```{shown}```" if preview.strip() else head
+        context = " · ".join(
+            part
+            for part in (_esc(prompt.reason), f"or type `/approve {pid}` / `/deny {pid}`")
+            if part
+        )
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+            {
+                "type": "actions",
+                "block_id": f"approval:{pid}",
+                "elements": [
+                    _button("Approve", "approval_approve", pid, "primary"),
+                    _button("Deny", "approval_deny", pid, "danger"),
+                    _button("Allow always", "approval_always", pid, None),
+                ],
+            },
+        ]
+        return await self._post(
+            channel=address.chat_id,
+            text=f"Approval needed {pid}: {prompt.tool}",
+            blocks=blocks,
+            thread_ts=address.thread_id,
+        )
+
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        client = self._require_client()
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _esc(text)[:2900]}}]
+        try:
+            await client.chat_update(
+                channel=address.chat_id, ts=platform_message_id, text=text, blocks=blocks
+            )
+        except SlackApiError as exc:
+            raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
+        except (*_NETWORK, SlackClientError) as exc:
+            raise DeliveryError(f"Slack: {exc}") from exc
+
+    async def show_typing(self, address: Address) -> None:
+        return None  # Slack has no typing indicator for bots
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _button(label: str, action_id: str, value: str, style: str | None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button

@@ -1,0 +1,183 @@
+"""Who may talk to Steward: /allow, /revoke, /link, the allowlists, and the owner's stranger note.
+
+- `/allow telegram:<id>` and `/revoke telegram:<id>` (owner only) change the identities table;
+  the owner's own identities cannot be revoked.
+- `TELEGRAM_ALLOWED_USERS` / `SLACK_ALLOWED_USERS` are admitted at start-up; an id taken out of
+  a list is revoked at the next start (unless it belongs to the owner).
+- The first time a stranger knocks, the owner gets one private note with the /allow command to
+  paste.
+- `/link` shows a one-time code; `/link <code>` from another account (typically the other
+  channel) makes both accounts one person, so goals and memory follow them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from agent.core import Steward
+from agent.tools.messaging import private_address
+from agent.types import IncomingMessage
+from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from memory.links import LinkResult, Links
+from memory.people import Identity
+from memory.stores import Stores
+
+__all__ = ["apply_allowlists", "group", "parse_identity", "tell_owner_about_stranger"]
+
+log = logging.getLogger(__name__)
+
+group = CommandGroup()
+
+ID_FORMS = {
+    "telegram": (re.compile(r"^\d{1,20}$"), "a numeric user id, e.g. telegram:123456789"),
+    "slack": (re.compile(r"^[UW][A-Z0-9]{2,20}$"), "a member id, e.g. slack:U0123ABCD"),
+}
+ALLOWLIST_STATE = "access.allowlist"
+
+
+def parse_identity(text: str) -> Identity:
+    """`telegram:123` / `slack:U123` as an Identity; UsageError says what is wrong."""
+    text = text.strip()
+    if not text or " " in text:
+        raise UsageError("Give one identity as channel:id.")
+    try:
+        identity = Identity.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    form = ID_FORMS.get(identity.channel)
+    if form is None:
+        raise UsageError(f"I know telegram and slack identities, not {identity.channel!r}.")
+    pattern, example = form
+    platform_id = identity.platform_user_id
+    if identity.channel == "slack":
+        platform_id = platform_id.upper()
+    if not pattern.match(platform_id):
+        raise UsageError(f"{identity} is not {example}.")
+    return Identity(identity.channel, platform_id)
+
+
+@group.command(
+    "allow",
+    summary="let someone talk to me (owner)",
+    usage="/allow <channel:id>",
+    example="/allow telegram:123456789",
+    owner_only=True,
+)
+async def allow_command(ctx: CommandContext) -> str:
+    identity = parse_identity(ctx.call.args)
+    people = ctx.steward.stores.people
+    if await people.resolve(identity) is not None:
+        return f"{identity} may already talk to me."
+    stranger = await people.stranger(identity)
+    await people.admit(identity, stranger.display_name if stranger else "")
+    await ctx.steward.stores.audit.record(
+        "access.allowed", actor=str(ctx.message.sender), subject=str(identity)
+    )
+    return f"{identity} may talk to me now. /revoke {identity} undoes it."
+
+
+@group.command(
+    "revoke",
+    summary="stop someone talking to me (owner)",
+    usage="/revoke <channel:id>",
+    example="/revoke telegram:123456789",
+    owner_only=True,
+)
+async def revoke_command(ctx: CommandContext) -> str:
+    identity = parse_identity(ctx.call.args)
+    stores = ctx.steward.stores
+    user = await stores.people.resolve(identity)
+    if user is not None and user.is_owner:
+        return f"{identity} is one of the owner's identities; it can't be revoked."
+    if not await stores.people.revoke(identity):
+        return f"{identity} was not allowed anyway."
+    await stores.audit.record(
+        "access.revoked", actor=str(ctx.message.sender), subject=str(identity)
+    )
+    return f"{identity} can no longer talk to me. /allow {identity} lets them back in."
+
+
+@group.command(
+    "link",
+    summary="make your Telegram and Slack accounts one person",
+    usage="/link  (shows a code)  ·  /link <code>  (in your other account)",
+    example="/link K3F9-PQ2X",
+)
+async def link_command(ctx: CommandContext) -> str:
+    stores = ctx.steward.stores
+    links = Links(stores.db, ctx.steward.clock)
+    sender = ctx.message.sender
+    if not ctx.call.args:
+        code = await links.issue(ctx.user.id, sender)
+        return (
+            f"Your link code: {code.display}\n\n"
+            f"Within 10 minutes, send /link {code.display} to me from your other account "
+            "(Telegram or Slack). Both accounts then count as you: the same goals, memory and "
+            "settings. The code works once; don't share it — whoever enters it becomes you."
+        )
+    if len(ctx.call.args.split()) != 1:
+        raise UsageError("Send /link alone for a code, or /link followed by the code.")
+    redemption = await links.redeem(ctx.call.args, sender)
+    if redemption.result is LinkResult.LINKED:
+        await stores.audit.record(
+            "identity.linked",
+            actor=str(sender),
+            subject=f"user:{redemption.user_id}",
+            merged=f"user:{redemption.merged_user_id}",
+        )
+        others = [str(i) for i in await stores.people.identities_of(redemption.user_id or 0)]
+        return "Linked. These accounts are now one person to me: " + ", ".join(others) + "."
+    return {
+        LinkResult.UNKNOWN: "That code is unknown, used or expired. Send /link in your other "
+        "account for a new one.",
+        LinkResult.SAME_USER: "This account is already linked to that one.",
+        LinkResult.OWNER_PROTECTED: "This is the owner's account: start /link here and enter "
+        "the code in the other account instead.",
+        LinkResult.NOT_ALLOWED: "This account may not talk to me.",
+    }[redemption.result]
+
+
+async def tell_owner_about_stranger(steward: Steward, message: IncomingMessage) -> None:
+    """One private note to the owner about a stranger's first message, with the command to paste.
+
+    Sent to the owner's most recent private chat on a running channel (preferring the stranger's
+    channel), else as a direct message to the owner's identity there.
+    """
+    stores = steward.stores
+    owner = await stores.people.owner()
+    if owner is None:
+        return
+    channels = [c for c in steward.switchboard.channels if c != "console"] or ["console"]
+    found = await private_address(stores, owner.id, channels, prefer=message.address.channel)
+    if found is None:
+        log.info("a stranger (%s) wrote, but I have no private chat with the owner", message.sender)
+        return
+    address, chat = found
+    who = str(message.sender)
+    if message.sender_name:
+        who = f"{message.sender_name} ({message.sender})"
+    where = "in a group" if message.chat_kind.value != "private" else "privately"
+    text = (
+        f"Someone new wrote to me {where} on {message.address.channel}: {who}. "
+        "I told them I only talk to people you allow. To let them in, send:\n"
+        f"/allow {message.sender}"
+    )
+    await steward.courier.send(address, chat.id, text, in_history=False)
+
+
+async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:
+    """Admit the identities the settings allow; revoke ones a previous start admitted from the
+    settings that are no longer listed."""
+    previous: list[str] = json.loads(await stores.state.get(ALLOWLIST_STATE) or "[]")
+    current = [str(identity) for identity in allowed]
+    for identity in allowed:
+        if await stores.people.resolve(identity) is None:
+            stranger = await stores.people.stranger(identity)
+            await stores.people.admit(identity, stranger.display_name if stranger else "")
+            await stores.audit.record("access.allowed", actor="settings", subject=str(identity))
+    for gone in sorted(set(previous) - set(current)):
+        if await stores.people.revoke(Identity.parse(gone)):
+            await stores.audit.record("access.revoked", actor="settings", subject=gone)
+    await stores.state.set(ALLOWLIST_STATE, json.dumps(current))

@@ -1,0 +1,96 @@
+"""The one HTTP server for webhooks, on STEWARD_HTTP_HOST:STEWARD_HTTP_PORT.
+
+Channels mount their endpoints (`/telegram/webhook`, `/slack/events`) and then call `start()`;
+the server starts once, on the first channel that needs it, and serves every mounted path.
+`GET /healthz` answers with the mounted paths, for a load balancer or a quick check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["HttpServer", "HttpServerError"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+class HttpServerError(Exception):
+    """The server could not listen (port taken, bad host)."""
+
+
+class HttpServer:
+    def __init__(self, host: str, port: int, *, max_body: int = 1024 * 1024) -> None:
+        self.host = host
+        self.port = port
+        self._max_body = max_body
+        self._mounts: dict[str, Handler] = {}
+        self._runner: web.AppRunner | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def url(self) -> str:
+        """The base URL it listens on (the real port once started, if 0 was asked for)."""
+        if self._runner is not None and self._runner.addresses:
+            host, port = self._runner.addresses[0][:2]
+            return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.port}"
+
+    def mount(self, path: str, handler: Handler) -> None:
+        """Serve `path` (any method) with `handler`; mounting works before and after start()."""
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
+        if path in self._mounts:
+            raise ValueError(f"{path} is mounted twice")
+        self._mounts[path] = handler
+
+    def unmount(self, path: str) -> None:
+        self._mounts.pop(path, None)
+
+    async def start(self) -> None:
+        from aiohttp import web  # only when a channel needs the server
+
+        async with self._lock:
+            if self._runner is not None:
+                return
+            app = web.Application(client_max_size=self._max_body)
+            app.router.add_route("*", "/{tail:.*}", self._route)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, self.host, self.port).start()
+            except OSError as exc:
+                await runner.cleanup()
+                raise HttpServerError(
+                    f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                    "set STEWARD_HTTP_HOST / STEWARD_HTTP_PORT"
+                ) from None
+            self._runner = runner
+            log.info("webhook server listening on %s (%s)", self.url, ", ".join(self._mounts))
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._runner is not None:
+                await self._runner.cleanup()
+                self._runner = None
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        handler = self._mounts.get(request.path)
+        if handler is not None:
+            return await handler(request)
+        if request.path == "/healthz" and request.method == "GET":
+            return web.json_response({"ok": True, "endpoints": sorted(self._mounts)})
+        return web.Response(status=404, text="not found")

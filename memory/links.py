@@ -1,0 +1,167 @@
+"""Linking one person's identities across channels, and where to reach a user.
+
+`/link` in one channel issues a short one-time code; entering it from another identity makes
+that identity (and everything its user owned: goals, memories, schedules, …) part of the user
+who asked for the code. Codes expire, work once, and never turn someone into the owner's
+identity the wrong way round: an owner identity cannot be merged into a non-owner.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from memory.clock import Clock, iso, parse_iso
+from memory.db import Database
+from memory.people import Chat, Identity
+
+__all__ = [
+    "CODE_ALPHABET",
+    "LinkCode",
+    "LinkResult",
+    "Links",
+    "Redemption",
+    "normalize_code",
+    "private_chats",
+]
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read and type
+CODE_LENGTH = 8
+_NOT_CODE = re.compile(r"[^A-Z0-9]")
+
+# Tables whose user_id is an identity-to-user mapping or a code, not a record the user owns.
+_NOT_OWNED = frozenset({"users", "identities", "link_codes", "strangers"})
+
+
+def normalize_code(text: str) -> str:
+    """What the user typed, as stored: upper case, separators dropped (`k3f9-pq2x` → K3F9PQ2X)."""
+    return _NOT_CODE.sub("", text.upper())
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    code: str
+    user_id: int
+    expires_at: datetime
+
+    @property
+    def display(self) -> str:
+        return f"{self.code[:4]}-{self.code[4:]}"
+
+
+class LinkResult(StrEnum):
+    LINKED = "linked"
+    UNKNOWN = "unknown"  # no such code, used already, or expired
+    SAME_USER = "same_user"
+    OWNER_PROTECTED = "owner_protected"
+    NOT_ALLOWED = "not_allowed"  # the entering identity is not an allowed one
+
+
+@dataclass(frozen=True)
+class Redemption:
+    result: LinkResult
+    user_id: int | None = None
+    merged_user_id: int | None = None
+
+
+class Links:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def issue(
+        self, user_id: int, identity: Identity, ttl: timedelta = timedelta(minutes=10)
+    ) -> LinkCode:
+        """A new code for `user_id`, shown to `identity`; its earlier unused codes stop working."""
+        now = self._clock.now()
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM link_codes WHERE used_at IS NULL"
+                " AND ((channel = ? AND platform_user_id = ?) OR expires_at < ?)",
+                (identity.channel, identity.platform_user_id, iso(now)),
+            )
+            await tx.execute(
+                "INSERT INTO link_codes (code, user_id, channel, platform_user_id, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    code,
+                    user_id,
+                    identity.channel,
+                    identity.platform_user_id,
+                    iso(now),
+                    iso(now + ttl),
+                ),
+            )
+        return LinkCode(code, user_id, now + ttl)
+
+    async def redeem(self, text: str, identity: Identity) -> Redemption:
+        """Link `identity`'s user into the user who asked for the code, in one transaction."""
+        code = normalize_code(text)
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            row = await (
+                await tx.execute(
+                    "SELECT link_codes.*, users.is_owner FROM link_codes"
+                    " JOIN users ON users.id = link_codes.user_id"
+                    " WHERE code = ? AND used_at IS NULL",
+                    (code,),
+                )
+            ).fetchone()
+            if row is None or parse_iso(row["expires_at"]) <= now:
+                return Redemption(LinkResult.UNKNOWN)
+            entering = await (
+                await tx.execute(
+                    "SELECT users.id, users.is_owner FROM identities"
+                    " JOIN users ON users.id = identities.user_id"
+                    " WHERE channel = ? AND platform_user_id = ? AND status = 'allowed'",
+                    (identity.channel, identity.platform_user_id),
+                )
+            ).fetchone()
+            if entering is None:
+                return Redemption(LinkResult.NOT_ALLOWED)
+            target, source = int(row["user_id"]), int(entering["id"])
+            if target == source:
+                return Redemption(LinkResult.SAME_USER, target)
+            if entering["is_owner"] and not row["is_owner"]:
+                return Redemption(LinkResult.OWNER_PROTECTED)
+            await tx.execute(
+                "UPDATE link_codes SET used_at = ?, used_by = ? WHERE code = ?",
+                (iso(now), str(identity), code),
+            )
+            await tx.execute(
+                "UPDATE identities SET user_id = ? WHERE user_id = ?", (target, source)
+            )
+            tables = await (
+                await tx.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%'"
+                )
+            ).fetchall()
+            for table in tables:
+                name = table["name"]
+                if name in _NOT_OWNED or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                    continue
+                columns = await (await tx.execute(f"PRAGMA table_info({name})")).fetchall()
+                if any(column["name"] == "user_id" for column in columns):
+                    await tx.execute(
+                        f"UPDATE OR IGNORE {name} SET user_id = ? WHERE user_id = ?",
+                        (target, source),
+                    )
+        return Redemption(LinkResult.LINKED, target, source)
+
+
+async def private_chats(db: Database, user_id: int, channel: str | None = None) -> list[Chat]:
+    """The private chats in which this user wrote to Steward, most recent first."""
+    rows = await db.fetchall(
+        "SELECT chats.*, MAX(messages.id) AS last FROM chats"
+        " JOIN messages ON messages.chat_id = chats.id"
+        " WHERE messages.direction = 'in' AND messages.user_id = ? AND chats.kind = 'private'"
+        " AND (? IS NULL OR chats.channel = ?)"
+        " GROUP BY chats.id ORDER BY last DESC",
+        (user_id, channel, channel),
+    )
+    return [Chat(r["id"], r["channel"], r["platform_chat_id"], r["kind"]) for r in rows]

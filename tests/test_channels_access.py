@@ -1,0 +1,226 @@
+"""Who may talk to Steward (/allow, /revoke, allowlists, the owner's stranger note), /link across
+channels, and the send_message tool — on the real core with recording channels."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from harness import OWNER, Harness, RecordingChannel, echo_reply, running_steward
+
+from agent.config import ConfigError, load_settings
+from agent.tools.messaging import send_message
+from agent.types import TurnRequest
+from bot.commands.access import apply_allowlists
+from memory.clock import FrozenClock
+from memory.people import Identity
+
+OWNER_TG = Identity("telegram", "1001")
+MALLORY = Identity("telegram", "2002")
+ANN_SLACK = Identity("slack", "UANN")
+ANN_TG = Identity("telegram", "3003")
+
+
+async def test_a_strangers_first_message_is_refused_and_the_owner_told_once(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("/status")  # the owner's private chat: where the note goes
+        refusal = await h.say("hello?", sender=MALLORY, chat="2002")
+        assert "telegram:2002" in refusal and "/allow telegram:2002" in refusal
+        notes = h.channel.texts("c1")
+        assert notes[-1].endswith("/allow telegram:2002")
+        assert "telegram" in notes[-1]
+        await h.say("please?", sender=MALLORY, chat="2002")
+        assert h.channel.texts("c1") == notes, "the owner is told only once"
+        assert len(h.channel.texts("2002")) == 1
+    assert fake_model.requests == []
+
+
+async def test_allow_and_revoke_are_for_the_owner_and_stored(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},{OWNER_TG}"
+    ) as h:
+        await h.steward.stores.people.admit(ANN_SLACK)
+        refused = await h.say(f"/allow {MALLORY}", sender=ANN_SLACK, chat="DANN")
+        assert refused == "/allow is for the owner only."
+
+        usage = await h.say("/allow telegram:mallory")
+        assert "is not a numeric user id" in usage and "Example: /allow telegram:" in usage
+        assert "Usage: /revoke" in await h.say("/revoke")
+        assert "not 'console'" in await h.say("/allow console:x")
+
+        assert await h.say(f"/allow {MALLORY}") == (
+            "telegram:2002 may talk to me now. /revoke telegram:2002 undoes it."
+        )
+        assert "already" in await h.say(f"/allow {MALLORY}")
+        assert await h.say("hi there", sender=MALLORY, chat="2002") == "re: hi there"
+
+        assert "can no longer talk to me" in await h.say(f"/revoke {MALLORY}")
+        again = await h.say("hello?", sender=MALLORY, chat="2002")
+        assert again.startswith("Sorry") and "telegram:2002" in again
+        assert "was not allowed" in await h.say(f"/revoke {MALLORY}")
+        assert "can't be revoked" in await h.say(f"/revoke {OWNER_TG}")
+        assert await h.steward.stores.people.resolve(OWNER_TG) is not None
+
+        kinds = [(e.kind, e.subject) for e in await h.steward.stores.audit.recent(50)]
+    assert ("access.allowed", "telegram:2002") in kinds
+    assert ("access.revoked", "telegram:2002") in kinds
+
+
+async def test_allowlists_from_settings_are_admitted_and_dropped_ids_revoked(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        people = h.steward.stores.people
+        await apply_allowlists(h.steward.stores, [MALLORY, ANN_SLACK])
+        assert await people.resolve(MALLORY) is not None
+        assert await people.resolve(ANN_SLACK) is not None
+        await apply_allowlists(h.steward.stores, [ANN_SLACK])
+        assert await people.resolve(MALLORY) is None
+        assert await people.resolve(ANN_SLACK) is not None
+        events = await h.steward.stores.audit.recent(20)
+    assert [(e.kind, e.actor, e.subject) for e in events if e.kind.startswith("access.")] == [
+        ("access.allowed", "settings", "telegram:2002"),
+        ("access.allowed", "settings", "slack:UANN"),
+        ("access.revoked", "settings", "telegram:2002"),
+    ]
+
+
+def _code(reply: str) -> str:
+    match = re.search(r"code: ([A-Z0-9]{4}-[A-Z0-9]{4})", reply)
+    assert match, reply
+    return match[1]
+
+
+async def test_link_makes_two_accounts_one_person_and_goals_follow(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        people = h.steward.stores.people
+        slack_user = await people.admit(ANN_SLACK)
+        tg_user = await people.admit(ANN_TG)
+        await h.steward.stores.goals.add(tg_user.id, "Run a half marathon")
+
+        code = _code(await h.say("/link", sender=ANN_SLACK, chat="DANN"))
+        linked = await h.say(f"/link {code.lower()}", sender=ANN_TG, chat="3003")
+        assert linked.startswith("Linked") and "slack:UANN" in linked and "telegram:3003" in linked
+        assert (await people.resolve(ANN_TG)).id == slack_user.id  # type: ignore[union-attr]
+        goals = await h.steward.stores.goals.active(slack_user.id)
+        assert [g.title for g in goals] == ["Run a half marathon"]
+
+        assert "unknown, used or expired" in await h.say(f"/link {code}", sender=ANN_TG)
+        assert "already linked" in await h.say(
+            f"/link {_code(await h.say('/link', sender=ANN_SLACK))}", sender=ANN_TG
+        )
+
+        late = _code(await h.say("/link", sender=ANN_SLACK))
+        clock.advance(timedelta(minutes=11))
+        assert "expired" in await h.say(f"/link {late}", sender=ANN_TG)
+        assert "Usage: /link" in await h.say("/link two words", sender=ANN_TG)
+    assert tg_user.id != slack_user.id
+
+
+async def test_an_owner_account_is_never_merged_into_someone_elses(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        people = h.steward.stores.people
+        ann = await people.admit(ANN_SLACK)
+        code = _code(await h.say("/link", sender=ANN_SLACK, chat="DANN"))
+        refused = await h.say(f"/link {code}")  # the owner enters Ann's code
+        assert "owner's account" in refused
+        owner = await people.resolve(OWNER)
+        assert owner is not None and owner.is_owner and owner.id != ann.id
+
+        # the other way round is how the owner links a second account
+        own = _code(await h.say("/link"))
+        assert (await h.say(f"/link {own}", sender=ANN_SLACK)).startswith("Linked")
+        assert (await people.resolve(ANN_SLACK)).is_owner  # type: ignore[union-attr]
+
+
+async def _tool_context(h: Harness):  # type: ignore[no-untyped-def]
+    owner = await h.steward.stores.people.owner()
+    assert owner is not None
+    request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="")
+    return h.steward.runner.tool_context(request, 0, approved=True)
+
+
+async def test_send_message_posts_to_another_channel_through_the_courier(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:UOWNER"
+    ) as h:
+        slack = RecordingChannel(name="slack")
+        h.steward.switchboard.register("slack", slack)
+        ctx = await _tool_context(h)
+        result = await send_message.run(
+            ctx, {"channel": "slack", "chat": "C0STATUS", "text": "Deploy **done**"}
+        )
+        assert (result.content, result.is_error) == ("Sent to slack:C0STATUS.", False)
+        mine = await send_message.run(ctx, {"channel": "Slack", "text": "Morning briefing"})
+        assert mine.content == "Sent to slack:UOWNER."
+        nowhere = await send_message.run(ctx, {"channel": "telegram", "text": "hi"})
+        assert nowhere.is_error and "configured: slack" in nowhere.content
+        bad = await send_message.run(ctx, {"channel": "slack", "chat": "#general", "text": "x"})
+        assert bad.is_error and "not a slack chat id" in bad.content
+        rows = await h.steward.stores.db.fetchall(
+            "SELECT chats.platform_chat_id, messages.text, messages.status FROM messages"
+            " JOIN chats ON chats.id = messages.chat_id WHERE direction = 'out'"
+        )
+    assert [(a.chat_id, text) for a, text in slack.sent] == [
+        ("C0STATUS", "Deploy **done**"),
+        ("UOWNER", "Morning briefing"),
+    ]
+    assert [tuple(r) for r in rows] == [
+        ("C0STATUS", "Deploy **done**", "sent"),
+        ("UOWNER", "Morning briefing", "sent"),
+    ]
+
+
+async def test_send_message_asks_the_owner_before_it_posts(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_tool_use(
+        "send_message", {"channel": "slack", "chat": "C0STATUS", "text": "All green"}
+    )
+    fake_model.reply_text("I asked for your approval.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        slack = RecordingChannel(name="slack")
+        h.steward.switchboard.register("slack", slack)
+        await h.say("tell #status all is green")
+        assert [p.tool for _, p in h.channel.approvals] == ["send_message"]
+        assert "All green" in h.channel.approvals[0][1].preview
+    assert slack.sent == []
+
+
+def test_allowlist_and_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_ALLOWED_USERS", "123, telegram:456")
+    monkeypatch.setenv("SLACK_ALLOWED_USERS", "U0123ABCD")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-token_1")
+    settings = load_settings()
+    assert settings.telegram_allowed_users == (
+        Identity("telegram", "123"),
+        Identity("telegram", "456"),
+    )
+    assert settings.slack_allowed_users == (Identity("slack", "U0123ABCD"),)
+    assert "s3cret" not in repr(settings)
+    for name, value, fragment in (
+        ("TELEGRAM_ALLOWED_USERS", "@ann", "TELEGRAM_ALLOWED_USERS: '@ann' is not a numeric"),
+        ("SLACK_ALLOWED_USERS", "ann", "SLACK_ALLOWED_USERS: 'ann' is not a member id"),
+        ("TELEGRAM_WEBHOOK_URL", "steward.example", "TELEGRAM_WEBHOOK_URL"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces", "TELEGRAM_WEBHOOK_SECRET"),
+    ):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=re.escape(fragment)):
+            load_settings()
+        monkeypatch.delenv(name)

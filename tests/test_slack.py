@@ -1,0 +1,313 @@
+"""The Slack channel on the real core: HTTP Events API and Socket Mode against the Slack fake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import (
+    FakeSlack,
+    app_mention_event,
+    block_actions_payload,
+    event_body,
+    message_event,
+    post_signed,
+    slash_command_form,
+)
+from harness import OWNER, Harness, echo_reply, running_steward
+
+from agent.types import Address, ApprovalPrompt
+from bot.channels.errors import ChannelStartError
+from bot.channels.slack import SlackChannel
+from bot.commands import build_commands
+from bot.http import HttpServer
+from memory.people import Identity
+
+OWNER_SLACK = "UOWNER"
+STRANGER = "UMALLORY"
+DM = "DOWNER"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@asynccontextmanager
+async def slack_steward(
+    tmp_path: Path, model: FakeAnthropic, fake: FakeSlack, *, socket: bool = False, **kw: Any
+) -> AsyncIterator[tuple[Harness, SlackChannel, str]]:
+    """The core with a Slack channel; yields the harness, the channel and the events URL."""
+    http = HttpServer("127.0.0.1", 0)
+    async with running_steward(
+        tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
+    ) as h:
+        channel = SlackChannel(
+            bot_token=fake.bot_token,
+            app_token=fake.app_token if socket else None,
+            signing_secret=None if socket else fake.signing_secret,
+            api_url=fake.api_url,
+            http=http,
+            **kw,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        try:
+            await channel.start(h.router.dispatch)
+            yield h, channel, f"{http.url}/slack/events"
+        finally:
+            await channel.stop()
+            await http.stop()
+
+
+async def _event(url: str, fake: FakeSlack, event: dict[str, Any], **kw: Any) -> int:
+    status, _ = await post_signed(url, fake.signing_secret, json_body=event_body(event), **kw)
+    return status
+
+
+async def test_a_direct_message_is_answered_in_its_thread_in_mrkdwn(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.reply_text("**Done**: see [the doc](https://example.com/a?b=1) & <more>")
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        event = message_event("tidy up", user=OWNER_SLACK, channel=DM)
+        assert await _event(url, slack, event) == 200
+        (post,) = await slack.wait_for("chat.postMessage")
+    assert post.params["channel"] == DM
+    assert post.params["thread_ts"] == event["ts"]
+    assert (
+        post.params["text"] == "*Done*: see <https://example.com/a?b=1|the doc> &amp; &lt;more&gt;"
+    )
+    assert "tidy up" in fake_model.requests[0].last_user_text
+
+
+async def test_a_mention_in_a_channel_is_answered_in_the_thread_without_the_mention(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        root = message_event("x", user=OWNER_SLACK, channel="C9")["ts"]
+        event = app_mention_event("<@UBOT> status of <https://x.io|the build>?", user=OWNER_SLACK)
+        event["thread_ts"] = root
+        event["channel"] = "C9"
+        assert await _event(url, slack, event) == 200
+        # the same channel message also arrives as a message event: not answered twice
+        plain = message_event(event["text"], user=OWNER_SLACK, channel="C9", ts=event["ts"])
+        plain["channel_type"] = "channel"
+        assert await _event(url, slack, plain) == 200
+        (post,) = await slack.wait_for("chat.postMessage")
+        await asyncio.sleep(0.3)
+    assert post.params["channel"] == "C9" and post.params["thread_ts"] == root
+    assert post.params["text"] == "re: status of the build (https://x.io)?"
+    assert len(slack.posted()) == 1
+
+
+async def test_bad_signatures_and_replayed_timestamps_are_refused(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        event = message_event("let me in", user=OWNER_SLACK, channel=DM)
+        assert await _event(url, slack, event, bad_signature=True) == 401
+        assert await _event(url, slack, event, timestamp=int(time.time()) - 600) == 401
+        # the check Slack makes when you enter the Request URL in HTTP mode
+        challenge = {"token": "t", "challenge": "c4ll3nge", "type": "url_verification"}
+        status, text = await post_signed(url, slack.signing_secret, json_body=challenge)
+        assert (status, json.loads(text)) == (200, {"challenge": "c4ll3nge"})
+        await asyncio.sleep(0.3)
+    assert slack.posted() == []
+    assert fake_model.requests == []
+
+
+async def test_a_retried_event_is_answered_once(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.latency = 1.5  # the turn runs long after Slack got its ack
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack) as (h, _, url):
+        body = event_body(message_event("once", user=OWNER_SLACK, channel=DM))
+        started = time.monotonic()
+        status, _ = await post_signed(url, slack.signing_secret, json_body=body)
+        assert time.monotonic() - started < 1.0
+        retried, _ = await post_signed(url, slack.signing_secret, json_body=body, retry_num=1)
+        assert (status, retried) == (200, 200)
+        await slack.wait_for("chat.postMessage", timeout=10)
+        knock = event_body(message_event("let me in", user=STRANGER, channel="DMAL"))
+        for retry in (None, 1, 2):
+            await post_signed(url, slack.signing_secret, json_body=knock, retry_num=retry)
+        await asyncio.sleep(0.5)
+        knocks = await h.steward.stores.audit.recent(kind="stranger.refused")
+    assert len(knocks) == 1, "Slack's retries of one event are dropped by event id"
+    texts = [p.params["text"] for p in slack.posted(DM)]
+    assert texts.count("re: once") == 1
+    assert len(texts) == 2 and "/allow slack:UMALLORY" in texts[1]  # the owner told once
+    assert len(fake_model.requests) == 1
+
+
+async def test_slash_commands_are_acknowledged_at_once_and_answered_in_the_background(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        form = slash_command_form("/status", "", user_id=OWNER_SLACK, channel_id=DM)
+        started = time.monotonic()
+        status, _ = await post_signed(url, slack.signing_secret, form=form)
+        acked_in = time.monotonic() - started
+        assert status == 200 and acked_in < 3
+        form = slash_command_form("/steward", "help link", user_id=OWNER_SLACK, channel_id=DM)
+        assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        await slack.wait_for("chat.postMessage", 2)
+        # plain text starting with / in a DM is a command too
+        await _event(url, slack, message_event("/usage", user=OWNER_SLACK, channel=DM))
+        await slack.wait_for("chat.postMessage", 3)
+    texts = [p.params["text"] for p in slack.posted(DM)]
+    assert any(t.startswith("Up ") for t in texts)
+    assert any(t.startswith("/link — ") for t in texts)
+    assert any(t.startswith("Today") for t in texts)
+    assert fake_model.requests == []
+
+
+async def test_approval_prompts_are_block_kit_buttons_and_a_press_is_a_command(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    async with slack_steward(tmp_path, fake_model, slack) as (h, channel, url):
+        address = Address("slack", DM, "1700000000.000100")
+        prompt = ApprovalPrompt("k3f9", "send_message", "Post to telegram:\nhi", "acts outside")
+        ts = await channel.send_approval(address, prompt)
+        (post,) = slack.posted(DM)
+        actions = next(b for b in post.params["blocks"] if b["type"] == "actions")
+        assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+            ("approval_approve", "k3f9"),
+            ("approval_deny", "k3f9"),
+            ("approval_always", "k3f9"),
+        ]
+        assert post.params["thread_ts"] == "1700000000.000100"
+
+        for user, action in ((OWNER_SLACK, "approval_deny"), (STRANGER, "approval_approve")):
+            payload = block_actions_payload(
+                action, "k3f9", user_id=user, channel_id=DM, message_ts=ts or ""
+            )
+            form = {"payload": json.dumps(payload)}
+            assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        await slack.wait_for("chat.postMessage", 3)
+        refusals = await h.steward.stores.audit.recent(kind="stranger.refused")
+        assert ts is not None
+        await channel.mark_approval(address, ts, "k3f9 denied (decided by slack:UOWNER)")
+    with sqlite3.connect(tmp_path / "steward.db") as db:
+        pressed = db.execute(
+            "SELECT messages.text, identities.platform_user_id FROM messages"
+            " JOIN identities ON identities.user_id = messages.user_id"
+            " WHERE direction = 'in' AND identities.channel = 'slack'"
+        ).fetchall()
+    assert pressed == [("/deny k3f9", OWNER_SLACK)]
+    assert [e.actor for e in refusals] == [f"slack:{STRANGER}"]
+    assert any(f"slack:{STRANGER}" in p.params["text"] for p in slack.posted(DM))
+    (update,) = slack.calls_to("chat.update")
+    assert update.params["ts"] == ts
+    assert update.params["text"] == "k3f9 denied (decided by slack:UOWNER)"
+    assert all(b["type"] != "actions" for b in update.params["blocks"])
+
+
+async def test_socket_mode_events_are_acked_answered_and_a_quiet_socket_is_replaced(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack, socket=True, ping_interval=0.5):
+        await slack.wait_socket_connected()
+        assert slack.calls_to("apps.connections.open")[0].token == slack.app_token
+        event = message_event("over the socket", user=OWNER_SLACK, channel=DM)
+        envelope = await slack.send_envelope("events_api", event_body(event))
+        assert await slack.wait_ack(envelope) == {"envelope_id": envelope}
+        await slack.wait_for("chat.postMessage")
+
+        form = slash_command_form("/help", "", user_id=OWNER_SLACK, channel_id=DM)
+        await slack.wait_ack(await slack.send_envelope("slash_commands", form))
+        await slack.wait_for("chat.postMessage", 2)
+
+        slack.socket_silent = True
+        await slack.wait_socket_connected(count=2, timeout=10)
+        slack.socket_silent = False
+        async with asyncio.timeout(10):
+            while True:  # the client may still replace a connection it judged stale
+                event = message_event("after the reconnect", user=OWNER_SLACK, channel=DM)
+                envelope = await slack.send_envelope("events_api", event_body(event))
+                try:
+                    await slack.wait_ack(envelope, timeout=1.0)
+                    break
+                except TimeoutError:
+                    await slack.wait_socket_connected()
+        await slack.wait_for("chat.postMessage", 3)
+    texts = [p.params["text"] for p in slack.posted(DM)]
+    assert texts[0] == "re: over the socket"
+    assert texts[1].startswith("Commands:")
+    assert "re: after the reconnect" in texts
+
+
+async def test_several_people_in_one_workspace_each_have_their_own_conversation(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack) as (h, _, url):
+        await h.steward.stores.people.admit(Identity("slack", "UANN"))
+        await _event(url, slack, message_event("mine", user=OWNER_SLACK, channel=DM))
+        await _event(url, slack, message_event("ann's", user="UANN", channel="DANN"))
+        await slack.wait_for("chat.postMessage", 2)
+        owner = await h.steward.stores.people.resolve(Identity("slack", OWNER_SLACK))
+        ann = await h.steward.stores.people.resolve(Identity("slack", "UANN"))
+    assert owner is not None and ann is not None and owner.id != ann.id
+    assert {p.params["channel"]: p.params["text"] for p in slack.posted()} == {
+        DM: "re: mine",
+        "DANN": "re: ann's",
+    }
+    anns = next(r for r in fake_model.requests if "ann's" in r.last_user_text)
+    assert "mine" not in json.dumps(anns.messages)
+
+
+async def test_start_problems_are_reported_clearly(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        wrong = SlackChannel(
+            bot_token="xoxb-wrong",
+            signing_secret="s",
+            api_url=slack.api_url,
+            http=HttpServer("127.0.0.1", 0),
+        )
+        with pytest.raises(ChannelStartError, match=r"SLACK_BOT_TOKEN \(invalid_auth\)"):
+            await wrong.start(h.router.dispatch)
+        bad_app = SlackChannel(
+            bot_token=slack.bot_token, app_token="xapp-wrong", api_url=slack.api_url
+        )
+        with pytest.raises(ChannelStartError, match=r"SLACK_APP_TOKEN \(invalid_auth\)"):
+            await bad_app.start(h.router.dispatch)
+        neither = SlackChannel(bot_token=slack.bot_token, api_url=slack.api_url)
+        with pytest.raises(ChannelStartError, match=r"SLACK_APP_TOKEN.*SLACK_SIGNING_SECRET"):
+            await neither.start(h.router.dispatch)
+
+
+def test_the_manifest_declares_what_the_channel_uses() -> None:
+    yaml = pytest.importorskip("yaml")
+    root = Path(__file__).resolve().parent.parent
+    manifest = yaml.safe_load((root / "slack-manifest.yaml").read_text())
+    commands = {c["command"].lstrip("/") for c in manifest["features"]["slash_commands"]}
+    known = {c.name for c in build_commands()}
+    assert "steward" in commands and commands - {"steward"} <= known
+    assert {"goal", "approve"} <= commands
+    assert {"remind", "status"}.isdisjoint(commands), "Slack keeps these for itself"
+    settings = manifest["settings"]
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) >= {
+        "app_mentions:read",
+        "chat:write",
+        "commands",
+        "im:history",
+        "users:read",
+    }

@@ -1,0 +1,484 @@
+"""The Telegram channel on the real core, against the loopback Bot API fake (real aiogram)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.telegram import FakeTelegram, post_webhook
+from harness import OWNER, Harness, echo_reply, running_steward
+
+from agent.types import Address, ApprovalPrompt
+from bot.channels.errors import ChannelStartError
+from bot.channels.telegram import TelegramChannel
+from bot.commands import build_commands
+from bot.http import HttpServer
+
+OWNER_TG = 1001
+STRANGER_TG = 2002
+GROUP = -1001234567890
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def _channel(tg: FakeTelegram, h: Harness, **kwargs: Any) -> TelegramChannel:
+    options: dict[str, Any] = {
+        "api_base": tg.base_url,
+        "poll_timeout": 1,
+        "stall_after": 30.0,
+        "backoff": 0.05,
+    }
+    options |= kwargs
+    return TelegramChannel(
+        token=tg.token,
+        commands=[(c.name, c.summary) for c in build_commands()],
+        state=h.steward.stores.state,
+        **options,
+    )
+
+
+@asynccontextmanager
+async def telegram(
+    tmp_path: Path, model: FakeAnthropic, tg: FakeTelegram, **kwargs: Any
+) -> AsyncIterator[tuple[Harness, TelegramChannel]]:
+    async with running_steward(
+        tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        channel = _channel(tg, h, **kwargs)
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        try:
+            yield h, channel
+        finally:
+            await channel.stop()
+
+
+def _db(tmp_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(tmp_path / "steward.db")
+
+
+async def test_a_private_message_gets_an_html_reply_with_typing_and_a_command_menu(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.latency = 0.3
+    fake_model.reply_text("**Done** & dusted <3, see `a<b`")
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("tidy up please", user_id=OWNER_TG)
+        (reply,) = await tg.wait_for("sendMessage")
+    assert reply.status == 200
+    assert reply.params["parse_mode"] == "HTML"
+    assert reply.params["text"] == "<b>Done</b> &amp; dusted &lt;3, see <code>a&lt;b</code>"
+    assert reply.result["text"] == "Done & dusted <3, see a<b"
+    assert [e["type"] for e in reply.result["entities"]] == ["bold", "code"]
+    typing = tg.calls_to("sendChatAction")
+    assert typing and typing[0].params == {"chat_id": str(OWNER_TG), "action": "typing"}
+    assert tg.calls.index(typing[0]) < tg.calls.index(reply)
+    menu = {c["command"] for c in tg.calls_to("setMyCommands")[0].params["commands"]}
+    assert {"start", "help", "allow", "revoke", "link", "approve"} <= menu
+    assert tg.calls_to("deleteWebhook"), "polling mode removes a webhook left from before"
+    assert "tidy up please" in fake_model.requests[0].last_user_text
+
+
+async def test_start_greets_and_explains(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("/start", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage")
+    (greeting,) = tg.sent_texts(OWNER_TG)
+    assert "I'm Steward" in greeting and "/help" in greeting
+    assert fake_model.requests == []
+
+
+async def test_in_groups_only_mentions_replies_and_own_commands_get_through(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg):
+        group = {"chat_type": "supergroup", "chat_id": GROUP, "user_id": OWNER_TG}
+        tg.push_message("chatter between people", **group)
+        tg.push_message("/help@some_other_bot", **group)
+        tg.push_message("hey @Steward_Test_Bot, what's up?", **group)
+        await tg.wait_for("sendMessage")
+        answer_id = tg.calls_to("sendMessage")[0].result["message_id"]
+        tg.push_message("and tomorrow?", reply_to_message_id=answer_id, **group)
+        await tg.wait_for("sendMessage", 2)
+        tg.push_message("/status@steward_test_bot", **group)
+        await tg.wait_for("sendMessage", 3)
+        await asyncio.sleep(0.3)
+    texts = tg.sent_texts(GROUP)
+    assert texts[:2] == ["re: hey what's up?", "re: and tomorrow?"]
+    assert texts[2].startswith("Up ") and len(texts) == 3
+    asked = [r.last_user_text for r in fake_model.requests]
+    assert not any("chatter" in text for text in asked)
+
+
+async def test_a_long_reply_is_split_on_paragraph_boundaries(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    paragraphs = ["A" * 3000, "B" * 3000, "C " * 50]
+    fake_model.reply_text("\n\n".join(paragraphs))
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("write a lot", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage", 2)
+        await asyncio.sleep(0.2)
+    texts = [c.result["text"] for c in tg.calls_to("sendMessage")]
+    assert texts == [paragraphs[0], paragraphs[1] + "\n\n" + paragraphs[2].strip()]
+    assert all(len(text) <= 4096 for text in texts)
+
+
+async def test_a_reply_rejected_for_its_entities_is_resent_as_plain_text(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.reply_text("**Bold** plan: *step one*")
+    tg.reject_entities_next()
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("plan?", user_id=OWNER_TG)
+        first, second = await tg.wait_for("sendMessage", 2)
+    assert first.status == 400 and first.params["parse_mode"] == "HTML"
+    assert second.status == 200 and "parse_mode" not in second.params
+    assert second.params["text"] == "**Bold** plan: *step one*"
+    with _db(tmp_path) as db:
+        assert db.execute("SELECT status FROM messages WHERE direction='out'").fetchall() == [
+            ("sent",)
+        ]
+
+
+async def test_flood_control_retry_after_is_honoured(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    tg.fail_next("sendMessage", status=429, retry_after=1)
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("hello", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage")
+        started = time.monotonic()
+        await tg.wait_for("sendMessage", 2, timeout=5)
+        waited = time.monotonic() - started
+    refused, sent = tg.calls_to("sendMessage")
+    assert refused.status == 429 and sent.status == 200
+    assert waited >= 0.9, f"retried after {waited:.2f}s, before retry_after"
+    assert tg.sent_texts(OWNER_TG) == ["re: hello"]
+
+
+async def test_a_reply_that_cannot_be_sent_stays_queued_until_it_is(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=4)
+    async with telegram(tmp_path, fake_model, tg, send_attempts=2) as (h, _):
+        tg.push_message("are you there?", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage", 2)
+        for _ in range(50):
+            with _db(tmp_path) as db:
+                row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
+            if row == ("failed",):
+                break
+            await asyncio.sleep(0.05)
+        assert row == ("failed",), "a message the channel gave up on is kept as failed"
+        redelivery = asyncio.create_task(h.steward.courier.keep_redelivering(every=0.1))
+        try:
+            await tg.wait_for("sendMessage", 5, timeout=10)
+            for _ in range(50):
+                with _db(tmp_path) as db:
+                    row = db.execute(
+                        "SELECT status, attempts FROM messages WHERE direction='out'"
+                    ).fetchone()
+                if row[0] == "sent":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            redelivery.cancel()
+    assert row[0] == "sent" and row[1] >= 2
+    assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
+
+
+async def test_polling_survives_getupdates_errors(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    tg.fail_next("getUpdates", status=502, description="Bad Gateway", times=2)
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("still there?", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage", timeout=10)
+    failed = [c for c in tg.calls_to("getUpdates") if c.status == 502]
+    assert len(failed) == 2
+    assert tg.sent_texts(OWNER_TG) == ["re: still there?"]
+
+
+class Relay:
+    """A TCP relay in front of the fake, so a test can take the network away and back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def drop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, upstream}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.transport.abort()
+                self._writers.discard(sink)
+
+        await asyncio.gather(pipe(reader, upstream), pipe(upstream_reader, writer))
+
+
+async def test_polling_reconnects_after_the_network_drops(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    relay = Relay(int(tg.base_url.rsplit(":", 1)[1]))
+    await relay.start()
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        channel = _channel(tg, h, api_base=f"http://127.0.0.1:{relay.port}")
+        h.steward.switchboard.register("telegram", channel)
+        await channel.start(h.router.dispatch)
+        try:
+            await tg.wait_for("getUpdates")
+            await relay.drop()  # the poll in flight is cut; new connections are refused
+            polls = len(tg.calls_to("getUpdates"))
+            tg.push_message("back online?", user_id=OWNER_TG)
+            await asyncio.sleep(1.0)
+            assert len(tg.calls_to("getUpdates")) == polls, "nothing gets through meanwhile"
+            await relay.start()
+            await tg.wait_for("sendMessage", timeout=10)
+        finally:
+            await channel.stop()
+            await relay.drop()
+    assert tg.sent_texts(OWNER_TG) == ["re: back online?"]
+
+
+async def test_a_channel_started_while_telegram_is_unreachable_connects_when_it_can(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    relay = Relay(int(tg.base_url.rsplit(":", 1)[1]))
+    await relay.start()
+    await relay.drop()
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        channel = _channel(tg, h, api_base=f"http://127.0.0.1:{relay.port}")
+        h.steward.switchboard.register("telegram", channel)
+        await asyncio.wait_for(channel.start(h.router.dispatch), 5)  # returns, keeps trying
+        try:
+            assert tg.calls == []
+            await relay.start()
+            tg.push_message("morning", user_id=OWNER_TG)
+            await tg.wait_for("sendMessage", timeout=10)
+        finally:
+            await channel.stop()
+            await relay.drop()
+    assert [c.method for c in tg.calls[:2]] == ["getMe", "setMyCommands"]
+    assert tg.sent_texts(OWNER_TG) == ["re: morning"]
+
+
+async def test_a_stalled_poll_is_restarted_by_the_watchdog(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg, stall_after=2.0) as (_, channel):
+        await tg.wait_for("getUpdates")
+        tg.stall_polls = True
+        await asyncio.sleep(1.2)  # the poll in flight now hangs
+        polls_before = len(tg.calls_to("getUpdates"))
+        tg.push_message("anyone?", user_id=OWNER_TG)
+        for _ in range(80):
+            if channel.poll_restarts:
+                break
+            await asyncio.sleep(0.1)
+        assert channel.poll_restarts >= 1
+        await tg.wait_for("getUpdates", polls_before + 1)
+        tg.stall_polls = False
+        await tg.wait_for("sendMessage", timeout=5)
+    assert tg.sent_texts(OWNER_TG) == ["re: anyone?"]
+
+
+async def test_the_same_update_is_handled_once_even_across_a_restart(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        first = _channel(tg, h)
+        h.steward.switchboard.register("telegram", first)
+        await first.start(h.router.dispatch)
+        update_id = tg.push_message("once only", user_id=OWNER_TG, update_id=700)
+        await tg.wait_for("sendMessage")
+        await asyncio.sleep(0.2)
+        await first.stop()
+        duplicate = {"update_id": update_id, "message": tg.calls_to("getUpdates")[0].result}
+        polls = len(tg.calls_to("getUpdates"))
+
+        # Telegram delivers it again (its confirmation was lost), to a restarted channel
+        again = _channel(tg, h)
+        h.steward.switchboard.register("telegram", again)
+        await again.start(h.router.dispatch)
+        await tg.wait_for("getUpdates", polls + 1)
+        restarted_poll = tg.calls_to("getUpdates")[polls]
+        await again.stop()
+    assert duplicate["message"], "the first poll carried the update"
+    assert restarted_poll.params["offset"] == str(update_id + 1)
+    assert tg.sent_texts(OWNER_TG) == ["re: once only"]
+
+
+async def test_webhook_mode_checks_the_secret_token_and_dedupes(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    http = HttpServer("127.0.0.1", 0)
+    try:
+        async with telegram(
+            tmp_path,
+            fake_model,
+            tg,
+            webhook_url="https://steward.example/telegram/webhook",
+            webhook_secret="s3cret",
+            http=http,
+        ) as (h, _):
+            assert tg.webhook is not None
+            assert tg.webhook["url"] == "https://steward.example/telegram/webhook"
+            assert tg.webhook["secret_token"] == "s3cret"
+            tg.push_message("via the hook", user_id=OWNER_TG)
+            update = tg.pending_updates[-1]
+            url = f"{http.url}/telegram/webhook"
+            assert await post_webhook(url, update) == 401
+            assert await post_webhook(url, update, "wrong") == 401
+            assert await post_webhook(url, update, "s3cret") == 200
+            await tg.wait_for("sendMessage")
+            assert await post_webhook(url, update, "s3cret") == 200  # delivered twice
+            tg.push_message("let me in", user_id=STRANGER_TG)
+            knock = tg.pending_updates[-1]
+            assert await post_webhook(url, knock, "s3cret") == 200
+            assert await post_webhook(url, knock, "s3cret") == 200
+            await asyncio.sleep(0.3)
+            knocks = await h.steward.stores.audit.recent(kind="stranger.refused")
+    finally:
+        await http.stop()
+    assert tg.sent_texts(OWNER_TG)[0] == "re: via the hook"
+    assert len(knocks) == 1, "the update delivered twice is handled once (update_id)"
+    assert tg.calls_to("getUpdates") == []
+
+
+async def test_approval_buttons_carry_only_the_id_and_a_press_is_dispatched_as_a_command(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    async with telegram(tmp_path, fake_model, tg) as (h, channel):
+        address = Address("telegram", str(OWNER_TG))
+        prompt = ApprovalPrompt("k3f9", "send_message", "Post to slack:\nhello", "acts outside")
+        message_id = await channel.send_approval(address, prompt)
+        (sent,) = tg.calls_to("sendMessage")
+        keyboard = sent.params["reply_markup"]["inline_keyboard"]
+        data = [button["callback_data"] for row in keyboard for button in row]
+        assert data == ["ap:k3f9:y", "ap:k3f9:n", "ap:k3f9:a"]
+        assert "/approve k3f9" in sent.result["text"]
+        assert message_id is not None
+
+        tg.push_callback(
+            "ap:k3f9:y", user_id=OWNER_TG, chat_id=OWNER_TG, message_id=int(message_id)
+        )
+        tg.push_callback(
+            "ap:k3f9:a", user_id=STRANGER_TG, chat_id=OWNER_TG, message_id=int(message_id)
+        )
+        tg.push_callback("garbage", user_id=OWNER_TG, chat_id=OWNER_TG, message_id=1)
+        crafted = "ap:k3f9\n/allow telegram:6:y"  # callback data is client-controlled
+        tg.push_callback(crafted, user_id=OWNER_TG, chat_id=OWNER_TG, message_id=1)
+        await tg.wait_for("answerCallbackQuery", 4)
+        await tg.wait_for("sendMessage", 3)
+        refusals = await h.steward.stores.audit.recent(kind="stranger.refused")
+
+        await channel.mark_approval(address, message_id, "k3f9 approved (decided by telegram:1001)")
+    answers = tg.calls_to("answerCallbackQuery")
+    assert [a.params.get("text") for a in answers].count("This button is no longer active.") == 2
+    with _db(tmp_path) as db:
+        pressed = db.execute(
+            "SELECT messages.text, identities.platform_user_id, messages.platform_message_id"
+            " FROM messages JOIN identities ON identities.user_id = messages.user_id"
+            " WHERE direction='in' AND identities.channel='telegram'"
+        ).fetchall()
+    assert [(text, who) for text, who, _ in pressed] == [("/approve k3f9", str(OWNER_TG))]
+    assert pressed[0][2].startswith("cb:")
+    assert [e.actor for e in refusals] == [f"telegram:{STRANGER_TG}"]
+    assert any(f"telegram:{STRANGER_TG}" in text for text in tg.sent_texts(OWNER_TG))
+    edit = tg.calls_to("editMessageText")[-1]
+    assert edit.status == 200 and "reply_markup" not in edit.params
+    shown = tg.messages[(OWNER_TG, int(message_id))]
+    assert shown["text"] == "k3f9 approved (decided by telegram:1001)"
+    assert "reply_markup" not in shown
+
+
+async def test_a_stranger_is_refused_once_and_the_owner_can_admit_them(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("hi, who are you?", user_id=STRANGER_TG, first_name="Mallory")
+        await tg.wait_for("sendMessage", 2)
+        tg.push_message("hello??", user_id=STRANGER_TG, first_name="Mallory")
+        await asyncio.sleep(0.5)
+        assert len(tg.sent_texts(STRANGER_TG)) == 1
+        (refusal,) = tg.sent_texts(STRANGER_TG)
+        assert f"telegram:{STRANGER_TG}" in refusal
+        (notice,) = tg.sent_texts(OWNER_TG)
+        assert "Mallory" in notice and f"/allow telegram:{STRANGER_TG}" in notice
+
+        tg.push_message(f"/allow telegram:{STRANGER_TG}", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage", 3)
+        tg.push_message("now?", user_id=STRANGER_TG)
+        await tg.wait_for("sendMessage", 4)
+    assert tg.sent_texts(STRANGER_TG)[-1] == "re: now?"
+    assert fake_model.requests and all(
+        "who are you" not in r.last_user_text for r in fake_model.requests
+    )
+
+
+async def test_a_refused_token_fails_the_start_clearly(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        wrong = TelegramChannel(token="999:wrong-token", api_base=tg.base_url)
+        with pytest.raises(ChannelStartError, match=r"TELEGRAM_BOT_TOKEN.*401"):
+            await wrong.start(h.router.dispatch)
+        malformed = TelegramChannel(token="not a token", api_base=tg.base_url)
+        with pytest.raises(ChannelStartError, match="TELEGRAM_BOT_TOKEN is not a bot token"):
+            await malformed.start(h.router.dispatch)
+
+
+def test_a_watchdog_shorter_than_a_long_poll_is_refused() -> None:
+    with pytest.raises(ValueError, match="stall_after"):
+        TelegramChannel(token="1:x", poll_timeout=25, stall_after=10)
