@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from memory.people import Identity
@@ -56,6 +64,16 @@ class Settings(BaseSettings):
         None, validation_alias=_env("SLACK_SIGNING_SECRET")
     )
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
+    telegram_allowed_users: Annotated[tuple[Identity, ...], NoDecode] = Field(
+        (), validation_alias=_env("TELEGRAM_ALLOWED_USERS")
+    )
+    slack_allowed_users: Annotated[tuple[Identity, ...], NoDecode] = Field(
+        (), validation_alias=_env("SLACK_ALLOWED_USERS")
+    )
+    telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
 
     owner: Annotated[tuple[Identity, ...], NoDecode] = Field(
         (), validation_alias=_env("STEWARD_OWNER")
@@ -64,6 +82,11 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", validation_alias=_env("STEWARD_HTTP_HOST"))
     http_port: int = Field(8080, ge=1, le=65535, validation_alias=_env("STEWARD_HTTP_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("STEWARD_LOG_LEVEL"))
+    briefing_grace: float = Field(
+        120.0, ge=0, le=24 * 60, validation_alias=_env("STEWARD_BRIEFING_GRACE")
+    )
+    feed_timeout: float = Field(15.0, gt=0, le=300, validation_alias=_env("STEWARD_FEED_TIMEOUT"))
+    feed_max_bytes: int = Field(2_000_000, ge=1024, validation_alias=_env("STEWARD_FEED_MAX_BYTES"))
 
     approvers: Annotated[tuple[Identity, ...], NoDecode] = Field(
         (), validation_alias=_env("STEWARD_APPROVERS")
@@ -113,11 +136,39 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("anthropic_base_url", "telegram_api_base", "slack_api_url")
+    @field_validator(
+        "anthropic_base_url", "telegram_api_base", "slack_api_url", "telegram_webhook_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("telegram_allowed_users", "slack_allowed_users", mode="before")
+    @classmethod
+    def _parse_allowed(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        channel = "telegram" if info.field_name == "telegram_allowed_users" else "slack"
+        form = r"\d{1,20}" if channel == "telegram" else r"[UW][A-Z0-9]{2,20}"
+        found: list[Identity] = []
+        for part in (p.strip() for p in value.split(",")):
+            part = part.removeprefix(f"{channel}:")
+            if not part:
+                continue
+            if not re.fullmatch(form, part):
+                kind = "a numeric user id" if channel == "telegram" else "a member id (U…)"
+                raise ValueError(f"{part!r} is not {kind}")
+            found.append(Identity(channel, part))
+        return tuple(found)
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else None
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("log_level")

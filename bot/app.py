@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 from datetime import timedelta
@@ -23,15 +24,20 @@ from agent.model import AnthropicModel, warm_up
 from agent.outbox import Switchboard
 from agent.policy import PolicyEngine, load_policy
 from agent.sandbox import Sandbox
+from agent.scheduler import SchedulerService
 from agent.tools import ToolDeps, default_registry
+from agent.tools.messaging import private_address
 from agent.turn import TurnRunner
 from agent.types import Address
 from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
-from bot.commands import build_commands
+from bot.commands import CommandGroup, build_commands
+from bot.commands.access import apply_allowlists
+from bot.http import HttpServer
 from bot.router import Router
 from memory.clock import Clock, SystemClock
 from memory.messages import InStatus
+from memory.state import StateStore
 from memory.stores import Stores
 
 __all__ = ["build_steward", "run"]
@@ -56,7 +62,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         clock,
         default_timezone=settings.timezone,
         history_tokens=settings.history_tokens,
-        sources=[GoalsSource(stores)],
+        sources=[GoalsSource(stores, settings.timezone)],
     )
     outbox = Switchboard()
     sandbox = Sandbox(
@@ -67,8 +73,14 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         fetch_max_bytes=settings.fetch_max_bytes,
         fetch_timeout=settings.fetch_timeout,
     )
+    scheduler = SchedulerService(settings=settings, stores=stores, clock=clock)
     deps = ToolDeps(
-        stores=stores, clock=clock, timezone=settings.timezone, outbox=outbox, sandbox=sandbox
+        stores=stores,
+        clock=clock,
+        timezone=settings.timezone,
+        outbox=outbox,
+        sandbox=sandbox,
+        scheduler=scheduler,
     )
     policy = PolicyEngine(load_policy(settings.policy_path), stores.people, settings.policy_path)
     approvals = ApprovalService(
@@ -88,7 +100,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         daily_token_budget=settings.daily_token_budget,
         approvals=approvals,
     )
-    return Steward(
+    steward = Steward(
         settings=settings,
         stores=stores,
         clock=clock,
@@ -98,18 +110,102 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         started_at=clock.now(),
         approvals=approvals,
         policy=policy,
+        scheduler=scheduler,
     )
+    scheduler.attach(steward)
+    return steward
 
 
-def build_channels(
-    settings: Settings, stdin: TextIO | None, stdout: TextIO | None
+async def build_channels(
+    settings: Settings,
+    stdin: TextIO | None,
+    stdout: TextIO | None,
+    *,
+    state: StateStore | None = None,
+    commands: CommandGroup | None = None,
+    http: HttpServer | None = None,
 ) -> list[Channel]:
+    """Every configured chat channel, or the console when none is. aiogram and slack-bolt are
+    imported in worker threads (seconds of work) and only when their channel is configured."""
+    wanted = [
+        name
+        for name, token in (
+            ("telegram", settings.telegram_bot_token),
+            ("slack", settings.slack_bot_token),
+        )
+        if token is not None
+    ]
+    modules = await asyncio.gather(
+        *(asyncio.to_thread(importlib.import_module, f"bot.channels.{name}") for name in wanted)
+    )
+    loaded = dict(zip(wanted, modules, strict=True))
+    http = http or HttpServer(settings.http_host, settings.http_port)
     channels: list[Channel] = []
-    if settings.telegram_bot_token or settings.slack_bot_token:
-        log.warning("Telegram and Slack channels are not part of this build yet; using the console")
+    if settings.telegram_bot_token is not None:
+        secret = settings.telegram_webhook_secret
+        channels.append(
+            loaded["telegram"].TelegramChannel(
+                token=settings.telegram_bot_token.get_secret_value(),
+                api_base=settings.telegram_api_base,
+                commands=[(c.name, c.summary) for c in commands or ()],
+                state=state,
+                webhook_url=settings.telegram_webhook_url,
+                webhook_secret=secret.get_secret_value() if secret else None,
+                http=http,
+            )
+        )
+    if settings.slack_bot_token is not None:
+        app_token, signing = settings.slack_app_token, settings.slack_signing_secret
+        channels.append(
+            loaded["slack"].SlackChannel(
+                bot_token=settings.slack_bot_token.get_secret_value(),
+                app_token=app_token.get_secret_value() if app_token else None,
+                signing_secret=signing.get_secret_value() if signing else None,
+                api_url=settings.slack_api_url,
+                http=http,
+            )
+        )
     if not channels:
         channels.append(ConsoleChannel(stdin, stdout))
     return channels
+
+
+async def start_channels(
+    steward: Steward, router: Router, channels: list[Channel]
+) -> list[Channel]:
+    """Start every channel at once; one that fails is reported (log, audit, and a note to the
+    owner on the channels that did start) and the others keep running."""
+
+    async def start(channel: Channel) -> str | None:
+        steward.switchboard.register(channel.name, channel)
+        try:
+            await channel.start(router.dispatch)
+        except Exception as exc:
+            steward.switchboard.unregister(channel.name)
+            with contextlib.suppress(Exception):
+                await channel.stop()
+            return str(exc) or type(exc).__name__
+        return None
+
+    problems = await asyncio.gather(*(start(channel) for channel in channels))
+    started = [c for c, problem in zip(channels, problems, strict=True) if problem is None]
+    for channel, problem in zip(channels, problems, strict=True):
+        if problem is None:
+            continue
+        log.error("the %s channel did not start: %s", channel.name, problem)
+        await steward.stores.audit.record("channel.failed", actor="steward", subject=channel.name)
+        owner = await steward.stores.people.owner()
+        reach = [c.name for c in started if c.name != "console"]
+        found = await private_address(steward.stores, owner.id, reach) if owner and reach else None
+        if found is not None:
+            address, chat = found
+            await steward.courier.send(
+                address,
+                chat.id,
+                f"The {channel.name} channel did not start: {problem}",
+                in_history=False,
+            )
+    return started
 
 
 async def recover_interrupted(steward: Steward) -> list[tuple[Address, int, str]]:
@@ -154,22 +250,37 @@ async def run(
     warm = asyncio.create_task(warm_up()) if settings.anthropic_api_key else None
     try:
         await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])
+        await apply_allowlists(
+            stores, [*settings.telegram_allowed_users, *settings.slack_allowed_users]
+        )
         steward = await build_steward(settings, stores, clock)
         notes = await recover_interrupted(steward)
-        channels = build_channels(settings, stdin, stdout)
-        router = Router(steward, build_commands())
-        for channel in channels:
-            steward.switchboard.register(channel.name, channel)
-            await channel.start(router.dispatch)
+        commands = build_commands()
+        router = Router(steward, commands)
+        http = HttpServer(settings.http_host, settings.http_port)
+        channels = await build_channels(
+            settings, stdin, stdout, state=stores.state, commands=commands, http=http
+        )
+        channels = await start_channels(steward, router, channels)
+        if not channels:
+            log.error("no channel could start; stopping")
+            await http.stop()
+            return 1
         log.info("Steward is up: %s", ", ".join(c.name for c in channels))
         await steward.courier.redeliver()
+        redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         for address, chat_id, text in notes:
             await steward.courier.send(address, chat_id, text)
         sweeper = asyncio.create_task(_expire_approvals(steward))
+        assert steward.scheduler is not None
+        await steward.scheduler.start()
         await _until_done(channels)
+        await steward.scheduler.stop()
         sweeper.cancel()
+        redelivery.cancel()
         for channel in channels:
             await channel.stop()
+        await http.stop()
         await steward.aclose()
         return 0
     finally:

@@ -52,6 +52,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         "SLACK_BOT_TOKEN",
         "SLACK_APP_TOKEN",
         "SLACK_SIGNING_SECRET",
+        "TELEGRAM_API_BASE",
+        "TELEGRAM_ALLOWED_USERS",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "SLACK_API_URL",
+        "SLACK_ALLOWED_USERS",
         "STEWARD_OWNER",
         "STEWARD_DATA_DIR",
     ):

@@ -27,7 +27,19 @@ __all__ = [
 
 
 def default_registry() -> ToolRegistry:
+    from agent.tools.goals import GOAL_TOOLS
+    from agent.tools.messaging import MESSAGING_TOOLS
+    from agent.tools.schedule import SCHEDULE_TOOLS
     from agent.tools.web import WEB_TOOLS
     from agent.tools.workspace import WORKSPACE_TOOLS
 
-    return ToolRegistry([*BUILTIN_TOOLS, *WORKSPACE_TOOLS, *WEB_TOOLS])
+    return ToolRegistry(
+        [
+            *BUILTIN_TOOLS,
+            *GOAL_TOOLS,
+            *SCHEDULE_TOOLS,
+            *WORKSPACE_TOOLS,
+            *WEB_TOOLS,
+            *MESSAGING_TOOLS,
+        ]
+    )

@@ -19,6 +19,7 @@ from agent.outbox import Outbox
 
 if TYPE_CHECKING:
     from agent.sandbox import Sandbox
+    from agent.scheduler import SchedulerService
 from agent.types import Address
 from memory.clock import Clock
 from memory.people import Chat, User
@@ -62,6 +63,7 @@ class ToolDeps:
     timezone: str
     outbox: Outbox | None = None
     sandbox: Sandbox | None = None
+    scheduler: SchedulerService | None = None
 
 
 @dataclass(frozen=True)

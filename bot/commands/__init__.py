@@ -1,6 +1,6 @@
 """The command registry and the command groups of each feature."""
 
-from bot.commands import approvals, audit, core
+from bot.commands import access, approvals, audit, briefing, core, goals, remind, settings
 from bot.commands.registry import (
     Command,
     CommandCall,
@@ -26,4 +26,9 @@ def build_commands() -> CommandGroup:
     root.include(core.group)
     root.include(approvals.group)
     root.include(audit.group)
+    root.include(access.group)
+    root.include(remind.group)
+    root.include(goals.group)
+    root.include(briefing.group)
+    root.include(settings.group)
     return root
