@@ -258,11 +258,22 @@ class PolicyEngine:
             rules += self.policy.users.get(str(identity), UserPolicy()).rules
         rules += self.policy.rules
         for rule in rules:
-            if await self._matches(rule, tool, arguments):
+            if await self._matches(rule, tool, arguments, ctx):
                 return rule
         return None
 
-    async def _matches(self, rule: Rule, tool: Tool, arguments: dict[str, Any]) -> bool:
+    async def _to_owner(self, arguments: dict[str, Any], ctx: ToolContext) -> bool:
+        """Whether a message goes to one of the owner's own private chats. With no chat named it
+        goes to the requesting user's own chat, which is the owner's only if they are the owner."""
+        chat = arguments.get("chat") or arguments.get("chat_id")
+        if not chat:
+            return ctx.user.is_owner
+        channel = str(arguments.get("channel", "")).strip().lower()
+        return await self._owner_chats.is_owner_chat(channel, str(chat).strip())
+
+    async def _matches(
+        self, rule: Rule, tool: Tool, arguments: dict[str, Any], ctx: ToolContext
+    ) -> bool:
         if not fnmatch.fnmatchcase(tool.name, rule.tool):
             return False
         if rule.argv is not None and not argv_matches(rule.argv, str(arguments.get("command", ""))):
@@ -270,11 +281,7 @@ class PolicyEngine:
         for name, pattern in rule.args.items():
             if name not in arguments or not fnmatch.fnmatchcase(str(arguments[name]), pattern):
                 return False
-        if rule.to_owner is not None:
-            channel, chat_id = str(arguments.get("channel", "")), str(arguments.get("chat_id", ""))
-            if await self._owner_chats.is_owner_chat(channel, chat_id) != rule.to_owner:
-                return False
-        return True
+        return rule.to_owner is None or await self._to_owner(arguments, ctx) == rule.to_owner
 
 
 def argv_matches(pattern: str, command: str) -> bool:
