@@ -78,8 +78,10 @@ async def steward_process(
 
 
 async def _until_listening(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
+    """Start-up imports aiogram and slack-bolt (seconds on a busy 2-core machine): allow 60 s."""
+    deadline = asyncio.get_running_loop().time() + 60
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+        while asyncio.get_running_loop().time() < deadline:
             assert process.returncode is None, "steward exited; see " + str(log)
             try:
                 async with http.get(url) as response:
@@ -116,7 +118,7 @@ async def test_one_process_serves_telegram_and_slack_with_replies_splits_and_str
         base = f"http://127.0.0.1:{env['STEWARD_HTTP_PORT']}"
         async with steward_process(env, log) as process:
             await _until_listening(f"{base}/healthz", process, log)
-            await tg.wait_for("getUpdates", timeout=20)
+            await tg.wait_for("getUpdates", timeout=60)
 
             # Telegram: an answer in HTML
             tg.push_message("format this", user_id=OWNER_TG)
@@ -191,8 +193,8 @@ async def test_an_approval_pressed_by_the_wrong_person_is_refused_and_the_owner_
         env = _env(tmp_path / "data", fake_model, tg, sl, SLACK_APP_TOKEN=sl.app_token)
         log = tmp_path / "steward.log"
         async with steward_process(env, log) as process:
-            await tg.wait_for("getUpdates", timeout=20)
-            await sl.wait_socket_connected(timeout=20)
+            await tg.wait_for("getUpdates", timeout=60)
+            await sl.wait_socket_connected(timeout=60)
 
             tg.push_message("please post the status to slack", user_id=OWNER_TG)
             (prompt,) = await tg.wait_for("sendMessage", timeout=10)
@@ -260,7 +262,7 @@ async def test_a_channel_that_fails_to_start_is_reported_and_the_others_keep_run
         )
         log = tmp_path / "steward.log"
         async with steward_process(env, log) as process:
-            await sl.wait_socket_connected(timeout=20)
+            await sl.wait_socket_connected(timeout=60)
             (note,) = await sl.wait_for("chat.postMessage", timeout=10)
             event = message_event("still there?", user=OWNER_SLACK, channel="DOWNER")
             await sl.wait_ack(await sl.send_envelope("events_api", event_body(event)))
