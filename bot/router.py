@@ -7,7 +7,9 @@ get one polite refusal and an audit event, and never reach the model) → commit
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 
 from agent.core import Steward
 from agent.types import IncomingMessage, TurnRequest
@@ -20,6 +22,7 @@ from memory.people import Chat, User
 __all__ = ["Router"]
 
 log = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Router:
@@ -29,6 +32,7 @@ class Router:
         self._sequencer = ChatSequencer()
 
     async def dispatch(self, message: IncomingMessage) -> None:
+        message = _storable(message)
         ticket = self._sequencer.take(message.address)
         try:
             await self._dispatch(message, ticket)
@@ -61,6 +65,18 @@ class Router:
         async with ticket:
             try:
                 await self._handle(message, user, chat, message_id, call)
+            except Exception:
+                log.exception("handling message %s in chat %s failed", message_id, chat.id)
+                await stores.audit.record(
+                    "message.failed", actor="steward", subject=str(message.address)
+                )
+                await self._steward.courier.send(
+                    message.address,
+                    chat.id,
+                    "Sorry, something went wrong on my side while handling that, and I could not "
+                    "finish it. The details are in Steward's log; please try again.",
+                    in_history=False,
+                )
             finally:
                 await stores.messages.set_status(message_id, InStatus.HANDLED)
 
@@ -126,3 +142,19 @@ class Router:
             "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
             f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}.",
         )
+
+
+def _storable(message: IncomingMessage) -> IncomingMessage:
+    """Lone surrogates (valid JSON escapes, invalid UTF-8) cannot be stored or sent on: they
+    become U+FFFD instead of failing the whole message."""
+
+    def clean(text: str) -> str:
+        return _SURROGATE.sub("\ufffd", text)
+
+    fields = ("text", "sender_name", "reply_to_text")
+    values = {name: getattr(message, name) for name in fields}
+    if all(v is None or clean(v) == v for v in values.values()):
+        return message
+    return dataclasses.replace(
+        message, **{k: v if v is None else clean(v) for k, v in values.items()}
+    )

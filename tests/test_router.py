@@ -9,7 +9,8 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import echo_reply, running_steward
 
-from bot.commands import parse_command
+from bot.commands import CommandContext, CommandGroup, build_commands, parse_command
+from bot.router import Router
 from memory.people import Identity
 
 
@@ -91,3 +92,25 @@ async def test_typing_is_shown_while_a_turn_runs(tmp_path: Path, fake_model: Fak
     async with running_steward(tmp_path, fake_model.base_url) as h:
         await h.say("hi")
         assert h.channel.typing
+
+
+async def test_a_failure_while_handling_is_told_to_the_user(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        commands = build_commands()
+        broken = CommandGroup()
+
+        @broken.command("explode", summary="fails on purpose")
+        async def explode(ctx: CommandContext) -> str:
+            raise RuntimeError("boom")
+
+        commands.include(broken)
+        router = Router(h.steward, commands)
+        await router.dispatch(h.message("/explode"))
+        assert h.channel.texts()[-1].startswith("Sorry, something went wrong on my side")
+        status = await h.steward.stores.db.scalar("SELECT status FROM messages WHERE id = 1")
+        assert status == "handled"
+        assert await h.steward.stores.audit.recent(kind="message.failed")
+        await router.dispatch(h.message("/help"))  # the chat still works
+        assert h.channel.texts()[-1].startswith("Commands:")
