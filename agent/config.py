@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     daily_token_budget: int = Field(
         300_000, ge=0, validation_alias=_env("STEWARD_DAILY_TOKEN_BUDGET")
     )
+    embedder: str = Field("minilm", validation_alias=_env("STEWARD_EMBEDDER"))
+    embedder_dir: Path | None = Field(None, validation_alias=_env("STEWARD_EMBEDDER_DIR"))
+    chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
+    memory_tokens: int = Field(800, ge=0, le=20000, validation_alias=_env("STEWARD_MEMORY_TOKENS"))
+    memory_model: str | None = Field(None, validation_alias=_env("STEWARD_MEMORY_MODEL"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base: str | None = Field(None, validation_alias=_env("TELEGRAM_API_BASE"))
@@ -171,6 +177,23 @@ class Settings(BaseSettings):
             raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name not in {"minilm", "all-minilm-l6-v2", "none", "off", "disabled"}:
+            raise ValueError(f"unknown embedder {value!r} (use minilm, or none for keyword-only)")
+        return name
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{value!r} is not a Chroma server URL (http://host:port)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -190,6 +213,11 @@ class Settings(BaseSettings):
     @property
     def workspace(self) -> Path:
         return self.data_dir / "workspace"
+
+    @property
+    def chroma_path(self) -> Path:
+        """Where embedded Chroma keeps the memory vectors (unused with CHROMA_URL)."""
+        return self.data_dir / "chroma"
 
 
 def load_settings(**overrides: object) -> Settings:

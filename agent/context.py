@@ -8,15 +8,28 @@ a breakpoint on its last message so the next turn reads it from cache; what chan
 
 from __future__ import annotations
 
+import html
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.types import TurnRequest
 from memory.clock import Clock, parse_iso
 from memory.stores import Stores
 
-__all__ = ["ContextBuilder", "ContextSource", "GoalsSource", "Prompt", "estimate_tokens"]
+if TYPE_CHECKING:
+    from agent.memory_service import Recall
+    from memory.longterm import Memory
+
+__all__ = [
+    "ContextBuilder",
+    "ContextSource",
+    "GoalsSource",
+    "MemorySource",
+    "Prompt",
+    "estimate_tokens",
+]
 
 CACHE = {"type": "ephemeral"}
 
@@ -76,6 +89,62 @@ class GoalsSource:
         )
 
 
+class MemoryRecall(Protocol):
+    async def recall(self, request: TurnRequest) -> Recall: ...
+
+
+class MemorySource:
+    """Long-term memory for this turn, within a token budget: the summary of this chat's older,
+    compacted messages, then the user's memories most relevant to the message (and the most
+    important ones). Memories from outside content are fenced as untrusted data."""
+
+    def __init__(self, memory: MemoryRecall, *, token_budget: int) -> None:
+        self._memory = memory
+        self._budget = token_budget
+
+    async def render(self, request: TurnRequest) -> str | None:
+        if self._budget <= 0:
+            return None
+        recall = await self._memory.recall(request)
+        budget = self._budget
+        parts: list[str] = []
+        if recall.episode is not None:
+            text = recall.episode.text
+            limit = max(200, budget // 2 * 4)  # at most half the budget, in characters
+            if len(text) > limit:
+                text = text[: limit - 1] + "…"
+            block = (
+                "Earlier in this chat (older messages, summarised; memory_search finds more):\n"
+                + _memory_text(recall.episode, text)
+            )
+            budget -= estimate_tokens(block)
+            parts.append(block)
+        lines: list[str] = []
+        for memory in recall.memories:
+            line = _memory_text(
+                memory, f"- #{memory.id} ({memory.created_at:%Y-%m-%d}) {memory.text}"
+            )
+            cost = estimate_tokens(line)
+            if cost > budget:
+                continue
+            budget -= cost
+            lines.append(line)
+        if lines:
+            head = "What you remember about them (correct one: memory_save with replaces=[id])"
+            if recall.mode == "keyword":
+                head += "; keyword recall only right now"
+            parts.append(head + ":\n" + "\n".join(lines))
+        return "\n\n".join(parts) or None
+
+
+def _memory_text(memory: Memory, text: str) -> str:
+    if not memory.untrusted:
+        return text
+    source = html.escape(f"memory:#{memory.id} {memory.source.value}", quote=True)
+    body = text.replace("</untrusted>", "<\\/untrusted>")
+    return f'<untrusted source="{source}">\n{body}\n</untrusted>'
+
+
 class ContextBuilder:
     def __init__(
         self,
@@ -85,12 +154,16 @@ class ContextBuilder:
         default_timezone: str,
         history_tokens: int,
         sources: list[ContextSource],
+        history_floor: Callable[[int], Awaitable[int]] | None = None,
     ) -> None:
+        """`history_floor(chat_id)`: the last message id already summarised into an episode
+        (long-term memory's compaction); the history sent to the model starts after it."""
         self._stores = stores
         self._clock = clock
         self._default_timezone = default_timezone
         self._history_tokens = history_tokens
         self._sources = sources
+        self._history_floor = history_floor
 
     async def build(self, request: TurnRequest) -> Prompt:
         history = await self._history(request)
@@ -139,6 +212,9 @@ class ContextBuilder:
         recent = await self._stores.messages.recent(
             request.chat.id, before_id=request.message_id, limit=200
         )
+        if self._history_floor is not None:
+            floor = await self._history_floor(request.chat.id)
+            recent = [message for message in recent if message.id > floor]
         picked: list[dict[str, Any]] = []
         budget = self._history_tokens
         for message in reversed(recent):

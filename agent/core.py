@@ -26,6 +26,7 @@ from memory.stores import Stores
 from memory.turns import TurnStatus
 
 if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
     from agent.scheduler import SchedulerService
 
 __all__ = ["SILENT_REPLY", "Steward"]
@@ -48,8 +49,11 @@ class Steward:
     approvals: ApprovalService | None = None
     policy: PolicyEngine | None = None
     scheduler: SchedulerService | None = None
+    memory: MemoryService | None = None
 
     async def aclose(self) -> None:
+        if self.memory is not None:
+            await self.memory.stop()
         await self.runner.aclose()
 
     @property
@@ -81,6 +85,8 @@ class Steward:
             text += footer
         chat_id = request.chat.id if request.chat else None
         await self._deliver(replace(outcome, text=text), request.address, chat_id)
+        if self.memory is not None:  # extraction and compaction, once the reply is out
+            await self.memory.after_turn(request, outcome)
         return outcome
 
     async def _deliver(

@@ -17,9 +17,10 @@ from typing import TextIO
 
 from agent.approvals import ApprovalService
 from agent.config import Settings
-from agent.context import ContextBuilder, GoalsSource
+from agent.context import ContextBuilder, GoalsSource, MemorySource
 from agent.core import Steward
 from agent.delivery import Courier
+from agent.memory_service import MemoryConfig, MemoryService
 from agent.model import AnthropicModel, warm_up
 from agent.outbox import Switchboard
 from agent.policy import PolicyEngine, load_policy
@@ -57,12 +58,31 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             max_retries=settings.model_retries,
             timeout=settings.model_timeout,
         )
+    memory_model = _memory_model(settings, model)
+    memory = MemoryService(
+        stores=stores,
+        clock=clock,
+        model=memory_model,
+        owns_model=memory_model is not model,
+        config=MemoryConfig(
+            embedder=settings.embedder,
+            embedder_dir=settings.embedder_dir,
+            chroma_path=settings.chroma_path,
+            chroma_url=settings.chroma_url,
+            context_tokens=settings.memory_tokens,
+            history_tokens=settings.history_tokens,
+        ),
+    )
     context = ContextBuilder(
         stores,
         clock,
         default_timezone=settings.timezone,
         history_tokens=settings.history_tokens,
-        sources=[GoalsSource(stores, settings.timezone)],
+        sources=[
+            GoalsSource(stores, settings.timezone),
+            MemorySource(memory, token_budget=settings.memory_tokens),
+        ],
+        history_floor=memory.history_floor,
     )
     outbox = Switchboard()
     sandbox = Sandbox(
@@ -81,6 +101,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         outbox=outbox,
         sandbox=sandbox,
         scheduler=scheduler,
+        memory=memory,
     )
     policy = PolicyEngine(load_policy(settings.policy_path), stores.people, settings.policy_path)
     approvals = ApprovalService(
@@ -111,9 +132,25 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         approvals=approvals,
         policy=policy,
         scheduler=scheduler,
+        memory=memory,
     )
     scheduler.attach(steward)
+    scheduler.set_interest_source(memory)
     return steward
+
+
+def _memory_model(settings: Settings, model: AnthropicModel | None) -> AnthropicModel | None:
+    """The model for memory upkeep (extraction, compaction): STEWARD_MEMORY_MODEL if set."""
+    if model is None or not settings.memory_model or settings.anthropic_api_key is None:
+        return model
+    return AnthropicModel(
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        model=settings.memory_model,
+        base_url=settings.anthropic_base_url,
+        max_tokens=settings.max_tokens,
+        max_retries=settings.model_retries,
+        timeout=settings.model_timeout,
+    )
 
 
 async def build_channels(
@@ -267,6 +304,8 @@ async def run(
             await http.stop()
             return 1
         log.info("Steward is up: %s", ", ".join(c.name for c in channels))
+        assert steward.memory is not None
+        await steward.memory.start()  # the embedder and Chroma load in the background
         await steward.courier.redeliver()
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         for address, chat_id, text in notes:

@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     audit_commands.add_parser("verify", help="check every link of the hash chain")
     export = audit_commands.add_parser("export", help="write every event as JSON lines")
     export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+
+    memory = commands.add_parser("memory", help="long-term memory: export or import as JSONL")
+    memory_commands = memory.add_subparsers(dest="action", metavar="ACTION", required=True)
+    memory_export = memory_commands.add_parser("export", help="write every memory as JSON lines")
+    memory_export.add_argument("-o", "--output", default="-", help="file (default: stdout)")
+    memory_import = memory_commands.add_parser("import", help="read memories back from JSONL")
+    memory_import.add_argument("file", help="the JSONL file from `memory export` (- for stdin)")
     return parser
 
 
@@ -48,6 +55,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(admin.audit_verify(settings))
     if args.command == "audit" and args.action == "export":
         return asyncio.run(admin.audit_export(settings, args.output))
+    if args.command == "memory":
+        from bot.commands.memory import memory_cli
+
+        path = args.output if args.action == "export" else args.file
+        return asyncio.run(memory_cli(settings, args.action, path))
     return 2
 
 

@@ -28,6 +28,7 @@ __all__ = [
 
 def default_registry() -> ToolRegistry:
     from agent.tools.goals import GOAL_TOOLS
+    from agent.tools.memory import MEMORY_TOOLS
     from agent.tools.messaging import MESSAGING_TOOLS
     from agent.tools.schedule import SCHEDULE_TOOLS
     from agent.tools.web import WEB_TOOLS
@@ -41,5 +42,6 @@ def default_registry() -> ToolRegistry:
             *WORKSPACE_TOOLS,
             *WEB_TOOLS,
             *MESSAGING_TOOLS,
+            *MEMORY_TOOLS,
         ]
     )

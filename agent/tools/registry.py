@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from agent.outbox import Outbox
 
 if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
     from agent.sandbox import Sandbox
     from agent.scheduler import SchedulerService
 from agent.types import Address
@@ -64,6 +65,7 @@ class ToolDeps:
     outbox: Outbox | None = None
     sandbox: Sandbox | None = None
     scheduler: SchedulerService | None = None
+    memory: MemoryService | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class Tool:
             outcome = await self.handler(ctx, **self.validate(arguments))
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
+        except OSError as exc:  # e.g. a file name too long for the file system: tell the model
+            return ToolResult(f"{self.name} failed: {exc.strerror or exc}", is_error=True)
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
         if self.untrusted_output and result.source is None and not result.is_error:
             result = ToolResult(result.content, result.is_error, self.name)

@@ -1,6 +1,16 @@
 """The command registry and the command groups of each feature."""
 
-from bot.commands import access, approvals, audit, briefing, core, goals, remind, settings
+from bot.commands import (
+    access,
+    approvals,
+    audit,
+    briefing,
+    core,
+    goals,
+    memory,
+    remind,
+    settings,
+)
 from bot.commands.registry import (
     Command,
     CommandCall,
@@ -31,4 +41,5 @@ def build_commands() -> CommandGroup:
     root.include(goals.group)
     root.include(briefing.group)
     root.include(settings.group)
+    root.include(memory.group)
     return root

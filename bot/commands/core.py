@@ -55,6 +55,7 @@ async def status_command(ctx: CommandContext) -> str:
             f"Active schedules: {schedules}",
             f"Pending approvals: {approvals}",
             f"Messages stored: {await steward.stores.messages.count()}",
+            *([await steward.memory.status_line()] if steward.memory else []),
         ]
     )
 

@@ -1,0 +1,127 @@
+"""Long-term memory tools: save a memory, search memories.
+
+A memory saved in a tainted turn (one holding outside content), one said to come from the web, a
+feed or a tool, or one about a user who is not the owner is labelled untrusted: it is shown to
+the model fenced as untrusted data, and it never replaces a trusted memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from memory.longterm import Kind, Memory, NewMemory, Source, Trust
+
+if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
+
+__all__ = ["MEMORY_TOOLS", "describe"]
+
+_OUTSIDE = {"web": Source.WEB, "feed": Source.FEED, "tool": Source.TOOL}
+
+
+def _service(ctx: ToolContext) -> MemoryService:
+    service = ctx.deps.memory
+    if service is None:
+        raise ToolError("long-term memory is not enabled in this Steward")
+    return service
+
+
+def describe(memory: Memory) -> str:
+    """One line: id, date, kind, provenance and text."""
+    label = f"{memory.kind.value}, {memory.source.value.replace('_', ' ')}"
+    if memory.untrusted:
+        label += ", untrusted"
+    return f"#{memory.id} ({memory.created_at:%Y-%m-%d}, {label}): {memory.text}"
+
+
+@tool(risk=Risk.WRITE_INTERNAL)
+async def memory_save(
+    ctx: ToolContext,
+    text: str,
+    kind: Literal["fact", "preference", "note"] = "fact",
+    subject: str = "",
+    importance: float = 0.5,
+    replaces: list[int] | None = None,
+    source: Literal["owner_said", "model_inferred", "web", "feed", "tool"] = "owner_said",
+) -> str:
+    """Remember something durable about the user for future conversations (who people are,
+    where they live or work, preferences, dates, plans). Not for small talk.
+
+    Args:
+        text: One short standalone sentence, e.g. "Moved to Berlin in May 2025."
+        kind: fact, preference or note.
+        subject: A short key, e.g. "home city"; a newer fact with the same key replaces the old.
+        importance: 0 to 1; 0.9 or more only for what must never be missed (an allergy).
+        replaces: Ids of memories this one corrects or replaces.
+        source: owner_said (the user told you), model_inferred, or web/feed/tool if read there.
+    """
+    service = _service(ctx)
+    if not 0.0 <= importance <= 1.0:
+        raise ToolError("importance is a number from 0 to 1")
+    outside = source in _OUTSIDE
+    untrusted = ctx.tainted or outside or not ctx.user.is_owner
+    if source in _OUTSIDE:
+        kind_of_source = _OUTSIDE[source]
+    elif source == "model_inferred":
+        kind_of_source = Source.MODEL_INFERRED
+    else:
+        kind_of_source = Source.OWNER_SAID if ctx.user.is_owner else Source.USER_SAID
+    try:
+        saved = await service.remember(
+            NewMemory(
+                user_id=ctx.user.id,
+                text=text,
+                kind=Kind(kind),
+                subject=subject,
+                source=kind_of_source,
+                trust=Trust.UNTRUSTED if untrusted else Trust.TRUSTED,
+                importance=importance,
+                chat_id=ctx.chat.id if ctx.chat else None,
+                turn_id=ctx.turn_id,
+                source_ref=f"turn:{ctx.turn_id}",
+                replaces=tuple(replaces or ()),
+            )
+        )
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+    if saved.duplicate:
+        return f"Already remembered as #{saved.memory.id}: {saved.memory.text}"
+    parts = [f"Saved memory #{saved.memory.id}" + (" (untrusted)" if untrusted else "") + "."]
+    if saved.superseded:
+        retired = "; ".join(f"#{m.id} {m.text}" for m in saved.superseded)
+        parts.append(f"It replaces {retired}.")
+    if saved.refused:
+        ids = ", ".join(f"#{i}" for i in saved.refused)
+        parts.append(
+            f"Not replaced: {ids} (unknown, already replaced, or trusted while this is not)."
+        )
+    return " ".join(parts)
+
+
+@tool(risk=Risk.READ)
+async def memory_search(ctx: ToolContext, query: str, limit: int = 8) -> str | ToolResult:
+    """Search the user's long-term memory (facts, preferences, summaries of past
+    conversations) by meaning and by keyword, for what the context does not already show.
+
+    Args:
+        query: What to look for, e.g. "sister's birthday".
+        limit: How many memories to return, from 1 to 20.
+    """
+    service = _service(ctx)
+    if not query.strip():
+        raise ToolError("the query is empty")
+    result = await service.search(ctx.user.id, query, max(1, min(20, limit)))
+    if not result.hits:
+        return "No memories match."
+    lines = [describe(hit.memory) for hit in result.hits]
+    if result.mode == "keyword":
+        lines.append("(keyword search only: semantic search is not available right now)")
+    untrusted = [hit.memory.id for hit in result.hits if hit.memory.untrusted]
+    if untrusted:  # outside content: fenced for the model, and the turn becomes tainted
+        ids = ",".join(f"#{i}" for i in untrusted)
+        return ToolResult("\n".join(lines), source=f"memory:{ids}")
+    return "\n".join(lines)
+
+
+MEMORY_TOOLS = (memory_save, memory_search)

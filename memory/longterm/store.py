@@ -1,0 +1,437 @@
+"""Long-term memory: SQLite records (the truth) + Chroma vectors, searched together.
+
+Retrieval is hybrid: the user's nearest vectors in Chroma and their best FTS5 keyword matches are
+fused by reciprocal rank (RRF: each list adds 1/(k + rank)), then scaled by importance and
+recency. Until vectors are attached (the embedder and Chroma load in the background at start-up)
+and whenever no embedder can load, search is keyword-only and says so in its `mode`.
+
+Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
+deletes from SQLite first, then from Chroma. A crash in between leaves Chroma missing a vector or
+holding a stale one; `reconcile()` (run when vectors are attached) re-embeds the missing and
+deletes the stale, so the two agree again. Chroma holds vectors of memories in force only.
+
+Supersession: a newer memory retires older ones (kept in SQLite, left out of retrieval) when the
+model names them (`replaces`), when a fact or preference has the same `subject` key, or when it
+restates one almost word for word (cosine >= `duplicate_similarity` and the same numbers).
+Outside (untrusted) content never retires what the owner said (trusted).
+
+Chroma and the embedder are blocking: every call to them runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from memory.clock import Clock
+from memory.db import Database
+from memory.embedder import Embedder
+from memory.longterm.records import Kind, Memory, MemoryRecords, NewMemory, Trust
+from memory.longterm.vectors import VectorIndex
+
+__all__ = [
+    "Hit",
+    "LongTermMemory",
+    "ReconcileReport",
+    "Saved",
+    "SearchMode",
+    "SearchResult",
+    "Weights",
+]
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+
+QUERY_CACHE = 256  # query embeddings kept
+
+_SLOTTED = (Kind.FACT, Kind.PREFERENCE)  # kinds where one subject holds one current value
+_NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when named
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Ranking knobs, tuned on tests/data/retrieval_set.jsonl (see bench/memory_bench.py)."""
+
+    rrf_k: float = 10.0
+    keyword_weight: float = 0.5  # the keyword list's share in the fusion (the vector list has 1)
+    importance: float = 0.2  # score * (1 + importance*(imp - 0.5) + recency*2^(-age/half_life))
+    recency: float = 0.05
+    half_life_days: float = 180.0
+    candidates: int = 30  # taken from each list before fusing
+    duplicate_similarity: float = 0.92
+
+
+@dataclass(frozen=True)
+class Hit:
+    memory: Memory
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    mode: SearchMode
+
+    @property
+    def memories(self) -> list[Memory]:
+        return [hit.memory for hit in self.hits]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save` did. `duplicate`: the same text was already remembered (nothing new stored).
+    `refused`: ids asked to be replaced that were not (unknown, not this user's, already
+    retired, or trusted while the new memory is not)."""
+
+    memory: Memory
+    superseded: tuple[Memory, ...] = ()
+    duplicate: bool = False
+    refused: tuple[int, ...] = ()
+
+
+@dataclass
+class ReconcileReport:
+    added: int = 0
+    removed: int = 0
+    users: int = 0
+    dropped_collections: list[int] = field(default_factory=list)
+
+    def __iadd__(self, other: ReconcileReport) -> ReconcileReport:
+        self.added += other.added
+        self.removed += other.removed
+        self.users = max(self.users, other.users)
+        self.dropped_collections += other.dropped_collections
+        return self
+
+
+class LongTermMemory:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        weights: Weights | None = None,
+        query_cache: int = QUERY_CACHE,
+    ) -> None:
+        """`query_cache`: how many query embeddings to keep (0: none, as the benchmark wants)."""
+        self.records = MemoryRecords(db, clock)
+        self.weights = weights or Weights()
+        self._clock = clock
+        self._embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+        self._ready = False
+        self._vector_lock = asyncio.Lock()
+        # The same text is often looked up twice in a turn (the context, then memory_search or
+        # extraction): its embedding is kept for a while.
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache = query_cache
+
+    # -- vectors ------------------------------------------------------------------------------
+
+    @property
+    def semantic(self) -> bool:
+        """True once vectors are attached and reconciled: searches are hybrid from then on."""
+        return self._ready
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._embedder if self._ready else None
+
+    @property
+    def index(self) -> VectorIndex | None:
+        return self._index if self._ready else None
+
+    async def attach(self, embedder: Embedder, index: VectorIndex) -> ReconcileReport:
+        """Start using vectors: bring Chroma in line with SQLite, then switch to hybrid search.
+
+        Saves made while this runs are caught by a second, short pass that runs with writes
+        held, so nothing saved or forgotten meanwhile is missed."""
+        self._embedder, self._index = embedder, index
+        self._query_vectors.clear()
+        report = await self.reconcile()
+        async with self._vector_lock:
+            self._ready = True
+            report += await self.reconcile()
+        return report
+
+    async def close(self) -> None:
+        async with self._vector_lock:
+            self._ready = False
+            index, self._index = self._index, None
+        if index is not None:
+            await asyncio.to_thread(index.close)
+
+    async def reconcile(self) -> ReconcileReport:
+        """Make Chroma hold exactly the vectors of the memories in force in SQLite."""
+        index, embedder = self._index, self._embedder
+        report = ReconcileReport()
+        if index is None or embedder is None:
+            return report
+        in_sqlite = set(await self.records.users())
+        in_chroma = set(await asyncio.to_thread(index.users))
+        report.users = len(in_sqlite)
+        for user_id in sorted(in_sqlite | in_chroma):
+            want = await self.records.active_ids(user_id)
+            have = await asyncio.to_thread(index.ids, user_id) if user_id in in_chroma else set()
+            stale = sorted(have - want)
+            if not want and user_id in in_chroma:
+                await asyncio.to_thread(index.drop, user_id)
+                report.removed += len(have)
+                report.dropped_collections.append(user_id)
+                continue
+            if stale:
+                await asyncio.to_thread(index.delete, user_id, stale)
+                report.removed += len(stale)
+            missing = sorted(want - have)
+            for start in range(0, len(missing), 256):
+                chunk = missing[start : start + 256]
+                texts = await self.records.texts(chunk)
+                ids = [i for i in chunk if i in texts]
+                await asyncio.to_thread(
+                    _embed_and_upsert, embedder, index, user_id, ids, [texts[i] for i in ids]
+                )
+                report.added += len(ids)
+        if report.added or report.removed:
+            log.info(
+                "memory vectors reconciled: %d added, %d removed", report.added, report.removed
+            )
+        return report
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        embedder = self.embedder
+        if embedder is None:
+            return None
+        return await asyncio.to_thread(embedder.embed, list(texts))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def save(self, new: NewMemory, *, vector: np.ndarray | None = None) -> Saved:
+        """Save a memory (see the module docstring for supersession). `vector`: its embedding,
+        when the caller has it already (a batch embedded at once)."""
+        trust = new.resolved_trust
+        same = await self.records.same_text(new.user_id, new.text)
+        if same is not None and (same.trust is Trust.TRUSTED or trust is Trust.UNTRUSTED):
+            return Saved(same, duplicate=True)
+        vector, similar = await self._similar(new, vector)
+        targets: set[int] = set(new.replaces)
+        if same is not None:
+            targets.add(same.id)  # the owner now says what outside content said: theirs wins
+        if new.kind in _SLOTTED and new.subject.strip():
+            targets.update(
+                m.id for m in await self.records.same_subject(new.user_id, new.subject, _SLOTTED)
+            )
+        close = [i for i, sim in similar if sim >= self.weights.duplicate_similarity]
+        found = await self.records.get_many(new.user_id, [*targets, *close])
+        if new.kind not in _NO_AUTO:  # a restatement: same words nearly, and the same numbers
+            targets.update(
+                i for i in close if i in found and _same_numbers(found[i].text, new.text)
+            )
+        allowed: list[Memory] = []
+        refused: list[int] = []
+        for memory_id in sorted(targets):
+            old = found.get(memory_id)
+            if old is None or (trust is Trust.UNTRUSTED and old.trust is Trust.TRUSTED):
+                refused.append(memory_id)
+            elif old.kind in _NO_AUTO and memory_id not in new.replaces:
+                continue
+            else:
+                allowed.append(old)
+        refused = [i for i in refused if i in new.replaces]
+        memory = await self.records.insert(new, supersede=[m.id for m in allowed])
+        retired = await self.records.get_many(
+            new.user_id, [m.id for m in allowed], active_only=False
+        )
+        superseded = tuple(
+            retired[m.id] for m in allowed if retired.get(m.id, m).superseded_by == memory.id
+        )
+        await self._write_vectors(memory, vector, [m.id for m in superseded])
+        return Saved(memory, superseded, refused=tuple(refused))
+
+    async def _similar(
+        self, new: NewMemory, vector: np.ndarray | None
+    ) -> tuple[np.ndarray | None, list[tuple[int, float]]]:
+        embedder, index = self.embedder, self.index
+        if embedder is None or index is None:
+            return None, []
+        try:
+            if vector is not None:
+                found = await asyncio.to_thread(index.query, new.user_id, vector, 5)
+                return vector, found
+            return await asyncio.to_thread(_embed_and_query, embedder, index, new.user_id, new.text)
+        except Exception:
+            log.warning("memory: similarity check failed; saving without it", exc_info=True)
+            return None, []
+
+    async def _write_vectors(
+        self, memory: Memory, vector: np.ndarray | None, retired: list[int]
+    ) -> None:
+        async with self._vector_lock:
+            if not self._ready or self._index is None or self._embedder is None:
+                return  # attach() will pick this memory up
+            try:
+                await asyncio.to_thread(
+                    _index_write, self._embedder, self._index, memory, vector, retired
+                )
+            except Exception:
+                log.warning(
+                    "memory #%d: vector not written (kept in SQLite; restored at the next start)",
+                    memory.id,
+                    exc_info=True,
+                )
+
+    async def forget(self, user_id: int, memory_id: int) -> Memory | None:
+        """Delete a memory from SQLite and Chroma both; None when the user has no such memory."""
+        memory = await self.records.delete(user_id, memory_id)
+        if memory is None:
+            return None
+        async with self._vector_lock:
+            if self._ready and self._index is not None:
+                try:
+                    await asyncio.to_thread(self._index.delete, user_id, [memory_id])
+                except Exception:
+                    log.warning("memory #%d: vector not deleted yet", memory_id, exc_info=True)
+        return memory
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        user_id: int,
+        query: str,
+        k: int = 5,
+        *,
+        mode: SearchMode = "hybrid",
+        min_similarity: float | None = None,
+        kinds: Sequence[Kind] | None = None,
+    ) -> SearchResult:
+        """The user's `k` best memories in force for `query`. `mode` is what was asked; the
+        result's `mode` is what ran (keyword-only while vectors are not ready)."""
+        weights = self.weights
+        n = max(weights.candidates, k)
+        semantic = self._ready and mode in ("hybrid", "vector")
+        used: SearchMode = mode if semantic else "keyword"
+        keyword, vector = await asyncio.gather(
+            self.records.keyword(user_id, query, n) if used != "vector" else _nothing(),
+            self._vector_search(user_id, query, n) if semantic else _nothing(),
+        )
+        scores: dict[int, float] = {}
+        vector_rank: dict[int, tuple[int, float]] = {}
+        for rank, (memory_id, similarity) in zip(_ranks(s for _, s in vector), vector, strict=True):
+            if min_similarity is not None and similarity < min_similarity:
+                continue
+            vector_rank[memory_id] = (rank, similarity)
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (weights.rrf_k + rank)
+        keyword_rank: dict[int, int] = {}
+        for rank, (memory_id, _) in zip(_ranks(-b for _, b in keyword), keyword, strict=True):
+            keyword_rank[memory_id] = rank
+            scores[memory_id] = scores.get(memory_id, 0.0) + weights.keyword_weight / (
+                weights.rrf_k + rank
+            )
+        found = await self.records.get_many(user_id, scores)
+        now = self._clock.now()
+        hits: list[Hit] = []
+        for memory_id, base in scores.items():
+            memory = found.get(memory_id)
+            if memory is None or (kinds is not None and memory.kind not in kinds):
+                continue
+            age_days = max(0.0, (now - memory.created_at).total_seconds() / 86400)
+            recency = math.pow(2.0, -age_days / weights.half_life_days)
+            boost = 1 + weights.importance * (memory.importance - 0.5) + weights.recency * recency
+            ranked = vector_rank.get(memory_id)
+            hits.append(
+                Hit(
+                    memory=memory,
+                    score=base * boost,
+                    vector_rank=ranked[0] if ranked else None,
+                    keyword_rank=keyword_rank.get(memory_id),
+                    similarity=ranked[1] if ranked else None,
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, -h.memory.id))
+        return SearchResult(hits[:k], used)
+
+    async def _vector_search(self, user_id: int, query: str, n: int) -> list[tuple[int, float]]:
+        embedder, index = self.embedder, self.index
+        if embedder is None or index is None or not query.strip():
+            return []
+        try:
+            vector = self._query_vectors.get(query)
+            if vector is None:
+                vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+                self._query_vectors[query] = vector
+                while len(self._query_vectors) > self._query_cache:
+                    self._query_vectors.popitem(last=False)
+            else:
+                self._query_vectors.move_to_end(query)
+            found = await asyncio.to_thread(index.query, user_id, vector, n)
+        except Exception:
+            log.warning("memory: vector search failed; keyword results only", exc_info=True)
+            return []
+        return found
+
+    async def recent(self, user_id: int, limit: int = 10) -> list[Memory]:
+        return await self.records.recent(user_id, limit)
+
+    async def get(self, user_id: int, memory_id: int) -> Memory | None:
+        return await self.records.get(user_id, memory_id)
+
+
+def _embed_and_query(
+    embedder: Embedder, index: VectorIndex, user_id: int, text: str, n: int = 5
+) -> tuple[np.ndarray, list[tuple[int, float]]]:
+    vector = embedder.embed([text])[0]
+    return vector, index.query(user_id, vector, n)
+
+
+def _embed_and_upsert(
+    embedder: Embedder, index: VectorIndex, user_id: int, ids: list[int], texts: list[str]
+) -> None:
+    if ids:
+        index.upsert(user_id, ids, embedder.embed(texts))
+
+
+def _index_write(
+    embedder: Embedder,
+    index: VectorIndex,
+    memory: Memory,
+    vector: np.ndarray | None,
+    retired: list[int],
+) -> None:
+    if vector is None:
+        vector = embedder.embed([memory.text])[0]
+    index.upsert(memory.user_id, [memory.id], vector.reshape(1, -1))
+    index.delete(memory.user_id, retired)
+
+
+async def _nothing() -> list[tuple[int, float]]:
+    return []
+
+
+def _same_numbers(a: str, b: str) -> bool:
+    """Near-identical sentences that differ in a number ("on 14 November" / "on 21 November")
+    are different facts to keep, not one restated: the embedder barely sees numbers."""
+    return sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))
+
+
+def _ranks(scores: Iterable[float]) -> list[int]:
+    """Competition ranks of scores given best first ("1224"): equal scores share a rank, so a
+    tie stays a tie after fusion and importance and recency decide it."""
+    ranks: list[int] = []
+    previous: float | None = None
+    for position, score in enumerate(scores, 1):
+        value = round(score, 6)
+        ranks.append(ranks[-1] if value == previous else position)
+        previous = value
+    return ranks

@@ -1,0 +1,81 @@
+"""Helpers for the long-term memory tests: a real `chroma run` server on 127.0.0.1, and the two
+ways of opening Chroma (embedded or server) the store tests run against."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from memory.embedder import Embedder
+from memory.longterm import VectorIndex
+
+BACKENDS = ["embedded", "server"]
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def chroma_server(data: Path, port: int | None = None) -> Iterator[str]:
+    """`chroma run` on a free port of 127.0.0.1, until its heartbeat answers; stopped after."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (data.parent / f"chroma-{port}.log").open("wb")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_TELEMETRY": "False"}
+    process = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {process.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"chroma run never answered its heartbeat; see {log.name}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def open_index(
+    backend: str, embedder: Embedder, *, path: Path, url: str | None, prefix: str | None = None
+) -> VectorIndex:
+    """Chroma for one test: embedded under `path`, or on the server with a prefix of its own
+    (tests share the server, so each keeps to its own collections)."""
+    if backend == "server":
+        assert url is not None
+        return VectorIndex.open(
+            url=url,
+            prefix=prefix or f"t{uuid.uuid4().hex[:12]}",
+            embedder=embedder.name,
+            dim=embedder.dim,
+        )
+    return VectorIndex.open(path=path, embedder=embedder.name, dim=embedder.dim)
