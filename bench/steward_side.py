@@ -1,0 +1,363 @@
+"""Steward's side of `make bench`: `steward run` as a subprocess against the loopback fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from common import (
+    ROOT,
+    TimedAnthropic,
+    TimedTelegram,
+    cpu_seconds,
+    dir_mib,
+    drive_turns,
+    free_port,
+    marker,
+    summary_ms,
+    terminate,
+    token_figures,
+    tree_rss_mib,
+)
+
+sys.path.insert(0, str(ROOT))
+
+OWNER_TG = 1001
+CROWD = range(2001, 2201)  # the concurrency phase's chats (allow-listed users)
+STEWARD = [sys.executable, "-m", "bot.cli", "run"]
+
+
+@dataclass
+class Running:
+    proc: asyncio.subprocess.Process
+    tg: TimedTelegram
+    fa: TimedAnthropic
+    ready_s: float
+    started: float
+
+
+def steward_env(data: Path, tg: TimedTelegram, fa: TimedAnthropic) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "STEWARD_", "TELEGRAM_", "SLACK_", "CHROMA_"))
+    }
+    return env | {
+        "STEWARD_DATA_DIR": str(data),
+        "STEWARD_LOG_LEVEL": "WARNING",
+        "STEWARD_OWNER": f"telegram:{OWNER_TG}",
+        "ANTHROPIC_API_KEY": "sk-ant-bench",
+        "ANTHROPIC_BASE_URL": fa.base_url,
+        "STEWARD_MODEL_RETRIES": "0",
+        "STEWARD_DAILY_TOKEN_BUDGET": "0",
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE": tg.base_url,
+        "TELEGRAM_ALLOWED_USERS": ",".join(str(u) for u in CROWD),
+        "STEWARD_HTTP_HOST": "127.0.0.1",
+        "STEWARD_HTTP_PORT": str(free_port()),
+    }
+
+
+@contextlib.asynccontextmanager
+async def steward(data: Path, latency: float, log: Path) -> AsyncIterator[Running]:
+    """Fakes up, `steward run` started; ready = its first getUpdates on the fake."""
+    async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:
+        with log.open("ab") as out:
+            started = time.perf_counter()
+            proc = await asyncio.create_subprocess_exec(
+                *STEWARD,
+                env=steward_env(data, tg, fa),
+                cwd=ROOT,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+            try:
+                while tg.first_poll_at is None:
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"steward exited ({proc.returncode}); see {log}")
+                    if time.perf_counter() - started > 120:
+                        raise TimeoutError(f"steward never polled; see {log}")
+                    await asyncio.sleep(0.002)
+                yield Running(proc, tg, fa, tg.first_poll_at - started, started)
+            finally:
+                await terminate(proc)
+
+
+async def footprint_and_turns(
+    work: Path, *, turns: int, latency: float, idle_wait: float, concurrency: dict[str, Any]
+) -> dict[str, Any]:
+    """Fresh data dir: start-to-ready, idle RSS, `turns` turns in one chat (overhead, RSS,
+    disk growth, tokens over the first 50), then the 200-chat burst."""
+    data = work / "data"
+    out: dict[str, Any] = {}
+    async with steward(data, latency, work / "steward.log") as run:
+        out["start_to_ready_s"] = round(run.ready_s, 3)
+        await asyncio.sleep(idle_wait)
+        out["idle_rss_mib"] = round(tree_rss_mib(run.proc.pid), 1)
+        # one warm-up turn creates the chat; disk growth is measured from here
+        await drive_turns(run.tg, run.fa, 1, chat=OWNER_TG, start_seq=10**6)
+        db0 = dir_mib(data / "steward.db") + dir_mib(data / "steward.db-wal")
+        chroma0 = dir_mib(data / "chroma")
+        cpu0 = cpu_seconds(run.proc.pid)
+        print(f"  steward: {turns} turns in one chat ...", flush=True)
+        overheads = await drive_turns(run.tg, run.fa, turns, chat=OWNER_TG)
+        out["cpu_ms_per_turn"] = round((cpu_seconds(run.proc.pid) - cpu0) / turns * 1000, 1)
+        await asyncio.sleep(1.0)
+        out["rss_after_turns_mib"] = round(tree_rss_mib(run.proc.pid), 1)
+        out["turns"] = turns
+        out["overhead_ms"] = summary_ms(overheads)
+        out["overhead_ms_per_100_p50"] = [
+            summary_ms(overheads[i : i + 100])["p50"] for i in range(0, len(overheads), 100)
+        ]
+        db1 = dir_mib(data / "steward.db") + dir_mib(data / "steward.db-wal")
+        chroma1 = dir_mib(data / "chroma")
+        out["db_mib_per_1000_turns"] = round((db1 - db0) / turns * 1000, 2)
+        out["chroma_mib_per_1000_turns"] = round((chroma1 - chroma0) / turns * 1000, 2)
+        out["db_mib"] = round(db1, 2)
+        out["tokens"] = token_figures(run.fa, OWNER_TG, min(50, turns))
+        print("  steward: 200 chats at once ...", flush=True)
+        out["concurrency"] = await burst(run, **concurrency)
+    return out
+
+
+async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> dict[str, Any]:
+    """`chats` chats each send `per_chat` messages at once; time until every reply is out."""
+    run.fa.latency = latency
+    users = list(CROWD)[:chats]
+    keys = [marker(u, i) for i in range(per_chat) for u in users]
+    started = time.perf_counter()
+    for i in range(per_chat):
+        for user in users:
+            run.tg.push_message(f"please note {marker(user, i)}", user_id=user)
+    missing = 0
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(run.tg.reply_to(k, 600) for k in keys)), 120 + 10 * latency
+        )
+    except TimeoutError:
+        missing = sum(1 for k in keys if k not in run.tg.replies)
+    last = max((run.tg.replies[k][0] for k in keys if k in run.tg.replies), default=started)
+    elapsed = last - started
+    in_order = sum(1 for u in users if run.tg.reply_order.get(u) == list(range(per_chat)))
+    return {
+        "chats": chats,
+        "messages": len(keys),
+        "model_latency_s": latency,
+        "all_replies_s": round(elapsed, 2),
+        "messages_per_s": round((len(keys) - missing) / elapsed, 1) if elapsed else None,
+        "missing_replies": missing,
+        "chats_in_order": in_order,
+    }
+
+
+# -- pre-populated state ---------------------------------------------------------------------
+
+
+async def populate_memories(data: Path, total: int) -> dict[str, Any]:
+    """Grow the owner's long-term memories to `total`, offline, through the store's bulk path
+    (records.insert_many + VectorIndex.upsert) with random unit vectors for the filler text."""
+    from bench.memory_bench import LABELLED, random_unit_vectors, synthetic_texts
+    from memory.clock import SystemClock
+    from memory.embedder import load_embedder
+    from memory.longterm import Kind, LongTermMemory, NewMemory, Source, VectorIndex
+    from memory.longterm.evaluation import load_labelled_set
+    from memory.stores import Stores
+
+    started = time.perf_counter()
+    clock = SystemClock()
+    stores = await Stores.open(data / "steward.db", clock)
+    try:
+        owner = await stores.people.owner()
+        assert owner is not None
+        have = int(await stores.db.scalar("SELECT COUNT(*) FROM memories") or 0)
+        add = before = total - have
+        if add <= 0:
+            return {"memories": have, "added": 0, "seconds": 0.0}
+        embedder = await asyncio.to_thread(load_embedder, "minilm")
+        index = VectorIndex.open(path=data / "chroma", embedder=embedder.name, dim=embedder.dim)
+        store = LongTermMemory(stores.db, clock)
+        if not have:  # the labelled set's memories first, really embedded, all the owner's
+            labelled = load_labelled_set(LABELLED)
+            real = labelled.memories
+            now = datetime.now(UTC)
+            ids = await store.records.insert_many(
+                [
+                    NewMemory(
+                        user_id=owner.id,
+                        text=m["text"],
+                        kind=Kind(m.get("kind", "fact")),
+                        subject=m.get("subject", ""),
+                        source=Source.OWNER_SAID,
+                        importance=float(m.get("importance", 0.5)),
+                        created_at=now - timedelta(days=float(m.get("days_ago", 0))),
+                    )
+                    for m in real
+                ]
+            )
+            vectors = await asyncio.to_thread(embedder.embed, [m["text"] for m in real])
+            await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
+            have, add = len(real), add - len(real)
+        texts = synthetic_texts(add, seed=have + 7)
+        rng = random.Random(have)
+        now = datetime.now(UTC)
+        for start in range(0, add, 5000):
+            part = texts[start : start + 5000]
+            ids = await store.records.insert_many(
+                [
+                    NewMemory(
+                        user_id=owner.id,
+                        text=text,
+                        importance=rng.choice((0.3, 0.5, 0.7)),
+                        created_at=now - timedelta(days=rng.randint(0, 900)),
+                    )
+                    for text in part
+                ]
+            )
+            vectors = random_unit_vectors(len(part), embedder.dim, seed=have + start)
+            await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
+        with contextlib.suppress(Exception):
+            await store.close()
+        return {
+            "memories": total,
+            "added": before,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    finally:
+        await stores.close()
+
+
+async def retrieval_latency(data: Path, rounds: int) -> dict[str, Any]:
+    """bench/memory_bench.py's latency() on Steward's own store (process stopped): one user
+    (the owner) holds every memory, the labelled ones among them."""
+    from bench.memory_bench import LABELLED, latency
+    from memory.clock import SystemClock
+    from memory.embedder import load_embedder
+    from memory.longterm import LongTermMemory, VectorIndex
+    from memory.longterm.evaluation import load_labelled_set
+    from memory.stores import Stores
+
+    clock = SystemClock()
+    stores = await Stores.open(data / "steward.db", clock)
+    try:
+        owner = await stores.people.owner()
+        assert owner is not None
+        labelled = load_labelled_set(LABELLED)
+        embedder = await asyncio.to_thread(load_embedder, "minilm")
+        index = VectorIndex.open(path=data / "chroma", embedder=embedder.name, dim=embedder.dim)
+        store = LongTermMemory(stores.db, clock)
+        await store.attach(embedder, index)
+        ids = dict.fromkeys(labelled.users, owner.id)
+        row = await latency(store, index, embedder, labelled, ids, rounds)
+        with contextlib.suppress(Exception):
+            await store.close()
+        return row
+    finally:
+        await stores.close()
+
+
+async def overhead_with_memories(
+    work: Path, *, total: int, turns: int, latency: float, idle_wait: float, rounds: int
+) -> dict[str, Any]:
+    data = work / "data"
+    print(f"  steward: populating {total:,} memories ...", flush=True)
+    built = await populate_memories(data, total)
+    async with steward(data, latency, work / "steward.log") as run:
+        await asyncio.sleep(idle_wait)  # the embedder and Chroma load in the background
+        print(f"  steward: {turns} turns with {total:,} memories ...", flush=True)
+        overheads = await drive_turns(run.tg, run.fa, turns, chat=OWNER_TG, start_seq=total)
+        rss = tree_rss_mib(run.proc.pid)
+    print(f"  memory: retrieval latency at {total:,} memories ...", flush=True)
+    retrieval = await retrieval_latency(data, rounds)
+    return {
+        "retrieval": retrieval,
+        "memories": total,
+        "populate": built,
+        "start_to_ready_s": round(run.ready_s, 3),
+        "overhead_ms": summary_ms(overheads),
+        "rss_mib": round(rss, 1),
+    }
+
+
+async def scheduler(
+    work: Path, *, schedules: int, reminders: int, spread_s: float, lead_s: float, latency: float
+) -> dict[str, Any]:
+    """`schedules` schedules stored (most far in the future); `reminders` of them fall due over
+    `spread_s` seconds starting `lead_s` after the process is started, plus one overdue reminder
+    that fires as soon as the scheduler is up (its send marks scheduler start-up)."""
+    from agent.scheduler.service import address_to_json
+    from agent.types import Address
+    from memory.clock import SystemClock
+    from memory.schedules import ScheduleStore
+    from memory.stores import Stores
+
+    data = work / "data"
+    clock = SystemClock()
+    stores = await Stores.open(data / "steward.db", clock)
+    store = ScheduleStore(stores.db, clock)
+    owner = await stores.people.owner()
+    assert owner is not None
+    chat_id = await stores.db.scalar(
+        "SELECT id FROM chats WHERE channel = 'telegram' AND platform_chat_id = ?", (str(OWNER_TG),)
+    )
+    destination = address_to_json(Address("telegram", str(OWNER_TG), None))
+    far = datetime.now(UTC) + timedelta(days=30)
+    print(f"  steward: storing {schedules:,} schedules ...", flush=True)
+    inserted = time.perf_counter()
+
+    async def add(text: str, at: datetime) -> None:
+        await store.add(
+            user_id=owner.id,
+            chat_id=chat_id,
+            kind="reminder",
+            trigger={"type": "once", "at": at.isoformat()},
+            payload={"text": text},
+            next_run_at=at,
+            destination=destination,
+        )
+
+    for i in range(schedules - reminders - 1):
+        await add(f"someday {i}", far + timedelta(minutes=i))
+    insert_s = time.perf_counter() - inserted
+    wall0 = time.time() + 1.0  # the process starts right after the last insert
+    due: dict[str, float] = {}
+    for i in range(reminders):
+        at = wall0 + lead_s + spread_s * i / max(1, reminders - 1)
+        key = marker(0, i)
+        due[key] = at
+        await add(f"tick {key}", datetime.fromtimestamp(at, UTC))
+    await add(f"overdue {marker(0, 10**6)}", datetime.now(UTC) - timedelta(seconds=5))
+    await stores.close()
+    await asyncio.sleep(max(0.0, wall0 - time.time()))
+    print(f"  steward: {reminders} reminders due over {spread_s:g}s ...", flush=True)
+    async with steward(data, latency, work / "steward.log") as run:
+        overdue = await run.tg.reply_to(marker(0, 10**6), 120)
+        scheduler_up_s = overdue[0] - run.started
+        late: list[float] = []
+        missing = 0
+        give_up = wall0 + lead_s + spread_s + 60.0  # later than a minute counts as missing
+        for key, at in due.items():
+            try:
+                _, wall, _ = await run.tg.reply_to(key, max(0.01, give_up - time.time()))
+                late.append(wall - at)
+            except TimeoutError:
+                missing += 1
+    return {
+        "schedules": schedules,
+        "insert_s": round(insert_s, 1),
+        "start_to_ready_s": round(run.ready_s, 3),
+        "start_to_scheduler_up_s": round(scheduler_up_s, 3),
+        "reminders": reminders,
+        "spread_s": spread_s,
+        "late_ms": summary_ms(late) if late else None,
+        "missing": missing,
+    }
