@@ -124,13 +124,16 @@ class TurnRunner:
             tainted=request.tainted,
         )
         prompt = await self._context.build(request)
+        if prompt.untrusted_sources and not request.tainted:
+            request = replace(request, tainted=True)
+            await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, tainted=True)
         turn = _Turn(
             id=turn_id,
             request=request,
             ctx=self.tool_context(request, turn_id),
             system=prompt.system,
             messages=prompt.messages,
-            taint_sources=[*request.sources]
+            taint_sources=[*request.sources, *prompt.untrusted_sources]
             + (["another person's message"] if not request.user.is_owner else []),
         )
         return await self._loop(turn)

@@ -176,14 +176,15 @@ class World:
 
 @asynccontextmanager
 async def trust_world(
-    tmp_path: Path, *, clock: Clock | None = None, **overrides: Any
+    tmp_path: Path, *, clock: Clock | None = None, reuse: bool = False, **overrides: Any
 ) -> AsyncIterator[World]:
+    """A fresh world, or with `reuse=True` the same data directory again (a restart)."""
     data_dir = tmp_path / "data"
     outside = tmp_path / "outside"
-    outside.mkdir(parents=True)
+    outside.mkdir(parents=True, exist_ok=reuse)
     (outside / "sentinel.txt").write_text("untouched")
     (outside / "secret.txt").write_text(CANARY_FILE)
-    (data_dir / "workspace").mkdir(parents=True)
+    (data_dir / "workspace").mkdir(parents=True, exist_ok=reuse)
     server = WebServer()
     await server.start()
     async with FakeAnthropic() as model:
@@ -196,7 +197,8 @@ async def trust_world(
         async with running_steward(data_dir, model.base_url, clock=clock, **settings) as h:
             owner = await h.steward.stores.people.owner()
             assert owner is not None
-            await h.steward.stores.goals.add(owner.id, f"Keep {CANARY_MEMORY} private")
+            if not reuse:
+                await h.steward.stores.goals.add(owner.id, f"Keep {CANARY_MEMORY} private")
             try:
                 yield World(h, model, server, data_dir, outside)
             finally:
