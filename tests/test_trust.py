@@ -350,6 +350,22 @@ async def test_13_expired_is_denied_and_a_crash_mid_execution_never_reruns(
         await w.check_invariants()
 
 
+async def test_13b_a_pending_approval_survives_a_restart_and_resumes_its_turn(
+    tmp_path: Path,
+) -> None:
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir after-restart"}))
+        (approval_id,) = await _ids(w)
+        turn_id = await w.h.steward.stores.db.scalar("SELECT turn_id FROM approvals")
+    async with trust_world(tmp_path, reuse=True) as w:  # a new process on the same data
+        assert await w.h.steward.stores.turns.status_of(turn_id) == "awaiting_approval"
+        await w.h.say(f"/approve {approval_id}")
+        assert (w.workspace / "after-restart").is_dir()
+        assert await w.h.steward.stores.turns.status_of(turn_id) == "completed"
+        assert "ok" in w.h.channel.texts()  # the resumed turn's reply reached the chat
+        await w.check_invariants()
+
+
 async def test_14_a_flood_of_approval_requests_is_limited_and_collapsed(tmp_path: Path) -> None:
     async with trust_world(tmp_path) as w:
         orders = [instruction("shell", {"command": f"touch f{i}"}) for i in range(50)]
