@@ -317,6 +317,10 @@ class MemoryService:
         memories = [m for m in result.memories if episode is None or m.id != episode.id]
         seen = {m.id for m in memories}
         for memory in await self.store.records.important(request.user.id, 5, CORE_IMPORTANCE):
+            # Only the owner's own word rides along unasked: an untrusted memory taints the turn
+            # that carries it, so it comes only when it is relevant to the message.
+            if memory.untrusted:
+                continue
             if memory.id not in seen and (episode is None or memory.id != episode.id):
                 memories.append(memory)
                 seen.add(memory.id)
