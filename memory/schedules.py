@@ -201,13 +201,12 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
-    async def pending(self) -> list[Schedule]:
-        """Every active schedule with a next run: what the alarm clock must wake up for."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL"
-            " ORDER BY next_run_at, id"
-        )
-        return [_schedule(row) for row in rows]
+    async def next_run_time(self, *, after: datetime | None = None) -> datetime | None:
+        """The earliest next run of an active schedule (later than `after`, if given)."""
+        sql = "SELECT MIN(next_run_at) FROM schedules WHERE status = 'active'"
+        sql += " AND next_run_at > ?" if after else " AND next_run_at IS NOT NULL"
+        value = await self._db.scalar(sql, (iso(after),) if after else ())
+        return parse_iso(value) if value else None
 
     async def update(
         self,

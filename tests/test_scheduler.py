@@ -299,6 +299,63 @@ async def test_the_alarm_clock_is_rebuilt_from_sqlite_and_fires_a_short_schedule
             await scheduler(h).stop()
 
 
+class SlowChannel(RecordingChannel):
+    """A reminder whose text starts "slow" takes `delay` seconds to send; all else is instant."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        if text.startswith("Reminder: slow"):
+            await asyncio.sleep(self.delay)
+        return await super().send_text(address, text)
+
+
+async def test_one_alarm_serves_thousands_of_schedules_and_a_long_run_delays_nothing(
+    tmp_path: Path,
+) -> None:
+    """The alarm is one job armed at SQLite's earliest next run (not one job per schedule),
+    and it is re-armed before a run starts, so a reminder due during a slow run is on time."""
+    async with running_steward(tmp_path, None) as h:
+        slow = SlowChannel(delay=2.5)
+        h.steward.switchboard.register("test", slow)
+        service = scheduler(h)
+        await h.say("/remind 3h tea")
+        [far] = await service.store.due(datetime.now(UTC) + timedelta(hours=4))
+        for i in range(500):
+            await service.store.add(
+                user_id=far.user_id,
+                chat_id=far.chat_id,
+                kind="reminder",
+                trigger={"type": "once", "at": iso(datetime.now(UTC) + timedelta(days=30))},
+                payload={"text": f"someday {i}"},
+                next_run_at=datetime.now(UTC) + timedelta(days=30, minutes=i),
+                destination=far.destination,
+            )
+        await service.start()
+        try:
+            assert len(service._alarm.get_jobs()) == 1
+            began = asyncio.get_running_loop().time()
+            await h.say("/remind 1s slow one")
+            await h.say("/remind 2s quick one")
+            sent: dict[str, float] = {}
+            for _ in range(120):
+                for text in slow.texts("c1"):
+                    if text.startswith("Reminder:"):
+                        sent.setdefault(text, asyncio.get_running_loop().time() - began)
+                if len(sent) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert set(sent) == {"Reminder: slow one", "Reminder: quick one"}
+            # the quick one fell due while the slow send (2.5 s) was still under way
+            assert sent["Reminder: quick one"] < sent["Reminder: slow one"]
+            await service.idle()
+            assert len(service._alarm.get_jobs()) == 1  # re-armed for the 3 h reminder
+        finally:
+            await service.stop()
+
+
 async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -64,6 +64,7 @@ DEFERRABLE = frozenset({"briefing", "checkin"})  # self-initiated: they wait out
 AGENT_KINDS = frozenset({"briefing", "checkin", "task"})
 REMINDER_KINDS = ("reminder", "task")
 LATE_AFTER = timedelta(minutes=1)  # a reminder later than this says so
+_WAKE_JOB = "steward-wake"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class SchedulerService:
         self.briefings = BriefingWriter(self)
         self._steward: Steward | None = None
         self._alarm: Any = None  # the AsyncIOScheduler, while running
-        self._armed: dict[int, datetime] = {}
+        self._armed_at: datetime | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- wiring ------------------------------------------------------------------------------
@@ -161,41 +162,38 @@ class SchedulerService:
         if self._alarm is not None:
             self._alarm.shutdown(wait=False)
             self._alarm = None
-            self._armed.clear()
+            self._armed_at = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def sync_alarms(self) -> None:
-        """One APScheduler date job per active schedule, at its next run."""
+    async def sync_alarms(self, *, after: datetime | None = None) -> None:
+        """Arm the one alarm at the earliest next run SQLite holds: one indexed query however
+        many schedules are stored. `after` skips what a run in progress is already handling."""
         if self._alarm is None:
+            return
+        at = await self.store.next_run_time(after=after)
+        if at == self._armed_at:
+            return
+        self._armed_at = at
+        if at is None:
+            if self._alarm.get_job(_WAKE_JOB) is not None:
+                self._alarm.remove_job(_WAKE_JOB)
             return
         from apscheduler.triggers.date import DateTrigger
 
-        wanted = {s.id: s.next_run_at for s in await self.store.pending() if s.next_run_at}
-        for schedule_id in list(self._armed):
-            if schedule_id not in wanted:
-                self._armed.pop(schedule_id)
-                job = self._alarm.get_job(f"schedule-{schedule_id}")
-                if job is not None:
-                    job.remove()
-        for schedule_id, at in wanted.items():
-            if self._armed.get(schedule_id) == at:
-                continue
-            self._alarm.add_job(
-                self._wake,
-                DateTrigger(run_date=at),
-                args=[schedule_id],
-                id=f"schedule-{schedule_id}",
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-            )
-            self._armed[schedule_id] = at
+        self._alarm.add_job(
+            self._wake,
+            DateTrigger(run_date=at),
+            id=_WAKE_JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
 
-    async def _wake(self, schedule_id: int) -> None:
-        self._armed.pop(schedule_id, None)
+    async def _wake(self) -> None:
+        self._armed_at = None
         self._spawn(self.run_due())
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -265,6 +263,7 @@ class SchedulerService:
         now = self.clock.now()
         due = await self.store.due(now)
         due.sort(key=lambda s: (s.kind != "reminder", s.next_run_at or now, s.id))
+        await self.sync_alarms(after=now)  # what falls due during a long run must not wait
         reports = [await self._run(schedule, now) for schedule in due]
         await self.sync_alarms()
         return reports
