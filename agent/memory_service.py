@@ -73,6 +73,7 @@ CORE_IMPORTANCE = 0.85  # memories this important join the context whenever ther
 MAX_EXTRACT_CHARS = 4000
 MAX_COMPACT_CHARS = 24000
 EPISODE_IMPORTANCE = 0.4
+MAX_EVENT_CHARS = 600  # a goal note or briefing kept as a memory: the gist, not the whole
 
 EXTRACTION_SYSTEM = """\
 You keep the long-term memory of Steward, a personal assistant. From the user's message below,
@@ -314,7 +315,14 @@ class MemoryService:
             CONTEXT_HITS,
             min_similarity=CONTEXT_MIN_SIMILARITY,
         )
-        memories = [m for m in result.memories if episode is None or m.id != episode.id]
+        # A briefing is written from items not yet briefed; earlier briefings would only invite
+        # repeats, so its turn recalls everything but them.
+        skip_kind = Kind.BRIEFING if request.kind == "briefing" else None
+        memories = [
+            m
+            for m in result.memories
+            if (episode is None or m.id != episode.id) and m.kind is not skip_kind
+        ]
         seen = {m.id for m in memories}
         for memory in await self.store.records.important(request.user.id, 5, CORE_IMPORTANCE):
             # Only the owner's own word rides along unasked: an untrusted memory taints the turn
@@ -357,6 +365,39 @@ class MemoryService:
         if new.turn_id is not None:
             self._saved_in_turn.add(new.turn_id)
         return saved
+
+    async def record_event(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        kind: Kind,
+        source: Source,
+        tainted: bool,
+        subject: str = "",
+        chat_id: int | None = None,
+        turn_id: int | None = None,
+        importance: float = 0.4,
+    ) -> Saved | None:
+        """Goal progress and briefing history as memories, so later turns can recall them.
+        The event already happened: a failure to remember it is logged, never raised."""
+        try:
+            return await self.store.save(
+                NewMemory(
+                    user_id=user_id,
+                    text=text[:MAX_EVENT_CHARS],
+                    kind=kind,
+                    subject=subject,
+                    source=source,
+                    trust=Trust.UNTRUSTED if tainted else None,
+                    importance=importance,
+                    chat_id=chat_id,
+                    turn_id=turn_id,
+                )
+            )
+        except Exception:
+            log.exception("could not remember a %s for user %s", kind.value, user_id)
+            return None
 
     async def forget(self, user_id: int, memory_id: int) -> Memory | None:
         return await self.store.forget(user_id, memory_id)

@@ -20,6 +20,7 @@ from agent.scheduler.feeds import FeedFetcher
 from agent.types import Address
 from memory.clock import FrozenClock
 from memory.feeds import Feed
+from memory.longterm import Kind
 
 FIXTURES = Path(__file__).parent / "data" / "feeds"
 DAY1 = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
@@ -223,6 +224,11 @@ async def test_briefing_quotes_feed_items_as_untrusted_data_in_a_tainted_turn(
         assert run.detail["items"] == 5
         listing = await h.say("/briefing feeds list")
         assert "last fetch failed: not a valid RSS or Atom feed" in listing
+        # The briefing joins long-term memory as history, untrusted: it came from feeds.
+        assert h.steward.memory is not None
+        [kept] = await h.steward.memory.store.records.recent(1, kinds=[Kind.BRIEFING])
+        assert kept.text.startswith("Briefing of 2026-03-10: Good morning! [1] Python 3.15")
+        assert (kept.source.value, kept.trust.value) == ("feed", "untrusted")
 
 
 async def test_two_days_of_briefings_never_repeat_an_item(

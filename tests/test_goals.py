@@ -174,6 +174,43 @@ async def test_check_ins_call_the_model_only_when_something_is_due(
         assert "checkin: 2 turns" in await h.say("/usage")
 
 
+async def test_progress_check_ins_and_closings_are_remembered_for_later_turns(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(checkin_reply)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Run a half marathon")
+        await h.say("/goal every 1 daily 9:00")
+        clock.advance(timedelta(hours=1))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent"
+        await h.say("/goal note 1 ran 5 km along the canal")
+        await h.say("/goal done 1")
+        assert h.steward.memory is not None
+        saved = await h.steward.memory.store.records.recent(1, 10)
+        by_text = {m.text: m for m in saved}
+        checkin = by_text[
+            "Check-in on goal “Run a half marathon” (2026-03-10): "
+            "How about a 5 km run today? Next step: buy running shoes."
+        ]
+        assert (checkin.kind.value, checkin.source.value) == ("goal_note", "model_inferred")
+        progress = by_text[
+            "Progress on goal “Run a half marathon” (2026-03-10): ran 5 km along the canal"
+        ]
+        assert (progress.kind.value, progress.source.value, progress.trust.value) == (
+            "goal_note",
+            "owner_said",
+            "trusted",
+        )
+        assert "Goal “Run a half marathon” was marked done on 2026-03-10." in by_text
+        # Months later, with the goal closed, a turn about it still finds what happened.
+        clock.advance(timedelta(days=120))
+        await h.say("how did the canal runs for the half marathon go?")
+        context = fake_model.requests[-1].last_user_text
+        assert "ran 5 km along the canal" in context, context
+
+
 async def test_a_check_in_for_a_closed_goal_stops_itself(tmp_path: Path) -> None:
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path, None, clock=clock) as h:

@@ -11,10 +11,12 @@ from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
+from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.stores import Stores
 
 if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
     from agent.scheduler.service import SchedulerService
 
 __all__ = ["GoalError", "Goals"]
@@ -25,10 +27,20 @@ class GoalError(Exception):
 
 
 class Goals:
-    def __init__(self, stores: Stores, scheduler: SchedulerService | None, timezone: str) -> None:
+    """Progress notes and closings also go into long-term memory (when it runs), so a later
+    turn that asks "how is the marathon training going?" finds them."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        scheduler: SchedulerService | None,
+        timezone: str,
+        memory: MemoryService | None = None,
+    ) -> None:
         self._stores = stores
         self._scheduler = scheduler
         self._timezone = timezone
+        self._memory = memory
 
     def zone(self, user: User) -> ZoneInfo:
         return ZoneInfo(user.timezone or self._timezone)
@@ -53,7 +65,15 @@ class Goals:
         )
         return goal
 
-    async def note(self, user: User, goal_id: int, text: str) -> GoalNote:
+    async def note(
+        self,
+        user: User,
+        goal_id: int,
+        text: str,
+        *,
+        source: Source = Source.OWNER_SAID,
+        tainted: bool = False,
+    ) -> GoalNote:
         goal = await self.get(user, goal_id, active=True)
         if not text.strip():
             raise GoalError("What progress should I note?")
@@ -61,7 +81,28 @@ class Goals:
         await self._stores.audit.record(
             "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
         )
+        day = note.created_at.astimezone(self.zone(user))
+        await self._remember(
+            user,
+            goal,
+            f"Progress on goal “{goal.title}” ({day:%Y-%m-%d}): {note.note}",
+            source=source,
+            tainted=tainted or goal.tainted,
+        )
         return note
+
+    async def _remember(
+        self, user: User, goal: Goal, text: str, *, source: Source, tainted: bool
+    ) -> None:
+        if self._memory is not None:
+            await self._memory.record_event(
+                user.id,
+                text,
+                kind=Kind.GOAL_NOTE,
+                source=source,
+                tainted=tainted,
+                subject=f"goal {goal.id}",
+            )
 
     async def next_step(self, user: User, goal_id: int, text: str) -> Goal:
         goal = await self.get(user, goal_id, active=True)
@@ -73,7 +114,15 @@ class Goals:
         )
         return await self.get(user, goal_id)
 
-    async def close(self, user: User, goal_id: int, status: GoalStatus) -> Goal:
+    async def close(
+        self,
+        user: User,
+        goal_id: int,
+        status: GoalStatus,
+        *,
+        source: Source = Source.OWNER_SAID,
+        tainted: bool = False,
+    ) -> Goal:
         goal = await self.get(user, goal_id, active=True)
         await self._stores.goals.set_status(goal.id, status)
         if self._scheduler is not None:
@@ -83,7 +132,16 @@ class Goals:
         await self._stores.audit.record(
             f"goal.{status.value}", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
         )
-        return await self.get(user, goal_id)
+        closed = await self.get(user, goal_id)
+        day = parse_iso(closed.updated_at).astimezone(self.zone(user))
+        await self._remember(
+            user,
+            goal,
+            f"Goal “{goal.title}” was marked {status.value} on {day:%Y-%m-%d}.",
+            source=source,
+            tainted=tainted or goal.tainted,
+        )
+        return closed
 
     async def set_cadence(
         self,

@@ -46,6 +46,7 @@ from agent.types import Address, TurnRequest
 from memory.clock import Clock, iso
 from memory.feeds import FeedStore
 from memory.goals import Goal, GoalStatus
+from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.schedules import RunStatus, Schedule, ScheduleStatus, ScheduleStore
 from memory.stores import Stores
@@ -85,6 +86,7 @@ class _Result:
     turn_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     stop: bool = False  # the schedule ends here (its goal was closed, …)
+    reply: str = ""  # what was posted, when it was
 
 
 def address_to_json(address: Address) -> dict[str, Any]:
@@ -454,6 +456,15 @@ class SchedulerService:
         )
         result = await self._agent_turn(request)
         result.reason = f"{reason}; {result.reason}"
+        if result.status is RunStatus.SENT:
+            await self._remember(
+                request,
+                result,
+                f"Check-in on goal “{goal.title}” ({self._today(user):%Y-%m-%d}): {result.reply}",
+                kind=Kind.GOAL_NOTE,
+                source=Source.MODEL_INFERRED,
+                subject=f"goal {goal.id}",
+            )
         return result
 
     async def _fire_briefing(
@@ -490,6 +501,14 @@ class SchedulerService:
         result = await self._agent_turn(request, footer=draft.footer())
         if result.status is RunStatus.SENT:
             await self.feeds.mark_briefed(user.id, draft.keys)
+            await self._remember(
+                request,
+                result,
+                f"Briefing of {self._today(user):%Y-%m-%d}: {result.reply}",
+                kind=Kind.BRIEFING,
+                source=Source.FEED,
+                importance=0.3,
+            )
         result.detail |= detail
         return result
 
@@ -508,7 +527,36 @@ class SchedulerService:
                 RunStatus.SILENT, "the model chose not to message", outcome.turn_id, detail
             )
         detail["chars"] = len(outcome.text) + len(footer)
-        return _Result(RunStatus.SENT, "posted", outcome.turn_id, detail)
+        return _Result(RunStatus.SENT, "posted", outcome.turn_id, detail, reply=outcome.text)
+
+    def _today(self, user: User) -> datetime:
+        return self.clock.now().astimezone(self.zone_for(user))
+
+    async def _remember(
+        self,
+        request: TurnRequest,
+        result: _Result,
+        text: str,
+        *,
+        kind: Kind,
+        source: Source,
+        subject: str = "",
+        importance: float = 0.4,
+    ) -> None:
+        """Check-ins and briefings become part of long-term memory (history, not facts)."""
+        memory = self.steward.memory
+        if memory is not None:
+            await memory.record_event(
+                request.user.id,
+                text,
+                kind=kind,
+                source=source,
+                tainted=request.tainted,
+                subject=subject,
+                chat_id=request.chat.id if request.chat else None,
+                turn_id=result.turn_id,
+                importance=importance,
+            )
 
     async def _cost(self, turn_id: int | None) -> float:
         if turn_id is None:

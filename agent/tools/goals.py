@@ -9,12 +9,13 @@ from agent.scheduler.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.tools.registry import Risk, ToolContext, ToolError, tool
 from memory.goals import GoalStatus
+from memory.longterm import Source
 
 __all__ = ["GOAL_TOOLS"]
 
 
 def _goals(ctx: ToolContext) -> Goals:
-    return Goals(ctx.stores, ctx.deps.scheduler, ctx.deps.timezone)
+    return Goals(ctx.stores, ctx.deps.scheduler, ctx.deps.timezone, ctx.deps.memory)
 
 
 @tool(risk=Risk.READ)
@@ -60,7 +61,9 @@ async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
         note: What was done, e.g. "ran 8 km in 45 minutes".
     """
     try:
-        await _goals(ctx).note(ctx.user, goal_id, note)
+        await _goals(ctx).note(
+            ctx.user, goal_id, note, source=Source.MODEL_INFERRED, tainted=ctx.tainted
+        )
     except GoalError as exc:
         raise ToolError(str(exc)) from None
     return f"Noted on goal #{goal_id}."
@@ -90,7 +93,9 @@ async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dr
         status: "done" or "dropped".
     """
     try:
-        await _goals(ctx).close(ctx.user, goal_id, GoalStatus(status))
+        await _goals(ctx).close(
+            ctx.user, goal_id, GoalStatus(status), source=Source.MODEL_INFERRED, tainted=ctx.tainted
+        )
     except GoalError as exc:
         raise ToolError(str(exc)) from None
     return f"Goal #{goal_id} is {status}."

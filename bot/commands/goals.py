@@ -37,7 +37,7 @@ def _goal_id(text: str) -> tuple[int, str]:
 )
 async def goal_command(ctx: CommandContext) -> str:
     steward = ctx.steward
-    goals = Goals(steward.stores, steward.scheduler, steward.settings.timezone)
+    goals = Goals(steward.stores, steward.scheduler, steward.settings.timezone, steward.memory)
     verb, _, rest = ctx.call.args.strip().partition(" ")
     verb = verb.lower()
     rest = rest.strip()
