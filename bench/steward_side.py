@@ -165,7 +165,8 @@ async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> d
 
 async def populate_memories(data: Path, total: int) -> dict[str, Any]:
     """Grow the owner's long-term memories to `total`, offline, through the store's bulk path
-    (records.insert_many + VectorIndex.upsert) with random unit vectors for the filler text."""
+    (records.insert_many + VectorIndex.upsert + records.mark_indexed, as reconcile writes them)
+    with random unit vectors for the filler text."""
     from bench.memory_bench import LABELLED, random_unit_vectors, synthetic_texts
     from memory.clock import SystemClock
     from memory.embedder import load_embedder
@@ -206,6 +207,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             )
             vectors = await asyncio.to_thread(embedder.embed, [m["text"] for m in real])
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
+            await store.records.mark_indexed(ids)
             have, add = len(real), add - len(real)
         texts = synthetic_texts(add, seed=have + 7)
         rng = random.Random(have)
@@ -225,6 +227,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             )
             vectors = random_unit_vectors(len(part), embedder.dim, seed=have + start)
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
+            await store.records.mark_indexed(ids)
         with contextlib.suppress(Exception):
             await store.close()
         return {

@@ -202,6 +202,7 @@ async def test_a_crash_between_sqlite_and_chroma_is_repaired_at_start_up(
     fresh = LongTermMemory(world.stores.db, world.clock)
     report = await fresh.attach(embedder, index)
     assert report.added == 2 and report.removed == 2
+    assert report.compared == [world.alice]  # Chroma held one more than SQLite knew of
     assert await asyncio.to_thread(index.ids, world.alice) == await fresh.records.active_ids(
         world.alice
     )
@@ -218,9 +219,44 @@ async def test_memory_survives_a_restart(world: World, embedder: MiniLMEmbedder)
     again = LongTermMemory(world.stores.db, world.clock)
     report = await again.attach(embedder, world.reopen_index(embedder))
     assert report.added == 0 and report.removed == 0  # nothing to repair
+    assert report.compared == []  # and no id listed to find that out
     found = await again.search(world.alice, "when do I need a new travel document?", 1)
     assert texts(found) == ["Her passport expires in February 2027."]
     await again.close()
+
+
+async def test_start_up_checks_only_what_changed_and_adopts_an_old_store_once(
+    world: World, embedder: MiniLMEmbedder
+) -> None:
+    m = world.memory
+    for text in ("Likes rye bread.", "Takes the 8:10 train.", "Allergic to hazelnuts."):
+        await m.save(NewMemory(world.alice, text))
+    forgotten = await m.save(NewMemory(world.bob, "Bob's locker is 42."))
+    await m.close()
+    # A crash right after the forget committed: the vector is still in Chroma, the journal
+    # says it must go.
+    await m.records.delete(world.bob, forgotten.memory.id)
+    # A store from before the journal: nothing marked indexed.
+    await world.stores.db.execute("UPDATE memories SET indexed = 0")
+
+    again = LongTermMemory(world.stores.db, world.clock)
+    index = world.reopen_index(embedder)
+    report = await again.attach(embedder, index)
+    # the unindexed ones were embedded again (few: cheaper than listing), the removal applied
+    assert (report.added, report.removed, report.compared) == (3, 1, [])
+    assert forgotten.memory.id not in await asyncio.to_thread(index.ids, world.bob)
+    await again.close()
+
+    await world.stores.db.execute("UPDATE memories SET indexed = 0")
+    many = LongTermMemory(world.stores.db, world.clock, full_check_after=2)
+    report = await many.attach(embedder, world.reopen_index(embedder))
+    # past the limit the ids are compared instead, and nothing is embedded again
+    assert (report.added, report.removed, report.compared) == (0, 0, [world.alice])
+    await many.close()
+    last = LongTermMemory(world.stores.db, world.clock)
+    report = await last.attach(embedder, world.reopen_index(embedder))
+    assert (report.added, report.removed, report.compared) == (0, 0, [])
+    await last.close()
 
 
 async def test_switching_the_embedder_rebuilds_the_vectors(

@@ -468,6 +468,53 @@ class MemoryRecords:
         rows = await self._db.fetchall("SELECT DISTINCT user_id FROM memories ORDER BY user_id")
         return [int(r["user_id"]) for r in rows]
 
+    # -- the vector journal (which vectors Chroma holds; see migration 0006) ------------------
+
+    async def unindexed_ids(self, user_id: int) -> list[int]:
+        """Memories in force whose vector Chroma is not known to hold."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM memories WHERE user_id = ? AND indexed = 0 AND superseded_at IS NULL"
+            " ORDER BY id",
+            (user_id,),
+        )
+        return [int(r["id"]) for r in rows]
+
+    async def indexed_count(self, user_id: int) -> int:
+        return int(
+            await self._db.scalar(
+                "SELECT COUNT(*) FROM memories"
+                " WHERE user_id = ? AND indexed = 1 AND superseded_at IS NULL",
+                (user_id,),
+            )
+        )
+
+    async def mark_indexed(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            await self._db.execute(
+                f"UPDATE memories SET indexed = 1 WHERE id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+
+    async def pending_removals(self) -> dict[int, list[int]]:
+        """Vectors of forgotten or superseded memories that Chroma may still hold, by user."""
+        rows = await self._db.fetchall(
+            "SELECT user_id, memory_id FROM memory_vector_removals ORDER BY user_id, memory_id"
+        )
+        out: dict[int, list[int]] = {}
+        for row in rows:
+            out.setdefault(int(row["user_id"]), []).append(int(row["memory_id"]))
+        return out
+
+    async def clear_removals(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            await self._db.execute(
+                "DELETE FROM memory_vector_removals"
+                f" WHERE memory_id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+
     async def count(self, user_id: int | None = None, *, active_only: bool = True) -> int:
         where = " WHERE superseded_at IS NULL" if active_only else ""
         if user_id is None:

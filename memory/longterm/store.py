@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 SearchMode = Literal["hybrid", "vector", "keyword"]
 
 QUERY_CACHE = 256  # query embeddings kept
+# More unindexed memories than this for one user (a database from before the vector journal, a
+# bulk import): compare every id with Chroma rather than embed them all again.
+FULL_CHECK_AFTER = 1000
 
 _SLOTTED = (Kind.FACT, Kind.PREFERENCE)  # kinds where one subject holds one current value
 _NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when named
@@ -107,12 +110,14 @@ class ReconcileReport:
     removed: int = 0
     users: int = 0
     dropped_collections: list[int] = field(default_factory=list)
+    compared: list[int] = field(default_factory=list)  # users whose every id was listed
 
     def __iadd__(self, other: ReconcileReport) -> ReconcileReport:
         self.added += other.added
         self.removed += other.removed
         self.users = max(self.users, other.users)
         self.dropped_collections += other.dropped_collections
+        self.compared += other.compared
         return self
 
 
@@ -124,8 +129,10 @@ class LongTermMemory:
         *,
         weights: Weights | None = None,
         query_cache: int = QUERY_CACHE,
+        full_check_after: int = FULL_CHECK_AFTER,
     ) -> None:
-        """`query_cache`: how many query embeddings to keep (0: none, as the benchmark wants)."""
+        """`query_cache`: how many query embeddings to keep (0: none, as the benchmark wants);
+        `full_check_after`: see FULL_CHECK_AFTER."""
         self.records = MemoryRecords(db, clock)
         self.weights = weights or Weights()
         self._clock = clock
@@ -137,6 +144,7 @@ class LongTermMemory:
         # extraction): its embedding is kept for a while.
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_cache = query_cache
+        self._full_check_after = full_check_after
 
     # -- vectors ------------------------------------------------------------------------------
 
@@ -174,40 +182,71 @@ class LongTermMemory:
             await asyncio.to_thread(index.close)
 
     async def reconcile(self) -> ReconcileReport:
-        """Make Chroma hold exactly the vectors of the memories in force in SQLite."""
+        """Make Chroma hold exactly the vectors of the memories in force in SQLite.
+
+        The journal (migration 0006) says what changed since Chroma was last in step: pending
+        removals are applied and unindexed memories embedded. Then each user's count in Chroma
+        is compared with SQLite's, and only a user whose counts differ (a Chroma directory from
+        elsewhere, another embedder, a crash between the two writes) has every id compared."""
         index, embedder = self._index, self._embedder
         report = ReconcileReport()
         if index is None or embedder is None:
             return report
+        for user_id, ids in (await self.records.pending_removals()).items():
+            await asyncio.to_thread(index.delete, user_id, ids)
+            await self.records.clear_removals(ids)
+            report.removed += len(ids)
         in_sqlite = set(await self.records.users())
         in_chroma = set(await asyncio.to_thread(index.users))
         report.users = len(in_sqlite)
         for user_id in sorted(in_sqlite | in_chroma):
-            want = await self.records.active_ids(user_id)
-            have = await asyncio.to_thread(index.ids, user_id) if user_id in in_chroma else set()
-            stale = sorted(have - want)
-            if not want and user_id in in_chroma:
-                await asyncio.to_thread(index.drop, user_id)
-                report.removed += len(have)
-                report.dropped_collections.append(user_id)
-                continue
-            if stale:
-                await asyncio.to_thread(index.delete, user_id, stale)
-                report.removed += len(stale)
-            missing = sorted(want - have)
-            for start in range(0, len(missing), 256):
-                chunk = missing[start : start + 256]
-                texts = await self.records.texts(chunk)
-                ids = [i for i in chunk if i in texts]
-                await asyncio.to_thread(
-                    _embed_and_upsert, embedder, index, user_id, ids, [texts[i] for i in ids]
-                )
-                report.added += len(ids)
+            missing = await self.records.unindexed_ids(user_id)
+            if len(missing) <= self._full_check_after:
+                report.added += await self._add_vectors(user_id, missing)
+                held = await asyncio.to_thread(index.count, user_id)
+                if held == await self.records.indexed_count(user_id):
+                    continue
+            report += await self._compare_all(user_id)
         if report.added or report.removed:
             log.info(
                 "memory vectors reconciled: %d added, %d removed", report.added, report.removed
             )
         return report
+
+    async def _compare_all(self, user_id: int) -> ReconcileReport:
+        """List every id Chroma holds for the user and repair both ways (the slow path)."""
+        index = self._index
+        assert index is not None
+        report = ReconcileReport(compared=[user_id])
+        want = await self.records.active_ids(user_id)
+        have = await asyncio.to_thread(index.ids, user_id)
+        if not want and have:
+            await asyncio.to_thread(index.drop, user_id)
+            report.removed += len(have)
+            report.dropped_collections.append(user_id)
+            return report
+        stale = sorted(have - want)
+        if stale:
+            await asyncio.to_thread(index.delete, user_id, stale)
+            report.removed += len(stale)
+        report.added += await self._add_vectors(user_id, sorted(want - have))
+        await self.records.mark_indexed(sorted(want & have))
+        return report
+
+    async def _add_vectors(self, user_id: int, ids: Sequence[int]) -> int:
+        """Embed and write these memories' vectors, marking each chunk indexed once written."""
+        index, embedder = self._index, self._embedder
+        assert index is not None and embedder is not None
+        added = 0
+        for start in range(0, len(ids), 256):
+            texts = await self.records.texts(ids[start : start + 256])
+            chunk = [i for i in ids[start : start + 256] if i in texts]
+            await asyncio.to_thread(
+                _embed_and_upsert, embedder, index, user_id, chunk, [texts[i] for i in chunk]
+            )
+            await self.records.mark_indexed(chunk)
+            added += len(chunk)
+        return added
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray | None:
         embedder = self.embedder
@@ -284,6 +323,8 @@ class LongTermMemory:
                 await asyncio.to_thread(
                     _index_write, self._embedder, self._index, memory, vector, retired
                 )
+                await self.records.mark_indexed([memory.id])
+                await self.records.clear_removals(retired)
             except Exception:
                 log.warning(
                     "memory #%d: vector not written (kept in SQLite; restored at the next start)",
@@ -300,6 +341,7 @@ class LongTermMemory:
             if self._ready and self._index is not None:
                 try:
                     await asyncio.to_thread(self._index.delete, user_id, [memory_id])
+                    await self.records.clear_removals([memory_id])
                 except Exception:
                     log.warning("memory #%d: vector not deleted yet", memory_id, exc_info=True)
         return memory
