@@ -123,12 +123,15 @@ class AnthropicModel:
         }
         self._client: anthropic.AsyncAnthropic | None = None
 
-    def _sdk(self) -> Any:
+    async def _sdk(self) -> Any:
+        """The SDK module; its first import (about 1.5 s) runs in a worker thread, not here."""
+        if self._client is None:
+            await warm_up()
         return importlib.import_module("anthropic")
 
-    def _get_client(self) -> anthropic.AsyncAnthropic:
+    def _get_client(self, sdk: Any) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            self._client = self._sdk().AsyncAnthropic(**self._client_args)
+            self._client = sdk.AsyncAnthropic(**self._client_args)
         return self._client
 
     async def complete(
@@ -138,7 +141,7 @@ class AnthropicModel:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
     ) -> ModelReply:
-        sdk = self._sdk()
+        sdk = await self._sdk()
         request: dict[str, Any] = {
             "model": self.name,
             "max_tokens": self._max_tokens,
@@ -148,7 +151,7 @@ class AnthropicModel:
         if tools:
             request["tools"] = tools
         try:
-            message = await self._get_client().messages.create(**request)
+            message = await self._get_client(sdk).messages.create(**request)
         except sdk.AuthenticationError as exc:
             raise ModelUnavailable(
                 "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)

@@ -284,7 +284,7 @@ async def run(
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stores = await Stores.open(settings.database_path, clock)
-    warm = asyncio.create_task(warm_up()) if settings.anthropic_api_key else None
+    warm: asyncio.Task[None] | None = None
     try:
         await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])
         await apply_allowlists(
@@ -304,6 +304,8 @@ async def run(
             await http.stop()
             return 1
         log.info("Steward is up: %s", ", ".join(c.name for c in channels))
+        if settings.anthropic_api_key:  # after the channels: its import would slow theirs
+            warm = asyncio.create_task(warm_up())
         assert steward.memory is not None
         await steward.memory.start()  # the embedder and Chroma load in the background
         await steward.courier.redeliver()
