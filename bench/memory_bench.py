@@ -125,11 +125,23 @@ def synthetic_texts(n: int, seed: int = 7) -> list[str]:
     return [rng.choice(_TEMPLATES)(rng) for _ in range(n)]
 
 
-def random_unit_vectors(n: int, dim: int, seed: int = 11) -> np.ndarray:
+FILLER_CENTRES = 512  # synthetic memories really embedded; the filler varies around them
+FILLER_NOISE = 0.038  # per dimension: cosine ≈ 0.8 to its centre, ≈ 0.65 within a cluster
+
+
+def filler_centres(embedder: Embedder, seed: int = 5) -> np.ndarray:
+    return embedder.embed(synthetic_texts(FILLER_CENTRES, seed=seed))
+
+
+def filler_vectors(centres: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Stand-ins for the embeddings of `n` filler memories, cheap at 100,000: a real embedding
+    of a synthetic memory plus noise. Sentence embeddings cluster by topic; uniform random unit
+    vectors do not, and cost Chroma's HNSW 2.4x more time to insert (measured at 50,000)."""
     rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    picked = centres[rng.integers(0, len(centres), n)]
+    vectors = picked + rng.standard_normal(picked.shape, dtype=np.float32) * FILLER_NOISE
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors
+    return vectors.astype(np.float32)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -221,6 +233,8 @@ async def build_store(
     position = {memory_id: i for i, memory_id in enumerate(real_ids)}
     for user_id, memory_ids in by_user.items():
         index.upsert(user_id, memory_ids, vectors[[position[i] for i in memory_ids]])
+    await store.records.mark_indexed(real_ids)
+    centres = filler_centres(embedder)
     filler_count = total - len(real)
     texts = synthetic_texts(filler_count)
     user_ids = [ids[n] for n in names]
@@ -241,15 +255,14 @@ async def build_store(
             ]
         )
         part_vectors = (
-            embedder.embed(part)
-            if embed_filler
-            else random_unit_vectors(len(part), embedder.dim, seed=start)
+            embedder.embed(part) if embed_filler else filler_vectors(centres, len(part), seed=start)
         )
         groups: dict[int, list[int]] = {}
         for i, owner in enumerate(owners):
             groups.setdefault(owner, []).append(i)
         for owner, rows in groups.items():
             index.upsert(owner, [memory_ids[i] for i in rows], part_vectors[rows])
+        await store.records.mark_indexed(memory_ids)
         print(f"    {min(filler_count, start + chunk) + len(real):,} memories", end="\r")
     print()
     build_seconds = time.perf_counter() - started
@@ -325,11 +338,12 @@ def where_filter_latency(
         metadatas=[{"user": m["user"]} for m in real],
     )
     filler = total - len(real)
+    centres = filler_centres(embedder)
     for start in range(0, filler, 5000):
         n = min(5000, filler - start)
         collection.add(
             ids=[f"f{start + i}" for i in range(n)],
-            embeddings=random_unit_vectors(n, embedder.dim, seed=start),
+            embeddings=filler_vectors(centres, n, seed=start),
             metadatas=[{"user": names[(start + i) % len(names)]} for i in range(n)],
         )
     timings: list[float] = []

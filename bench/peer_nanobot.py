@@ -22,6 +22,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,37 @@ def ensure_tiktoken_cache() -> tuple[Path | None, str]:
         return None, f"no cl100k_base offline ({exc.__class__.__name__}); byte estimate used"
 
 
-async def measure(work: Path, *, turns: int, latency: float, idle_wait: float, gap: float) -> dict:
-    """start-to-ready, idle RSS, turn overhead over `turns` turns in one chat, RSS after."""
+@dataclass(frozen=True)
+class Prepared:
+    """The peer's venv and token table, made once (bench/run.py does it while a store fills)."""
+
+    error: str | None
+    tiktoken_cache: Path | None = None
+    tiktoken_note: str = ""
+
+
+def prepare() -> Prepared:
     why = ensure_venv()
     if why:
-        return {"error": why}
-    cache, tiktoken_note = ensure_tiktoken_cache()
+        return Prepared(why)
+    cache, note = ensure_tiktoken_cache()
+    return Prepared(None, cache, note)
+
+
+async def measure(
+    work: Path,
+    *,
+    turns: int,
+    latency: float,
+    idle_wait: float,
+    gap: float,
+    prepared: Prepared | None = None,
+) -> dict:
+    """start-to-ready, idle RSS, turn overhead over `turns` turns in one chat, RSS after."""
+    ready = prepared or await asyncio.to_thread(prepare)
+    if ready.error:
+        return {"error": ready.error}
+    cache, tiktoken_note = ready.tiktoken_cache, ready.tiktoken_note
     await asyncio.to_thread((work / "home").mkdir, parents=True)
     out: dict[str, Any] = {"version": "nanobot-ai 0.3.5", "tiktoken": tiktoken_note}
     async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:

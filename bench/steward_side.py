@@ -8,7 +8,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,8 +166,8 @@ async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> d
 async def populate_memories(data: Path, total: int) -> dict[str, Any]:
     """Grow the owner's long-term memories to `total`, offline, through the store's bulk path
     (records.insert_many + VectorIndex.upsert + records.mark_indexed, as reconcile writes them)
-    with random unit vectors for the filler text."""
-    from bench.memory_bench import LABELLED, random_unit_vectors, synthetic_texts
+    with cheap stand-ins for the filler's embeddings (bench/memory_bench.py filler_vectors)."""
+    from bench.memory_bench import LABELLED, filler_centres, filler_vectors, synthetic_texts
     from memory.clock import SystemClock
     from memory.embedder import load_embedder
     from memory.longterm import Kind, LongTermMemory, NewMemory, Source, VectorIndex
@@ -210,6 +210,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             await store.records.mark_indexed(ids)
             have, add = len(real), add - len(real)
         texts = synthetic_texts(add, seed=have + 7)
+        centres = await asyncio.to_thread(filler_centres, embedder)
         rng = random.Random(have)
         now = datetime.now(UTC)
         for start in range(0, add, 5000):
@@ -225,7 +226,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
                     for text in part
                 ]
             )
-            vectors = random_unit_vectors(len(part), embedder.dim, seed=have + start)
+            vectors = filler_vectors(centres, len(part), seed=have + start)
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
             await store.records.mark_indexed(ids)
         with contextlib.suppress(Exception):
@@ -269,11 +270,22 @@ async def retrieval_latency(data: Path, rounds: int) -> dict[str, Any]:
 
 
 async def overhead_with_memories(
-    work: Path, *, total: int, turns: int, latency: float, idle_wait: float, rounds: int
+    work: Path,
+    *,
+    total: int,
+    turns: int,
+    latency: float,
+    idle_wait: float,
+    rounds: int,
+    alongside: Awaitable[Any] | None = None,
 ) -> dict[str, Any]:
+    """`alongside`: set-up work (the peer's install) that runs while the store fills and is
+    finished before anything is timed."""
     data = work / "data"
     print(f"  steward: populating {total:,} memories ...", flush=True)
     built = await populate_memories(data, total)
+    if alongside is not None:
+        await alongside
     async with steward(data, latency, work / "steward.log") as run:
         await asyncio.sleep(idle_wait)  # the embedder and Chroma load in the background
         print(f"  steward: {turns} turns with {total:,} memories ...", flush=True)
