@@ -241,14 +241,16 @@ def table(r: dict[str, Any]) -> str:
             f"{x['p50_ms']:.1f} / {x['p95_ms']:.1f}",
             "n/a: no comparable store",
         )
-    q = (mem.get("quality") or {}).get("hybrid")
-    if q:
-        row(
-            f"Memory recall@5 / MRR, labelled set ({mem['quality']['cases']} cases)",
-            f"{q['recall@5']:.3f} / {q['mrr']:.3f}",
-            "n/a: no comparable store",
-        )
-    elif mem.get("error"):
+    quality = mem.get("quality") or {}
+    for mode in ("hybrid", "vector", "keyword"):
+        if q := quality.get(mode):
+            row(
+                f"Memory recall@5 / MRR, labelled set ({quality['cases']} cases), {mode}"
+                + (" (the default)" if mode == "hybrid" else " only"),
+                f"{q['recall@5']:.3f} / {q['mrr']:.3f}",
+                "n/a: no comparable store",
+            )
+    if not quality and mem.get("error"):
         row("Memory figures", mem["error"], "")
     sch = s.get("scheduler")
     if sch:
