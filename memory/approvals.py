@@ -32,6 +32,8 @@ class ApprovalStatus(StrEnum):
 
 @dataclass(frozen=True)
 class NewApproval:
+    """A deferred tool call, as the trust layer asks for it."""
+
     id: str
     turn_id: int
     user_id: int
@@ -52,27 +54,12 @@ class NewApproval:
 
 
 @dataclass(frozen=True)
-class Approval:
-    id: str
-    turn_id: int
-    user_id: int
-    chat_id: int | None
-    tool: str
-    tool_use_id: str
-    arguments: dict[str, Any]
-    action_hash: str
-    fingerprint: str
-    risk: str
-    reason: str
-    preview: str
-    tainted: bool
+class Approval(NewApproval):
+    """A stored approval: the request plus where its decision and execution stand."""
+
     status: ApprovalStatus
     requested_at: datetime
-    expires_at: datetime
     decided_by: str | None
-    channel: str | None
-    platform_chat_id: str | None
-    thread_id: str | None
     prompt_message_id: str | None
     result: str | None
     result_is_error: bool

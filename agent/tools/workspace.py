@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.policy import SHELL_OPERATORS, shell_argv
-from agent.sandbox import Sandbox
+from agent.sandbox import Sandbox, os_sandbox_available
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 __all__ = ["WORKSPACE_TOOLS"]
@@ -210,6 +210,7 @@ async def shell(ctx: ToolContext, command: str) -> ToolResult:
     """
     sandbox = _sandbox(ctx)
     argv = _parse_command(sandbox, command)
+    await asyncio.to_thread(os_sandbox_available)  # its one-off probe runs a process: not here
     try:
         process = await asyncio.create_subprocess_exec(
             *sandbox.confine(argv),
