@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.types import Address, ApprovalPrompt, IncomingMessage
 
-__all__ = ["Channel", "Dispatch"]
+__all__ = ["BackgroundTasks", "Channel", "Dispatch"]
+
+log = logging.getLogger(__name__)
 
 Dispatch = Callable[[IncomingMessage], Awaitable[None]]
 
@@ -40,3 +43,29 @@ class Channel(Protocol):
     ) -> None: ...
 
     async def show_typing(self, address: Address) -> None: ...
+
+
+class BackgroundTasks:
+    """Work a channel starts and does not wait for (delivering an update, answering a button):
+    kept referenced until done, failures logged, and given a grace period at stop."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", self._what, exc_info=task.exception())
+
+    async def drain(self, grace: float = 5.0) -> None:
+        """Let running work finish for up to `grace` seconds, then cancel the rest."""
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -38,7 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
-from bot.channels.base import Dispatch
+from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import slack_chunks, slack_to_plain
 from bot.http import HttpServer
@@ -99,7 +98,7 @@ class SlackChannel:
         self._seen: deque[str] = deque(maxlen=2000)
         self._seen_set: set[str] = set()
         self._names: dict[str, asyncio.Future[str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = BackgroundTasks("Slack event handling")
 
     @property
     def mode(self) -> str:
@@ -173,10 +172,7 @@ class SlackChannel:
                 await self._socket.close_async()
         if self._http is not None and not self._app_token:
             self._http.unmount(EVENTS_PATH)
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=5.0)
-            for task in pending:
-                task.cancel()
+        await self._background.drain()
         self.finished.set()
 
     def _build_app(self) -> AsyncApp:
@@ -222,7 +218,7 @@ class SlackChannel:
             return
         if event.get("channel_type") != "im" or not event.get("user"):
             return  # channel traffic reaches Steward through app_mention
-        self._spawn(self._deliver_event(event, ChatKind.PRIVATE))
+        self._background.spawn(self._deliver_event(event, ChatKind.PRIVATE))
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if not self._first_time(body.get("event_id")) or event.get("bot_id"):
@@ -230,7 +226,7 @@ class SlackChannel:
         if not event.get("user"):
             return
         kind = ChatKind.PRIVATE if str(event.get("channel", "")).startswith("D") else ChatKind.GROUP
-        self._spawn(self._deliver_event(event, kind))
+        self._background.spawn(self._deliver_event(event, kind))
 
     async def _deliver_event(self, event: dict[str, Any], kind: ChatKind) -> None:
         text = str(event.get("text") or "")
@@ -268,7 +264,7 @@ class SlackChannel:
         if not channel or not user:
             return
         trigger = command.get("trigger_id")
-        self._spawn(
+        self._background.spawn(
             self._dispatch_in(
                 IncomingMessage(
                     sender=Identity("slack", user),
@@ -297,7 +293,7 @@ class SlackChannel:
         if not self._first_time(f"cb:{press}" if press else None):
             return
         thread = (body.get("message") or {}).get("thread_ts")
-        self._spawn(
+        self._background.spawn(
             self._dispatch_in(
                 IncomingMessage(
                     sender=Identity("slack", user),
@@ -332,16 +328,6 @@ class SlackChannel:
         data = info.get("user") or {}
         profile = data.get("profile") or {}
         return str(profile.get("display_name") or data.get("real_name") or data.get("name") or "")
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Slack event handling failed", exc_info=task.exception())
 
     # -- outgoing ----------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
-from bot.channels.base import Dispatch
+from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
 from bot.http import HttpServer
@@ -150,7 +150,7 @@ class TelegramChannel:
         self._last_poll = 0.0
         self._runner: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = BackgroundTasks("Telegram update handling")
         self._partial: dict[tuple[Address, str], int] = {}
         self._persist_lock = asyncio.Lock()
 
@@ -264,10 +264,7 @@ class TelegramChannel:
                     await task
         if self._http is not None and self._webhook_url:
             self._http.unmount(WEBHOOK_PATH)
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=5.0)
-            for task in pending:
-                task.cancel()
+        await self._background.drain()
         if self._bot is not None:
             await self._bot.session.close()
         self.finished.set()
@@ -379,9 +376,9 @@ class TelegramChannel:
         elif update.callback_query is not None:
             incoming = self._pressed(update.callback_query)
         if incoming is None:
-            self._spawn(self._remember(update_id))
+            self._background.spawn(self._remember(update_id))
             return
-        self._spawn(self._deliver_in(incoming, update_id))
+        self._background.spawn(self._deliver_in(incoming, update_id))
 
     async def _deliver_in(self, message: IncomingMessage, update_id: int) -> None:
         assert self._dispatch is not None
@@ -458,9 +455,9 @@ class TelegramChannel:
             if not _APPROVAL_ID.match(button.id):
                 raise ValueError(button.id)
         except (ValueError, TypeError, KeyError, ValidationError):
-            self._spawn(self._answer(query.id, "This button is no longer active."))
+            self._background.spawn(self._answer(query.id, "This button is no longer active."))
             return None
-        self._spawn(self._answer(query.id, None))
+        self._background.spawn(self._answer(query.id, None))
         message = query.message
         if message is None:
             return None
@@ -480,16 +477,6 @@ class TelegramChannel:
     async def _answer(self, query_id: str, text: str | None) -> None:
         with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
             await self._require_bot().answer_callback_query(query_id, text=text)
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Telegram update handling failed", exc_info=task.exception())
 
     # -- outgoing ----------------------------------------------------------------------------
 
