@@ -34,6 +34,7 @@ from faults_support import (
 KILLS = kills_wanted()
 SCENARIOS = ("model_wait", "tool_gap", "approval", "reminder", "memory")
 PENDING_APPROVALS = "SELECT id FROM approvals WHERE status = 'pending'"
+ACTIVE_MEMORIES = "SELECT id, user_id FROM memories WHERE superseded_at IS NULL"
 NOTE = "I was restarted before I could finish answering “{}”"
 
 
@@ -184,7 +185,7 @@ async def _check_after_restart(
             problems.append(f"approval {approval_id} is {status} though nobody decided it")
             lost += 1
     # memory: what Steward acknowledged is kept; SQLite and Chroma agree
-    active = query(db, "SELECT id, user_id FROM memories WHERE superseded_at IS NULL")
+    active = query(db, ACTIVE_MEMORIES)
     kept = {memory_id for memory_id, _ in active}
     for memory_id, text in world.remembered.items():
         if memory_id not in kept:
@@ -194,15 +195,27 @@ async def _check_after_restart(
         await eventually(
             lambda: "hybrid search ready" in steward.current_log(), 30, "Chroma to be reconciled"
         )
-        in_sqlite: dict[int, set[int]] = {}
-        for memory_id, user_id in active:
-            in_sqlite.setdefault(user_id, set()).add(memory_id)
-        in_chroma = await asyncio.to_thread(_chroma_ids, data / "chroma")
-        for user_id in set(in_sqlite) | set(in_chroma):
-            want, have = in_sqlite.get(user_id, set()), in_chroma.get(user_id, set())
-            if want != have:
-                problems.append(f"SQLite and Chroma disagree for user {user_id}: {want ^ have}")
-                lost += len(want ^ have)
+        # Both read afresh, and again for a few seconds: the restarted process may be saving a
+        # memory right now (a redelivered update), between its SQLite commit and its vector.
+        differences: dict[int, set[int]] = {}
+
+        async def agree() -> bool:
+            in_sqlite: dict[int, set[int]] = {}
+            for memory_id, user_id in query(db, ACTIVE_MEMORIES):
+                in_sqlite.setdefault(user_id, set()).add(memory_id)
+            in_chroma = await asyncio.to_thread(_chroma_ids, data / "chroma")
+            differences.clear()
+            for user_id in set(in_sqlite) | set(in_chroma):
+                want, have = in_sqlite.get(user_id, set()), in_chroma.get(user_id, set())
+                if want != have:
+                    differences[user_id] = want ^ have
+            return not differences
+
+        with contextlib.suppress(AssertionError):
+            await eventually(agree, 10, "SQLite and Chroma to agree", every=0.5)
+        for user_id, ids in differences.items():
+            problems.append(f"SQLite and Chroma disagree for user {user_id}: {ids}")
+            lost += len(ids)
     except AssertionError as exc:
         problems.append(str(exc))
     code, out = await audit
