@@ -26,7 +26,7 @@ import math
 import os
 import struct
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +40,7 @@ __all__ = [
     "MiniLMEmbedder",
     "ModelFiles",
     "default_model_dir",
+    "embed_by_length",
     "find_model_files",
     "length_chunks",
     "limit_blas_threads",
@@ -148,6 +149,26 @@ def length_chunks(lengths: Sequence[int], budget: int) -> Iterator[list[int]]:
         chunk.append(i)
     if chunk:
         yield chunk
+
+
+def embed_by_length(
+    texts: Sequence[str],
+    tokenizer: Tokenizer,
+    dim: int,
+    budget: int,
+    forward: Callable[[list[list[int]]], np.ndarray],
+) -> np.ndarray:
+    """Tokenize `texts`, run `forward` over chunks of similar lengths (attention pads little,
+    activations stay in cache) and put the rows back in input order."""
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of strings, not a str")
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+    for chunk in length_chunks([len(i) for i in ids], budget):
+        out[chunk] = forward([ids[j] for j in chunk])
+    return out
 
 
 @runtime_checkable
@@ -339,17 +360,7 @@ class MiniLMEmbedder:
             raise EmbedderUnavailable(f"cannot load the model in {files.dir}: {exc}") from exc
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of strings, not a str")
-        out = np.empty((len(texts), self.dim), dtype=_F32)
-        if not texts:
-            return out
-        encs = self._tok.encode_batch(list(texts), add_special_tokens=True)
-        ids = [e.ids for e in encs]
-        # Chunks of similar lengths: attention pads little and activations stay in cache.
-        for chunk in length_chunks([len(i) for i in ids], self.batch_tokens):
-            out[chunk] = self._forward([ids[j] for j in chunk])
-        return out
+        return embed_by_length(texts, self._tok, self.dim, self.batch_tokens, self._forward)
 
     def _forward(self, seqs: list[list[int]]) -> np.ndarray:
         """Embed token sequences. Activations are feature-major (H, N) over the N real tokens

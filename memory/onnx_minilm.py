@@ -36,8 +36,8 @@ from tokenizers import Tokenizer
 from memory.embedder import (
     EmbedderUnavailable,
     ModelFiles,
+    embed_by_length,
     find_model_files,
-    length_chunks,
     open_tokenizer,
     read_safetensors,
 )
@@ -309,22 +309,17 @@ class OnnxMiniLMEmbedder:
             raise EmbedderUnavailable(f"cannot load the model in {files.dir}: {exc}") from exc
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of strings, not a str")
-        out = np.empty((len(texts), self.dim), dtype=_F32)
-        if not texts:
-            return out
-        ids = [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=True)]
-        for chunk in length_chunks([len(i) for i in ids], self.batch_tokens):
-            width = max(len(ids[j]) for j in chunk)
-            input_ids = np.zeros((len(chunk), width), np.int64)
-            mask = np.zeros((len(chunk), width), np.int64)
-            for row, j in enumerate(chunk):
-                input_ids[row, : len(ids[j])] = ids[j]
-                mask[row, : len(ids[j])] = 1
-            feed = {"input_ids": input_ids, "attention_mask": mask}
-            out[chunk] = self._session.run(["embedding"], feed)[0]
-        return out
+        return embed_by_length(texts, self._tok, self.dim, self.batch_tokens, self._forward)
+
+    def _forward(self, seqs: list[list[int]]) -> np.ndarray:
+        width = max(len(seq) for seq in seqs)
+        input_ids = np.zeros((len(seqs), width), np.int64)
+        mask = np.zeros((len(seqs), width), np.int64)
+        for row, seq in enumerate(seqs):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": mask}
+        return self._session.run(["embedding"], feed)[0]
 
 
 def main(argv: list[str]) -> int:
