@@ -225,6 +225,19 @@ async def drive_turns(
     return overheads
 
 
+async def first_poll(
+    tg: TimedTelegram, proc: asyncio.subprocess.Process, started: float, limit: float = 120.0
+) -> str | None:
+    """Wait for the process's first getUpdates (it is ready); why not, if it never came."""
+    while tg.first_poll_at is None:
+        if proc.returncode is not None:
+            return f"exited ({proc.returncode})"
+        if time.perf_counter() - started > limit:
+            return "never polled Telegram"
+        await asyncio.sleep(0.002)
+    return None
+
+
 async def terminate(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> float:  # noqa: ASYNC109
     """SIGTERM, wait (the fakes keep serving meanwhile); seconds it took."""
     started = time.perf_counter()

@@ -33,6 +33,7 @@ from common import (
     cpu_seconds,
     dir_mib,
     drive_turns,
+    first_poll,
     free_port,
     summary_ms,
     terminate,
@@ -195,12 +196,9 @@ async def measure(
                 stderr=log,
             )
             try:
-                while tg.first_poll_at is None:
-                    if proc.returncode is not None:
-                        return out | {"error": f"nanobot exited; see {work / 'gateway.log'}"}
-                    if time.perf_counter() - started > 120:
-                        return out | {"error": "nanobot never polled Telegram"}
-                    await asyncio.sleep(0.002)
+                if why := await first_poll(tg, proc, started):
+                    return out | {"error": f"nanobot {why}; see {work / 'gateway.log'}"}
+                assert tg.first_poll_at is not None
                 out["start_to_ready_s"] = round(tg.first_poll_at - started, 3)
                 await asyncio.sleep(idle_wait)
                 out["idle_rss_mib"] = round(tree_rss_mib(proc.pid), 1)

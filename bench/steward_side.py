@@ -21,6 +21,7 @@ from common import (
     cpu_seconds,
     dir_mib,
     drive_turns,
+    first_poll,
     free_port,
     marker,
     summary_ms,
@@ -82,12 +83,9 @@ async def steward(data: Path, latency: float, log: Path) -> AsyncIterator[Runnin
                 stderr=out,
             )
             try:
-                while tg.first_poll_at is None:
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"steward exited ({proc.returncode}); see {log}")
-                    if time.perf_counter() - started > 120:
-                        raise TimeoutError(f"steward never polled; see {log}")
-                    await asyncio.sleep(0.002)
+                if why := await first_poll(tg, proc, started):
+                    raise RuntimeError(f"steward {why}; see {log}")
+                assert tg.first_poll_at is not None
                 yield Running(proc, tg, fa, tg.first_poll_at - started, started)
             finally:
                 await terminate(proc)
