@@ -10,6 +10,7 @@ from typing import TextIO
 from agent.config import Settings
 from agent.policy import load_policy
 from agent.tools import Risk, default_registry
+from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
 from memory.stores import Stores
 
@@ -38,26 +39,49 @@ def policy_check(settings: Settings) -> int:
 
 
 async def audit_verify(settings: Settings) -> int:
-    stores = await Stores.open(settings.database_path, SystemClock())
+    """Check the chain and its MACs; one line either way, naming the first bad event."""
+    stores = await Stores.open(settings.database_path, SystemClock(), audit_key=False)
     try:
         result = await stores.audit.verify()
     finally:
         await stores.close()
     if result.ok:
-        print(f"audit chain ok: {result.events} events")
+        keyed = (
+            f", keyed from event {result.keyed_from} with key {result.key_id}"
+            if result.key_id
+            else ", unkeyed (no audit key yet: Steward creates it at its next start)"
+        )
+        print(f"audit chain ok: {result.events} events{keyed}")
         return 0
-    print(f"audit chain BROKEN at event {result.first_broken_id}: {result.problem}")
+    if result.unverifiable:
+        print(f"audit chain cannot be verified: {result.problem}")
+    else:
+        print(f"audit chain BROKEN at event {result.first_broken_id}: {result.problem}")
     return 1
 
 
 async def audit_export(settings: Settings, output: str) -> int:
-    stores = await Stores.open(settings.database_path, SystemClock())
+    stores = await Stores.open(settings.database_path, SystemClock(), audit_key=False)
     try:
         lines = [json.dumps(e.__dict__, ensure_ascii=False) async for e in stores.audit.all()]
     finally:
         await stores.close()
     _write_lines(lines, output)
+    key = _audit_key_note(settings)
+    if key:
+        print(key, file=sys.stderr)
     return 0
+
+
+def _audit_key_note(settings: Settings) -> str:
+    """Which key MACs the exported events: its id only, never the key."""
+    try:
+        key = read_key(settings.data_dir / AUDIT_KEY_FILE)
+    except AuditKeyError as exc:
+        return f"note: {exc}"
+    if key is None:
+        return ""
+    return f"audit key {key.key_id}: events from {key.keyed_from} on are keyed"
 
 
 def _write_lines(lines: list[str], output: str) -> None:

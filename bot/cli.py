@@ -9,6 +9,7 @@ import sys
 
 from agent.config import ConfigError, Settings, load_settings
 from agent.policy import PolicyError
+from memory.audit import AuditKeyError
 from memory.db import SchemaTooNew
 
 __all__ = ["main"]
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return _dispatch(args, settings)
-    except (SchemaTooNew, PolicyError) as exc:
+    except (SchemaTooNew, PolicyError, AuditKeyError) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memory.approvals import ApprovalStore
-from memory.audit import AuditLog
+from memory.audit import AUDIT_KEY_FILE, AuditLog, ensure_key
 from memory.clock import Clock
 from memory.db import Database
 from memory.goals import GoalStore
@@ -30,15 +30,26 @@ class Stores:
     approvals: ApprovalStore
 
     @classmethod
-    async def open(cls, path: Path, clock: Clock) -> Stores:
+    async def open(cls, path: Path, clock: Clock, *, audit_key: bool = True) -> Stores:
+        """Open (and migrate) the database, and the audit key beside it.
+
+        The key is created at first start; `audit_key=False` (the `steward audit` commands)
+        never creates one and leaves the key to `AuditLog.verify()`, which reports its absence.
+        """
         db = await Database.open(path)
+        key_path = path.parent / AUDIT_KEY_FILE
+        try:
+            key = await ensure_key(db, key_path, clock) if audit_key else None
+        except BaseException:
+            await db.close()
+            raise
         return cls(
             db=db,
             people=People(db, clock),
             messages=MessageLog(db, clock),
             turns=TurnLog(db, clock),
             goals=GoalStore(db, clock),
-            audit=AuditLog(db, clock),
+            audit=AuditLog(db, clock, key, key_path),
             state=StateStore(db),
             approvals=ApprovalStore(db, clock),
         )
