@@ -34,7 +34,9 @@ class IncomingMessage:
     """One message from any channel (or the scheduler), as the router sees it.
 
     `sender` is the platform's own id for the author; it is the only thing identity is built on.
-    `platform_message_id` lets the router drop a message delivered twice.
+    `platform_message_id` lets the router drop a message delivered twice. `pressed_message_id`
+    is set for a button press: the platform id of the message whose button was pressed, which
+    the approval command checks against the card the approval was sent in.
     """
 
     sender: Identity
@@ -44,6 +46,7 @@ class IncomingMessage:
     sender_name: str = ""
     chat_kind: ChatKind = ChatKind.PRIVATE
     reply_to_text: str | None = None
+    pressed_message_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def test_telegram_html_maps_markdown_to_entities() -> None:
     )
     text, entities = parse_html(html)
     assert text == (
-        "Plan\n\nBold it old x<y site\n\nif a < b:\n    pass\n\nwise words\n\n• one\n• two"
+        "Plan\n\nBold it old x<y site (https://e.x/?a=1&b=2)\n\nif a < b:\n    pass\n\n"
+        "wise words\n\n• one\n• two"
     )
     kinds = [(e["type"], text[e["offset"] : e["offset"] + e["length"]]) for e in entities]
     assert kinds == [
@@ -55,7 +56,7 @@ def test_telegram_html_maps_markdown_to_entities() -> None:
         ("italic", "it"),
         ("strikethrough", "old"),
         ("code", "x<y"),
-        ("text_link", "site"),
+        ("text_link", "https://e.x/?a=1&b=2"),
         ("pre", "if a < b:\n    pass"),
         ("blockquote", "wise words"),
     ]
@@ -107,7 +108,7 @@ def test_each_chunk_keeps_its_markdown_for_the_plain_text_fallback() -> None:
 def test_slack_mrkdwn() -> None:
     assert markdown_to_slack(
         "# Title\n\n**bold** *it* ~~no~~ `a<b` [doc](https://e.x/?q=1) 1 < 2 & 3 > 2"
-    ) == ("*Title*\n\n*bold* _it_ ~no~ `a&lt;b` <https://e.x/?q=1|doc> 1 &lt; 2 &amp; 3 &gt; 2")
+    ) == ("*Title*\n\n*bold* _it_ ~no~ `a&lt;b` doc (<https://e.x/?q=1>) 1 &lt; 2 &amp; 3 &gt; 2")
     assert markdown_to_slack("```py\nx = 1\n```") == "```\nx = 1\n```"
     assert markdown_to_slack("> a\n> b") == "> a\n> b"
     assert markdown_to_slack("- a\n- b\n\n3. c") == "• a\n• b\n\n3. c"

@@ -84,7 +84,8 @@ async def test_a_direct_message_is_answered_in_its_thread_in_mrkdwn(
     assert post.params["channel"] == DM
     assert post.params["thread_ts"] == event["ts"]
     assert (
-        post.params["text"] == "*Done*: see <https://example.com/a?b=1|the doc> &amp; &lt;more&gt;"
+        post.params["text"]
+        == "*Done*: see the doc (<https://example.com/a?b=1>) &amp; &lt;more&gt;"
     )
     assert "tidy up" in fake_model.requests[0].last_user_text
 

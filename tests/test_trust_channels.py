@@ -36,6 +36,7 @@ async def test_10_a_replayed_slack_approval_payload_runs_the_action_once(
             approval_id,
             user_id=OWNER_SLACK,
             channel_id=DM,
+            message_ts=prompt.result["ts"] if prompt.result else "",
         )
         form = {"payload": json.dumps(payload)}
         for _ in range(3):  # the same signed payload, delivered three times

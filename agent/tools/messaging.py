@@ -50,10 +50,9 @@ async def private_address(
 
 
 async def _preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The whole message: the card shows it escaped and says how much it could not fit."""
     where = arguments.get("chat") or "your own chat"
-    text = str(arguments.get("text", ""))
-    shown = text if len(text) <= 1500 else text[:1500] + "…"
-    return f"Post to {arguments.get('channel')} ({where}):\n{shown}"
+    return f"Post to {arguments.get('channel')} ({where}):\n{arguments.get('text', '')}"
 
 
 @tool(risk=Risk.EXTERNAL_EFFECT, preview=_preview)

@@ -21,7 +21,9 @@ class Channel(Protocol):
 
     A channel is an `agent.outbox.Outbox` for its own addresses. Button presses on approval
     prompts are dispatched as the text `/approve <id>` or `/deny <id>` from the presser, so the
-    router checks who pressed exactly as it checks a typed command.
+    router checks who pressed exactly as it checks a typed command, with `pressed_message_id`
+    set to the pressed message's platform id (what `send_approval` returned for that card).
+    Everything sent or edited goes out with the platform's link previews / unfurling off.
     """
 
     name: str

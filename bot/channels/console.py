@@ -1,7 +1,9 @@
 """The console channel: a terminal chat with the owner, on the same core as every other channel.
 
 Interactive on a terminal; when stdin is a pipe it reads one message per line and, at end of
-input, finishes once every message it read has been answered.
+input, finishes once every message it read has been answered. Nothing reaches the terminal raw
+that could steer it: control characters (so ANSI sequences) and bidi controls are printed as
+escapes, and an approval card is shown whole, escaped like on every channel.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import contextlib
 import sys
 from typing import TextIO
 
+from agent.cards import terminal_safe
 from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.channels.base import Dispatch
+from bot.channels.cards import console_card
 from memory.people import Identity
 
 __all__ = ["CONSOLE_ADDRESS", "CONSOLE_IDENTITY", "ConsoleChannel"]
@@ -73,7 +77,7 @@ class ConsoleChannel:
                 await self._reader
 
     def _write(self, text: str) -> None:
-        self._stdout.write(text + "\n")
+        self._stdout.write(terminal_safe(text) + "\n")
         self._stdout.flush()
 
     async def send_text(self, address: Address, text: str) -> str | None:
@@ -81,10 +85,7 @@ class ConsoleChannel:
         return None
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
-        self._write(
-            f"steward> Approval needed [{prompt.approval_id}] {prompt.tool}\n{prompt.preview}\n"
-            f"Reply /approve {prompt.approval_id} or /deny {prompt.approval_id}"
-        )
+        self._write(f"steward> {console_card(prompt)}")
         return None
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:

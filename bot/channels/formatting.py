@@ -7,6 +7,8 @@
 - `slack_to_plain(text)`: Slack's incoming markup (`<@U1>`, `<url|label>`, `&amp;`) as plain text.
 
 Markdown is parsed with markdown-it-py (CommonMark, raw HTML off, tables and strikethrough on).
+A link always shows its URL (`[text](https://x)` → `text (https://x)`, only the URL when the text
+is the URL): a label cannot hide where a link goes.
 Long texts are split on paragraph (block) boundaries; a block too long on its own is split on
 lines, then on spaces, then anywhere, and a code block split in parts keeps its fences.
 """
@@ -117,7 +119,9 @@ class _TelegramHTML(_Dialect):
     def link(self, href: str, label: str, label_plain: str) -> str:
         if not href.startswith(_SAFE_SCHEMES):
             return label if label_plain == href else f"{label} ({self.text(href)})"
-        return f'<a href="{html.escape(href, quote=True)}">{label or self.text(href)}</a>'
+        shown = self.text(href.removeprefix("mailto:"))
+        anchor = f'<a href="{html.escape(href, quote=True)}">{shown}</a>'
+        return anchor if _shows_url(href, label_plain) else f"{label} ({anchor})"
 
     def pre(self, value: str, language: str) -> str:
         body = html.escape(value.rstrip("\n"), quote=False)
@@ -151,10 +155,7 @@ class _SlackMrkdwn(_Dialect):
         if not href.startswith(_SAFE_SCHEMES):
             return label if label_plain == href else f"{label} ({self.text(href)})"
         target = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-        plain = self.text(label_plain).replace("|", "¦")
-        if not plain or label_plain == href:
-            return f"<{target}>"
-        return f"<{target}|{plain}>"
+        return f"<{target}>" if _shows_url(href, label_plain) else f"{label} (<{target}>)"
 
     def pre(self, value: str, language: str) -> str:
         body = self.text(value.rstrip("\n").replace("```", "ˋˋˋ"))
@@ -162,6 +163,11 @@ class _SlackMrkdwn(_Dialect):
 
     def quote(self, inner: str) -> str:
         return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
+
+
+def _shows_url(href: str, label_plain: str) -> bool:
+    """The label is the URL itself (or empty), so the URL alone is shown."""
+    return not label_plain.strip() or label_plain in (href, href.removeprefix("mailto:"))
 
 
 class _Renderer:

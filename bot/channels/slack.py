@@ -9,8 +9,11 @@
 Direct messages and @mentions reach the router (replies go in the thread of the message they
 answer); slash commands (`/goal …`, `/steward goal …`) are acknowledged at once and run in the
 background; approval buttons are acknowledged and dispatched as `/approve <id>` etc. from the
-presser. Slack's retries of an event are dropped by event id, and messages carry
-`platform_message_id = "<channel>:<ts>"`, which the router dedupes.
+presser, carrying the ts of the message pressed. Slack's retries of an event are dropped by event
+id, and messages carry `platform_message_id = "<channel>:<ts>"`, which the router dedupes.
+
+Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
+fetches a URL the model wrote (a zero-click way to carry data out).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
 from bot.channels.base import BackgroundTasks, Dispatch
+from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import slack_chunks, slack_to_plain
 from bot.http import HttpServer
@@ -48,11 +52,8 @@ __all__ = ["ACTION_IDS", "EVENTS_PATH", "SlackChannel"]
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-ACTION_IDS = {
-    "approval_approve": "/approve {id}",
-    "approval_deny": "/deny {id}",
-    "approval_always": "/approve {id} always",
-}
+ACTION_IDS = SLACK_ACTIONS
+_NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 _ACTION = re.compile(r"^approval_(approve|deny|always)$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -292,7 +293,9 @@ class SlackChannel:
         press = str(body.get("trigger_id") or action.get("action_ts") or "")
         if not self._first_time(f"cb:{press}" if press else None):
             return
-        thread = (body.get("message") or {}).get("thread_ts")
+        message = body.get("message") or {}
+        thread = message.get("thread_ts")
+        pressed = message.get("ts") or (body.get("container") or {}).get("message_ts")
         self._background.spawn(
             self._dispatch_in(
                 IncomingMessage(
@@ -302,6 +305,7 @@ class SlackChannel:
                     platform_message_id=f"cb:{press}" if press else None,
                     sender_name=str((body.get("user") or {}).get("name") or ""),
                     chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+                    pressed_message_id=str(pressed) if pressed else None,
                 )
             )
         )
@@ -339,7 +343,7 @@ class SlackChannel:
     async def _post(self, **kwargs: Any) -> str:
         client = self._require_client()
         try:
-            response = await client.chat_postMessage(**kwargs)
+            response = await client.chat_postMessage(**kwargs, **_NO_UNFURL)
         except SlackApiError as exc:
             raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
         except (*_NETWORK, SlackClientError) as exc:
@@ -358,42 +362,20 @@ class SlackChannel:
         return last
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
-        pid = prompt.approval_id
-        preview = prompt.preview if len(prompt.preview) <= 2500 else prompt.preview[:2497] + "…"
-        head = f"*Approval needed* `{_esc(pid)}`: *{_esc(prompt.tool)}*"
-        shown = _esc(preview).replace("```", "ˋˋˋ")
-        body = f"{head}\n```{shown}```" if preview.strip() else head
-        context = " · ".join(
-            part
-            for part in (_esc(prompt.reason), f"or type `/approve {pid}` / `/deny {pid}`")
-            if part
-        )
-        blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
-            {
-                "type": "actions",
-                "block_id": f"approval:{pid}",
-                "elements": [
-                    _button("Approve", "approval_approve", pid, "primary"),
-                    _button("Deny", "approval_deny", pid, "danger"),
-                    _button("Allow always", "approval_always", pid, None),
-                ],
-            },
-        ]
+        text, blocks = slack_card(prompt)
         return await self._post(
-            channel=address.chat_id,
-            text=f"Approval needed {pid}: {prompt.tool}",
-            blocks=blocks,
-            thread_ts=address.thread_id,
+            channel=address.chat_id, text=text, blocks=blocks, thread_ts=address.thread_id
         )
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
         client = self._require_client()
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _esc(text)[:2900]}}]
         try:
             await client.chat_update(
-                channel=address.chat_id, ts=platform_message_id, text=text, blocks=blocks
+                channel=address.chat_id,
+                ts=platform_message_id,
+                text=text,
+                blocks=slack_marked(text),
+                **_NO_UNFURL,
             )
         except SlackApiError as exc:
             raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
@@ -402,19 +384,3 @@ class SlackChannel:
 
     async def show_typing(self, address: Address) -> None:
         return None  # Slack has no typing indicator for bots
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _button(label: str, action_id: str, value: str, style: str | None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button

@@ -6,12 +6,14 @@ restart (the highest handled id is kept in the state store, and text messages ca
 `platform_message_id = "<chat>:<message>"`, which the router dedupes). In groups only messages
 that mention the bot, reply to it, or are commands for it get through. A press on an approval
 button is answered at once and dispatched as `/approve <id>`, `/deny <id>` or
-`/approve <id> always` from the presser.
+`/approve <id> always` from the presser, carrying the id of the message pressed.
 
 Outgoing: the model's Markdown becomes Telegram HTML, split on paragraph boundaries below 4096
 characters; a part Telegram rejects for its entities is sent again as plain text. 429
 `retry_after` is waited out, network and server errors are retried with backoff, and what still
-fails raises `DeliveryError` so the courier keeps it for redelivery.
+fails raises `DeliveryError` so the courier keeps it for redelivery. Every message is sent and
+edited with link previews off: Telegram's preview fetcher would otherwise request any URL the
+model writes (a zero-click way to carry data out).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -41,13 +44,11 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Message,
     Update,
 )
@@ -59,6 +60,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
 from bot.channels.base import BackgroundTasks, Dispatch
+from bot.channels.cards import TELEGRAM_VERBS, ApprovalButton, telegram_card
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
 from bot.http import HttpServer
@@ -73,18 +75,11 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
 STATE_KEY = "telegram.last_update_id"
-_VERBS = {"y": "/approve {id}", "n": "/deny {id}", "a": "/approve {id} always"}
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
 T = TypeVar("T")
-
-
-class ApprovalButton(CallbackData, prefix="ap"):
-    """An approval button's callback data: only the approval id and the choice (y / n / a)."""
-
-    id: str
-    d: str
 
 
 def webhook_secret_for(token: str) -> str:
@@ -168,7 +163,11 @@ class TelegramChannel:
                 if self._api_base
                 else AiohttpSession()
             )
-            self._bot = Bot(self._token, session=session)
+            self._bot = Bot(
+                self._token,
+                session=session,
+                default=DefaultBotProperties(link_preview=_NO_PREVIEW),
+            )
         except TokenValidationError:
             raise ChannelStartError(
                 "TELEGRAM_BOT_TOKEN is not a bot token (it looks like 123456789:AA…)"
@@ -451,7 +450,7 @@ class TelegramChannel:
         """An approval button press: answered at once, then dispatched as a command."""
         try:
             button = ApprovalButton.unpack(query.data or "")
-            verb = _VERBS[button.d]
+            verb = TELEGRAM_VERBS[button.d]
             if not _APPROVAL_ID.match(button.id):
                 raise ValueError(button.id)
         except (ValueError, TypeError, KeyError, ValidationError):
@@ -472,6 +471,7 @@ class TelegramChannel:
             platform_message_id=f"cb:{query.id}",
             sender_name=query.from_user.full_name,
             chat_kind=ChatKind.PRIVATE if chat.type == "private" else ChatKind.GROUP,
+            pressed_message_id=str(message.message_id),
         )
 
     async def _answer(self, query_id: str, text: str | None) -> None:
@@ -522,6 +522,7 @@ class TelegramChannel:
                         parse_mode="HTML" if html else None,
                         message_thread_id=_thread(address),
                         reply_markup=markup,
+                        link_preview_options=_NO_PREVIEW,
                     )
                 )
             except TelegramMigrateToChat as exc:
@@ -558,35 +559,9 @@ class TelegramChannel:
         return last
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
-        pid = prompt.approval_id
-        buttons = [
-            [
-                InlineKeyboardButton(
-                    text="✅ Approve", callback_data=ApprovalButton(id=pid, d="y").pack()
-                ),
-                InlineKeyboardButton(
-                    text="❌ Deny", callback_data=ApprovalButton(id=pid, d="n").pack()
-                ),
-            ],
-            [
-                InlineKeyboardButton(
-                    text="Allow always", callback_data=ApprovalButton(id=pid, d="a").pack()
-                )
-            ],
-        ]
-        preview = prompt.preview if len(prompt.preview) <= 3000 else prompt.preview[:2997] + "…"
-        parts = [
-            f"<b>Approval needed</b> · <code>{_esc(pid)}</code>",
-            f"<b>{_esc(prompt.tool)}</b>",
-            f"<pre>{_esc(preview)}</pre>" if preview.strip() else "",
-            f"<i>{_esc(prompt.reason)}</i>" if prompt.reason else "",
-            f"Or type /approve {_esc(pid)} or /deny {_esc(pid)}",
-        ]
-        markup = InlineKeyboardMarkup(inline_keyboard=buttons)
+        body, markup = telegram_card(prompt)
         try:
-            sent = await self._send(
-                address, "\n\n".join(p for p in parts if p), html=True, markup=markup
-            )
+            sent = await self._send(address, body, html=True, markup=markup)
         except (TelegramAPIError, AiogramError, OSError) as exc:
             raise DeliveryError(f"Telegram: {exc}") from exc
         return str(sent.message_id)
@@ -600,6 +575,7 @@ class TelegramChannel:
                     message_id=int(platform_message_id),
                     text=text,
                     reply_markup=None,
+                    link_preview_options=_NO_PREVIEW,
                 )
             )
         except TelegramBadRequest as exc:
@@ -617,7 +593,3 @@ class TelegramChannel:
                 action="typing",
                 message_thread_id=_thread(address),
             )
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

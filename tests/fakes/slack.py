@@ -39,6 +39,8 @@ class ApiCall:
     params: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     token: str | None = None
+    result: dict[str, Any] | None = None
+    """What the fake answered (e.g. the `ts` of a posted message)."""
 
 
 @dataclass
@@ -209,7 +211,8 @@ class FakeSlack:
         handler = self.handlers.get(method) or self._builtin(method)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(call))
+        call.result = handler(call)
+        return web.json_response(call.result)
 
     def _builtin(self, method: str) -> Handler | None:
         return {
