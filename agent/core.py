@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
+from agent.cards import describe_sources, escape_invisible
 from agent.config import Settings
 from agent.delivery import Courier
 from agent.outbox import DeliveryError, Outbox, Switchboard
@@ -95,9 +96,28 @@ class Steward:
         if address is None or chat_id is None:
             return
         if outcome.text:
-            await self.courier.send(address, chat_id, outcome.text, turn_id=outcome.turn_id)
+            await self.courier.send(
+                address, chat_id, outcome.text, turn_id=outcome.turn_id, label=outcome.label
+            )
         for approval in outcome.approvals:
             await self._prompt(address, approval)
+        if outcome.refused and outcome.label.tainted:
+            await self._tell_refused(outcome, address, chat_id)
+
+    async def _tell_refused(self, outcome: TurnOutcome, address: Address, chat_id: int) -> None:
+        """Once per turn that held outside content, what the policy refused and on whose
+        behalf (a compromised model would not say). Written by Steward, not the model, and kept
+        out of the model's history, as it quotes what was attempted."""
+        count = len(outcome.refused)
+        actions = "action" if count == 1 else "actions"
+        who = "prompted by " + describe_sources(outcome.label.sources)
+        text = f"Blocked {count} {actions} {who}: " + ", ".join(
+            escape_invisible(line) for line in outcome.refused
+        )
+        await self.stores.audit.record(
+            "turn.refusals_told", actor="steward", subject=f"turn:{outcome.turn_id}", count=count
+        )
+        await self.courier.send(address, chat_id, text, turn_id=outcome.turn_id, in_history=False)
 
     async def _prompt(self, address: Address, approval: Approval) -> None:
         minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
@@ -175,13 +195,15 @@ class Steward:
             if approval.channel
             else None
         )
+        label = await self.stores.turns.label_of(approval.turn_id)  # what the call stores
         request = TurnRequest(
             kind="approval",
             user=user,
             chat=chat,
             address=address,
             text="",
-            tainted=approval.tainted,
+            tainted=approval.tainted or label.tainted,
+            sources=label.sources,
         )
         return self.runner.tool_context(request, approval.turn_id, approved=True)
 

@@ -11,6 +11,7 @@ import logging
 
 from agent.outbox import DeliveryError, Outbox
 from agent.types import Address, ApprovalPrompt
+from memory.labels import TRUSTED, Label
 from memory.messages import OutStatus
 from memory.stores import Stores
 
@@ -32,15 +33,18 @@ class Courier:
         *,
         turn_id: int | None = None,
         in_history: bool = True,
+        label: Label = TRUSTED,
     ) -> bool:
         """Store and deliver one message; False when the channel failed (it stays queued).
-        `in_history=False` keeps it out of the conversation the model sees (command answers)."""
+        `in_history=False` keeps it out of the conversation the model sees (command answers);
+        `label` is that of what wrote it (a turn that read a page, a job a page planted)."""
         message_id = await self._stores.messages.record_outgoing(
             chat_id=chat_id,
             text=text,
             thread_id=address.thread_id,
             turn_id=turn_id,
             in_history=in_history,
+            label=label,
         )
         return await self._deliver(message_id, address, text)
 

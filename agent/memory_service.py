@@ -37,6 +37,7 @@ from agent.pricing import estimate_cost
 from agent.types import TurnRequest
 from memory.clock import Clock, iso, parse_iso
 from memory.embedder import Embedder, EmbedderUnavailable, load_embedder
+from memory.labels import TRUSTED, Label
 from memory.longterm import (
     Kind,
     LongTermMemory,
@@ -416,15 +417,17 @@ class MemoryService:
             return
         try:
             if not saved_during_turn and looks_worth_keeping(request.text):
-                await self.extract(request)
+                await self.extract(request, outcome.label)
             await self.compact_if_needed(request.chat, request.user)
         except ModelUnavailable as exc:
             log.warning("memory upkeep skipped: the model is unavailable (%s)", exc.reason)
         except Exception:
             log.exception("memory upkeep after turn %s failed", turn_id)
 
-    async def extract(self, request: TurnRequest) -> list[Saved]:
-        """One small model call: durable facts from the user's message."""
+    async def extract(self, request: TurnRequest, label: Label | None = None) -> list[Saved]:
+        """One small model call: durable facts from the user's message. `label` is the turn's:
+        what a tainted turn produces is tainted, memories included."""
+        label = request.label.join(label or TRUSTED)
         user = request.user
         known = await self.store.search(user.id, request.text, 5)
         listing = "\n".join(f"- #{m.id}: {m.text}" for m in known.memories) or "(nothing yet)"
@@ -433,18 +436,28 @@ class MemoryService:
             f"{request.text[:MAX_EXTRACT_CHARS]}"
         )
         data = await self._ask(
-            EXTRACTION_SYSTEM, prompt, chat=request.chat, user=user, purpose="extraction"
+            EXTRACTION_SYSTEM,
+            prompt,
+            chat=request.chat,
+            user=user,
+            purpose="extraction",
+            label=label,
         )
-        trusted = user.is_owner and not request.tainted
+        trusted = user.is_owner and label.trusted
         saved: list[Saved] = []
         for item in _items(data, "memories"):
             new = _new_memory(
                 item,
                 user_id=user.id,
                 chat_id=request.chat.id if request.chat else None,
-                source=Source.OWNER_SAID if user.is_owner else Source.USER_SAID,
+                source=Source.OWNER_SAID
+                if trusted
+                else Source.MODEL_INFERRED
+                if user.is_owner
+                else Source.USER_SAID,
                 trust=Trust.TRUSTED if trusted else Trust.UNTRUSTED,
                 source_ref=f"message:{request.message_id}" if request.message_id else "",
+                label=label,
             )
             if new is not None:
                 saved.append(await self.store.save(new))
@@ -478,13 +491,16 @@ class MemoryService:
         self, chat: Chat, user: User, messages: list[dict[str, Any]]
     ) -> CompactionResult | None:
         first, last = int(messages[0]["id"]), int(messages[-1]["id"])
-        outside = await self._span_tainted(chat.id, first, last) or not user.is_owner
+        label = await self._span_label(chat.id, messages)
+        if not user.is_owner:
+            label = label.join(Label.untrusted(f"person:#{user.id}"))
+        outside = label.tainted
         transcript = _transcript(messages, user)
         known = await self.store.records.recent(user.id, 30, kinds=[Kind.FACT, Kind.PREFERENCE])
         listing = "\n".join(f"- {m.text}" for m in known) or "(nothing yet)"
         prompt = f"Already remembered:\n{listing}\n\nThe conversation:\n{transcript}"
         data, turn_id = await self._ask_with_turn(
-            COMPACTION_SYSTEM, prompt, chat=chat, user=user, purpose="compaction"
+            COMPACTION_SYSTEM, prompt, chat=chat, user=user, purpose="compaction", label=label
         )
         summary = str(data.get("summary") or "").strip() if isinstance(data, dict) else ""
         if not summary:
@@ -501,6 +517,7 @@ class MemoryService:
                 trust=trust,
                 source_ref=f"messages:{first}-{last}",
                 turn_id=turn_id,
+                label=label,
             )
             if new is not None:
                 saved = await self.store.save(new)
@@ -520,6 +537,7 @@ class MemoryService:
                 chat_id=chat.id,
                 turn_id=turn_id,
                 source_ref=f"messages:{first}-{last}",
+                label=label,
             )
         )
         await self.store.records.record_compaction(
@@ -542,30 +560,44 @@ class MemoryService:
 
     async def _conversation(self, chat_id: int, after_id: int) -> list[dict[str, Any]]:
         rows = await self.stores.db.fetchall(
-            "SELECT id, direction, text, turn_id, created_at FROM messages"
+            "SELECT id, direction, text, turn_id, created_at, label FROM messages"
             " WHERE chat_id = ? AND id > ? AND in_history = 1"
             " AND status IN ('handled', 'sent', 'pending', 'received') ORDER BY id",
             (chat_id, after_id),
         )
         return [dict(row) for row in rows]
 
-    async def _span_tainted(self, chat_id: int, first: int, last: int) -> bool:
-        """Did any turn answering these messages hold outside content?"""
-        found = await self.stores.db.scalar(
-            "SELECT 1 FROM turns WHERE chat_id = ? AND message_id BETWEEN ? AND ?"
-            " AND (tainted = 1 OR transcript LIKE '%<untrusted source=%') LIMIT 1",
-            (chat_id, first, last),
-        )
-        return found == 1
+    async def _span_label(self, chat_id: int, messages: list[dict[str, Any]]) -> Label:
+        """The join of the labels of these messages and of the turns that answered them: an
+        episode summarising outside content is outside content."""
+        label = TRUSTED.join(*(Label.from_json(m["label"]) for m in messages))
+        first, last = int(messages[0]["id"]), int(messages[-1]["id"])
+        return label.join(await self.stores.turns.span_label(chat_id, first, last))
 
     async def _ask(
-        self, system: str, prompt: str, *, chat: Chat | None, user: User, purpose: str
+        self,
+        system: str,
+        prompt: str,
+        *,
+        chat: Chat | None,
+        user: User,
+        purpose: str,
+        label: Label = TRUSTED,
     ) -> Any:
-        data, _ = await self._ask_with_turn(system, prompt, chat=chat, user=user, purpose=purpose)
+        data, _ = await self._ask_with_turn(
+            system, prompt, chat=chat, user=user, purpose=purpose, label=label
+        )
         return data
 
     async def _ask_with_turn(
-        self, system: str, prompt: str, *, chat: Chat | None, user: User, purpose: str
+        self,
+        system: str,
+        prompt: str,
+        *,
+        chat: Chat | None,
+        user: User,
+        purpose: str,
+        label: Label = TRUSTED,
     ) -> tuple[Any, int]:
         """One tool-less model call, recorded as a `memory` turn; returns (parsed JSON, turn)."""
         assert self._model is not None
@@ -576,6 +608,7 @@ class MemoryService:
             chat_id=chat.id if chat else None,
             user_id=user.id,
             message_id=None,
+            label=label,
         )
         messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
         try:
@@ -590,6 +623,7 @@ class MemoryService:
                 usage=TokenUsage(),
                 cost_usd=0.0,
                 transcript=None,
+                label=label,
                 error=f"{purpose}: {exc.reason}",
             )
             raise
@@ -600,6 +634,7 @@ class MemoryService:
             usage=reply.usage,
             cost_usd=estimate_cost(self._model.name, reply.usage),
             transcript=json.dumps([*messages, reply.as_message()], ensure_ascii=False),
+            label=label,
         )
         return _parse_json(reply.text), turn_id
 
@@ -732,6 +767,7 @@ def _new_memory(
     trust: Trust,
     source_ref: str,
     turn_id: int | None = None,
+    label: Label = TRUSTED,
 ) -> NewMemory | None:
     text = " ".join(str(item.get("text") or "").split())
     if not text or len(text) > 500:
@@ -756,4 +792,5 @@ def _new_memory(
         turn_id=turn_id,
         source_ref=source_ref,
         replaces=replaces,
+        label=label if trust is Trust.UNTRUSTED else TRUSTED,
     )

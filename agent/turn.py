@@ -4,8 +4,13 @@ A turn is recorded in SQLite when it starts (status `running`) and when it ends,
 usage, cost and transcript, so a crash leaves it visible as interrupted. When the policy asks the
 owner about a tool call, the turn stops at that step (`awaiting_approval`), its transcript and
 the step's other results stored; `resume()` continues it from there once every approval of the
-step is decided. Content from outside (tool results with a source) is fenced as untrusted data
-and taints the rest of the turn.
+step is decided.
+
+Trust: a turn's label is the join of everything in its context (the trigger, the history, recalled
+memories and goals) and of every outside tool result it reads; it is stored with the turn, its
+reply and whatever it makes, so a reply written after reading a page is still the page's
+influence in the next turn. What the policy refused (or rate-limited) is told to the owner once
+per turn, with the sources it was done on behalf of.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.approvals import ApprovalService, wrap_untrusted
+from agent.approvals import ApprovalService, fenced_result
 from agent.context import ContextBuilder
 from agent.model import Model, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
@@ -25,6 +30,7 @@ from agent.pricing import estimate_cost
 from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
 from agent.types import Address, TurnRequest
 from memory.approvals import Approval
+from memory.labels import TRUSTED, Label
 from memory.turns import TokenUsage, TurnStatus
 
 __all__ = ["NO_API_KEY_REPLY", "TurnOutcome", "TurnRunner"]
@@ -46,6 +52,10 @@ class TurnOutcome:
     usage: TokenUsage
     steps: int
     approvals: tuple[Approval, ...] = ()
+    label: Label = TRUSTED
+    """The turn's label when it ended: the reply and anything it made carry it."""
+    refused: tuple[str, ...] = ()
+    """Actions the policy refused or rate-limited, one short line each, for the owner's notice."""
 
 
 @dataclass
@@ -59,7 +69,15 @@ class _Turn:
     messages: list[dict[str, Any]]
     usage: TokenUsage = field(default_factory=TokenUsage)
     steps: int = 0
-    taint_sources: list[str] = field(default_factory=list)
+    label: Label = TRUSTED
+    refused: list[str] = field(default_factory=list)
+
+    def taint(self, label: Label) -> None:
+        """Join `label` into the turn's; from then on nothing above read runs unasked."""
+        self.label = self.label.join(label)
+        if self.label.tainted:
+            self.ctx = replace(self.ctx, tainted=True, sources=self.label.sources)
+            self.request = replace(self.request, tainted=True, sources=self.label.sources)
 
 
 class TurnRunner:
@@ -106,6 +124,7 @@ class TurnRunner:
             turn_id=turn_id,
             tainted=request.tainted,
             approved=approved,
+            sources=request.label.sources,
         )
 
     async def run(self, request: TurnRequest) -> TurnOutcome:
@@ -113,28 +132,24 @@ class TurnRunner:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):
             return TurnOutcome("", TurnStatus.SKIPPED, None, TokenUsage(), 0)
-        if not request.user.is_owner:
-            request = replace(request, tainted=True)  # another person's words are outside input
+        prompt = await self._context.build(request)
+        label = request.label.join(prompt.label)
+        request = replace(request, tainted=label.tainted, sources=label.sources)
         turn_id = await self._stores.turns.start(
             kind=request.kind,
             model=self._model.name,
             chat_id=request.chat.id if request.chat else None,
             user_id=request.user.id,
             message_id=request.message_id,
-            tainted=request.tainted,
+            label=label,
         )
-        prompt = await self._context.build(request)
-        if prompt.untrusted_sources and not request.tainted:
-            request = replace(request, tainted=True)
-            await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, tainted=True)
         turn = _Turn(
             id=turn_id,
             request=request,
             ctx=self.tool_context(request, turn_id),
             system=prompt.system,
             messages=prompt.messages,
-            taint_sources=[*request.sources, *prompt.untrusted_sources]
-            + (["another person's message"] if not request.user.is_owner else []),
+            label=label,
         )
         return await self._loop(turn)
 
@@ -152,7 +167,7 @@ class TurnRunner:
         request = await self._request_for(row, state)
         if request is None:
             return None
-        tainted = request.tainted
+        label = Label.from_json(row["label"]).join(Label(tuple(state.get("label", ()))))
         decided = {a.tool_use_id: a for a in approvals}
         results: list[dict[str, Any]] = []
         for call_id in state["order"]:
@@ -162,13 +177,14 @@ class TurnRunner:
             approval = decided[call_id]
             tool = self._tools.get(approval.tool)
             ran = approval.status.value == "executed"
-            tainted = tainted or bool(ran and tool and tool.untrusted_output)
+            if ran and tool is not None and tool.untrusted_output:
+                label = label.join(Label.untrusted(f"{tool.name} result"))
             results.append(
                 _result_block(call_id, approval.result or "", is_error=approval.result_is_error)
             )
         messages.append({"role": "user", "content": results})
-        request = replace(request, tainted=tainted)
-        await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, tainted=tainted)
+        request = replace(request, tainted=label.tainted, sources=label.sources)
+        await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, label=label)
         turn = _Turn(
             id=turn_id,
             request=request,
@@ -177,7 +193,7 @@ class TurnRunner:
             messages=messages,
             usage=TokenUsage(**state["usage"]),
             steps=row["steps"],
-            taint_sources=state["taint_sources"],
+            label=label,
         )
         return await self._loop(turn)
 
@@ -221,6 +237,8 @@ class TurnRunner:
                         turn.usage,
                         turn.steps,
                         tuple(a for a in paused["approvals"]),
+                        label=turn.label,
+                        refused=_take(turn.refused),
                     )
                 if turn.steps >= self._max_steps:
                     text = (reply.text + "\n\n" if reply.text else "") + (
@@ -235,7 +253,15 @@ class TurnRunner:
                 f"Sorry, I couldn't answer: {exc.reason}. I tried several times with backoff "
                 "and gave up for now; please try again in a little while."
             )
-            return TurnOutcome(text, TurnStatus.FAILED, turn.id, turn.usage, turn.steps)
+            return TurnOutcome(
+                text,
+                TurnStatus.FAILED,
+                turn.id,
+                turn.usage,
+                turn.steps,
+                label=turn.label,
+                refused=_take(turn.refused),
+            )
 
     async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> dict[str, Any] | None:
         """Run one step's tool calls; returns the pause state when some wait for the owner."""
@@ -245,13 +271,10 @@ class TurnRunner:
             outcome = await self._call(turn, call)
             if isinstance(outcome, ToolResult):
                 done[call.id] = _result_block(
-                    call.id, wrap_untrusted(outcome), is_error=outcome.is_error
+                    call.id, fenced_result(outcome), is_error=outcome.is_error
                 )
-                if outcome.source is not None and not outcome.is_error:
-                    turn.taint_sources.append(outcome.source)
-                    if not turn.ctx.tainted:
-                        turn.ctx = replace(turn.ctx, tainted=True)
-                        turn.request = replace(turn.request, tainted=True)
+                if outcome.source is not None:
+                    turn.taint(Label.untrusted(outcome.source))
             else:
                 waiting.append(outcome)
         if not waiting:
@@ -266,6 +289,7 @@ class TurnRunner:
         tool = self._tools.get(call.name)
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
+            turn.refused.append(f"unknown tool {call.name[:40]!r}")
             return ToolResult(f"there is no tool named {call.name!r}", is_error=True)
         ctx = turn.ctx
         try:
@@ -274,6 +298,8 @@ class TurnRunner:
                 await tool.precheck(ctx, arguments)
         except ToolError as exc:
             await audit.record("tool.refused", actor=actor, subject=tool.name, reason=str(exc))
+            if str(exc).startswith("refused"):
+                turn.refused.append(_refusal(tool.name, call.input))
             return ToolResult(str(exc), is_error=True)
         verdict = await self._policy.decide(tool, arguments, ctx)
         await audit.record(
@@ -284,8 +310,10 @@ class TurnRunner:
             decision=verdict.decision.value,
             reason=verdict.reason,
             tainted=ctx.tainted,
+            sources=list(turn.label.sources),
         )
         if verdict.decision is Decision.DENY:
+            turn.refused.append(_refusal(tool.name, arguments))
             return ToolResult(f"refused: {verdict.reason}", is_error=True)
         if verdict.decision is Decision.ASK:
             if self._approvals is None or ctx.address is None:
@@ -294,9 +322,12 @@ class TurnRunner:
                     "there is no chat to ask in. Tell the user what you wanted to do.",
                     is_error=True,
                 )
-            return await self._approvals.request(
-                ctx, tool, call, arguments, verdict, turn.taint_sources
+            asked = await self._approvals.request(
+                ctx, tool, call, arguments, verdict, list(turn.label.sources)
             )
+            if isinstance(asked, ToolResult) and asked.refused:
+                turn.refused.append(_refusal(tool.name, arguments) + " (rate-limited)")
+            return asked
         result = await tool.run(ctx, arguments)
         await audit.record(
             "tool.ran",
@@ -313,7 +344,7 @@ class TurnRunner:
             "order": paused["order"],
             "results": paused["results"],
             "usage": turn.usage.__dict__,
-            "taint_sources": turn.taint_sources,
+            "label": list(turn.label.sources),
             "address": address.__dict__ if address else None,
         }
         await self._stores.turns.pause(
@@ -323,12 +354,20 @@ class TurnRunner:
             cost_usd=self._cost(turn.usage),
             transcript=json.dumps(turn.messages, ensure_ascii=False),
             paused_state=json.dumps(state, ensure_ascii=False),
-            tainted=turn.ctx.tainted,
+            label=turn.label,
         )
 
     async def _end(self, turn: _Turn, status: TurnStatus, text: str) -> TurnOutcome:
         await self._finish(turn, status, None)
-        return TurnOutcome(text, status, turn.id, turn.usage, turn.steps)
+        return TurnOutcome(
+            text,
+            status,
+            turn.id,
+            turn.usage,
+            turn.steps,
+            label=turn.label,
+            refused=_take(turn.refused),
+        )
 
     async def _finish(self, turn: _Turn, status: TurnStatus, error: str | None) -> None:
         await self._stores.turns.finish(
@@ -338,6 +377,7 @@ class TurnRunner:
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
             transcript=json.dumps(turn.messages, ensure_ascii=False),
+            label=turn.label,
             error=error,
         )
 
@@ -359,6 +399,24 @@ class TurnRunner:
             return False
         spent = await self._stores.turns.tokens_since(self.day_start(request))
         return spent >= self._daily_token_budget
+
+
+def _take(items: list[str]) -> tuple[str, ...]:
+    taken = tuple(items)
+    items.clear()
+    return taken
+
+
+def _refusal(tool: str, arguments: dict[str, Any]) -> str:
+    """One short line naming a refused action: the tool and its main argument."""
+    main = next(
+        (str(arguments[k]) for k in ("command", "path", "url", "text", "title") if k in arguments),
+        json.dumps(arguments, ensure_ascii=False),
+    )
+    if len(main) > 60:
+        main = main[:59] + "…"
+    verb = {"write_file": "write", "read_file": "read", "web_fetch": "fetch"}.get(tool, tool)
+    return f"{verb} `{main}`"
 
 
 def _result_block(call_id: str, content: str, *, is_error: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from memory.labels import Label
 from memory.people import Chat, Identity, User
 
 __all__ = ["Address", "ApprovalPrompt", "ChatKind", "IncomingMessage", "TurnRequest"]
@@ -81,3 +82,11 @@ class TurnRequest:
     @property
     def self_initiated(self) -> bool:
         return self.kind != "chat"
+
+    @property
+    def label(self) -> Label:
+        """The trigger's own label: its sources, and another person's words are outside input."""
+        label = Label.of(self.tainted, self.sources)
+        if not self.user.is_owner:
+            label = label.join(Label.untrusted(f"person:#{self.user.id}"))
+        return label

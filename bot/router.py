@@ -16,6 +16,7 @@ from agent.types import IncomingMessage, TurnRequest
 from bot.commands import CommandCall, CommandContext, CommandGroup, UsageError, parse_command
 from bot.commands.access import tell_owner_about_stranger
 from bot.sequencer import ChatSequencer, Ticket
+from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.people import Chat, User
 
@@ -56,6 +57,7 @@ class Router:
             platform_message_id=message.platform_message_id,
             thread_id=message.address.thread_id,
             in_history=call is None,
+            label=TRUSTED if user.is_owner else Label.untrusted(f"person:#{user.id}"),
         )
         if message_id is None:
             log.info(

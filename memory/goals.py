@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
+from memory.labels import TRUSTED, Label
 
 __all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore"]
 
@@ -32,6 +33,7 @@ class Goal:
     tainted: bool
     updated_at: str
     created_at: str = ""
+    label: Label = TRUSTED
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ def _goal(row: sqlite3.Row) -> Goal:
         tainted=bool(row["tainted"]),
         updated_at=row["updated_at"],
         created_at=row["created_at"],
+        label=Label.of(bool(row["tainted"]), Label.from_json(row["label"]).sources),
     )
 
 
@@ -74,12 +77,24 @@ class GoalStore:
         tainted: bool = False,
         due_at: datetime | None = None,
         next_step: str = "",
+        sources: tuple[str, ...] = (),
     ) -> Goal:
+        """`tainted`/`sources`: the label of the turn that made the goal (outside content)."""
         now = iso(self._clock.now())
+        label = Label.of(tainted, sources)
         goal_id = await self._db.execute(
             "INSERT INTO goals (user_id, title, next_step, due_at, tainted, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user_id, title, next_step, iso(due_at) if due_at else None, int(tainted), now, now),
+            " updated_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                user_id,
+                title,
+                next_step,
+                iso(due_at) if due_at else None,
+                int(tainted),
+                now,
+                now,
+                label.to_json(),
+            ),
         )
         goal = await self.get(user_id, goal_id)
         assert goal is not None
@@ -118,6 +133,19 @@ class GoalStore:
         await self._db.execute(
             f"UPDATE goals SET {column} = ?, updated_at = ? WHERE id = ?",
             (value, iso(self._clock.now()), goal_id),
+        )
+
+    async def taint(self, goal_id: int, label: Label) -> None:
+        """A goal changed by a turn that held outside content carries that content's label
+        from then on (it is shown on every turn, so it must be fenced and taint them)."""
+        if label.trusted:
+            return
+        row = await self._db.fetchone("SELECT label FROM goals WHERE id = ?", (goal_id,))
+        if row is None:
+            return
+        joined = Label.from_json(row["label"]).join(label)
+        await self._db.execute(
+            "UPDATE goals SET tainted = 1, label = ? WHERE id = ?", (joined.to_json(), goal_id)
         )
 
     async def set_next_step(self, goal_id: int, next_step: str) -> None:

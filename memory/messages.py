@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from memory.clock import Clock, iso
 from memory.db import Database
+from memory.labels import TRUSTED, Label
 
 __all__ = ["InStatus", "MessageLog", "OutStatus", "StoredMessage"]
 
@@ -34,6 +35,8 @@ class StoredMessage:
     text: str
     status: str
     created_at: str
+    label: Label = TRUSTED
+    turn_id: int | None = None
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
@@ -46,6 +49,8 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         text=row["text"],
         status=row["status"],
         created_at=row["created_at"],
+        label=Label.from_json(row["label"]),
+        turn_id=row["turn_id"],
     )
 
 
@@ -63,14 +68,16 @@ class MessageLog:
         platform_message_id: str | None,
         thread_id: str | None = None,
         in_history: bool = True,
+        label: Label = TRUSTED,
     ) -> int | None:
-        """Commit an incoming message; None when this platform message was stored before."""
+        """Commit an incoming message; None when this platform message was stored before.
+        `label`: another person's words are outside content, and stay so in later turns."""
         now = iso(self._clock.now())
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "INSERT INTO messages (chat_id, user_id, direction, thread_id, platform_message_id,"
-                " text, status, in_history, created_at, updated_at)"
-                " VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " text, status, in_history, created_at, updated_at, label)"
+                " VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     chat_id,
                     user_id,
@@ -81,6 +88,7 @@ class MessageLog:
                     int(in_history),
                     now,
                     now,
+                    label.to_json(),
                 ),
             )
             return cursor.lastrowid if cursor.rowcount else None
@@ -93,12 +101,25 @@ class MessageLog:
         thread_id: str | None = None,
         turn_id: int | None = None,
         in_history: bool = True,
+        label: Label = TRUSTED,
     ) -> int:
+        """Store a message Steward sends; `label` is that of the turn (or job) that wrote it, so
+        a reply shaped by outside content stays outside content in the history."""
         now = iso(self._clock.now())
         return await self._db.execute(
             "INSERT INTO messages (chat_id, direction, thread_id, text, status, turn_id,"
-            " in_history, created_at, updated_at) VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, thread_id, text, OutStatus.PENDING, turn_id, int(in_history), now, now),
+            " in_history, created_at, updated_at, label) VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                chat_id,
+                thread_id,
+                text,
+                OutStatus.PENDING,
+                turn_id,
+                int(in_history),
+                now,
+                now,
+                label.to_json(),
+            ),
         )
 
     async def set_status(

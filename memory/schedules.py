@@ -18,6 +18,7 @@ from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
+from memory.labels import TRUSTED, Label
 
 __all__ = [
     "QuietWindow",
@@ -60,6 +61,7 @@ class Schedule:
     destination: dict[str, Any] | None
     created_at: datetime
     last_run_at: datetime | None = None
+    label: Label = TRUSTED
 
     @property
     def recurring(self) -> bool:
@@ -107,6 +109,7 @@ def _schedule(row: sqlite3.Row) -> Schedule:
         destination=json.loads(row["destination"]) if row["destination"] else None,
         created_at=parse_iso(row["created_at"]),
         last_run_at=_dt(row["last_run_at"]),
+        label=Label.of(bool(row["tainted"]), Label.from_json(row["label"]).sources),
     )
 
 
@@ -148,12 +151,15 @@ class ScheduleStore:
         next_run_at: datetime,
         destination: dict[str, Any] | None,
         tainted: bool = False,
+        sources: tuple[str, ...] = (),
     ) -> Schedule:
+        """`tainted`/`sources`: the label of the turn that made it; a tainted job's turns are
+        tainted when they fire."""
         now = iso(self._clock.now())
         schedule_id = await self._db.execute(
             'INSERT INTO schedules (user_id, chat_id, kind, "trigger", payload, status,'
-            " next_run_at, tainted, destination, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+            " next_run_at, tainted, destination, created_at, updated_at, label)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)",
             (
                 user_id,
                 chat_id,
@@ -165,6 +171,7 @@ class ScheduleStore:
                 _json(destination) if destination is not None else None,
                 now,
                 now,
+                Label.of(tainted, sources).to_json(),
             ),
         )
         schedule = await self.get(schedule_id)

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from memory.clock import Clock, iso
 from memory.db import Database
+from memory.labels import TRUSTED, Label
 
 __all__ = ["InterruptedTurn", "TokenUsage", "TurnLog", "TurnStatus", "UsageRow"]
 
@@ -76,11 +77,11 @@ class TurnLog:
         chat_id: int | None,
         user_id: int | None,
         message_id: int | None,
-        tainted: bool = False,
+        label: Label = TRUSTED,
     ) -> int:
         return await self._db.execute(
             "INSERT INTO turns (chat_id, user_id, message_id, kind, status, model, tainted,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_id,
                 user_id,
@@ -88,8 +89,9 @@ class TurnLog:
                 kind,
                 TurnStatus.RUNNING,
                 model,
-                int(tainted),
+                int(label.tainted),
                 iso(self._clock.now()),
+                label.to_json(),
             ),
         )
 
@@ -102,12 +104,13 @@ class TurnLog:
         usage: TokenUsage,
         cost_usd: float,
         transcript: str | None,
+        label: Label,
         error: str | None = None,
     ) -> None:
         await self._db.execute(
             "UPDATE turns SET status = ?, steps = ?, input_tokens = ?, output_tokens = ?,"
             " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?,"
-            " transcript = ?, error = ?, finished_at = ? WHERE id = ?",
+            " transcript = ?, error = ?, finished_at = ?, tainted = ?, label = ? WHERE id = ?",
             (
                 status,
                 steps,
@@ -119,6 +122,8 @@ class TurnLog:
                 transcript,
                 error,
                 iso(self._clock.now()),
+                int(label.tainted),
+                label.to_json(),
                 turn_id,
             ),
         )
@@ -132,7 +137,7 @@ class TurnLog:
         cost_usd: float,
         transcript: str,
         paused_state: str,
-        tainted: bool,
+        label: Label,
     ) -> None:
         """Park a turn that waits for approvals, with everything needed to resume it."""
         await self.finish(
@@ -142,16 +147,32 @@ class TurnLog:
             usage=usage,
             cost_usd=cost_usd,
             transcript=transcript,
+            label=label,
         )
         await self._db.execute(
-            "UPDATE turns SET paused_state = ?, tainted = ?, finished_at = NULL WHERE id = ?",
-            (paused_state, int(tainted), turn_id),
+            "UPDATE turns SET paused_state = ?, finished_at = NULL WHERE id = ?",
+            (paused_state, turn_id),
         )
 
-    async def set_status(self, turn_id: int, status: TurnStatus, *, tainted: bool) -> None:
+    async def set_status(self, turn_id: int, status: TurnStatus, *, label: Label) -> None:
         await self._db.execute(
-            "UPDATE turns SET status = ?, tainted = ? WHERE id = ?", (status, int(tainted), turn_id)
+            "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ?",
+            (status, int(label.tainted), label.to_json(), turn_id),
         )
+
+    async def label_of(self, turn_id: int) -> Label:
+        """The label a turn ended (or paused) with: trusted only if it held nothing from outside."""
+        row = await self._db.fetchone("SELECT label FROM turns WHERE id = ?", (turn_id,))
+        return Label.from_json(row["label"]) if row else TRUSTED
+
+    async def span_label(self, chat_id: int, first_message_id: int, last_message_id: int) -> Label:
+        """The join of the labels of the turns that answered these messages of a chat."""
+        rows = await self._db.fetchall(
+            "SELECT label FROM turns WHERE chat_id = ? AND message_id BETWEEN ? AND ?"
+            " AND label != '[]'",
+            (chat_id, first_message_id, last_message_id),
+        )
+        return TRUSTED.join(*(Label.from_json(r["label"]) for r in rows))
 
     async def interrupt_running(self) -> list[InterruptedTurn]:
         """Mark turns a crash left `running` as interrupted; returns them."""

@@ -87,10 +87,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not TRUST_REPORT["tried"]:
         return
-    prompts = TRUST_REPORT.get("benign_prompts_per_task")
-    per_task = "not measured" if prompts is None else f"{prompts:.1f}"
+    day = TRUST_REPORT.get("benign_day")
+    benign = "not measured" if day is None else f"{int(day)} approval requests"
     terminalreporter.write_line(
         f"trust: {int(TRUST_REPORT['tried'])} cases tried, {int(TRUST_REPORT['held'])} held, "
-        f"unauthorized side effects {int(TRUST_REPORT['unauthorized'])}, "
-        f"approval prompts per benign task {per_task}"
+        f"unauthorized side effects {int(TRUST_REPORT['unauthorized'])}; benign day: {benign}"
     )

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from memory_support import chroma_server, free_port
 
 from agent.config import ConfigError, load_settings
 from agent.context import MemorySource
+from agent.fence import Fencer
 from agent.memory_service import (
     COMPACTION_SYSTEM,
     EXTRACTION_SYSTEM,
@@ -304,7 +306,7 @@ async def test_a_memory_saved_in_a_tainted_turn_is_untrusted_and_shown_as_such(
 
         await h.say("where do I live, Moscow?")
         context = fake_model.requests[-1].last_user_text
-        assert f'<untrusted source="memory:#{saved[0].id} web">' in context
+        assert re.search(rf'<untrusted id="\w+" source="memory:#{saved[0].id} web">', context)
         assert "Lives in Berlin." in context
 
 
@@ -445,16 +447,19 @@ async def test_start_up_does_not_wait_for_the_embedder_and_early_turns_use_keywo
     await service.start()
     assert time.perf_counter() - started < 0.1  # start() returns at once
     request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="Dr. Schulz?")
-    early = await source.render(request)
+    fencer = Fencer(b"secret")
+    early = await source.render(request, fencer)
     assert service.state is MemoryState.STARTING
-    assert early is not None and "Dr. Schulz" in early and "keyword recall only" in early
+    assert early is not None and "Dr. Schulz" in early.text
+    assert "keyword recall only" in early.text and early.label.trusted
     gate.set()
     async with asyncio.timeout(30):
         await service.wait_ready()
     assert service.state is MemoryState.HYBRID
     request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="my doctor?")
-    late = await source.render(request)
-    assert late is not None and "Dr. Schulz" in late and "keyword recall only" not in late
+    late = await source.render(request, fencer)
+    assert late is not None and "Dr. Schulz" in late.text
+    assert "keyword recall only" not in late.text
     await service.stop()
     await stores.close()
 

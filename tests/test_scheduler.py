@@ -364,9 +364,11 @@ async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
     fake_model.reply_text("SKIP")
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
         owner = await _owner(h)
-        chat = await h.steward.stores.people.chat("test", "c1")
-        address = h.message("x").address
-        for text, tainted in (("10m check the strike", True), ("20m check the weather", False)):
+        # Two chats: a reply the tainted task writes would taint a later turn in its own chat.
+        jobs = (("10m check the strike", True, "c1"), ("20m check the weather", False, "c2"))
+        for text, tainted, chat_id in jobs:
+            chat = await h.steward.stores.people.chat("test", chat_id)
+            address = h.message("x", chat=chat_id).address
             parsed = parse_reminder(text, clock.now(), scheduler(h).zone_for(owner))
             await scheduler(h).add_reminder(
                 user=owner, chat=chat, address=address, parsed=parsed, kind="task", tainted=tainted
@@ -379,6 +381,10 @@ async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
         clock.advance(timedelta(minutes=10))
         [report] = await scheduler(h).run_due()
         assert report.status == "silent"  # the model said SKIP: nothing sent
-        assert h.channel.texts("c1")[-1] == "The strike is over."
+        assert h.channel.texts("c2") == []
         rows = await h.steward.stores.db.fetchall("SELECT kind, tainted FROM turns ORDER BY id")
         assert [(r["kind"], r["tainted"]) for r in rows] == [("task", 1), ("task", 0)]
+        reply = await h.steward.stores.db.fetchone(
+            "SELECT label FROM messages WHERE text = 'The strike is over.'"
+        )
+        assert reply is not None and "task:#1" in reply["label"]  # the reply keeps the label

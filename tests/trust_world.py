@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,8 @@ class WebServer:
     pages: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    feeds: set[str] = field(default_factory=set)
+    """Paths served as feeds: the briefing's fetcher reads them, not a tool."""
     base_url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -119,8 +121,9 @@ class WebServer:
             await self._runner.cleanup()
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(str(request.rel_url))
         path = request.path
+        if path not in self.feeds:
+            self.requests.append(str(request.rel_url))
         if path in self.redirects:
             raise web.HTTPFound(self.redirects[path])
         if path in self.pages:
@@ -176,9 +179,15 @@ class World:
 
 @asynccontextmanager
 async def trust_world(
-    tmp_path: Path, *, clock: Clock | None = None, reuse: bool = False, **overrides: Any
+    tmp_path: Path,
+    *,
+    clock: Clock | None = None,
+    reuse: bool = False,
+    model: Callable[[RecordedRequest], Reply] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """A fresh world, or with `reuse=True` the same data directory again (a restart)."""
+    """A fresh world, or with `reuse=True` the same data directory again (a restart).
+    `model` replaces the obedient model (e.g. one that also obeys its history)."""
     data_dir = tmp_path / "data"
     outside = tmp_path / "outside"
     outside.mkdir(parents=True, exist_ok=reuse)
@@ -187,8 +196,9 @@ async def trust_world(
     (data_dir / "workspace").mkdir(parents=True, exist_ok=reuse)
     server = WebServer()
     await server.start()
+    responder = model
     async with FakeAnthropic() as model:
-        model.on_request(obedient_model)
+        model.on_request(obedient_model if responder is None else responder)
         settings = {
             "STEWARD_FETCH_ALLOW_HOSTS": "127.0.0.1",
             "ANTHROPIC_API_KEY": CANARY_KEY,

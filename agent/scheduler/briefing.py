@@ -1,7 +1,7 @@
 """The morning briefing: fetch the feeds, keep what was never briefed, rank it by the owner's
 topics (and what memory says they care about), and put it to the model as quoted data.
 
-Feed text is untrusted: each feed's items go inside `<untrusted source="feed:URL">`, the turn is
+Feed text is untrusted: each feed's items go inside a fence (`agent/fence.py`), the turn is
 tainted, and the prompt says the items are data. A feed that fails is named in a footer the
 code appends to the model's text, so a briefing never fails because one feed did; the feed is
 fetched again next time.
@@ -9,19 +9,19 @@ fetched again next time.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from agent.fence import fence, new_fence_id
 from memory.feeds import FeedItem
 from memory.people import User
 
 if TYPE_CHECKING:
     from agent.scheduler.service import SchedulerService
 
-__all__ = ["BriefingDraft", "BriefingWriter", "InterestSource", "quote_untrusted", "rank_items"]
+__all__ = ["BriefingDraft", "BriefingWriter", "InterestSource", "rank_items"]
 
 MAX_ITEMS = 12
 MAX_AGE = timedelta(days=7)  # older items are not news any more
@@ -31,11 +31,6 @@ class InterestSource(Protocol):
     """What long-term memory knows the user cares about (a hook for the memory issue)."""
 
     async def interests(self, user: User) -> list[str]: ...
-
-
-def quote_untrusted(source: str, body: str) -> str:
-    body = body.replace("</untrusted>", "<\\/untrusted>")
-    return f'<untrusted source="{html.escape(source, quote=True)}">\n{body}\n</untrusted>'
 
 
 def _terms(text: str) -> list[str]:
@@ -76,6 +71,10 @@ class BriefingDraft:
     failed: list[tuple[str, str]] = field(default_factory=list)
     goal_steps: list[str] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)
+
+    @property
+    def feed_urls(self) -> list[str]:
+        return list(dict.fromkeys(item.feed_url for item in self.items))
 
     @property
     def empty(self) -> bool:
@@ -169,7 +168,7 @@ class BriefingWriter:
                 if item.summary:
                     lines.append(item.summary)
                 lines.append("")
-            parts.append(quote_untrusted(f"feed:{url}", "\n".join(lines).strip()))
+            parts.append(fence("\n".join(lines).strip(), f"feed:{url}", new_fence_id()))
         if not items:
             parts.append("(No new feed items today.)")
         parts.append("Goal next steps:\n" + ("\n".join(f"- {s}" for s in goal_steps) or "- (none)"))

@@ -11,6 +11,7 @@ from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
+from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.stores import Stores
@@ -54,12 +55,20 @@ class Goals:
         return goal
 
     async def add(
-        self, user: User, title: str, *, tainted: bool, due: datetime | None = None
+        self,
+        user: User,
+        title: str,
+        *,
+        tainted: bool,
+        due: datetime | None = None,
+        sources: tuple[str, ...] = (),
     ) -> Goal:
         title = " ".join(title.split())
         if not title:
             raise GoalError("A goal needs a title.")
-        goal = await self._stores.goals.add(user.id, title, tainted=tainted, due_at=due)
+        goal = await self._stores.goals.add(
+            user.id, title, tainted=tainted, due_at=due, sources=sources
+        )
         await self._stores.audit.record(
             "goal.added", actor=f"user:{user.id}", subject=f"goal:{goal.id}", tainted=tainted
         )
@@ -73,11 +82,13 @@ class Goals:
         *,
         source: Source = Source.OWNER_SAID,
         tainted: bool = False,
+        label: Label = TRUSTED,
     ) -> GoalNote:
         goal = await self.get(user, goal_id, active=True)
         if not text.strip():
             raise GoalError("What progress should I note?")
         note = await self._stores.goals.add_note(goal.id, text.strip())
+        await self._stores.goals.taint(goal.id, label if tainted else TRUSTED)
         await self._stores.audit.record(
             "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
         )
@@ -104,11 +115,14 @@ class Goals:
                 subject=f"goal {goal.id}",
             )
 
-    async def next_step(self, user: User, goal_id: int, text: str) -> Goal:
+    async def next_step(
+        self, user: User, goal_id: int, text: str, *, label: Label = TRUSTED
+    ) -> Goal:
         goal = await self.get(user, goal_id, active=True)
         if not text.strip():
             raise GoalError("What is the next step?")
         await self._stores.goals.set_next_step(goal.id, text.strip())
+        await self._stores.goals.taint(goal.id, label)
         await self._stores.audit.record(
             "goal.next_step", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
         )

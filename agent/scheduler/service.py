@@ -46,6 +46,7 @@ from agent.types import Address, TurnRequest
 from memory.clock import Clock, iso
 from memory.feeds import FeedStore
 from memory.goals import Goal, GoalStatus
+from memory.labels import Label
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.schedules import RunStatus, Schedule, ScheduleStatus, ScheduleStore
@@ -398,7 +399,8 @@ class SchedulerService:
     ) -> _Result:
         assert text is not None
         address, chat = await self._destination(schedule)
-        delivered = await self.steward.courier.send(address, chat.id, text)
+        label = Label.of(schedule.tainted, _job_sources(schedule))  # a planted reminder's words
+        delivered = await self.steward.courier.send(address, chat.id, text, label=label)
         reason = f"late by {describe_delta(late)}" if late > LATE_AFTER else "due"
         return _Result(RunStatus.SENT, reason, detail={"chars": len(text), "delivered": delivered})
 
@@ -426,6 +428,7 @@ class SchedulerService:
             address=address,
             text="\n".join(lines),
             tainted=schedule.tainted,
+            sources=_job_sources(schedule),
         )
         return await self._agent_turn(request)
 
@@ -453,6 +456,7 @@ class SchedulerService:
             address=address,
             text=checkin_prompt(goal, notes, since, now, self.zone_for(user), reason),
             tainted=schedule.tainted or goal.tainted,
+            sources=_job_sources(schedule) + (goal.label.sources if goal.tainted else ()),
         )
         result = await self._agent_turn(request)
         result.reason = f"{reason}; {result.reason}"
@@ -497,6 +501,7 @@ class SchedulerService:
             address=address,
             text=draft.prompt,
             tainted=True,  # feed text is untrusted content
+            sources=tuple(f"feed:{url}" for url in draft.feed_urls),
         )
         result = await self._agent_turn(request, footer=draft.footer())
         if result.status is RunStatus.SENT:
@@ -586,6 +591,7 @@ class SchedulerService:
         parsed: Parsed,
         kind: str = "reminder",
         tainted: bool = False,
+        sources: tuple[str, ...] = (),
     ) -> Schedule:
         """A reminder (its text is sent as it is) or a task (its text is an instruction the
         agent carries out at that time)."""
@@ -599,6 +605,7 @@ class SchedulerService:
             first=parsed.first,
             payload={"text": parsed.text},
             tainted=tainted,
+            sources=sources,
         )
 
     async def _add(
@@ -612,6 +619,7 @@ class SchedulerService:
         first: datetime,
         payload: dict[str, Any],
         tainted: bool,
+        sources: tuple[str, ...] = (),
     ) -> Schedule:
         schedule = await self.store.add(
             user_id=user.id,
@@ -622,6 +630,7 @@ class SchedulerService:
             next_run_at=first,
             destination=address_to_json(destination),
             tainted=tainted,
+            sources=sources,
         )
         await self.stores.audit.record(
             "schedule.created",
@@ -787,3 +796,10 @@ class SchedulerService:
 
     async def draft_briefing(self, user: User) -> BriefingDraft:
         return await self.briefings.draft(user)
+
+
+def _job_sources(schedule: Schedule) -> tuple[str, ...]:
+    """A tainted job's turn names the job and what tainted the turn that made it."""
+    if not schedule.tainted:
+        return ()
+    return (f"task:#{schedule.id}", *schedule.label.sources)

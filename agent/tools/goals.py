@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from agent.scheduler.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
-from agent.tools.registry import Risk, ToolContext, ToolError, tool
+from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.goals import GoalStatus
 from memory.longterm import Source
 
@@ -19,9 +19,13 @@ def _goals(ctx: ToolContext) -> Goals:
 
 
 @tool(risk=Risk.READ)
-async def goal_list(ctx: ToolContext) -> str:
+async def goal_list(ctx: ToolContext) -> str | ToolResult:
     """List the user's active goals with ids, next steps, due dates and last progress."""
-    return await _goals(ctx).list_text(ctx.user)
+    text = await _goals(ctx).list_text(ctx.user)
+    planted = [g.id for g in await ctx.stores.goals.active(ctx.user.id) if g.tainted]
+    if planted:  # a goal changed by a turn that read outside content
+        return ToolResult(text, source="goal:" + ",".join(f"#{i}" for i in planted))
+    return text
 
 
 @tool(risk=Risk.WRITE_INTERNAL)
@@ -40,7 +44,9 @@ async def goal_add(
     try:
         due_at = await aparse_moment(due, ctx.clock.now(), zone) if due else None
         recurrence = parse_cadence(cadence, ctx.clock.now(), zone) if cadence else None
-        goal = await goals.add(ctx.user, title, tainted=ctx.tainted, due=due_at)
+        goal = await goals.add(
+            ctx.user, title, tainted=ctx.tainted, due=due_at, sources=ctx.sources
+        )
         if recurrence is not None:
             goal = await goals.set_cadence(
                 ctx.user, goal.id, recurrence, chat=ctx.chat, address=ctx.address
@@ -62,7 +68,12 @@ async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
     """
     try:
         await _goals(ctx).note(
-            ctx.user, goal_id, note, source=Source.MODEL_INFERRED, tainted=ctx.tainted
+            ctx.user,
+            goal_id,
+            note,
+            source=Source.MODEL_INFERRED,
+            tainted=ctx.tainted,
+            label=ctx.label,
         )
     except GoalError as exc:
         raise ToolError(str(exc)) from None
@@ -78,7 +89,7 @@ async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
         next_step: The next step, e.g. "book a physio appointment".
     """
     try:
-        await _goals(ctx).next_step(ctx.user, goal_id, next_step)
+        await _goals(ctx).next_step(ctx.user, goal_id, next_step, label=ctx.label)
     except GoalError as exc:
         raise ToolError(str(exc)) from None
     return f"Next step for goal #{goal_id}: {next_step.strip()}"

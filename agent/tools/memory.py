@@ -2,7 +2,8 @@
 
 A memory saved in a tainted turn (one holding outside content), one said to come from the web, a
 feed or a tool, or one about a user who is not the owner is labelled untrusted: it is shown to
-the model fenced as untrusted data, and it never replaces a trusted memory.
+the model fenced as untrusted data, never replaces a trusted memory, and carries the turn's
+sources as its label.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["MEMORY_TOOLS", "describe"]
 
 _OUTSIDE = {"web": Source.WEB, "feed": Source.FEED, "tool": Source.TOOL}
+UNTRUSTED_MAX_IMPORTANCE = 0.6
+"""An untrusted memory is never "must not be missed": it rides along only when relevant."""
 
 
 def _service(ctx: ToolContext) -> MemoryService:
@@ -63,10 +67,16 @@ async def memory_save(
     untrusted = ctx.tainted or outside or not ctx.user.is_owner
     if source in _OUTSIDE:
         kind_of_source = _OUTSIDE[source]
-    elif source == "model_inferred":
+    elif source == "model_inferred" or ctx.tainted:
+        # In a turn that holds outside content the model's word is not the owner's: never
+        # `owner_said` for what may be a page's instruction echoed back.
         kind_of_source = Source.MODEL_INFERRED
     else:
         kind_of_source = Source.OWNER_SAID if ctx.user.is_owner else Source.USER_SAID
+    label = ctx.label
+    if untrusted:
+        label = label.join(Label.untrusted(kind_of_source.value))
+        importance = min(importance, UNTRUSTED_MAX_IMPORTANCE)
     try:
         saved = await service.remember(
             NewMemory(
@@ -81,6 +91,7 @@ async def memory_save(
                 turn_id=ctx.turn_id,
                 source_ref=f"turn:{ctx.turn_id}",
                 replaces=tuple(replaces or ()),
+                label=label if untrusted else TRUSTED,
             )
         )
     except ValueError as exc:

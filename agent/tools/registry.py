@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agent.scheduler import SchedulerService
 from agent.types import Address
 from memory.clock import Clock
+from memory.labels import Label
 from memory.people import Chat, User
 from memory.stores import Stores
 
@@ -83,6 +84,12 @@ class ToolContext:
     turn_id: int
     tainted: bool
     approved: bool = False
+    sources: tuple[str, ...] = ()
+    """The outside sources the turn holds (its label); whatever the call stores carries them."""
+
+    @property
+    def label(self) -> Label:
+        return Label.of(self.tainted, self.sources)
 
     @property
     def stores(self) -> Stores:
@@ -105,6 +112,8 @@ class ToolResult:
     content: str
     is_error: bool = False
     source: str | None = None
+    refused: bool = False
+    """The policy refused the call without running it (or asking): the owner is told."""
 
 
 Handler = Callable[..., Awaitable[str | ToolResult]]

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from agent.scheduler.service import SchedulerService
 from agent.scheduler.when import Parsed, WhenError, aparse_when
-from agent.tools.registry import Risk, ToolContext, ToolError, tool
+from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 __all__ = ["SCHEDULE_TOOLS"]
 
@@ -44,6 +44,7 @@ async def _add(ctx: ToolContext, kind: str, when: str, text: str) -> str:
         parsed=Parsed(first, text, recurrence),
         kind=kind,
         tainted=ctx.tainted,
+        sources=ctx.sources,
     )
     return f"Scheduled {scheduler.describe(schedule, ctx.user)}"
 
@@ -71,13 +72,17 @@ async def task_add(ctx: ToolContext, when: str, instruction: str) -> str:
 
 
 @tool(risk=Risk.READ)
-async def schedule_list(ctx: ToolContext) -> str:
+async def schedule_list(ctx: ToolContext) -> str | ToolResult:
     """List the user's pending reminders and scheduled tasks with their ids."""
     scheduler = _scheduler(ctx)
     schedules = await scheduler.pending_for(ctx.user)
     if not schedules:
         return "No reminders or tasks."
-    return "\n".join(scheduler.describe(s, ctx.user) for s in schedules)
+    text = "\n".join(scheduler.describe(s, ctx.user) for s in schedules)
+    planted = [s.id for s in schedules if s.tainted]
+    if planted:  # a job made from outside content: its words are outside content
+        return ToolResult(text, source="task:" + ",".join(f"#{i}" for i in planted))
+    return text
 
 
 @tool(risk=Risk.WRITE_INTERNAL)

@@ -16,6 +16,7 @@ from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
+from memory.labels import TRUSTED, Label
 
 __all__ = [
     "OUTSIDE_SOURCES",
@@ -79,6 +80,7 @@ class Memory:
     created_at: datetime
     superseded_by: int | None = None
     superseded_at: datetime | None = None
+    label: Label = TRUSTED
 
     @property
     def active(self) -> bool:
@@ -105,6 +107,7 @@ class Memory:
             "created_at": iso(self.created_at),
             "superseded_by": self.superseded_by,
             "superseded_at": iso(self.superseded_at) if self.superseded_at else None,
+            "label": list(self.label.sources),
         }
 
 
@@ -125,12 +128,24 @@ class NewMemory:
     source_ref: str = ""
     replaces: tuple[int, ...] = field(default_factory=tuple)
     created_at: datetime | None = None
+    label: Label = TRUSTED
+    """The sources of outside content this memory was made from; a tainted label makes the
+    memory untrusted whatever `trust` says."""
 
     @property
     def resolved_trust(self) -> Trust:
+        if self.label.tainted:
+            return Trust.UNTRUSTED
         if self.trust is not None:
             return self.trust
         return Trust.UNTRUSTED if self.source in OUTSIDE_SOURCES else Trust.TRUSTED
+
+    @property
+    def resolved_label(self) -> Label:
+        """The stored label: an untrusted memory always names at least its source kind."""
+        if self.resolved_trust is Trust.TRUSTED:
+            return TRUSTED
+        return self.label if self.label.tainted else Label.untrusted(self.source.value)
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,7 @@ def _memory(row: sqlite3.Row) -> Memory:
         created_at=parse_iso(row["created_at"]),
         superseded_by=row["superseded_by"],
         superseded_at=parse_iso(row["superseded_at"]) if row["superseded_at"] else None,
+        label=Label.from_json(row["label"]),
     )
 
 
@@ -220,6 +236,15 @@ def fts_query(text: str, *, max_terms: int = 12) -> str | None:
 COMMON_TERM_DOCS = 2000
 
 
+def _restored_label(record: dict[str, Any]) -> str:
+    """An imported memory keeps its label; an untrusted one from an older export gets its
+    source kind as the label."""
+    sources = [str(s) for s in record.get("label") or []]
+    if Trust(record["trust"]) is Trust.UNTRUSTED:
+        return Label.untrusted(*sources, str(record["source"])).to_json()
+    return TRUSTED.to_json()
+
+
 class MemoryRecords:
     """The `memories` table and its FTS5 index."""
 
@@ -245,8 +270,8 @@ class MemoryRecords:
         async with self._db.transaction() as tx:
             cursor = await tx.execute(
                 "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
-                " source_ref, trust, importance, turn_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source_ref, trust, importance, turn_id, created_at, label)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.user_id,
                     new.chat_id,
@@ -260,6 +285,7 @@ class MemoryRecords:
                     float(new.importance),
                     new.turn_id,
                     created,
+                    new.resolved_label.to_json(),
                 ),
             )
             memory_id = int(cursor.lastrowid or 0)
@@ -280,8 +306,8 @@ class MemoryRecords:
             for new in rows:
                 cursor = await tx.execute(
                     "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key,"
-                    " source, source_ref, trust, importance, turn_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " source, source_ref, trust, importance, turn_id, created_at, label)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         new.user_id,
                         new.chat_id,
@@ -295,6 +321,7 @@ class MemoryRecords:
                         float(new.importance),
                         new.turn_id,
                         iso(new.created_at or self._clock.now()),
+                        new.resolved_label.to_json(),
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
@@ -305,8 +332,8 @@ class MemoryRecords:
         with `link_superseded`."""
         return await self._db.execute(
             "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
-            " source_ref, trust, importance, turn_id, created_at, superseded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            " source_ref, trust, importance, turn_id, created_at, superseded_at, label)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
             (
                 user_id,
                 chat_id,
@@ -322,6 +349,7 @@ class MemoryRecords:
                 iso(parse_iso(str(record["superseded_at"])))
                 if record.get("superseded_at")
                 else None,
+                _restored_label(record),
             ),
         )
 
