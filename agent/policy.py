@@ -11,6 +11,7 @@ the parsed argv of a shell command, never a string prefix.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import json
 import shlex
@@ -70,9 +71,13 @@ def shell_argv(command: str) -> list[str]:
 class Rule(BaseModel):
     """One line of policy: a tool (glob), argument patterns (globs), and a decision.
 
-    `argv` matches a shell command's parsed arguments token by token; a last pattern token that
-    is `*` (or ends with `*`) lets more arguments follow. `to_owner = true` matches a message whose
-    destination is one of the owner's own chats.
+    `argv` matches a shell command's parsed arguments token by token and exactly: the program,
+    its subcommand and every argument as written; a `*` token stands for one whole argument,
+    and as the last token for any number of them (`git status *`). A glob character inside a
+    token (`status*`, `l?`) is refused when the file loads, except a last token `word*` from
+    older files, read as `word *`; quote a token to mean a literal `*` (`ls '*.md'`).
+    A rule allows a command with network access only if it says `network = true`.
+    `to_owner = true` matches a message whose destination is one of the owner's own chats.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +86,7 @@ class Rule(BaseModel):
     decision: Decision
     argv: str | None = None
     args: dict[str, str] = Field(default_factory=dict)
+    network: bool | None = None
     to_owner: bool | None = None
     note: str = ""
 
@@ -88,9 +94,7 @@ class Rule(BaseModel):
     @classmethod
     def _parsable(cls, value: str | None) -> str | None:
         if value is not None:
-            tokens = shell_argv(value)
-            if not tokens or any(t in SHELL_OPERATORS for t in tokens):
-                raise ValueError(f"argv pattern {value!r} must be one plain command")
+            argv_pattern(value)
         return value
 
     def describe(self) -> str:
@@ -98,6 +102,8 @@ class Rule(BaseModel):
         if self.argv is not None:
             parts.append(f"argv={self.argv!r}")
         parts += [f"{k}={v!r}" for k, v in self.args.items()]
+        if self.network is not None:
+            parts.append(f"network={str(self.network).lower()}")
         if self.to_owner is not None:
             parts.append(f"to_owner={str(self.to_owner).lower()}")
         return f"{' '.join(parts)} → {self.decision.value}"
@@ -142,18 +148,20 @@ read = "allow"
 write_internal = "allow"
 external_effect = "ask"
 
-# Rules are checked in order; the first match decides. `tool` and argument patterns are globs.
-# `argv` matches a shell command's parsed arguments, token by token ("git status*" allows
-# `git status` and `git status --short`, never `git status; curl ...`).
+# Rules are checked in order; the first match decides. `tool` and `args` patterns are globs.
+# `argv` matches a shell command's parsed arguments exactly, token by token; `*` stands for one
+# whole argument, and as the last token for any number ("git status *" allows `git status` and
+# `git status --short`, never `git status-x` or `git status; curl ...`; "ls *" never `lsof`).
+# A rule allows a command that asks for network access only with `network = true`.
 
 [[rules]]
 tool = "shell"
-argv = "git status*"
+argv = "git status *"
 decision = "allow"
 
 [[rules]]
 tool = "shell"
-argv = "ls*"
+argv = "ls *"
 decision = "allow"
 
 [[rules]]
@@ -209,7 +217,12 @@ class PolicyEngine:
         policy file. Returns the rule as written."""
         if tool == "shell" and "command" in arguments:
             argv = shell_argv(str(arguments["command"]))
-            rule = Rule(tool=tool, argv=shlex.join(glob.escape(t) for t in argv), decision="allow")
+            rule = Rule(
+                tool=tool,
+                argv=shlex.join(argv),  # quoted tokens are literal: `*` stays an argument
+                network=True if arguments.get("network") else None,
+                decision=Decision.ALLOW,
+            )
         else:
             rule = Rule(
                 tool=glob.escape(tool),
@@ -223,6 +236,8 @@ class PolicyEngine:
         if rule.args:
             inline = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in rule.args.items())
             lines.append(f"args = {{ {inline} }}")
+        if rule.network is not None:
+            lines.append(f"network = {str(rule.network).lower()}")
         lines.append('decision = "allow"')
         if self.path is not None:
             before = self.path.read_text(encoding="utf-8")
@@ -281,20 +296,96 @@ class PolicyEngine:
         for name, pattern in rule.args.items():
             if name not in arguments or not fnmatch.fnmatchcase(str(arguments[name]), pattern):
                 return False
+        network = bool(arguments.get("network"))
+        if rule.network is not None and rule.network != network:
+            return False
+        if network and rule.network is None and rule.decision is Decision.ALLOW:
+            return False  # network access is allowed only by a rule that says so
         return rule.to_owner is None or await self._to_owner(arguments, ctx) == rule.to_owner
 
 
+_GLOB = frozenset("*?[")
+WILDCARD = None  # a pattern token that stands for one whole argument
+
+
+def _pattern_tokens(pattern: str) -> list[tuple[str, bool]]:
+    """Split like `shell_argv`, noting for each token whether a glob character in it was left
+    unquoted (quoted text is always literal)."""
+    tokens: list[tuple[str, bool]] = []
+    text, glob_char, started, quote, index = "", False, False, "", 0
+    while index < len(pattern):
+        char = pattern[index]
+        if quote == "'":
+            quote, text = ("", text) if char == "'" else (quote, text + char)
+        elif quote == '"':
+            if char == "\\" and pattern[index + 1 : index + 2] in ('"', "\\"):
+                index += 1
+                text += pattern[index]
+            elif char == '"':
+                quote = ""
+            else:
+                text += char
+        elif char in "'\"":
+            quote, started = char, True
+        elif char == "\\" and index + 1 < len(pattern):
+            index += 1
+            text, started = text + pattern[index], True
+        elif char.isspace():
+            if started:
+                tokens.append((text, glob_char))
+            text, glob_char, started = "", False, False
+        else:
+            text, started = text + char, True
+            glob_char = glob_char or char in _GLOB
+        index += 1
+    if quote:
+        raise ValueError(f"argv pattern {pattern!r} has an unclosed quote")
+    if started:
+        tokens.append((text, glob_char))
+    return tokens
+
+
+@functools.lru_cache(maxsize=512)
+def argv_pattern(pattern: str) -> tuple[str | None, ...]:
+    """A pattern's tokens: exact strings, or WILDCARD for a bare `*`. ValueError names a token
+    with a glob character inside it, which would look like a prefix match and is not one."""
+    try:
+        plain = shell_argv(pattern)
+    except ValueError as exc:
+        raise ValueError(f"argv pattern {pattern!r} cannot be parsed: {exc}") from None
+    if not plain or any(t in SHELL_OPERATORS for t in plain):
+        raise ValueError(f"argv pattern {pattern!r} must be one plain command")
+    tokens = _pattern_tokens(pattern)
+    if [text for text, _ in tokens] != plain:
+        raise ValueError(f"argv pattern {pattern!r} must be one plain command")
+    wanted: list[str | None] = []
+    for position, (text, globbed) in enumerate(tokens):
+        last = position == len(tokens) - 1
+        if globbed and text == "*":
+            wanted.append(WILDCARD)
+        elif globbed and last and text.endswith("*") and not (set(text[:-1]) & _GLOB):
+            wanted += [text[:-1], WILDCARD]  # older files: `git status*` means `git status *`
+        elif globbed:
+            raise ValueError(
+                f"argv pattern {pattern!r}: {text!r} has a glob character inside it; "
+                "argv matches whole arguments, `*` only on its own (e.g. 'git status *')"
+            )
+        else:
+            wanted.append(text)
+    return tuple(wanted)
+
+
 def argv_matches(pattern: str, command: str) -> bool:
+    """Whether a command's parsed argv matches the pattern exactly, token by token."""
     try:
         argv = shell_argv(command)
+        wanted = argv_pattern(pattern)
     except ValueError:
         return False
     if not argv or any(token in SHELL_OPERATORS for token in argv):
         return False
-    wanted = shell_argv(pattern)
-    open_ended = wanted[-1] == "*" or wanted[-1].endswith("*")
-    if wanted[-1] == "*":
-        wanted = wanted[:-1]
-    if len(argv) < len(wanted) or (len(argv) > len(wanted) and not open_ended):
+    open_ended = wanted[-1] is WILDCARD
+    fixed = wanted[:-1] if open_ended else wanted
+    if len(argv) < len(fixed) or (len(argv) > len(fixed) and not open_ended):
         return False
-    return all(fnmatch.fnmatchcase(a, w) for a, w in zip(argv, wanted, strict=False))
+    return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))

@@ -12,7 +12,8 @@ from fakes.anthropic import FakeAnthropic
 from harness import running_steward
 from trust_world import CANARY_KEY, instruction, obedient_model
 
-from agent.policy import DEFAULT_POLICY, argv_matches, load_policy
+from agent.policy import DEFAULT_POLICY, PolicyEngine, PolicyError, argv_matches, load_policy
+from agent.types import TurnRequest
 
 STEWARD = [sys.executable, "-m", "bot.cli"]
 
@@ -31,7 +32,7 @@ def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedPro
 def test_first_run_writes_the_commented_defaults(tmp_path: Path) -> None:
     policy = load_policy(tmp_path / "policy.toml")
     assert (tmp_path / "policy.toml").read_text() == DEFAULT_POLICY
-    assert policy.rules[0].argv == "git status*"
+    assert policy.rules[0].argv == "git status *"
 
 
 def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
     assert "external_effect  ask" in result.stdout
-    assert "tool=shell argv='git status*' → allow" in result.stdout
+    assert "tool=shell argv='git status *' → allow" in result.stdout
     assert "shell            external_effect" in result.stdout
 
 
@@ -56,12 +57,92 @@ def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> Non
 
 
 def test_argv_rules_match_tokens_not_prefixes() -> None:
-    assert argv_matches("git status*", "git status")
-    assert argv_matches("git status*", "git status --short")
-    assert not argv_matches("git status*", "git status; curl http://x")
-    assert not argv_matches("git status*", "git status && rm -rf x")
+    assert argv_matches("git status *", "git status")
+    assert argv_matches("git status *", "git status --short")
+    assert not argv_matches("git status *", "git status; curl http://x")
+    assert not argv_matches("git status *", "git status && rm -rf x")
     assert not argv_matches("ls", "ls -la")
-    assert not argv_matches("git status*", "git $(curl x)")
+    assert not argv_matches("git status *", "git $(curl x)")
+    # the program and the subcommand match exactly, never as a prefix
+    assert not argv_matches("git status *", "git status-x")
+    assert not argv_matches("git status *", "git statusx --short")
+    assert not argv_matches("ls *", "lsof")
+    assert not argv_matches("ls *", "lsblk -f")
+    assert argv_matches("ls *", "ls -la notes")
+    # `*` is one whole argument; last, any number of them
+    assert argv_matches("git log * --oneline", "git log -3 --oneline")
+    assert not argv_matches("git log * --oneline", "git log --oneline")
+    assert not argv_matches("git log * --oneline", "git log -3 -p --oneline")
+    # a quoted `*` is a literal argument, as "allow always" writes it
+    assert argv_matches("ls '*.md'", "ls '*.md'")
+    assert not argv_matches("ls '*.md'", "ls notes.md")
+    assert not argv_matches("ls '*'", "ls anything")
+
+
+def test_an_old_prefix_pattern_is_read_as_a_whole_argument_wildcard() -> None:
+    assert argv_matches("git status*", "git status --short")
+    assert argv_matches("git status*", "git status")
+    assert not argv_matches("git status*", "git status-x")
+    assert not argv_matches("ls*", "lsof")
+    assert not argv_matches("ls*", "lsblk")
+
+
+def test_a_glob_inside_an_argv_token_refuses_the_file_with_one_line(tmp_path: Path) -> None:
+    for pattern in ("git status* --short", "l? -la", "git st*tus", "ls [a]", "git *status"):
+        path = tmp_path / "policy.toml"
+        path.write_text(f'[[rules]]\ntool = "shell"\nargv = "{pattern}"\ndecision = "allow"\n')
+        try:
+            load_policy(path)
+        except PolicyError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{pattern!r} was accepted")
+        assert "\n" not in message and "rules.0.argv" in message
+        assert "glob character inside it" in message
+    path.write_text('[[rules]]\ntool = "shell"\nargv = "git status*"\ndecision = "allow"\n')
+    assert load_policy(path).rules[0].argv == "git status*"  # old default files still load
+
+
+class _NoOwnerChats:
+    async def is_owner_chat(self, channel: str, chat_id: str) -> bool:
+        return False
+
+
+def test_allow_always_writes_an_exact_rule_even_for_a_star(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    engine = PolicyEngine(load_policy(path), _NoOwnerChats(), path)
+    assert engine.add_rule_for("shell", {"command": "rm -rf '*'"}) == (
+        "tool=shell argv=\"rm -rf '*'\" → allow"
+    )
+    rule = load_policy(path).rules[-1]  # written, and the file still loads
+    assert rule.argv is not None and argv_matches(rule.argv, "rm -rf '*'")
+    assert not argv_matches(rule.argv, "rm -rf notes")
+    assert not argv_matches(rule.argv, "rm -rf '*' more")
+
+
+async def test_a_rule_allows_network_access_only_when_it_says_so(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(obedient_model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say(instruction("shell", {"command": "ls", "network": True}))
+        ((_, prompt),) = h.channel.approvals  # `ls *` allows ls, but not with the network
+        assert "network: ON" in prompt.preview
+        reply = await h.say(f"/approve {prompt.approval_id} always")
+        assert "argv='ls' network=true → allow" in reply
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None and h.steward.policy is not None
+        request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="")
+        ctx = h.steward.runner.tool_context(request, 0)
+        shell = h.steward.tools.get("shell")
+        assert shell is not None
+        decide = h.steward.policy.decide
+        assert (await decide(shell, {"command": "ls", "network": True}, ctx)).decision == "allow"
+        assert (await decide(shell, {"command": "ls -a", "network": True}, ctx)).decision == "ask"
+        assert (await decide(shell, {"command": "ls -a", "network": False}, ctx)).decision == (
+            "allow"
+        )
+    assert "network = true" in (tmp_path / "policy.toml").read_text()
 
 
 async def test_per_user_rules_and_allow_always(tmp_path: Path, fake_model: FakeAnthropic) -> None:
@@ -79,9 +160,10 @@ async def test_per_user_rules_and_allow_always(tmp_path: Path, fake_model: FakeA
         ((_, prompt),) = h.channel.approvals
         reply = await h.say(f"/approve {prompt.approval_id} always")
         assert "Added to the policy file: tool=shell argv='echo hello' → allow" in reply
-        await h.say(instruction("shell", {"command": "echo hello"}))
+        # (fresh chats: the command's output in the history would taint the next turn)
+        await h.say(instruction("shell", {"command": "echo hello"}), chat="c2")
         assert len(h.channel.approvals) == 1  # the same command now runs unasked
-        await h.say(instruction("shell", {"command": "echo hello world"}))
+        await h.say(instruction("shell", {"command": "echo hello world"}), chat="c3")
         assert len(h.channel.approvals) == 2  # and only that exact command
         changes = await h.steward.stores.audit.recent(kind="policy.changed")
         assert changes and changes[0].actor == "test:owner"
