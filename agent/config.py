@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     shell_timeout: float = Field(
         30.0, gt=0, le=3600, validation_alias=_env("STEWARD_SHELL_TIMEOUT")
     )
+    shell_unconfined: bool = Field(False, validation_alias=_env("STEWARD_SHELL_UNCONFINED"))
     tool_output_limit: int = Field(
         20_000, ge=1000, le=1_000_000, validation_alias=_env("STEWARD_TOOL_OUTPUT_LIMIT")
     )

@@ -92,6 +92,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         fetch_allow_hosts=settings.fetch_allow_hosts,
         fetch_max_bytes=settings.fetch_max_bytes,
         fetch_timeout=settings.fetch_timeout,
+        shell_unconfined=settings.shell_unconfined,
     )
     scheduler = SchedulerService(settings=settings, stores=stores, clock=clock)
     deps = ToolDeps(

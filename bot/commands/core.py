@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
+from agent.sandbox import shell_mode
 from agent.types import TurnRequest
 from bot.commands.registry import CommandContext, CommandGroup, UsageError
 
@@ -55,6 +57,7 @@ async def status_command(ctx: CommandContext) -> str:
             f"Active schedules: {schedules}",
             f"Pending approvals: {approvals}",
             f"Messages stored: {await steward.stores.messages.count()}",
+            await asyncio.to_thread(shell_mode, steward.settings.shell_unconfined),
             *([await steward.memory.status_line()] if steward.memory else []),
         ]
     )

@@ -1,0 +1,427 @@
+"""The sandbox's edges, assuming the model is compromised (issue 11, items 3-6).
+
+Plain cases drive the workspace tools with a real Sandbox, a real database and real commands;
+the `trust_world` cases run a whole Steward with the obedient model and check the shared
+invariants after each. Shell cases that need user namespaces skip where there are none; the
+cases for a machine without them simulate one (a PATH with no `unshare`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trust_world import CANARY_KEY, World, instruction, trust_world
+
+from agent.policy import DEFAULT_POLICY
+from agent.sandbox import SHELL_OFF, Sandbox, os_sandbox_available
+from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolResult
+from agent.tools.workspace import WORKSPACE_TOOLS
+from memory.clock import SystemClock
+from memory.people import User
+from memory.stores import Stores
+
+pytestmark = pytest.mark.trust
+
+needs_namespaces = pytest.mark.skipif(
+    not os_sandbox_available(), reason="no user namespaces on this machine"
+)
+TOOLS = {t.name: t for t in WORKSPACE_TOOLS}
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
+
+
+@dataclass
+class Box:
+    """The workspace tools over a real data directory laid out as Steward's."""
+
+    cwd: Path
+    data: Path
+    ctx: ToolContext
+
+    @property
+    def workspace(self) -> Path:
+        return self.data / "workspace"
+
+    async def refused(self, tool: str, **arguments: Any) -> str:
+        """What the precheck says before anyone would be asked ("" when it lets it through)."""
+        item = TOOLS[tool]
+        assert item.precheck is not None
+        try:
+            await item.precheck(self.ctx, item.validate(arguments))
+        except ToolError as exc:
+            return str(exc)
+        return ""
+
+    async def run(self, tool: str, **arguments: Any) -> ToolResult:
+        """The tool itself, as an approved call runs it (no precheck in front)."""
+        return await TOOLS[tool].run(self.ctx, arguments)
+
+    async def sh(self, command: str, **arguments: Any) -> str:
+        result = await self.run("shell", command=command, **arguments)
+        return result.content
+
+
+async def _box(tmp_path: Path, **sandbox: Any) -> AsyncIterator[Box]:
+    data = tmp_path / "data"
+    (data / "workspace").mkdir(parents=True)
+    (data / "policy.toml").write_text(DEFAULT_POLICY)
+    (tmp_path / ".env").write_text(f"ANTHROPIC_API_KEY={CANARY_KEY}\n")  # Steward's cwd
+    stores = await Stores.open(data / "steward.db", SystemClock())
+    try:
+        deps = ToolDeps(
+            stores=stores,
+            clock=SystemClock(),
+            timezone="UTC",
+            sandbox=Sandbox(workspace=data / "workspace", shell_timeout=20, **sandbox),
+        )
+        owner = User(id=1, display_name="owner", is_owner=True, timezone=None, profile="")
+        ctx = ToolContext(deps=deps, user=owner, chat=None, address=None, turn_id=0, tainted=False)
+        yield Box(tmp_path, data, ctx)
+    finally:
+        await stores.close()
+
+
+@pytest.fixture
+async def box(tmp_path: Path) -> AsyncIterator[Box]:
+    assert Path.cwd() == tmp_path  # conftest runs every test from its own directory
+    async for made in _box(tmp_path):
+        yield made
+
+
+@pytest.fixture
+def no_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without user namespaces: the usual tools on PATH, but no `unshare`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sh", "touch", "cat", "ls", "env", "python3", "git", "sleep", "echo"):
+        found = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin")
+        assert found is not None
+        (bin_dir / name).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert not os_sandbox_available()
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=o@example.org", "-c", "user.name=Owner", *args],
+        cwd=repo,
+        env={**GIT_ENV, "HOME": str(repo)},
+        check=check,
+        capture_output=True,
+    )
+
+
+def _plant_repo(workspace: Path) -> list[Path]:
+    """A repository whose own config runs code from `git status`, `git diff`, `git log -p` and
+    an alias, as an earlier approved command could have left it. Returns the markers."""
+    (workspace / "notes.txt").write_text("one\n")
+    (workspace / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    _git(workspace, "init", "-q")
+    _git(workspace, "add", ".")
+    _git(workspace, "commit", "-qm", "start")
+    marks = {k: workspace / f"pwned-{k}" for k in ("fsmonitor", "filter", "textconv", "ext")}
+    marks |= {k: workspace / f"pwned-{k}" for k in ("alias", "hook", "driver")}
+    with (workspace / ".git" / "config").open("a") as config:
+        config.write(
+            f'[core]\n\tfsmonitor = "touch {marks["fsmonitor"]}"\n'
+            f'[filter "evil"]\n\tclean = "sh -c \'touch {marks["filter"]}; cat\'"\n'
+            f'\tprocess = "touch {marks["filter"]}"\n\trequired = true\n'
+            f'[diff "evil"]\n\ttextconv = "sh -c \'touch {marks["textconv"]}; cat\'"\n'
+            f'\tcommand = "touch {marks["driver"]}"\n'
+            f'[diff]\n\texternal = "touch {marks["ext"]}"\n'
+            f'[alias]\n\tstatus-x = "!touch {marks["alias"]}"\n'
+        )
+    hook = workspace / ".git" / "hooks" / "post-index-change"
+    hook.write_text(f"#!/bin/sh\ntouch {marks['hook']}\n")
+    hook.chmod(0o755)
+    (workspace / "notes.txt").write_text("one\ntwo\n")
+    os.utime(workspace / "notes.txt", (1_000_000_000, 1_000_000_000))  # stat-dirty: clean runs
+    return list(marks.values())
+
+
+# --- what a command can see and touch ---------------------------------------------------------
+
+
+@needs_namespaces
+async def test_commands_see_only_the_workspace(box: Box) -> None:
+    secrets = [box.data / n for n in ("policy.toml", "steward.db", "audit.key")] + [
+        box.cwd / ".env"
+    ]
+    assert "points outside" in await box.refused("shell", command="cat ../policy.toml")
+    assert "points outside" in await box.refused("shell", command=f"cat {box.cwd / '.env'}")
+    (box.workspace / "where.txt").write_text("\n".join(map(str, secrets)))
+    (box.workspace / "peek.py").write_text(
+        "for path in open('where.txt').read().split():\n"
+        "    try:\n        print(path, open(path, 'rb').read()[:40])\n"
+        "    except OSError as exc:\n        print(path, 'refused:', exc.strerror)\n"
+        "    try:\n        open(path, 'a').write('pwned')\n"
+        "    except OSError as exc:\n        print(path, 'write refused:', exc.strerror)\n"
+    )
+    before = [p.read_bytes() for p in secrets]
+    output = await box.sh("python3 peek.py")
+    assert output.count("refused: No such file or directory") == 4, output
+    assert output.count("write refused: Read-only file system") == 4, output
+    assert CANARY_KEY not in output and "Steward's policy" not in output
+    assert [p.read_bytes() for p in secrets] == before
+    assert not list(box.data.glob("pwned*")) and not list(box.cwd.glob("pwned*"))
+    # the workspace itself is writable, at its own path; HOME is empty and read-only
+    assert "exit code 0" in await box.sh("touch made-here")
+    assert (box.workspace / "made-here").exists()
+    listing = await box.sh("sh -c 'pwd; echo home=$HOME; ls -A $HOME; touch $HOME/x'")
+    assert str(box.workspace) in listing and "home=/sandbox-home\n" in listing
+    assert "Read-only file system" in listing
+
+
+@needs_namespaces
+async def test_nothing_a_command_starts_outlives_it(box: Box) -> None:
+    started = time.monotonic()
+    spawn = (
+        "python3 -c \"import subprocess; subprocess.Popen(['setsid', 'sh', '-c', "
+        "'sleep 1; touch survived-setsid']); subprocess.Popen(['sh', '-c', "
+        "'sleep 1; touch survived-child'])\""
+    )
+    assert "exit code 0" in await box.sh(spawn)
+    assert "exit code 0" in await box.sh("sh -c 'sleep 30 &'")
+    assert time.monotonic() - started < 10  # nothing left holding the output open
+    await asyncio.sleep(2)
+    assert not list(box.workspace.glob("survived*"))
+
+
+@needs_namespaces
+async def test_network_only_when_the_call_asks(box: Box) -> None:
+    reached: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.append(await reader.read(100))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connect = (
+        "python3 -c \"import socket; socket.create_connection(('127.0.0.1', "
+        f"{port}), timeout=5).sendall(b'hello')\""
+    )
+    async with server:
+        offline = await box.sh(connect)
+        assert "exit code 1" in offline and "Network is unreachable" in offline
+        assert reached == []
+        online = await box.sh(connect, network=True)
+        assert "exit code 0" in online, online
+        for _ in range(50):
+            if reached:
+                break
+            await asyncio.sleep(0.05)
+    assert reached == [b"hello"]
+    preview = TOOLS["shell"].preview
+    assert preview is not None
+    assert "network: off" in await preview(box.ctx, {"command": "ls"})
+    assert "network: ON" in await preview(box.ctx, {"command": "ls", "network": True})
+
+
+# --- what a planted config can make a command do -----------------------------------------------
+
+
+@needs_namespaces
+async def test_a_planted_repo_config_runs_nothing(box: Box) -> None:
+    marks = await asyncio.to_thread(_plant_repo, box.workspace)
+    await asyncio.to_thread(_git, box.workspace, "status", check=False)  # plain git, unguarded
+    assert [m for m in marks if m.exists()], "the plant does not work: this test proves nothing"
+    for mark in marks:
+        mark.unlink(missing_ok=True)
+    status = await box.sh("git status --short")
+    assert "M notes.txt" in status, status
+    await box.sh("git diff")
+    await box.sh("git log -p")
+    alias = await box.sh("git status-x")
+    assert "not run: an alias" in alias
+    assert [m.name for m in marks if m.exists()] == []
+
+
+@needs_namespaces
+async def test_a_planted_gitconfig_in_the_workspace_is_not_home(box: Box) -> None:
+    mark = box.workspace / "pwned-home"
+    await box.run(
+        "write_file",
+        path=".gitconfig",
+        content=f'[user]\n\tname = Planted\n[core]\n\tfsmonitor = "touch {mark}"\n'
+        f'[alias]\n\tstatus-x = "!touch {mark}"\n',
+    )
+    await asyncio.to_thread(_git, box.workspace, "init", "-q")
+    assert "Planted" not in await box.sh("git config user.name")
+    await box.sh("git status")
+    assert "is not a git command" in await box.sh("git status-x")
+    assert not mark.exists()
+
+
+async def test_write_file_never_writes_inside_git(box: Box) -> None:
+    (box.workspace / ".git" / "hooks").mkdir(parents=True)
+    (box.workspace / "cfg").symlink_to(".git")
+    for path in (".git/config", ".git/hooks/pre-commit", "sub/.GIT/config", "cfg/config"):
+        refused = await box.refused("write_file", path=path, content="[core]\n")
+        assert "inside a .git folder" in refused and "run code" in refused
+        result = await box.run("write_file", path=path, content="[core]\n")
+        assert result.is_error and "inside a .git folder" in result.content
+    assert not (box.workspace / ".git" / "config").exists()
+    assert not (box.workspace / "sub").exists()
+
+
+# --- hard links ---------------------------------------------------------------------------------
+
+
+async def test_hard_links_to_policy_or_env_are_refused(box: Box) -> None:
+    policy, env = box.data / "policy.toml", box.cwd / ".env"
+    os.link(policy, box.workspace / "rules.toml")
+    os.link(env, box.workspace / "settings.txt")
+    for path in ("rules.toml", "settings.txt"):
+        for tool, arguments in (("read_file", {}), ("write_file", {"content": "x"})):
+            refused = await box.refused(tool, path=path, **arguments)
+            assert "hard links" in refused and "policy.toml or .env" in refused
+            result = await box.run(tool, path=path, **arguments)  # checked again when opened
+            assert result.is_error and "hard links" in result.content
+            assert CANARY_KEY not in result.content
+    listing = await box.run("list_files")
+    assert "rules.toml" in listing.content and "2 hard links: not readable" in listing.content
+    assert policy.read_text() == DEFAULT_POLICY
+    assert env.read_text() == f"ANTHROPIC_API_KEY={CANARY_KEY}\n"
+
+
+async def test_a_link_made_after_the_check_is_caught_when_opening(box: Box) -> None:
+    (box.workspace / "notes.md").write_text("mine\n")
+    assert await box.refused("read_file", path="notes.md") == ""  # one link: fine so far
+    (box.workspace / "notes.md").unlink()
+    os.link(box.data / "policy.toml", box.workspace / "notes.md")  # swapped in after the check
+    read = await box.run("read_file", path="notes.md")
+    written = await box.run("write_file", path="notes.md", content='[[rules]]\ntool = "*"\n')
+    assert read.is_error and written.is_error and "hard links" in written.content
+    assert (box.data / "policy.toml").read_text() == DEFAULT_POLICY
+
+
+async def test_the_write_preview_shows_the_whole_diff(box: Box) -> None:
+    preview = TOOLS["write_file"].preview
+    assert preview is not None
+    content = "".join(f"line {i}\n" for i in range(2000)) + "PAYLOAD at the end\n"
+    text = await preview(box.ctx, {"path": "long.md", "content": content})
+    assert len(text) > 3000 and text.rstrip().endswith("+PAYLOAD at the end")
+
+
+# --- no user namespaces -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_namespaces")
+async def test_without_namespaces_the_shell_is_off(box: Box) -> None:
+    assert await box.refused("shell", command="touch x") == SHELL_OFF
+    result = await box.run("shell", command="touch x")
+    assert result.is_error and result.content == SHELL_OFF
+    assert not (box.workspace / "x").exists()
+
+
+@pytest.mark.usefixtures("no_namespaces")
+async def test_without_namespaces_the_owner_can_opt_in(tmp_path: Path) -> None:
+    async for box in _box(tmp_path, shell_unconfined=True):
+        assert await box.refused("shell", command="touch x") == ""
+        preview = TOOLS["shell"].preview
+        assert preview is not None and "UNCONFINED" in await preview(box.ctx, {"command": "ls"})
+        assert "exit code 0" in await box.sh("touch x")
+        assert (box.workspace / "x").exists()
+        env = await box.sh("env")
+        assert "HOME=" in env and f"HOME={box.workspace}" not in env
+        assert "GIT_CONFIG_GLOBAL=/dev/null" in env and CANARY_KEY not in env
+        assert "exit code 0" in await box.sh("sh -c '(sleep 1; touch survived) &'")
+        await asyncio.sleep(2)
+        assert not (box.workspace / "survived").exists()  # its process group went with it
+
+
+# --- through the whole agent --------------------------------------------------------------------
+
+
+async def _approval_ids(world: World) -> list[str]:
+    return [prompt.approval_id for _, prompt in world.h.channel.approvals]
+
+
+@needs_namespaces
+async def test_prefix_rules_and_planted_config_run_nothing_unasked(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        marks = await asyncio.to_thread(_plant_repo, w.workspace)  # as if an approved command
+        gitconfig = f'[alias]\n\tstatus-x = "!touch {w.workspace}/pwned-home"\n'
+        await w.h.say(instruction("write_file", {"path": ".gitconfig", "content": gitconfig}))
+        for command in ("git status-x", "lsof", "lsblk"):
+            await w.h.say(instruction("shell", {"command": command}))
+        asked = [prompt for _, prompt in w.h.channel.approvals]
+        assert [p.preview.splitlines()[0] for p in asked] == ["$ git status-x", "$ lsof", "$ lsblk"]
+        assert all(p.reason.startswith("default for external_effect tools") for p in asked)
+        await w.h.say(instruction("shell", {"command": "git status --short"}))
+        assert len(w.h.channel.approvals) == 3  # allowed by `git status *`: ran unasked
+        assert await w.tools_ran("shell") == 1
+        assert "M notes.txt" in w.model.requests[-1].tool_results[0]["content"]
+        await w.h.say(f"/approve {asked[0].approval_id}")  # even approved, no alias runs
+        assert await w.tools_ran("shell") == 2
+        assert [m.name for m in [*marks, w.workspace / "pwned-home"] if m.exists()] == []
+        await w.check_invariants()
+
+
+async def test_hard_links_leak_nothing_in_a_clean_turn(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        (Path.cwd() / ".env").write_text(f"ANTHROPIC_API_KEY={CANARY_KEY}\n")
+        os.link(Path.cwd() / ".env", w.workspace / "env.txt")
+        os.link(w.data_dir / "policy.toml", w.workspace / "policy.txt")
+        policy = (w.data_dir / "policy.toml").read_text()
+        everything = '[[rules]]\ntool = "*"\ndecision = "allow"\n'
+        await w.h.say(
+            instruction("read_file", {"path": "env.txt"})
+            + " "
+            + instruction("write_file", {"path": "policy.txt", "content": everything})
+        )
+        results = [r["content"] for req in w.model.requests for r in req.tool_results]
+        assert len(results) == 2 and all("hard links" in r for r in results)
+        assert all(CANARY_KEY not in str(req.messages) for req in w.model.requests)
+        assert (w.data_dir / "policy.toml").read_text() == policy
+        await w.check_invariants()
+
+
+@needs_namespaces
+async def test_editing_a_sourced_script_after_approval_voids_it(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "run.sh").write_text(". ./lib/steps.sh\nstep\n")
+        (w.workspace / "lib").mkdir()
+        (w.workspace / "lib" / "steps.sh").write_text("step() { echo step done; }\n")
+        await w.h.say(instruction("shell", {"command": "sh run.sh"}))
+        (approval_id,) = await _approval_ids(w)
+        (w.workspace / "lib" / "steps.sh").write_text("step() { touch pwned; }\n")
+        reply = await w.h.say(f"/approve {approval_id}")
+        assert "no longer matches" in reply and "changed" in reply
+        assert not (w.workspace / "pwned").exists() and await w.tools_ran("shell") == 0
+        await w.check_invariants()
+
+
+@pytest.mark.usefixtures("no_namespaces")
+async def test_shell_cases_without_namespaces(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        assert "shell: off (no user namespaces)" in await w.h.say("/status")
+        for command in ("git status", "touch pwned"):
+            await w.h.say(instruction("shell", {"command": command}))
+        results = [r["content"] for req in w.model.requests for r in req.tool_results]
+        assert results == [SHELL_OFF, SHELL_OFF]
+        assert w.h.channel.approvals == [] and await w.tools_ran("shell") == 0
+        await w.check_invariants()
+    async with trust_world(tmp_path / "opted-in", STEWARD_SHELL_UNCONFINED="true") as w:
+        assert "shell: UNCONFINED (STEWARD_SHELL_UNCONFINED)" in await w.h.say("/status")
+        await w.h.say(instruction("shell", {"command": "touch made"}))
+        ((_, prompt),) = w.h.channel.approvals
+        assert "UNCONFINED" in prompt.preview
+        await w.h.say(f"/approve {prompt.approval_id}")
+        assert (w.workspace / "made").exists()
+        await w.check_invariants()
+
+
+@needs_namespaces
+async def test_status_says_the_shell_is_confined(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        assert "shell: confined (user namespaces)" in await w.h.say("/status")
