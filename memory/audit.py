@@ -220,7 +220,7 @@ async def ensure_key(db: Database, path: Path, clock: Clock | None = None) -> Au
                         "the key file (or move steward.db aside to start a new log)"
                     )
                 key = _create_key(path, (last["id"] if last else 0) + 1, clock or SystemClock())
-                log.info(
+                log.debug(
                     "created audit key %s: events from %d on are keyed", key.key_id, key.keyed_from
                 )
     last_id = await db.scalar("SELECT MAX(id) FROM audit_events") or 0
