@@ -31,8 +31,11 @@ from memory.stores import Stores
 
 pytestmark = pytest.mark.trust
 
+# Elsewhere these skip, saying why; in CI (STEWARD_CI_STRICT=1, set by .ci/run) they run and
+# fail, so a machine without user namespaces cannot pass the sandbox cases by skipping them.
 needs_namespaces = pytest.mark.skipif(
-    not os_sandbox_available(), reason="no user namespaces on this machine"
+    not os_sandbox_available() and os.environ.get("STEWARD_CI_STRICT") != "1",
+    reason="no user namespaces on this machine (util-linux unshare with --user)",
 )
 TOOLS = {t.name: t for t in WORKSPACE_TOOLS}
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
