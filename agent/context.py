@@ -219,12 +219,16 @@ class ContextBuilder:
             last = history[-1]["content"][-1]
             last["cache_control"] = CACHE
         situation, situation_label = await self._situation(request, fencer)
+        trigger = request.text
+        if request.kind == "chat" and request.label.tainted:  # another person's, or forwarded
+            source = describe_sources(request.label.sources)
+            trigger = fencer.item("message", request.message_id or 0, trigger, source)
         history.append(
             {
                 "role": "user",
                 "content": [
                     {"type": "text", "text": situation},
-                    {"type": "text", "text": request.text},
+                    {"type": "text", "text": trigger},
                 ],
             }
         )

@@ -22,6 +22,7 @@ from agent.turn import TurnOutcome, TurnRunner
 from agent.types import Address, ApprovalPrompt, TurnRequest
 from memory.approvals import Approval
 from memory.clock import Clock
+from memory.labels import TRUSTED
 from memory.people import Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
@@ -117,7 +118,9 @@ class Steward:
         await self.stores.audit.record(
             "turn.refusals_told", actor="steward", subject=f"turn:{outcome.turn_id}", count=count
         )
-        await self.courier.send(address, chat_id, text, turn_id=outcome.turn_id, in_history=False)
+        await self.courier.send(
+            address, chat_id, text, turn_id=outcome.turn_id, in_history=False, label=outcome.label
+        )
 
     async def _prompt(self, address: Address, approval: Approval) -> None:
         minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
@@ -257,4 +260,5 @@ class Steward:
                 f"Today's token budget ({self.settings.daily_token_budget:,} tokens, "
                 "STEWARD_DAILY_TOKEN_BUDGET) is spent, so I've paused self-initiated work "
                 "(briefings, check-ins) until tomorrow. Messages from you still get answers.",
+                label=TRUSTED,
             )

@@ -11,7 +11,7 @@ import logging
 
 from agent.outbox import DeliveryError, Outbox
 from agent.types import Address, ApprovalPrompt
-from memory.labels import TRUSTED, Label
+from memory.labels import Label
 from memory.messages import OutStatus
 from memory.stores import Stores
 
@@ -31,13 +31,14 @@ class Courier:
         chat_id: int,
         text: str,
         *,
+        label: Label,
         turn_id: int | None = None,
         in_history: bool = True,
-        label: Label = TRUSTED,
     ) -> bool:
         """Store and deliver one message; False when the channel failed (it stays queued).
         `in_history=False` keeps it out of the conversation the model sees (command answers);
-        `label` is that of what wrote it (a turn that read a page, a job a page planted)."""
+        `label` is that of what wrote it (a turn that read a page, a job a page planted): no
+        default, so every writer says whether what it sends came from outside."""
         message_id = await self._stores.messages.record_outgoing(
             chat_id=chat_id,
             text=text,

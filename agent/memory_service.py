@@ -374,14 +374,15 @@ class MemoryService:
         *,
         kind: Kind,
         source: Source,
-        tainted: bool,
+        label: Label,
         subject: str = "",
         chat_id: int | None = None,
         turn_id: int | None = None,
         importance: float = 0.4,
     ) -> Saved | None:
         """Goal progress and briefing history as memories, so later turns can recall them.
-        The event already happened: a failure to remember it is logged, never raised."""
+        `label` is that of what wrote the event (the turn, the goal). The event already
+        happened: a failure to remember it is logged, never raised."""
         try:
             return await self.store.save(
                 NewMemory(
@@ -390,10 +391,11 @@ class MemoryService:
                     kind=kind,
                     subject=subject,
                     source=source,
-                    trust=Trust.UNTRUSTED if tainted else None,
+                    trust=Trust.UNTRUSTED if label.tainted else None,
                     importance=importance,
                     chat_id=chat_id,
                     turn_id=turn_id,
+                    label=label,
                 )
             )
         except Exception:
@@ -430,7 +432,10 @@ class MemoryService:
         label = request.label.join(label or TRUSTED)
         user = request.user
         known = await self.store.search(user.id, request.text, 5)
-        listing = "\n".join(f"- #{m.id}: {m.text}" for m in known.memories) or "(nothing yet)"
+        # Only trusted memories are listed: an untrusted one's words would shape what is saved
+        # under the owner's name (the listing is there to avoid duplicates and find replacements).
+        trusted_known = [m for m in known.memories if not m.untrusted]
+        listing = "\n".join(f"- #{m.id}: {m.text}" for m in trusted_known) or "(nothing yet)"
         prompt = (
             f"Already remembered:\n{listing}\n\nThe user's message:\n"
             f"{request.text[:MAX_EXTRACT_CHARS]}"
@@ -497,7 +502,7 @@ class MemoryService:
         outside = label.tainted
         transcript = _transcript(messages, user)
         known = await self.store.records.recent(user.id, 30, kinds=[Kind.FACT, Kind.PREFERENCE])
-        listing = "\n".join(f"- {m.text}" for m in known) or "(nothing yet)"
+        listing = "\n".join(f"- {m.text}" for m in known if not m.untrusted) or "(nothing yet)"
         prompt = f"Already remembered:\n{listing}\n\nThe conversation:\n{transcript}"
         data, turn_id = await self._ask_with_turn(
             COMPACTION_SYSTEM, prompt, chat=chat, user=user, purpose="compaction", label=label

@@ -176,7 +176,8 @@ class TurnRunner:
                 continue
             approval = decided[call_id]
             tool = self._tools.get(approval.tool)
-            ran = approval.status.value == "executed"
+            # a failed run (a command's exit code 1) still printed what it read
+            ran = approval.status.value in ("executed", "failed")
             if ran and tool is not None and tool.untrusted_output:
                 label = label.join(Label.untrusted(f"{tool.name} result"))
             results.append(
@@ -296,11 +297,12 @@ class TurnRunner:
             arguments = tool.validate(call.input)
             if tool.precheck is not None:
                 await tool.precheck(ctx, arguments)
-        except ToolError as exc:
-            await audit.record("tool.refused", actor=actor, subject=tool.name, reason=str(exc))
-            if str(exc).startswith("refused"):
+        except (ToolError, OSError) as exc:  # OSError: e.g. a path too long for the disk
+            reason = str(exc) if isinstance(exc, ToolError) else f"refused: {exc.strerror or exc}"
+            await audit.record("tool.refused", actor=actor, subject=tool.name, reason=reason)
+            if reason.startswith("refused"):
                 turn.refused.append(_refusal(tool.name, call.input))
-            return ToolResult(str(exc), is_error=True)
+            return ToolResult(reason, is_error=True)
         verdict = await self._policy.decide(tool, arguments, ctx)
         await audit.record(
             "tool.requested",

@@ -48,6 +48,9 @@ class IncomingMessage:
     chat_kind: ChatKind = ChatKind.PRIVATE
     reply_to_text: str | None = None
     pressed_message_id: str | None = None
+    forwarded_from: str | None = None
+    """Set when the sender forwarded someone else's message ("telegram:user:42",
+    "telegram:channel:-100…"): those are outside words, whoever forwards them."""
 
 
 @dataclass(frozen=True)

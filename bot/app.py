@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import logging
 import signal
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO
 
@@ -37,6 +38,7 @@ from bot.commands.access import apply_allowlists
 from bot.http import HttpServer
 from bot.router import Router
 from memory.clock import Clock, SystemClock
+from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.state import StateStore
 from memory.stores import Stores
@@ -242,11 +244,22 @@ async def start_channels(
                 chat.id,
                 f"The {channel.name} channel did not start: {problem}",
                 in_history=False,
+                label=TRUSTED,
             )
     return started
 
 
-async def recover_interrupted(steward: Steward) -> list[tuple[Address, int, str]]:
+@dataclass(frozen=True)
+class RestartNote:
+    """ "I was restarted before I could finish answering …", for one message a crash cut short."""
+
+    address: Address
+    chat_id: int
+    text: str
+    label: Label
+
+
+async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     """Mark what a crash cut short; returns the notes to send once channels are up."""
     stores = steward.stores
     for approval in await stores.approvals.fail_interrupted():
@@ -257,7 +270,7 @@ async def recover_interrupted(steward: Steward) -> list[tuple[Address, int, str]
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
-    notes: list[tuple[Address, int, str]] = []
+    notes: list[RestartNote] = []
     for message in await stores.messages.unanswered():
         await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
         chat = await stores.people.chat_by_id(message.chat_id)
@@ -265,14 +278,24 @@ async def recover_interrupted(steward: Steward) -> list[tuple[Address, int, str]
             continue
         quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
         notes.append(
-            (
+            RestartNote(
                 Address(chat.channel, chat.platform_chat_id, message.thread_id),
                 chat.id,
                 f"I was restarted before I could finish answering “{quoted}”. "
                 "Please send it again if it still matters.",
+                message.label,
             )
         )
     return notes
+
+
+async def send_restart_notes(steward: Steward, notes: list[RestartNote]) -> None:
+    """The notes quote what was said (another person's words, a command with an approval id):
+    they keep the quoted message's label and stay out of the history the model reads."""
+    for note in notes:
+        await steward.courier.send(
+            note.address, note.chat_id, note.text, label=note.label, in_history=False
+        )
 
 
 async def run(
@@ -311,8 +334,7 @@ async def run(
         await steward.memory.start()  # the embedder and Chroma load in the background
         await steward.courier.redeliver()
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
-        for address, chat_id, text in notes:
-            await steward.courier.send(address, chat_id, text)
+        await send_restart_notes(steward, notes)
         sweeper = asyncio.create_task(_expire_approvals(steward))
         assert steward.scheduler is not None
         await steward.scheduler.start()

@@ -57,7 +57,7 @@ class Router:
             platform_message_id=message.platform_message_id,
             thread_id=message.address.thread_id,
             in_history=call is None,
-            label=TRUSTED if user.is_owner else Label.untrusted(f"person:#{user.id}"),
+            label=_label(message, user),
         )
         if message_id is None:
             log.info(
@@ -78,6 +78,7 @@ class Router:
                     "Sorry, something went wrong on my side while handling that, and I could not "
                     "finish it. The details are in Steward's log; please try again.",
                     in_history=False,
+                    label=TRUSTED,
                 )
             finally:
                 await stores.messages.set_status(message_id, InStatus.HANDLED)
@@ -91,6 +92,7 @@ class Router:
         call: CommandCall | None,
     ) -> None:
         if call is None:
+            label = _label(message, user)
             request = TurnRequest(
                 kind="chat",
                 user=user,
@@ -98,12 +100,16 @@ class Router:
                 address=message.address,
                 text=message.text,
                 message_id=message_id,
+                tainted=label.tainted,
+                sources=label.sources,
             )
             await self._steward.respond(request)
             return
         reply = await self._run_command(message, user, chat, call)
         if reply:
-            await self._steward.courier.send(message.address, chat.id, reply, in_history=False)
+            await self._steward.courier.send(
+                message.address, chat.id, reply, in_history=False, label=TRUSTED
+            )
 
     async def _run_command(
         self, message: IncomingMessage, user: User, chat: Chat, call: CommandCall
@@ -160,3 +166,11 @@ def _storable(message: IncomingMessage) -> IncomingMessage:
     return dataclasses.replace(
         message, **{k: v if v is None else clean(v) for k, v in values.items()}
     )
+
+
+def _label(message: IncomingMessage, user: User) -> Label:
+    """Another person's words are outside content; so is a message the owner forwarded."""
+    label = TRUSTED if user.is_owner else Label.untrusted(f"person:#{user.id}")
+    if message.forwarded_from is not None:
+        label = label.join(Label.untrusted(f"forward:{message.forwarded_from}"))
+    return label

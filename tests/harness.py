@@ -7,6 +7,7 @@ the router, the commands, SQLite on disk, the Anthropic SDK against the loopback
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,9 +29,21 @@ from memory.stores import Stores
 OWNER = Identity("test", "owner")
 
 
+_FENCED = re.compile(r'^<untrusted id="(\w+)" source="[^"]*">\n(.*)\n</untrusted id="\1">$', re.S)
+
+
+def said_last(request: RecordedRequest) -> str:
+    """What the user wrote last, without the context block (and without the fence another
+    person's message arrives in)."""
+    said = request.last_user_text.rsplit("</context>", 1)[-1].strip()
+    fenced = _FENCED.match(said)
+    return fenced.group(2) if fenced else said
+
+
 def echo_reply(request: RecordedRequest) -> Reply:
-    """A scripted model that answers "re: <what the user wrote>" (the context block left out)."""
-    return Reply.text("re: " + request.last_user_text.rsplit("</context>", 1)[-1].strip())
+    """A scripted model that answers "re: <what the user wrote>" (the context block left out;
+    another person's message, which arrives fenced, is echoed without its fence)."""
+    return Reply.text("re: " + said_last(request))
 
 
 @dataclass

@@ -20,6 +20,7 @@ import aiohttp
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.telegram import FakeTelegram
+from harness import said_last
 
 STEWARD = [sys.executable, "-m", "bot.cli", "run"]
 OWNER_TG, FRIEND_TG, STRANGER_TG = 1001, 3003, 2002
@@ -96,7 +97,7 @@ async def _until_listening(url: str, process: asyncio.subprocess.Process, log: P
 def _model(request: RecordedRequest) -> Reply:
     if request.tool_results:
         return Reply.text("Posted the status note.")
-    text = request.last_user_text.rsplit("</context>", 1)[-1].strip()
+    text = said_last(request)
     if "post the status" in text:
         return Reply.tool_use(
             "send_message", {"channel": "slack", "chat": "C0STATUS", "text": "All **green**"}

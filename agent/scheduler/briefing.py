@@ -33,6 +33,11 @@ class InterestSource(Protocol):
     async def interests(self, user: User) -> list[str]: ...
 
 
+def _as_data(line: str, tainted: bool, source: str) -> str:
+    """A goal or reminder made from outside content is fenced like the feed items."""
+    return fence(line, source, new_fence_id()) if tainted else line
+
+
 def _terms(text: str) -> list[str]:
     return [t.strip().lower() for t in re.split(r"[,;\n]", text) if t.strip()]
 
@@ -132,13 +137,21 @@ class BriefingWriter:
         items = rank_items(candidates, topics, interests, now)[:MAX_ITEMS]
 
         goals = await service.stores.goals.active(user.id)
-        goal_steps = [f"#{g.id} {g.title}: next step — {g.next_step}" for g in goals if g.next_step]
+        goal_steps = [
+            _as_data(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
+            for g in goals
+            if g.next_step
+        ]
         local_now = now.astimezone(zone)
         end_of_day = (local_now + timedelta(days=1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
         reminders = [
-            f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}"
+            _as_data(
+                f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}",
+                s.tainted,
+                f"task:#{s.id}",
+            )
             for s in await service.store.for_user(user.id, ("reminder",))
             if s.next_run_at and s.next_run_at <= end_of_day
         ]

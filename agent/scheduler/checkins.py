@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from agent.fence import fence, new_fence_id
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
 
@@ -58,6 +59,8 @@ def checkin_prompt(
         "Progress log (oldest first):",
     ]
     lines += [f"- {day(n.created_at)}: {n.note}" for n in notes] or ["- (nothing logged yet)"]
+    if goal.tainted:  # shaped by outside content: shown as data
+        lines = [fence("\n".join(lines), f"goal:#{goal.id}", new_fence_id())]
     lines.append(
         "Write the owner one short, friendly nudge (two or three sentences) that names the next "
         "step; if none is recorded, suggest one and record it with goal_next_step. You may decide "

@@ -66,6 +66,8 @@ class Goals:
         title = " ".join(title.split())
         if not title:
             raise GoalError("A goal needs a title.")
+        if not user.is_owner:  # another person's words, whether through a tool or /goal
+            tainted, sources = True, (*sources, f"person:#{user.id}")
         goal = await self._stores.goals.add(
             user.id, title, tainted=tainted, due_at=due, sources=sources
         )
@@ -87,8 +89,11 @@ class Goals:
         goal = await self.get(user, goal_id, active=True)
         if not text.strip():
             raise GoalError("What progress should I note?")
+        if not user.is_owner:
+            source, tainted = Source.USER_SAID, True
+            label = label.join(Label.untrusted(f"person:#{user.id}"))
         note = await self._stores.goals.add_note(goal.id, text.strip())
-        await self._stores.goals.taint(goal.id, label if tainted else TRUSTED)
+        await self._stores.goals.taint(goal.id, label.join(Label.of(tainted)))
         await self._stores.audit.record(
             "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
         )
@@ -98,12 +103,12 @@ class Goals:
             goal,
             f"Progress on goal “{goal.title}” ({day:%Y-%m-%d}): {note.note}",
             source=source,
-            tainted=tainted or goal.tainted,
+            label=label.join(Label.of(tainted), goal.label),
         )
         return note
 
     async def _remember(
-        self, user: User, goal: Goal, text: str, *, source: Source, tainted: bool
+        self, user: User, goal: Goal, text: str, *, source: Source, label: Label
     ) -> None:
         if self._memory is not None:
             await self._memory.record_event(
@@ -111,7 +116,7 @@ class Goals:
                 text,
                 kind=Kind.GOAL_NOTE,
                 source=source,
-                tainted=tainted,
+                label=label,
                 subject=f"goal {goal.id}",
             )
 
@@ -136,8 +141,12 @@ class Goals:
         *,
         source: Source = Source.OWNER_SAID,
         tainted: bool = False,
+        label: Label = TRUSTED,
     ) -> Goal:
         goal = await self.get(user, goal_id, active=True)
+        if not user.is_owner:
+            source, tainted = Source.USER_SAID, True
+            label = label.join(Label.untrusted(f"person:#{user.id}"))
         await self._stores.goals.set_status(goal.id, status)
         if self._scheduler is not None:
             checkin = await self._scheduler.checkin_for(user, goal.id)
@@ -153,7 +162,7 @@ class Goals:
             goal,
             f"Goal “{goal.title}” was marked {status.value} on {day:%Y-%m-%d}.",
             source=source,
-            tainted=tainted or goal.tainted,
+            label=label.join(Label.of(tainted), goal.label),
         )
         return closed
 

@@ -105,7 +105,12 @@ async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dr
     """
     try:
         await _goals(ctx).close(
-            ctx.user, goal_id, GoalStatus(status), source=Source.MODEL_INFERRED, tainted=ctx.tainted
+            ctx.user,
+            goal_id,
+            GoalStatus(status),
+            source=Source.MODEL_INFERRED,
+            tainted=ctx.tainted,
+            label=ctx.label,
         )
     except GoalError as exc:
         raise ToolError(str(exc)) from None

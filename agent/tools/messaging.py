@@ -93,7 +93,7 @@ async def send_message(ctx: ToolContext, channel: str, text: str, chat: str | No
             )
         address, row = found
     courier = Courier(ctx.stores, outbox)
-    if await courier.send(address, row.id, text, turn_id=ctx.turn_id):
+    if await courier.send(address, row.id, text, turn_id=ctx.turn_id, label=ctx.label):
         return f"Sent to {address}."
     return f"{channel} could not take it right now; it is queued and will be sent when it can."
 

@@ -49,7 +49,13 @@ class Risk(StrEnum):
 
 
 class ToolError(Exception):
-    """A failure the model should see and may recover from (sent back as an error result)."""
+    """A failure the model should see and may recover from (sent back as an error result).
+    `source` names outside content the message carries (a redirect target's address): the
+    error is then fenced and taints the turn like any outside result."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ class Tool:
         try:
             outcome = await self.handler(ctx, **self.validate(arguments))
         except ToolError as exc:
-            return ToolResult(str(exc), is_error=True)
+            return ToolResult(str(exc), is_error=True, source=exc.source)
         except OSError as exc:  # e.g. a file name too long for the file system: tell the model
             return ToolResult(f"{self.name} failed: {exc.strerror or exc}", is_error=True)
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)

@@ -106,7 +106,10 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
     ) as client:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            await _check_url(current, sandbox)
+            try:
+                await _check_url(current, sandbox)
+            except ToolError as exc:  # after a redirect the address is the server's words
+                raise ToolError(str(exc), source=_redirected(url, current)) from None
             try:
                 async with client.stream(
                     "GET", current, headers={"User-Agent": "Steward/0.1 (+self-hosted agent)"}
@@ -118,7 +121,10 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
                     content_type = response.headers.get("content-type", "")
                     status = response.status_code
             except httpx.HTTPError as exc:
-                raise ToolError(f"could not fetch {current}: {type(exc).__name__}") from None
+                raise ToolError(
+                    f"could not fetch {current}: {type(exc).__name__}",
+                    source=_redirected(url, current),
+                ) from None
             text = body.decode(response.encoding or "utf-8", errors="replace")
             if "html" in content_type or text.lstrip()[:15].lower().startswith(
                 ("<!doctype", "<html")
@@ -126,7 +132,12 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
                 text = html_to_text(text)
             text = text[: sandbox.output_limit]
             return ToolResult(f"HTTP {status} {current}\n\n{text}", status >= 400, f"web:{current}")
-    raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects")
+    raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects", source=f"web:{url}")
+
+
+def _redirected(asked: str, current: str) -> str | None:
+    """The source of an error about `current`: outside content once a server chose it."""
+    return None if current == asked else f"web:{current}"
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:

@@ -426,6 +426,7 @@ class TelegramChannel:
             sender_name=sender.full_name,
             chat_kind=kind,
             reply_to_text=(replied.text or replied.caption) if replied else None,
+            forwarded_from=_forward_origin(message),
         )
 
     def _addressed(self, message: Message, text: str) -> str | None:
@@ -593,3 +594,17 @@ class TelegramChannel:
                 action="typing",
                 message_thread_id=_thread(address),
             )
+
+
+def _forward_origin(message: Message) -> str | None:
+    """Who wrote a forwarded message, as a source name; None for the sender's own words."""
+    origin = message.forward_origin
+    if origin is None:
+        return None
+    user = getattr(origin, "sender_user", None)
+    if user is not None:
+        return f"telegram:user:{user.id}"
+    chat = getattr(origin, "sender_chat", None) or getattr(origin, "chat", None)
+    if chat is not None:
+        return f"telegram:chat:{chat.id}"
+    return "telegram:hidden user"

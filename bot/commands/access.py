@@ -20,6 +20,7 @@ from agent.core import Steward
 from agent.tools.messaging import private_address
 from agent.types import IncomingMessage
 from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from memory.labels import TRUSTED
 from memory.links import LinkResult, Links
 from memory.people import Identity
 from memory.stores import Stores
@@ -164,7 +165,7 @@ async def tell_owner_about_stranger(steward: Steward, message: IncomingMessage) 
         "I told them I only talk to people you allow. To let them in, send:\n"
         f"/allow {message.sender}"
     )
-    await steward.courier.send(address, chat.id, text, in_history=False)
+    await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
 
 
 async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:

@@ -18,3 +18,8 @@ UPDATE messages SET label = '["another person''s message"]'
 UPDATE memories SET label = '["' || source || '"]' WHERE trust = 'untrusted';
 UPDATE goals SET label = '["outside content (before labels)"]' WHERE tainted = 1;
 UPDATE schedules SET label = '["outside content (before labels)"]' WHERE tainted = 1;
+-- Reminders a planted (tainted) job already posted: they carry no turn, so match their text.
+UPDATE messages SET label = '["outside content (before labels)"]'
+    WHERE direction = 'out' AND label = '[]' AND turn_id IS NULL
+      AND text IN (SELECT r.text FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id
+                   WHERE s.tainted = 1 AND r.text IS NOT NULL);
