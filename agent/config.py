@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agent.errors import ConfigError
 from memory.people import Identity
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -25,10 +26,6 @@ __all__ = ["ConfigError", "Settings", "load_settings"]
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
-
-
-class ConfigError(Exception):
-    """A setting is wrong; the message is one line that names it."""
 
 
 class Settings(BaseSettings):

@@ -18,8 +18,8 @@ from agent.delivery import Courier
 from agent.outbox import DeliveryError, Outbox, Switchboard
 from agent.policy import PolicyEngine
 from agent.tools.registry import ToolContext, ToolRegistry
-from agent.turn import TurnOutcome, TurnRunner
-from agent.types import Address, ApprovalPrompt, TurnRequest
+from agent.turn import TurnRunner
+from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
 from memory.approvals import Approval
 from memory.clock import Clock
 from memory.labels import TRUSTED
@@ -36,7 +36,6 @@ __all__ = ["SILENT_REPLY", "Steward"]
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0
-SILENT_REPLY = "SKIP"  # a self-initiated turn that answers exactly this sends nothing
 
 
 @dataclass

@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.model import Model, ModelUnavailable
 from agent.pricing import estimate_cost
-from agent.types import TurnRequest
+from agent.types import TurnOutcome, TurnRequest
 from memory.clock import Clock, iso, parse_iso
 from memory.embedder import Embedder, EmbedderUnavailable, load_embedder
 from memory.labels import TRUSTED, Label
@@ -53,9 +53,6 @@ from memory.longterm.records import STOPWORDS
 from memory.people import Chat, User
 from memory.stores import Stores
 from memory.turns import TokenUsage, TurnStatus
-
-if TYPE_CHECKING:
-    from agent.turn import TurnOutcome
 
 __all__ = [
     "ImportReport",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from agent.errors import ModelUnavailable
 from memory.turns import TokenUsage
 
 if TYPE_CHECKING:
@@ -68,18 +69,6 @@ class ModelReply:
                     {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
                 )
         return {"role": "assistant", "content": blocks}
-
-
-@dataclass
-class ModelUnavailable(Exception):
-    """The model could not be reached or refused, after retries. `reason` is fit for a chat."""
-
-    reason: str
-    status: int | None = None
-    detail: str = field(default="", repr=False)
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 class Model(Protocol):

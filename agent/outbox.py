@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from agent.errors import DeliveryError
 from agent.types import Address, ApprovalPrompt
 
 __all__ = ["DeliveryError", "Outbox", "Switchboard"]
-
-
-class DeliveryError(Exception):
-    """A channel could not deliver a message (after its own retries)."""
 
 
 class Outbox(Protocol):

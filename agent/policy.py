@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.errors import PolicyError
 from agent.tools.registry import Risk, Tool, ToolContext
 
 __all__ = [
@@ -49,10 +50,6 @@ class Decision(StrEnum):
 class Verdict:
     decision: Decision
     reason: str
-
-
-class PolicyError(Exception):
-    """The policy file is wrong; the message is one line that names the problem."""
 
 
 SHELL_OPERATORS = frozenset({";", "&&", "||", "|", "&", ">", ">>", "<", "<<", "(", ")", "`"})

@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from agent.tools.registry import ToolError
+from agent.errors import ToolError
 
 __all__ = ["Sandbox", "check_public_host", "os_sandbox_available", "shell_mode"]
 

@@ -28,12 +28,12 @@ from agent.model import Model, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
-from agent.types import Address, TurnRequest
+from agent.types import Address, TurnOutcome, TurnRequest
 from memory.approvals import Approval
 from memory.labels import TRUSTED, Label
 from memory.turns import TokenUsage, TurnStatus
 
-__all__ = ["NO_API_KEY_REPLY", "TurnOutcome", "TurnRunner"]
+__all__ = ["NO_API_KEY_REPLY", "TurnRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,6 @@ NO_API_KEY_REPLY = (
     "in the .env file next to where you run Steward (see .env.example), then restart it. "
     "Commands such as /help and /status work without it."
 )
-
-
-@dataclass(frozen=True)
-class TurnOutcome:
-    text: str
-    status: TurnStatus
-    turn_id: int | None
-    usage: TokenUsage
-    steps: int
-    approvals: tuple[Approval, ...] = ()
-    label: Label = TRUSTED
-    """The turn's label when it ended: the reply and anything it made carry it."""
-    refused: tuple[str, ...] = ()
-    """Actions the policy refused or rate-limited, one short line each, for the owner's notice."""
 
 
 @dataclass

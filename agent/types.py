@@ -5,10 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from memory.labels import Label
+from memory.approvals import Approval
+from memory.labels import TRUSTED, Label
 from memory.people import Chat, Identity, User
+from memory.turns import TokenUsage, TurnStatus
 
-__all__ = ["Address", "ApprovalPrompt", "ChatKind", "IncomingMessage", "TurnRequest"]
+__all__ = [
+    "SILENT_REPLY",
+    "Address",
+    "ApprovalPrompt",
+    "ChatKind",
+    "IncomingMessage",
+    "TurnOutcome",
+    "TurnRequest",
+]
+
+SILENT_REPLY = "SKIP"  # a self-initiated turn that answers exactly this sends nothing
 
 
 class ChatKind(StrEnum):
@@ -93,3 +105,19 @@ class TurnRequest:
         if not self.user.is_owner:
             label = label.join(Label.untrusted(f"person:#{self.user.id}"))
         return label
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What a turn came to: its reply, status, usage, approvals waiting, label and refusals."""
+
+    text: str
+    status: TurnStatus
+    turn_id: int | None
+    usage: TokenUsage
+    steps: int
+    approvals: tuple[Approval, ...] = ()
+    label: Label = TRUSTED
+    """The turn's label when it ended: the reply and anything it made carry it."""
+    refused: tuple[str, ...] = ()
+    """Actions the policy refused or rate-limited, one short line each, for the owner's notice."""

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from bot.errors import HttpServerError
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -20,10 +22,6 @@ __all__ = ["HttpServer", "HttpServerError"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
-
-
-class HttpServerError(Exception):
-    """The server could not listen (port taken, bad host)."""
 
 
 class HttpServer:

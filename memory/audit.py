@@ -28,6 +28,7 @@ from typing import Any
 
 from memory.clock import Clock, SystemClock, iso
 from memory.db import Database
+from memory.errors import AuditKeyError
 
 __all__ = [
     "AUDIT_KEY_FILE",
@@ -48,10 +49,6 @@ GENESIS = "0" * 64
 KEYED = "hmac:"  # the prefix of a keyed event's hash
 AUDIT_KEY_FILE = "audit.key"
 _FORMAT = 1
-
-
-class AuditKeyError(RuntimeError):
-    """The audit key file is missing, unreadable or does not belong to this database."""
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,13 @@ from typing import Any
 
 import aiosqlite
 
+from memory.errors import SchemaTooNew
+
 __all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
 
 Params = Sequence[Any] | dict[str, Any]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer Steward than this one."""
 
 
 @dataclass(frozen=True)

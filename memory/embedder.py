@@ -34,6 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from tokenizers import Tokenizer
 
+from memory.errors import EmbedderUnavailable
+
 __all__ = [
     "Embedder",
     "EmbedderUnavailable",
@@ -88,10 +90,6 @@ def limit_blas_threads(threads: int = 1) -> bool:
 def default_model_dir() -> Path:
     """Where `make model` puts the model files: under the running environment's prefix."""
     return Path(sys.prefix) / "share" / "steward" / "models" / "all-MiniLM-L6-v2"
-
-
-class EmbedderUnavailable(RuntimeError):
-    """No embedder can be built (disabled, or its model files are missing)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from agent.errors import GoalError
 from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
 from memory.clock import parse_iso
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from agent.scheduler.service import SchedulerService
 
 __all__ = ["GoalError", "Goals"]
-
-
-class GoalError(Exception):
-    """The goal does not exist or cannot take this change; the message says which."""
 
 
 class Goals:

@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from agent.core import SILENT_REPLY
 from agent.fence import fence, new_fence_id
 from agent.scheduler.briefing import BriefingDraft, BriefingWriter, InterestSource
 from agent.scheduler.checkins import checkin_decision, checkin_prompt
@@ -43,7 +42,7 @@ from agent.scheduler.when import (
     quiet_contains,
     quiet_end,
 )
-from agent.types import Address, TurnRequest
+from agent.types import SILENT_REPLY, Address, TurnOutcome, TurnRequest
 from memory.clock import Clock, iso
 from memory.feeds import FeedStore
 from memory.goals import Goal, GoalStatus
@@ -57,7 +56,6 @@ from memory.turns import TurnStatus
 if TYPE_CHECKING:
     from agent.config import Settings
     from agent.core import Steward
-    from agent.turn import TurnOutcome
 
 __all__ = ["RunReport", "SchedulerService"]
 

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.errors import WhenError
+
 __all__ = [
     "EXAMPLES",
     "Parsed",
@@ -84,10 +86,6 @@ _ELAPSED = re.compile(
     r"(\s*,?\s*(and\s+)?)?)+$",
     re.I,
 )
-
-
-class WhenError(ValueError):
-    """The text does not name a usable time; the message says why."""
 
 
 # -- recurrence ------------------------------------------------------------------------------

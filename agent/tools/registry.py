@@ -10,17 +10,15 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import Any, get_type_hints
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agent.errors import ToolError
 from agent.outbox import Outbox
-
-if TYPE_CHECKING:
-    from agent.memory_service import MemoryService
-    from agent.sandbox import Sandbox
-    from agent.scheduler import SchedulerService
+from agent.ports import Remembering, Scheduling
+from agent.sandbox import Sandbox
 from agent.types import Address
 from memory.clock import Clock
 from memory.labels import Label
@@ -48,16 +46,6 @@ class Risk(StrEnum):
     FORBIDDEN = "forbidden"
 
 
-class ToolError(Exception):
-    """A failure the model should see and may recover from (sent back as an error result).
-    `source` names outside content the message carries (a redirect target's address): the
-    error is then fenced and taints the turn like any outside result."""
-
-    def __init__(self, message: str, *, source: str | None = None) -> None:
-        super().__init__(message)
-        self.source = source
-
-
 @dataclass(frozen=True)
 class ToolDeps:
     """The services tools may use, built once at start-up by the composition root.
@@ -71,8 +59,8 @@ class ToolDeps:
     timezone: str
     outbox: Outbox | None = None
     sandbox: Sandbox | None = None
-    scheduler: SchedulerService | None = None
-    memory: MemoryService | None = None
+    scheduler: Scheduling | None = None
+    memory: Remembering | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from agent.core import Steward
 from agent.types import Address, IncomingMessage
+from bot.errors import UsageError
 from memory.people import Chat, User
 
 __all__ = [
@@ -41,14 +42,6 @@ def parse_command(text: str) -> CommandCall | None:
     if not match:
         return None
     return CommandCall(match[1].lower(), (match[3] or "").strip(), match[2])
-
-
-class UsageError(Exception):
-    """The arguments do not fit; the router answers with the command's usage and example."""
-
-    def __init__(self, problem: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
 
 
 @dataclass(frozen=True)

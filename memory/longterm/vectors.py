@@ -22,15 +22,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from memory.errors import VectorIndexError
+
 __all__ = ["VectorIndex", "VectorIndexError", "parse_chroma_url"]
 
 log = logging.getLogger(__name__)
 
 PAGE = 5000
-
-
-class VectorIndexError(RuntimeError):
-    """Chroma could not be opened or reached."""
 
 
 @dataclass(frozen=True)

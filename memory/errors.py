@@ -1,0 +1,28 @@
+"""Every exception `memory/` raises on purpose, in one place.
+
+RuntimeError
+├── SchemaTooNew          the database was written by a newer Steward
+├── AuditKeyError         the audit key is missing, unreadable or not this database's
+├── EmbedderUnavailable   no embedder can be built (disabled, model files missing)
+└── VectorIndexError      Chroma could not be opened or reached
+"""
+
+from __future__ import annotations
+
+__all__ = ["AuditKeyError", "EmbedderUnavailable", "SchemaTooNew", "VectorIndexError"]
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Steward than this one."""
+
+
+class AuditKeyError(RuntimeError):
+    """The audit key file is missing, unreadable or does not belong to this database."""
+
+
+class EmbedderUnavailable(RuntimeError):
+    """No embedder can be built (disabled, or its model files are missing)."""
+
+
+class VectorIndexError(RuntimeError):
+    """Chroma could not be opened or reached."""
