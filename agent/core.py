@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from agent.config import Settings
 from agent.delivery import Courier
 from agent.outbox import DeliveryError, Outbox, Switchboard
 from agent.policy import PolicyEngine
+from agent.sequencer import ChatSequencer
 from agent.tools.registry import ToolContext, ToolRegistry
 from agent.turn import TurnRunner
 from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
@@ -51,6 +52,8 @@ class Steward:
     policy: PolicyEngine | None = None
     scheduler: SchedulerService | None = None
     memory: MemoryService | None = None
+    sequencer: ChatSequencer = field(default_factory=ChatSequencer)
+    """Every turn takes its chat's place here: messages, scheduled jobs, resumed approvals."""
 
     async def aclose(self) -> None:
         if self.memory is not None:
@@ -73,7 +76,7 @@ class Steward:
         A self-initiated turn whose answer is exactly SILENT_REPLY sends nothing (a check-in
         with nothing to say); `footer` is appended to the reply (the briefing's failed feeds).
         """
-        async with self._typing(request.address):
+        async with self.sequencer.turn(request.address), self._typing(request.address):
             outcome = await self.runner.run(request)
         if outcome.status is TurnStatus.SKIPPED and request.self_initiated:
             if not outcome.text:  # skipped for the daily budget, not for a missing API key
@@ -177,16 +180,19 @@ class Steward:
         return count
 
     async def _resume(self, turn_id: int) -> None:
-        outcome = await self.runner.resume(turn_id)
-        if outcome is None:
-            return
-        turn = await self.stores.db.fetchone("SELECT chat_id FROM turns WHERE id = ?", (turn_id,))
         approvals = await self.stores.approvals.for_turn(turn_id)
         first = approvals[0] if approvals else None
-        if first is None or first.channel is None or turn is None:
-            return
-        address = Address(first.channel, first.platform_chat_id or "", first.thread_id)
-        await self._deliver(outcome, address, turn["chat_id"])
+        address = (
+            Address(first.channel, first.platform_chat_id or "", first.thread_id)
+            if first is not None and first.channel is not None
+            else None
+        )
+        async with self.sequencer.turn(address):  # behind whatever that chat is doing
+            outcome = await self.runner.resume(turn_id)
+            chat_id = first.chat_id if first is not None else None
+            if outcome is None or address is None or chat_id is None:
+                return
+            await self._deliver(outcome, address, chat_id)
 
     async def _ctx_for(self, approval: Approval) -> ToolContext:
         user = await self.stores.people.get(approval.user_id)

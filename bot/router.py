@@ -12,10 +12,10 @@ import logging
 import re
 
 from agent.core import Steward
+from agent.sequencer import Ticket
 from agent.types import IncomingMessage, TurnRequest
 from bot.commands import CommandCall, CommandContext, CommandGroup, UsageError, parse_command
 from bot.commands.access import tell_owner_about_stranger
-from bot.sequencer import ChatSequencer, Ticket
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.people import Chat, User
@@ -30,11 +30,10 @@ class Router:
     def __init__(self, steward: Steward, commands: CommandGroup) -> None:
         self._steward = steward
         self._commands = commands
-        self._sequencer = ChatSequencer()
 
     async def dispatch(self, message: IncomingMessage) -> None:
         message = _storable(message)
-        ticket = self._sequencer.take(message.address)
+        ticket = self._steward.sequencer.take(message.address)
         try:
             await self._dispatch(message, ticket)
         finally:

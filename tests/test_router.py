@@ -114,3 +114,49 @@ async def test_a_failure_while_handling_is_told_to_the_user(
         assert await h.steward.stores.audit.recent(kind="message.failed")
         await router.dispatch(h.message("/help"))  # the chat still works
         assert h.channel.texts()[-1].startswith("Commands:")
+
+
+async def test_a_scheduled_turn_takes_its_chats_place_in_line(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A task that falls due while the owner's turn runs in the same chat waits for it (and
+    sees its reply), instead of running beside it."""
+    from datetime import UTC, datetime, timedelta
+
+    from agent.scheduler.when import parse_reminder
+    from memory.clock import FrozenClock
+
+    release = asyncio.Event()
+    asked: list[str] = []
+
+    async def model(request: RecordedRequest) -> Reply:
+        asked.append(request.last_user_text)
+        if request.last_user_text.endswith("slow one"):
+            await release.wait()
+            return Reply.text("re: slow one")
+        return Reply.text("task done")
+
+    fake_model.on_request(model)
+    clock = FrozenClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        scheduler = h.steward.scheduler
+        assert scheduler is not None
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        chat = await h.steward.stores.people.chat("test", "c1")
+        parsed = parse_reminder("1m check the oven", clock.now(), scheduler.zone_for(owner))
+        await scheduler.add_reminder(
+            user=owner, chat=chat, address=h.message("x").address, parsed=parsed, kind="task"
+        )
+        owner_turn = asyncio.create_task(h.router.dispatch(h.message("slow one")))
+        async with asyncio.timeout(20):
+            while not asked:  # the owner's turn is waiting on the model
+                await asyncio.sleep(0.05)
+        clock.advance(timedelta(minutes=2))
+        task_run = asyncio.create_task(scheduler.run_due())
+        await asyncio.sleep(0.3)
+        assert len(asked) == 1  # the task has not gone to the model beside it
+        release.set()
+        await asyncio.gather(owner_turn, task_run)
+        assert h.channel.texts("c1") == ["re: slow one", "task done"]
+        assert "re: slow one" in str(fake_model.requests[1].messages)  # it ran after it
