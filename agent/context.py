@@ -34,6 +34,7 @@ __all__ = [
     "ContextBuilder",
     "ContextSource",
     "GoalsSource",
+    "MemoryRecall",
     "MemorySource",
     "Prompt",
     "Section",

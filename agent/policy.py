@@ -29,11 +29,13 @@ from agent.tools.registry import Risk, Tool, ToolContext
 __all__ = [
     "DEFAULT_POLICY",
     "Decision",
+    "OwnerChats",
     "Policy",
     "PolicyEngine",
     "PolicyError",
     "PolicyFile",
     "Rule",
+    "UserPolicy",
     "Verdict",
     "load_policy",
     "shell_argv",

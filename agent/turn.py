@@ -28,10 +28,18 @@ from agent.model import Model, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
+from agent.transcript import (
+    Message,
+    PausedState,
+    ToolResultPart,
+    dump_transcript,
+    load_transcript,
+    to_api,
+)
 from agent.types import Address, TurnOutcome, TurnRequest
 from memory.approvals import Approval
 from memory.labels import TRUSTED, Label
-from memory.turns import TokenUsage, TurnStatus
+from memory.turns import StoredTurn, TokenUsage, TurnStatus
 
 __all__ = ["NO_API_KEY_REPLY", "TurnRunner"]
 
@@ -44,6 +52,15 @@ NO_API_KEY_REPLY = (
 )
 
 
+@dataclass(frozen=True)
+class _Paused:
+    """A step that waits for the owner: its calls in order, the results of those that ran."""
+
+    order: list[str]
+    results: dict[str, ToolResultPart]
+    approvals: tuple[Approval, ...]
+
+
 @dataclass
 class _Turn:
     """A turn in progress: what resume() needs is exactly what is stored when it pauses."""
@@ -52,7 +69,7 @@ class _Turn:
     request: TurnRequest
     ctx: ToolContext
     system: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
+    messages: list[Message]
     usage: TokenUsage = field(default_factory=TokenUsage)
     steps: int = 0
     label: Label = TRUSTED
@@ -134,7 +151,7 @@ class TurnRunner:
             request=request,
             ctx=self.tool_context(request, turn_id),
             system=prompt.system,
-            messages=prompt.messages,
+            messages=[Message.from_api(m) for m in prompt.messages],
             label=label,
         )
         return await self._loop(turn)
@@ -142,34 +159,41 @@ class TurnRunner:
     async def resume(self, turn_id: int) -> TurnOutcome | None:
         """Continue a paused turn once every approval of its step is decided; None while some
         are still pending (or when the turn is not paused)."""
-        row = await self._stores.db.fetchone("SELECT * FROM turns WHERE id = ?", (turn_id,))
-        if row is None or row["status"] != TurnStatus.AWAITING_APPROVAL or self._model is None:
+        stored = await self._stores.turns.stored(turn_id)
+        if stored is None or stored.status != TurnStatus.AWAITING_APPROVAL or self._model is None:
             return None
         approvals = await self._stores.approvals.for_turn(turn_id)
-        if any(not a.decided for a in approvals):
+        if any(not a.decided for a in approvals) or not stored.paused_state:
             return None
-        state = json.loads(row["paused_state"])
-        messages: list[dict[str, Any]] = json.loads(row["transcript"])
-        request = await self._request_for(row, state)
+        state = PausedState.model_validate_json(stored.paused_state)
+        messages = load_transcript(stored.transcript or "[]")
+        request = await self._request_for(stored, state)
         if request is None:
             return None
-        label = Label.from_json(row["label"]).join(Label(tuple(state.get("label", ()))))
+        label = stored.label.join(Label(state.label))
         decided = {a.tool_use_id: a for a in approvals}
-        results: list[dict[str, Any]] = []
-        for call_id in state["order"]:
-            if call_id in state["results"]:
-                results.append(state["results"][call_id])
+        results: list[ToolResultPart] = []
+        for call_id in state.order:
+            if call_id in state.results:
+                results.append(state.results[call_id])
+                label = label.join(state.results[call_id].trust)
                 continue
             approval = decided[call_id]
             tool = self._tools.get(approval.tool)
             # a failed run (a command's exit code 1) still printed what it read
             ran = approval.status.value in ("executed", "failed")
-            if ran and tool is not None and tool.untrusted_output:
-                label = label.join(Label.untrusted(f"{tool.name} result"))
+            outside = ran and tool is not None and tool.untrusted_output
+            part_label = Label.untrusted(f"{approval.tool} result") if outside else Label()
+            label = label.join(part_label)
             results.append(
-                _result_block(call_id, approval.result or "", is_error=approval.result_is_error)
+                ToolResultPart(
+                    tool_use_id=call_id,
+                    content=approval.result or "",
+                    is_error=approval.result_is_error,
+                    label=part_label.sources,
+                )
             )
-        messages.append({"role": "user", "content": results})
+        messages.append(Message(role="user", content=list(results)))
         request = replace(request, tainted=label.tainted, sources=label.sources)
         await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, label=label)
         turn = _Turn(
@@ -178,26 +202,26 @@ class TurnRunner:
             ctx=self.tool_context(request, turn_id),
             system=self._context.system(request),
             messages=messages,
-            usage=TokenUsage(**state["usage"]),
-            steps=row["steps"],
+            usage=state.token_usage,
+            steps=stored.steps,
             label=label,
         )
         return await self._loop(turn)
 
-    async def _request_for(self, row: Any, state: dict[str, Any]) -> TurnRequest | None:
-        user = await self._stores.people.get(row["user_id"])
-        chat = await self._stores.people.chat_by_id(row["chat_id"]) if row["chat_id"] else None
+    async def _request_for(self, stored: StoredTurn, state: PausedState) -> TurnRequest | None:
+        user = await self._stores.people.get(stored.user_id) if stored.user_id else None
+        chat = await self._stores.people.chat_by_id(stored.chat_id) if stored.chat_id else None
         if user is None:
             return None
-        address = Address(**state["address"]) if state.get("address") else None
+        address = Address(**state.address) if state.address else None
         return TurnRequest(
-            kind=row["kind"],
+            kind=stored.kind,
             user=user,
             chat=chat,
             address=address,
             text="",
-            message_id=row["message_id"],
-            tainted=bool(row["tainted"]),
+            message_id=stored.message_id,
+            tainted=stored.label.tainted,
         )
 
     async def _loop(self, turn: _Turn) -> TurnOutcome:
@@ -206,12 +230,12 @@ class TurnRunner:
             while True:
                 reply = await self._model.complete(
                     system=turn.system,
-                    messages=_with_moving_breakpoint(turn.messages),
+                    messages=to_api([*turn.messages[:-1], turn.messages[-1].with_breakpoint()]),
                     tools=self._tools.schemas(),
                 )
                 turn.usage += reply.usage
                 turn.steps += 1
-                turn.messages.append(reply.as_message())
+                turn.messages.append(Message.from_api(reply.as_message()))
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
                     return await self._end(turn, TurnStatus.COMPLETED, reply.text or "(done)")
                 paused = await self._run_tools(turn, reply.tool_calls)
@@ -223,7 +247,7 @@ class TurnRunner:
                         turn.id,
                         turn.usage,
                         turn.steps,
-                        tuple(a for a in paused["approvals"]),
+                        paused.approvals,
                         label=turn.label,
                         refused=_take(turn.refused),
                     )
@@ -250,24 +274,27 @@ class TurnRunner:
                 refused=_take(turn.refused),
             )
 
-    async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> dict[str, Any] | None:
-        """Run one step's tool calls; returns the pause state when some wait for the owner."""
-        done: dict[str, dict[str, Any]] = {}
+    async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> _Paused | None:
+        """Run one step's tool calls; returns what waits for the owner, if anything does."""
+        done: dict[str, ToolResultPart] = {}
         waiting: list[Approval] = []
         for call in calls:
             outcome = await self._call(turn, call)
             if isinstance(outcome, ToolResult):
-                done[call.id] = _result_block(
-                    call.id, fenced_result(outcome), is_error=outcome.is_error
+                label = Label.untrusted(outcome.source) if outcome.source is not None else Label()
+                done[call.id] = ToolResultPart(
+                    tool_use_id=call.id,
+                    content=fenced_result(outcome),
+                    is_error=outcome.is_error,
+                    label=label.sources,
                 )
-                if outcome.source is not None:
-                    turn.taint(Label.untrusted(outcome.source))
+                turn.taint(label)
             else:
                 waiting.append(outcome)
         if not waiting:
-            turn.messages.append({"role": "user", "content": [done[c.id] for c in calls]})
+            turn.messages.append(Message(role="user", content=[done[c.id] for c in calls]))
             return None
-        return {"order": [c.id for c in calls], "results": done, "approvals": waiting}
+        return _Paused([c.id for c in calls], done, tuple(waiting))
 
     async def _call(self, turn: _Turn, call: ToolCall) -> ToolResult | Approval:
         """One tool call through the policy: a result, or an approval the owner must decide."""
@@ -326,22 +353,22 @@ class TurnRunner:
         )
         return result
 
-    async def _pause(self, turn: _Turn, paused: dict[str, Any]) -> None:
+    async def _pause(self, turn: _Turn, paused: _Paused) -> None:
         address = turn.request.address
-        state = {
-            "order": paused["order"],
-            "results": paused["results"],
-            "usage": turn.usage.__dict__,
-            "label": list(turn.label.sources),
-            "address": address.__dict__ if address else None,
-        }
+        state = PausedState(
+            order=paused.order,
+            results=paused.results,
+            usage=dict(turn.usage.__dict__),
+            label=turn.label.sources,
+            address=address.__dict__ if address else None,
+        )
         await self._stores.turns.pause(
             turn.id,
             steps=turn.steps,
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
-            transcript=json.dumps(turn.messages, ensure_ascii=False),
-            paused_state=json.dumps(state, ensure_ascii=False),
+            transcript=dump_transcript(turn.messages),
+            paused_state=state.model_dump_json(),
             label=turn.label,
         )
 
@@ -364,7 +391,7 @@ class TurnRunner:
             steps=turn.steps,
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
-            transcript=json.dumps(turn.messages, ensure_ascii=False),
+            transcript=dump_transcript(turn.messages),
             label=turn.label,
             error=error,
         )
@@ -405,19 +432,3 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
         main = main[:59] + "…"
     verb = {"write_file": "write", "read_file": "read", "web_fetch": "fetch"}.get(tool, tool)
     return f"{verb} `{main}`"
-
-
-def _result_block(call_id: str, content: str, *, is_error: bool) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id, "content": content}
-    if is_error:
-        block["is_error"] = True
-    return block
-
-
-def _with_moving_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The messages with a cache breakpoint on the newest block, so each tool step of a turn
-    reads the steps before it from the cache (the stored messages stay unmarked)."""
-    *earlier, last = messages
-    blocks = list(last["content"])
-    blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
-    return [*earlier, {**last, "content": blocks}]

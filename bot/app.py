@@ -43,7 +43,13 @@ from memory.messages import InStatus
 from memory.state import StateStore
 from memory.stores import Stores
 
-__all__ = ["build_steward", "run"]
+__all__ = [
+    "RestartNote",
+    "build_steward",
+    "recover_interrupted",
+    "run",
+    "send_restart_notes",
+]
 
 log = logging.getLogger(__name__)
 

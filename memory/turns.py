@@ -10,7 +10,7 @@ from memory.clock import Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 
-__all__ = ["InterruptedTurn", "TokenUsage", "TurnLog", "TurnStatus", "UsageRow"]
+__all__ = ["InterruptedTurn", "StoredTurn", "TokenUsage", "TurnLog", "TurnStatus", "UsageRow"]
 
 
 class TurnStatus(StrEnum):
@@ -62,6 +62,20 @@ class InterruptedTurn:
     chat_id: int | None
     message_id: int | None
     kind: str
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    id: int
+    kind: str
+    status: str
+    user_id: int | None
+    chat_id: int | None
+    message_id: int | None
+    steps: int
+    label: Label
+    transcript: str | None
+    paused_state: str | None
 
 
 class TurnLog:
@@ -158,6 +172,24 @@ class TurnLog:
         await self._db.execute(
             "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ?",
             (status, int(label.tainted), label.to_json(), turn_id),
+        )
+
+    async def stored(self, turn_id: int) -> StoredTurn | None:
+        """A turn as stored: what resuming a paused turn starts from."""
+        row = await self._db.fetchone("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        if row is None:
+            return None
+        return StoredTurn(
+            id=row["id"],
+            kind=row["kind"],
+            status=row["status"],
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            message_id=row["message_id"],
+            steps=row["steps"],
+            label=Label.from_json(row["label"]).join(Label.of(bool(row["tainted"]))),
+            transcript=row["transcript"],
+            paused_state=row["paused_state"],
         )
 
     async def label_of(self, turn_id: int) -> Label:
