@@ -24,6 +24,7 @@ from trust_world import CANARY_KEY, World, instruction, trust_world
 from agent.policy import DEFAULT_POLICY
 from agent.sandbox import SHELL_OFF, Sandbox, os_sandbox_available
 from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolResult
+from agent.tools.shell import SHELL_TOOLS
 from agent.tools.workspace import WORKSPACE_TOOLS
 from memory.clock import SystemClock
 from memory.people import User
@@ -37,7 +38,7 @@ needs_namespaces = pytest.mark.skipif(
     not os_sandbox_available() and os.environ.get("STEWARD_CI_STRICT") != "1",
     reason="no user namespaces on this machine (util-linux unshare with --user)",
 )
-TOOLS = {t.name: t for t in WORKSPACE_TOOLS}
+TOOLS = {t.name: t for t in (*WORKSPACE_TOOLS, *SHELL_TOOLS)}
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
 
 

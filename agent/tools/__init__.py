@@ -31,6 +31,7 @@ def default_registry() -> ToolRegistry:
     from agent.tools.memory import MEMORY_TOOLS
     from agent.tools.messaging import MESSAGING_TOOLS
     from agent.tools.schedule import SCHEDULE_TOOLS
+    from agent.tools.shell import SHELL_TOOLS
     from agent.tools.web import WEB_TOOLS
     from agent.tools.workspace import WORKSPACE_TOOLS
 
@@ -40,6 +41,7 @@ def default_registry() -> ToolRegistry:
             *GOAL_TOOLS,
             *SCHEDULE_TOOLS,
             *WORKSPACE_TOOLS,
+            *SHELL_TOOLS,
             *WEB_TOOLS,
             *MESSAGING_TOOLS,
             *MEMORY_TOOLS,
