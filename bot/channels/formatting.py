@@ -9,20 +9,17 @@
 Markdown is parsed with markdown-it-py (CommonMark, raw HTML off, tables and strikethrough on).
 A link always shows its URL (`[text](https://x)` → `text (https://x)`, only the URL when the text
 is the URL): a label cannot hide where a link goes.
-Long texts are split on paragraph (block) boundaries; a block too long on its own is split on
-lines, then on spaces, then anywhere, and a code block split in parts keeps its fences.
+Long texts are split by `splitting.py`.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 
-from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
+
+from bot.channels.splitting import Chunk, markdown_chunks, markdown_parser, split_plain
 
 __all__ = [
     "SLACK_LIMIT",
@@ -46,24 +43,9 @@ SLACK_LIMIT = 3900
 _SAFE_SCHEMES = ("http://", "https://", "mailto:", "tg://")
 
 
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
-        ["strikethrough", "table"]
-    )
-
-
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One message's worth: the platform markup and the Markdown it came from."""
-
-    markup: str
-    source: str
 
 
 # ------------------------------------------------------------------------- rendering
@@ -176,7 +158,7 @@ class _Renderer:
         self._quote_depth = 0
 
     def render(self, markdown: str) -> str:
-        root = SyntaxTreeNode(_parser().parse(markdown))
+        root = SyntaxTreeNode(markdown_parser().parse(markdown))
         return self._blocks(root.children).strip()
 
     # blocks ------------------------------------------------------------------------------
@@ -305,143 +287,9 @@ def telegram_visible_text(markup: str) -> str:
     return html.unescape(_TAG.sub("", markup))
 
 
-# ------------------------------------------------------------------------- splitting
-
-
-def split_plain(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
-    """Split plain text into pieces of at most `limit`: on blank lines, then lines, then spaces,
-    then anywhere."""
-    text = text.strip()
-    if not text:
-        return []
-    if measure(text) <= limit:
-        return [text]
-    for separator in ("\n\n", "\n", " "):
-        parts = text.split(separator)
-        if len(parts) > 1:
-            return _pack(parts, separator, limit, measure)
-    cut = limit
-    while cut > 1 and measure(text[:cut]) > limit:
-        cut -= 1
-    return [text[:cut], *split_plain(text[cut:], limit, measure)]
-
-
-def _pack(parts: list[str], separator: str, limit: int, measure: Callable[[str], int]) -> list[str]:
-    pieces: list[str] = []
-    current = ""
-    for part in parts:
-        candidate = f"{current}{separator}{part}" if current else part
-        if measure(candidate) <= limit:
-            current = candidate
-            continue
-        if current.strip():
-            pieces.append(current.strip())
-        if measure(part) <= limit:
-            current = part
-        else:
-            pieces.extend(split_plain(part, limit, measure))
-            current = ""
-    if current.strip():
-        pieces.append(current.strip())
-    return pieces
-
-
-def _top_blocks(markdown: str) -> list[str]:
-    """The Markdown source of each top-level block (paragraph, list, code block, …)."""
-    lines = markdown.split("\n")
-    blocks: list[str] = []
-    root = SyntaxTreeNode(_parser().parse(markdown))
-    for node in root.children:
-        if node.map is None:
-            continue
-        start, end = node.map
-        source = "\n".join(lines[start:end]).strip("\n")
-        if source.strip():
-            blocks.append(source)
-    return blocks or ([markdown.strip()] if markdown.strip() else [])
-
-
-_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})(.*)$")
-
-
-def _split_block(block: str, fits: Callable[[str], bool]) -> list[str]:
-    """A block too long for one message, in pieces that fit (a code block keeps its fences)."""
-    lines = block.split("\n")
-    opener = _FENCE.match(lines[0])
-    if opener and len(lines) >= 2 and _FENCE.match(lines[-1]):
-        head, tail, body = lines[0], lines[-1], lines[1:-1]
-        wrap: Callable[[list[str]], str] = lambda part: "\n".join([head, *part, tail])  # noqa: E731
-    else:
-        body = lines
-        wrap = "\n".join
-    pieces: list[str] = []
-    current: list[str] = []
-    for line in body:
-        if fits(wrap([*current, line])):
-            current.append(line)
-            continue
-        if current:
-            pieces.append(wrap(current))
-            current = []
-        if fits(wrap([line])):
-            current = [line]
-            continue
-        # one line longer than a message: cut it on spaces, then anywhere
-        words = line.split(" ")
-        for word in words:
-            candidate = [f"{current[0]} {word}"] if current else [word]
-            if fits(wrap(candidate)):
-                current = candidate
-                continue
-            if current:
-                pieces.append(wrap(current))
-            current = []
-            while word and not fits(wrap([word])):
-                cut = len(word)
-                while cut > 1 and not fits(wrap([word[:cut]])):
-                    cut = max(1, cut * 3 // 4)
-                pieces.append(wrap([word[:cut]]))
-                word = word[cut:]
-            if word:
-                current = [word]
-    if current:
-        pieces.append(wrap(current))
-    return pieces
-
-
-def _chunks(markdown: str, render: Callable[[str], str], size: Callable[[str], int], limit: int):  # type: ignore[no-untyped-def]
-    def fits(source: str) -> bool:
-        return size(render(source)) <= limit
-
-    chunks: list[Chunk] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        if current:
-            source = "\n\n".join(current)
-            markup = render(source)
-            if markup.strip():
-                chunks.append(Chunk(markup, source))
-            current.clear()
-
-    for block in _top_blocks(markdown):
-        if fits("\n\n".join([*current, block])):
-            current.append(block)
-            continue
-        flush()
-        if fits(block):
-            current.append(block)
-            continue
-        *whole, last = _split_block(block, fits) or [block]
-        chunks.extend(Chunk(render(piece), piece) for piece in whole)
-        current.append(last)  # what follows may still fit beside the last piece
-    flush()
-    return chunks
-
-
 def telegram_chunks(markdown: str, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
     """Telegram HTML messages for a Markdown text, split on paragraph boundaries."""
-    return _chunks(
+    return markdown_chunks(
         markdown,
         markdown_to_telegram_html,
         lambda markup: utf16_len(telegram_visible_text(markup).strip()),
@@ -451,7 +299,7 @@ def telegram_chunks(markdown: str, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
 
 def slack_chunks(markdown: str, limit: int = SLACK_LIMIT) -> list[Chunk]:
     """Slack mrkdwn messages for a Markdown text, split on paragraph boundaries."""
-    return _chunks(markdown, markdown_to_slack, len, limit)
+    return markdown_chunks(markdown, markdown_to_slack, len, limit)
 
 
 # ------------------------------------------------------------------------- Slack → plain
