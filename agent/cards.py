@@ -15,6 +15,9 @@ disguise what will run:
   (`/approve show <id>`);
 - the reason line carries no outside words: `describe_sources` reduces where content came from to
   its kind and host ("web:evil.example").
+
+(A little over 400 lines, kept in one module on purpose: the escaping, host and cutting rules
+are one review surface, and a reviewer should be able to read them together.)
 """
 
 from __future__ import annotations
