@@ -17,6 +17,7 @@ from agent.config import Settings
 from agent.delivery import Courier
 from agent.outbox import DeliveryError, Outbox, Switchboard
 from agent.policy import PolicyEngine
+from agent.ports import Scheduling
 from agent.sequencer import ChatSequencer
 from agent.tools.registry import ToolContext, ToolRegistry
 from agent.turn import TurnRunner
@@ -30,7 +31,6 @@ from memory.turns import TurnStatus
 
 if TYPE_CHECKING:
     from agent.memory_service import MemoryService
-    from agent.scheduler import SchedulerService
 
 __all__ = ["SILENT_REPLY", "Steward"]
 
@@ -50,7 +50,8 @@ class Steward:
     started_at: datetime
     approvals: ApprovalService | None = None
     policy: PolicyEngine | None = None
-    scheduler: SchedulerService | None = None
+    scheduler: Scheduling | None = None
+    """The scheduler, by its port: it reaches back only through `respond` (a `Responder`)."""
     memory: MemoryService | None = None
     sequencer: ChatSequencer = field(default_factory=ChatSequencer)
     """Every turn takes its chat's place here: messages, scheduled jobs, resumed approvals."""

@@ -31,7 +31,8 @@ class Responder(Protocol):
 
 
 class Scheduling(Protocol):
-    """What tools and goals ask of the scheduler: reminders, tasks and goal check-ins."""
+    """What tools and goals ask of the scheduler: reminders, tasks and goal check-ins. The core
+    holds the scheduler by this port too, so it never imports `agent.scheduler`."""
 
     async def add_reminder(
         self,

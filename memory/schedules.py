@@ -5,6 +5,9 @@ belongs to, where it posts and whether the turn that made it held untrusted cont
 is two transactions around the sending: `claim()` marks the schedule `firing` and opens a run;
 `finish()` records what was sent and, for a one-shot job, marks it `done` in the same
 transaction. A crash in between leaves the run `firing` for the next start-up to settle.
+
+Over 400 lines because schedules and their runs are one store: `claim()`, `finish()` and
+`interrupt()` each change both tables in one transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -133,10 +136,23 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+class _OnDatabase(Protocol):
+    """`Stores`, or anything else that holds the open database."""
+
+    @property
+    def db(self) -> Database: ...
+
+
 class ScheduleStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    @classmethod
+    def of(cls, stores: _OnDatabase, clock: Clock) -> ScheduleStore:
+        """The store on the database `stores` opened, so that code outside memory/ never
+        handles the database itself (`Stores` does not open this one)."""
+        return cls(stores.db, clock)
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -192,6 +208,9 @@ class ScheduleStore:
             (user_id, *kinds, *statuses),
         )
         return [_schedule(row) for row in rows]
+
+    async def count_active(self) -> int:
+        return int(await self._db.scalar("SELECT COUNT(*) FROM schedules WHERE status = 'active'"))
 
     async def find(self, user_id: int, kind: str, **payload: Any) -> Schedule | None:
         """The active (or firing) schedule of a kind whose payload has these values."""

@@ -335,7 +335,7 @@ async def test_one_alarm_serves_thousands_of_schedules_and_a_long_run_delays_not
             )
         await service.start()
         try:
-            assert len(service._alarm.get_jobs()) == 1
+            assert len(service.engine._alarm.get_jobs()) == 1
             began = asyncio.get_running_loop().time()
             await h.say("/remind 1s slow one")
             await h.say("/remind 2s quick one")
@@ -351,7 +351,7 @@ async def test_one_alarm_serves_thousands_of_schedules_and_a_long_run_delays_not
             # the quick one fell due while the slow send (2.5 s) was still under way
             assert sent["Reminder: quick one"] < sent["Reminder: slow one"]
             await service.idle()
-            assert len(service._alarm.get_jobs()) == 1  # re-armed for the 3 h reminder
+            assert len(service.engine._alarm.get_jobs()) == 1  # re-armed for the 3 h reminder
         finally:
             await service.stop()
 

@@ -323,7 +323,7 @@ async def test_r06_a_group_members_reminder_is_not_delivered_as_steward_trusted(
 ) -> None:
     """Mallory types `/remind 1m <order>` in the group. The command stores the schedule with no
     label (`bot/commands/remind.py` → `add_reminder` without tainted/sources); when it fires
-    `_fire_reminder` posts "Reminder: <order>" with an empty label, the owner's next turn in the
+    `ReminderJob.fire` posts "Reminder: <order>" with an empty label, the owner's next turn in the
     group is clean, and the order exfiltrates data with a fetch nobody approved."""
     clock = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     async with trust_world(tmp_path, clock=clock, model=attacker_model) as w:
@@ -380,7 +380,7 @@ async def test_r08_a_checkin_written_in_a_tainted_turn_is_not_remembered_as_trus
 ) -> None:
     """A clean goal's check-in fires in a chat whose history holds a reply shaped by a page, so
     its turn is tainted (by the history, not by the request). The nudge is stored tainted, but
-    `SchedulerService._remember` → `record_event(tainted=request.tainted)` saves "Check-in on
+    `JobRuntime.remember` → `record_event(tainted=request.tainted)` saves "Check-in on
     goal …: <nudge>" as a trusted memory; recalled in another chat, it runs its order unasked."""
     clock = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     async with trust_world(tmp_path, clock=clock, model=attacker_model) as w:
@@ -520,7 +520,7 @@ def _unfenced(text: str) -> str:
 async def test_r11_a_planted_tasks_instruction_is_fenced_not_called_the_owners(
     tmp_path: Path,
 ) -> None:
-    """A task planted by a page (approved, stored tainted) fires: `_fire_task` puts its
+    """A task planted by a page (approved, stored tainted) fires: `TaskJob.fire` puts its
     instruction raw in `<task>…</task>` under "the owner asked you to do this". The turn is
     tainted, so actions ask, but the page's words reach the model unfenced and as the owner's."""
     clock = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
@@ -808,7 +808,7 @@ async def test_r14_a_planted_reminder_sent_before_the_upgrade_stays_tainted(
     tmp_path: Path,
 ) -> None:
     """Migration 0007 labels old outgoing messages only through `turn_id IN (tainted turns)`,
-    but `_fire_reminder` never set a turn id: a reminder a page planted (schedule tainted=1),
+    but `ReminderJob.fire` never set a turn id: a reminder a page planted (schedule tainted=1),
     sent before the upgrade, is a trusted Steward message in the history afterwards."""
     from memory.db import Database, load_migrations
 

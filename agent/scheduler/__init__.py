@@ -1,16 +1,21 @@
-"""Steward starting on its own: the scheduler service, reminder times, goal check-ins and the
-morning briefing. See `service.py` for how a job fires and survives a restart."""
+"""Steward starting on its own: reminders, tasks, goal check-ins and the morning briefing.
 
-from agent.scheduler.goals import GoalError, Goals
-from agent.scheduler.service import RunReport, SchedulerService
+`SchedulerService` (service.py) is what the rest of Steward uses; `engine.py` fires jobs and
+survives restarts; `jobs.py` is the handler protocol, with one handler per kind of job
+(reminders.py, tasks.py, checkins.py, briefing.py); `when.py` reads times in plain words and
+`recurrence.py` does the arithmetic on them. Goals themselves live in `agent/goals.py`.
+"""
+
+from agent.scheduler.jobs import JobHandler, RunReport, Sender
+from agent.scheduler.service import SchedulerService
 from agent.scheduler.when import Parsed, Recurrence, WhenError
 
 __all__ = [
-    "GoalError",
-    "Goals",
+    "JobHandler",
     "Parsed",
     "Recurrence",
     "RunReport",
     "SchedulerService",
+    "Sender",
     "WhenError",
 ]

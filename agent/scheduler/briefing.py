@@ -9,19 +9,24 @@ fetched again next time.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from agent.fence import fence, new_fence_id
-from memory.feeds import FeedItem
-from memory.people import User
+from agent.scheduler.feeds import FeedFetcher
+from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, JobRuntime
+from agent.types import Address, TurnRequest
+from memory.feeds import FeedItem, FeedStore
+from memory.labels import TRUSTED, Label
+from memory.longterm import Kind, Source
+from memory.people import Chat, User
+from memory.schedules import RunStatus, Schedule, ScheduleRun
 
-if TYPE_CHECKING:
-    from agent.scheduler.service import SchedulerService
-
-__all__ = ["BriefingDraft", "BriefingWriter", "InterestSource", "rank_items"]
+__all__ = ["BriefingDraft", "BriefingJob", "BriefingWriter", "InterestSource", "rank_items"]
 
 MAX_ITEMS = 12
 MAX_AGE = timedelta(days=7)  # older items are not news any more
@@ -30,7 +35,7 @@ MAX_AGE = timedelta(days=7)  # older items are not news any more
 class InterestSource(Protocol):
     """What long-term memory knows the user cares about (a hook for the memory issue)."""
 
-    async def interests(self, user: User) -> list[str]: ...
+    async def interests(self, user: User) -> Sequence[str]: ...
 
 
 def _as_data(line: str, tainted: bool, source: str) -> str:
@@ -99,17 +104,19 @@ class BriefingDraft:
 
 
 class BriefingWriter:
-    def __init__(self, service: SchedulerService) -> None:
-        self._service = service
+    """Builds the day's briefing prompt from the feeds, goals and reminders of one user."""
+
+    def __init__(self, runtime: JobRuntime, feeds: FeedStore, fetcher: FeedFetcher) -> None:
+        self._runtime = runtime
+        self._feeds = feeds
+        self._fetcher = fetcher
         self.interests: InterestSource | None = None
 
     async def refresh(self, user: User) -> list[tuple[str, str]]:
         """Fetch every feed of the user and store new items; returns the failures."""
-        service = self._service
-        feeds = await service.feeds.list(user.id)
         failed: list[tuple[str, str]] = []
-        for result in await service.fetcher.fetch_all(feeds):
-            await service.feeds.record_fetch(
+        for result in await self._fetcher.fetch_all(await self._feeds.list(user.id)):
+            await self._feeds.record_fetch(
                 result.feed.id,
                 status=result.status,
                 error=result.error,
@@ -120,23 +127,23 @@ class BriefingWriter:
             if result.status == "error":
                 failed.append((result.feed.url, result.error or "failed"))
             elif result.items:
-                await service.feeds.add_items(result.feed.id, result.items)
+                await self._feeds.add_items(result.feed.id, result.items)
         return failed
 
     async def draft(self, user: User) -> BriefingDraft:
-        service = self._service
-        now = service.clock.now()
-        zone = service.zone_for(user)
+        runtime = self._runtime
+        now = runtime.clock.now()
+        zone = runtime.zone_for(user)
         failed = await self.refresh(user)
-        prefs = await service.feeds.prefs(user.id)
+        prefs = await self._feeds.prefs(user.id)
         topics = _terms(prefs.topics)
         interests = (
             [t.lower() for t in await self.interests.interests(user)] if self.interests else []
         )
-        candidates = await service.feeds.unbriefed(user.id, since=now - MAX_AGE)
+        candidates = await self._feeds.unbriefed(user.id, since=now - MAX_AGE)
         items = rank_items(candidates, topics, interests, now)[:MAX_ITEMS]
 
-        goals = await service.stores.goals.active(user.id)
+        goals = await runtime.stores.goals.active(user.id)
         goal_steps = [
             _as_data(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
             for g in goals
@@ -152,7 +159,7 @@ class BriefingWriter:
                 s.tainted,
                 f"task:#{s.id}",
             )
-            for s in await service.store.for_user(user.id, ("reminder",))
+            for s in await runtime.schedules.for_user(user.id, ("reminder",))
             if s.next_run_at and s.next_run_at <= end_of_day
         ]
 
@@ -199,3 +206,67 @@ class BriefingWriter:
             goal_steps=goal_steps,
             reminders=reminders,
         )
+
+
+class BriefingJob(AgentJob):
+    """Self-initiated: waits out quiet hours, and is skipped when later than its grace window
+    (yesterday's news at noon helps no one). `brief()` also serves `/briefing now`."""
+
+    deferrable = True
+
+    def __init__(
+        self, runtime: JobRuntime, writer: BriefingWriter, feeds: FeedStore, *, grace: timedelta
+    ) -> None:
+        super().__init__(runtime)
+        self.writer = writer
+        self.feeds = feeds
+        self.grace = grace
+
+    async def fire(self, job: DueJob) -> JobResult:
+        address, chat = await self.runtime.destination(job.schedule)
+        return await self.brief(job.user, chat, address, run_id=job.run_id)
+
+    async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
+        if run.text:  # the items it briefed, recorded before the turn
+            await self.feeds.mark_briefed(schedule.user_id, json.loads(run.text))
+
+    async def brief(
+        self, user: User, chat: Chat, address: Address, *, run_id: int | None
+    ) -> JobResult:
+        runtime = self.runtime
+        draft = await self.writer.draft(user)
+        detail: dict[str, Any] = {
+            "items": len(draft.keys),
+            "failed_feeds": [url for url, _ in draft.failed],
+        }
+        if draft.empty:
+            failed = [f"feed:{url}" for url, _ in draft.failed]  # the footer quotes their errors
+            feeds = Label.untrusted(*failed) if failed else TRUSTED
+            await runtime.sender.send(address, chat.id, draft.plain_text(), label=feeds)
+            return JobResult(RunStatus.SENT, "nothing new: sent without the model", detail=detail)
+        if not runtime.has_model:
+            return JobResult(RunStatus.SKIPPED, NO_MODEL, detail=detail)
+        if run_id is not None:
+            await runtime.schedules.set_run_text(run_id, json.dumps(draft.keys))
+        request = TurnRequest(
+            kind="briefing",
+            user=user,
+            chat=chat,
+            address=address,
+            text=draft.prompt,
+            tainted=True,  # feed text is untrusted content
+            sources=tuple(f"feed:{url}" for url in draft.feed_urls),
+        )
+        result = await runtime.agent_turn(request, footer=draft.footer())
+        if result.status is RunStatus.SENT:
+            await self.feeds.mark_briefed(user.id, draft.keys)
+            await runtime.remember(
+                request,
+                result,
+                f"Briefing of {runtime.today(user):%Y-%m-%d}: {result.reply}",
+                kind=Kind.BRIEFING,
+                source=Source.FEED,
+                importance=0.3,
+            )
+        result.detail |= detail
+        return result

@@ -2,7 +2,7 @@
 
 Nothing is due when progress was noted since the last check-in (the owner is on it), unless the
 goal's due date is close. Otherwise the model reviews the goal and may still decide to stay
-silent by answering exactly SKIP.
+silent by answering exactly SKIP. `CheckinJob` is the scheduler's handler for these jobs.
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.fence import fence, new_fence_id
+from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, job_sources
+from agent.types import TurnRequest
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
+from memory.longterm import Kind, Source
+from memory.schedules import RunStatus
 
-__all__ = ["DUE_SOON", "checkin_decision", "checkin_prompt"]
+__all__ = ["DUE_SOON", "CheckinJob", "checkin_decision", "checkin_prompt"]
 
 DUE_SOON = timedelta(days=3)
 
@@ -67,3 +71,47 @@ def checkin_prompt(
         "that a message would not help right now: then reply exactly SKIP and nothing is sent."
     )
     return "\n".join(lines)
+
+
+class CheckinJob(AgentJob):
+    """Self-initiated, so it waits out quiet hours; a closed goal ends its check-ins."""
+
+    deferrable = True
+
+    async def fire(self, job: DueJob) -> JobResult:
+        runtime, schedule, user = self.runtime, job.schedule, job.user
+        goal = await runtime.stores.goals.by_id(int(schedule.payload.get("goal_id", 0)))
+        if goal is None or goal.status is not GoalStatus.ACTIVE:
+            state = "gone" if goal is None else goal.status.value
+            return JobResult(RunStatus.SKIPPED, f"the goal is {state}", stop=True)
+        previous = await runtime.schedules.last_run(schedule.id, ("sent", "silent", "skipped"))
+        since = previous.started_at if previous else schedule.created_at
+        notes = await runtime.stores.goals.notes(goal.id, limit=15)
+        now = runtime.clock.now()
+        due, reason = checkin_decision(goal, notes, since, now)
+        if not due:
+            return JobResult(RunStatus.SKIPPED, reason + " (decided without the model)")
+        if not runtime.has_model:
+            return JobResult(RunStatus.SKIPPED, NO_MODEL)
+        address, chat = await runtime.destination(schedule)
+        request = TurnRequest(
+            kind="checkin",
+            user=user,
+            chat=chat,
+            address=address,
+            text=checkin_prompt(goal, notes, since, now, runtime.zone_for(user), reason),
+            tainted=schedule.tainted or goal.tainted,
+            sources=job_sources(schedule) + (goal.label.sources if goal.tainted else ()),
+        )
+        result = await runtime.agent_turn(request)
+        result.reason = f"{reason}; {result.reason}"
+        if result.status is RunStatus.SENT:
+            await runtime.remember(
+                request,
+                result,
+                f"Check-in on goal “{goal.title}” ({runtime.today(user):%Y-%m-%d}): {result.reply}",
+                kind=Kind.GOAL_NOTE,
+                source=Source.MODEL_INFERRED,
+                subject=f"goal {goal.id}",
+            )
+        return result

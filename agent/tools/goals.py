@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from agent.scheduler.goals import GoalError, Goals
+from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.goals import GoalStatus

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from agent.scheduler.service import SchedulerService
+from agent.ports import Scheduling
 from agent.scheduler.when import Parsed, WhenError, aparse_when
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 __all__ = ["SCHEDULE_TOOLS"]
 
 
-def _scheduler(ctx: ToolContext) -> SchedulerService:
+def _scheduler(ctx: ToolContext) -> Scheduling:
     if ctx.deps.scheduler is None:
         raise ToolError("the scheduler is not running in this Steward")
     return ctx.deps.scheduler

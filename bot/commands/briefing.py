@@ -7,9 +7,8 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from agent.scheduler import Recurrence
-from agent.scheduler.service import address_from_json
 from agent.scheduler.when import WhenError, describe_trigger, parse_clock_time
-from agent.types import Address
+from agent.types import Address, address_from_json
 from bot.commands.registry import CommandContext, CommandGroup, UsageError
 from bot.commands.remind import scheduler_of
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from agent.scheduler import GoalError, Goals
+from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from bot.commands.registry import CommandContext, CommandGroup, UsageError
 from memory.goals import GoalStatus

@@ -19,8 +19,10 @@ USAGE = (
 
 
 def scheduler_of(ctx: CommandContext) -> SchedulerService:
+    """The running scheduler: the core knows it only by its `Scheduling` port, the commands
+    need the whole service (briefing, quiet hours, timezone)."""
     scheduler = ctx.steward.scheduler
-    if scheduler is None:
+    if not isinstance(scheduler, SchedulerService):
         raise UsageError("The scheduler is not running in this Steward.")
     return scheduler
 

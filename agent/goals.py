@@ -1,13 +1,17 @@
 """Goal operations shared by the /goal command and the agent's goal tools, so both keep a goal
-and its check-in schedule in step."""
+and its check-in schedule in step.
+
+Goals reach the scheduler only through the `Scheduling` port and long-term memory only through
+`Remembering` (`agent/ports.py`), so this module depends on neither service.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from agent.errors import GoalError
+from agent.ports import Remembering, Scheduling
 from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
 from memory.clock import parse_iso
@@ -16,10 +20,6 @@ from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.stores import Stores
-
-if TYPE_CHECKING:
-    from agent.memory_service import MemoryService
-    from agent.scheduler.service import SchedulerService
 
 __all__ = ["GoalError", "Goals"]
 
@@ -31,9 +31,9 @@ class Goals:
     def __init__(
         self,
         stores: Stores,
-        scheduler: SchedulerService | None,
+        scheduler: Scheduling | None,
         timezone: str,
-        memory: MemoryService | None = None,
+        memory: Remembering | None = None,
     ) -> None:
         self._stores = stores
         self._scheduler = scheduler

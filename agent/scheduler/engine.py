@@ -1,0 +1,293 @@
+"""The scheduler's engine: Steward starting on its own, for whatever kinds of job it is given.
+
+SQLite (`memory.schedules`) is the source of truth. APScheduler's `AsyncIOScheduler` is only the
+alarm clock: it holds one date job, at the earliest `next_run_at` stored, and that alarm calls
+`run_due()`, which is also what tests call with a frozen clock.
+
+Firing a job, in order: claim it (the schedule becomes `firing` and a run row is opened, in one
+transaction) → send (the kind's `JobHandler`: a reminder through the courier; agent work through
+the `Responder`, so budget, policy and audit apply) → finish (the run records what was sent and
+the schedule gets its next time, or `done`, in one transaction). A crash after sending leaves
+the run `firing`; at the next start-up `recover()` asks the handler whether the message log
+shows it sent, and only sends again, marked late, when nothing is there.
+
+Misfires, as a person would want them: a reminder that fell due while Steward was down is sent
+at start-up with "late by …"; a job later than its handler's grace window (the briefing) is
+skipped and logged; a recurring job runs once for everything it missed (its next time is
+computed from now). Quiet hours hold back deferrable jobs (briefings, check-ins) until they end;
+reminders and tasks the user set are delivered anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, RunReport
+from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
+from memory.clock import iso
+from memory.people import User
+from memory.schedules import RunStatus, Schedule, ScheduleStatus
+
+__all__ = ["SchedulerEngine"]
+
+log = logging.getLogger(__name__)
+
+_WAKE_JOB = "steward-wake"
+
+
+class SchedulerEngine:
+    """Alarms, recovery and the claim → send → finish of each due run; what a run does is its
+    kind's handler's business."""
+
+    def __init__(self, runtime: JobRuntime, handlers: Mapping[str, JobHandler]) -> None:
+        self.runtime = runtime
+        self.handlers = dict(handlers)
+        self.store = runtime.schedules
+        self._alarm: Any = None  # the AsyncIOScheduler, while running
+        self._armed_at: datetime | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, alarm: bool = True) -> list[RunReport]:
+        """Settle runs a crash cut short, start the alarm clock (unless told not to: tests drive
+        `run_due()` themselves) and run whatever fell due while Steward was down."""
+        await self.recover()
+        if alarm and self._alarm is None:
+            from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
+            self._alarm = AsyncIOScheduler(timezone=UTC)
+            self._alarm.start()
+        reports = await self.run_due()
+        await self.sync_alarms()
+        return reports
+
+    async def stop(self) -> None:
+        if self._alarm is not None:
+            self._alarm.shutdown(wait=False)
+            self._alarm = None
+            self._armed_at = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def sync_alarms(self, *, after: datetime | None = None) -> None:
+        """Arm the one alarm at the earliest next run SQLite holds: one indexed query however
+        many schedules are stored. `after` skips what a run in progress is already handling."""
+        if self._alarm is None:
+            return
+        at = await self.store.next_run_time(after=after)
+        if at == self._armed_at:
+            return
+        self._armed_at = at
+        if at is None:
+            if self._alarm.get_job(_WAKE_JOB) is not None:
+                self._alarm.remove_job(_WAKE_JOB)
+            return
+        from apscheduler.triggers.date import DateTrigger
+
+        self._alarm.add_job(
+            self._wake,
+            DateTrigger(run_date=at),
+            id=_WAKE_JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
+
+    async def _wake(self) -> None:
+        self._armed_at = None
+        self._spawn(self.run_due())
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until the runs the alarm clock started are finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Settle runs left `firing` by a crash: done if the message log shows they sent,
+        due again (and so sent late) if it shows they did not. Returns how many."""
+        runtime = self.runtime
+        now = runtime.clock.now()
+        settled = 0
+        for run in await self.store.firing_runs():
+            schedule = await self.store.get(run.schedule_id)
+            if schedule is None:
+                continue
+            settled += 1
+            handler = self.handlers.get(run.kind)
+            sent_id = None
+            if schedule.chat_id is not None and handler is not None:
+                sent_id = await handler.sent_message(run, schedule.chat_id)
+            if sent_id is not None:
+                assert handler is not None
+                user = await runtime.stores.people.get(schedule.user_id)
+                zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
+                await handler.settle_sent(run, schedule)
+                await self.store.finish(
+                    run.id,
+                    schedule.id,
+                    status=RunStatus.SENT,
+                    reason="it had been sent before a restart",
+                    next_run_at=next_run(schedule.trigger, now, zone),
+                )
+                outcome = "sent before the restart"
+            else:
+                await self.store.interrupt(run, due_again_at=run.due_at)
+                outcome = "due again"
+            await runtime.stores.audit.record(
+                "schedule.recovered",
+                actor="scheduler",
+                subject=f"schedule:{schedule.id}",
+                job=run.kind,
+                run=run.id,
+                outcome=outcome,
+                message_id=sent_id,
+            )
+        return settled
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run_due(self) -> list[RunReport]:
+        """Run every schedule whose time has come. Concurrent calls are safe: each run is
+        claimed in SQLite first, so a schedule fires once."""
+        now = self.runtime.clock.now()
+        due = await self.store.due(now)
+        due.sort(key=lambda s: (s.kind != "reminder", s.next_run_at or now, s.id))
+        await self.sync_alarms(after=now)  # what falls due during a long run must not wait
+        reports = [await self._run(schedule, now) for schedule in due]
+        await self.sync_alarms()
+        return reports
+
+    async def _run(self, schedule: Schedule, now: datetime) -> RunReport:
+        assert schedule.next_run_at is not None
+        runtime = self.runtime
+        user = await runtime.stores.people.get(schedule.user_id)
+        if user is None:
+            await self.store.cancel(schedule.id)
+            return RunReport(schedule.id, schedule.kind, "cancelled", "its user is gone")
+        zone = runtime.zone_for(user)
+        due_at, missed = self._latest_occurrence(schedule, now, zone)
+        late = now - due_at
+        late_seconds = max(0, int(late.total_seconds()))
+        upcoming = next_run(schedule.trigger, now, zone)
+        audit = runtime.stores.audit
+        handler = self.handlers.get(schedule.kind)
+
+        if handler is not None and handler.grace is not None and late > handler.grace:
+            reason = (
+                f"missed by {describe_delta(late)}, more than the "
+                f"{describe_delta(handler.grace)} grace window"
+            )
+            await self.store.record_skip(
+                schedule, reason=reason, late_seconds=late_seconds, next_run_at=upcoming
+            )
+            await audit.record(
+                "schedule.run",
+                actor="scheduler",
+                subject=f"schedule:{schedule.id}",
+                job=schedule.kind,
+                outcome="skipped",
+                reason=reason,
+                due_at=iso(due_at),
+                late_s=late_seconds,
+            )
+            return RunReport(schedule.id, schedule.kind, "skipped", reason)
+
+        if handler is not None and handler.deferrable:
+            deferred = await self._defer_for_quiet_hours(schedule, user, now, zone)
+            if deferred is not None:
+                return deferred
+
+        text = handler.run_text(schedule, late) if handler is not None else None
+        run_id = await self.store.claim(schedule, late_seconds=late_seconds, text=text)
+        if run_id is None:
+            return RunReport(schedule.id, schedule.kind, "taken", "another run took it")
+        try:
+            if handler is None:
+                result = JobResult(RunStatus.FAILED, f"unknown kind {schedule.kind!r}", stop=True)
+            else:
+                result = await handler.fire(DueJob(schedule, user, run_id, late, text))
+        except Exception as exc:
+            log.exception("schedule %s (%s) failed", schedule.id, schedule.kind)
+            result = JobResult(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        stopped = result.stop or (result.status is RunStatus.FAILED and not schedule.recurring)
+        status = ScheduleStatus.CANCELLED if result.stop else None
+        if stopped and status is None:
+            status = ScheduleStatus.FAILED
+        await self.store.finish(
+            run_id,
+            schedule.id,
+            status=result.status,
+            reason=result.reason,
+            turn_id=result.turn_id,
+            detail=result.detail,
+            next_run_at=None if stopped else upcoming,
+            schedule_status=status,
+        )
+        await audit.record(
+            "schedule.run",
+            actor="scheduler",
+            subject=f"schedule:{schedule.id}",
+            job=schedule.kind,
+            outcome=result.status.value,
+            reason=result.reason,
+            due_at=iso(due_at),
+            late_s=late_seconds,
+            missed_earlier=missed,
+            turn_id=result.turn_id,
+            tainted=schedule.tainted,
+            **result.detail,
+        )
+        return RunReport(
+            schedule.id, schedule.kind, result.status.value, result.reason, result.turn_id
+        )
+
+    async def _defer_for_quiet_hours(
+        self, schedule: Schedule, user: User, now: datetime, zone: ZoneInfo
+    ) -> RunReport | None:
+        """Move a self-initiated job to the end of the user's quiet hours, if it is in them."""
+        quiet = await self.store.quiet(user.id)
+        if not quiet or not quiet_contains(quiet.start, quiet.end, now, zone):
+            return None
+        until = quiet_end(quiet.end, now, zone)
+        await self.store.update(schedule.id, next_run_at=until)
+        reason = f"quiet hours {quiet.start}-{quiet.end}"
+        await self.runtime.stores.audit.record(
+            "schedule.deferred",
+            actor="scheduler",
+            subject=f"schedule:{schedule.id}",
+            job=schedule.kind,
+            reason=reason,
+            until=iso(until),
+        )
+        return RunReport(schedule.id, schedule.kind, "deferred", reason)
+
+    @staticmethod
+    def _latest_occurrence(
+        schedule: Schedule, now: datetime, zone: ZoneInfo
+    ) -> tuple[datetime, int]:
+        """The most recent time the job was due, and how many earlier times it missed: a job
+        that missed several runs runs once, as late as its latest missed time."""
+        assert schedule.next_run_at is not None
+        due_at, missed = schedule.next_run_at, 0
+        while missed < 10_000:
+            following = next_run(schedule.trigger, due_at, zone)
+            if following is None or following > now:
+                break
+            due_at, missed = following, missed + 1
+        return due_at, missed

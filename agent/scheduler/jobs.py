@@ -1,0 +1,245 @@
+"""What every kind of job shares: the handler protocol the engine calls, what a run came to, and
+`JobRuntime`, the narrow dependencies the handlers use.
+
+The runtime holds no `Steward`: agent turns go through a `Responder`, plain messages through a
+`Sender` (the core's `Courier` fits), long-term memory through `Remembering`. So the scheduler
+never imports the core, and a test can hand in anything that fits. The responder is attached
+after the core is built, because the core's tools need the scheduler first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+from agent.types import SILENT_REPLY, Address, TurnOutcome, TurnRequest, address_from_json
+from memory.clock import Clock
+from memory.labels import TRUSTED, Label
+from memory.longterm import Kind, Source
+from memory.people import Chat, User
+from memory.schedules import RunStatus, Schedule, ScheduleRun, ScheduleStore
+from memory.stores import Stores
+from memory.turns import TurnStatus
+
+if TYPE_CHECKING:
+    from agent.ports import Remembering, Responder
+
+__all__ = [
+    "LATE_AFTER",
+    "NO_MODEL",
+    "AgentJob",
+    "DueJob",
+    "JobHandler",
+    "JobResult",
+    "JobRuntime",
+    "RunReport",
+    "Sender",
+    "job_sources",
+]
+
+NO_MODEL = "no model configured (ANTHROPIC_API_KEY)"
+LATE_AFTER = timedelta(minutes=1)  # a reminder or task later than this says so
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one due schedule came to: sent, silent, skipped, deferred or failed."""
+
+    schedule_id: int | None
+    kind: str
+    status: str
+    reason: str = ""
+    turn_id: int | None = None
+
+
+@dataclass
+class JobResult:
+    """What a handler did; the engine records it on the run and in the audit log."""
+
+    status: RunStatus
+    reason: str = ""
+    turn_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    stop: bool = False  # the schedule ends here (its goal was closed, …)
+    reply: str = ""  # what was posted, when it was
+    label: Label = TRUSTED  # the turn's: what it posted (and is remembered) carries it
+
+
+@dataclass(frozen=True)
+class DueJob:
+    """One claimed run: its schedule, whose it is, how late it is, and the text the claim
+    recorded (a reminder's exact words, which recovery looks for in the message log)."""
+
+    schedule: Schedule
+    user: User
+    run_id: int
+    late: timedelta
+    text: str | None
+
+
+class Sender(Protocol):
+    """Stores and delivers one plain message (the core's `Courier`)."""
+
+    async def send(
+        self,
+        address: Address,
+        chat_id: int,
+        text: str,
+        *,
+        label: Label,
+        turn_id: int | None = None,
+        in_history: bool = True,
+    ) -> bool: ...
+
+
+class JobHandler(Protocol):
+    """One kind of job. The engine claims a due run, calls `fire` and records what it returns;
+    after a crash it asks `sent_message` whether the run had sent before settling it."""
+
+    deferrable: bool
+    """Self-initiated: waits out the user's quiet hours."""
+    grace: timedelta | None
+    """A run later than this is skipped and logged instead of sent (None: always sent)."""
+
+    def run_text(self, schedule: Schedule, late: timedelta) -> str | None:
+        """What the claim records on the run, for recovery to recognise."""
+        ...
+
+    async def fire(self, job: DueJob) -> JobResult: ...
+
+    async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
+        """The id of the message a run cut short by a crash had already sent, if any."""
+        ...
+
+    async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
+        """Finish the bookkeeping of a run found sent after a crash."""
+        ...
+
+
+class AgentJob:
+    """The defaults of a job that runs an agent turn: it is recognised by that turn's reply."""
+
+    deferrable = False
+    grace: timedelta | None = None
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+
+    def run_text(self, schedule: Schedule, late: timedelta) -> str | None:
+        return None
+
+    async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
+        return await self.runtime.schedules.turn_message_since(chat_id, run.kind, run.started_at)
+
+    async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
+        return None
+
+
+def job_sources(schedule: Schedule) -> tuple[str, ...]:
+    """A tainted job's turn names the job and what tainted the turn that made it."""
+    if not schedule.tainted:
+        return ()
+    return (f"task:#{schedule.id}", *schedule.label.sources)
+
+
+class JobRuntime:
+    """The handlers' shared dependencies and the steps they have in common: where a job posts,
+    running its agent turn, and remembering what a check-in or briefing said."""
+
+    def __init__(
+        self,
+        *,
+        stores: Stores,
+        clock: Clock,
+        schedules: ScheduleStore,
+        sender: Sender,
+        memory: Remembering | None,
+        timezone: str,
+        has_model: bool,
+    ) -> None:
+        self.stores = stores
+        self.clock = clock
+        self.schedules = schedules
+        self.sender = sender
+        self.memory = memory
+        self.timezone = timezone
+        self.has_model = has_model
+        self._responder: Responder | None = None
+
+    def attach(self, responder: Responder) -> None:
+        self._responder = responder
+
+    @property
+    def responder(self) -> Responder:
+        if self._responder is None:
+            raise RuntimeError("the scheduler has no responder attached")
+        return self._responder
+
+    def zone_for(self, user: User) -> ZoneInfo:
+        return ZoneInfo(user.timezone or self.timezone)
+
+    def today(self, user: User) -> datetime:
+        return self.clock.now().astimezone(self.zone_for(user))
+
+    async def destination(self, schedule: Schedule) -> tuple[Address, Chat]:
+        if schedule.destination is None:
+            raise RuntimeError(f"schedule {schedule.id} has nowhere to post")
+        address = address_from_json(schedule.destination)
+        chat = None
+        if schedule.chat_id is not None:
+            chat = await self.stores.people.chat_by_id(schedule.chat_id)
+        if chat is None:
+            chat = await self.stores.people.chat(address.channel, address.chat_id, "channel")
+        return address, chat
+
+    async def agent_turn(self, request: TurnRequest, *, footer: str = "") -> JobResult:
+        """Run the job's turn through the responder (budget, policy, audit and the chat's place
+        in line apply) and say what came of it."""
+        outcome: TurnOutcome = await self.responder.respond(request, footer=footer)
+        turn_id = outcome.turn_id
+        cost = await self.stores.turns.cost_of(turn_id) if turn_id is not None else 0.0
+        detail: dict[str, Any] = {"tokens": outcome.usage.total, "cost_usd": round(cost, 6)}
+        if outcome.status is TurnStatus.SKIPPED:
+            return JobResult(RunStatus.SKIPPED, "today's token budget is spent", detail=detail)
+        if outcome.status is TurnStatus.FAILED:
+            return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
+        if outcome.text.strip() == SILENT_REPLY:
+            return JobResult(
+                RunStatus.SILENT, "the model chose not to message", outcome.turn_id, detail
+            )
+        detail["chars"] = len(outcome.text) + len(footer)
+        return JobResult(
+            RunStatus.SENT,
+            "posted",
+            outcome.turn_id,
+            detail,
+            reply=outcome.text,
+            label=outcome.label,
+        )
+
+    async def remember(
+        self,
+        request: TurnRequest,
+        result: JobResult,
+        text: str,
+        *,
+        kind: Kind,
+        source: Source,
+        subject: str = "",
+        importance: float = 0.4,
+    ) -> None:
+        """Check-ins and briefings become part of long-term memory (history, not facts)."""
+        if self.memory is not None:
+            await self.memory.record_event(
+                request.user.id,
+                text,
+                kind=kind,
+                source=source,
+                label=request.label.join(result.label),
+                subject=subject,
+                chat_id=request.chat.id if request.chat else None,
+                turn_id=result.turn_id,
+                importance=importance,
+            )

@@ -1,0 +1,54 @@
+"""Reminder jobs: the text the user set, sent word for word through the courier, no model.
+
+The claim records the exact message (with its "late by" note), so after a crash recovery finds
+it in the message log and does not send it twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from agent.scheduler.jobs import LATE_AFTER, DueJob, JobResult, JobRuntime, job_sources
+from agent.scheduler.recurrence import describe_delta
+from memory.labels import Label
+from memory.schedules import RunStatus, Schedule, ScheduleRun
+
+__all__ = ["ReminderJob", "reminder_text"]
+
+
+def reminder_text(schedule: Schedule, late: timedelta) -> str:
+    text = f"Reminder: {schedule.payload.get('text', '')}"
+    if late > LATE_AFTER:
+        text += f"\n(late by {describe_delta(late)}: I wasn't running when it fell due)"
+    return text
+
+
+class ReminderJob:
+    """Delivered even in quiet hours: the user asked for it at that time."""
+
+    deferrable = False
+    grace: timedelta | None = None
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+
+    def run_text(self, schedule: Schedule, late: timedelta) -> str | None:
+        return reminder_text(schedule, late)
+
+    async def fire(self, job: DueJob) -> JobResult:
+        assert job.text is not None
+        address, chat = await self.runtime.destination(job.schedule)
+        label = Label.of(job.schedule.tainted, job_sources(job.schedule))  # a planted reminder
+        delivered = await self.runtime.sender.send(address, chat.id, job.text, label=label)
+        reason = f"late by {describe_delta(job.late)}" if job.late > LATE_AFTER else "due"
+        return JobResult(
+            RunStatus.SENT, reason, detail={"chars": len(job.text), "delivered": delivered}
+        )
+
+    async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
+        if not run.text:
+            return None
+        return await self.runtime.schedules.sent_message_since(chat_id, run.started_at, run.text)
+
+    async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
+        return None
