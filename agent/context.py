@@ -27,7 +27,7 @@ from memory.labels import TRUSTED, Label
 from memory.stores import Stores
 
 if TYPE_CHECKING:
-    from agent.memory_service import Recall
+    from agent.recall import Recall
     from memory.longterm import Memory
 
 __all__ = [

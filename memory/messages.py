@@ -159,6 +159,16 @@ class MessageLog:
         )
         return [_message(row) for row in reversed(rows)]
 
+    async def history_after(self, chat_id: int, after_id: int) -> list[StoredMessage]:
+        """The chat's conversation after message `after_id`, oldest first and without a limit:
+        what compaction weighs and summarises (commands and their answers left out)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE chat_id = ? AND id > ? AND in_history = 1"
+            " AND status IN ('handled', 'sent', 'pending', 'received') ORDER BY id",
+            (chat_id, after_id),
+        )
+        return [_message(row) for row in rows]
+
     async def unanswered(self) -> list[StoredMessage]:
         """Incoming messages received but never handled: a crash came between."""
         rows = await self._db.fetchall(

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from memory.embedder import (
-    EmbedderUnavailable,
+from memory.errors import EmbedderUnavailable
+from memory.minilm_common import (
     ModelFiles,
     embed_by_length,
     find_model_files,
@@ -288,7 +288,7 @@ class OnnxMiniLMEmbedder:
 
     @classmethod
     def load(cls, model_dir: Path | None = None, *, threads: int = 1) -> OnnxMiniLMEmbedder:
-        """Load from `model_dir` (see memory.embedder.find_model_files), building the graph if
+        """Load from `model_dir` (see memory.minilm_common.find_model_files), building the graph if
         needed. `threads` is onnxruntime's intra-op thread count. Raises EmbedderUnavailable
         when onnxruntime (or, to build the graph, onnx) cannot be imported, or the files are
         missing or unusable."""

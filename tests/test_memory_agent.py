@@ -26,14 +26,8 @@ from memory_support import chroma_server, free_port
 from agent.config import ConfigError, load_settings
 from agent.context import MemorySource
 from agent.fence import Fencer
-from agent.memory_service import (
-    COMPACTION_SYSTEM,
-    EXTRACTION_SYSTEM,
-    MemoryConfig,
-    MemoryService,
-    MemoryState,
-    looks_worth_keeping,
-)
+from agent.memory_service import MemoryConfig, MemoryService, MemoryState
+from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM, looks_worth_keeping
 from agent.tools import Risk, ToolContext, ToolResult, tool
 from agent.types import TurnRequest
 from memory.clock import FrozenClock

@@ -24,7 +24,7 @@ from memory.longterm import (
     Trust,
     VectorIndex,
 )
-from memory.longterm.records import fts_query
+from memory.longterm.terms import fts_query
 from memory.people import Identity
 from memory.stores import Stores
 

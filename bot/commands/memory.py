@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.tools.memory import describe
 from bot.commands.registry import CommandContext, CommandGroup, UsageError
-from memory.longterm import Kind, Memory, NewMemory, Source, Trust
+from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -124,12 +124,9 @@ async def _show(ctx: CommandContext, service: MemoryService, memory_id: int) -> 
             f"Superseded on {memory.superseded_at:%Y-%m-%d} by {replaced}; "
             "kept here, but no longer recalled."
         )
-    older = await ctx.steward.stores.db.fetchall(
-        "SELECT id, text FROM memories WHERE user_id = ? AND superseded_by = ? ORDER BY id",
-        (ctx.user.id, memory.id),
-    )
+    older = await records.replaced_by(ctx.user.id, memory.id)
     if older:
-        lines.append("Replaces: " + "; ".join(f"#{r['id']} {r['text']}" for r in older))
+        lines.append("Replaces: " + "; ".join(f"#{m.id} {m.text}" for m in older))
     return "\n".join(lines)
 
 
@@ -187,7 +184,7 @@ async def memory_cli(
 ) -> int:
     """`steward memory export [FILE]` writes every memory as JSONL (stdout without FILE);
     `steward memory import FILE` reads them back into this Steward's database."""
-    from agent.memory_service import MemoryConfig, MemoryService
+    from agent.memory_portability import MemoryPortability
     from memory.clock import SystemClock
     from memory.stores import Stores
 
@@ -196,11 +193,10 @@ async def memory_cli(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stores = await Stores.open(settings.database_path, clock)
     try:
-        service = MemoryService(
-            stores=stores, clock=clock, model=None, config=MemoryConfig(embedder="none")
-        )
+        # Export and import need no embedder: vectors are rebuilt when Steward next starts.
+        portability = MemoryPortability(LongTermMemory.from_stores(stores, clock), stores.people)
         if action == "export":
-            records = await service.export_records()
+            records = await portability.export_records()
             lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
             if path and path != "-":
                 await asyncio.to_thread(Path(path).write_text, lines, encoding="utf-8")
@@ -221,7 +217,7 @@ async def memory_cli(
         except (OSError, ValueError) as exc:
             print(f"steward memory import: {exc}", file=sys.stderr)
             return 2
-        report = await service.import_records(records_in)
+        report = await portability.import_records(records_in)
         await stores.audit.record(
             "memory.imported",
             actor="cli",

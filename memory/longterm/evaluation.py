@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from memory.longterm.records import Kind, NewMemory, Source
-from memory.longterm.store import LongTermMemory, SearchMode
+from memory.longterm.ranking import SearchMode
+from memory.longterm.store import LongTermMemory
+from memory.longterm.types import Kind, NewMemory, Source
 
 __all__ = ["CaseResult", "Evaluation", "LabelledSet", "evaluate", "load_labelled_set", "populate"]
 

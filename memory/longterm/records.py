@@ -1,171 +1,34 @@
-"""Memory records in SQLite: text, provenance, supersession, keyword search (FTS5), compactions.
+"""The `memories` table in SQLite: text, provenance, supersession, keyword search (FTS5) and the
+journal of which vectors Chroma holds.
 
 This is the source of truth. Vectors live elsewhere (`vectors.py`) and are derived from it.
-Every read takes a `user_id`: one user's memories never come back for another.
+Every read takes a `user_id`: one user's memories never come back for another. The values are in
+`types.py`, the query words in `terms.py`, compaction marks in `compactions.py`.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
+from memory.longterm.terms import query_terms
+from memory.longterm.types import (
+    MAX_TEXT_CHARS,
+    Kind,
+    Memory,
+    NewMemory,
+    Source,
+    Trust,
+    normalize_subject,
+    normalize_text,
+)
 
-__all__ = [
-    "OUTSIDE_SOURCES",
-    "Compaction",
-    "Kind",
-    "Memory",
-    "MemoryRecords",
-    "NewMemory",
-    "Source",
-    "Trust",
-    "fts_query",
-    "normalize_subject",
-    "normalize_text",
-    "query_terms",
-]
-
-
-class Kind(StrEnum):
-    FACT = "fact"
-    PREFERENCE = "preference"
-    EPISODE = "episode"
-    GOAL_NOTE = "goal_note"
-    BRIEFING = "briefing"
-    NOTE = "note"
-
-
-class Source(StrEnum):
-    """Who or what a memory came from."""
-
-    OWNER_SAID = "owner_said"
-    USER_SAID = "user_said"  # a user other than the owner, about themselves
-    MODEL_INFERRED = "model_inferred"
-    WEB = "web"
-    FEED = "feed"
-    TOOL = "tool"
-
-
-class Trust(StrEnum):
-    TRUSTED = "trusted"
-    UNTRUSTED = "untrusted"
-
-
-OUTSIDE_SOURCES = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.USER_SAID})
-
-MAX_TEXT_CHARS = 4000
-
-
-@dataclass(frozen=True)
-class Memory:
-    id: int
-    user_id: int
-    chat_id: int | None
-    kind: Kind
-    text: str
-    subject: str
-    source: Source
-    source_ref: str
-    trust: Trust
-    importance: float
-    turn_id: int | None
-    created_at: datetime
-    superseded_by: int | None = None
-    superseded_at: datetime | None = None
-    label: Label = TRUSTED
-
-    @property
-    def active(self) -> bool:
-        return self.superseded_at is None
-
-    @property
-    def untrusted(self) -> bool:
-        return self.trust is Trust.UNTRUSTED
-
-    def as_record(self) -> dict[str, Any]:
-        """The JSON-ready form used by export."""
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "chat_id": self.chat_id,
-            "kind": self.kind.value,
-            "text": self.text,
-            "subject": self.subject,
-            "source": self.source.value,
-            "source_ref": self.source_ref,
-            "trust": self.trust.value,
-            "importance": self.importance,
-            "turn_id": self.turn_id,
-            "created_at": iso(self.created_at),
-            "superseded_by": self.superseded_by,
-            "superseded_at": iso(self.superseded_at) if self.superseded_at else None,
-            "label": list(self.label.sources),
-        }
-
-
-@dataclass(frozen=True)
-class NewMemory:
-    """A memory to save. `trust` defaults from the source: outside sources are untrusted.
-    `replaces` names memories this one supersedes (the model decides; see the store)."""
-
-    user_id: int
-    text: str
-    kind: Kind = Kind.FACT
-    subject: str = ""
-    source: Source = Source.OWNER_SAID
-    trust: Trust | None = None
-    importance: float = 0.5
-    chat_id: int | None = None
-    turn_id: int | None = None
-    source_ref: str = ""
-    replaces: tuple[int, ...] = field(default_factory=tuple)
-    created_at: datetime | None = None
-    label: Label = TRUSTED
-    """The sources of outside content this memory was made from; a tainted label makes the
-    memory untrusted whatever `trust` says."""
-
-    @property
-    def resolved_trust(self) -> Trust:
-        if self.label.tainted:
-            return Trust.UNTRUSTED
-        if self.trust is not None:
-            return self.trust
-        return Trust.UNTRUSTED if self.source in OUTSIDE_SOURCES else Trust.TRUSTED
-
-    @property
-    def resolved_label(self) -> Label:
-        """The stored label: an untrusted memory always names at least its source kind."""
-        if self.resolved_trust is Trust.TRUSTED:
-            return TRUSTED
-        return self.label if self.label.tainted else Label.untrusted(self.source.value)
-
-
-@dataclass(frozen=True)
-class Compaction:
-    id: int
-    chat_id: int
-    first_message_id: int
-    last_message_id: int
-    episode_id: int | None
-    facts_saved: int
-    created_at: datetime
-
-
-def normalize_text(text: str) -> str:
-    return " ".join(text.split())
-
-
-def normalize_subject(subject: str) -> str:
-    """Subjects compare case- and punctuation-blind: "Home city" == "home-city" == "home city"."""
-    return " ".join(re.findall(r"\w+", subject.casefold()))
+__all__ = ["MemoryRecords"]
 
 
 def _memory(row: sqlite3.Row) -> Memory:
@@ -186,48 +49,6 @@ def _memory(row: sqlite3.Row) -> Memory:
         superseded_at=parse_iso(row["superseded_at"]) if row["superseded_at"] else None,
         label=Label.from_json(row["label"]),
     )
-
-
-# Words that carry no meaning for a keyword look-up: without them, a question such as "what is my
-# sister's name?" searches for "sister" and "name" only, and common words do not flood the OR.
-STOPWORDS = frozenset(
-    """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each few
-    for from further had has have having he her here hers herself him himself his how i if
-    in into is it its itself just let me more most my myself no nor not now of off on once
-    only or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves s t d ll m re ve don doesn didn isn aren wasn weren won wouldn
-    shouldn couldn hasn haven remember recall know tell said say says told anything
-    something thing things please also user owner steward get got like
-    """.split()  # noqa: SIM905
-)
-# "like" is a stop word in questions ("what does she like") but a meaningful one in memories:
-# the index keeps it; only the query drops it (the vector side covers preferences).
-
-_TERM = re.compile(r"\w+", re.UNICODE)
-
-
-def query_terms(text: str, *, max_terms: int = 12) -> list[str]:
-    """The meaningful words of free text, lower-cased, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for term in _TERM.findall(text.casefold()):
-        if term in STOPWORDS or (len(term) < 2 and not term.isdigit()):
-            continue
-        seen.setdefault(term, None)
-        if len(seen) >= max_terms:
-            break
-    return list(seen)
-
-
-def fts_query(text: str, *, max_terms: int = 12) -> str | None:
-    """An FTS5 MATCH expression for free text: its meaningful words, each quoted, OR-ed (the
-    porter tokenizer stems them, so "birthdays" finds "birthday"). None when nothing meaningful
-    is left."""
-    terms = query_terms(text, max_terms=max_terms)
-    return " OR ".join(f'"{t}"' for t in terms) if terms else None
 
 
 # A query word found in more memories than this (across the store) is dropped from the keyword
@@ -441,6 +262,23 @@ class MemoryRecords:
         )
         return _memory(rows[0]) if rows else None
 
+    async def existing_id(self, user_id: int, text: str, created_at: datetime) -> int | None:
+        """The id of the user's memory (in force or not) with exactly this text and time: an
+        import finds what an earlier import of the same file already brought in."""
+        value = await self._db.scalar(
+            "SELECT id FROM memories WHERE user_id = ? AND text = ? AND created_at = ?",
+            (user_id, normalize_text(text), iso(created_at)),
+        )
+        return int(value) if value is not None else None
+
+    async def replaced_by(self, user_id: int, memory_id: int) -> list[Memory]:
+        """The user's memories that this one superseded, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM memories WHERE user_id = ? AND superseded_by = ? ORDER BY id",
+            (user_id, memory_id),
+        )
+        return [_memory(row) for row in rows]
+
     async def keyword(self, user_id: int, query: str, limit: int) -> list[tuple[int, float]]:
         """(id, bm25) of the user's memories in force that match the query's words, best first."""
         terms = query_terms(query)
@@ -559,54 +397,3 @@ class MemoryRecords:
                 "SELECT * FROM memories WHERE user_id = ? ORDER BY id", (user_id,)
             )
         return [_memory(row) for row in rows]
-
-    # -- compactions --------------------------------------------------------------------------
-
-    async def record_compaction(
-        self,
-        *,
-        chat_id: int,
-        first_message_id: int,
-        last_message_id: int,
-        episode_id: int | None,
-        facts_saved: int,
-        turn_id: int | None,
-    ) -> int:
-        return await self._db.execute(
-            "INSERT INTO memory_compactions (chat_id, first_message_id, last_message_id,"
-            " episode_id, facts_saved, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                chat_id,
-                first_message_id,
-                last_message_id,
-                episode_id,
-                facts_saved,
-                turn_id,
-                iso(self._clock.now()),
-            ),
-        )
-
-    async def compacted_through(self, chat_id: int) -> int:
-        """The id of the last message of this chat already summarised into an episode (0: none)."""
-        value = await self._db.scalar(
-            "SELECT MAX(last_message_id) FROM memory_compactions WHERE chat_id = ?", (chat_id,)
-        )
-        return int(value or 0)
-
-    async def latest_compaction(self, chat_id: int) -> Compaction | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM memory_compactions WHERE chat_id = ? ORDER BY last_message_id DESC,"
-            " id DESC LIMIT 1",
-            (chat_id,),
-        )
-        if row is None:
-            return None
-        return Compaction(
-            id=row["id"],
-            chat_id=row["chat_id"],
-            first_message_id=row["first_message_id"],
-            last_message_id=row["last_message_id"],
-            episode_id=row["episode_id"],
-            facts_saved=row["facts_saved"],
-            created_at=parse_iso(row["created_at"]),
-        )

@@ -1,9 +1,9 @@
 """Long-term memory: SQLite records (the truth) + Chroma vectors, searched together.
 
 Retrieval is hybrid: the user's nearest vectors in Chroma and their best FTS5 keyword matches are
-fused by reciprocal rank (RRF: each list adds 1/(k + rank)), then scaled by importance and
-recency. Until vectors are attached (the embedder and Chroma load in the background at start-up)
-and whenever no embedder can load, search is keyword-only and says so in its `mode`.
+fused by reciprocal rank, then scaled by importance and recency (`ranking.py`). Until vectors
+are attached (the embedder and Chroma load in the background at start-up) and whenever no
+embedder can load, search is keyword-only and says so in its `mode`.
 
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
 deletes from SQLite first, then from Chroma. A crash in between leaves Chroma missing a vector or
@@ -22,34 +22,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memory.clock import Clock
 from memory.db import Database
 from memory.embedder import Embedder
-from memory.longterm.records import Kind, Memory, MemoryRecords, NewMemory, Trust
+from memory.longterm.compactions import CompactionLog
+from memory.longterm.ranking import SearchMode, SearchResult, Weights, fuse
+from memory.longterm.records import MemoryRecords
+from memory.longterm.types import Kind, Memory, NewMemory, Saved, Trust
 from memory.longterm.vectors import VectorIndex
 
-__all__ = [
-    "Hit",
-    "LongTermMemory",
-    "ReconcileReport",
-    "Saved",
-    "SearchMode",
-    "SearchResult",
-    "Weights",
-]
+if TYPE_CHECKING:
+    from memory.stores import Stores
+
+__all__ = ["LongTermMemory", "ReconcileReport"]
 
 log = logging.getLogger(__name__)
-
-SearchMode = Literal["hybrid", "vector", "keyword"]
 
 QUERY_CACHE = 256  # query embeddings kept
 # More unindexed memories than this for one user (a database from before the vector journal, a
@@ -58,50 +53,6 @@ FULL_CHECK_AFTER = 1000
 
 _SLOTTED = (Kind.FACT, Kind.PREFERENCE)  # kinds where one subject holds one current value
 _NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when named
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Ranking knobs, tuned on tests/data/retrieval_set.jsonl (see bench/memory_bench.py)."""
-
-    rrf_k: float = 10.0
-    keyword_weight: float = 0.5  # the keyword list's share in the fusion (the vector list has 1)
-    importance: float = 0.2  # score * (1 + importance*(imp - 0.5) + recency*2^(-age/half_life))
-    recency: float = 0.05
-    half_life_days: float = 180.0
-    candidates: int = 30  # taken from each list before fusing
-    duplicate_similarity: float = 0.92
-
-
-@dataclass(frozen=True)
-class Hit:
-    memory: Memory
-    score: float
-    vector_rank: int | None = None
-    keyword_rank: int | None = None
-    similarity: float | None = None
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    hits: list[Hit]
-    mode: SearchMode
-
-    @property
-    def memories(self) -> list[Memory]:
-        return [hit.memory for hit in self.hits]
-
-
-@dataclass(frozen=True)
-class Saved:
-    """What `save` did. `duplicate`: the same text was already remembered (nothing new stored).
-    `refused`: ids asked to be replaced that were not (unknown, not this user's, already
-    retired, or trusted while the new memory is not)."""
-
-    memory: Memory
-    superseded: tuple[Memory, ...] = ()
-    duplicate: bool = False
-    refused: tuple[int, ...] = ()
 
 
 @dataclass
@@ -134,6 +85,7 @@ class LongTermMemory:
         """`query_cache`: how many query embeddings to keep (0: none, as the benchmark wants);
         `full_check_after`: see FULL_CHECK_AFTER."""
         self.records = MemoryRecords(db, clock)
+        self.compactions = CompactionLog(db, clock)
         self.weights = weights or Weights()
         self._clock = clock
         self._embedder: Embedder | None = None
@@ -145,6 +97,11 @@ class LongTermMemory:
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_cache = query_cache
         self._full_check_after = full_check_after
+
+    @classmethod
+    def from_stores(cls, stores: Stores, clock: Clock) -> LongTermMemory:
+        """Long-term memory in the database the other stores use."""
+        return cls(stores.db, clock)
 
     # -- vectors ------------------------------------------------------------------------------
 
@@ -368,40 +325,9 @@ class LongTermMemory:
             self.records.keyword(user_id, query, n) if used != "vector" else _nothing(),
             self._vector_search(user_id, query, n) if semantic else _nothing(),
         )
-        scores: dict[int, float] = {}
-        vector_rank: dict[int, tuple[int, float]] = {}
-        for rank, (memory_id, similarity) in zip(_ranks(s for _, s in vector), vector, strict=True):
-            if min_similarity is not None and similarity < min_similarity:
-                continue
-            vector_rank[memory_id] = (rank, similarity)
-            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (weights.rrf_k + rank)
-        keyword_rank: dict[int, int] = {}
-        for rank, (memory_id, _) in zip(_ranks(-b for _, b in keyword), keyword, strict=True):
-            keyword_rank[memory_id] = rank
-            scores[memory_id] = scores.get(memory_id, 0.0) + weights.keyword_weight / (
-                weights.rrf_k + rank
-            )
-        found = await self.records.get_many(user_id, scores)
-        now = self._clock.now()
-        hits: list[Hit] = []
-        for memory_id, base in scores.items():
-            memory = found.get(memory_id)
-            if memory is None or (kinds is not None and memory.kind not in kinds):
-                continue
-            age_days = max(0.0, (now - memory.created_at).total_seconds() / 86400)
-            recency = math.pow(2.0, -age_days / weights.half_life_days)
-            boost = 1 + weights.importance * (memory.importance - 0.5) + weights.recency * recency
-            ranked = vector_rank.get(memory_id)
-            hits.append(
-                Hit(
-                    memory=memory,
-                    score=base * boost,
-                    vector_rank=ranked[0] if ranked else None,
-                    keyword_rank=keyword_rank.get(memory_id),
-                    similarity=ranked[1] if ranked else None,
-                )
-            )
-        hits.sort(key=lambda h: (-h.score, -h.memory.id))
+        fusion = fuse(vector, keyword, weights, min_similarity=min_similarity)
+        found = await self.records.get_many(user_id, fusion.scores)
+        hits = fusion.hits(found, self._clock.now(), weights, kinds)
         return SearchResult(hits[:k], used)
 
     async def _vector_search(self, user_id: int, query: str, n: int) -> list[tuple[int, float]]:
@@ -465,15 +391,3 @@ def _same_numbers(a: str, b: str) -> bool:
     """Near-identical sentences that differ in a number ("on 14 November" / "on 21 November")
     are different facts to keep, not one restated: the embedder barely sees numbers."""
     return sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))
-
-
-def _ranks(scores: Iterable[float]) -> list[int]:
-    """Competition ranks of scores given best first ("1224"): equal scores share a rank, so a
-    tie stays a tie after fusion and importance and recency decide it."""
-    ranks: list[int] = []
-    previous: float | None = None
-    for position, score in enumerate(scores, 1):
-        value = round(score, 6)
-        ranks.append(ranks[-1] if value == previous else position)
-        previous = value
-    return ranks

@@ -24,7 +24,7 @@ import numpy as np
 
 from memory.errors import VectorIndexError
 
-__all__ = ["VectorIndex", "VectorIndexError", "parse_chroma_url"]
+__all__ = ["ChromaEndpoint", "VectorIndex", "VectorIndexError", "parse_chroma_url"]
 
 log = logging.getLogger(__name__)
 

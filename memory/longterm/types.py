@@ -1,0 +1,174 @@
+"""The values of long-term memory: a memory, one to save and what saving it did, its kind, source
+and trust, and a compaction mark. No SQL here: `records.py` and `compactions.py` store them,
+`store.py` saves and searches them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from memory.clock import iso
+from memory.labels import TRUSTED, Label
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "OUTSIDE_SOURCES",
+    "Compaction",
+    "Kind",
+    "Memory",
+    "NewMemory",
+    "Saved",
+    "Source",
+    "Trust",
+    "normalize_subject",
+    "normalize_text",
+]
+
+
+class Kind(StrEnum):
+    FACT = "fact"
+    PREFERENCE = "preference"
+    EPISODE = "episode"
+    GOAL_NOTE = "goal_note"
+    BRIEFING = "briefing"
+    NOTE = "note"
+
+
+class Source(StrEnum):
+    """Who or what a memory came from."""
+
+    OWNER_SAID = "owner_said"
+    USER_SAID = "user_said"  # a user other than the owner, about themselves
+    MODEL_INFERRED = "model_inferred"
+    WEB = "web"
+    FEED = "feed"
+    TOOL = "tool"
+
+
+class Trust(StrEnum):
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+
+
+OUTSIDE_SOURCES = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.USER_SAID})
+
+MAX_TEXT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: int
+    user_id: int
+    chat_id: int | None
+    kind: Kind
+    text: str
+    subject: str
+    source: Source
+    source_ref: str
+    trust: Trust
+    importance: float
+    turn_id: int | None
+    created_at: datetime
+    superseded_by: int | None = None
+    superseded_at: datetime | None = None
+    label: Label = TRUSTED
+
+    @property
+    def active(self) -> bool:
+        return self.superseded_at is None
+
+    @property
+    def untrusted(self) -> bool:
+        return self.trust is Trust.UNTRUSTED
+
+    def as_record(self) -> dict[str, Any]:
+        """The JSON-ready form used by export."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "chat_id": self.chat_id,
+            "kind": self.kind.value,
+            "text": self.text,
+            "subject": self.subject,
+            "source": self.source.value,
+            "source_ref": self.source_ref,
+            "trust": self.trust.value,
+            "importance": self.importance,
+            "turn_id": self.turn_id,
+            "created_at": iso(self.created_at),
+            "superseded_by": self.superseded_by,
+            "superseded_at": iso(self.superseded_at) if self.superseded_at else None,
+            "label": list(self.label.sources),
+        }
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory to save. `trust` defaults from the source: outside sources are untrusted.
+    `replaces` names memories this one supersedes (the model decides; see the store)."""
+
+    user_id: int
+    text: str
+    kind: Kind = Kind.FACT
+    subject: str = ""
+    source: Source = Source.OWNER_SAID
+    trust: Trust | None = None
+    importance: float = 0.5
+    chat_id: int | None = None
+    turn_id: int | None = None
+    source_ref: str = ""
+    replaces: tuple[int, ...] = field(default_factory=tuple)
+    created_at: datetime | None = None
+    label: Label = TRUSTED
+    """The sources of outside content this memory was made from; a tainted label makes the
+    memory untrusted whatever `trust` says."""
+
+    @property
+    def resolved_trust(self) -> Trust:
+        if self.label.tainted:
+            return Trust.UNTRUSTED
+        if self.trust is not None:
+            return self.trust
+        return Trust.UNTRUSTED if self.source in OUTSIDE_SOURCES else Trust.TRUSTED
+
+    @property
+    def resolved_label(self) -> Label:
+        """The stored label: an untrusted memory always names at least its source kind."""
+        if self.resolved_trust is Trust.TRUSTED:
+            return TRUSTED
+        return self.label if self.label.tainted else Label.untrusted(self.source.value)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save` did. `duplicate`: the same text was already remembered (nothing new stored).
+    `refused`: ids asked to be replaced that were not (unknown, not this user's, already
+    retired, or trusted while the new memory is not)."""
+
+    memory: Memory
+    superseded: tuple[Memory, ...] = ()
+    duplicate: bool = False
+    refused: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compaction:
+    id: int
+    chat_id: int
+    first_message_id: int
+    last_message_id: int
+    episode_id: int | None
+    facts_saved: int
+    created_at: datetime
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def normalize_subject(subject: str) -> str:
+    """Subjects compare case- and punctuation-blind: "Home city" == "home-city" == "home city"."""
+    return " ".join(re.findall(r"\w+", subject.casefold()))
