@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from memory.approvals import Approval
 from memory.labels import TRUSTED, Label
@@ -15,12 +17,19 @@ __all__ = [
     "Address",
     "ApprovalPrompt",
     "ChatKind",
+    "Choice",
+    "CommandCall",
     "IncomingMessage",
+    "Press",
     "TurnOutcome",
     "TurnRequest",
+    "address_from_json",
+    "address_to_json",
 ]
 
 SILENT_REPLY = "SKIP"  # a self-initiated turn that answers exactly this sends nothing
+
+_COMMAND = re.compile(r"^/([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.S)
 
 
 class ChatKind(StrEnum):
@@ -42,14 +51,79 @@ class Address:
         return f"{self.channel}:{self.chat_id}{suffix}"
 
 
+def address_to_json(address: Address) -> dict[str, Any]:
+    """An address as stored in SQLite (a schedule's or the briefing's destination)."""
+    return {"channel": address.channel, "chat_id": address.chat_id, "thread_id": address.thread_id}
+
+
+def address_from_json(data: dict[str, Any]) -> Address:
+    """The address `address_to_json` stored (a chat id stored as a number comes back a string)."""
+    return Address(data["channel"], str(data["chat_id"]), data.get("thread_id"))
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """`/name@bot args` parsed: the name in lower case, the bot it was addressed to, the rest.
+
+    Typed text is parsed once, by `parse`; a channel that receives a command already split (a
+    Slack slash command) builds the call itself, so nothing downstream parses text again.
+    """
+
+    name: str
+    args: str
+    mention: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> CommandCall | None:
+        match = _COMMAND.match(text.strip())
+        if not match:
+            return None
+        return cls(match[1].lower(), (match[3] or "").strip(), match[2])
+
+    @property
+    def text(self) -> str:
+        """The command as it is stored in the chat's log."""
+        return f"/{self.name} {self.args}".strip()
+
+
+class Choice(StrEnum):
+    """What an approval card's button says."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class Press:
+    """A press on an approval card's button, decoded by the channel.
+
+    The button's data names only the approval and the choice; the channel adds `message_id`,
+    the platform id of the message pressed, which must be that approval's card.
+    """
+
+    approval_id: str
+    choice: Choice
+    message_id: str | None
+
+    @property
+    def text(self) -> str:
+        """The typed command it stands for, as it is stored in the chat's log."""
+        if self.choice is Choice.DENY:
+            return f"/deny {self.approval_id}"
+        suffix = " always" if self.choice is Choice.ALWAYS else ""
+        return f"/approve {self.approval_id}{suffix}"
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
     """One message from any channel (or the scheduler), as the router sees it.
 
     `sender` is the platform's own id for the author; it is the only thing identity is built on.
-    `platform_message_id` lets the router drop a message delivered twice. `pressed_message_id`
-    is set for a button press: the platform id of the message whose button was pressed, which
-    the approval command checks against the card the approval was sent in.
+    `platform_message_id` lets the router drop a message delivered twice. A button press comes
+    as `press` and a command the platform delivered already split (a Slack slash command) as
+    `command`; `text` is then what they stand for, for the chat's log. Typed text is parsed by
+    the router.
     """
 
     sender: Identity
@@ -59,10 +133,16 @@ class IncomingMessage:
     sender_name: str = ""
     chat_kind: ChatKind = ChatKind.PRIVATE
     reply_to_text: str | None = None
-    pressed_message_id: str | None = None
     forwarded_from: str | None = None
     """Set when the sender forwarded someone else's message ("telegram:user:42",
     "telegram:channel:-100…"): those are outside words, whoever forwards them."""
+    press: Press | None = None
+    command: CommandCall | None = None
+
+    @property
+    def pressed_message_id(self) -> str | None:
+        """For a button press: the platform id of the message whose button was pressed."""
+        return self.press.message_id if self.press is not None else None
 
 
 @dataclass(frozen=True)

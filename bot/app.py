@@ -20,7 +20,7 @@ from agent.approvals import ApprovalService
 from agent.config import Settings
 from agent.context import ContextBuilder, GoalsSource, MemorySource
 from agent.core import Steward
-from agent.delivery import Courier
+from agent.delivery import Courier, private_address
 from agent.memory_service import MemoryConfig, MemoryService
 from agent.model import AnthropicModel, warm_up
 from agent.outbox import Switchboard
@@ -28,7 +28,6 @@ from agent.policy import PolicyEngine, load_policy
 from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
 from agent.tools import ToolDeps, default_registry
-from agent.tools.messaging import private_address
 from agent.turn import TurnRunner
 from agent.types import Address
 from bot.channels import Channel
@@ -102,7 +101,10 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         fetch_timeout=settings.fetch_timeout,
         shell_unconfined=settings.shell_unconfined,
     )
-    scheduler = SchedulerService(settings=settings, stores=stores, clock=clock)
+    courier = Courier(stores, outbox)
+    scheduler = SchedulerService(
+        settings=settings, stores=stores, clock=clock, sender=courier, memory=memory
+    )
     deps = ToolDeps(
         stores=stores,
         clock=clock,
@@ -135,7 +137,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         stores=stores,
         clock=clock,
         runner=runner,
-        courier=Courier(stores, outbox),
+        courier=courier,
         tools=tools,
         started_at=clock.now(),
         approvals=approvals,
@@ -143,7 +145,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         scheduler=scheduler,
         memory=memory,
     )
-    scheduler.attach(steward)
+    scheduler.attach(steward)  # as its `Responder`: the turns it starts go through the core
     scheduler.set_interest_source(memory)
     return steward
 
@@ -342,10 +344,11 @@ async def run(
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         await send_restart_notes(steward, notes)
         sweeper = asyncio.create_task(_expire_approvals(steward))
-        assert steward.scheduler is not None
-        await steward.scheduler.start()
+        scheduler = steward.scheduler
+        assert isinstance(scheduler, SchedulerService)
+        await scheduler.start()
         await _until_done(channels)
-        await steward.scheduler.stop()
+        await scheduler.stop()
         sweeper.cancel()
         redelivery.cancel()
         for channel in channels:

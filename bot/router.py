@@ -13,8 +13,8 @@ import re
 
 from agent.core import Steward
 from agent.sequencer import Ticket
-from agent.types import IncomingMessage, TurnRequest
-from bot.commands import CommandCall, CommandContext, CommandGroup, UsageError, parse_command
+from agent.types import CommandCall, IncomingMessage, Press, TurnRequest
+from bot.commands import CommandDeps, CommandGroup, Invocation
 from bot.commands.access import tell_owner_about_stranger
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
@@ -48,14 +48,14 @@ class Router:
         chat = await stores.people.chat(
             message.address.channel, message.address.chat_id, message.chat_kind.value
         )
-        call = parse_command(message.text)
+        verb = _verb(message)
         message_id = await stores.messages.record_incoming(
             chat_id=chat.id,
             user_id=user.id,
             text=message.text,
             platform_message_id=message.platform_message_id,
             thread_id=message.address.thread_id,
-            in_history=call is None,
+            in_history=verb is None,
             label=_label(message, user),
         )
         if message_id is None:
@@ -65,7 +65,7 @@ class Router:
             return
         async with ticket:
             try:
-                await self._handle(message, user, chat, message_id, call)
+                await self._handle(message, user, chat, message_id, verb)
             except Exception:
                 log.exception("handling message %s in chat %s failed", message_id, chat.id)
                 await stores.audit.record(
@@ -88,9 +88,9 @@ class Router:
         user: User,
         chat: Chat,
         message_id: int,
-        call: CommandCall | None,
+        verb: CommandCall | Press | None,
     ) -> None:
-        if call is None:
+        if verb is None:
             label = _label(message, user)
             request = TurnRequest(
                 kind="chat",
@@ -104,33 +104,20 @@ class Router:
             )
             await self._steward.respond(request)
             return
-        reply = await self._run_command(message, user, chat, call)
-        if reply:
-            await self._steward.courier.send(
-                message.address, chat.id, reply, in_history=False, label=TRUSTED
-            )
-
-    async def _run_command(
-        self, message: IncomingMessage, user: User, chat: Chat, call: CommandCall
-    ) -> str:
-        command = self._commands.get(call.name)
-        if command is None:
-            return f"I don't know /{call.name}.\n\n" + self._commands.help_text()
-        if command.owner_only and not user.is_owner:
-            return f"/{call.name} is for the owner only."
-        ctx = CommandContext(
-            steward=self._steward,
+        invocation = Invocation(
             user=user,
             chat=chat,
             address=message.address,
             message=message,
-            call=call,
             commands=self._commands,
+            call=verb if isinstance(verb, CommandCall) else None,
+            press=verb if isinstance(verb, Press) else None,
         )
-        try:
-            return await command.handler(ctx)
-        except UsageError as exc:
-            return command.help_text(exc.problem)
+        reply = await self._commands.run(invocation, CommandDeps.of(self._steward))
+        if reply:
+            await self._steward.courier.send(
+                message.address, chat.id, reply, in_history=False, label=TRUSTED
+            )
 
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
         stores = self._steward.stores
@@ -143,12 +130,21 @@ class Router:
         )
         if stranger.attempts > 1:
             return
-        await tell_owner_about_stranger(self._steward, message)
-        await self._steward.outbox.send_text(
+        steward = self._steward
+        await tell_owner_about_stranger(
+            stores, steward.courier, steward.switchboard.channels, message
+        )
+        await steward.outbox.send_text(
             message.address,
             "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
             f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}.",
         )
+
+
+def _verb(message: IncomingMessage) -> CommandCall | Press | None:
+    """What the message asks of the command layer: a press or a command as the channel typed
+    them, else the text parsed as a command (None: it goes to the agent)."""
+    return message.press or message.command or CommandCall.parse(message.text)
 
 
 def _storable(message: IncomingMessage) -> IncomingMessage:
@@ -160,10 +156,15 @@ def _storable(message: IncomingMessage) -> IncomingMessage:
 
     fields = ("text", "sender_name", "reply_to_text")
     values = {name: getattr(message, name) for name in fields}
-    if all(v is None or clean(v) == v for v in values.values()):
+    command = message.command
+    if command is not None and clean(command.args) != command.args:
+        command = dataclasses.replace(command, args=clean(command.args))
+    if command is message.command and all(v is None or clean(v) == v for v in values.values()):
         return message
     return dataclasses.replace(
-        message, **{k: v if v is None else clean(v) for k, v in values.items()}
+        message,
+        command=command,
+        **{k: v if v is None else clean(v) for k, v in values.items()},
     )
 
 

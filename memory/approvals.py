@@ -163,6 +163,9 @@ class ApprovalStore:
             )
         return [_approval(r) for r in rows]
 
+    async def count_pending(self) -> int:
+        return int(await self._db.scalar("SELECT COUNT(*) FROM approvals WHERE status = 'pending'"))
+
     async def pending_with_hash(self, user_id: int, action_hash: str) -> Approval | None:
         row = await self._db.fetchone(
             "SELECT * FROM approvals WHERE user_id = ? AND action_hash = ? AND status = 'pending'"

@@ -1,4 +1,4 @@
-"""Linking one person's identities across channels, and where to reach a user.
+"""Linking one person's identities across channels.
 
 `/link` in one channel issues a short one-time code; entering it from another identity makes
 that identity (and everything its user owned: goals, memories, schedules, …) part of the user
@@ -13,10 +13,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
-from memory.people import Chat, Identity
+from memory.people import Identity
+
+if TYPE_CHECKING:
+    from memory.stores import Stores
 
 __all__ = [
     "CODE_ALPHABET",
@@ -25,7 +29,6 @@ __all__ = [
     "Links",
     "Redemption",
     "normalize_code",
-    "private_chats",
 ]
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read and type
@@ -71,6 +74,11 @@ class Links:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    @classmethod
+    def of(cls, stores: Stores, clock: Clock) -> Links:
+        """Links on the database `stores` opened (`Stores` does not open this one)."""
+        return cls(stores.db, clock)
 
     async def issue(
         self, user_id: int, identity: Identity, ttl: timedelta = timedelta(minutes=10)
@@ -152,16 +160,3 @@ class Links:
                         (target, source),
                     )
         return Redemption(LinkResult.LINKED, target, source)
-
-
-async def private_chats(db: Database, user_id: int, channel: str | None = None) -> list[Chat]:
-    """The private chats in which this user wrote to Steward, most recent first."""
-    rows = await db.fetchall(
-        "SELECT chats.*, MAX(messages.id) AS last FROM chats"
-        " JOIN messages ON messages.chat_id = chats.id"
-        " WHERE messages.direction = 'in' AND messages.user_id = ? AND chats.kind = 'private'"
-        " AND (? IS NULL OR chats.channel = ?)"
-        " GROUP BY chats.id ORDER BY last DESC",
-        (user_id, channel, channel),
-    )
-    return [Chat(r["id"], r["channel"], r["platform_chat_id"], r["kind"]) for r in rows]

@@ -203,6 +203,18 @@ class People:
         )
         return found == 1
 
+    async def private_chats(self, user_id: int, channel: str | None = None) -> list[Chat]:
+        """The private chats in which this user wrote to Steward, most recent first."""
+        rows = await self._db.fetchall(
+            "SELECT chats.*, MAX(messages.id) AS last FROM chats"
+            " JOIN messages ON messages.chat_id = chats.id"
+            " WHERE messages.direction = 'in' AND messages.user_id = ? AND chats.kind = 'private'"
+            " AND (? IS NULL OR chats.channel = ?)"
+            " GROUP BY chats.id ORDER BY last DESC",
+            (user_id, channel, channel),
+        )
+        return [Chat(r["id"], r["channel"], r["platform_chat_id"], r["kind"]) for r in rows]
+
     async def set_timezone(self, user_id: int, timezone: str) -> None:
         await self._db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user_id))
 

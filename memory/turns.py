@@ -224,6 +224,11 @@ class TurnLog:
     async def status_of(self, turn_id: int) -> str | None:
         return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))
 
+    async def cost_of(self, turn_id: int) -> float:
+        """What one turn's model calls cost, in USD (0 when it is not on record)."""
+        cost = await self._db.scalar("SELECT cost_usd FROM turns WHERE id = ?", (turn_id,))
+        return float(cost or 0.0)
+
     async def usage_since(self, since: datetime) -> list[UsageRow]:
         rows = await self._db.fetchall(
             "SELECT kind, COUNT(*) AS n, SUM(input_tokens) AS i, SUM(output_tokens) AS o,"

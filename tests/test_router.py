@@ -6,12 +6,20 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import echo_reply, running_steward
 
-from bot.commands import CommandContext, CommandGroup, build_commands, parse_command
+from agent.types import Choice, IncomingMessage, Press
+from bot.commands import (
+    CommandContext,
+    CommandGroup,
+    UsageError,
+    build_commands,
+    parse_command,
+)
 from bot.router import Router
-from memory.people import Identity
+from memory.people import Identity, User
 
 
 async def test_one_chats_messages_are_answered_in_order(
@@ -128,9 +136,11 @@ async def test_a_scheduled_turn_takes_its_chats_place_in_line(
 
     release = asyncio.Event()
     asked: list[str] = []
+    first_asked = asyncio.Event()
 
     async def model(request: RecordedRequest) -> Reply:
         asked.append(request.last_user_text)
+        first_asked.set()
         if request.last_user_text.endswith("slow one"):
             await release.wait()
             return Reply.text("re: slow one")
@@ -150,8 +160,7 @@ async def test_a_scheduled_turn_takes_its_chats_place_in_line(
         )
         owner_turn = asyncio.create_task(h.router.dispatch(h.message("slow one")))
         async with asyncio.timeout(20):
-            while not asked:  # the owner's turn is waiting on the model
-                await asyncio.sleep(0.05)
+            await first_asked.wait()  # the owner's turn is waiting on the model
         clock.advance(timedelta(minutes=2))
         task_run = asyncio.create_task(scheduler.run_due())
         await asyncio.sleep(0.3)
@@ -160,3 +169,60 @@ async def test_a_scheduled_turn_takes_its_chats_place_in_line(
         await asyncio.gather(owner_turn, task_run)
         assert h.channel.texts("c1") == ["re: slow one", "task done"]
         assert "re: slow one" in str(fake_model.requests[1].messages)  # it ran after it
+
+
+async def test_subcommands_are_parsed_before_the_handler_which_gets_what_it_names(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    def count(text: str) -> int:
+        if not text.isdigit():
+            raise UsageError(f"{text} is not a count.")
+        return int(text)
+
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        commands = build_commands()
+        extra = CommandGroup()
+        note = extra.command(
+            "note", summary="notes", usage="/note add <n> <text>", problem="Say what to note."
+        )
+
+        @note.sub("add <n> <text...>", n=count, problem="Give a count and the text.")
+        async def add(n: int, text: str, user: User) -> str:
+            return f"{user.display_name}: {n * 2} {text}"
+
+        commands.include(extra)
+        router = Router(h.steward, commands)
+        for text in ("/note ADD 21 two  words", "/note add 3", "/note add x y", "/note", "/note x"):
+            await router.dispatch(h.message(text))
+        replies = h.channel.texts()
+    assert replies[0] == "owner: 42 two  words"
+    assert replies[1].startswith("Give a count and the text.\nUsage: /note add <n> <text>")
+    assert replies[2].startswith("x is not a count.\nUsage:")
+    assert replies[3].startswith("Say what to note.\nUsage:")
+    assert replies[4].startswith("Say what to note.\nUsage:")
+    assert fake_model.requests == []
+
+
+def test_a_handler_that_names_something_commands_do_not_provide_fails_at_import() -> None:
+    group = CommandGroup()
+    with pytest.raises(TypeError, match="asks for 'steward'"):
+
+        @group.command("whole", summary="wants everything")
+        async def whole(steward: object) -> str:
+            return ""
+
+    with pytest.raises(ValueError, match="no parameter"):
+        group.command("typo", summary="a converter for nothing").sub("<n>", m=int)
+
+
+async def test_a_press_is_typed_and_its_approval_id_is_never_read_as_a_subcommand(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        press = Press("show", Choice.APPROVE, "7")
+        base = h.message(press.text, platform_id="cb:1")
+        await h.router.dispatch(IncomingMessage(base.sender, base.address, base.text, press=press))
+        reply = h.channel.texts()[-1]
+        unknown = await h.steward.stores.audit.recent(kind="approval.unknown")
+    assert reply == "There is no approval request 'show'."
+    assert [e.subject for e in unknown] == ["show"]

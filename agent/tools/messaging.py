@@ -10,43 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.delivery import Courier
+from agent.delivery import Courier, is_private_chat, private_address
 from agent.outbox import Switchboard
 from agent.tools.registry import Risk, ToolContext, ToolError, tool
 from agent.types import Address
-from memory.links import private_chats
-from memory.people import Chat
-from memory.stores import Stores
 
-__all__ = ["MESSAGING_TOOLS", "private_address", "send_message"]
+__all__ = ["MESSAGING_TOOLS", "send_message"]
 
 _CHAT_FORMS = {
     "telegram": re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$"),
     "slack": re.compile(r"^[CDGUW][A-Z0-9]{2,20}$"),
 }
-_PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
-
-
-async def private_address(
-    stores: Stores, user_id: int, channels: list[str], prefer: str | None = None
-) -> tuple[Address, Chat] | None:
-    """Where to reach a user privately on one of `channels`: the private chat they wrote in most
-    recently (on `prefer` if they have one there), else a direct message to their identity."""
-    chats = [c for c in await private_chats(stores.db, user_id) if c.channel in channels]
-    chats.sort(key=lambda c: c.channel != prefer)  # stable: most recent first within each
-    if chats:
-        chat = chats[0]
-        return Address(chat.channel, chat.platform_chat_id), chat
-    identities = [i for i in await stores.people.identities_of(user_id) if i.channel in channels]
-    identities.sort(key=lambda i: i.channel != prefer)
-    for identity in identities:
-        if identity.channel in _PRIVATE and _PRIVATE[identity.channel].match(
-            identity.platform_user_id
-        ):
-            # a Telegram user's private chat has their id; Slack opens the DM for a user id
-            chat = await stores.people.chat(identity.channel, identity.platform_user_id)
-            return Address(identity.channel, identity.platform_user_id), chat
-    return None
 
 
 async def _preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -82,7 +56,7 @@ async def send_message(ctx: ToolContext, channel: str, text: str, chat: str | No
         chat = chat.strip()
         if not _CHAT_FORMS[channel].match(chat):
             raise ToolError(f"{chat!r} is not a {channel} chat id")
-        kind = "private" if _PRIVATE[channel].match(chat) else "group"
+        kind = "private" if is_private_chat(channel, chat) else "group"
         row = await ctx.stores.people.chat(channel, chat, kind)
         address = Address(channel, chat)
     else:

@@ -19,11 +19,14 @@ Dispatch = Callable[[IncomingMessage], Awaitable[None]]
 class Channel(Protocol):
     """Receives messages (handing each to `dispatch`) and sends what the core posts.
 
-    A channel is an `agent.outbox.Outbox` for its own addresses. Button presses on approval
-    prompts are dispatched as the text `/approve <id>` or `/deny <id>` from the presser, so the
-    router checks who pressed exactly as it checks a typed command, with `pressed_message_id`
-    set to the pressed message's platform id (what `send_approval` returned for that card).
-    Everything sent or edited goes out with the platform's link previews / unfurling off.
+    A channel is an `agent.outbox.Outbox` for its own addresses. A press on an approval
+    prompt's button is dispatched as a typed `Press` (the approval id, the choice, and the
+    pressed message's platform id: what `send_approval` returned for that card) from the
+    presser, so the router checks who pressed exactly as it checks a typed command; its `text`
+    is the command it stands for (`/approve <id>`), for the chat's log. A command the platform
+    delivers already split (a Slack slash command) comes as a `CommandCall`; typed text is
+    parsed by the router. Everything sent or edited goes out with the platform's link previews /
+    unfurling off.
     """
 
     name: str

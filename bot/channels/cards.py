@@ -2,8 +2,8 @@
 
 Every part of a card is escaped there; here it is only put in each platform's markup, within
 each platform's limit, and given its buttons. A button carries the approval id and the choice
-only; the channel adds the id of the message that was pressed, which the approval command checks
-against the card the approval was sent in.
+only; a press becomes a typed `Press` with the id of the message that was pressed added, which
+the approval command checks against the card the approval was sent in.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from agent.cards import Card, render_card
-from agent.types import ApprovalPrompt
+from agent.types import ApprovalPrompt, Choice, Press
 from bot.channels.formatting import TELEGRAM_LIMIT, utf16_len
 
 __all__ = [
     "SLACK_ACTIONS",
-    "TELEGRAM_VERBS",
+    "TELEGRAM_CHOICES",
     "ApprovalButton",
     "console_card",
     "slack_card",
@@ -32,12 +32,14 @@ __all__ = [
 SLACK_SECTION_LIMIT = 3000
 """Slack refuses a section block whose text is longer."""
 
-TELEGRAM_VERBS = {"y": "/approve {id}", "n": "/deny {id}", "a": "/approve {id} always"}
+TELEGRAM_CHOICES = {"y": Choice.APPROVE, "n": Choice.DENY, "a": Choice.ALWAYS}
+"""The choice letter in a Telegram button's callback data (64 bytes at most)."""
 SLACK_ACTIONS = {
-    "approval_approve": "/approve {id}",
-    "approval_deny": "/deny {id}",
-    "approval_always": "/approve {id} always",
+    "approval_approve": Choice.APPROVE,
+    "approval_deny": Choice.DENY,
+    "approval_always": Choice.ALWAYS,
 }
+"""A Slack button's `action_id`; its `value` is the approval id."""
 
 
 def _card(prompt: ApprovalPrompt, **limits: Any) -> Card:
@@ -52,6 +54,11 @@ class ApprovalButton(CallbackData, prefix="ap"):
 
     id: str
     d: str
+
+    def press(self, message_id: str) -> Press:
+        """The press this data stands for, on message `message_id`; KeyError for a choice
+        letter no button has."""
+        return Press(self.id, TELEGRAM_CHOICES[self.d], message_id)
 
 
 def telegram_card(prompt: ApprovalPrompt) -> tuple[str, InlineKeyboardMarkup]:

@@ -8,9 +8,10 @@
 
 Direct messages and @mentions reach the router (replies go in the thread of the message they
 answer); slash commands (`/goal …`, `/steward goal …`) are acknowledged at once and run in the
-background; approval buttons are acknowledged and dispatched as `/approve <id>` etc. from the
-presser, carrying the ts of the message pressed. Slack's retries of an event are dropped by event
-id, and messages carry `platform_message_id = "<channel>:<ts>"`, which the router dedupes.
+background, as a `CommandCall` built from Slack's own split (never text parsed again); approval
+buttons are acknowledged and dispatched as a typed `Press` from the presser, carrying the ts of
+the message pressed. Slack's retries of an event are dropped by event id, and messages carry
+`platform_message_id = "<channel>:<ts>"`, which the router dedupes.
 
 Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
 fetches a URL the model wrote (a zero-click way to carry data out).
@@ -39,7 +40,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.outbox import DeliveryError
-from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
+from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
 from bot.channels.errors import ChannelStartError
@@ -47,12 +48,11 @@ from bot.channels.formatting import slack_chunks, slack_to_plain
 from bot.http import HttpServer
 from memory.people import Identity
 
-__all__ = ["ACTION_IDS", "EVENTS_PATH", "SlackChannel"]
+__all__ = ["EVENTS_PATH", "SlackChannel"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-ACTION_IDS = SLACK_ACTIONS
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 _ACTION = re.compile(r"^approval_(approve|deny|always)$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -256,10 +256,13 @@ class SlackChannel:
         await ack()
         name = str(command.get("command", "")).lstrip("/").lower()
         args = slack_to_plain(str(command.get("text") or "")).strip()
-        if name == "steward":  # `/steward goal add x` → `/goal add x`
+        call: CommandCall | None
+        if name == "steward":  # `/steward goal add x` → `/goal add x`, typed: parsed once, here
             text = args if args.startswith("/") else (f"/{args}" if args else "/help")
+            call = CommandCall.parse(text)  # None: no command, so it goes to the agent
         else:
-            text = f"/{name} {args}".strip()
+            call = CommandCall(name, args)
+            text = call.text
         channel = str(command.get("channel_id", ""))
         user = str(command.get("user_id", ""))
         if not channel or not user:
@@ -274,6 +277,7 @@ class SlackChannel:
                     platform_message_id=f"cmd:{trigger}" if trigger else None,
                     sender_name=str(command.get("user_name") or ""),
                     chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+                    command=call,
                 )
             )
         )
@@ -281,31 +285,32 @@ class SlackChannel:
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         approval_id = str(action.get("value") or "")
-        verb = ACTION_IDS.get(str(action.get("action_id")))
+        choice = SLACK_ACTIONS.get(str(action.get("action_id")))
         user = str((body.get("user") or {}).get("id") or "")
         channel = str(
             (body.get("channel") or {}).get("id")
             or (body.get("container") or {}).get("channel_id")
             or ""
         )
-        if verb is None or not _APPROVAL_ID.match(approval_id) or not user or not channel:
+        if choice is None or not _APPROVAL_ID.match(approval_id) or not user or not channel:
             return
-        press = str(body.get("trigger_id") or action.get("action_ts") or "")
-        if not self._first_time(f"cb:{press}" if press else None):
+        trigger = str(body.get("trigger_id") or action.get("action_ts") or "")
+        if not self._first_time(f"cb:{trigger}" if trigger else None):
             return
         message = body.get("message") or {}
         thread = message.get("thread_ts")
         pressed = message.get("ts") or (body.get("container") or {}).get("message_ts")
+        press = Press(approval_id, choice, str(pressed) if pressed else None)
         self._background.spawn(
             self._dispatch_in(
                 IncomingMessage(
                     sender=Identity("slack", user),
                     address=Address("slack", channel, str(thread) if thread else None),
-                    text=verb.format(id=approval_id),
-                    platform_message_id=f"cb:{press}" if press else None,
+                    text=press.text,
+                    platform_message_id=f"cb:{trigger}" if trigger else None,
                     sender_name=str((body.get("user") or {}).get("name") or ""),
                     chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
-                    pressed_message_id=str(pressed) if pressed else None,
+                    press=press,
                 )
             )
         )

@@ -3,17 +3,15 @@
 Incoming: each update is translated into an `IncomingMessage` and handed to the router, in the
 order Telegram numbered them (`update_id`); an update seen before is dropped, also across a
 restart (the highest handled id is kept in the state store, and text messages carry
-`platform_message_id = "<chat>:<message>"`, which the router dedupes). In groups only messages
-that mention the bot, reply to it, or are commands for it get through. A press on an approval
-button is answered at once and dispatched as `/approve <id>`, `/deny <id>` or
-`/approve <id> always` from the presser, carrying the id of the message pressed.
+`platform_message_id = "<chat>:<message>"`, which the router dedupes). What an update says is
+read in `telegram_updates.py`: in groups only messages that mention the bot, reply to it, or are
+commands for it get through; a press on an approval button is answered at once and dispatched
+as a typed `Press` from the presser, carrying the id of the message pressed.
 
-Outgoing: the model's Markdown becomes Telegram HTML, split on paragraph boundaries below 4096
-characters; a part Telegram rejects for its entities is sent again as plain text. 429
-`retry_after` is waited out, network and server errors are retried with backoff, and what still
-fails raises `DeliveryError` so the courier keeps it for redelivery. Every message is sent and
-edited with link previews off: Telegram's preview fetcher would otherwise request any URL the
-model writes (a zero-click way to carry data out).
+Outgoing (`telegram_send.py`): Telegram HTML in parts below 4096 characters, flood control and
+retries, `DeliveryError` for what still fails; every message is sent and edited with link
+previews off (the default of the Bot too): Telegram's preview fetcher would otherwise request
+any URL the model writes (a zero-click way to carry data out).
 """
 
 from __future__ import annotations
@@ -25,8 +23,7 @@ import hmac
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -35,36 +32,26 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
     TelegramAPIError,
-    TelegramBadRequest,
     TelegramConflictError,
-    TelegramEntityTooLarge,
-    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetUpdates
-from aiogram.types import (
-    BotCommand,
-    CallbackQuery,
-    LinkPreviewOptions,
-    Message,
-    Update,
-)
+from aiogram.types import BotCommand, CallbackQuery, Message, Update
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agent.outbox import DeliveryError
-from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
+from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.channels.base import BackgroundTasks, Dispatch
-from bot.channels.cards import TELEGRAM_VERBS, ApprovalButton, telegram_card
+from bot.channels.cards import ApprovalButton
 from bot.channels.errors import ChannelStartError
-from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
+from bot.channels.telegram_send import NO_PREVIEW, TelegramSender
+from bot.channels.telegram_updates import message_in, press_in, pressed_button
 from bot.http import HttpServer
-from memory.people import Identity
 from memory.state import StateStore
 
 __all__ = ["WEBHOOK_PATH", "ApprovalButton", "TelegramChannel", "webhook_secret_for"]
@@ -75,25 +62,14 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
 STATE_KEY = "telegram.last_update_id"
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
-_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
-T = TypeVar("T")
 
 
 def webhook_secret_for(token: str) -> str:
     """The webhook secret when TELEGRAM_WEBHOOK_SECRET is not set: derived from the bot token,
     so it is stable across restarts and known to nobody without the token."""
     return hmac.new(token.encode(), b"steward-telegram-webhook", hashlib.sha256).hexdigest()
-
-
-def _chat_id(chat_id: str) -> int | str:
-    return int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
-
-
-def _thread(address: Address) -> int | None:
-    return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
 
 
 class TelegramChannel:
@@ -130,9 +106,7 @@ class TelegramChannel:
         self._http = http
         self._poll_timeout = poll_timeout
         self._stall_after = stall_after
-        self._send_attempts = send_attempts
         self._backoff = backoff
-        self._max_retry_after = max_retry_after
         self.finished = asyncio.Event()
         self.poll_restarts = 0
         self._bot: Bot | None = None
@@ -146,7 +120,12 @@ class TelegramChannel:
         self._runner: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._background = BackgroundTasks("Telegram update handling")
-        self._partial: dict[tuple[Address, str], int] = {}
+        self._out = TelegramSender(
+            self._require_bot,
+            attempts=send_attempts,
+            backoff=backoff,
+            max_retry_after=max_retry_after,
+        )
         self._persist_lock = asyncio.Lock()
 
     @property
@@ -166,7 +145,7 @@ class TelegramChannel:
             self._bot = Bot(
                 self._token,
                 session=session,
-                default=DefaultBotProperties(link_preview=_NO_PREVIEW),
+                default=DefaultBotProperties(link_preview=NO_PREVIEW),
             )
         except TokenValidationError:
             raise ChannelStartError(
@@ -395,216 +374,31 @@ class TelegramChannel:
                 await self._state.set(STATE_KEY, str(update_id))
 
     def _incoming(self, message: Message) -> IncomingMessage | None:
-        sender = message.from_user
-        if sender is None or sender.is_bot:
-            return None
-        text = message.text if message.text is not None else message.caption
-        if not text:
-            return None
-        chat = message.chat
-        if chat.type == "private":
-            kind = ChatKind.PRIVATE
-        elif chat.type in ("group", "supergroup"):
-            kind = ChatKind.GROUP
-            addressed = self._addressed(message, text)
-            if addressed is None:
-                return None
-            text = addressed
-        else:
-            return None
-        thread = (
-            str(message.message_thread_id)
-            if message.is_topic_message and message.message_thread_id
-            else None
-        )
-        replied = message.reply_to_message
-        return IncomingMessage(
-            sender=Identity("telegram", str(sender.id)),
-            address=Address("telegram", str(chat.id), thread),
-            text=text,
-            platform_message_id=f"{chat.id}:{message.message_id}",
-            sender_name=sender.full_name,
-            chat_kind=kind,
-            reply_to_text=(replied.text or replied.caption) if replied else None,
-            forwarded_from=_forward_origin(message),
-        )
-
-    def _addressed(self, message: Message, text: str) -> str | None:
-        """In a group: the text meant for Steward (mention removed), or None when it is not."""
-        if text.startswith("/"):
-            head = text.split(maxsplit=1)[0]
-            _, _, target = head.partition("@")
-            return text if not target or target.lower() == self._username else None
-        mention = re.compile(rf"(?<!\w)@{re.escape(self._username)}\b[,:]?", re.I)
-        if self._username and mention.search(text):
-            stripped = re.sub(r"[ \t]{2,}", " ", mention.sub("", text)).strip(" ,:\n")
-            return stripped or "hello"
-        replied = message.reply_to_message
-        if replied and replied.from_user and replied.from_user.id == self._bot_id:
-            return text
-        for entity in message.entities or []:
-            if entity.type == "text_mention" and entity.user and entity.user.id == self._bot_id:
-                return text
-        return None
+        return message_in(message, self._username, self._bot_id)
 
     def _pressed(self, query: CallbackQuery) -> IncomingMessage | None:
-        """An approval button press: answered at once, then dispatched as a command."""
-        try:
-            button = ApprovalButton.unpack(query.data or "")
-            verb = TELEGRAM_VERBS[button.d]
-            if not _APPROVAL_ID.match(button.id):
-                raise ValueError(button.id)
-        except (ValueError, TypeError, KeyError, ValidationError):
+        """An approval button press: answered at once, then dispatched as a typed `Press`."""
+        button = pressed_button(query)
+        if button is None:
             self._background.spawn(self._answer(query.id, "This button is no longer active."))
             return None
         self._background.spawn(self._answer(query.id, None))
-        message = query.message
-        if message is None:
-            return None
-        chat = message.chat
-        thread: str | None = None
-        if isinstance(message, Message) and message.is_topic_message and message.message_thread_id:
-            thread = str(message.message_thread_id)
-        return IncomingMessage(
-            sender=Identity("telegram", str(query.from_user.id)),
-            address=Address("telegram", str(chat.id), thread),
-            text=verb.format(id=button.id),
-            platform_message_id=f"cb:{query.id}",
-            sender_name=query.from_user.full_name,
-            chat_kind=ChatKind.PRIVATE if chat.type == "private" else ChatKind.GROUP,
-            pressed_message_id=str(message.message_id),
-        )
+        return press_in(query, button)
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
             await self._require_bot().answer_callback_query(query_id, text=text)
 
-    # -- outgoing ----------------------------------------------------------------------------
-
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One Bot API call with Telegram's flood control and network trouble handled."""
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, TelegramRetryAfter):
-                return exc.retry_after <= self._max_retry_after
-            if isinstance(exc, TelegramEntityTooLarge):
-                return False
-            return isinstance(exc, TelegramNetworkError | TelegramServerError)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, TelegramRetryAfter):
-                log.warning("Telegram flood control: waiting %s s as asked", exc.retry_after)
-                return float(exc.retry_after)
-            return min(30.0, self._backoff * 2 ** (state.attempt_number - 1))
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            wait=wait,
-            stop=stop_after_attempt(self._send_attempts),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await make()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _send(
-        self, address: Address, text: str, *, html: bool, markup: Any = None
-    ) -> Message:
-        bot = self._require_bot()
-        chat_id: int | str = _chat_id(address.chat_id)
-        for _ in range(2):
-            try:
-                return await self._call(
-                    lambda chat_id=chat_id: bot.send_message(  # type: ignore[misc]
-                        chat_id=chat_id,
-                        text=text,
-                        parse_mode="HTML" if html else None,
-                        message_thread_id=_thread(address),
-                        reply_markup=markup,
-                        link_preview_options=_NO_PREVIEW,
-                    )
-                )
-            except TelegramMigrateToChat as exc:
-                chat_id = exc.migrate_to_chat_id
-        raise DeliveryError(f"Telegram chat {address.chat_id} moved twice")
-
-    async def _send_chunk(self, address: Address, chunk: Chunk) -> str:
-        try:
-            sent = await self._send(address, chunk.markup, html=True)
-            return str(sent.message_id)
-        except TelegramBadRequest as exc:
-            if "can't parse entities" not in str(exc).lower():
-                raise
-            log.warning(
-                "Telegram rejected a reply's formatting (%s); sending it as plain text", exc
-            )
-        last = ""
-        for piece in split_plain(chunk.source, 4096, utf16_len):
-            last = str((await self._send(address, piece, html=False)).message_id)
-        return last
+    # -- outgoing (telegram_send.py) --------------------------------------------------------
 
     async def send_text(self, address: Address, text: str) -> str | None:
-        chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
-        key = (address, text)
-        done = self._partial.get(key, 0)  # parts a failed earlier attempt already delivered
-        last: str | None = None
-        try:
-            for index, chunk in enumerate(chunks[done:], start=done):
-                last = await self._send_chunk(address, chunk)
-                self._partial[key] = index + 1
-        except (TelegramAPIError, AiogramError, OSError) as exc:
-            raise DeliveryError(f"Telegram: {exc}") from exc
-        self._partial.pop(key, None)
-        return last
+        return await self._out.send_text(address, text)
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
-        body, markup = telegram_card(prompt)
-        try:
-            sent = await self._send(address, body, html=True, markup=markup)
-        except (TelegramAPIError, AiogramError, OSError) as exc:
-            raise DeliveryError(f"Telegram: {exc}") from exc
-        return str(sent.message_id)
+        return await self._out.send_approval(address, prompt)
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
-        bot = self._require_bot()
-        try:
-            await self._call(
-                lambda: bot.edit_message_text(
-                    chat_id=_chat_id(address.chat_id),
-                    message_id=int(platform_message_id),
-                    text=text,
-                    reply_markup=None,
-                    link_preview_options=_NO_PREVIEW,
-                )
-            )
-        except TelegramBadRequest as exc:
-            if "message is not modified" in str(exc).lower():
-                return
-            raise DeliveryError(f"Telegram: {exc}") from exc
-        except (TelegramAPIError, AiogramError, OSError, ValueError) as exc:
-            raise DeliveryError(f"Telegram: {exc}") from exc
+        await self._out.mark_approval(address, platform_message_id, text)
 
     async def show_typing(self, address: Address) -> None:
-        bot = self._require_bot()
-        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
-            await bot.send_chat_action(
-                chat_id=_chat_id(address.chat_id),
-                action="typing",
-                message_thread_id=_thread(address),
-            )
-
-
-def _forward_origin(message: Message) -> str | None:
-    """Who wrote a forwarded message, as a source name; None for the sender's own words."""
-    origin = message.forward_origin
-    if origin is None:
-        return None
-    user = getattr(origin, "sender_user", None)
-    if user is not None:
-        return f"telegram:user:{user.id}"
-    chat = getattr(origin, "sender_chat", None) or getattr(origin, "chat", None)
-    if chat is not None:
-        return f"telegram:chat:{chat.id}"
-    return "telegram:hidden user"
+        await self._out.show_typing(address)

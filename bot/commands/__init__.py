@@ -1,4 +1,8 @@
-"""The command registry and the command groups of each feature."""
+"""The command registry and the command groups of each feature.
+
+A handler names what it needs (`bot/commands/handlers.py`); subcommands are declared with
+`Command.sub(pattern)` and parsed before it runs (`bot/commands/arguments.py`).
+"""
 
 from bot.commands import (
     access,
@@ -15,7 +19,9 @@ from bot.commands.registry import (
     Command,
     CommandCall,
     CommandContext,
+    CommandDeps,
     CommandGroup,
+    Invocation,
     UsageError,
     parse_command,
 )
@@ -24,7 +30,9 @@ __all__ = [
     "Command",
     "CommandCall",
     "CommandContext",
+    "CommandDeps",
     "CommandGroup",
+    "Invocation",
     "UsageError",
     "build_commands",
     "parse_command",

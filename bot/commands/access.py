@@ -16,13 +16,13 @@ import json
 import logging
 import re
 
-from agent.core import Steward
-from agent.tools.messaging import private_address
+from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from bot.commands.registry import CommandGroup, UsageError
+from memory.clock import Clock
 from memory.labels import TRUSTED
 from memory.links import LinkResult, Links
-from memory.people import Identity
+from memory.people import Identity, User
 from memory.stores import Stores
 
 __all__ = ["apply_allowlists", "group", "parse_identity", "tell_owner_about_stranger"]
@@ -59,68 +59,67 @@ def parse_identity(text: str) -> Identity:
     return Identity(identity.channel, platform_id)
 
 
-@group.command(
+allow = group.command(
     "allow",
     summary="let someone talk to me (owner)",
     usage="/allow <channel:id>",
     example="/allow telegram:123456789",
     owner_only=True,
+    problem="Give one identity as channel:id.",
 )
-async def allow_command(ctx: CommandContext) -> str:
-    identity = parse_identity(ctx.call.args)
-    people = ctx.steward.stores.people
-    if await people.resolve(identity) is not None:
-        return f"{identity} may already talk to me."
-    stranger = await people.stranger(identity)
-    await people.admit(identity, stranger.display_name if stranger else "")
-    await ctx.steward.stores.audit.record(
-        "access.allowed", actor=str(ctx.message.sender), subject=str(identity)
-    )
-    return f"{identity} may talk to me now. /revoke {identity} undoes it."
-
-
-@group.command(
+revoke = group.command(
     "revoke",
     summary="stop someone talking to me (owner)",
     usage="/revoke <channel:id>",
     example="/revoke telegram:123456789",
     owner_only=True,
+    problem="Give one identity as channel:id.",
 )
-async def revoke_command(ctx: CommandContext) -> str:
-    identity = parse_identity(ctx.call.args)
-    stores = ctx.steward.stores
+link = group.command(
+    "link",
+    summary="make your Telegram and Slack accounts one person",
+    usage="/link  (shows a code)  ·  /link <code>  (in your other account)",
+    example="/link K3F9-PQ2X",
+    problem="Send /link alone for a code, or /link followed by the code.",
+)
+
+
+@allow.sub("<identity...>", identity=parse_identity)
+async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
+    people = stores.people
+    if await people.resolve(identity) is not None:
+        return f"{identity} may already talk to me."
+    stranger = await people.stranger(identity)
+    await people.admit(identity, stranger.display_name if stranger else "")
+    await stores.audit.record("access.allowed", actor=str(sender), subject=str(identity))
+    return f"{identity} may talk to me now. /revoke {identity} undoes it."
+
+
+@revoke.sub("<identity...>", identity=parse_identity)
+async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
         return f"{identity} is one of the owner's identities; it can't be revoked."
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
-    await stores.audit.record(
-        "access.revoked", actor=str(ctx.message.sender), subject=str(identity)
-    )
+    await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
     return f"{identity} can no longer talk to me. /allow {identity} lets them back in."
 
 
-@group.command(
-    "link",
-    summary="make your Telegram and Slack accounts one person",
-    usage="/link  (shows a code)  ·  /link <code>  (in your other account)",
-    example="/link K3F9-PQ2X",
-)
-async def link_command(ctx: CommandContext) -> str:
-    stores = ctx.steward.stores
-    links = Links(stores.db, ctx.steward.clock)
-    sender = ctx.message.sender
-    if not ctx.call.args:
-        code = await links.issue(ctx.user.id, sender)
-        return (
-            f"Your link code: {code.display}\n\n"
-            f"Within 10 minutes, send /link {code.display} to me from your other account "
-            "(Telegram or Slack). Both accounts then count as you: the same goals, memory and "
-            "settings. The code works once; don't share it — whoever enters it becomes you."
-        )
-    if len(ctx.call.args.split()) != 1:
-        raise UsageError("Send /link alone for a code, or /link followed by the code.")
-    redemption = await links.redeem(ctx.call.args, sender)
+@link.sub("")
+async def link_code(sender: Identity, user: User, stores: Stores, clock: Clock) -> str:
+    code = await Links.of(stores, clock).issue(user.id, sender)
+    return (
+        f"Your link code: {code.display}\n\n"
+        f"Within 10 minutes, send /link {code.display} to me from your other account "
+        "(Telegram or Slack). Both accounts then count as you: the same goals, memory and "
+        "settings. The code works once; don't share it — whoever enters it becomes you."
+    )
+
+
+@link.sub("<code>")
+async def link_redeem(code: str, sender: Identity, stores: Stores, clock: Clock) -> str:
+    redemption = await Links.of(stores, clock).redeem(code, sender)
     if redemption.result is LinkResult.LINKED:
         await stores.audit.record(
             "identity.linked",
@@ -140,18 +139,19 @@ async def link_command(ctx: CommandContext) -> str:
     }[redemption.result]
 
 
-async def tell_owner_about_stranger(steward: Steward, message: IncomingMessage) -> None:
+async def tell_owner_about_stranger(
+    stores: Stores, courier: Courier, channels: list[str], message: IncomingMessage
+) -> None:
     """One private note to the owner about a stranger's first message, with the command to paste.
 
     Sent to the owner's most recent private chat on a running channel (preferring the stranger's
     channel), else as a direct message to the owner's identity there.
     """
-    stores = steward.stores
     owner = await stores.people.owner()
     if owner is None:
         return
-    channels = [c for c in steward.switchboard.channels if c != "console"] or ["console"]
-    found = await private_address(stores, owner.id, channels, prefer=message.address.channel)
+    reach = [c for c in channels if c != "console"] or ["console"]
+    found = await private_address(stores, owner.id, reach, prefer=message.address.channel)
     if found is None:
         log.info("a stranger (%s) wrote, but I have no private chat with the owner", message.sender)
         return
@@ -165,7 +165,7 @@ async def tell_owner_about_stranger(steward: Steward, message: IncomingMessage) 
         "I told them I only talk to people you allow. To let them in, send:\n"
         f"/allow {message.sender}"
     )
-    await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
+    await courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
 
 
 async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:

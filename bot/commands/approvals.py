@@ -1,4 +1,4 @@
-"""/approve and /deny: the owner's answer to an approval request (typed, or a button press).
+"""/approve and /deny: the owner's answer to an approval request, typed or by a button press.
 
 Approval ids and previews stay between the owner (and STEWARD_APPROVERS) and Steward: only they
 get the list of what waits (`/approve`) and the whole escaped preview (`/approve show <id>`).
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import re
 
-from agent.approvals import approval_preview
+from agent.approvals import ApprovalService, approval_preview
 from agent.cards import escape_invisible, render_preview
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from agent.types import Address, Choice, Press
+from bot.commands.handlers import DecideApproval
+from bot.commands.registry import CommandGroup
 from memory.approvals import Approval
+from memory.people import Chat, Identity, User
+from memory.stores import Stores
 
 __all__ = ["NOT_YOURS", "WRONG_CARD", "group"]
 
@@ -24,28 +28,48 @@ NOT_YOURS = "Only the owner can see and decide approval requests."
 WRONG_CARD = "That button does not belong to the request it names, so nothing ran."
 _LIST_LINE = 80
 
+approve = group.command(
+    "approve",
+    summary="approve a pending action (no id: list what is pending; show <id>: all of it)",
+    usage="/approve [id] [always] | /approve show <id>",
+    example="/approve k3f9",
+    problem="Give one approval id and optionally `always`.",
+)
+deny = group.command(
+    "deny",
+    summary="deny a pending action",
+    usage="/deny <id>",
+    example="/deny k3f9",
+    problem="Give one approval id.",
+    missing="Say which request to deny.",
+)
 
-def _may_see(ctx: CommandContext) -> bool:
-    service = ctx.steward.approvals
-    return service is not None and service.may_decide(ctx.message.sender, ctx.user)
+
+def _may_see(approvals: ApprovalService | None, sender: Identity, user: User) -> bool:
+    return approvals is not None and approvals.may_decide(sender, user)
 
 
-def _visible(ctx: CommandContext, approval: Approval) -> bool:
+def _visible(user: User, chat: Chat, approval: Approval) -> bool:
     """The owner sees every request; another approver those of their own turns or this chat."""
-    return ctx.user.is_owner or ctx.user.id == approval.user_id or ctx.chat.id == approval.chat_id
+    return user.is_owner or user.id == approval.user_id or chat.id == approval.chat_id
 
 
-async def _refuse(ctx: CommandContext, what: str) -> str:
-    await ctx.steward.stores.audit.record(
-        "approval.list_refused", actor=str(ctx.message.sender), subject=what
-    )
+async def _refuse(stores: Stores, sender: Identity, what: str) -> str:
+    await stores.audit.record("approval.list_refused", actor=str(sender), subject=what)
     return NOT_YOURS
 
 
-async def _pending_list(ctx: CommandContext) -> str:
-    if not _may_see(ctx):
-        return await _refuse(ctx, "list")
-    pending = [a for a in await ctx.steward.stores.approvals.pending() if _visible(ctx, a)]
+@approve.sub("")
+async def list_pending(
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    approvals: ApprovalService | None = None,
+) -> str:
+    if not _may_see(approvals, sender, user):
+        return await _refuse(stores, sender, "list")
+    pending = [a for a in await stores.approvals.pending() if _visible(user, chat, a)]
     if not pending:
         return "Nothing is waiting for your approval."
     lines = []
@@ -61,12 +85,20 @@ async def _pending_list(ctx: CommandContext) -> str:
     )
 
 
-async def _show(ctx: CommandContext, approval_id: str) -> str:
+@approve.sub("show <approval_id>", problem="Give the approval id to show.")
+async def show_request(
+    approval_id: str,
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    approvals: ApprovalService | None = None,
+) -> str:
     """The whole request, escaped as on its card; long ones arrive in several messages."""
-    if not _may_see(ctx):
-        return await _refuse(ctx, approval_id[:16])
-    approval = await ctx.steward.stores.approvals.get(approval_id.strip().lower())
-    if approval is None or not _visible(ctx, approval):
+    if not _may_see(approvals, sender, user):
+        return await _refuse(stores, sender, approval_id[:16])
+    approval = await stores.approvals.get(approval_id.strip().lower())
+    if approval is None or not _visible(user, chat, approval):
         return f"There is no approval request {escape_invisible(approval_id[:16])!r}."
     tokens, warnings = render_preview(approval_preview(approval))
     body = "".join(tokens)
@@ -80,63 +112,64 @@ async def _show(ctx: CommandContext, approval_id: str) -> str:
     )
 
 
-async def _on_its_card(ctx: CommandContext, approval_id: str, pressed: str) -> bool:
+@approve.sub("<approval_id> always")
+async def approve_always(
+    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+) -> str:
+    return await decide_approval(approval_id, identity=sender, user=user, approve=True, always=True)
+
+
+@approve.sub("<approval_id>")
+async def approve_request(
+    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+) -> str:
+    return await decide_approval(approval_id, identity=sender, user=user, approve=True)
+
+
+@deny.sub("<approval_id>")
+async def deny_request(
+    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+) -> str:
+    return await decide_approval(approval_id, identity=sender, user=user, approve=False)
+
+
+@group.on_press
+async def pressed(
+    press: Press,
+    sender: Identity,
+    user: User,
+    address: Address,
+    stores: Stores,
+    decide_approval: DecideApproval,
+) -> str:
+    """A button on an approval card: it decides only the approval whose card was pressed."""
+    if press.message_id is not None and not await _on_its_card(press, sender, address, stores):
+        return WRONG_CARD
+    return await decide_approval(
+        press.approval_id,
+        identity=sender,
+        user=user,
+        approve=press.choice is not Choice.DENY,
+        always=press.choice is Choice.ALWAYS,
+    )
+
+
+async def _on_its_card(press: Press, sender: Identity, address: Address, stores: Stores) -> bool:
     """Whether a button press came from the card of the approval its data names."""
-    approval = await ctx.steward.stores.approvals.get(approval_id.strip().lower())
+    approval = await stores.approvals.get(press.approval_id.strip().lower())
     if approval is None:
         return True  # deciding says it is unknown, and audits that
-    address = ctx.message.address
     if (
-        approval.prompt_message_id == pressed
+        approval.prompt_message_id == press.message_id
         and approval.channel == address.channel
         and approval.platform_chat_id == address.chat_id
     ):
         return True
-    await ctx.steward.stores.audit.record(
+    await stores.audit.record(
         "approval.wrong_card",
-        actor=str(ctx.message.sender),
+        actor=str(sender),
         subject=approval.id,
-        pressed=pressed,
+        pressed=press.message_id,
         chat=str(address),
     )
     return False
-
-
-async def _decide(ctx: CommandContext, approve: bool) -> str:
-    parts = ctx.call.args.split()
-    if not parts:
-        if approve:
-            return await _pending_list(ctx)
-        raise UsageError("Say which request to deny.")
-    if approve and parts[0].lower() == "show":
-        if len(parts) != 2:
-            raise UsageError("Give the approval id to show.")
-        return await _show(ctx, parts[1])
-    always = len(parts) == 2 and parts[1].lower() == "always" and approve
-    if len(parts) > 2 or (len(parts) == 2 and not always):
-        raise UsageError("Give one approval id" + (" and optionally `always`." if approve else "."))
-    pressed = ctx.message.pressed_message_id
-    if pressed is not None and not await _on_its_card(ctx, parts[0], pressed):
-        return WRONG_CARD
-    return await ctx.steward.decide_approval(
-        parts[0],
-        identity=ctx.message.sender,
-        user=ctx.user,
-        approve=approve,
-        always=always,
-    )
-
-
-@group.command(
-    "approve",
-    summary="approve a pending action (no id: list what is pending; show <id>: all of it)",
-    usage="/approve [id] [always] | /approve show <id>",
-    example="/approve k3f9",
-)
-async def approve_command(ctx: CommandContext) -> str:
-    return await _decide(ctx, approve=True)
-
-
-@group.command("deny", summary="deny a pending action", usage="/deny <id>", example="/deny k3f9")
-async def deny_command(ctx: CommandContext) -> str:
-    return await _decide(ctx, approve=False)

@@ -4,33 +4,50 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from agent.config import Settings
 from agent.sandbox import shell_mode
 from agent.types import TurnRequest
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from bot.commands.registry import CommandGroup, UsageError
+from memory.clock import Clock
+from memory.people import Chat, User
+from memory.schedules import ScheduleStore
+from memory.stores import Stores
+
+if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
+    from agent.turn import TurnRunner
 
 __all__ = ["group"]
 
 group = CommandGroup()
 
+help_command = group.command(
+    "help", summary="what I can do", usage="/help [command]", example="/help usage"
+)
 
-@group.command("help", summary="what I can do", usage="/help [command]", example="/help usage")
-async def help_command(ctx: CommandContext) -> str:
-    if ctx.call.args:
-        command = ctx.commands.get(ctx.call.args.lstrip("/").lower())
-        if command is None:
-            raise UsageError(f"There is no command /{ctx.call.args.lstrip('/')}.")
-        return f"/{command.name} — {command.summary}\n" + command.help_text()
-    return ctx.commands.help_text() + "\n\nAnything else you write goes to the agent."
+
+@help_command.sub("")
+async def help_all(commands: CommandGroup) -> str:
+    return commands.help_text() + "\n\nAnything else you write goes to the agent."
+
+
+@help_command.sub("<name...>")
+async def help_one(name: str, commands: CommandGroup) -> str:
+    command = commands.get(name.lstrip("/").lower())
+    if command is None:
+        raise UsageError(f"There is no command /{name.lstrip('/')}.")
+    return f"/{command.name} — {command.summary}\n" + command.help_text()
 
 
 @group.command("start", summary="greeting and how to begin")
-async def start_command(ctx: CommandContext) -> str:
-    name = ctx.user.display_name if ctx.user.display_name not in ("", "owner") else "there"
+async def start_command(user: User, commands: CommandGroup) -> str:
+    name = user.display_name if user.display_name not in ("", "owner") else "there"
     return (
         f"Hi {name}, I'm Steward, your personal agent. Talk to me in plain words; I remember what "
         "matters, keep track of your goals and can start on my own for reminders and briefings.\n\n"
-        + ctx.commands.help_text()
+        + commands.help_text()
     )
 
 
@@ -43,46 +60,52 @@ def _uptime(delta: timedelta) -> str:
 
 
 @group.command("status", summary="uptime, model and what I'm tracking")
-async def status_command(ctx: CommandContext) -> str:
-    steward = ctx.steward
-    db = steward.stores.db
-    schedules = await db.scalar("SELECT COUNT(*) FROM schedules WHERE status = 'active'")
-    approvals = await db.scalar("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")
-    key = "configured" if steward.settings.anthropic_api_key else "missing (ANTHROPIC_API_KEY)"
+async def status_command(
+    stores: Stores,
+    settings: Settings,
+    clock: Clock,
+    runner: TurnRunner,
+    started_at: datetime,
+    memory: MemoryService | None = None,
+) -> str:
+    key = "configured" if settings.anthropic_api_key else "missing (ANTHROPIC_API_KEY)"
     return "\n".join(
         [
-            f"Up {_uptime(steward.clock.now() - steward.started_at)}",
-            f"Model: {steward.runner.model_name} (API key {key})",
-            f"Active goals: {await steward.stores.goals.count_active()}",
-            f"Active schedules: {schedules}",
-            f"Pending approvals: {approvals}",
-            f"Messages stored: {await steward.stores.messages.count()}",
-            await asyncio.to_thread(shell_mode, steward.settings.shell_unconfined),
-            *([await steward.memory.status_line()] if steward.memory else []),
+            f"Up {_uptime(clock.now() - started_at)}",
+            f"Model: {runner.model_name} (API key {key})",
+            f"Active goals: {await stores.goals.count_active()}",
+            f"Active schedules: {await ScheduleStore.of(stores, clock).count_active()}",
+            f"Pending approvals: {await stores.approvals.count_pending()}",
+            f"Messages stored: {await stores.messages.count()}",
+            await asyncio.to_thread(shell_mode, settings.shell_unconfined),
+            *([await memory.status_line()] if memory else []),
         ]
     )
 
 
-@group.command(
+usage_command = group.command(
     "usage",
     summary="tokens and estimated cost today and this week",
     usage="/usage",
     example="/usage",
+    problem="/usage takes no arguments.",
 )
-async def usage_command(ctx: CommandContext) -> str:
-    if ctx.call.args:
-        raise UsageError("/usage takes no arguments.")
-    steward = ctx.steward
-    probe = TurnRequest(kind="chat", user=ctx.user, chat=ctx.chat, address=None, text="")
+
+
+@usage_command.sub("")
+async def usage_report(
+    user: User, chat: Chat, stores: Stores, settings: Settings, runner: TurnRunner
+) -> str:
+    probe = TurnRequest(kind="chat", user=user, chat=chat, address=None, text="")
     lines: list[str] = []
     for label, since in (
-        ("Today", steward.runner.day_start(probe)),
-        ("This week", steward.runner.week_start(probe)),
+        ("Today", runner.day_start(probe)),
+        ("This week", runner.week_start(probe)),
     ):
-        lines.append(_usage_block(label, since, await steward.stores.turns.usage_since(since)))
-    budget = steward.settings.daily_token_budget
+        lines.append(_usage_block(label, since, await stores.turns.usage_since(since)))
+    budget = settings.daily_token_budget
     if budget:
-        spent = await steward.stores.turns.tokens_since(steward.runner.day_start(probe))
+        spent = await stores.turns.tokens_since(runner.day_start(probe))
         lines.append(
             f"Daily budget for self-initiated turns: {spent:,} of {budget:,} tokens"
             + (" — spent, they are paused until tomorrow" if spent >= budget else "")

@@ -1,71 +1,126 @@
-"""Commands are parsed once, here, and shared by every channel.
+"""The command layer every channel shares: one place where commands and presses are run.
 
-Each feature module exports a `CommandGroup`; the root registry includes them. A handler gets a
-`CommandContext` with the parsed call and returns its reply; `UsageError` turns into the
-command's usage and example.
+Each feature module exports a `CommandGroup`; the root group includes them and runs a command
+(or an approval button's press) for the router. The owner-only guard is applied here, once. A
+command either has one handler for all its words or declares subcommands, whose patterns
+(`bot/commands/arguments.py`) parse the words before any handler runs:
+
+    approve = group.command("approve", summary=..., usage=..., example=...,
+                            problem="Give one approval id and optionally `always`.")
+
+    @approve.sub("show <approval_id>", problem="Give the approval id to show.")
+    async def show(approval_id: str, user: User, stores: Stores) -> str: ...
+
+Subcommands are tried in the order declared; the first that fits runs. Words that start with a
+subcommand's keywords but do not fit it get that subcommand's `problem`, when it has one (else
+the next subcommands are tried); words that fit none get the command's `missing` (no words) or
+`problem` (else "I don't know /cmd word."). Handlers name what they need
+(`bot/commands/handlers.py`). `UsageError`, raised by the parsing, a converter or a handler,
+becomes the command's usage and example.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from agent.core import Steward
-from agent.types import Address, IncomingMessage
+from agent.types import CommandCall
+from bot.commands.arguments import Converter, Pattern
+from bot.commands.handlers import (
+    CommandContext,
+    CommandDeps,
+    Endpoint,
+    Handler,
+    Invocation,
+)
 from bot.errors import UsageError
-from memory.people import Chat, User
 
 __all__ = [
     "Command",
     "CommandCall",
     "CommandContext",
+    "CommandDeps",
     "CommandGroup",
+    "Invocation",
     "UsageError",
     "parse_command",
 ]
 
-_COMMAND = re.compile(r"^/([A-Za-z][A-Za-z0-9_]{0,31})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.S)
-
-
-@dataclass(frozen=True)
-class CommandCall:
-    """`/name@bot args` parsed: the name in lower case, the bot it was addressed to, the rest."""
-
-    name: str
-    args: str
-    mention: str | None = None
-
 
 def parse_command(text: str) -> CommandCall | None:
-    match = _COMMAND.match(text.strip())
-    if not match:
-        return None
-    return CommandCall(match[1].lower(), (match[3] or "").strip(), match[2])
+    """Typed text as a command (`/name@bot args`), or None when it is not one."""
+    return CommandCall.parse(text)
 
 
 @dataclass(frozen=True)
-class CommandContext:
-    steward: Steward
-    user: User
-    chat: Chat
-    address: Address
-    message: IncomingMessage
-    call: CommandCall
-    commands: CommandGroup
+class _Sub:
+    pattern: Pattern
+    endpoint: Endpoint
+    problem: str | None
 
 
-Handler = Callable[[CommandContext], Awaitable[str]]
-
-
-@dataclass(frozen=True)
 class Command:
-    name: str
-    summary: str
-    usage: str
-    example: str
-    handler: Handler
-    owner_only: bool = False
+    """One command: its help, and one handler for all its words or its subcommands."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        summary: str,
+        usage: str = "",
+        example: str = "",
+        owner_only: bool = False,
+        problem: str = "",
+        missing: str = "",
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.usage = usage or f"/{name}"
+        self.example = example or f"/{name}"
+        self.owner_only = owner_only
+        self.problem = problem
+        self.missing = missing
+        self._endpoint: Endpoint | None = None
+        self._subs: list[_Sub] = []
+
+    def __call__(self, handler: Handler) -> Handler:
+        """Register `handler` for all of the command's words (it may ask for `args`)."""
+        if self._endpoint is not None or self._subs:
+            raise ValueError(f"/{self.name} has a handler already")
+        self._endpoint = Endpoint.of(handler)
+        return handler
+
+    def sub(
+        self, pattern: str, *, problem: str | None = None, **convert: Converter
+    ) -> Callable[[Handler], Handler]:
+        """Register a subcommand: `pattern` names its words, `convert` turns a named word into
+        its value, `problem` answers words that start like it but do not fit."""
+        if self._endpoint is not None:
+            raise ValueError(f"/{self.name} has one handler for all its words")
+        parsed = Pattern(pattern, convert)
+
+        def register(handler: Handler) -> Handler:
+            self._subs.append(_Sub(parsed, Endpoint.of(handler, parsed.names), problem))
+            return handler
+
+        return register
+
+    async def run(self, invocation: Invocation, deps: CommandDeps) -> str:
+        args = invocation.args
+        if self._endpoint is not None:
+            return await self._endpoint(invocation, deps, {})
+        if not self._subs:
+            raise RuntimeError(f"/{self.name} has no handler")
+        for sub in self._subs:
+            values = sub.pattern.match(args)
+            if values is not None:
+                return await sub.endpoint(invocation, deps, values)
+            if sub.problem and sub.pattern.claims(args):
+                raise UsageError(sub.problem)
+        words = args.split()
+        if not words:
+            raise UsageError(self.missing or self.problem)
+        raise UsageError(self.problem or f"I don't know /{self.name} {words[0].lower()}.")
 
     def help_text(self, problem: str = "") -> str:
         lead = f"{problem}\n" if problem else ""
@@ -73,8 +128,11 @@ class Command:
 
 
 class CommandGroup:
+    """Commands (and at most one handler for approval button presses)."""
+
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
+        self._press: Endpoint | None = None
 
     def command(
         self,
@@ -84,16 +142,29 @@ class CommandGroup:
         usage: str = "",
         example: str = "",
         owner_only: bool = False,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.add(
-                Command(
-                    name, summary, usage or f"/{name}", example or f"/{name}", handler, owner_only
-                )
-            )
-            return handler
+        problem: str = "",
+        missing: str = "",
+    ) -> Command:
+        """Declare a command; use the result as the decorator of its handler, or declare its
+        subcommands with `.sub(pattern)`."""
+        command = Command(
+            name,
+            summary=summary,
+            usage=usage,
+            example=example,
+            owner_only=owner_only,
+            problem=problem,
+            missing=missing,
+        )
+        self.add(command)
+        return command
 
-        return register
+    def on_press(self, handler: Handler) -> Handler:
+        """Register the handler of approval button presses (it asks for `press`)."""
+        if self._press is not None:
+            raise ValueError("a press handler is registered twice")
+        self._press = Endpoint.of(handler)
+        return handler
 
     def add(self, command: Command) -> None:
         if command.name in self._commands:
@@ -103,13 +174,38 @@ class CommandGroup:
     def include(self, group: CommandGroup) -> None:
         for command in group:
             self.add(command)
+        if group._press is not None:
+            if self._press is not None:
+                raise ValueError("a press handler is registered twice")
+            self._press = group._press
 
     def get(self, name: str) -> Command | None:
         return self._commands.get(name)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Command]:
         return iter(sorted(self._commands.values(), key=lambda c: c.name))
 
     def help_text(self) -> str:
         lines = [f"/{c.name} — {c.summary}" for c in self]
         return "Commands:\n" + "\n".join(lines)
+
+    async def run(self, invocation: Invocation, deps: CommandDeps) -> str:
+        """The answer to one command or press: the guards, the parsing, then its handler."""
+        if invocation.press is not None:
+            if self._press is None:
+                return "This button is no longer active."
+            try:
+                return await self._press(invocation, deps, {})
+            except UsageError as exc:
+                return exc.problem
+        call = invocation.call
+        assert call is not None
+        command = self.get(call.name)
+        if command is None:
+            return f"I don't know /{call.name}.\n\n" + self.help_text()
+        if command.owner_only and not invocation.user.is_owner:
+            return f"/{call.name} is for the owner only."
+        try:
+            return await command.run(invocation, deps)
+        except UsageError as exc:
+            return command.help_text(exc.problem)

@@ -4,67 +4,86 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.config import Settings
+from agent.scheduler import SchedulerService
 from agent.scheduler.when import WhenError, parse_quiet
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
-from bot.commands.remind import scheduler_of
+from bot.commands.registry import CommandGroup, UsageError
+from memory.clock import Clock
+from memory.people import User
 from memory.schedules import QuietWindow
+from memory.stores import Stores
 
 __all__ = ["group"]
 
 group = CommandGroup()
 
-
-@group.command(
+timezone = group.command(
     "timezone",
     summary="show or set your timezone",
     usage="/timezone [Area/City]",
     example="/timezone Europe/Berlin",
 )
-async def timezone_command(ctx: CommandContext) -> str:
-    current = ctx.user.timezone or ctx.steward.settings.timezone
-    name = ctx.call.args.strip()
-    if not name:
-        return f"Your timezone: {current}. Change it with /timezone Area/City."
-    try:
-        zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"I don't know the timezone “{name}” (use an IANA name).") from None
-    people = ctx.steward.stores.people
-    await people.set_timezone(ctx.user.id, zone.key)
-    user = await people.get(ctx.user.id)
-    assert user is not None
-    moved = await scheduler_of(ctx).timezone_changed(user)
-    await ctx.steward.stores.audit.record(
-        "user.timezone", actor=f"user:{user.id}", subject=zone.key
-    )
-    now = ctx.steward.clock.now().astimezone(zone)
-    note = f" {moved} recurring schedule(s) now follow it." if moved else ""
-    return f"Your timezone is now {zone.key} (it is {now:%H:%M} there).{note}"
-
-
-@group.command(
+quiet = group.command(
     "quiet",
     summary="quiet hours: briefings and check-ins wait until they end",
     usage="/quiet [HH:MM-HH:MM | off]",
     example="/quiet 22:00-07:00",
 )
-async def quiet_command(ctx: CommandContext) -> str:
-    store = scheduler_of(ctx).store
-    args = ctx.call.args.strip().lower()
-    if not args:
-        window = await store.quiet(ctx.user.id)
-        if window is None:
-            return "No quiet hours. Set them with /quiet 22:00-07:00."
-        return f"Quiet hours: {window.start}-{window.end} (your time)."
-    if args == "off":
-        await store.set_quiet(ctx.user.id, None)
-        return "Quiet hours are off."
+
+
+def _zone(name: str) -> ZoneInfo:
     try:
-        start, end = parse_quiet(args)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"I don't know the timezone “{name}” (use an IANA name).") from None
+
+
+def _window(text: str) -> QuietWindow:
+    try:
+        start, end = parse_quiet(text.lower())
     except WhenError as exc:
         raise UsageError(str(exc)) from None
-    await store.set_quiet(ctx.user.id, QuietWindow(start, end))
+    return QuietWindow(start, end)
+
+
+@timezone.sub("")
+async def timezone_show(user: User, settings: Settings) -> str:
+    current = user.timezone or settings.timezone
+    return f"Your timezone: {current}. Change it with /timezone Area/City."
+
+
+@timezone.sub("<zone...>", zone=_zone)
+async def timezone_set(
+    zone: ZoneInfo, user: User, stores: Stores, clock: Clock, scheduler: SchedulerService
+) -> str:
+    await stores.people.set_timezone(user.id, zone.key)
+    changed = await stores.people.get(user.id)
+    assert changed is not None
+    moved = await scheduler.timezone_changed(changed)
+    await stores.audit.record("user.timezone", actor=f"user:{changed.id}", subject=zone.key)
+    now = clock.now().astimezone(zone)
+    note = f" {moved} recurring schedule(s) now follow it." if moved else ""
+    return f"Your timezone is now {zone.key} (it is {now:%H:%M} there).{note}"
+
+
+@quiet.sub("")
+async def quiet_show(user: User, scheduler: SchedulerService) -> str:
+    window = await scheduler.quiet_hours(user)
+    if window is None:
+        return "No quiet hours. Set them with /quiet 22:00-07:00."
+    return f"Quiet hours: {window.start}-{window.end} (your time)."
+
+
+@quiet.sub("off")
+async def quiet_off(user: User, scheduler: SchedulerService) -> str:
+    await scheduler.set_quiet_hours(user, None)
+    return "Quiet hours are off."
+
+
+@quiet.sub("<window...>", window=_window)
+async def quiet_set(window: QuietWindow, user: User, scheduler: SchedulerService) -> str:
+    await scheduler.set_quiet_hours(user, window)
     return (
-        f"Quiet hours {start}-{end}: briefings and check-ins wait until {end}; "
-        "reminders you set are still delivered."
+        f"Quiet hours {window.start}-{window.end}: briefings and check-ins wait until "
+        f"{window.end}; reminders you set are still delivered."
     )

@@ -1,0 +1,179 @@
+"""Everything Steward sends or edits on Telegram, with flood control and retries.
+
+The model's Markdown becomes Telegram HTML, split on paragraph boundaries below 4096 characters;
+a part Telegram rejects for its entities is sent again as plain text. 429 `retry_after` is
+waited out, network and server errors are retried with backoff, and what still fails raises
+`DeliveryError` so the courier keeps it for redelivery. Every message is sent and edited with
+link previews off: Telegram's preview fetcher would otherwise request any URL the model writes
+(a zero-click way to carry data out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import LinkPreviewOptions, Message
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from agent.outbox import DeliveryError
+from agent.types import Address, ApprovalPrompt
+from bot.channels.cards import telegram_card
+from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
+
+__all__ = ["NO_PREVIEW", "TelegramSender"]
+
+log = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+T = TypeVar("T")
+
+
+def _chat_id(chat_id: str) -> int | str:
+    return int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
+
+
+def _thread(address: Address) -> int | None:
+    return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
+
+
+class TelegramSender:
+    """The outgoing half of the Telegram channel; `bot` gives the started Bot (or raises
+    `DeliveryError` before the channel started)."""
+
+    def __init__(
+        self, bot: Callable[[], Bot], *, attempts: int, backoff: float, max_retry_after: float
+    ) -> None:
+        self._bot = bot
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_retry_after = max_retry_after
+        self._partial: dict[tuple[Address, str], int] = {}
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """One Bot API call with Telegram's flood control and network trouble handled."""
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, TelegramRetryAfter):
+                return exc.retry_after <= self._max_retry_after
+            if isinstance(exc, TelegramEntityTooLarge):
+                return False
+            return isinstance(exc, TelegramNetworkError | TelegramServerError)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TelegramRetryAfter):
+                log.warning("Telegram flood control: waiting %s s as asked", exc.retry_after)
+                return float(exc.retry_after)
+            return min(30.0, self._backoff * 2 ** (state.attempt_number - 1))
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            wait=wait,
+            stop=stop_after_attempt(self._attempts),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await make()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, address: Address, text: str, *, html: bool, markup: Any = None
+    ) -> Message:
+        bot = self._bot()
+        chat_id: int | str = _chat_id(address.chat_id)
+        for _ in range(2):
+            try:
+                return await self._call(
+                    lambda chat_id=chat_id: bot.send_message(  # type: ignore[misc]
+                        chat_id=chat_id,
+                        text=text,
+                        parse_mode="HTML" if html else None,
+                        message_thread_id=_thread(address),
+                        reply_markup=markup,
+                        link_preview_options=NO_PREVIEW,
+                    )
+                )
+            except TelegramMigrateToChat as exc:
+                chat_id = exc.migrate_to_chat_id
+        raise DeliveryError(f"Telegram chat {address.chat_id} moved twice")
+
+    async def _send_chunk(self, address: Address, chunk: Chunk) -> str:
+        try:
+            sent = await self._send(address, chunk.markup, html=True)
+            return str(sent.message_id)
+        except TelegramBadRequest as exc:
+            if "can't parse entities" not in str(exc).lower():
+                raise
+            log.warning(
+                "Telegram rejected a reply's formatting (%s); sending it as plain text", exc
+            )
+        last = ""
+        for piece in split_plain(chunk.source, 4096, utf16_len):
+            last = str((await self._send(address, piece, html=False)).message_id)
+        return last
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
+        key = (address, text)
+        done = self._partial.get(key, 0)  # parts a failed earlier attempt already delivered
+        last: str | None = None
+        try:
+            for index, chunk in enumerate(chunks[done:], start=done):
+                last = await self._send_chunk(address, chunk)
+                self._partial[key] = index + 1
+        except (TelegramAPIError, AiogramError, OSError) as exc:
+            raise DeliveryError(f"Telegram: {exc}") from exc
+        self._partial.pop(key, None)
+        return last
+
+    async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
+        body, markup = telegram_card(prompt)
+        try:
+            sent = await self._send(address, body, html=True, markup=markup)
+        except (TelegramAPIError, AiogramError, OSError) as exc:
+            raise DeliveryError(f"Telegram: {exc}") from exc
+        return str(sent.message_id)
+
+    async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        bot = self._bot()
+        try:
+            await self._call(
+                lambda: bot.edit_message_text(
+                    chat_id=_chat_id(address.chat_id),
+                    message_id=int(platform_message_id),
+                    text=text,
+                    reply_markup=None,
+                    link_preview_options=NO_PREVIEW,
+                )
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" in str(exc).lower():
+                return
+            raise DeliveryError(f"Telegram: {exc}") from exc
+        except (TelegramAPIError, AiogramError, OSError, ValueError) as exc:
+            raise DeliveryError(f"Telegram: {exc}") from exc
+
+    async def show_typing(self, address: Address) -> None:
+        bot = self._bot()
+        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
+            await bot.send_chat_action(
+                chat_id=_chat_id(address.chat_id),
+                action="typing",
+                message_thread_id=_thread(address),
+            )
