@@ -178,13 +178,13 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
     try:
         owner = await stores.people.owner()
         assert owner is not None
-        have = int(await stores.db.scalar("SELECT COUNT(*) FROM memories") or 0)
+        store = LongTermMemory.from_stores(stores, clock)
+        have = await store.records.count(active_only=False)
         add = before = total - have
         if add <= 0:
             return {"memories": have, "added": 0, "seconds": 0.0}
         embedder = await asyncio.to_thread(load_embedder, "minilm")
         index = VectorIndex.open(path=data / "chroma", embedder=embedder.name, dim=embedder.dim)
-        store = LongTermMemory(stores.db, clock)
         if not have:  # the labelled set's memories first, really embedded, all the owner's
             labelled = load_labelled_set(LABELLED)
             real = labelled.memories
@@ -256,7 +256,7 @@ async def retrieval_latency(data: Path, rounds: int) -> dict[str, Any]:
         labelled = load_labelled_set(LABELLED)
         embedder = await asyncio.to_thread(load_embedder, "minilm")
         index = VectorIndex.open(path=data / "chroma", embedder=embedder.name, dim=embedder.dim)
-        store = LongTermMemory(stores.db, clock)
+        store = LongTermMemory.from_stores(stores, clock)
         await store.attach(embedder, index)
         ids = dict.fromkeys(labelled.users, owner.id)
         row = await latency(store, index, embedder, labelled, ids, rounds)
@@ -307,21 +307,17 @@ async def scheduler(
     """`schedules` schedules stored (most far in the future); `reminders` of them fall due over
     `spread_s` seconds starting `lead_s` after the process is started, plus one overdue reminder
     that fires as soon as the scheduler is up (its send marks scheduler start-up)."""
-    from agent.scheduler.service import address_to_json
-    from agent.types import Address
+    from agent.types import Address, address_to_json
     from memory.clock import SystemClock
-    from memory.schedules import ScheduleStore
     from memory.stores import Stores
 
     data = work / "data"
     clock = SystemClock()
     stores = await Stores.open(data / "steward.db", clock)
-    store = ScheduleStore(stores.db, clock)
+    store = stores.schedules
     owner = await stores.people.owner()
     assert owner is not None
-    chat_id = await stores.db.scalar(
-        "SELECT id FROM chats WHERE channel = 'telegram' AND platform_chat_id = ?", (str(OWNER_TG),)
-    )
+    chat_id = (await stores.people.chat("telegram", str(OWNER_TG))).id  # the owner wrote in it
     destination = address_to_json(Address("telegram", str(OWNER_TG), None))
     far = datetime.now(UTC) + timedelta(days=30)
     print(f"  steward: storing {schedules:,} schedules ...", flush=True)

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -73,23 +73,10 @@ def _feed(row: sqlite3.Row) -> Feed:
     )
 
 
-class _OnDatabase(Protocol):
-    """`Stores`, or anything else that holds the open database."""
-
-    @property
-    def db(self) -> Database: ...
-
-
 class FeedStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-
-    @classmethod
-    def of(cls, stores: _OnDatabase, clock: Clock) -> FeedStore:
-        """The store on the database `stores` opened, so that code outside memory/ never
-        handles the database itself (`Stores` does not open this one)."""
-        return cls(stores.db, clock)
 
     # -- feeds -------------------------------------------------------------------------------
 

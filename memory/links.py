@@ -13,14 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.people import Identity
-
-if TYPE_CHECKING:
-    from memory.stores import Stores
 
 __all__ = [
     "CODE_ALPHABET",
@@ -74,11 +70,6 @@ class Links:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-
-    @classmethod
-    def of(cls, stores: Stores, clock: Clock) -> Links:
-        """Links on the database `stores` opened (`Stores` does not open this one)."""
-        return cls(stores.db, clock)
 
     async def issue(
         self, user_id: int, identity: Identity, ttl: timedelta = timedelta(minutes=10)

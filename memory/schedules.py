@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -136,23 +136,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-class _OnDatabase(Protocol):
-    """`Stores`, or anything else that holds the open database."""
-
-    @property
-    def db(self) -> Database: ...
-
-
 class ScheduleStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-
-    @classmethod
-    def of(cls, stores: _OnDatabase, clock: Clock) -> ScheduleStore:
-        """The store on the database `stores` opened, so that code outside memory/ never
-        handles the database itself (`Stores` does not open this one)."""
-        return cls(stores.db, clock)
 
     # -- schedules ---------------------------------------------------------------------------
 

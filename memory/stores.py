@@ -1,4 +1,9 @@
-"""Everything Steward keeps in SQLite, opened together."""
+"""Everything Steward keeps in SQLite, opened together.
+
+Code outside memory/ reaches the database only through these stores, never `db` itself.
+Long-term memory (`memory/longterm/`) is not one of them: it also holds the vector index and
+its embedder, whose lifecycle the memory service owns (`LongTermMemory.from_stores`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ from memory.approvals import ApprovalStore
 from memory.audit import AUDIT_KEY_FILE, AuditLog, ensure_key
 from memory.clock import Clock
 from memory.db import Database
+from memory.feeds import FeedStore
 from memory.goals import GoalStore
+from memory.links import Links
 from memory.messages import MessageLog
 from memory.people import People
+from memory.schedules import ScheduleStore
 from memory.state import StateStore
 from memory.turns import TurnLog
 
@@ -28,6 +36,9 @@ class Stores:
     audit: AuditLog
     state: StateStore
     approvals: ApprovalStore
+    schedules: ScheduleStore
+    feeds: FeedStore
+    links: Links
 
     @classmethod
     async def open(cls, path: Path, clock: Clock, *, audit_key: bool = True) -> Stores:
@@ -52,6 +63,9 @@ class Stores:
             audit=AuditLog(db, clock, key, key_path),
             state=StateStore(db),
             approvals=ApprovalStore(db, clock),
+            schedules=ScheduleStore(db, clock),
+            feeds=FeedStore(db, clock),
+            links=Links(db, clock),
         )
 
     async def close(self) -> None:

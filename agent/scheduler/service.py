@@ -26,10 +26,9 @@ from agent.scheduler.tasks import TaskJob
 from agent.scheduler.when import Parsed, Recurrence, describe_trigger
 from agent.types import Address, address_from_json, address_to_json
 from memory.clock import Clock, iso
-from memory.feeds import FeedStore
 from memory.goals import Goal
 from memory.people import Chat, User
-from memory.schedules import QuietWindow, RunStatus, Schedule, ScheduleStore
+from memory.schedules import QuietWindow, RunStatus, Schedule
 from memory.stores import Stores
 
 if TYPE_CHECKING:
@@ -57,8 +56,8 @@ class SchedulerService:
         self.settings = settings
         self.stores = stores
         self.clock = clock
-        self.store = ScheduleStore.of(stores, clock)
-        self.feeds = FeedStore.of(stores, clock)
+        self.store = stores.schedules
+        self.feeds = stores.feeds
         self.fetcher = fetcher or FeedFetcher(
             timeout=settings.feed_timeout, max_bytes=settings.feed_max_bytes
         )

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Literal
 
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.labels import TRUSTED, Label
-from memory.longterm import Kind, Memory, NewMemory, Source, Trust
+from memory.longterm import Kind, NewMemory, Source, Trust
 
 if TYPE_CHECKING:
     from agent.memory_service import MemoryService
 
-__all__ = ["MEMORY_TOOLS", "describe"]
+__all__ = ["MEMORY_TOOLS"]
 
 _OUTSIDE = {"web": Source.WEB, "feed": Source.FEED, "tool": Source.TOOL}
 UNTRUSTED_MAX_IMPORTANCE = 0.6
@@ -29,14 +29,6 @@ def _service(ctx: ToolContext) -> MemoryService:
     if service is None:
         raise ToolError("long-term memory is not enabled in this Steward")
     return service
-
-
-def describe(memory: Memory) -> str:
-    """One line: id, date, kind, provenance and text."""
-    label = f"{memory.kind.value}, {memory.source.value.replace('_', ' ')}"
-    if memory.untrusted:
-        label += ", untrusted"
-    return f"#{memory.id} ({memory.created_at:%Y-%m-%d}, {label}): {memory.text}"
 
 
 @tool(risk=Risk.WRITE_INTERNAL)
@@ -125,7 +117,7 @@ async def memory_search(ctx: ToolContext, query: str, limit: int = 8) -> str | T
     result = await service.search(ctx.user.id, query, max(1, min(20, limit)))
     if not result.hits:
         return "No memories match."
-    lines = [describe(hit.memory) for hit in result.hits]
+    lines = [hit.memory.describe() for hit in result.hits]
     if result.mode == "keyword":
         lines.append("(keyword search only: semantic search is not available right now)")
     untrusted = [hit.memory.id for hit in result.hits if hit.memory.untrusted]

@@ -18,7 +18,6 @@ from bot.commands import (
 from bot.commands.registry import (
     Command,
     CommandCall,
-    CommandContext,
     CommandDeps,
     CommandGroup,
     Invocation,
@@ -29,7 +28,6 @@ from bot.commands.registry import (
 __all__ = [
     "Command",
     "CommandCall",
-    "CommandContext",
     "CommandDeps",
     "CommandGroup",
     "Invocation",

@@ -19,9 +19,8 @@ import re
 from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
 from bot.commands.registry import CommandGroup, UsageError
-from memory.clock import Clock
 from memory.labels import TRUSTED
-from memory.links import LinkResult, Links
+from memory.links import LinkResult
 from memory.people import Identity, User
 from memory.stores import Stores
 
@@ -107,8 +106,8 @@ async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) 
 
 
 @link.sub("")
-async def link_code(sender: Identity, user: User, stores: Stores, clock: Clock) -> str:
-    code = await Links.of(stores, clock).issue(user.id, sender)
+async def link_code(sender: Identity, user: User, stores: Stores) -> str:
+    code = await stores.links.issue(user.id, sender)
     return (
         f"Your link code: {code.display}\n\n"
         f"Within 10 minutes, send /link {code.display} to me from your other account "
@@ -118,8 +117,8 @@ async def link_code(sender: Identity, user: User, stores: Stores, clock: Clock) 
 
 
 @link.sub("<code>")
-async def link_redeem(code: str, sender: Identity, stores: Stores, clock: Clock) -> str:
-    redemption = await Links.of(stores, clock).redeem(code, sender)
+async def link_redeem(code: str, sender: Identity, stores: Stores) -> str:
+    redemption = await stores.links.redeem(code, sender)
     if redemption.result is LinkResult.LINKED:
         await stores.audit.record(
             "identity.linked",

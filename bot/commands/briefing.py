@@ -6,11 +6,14 @@ import re
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from agent.scheduler import Recurrence
+from agent.config import Settings
+from agent.scheduler import Recurrence, SchedulerService
 from agent.scheduler.when import WhenError, describe_trigger, parse_clock_time
 from agent.types import Address, address_from_json
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
-from bot.commands.remind import scheduler_of
+from bot.commands.registry import CommandGroup, UsageError
+from memory.clock import Clock
+from memory.people import User
+from memory.stores import Stores
 
 __all__ = ["group", "parse_destination"]
 
@@ -20,6 +23,16 @@ USAGE = (
     "/briefing · /briefing at 07:00 · /briefing off · /briefing now · "
     "/briefing feeds add <url> · /briefing feeds list · /briefing feeds remove <id> · "
     "/briefing topics <text> · /briefing to <@channel | -100… | #slack-channel | here>"
+)
+FEED_URL = "Give the feed's http(s) URL: /briefing feeds add https://…/rss"
+WHICH_FEED = "Which feed? /briefing feeds remove <id> (ids: /briefing feeds list)"
+
+briefing = group.command(
+    "briefing",
+    summary="morning briefing: time, feeds, topics, where it goes",
+    usage=USAGE,
+    example="/briefing at 07:00",
+    owner_only=True,
 )
 
 
@@ -39,126 +52,153 @@ def parse_destination(text: str, here: Address) -> Address:
     )
 
 
+def _feed_url(text: str) -> str:
+    parts = urlparse(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+        raise UsageError(FEED_URL)
+    return text
+
+
+def _feed_id(text: str) -> str:
+    """The id as typed, without its `#` (digits: "There is no feed #007." quotes it so)."""
+    value = text.lstrip("#")
+    if not value.isdigit():
+        raise UsageError(WHICH_FEED)
+    return value
+
+
 def _where(address: Address, here: Address) -> str:
     return "here" if address == here else f"{address.chat_id} on {address.channel}"
 
 
-@group.command(
-    "briefing",
-    summary="morning briefing: time, feeds, topics, where it goes",
-    usage=USAGE,
-    example="/briefing at 07:00",
-    owner_only=True,
-)
-async def briefing_command(ctx: CommandContext) -> str:
-    scheduler = scheduler_of(ctx)
-    user = ctx.user
-    verb, _, rest = ctx.call.args.strip().partition(" ")
-    verb, rest = verb.lower(), rest.strip()
-    zone = ZoneInfo(user.timezone or ctx.steward.settings.timezone)
-    if verb == "":
-        return await _status(ctx)
-    if verb == "at":
-        if not rest:
-            raise UsageError("At what time? /briefing at 07:00")
-        try:
-            hour, minute = parse_clock_time(rest, ctx.steward.clock.now(), zone)
-        except WhenError as exc:
-            raise UsageError(str(exc)) from None
-        schedule = await scheduler.set_briefing(user, Recurrence(hour, minute), here=ctx.address)
-        assert schedule.destination is not None
-        where = _where(address_from_json(schedule.destination), ctx.address)
-        return (
-            f"Your briefing comes every day at {hour:02d}:{minute:02d} ({zone.key}), posted "
-            f"{where}. Add feeds with /briefing feeds add <url>."
-        )
-    if verb == "off" and not rest:
-        if await scheduler.briefing_off(user):
-            return "The morning briefing is off."
-        return "There is no briefing scheduled."
-    if verb == "now" and not rest:
-        report = await scheduler.briefing_now(user, here=ctx.address)
-        if report.status == "sent":
-            destination = await scheduler.briefing_destination(user, ctx.address)
-            return "" if destination == ctx.address else f"Briefing posted to {destination}."
-        if report.status == "silent":
-            return "I had nothing worth sending."
-        return f"No briefing: {report.reason}."
-    if verb == "feeds":
-        return await _feeds(ctx, rest)
-    if verb == "topics":
-        if not rest:
-            prefs = await scheduler.feeds.prefs(user.id)
-            return f"Topics: {prefs.topics}" if prefs.topics else "No topics yet."
-        topics = "" if rest.lower() == "off" else rest
-        await scheduler.feeds.set_topics(user.id, topics)
-        return f"Briefing topics: {topics}" if topics else "Topics cleared."
-    if verb == "to":
-        if not rest:
-            raise UsageError("Where to? /briefing to @mychannel")
-        destination = parse_destination(rest, ctx.address)
-        await scheduler.set_briefing_destination(user, destination, here=ctx.address)
-        await ctx.steward.stores.audit.record(
-            "briefing.destination", actor=f"user:{user.id}", subject=str(destination)
-        )
-        note = ""
-        if destination.channel == "telegram" and destination != ctx.address:
-            note = " Make the bot an admin of that channel so it may post there."
-        return f"Briefings will be posted {_where(destination, ctx.address)}.{note}"
-    raise UsageError(f"I don't know /briefing {verb}.")
+def _zone(user: User, settings: Settings) -> ZoneInfo:
+    return ZoneInfo(user.timezone or settings.timezone)
 
 
-async def _feeds(ctx: CommandContext, args: str) -> str:
-    scheduler = scheduler_of(ctx)
-    verb, _, rest = args.partition(" ")
-    verb, rest = verb.lower(), rest.strip()
-    if verb in ("", "list"):
-        feeds = await scheduler.feeds.list(ctx.user.id)
-        if not feeds:
-            return "No feeds yet. Add one with /briefing feeds add <url>."
-        lines = []
-        for feed in feeds:
-            state = ""
-            if feed.last_status == "error":
-                state = f" — last fetch failed: {feed.last_error}"
-            title = f" ({feed.title})" if feed.title else ""
-            lines.append(f"#{feed.id} {feed.url}{title}{state}")
-        return "\n".join(lines)
-    if verb == "add":
-        parts = urlparse(rest)
-        if parts.scheme not in ("http", "https") or not parts.netloc or " " in rest:
-            raise UsageError("Give the feed's http(s) URL: /briefing feeds add https://…/rss")
-        feed, added = await scheduler.feeds.add(ctx.user.id, rest)
-        if not added:
-            return f"Already there: #{feed.id} {feed.url}"
-        await ctx.steward.stores.audit.record(
-            "feed.added", actor=f"user:{ctx.user.id}", subject=f"feed:{feed.id}"
-        )
-        return f"Feed #{feed.id} added: {feed.url}"
-    if verb == "remove":
-        if not rest.lstrip("#").isdigit():
-            raise UsageError("Which feed? /briefing feeds remove <id> (ids: /briefing feeds list)")
-        removed = await scheduler.feeds.remove(ctx.user.id, int(rest.lstrip("#")))
-        if removed is None:
-            return f"There is no feed #{rest.lstrip('#')}."
-        return f"Removed feed #{removed.id}: {removed.url}"
-    raise UsageError(f"I don't know /briefing feeds {verb}.")
-
-
-async def _status(ctx: CommandContext) -> str:
-    scheduler = scheduler_of(ctx)
-    user = ctx.user
-    zone = ZoneInfo(user.timezone or ctx.steward.settings.timezone)
+@briefing.sub("")
+async def show_status(
+    user: User, address: Address, settings: Settings, stores: Stores, scheduler: SchedulerService
+) -> str:
     schedule = await scheduler.briefing(user)
-    prefs = await scheduler.feeds.prefs(user.id)
-    feeds = await scheduler.feeds.list(user.id)
-    destination = await scheduler.briefing_destination(user, ctx.address)
+    prefs = await stores.feeds.prefs(user.id)
+    feeds = await stores.feeds.list(user.id)
+    destination = await scheduler.briefing_destination(user, address)
     lines = [
-        f"Briefing: {describe_trigger(schedule.trigger, zone)}"
+        f"Briefing: {describe_trigger(schedule.trigger, _zone(user, settings))}"
         if schedule
         else "Briefing: off (/briefing at 07:00)",
-        f"Posted: {_where(destination, ctx.address)}",
+        f"Posted: {_where(destination, address)}",
         f"Feeds: {len(feeds)}",
         f"Topics: {prefs.topics or '(none)'}",
     ]
     return "\n".join(lines)
+
+
+@briefing.sub("at <time...>", problem="At what time? /briefing at 07:00")
+async def set_time(
+    time: str,
+    user: User,
+    address: Address,
+    settings: Settings,
+    clock: Clock,
+    scheduler: SchedulerService,
+) -> str:
+    zone = _zone(user, settings)
+    try:
+        hour, minute = parse_clock_time(time, clock.now(), zone)
+    except WhenError as exc:
+        raise UsageError(str(exc)) from None
+    schedule = await scheduler.set_briefing(user, Recurrence(hour, minute), here=address)
+    assert schedule.destination is not None
+    where = _where(address_from_json(schedule.destination), address)
+    return (
+        f"Your briefing comes every day at {hour:02d}:{minute:02d} ({zone.key}), posted "
+        f"{where}. Add feeds with /briefing feeds add <url>."
+    )
+
+
+@briefing.sub("off")
+async def turn_off(user: User, scheduler: SchedulerService) -> str:
+    if await scheduler.briefing_off(user):
+        return "The morning briefing is off."
+    return "There is no briefing scheduled."
+
+
+@briefing.sub("now")
+async def brief_now(user: User, address: Address, scheduler: SchedulerService) -> str:
+    report = await scheduler.briefing_now(user, here=address)
+    if report.status == "sent":
+        destination = await scheduler.briefing_destination(user, address)
+        return "" if destination == address else f"Briefing posted to {destination}."
+    if report.status == "silent":
+        return "I had nothing worth sending."
+    return f"No briefing: {report.reason}."
+
+
+@briefing.sub("feeds")
+@briefing.sub("feeds list [ignored...]")
+async def feeds_list(user: User, stores: Stores) -> str:
+    feeds = await stores.feeds.list(user.id)
+    if not feeds:
+        return "No feeds yet. Add one with /briefing feeds add <url>."
+    lines = []
+    for feed in feeds:
+        state = ""
+        if feed.last_status == "error":
+            state = f" — last fetch failed: {feed.last_error}"
+        title = f" ({feed.title})" if feed.title else ""
+        lines.append(f"#{feed.id} {feed.url}{title}{state}")
+    return "\n".join(lines)
+
+
+@briefing.sub("feeds add <url...>", problem=FEED_URL, url=_feed_url)
+async def feeds_add(url: str, user: User, stores: Stores) -> str:
+    feed, added = await stores.feeds.add(user.id, url)
+    if not added:
+        return f"Already there: #{feed.id} {feed.url}"
+    await stores.audit.record("feed.added", actor=f"user:{user.id}", subject=f"feed:{feed.id}")
+    return f"Feed #{feed.id} added: {feed.url}"
+
+
+@briefing.sub("feeds remove <feed_id...>", problem=WHICH_FEED, feed_id=_feed_id)
+async def feeds_remove(feed_id: str, user: User, stores: Stores) -> str:
+    removed = await stores.feeds.remove(user.id, int(feed_id))
+    if removed is None:
+        return f"There is no feed #{feed_id}."
+    return f"Removed feed #{removed.id}: {removed.url}"
+
+
+@briefing.sub("feeds <verb> [ignored...]")
+async def feeds_unknown(verb: str) -> str:
+    raise UsageError(f"I don't know /briefing feeds {verb.lower()}.")
+
+
+@briefing.sub("topics")
+async def topics_show(user: User, stores: Stores) -> str:
+    prefs = await stores.feeds.prefs(user.id)
+    return f"Topics: {prefs.topics}" if prefs.topics else "No topics yet."
+
+
+@briefing.sub("topics off")
+async def topics_clear(user: User, stores: Stores) -> str:
+    await stores.feeds.set_topics(user.id, "")
+    return "Topics cleared."
+
+
+@briefing.sub("topics <topics...>")
+async def topics_set(topics: str, user: User, stores: Stores) -> str:
+    await stores.feeds.set_topics(user.id, topics)
+    return f"Briefing topics: {topics}"
+
+
+@briefing.sub("to <destination...>", problem="Where to? /briefing to @mychannel")
+async def set_destination(
+    destination: str, user: User, address: Address, stores: Stores, scheduler: SchedulerService
+) -> str:
+    target = parse_destination(destination, address)
+    await scheduler.set_briefing_destination(user, target, here=address)
+    await stores.audit.record("briefing.destination", actor=f"user:{user.id}", subject=str(target))
+    note = ""
+    if target.channel == "telegram" and target != address:
+        note = " Make the bot an admin of that channel so it may post there."
+    return f"Briefings will be posted {_where(target, address)}.{note}"

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from agent.config import Settings
 from agent.sandbox import shell_mode
 from agent.types import TurnRequest
+from bot.commands.handlers import CommandIndex
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.people import Chat, User
-from memory.schedules import ScheduleStore
 from memory.stores import Stores
 
 if TYPE_CHECKING:
@@ -29,12 +29,12 @@ help_command = group.command(
 
 
 @help_command.sub("")
-async def help_all(commands: CommandGroup) -> str:
+async def help_all(commands: CommandIndex) -> str:
     return commands.help_text() + "\n\nAnything else you write goes to the agent."
 
 
 @help_command.sub("<name...>")
-async def help_one(name: str, commands: CommandGroup) -> str:
+async def help_one(name: str, commands: CommandIndex) -> str:
     command = commands.get(name.lstrip("/").lower())
     if command is None:
         raise UsageError(f"There is no command /{name.lstrip('/')}.")
@@ -42,7 +42,7 @@ async def help_one(name: str, commands: CommandGroup) -> str:
 
 
 @group.command("start", summary="greeting and how to begin")
-async def start_command(user: User, commands: CommandGroup) -> str:
+async def start_command(user: User, commands: CommandIndex) -> str:
     name = user.display_name if user.display_name not in ("", "owner") else "there"
     return (
         f"Hi {name}, I'm Steward, your personal agent. Talk to me in plain words; I remember what "
@@ -74,7 +74,7 @@ async def status_command(
             f"Up {_uptime(clock.now() - started_at)}",
             f"Model: {runner.model_name} (API key {key})",
             f"Active goals: {await stores.goals.count_active()}",
-            f"Active schedules: {await ScheduleStore.of(stores, clock).count_active()}",
+            f"Active schedules: {await stores.schedules.count_active()}",
             f"Pending approvals: {await stores.approvals.count_pending()}",
             f"Messages stored: {await stores.messages.count()}",
             await asyncio.to_thread(shell_mode, settings.shell_unconfined),

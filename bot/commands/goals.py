@@ -1,13 +1,23 @@
-"""/goal: goals that persist, with a progress log, a next step and check-ins."""
+"""/goal: goals that persist, with a progress log, a next step and check-ins.
+
+The goal operations are the shared `Goals` (`agent/goals.py`), as for the goal tools: what they
+refuse (`GoalError`, "There is no goal #9.") is the answer; a date or cadence that does not
+parse is a usage error.
+"""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+import functools
+from typing import Any
 
 from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from agent.types import Address
+from bot.commands.handlers import Handler
+from bot.commands.registry import CommandGroup, UsageError
+from memory.clock import Clock
 from memory.goals import GoalStatus
+from memory.people import Chat, User
 
 __all__ = ["group"]
 
@@ -19,87 +29,143 @@ USAGE = (
     "/goal every <id> <daily | weekly | every monday 9:00 | every 3 days | off> · "
     "/goal due <id> <date | off>"
 )
+WHICH = "Which goal? Give its id (see /goal list)."
 
-
-def _goal_id(text: str) -> tuple[int, str]:
-    head, _, rest = text.strip().partition(" ")
-    head = head.lstrip("#")
-    if not head.isdigit():
-        raise UsageError("Which goal? Give its id (see /goal list).")
-    return int(head), rest.strip()
-
-
-@group.command(
+goal = group.command(
     "goal",
     summary="goals that persist: add, list, show, note, next, done, drop, every, due",
     usage=USAGE,
     example="/goal add Run a half marathon in spring",
 )
-async def goal_command(ctx: CommandContext) -> str:
-    steward = ctx.steward
-    goals = Goals(steward.stores, steward.scheduler, steward.settings.timezone, steward.memory)
-    verb, _, rest = ctx.call.args.strip().partition(" ")
-    verb = verb.lower()
-    rest = rest.strip()
-    zone = ZoneInfo(ctx.user.timezone or steward.settings.timezone)
-    try:
-        if verb in ("", "list"):
-            return await goals.list_text(ctx.user, include_closed=rest.lower() == "all")
-        if verb == "add":
-            if not rest:
-                raise UsageError("What is the goal? /goal add <text>")
-            goal = await goals.add(ctx.user, rest, tainted=False)
-            return (
-                f"Goal #{goal.id} added: {goal.title}. Set the next step with "
-                f"/goal next {goal.id} <step>, check-ins with /goal every {goal.id} weekly."
-            )
-        if verb == "show":
-            goal_id, _ = _goal_id(rest)
-            return await goals.show_text(ctx.user, goal_id)
-        if verb == "note":
-            goal_id, text = _goal_id(rest)
-            if not text:
-                raise UsageError("What progress? /goal note <id> <progress>")
-            note = await goals.note(ctx.user, goal_id, text)
-            return f"Noted on #{goal_id} ({note.created_at.astimezone(zone):%Y-%m-%d}): {text}"
-        if verb == "next":
-            goal_id, text = _goal_id(rest)
-            if not text:
-                raise UsageError("What is the next step? /goal next <id> <step>")
-            await goals.next_step(ctx.user, goal_id, text)
-            return f"Next step for #{goal_id}: {text}"
-        if verb in ("done", "drop"):
-            goal_id, _ = _goal_id(rest)
-            status = GoalStatus.DONE if verb == "done" else GoalStatus.DROPPED
-            goal = await goals.close(ctx.user, goal_id, status)
-            return f"Goal #{goal.id} {goal.title} is {status.value}. Check-ins stopped."
-        if verb == "every":
-            goal_id, cadence = _goal_id(rest)
-            if not cadence:
-                raise UsageError("How often? /goal every <id> weekly")
-            if cadence.lower() == "off":
-                await goals.set_cadence(ctx.user, goal_id, None, chat=ctx.chat, address=ctx.address)
-                return f"No more check-ins for #{goal_id}."
-            recurrence = parse_cadence(cadence, steward.clock.now(), zone)
-            await goals.set_cadence(
-                ctx.user, goal_id, recurrence, chat=ctx.chat, address=ctx.address
-            )
-            return (
-                f"I'll check in on #{goal_id} {recurrence.describe()}, and only message you "
-                "when something is due."
-            )
-        if verb == "due":
-            goal_id, when = _goal_id(rest)
-            if not when:
-                raise UsageError("When is it due? /goal due <id> 2026-06-01")
-            if when.lower() == "off":
-                await goals.set_due(ctx.user, goal_id, None)
-                return f"#{goal_id} has no due date now."
-            due = await aparse_moment(when, steward.clock.now(), zone)
-            await goals.set_due(ctx.user, goal_id, due)
-            return f"#{goal_id} is due {due.astimezone(zone):%a %Y-%m-%d}."
-    except GoalError as exc:
-        return str(exc)
-    except WhenError as exc:
-        raise UsageError(str(exc)) from None
-    raise UsageError(f"I don't know /goal {verb}.")
+
+
+def _goal_id(text: str) -> int:
+    value = text.lstrip("#")
+    if not value.isdigit():
+        raise UsageError(WHICH)
+    return int(value)
+
+
+def _answers(handler: Handler) -> Handler:
+    """What `Goals` refuses is the reply; a date or cadence it cannot read, a usage error."""
+
+    @functools.wraps(handler)
+    async def answer(**kwargs: Any) -> str:
+        try:
+            return await handler(**kwargs)
+        except GoalError as exc:
+            return str(exc)
+        except WhenError as exc:
+            raise UsageError(str(exc)) from None
+
+    return answer
+
+
+@goal.sub("")
+@_answers
+async def list_active(user: User, goals: Goals) -> str:
+    return await goals.list_text(user, include_closed=False)
+
+
+@goal.sub("list [which...]")
+@_answers
+async def list_goals(which: str, user: User, goals: Goals) -> str:
+    return await goals.list_text(user, include_closed=which.lower() == "all")
+
+
+@goal.sub("add <title...>", problem="What is the goal? /goal add <text>")
+@_answers
+async def add(title: str, user: User, goals: Goals) -> str:
+    added = await goals.add(user, title, tainted=False)
+    return (
+        f"Goal #{added.id} added: {added.title}. Set the next step with "
+        f"/goal next {added.id} <step>, check-ins with /goal every {added.id} weekly."
+    )
+
+
+@goal.sub("show <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def show(goal_id: int, user: User, goals: Goals) -> str:
+    return await goals.show_text(user, goal_id)
+
+
+@goal.sub("note <goal_id> [text...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def note(goal_id: int, text: str, user: User, goals: Goals) -> str:
+    if not text:
+        raise UsageError("What progress? /goal note <id> <progress>")
+    noted = await goals.note(user, goal_id, text)
+    day = noted.created_at.astimezone(goals.zone(user))
+    return f"Noted on #{goal_id} ({day:%Y-%m-%d}): {text}"
+
+
+@goal.sub("next <goal_id> [text...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
+    if not text:
+        raise UsageError("What is the next step? /goal next <id> <step>")
+    await goals.next_step(user, goal_id, text)
+    return f"Next step for #{goal_id}: {text}"
+
+
+@goal.sub("done <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def done(goal_id: int, user: User, goals: Goals) -> str:
+    return await _close(goals, user, goal_id, GoalStatus.DONE)
+
+
+@goal.sub("drop <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def drop(goal_id: int, user: User, goals: Goals) -> str:
+    return await _close(goals, user, goal_id, GoalStatus.DROPPED)
+
+
+async def _close(goals: Goals, user: User, goal_id: int, status: GoalStatus) -> str:
+    closed = await goals.close(user, goal_id, status)
+    return f"Goal #{closed.id} {closed.title} is {status.value}. Check-ins stopped."
+
+
+@goal.sub("every <goal_id> off", goal_id=_goal_id)
+@_answers
+async def every_off(goal_id: int, user: User, chat: Chat, address: Address, goals: Goals) -> str:
+    await goals.set_cadence(user, goal_id, None, chat=chat, address=address)
+    return f"No more check-ins for #{goal_id}."
+
+
+@goal.sub("every <goal_id> [cadence...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def every(
+    goal_id: int,
+    cadence: str,
+    user: User,
+    chat: Chat,
+    address: Address,
+    clock: Clock,
+    goals: Goals,
+) -> str:
+    if not cadence:
+        raise UsageError("How often? /goal every <id> weekly")
+    recurrence = parse_cadence(cadence, clock.now(), goals.zone(user))
+    await goals.set_cadence(user, goal_id, recurrence, chat=chat, address=address)
+    return (
+        f"I'll check in on #{goal_id} {recurrence.describe()}, and only message you "
+        "when something is due."
+    )
+
+
+@goal.sub("due <goal_id> off", goal_id=_goal_id)
+@_answers
+async def due_off(goal_id: int, user: User, goals: Goals) -> str:
+    await goals.set_due(user, goal_id, None)
+    return f"#{goal_id} has no due date now."
+
+
+@goal.sub("due <goal_id> [when...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def due(goal_id: int, when: str, user: User, clock: Clock, goals: Goals) -> str:
+    if not when:
+        raise UsageError("When is it due? /goal due <id> 2026-06-01")
+    zone = goals.zone(user)
+    moment = await aparse_moment(when, clock.now(), zone)
+    await goals.set_due(user, goal_id, moment)
+    return f"#{goal_id} is due {moment.astimezone(zone):%a %Y-%m-%d}."

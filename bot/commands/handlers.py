@@ -6,15 +6,15 @@ at import rather than passing None, as bolt's injection would):
 - this call (`Invocation`): `user`, `chat`, `address`, `message`, `sender`, `call`, `press`,
   `commands`, and `args` (the command's words, for a command without subcommands);
 - the services (`CommandDeps`): `stores`, `settings`, `clock`, `runner`, `started_at`,
-  `approvals`, `scheduler`, `memory`, `decide_approval`;
+  `approvals`, `scheduler`, `memory`, `goals`, `decide_approval`;
 - the parameters its subcommand pattern names (`bot/commands/arguments.py`).
 
 `approvals`, `scheduler` and `memory` may be missing from a Steward: a handler that names one
 without a default needs it, and the command answers with its usage and why; with a default
-(`memory: MemoryService | None = None`) it gets None instead.
+(`memory: MemoryService | None = None`) it gets None instead. No handler gets the `Steward`.
 
-A handler written `async def handler(ctx: CommandContext)` still gets the old context, whole
-`Steward` included, until it names what it needs.
+`commands` is the root group, seen through `CommandIndex` (what help needs of it), so this
+module does not import the registry that imports it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
 from agent.core import Steward
+from agent.goals import Goals
 from agent.scheduler import SchedulerService
 from agent.types import Address, CommandCall, IncomingMessage, Press
 from bot.errors import UsageError
@@ -38,9 +39,35 @@ if TYPE_CHECKING:
     from agent.approvals import ApprovalService
     from agent.memory_service import MemoryService
     from agent.turn import TurnRunner
-    from bot.commands.registry import CommandGroup
 
-__all__ = ["CommandContext", "CommandDeps", "DecideApproval", "Endpoint", "Invocation"]
+__all__ = [
+    "CommandDeps",
+    "CommandHelp",
+    "CommandIndex",
+    "DecideApproval",
+    "Endpoint",
+    "Invocation",
+]
+
+
+class CommandHelp(Protocol):
+    """One command as help shows it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    def help_text(self, problem: str = "") -> str: ...
+
+
+class CommandIndex(Protocol):
+    """What handlers need of the command group: its help, and one command's by name."""
+
+    def help_text(self) -> str: ...
+
+    def get(self, name: str) -> CommandHelp | None: ...
 
 
 class DecideApproval(Protocol):
@@ -69,12 +96,12 @@ class CommandDeps:
     approvals: ApprovalService | None
     scheduler: SchedulerService | None
     memory: MemoryService | None
+    goals: Goals
     decide_approval: DecideApproval
-    steward: Steward
-    """For `ctx: CommandContext` handlers only: no handler can ask for it by name."""
 
     @classmethod
     def of(cls, steward: Steward) -> CommandDeps:
+        """Read once from the core; handlers get these, never the core itself."""
         scheduler = steward.scheduler
         return cls(
             stores=steward.stores,
@@ -85,8 +112,8 @@ class CommandDeps:
             approvals=steward.approvals,
             scheduler=scheduler if isinstance(scheduler, SchedulerService) else None,
             memory=steward.memory,
+            goals=Goals(steward.stores, scheduler, steward.settings.timezone, steward.memory),
             decide_approval=steward.decide_approval,
-            steward=steward,
         )
 
 
@@ -98,7 +125,7 @@ class Invocation:
     chat: Chat
     address: Address
     message: IncomingMessage
-    commands: CommandGroup
+    commands: CommandIndex
     call: CommandCall | None = None
     press: Press | None = None
 
@@ -111,25 +138,12 @@ class Invocation:
         return self.call.args if self.call is not None else ""
 
 
-@dataclass(frozen=True)
-class CommandContext:
-    """The context handlers used to take whole; `ctx: CommandContext` still gets it."""
-
-    steward: Steward
-    user: User
-    chat: Chat
-    address: Address
-    message: IncomingMessage
-    call: CommandCall
-    commands: CommandGroup
-
-
 _MISSING = {
     "approvals": "Approvals are not enabled.",
     "scheduler": "The scheduler is not running in this Steward.",
     "memory": "Long-term memory is not enabled.",
 }
-_SERVICES = frozenset(f.name for f in fields(CommandDeps)) - {"steward"}
+_SERVICES = frozenset(f.name for f in fields(CommandDeps))
 _CALL = frozenset({*(f.name for f in fields(Invocation)), "sender", "args"})
 _NAMES = _SERVICES | _CALL
 
@@ -143,7 +157,6 @@ class Endpoint:
     handler: Handler
     names: tuple[str, ...]
     optional: frozenset[str]
-    legacy: bool = False
 
     @classmethod
     def of(cls, handler: Handler, parsed: Iterable[str] = ()) -> Endpoint:
@@ -153,8 +166,6 @@ class Endpoint:
         if not inspect.iscoroutinefunction(handler):
             raise TypeError(f"command handler {where} must be an async function")
         parameters = list(inspect.signature(handler).parameters.values())
-        if [p.name for p in parameters] == ["ctx"]:
-            return cls(handler, ("ctx",), frozenset(), legacy=True)
         known = _NAMES | set(parsed)
         for p in parameters:
             if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -170,18 +181,6 @@ class Endpoint:
     async def __call__(
         self, invocation: Invocation, deps: CommandDeps, parsed: Mapping[str, Any]
     ) -> str:
-        if self.legacy:
-            assert invocation.call is not None
-            context = CommandContext(
-                deps.steward,
-                invocation.user,
-                invocation.chat,
-                invocation.address,
-                invocation.message,
-                invocation.call,
-                invocation.commands,
-            )
-            return await self.handler(context)
         kwargs: dict[str, Any] = {}
         for name in self.names:
             if name in parsed:

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from agent.tools.memory import describe
-from bot.commands.registry import CommandContext, CommandGroup, UsageError
+from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
+from memory.people import Chat, Identity, User
+from memory.stores import Stores
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -24,13 +25,21 @@ __all__ = ["group", "memory_cli"]
 group = CommandGroup()
 
 RECENT = 10
+_NO_ID = "The id is not a memory id (a number such as 12)."
 
-
-def _service(ctx: CommandContext) -> MemoryService:
-    service = ctx.steward.memory
-    if service is None:
-        raise UsageError("Long-term memory is not enabled.")
-    return service
+memory_command = group.command(
+    "memory",
+    summary="what I remember about you: recent, search, show, forget",
+    usage="/memory | /memory search <words> | /memory show <id> | /memory forget <id>",
+    example="/memory search sister's birthday",
+)
+remember_command = group.command(
+    "remember",
+    summary="save something for me to remember",
+    usage="/remember <text>",
+    example="/remember My sister Priya's birthday is 3 March",
+    missing="What should I remember?",
+)
 
 
 def _memory_id(text: str) -> int:
@@ -40,91 +49,68 @@ def _memory_id(text: str) -> int:
     return int(value)
 
 
-@group.command(
-    "memory",
-    summary="what I remember about you: recent, search, show, forget",
-    usage="/memory | /memory search <words> | /memory show <id> | /memory forget <id>",
-    example="/memory search sister's birthday",
-)
-async def memory_command(ctx: CommandContext) -> str:
-    service = _service(ctx)
-    action, _, rest = ctx.call.args.partition(" ")
-    action, rest = action.lower(), rest.strip()
-    if not action:
-        return await _recent(ctx, service)
-    if action == "search":
-        if not rest:
-            raise UsageError("What should I search for?")
-        result = await service.search(ctx.user.id, rest, 10)
-        if not result.hits:
-            return f"No memories match “{rest}”."
-        lines = [describe(hit.memory) for hit in result.hits]
-        if result.mode == "keyword":
-            lines.append("(keyword search only)")
-        return "\n".join(lines)
-    if action == "show":
-        return await _show(ctx, service, _memory_id(rest))
-    if action == "forget":
-        memory_id = _memory_id(rest)
-        forgotten = await service.forget(ctx.user.id, memory_id)
-        if forgotten is None:
-            return f"You have no memory #{memory_id}."
-        await ctx.steward.stores.audit.record(
-            "memory.forgotten", actor=str(ctx.message.sender), subject=f"memory:{memory_id}"
-        )
-        return f"Forgotten #{memory_id}: {forgotten.text}"
-    raise UsageError(f"I don't know /memory {action}.")
-
-
-async def _recent(ctx: CommandContext, service: MemoryService) -> str:
-    memories = await service.store.recent(ctx.user.id, RECENT)
-    status = await service.status_line()
+@memory_command.sub("")
+async def recent(user: User, memory: MemoryService) -> str:
+    memories = await memory.store.recent(user.id, RECENT)
+    status = await memory.status_line()
     if not memories:
         return f"I don't remember anything about you yet. Tell me, or use /remember.\n{status}"
-    total = await service.store.records.count(ctx.user.id)
+    total = await memory.store.records.count(user.id)
     lines = [f"The {len(memories)} most recent of {total} memories:"]
-    lines += [describe(m) for m in memories]
+    lines += [m.describe() for m in memories]
     lines.append("/memory show <id> for where one came from; /memory forget <id> to remove it.")
     lines.append(status)
     return "\n".join(lines)
 
 
-async def _show(ctx: CommandContext, service: MemoryService, memory_id: int) -> str:
-    memory = await service.store.get(ctx.user.id, memory_id)
-    if memory is None:
+@memory_command.sub("search <query...>", problem="What should I search for?")
+async def search(query: str, user: User, memory: MemoryService) -> str:
+    result = await memory.search(user.id, query, 10)
+    if not result.hits:
+        return f"No memories match “{query}”."
+    lines = [hit.memory.describe() for hit in result.hits]
+    if result.mode == "keyword":
+        lines.append("(keyword search only)")
+    return "\n".join(lines)
+
+
+@memory_command.sub("show <memory_id...>", problem=_NO_ID, memory_id=_memory_id)
+async def show(memory_id: int, user: User, stores: Stores, memory: MemoryService) -> str:
+    found = await memory.store.get(user.id, memory_id)
+    if found is None:
         return f"You have no memory #{memory_id}."
-    records = service.store.records
+    records = memory.store.records
     lines = [
-        f"#{memory.id} {memory.text}",
-        f"Kind: {memory.kind.value}" + (f", subject “{memory.subject}”" if memory.subject else ""),
-        f"Source: {_source(memory)}",
-        f"Trust: {memory.trust.value}",
-        f"Importance: {memory.importance:.2f}",
-        f"Saved: {memory.created_at:%Y-%m-%d %H:%M} UTC",
+        f"#{found.id} {found.text}",
+        f"Kind: {found.kind.value}" + (f", subject “{found.subject}”" if found.subject else ""),
+        f"Source: {_source(found)}",
+        f"Trust: {found.trust.value}",
+        f"Importance: {found.importance:.2f}",
+        f"Saved: {found.created_at:%Y-%m-%d %H:%M} UTC",
     ]
     where = []
-    if memory.chat_id is not None:
-        chat = await ctx.steward.stores.people.chat_by_id(memory.chat_id)
+    if found.chat_id is not None:
+        chat = await stores.people.chat_by_id(found.chat_id)
         if chat is not None:
             where.append(f"chat {chat.channel}:{chat.platform_chat_id}")
-    if memory.turn_id is not None:
-        where.append(f"turn {memory.turn_id}")
-    if memory.source_ref:
-        where.append(memory.source_ref)
+    if found.turn_id is not None:
+        where.append(f"turn {found.turn_id}")
+    if found.source_ref:
+        where.append(found.source_ref)
     if where:
         lines.append("From: " + ", ".join(where))
-    if memory.superseded_at is not None:
+    if found.superseded_at is not None:
         newer = (
-            await records.get(ctx.user.id, memory.superseded_by)
-            if memory.superseded_by is not None
+            await records.get(user.id, found.superseded_by)
+            if found.superseded_by is not None
             else None
         )
         replaced = f"#{newer.id} {newer.text}" if newer else "a memory since forgotten"
         lines.append(
-            f"Superseded on {memory.superseded_at:%Y-%m-%d} by {replaced}; "
+            f"Superseded on {found.superseded_at:%Y-%m-%d} by {replaced}; "
             "kept here, but no longer recalled."
         )
-    older = await records.replaced_by(ctx.user.id, memory.id)
+    older = await records.replaced_by(user.id, found.id)
     if older:
         lines.append("Replaces: " + "; ".join(f"#{m.id} {m.text}" for m in older))
     return "\n".join(lines)
@@ -141,28 +127,30 @@ def _source(memory: Memory) -> str:
     }[memory.source]
 
 
-@group.command(
-    "remember",
-    summary="save something for me to remember",
-    usage="/remember <text>",
-    example="/remember My sister Priya's birthday is 3 March",
-)
-async def remember_command(ctx: CommandContext) -> str:
-    service = _service(ctx)
-    text = ctx.call.args.strip()
-    if not text:
-        raise UsageError("What should I remember?")
-    owner = ctx.user.is_owner
+@memory_command.sub("forget <memory_id...>", problem=_NO_ID, memory_id=_memory_id)
+async def forget(
+    memory_id: int, user: User, sender: Identity, stores: Stores, memory: MemoryService
+) -> str:
+    forgotten = await memory.forget(user.id, memory_id)
+    if forgotten is None:
+        return f"You have no memory #{memory_id}."
+    await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
+    return f"Forgotten #{memory_id}: {forgotten.text}"
+
+
+@remember_command.sub("<text...>")
+async def remember(text: str, user: User, chat: Chat, memory: MemoryService) -> str:
+    owner = user.is_owner
     try:
-        saved = await service.remember(
+        saved = await memory.remember(
             NewMemory(
-                user_id=ctx.user.id,
+                user_id=user.id,
                 text=text,
                 kind=Kind.NOTE,
                 source=Source.OWNER_SAID if owner else Source.USER_SAID,
                 trust=Trust.TRUSTED if owner else Trust.UNTRUSTED,
                 importance=0.6,
-                chat_id=ctx.chat.id,
+                chat_id=chat.id,
                 source_ref="/remember",
             )
         )
@@ -186,7 +174,6 @@ async def memory_cli(
     `steward memory import FILE` reads them back into this Steward's database."""
     from agent.memory_portability import MemoryPortability
     from memory.clock import SystemClock
-    from memory.stores import Stores
 
     out = out or sys.stdout
     clock = SystemClock()

@@ -26,19 +26,12 @@ from dataclasses import dataclass
 
 from agent.types import CommandCall
 from bot.commands.arguments import Converter, Pattern
-from bot.commands.handlers import (
-    CommandContext,
-    CommandDeps,
-    Endpoint,
-    Handler,
-    Invocation,
-)
+from bot.commands.handlers import CommandDeps, Endpoint, Handler, Invocation
 from bot.errors import UsageError
 
 __all__ = [
     "Command",
     "CommandCall",
-    "CommandContext",
     "CommandDeps",
     "CommandGroup",
     "Invocation",

@@ -84,6 +84,13 @@ class Memory:
     def untrusted(self) -> bool:
         return self.trust is Trust.UNTRUSTED
 
+    def describe(self) -> str:
+        """One line: id, date, kind, provenance and text (as the owner and the model see it)."""
+        label = f"{self.kind.value}, {self.source.value.replace('_', ' ')}"
+        if self.untrusted:
+            label += ", untrusted"
+        return f"#{self.id} ({self.created_at:%Y-%m-%d}, {label}): {self.text}"
+
     def as_record(self) -> dict[str, Any]:
         """The JSON-ready form used by export."""
         return {
