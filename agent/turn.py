@@ -11,6 +11,9 @@ memories and goals) and of every outside tool result it reads; it is stored with
 reply and whatever it makes, so a reply written after reading a page is still the page's
 influence in the next turn. What the policy refused (or rate-limited) is told to the owner once
 per turn, with the sources it was done on behalf of.
+
+(Just over 400 lines: running, pausing and resuming are one state machine over the same stored
+turn and its label, and reading them apart would hide how a label survives a pause.)
 """
 
 from __future__ import annotations

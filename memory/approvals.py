@@ -163,6 +163,16 @@ class ApprovalStore:
             )
         return [_approval(r) for r in rows]
 
+    async def all(self, *, tool: str | None = None) -> list[Approval]:
+        """Every approval ever asked for (of one `tool`), whatever became of it, oldest first."""
+        if tool is None:
+            rows = await self._db.fetchall("SELECT * FROM approvals ORDER BY rowid")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM approvals WHERE tool = ? ORDER BY rowid", (tool,)
+            )
+        return [_approval(r) for r in rows]
+
     async def count_pending(self) -> int:
         return int(await self._db.scalar("SELECT COUNT(*) FROM approvals WHERE status = 'pending'"))
 

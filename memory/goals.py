@@ -125,6 +125,12 @@ class GoalStore:
         )
         return [_goal(row) for row in rows]
 
+    async def label_of(self, goal_id: int) -> Label:
+        """The label stored with a goal, as written (`Goal.label` also folds in its `tainted`
+        flag); trusted when there is no such goal."""
+        row = await self._db.fetchone("SELECT label FROM goals WHERE id = ?", (goal_id,))
+        return Label.from_json(row["label"]) if row else TRUSTED
+
     async def count_active(self) -> int:
         return int(await self._db.scalar("SELECT COUNT(*) FROM goals WHERE status = 'active'"))
 

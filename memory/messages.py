@@ -37,6 +37,7 @@ class StoredMessage:
     created_at: str
     label: Label = TRUSTED
     turn_id: int | None = None
+    in_history: bool = True  # False: a command or its answer, left out of the conversation
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
@@ -51,6 +52,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         created_at=row["created_at"],
         label=Label.from_json(row["label"]),
         turn_id=row["turn_id"],
+        in_history=bool(row["in_history"]),
     )
 
 
@@ -190,3 +192,31 @@ class MessageLog:
         return int(
             await self._db.scalar("SELECT COUNT(*) FROM messages WHERE direction = ?", (direction,))
         )
+
+    async def all(self, *, direction: str | None = None) -> list[StoredMessage]:
+        """Every stored message (of one `direction`), commands and their answers too, oldest
+        first."""
+        if direction is None:
+            rows = await self._db.fetchall("SELECT * FROM messages ORDER BY id")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM messages WHERE direction = ? ORDER BY id", (direction,)
+            )
+        return [_message(row) for row in rows]
+
+    async def find_text(
+        self, fragment: str, *, direction: str | None = None, at_start: bool = False
+    ) -> list[StoredMessage]:
+        """The messages (of one `direction`) whose text contains `fragment` (begins with it,
+        if `at_start`), case-sensitive, oldest first."""
+        found = "instr(text, ?) = 1" if at_start else "instr(text, ?) > 0"
+        if direction is None:
+            rows = await self._db.fetchall(
+                f"SELECT * FROM messages WHERE {found} ORDER BY id", (fragment,)
+            )
+        else:
+            rows = await self._db.fetchall(
+                f"SELECT * FROM messages WHERE direction = ? AND {found} ORDER BY id",
+                (direction, fragment),
+            )
+        return [_message(row) for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -10,7 +11,15 @@ from memory.clock import Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 
-__all__ = ["InterruptedTurn", "StoredTurn", "TokenUsage", "TurnLog", "TurnStatus", "UsageRow"]
+__all__ = [
+    "InterruptedTurn",
+    "StoredTurn",
+    "TokenUsage",
+    "TurnLog",
+    "TurnRecord",
+    "TurnStatus",
+    "UsageRow",
+]
 
 
 class TurnStatus(StrEnum):
@@ -76,6 +85,47 @@ class StoredTurn:
     label: Label
     transcript: str | None
     paused_state: str | None
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """A turn as its row holds it, for looking back: how it ended, what it cost, and its
+    `tainted` flag and `label` exactly as stored (not joined, unlike `StoredTurn.label`)."""
+
+    id: int
+    kind: str
+    status: str
+    steps: int
+    tainted: bool
+    label: Label
+    usage: TokenUsage
+    cost_usd: float
+    error: str | None
+    user_id: int | None
+    chat_id: int | None
+    message_id: int | None
+
+
+def _record(row: sqlite3.Row) -> TurnRecord:
+    return TurnRecord(
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        steps=row["steps"],
+        tainted=bool(row["tainted"]),
+        label=Label.from_json(row["label"]),
+        usage=TokenUsage(
+            row["input_tokens"],
+            row["output_tokens"],
+            row["cache_read_input_tokens"],
+            row["cache_creation_input_tokens"],
+        ),
+        cost_usd=float(row["cost_usd"]),
+        error=row["error"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        message_id=row["message_id"],
+    )
 
 
 class TurnLog:
@@ -220,6 +270,27 @@ class TurnLog:
                 (TurnStatus.INTERRUPTED, iso(self._clock.now()), TurnStatus.RUNNING),
             )
         return [InterruptedTurn(r["id"], r["chat_id"], r["message_id"], r["kind"]) for r in rows]
+
+    async def record(self, turn_id: int) -> TurnRecord | None:
+        """One turn as stored (None: no such turn)."""
+        row = await self._db.fetchone("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        return _record(row) if row else None
+
+    async def recent(self, limit: int = 100, *, kind: str | None = None) -> list[TurnRecord]:
+        """The latest `limit` turns (of one `kind`), oldest first."""
+        if kind is None:
+            rows = await self._db.fetchall("SELECT * FROM turns ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM turns WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit)
+            )
+        return [_record(row) for row in reversed(rows)]
+
+    async def count(self, kind: str | None = None) -> int:
+        """How many turns are on record (of one `kind`)."""
+        if kind is None:
+            return int(await self._db.scalar("SELECT COUNT(*) FROM turns"))
+        return int(await self._db.scalar("SELECT COUNT(*) FROM turns WHERE kind = ?", (kind,)))
 
     async def status_of(self, turn_id: int) -> str | None:
         return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ from bot.app import build_steward, recover_interrupted
 from bot.commands import build_commands
 from bot.router import Router
 from memory.clock import Clock, SystemClock
+from memory.labels import Label
+from memory.longterm import Memory
 from memory.people import Identity
 from memory.stores import Stores
+from memory.turns import TurnRecord
 
 OWNER = Identity("test", "owner")
 
@@ -38,6 +42,11 @@ def said_last(request: RecordedRequest) -> str:
     said = request.last_user_text.rsplit("</context>", 1)[-1].strip()
     fenced = _FENCED.match(said)
     return fenced.group(2) if fenced else said
+
+
+def names(label: Label, part: str) -> bool:
+    """Whether a source of `label` mentions `part` ("web:", "person:#", "task:#1")."""
+    return any(part in source for source in label.sources)
 
 
 def echo_reply(request: RecordedRequest) -> Reply:
@@ -102,6 +111,21 @@ class Harness:
             text=text,
             platform_message_id=platform_id,
         )
+
+    async def turns(self) -> list[TurnRecord]:
+        """Every turn on record, oldest first."""
+        return await self.steward.stores.turns.recent(10_000)
+
+    async def memories(self) -> list[Memory]:
+        """Every long-term memory, of every user and superseded ones too, oldest first."""
+        assert self.steward.memory is not None
+        return await self.steward.memory.store.records.all()
+
+    def edit_database(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Change the database file from outside, as another process would (an attacker with
+        the disk, or the state a crash leaves behind), never through the running stores."""
+        with closing(sqlite3.connect(self.settings.database_path)) as conn, conn:
+            conn.execute(sql, params)
 
     async def say(self, text: str, **kwargs: Any) -> str:
         """Dispatch one message and return the last reply in its chat."""

@@ -20,6 +20,7 @@ from trust_world import instruction, trust_world
 
 from agent.types import Address
 from memory.clock import FrozenClock
+from memory.longterm import Kind
 
 pytestmark = pytest.mark.trust
 
@@ -80,8 +81,6 @@ async def test_a_benign_day_asks_at_most_twice(tmp_path: Path) -> None:
         asked = [prompt.tool for _, prompt in w.h.channel.approvals]
         TRUST_REPORT["benign_day"] = len(asked)
         assert asked == ["write_file", "write_file"]  # one per edit after reading the file
-        saved = await w.h.steward.stores.db.fetchone(
-            "SELECT trust, source FROM memories WHERE kind = 'preference'"
-        )
-        assert saved is not None and (saved["trust"], saved["source"]) == ("trusted", "owner_said")
+        saved = next((m for m in await w.h.memories() if m.kind is Kind.PREFERENCE), None)
+        assert saved is not None and (saved.trust, saved.source) == ("trusted", "owner_said")
         await w.check_invariants()

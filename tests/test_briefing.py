@@ -219,8 +219,7 @@ async def test_briefing_quotes_feed_items_as_untrusted_data_in_a_tainted_turn(
         assert "[4] Local bakery wins award" in prompt
         assert "- #1 Run a half marathon: next step — buy running shoes" in prompt
         assert "Reminders today:\n- 18:30 call the plumber\n\n" in prompt
-        db = h.steward.stores.db
-        assert await db.scalar("SELECT tainted FROM turns WHERE kind = 'briefing'") == 1
+        assert (await h.steward.stores.turns.recent(kind="briefing"))[0].tainted
         run = (await h.steward.stores.audit.recent(5, kind="schedule.run"))[-1]
         assert run.detail["outcome"] == "sent"
         assert run.detail["failed_feeds"] == [feeds.url("broken.xml")]
@@ -299,10 +298,9 @@ async def test_a_reply_to_the_briefing_has_the_briefing_in_context(
         ]
         # Written after reading the feeds, it is in view fenced as outside content.
         assert any(briefing in text and text.startswith("<untrusted id=") for text in said)
-        stored = await h.steward.stores.db.fetchone(
-            "SELECT turn_id, in_history FROM messages WHERE text = ?", (briefing,)
-        )
-        assert stored is not None and stored["turn_id"] and stored["in_history"] == 1
+        found = await h.steward.stores.messages.find_text(briefing)
+        stored = next((m for m in found if m.text == briefing), None)
+        assert stored is not None and stored.turn_id and stored.in_history
 
 
 async def test_briefing_goes_where_the_owner_chose(

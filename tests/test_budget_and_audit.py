@@ -46,8 +46,8 @@ async def test_self_initiated_turns_run_within_budget(
         outcome = await h.steward.respond(await _job(h))
         assert outcome.status is TurnStatus.COMPLETED
         assert h.channel.texts() == ["Good morning!"]
-        kind = await h.steward.stores.db.scalar("SELECT kind FROM turns")
-        assert kind == "briefing"
+        [turn, *_] = await h.turns()
+        assert turn.kind == "briefing"
     assert "started by Steward itself (briefing)" in fake_model.requests[0].last_user_text
 
 
@@ -61,12 +61,13 @@ async def test_the_audit_chain_verifies_and_names_the_first_edited_event(
         audit = h.steward.stores.audit
         result = await audit.verify()
         assert result.ok and result.events >= 3
-        await h.steward.stores.db.execute(
+        # Someone with the database file edits the log behind Steward's back.
+        h.edit_database(
             'UPDATE audit_events SET detail = \'{"decision":"allow","x":1}\' WHERE id = 2'
         )
         broken = await audit.verify()
         assert (broken.ok, broken.first_broken_id) == (False, 2)
-        await h.steward.stores.db.execute("DELETE FROM audit_events WHERE id = 1")
+        h.edit_database("DELETE FROM audit_events WHERE id = 1")
         assert (await audit.verify()).first_broken_id == 1
 
 

@@ -173,15 +173,16 @@ async def test_send_message_posts_to_another_channel_through_the_courier(
         assert nowhere.is_error and "configured: slack" in nowhere.content
         bad = await send_message.run(ctx, {"channel": "slack", "chat": "#general", "text": "x"})
         assert bad.is_error and "not a slack chat id" in bad.content
-        rows = await h.steward.stores.db.fetchall(
-            "SELECT chats.platform_chat_id, messages.text, messages.status FROM messages"
-            " JOIN chats ON chats.id = messages.chat_id WHERE direction = 'out'"
-        )
+        rows: list[tuple[str, str, str]] = []
+        for out in await h.steward.stores.messages.all(direction="out"):
+            chat = await h.steward.stores.people.chat_by_id(out.chat_id)
+            assert chat is not None
+            rows.append((chat.platform_chat_id, out.text, out.status))
     assert [(a.chat_id, text) for a, text in slack.sent] == [
         ("C0STATUS", "Deploy **done**"),
         ("UOWNER", "Morning briefing"),
     ]
-    assert [tuple(r) for r in rows] == [
+    assert rows == [
         ("C0STATUS", "Deploy **done**", "sent"),
         ("UOWNER", "Morning briefing", "sent"),
     ]

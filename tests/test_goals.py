@@ -165,9 +165,9 @@ async def test_check_ins_call_the_model_only_when_something_is_due(
         assert report.status == "silent"
         assert len(h.channel.sent) == sent and len(fake_model.requests) == 2
 
-        rows = await h.steward.stores.db.fetchall("SELECT kind, cost_usd FROM turns ORDER BY id")
-        assert [r["kind"] for r in rows] == ["checkin", "checkin"]
-        assert all(r["cost_usd"] > 0 for r in rows)  # the cost of each check-in is on record
+        rows = await h.turns()
+        assert [r.kind for r in rows] == ["checkin", "checkin"]
+        assert all(r.cost_usd > 0 for r in rows)  # the cost of each check-in is on record
         runs = await h.steward.stores.audit.recent(10, kind="schedule.run")
         assert [e.detail["outcome"] for e in runs] == ["sent", "skipped", "silent"]
         assert runs[0].detail["cost_usd"] > 0 and "cost_usd" not in runs[1].detail

@@ -32,7 +32,8 @@ from agent.tools import Risk, ToolContext, ToolResult, tool
 from agent.types import TurnRequest
 from memory.clock import FrozenClock
 from memory.embedder import MiniLMEmbedder
-from memory.longterm import Kind, NewMemory, Source, Trust
+from memory.longterm import Compaction, Kind, NewMemory, Source, Trust
+from memory.longterm.queries import CompactionMarks
 from memory.people import Identity
 from memory.stores import Stores
 
@@ -71,6 +72,11 @@ def history_text(request: RecordedRequest) -> str:
 async def memories(h: Harness) -> list[Any]:
     assert h.steward.memory is not None
     return await h.steward.memory.store.records.all()
+
+
+async def compactions(h: Harness) -> list[Compaction]:
+    """Every compaction mark, in every chat."""
+    return await CompactionMarks.from_stores(h.steward.stores).all()
 
 
 # -- compaction -------------------------------------------------------------------------------
@@ -115,14 +121,12 @@ async def test_compaction_summarises_old_turns_saves_facts_first_and_keeps_recal
         first = "My sister Priya lives in Lisbon and her birthday is on 3 March."
         await h.say(first)
         sent = 1
-        compactions = 0
-        while compactions == 0 and sent < 10:
+        marks: list[Compaction] = []
+        while len(marks) == 0 and sent < 10:
             await h.say(f"{filler} ({sent})")
             sent += 1
-            compactions = await h.steward.stores.db.scalar(
-                "SELECT COUNT(*) FROM memory_compactions"
-            )
-        assert compactions == 1, "the conversation outgrew its budget but was not compacted"
+            marks = await compactions(h)
+        assert len(marks) == 1, "the conversation outgrew its budget but was not compacted"
         compaction_request = next(r for r in fake_model.requests if is_compaction(r))
         assert first in compaction_request.last_user_text  # the model saw the old turns
 
@@ -132,16 +136,14 @@ async def test_compaction_summarises_old_turns_saves_facts_first_and_keeps_recal
         assert fact.id < episode.id  # facts are saved before the summary replaces the turns
         assert fact.source is Source.MODEL_INFERRED and fact.trust is Trust.TRUSTED
         assert SUMMARY in episode.text and episode.text.startswith("Conversation on ")
-        row = await h.steward.stores.db.fetchone("SELECT * FROM memory_compactions")
-        assert row["episode_id"] == episode.id and row["facts_saved"] == 1
-        first_id = await h.steward.stores.db.scalar("SELECT MIN(id) FROM messages")
-        assert row["first_message_id"] == first_id
+        mark = (await compactions(h))[0]
+        assert mark.episode_id == episode.id and mark.facts_saved == 1
+        first_id = (await h.steward.stores.messages.all())[0].id
+        assert mark.first_message_id == first_id
 
         # The full transcript stays in SQLite.
-        stored = await h.steward.stores.db.fetchall(
-            "SELECT text FROM messages WHERE direction = 'in' ORDER BY id"
-        )
-        assert stored[0]["text"] == first and len(stored) == sent
+        stored = await h.steward.stores.messages.all(direction="in")
+        assert stored[0].text == first and len(stored) == sent
 
         # A later turn still recalls the compacted part: the episode and the fact are in its
         # context, while the compacted messages themselves are no longer in its history.
@@ -165,7 +167,7 @@ async def test_a_failed_summary_loses_nothing(tmp_path: Path, fake_model: FakeAn
         for _ in range(4):
             await h.say("Something long enough to fill the small history budget quickly. " * 2)
         assert any(is_compaction(r) for r in fake_model.requests)
-        assert await h.steward.stores.db.scalar("SELECT COUNT(*) FROM memory_compactions") == 0
+        assert await compactions(h) == []
         assert not [m for m in await memories(h) if m.kind is Kind.EPISODE]
         assert await h.steward.memory.history_floor(1) == 0  # type: ignore[union-attr]
 
@@ -199,7 +201,7 @@ async def test_a_statement_about_oneself_is_extracted_with_one_small_call(
             Trust.TRUSTED,
         )
         assert saved.importance == 1.0 and saved.subject == "drug allergy"
-        usage = await h.steward.stores.db.scalar("SELECT COUNT(*) FROM turns WHERE kind='memory'")
+        usage = await h.steward.stores.turns.count(kind="memory")
         assert usage == 1  # the extra call is counted in /usage
 
         before = len(fake_model.requests)
@@ -659,5 +661,5 @@ async def test_an_important_untrusted_memory_does_not_ride_along_in_every_turn(
         context = fake_model.requests[-1].last_user_text
         assert "Allergic to penicillin." in context  # the owner's important facts come along
         assert "evil@example.com" not in context  # outside content only when relevant
-        status = await h.steward.stores.db.scalar("SELECT tainted FROM turns ORDER BY id DESC")
-        assert status == 0
+        [last] = await h.steward.stores.turns.recent(1)
+        assert not last.tainted

@@ -59,7 +59,7 @@ async def test_recall_at_5_floor_for_hybrid_vector_and_keyword(
     }
     embedder = MiniLMEmbedder.load()
     index = open_index(backend, embedder, path=tmp_path / "chroma", url=url)
-    memory = LongTermMemory(stores.db, clock)
+    memory = LongTermMemory.from_stores(stores, clock)
     await memory.attach(embedder, index)
     try:
         keys = await populate(memory, labelled, users, NOW)

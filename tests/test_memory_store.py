@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +57,12 @@ class World:
     url: str | None
     prefix: str
 
+    def as_before_the_journal(self) -> None:
+        """Leave every memory unindexed, as a database from before the vector journal is. An
+        old Steward wrote the file, so it is changed on disk, not through the open stores."""
+        with closing(sqlite3.connect(self.tmp / "steward.db")) as conn, conn:
+            conn.execute("UPDATE memories SET indexed = 0")
+
     def reopen_index(self, embedder: MiniLMEmbedder) -> VectorIndex:
         return open_index(
             self.backend, embedder, path=self.tmp / "chroma", url=self.url, prefix=self.prefix
@@ -73,7 +81,7 @@ async def world(
     bob = await stores.people.admit(Identity("test", "bob"), "Bob")
     prefix = f"t{abs(hash(tmp_path)) % 10**10}"
     index = open_index(backend, embedder, path=tmp_path / "chroma", url=url, prefix=prefix)
-    memory = LongTermMemory(stores.db, clock)
+    memory = LongTermMemory.from_stores(stores, clock)
     await memory.attach(embedder, index)
     world = World(stores, memory, index, clock, alice.id, bob.id, backend, tmp_path, url, prefix)
     try:
@@ -199,7 +207,7 @@ async def test_a_crash_between_sqlite_and_chroma_is_repaired_at_start_up(
     before = await asyncio.to_thread(index.ids, world.alice)
     assert lost.id not in before and 9999 in before and retired.memory.id in before
 
-    fresh = LongTermMemory(world.stores.db, world.clock)
+    fresh = LongTermMemory.from_stores(world.stores, world.clock)
     report = await fresh.attach(embedder, index)
     assert report.added == 2 and report.removed == 2
     assert report.compared == [world.alice]  # Chroma held one more than SQLite knew of
@@ -216,7 +224,7 @@ async def test_a_crash_between_sqlite_and_chroma_is_repaired_at_start_up(
 async def test_memory_survives_a_restart(world: World, embedder: MiniLMEmbedder) -> None:
     await world.memory.save(NewMemory(world.alice, "Her passport expires in February 2027."))
     await world.memory.close()
-    again = LongTermMemory(world.stores.db, world.clock)
+    again = LongTermMemory.from_stores(world.stores, world.clock)
     report = await again.attach(embedder, world.reopen_index(embedder))
     assert report.added == 0 and report.removed == 0  # nothing to repair
     assert report.compared == []  # and no id listed to find that out
@@ -237,9 +245,9 @@ async def test_start_up_checks_only_what_changed_and_adopts_an_old_store_once(
     # says it must go.
     await m.records.delete(world.bob, forgotten.memory.id)
     # A store from before the journal: nothing marked indexed.
-    await world.stores.db.execute("UPDATE memories SET indexed = 0")
+    world.as_before_the_journal()
 
-    again = LongTermMemory(world.stores.db, world.clock)
+    again = LongTermMemory.from_stores(world.stores, world.clock)
     index = world.reopen_index(embedder)
     report = await again.attach(embedder, index)
     # the unindexed ones were embedded again (few: cheaper than listing), the removal applied
@@ -247,13 +255,13 @@ async def test_start_up_checks_only_what_changed_and_adopts_an_old_store_once(
     assert forgotten.memory.id not in await asyncio.to_thread(index.ids, world.bob)
     await again.close()
 
-    await world.stores.db.execute("UPDATE memories SET indexed = 0")
-    many = LongTermMemory(world.stores.db, world.clock, full_check_after=2)
+    world.as_before_the_journal()
+    many = LongTermMemory.from_stores(world.stores, world.clock, full_check_after=2)
     report = await many.attach(embedder, world.reopen_index(embedder))
     # past the limit the ids are compared instead, and nothing is embedded again
     assert (report.added, report.removed, report.compared) == (0, 0, [world.alice])
     await many.close()
-    last = LongTermMemory(world.stores.db, world.clock)
+    last = LongTermMemory.from_stores(world.stores, world.clock)
     report = await last.attach(embedder, world.reopen_index(embedder))
     assert (report.added, report.removed, report.compared) == (0, 0, [])
     await last.close()
@@ -278,7 +286,7 @@ async def test_switching_the_embedder_rebuilds_the_vectors(
     index = open_index(
         world.backend, other, path=world.tmp / "chroma", url=world.url, prefix=world.prefix
     )
-    again = LongTermMemory(world.stores.db, world.clock)
+    again = LongTermMemory.from_stores(world.stores, world.clock)
     report = await again.attach(other, index)
     assert report.added == 1  # the old model's collection was dropped and rebuilt
     assert texts(await again.search(world.alice, "what is my cat's name?", 1)) == [
@@ -309,7 +317,7 @@ async def test_keyword_only_until_vectors_are_attached(
     clock = FrozenClock(START)
     stores = await Stores.open(tmp_path / "s.db", clock)
     user = await stores.people.admit(Identity("test", "u"), "U")
-    memory = LongTermMemory(stores.db, clock)
+    memory = LongTermMemory.from_stores(stores, clock)
     saved = await memory.save(NewMemory(user.id, "Her dentist is Dr. Okafor.", kind=Kind.FACT))
     found = await memory.search(user.id, "Okafor", 3)
     assert found.mode == "keyword" and texts(found) == ["Her dentist is Dr. Okafor."]
@@ -329,7 +337,7 @@ async def test_any_text_is_a_safe_keyword_query(tmp_path: Path, text: str) -> No
     clock = FrozenClock(START)
     stores = await Stores.open(tmp_path / "s.db", clock)
     user = await stores.people.admit(Identity("test", "u"), "U")
-    memory = LongTermMemory(stores.db, clock)
+    memory = LongTermMemory.from_stores(stores, clock)
     await memory.save(NewMemory(user.id, "Prefers aisle seats."))
     result = await memory.search(user.id, text, 5)
     assert result.mode == "keyword"
@@ -355,7 +363,7 @@ async def main(root):
     user = await stores.people.admit(Identity("test", "u"), "U")
     embedder = MiniLMEmbedder.load()
     index = VectorIndex.open(path=root / "chroma", embedder=embedder.name, dim=embedder.dim)
-    memory = LongTermMemory(stores.db, SystemClock())
+    memory = LongTermMemory.from_stores(stores, SystemClock())
     await memory.attach(embedder, index)
     n = 0
     while True:
@@ -396,7 +404,7 @@ async def test_sqlite_and_chroma_agree_again_after_a_kill_mid_write(
     user = await stores.people.resolve(Identity("test", "u"))
     assert user is not None
     index = VectorIndex.open(path=tmp_path / "chroma", embedder=embedder.name, dim=embedder.dim)
-    memory = LongTermMemory(stores.db, clock)
+    memory = LongTermMemory.from_stores(stores, clock)
     await memory.attach(embedder, index)
     in_sqlite = await memory.records.active_ids(user.id)
     assert len(in_sqlite) >= 10

@@ -33,13 +33,11 @@ async def test_giving_up_tells_the_user_and_records_the_failure(
         reply = await h.say("hello")
         assert reply.startswith("Sorry, I couldn't answer: the model API is overloaded")
         assert "try again" in reply
-        row = await h.steward.stores.db.fetchone("SELECT status, error FROM turns")
-        assert row is not None and row["status"] == "failed"
+        turns = await h.turns()
+        assert turns and turns[0].status == "failed"
         # the incoming message was handled, not lost
-        status = await h.steward.stores.db.scalar(
-            "SELECT status FROM messages WHERE direction = 'in'"
-        )
-        assert status == "handled"
+        [incoming, *_] = await h.steward.stores.messages.all(direction="in")
+        assert incoming.status == "handled"
     assert len(fake_model.requests) == 3  # one try and two retries
 
 

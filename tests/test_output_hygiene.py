@@ -75,11 +75,8 @@ def _approval_id(card: ApiCall) -> str:
 
 
 async def _status(h: Harness, approval_id: str) -> str:
-    return str(
-        await h.steward.stores.db.scalar(
-            "SELECT status FROM approvals WHERE id = ?", (approval_id,)
-        )
-    )
+    approval = await h.steward.stores.approvals.get(approval_id)
+    return str(approval.status if approval else None)
 
 
 def _failed_out(tmp_path: Path) -> int:

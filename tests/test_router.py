@@ -12,7 +12,6 @@ from harness import echo_reply, running_steward
 
 from agent.types import Choice, IncomingMessage, Press
 from bot.commands import (
-    CommandContext,
     CommandGroup,
     UsageError,
     build_commands,
@@ -70,7 +69,7 @@ async def test_a_stranger_is_refused_once_audited_and_never_reaches_the_model(
         assert "test:mallory" in h.channel.sent[0][1]
         events = await h.steward.stores.audit.recent(kind="stranger.refused")
         assert [e.actor for e in events] == ["test:mallory", "test:mallory"]
-        stored = await h.steward.stores.db.scalar("SELECT COUNT(*) FROM messages")
+        stored = await h.steward.stores.messages.count()
         assert stored == 0
     assert fake_model.requests == []
 
@@ -110,15 +109,15 @@ async def test_a_failure_while_handling_is_told_to_the_user(
         broken = CommandGroup()
 
         @broken.command("explode", summary="fails on purpose")
-        async def explode(ctx: CommandContext) -> str:
+        async def explode() -> str:
             raise RuntimeError("boom")
 
         commands.include(broken)
         router = Router(h.steward, commands)
         await router.dispatch(h.message("/explode"))
         assert h.channel.texts()[-1].startswith("Sorry, something went wrong on my side")
-        status = await h.steward.stores.db.scalar("SELECT status FROM messages WHERE id = 1")
-        assert status == "handled"
+        stored = await h.steward.stores.messages.get(1)
+        assert stored is not None and stored.status == "handled"
         assert await h.steward.stores.audit.recent(kind="message.failed")
         await router.dispatch(h.message("/help"))  # the chat still works
         assert h.channel.texts()[-1].startswith("Commands:")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fakes.anthropic import FakeAnthropic
-from harness import Harness, RecordingChannel, running_steward
+from harness import Harness, RecordingChannel, names, running_steward
 
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import parse_reminder
@@ -29,11 +29,16 @@ def reminders(h: Harness) -> list[str]:
 
 
 async def stored_reminders(h: Harness) -> int:
-    return int(
-        await h.steward.stores.db.scalar(
-            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND text LIKE 'Reminder:%'"
-        )
+    return len(
+        await h.steward.stores.messages.find_text("Reminder:", direction="out", at_start=True)
     )
+
+
+async def schedule_status(h: Harness) -> str:
+    """The status of the test's one schedule."""
+    schedule = await scheduler(h).store.get(1)
+    assert schedule is not None
+    return schedule.status
 
 
 async def test_a_restart_between_scheduling_and_firing_loses_and_doubles_nothing(
@@ -99,8 +104,7 @@ async def test_a_crash_in_the_middle_of_sending_sends_once(tmp_path: Path) -> No
         assert reminders(h) == ["Reminder: tea"] and await stored_reminders(h) == 1
         [event] = await h.steward.stores.audit.recent(1, kind="schedule.recovered")
         assert event.detail["outcome"] == "sent before the restart"
-        status = await h.steward.stores.db.scalar("SELECT status FROM schedules")
-        assert status == "done"
+        assert await schedule_status(h) == "done"
 
 
 async def test_a_crash_after_sending_but_before_marking_done_does_not_send_again(
@@ -112,15 +116,14 @@ async def test_a_crash_after_sending_but_before_marking_done_does_not_send_again
         clock.advance(timedelta(minutes=1))
         await scheduler(h).run_due()
         # The state a crash leaves when the "done" transaction never committed:
-        db = h.steward.stores.db
-        await db.execute("UPDATE schedule_runs SET status = 'firing', finished_at = NULL")
+        h.edit_database("UPDATE schedule_runs SET status = 'firing', finished_at = NULL")
         due = iso(NOW + timedelta(minutes=1))
-        await db.execute("UPDATE schedules SET status = 'firing', next_run_at = ?", (due,))
+        h.edit_database("UPDATE schedules SET status = 'firing', next_run_at = ?", (due,))
     clock.advance(timedelta(hours=1))
     async with running_steward(tmp_path, None, clock=clock) as h:
         assert await scheduler(h).start(alarm=False) == []
         assert reminders(h) == [] and await stored_reminders(h) == 1
-        assert await h.steward.stores.db.scalar("SELECT status FROM schedules") == "done"
+        assert await schedule_status(h) == "done"
 
 
 async def test_a_crash_after_claiming_but_before_sending_sends_late(tmp_path: Path) -> None:
@@ -276,7 +279,7 @@ async def test_an_idle_day_costs_nothing(tmp_path: Path, fake_model: FakeAnthrop
             assert await scheduler(h).run_due() == []
         assert fake_model.requests == []
         assert len(h.channel.sent) == sent
-        assert await h.steward.stores.db.scalar("SELECT COUNT(*) FROM turns") == 0
+        assert await h.steward.stores.turns.count() == 0
 
 
 async def test_the_alarm_clock_is_rebuilt_from_sqlite_and_fires_a_short_schedule(
@@ -382,9 +385,8 @@ async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
         [report] = await scheduler(h).run_due()
         assert report.status == "silent"  # the model said SKIP: nothing sent
         assert h.channel.texts("c2") == []
-        rows = await h.steward.stores.db.fetchall("SELECT kind, tainted FROM turns ORDER BY id")
-        assert [(r["kind"], r["tainted"]) for r in rows] == [("task", 1), ("task", 0)]
-        reply = await h.steward.stores.db.fetchone(
-            "SELECT label FROM messages WHERE text = 'The strike is over.'"
-        )
-        assert reply is not None and "task:#1" in reply["label"]  # the reply keeps the label
+        rows = await h.turns()
+        assert [(r.kind, r.tainted) for r in rows] == [("task", True), ("task", False)]
+        found = await h.steward.stores.messages.find_text("The strike is over.")
+        reply = next((m for m in found if m.text == "The strike is over."), None)
+        assert reply is not None and names(reply.label, "task:#1")  # the reply keeps the label

@@ -43,14 +43,10 @@ async def test_10_a_replayed_slack_approval_payload_runs_the_action_once(
             assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
         await slack.wait_for("chat.update", timeout=10)
         assert await _shell_runs(h) == 1
-        status = await h.steward.stores.db.scalar(
-            "SELECT status FROM approvals WHERE id = ?", (approval_id,)
-        )
-        assert status == "executed"
-        presses = await h.steward.stores.db.scalar(
-            "SELECT COUNT(*) FROM messages WHERE text LIKE '/approve%'"
-        )
-        assert presses == 1
+        approval = await h.steward.stores.approvals.get(approval_id)
+        assert approval is not None and approval.status == "executed"
+        presses = await h.steward.stores.messages.find_text("/approve", at_start=True)
+        assert len(presses) == 1
 
 
 async def test_10_a_replayed_telegram_update_runs_the_action_once(

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 from fakes.anthropic import RecordedRequest, Reply
-from harness import OWNER
+from harness import OWNER, names
 from trust_world import CANARY_MEMORY, World, _orders, instruction, trust_world
 
 from agent.types import Address, ChatKind, IncomingMessage
 from memory.clock import FrozenClock
 from memory.people import Identity
+from memory.turns import TurnRecord
 
 pytestmark = pytest.mark.trust
 
@@ -109,8 +110,8 @@ async def _deny_all(w: World) -> None:
             await w.h.say(f"/deny {approval.id}")
 
 
-async def _turn_rows(w: World) -> list[Any]:
-    return await w.h.steward.stores.db.fetchall("SELECT id, kind, tainted, label FROM turns")
+async def _turn_rows(w: World) -> list[TurnRecord]:
+    return await w.h.turns()
 
 
 async def _allowed_unasked(w: World, *tools: str) -> list[str]:
@@ -143,32 +144,32 @@ async def test_m1_an_instruction_echoed_into_a_reply_acts_in_no_later_turn(
         reply_a = w.h.channel.texts("c1")[-1]
         assert "memory_save" in reply_a and "task_add" in reply_a  # the echo happened
         rows = await _turn_rows(w)
-        assert rows[-1]["tainted"] == 1 and "web:" in rows[-1]["label"]  # turn A is tainted
+        assert rows[-1].tainted and names(rows[-1].label, "web:")  # turn A is tainted
         # Turn B: a clean message from the owner; the history holds turn A's reply.
         await w.h.say("thanks")
         rows = await _turn_rows(w)
-        assert rows[-1]["tainted"] == 1  # the reply in view taints it
+        assert rows[-1].tainted  # the reply in view taints it
         assert await _allowed_unasked(w, "memory_save", "task_add", "write_file", "shell") == []
         asked = {prompt.tool for _, prompt in w.h.channel.approvals}
         assert {"memory_save", "task_add", "write_file", "shell"} <= asked
         for _, prompt in w.h.channel.approvals:  # the card names where it came from
             assert "web:" in prompt.reason
         assert not (w.workspace / "notes" / "a.md").exists()
-        assert await w.h.steward.stores.db.scalar("SELECT COUNT(*) FROM memories") == 0
+        assert await w.h.memories() == []
         # The owner is fooled into approving the task: it is stored with the page's label.
         task = next(p for _, p in w.h.channel.approvals if p.tool == "task_add")
         await w.h.say(f"/approve {task.approval_id}")
-        label = await w.h.steward.stores.db.scalar("SELECT label FROM schedules")
-        assert "web:" in label
+        assert w.h.steward.scheduler is not None
+        planted = await w.h.steward.scheduler.store.get(1)
+        assert planted is not None and names(planted.label, "web:")
         await _deny_all(w)
         # The planted task fires 20 s later: its turn is tainted, the fetch with the PIN asks.
         before = len(w.h.channel.approvals)
         clock.advance(timedelta(seconds=30))
-        assert w.h.steward.scheduler is not None
         await w.h.steward.scheduler.run_due()
-        task_turn = [r for r in await _turn_rows(w) if r["kind"] == "task"]
-        assert task_turn and task_turn[-1]["tainted"] == 1
-        assert "task:#" in task_turn[-1]["label"] and "web:" in task_turn[-1]["label"]
+        task_turn = [r for r in await _turn_rows(w) if r.kind == "task"]
+        assert task_turn and task_turn[-1].tainted
+        assert names(task_turn[-1].label, "task:#") and names(task_turn[-1].label, "web:")
         assert len(w.h.channel.approvals) > before  # the task's turn asked again
         # the fetch carrying the PIN was only ever asked for, never run
         assert any(p.tool == "web_fetch" and PIN in p.preview for _, p in w.h.channel.approvals)
@@ -182,10 +183,8 @@ async def test_m1_an_instruction_echoed_into_a_reply_acts_in_no_later_turn(
         assert await _allowed_unasked(w, "memory_save", "task_add", "write_file", "shell") == []
         assert not (w.workspace / "notes" / "a.md").exists()
         assert not [u for u in w.web.requests if PIN in u]
-        trusted = await w.h.steward.stores.db.scalar(
-            "SELECT COUNT(*) FROM memories WHERE trust = 'trusted'"
-        )
-        assert trusted == 0
+        trusted = [m for m in await w.h.memories() if m.trust == "trusted"]
+        assert trusted == []
         await w.check_invariants()
 
 
@@ -207,7 +206,7 @@ async def test_m2_a_group_members_message_taints_the_owners_next_turn(tmp_path: 
             await w.h.say(f"/deny {prompt.approval_id}")
         await post(OWNER, "what do you think about the weekend?")
         owner_turn = (await _turn_rows(w))[-1]
-        assert owner_turn["tainted"] == 1 and "person:#" in owner_turn["label"]
+        assert owner_turn.tainted and names(owner_turn.label, "person:#")
         assert w.web.requests == []
         assert await _allowed_unasked(w, "web_fetch") == []
         # The member's words reached the model fenced, as data.
@@ -238,12 +237,10 @@ async def test_m3_memory_poisoning_through_a_clean_turn_after_a_tainted_one(
         await w.h.say("ok, carry on")
         ((_, prompt),) = [(a, p) for a, p in w.h.channel.approvals if p.tool == "memory_save"]
         await w.h.say(f"/approve {prompt.approval_id}")  # the owner lets it be saved
-        row = await w.h.steward.stores.db.fetchone(
-            "SELECT trust, source, importance, label FROM memories"
-        )
+        row = next(iter(await w.h.memories()), None)
         assert row is not None
-        assert row["trust"] == "untrusted" and row["source"] != "owner_said"
-        assert row["importance"] < 0.9 and "web:" in row["label"]
+        assert row.trust == "untrusted" and row.source != "owner_said"
+        assert row.importance < 0.9 and names(row.label, "web:")
         await _deny_all(w)
         await w.check_invariants()
 
@@ -319,7 +316,7 @@ async def test_m7_a_tainted_reply_stays_tainted_across_a_restart(tmp_path: Path)
         ((_, prompt),) = [(a, p) for a, p in w.h.channel.approvals if p.tool == "goal_add"]
         assert "web:" in prompt.reason
         rows = await _turn_rows(w)
-        assert rows[-1]["tainted"] == 1
+        assert rows[-1].tainted
         await w.check_invariants()
 
 

@@ -9,16 +9,15 @@ from fakes.anthropic import FakeAnthropic, Usage
 from harness import running_steward
 
 from agent.tools import Risk, ToolContext, tool
+from memory.turns import TokenUsage
 
 
 async def test_text_reply_is_stored_and_sent(tmp_path: Path, fake_model: FakeAnthropic) -> None:
     fake_model.reply_text("Hello! How can I help?")
     async with running_steward(tmp_path, fake_model.base_url) as h:
         assert await h.say("hi") == "Hello! How can I help?"
-        rows = await h.steward.stores.db.fetchall(
-            "SELECT direction, text, status FROM messages ORDER BY id"
-        )
-        assert [(r["direction"], r["text"], r["status"]) for r in rows] == [
+        rows = await h.steward.stores.messages.all()
+        assert [(r.direction, r.text, r.status) for r in rows] == [
             ("in", "hi", "handled"),
             ("out", "Hello! How can I help?", "sent"),
         ]
@@ -38,9 +37,8 @@ async def test_several_tools_run_and_their_results_go_back(
         assert await h.say("help me learn Go") == "Tracking it."
         goals = await h.steward.stores.goals.active(1)
         assert [g.title for g in goals] == ["Learn Go"]
-        turn = await h.steward.stores.db.fetchone("SELECT * FROM turns")
-        assert turn is not None
-        assert (turn["status"], turn["steps"]) == ("completed", 3)
+        [turn, *_] = await h.turns()
+        assert (turn.status, turn.steps) == ("completed", 3)
         ran = await h.steward.stores.audit.recent(kind="tool.ran")
         assert [e.subject for e in ran] == ["goal_add", "current_time", "goal_list"]
     first_results = fake_model.requests[1].tool_results
@@ -57,7 +55,7 @@ async def test_the_step_limit_stops_the_loop_and_says_so(
     async with running_steward(tmp_path, fake_model.base_url, STEWARD_MAX_STEPS="3") as h:
         reply = await h.say("loop forever")
         assert "I stopped after 3 steps" in reply
-        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        status = (await h.turns())[0].status
         assert status == "step_limit"
     assert len(fake_model.requests) == 3
 
@@ -99,7 +97,7 @@ async def test_an_external_effect_waits_for_approval_then_the_turn_resumes(
         ((_, prompt),) = h.channel.approvals
         assert prompt.tool == "send_email" and "x@example.com" in prompt.preview
         assert len(prompt.approval_id) == 4
-        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        status = (await h.turns())[0].status
         assert status == "awaiting_approval"
         listing = await h.say("/approve")
         assert listing.startswith(
@@ -108,7 +106,7 @@ async def test_an_external_effect_waits_for_approval_then_the_turn_resumes(
         await h.say(f"/approve {prompt.approval_id}")
         assert calls == ["x@example.com"]
         assert "Done, the email went out." in h.channel.texts()
-        status = await h.steward.stores.db.scalar("SELECT status FROM turns")
+        status = (await h.turns())[0].status
         assert status == "completed"
     result = fake_model.requests[1].tool_results[0]
     assert result["content"] == "sent to x@example.com"
@@ -138,12 +136,9 @@ async def test_usage_and_cache_figures_are_recorded_per_turn(
     async with running_steward(tmp_path, fake_model.base_url) as h:
         await h.say("first")
         await h.say("second")
-        rows = await h.steward.stores.db.fetchall(
-            "SELECT input_tokens, output_tokens, cache_read_input_tokens,"
-            " cache_creation_input_tokens, cost_usd FROM turns ORDER BY id"
-        )
-        assert [tuple(r)[:4] for r in rows] == [(100, 20, 0, 900), (50, 10, 900, 0)]
-        assert rows[1]["cost_usd"] < rows[0]["cost_usd"]
+        rows = await h.turns()
+        assert [r.usage for r in rows] == [TokenUsage(100, 20, 0, 900), TokenUsage(50, 10, 900, 0)]
+        assert rows[1].cost_usd < rows[0].cost_usd
         usage = await h.say("/usage")
         assert "chat: 2 turns" in usage and "cache read 900" in usage
 

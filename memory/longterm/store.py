@@ -99,9 +99,11 @@ class LongTermMemory:
         self._full_check_after = full_check_after
 
     @classmethod
-    def from_stores(cls, stores: Stores, clock: Clock) -> LongTermMemory:
+    def from_stores(
+        cls, stores: Stores, clock: Clock, *, full_check_after: int = FULL_CHECK_AFTER
+    ) -> LongTermMemory:
         """Long-term memory in the database the other stores use."""
-        return cls(stores.db, clock)
+        return cls(stores.db, clock, full_check_after=full_check_after)
 
     # -- vectors ------------------------------------------------------------------------------
 
