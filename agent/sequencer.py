@@ -13,10 +13,14 @@ import contextlib
 from collections.abc import AsyncIterator, Hashable
 from contextvars import ContextVar, Token
 from types import TracebackType
+from typing import Any
 
 __all__ = ["ChatSequencer", "Ticket"]
 
-_HELD: ContextVar[frozenset[Hashable]] = ContextVar("steward_held_chats", default=frozenset())
+# Which chats the *current task* holds. A context is copied into every task and callback created
+# from it (APScheduler's alarms, spawned jobs), so a key alone would let work started while a
+# chat is held skip that chat's line later: each key records the task that holds it.
+_HELD: ContextVar[dict[Hashable, asyncio.Task[Any] | None]] = ContextVar("steward_held_chats")
 
 
 class Ticket:
@@ -29,12 +33,13 @@ class Ticket:
         self._key = key
         self._previous = previous
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._held: Token[frozenset[Hashable]] | None = None
+        self._held: Token[dict[Hashable, asyncio.Task[Any] | None]] | None = None
 
     async def __aenter__(self) -> None:
         if self._previous is not None:
             await asyncio.shield(self._previous)
-        self._held = _HELD.set(_HELD.get() | {self._key})
+        held = {**_HELD.get({}), self._key: asyncio.current_task()}
+        self._held = _HELD.set(held)
 
     async def __aexit__(
         self,
@@ -53,6 +58,12 @@ class Ticket:
         self._owner._forget(self._key, self.done)
 
 
+def _held_here(key: Hashable) -> bool:
+    """Whether this very task holds `key`'s place (not a task started while it was held)."""
+    holder = _HELD.get({}).get(key)
+    return holder is not None and holder is asyncio.current_task()
+
+
 class ChatSequencer:
     def __init__(self) -> None:
         self._tails: dict[Hashable, asyncio.Future[None]] = {}
@@ -67,7 +78,7 @@ class ChatSequencer:
     async def turn(self, key: Hashable | None) -> AsyncIterator[None]:
         """Hold `key`'s place for work that did not arrive as a message (a scheduled job, a
         resumed turn); no wait when this task already holds it, or when there is no chat."""
-        if key is None or key in _HELD.get():
+        if key is None or _held_here(key):
             yield
             return
         ticket = self.take(key)

@@ -142,8 +142,9 @@ async def pressed(
     stores: Stores,
     decide_approval: DecideApproval,
 ) -> str:
-    """A button on an approval card: it decides only the approval whose card was pressed."""
-    if press.message_id is not None and not await _on_its_card(press, sender, address, stores):
+    """A button on an approval card: it decides only the approval whose card was pressed. A
+    press that does not say which message it was on decides nothing (typing /approve does)."""
+    if press.message_id is None or not await _on_its_card(press, sender, address, stores):
         return WRONG_CARD
     return await decide_approval(
         press.approval_id,

@@ -166,6 +166,9 @@ class Endpoint:
         if not inspect.iscoroutinefunction(handler):
             raise TypeError(f"command handler {where} must be an async function")
         parameters = list(inspect.signature(handler).parameters.values())
+        shadowing = _NAMES & set(parsed)
+        if shadowing:  # a parsed word must never stand in for the real user, stores, …
+            raise TypeError(f"command handler {where}: pattern names {sorted(shadowing)} clash")
         known = _NAMES | set(parsed)
         for p in parameters:
             if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD):
