@@ -86,11 +86,9 @@ class Goals:
         goal = await self.get(user, goal_id, active=True)
         if not text.strip():
             raise GoalError("What progress should I note?")
-        if not user.is_owner:
-            source, tainted = Source.USER_SAID, True
-            label = label.join(Label.untrusted(f"person:#{user.id}"))
+        source, label = _provenance(user, source, label.join(Label.of(tainted)))
         note = await self._stores.goals.add_note(goal.id, text.strip())
-        await self._stores.goals.taint(goal.id, label.join(Label.of(tainted)))
+        await self._stores.goals.taint(goal.id, label)
         await self._stores.audit.record(
             "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
         )
@@ -100,7 +98,7 @@ class Goals:
             goal,
             f"Progress on goal “{goal.title}” ({day:%Y-%m-%d}): {note.note}",
             source=source,
-            label=label.join(Label.of(tainted), goal.label),
+            label=label.join(goal.label),
         )
         return note
 
@@ -141,9 +139,7 @@ class Goals:
         label: Label = TRUSTED,
     ) -> Goal:
         goal = await self.get(user, goal_id, active=True)
-        if not user.is_owner:
-            source, tainted = Source.USER_SAID, True
-            label = label.join(Label.untrusted(f"person:#{user.id}"))
+        source, label = _provenance(user, source, label.join(Label.of(tainted)))
         await self._stores.goals.set_status(goal.id, status)
         if self._scheduler is not None:
             checkin = await self._scheduler.checkin_for(user, goal.id)
@@ -159,7 +155,7 @@ class Goals:
             goal,
             f"Goal “{goal.title}” was marked {status.value} on {day:%Y-%m-%d}.",
             source=source,
-            label=label.join(Label.of(tainted), goal.label),
+            label=label.join(goal.label),
         )
         return closed
 
@@ -243,3 +239,10 @@ class Goals:
             "  (nothing logged yet: /goal note <id> <progress>)"
         ]
         return "\n".join(lines)
+
+
+def _provenance(user: User, source: Source, label: Label) -> tuple[Source, Label]:
+    """Another person's goal notes and closings are theirs, not the owner's: outside content."""
+    if user.is_owner:
+        return source, label
+    return Source.USER_SAID, label.join(Label.untrusted(f"person:#{user.id}"))
