@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 MODEL  := $(VENV)/share/steward/models/all-MiniLM-L6-v2
 
-.PHONY: run test lint format clean model bench bench-memory faults
+.PHONY: system-deps run test lint format clean model bench bench-memory faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,20 @@ model: $(MODEL)/.installed
 run: $(STAMP) $(MODEL)/.installed
 	$(BIN)/steward run
 
-test: $(DEV) $(MODEL)/.installed
+# Debian packages the tests drive as real servers: Dovecot (IMAP) and Chromium with its driver
+# (the web console). Installed with apt-get where we run as root (as in CI); elsewhere the tests
+# that need them say what is missing and skip (and fail under STEWARD_CI_STRICT=1).
+SYSTEM_PACKAGES := dovecot-imapd chromium chromium-driver
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing $$missing"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  fi; \
+	else echo "not root: tests that need $(SYSTEM_PACKAGES) will skip if they are missing"; fi
+
+test: $(DEV) $(MODEL)/.installed system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
