@@ -4,11 +4,13 @@
   Chroma is reconciled with SQLite. A turn that arrives before that uses keyword-only (FTS5)
   retrieval. If no embedder can load, Steward runs on keyword memory and says so once (a log
   line at start-up, and a line in /status).
-- The work is in the parts this composes: `agent.recall` (what a turn recalls, searches,
-  interests), `agent.memory_upkeep` (extraction and compaction after a turn, over
-  `agent.side_call`), `agent.memory_portability` (JSONL export and import). Writes that tools,
-  goals and the scheduler make (`remember`, `record_event`, `forget`) are here, the
-  `agent.ports.Remembering` port.
+- The whole transcript is memory too (`agent.transcript_memory`): every message is kept as a
+  searchable row as soon as it is stored, and a database from before is backfilled once.
+- The work is in the parts this composes: `agent.recall` (what a turn recalls; searches over
+  memories and messages, with dates and periods in the query), `agent.memory_upkeep`
+  (extraction and compaction after a turn, over `agent.side_call`), `agent.memory_portability`
+  (JSONL export and import). Writes that tools, goals and the scheduler make (`remember`,
+  `record_event`, `forget`) are here, the `agent.ports.Remembering` port.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
 from agent.model import Model
-from agent.recall import Recall, Recaller
+from agent.query_time import warm_up
+from agent.recall import Found, Recall, Recaller
 from agent.side_call import SideCall
+from agent.transcript_memory import Transcript
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import Clock
 from memory.embedder import Embedder, EmbedderUnavailable, load_embedder
@@ -36,15 +40,15 @@ from memory.longterm import (
     Memory,
     NewMemory,
     Saved,
-    SearchResult,
     Source,
     Trust,
     VectorIndex,
+    Weights,
 )
 from memory.people import Chat, User
 from memory.stores import Stores
 
-__all__ = ["ImportReport", "MemoryConfig", "MemoryService", "MemoryState", "Recall"]
+__all__ = ["Found", "ImportReport", "MemoryConfig", "MemoryService", "MemoryState", "Recall"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ class MemoryConfig:
     history_tokens: int = 6000
     collection_prefix: str = "steward"
     server_retry_seconds: float = 30.0
+    timezone: str = "UTC"  # the owner's, when a user has none: dates in queries and results
+    weights: Weights | None = None  # ranking (STEWARD_MEMORY_WEIGHTS); None: the defaults
 
 
 EmbedderLoader = Callable[[], Embedder]
@@ -87,9 +93,15 @@ class MemoryService:
     ) -> None:
         """`owns_model`: the model is this service's own (STEWARD_MEMORY_MODEL) and is closed
         with it. The loaders replace the default embedder and Chroma (tests, benchmarks)."""
-        self.store = LongTermMemory.from_stores(stores, clock)
+        self.store = LongTermMemory.from_stores(stores, clock, weights=config.weights)
         self.config = config
-        self.recaller = Recaller(self.store)
+        self.transcript = Transcript(
+            store=self.store, messages=stores.messages, people=stores.people, state=stores.state
+        )
+        self.transcript.listen()  # every message stored from now on is kept searchable
+        self.recaller = Recaller(
+            self.store, clock=clock, timezone=config.timezone, transcript=self.transcript
+        )
         self.upkeep = MemoryUpkeep(
             store=self.store,
             messages=stores.messages,
@@ -125,6 +137,7 @@ class MemoryService:
         """Begin loading vectors in the background; returns at once."""
         if self._task is None:
             self._task = asyncio.create_task(self._connect(), name="memory-vectors")
+        self.transcript.start()  # catch up (a database from before: the backfill) behind
 
     async def wait_ready(self) -> None:
         """Wait until start-up settled: hybrid, or keyword-only (wrap in asyncio.timeout)."""
@@ -148,12 +161,17 @@ class MemoryService:
             except Exception:  # already logged by _connect
                 pass
             self._task = None
+        await self.transcript.stop()
         await self.store.close()
         close = getattr(self._model, "close", None)
         if self._owns_model and close is not None:
             await close()
 
     async def _connect(self) -> None:
+        try:
+            await asyncio.to_thread(warm_up)  # dateparser's data, off the first query's path
+        except Exception:  # dates in queries then load on first use
+            log.debug("dateparser warm-up failed", exc_info=True)
         try:
             embedder = await asyncio.to_thread(self._load_embedder)
         except EmbedderUnavailable as exc:
@@ -219,8 +237,18 @@ class MemoryService:
     async def history_floor(self, chat_id: int) -> int:
         return await self.recaller.history_floor(chat_id)
 
-    async def search(self, user_id: int, query: str, k: int = 8) -> SearchResult:
-        return await self.recaller.search(user_id, query, k)
+    async def search(
+        self,
+        user_id: int,
+        query: str,
+        k: int = 8,
+        *,
+        timezone: str | None = None,
+        kinds: list[Kind] | None = None,
+    ) -> Found:
+        """Memories and transcript messages for `query` (see `agent.recall`); `timezone` is the
+        user's, for the dates the query names."""
+        return await self.recaller.search(user_id, query, k, timezone=timezone, kinds=kinds)
 
     async def interests(self, user: User) -> list[str]:
         return await self.recaller.interests(user)

@@ -26,7 +26,16 @@ from agent.side_call import SideCall
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
-from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Saved, Source, Trust
+from memory.longterm import (
+    MEMORY_KINDS,
+    Kind,
+    LongTermMemory,
+    Memory,
+    NewMemory,
+    Saved,
+    Source,
+    Trust,
+)
 from memory.messages import MessageLog, StoredMessage
 from memory.people import Chat, User
 from memory.turns import TurnLog, TurnStatus
@@ -154,7 +163,8 @@ class MemoryUpkeep:
         assert self._side is not None
         label = request.label.join(label or TRUSTED)
         user = request.user
-        known = await self._store.search(user.id, request.text, 5)
+        # memories only: transcript rows are not facts to replace (issue 13)
+        known = await self._store.search(user.id, request.text, 5, kinds=MEMORY_KINDS)
         # Only trusted memories are listed: an untrusted one's words would shape what is saved
         # under the owner's name (the listing is there to avoid duplicates and find replacements).
         trusted_known = [m for m in known.memories if not m.untrusted]

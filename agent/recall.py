@@ -1,28 +1,50 @@
-"""What long-term memory brings to a turn: the chat's latest episode and the user's memories.
+"""What long-term memory brings to a turn, and what a search finds: memories and messages.
 
 Before each turn, the episode that replaced the chat's older messages (what compaction
-summarised) and the user's memories most relevant to the message go into the per-turn context
-block; `agent.context.MemorySource` cuts them to STEWARD_MEMORY_TOKENS. The most important
-memories ride along unasked, but only trusted ones: an untrusted memory taints the turn that
-carries it, so it comes only when it is relevant.
+summarised), the user's memories most relevant to the message, and past messages of the
+transcript that bear on it go into the per-turn context block; `agent.context.MemorySource`
+cuts them to STEWARD_MEMORY_TOKENS. The most important memories ride along unasked, but only
+trusted ones: an untrusted memory taints the turn that carries it, so it comes only when it is
+relevant. A past message is recalled only when it is close in meaning (vectors are needed): the
+words it shares with the message are not enough, and a recalled untrusted message taints the
+turn like an untrusted memory.
+
+A search (`memory_search`, `/memory search`) covers memories and messages, says which is which,
+shows a message with the turns around it and when it was said (in the owner's timezone). A date
+or period in the query ("in May", "last week") is found by `agent.query_time`: hits inside it
+come first, the others still follow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from agent.query_time import QueryTime, find_period
 from agent.types import TurnRequest
-from memory.longterm import Kind, LongTermMemory, Memory, SearchResult
-from memory.longterm.terms import STOPWORDS
+from memory.clock import Clock
+from memory.labels import TRUSTED, Label
+from memory.longterm import MEMORY_KINDS, Hit, Kind, LongTermMemory, Memory
+from memory.longterm.terms import STOPWORDS, query_terms
+from memory.messages import StoredMessage
 from memory.people import Chat, User
 
-__all__ = ["Recall", "Recaller"]
+if TYPE_CHECKING:
+    from agent.transcript_memory import Transcript, Turn
+
+__all__ = ["Found", "Recall", "Recaller", "hit_label", "message_label"]
 
 CONTEXT_HITS = 12  # candidates for the context block; the token budget decides how many fit
 CONTEXT_MIN_SIMILARITY = 0.3  # a vector-only hit below this is not relevant enough to show
+CONTEXT_MESSAGES = 3  # past messages recalled into a turn, at most
+MESSAGE_MIN_SIMILARITY = 0.45  # a past message this close in meaning, or it is not recalled
 CORE_IMPORTANCE = 0.85  # memories this important join the context whenever there is room
+PERIOD_MIN_SIMILARITY = 0.35  # an in-period hit found by meaning only must be this close
+NEIGHBOURS = 2  # turns shown on each side of a message found
 
 
 @dataclass(frozen=True)
@@ -32,32 +54,93 @@ class Recall:
     memories: list[Memory]
     episode: Memory | None
     mode: str
+    messages: list[Memory] = field(default_factory=list)
+    """Past messages of the transcript relevant to this one (kind `message`), best first."""
+    timezone: str = "UTC"
+    """The user's timezone (or Steward's), for the dates shown with them."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found: memories and messages (`hit.memory.kind`), best first; `around`
+    holds, for a message found, the message with its neighbouring turns."""
+
+    hits: list[Hit]
+    mode: str
+    period: QueryTime | None = None
+    around: dict[int, list[Turn]] = field(default_factory=dict)
+
+    @property
+    def memories(self) -> list[Memory]:
+        return [hit.memory for hit in self.hits]
+
+    @property
+    def label(self) -> Label:
+        """The join of the labels of everything found, neighbouring turns included."""
+        label = TRUSTED
+        for hit in self.hits:
+            label = label.join(hit_label(hit.memory))
+        for turns in self.around.values():
+            label = label.join(*(message_label(t.message) for t in turns))
+        return label
 
 
 class Recaller:
     """Reads long-term memory for turns, searches and briefings; never writes."""
 
-    def __init__(self, store: LongTermMemory) -> None:
+    def __init__(
+        self,
+        store: LongTermMemory,
+        *,
+        clock: Clock,
+        timezone: str = "UTC",
+        transcript: Transcript | None = None,
+    ) -> None:
         self._store = store
+        self._clock = clock
+        self._timezone = timezone
+        self._transcript = transcript
 
     async def recall(self, request: TurnRequest) -> Recall:
-        """The chat's latest episode and the user's memories most relevant to the message,
-        best first (the context source cuts them to its token budget)."""
+        """The chat's latest episode, the user's memories most relevant to the message (best
+        first; the context source cuts them to its token budget) and relevant past messages."""
         episode = await self.latest_episode(request.chat, request.user) if request.chat else None
-        result = await self._store.search(
-            request.user.id,
-            request.text,
-            CONTEXT_HITS,
-            min_similarity=CONTEXT_MIN_SIMILARITY,
+        # Memories and messages are searched apart, so the transcript never crowds the
+        # memories out of the candidates; messages only by meaning (see the module docstring).
+        wants_messages = self._store.semantic and not request.self_initiated
+        found, said = await asyncio.gather(
+            self.search(
+                request.user.id,
+                request.text,
+                CONTEXT_HITS,
+                timezone=request.user.timezone,
+                kinds=MEMORY_KINDS,
+                min_similarity=CONTEXT_MIN_SIMILARITY,
+                neighbours=False,
+            ),
+            self.search(
+                request.user.id,
+                request.text,
+                CONTEXT_MESSAGES * 3,
+                timezone=request.user.timezone,
+                kinds=[Kind.MESSAGE],
+                min_similarity=MESSAGE_MIN_SIMILARITY,
+                neighbours=False,
+            )
+            if wants_messages
+            else _nothing(),
         )
         # A briefing is written from items not yet briefed; earlier briefings would only invite
         # repeats, so its turn recalls everything but them.
         skip_kind = Kind.BRIEFING if request.kind == "briefing" else None
         memories = [
             m
-            for m in result.memories
-            if (episode is None or m.id != episode.id) and m.kind is not skip_kind
+            for m in found.memories
+            if m.kind is not Kind.MESSAGE
+            and (episode is None or m.id != episode.id)
+            and m.kind is not skip_kind
         ]
+        messages = await self._past_messages(request, said.hits)
         seen = {m.id for m in memories}
         for memory in await self._store.records.important(request.user.id, 5, CORE_IMPORTANCE):
             # Only the owner's own word rides along unasked: an untrusted memory taints the turn
@@ -67,7 +150,33 @@ class Recaller:
             if memory.id not in seen and (episode is None or memory.id != episode.id):
                 memories.append(memory)
                 seen.add(memory.id)
-        return Recall(memories, episode, result.mode)
+        zone = request.user.timezone or self._timezone
+        return Recall(memories, episode, found.mode, messages, zone)
+
+    async def _past_messages(self, request: TurnRequest, hits: Sequence[Hit]) -> list[Memory]:
+        """Messages close in meaning to this one that are not in view already: not this message,
+        nor the part of this chat's conversation the history still shows."""
+        if request.self_initiated:
+            return []
+        floor = await self.history_floor(request.chat.id) if request.chat else 0
+        picked: list[Memory] = []
+        seen: set[int] = set()
+        for hit in hits:
+            memory = hit.memory
+            if memory.kind is not Kind.MESSAGE or memory.message_id in seen:
+                continue
+            if hit.similarity is None or hit.similarity < MESSAGE_MIN_SIMILARITY:
+                continue
+            if memory.message_id == request.message_id:
+                continue
+            in_view = request.chat is not None and memory.chat_id == request.chat.id
+            if in_view and (memory.message_id or 0) > floor:
+                continue  # still in the conversation sent with the turn
+            seen.add(memory.message_id or 0)
+            picked.append(memory)
+            if len(picked) >= CONTEXT_MESSAGES:
+                break
+        return picked
 
     async def latest_episode(self, chat: Chat, user: User) -> Memory | None:
         """The episode that replaced this chat's older messages, if it is this user's."""
@@ -81,8 +190,52 @@ class Recaller:
         """Messages up to this id were compacted into an episode: the history starts after."""
         return await self._store.compactions.compacted_through(chat_id)
 
-    async def search(self, user_id: int, query: str, k: int = 8) -> SearchResult:
-        return await self._store.search(user_id, query, k)
+    async def search(
+        self,
+        user_id: int,
+        query: str,
+        k: int = 8,
+        *,
+        timezone: str | None = None,
+        kinds: Sequence[Kind] | None = None,
+        min_similarity: float | None = None,
+        neighbours: bool = True,
+    ) -> Found:
+        """The user's `k` best memories and messages for `query`. A period the query names (in
+        `timezone`, else Steward's) ranks what falls in it first without dropping the rest."""
+        period = find_period(query, now=self._clock.now(), timezone=timezone or self._timezone)
+        result = await self._store.search(
+            user_id, query, k, kinds=kinds, min_similarity=min_similarity
+        )
+        hits = list(result.hits)
+        if period is not None:
+            inside = await self._store.search(
+                user_id,
+                period.rest or query,
+                k,
+                since=period.since,
+                until=period.until,
+                kinds=kinds,
+                min_similarity=min_similarity,
+            )
+            hits = _prefer_period(period, inside.hits, hits)[:k]
+        around: dict[int, list[Turn]] = {}
+        if neighbours and self._transcript is not None:
+            shown: set[int] = set()
+            kept: list[Hit] = []
+            for hit in hits:
+                memory = hit.memory
+                if memory.kind is Kind.MESSAGE and memory.message_id in shown:
+                    continue  # already on screen as a neighbour of a better hit
+                kept.append(hit)
+                if memory.kind is Kind.MESSAGE:
+                    turns = await self._transcript.neighbours(
+                        memory, before=NEIGHBOURS, after=NEIGHBOURS
+                    )
+                    around[memory.id] = turns
+                    shown.update(t.message.id for t in turns)
+            hits = kept
+        return Found(hits, result.mode, period, around)
 
     async def interests(self, user: User) -> list[str]:
         """Words from the user's preferences, most frequent first (ranks briefing items)."""
@@ -92,3 +245,53 @@ class Recaller:
                 if word not in STOPWORDS:
                     counts[word] += 1
         return [word for word, _ in counts.most_common(30)]
+
+
+# Words of a question about a period as a whole ("what did we talk about yesterday?").
+_ABOUT_ANYTHING = frozenset(
+    """talk talked discuss discussed chat chatted speak spoke happen happened write wrote
+    mention mentioned message messages conversation conversations""".split()  # noqa: SIM905
+)
+
+
+async def _nothing() -> Found:
+    return Found([], "keyword")
+
+
+def _prefer_period(
+    period: QueryTime, inside: Sequence[Hit], everywhere: Sequence[Hit]
+) -> list[Hit]:
+    """Both lists merged; the hits the in-period search found relevant (by their words without
+    the date, or close in meaning) come first, the others after them. A query
+    that is little more than its period ("what did we talk about yesterday?") finds all of it
+    relevant."""
+    only_when = all(term in _ABOUT_ANYTHING for term in query_terms(period.rest))
+    relevant = {
+        hit.memory.id
+        for hit in inside
+        if only_when
+        or hit.keyword_rank is not None
+        or (hit.similarity is not None and hit.similarity >= PERIOD_MIN_SIMILARITY)
+    }
+    best: dict[int, Hit] = {}
+    for hit in [*inside, *everywhere]:
+        if hit.memory.id not in best or hit.score > best[hit.memory.id].score:
+            best[hit.memory.id] = hit
+    return sorted(
+        best.values(), key=lambda h: (h.memory.id not in relevant, -h.score, -h.memory.id)
+    )
+
+
+# -- labels (agent/memory_view.py presents what is found) ----------------------------------
+
+
+def hit_label(memory: Memory) -> Label:
+    """The label a memory or kept message brings into whatever shows it."""
+    if not memory.untrusted:
+        return TRUSTED
+    kind = "message" if memory.kind is Kind.MESSAGE else "memory"
+    return Label.untrusted(f"{kind}:#{memory.id}").join(memory.label)
+
+
+def message_label(message: StoredMessage) -> Label:
+    return message.label if message.label.tainted else TRUSTED

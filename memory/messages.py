@@ -1,8 +1,14 @@
-"""The message log: every incoming and outgoing message, stored before anyone acts on it."""
+"""The message log: every incoming and outgoing message, stored before anyone acts on it.
+
+Whoever keeps the transcript searchable (long-term memory) subscribes with `on_record`: it is
+called after each message is committed, never with the message path's failure on its account.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -10,7 +16,12 @@ from memory.clock import Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 
-__all__ = ["InStatus", "MessageLog", "OutStatus", "StoredMessage"]
+__all__ = ["InStatus", "MessageLog", "OutStatus", "RecordListener", "StoredMessage"]
+
+log = logging.getLogger(__name__)
+
+RecordListener = Callable[[int], Awaitable[None]]
+"""Called with the id of a message just committed."""
 
 
 class InStatus(StrEnum):
@@ -60,12 +71,37 @@ class MessageLog:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._listeners: list[RecordListener] = []
+        self._text_listeners: list[RecordListener] = []
+
+    def on_record(self, listener: RecordListener) -> None:
+        """Call `listener(message_id)` after every message committed from now on."""
+        self._listeners.append(listener)
+
+    def off_record(self, listener: RecordListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def on_text_changed(self, listener: RecordListener) -> None:
+        """Call `listener(message_id)` after a stored message's text is replaced (`set_text`)."""
+        self._text_listeners.append(listener)
+
+    def off_text_changed(self, listener: RecordListener) -> None:
+        if listener in self._text_listeners:
+            self._text_listeners.remove(listener)
+
+    async def _recorded(self, message_id: int, *, changed: bool = False) -> None:
+        for listener in list(self._text_listeners if changed else self._listeners):
+            try:
+                await listener(message_id)
+            except Exception:  # the message is stored; a listener catches up later
+                log.exception("a listener failed on message %s", message_id)
 
     async def record_incoming(
         self,
         *,
         chat_id: int,
-        user_id: int,
+        user_id: int | None,
         text: str,
         platform_message_id: str | None,
         thread_id: str | None = None,
@@ -93,7 +129,10 @@ class MessageLog:
                     label.to_json(),
                 ),
             )
-            return cursor.lastrowid if cursor.rowcount else None
+            message_id = cursor.lastrowid if cursor.rowcount else None
+        if message_id is not None:
+            await self._recorded(message_id)
+        return message_id
 
     async def record_outgoing(
         self,
@@ -108,7 +147,7 @@ class MessageLog:
         """Store a message Steward sends; `label` is that of the turn (or job) that wrote it, so
         a reply shaped by outside content stays outside content in the history."""
         now = iso(self._clock.now())
-        return await self._db.execute(
+        message_id = await self._db.execute(
             "INSERT INTO messages (chat_id, direction, thread_id, text, status, turn_id,"
             " in_history, created_at, updated_at, label) VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -123,6 +162,8 @@ class MessageLog:
                 label.to_json(),
             ),
         )
+        await self._recorded(message_id)
+        return message_id
 
     async def set_status(
         self,
@@ -141,6 +182,53 @@ class MessageLog:
             " WHERE id = ?",
             (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
         )
+
+    async def set_text(self, message_id: int, text: str) -> None:
+        """Replace a stored message's text once its files are read (a voice note's transcript,
+        where its photo was saved): what later turns see of it."""
+        await self._db.execute(
+            "UPDATE messages SET text = ?, updated_at = ? WHERE id = ?",
+            (text, iso(self._clock.now()), message_id),
+        )
+        await self._recorded(message_id, changed=True)
+
+    async def find_sent(
+        self, channel: str, platform_chat_id: str, platform_message_id: str
+    ) -> StoredMessage | None:
+        """A message Steward sent, by the platform's ids (a reply points at it). A long message
+        went out in parts and keeps its last part's id: a Telegram reply to an earlier part
+        finds the long message sent just after that id."""
+        base = (
+            "SELECT m.* FROM messages m JOIN chats c ON c.id = m.chat_id"
+            " WHERE c.channel = ? AND c.platform_chat_id = ? AND m.direction = 'out'"
+        )
+        row = await self._db.fetchone(
+            base + " AND m.platform_message_id = ? ORDER BY m.id DESC LIMIT 1",
+            (channel, platform_chat_id, platform_message_id),
+        )
+        if row is None and channel == "telegram" and platform_message_id.isdigit():
+            row = await self._db.fetchone(
+                base + " AND m.platform_message_id GLOB '[0-9]*' AND length(m.text) > 3000"
+                " AND CAST(m.platform_message_id AS INTEGER) BETWEEN ? AND ?"
+                " ORDER BY CAST(m.platform_message_id AS INTEGER) LIMIT 1",
+                (
+                    channel,
+                    platform_chat_id,
+                    int(platform_message_id),
+                    int(platform_message_id) + 10,
+                ),
+            )
+        return _message(row) if row else None
+
+    async def answered_in_thread(self, channel: str, platform_chat_id: str, thread_id: str) -> bool:
+        """Whether Steward already posted in this thread of this chat."""
+        found = await self._db.scalar(
+            "SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id"
+            " WHERE c.channel = ? AND c.platform_chat_id = ? AND m.direction = 'out'"
+            " AND m.thread_id = ?",
+            (channel, platform_chat_id, thread_id),
+        )
+        return bool(found)
 
     async def get(self, message_id: int) -> StoredMessage | None:
         row = await self._db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
@@ -220,3 +308,42 @@ class MessageLog:
                 (direction, fragment),
             )
         return [_message(row) for row in rows]
+
+    # -- the transcript as memory (agent/transcript_memory.py) -------------------------------
+
+    async def after(self, after_id: int, limit: int = 500) -> list[StoredMessage]:
+        """Every message after id `after_id` (commands and their answers too), oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        )
+        return [_message(row) for row in rows]
+
+    async def last_id(self) -> int:
+        return int(await self._db.scalar("SELECT COALESCE(MAX(id), 0) FROM messages"))
+
+    async def authors(self, chat_id: int, *, through_id: int | None = None) -> set[int]:
+        """The users who wrote in a chat (up to message `through_id`): its members, as far as
+        Steward knows (strangers' messages are never stored)."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT user_id FROM messages WHERE chat_id = ? AND direction = 'in'"
+            " AND user_id IS NOT NULL AND id <= ?",
+            (chat_id, through_id if through_id is not None else 2**62),
+        )
+        return {int(row["user_id"]) for row in rows}
+
+    async def around(
+        self, chat_id: int, message_id: int, *, before: int = 2, after: int = 2
+    ) -> list[StoredMessage]:
+        """A message with its neighbours in the chat's conversation (commands and their
+        answers left out), oldest first."""
+        earlier = await self._db.fetchall(
+            "SELECT * FROM messages WHERE chat_id = ? AND id < ? AND in_history = 1"
+            " ORDER BY id DESC LIMIT ?",
+            (chat_id, message_id, before),
+        )
+        later = await self._db.fetchall(
+            "SELECT * FROM messages WHERE chat_id = ? AND id >= ? AND in_history = 1"
+            " ORDER BY id LIMIT ?",
+            (chat_id, message_id, after + 1),
+        )
+        return [_message(row) for row in [*reversed(earlier), *later]]

@@ -1,4 +1,4 @@
-"""Long-term memory tools: save a memory, search memories.
+"""Long-term memory tools: save a memory, search memories and past messages.
 
 A memory saved in a tainted turn (one holding outside content), one said to come from the web, a
 feed or a tool, or one about a user who is not the owner is labelled untrusted: it is shown to
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from agent.memory_view import describe_found
+from agent.recall import hit_label, message_label
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.labels import TRUSTED, Label
-from memory.longterm import Kind, NewMemory, Source, Trust
+from memory.longterm import MEMORY_KINDS, Kind, NewMemory, Source, Trust
 
 if TYPE_CHECKING:
     from agent.memory_service import MemoryService
 
 __all__ = ["MEMORY_TOOLS"]
 
-_OUTSIDE = {"web": Source.WEB, "feed": Source.FEED, "tool": Source.TOOL}
+_OUTSIDE = {"web": Source.WEB, "feed": Source.FEED, "tool": Source.TOOL, "mail": Source.MAIL}
 UNTRUSTED_MAX_IMPORTANCE = 0.6
 """An untrusted memory is never "must not be missed": it rides along only when relevant."""
 
@@ -39,7 +41,7 @@ async def memory_save(
     subject: str = "",
     importance: float = 0.5,
     replaces: list[int] | None = None,
-    source: Literal["owner_said", "model_inferred", "web", "feed", "tool"] = "owner_said",
+    source: Literal["owner_said", "model_inferred", "web", "feed", "tool", "mail"] = "owner_said",
 ) -> str:
     """Remember something durable about the user for future conversations (who people are,
     where they live or work, preferences, dates, plans). Not for small talk.
@@ -50,7 +52,8 @@ async def memory_save(
         subject: A short key, e.g. "home city"; a newer fact with the same key replaces the old.
         importance: 0 to 1; 0.9 or more only for what must never be missed (an allergy).
         replaces: Ids of memories this one corrects or replaces.
-        source: owner_said (the user told you), model_inferred, or web/feed/tool if read there.
+        source: owner_said (the user told you), model_inferred, or web/feed/tool/mail if
+            read there.
     """
     service = _service(ctx)
     if not 0.0 <= importance <= 1.0:
@@ -59,6 +62,8 @@ async def memory_save(
     untrusted = ctx.tainted or outside or not ctx.user.is_owner
     if source in _OUTSIDE:
         kind_of_source = _OUTSIDE[source]
+    elif ctx.tainted and any(s.startswith("mail:") for s in ctx.sources):
+        kind_of_source = Source.MAIL  # seen in a mail this turn read: the mail's word
     elif source == "model_inferred" or ctx.tainted:
         # In a turn that holds outside content the model's word is not the owner's: never
         # `owner_said` for what may be a page's instruction echoed back.
@@ -103,28 +108,50 @@ async def memory_save(
 
 
 @tool(risk=Risk.READ)
-async def memory_search(ctx: ToolContext, query: str, limit: int = 8) -> str | ToolResult:
-    """Search the user's long-term memory (facts, preferences, summaries of past
-    conversations) by meaning and by keyword, for what the context does not already show.
+async def memory_search(
+    ctx: ToolContext,
+    query: str,
+    limit: int = 8,
+    kind: Literal["all", "memories", "messages"] = "all",
+) -> str | ToolResult:
+    """Search the user's long-term memory for what the context does not already show: memories
+    (facts, preferences, summaries of past conversations) and the messages of past
+    conversations (what they, you and others in their groups said, with when it was said and
+    the turns around it), by meaning and by keyword. A date or period in the query ("in May",
+    "last week", "on 6 September", "two months ago") ranks what falls in it first.
 
     Args:
-        query: What to look for, e.g. "sister's birthday".
-        limit: How many memories to return, from 1 to 20.
+        query: What to look for, e.g. "sister's birthday" or "what I said about the roof in May".
+        limit: How many results to return, from 1 to 20.
+        kind: all (default), memories only, or messages only.
     """
     service = _service(ctx)
     if not query.strip():
         raise ToolError("the query is empty")
-    result = await service.search(ctx.user.id, query, max(1, min(20, limit)))
-    if not result.hits:
-        return "No memories match."
-    lines = [hit.memory.describe() for hit in result.hits]
-    if result.mode == "keyword":
+    kinds = {"all": None, "memories": list(MEMORY_KINDS), "messages": [Kind.MESSAGE]}[kind]
+    timezone = ctx.user.timezone or service.config.timezone
+    found = await service.search(
+        ctx.user.id, query, max(1, min(20, limit)), timezone=timezone, kinds=kinds
+    )
+    if not found.hits:
+        return "Nothing in memory or past messages matches."
+    lines = describe_found(
+        found, timezone=timezone, viewer=ctx.user, chat_id=ctx.chat.id if ctx.chat else None
+    )
+    if found.mode == "keyword":
         lines.append("(keyword search only: semantic search is not available right now)")
-    untrusted = [hit.memory.id for hit in result.hits if hit.memory.untrusted]
-    if untrusted:  # outside content: fenced for the model, and the turn becomes tainted
-        ids = ",".join(f"#{i}" for i in untrusted)
-        return ToolResult("\n".join(lines), source=f"memory:{ids}")
-    return "\n".join(lines)
+    # Outside content (another person's message, a memory from a page, a reply written after
+    # reading one): fenced for the model, and the turn becomes tainted.
+    if not found.label.tainted:
+        return "\n".join(lines)
+    untrusted = [
+        hit.memory.id
+        for hit in found.hits
+        if hit_label(hit.memory).tainted
+        or any(message_label(t.message).tainted for t in found.around.get(hit.memory.id, []))
+    ]
+    ids = ",".join(f"#{i}" for i in untrusted)
+    return ToolResult("\n".join(lines), source=f"memory:{ids}")
 
 
 MEMORY_TOOLS = (memory_save, memory_search)

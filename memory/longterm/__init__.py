@@ -3,21 +3,28 @@
 from memory.longterm.compactions import CompactionLog
 from memory.longterm.ranking import Hit, SearchMode, SearchResult, Weights
 from memory.longterm.records import MemoryRecords
-from memory.longterm.store import LongTermMemory, ReconcileReport
+from memory.longterm.retrieval import Candidates
+from memory.longterm.store import LongTermMemory
 from memory.longterm.types import (
+    MEMORY_KINDS,
     OUTSIDE_SOURCES,
     Compaction,
     Kind,
     Memory,
     NewMemory,
+    NewMessage,
     Saved,
+    Scope,
     Source,
     Trust,
 )
+from memory.longterm.vector_ops import ReconcileReport
 from memory.longterm.vectors import VectorIndex, VectorIndexError, parse_chroma_url
 
 __all__ = [
+    "MEMORY_KINDS",
     "OUTSIDE_SOURCES",
+    "Candidates",
     "Compaction",
     "CompactionLog",
     "Hit",
@@ -26,8 +33,10 @@ __all__ = [
     "Memory",
     "MemoryRecords",
     "NewMemory",
+    "NewMessage",
     "ReconcileReport",
     "Saved",
+    "Scope",
     "SearchMode",
     "SearchResult",
     "Source",

@@ -16,9 +16,11 @@ from typing import Any
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
-from memory.longterm.terms import query_terms
+from memory.longterm.keyword import KeywordIndex, RowFilter
+from memory.longterm.terms import date_words
 from memory.longterm.types import (
     MAX_TEXT_CHARS,
+    MEMORY_KINDS,
     Kind,
     Memory,
     NewMemory,
@@ -28,7 +30,7 @@ from memory.longterm.types import (
     normalize_text,
 )
 
-__all__ = ["MemoryRecords"]
+__all__ = ["MemoryRecords", "memory_of_row"]
 
 
 def _memory(row: sqlite3.Row) -> Memory:
@@ -48,13 +50,41 @@ def _memory(row: sqlite3.Row) -> Memory:
         superseded_by=row["superseded_by"],
         superseded_at=parse_iso(row["superseded_at"]) if row["superseded_at"] else None,
         label=Label.from_json(row["label"]),
+        message_id=row["message_id"],
     )
 
 
-# A query word found in more memories than this (across the store) is dropped from the keyword
-# query when rarer words remain: its weight in BM25 is small, but ranking every memory it
-# matches is what makes a keyword look-up slow at 100k memories.
-COMMON_TERM_DOCS = 2000
+_MEMORY_KIND_SQL = ",".join(f"'{k.value}'" for k in MEMORY_KINDS)
+_INSERT = (
+    "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
+    " source_ref, trust, importance, turn_id, created_at, label, message_id, dates)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A transcript row already kept for this user and message is skipped (migration 0008's index).
+_INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
+
+
+def _row(new: NewMemory, text: str, created: datetime) -> tuple[Any, ...]:
+    return (
+        new.user_id,
+        new.chat_id,
+        new.kind.value,
+        text,
+        new.subject.strip(),
+        normalize_subject(new.subject),
+        new.source.value,
+        new.source_ref,
+        new.resolved_trust.value,
+        float(new.importance),
+        new.turn_id,
+        iso(created),
+        new.resolved_label.to_json(),
+        new.message_id,
+        date_words(created),
+    )
+
+
+memory_of_row = _memory  # a `memories` row as a Memory (for look-ups that select whole rows)
 
 
 def _restored_label(record: dict[str, Any]) -> str:
@@ -72,6 +102,7 @@ class MemoryRecords:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self.fulltext = KeywordIndex(db)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -85,30 +116,11 @@ class MemoryRecords:
             raise ValueError(f"a memory is at most {MAX_TEXT_CHARS} characters")
         if not 0.0 <= new.importance <= 1.0:
             raise ValueError("importance is between 0 and 1")
-        created = iso(new.created_at or self._clock.now())
+        created = new.created_at or self._clock.now()
         now = iso(self._clock.now())
         retire = sorted(set(supersede))
         async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
-                " source_ref, trust, importance, turn_id, created_at, label)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.user_id,
-                    new.chat_id,
-                    new.kind.value,
-                    text,
-                    new.subject.strip(),
-                    normalize_subject(new.subject),
-                    new.source.value,
-                    new.source_ref,
-                    new.resolved_trust.value,
-                    float(new.importance),
-                    new.turn_id,
-                    created,
-                    new.resolved_label.to_json(),
-                ),
-            )
+            cursor = await tx.execute(_INSERT, _row(new, text, created))
             memory_id = int(cursor.lastrowid or 0)
             for old in retire:
                 await tx.execute(
@@ -121,31 +133,21 @@ class MemoryRecords:
         return memory
 
     async def insert_many(self, rows: Sequence[NewMemory]) -> list[int]:
-        """Bulk insert without supersession checks (import, benchmarks); returns the new ids."""
+        """Bulk insert without supersession checks (`LongTermMemory.save_many`); returns the
+        new ids (0 for a transcript row kept already). Every row is checked first: one bad row
+        stores none."""
+        now = self._clock.now()
+        values: list[tuple[Any, ...]] = []
+        for new in rows:
+            text = normalize_text(new.text)
+            if not text or len(text) > MAX_TEXT_CHARS or not 0.0 <= new.importance <= 1.0:
+                raise ValueError(f"not a memory to save: {new.text[:40]!r}")
+            values.append(_row(new, text, new.created_at or now))
         ids: list[int] = []
         async with self._db.transaction() as tx:
-            for new in rows:
-                cursor = await tx.execute(
-                    "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key,"
-                    " source, source_ref, trust, importance, turn_id, created_at, label)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        new.user_id,
-                        new.chat_id,
-                        new.kind.value,
-                        normalize_text(new.text),
-                        new.subject.strip(),
-                        normalize_subject(new.subject),
-                        new.source.value,
-                        new.source_ref,
-                        new.resolved_trust.value,
-                        float(new.importance),
-                        new.turn_id,
-                        iso(new.created_at or self._clock.now()),
-                        new.resolved_label.to_json(),
-                    ),
-                )
-                ids.append(int(cursor.lastrowid or 0))
+            for value in values:
+                cursor = await tx.execute(_INSERT_NEW, value)
+                ids.append(int(cursor.lastrowid or 0) if cursor.rowcount == 1 else 0)
         return ids
 
     async def restore(self, record: dict[str, Any], *, user_id: int, chat_id: int | None) -> int:
@@ -153,8 +155,8 @@ class MemoryRecords:
         with `link_superseded`."""
         return await self._db.execute(
             "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
-            " source_ref, trust, importance, turn_id, created_at, superseded_at, label)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            " source_ref, trust, importance, turn_id, created_at, superseded_at, label, dates)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             (
                 user_id,
                 chat_id,
@@ -171,6 +173,7 @@ class MemoryRecords:
                 if record.get("superseded_at")
                 else None,
                 _restored_label(record),
+                date_words(parse_iso(str(record["created_at"]))),
             ),
         )
 
@@ -216,13 +219,12 @@ class MemoryRecords:
     async def recent(
         self, user_id: int, limit: int = 10, *, kinds: Iterable[Kind] | None = None
     ) -> list[Memory]:
-        """The user's memories in force, newest first."""
+        """The user's memories in force, newest first (transcript rows only when asked for)."""
         params: list[Any] = [user_id]
         where = "user_id = ? AND superseded_at IS NULL"
-        if kinds is not None:
-            kind_list = [k.value for k in kinds]
-            where += f" AND kind IN ({','.join('?' * len(kind_list))})"
-            params += kind_list
+        kind_list = [k.value for k in (MEMORY_KINDS if kinds is None else kinds)]
+        where += f" AND kind IN ({','.join('?' * len(kind_list))})"
+        params += kind_list
         rows = await self._db.fetchall(
             f"SELECT * FROM memories WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, limit),
@@ -232,7 +234,7 @@ class MemoryRecords:
     async def important(self, user_id: int, limit: int, min_importance: float) -> list[Memory]:
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
-            " AND importance >= ? AND kind != 'episode'"
+            f" AND importance >= ? AND kind != 'episode' AND kind IN ({_MEMORY_KIND_SQL})"
             " ORDER BY importance DESC, created_at DESC LIMIT ?",
             (user_id, min_importance, limit),
         )
@@ -257,7 +259,8 @@ class MemoryRecords:
         normal = normalize_text(text)
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
-            " AND text = ? COLLATE NOCASE ORDER BY id DESC LIMIT 1",
+            f" AND text = ? COLLATE NOCASE AND kind IN ({_MEMORY_KIND_SQL})"
+            " ORDER BY id DESC LIMIT 1",
             (user_id, normal),
         )
         return _memory(rows[0]) if rows else None
@@ -279,39 +282,11 @@ class MemoryRecords:
         )
         return [_memory(row) for row in rows]
 
-    async def keyword(self, user_id: int, query: str, limit: int) -> list[tuple[int, float]]:
+    async def keyword(
+        self, user_id: int, query: str, limit: int, filter: RowFilter | None = None
+    ) -> list[tuple[int, float]]:
         """(id, bm25) of the user's memories in force that match the query's words, best first."""
-        terms = query_terms(query)
-        if not terms:
-            return []
-        terms, common = await self._without_common(terms)
-        match = " OR ".join(f'"{t}"' for t in terms)
-        # Only common words left: rank the newest matches rather than every match (FTS5 walks
-        # its index backwards by rowid and stops at the limit).
-        order = "memories_fts.rowid DESC" if common else "score"
-        rows = await self._db.fetchall(
-            "SELECT memories.id AS id, bm25(memories_fts, 1.0, 0.5) AS score"
-            " FROM memories_fts JOIN memories ON memories.id = memories_fts.rowid"
-            f" WHERE memories_fts MATCH ? AND memories.user_id = ? ORDER BY {order} LIMIT ?",
-            (match, user_id, limit),
-        )
-        found = [(int(r["id"]), float(r["score"])) for r in rows]
-        return sorted(found, key=lambda row: row[1]) if common else found
-
-    async def _without_common(self, terms: list[str]) -> tuple[list[str], bool]:
-        """The terms matching at most COMMON_TERM_DOCS memories; when every term is that
-        common, the rarest one and True."""
-        probe = " UNION ALL ".join(
-            f"SELECT {i} AS i, (SELECT COUNT(*) FROM (SELECT 1 FROM memories_fts"
-            f" WHERE memories_fts MATCH ? LIMIT {COMMON_TERM_DOCS + 1})) AS n"
-            for i in range(len(terms))
-        )
-        rows = await self._db.fetchall(probe, tuple(f'"{t}"' for t in terms))
-        counts = {int(r["i"]): int(r["n"]) for r in rows}
-        kept = [t for i, t in enumerate(terms) if counts.get(i, 0) <= COMMON_TERM_DOCS]
-        if kept:
-            return kept, False
-        return [terms[min(range(len(terms)), key=lambda i: counts.get(i, 0))]], True
+        return await self.fulltext.search(user_id, query, limit, filter)
 
     async def active_ids(self, user_id: int) -> set[int]:
         rows = await self._db.fetchall(
@@ -382,18 +357,22 @@ class MemoryRecords:
             )
 
     async def count(self, user_id: int | None = None, *, active_only: bool = True) -> int:
-        where = " WHERE superseded_at IS NULL" if active_only else ""
+        """Memories (transcript rows left out)."""
+        where = f" WHERE kind IN ({_MEMORY_KIND_SQL})"
+        where += " AND superseded_at IS NULL" if active_only else ""
         if user_id is None:
             return int(await self._db.scalar(f"SELECT COUNT(*) FROM memories{where}"))
         where = (where + " AND" if where else " WHERE") + " user_id = ?"
         return int(await self._db.scalar(f"SELECT COUNT(*) FROM memories{where}", (user_id,)))
 
     async def all(self, user_id: int | None = None) -> list[Memory]:
-        """Every memory (superseded ones too), oldest first: for export."""
+        """Every memory (superseded ones too), oldest first: for export (the transcript is
+        exported with the messages, not here)."""
+        kinds = f"kind IN ({_MEMORY_KIND_SQL})"
         if user_id is None:
-            rows = await self._db.fetchall("SELECT * FROM memories ORDER BY id")
+            rows = await self._db.fetchall(f"SELECT * FROM memories WHERE {kinds} ORDER BY id")
         else:
             rows = await self._db.fetchall(
-                "SELECT * FROM memories WHERE user_id = ? ORDER BY id", (user_id,)
+                f"SELECT * FROM memories WHERE user_id = ? AND {kinds} ORDER BY id", (user_id,)
             )
         return [_memory(row) for row in rows]

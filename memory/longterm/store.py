@@ -1,9 +1,14 @@
 """Long-term memory: SQLite records (the truth) + Chroma vectors, searched together.
 
 Retrieval is hybrid: the user's nearest vectors in Chroma and their best FTS5 keyword matches are
-fused by reciprocal rank, then scaled by importance and recency (`ranking.py`). Until vectors
+fused by normalised score, then weighed by priors (`ranking.py`, `retrieval.py`). Until vectors
 are attached (the embedder and Chroma load in the background at start-up) and whenever no
-embedder can load, search is keyword-only and says so in its `mode`.
+embedder can load, search is keyword-only and says so (`SearchResult.keyword_only`).
+
+The public API (issue 13): `create_user`, `save` (one memory, with supersession), `save_many`
+and `save_messages` (bulk: stored and keyword-searchable on return, vectors written behind by a
+background task; `flush_vectors` waits for them), `search` (mode, limit, since/until, kinds,
+scope). Ranking weights are a frozen `Weights` given at construction.
 
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
 deletes from SQLite first, then from Chroma. A crash in between leaves Chroma missing a vector or
@@ -22,10 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,10 +36,31 @@ import numpy as np
 from memory.clock import Clock
 from memory.db import Database
 from memory.embedder import Embedder
+from memory.longterm.behind import VectorsBehind
 from memory.longterm.compactions import CompactionLog
-from memory.longterm.ranking import SearchMode, SearchResult, Weights, fuse
+from memory.longterm.keyword import RowFilter
+from memory.longterm.lookups import RowLookups
+from memory.longterm.ranking import SearchMode, SearchResult, Weights
+from memory.longterm.reconcile import reconcile
 from memory.longterm.records import MemoryRecords
-from memory.longterm.types import Kind, Memory, NewMemory, Saved, Trust
+from memory.longterm.retrieval import Candidates, Retriever
+from memory.longterm.types import (
+    MAX_TEXT_CHARS,
+    Kind,
+    Memory,
+    NewMemory,
+    NewMessage,
+    Saved,
+    Scope,
+    Trust,
+    normalize_text,
+)
+from memory.longterm.vector_ops import (
+    ReconcileReport,
+    embed_and_query,
+    index_write,
+    same_numbers,
+)
 from memory.longterm.vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -55,23 +79,6 @@ _SLOTTED = (Kind.FACT, Kind.PREFERENCE)  # kinds where one subject holds one cur
 _NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when named
 
 
-@dataclass
-class ReconcileReport:
-    added: int = 0
-    removed: int = 0
-    users: int = 0
-    dropped_collections: list[int] = field(default_factory=list)
-    compared: list[int] = field(default_factory=list)  # users whose every id was listed
-
-    def __iadd__(self, other: ReconcileReport) -> ReconcileReport:
-        self.added += other.added
-        self.removed += other.removed
-        self.users = max(self.users, other.users)
-        self.dropped_collections += other.dropped_collections
-        self.compared += other.compared
-        return self
-
-
 class LongTermMemory:
     def __init__(
         self,
@@ -86,24 +93,53 @@ class LongTermMemory:
         `full_check_after`: see FULL_CHECK_AFTER."""
         self.records = MemoryRecords(db, clock)
         self.compactions = CompactionLog(db, clock)
-        self.weights = weights or Weights()
+        self._lookups = RowLookups(db)
+        self._weights = weights or Weights()
         self._clock = clock
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
         self._ready = False
         self._vector_lock = asyncio.Lock()
-        # The same text is often looked up twice in a turn (the context, then memory_search or
-        # extraction): its embedding is kept for a while.
-        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._query_cache = query_cache
+        self._retriever = Retriever(
+            self.records, self._lookups, clock, self._attached, query_cache=query_cache
+        )
+        self._behind = VectorsBehind(self.records, self._lookups, self._vector_lock, self._attached)
         self._full_check_after = full_check_after
 
     @classmethod
     def from_stores(
-        cls, stores: Stores, clock: Clock, *, full_check_after: int = FULL_CHECK_AFTER
+        cls,
+        stores: Stores,
+        clock: Clock,
+        *,
+        full_check_after: int = FULL_CHECK_AFTER,
+        weights: Weights | None = None,
     ) -> LongTermMemory:
         """Long-term memory in the database the other stores use."""
-        return cls(stores.db, clock, full_check_after=full_check_after)
+        return cls(stores.db, clock, full_check_after=full_check_after, weights=weights)
+
+    @property
+    def weights(self) -> Weights:
+        """The ranking configuration given at construction (read only)."""
+        return self._weights
+
+    async def create_user(self, display_name: str, *, timezone: str | None = None) -> int:
+        """A new user to keep memories for; returns the id (channels link to it later)."""
+        if not display_name.strip():
+            raise ValueError("a user needs a display name")
+        return await self._lookups.create_user(display_name, self._clock.now(), timezone)
+
+    async def create_chat(
+        self, title: str, *, kind: str = "private", channel: str = "import"
+    ) -> int:
+        """A chat to keep transcript rows under (an imported or benchmark conversation; live
+        chats come from the channels)."""
+        return await self._lookups.create_chat(channel, title, kind, self._clock.now())
+
+    def _attached(self) -> tuple[Embedder, VectorIndex] | None:
+        if self._ready and self._embedder is not None and self._index is not None:
+            return self._embedder, self._index
+        return None
 
     # -- vectors ------------------------------------------------------------------------------
 
@@ -126,7 +162,7 @@ class LongTermMemory:
         Saves made while this runs are caught by a second, short pass that runs with writes
         held, so nothing saved or forgotten meanwhile is missed."""
         self._embedder, self._index = embedder, index
-        self._query_vectors.clear()
+        self._retriever.clear_cache()
         report = await self.reconcile()
         async with self._vector_lock:
             self._ready = True
@@ -134,6 +170,7 @@ class LongTermMemory:
         return report
 
     async def close(self) -> None:
+        await self._behind.stop()
         async with self._vector_lock:
             self._ready = False
             index, self._index = self._index, None
@@ -141,71 +178,11 @@ class LongTermMemory:
             await asyncio.to_thread(index.close)
 
     async def reconcile(self) -> ReconcileReport:
-        """Make Chroma hold exactly the vectors of the memories in force in SQLite.
-
-        The journal (migration 0006) says what changed since Chroma was last in step: pending
-        removals are applied and unindexed memories embedded. Then each user's count in Chroma
-        is compared with SQLite's, and only a user whose counts differ (a Chroma directory from
-        elsewhere, another embedder, a crash between the two writes) has every id compared."""
-        index, embedder = self._index, self._embedder
-        report = ReconcileReport()
-        if index is None or embedder is None:
-            return report
-        for user_id, ids in (await self.records.pending_removals()).items():
-            await asyncio.to_thread(index.delete, user_id, ids)
-            await self.records.clear_removals(ids)
-            report.removed += len(ids)
-        in_sqlite = set(await self.records.users())
-        in_chroma = set(await asyncio.to_thread(index.users))
-        report.users = len(in_sqlite)
-        for user_id in sorted(in_sqlite | in_chroma):
-            missing = await self.records.unindexed_ids(user_id)
-            if len(missing) <= self._full_check_after:
-                report.added += await self._add_vectors(user_id, missing)
-                held = await asyncio.to_thread(index.count, user_id)
-                if held == await self.records.indexed_count(user_id):
-                    continue
-            report += await self._compare_all(user_id)
-        if report.added or report.removed:
-            log.info(
-                "memory vectors reconciled: %d added, %d removed", report.added, report.removed
-            )
-        return report
-
-    async def _compare_all(self, user_id: int) -> ReconcileReport:
-        """List every id Chroma holds for the user and repair both ways (the slow path)."""
-        index = self._index
-        assert index is not None
-        report = ReconcileReport(compared=[user_id])
-        want = await self.records.active_ids(user_id)
-        have = await asyncio.to_thread(index.ids, user_id)
-        if not want and have:
-            await asyncio.to_thread(index.drop, user_id)
-            report.removed += len(have)
-            report.dropped_collections.append(user_id)
-            return report
-        stale = sorted(have - want)
-        if stale:
-            await asyncio.to_thread(index.delete, user_id, stale)
-            report.removed += len(stale)
-        report.added += await self._add_vectors(user_id, sorted(want - have))
-        await self.records.mark_indexed(sorted(want & have))
-        return report
-
-    async def _add_vectors(self, user_id: int, ids: Sequence[int]) -> int:
-        """Embed and write these memories' vectors, marking each chunk indexed once written."""
-        index, embedder = self._index, self._embedder
-        assert index is not None and embedder is not None
-        added = 0
-        for start in range(0, len(ids), 256):
-            texts = await self.records.texts(ids[start : start + 256])
-            chunk = [i for i in ids[start : start + 256] if i in texts]
-            await asyncio.to_thread(
-                _embed_and_upsert, embedder, index, user_id, chunk, [texts[i] for i in chunk]
-            )
-            await self.records.mark_indexed(chunk)
-            added += len(chunk)
-        return added
+        """Make Chroma hold exactly the vectors of the memories in force in SQLite (see
+        `reconcile.py`)."""
+        if self._index is None or self._embedder is None:
+            return ReconcileReport()
+        return await reconcile(self.records, self._index, self._embedder, self._full_check_after)
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray | None:
         embedder = self.embedder
@@ -232,10 +209,11 @@ class LongTermMemory:
             )
         close = [i for i, sim in similar if sim >= self.weights.duplicate_similarity]
         found = await self.records.get_many(new.user_id, [*targets, *close])
+        if new.kind is not Kind.MESSAGE:  # a memory never retires a transcript row
+            found = {i: m for i, m in found.items() if m.kind is not Kind.MESSAGE}
+            close = [i for i in close if i in found]
         if new.kind not in _NO_AUTO:  # a restatement: same words nearly, and the same numbers
-            targets.update(
-                i for i in close if i in found and _same_numbers(found[i].text, new.text)
-            )
+            targets.update(i for i in close if i in found and same_numbers(found[i].text, new.text))
         allowed: list[Memory] = []
         refused: list[int] = []
         for memory_id in sorted(targets):
@@ -267,7 +245,7 @@ class LongTermMemory:
             if vector is not None:
                 found = await asyncio.to_thread(index.query, new.user_id, vector, 5)
                 return vector, found
-            return await asyncio.to_thread(_embed_and_query, embedder, index, new.user_id, new.text)
+            return await asyncio.to_thread(embed_and_query, embedder, index, new.user_id, new.text)
         except Exception:
             log.warning("memory: similarity check failed; saving without it", exc_info=True)
             return None, []
@@ -280,7 +258,7 @@ class LongTermMemory:
                 return  # attach() will pick this memory up
             try:
                 await asyncio.to_thread(
-                    _index_write, self._embedder, self._index, memory, vector, retired
+                    index_write, self._embedder, self._index, memory, vector, retired
                 )
                 await self.records.mark_indexed([memory.id])
                 await self.records.clear_removals(retired)
@@ -290,6 +268,50 @@ class LongTermMemory:
                     memory.id,
                     exc_info=True,
                 )
+
+    async def save_many(
+        self, rows: Sequence[NewMemory], *, vectors: np.ndarray | None = None
+    ) -> list[int]:
+        """Save many memories in one transaction (import, transcripts, benchmarks): no
+        supersession checks. Stored and keyword-searchable on return; their vectors are written
+        behind by a background task (`flush_vectors` waits for it), or at once when given
+        (`vectors`: one row per memory, embedded by the caller). Returns the ids in order."""
+        if vectors is not None and len(vectors) != len(rows):
+            raise ValueError(f"{len(rows)} memories but {len(vectors)} vectors")
+        ids = await self.records.insert_many(rows)
+        if vectors is not None:
+            await self._behind.write_given(rows, ids, vectors)
+        self._behind.kick()
+        return ids
+
+    async def save_messages(
+        self, rows: Sequence[NewMessage], *, vectors: np.ndarray | None = None
+    ) -> list[int | None]:
+        """Keep transcript messages searchable (kind `message`, the speaker as subject), the
+        same way as `save_many`. A message already kept for the same user (same
+        `message_id`) is skipped: its place in the result is None."""
+        for row in rows:
+            if row.created_at.tzinfo is None:
+                raise ValueError("a message's created_at must be an aware datetime")
+        ids = await self.save_many([row.as_memory() for row in rows], vectors=vectors)
+        return [i or None for i in ids]
+
+    async def update_message_text(self, message_id: int, text: str) -> int:
+        """A kept message's text changed (a voice note transcribed, a photo described): every
+        member's row follows, keyword-searchable at once, its vector rewritten behind. Returns
+        the rows changed."""
+        text = normalize_text(text)
+        if not text or len(text) > MAX_TEXT_CHARS:
+            raise ValueError("a message's text is 1 to 4,000 characters")
+        async with self._vector_lock:  # not while a chunk of vectors is being written
+            changed = await self._lookups.update_message_text(message_id, text)
+        self._behind.kick()
+        return changed
+
+    async def flush_vectors(self) -> int:
+        """Write every vector still owed (bulk saves write theirs behind); returns how many
+        were left. Nothing to do while vectors are not attached."""
+        return await self._behind.flush()
 
     async def forget(self, user_id: int, memory_id: int) -> Memory | None:
         """Delete a memory from SQLite and Chroma both; None when the user has no such memory."""
@@ -311,85 +333,65 @@ class LongTermMemory:
         self,
         user_id: int,
         query: str,
-        k: int = 5,
+        k: int | None = None,
         *,
+        limit: int | None = None,
         mode: SearchMode = "hybrid",
-        min_similarity: float | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         kinds: Sequence[Kind] | None = None,
+        scope: Scope | None = None,
+        min_similarity: float | None = None,
+        time_boost: bool = False,
     ) -> SearchResult:
-        """The user's `k` best memories in force for `query`. `mode` is what was asked; the
-        result's `mode` is what ran (keyword-only while vectors are not ready)."""
-        weights = self.weights
-        n = max(weights.candidates, k)
-        semantic = self._ready and mode in ("hybrid", "vector")
-        used: SearchMode = mode if semantic else "keyword"
-        keyword, vector = await asyncio.gather(
-            self.records.keyword(user_id, query, n) if used != "vector" else _nothing(),
-            self._vector_search(user_id, query, n) if semantic else _nothing(),
+        """The user's `limit` (or `k`; default 5) best memories in force for `query`,
+        transcript messages included unless `kinds` leaves them out. `since`/`until` (aware)
+        keep what was said in [since, until) (`time_boost`: rank it higher, keep the rest);
+        `scope` keeps rows of its chats. `mode` is what is asked; the result's `mode` is what
+        ran (`keyword_only` while vectors are not attached)."""
+        if mode not in ("hybrid", "vector", "keyword"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        count = limit if limit is not None else (k if k is not None else 5)
+        return await self._retriever.search(
+            user_id,
+            query,
+            max(1, count),
+            weights=self._weights,
+            mode=mode,
+            filter=RowFilter.of(since, until, kinds, scope),
+            min_similarity=min_similarity,
+            time_boost=time_boost,
         )
-        fusion = fuse(vector, keyword, weights, min_similarity=min_similarity)
-        found = await self.records.get_many(user_id, fusion.scores)
-        hits = fusion.hits(found, self._clock.now(), weights, kinds)
-        return SearchResult(hits[:k], used)
 
-    async def _vector_search(self, user_id: int, query: str, n: int) -> list[tuple[int, float]]:
-        embedder, index = self.embedder, self.index
-        if embedder is None or index is None or not query.strip():
-            return []
-        try:
-            vector = self._query_vectors.get(query)
-            if vector is None:
-                vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
-                self._query_vectors[query] = vector
-                while len(self._query_vectors) > self._query_cache:
-                    self._query_vectors.popitem(last=False)
-            else:
-                self._query_vectors.move_to_end(query)
-            found = await asyncio.to_thread(index.query, user_id, vector, n)
-        except Exception:
-            log.warning("memory: vector search failed; keyword results only", exc_info=True)
-            return []
-        return found
+    async def candidates(
+        self,
+        user_id: int,
+        query: str,
+        *,
+        limit: int | None = None,
+        mode: SearchMode = "hybrid",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Sequence[Kind] | None = None,
+        scope: Scope | None = None,
+        time_boost: bool = False,
+    ) -> Candidates:
+        """What `search` ranks, for ranking again under other weights (`Candidates.rank`):
+        both lists (`limit` each, default `weights.candidates`), the rows and the neighbouring
+        turns of every candidate. Fitting the weights uses it (bench/memory_bench.py)."""
+        return await self._retriever.candidates(
+            user_id,
+            query,
+            limit or self._weights.candidates,
+            mode=mode,
+            filter=RowFilter.of(since, until, kinds, scope),
+            time_boost=time_boost,
+            neighbours_of=None,
+            reach=self._weights.neighbour_reach,
+        )
 
     async def recent(self, user_id: int, limit: int = 10) -> list[Memory]:
         return await self.records.recent(user_id, limit)
 
     async def get(self, user_id: int, memory_id: int) -> Memory | None:
         return await self.records.get(user_id, memory_id)
-
-
-def _embed_and_query(
-    embedder: Embedder, index: VectorIndex, user_id: int, text: str, n: int = 5
-) -> tuple[np.ndarray, list[tuple[int, float]]]:
-    vector = embedder.embed([text])[0]
-    return vector, index.query(user_id, vector, n)
-
-
-def _embed_and_upsert(
-    embedder: Embedder, index: VectorIndex, user_id: int, ids: list[int], texts: list[str]
-) -> None:
-    if ids:
-        index.upsert(user_id, ids, embedder.embed(texts))
-
-
-def _index_write(
-    embedder: Embedder,
-    index: VectorIndex,
-    memory: Memory,
-    vector: np.ndarray | None,
-    retired: list[int],
-) -> None:
-    if vector is None:
-        vector = embedder.embed([memory.text])[0]
-    index.upsert(memory.user_id, [memory.id], vector.reshape(1, -1))
-    index.delete(memory.user_id, retired)
-
-
-async def _nothing() -> list[tuple[int, float]]:
-    return []
-
-
-def _same_numbers(a: str, b: str) -> bool:
-    """Near-identical sentences that differ in a number ("on 14 November" / "on 21 November")
-    are different facts to keep, not one restated: the embedder barely sees numbers."""
-    return sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))

@@ -7,8 +7,10 @@ preference say something), so the stop-word list is kept in one place.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from functools import lru_cache
 
-__all__ = ["STOPWORDS", "fts_query", "query_terms"]
+__all__ = ["FILLER", "STOPWORDS", "content_words", "date_words", "fts_query", "query_terms"]
 
 # Words that carry no meaning for a keyword look-up: without them, a question such as "what is my
 # sister's name?" searches for "sister" and "name" only, and common words do not flood the OR.
@@ -50,3 +52,51 @@ def fts_query(text: str, *, max_terms: int = 12) -> str | None:
     is left."""
     terms = query_terms(text, max_terms=max_terms)
     return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def date_words(moment: datetime) -> str:
+    """The words of a moment's date (UTC) that FTS5 indexes next to a memory's text, so that "on
+    6 September" or "in May" matches what was said then: "6 September 2025 2025-09-06 Saturday".
+    Migration 0008 writes the same form in SQL for older rows."""
+    day = moment.astimezone(UTC)
+    return (
+        f"{day.day} {_MONTHS[day.month - 1]} {day.year} {day:%Y-%m-%d} {_WEEKDAYS[day.weekday()]}"
+    )
+
+
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> int:
+    """How many meaningful words a text holds ("Take care!" 2, "ok thanks" 1): the
+    informativeness prior of the ranking keeps content-free turns from crowding results."""
+    return sum(
+        1
+        for term in _TERM.findall(text.casefold())
+        if term not in STOPWORDS and term not in FILLER and (len(term) > 1 or term.isdigit())
+    )
+
+
+# Chat filler: words that make a turn polite, not informative.
+FILLER = frozenset(
+    """
+    ok okay k kk yes yeah yep yup no nope sure thanks thank thx ty bye goodbye cya hi hello hey
+    lol haha hahaha great cool nice awesome good fine sounds right alright wow oh ah hmm um
+    morning night evening care soon later see talk cheers np welcome totally exactly indeed
+    """.split()  # noqa: SIM905
+)

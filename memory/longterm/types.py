@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -15,12 +15,15 @@ from memory.labels import TRUSTED, Label
 
 __all__ = [
     "MAX_TEXT_CHARS",
+    "MEMORY_KINDS",
     "OUTSIDE_SOURCES",
     "Compaction",
     "Kind",
     "Memory",
     "NewMemory",
+    "NewMessage",
     "Saved",
+    "Scope",
     "Source",
     "Trust",
     "normalize_subject",
@@ -35,6 +38,7 @@ class Kind(StrEnum):
     GOAL_NOTE = "goal_note"
     BRIEFING = "briefing"
     NOTE = "note"
+    MESSAGE = "message"  # a message of the transcript, kept searchable (issue 13)
 
 
 class Source(StrEnum):
@@ -46,6 +50,8 @@ class Source(StrEnum):
     WEB = "web"
     FEED = "feed"
     TOOL = "tool"
+    STEWARD_SAID = "steward_said"  # Steward's own reply, kept as a transcript row
+    MAIL = "mail"  # read in an e-mail (issue 15): always untrusted
 
 
 class Trust(StrEnum):
@@ -53,7 +59,11 @@ class Trust(StrEnum):
     UNTRUSTED = "untrusted"
 
 
-OUTSIDE_SOURCES = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.USER_SAID})
+# Every kind but transcript messages: what "the memories" (lists, export, the core memories that
+# ride along) mean; a search without `kinds` covers messages too.
+MEMORY_KINDS = tuple(k for k in Kind if k is not Kind.MESSAGE)
+
+OUTSIDE_SOURCES = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.USER_SAID, Source.MAIL})
 
 MAX_TEXT_CHARS = 4000
 
@@ -75,6 +85,7 @@ class Memory:
     superseded_by: int | None = None
     superseded_at: datetime | None = None
     label: Label = TRUSTED
+    message_id: int | None = None  # the message a transcript row was kept from
 
     @property
     def active(self) -> bool:
@@ -84,12 +95,16 @@ class Memory:
     def untrusted(self) -> bool:
         return self.trust is Trust.UNTRUSTED
 
-    def describe(self) -> str:
-        """One line: id, date, kind, provenance and text (as the owner and the model see it)."""
+    def describe(self, zone: tzinfo | None = None) -> str:
+        """One line: id, date, kind, provenance and text (as the owner and the model see it);
+        the date in `zone` (the owner's timezone) when given, else as stored (UTC)."""
         label = f"{self.kind.value}, {self.source.value.replace('_', ' ')}"
+        if self.kind is Kind.MESSAGE:
+            label = f"message from {self.subject or 'unknown'}"
         if self.untrusted:
             label += ", untrusted"
-        return f"#{self.id} ({self.created_at:%Y-%m-%d}, {label}): {self.text}"
+        when = self.created_at.astimezone(zone) if zone is not None else self.created_at
+        return f"#{self.id} ({when:%Y-%m-%d}, {label}): {self.text}"
 
     def as_record(self) -> dict[str, Any]:
         """The JSON-ready form used by export."""
@@ -132,6 +147,7 @@ class NewMemory:
     label: Label = TRUSTED
     """The sources of outside content this memory was made from; a tainted label makes the
     memory untrusted whatever `trust` says."""
+    message_id: int | None = None
 
     @property
     def resolved_trust(self) -> Trust:
@@ -147,6 +163,47 @@ class NewMemory:
         if self.resolved_trust is Trust.TRUSTED:
             return TRUSTED
         return self.label if self.label.tainted else Label.untrusted(self.source.value)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message of the transcript to keep searchable: who said it (`speaker`, a display name),
+    in which chat, when (aware), and its trust label (another person's message is untrusted).
+    `source` says whose words they are: the owner's, another user's, or Steward's own."""
+
+    user_id: int
+    chat_id: int | None
+    text: str
+    speaker: str
+    created_at: datetime
+    message_id: int | None = None
+    label: Label = TRUSTED
+    source: Source = Source.OWNER_SAID
+    importance: float = 0.3
+    turn_id: int | None = None
+
+    def as_memory(self) -> NewMemory:
+        return NewMemory(
+            user_id=self.user_id,
+            text=self.text,
+            kind=Kind.MESSAGE,
+            subject=self.speaker,
+            source=self.source,
+            importance=self.importance,
+            chat_id=self.chat_id,
+            turn_id=self.turn_id,
+            created_at=self.created_at,
+            label=self.label,
+            message_id=self.message_id,
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which chats a search may draw from: rows kept from other chats are left out (rows tied
+    to no chat stay in). None: every chat of the user."""
+
+    chats: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -187,13 +187,19 @@ class VectorIndex:
         for start in range(0, len(ids), self._batch):
             collection.delete(ids=[str(i) for i in ids[start : start + self._batch]])
 
-    def query(self, user_id: int, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """(memory id, cosine similarity) of the user's nearest memories, nearest first."""
+    def query(
+        self, user_id: int, vector: np.ndarray, n: int, ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(memory id, cosine similarity) of the user's nearest memories, nearest first;
+        among `ids` only, when given (a search filtered by time, kind or chat)."""
         collection = self._get(user_id, create=False)
         if collection is None or n <= 0:
             return []
         result = collection.query(
-            query_embeddings=vector.reshape(1, -1), n_results=n, include=["distances"]
+            query_embeddings=vector.reshape(1, -1),
+            n_results=n,
+            include=["distances"],
+            **({"ids": [str(i) for i in ids]} if ids is not None else {}),
         )
         ids = result["ids"][0] if result["ids"] else []
         distances = (result.get("distances") or [[]])[0]

@@ -1,0 +1,129 @@
+"""How what memory finds is shown: to a person (`/memory search`), to the model
+(`memory_search`) and in a turn's context (past messages recalled).
+
+Memories and messages are told apart ("Memories" / "Messages"); each says when (in the owner's
+timezone), whose words and its trust label; a message comes with the turns around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from agent.cards import describe_sources
+from agent.fence import Fencer
+from agent.recall import Found, hit_label
+from memory.clock import parse_iso
+from memory.labels import TRUSTED, Label
+from memory.longterm import Kind, Memory, Source
+from memory.people import User
+
+__all__ = ["describe_found", "recalled_messages"]
+
+
+def _trust(label: Label) -> str:
+    return "trusted" if label.trusted else f"untrusted: {describe_sources(label.sources)}"
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%a %d %b %Y %H:%M}"
+
+
+_SOURCE_WORDS = {
+    Source.OWNER_SAID: "you said it",
+    Source.USER_SAID: "the user said it",
+    Source.MODEL_INFERRED: "inferred by the model",
+    Source.STEWARD_SAID: "Steward said it",
+    Source.WEB: "from a web page",
+    Source.FEED: "from a feed",
+    Source.TOOL: "from a tool's output",
+}
+
+
+def describe_found(
+    found: Found, *, timezone: str, viewer: User, chat_id: int | None = None
+) -> list[str]:
+    """The lines a person or the model reads: memories first, then messages, each saying what
+    it is, when, whose words, and its trust label; a message with its neighbouring turns."""
+    zone = ZoneInfo(timezone)
+    memories = [h.memory for h in found.hits if h.memory.kind is not Kind.MESSAGE]
+    messages = [h.memory for h in found.hits if h.memory.kind is Kind.MESSAGE]
+    lines: list[str] = []
+    if found.period is not None:
+        lines.append(
+            f"Looking first at {found.period.phrase!r}: {found.period.describe(timezone)} "
+            f"({zone.key})."
+        )
+    if memories:
+        lines.append("Memories (what I keep about you):")
+        for memory in memories:
+            how = _SOURCE_WORDS.get(memory.source, memory.source.value)
+            lines.append(
+                f"- memory #{memory.id} ({memory.kind.value}, {how}; {_trust(hit_label(memory))}), "
+                f"{memory.created_at.astimezone(zone):%Y-%m-%d}: {memory.text}"
+            )
+    if messages:
+        lines.append("Messages (what was said, with the turns around it):")
+        for memory in messages:
+            who = _speaker(memory, viewer)
+            where = "in this chat" if chat_id is not None and memory.chat_id == chat_id else ""
+            head = (
+                f"- message #{memory.id}: {who} wrote on {_when(memory.created_at, zone)} "
+                f"({zone.key}){' ' + where if where else ''}; {_trust(hit_label(memory))}"
+            )
+            lines.append(head)
+            turns = found.around.get(memory.id) or []
+            for turn in turns:
+                said = turn.message
+                mark = ">" if said.id == memory.message_id else " "
+                speaker = turn.speaker
+                if said.direction == "in" and said.user_id == viewer.id:
+                    speaker = "you"
+                at = parse_iso(said.created_at).astimezone(zone)
+                same_day = at.date() == memory.created_at.astimezone(zone).date()
+                stamp = f"{at:%H:%M}" if same_day else f"{at:%Y-%m-%d %H:%M}"
+                text = said.text if len(said.text) <= 400 else said.text[:399] + "…"
+                untrusted = "" if said.label.trusted else " [untrusted]"
+                lines.append(f"  {mark} {speaker} ({stamp}){untrusted}: {text}")
+            if not turns:
+                lines.append(f"  > {memory.text}")
+    return lines
+
+
+def _speaker(memory: Memory, viewer: User) -> str:
+    if memory.source in (Source.STEWARD_SAID, Source.MODEL_INFERRED):
+        return "Steward"
+    if memory.source is Source.OWNER_SAID and viewer.is_owner:
+        return "you"
+    return memory.subject or "someone"
+
+
+def recalled_messages(
+    messages: Sequence[Memory], fencer: Fencer, budget: int, timezone: str = "UTC"
+) -> tuple[str | None, Label, int]:
+    """The context block of past messages recalled for a turn, within `budget` tokens: the
+    block (None when none fit), the join of the labels of what it shows, the tokens spent.
+    An untrusted message is fenced as data; dates are in `timezone`."""
+    zone = ZoneInfo(timezone)
+    lines: list[str] = []
+    label = TRUSTED
+    spent = 0
+    for memory in messages:
+        who = memory.subject or "someone"
+        text = memory.text if len(memory.text) <= 600 else memory.text[:599] + "…"
+        when = f"{memory.created_at.astimezone(zone):%a %Y-%m-%d %H:%M} {zone.key}"
+        line = f"- #{memory.id} ({when}) {who}: {text}"
+        if memory.untrusted:
+            line = fencer.item("message", memory.id, line, f"message:#{memory.id}")
+        cost = len(line) // 4 + 1
+        if spent + cost > budget:
+            continue
+        spent += cost
+        lines.append(line)
+        label = label.join(hit_label(memory))
+    if not lines:
+        return None, TRUSTED, 0
+    head = "Earlier messages that may bear on this (memory_search shows the turns around them)"
+    return head + ":\n" + "\n".join(lines), label, spent

@@ -1,0 +1,98 @@
+"""Look-ups the public memory API needs besides the records: creating a user, the rows that
+pass a search's filters, a transcript row's neighbouring turns, and the rows whose vectors are
+still to be written (the vectors of a bulk save are written behind)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from memory.clock import iso
+from memory.db import Database
+from memory.longterm.keyword import RowFilter
+from memory.longterm.records import memory_of_row
+from memory.longterm.types import Kind, Memory
+
+__all__ = ["RowLookups"]
+
+
+class RowLookups:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_user(self, display_name: str, now: datetime, timezone: str | None) -> int:
+        """A new user (no identity on any channel: `people.admit` links one later)."""
+        return await self._db.execute(
+            "INSERT INTO users (display_name, timezone, created_at) VALUES (?, ?, ?)",
+            (display_name.strip(), timezone, iso(now)),
+        )
+
+    async def create_chat(self, channel: str, title: str, kind: str, now: datetime) -> int:
+        """A chat row of its own (its platform id is made unique here)."""
+        count = int(await self._db.scalar("SELECT COUNT(*) FROM chats") or 0)
+        return await self._db.execute(
+            "INSERT INTO chats (channel, platform_chat_id, kind, title, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (channel, f"{title}#{count + 1}", kind, title, iso(now)),
+        )
+
+    async def filtered_ids(self, user_id: int, filter: RowFilter, cap: int) -> list[int] | None:
+        """The ids of the user's memories in force (with vectors) that pass the filter, or None
+        when more than `cap` do (the vector search then filters what Chroma returns)."""
+        extra, params = filter.sql()
+        rows = await self._db.fetchall(
+            "SELECT id FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+            f" AND indexed = 1{extra} LIMIT ?",
+            (user_id, *params, cap + 1),
+        )
+        return None if len(rows) > cap else [int(r["id"]) for r in rows]
+
+    async def neighbours(
+        self, user_id: int, hits: Sequence[tuple[int, int]], reach: int
+    ) -> tuple[dict[int, list[tuple[int, int]]], dict[int, Memory]]:
+        """For each (memory id, chat id) of a transcript row: up to `reach` turns before and
+        after it in the same chat, as (neighbour id, distance); and those turns. One query."""
+        if not hits or reach <= 0:
+            return {}, {}
+        parts: list[str] = []
+        params: list[object] = []
+        kind = Kind.MESSAGE.value
+        for memory_id, chat_id in hits:
+            for op, order in (("<", "DESC"), (">", "ASC")):
+                parts.append(
+                    f"SELECT * FROM (SELECT ? AS hit, * FROM memories WHERE chat_id = ?"
+                    f" AND kind = '{kind}' AND id {op} ? AND user_id = ?"
+                    f" AND superseded_at IS NULL ORDER BY id {order} LIMIT {int(reach)})"
+                )
+                params += [memory_id, chat_id, memory_id, user_id]
+        rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(params))
+        found: dict[int, Memory] = {}
+        out: dict[int, list[int]] = {}
+        for row in rows:
+            out.setdefault(int(row["hit"]), []).append(int(row["id"]))
+            if int(row["id"]) not in found:
+                found[int(row["id"])] = memory_of_row(row)
+        result: dict[int, list[tuple[int, int]]] = {}
+        for hit, ids in out.items():
+            before = sorted((i for i in ids if i < hit), reverse=True)
+            after = sorted(i for i in ids if i > hit)
+            result[hit] = [(i, d) for d, i in enumerate(before, 1)] + [
+                (i, d) for d, i in enumerate(after, 1)
+            ]
+        return result, found
+
+    async def update_message_text(self, message_id: int, text: str) -> int:
+        """New text for every member's row of a message (its vector is rewritten behind)."""
+        return await self._db.execute(
+            "UPDATE memories SET text = ?, indexed = 0 WHERE message_id = ? AND kind = ?",
+            (text, message_id, Kind.MESSAGE.value),
+        )
+
+    async def unindexed(self, limit: int) -> list[tuple[int, int, str]]:
+        """(id, user id, text) of memories in force whose vectors are not written yet."""
+        rows = await self._db.fetchall(
+            "SELECT id, user_id, text FROM memories WHERE indexed = 0 AND superseded_at IS NULL"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [(int(r["id"]), int(r["user_id"]), str(r["text"])) for r in rows]

@@ -1,0 +1,93 @@
+"""Bring Chroma in line with SQLite (run when vectors are attached).
+
+The journal (migration 0006) says what changed since Chroma was last in step: pending removals
+are applied and unindexed memories embedded. Then each user's count in Chroma is compared with
+SQLite's, and only a user whose counts differ (a Chroma directory from elsewhere, another
+embedder, a crash between the two writes) has every id compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from memory.embedder import Embedder
+from memory.longterm.records import MemoryRecords
+from memory.longterm.vector_ops import ReconcileReport, embed_and_upsert
+from memory.longterm.vectors import VectorIndex
+
+__all__ = ["reconcile"]
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(
+    records: MemoryRecords, index: VectorIndex, embedder: Embedder, full_check_after: int
+) -> ReconcileReport:
+    """Make Chroma hold exactly the vectors of the memories in force in SQLite.
+
+    The journal (migration 0006) says what changed since Chroma was last in step: pending
+    removals are applied and unindexed memories embedded. Then each user's count in Chroma
+    is compared with SQLite's, and only a user whose counts differ (a Chroma directory from
+    elsewhere, another embedder, a crash between the two writes) has every id compared."""
+    report = ReconcileReport()
+    for user_id, ids in (await records.pending_removals()).items():
+        await asyncio.to_thread(index.delete, user_id, ids)
+        await records.clear_removals(ids)
+        report.removed += len(ids)
+    in_sqlite = set(await records.users())
+    in_chroma = set(await asyncio.to_thread(index.users))
+    report.users = len(in_sqlite)
+    for user_id in sorted(in_sqlite | in_chroma):
+        missing = await records.unindexed_ids(user_id)
+        if len(missing) <= full_check_after:
+            report.added += await _add_vectors(records, index, embedder, user_id, missing)
+            held = await asyncio.to_thread(index.count, user_id)
+            if held == await records.indexed_count(user_id):
+                continue
+        report += await _compare_all(records, index, embedder, user_id)
+    if report.added or report.removed:
+        log.info("memory vectors reconciled: %d added, %d removed", report.added, report.removed)
+    return report
+
+
+async def _compare_all(
+    records: MemoryRecords, index: VectorIndex, embedder: Embedder, user_id: int
+) -> ReconcileReport:
+    """List every id Chroma holds for the user and repair both ways (the slow path)."""
+    report = ReconcileReport(compared=[user_id])
+    want = await records.active_ids(user_id)
+    have = await asyncio.to_thread(index.ids, user_id)
+    if not want and have:
+        await asyncio.to_thread(index.drop, user_id)
+        report.removed += len(have)
+        report.dropped_collections.append(user_id)
+        return report
+    stale = sorted(have - want)
+    if stale:
+        await asyncio.to_thread(index.delete, user_id, stale)
+        report.removed += len(stale)
+    report.added += await _add_vectors(records, index, embedder, user_id, sorted(want - have))
+    await records.mark_indexed(sorted(want & have))
+    return report
+
+
+async def _add_vectors(
+    records: MemoryRecords,
+    index: VectorIndex,
+    embedder: Embedder,
+    user_id: int,
+    ids: Sequence[int],
+) -> int:
+    """Embed and write these memories' vectors, marking each chunk indexed once written."""
+    added = 0
+    for start in range(0, len(ids), 256):
+        texts = await records.texts(ids[start : start + 256])
+        chunk = [i for i in ids[start : start + 256] if i in texts]
+        await asyncio.to_thread(
+            embed_and_upsert, embedder, index, user_id, chunk, [texts[i] for i in chunk]
+        )
+        await records.mark_indexed(chunk)
+        added += len(chunk)
+    return added

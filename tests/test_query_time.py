@@ -1,0 +1,151 @@
+"""Dates and periods named in a search query (agent/query_time.py): periods, not days; the
+owner's timezone; no date, no filter; and the cost per query, printed as a budget."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.query_time import QueryTime, find_period, warm_up
+
+NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)  # a Friday
+
+
+def period(query: str, *, now: datetime = NOW, tz: str = "UTC") -> QueryTime:
+    found = find_period(query, now=now, timezone=tz)
+    assert found is not None, f"no period found in {query!r}"
+    return found
+
+
+def days(found: QueryTime) -> tuple[str, str]:
+    """The first and last calendar day of the range, in UTC."""
+    first, _, last = found.describe("UTC").partition(" to ")
+    return first, last or first
+
+
+def test_a_month_is_the_whole_month_the_most_recent_one_not_in_the_future() -> None:
+    found = period("What did I tell you about the roof in May?")
+    assert found.since == datetime(2026, 5, 1, tzinfo=UTC)
+    assert found.until == datetime(2026, 6, 1, tzinfo=UTC)
+    assert found.period == "month"
+    assert found.phrase == "in May"
+    assert found.rest == "What did I tell you about the roof?"
+    # In April 2027, "May" is May 2026: the most recent May not in the future.
+    april = period("in May", now=datetime(2027, 4, 10, tzinfo=UTC))
+    assert (april.since, april.until) == (
+        datetime(2026, 5, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, tzinfo=UTC),
+    )
+    # During May itself, "in May" is this May.
+    during = period("in May", now=datetime(2026, 5, 20, tzinfo=UTC))
+    assert during.since == datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def test_a_named_day_and_a_day_with_its_year() -> None:
+    found = period("what course did she sign up for on 6 September?")
+    assert (found.since, found.until) == (
+        datetime(2026, 9, 6, tzinfo=UTC),
+        datetime(2026, 9, 7, tzinfo=UTC),
+    )
+    assert found.period == "day"
+    assert days(period("the meeting on 14 May 2025")) == ("2025-05-14", "2025-05-14")
+    assert days(period("notes of 2025-05-14")) == ("2025-05-14", "2025-05-14")
+    # 25 December has not come yet this year: last year's.
+    assert days(period("what did we eat on Dec 25")) == ("2025-12-25", "2025-12-25")
+
+
+@pytest.mark.parametrize(
+    ("query", "first", "last"),
+    [
+        ("what did we discuss last week", "2026-11-23", "2026-11-29"),  # Monday to Sunday
+        ("yesterday's plan", "2026-12-03", "2026-12-03"),
+        ("the day before yesterday", "2026-12-02", "2026-12-02"),
+        ("what did I say two months ago", "2026-10-01", "2026-10-31"),
+        ("a couple of weeks ago", "2026-11-16", "2026-11-22"),
+        ("last weekend", "2026-11-28", "2026-11-29"),
+        ("on Tuesday", "2026-12-01", "2026-12-01"),
+        ("in 2025", "2025-01-01", "2025-12-31"),
+        ("last summer", "2026-06-01", "2026-08-31"),
+        ("early May", "2026-05-01", "2026-05-10"),
+        ("May last year", "2025-05-01", "2025-05-31"),
+        ("between May and July", "2026-05-01", "2026-07-31"),
+        ("from November to February", "2025-11-01", "2026-02-28"),
+    ],
+)
+def test_relative_periods(query: str, first: str, last: str) -> None:
+    assert days(period(query)) == (first, last)
+
+
+def test_open_ranges() -> None:
+    since = period("what happened since March")
+    assert since.since == datetime(2026, 3, 1, tzinfo=UTC) and since.until is None
+    before = period("anything before May?")
+    assert before.since is None and before.until == datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def test_the_owners_timezone_decides_the_day() -> None:
+    # 23:30 UTC on 3 December is already 4 December in Tokyo: "yesterday" there is the 3rd,
+    # in Tokyo's hours.
+    late = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    utc = period("yesterday", now=late)
+    assert utc.since == datetime(2026, 12, 2, tzinfo=UTC)
+    tokyo = period("yesterday", now=late, tz="Asia/Tokyo")
+    assert tokyo.since == datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # 3 Dec 00:00 JST
+    assert tokyo.until == datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+    assert tokyo.describe("Asia/Tokyo") == "2026-12-03"
+    may = period("in May", tz="America/New_York")
+    assert may.since == datetime(2026, 5, 1, 4, 0, tzinfo=UTC)  # midnight EDT
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "what's my sister's name",
+        "May I ask about the roof?",
+        "you may like this one",
+        "spring cleaning tips",
+        "the 2024 tax return",
+        "roof",
+        "",
+    ],
+)
+def test_no_date_no_filter(query: str) -> None:
+    assert find_period(query, now=NOW, timezone="UTC") is None
+
+
+def test_contains() -> None:
+    found = period("in May")
+    assert found.contains(datetime(2026, 5, 31, 23, 59, tzinfo=UTC))
+    assert not found.contains(datetime(2026, 6, 1, tzinfo=UTC))
+    assert not found.contains(datetime(2026, 4, 30, 23, 59, tzinfo=UTC))
+
+
+def test_cost_per_query_budget() -> None:
+    """Printed, not asserted: the hot path's budget is 2 ms a query (run with -s to see)."""
+    warm_up()
+    queries = [
+        "What did I tell you about the roof in May?",
+        "what course did she sign up for on 6 September?",
+        "what did we discuss last week",
+        "what's my sister's name",
+        "remind me what the plumber said",
+        "two months ago we talked about tiles",
+    ]
+    rounds = 200
+    started = time.perf_counter()
+    for i in range(rounds):
+        for query in queries:
+            # a new minute every round: the parse cache does not hide dateparser's cost
+            find_period(query, now=NOW.replace(minute=i % 60, hour=i // 60), timezone="UTC")
+    per_query = (time.perf_counter() - started) / (rounds * len(queries)) * 1000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        find_period("what's my sister's name", now=NOW, timezone="UTC")
+    no_date = (time.perf_counter() - started) / rounds * 1000
+    print(
+        f"\nquery_time: {per_query:.3f} ms per query (mixed, uncached), "
+        f"{no_date:.4f} ms for a query naming no date; budget 2 ms"
+    )
+    assert per_query > 0 and no_date > 0
