@@ -1,4 +1,9 @@
-"""Administrative subcommands: `steward policy check`, `steward audit verify|export`."""
+"""Administrative subcommands: `steward policy check`, `steward audit verify|export`.
+
+They work on an existing data directory only: one without a database is refused
+(`require_database`) rather than created empty, so a command run with the wrong settings says
+so instead of reporting on nothing.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,22 @@ from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
 from memory.stores import Stores
 
-__all__ = ["audit_export", "audit_verify", "policy_check"]
+__all__ = ["CliError", "audit_export", "audit_verify", "policy_check", "require_database"]
+
+
+class CliError(RuntimeError):
+    """A command that cannot do what was asked; its message is the one line shown."""
+
+
+def require_database(settings: Settings, where: str = "") -> None:
+    """Refuse a data directory without a database (never create one)."""
+    if settings.database_path.is_file():
+        return
+    raise CliError(
+        f"no Steward database in {settings.data_dir.absolute()}{where}: "
+        "start Steward there once with `steward run`, or point STEWARD_DATA_DIR "
+        "(or STEWARD_HOME) at your data"
+    )
 
 
 def policy_check(settings: Settings) -> int:
@@ -67,6 +87,8 @@ async def audit_export(settings: Settings, output: str) -> int:
     finally:
         await stores.close()
     _write_lines(lines, output)
+    if output != "-":
+        print(f"{len(lines)} audit events written to {output}", file=sys.stderr)
     key = _audit_key_note(settings)
     if key:
         print(key, file=sys.stderr)
@@ -86,8 +108,10 @@ def _audit_key_note(settings: Settings) -> str:
 
 def _write_lines(lines: list[str], output: str) -> None:
     target: TextIO
-    with (
-        nullcontext(sys.stdout) if output == "-" else open(output, "w", encoding="utf-8")
-    ) as target:
+    try:
+        opened = nullcontext(sys.stdout) if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+    with opened as target:
         for line in lines:
             target.write(line + "\n")

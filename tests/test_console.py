@@ -78,7 +78,7 @@ async def test_a_crash_between_storing_and_answering_is_reported_after_restart(
     assert process.stdin is not None
     process.stdin.write(b"what is the plan for today?\n")
     await process.stdin.drain()
-    for _ in range(200):
+    for _ in range(600):  # start-up takes seconds on a loaded 2-core machine
         if fake_model.requests:
             break
         await asyncio.sleep(0.05)

@@ -36,6 +36,7 @@ def test_first_run_writes_the_commented_defaults(tmp_path: Path) -> None:
 
 
 def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
+    load_policy(tmp_path / "policy.toml")  # as the first start writes it (check never creates it)
     result = _run(["policy", "check"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout

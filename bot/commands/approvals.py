@@ -10,9 +10,11 @@ card onto another runs nothing (and is audited).
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from agent.approvals import ApprovalService, approval_preview
 from agent.cards import escape_invisible, render_preview
+from agent.config import Settings
 from agent.types import Address, Choice, Press
 from bot.commands.handlers import DecideApproval
 from bot.commands.registry import CommandGroup
@@ -65,10 +67,12 @@ async def list_pending(
     user: User,
     chat: Chat,
     stores: Stores,
+    settings: Settings,
     approvals: ApprovalService | None = None,
 ) -> str:
     if not _may_see(approvals, sender, user):
         return await _refuse(stores, sender, "list")
+    zone = ZoneInfo(user.timezone or settings.timezone)
     pending = [a for a in await stores.approvals.pending() if _visible(user, chat, a)]
     if not pending:
         return "Nothing is waiting for your approval."
@@ -77,7 +81,8 @@ async def list_pending(
         first = "".join(render_preview(approval_preview(a))[0]).strip().split("\n", 1)[0]
         if len(first) > _LIST_LINE:
             first = first[: _LIST_LINE - 1] + "…"
-        lines.append(f"{a.id} — {a.tool}: {first} (expires {a.expires_at:%H:%M} UTC)")
+        expires = a.expires_at.astimezone(zone)
+        lines.append(f"{a.id} — {a.tool}: {first} (expires {expires:%H:%M} {zone.key})")
     return (
         "Waiting for your approval:\n"
         + "\n".join(lines)

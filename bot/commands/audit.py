@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from agent.config import Settings
 from bot.commands.registry import CommandGroup, UsageError
+from memory.people import User
 from memory.stores import Stores
 
 __all__ = ["group"]
@@ -28,15 +33,24 @@ def _count(text: str) -> int:
 
 
 @audit.sub("[count]", count=_count)
-async def audit_command(count: int | None, stores: Stores) -> str:
+async def audit_command(count: int | None, stores: Stores, user: User, settings: Settings) -> str:
     events = await stores.audit.recent(count or 10)
     check = await stores.audit.verify()
-    lines = [
-        f"#{e.id} {e.at[:19].replace('T', ' ')} {e.kind} {e.subject} ({e.actor})" for e in events
-    ]
+    zone = ZoneInfo(user.timezone or settings.timezone)
+    lines = [f"Times in {zone.key}."] if events else []
+    lines += [f"#{e.id} {_local(e.at, zone)} {e.kind} {e.subject} ({e.actor})" for e in events]
     verdict = (
         f"Chain verified: {check.events} events."
         if check.ok
         else f"Chain BROKEN at event {check.first_broken_id}: {check.problem}."
     )
     return "\n".join([*lines, verdict])
+
+
+def _local(at: str, zone: ZoneInfo) -> str:
+    """A stored UTC timestamp in the owner's timezone."""
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return at[:19].replace("T", " ")
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,193 @@
+"""The command line as a newcomer meets it: one data directory wherever Steward is started,
+errors in one line with a non-zero status and no traceback, and `--version`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.paths import find_home, load_at_home
+
+STEWARD = [sys.executable, "-m", "bot.cli"]
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "STEWARD_"))}
+    return env | {"STEWARD_EMBEDDER": "none", "STEWARD_LOG_LEVEL": "WARNING", **extra}
+
+
+def steward(*args: str, cwd: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STEWARD, *args],
+        cwd=cwd,
+        env=_env(**env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("steward: "), lines
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with a `.env` naming a relative data directory, and one message remembered."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".env").write_text("STEWARD_DATA_DIR=state\nSTEWARD_TIMEZONE=Europe/Berlin\n")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = steward(
+        "run",
+        cwd=elsewhere,
+        stdin="/remember the spare key is under the blue pot\n",
+        STEWARD_HOME=str(home),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Remembered #1" in result.stdout
+    return home
+
+
+def test_a_start_from_another_directory_finds_the_same_data(home: Path, tmp_path: Path) -> None:
+    other = tmp_path / "somewhere" / "else"
+    other.mkdir(parents=True)
+    result = steward("run", cwd=other, stdin="/memory\n/status\n", STEWARD_HOME=str(home))
+    assert result.returncode == 0, result.stderr
+    assert "the spare key is under the blue pot" in result.stdout
+    assert f"Data: {home / 'state'}" in result.stdout  # absolute, as resolved at start-up
+    assert not (other / "state").exists() and not (other / "data").exists()
+
+
+def test_the_start_up_log_names_the_absolute_data_directory(home: Path, tmp_path: Path) -> None:
+    result = steward(
+        "run", cwd=tmp_path, stdin="", STEWARD_HOME=str(home), STEWARD_LOG_LEVEL="INFO"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"data directory: {home / 'state'}" in result.stderr
+
+
+def test_the_home_rule(tmp_path: Path) -> None:
+    # STEWARD_HOME wins, relative to the current directory.
+    found = find_home({"STEWARD_HOME": "inst"}, cwd=tmp_path)
+    assert (found.dir, found.reason) == (tmp_path / "inst", "STEWARD_HOME")
+    # Else the checkout Steward runs from, wherever it is started.
+    found = find_home({}, cwd=tmp_path)
+    assert (found.dir, found.reason) == (CHECKOUT, "the source checkout")
+    # Else (an installed wheel) the current directory.
+    found = find_home({}, cwd=tmp_path, checkout=None)
+    assert found.dir == tmp_path
+    # Relative paths become absolute against the home, once.
+    (tmp_path / ".env").write_text("STEWARD_DATA_DIR=d\nSTEWARD_EMBEDDER_DIR=models/x\n")
+    settings, _ = load_at_home(find_home({"STEWARD_HOME": str(tmp_path)}, cwd=Path("/")))
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.embedder_dir == tmp_path / "models/x"
+    assert settings.policy_path == tmp_path / "d" / "policy.toml"
+    assert settings.workspace == tmp_path / "d" / "workspace"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("audit", "verify"),
+        ("audit", "export"),
+        ("memory", "export"),
+        ("policy", "check"),
+        ("backup", "b.tar.gz"),
+    ],
+)
+def test_admin_commands_refuse_a_directory_without_a_database(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    result = steward(*args, cwd=tmp_path, STEWARD_HOME=str(tmp_path))
+    line = one_line_error(result)
+    assert f"no Steward database in {tmp_path / 'data'}" in line
+    assert not (tmp_path / "data" / "steward.db").exists()  # nothing was created
+
+
+def test_cli_errors_are_one_line_without_traceback(home: Path, tmp_path: Path) -> None:
+    where = {"cwd": tmp_path, "STEWARD_HOME": str(home)}
+    line = one_line_error(steward("audit", "export", "-o", "/nonexistent/x", **where))
+    assert "/nonexistent/x" in line and "No such file or directory" in line
+    line = one_line_error(steward("memory", "export", "-o", "/nonexistent/y", **where))
+    assert "/nonexistent/y" in line
+    line = one_line_error(steward("restore", str(tmp_path / "missing.tar.gz"), **where))
+    assert "no backup at" in line
+    garbage = tmp_path / "garbage.tar.gz"
+    garbage.write_bytes(b"not a tarball")
+    one_line_error(steward("restore", "--force", str(garbage), **where))
+
+
+def test_audit_export_to_a_file_says_what_it_wrote(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit.jsonl"
+    result = steward("audit", "export", "-o", str(out), cwd=tmp_path, STEWARD_HOME=str(home))
+    assert result.returncode == 0, result.stderr
+    events = out.read_text().splitlines()
+    assert events
+    assert f"{len(events)} audit events written to {out}" in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly(home: Path) -> None:
+    """`steward policy check | head -1`: no traceback, no 'Exception ignored'."""
+    result = subprocess.run(
+        f"{sys.executable} -m bot.cli policy check | head -1",
+        shell=True,
+        cwd=home,
+        env=_env(STEWARD_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        executable="/bin/bash",
+    )
+    assert result.stdout.strip().endswith("policy.toml: valid")
+    assert result.stderr == "", result.stderr
+    piped = subprocess.run(
+        # `true` reads nothing and exits at once: every write of Steward meets a closed pipe.
+        f"set -o pipefail; {sys.executable} -m bot.cli policy check | true",
+        shell=True,
+        cwd=home,
+        env=_env(STEWARD_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        executable="/bin/bash",
+    )
+    assert piped.returncode != 0 and piped.stderr == "", piped
+
+
+def test_version(tmp_path: Path) -> None:
+    result = steward("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("steward 0.")
+
+
+def test_an_upgrade_applies_the_migrations_and_says_what_changed(tmp_path: Path) -> None:
+    import asyncio
+
+    from memory.db import Database, load_migrations
+
+    migrations = load_migrations()
+    older = migrations[:-1]
+
+    async def make_old() -> None:
+        db = await Database.open(tmp_path / "data" / "steward.db", older)
+        await db.close()
+
+    asyncio.run(make_old())
+    newest = migrations[-1]
+    result = steward("run", cwd=tmp_path, stdin="", STEWARD_HOME=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    said = f"migration {newest.version:04d}_{newest.name}: {newest.summary}"
+    assert said in result.stderr, result.stderr
+    again = steward("run", cwd=tmp_path, stdin="", STEWARD_HOME=str(tmp_path))
+    assert "migration" not in again.stderr  # applied once
