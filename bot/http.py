@@ -1,7 +1,8 @@
 """The one HTTP server for webhooks, on STEWARD_HTTP_HOST:STEWARD_HTTP_PORT.
 
 Channels mount their endpoints (`/telegram/webhook`, `/slack/events`) and then call `start()`;
-the server starts once, on the first channel that needs it, and serves every mounted path.
+the server starts once, on the first channel (or the web console) that needs it, and serves every
+mounted path; the web console (`serve_rest`) answers every other path.
 `GET /healthz` answers with the mounted paths, for a load balancer or a quick check.
 """
 
@@ -30,6 +31,7 @@ class HttpServer:
         self.port = port
         self._max_body = max_body
         self._mounts: dict[str, Handler] = {}
+        self._fallback: Handler | None = None
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
 
@@ -55,6 +57,10 @@ class HttpServer:
 
     def unmount(self, path: str) -> None:
         self._mounts.pop(path, None)
+
+    def serve_rest(self, handler: Handler | None) -> None:
+        """Serve every path no channel mounted (the web console, `bot/web/`); None stops it."""
+        self._fallback = handler
 
     async def start(self) -> None:
         from aiohttp import web  # only when a channel needs the server
@@ -91,4 +97,6 @@ class HttpServer:
             return await handler(request)
         if request.path == "/healthz" and request.method == "GET":
             return web.json_response({"ok": True, "endpoints": sorted(self._mounts)})
+        if self._fallback is not None:
+            return await self._fallback(request)
         return web.Response(status=404, text="not found")

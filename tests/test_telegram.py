@@ -209,9 +209,16 @@ async def test_polling_survives_getupdates_errors(
 ) -> None:
     fake_model.on_request(echo_reply)
     tg.fail_next("getUpdates", status=502, description="Bad Gateway", times=2)
-    async with telegram(tmp_path, fake_model, tg):
+    async with telegram(tmp_path, fake_model, tg) as (_, channel):
+        await tg.wait_for("getUpdates")
+        for _ in range(100):  # what /status and the web console show meanwhile
+            if channel.status != "up":
+                break
+            await asyncio.sleep(0.02)
+        assert channel.status == "reconnecting: getUpdates error"
         tg.push_message("still there?", user_id=OWNER_TG)
         await tg.wait_for("sendMessage", timeout=10)
+        assert channel.status == "up"
     failed = [c for c in tg.calls_to("getUpdates") if c.status == 502]
     assert len(failed) == 2
     assert tg.sent_texts(OWNER_TG) == ["re: still there?"]

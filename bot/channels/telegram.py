@@ -44,11 +44,15 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
 
+from agent.attachments import MediaRef
+from agent.delivery import is_private_chat
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.channels.base import BackgroundTasks, Dispatch
-from bot.channels.cards import ApprovalButton
 from bot.channels.errors import ChannelStartError
+from bot.channels.live_reply import TelegramLive
+from bot.channels.media import telegram_fetch
+from bot.channels.telegram_cards import ApprovalButton
 from bot.channels.telegram_send import NO_PREVIEW, TelegramSender
 from bot.channels.telegram_updates import message_in, press_in, pressed_button
 from bot.http import HttpServer
@@ -109,6 +113,9 @@ class TelegramChannel:
         self._backoff = backoff
         self.finished = asyncio.Event()
         self.poll_restarts = 0
+        self.status = "up"
+        """How the channel is doing, for `/status` and the web console: `up`, `reconnecting: why`
+        (getUpdates failing or stalled; it keeps trying) or `error: why` (it stopped)."""
         self._bot: Bot | None = None
         self._dispatch: Dispatch | None = None
         self._username = ""
@@ -127,6 +134,7 @@ class TelegramChannel:
             max_retry_after=max_retry_after,
         )
         self._persist_lock = asyncio.Lock()
+        self._drafts = True  # until the Bot API server says it has no sendMessageDraft
 
     @property
     def mode(self) -> str:
@@ -274,6 +282,7 @@ class TelegramChannel:
                         "restarting it",
                         stalled_for,
                     )
+                    self.status = "reconnecting: polling stalled"
                     self._poller.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await self._poller
@@ -289,6 +298,7 @@ class TelegramChannel:
                     self.finished.set()  # the loop ended on purpose (token refused)
                     return
                 log.error("Telegram polling crashed", exc_info=self._poller.exception())
+                self.status = "reconnecting: polling crashed"
                 await asyncio.sleep(1.0)
 
     async def _poll(self) -> None:
@@ -308,15 +318,18 @@ class TelegramChannel:
                 continue
             except TelegramUnauthorizedError:
                 log.error("Telegram refused the bot token while polling; the channel stops")
+                self.status = "error: the bot token was refused"
                 return
             except (TelegramAPIError, AiogramError, OSError, ValidationError) as exc:
                 self._last_poll = loop.time()
                 kind = "conflict" if isinstance(exc, TelegramConflictError) else "error"
                 log.warning("Telegram getUpdates %s: %s; retrying in %.0f s", kind, exc, delay)
+                self.status = f"reconnecting: getUpdates {kind}"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             self._last_poll = loop.time()
+            self.status = "up"
             delay = first_delay
             for update in updates:
                 self._offset = update.update_id + 1
@@ -402,3 +415,25 @@ class TelegramChannel:
 
     async def show_typing(self, address: Address) -> None:
         await self._out.show_typing(address)
+
+    async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
+        """A file a message carries, through getFile, capped (media.py)."""
+        return await telegram_fetch(self._require_bot(), ref, max_bytes)
+
+    def open_live(self, address: Address) -> TelegramLive | None:
+        """A reply shown as it grows (live_reply.py): a draft in a private chat, else an edited
+        message; None before the channel started."""
+        if self._bot is None:
+            return None
+
+        def no_drafts() -> None:
+            self._drafts = False
+
+        private = is_private_chat("telegram", address.chat_id)
+        return TelegramLive(
+            self._require_bot,
+            self._out,
+            address,
+            drafts=private and self._drafts,
+            on_no_drafts=no_drafts,
+        )

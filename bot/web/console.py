@@ -1,0 +1,225 @@
+"""The web console: served by the one HTTP server (`bot/http.py`) on every path no channel
+mounted, with the perimeter of `security.py` around every request.
+
+The order of checks: Host (DNS rebinding) → static files → login / logout → the session cookie
+→ the holder's role now → the route and its least role → for a POST, Origin and the CSRF token
+→ the page. Every response carries the security headers; pages are never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.web import pages
+from bot.web.auth import BASE_URL_STATE, SESSION_HOURS, current_role, role_for
+from bot.web.deps import WebDeps
+from bot.web.security import SECURITY_HEADERS, Perimeter, csrf_matches
+from bot.web.views import Page, Routes, environment
+from memory.people import Identity
+from memory.web_sessions import LoginResult, WebRole, WebSession
+
+__all__ = ["COOKIE", "SECURE_COOKIE", "WebConsole"]
+
+log = logging.getLogger(__name__)
+
+COOKIE = "steward_session"
+SECURE_COOKIE = "__Host-steward_session"  # behind https: Secure, path /, no Domain
+STATIC = Path(__file__).parent / "static"
+_STATIC_FILES = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
+
+
+class WebConsole:
+    def __init__(self, deps: WebDeps, *, listen_host: str, port: int) -> None:
+        self.deps = deps
+        settings = deps.core.settings
+        self.perimeter = Perimeter(
+            listen_host=listen_host, port=port, public_url=settings.public_url
+        )
+        self.routes = Routes()
+        for module in pages.MODULES:
+            self.routes.include(module.routes)
+        self.env = environment()
+        self._flashes: dict[int, str] = {}
+
+    def listen_on(self, host: str, port: int) -> None:
+        """The address the server really listens on (its port, when 0 was asked for)."""
+        self.perimeter = Perimeter(
+            listen_host=host, port=port, public_url=self.deps.core.settings.public_url
+        )
+
+    @property
+    def cookie_name(self) -> str:
+        return SECURE_COOKIE if self.perimeter.secure else COOKIE
+
+    async def record_base_url(self, url: str) -> None:
+        """Where /web links point when STEWARD_PUBLIC_URL is not set (the real port)."""
+        await self.deps.core.stores.state.set(BASE_URL_STATE, url)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            response = await self._handle(request)
+        except web.HTTPException as exc:
+            response = web.Response(status=exc.status, text=exc.reason or "")
+        except Exception:
+            log.exception("web console: %s %s failed", request.method, request.path)
+            response = web.Response(status=500, text="Something went wrong; it is in the log.")
+        if not response.prepared:  # a streamed export set its headers before it began
+            for name, value in SECURITY_HEADERS.items():
+                response.headers[name] = value
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not self.perimeter.host_ok(request.headers.get("Host")):
+            log.warning("web console: refused a request for host %r", request.headers.get("Host"))
+            return web.Response(status=421, text="This host name is not Steward's.")
+        path = request.path
+        if path.startswith("/static/") and request.method in ("GET", "HEAD"):
+            return self._static(path.removeprefix("/static/"))
+        if path == "/favicon.ico" and request.method in ("GET", "HEAD"):
+            return self._static("favicon.svg")
+        if path == "/login" and request.method == "GET":
+            return await self._login(request)
+        if path == "/login/done" and request.method == "GET":
+            return self._page("signed_in.html", status=200)
+        session = await self._session(request)
+        if session is None:
+            if request.method not in ("GET", "HEAD"):
+                return web.Response(status=403, text="Not signed in.")
+            return self._page("signed_out.html", status=401)
+        now = await current_role(self.deps.core.stores, self.deps.core.settings, session)
+        if now is None:
+            await self.deps.core.stores.web_sessions.end(session.id)
+            await self.deps.core.stores.audit.record(
+                "web.session_revoked", actor=session.identity, subject=session.ref
+            )
+            return self._page("signed_out.html", status=401)
+        role, user, identity = now
+        if request.method == "POST":
+            form = await request.post()
+            if not self.perimeter.origin_ok(
+                request.headers.get("Origin"),
+                request.headers.get("Referer"),
+                request.headers.get("Host"),
+            ):
+                await self.deps.core.stores.audit.record(
+                    "web.origin_refused", actor=str(identity), subject=path, session=session.ref
+                )
+                return web.Response(status=403, text="This request did not come from the console.")
+            if not csrf_matches(
+                session.csrf,
+                [form.get("csrf"), request.headers.get("X-CSRF-Token")],  # type: ignore[list-item]
+            ):
+                await self.deps.core.stores.audit.record(
+                    "web.csrf_refused", actor=str(identity), subject=path, session=session.ref
+                )
+                return web.Response(
+                    status=403, text="Missing or wrong CSRF token; reload the page."
+                )
+        else:
+            form = None
+        if path == "/logout" and request.method == "POST":
+            return await self._logout(session, identity)
+        found = self.routes.find(request.method, path)
+        if found is False:
+            return web.Response(status=405, text="Method not allowed.")
+        if found is None or found is True:
+            return web.Response(status=404, text="Not found.")
+        route, params = found
+        page = Page(
+            request=request,
+            deps=self.deps,
+            session=session,
+            role=role,
+            user=user,
+            identity=identity,
+            params=params,
+            env=self.env,
+            flashes=self._flashes,
+            form=form,
+            nav=pages.nav_for(role),
+        )
+        if route.role is WebRole.OWNER and role is not WebRole.OWNER:
+            return page.render("forbidden.html", status=403)
+        return await route.handler(page)
+
+    # -- signing in and out ------------------------------------------------------------------
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        stores = self.deps.core.stores
+        token = request.query.get("token", "")
+        redeemed = await stores.web_sessions.redeem(token) if 0 < len(token) <= 200 else None
+        if redeemed is None or redeemed.result is not LoginResult.OK:
+            result = redeemed.result if redeemed else LoginResult.UNKNOWN
+            await stores.audit.record(
+                "web.login_refused", actor=redeemed.identity if redeemed else "", reason=result
+            )
+            return self._page("link_refused.html", status=403, reason=result.value)
+        assert redeemed.user_id is not None and redeemed.role is not None
+        settings = self.deps.core.settings
+        identity = Identity.parse(redeemed.identity)
+        user = await stores.people.resolve(identity)
+        if (
+            user is None
+            or user.id != redeemed.user_id
+            or role_for(settings, identity, user) is None
+        ):
+            await stores.audit.record(
+                "web.login_refused", actor=redeemed.identity, reason="no longer allowed"
+            )
+            return self._page("link_refused.html", status=403, reason="not allowed")
+        role = redeemed.role
+        if role is WebRole.OWNER and not user.is_owner:
+            role = WebRole.APPROVER
+        cookie, session = await stores.web_sessions.open_session(
+            user.id, redeemed.identity, role, timedelta(hours=SESSION_HOURS)
+        )
+        await stores.audit.record(
+            "web.login", actor=redeemed.identity, subject=session.ref, role=role
+        )
+        response = web.Response(status=303, headers={"Location": "/login/done"})
+        response.set_cookie(
+            self.cookie_name,
+            cookie,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=self.perimeter.secure or request.secure,
+            max_age=SESSION_HOURS * 3600,
+        )
+        return response
+
+    async def _logout(self, session: WebSession, identity: Identity) -> web.StreamResponse:
+        await self.deps.core.stores.web_sessions.end(session.id)
+        await self.deps.core.stores.audit.record(
+            "web.logout", actor=str(identity), subject=session.ref, session=session.ref
+        )
+        response = self._page("signed_out.html", status=200, left=True)
+        response.del_cookie(self.cookie_name, path="/")
+        return response
+
+    async def _session(self, request: web.Request) -> WebSession | None:
+        value = request.cookies.get(self.cookie_name)
+        if not value or len(value) > 200:
+            return None
+        return await self.deps.core.stores.web_sessions.session(value)
+
+    # -- plain pages and files ---------------------------------------------------------------
+
+    def _page(self, template: str, *, status: int, **values: object) -> web.Response:
+        html = self.env.get_template(template).render(page=None, **values)
+        return web.Response(text=html, content_type="text/html", status=status)
+
+    def _static(self, name: str) -> web.StreamResponse:
+        if name not in _STATIC_FILES:
+            return web.Response(status=404, text="Not found.")
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        body = (STATIC / name).read_bytes()
+        response = web.Response(body=body, content_type=kind)
+        response.headers["Cache-Control"] = "no-cache"
+        return response

@@ -1,0 +1,69 @@
+"""/: what needs the owner now: pending approvals (live), and anything wrong — an audit chain
+that does not verify, a channel that is down, memory without its embedder, replies not
+delivered, a spent budget, goals due soon."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from agent.types import TurnRequest
+from bot.web.pages.approvals import pending_views
+from bot.web.views import Page, Routes
+from memory.clock import parse_iso
+from memory.web_sessions import WebRole
+
+__all__ = ["routes"]
+
+routes = Routes()
+
+DUE_SOON = timedelta(days=3)
+
+
+@routes.get("/", role=WebRole.APPROVER)
+async def home(page: Page) -> web.StreamResponse:
+    if not page.owner:
+        return page.redirect("/approvals")
+    core = page.deps.core
+    stores = core.stores
+    notes: list[tuple[str, str, str]] = []  # (level, text, link)
+    check = await stores.audit.verify()
+    if not check.ok:
+        notes.append(
+            (
+                "bad",
+                f"The audit chain does not verify: event {check.first_broken_id}: {check.problem}",
+                "/activity",
+            )
+        )
+    for channel in page.deps.channel_states():
+        if channel.state not in ("up", "finished"):
+            notes.append(
+                (
+                    "bad",
+                    f"Channel {channel.name} is {channel.state} {channel.detail}".strip(),
+                    "/status",
+                )
+            )
+    if core.memory is not None and str(getattr(core.memory.state, "value", "")) == "keyword-only":
+        notes.append(
+            ("warn", f"Memory runs on keyword search only: {core.memory.detail}", "/status")
+        )
+    undelivered = await stores.messages.undelivered()
+    if undelivered:
+        notes.append(("warn", f"{len(undelivered)} replies wait to be delivered.", "/status"))
+    budget = core.settings.daily_token_budget
+    if budget:
+        probe = TurnRequest(kind="chat", user=page.user, chat=None, address=None, text="")
+        spent = await stores.turns.tokens_since(core.runner.day_start(probe))
+        if spent >= 0.8 * budget:
+            notes.append(("warn", f"{spent:,} of today's {budget:,} token budget spent.", "/usage"))
+    now = core.clock.now()
+    for goal in await stores.goals.active(page.user.id):
+        if goal.due_at and parse_iso(goal.due_at) - now <= DUE_SOON:
+            notes.append(
+                ("info", f"Goal #{goal.id} “{goal.title}” is due {goal.due_at[:10]}.", "/goals")
+            )
+    items = await pending_views(page)
+    return page.render("home.html", notes=notes, verified=check, items=items)

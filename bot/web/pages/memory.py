@@ -1,0 +1,198 @@
+"""/memory: search (the same hybrid search as `/memory search` and the agent), each memory's
+provenance, trust label and what it replaced; forget, correct (a new memory, said by the
+owner, that supersedes the old one), and import / export as JSON lines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from agent.cards import describe_sources
+from bot.web.views import Page, Routes
+from memory.longterm import Memory, NewMemory, Source, Trust
+
+__all__ = ["MemoryView", "routes"]
+
+routes = Routes()
+
+RESULTS = 20
+MAX_IMPORT_BYTES = 900_000  # under the server's 1 MB body limit
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    memory: Memory
+    where: str
+    label: str
+    replaces: list[Memory]
+    replaced_by: Memory | None
+
+
+async def _view(page: Page, memory: Memory) -> MemoryView:
+    service = page.deps.core.memory
+    assert service is not None
+    stores = page.deps.core.stores
+    where = [f"source {memory.source.value.replace('_', ' ')}"]
+    if memory.chat_id is not None:
+        chat = await stores.people.chat_by_id(memory.chat_id)
+        if chat is not None:
+            where.append(f"chat {chat.channel}:{chat.platform_chat_id}")
+    if memory.turn_id is not None:
+        where.append(f"turn {memory.turn_id}")
+    if memory.source_ref:
+        where.append(memory.source_ref)
+    records = service.store.records
+    newer = None
+    if memory.superseded_by is not None:
+        newer = await records.get(memory.user_id, memory.superseded_by)
+    return MemoryView(
+        memory=memory,
+        where=", ".join(where),
+        label=describe_sources(memory.label.sources) if memory.label.tainted else "trusted",
+        replaces=await records.replaced_by(memory.user_id, memory.id),
+        replaced_by=newer,
+    )
+
+
+@routes.get("/memory")
+async def memory_page(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    if service is None:
+        return page.render("missing.html", status=404, what="long-term memory (not enabled)")
+    query = page.query("q")
+    mode = ""
+    if query:
+        result = await service.search(page.user.id, query, RESULTS, timezone=page.zone)
+        found = [hit.memory for hit in result.hits]
+        mode = str(result.mode)
+    else:
+        found = await service.store.recent(page.user.id, RESULTS)
+    views = [await _view(page, m) for m in found]
+    return page.render(
+        "memory.html",
+        query=query,
+        mode=mode,
+        items=views,
+        memory_status=await service.status_line(),
+    )
+
+
+@routes.get("/memory/{memory_id}")
+async def memory_detail(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    raw = page.params["memory_id"]
+    found = None
+    if service is not None and raw.isdigit():
+        found = await service.store.get(page.user.id, int(raw))
+    if found is None or service is None:
+        return page.render("missing.html", status=404, what=f"memory #{raw}")
+    return page.render("memory_one.html", item=await _view(page, found))
+
+
+@routes.post("/memory/{memory_id}/forget")
+async def forget(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    raw = page.params["memory_id"]
+    if service is None or not raw.isdigit():
+        return page.redirect("/memory", "There is no such memory.")
+    forgotten = await service.forget(page.user.id, int(raw))
+    if forgotten is None:
+        return page.redirect("/memory", f"You have no memory #{raw}.")
+    await page.audit("memory.forgotten", subject=f"memory:{raw}", via="web")
+    back = page.field("back")
+    target = back if back.startswith("/memory?") or back == "/memory" else "/memory"
+    return page.redirect(target, f"Forgotten #{raw}: {forgotten.text}")
+
+
+@routes.post("/memory/{memory_id}/correct")
+async def correct(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    raw = page.params["memory_id"]
+    text = page.field("text")
+    if service is None or not raw.isdigit():
+        return page.redirect("/memory", "There is no such memory.")
+    old = await service.store.get(page.user.id, int(raw))
+    if old is None:
+        return page.redirect("/memory", f"You have no memory #{raw}.")
+    if not text:
+        return page.redirect(f"/memory/{raw}", "Write the corrected text.")
+    try:
+        saved = await service.remember(
+            NewMemory(
+                user_id=page.user.id,
+                text=text,
+                kind=old.kind,
+                subject=old.subject,
+                source=Source.OWNER_SAID,
+                trust=Trust.TRUSTED,
+                importance=max(old.importance, 0.6),
+                source_ref="web console",
+                replaces=(old.id,),
+            )
+        )
+    except ValueError as exc:
+        return page.redirect(f"/memory/{raw}", str(exc))
+    await page.audit(
+        "web.memory_corrected", subject=f"memory:{old.id}", new=f"memory:{saved.memory.id}"
+    )
+    return page.redirect(
+        f"/memory/{saved.memory.id}", f"Saved #{saved.memory.id}; it replaces #{old.id}."
+    )
+
+
+@routes.get("/memory-export")
+async def export(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    if service is None:
+        return page.render("missing.html", status=404, what="long-term memory (not enabled)")
+    records = await service.export_records()
+    await page.audit("web.memory_exported", count=len(records))
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return web.Response(
+        text=body,
+        content_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="steward-memory.jsonl"'},
+    )
+
+
+@routes.post("/memory-import")
+async def import_file(page: Page) -> web.StreamResponse:
+    service = page.deps.core.memory
+    upload = page.form.get("file") if page.form is not None else None
+    if service is None or upload is None or isinstance(upload, str):
+        return page.redirect("/memory", "Choose a JSONL file from a memory export.")
+    raw = upload.file.read(MAX_IMPORT_BYTES + 1)
+    if len(raw) > MAX_IMPORT_BYTES:
+        return page.redirect(
+            "/memory", "That file is too large for the console; use `steward memory import`."
+        )
+    records = []
+    for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return page.redirect("/memory", f"Line {number} is not JSON; nothing was imported.")
+        if not isinstance(record, dict):
+            return page.redirect(
+                "/memory", f"Line {number} is not a JSON object; nothing was imported."
+            )
+        records.append(record)
+    report = await service.import_records(records)
+    await page.audit(
+        "memory.imported",
+        via="web",
+        imported=report.imported,
+        duplicates=report.skipped_duplicates,
+        unknown_user=report.skipped_unknown_user,
+    )
+    note = (
+        f"{report.imported} imported, {report.skipped_duplicates} already there, "
+        f"{report.skipped_unknown_user} skipped (no such user)."
+    )
+    if report.errors:
+        note += " Problems: " + "; ".join(report.errors[:3])
+    return page.redirect("/memory", note)

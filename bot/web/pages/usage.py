@@ -1,0 +1,90 @@
+"""/usage: tokens and cost by day and kind of turn, the prompt-cache share, the daily budget,
+and model latency over time, as inline SVG charts (UTC days)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from agent.types import TurnRequest
+from bot.web.charts import line_chart, stacked_bars
+from bot.web.views import Page, Routes
+
+__all__ = ["routes"]
+
+routes = Routes()
+
+DAYS = 14
+
+
+def _percentile(values: list[int], share: float) -> float:
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, int(share * len(ordered)))])
+
+
+@routes.get("/usage")
+async def usage_page(page: Page) -> web.StreamResponse:
+    core = page.deps.core
+    now = core.clock.now().astimezone(UTC)
+    first = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [(first + timedelta(days=i)).date().isoformat() for i in range(DAYS)]
+    rows = await core.stores.console_reads.usage_by_day(first)
+    kinds = sorted({r.kind for r in rows})
+    tokens: dict[str, list[float]] = {k: [0.0] * DAYS for k in kinds}
+    cost: dict[str, list[float]] = {k: [0.0] * DAYS for k in kinds}
+    cache_read = [0] * DAYS
+    prompt = [0] * DAYS
+    index = {d: i for i, d in enumerate(days)}
+    for r in rows:
+        i = index.get(r.day)
+        if i is None:
+            continue
+        tokens[r.kind][i] += r.total
+        cost[r.kind][i] += r.cost_usd
+        cache_read[i] += r.cache_read_tokens
+        prompt[i] += r.input_tokens + r.cache_read_tokens + r.cache_write_tokens
+    share: list[float | None] = [
+        100.0 * c / p if p else None for c, p in zip(cache_read, prompt, strict=True)
+    ]
+    calls = await core.stores.model_calls.since(first)
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for call in calls:
+        by_day[call.at.astimezone(UTC).date().isoformat()].append(call.latency_ms)
+    p50 = [_percentile(by_day[d], 0.5) if by_day.get(d) else None for d in days]
+    p95 = [_percentile(by_day[d], 0.95) if by_day.get(d) else None for d in days]
+    probe = TurnRequest(kind="chat", user=page.user, chat=None, address=None, text="")
+    spent = await core.stores.turns.tokens_since(core.runner.day_start(probe))
+    totals = {
+        "tokens": sum(sum(v) for v in tokens.values()),
+        "cost": sum(sum(v) for v in cost.values()),
+        "cache_share": 100.0 * sum(cache_read) / sum(prompt) if sum(prompt) else 0.0,
+        "calls": len(calls),
+        "median_ms": statistics.median([c.latency_ms for c in calls]) if calls else 0,
+    }
+    per_kind = [(k, sum(tokens[k]), sum(cost[k])) for k in kinds]
+    return page.render(
+        "usage.html",
+        charts=[
+            stacked_bars("Tokens by day and kind of turn", days, tokens, lambda v: f"{v:,.0f}"),
+            stacked_bars("Estimated cost by day (USD)", days, cost, lambda v: f"${v:.4f}"),
+            line_chart(
+                "Prompt-cache share of input (%)",
+                days,
+                {"cache read": share},
+                lambda v: f"{v:.0f}%",
+            ),
+            line_chart(
+                "Model latency (ms)", days, {"p50": p50, "p95": p95}, lambda v: f"{v:,.0f} ms"
+            ),
+        ],
+        totals=totals,
+        per_kind=per_kind,
+        budget=core.settings.daily_token_budget,
+        spent=spent,
+        model=core.runner.model_name,
+        since=first,
+        generated=datetime.now(UTC),
+    )

@@ -1,0 +1,52 @@
+/* Steward's web console: the only script, served by Steward itself (no third-party code).
+ * - [data-poll] sections refresh from their URL every 2 s, so new approval requests appear
+ *   without a reload (the server renders the HTML; this only swaps it in).
+ * - A form's buttons are disabled once it is sent, so a double tap decides nothing twice.
+ */
+(function () {
+  "use strict";
+  var EVERY_MS = 2000;
+
+  function poll(section) {
+    var url = section.getAttribute("data-poll");
+    var last = section.innerHTML;
+    var busy = false;
+    window.setInterval(function () {
+      if (busy || document.hidden) { return; }
+      busy = true;
+      window.fetch(url, { credentials: "same-origin", cache: "no-store",
+                          headers: { "Accept": "text/html" } })
+        .then(function (response) {
+          if (response.status === 401) { window.location.reload(); return null; }
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          if (html !== null && html !== last) {
+            last = html;
+            section.innerHTML = html;
+          }
+        })
+        .catch(function () { /* offline for a moment: try again next time */ })
+        .then(function () { busy = false; });
+    }, EVERY_MS);
+  }
+
+  function ready() {
+    var sections = document.querySelectorAll("[data-poll]");
+    for (var i = 0; i < sections.length; i++) { poll(sections[i]); }
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form.method.toLowerCase() !== "post") { return; }
+      var buttons = form.querySelectorAll("button");
+      window.setTimeout(function () {  /* after the form data (the pressed button) is taken */
+        for (var j = 0; j < buttons.length; j++) { buttons[j].disabled = true; }
+      }, 0);
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+}());

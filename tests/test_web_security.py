@@ -1,0 +1,566 @@
+"""The web console's perimeter, over plain HTTP against a real Steward (issue 16).
+
+A real core (`running_steward`), the real HTTP server on a free loopback port and the console
+mounted as `steward run` mounts it; requests are made with aiohttp's client, as an attacker's
+script would make them. The browser cases are in test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from fakes.anthropic import FakeAnthropic
+from harness import OWNER, Harness, running_steward
+from trust_world import instruction, obedient_model
+
+from agent.types import Address, ChatKind, IncomingMessage
+from bot.http import HttpServer
+from bot.web.serve import start_console
+from memory.clock import FrozenClock
+from memory.people import Identity
+
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]+)")
+APPROVER = Identity("test", "bob")
+STRANGER = Identity("test", "mallory")
+PAGES = ("/", "/approvals", "/activity", "/memory", "/goals", "/usage", "/status")
+
+
+@dataclass
+class Web:
+    h: Harness
+    base: str
+    clock: FrozenClock
+    http: HttpServer
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    async def link(self, sender: Identity = OWNER, chat: str = "c1") -> str:
+        reply = await self.h.say("/web", sender=sender, chat=chat)
+        found = LINK.search(reply)
+        assert found, reply
+        return found.group(1)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cookie: str | None = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        url = path if path.startswith("http") else self.base + path
+        sent = dict(headers or {})
+        if cookie is not None:
+            sent["Cookie"] = f"steward_session={cookie}"
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client,
+            client.request(method, url, headers=sent, data=data, allow_redirects=False) as resp,
+        ):
+            return resp, await resp.text()
+
+    async def login(self, sender: Identity = OWNER, chat: str = "c1") -> str:
+        response, _ = await self.request("GET", await self.link(sender, chat))
+        assert response.status == 303
+        return response.cookies["steward_session"].value
+
+    async def csrf(self, cookie: str, path: str = "/approvals") -> str:
+        _, html = await self.request("GET", path, cookie=cookie)
+        found = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert found, html[:500]
+        return found.group(1)
+
+    def origin(self) -> dict[str, str]:
+        return {"Origin": self.base}
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[Web]:
+    clock = FrozenClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    async with FakeAnthropic() as model:
+        model.on_request(obedient_model)  # answers "ok", or carries out a `DO {...}` order
+        async with running_steward(
+            tmp_path / "data", model.base_url, clock=clock, STEWARD_APPROVERS=str(APPROVER)
+        ) as h:
+            await h.steward.stores.people.admit(APPROVER, "Bob")
+            http = HttpServer("127.0.0.1", 0)
+            console = await start_console(h.steward, http, [h.channel])
+            assert console is not None
+            try:
+                yield Web(h, http.url, clock, http)
+            finally:
+                await http.stop()
+
+
+async def test_a_link_signs_in_once_and_leaves_no_token_in_the_url(web: Web) -> None:
+    link = await web.link()
+    response, _ = await web.request("GET", link)
+    assert response.status == 303
+    assert "token" not in response.headers["Location"]
+    cookie = response.cookies["steward_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    assert not cookie["secure"]  # plain http on loopback; behind https it is Secure
+    for path in PAGES:
+        page, html = await web.request("GET", path, cookie=cookie.value)
+        assert page.status == 200, (path, html[:300])
+        assert page.headers["Cache-Control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert page.headers["X-Frame-Options"] == "DENY"
+        # nothing from elsewhere: every src and href stays on this server
+        for url in re.findall(r'(?:src|href|action)="([^"]+)"', html):
+            assert url.startswith(("/", "#")), (path, url)
+    again, html = await web.request("GET", link)
+    assert again.status == 403 and "already used" in html
+    kinds = [e.kind for e in await web.h.steward.stores.audit.recent(50)]
+    assert "web.login" in kinds and "web.login_refused" in kinds
+
+
+async def test_an_expired_or_made_up_link_opens_nothing(web: Web) -> None:
+    link = await web.link()
+    web.clock.advance(timedelta(minutes=10, seconds=1))
+    response, html = await web.request("GET", link)
+    assert response.status == 403 and "expired" in html
+    assert "steward_session" not in response.cookies
+    forged, html = await web.request("GET", "/login?token=" + "A" * 43)
+    assert forged.status == 403 and "not a login link" in html
+    blank, _ = await web.request("GET", "/approvals")
+    assert blank.status == 401
+
+
+async def test_only_the_owner_and_approvers_get_links_and_approvers_see_approvals_only(
+    web: Web,
+) -> None:
+    await web.h.steward.stores.people.admit(Identity("test", "carol"), "Carol")
+    reply = await web.h.say("/web", sender=Identity("test", "carol"), chat="c3")
+    assert "Only the owner and approvers" in reply and "token" not in reply
+    stranger = await web.h.say("/web", sender=STRANGER, chat="c4")
+    assert "token" not in stranger
+    cookie = await web.login(APPROVER, chat="c2")
+    ok, _ = await web.request("GET", "/approvals", cookie=cookie)
+    assert ok.status == 200
+    for path in ("/activity", "/memory", "/goals", "/usage", "/status"):
+        refused, _ = await web.request("GET", path, cookie=cookie)
+        assert refused.status == 403, path
+    home, _ = await web.request("GET", "/", cookie=cookie)
+    assert home.status == 303 and home.headers["Location"] == "/approvals"
+    # an approver sees (and decides) the requests of their own turns, not the owner's
+    await web.h.say(instruction("shell", {"command": "mkdir owners-dir"}))
+    await web.h.say(instruction("shell", {"command": "mkdir bobs-dir"}), sender=APPROVER, chat="c2")
+    pending = {a.user_id: a for a in await web.h.steward.stores.approvals.pending()}
+    owner_request, bob_request = pending[1], pending[2]
+    _, listed = await web.request("GET", "/approvals/list", cookie=cookie)
+    assert bob_request.id in listed and owner_request.id not in listed
+    token = await web.csrf(cookie)
+    for request in (owner_request, bob_request):
+        answer, _ = await web.request(
+            "POST",
+            f"/approvals/{request.id}",
+            cookie=cookie,
+            headers=web.origin(),
+            data={"csrf": token, "choice": "approve"},
+        )
+        assert answer.status == 303
+    assert (web.h.settings.workspace / "bobs-dir").is_dir()
+    assert not (web.h.settings.workspace / "owners-dir").exists()
+    decided = await web.h.steward.stores.approvals.get(bob_request.id)
+    assert decided is not None and decided.decided_by == str(APPROVER)
+    # taken off the approvers: the session stops working at once
+    await web.h.steward.stores.people.revoke(APPROVER)
+    gone, _ = await web.request("GET", "/approvals", cookie=cookie)
+    assert gone.status == 401
+
+
+async def test_a_post_needs_the_csrf_token_and_the_consoles_own_origin(web: Web) -> None:
+    cookie = await web.login()
+    token = await web.csrf(cookie)
+    path = "/goals/add"
+    no_token, _ = await web.request(
+        "POST", path, cookie=cookie, headers=web.origin(), data={"title": "x"}
+    )
+    assert no_token.status == 403
+    wrong, _ = await web.request(
+        "POST", path, cookie=cookie, headers=web.origin(), data={"title": "x", "csrf": "nope"}
+    )
+    assert wrong.status == 403
+    foreign, _ = await web.request(
+        "POST",
+        path,
+        cookie=cookie,
+        headers={"Origin": "http://evil.example"},
+        data={"title": "x", "csrf": token},
+    )
+    assert foreign.status == 403
+    no_origin, _ = await web.request(
+        "POST", path, cookie=cookie, data={"title": "x", "csrf": token}
+    )
+    assert no_origin.status == 403
+    assert await web.h.steward.stores.goals.all(1) == []
+    done, _ = await web.request(
+        "POST", path, cookie=cookie, headers=web.origin(), data={"title": "Run 10k", "csrf": token}
+    )
+    assert done.status == 303
+    [goal] = await web.h.steward.stores.goals.all(1)
+    assert goal.title == "Run 10k"
+    kinds = {e.kind: e for e in await web.h.steward.stores.audit.recent(50)}
+    assert "web.csrf_refused" in kinds and "web.origin_refused" in kinds
+    assert kinds["web.goal_added"].detail["session"].startswith("web-session:")
+
+
+async def test_a_foreign_host_is_refused_even_with_a_valid_session(web: Web) -> None:
+    """DNS rebinding: evil.example resolving to 127.0.0.1 reaches the port with its own Host."""
+    cookie = await web.login()
+    port = web.base.rsplit(":", 1)[1]
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+        response, _ = await web.request("GET", "/approvals", cookie=cookie, headers={"Host": host})
+        assert response.status == 421, host
+    fine, _ = await web.request(
+        "GET", "/approvals", cookie=cookie, headers={"Host": f"localhost:{port}"}
+    )
+    assert fine.status == 200
+
+
+async def test_web_logout_ends_every_session_and_unused_links(web: Web) -> None:
+    first, second = await web.login(), await web.login()
+    unused = await web.link()
+    reply = await web.h.say("/web logout")
+    assert "Ended every" in reply
+    for cookie in (first, second):
+        response, _ = await web.request("GET", "/", cookie=cookie)
+        assert response.status == 401
+    response, _ = await web.request("GET", unused)
+    assert response.status == 403
+
+
+async def test_the_link_is_refused_in_a_group_and_when_the_console_is_off(tmp_path: Path) -> None:
+    async with running_steward(tmp_path / "data", None) as h:
+        group = IncomingMessage(
+            sender=OWNER, address=Address("test", "g1"), text="/web", chat_kind=ChatKind.GROUP
+        )
+        await h.router.dispatch(group)
+        [answer] = h.channel.texts("g1")
+        assert "private chat" in answer and "token" not in answer
+    async with running_steward(tmp_path / "data", None, STEWARD_WEB="off") as h:
+        assert "STEWARD_WEB=off" in await h.say("/web")
+        http = HttpServer("127.0.0.1", 0)
+        assert await start_console(h.steward, http, [h.channel]) is None
+        assert not http.running
+
+
+def test_steward_run_serves_the_console_and_web_link_prints_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`steward run` on the console channel starts the HTTP server for the console alone;
+    `steward web-link` (run here in-process) prints a link that signs in."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "STEWARD_DATA_DIR": str(tmp_path / "data"),
+        "STEWARD_HTTP_PORT": str(port),
+        "STEWARD_EMBEDDER": "none",
+    }
+    steward = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        cwd=tmp_path,
+        text=True,
+    )
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/approvals") as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except OSError:
+                assert steward.poll() is None, steward.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "the console never came up"
+                time.sleep(0.2)
+                continue
+            break
+        assert status == 401  # served, and not signed in
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        from bot.cli import main
+
+        assert main(["web-link"]) == 0
+        link = capsys.readouterr().out.strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/login?token=")
+        try:
+            urllib.request.build_opener(NoRedirect).open(link)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 303 and "steward_session=" in exc.headers["Set-Cookie"]
+        else:
+            raise AssertionError("the link did not redirect")
+    finally:
+        assert steward.stdin is not None
+        steward.stdin.close()
+        steward.wait(timeout=30)
+
+
+async def test_usage_charts_add_up_by_day_and_kind(web: Web) -> None:
+    """Turns on three days (UTC), two kinds, and timed model calls, as the usage page draws
+    them: one stacked bar per day and kind, the cache share, today's budget, latency."""
+    rows = [
+        ("2026-11-29T10:00:00.000000+00:00", "chat", 1000, 200, 800, 0, 0.010),
+        ("2026-11-29T11:00:00.000000+00:00", "briefing", 500, 100, 0, 400, 0.005),
+        ("2026-11-30T10:00:00.000000+00:00", "chat", 2000, 300, 0, 0, 0.020),
+        ("2026-12-01T08:00:00.000000+00:00", "chat", 100, 50, 900, 0, 0.001),
+    ]
+    for at, kind, i, o, cr, cc, cost in rows:
+        web.h.edit_database(
+            "INSERT INTO turns (kind, status, model, input_tokens, output_tokens,"
+            " cache_read_input_tokens, cache_creation_input_tokens, cost_usd, started_at)"
+            " VALUES (?, 'completed', 'm', ?, ?, ?, ?, ?, ?)",
+            (kind, i, o, cr, cc, cost, at),
+        )
+    for at, ms in (("2026-11-30T10:00:01", 800), ("2026-11-30T10:00:02", 1200)):
+        web.h.edit_database(
+            "INSERT INTO model_calls (at, model, latency_ms, ok) VALUES (?, 'm', ?, 1)",
+            (at + ".000000+00:00", ms),
+        )
+    cookie = await web.login()
+    response, html = await web.request("GET", "/usage", cookie=cookie)
+    assert response.status == 200
+    titles = re.findall(r"<rect [^>]*><title>([^<]+)</title>", html)
+    assert "2026-11-29 chat: 2,000" in titles
+    assert "2026-11-29 briefing: 1,000" in titles
+    assert "2026-11-30 chat: 2,300" in titles
+    assert "2026-12-01 chat: 1,050" in titles
+    assert "2026-11-29 chat: $0.0100" in titles
+    # cache read / (input + cache read + cache write): 800 / 2700 on the 29th
+    assert "2026-11-29 cache read: 30%" in html
+    assert "2026-11-30 p50: 1,200 ms" in html or "2026-11-30 p50: 800 ms" in html
+    assert "2026-11-30 p95: 1,200 ms" in html
+    assert "1,050 of 300,000 tokens today" in html
+
+
+async def test_status_reads_mcp_servers_duck_typed(web: Web) -> None:
+    from bot.web.pages.status import mcp_rows
+
+    @dataclass
+    class Server:
+        name: str
+        status: str
+        tools: tuple[str, ...]
+        error: str | None = None
+
+    class Supervisor:
+        def states(self) -> list[Server]:
+            return [Server("time", "up", ("now", "convert")), Server("files", "down", (), "gone")]
+
+    rows = mcp_rows(Supervisor())
+    assert [(r.name, r.state) for r in rows] == [("time", "up"), ("files", "down")]
+    assert rows[0].detail == "2 tools" and "gone" in rows[1].detail
+    assert mcp_rows(None) == [] and mcp_rows(object()) == []
+    cookie = await web.login()
+    _, html = await web.request("GET", "/status", cookie=cookie)
+    assert "not configured" in html  # no MCP servers in this Steward
+    assert str(web.h.settings.data_dir.resolve()) in html
+
+
+async def test_memory_correct_export_and_import(web: Web) -> None:
+    assert "Remembered #1" in await web.h.say("/remember I live in Paris")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory")
+    response, _ = await web.request(
+        "POST",
+        "/memory/1/correct",
+        cookie=cookie,
+        headers=web.origin(),
+        data={"csrf": token, "text": "I live in Berlin"},
+    )
+    assert response.status == 303
+    _, html = await web.request("GET", "/memory/2", cookie=cookie)
+    assert "I live in Berlin" in html and "Replaces: #1 I live in Paris" in html
+    _, html = await web.request("GET", "/memory/1", cookie=cookie)
+    assert "Superseded by" in html
+    shown = await web.h.say("/memory show 1")
+    assert "Superseded" in shown and "Berlin" in shown
+    exported, body = await web.request("GET", "/memory-export", cookie=cookie)
+    assert exported.status == 200 and "attachment" in exported.headers["Content-Disposition"]
+    lines = body.splitlines()
+    assert len(lines) == 2 and "Berlin" in lines[1]
+    await web.request(
+        "POST", "/memory/2/forget", cookie=cookie, headers=web.origin(), data={"csrf": token}
+    )
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("file", body.encode(), filename="m.jsonl", content_type="application/x-ndjson")
+    imported, _ = await web.request(
+        "POST", "/memory-import", cookie=cookie, headers=web.origin(), data=form
+    )
+    assert imported.status == 303
+    _, html = await web.request("GET", "/memory?q=Berlin", cookie=cookie)
+    assert "I live in Berlin" in html and "1 imported, 1 already there" in html
+    kinds = [e.kind for e in await web.h.steward.stores.audit.recent(30)]
+    assert {"web.memory_corrected", "web.memory_exported", "memory.imported"} <= set(kinds)
+
+
+async def test_always_approves_and_adds_the_policy_rule_as_chat_does(web: Web) -> None:
+    """Always through the console: the same `decide_approval` as `/approve <id> always`."""
+    await web.h.say(instruction("shell", {"command": "mkdir made-always"}))
+    [pending] = await web.h.steward.stores.approvals.pending()
+    cookie = await web.login()
+    token = await web.csrf(cookie)
+    _, listed = await web.request("GET", "/approvals/list", cookie=cookie)
+    assert f'id="approval-{pending.id}"' in listed and "mkdir made-always" in listed
+
+    async def press(choice: str, session: str) -> int:
+        response, _ = await web.request(
+            "POST",
+            f"/approvals/{pending.id}",
+            cookie=session,
+            headers=web.origin(),
+            data={"csrf": token, "choice": choice},
+        )
+        return response.status
+
+    assert await press("approve", "x" * 43) == 403  # no session: nothing decided
+    assert await press("always", cookie) == 303
+    assert (web.h.settings.workspace / "made-always").is_dir()
+    assert "mkdir" in web.h.settings.policy_path.read_text()
+    assert await press("approve", cookie) == 303
+    _, html = await web.request("GET", "/approvals", cookie=cookie)
+    assert "already executed" in html  # a second press decides nothing
+    ran = await web.h.steward.stores.audit.recent(50, kind="tool.ran")
+    assert len([e for e in ran if e.subject == "shell"]) == 1
+    [changed] = await web.h.steward.stores.audit.recent(5, kind="policy.changed")
+    assert changed.actor == "test:owner"
+
+
+async def test_goals_reminders_and_briefing_are_editable(web: Web) -> None:
+    await web.h.say("hello")  # the owner's private chat: where reminders and briefings post
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/goals")
+
+    async def post(path: str, **fields: str) -> None:
+        response, _ = await web.request(
+            "POST", path, cookie=cookie, headers=web.origin(), data={"csrf": token, **fields}
+        )
+        assert response.status == 303, path
+
+    await post("/goals/add", title="Learn Italian")
+    await post("/goals/1/note", text="Finished lesson 3")
+    await post("/goals/1/next", text="Lesson 4")
+    await post("/reminders/add", words="tomorrow 9:00 call mom")
+    await post("/briefing/time", time="07:30")
+    await post("/briefing/topics", topics="climbing, rust")
+    await post("/briefing/feeds", url="http://127.0.0.1:9/feed.xml")
+    await post("/goals/1/due", text="2027-06-01")
+    await post("/goals/1/every", text="weekly")
+    await post("/briefing/destination", destination="@mychannel")
+    _, html = await web.request("GET", "/goals", cookie=cookie)
+    for text in ("Learn Italian", "Finished lesson 3", "Lesson 4", "call mom", "07:30", "climbing"):
+        assert text in html, text
+    assert "never fetched" in html and "2027-06-01" in html and "telegram chat @mychannel" in html
+    shown = await web.h.say("/goal show 1")
+    assert "Check-ins: every" in shown and "2027-06-01" in shown
+    await post("/goals/1/every", text="sometimes, maybe")
+    _, html = await web.request("GET", "/goals", cookie=cookie)
+    assert "Say daily, weekly" in html  # the problem is shown, nothing changed
+    assert "call mom" in await web.h.say("/remind list")
+    await post("/reminders/1/cancel")
+    await post("/goals/1/done")
+    assert "No reminders" in await web.h.say("/remind list")
+    assert "[done]" in await web.h.say("/goal list all")
+
+
+async def test_behind_https_links_use_the_public_url_and_the_cookie_is_secure(
+    tmp_path: Path,
+) -> None:
+    async with running_steward(
+        tmp_path / "data", None, STEWARD_PUBLIC_URL="https://steward.example.org/"
+    ) as h:
+        http = HttpServer("127.0.0.1", 0)
+        assert await start_console(h.steward, http, [h.channel]) is not None
+        try:
+            reply = await h.say("/web")
+            found = re.search(r"(https://steward\.example\.org/login\?token=\S+)", reply)
+            assert found, reply
+            path = found.group(1).removeprefix("https://steward.example.org")
+            proxied = {"Host": "steward.example.org"}  # as a reverse proxy passes it on
+            web = Web(h, http.url, FrozenClock(datetime.now(UTC)), http)
+            response, _ = await web.request("GET", path, headers=proxied)
+            assert response.status == 303
+            cookie = response.cookies["__Host-steward_session"]
+            assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
+            assert "Domain" not in response.headers["Set-Cookie"]
+            # the console's origin is now the public one: the loopback origin is foreign
+            headers = {**proxied, "Cookie": f"__Host-steward_session={cookie.value}"}
+            page, html = await web.request("GET", "/goals", headers=headers)
+            assert page.status == 200
+            token = re.search(r'name="csrf" value="([^"]+)"', html)
+            assert token
+            data = {"csrf": token.group(1), "title": "x"}
+            refused, _ = await web.request(
+                "POST", "/goals/add", headers={**headers, "Origin": http.url}, data=data
+            )
+            assert refused.status == 403
+            origin = {**headers, "Origin": "https://steward.example.org"}
+            accepted, _ = await web.request("POST", "/goals/add", headers=origin, data=data)
+            assert accepted.status == 303
+        finally:
+            await http.stop()
+
+
+async def test_activity_filters_tells_a_turns_story_and_exports(web: Web) -> None:
+    await web.h.say(instruction("shell", {"command": "touch story-file"}))
+    [pending] = await web.h.steward.stores.approvals.pending()
+    await web.h.say(f"/deny {pending.id}")
+    cookie = await web.login()
+
+    async def rows(query: str) -> list[str]:
+        response, html = await web.request("GET", "/activity" + query, cookie=cookie)
+        assert response.status == 200
+        return re.findall(r"<tr>\s*<td>\d+</td><td>[^<]+</td><td>([^<]+)</td>", html)
+
+    everything = await rows("")
+    assert {"tool.requested", "approval.requested", "approval.denied"} <= set(everything)
+    assert set(await rows("?kind=approval.")) <= {
+        k for k in everything if k.startswith("approval.")
+    }
+    assert set(await rows("?decision=ask")) == {"tool.requested"}
+    assert "approval.denied" in await rows("?decision=denied")
+    assert "tool.requested" in await rows("?tool=shell")
+    assert await rows("?tool=web_fetch") == []
+    _, html = await web.request("GET", "/activity", cookie=cookie)
+    assert "Audit chain verified" in html
+    _, story = await web.request("GET", f"/activity/turn/{pending.turn_id}", cookie=cookie)
+    assert "touch story-file" in story  # the trigger and the tool call
+    assert "calls shell" in story and "the owner denied this shell call" in story
+    assert "approval.denied" in story and "tool.requested" in story
+    assert "trusted</span> nothing from outside" in story
+    assert "sent" in story
+    missing, _ = await web.request("GET", "/activity/turn/9999", cookie=cookie)
+    assert missing.status == 404
+    exported, body = await web.request("GET", "/activity/export", cookie=cookie)
+    assert exported.status == 200
+    assert exported.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [e["id"] for e in lines] == list(range(1, len(lines) + 1))
+    assert lines[-1]["kind"] == "web.audit_exported"
+    assert lines[-1]["detail"]["session"].startswith("web-session:")
