@@ -17,6 +17,7 @@ from memory.labels import Label
 from memory.turns import TokenUsage
 
 __all__ = [
+    "ImagePart",
     "Message",
     "PausedState",
     "TextPart",
@@ -43,6 +44,13 @@ class TextPart(_Part):
     text: str
 
 
+class ImagePart(_Part):
+    """An image the user sent (issue 17): the Messages API's image block, base64 source."""
+
+    type: Literal["image"] = "image"
+    source: dict[str, Any]
+
+
 class ToolUsePart(_Part):
     type: Literal["tool_use"] = "tool_use"
     id: str
@@ -63,7 +71,7 @@ class ToolResultPart(_Part):
         return Label(self.label)
 
 
-Part = Annotated[TextPart | ToolUsePart | ToolResultPart, Field(discriminator="type")]
+Part = Annotated[TextPart | ImagePart | ToolUsePart | ToolResultPart, Field(discriminator="type")]
 
 
 class Message(BaseModel):
@@ -115,7 +123,7 @@ def load_transcript(text: str) -> list[Message]:
     return _TRANSCRIPT.validate_json(text)
 
 
-def _api_part(part: TextPart | ToolUsePart | ToolResultPart) -> dict[str, Any]:
+def _api_part(part: TextPart | ImagePart | ToolUsePart | ToolResultPart) -> dict[str, Any]:
     block = part.model_dump(exclude={"cache", "label"})
     if isinstance(part, ToolResultPart) and not part.is_error:
         del block["is_error"]

@@ -58,7 +58,7 @@ def test_telegram_html_maps_markdown_to_entities() -> None:
         ("code", "x<y"),
         ("text_link", "https://e.x/?a=1&b=2"),
         ("pre", "if a < b:\n    pass"),
-        ("blockquote", "wise words"),
+        ("expandable_blockquote", "wise words"),
     ]
     assert next(e for e in entities if e["type"] == "pre")["language"] == "python"
     assert next(e for e in entities if e["type"] == "text_link")["url"] == "https://e.x/?a=1&b=2"

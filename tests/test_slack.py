@@ -303,7 +303,12 @@ def test_the_manifest_declares_what_the_channel_uses() -> None:
     assert {"goal", "approve"} <= commands
     assert {"remind", "status"}.isdisjoint(commands), "Slack keeps these for itself"
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention",
+        "message.im",
+        "message.channels",  # thread replies without a mention (issue 17)
+        "message.groups",
+    }
     assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) >= {
         "app_mentions:read",
@@ -311,4 +316,6 @@ def test_the_manifest_declares_what_the_channel_uses() -> None:
         "commands",
         "im:history",
         "users:read",
+        "files:read",
+        "channels:history",
     }

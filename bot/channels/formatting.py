@@ -114,7 +114,8 @@ class _TelegramHTML(_Dialect):
         return f"<pre>{body}</pre>"
 
     def quote(self, inner: str) -> str:
-        return f"<blockquote>{inner}</blockquote>" if inner.strip() else inner
+        # expandable: Telegram folds a long quote (a voice note's transcript shown back)
+        return f"<blockquote expandable>{inner}</blockquote>" if inner.strip() else inner
 
 
 class _SlackMrkdwn(_Dialect):

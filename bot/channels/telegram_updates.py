@@ -12,32 +12,49 @@ import re
 from aiogram.types import CallbackQuery, Message
 from pydantic import ValidationError
 
+from agent.attachments import MediaKind, MediaRef, ReplyRef
 from agent.types import Address, ChatKind, IncomingMessage
-from bot.channels.cards import TELEGRAM_CHOICES, ApprovalButton
+from bot.channels.cards import TELEGRAM_CHOICES
+from bot.channels.telegram_cards import ApprovalButton
 from memory.people import Identity
 
-__all__ = ["addressed_text", "forward_origin", "message_in", "press_in", "pressed_button"]
+__all__ = [
+    "addressed_text",
+    "forward_origin",
+    "media_in",
+    "message_in",
+    "press_in",
+    "pressed_button",
+    "replying_to",
+]
 
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage | None:
-    """A text (or captioned) message from a person, or None when Steward should not see it."""
+    """A message from a person (text, a caption, files), or None when Steward should not see
+    it. In a group, a comment under a channel post that is not addressed to Steward comes
+    `unaddressed` (the router follows it only under Steward's own posts)."""
     sender = message.from_user
     if sender is None or sender.is_bot:
         return None
-    text = message.text if message.text is not None else message.caption
-    if not text:
+    text = (message.text if message.text is not None else message.caption) or ""
+    media = media_in(message)
+    if not text and not media:
         return None
     chat = message.chat
+    unaddressed = False
     if chat.type == "private":
         kind = ChatKind.PRIVATE
     elif chat.type in ("group", "supergroup"):
         kind = ChatKind.GROUP
         addressed = addressed_text(message, text, username, bot_id)
         if addressed is None:
-            return None
-        text = addressed
+            if _comment_on(message) is None:
+                return None
+            unaddressed = True
+        else:
+            text = addressed
     else:
         return None
     thread = (
@@ -55,7 +72,117 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         chat_kind=kind,
         reply_to_text=(replied.text or replied.caption) if replied else None,
         forwarded_from=forward_origin(message),
+        media=media,
+        replying_to=replying_to(message, bot_id),
+        unaddressed=unaddressed,
     )
+
+
+def _largest_photo(message: Message) -> MediaRef | None:
+    """The smallest size of a photo that still fills the model's 1568-px limit (else the
+    largest): no point downloading more than the model looks at."""
+    sizes = sorted(message.photo or [], key=lambda p: p.width * p.height)
+    if not sizes:
+        return None
+    pick = next((p for p in sizes if max(p.width, p.height) >= 1568), sizes[-1])
+    return MediaRef(
+        "telegram",
+        MediaKind.PHOTO,
+        pick.file_id,
+        f"photo-{pick.file_unique_id}.jpg",
+        "image/jpeg",
+        pick.file_size,
+    )
+
+
+def media_in(message: Message) -> tuple[MediaRef, ...]:
+    """The files a message carries: a photo, a document (an image sent as a file counts as a
+    photo), a voice note, an audio file."""
+    found: list[MediaRef] = []
+    if (photo := _largest_photo(message)) is not None:
+        found.append(photo)
+    if (doc := message.document) is not None:
+        mime = doc.mime_type or ""
+        kind = (
+            MediaKind.PHOTO
+            if mime.startswith("image/")
+            else MediaKind.AUDIO
+            if mime.startswith("audio/")
+            else MediaKind.DOCUMENT
+        )
+        name = doc.file_name or f"file-{doc.file_unique_id}"
+        found.append(MediaRef("telegram", kind, doc.file_id, name, mime, doc.file_size))
+    if (voice := message.voice) is not None:
+        found.append(
+            MediaRef(
+                "telegram",
+                MediaKind.VOICE,
+                voice.file_id,
+                f"voice-{voice.file_unique_id}.ogg",
+                voice.mime_type or "audio/ogg",
+                voice.file_size,
+            )
+        )
+    if (audio := message.audio) is not None:
+        found.append(
+            MediaRef(
+                "telegram",
+                MediaKind.AUDIO,
+                audio.file_id,
+                audio.file_name or f"audio-{audio.file_unique_id}.mp3",
+                audio.mime_type or "audio/mpeg",
+                audio.file_size,
+            )
+        )
+    return tuple(found)
+
+
+def _comment_on(message: Message) -> ReplyRef | None:
+    """A comment in a channel's discussion group: a reply to the copy of a channel post that
+    Telegram forwarded into the group (`is_automatic_forward`), naming the post in the channel."""
+    replied = message.reply_to_message
+    if replied is None or not replied.is_automatic_forward:
+        return None
+    origin = replied.forward_origin
+    post_chat = getattr(origin, "chat", None) or replied.sender_chat
+    post_id = getattr(origin, "message_id", None) or replied.forward_from_message_id
+    if post_chat is None or post_id is None:
+        return None
+    return ReplyRef(
+        "telegram",
+        str(post_chat.id),
+        str(post_id),
+        text=replied.text or replied.caption,
+        comment=True,
+    )
+
+
+def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
+    """The message this one answers, where it may be Steward's: a comment's channel post, a
+    reply to a message in another chat (`external_reply`, e.g. the owner answering a channel
+    post in the private chat), or a reply to the bot's own message in this chat."""
+    comment = _comment_on(message)
+    if comment is not None:
+        return comment
+    quoted = message.quote.text if message.quote is not None else None
+    external = message.external_reply
+    if external is not None:
+        origin = external.origin
+        chat = getattr(origin, "chat", None) or external.chat
+        post_id = getattr(origin, "message_id", None) or external.message_id
+        if chat is None or post_id is None:
+            return None
+        return ReplyRef("telegram", str(chat.id), str(post_id), text=quoted)
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return ReplyRef(
+            "telegram",
+            str(message.chat.id),
+            str(replied.message_id),
+            text=quoted or replied.text or replied.caption,
+            by_bot=True,
+        )
+    return None
 
 
 def addressed_text(message: Message, text: str, username: str, bot_id: int) -> str | None:
@@ -111,10 +238,12 @@ def press_in(query: CallbackQuery, button: ApprovalButton) -> IncomingMessage | 
 
 
 def forward_origin(message: Message) -> str | None:
-    """Who wrote a forwarded message, as a source name; None for the sender's own words."""
+    """Who wrote a forwarded message, as a source name; None for the sender's own words. What
+    an inline bot made (`via_bot`: a sound, a clip, an article) is that bot's, like a forward."""
     origin = message.forward_origin
     if origin is None:
-        return None
+        via = message.via_bot
+        return f"telegram:bot:{via.id}" if via is not None else None
     user = getattr(origin, "sender_user", None)
     if user is not None:
         return f"telegram:user:{user.id}"

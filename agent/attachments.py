@@ -1,0 +1,116 @@
+"""The typed values photos, files, voice notes and replies travel in (issue 17).
+
+A channel describes what a message carries (`MediaRef`: a file it can fetch, with the size the
+platform announced) and which message it answers (`ReplyRef`); it downloads nothing itself. The
+core fetches, converts and labels the files (`agent/media/`) into `Attachment`s, and finds the
+answered message in the log (`agent/replies.py`) as an `Answered`, both handed to the turn as
+data next to their labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from memory.labels import TRUSTED, Label
+
+__all__ = [
+    "Answered",
+    "Attachment",
+    "AttachmentKind",
+    "FileTooLarge",
+    "FileUnavailable",
+    "MediaKind",
+    "MediaRef",
+    "ReplyRef",
+]
+
+
+class MediaKind(StrEnum):
+    PHOTO = "photo"
+    """A picture (Telegram photo, or an image sent as a file)."""
+    DOCUMENT = "document"
+    VOICE = "voice"
+    """A voice note recorded in the chat app."""
+    AUDIO = "audio"
+    """An audio file (music, a recording someone sent)."""
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A file a message carries, as the platform describes it; `file_id` is what the channel
+    needs to fetch it (Telegram's file_id, Slack's url_private_download)."""
+
+    channel: str
+    kind: MediaKind
+    file_id: str
+    name: str = ""
+    mime_type: str = ""
+    size: int | None = None
+    """The size the platform announced (None: unknown; the download is capped anyway)."""
+
+
+@dataclass(frozen=True)
+class ReplyRef:
+    """The message an incoming message answers, as the platform points at it.
+
+    `chat_id`/`message_id` name it on the platform (for a channel post: the channel and the
+    post's id), `text` is what the platform showed of it (a quote, the replied message's text),
+    `by_bot` whether the platform says Steward wrote it. `comment` marks a comment under a
+    channel post in the channel's linked discussion group.
+    """
+
+    channel: str
+    chat_id: str
+    message_id: str
+    text: str | None = None
+    by_bot: bool = False
+    comment: bool = False
+
+
+class AttachmentKind(StrEnum):
+    IMAGE = "image"
+    DOCUMENT = "document"
+    TRANSCRIPT = "transcript"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file made ready for the model: an image (base64, within the model's limits) or text
+    (a document's, a recording's transcript), with its label and where it was saved."""
+
+    kind: AttachmentKind
+    name: str
+    label: Label = TRUSTED
+    text: str = ""
+    media_type: str = ""
+    data: str = ""
+    """Base64 image data (images only)."""
+    saved_as: str | None = None
+    """The path in the workspace (`inbox/…`), for tools to work on."""
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The message a reply answers, found in the log (or only as the platform quoted it)."""
+
+    text: str
+    label: Label
+    message_id: int | None = None
+    """Its id in the message log; None when only the platform's quote is known."""
+    where: str = ""
+    """A short description for the model ("your post in the channel")."""
+
+
+class FileTooLarge(Exception):
+    """A file over the size cap; raised before (or while) downloading, never after."""
+
+    def __init__(self, size: int | None, cap: int) -> None:
+        super().__init__(f"{size} bytes over the {cap}-byte cap")
+        self.size = size
+        self.cap = cap
+
+
+class FileUnavailable(Exception):
+    """The platform would not give the file; the message says why, for the user."""

@@ -1,0 +1,179 @@
+"""Documents' text: PDF (pypdf), plain text, Markdown, CSV and HTML.
+
+Extraction runs in a thread. What cannot be read raises `DocumentError` with a sentence for the
+user: an encrypted PDF, a damaged one, a PDF with no text layer (a scan), a binary file that
+claims to be text, a type Steward does not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError, PyPdfError
+
+__all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
+
+READABLE = "PDF, plain text, Markdown, CSV and HTML"
+_BY_SUFFIX = {
+    ".pdf": "pdf",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".html": "html",
+    ".htm": "html",
+}
+_BY_MIME = {
+    "application/pdf": "pdf",
+    "text/plain": "text",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+}
+MAX_PDF_PAGES = 300
+MAX_PAGE_CONTENT = 1_000_000
+"""Bytes of drawing instructions a page may have for its text to be read. A page of text has
+tens of kilobytes; a few kilobytes of FlateDecode can unpack to megabytes of instructions that
+take pypdf seconds per megabyte, so a small file could hold a CPU core for hours."""
+PDF_SECONDS = 30.0
+"""Time for reading one PDF's pages; the pages after it are named as not read."""
+
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files are reported to the user
+
+
+class DocumentError(Exception):
+    """Why a document could not be read, as a sentence for its sender."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    kind: str
+    pages: int | None = None
+
+
+def document_type(name: str, mime_type: str) -> str | None:
+    """ "pdf", "text", "markdown", "csv" or "html" for a file Steward reads; None otherwise."""
+    suffix = PurePosixPath(name.lower()).suffix
+    return _BY_SUFFIX.get(suffix) or _BY_MIME.get(mime_type.split(";")[0].strip().lower())
+
+
+class _HtmlText(HTMLParser):
+    """The visible text of an HTML page (scripts, styles and templates left out)."""
+
+    _SKIP = frozenset({"script", "style", "template", "noscript", "head"})
+    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        joined = "".join(self.parts)
+        joined = re.sub(r"[ \t\r\f\v]+", " ", joined)
+        return re.sub(r"\n\s*\n+", "\n\n", joined).strip()
+
+
+def _decode(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:8192]:
+        raise DocumentError("it looks like a binary file, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _pdf(raw: bytes) -> Extracted:
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")  # many "protected" PDFs open with no password
+            except (PyPdfError, NotImplementedError, ValueError):
+                opened = 0
+            if not opened:
+                raise DocumentError(
+                    "it is encrypted with a password; send a copy without the password"
+                )
+        count = len(reader.pages)
+        texts = []
+        deadline = time.monotonic() + PDF_SECONDS
+        for index, page in enumerate(reader.pages):
+            if index >= MAX_PDF_PAGES:
+                texts.append(f"[… {count - MAX_PDF_PAGES} more pages not read]")
+                break
+            if time.monotonic() > deadline:
+                texts.append(f"[… pages {index + 1} to {count} not read: too much to read]")
+                break
+            contents = page.get_contents()
+            size = len(contents.get_data()) if contents is not None else 0
+            if size > MAX_PAGE_CONTENT:
+                texts.append(f"[page {index + 1} not read: too much to read, {size:,} bytes]")
+                continue
+            texts.append(f"[page {index + 1}]\n{(page.extract_text() or '').strip()}")
+    except DocumentError:
+        raise
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError):
+        raise DocumentError("it is damaged or not really a PDF, and I could not read it") from None
+    text = "\n\n".join(texts)
+    if not re.sub(r"\[page \d+\]|\[page \d+ not read: [^\]]*\]", "", text).strip():
+        if "not read: too much to read" in text:
+            raise DocumentError(
+                "its pages hold far too much to read (megabytes of drawing instructions each)"
+            )
+        raise DocumentError(
+            "it has no text I can extract (a scanned PDF?); send the pages as photos instead"
+        )
+    return Extracted(text, "pdf", count)
+
+
+def _extract(raw: bytes, kind: str) -> Extracted:
+    if kind == "pdf":
+        return _pdf(raw)
+    text = _decode(raw)
+    if kind == "html":
+        parser = _HtmlText()
+        parser.feed(text)
+        parser.close()
+        text = parser.text()
+    if not text.strip():
+        raise DocumentError("it is empty")
+    return Extracted(text, kind)
+
+
+async def extract_text(raw: bytes, kind: str) -> Extracted:
+    """The text of a document of `kind` (see `document_type`); raises `DocumentError`."""
+    return await asyncio.to_thread(_extract, raw, kind)

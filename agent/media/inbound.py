@@ -1,0 +1,165 @@
+"""What the router does with a message's files and with replies (issue 17), kept out of the
+router: whether a message not addressed to Steward continues where Steward is (a Slack thread
+it answered in, a comment under its channel post), recording other people's comments for the
+owner's summary, and turning a message's files and the message it answers into the turn's
+inputs, with a clear reply for every file that could not be used."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.attachments import Answered, Attachment
+from agent.media.intake import FileSource, Intake, MediaIntake, media_note
+from agent.media.stt import Transcriber
+from agent.replies import Comment, CommentDigest, find_answered
+from agent.types import IncomingMessage
+from memory.labels import TRUSTED, Label
+from memory.messages import InStatus
+from memory.people import User
+
+if TYPE_CHECKING:
+    from agent.core import Steward
+
+__all__ = ["Inbound", "Prepared", "stored_text"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The turn's inputs from one message: its text, its files, the message it answers."""
+
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    answered: Answered | None = None
+
+
+def stored_text(message: IncomingMessage) -> str:
+    """The message as the log keeps it before its files are read: a note per file, then the
+    text ("[photo] look at this")."""
+    note = media_note(message.media)
+    return f"{note} {message.text}".strip() if note else message.text
+
+
+class Inbound:
+    def __init__(self, steward: Steward) -> None:
+        settings = steward.settings
+        transcriber = (
+            Transcriber(settings.stt_url, model=settings.stt_model, key=settings.stt_key)
+            if settings.stt_url
+            else None
+        )
+        self._steward = steward
+        self.intake = MediaIntake(
+            workspace=settings.workspace,
+            max_bytes=settings.file_max_bytes,
+            max_chars=settings.document_max_chars,
+            transcriber=transcriber,
+        )
+        self.digest = CommentDigest(
+            steward.stores,
+            steward.respond,
+            lambda: steward.switchboard.channels,
+            delay=settings.comment_digest_seconds,
+        )
+
+    # -- replies followed -------------------------------------------------------------------
+
+    async def followed(self, message: IncomingMessage) -> bool:
+        """For a message that is not addressed to Steward: whether it goes on where Steward
+        is (a comment under one of its channel posts; a Slack thread it answered in)."""
+        if not message.unaddressed:
+            return True
+        stores = self._steward.stores
+        ref = message.replying_to
+        if ref is not None and ref.comment:
+            found = await stores.messages.find_sent(ref.channel, ref.chat_id, ref.message_id)
+            return found is not None
+        address = message.address
+        if address.thread_id is None:
+            return False
+        return await stores.messages.answered_in_thread(
+            address.channel, address.chat_id, address.thread_id
+        )
+
+    async def record_comment(self, message: IncomingMessage, user: User | None) -> None:
+        """Someone other than the owner commented under a post of Steward's: record it (as
+        another person's words) and have it summarised for the owner; no reply in the group."""
+        ref = message.replying_to
+        assert ref is not None
+        stores = self._steward.stores
+        answered = await find_answered(stores, ref)
+        if answered is None:
+            return
+        chat = await stores.people.chat(
+            message.address.channel, message.address.chat_id, message.chat_kind.value
+        )
+        label = Label.untrusted(f"person:{message.sender}")
+        text = stored_text(message)
+        message_id = await stores.messages.record_incoming(
+            chat_id=chat.id,
+            user_id=user.id if user is not None else None,
+            text=text,
+            platform_message_id=message.platform_message_id,
+            thread_id=message.address.thread_id,
+            label=label,
+        )
+        if message_id is None:
+            return  # delivered twice
+        await stores.messages.set_status(message_id, InStatus.HANDLED)
+        await stores.audit.record(
+            "comment.recorded",
+            actor=str(message.sender),
+            subject=str(message.address),
+            message_id=message_id,
+            post=answered.message_id,
+        )
+        author = (user.display_name if user else "") or message.sender_name or str(message.sender)
+        self.digest.add(ref.channel, answered, Comment(message_id, author, text, label))
+
+    # -- a message's inputs -----------------------------------------------------------------
+
+    async def prepare(
+        self, message: IncomingMessage, user: User, chat_id: int, message_id: int, label: Label
+    ) -> Prepared | None:
+        """The turn's inputs; None when nothing is left for the model (a file that could not be
+        used, without a word: its problem was told)."""
+        steward = self._steward
+        intake = Intake()
+        if message.media:
+            source = steward.switchboard.get(message.address.channel)
+            intake = await self.intake.take(
+                message.media,
+                source if isinstance(source, FileSource) else None,
+                base=label,
+                own_words=user.is_owner and message.forwarded_from is None,
+            )
+            text = " ".join(intake.notes)
+            text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)
+            await steward.stores.messages.set_text(message_id, text)
+            for problem in intake.problems:
+                await steward.courier.send(
+                    message.address, chat_id, problem, in_history=False, label=TRUSTED
+                )
+            if intake.spoken:
+                heard = "\n".join(
+                    f"> {line}" if line else ">" for line in intake.spoken.split("\n")
+                )
+                await steward.courier.send(
+                    message.address,
+                    chat_id,
+                    f"🎙 I heard:\n\n{heard}",
+                    in_history=False,
+                    label=TRUSTED,
+                )
+        answered = None
+        if message.replying_to is not None:
+            answered = await find_answered(steward.stores, message.replying_to)
+        text = "\n\n".join(p for p in (message.text, intake.spoken) if p)
+        if not text and not intake.attachments:
+            return None
+        if not text:
+            text = f"(They sent this without a message: {media_note(message.media)})"
+        return Prepared(text, tuple(intake.attachments), answered)

@@ -1,0 +1,506 @@
+"""Photos, documents and voice in (issue 17), end to end through the wire-level fakes: the
+Telegram Bot API (getFile + file downloads), Slack (file_share + url_private with the bot token),
+an OpenAI-compatible speech-to-text server, and the Anthropic Messages API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack, event_body, message_event, post_signed
+from fakes.stt import FakeSTT
+from fakes.telegram import FakeTelegram
+from harness import OWNER, Harness, running_steward
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from trust_world import instruction, obedient_model
+
+from bot.channels.slack import SlackChannel
+from bot.channels.telegram import TelegramChannel
+from bot.http import HttpServer
+from memory.people import Identity
+
+OWNER_TG = 1001
+FRIEND_TG = 2002
+OWNER_SLACK = "UOWNER"
+DM = "DOWNER"
+
+
+@asynccontextmanager
+async def telegram_steward(
+    tmp_path: Path, model: FakeAnthropic, tg: FakeTelegram, **settings: Any
+) -> AsyncIterator[Harness]:
+    async with running_steward(
+        tmp_path,
+        model.base_url,
+        STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}",
+        **settings,
+    ) as h:
+        await h.steward.stores.people.admit(Identity("telegram", str(FRIEND_TG)), "Bo")
+        channel = TelegramChannel(
+            token=tg.token,
+            api_base=tg.base_url,
+            state=h.steward.stores.state,
+            poll_timeout=1,
+            stall_after=30.0,
+            backoff=0.05,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        try:
+            yield h
+        finally:
+            await channel.stop()
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+    """Wait until `check()` is truthy; return its value."""
+    async with asyncio.timeout(timeout):
+        while not (found := check()):  # noqa: ASYNC110 (polls the fakes' records)
+            await asyncio.sleep(0.02)
+    assert found, what
+    return found
+
+
+def texts_with(tg: FakeTelegram, part: str) -> Callable[[], list[str]]:
+    return lambda: [t for t in tg.sent_texts() if part in t]
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """Left half red, right half blue."""
+    image = Image.new("RGB", (width, height), (220, 20, 20))
+    image.paste((20, 20, 220), (width // 2, 0, width, height))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with a text layer (a real xref, as a PDF writer makes it)."""
+    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({x}) Tj T*" for x in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        " /Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return out.getvalue()
+
+
+def photo_sizes(tg: FakeTelegram, big: bytes, width: int, height: int) -> list[dict[str, Any]]:
+    thumb = tg.add_file(jpeg(90, 60), path="photos/thumb")
+    full = tg.add_file(big, path="photos/full")
+    return [thumb | {"width": 90, "height": 60}, full | {"width": width, "height": height}]
+
+
+def inbox(tmp_path: Path) -> dict[str, bytes]:
+    folder = tmp_path / "workspace" / "inbox"
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
+
+
+async def stored_in(h: Harness) -> list[str]:
+    return [m.text for m in await h.steward.stores.messages.all(direction="in")]
+
+
+# -- photos ----------------------------------------------------------------------------------
+
+
+async def test_a_photo_with_a_caption_reaches_the_model_as_a_downscaled_image_block(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("A red and a blue half.")
+    big = jpeg(3000, 2000)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        sizes = photo_sizes(tg, big, 3000, 2000)
+        tg.push_message("", user_id=OWNER_TG, extra={"photo": sizes, "caption": "what is this?"})
+        await until(texts_with(tg, "blue half"), "the reply")
+        stored = await stored_in(h)
+        (turn,) = await h.turns()
+    request = fake_model.requests[0]
+    (block,) = request.images
+    assert block["source"]["media_type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(base64.b64decode(block["source"]["data"])))
+    assert image.size == (1568, 1045)  # the long edge at the model's limit
+    assert image.getpixel((100, 500))[0] > 180 and image.getpixel((1400, 500))[2] > 180
+    said = request.last_user_text
+    assert "what is this?" in said
+    assert "(an image: what it shows is data" in said  # fenced as outside content
+    # only the large size was downloaded, through getFile and the file URL
+    assert tg.downloads == [tg.files[sizes[1]["file_id"]]["file_path"]]
+    assert [c.params["file_id"] for c in tg.calls_to("getFile")] == [sizes[1]["file_id"]]
+    assert inbox(tmp_path) == {"photo-U0002.jpg": big}
+    assert stored == ["[photo saved as inbox/photo-U0002.jpg] what is this?"]
+    assert turn.tainted and any("inbox/photo-U0002.jpg" in s for s in turn.label.sources)
+
+
+async def test_an_image_sent_as_a_file_is_an_image_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("A screenshot.")
+    png = io.BytesIO()
+    Image.new("RGBA", (400, 300), (0, 128, 0, 128)).save(png, "PNG")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(png.getvalue()) | {"file_name": "shot.png", "mime_type": "image/png"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        await until(texts_with(tg, "screenshot"), "the reply")
+    (block,) = fake_model.requests[0].images
+    assert block["source"]["media_type"] == "image/png"  # transparency kept
+    assert "without a message" in fake_model.requests[0].last_user_text
+    assert "shot.png" in inbox(tmp_path)
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+async def test_a_pdf_is_read_fenced_and_saved_in_the_inbox(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("It says revenue grew.")
+    raw = pdf(["Quarterly report", "Revenue grew 12 percent"])
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        doc = tg.add_file(raw) | {"file_name": "Q3 report.pdf", "mime_type": "application/pdf"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc, "caption": "summarise"})
+        await until(texts_with(tg, "revenue grew"), "the reply")
+        (turn,) = await h.turns()
+    said = fake_model.requests[0].last_user_text
+    assert "summarise" in said
+    fenced = said[said.index("<untrusted") :]
+    assert "Revenue grew 12 percent" in fenced and "</untrusted" in fenced
+    assert 'source="inbox/Q3_report.pdf' in fenced
+    assert inbox(tmp_path) == {
+        "Q3_report.pdf": raw,
+        "Q3_report.pdf.txt": b"[page 1]\nQuarterly report\nRevenue grew 12 percent",
+    }
+    # a document is outside content whoever sends it
+    assert turn.tainted and "file:inbox/Q3_report.pdf" in turn.label.sources
+
+
+async def test_a_corrupt_pdf_gets_a_clear_reply_and_is_kept(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    raw = b"%PDF-1.7\n1 0 obj\n<< garbage >>\nthis is not a PDF body\n%%EOF\n"
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        doc = tg.add_file(raw) | {"file_name": "broken.pdf", "mime_type": "application/pdf"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        (reply,) = await until(texts_with(tg, "could not read"), "the reply")
+        stored = await stored_in(h)
+    assert "broken.pdf" in reply and "damaged" in reply and "inbox/broken.pdf" in reply
+    assert fake_model.requests == []  # nothing for the model: no words, no readable file
+    assert inbox(tmp_path) == {"broken.pdf": raw}
+    assert stored == ["[file saved as inbox/broken.pdf; unreadable]"]
+
+
+async def test_an_encrypted_pdf_is_answered_as_encrypted(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(["secret plans"]))))
+    writer.encrypt("hunter2")
+    out = io.BytesIO()
+    writer.write(out)
+    fake_model.reply_text("Noted.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(out.getvalue()) | {"file_name": "plans.pdf"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc, "caption": "keep this"})
+        (reply,) = await until(texts_with(tg, "encrypted"), "the refusal")
+        await until(texts_with(tg, "Noted."), "the caption still answered")
+    assert "password" in reply
+    assert "secret plans" not in json.dumps(fake_model.requests[0].body)
+
+
+async def test_a_60_mb_file_is_refused_by_its_size_before_any_download(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        doc = tg.add_file(b"%PDF-1.4 small really", size=60_000_000) | {"file_name": "huge.pdf"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        (reply,) = await until(texts_with(tg, "did not download"), "the refusal")
+        stored = await stored_in(h)
+    assert "60 MB" in reply and "20 MB" in reply
+    assert tg.calls_to("getFile") == [] and tg.downloads == []
+    assert fake_model.requests == [] and inbox(tmp_path) == {}
+    assert stored == ["[file huge.pdf not downloaded: too large]"]  # the message is kept
+
+
+# -- voice -----------------------------------------------------------------------------------
+
+
+async def test_a_voice_note_without_speech_to_text_says_how_to_configure_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        voice = tg.add_file(b"OggS fake opus") | {"duration": 3, "mime_type": "audio/ogg"}
+        tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+        (reply,) = await until(texts_with(tg, "STEWARD_STT_URL"), "the reply")
+        stored = await stored_in(h)
+    assert "/v1/audio/transcriptions" in reply and "STEWARD_STT_MODEL" in reply
+    assert tg.calls_to("getFile") == [] and fake_model.requests == []
+    assert stored == ["[voice note: not transcribed, no speech-to-text configured]"]
+
+
+async def test_the_owners_voice_note_is_transcribed_shown_back_and_is_their_message(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    audio = b"OggS owner speaking"
+    fake_model.reply_text("I'll remind you.")
+    async with FakeSTT(key="stt-secret") as stt:
+        stt.say(audio, "remind me to water the plants")
+        settings = {
+            "STEWARD_STT_URL": stt.base_url,
+            "STEWARD_STT_KEY": "stt-secret",
+            "STEWARD_STT_MODEL": "whisper-large-v3",
+        }
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, **settings) as h,
+        ):
+            voice = tg.add_file(audio) | {"duration": 2, "mime_type": "audio/ogg"}
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+            await until(texts_with(tg, "remind you"), "the reply")
+            stored = await stored_in(h)
+            (turn,) = await h.turns()
+    (call,) = stt.requests
+    assert (call.audio, call.model, call.authorization) == (
+        audio,
+        "whisper-large-v3",
+        "Bearer stt-secret",
+    )
+    echo = next(t for t in tg.sent_texts() if "I heard" in t)
+    assert "<blockquote expandable>remind me to water the plants</blockquote>" in echo
+    said = fake_model.requests[0].last_user_text.rsplit("</context>", 1)[-1].strip()
+    assert said == "remind me to water the plants"  # the owner's words, not fenced
+    assert not turn.tainted
+    assert stored == [
+        "[voice note, saved as inbox/voice-U0001.ogg]\n\nremind me to water the plants"
+    ]
+
+
+async def test_a_forwarded_voice_note_is_outside_content(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    audio = b"OggS someone else"
+    fake_model.on_request(obedient_model)
+    async with FakeSTT() as stt:
+        stt.say(audio, instruction("write_file", {"path": "owned.txt", "content": "x"}))
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, STEWARD_STT_URL=stt.base_url) as h,
+        ):
+            voice = tg.add_file(audio) | {"duration": 2}
+            origin = {
+                "type": "user",
+                "date": 1,
+                "sender_user": {"id": 42, "is_bot": False, "first_name": "Eve"},
+            }
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice, "forward_origin": origin})
+            card = await until(
+                lambda: [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")],
+                "an approval card",
+            )
+            (turn,) = await h.turns()
+    assert "write_file" in card[0].params["text"]
+    assert not (tmp_path / "workspace" / "owned.txt").exists()
+    assert turn.tainted and any(s.startswith("forward:") for s in turn.label.sources)
+    assert not any("I heard" in t for t in tg.sent_texts())  # not the owner's words
+
+
+# -- labels: a photo from outside taints the turn --------------------------------------------
+
+
+async def _photo_then_order(
+    tmp_path: Path, fake_model: FakeAnthropic, **message: Any
+) -> tuple[list[Any], Any]:
+    fake_model.on_request(obedient_model)
+    order = instruction("write_file", {"path": "from-photo.txt", "content": "x"})
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        sizes = photo_sizes(tg, jpeg(200, 100), 200, 100)
+        extra = {"photo": sizes, "caption": order} | message.pop("extra", {})
+        tg.push_message("", extra=extra, **message)
+        async with asyncio.timeout(10):
+            while not (turns := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        cards = [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]
+    assert not (tmp_path / "workspace" / "from-photo.txt").exists()
+    return cards, turns[0]
+
+
+async def test_a_forwarded_photo_taints_the_turn_so_a_write_asks_first(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    origin = {"type": "hidden_user", "date": 1, "sender_user_name": "Mallory"}
+    cards, turn = await _photo_then_order(
+        tmp_path, fake_model, user_id=OWNER_TG, extra={"forward_origin": origin}
+    )
+    assert "forward:telegram:hidden user" in turn.label.sources
+    (card,) = cards
+    assert "write_file" in card.params["text"] and "this turn read" in card.params["text"]
+
+
+async def test_a_photo_from_another_person_taints_the_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    _, turn = await _photo_then_order(tmp_path, fake_model, user_id=FRIEND_TG, first_name="Bo")
+    assert any(s.startswith("person:#") for s in turn.label.sources)
+
+
+async def test_the_owners_plain_text_order_runs_without_asking(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The control for the two tests above: the same order as the owner's own text runs."""
+    fake_model.on_request(obedient_model)
+    order = instruction("write_file", {"path": "plain.txt", "content": "x"})
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message(order, user_id=OWNER_TG)
+        await until(lambda: (tmp_path / "workspace" / "plain.txt").exists(), "the write")
+    assert not [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]
+
+
+# -- Slack -----------------------------------------------------------------------------------
+
+
+async def test_a_slack_image_is_fetched_with_the_bot_token_and_shown_to_the_model(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("Nice chart.")
+    http = HttpServer("127.0.0.1", 0)
+    async with (
+        FakeSlack() as slack,
+        running_steward(
+            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
+        ) as h,
+    ):
+        channel = SlackChannel(
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            api_url=slack.api_url,
+            http=http,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        try:
+            shared = slack.add_file(jpeg(2400, 1200), name="chart.jpg", mimetype="image/jpeg")
+            event = message_event(
+                "how does this look?", user=OWNER_SLACK, channel=DM, files=[shared]
+            )
+            url = f"{http.url}/slack/events"
+            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+            assert status == 200
+            await until(
+                lambda: [p for p in slack.posted(DM) if "chart" in str(p.params.get("text"))],
+                "the reply",
+            )
+        finally:
+            await channel.stop()
+            await http.stop()
+    assert slack.file_requests == [(shared["id"], f"Bearer {slack.bot_token}")]
+    (block,) = fake_model.requests[0].images
+    image = Image.open(io.BytesIO(base64.b64decode(block["source"]["data"])))
+    assert image.size == (1568, 784)
+    assert "how does this look?" in fake_model.requests[0].last_user_text
+    assert "chart.jpg" in inbox(tmp_path)
+
+
+@pytest.mark.parametrize("url", ["https://evil.example/f.jpg", "http://files.slack.com/x.jpg"])
+async def test_the_slack_token_goes_only_to_slacks_file_host(url: str) -> None:
+    from agent.attachments import FileUnavailable, MediaKind, MediaRef
+    from bot.channels.media import slack_fetch
+
+    ref = MediaRef("slack", MediaKind.PHOTO, url, "f.jpg", "image/jpeg", 10)
+    with pytest.raises(FileUnavailable):
+        await slack_fetch("xoxb-secret", ref, 1000, api_url="http://127.0.0.1:1/api/")
+
+
+async def test_a_file_larger_than_announced_is_cut_off_at_the_cap(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The announced size can be wrong: the download itself stops at STEWARD_FILE_MAX_BYTES."""
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_FILE_MAX_BYTES="4096") as h,
+    ):
+        doc = tg.add_file(b"x" * 50_000, size=100) | {"file_name": "notes.txt"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        (reply,) = await until(texts_with(tg, "did not download"), "the refusal")
+        stored = await stored_in(h)
+    assert "too large" in reply and len(tg.downloads) == 1
+    assert inbox(tmp_path) == {} and fake_model.requests == []
+    assert stored == ["[file notes.txt not downloaded: too large]"]
+
+
+async def test_a_speech_to_text_error_is_told_and_the_recording_kept(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with FakeSTT(key="right") as stt:
+        settings = {"STEWARD_STT_URL": stt.base_url + "/v1", "STEWARD_STT_KEY": "wrong"}
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, **settings),
+        ):
+            voice = tg.add_file(b"OggS words") | {"duration": 1}
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+            (reply,) = await until(texts_with(tg, "could not transcribe"), "the reply")
+    assert "STEWARD_STT_KEY" in reply and "wrong" not in reply
+    assert stt.requests == [] and fake_model.requests == []  # refused at the door
+    assert inbox(tmp_path) == {"voice-U0001.ogg": b"OggS words"}
+
+
+async def test_an_html_file_on_slack_is_read_as_text_without_its_scripts(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("Read it.")
+    page = (
+        b"<html><head><title>t</title><script>steal()</script></head>"
+        b"<body><h1>Menu</h1><p>Soup &amp; bread</p><style>p{}</style></body></html>"
+    )
+    http = HttpServer("127.0.0.1", 0)
+    async with (
+        FakeSlack() as slack,
+        running_steward(
+            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
+        ) as h,
+    ):
+        channel = SlackChannel(
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            api_url=slack.api_url,
+            http=http,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        try:
+            shared = slack.add_file(page, name="menu.html", mimetype="text/html")
+            event = message_event("", user=OWNER_SLACK, channel=DM, files=[shared])
+            url = f"{http.url}/slack/events"
+            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+            assert status == 200
+            await until(lambda: slack.posted(DM), "the reply")
+        finally:
+            await channel.stop()
+            await http.stop()
+    said = fake_model.requests[0].last_user_text
+    fenced = said[said.index("<untrusted") :]
+    assert "Menu" in fenced and "Soup & bread" in fenced
+    assert "steal()" not in said and "p{}" not in said
+    assert inbox(tmp_path)["menu.html"] == page

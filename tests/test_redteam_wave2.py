@@ -1,0 +1,625 @@
+"""Red team, second wave: attacks on the web console, media in, replies followed and streamed
+replies (issues 16 and 17), each written as a failing test before its fix.
+
+Every case runs against the real core and the wire-level fakes (Telegram Bot API, Slack Web API
+and Events, the Anthropic Messages API, an OpenAI-compatible speech-to-text server), as an
+attacker or a careless owner would meet them.
+
+(Over 400 lines: one file for the wave, so each finding's case sits next to the others.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fakes.anthropic import FakeAnthropic, Reply
+from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
+from fakes.stt import FakeSTT
+from fakes.telegram import FakeTelegram
+from harness import OWNER, running_steward
+from PIL import Image
+from test_media_in import OWNER_TG, inbox, telegram_steward, texts_with, until
+from test_web_security import APPROVER, Web
+from test_web_security import web as web  # the console fixture, shared
+from trust_world import instruction, obedient_model
+
+from agent.attachments import MediaKind
+from bot.channels.media import slack_fetch, slack_files, slack_host_allowed
+from bot.channels.slack import SlackChannel
+from bot.http import HttpServer
+
+OWNER_SLACK = "UOWNER"
+DM = "DOWNER"
+TOKEN = re.compile(r"token=([0-9a-f]{64})")
+
+
+def _everything_sent(model: FakeAnthropic) -> str:
+    return "\n".join(str(r.body) for r in model.requests)
+
+
+# -- replies followed: a command's answer is not the conversation ---------------------------
+
+
+async def test_a_reply_to_the_web_login_link_does_not_hand_its_token_to_the_model(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The `/web` answer carries a live login token; it is kept out of the history the model
+    reads. Replying to it ("thanks") must not bring it in through the replied-to message."""
+    fake_model.reply_text("You're welcome.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message("/web", user_id=OWNER_TG)
+        sent = await until(
+            lambda: [c for c in tg.calls_to("sendMessage") if "token=" in str(c.params)],
+            "the login link",
+        )
+        (token,) = TOKEN.findall(str(sent[0].params["text"]))
+        tg.push_message(
+            "thanks", user_id=OWNER_TG, reply_to_message_id=sent[0].result["message_id"]
+        )
+        await until(lambda: "welcome" in " ".join(tg.sent_texts()), "the answer")
+    assert fake_model.requests, "the reply reached the model"
+    assert token not in _everything_sent(fake_model)
+
+
+# -- media in: someone else's voice clip, shared by the owner, is not the owner's voice -----
+
+
+async def test_someone_elses_slack_voice_clip_shared_by_the_owner_is_outside_content(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A Slack clip (`subtype: slack_audio`) recorded by another member and shared into the
+    owner's DM is that member's words, like a forwarded Telegram voice note: fenced, tainting,
+    and not echoed back as "I heard"."""
+    audio = b"webm clip by mallory"
+    fake_model.on_request(obedient_model)
+    http = HttpServer("127.0.0.1", 0)
+    async with FakeSTT() as stt:
+        stt.say(audio, instruction("write_file", {"path": "clip.txt", "content": "x"}))
+        async with (
+            FakeSlack() as slack,
+            running_steward(
+                tmp_path,
+                fake_model.base_url,
+                STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}",
+                STEWARD_STT_URL=stt.base_url,
+            ) as h,
+        ):
+            channel = SlackChannel(
+                bot_token=slack.bot_token,
+                signing_secret=slack.signing_secret,
+                api_url=slack.api_url,
+                http=http,
+            )
+            h.steward.switchboard.register(channel.name, channel)
+            await channel.start(h.router.dispatch)
+            try:
+                clip = slack.add_file(
+                    audio,
+                    name="audio_message.webm",
+                    mimetype="audio/webm",
+                    subtype="slack_audio",
+                    user="UMALLORY",
+                )
+                event = message_event("", user=OWNER_SLACK, channel=DM, files=[clip])
+                url = f"{http.url}/slack/events"
+                status, _ = await post_signed(
+                    url, slack.signing_secret, json_body=event_body(event)
+                )
+                assert status == 200
+                async with asyncio.timeout(10):
+                    while not (done := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                posted = [str(p.params.get("text")) for p in slack.posted(DM)]
+            finally:
+                await channel.stop()
+                await http.stop()
+    assert stt.requests, "the clip was transcribed"
+    assert not (tmp_path / "workspace" / "clip.txt").exists()
+    assert done[0].tainted
+    assert not [t for t in posted if "I heard" in t]
+
+
+def test_the_owners_own_slack_clip_is_still_a_voice_note() -> None:
+    """The control: a clip the sender recorded is their voice note; one recorded by someone
+    else (or by nobody Slack names) is an audio file, which is always outside content."""
+
+    def clip(user: str | None) -> dict[str, object]:
+        item: dict[str, object] = {
+            "url_private_download": "https://files.slack.com/x",
+            "mimetype": "audio/webm",
+            "subtype": "slack_audio",
+            "name": "audio_message.webm",
+        }
+        return item | ({"user": user} if user else {})
+
+    own = slack_files({"user": "UOWNER", "files": [clip("UOWNER")]})
+    other = slack_files({"user": "UOWNER", "files": [clip("UMALLORY")]})
+    unnamed = slack_files({"user": "UOWNER", "files": [clip(None)]})
+    assert [r.kind for r in own] == [MediaKind.VOICE]
+    assert [r.kind for r in other + unnamed] == [MediaKind.AUDIO, MediaKind.AUDIO]
+
+
+# -- streamed replies: the reply of a tainted turn is sent whole ----------------------------
+
+
+async def test_a_turn_tainted_in_its_last_step_is_not_edited_into_the_preview(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The step limit ends a turn right after a tool read outside content, with no model call
+    in between to stop the preview. Its reply (the turn is tainted) must still go out whole as
+    a new message, the preview taken down, never edited into the streamed message."""
+    fake_model.stream_delay = 0.06
+    fake_model.reply_tool_use(
+        "read_file", {"path": "notes.txt"}, text="Reading your notes now, one moment please."
+    )
+    group = -1001234567890
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_MAX_STEPS="1") as h,
+    ):
+        h.settings.workspace.mkdir(parents=True, exist_ok=True)
+        (h.settings.workspace / "notes.txt").write_text("Call Bob at 5.")
+        tg.push_message(
+            "@steward_test_bot what do my notes say?",
+            chat_type="supergroup",
+            chat_id=group,
+            user_id=OWNER_TG,
+        )
+        await until(lambda: "I stopped after" in " ".join(tg.sent_texts()), "the step limit")
+        await asyncio.sleep(0.3)
+        (turn,) = await h.turns()
+    assert turn.tainted and turn.status == "step_limit"
+    preview = tg.calls_to("sendMessage")[0]  # streamed before the file was read
+    assert str(preview.params["text"]).startswith("Reading your notes")
+    assert "I stopped after" not in str(preview.params["text"])
+    assert [c.params["message_id"] for c in tg.calls_to("deleteMessage")] == [
+        str(preview.result["message_id"])
+    ]
+    edited = [str(c.params.get("text")) for c in tg.calls_to("editMessageText")]
+    assert not [t for t in edited if "I stopped after" in t]
+    final = [c for c in tg.calls_to("sendMessage") if "I stopped after" in str(c.params["text"])]
+    assert len(final) == 1
+    assert final[0].params["link_preview_options"] == {"is_disabled": True}
+
+
+# -- media in: what Pillow is asked to decode, and what a file's name may do ----------------
+
+
+def _image(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+async def test_only_the_image_formats_people_send_are_decoded(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Pillow reads dozens of formats (PCX, SGI, TGA, FLI, ICNS…; EPS through Ghostscript), and
+    its rarely used decoders are where its CVEs live. A "photo" is decoded only as JPEG, PNG,
+    GIF, WebP, BMP or TIFF, whatever the file calls itself; a PCX sent as image/jpeg is told
+    and kept, never decoded. The control, a real JPEG, still reaches the model."""
+    fake_model.reply_text("Looked at it.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        odd = tg.add_file(_image("PCX")) | {"file_name": "pic.jpg", "mime_type": "image/jpeg"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": odd})
+        await until(texts_with(tg, "could not open that picture"), "the refusal")
+        fine = tg.add_file(_image("JPEG")) | {"file_name": "ok.jpg", "mime_type": "image/jpeg"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": fine})
+        await until(texts_with(tg, "Looked at it."), "the reply")
+    assert len(fake_model.requests) == 1
+    assert len(fake_model.requests[0].images) == 1
+    assert {"pic.jpg", "ok.jpg"} <= set(inbox(tmp_path))  # both kept for the owner
+
+
+async def test_hostile_file_names_stay_inside_the_inbox(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """`../../.env`, a NUL, a 500-character name, and a name whose inbox/ entry a tool made a
+    symbolic link to a file outside: each is saved as a new plain file inside inbox/, nothing
+    outside it is written or followed."""
+    fake_model.reply_text("Got it.")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    folder = tmp_path / "workspace" / "inbox"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").symlink_to(outside)
+    names = ["../../.env", "a\x00b.txt", "x" * 500 + ".txt", "notes.txt"]
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        for number, name in enumerate(names):
+            doc = tg.add_file(f"line {number}\n".encode()) | {
+                "file_name": name,
+                "mime_type": "text/plain",
+            }
+            tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        await until(lambda: len(fake_model.requests) == len(names), "every file read")
+    assert outside.read_text() == "precious"
+    assert not (tmp_path / ".env").exists() and not (tmp_path / "workspace" / ".env").exists()
+    saved = {p.name: p for p in folder.iterdir()}
+    plain = {n: p.read_text() for n, p in saved.items() if not p.is_symlink()}
+    assert sorted(plain.values()) == [f"line {n}\n" for n in range(len(names))]
+    assert all(len(n) <= 100 and "/" not in n and "\x00" not in n for n in plain)
+    assert all(p.resolve().parent == folder.resolve() for p in saved.values() if not p.is_symlink())
+
+
+# -- replies followed: a stranger in a Slack thread is not talking to Steward ---------------
+
+
+async def test_a_strangers_unaddressed_slack_thread_reply_is_left_alone(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Once Steward answered in a public thread, the thread's other messages reach it without a
+    mention. A stranger chatting there did not address Steward: no "I only talk to…" reply in
+    the thread, no alarm for the owner, no turn."""
+    fake_model.reply_text("Today: nothing much.")
+    http = HttpServer("127.0.0.1", 0)
+    public = "C0PUBLIC"
+    async with (
+        FakeSlack() as slack,
+        running_steward(
+            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
+        ) as h,
+    ):
+        channel = SlackChannel(
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            api_url=slack.api_url,
+            http=http,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        url = f"{http.url}/slack/events"
+        try:
+            mention = app_mention_event(
+                f"<@{slack.bot_user_id}> what's on today?", user=OWNER_SLACK, channel=public
+            )
+            await post_signed(url, slack.signing_secret, json_body=event_body(mention))
+            await until(lambda: slack.posted(public), "the answer in the thread")
+            chatter = message_event(
+                "did anyone see the game?",
+                user="USTRANGER",
+                channel=public,
+                channel_type="channel",
+                thread_ts=mention["ts"],
+            )
+            await post_signed(url, slack.signing_secret, json_body=event_body(chatter))
+            await asyncio.sleep(0.6)
+            posted = [p.params for p in slack.posted(public)]
+            elsewhere = [
+                p for p in slack.calls_to("chat.postMessage") if p.params["channel"] != public
+            ]
+            kinds = [e.kind for e in await h.steward.stores.audit.recent(100)]
+        finally:
+            await channel.stop()
+            await http.stop()
+    assert len(posted) == 1, posted
+    assert elsewhere == []
+    assert len(fake_model.requests) == 1
+    assert "stranger.refused" not in kinds
+
+
+async def test_an_inbox_that_is_a_symbolic_link_is_not_written_through(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A tool made inbox/ a link to a folder outside the workspace: the file is not written
+    there; the sender is told, and the message itself is kept."""
+    fake_model.reply_text("ok")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "workspace" / "inbox").symlink_to(elsewhere, target_is_directory=True)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        doc = tg.add_file(b"hello\n") | {"file_name": "a.txt", "mime_type": "text/plain"}
+        tg.push_message("read this", user_id=OWNER_TG, extra={"document": doc})
+        await until(texts_with(tg, "not a plain folder"), "the problem told")
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
+    assert list(elsewhere.iterdir()) == []
+    assert any("read this" in t for t in stored)
+
+
+async def test_a_files_claimed_type_cannot_put_a_link_in_stewards_words(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The MIME type is whatever the sender's client claims. Steward's "I can't read this kind"
+    answer (its own, trusted words) must not carry the sender's Markdown: no link appears."""
+    claimed = "application/x-y [Approve here](https://evil.example/phish)"
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(b"\x00\x01binary") | {"file_name": "blob", "mime_type": claimed}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc})
+        told = await until(texts_with(tg, "I can read"), "the answer")
+        calls = [c for c in tg.calls_to("sendMessage") if "I can read" in str(c.params)]
+    assert "evil.example" not in told[0] and "evil.example" not in str(calls[0].params)
+    assert "unknown type" in told[0]
+
+
+# -- web console: an approver decides single actions, never the owner's policy --------------
+
+
+async def test_an_approver_cannot_add_a_policy_rule_from_the_console_or_chat(web: Web) -> None:
+    """STEWARD_APPROVERS may approve actions; *Always* writes a rule into the owner's policy
+    file, so every later call like it runs unasked. Only the owner may do that: an approver's
+    Always (a console POST, `/approve <id> always`) changes nothing and is audited; the
+    approver is not offered the button."""
+    for name in ("one", "two"):
+        await web.h.say(
+            instruction("shell", {"command": f"mkdir bob-{name}"}), sender=APPROVER, chat="c2"
+        )
+    first, second = await web.h.steward.stores.approvals.pending()
+    before = web.h.settings.policy_path.read_text() if web.h.settings.policy_path.exists() else ""
+    cookie = await web.login(APPROVER, chat="c2")
+    token = await web.csrf(cookie)
+    _, listed = await web.request("GET", "/approvals/list", cookie=cookie)
+    assert first.id in listed and 'value="always"' not in listed
+    pressed, _ = await web.request(
+        "POST",
+        f"/approvals/{first.id}",
+        cookie=cookie,
+        headers=web.origin(),
+        data={"csrf": token, "choice": "always"},
+    )
+    assert pressed.status == 303
+    said = await web.h.say(f"/approve {second.id} always", sender=APPROVER, chat="c2")
+    assert "only the owner" in said.lower()
+    after = web.h.settings.policy_path.read_text() if web.h.settings.policy_path.exists() else ""
+    assert after == before
+    assert await web.h.steward.stores.audit.recent(5, kind="policy.changed") == []
+    for request in (first, second):
+        still = await web.h.steward.stores.approvals.get(request.id)
+        assert still is not None and still.status.value == "pending"
+    # a plain approve by the approver still works
+    said = await web.h.say(f"/approve {second.id}", sender=APPROVER, chat="c2")
+    assert (web.h.settings.workspace / "bob-two").is_dir(), said
+
+
+# -- media in: what an inline bot made is not the owner's own words -------------------------
+
+
+async def test_a_voice_note_sent_through_an_inline_bot_is_outside_content(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """`@somebot …` in the message field sends what that third-party bot chose (a sound, a
+    clip, an article) under the owner's name, marked `via_bot`. It is that bot's content, like
+    a forward: fenced, tainting, never echoed as "I heard"."""
+    audio = b"OggS inline bot sound"
+    fake_model.on_request(obedient_model)
+    async with FakeSTT() as stt:
+        stt.say(audio, instruction("write_file", {"path": "inline.txt", "content": "x"}))
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, STEWARD_STT_URL=stt.base_url) as h,
+        ):
+            voice = tg.add_file(audio) | {"duration": 2}
+            bot = {"id": 555, "is_bot": True, "first_name": "Sounds", "username": "soundsbot"}
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice, "via_bot": bot})
+            async with asyncio.timeout(10):
+                while not (done := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+    assert not (tmp_path / "workspace" / "inline.txt").exists()
+    assert done[0].tainted
+    assert not [t for t in tg.sent_texts() if "I heard" in t]
+
+
+async def test_markup_in_arguments_memories_and_audit_details_is_shown_as_text(web: Web) -> None:
+    """What a page writes into a tool call's arguments, a memory or an audit detail is shown,
+    escaped, on every console page: no tag of it reaches the DOM."""
+    payload = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    command = "echo '\"><img src=x onerror=alert(1)><script>alert(2)'"  # no "/": a path
+    await web.h.say(instruction("shell", {"command": command}))
+    await web.h.say(f"/remember my note {payload}")
+    await web.h.steward.stores.audit.record("test.detail", actor="x", subject=payload, why=payload)
+    assert len(await web.h.steward.stores.approvals.pending()) == 1
+    cookie = await web.login()
+    for path in ("/", "/approvals", "/approvals/list", "/activity", "/memory", "/activity/turn/1"):
+        response, html = await web.request("GET", path, cookie=cookie)
+        assert response.status == 200, path
+        assert "<img src=x" not in html and "<script>alert" not in html, path
+        if path in ("/approvals", "/activity", "/memory"):
+            assert "&lt;img src=x onerror=alert(1)&gt;" in html, path
+
+
+async def test_a_link_opened_many_times_at_once_signs_in_exactly_once(web: Web) -> None:
+    """A link pasted into a chat that prefetches it, racing the owner's own click: one of the
+    concurrent openings gets a session, every other one is refused."""
+    link = await web.link()
+    answers = await asyncio.gather(*(web.request("GET", link) for _ in range(8)))
+    statuses = sorted(response.status for response, _ in answers)
+    assert statuses == [303] + [403] * 7
+    assert len(await web.h.steward.stores.audit.recent(50, kind="web.login")) == 1
+
+
+async def test_near_miss_host_names_are_refused(web: Web) -> None:
+    """Rebinding names that only look like Steward's: a trailing dot, another port, a
+    loopback name as a subdomain, an IPv4 spelled in decimal."""
+    cookie = await web.login()
+    port = web.base.rsplit(":", 1)[1]
+    for host in (
+        f"localhost.:{port}",
+        f"127.0.0.1.:{port}",
+        f"127.0.0.1:{int(port) + 1}",
+        f"localhost.evil.example:{port}",
+        f"2130706433:{port}",
+        "",
+    ):
+        response, _ = await web.request("GET", "/approvals", cookie=cookie, headers={"Host": host})
+        assert response.status == 421, host
+
+
+# -- media in: a PDF that is cheap to send and ruinous to read ------------------------------
+
+
+def _heavy_pdf(pages: int, operator_bytes: int) -> bytes:
+    """`pages` pages, each a FlateDecode content stream of `operator_bytes` of text-showing
+    operators: kilobytes on the wire, minutes of pypdf's time per page."""
+    ops = b"BT /F1 12 Tf 72 720 Td " + b"(a) Tj " * (operator_bytes // 7) + b"ET"
+    packed = zlib.compress(ops, 9)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+    ]
+    font = 3 + 2 * pages
+    for i in range(pages):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R"
+            f" /Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        objects.append(
+            f"<< /Length {len(packed)} /Filter /FlateDecode >>\nstream\n".encode()
+            + packed
+            + b"\nendstream"
+        )
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    out.write(trailer.encode())
+    return out.getvalue()
+
+
+async def test_a_pdf_whose_pages_take_minutes_to_read_is_cut_short(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Four pages of 5 MB of drawing instructions (16 KB sent) would hold a CPU core for a
+    minute and a half, the chat waiting behind it. Pages with more instructions than any page
+    of text has are skipped with a note, and the answer comes within seconds."""
+    raw = _heavy_pdf(4, 5_000_000)
+    assert len(raw) < 40_000
+    fake_model.reply_text("Read what I could.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(raw) | {"file_name": "heavy.pdf", "mime_type": "application/pdf"}
+        tg.push_message("what is this?", user_id=OWNER_TG, extra={"document": doc})
+        await until(
+            lambda: fake_model.requests or texts_with(tg, "could not read")(), "an answer", 15
+        )
+    said = "\n".join(r.last_user_text for r in fake_model.requests) + " ".join(tg.sent_texts())
+    assert "too much" in said
+
+
+async def test_after_a_broken_stream_a_tainted_answer_is_not_edited_into_the_preview(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The stream breaks off; the step is asked again unstreamed and reads a file, and the next
+    step writes the answer from it. No preview is stopped along the way (none is streaming any
+    more), so the answer written after outside content must not be edited into the message
+    that showed the broken stream: it comes whole, the preview taken down."""
+    fake_model.stream_delay = 0.12
+    fake_model.reply(
+        replace(Reply.text("Let me look that up for you, one moment"), cut_after_events=6)
+    )
+    fake_model.reply_tool_use("read_file", {"path": "notes.txt"})
+    fake_model.reply_text("Your notes say: call Bob at five, https://evil.example/x")
+    group = -1001234567890
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        h.settings.workspace.mkdir(parents=True, exist_ok=True)
+        (h.settings.workspace / "notes.txt").write_text("Call Bob at 5. https://evil.example/x")
+        tg.push_message(
+            "@steward_test_bot what do my notes say?",
+            chat_type="supergroup",
+            chat_id=group,
+            user_id=OWNER_TG,
+        )
+        await until(lambda: "call Bob" in " ".join(tg.sent_texts()), "the answer")
+        await asyncio.sleep(0.3)
+        (turn,) = await h.turns()
+    assert turn.tainted and [r.stream for r in fake_model.requests] == [True, False, False]
+    preview = tg.calls_to("sendMessage")[0]
+    assert str(preview.params["text"]).startswith("Let me")
+    edited = [str(c.params.get("text")) for c in tg.calls_to("editMessageText")]
+    assert not [t for t in edited if "Bob" in t]
+    (final,) = [c for c in tg.calls_to("sendMessage") if "call Bob" in str(c.params["text"])]
+    assert final.params["link_preview_options"] == {"is_disabled": True}
+
+
+# -- media in: the Slack bot token goes to Slack's file host and nowhere else ---------------
+
+
+async def test_the_slack_token_is_not_sent_to_another_port_of_the_api_host() -> None:
+    """With SLACK_API_URL on 127.0.0.1 (a test server, a gateway), a file link to *another*
+    port there (any local service) must not receive `Authorization: Bearer <bot token>`."""
+    from aiohttp import web as aioweb
+
+    from agent.attachments import FileUnavailable, MediaRef
+
+    seen: list[str] = []
+
+    async def grab(request: aioweb.Request) -> aioweb.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return aioweb.Response(body=b"x", content_type="image/jpeg")
+
+    app = aioweb.Application()
+    app.router.add_get("/{tail:.*}", grab)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    site = aioweb.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        ref = MediaRef(
+            "slack", MediaKind.PHOTO, f"http://127.0.0.1:{port}/f.jpg", "f.jpg", "image/jpeg", 1
+        )
+        with pytest.raises(FileUnavailable):
+            await slack_fetch("xoxb-secret", ref, 1000, api_url=f"http://127.0.0.1:{port + 1}/api/")
+    finally:
+        await runner.cleanup()
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:2/files-pri/T1-F1/x.jpg",  # the API host's name, another port
+        "https://127.0.0.1:1/files-pri/T1-F1/x.jpg",  # another scheme
+        "https://files.slack.com.evil.example/x.jpg",
+        "https://evil.example/x.jpg#.files.slack.com",
+        "https://files.slack.com:8443/x.jpg",
+        "https://evil.example%2F.files.slack.com/x.jpg",
+    ],
+)
+def test_a_look_alike_of_slacks_file_host_is_not_trusted_with_the_token(url: str) -> None:
+    assert not slack_host_allowed(url, "http://127.0.0.1:1/api/")
+
+
+def test_slacks_real_file_hosts_are_still_allowed() -> None:
+    for url in (
+        "https://files.slack.com/files-pri/T1-F1/x.jpg",
+        "https://files-edu.slack-files.com/x",
+        "http://127.0.0.1:1/files-pri/T1-F1/x.jpg",
+    ):
+        assert slack_host_allowed(url, "http://127.0.0.1:1/api/"), url
+
+
+# -- web console: a copy of the database lets nobody in -------------------------------------
+
+
+async def test_the_login_link_is_delivered_but_never_written_to_the_database(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Only hashes of link tokens are stored, so a backup or a copied steward.db signs nobody
+    in; the chat's message log (which keeps every reply Steward sends) must not hold the live
+    link either: the owner gets it, the log a placeholder."""
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message("/web", user_id=OWNER_TG)
+        sent = await until(
+            lambda: [c for c in tg.calls_to("sendMessage") if "token=" in str(c.params)],
+            "the login link",
+        )
+        (token,) = TOKEN.findall(str(sent[0].params["text"]))
+        logged = [m.text for m in await h.steward.stores.messages.all(direction="out")]
+        files = [p for p in h.settings.data_dir.rglob("*") if p.is_file()]
+        on_disk = b"".join(p.read_bytes() for p in files)
+    assert logged and not [t for t in logged if token in t]
+    assert any("/web" in t for t in logged)  # the placeholder says how to get a new one
+    assert token.encode() not in on_disk
