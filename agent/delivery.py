@@ -11,13 +11,14 @@ import logging
 import re
 
 from agent.outbox import DeliveryError, Outbox
+from agent.streaming import LivePreview
 from agent.types import Address, ApprovalPrompt
 from memory.labels import Label
 from memory.messages import OutStatus
 from memory.people import Chat
 from memory.stores import Stores
 
-__all__ = ["Courier", "is_private_chat", "private_address"]
+__all__ = ["Courier", "Unrecorded", "is_private_chat", "private_address"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,18 @@ async def private_address(
     return None
 
 
+class Unrecorded(str):
+    """A message that carries a secret (a `/web` login link): sent as it is, but the message
+    log (and so the database and its backups) keeps only `stored`. A redelivery sends that."""
+
+    stored: str
+
+    def __new__(cls, text: str, stored: str) -> Unrecorded:
+        made = super().__new__(cls, text)
+        made.stored = stored
+        return made
+
+
 class Courier:
     def __init__(self, stores: Stores, outbox: Outbox) -> None:
         self._stores = stores
@@ -65,24 +78,32 @@ class Courier:
         label: Label,
         turn_id: int | None = None,
         in_history: bool = True,
+        live: LivePreview | None = None,
     ) -> bool:
         """Store and deliver one message; False when the channel failed (it stays queued).
         `in_history=False` keeps it out of the conversation the model sees (command answers);
         `label` is that of what wrote it (a turn that read a page, a job a page planted): no
-        default, so every writer says whether what it sends came from outside."""
+        default, so every writer says whether what it sends came from outside. `live` is the
+        streamed preview this message replaces (the first attempt only: a redelivery is sent
+        the ordinary way)."""
         message_id = await self._stores.messages.record_outgoing(
             chat_id=chat_id,
-            text=text,
+            text=text.stored if isinstance(text, Unrecorded) else text,
             thread_id=address.thread_id,
             turn_id=turn_id,
             in_history=in_history,
             label=label,
         )
-        return await self._deliver(message_id, address, text)
+        return await self._deliver(message_id, address, text, live)
 
-    async def _deliver(self, message_id: int, address: Address, text: str) -> bool:
+    async def _deliver(
+        self, message_id: int, address: Address, text: str, live: LivePreview | None = None
+    ) -> bool:
         try:
-            platform_id = await self.outbox.send_text(address, text)
+            if live is not None:
+                platform_id = await live.finish(text)
+            else:
+                platform_id = await self.outbox.send_text(address, text)
         except DeliveryError as exc:
             log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
             await self._stores.messages.set_status(message_id, OutStatus.FAILED, error=str(exc))

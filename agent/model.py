@@ -22,6 +22,8 @@ __all__ = [
     "Model",
     "ModelReply",
     "ModelUnavailable",
+    "StreamBroken",
+    "StreamSink",
     "TextBlock",
     "ToolCall",
     "warm_up",
@@ -69,6 +71,20 @@ class ModelReply:
                     {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
                 )
         return {"role": "assistant", "content": blocks}
+
+
+class StreamSink(Protocol):
+    """Where a streamed answer goes as it grows (agent/streaming.py): called synchronously from
+    the SDK's event loop, so it only buffers."""
+
+    def text(self, delta: str) -> None: ...
+
+    def tool(self, name: str) -> None: ...
+
+
+class StreamBroken(Exception):
+    """A streamed answer broke off after it had started (connection dropped, `error` event):
+    the step is asked again without streaming."""
 
 
 class Model(Protocol):
@@ -141,29 +157,78 @@ class AnthropicModel:
             request["tools"] = tools
         try:
             message = await self._get_client(sdk).messages.create(**request)
-        except sdk.AuthenticationError as exc:
-            raise ModelUnavailable(
-                "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)
-            ) from exc
-        except sdk.RateLimitError as exc:
-            raise ModelUnavailable("the model API is rate-limiting me", 429, str(exc)) from exc
-        except sdk.APIStatusError as exc:
-            if exc.status_code == 529:
-                reason = "the model API is overloaded"
-            elif exc.status_code >= 500:
-                reason = "the model API is having trouble"
-            else:
-                reason = f"the model API rejected the request ({exc.status_code})"
-            raise ModelUnavailable(reason, exc.status_code, str(exc)) from exc
-        except sdk.APITimeoutError as exc:
-            raise ModelUnavailable("the model API did not answer in time", None, str(exc)) from exc
-        except sdk.APIConnectionError as exc:
-            raise ModelUnavailable("I could not reach the model API", None, str(exc)) from exc
+        except sdk.APIError as exc:
+            raise _unavailable(sdk, exc) from exc
+        return _reply(message)
+
+    async def stream(
+        self,
+        *,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        sink: StreamSink,
+    ) -> ModelReply:
+        """`complete`, streamed (`messages.stream`): text deltas and the names of tool calls go
+        to `sink` as they arrive. Opening the stream is retried by the SDK like `complete`;
+        what breaks once it has started raises StreamBroken (the SDK does not retry it)."""
+        sdk = await self._sdk()
+        request: dict[str, Any] = {
+            "model": self.name,
+            "max_tokens": self._max_tokens,
+            "system": system,
+            "messages": messages,
+        }
+        if tools:
+            request["tools"] = tools
+        opened = False
+        try:
+            async with self._get_client(sdk).messages.stream(**request) as stream:
+                opened = True
+                async for event in stream:
+                    if event.type == "text":
+                        sink.text(event.text)
+                    elif event.type == "content_block_start" and (
+                        event.content_block.type == "tool_use"
+                    ):
+                        sink.tool(event.content_block.name)
+                message = await stream.get_final_message()
+        except sdk.APIError as exc:
+            if not opened:
+                raise _unavailable(sdk, exc) from exc
+            raise StreamBroken(f"the model's stream broke off: {exc}") from exc
+        except Exception as exc:  # httpx's errors mid-stream, an unparsable tool input
+            if not opened:
+                raise
+            raise StreamBroken(f"the model's stream broke off: {exc}") from exc
+        if message.stop_reason is None:
+            raise StreamBroken("the model's stream ended before its last event")
         return _reply(message)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def _unavailable(sdk: Any, exc: Exception) -> ModelUnavailable:
+    """What the SDK raised when it gave up, as the reason told to the owner."""
+    if isinstance(exc, sdk.AuthenticationError):
+        return ModelUnavailable(
+            "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)
+        )
+    if isinstance(exc, sdk.RateLimitError):
+        return ModelUnavailable("the model API is rate-limiting me", 429, str(exc))
+    if isinstance(exc, sdk.APIStatusError):
+        if exc.status_code == 529:
+            reason = "the model API is overloaded"
+        elif exc.status_code >= 500:
+            reason = "the model API is having trouble"
+        else:
+            reason = f"the model API rejected the request ({exc.status_code})"
+        return ModelUnavailable(reason, exc.status_code, str(exc))
+    if isinstance(exc, sdk.APITimeoutError):
+        return ModelUnavailable("the model API did not answer in time", None, str(exc))
+    return ModelUnavailable("I could not reach the model API", None, str(exc))
 
 
 def _reply(message: Any) -> ModelReply:

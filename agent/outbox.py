@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import DeliveryError
 from agent.types import Address, ApprovalPrompt
+
+if TYPE_CHECKING:
+    from agent.streaming import LivePreview
 
 __all__ = ["DeliveryError", "Outbox", "Switchboard"]
 
@@ -48,6 +51,10 @@ class Switchboard:
     def channels(self) -> list[str]:
         return sorted(self._routes)
 
+    def get(self, name: str) -> Outbox | None:
+        """The running channel of that name (the core asks it for a message's files)."""
+        return self._routes.get(name)
+
     def _route(self, address: Address) -> Outbox:
         outbox = self._routes.get(address.channel)
         if outbox is None:
@@ -65,3 +72,10 @@ class Switchboard:
 
     async def show_typing(self, address: Address) -> None:
         await self._route(address).show_typing(address)
+
+    def open_live(self, address: Address) -> LivePreview | None:
+        """A live preview of a reply at `address` (agent/streaming.py), where its channel can
+        show one; None otherwise (also while the channel is not running)."""
+        outbox = self._routes.get(address.channel)
+        open_live = getattr(outbox, "open_live", None)
+        return open_live(address) if open_live is not None else None

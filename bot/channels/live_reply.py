@@ -1,0 +1,325 @@
+"""A reply shown as it grows, per platform (the `LivePreview`s of agent/streaming.py).
+
+- Telegram, private chats: `sendMessageDraft` (Bot API 9.5+: an ephemeral preview that animates
+  under one `draft_id`; the final reply is then sent as a message). Elsewhere, or where the
+  server does not offer drafts: one message sent and edited (`editMessageText`), the final reply
+  edited into it (its first part; the rest sent after it). Updates at most every 1.1 s (drafts)
+  or 1.5 s (edits: streamers that edited twice a second met 429s of minutes); a 429 silences the
+  preview for its `retry_after`, it never delays the turn.
+- Slack, direct messages (in the thread of the message answered): `chat.startStream` /
+  `appendStream` / `stopStream`; elsewhere, or where the workspace refuses streams, one message
+  posted and `chat.update`d. The final reply is then posted the ordinary way, the preview taken
+  down (`chat.delete`), so the record is a normal, formatted message.
+- Console: the text printed as it arrives; the final reply printed only where it is not what
+  was just printed.
+
+Previews show trusted turns only (agent/streaming.py): the streaming methods carry no
+link-preview or unfurl flags; edits and posts here are sent with them off anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from agent.cards import terminal_safe
+from agent.streaming import STATUS_MARK
+from agent.types import Address
+from bot.channels.formatting import slack_chunks, telegram_chunks
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.channels.console import ConsoleChannel
+    from bot.channels.telegram_send import TelegramSender
+
+__all__ = ["ConsoleLive", "SlackLive", "TelegramLive"]
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY = 0.1
+"""Seconds after the first words before the first update: an answer complete by then is sent
+whole, and the first words still show well within 300 ms."""
+_draft_ids = itertools.count(random.randint(1, 2**30))
+_SLACK_STREAM_MAX = 11_000  # chat.*Stream take markdown_text up to 12,000 characters
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _chat_id(chat_id: str) -> int | str:
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+def _thread(address: Address) -> int | None:
+    return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
+
+
+class TelegramLive:
+    """A draft in a private chat, else one edited message. `on_no_drafts` is told when the Bot
+    API server does not offer drafts, so the channel stops trying them."""
+
+    first_delay = FIRST_DELAY
+
+    def __init__(
+        self,
+        bot: Callable[[], Bot],
+        sender: TelegramSender,
+        address: Address,
+        *,
+        drafts: bool,
+        on_no_drafts: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._bot = bot
+        self._sender = sender
+        self._address = address
+        self._draft = drafts
+        self._draft_id = next(_draft_ids)
+        self._on_no_drafts = on_no_drafts
+        self._message_id: int | None = None
+        self._quiet_until = 0.0
+        self._last = 0.0
+        self.interval = 1.1 if drafts else 1.5
+        self.refresh: float | None = 20.0 if drafts else None  # a draft lapses after 30 s
+
+    @property
+    def mode(self) -> str:
+        return "draft" if self._draft else "edit"
+
+    async def show(self, text: str) -> None:
+        from aiogram.exceptions import (
+            AiogramError,
+            TelegramAPIError,
+            TelegramBadRequest,
+            TelegramNotFound,
+            TelegramRetryAfter,
+        )
+
+        if _now() < self._quiet_until or not text.strip():
+            return
+        chunk = telegram_chunks(text)[-1]  # past 4096 characters the preview shows the tail
+        try:
+            try:
+                await self._put(chunk.markup, html=True)
+            except TelegramBadRequest as exc:
+                if "can't parse entities" not in str(exc).lower():
+                    raise
+                await self._put(chunk.source[-4096:], html=False)
+        except TelegramRetryAfter as exc:
+            log.info("Telegram flood control: preview quiet for %s s", exc.retry_after)
+            self._quiet_until = _now() + exc.retry_after
+        except (TelegramNotFound, TelegramBadRequest) as exc:
+            if not self._draft or "not modified" in str(exc).lower():
+                log.debug("Telegram preview refused: %s", exc)
+                return
+            log.info("Telegram drafts unavailable here (%s); editing a message instead", exc)
+            self._draft = False
+            self.interval, self.refresh = 1.5, None
+            self._on_no_drafts()
+            await self.show(text)
+        except (TelegramAPIError, AiogramError, OSError) as exc:
+            log.debug("Telegram preview not shown: %s", exc)
+        finally:
+            self._last = _now()
+
+    async def _put(self, text: str, *, html: bool) -> None:
+        from bot.channels.telegram_send import NO_PREVIEW
+
+        bot = self._bot()
+        chat = _chat_id(self._address.chat_id)
+        mode = "HTML" if html else None
+        if self._draft:
+            await bot.send_message_draft(
+                chat_id=int(chat),
+                draft_id=self._draft_id,
+                text=text,
+                parse_mode=mode,
+                message_thread_id=_thread(self._address),
+            )
+        elif self._message_id is None:
+            sent = await bot.send_message(
+                chat_id=chat,
+                text=text,
+                parse_mode=mode,
+                message_thread_id=_thread(self._address),
+                link_preview_options=NO_PREVIEW,
+            )
+            self._message_id = sent.message_id
+        else:
+            await bot.edit_message_text(
+                chat_id=chat,
+                message_id=self._message_id,
+                text=text,
+                parse_mode=mode,
+                link_preview_options=NO_PREVIEW,
+            )
+
+    async def finish(self, text: str) -> str | None:
+        if self._message_id is None:  # a draft (it gives way to the message) or nothing shown
+            return await self._sender.send_text(self._address, text)
+        wait = self._last + self.interval - _now()
+        if wait > 0:  # the final edit keeps to the same pace as the preview's
+            await asyncio.sleep(wait)
+        return await self._sender.finish_live(self._address, text, self._message_id)
+
+    async def discard(self) -> None:
+        from aiogram.exceptions import AiogramError, TelegramAPIError
+
+        if self._message_id is None:
+            return  # a draft lapses by itself once the reply is sent
+        message_id, self._message_id = self._message_id, None
+        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
+            await self._bot().delete_message(
+                chat_id=_chat_id(self._address.chat_id), message_id=message_id
+            )
+
+
+class SlackLive:
+    """A Slack stream (direct messages, in a thread), else one posted and updated message;
+    `send_text` is the channel's ordinary send for the final reply."""
+
+    first_delay = FIRST_DELAY
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        send_text: Callable[[Address, str], Awaitable[str | None]],
+        address: Address,
+        *,
+        stream: bool,
+    ) -> None:
+        self._client = client
+        self._send_text = send_text
+        self._address = address
+        self._stream = stream and bool(address.thread_id)
+        self._ts: str | None = None
+        self._streaming = False
+        self._sent = ""
+        self._quiet_until = 0.0
+        self.interval = 0.7 if self._stream else 1.2
+        self.refresh: float | None = None
+
+    @property
+    def mode(self) -> str:
+        return "stream" if self._stream else "update"
+
+    async def show(self, text: str) -> None:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        if _now() < self._quiet_until or not text.strip():
+            return
+        try:
+            if self._stream:
+                await self._append(text)
+            else:
+                await self._update(text)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error == "ratelimited":
+                retry = float(exc.response.headers.get("Retry-After", 5) or 5)
+                self._quiet_until = _now() + retry
+            elif self._stream and self._ts is None:
+                log.info("Slack streams unavailable (%s); updating a message instead", error)
+                self._stream = False
+                self.interval = 1.2
+                await self.show(text)
+            else:
+                log.debug("Slack preview not shown: %s", error)
+        except (TimeoutError, SlackClientError, OSError) as exc:
+            log.debug("Slack preview not shown: %s", exc)
+
+    async def _append(self, text: str) -> None:
+        channel = self._address.chat_id
+        if len(text) > _SLACK_STREAM_MAX or not text.startswith(self._sent):
+            return  # past what a stream takes: the final reply shows the rest
+        if self._ts is None:
+            started = await self._client.chat_startStream(
+                channel=channel, thread_ts=str(self._address.thread_id), markdown_text=text
+            )
+            self._ts, self._streaming = str(started["ts"]), True
+        elif delta := text[len(self._sent) :]:
+            await self._client.chat_appendStream(channel=channel, ts=self._ts, markdown_text=delta)
+        self._sent = text
+
+    async def _update(self, text: str) -> None:
+        markup = slack_chunks(text)[-1].markup
+        channel = self._address.chat_id
+        flags = {"unfurl_links": False, "unfurl_media": False}
+        if self._ts is None:
+            posted = await self._client.chat_postMessage(
+                channel=channel, text=markup, thread_ts=self._address.thread_id, **flags
+            )
+            self._ts = str(posted["ts"])
+        else:
+            await self._client.chat_update(channel=channel, ts=self._ts, text=markup, **flags)
+
+    async def finish(self, text: str) -> str | None:
+        await self.discard()
+        return await self._send_text(self._address, text)
+
+    async def discard(self) -> None:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        ts, self._ts = self._ts, None
+        if ts is None:
+            return
+        channel = self._address.chat_id
+        with contextlib.suppress(SlackApiError, SlackClientError, OSError, asyncio.TimeoutError):
+            if self._streaming:
+                self._streaming = False
+                await self._client.chat_stopStream(channel=channel, ts=ts)
+            await self._client.chat_delete(channel=channel, ts=ts)
+
+
+class ConsoleLive:
+    """The console: what the model writes is printed as it arrives (while the prompt is up,
+    line by line: only whole lines can be printed above it)."""
+
+    interval = 0.0
+    first_delay = 0.0
+    refresh = None
+    mode = "console"
+
+    def __init__(self, console: ConsoleChannel) -> None:
+        self._console = console
+        self._printed = ""
+
+    def _print(self, text: str) -> bool:
+        prefix = "" if self._printed else "steward> "
+        if self._console.write_raw(prefix + terminal_safe(text)):
+            self._printed += text
+            return True
+        return False
+
+    async def show(self, text: str) -> None:
+        if not text.startswith(self._printed) or text == self._printed:
+            return
+        new = text[len(self._printed) :]
+        if not self._print(new) and (cut := new.rfind("\n")) >= 0:
+            self._print(new[: cut + 1])
+
+    async def finish(self, text: str) -> str | None:
+        printed = self._printed
+        status = printed.rfind(STATUS_MARK)  # the answer follows the last tool's status line
+        gap = printed.find("\n\n", status) if status >= 0 else -2
+        tail = (printed[gap + 2 :] if gap >= 0 or status < 0 else "").lstrip()
+        if text.startswith(tail) or text == tail.rstrip():
+            rest = text[len(tail) :]
+            if rest or not printed.endswith("\n"):
+                self._print(rest + "\n")
+            return None
+        if printed and not printed.endswith("\n"):
+            self._print("\n")
+        await self._console.send_text(Address("console", "console"), text)
+        return None
+
+    async def discard(self) -> None:
+        if self._printed and not self._printed.endswith("\n"):
+            self._print("\n")
