@@ -3,7 +3,8 @@
 Every part of a card is escaped there; here it is only put in each platform's markup, within
 each platform's limit, and given its buttons. A button carries the approval id and the choice
 only; a press becomes a typed `Press` with the id of the message that was pressed added, which
-the approval command checks against the card the approval was sent in.
+the approval command checks against the card the approval was sent in. Telegram's cards are
+in `telegram_cards` so that a console-only start never imports aiogram.
 """
 
 from __future__ import annotations
@@ -11,22 +12,19 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
 from agent.cards import Card, render_card
-from agent.types import ApprovalPrompt, Choice, Press
-from bot.channels.formatting import TELEGRAM_LIMIT, utf16_len
+from agent.types import ApprovalPrompt, Choice
+from bot.channels.formatting import utf16_len
 
 __all__ = [
     "SLACK_ACTIONS",
     "TELEGRAM_CHOICES",
-    "ApprovalButton",
+    "card_of",
     "console_card",
+    "html_escape",
     "slack_card",
     "slack_escape",
     "slack_marked",
-    "telegram_card",
 ]
 
 SLACK_SECTION_LIMIT = 3000
@@ -42,56 +40,11 @@ SLACK_ACTIONS = {
 """A Slack button's `action_id`; its `value` is the approval id."""
 
 
-def _card(prompt: ApprovalPrompt, **limits: Any) -> Card:
+def card_of(prompt: ApprovalPrompt, **limits: Any) -> Card:
     return render_card(prompt.tool, prompt.preview, prompt.reason, prompt.approval_id, **limits)
 
 
-# ------------------------------------------------------------------------- Telegram
-
-
-class ApprovalButton(CallbackData, prefix="ap"):
-    """An approval button's callback data: only the approval id and the choice (y / n / a)."""
-
-    id: str
-    d: str
-
-    def press(self, message_id: str) -> Press:
-        """The press this data stands for, on message `message_id`; KeyError for a choice
-        letter no button has."""
-        return Press(self.id, TELEGRAM_CHOICES[self.d], message_id)
-
-
-def telegram_card(prompt: ApprovalPrompt) -> tuple[str, InlineKeyboardMarkup]:
-    """The card as Telegram HTML (its visible text within Telegram's limit) and its buttons."""
-    card = _card(prompt, limit=TELEGRAM_LIMIT - 64, measure=utf16_len)
-    pid = prompt.approval_id
-    markup = {
-        "title": lambda _: f"<b>Approval needed</b> · <code>{_esc(pid)}</code>",
-        "tool": lambda text: f"<b>{_esc(text)}</b>",
-        "preview": lambda text: f"<pre>{_esc(text)}</pre>",
-        "more": lambda text: f"<i>{_esc(text)}</i>",
-        "reason": lambda text: f"<i>{_esc(text)}</i>",
-    }
-    body = "\n\n".join(markup.get(kind, _esc)(text) for kind, text in card.parts())
-    buttons = [
-        [
-            InlineKeyboardButton(
-                text="✅ Approve", callback_data=ApprovalButton(id=pid, d="y").pack()
-            ),
-            InlineKeyboardButton(
-                text="❌ Deny", callback_data=ApprovalButton(id=pid, d="n").pack()
-            ),
-        ],
-        [
-            InlineKeyboardButton(
-                text="Allow always", callback_data=ApprovalButton(id=pid, d="a").pack()
-            )
-        ],
-    ]
-    return body, InlineKeyboardMarkup(inline_keyboard=buttons)
-
-
-def _esc(text: str) -> str:
+def html_escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
@@ -104,7 +57,7 @@ def slack_escape(text: str) -> str:
 
 def slack_card(prompt: ApprovalPrompt) -> tuple[str, list[dict[str, Any]]]:
     """The card as Block Kit (the section within Slack's limit) and its notification text."""
-    card = _card(
+    card = card_of(
         prompt, limit=SLACK_SECTION_LIMIT - 200, measure=lambda s: utf16_len(slack_escape(s))
     )
     pid = prompt.approval_id
@@ -164,4 +117,4 @@ def _button(label: str, action_id: str, value: str, style: str | None) -> dict[s
 
 def console_card(prompt: ApprovalPrompt) -> str:
     """The whole card as plain text: a terminal has no limit to keep to."""
-    return _card(prompt).text
+    return card_of(prompt).text

@@ -32,8 +32,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt
-from bot.channels.cards import telegram_card
 from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
+from bot.channels.telegram_cards import telegram_card
 
 __all__ = ["NO_PREVIEW", "TelegramSender"]
 
@@ -141,6 +141,43 @@ class TelegramSender:
             raise DeliveryError(f"Telegram: {exc}") from exc
         self._partial.pop(key, None)
         return last
+
+    async def finish_live(self, address: Address, text: str, message_id: int) -> str | None:
+        """The final reply into the message that showed it growing (bot/channels/live_reply.py):
+        its first part edited in, the rest sent after it as `send_text` sends them (a failure
+        part-way is resumed by the redelivery from the next part). Where the edit is refused,
+        the preview is deleted and the reply sent whole."""
+        chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
+        bot = self._bot()
+        chat_id = _chat_id(address.chat_id)
+        try:
+            for html, body in ((True, chunks[0].markup), (False, chunks[0].source)):
+                try:
+                    await self._call(
+                        lambda html=html, body=body: bot.edit_message_text(  # type: ignore[misc]
+                            chat_id=chat_id,
+                            message_id=message_id,
+                            text=body,
+                            parse_mode="HTML" if html else None,
+                            link_preview_options=NO_PREVIEW,
+                        )
+                    )
+                    break
+                except TelegramBadRequest as exc:
+                    error = str(exc).lower()
+                    if "not modified" in error:
+                        break
+                    if not html or "can't parse entities" not in error:
+                        raise
+        except (TelegramAPIError, AiogramError, OSError) as exc:
+            log.warning("Telegram refused the final edit (%s); sending the reply anew", exc)
+            with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
+                await bot.delete_message(chat_id=chat_id, message_id=message_id)
+            return await self.send_text(address, text)
+        if len(chunks) == 1:
+            return str(message_id)
+        self._partial[(address, text)] = 1
+        return await self.send_text(address, text)
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
         body, markup = telegram_card(prompt)
