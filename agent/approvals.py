@@ -156,6 +156,7 @@ class ApprovalService:
             tool=tool.name,
             action_hash=digest,
             tainted=ctx.tainted,
+            **tool.audit_detail,
         )
         return approval
 
@@ -257,6 +258,7 @@ class ApprovalService:
             approval=approval.id,
             is_error=result.is_error,
             result_chars=len(result.content),
+            **tool.audit_detail,
         )
         done = await store.get(approval.id)
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} ran.", done)

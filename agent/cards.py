@@ -372,6 +372,7 @@ _PEOPLE = frozenset(
 )
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,30}( result)?$")  # "outside", "web_fetch result"
 _ID = re.compile(r"^#?\d{1,12}$")
+_MCP_SERVERS = re.compile(r"[A-Za-z0-9-]{1,32}(,[A-Za-z0-9-]{1,32}){0,7}")
 _PROGRAM = re.compile(r"^[\w.+-]{1,40}$")
 _HOSTNAME = re.compile(r"^[a-z0-9._:-]{1,253}$")
 
@@ -411,9 +412,15 @@ def _describe(source: str) -> str:
     if kind == "memory":
         ids = re.findall(r"#?\d+", rest)[:5]
         return f"memory:{','.join(ids)}" if ids else "memory"
+    if kind == "mcp":  # server names are the owner's own, from mcp.json (checked there)
+        return f"mcp:{rest}" if _MCP_SERVERS.fullmatch(rest) else kind
     if kind == "shell":
         program = rest.split()[0] if rest.split() else ""
         return f"shell:{program}" if _PROGRAM.match(program) else "shell"
+    if kind == "mail":  # a sender's domain, never the address's local part or a folder name
+        domain = rest.rsplit("@", 1)[-1] if "@" in rest else ""
+        host = _source_host(domain) if "." in domain else None
+        return f"mail:{host}" if host else "mail"
     word = re.match(r"[^\s/?#@:]+", rest)
     host = _source_host(word[0].strip(".")) if word and "." in word[0] else None
     return f"{kind}:{host}" if host else kind

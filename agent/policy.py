@@ -17,11 +17,19 @@ import json
 import shlex
 import tomllib
 from dataclasses import dataclass
+from email.utils import getaddresses
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import PolicyError
 from agent.tools.registry import Risk, Tool, ToolContext
@@ -77,17 +85,28 @@ class Rule(BaseModel):
     older files, read as `word *`; quote a token to mean a literal `*` (`ls '*.md'`).
     A rule allows a command with network access only if it says `network = true`.
     `to_owner = true` matches a message whose destination is one of the owner's own chats.
+    `risk` (only for `mcp__*` tools, whose servers declare none) sets the risk class of the
+    MCP tools the rule names; such a rule needs no decision (see `PolicyFile.risk_for`).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     tool: str
-    decision: Decision
+    decision: Decision | None = None
+    risk: Risk | None = None
     argv: str | None = None
     args: dict[str, str] = Field(default_factory=dict)
     network: bool | None = None
     to_owner: bool | None = None
     note: str = ""
+
+    @model_validator(mode="after")
+    def _decides_something(self) -> Rule:
+        if self.risk is not None and not self.tool.startswith("mcp__"):
+            raise ValueError('risk = … is for MCP tools only (tool = "mcp__<server>__…")')
+        if self.decision is None and self.risk is None:
+            raise ValueError("a rule needs a decision (or, for mcp__ tools, a risk)")
+        return self
 
     @field_validator("argv")
     @classmethod
@@ -105,12 +124,21 @@ class Rule(BaseModel):
             parts.append(f"network={str(self.network).lower()}")
         if self.to_owner is not None:
             parts.append(f"to_owner={str(self.to_owner).lower()}")
-        return f"{' '.join(parts)} → {self.decision.value}"
+        if self.risk is not None:
+            parts.append(f"risk={self.risk.value}")
+        return f"{' '.join(parts)} → {self.decision.value if self.decision else 'its risk default'}"
 
 
 class UserPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _no_risk(cls, rules: list[Rule]) -> list[Rule]:
+        if any(rule.risk is not None for rule in rules):
+            raise ValueError("risk = … goes in the top-level [[rules]]: a tool has one risk class")
+        return rules
 
 
 class PolicyFile(BaseModel):
@@ -129,6 +157,18 @@ class PolicyFile(BaseModel):
             Risk.EXTERNAL_EFFECT: Decision.ASK,
         }
         return self.defaults.get(risk, fallback[risk])
+
+    def risk_for(self, tool: str) -> Risk | None:
+        """The risk class rules give an MCP tool: a rule naming exactly this tool wins over a
+        pattern (`mcp__github__*`); among patterns, the first in the file. None: no rule."""
+        ruled = [r for r in self.rules if r.risk is not None]
+        for rule in ruled:
+            if rule.tool == tool:
+                return rule.risk
+        for rule in ruled:
+            if fnmatch.fnmatchcase(tool, rule.tool):
+                return rule.risk
+        return None
 
 
 DEFAULT_POLICY = """\
@@ -168,11 +208,24 @@ tool = "send_message"
 to_owner = true
 decision = "allow"
 
+# E-mail whose every recipient is your own address (EMAIL_FROM) goes out unasked in a clean
+# turn; any other recipient asks, and a turn that read mail always asks.
+[[rules]]
+tool = "mail_send"
+to_owner = true
+decision = "allow"
+
 # A fetch runs unasked in a clean turn; what it reads taints the turn, so a second fetch in
 # the same turn (which could carry data out in its URL) asks.
 [[rules]]
 tool = "web_fetch"
 decision = "allow"
+
+# MCP tools (mcp__<server>__<tool>, see data/mcp.json) are external_effect, and ask, until a
+# rule gives them a risk class; a rule naming one tool wins over a server-wide pattern, e.g.:
+# [[rules]]
+# tool = "mcp__time__*"
+# risk = "read"
 
 # Per-user rules come first for that user, e.g.:
 # [users."telegram:123456789"]
@@ -272,13 +325,25 @@ class PolicyEngine:
             rules += self.policy.users.get(str(identity), UserPolicy()).rules
         rules += self.policy.rules
         for rule in rules:
-            if await self._matches(rule, tool, arguments, ctx):
+            if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
                 return rule
         return None
 
-    async def _to_owner(self, arguments: dict[str, Any], ctx: ToolContext) -> bool:
+    async def _to_owner(
+        self, arguments: dict[str, Any], ctx: ToolContext, tool: str = ""
+    ) -> bool | None:
         """Whether a message goes to one of the owner's own private chats. With no chat named it
-        goes to the requesting user's own chat, which is the owner's only if they are the owner."""
+        goes to the requesting user's own chat, which is the owner's only if they are the owner.
+        An e-mail goes to the owner when every recipient is the owner's own address."""
+        if tool == "mail_send":
+            own = ctx.deps.mail.account.own_addresses if ctx.deps.mail is not None else frozenset()
+            try:  # field by field, exactly as mail_send reads them (a comment cannot span two)
+                found = [a.lower() for k in ("to", "cc", "bcc") for a in _addresses(arguments, k)]
+            except ValueError:
+                return False
+            return bool(found) and all(a in own for a in found)
+        if tool != "send_message":  # a reply, an MCP tool: not a message to a chat or address
+            return None  # a to_owner rule (true or false) never matches it
         chat = arguments.get("chat") or arguments.get("chat_id")
         if not chat:
             return ctx.user.is_owner
@@ -300,7 +365,19 @@ class PolicyEngine:
             return False
         if network and rule.network is None and rule.decision is Decision.ALLOW:
             return False  # network access is allowed only by a rule that says so
-        return rule.to_owner is None or await self._to_owner(arguments, ctx) == rule.to_owner
+        to_owner = rule.to_owner
+        if to_owner is None:
+            return True
+        found = await self._to_owner(arguments, ctx, tool.name)
+        return found is not None and found == to_owner
+
+
+def _addresses(arguments: dict[str, Any], key: str) -> list[str]:
+    """One recipient field's addresses, as agent/mail/message.parse_recipients reads it."""
+    value = str(arguments.get(key) or "")
+    if "\r" in value or "\n" in value:
+        raise ValueError("line break in an address list")
+    return [address for _, address in getaddresses([value]) if address]
 
 
 _GLOB = frozenset("*?[")

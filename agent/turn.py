@@ -10,9 +10,10 @@ Trust: a turn's label is the join of everything in its context (the trigger, the
 memories and goals) and of every outside tool result it reads; it is stored with the turn, its
 reply and whatever it makes, so a reply written after reading a page is still the page's
 influence in the next turn. What the policy refused (or rate-limited) is told to the owner once
-per turn, with the sources it was done on behalf of.
+per turn, with the sources it was done on behalf of. A chat turn's answer may be streamed to
+a live preview (agent/streaming.py) until the turn holds outside content; nothing is shown after.
 
-(Just over 400 lines: running, pausing and resuming are one state machine over the same stored
+(About 450 lines: running, pausing and resuming are one state machine over the same stored
 turn and its label, and reading them apart would hide how a label survives a pause.)
 """
 
@@ -27,9 +28,10 @@ from zoneinfo import ZoneInfo
 
 from agent.approvals import ApprovalService, fenced_result
 from agent.context import ContextBuilder
-from agent.model import Model, ModelUnavailable, ToolCall
+from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
+from agent.streaming import ReplyStream, ask_streamed
 from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
 from agent.transcript import (
     Message,
@@ -50,7 +52,8 @@ log = logging.getLogger(__name__)
 
 NO_API_KEY_REPLY = (
     "I can't think yet: no model API key is configured. Put ANTHROPIC_API_KEY=sk-ant-... "
-    "in the .env file next to where you run Steward (see .env.example), then restart it. "
+    "in the .env file in Steward's home (STEWARD_HOME, else its checkout; see .env.example), "
+    "then restart it. "
     "Commands such as /help and /status work without it."
 )
 
@@ -77,6 +80,8 @@ class _Turn:
     steps: int = 0
     label: Label = TRUSTED
     refused: list[str] = field(default_factory=list)
+    stream: ReplyStream | None = None
+    """The owner's live view of the answer, while the turn holds nothing from outside."""
 
     def taint(self, label: Label) -> None:
         """Join `label` into the turn's; from then on nothing above read runs unasked."""
@@ -133,7 +138,7 @@ class TurnRunner:
             sources=request.label.sources,
         )
 
-    async def run(self, request: TurnRequest) -> TurnOutcome:
+    async def run(self, request: TurnRequest, *, stream: ReplyStream | None = None) -> TurnOutcome:
         if self._model is None:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):
@@ -156,6 +161,7 @@ class TurnRunner:
             system=prompt.system,
             messages=[Message.from_api(m) for m in prompt.messages],
             label=label,
+            stream=stream,
         )
         return await self._loop(turn)
 
@@ -185,7 +191,13 @@ class TurnRunner:
             tool = self._tools.get(approval.tool)
             # a failed run (a command's exit code 1) still printed what it read
             ran = approval.status.value in ("executed", "failed")
-            outside = ran and tool is not None and tool.untrusted_output
+            # a tool gone since (an MCP server renamed or dropped it) counts as outside, and
+            # so does any result that was stored fenced
+            outside = ran and (
+                tool is None
+                or tool.untrusted_output
+                or (approval.result or "").startswith("<untrusted id=")
+            )
             part_label = Label.untrusted(f"{approval.tool} result") if outside else Label()
             label = label.join(part_label)
             results.append(
@@ -231,11 +243,7 @@ class TurnRunner:
         assert self._model is not None
         try:
             while True:
-                reply = await self._model.complete(
-                    system=turn.system,
-                    messages=to_api([*turn.messages[:-1], turn.messages[-1].with_breakpoint()]),
-                    tools=self._tools.schemas(),
-                )
+                reply = await self._ask(turn)
                 turn.usage += reply.usage
                 turn.steps += 1
                 turn.messages.append(Message.from_api(reply.as_message()))
@@ -276,6 +284,24 @@ class TurnRunner:
                 label=turn.label,
                 refused=_take(turn.refused),
             )
+
+    async def _ask(self, turn: _Turn) -> ModelReply:
+        """One model call, streamed to the live reply while the turn holds nothing from outside."""
+        assert self._model is not None
+        tools = self._tools.schemas(turn.id)
+        if offered := self._tools.offered_sources(turn.id):  # MCP servers' descriptions
+            turn.taint(Label.untrusted(*offered))
+        if turn.stream is not None and turn.label.tainted:
+            await turn.stream.stop()  # before the model reads outside content
+            turn.stream = None
+        reply, turn.stream = await ask_streamed(
+            self._model,
+            turn.stream,
+            system=turn.system,
+            messages=to_api([*turn.messages[:-1], turn.messages[-1].with_breakpoint()]),
+            tools=tools,
+        )
+        return reply
 
     async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> _Paused | None:
         """Run one step's tool calls; returns what waits for the owner, if anything does."""
@@ -318,7 +344,8 @@ class TurnRunner:
             await audit.record("tool.refused", actor=actor, subject=tool.name, reason=reason)
             if reason.startswith("refused"):
                 turn.refused.append(_refusal(tool.name, call.input))
-            return ToolResult(reason, is_error=True)
+            source = exc.source if isinstance(exc, ToolError) else None  # quotes outside words
+            return ToolResult(reason, is_error=True, source=source)
         verdict = await self._policy.decide(tool, arguments, ctx)
         await audit.record(
             "tool.requested",
@@ -329,6 +356,7 @@ class TurnRunner:
             reason=verdict.reason,
             tainted=ctx.tainted,
             sources=list(turn.label.sources),
+            **tool.audit_detail,
         )
         if verdict.decision is Decision.DENY:
             turn.refused.append(_refusal(tool.name, arguments))
@@ -353,6 +381,7 @@ class TurnRunner:
             subject=tool.name,
             is_error=result.is_error,
             result_chars=len(result.content),
+            **tool.audit_detail,
         )
         return result
 

@@ -26,8 +26,10 @@ __all__ = [
 ]
 
 
-def default_registry() -> ToolRegistry:
+def default_registry(*, mail: bool = True) -> ToolRegistry:
+    """Every built-in tool; `mail=False` leaves out the mail tools (no mailbox configured)."""
     from agent.tools.goals import GOAL_TOOLS
+    from agent.tools.mail import MAIL_TOOLS
     from agent.tools.memory import MEMORY_TOOLS
     from agent.tools.messaging import MESSAGING_TOOLS
     from agent.tools.schedule import SCHEDULE_TOOLS
@@ -45,5 +47,6 @@ def default_registry() -> ToolRegistry:
             *WEB_TOOLS,
             *MESSAGING_TOOLS,
             *MEMORY_TOOLS,
+            *(MAIL_TOOLS if mail else ()),
         ]
     )

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Protocol, get_type_hints
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -25,6 +25,9 @@ from memory.labels import Label
 from memory.people import Chat, User
 from memory.stores import Stores
 
+if TYPE_CHECKING:
+    from agent.mail.service import MailService
+
 __all__ = [
     "Risk",
     "Tool",
@@ -33,6 +36,7 @@ __all__ = [
     "ToolError",
     "ToolRegistry",
     "ToolResult",
+    "ToolSource",
     "tool",
 ]
 
@@ -61,6 +65,8 @@ class ToolDeps:
     sandbox: Sandbox | None = None
     scheduler: Scheduling | None = None
     memory: Remembering | None = None
+    mail: MailService | None = None
+    """The owner's mailbox (EMAIL_* settings); None when e-mail is not configured."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,11 @@ class Tool:
     preview: ActionHook | None = None
     fingerprint: ActionHook | None = None
     precheck: Precheck | None = None
+
+    @property
+    def audit_detail(self) -> dict[str, Any]:
+        """Extra fields for this tool's audit events (an MCP tool names its server)."""
+        return {}
 
     def schema(self) -> dict[str, Any]:
         """The tool as the Messages API declares it."""
@@ -214,11 +225,28 @@ def tool(
     return decorate
 
 
+class ToolSource(Protocol):
+    """Tools that come and go at run time (MCP servers): looked up after the built-in ones, so
+    none can shadow a built-in; `schemas(turn_id)` is what it offers in that turn."""
+
+    def get(self, name: str) -> Tool | None: ...
+
+    def schemas(self, turn_id: int | None = None) -> list[dict[str, Any]]: ...
+
+    def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
+        """The outside sources whose words `schemas(turn_id)` carries (they taint the turn)."""
+        ...
+
+
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
         for item in tools:
             self.register(item)
+
+    def add_source(self, source: ToolSource) -> None:
+        self._sources.append(source)
 
     def register(self, item: Tool) -> None:
         if item.name in self._tools:
@@ -226,7 +254,12 @@ class ToolRegistry:
         self._tools[item.name] = item
 
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        found = self._tools.get(name)
+        for source in self._sources:
+            if found is not None:
+                break
+            found = source.get(name)
+        return found
 
     def __iter__(self) -> Any:
         return iter(self._tools.values())
@@ -234,6 +267,13 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
-    def schemas(self) -> list[dict[str, Any]]:
+    def schemas(self, turn_id: int | None = None) -> list[dict[str, Any]]:
         """The `tools` list for the Messages API; forbidden tools are never offered."""
-        return [t.schema() for t in self._tools.values() if t.risk is not Risk.FORBIDDEN]
+        offered = [t.schema() for t in self._tools.values() if t.risk is not Risk.FORBIDDEN]
+        for source in self._sources:
+            offered += [s for s in source.schemas(turn_id) if s["name"] not in self._tools]
+        return offered
+
+    def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
+        """Where the words of the offered dynamic tools come from (`mcp:<server>`)."""
+        return tuple(s for source in self._sources for s in source.offered_sources(turn_id))

@@ -1,0 +1,195 @@
+"""MCP tools as Steward tools: `mcp__<server>__<tool>`, the server's input schema, a risk class
+from policy.toml, and results that are always outside content.
+
+Everything a server sends is the server's words: tool results, resources and errors are fenced
+and taint the turn (`source = "mcp:<server>"`), and the descriptions offered to the model are
+cut short and marked as coming from the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import mcp.types as mt
+from pydantic import BaseModel, ConfigDict
+
+from agent.cards import escape_invisible
+from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
+
+__all__ = [
+    "DESCRIPTION_LIMIT",
+    "McpTool",
+    "card_preview",
+    "fingerprint",
+    "result_text",
+    "steward_name",
+]
+
+DESCRIPTION_LIMIT = 400
+NAME_LIMIT = 64  # the Messages API's limit on a tool name
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def steward_name(server: str, tool: str) -> str | None:
+    """`mcp__<server>__<tool>`, with characters the API refuses replaced; None if too long."""
+    name = f"mcp__{server}__{_UNSAFE.sub('_', tool)}"
+    return name if len(name) <= NAME_LIMIT else None
+
+
+class _AnyArguments(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+Invoke = Callable[["McpTool", ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+
+
+async def _unbound(ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    raise ToolError("this MCP tool is not connected")
+
+
+@dataclass(frozen=True)
+class McpTool(Tool):
+    """One tool of one MCP server. `read_only_hint` is the server's claim, shown by
+    `steward mcp check` as a suggestion and never used to decide anything."""
+
+    server: str = ""
+    remote: str = ""
+    input_schema: Mapping[str, Any] = field(default_factory=dict)
+    read_only_hint: bool | None = None
+    invoke: Invoke | None = None
+    target: str = ""
+    """What the server runs or where it is (as written in the config), bound into approvals."""
+
+    @classmethod
+    def of(
+        cls, server: str, target: str, listed: mt.Tool, risk: Risk, invoke: Invoke
+    ) -> McpTool | None:
+        name = steward_name(server, listed.name)
+        if name is None:
+            return None
+        about = escape_invisible((listed.description or listed.title or listed.name).strip())
+        if len(about) > DESCRIPTION_LIMIT:
+            about = about[: DESCRIPTION_LIMIT - 1] + "…"
+        hint = listed.annotations.read_only_hint if listed.annotations else None
+        schema = _clean_schema(listed.input_schema)
+        bound = fingerprint(server, target, listed.name, schema)
+
+        async def preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+            return card_preview(server, target, listed.name, arguments)
+
+        async def fingerprinted(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+            return bound
+
+        return cls(
+            name=name,
+            description=f"[from MCP server {server}] {about}",
+            risk=risk,
+            params=_AnyArguments,
+            handler=_unbound,
+            untrusted_output=True,
+            preview=preview,
+            fingerprint=fingerprinted,
+            server=server,
+            remote=listed.name,
+            input_schema=schema,
+            read_only_hint=hint,
+            invoke=invoke,
+            target=target,
+        )
+
+    @property
+    def audit_detail(self) -> dict[str, Any]:
+        return {"server": self.server, "server_tool": self.remote}
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": dict(self.input_schema),
+        }
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(arguments, dict):
+            raise ToolError(f"invalid arguments for {self.name}: expected an object")
+        try:
+            validator = jsonschema.validators.validator_for(self.input_schema)
+            validator(self.input_schema).validate(arguments)
+        except jsonschema.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path) or "input"
+            raise ToolError(  # quotes the server's schema (its enums, patterns): its words
+                f"invalid arguments for {self.name}: {where}: {exc.message}",
+                source=f"mcp:{self.server}",
+            ) from None
+        except jsonschema.SchemaError:
+            pass  # the server's schema is broken: the server checks its own input
+        return arguments
+
+    async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+        try:
+            checked = self.validate(arguments)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True, source=exc.source)
+        if self.invoke is None:
+            return ToolResult(f"{self.name} is not connected", is_error=True)
+        return await self.invoke(self, ctx, checked)
+
+
+def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    cleaned = dict(schema or {})
+    cleaned.pop("title", None)
+    cleaned.setdefault("type", "object")
+    if cleaned.get("type") != "object":
+        cleaned = {"type": "object", "properties": {}}
+    return cleaned
+
+
+def card_preview(server: str, target: str, tool: str, arguments: Mapping[str, Any]) -> str:
+    """What the approval card shows: the server, its tool, and the exact arguments."""
+    shown = json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True)
+    return f"MCP server: {server} ({target})\ntool: {tool}\narguments:\n{shown}"
+
+
+def fingerprint(server: str, target: str, tool: str, schema: Mapping[str, Any]) -> str:
+    """What an approval is bound to besides the arguments: the server as configured and the
+    tool's schema, so a different server or a changed tool no longer matches."""
+    canonical = json.dumps([server, target, tool, schema], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def result_text(result: mt.CallToolResult) -> str:
+    """Every block of a result as text: text as it is, media and binary resources described."""
+    parts: list[str] = []
+    for block in result.content:
+        if isinstance(block, mt.TextContent):
+            parts.append(block.text)
+        elif isinstance(block, mt.ImageContent | mt.AudioContent):
+            kind = "image" if isinstance(block, mt.ImageContent) else "audio"
+            parts.append(f"[{kind} {block.mime_type}, {_decoded_size(block.data)} bytes]")
+        elif isinstance(block, mt.ResourceLink):
+            parts.append(f"[resource link {block.uri} {block.name}]")
+        elif isinstance(block, mt.EmbeddedResource):
+            resource = block.resource
+            if isinstance(resource, mt.TextResourceContents):
+                parts.append(f"[resource {resource.uri}]\n{resource.text}")
+            else:
+                size = _decoded_size(getattr(resource, "blob", ""))
+                parts.append(f"[binary resource {resource.uri}, {size} bytes]")
+        else:
+            parts.append(f"[{getattr(block, 'type', 'content')}]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    return "\n".join(parts) if parts else "(no content)"
+
+
+def _decoded_size(data: str) -> int:
+    try:
+        return len(base64.b64decode(data, validate=False))
+    except ValueError:
+        return len(data)

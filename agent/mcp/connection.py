@@ -1,0 +1,296 @@
+"""One MCP server's connection: start it, list its tools, notice when it dies, call a tool.
+
+`ServerLink.run()` is a background task that keeps the server connected: it starts it (stdio: a
+child process with only the environment the config gives it plus the SDK's minimal set, in its
+own working directory; http: streamable HTTP with the configured headers), lists its tools,
+refreshes them on `notifications/tools/list_changed` and on a periodic health check, and, when
+the connection is lost, drops the tools and starts it again with exponential backoff.
+Only the official SDK speaks the protocol here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx2
+import mcp.types as mt
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ListenNotSupportedError
+from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+from agent.cards import escape_invisible
+from agent.mcp.config import ServerSpec
+
+__all__ = ["CallFailed", "Listing", "ServerLink"]
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 30.0
+
+# the SDK's HTTP client logs the URL (a `${VAR}` in its query is a secret) and every message at
+# DEBUG: never pass those records on
+logging.getLogger("mcp.client.streamable_http").addFilter(
+    lambda record: record.levelno > logging.DEBUG
+)
+
+
+class CallFailed(Exception):
+    """A call that produced no result from the server: down, timed out, or lost mid-call.
+    The message is Steward's own words (no server text), fit for the model."""
+
+    def __init__(self, message: str, outcome: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The server's tools as last listed."""
+
+    tools: tuple[mt.Tool, ...] = ()
+
+
+Notify = Callable[["ServerLink", str], Awaitable[None]]
+
+
+class ServerLink:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        *,
+        workdir: Path,
+        on_change: Callable[[], None],
+        on_down: Notify,
+        on_up: Notify,
+        health_every: float = 15.0,
+        backoff: tuple[float, float] = (1.0, 300.0),
+        mode: str = "auto",
+    ) -> None:
+        """`mode` is the SDK's: "auto" speaks 2026-07-28 where the server does and falls back
+        to the 2025 initialize handshake; "legacy" always uses the handshake."""
+        self.spec = spec
+        self._mode = mode
+        self.workdir = workdir
+        self.status = "stopped"
+        self.error: str | None = None
+        self.restarts = 0
+        self.since: float | None = None
+        self.listing = Listing()
+        self.protocol: str | None = None
+        self._on_change = on_change
+        self._on_down = on_down
+        self._on_up = on_up
+        self._health_every = health_every
+        self._backoff = backoff
+        self._client: Client | None = None
+        self._lost = asyncio.Event()
+        self._refresh = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    async def settled(self) -> None:
+        """Wait until the first start attempt ended (up or failed)."""
+        await self._settled.wait()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._lost.set()
+
+    async def run(self) -> None:
+        delay = self._backoff[0]
+        while not self._stopping:
+            self.status = "starting" if self.restarts == 0 else "restarting"
+            started = time.monotonic()
+            try:
+                await self._serve()
+                problem = "the connection closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # anyio groups, OSError, MCPError, …
+                problem = self.spec.redact(_describe(exc))
+            self._client = None
+            if self.listing.tools:
+                self.listing = Listing()
+                self._on_change()
+            if self._stopping:
+                break
+            self.status = "down"
+            self.error = problem
+            self.since = time.time()
+            self._settled.set()
+            log.warning("MCP server %s is down: %s", self.name, problem)
+            with contextlib.suppress(Exception):
+                await self._on_down(self, problem)
+            if time.monotonic() - started > 120:
+                delay = self._backoff[0]  # it ran a good while: start the backoff again
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff[1])
+            self.restarts += 1
+        self.status = "stopped"
+
+    async def _serve(self) -> None:
+        self._lost.clear()
+        async with AsyncExitStack() as stack:
+            client = Client(
+                self._transport(stack),
+                message_handler=self._message,
+                client_info=mt.Implementation(name="steward", version="1"),
+                mode=self._mode,  # type: ignore[arg-type]
+            )
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await stack.enter_async_context(client)
+                await self._list(client)
+            self.protocol = client.protocol_version
+            self._client = client
+            self.status, self.error, self.since = "up", None, time.time()
+            self._settled.set()
+            log.info("MCP server %s is up: %d tools", self.name, len(self.listing.tools))
+            with contextlib.suppress(Exception):
+                await self._on_up(self, "")
+            watchers = [
+                asyncio.create_task(self._listen(client)),
+                asyncio.create_task(self._health(client)),
+                asyncio.create_task(self._refresher(client)),
+            ]
+            try:
+                await self._lost.wait()
+            finally:
+                for task in watchers:
+                    task.cancel()
+                await asyncio.gather(*watchers, return_exceptions=True)
+                self._client = None
+
+    def _transport(self, stack: AsyncExitStack) -> Any:
+        spec = self.spec
+        if spec.transport == "http":
+            http = httpx2.AsyncClient(
+                headers={k: v.get_secret_value() for k, v in spec.headers.items()},
+                timeout=httpx2.Timeout(30, read=300),
+            )
+            stack.push_async_callback(http.aclose)
+            return streamable_http_client(spec.url, http_client=http)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cwd = spec.cwd if spec.cwd is None or spec.cwd.is_absolute() else self.workdir / spec.cwd
+        errlog: IO[str] = stack.enter_context((self.workdir / "stderr.log").open("a"))
+        params = StdioServerParameters(
+            command=spec.command,
+            args=list(spec.args),
+            env={k: v.get_secret_value() for k, v in spec.env.items()},
+            cwd=cwd or self.workdir,
+        )
+        return stdio_client(params, errlog=errlog)
+
+    async def _list(self, client: Client) -> None:
+        tools: list[mt.Tool] = []
+        cursor: str | None = None
+        for _ in range(20):  # pages
+            page = await client.list_tools(cursor=cursor, cache_mode="refresh")
+            tools += page.tools
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        listing = Listing(tuple(tools))
+        if listing != self.listing:
+            self.listing = listing
+            self._on_change()
+
+    async def _message(self, message: Any) -> None:
+        if isinstance(message, mt.ToolListChangedNotification) or (
+            getattr(message, "method", None) == "notifications/tools/list_changed"
+        ):
+            self._refresh.set()
+
+    async def _refresher(self, client: Client) -> None:
+        while True:
+            await self._refresh.wait()
+            self._refresh.clear()
+            try:
+                await self._list(client)
+            except Exception as exc:
+                self._lose(exc)
+
+    async def _listen(self, client: Client) -> None:
+        """2026-07-28 servers send list changes on a listen stream; an abrupt end of that
+        stream is also the quickest sign that the server died."""
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._refresh.set()
+        except (ListenNotSupportedError, MCPError):
+            return  # an older server, or one without subscriptions: the health check watches
+        except Exception as exc:
+            self._lose(exc)
+
+    async def _health(self, client: Client) -> None:
+        while True:
+            await asyncio.sleep(self._health_every)
+            try:
+                async with asyncio.timeout(max(10.0, self._health_every)):
+                    await self._list(client)
+            except Exception as exc:
+                self._lose(exc)
+                return
+
+    def _lose(self, exc: BaseException) -> None:
+        log.info("MCP server %s: connection lost (%s)", self.name, type(exc).__name__)
+        self._lost.set()
+
+    async def call(self, tool: str, arguments: dict[str, Any], seconds: float) -> mt.CallToolResult:
+        """Call one tool; CallFailed when no result came. Cancelling the caller (the turn ended)
+        cancels the request on the server (`notifications/cancelled`)."""
+        client = self._client
+        if client is None:
+            raise CallFailed(f"the MCP server {self.name} is not running right now", "down")
+        try:
+            async with asyncio.timeout(seconds + 5):
+                return await client.call_tool(tool, arguments, read_timeout_seconds=seconds)
+        except TimeoutError:
+            raise CallFailed(self._late(seconds), "timeout") from None
+        except MCPError as exc:
+            if exc.code == REQUEST_TIMEOUT or "timed out" in str(exc):
+                raise CallFailed(self._late(seconds), "timeout") from None
+            if exc.code == CONNECTION_CLOSED:
+                self._lose(exc)
+                raise CallFailed(
+                    f"the MCP server {self.name} stopped during the call; "
+                    "Steward restarts it, try again later",
+                    "crashed",
+                ) from None
+            raise
+        except (OSError, EOFError, RuntimeError) as exc:
+            self._lose(exc)
+            raise CallFailed(f"the connection to MCP server {self.name} broke", "crashed") from None
+
+    def _late(self, timeout: float) -> str:
+        return (
+            f"the MCP server {self.name} did not answer within {timeout:g} s "
+            "(STEWARD_MCP_TIMEOUT); the call was cancelled"
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free account of why a start failed (the first leaf of a group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename}" if exc.filename else "command not found"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    if isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
+        return "the server closed the connection (did it exit? see its stderr.log)"
+    text = escape_invisible(str(exc).splitlines()[0][:200]) if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
