@@ -26,7 +26,14 @@ from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.schedules import RunStatus, Schedule, ScheduleRun
 
-__all__ = ["BriefingDraft", "BriefingJob", "BriefingWriter", "InterestSource", "rank_items"]
+__all__ = [
+    "BriefingDraft",
+    "BriefingJob",
+    "BriefingWriter",
+    "InterestSource",
+    "MailSource",
+    "rank_items",
+]
 
 MAX_ITEMS = 12
 MAX_AGE = timedelta(days=7)  # older items are not news any more
@@ -36,6 +43,18 @@ class InterestSource(Protocol):
     """What long-term memory knows the user cares about (a hook for the memory issue)."""
 
     async def interests(self, user: User) -> Sequence[str]: ...
+
+
+class MailSource(Protocol):
+    """The inbox for `/briefing mail on` (agent/mail/briefing.py): `digest` returns None when
+    the user has not asked for it, else an object with `prompt` (the fenced unread mail),
+    `count` and `sources`; `mark` records that it was briefed."""
+
+    async def digest(
+        self, user: User, topics: Sequence[str], interests: Sequence[str]
+    ) -> Any | None: ...
+
+    async def mark(self, user: User, briefing: Any) -> None: ...
 
 
 def _as_data(line: str, tainted: bool, source: str) -> str:
@@ -81,6 +100,7 @@ class BriefingDraft:
     failed: list[tuple[str, str]] = field(default_factory=list)
     goal_steps: list[str] = field(default_factory=list)
     reminders: list[str] = field(default_factory=list)
+    mail: Any = None  # the inbox part (MailSource.digest), when the user asked for it
 
     @property
     def feed_urls(self) -> list[str]:
@@ -88,7 +108,8 @@ class BriefingDraft:
 
     @property
     def empty(self) -> bool:
-        return not self.items and not self.goal_steps and not self.reminders
+        unread_mail = bool(self.mail and (self.mail.count or self.mail.failed))
+        return not self.items and not self.goal_steps and not self.reminders and not unread_mail
 
     def footer(self) -> str:
         if not self.failed:
@@ -111,6 +132,7 @@ class BriefingWriter:
         self._feeds = feeds
         self._fetcher = fetcher
         self.interests: InterestSource | None = None
+        self.mail: MailSource | None = None
 
     async def refresh(self, user: User) -> list[tuple[str, str]]:
         """Fetch every feed of the user and store new items; returns the failures."""
@@ -191,6 +213,9 @@ class BriefingWriter:
             parts.append(fence("\n".join(lines).strip(), f"feed:{url}", new_fence_id()))
         if not items:
             parts.append("(No new feed items today.)")
+        mail = await self.mail.digest(user, topics, interests) if self.mail else None
+        if mail is not None:
+            parts.append(mail.prompt)
         parts.append("Goal next steps:\n" + ("\n".join(f"- {s}" for s in goal_steps) or "- (none)"))
         parts.append("Reminders today:\n" + ("\n".join(f"- {r}" for r in reminders) or "- (none)"))
         if failed:
@@ -205,6 +230,7 @@ class BriefingWriter:
             failed=failed,
             goal_steps=goal_steps,
             reminders=reminders,
+            mail=mail,
         )
 
 
@@ -255,11 +281,14 @@ class BriefingJob(AgentJob):
             address=address,
             text=draft.prompt,
             tainted=True,  # feed text is untrusted content
-            sources=tuple(f"feed:{url}" for url in draft.feed_urls),
+            sources=tuple(f"feed:{url}" for url in draft.feed_urls)
+            + (tuple(draft.mail.sources) if draft.mail else ()),
         )
         result = await runtime.agent_turn(request, footer=draft.footer())
         if result.status is RunStatus.SENT:
             await self.feeds.mark_briefed(user.id, draft.keys)
+            if draft.mail is not None and self.writer.mail is not None:
+                await self.writer.mail.mark(user, draft.mail)
             await runtime.remember(
                 request,
                 result,

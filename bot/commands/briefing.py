@@ -22,7 +22,8 @@ group = CommandGroup()
 USAGE = (
     "/briefing · /briefing at 07:00 · /briefing off · /briefing now · "
     "/briefing feeds add <url> · /briefing feeds list · /briefing feeds remove <id> · "
-    "/briefing topics <text> · /briefing to <@channel | -100… | #slack-channel | here>"
+    "/briefing topics <text> · /briefing to <@channel | -100… | #slack-channel | here> · "
+    "/briefing mail on|off"
 )
 FEED_URL = "Give the feed's http(s) URL: /briefing feeds add https://…/rss"
 WHICH_FEED = "Which feed? /briefing feeds remove <id> (ids: /briefing feeds list)"
@@ -90,6 +91,7 @@ async def show_status(
         f"Posted: {_where(destination, address)}",
         f"Feeds: {len(feeds)}",
         f"Topics: {prefs.topics or '(none)'}",
+        f"Unread mail: {'on' if (await stores.mail.prefs(user.id)).briefing else 'off'}",
     ]
     return "\n".join(lines)
 
@@ -133,6 +135,25 @@ async def brief_now(user: User, address: Address, scheduler: SchedulerService) -
     if report.status == "silent":
         return "I had nothing worth sending."
     return f"No briefing: {report.reason}."
+
+
+@briefing.sub("mail on")
+async def mail_on(user: User, settings: Settings, stores: Stores) -> str:
+    if not settings.email_imap_url:
+        return "E-mail is not set up: set EMAIL_IMAP_URL and EMAIL_PASSWORD first."
+    await stores.mail.set_briefing(user.id, True)
+    return "Your briefing will include unread mail since the last briefing (quoted as untrusted)."
+
+
+@briefing.sub("mail off")
+async def mail_off(user: User, stores: Stores) -> str:
+    await stores.mail.set_briefing(user.id, False)
+    return "Your briefing will leave out the mail."
+
+
+@briefing.sub("mail [ignored...]")
+async def mail_usage(user: User) -> str:
+    raise UsageError("Say /briefing mail on or /briefing mail off.")
 
 
 @briefing.sub("feeds")

@@ -1,0 +1,17 @@
+"""What the mail package raises on purpose; messages are written for the owner."""
+
+from __future__ import annotations
+
+__all__ = ["MailError", "MailLoginRefused", "MailUnavailable"]
+
+
+class MailError(Exception):
+    """A mail operation failed in a way the model or the owner should be told about."""
+
+
+class MailLoginRefused(MailError):
+    """The server refused the account's login (wrong user name or password)."""
+
+
+class MailUnavailable(MailError):
+    """The server could not be reached, dropped the connection or broke the protocol."""

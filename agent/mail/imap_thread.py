@@ -1,0 +1,180 @@
+"""The IMAP session for `imap://`: imapclient in worker threads, which can STARTTLS (aioimaplib
+cannot). STARTTLS is required unless the server is on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from agent.mail.account import ServerUrl
+from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
+from agent.mail.imap import TIMEOUT, FolderState, HeaderItem, SearchQuery, tls_context
+
+__all__ = ["ThreadedImapSession"]
+
+T = TypeVar("T")
+IDLE_SLICE = 2.0  # seconds a thread waits in IDLE before it looks whether it should stop
+
+
+class ThreadedImapSession:
+    """imapclient (blocking) in worker threads, one call at a time."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = asyncio.Lock()
+        self._stop = threading.Event()
+        self.capabilities: frozenset[str] = frozenset()
+
+    @classmethod
+    async def connect(cls, server: ServerUrl, password: str) -> ThreadedImapSession:
+        import imapclient
+        from imapclient.exceptions import LoginError
+
+        def login() -> Any:
+            client = imapclient.IMAPClient(
+                server.host, port=server.port, ssl=False, timeout=TIMEOUT
+            )
+            try:
+                if client.has_capability("STARTTLS"):
+                    client.starttls(tls_context())
+                elif server.starttls_required:
+                    raise MailUnavailable(
+                        f"{server.host} does not offer STARTTLS; use imaps:// instead"
+                    )
+                client.login(server.username, password)
+            except BaseException:
+                with contextlib.suppress(Exception):  # already closed
+                    client.shutdown()
+                raise
+            return client
+
+        try:
+            client = await asyncio.to_thread(login)
+        except LoginError:
+            raise MailLoginRefused(
+                f"{server.host} refused the login for {server.username}"
+            ) from None
+        except MailError:
+            raise
+        except (OSError, ssl.SSLError, imapclient.exceptions.IMAPClientError) as exc:
+            raise MailUnavailable(f"could not reach {server.host}:{server.port}: {exc}") from None
+        session = cls(client)
+        session.capabilities = frozenset(
+            (c.decode() if isinstance(c, bytes) else str(c)).upper()
+            for c in await session._run(client.capabilities)
+        )
+        return session
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        import imapclient
+
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(func, *args, **kwargs)
+            except imapclient.exceptions.IMAPClientError as exc:
+                raise MailError(str(exc)[:200]) from None
+            except OSError as exc:
+                raise MailUnavailable(f"the connection broke: {exc}") from None
+
+    async def select(self, folder: str, *, readonly: bool = True) -> FolderState:
+        info = await self._run(self._client.select_folder, folder, readonly=readonly)
+        return FolderState(
+            folder,
+            int(info.get(b"UIDVALIDITY", 0)),
+            int(info.get(b"UIDNEXT", 0)),
+            int(info.get(b"EXISTS", 0)),
+        )
+
+    async def search(self, query: SearchQuery) -> list[int]:
+        criteria = query.criteria()
+        ascii_only = all(str(c).isascii() for c in criteria)
+        found = await self._run(
+            self._client.search, criteria, charset=None if ascii_only else "UTF-8"
+        )
+        return sorted(int(u) for u in found if int(u) > query.uid_above)
+
+    async def headers(self, uids: Sequence[int]) -> list[HeaderItem]:
+        if not uids:
+            return []
+        data = await self._run(
+            self._client.fetch,
+            list(uids),
+            ["FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[HEADER]"],
+        )
+        items = []
+        for uid, values in sorted(data.items()):
+            when = values.get(b"INTERNALDATE")
+            if isinstance(when, datetime) and when.tzinfo is None:
+                when = when.astimezone()
+            items.append(
+                HeaderItem(
+                    int(uid),
+                    frozenset(
+                        f.decode() if isinstance(f, bytes) else str(f)
+                        for f in values.get(b"FLAGS", ())
+                    ),
+                    int(values.get(b"RFC822.SIZE", 0)),
+                    when if isinstance(when, datetime) else None,
+                    values.get(b"BODY[HEADER]", b""),
+                )
+            )
+        return items
+
+    async def message(self, uid: int) -> bytes | None:
+        data = await self._run(self._client.fetch, [uid], ["BODY.PEEK[]"])
+        values = data.get(uid)
+        return values.get(b"BODY[]") if values else None
+
+    async def move(self, uids: Sequence[int], folder: str) -> None:
+        if "MOVE" in self.capabilities:
+            await self._run(self._client.move, list(uids), folder)
+            return
+        await self._run(self._client.copy, list(uids), folder)
+        await self._run(self._client.add_flags, list(uids), [b"\\Deleted"], True)
+        await self._run(self._client.expunge)
+
+    async def set_flags(self, uids: Sequence[int], flags: Sequence[str], *, add: bool) -> None:
+        call = self._client.add_flags if add else self._client.remove_flags
+        await self._run(call, list(uids), [f.encode() for f in flags], True)
+
+    async def folders(self) -> list[str]:
+        listed = await self._run(self._client.list_folders)
+        return [name for _, _, name in listed]
+
+    async def idle(self, seconds: float) -> bool:
+        if "IDLE" not in self.capabilities:
+            await asyncio.sleep(seconds)
+            return False
+        client = self._client
+
+        def wait() -> bool:
+            """In short slices, so `interrupt()` ends it soon (a thread cannot be cancelled)."""
+            deadline = time.monotonic() + seconds
+            client.idle()
+            try:
+                while not self._stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    responses = client.idle_check(timeout=min(left, IDLE_SLICE))
+                    if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+                        return True
+                return False
+            finally:
+                client.idle_done()
+
+        return await self._run(wait)
+
+    def interrupt(self) -> None:
+        """End a wait in IDLE within a slice (the watcher is stopping)."""
+        self._stop.set()
+
+    async def logout(self) -> None:
+        with contextlib.suppress(Exception):  # already closed
+            await self._run(self._client.logout)

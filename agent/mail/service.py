@@ -1,0 +1,298 @@
+"""`MailService`: the mailbox as tools, commands, the watcher and the briefing use it.
+
+Each operation opens its own IMAP session (a login is a few milliseconds against a nearby server
+and keeps no state to go stale); the watcher keeps one open for IDLE. A refused login is told
+to the owner once, until a login succeeds again, and audited; the other channels never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.mail.account import MailAccount
+from agent.mail.errors import MailError, MailLoginRefused
+from agent.mail.imap import FolderState, HeaderItem, ImapSession, SearchQuery
+from agent.mail.imap_aio import AioImapSession
+from agent.mail.imap_thread import ThreadedImapSession
+from agent.mail.message import (
+    ParsedMail,
+    Recipients,
+    build_message,
+    build_reply,
+    parse_headers,
+    parse_message,
+    parse_recipients,
+)
+from agent.mail.smtp import send_mail
+from memory.clock import Clock
+from memory.stores import Stores
+
+__all__ = [
+    "LOGIN_REFUSED",
+    "Listed",
+    "MailService",
+    "OwnerNote",
+    "ReadResult",
+    "Reply",
+    "open_session",
+]
+
+log = logging.getLogger(__name__)
+
+OwnerNote = Callable[[str], Awaitable[None]]
+"""Tells the owner something Steward itself says (a plain, trusted message)."""
+
+LOGIN_REFUSED = "mail.login_refused_reported"
+"""State key: "1" while a refused login has been told to the owner and no login has worked."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One search hit."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    seen: bool
+    size: int
+    arrived: datetime | None
+    mail: ParsedMail
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    folder: str
+    uidvalidity: int
+    uid: int
+    size: int
+    seen: bool
+    mail: ParsedMail
+    too_big: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply as it would be sent: what the approval card shows and what goes out."""
+
+    recipients: Recipients
+    subject: str
+    body: str
+    in_reply_to: str
+    references: str
+    original: ReadResult
+
+
+async def open_session(account: MailAccount) -> ImapSession:
+    """Connect and log in. MailLoginRefused: wrong credentials; MailUnavailable: no server."""
+    server = account.imap
+    if server is None:
+        raise MailError("no IMAP server is configured (EMAIL_IMAP_URL)")
+    password = account.password.get_secret_value()
+    if server.implicit_tls:
+        return await AioImapSession.connect(server, password)
+    return await ThreadedImapSession.connect(server, password)
+
+
+class MailService:
+    def __init__(
+        self,
+        account: MailAccount,
+        stores: Stores,
+        clock: Clock,
+        *,
+        tell_owner: OwnerNote | None = None,
+    ) -> None:
+        self.account = account
+        self.stores = stores
+        self.clock = clock
+        self.tell_owner = tell_owner
+
+    # -- sessions and the login ---------------------------------------------------------------
+
+    async def open(self) -> ImapSession:
+        try:
+            session = await open_session(self.account)
+        except MailLoginRefused as exc:
+            await self.login_refused(exc)
+            raise
+        await self.login_ok()
+        return session
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[ImapSession]:
+        session = await self.open()
+        try:
+            yield session
+        finally:
+            await session.logout()
+
+    async def login_refused(self, exc: MailLoginRefused) -> None:
+        """Tell the owner once (until a login works again), and audit every refusal."""
+        await self.stores.audit.record("mail.login_refused", actor="steward", subject=str(exc))
+        if not await self.stores.state.set_if_changed(LOGIN_REFUSED, "1"):
+            return
+        log.warning("mail: %s", exc)
+        if self.tell_owner is not None:
+            await self.tell_owner(
+                f"The mail server refused my login ({exc}). Check EMAIL_PASSWORD and the user "
+                "name in EMAIL_IMAP_URL / EMAIL_SMTP_URL; I keep retrying with growing pauses."
+            )
+
+    async def login_ok(self) -> None:
+        if await self.stores.state.get(LOGIN_REFUSED) == "1":
+            await self.stores.state.set(LOGIN_REFUSED, "0")
+            log.info("mail: the login works again")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def search(self, folder: str, query: SearchQuery, limit: int = 20) -> list[Listed]:
+        """The newest `limit` matches, newest first."""
+        _folder_name(folder)
+        async with self.session() as session:
+            state = await session.select(folder)
+            uids = (await session.search(query))[-limit:]
+            items = await session.headers(uids)
+        return [
+            Listed(
+                folder,
+                state.uidvalidity,
+                item.uid,
+                item.seen,
+                item.size,
+                item.internaldate,
+                parse_headers(item.header),
+            )
+            for item in sorted(items, key=lambda i: i.uid, reverse=True)
+        ]
+
+    async def read(self, folder: str, uid: int) -> ReadResult:
+        _folder_name(folder)
+        async with self.session() as session:
+            return await self._read(session, folder, uid)
+
+    async def _read(self, session: ImapSession, folder: str, uid: int) -> ReadResult:
+        state = await session.select(folder)
+        items = await session.headers([uid])
+        if not items:
+            raise MailError(f"there is no message with UID {uid} in {folder}")
+        item = items[0]
+        if item.size > self.account.max_bytes:
+            return ReadResult(
+                folder,
+                state.uidvalidity,
+                uid,
+                item.size,
+                item.seen,
+                parse_headers(item.header),
+                True,
+            )
+        raw = await session.message(uid)
+        if raw is None:
+            raise MailError(f"the server did not return message {uid} in {folder}")
+        mail = await asyncio.to_thread(parse_message, raw)  # a 20 MB message: off the loop
+        return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
+
+    async def folder_state(self, session: ImapSession, folder: str) -> FolderState:
+        return await session.select(folder)
+
+    async def headers(self, session: ImapSession, uids: Sequence[int]) -> list[HeaderItem]:
+        return await session.headers(uids)
+
+    # -- changing -----------------------------------------------------------------------------
+
+    async def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+        _folder_name(folder)
+        _folder_name(target)
+        async with self.session() as session:
+            names = await session.folders()
+            if target not in names:
+                raise MailError(f"there is no folder {target!r} (folders: {', '.join(names)})")
+            await session.select(folder, readonly=False)
+            await session.move(uids, target)
+
+    async def flag(self, folder: str, uids: Sequence[int], flags: Sequence[str], add: bool) -> None:
+        _folder_name(folder)
+        async with self.session() as session:
+            await session.select(folder, readonly=False)
+            await session.set_flags(uids, flags, add=add)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        recipients: Recipients,
+        subject: str,
+        body: str,
+        attachments: list[tuple[str, bytes]],
+        *,
+        in_reply_to: str = "",
+        references: str = "",
+    ) -> str:
+        """Send; returns the new message's Message-ID."""
+        message = build_message(
+            sender=self.account.sender,
+            recipients=recipients,
+            subject=subject,
+            body=body,
+            attachments=attachments,
+            in_reply_to=in_reply_to,
+            references=references,
+        )
+        try:
+            await send_mail(self.account, message, recipients.everyone)
+        except MailLoginRefused as exc:
+            await self.login_refused(exc)
+            raise
+        return str(message["Message-ID"])
+
+    async def reply(
+        self, folder: str, uid: int, body: str, *, reply_all: bool, extra_cc: Sequence[str] = ()
+    ) -> Reply:
+        """The reply to one message as it would go out (nothing is sent here)."""
+        original = await self.read(folder, uid)
+        mail = original.mail
+        own = self.account.own_addresses
+        try:  # the sender wrote these headers: say what is wrong without quoting them
+            to = parse_recipients(mail.reply_to or mail.sender)
+        except ValueError:
+            raise MailError(
+                f"message {uid} cannot be answered: its Reply-To / From is not an address "
+                "mail can be sent to; use mail_send with an address you know"
+            ) from None
+        if not to:
+            raise MailError("the message has no sender address to reply to")
+        cc: tuple[str, ...] = ()
+        if reply_all:
+            listed = [x for x in (mail.to, mail.cc) if x]
+            others = tuple(a for x in listed for a in _sendable(x))
+            cc = tuple(a for a in others if a.lower() not in own and a not in to)
+        cc = tuple(dict.fromkeys((*cc, *extra_cc)))
+        subject, text, in_reply_to, references = build_reply(mail, body)
+        return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original)
+
+
+def _sendable(field: str) -> tuple[str, ...]:
+    """The addresses of a To / Cc header that mail can be sent to (odd ones left out)."""
+    try:
+        return parse_recipients(field)
+    except ValueError:
+        parts = [p for p in field.split(",") if p.strip()]
+        found: list[str] = []
+        for part in parts:
+            try:
+                found += parse_recipients(part)
+            except ValueError:
+                continue
+        return tuple(found)
+
+
+def _folder_name(folder: str) -> None:
+    """A folder name is one line of text: a line break or NUL (which the IMAP libraries refuse
+    by raising) is a clear refusal for the model instead."""
+    if not folder or any(ord(c) < 32 or ord(c) == 127 for c in folder):
+        raise MailError(f"{folder!r} is not a folder name")

@@ -1,0 +1,363 @@
+"""Watching the mailbox: `/mail watch` rules, new mail found by IMAP IDLE (or polling where the
+server has no IDLE), and a short notice to the owner for each match.
+
+How far each folder was read is kept in SQLite as (UIDVALIDITY, last UID): after a restart the
+watcher carries on from there, so mail that came while Steward was down is noticed, and nothing
+is noticed twice (each notice is a unique row per message and reason). A folder seen for the
+first time, or whose UIDVALIDITY changed, starts from what it holds now.
+
+A notice is a one-shot scheduled job of kind `mail` due at once: the scheduler sends it through
+the courier, holds it through quiet hours, and recovers it after a crash. Its text quotes the
+sender and subject, which are outside content, so it is labelled untrusted (`mail:<address>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from agent.mail.errors import MailError, MailLoginRefused
+from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
+from agent.mail.message import ParsedMail, parse_headers, parse_message
+from agent.mail.service import MailService
+from agent.scheduler.jobs import DueJob, JobResult, JobRuntime
+from memory.labels import Label
+from memory.mail import WatchRule
+from memory.schedules import RunStatus, Schedule, ScheduleRun
+
+__all__ = [
+    "MailNoticeJob",
+    "MailWatcher",
+    "NoticeScheduler",
+    "RuleSpec",
+    "matches",
+    "notice_text",
+    "parse_rule",
+]
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(days=1)
+GIST_MAX_BYTES = 2_000_000  # a bigger message's gist is its size, not its text
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    kind: str
+    value: str
+
+
+_UNREAD = re.compile(
+    r"^(anything\s+)?unread(\s+mail)?\s+(older\s+than\s+)?(a|one|1)\s+day(\s+old)?$", re.I
+)
+_DOMAIN = re.compile(r"^@?([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
+_ADDRESS = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
+
+
+def parse_rule(text: str) -> RuleSpec:
+    """`from boss@corp.example`, `from corp.example`, `subject invoice overdue`,
+    `unread older than a day`. ValueError says what is wrong."""
+    words = text.strip()
+    if _UNREAD.match(words) or words.lower() in ("unread", "stale"):
+        return RuleSpec("unread_older", "1 day")
+    head, _, rest = words.partition(" ")
+    rest = rest.strip()
+    if head.lower() == "from" and rest:
+        if _ADDRESS.match(rest):
+            return RuleSpec("from", rest.lower())
+        if _DOMAIN.match(rest):
+            return RuleSpec("from", "@" + rest.lstrip("@").lower())
+        raise ValueError(f"“{rest}” is neither an address nor a domain")
+    if head.lower() == "subject" and rest:
+        return RuleSpec("subject", " ".join(rest.split()))
+    raise ValueError(
+        "a rule is `from <address or domain>`, `subject <words>` or `unread older than a day`"
+    )
+
+
+def describe_rule(rule: WatchRule | RuleSpec) -> str:
+    if rule.kind == "from":
+        return f"from {rule.value.lstrip('@')}" + (
+            " (any address)" if rule.value.startswith("@") else ""
+        )
+    if rule.kind == "subject":
+        return f"subject has “{rule.value}”"
+    return "anything unread older than a day"
+
+
+def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
+    if rule.kind == "from":
+        address = mail.sender_address
+        if rule.value.startswith("@"):
+            domain = address.rsplit("@", 1)[-1]
+            wanted = rule.value[1:]
+            return bool(address) and (domain == wanted or domain.endswith("." + wanted))
+        return address == rule.value
+    if rule.kind == "subject":
+        subject = mail.subject.lower()
+        return all(word.lower() in subject for word in rule.value.split())
+    return False
+
+
+def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
+    who = mail.sender or "(no sender)"
+    subject = mail.subject or "(no subject)"
+    gist = mail.gist() if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
+    lead = "Still unread after a day" if stale else "New mail"
+    # the gist is the sender's words: shown as a quote, never as a line of Steward's own
+    return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "")
+
+
+class NoticeScheduler(Protocol):
+    """What the watcher needs of the scheduler: re-arm its alarm after a notice is queued."""
+
+    async def sync_alarms(self) -> None: ...
+
+
+class MailNoticeJob:
+    """Sends a queued notice word for word; held through quiet hours (self-initiated)."""
+
+    deferrable = True
+    grace: timedelta | None = None
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+
+    def run_text(self, schedule: Schedule, late: timedelta) -> str | None:
+        return str(schedule.payload.get("text", ""))
+
+    async def fire(self, job: DueJob) -> JobResult:
+        address, chat = await self.runtime.destination(job.schedule)
+        label = job.schedule.label
+        text = job.text or str(job.schedule.payload.get("text", ""))
+        delivered = await self.runtime.sender.send(address, chat.id, text, label=label)
+        return JobResult(RunStatus.SENT, "new mail", detail={"delivered": delivered})
+
+    async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
+        if not run.text:
+            return None
+        return await self.runtime.schedules.sent_message_since(chat_id, run.started_at, run.text)
+
+    async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
+        return None
+
+
+class MailWatcher:
+    def __init__(
+        self,
+        service: MailService,
+        scheduler: NoticeScheduler | None = None,
+        *,
+        backoff_base: float = 30.0,
+        backoff_max: float = 3600.0,
+    ) -> None:
+        self.service = service
+        self.stores = service.stores
+        self.clock = service.clock
+        self.scheduler = scheduler
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.failures = 0
+        self.idle_used = False
+        self._task: asyncio.Task[None] | None = None
+        self._session: ImapSession | None = None
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    async def check_once(self, session: ImapSession | None = None) -> int:
+        """Look at every watched folder once; returns how many notices were queued."""
+        await self.requeue()
+        if session is not None:
+            return await self._check(session)
+        async with self.service.session() as opened:
+            return await self._check(opened)
+
+    async def _check(self, session: ImapSession) -> int:
+        rules = await self.stores.mail.rules()
+        made = 0
+        for folder in self.service.account.folders:
+            made += await self._check_folder(session, folder, rules)
+        return made
+
+    async def _check_folder(self, session: ImapSession, folder: str, rules: list[WatchRule]) -> int:
+        state = await session.select(folder)
+        mark = await self.stores.mail.folder(folder)
+        made = 0
+        if mark is None or mark.uidvalidity != state.uidvalidity:
+            if mark is not None:
+                log.warning("mail: %s has a new UIDVALIDITY; starting from what it holds", folder)
+                await self.stores.audit.record(
+                    "mail.uidvalidity_changed", actor="steward", subject=folder
+                )
+            uids = await session.search(SearchQuery())
+            await self.stores.mail.set_folder(folder, state.uidvalidity, max(uids, default=0))
+        else:
+            arrival = [r for r in rules if r.kind in ("from", "subject")]
+            new = await session.search(SearchQuery(uid_above=mark.last_uid))
+            for start in range(0, len(new), 100):
+                chunk = new[start : start + 100]
+                for item in await session.headers(chunk):
+                    made += await self._arrived(session, folder, state.uidvalidity, item, arrival)
+                await self.stores.mail.set_folder(folder, state.uidvalidity, max(chunk))
+        stale_rules = [r for r in rules if r.kind == "unread_older"]
+        if stale_rules:
+            made += await self._stale(session, folder, state.uidvalidity, stale_rules)
+        return made
+
+    async def _arrived(
+        self,
+        session: ImapSession,
+        folder: str,
+        uidvalidity: int,
+        item: HeaderItem,
+        rules: list[WatchRule],
+    ) -> int:
+        headers = parse_headers(item.header)
+        made = 0
+        notified: set[int] = set()
+        for rule in rules:
+            if rule.user_id in notified or not matches(rule, headers):
+                continue
+            notified.add(rule.user_id)
+            mail = await self._full(session, item, headers)
+            made += await self._notice(rule, folder, uidvalidity, item, mail, "new")
+        return made
+
+    async def _stale(
+        self, session: ImapSession, folder: str, uidvalidity: int, rules: list[WatchRule]
+    ) -> int:
+        now = self.clock.now()
+        unread = (await session.search(SearchQuery(unread=True)))[-200:]
+        made = 0
+        for item in await session.headers(unread):
+            if item.seen or item.internaldate is None or now - item.internaldate < STALE_AFTER:
+                continue
+            headers = parse_headers(item.header)
+            for rule in rules:
+                if item.internaldate < rule.created_at - STALE_AFTER:
+                    continue  # it was already old when the rule was made: not news
+                made += await self._notice(rule, folder, uidvalidity, item, headers, "unread")
+        return made
+
+    async def _full(
+        self, session: ImapSession, item: HeaderItem, headers: ParsedMail
+    ) -> ParsedMail:
+        if item.size > GIST_MAX_BYTES:
+            return headers
+        raw = await session.message(item.uid)
+        return await asyncio.to_thread(parse_message, raw) if raw else headers
+
+    async def _notice(
+        self,
+        rule: WatchRule,
+        folder: str,
+        uidvalidity: int,
+        item: HeaderItem,
+        mail: ParsedMail,
+        reason: str,
+    ) -> int:
+        notice = await self.stores.mail.add_notice(
+            user_id=rule.user_id,
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=item.uid,
+            reason=reason,
+            rule_id=rule.id,
+            text=notice_text(mail, stale=reason == "unread", size=item.size),
+            sender=mail.sender_address,
+        )
+        if notice is None:
+            return 0
+        await self._queue(notice.id, rule.user_id, notice.text, notice.sender, rule)
+        return 1
+
+    async def _queue(
+        self, notice_id: int, user_id: int, text: str, sender: str, rule: WatchRule | None
+    ) -> None:
+        destination = rule.destination if rule else None
+        chat_id = rule.chat_id if rule else None
+        if destination is None:
+            log.warning("mail: notice %s has nowhere to go", notice_id)
+            return
+        label = Label.untrusted(f"mail:{sender or 'unknown sender'}")
+        now = self.clock.now()
+        schedule = await self.stores.schedules.add(
+            user_id=user_id,
+            chat_id=chat_id,
+            kind="mail",
+            trigger={"type": "once", "at": now.isoformat()},
+            payload={"text": text, "notice": notice_id},
+            next_run_at=now,
+            destination=destination,
+            tainted=True,
+            sources=label.sources,
+        )
+        await self.stores.mail.set_notice_schedule(notice_id, schedule.id)
+        await self.stores.audit.record(
+            "mail.notice", actor="steward", subject=f"schedule:{schedule.id}", notice=notice_id
+        )
+        if self.scheduler is not None:
+            await self.scheduler.sync_alarms()
+
+    async def requeue(self) -> None:
+        """Notices recorded but not queued before a crash are queued now (once)."""
+        pending = await self.stores.mail.unqueued_notices()
+        if not pending:
+            return
+        rules = {r.id: r for r in await self.stores.mail.rules()}
+        for notice in pending:
+            rule = rules.get(notice.rule_id or -1)
+            await self._queue(notice.id, notice.user_id, notice.text, notice.sender, rule)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def backoff(self) -> float:
+        return min(self.backoff_max, self.backoff_base * 2 ** max(0, self.failures - 1))
+
+    async def run(self) -> None:
+        """Check, then wait for the server's word (IDLE) or the poll interval; on a failure,
+        retry after a pause that doubles each time (a refused login is told once)."""
+        account = self.service.account
+        while True:
+            session: ImapSession | None = None
+            try:
+                session = self._session = await self.service.open()
+                self.failures = 0
+                while True:
+                    await self.check_once(session)
+                    await session.select(account.folders[0])
+                    self.idle_used = "IDLE" in session.capabilities
+                    await session.idle(account.poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except (MailLoginRefused, MailError, OSError) as exc:
+                self.failures += 1
+                if not isinstance(exc, MailLoginRefused):
+                    log.warning("mail: %s; retrying in %.0f s", exc, self.backoff())
+            except Exception:
+                self.failures += 1
+                log.exception("mail: the watcher failed; retrying in %.0f s", self.backoff())
+            finally:
+                self._session = None
+                if session is not None:
+                    with contextlib.suppress(Exception):
+                        await session.logout()
+            await asyncio.sleep(self.backoff())
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="mail-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            if self._session is not None:
+                self._session.interrupt()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None

@@ -1,0 +1,113 @@
+"""/mail: watch rules for the mailbox (a short notice when matching mail arrives)."""
+
+from __future__ import annotations
+
+from agent.config import Settings
+from agent.mail.service import LOGIN_REFUSED
+from agent.mail.setup import account_from
+from agent.mail.watch import describe_rule, parse_rule
+from agent.types import Address, address_to_json
+from bot.commands.registry import CommandGroup, UsageError
+from memory.people import Chat, User
+from memory.stores import Stores
+
+__all__ = ["group", "status_line"]
+
+group = CommandGroup()
+
+USAGE = (
+    "/mail watch from <address or domain> · /mail watch subject <words> · "
+    "/mail watch unread older than a day · /mail watch list · /mail watch remove <id>"
+)
+RULE = (
+    "Watch what? /mail watch from boss@corp.example · /mail watch from corp.example · "
+    "/mail watch subject invoice · /mail watch unread older than a day"
+)
+WHICH = "Which rule? /mail watch remove <id> (the ids are in /mail watch list)."
+
+mail = group.command(
+    "mail",
+    summary="e-mail: watch rules that notify you of new mail",
+    usage=USAGE,
+    example="/mail watch from boss@corp.example",
+    owner_only=True,
+    missing=USAGE,
+)
+
+
+async def status_line(settings: Settings, stores: Stores) -> str | None:
+    """The mailbox for /status: the account, what is watched, whether the login works."""
+    account = account_from(settings)
+    if account is None:
+        return None
+    where = account.imap.host if account.imap else account.smtp.host if account.smtp else "?"
+    rules = len(await stores.mail.rules())
+    refused = await stores.state.get(LOGIN_REFUSED) == "1"
+    login = "refused (check EMAIL_PASSWORD)" if refused else "ok"
+    watched = ", ".join(account.folders) if account.imap else "nothing (no EMAIL_IMAP_URL)"
+    return (
+        f"Mail: {account.from_address} on {where}; watching {watched}, {rules} rule(s); "
+        f"login {login}"
+    )
+
+
+def _rule_id(text: str) -> int:
+    value = text.strip().lstrip("#")
+    if not value.isdigit():
+        raise UsageError(WHICH)
+    return int(value)
+
+
+def _configured(settings: Settings) -> None:
+    if not settings.email_imap_url:
+        raise UsageError("E-mail is not set up: set EMAIL_IMAP_URL and EMAIL_PASSWORD first.")
+
+
+@mail.sub("watch list")
+@mail.sub("watch")
+async def watch_list(user: User, stores: Stores) -> str:
+    rules = await stores.mail.rules(user.id)
+    if not rules:
+        return "No mail watch rules. Add one: /mail watch from boss@corp.example"
+    return "Watching:\n" + "\n".join(f"#{r.id} {describe_rule(r)}" for r in rules)
+
+
+@mail.sub("watch remove <rule_id...>", problem=WHICH, rule_id=_rule_id)
+async def watch_remove(rule_id: int, user: User, stores: Stores) -> str:
+    removed = await stores.mail.remove_rule(user.id, rule_id)
+    if removed is None:
+        return f"There is no watch rule #{rule_id}. See /mail watch list."
+    await stores.audit.record("mail.watch_removed", actor=f"user:{user.id}", subject=str(rule_id))
+    return f"Stopped watching #{rule_id}: {describe_rule(removed)}."
+
+
+@mail.sub("watch <rule...>", problem=RULE)
+async def watch_add(
+    rule: str, user: User, chat: Chat, address: Address, settings: Settings, stores: Stores
+) -> str:
+    _configured(settings)
+    try:
+        spec = parse_rule(rule)
+    except ValueError as exc:
+        raise UsageError(f"{exc}.\n{RULE}") from None
+    saved, added = await stores.mail.add_rule(
+        user.id,
+        spec.kind,
+        spec.value,
+        chat_id=chat.id,
+        destination=address_to_json(address),
+    )
+    if not added:
+        return f"Already watching #{saved.id}: {describe_rule(saved)}."
+    await stores.audit.record(
+        "mail.watch_added", actor=f"user:{user.id}", subject=str(saved.id), kind=spec.kind
+    )
+    return (
+        f"Watching #{saved.id}: {describe_rule(saved)}. I'll tell you here when such mail "
+        "arrives (not during quiet hours). Remove with /mail watch remove " + str(saved.id)
+    )
+
+
+@mail.sub("<verb> [ignored...]")
+async def unknown(verb: str) -> str:
+    raise UsageError(f"I don't know /mail {verb.lower()}.")

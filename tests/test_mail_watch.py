@@ -1,0 +1,321 @@
+"""Watching the mailbox and the inbox in the briefing, against a real Dovecot.
+
+Rules fire once per message, across restarts; notices wait out quiet hours; IDLE wakes the
+watcher; a refused login is told to the owner once while everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from mailservers import (
+    Dovecot,
+    SmtpRecorder,
+    dovecot_server,
+    mail_settings,
+    plain_mail,
+    running_dovecot,
+    running_smtp,
+)
+from trust_world import World, instruction, trust_world
+
+from agent.mail.watch import MailWatcher
+from agent.scheduler import SchedulerService
+from memory.clock import FrozenClock
+from memory.people import User
+from memory.stores import Stores
+
+BOSS = "The Boss <boss@corp.example>"
+
+
+@pytest.fixture
+def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
+    yield from running_dovecot(monkeypatch)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    yield from running_smtp()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    """Wait until `check()` holds; fails the test after `seconds`."""
+    async with asyncio.timeout(seconds):
+        for _ in range(100_000):
+            if await check():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _count(w: World, kind: str, at_least: int) -> bool:
+    return len(await w.audit_kinds(kind)) >= at_least
+
+
+async def _marked(stores: Stores) -> bool:
+    return await stores.mail.folder("INBOX") is not None
+
+
+async def _noticed(stores: Stores, owner: User) -> bool:
+    return bool(await stores.mail.notices(owner.id))
+
+
+def watcher_of(w: World) -> MailWatcher:
+    watcher = w.h.steward.mail
+    assert watcher is not None
+    return watcher
+
+
+def scheduler_of(w: World) -> SchedulerService:
+    scheduler = w.h.steward.scheduler
+    assert isinstance(scheduler, SchedulerService)
+    return scheduler
+
+
+async def owner_of(w: World) -> User:
+    owner = await w.h.steward.stores.people.owner()
+    assert owner is not None
+    return owner
+
+
+def notices(w: World) -> list[str]:
+    return [t for t in w.h.channel.texts("c1") if t.startswith("📧")]
+
+
+async def test_a_watch_rule_fires_once_across_a_restart(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    settings = mail_settings(dovecot, smtp_server, EMAIL_IMAP_URL=dovecot.imap_url(tls=False))
+    async with trust_world(tmp_path, **settings) as w:
+        assert (await w.h.say("/mail watch from boss@corp.example")).startswith("Watching #1")
+        assert (await w.h.say("/mail watch subject invoice")).startswith("Watching #2")
+        listed = await w.h.say("/mail watch list")
+        assert "#1 from boss@corp.example" in listed and "#2 subject has “invoice”" in listed
+        watcher = watcher_of(w)
+        dovecot.deliver(plain_mail(BOSS, "Old news", "From before I watched"))
+        assert await watcher.check_once() == 0  # the first look only notes where the folder is
+        dovecot.deliver(
+            plain_mail(BOSS, "Budget numbers", "Hi Sam,\nPlease send me the Q3 budget by noon.")
+        )
+        dovecot.deliver(plain_mail("Ads <win@ads.example>", "You won", "Click here"))
+        dovecot.deliver(plain_mail("Billing <bills@acme.example>", "Invoice 42 overdue", "Pay"))
+        assert await watcher.check_once() == 2
+        assert await watcher.check_once() == 0
+        await scheduler_of(w).run_due()
+        assert notices(w) == [
+            "📧 New mail from The Boss <boss@corp.example>: “Budget numbers”\n"
+            "> Please send me the Q3 budget by noon.",
+            "📧 New mail from Billing <bills@acme.example>: “Invoice 42 overdue”\n> Pay",
+        ]
+        owner = await owner_of(w)
+        [first, *_] = await w.h.steward.stores.mail.notices(owner.id)
+        assert first.schedule_id is not None
+        done = await w.h.steward.stores.schedules.get(first.schedule_id)
+        assert done is not None and done.tainted  # the notice quotes outside words
+        assert any(s.startswith("mail:") for s in done.label.sources)
+        assert (await w.h.say("/mail watch remove 2")).startswith("Stopped watching #2")
+        assert "#2" not in await w.h.say("/mail watch list")
+    # while Steward is down, the boss writes again; the first mail must not be told again
+    dovecot.deliver(plain_mail(BOSS, "Second thing", "Call me when you can."))
+    dovecot.deliver(plain_mail("Billing <bills@acme.example>", "Invoice 43", "Pay"))
+    async with trust_world(tmp_path, reuse=True, **settings) as w:
+        watcher = watcher_of(w)
+        assert await watcher.check_once() == 1  # the rule on invoices was removed
+        await scheduler_of(w).run_due()
+        assert notices(w) == [
+            "📧 New mail from The Boss <boss@corp.example>: “Second thing”\n> Call me when you can."
+        ]
+        assert await watcher.check_once() == 0
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == 1
+        # a crash between recording a notice and queueing it (the state it leaves, made by hand)
+        dovecot.deliver(plain_mail(BOSS, "Third", "Last one."))
+        assert await watcher.check_once() == 1
+        w.h.edit_database("DELETE FROM schedules WHERE kind = 'mail' AND status = 'active'")
+        w.h.edit_database("UPDATE mail_notices SET schedule_id = NULL WHERE text LIKE '%Third%'")
+        assert await watcher.check_once() == 0  # nothing new, but the lost notice is queued
+        await scheduler_of(w).run_due()
+        assert [n for n in notices(w) if "Third" in n] == [
+            "📧 New mail from The Boss <boss@corp.example>: “Third”\n> Last one."
+        ]
+        await watcher.check_once()
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == 2
+
+
+async def test_notices_wait_out_quiet_hours_and_stale_unread_mail_is_told_once(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = FrozenClock(now)
+    settings = mail_settings(dovecot, smtp_server)
+    async with trust_world(tmp_path, clock=clock, **settings) as w:
+        await w.h.say("/mail watch from corp.example")
+        await w.h.say("/mail watch unread older than a day")
+        start, end = (now - timedelta(hours=1)), (now + timedelta(hours=1))
+        quiet = await w.h.say(f"/quiet {start:%H:%M}-{end:%H:%M}")
+        assert "quiet" in quiet.lower(), quiet
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        dovecot.deliver(plain_mail("Eve <eve@sales.corp.example>", "Quick question", "Got a sec?"))
+        assert await watcher.check_once() == 1
+        await scheduler_of(w).run_due()
+        assert notices(w) == []  # quiet hours: held back
+        clock.advance(timedelta(hours=2))
+        await scheduler_of(w).run_due()
+        assert notices(w) == [
+            "📧 New mail from Eve <eve@sales.corp.example>: “Quick question”\n> Got a sec?"
+        ]
+        # a day later it is still unread: one more notice, once
+        clock.advance(timedelta(days=1))
+        assert await watcher.check_once() == 1
+        assert await watcher.check_once() == 0
+        await scheduler_of(w).run_due()
+        assert notices(w)[-1].startswith("📧 Still unread after a day from Eve")
+        assert len(notices(w)) == 2
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["aioimaplib-idle", "imapclient-idle"])
+async def test_idle_wakes_the_watcher_on_new_mail(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, tls: bool
+) -> None:
+    settings = mail_settings(
+        dovecot, smtp_server, EMAIL_IMAP_URL=dovecot.imap_url(tls=tls), EMAIL_POLL_SECONDS="300"
+    )
+    async with trust_world(tmp_path, **settings) as w:
+        await w.h.say("/mail watch from boss@corp.example")
+        watcher = watcher_of(w)
+        stores = w.h.steward.stores
+        watcher.start()
+        try:
+            await eventually(lambda: _marked(stores), 10)
+            await asyncio.sleep(0.3)  # in IDLE by now; polling would wait 300 s
+            dovecot.deliver(plain_mail(BOSS, "Now", "Right now please."))
+            delivered = time.perf_counter()
+            owner = await owner_of(w)
+            await eventually(lambda: _noticed(stores, owner), 10)
+            print(f"\nIDLE: delivered to notice queued in {time.perf_counter() - delivered:.2f} s")
+            assert watcher.idle_used
+            await asyncio.sleep(0.3)  # back in IDLE, for 300 s
+        finally:
+            started = time.perf_counter()
+            await watcher.stop()
+        assert time.perf_counter() - started < 5  # stopping does not wait out the IDLE
+
+
+async def test_a_refused_login_is_told_once_and_the_rest_keeps_working(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    settings = mail_settings(dovecot, smtp_server, EMAIL_PASSWORD="CANARY-wrong-pw")
+    async with trust_world(tmp_path, **settings) as w:
+        await w.h.say("hello")
+        watcher = watcher_of(w)
+        watcher.backoff_base, watcher.backoff_max = 0.05, 0.2
+        watcher.start()
+        try:
+            # Dovecot delays each refusal after the first by ~4.5 s (its auth penalty)
+            await eventually(lambda: _count(w, "mail.login_refused", 2), 30)
+        finally:
+            await watcher.stop()
+        assert watcher.backoff() > watcher.backoff_base  # it backs off
+        await w.h.say(instruction("mail_search", {}))
+        told = [t for t in w.h.channel.texts() if "refused my login" in t]
+        assert len(told) == 1, w.h.channel.texts()
+        assert "EMAIL_PASSWORD" in told[0]
+        assert all("CANARY-wrong-pw" not in t for t in w.h.channel.texts())
+        status = await w.h.say("/status")  # the other commands keep working, and say why
+        assert "Mail: me@example.org on 127.0.0.1; watching INBOX" in status
+        assert "login refused (check EMAIL_PASSWORD)" in status
+        assert (await w.h.say("/remind 10m stretch")).startswith("OK")
+        await w.check_invariants()
+    async with trust_world(tmp_path, reuse=True, **settings) as w:  # still wrong after a restart
+        await w.h.say(instruction("mail_search", {}))
+        assert [t for t in w.h.channel.texts() if "refused my login" in t] == []
+
+
+async def test_the_briefing_brings_unread_mail_ranked_and_fenced(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    settings = mail_settings(dovecot, smtp_server)
+    async with trust_world(tmp_path, **settings) as w:
+        await w.h.say("/mail watch from boss@corp.example")
+        assert "unread mail" in await w.h.say("/briefing mail on")
+        assert "Unread mail: on" in await w.h.say("/briefing")
+        dovecot.deliver(plain_mail("News <news@letters.example>", "Weekly digest", "Links"))
+        dovecot.deliver(plain_mail(BOSS, "Board meeting", "Slides by Friday."))
+        dovecot.deliver(plain_mail("Ann <ann@partner.example>", "Already read", "x"), seen=True)
+        owner = await owner_of(w)
+        draft = await scheduler_of(w).draft_briefing(owner)
+        prompt = draft.prompt
+        assert "<untrusted id=" in prompt and 'source="mail:briefing"' in prompt
+        boss, news = prompt.index("Board meeting"), prompt.index("Weekly digest")
+        assert boss < news  # the watched sender first
+        assert "[M1] From: The Boss <boss@corp.example>" in prompt
+        assert "Already read" not in prompt and "Slides by Friday." in prompt
+        await w.h.say("/briefing now")
+        [turn] = [t for t in await w.h.turns() if t.kind == "briefing"]
+        assert turn.tainted and any(s == "mail:boss@corp.example" for s in turn.label.sources)
+        again = await scheduler_of(w).draft_briefing(owner)
+        assert "No unread mail since the last briefing" in again.prompt
+        assert "Board meeting" not in again.prompt
+        await w.h.say("/briefing mail off")
+        assert "Unread mail: off" in await w.h.say("/briefing")
+
+
+async def test_without_idle_the_watcher_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpRecorder
+) -> None:
+    no_idle = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ENABLE UIDPLUS MOVE\n"
+    with dovecot_server(extra=no_idle) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+        settings = mail_settings(server, smtp_server, EMAIL_POLL_SECONDS="5")
+        async with trust_world(tmp_path, **settings) as w:
+            await w.h.say("/mail watch subject report")
+            watcher = watcher_of(w)
+            stores = w.h.steward.stores
+            watcher.start()
+            try:
+                await eventually(lambda: _marked(stores), 10)
+                server.deliver(plain_mail("Ann <ann@partner.example>", "The report", "Done."))
+                owner = await owner_of(w)
+                await eventually(lambda: _noticed(stores, owner), 15)
+                assert not watcher.idle_used  # the server offered no IDLE: it polled
+            finally:
+                await watcher.stop()
+
+
+async def test_a_new_uidvalidity_starts_the_folder_over_without_repeats(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say("/mail watch from boss@corp.example")
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        dovecot.deliver(plain_mail(BOSS, "One", "First."))
+        assert await watcher.check_once() == 1
+        before = await w.h.steward.stores.mail.folder("INBOX")
+        assert before is not None
+        # the server loses its UID list (a restore, a migration): new UIDVALIDITY, new UIDs
+        for name in (
+            "dovecot-uidlist",
+            "dovecot.index",
+            "dovecot.index.log",
+            "dovecot.index.cache",
+        ):
+            (dovecot.maildir() / name).unlink(missing_ok=True)
+        dovecot.deliver(plain_mail("Ads <win@ads.example>", "Promo", "..."))
+        assert await watcher.check_once() == 0  # what the folder holds now is the new start
+        after = await w.h.steward.stores.mail.folder("INBOX")
+        assert after is not None and after.uidvalidity != before.uidvalidity
+        assert await w.audit_kinds("mail.uidvalidity_changed")
+        dovecot.deliver(plain_mail(BOSS, "Two", "Second."))
+        assert await watcher.check_once() == 1
+        await scheduler_of(w).run_due()
+        assert [n.split("\n")[0] for n in notices(w)] == [
+            "📧 New mail from The Boss <boss@corp.example>: “One”",
+            "📧 New mail from The Boss <boss@corp.example>: “Two”",
+        ]
