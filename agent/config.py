@@ -19,6 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import ConfigError
+from agent.mail.account import parse_folders, parse_from, parse_imap_url, parse_smtp_url
+from memory.longterm.ranking import Weights
 from memory.people import Identity
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
     model_timeout: float = Field(
         120.0, gt=0, le=900, validation_alias=_env("STEWARD_MODEL_TIMEOUT")
     )
+    streaming: bool = Field(True, validation_alias=_env("STEWARD_STREAMING"))
+    """Show the owner's replies as they grow (on|off); README "Streamed replies"."""
     history_tokens: int = Field(
         6000, ge=0, le=150000, validation_alias=_env("STEWARD_HISTORY_TOKENS")
     )
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
     memory_tokens: int = Field(800, ge=0, le=20000, validation_alias=_env("STEWARD_MEMORY_TOKENS"))
     memory_model: str | None = Field(None, validation_alias=_env("STEWARD_MEMORY_MODEL"))
+    memory_weights: str = Field("", validation_alias=_env("STEWARD_MEMORY_WEIGHTS"))
+    """Ranking weights of memory search, "name=value, …" over memory.longterm.Weights (empty:
+    the defaults chosen by cross-validation; README "Memory retrieval")."""
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base: str | None = Field(None, validation_alias=_env("TELEGRAM_API_BASE"))
@@ -84,6 +91,8 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", validation_alias=_env("STEWARD_TIMEZONE"))
     http_host: str = Field("127.0.0.1", validation_alias=_env("STEWARD_HTTP_HOST"))
     http_port: int = Field(8080, ge=1, le=65535, validation_alias=_env("STEWARD_HTTP_PORT"))
+    web: bool = Field(True, validation_alias=_env("STEWARD_WEB"))
+    public_url: str | None = Field(None, validation_alias=_env("STEWARD_PUBLIC_URL"))
     log_level: str = Field("INFO", validation_alias=_env("STEWARD_LOG_LEVEL"))
     briefing_grace: float = Field(
         120.0, ge=0, le=24 * 60, validation_alias=_env("STEWARD_BRIEFING_GRACE")
@@ -114,6 +123,39 @@ class Settings(BaseSettings):
     tool_output_limit: int = Field(
         20_000, ge=1000, le=1_000_000, validation_alias=_env("STEWARD_TOOL_OUTPUT_LIMIT")
     )
+    # MCP servers (issue 14): the mcpServers file, the per-call timeout, direct tools
+    mcp_config: Path | None = Field(None, validation_alias=_env("STEWARD_MCP_CONFIG"))
+    mcp_timeout: float = Field(60.0, gt=0, le=3600, validation_alias=_env("STEWARD_MCP_TIMEOUT"))
+    mcp_direct_tools: int = Field(
+        8, ge=0, le=200, validation_alias=_env("STEWARD_MCP_DIRECT_TOOLS")
+    )
+    # Photos, files and voice in (issue 17): speech-to-text server and size caps
+    stt_url: str | None = Field(None, validation_alias=_env("STEWARD_STT_URL"))
+    stt_key: SecretStr | None = Field(None, validation_alias=_env("STEWARD_STT_KEY"))
+    stt_model: str = Field("whisper-1", min_length=1, validation_alias=_env("STEWARD_STT_MODEL"))
+    file_max_bytes: int = Field(
+        20_000_000, ge=1024, le=2_000_000_000, validation_alias=_env("STEWARD_FILE_MAX_BYTES")
+    )
+    document_max_chars: int = Field(
+        60_000, ge=1000, le=1_000_000, validation_alias=_env("STEWARD_DOCUMENT_MAX_CHARS")
+    )
+    comment_digest_seconds: float = Field(
+        30.0, ge=0, le=3600, validation_alias=_env("STEWARD_COMMENT_DIGEST_SECONDS")
+    )
+
+    # E-mail (issue 15): one mailbox to read, watch and send from
+    email_imap_url: str | None = Field(None, validation_alias=_env("EMAIL_IMAP_URL"))
+    email_smtp_url: str | None = Field(None, validation_alias=_env("EMAIL_SMTP_URL"))
+    email_password: SecretStr | None = Field(
+        None, validate_default=True, validation_alias=_env("EMAIL_PASSWORD")
+    )
+    email_from: str | None = Field(None, validate_default=True, validation_alias=_env("EMAIL_FROM"))
+    email_folders: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("INBOX",), validation_alias=_env("EMAIL_FOLDERS")
+    )
+    email_poll_seconds: float = Field(
+        120.0, ge=5, le=3600, validation_alias=_env("EMAIL_POLL_SECONDS")
+    )
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
@@ -141,7 +183,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "anthropic_base_url", "telegram_api_base", "slack_api_url", "telegram_webhook_url"
+        "anthropic_base_url",
+        "telegram_api_base",
+        "slack_api_url",
+        "telegram_webhook_url",
+        "stt_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -195,6 +241,56 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r} is not a Chroma server URL (http://host:port)")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{value!r} is not the console's base URL (https://host[:port])")
+            value = value.rstrip("/")
+        return value
+
+    @field_validator("email_imap_url", "email_smtp_url")
+    @classmethod
+    def _mail_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            (parse_imap_url if info.field_name == "email_imap_url" else parse_smtp_url)(value)
+        return value
+
+    @field_validator("email_password")
+    @classmethod
+    def _mail_password(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        wanted = info.data.get("email_imap_url") or info.data.get("email_smtp_url")
+        if wanted and (value is None or not value.get_secret_value()):
+            raise ValueError("required when EMAIL_IMAP_URL or EMAIL_SMTP_URL is set")
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _mail_from(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            parse_from(value)
+            return value
+        urls = [
+            parse(url)
+            for parse, url in (
+                (parse_smtp_url, info.data.get("email_smtp_url")),
+                (parse_imap_url, info.data.get("email_imap_url")),
+            )
+            if url
+        ]
+        if not urls:
+            return None
+        if "@" in urls[0].username:  # the login is the address
+            return urls[0].username
+        raise ValueError("required when the mail login is not an address, e.g. Me <me@example.org>")
+
+    @field_validator("email_folders", mode="before")
+    @classmethod
+    def _mail_folders(cls, value: object) -> object:
+        return parse_folders(value) if isinstance(value, str) else value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -212,8 +308,29 @@ class Settings(BaseSettings):
         return self.data_dir / "policy.toml"
 
     @property
+    def mcp_config_path(self) -> Path:
+        """The MCP servers file: STEWARD_MCP_CONFIG, else mcp.json in the data directory."""
+        return self.mcp_config if self.mcp_config is not None else self.data_dir / "mcp.json"
+
+    @property
+    def mcp_dir(self) -> Path:
+        """Where each MCP server gets a working directory of its own (never Steward's)."""
+        return self.data_dir / "mcp"
+
+    @property
     def workspace(self) -> Path:
         return self.data_dir / "workspace"
+
+    @property
+    def memory_ranking(self) -> Weights:
+        """STEWARD_MEMORY_WEIGHTS as the frozen Weights the memory store is built with."""
+        return Weights.parse(self.memory_weights)
+
+    @field_validator("memory_weights")
+    @classmethod
+    def _memory_weights(cls, value: str) -> str:
+        Weights.parse(value)  # a bad name or value stops start-up with its message
+        return value
 
     @property
     def chroma_path(self) -> Path:

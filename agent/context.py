@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo
 
 from agent.cards import describe_sources
 from agent.fence import FENCE_RULE, Fencer
+from agent.media.intake import content_blocks
+from agent.memory_view import recalled_messages
+from agent.replies import answered_section
 from agent.types import TurnRequest
 from memory.clock import Clock, parse_iso
 from memory.labels import TRUSTED, Label
@@ -177,6 +180,11 @@ class MemorySource:
             if recall.mode == "keyword":
                 head += "; keyword recall only right now"
             parts.append(head + ":\n" + "\n".join(lines))
+        # issue 13: past messages of the transcript that bear on this one, labels joined
+        said, said_label, _ = recalled_messages(recall.messages, fencer, budget, recall.timezone)
+        if said is not None:
+            parts.append(said)
+            label = label.join(said_label)
         return Section("\n\n".join(parts), label) if parts else None
 
 
@@ -220,23 +228,29 @@ class ContextBuilder:
             last = history[-1]["content"][-1]
             last["cache_control"] = CACHE
         situation, situation_label = await self._situation(request, fencer)
-        trigger = request.text
+        trigger = request.text or "(a message without text)"
         if request.kind == "chat" and request.label.tainted:  # another person's, or forwarded
             source = describe_sources(request.label.sources)
             trigger = fencer.item("message", request.message_id or 0, trigger, source)
+        # issue 17: the message replied to (in the context), the message's files, with labels
+        answered, answered_label = answered_section(request.answered, fencer)
+        if answered:
+            situation = situation.removesuffix("\n</context>") + f"\n\n{answered}\n</context>"
+        files, files_label = content_blocks(request.attachments)
         history.append(
             {
                 "role": "user",
                 "content": [
                     {"type": "text", "text": situation},
                     {"type": "text", "text": trigger},
+                    *files,
                 ],
             }
         )
         return Prompt(
             system=self.system(request),
             messages=_alternate(history),
-            label=label.join(situation_label),
+            label=label.join(situation_label, answered_label, files_label),
         )
 
     async def _load_fencer(self) -> Fencer:

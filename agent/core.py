@@ -19,6 +19,7 @@ from agent.outbox import DeliveryError, Outbox, Switchboard
 from agent.policy import PolicyEngine
 from agent.ports import Scheduling
 from agent.sequencer import ChatSequencer
+from agent.streaming import ReplyStream
 from agent.tools.registry import ToolContext, ToolRegistry
 from agent.turn import TurnRunner
 from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
@@ -30,6 +31,8 @@ from memory.stores import Stores
 from memory.turns import TurnStatus
 
 if TYPE_CHECKING:
+    from agent.mail.watch import MailWatcher
+    from agent.mcp import McpSupervisor
     from agent.memory_service import MemoryService
 
 __all__ = ["SILENT_REPLY", "Steward"]
@@ -55,8 +58,16 @@ class Steward:
     memory: MemoryService | None = None
     sequencer: ChatSequencer = field(default_factory=ChatSequencer)
     """Every turn takes its chat's place here: messages, scheduled jobs, resumed approvals."""
+    mcp: McpSupervisor | None = None
+    """The MCP servers (started after the channels by the composition root)."""
+    mail: MailWatcher | None = None
+    """The mailbox watcher and, as `mail.service`, the mailbox (EMAIL_* settings)."""
 
     async def aclose(self) -> None:
+        if self.mail is not None:
+            await self.mail.stop()
+        if self.mcp is not None:
+            await self.mcp.stop()
         if self.memory is not None:
             await self.memory.stop()
         await self.runner.aclose()
@@ -77,8 +88,30 @@ class Steward:
         A self-initiated turn whose answer is exactly SILENT_REPLY sends nothing (a check-in
         with nothing to say); `footer` is appended to the reply (the briefing's failed feeds).
         """
-        async with self.sequencer.turn(request.address), self._typing(request.address):
-            outcome = await self.runner.run(request)
+        stream = self._stream_for(request)
+        try:
+            async with self.sequencer.turn(request.address), self._typing(request.address):
+                outcome = await self.runner.run(request, stream=stream)
+            return await self._respond(request, outcome, footer, stream)
+        finally:
+            if stream is not None:
+                await stream.close()
+
+    def _stream_for(self, request: TurnRequest) -> ReplyStream | None:
+        """A live view of the answer for the owner's own chat turns (STEWARD_STREAMING): never
+        for briefings, reminders or other self-initiated work, nor for a turn that starts with
+        outside content (another person's words, a forward), nor where the channel cannot."""
+        if not self.settings.streaming or request.self_initiated or request.address is None:
+            return None
+        if request.label.tainted:
+            return None
+        open_live = getattr(self.outbox, "open_live", None)
+        live = open_live(request.address) if open_live is not None else None
+        return ReplyStream(live) if live is not None else None
+
+    async def _respond(
+        self, request: TurnRequest, outcome: TurnOutcome, footer: str, stream: ReplyStream | None
+    ) -> TurnOutcome:
         if outcome.status is TurnStatus.SKIPPED and request.self_initiated:
             if not outcome.text:  # skipped for the daily budget, not for a missing API key
                 await self._tell_owner_budget_spent(request)
@@ -89,19 +122,35 @@ class Steward:
         elif footer and text:
             text += footer
         chat_id = request.chat.id if request.chat else None
-        await self._deliver(replace(outcome, text=text), request.address, chat_id)
+        await self._deliver(replace(outcome, text=text), request.address, chat_id, stream)
+        if stream is not None:
+            await stream.close()
         if self.memory is not None:  # extraction and compaction, once the reply is out
             await self.memory.after_turn(request, outcome)
         return outcome
 
     async def _deliver(
-        self, outcome: TurnOutcome, address: Address | None, chat_id: int | None
+        self,
+        outcome: TurnOutcome,
+        address: Address | None,
+        chat_id: int | None,
+        stream: ReplyStream | None = None,
     ) -> None:
         if address is None or chat_id is None:
             return
         if outcome.text:
+            live = None
+            if stream is not None and outcome.label.tainted:
+                await stream.stop()  # a tainted turn's reply goes out whole, never edited in
+            elif stream is not None:
+                live = await stream.handoff()
             await self.courier.send(
-                address, chat_id, outcome.text, turn_id=outcome.turn_id, label=outcome.label
+                address,
+                chat_id,
+                outcome.text,
+                turn_id=outcome.turn_id,
+                label=outcome.label,
+                live=live,
             )
         for approval in outcome.approvals:
             await self._prompt(address, approval)
@@ -152,6 +201,12 @@ class Steward:
         """Apply the owner's decision, run the approved call, and resume its turn."""
         if self.approvals is None:
             return "Approvals are not enabled."
+        if always and approve and not (user is not None and user.is_owner):
+            # "always" writes a rule into the owner's policy file: approvers decide one action
+            await self.stores.audit.record(
+                "approval.always_refused", actor=str(identity), subject=approval_id[:16]
+            )
+            return "Only the owner can approve always (a rule in the policy file); approve it once."
         decided = await self.approvals.decide(
             approval_id, identity=identity, user=user, approve=approve, ctx_for=self._ctx_for
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agent.attachments import Answered, Attachment, MediaRef, ReplyRef
 from memory.approvals import Approval
 from memory.labels import TRUSTED, Label
 from memory.people import Chat, Identity, User
@@ -138,6 +139,13 @@ class IncomingMessage:
     "telegram:channel:-100…"): those are outside words, whoever forwards them."""
     press: Press | None = None
     command: CommandCall | None = None
+    media: tuple[MediaRef, ...] = ()
+    """Files the message carries (photos, documents, voice), fetched by the core."""
+    replying_to: ReplyRef | None = None
+    """The message this one answers, where the platform says (issue 17)."""
+    unaddressed: bool = False
+    """Not addressed to Steward (a Slack thread reply without a mention): it goes on only where
+    Steward already answered in that thread."""
 
     @property
     def pressed_message_id(self) -> str | None:
@@ -173,6 +181,10 @@ class TurnRequest:
     message_id: int | None = None
     tainted: bool = False
     sources: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    """Photos, documents and transcripts the message brought, each with its own label."""
+    answered: Answered | None = None
+    """The message this one replies to, brought into the context with its label."""
 
     @property
     def self_initiated(self) -> bool:

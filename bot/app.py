@@ -21,9 +21,13 @@ from agent.config import Settings
 from agent.context import ContextBuilder, GoalsSource, MemorySource
 from agent.core import Steward
 from agent.delivery import Courier, private_address
+from agent.mail.setup import build_mail, mail_configured
+from agent.mcp import build_mcp
 from agent.memory_service import MemoryConfig, MemoryService
 from agent.model import AnthropicModel, warm_up
+from agent.model_timing import TimedModel
 from agent.outbox import Switchboard
+from agent.paths import LOG_FILE, DataDirLock
 from agent.policy import PolicyEngine, load_policy
 from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
@@ -36,6 +40,7 @@ from bot.commands import CommandGroup, build_commands
 from bot.commands.access import apply_allowlists
 from bot.http import HttpServer
 from bot.router import Router
+from bot.web.serve import start_console
 from memory.clock import Clock, SystemClock
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
@@ -54,7 +59,7 @@ log = logging.getLogger(__name__)
 
 
 async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Steward:
-    tools = default_registry()
+    tools = default_registry(mail=mail_configured(settings))
     model = None
     if settings.anthropic_api_key is not None:
         model = AnthropicModel(
@@ -65,6 +70,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             max_retries=settings.model_retries,
             timeout=settings.model_timeout,
         )
+        model = TimedModel(model, stores.model_calls)  # type: ignore[assignment]  # latency
     memory_model = _memory_model(settings, model)
     memory = MemoryService(
         stores=stores,
@@ -78,6 +84,8 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             chroma_url=settings.chroma_url,
             context_tokens=settings.memory_tokens,
             history_tokens=settings.history_tokens,
+            timezone=settings.timezone,
+            weights=settings.memory_ranking,
         ),
     )
     context = ContextBuilder(
@@ -105,6 +113,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
     scheduler = SchedulerService(
         settings=settings, stores=stores, clock=clock, sender=courier, memory=memory
     )
+    mail = build_mail(settings, stores, clock, courier, scheduler)  # None: no mailbox
     deps = ToolDeps(
         stores=stores,
         clock=clock,
@@ -113,8 +122,11 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         sandbox=sandbox,
         scheduler=scheduler,
         memory=memory,
+        mail=mail.service if mail else None,
     )
     policy = PolicyEngine(load_policy(settings.policy_path), stores.people, settings.policy_path)
+    mcp, mcp_tools = build_mcp(settings, lambda name: policy.policy.risk_for(name), stores.audit)
+    tools.add_source(mcp_tools)  # MCP tools come and go; built-ins are found first
     approvals = ApprovalService(
         stores,
         tools,
@@ -145,6 +157,8 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         scheduler=scheduler,
         memory=memory,
     )
+    steward.mcp = mcp
+    steward.mail = mail
     scheduler.attach(steward)  # as its `Responder`: the turns it starts go through the core
     scheduler.set_interest_source(memory)
     return steward
@@ -214,7 +228,7 @@ async def build_channels(
             )
         )
     if not channels:
-        channels.append(ConsoleChannel(stdin, stdout))
+        channels.append(ConsoleChannel(stdin, stdout, log_file=settings.data_dir / LOG_FILE))
     return channels
 
 
@@ -315,7 +329,12 @@ async def run(
 ) -> int:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stores = await Stores.open(settings.database_path, clock)
+    lock = DataDirLock(settings.data_dir).acquire()  # one Steward per data directory
+    try:
+        stores = await Stores.open(settings.database_path, clock)
+    except BaseException:
+        lock.release()
+        raise
     warm: asyncio.Task[None] | None = None
     try:
         await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])
@@ -335,7 +354,10 @@ async def run(
             log.error("no channel could start; stopping")
             await http.stop()
             return 1
+        log.info("data directory: %s", settings.data_dir.absolute())
         log.info("Steward is up: %s", ", ".join(c.name for c in channels))
+        web_console = asyncio.create_task(start_console(steward, http, channels))  # bot/web
+        await _start_mcp(steward, channels)  # in the background: never delays the channels
         if settings.anthropic_api_key:  # after the channels: its import would slow theirs
             warm = asyncio.create_task(warm_up())
         assert steward.memory is not None
@@ -347,7 +369,10 @@ async def run(
         scheduler = steward.scheduler
         assert isinstance(scheduler, SchedulerService)
         await scheduler.start()
+        if steward.mail is not None and steward.mail.service.account.imap is not None:
+            steward.mail.start()  # IDLE or polling; a refused login is retried with backoff
         await _until_done(channels)
+        web_console.cancel()  # if it is still starting
         await scheduler.stop()
         sweeper.cancel()
         redelivery.cancel()
@@ -361,6 +386,24 @@ async def run(
             with contextlib.suppress(Exception):
                 await warm
         await stores.close()
+        lock.release()
+
+
+async def _start_mcp(steward: Steward, channels: list[Channel]) -> None:
+    """Start the MCP servers in the background; an outage is told to the owner once, privately,
+    by Steward (out of the model's history)."""
+    if steward.mcp is None:
+        return
+    reach = [c.name for c in channels]
+
+    async def tell_owner(text: str) -> None:
+        owner = await steward.stores.people.owner()
+        found = await private_address(steward.stores, owner.id, reach) if owner else None
+        if found is not None:
+            address, chat = found
+            await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
+
+    await steward.mcp.start(notify=tell_owner)
 
 
 async def _until_done(channels: list[Channel]) -> None:

@@ -12,6 +12,7 @@ import logging
 import re
 
 from agent.core import Steward
+from agent.media.inbound import Inbound, stored_text
 from agent.sequencer import Ticket
 from agent.types import CommandCall, IncomingMessage, Press, TurnRequest
 from bot.commands import CommandDeps, CommandGroup, Invocation
@@ -30,6 +31,8 @@ class Router:
     def __init__(self, steward: Steward, commands: CommandGroup) -> None:
         self._steward = steward
         self._commands = commands
+        self.inbound = Inbound(steward)
+        """Files, replies followed and comments under Steward's posts (issue 17)."""
 
     async def dispatch(self, message: IncomingMessage) -> None:
         message = _storable(message)
@@ -41,9 +44,16 @@ class Router:
 
     async def _dispatch(self, message: IncomingMessage, ticket: Ticket) -> None:
         stores = self._steward.stores
+        if message.unaddressed and not await self.inbound.followed(message):
+            return  # not for Steward: a thread it is not in, a comment under another's post
         user = await stores.people.resolve(message.sender)
+        comment = message.replying_to is not None and message.replying_to.comment
+        if comment and (user is None or not user.is_owner) and message.unaddressed:
+            await self.inbound.record_comment(message, user)
+            return
         if user is None:
-            await self._refuse_stranger(message)
+            if not message.unaddressed:  # a stranger chatting in a thread did not ask Steward
+                await self._refuse_stranger(message)
             return
         chat = await stores.people.chat(
             message.address.channel, message.address.chat_id, message.chat_kind.value
@@ -52,7 +62,7 @@ class Router:
         message_id = await stores.messages.record_incoming(
             chat_id=chat.id,
             user_id=user.id,
-            text=message.text,
+            text=stored_text(message),
             platform_message_id=message.platform_message_id,
             thread_id=message.address.thread_id,
             in_history=verb is None,
@@ -92,15 +102,20 @@ class Router:
     ) -> None:
         if verb is None:
             label = _label(message, user)
+            inputs = await self.inbound.prepare(message, user, chat.id, message_id, label)
+            if inputs is None:
+                return  # only files that could not be used: each was answered
             request = TurnRequest(
                 kind="chat",
                 user=user,
                 chat=chat,
                 address=message.address,
-                text=message.text,
+                text=inputs.text,
                 message_id=message_id,
                 tainted=label.tainted,
                 sources=label.sources,
+                attachments=inputs.attachments,
+                answered=inputs.answered,
             )
             await self._steward.respond(request)
             return

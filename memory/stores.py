@@ -17,11 +17,14 @@ from memory.db import Database
 from memory.feeds import FeedStore
 from memory.goals import GoalStore
 from memory.links import Links
+from memory.mail import MailStore
 from memory.messages import MessageLog
 from memory.people import People
 from memory.schedules import ScheduleStore
 from memory.state import StateStore
 from memory.turns import TurnLog
+from memory.web_reads import ConsoleReads, ModelCallLog
+from memory.web_sessions import WebSessionStore
 
 __all__ = ["Stores"]
 
@@ -39,6 +42,10 @@ class Stores:
     schedules: ScheduleStore
     feeds: FeedStore
     links: Links
+    mail: MailStore
+    web_sessions: WebSessionStore
+    console_reads: ConsoleReads
+    model_calls: ModelCallLog
 
     @classmethod
     async def open(cls, path: Path, clock: Clock, *, audit_key: bool = True) -> Stores:
@@ -66,6 +73,10 @@ class Stores:
             schedules=ScheduleStore(db, clock),
             feeds=FeedStore(db, clock),
             links=Links(db, clock),
+            mail=MailStore(db, clock),
+            web_sessions=WebSessionStore(db, clock),
+            console_reads=ConsoleReads(db, clock),
+            model_calls=ModelCallLog(db, clock),
         )
 
     async def close(self) -> None:

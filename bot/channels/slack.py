@@ -39,12 +39,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agent.attachments import MediaRef
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import slack_chunks, slack_to_plain
+from bot.channels.live_reply import SlackLive
+from bot.channels.media import slack_fetch, slack_files
 from bot.http import HttpServer
 from memory.people import Identity
 
@@ -100,6 +103,7 @@ class SlackChannel:
         self._seen_set: set[str] = set()
         self._names: dict[str, asyncio.Future[str]] = {}
         self._background = BackgroundTasks("Slack event handling")
+        self._streams = True  # chat.startStream for direct messages (live_reply.py)
 
     @property
     def mode(self) -> str:
@@ -217,8 +221,16 @@ class SlackChannel:
             return
         if event.get("subtype") not in _ACCEPTED_SUBTYPES or event.get("bot_id"):
             return
-        if event.get("channel_type") != "im" or not event.get("user"):
-            return  # channel traffic reaches Steward through app_mention
+        if not event.get("user"):
+            return
+        if event.get("channel_type") != "im":
+            # a thread reply without a mention: followed where Steward already answered
+            thread, text = event.get("thread_ts"), str(event.get("text") or "")
+            mentioned = self.bot_user_id and f"<@{self.bot_user_id}" in text
+            if not thread or thread == event.get("ts") or mentioned:
+                return  # other channel traffic reaches Steward through app_mention
+            self._background.spawn(self._deliver_event(event, ChatKind.GROUP, unaddressed=True))
+            return
         self._background.spawn(self._deliver_event(event, ChatKind.PRIVATE))
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -229,12 +241,15 @@ class SlackChannel:
         kind = ChatKind.PRIVATE if str(event.get("channel", "")).startswith("D") else ChatKind.GROUP
         self._background.spawn(self._deliver_event(event, kind))
 
-    async def _deliver_event(self, event: dict[str, Any], kind: ChatKind) -> None:
+    async def _deliver_event(
+        self, event: dict[str, Any], kind: ChatKind, *, unaddressed: bool = False
+    ) -> None:
         text = str(event.get("text") or "")
         if self.bot_user_id:
             text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
         text = slack_to_plain(text).strip(" ,:\n")
-        if not text:
+        media = slack_files(event)
+        if not text and not media:
             if event.get("type") != "app_mention":
                 return  # e.g. a file shared without a word
             text = "hello"
@@ -249,6 +264,8 @@ class SlackChannel:
                 platform_message_id=f"{channel}:{ts}" if ts else None,
                 sender_name=await self._name_of(user),
                 chat_kind=kind,
+                media=media,
+                unaddressed=unaddressed,
             )
         )
 
@@ -389,3 +406,15 @@ class SlackChannel:
 
     async def show_typing(self, address: Address) -> None:
         return None  # Slack has no typing indicator for bots
+
+    async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
+        """A shared file (its url_private_download), with the bot token, capped (media.py)."""
+        return await slack_fetch(self._bot_token, ref, max_bytes, api_url=self._api_url)
+
+    def open_live(self, address: Address) -> SlackLive | None:
+        """A reply shown as it grows (live_reply.py): a stream in a direct message's thread,
+        else a posted and updated message; None before the channel started."""
+        if self._client is None:
+            return None
+        stream = self._streams and address.chat_id.startswith("D")
+        return SlackLive(self._client, self.send_text, address, stream=stream)

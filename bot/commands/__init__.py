@@ -11,9 +11,12 @@ from bot.commands import (
     briefing,
     core,
     goals,
+    mail,
+    mcp,
     memory,
     remind,
     settings,
+    web,
 )
 from bot.commands.registry import (
     Command,
@@ -48,4 +51,7 @@ def build_commands() -> CommandGroup:
     root.include(briefing.group)
     root.include(settings.group)
     root.include(memory.group)
+    root.include(mail.group)
+    root.include(web.group)
+    root.include(mcp.group)
     return root

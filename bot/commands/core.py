@@ -10,6 +10,7 @@ from agent.config import Settings
 from agent.sandbox import shell_mode
 from agent.types import TurnRequest
 from bot.commands.handlers import CommandIndex
+from bot.commands.mail import status_line as mail_status_line
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.people import Chat, User
@@ -77,8 +78,10 @@ async def status_command(
             f"Active schedules: {await stores.schedules.count_active()}",
             f"Pending approvals: {await stores.approvals.count_pending()}",
             f"Messages stored: {await stores.messages.count()}",
+            f"Data: {settings.data_dir.absolute()}",
             await asyncio.to_thread(shell_mode, settings.shell_unconfined),
             *([await memory.status_line()] if memory else []),
+            *filter(None, [await mail_status_line(settings, stores)]),
         ]
     )
 
@@ -120,7 +123,8 @@ def _usage_block(label: str, since: datetime, rows: list) -> str:  # type: ignor
     total_cost = sum(r.cost_usd for r in rows)
     head = f"{label}: {total_tokens:,} tokens, ~${total_cost:.4f}"
     body = [
-        f"  {r.kind}: {r.turns} turns, in {r.usage.input_tokens:,} / out {r.usage.output_tokens:,}"
+        f"  {r.kind}: {r.turns} turn{'' if r.turns == 1 else 's'}, in {r.usage.input_tokens:,}"
+        f" / out {r.usage.output_tokens:,}"
         f" / cache read {r.usage.cache_read_input_tokens:,}"
         f" / cache write {r.usage.cache_creation_input_tokens:,}, ~${r.cost_usd:.4f}"
         for r in rows

@@ -37,6 +37,7 @@ from memory.stores import Stores
 
 if TYPE_CHECKING:
     from agent.approvals import ApprovalService
+    from agent.mcp import McpSupervisor
     from agent.memory_service import MemoryService
     from agent.turn import TurnRunner
 
@@ -98,6 +99,7 @@ class CommandDeps:
     memory: MemoryService | None
     goals: Goals
     decide_approval: DecideApproval
+    mcp: McpSupervisor | None = None
 
     @classmethod
     def of(cls, steward: Steward) -> CommandDeps:
@@ -114,6 +116,7 @@ class CommandDeps:
             memory=steward.memory,
             goals=Goals(steward.stores, scheduler, steward.settings.timezone, steward.memory),
             decide_approval=steward.decide_approval,
+            mcp=steward.mcp,
         )
 
 

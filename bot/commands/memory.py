@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
 
+from agent.memory_view import describe_found
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
@@ -26,6 +28,14 @@ group = CommandGroup()
 
 RECENT = 10
 _NO_ID = "The id is not a memory id (a number such as 12)."
+_FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
+_SHOW_WHICH = "Which memory? Give its id from /memory: /memory show 12"
+
+
+def _zone(user: User, settings: Settings) -> ZoneInfo:
+    """The owner's timezone (/timezone), as every list and date shows it."""
+    return ZoneInfo(user.timezone or settings.timezone)
+
 
 memory_command = group.command(
     "memory",
@@ -50,32 +60,40 @@ def _memory_id(text: str) -> int:
 
 
 @memory_command.sub("")
-async def recent(user: User, memory: MemoryService) -> str:
+async def recent(user: User, memory: MemoryService, settings: Settings) -> str:
     memories = await memory.store.recent(user.id, RECENT)
     status = await memory.status_line()
     if not memories:
         return f"I don't remember anything about you yet. Tell me, or use /remember.\n{status}"
     total = await memory.store.records.count(user.id)
     lines = [f"The {len(memories)} most recent of {total} memories:"]
-    lines += [m.describe() for m in memories]
+    lines += [m.describe(_zone(user, settings)) for m in memories]
     lines.append("/memory show <id> for where one came from; /memory forget <id> to remove it.")
     lines.append(status)
     return "\n".join(lines)
 
 
 @memory_command.sub("search <query...>", problem="What should I search for?")
-async def search(query: str, user: User, memory: MemoryService) -> str:
-    result = await memory.search(user.id, query, 10)
-    if not result.hits:
-        return f"No memories match “{query}”."
-    lines = [hit.memory.describe() for hit in result.hits]
-    if result.mode == "keyword":
+async def search(
+    query: str, user: User, chat: Chat, memory: MemoryService, settings: Settings
+) -> str:
+    """Memories and past messages, each saying which it is, when and its trust label; a
+    message with the turns around it (a date in the query, "in May", ranks that period first)."""
+    zone = _zone(user, settings).key
+    found = await memory.search(user.id, query, 10, timezone=zone)
+    if not found.hits:
+        return f"No memories or messages match “{query}”."
+    lines = describe_found(found, timezone=zone, viewer=user, chat_id=chat.id)
+    if found.mode == "keyword":
         lines.append("(keyword search only)")
     return "\n".join(lines)
 
 
-@memory_command.sub("show <memory_id...>", problem=_NO_ID, memory_id=_memory_id)
-async def show(memory_id: int, user: User, stores: Stores, memory: MemoryService) -> str:
+@memory_command.sub("show <memory_id...>", problem=_SHOW_WHICH, memory_id=_memory_id)
+async def show(
+    memory_id: int, user: User, stores: Stores, memory: MemoryService, settings: Settings
+) -> str:
+    zone = _zone(user, settings)
     found = await memory.store.get(user.id, memory_id)
     if found is None:
         return f"You have no memory #{memory_id}."
@@ -86,7 +104,7 @@ async def show(memory_id: int, user: User, stores: Stores, memory: MemoryService
         f"Source: {_source(found)}",
         f"Trust: {found.trust.value}",
         f"Importance: {found.importance:.2f}",
-        f"Saved: {found.created_at:%Y-%m-%d %H:%M} UTC",
+        f"Saved: {found.created_at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})",
     ]
     where = []
     if found.chat_id is not None:
@@ -95,6 +113,8 @@ async def show(memory_id: int, user: User, stores: Stores, memory: MemoryService
             where.append(f"chat {chat.channel}:{chat.platform_chat_id}")
     if found.turn_id is not None:
         where.append(f"turn {found.turn_id}")
+    if found.message_id is not None:  # a message of the transcript (issue 13)
+        where.append(f"message {found.message_id}")
     if found.source_ref:
         where.append(found.source_ref)
     if where:
@@ -107,7 +127,7 @@ async def show(memory_id: int, user: User, stores: Stores, memory: MemoryService
         )
         replaced = f"#{newer.id} {newer.text}" if newer else "a memory since forgotten"
         lines.append(
-            f"Superseded on {found.superseded_at:%Y-%m-%d} by {replaced}; "
+            f"Superseded on {found.superseded_at.astimezone(zone):%Y-%m-%d} by {replaced}; "
             "kept here, but no longer recalled."
         )
     older = await records.replaced_by(user.id, found.id)
@@ -121,13 +141,14 @@ def _source(memory: Memory) -> str:
         Source.OWNER_SAID: "you said it",
         Source.USER_SAID: "the user said it",
         Source.MODEL_INFERRED: "inferred by the model",
+        Source.STEWARD_SAID: "Steward said it (a message)",
         Source.WEB: "a web page",
         Source.FEED: "a feed",
         Source.TOOL: "a tool's output",
     }[memory.source]
 
 
-@memory_command.sub("forget <memory_id...>", problem=_NO_ID, memory_id=_memory_id)
+@memory_command.sub("forget <memory_id...>", problem=_FORGET_WHICH, memory_id=_memory_id)
 async def forget(
     memory_id: int, user: User, sender: Identity, stores: Stores, memory: MemoryService
 ) -> str:

@@ -21,6 +21,7 @@ import json
 import math
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
@@ -141,6 +142,12 @@ class RecordedRequest:
         return content if isinstance(content, str) else _join_text(content)
 
     @property
+    def images(self) -> list[dict[str, Any]]:
+        """The image blocks of the last user message."""
+        content = self._last_user_content()
+        return [b for b in content if b.get("type") == "image"] if content else []
+
+    @property
     def tool_results(self) -> list[dict[str, Any]]:
         content = self._last_user_content()
         return [b for b in content if b.get("type") == "tool_result"] if content else []
@@ -162,6 +169,10 @@ class FakeAnthropic:
         not cached."""
         self.requests: list[RecordedRequest] = []
         self.latency: float = 0.0
+        self.stream_delay: float = 0.0
+        """Seconds between two events of a streamed answer (a model writing as it thinks)."""
+        self.first_token_at: list[float] = []
+        """`time.perf_counter()` when each streamed answer's first text delta was written."""
         self.min_cache_tokens = min_cache_tokens
         self.strict = strict
         self._queue: deque[Reply] = deque()
@@ -397,11 +408,17 @@ class FakeAnthropic:
             | _request_id()
         )
         await response.prepare(request)
+        first_text = True
         for n, (event, data) in enumerate(_stream_events(message, reply.malformed_tool_input)):
             if n == reply.cut_after_events:
                 _drop_connection(request)
                 return response
+            if self.stream_delay and n > 1:
+                await asyncio.sleep(self.stream_delay)
             await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            if first_text and data.get("delta", {}).get("type") == "text_delta":
+                first_text = False
+                self.first_token_at.append(time.perf_counter())
         await response.write_eof()
         return response
 
@@ -412,6 +429,7 @@ def _stream_events(
     usage = message["usage"]
     start = message | {"content": [], "stop_reason": None, "usage": usage | {"output_tokens": 1}}
     yield "message_start", {"type": "message_start", "message": start}
+    yield "ping", {"type": "ping"}
     for index, block in enumerate(message["content"]):
         if block["type"] == "tool_use":
             first = block | {"input": {}}
@@ -515,6 +533,9 @@ def _validate(body: dict[str, Any]) -> str | None:
                 f"messages.{i}: all messages must have non-empty content except for the "
                 "optional final assistant message"
             )
+        for j, block in enumerate(b for b in blocks if b.get("type") == "image"):
+            if problem := _image_problem(block):
+                return f"messages.{i}.content.{j}.image.source: {problem}"
         results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
         if missing := pending - results:
             return (
@@ -533,6 +554,42 @@ def _validate(body: dict[str, Any]) -> str | None:
             if role == "assistant"
             else set()
         )
+    return None
+
+
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def _image_problem(block: dict[str, Any]) -> str | None:
+    """What the real API says about a base64 image block it rejects (type, data, 5 MB,
+    8000 px), or None."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image
+
+    source = block.get("source") or {}
+    if source.get("type") != "base64":
+        return None  # url / file sources are not checked here
+    if source.get("media_type") not in _IMAGE_TYPES:
+        return f"Input should be {', '.join(repr(t) for t in _IMAGE_TYPES)}"
+    try:
+        raw = base64.b64decode(source.get("data") or "", validate=True)
+    except (binascii.Error, ValueError):
+        return "invalid base64 data"
+    if len(source.get("data") or "") > 5 * 1024 * 1024:
+        return "image exceeds 5 MB maximum"
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+            actual = Image.MIME.get(image.format or "", "")
+    except OSError:
+        return "Could not process image"
+    if actual != source.get("media_type"):
+        return f"Image does not match the provided media type {source.get('media_type')}"
+    if max(width, height) > 8000:
+        return "image dimensions exceed max allowed size: 8000 pixels"
     return None
 
 

@@ -82,12 +82,22 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []
         self.users: dict[str, dict[str, Any]] = {}  # per-user overrides merged into users.info
         self.handlers: dict[str, Handler] = {}  # extra / overriding Web API methods
+        self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (content, mimetype)
+        self.file_requests: list[tuple[str, str]] = []  # (file id, Authorization header)
         self.acks: dict[str, dict[str, Any]] = {}
         self.socket_messages: list[dict[str, Any]] = []  # every text frame the client sent
         self.socket_connections = 0  # total websocket connections accepted
         self.socket_silent = False
         self._sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
         self._injections: dict[str, deque[_Injection]] = {}
+        self.streams: dict[str, dict[str, Any]] = {}
+        """chat.startStream messages by ts: channel, thread_ts, text so far, state."""
+        self.deleted: list[tuple[str, str]] = []
+        """(channel, ts) of every chat.delete."""
+        self.update_interval = 0.0
+        """When set: chat.update / chat.appendStream of the same message sooner than this many
+        seconds after the last one are answered 429 `ratelimited` (Retry-After: 1)."""
+        self._paced: dict[tuple[str, str], float] = {}
         self._ts = itertools.count(100, 100)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -99,6 +109,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/response/{rid}", self._response)
+        app.router.add_get("/files-pri/{team}-{fid}/{name}", self._file)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -208,6 +219,9 @@ class FakeSlack:
         expected = self.app_token if method in APP_TOKEN_METHODS else self.bot_token
         if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self._too_soon(method, call.params):
+            call.result = {"ok": False, "error": "ratelimited"}
+            return web.json_response(call.result, status=429, headers={"Retry-After": "1"})
         handler = self.handlers.get(method) or self._builtin(method)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -220,11 +234,10 @@ class FakeSlack:
             "chat.postMessage": self._post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": lambda c: {"ok": True, "message_ts": self.next_ts()},
-            "chat.delete": lambda c: {
-                "ok": True,
-                "channel": c.params.get("channel"),
-                "ts": c.params.get("ts"),
-            },
+            "chat.delete": self._chat_delete,
+            "chat.startStream": self._start_stream,
+            "chat.appendStream": self._append_stream,
+            "chat.stopStream": self._stop_stream,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
@@ -277,6 +290,71 @@ class FakeSlack:
             "message": message,
         }
 
+    def _too_soon(self, method: str, params: dict[str, Any]) -> bool:
+        if not self.update_interval or method not in ("chat.update", "chat.appendStream"):
+            return False
+        key = (str(params.get("channel")), str(params.get("ts")))
+        now = time.perf_counter()
+        last = self._paced.get(key)
+        if last is not None and now - last < self.update_interval:
+            return True
+        self._paced[key] = now
+        return False
+
+    def _chat_delete(self, call: ApiCall) -> dict[str, Any]:
+        channel, ts = str(call.params.get("channel")), str(call.params.get("ts"))
+        self.deleted.append((channel, ts))
+        self.streams.pop(ts, None)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _start_stream(self, call: ApiCall) -> dict[str, Any]:
+        """chat.startStream: thread_ts is required; in channels (not DMs) the recipient too."""
+        p = call.params
+        channel = str(p.get("channel") or "")
+        if not channel or not p.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        recipient = p.get("recipient_user_id") and p.get("recipient_team_id")
+        if not channel.startswith("D") and not recipient:
+            return {"ok": False, "error": "missing_recipient_user_id"}
+        text = str(p.get("markdown_text") or "")
+        if len(text) > 12_000:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self.next_ts()
+        self.streams[ts] = {
+            "channel": channel,
+            "thread_ts": p["thread_ts"],
+            "text": text,
+            "state": "streaming",
+        }
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _streaming(self, call: ApiCall) -> dict[str, Any] | None:
+        stream = self.streams.get(str(call.params.get("ts")))
+        if stream is None or stream["channel"] != call.params.get("channel"):
+            return None
+        return stream
+
+    def _append_stream(self, call: ApiCall) -> dict[str, Any]:
+        stream = self._streaming(call)
+        if stream is None:
+            return {"ok": False, "error": "message_not_found"}
+        if stream["state"] != "streaming":
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        stream["text"] += str(call.params.get("markdown_text") or "")
+        return {"ok": True, "channel": stream["channel"], "ts": call.params.get("ts")}
+
+    def _stop_stream(self, call: ApiCall) -> dict[str, Any]:
+        stream = self._streaming(call)
+        if stream is None:
+            return {"ok": False, "error": "message_not_found"}
+        if stream["state"] != "streaming":
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        stream["text"] += str(call.params.get("markdown_text") or "")
+        stream["state"] = "stopped"
+        message = {"text": stream["text"], "user": self.bot_user_id, "bot_id": self.bot_id}
+        ts = call.params.get("ts")
+        return {"ok": True, "channel": stream["channel"], "ts": ts, "message": message}
+
     def _conversations_info(self, call: ApiCall) -> dict[str, Any]:
         cid = str(call.params.get("channel", ""))
         channel: dict[str, Any] = {
@@ -312,6 +390,39 @@ class FakeSlack:
             "profile": {"display_name": uid.lower(), "real_name": f"User {uid}"},
         }
         return {"ok": True, "user": {**user, **self.users.get(uid, {})}}
+
+    def add_file(
+        self, content: bytes, *, name: str, mimetype: str, size: int | None = None, **more: Any
+    ) -> dict[str, Any]:
+        """Serve `content` as a shared file; returns the file object a `file_share` event
+        carries (`size` claims another size, e.g. 60 MB). Downloads need the bot token."""
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = (content, mimetype)
+        url = f"{self.base_url}/files-pri/{self.team_id}-{file_id}/{name}"
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "size": len(content) if size is None else size,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+            **more,
+        }
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """GET url_private(_download): the bytes with the bot token; Slack's sign-in page
+        (HTML, 200) without it, as the real file host answers."""
+        file_id = request.match_info["fid"]
+        auth = request.headers.get("Authorization", "")
+        self.file_requests.append((file_id, auth))
+        self._notify()
+        if auth != f"Bearer {self.bot_token}":
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        if file_id not in self.files:
+            return web.Response(status=404, text="file_not_found")
+        content, mimetype = self.files[file_id]
+        return web.Response(body=content, content_type=mimetype)
 
     async def _response(self, request: web.Request) -> web.Response:
         if request.content_type == "application/json":
@@ -460,6 +571,7 @@ def message_event(
     channel_type: str = "im",
     ts: str | None = None,
     thread_ts: str | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     ts = ts or _now_ts()
     event: dict[str, Any] = {
@@ -474,6 +586,8 @@ def message_event(
     }
     if thread_ts:
         event["thread_ts"] = thread_ts
+    if files:
+        event |= {"subtype": "file_share", "files": files, "upload": False}
     return event
 
 

@@ -25,7 +25,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from types import TracebackType
 from typing import Any
@@ -88,7 +88,10 @@ METHODS = (
     "getWebhookInfo",
     "deleteMessage",
     "getChat",
+    "sendMessageDraft",
+    "getFile",
 )
+FILE_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
@@ -103,6 +106,8 @@ class ApiCall:
     params: dict[str, Any]
     status: int | None = None
     result: Any = None
+    at: float = field(default_factory=time.perf_counter)
+    """When the request arrived (`time.perf_counter()`)."""
 
 
 class TelegramError(Exception):
@@ -251,6 +256,8 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.chats: dict[int, dict[str, Any]] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.files: dict[str, dict[str, Any]] = {}  # file_id -> File + "content"
+        self.downloads: list[str] = []  # file paths fetched from /file/bot<token>/…
         self._updates: list[dict[str, Any]] = []
         self._allowed_updates: set[str] | None = None
         self._next_update_id = 100_000_001
@@ -258,6 +265,12 @@ class FakeTelegram:
         self._callback_ids = itertools.count(1)
         self._failures: dict[str, deque[TelegramError]] = {}
         self._reject_entities = 0
+        self.edit_interval = 1.0
+        """Flood control: an edit of the same message, or a draft in the same chat, sooner than
+        this many seconds after the last one is answered 429 with `retry_after`."""
+        self.drafts_supported = True
+        """False: sendMessageDraft answers 404 like a Bot API server older than 9.3."""
+        self._paced: dict[tuple[Any, ...], float] = {}
         self._stall = False
         self._stopping = False
         self._changed = asyncio.Event()
@@ -330,7 +343,10 @@ class FakeTelegram:
         reply_to_message_id: int | None = None,
         entities: list[dict[str, Any]] | None = None,
         update_id: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> int:
+        """A message from a person; `extra` adds fields (photo, caption, document, voice,
+        forward_origin, external_reply, quote…), and an empty `text` is left out."""
         user: dict[str, Any] = {
             "id": user_id,
             "is_bot": False,
@@ -363,10 +379,31 @@ class FakeTelegram:
                 "date": message["date"],
                 "chat": chat,
             }
+        if extra:
+            message |= extra
+        if not text:
+            message.pop("text", None)
         update: dict[str, Any] = {"message": message}
         if update_id is not None:
             update["update_id"] = update_id
         return self.push_update(update)
+
+    def add_file(
+        self, content: bytes, *, path: str = "documents/file", size: int | None = None
+    ) -> dict[str, Any]:
+        """Serve `content` through getFile and the file URL; returns the fields a message's
+        PhotoSize / Document / Voice carries (`size` claims another size, e.g. 60 MB)."""
+        number = len(self.files) + 1
+        file_id = f"FILE{number:04d}-{abs(hash(content)) % 10**8}"
+        entry = {
+            "file_id": file_id,
+            "file_unique_id": f"U{number:04d}",
+            "file_size": len(content) if size is None else size,
+            "file_path": f"{path}_{number}",
+            "content": content,
+        }
+        self.files[file_id] = entry
+        return {k: entry[k] for k in ("file_id", "file_unique_id", "file_size")}
 
     def push_callback(
         self,
@@ -475,6 +512,8 @@ class FakeTelegram:
         self._changed = asyncio.Event()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/file/bot"):
+            return self._download(request)
         token, sep, method = request.path.removeprefix("/bot").partition("/")
         if not request.path.startswith("/bot") or not sep:
             return web.json_response(
@@ -559,6 +598,26 @@ class FakeTelegram:
             self.completed_polls += 1
         return ready
 
+    def _download(self, request: web.Request) -> web.Response:
+        """GET /file/bot<token>/<file_path>, as api.telegram.org serves files."""
+        token, _, path = request.path.removeprefix("/file/bot").partition("/")
+        if token != self.token:
+            return web.Response(status=401, text="Unauthorized")
+        entry = next((f for f in self.files.values() if f["file_path"] == path), None)
+        if entry is None:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(path)
+        self._notify()
+        return web.Response(body=entry["content"], content_type="application/octet-stream")
+
+    def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        entry = self.files.get(str(params.get("file_id") or ""))
+        if entry is None:
+            raise TelegramError(400, "Bad Request: invalid file_id")
+        if entry["file_size"] > FILE_LIMIT:
+            raise TelegramError(400, "Bad Request: file is too big")
+        return {k: entry[k] for k in ("file_id", "file_unique_id", "file_size", "file_path")}
+
     def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.bot_user | {
             "can_join_groups": True,
@@ -637,6 +696,40 @@ class FakeTelegram:
             message["reply_to_message"] = replied
         return message
 
+    def _pace(self, key: tuple[Any, ...]) -> None:
+        """Telegram's flood control for edits and drafts (limits are not published; streamers
+        meet 429s at about two edits a second): too soon after the last one -> 429."""
+        now = time.perf_counter()
+        last = self._paced.get(key)
+        if last is not None and now - last < self.edit_interval:
+            wait = max(1, round(self.edit_interval - (now - last) + 0.49))
+            raise TelegramError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+        self._paced[key] = now
+
+    def _m_sendMessageDraft(self, params: dict[str, Any]) -> bool:
+        """Bot API 9.3+: an ephemeral, animated preview in a private chat (empty text shows
+        "Thinking..."); the same `draft_id` updates it."""
+        if not self.drafts_supported:
+            raise TelegramError(404, "Not Found: method not found")
+        chat = self._chat(params.get("chat_id"))
+        if chat.get("type") != "private":
+            raise TelegramError(400, "Bad Request: drafts can be sent only to private chats")
+        if not _maybe_int(params.get("draft_id")):
+            raise TelegramError(400, "Bad Request: draft_id must be non-zero")
+        if str(params.get("text") or "").strip():
+            self._render(params)
+        self._pace(("draft", chat["id"]))
+        return True
+
+    def drafts(self, chat_id: int | None = None) -> list[str]:
+        """Requested ``text`` of the accepted sendMessageDraft calls (as sent)."""
+        return [
+            str(call.params.get("text") or "")
+            for call in self.calls_to("sendMessageDraft")
+            if call.status == 200
+            and (chat_id is None or _maybe_int(call.params.get("chat_id")) == chat_id)
+        ]
+
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any] | bool:
         text, entities = self._render(params)
         message = self._target(params, "edit")
@@ -646,6 +739,7 @@ class FakeTelegram:
         same_markup = markup is None or markup == message.get("reply_markup")
         if text == message.get("text") and entities == message.get("entities") and same_markup:
             raise TelegramError(400, NOT_MODIFIED)
+        self._pace(("edit", message["chat"]["id"], message["message_id"]))
         message.update(text=text, edit_date=int(time.time()))
         message.pop("entities", None)
         if entities:
