@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import signal
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO
 
@@ -33,27 +31,21 @@ from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
 from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
-from agent.types import Address
 from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
 from bot.commands.access import apply_allowlists
 from bot.http import HttpServer
+from bot.lifecycle import expire_approvals, stop_signals, until_done
+from bot.recovery import recover_interrupted, send_restart_notes
 from bot.router import Router
 from bot.web.serve import start_console
 from memory.clock import Clock, SystemClock
-from memory.labels import TRUSTED, Label
-from memory.messages import InStatus
+from memory.labels import TRUSTED
 from memory.state import StateStore
 from memory.stores import Stores
 
-__all__ = [
-    "RestartNote",
-    "build_steward",
-    "recover_interrupted",
-    "run",
-    "send_restart_notes",
-]
+__all__ = ["build_steward", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -271,55 +263,6 @@ async def start_channels(
     return started
 
 
-@dataclass(frozen=True)
-class RestartNote:
-    """ "I was restarted before I could finish answering …", for one message a crash cut short."""
-
-    address: Address
-    chat_id: int
-    text: str
-    label: Label
-
-
-async def recover_interrupted(steward: Steward) -> list[RestartNote]:
-    """Mark what a crash cut short; returns the notes to send once channels are up."""
-    stores = steward.stores
-    for approval in await stores.approvals.fail_interrupted():
-        await stores.audit.record(
-            "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool
-        )
-    for turn in await stores.turns.interrupt_running():
-        await stores.audit.record(
-            "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
-        )
-    notes: list[RestartNote] = []
-    for message in await stores.messages.unanswered():
-        await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
-        chat = await stores.people.chat_by_id(message.chat_id)
-        if chat is None:
-            continue
-        quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
-        notes.append(
-            RestartNote(
-                Address(chat.channel, chat.platform_chat_id, message.thread_id),
-                chat.id,
-                f"I was restarted before I could finish answering “{quoted}”. "
-                "Please send it again if it still matters.",
-                message.label,
-            )
-        )
-    return notes
-
-
-async def send_restart_notes(steward: Steward, notes: list[RestartNote]) -> None:
-    """The notes quote what was said (another person's words, a command with an approval id):
-    they keep the quoted message's label and stay out of the history the model reads."""
-    for note in notes:
-        await steward.courier.send(
-            note.address, note.chat_id, note.text, label=note.label, in_history=False
-        )
-
-
 async def run(
     settings: Settings,
     *,
@@ -327,7 +270,18 @@ async def run(
     stdout: TextIO | None = None,
     clock: Clock | None = None,
 ) -> int:
-    clock = clock or SystemClock()
+    with stop_signals() as stop:
+        return await _run(settings, stop, stdin=stdin, stdout=stdout, clock=clock or SystemClock())
+
+
+async def _run(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    stdin: TextIO | None,
+    stdout: TextIO | None,
+    clock: Clock,
+) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = DataDirLock(settings.data_dir).acquire()  # one Steward per data directory
     try:
@@ -365,14 +319,16 @@ async def run(
         await steward.courier.redeliver()
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         await send_restart_notes(steward, notes)
-        sweeper = asyncio.create_task(_expire_approvals(steward))
+        sweeper = asyncio.create_task(expire_approvals(steward))
         scheduler = steward.scheduler
         assert isinstance(scheduler, SchedulerService)
         await scheduler.start()
         if steward.mail is not None and steward.mail.service.account.imap is not None:
             steward.mail.start()  # IDLE or polling; a refused login is retried with backoff
-        await _until_done(channels)
+        await until_done(channels, stop)
         web_console.cancel()  # if it is still starting
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await web_console
         await scheduler.stop()
         sweeper.cancel()
         redelivery.cancel()
@@ -404,36 +360,3 @@ async def _start_mcp(steward: Steward, channels: list[Channel]) -> None:
             await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
 
     await steward.mcp.start(notify=tell_owner)
-
-
-async def _until_done(channels: list[Channel]) -> None:
-    """Wait for SIGINT/SIGTERM, or for every channel to finish on its own."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.create_task(stop.wait())]
-    waiters.append(asyncio.create_task(_all_finished(channels)))
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-
-
-async def _expire_approvals(steward: Steward, every: float = 20.0) -> None:
-    """Expire approvals nobody decided in time, so their turns are told and end."""
-    while True:
-        try:
-            await steward.expire_approvals()
-        except Exception:
-            log.exception("expiring approvals failed")
-        await asyncio.sleep(every)
-
-
-async def _all_finished(channels: list[Channel]) -> None:
-    await asyncio.gather(*(channel.finished.wait() for channel in channels))

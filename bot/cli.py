@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C during start-up
         return 130
     except (SchemaTooNew, PolicyError, AuditKeyError, DataDirBusy, ConfigError) as exc:
         print(f"steward: {_one_line(exc)}", file=sys.stderr)

@@ -13,15 +13,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakes.anthropic import RecordedRequest, Reply
 
 from agent.config import Settings, load_settings
 from agent.core import Steward
 from agent.types import Address, ApprovalPrompt, IncomingMessage
-from bot.app import build_steward, recover_interrupted
+from bot.app import build_steward
 from bot.commands import build_commands
+from bot.recovery import recover_interrupted
 from bot.router import Router
 from memory.clock import Clock, SystemClock
 from memory.labels import Label
@@ -30,7 +31,14 @@ from memory.people import Identity
 from memory.stores import Stores
 from memory.turns import TurnRecord
 
+if TYPE_CHECKING:
+    from fakes.anthropic import FakeAnthropic
+    from fakes.slack import FakeSlack
+
+    from bot.channels.slack import SlackChannel
+
 OWNER = Identity("test", "owner")
+OWNER_SLACK = "UOWNER"  # the owner's Slack user in `slack_steward`
 
 
 _FENCED = re.compile(r'^<untrusted id="(\w+)" source="[^"]*">\n(.*)\n</untrusted id="\1">$', re.S)
@@ -166,3 +174,39 @@ async def running_steward(
             await steward.aclose()
     finally:
         await stores.close()
+
+
+@asynccontextmanager
+async def slack_steward(
+    data_dir: Path,
+    model: FakeAnthropic,
+    fake: FakeSlack,
+    *,
+    socket: bool = False,
+    env: dict[str, str] | None = None,
+    **channel_options: Any,
+) -> AsyncIterator[tuple[Harness, SlackChannel, str]]:
+    """The core with a Slack channel on the Slack fake (HTTP Events API, or Socket Mode with
+    `socket`), `OWNER_SLACK` an owner identity and `env` more settings; yields the harness, the
+    channel and the events URL."""
+    from bot.channels.slack import SlackChannel  # imported here: most tests never use Slack
+    from bot.http import HttpServer
+
+    http = HttpServer("127.0.0.1", 0)
+    settings = {"STEWARD_OWNER": f"{OWNER},slack:{OWNER_SLACK}"} | (env or {})
+    async with running_steward(data_dir, model.base_url, **settings) as h:
+        channel = SlackChannel(
+            bot_token=fake.bot_token,
+            app_token=fake.app_token if socket else None,
+            signing_secret=None if socket else fake.signing_secret,
+            api_url=fake.api_url,
+            http=http,
+            **channel_options,
+        )
+        h.steward.switchboard.register(channel.name, channel)
+        try:
+            await channel.start(h.router.dispatch)
+            yield h, channel, f"{http.url}/slack/events"
+        finally:
+            await channel.stop()
+            await http.stop()

@@ -24,7 +24,7 @@ from trust_world import CANARY_KEY, CANARY_MEMORY, World, instruction, trust_wor
 from agent.sandbox import os_sandbox_available
 from agent.tools import Risk, ToolContext, tool
 from agent.types import TurnRequest
-from bot.app import recover_interrupted
+from bot.recovery import recover_interrupted
 from memory.approvals import ApprovalStatus
 from memory.clock import FrozenClock
 from memory.people import Identity

@@ -23,7 +23,7 @@ from test_trust_multiturn import _all_texts, echo, greedy_model
 from trust_world import CANARY_MEMORY, World, _orders, instruction, trust_world
 
 from agent.types import Address, ChatKind, IncomingMessage
-from bot.app import recover_interrupted, send_restart_notes
+from bot.recovery import recover_interrupted, send_restart_notes
 from memory.clock import FrozenClock
 from memory.labels import TRUSTED, Label
 from memory.longterm.queries import CompactionMarks

@@ -1,0 +1,71 @@
+"""How `steward run` waits and stops: stop signals caught from the first moment, waiting for
+them or for every channel to finish, and the approvals sweeper that runs meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.core import Steward
+    from bot.channels.base import Channel
+
+__all__ = ["expire_approvals", "stop_signals", "until_done"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[asyncio.Event]:
+    """SIGINT/SIGTERM set the returned event instead of interrupting whatever runs. Installed
+    before anything starts, so a Ctrl-C during start-up still shuts down in order (background
+    starts cancelled, the store closed last) rather than closing the store under them. A second
+    signal cancels the run outright, for a start-up step that hangs."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def signalled() -> None:
+        if stop.is_set() and main is not None:  # a second Ctrl-C: a start-up step hangs
+            log.warning("stopping now, without waiting for the shutdown")
+            main.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, signalled)
+    try:
+        yield stop
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+async def until_done(channels: list[Channel], stop: asyncio.Event) -> None:
+    """Wait for a stop signal, or for every channel to finish on its own."""
+    waiters = [asyncio.create_task(stop.wait())]
+    waiters.append(asyncio.create_task(_all_finished(channels)))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def expire_approvals(steward: Steward, every: float = 20.0) -> None:
+    """Expire approvals nobody decided in time, so their turns are told and end."""
+    while True:
+        try:
+            await steward.expire_approvals()
+        except Exception:
+            log.exception("expiring approvals failed")
+        await asyncio.sleep(every)
+
+
+async def _all_finished(channels: list[Channel]) -> None:
+    await asyncio.gather(*(channel.finished.wait() for channel in channels))

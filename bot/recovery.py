@@ -1,0 +1,62 @@
+"""After a crash: what was cut short is marked, and each person whose message went unanswered
+is told once the channels are up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.core import Steward
+from agent.types import Address
+from memory.labels import Label
+from memory.messages import InStatus
+
+__all__ = ["RestartNote", "recover_interrupted", "send_restart_notes"]
+
+
+@dataclass(frozen=True)
+class RestartNote:
+    """ "I was restarted before I could finish answering …", for one message a crash cut short."""
+
+    address: Address
+    chat_id: int
+    text: str
+    label: Label
+
+
+async def recover_interrupted(steward: Steward) -> list[RestartNote]:
+    """Mark what a crash cut short; returns the notes to send once channels are up."""
+    stores = steward.stores
+    for approval in await stores.approvals.fail_interrupted():
+        await stores.audit.record(
+            "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool
+        )
+    for turn in await stores.turns.interrupt_running():
+        await stores.audit.record(
+            "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
+        )
+    notes: list[RestartNote] = []
+    for message in await stores.messages.unanswered():
+        await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
+        chat = await stores.people.chat_by_id(message.chat_id)
+        if chat is None:
+            continue
+        quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
+        notes.append(
+            RestartNote(
+                Address(chat.channel, chat.platform_chat_id, message.thread_id),
+                chat.id,
+                f"I was restarted before I could finish answering “{quoted}”. "
+                "Please send it again if it still matters.",
+                message.label,
+            )
+        )
+    return notes
+
+
+async def send_restart_notes(steward: Steward, notes: list[RestartNote]) -> None:
+    """The notes quote what was said (another person's words, a command with an approval id):
+    they keep the quoted message's label and stay out of the history the model reads."""
+    for note in notes:
+        await steward.courier.send(
+            note.address, note.chat_id, note.text, label=note.label, in_history=False
+        )
