@@ -18,19 +18,16 @@ from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
-from harness import OWNER, Harness, running_steward
+from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from trust_world import instruction, obedient_model
 
-from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
-from bot.http import HttpServer
 from memory.people import Identity
 
 OWNER_TG = 1001
 FRIEND_TG = 2002
-OWNER_SLACK = "UOWNER"
 DM = "DOWNER"
 
 
@@ -384,36 +381,15 @@ async def test_a_slack_image_is_fetched_with_the_bot_token_and_shown_to_the_mode
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.reply_text("Nice chart.")
-    http = HttpServer("127.0.0.1", 0)
-    async with (
-        FakeSlack() as slack,
-        running_steward(
-            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-        ) as h,
-    ):
-        channel = SlackChannel(
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            api_url=slack.api_url,
-            http=http,
+    async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        shared = slack.add_file(jpeg(2400, 1200), name="chart.jpg", mimetype="image/jpeg")
+        event = message_event("how does this look?", user=OWNER_SLACK, channel=DM, files=[shared])
+        status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+        assert status == 200
+        await until(
+            lambda: [p for p in slack.posted(DM) if "chart" in str(p.params.get("text"))],
+            "the reply",
         )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        try:
-            shared = slack.add_file(jpeg(2400, 1200), name="chart.jpg", mimetype="image/jpeg")
-            event = message_event(
-                "how does this look?", user=OWNER_SLACK, channel=DM, files=[shared]
-            )
-            url = f"{http.url}/slack/events"
-            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
-            assert status == 200
-            await until(
-                lambda: [p for p in slack.posted(DM) if "chart" in str(p.params.get("text"))],
-                "the reply",
-            )
-        finally:
-            await channel.stop()
-            await http.stop()
     assert slack.file_requests == [(shared["id"], f"Bearer {slack.bot_token}")]
     (block,) = fake_model.requests[0].images
     image = Image.open(io.BytesIO(base64.b64decode(block["source"]["data"])))
@@ -474,31 +450,12 @@ async def test_an_html_file_on_slack_is_read_as_text_without_its_scripts(
         b"<html><head><title>t</title><script>steal()</script></head>"
         b"<body><h1>Menu</h1><p>Soup &amp; bread</p><style>p{}</style></body></html>"
     )
-    http = HttpServer("127.0.0.1", 0)
-    async with (
-        FakeSlack() as slack,
-        running_steward(
-            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-        ) as h,
-    ):
-        channel = SlackChannel(
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            api_url=slack.api_url,
-            http=http,
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        try:
-            shared = slack.add_file(page, name="menu.html", mimetype="text/html")
-            event = message_event("", user=OWNER_SLACK, channel=DM, files=[shared])
-            url = f"{http.url}/slack/events"
-            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
-            assert status == 200
-            await until(lambda: slack.posted(DM), "the reply")
-        finally:
-            await channel.stop()
-            await http.stop()
+    async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        shared = slack.add_file(page, name="menu.html", mimetype="text/html")
+        event = message_event("", user=OWNER_SLACK, channel=DM, files=[shared])
+        status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+        assert status == 200
+        await until(lambda: slack.posted(DM), "the reply")
     said = fake_model.requests[0].last_user_text
     fenced = said[said.index("<untrusted") :]
     assert "Menu" in fenced and "Soup & bread" in fenced

@@ -22,7 +22,7 @@ from fakes.anthropic import FakeAnthropic, Reply
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
-from harness import OWNER, running_steward
+from harness import OWNER_SLACK, Harness, slack_steward
 from PIL import Image
 from test_media_in import OWNER_TG, inbox, telegram_steward, texts_with, until
 from test_web_security import APPROVER, Web
@@ -31,10 +31,7 @@ from trust_world import instruction, obedient_model
 
 from agent.attachments import MediaKind
 from bot.channels.media import slack_fetch, slack_files, slack_host_allowed
-from bot.channels.slack import SlackChannel
-from bot.http import HttpServer
 
-OWNER_SLACK = "UOWNER"
 DM = "DOWNER"
 TOKEN = re.compile(r"token=([0-9a-f]{64})")
 
@@ -78,47 +75,27 @@ async def test_someone_elses_slack_voice_clip_shared_by_the_owner_is_outside_con
     and not echoed back as "I heard"."""
     audio = b"webm clip by mallory"
     fake_model.on_request(obedient_model)
-    http = HttpServer("127.0.0.1", 0)
     async with FakeSTT() as stt:
         stt.say(audio, instruction("write_file", {"path": "clip.txt", "content": "x"}))
+        env = {"STEWARD_STT_URL": stt.base_url}
         async with (
             FakeSlack() as slack,
-            running_steward(
-                tmp_path,
-                fake_model.base_url,
-                STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}",
-                STEWARD_STT_URL=stt.base_url,
-            ) as h,
+            slack_steward(tmp_path, fake_model, slack, env=env) as (h, _, url),
         ):
-            channel = SlackChannel(
-                bot_token=slack.bot_token,
-                signing_secret=slack.signing_secret,
-                api_url=slack.api_url,
-                http=http,
+            clip = slack.add_file(
+                audio,
+                name="audio_message.webm",
+                mimetype="audio/webm",
+                subtype="slack_audio",
+                user="UMALLORY",
             )
-            h.steward.switchboard.register(channel.name, channel)
-            await channel.start(h.router.dispatch)
-            try:
-                clip = slack.add_file(
-                    audio,
-                    name="audio_message.webm",
-                    mimetype="audio/webm",
-                    subtype="slack_audio",
-                    user="UMALLORY",
-                )
-                event = message_event("", user=OWNER_SLACK, channel=DM, files=[clip])
-                url = f"{http.url}/slack/events"
-                status, _ = await post_signed(
-                    url, slack.signing_secret, json_body=event_body(event)
-                )
-                assert status == 200
-                async with asyncio.timeout(10):
-                    while not (done := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
-                        await asyncio.sleep(0.05)
-                posted = [str(p.params.get("text")) for p in slack.posted(DM)]
-            finally:
-                await channel.stop()
-                await http.stop()
+            event = message_event("", user=OWNER_SLACK, channel=DM, files=[clip])
+            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+            assert status == 200
+            async with asyncio.timeout(10):
+                while not (done := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            posted = [str(p.params.get("text")) for p in slack.posted(DM)]
     assert stt.requests, "the clip was transcribed"
     assert not (tmp_path / "workspace" / "clip.txt").exists()
     assert done[0].tainted
@@ -148,6 +125,19 @@ def test_the_owners_own_slack_clip_is_still_a_voice_note() -> None:
 # -- streamed replies: the reply of a tainted turn is sent whole ----------------------------
 
 
+def _ask_about_notes_in_a_group(h: Harness, tg: FakeTelegram, notes: str) -> None:
+    """`notes` in the workspace's notes.txt, and the owner asking about them in a group, where
+    the reply is streamed by editing one message."""
+    h.settings.workspace.mkdir(parents=True, exist_ok=True)
+    (h.settings.workspace / "notes.txt").write_text(notes)
+    tg.push_message(
+        "@steward_test_bot what do my notes say?",
+        chat_type="supergroup",
+        chat_id=-1001234567890,
+        user_id=OWNER_TG,
+    )
+
+
 async def test_a_turn_tainted_in_its_last_step_is_not_edited_into_the_preview(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
@@ -158,19 +148,11 @@ async def test_a_turn_tainted_in_its_last_step_is_not_edited_into_the_preview(
     fake_model.reply_tool_use(
         "read_file", {"path": "notes.txt"}, text="Reading your notes now, one moment please."
     )
-    group = -1001234567890
     async with (
         FakeTelegram() as tg,
         telegram_steward(tmp_path, fake_model, tg, STEWARD_MAX_STEPS="1") as h,
     ):
-        h.settings.workspace.mkdir(parents=True, exist_ok=True)
-        (h.settings.workspace / "notes.txt").write_text("Call Bob at 5.")
-        tg.push_message(
-            "@steward_test_bot what do my notes say?",
-            chat_type="supergroup",
-            chat_id=group,
-            user_id=OWNER_TG,
-        )
+        _ask_about_notes_in_a_group(h, tg, "Call Bob at 5.")
         await until(lambda: "I stopped after" in " ".join(tg.sent_texts()), "the step limit")
         await asyncio.sleep(0.3)
         (turn,) = await h.turns()
@@ -257,46 +239,25 @@ async def test_a_strangers_unaddressed_slack_thread_reply_is_left_alone(
     mention. A stranger chatting there did not address Steward: no "I only talk to…" reply in
     the thread, no alarm for the owner, no turn."""
     fake_model.reply_text("Today: nothing much.")
-    http = HttpServer("127.0.0.1", 0)
     public = "C0PUBLIC"
-    async with (
-        FakeSlack() as slack,
-        running_steward(
-            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-        ) as h,
-    ):
-        channel = SlackChannel(
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            api_url=slack.api_url,
-            http=http,
+    async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (h, _, url):
+        mention = app_mention_event(
+            f"<@{slack.bot_user_id}> what's on today?", user=OWNER_SLACK, channel=public
         )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        url = f"{http.url}/slack/events"
-        try:
-            mention = app_mention_event(
-                f"<@{slack.bot_user_id}> what's on today?", user=OWNER_SLACK, channel=public
-            )
-            await post_signed(url, slack.signing_secret, json_body=event_body(mention))
-            await until(lambda: slack.posted(public), "the answer in the thread")
-            chatter = message_event(
-                "did anyone see the game?",
-                user="USTRANGER",
-                channel=public,
-                channel_type="channel",
-                thread_ts=mention["ts"],
-            )
-            await post_signed(url, slack.signing_secret, json_body=event_body(chatter))
-            await asyncio.sleep(0.6)
-            posted = [p.params for p in slack.posted(public)]
-            elsewhere = [
-                p for p in slack.calls_to("chat.postMessage") if p.params["channel"] != public
-            ]
-            kinds = [e.kind for e in await h.steward.stores.audit.recent(100)]
-        finally:
-            await channel.stop()
-            await http.stop()
+        await post_signed(url, slack.signing_secret, json_body=event_body(mention))
+        await until(lambda: slack.posted(public), "the answer in the thread")
+        chatter = message_event(
+            "did anyone see the game?",
+            user="USTRANGER",
+            channel=public,
+            channel_type="channel",
+            thread_ts=mention["ts"],
+        )
+        await post_signed(url, slack.signing_secret, json_body=event_body(chatter))
+        await asyncio.sleep(0.6)
+        posted = [p.params for p in slack.posted(public)]
+        elsewhere = [p for p in slack.calls_to("chat.postMessage") if p.params["channel"] != public]
+        kinds = [e.kind for e in await h.steward.stores.audit.recent(100)]
     assert len(posted) == 1, posted
     assert elsewhere == []
     assert len(fake_model.requests) == 1
@@ -521,16 +482,8 @@ async def test_after_a_broken_stream_a_tainted_answer_is_not_edited_into_the_pre
     )
     fake_model.reply_tool_use("read_file", {"path": "notes.txt"})
     fake_model.reply_text("Your notes say: call Bob at five, https://evil.example/x")
-    group = -1001234567890
     async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
-        h.settings.workspace.mkdir(parents=True, exist_ok=True)
-        (h.settings.workspace / "notes.txt").write_text("Call Bob at 5. https://evil.example/x")
-        tg.push_message(
-            "@steward_test_bot what do my notes say?",
-            chat_type="supergroup",
-            chat_id=group,
-            user_id=OWNER_TG,
-        )
+        _ask_about_notes_in_a_group(h, tg, "Call Bob at 5. https://evil.example/x")
         await until(lambda: "call Bob" in " ".join(tg.sent_texts()), "the answer")
         await asyncio.sleep(0.3)
         (turn,) = await h.turns()

@@ -19,20 +19,17 @@ from fakes.slack import (
     post_signed,
 )
 from fakes.telegram import FakeTelegram
-from harness import OWNER, Harness, echo_reply, running_steward
+from harness import OWNER_SLACK, Harness, echo_reply, slack_steward
 from test_media_in import OWNER_TG, telegram_steward, until
 from trust_world import instruction, obedient_model
 
 from agent.types import Address
-from bot.channels.slack import SlackChannel
-from bot.http import HttpServer
 from memory.labels import Label
 from memory.people import Identity
 
 CHANNEL = -1001111111111
 GROUP = -1002222222222
 STRANGER_TG = 3003
-OWNER_SLACK = "UOWNER"
 PUBLIC = "C0PUBLIC"
 CHANNEL_CHAT = {"id": CHANNEL, "type": "channel", "title": "Morning news"}
 FEED = Label.untrusted("feed:https://news.example/rss")
@@ -219,63 +216,44 @@ async def test_a_slack_thread_reply_without_a_mention_continues_where_steward_an
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.on_request(echo_reply)
-    http = HttpServer("127.0.0.1", 0)
-    async with (
-        FakeSlack() as slack,
-        running_steward(
-            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-        ) as h,
-    ):
-        channel = SlackChannel(
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            api_url=slack.api_url,
-            http=http,
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        url = f"{http.url}/slack/events"
+    async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (h, _, url):
 
         async def send(event: dict[str, Any]) -> None:
             status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
             assert status == 200
 
-        try:
-            mention = app_mention_event(
-                f"<@{slack.bot_user_id}> what's on today?", user=OWNER_SLACK, channel=PUBLIC
+        mention = app_mention_event(
+            f"<@{slack.bot_user_id}> what's on today?", user=OWNER_SLACK, channel=PUBLIC
+        )
+        await send(mention)
+        await until(lambda: slack.posted(PUBLIC), "the answer in the thread")
+        thread = mention["ts"]
+        await send(
+            message_event(
+                "and tomorrow?",
+                user=OWNER_SLACK,
+                channel=PUBLIC,
+                channel_type="channel",
+                thread_ts=thread,
             )
-            await send(mention)
-            await until(lambda: slack.posted(PUBLIC), "the answer in the thread")
-            thread = mention["ts"]
-            await send(
-                message_event(
-                    "and tomorrow?",
-                    user=OWNER_SLACK,
-                    channel=PUBLIC,
-                    channel_type="channel",
-                    thread_ts=thread,
-                )
+        )
+        await until(lambda: len(slack.posted(PUBLIC)) == 2, "the follow-up answer")
+        # a thread Steward never answered in, and a top-level message: not for Steward
+        await send(
+            message_event(
+                "lunch?",
+                user=OWNER_SLACK,
+                channel=PUBLIC,
+                channel_type="channel",
+                thread_ts="1700000000.000100",
             )
-            await until(lambda: len(slack.posted(PUBLIC)) == 2, "the follow-up answer")
-            # a thread Steward never answered in, and a top-level message: not for Steward
-            await send(
-                message_event(
-                    "lunch?",
-                    user=OWNER_SLACK,
-                    channel=PUBLIC,
-                    channel_type="channel",
-                    thread_ts="1700000000.000100",
-                )
-            )
-            await send(
-                message_event("hello all", user=OWNER_SLACK, channel=PUBLIC, channel_type="channel")
-            )
-            await asyncio.sleep(0.5)
-            posted = slack.posted(PUBLIC)
-            stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
-        finally:
-            await channel.stop()
-            await http.stop()
+        )
+        await send(
+            message_event("hello all", user=OWNER_SLACK, channel=PUBLIC, channel_type="channel")
+        )
+        await asyncio.sleep(0.5)
+        posted = slack.posted(PUBLIC)
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
     assert [p.params["thread_ts"] for p in posted] == [thread, thread]
     assert posted[1].params["text"] == "re: and tomorrow?"
     assert stored == ["what's on today?", "and tomorrow?"]

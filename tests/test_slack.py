@@ -7,7 +7,6 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from fakes.slack import (
     post_signed,
     slash_command_form,
 )
-from harness import OWNER, Harness, echo_reply, running_steward
+from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward
 
 from agent.types import Address, ApprovalPrompt
 from bot.channels.errors import ChannelStartError
@@ -31,7 +30,6 @@ from bot.commands import build_commands
 from bot.http import HttpServer
 from memory.people import Identity
 
-OWNER_SLACK = "UOWNER"
 STRANGER = "UMALLORY"
 DM = "DOWNER"
 
@@ -40,32 +38,6 @@ DM = "DOWNER"
 async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
         yield fake
-
-
-@asynccontextmanager
-async def slack_steward(
-    tmp_path: Path, model: FakeAnthropic, fake: FakeSlack, *, socket: bool = False, **kw: Any
-) -> AsyncIterator[tuple[Harness, SlackChannel, str]]:
-    """The core with a Slack channel; yields the harness, the channel and the events URL."""
-    http = HttpServer("127.0.0.1", 0)
-    async with running_steward(
-        tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-    ) as h:
-        channel = SlackChannel(
-            bot_token=fake.bot_token,
-            app_token=fake.app_token if socket else None,
-            signing_secret=None if socket else fake.signing_secret,
-            api_url=fake.api_url,
-            http=http,
-            **kw,
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        try:
-            await channel.start(h.router.dispatch)
-            yield h, channel, f"{http.url}/slack/events"
-        finally:
-            await channel.stop()
-            await http.stop()
 
 
 async def _event(url: str, fake: FakeSlack, event: dict[str, Any], **kw: Any) -> int:

@@ -19,19 +19,16 @@ import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
 from fakes.telegram import ApiCall, FakeTelegram
-from harness import OWNER, Harness, running_steward
+from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward
 
 from agent.streaming import BROKEN_NOTE, ReplyStream
 from agent.types import Address, IncomingMessage, TurnRequest
 from bot.channels.console import CONSOLE_ADDRESS, CONSOLE_IDENTITY, ConsoleChannel
 from bot.channels.formatting import telegram_chunks, telegram_visible_text
-from bot.channels.slack import SlackChannel
 from bot.channels.telegram import TelegramChannel
-from bot.http import HttpServer
 
 OWNER_TG = 1001
 GROUP = -1001234567890
-OWNER_SLACK = "UOWNER"
 ANSWER = "It is **late**: " + "time to rest, the day is done. " * 6
 ANSWER_SHOWN = "It is late: " + "time to rest, the day is done. " * 6
 LONG = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 150 for i in range(3))  # 3 x 1,800
@@ -264,34 +261,13 @@ async def test_a_stream_that_breaks_off_falls_back_and_nothing_is_lost(
     assert [r.stream for r in fake_model.requests] == [True, False]
 
 
-@asynccontextmanager
-async def slack(tmp_path: Path, model: FakeAnthropic, fake: FakeSlack) -> AsyncIterator[str]:
-    http = HttpServer("127.0.0.1", 0)
-    async with running_steward(
-        tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},slack:{OWNER_SLACK}"
-    ) as h:
-        channel = SlackChannel(
-            bot_token=fake.bot_token,
-            signing_secret=fake.signing_secret,
-            api_url=fake.api_url,
-            http=http,
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        try:
-            await channel.start(h.router.dispatch)
-            yield f"{http.url}/slack/events"
-        finally:
-            await channel.stop()
-            await http.stop()
-
-
 async def test_slack_streams_a_direct_message_and_updates_a_message_in_a_channel(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.stream_delay = 0.12
     fake_model.reply_text(ANSWER)
     fake_model.reply_text(ANSWER)
-    async with FakeSlack() as sl, slack(tmp_path, fake_model, sl) as url:
+    async with FakeSlack() as sl, slack_steward(tmp_path, fake_model, sl) as (_, _, url):
         sl.update_interval = 0.5
         event = message_event("is it late?", user=OWNER_SLACK, channel="DOWNER")
         await post_signed(url, sl.signing_secret, json_body=event_body(event))

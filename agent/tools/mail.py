@@ -18,6 +18,7 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any, Literal
 
@@ -255,6 +256,25 @@ async def _send_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return ",".join(hashlib.sha256(data).hexdigest() for _, data in files)
 
 
+async def _send_audited(
+    ctx: ToolContext, sending: Awaitable[str], recipients: Recipients, **detail: Any
+) -> str:
+    """Await the send, tell a failure the way every mail tool does, and audit it as `mail.sent`
+    (with `detail`); returns the new message's Message-ID."""
+    try:
+        message_id = await sending
+    except MailError as exc:
+        raise _failed(exc) from None
+    await ctx.stores.audit.record(
+        "mail.sent",
+        actor=f"turn:{ctx.turn_id}",
+        subject=message_id,
+        recipients=len(recipients.everyone),
+        **detail,
+    )
+    return message_id
+
+
 @tool(
     risk=Risk.EXTERNAL_EFFECT,
     preview=_send_preview,
@@ -283,16 +303,8 @@ async def mail_send(
     service = _service(ctx)
     recipients = _recipients({"to": to, "cc": cc, "bcc": bcc})
     files = await _attachments(ctx, attachments)
-    try:
-        message_id = await service.send(recipients, subject, body, files)
-    except MailError as exc:
-        raise _failed(exc) from None
-    await ctx.stores.audit.record(
-        "mail.sent",
-        actor=f"turn:{ctx.turn_id}",
-        subject=message_id,
-        recipients=len(recipients.everyone),
-        attachments=len(files),
+    message_id = await _send_audited(
+        ctx, service.send(recipients, subject, body, files), recipients, attachments=len(files)
     )
     return f"Sent to {', '.join(recipients.everyone)} ({message_id})."
 
@@ -387,24 +399,15 @@ async def mail_reply(
         ctx, {"uid": uid, "body": body, "folder": folder, "reply_all": reply_all, "cc": cc}
     )
     files = await _attachments(ctx, attachments)
-    try:
-        message_id = await service.send(
-            reply.recipients,
-            reply.subject,
-            reply.body,
-            files,
-            in_reply_to=reply.in_reply_to,
-            references=reply.references,
-        )
-    except MailError as exc:
-        raise _failed(exc) from None
-    await ctx.stores.audit.record(
-        "mail.sent",
-        actor=f"turn:{ctx.turn_id}",
-        subject=message_id,
-        recipients=len(reply.recipients.everyone),
+    sending = service.send(
+        reply.recipients,
+        reply.subject,
+        reply.body,
+        files,
         in_reply_to=reply.in_reply_to,
+        references=reply.references,
     )
+    message_id = await _send_audited(ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to)
     return f"Replied to {', '.join(reply.recipients.everyone)} ({message_id})."
 
 
