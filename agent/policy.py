@@ -6,6 +6,9 @@ order, a user's own rules first; the first match decides; otherwise the tool's r
 Three things no file can change: a `forbidden` tool is always denied; a tainted turn (one that
 holds content from outside) never runs anything above `read` without asking; and rules match
 the parsed argv of a shell command, never a string prefix.
+
+(Over 400 lines: the rule syntax, its validation with one-line errors, and the decision it feeds
+are one contract; splitting them would spread it.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ a live preview (agent/streaming.py) until the turn holds outside content; nothin
 
 (About 450 lines: running, pausing and resuming are one state machine over the same stored
 turn and its label, and reading them apart would hide how a label survives a pause.)
+
+(Over 400 lines: the step loop, its label bookkeeping and resuming after approval share the turn's
+state; split, the taint rules would be in two places.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ the message pressed. Slack's retries of an event are dropped by event id, and me
 
 Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
 fetches a URL the model wrote (a zero-click way to carry data out).
+
+(Over 400 lines: Socket Mode and HTTP mode, events, slash commands, buttons and files are one bolt
+app's handlers.)
 """
 
 from __future__ import annotations

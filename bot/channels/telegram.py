@@ -12,6 +12,9 @@ Outgoing (`telegram_send.py`): Telegram HTML in parts below 4096 characters, flo
 retries, `DeliveryError` for what still fails; every message is sent and edited with link
 previews off (the default of the Bot too): Telegram's preview fetcher would otherwise request
 any URL the model writes (a zero-click way to carry data out).
+
+(Over 400 lines: polling with its watchdog and status, the webhook and start/stop are one
+channel's lifecycle; what updates say and how sends go are already in modules of their own.)
 """
 
 from __future__ import annotations
