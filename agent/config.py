@@ -126,8 +126,9 @@ class Settings(BaseSettings):
     # MCP servers (issue 14): the mcpServers file, the per-call timeout, direct tools
     mcp_config: Path | None = Field(None, validation_alias=_env("STEWARD_MCP_CONFIG"))
     mcp_timeout: float = Field(60.0, gt=0, le=3600, validation_alias=_env("STEWARD_MCP_TIMEOUT"))
+    # 0: only the search tool, so a turn that does not use MCP is not tainted by descriptions
     mcp_direct_tools: int = Field(
-        8, ge=0, le=200, validation_alias=_env("STEWARD_MCP_DIRECT_TOOLS")
+        0, ge=0, le=200, validation_alias=_env("STEWARD_MCP_DIRECT_TOOLS")
     )
     # Photos, files and voice in (issue 17): speech-to-text server and size caps
     stt_url: str | None = Field(None, validation_alias=_env("STEWARD_STT_URL"))

@@ -147,17 +147,21 @@ async def test_no_rule_means_external_effect_and_ask(tmp_path: Path) -> None:
 
 
 async def test_published_time_server_end_to_end(tmp_path: Path) -> None:
-    """mcp-server-time from PyPI, driven through a chat turn: asked (no rule), approved, its
-    answer fenced and read by the model, the turn tainted by it."""
+    """mcp-server-time from PyPI, driven through a chat turn the default way: the model finds
+    the tool with the search tool (which loads its schema for the rest of the turn), the call
+    asks (no rule), is approved, and its answer is fenced and read; the turn is tainted."""
     async with mcp_world(tmp_path, {"time": time_stdio()}) as world:
         names = [t.name for t in world.mcp.tools()]
         assert "mcp__time__get_current_time" in names
         call = {"timezone": "Europe/Berlin"}
+        world.model.reply(Reply.tool_use("mcp_tool_search", {"query": "current time"}))
         world.model.reply(Reply.tool_use("mcp__time__get_current_time", call))
         world.model.reply(Reply.text("It is late in Berlin."))
         await world.h.say("what time is it in Berlin?")
-        request = world.model.requests[0]
-        assert "mcp__time__get_current_time" in request.tool_names
+        first, after_search = world.model.requests[0], world.model.requests[1]
+        assert "mcp_tool_search" in first.tool_names
+        assert "mcp__time__get_current_time" not in first.tool_names  # not offered until found
+        assert "mcp__time__get_current_time" in after_search.tool_names
         _, prompt = world.h.channel.approvals[-1]
         assert '"timezone": "Europe/Berlin"' in prompt.preview
         await world.h.say(f"/approve {prompt.approval_id}")

@@ -71,8 +71,9 @@ def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def test_an_mcp_tool_description_cannot_make_a_clean_turn_act(tmp_path: Path) -> None:
     """The description of a tool the model is offered claims the owner approved an action.
-    A model that obeys it must meet the same wall as for a result: the action asks."""
-    async with mcp_world(tmp_path, {"evil": _evil()}) as world:
+    A model that obeys it must meet the same wall as for a result: the action asks. (Tools
+    offered directly, as STEWARD_MCP_DIRECT_TOOLS=N does; the default offers only the search.)"""
+    async with mcp_world(tmp_path, {"evil": _evil()}, STEWARD_MCP_DIRECT_TOOLS="8") as world:
         world.model.on_request(_description_obeying_model)
         await world.h.say("hello")
         assert any("mcp__evil__lookup" in r.tool_names for r in world.model.requests), (
