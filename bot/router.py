@@ -7,6 +7,7 @@ get one polite refusal and an audit event, and never reach the model) → commit
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -74,8 +75,14 @@ class Router:
             )
             return
         async with ticket:
+            handled = True
             try:
                 await self._handle(message, user, chat, message_id, verb)
+            except asyncio.CancelledError:
+                # stopped mid-message (Ctrl-C, SIGTERM): left `received`, so the next start
+                # tells the sender it was cut short instead of counting it as answered
+                handled = False
+                raise
             except Exception:
                 log.exception("handling message %s in chat %s failed", message_id, chat.id)
                 await stores.audit.record(
@@ -90,7 +97,8 @@ class Router:
                     label=TRUSTED,
                 )
             finally:
-                await stores.messages.set_status(message_id, InStatus.HANDLED)
+                if handled:
+                    await stores.messages.set_status(message_id, InStatus.HANDLED)
 
     async def _handle(
         self,

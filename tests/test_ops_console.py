@@ -241,3 +241,14 @@ async def test_ctrl_c_stops_at_once_while_a_turn_waits_for_the_model(
     assert took < 5, took
     assert code == 0, seen[-800:]
     assert b"Traceback" not in seen, seen.decode("utf-8", "replace")[-3000:]
+    # the message was cut short, not answered: the next start says so
+    fake_model.latency = 0
+
+    def restart() -> bytes:
+        with terminal(tmp_path, **model) as term:
+            seen = term.read_until(b"Please send it again", timeout=30)
+            assert term.quit() == 0
+            return seen
+
+    again = await asyncio.to_thread(restart)
+    assert "“plan my week”" in again.decode("utf-8", "replace")
