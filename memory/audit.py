@@ -40,6 +40,7 @@ __all__ = [
     "AuditLog",
     "Verification",
     "ensure_key",
+    "event_from_row",
     "read_key",
 ]
 
@@ -280,11 +281,11 @@ class AuditLog:
             rows = await self._db.fetchall(
                 "SELECT * FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit)
             )
-        return [self._event(row) for row in reversed(rows)]
+        return [event_from_row(row) for row in reversed(rows)]
 
     async def all(self) -> AsyncIterator[AuditEvent]:
         async for row in self._rows():
-            yield self._event(row)
+            yield event_from_row(row)
 
     async def _rows(self) -> AsyncIterator[sqlite3.Row]:
         """Every row in id order, a thousand at a time (the table can be large)."""
@@ -340,15 +341,16 @@ class AuditLog:
             return Verification(False, count, expected_id, problem, key.key_id, key.keyed_from)
         return Verification(True, count, key_id=key.key_id, keyed_from=key.keyed_from)
 
-    @staticmethod
-    def _event(row: Any) -> AuditEvent:
-        return AuditEvent(
-            id=row["id"],
-            at=row["at"],
-            kind=row["kind"],
-            actor=row["actor"],
-            subject=row["subject"],
-            detail=json.loads(row["detail"]),
-            prev_hash=row["prev_hash"],
-            hash=row["hash"],
-        )
+
+def event_from_row(row: Any) -> AuditEvent:
+    """An audit event from its `audit` table row (the console's reads use it too)."""
+    return AuditEvent(
+        id=row["id"],
+        at=row["at"],
+        kind=row["kind"],
+        actor=row["actor"],
+        subject=row["subject"],
+        detail=json.loads(row["detail"]),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )

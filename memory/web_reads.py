@@ -8,13 +8,11 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from memory.audit import AuditEvent
+from memory.audit import AuditEvent, event_from_row
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import Label
@@ -103,19 +101,6 @@ class ModelCall:
     ok: bool
 
 
-def _event(row: sqlite3.Row) -> AuditEvent:
-    return AuditEvent(
-        id=row["id"],
-        at=row["at"],
-        kind=row["kind"],
-        actor=row["actor"],
-        subject=row["subject"],
-        detail=json.loads(row["detail"]),
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
-
-
 class ConsoleReads:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -151,7 +136,7 @@ class ConsoleReads:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(where.limit)
-        return [_event(row) for row in await self._db.fetchall(sql, params)]
+        return [event_from_row(row) for row in await self._db.fetchall(sql, params)]
 
     async def audit_kinds(self) -> list[str]:
         rows = await self._db.fetchall("SELECT DISTINCT kind FROM audit_events ORDER BY kind")
@@ -211,7 +196,7 @@ class ConsoleReads:
             " OR json_extract(detail, '$.turn_id') = ? ORDER BY id",
             (ref, ref, *approval_ids, *approval_ids, turn_id),
         )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def chats_of_user(self, user_id: int) -> set[int]:
         """The chats a user has written in (an approver's requests are theirs and these)."""
