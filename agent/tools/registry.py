@@ -6,7 +6,9 @@ from the Google-style docstring; a missing description or risk class fails at im
 
 from __future__ import annotations
 
+import functools
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -145,12 +147,11 @@ class Tool:
         return {}
 
     def schema(self) -> dict[str, Any]:
-        """The tool as the Messages API declares it."""
-        schema = self.params.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        return {"name": self.name, "description": self.description, "input_schema": schema}
+        """The tool as the Messages API declares it: built once per tool (pydantic's schema
+        generation is the costly part of offering tools) and compact, since it is resent on
+        every model call. A new top-level dict each time (a caller may mark it for the prompt
+        cache); what is inside is shared and must not be changed."""
+        return dict(_compact_schema(self))
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments checked against the schema; ToolError says what is wrong."""
@@ -173,6 +174,32 @@ class Tool:
         if self.untrusted_output and result.source is None and not result.is_error:
             result = ToolResult(result.content, result.is_error, self.name)
         return result
+
+
+@functools.cache
+def _compact_schema(tool: Tool) -> dict[str, Any]:
+    """Pydantic's JSON schema without what tells the model nothing: titles, `additionalProperties`
+    (arguments are validated against the model, which forbids extras, whatever the model sends)
+    and the `null` branch of an optional parameter (it is optional by not being required)."""
+    schema = tool.params.model_json_schema()
+    schema.pop("title", None)
+    schema.pop("additionalProperties", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        branches = prop.get("anyOf")
+        if branches and prop.get("default", ...) is None and {"type": "null"} in branches:
+            rest = [b for b in branches if b != {"type": "null"}]
+            if len(rest) == 1:
+                del prop["anyOf"], prop["default"]
+                prop.update(rest[0])
+    return {"name": tool.name, "description": tool.description, "input_schema": schema}
+
+
+def _unwrap(text: str) -> str:
+    """A docstring's prose as the model should read it: lines wrapped for the source joined
+    again, paragraphs (blank lines) kept."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
 def tool(
@@ -203,8 +230,11 @@ def tool(
                     f"tool {func.__name__}: parameter {param.name!r} has no description"
                 )
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[param.name] = (hints[param.name], Field(default, description=description))
-        summary = "\n\n".join(filter(None, [doc.short_description, doc.long_description]))
+            fields[param.name] = (
+                hints[param.name],
+                Field(default, description=_unwrap(description)),
+            )
+        summary = _unwrap("\n".join(filter(None, [doc.short_description, doc.long_description])))
         if not summary:
             raise TypeError(f"tool {func.__name__} needs a docstring saying what it does")
         params = create_model(  # type: ignore[call-overload]
