@@ -4,7 +4,7 @@
     python bench/streaming.py --turns 10
 
 The real core (router, turn loop, the Anthropic SDK streaming from the loopback FakeAnthropic)
-and the real Telegram channel (aiogram against the loopback FakeTelegram) run in this process, so
+and the real Telegram channel (its client against the loopback FakeTelegram) run in this process, so
 both ends stamp `time.perf_counter()`: the fake model when it writes a streamed answer's first
 text delta, the fake Telegram when the first preview request (sendMessageDraft in a private chat,
 the preview sendMessage in a group) arrives. Target (issue 17): <= 300 ms. Prints p50/p95 and

@@ -79,7 +79,7 @@ async def steward_process(
 
 
 async def _until_listening(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    """Start-up imports aiogram and slack-bolt (seconds on a busy 2-core machine): allow 60 s."""
+    """Start-up imports slack-bolt and the SDKs (seconds on a busy 2-core machine): allow 60 s."""
     deadline = asyncio.get_running_loop().time() + 60
     async with aiohttp.ClientSession() as http:
         while asyncio.get_running_loop().time() < deadline:

@@ -1,4 +1,4 @@
-"""What Steward sends, as the real aiogram / slack-sdk clients put it on the wire (to the fakes):
+"""What Steward sends, as the real Telegram / slack-sdk clients put it on the wire (to the fakes):
 no link previews or unfurls, links with their URL in view, cards that hide nothing, approval ids
 only for the owner, and a button press that decides only its own card."""
 

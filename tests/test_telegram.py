@@ -1,8 +1,9 @@
-"""The Telegram channel on the real core, against the loopback Bot API fake (real aiogram)."""
+"""The Telegram channel on the real core, against the loopback Bot API fake (our own client)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from fakes.anthropic import FakeAnthropic
 from fakes.telegram import FakeTelegram, post_webhook
 from harness import OWNER, Harness, echo_reply, running_steward
 
+from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt
 from bot.channels.errors import ChannelStartError
 from bot.channels.telegram import TelegramChannel
@@ -75,7 +77,7 @@ async def test_a_private_message_gets_an_html_reply_with_typing_and_a_command_me
     fake_model.reply_text("**Done** & dusted <3, see `a<b`")
     async with telegram(tmp_path, fake_model, tg):
         tg.push_message("tidy up please", user_id=OWNER_TG)
-        (reply,) = await tg.wait_for("sendMessage")
+        (reply,) = await tg.wait_for("sendMessage", timeout=30)  # the first turn: cold
     assert reply.status == 200
     assert reply.params["parse_mode"] == "HTML"
     assert reply.params["text"] == "<b>Done</b> &amp; dusted &lt;3, see <code>a&lt;b</code>"
@@ -310,7 +312,9 @@ async def test_a_channel_started_while_telegram_is_unreachable_connects_when_it_
         finally:
             await channel.stop()
             await relay.drop()
-    assert [c.method for c in tg.calls[:2]] == ["getMe", "setMyCommands"]
+    methods = [c.method for c in tg.calls]
+    assert {"getMe", "setMyCommands"} <= set(methods)
+    assert methods.index("deleteWebhook") < methods.index("getUpdates")
     assert tg.sent_texts(OWNER_TG) == ["re: morning"]
 
 
@@ -489,3 +493,71 @@ async def test_a_refused_token_fails_the_start_clearly(
 def test_a_watchdog_shorter_than_a_long_poll_is_refused() -> None:
     with pytest.raises(ValueError, match="stall_after"):
         TelegramChannel(token="1:x", poll_timeout=25, stall_after=10)
+
+
+async def test_a_malformed_update_is_skipped_and_polling_goes_on(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg):
+        await tg.wait_for("getUpdates")
+        bad_chat = tg.push_update({"message": {"message_id": 1, "date": 0, "chat": "nope"}})
+        bad_sender = tg.push_message("hi", user_id=OWNER_TG, extra={"from": {"id": "1001"}})
+        tg.push_message("still there?", user_id=OWNER_TG)
+        (reply,) = await tg.wait_for("sendMessage", timeout=10)
+        await asyncio.sleep(0.2)
+        polls = tg.calls_to("getUpdates")
+    assert reply.params["text"] == "re: still there?"
+    assert tg.sent_texts(OWNER_TG) == ["re: still there?"]
+    assert int(polls[-1].params["offset"]) > bad_sender > bad_chat, "skipped, not polled again"
+    assert f"update {bad_chat} is malformed" in caplog.text
+    assert f"update {bad_sender} is malformed" in caplog.text
+
+
+async def test_a_group_message_waits_for_getme_and_a_private_one_does_not(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    fake_model.on_request(echo_reply)
+    tg.fail_next("getMe", status=502, description="Bad Gateway")
+    async with telegram(tmp_path, fake_model, tg) as (_, channel):
+        await tg.wait_for("getUpdates")
+        assert [c.status for c in tg.calls_to("getMe")] == [502]
+        tg.push_message("private first", user_id=OWNER_TG)
+        await tg.wait_for("sendMessage")
+        assert len(tg.calls_to("getMe")) == 1, "a private message needs no username"
+        group = {"chat_type": "supergroup", "chat_id": GROUP, "user_id": OWNER_TG}
+        tg.push_message("hey @steward_test_bot, still up?", **group)
+        await tg.wait_for("sendMessage", 2, timeout=10)
+        assert channel.status == "up"
+    assert [c.status for c in tg.calls_to("getMe")] == [502, 200]
+    assert tg.sent_texts(GROUP) == ["re: hey still up?"]
+
+
+async def test_a_blocked_chat_fails_the_send_at_once(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    async with telegram(tmp_path, fake_model, tg) as (_, channel):
+        tg.fail_next("sendMessage", status=403)
+        with pytest.raises(DeliveryError, match="blocked by the user"):
+            await channel.send_text(Address("telegram", str(OWNER_TG)), "hello")
+        tg.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
+        with pytest.raises(DeliveryError, match="chat not found"):
+            await channel.send_text(Address("telegram", "42"), "hello")
+    assert [c.status for c in tg.calls_to("sendMessage")] == [403, 400], "neither is retried"
+
+
+async def test_the_token_never_reaches_the_log(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = tg.token.split(":", 1)[1]
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        # aiohttp's error for this base URL quotes the whole URL, token included
+        channel = _channel(tg, h, api_base="http://127.0.0.1:99999")
+        await channel.start(h.router.dispatch)
+        try:
+            await asyncio.sleep(0.5)  # a few attempts, each logged
+        finally:
+            await channel.stop()
+    assert "not reachable" in caplog.text and "InvalidUrl" in caplog.text
+    assert secret not in caplog.text

@@ -601,9 +601,8 @@ async def test_r13_a_forwarded_telegram_message_is_not_the_owners_word(tmp_path:
     """The owner forwards a stranger's message to ask about it. `TelegramChannel._incoming`
     takes `message.text` and ignores `forward_origin`, and the router labels it by the sender
     (the owner): a stranger's words enter as the owner's own, clean, and their order runs."""
-    from aiogram.types import Message
-
     from bot.channels.telegram import TelegramChannel
+    from bot.channels.telegram_types import Message
 
     async with trust_world(tmp_path, model=attacker_model) as w:
         stores = w.h.steward.stores
@@ -611,7 +610,7 @@ async def test_r13_a_forwarded_telegram_message_is_not_the_owners_word(tmp_path:
         telegram = RecordingChannel(name="telegram")
         w.h.steward.switchboard.register("telegram", telegram)
         order = instruction("write_file", {"path": "r13.md", "content": "pwned"})
-        forwarded = Message.model_validate(
+        forwarded = Message.from_raw(
             {
                 "message_id": 5,
                 "date": 1_790_000_000,

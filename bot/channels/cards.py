@@ -4,7 +4,7 @@ Every part of a card is escaped there; here it is only put in each platform's ma
 each platform's limit, and given its buttons. A button carries the approval id and the choice
 only; a press becomes a typed `Press` with the id of the message that was pressed added, which
 the approval command checks against the card the approval was sent in. Telegram's cards are
-in `telegram_cards` so that a console-only start never imports aiogram.
+in `telegram_cards`, beside the Telegram channel.
 """
 
 from __future__ import annotations

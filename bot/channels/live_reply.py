@@ -33,10 +33,10 @@ from agent.types import Address
 from bot.channels.formatting import slack_chunks, telegram_chunks
 
 if TYPE_CHECKING:
-    from aiogram import Bot
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.channels.console import ConsoleChannel
+    from bot.channels.telegram_api import TelegramApi
     from bot.channels.telegram_send import TelegramSender
 
 __all__ = ["ConsoleLive", "SlackLive", "TelegramLive"]
@@ -70,14 +70,14 @@ class TelegramLive:
 
     def __init__(
         self,
-        bot: Callable[[], Bot],
+        api: Callable[[], TelegramApi],
         sender: TelegramSender,
         address: Address,
         *,
         drafts: bool,
         on_no_drafts: Callable[[], None] = lambda: None,
     ) -> None:
-        self._bot = bot
+        self._api = api
         self._sender = sender
         self._address = address
         self._draft = drafts
@@ -94,10 +94,9 @@ class TelegramLive:
         return "draft" if self._draft else "edit"
 
     async def show(self, text: str) -> None:
-        from aiogram.exceptions import (
-            AiogramError,
-            TelegramAPIError,
+        from bot.channels.telegram_api import (
             TelegramBadRequest,
+            TelegramError,
             TelegramNotFound,
             TelegramRetryAfter,
         )
@@ -124,19 +123,20 @@ class TelegramLive:
             self.interval, self.refresh = 1.5, None
             self._on_no_drafts()
             await self.show(text)
-        except (TelegramAPIError, AiogramError, OSError) as exc:
+        except TelegramError as exc:
             log.debug("Telegram preview not shown: %s", exc)
         finally:
             self._last = _now()
 
     async def _put(self, text: str, *, html: bool) -> None:
-        from bot.channels.telegram_send import NO_PREVIEW
+        from bot.channels.telegram_send import NO_PREVIEW, message_id_of
 
-        bot = self._bot()
+        api = self._api()
         chat = _chat_id(self._address.chat_id)
         mode = "HTML" if html else None
         if self._draft:
-            await bot.send_message_draft(
+            await api.call(
+                "sendMessageDraft",
                 chat_id=int(chat),
                 draft_id=self._draft_id,
                 text=text,
@@ -144,16 +144,18 @@ class TelegramLive:
                 message_thread_id=_thread(self._address),
             )
         elif self._message_id is None:
-            sent = await bot.send_message(
+            sent = await api.call(
+                "sendMessage",
                 chat_id=chat,
                 text=text,
                 parse_mode=mode,
                 message_thread_id=_thread(self._address),
                 link_preview_options=NO_PREVIEW,
             )
-            self._message_id = sent.message_id
+            self._message_id = message_id_of(sent)
         else:
-            await bot.edit_message_text(
+            await api.call(
+                "editMessageText",
                 chat_id=chat,
                 message_id=self._message_id,
                 text=text,
@@ -170,14 +172,14 @@ class TelegramLive:
         return await self._sender.finish_live(self._address, text, self._message_id)
 
     async def discard(self) -> None:
-        from aiogram.exceptions import AiogramError, TelegramAPIError
+        from bot.channels.telegram_api import TelegramError
 
         if self._message_id is None:
             return  # a draft lapses by itself once the reply is sent
         message_id, self._message_id = self._message_id, None
-        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
-            await self._bot().delete_message(
-                chat_id=_chat_id(self._address.chat_id), message_id=message_id
+        with contextlib.suppress(TelegramError):
+            await self._api().call(
+                "deleteMessage", chat_id=_chat_id(self._address.chat_id), message_id=message_id
             )
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiogram import Bot
-from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramBadRequest
 
 from agent.attachments import FileTooLarge, FileUnavailable, MediaKind, MediaRef
+from bot.channels.telegram_api import TelegramApi, TelegramBadRequest, TelegramError
+from bot.channels.telegram_types import File, MalformedUpdate
 
 __all__ = [
     "SLACK_FILE_HOSTS",
@@ -45,40 +45,31 @@ def _check_announced(ref: MediaRef, max_bytes: int) -> None:
         raise FileTooLarge(ref.size, max_bytes)
 
 
-async def telegram_fetch(bot: Bot, ref: MediaRef, max_bytes: int) -> bytes:
+async def telegram_fetch(api: TelegramApi, ref: MediaRef, max_bytes: int) -> bytes:
     """The file `ref` names, through getFile; raises FileTooLarge / FileUnavailable."""
     _check_announced(ref, max_bytes)
     try:
-        file = await bot.get_file(ref.file_id)
+        file = File.from_raw(await api.call("getFile", file_id=ref.file_id))
     except TelegramBadRequest as exc:
         if "too big" in str(exc).lower():
             raise FileTooLarge(ref.size, max_bytes) from None
         raise FileUnavailable("Telegram would not give me the file") from None
-    except (TelegramAPIError, AiogramError, OSError) as exc:
+    except (TelegramError, MalformedUpdate) as exc:
         log.warning("Telegram getFile failed: %s", type(exc).__name__)
         raise FileUnavailable("I could not reach Telegram to download it") from None
     if file.file_size is not None and file.file_size > max_bytes:
         raise FileTooLarge(file.file_size, max_bytes)
     if not file.file_path:
         raise FileUnavailable("Telegram gave no download path for it")
-    api = bot.session.api
-    if api.is_local and Path(file.file_path).is_absolute():
+    if api.local and Path(file.file_path).is_absolute():
         return _read_local(Path(file.file_path), max_bytes)
-    url = api.file_url(bot.token, file.file_path)
-    data = bytearray()
     try:
-        async for chunk in bot.session.stream_content(
-            url, timeout=120, chunk_size=_CHUNK, raise_for_status=True
-        ):
-            data += chunk
-            if len(data) > max_bytes:
-                raise FileTooLarge(None, max_bytes)
-    except FileTooLarge:
-        raise
-    except Exception as exc:  # aiohttp errors; the URL holds the token, so it is not logged
-        log.warning("Telegram file download failed: %s", type(exc).__name__)
+        return await api.download(file.file_path, max_bytes, chunk=_CHUNK)
+    except OverflowError:
+        raise FileTooLarge(None, max_bytes) from None
+    except TelegramError as exc:  # its text never holds the URL (the token is in it)
+        log.warning("Telegram file download failed: %s", exc)
         raise FileUnavailable("the download from Telegram failed") from None
-    return bytes(data)
 
 
 def _read_local(path: Path, max_bytes: int) -> bytes:

@@ -1,4 +1,8 @@
-"""The Telegram channel (aiogram 3): long polling with a stall watchdog, or a webhook.
+"""The Telegram channel: long polling with a stall watchdog, or a webhook.
+
+The Bot API client is our own (`telegram_api.py`, over aiohttp) and updates are read into
+the few typed values Steward looks at (`telegram_types.py`); an update that does not parse is
+skipped with a log line, and polling goes on.
 
 Incoming: each update is translated into an `IncomingMessage` and handed to the router, in the
 order Telegram numbered them (`update_id`); an update seen before is dropped, also across a
@@ -8,13 +12,19 @@ read in `telegram_updates.py`: in groups only messages that mention the bot, rep
 commands for it get through; a press on an approval button is answered at once and dispatched
 as a typed `Press` from the presser, carrying the id of the message pressed.
 
+Start: the first getUpdates waits only for deleteWebhook (a webhook left set would refuse it);
+getMe and setMyCommands run alongside it. The bot's id is the token's first part, so private
+messages and button presses need nothing more; a group message waits for getMe's username (its
+mentions are read with it) and, updates being handled in order, so does what comes after it.
+
 Outgoing (`telegram_send.py`): Telegram HTML in parts below 4096 characters, flood control and
 retries, `DeliveryError` for what still fails; every message is sent and edited with link
-previews off (the default of the Bot too): Telegram's preview fetcher would otherwise request
-any URL the model writes (a zero-click way to carry data out).
+previews off: Telegram's preview fetcher would otherwise request any URL the model writes (a
+zero-click way to carry data out).
 
-(Over 400 lines: polling with its watchdog and status, the webhook and start/stop are one
-channel's lifecycle; what updates say and how sends go are already in modules of their own.)
+(Over 400 lines: polling with its watchdog and status, the webhook, start/stop and getMe beside
+the first poll are one channel's lifecycle; what updates say, how sends go and the Bot API
+client are already in modules of their own.)
 """
 
 from __future__ import annotations
@@ -27,25 +37,10 @@ import logging
 import re
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
-from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    AiogramError,
-    TelegramAPIError,
-    TelegramConflictError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
-from aiogram.methods import GetUpdates
-from aiogram.types import BotCommand, CallbackQuery, Message, Update
-from aiogram.utils.token import TokenValidationError
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import SecretStr
 
 from agent.attachments import MediaRef
 from agent.delivery import is_private_chat
@@ -55,8 +50,19 @@ from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.errors import ChannelStartError
 from bot.channels.live_reply import TelegramLive
 from bot.channels.media import telegram_fetch
+from bot.channels.telegram_api import (
+    TelegramApi,
+    TelegramConflict,
+    TelegramError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorized,
+    valid_token,
+)
 from bot.channels.telegram_cards import ApprovalButton
-from bot.channels.telegram_send import NO_PREVIEW, TelegramSender
+from bot.channels.telegram_send import TelegramSender
+from bot.channels.telegram_types import CallbackQuery, MalformedUpdate, Message, Update
 from bot.channels.telegram_updates import message_in, press_in, pressed_button
 from bot.http import HttpServer
 from memory.state import StateStore
@@ -70,7 +76,18 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
 STATE_KEY = "telegram.last_update_id"
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
-_TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
+_TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
+_GROUPS = ("group", "supergroup")
+
+
+def _parsed(raw: Any) -> Update | None:
+    """The update `raw` as typed values, or None (logged) when it is malformed."""
+    try:
+        return Update.from_raw(raw)
+    except MalformedUpdate as exc:
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        log.warning("Telegram update %s is malformed (%s); skipped", update_id, exc)
+        return None
 
 
 def webhook_secret_for(token: str) -> str:
@@ -85,7 +102,7 @@ class TelegramChannel:
     def __init__(
         self,
         *,
-        token: str,
+        token: SecretStr | str,
         api_base: str | None = None,
         commands: Sequence[tuple[str, str]] = (),
         state: StateStore | None = None,
@@ -102,14 +119,14 @@ class TelegramChannel:
             raise ValueError("stall_after must be longer than one long poll (poll_timeout)")
         if webhook_url and http is None:
             raise ValueError("webhook mode needs the HTTP server")
-        self._token = token
+        self._token = token if isinstance(token, SecretStr) else SecretStr(token)
         self._api_base = api_base
         self._commands = [
             (name, summary[:256] or name) for name, summary in commands if _COMMAND_NAME.match(name)
         ]
         self._state = state
         self._webhook_url = webhook_url
-        self._webhook_secret = webhook_secret or webhook_secret_for(token)
+        self._webhook_secret = webhook_secret or webhook_secret_for(self._token.get_secret_value())
         self._http = http
         self._poll_timeout = poll_timeout
         self._stall_after = stall_after
@@ -119,10 +136,12 @@ class TelegramChannel:
         self.status = "up"
         """How the channel is doing, for `/status` and the web console: `up`, `reconnecting: why`
         (getUpdates failing or stalled; it keeps trying) or `error: why` (it stopped)."""
-        self._bot: Bot | None = None
+        self._api: TelegramApi | None = None
         self._dispatch: Dispatch | None = None
         self._username = ""
         self._bot_id = 0
+        self._me: asyncio.Task[None] | None = None
+        self._me_known = False
         self._offset: int | None = None
         self._handled_up_to = 0
         self._recent: deque[int] = deque(maxlen=1000)
@@ -131,7 +150,7 @@ class TelegramChannel:
         self._poller: asyncio.Task[None] | None = None
         self._background = BackgroundTasks("Telegram update handling")
         self._out = TelegramSender(
-            self._require_bot,
+            self._require_api,
             attempts=send_attempts,
             backoff=backoff,
             max_retry_after=max_retry_after,
@@ -147,57 +166,48 @@ class TelegramChannel:
 
     async def start(self, dispatch: Dispatch) -> None:
         self._dispatch = dispatch
-        try:
-            session = (
-                AiohttpSession(api=TelegramAPIServer.from_base(self._api_base))
-                if self._api_base
-                else AiohttpSession()
-            )
-            self._bot = Bot(
-                self._token,
-                session=session,
-                default=DefaultBotProperties(link_preview=NO_PREVIEW),
-            )
-        except TokenValidationError:
+        if not valid_token(self._token.get_secret_value()):
             raise ChannelStartError(
                 "TELEGRAM_BOT_TOKEN is not a bot token (it looks like 123456789:AA…)"
-            ) from None
+            )
+        self._api = TelegramApi(self._token, self._api_base)
+        self._bot_id = self._api.bot_id
         if self._state is not None:
             stored = await self._state.get(STATE_KEY)
             self._handled_up_to = int(stored) if stored and stored.isdigit() else 0
         try:
             await self._setup()
-        except TelegramUnauthorizedError:
-            await self._bot.session.close()
+        except TelegramUnauthorized:
+            await self._abort()
             raise ChannelStartError(
                 "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token "
                 "@BotFather gave you"
             ) from None
         except ChannelStartError:
-            await self._bot.session.close()
+            await self._abort()
             raise
         except _TRANSIENT as exc:
             log.warning("Telegram is not reachable yet (%s); I keep trying in the background", exc)
             self._runner = asyncio.create_task(self._set_up_later())
             return
-        except (TelegramAPIError, AiogramError) as exc:
-            await self._bot.session.close()
+        except TelegramError as exc:
+            await self._abort()
             raise ChannelStartError(f"Telegram refused the set-up: {exc}") from None
         self._go()
 
+    async def _abort(self) -> None:
+        if self._me is not None:
+            self._me.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._me
+        await self._require_api().close()
+
     async def _setup(self) -> None:
-        """getMe, the command menu, and the webhook (set, or deleted for polling)."""
-        bot = self._require_bot()
-        me = await bot.get_me()
-        self._username, self._bot_id = (me.username or "").lower(), me.id
-        if self._commands:
-            try:
-                await bot.set_my_commands(
-                    [BotCommand(command=n, description=s) for n, s in self._commands]
-                )
-            except TelegramAPIError as exc:
-                log.warning("Telegram setMyCommands failed: %s", exc)
+        """The webhook deleted (polling: getMe alongside) or set (after getMe); the command
+        menu is set in the background."""
+        api = self._require_api()
         if self._webhook_url:
+            await self._ensure_me()  # the username before the first update can come in
             assert self._http is not None
             self._http.unmount(WEBHOOK_PATH)
             self._http.mount(WEBHOOK_PATH, self._on_webhook)
@@ -205,15 +215,51 @@ class TelegramChannel:
                 await self._http.start()
             except Exception as exc:
                 raise ChannelStartError(f"Telegram webhook: {exc}") from None
-            await bot.set_webhook(
+            await api.call(
+                "setWebhook",
                 url=self._webhook_url,
                 secret_token=self._webhook_secret,
                 allowed_updates=ALLOWED_UPDATES,
                 max_connections=1,  # one at a time, in order
             )
         else:
-            await bot.delete_webhook(drop_pending_updates=False)
+            self._ask_me()
+            await api.call("deleteWebhook", drop_pending_updates=False)
+        if self._commands:
+            self._background.spawn(self._set_commands())
+
+    def _ask_me(self) -> asyncio.Task[None]:
+        """getMe, once at a time; a failure is logged and asked again by whoever needs it."""
+        if self._me is None or (self._me.done() and not self._me_known):
+            self._me = asyncio.create_task(self._get_me())
+            self._me.add_done_callback(self._me_done)
+        return self._me
+
+    async def _get_me(self) -> None:
+        me = await self._require_api().call("getMe")
+        username = me.get("username") if isinstance(me, dict) else None
+        bot_id = me.get("id") if isinstance(me, dict) else None
+        if not isinstance(bot_id, int) or not isinstance(username, str | None):
+            raise TelegramNetworkError("getMe: the answer is not a User")
+        self._username, self._bot_id, self._me_known = (username or "").lower(), bot_id, True
         log.info("Telegram: @%s (%s mode)", self._username, self.mode)
+
+    @staticmethod
+    def _me_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("Telegram getMe failed: %s", exc)
+
+    async def _ensure_me(self) -> None:
+        """The bot's username is known (getMe answered); raises what getMe failed with."""
+        if not self._me_known:
+            await asyncio.shield(self._ask_me())
+
+    async def _set_commands(self) -> None:
+        commands = [{"command": n, "description": s} for n, s in self._commands]
+        try:
+            await self._require_api().call("setMyCommands", commands=commands)
+        except TelegramError as exc:
+            log.warning("Telegram setMyCommands failed: %s", exc)
 
     async def _set_up_later(self) -> None:
         delay = min(self._backoff * 2, 30.0)
@@ -221,7 +267,7 @@ class TelegramChannel:
             await asyncio.sleep(delay)
             try:
                 await self._setup()
-            except TelegramUnauthorizedError:
+            except TelegramUnauthorized:
                 log.error("Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized); giving up")
                 self.finished.set()
                 return
@@ -233,7 +279,7 @@ class TelegramChannel:
                 delay = min(delay * 2, 60.0)
                 log.warning("Telegram still not reachable (%s); next try in %.0f s", exc, delay)
                 continue
-            except (TelegramAPIError, AiogramError) as exc:
+            except TelegramError as exc:
                 log.error("Telegram refused the set-up: %s; the channel stops", exc)
                 self.finished.set()
                 return
@@ -246,7 +292,7 @@ class TelegramChannel:
             self._runner = asyncio.create_task(self._poll_with_watchdog())
 
     async def stop(self) -> None:
-        for task in (self._runner, self._poller):
+        for task in (self._runner, self._poller, self._me):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -254,14 +300,14 @@ class TelegramChannel:
         if self._http is not None and self._webhook_url:
             self._http.unmount(WEBHOOK_PATH)
         await self._background.drain()
-        if self._bot is not None:
-            await self._bot.session.close()
+        if self._api is not None:
+            await self._api.close()
         self.finished.set()
 
-    def _require_bot(self) -> Bot:
-        if self._bot is None:
+    def _require_api(self) -> TelegramApi:
+        if self._api is None:
             raise DeliveryError("the Telegram channel has not started")
-        return self._bot
+        return self._api
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -291,7 +337,7 @@ class TelegramChannel:
                         await self._poller
                     # a fresh connection pool: the stuck one may never answer
                     with contextlib.suppress(Exception):
-                        await self._require_bot().session.close()
+                        await self._require_api().close()
                     self.poll_restarts += 1
                     break
             else:
@@ -305,38 +351,56 @@ class TelegramChannel:
                 await asyncio.sleep(1.0)
 
     async def _poll(self) -> None:
-        bot = self._require_bot()
+        api = self._require_api()
         loop = asyncio.get_running_loop()
         first_delay = min(self._backoff * 2, 30.0)
         delay = first_delay
         while True:
-            method = GetUpdates(
-                offset=self._offset, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
             try:
-                updates = await bot(method, request_timeout=self._poll_timeout + 15)
+                updates = await api.call(
+                    "getUpdates",
+                    offset=self._offset,
+                    timeout=self._poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self._poll_timeout + 15,
+                )
+                if not isinstance(updates, list):
+                    raise TelegramNetworkError("getUpdates: the answer is not a list")
+                self._last_poll = loop.time()
+                await self._take(updates)
             except TelegramRetryAfter as exc:
                 self._last_poll = loop.time()
                 await asyncio.sleep(exc.retry_after)
                 continue
-            except TelegramUnauthorizedError:
+            except TelegramUnauthorized:
                 log.error("Telegram refused the bot token while polling; the channel stops")
                 self.status = "error: the bot token was refused"
                 return
-            except (TelegramAPIError, AiogramError, OSError, ValidationError) as exc:
+            except TelegramError as exc:
                 self._last_poll = loop.time()
-                kind = "conflict" if isinstance(exc, TelegramConflictError) else "error"
+                kind = "conflict" if isinstance(exc, TelegramConflict) else "error"
                 log.warning("Telegram getUpdates %s: %s; retrying in %.0f s", kind, exc, delay)
                 self.status = f"reconnecting: getUpdates {kind}"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            self._last_poll = loop.time()
             self.status = "up"
             delay = first_delay
-            for update in updates:
-                self._offset = update.update_id + 1
-                self._accept(update)
+
+    async def _take(self, updates: list[Any]) -> None:
+        """One getUpdates answer, in order; the offset moves past each update taken (also a
+        malformed one). A group message waits for getMe (its failure is raised)."""
+        for raw in updates:
+            update = _parsed(raw)
+            if update is None:
+                update_id = raw.get("update_id") if isinstance(raw, dict) else None
+                if isinstance(update_id, int) and not isinstance(update_id, bool):
+                    self._offset = max(self._offset or 0, update_id + 1)
+                continue
+            if update.message is not None and update.message.chat.type in _GROUPS:
+                await self._ensure_me()
+            self._offset = update.update_id + 1
+            self._accept(update)
 
     # -- webhook -----------------------------------------------------------------------------
 
@@ -349,10 +413,11 @@ class TelegramChannel:
             return web.Response(status=401, text="unauthorized")
         try:
             raw = await request.json()
-            update = Update.model_validate(raw, context={"bot": self._bot})
-        except (ValueError, ValidationError):
+        except ValueError:
             return web.Response(status=400, text="bad update")
-        self._accept(update)
+        update = _parsed(raw)
+        if update is not None:  # a malformed one is answered too: sent again, it stays so
+            self._accept(update)
         return web.json_response({})
 
     # -- incoming ----------------------------------------------------------------------------
@@ -402,8 +467,10 @@ class TelegramChannel:
         return press_in(query, button)
 
     async def _answer(self, query_id: str, text: str | None) -> None:
-        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
-            await self._require_bot().answer_callback_query(query_id, text=text)
+        with contextlib.suppress(TelegramError):
+            await self._require_api().call(
+                "answerCallbackQuery", callback_query_id=query_id, text=text
+            )
 
     # -- outgoing (telegram_send.py) --------------------------------------------------------
 
@@ -421,12 +488,12 @@ class TelegramChannel:
 
     async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
         """A file a message carries, through getFile, capped (media.py)."""
-        return await telegram_fetch(self._require_bot(), ref, max_bytes)
+        return await telegram_fetch(self._require_api(), ref, max_bytes)
 
     def open_live(self, address: Address) -> TelegramLive | None:
         """A reply shown as it grows (live_reply.py): a draft in a private chat, else an edited
         message; None before the channel started."""
-        if self._bot is None:
+        if self._api is None:
             return None
 
         def no_drafts() -> None:
@@ -434,7 +501,7 @@ class TelegramChannel:
 
         private = is_private_chat("telegram", address.chat_id)
         return TelegramLive(
-            self._require_bot,
+            self._require_api,
             self._out,
             address,
             drafts=private and self._drafts,

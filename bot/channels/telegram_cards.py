@@ -1,9 +1,15 @@
-"""Telegram's approval card: HTML within Telegram's limit and its inline buttons (aiogram)."""
+"""Telegram's approval card: HTML within Telegram's limit and its inline buttons.
+
+A button's callback data is `ap:<approval id>:<choice letter>`, the format buttons have always
+had (so buttons on cards sent before an upgrade still work): fields joined by `:`, at most 64
+bytes. Callback data is client-controlled: `unpack` refuses anything
+that is not exactly that shape.
+"""
 
 from __future__ import annotations
 
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from dataclasses import dataclass
+from typing import Any
 
 from agent.types import ApprovalPrompt, Press
 from bot.channels.cards import TELEGRAM_CHOICES, card_of, html_escape
@@ -11,12 +17,33 @@ from bot.channels.formatting import TELEGRAM_LIMIT, utf16_len
 
 __all__ = ["ApprovalButton", "telegram_card"]
 
+_PREFIX = "ap"
+_SEP = ":"
+_MAX_BYTES = 64  # Telegram's limit for callback_data
 
-class ApprovalButton(CallbackData, prefix="ap"):
+
+@dataclass(frozen=True, slots=True)
+class ApprovalButton:
     """An approval button's callback data: only the approval id and the choice (y / n / a)."""
 
     id: str
     d: str
+
+    def pack(self) -> str:
+        if _SEP in self.id or _SEP in self.d:
+            raise ValueError("a callback data field may not contain ':'")
+        packed = _SEP.join((_PREFIX, self.id, self.d))
+        if len(packed.encode()) > _MAX_BYTES:
+            raise ValueError("callback data is longer than 64 bytes")
+        return packed
+
+    @classmethod
+    def unpack(cls, data: str) -> ApprovalButton:
+        """The button `data` names; ValueError for any other shape."""
+        prefix, *fields = data.split(_SEP)
+        if prefix != _PREFIX or len(fields) != 2:
+            raise ValueError("not an approval button's callback data")
+        return cls(*fields)
 
     def press(self, message_id: str) -> Press:
         """The press this data stands for, on message `message_id`; KeyError for a choice
@@ -24,8 +51,13 @@ class ApprovalButton(CallbackData, prefix="ap"):
         return Press(self.id, TELEGRAM_CHOICES[self.d], message_id)
 
 
-def telegram_card(prompt: ApprovalPrompt) -> tuple[str, InlineKeyboardMarkup]:
-    """The card as Telegram HTML (its visible text within Telegram's limit) and its buttons."""
+def _button(text: str, approval_id: str, choice: str) -> dict[str, str]:
+    return {"text": text, "callback_data": ApprovalButton(approval_id, choice).pack()}
+
+
+def telegram_card(prompt: ApprovalPrompt) -> tuple[str, dict[str, Any]]:
+    """The card as Telegram HTML (its visible text within Telegram's limit) and its buttons
+    (an `InlineKeyboardMarkup`)."""
     card = card_of(prompt, limit=TELEGRAM_LIMIT - 64, measure=utf16_len)
     pid = prompt.approval_id
     markup = {
@@ -37,18 +69,7 @@ def telegram_card(prompt: ApprovalPrompt) -> tuple[str, InlineKeyboardMarkup]:
     }
     body = "\n\n".join(markup.get(kind, html_escape)(text) for kind, text in card.parts())
     buttons = [
-        [
-            InlineKeyboardButton(
-                text="✅ Approve", callback_data=ApprovalButton(id=pid, d="y").pack()
-            ),
-            InlineKeyboardButton(
-                text="❌ Deny", callback_data=ApprovalButton(id=pid, d="n").pack()
-            ),
-        ],
-        [
-            InlineKeyboardButton(
-                text="Allow always", callback_data=ApprovalButton(id=pid, d="a").pack()
-            )
-        ],
+        [_button("✅ Approve", pid, "y"), _button("❌ Deny", pid, "n")],
+        [_button("Allow always", pid, "a")],
     ]
-    return body, InlineKeyboardMarkup(inline_keyboard=buttons)
+    return body, {"inline_keyboard": buttons}

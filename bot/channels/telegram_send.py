@@ -16,30 +16,29 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    AiogramError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.types import LinkPreviewOptions, Message
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt
 from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
+from bot.channels.telegram_api import (
+    TelegramApi,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramError,
+    TelegramMigrated,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from bot.channels.telegram_cards import telegram_card
 
-__all__ = ["NO_PREVIEW", "TelegramSender"]
+__all__ = ["NO_PREVIEW", "TelegramSender", "message_id_of"]
 
 log = logging.getLogger(__name__)
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_PREVIEW = {"is_disabled": True}
+"""`link_preview_options` on every message sent or edited."""
 T = TypeVar("T")
 
 
@@ -51,14 +50,27 @@ def _thread(address: Address) -> int | None:
     return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
 
 
+def message_id_of(sent: Any) -> int:
+    """The message_id of a sent Message; a malformed answer is a network failure."""
+    message_id = sent.get("message_id") if isinstance(sent, dict) else None
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise TelegramNetworkError("sendMessage: the answer has no message_id")
+    return message_id
+
+
 class TelegramSender:
-    """The outgoing half of the Telegram channel; `bot` gives the started Bot (or raises
+    """The outgoing half of the Telegram channel; `api` gives the started client (or raises
     `DeliveryError` before the channel started)."""
 
     def __init__(
-        self, bot: Callable[[], Bot], *, attempts: int, backoff: float, max_retry_after: float
+        self,
+        api: Callable[[], TelegramApi],
+        *,
+        attempts: int,
+        backoff: float,
+        max_retry_after: float,
     ) -> None:
-        self._bot = bot
+        self._api = api
         self._attempts = attempts
         self._backoff = backoff
         self._max_retry_after = max_retry_after
@@ -92,15 +104,15 @@ class TelegramSender:
                 return await make()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(
-        self, address: Address, text: str, *, html: bool, markup: Any = None
-    ) -> Message:
-        bot = self._bot()
+    async def _send(self, address: Address, text: str, *, html: bool, markup: Any = None) -> int:
+        """Send one message; its message_id."""
+        api = self._api()
         chat_id: int | str = _chat_id(address.chat_id)
         for _ in range(2):
             try:
-                return await self._call(
-                    lambda chat_id=chat_id: bot.send_message(  # type: ignore[misc]
+                sent = await self._call(
+                    lambda chat_id=chat_id: api.call(  # type: ignore[misc]
+                        "sendMessage",
                         chat_id=chat_id,
                         text=text,
                         parse_mode="HTML" if html else None,
@@ -109,14 +121,14 @@ class TelegramSender:
                         link_preview_options=NO_PREVIEW,
                     )
                 )
-            except TelegramMigrateToChat as exc:
+                return message_id_of(sent)
+            except TelegramMigrated as exc:
                 chat_id = exc.migrate_to_chat_id
         raise DeliveryError(f"Telegram chat {address.chat_id} moved twice")
 
     async def _send_chunk(self, address: Address, chunk: Chunk) -> str:
         try:
-            sent = await self._send(address, chunk.markup, html=True)
-            return str(sent.message_id)
+            return str(await self._send(address, chunk.markup, html=True))
         except TelegramBadRequest as exc:
             if "can't parse entities" not in str(exc).lower():
                 raise
@@ -125,7 +137,7 @@ class TelegramSender:
             )
         last = ""
         for piece in split_plain(chunk.source, 4096, utf16_len):
-            last = str((await self._send(address, piece, html=False)).message_id)
+            last = str(await self._send(address, piece, html=False))
         return last
 
     async def send_text(self, address: Address, text: str) -> str | None:
@@ -137,7 +149,7 @@ class TelegramSender:
             for index, chunk in enumerate(chunks[done:], start=done):
                 last = await self._send_chunk(address, chunk)
                 self._partial[key] = index + 1
-        except (TelegramAPIError, AiogramError, OSError) as exc:
+        except TelegramError as exc:
             raise DeliveryError(f"Telegram: {exc}") from exc
         self._partial.pop(key, None)
         return last
@@ -148,13 +160,14 @@ class TelegramSender:
         part-way is resumed by the redelivery from the next part). Where the edit is refused,
         the preview is deleted and the reply sent whole."""
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
-        bot = self._bot()
+        api = self._api()
         chat_id = _chat_id(address.chat_id)
         try:
             for html, body in ((True, chunks[0].markup), (False, chunks[0].source)):
                 try:
                     await self._call(
-                        lambda html=html, body=body: bot.edit_message_text(  # type: ignore[misc]
+                        lambda html=html, body=body: api.call(  # type: ignore[misc]
+                            "editMessageText",
                             chat_id=chat_id,
                             message_id=message_id,
                             text=body,
@@ -169,10 +182,10 @@ class TelegramSender:
                         break
                     if not html or "can't parse entities" not in error:
                         raise
-        except (TelegramAPIError, AiogramError, OSError) as exc:
+        except TelegramError as exc:
             log.warning("Telegram refused the final edit (%s); sending the reply anew", exc)
-            with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
-                await bot.delete_message(chat_id=chat_id, message_id=message_id)
+            with contextlib.suppress(TelegramError):
+                await api.call("deleteMessage", chat_id=chat_id, message_id=message_id)
             return await self.send_text(address, text)
         if len(chunks) == 1:
             return str(message_id)
@@ -183,15 +196,16 @@ class TelegramSender:
         body, markup = telegram_card(prompt)
         try:
             sent = await self._send(address, body, html=True, markup=markup)
-        except (TelegramAPIError, AiogramError, OSError) as exc:
+        except TelegramError as exc:
             raise DeliveryError(f"Telegram: {exc}") from exc
-        return str(sent.message_id)
+        return str(sent)
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
-        bot = self._bot()
+        api = self._api()
         try:
             await self._call(
-                lambda: bot.edit_message_text(
+                lambda: api.call(
+                    "editMessageText",
                     chat_id=_chat_id(address.chat_id),
                     message_id=int(platform_message_id),
                     text=text,
@@ -203,13 +217,14 @@ class TelegramSender:
             if "message is not modified" in str(exc).lower():
                 return
             raise DeliveryError(f"Telegram: {exc}") from exc
-        except (TelegramAPIError, AiogramError, OSError, ValueError) as exc:
+        except (TelegramError, ValueError) as exc:
             raise DeliveryError(f"Telegram: {exc}") from exc
 
     async def show_typing(self, address: Address) -> None:
-        bot = self._bot()
-        with contextlib.suppress(TelegramAPIError, AiogramError, OSError):
-            await bot.send_chat_action(
+        api = self._api()
+        with contextlib.suppress(TelegramError):
+            await api.call(
+                "sendChatAction",
                 chat_id=_chat_id(address.chat_id),
                 action="typing",
                 message_thread_id=_thread(address),

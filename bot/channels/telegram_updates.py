@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 
-from aiogram.types import CallbackQuery, Message
-from pydantic import ValidationError
-
 from agent.attachments import MediaKind, MediaRef, ReplyRef
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.channels.cards import TELEGRAM_CHOICES
 from bot.channels.telegram_cards import ApprovalButton
+from bot.channels.telegram_types import CallbackQuery, Message
 from memory.people import Identity
 
 __all__ = [
@@ -28,7 +26,9 @@ __all__ = [
     "replying_to",
 ]
 
-_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
+"""An approval id exactly as agent.approvals makes them (lowercase): another spelling on a
+button is not data Steward sent, and decides nothing."""
 
 
 def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage | None:
@@ -144,8 +144,8 @@ def _comment_on(message: Message) -> ReplyRef | None:
     if replied is None or not replied.is_automatic_forward:
         return None
     origin = replied.forward_origin
-    post_chat = getattr(origin, "chat", None) or replied.sender_chat
-    post_id = getattr(origin, "message_id", None) or replied.forward_from_message_id
+    post_chat = (origin.chat if origin else None) or replied.sender_chat
+    post_id = (origin.message_id if origin else None) or replied.forward_from_message_id
     if post_chat is None or post_id is None:
         return None
     return ReplyRef(
@@ -168,8 +168,8 @@ def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
     external = message.external_reply
     if external is not None:
         origin = external.origin
-        chat = getattr(origin, "chat", None) or external.chat
-        post_id = getattr(origin, "message_id", None) or external.message_id
+        chat = origin.chat or external.chat
+        post_id = origin.message_id or external.message_id
         if chat is None or post_id is None:
             return None
         return ReplyRef("telegram", str(chat.id), str(post_id), text=quoted)
@@ -209,7 +209,7 @@ def pressed_button(query: CallbackQuery) -> ApprovalButton | None:
     (callback data is client-controlled)."""
     try:
         button = ApprovalButton.unpack(query.data or "")
-    except (ValueError, TypeError, ValidationError):
+    except ValueError:
         return None
     if button.d not in TELEGRAM_CHOICES or not _APPROVAL_ID.match(button.id):
         return None
@@ -223,7 +223,7 @@ def press_in(query: CallbackQuery, button: ApprovalButton) -> IncomingMessage | 
         return None
     chat = message.chat
     thread: str | None = None
-    if isinstance(message, Message) and message.is_topic_message and message.message_thread_id:
+    if message.is_topic_message and message.message_thread_id:
         thread = str(message.message_thread_id)
     press = button.press(str(message.message_id))
     return IncomingMessage(
@@ -244,10 +244,10 @@ def forward_origin(message: Message) -> str | None:
     if origin is None:
         via = message.via_bot
         return f"telegram:bot:{via.id}" if via is not None else None
-    user = getattr(origin, "sender_user", None)
+    user = origin.sender_user
     if user is not None:
         return f"telegram:user:{user.id}"
-    chat = getattr(origin, "sender_chat", None) or getattr(origin, "chat", None)
+    chat = origin.sender_chat or origin.chat
     if chat is not None:
         return f"telegram:chat:{chat.id}"
     return "telegram:hidden user"

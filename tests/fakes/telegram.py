@@ -1,10 +1,9 @@
-"""A loopback fake of the Telegram Bot API that the real aiogram client can talk to.
+"""A loopback fake of the Telegram Bot API that Steward's own client talks to.
 
 Usage::
 
     async with FakeTelegram() as tg:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
-        bot = Bot(tg.token, session=session)
+        api = TelegramApi(tg.token, tg.base_url)  # bot/channels/telegram_api.py
         tg.push_message("/start")
         ...
         await tg.wait_for("sendMessage")

@@ -1,0 +1,331 @@
+"""The part of a Telegram update Steward reads, as typed values; everything else is ignored.
+
+Plain frozen dataclasses read by hand from the Bot API's JSON (`from_raw`): a few dozen pydantic
+models would cost more at start-up than the whole client, and this is all Steward looks at.
+Unknown fields are ignored; a field Steward reads that has the wrong JSON type raises
+`MalformedUpdate` (the channel skips that update, with a log line). Nothing is coerced: an id
+is an int, a flag a bool, or the update is malformed. Every trust-relevant field is kept as
+Telegram sends it: the sender (`from`, its `is_bot`), `sender_chat`, `forward_origin`,
+`via_bot`, `external_reply`, `quote`, the chat's type, the thread ids, and a callback's presser
+and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = [
+    "CallbackQuery",
+    "Chat",
+    "ExternalReply",
+    "File",
+    "FileInfo",
+    "MalformedUpdate",
+    "Message",
+    "MessageEntity",
+    "MessageOrigin",
+    "PhotoSize",
+    "Update",
+    "User",
+]
+
+T = TypeVar("T")
+Raw = Mapping[str, Any]
+
+
+class MalformedUpdate(ValueError):
+    """A field Steward reads is missing or of the wrong type."""
+
+
+def _get(raw: Raw, key: str, kind: type[T], default: T | None = None) -> T | None:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedUpdate(f"{key!r} is not {kind.__name__}")
+    return value
+
+
+def _need(raw: Raw, key: str, kind: type[T]) -> T:
+    value = _get(raw, key, kind)
+    if value is None:
+        raise MalformedUpdate(f"{key!r} is missing")
+    return value
+
+
+def _one(raw: Raw, key: str, read: Callable[[Raw], T]) -> T | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise MalformedUpdate(f"{key!r} is not an object")
+    return read(value)
+
+
+def _many(raw: Raw, key: str, read: Callable[[Raw], T]) -> tuple[T, ...]:
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise MalformedUpdate(f"{key!r} is not a list of objects")
+    return tuple(read(item) for item in value)
+
+
+def _object(raw: Any) -> Raw:
+    if not isinstance(raw, Mapping):
+        raise MalformedUpdate("not an object")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    is_bot: bool
+    first_name: str
+    last_name: str | None = None
+    username: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}" if self.last_name else self.first_name
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> User:
+        return cls(
+            id=_need(raw, "id", int),
+            is_bot=_need(raw, "is_bot", bool),
+            first_name=_get(raw, "first_name", str, ""),
+            last_name=_get(raw, "last_name", str),
+            username=_get(raw, "username", str),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: int
+    type: str
+    """private, group, supergroup or channel."""
+    title: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> Chat:
+        return cls(_need(raw, "id", int), _need(raw, "type", str), _get(raw, "title", str))
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoSize:
+    file_id: str
+    file_unique_id: str
+    width: int
+    height: int
+    file_size: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> PhotoSize:
+        return cls(
+            _need(raw, "file_id", str),
+            _need(raw, "file_unique_id", str),
+            _need(raw, "width", int),
+            _need(raw, "height", int),
+            _get(raw, "file_size", int),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A document, voice note or audio file: what downloading and naming it needs."""
+
+    file_id: str
+    file_unique_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    file_size: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> FileInfo:
+        return cls(
+            _need(raw, "file_id", str),
+            _need(raw, "file_unique_id", str),
+            _get(raw, "file_name", str),
+            _get(raw, "mime_type", str),
+            _get(raw, "file_size", int),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOrigin:
+    """Who wrote a forwarded message: `user` (sender_user), `hidden_user` (a name only),
+    `chat` (sender_chat) or `channel` (chat and the post's message_id)."""
+
+    type: str
+    sender_user: User | None = None
+    sender_user_name: str | None = None
+    sender_chat: Chat | None = None
+    chat: Chat | None = None
+    message_id: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> MessageOrigin:
+        return cls(
+            type=_need(raw, "type", str),
+            sender_user=_one(raw, "sender_user", User.from_raw),
+            sender_user_name=_get(raw, "sender_user_name", str),
+            sender_chat=_one(raw, "sender_chat", Chat.from_raw),
+            chat=_one(raw, "chat", Chat.from_raw),
+            message_id=_get(raw, "message_id", int),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEntity:
+    type: str
+    offset: int
+    length: int
+    user: User | None = None
+    """The user a `text_mention` names."""
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> MessageEntity:
+        return cls(
+            _need(raw, "type", str),
+            _need(raw, "offset", int),
+            _need(raw, "length", int),
+            _one(raw, "user", User.from_raw),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuote:
+    text: str
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> TextQuote:
+        return cls(_need(raw, "text", str))
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalReply:
+    """A reply to a message in another chat (or a thread): where that message came from."""
+
+    origin: MessageOrigin
+    chat: Chat | None = None
+    message_id: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> ExternalReply:
+        origin = _one(raw, "origin", MessageOrigin.from_raw)
+        if origin is None:
+            raise MalformedUpdate("'origin' is missing")
+        return cls(origin, _one(raw, "chat", Chat.from_raw), _get(raw, "message_id", int))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    message_id: int
+    chat: Chat
+    date: int = 0
+    """0 for a message the bot can no longer see (an `InaccessibleMessage` under a button)."""
+    from_user: User | None = None
+    sender_chat: Chat | None = None
+    text: str | None = None
+    caption: str | None = None
+    entities: tuple[MessageEntity, ...] = ()
+    photo: tuple[PhotoSize, ...] = ()
+    document: FileInfo | None = None
+    voice: FileInfo | None = None
+    audio: FileInfo | None = None
+    forward_origin: MessageOrigin | None = None
+    forward_from_message_id: int | None = None
+    is_automatic_forward: bool = False
+    via_bot: User | None = None
+    external_reply: ExternalReply | None = None
+    quote: TextQuote | None = None
+    reply_to_message: Message | None = None
+    is_topic_message: bool = False
+    message_thread_id: int | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> Message:
+        raw = _object(raw)
+        chat = _one(raw, "chat", Chat.from_raw)
+        if chat is None:
+            raise MalformedUpdate("'chat' is missing")
+        return cls(
+            message_id=_need(raw, "message_id", int),
+            chat=chat,
+            date=_get(raw, "date", int, 0),
+            from_user=_one(raw, "from", User.from_raw),
+            sender_chat=_one(raw, "sender_chat", Chat.from_raw),
+            text=_get(raw, "text", str),
+            caption=_get(raw, "caption", str),
+            entities=_many(raw, "entities", MessageEntity.from_raw),
+            photo=_many(raw, "photo", PhotoSize.from_raw),
+            document=_one(raw, "document", FileInfo.from_raw),
+            voice=_one(raw, "voice", FileInfo.from_raw),
+            audio=_one(raw, "audio", FileInfo.from_raw),
+            forward_origin=_one(raw, "forward_origin", MessageOrigin.from_raw),
+            forward_from_message_id=_get(raw, "forward_from_message_id", int),
+            is_automatic_forward=_get(raw, "is_automatic_forward", bool, False),
+            via_bot=_one(raw, "via_bot", User.from_raw),
+            external_reply=_one(raw, "external_reply", ExternalReply.from_raw),
+            quote=_one(raw, "quote", TextQuote.from_raw),
+            reply_to_message=_one(raw, "reply_to_message", Message.from_raw),
+            is_topic_message=_get(raw, "is_topic_message", bool, False),
+            message_thread_id=_get(raw, "message_thread_id", int),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackQuery:
+    """A press on an inline button: who pressed (`from_user`), on which message, its data."""
+
+    id: str
+    from_user: User
+    message: Message | None = None
+    data: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Raw) -> CallbackQuery:
+        presser = _one(raw, "from", User.from_raw)
+        if presser is None:
+            raise MalformedUpdate("'from' is missing")
+        return cls(
+            _need(raw, "id", str),
+            presser,
+            _one(raw, "message", Message.from_raw),
+            _get(raw, "data", str),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    update_id: int
+    message: Message | None = None
+    callback_query: CallbackQuery | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> Update:
+        raw = _object(raw)
+        return cls(
+            _need(raw, "update_id", int),
+            _one(raw, "message", Message.from_raw),
+            _one(raw, "callback_query", CallbackQuery.from_raw),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    """What getFile answers: the path to download the file from (valid for an hour)."""
+
+    file_id: str
+    file_size: int | None = None
+    file_path: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> File:
+        raw = _object(raw)
+        return cls(
+            _need(raw, "file_id", str), _get(raw, "file_size", int), _get(raw, "file_path", str)
+        )
