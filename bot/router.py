@@ -166,7 +166,11 @@ class Router:
 
 def _verb(message: IncomingMessage) -> CommandCall | Press | None:
     """What the message asks of the command layer: a press or a command as the channel typed
-    them, else the text parsed as a command (None: it goes to the agent)."""
+    them, else the text parsed as a command (None: it goes to the agent). A forwarded message
+    (or an inline bot's) is someone else's words: "/allow 42" in it is never a command, even
+    when the owner is the one who forwards it; it reaches the agent as outside content."""
+    if message.forwarded_from is not None:
+        return None
     return message.press or message.command or CommandCall.parse(message.text)
 
 
