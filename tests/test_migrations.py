@@ -101,3 +101,82 @@ def test_newer_database_stops_the_cli_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "schema version 999" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_0011_keeps_every_memory_and_leaves_transcript_rows_out_of_the_lookup_indexes(
+    tmp_path: Path,
+) -> None:
+    """A database at schema 10 with a fact and two transcript rows: after 0011 every row is
+    there unchanged, the look-ups still find the fact through their (now partial) indexes, and
+    transcript rows take no room in those indexes."""
+    from contextlib import closing
+    from datetime import UTC, datetime
+
+    from memory.clock import FrozenClock
+    from memory.longterm import Kind, LongTermMemory
+
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        for migration in load_migrations()[:10]:
+            conn.executescript(migration.sql)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, '2025-01-01')",
+                (migration.version, migration.name),
+            )
+        conn.execute("INSERT INTO users (id, display_name, created_at) VALUES (5, 'Ann', 'x')")
+        for memory_id, kind, text, subject, importance, message_id in (
+            (11, "fact", "Ann drinks her coffee black", "coffee", 0.9, None),
+            (12, "message", "Ann drinks her coffee black", "coffee", 0.9, 1),
+            (13, "message", "noted", "Steward", 0.3, 2),
+        ):
+            conn.execute(
+                "INSERT INTO memories (id, user_id, kind, text, subject, subject_key, source,"
+                " trust, importance, created_at, message_id) VALUES (?, 5, ?, ?, ?, ?,"
+                " 'owner_said', 'trusted', ?, '2025-05-14T09:00:00.000000+00:00', ?)",
+                (memory_id, kind, text, subject, subject.lower(), importance, message_id),
+            )
+        conn.commit()
+        before = conn.execute("SELECT * FROM memories ORDER BY id").fetchall()
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() >= 11
+        after = [tuple(r) for r in await db.fetchall("SELECT * FROM memories ORDER BY id")]
+        assert after == before
+        memory = LongTermMemory(db, FrozenClock(datetime(2025, 9, 30, tzinfo=UTC)))
+        same = await memory.records.same_text(5, "ann drinks her coffee black")
+        assert same is not None and same.id == 11
+        subject = await memory.records.same_subject(5, "Coffee", [Kind.FACT, Kind.MESSAGE])
+        assert [m.id for m in subject] == [11]
+        assert [m.id for m in await memory.records.important(5, 5, 0.5)] == [11]
+        for name in ("memories_by_text", "memories_by_subject", "memories_by_importance"):
+            sql = await db.scalar("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+            assert "kind != 'message'" in sql
+            entries = await db.scalar(
+                f"SELECT COUNT(*) FROM memories INDEXED BY {name}"
+                " WHERE user_id = 5 AND superseded_at IS NULL"
+                " AND kind != 'message'"
+                + (" AND subject_key != ''" if name == "memories_by_subject" else "")
+            )
+            assert entries == 1
+        plans = [
+            " ".join(str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
+            for sql, params in (
+                (
+                    "SELECT id FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+                    " AND kind != 'message' AND text = ? COLLATE NOCASE",
+                    (5, "x"),
+                ),
+                (
+                    "SELECT id FROM memories WHERE user_id = ? AND subject_key = ?"
+                    " AND subject_key != '' AND superseded_at IS NULL AND kind != 'message'",
+                    (5, "x"),
+                ),
+            )
+        ]
+        assert "memories_by_text" in plans[0] and "memories_by_subject" in plans[1]
+    finally:
+        await db.close()

@@ -234,6 +234,7 @@ class MemoryRecords:
     async def important(self, user_id: int, limit: int, min_importance: float) -> list[Memory]:
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+            " AND kind != 'message'"  # migration 0011's partial index
             f" AND importance >= ? AND kind != 'episode' AND kind IN ({_MEMORY_KIND_SQL})"
             " ORDER BY importance DESC, created_at DESC LIMIT ?",
             (user_id, min_importance, limit),
@@ -248,7 +249,7 @@ class MemoryRecords:
         kind_list = [k.value for k in kinds]
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND subject_key = ? AND subject_key != ''"
-            " AND superseded_at IS NULL"
+            " AND superseded_at IS NULL AND kind != 'message'"  # migration 0011's partial index
             f" AND kind IN ({','.join('?' * len(kind_list))})",
             (user_id, key, *kind_list),
         )
@@ -259,6 +260,7 @@ class MemoryRecords:
         normal = normalize_text(text)
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+            " AND kind != 'message'"  # migration 0011's partial index
             f" AND text = ? COLLATE NOCASE AND kind IN ({_MEMORY_KIND_SQL})"
             " ORDER BY id DESC LIMIT 1",
             (user_id, normal),
