@@ -27,6 +27,7 @@ __all__ = [
     "MessageEntity",
     "MessageOrigin",
     "PhotoSize",
+    "TextQuote",
     "Update",
     "User",
 ]
