@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from common import (
     ROOT,
@@ -130,6 +130,62 @@ def prepare() -> Prepared:
     return Prepared(None, cache, note)
 
 
+def gateway_config(work: Path, tg: TimedTelegram, fa: TimedAnthropic) -> dict[str, Any]:
+    return {
+        "agents": {
+            "defaults": {
+                "workspace": str(work / "workspace"),
+                "model": "claude-sonnet-4-5",
+                "provider": "anthropic",
+                "timezone": "UTC",
+                "dream": {"enabled": False},
+            }
+        },
+        "providers": {"anthropic": {"apiKey": "test-key", "apiBase": fa.base_url}},
+        "channels": {
+            "telegram": {
+                "enabled": True,
+                "token": tg.token,
+                "allowFrom": ["*"],
+                "streaming": False,
+            },
+            "websocket": {"enabled": False},
+        },
+        "gateway": {"heartbeat": {"enabled": False}},
+    }
+
+
+async def start_gateway(
+    work: Path, tg: TimedTelegram, fa: TimedAnthropic, cache: Path | None, log: IO[bytes]
+) -> asyncio.subprocess.Process:
+    """`nanobot gateway` on a fresh config in `work` (its HOME is work/home), against the fakes."""
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    cfg = work / "config.json"
+    cfg.write_text(json.dumps(gateway_config(work, tg, fa), indent=2))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "NANOBOT"))}
+    env |= {
+        "HOME": str(work / "home"),
+        "PYTHONPATH": str(SHIM),
+        "NANOBOT_BENCH_TELEGRAM_API": tg.base_url,
+        "NO_COLOR": "1",
+    }
+    if cache is not None:
+        env["TIKTOKEN_CACHE_DIR"] = str(cache)
+    return await asyncio.create_subprocess_exec(
+        str(VENV / "bin" / "nanobot"),
+        "gateway",
+        "-c",
+        str(cfg),
+        "-p",
+        str(free_port()),
+        env=env,
+        cwd=work,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+
+
 async def measure(
     work: Path,
     *,
@@ -144,57 +200,11 @@ async def measure(
     if ready.error:
         return {"error": ready.error}
     cache, tiktoken_note = ready.tiktoken_cache, ready.tiktoken_note
-    await asyncio.to_thread((work / "home").mkdir, parents=True)
     out: dict[str, Any] = {"version": "nanobot-ai 0.3.5", "tiktoken": tiktoken_note}
     async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:
-        config = {
-            "agents": {
-                "defaults": {
-                    "workspace": str(work / "workspace"),
-                    "model": "claude-sonnet-4-5",
-                    "provider": "anthropic",
-                    "timezone": "UTC",
-                    "dream": {"enabled": False},
-                }
-            },
-            "providers": {"anthropic": {"apiKey": "test-key", "apiBase": fa.base_url}},
-            "channels": {
-                "telegram": {
-                    "enabled": True,
-                    "token": tg.token,
-                    "allowFrom": ["*"],
-                    "streaming": False,
-                },
-                "websocket": {"enabled": False},
-            },
-            "gateway": {"heartbeat": {"enabled": False}},
-        }
-        cfg = work / "config.json"
-        cfg.write_text(json.dumps(config, indent=2))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "NANOBOT"))}
-        env |= {
-            "HOME": str(work / "home"),
-            "PYTHONPATH": str(SHIM),
-            "NANOBOT_BENCH_TELEGRAM_API": tg.base_url,
-            "NO_COLOR": "1",
-        }
-        if cache is not None:
-            env["TIKTOKEN_CACHE_DIR"] = str(cache)
         with (work / "gateway.log").open("wb") as log:
             started = time.perf_counter()
-            proc = await asyncio.create_subprocess_exec(
-                str(VENV / "bin" / "nanobot"),
-                "gateway",
-                "-c",
-                str(cfg),
-                "-p",
-                str(free_port()),
-                env=env,
-                cwd=work,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
+            proc = await start_gateway(work, tg, fa, cache, log)
             try:
                 if why := await first_poll(tg, proc, started):
                     return out | {"error": f"nanobot {why}; see {work / 'gateway.log'}"}

@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peer_nanobot
+import startup
 import steward_side
 from common import ROOT
 
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-turns", type=int, help="nanobot turns; full 500")
     p.add_argument("--peer-gap", type=float, default=0.0, help="think time between peer turns")
     p.add_argument("--no-peer", action="store_true", help="skip nanobot")
+    p.add_argument("--start-reps", type=int, help="cold starts of each, medians; full 5")
     p.add_argument("--idle-wait", type=float, default=3.0, help="s after ready before idle RSS")
     p.add_argument("--rss-bound", type=float, default=64.0, help="MiB growth allowed over turns")
     p.add_argument("--rounds", type=int, default=1, help="retrieval latency: passes over the set")
@@ -65,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.lead = min(args.lead, 15.0)
         args.idle_wait = min(args.idle_wait, 2.0)
     args.peer_turns = args.peer_turns or (30 if quick else 500)
+    args.start_reps = args.start_reps or (3 if quick else 5)
     return args
 
 
@@ -165,6 +168,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 prepared=await peer_setup if peer_setup is not None else None,
             )
             phases["peer"] = time.perf_counter() - t
+        print("== start-up: start to ready, start to first reply (bench/startup.py)", flush=True)
+        t = time.perf_counter()
+        prepared = None
+        if not args.no_peer:
+            prepared = await peer_setup if peer_setup is not None else peer_nanobot.prepare()
+        results["startup"] = await startup.compare(
+            scratch / "startup", reps=args.start_reps, latency=args.latency, prepared=prepared
+        )
+        phases["startup"] = time.perf_counter() - t
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -271,11 +283,34 @@ def table(r: dict[str, Any]) -> str:
             + (f" ({sch['missing']} not sent within 60 s)" if sch.get("missing") else ""),
             "not measured",
         )
-    row(
-        "Start to ready s (first getUpdates)",
-        s.get("start_to_ready_s", "-"),
-        peer_value("start_to_ready_s"),
-    )
+    up = r.get("startup") or {}
+    mine_up, theirs_up = up.get("steward") or {}, up.get("peer") or {}
+
+    def started(side: dict[str, Any], key: str) -> str:
+        if side.get("error") and key not in side:
+            return f"n/a: {side['error']}"
+        return f"{side[key]:.2f}" if key in side else "-"
+
+    if up:
+        reps = f"median of {up.get('reps')} fresh starts"
+        row(
+            f"Start to ready s (first getUpdates), {reps}",
+            *(started(x, "ready_s") for x in (mine_up, theirs_up)),
+        )
+        row(
+            f"Start to first reply s (a message waiting at start), {reps}",
+            *(started(x, "first_reply_s") for x in (mine_up, theirs_up)),
+        )
+        row(
+            "CPU s of the process at the first reply, median",
+            *(started(x, "cpu_at_reply_s") for x in (mine_up, theirs_up)),
+        )
+    else:
+        row(
+            "Start to ready s (first getUpdates)",
+            s.get("start_to_ready_s", "-"),
+            peer_value("start_to_ready_s"),
+        )
     row("Idle RSS MiB", s.get("idle_rss_mib", "-"), peer_value("idle_rss_mib"))
     bound = r.get("rss_bound_mib", 64)
     grew = (s.get("rss_after_turns_mib") or 0) - (s.get("idle_rss_mib") or 0)

@@ -47,10 +47,13 @@ class Running:
 
 
 def steward_env(data: Path, tg: TimedTelegram, fa: TimedAnthropic) -> dict[str, str]:
+    # PYTHONDONTWRITEBYTECODE is left out: an installed Steward has its .pyc files, as the
+    # peer's venv has (pip compiles them); without them every start compiles our sources again
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("ANTHROPIC_", "STEWARD_", "TELEGRAM_", "SLACK_", "CHROMA_"))
+        and k != "PYTHONDONTWRITEBYTECODE"
     }
     return env | {
         "STEWARD_DATA_DIR": str(data),

@@ -12,16 +12,15 @@ from agent.mail.account import (
     parse_imap_url,
     parse_smtp_url,
 )
-from agent.mail.briefing import MailDigest
-from agent.mail.service import MailService, OwnerNote
-from agent.mail.watch import MailNoticeJob, MailWatcher
 from agent.outbox import Switchboard
 from memory.clock import Clock
 from memory.labels import TRUSTED
 from memory.stores import Stores
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the mail modules are imported when a mailbox is configured
     from agent.config import Settings
+    from agent.mail.service import OwnerNote
+    from agent.mail.watch import MailWatcher
     from agent.scheduler import SchedulerService
 
 __all__ = ["account_from", "build_mail", "mail_configured", "owner_note"]
@@ -77,6 +76,10 @@ def build_mail(
     account = account_from(settings)
     if account is None:
         return None
+    from agent.mail.briefing import MailDigest
+    from agent.mail.service import MailService
+    from agent.mail.watch import MailNoticeJob, MailWatcher
+
     service = MailService(account, stores, clock, tell_owner=owner_note(stores, courier))
     watcher = MailWatcher(service, scheduler)
     scheduler.engine.handlers["mail"] = MailNoticeJob(scheduler.runtime)

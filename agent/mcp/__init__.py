@@ -10,11 +10,12 @@ audit as the built-in ones.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
-from agent.mcp.bridge import McpTool
 from agent.mcp.config import (
     McpConfig,
     McpConfigError,
@@ -22,10 +23,13 @@ from agent.mcp.config import (
     environment,
     load_mcp_config,
 )
-from agent.mcp.search import SEARCH_TOOL, McpToolSource
-from agent.mcp.supervisor import AuditSink, McpSupervisor, ServerState
 from agent.paths import find_home
 from agent.tools.registry import Risk
+
+if TYPE_CHECKING:  # the MCP SDK (about 40 MiB, 0.7 s): imported only when a server is set up
+    from agent.mcp.bridge import McpTool
+    from agent.mcp.search import SEARCH_TOOL, McpToolSource
+    from agent.mcp.supervisor import AuditSink, McpSupervisor, ServerState
 
 __all__ = [
     "SEARCH_TOOL",
@@ -38,7 +42,29 @@ __all__ = [
     "ServerState",
     "build_mcp",
     "load_mcp_config",
+    "mcp_configured",
 ]
+
+_LAZY = {
+    "McpTool": "agent.mcp.bridge",
+    "SEARCH_TOOL": "agent.mcp.search",
+    "McpToolSource": "agent.mcp.search",
+    "AuditSink": "agent.mcp.supervisor",
+    "McpSupervisor": "agent.mcp.supervisor",
+    "ServerState": "agent.mcp.supervisor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def mcp_configured(settings: Settings) -> bool:
+    """Is there an MCP servers file to read (STEWARD_MCP_CONFIG, or mcp.json in the data
+    directory)? Without one there is nothing to start, and the SDK is never imported."""
+    return settings.mcp_config is not None or settings.mcp_config_path.exists()
 
 
 def build_mcp(
@@ -49,6 +75,9 @@ def build_mcp(
 ) -> tuple[McpSupervisor, McpToolSource]:
     """The supervisor and the registry's tool source, from the settings. A bad file raises
     McpConfigError (one line: the file, the server, the problem) before anything starts."""
+    from agent.mcp.search import McpToolSource
+    from agent.mcp.supervisor import McpSupervisor
+
     path = settings.mcp_config_path
     config = load_mcp_config(
         path,

@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError, PyPdfError
-
 __all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
 
 READABLE = "PDF, plain text, Markdown, CSV and HTML"
@@ -117,6 +114,9 @@ def _decode(raw: bytes) -> str:
 
 
 def _pdf(raw: bytes) -> Extracted:
+    from pypdf import PdfReader  # imported on the first PDF, not at start-up
+    from pypdf.errors import PdfReadError, PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:

@@ -12,8 +12,6 @@ import asyncio
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "prepare_image"]
 
 MAX_EDGE = 1568
@@ -39,6 +37,8 @@ class PreparedImage:
 
 
 def _prepare(raw: bytes) -> PreparedImage:
+    from PIL import Image, ImageOps, UnidentifiedImageError  # on the first image, not at start-up
+
     try:
         with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
             if probe.width * probe.height > MAX_PIXELS:

@@ -29,7 +29,6 @@ __all__ = [
 def default_registry(*, mail: bool = True) -> ToolRegistry:
     """Every built-in tool; `mail=False` leaves out the mail tools (no mailbox configured)."""
     from agent.tools.goals import GOAL_TOOLS
-    from agent.tools.mail import MAIL_TOOLS
     from agent.tools.memory import MEMORY_TOOLS
     from agent.tools.messaging import MESSAGING_TOOLS
     from agent.tools.schedule import SCHEDULE_TOOLS
@@ -37,6 +36,8 @@ def default_registry(*, mail: bool = True) -> ToolRegistry:
     from agent.tools.web import WEB_TOOLS
     from agent.tools.workspace import WORKSPACE_TOOLS
 
+    if mail:  # the mail modules only with a mailbox
+        from agent.tools.mail import MAIL_TOOLS
     return ToolRegistry(
         [
             *BUILTIN_TOOLS,

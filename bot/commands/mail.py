@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from agent.config import Settings
-from agent.mail.service import LOGIN_REFUSED
 from agent.mail.setup import account_from
-from agent.mail.watch import describe_rule, parse_rule
 from agent.types import Address, address_to_json
 from bot.commands.registry import CommandGroup, UsageError
 from memory.people import Chat, User
 from memory.stores import Stores
 
 __all__ = ["group", "status_line"]
+
+# agent.mail.service and agent.mail.watch (aiosmtplib, the IMAP clients) are imported by the
+# handlers that use them: without a mailbox, start-up never loads them
 
 group = CommandGroup()
 
@@ -40,6 +41,8 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
     account = account_from(settings)
     if account is None:
         return None
+    from agent.mail.service import LOGIN_REFUSED
+
     where = account.imap.host if account.imap else account.smtp.host if account.smtp else "?"
     rules = len(await stores.mail.rules())
     refused = await stores.state.get(LOGIN_REFUSED) == "1"
@@ -66,6 +69,8 @@ def _configured(settings: Settings) -> None:
 @mail.sub("watch list")
 @mail.sub("watch")
 async def watch_list(user: User, stores: Stores) -> str:
+    from agent.mail.watch import describe_rule
+
     rules = await stores.mail.rules(user.id)
     if not rules:
         return "No mail watch rules. Add one: /mail watch from boss@corp.example"
@@ -74,6 +79,8 @@ async def watch_list(user: User, stores: Stores) -> str:
 
 @mail.sub("watch remove <rule_id...>", problem=WHICH, rule_id=_rule_id)
 async def watch_remove(rule_id: int, user: User, stores: Stores) -> str:
+    from agent.mail.watch import describe_rule
+
     removed = await stores.mail.remove_rule(user.id, rule_id)
     if removed is None:
         return f"There is no watch rule #{rule_id}. See /mail watch list."
@@ -86,6 +93,8 @@ async def watch_add(
     rule: str, user: User, chat: Chat, address: Address, settings: Settings, stores: Stores
 ) -> str:
     _configured(settings)
+    from agent.mail.watch import describe_rule, parse_rule
+
     try:
         spec = parse_rule(rule)
     except ValueError as exc:
