@@ -71,7 +71,8 @@ class SideCall:
             steps=1,
             usage=reply.usage,
             cost_usd=estimate_cost(self._model.name, reply.usage),
-            transcript=json.dumps([*messages, reply.as_message()], ensure_ascii=False),
+            # the answer only: the prompt is the stored conversation again (as for chat turns)
+            transcript=json.dumps([reply.as_message()], ensure_ascii=False),
             label=label,
         )
         return parse_json(reply.text), turn_id

@@ -106,6 +106,8 @@ class PausedState(BaseModel):
     usage: dict[str, int] = Field(default_factory=dict)
     label: tuple[str, ...] = ()
     address: dict[str, Any] | None = None
+    prompt: int = 0
+    """How many messages of the stored transcript are the prompt (left out once it finishes)."""
 
     @property
     def token_usage(self) -> TokenUsage:

@@ -85,6 +85,9 @@ class _Turn:
     refused: list[str] = field(default_factory=list)
     stream: ReplyStream | None = None
     """The owner's live view of the answer, while the turn holds nothing from outside."""
+    prompt: int = 0
+    """How many of `messages` are the prompt (history, context, trigger): a finished turn stores
+    only what came after (the model's answers, tool results), not the history again each turn."""
 
     def taint(self, label: Label) -> None:
         """Join `label` into the turn's; from then on nothing above read runs unasked."""
@@ -165,6 +168,7 @@ class TurnRunner:
             messages=[Message.from_api(m) for m in prompt.messages],
             label=label,
             stream=stream,
+            prompt=len(prompt.messages),
         )
         return await self._loop(turn)
 
@@ -223,6 +227,7 @@ class TurnRunner:
             usage=state.token_usage,
             steps=stored.steps,
             label=label,
+            prompt=state.prompt,
         )
         return await self._loop(turn)
 
@@ -396,6 +401,7 @@ class TurnRunner:
             usage=dict(turn.usage.__dict__),
             label=turn.label.sources,
             address=address.__dict__ if address else None,
+            prompt=turn.prompt,
         )
         await self._stores.turns.pause(
             turn.id,
@@ -426,7 +432,7 @@ class TurnRunner:
             steps=turn.steps,
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
-            transcript=dump_transcript(turn.messages),
+            transcript=dump_transcript(turn.messages[turn.prompt :]),
             label=turn.label,
             error=error,
         )

@@ -350,3 +350,26 @@ async def test_a_message_whose_text_is_filled_in_later_is_found_by_its_new_text(
     finally:
         await service.stop()
         await stores.close()
+
+
+async def test_a_turn_stores_what_it_added_not_the_history_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Issue 19 (disk per turn): the conversation is stored once, in `messages`; a finished
+    turn's transcript keeps the model's answers and tool results of that turn only."""
+    fake_model.reply_text("the first answer")
+    fake_model.reply_tool_use("current_time", {})
+    fake_model.reply_text("the second answer")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("my first message")
+        await h.say("my second message")
+        *_, second = await h.steward.stores.turns.recent(2, kind="chat")
+        stored = await h.steward.stores.turns.stored(second.id)
+        assert stored is not None and stored.transcript is not None
+        parts = [
+            (m["role"], p["type"]) for m in json.loads(stored.transcript) for p in m["content"]
+        ]
+        assert parts == [("assistant", "tool_use"), ("user", "tool_result"), ("assistant", "text")]
+        assert "first" not in stored.transcript and "the second answer" in stored.transcript
+    # the model still saw the history
+    assert "the first answer" in json.dumps(fake_model.requests[1].messages)
