@@ -208,6 +208,10 @@ class MemoryUpkeep:
         if budget <= 0 or chat.kind != "private":
             return None
         floor = await self._store.compactions.compacted_through(chat.id)
+        # counted by SQLite first: reading the messages (hundreds) on every turn cost more
+        # than the rest of the turn; `_tokens` is the same estimate
+        if await self._messages.history_tokens_after(chat.id, floor) <= budget:
+            return None
         messages = await self._messages.history_after(chat.id, floor)
         if sum(_tokens(m.text) for m in messages) <= budget:
             return None

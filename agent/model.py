@@ -136,7 +136,17 @@ class AnthropicModel:
 
     def _get_client(self, sdk: Any) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            self._client = sdk.AsyncAnthropic(**self._client_args)
+            # The SDK keeps at most 100 idle connections (of 1,000): past 100 calls at once
+            # (a burst of chats) every call beyond them opened a new connection (a TLS
+            # handshake against the real API) and closed it after. Keep as many as may open.
+            limits = sdk.DEFAULT_CONNECTION_LIMITS
+            pooled = type(limits)(
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+            )
+            http = sdk.DefaultAsyncHttpxClient(limits=pooled)
+            self._client = sdk.AsyncAnthropic(**self._client_args, http_client=http)
         return self._client
 
     async def complete(

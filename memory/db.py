@@ -81,6 +81,10 @@ class Database:
             await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
+            # the WAL is checkpointed every 256 pages and cut back to 1 MiB after: left alone it
+            # stays at its high-water mark (4 MiB here), disk the user pays for nothing
+            await conn.execute("PRAGMA wal_autocheckpoint=256")
+            await conn.execute("PRAGMA journal_size_limit=1048576")
             db = cls(conn, path)
             await db._migrate(list(migrations) if migrations is not None else load_migrations())
         except BaseException:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from memory.clock import Clock, iso
 from memory.db import Database
@@ -51,6 +52,13 @@ class StoredMessage:
     in_history: bool = True  # False: a command or its answer, left out of the conversation
 
 
+@lru_cache(maxsize=512)
+def _label(text: str | None) -> Label:
+    """A stored label, parsed once: a chat's history is read on every turn, and its messages
+    carry few distinct labels (a Label is immutable, so one object serves them all)."""
+    return Label.from_json(text)
+
+
 def _message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
@@ -61,7 +69,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         text=row["text"],
         status=row["status"],
         created_at=row["created_at"],
-        label=Label.from_json(row["label"]),
+        label=_label(row["label"]),
         turn_id=row["turn_id"],
         in_history=bool(row["in_history"]),
     )
@@ -258,6 +266,16 @@ class MessageLog:
             (chat_id, after_id),
         )
         return [_message(row) for row in rows]
+
+    async def history_tokens_after(self, chat_id: int, after_id: int) -> int:
+        """The token estimate (a quarter of the characters, plus one, a message) of what
+        `history_after` returns, counted by SQLite: compaction asks it after every turn."""
+        total = await self._db.scalar(
+            "SELECT SUM(LENGTH(text) / 4 + 1) FROM messages WHERE chat_id = ? AND id > ?"
+            " AND in_history = 1 AND status IN ('handled', 'sent', 'pending', 'received')",
+            (chat_id, after_id),
+        )
+        return int(total or 0)
 
     async def unanswered(self) -> list[StoredMessage]:
         """Incoming messages received but never handled: a crash came between."""
