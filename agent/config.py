@@ -226,10 +226,11 @@ class Settings(BaseSettings):
     @classmethod
     def _known_embedder(cls, value: str) -> str:
         name = value.strip().lower()
-        known = {"minilm", "all-minilm-l6-v2", "minilm-onnx", "minilm-numpy"}
-        if name not in known | {"none", "off", "disabled"}:
+        known = {"minilm", "all-minilm-l6-v2", "minilm-int8", "minilm-fp32", "minilm-onnx"}
+        if name not in known | {"minilm-numpy", "none", "off", "disabled"}:
             raise ValueError(
-                f"unknown embedder {value!r} (use minilm, minilm-numpy, or none for keyword-only)"
+                f"unknown embedder {value!r} (use minilm, minilm-fp32, minilm-numpy, or none "
+                "for keyword-only)"
             )
         return name
 

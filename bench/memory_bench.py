@@ -384,7 +384,7 @@ async def ingest(store: LongTermMemory, count: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    embedder = load_embedder("minilm")
+    embedder = load_embedder(args.embedder, idle_release=None)
     labelled = load_labelled_set(LABELLED)
     results: dict[str, Any] = {"embedder": embedder.name}
     tmp_root = Path(tempfile.mkdtemp(prefix="steward-bench-"))
@@ -478,6 +478,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the questions")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--embedder",
+        default="minilm",
+        help="STEWARD_EMBEDDER value: minilm (the int8 graph), minilm-fp32, minilm-numpy",
+    )
     return parser.parse_args(argv)
 
 

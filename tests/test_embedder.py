@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from memory import onnx_minilm
+from memory.embed_stats import EMBED_STATS
 from memory.embedder import (
     Embedder,
     EmbedderUnavailable,
@@ -120,7 +122,13 @@ def test_load_embedder_specs(tmp_path: Path) -> None:
         load_embedder("none")
     with pytest.raises(EmbedderUnavailable, match="unknown embedder"):
         load_embedder("word2vec")
-    assert isinstance(load_embedder("minilm"), OnnxMiniLMEmbedder)  # the default
+    default = load_embedder("minilm")
+    assert isinstance(default, OnnxMiniLMEmbedder)  # the default: the fp32 graph
+    assert (default.variant, default.name) == ("fp32", "all-MiniLM-L6-v2")
+    assert load_embedder("minilm-fp32").name == default.name
+    int8 = load_embedder("minilm-int8")
+    assert isinstance(int8, OnnxMiniLMEmbedder)
+    assert (int8.variant, int8.name) == ("int8", "all-MiniLM-L6-v2-int8")
     assert isinstance(load_embedder(""), OnnxMiniLMEmbedder)
     assert isinstance(load_embedder(" MiniLM-ONNX "), OnnxMiniLMEmbedder)
     assert isinstance(load_embedder("minilm-numpy"), MiniLMEmbedder)
@@ -262,3 +270,88 @@ def test_a_cached_graph_needs_no_onnx_package_and_without_one_nothing_is_built(
         OnnxMiniLMEmbedder.load(bare)
     assert isinstance(load_embedder("minilm", bare), MiniLMEmbedder)
     assert sorted(os.listdir(bare)) == ["config.json", "model.safetensors", "tokenizer.json"]
+
+
+# -- int8, session options, CPU counter, idle release ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def int8_embedder() -> OnnxMiniLMEmbedder:
+    return OnnxMiniLMEmbedder.load(variant="int8")  # builds the venv's int8 graph if missing
+
+
+def test_int8_agrees_with_fp32(
+    int8_embedder: OnnxMiniLMEmbedder, onnx_embedder: OnnxMiniLMEmbedder
+) -> None:
+    assert int8_embedder.dim == 384
+    assert int8_embedder.name != onnx_embedder.name  # other vectors: never mixed in Chroma
+    batch = int8_embedder.embed(VARIED)
+    assert batch.dtype == np.float32
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    # memory.minilm_graph.quantize: 0.984-0.999 on these odd sentences (the empty one and "Hi"
+    # lowest); per tensor, with every MatMul in int8, it was 0.75-0.97.
+    agree = cosines(batch, onnx_embedder.embed(VARIED))
+    assert agree.min() >= 0.98
+    assert agree.mean() >= 0.99
+    memories = [
+        "my sister's birthday is in March",
+        "the boiler needs a service before winter",
+        "I prefer tea to coffee in the morning",
+        "Aiko moved to Osaka last spring for a new job",
+        "remind me to renew the car insurance on the 14th",
+    ]
+    assert cosines(int8_embedder.embed(memories), onnx_embedder.embed(memories)).min() >= 0.99
+    single = np.concatenate([int8_embedder.embed([s]) for s in VARIED])
+    assert cosines(batch, single).min() >= 0.999
+    assert cos(int8_embedder, DOG, "I adore my puppy") > 0.6
+    assert cos(int8_embedder, DOG, "quarterly tax filing") < 0.2
+
+
+def test_sessions_run_without_the_cpu_memory_arena(
+    int8_embedder: OnnxMiniLMEmbedder, onnx_embedder: OnnxMiniLMEmbedder
+) -> None:
+    for e in (int8_embedder, onnx_embedder):
+        options = e.session_options
+        assert options.enable_cpu_mem_arena is False
+        assert options.intra_op_num_threads == 1
+
+
+def test_every_embed_adds_its_cpu_time_to_the_counter(int8_embedder: OnnxMiniLMEmbedder) -> None:
+    before = EMBED_STATS.snapshot()
+    int8_embedder.embed(VARIED)
+    int8_embedder.embed([DOG])
+    after = EMBED_STATS.snapshot()
+    assert after["calls"] == before["calls"] + 2
+    assert after["texts"] == before["texts"] + len(VARIED) + 1
+    assert after["cpu_s"] > before["cpu_s"]
+
+
+def test_an_idle_session_is_released_and_calls_during_release_never_fail() -> None:
+    e = OnnxMiniLMEmbedder.load(variant="int8", idle_release=0.05)
+    reference = e.embed(VARIED[:6])
+    before = EMBED_STATS.snapshot()
+
+    def burst(worker: int) -> list[np.ndarray]:
+        out = []
+        for i in range(12):
+            out.append(e.embed(VARIED[:6]))
+            time.sleep(0.02 * ((i + worker) % 5))  # some gaps longer than the idle limit
+        return out
+
+    with ThreadPoolExecutor(3) as pool:
+        results = [r for rows in pool.map(burst, range(3)) for r in rows]
+    for rows in results:
+        np.testing.assert_allclose(rows, reference, atol=1e-5)
+    deadline = time.monotonic() + 10
+    while e.loaded and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not e.loaded  # released after the idle limit
+    released = EMBED_STATS.snapshot()
+    assert released["releases"] > before["releases"]
+    np.testing.assert_allclose(e.embed(VARIED[:6]), reference, atol=1e-5)
+    assert e.loaded  # loaded again by the next call
+    assert EMBED_STATS.snapshot()["loads"] > released["loads"]
+    kept = OnnxMiniLMEmbedder.load(variant="int8")  # without idle_release: kept for good
+    kept.embed([DOG])
+    time.sleep(0.2)
+    assert kept.loaded

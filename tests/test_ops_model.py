@@ -1,9 +1,12 @@
 """The embedding model is kept once: `make model` (scripts/install_model.py) builds the ONNX
-graph, records the sha256 of the weights and of the graph, and removes the weights. The
-embedder still loads, gives the same vectors, and refuses a graph that does not match."""
+graph and its int8 quantisation, records the sha256 of the weights and of both graphs, and
+removes the weights. The embedder still loads, gives the same vectors, and refuses a graph that
+does not match."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +17,7 @@ import pytest
 
 from memory.errors import EmbedderUnavailable
 from memory.minilm_common import default_model_dir
-from memory.onnx_minilm import DIGESTS_FILE, GRAPH_FILE, OnnxMiniLMEmbedder
+from memory.onnx_minilm import DIGESTS_FILE, GRAPH_FILE, INT8_FILE, OnnxMiniLMEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["my sister's birthday is in March", "the boiler needs a service", "tea, not coffee"]
@@ -48,8 +51,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_weights_are_kept_once(installed: Path) -> None:
     assert not (installed / "model.safetensors").exists()
     assert (installed / GRAPH_FILE).is_file() and (installed / DIGESTS_FILE).is_file()
+    assert (installed / INT8_FILE).is_file()
     size = sum(p.stat().st_size for p in installed.iterdir() if p.is_file())
-    assert size < 100 * 2**20, size  # one copy of the 90 MB of numbers, not two
+    # one copy of the 90 MB of numbers, not two, and the 34 MB int8 graph
+    assert size < 128 * 2**20, size
+    assert (installed / INT8_FILE).stat().st_size < 40 * 2**20
     assert (default_model_dir() / "model.safetensors").is_file()  # the original is untouched
 
 
@@ -60,17 +66,44 @@ def test_the_embedder_loads_from_the_graph_alone_with_the_same_vectors(installed
     assert np.allclose(alone.embed(TEXTS), full.embed(TEXTS), atol=1e-6)
 
 
-def test_a_graph_that_does_not_match_its_sha256_is_refused(installed: Path, tmp_path: Path) -> None:
+def test_the_int8_graph_is_recorded_and_loads_alone(installed: Path) -> None:
+    digests = json.loads((installed / DIGESTS_FILE).read_text())
+    assert digests["int8_sha256"] == sha256(installed / INT8_FILE)
+    alone = OnnxMiniLMEmbedder.load(installed, variant="int8")
+    assert (alone.graph, alone.name) == ("cached", "all-MiniLM-L6-v2-int8")
+    full = OnnxMiniLMEmbedder.load(default_model_dir())
+    assert (alone.embed(TEXTS) * full.embed(TEXTS)).sum(1).min() >= 0.99
+
+
+def test_quantisation_is_deterministic(installed: Path, tmp_path: Path) -> None:
+    """Built again from the same weights (here, from the venv's fp32 graph), the int8 graph has
+    the same bytes: its recorded sha256 holds on every machine."""
+    again = tmp_path / "again"
+    again.mkdir()
+    for name in ("config.json", "tokenizer.json", "model.safetensors", GRAPH_FILE):
+        os.link(default_model_dir() / name, again / name)
+    OnnxMiniLMEmbedder.load(again, variant="int8")
+    assert sha256(again / INT8_FILE) == sha256(installed / INT8_FILE)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("name", "variant"), [(GRAPH_FILE, "fp32"), (INT8_FILE, "int8")])
+def test_a_graph_that_does_not_match_its_sha256_is_refused(
+    installed: Path, tmp_path: Path, name: str, variant: str
+) -> None:
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     for path in installed.iterdir():
-        if path.is_file() and path.name != GRAPH_FILE:
+        if path.is_file() and path.name != name:
             os.link(path, damaged / path.name)
-    data = bytearray((installed / GRAPH_FILE).read_bytes())
+    data = bytearray((installed / name).read_bytes())
     data[-1000] ^= 0x01  # one bit of one weight
-    (damaged / GRAPH_FILE).write_bytes(bytes(data))
+    (damaged / name).write_bytes(bytes(data))
     with pytest.raises(EmbedderUnavailable, match="recorded sha256"):
-        OnnxMiniLMEmbedder.load(damaged)
+        OnnxMiniLMEmbedder.load(damaged, variant=variant)
 
 
 def test_a_second_install_is_a_quick_no_op(installed: Path) -> None:

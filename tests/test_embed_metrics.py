@@ -1,0 +1,36 @@
+"""The embedder's cumulative CPU counter, as `make bench` reads it: GET /metrics on Steward's
+HTTP server (loopback only) rises after an embed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from bot.http import HttpServer
+from memory.embed_stats import EMBED_STATS
+from memory.onnx_minilm import OnnxMiniLMEmbedder
+
+
+async def metrics(url: str) -> dict:
+    async with aiohttp.ClientSession() as client, client.get(f"{url}/metrics") as response:
+        assert response.status == 200
+        return (await response.json())["embedder"]
+
+
+async def test_metrics_report_the_embedders_calls_and_cpu_seconds() -> None:
+    server = HttpServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        embedder = await asyncio.to_thread(OnnxMiniLMEmbedder.load, variant="int8")
+        before = await metrics(server.url)
+        assert set(before) >= {"calls", "texts", "cpu_s", "loads", "releases", "variant"}
+        await asyncio.to_thread(embedder.embed, ["the boiler needs a service", "tea, not coffee"])
+        after = await metrics(server.url)
+        assert after["calls"] == before["calls"] + 1
+        assert after["texts"] == before["texts"] + 2
+        assert after["cpu_s"] > before["cpu_s"]
+        assert after["variant"] == "int8"
+        assert after == EMBED_STATS.snapshot()
+    finally:
+        await server.stop()
