@@ -13,10 +13,19 @@ class Clock(Protocol):
         """The current time, timezone-aware, in UTC."""
         ...
 
+    def system_time(self, moment: datetime) -> datetime:
+        """When the system clock will say it is when this clock reads `moment`: alarms (the
+        scheduler's) are set on the system's timers. The identity for a clock that is the
+        system's; a clock that runs faster (`make soak`) maps its time back."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def system_time(self, moment: datetime) -> datetime:
+        return moment
 
 
 class FrozenClock:
@@ -30,6 +39,10 @@ class FrozenClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+    def system_time(self, moment: datetime) -> datetime:
+        """Its alarms go off at that system time (tests move it and call `run_due()`)."""
+        return moment
 
 
 def iso(moment: datetime) -> str:

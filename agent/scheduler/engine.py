@@ -95,7 +95,7 @@ class SchedulerEngine:
 
         self._alarm.add_job(
             self._wake,
-            DateTrigger(run_date=at),
+            DateTrigger(run_date=self.runtime.clock.system_time(at)),  # at, on the system clock
             id=_WAKE_JOB,
             replace_existing=True,
             misfire_grace_time=None,

@@ -1,0 +1,59 @@
+"""`steward run`, with a clock that runs faster than the system's: the process `make soak` soaks.
+
+Usage: python bench/soak_child.py --epoch T --factor F
+
+It starts Steward as `steward run` does (settings from the environment and Steward's home, the
+same logging, `bot.app.run`) and passes the composition root a `FastClock`: at system time T it
+reads T, and from then on it runs F times as fast. Nothing in Steward knows it is being soaked;
+the scheduler arms its alarm at `clock.system_time(next run)`, which this clock maps back to the
+system's time, so a simulated week of reminders goes off in minutes. Periodic housekeeping that
+waits real seconds (redelivery, approval expiry) keeps real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+class FastClock:
+    """Reads `epoch` (a system time, seconds) at system time `epoch`, then runs `factor` times
+    as fast as the system clock."""
+
+    def __init__(self, epoch: float, factor: float) -> None:
+        self.epoch = epoch
+        self.factor = factor
+        self._start = datetime.fromtimestamp(epoch, UTC)
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.time() - self.epoch) * self.factor)
+
+    def system_time(self, moment: datetime) -> datetime:
+        elapsed = (moment - self._start).total_seconds() / self.factor
+        return datetime.fromtimestamp(self.epoch + elapsed, UTC)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epoch", type=float, required=True, help="system time the clocks meet")
+    parser.add_argument("--factor", type=float, required=True, help="simulated s per real s")
+    args = parser.parse_args()
+
+    from agent.paths import load_at_home
+    from bot.app import run
+    from bot.cli import _configure_logging  # the same logging as `steward run`
+
+    settings, _home = load_at_home()
+    _configure_logging(settings)
+    return asyncio.run(run(settings, clock=FastClock(args.epoch, args.factor)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
