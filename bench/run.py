@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peer_nanobot
+import rss_breakdown
 import startup
 import steward_side
 from common import ROOT
@@ -177,6 +178,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             scratch / "startup", reps=args.start_reps, latency=args.latency, prepared=prepared
         )
         phases["startup"] = time.perf_counter() - t
+        print("== steward: where the resident memory goes (bench/rss_breakdown.py)", flush=True)
+        t = time.perf_counter()
+        try:
+            results["rss_breakdown"] = await asyncio.to_thread(rss_breakdown.breakdown)
+        except (RuntimeError, OSError, ValueError) as exc:
+            results["rss_breakdown"] = {"error": str(exc)[:300]}
+        phases["rss_breakdown"] = time.perf_counter() - t
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -231,7 +239,24 @@ def table(r: dict[str, Any]) -> str:
             m["rss_mib"],
             "",
         )
-    row("CPU ms per turn (process)", s.get("cpu_ms_per_turn", "-"), peer_value("cpu_ms_per_turn"))
+
+    def cpu(x: dict[str, Any]) -> str:
+        if "cpu_ms_per_turn" not in x:
+            return "-"
+        if "embedder_cpu_ms_per_turn" not in x:
+            return str(x["cpu_ms_per_turn"])
+        return (
+            f"{x['cpu_ms_per_turn']} (embedder {x['embedder_cpu_ms_per_turn']}, "
+            f"{x['embedder_calls_per_turn']:g} calls)"
+        )
+
+    row(
+        "CPU ms per turn (process; of which the embedder's own), 0 memories",
+        cpu(s),
+        peer_value("cpu_ms_per_turn"),
+    )
+    for m in s.get("with_memories", []):
+        row(f"CPU ms per turn, {m['memories']:,} memories", cpu(m), "")
     c = s.get("concurrency") or {}
     if c:
         row(
@@ -359,6 +384,16 @@ def table(r: dict[str, Any]) -> str:
         "  ".join("-" * w for w in width),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(x, width, strict=True)) for x in rows]
+    pieces = r.get("rss_breakdown")
+    if isinstance(pieces, list) and pieces:
+        lines.append("")
+        lines.append(
+            "Where Steward's RSS goes (bench/rss_breakdown.py: pieces loaded one by one in a "
+            "fresh process, nothing started):"
+        )
+        lines += [f"  {label:<44} {figure}" for label, figure in rss_breakdown.rows(pieces)]
+    elif isinstance(pieces, dict):
+        lines.append(f"RSS breakdown: {pieces.get('error')}")
     if peer.get("tiktoken"):
         lines.append(f"peer tokens: {peer['tiktoken']}")
     return "\n".join(lines)

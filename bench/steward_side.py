@@ -44,6 +44,18 @@ class Running:
     fa: TimedAnthropic
     ready_s: float
     started: float
+    http_port: int = 0
+
+    async def embedder_stats(self) -> dict[str, Any]:
+        """The embedder's cumulative calls and CPU seconds (GET /metrics), {} when unreadable."""
+        import aiohttp
+
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        try:
+            async with aiohttp.ClientSession() as client, client.get(url) as response:
+                return dict((await response.json()).get("embedder") or {})
+        except (aiohttp.ClientError, ValueError, TimeoutError):
+            return {}
 
 
 def steward_env(data: Path, tg: TimedTelegram, fa: TimedAnthropic) -> dict[str, str]:
@@ -77,9 +89,10 @@ async def steward(data: Path, latency: float, log: Path) -> AsyncIterator[Runnin
     async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:
         with log.open("ab") as out:
             started = time.perf_counter()
+            env = steward_env(data, tg, fa)
             proc = await asyncio.create_subprocess_exec(
                 *STEWARD,
-                env=steward_env(data, tg, fa),
+                env=env,
                 cwd=ROOT,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
@@ -89,7 +102,14 @@ async def steward(data: Path, latency: float, log: Path) -> AsyncIterator[Runnin
                 if why := await first_poll(tg, proc, started):
                     raise RuntimeError(f"steward {why}; see {log}")
                 assert tg.first_poll_at is not None
-                yield Running(proc, tg, fa, tg.first_poll_at - started, started)
+                yield Running(
+                    proc,
+                    tg,
+                    fa,
+                    tg.first_poll_at - started,
+                    started,
+                    int(env["STEWARD_HTTP_PORT"]),
+                )
             finally:
                 await terminate(proc)
 
@@ -110,9 +130,12 @@ async def footprint_and_turns(
         db0 = dir_mib(data / "steward.db") + dir_mib(data / "steward.db-wal")
         chroma0 = dir_mib(data / "chroma")
         cpu0 = cpu_seconds(run.proc.pid)
+        embed0 = await run.embedder_stats()
         print(f"  steward: {turns} turns in one chat ...", flush=True)
         overheads = await drive_turns(run.tg, run.fa, turns, chat=OWNER_TG)
         out["cpu_ms_per_turn"] = round((cpu_seconds(run.proc.pid) - cpu0) / turns * 1000, 1)
+        await asyncio.sleep(1.0)  # what the turns left to do behind them (vectors) is done
+        out.update(embedder_per_turn(embed0, await run.embedder_stats(), turns))
         await asyncio.sleep(1.0)
         out["rss_after_turns_mib"] = round(tree_rss_mib(run.proc.pid), 1)
         out["turns"] = turns
@@ -129,6 +152,19 @@ async def footprint_and_turns(
         print("  steward: 200 chats at once ...", flush=True)
         out["concurrency"] = await burst(run, **concurrency)
     return out
+
+
+def embedder_per_turn(before: dict[str, Any], after: dict[str, Any], turns: int) -> dict[str, Any]:
+    """The embedder's own CPU ms and calls per turn (its counter, read over the turns), the
+    column the process CPU includes."""
+    if not before or not after:
+        return {}
+    return {
+        "embedder_cpu_ms_per_turn": round(
+            (after["cpu_s"] - before["cpu_s"]) / max(1, turns) * 1000, 1
+        ),
+        "embedder_calls_per_turn": round((after["calls"] - before["calls"]) / max(1, turns), 2),
+    }
 
 
 async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> dict[str, Any]:
@@ -290,7 +326,12 @@ async def overhead_with_memories(
     async with steward(data, latency, work / "steward.log") as run:
         await asyncio.sleep(idle_wait)  # the embedder and Chroma load in the background
         print(f"  steward: {turns} turns with {total:,} memories ...", flush=True)
+        cpu0 = cpu_seconds(run.proc.pid)
+        embed0 = await run.embedder_stats()
         overheads = await drive_turns(run.tg, run.fa, turns, chat=OWNER_TG, start_seq=total)
+        cpu_ms = round((cpu_seconds(run.proc.pid) - cpu0) / turns * 1000, 1)
+        await asyncio.sleep(1.0)
+        embedder = embedder_per_turn(embed0, await run.embedder_stats(), turns)
         rss = tree_rss_mib(run.proc.pid)
     print(f"  memory: retrieval latency at {total:,} memories ...", flush=True)
     retrieval = await retrieval_latency(data, rounds)
@@ -300,6 +341,8 @@ async def overhead_with_memories(
         "populate": built,
         "start_to_ready_s": round(run.ready_s, 3),
         "overhead_ms": summary_ms(overheads),
+        "cpu_ms_per_turn": cpu_ms,
+        **embedder,
         "rss_mib": round(rss, 1),
     }
 
