@@ -46,6 +46,16 @@ class Running:
     started: float
     http_port: int = 0
 
+    async def vector_side_up(self, limit: float = 60.0) -> float | None:
+        """Seconds from start until the embedder has loaded (its counter says so), None if it
+        did not within `limit` (keyword-only, or slower)."""
+        give_up = time.perf_counter() + limit
+        while time.perf_counter() < give_up:
+            if (await self.embedder_stats()).get("loads"):
+                return round(time.perf_counter() - self.started, 2)
+            await asyncio.sleep(0.25)
+        return None
+
     async def embedder_stats(self) -> dict[str, Any]:
         """The embedder's cumulative calls and CPU seconds (GET /metrics), {} when unreadable."""
         import aiohttp
@@ -124,6 +134,10 @@ async def footprint_and_turns(
     async with steward(data, latency, work / "steward.log") as run:
         out["start_to_ready_s"] = round(run.ready_s, 3)
         await asyncio.sleep(idle_wait)
+        # idle means everything started: the embedder and Chroma load in the background after
+        # the first poll, and an RSS taken before they are up would flatter Steward
+        out["vector_side_up_s"] = await run.vector_side_up()
+        await asyncio.sleep(1.0)
         out["idle_rss_mib"] = round(tree_rss_mib(run.proc.pid), 1)
         # one warm-up turn creates the chat; disk growth is measured from here
         await drive_turns(run.tg, run.fa, 1, chat=OWNER_TG, start_seq=10**6)
@@ -324,7 +338,8 @@ async def overhead_with_memories(
     if alongside is not None:
         await alongside
     async with steward(data, latency, work / "steward.log") as run:
-        await asyncio.sleep(idle_wait)  # the embedder and Chroma load in the background
+        await asyncio.sleep(idle_wait)
+        await run.vector_side_up()  # the embedder and Chroma load in the background
         print(f"  steward: {turns} turns with {total:,} memories ...", flush=True)
         cpu0 = cpu_seconds(run.proc.pid)
         embed0 = await run.embedder_stats()
