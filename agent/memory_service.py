@@ -147,6 +147,12 @@ class MemoryService:
         """Wait until semantic search is on (a Chroma server may come up late)."""
         await self._hybrid.wait()
 
+    def yield_to(self, busy: Callable[[], int]) -> None:
+        """Replies first: vectors written behind the turns wait while `busy()` (the turns in
+        flight, `ChatSequencer.in_flight`) is above 0, a few seconds at most, then catch up
+        in batches (memory.longterm.behind)."""
+        self.store.yield_to(busy)
+
     @property
     def settled(self) -> bool:
         return self._ready.is_set()

@@ -94,3 +94,7 @@ class ChatSequencer:
 
     def __len__(self) -> int:
         return len(self._tails)
+
+    def in_flight(self) -> int:
+        """Chats with a turn running or waiting (memory's background work yields to them)."""
+        return len(self._tails)

@@ -157,6 +157,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
     )
     steward.mcp = mcp
     steward.mail = mail
+    memory.yield_to(steward.sequencer.in_flight)  # vectors behind the turns: replies first
     scheduler.attach(steward)  # as its `Responder`: the turns it starts go through the core
     scheduler.set_interest_source(memory)
     return steward

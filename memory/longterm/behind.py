@@ -2,6 +2,12 @@
 and returns; a background task embeds and writes their vectors a chunk at a time, so a turn
 never waits for the embedder. Vectors a caller embedded already are written at once.
 
+Replies first, in batches: while chats have turns in flight (`yield_to`), the writer waits, so
+rows of several turns are embedded in one call and upserted at once, and a query embedding never
+competes with them for the CPU; it runs anyway after MAX_WAIT seconds or MAX_OWED rows, so it
+never falls behind for good. A text embedded lately (the turn's message, embedded as its recall
+query) is not embedded again (`TextVectors`). Keyword search finds a row at once regardless.
+
 Every chunk is written holding the store's vector lock, the lock `forget` and supersession also
 take, so no vector of a forgotten row or of an outdated text is left behind.
 """
@@ -9,7 +15,9 @@ take, so no vector of a forgotten row or of an outdated text is left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,8 +25,8 @@ import numpy as np
 from memory.embedder import Embedder
 from memory.longterm.lookups import RowLookups
 from memory.longterm.records import MemoryRecords
+from memory.longterm.text_vectors import TextVectors
 from memory.longterm.types import NewMemory
-from memory.longterm.vector_ops import embed_rows
 from memory.longterm.vectors import VectorIndex
 
 __all__ = ["VectorsBehind"]
@@ -26,6 +34,9 @@ __all__ = ["VectorsBehind"]
 log = logging.getLogger(__name__)
 
 CHUNK = 128
+MAX_WAIT = 5.0  # s the writer waits for turns in flight, at most
+MAX_OWED = 256  # rows owed that make it run anyway
+POLL = 0.05  # s between looks at the turns in flight
 
 
 class VectorsBehind:
@@ -35,23 +46,62 @@ class VectorsBehind:
         lookups: RowLookups,
         lock: asyncio.Lock,
         attached: Callable[[], tuple[Embedder, VectorIndex] | None],
+        texts: TextVectors,
     ) -> None:
         self._records = records
         self._lookups = lookups
         self._lock = lock
         self._attached = attached
+        self._texts = texts
         self._task: asyncio.Task[int] | None = None
+        self._busy: Callable[[], int] | None = None
+        self._owed = 0  # rows kicked since the writer last ran
+        self._hurry = asyncio.Event()
 
-    def kick(self) -> None:
+    def yield_to(self, busy: Callable[[], int] | None) -> None:
+        """`busy()`: how many turns are in flight; the writer waits while it is above 0."""
+        self._busy = busy
+
+    def kick(self, rows: int = 1) -> None:
         """Start the background writer unless it runs already (or vectors are not attached:
         attach() embeds what is owed)."""
+        self._owed += rows
         if self._attached() is not None and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self.pending(), name="memory-vectors-behind")
+            self._task = asyncio.create_task(self._behind(), name="memory-vectors-behind")
+
+    async def _behind(self) -> int:
+        started = time.monotonic()
+        while (
+            self._busy is not None
+            and self._busy() > 0
+            and self._owed < MAX_OWED
+            and time.monotonic() - started < MAX_WAIT
+            and not self._hurry.is_set()
+        ):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), POLL)
+        return await self.pending()
+
+    async def settle(self) -> None:
+        """Nothing in flight (a search between turns): let the waiting writer finish first, so
+        what was just said is found by meaning too."""
+        task = self._task
+        if task is None or task.done() or self._busy is None or self._busy() > 0:
+            return
+        self._hurry.set()
+        try:
+            await asyncio.gather(asyncio.shield(task), return_exceptions=True)
+        finally:
+            self._hurry.clear()
 
     async def flush(self) -> int:
         task = self._task
         if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+            self._hurry.set()
+            try:
+                await asyncio.gather(task, return_exceptions=True)
+            finally:
+                self._hurry.clear()
         return await self.pending()
 
     async def stop(self) -> None:
@@ -85,11 +135,18 @@ class VectorsBehind:
                 attached = self._attached()
                 if attached is None:
                     return written
+                self._owed = 0
                 rows = await self._lookups.unindexed(CHUNK)
                 if not rows:
                     return written
                 try:
-                    await asyncio.to_thread(embed_rows, attached[0], attached[1], rows)
+                    texts = [text for _, _, text in rows]
+                    known = await self._texts.known(texts)
+                    vectors = await asyncio.to_thread(
+                        _embed_rows, attached[0], attached[1], rows, known
+                    )
+                    for text, vector in zip(texts, vectors, strict=True):
+                        self._texts.put(text, vector)
                 except Exception:
                     log.warning(
                         "memory: vectors not written behind (retried at start)", exc_info=True
@@ -97,3 +154,27 @@ class VectorsBehind:
                     return written
                 await self._records.mark_indexed([r[0] for r in rows])
                 written += len(rows)
+
+
+def _embed_rows(
+    embedder: Embedder,
+    index: VectorIndex,
+    rows: list[tuple[int, int, str]],
+    known: list[np.ndarray | None],
+) -> np.ndarray:
+    """Embed the rows whose vectors are not known, in one call, and upsert each user's rows
+    in one call (a worker thread); returns every row's vector."""
+    missing = [p for p, vector in enumerate(known) if vector is None]
+    fresh = embedder.embed([rows[p][2] for p in missing]) if missing else None
+    vectors = np.empty((len(rows), embedder.dim), dtype=np.float32)
+    for position, vector in enumerate(known):
+        if vector is not None:
+            vectors[position] = vector
+    if fresh is not None:
+        vectors[missing] = fresh
+    by_user: dict[int, list[int]] = {}
+    for position, (_, user_id, _) in enumerate(rows):
+        by_user.setdefault(user_id, []).append(position)
+    for user_id, positions in by_user.items():
+        index.upsert(user_id, [rows[p][0] for p in positions], vectors[positions])
+    return vectors

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,6 +22,7 @@ from memory.longterm.keyword import RowFilter
 from memory.longterm.lookups import RowLookups
 from memory.longterm.ranking import Hit, SearchMode, SearchResult, Weights, fuse, spread
 from memory.longterm.records import MemoryRecords
+from memory.longterm.text_vectors import TextVectors
 from memory.longterm.types import Kind, Memory
 from memory.longterm.vectors import VectorIndex
 
@@ -90,19 +90,15 @@ class Retriever:
         lookups: RowLookups,
         clock: Clock,
         vectors: Vectors,
-        *,
-        query_cache: int,
+        texts: TextVectors,
     ) -> None:
-        """`vectors`: the embedder and index once attached (None before: keyword only)."""
+        """`vectors`: the embedder and index once attached (None before: keyword only);
+        `texts`: vectors of texts seen lately, shared with the vectors written behind."""
         self._records = records
         self._lookups = lookups
         self._clock = clock
         self._vectors = vectors
-        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._query_cache = query_cache
-
-    def clear_cache(self) -> None:
-        self._query_vectors.clear()
+        self._texts = texts
 
     async def candidates(
         self,
@@ -236,18 +232,9 @@ class Retriever:
             return []
 
     async def query_vector(self, embedder: Embedder, query: str) -> np.ndarray:
-        """The query's embedding (the same text is often looked up twice in a turn: the
-        context, then memory_search or extraction, so a few are kept)."""
-        vector = self._query_vectors.get(query)
-        if vector is not None:
-            self._query_vectors.move_to_end(query)
-            return vector
-        vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
-        if self._query_cache > 0:
-            self._query_vectors[query] = vector
-            while len(self._query_vectors) > self._query_cache:
-                self._query_vectors.popitem(last=False)
-        return vector
+        """The query's embedding (the same text is looked up twice at once in a turn, then
+        indexed as the message's transcript row: see `text_vectors`), on the query thread."""
+        return await self._texts.query(embedder, query)
 
 
 async def _nothing() -> list[tuple[int, float]]:

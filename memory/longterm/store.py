@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ from memory.longterm.ranking import SearchMode, SearchResult, Weights
 from memory.longterm.reconcile import reconcile
 from memory.longterm.records import MemoryRecords
 from memory.longterm.retrieval import Candidates, Retriever
+from memory.longterm.text_vectors import TextVectors
 from memory.longterm.types import (
     MAX_TEXT_CHARS,
     Kind,
@@ -100,10 +101,11 @@ class LongTermMemory:
         self._index: VectorIndex | None = None
         self._ready = False
         self._vector_lock = asyncio.Lock()
-        self._retriever = Retriever(
-            self.records, self._lookups, clock, self._attached, query_cache=query_cache
+        self._texts = TextVectors(query_cache)
+        self._retriever = Retriever(self.records, self._lookups, clock, self._attached, self._texts)
+        self._behind = VectorsBehind(
+            self.records, self._lookups, self._vector_lock, self._attached, self._texts
         )
-        self._behind = VectorsBehind(self.records, self._lookups, self._vector_lock, self._attached)
         self._full_check_after = full_check_after
 
     @classmethod
@@ -136,6 +138,10 @@ class LongTermMemory:
         chats come from the channels)."""
         return await self._lookups.create_chat(channel, title, kind, self._clock.now())
 
+    def yield_to(self, busy: Callable[[], int] | None) -> None:
+        """Replies first: vectors written behind wait while `busy()` > 0 (`behind.py`)."""
+        self._behind.yield_to(busy)
+
     def _attached(self) -> tuple[Embedder, VectorIndex] | None:
         if self._ready and self._embedder is not None and self._index is not None:
             return self._embedder, self._index
@@ -162,7 +168,7 @@ class LongTermMemory:
         Saves made while this runs are caught by a second, short pass that runs with writes
         held, so nothing saved or forgotten meanwhile is missed."""
         self._embedder, self._index = embedder, index
-        self._retriever.clear_cache()
+        self._texts.clear()
         report = await self.reconcile()
         async with self._vector_lock:
             self._ready = True
@@ -171,6 +177,7 @@ class LongTermMemory:
 
     async def close(self) -> None:
         await self._behind.stop()
+        self._texts.close()
         async with self._vector_lock:
             self._ready = False
             index, self._index = self._index, None
@@ -241,6 +248,7 @@ class LongTermMemory:
         embedder, index = self.embedder, self.index
         if embedder is None or index is None:
             return None, []
+        vector = vector if vector is not None else self._texts.get(new.text)  # said lately
         try:
             if vector is not None:
                 found = await asyncio.to_thread(index.query, new.user_id, vector, 5)
@@ -281,7 +289,7 @@ class LongTermMemory:
         ids = await self.records.insert_many(rows)
         if vectors is not None:
             await self._behind.write_given(rows, ids, vectors)
-        self._behind.kick()
+        self._behind.kick(len(rows))
         return ids
 
     async def save_messages(
@@ -352,6 +360,8 @@ class LongTermMemory:
         if mode not in ("hybrid", "vector", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
         count = limit if limit is not None else (k if k is not None else 5)
+        if mode != "keyword":
+            await self._behind.settle()
         return await self._retriever.search(
             user_id,
             query,

@@ -1,0 +1,165 @@
+"""One text, one embedding; vectors behind the turns written in batches, replies first (issue
+19). Counted with the embedder's own counter (`EMBED_STATS`, what GET /metrics reports), never
+timed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes.anthropic import FakeAnthropic, Reply
+from harness import running_steward
+
+from memory.clock import FrozenClock
+from memory.embed_stats import EMBED_STATS
+from memory.longterm import Kind, LongTermMemory, NewMessage, Source, VectorIndex
+from memory.longterm.behind import MAX_OWED
+from memory.onnx_minilm import OnnxMiniLMEmbedder
+from memory.people import Identity
+from memory.stores import Stores
+
+NOW = datetime(2026, 6, 1, 9, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def fp32() -> OnnxMiniLMEmbedder:
+    return OnnxMiniLMEmbedder.load(variant="fp32")
+
+
+def counts() -> tuple[int, int]:
+    snap = EMBED_STATS.snapshot()
+    return snap["calls"], snap["texts"]
+
+
+async def test_a_turns_message_is_embedded_once(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    replies = iter(range(1, 100))
+    fake_model.on_request(lambda request: Reply.text(f"Noted ({next(replies)})."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        memory = h.steward.memory
+        assert memory is not None
+        await memory.start()
+        async with asyncio.timeout(60):
+            await memory.wait_hybrid()
+        await h.say("The boiler needs its yearly service in October.")
+        await memory.store.flush_vectors()
+        calls, texts = counts()
+        await h.say("My dentist appointment is with a new hygienist.")
+        await memory.store.flush_vectors()
+        # The message as the recall query (both searches share it) and as its transcript row:
+        # one embedding; the reply: one. Before: four (the query twice, the row, the reply).
+        assert counts()[1] - texts == 2, counts()
+        assert counts()[0] - calls <= 2
+        found = await memory.search(1, "tooth doctor booking", 3, kinds=[Kind.MESSAGE])
+        assert found.hits[0].memory.text == "My dentist appointment is with a new hygienist."
+
+
+@dataclass
+class World:
+    memory: LongTermMemory
+    user: int
+    chat: int
+    busy: list[int]
+
+
+@pytest.fixture
+async def world(tmp_path: Path, fp32: OnnxMiniLMEmbedder) -> AsyncIterator[World]:
+    stores = await Stores.open(tmp_path / "steward.db", FrozenClock(NOW))
+    user = await stores.people.admit(Identity("test", "alice"), "Alice")
+    memory = LongTermMemory.from_stores(stores, FrozenClock(NOW))
+    index = VectorIndex.open(path=tmp_path / "chroma", embedder=fp32.name, dim=fp32.dim)
+    await memory.attach(fp32, index)
+    busy = [0]
+    memory.yield_to(lambda: busy[0])
+    chat = await memory.create_chat("alice")
+    try:
+        yield World(memory, user.id, chat, busy)
+    finally:
+        await memory.close()
+        await stores.close()
+
+
+def said(world: World, text: str, message_id: int) -> NewMessage:
+    return NewMessage(
+        user_id=world.user,
+        chat_id=world.chat,
+        text=text,
+        speaker="Alice",
+        created_at=NOW,
+        message_id=message_id,
+        source=Source.OWNER_SAID,
+    )
+
+
+TEXTS = [
+    "The plumber comes on Tuesday morning.",
+    "Buy oat milk and rye bread.",
+    "My sister lands in Lisbon on Friday.",
+    "The car's MOT is due in March.",
+    "Water the tomatoes twice a week in August.",
+]
+
+
+async def unindexed(world: World) -> int:
+    return len(await world.memory.records.unindexed_ids(world.user))
+
+
+async def test_rows_of_several_turns_are_embedded_in_one_call(world: World) -> None:
+    world.busy[0] = 3  # chats with turns in flight: the writer waits
+    calls, texts = counts()
+    for n, text in enumerate(TEXTS, start=1):
+        await world.memory.save_messages([said(world, text, n)])
+        await asyncio.sleep(0.1)  # the writer had its chances to run
+    assert counts() == (calls, texts)  # nothing embedded while turns are in flight
+    assert await unindexed(world) == len(TEXTS)
+    world.busy[0] = 0
+    await world.memory.flush_vectors()
+    assert counts() == (calls + 1, texts + len(TEXTS))  # one call for the five turns' rows
+    assert await unindexed(world) == 0
+    found = await world.memory.search(world.user, "flight to Portugal", 1, mode="vector")
+    assert found.hits[0].memory.text == TEXTS[2]
+
+
+async def test_a_query_is_not_queued_behind_the_rows_owed(world: World) -> None:
+    world.busy[0] = 1
+    for n, text in enumerate(TEXTS, start=1):
+        await world.memory.save_messages([said(world, text, n)])
+    calls, texts = counts()
+    found = await world.memory.search(world.user, "vegetables in the garden", 3, mode="hybrid")
+    assert counts() == (calls + 1, texts + 1)  # the query alone: the rows still wait
+    assert await unindexed(world) == len(TEXTS)
+    assert found.mode == "hybrid"
+    # Its vector is kept: the same text said next is not embedded again when indexed.
+    await world.memory.save_messages([said(world, "vegetables in the garden", 99)])
+    world.busy[0] = 0
+    await world.memory.flush_vectors()
+    assert counts() == (calls + 2, texts + 1 + len(TEXTS))
+
+
+async def test_the_writer_runs_anyway_when_too_many_rows_are_owed(world: World) -> None:
+    world.busy[0] = 1  # turns in flight for good
+    rows = [said(world, f"Note number {n} about the allotment shed.", n) for n in range(MAX_OWED)]
+    await world.memory.save_messages(rows)
+    async with asyncio.timeout(120):
+        while await unindexed(world):  # noqa: ASYNC110 (rows in SQLite: no event to wait on)
+            await asyncio.sleep(0.05)
+
+
+async def test_two_searches_of_one_text_at_once_embed_it_once(world: World) -> None:
+    calls, texts = counts()
+    await asyncio.gather(
+        world.memory.search(world.user, "when is the car inspection", 3, kinds=[Kind.MESSAGE]),
+        world.memory.search(world.user, "when is the car inspection", 3),
+    )
+    assert counts() == (calls + 1, texts + 1)
+
+
+def test_fp32_vectors_are_the_same_batched_or_alone(fp32: OnnxMiniLMEmbedder) -> None:
+    batched = fp32.embed(TEXTS)
+    for text, vector in zip(TEXTS, batched, strict=True):
+        alone = fp32.embed([text])[0]
+        assert float(np.dot(alone, vector)) >= 0.9999
