@@ -10,6 +10,9 @@ and `save_messages` (bulk: stored and keyword-searchable on return, vectors writ
 background task; `flush_vectors` waits for them), `search` (mode, limit, since/until, kinds,
 scope). Ranking weights are a frozen `Weights` given at construction.
 
+(Just over 400 lines: this is the store's whole public surface, and each method is a thin
+delegation to records, retrieval, vectors-behind or the shared text-vector cache.)
+
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
 deletes from SQLite first, then from Chroma. A crash in between leaves Chroma missing a vector or
 holding a stale one; `reconcile()` (run when vectors are attached) re-embeds the missing and
