@@ -53,7 +53,7 @@ def test_wrapped_docstring_lines_are_joined_and_paragraphs_kept() -> None:
 def test_arguments_are_still_checked_strictly() -> None:
     """The schema no longer says additionalProperties: false; validation still refuses extras
     and a null where the model offered none is still accepted for an optional parameter."""
-    with pytest.raises(ToolError, match="(?i)extra inputs"):
+    with pytest.raises(ToolError, match=r"(?i)extra inputs"):
         _probe.validate({"query": "x", "sneaky": True})
     assert _probe.validate({"query": "x", "zone": None})["zone"] is None
 
