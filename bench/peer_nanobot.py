@@ -201,7 +201,7 @@ async def measure(
         return {"error": ready.error}
     cache, tiktoken_note = ready.tiktoken_cache, ready.tiktoken_note
     out: dict[str, Any] = {"version": "nanobot-ai 0.3.5", "tiktoken": tiktoken_note}
-    work.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:
         with (work / "gateway.log").open("wb") as log:
             started = time.perf_counter()
