@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,3 +210,15 @@ async def slack_steward(
         finally:
             await channel.stop()
             await http.stop()
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:  # noqa: ASYNC109
+    """Wait until `check()` is truthy (it polls the fakes' records); return its value. An
+    AssertionError names `what` when it never is."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (found := check()):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"waited {timeout}s for {what}") from None
+    return found

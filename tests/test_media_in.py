@@ -18,7 +18,7 @@ from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
-from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward
+from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward, until
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from trust_world import instruction, obedient_model
@@ -56,15 +56,6 @@ async def telegram_steward(
             yield h
         finally:
             await channel.stop()
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
-    """Wait until `check()` is truthy; return its value."""
-    async with asyncio.timeout(timeout):
-        while not (found := check()):  # noqa: ASYNC110 (polls the fakes' records)
-            await asyncio.sleep(0.02)
-    assert found, what
-    return found
 
 
 def texts_with(tg: FakeTelegram, part: str) -> Callable[[], list[str]]:

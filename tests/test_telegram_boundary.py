@@ -17,7 +17,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest
 from fakes.telegram import ApiCall, FakeTelegram, post_webhook
-from harness import OWNER, Harness, echo_reply, running_steward
+from harness import OWNER, Harness, echo_reply, running_steward, until
 from trust_world import instruction, obedient_model
 
 from agent.types import Address
@@ -77,17 +77,6 @@ async def steward(
             yield h
         finally:
             await channel.stop()
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:  # noqa: ASYNC109
-    """Wait until `check()` is truthy; return its value."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not (found := check()):  # noqa: ASYNC110 (polls the fakes' records)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"waited {timeout}s for {what}") from None
-    return found
 
 
 async def settle(h: Harness) -> None:
