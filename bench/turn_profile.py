@@ -57,11 +57,11 @@ sys.exit(main(["run"]))
 # SQL launcher: counts each statement SQLite runs and each trip to the database's thread, with the
 # first frame of ours that asked for it; printed when the process ends.
 _SQL = """
-import collections, re, signal, sqlite3, sys
+import collections, re, signal, sqlite3, sys, time
 import aiosqlite.core as aio
 import memory.db as db
 sys.argv = ["steward", "run"]
-statements, hops = collections.Counter(), collections.Counter()
+statements, hops, spent = collections.Counter(), collections.Counter(), collections.Counter()
 _connect = sqlite3.connect
 def shape(s):
     s = re.sub(r"'(?:[^']|'')*'", "?", s)
@@ -83,16 +83,22 @@ def call(self, fn, *args, **kwargs):
             break
         frame = frame.f_back
     hops.update([where])
-    return _call(self, fn, *args, **kwargs)
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            spent[where] += time.perf_counter() - t0
+    return _call(self, timed, *args, **kwargs)
 aio.Connection._execute = call
 def dump():
     with open({out!r}, "w") as f:
         for k, v in statements.most_common(): f.write(f"S {{v}} {{k}}\\n")
-        for k, v in hops.most_common(): f.write(f"H {{v}} {{k}}\\n")
+        for k, v in hops.most_common(): f.write(f"H {{v}} {{spent[k] * 1000:.0f}}ms {{k}}\\n")
 def snapshot(signum, frame):
-    global statements, hops
+    global statements, hops, spent
     dump()
-    statements, hops = collections.Counter(), collections.Counter()
+    statements, hops, spent = collections.Counter(), collections.Counter(), collections.Counter()
 signal.signal(signal.SIGUSR1, snapshot)
 from bot.cli import main
 sys.exit(main(["run"]))
@@ -157,7 +163,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     data = work / "data"
     out: dict[str, Any] = {"runs": []}
-    if args.memories:
+    if args.memories:  # the owner claims the bot first: memories are the owner's
+        async with steward_side.steward(data, args.latency, work / "claim.log") as run:
+            await drive_turns(run.tg, run.fa, 1, chat=steward_side.OWNER_TG, start_seq=10**7)
         out["populate"] = await steward_side.populate_memories(data, args.memories)
     stats = work / "cprofile.stats"
     if args.cprofile:

@@ -180,3 +180,55 @@ async def test_0011_keeps_every_memory_and_leaves_transcript_rows_out_of_the_loo
         assert "memories_by_text" in plans[0] and "memories_by_subject" in plans[1]
     finally:
         await db.close()
+
+
+async def test_a_search_by_kind_seeks_to_that_kind_instead_of_walking_every_memory(
+    tmp_path: Path,
+) -> None:
+    """Many facts and a few transcript rows: the ids a transcript search (and a timed search of
+    facts) passes to the vector index are found through memories_by_kind (0012), and are right:
+    superseded and unindexed rows, other kinds and other users are left out."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory.longterm import Kind
+    from memory.longterm.keyword import RowFilter
+    from memory.longterm.lookups import RowLookups, filtered_ids_query
+
+    db = await Database.open(tmp_path / "s.db")
+    try:
+        await db.execute("INSERT INTO users (id, display_name, created_at) VALUES (5, 'Ann', 'x')")
+        await db.execute("INSERT INTO users (id, display_name, created_at) VALUES (6, 'Bo', 'x')")
+        start = datetime(2025, 5, 1, tzinfo=UTC)
+        rows = []
+        for i in range(1, 3001):
+            kind = "message" if i % 500 == 0 else "fact"
+            user = 6 if i == 1000 else 5
+            superseded = "2025-06-01T00:00:00.000000+00:00" if i == 1500 else None
+            indexed = 0 if i == 2000 else 1
+            at = (start + timedelta(minutes=i)).isoformat(timespec="microseconds")
+            rows.append((i, user, kind, f"row {i}", superseded, indexed, at))
+        async with db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO memories (id, user_id, kind, text, subject, subject_key, source,"
+                " trust, importance, superseded_at, indexed, created_at) VALUES"
+                " (?, ?, ?, ?, '', '', 'owner_said', 'trusted', 0.5, ?, ?, ?)",
+                rows,
+            )
+        lookups = RowLookups(db)
+        messages = RowFilter.of(None, None, [Kind.MESSAGE], None)
+        assert await lookups.filtered_ids(5, messages, 400) == [500, 2500, 3000]
+        window = RowFilter.of(
+            start + timedelta(minutes=10), start + timedelta(minutes=13), [Kind.FACT], None
+        )
+        assert await lookups.filtered_ids(5, window, 400) == [10, 11, 12]
+        assert (
+            await lookups.filtered_ids(5, RowFilter.of(None, None, [Kind.FACT], None), 400) is None
+        )
+        for filter in (messages, window):
+            sql, params = filtered_ids_query(5, filter, 400)
+            plan = " ".join(
+                str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
+            )
+            assert "memories_by_kind" in plan, plan
+    finally:
+        await db.close()

@@ -13,7 +13,18 @@ from memory.longterm.keyword import RowFilter
 from memory.longterm.records import memory_of_row
 from memory.longterm.types import Kind, Memory
 
-__all__ = ["RowLookups"]
+__all__ = ["RowLookups", "filtered_ids_query"]
+
+
+def filtered_ids_query(user_id: int, filter: RowFilter, cap: int) -> tuple[str, tuple[object, ...]]:
+    """`filtered_ids`' statement: its condition names `memories_by_kind`'s (migration 0012), so
+    a search by kind seeks to that kind instead of walking every memory of the user."""
+    extra, params = filter.sql()
+    return (
+        "SELECT id FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+        f" AND indexed = 1{extra} LIMIT ?",
+        (user_id, *params, cap + 1),
+    )
 
 
 class RowLookups:
@@ -39,12 +50,7 @@ class RowLookups:
     async def filtered_ids(self, user_id: int, filter: RowFilter, cap: int) -> list[int] | None:
         """The ids of the user's memories in force (with vectors) that pass the filter, or None
         when more than `cap` do (the vector search then filters what Chroma returns)."""
-        extra, params = filter.sql()
-        rows = await self._db.fetchall(
-            "SELECT id FROM memories WHERE user_id = ? AND superseded_at IS NULL"
-            f" AND indexed = 1{extra} LIMIT ?",
-            (user_id, *params, cap + 1),
-        )
+        rows = await self._db.fetchall(*filtered_ids_query(user_id, filter, cap))
         return None if len(rows) > cap else [int(r["id"]) for r in rows]
 
     async def neighbours(
