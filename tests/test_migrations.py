@@ -182,17 +182,20 @@ async def test_0011_keeps_every_memory_and_leaves_transcript_rows_out_of_the_loo
         await db.close()
 
 
-async def test_a_search_by_kind_seeks_to_that_kind_instead_of_walking_every_memory(
+async def test_the_look_ups_of_every_turn_and_indexing_pass_never_walk_the_memories(
     tmp_path: Path,
 ) -> None:
-    """Many facts and a few transcript rows: the ids a transcript search (and a timed search of
-    facts) passes to the vector index are found through memories_by_kind (0012), and are right:
-    superseded and unindexed rows, other kinds and other users are left out."""
+    """Many facts and a few transcript rows. The ids a transcript search (and a timed search of
+    facts) hands the vector index, the rows still to be indexed and the count of indexed rows
+    are right (superseded and unindexed rows, other kinds and other users left out), and every
+    statement they run seeks through an index: none reads the whole table or every memory of
+    the user (at 100,000 memories each such walk cost 28-250 ms)."""
     from datetime import UTC, datetime, timedelta
 
-    from memory.longterm import Kind
+    from memory.clock import FrozenClock
+    from memory.longterm import Kind, LongTermMemory
     from memory.longterm.keyword import RowFilter
-    from memory.longterm.lookups import RowLookups, filtered_ids_query
+    from memory.longterm.lookups import RowLookups
 
     db = await Database.open(tmp_path / "s.db")
     try:
@@ -204,7 +207,7 @@ async def test_a_search_by_kind_seeks_to_that_kind_instead_of_walking_every_memo
             kind = "message" if i % 500 == 0 else "fact"
             user = 6 if i == 1000 else 5
             superseded = "2025-06-01T00:00:00.000000+00:00" if i == 1500 else None
-            indexed = 0 if i == 2000 else 1
+            indexed = 0 if i in (2000, 2001) else 1
             at = (start + timedelta(minutes=i)).isoformat(timespec="microseconds")
             rows.append((i, user, kind, f"row {i}", superseded, indexed, at))
         async with db.transaction() as conn:
@@ -214,21 +217,27 @@ async def test_a_search_by_kind_seeks_to_that_kind_instead_of_walking_every_memo
                 " (?, ?, ?, ?, '', '', 'owner_said', 'trusted', 0.5, ?, ?, ?)",
                 rows,
             )
+        statements: list[str] = []
+        await db._conn.set_trace_callback(statements.append)
         lookups = RowLookups(db)
+        records = LongTermMemory(db, FrozenClock(start)).records
         messages = RowFilter.of(None, None, [Kind.MESSAGE], None)
         assert await lookups.filtered_ids(5, messages, 400) == [500, 2500, 3000]
         window = RowFilter.of(
             start + timedelta(minutes=10), start + timedelta(minutes=13), [Kind.FACT], None
         )
         assert await lookups.filtered_ids(5, window, 400) == [10, 11, 12]
-        assert (
-            await lookups.filtered_ids(5, RowFilter.of(None, None, [Kind.FACT], None), 400) is None
-        )
-        for filter in (messages, window):
-            sql, params = filtered_ids_query(5, filter, 400)
-            plan = " ".join(
-                str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
+        facts = RowFilter.of(None, None, [Kind.FACT], None)
+        assert await lookups.filtered_ids(5, facts, 400) is None
+        assert [r[0] for r in await lookups.unindexed(10)] == [2000, 2001]
+        assert await records.indexed_count(5) == 3000 - 4  # user 6's, superseded, unindexed
+        await db._conn.set_trace_callback(None)
+        assert len(statements) == 5
+        for sql in statements:
+            plan = [str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql)]
+            assert not any(p == "SCAN memories" or "memories_by_user" in p for p in plan), (
+                sql,
+                plan,
             )
-            assert "memories_by_kind" in plan, plan
     finally:
         await db.close()

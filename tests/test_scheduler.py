@@ -359,6 +359,25 @@ async def test_one_alarm_serves_thousands_of_schedules_and_a_long_run_delays_not
             await service.stop()
 
 
+async def test_alarms_during_a_burst_of_due_reminders_do_not_retry_each_others_runs(
+    tmp_path: Path,
+) -> None:
+    """Thirty reminders due at once and three alarms' calls of run_due at the same moment:
+    each reminder is sent once, by one call; the others leave what is in hand alone instead
+    of trying to claim every pending run again (which made a burst of reminders quadratic)."""
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        for i in range(30):
+            await h.say(f"/remind 10m tea {i}")
+        clock.advance(timedelta(minutes=11))
+        service = scheduler(h)
+        results = await asyncio.gather(*(service.run_due() for _ in range(3)))
+        reports = [r for batch in results for r in batch]
+        assert sorted(r.status for r in reports) == ["sent"] * 30
+        assert sorted(reminders(h)) == sorted(f"Reminder: tea {i}" for i in range(30))
+        assert await service.run_due() == []
+
+
 async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -95,10 +95,12 @@ class RowLookups:
         )
 
     async def unindexed(self, limit: int) -> list[tuple[int, int, str]]:
-        """(id, user id, text) of memories in force whose vectors are not written yet."""
+        """(id, user id, text) of memories in force whose vectors are not written yet. Read
+        through the small partial index of exactly those rows: for ORDER BY id SQLite would
+        otherwise walk the whole table (100 ms at 100,000 memories, every indexing pass)."""
         rows = await self._db.fetchall(
-            "SELECT id, user_id, text FROM memories WHERE indexed = 0 AND superseded_at IS NULL"
-            " ORDER BY id LIMIT ?",
+            "SELECT id, user_id, text FROM memories INDEXED BY memories_unindexed"
+            " WHERE indexed = 0 AND superseded_at IS NULL ORDER BY id LIMIT ?",
             (limit,),
         )
         return [(int(r["id"]), int(r["user_id"]), str(r["text"])) for r in rows]

@@ -323,9 +323,11 @@ class MemoryRecords:
         return [int(r["id"]) for r in rows]
 
     async def indexed_count(self, user_id: int) -> int:
+        """Counted in memories_by_kind, whose condition is this one: SQLite otherwise reads
+        every row of the user (250 ms at 100,000 memories, at each start's reconcile)."""
         return int(
             await self._db.scalar(
-                "SELECT COUNT(*) FROM memories"
+                "SELECT COUNT(*) FROM memories INDEXED BY memories_by_kind"
                 " WHERE user_id = ? AND indexed = 1 AND superseded_at IS NULL",
                 (user_id,),
             )
