@@ -98,3 +98,8 @@ class ChatSequencer:
     def in_flight(self) -> int:
         """Chats with a turn running or waiting (memory's background work yields to them)."""
         return len(self._tails)
+
+    async def quiet(self) -> None:
+        """Until no chat has a turn running or waiting, those that came in meanwhile included."""
+        while self._tails:
+            await asyncio.gather(*(asyncio.shield(done) for done in list(self._tails.values())))

@@ -49,7 +49,7 @@ __all__ = ["build_steward", "run"]
 
 log = logging.getLogger(__name__)
 
-_WARM_UP_WAIT = 15.0  # s: an SDK import slower than this no longer holds the rest back
+_WARM_UP_WAIT = 15.0  # s: an SDK import or turns slower than this no longer hold the rest back
 
 
 async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Steward:
@@ -356,12 +356,18 @@ async def _run(
 async def _after_warm_up(
     warm: asyncio.Task[None] | None, steward: Steward, http: HttpServer, channels: list[Channel]
 ) -> object:
-    """What the first reply does not need starts once the SDK is imported (the first reply
-    waits for that import; these would share the interpreter with it): the embedder and Chroma
-    (keyword search serves until they are up), then the web console. Its result: the console."""
+    """What the first reply does not need starts once the SDK is imported and the turns that
+    came in meanwhile (messages waiting at start) have answered: the first reply waits for that
+    import, and these would share the interpreter (one GIL) with it and with those turns. The
+    embedder and Chroma (keyword search serves until they are up), then the web console; after
+    `_WARM_UP_WAIT` at most. Its result: the console."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _WARM_UP_WAIT
     if warm is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(warm), _WARM_UP_WAIT)
+    with contextlib.suppress(TimeoutError):  # replies first (bench/startup.py, issue 19)
+        await asyncio.wait_for(steward.sequencer.quiet(), max(0.0, give_up - loop.time()))
     assert steward.memory is not None
     await steward.memory.start()  # the embedder and Chroma load in the background
     return await start_console(steward, http, channels)  # bot/web

@@ -28,6 +28,8 @@ NOT_AT_START = [
     "pypdf",  # PDFs: on the first one received
     "aiosmtplib",  # e-mail: only with a mailbox
     "aioimaplib",
+    "httpx",  # web_fetch, speech-to-text, Slack files (the SDK has its own httpx2): on first use
+    "rich",  # httpx's command line, with click
 ]
 
 PROBE = """
@@ -37,6 +39,7 @@ from agent.config import Settings
 from memory.clock import SystemClock
 from memory.stores import Stores
 import bot.app
+import bot.channels.telegram  # as a start with TELEGRAM_BOT_TOKEN imports it
 
 async def main():
     settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 from pydantic import SecretStr
 
 __all__ = ["NOT_CONFIGURED", "Transcriber", "TranscriptionError", "transcriptions_url"]
@@ -51,6 +50,8 @@ class Transcriber:
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         files = {"file": (filename, audio, mime_type or "application/octet-stream")}
         data = {"model": self._model, "response_format": "json"}
+        import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
+
         try:
             async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
                 response = await client.post(self._url, headers=headers, files=files, data=data)

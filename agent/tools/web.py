@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import re
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from agent.sandbox import Sandbox, check_public_host
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["WEB_TOOLS", "html_to_text"]
 
@@ -99,6 +100,8 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
     Args:
         url: The http(s) address to fetch.
     """
+    import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
+
     sandbox = _sandbox(ctx)
     timeout = httpx.Timeout(sandbox.fetch_timeout)
     async with httpx.AsyncClient(
