@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     embedder: str = Field("minilm", validation_alias=_env("STEWARD_EMBEDDER"))
     embedder_dir: Path | None = Field(None, validation_alias=_env("STEWARD_EMBEDDER_DIR"))
+    embedder_idle: float = Field(
+        120.0, ge=0, le=86400, validation_alias=_env("STEWARD_EMBEDDER_IDLE")
+    )
+    """Seconds without a memory search after which the embedder's model is let go (loaded again
+    in ~0.1 s on the next one): what an idle Steward holds. 0 keeps it loaded."""
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
     memory_tokens: int = Field(800, ge=0, le=20000, validation_alias=_env("STEWARD_MEMORY_TOKENS"))
     memory_model: str | None = Field(None, validation_alias=_env("STEWARD_MEMORY_MODEL"))

@@ -32,7 +32,7 @@ from agent.side_call import SideCall
 from agent.transcript_memory import Transcript
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import Clock
-from memory.embedder import Embedder, EmbedderUnavailable, load_embedder
+from memory.embedder import IDLE_RELEASE_S, Embedder, EmbedderUnavailable, load_embedder
 from memory.labels import Label
 from memory.longterm import (
     Kind,
@@ -65,6 +65,7 @@ class MemoryState(StrEnum):
 class MemoryConfig:
     embedder: str = "minilm"
     embedder_dir: Path | None = None
+    embedder_idle: float | None = IDLE_RELEASE_S  # s; None keeps the model (STEWARD_EMBEDDER_IDLE)
     chroma_path: Path = Path("data/chroma")
     chroma_url: str | None = None
     context_tokens: int = 800
@@ -113,7 +114,9 @@ class MemoryService:
         self._model = model
         self._owns_model = owns_model
         self._load_embedder = load_embedder_fn or (
-            lambda: load_embedder(config.embedder, config.embedder_dir)
+            lambda: load_embedder(
+                config.embedder, config.embedder_dir, idle_release=config.embedder_idle
+            )
         )
         self._open_index = open_index_fn or self._default_index
         self.state = MemoryState.STARTING

@@ -74,6 +74,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         config=MemoryConfig(
             embedder=settings.embedder,
             embedder_dir=settings.embedder_dir,
+            embedder_idle=settings.embedder_idle or None,
             chroma_path=settings.chroma_path,
             chroma_url=settings.chroma_url,
             context_tokens=settings.memory_tokens,

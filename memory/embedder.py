@@ -327,7 +327,7 @@ class MiniLMEmbedder:
 
 
 SPECS = ("minilm", "minilm-int8", "minilm-fp32", "minilm-onnx", "minilm-numpy", "none")
-IDLE_RELEASE_S = 600.0  # the onnxruntime session is let go after this long without an embed
+IDLE_RELEASE_S = 120.0  # the onnxruntime session is let go after this long without an embed
 _warned: set[str] = set()
 
 

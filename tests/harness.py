@@ -7,8 +7,12 @@ the router, the commands, SQLite on disk, the Anthropic SDK against the loopback
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import socket
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
@@ -34,6 +38,7 @@ from memory.turns import TurnRecord
 if TYPE_CHECKING:
     from fakes.anthropic import FakeAnthropic
     from fakes.slack import FakeSlack
+    from fakes.telegram import FakeTelegram
 
     from bot.channels.slack import SlackChannel
 
@@ -222,3 +227,61 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> A
     except TimeoutError:
         raise AssertionError(f"waited {timeout}s for {what}") from None
     return found
+
+
+STEWARD_RUN = [sys.executable, "-m", "bot.cli", "run"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_env(
+    home: Path, model: FakeAnthropic, tg: FakeTelegram, owner_tg: int, **extra: str
+) -> dict[str, str]:
+    """The environment of `steward run` on Telegram and the fake model, as a user sets it up
+    (none of the caller's own Steward settings leak in); the HTTP server on a free port."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "STEWARD_", "TELEGRAM_", "SLACK_", "CHROMA_"))
+    }
+    return (
+        env
+        | {
+            "STEWARD_HOME": str(home),
+            "STEWARD_DATA_DIR": str(home / "data"),
+            "STEWARD_OWNER": f"telegram:{owner_tg}",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            "ANTHROPIC_BASE_URL": model.base_url,
+            "STEWARD_MODEL_RETRIES": "0",
+            "TELEGRAM_BOT_TOKEN": tg.token,
+            "TELEGRAM_API_BASE": tg.base_url,
+            "STEWARD_HTTP_HOST": "127.0.0.1",
+            "STEWARD_HTTP_PORT": str(free_port()),
+        }
+        | extra
+    )
+
+
+@asynccontextmanager
+async def steward_process(
+    env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`steward run` in a subprocess (its output in `log`), stopped with SIGTERM after."""
+    with log.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            *STEWARD_RUN, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=err, stderr=err
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), 20)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()

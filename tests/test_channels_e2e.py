@@ -8,30 +8,18 @@ import asyncio
 import json
 import os
 import re
-import signal
-import socket
 import sqlite3
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.telegram import FakeTelegram
-from harness import said_last
+from harness import free_port, said_last, steward_process
 
-STEWARD = [sys.executable, "-m", "bot.cli", "run"]
 OWNER_TG, FRIEND_TG, STRANGER_TG = 1001, 3003, 2002
 OWNER_SLACK = "UOWNER"
 LONG = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 150 for i in range(3))  # 3 x 1,800
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env(data: Path, model: FakeAnthropic, tg: FakeTelegram, sl: FakeSlack, **extra: str):  # type: ignore[no-untyped-def]
@@ -53,29 +41,9 @@ def _env(data: Path, model: FakeAnthropic, tg: FakeTelegram, sl: FakeSlack, **ex
         "SLACK_BOT_TOKEN": sl.bot_token,
         "SLACK_API_URL": sl.api_url,
         "STEWARD_HTTP_HOST": "127.0.0.1",
-        "STEWARD_HTTP_PORT": str(_free_port()),
+        "STEWARD_HTTP_PORT": str(free_port()),
     }
     return env | extra
-
-
-@asynccontextmanager
-async def steward_process(
-    env: dict[str, str], log: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    with log.open("wb") as err:
-        process = await asyncio.create_subprocess_exec(
-            *STEWARD, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=err, stderr=err
-        )
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
 
 
 async def _until_listening(url: str, process: asyncio.subprocess.Process, log: Path) -> None:

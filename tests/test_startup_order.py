@@ -6,25 +6,16 @@ share the interpreter (one GIL) with that first turn. Recall serves keyword-only
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.telegram import FakeTelegram
+from harness import run_env, steward_process
 
 from agent.sequencer import ChatSequencer
 
 OWNER_TG = 1001
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _listening(url: str) -> bool:
@@ -59,38 +50,12 @@ async def test_a_message_waiting_at_start_is_answered_before_the_console_starts(
         return Reply.text("pong")
 
     fake_model.on_request(held)
-    port = _free_port()
-    healthz = f"http://127.0.0.1:{port}/healthz"
     async with FakeTelegram() as tg:
         tg.push_message("hello there", user_id=OWNER_TG)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("ANTHROPIC_", "STEWARD_", "TELEGRAM_", "SLACK_", "CHROMA_"))
-        } | {
-            "STEWARD_HOME": str(tmp_path),
-            "STEWARD_DATA_DIR": str(tmp_path / "data"),
-            "STEWARD_OWNER": f"telegram:{OWNER_TG}",
-            "ANTHROPIC_API_KEY": "sk-ant-test",
-            "ANTHROPIC_BASE_URL": fake_model.base_url,
-            "STEWARD_MODEL_RETRIES": "0",
-            "TELEGRAM_BOT_TOKEN": tg.token,
-            "TELEGRAM_API_BASE": tg.base_url,
-            "STEWARD_HTTP_HOST": "127.0.0.1",
-            "STEWARD_HTTP_PORT": str(port),
-        }
+        env = run_env(tmp_path, fake_model, tg, OWNER_TG)
+        healthz = f"http://127.0.0.1:{env['STEWARD_HTTP_PORT']}/healthz"
         log = tmp_path / "steward.log"
-        with log.open("wb") as err:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot.cli",
-                "run",
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-            )
+        async with steward_process(env, log) as process:
             try:
                 async with asyncio.timeout(60):  # the SDK's import, on a busy 2-core machine
                     while not fake_model.requests:
@@ -109,10 +74,3 @@ async def test_a_message_waiting_at_start_is_answered_before_the_console_starts(
                         await asyncio.sleep(0.05)
             finally:
                 release.set()
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(process.wait(), 20)
-                    except TimeoutError:
-                        process.kill()
-                        await process.wait()
