@@ -336,7 +336,16 @@ def table(r: dict[str, Any]) -> str:
             s.get("start_to_ready_s", "-"),
             peer_value("start_to_ready_s"),
         )
-    row("Idle RSS MiB", s.get("idle_rss_mib", "-"), peer_value("idle_rss_mib"))
+    row(
+        "Idle RSS MiB, just started (embedder loaded)",
+        s.get("idle_rss_mib", "-"),
+        peer_value("idle_rss_mib"),
+    )
+    row(
+        "Idle RSS MiB, settled: after the turns and burst, embedder let go when idle",
+        s.get("idle_settled_rss_mib") or "-",
+        peer_value("idle_rss_mib"),
+    )
     bound = r.get("rss_bound_mib", 64)
     grew = (s.get("rss_after_turns_mib") or 0) - (s.get("idle_rss_mib") or 0)
     held = "held" if grew <= bound else "EXCEEDED"

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 OWNER_TG = 1001
 CROWD = range(2001, 2201)  # the concurrency phase's chats (allow-listed users)
 STEWARD = [sys.executable, "-m", "bot.cli", "run"]
+SETTLE_S = 10  # the footprint run's STEWARD_EMBEDDER_IDLE
 
 
 @dataclass
@@ -94,12 +95,14 @@ def steward_env(data: Path, tg: TimedTelegram, fa: TimedAnthropic) -> dict[str, 
 
 
 @contextlib.asynccontextmanager
-async def steward(data: Path, latency: float, log: Path) -> AsyncIterator[Running]:
+async def steward(
+    data: Path, latency: float, log: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Running]:
     """Fakes up, `steward run` started; ready = its first getUpdates on the fake."""
     async with TimedAnthropic(latency) as fa, TimedTelegram() as tg:
         with log.open("ab") as out:
             started = time.perf_counter()
-            env = steward_env(data, tg, fa)
+            env = steward_env(data, tg, fa) | (extra_env or {})
             proc = await asyncio.create_subprocess_exec(
                 *STEWARD,
                 env=env,
@@ -131,7 +134,10 @@ async def footprint_and_turns(
     disk growth, tokens over the first 50), then the 200-chat burst."""
     data = work / "data"
     out: dict[str, Any] = {}
-    async with steward(data, latency, work / "steward.log") as run:
+    # the embedder is let go after SETTLE_S without a search (STEWARD_EMBEDDER_IDLE, 120 s by
+    # default): shorter here so that the settled idle RSS is measured without waiting minutes
+    settle = {"STEWARD_EMBEDDER_IDLE": str(SETTLE_S)}
+    async with steward(data, latency, work / "steward.log", settle) as run:
         out["start_to_ready_s"] = round(run.ready_s, 3)
         await asyncio.sleep(idle_wait)
         # idle means everything started: the embedder and Chroma load in the background after
@@ -165,7 +171,21 @@ async def footprint_and_turns(
         out["tokens"] = token_figures(run.fa, OWNER_TG, min(50, turns))
         print("  steward: 200 chats at once ...", flush=True)
         out["concurrency"] = await burst(run, **concurrency)
+        out["idle_settled_rss_mib"] = await settled_rss(run)
     return out
+
+
+async def settled_rss(run: Running) -> float | None:
+    """RSS once the process has been idle long enough to let its embedder go (after all the
+    turns above: what a Steward that is not being talked to holds); None if it never did."""
+    before = (await run.embedder_stats()).get("releases", 0)
+    give_up = time.perf_counter() + SETTLE_S + 30
+    while time.perf_counter() < give_up:
+        if (await run.embedder_stats()).get("releases", 0) > before:
+            await asyncio.sleep(1.0)
+            return round(tree_rss_mib(run.proc.pid), 1)
+        await asyncio.sleep(0.5)
+    return None
 
 
 def embedder_per_turn(before: dict[str, Any], after: dict[str, Any], turns: int) -> dict[str, Any]:
