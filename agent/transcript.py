@@ -23,9 +23,11 @@ __all__ = [
     "TextPart",
     "ToolResultPart",
     "ToolUsePart",
+    "api_form",
     "dump_transcript",
     "load_transcript",
     "to_api",
+    "with_breakpoint",
 ]
 
 _CACHE = {"type": "ephemeral"}
@@ -137,3 +139,38 @@ def _api_part(part: TextPart | ImagePart | ToolUsePart | ToolResultPart) -> dict
 def to_api(messages: list[Message]) -> list[dict[str, Any]]:
     """The messages as the Messages API takes them (labels left out)."""
     return [{"role": m.role, "content": [_api_part(p) for p in m.content]} for m in messages]
+
+
+_TEXT_KEYS = frozenset({"type", "text", "cache_control"})
+
+
+def api_form(message: dict[str, Any]) -> dict[str, Any]:
+    """`to_api([Message.from_api(message)])[0]`: the message as the transcript would send it.
+    A message of plain text blocks (a turn's history: a hundred or more of them) is written
+    directly, as validating and dumping it gives back the same blocks; any other goes through
+    the models (and their validation)."""
+    role, content = message["role"], message["content"]
+    if role in ("user", "assistant") and type(content) is list:
+        blocks: list[dict[str, Any]] = []
+        for block in content:
+            if not (
+                type(block) is dict
+                and block.get("type") == "text"
+                and type(block.get("text")) is str
+                and block.keys() <= _TEXT_KEYS
+            ):
+                break
+            plain: dict[str, Any] = {"type": "text", "text": block["text"]}
+            if "cache_control" in block:
+                plain["cache_control"] = _CACHE
+            blocks.append(plain)
+        else:
+            return {"role": role, "content": blocks}
+    return to_api([Message.from_api(message)])[0]
+
+
+def with_breakpoint(message: dict[str, Any]) -> dict[str, Any]:
+    """An API-form message (as `api_form` gives) with a cache breakpoint on its last block, as
+    `to_api([Message.with_breakpoint()])` would send it; `message` is left as it is."""
+    *earlier, last = message["content"]
+    return {"role": message["role"], "content": [*earlier, {**last, "cache_control": _CACHE}]}

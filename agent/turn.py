@@ -13,7 +13,7 @@ influence in the next turn. What the policy refused (or rate-limited) is told to
 per turn, with the sources it was done on behalf of. A chat turn's answer may be streamed to
 a live preview (agent/streaming.py) until the turn holds outside content; nothing is shown after.
 
-(About 450 lines: running, pausing and resuming are one state machine over the same stored
+(About 500 lines: running, pausing and resuming are one state machine over the same stored
 turn and its label, and reading them apart would hide how a label survives a pause.)
 
 (Over 400 lines: the step loop, its label bookkeeping and resuming after approval share the turn's
@@ -40,9 +40,11 @@ from agent.transcript import (
     Message,
     PausedState,
     ToolResultPart,
+    api_form,
     dump_transcript,
     load_transcript,
     to_api,
+    with_breakpoint,
 )
 from agent.types import Address, TurnOutcome, TurnRequest
 from memory.approvals import Approval
@@ -86,8 +88,28 @@ class _Turn:
     stream: ReplyStream | None = None
     """The owner's live view of the answer, while the turn holds nothing from outside."""
     prompt: int = 0
-    """How many of `messages` are the prompt (history, context, trigger): a finished turn stores
+    """How many messages are the prompt (history, context, trigger): a finished turn stores
     only what came after (the model's answers, tool results), not the history again each turn."""
+    head: list[dict[str, Any]] = field(default_factory=list)
+    """A turn started here: its prompt as the API takes it (`api_form`), sent as is, with
+    `messages` holding only what came after. The typed prompt is made only if the turn pauses
+    (the history is long; typing and dumping it on every turn cost more than the rest of the
+    turn's context). A resumed turn has none: `messages` is its whole transcript."""
+
+    def transcript(self) -> list[Message]:
+        """Everything the turn holds, the prompt first, typed."""
+        return [*(Message.from_api(m) for m in self.head), *self.messages]
+
+    def after_prompt(self) -> list[Message]:
+        """What came after the prompt: what a finished turn stores."""
+        return self.messages[self.prompt - len(self.head) :]
+
+    def to_send(self) -> list[dict[str, Any]]:
+        """The messages for the model, a cache breakpoint on the last one."""
+        if not self.messages:
+            return [*self.head[:-1], with_breakpoint(self.head[-1])]
+        last = self.messages[-1].with_breakpoint()
+        return [*self.head, *to_api([*self.messages[:-1], last])]
 
     def taint(self, label: Label) -> None:
         """Join `label` into the turn's; from then on nothing above read runs unasked."""
@@ -165,10 +187,11 @@ class TurnRunner:
             request=request,
             ctx=self.tool_context(request, turn_id),
             system=prompt.system,
-            messages=[Message.from_api(m) for m in prompt.messages],
+            messages=[],
             label=label,
             stream=stream,
             prompt=len(prompt.messages),
+            head=[api_form(m) for m in prompt.messages],
         )
         return await self._loop(turn)
 
@@ -306,7 +329,7 @@ class TurnRunner:
             self._model,
             turn.stream,
             system=turn.system,
-            messages=to_api([*turn.messages[:-1], turn.messages[-1].with_breakpoint()]),
+            messages=turn.to_send(),
             tools=tools,
         )
         return reply
@@ -408,7 +431,7 @@ class TurnRunner:
             steps=turn.steps,
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
-            transcript=dump_transcript(turn.messages),
+            transcript=dump_transcript(turn.transcript()),
             paused_state=state.model_dump_json(),
             label=turn.label,
         )
@@ -432,7 +455,7 @@ class TurnRunner:
             steps=turn.steps,
             usage=turn.usage,
             cost_usd=self._cost(turn.usage),
-            transcript=dump_transcript(turn.messages[turn.prompt :]),
+            transcript=dump_transcript(turn.after_prompt()),
             label=turn.label,
             error=error,
         )

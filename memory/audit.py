@@ -125,6 +125,31 @@ def _check(row: sqlite3.Row, key: AuditKey | None) -> str:
     return "its content does not match its " + ("MAC" if keyed else "hash")
 
 
+def _append(
+    conn: sqlite3.Connection,
+    at: str,
+    kind: str,
+    actor: str,
+    subject: str,
+    detail: str,
+    key: AuditKey | None,
+) -> tuple[int, str, str]:
+    """Chain one event to the last (inside the write transaction that holds SQLite's write
+    lock, so no other event can come between): its id, previous hash and hash."""
+    row = conn.execute("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+    prev = row[0] if row else GENESIS
+    if key is None:
+        digest = _digest(prev, at, kind, actor, subject, detail)
+    else:
+        digest = key.mac(prev, at, kind, actor, subject, detail)
+    cursor = conn.execute(
+        "INSERT INTO audit_events (at, kind, actor, subject, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at, kind, actor, subject, detail, prev, digest),
+    )
+    return int(cursor.lastrowid or 0), prev, digest
+
+
 def read_key(path: Path) -> AuditKey | None:
     """The key in `path`, or None when there is none; AuditKeyError when it is unusable."""
     try:
@@ -256,21 +281,10 @@ class AuditLog:
         at = iso(self._clock.now())
         detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
         key = self._load_key()
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            row = await cursor.fetchone()
-            prev = row["hash"] if row else GENESIS
-            if key is None:
-                digest = _digest(prev, at, kind, actor, subject, detail_json)
-            else:
-                digest = key.mac(prev, at, kind, actor, subject, detail_json)
-            cursor = await tx.execute(
-                "INSERT INTO audit_events (at, kind, actor, subject, detail, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (at, kind, actor, subject, detail_json, prev, digest),
-            )
-            event_id = cursor.lastrowid
-        return AuditEvent(int(event_id or 0), at, kind, actor, subject, detail, prev, digest)
+        event_id, prev, digest = await self._db.atomic(
+            _append, at, kind, actor, subject, detail_json, key
+        )
+        return AuditEvent(event_id, at, kind, actor, subject, detail, prev, digest)
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:

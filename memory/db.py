@@ -1,8 +1,9 @@
 """The SQLite connection: WAL mode, versioned migrations and serialised writes.
 
-One `aiosqlite` connection serves the whole process. Writes go through `transaction()` or
-`execute()`, which hold one asyncio lock, so statements of concurrent tasks never interleave inside
-another task's transaction.
+One `aiosqlite` connection serves the whole process. Writes go through `transaction()`,
+`atomic()`, `execute()` or `insert_new()`, which hold one asyncio lock, so statements of concurrent
+tasks never interleave inside another task's transaction. Each helper but `transaction()` is one
+trip to the connection's thread (a turn makes dozens: each costs the event loop a wake-up).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -25,6 +26,7 @@ from memory.errors import SchemaTooNew
 __all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
 
 Params = Sequence[Any] | dict[str, Any]
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -144,25 +146,89 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def atomic(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(sqlite3_connection, *args)` inside one exclusive write transaction (as
+        `transaction()`: commits when it returns, rolls back when it raises), run whole on the
+        connection's thread in one trip. `fn` is plain, blocking code: SQL and a little
+        arithmetic on its results (the audit chain's next hash), nothing slow."""
+        async with self._write_lock:
+            return await self._run(_atomic, fn, args)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; returns the last row id (for INSERT) or the row count."""
+        insert = sql.lstrip()[:6].upper() == "INSERT"
         async with self._write_lock:
-            cursor = await self._conn.execute(sql, params)
-            result = cursor.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cursor.rowcount
-            await cursor.close()
-            return int(result or 0)
+            return await self._run(_write, sql, params, insert)
+
+    async def insert_new(self, sql: str, params: Params = ()) -> int | None:
+        """Run one `INSERT … ON CONFLICT DO NOTHING`: the new row's id, or None when it
+        inserted nothing."""
+        async with self._write_lock:
+            return await self._run(_insert_new, sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        return await self._run(_fetchone, sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self._run(_fetchall, sql, params)
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(sqlite3_connection, *args)` on the connection's thread, in one trip there.
+
+        Each trip costs the event loop a future and a cross-thread wake-up; aiosqlite's cursor
+        API takes one trip to execute, another to fetch and a third to close, so the helpers
+        above run the three together (`Connection._execute` is aiosqlite's queue to its thread).
+        """
+        conn = self._conn
+        return await conn._execute(fn, conn._conn, *args)
+
+
+def _atomic(conn: sqlite3.Connection, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _write(conn: sqlite3.Connection, sql: str, params: Params, insert: bool) -> int:
+    cursor = conn.execute(sql, params)
+    try:
+        return int((cursor.lastrowid if insert else cursor.rowcount) or 0)
+    finally:
+        cursor.close()
+
+
+def _insert_new(conn: sqlite3.Connection, sql: str, params: Params) -> int | None:
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.lastrowid if cursor.rowcount else None
+    finally:
+        cursor.close()
+
+
+def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> sqlite3.Row | None:
+    cursor = conn.execute(sql, params)
+    try:
+        row: sqlite3.Row | None = cursor.fetchone()
+        return row
+    finally:
+        cursor.close()
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _split_statements(script: str) -> list[str]:

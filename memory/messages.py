@@ -16,6 +16,7 @@ from functools import lru_cache
 from memory.clock import Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
+from memory.message_window import RecentWindows
 
 __all__ = ["InStatus", "MessageLog", "OutStatus", "RecordListener", "StoredMessage"]
 
@@ -81,6 +82,8 @@ class MessageLog:
         self._clock = clock
         self._listeners: list[RecordListener] = []
         self._text_listeners: list[RecordListener] = []
+        # what `recent` read, kept up to date by the writes
+        self._windows = RecentWindows[StoredMessage]()
 
     def on_record(self, listener: RecordListener) -> None:
         """Call `listener(message_id)` after every message committed from now on."""
@@ -119,26 +122,26 @@ class MessageLog:
         """Commit an incoming message; None when this platform message was stored before.
         `label`: another person's words are outside content, and stay so in later turns."""
         now = iso(self._clock.now())
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "INSERT INTO messages (chat_id, user_id, direction, thread_id, platform_message_id,"
-                " text, status, in_history, created_at, updated_at, label)"
-                " VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    chat_id,
-                    user_id,
-                    thread_id,
-                    platform_message_id,
-                    text,
-                    InStatus.RECEIVED,
-                    int(in_history),
-                    now,
-                    now,
-                    label.to_json(),
-                ),
-            )
-            message_id = cursor.lastrowid if cursor.rowcount else None
+        message_id = await self._db.insert_new(
+            "INSERT INTO messages (chat_id, user_id, direction, thread_id, platform_message_id,"
+            " text, status, in_history, created_at, updated_at, label)"
+            " VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                chat_id,
+                user_id,
+                thread_id,
+                platform_message_id,
+                text,
+                InStatus.RECEIVED,
+                int(in_history),
+                now,
+                now,
+                label.to_json(),
+            ),
+        )
         if message_id is not None:
+            row = (message_id, chat_id, user_id, "in", thread_id, text, str(InStatus.RECEIVED))
+            self._windows.added(StoredMessage(*row, now, _label(label.to_json()), None, in_history))
             await self._recorded(message_id)
         return message_id
 
@@ -170,6 +173,8 @@ class MessageLog:
                 label.to_json(),
             ),
         )
+        row = (message_id, chat_id, None, "out", thread_id, text, str(OutStatus.PENDING))
+        self._windows.added(StoredMessage(*row, now, _label(label.to_json()), turn_id, in_history))
         await self._recorded(message_id)
         return message_id
 
@@ -190,6 +195,7 @@ class MessageLog:
             " WHERE id = ?",
             (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
         )
+        self._windows.status(message_id, str(status), turn_id)
 
     async def set_text(self, message_id: int, text: str) -> None:
         """Replace a stored message's text once its files are read (a voice note's transcript,
@@ -198,6 +204,7 @@ class MessageLog:
             "UPDATE messages SET text = ?, updated_at = ? WHERE id = ?",
             (text, iso(self._clock.now()), message_id),
         )
+        self._windows.text(message_id, text)
         await self._recorded(message_id, changed=True)
 
     async def find_sent(
@@ -247,13 +254,31 @@ class MessageLog:
     ) -> list[StoredMessage]:
         """The conversation in a chat, oldest first: what was said before incoming message
         `before_id` (messages queued after it are not), and every answer sent so far. Commands and
-        their answers are left out: they are not part of what the agent was told."""
+        their answers are left out: they are not part of what the agent was told. Read from
+        the chat's window when it holds them (memory/message_window.py)."""
+        before = before_id if before_id is not None else 2**62
+        kept = self._windows.get(chat_id, before, limit)
+        if kept is not None:
+            return kept
+        generation = self._windows.generation
+        if 0 < limit <= self._windows.size:  # the whole window, filtered here
+            rows = await self._db.fetchall(
+                "SELECT * FROM messages WHERE chat_id = ? AND in_history = 1"
+                " AND status IN ('handled', 'sent', 'pending', 'received')"
+                " ORDER BY id DESC LIMIT ?",
+                (chat_id, self._windows.size),
+            )
+            window = [_message(row) for row in reversed(rows)]
+            self._windows.keep(chat_id, window, generation)
+            picked = [m for m in window if m.direction == "out" or m.id < before]
+            if len(picked) >= limit or len(rows) < self._windows.size:
+                return picked[-limit:]
         rows = await self._db.fetchall(
             "SELECT * FROM messages WHERE chat_id = ? AND in_history = 1"
             " AND (direction = 'out' OR id < ?)"
             " AND status IN ('handled', 'sent', 'pending', 'received')"
             " ORDER BY id DESC LIMIT ?",
-            (chat_id, before_id if before_id is not None else 2**62, limit),
+            (chat_id, before, limit),
         )
         return [_message(row) for row in reversed(rows)]
 

@@ -63,10 +63,14 @@ def _user(row: sqlite3.Row) -> User:
     )
 
 
+_CHATS_KEPT = 1024  # chat rows kept in memory (a personal agent has a few chats)
+
+
 class People:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._chats: dict[tuple[str, str], Chat] = {}
 
     async def ensure_owner(self, identities: list[Identity], display_name: str = "owner") -> User:
         """The owner user, created on first start; every configured identity is linked to it."""
@@ -219,7 +223,11 @@ class People:
         await self._db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user_id))
 
     async def chat(self, channel: str, platform_chat_id: str, kind: str = "private") -> Chat:
-        """The chat row for a platform chat, created on first sight."""
+        """The chat row for a platform chat, created on first sight. A chat row never changes
+        once made (nothing updates or deletes it), so it is read once and kept."""
+        known = self._chats.get((channel, platform_chat_id))
+        if known is not None:
+            return known
         await self._db.execute(
             "INSERT INTO chats (channel, platform_chat_id, kind, created_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (channel, platform_chat_id) DO NOTHING",
@@ -230,7 +238,11 @@ class People:
             (channel, platform_chat_id),
         )
         assert row is not None
-        return Chat(row["id"], row["channel"], row["platform_chat_id"], row["kind"])
+        chat = Chat(row["id"], row["channel"], row["platform_chat_id"], row["kind"])
+        if len(self._chats) >= _CHATS_KEPT:
+            self._chats.clear()
+        self._chats[(channel, platform_chat_id)] = chat
+        return chat
 
     async def chat_by_id(self, chat_id: int) -> Chat | None:
         row = await self._db.fetchone("SELECT * FROM chats WHERE id = ?", (chat_id,))

@@ -2,9 +2,14 @@
 
 A mark moves the chat's history window past those messages (the messages stay in SQLite); the
 latest mark names the episode that recall brings back for the chat.
+
+Every turn asks for its chat's marks (the history window, recall), and marks are rare and only
+ever added here: each chat's latest mark is read once and kept until `record` adds one.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -19,6 +24,9 @@ class CompactionLog:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._latest: dict[int, Compaction | None] = {}
+        self._through: dict[int, int] = {}
+        self._generation = 0  # bumped by each mark: a read begun before it is not kept
 
     async def record(
         self,
@@ -32,42 +40,61 @@ class CompactionLog:
     ) -> int:
         """Mark messages `first_message_id`..`last_message_id` of a chat as summarised into
         `episode_id` (by the model call of `turn_id`); returns the mark's id."""
-        return await self._db.execute(
-            "INSERT INTO memory_compactions (chat_id, first_message_id, last_message_id,"
-            " episode_id, facts_saved, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                chat_id,
-                first_message_id,
-                last_message_id,
-                episode_id,
-                facts_saved,
-                turn_id,
-                iso(self._clock.now()),
-            ),
-        )
+        try:
+            return await self._db.execute(
+                "INSERT INTO memory_compactions (chat_id, first_message_id, last_message_id,"
+                " episode_id, facts_saved, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    first_message_id,
+                    last_message_id,
+                    episode_id,
+                    facts_saved,
+                    turn_id,
+                    iso(self._clock.now()),
+                ),
+            )
+        finally:
+            self._generation += 1
+            self._latest.pop(chat_id, None)
+            self._through.pop(chat_id, None)
 
     async def compacted_through(self, chat_id: int) -> int:
         """The id of the last message of this chat already summarised into an episode (0: none)."""
+        if chat_id in self._through:
+            return self._through[chat_id]
+        generation = self._generation
         value = await self._db.scalar(
             "SELECT MAX(last_message_id) FROM memory_compactions WHERE chat_id = ?", (chat_id,)
         )
-        return int(value or 0)
+        through = int(value or 0)
+        if generation == self._generation:
+            self._through[chat_id] = through
+        return through
 
     async def latest(self, chat_id: int) -> Compaction | None:
         """The newest mark of this chat (None: it was never compacted)."""
+        if chat_id in self._latest:
+            return self._latest[chat_id]
+        generation = self._generation
         row = await self._db.fetchone(
             "SELECT * FROM memory_compactions WHERE chat_id = ? ORDER BY last_message_id DESC,"
             " id DESC LIMIT 1",
             (chat_id,),
         )
-        if row is None:
-            return None
-        return Compaction(
-            id=row["id"],
-            chat_id=row["chat_id"],
-            first_message_id=row["first_message_id"],
-            last_message_id=row["last_message_id"],
-            episode_id=row["episode_id"],
-            facts_saved=row["facts_saved"],
-            created_at=parse_iso(row["created_at"]),
-        )
+        found = None if row is None else _compaction(row)
+        if generation == self._generation:
+            self._latest[chat_id] = found
+        return found
+
+
+def _compaction(row: sqlite3.Row) -> Compaction:
+    return Compaction(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        first_message_id=row["first_message_id"],
+        last_message_id=row["last_message_id"],
+        episode_id=row["episode_id"],
+        facts_saved=row["facts_saved"],
+        created_at=parse_iso(row["created_at"]),
+    )
