@@ -96,6 +96,15 @@ def _restored_label(record: dict[str, Any]) -> str:
     return TRUSTED.to_json()
 
 
+def _insert_rows(conn: sqlite3.Connection, values: list[tuple[Any, ...]]) -> list[int]:
+    """`insert_many`'s statements, on the database's thread inside its transaction."""
+    ids: list[int] = []
+    for value in values:
+        cursor = conn.execute(_INSERT_NEW, value)
+        ids.append(int(cursor.lastrowid or 0) if cursor.rowcount == 1 else 0)
+    return ids
+
+
 class MemoryRecords:
     """The `memories` table and its FTS5 index."""
 
@@ -143,12 +152,7 @@ class MemoryRecords:
             if not text or len(text) > MAX_TEXT_CHARS or not 0.0 <= new.importance <= 1.0:
                 raise ValueError(f"not a memory to save: {new.text[:40]!r}")
             values.append(_row(new, text, new.created_at or now))
-        ids: list[int] = []
-        async with self._db.transaction() as tx:
-            for value in values:
-                cursor = await tx.execute(_INSERT_NEW, value)
-                ids.append(int(cursor.lastrowid or 0) if cursor.rowcount == 1 else 0)
-        return ids
+        return await self._db.atomic(_insert_rows, values)  # one trip: two rows every turn
 
     async def restore(self, record: dict[str, Any], *, user_id: int, chat_id: int | None) -> int:
         """Insert an exported record as it was (import); supersession links are set afterwards
