@@ -23,6 +23,10 @@ bounded by its cache_size, so nothing is subtracted for it.
 
   python bench/soak.py                           # the full soak (make soak)
   python bench/soak.py --turns 50 --runs 10 --days 1 --week-seconds 20   # a smoke run
+  python bench/soak.py --turns 3000 --runs 300 --week-seconds 300 --env MALLOC_ARENA_MAX=16
+      # the slope in ~6 minutes; --env sets Steward's environment (here: glibc's default arenas
+      # on 2 CPUs, undoing memory/allocator.py's cap for an A/B)
+  python bench/soak.py ... --trace FILE   # tracemalloc in Steward: Python's growth after warm-up
 """
 
 from __future__ import annotations
@@ -118,6 +122,17 @@ def proc_rss_mib(pid: int) -> float:
     return tree_rss_mib(pid)
 
 
+def anon_mib(pid: int) -> float:
+    """RssAnon of pid (the heap, glibc's arenas, Chroma's index; not the mapped libraries)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def count_dir(path: str) -> int:
     try:
         return len(os.listdir(path))
@@ -155,6 +170,7 @@ async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> 
         "runs": counts["runs"],
         "vectors": counts["vectors"],
         "rss_mib": round(proc_rss_mib(pid), 1),
+        "anon_mib": round(anon_mib(pid), 1),
         "fds": count_dir(f"/proc/{pid}/fd"),
         "threads": count_dir(f"/proc/{pid}/task"),
         "tasks": await asyncio_tasks(port),
@@ -193,9 +209,12 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     async with TimedAnthropic(args.latency) as fa, TimedTelegram() as tg:
-        env = steward_env(data, tg, fa)
+        env = steward_env(data, tg, fa) | dict(item.split("=", 1) for item in args.env)
         port = int(env["STEWARD_HTTP_PORT"])
         cmd = [*CHILD, "--epoch", repr(epoch), "--factor", repr(factor)]
+        if args.trace:
+            cmd += ["--trace", str(args.trace.resolve())]
+        traced = False
         with log.open("ab") as out:
             launched = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(
@@ -237,6 +256,9 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                             await sample(proc.pid, port, data / "steward.db", clock, i + 1)
                         )
                         print_row(curve[-1])
+                        if args.trace and not traced and curve[-1]["day"] >= args.warmup_days:
+                            proc.send_signal(signal.SIGUSR2)  # tracemalloc's baseline
+                            traced = True
                     if proc.returncode is not None:
                         raise RuntimeError(f"steward exited ({proc.returncode}); see {log}")
                 lag_days = clock.days() - args.days
@@ -247,6 +269,13 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 curve.append(await sample(proc.pid, port, data / "steward.db", clock, done))
                 print_row(curve[-1])
                 cpu = cpu_s(proc.pid) - cpu0
+                if traced and args.trace is not None:
+                    size = args.trace.stat().st_size if args.trace.exists() else 0
+                    proc.send_signal(signal.SIGUSR2)  # what Python holds beyond the baseline
+                    for _ in range(300):  # a snapshot of a large heap takes a while
+                        await asyncio.sleep(1.0)
+                        if args.trace.exists() and args.trace.stat().st_size > size:
+                            break
             finally:
                 await terminate(proc)
         wall = time.perf_counter() - launched
@@ -342,12 +371,13 @@ SPARKS = "▁▂▃▄▅▆▇█"
 def print_row(row: dict[str, Any], *, header: bool = False) -> None:
     if header:
         print(
-            f"{'day':>6} {'turns':>7} {'runs':>6} {'vectors':>8} {'RSS MiB':>8} "
+            f"{'day':>6} {'turns':>7} {'runs':>6} {'vectors':>8} {'RSS MiB':>8} {'anon':>6} "
             f"{'fds':>5} {'threads':>7} {'tasks':>6}"
         )
     print(
         f"{row['day']:>6.2f} {row['turns']:>7,} {row['runs']:>6,} {row['vectors']:>8,} "
-        f"{row['rss_mib']:>8.1f} {row['fds']:>5} {row['threads']:>7} {row['tasks']:>6}",
+        f"{row['rss_mib']:>8.1f} {row.get('anon_mib', 0):>6.1f} {row['fds']:>5} "
+        f"{row['threads']:>7} {row['tasks']:>6}",
         flush=True,
     )
 
@@ -403,6 +433,10 @@ def main() -> int:
     parser.add_argument("--rss-limit", type=float, default=32.0, help="MiB")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
+    parser.add_argument("--trace", type=Path, help="tracemalloc in Steward: its report here")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="extra environment for Steward"
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         if args.keep:

@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,12 +41,56 @@ class FastClock:
         return datetime.fromtimestamp(self.epoch + elapsed, UTC)
 
 
+def trace_on_signal(out: Path) -> None:
+    """`--trace`: tracemalloc on; each SIGUSR2 appends to `out` what Python allocated since the
+    first SIGUSR2 (by line, top 25), and the objects by type that grew (gc's view), so a slope
+    in the soak's RSS can be told apart from Python objects that are kept."""
+    import collections
+    import gc
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(4)
+    first: list[Any] = []
+
+    def types() -> collections.Counter[str]:
+        return collections.Counter(type(o).__name__ for o in gc.get_objects())
+
+    def dump(signum: int, frame: Any) -> None:
+        gc.collect()
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        if not first:
+            first.extend([snap, types()])
+            return
+        now = types()
+        with out.open("a") as f:
+            total = sum(s.size for s in snap.statistics("filename"))
+            f.write(f"== traced {total / 2**20:.1f} MiB; objects {sum(now.values()):,}\n")
+            for stat in snap.compare_to(first[0], "traceback")[:25]:
+                where = " <- ".join(
+                    f"{x.filename.split('/')[-1]}:{x.lineno}" for x in stat.traceback[:4]
+                )
+                f.write(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7} {where}\n")
+            grew = (now - first[1]).most_common(15)
+            f.write("types grown: " + ", ".join(f"{k} +{v}" for k, v in grew) + "\n")
+
+    signal.signal(signal.SIGUSR2, dump)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epoch", type=float, required=True, help="system time the clocks meet")
     parser.add_argument("--factor", type=float, required=True, help="simulated s per real s")
+    parser.add_argument("--trace", type=Path, help="tracemalloc; SIGUSR2 writes here")
     args = parser.parse_args()
+    if args.trace:
+        trace_on_signal(args.trace)
 
+    from memory.allocator import tune_malloc
+
+    tune_malloc()  # as `steward run` does (bot/cli.py), before any thread starts
     from agent.paths import load_at_home
     from bot.app import run
     from bot.cli import _configure_logging  # the same logging as `steward run`

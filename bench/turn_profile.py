@@ -5,6 +5,11 @@
     python bench/turn_profile.py --cprofile            # + cProfile of the whole process
     python bench/turn_profile.py --burst 200           # + the burst (200 chats x 3, model 1 s)
     python bench/turn_profile.py --memories 100000     # the owner holds that many memories
+    python bench/turn_profile.py --env MALLOC_ARENA_MAX=16   # Steward's environment, for an A/B
+
+Each run's row also gives the process's memory (MiB, from /proc): VmRSS, RssAnon, RssFile,
+threads, and the anonymous part by kind: glibc's main heap, its thread arenas (count and RSS)
+and the other anonymous mappings (Python's object arenas, large buffers, Chroma's index).
 
 The process is started the way bench/steward_side.py starts it (its fakes, environment and
 helpers), so the figure is the one `make bench` reports: CPU seconds of the process (all its
@@ -105,6 +110,48 @@ sys.exit(main(["run"]))
 """
 
 
+def memory_mib(pid: int) -> dict[str, float]:
+    """RSS of `pid` and its anonymous part (heap, arenas, Chroma's index), MiB, from /proc."""
+    out: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            out[key] = round(int(value.split()[0]) / 1024, 1)
+    out["threads"] = len(list(Path(f"/proc/{pid}/task").iterdir()))
+    return out | heap_mib(pid)
+
+
+def heap_mib(pid: int) -> dict[str, float]:
+    """Resident anonymous memory of `pid` by kind, MiB, from /proc/<pid>/smaps: glibc's main
+    heap ([heap]), its thread arenas (anonymous mappings starting on a 64 MiB boundary: each
+    arena's heap is reserved 64 MiB-aligned) and the count of those, and the rest (mmap'd
+    blocks: Python's object arenas, large numpy/onnxruntime buffers, Chroma's index)."""
+    heap = arenas = other = 0
+    count = 0
+    name, start = "", 0
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):
+            start = int(head[0].split("-")[0], 16)
+            name = head[5] if len(head) > 5 else ""
+            if not name and start % (64 << 20) == 0:
+                count += 1
+        elif head[0] == "Rss:":
+            kib = int(head[1])
+            if name == "[heap]":
+                heap += kib
+            elif not name and start % (64 << 20) == 0:
+                arenas += kib
+            elif not name:
+                other += kib
+    return {
+        "heap": round(heap / 1024, 1),
+        "arenas": count,
+        "arena_rss": round(arenas / 1024, 1),
+        "other_anon": round(other / 1024, 1),
+    }
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread of `pid` (tid:name), from /proc."""
     out: dict[str, float] = {}
@@ -157,6 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--main-only", action="store_true", help="py-spy tables: the loop's thread")
     p.add_argument("--top", type=int, default=45, help="rows of each table")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="extra environment (A/B)"
+    )
     return p.parse_args(argv)
 
 
@@ -176,6 +226,10 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.embedder:
         base_env = steward_side.steward_env
         steward_side.steward_env = lambda *a: base_env(*a) | {"STEWARD_EMBEDDER": args.embedder}
+    if args.env:
+        extra = dict(item.split("=", 1) for item in args.env)
+        env_before = steward_side.steward_env
+        steward_side.steward_env = lambda *a: env_before(*a) | extra
     sql = work / "sql.txt"
     if args.sql:
         steward_side.STEWARD = [sys.executable, "-c", _SQL.format(out=str(sql))]
@@ -183,6 +237,8 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         pid = run.proc.pid
         await asyncio.sleep(3.0 if not args.memories else 8.0)  # embedder, Chroma, SDK warm-up
         await drive_turns(run.tg, run.fa, 5, chat=steward_side.OWNER_TG, start_seq=10**6)
+        out["memory_after_warmup"] = memory_mib(pid)
+        print(f"  after warm-up: {out['memory_after_warmup']}", flush=True)
         seq = 0
         if args.sql or args.cprofile:  # from here on: the measured turns only
             run.proc.send_signal(signal.SIGUSR1)
@@ -209,6 +265,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "cpu_ms_per_turn": round(cpu / args.turns * 1000, 2),
                 "wall_s": round(time.perf_counter() - wall0, 2),
                 "overhead_ms": summary_ms(overheads),
+                "memory_mib": memory_mib(pid),
                 "cpu_ms_per_turn_by_thread": dict(
                     sorted(per_thread.items(), key=lambda kv: -kv[1])
                 ),

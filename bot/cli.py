@@ -119,6 +119,9 @@ def _restore(settings: Settings, file: str, force: bool) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
     if args.command == "run":
+        from memory.allocator import tune_malloc
+
+        tune_malloc()  # before any thread starts: glibc arenas capped (memory/allocator.py)
         from bot.app import run
 
         log.debug("Steward %s, home %s", _version(), home.describe())
