@@ -15,7 +15,7 @@ from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.longterm.types import Compaction
 
-__all__ = ["CompactionLog"]
+__all__ = ["CompactionLog", "compaction_of_row"]
 
 
 class CompactionLog:
@@ -82,13 +82,13 @@ class CompactionLog:
             " id DESC LIMIT 1",
             (chat_id,),
         )
-        found = None if row is None else _compaction(row)
+        found = None if row is None else compaction_of_row(row)
         if generation == self._generation:
             self._latest[chat_id] = found
         return found
 
 
-def _compaction(row: sqlite3.Row) -> Compaction:
+def compaction_of_row(row: sqlite3.Row) -> Compaction:
     return Compaction(
         id=row["id"],
         chat_id=row["chat_id"],

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memory.clock import parse_iso
 from memory.db import Database
+from memory.longterm.compactions import compaction_of_row
 from memory.longterm.types import Compaction
 
 if TYPE_CHECKING:
@@ -36,15 +36,4 @@ class CompactionMarks:
             rows = await self._db.fetchall(
                 "SELECT * FROM memory_compactions WHERE chat_id = ? ORDER BY id", (chat_id,)
             )
-        return [
-            Compaction(
-                id=row["id"],
-                chat_id=row["chat_id"],
-                first_message_id=row["first_message_id"],
-                last_message_id=row["last_message_id"],
-                episode_id=row["episode_id"],
-                facts_saved=row["facts_saved"],
-                created_at=parse_iso(row["created_at"]),
-            )
-            for row in rows
-        ]
+        return [compaction_of_row(row) for row in rows]
