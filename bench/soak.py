@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -162,6 +163,33 @@ def db_counts(db: Path) -> dict[str, int]:
         return {"runs": int(runs[0]), "vectors": int(vectors[0])}
 
 
+def open_files(pid: int) -> dict[str, int]:
+    """What the process's descriptors are (sockets, pipes, files by path), counted."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        kinds[target.split(":[", 1)[0] if ":[" in target else target] += 1
+    return dict(kinds)
+
+
+def thread_names(pid: int) -> dict[str, int]:
+    names: collections.Counter[str] = collections.Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names[(task / "comm").read_text().strip()] += 1
+        except OSError:
+            continue
+    return dict(names)
+
+
+def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
+    grew = {k: after.get(k, 0) - before.get(k, 0) for k in before.keys() | after.keys()}
+    return ", ".join(f"{k} {n:+d}" for k, n in sorted(grew.items()) if n) or "nothing"
+
+
 async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> dict[str, Any]:
     counts = await asyncio.to_thread(db_counts, db)
     return {
@@ -174,6 +202,8 @@ async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> 
         "fds": count_dir(f"/proc/{pid}/fd"),
         "threads": count_dir(f"/proc/{pid}/task"),
         "tasks": await asyncio_tasks(port),
+        "open_files": open_files(pid),
+        "thread_names": thread_names(pid),
     }
 
 
@@ -358,6 +388,8 @@ def report(
         "rss_growth_beyond_index_mib": round(beyond, 1),
         "rss_ok": beyond <= args.rss_limit,
         "growth": growth,
+        "fds_grew": what_grew(warm.get("open_files", {}), last.get("open_files", {})),
+        "threads_grew": what_grew(warm.get("thread_names", {}), last.get("thread_names", {})),
         "no_growth": all(g["last_quarter_max"] <= g["first_quarter_max"] for g in growth.values()),
         "curve": curve,
     }
@@ -414,6 +446,7 @@ def print_summary(out: dict[str, Any]) -> None:
         for k, g in out["growth"].items()
     )
     print(f"after warm-up: {growth}: {'no growth' if out['no_growth'] else 'GROWTH'}")
+    print(f"  open files added: {out['fds_grew']}; threads added: {out['threads_grew']}")
     print(
         f"wall {out['wall_s']}s (clock x{out['clock_factor']:,}; turns lagged the clock by "
         f"{out['turns_lagged_days']} days), Steward CPU {out['steward_cpu_s']}s"
