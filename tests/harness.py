@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from fakes.telegram import FakeTelegram
 
     from bot.channels.slack import SlackChannel
+    from bot.channels.telegram import TelegramChannel
 
 OWNER = Identity("test", "owner")
 OWNER_SLACK = "UOWNER"  # the owner's Slack user in `slack_steward`
@@ -285,3 +286,26 @@ async def steward_process(
                 except TimeoutError:
                     process.kill()
                     await process.wait()
+
+
+@asynccontextmanager
+async def telegram_channel(
+    h: Harness, tg: FakeTelegram, **options: Any
+) -> AsyncIterator[TelegramChannel]:
+    """The Telegram channel on the fake, registered with the core and polling (quick polls and
+    retries for tests; `options` override them), stopped after."""
+    from bot.channels.telegram import TelegramChannel
+
+    settings: dict[str, Any] = {"poll_timeout": 1, "stall_after": 30.0, "backoff": 0.05}
+    channel = TelegramChannel(
+        token=tg.token,
+        api_base=tg.base_url,
+        state=h.steward.stores.state,
+        **(settings | options),
+    )
+    h.steward.switchboard.register(channel.name, channel)
+    await channel.start(h.router.dispatch)
+    try:
+        yield channel
+    finally:
+        await channel.stop()

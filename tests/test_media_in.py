@@ -18,12 +18,19 @@ from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
-from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward, until
+from harness import (
+    OWNER,
+    OWNER_SLACK,
+    Harness,
+    running_steward,
+    slack_steward,
+    telegram_channel,
+    until,
+)
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from trust_world import instruction, obedient_model
 
-from bot.channels.telegram import TelegramChannel
 from memory.people import Identity
 
 OWNER_TG = 1001
@@ -42,20 +49,8 @@ async def telegram_steward(
         **settings,
     ) as h:
         await h.steward.stores.people.admit(Identity("telegram", str(FRIEND_TG)), "Bo")
-        channel = TelegramChannel(
-            token=tg.token,
-            api_base=tg.base_url,
-            state=h.steward.stores.state,
-            poll_timeout=1,
-            stall_after=30.0,
-            backoff=0.05,
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        try:
+        async with telegram_channel(h, tg):
             yield h
-        finally:
-            await channel.stop()
 
 
 def texts_with(tg: FakeTelegram, part: str) -> Callable[[], list[str]]:

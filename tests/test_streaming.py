@@ -19,13 +19,12 @@ import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
 from fakes.telegram import ApiCall, FakeTelegram
-from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward
+from harness import OWNER, OWNER_SLACK, Harness, running_steward, slack_steward, telegram_channel
 
 from agent.streaming import BROKEN_NOTE, ReplyStream
 from agent.types import Address, IncomingMessage, TurnRequest
 from bot.channels.console import CONSOLE_ADDRESS, CONSOLE_IDENTITY, ConsoleChannel
 from bot.channels.formatting import telegram_chunks, telegram_visible_text
-from bot.channels.telegram import TelegramChannel
 
 OWNER_TG = 1001
 GROUP = -1001234567890
@@ -38,18 +37,13 @@ LONG = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 150 for i in range(3))  # 3 
 async def telegram(
     tmp_path: Path, model: FakeAnthropic, tg: FakeTelegram, **overrides: Any
 ) -> AsyncIterator[Harness]:
-    async with running_steward(
-        tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}", **overrides
-    ) as h:
-        channel = TelegramChannel(
-            token=tg.token, api_base=tg.base_url, poll_timeout=1, stall_after=30.0, backoff=0.05
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        try:
-            yield h
-        finally:
-            await channel.stop()
+    async with (
+        running_steward(
+            tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}", **overrides
+        ) as h,
+        telegram_channel(h, tg),
+    ):
+        yield h
 
 
 def _say(tg: FakeTelegram, text: str, *, group: bool) -> None:

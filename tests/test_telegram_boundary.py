@@ -25,11 +25,10 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest
 from fakes.telegram import ApiCall, FakeTelegram, post_webhook
-from harness import OWNER, Harness, echo_reply, running_steward, until
+from harness import OWNER, Harness, echo_reply, running_steward, telegram_channel, until
 from trust_world import instruction, obedient_model
 
 from agent.types import Address
-from bot.channels.telegram import TelegramChannel
 from bot.http import HttpServer
 from memory.labels import TRUSTED
 from memory.people import Identity
@@ -64,19 +63,8 @@ async def steward(
         tmp_path, model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
     ) as h:
         await h.steward.stores.people.admit(Identity("telegram", str(FRIEND_TG)), "Bo")
-        options: dict[str, Any] = {"poll_timeout": 1, "stall_after": 30.0, "backoff": 0.05}
-        channel = TelegramChannel(
-            token=tg.token,
-            api_base=tg.base_url,
-            state=h.steward.stores.state,
-            **(options | channel_options),
-        )
-        h.steward.switchboard.register(channel.name, channel)
-        await channel.start(h.router.dispatch)
-        try:
+        async with telegram_channel(h, tg, **channel_options):
             yield h
-        finally:
-            await channel.stop()
 
 
 async def settle(h: Harness) -> None:
