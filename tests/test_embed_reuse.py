@@ -18,7 +18,7 @@ from harness import running_steward
 from memory.clock import FrozenClock
 from memory.embed_stats import EMBED_STATS
 from memory.longterm import Kind, LongTermMemory, NewMessage, Source, VectorIndex
-from memory.longterm.behind import MAX_OWED
+from memory.longterm.behind import MAX_OWED, QUIET
 from memory.onnx_minilm import OnnxMiniLMEmbedder
 from memory.people import Identity
 from memory.stores import Stores
@@ -122,6 +122,20 @@ async def test_rows_of_several_turns_are_embedded_in_one_call(world: World) -> N
     assert await unindexed(world) == 0
     found = await world.memory.search(world.user, "flight to Portugal", 1, mode="vector")
     assert found.hits[0].memory.text == TEXTS[2]
+
+
+async def test_rows_said_between_quick_turns_wait_for_a_quiet_second(world: World) -> None:
+    """No turn in flight, but the next message follows within QUIET: still one batch (a Chroma
+    upsert holds the GIL ~6 ms whatever its size, so one per turn stalled the loop)."""
+    calls, texts = counts()
+    for n, text in enumerate(TEXTS, start=1):
+        await world.memory.save_messages([said(world, text, n)])
+        await asyncio.sleep(QUIET / 4)  # between two turns: nothing in flight
+    assert counts() == (calls, texts)
+    async with asyncio.timeout(30):
+        while await unindexed(world):  # noqa: ASYNC110 (rows in SQLite: no event to wait on)
+            await asyncio.sleep(0.05)
+    assert counts() == (calls + 1, texts + len(TEXTS))
 
 
 async def test_a_query_is_not_queued_behind_the_rows_owed(world: World) -> None:

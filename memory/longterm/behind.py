@@ -2,11 +2,14 @@
 and returns; a background task embeds and writes their vectors a chunk at a time, so a turn
 never waits for the embedder. Vectors a caller embedded already are written at once.
 
-Replies first, in batches: while chats have turns in flight (`yield_to`), the writer waits, so
-rows of several turns are embedded in one call and upserted at once, and a query embedding never
-competes with them for the CPU; it runs anyway after MAX_WAIT seconds or MAX_OWED rows, so it
-never falls behind for good. A text embedded lately (the turn's message, embedded as its recall
-query) is not embedded again (`TextVectors`). Keyword search finds a row at once regardless.
+Replies first, in batches: while chats have turns in flight (`yield_to`), and until no row has
+been owed for QUIET seconds, the writer waits, so rows of many turns are embedded in one call and
+upserted at once, and a query embedding never competes with them for the CPU; it runs anyway
+after MAX_WAIT seconds or MAX_OWED rows, so it never falls behind for good. Batching matters
+beyond the embedder: a Chroma upsert costs ~6 ms of CPU whatever its size (1 to 20 vectors) and
+holds the GIL throughout, so one upsert per turn stalled the event loop once a turn. A text
+embedded lately (the turn's message, embedded as its recall query) is not embedded again
+(`TextVectors`). Keyword search finds a row at once regardless.
 
 Every chunk is written holding the store's vector lock, the lock `forget` and supersession also
 take, so no vector of a forgotten row or of an outdated text is left behind.
@@ -37,6 +40,7 @@ CHUNK = 128
 MAX_WAIT = 5.0  # s the writer waits for turns in flight, at most
 MAX_OWED = 256  # rows owed that make it run anyway
 POLL = 0.05  # s between looks at the turns in flight
+QUIET = 1.0  # s without a new row owed before the writer runs (a chat between turns is quick)
 
 
 class VectorsBehind:
@@ -56,6 +60,7 @@ class VectorsBehind:
         self._task: asyncio.Task[int] | None = None
         self._busy: Callable[[], int] | None = None
         self._owed = 0  # rows kicked since the writer last ran
+        self._kicked = 0.0  # time.monotonic() of the last kick
         self._hurry = asyncio.Event()
 
     def yield_to(self, busy: Callable[[], int] | None) -> None:
@@ -66,6 +71,7 @@ class VectorsBehind:
         """Start the background writer unless it runs already (or vectors are not attached:
         attach() embeds what is owed)."""
         self._owed += rows
+        self._kicked = time.monotonic()
         if self._attached() is not None and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._behind(), name="memory-vectors-behind")
 
@@ -73,7 +79,7 @@ class VectorsBehind:
         started = time.monotonic()
         while (
             self._busy is not None
-            and self._busy() > 0
+            and (self._busy() > 0 or time.monotonic() - self._kicked < QUIET)
             and self._owed < MAX_OWED
             and time.monotonic() - started < MAX_WAIT
             and not self._hurry.is_set()

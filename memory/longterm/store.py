@@ -74,7 +74,7 @@ __all__ = ["LongTermMemory", "ReconcileReport"]
 
 log = logging.getLogger(__name__)
 
-QUERY_CACHE = 256  # query embeddings kept
+QUERY_CACHE = 1024  # query embeddings kept (1.5 KiB each): a burst's messages until written behind
 # More unindexed memories than this for one user (a database from before the vector journal, a
 # bulk import): compare every id with Chroma rather than embed them all again.
 FULL_CHECK_AFTER = 1000
