@@ -218,6 +218,17 @@ class MemoryService:
         )
         self._hybrid.set()
         self._ready.set()
+        await self._let_go_until_needed(embedder)
+
+    async def _let_go_until_needed(self, embedder: Embedder) -> None:
+        """The model was loaded to prove it works and to reconcile; a start is usually followed
+        by idle, so it is let go now (~106 MiB) and loaded again by the first search (~0.1 s),
+        unless STEWARD_EMBEDDER_IDLE is 0 (keep it)."""
+        release = getattr(embedder, "release", None)
+        if self.config.embedder_idle is None or release is None:
+            return
+        if await asyncio.to_thread(release):
+            log.debug("embedder let go until the first search")
 
     def _keyword_only(self, reason: str) -> None:
         self.state = MemoryState.KEYWORD_ONLY

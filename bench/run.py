@@ -337,7 +337,12 @@ def table(r: dict[str, Any]) -> str:
             peer_value("start_to_ready_s"),
         )
     row(
-        "Idle RSS MiB, just started (embedder loaded)",
+        "Idle RSS MiB, just started (Chroma up, embedder "
+        + (
+            "checked, then let go until the first search)"
+            if s.get("embedder_let_go_at_start")
+            else "loaded)"
+        ),
         s.get("idle_rss_mib", "-"),
         peer_value("idle_rss_mib"),
     )

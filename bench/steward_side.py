@@ -57,6 +57,15 @@ class Running:
             await asyncio.sleep(0.25)
         return None
 
+    async def embedder_let_go(self, limit: float = 30.0) -> bool:
+        """Whether the embedder's model was let go (its counter) within `limit` seconds."""
+        give_up = time.perf_counter() + limit
+        while time.perf_counter() < give_up:
+            if (await self.embedder_stats()).get("releases"):
+                return True
+            await asyncio.sleep(0.25)
+        return False
+
     async def embedder_stats(self) -> dict[str, Any]:
         """The embedder's cumulative calls and CPU seconds (GET /metrics), {} when unreadable."""
         import aiohttp
@@ -143,6 +152,9 @@ async def footprint_and_turns(
         # idle means everything started: the embedder and Chroma load in the background after
         # the first poll, and an RSS taken before they are up would flatter Steward
         out["vector_side_up_s"] = await run.vector_side_up()
+        # ...and settled: the model, loaded to prove it works and reconcile, is let go until
+        # the first search (unless STEWARD_EMBEDDER_IDLE=0)
+        out["embedder_let_go_at_start"] = await run.embedder_let_go()
         await asyncio.sleep(1.0)
         out["idle_rss_mib"] = round(tree_rss_mib(run.proc.pid), 1)
         # one warm-up turn creates the chat; disk growth is measured from here

@@ -61,6 +61,31 @@ async def test_an_idle_steward_lets_the_embedder_go_and_loads_it_again_for_the_n
             assert again["calls"] > released["calls"]
 
 
+@pytest.mark.parametrize("idle", ["120", "0"])
+async def test_a_fresh_start_lets_the_model_go_until_the_first_search_unless_told_to_keep_it(
+    idle: str, tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Loaded to prove it works and reconcile, then let go at once (idle RSS), not after the
+    idle window; the first message loads it again. STEWARD_EMBEDDER_IDLE=0 keeps it."""
+    fake_model.on_request(lambda request: Reply.text("re: " + said_last(request)))
+    async with FakeTelegram() as tg:
+        env = run_env(tmp_path, fake_model, tg, OWNER_TG, STEWARD_EMBEDDER_IDLE=idle)
+        metrics = f"http://127.0.0.1:{env['STEWARD_HTTP_PORT']}/metrics"
+        async with steward_process(env, tmp_path / "steward.log") as process:
+            loaded = await _until(metrics, lambda s: s["loads"] >= 1, "a load", process)
+            if idle == "0":
+                await asyncio.sleep(3.0)
+                assert (await _embedder(metrics) or {}).get("releases") == 0
+                return
+            released = await _until(
+                metrics, lambda s: s["releases"] >= 1, "a release right after start", process
+            )
+            assert released["loads"] == loaded["loads"] == 1
+            tg.push_message("the boiler needs a service in May", user_id=OWNER_TG)
+            await tg.wait_for("sendMessage", timeout=60)
+            await _until(metrics, lambda s: s["loads"] == 2, "a load for the search", process)
+
+
 @pytest.mark.parametrize("value", ["-1", "soon", "100000"])
 def test_a_bad_idle_window_is_refused_naming_the_setting(
     value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
