@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["TRUSTED", "Label"]
 
@@ -49,10 +50,15 @@ class Label:
 
     @classmethod
     def from_json(cls, text: str | None) -> Label:
-        if not text:
-            return TRUSTED
-        sources = json.loads(text)
-        return cls(tuple(str(s) for s in sources)) if sources else TRUSTED
+        return _from_json(text) if text else TRUSTED
+
+
+@lru_cache(maxsize=512)
+def _from_json(text: str) -> Label:
+    """Labels are immutable and few distinct ones are stored (a turn reads ~90 rows' labels,
+    nearly all `[]`), so a parsed one is shared."""
+    sources = json.loads(text)
+    return Label(tuple(str(s) for s in sources)) if sources else TRUSTED
 
 
 TRUSTED = Label()

@@ -33,17 +33,23 @@ from memory.longterm.types import (
 __all__ = ["MemoryRecords", "memory_of_row"]
 
 
+# Enum members by value: a dict look-up instead of EnumType.__call__ (a turn maps ~90 rows).
+_KINDS = {k.value: k for k in Kind}
+_SOURCES = {s.value: s for s in Source}
+_TRUSTS = {t.value: t for t in Trust}
+
+
 def _memory(row: sqlite3.Row) -> Memory:
     return Memory(
         id=row["id"],
         user_id=row["user_id"],
         chat_id=row["chat_id"],
-        kind=Kind(row["kind"]),
+        kind=_KINDS.get(row["kind"]) or Kind(row["kind"]),
         text=row["text"],
         subject=row["subject"],
-        source=Source(row["source"]),
+        source=_SOURCES.get(row["source"]) or Source(row["source"]),
         source_ref=row["source_ref"],
-        trust=Trust(row["trust"]),
+        trust=_TRUSTS.get(row["trust"]) or Trust(row["trust"]),
         importance=float(row["importance"]),
         turn_id=row["turn_id"],
         created_at=parse_iso(row["created_at"]),
