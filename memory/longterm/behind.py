@@ -36,9 +36,12 @@ __all__ = ["VectorsBehind"]
 
 log = logging.getLogger(__name__)
 
-CHUNK = 128
-MAX_WAIT = 5.0  # s the writer waits for turns in flight, at most
-MAX_OWED = 256  # rows owed that make it run anyway
+# A burst (200 chats x 3 turns, bench) owes ~1,200 rows: one chunk holds many users' rows, and
+# each user's are one upsert. Writing them mid-burst (at 5 s, 256 rows) took the two cores for
+# ~3.5 s while replies waited; now they wait up to 10 s, and keyword search finds them at once.
+CHUNK = 512
+MAX_WAIT = 10.0  # s the writer waits for turns in flight, at most
+MAX_OWED = 2048  # rows owed that make it run anyway
 POLL = 0.05  # s between looks at the turns in flight
 QUIET = 1.0  # s without a new row owed before the writer runs (a chat between turns is quick)
 

@@ -95,12 +95,13 @@ class RowLookups:
         )
 
     async def unindexed(self, limit: int) -> list[tuple[int, int, str]]:
-        """(id, user id, text) of memories in force whose vectors are not written yet. Read
-        through the small partial index of exactly those rows: for ORDER BY id SQLite would
-        otherwise walk the whole table (100 ms at 100,000 memories, every indexing pass)."""
+        """(id, user id, text) of memories in force whose vectors are not written yet, a user's
+        together (each user's rows are one Chroma upsert, ~6 ms whatever their number). Read
+        through the small partial index of exactly those rows, in its order (user, id): SQLite
+        would otherwise walk the whole table (100 ms at 100,000 memories, every pass)."""
         rows = await self._db.fetchall(
             "SELECT id, user_id, text FROM memories INDEXED BY memories_unindexed"
-            " WHERE indexed = 0 AND superseded_at IS NULL ORDER BY id LIMIT ?",
+            " WHERE indexed = 0 AND superseded_at IS NULL ORDER BY user_id, id LIMIT ?",
             (limit,),
         )
         return [(int(r["id"]), int(r["user_id"]), str(r["text"])) for r in rows]
