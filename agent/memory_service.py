@@ -26,7 +26,6 @@ from typing import Any
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
 from agent.model import Model
-from agent.query_time import warm_up
 from agent.recall import Found, Recall, Recaller
 from agent.side_call import SideCall
 from agent.transcript_memory import Transcript
@@ -177,10 +176,6 @@ class MemoryService:
             await close()
 
     async def _connect(self) -> None:
-        try:
-            await asyncio.to_thread(warm_up)  # dateparser's data, off the first query's path
-        except Exception:  # dates in queries then load on first use
-            log.debug("dateparser warm-up failed", exc_info=True)
         try:
             embedder = await asyncio.to_thread(self._load_embedder)
         except EmbedderUnavailable as exc:

@@ -8,8 +8,10 @@ handed to memory search, which prefers hits inside it without dropping the other
 Cost on the hot path (every turn's recall runs this): a compiled regex finds the phrases that
 can name a date (a few microseconds, nothing else runs when none is found); only the phrase
 itself goes to dateparser, with its language pinned to English (`languages=['en']`: language
-detection costs ~40 ms a call), ~0.5 ms. dateparser loads its English data on first use
-(~100 ms): `warm_up()` does that in a worker thread at start-up.
+detection costs ~40 ms a call), ~0.5 ms. dateparser and its English data are loaded by the first
+query that may name a date (~0.2 s, 16 MiB held from then on): `cold(query)` says a call would
+load them, and the caller then runs it in a worker thread. Not at start-up: most starts are
+followed by idle, and the memory is better not held before it is needed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["QueryTime", "find_period", "warm_up"]
+__all__ = ["QueryTime", "cold", "find_period", "warm_up"]
+
+_loaded = False  # dateparser and its English data are in (the first parse loads them)
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -127,8 +131,13 @@ class _Span:
 
 
 def warm_up() -> None:
-    """Load dateparser's English data (~100 ms the first time); call it in a worker thread."""
+    """Load dateparser's English data (~0.2 s the first time); call it in a worker thread."""
     _parse("6 September", datetime(2026, 1, 1))
+
+
+def cold(query: str) -> bool:
+    """Whether `find_period(query)` would load dateparser first (~0.2 s: run it in a thread)."""
+    return not _loaded and _QUICK.search(query) is not None
 
 
 def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTime | None:
@@ -262,6 +271,8 @@ def _parse(text: str, now: datetime) -> tuple[datetime, str] | None:
         },
     )
     data = parser.get_date_data(text)
+    global _loaded
+    _loaded = True
     if data.date_obj is None:
         return None
     return data.date_obj.replace(tzinfo=None), data.period or "day"

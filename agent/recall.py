@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agent import query_time
 from agent.query_time import QueryTime, find_period
 from agent.types import TurnRequest
 from memory.clock import Clock
@@ -203,7 +204,11 @@ class Recaller:
     ) -> Found:
         """The user's `k` best memories and messages for `query`. A period the query names (in
         `timezone`, else Steward's) ranks what falls in it first without dropping the rest."""
-        period = find_period(query, now=self._clock.now(), timezone=timezone or self._timezone)
+        now, zone = self._clock.now(), timezone or self._timezone
+        if query_time.cold(query):  # the first date named since start loads dateparser
+            period = await asyncio.to_thread(find_period, query, now=now, timezone=zone)
+        else:
+            period = find_period(query, now=now, timezone=zone)
         result = await self._store.search(
             user_id, query, k, kinds=kinds, min_similarity=min_similarity
         )

@@ -3,12 +3,17 @@ owner's timezone; no date, no filter; and the cost per query, printed as a budge
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from agent.query_time import QueryTime, find_period, warm_up
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)  # a Friday
 
@@ -149,3 +154,24 @@ def test_cost_per_query_budget() -> None:
         f"{no_date:.4f} ms for a query naming no date; budget 2 ms"
     )
     assert per_query > 0 and no_date > 0
+
+
+def test_dateparser_is_loaded_by_the_first_query_that_may_name_a_date_not_before() -> None:
+    """16 MiB held from the first date on, not from start-up (issue 19, idle RSS); `cold` tells
+    the caller to run that first one in a worker thread (~0.2 s)."""
+    probe = (
+        "import sys\n"
+        "from datetime import datetime\n"
+        "import agent.memory_service, agent.recall\n"
+        "from agent import query_time\n"
+        "assert 'dateparser' not in sys.modules, 'imported at start'\n"
+        "assert not query_time.cold('hello there, how are you')\n"
+        "assert query_time.cold('what did I say in May')\n"
+        "assert query_time.find_period('what did I say in May', now=datetime(2026, 6, 1))\n"
+        "assert 'dateparser' in sys.modules\n"
+        "assert not query_time.cold('what did I say in June')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
