@@ -10,6 +10,12 @@ Every `--every` turns it samples the Steward process (never the fakes, which liv
 RSS (VmRSS of its process tree), open files (/proc/<pid>/fd), threads (/proc/<pid>/task), asyncio
 tasks (`GET /healthz`), and from SQLite (read-only) the runs done and the vectors indexed.
 
+Open files and threads are judged without Chroma's own SQLite pool (the connections to
+`chroma/chroma.sqlite3` and their `sqlx-sqlite-worker` threads): Chroma 1.5 opens it with sqlx's
+defaults, at most CHROMA_POOL_MAX connections, each opened when a call first needs it and closed
+after ten idle minutes, so it fills late under load and shrinks when idle. It is checked against
+that bound instead; everything else must not grow at all.
+
 Growth is taken from the first sample after warm-up (the first simulated day: every kind of job
 has run, thread pools are full) to the last. From the RSS growth it subtracts what the vector
 index legitimately holds for the vectors added meanwhile (every transcript message and memory
@@ -185,6 +191,16 @@ def thread_names(pid: int) -> dict[str, int]:
     return dict(names)
 
 
+# sqlx's default max_connections, which Chroma 1.5's SqliteDb pool keeps (not a setting).
+CHROMA_POOL_MAX = 10
+
+
+def chroma_pool(files: dict[str, int], threads: dict[str, int]) -> tuple[int, int]:
+    """(descriptors on chroma.sqlite3, sqlx worker threads): Chroma's SQLite pool."""
+    fds = sum(n for path, n in files.items() if path.endswith("/chroma.sqlite3"))
+    return fds, sum(n for name, n in threads.items() if name.startswith("sqlx-sqlite"))
+
+
 def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
     grew = {k: after.get(k, 0) - before.get(k, 0) for k in before.keys() | after.keys()}
     return ", ".join(f"{k} {n:+d}" for k, n in sorted(grew.items()) if n) or "nothing"
@@ -192,6 +208,9 @@ def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
 
 async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> dict[str, Any]:
     counts = await asyncio.to_thread(db_counts, db)
+    files, threads = open_files(pid), thread_names(pid)
+    fds, tasks = count_dir(f"/proc/{pid}/fd"), count_dir(f"/proc/{pid}/task")
+    pool_fds, pool_threads = chroma_pool(files, threads)
     return {
         "day": round(clock.days(), 2),
         "turns": turns,
@@ -199,11 +218,14 @@ async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> 
         "vectors": counts["vectors"],
         "rss_mib": round(proc_rss_mib(pid), 1),
         "anon_mib": round(anon_mib(pid), 1),
-        "fds": count_dir(f"/proc/{pid}/fd"),
-        "threads": count_dir(f"/proc/{pid}/task"),
+        "fds": fds,
+        "threads": tasks,
+        "fds_but_pool": fds - pool_fds,
+        "threads_but_pool": tasks - pool_threads,
+        "chroma_pool": max(pool_fds, pool_threads),
         "tasks": await asyncio_tasks(port),
-        "open_files": open_files(pid),
-        "thread_names": thread_names(pid),
+        "open_files": files,
+        "thread_names": threads,
     }
 
 
@@ -368,8 +390,9 @@ def report(
             "last_quarter_max": max(r[key] for r in after[-quarter:]),
             "last": last[key],
         }
-        for key in ("fds", "threads", "tasks")
+        for key in ("fds_but_pool", "threads_but_pool", "tasks")
     }
+    pool_peak = max(r.get("chroma_pool", 0) for r in after)
     beyond = rss_growth - index_mib
     return {
         "turns": args.turns,
@@ -390,7 +413,9 @@ def report(
         "growth": growth,
         "fds_grew": what_grew(warm.get("open_files", {}), last.get("open_files", {})),
         "threads_grew": what_grew(warm.get("thread_names", {}), last.get("thread_names", {})),
-        "no_growth": all(g["last_quarter_max"] <= g["first_quarter_max"] for g in growth.values()),
+        "chroma_pool_peak": pool_peak,
+        "no_growth": all(g["last_quarter_max"] <= g["first_quarter_max"] for g in growth.values())
+        and pool_peak <= CHROMA_POOL_MAX,
         "curve": curve,
     }
 
@@ -446,6 +471,10 @@ def print_summary(out: dict[str, Any]) -> None:
         for k, g in out["growth"].items()
     )
     print(f"after warm-up: {growth}: {'no growth' if out['no_growth'] else 'GROWTH'}")
+    print(
+        f"  Chroma's SQLite pool: peak {out['chroma_pool_peak']} connections after warm-up "
+        f"(bound {CHROMA_POOL_MAX}, sqlx's default; not counted above)"
+    )
     print(f"  open files added: {out['fds_grew']}; threads added: {out['threads_grew']}")
     print(
         f"wall {out['wall_s']}s (clock x{out['clock_factor']:,}; turns lagged the clock by "
