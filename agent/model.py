@@ -2,16 +2,28 @@
 
 `anthropic` is imported on first use (or warmed in the background at start-up): it takes about
 1.5 s to import and start-up must not wait for it.
+
+A call goes through the SDK's client (`post`: its headers, timeouts, retries, `retry-after`,
+errors) but not through `messages.create` / `messages.stream`, whose per-call work was most of
+the event loop's CPU for a call: the prompt is already plain API-form data, so it is encoded
+once here (the SDK copies and walks the whole body first), and the answer is read as plain JSON
+(the SDK builds a pydantic model of the message, and of every streamed event, then a snapshot).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.errors import ModelUnavailable
+from agent.model_events import accumulate
+from agent.model_pool import probe_cheaply
 from memory.turns import TokenUsage
 
 if TYPE_CHECKING:
@@ -28,6 +40,30 @@ __all__ = [
     "ToolCall",
     "warm_up",
 ]
+
+_PATH = "/v1/messages"
+# the headers `messages.stream` adds to the client's (`messages.create` adds none)
+_STREAM_HEADERS = {"x-stainless-helper-method": "stream", "x-stainless-stream-helper": "messages"}
+
+
+def _jsonable(value: object) -> Any:
+    """What the SDK's encoder makes of a value JSON has no form for (a prompt is plain data)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(exclude_unset=True, mode="json", by_alias=True)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# The SDK's own settings (anthropic/_utils/_json.py): the same bytes as `messages.create` sends.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable
+)
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal"]
 
@@ -127,6 +163,7 @@ class AnthropicModel:
             "timeout": timeout,
         }
         self._client: anthropic.AsyncAnthropic | None = None
+        self._stream_cls: Any = None
 
     async def _sdk(self) -> Any:
         """The SDK module; its first import (about 1.5 s) runs in a worker thread, not here."""
@@ -146,8 +183,35 @@ class AnthropicModel:
                 keepalive_expiry=limits.keepalive_expiry,
             )
             http = sdk.DefaultAsyncHttpxClient(limits=pooled)
+            probe_cheaply(http)
             self._client = sdk.AsyncAnthropic(**self._client_args, http_client=http)
+            # streamed events as plain dicts (`object`: the SDK leaves the JSON as it is)
+            self._stream_cls = sdk.AsyncStream[object]
+            _warn_if_deprecated(self.name)
         return self._client
+
+    def _body(
+        self,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        stream: bool,
+    ) -> bytes:
+        """The request body as `messages.create` / `messages.stream` would send it: same keys in
+        the same order, encoded as the SDK encodes (tests/test_model_request.py holds the two
+        equal)."""
+        body: dict[str, Any] = {
+            "max_tokens": self._max_tokens,
+            "messages": messages,
+            "model": self.name,
+            "system": system,
+        }
+        if tools:
+            body["tools"] = tools
+        if stream:
+            body["stream"] = True
+        return _ENCODER.encode(body).encode()
 
     async def complete(
         self,
@@ -157,18 +221,16 @@ class AnthropicModel:
         tools: list[dict[str, Any]],
     ) -> ModelReply:
         sdk = await self._sdk()
-        request: dict[str, Any] = {
-            "model": self.name,
-            "max_tokens": self._max_tokens,
-            "system": system,
-            "messages": messages,
-        }
-        if tools:
-            request["tools"] = tools
+        client = self._get_client(sdk)
+        body = self._body(system, messages, tools, stream=False)
         try:
-            message = await self._get_client(sdk).messages.create(**request)
+            message = await client.post(
+                _PATH, cast_to=object, content=body, options={"headers": {}}
+            )
         except sdk.APIError as exc:
             raise _unavailable(sdk, exc) from exc
+        if not isinstance(message, dict):  # a 200 whose body is not a JSON object
+            raise ModelUnavailable("I could not reach the model API", None, str(message)[:200])
         return _reply(message)
 
     async def stream(
@@ -179,30 +241,27 @@ class AnthropicModel:
         tools: list[dict[str, Any]],
         sink: StreamSink,
     ) -> ModelReply:
-        """`complete`, streamed (`messages.stream`): text deltas and the names of tool calls go
+        """`complete`, streamed (as `messages.stream`): text deltas and the names of tool calls go
         to `sink` as they arrive. Opening the stream is retried by the SDK like `complete`;
         what breaks once it has started raises StreamBroken (the SDK does not retry it)."""
         sdk = await self._sdk()
-        request: dict[str, Any] = {
-            "model": self.name,
-            "max_tokens": self._max_tokens,
-            "system": system,
-            "messages": messages,
-        }
-        if tools:
-            request["tools"] = tools
+        client = self._get_client(sdk)
+        body = self._body(system, messages, tools, stream=True)
         opened = False
         try:
-            async with self._get_client(sdk).messages.stream(**request) as stream:
-                opened = True
-                async for event in stream:
-                    if event.type == "text":
-                        sink.text(event.text)
-                    elif event.type == "content_block_start" and (
-                        event.content_block.type == "tool_use"
-                    ):
-                        sink.tool(event.content_block.name)
-                message = await stream.get_final_message()
+            events = await client.post(
+                _PATH,
+                cast_to=object,
+                content=body,
+                options={"headers": dict(_STREAM_HEADERS)},
+                stream=True,
+                stream_cls=self._stream_cls,
+            )
+            opened = True
+            try:
+                message = await accumulate(events, sink)
+            finally:
+                await events.close()
         except sdk.APIError as exc:
             if not opened:
                 raise _unavailable(sdk, exc) from exc
@@ -211,7 +270,7 @@ class AnthropicModel:
             if not opened:
                 raise
             raise StreamBroken(f"the model's stream broke off: {exc}") from exc
-        if message.stop_reason is None:
+        if message is None or message.get("stop_reason") is None:
             raise StreamBroken("the model's stream ended before its last event")
         return _reply(message)
 
@@ -241,23 +300,43 @@ def _unavailable(sdk: Any, exc: Exception) -> ModelUnavailable:
     return ModelUnavailable("I could not reach the model API", None, str(exc))
 
 
-def _reply(message: Any) -> ModelReply:
+def _warn_if_deprecated(model: str) -> None:
+    """The warning `messages.create` gives for a deprecated model (once per client here)."""
+    try:
+        deprecated = importlib.import_module("anthropic._data").DEPRECATED_MODELS
+    except (ImportError, AttributeError):
+        return
+    if model in deprecated:
+        warnings.warn(
+            f"The model '{model}' is deprecated and will reach end-of-life on {deprecated[model]}.",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+
+
+def _reply(message: dict[str, Any]) -> ModelReply:
+    """A Messages API message (plain JSON) as the turn loop's reply."""
     content: list[TextBlock | ToolCall] = []
-    for block in message.content:
-        if block.type == "text":
-            content.append(TextBlock(block.text))
-        elif block.type == "tool_use":
-            tool_input = block.input if isinstance(block.input, dict) else {}
-            content.append(ToolCall(block.id, block.name, tool_input))
-    usage = message.usage
+    for block in message.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            content.append(TextBlock(block.get("text") or ""))
+        elif kind == "tool_use":
+            tool_input = block.get("input")
+            content.append(
+                ToolCall(
+                    block["id"], block["name"], tool_input if isinstance(tool_input, dict) else {}
+                )
+            )
+    usage = message.get("usage") or {}
     return ModelReply(
         content=tuple(content),
-        stop_reason=message.stop_reason or "end_turn",
+        stop_reason=message.get("stop_reason") or "end_turn",
         usage=TokenUsage(
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            input_tokens=usage.get("input_tokens") or 0,
+            output_tokens=usage.get("output_tokens") or 0,
+            cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+            cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
         ),
-        model=message.model,
+        model=message.get("model") or "",
     )
