@@ -156,6 +156,7 @@ class TelegramChannel:
             max_retry_after=max_retry_after,
         )
         self._persist_lock = asyncio.Lock()
+        self._stored_update_id: int | None = None  # STATE_KEY as last read or written
         self._drafts = True  # until the Bot API server says it has no sendMessageDraft
 
     @property
@@ -450,9 +451,12 @@ class TelegramChannel:
         if self._state is None:
             return
         async with self._persist_lock:
-            stored = await self._state.get(STATE_KEY)
-            if not stored or not stored.isdigit() or int(stored) < update_id:
+            if self._stored_update_id is None:  # read once: this channel is its only writer
+                stored = await self._state.get(STATE_KEY)
+                self._stored_update_id = int(stored) if stored and stored.isdigit() else -1
+            if self._stored_update_id < update_id:
                 await self._state.set(STATE_KEY, str(update_id))
+                self._stored_update_id = update_id
 
     def _incoming(self, message: Message) -> IncomingMessage | None:
         return message_in(message, self._username, self._bot_id)
