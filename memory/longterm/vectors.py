@@ -7,15 +7,6 @@ user's collection stays at a few ms. Embeddings are always passed in (`embedding
 
 Everything here is synchronous and blocking; the async store calls it from a worker thread.
 `chromadb` is imported only when an index is opened (it takes most of a second).
-
-Resident memory (embedded Chroma 1.5.x): every collection Chroma touches (count, get, query,
-upsert; not get_collection) loads an HNSW index that costs ~2.6 MiB whatever its size (hnswlib's
-fixed lock arrays), and Chroma keeps up to RLIMIT_NOFILE // 5 of them, i.e. all users. We cap
-that cache (`resident`), and make every collection persist on each write (`sync_threshold` 1):
-an index evicted with writes not yet on disk reloads without them ("Nothing found on disk"),
-since Chroma replays its log into an index only on the first touch in a process. Eviction
-cannot race a caller still holding that index (chroma-core/chroma#7765): Chroma's bindings hold
-the GIL for a whole call, so calls from our worker threads never overlap inside Chroma.
 """
 
 from __future__ import annotations
@@ -38,15 +29,6 @@ __all__ = ["ChromaEndpoint", "VectorIndex", "VectorIndexError", "parse_chroma_ur
 log = logging.getLogger(__name__)
 
 PAGE = 5000
-# HNSW indexes embedded Chroma keeps loaded. Its cache has 64 shards (by collection), each
-# holding at least one index. 128 is two a shard: 200 users of 5 vectors grow RSS by ~300 MiB
-# instead of ~530 (64, one a shard: ~195), and the owner's index is evicted only when two other
-# users of its shard were used since (one a shard: any one of them, and a 100k index reloads in
-# ~1 s). A miss reloads from disk (a few ms for a few hundred vectors, ~0.2 s for 20k). A loaded
-# index holds 4 open files, so this bounds file descriptors too.
-RESIDENT_INDEXES = 128
-# Persist the index on every write, so that an evicted index reloads complete from disk.
-SYNC_THRESHOLD = 1
 
 
 @dataclass(frozen=True)
@@ -70,16 +52,7 @@ class VectorIndex:
     metadata names the embedder; a collection made by another embedder is dropped and rebuilt
     (the store re-embeds what it misses), so switching STEWARD_EMBEDDER never mixes vectors."""
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        where: str,
-        prefix: str,
-        embedder: str,
-        dim: int,
-        persist_each_write: bool = False,
-    ) -> None:
+    def __init__(self, client: Any, *, where: str, prefix: str, embedder: str, dim: int) -> None:
         if len(prefix) < 1 or not prefix.replace("_", "").isalnum():
             raise ValueError("the collection prefix is letters, digits and underscores")
         self.where = where
@@ -87,7 +60,6 @@ class VectorIndex:
         self._prefix = prefix
         self._embedder = embedder
         self._dim = dim
-        self._persist_each_write = persist_each_write
         self._collections: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._batch = max(1, min(PAGE, int(client.get_max_batch_size())))
@@ -101,10 +73,8 @@ class VectorIndex:
         prefix: str = "steward",
         embedder: str,
         dim: int,
-        resident: int = RESIDENT_INDEXES,
     ) -> VectorIndex:
-        """An embedded index under `path` keeping at most about `resident` HNSW indexes loaded,
-        or a client of the Chroma server at `url` (whose memory is the server's business)."""
+        """An embedded index under `path`, or a client of the Chroma server at `url`."""
         try:
             import chromadb
             from chromadb.config import Settings
@@ -123,23 +93,13 @@ class VectorIndex:
                 if path is None:
                     raise ValueError("an embedded index needs a path")
                 path.mkdir(parents=True, exist_ok=True)
-                settings.persist_directory = str(path)
-                settings.is_persistent = True
-                _start_bounded(settings, resident)
                 client = chromadb.PersistentClient(path=str(path), settings=settings)
                 where = f"embedded Chroma in {path}"
         except ValueError:
             raise
         except Exception as exc:
             raise VectorIndexError(f"cannot open Chroma ({url or path}): {exc}") from exc
-        return cls(
-            client,
-            where=where,
-            prefix=prefix,
-            embedder=embedder,
-            dim=dim,
-            persist_each_write=not url,
-        )
+        return cls(client, where=where, prefix=prefix, embedder=embedder, dim=dim)
 
     # -- collections --------------------------------------------------------------------------
 
@@ -172,31 +132,13 @@ class VectorIndex:
             if collection is None:
                 if not create:
                     return None
-                hnsw: dict[str, Any] = {"space": "cosine"}
-                if self._persist_each_write:
-                    hnsw["sync_threshold"] = SYNC_THRESHOLD
                 collection = self._client.get_or_create_collection(
                     name,
-                    configuration={"hnsw": hnsw},
+                    configuration={"hnsw": {"space": "cosine"}},
                     metadata={"embedder": self._embedder, "dim": self._dim},
                     embedding_function=None,
                 )
-            if self._persist_each_write:
-                collection = self._persist_writes(collection)
             self._collections[user_id] = collection
-            return collection
-
-    def _persist_writes(self, collection: Any) -> Any:
-        """Lower an older collection's sync threshold before it is first loaded (modify does
-        not load it); the first touch then replays Chroma's log and writes the index out."""
-        hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
-        if hnsw.get("sync_threshold") == SYNC_THRESHOLD:
-            return collection
-        try:
-            collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
-            return self._client.get_collection(collection.name, embedding_function=None)
-        except Exception:  # still usable; only an eviction would hide its unsaved writes
-            log.warning("cannot make %s persist each write", collection.name, exc_info=True)
             return collection
 
     def _matches(self, collection: Any) -> bool:
@@ -288,30 +230,3 @@ class VectorIndex:
                 close()
             except Exception:  # closing is best effort; the process may be ending
                 log.debug("closing the Chroma client failed", exc_info=True)
-
-
-def _start_bounded(settings: Any, resident: int) -> None:
-    """Start the embedded Chroma system for `settings` with its HNSW cache capped at `resident`
-    indexes, before `PersistentClient` picks it up. Chroma sizes that cache from RLIMIT_NOFILE
-    in `RustBindingsAPI.__init__` and offers no setting, so the system is built here and the
-    size set between construction and start. Anything unexpected leaves Chroma to itself."""
-    try:
-        from chromadb.api import ServerAPI
-        from chromadb.api.shared_system_client import SharedSystemClient
-        from chromadb.config import System
-        from chromadb.telemetry.product import ProductTelemetryClient
-
-        identifier = SharedSystemClient._get_identifier_from_settings(settings)
-        if identifier in SharedSystemClient._identifier_to_system:
-            return  # already running in this process (another client on this path)
-        system = System(settings)
-        system.instance(ProductTelemetryClient)
-        api = system.instance(ServerAPI)
-        if not isinstance(getattr(api, "hnsw_cache_size", None), int):
-            log.warning("cannot bound Chroma's index cache (no hnsw_cache_size); unbounded")
-            return
-        api.hnsw_cache_size = max(1, min(api.hnsw_cache_size, resident))
-        system.start()
-        SharedSystemClient._identifier_to_system[identifier] = system
-    except Exception:
-        log.warning("cannot bound Chroma's index cache; it stays unbounded", exc_info=True)
