@@ -352,10 +352,12 @@ def table(r: dict[str, Any]) -> str:
         peer_value("idle_rss_mib"),
     )
     bound = r.get("rss_bound_mib", 64)
-    grew = (s.get("rss_after_turns_mib") or 0) - (s.get("idle_rss_mib") or 0)
+    # from the first turn on (the embedder loaded again), not from idle, where it is let go
+    base = s.get("rss_after_first_turn_mib") or s.get("idle_rss_mib") or 0
+    grew = (s.get("rss_after_turns_mib") or 0) - base
     held = "held" if grew <= bound else "EXCEEDED"
     row(
-        f"RSS MiB after {s.get('turns')} turns (bound: idle + {bound:g} MiB)",
+        f"RSS MiB after {s.get('turns')} turns (bound: after the first + {bound:g} MiB)",
         f"{s.get('rss_after_turns_mib', '-')} (+{grew:.1f}, {held})",
         peer_value("rss_after_turns_mib") + ("" if why else f" after {peer.get('turns')}"),
     )

@@ -157,8 +157,11 @@ async def footprint_and_turns(
         out["embedder_let_go_at_start"] = await run.embedder_let_go()
         await asyncio.sleep(1.0)
         out["idle_rss_mib"] = round(tree_rss_mib(run.proc.pid), 1)
-        # one warm-up turn creates the chat; disk growth is measured from here
+        # one warm-up turn creates the chat (and loads the embedder again); disk and RSS
+        # growth are measured from here
         await drive_turns(run.tg, run.fa, 1, chat=OWNER_TG, start_seq=10**6)
+        await asyncio.sleep(1.0)
+        out["rss_after_first_turn_mib"] = round(tree_rss_mib(run.proc.pid), 1)
         db0 = dir_mib(data / "steward.db") + dir_mib(data / "steward.db-wal")
         chroma0 = dir_mib(data / "chroma")
         cpu0 = cpu_seconds(run.proc.pid)
