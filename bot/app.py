@@ -40,6 +40,7 @@ from bot.lifecycle import expire_approvals, stop_signals, until_done
 from bot.recovery import recover_interrupted, send_restart_notes
 from bot.router import Router
 from bot.web.serve import start_console
+from bot.workers import started_executor
 from memory.clock import Clock, SystemClock
 from memory.labels import TRUSTED
 from memory.state import StateStore
@@ -291,6 +292,8 @@ async def _run(
     clock: Clock,
 ) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # to_thread's pool at its full size from the start (bot/workers.py: no thread added later)
+    asyncio.get_running_loop().set_default_executor(started_executor())
     lock = DataDirLock(settings.data_dir).acquire()  # one Steward per data directory
     try:
         stores = await Stores.open(settings.database_path, clock)
