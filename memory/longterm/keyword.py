@@ -7,6 +7,7 @@ words (`terms.date_words`), so "on 6 September" and "in May" match by date too.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -108,6 +109,9 @@ class KeywordIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()  # term -> (when, n)
+        # terms being counted now: a turn's two searches (memories, messages) run at once with
+        # the same words, and the second waits for the first's probe instead of probing again
+        self._probing: dict[str, asyncio.Future[int]] = {}
 
     async def search(
         self, user_id: int, query: str, limit: int, filter: RowFilter | None = None
@@ -144,27 +148,64 @@ class KeywordIndex:
 
     async def _term_counts(self, terms: list[str]) -> dict[int, int]:
         """How many memories each term matches (capped), kept a few minutes: probing costs
-        most of a keyword search's time at 100k memories, and the counts change slowly."""
+        most of a keyword search's time at 100k memories, and the counts change slowly. A term
+        another search is probing now is waited for, not probed twice."""
         now = time.monotonic()
         counts: dict[int, int] = {}
         missing: list[int] = []
+        waiting: dict[int, asyncio.Future[int]] = {}
         for i, term in enumerate(terms):
             cached = self._counts.get(term)
             if cached is not None and now - cached[0] < TERM_COUNT_SECONDS:
                 counts[i] = cached[1]
+            elif (running := self._probing.get(term)) is not None:
+                waiting[i] = running
             else:
                 missing.append(i)
         if missing:
+            await self._probe(terms, missing, counts, now)
+        failed: list[int] = []
+        for i, running in waiting.items():
+            try:
+                counts[i] = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this search itself is cancelled
+                failed.append(i)  # the other search was: count it here
+            except Exception:
+                failed.append(i)
+        if failed:
+            await self._probe(terms, failed, counts, now)
+        return counts
+
+    async def _probe(
+        self, terms: list[str], missing: list[int], counts: dict[int, int], now: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        mine = {terms[i]: loop.create_future() for i in missing if terms[i] not in self._probing}
+        self._probing.update(mine)
+        try:
             probe = " UNION ALL ".join(
                 f"SELECT {i} AS i, (SELECT COUNT(*) FROM (SELECT 1 FROM memories_fts"
                 f" WHERE memories_fts MATCH ? LIMIT {COMMON_TERM_DOCS + 1})) AS n"
                 for i in missing
             )
             rows = await self._db.fetchall(probe, tuple(f'"{terms[i]}"' for i in missing))
-            for row in rows:
-                counts[int(row["i"])] = int(row["n"])
-                self._counts[terms[int(row["i"])]] = (now, int(row["n"]))
-                self._counts.move_to_end(terms[int(row["i"])])
-            while len(self._counts) > TERM_COUNT_CACHE:
-                self._counts.popitem(last=False)
-        return counts
+        except BaseException:
+            for term, future in mine.items():  # whoever waits probes again itself
+                self._probing.pop(term, None)
+                future.cancel()
+            raise
+        for row in rows:
+            term, n = terms[int(row["i"])], int(row["n"])
+            counts[int(row["i"])] = n
+            self._counts[term] = (now, n)
+            self._counts.move_to_end(term)
+            if (future := mine.pop(term, None)) is not None:
+                self._probing.pop(term, None)
+                future.set_result(n)
+        for term, future in mine.items():  # not answered (cannot happen): waiters probe
+            self._probing.pop(term, None)
+            future.cancel()
+        while len(self._counts) > TERM_COUNT_CACHE:
+            self._counts.popitem(last=False)
