@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     )
     """Seconds without a memory search after which the embedder's model is let go (loaded again
     in ~0.1 s on the next one): what an idle Steward holds. 0 keeps it loaded."""
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", validation_alias=_env("STEWARD_EVENT_LOOP")
+    )
+    """The event loop of `steward run`: uvloop (when installed) or asyncio's own."""
     chroma_url: str | None = Field(None, validation_alias=_env("CHROMA_URL"))
     memory_tokens: int = Field(800, ge=0, le=20000, validation_alias=_env("STEWARD_MEMORY_TOKENS"))
     memory_model: str | None = Field(None, validation_alias=_env("STEWARD_MEMORY_MODEL"))

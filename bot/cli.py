@@ -123,12 +123,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
 
         tune_malloc()  # before any thread starts: glibc arenas capped (memory/allocator.py)
         from bot.app import run
+        from bot.event_loop import loop_factory
 
         log.debug("Steward %s, home %s", _version(), home.describe())
         here = Path.cwd() / ".env"
         if here.is_file() and here.absolute() != home.env_file:
             log.warning("%s is not read: settings come from %s", here, home.env_file)
-        return asyncio.run(run(settings))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            return runner.run(run(settings))
     if args.command == "restore":
         return _restore(settings, args.file, args.force)
     if args.command == "mcp":

@@ -102,9 +102,11 @@ class HttpServer:
             body = {"ok": True, "endpoints": sorted(self._mounts), "tasks": tasks}
             return web.json_response(body)
         if request.path == "/metrics" and request.method == "GET" and _loopback(request.remote):
+            from bot.event_loop import loop_name
             from memory.embed_stats import EMBED_STATS  # stdlib only: no numpy, no onnxruntime
 
-            return web.json_response({"embedder": EMBED_STATS.snapshot()})
+            body = {"embedder": EMBED_STATS.snapshot(), "event_loop": loop_name()}
+            return web.json_response(body)
         if self._fallback is not None:
             return await self._fallback(request)
         return web.Response(status=404, text="not found")
