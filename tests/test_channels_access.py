@@ -94,6 +94,36 @@ async def test_allowlists_from_settings_are_admitted_and_dropped_ids_revoked(
     ]
 
 
+async def test_a_long_allowlist_is_admitted_in_two_transactions_keeping_knocked_names(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Hundreds of allowed ids at a first start: admitted and audited in one transaction each
+    (it was a dozen trips to SQLite per id), a stranger who knocked keeps the name they gave,
+    a revoked id comes back, the audit chain holds, and a second start admits nothing."""
+    crowd = [Identity("telegram", str(5000 + i)) for i in range(200)]
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        await stores.people.record_stranger(crowd[7], "Knocked Before")
+        await stores.people.admit(crowd[9])
+        await stores.people.revoke(crowd[9])
+        statements: list[str] = []
+        await stores.db._conn.set_trace_callback(statements.append)
+        await apply_allowlists(stores, crowd)
+        await stores.db._conn.set_trace_callback(None)
+        assert sum(s == "BEGIN IMMEDIATE" for s in statements) <= 3
+        for identity in crowd:
+            assert await stores.people.resolve(identity) is not None, identity
+        named = await stores.people.resolve(crowd[7])
+        assert named is not None and named.display_name == "Knocked Before"
+        assert await stores.people.stranger(crowd[7]) is None
+        allowed = [e for e in await stores.audit.recent(300) if e.kind == "access.allowed"]
+        assert [e.subject for e in allowed] == [str(i) for i in crowd]
+        assert (await stores.audit.verify()).ok
+        await apply_allowlists(stores, crowd)  # the next start: nothing new
+        again = [e for e in await stores.audit.recent(500) if e.kind == "access.allowed"]
+        assert len(again) == len(crowd)
+
+
 def _code(reply: str) -> str:
     match = re.search(r"code: ([A-Z0-9]{4}-[A-Z0-9]{4})", reply)
     assert match, reply
