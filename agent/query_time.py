@@ -136,8 +136,12 @@ def warm_up() -> None:
 
 
 def cold(query: str) -> bool:
-    """Whether `find_period(query)` would load dateparser first (~0.2 s: run it in a thread)."""
-    return not _loaded and _QUICK.search(query) is not None
+    """Whether `find_period(query)` would load dateparser first (~0.2 s: run it in a thread).
+    Only a query that names a plausible date gets that far: one with a digit alone (a number,
+    a code) is answered by the regular expressions, on the loop, without a trip to a thread."""
+    if _loaded or not _QUICK.search(query):
+        return False
+    return any(_plausible(query, m) for m in _FIND.finditer(query))
 
 
 def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTime | None:
