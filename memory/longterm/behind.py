@@ -4,11 +4,11 @@ never waits for the embedder. Vectors a caller embedded already are written at o
 
 Replies first, in batches: while chats have turns in flight (`yield_to`), and until no row has
 been owed for QUIET seconds, the writer waits, so rows of many turns are embedded in one call and
-upserted at once, and a query embedding never competes with them for the CPU; it runs anyway
-after MAX_WAIT seconds or MAX_OWED rows, so it never falls behind for good. Batching matters
-beyond the embedder: a Chroma upsert costs ~6 ms of CPU whatever its size (1 to 20 vectors) and
-holds the GIL throughout, so one upsert per turn stalled the event loop once a turn. A text
-embedded lately (the turn's message, embedded as its recall query) is not embedded again
+upserted together (UPSERT_ROWS at a time), and a query embedding never competes with them for
+the CPU; it runs anyway after MAX_WAIT seconds or MAX_OWED rows, so it never falls behind.
+Batching matters beyond the embedder: a Chroma upsert costs ~6 ms of CPU whatever its size (1 to
+20 vectors) and holds the GIL throughout, so one upsert per turn stalled the loop once a turn. A
+text embedded lately (the turn's message, embedded as its recall query) is not embedded again
 (`TextVectors`). Keyword search finds a row at once regardless.
 
 Every chunk is written holding the store's vector lock, the lock `forget` and supersession also
@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -32,18 +32,26 @@ from memory.longterm.text_vectors import TextVectors
 from memory.longterm.types import NewMemory
 from memory.longterm.vectors import VectorIndex
 
-__all__ = ["VectorsBehind"]
+__all__ = ["UPSERT_ROWS", "VectorsBehind", "upserts"]
 
 log = logging.getLogger(__name__)
 
-# A burst (200 chats x 3 turns, bench) owes ~1,200 rows: one chunk holds many users' rows, and
-# each user's are one upsert. Writing them mid-burst (at 5 s, 256 rows) took the two cores for
-# ~3.5 s while replies waited; now they wait up to 10 s, and keyword search finds them at once.
+# A burst (200 chats x 3 turns, bench) owes ~1,200 rows: one chunk holds many users' rows,
+# embedded in one call and upserted a user's UPSERT_ROWS at a time. Writing them mid-burst (at
+# 5 s, 256 rows) took the two cores for ~3.5 s while replies waited; now they wait up to 10 s,
+# and keyword search finds them at once.
 CHUNK = 512
 MAX_WAIT = 10.0  # s the writer waits for turns in flight, at most
 MAX_OWED = 2048  # rows owed that make it run anyway
 POLL = 0.05  # s between looks at the turns in flight
 QUIET = 1.0  # s without a new row owed before the writer runs (a chat between turns is quick)
+# Vectors per Chroma upsert. An upsert holds the GIL throughout: ~6 ms plus ~1 ms a vector
+# into a 50,000-vector index (600 vectors: 390 ms, a spinning thread got 2 % of its rate).
+# Written whole, a chunk written under steady load (MAX_WAIT) froze the loop for that long:
+# the bench's turn p95 at 10,000 / 100,000 memories was ~160 ms. In upserts of 16 (median
+# 20 ms) the loop runs between them: p95 45 / 41-137 ms, CPU per turn unchanged. What is left
+# is Chroma's own: every so often one upsert flushes its index (0.1-0.7 s, measured).
+UPSERT_ROWS = 16
 
 
 class VectorsBehind:
@@ -151,11 +159,11 @@ class VectorsBehind:
                 try:
                     texts = [text for _, _, text in rows]
                     known = await self._texts.known(texts)
-                    vectors = await asyncio.to_thread(
-                        _embed_rows, attached[0], attached[1], rows, known
-                    )
+                    vectors = await asyncio.to_thread(_embed_rows, attached[0], rows, known)
                     for text, vector in zip(texts, vectors, strict=True):
                         self._texts.put(text, vector)
+                    for user_id, ids, part in upserts(rows, vectors, UPSERT_ROWS):
+                        await asyncio.to_thread(attached[1].upsert, user_id, ids, part)
                 except Exception:
                     log.warning(
                         "memory: vectors not written behind (retried at start)", exc_info=True
@@ -166,13 +174,9 @@ class VectorsBehind:
 
 
 def _embed_rows(
-    embedder: Embedder,
-    index: VectorIndex,
-    rows: list[tuple[int, int, str]],
-    known: list[np.ndarray | None],
+    embedder: Embedder, rows: list[tuple[int, int, str]], known: list[np.ndarray | None]
 ) -> np.ndarray:
-    """Embed the rows whose vectors are not known, in one call, and upsert each user's rows
-    in one call (a worker thread); returns every row's vector."""
+    """Every row's vector: those not known embedded in one call (a worker thread)."""
     missing = [p for p, vector in enumerate(known) if vector is None]
     fresh = embedder.embed([rows[p][2] for p in missing]) if missing else None
     vectors = np.empty((len(rows), embedder.dim), dtype=np.float32)
@@ -181,9 +185,18 @@ def _embed_rows(
             vectors[position] = vector
     if fresh is not None:
         vectors[missing] = fresh
+    return vectors
+
+
+def upserts(
+    rows: Sequence[tuple[int, int, str]], vectors: np.ndarray, size: int
+) -> Iterator[tuple[int, list[int], np.ndarray]]:
+    """(user id, memory ids, their vectors) for each upsert: a user's rows in order, `size` at
+    most in one."""
     by_user: dict[int, list[int]] = {}
     for position, (_, user_id, _) in enumerate(rows):
         by_user.setdefault(user_id, []).append(position)
     for user_id, positions in by_user.items():
-        index.upsert(user_id, [rows[p][0] for p in positions], vectors[positions])
-    return vectors
+        for start in range(0, len(positions), size):
+            chunk = positions[start : start + size]
+            yield user_id, [rows[p][0] for p in chunk], vectors[chunk]
