@@ -1,5 +1,6 @@
-"""Helpers for the long-term memory tests: a real `chroma run` server on 127.0.0.1, and the two
-ways of opening Chroma (embedded or server) the store tests run against."""
+"""Helpers for the long-term memory tests: a real `chroma run` server on 127.0.0.1, the two
+ways of opening Chroma (embedded or server) the store tests run against, and a store whose SQL
+statements are traced (SQLite's own trace callback: what reached the database)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from memory.clock import FrozenClock
 from memory.embedder import Embedder
-from memory.longterm import VectorIndex
+from memory.longterm import LongTermMemory, VectorIndex
+from memory.people import Identity
+from memory.stores import Stores
 
 BACKENDS = ["embedded", "server"]
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -79,3 +85,39 @@ def open_index(
             dim=embedder.dim,
         )
     return VectorIndex.open(path=path, embedder=embedder.name, dim=embedder.dim)
+
+
+@dataclass
+class Traced:
+    """An owner's long-term memory on a fresh database, and every statement SQLite ran since
+    `trace()` (with its values filled in)."""
+
+    stores: Stores
+    memory: LongTermMemory
+    owner: int
+    statements: list[str] = field(default_factory=list)
+
+    async def trace(self) -> None:
+        await self.stores.db._conn.set_trace_callback(self.statements.append)
+
+    def count(self, prefix: str) -> int:
+        return sum(s.startswith(prefix) for s in self.statements)
+
+
+@asynccontextmanager
+async def traced_memory(path: Path, embedder: Embedder | None = None) -> AsyncIterator[Traced]:
+    """The store under `path`; with `embedder`, vectors in embedded Chroma there too (without:
+    keyword search only). Call `trace()` once it holds what the test needs."""
+    clock = FrozenClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    stores = await Stores.open(path / "steward.db", clock)
+    owner = await stores.people.admit(Identity("test", "owner"), "Owner")
+    memory = LongTermMemory.from_stores(stores, clock)
+    if embedder is not None:
+        await memory.attach(
+            embedder, open_index("embedded", embedder, path=path / "chroma", url=None)
+        )
+    try:
+        yield Traced(stores, memory, owner.id)
+    finally:
+        await memory.close()
+        await stores.close()

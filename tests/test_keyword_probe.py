@@ -6,45 +6,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from memory_support import Traced, traced_memory
 
-from memory.clock import FrozenClock
-from memory.longterm import LongTermMemory, NewMemory
+from memory.longterm import NewMemory
 from memory.longterm.types import Kind
-from memory.people import Identity
-from memory.stores import Stores
 
 PROBE = "SELECT 0 AS i, (SELECT COUNT(*)"
 
 
-class Traced:
-    def __init__(self, stores: Stores, memory: LongTermMemory, owner: int) -> None:
-        self.stores, self.memory, self.owner = stores, memory, owner
-        self.statements: list[str] = []
-
-    def probes(self) -> int:
-        return sum(s.startswith(PROBE) for s in self.statements)
-
-
 @pytest.fixture
 async def traced(tmp_path: Path) -> AsyncIterator[Traced]:
-    clock = FrozenClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
-    stores = await Stores.open(tmp_path / "steward.db", clock)
-    owner = await stores.people.admit(Identity("test", "owner"), "Owner")
-    memory = LongTermMemory.from_stores(stores, clock)  # keyword search only: no vectors
-    await memory.save_many(
-        [NewMemory(owner.id, f"The quokka number {i} sleeps by the harbour.") for i in range(20)]
-    )
-    out = Traced(stores, memory, owner.id)
-    await stores.db._conn.set_trace_callback(out.statements.append)
-    try:
+    async with traced_memory(tmp_path) as out:  # keyword search only: no vectors
+        quokkas = [f"The quokka number {i} sleeps by the harbour." for i in range(20)]
+        await out.memory.save_many([NewMemory(out.owner, text) for text in quokkas])
+        await out.trace()
         yield out
-    finally:
-        await memory.close()
-        await stores.close()
 
 
 async def test_two_searches_at_once_probe_a_new_word_once(traced: Traced) -> None:
@@ -53,11 +32,11 @@ async def test_two_searches_at_once_probe_a_new_word_once(traced: Traced) -> Non
         m.search(traced.owner, "quokka", 5, mode="keyword", kinds=[Kind.FACT]),
         m.search(traced.owner, "quokka", 5, mode="keyword", kinds=[Kind.MESSAGE]),
     )
-    assert traced.probes() == 1
+    assert traced.count(PROBE) == 1
     assert len(found.memories) == 5 and said.memories == []
     # counted now: later searches ask nothing
     await m.search(traced.owner, "quokka", 5, mode="keyword")
-    assert traced.probes() == 1
+    assert traced.count(PROBE) == 1
 
 
 async def test_a_search_cancelled_while_probing_leaves_the_other_its_answer(
