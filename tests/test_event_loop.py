@@ -11,9 +11,11 @@ import aiohttp
 import pytest
 from fakes.anthropic import FakeAnthropic, Reply
 from fakes.telegram import FakeTelegram
-from harness import run_env, said_last, steward_process
+from harness import make_settings, run_env, said_last, steward_process
+from mcp_servers.support import write_config
 
 from agent.config import ConfigError, load_settings
+from agent.mcp import build_mcp
 from bot.event_loop import loop_factory, loop_name
 
 OWNER_TG = 1001
@@ -65,3 +67,24 @@ def test_an_unknown_loop_is_refused_naming_the_setting(monkeypatch: pytest.Monke
     monkeypatch.setenv("STEWARD_EVENT_LOOP", "trio")
     with pytest.raises(ConfigError, match="STEWARD_EVENT_LOOP"):
         load_settings()
+
+
+@pytest.mark.parametrize("choice", ["uvloop", "asyncio"])
+def test_a_missing_mcp_command_is_named_on_either_loop(choice: str, tmp_path: Path) -> None:
+    """uvloop's spawn error carries no file name (asyncio's does): the server's state still
+    names the command that is missing, as `steward mcp` and the console show it."""
+    path = write_config(tmp_path / "mcp.json", {"t": {"command": "/no/such/dir/server"}})
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(path))
+
+    async def start() -> str:
+        supervisor, _ = build_mcp(settings, lambda name: None, backoff=(5.0, 5.0))
+        await supervisor.start()
+        try:
+            await supervisor.settled(20)
+            assert loop_name() == choice
+            return supervisor.states()[0].error or ""
+        finally:
+            await supervisor.stop()
+
+    with asyncio.Runner(loop_factory=loop_factory(choice)) as runner:  # type: ignore[arg-type]
+        assert runner.run(start()) == "command not found: /no/such/dir/server"

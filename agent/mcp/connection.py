@@ -121,7 +121,7 @@ class ServerLink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # anyio groups, OSError, MCPError, …
-                problem = self.spec.redact(_describe(exc))
+                problem = self.spec.redact(_describe(exc, self.spec.command))
             self._client = None
             if self.listing.tools:
                 self.listing = Listing()
@@ -282,12 +282,15 @@ class ServerLink:
         )
 
 
-def _describe(exc: BaseException) -> str:
-    """A short, secret-free account of why a start failed (the first leaf of a group)."""
+def _describe(exc: BaseException, command: str = "") -> str:
+    """A short account of why a start failed (the first leaf of a group); the caller redacts
+    secrets. A missing command is named: asyncio's loop puts it in the error, uvloop's does not,
+    so the configured one stands in."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, FileNotFoundError):
-        return f"command not found: {exc.filename}" if exc.filename else "command not found"
+        name = exc.filename or command
+        return f"command not found: {name}" if name else "command not found"
     if isinstance(exc, TimeoutError):
         return f"no answer within {CONNECT_TIMEOUT:g} s"
     if isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
