@@ -123,35 +123,12 @@ class People:
         if existing:
             return existing
         now = iso(self._clock.now())
-        async with self._db.transaction() as tx:
-            row = await (
-                await tx.execute(
-                    "SELECT user_id FROM identities WHERE channel = ? AND platform_user_id = ?",
-                    (identity.channel, identity.platform_user_id),
-                )
-            ).fetchone()
-            if row is not None:
-                user_id = row["user_id"]
-                await tx.execute(
-                    "UPDATE identities SET status = 'allowed'"
-                    " WHERE channel = ? AND platform_user_id = ?",
-                    (identity.channel, identity.platform_user_id),
-                )
-            else:
-                cursor = await tx.execute(
-                    "INSERT INTO users (display_name, created_at) VALUES (?, ?)",
-                    (display_name or str(identity), now),
-                )
-                user_id = cursor.lastrowid
-                await tx.execute(
-                    "INSERT INTO identities (channel, platform_user_id, user_id, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (identity.channel, identity.platform_user_id, user_id, now),
-                )
-            await tx.execute(
-                "DELETE FROM strangers WHERE channel = ? AND platform_user_id = ?",
-                (identity.channel, identity.platform_user_id),
-            )
+        key = (identity.channel, identity.platform_user_id)
+        user_id = await self._db.atomic(_admit, key, display_name, now)
+        if user_id is None:  # allowed meanwhile
+            existing = await self.resolve(identity)
+            assert existing is not None
+            return existing
         user = await self.get(int(user_id))
         assert user is not None
         return user
@@ -263,40 +240,45 @@ class People:
         )
 
 
+def _admit(
+    conn: sqlite3.Connection, key: tuple[str, str], display_name: str | None, now: str
+) -> int | None:
+    """Allow one identity, inside the caller's transaction: its user's id, or None when it was
+    allowed already. A new user is named `display_name`, or (None) as the identity knocked."""
+    channel, platform_user_id = key
+    row = conn.execute(
+        "SELECT user_id, status FROM identities WHERE channel = ? AND platform_user_id = ?", key
+    ).fetchone()
+    if row is not None and row[1] == "allowed":
+        return None
+    if row is not None:
+        user_id = int(row[0])
+        conn.execute(
+            "UPDATE identities SET status = 'allowed' WHERE channel = ? AND platform_user_id = ?",
+            key,
+        )
+    else:
+        if display_name is None:
+            knocked = conn.execute(
+                "SELECT display_name FROM strangers WHERE channel = ? AND platform_user_id = ?",
+                key,
+            ).fetchone()
+            display_name = knocked[0] if knocked else ""
+        cursor = conn.execute(
+            "INSERT INTO users (display_name, created_at) VALUES (?, ?)",
+            (display_name or f"{channel}:{platform_user_id}", now),
+        )
+        user_id = int(cursor.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO identities (channel, platform_user_id, user_id, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (channel, platform_user_id, user_id, now),
+        )
+    conn.execute("DELETE FROM strangers WHERE channel = ? AND platform_user_id = ?", key)
+    return user_id
+
+
 def _admit_many(conn: sqlite3.Connection, keys: list[tuple[str, str]], now: str) -> list[int]:
     """`admit_many` on the connection's thread, inside its transaction: the positions of the
     identities it allowed."""
-    admitted: list[int] = []
-    for position, (channel, platform_user_id) in enumerate(keys):
-        row = conn.execute(
-            "SELECT user_id, status FROM identities WHERE channel = ? AND platform_user_id = ?",
-            (channel, platform_user_id),
-        ).fetchone()
-        if row is not None and row[1] == "allowed":
-            continue
-        if row is not None:
-            conn.execute(
-                "UPDATE identities SET status = 'allowed'"
-                " WHERE channel = ? AND platform_user_id = ?",
-                (channel, platform_user_id),
-            )
-        else:
-            knocked = conn.execute(
-                "SELECT display_name FROM strangers WHERE channel = ? AND platform_user_id = ?",
-                (channel, platform_user_id),
-            ).fetchone()
-            name = (knocked[0] if knocked else "") or f"{channel}:{platform_user_id}"
-            cursor = conn.execute(
-                "INSERT INTO users (display_name, created_at) VALUES (?, ?)", (name, now)
-            )
-            conn.execute(
-                "INSERT INTO identities (channel, platform_user_id, user_id, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (channel, platform_user_id, cursor.lastrowid, now),
-            )
-        conn.execute(
-            "DELETE FROM strangers WHERE channel = ? AND platform_user_id = ?",
-            (channel, platform_user_id),
-        )
-        admitted.append(position)
-    return admitted
+    return [p for p, key in enumerate(keys) if _admit(conn, key, None, now) is not None]
