@@ -4,7 +4,7 @@ nothing else holds the two equal."""
 
 from __future__ import annotations
 
-import socket
+import asyncio
 from typing import Any
 
 import anthropic
@@ -19,7 +19,6 @@ from agent.model import (
     TextBlock,
     ToolCall,
 )
-from agent.model_pool import _ProbingStream
 from memory.turns import TokenUsage
 
 CACHE = {"type": "ephemeral"}
@@ -32,9 +31,12 @@ class RawFake(FakeAnthropic):
     def __init__(self) -> None:
         super().__init__()
         self.raw: list[tuple[bytes, dict[str, str]]] = []
+        self.peers: list[tuple[str, int]] = []
+        """The client's address and port of each request: one per connection it came on."""
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         self.raw.append((await request.read(), {k.lower(): v for k, v in request.headers.items()}))
+        self.peers.append(request.transport.get_extra_info("peername")[:2])
         return await super()._messages(request)
 
 
@@ -234,29 +236,24 @@ async def test_errors_keep_the_sdk_retries(fake: RawFake) -> None:
         await model.close()
 
 
-async def test_idle_connections_are_probed_with_one_poll(fake: RawFake) -> None:
-    """The pool's probe of an idle connection (agent/model_pool.py `_ProbingStream`) is installed,
-    and tells a connection the server closed from one it keeps open."""
+async def test_a_burst_of_calls_keeps_its_connections_for_the_next(fake: RawFake) -> None:
+    """150 calls at once (a burst of chats) open at most 150 connections, and the next 150
+    reuse them: none is closed after its call. httpx's pool, which the SDK uses by default, kept
+    100 idle and opened (and closed) one per call beyond them: a TLS handshake each against the
+    real API. The calls go through aiohttp (the SDK's transport for it; see `_get_client`)."""
     model, _ = _clients(fake.base_url)
+    fake.latency = 0.2  # long enough that the 150 are in flight together
+    fake.on_request(lambda _: Reply.text("ok"))
     try:
-        fake.reply_text("hello")
-        await model.complete(**_prompt())
-        pool = model._client._client._transport._pool  # type: ignore[union-attr]
-        [connection] = pool._connections
-        stream = connection._connection._network_stream
-        assert type(stream).__name__ == "_ProbingStream"
-        assert stream.get_extra_info("is_readable") is False
-        assert connection.has_expired() is False
+        for wave in range(2):
+            replies = await asyncio.gather(*(model.complete(**_prompt()) for _ in range(150)))
+            assert {r.text for r in replies} == {"ok"}
+            if wave == 0:
+                opened = set(fake.peers)
+                assert 100 < len(opened) <= 150
+        assert set(fake.peers) == opened, "the second wave opened connections of its own"
+        assert len(fake.peers) == 300
+        transport = model._client._client._transport  # type: ignore[union-attr]
+        assert type(transport).__name__ == "AiohttpTransport"
     finally:
         await model.close()
-    a, b = socket.socketpair()
-    with a, b:
-
-        class Plain:
-            def get_extra_info(self, info: str) -> Any:
-                return a if info == "socket" else None
-
-        probed = _ProbingStream(Plain())
-        assert probed.get_extra_info("is_readable") is False
-        b.close()
-        assert probed.get_extra_info("is_readable") is True
