@@ -89,6 +89,20 @@ async def test_booleans_and_objects_go_as_the_bot_api_reads_them(
     assert fake.calls_to("deleteWebhook")[0].params == {"drop_pending_updates": "false"}
 
 
+async def test_a_message_sent_into_a_topic_stays_in_it(
+    fake: FakeTelegram, api: TelegramApi
+) -> None:
+    """As in a forum supergroup: what is sent with `message_thread_id` carries its topic (the
+    boundary test presses a card's button in a topic); a private chat has no topics."""
+    forum = -1001234
+    sent = await api.call("sendMessage", chat_id=forum, text="in topic", message_thread_id=42)
+    assert (sent["message_thread_id"], sent["is_topic_message"]) == (42, True)
+    assert fake.messages[(forum, sent["message_id"])]["message_thread_id"] == 42
+    plain = await api.call("sendMessage", chat_id=forum, text="general")
+    private = await api.call("sendMessage", chat_id=CHAT, text="dm", message_thread_id=42)
+    assert "message_thread_id" not in plain and "message_thread_id" not in private
+
+
 async def test_each_error_answer_maps_to_its_exception(
     fake: FakeTelegram, api: TelegramApi
 ) -> None:

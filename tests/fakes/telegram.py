@@ -689,6 +689,9 @@ class FakeTelegram:
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
+        topic = _maybe_int(params.get("message_thread_id"))
+        if topic and chat.get("type") == "supergroup":  # a forum's topic keeps what is sent in it
+            message |= {"message_thread_id": topic, "is_topic_message": True}
         reply = params.get("reply_parameters") or {}
         reply_id = _maybe_int(params.get("reply_to_message_id") or reply.get("message_id"))
         if replied := self.messages.get((chat["id"], reply_id)):
