@@ -283,13 +283,17 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if args.pyspy:
                 spy = await spy_on(pid, args.rate, raw, args.gil)
                 await asyncio.sleep(1.0)
-            cpu0 = cpu_seconds(pid)
+            cpu0, threads0 = cpu_seconds(pid), thread_cpu(pid)
             out["burst"] = await steward_side.burst(
                 run, chats=args.burst, per_chat=3, latency=args.burst_latency
             )
             out["burst"]["cpu_ms_per_turn"] = round(
                 (cpu_seconds(pid) - cpu0) / (args.burst * 3) * 1000, 2
             )
+            spent = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pid).items()}
+            out["burst"]["cpu_s_by_thread"] = {  # which thread the burst waited on
+                k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v > 0.05
+            }
             print(f"  burst: {out['burst']}", flush=True)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
