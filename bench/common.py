@@ -90,6 +90,7 @@ class TimedAnthropic(FakeAnthropic):
         super().__init__()
         self.latency = latency
         self.busy: list[float] = []
+        self.called_at: dict[str, float] = {}  # marker -> when its turn's model call came in
         self.usages: list[tuple[str | None, dict[str, Any]]] = []  # (marker, usage)
         self.calls_for: dict[str, int] = {}
         self.on_request(self._answer)
@@ -116,6 +117,12 @@ class TimedAnthropic(FakeAnthropic):
 
     async def _messages(self, request: Any) -> Any:
         started = time.perf_counter()
+        try:
+            text = RecordedRequest(body=await request.json(), headers={}).last_user_text
+        except ValueError:  # not JSON: the fake answers 400
+            text = ""
+        if keys := MARK.findall(text):
+            self.called_at.setdefault(marker(int(keys[-1][0]), int(keys[-1][1])), started)
         try:
             return await super()._messages(request)
         finally:

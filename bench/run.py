@@ -265,6 +265,16 @@ def table(r: dict[str, Any]) -> str:
             f"{c['all_replies_s']} s, {c['messages_per_s']} msg/s",
             "not measured",
         )
+        if rounds := c.get("rounds"):
+            row(
+                "Concurrency: each round's model calls, first-last s (the burst's shape)",
+                " / ".join(
+                    f"{r['model_calls_s'][0]}-{r['model_calls_s'][-1]}"
+                    for r in rounds
+                    if r["model_calls_s"]
+                ),
+                "",
+            )
         row(
             "Concurrency: chats whose replies kept order / missing replies",
             f"{c['chats_in_order']}/{c['chats']} / {c['missing_replies']}",

@@ -235,6 +235,12 @@ async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> d
     last = max((run.tg.replies[k][0] for k in keys if k in run.tg.replies), default=started)
     elapsed = last - started
     in_order = sum(1 for u in users if run.tg.reply_order.get(u) == list(range(per_chat)))
+    rounds = []  # when each round's model calls came in and its replies went out
+    for i in range(per_chat):
+        mine = keys[i * chats : (i + 1) * chats]
+        calls = sorted(run.fa.called_at[k] - started for k in mine if k in run.fa.called_at)
+        out = sorted(run.tg.replies[k][0] - started for k in mine if k in run.tg.replies)
+        rounds.append({"model_calls_s": _spread(calls), "replies_s": _spread(out)})
     return {
         "chats": chats,
         "messages": len(keys),
@@ -243,7 +249,13 @@ async def burst(run: Running, *, chats: int, per_chat: int, latency: float) -> d
         "messages_per_s": round((len(keys) - missing) / elapsed, 1) if elapsed else None,
         "missing_replies": missing,
         "chats_in_order": in_order,
+        "rounds": rounds,
     }
+
+
+def _spread(times: list[float]) -> list[float]:
+    """First, median and last of sorted times (s), or [] for none."""
+    return [round(times[int(q * (len(times) - 1))], 2) for q in (0, 0.5, 1)] if times else []
 
 
 # -- pre-populated state ---------------------------------------------------------------------
