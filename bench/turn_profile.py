@@ -284,12 +284,15 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 spy = await spy_on(pid, args.rate, raw, args.gil)
                 await asyncio.sleep(1.0)
             cpu0, threads0 = cpu_seconds(pid), thread_cpu(pid)
+            driver0 = time.process_time()
             out["burst"] = await steward_side.burst(
                 run, chats=args.burst, per_chat=3, latency=args.burst_latency
             )
             out["burst"]["cpu_ms_per_turn"] = round(
                 (cpu_seconds(pid) - cpu0) / (args.burst * 3) * 1000, 2
             )
+            # the fakes (this process) share the two cores with Steward during the burst
+            out["burst"]["fakes_cpu_s"] = round(time.process_time() - driver0, 2)
             spent = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pid).items()}
             out["burst"]["cpu_s_by_thread"] = {  # which thread the burst waited on
                 k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v > 0.05
