@@ -170,15 +170,43 @@ def db_counts(db: Path) -> dict[str, int]:
 
 
 def open_files(pid: int) -> dict[str, int]:
-    """What the process's descriptors are (sockets, pipes, files by path), counted."""
+    """What the process's descriptors are (sockets, pipes, files by path), counted; a TCP
+    socket is named by its state and the port it is connected to or listens on (which fake, or
+    Steward's own server), so that a pool keeping one more connection shows as such."""
     kinds: collections.Counter[str] = collections.Counter()
+    tcp = tcp_sockets(pid)
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
-        kinds[target.split(":[", 1)[0] if ":[" in target else target] += 1
+        if target.startswith("socket:[") and (inode := target[8:-1]) in tcp:
+            target = f"socket:[{tcp[inode]}]"
+        kinds[target.split(":[", 1)[0] if ":[" in target and "tcp" not in target else target] += 1
     return dict(kinds)
+
+
+_TCP_STATES = {"01": "connected to", "0A": "listening on", "06": "closing, to", "08": "closing, to"}
+
+
+def tcp_sockets(pid: int) -> dict[str, str]:
+    """inode -> "tcp <state> :<port>" for the process's TCP sockets (/proc/<pid>/net/tcp*): the
+    remote port of a connection, the local one of a listener."""
+    out: dict[str, str] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 10:
+                continue
+            local, remote, state, inode = f[1], f[2], f[3], f[9]
+            listening = state == "0A"
+            port = int((local if listening else remote).rsplit(":", 1)[1], 16)
+            out[inode] = f"tcp {_TCP_STATES.get(state, 'state ' + state)} :{port}"
+    return out
 
 
 def thread_names(pid: int) -> dict[str, int]:
@@ -263,6 +291,15 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     async with TimedAnthropic(args.latency) as fa, TimedTelegram() as tg:
         env = steward_env(data, tg, fa) | dict(item.split("=", 1) for item in args.env)
         port = int(env["STEWARD_HTTP_PORT"])
+        ports = {"model API fake": fa.base_url, "Telegram fake": tg.base_url}
+        print(  # to read the sockets named by port in "open files added"
+            "soak: ports: "
+            + ", ".join(
+                f"{name} :{url.rsplit(':', 1)[1].split('/')[0]}" for name, url in ports.items()
+            )
+            + f", Steward's HTTP server :{port}",
+            flush=True,
+        )
         cmd = [*CHILD, "--epoch", repr(epoch), "--factor", repr(factor)]
         if args.trace:
             cmd += ["--trace", str(args.trace.resolve())]
