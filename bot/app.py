@@ -35,6 +35,7 @@ from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
 from bot.commands.access import apply_allowlists
+from bot.gc_pauses import freeze_when_settled
 from bot.http import HttpServer
 from bot.lifecycle import expire_approvals, stop_signals, until_done
 from bot.recovery import recover_interrupted, send_restart_notes
@@ -374,7 +375,10 @@ async def _after_warm_up(
         await asyncio.wait_for(steward.sequencer.quiet(), max(0.0, give_up - loop.time()))
     assert steward.memory is not None
     await steward.memory.start()  # the embedder and Chroma load in the background
-    return await start_console(steward, http, channels)  # bot/web
+    console = await start_console(steward, http, channels)  # bot/web
+    # the start-up heap out of the collector's walks once memory is up and no turn runs
+    await freeze_when_settled(steward.memory.wait_ready, steward.sequencer.quiet)
+    return console
 
 
 async def _start_mcp(steward: Steward, channels: list[Channel]) -> None:

@@ -122,6 +122,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         from memory.allocator import tune_malloc
 
         tune_malloc()  # before any thread starts: glibc arenas capped (memory/allocator.py)
+        from bot.gc_pauses import GC_PAUSES
+
+        GC_PAUSES.install()  # collections timed for GET /metrics (bot/gc_pauses.py)
         from bot.app import run
         from bot.event_loop import loop_factory
 

@@ -5,7 +5,8 @@ the server starts once, on the first channel (or the web console) that needs it,
 mounted path; the web console (`serve_rest`) answers every other path.
 `GET /healthz` answers with the mounted paths and the number of asyncio tasks, for a load
 balancer or a quick check; `GET /metrics`, to loopback clients only, with the embedder's
-cumulative calls and CPU seconds (`memory.embed_stats`; `make bench` reads it between phases).
+cumulative calls and CPU seconds (`memory.embed_stats`; `make bench` reads it between phases)
+and the garbage collector's pauses (`bot.gc_pauses`).
 """
 
 from __future__ import annotations
@@ -103,9 +104,14 @@ class HttpServer:
             return web.json_response(body)
         if request.path == "/metrics" and request.method == "GET" and _loopback(request.remote):
             from bot.event_loop import loop_name
+            from bot.gc_pauses import GC_PAUSES
             from memory.embed_stats import EMBED_STATS  # stdlib only: no numpy, no onnxruntime
 
-            body = {"embedder": EMBED_STATS.snapshot(), "event_loop": loop_name()}
+            body = {
+                "embedder": EMBED_STATS.snapshot(),
+                "event_loop": loop_name(),
+                "gc": GC_PAUSES.snapshot(),
+            }
             return web.json_response(body)
         if self._fallback is not None:
             return await self._fallback(request)

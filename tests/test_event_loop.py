@@ -1,6 +1,7 @@
 """`steward run` turns on uvloop (bot/event_loop.py, issue 19) unless STEWARD_EVENT_LOOP=asyncio,
 and answers the same on either: a real process, its loop read through GET /metrics, a message
-answered through the fake model and Telegram, and a clean stop on SIGTERM."""
+answered through the fake model and Telegram, its settled heap frozen (bot/gc_pauses.py), and a
+clean stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ async def _metrics(url: str, process: asyncio.subprocess.Process) -> dict:
             await asyncio.sleep(0.1)
 
 
+async def _frozen(url: str, process: asyncio.subprocess.Process) -> dict:
+    """The collector's figures once the start-up heap is frozen (GET /metrics' "gc")."""
+    async with asyncio.timeout(90):
+        while True:
+            gc = (await _metrics(url, process))["gc"]
+            if gc["frozen"]:
+                return gc
+            await asyncio.sleep(0.2)
+
+
 @pytest.mark.parametrize("choice", ["uvloop", "asyncio"])
 async def test_steward_runs_on_the_loop_it_is_told_and_answers_on_it(
     choice: str, tmp_path: Path, fake_model: FakeAnthropic
@@ -47,6 +58,10 @@ async def test_steward_runs_on_the_loop_it_is_told_and_answers_on_it(
             tg.push_message("is the loop quick?", user_id=OWNER_TG)
             sent = await tg.wait_for("sendMessage", timeout=90)
             assert "re: is the loop quick?" in sent[-1].params["text"]
+            # once memory is up and the turn is done, the start-up heap is frozen out of the
+            # collector's walks (bot/gc_pauses.py) and the collections are timed
+            gc = await _frozen(url, process)
+            assert gc["frozen"] > 50_000 and gc["collections"][2] >= 1
             process.terminate()
             assert await asyncio.wait_for(process.wait(), 30) == 0
 
