@@ -257,6 +257,13 @@ def table(r: dict[str, Any]) -> str:
     )
     for m in s.get("with_memories", []):
         row(f"CPU ms per turn, {m['memories']:,} memories", cpu(m), "")
+    if g := s.get("gc"):
+        row(
+            "garbage collector over those turns: full collections (their pause ms); all, ms a turn",
+            f"{g['full_collections']} ({g['full_pause_ms']}); {g['ms_per_turn']}"
+            f" ({g['frozen']:,} start-up objects frozen)",
+            "",
+        )
     c = s.get("concurrency") or {}
     if c:
         row(

@@ -68,12 +68,16 @@ class Running:
 
     async def embedder_stats(self) -> dict[str, Any]:
         """The embedder's cumulative calls and CPU seconds (GET /metrics), {} when unreadable."""
+        return dict((await self.metrics()).get("embedder") or {})
+
+    async def metrics(self) -> dict[str, Any]:
+        """GET /metrics (the embedder's counters, the collector's pauses), {} when unreadable."""
         import aiohttp
 
         url = f"http://127.0.0.1:{self.http_port}/metrics"
         try:
             async with aiohttp.ClientSession() as client, client.get(url) as response:
-                return dict((await response.json()).get("embedder") or {})
+                return dict(await response.json())
         except (aiohttp.ClientError, ValueError, TimeoutError):
             return {}
 
@@ -166,11 +170,13 @@ async def footprint_and_turns(
         chroma0 = dir_mib(data / "chroma")
         cpu0 = cpu_seconds(run.proc.pid)
         embed0 = await run.embedder_stats()
+        gc0 = (await run.metrics()).get("gc")
         print(f"  steward: {turns} turns in one chat ...", flush=True)
         overheads = await drive_turns(run.tg, run.fa, turns, chat=OWNER_TG)
         out["cpu_ms_per_turn"] = round((cpu_seconds(run.proc.pid) - cpu0) / turns * 1000, 1)
         await asyncio.sleep(1.0)  # what the turns left to do behind them (vectors) is done
         out.update(embedder_per_turn(embed0, await run.embedder_stats(), turns))
+        out["gc"] = gc_over(gc0, (await run.metrics()).get("gc"), turns)
         await asyncio.sleep(1.0)
         out["rss_after_turns_mib"] = round(tree_rss_mib(run.proc.pid), 1)
         out["turns"] = turns
@@ -201,6 +207,19 @@ async def settled_rss(run: Running) -> float | None:
             return round(tree_rss_mib(run.proc.pid), 1)
         await asyncio.sleep(0.5)
     return None
+
+
+def gc_over(before: dict[str, Any] | None, after: dict[str, Any] | None, turns: int) -> dict:
+    """The collector over the turns (GET /metrics' cumulative "gc"): full collections and their
+    pauses, and every collection's ms per turn; what was frozen at start (bot/gc_pauses.py)."""
+    if not before or not after:
+        return {}
+    return {
+        "full_collections": after["collections"][2] - before["collections"][2],
+        "full_pause_ms": round(after["pause_ms"][2] - before["pause_ms"][2], 1),
+        "ms_per_turn": round((sum(after["pause_ms"]) - sum(before["pause_ms"])) / turns, 2),
+        "frozen": after["frozen"],
+    }
 
 
 def embedder_per_turn(before: dict[str, Any], after: dict[str, Any], turns: int) -> dict[str, Any]:

@@ -166,14 +166,17 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
-async def spy_on(pid: int, rate: int, raw: Path, gil: bool = False) -> asyncio.subprocess.Process:
+async def spy_on(
+    pid: int, rate: int, raw: Path, gil: bool = False, native: bool = False
+) -> asyncio.subprocess.Process:
     """py-spy attached to `pid`, sampling every thread but idle ones into `raw` (collapsed
     stacks) until it gets SIGINT; `gil`: only the thread holding the GIL (what one interpreter
-    runs one at a time: the floor of a burst)."""
+    runs one at a time: the floor of a burst); `native`: C frames too (uvloop, SQLite, ORT)."""
     return await asyncio.create_subprocess_exec(
         str(PYSPY),
         "record",
         *(["--gil"] if gil else []),
+        *(["--native"] if native else []),
         "--pid",
         str(pid),
         "--rate",
@@ -181,7 +184,7 @@ async def spy_on(pid: int, rate: int, raw: Path, gil: bool = False) -> asyncio.s
         "--format",
         "raw",
         "--threads",
-        "--nonblocking",
+        *([] if native else ["--nonblocking"]),  # py-spy pauses the process to unwind C
         "-o",
         str(raw),
         stdout=asyncio.subprocess.DEVNULL,
@@ -205,6 +208,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--embedder", help="STEWARD_EMBEDDER for the run (none: keyword-only)")
     p.add_argument("--main-only", action="store_true", help="py-spy tables: the loop's thread")
     p.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL")
+    p.add_argument("--native", action="store_true", help="py-spy: C frames too")
     p.add_argument("--top", type=int, default=45, help="rows of each table")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument(
@@ -250,7 +254,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         raw = work / "pyspy.txt"
         for index in range(args.runs):
             if args.pyspy and index == args.runs - 1 and not args.burst:
-                spy = await spy_on(pid, args.rate, raw, args.gil)
+                spy = await spy_on(pid, args.rate, raw, args.gil, args.native)
                 await asyncio.sleep(1.0)  # attached
             cpu0, wall0, threads0 = cpu_seconds(pid), time.perf_counter(), thread_cpu(pid)
             overheads = await drive_turns(
@@ -281,7 +285,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             await asyncio.sleep(0.5)
         if args.burst:
             if args.pyspy:
-                spy = await spy_on(pid, args.rate, raw, args.gil)
+                spy = await spy_on(pid, args.rate, raw, args.gil, args.native)
                 await asyncio.sleep(1.0)
             cpu0, threads0 = cpu_seconds(pid), thread_cpu(pid)
             driver0 = time.process_time()
