@@ -5,6 +5,8 @@ timed."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ from harness import running_steward
 from memory.clock import FrozenClock
 from memory.embed_stats import EMBED_STATS
 from memory.longterm import Kind, LongTermMemory, NewMessage, Source, VectorIndex
-from memory.longterm.behind import MAX_OWED, QUIET, UPSERT_ROWS, upserts
+from memory.longterm.behind import BACKGROUND_NICE, MAX_OWED, QUIET, UPSERT_ROWS, upserts
 from memory.onnx_minilm import OnnxMiniLMEmbedder
 from memory.people import Identity
 from memory.stores import Stores
@@ -192,3 +194,44 @@ def test_a_chunk_of_rows_is_upserted_a_user_and_a_few_at_a_time() -> None:
         assert ids == sorted(ids)
         assert np.array_equal(part, vectors[[i - 100 for i in ids]])
     assert len(chunks) == sum(-(-100 // UPSERT_ROWS) for _ in range(3))
+
+
+class Seen:
+    """The embedder, noting each call's thread and its nice value (Linux: per thread)."""
+
+    def __init__(self, inner: OnnxMiniLMEmbedder) -> None:
+        self._inner = inner
+        self.calls: list[tuple[str, int, int]] = []  # (thread name, nice, texts)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        self.calls.append((threading.current_thread().name, nice, len(texts)))
+        return self._inner.embed(texts)
+
+
+async def test_the_writer_embeds_at_a_lower_priority_than_queries(
+    tmp_path: Path, fp32: OnnxMiniLMEmbedder
+) -> None:
+    """Vectors written behind are background work: their embeddings run on a thread at nice
+    BACKGROUND_NICE, so a turn's query (and the loop) get the CPU first; queries run as is."""
+    stores = await Stores.open(tmp_path / "steward.db", FrozenClock(NOW))
+    user = await stores.people.admit(Identity("test", "alice"), "Alice")
+    memory = LongTermMemory.from_stores(stores, FrozenClock(NOW))
+    seen = Seen(fp32)
+    await memory.attach(seen, VectorIndex.open(path=tmp_path / "c", embedder=fp32.name, dim=384))
+    try:
+        world = World(memory, user.id, await memory.create_chat("alice"), [0])
+        normal = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        await memory.save_messages([said(world, text, n) for n, text in enumerate(TEXTS, 1)])
+        await memory.flush_vectors()
+        await memory.search(user.id, "vegetables in the garden", 3, mode="hybrid")
+    finally:
+        await memory.close()
+        await stores.close()
+    behind = [(name, nice) for name, nice, texts in seen.calls if texts == len(TEXTS)]
+    query = [(name, nice) for name, nice, texts in seen.calls if texts == 1]
+    assert behind == [("memory-behind_0", min(19, normal + BACKGROUND_NICE))]
+    assert query and all(nice == normal for _, nice in query)

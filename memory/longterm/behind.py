@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -52,6 +55,20 @@ QUIET = 1.0  # s without a new row owed before the writer runs (a chat between t
 # 20 ms) the loop runs between them: p95 45 / 41-137 ms, CPU per turn unchanged. What is left
 # is Chroma's own: every so often one upsert flushes its index (0.1-0.7 s, measured).
 UPSERT_ROWS = 16
+# The writer's embeddings run on a thread of their own at this nice value (Linux sets it per
+# thread): background work, it takes a core only when the loop, the query thread and SQLite's
+# leave one. Its Chroma upserts stay on the default executor at normal priority: an upsert
+# holds the GIL, and a thread that holds it must not wait for the CPU.
+BACKGROUND_NICE = 10
+
+
+def _background_priority() -> None:
+    """BACKGROUND_NICE below the thread that started it (a Steward already niced keeps the
+    difference); on another system, or where it is not allowed, left as it is."""
+    with contextlib.suppress(OSError, AttributeError):
+        thread = threading.get_native_id()
+        here = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, here + BACKGROUND_NICE))
 
 
 class VectorsBehind:
@@ -73,6 +90,7 @@ class VectorsBehind:
         self._owed = 0  # rows kicked since the writer last ran
         self._kicked = 0.0  # time.monotonic() of the last kick
         self._hurry = asyncio.Event()
+        self._pool: ThreadPoolExecutor | None = None  # the writer's embedding thread
 
     def yield_to(self, busy: Callable[[], int] | None) -> None:
         """`busy()`: how many turns are in flight; the writer waits while it is above 0."""
@@ -126,6 +144,19 @@ class VectorsBehind:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def _embed(
+        self, embedder: Embedder, rows: list[tuple[int, int, str]], known: list[np.ndarray | None]
+    ) -> np.ndarray:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                1, thread_name_prefix="memory-behind", initializer=_background_priority
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, _embed_rows, embedder, rows, known)
 
     async def write_given(
         self, rows: Sequence[NewMemory], ids: Sequence[int], vectors: np.ndarray
@@ -159,7 +190,7 @@ class VectorsBehind:
                 try:
                     texts = [text for _, _, text in rows]
                     known = await self._texts.known(texts)
-                    vectors = await asyncio.to_thread(_embed_rows, attached[0], rows, known)
+                    vectors = await self._embed(attached[0], rows, known)
                     for text, vector in zip(texts, vectors, strict=True):
                         self._texts.put(text, vector)
                     for user_id, ids, part in upserts(rows, vectors, UPSERT_ROWS):
