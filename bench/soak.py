@@ -14,7 +14,11 @@ Open files and threads are judged without Chroma's own SQLite pool (the connecti
 `chroma/chroma.sqlite3` and their `sqlx-sqlite-worker` threads): Chroma 1.5 opens it with sqlx's
 defaults, at most CHROMA_POOL_MAX connections, each opened when a call first needs it and closed
 after ten idle minutes, so it fills late under load and shrinks when idle. It is checked against
-that bound instead; everything else must not grow at all.
+that bound instead. So are the HTTP clients' keep-alive pools (the TCP connections to the model
+API fake and the Telegram fake): aiohttp opens a connection only when every pooled one is busy,
+and hands them out in turn, so a pool keeps as many as calls ever overlapped (the long poll, a
+reply and a reminder at once: 3) for as long as calls keep coming; each pool is bounded by its
+connector's limit (HTTP_POOL_MAX) and its peak is printed. Everything else must not grow at all.
 
 Growth is taken from the first sample after warm-up (the first simulated day: every kind of job
 has run, thread pools are full) to the last. From the RSS growth it subtracts what the vector
@@ -221,6 +225,16 @@ def thread_names(pid: int) -> dict[str, int]:
 
 # sqlx's default max_connections, which Chroma 1.5's SqliteDb pool keeps (not a setting).
 CHROMA_POOL_MAX = 10
+# Connections an HTTP client keeps to one server at most: aiohttp's TCPConnector limit, 100, in
+# both the Telegram client (bot/channels/telegram_api.py) and the SDK's aiohttp transport.
+HTTP_POOL_MAX = 100
+
+
+def http_pools(files: dict[str, int], peers: dict[int, str]) -> dict[str, int]:
+    """Connections to each fake (`peers`: port -> name), from `open_files`' named sockets."""
+    return {
+        name: files.get(f"socket:[tcp connected to :{port}]", 0) for port, name in peers.items()
+    }
 
 
 def chroma_pool(files: dict[str, int], threads: dict[str, int]) -> tuple[int, int]:
@@ -234,11 +248,14 @@ def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
     return ", ".join(f"{k} {n:+d}" for k, n in sorted(grew.items()) if n) or "nothing"
 
 
-async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> dict[str, Any]:
+async def sample(
+    pid: int, port: int, db: Path, clock: SimClock, turns: int, peers: dict[int, str]
+) -> dict[str, Any]:
     counts = await asyncio.to_thread(db_counts, db)
     files, threads = open_files(pid), thread_names(pid)
     fds, tasks = count_dir(f"/proc/{pid}/fd"), count_dir(f"/proc/{pid}/task")
     pool_fds, pool_threads = chroma_pool(files, threads)
+    pools = http_pools(files, peers)
     return {
         "day": round(clock.days(), 2),
         "turns": turns,
@@ -248,7 +265,8 @@ async def sample(pid: int, port: int, db: Path, clock: SimClock, turns: int) -> 
         "anon_mib": round(anon_mib(pid), 1),
         "fds": fds,
         "threads": tasks,
-        "fds_but_pool": fds - pool_fds,
+        "fds_but_pools": fds - pool_fds - sum(pools.values()),
+        "http_pools": pools,
         "threads_but_pool": tasks - pool_threads,
         "chroma_pool": max(pool_fds, pool_threads),
         "tasks": await asyncio_tasks(port),
@@ -292,6 +310,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         env = steward_env(data, tg, fa) | dict(item.split("=", 1) for item in args.env)
         port = int(env["STEWARD_HTTP_PORT"])
         ports = {"model API fake": fa.base_url, "Telegram fake": tg.base_url}
+        peers = {int(url.rsplit(":", 1)[1].split("/")[0]): name for name, url in ports.items()}
         print(  # to read the sockets named by port in "open files added"
             "soak: ports: "
             + ", ".join(
@@ -327,7 +346,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     flush=True,
                 )
                 cpu0 = cpu_s(proc.pid)
-                curve.append(await sample(proc.pid, port, data / "steward.db", clock, 0))
+                curve.append(await sample(proc.pid, port, data / "steward.db", clock, 0, peers))
                 print_row(curve[-1], header=True)
                 spacing = args.days / args.turns
                 for i in range(args.turns):
@@ -342,7 +361,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     done = i + 1
                     if (i + 1) % every == 0 or i + 1 == args.turns:
                         curve.append(
-                            await sample(proc.pid, port, data / "steward.db", clock, i + 1)
+                            await sample(proc.pid, port, data / "steward.db", clock, i + 1, peers)
                         )
                         print_row(curve[-1])
                         if args.trace and not traced and curve[-1]["day"] >= args.warmup_days:
@@ -355,7 +374,7 @@ async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 until = clock.real_at(args.days + 1 / 24)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.0, until - time.time()))
-                curve.append(await sample(proc.pid, port, data / "steward.db", clock, done))
+                curve.append(await sample(proc.pid, port, data / "steward.db", clock, done, peers))
                 print_row(curve[-1])
                 cpu = cpu_s(proc.pid) - cpu0
                 if traced and args.trace is not None:
@@ -427,9 +446,13 @@ def report(
             "last_quarter_max": max(r[key] for r in after[-quarter:]),
             "last": last[key],
         }
-        for key in ("fds_but_pool", "threads_but_pool", "tasks")
+        for key in ("fds_but_pools", "threads_but_pool", "tasks")
     }
     pool_peak = max(r.get("chroma_pool", 0) for r in after)
+    http_peak = {
+        name: max(r.get("http_pools", {}).get(name, 0) for r in after)
+        for name in last.get("http_pools", {})
+    }
     beyond = rss_growth - index_mib
     return {
         "turns": args.turns,
@@ -451,8 +474,10 @@ def report(
         "fds_grew": what_grew(warm.get("open_files", {}), last.get("open_files", {})),
         "threads_grew": what_grew(warm.get("thread_names", {}), last.get("thread_names", {})),
         "chroma_pool_peak": pool_peak,
+        "http_pool_peak": http_peak,
         "no_growth": all(g["last_quarter_max"] <= g["first_quarter_max"] for g in growth.values())
-        and pool_peak <= CHROMA_POOL_MAX,
+        and pool_peak <= CHROMA_POOL_MAX
+        and all(n <= HTTP_POOL_MAX for n in http_peak.values()),
         "curve": curve,
     }
 
@@ -511,6 +536,11 @@ def print_summary(out: dict[str, Any]) -> None:
     print(
         f"  Chroma's SQLite pool: peak {out['chroma_pool_peak']} connections after warm-up "
         f"(bound {CHROMA_POOL_MAX}, sqlx's default; not counted above)"
+    )
+    pools = ", ".join(f"{name} {n}" for name, n in out["http_pool_peak"].items())
+    print(
+        f"  HTTP keep-alive pools: peak connections after warm-up: {pools} "
+        f"(bound {HTTP_POOL_MAX} each, aiohttp's connector limit; not counted above)"
     )
     print(f"  open files added: {out['fds_grew']}; threads added: {out['threads_grew']}")
     print(
