@@ -6,7 +6,8 @@ the loopback fakes of `make bench` (bench/common.py). Steward runs as `steward r
 clock that runs `factor` times as fast as the system's (bench/soak_child.py), so the week takes
 minutes; the turns are paced on that clock, spread evenly over the week.
 
-Every `--every` turns it samples the Steward process (never the fakes, which live in this one):
+Every `--every` turns, once no self-initiated run is in flight, it samples the Steward process
+(never the fakes, which live in this one):
 RSS (VmRSS of its process tree), open files (/proc/<pid>/fd), threads (/proc/<pid>/task), asyncio
 tasks (`GET /healthz`), and from SQLite (read-only) the runs done and the vectors indexed.
 
@@ -173,6 +174,22 @@ def db_counts(db: Path) -> dict[str, int]:
         return {"runs": int(runs[0]), "vectors": int(vectors[0])}
 
 
+def firing(db: Path) -> int:
+    """Self-initiated runs in flight now (read-only)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as c:
+        row = c.execute("SELECT count(*) FROM schedule_runs WHERE status = 'firing'").fetchone()
+        return int(row[0])
+
+
+async def at_rest(db: Path, limit: float = 30.0) -> None:
+    """Until no self-initiated run is in flight (`limit` real seconds at most)."""
+    give_up = time.monotonic() + limit
+    while time.monotonic() < give_up:  # runs in SQLite: no event to wait on
+        if not await asyncio.to_thread(firing, db):
+            return
+        await asyncio.sleep(0.05)
+
+
 def open_files(pid: int) -> dict[str, int]:
     """What the process's descriptors are (sockets, pipes, files by path), counted; a TCP
     socket is named by its state and the port it is connected to or listens on (which fake, or
@@ -251,6 +268,9 @@ def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
 async def sample(
     pid: int, port: int, db: Path, clock: SimClock, turns: int, peers: dict[int, str]
 ) -> dict[str, Any]:
+    # at rest: a self-initiated run in flight (the daily ones go on past the week) holds its
+    # tasks for a moment, and caught in the last quarter only it would read as growth
+    await at_rest(db)
     counts = await asyncio.to_thread(db_counts, db)
     files, threads = open_files(pid), thread_names(pid)
     fds, tasks = count_dir(f"/proc/{pid}/fd"), count_dir(f"/proc/{pid}/task")
