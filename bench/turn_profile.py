@@ -152,8 +152,9 @@ def heap_mib(pid: int) -> dict[str, float]:
     }
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread of `pid` (tid:name), from /proc."""
+def thread_cpu(pid: int, kernel: bool = False) -> dict[str, float]:
+    """CPU seconds per thread of `pid` (tid:name), from /proc; `kernel`: only the time spent in
+    the kernel on its behalf (system calls: sockets, wake-ups, file I/O)."""
     out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -161,7 +162,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
             name = (task / "comm").read_text().strip()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        ticks = int(fields[11]) + int(fields[12])
+        ticks = int(fields[12]) + (0 if kernel else int(fields[11]))
         out[f"{task.name}:{name}"] = ticks / os.sysconf("SC_CLK_TCK")
     return out
 
@@ -257,15 +258,21 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 spy = await spy_on(pid, args.rate, raw, args.gil, args.native)
                 await asyncio.sleep(1.0)  # attached
             cpu0, wall0, threads0 = cpu_seconds(pid), time.perf_counter(), thread_cpu(pid)
+            kernel0 = thread_cpu(pid, kernel=True)
             overheads = await drive_turns(
                 run.tg, run.fa, args.turns, chat=steward_side.OWNER_TG, start_seq=seq
             )
             cpu = cpu_seconds(pid) - cpu0
-            threads = thread_cpu(pid)
+            threads, kernel = thread_cpu(pid), thread_cpu(pid, kernel=True)
             per_thread = {
                 k: round((v - threads0.get(k, 0.0)) / args.turns * 1000, 2)
                 for k, v in threads.items()
                 if v - threads0.get(k, 0.0) > 0
+            }
+            in_kernel = {
+                k: round((v - kernel0.get(k, 0.0)) / args.turns * 1000, 2)
+                for k, v in kernel.items()
+                if v - kernel0.get(k, 0.0) > 0
             }
             seq += args.turns
             row = {
@@ -275,6 +282,9 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "memory_mib": memory_mib(pid),
                 "cpu_ms_per_turn_by_thread": dict(
                     sorted(per_thread.items(), key=lambda kv: -kv[1])
+                ),
+                "of_which_in_the_kernel": dict(
+                    sorted(in_kernel.items(), key=lambda kv: -kv[1])[:6]
                 ),
             }
             out["runs"].append(row)
