@@ -43,9 +43,9 @@ PYSPY = Path(sys.executable).with_name("py-spy")
 
 # cProfile launcher: `steward run`, profiled (its main thread) over the measured turns only.
 _CPROFILE = """
-import cProfile, signal, sys
+import cProfile, signal, sys, time
 sys.argv = ["steward", "run"]
-profile, on = cProfile.Profile(), []
+profile, on = (cProfile.Profile(time.thread_time) if {cpu} else cProfile.Profile()), []
 def toggle(signum, frame):  # the first SIGUSR1 starts the profile, the second dumps it
     if not on:
         on.append(1)
@@ -202,6 +202,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pyspy", action="store_true", help="py-spy the last run (or the burst)")
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--cprofile", action="store_true", help="run the process under cProfile")
+    p.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="cProfile on the thread's CPU time, not the wall clock (a preempted or waiting "
+        "call is not charged; each measurement costs a system call)",
+    )
     p.add_argument("--sql", action="store_true", help="count SQL statements and thread hops")
     p.add_argument("--burst", type=int, default=0, help="then the burst with this many chats")
     p.add_argument("--burst-latency", type=float, default=1.0)
@@ -227,7 +233,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         out["populate"] = await steward_side.populate_memories(data, args.memories)
     stats = work / "cprofile.stats"
     if args.cprofile:
-        code = _CPROFILE.format(out=str(stats))
+        code = _CPROFILE.format(out=str(stats), cpu=args.cpu_clock)
         steward_side.STEWARD = [sys.executable, "-c", code]
     if args.root:
         steward_side.ROOT = args.root.resolve()
