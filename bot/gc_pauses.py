@@ -41,7 +41,6 @@ class GcPauses:
         self.collections = [0, 0, 0]
         self.pause_s = [0.0, 0.0, 0.0]
         self.longest_s = [0.0, 0.0, 0.0]
-        self.frozen_at: float | None = None  # monotonic time of the freeze
         self.installed = False
 
     def install(self) -> None:
@@ -84,7 +83,6 @@ def freeze_settled_heap() -> int:
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    GC_PAUSES.frozen_at = time.monotonic()
     log.info(
         "start-up heap frozen: %d objects out of the collector's walks (%.0f ms)",
         frozen,
