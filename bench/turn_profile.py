@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import memory_prefill
 import steward_side
 from common import ROOT, cpu_seconds, drive_turns, summary_ms
 
@@ -230,7 +231,7 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.memories:  # the owner claims the bot first: memories are the owner's
         async with steward_side.steward(data, args.latency, work / "claim.log") as run:
             await drive_turns(run.tg, run.fa, 1, chat=steward_side.OWNER_TG, start_seq=10**7)
-        out["populate"] = await steward_side.populate_memories(data, args.memories)
+        out["populate"] = await memory_prefill.populate_memories(data, args.memories)
     stats = work / "cprofile.stats"
     if args.cprofile:
         code = _CPROFILE.format(out=str(stats), cpu=args.cpu_clock)
