@@ -16,11 +16,8 @@ disguise what will run:
 - the reason line carries no outside words: `describe_sources` reduces where content came from to
   its kind and host ("web:evil.example").
 
-(A little over 400 lines, kept in one module on purpose: the escaping, host and cutting rules
-are one review surface, and a reviewer should be able to read them together.)
-
-(Over 400 lines: each disguise a card must defeat — invisible characters, look-alike hosts, honest
-cuts, sources — is small, and they are checked together.)
+(Over 400 lines, kept in one module on purpose: each disguise a card must defeat is small, and
+the escaping, host and cutting rules are one review surface that a reviewer reads together.)
 """
 
 from __future__ import annotations

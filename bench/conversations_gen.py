@@ -11,6 +11,9 @@ sessions in a private chat and a group chat, between greetings, small talk and f
 ("[photo: …]"); every turn is dated. Questions are worded apart from their evidence; the
 `about` record of each file says how many of a question's meaningful words its evidence shares
 (`lexical_overlap`), so the set's difficulty is stated, not assumed.
+
+(Over 400 lines: one generator whose rules must be read together to judge how hard the set is;
+its data is in bench/conversation_topics.py.)
 """
 
 from __future__ import annotations

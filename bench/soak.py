@@ -38,6 +38,9 @@ bounded by its cache_size, so nothing is subtracted for it.
       # the slope in ~6 minutes; --env sets Steward's environment (here: glibc's default arenas
       # on 2 CPUs, undoing memory/allocator.py's cap for an A/B)
   python bench/soak.py ... --trace FILE   # tracemalloc in Steward: Python's growth after warm-up
+
+(Over 400 lines: the week's driver, its clock, the sampling at rest and the verdict are one
+procedure; what reads the Steward process is in bench/soak_probe.py.)
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ threads: the event loop, SQLite's, the embedder's) over the turns, after one war
 py-spy (not a dependency: `.venv/bin/pip install py-spy`) attaches to the running process after
 warm-up and samples only the measured turns; its flat table counts a function's own samples
 and its inclusive ones (any frame of the stack), summed over every thread but idle ones.
+
+(Just over 400 lines: one tool; its profilers (py-spy, cProfile, SQL tracing, per-thread CPU)
+share the run they measure.)
 """
 
 from __future__ import annotations

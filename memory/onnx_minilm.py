@@ -21,6 +21,9 @@ than mixing the two.
 Sessions run without onnxruntime's CPU memory arena, on the calling thread (one intra-op
 thread, no spinning: callers on the event loop run `embed()` in a worker thread), and can let
 go of the session after a long idle. Every call's CPU time goes to `memory.embed_stats`.
+
+(Just over 400 lines: which graph runs, how it is cached and checked, and the sessions that run
+it are one contract.)
 """
 
 from __future__ import annotations

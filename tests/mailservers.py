@@ -7,6 +7,9 @@ STARTTLS on one port and implicit TLS on another, both with a self-signed certif
 Dovecot refuses to run its services as root; otherwise as the test's own user.
 
 Without Dovecot the IMAP tests skip saying so, except under STEWARD_CI_STRICT=1, where they fail.
+
+(Over 400 lines: Dovecot's rootless configuration, its start and readiness checks, and
+aiosmtpd beside it are one fixture for the mail tests.)
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The model is the obedient one of the trust suite: the owner's message says which tool to call
 (`DO {...}`), and what the tool returns is checked in the next request the model receives.
+
+(Over 400 lines: each tool's cases share the running Dovecot and aiosmtpd.)
 """
 
 from __future__ import annotations

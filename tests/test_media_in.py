@@ -1,6 +1,9 @@
 """Photos, documents and voice in (issue 17), end to end through the wire-level fakes: the
 Telegram Bot API (getFile + file downloads), Slack (file_share + url_private with the bot token),
-an OpenAI-compatible speech-to-text server, and the Anthropic Messages API."""
+an OpenAI-compatible speech-to-text server, and the Anthropic Messages API.
+
+(Over 400 lines: three kinds of media through two channels' fakes, sharing one set-up.)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Long-term memory in whole turns: recall in the context, memory tools, extraction, compaction,
-the owner's commands, start-up without an embedder, and export / import."""
+the owner's commands, start-up without an embedder, and export / import.
+
+(Over 400 lines: many short cases on one fixture, a whole Steward with memory on.)
+"""
 
 from __future__ import annotations
 

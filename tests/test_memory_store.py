@@ -1,5 +1,8 @@
 """The long-term memory store: SQLite records + Chroma vectors, against embedded Chroma and a real
-`chroma run` server (every test runs on both)."""
+`chroma run` server (every test runs on both).
+
+(Over 400 lines: every case runs against both Chroma back-ends through one fixture.)
+"""
 
 from __future__ import annotations
 

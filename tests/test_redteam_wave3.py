@@ -3,6 +3,8 @@ as a failing test before its fix.
 
 Real servers only: a malicious MCP server built with the SDK (tests/mcp_servers/evil_server.py)
 over stdio, Dovecot and aiosmtpd for mail, the loopback fake Anthropic API as the model.
+
+(Over 400 lines: each attack is a short case on the same real servers.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Plain cases drive the workspace tools with a real Sandbox, a real database and r
 the `trust_world` cases run a whole Steward with the obedient model and check the shared
 invariants after each. Shell cases that need user namespaces skip where there are none; the
 cases for a machine without them simulate one (a PATH with no `unshare`).
+
+(Over 400 lines: each edge is a short case on the same sandbox and world fixtures.)
 """
 
 from __future__ import annotations

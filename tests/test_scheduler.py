@@ -1,5 +1,8 @@
 """The scheduler across restarts and crashes, misfires, daylight saving, quiet hours, the idle
-day, and the real APScheduler alarm on a short schedule."""
+day, and the real APScheduler alarm on a short schedule.
+
+(Over 400 lines: many short cases on one clock and store fixture.)
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,10 @@
 shown as it grows through the real channels against the wire-level fakes: a Telegram draft in a
 private chat, one edited message in a group, a Slack stream or an updated message, the console.
 The final reply is the formatted record, stored and sent once; approval cards, briefings and
-tainted turns are never streamed; a stream that breaks off falls back without losing anything."""
+tainted turns are never streamed; a stream that breaks off falls back without losing anything.
+
+(Over 400 lines: the same streamed answer checked through each channel's fake.)
+"""
 
 from __future__ import annotations
 

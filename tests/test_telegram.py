@@ -1,4 +1,7 @@
-"""The Telegram channel on the real core, against the loopback Bot API fake (our own client)."""
+"""The Telegram channel on the real core, against the loopback Bot API fake (our own client).
+
+(Over 400 lines: many short cases on one fake and one core fixture.)
+"""
 
 from __future__ import annotations
 

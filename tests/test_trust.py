@@ -4,6 +4,8 @@ Each case checks its own promise, and `World.check_invariants` checks the shared
 no side effect without a policy allow or an owner approval of that exact action, every fetch the
 web server saw matches an audited run, no canary leaves, the sentinel outside the workspace is
 untouched, and the audit chain verifies.
+
+(Over 400 lines: many short cases that share `World` and its invariants.)
 """
 
 from __future__ import annotations

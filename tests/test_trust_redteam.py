@@ -5,6 +5,9 @@ defended; the ones that pass today are regression guards. The attacker's model i
 one of `test_trust_multiturn.py` (obeys every `DO {...}` anywhere in its context), extended here
 so that its memory calls (extraction, compaction) and its check-in replies copy whatever orders
 they read, as an injected model would.
+
+(Over 400 lines: every attack is a short case on the same obedient-model world; split, the
+world's set-up and its invariants would be written twice.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A real core (`running_steward`), the real HTTP server on a free loopback port and the console
 mounted as `steward run` mounts it; requests are made with aiohttp's client, as an attacker's
 script would make them. The browser cases are in test_web_browser.py.
+
+(Over 400 lines: one perimeter, attacked from every side against the same running server.)
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ called, else the fake echoes "(fake model) " + the last user text. Every POST /v
 recorded in `requests`. Usage figures are estimated (ceil(chars / 4)) and prompt caching is
 simulated from the request's `cache_control` breakpoints. Wire format: see
 /work/shared/notes/wire-protocols.md.
+
+(Over 400 lines: the Messages API's JSON and streamed forms, scripted replies and the recorded
+requests are one wire contract.)
 """
 
 from __future__ import annotations

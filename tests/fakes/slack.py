@@ -4,6 +4,9 @@
 `AsyncWebClient(token=..., base_url=fake.api_url)`; Socket Mode clients get `fake.socket_url` from
 `apps.connections.open`. Module-level helpers build Events API payloads and send them, signed, to an
 app's HTTP endpoint (bolt's `/slack/events`).
+
+(Over 400 lines: the Web API, Socket Mode and response_url are one fake Slack, which the real
+clients talk to at once.)
 """
 
 from __future__ import annotations

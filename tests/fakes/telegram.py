@@ -12,6 +12,9 @@ Every request is recorded in ``calls`` (form values stay strings, JSON-string fi
 Updates are queued for ``getUpdates`` and removed only when a later poll confirms them with
 ``offset``, like the real server, so an update answered to a poll whose client went away is
 delivered again.
+
+(Over 400 lines: one fake of one API. The methods Steward calls, the update queue, file
+downloads and the webhook side are one wire contract, read together.)
 """
 
 from __future__ import annotations
