@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         known = {"minilm", "all-minilm-l6-v2", "minilm-int8", "minilm-fp32", "minilm-onnx"}
         if name not in known | {"minilm-numpy", "none", "off", "disabled"}:
             raise ValueError(
-                f"unknown embedder {value!r} (use minilm, minilm-fp32, minilm-numpy, or none "
+                f"unknown embedder {value!r} (use minilm, minilm-int8, minilm-numpy, or none "
                 "for keyword-only)"
             )
         return name

@@ -610,6 +610,17 @@ def test_bad_memory_settings_name_the_setting(
         load_settings()
 
 
+def test_every_embedder_the_error_names_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_EMBEDDER", "word2vec")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    named = re.findall(r"\b(minilm[\w-]*|none)\b", str(refused.value))
+    assert "minilm-int8" in named and "none" in named
+    for name in named:
+        monkeypatch.setenv("STEWARD_EMBEDDER", name)
+        load_settings()  # each one the message offers is a setting that loads
+
+
 async def test_a_slow_embedding_never_stalls_the_event_loop(tmp_path: Path) -> None:
     clock = FrozenClock(datetime(2025, 6, 1, tzinfo=UTC))
     stores = await Stores.open(tmp_path / "s.db", clock)
