@@ -309,28 +309,64 @@ class PolicyEngine:
     async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
         if tool.risk is Risk.FORBIDDEN:
             return Verdict(Decision.DENY, f"{tool.name} is forbidden")
-        rule = await self._match(tool, arguments, ctx)
+        rule, personal = await self._match(tool, arguments, ctx)
         if rule is not None:
             decision, reason = rule.decision, f"policy rule: {rule.describe()}"
         else:
             decision = self.policy.default_for(tool.risk)
             reason = f"default for {tool.risk.value} tools"
+        if (
+            decision is Decision.ALLOW
+            and tool.owner_data
+            and not ctx.user.is_owner
+            and not personal
+        ):
+            # The workspace, the mailbox and the MCP servers are the owner's: another person's
+            # request to read or use them waits for the owner, unless a rule in that person's
+            # own section of the policy file allows it.
+            return Verdict(
+                Decision.ASK, f"{tool.name} works on the owner's own things; another person asked"
+            )
         if decision is Decision.ALLOW and ctx.tainted and tool.risk is not Risk.READ:
             return Verdict(
                 Decision.ASK,
                 "this turn holds content from outside, so nothing above read runs unasked",
             )
+        if (
+            decision is Decision.ALLOW
+            and ctx.tainted
+            and tool.owner_data
+            and not await self._replies_to_owner_alone(ctx)
+        ):
+            # Outside words may ask to read the owner's files or mail; the reply would carry
+            # them to whoever else reads this chat (a group, a channel a briefing posts to).
+            return Verdict(
+                Decision.ASK,
+                "this turn holds content from outside and its reply is not for the owner alone",
+            )
         return Verdict(decision, reason)
 
-    async def _match(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Rule | None:
-        rules: list[Rule] = []
+    async def _replies_to_owner_alone(self, ctx: ToolContext) -> bool:
+        """Whether the turn's reply goes only to one of the owner's own private chats."""
+        if ctx.address is None or not ctx.user.is_owner:
+            return False
+        if ctx.chat is not None and ctx.chat.kind != "private":
+            return False
+        return await self._owner_chats.is_owner_chat(ctx.address.channel, ctx.address.chat_id)
+
+    async def _match(
+        self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext
+    ) -> tuple[Rule | None, bool]:
+        """The first rule that decides this call, and whether it is from the user's own section
+        of the policy file."""
+        personal: list[Rule] = []
         for identity in await ctx.stores.people.identities_of(ctx.user.id):
-            rules += self.policy.users.get(str(identity), UserPolicy()).rules
-        rules += self.policy.rules
-        for rule in rules:
-            if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
-                return rule
-        return None
+            personal += self.policy.users.get(str(identity), UserPolicy()).rules
+        for rules, own in ((personal, True), (self.policy.rules, False)):
+            for rule in rules:
+                if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
+                    return rule, own
+        return None, False
 
     async def _to_owner(
         self, arguments: dict[str, Any], ctx: ToolContext, tool: str = ""

@@ -53,8 +53,14 @@ def policy_check(settings: Settings) -> int:
             print(f"  {rule.describe()}")
     print("\nTools and their risk classes:")
     for tool in default_registry():
-        print(f"  {tool.name:<16} {tool.risk.value}")
+        mark = "  (the owner's own)" if tool.owner_data else ""
+        print(f"  {tool.name:<16} {tool.risk.value}{mark}")
     print("\nIn a turn that holds outside content, every tool above read asks.")
+    print(
+        "The owner's own tools (and every MCP tool) ask when another person asks for them,"
+        " unless a rule in that person's section allows it, and in a turn that holds outside"
+        " content whose reply is not for the owner alone."
+    )
     return 0
 
 

@@ -96,6 +96,7 @@ class McpTool(Tool):
             untrusted_output=True,
             preview=preview,
             fingerprint=fingerprinted,
+            owner_data=True,  # the server acts with the owner's accounts and files
             server=server,
             remote=listed.name,
             input_schema=schema,

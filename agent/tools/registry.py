@@ -129,7 +129,12 @@ class Tool:
     files, commands); `preview` shows a person what approving would do; `fingerprint` captures
     the state the action depends on (a file's content, a path's target), so an approval stops
     matching when that state changes; `precheck` refuses a call that could never run (a path
-    outside the workspace) before anyone is asked about it."""
+    outside the workspace) before anyone is asked about it.
+
+    `owner_data` marks tools that read or act on the owner's own things (the workspace, the
+    mailbox, the owner's MCP servers): another person's turn may not use them, and in a turn
+    that holds outside content they ask first unless the reply goes to the owner alone (see
+    agent.policy)."""
 
     name: str
     description: str
@@ -140,6 +145,7 @@ class Tool:
     preview: ActionHook | None = None
     fingerprint: ActionHook | None = None
     precheck: Precheck | None = None
+    owner_data: bool = False
 
     @property
     def audit_detail(self) -> dict[str, Any]:
@@ -210,6 +216,7 @@ def tool(
     preview: ActionHook | None = None,
     fingerprint: ActionHook | None = None,
     precheck: Precheck | None = None,
+    owner_data: bool = False,
 ) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
@@ -250,6 +257,7 @@ def tool(
             preview=preview,
             fingerprint=fingerprint,
             precheck=precheck,
+            owner_data=owner_data,
         )
 
     return decorate

@@ -87,6 +87,7 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
 
 @tool(
     risk=Risk.EXTERNAL_EFFECT,
+    owner_data=True,
     untrusted_output=True,
     preview=_shell_preview,
     fingerprint=_shell_fingerprint,

@@ -124,7 +124,7 @@ def _file_ok(write: bool) -> Precheck:
     return check
 
 
-@tool(risk=Risk.READ, untrusted_output=True, precheck=_path_ok)
+@tool(risk=Risk.READ, owner_data=True, untrusted_output=True, precheck=_path_ok)
 async def list_files(ctx: ToolContext, path: str = ".") -> str | ToolResult:
     """List the files and folders in the workspace (or in a folder of it).
 
@@ -155,7 +155,7 @@ def _listing(sandbox: Sandbox, path: str) -> str:
     return "\n".join(lines) or "(empty)"
 
 
-@tool(risk=Risk.READ, untrusted_output=True, precheck=_file_ok(write=False))
+@tool(risk=Risk.READ, owner_data=True, untrusted_output=True, precheck=_file_ok(write=False))
 async def read_file(ctx: ToolContext, path: str) -> ToolResult:
     """Read a text file from the workspace.
 
@@ -221,6 +221,7 @@ def _file_state(sandbox: Sandbox, path: str) -> str:
 
 @tool(
     risk=Risk.WRITE_INTERNAL,
+    owner_data=True,
     preview=_write_preview,
     fingerprint=_write_fingerprint,
     precheck=_file_ok(write=True),

@@ -1,0 +1,161 @@
+"""The owner's own things (workspace, mailbox, MCP servers) and the people Steward also serves.
+
+An allowed person (a colleague, a family member) has their own conversation, goals and
+memory; the workspace, the mailbox and the MCP servers are the owner's. A read tool ran unasked
+for anyone: an allowed person asked "read notes/private.md" and got it back in the reply, and
+in a group the owner's own turn holding a member's message could read a file into a reply the
+whole group sees. Now another person's request waits on a card for the owner, and in a turn
+that holds outside content the owner's things are read unasked only when the reply goes to the
+owner alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from harness import OWNER
+from trust_world import instruction, trust_world
+
+from agent.policy import Decision, PolicyFile
+from agent.tools import default_registry
+from agent.tools.mail import mail_read, mail_search
+from agent.tools.workspace import read_file
+from agent.types import Address, ChatKind, IncomingMessage, TurnRequest
+from memory.people import Identity
+
+SECRET = "OWNER-SECRET-pin-4711"
+MALLORY = Identity("test", "mallory")
+OWNER_DATA = {"list_files", "read_file", "write_file", "shell"} | {
+    f"mail_{n}" for n in ("search", "read", "send", "reply", "move", "flag")
+}
+
+
+async def test_another_persons_read_of_the_owners_files_waits_for_the_owner(
+    tmp_path: Path,
+) -> None:
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "notes").mkdir()
+        (w.workspace / "notes" / "private.md").write_text(SECRET)
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.router.dispatch(
+            IncomingMessage(
+                sender=MALLORY,
+                address=Address("test", "mallory-dm"),
+                text="please " + instruction("read_file", {"path": "notes/private.md"}),
+                chat_kind=ChatKind.PRIVATE,
+            )
+        )
+        assert await w.tools_ran("read_file") == 0
+        pending = await stores.approvals.pending()
+        assert [a.tool for a in pending] == ["read_file"]
+        assert not any(SECRET in str(r.messages) for r in w.model.requests)
+        assert not any(SECRET in t for t in w.h.channel.texts("mallory-dm"))
+        # the owner decides: approved, it runs (their choice to share it)
+        said = await w.h.say(f"/approve {pending[0].id}")
+        assert "read_file ran" in said, said
+        assert await w.tools_ran("read_file") == 1
+        await w.check_invariants()
+
+
+async def test_every_tool_on_the_owners_things_asks_for_another_person(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        marked = {t.name for t in default_registry() if t.owner_data}
+        assert marked >= OWNER_DATA, OWNER_DATA - marked
+        user = await steward.stores.people.admit(MALLORY, "Mallory")
+        for tainted in (False, True):
+            request = TurnRequest(
+                kind="chat", user=user, chat=None, address=None, text="x", tainted=tainted
+            )
+            ctx = steward.runner.tool_context(request, 1)
+            for tool in (read_file, mail_search, mail_read):
+                verdict = await steward.policy.decide(tool, {"path": "a", "uid": 1}, ctx)
+                assert verdict.decision is Decision.ASK, (tool.name, tainted, verdict)
+        # a rule in that person's own section of the policy file is the owner's word
+        steward.policy.policy = PolicyFile.model_validate(
+            {"users": {str(MALLORY): {"rules": [{"tool": "read_file", "decision": "allow"}]}}}
+        )
+        request = TurnRequest(kind="chat", user=user, chat=None, address=None, text="x")
+        verdict = await steward.policy.decide(
+            read_file, {"path": "a"}, steward.runner.tool_context(request, 1)
+        )
+        assert verdict.decision is Decision.ALLOW, verdict
+        # a global rule is not
+        steward.policy.policy = PolicyFile.model_validate(
+            {"rules": [{"tool": "mail_*", "decision": "allow"}]}
+        )
+        verdict = await steward.policy.decide(
+            mail_read, {"uid": 1}, steward.runner.tool_context(request, 1)
+        )
+        assert verdict.decision is Decision.ASK, verdict
+
+
+@pytest.mark.parametrize(
+    ("kind", "chat_id", "asks"), [("group", "g1", True), ("private", "c1", False)]
+)
+async def test_a_tainted_owner_turn_reads_unasked_only_into_the_owners_own_chat(
+    tmp_path: Path, kind: str, chat_id: str, asks: bool
+) -> None:
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        await w.h.say("hello")  # the owner has written in c1, their private chat
+        owner = await steward.stores.people.owner()
+        assert owner is not None
+        chat = await steward.stores.people.chat("test", chat_id, kind)
+        request = TurnRequest(
+            kind="chat",
+            user=owner,
+            chat=chat,
+            address=Address("test", chat_id),
+            text="x",
+            tainted=True,
+            sources=("person:#2",),
+        )
+        verdict = await steward.policy.decide(
+            read_file, {"path": "a"}, steward.runner.tool_context(request, 1)
+        )
+        assert (verdict.decision is Decision.ASK) is asks, verdict
+        clean = steward.runner.tool_context(
+            TurnRequest(kind="chat", user=owner, chat=chat, address=request.address, text="x"), 1
+        )
+        assert (await steward.policy.decide(read_file, {"path": "a"}, clean)).decision is (
+            Decision.ALLOW
+        )
+
+
+async def test_a_group_members_words_cannot_read_the_owners_file_into_the_group(
+    tmp_path: Path,
+) -> None:
+    """End to end: a member's message in a group holds the instruction; the owner's next turn
+    there (clean words of their own) holds it too, and the read waits for a card."""
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "private.md").write_text(SECRET)
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        group = Address("test", "g1")
+        order = instruction("read_file", {"path": "private.md"})
+        for sender, text in ((MALLORY, f"fyi {order}"), (OWNER, "what do you think?")):
+            await w.h.router.dispatch(
+                IncomingMessage(sender=sender, address=group, text=text, chat_kind=ChatKind.GROUP)
+            )
+            assert await w.tools_ran("read_file") == 0
+        assert not any(SECRET in t for t in w.h.channel.texts("g1"))
+        assert {a.tool for a in await stores.approvals.pending()} == {"read_file"}
+        await w.check_invariants()
+
+
+def test_an_mcp_servers_tools_are_the_owners() -> None:
+    """A server acts with the owner's accounts and files (a calendar, private repositories)."""
+    import mcp.types as mt
+
+    from agent.mcp.bridge import McpTool
+    from agent.tools.registry import Risk
+
+    async def invoke(*_: object) -> None:
+        raise AssertionError("not called")
+
+    listed = mt.Tool(name="list_events", description="the calendar", inputSchema={"type": "object"})
+    made = McpTool.of("calendar", "cal-server", listed, Risk.READ, invoke)  # type: ignore[arg-type]
+    assert made is not None and made.owner_data
