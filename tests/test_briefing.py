@@ -54,6 +54,7 @@ class FeedServer:
         app.router.add_get("/flaky.xml", self._flaky)
         app.router.add_get("/slow.xml", self._slow)
         app.router.add_get("/huge.xml", self._huge)
+        app.router.add_get("/moved.xml", self._moved)
         app.middlewares.append(self._record)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
@@ -70,6 +71,10 @@ class FeedServer:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.path, dict(request.headers)))
         return await handler(request)
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        """A redirect to this server's rss.xml by its loopback address (`?to=`: elsewhere)."""
+        raise web.HTTPFound(request.query.get("to") or f"{self.base}/rss.xml")
 
     def _file(self, name: str, content_type: str) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -138,7 +143,12 @@ def briefing_requests(fake: FakeAnthropic) -> list[RecordedRequest]:
     return [r for r in fake.requests if "Morning briefing" in r.last_user_text]
 
 
-OVERRIDES = {"STEWARD_FEED_TIMEOUT": "0.5", "STEWARD_FEED_MAX_BYTES": "65536"}
+LOOPBACK = frozenset({"127.0.0.1"})
+OVERRIDES = {
+    "STEWARD_FEED_TIMEOUT": "0.5",
+    "STEWARD_FEED_MAX_BYTES": "65536",
+    "STEWARD_FETCH_ALLOW_HOSTS": "127.0.0.1",  # the fixture feeds are served on loopback
+}
 
 
 def _feed(url: str, etag: str | None = None, modified: str | None = None) -> Feed:
@@ -146,7 +156,7 @@ def _feed(url: str, etag: str | None = None, modified: str | None = None) -> Fee
 
 
 async def test_fetcher_reads_rss_and_atom_and_names_each_failure(feeds: FeedServer) -> None:
-    fetcher = FeedFetcher(timeout=0.5, max_bytes=65536)
+    fetcher = FeedFetcher(timeout=0.5, max_bytes=65536, allow_hosts=LOOPBACK)
     names = ["rss.xml", "atom.xml", "broken.xml", "slow.xml", "huge.xml", "missing.xml"]
     results = {
         r.feed.url.rsplit("/", 1)[1]: r
@@ -169,7 +179,7 @@ async def test_fetcher_reads_rss_and_atom_and_names_each_failure(feeds: FeedServ
 
 
 async def test_fetcher_sends_conditional_requests(feeds: FeedServer) -> None:
-    fetcher = FeedFetcher(timeout=2, max_bytes=65536)
+    fetcher = FeedFetcher(timeout=2, max_bytes=65536, allow_hosts=LOOPBACK)
     again = await fetcher.fetch_all(
         [
             _feed(feeds.url("rss.xml"), etag='"day1"'),
@@ -179,6 +189,31 @@ async def test_fetcher_sends_conditional_requests(feeds: FeedServer) -> None:
     assert [r.status for r in again] == ["not_modified", "not_modified"]
     assert feeds.hits("rss.xml")[-1]["If-None-Match"] == '"day1"'
     assert feeds.hits("atom.xml")[-1]["If-Modified-Since"] == ATOM_MODIFIED
+
+
+async def test_the_fetcher_reads_only_public_addresses_and_hosts_allowed(
+    feeds: FeedServer,
+) -> None:
+    """A feed on a loopback (or LAN, or metadata) address, or one that redirects there, is
+    refused before any request is made to it; STEWARD_FETCH_ALLOW_HOSTS names the exceptions."""
+    closed = FeedFetcher(timeout=2, max_bytes=65536)
+    [refused] = await closed.fetch_all([_feed(feeds.url("rss.xml"))])
+    assert refused.status == "error" and "not a public address" in (refused.error or "")
+    assert feeds.requests == []
+    # the first hop is a host the owner allowed; the redirect is not
+    port = feeds.base.rsplit(":", 1)[1]
+    localhost = FeedFetcher(timeout=2, max_bytes=65536, allow_hosts=frozenset({"localhost"}))
+    for target in (feeds.url("rss.xml"), "http://169.254.169.254/latest/meta-data/"):
+        moved = f"http://localhost:{port}/moved.xml?to={target}"
+        [result] = await localhost.fetch_all([_feed(moved)])
+        assert result.status == "error" and "not a public address" in (result.error or "")
+    assert [path for path, _ in feeds.requests] == ["/moved.xml", "/moved.xml"]
+    # allowed, the same redirect is followed
+    both = FeedFetcher(
+        timeout=2, max_bytes=65536, allow_hosts=frozenset({"localhost", "127.0.0.1"})
+    )
+    [followed] = await both.fetch_all([_feed(f"http://localhost:{port}/moved.xml")])
+    assert followed.status == "ok" and followed.title == "Example News"
 
 
 async def _setup_briefing(h: Harness, feeds: FeedServer, *names: str) -> None:
@@ -331,7 +366,9 @@ async def test_briefing_goes_where_the_owner_chose(
 
 
 async def test_briefing_commands(tmp_path: Path, feeds: FeedServer) -> None:
-    async with running_steward(tmp_path, None, clock=FrozenClock(DAY1)) as h:
+    async with running_steward(
+        tmp_path, None, clock=FrozenClock(DAY1), STEWARD_FETCH_ALLOW_HOSTS="127.0.0.1"
+    ) as h:
         assert (await h.say("/briefing")).startswith("Briefing: off")
         assert await h.say(f"/briefing feeds add {feeds.url('rss.xml')}") == (
             f"Feed #1 added: {feeds.url('rss.xml')}"

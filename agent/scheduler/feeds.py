@@ -1,6 +1,11 @@
 """Fetching RSS and Atom feeds for the briefing: httpx with a deadline, a size cap and
 conditional requests (ETag / Last-Modified), parsed by feedparser on a worker thread.
 
+Every address it goes to, the feed's own and each redirect's, must be a public one, as for
+`web_fetch` (STEWARD_FETCH_ALLOW_HOSTS names hosts you trust): a feed, or a redirect from one,
+must not turn the briefing into a reader of loopback, LAN or cloud-metadata services whose
+answers it would post. Proxy settings from the environment are not used.
+
 A feed that fails gives a `FetchResult` with an `error`; nothing here raises for one bad feed.
 """
 
@@ -16,7 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
+from agent.sandbox import check_public_host
+from agent.tools.registry import ToolError
 from memory.feeds import Feed, NewItem
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 SUMMARY_CHARS = 400
+MAX_REDIRECTS = 5
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -53,16 +62,23 @@ class _TooLarge(Exception):
     pass
 
 
+class _Refused(Exception):
+    pass
+
+
 class FeedFetcher:
     def __init__(
         self,
         *,
         timeout: float,
         max_bytes: int,
+        allow_hosts: frozenset[str] = frozenset(),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`allow_hosts`: hosts fetched although they are not public (STEWARD_FETCH_ALLOW_HOSTS)."""
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.allow_hosts = frozenset(h.lower() for h in allow_hosts)
         self._transport = transport
 
     async def fetch_all(self, feeds: Sequence[Feed]) -> list[FetchResult]:
@@ -72,8 +88,8 @@ class FeedFetcher:
 
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-            follow_redirects=True,
-            max_redirects=5,
+            follow_redirects=False,  # each hop's address is checked first
+            trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
             transport=self._transport,
         ) as client:
@@ -94,6 +110,8 @@ class FeedFetcher:
             return FetchResult(feed, "error", error=f"timed out after {self.timeout:g} s")
         except _TooLarge:
             return FetchResult(feed, "error", error=f"larger than {self.max_bytes:,} bytes")
+        except _Refused as exc:
+            return FetchResult(feed, "error", error=str(exc))
         except httpx.HTTPError as exc:
             return FetchResult(feed, "error", error=_describe(exc))
         if response.status_code == 304:
@@ -116,18 +134,38 @@ class FeedFetcher:
     async def _download(
         self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
     ) -> tuple[bytes, httpx.Response]:
-        async with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 304 or response.status_code >= 400:
-                return b"", response
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                raise _TooLarge
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_bytes:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            await self._check(current)
+            async with client.stream("GET", current, headers=headers) as response:
+                if response.is_redirect and "location" in response.headers:
+                    current = urljoin(current, response.headers["location"])
+                    continue
+                if response.status_code == 304 or response.status_code >= 400:
+                    return b"", response
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes:
                     raise _TooLarge
-            return bytes(body), response
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise _TooLarge
+                return bytes(body), response
+        raise _Refused("too many redirects")
+
+    async def _check(self, url: str) -> None:
+        """Refuse a URL that is not http(s) to a public address (or an allowed host)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _Refused("refused: not an http(s) URL with a host")
+        if parts.username or parts.password:
+            raise _Refused("refused: URLs with credentials are not fetched")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            await check_public_host(parts.hostname, port, self.allow_hosts)
+        except (ToolError, ValueError) as exc:
+            raise _Refused(str(exc)) from None
 
 
 def _describe(exc: httpx.HTTPError) -> str:

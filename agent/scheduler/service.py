@@ -59,7 +59,9 @@ class SchedulerService:
         self.store = stores.schedules
         self.feeds = stores.feeds
         self.fetcher = fetcher or FeedFetcher(
-            timeout=settings.feed_timeout, max_bytes=settings.feed_max_bytes
+            timeout=settings.feed_timeout,
+            max_bytes=settings.feed_max_bytes,
+            allow_hosts=settings.fetch_allow_hosts,
         )
         self.runtime = JobRuntime(
             stores=stores,
