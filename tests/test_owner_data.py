@@ -159,3 +159,25 @@ def test_an_mcp_servers_tools_are_the_owners() -> None:
     listed = mt.Tool(name="list_events", description="the calendar", inputSchema={"type": "object"})
     made = McpTool.of("calendar", "cal-server", listed, Risk.READ, invoke)  # type: ignore[arg-type]
     assert made is not None and made.owner_data
+
+
+async def test_an_approver_cannot_decide_a_request_they_cannot_see(tmp_path: Path) -> None:
+    """An approver sees (and so decides) the requests of their own turns or of the chat they
+    are in; typing the id of the owner's private request elsewhere decides nothing."""
+    bob = Identity("test", "bob")
+    async with trust_world(tmp_path, STEWARD_APPROVERS=str(bob)) as w:
+        stores = w.h.steward.stores
+        await stores.people.admit(bob, "Bob")
+        await w.h.say(instruction("send_message", {"channel": "test", "text": "hi", "chat": "9"}))
+        [(_, prompt)] = w.h.channel.approvals
+        for command in (f"/approve {prompt.approval_id}", f"/deny {prompt.approval_id}"):
+            said = await w.h.say(command, sender=bob, chat="bob-dm")
+            assert "There is no approval request" in said, said
+        approval = await stores.approvals.get(prompt.approval_id)
+        assert approval is not None and approval.status.value == "pending"
+        assert await w.tools_ran("send_message") == 0
+        assert len(await w.audit_kinds("approval.hidden")) == 2
+        # in the chat where it was asked, the approver may decide it
+        said = await w.h.say(f"/approve {prompt.approval_id}", sender=bob, chat="c1")
+        assert "send_message ran" in said, said
+        await w.check_invariants()

@@ -119,23 +119,67 @@ async def show_request(
 
 @approve.sub("<approval_id> always")
 async def approve_always(
-    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+    approval_id: str,
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    decide_approval: DecideApproval,
+    approvals: ApprovalService | None = None,
 ) -> str:
+    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
+        return hidden
     return await decide_approval(approval_id, identity=sender, user=user, approve=True, always=True)
 
 
 @approve.sub("<approval_id>")
 async def approve_request(
-    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+    approval_id: str,
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    decide_approval: DecideApproval,
+    approvals: ApprovalService | None = None,
 ) -> str:
+    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
+        return hidden
     return await decide_approval(approval_id, identity=sender, user=user, approve=True)
 
 
 @deny.sub("<approval_id>")
 async def deny_request(
-    approval_id: str, sender: Identity, user: User, decide_approval: DecideApproval
+    approval_id: str,
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    decide_approval: DecideApproval,
+    approvals: ApprovalService | None = None,
 ) -> str:
+    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
+        return hidden
     return await decide_approval(approval_id, identity=sender, user=user, approve=False)
+
+
+async def _hidden(
+    approval_id: str,
+    sender: Identity,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    approvals: ApprovalService | None,
+) -> str | None:
+    """An approver decides what they may see (their own turns' requests, or this chat's), as in
+    the list and the web console; anything else is answered as if it did not exist, and
+    audited. None: go on (deciding refuses, and audits, whoever may not decide at all)."""
+    if not _may_see(approvals, sender, user):
+        return None
+    approval = await stores.approvals.get(approval_id.strip().lower())
+    if approval is None or _visible(user, chat, approval):
+        return None
+    await stores.audit.record("approval.hidden", actor=str(sender), subject=approval.id)
+    return f"There is no approval request {escape_invisible(approval_id[:16])!r}."
 
 
 @group.on_press
