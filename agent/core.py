@@ -16,7 +16,7 @@ from agent.cards import describe_sources, escape_invisible
 from agent.config import Settings
 from agent.delivery import Courier
 from agent.outbox import DeliveryError, Outbox, Switchboard
-from agent.policy import PolicyEngine
+from agent.policy import PolicyEngine, PolicyError
 from agent.ports import Scheduling
 from agent.sequencer import ChatSequencer
 from agent.streaming import ReplyStream
@@ -280,8 +280,19 @@ class Steward:
             await self.outbox.mark_approval(address, fresh.prompt_message_id, text)
 
     async def _allow_always(self, decided: Decided, identity: Identity) -> str:
+        """Write the rule; the approved call has run already, so a rule that cannot be written
+        is said and audited, and the turn still resumes."""
         assert self.policy is not None and decided.approval is not None
-        rule = self.policy.add_rule_for(decided.approval.tool, decided.approval.arguments)
+        try:
+            rule = self.policy.add_rule_for(decided.approval.tool, decided.approval.arguments)
+        except (PolicyError, OSError) as exc:
+            await self.stores.audit.record(
+                "policy.not_changed",
+                actor=str(identity),
+                subject=decided.approval.tool,
+                reason=str(exc)[:300],
+            )
+            return f"Approved this once; no rule was added to the policy file ({exc})."
         await self.stores.audit.record(
             "policy.changed", actor=str(identity), subject=decided.approval.tool, rule=rule
         )

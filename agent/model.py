@@ -309,9 +309,27 @@ def _warn_if_deprecated(model: str) -> None:
         )
 
 
+def _well_formed(value: Any) -> Any:
+    """`value` with every lone surrogate replaced by U+FFFD. JSON may carry one (`"\\ud83d"`)
+    and Python decodes it, but it cannot be encoded as UTF-8: stored, sent or written into the
+    policy file, it would fail the turn half-way."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        return [_well_formed(v) for v in value]
+    if isinstance(value, dict):
+        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+    return value
+
+
 def _reply(message: dict[str, Any]) -> ModelReply:
     """A Messages API message (plain JSON) as the turn loop's reply."""
     content: list[TextBlock | ToolCall] = []
+    message = {**message, "content": _well_formed(message.get("content") or [])}
     for block in message.get("content") or ():
         kind = block.get("type")
         if kind == "text":

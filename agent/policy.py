@@ -88,6 +88,9 @@ class Rule(BaseModel):
     older files, read as `word *`; quote a token to mean a literal `*` (`ls '*.md'`).
     A rule allows a command with network access only if it says `network = true`.
     `to_owner = true` matches a message whose destination is one of the owner's own chats.
+    `exact = true` (what "allow always" writes) matches only a call with no arguments beyond
+    those in `args`: an MCP tool takes any extra key, and an approved call with one more
+    argument is another action.
     `risk` (only for `mcp__*` tools, whose servers declare none) sets the risk class of the
     MCP tools the rule names; such a rule needs no decision (see `PolicyFile.risk_for`).
     """
@@ -101,6 +104,7 @@ class Rule(BaseModel):
     args: dict[str, str] = Field(default_factory=dict)
     network: bool | None = None
     to_owner: bool | None = None
+    exact: bool = False
     note: str = ""
 
     @model_validator(mode="after")
@@ -127,6 +131,8 @@ class Rule(BaseModel):
             parts.append(f"network={str(self.network).lower()}")
         if self.to_owner is not None:
             parts.append(f"to_owner={str(self.to_owner).lower()}")
+        if self.exact:
+            parts.append("exact")
         if self.risk is not None:
             parts.append(f"risk={self.risk.value}")
         return f"{' '.join(parts)} → {self.decision.value if self.decision else 'its risk default'}"
@@ -282,17 +288,22 @@ class PolicyEngine:
             rule = Rule(
                 tool=glob.escape(tool),
                 args={k: glob.escape(str(v)) for k, v in sorted(arguments.items())},
+                exact=True,
                 decision=Decision.ALLOW,
             )
         lines = ["", '# Added by "allow always" in chat.', "[[rules]]"]
-        lines.append(f"tool = {json.dumps(rule.tool)}")
+        lines.append(f"tool = {_toml_string(rule.tool)}")
         if rule.argv is not None:
-            lines.append(f"argv = {json.dumps(rule.argv)}")
+            lines.append(f"argv = {_toml_string(rule.argv)}")
         if rule.args:
-            inline = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in rule.args.items())
+            inline = ", ".join(
+                f"{_toml_string(k)} = {_toml_string(v)}" for k, v in rule.args.items()
+            )
             lines.append(f"args = {{ {inline} }}")
         if rule.network is not None:
             lines.append(f"network = {str(rule.network).lower()}")
+        if rule.exact:
+            lines.append("exact = true")
         lines.append('decision = "allow"')
         if self.path is not None:
             before = self.path.read_text(encoding="utf-8")
@@ -399,6 +410,8 @@ class PolicyEngine:
         for name, pattern in rule.args.items():
             if name not in arguments or not fnmatch.fnmatchcase(str(arguments[name]), pattern):
                 return False
+        if rule.exact and not set(arguments) <= set(rule.args):
+            return False
         network = bool(arguments.get("network"))
         if rule.network is not None and rule.network != network:
             return False
@@ -409,6 +422,15 @@ class PolicyEngine:
             return True
         found = await self._to_owner(arguments, ctx, tool.name)
         return found is not None and found == to_owner
+
+
+def _toml_string(value: str) -> str:
+    """`value` as a TOML basic string. JSON's escapes are TOML's, but `ensure_ascii` would
+    write a character beyond the BMP (an emoji) as a surrogate pair, which TOML refuses; DEL
+    must be escaped in TOML. A lone surrogate has no TOML form: PolicyError."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise PolicyError("an argument holds a broken character (a lone surrogate)")
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _addresses(arguments: dict[str, Any], key: str) -> list[str]:

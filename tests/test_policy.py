@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fakes.anthropic import FakeAnthropic
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import running_steward
 from trust_world import CANARY_KEY, instruction, obedient_model
 
@@ -199,3 +199,85 @@ def test_no_secret_reaches_the_logs(tmp_path: Path) -> None:
     assert "could not reach the model API" in result.stdout
     assert CANARY_KEY not in result.stdout + result.stderr
     assert "DEBUG" in result.stderr
+
+
+async def test_allow_always_matches_only_the_approved_arguments(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """An MCP tool takes any extra key: the rule "always" wrote for create_issue(repo, title)
+    must not allow the same call with a `body` added, nor any other text."""
+    import mcp.types as mt
+
+    from agent.mcp.bridge import McpTool
+    from agent.tools.registry import Risk
+
+    async def invoke(*_: object) -> None:
+        raise AssertionError("not called")
+
+    listed = mt.Tool(name="create_issue", description="an issue", inputSchema={"type": "object"})
+    tool = McpTool.of("gh", "gh-server", listed, Risk.EXTERNAL_EFFECT, invoke)  # type: ignore[arg-type]
+    assert tool is not None
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        engine = h.steward.policy
+        owner = await h.steward.stores.people.owner()
+        assert engine is not None and owner is not None
+        approved = {"repo": "me/notes", "title": 'todo 😀 \x7f "q" [x]*'}
+        assert "exact" in engine.add_rule_for(tool.name, approved)
+        request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="")
+        ctx = h.steward.runner.tool_context(request, 0)
+        assert (await engine.decide(tool, dict(approved), ctx)).decision == "allow"
+        for other in (
+            {**approved, "body": "anything at all"},
+            {**approved, "title": "todo"},
+            {"repo": "me/notes"},
+        ):
+            assert (await engine.decide(tool, other, ctx)).decision == "ask", other
+        # the rule is in the file as written, and the file still loads
+        [rule] = [r for r in load_policy(tmp_path / "policy.toml").rules if r.exact]
+        assert rule.tool == tool.name and set(rule.args) == {"repo", "title"}
+
+
+async def test_a_rule_that_cannot_be_written_leaves_the_turn_finished(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The approved call has run when the rule is written: if the policy file cannot be
+    written, "always" says the call was approved once, and the paused turn still resumes."""
+    fake_model.on_request(obedient_model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say(instruction("send_message", {"channel": "test", "chat": "9", "text": "hi"}))
+        ((_, prompt),) = h.channel.approvals
+        policy = tmp_path / "policy.toml"
+        policy.unlink()
+        policy.mkdir()  # unreadable and unwritable as a file, even for root
+        reply = await h.say(f"/approve {prompt.approval_id} always")
+        assert "no rule was added" in reply, reply
+        ran = await h.steward.stores.audit.recent(kind="tool.ran")
+        assert [e.subject for e in ran] == ["send_message"]
+        approval = await h.steward.stores.approvals.get(prompt.approval_id)
+        assert approval is not None
+        turn = {t.id: t for t in await h.turns()}[approval.turn_id]
+        assert turn.status != "awaiting_approval", turn.status
+        assert await h.steward.stores.audit.recent(kind="policy.not_changed")
+
+
+async def test_a_broken_character_from_the_model_does_not_fail_the_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """JSON may carry a lone surrogate (`\\ud83d`); it has no UTF-8 form, so stored in the
+    approval, sent, or written into the policy file it failed the turn half-way. It arrives as
+    U+FFFD, and "always" writes a rule that loads."""
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.tool_results:
+            return Reply.text("done")
+        return Reply.tool_use("send_message", {"channel": "test", "chat": "9", "text": "a\ud83db"})
+
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("post it")  # the turn waits for the approval
+        ((_, prompt),) = h.channel.approvals
+        assert "a\ufffdb" in prompt.preview
+        reply = await h.say(f"/approve {prompt.approval_id} always")
+        assert "Added to the policy file" in reply, reply
+        assert "done" in h.channel.texts("c1")  # the paused turn finished
+    assert load_policy(tmp_path / "policy.toml").rules[-1].args["text"] == "a\ufffdb"
