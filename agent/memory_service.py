@@ -260,10 +260,13 @@ class MemoryService:
         *,
         timezone: str | None = None,
         kinds: list[Kind] | None = None,
+        chat: int | None = None,
     ) -> Found:
         """Memories and transcript messages for `query` (see `agent.recall`); `timezone` is the
-        user's, for the dates the query names."""
-        return await self.recaller.search(user_id, query, k, timezone=timezone, kinds=kinds)
+        user's, for the dates the query names; `chat`: only that chat's (a group's)."""
+        return await self.recaller.search(
+            user_id, query, k, timezone=timezone, kinds=kinds, chat=chat
+        )
 
     async def interests(self, user: User) -> list[str]:
         return await self.recaller.interests(user)

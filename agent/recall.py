@@ -13,6 +13,10 @@ A search (`memory_search`, `/memory search`) covers memories and messages, says 
 shows a message with the turns around it and when it was said (in the owner's timezone). A date
 or period in the query ("in May", "last week") is found by `agent.query_time`: hits inside it
 come first, the others still follow.
+
+In a group (or a channel) the reply is read by everyone there, so recall and `memory_search`
+draw only on what was said or kept in that chat: what the user said in private, or Steward
+learned elsewhere, stays out of it (`group_scope`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from agent.query_time import QueryTime, find_period
 from agent.types import TurnRequest
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
-from memory.longterm import MEMORY_KINDS, Hit, Kind, LongTermMemory, Memory
+from memory.longterm import MEMORY_KINDS, Hit, Kind, LongTermMemory, Memory, Scope
 from memory.longterm.terms import STOPWORDS, query_terms
 from memory.messages import StoredMessage
 from memory.people import Chat, User
@@ -106,6 +110,7 @@ class Recaller:
         """The chat's latest episode, the user's memories most relevant to the message (best
         first; the context source cuts them to its token budget) and relevant past messages."""
         episode = await self.latest_episode(request.chat, request.user) if request.chat else None
+        here = group_scope(request.chat)
         # Memories and messages are searched apart, so the transcript never crowds the
         # memories out of the candidates; messages only by meaning (see the module docstring).
         wants_messages = self._store.semantic and not request.self_initiated
@@ -118,6 +123,7 @@ class Recaller:
                 kinds=MEMORY_KINDS,
                 min_similarity=CONTEXT_MIN_SIMILARITY,
                 neighbours=False,
+                chat=here,
             ),
             self.search(
                 request.user.id,
@@ -127,6 +133,7 @@ class Recaller:
                 kinds=[Kind.MESSAGE],
                 min_similarity=MESSAGE_MIN_SIMILARITY,
                 neighbours=False,
+                chat=here,
             )
             if wants_messages
             else _nothing(),
@@ -146,7 +153,7 @@ class Recaller:
         for memory in await self._store.records.important(request.user.id, 5, CORE_IMPORTANCE):
             # Only the owner's own word rides along unasked: an untrusted memory taints the turn
             # that carries it, so it comes only when it is relevant to the message.
-            if memory.untrusted:
+            if memory.untrusted or (here is not None and memory.chat_id != here):
                 continue
             if memory.id not in seen and (episode is None or memory.id != episode.id):
                 memories.append(memory)
@@ -201,16 +208,19 @@ class Recaller:
         kinds: Sequence[Kind] | None = None,
         min_similarity: float | None = None,
         neighbours: bool = True,
+        chat: int | None = None,
     ) -> Found:
         """The user's `k` best memories and messages for `query`. A period the query names (in
-        `timezone`, else Steward's) ranks what falls in it first without dropping the rest."""
+        `timezone`, else Steward's) ranks what falls in it first without dropping the rest.
+        `chat`: only what was said or kept in that chat (a group: see `group_scope`)."""
         now, zone = self._clock.now(), timezone or self._timezone
         if query_time.cold(query):  # the first date named since start loads dateparser
             period = await asyncio.to_thread(find_period, query, now=now, timezone=zone)
         else:
             period = find_period(query, now=now, timezone=zone)
+        scope = Scope(frozenset({chat})) if chat is not None else None
         result = await self._store.search(
-            user_id, query, k, kinds=kinds, min_similarity=min_similarity
+            user_id, query, k, kinds=kinds, scope=scope, min_similarity=min_similarity
         )
         hits = list(result.hits)
         if period is not None:
@@ -221,9 +231,12 @@ class Recaller:
                 since=period.since,
                 until=period.until,
                 kinds=kinds,
+                scope=scope,
                 min_similarity=min_similarity,
             )
             hits = _prefer_period(period, inside.hits, hits)[:k]
+        if chat is not None:  # the scope keeps rows tied to no chat; a group sees none of them
+            hits = [h for h in hits if h.memory.chat_id == chat]
         around: dict[int, list[Turn]] = {}
         if neighbours and self._transcript is not None:
             shown: set[int] = set()
@@ -257,6 +270,12 @@ _ABOUT_ANYTHING = frozenset(
     """talk talked discuss discussed chat chatted speak spoke happen happened write wrote
     mention mentioned message messages conversation conversations""".split()  # noqa: SIM905
 )
+
+
+def group_scope(chat: Chat | None) -> int | None:
+    """The chat a search is confined to: a group's or a channel's own id (everyone there reads
+    the reply), None for a private chat or none."""
+    return chat.id if chat is not None and chat.kind != "private" else None
 
 
 async def _nothing() -> Found:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from agent.memory_view import describe_found
-from agent.recall import hit_label, message_label
+from agent.recall import group_scope, hit_label, message_label
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.labels import TRUSTED, Label
 from memory.longterm import MEMORY_KINDS, Kind, NewMemory, Source, Trust
@@ -130,16 +130,21 @@ async def memory_search(
         raise ToolError("the query is empty")
     kinds = {"all": None, "memories": list(MEMORY_KINDS), "messages": [Kind.MESSAGE]}[kind]
     timezone = ctx.user.timezone or service.config.timezone
+    here = group_scope(ctx.chat)
     found = await service.search(
-        ctx.user.id, query, max(1, min(20, limit)), timezone=timezone, kinds=kinds
+        ctx.user.id, query, max(1, min(20, limit)), timezone=timezone, kinds=kinds, chat=here
     )
     if not found.hits:
+        if here is not None:
+            return "Nothing said in this chat matches (in a group, only this chat is searched)."
         return "Nothing in memory or past messages matches."
     lines = describe_found(
         found, timezone=timezone, viewer=ctx.user, chat_id=ctx.chat.id if ctx.chat else None
     )
     if found.mode == "keyword":
         lines.append("(keyword search only: semantic search is not available right now)")
+    if here is not None:
+        lines.append("(in a group, only what was said or kept in this chat is searched)")
     # Outside content (another person's message, a memory from a page, a reply written after
     # reading one): fenced for the model, and the turn becomes tainted.
     if not found.label.tainted:

@@ -1,6 +1,8 @@
 """/memory and /remember: the owner sees and corrects what Steward believes.
 
-Every user sees only their own memories. Also the `steward memory export|import` command line.
+Every user sees only their own memories; in a group (or a channel), where everyone reads the
+answer, only what was said or kept in that chat (`agent.recall.group_scope`). Also the
+`steward memory export|import` command line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from agent.memory_view import describe_found
+from agent.recall import group_scope
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
@@ -30,6 +33,10 @@ RECENT = 10
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
 _SHOW_WHICH = "Which memory? Give its id from /memory: /memory show 12"
+IN_PRIVATE = (
+    "Everyone here would read that: ask me in our private chat. (/memory search <words> here "
+    "searches what was said in this chat.)"
+)
 
 
 def _zone(user: User, settings: Settings) -> ZoneInfo:
@@ -60,7 +67,9 @@ def _memory_id(text: str) -> int:
 
 
 @memory_command.sub("")
-async def recent(user: User, memory: MemoryService, settings: Settings) -> str:
+async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settings) -> str:
+    if group_scope(chat) is not None:
+        return IN_PRIVATE
     memories = await memory.store.recent(user.id, RECENT)
     status = await memory.status_line()
     if not memories:
@@ -80,7 +89,7 @@ async def search(
     """Memories and past messages, each saying which it is, when and its trust label; a
     message with the turns around it (a date in the query, "in May", ranks that period first)."""
     zone = _zone(user, settings).key
-    found = await memory.search(user.id, query, 10, timezone=zone)
+    found = await memory.search(user.id, query, 10, timezone=zone, chat=group_scope(chat))
     if not found.hits:
         return f"No memories or messages match “{query}”."
     lines = describe_found(found, timezone=zone, viewer=user, chat_id=chat.id)
@@ -91,12 +100,19 @@ async def search(
 
 @memory_command.sub("show <memory_id...>", problem=_SHOW_WHICH, memory_id=_memory_id)
 async def show(
-    memory_id: int, user: User, stores: Stores, memory: MemoryService, settings: Settings
+    memory_id: int,
+    user: User,
+    chat: Chat,
+    stores: Stores,
+    memory: MemoryService,
+    settings: Settings,
 ) -> str:
     zone = _zone(user, settings)
     found = await memory.store.get(user.id, memory_id)
     if found is None:
         return f"You have no memory #{memory_id}."
+    if (here := group_scope(chat)) is not None and found.chat_id != here:
+        return IN_PRIVATE
     records = memory.store.records
     lines = [
         f"#{found.id} {found.text}",

@@ -1,0 +1,63 @@
+"""What the owner told Steward in private stays out of a group.
+
+In a group everyone reads the reply. Recall brought the owner's private memories into the
+owner's turns there (the most important ones unasked), so Steward could repeat them to the
+group, or be led to by a member's message. Now recall, `memory_search` and `/memory` in a group
+or a channel draw only on what was said or kept in that chat; in private nothing changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import OWNER
+from trust_world import instruction, trust_world
+
+from agent.types import Address, ChatKind, IncomingMessage
+
+PIN = "the bank PIN is 4711"
+GROUP = "g1"
+
+
+async def _in_group(w, text: str) -> str:  # type: ignore[no-untyped-def]
+    await w.h.router.dispatch(
+        IncomingMessage(
+            sender=OWNER, address=Address("test", GROUP), text=text, chat_kind=ChatKind.GROUP
+        )
+    )
+    replies = w.h.channel.texts(GROUP)
+    return replies[-1] if replies else ""
+
+
+async def test_private_memories_stay_out_of_a_group(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        assert "Remembered" in await w.h.say(f"/remember Important: {PIN}")
+        assert "Remembered" in await _in_group(w, "/remember The lake trip is on Saturday")
+        [pin] = [m for m in await w.h.memories() if "4711" in m.text]
+
+        # a turn in the group: nothing of the private memory in what the model is sent
+        before = len(w.model.requests)
+        await _in_group(w, "what is my bank PIN? and when is the lake trip?")
+        sent = " ".join(str(r.messages) + r.system_text for r in w.model.requests[before:])
+        assert "4711" not in sent
+        assert "Saturday" in sent  # what was kept in the group is recalled there
+
+        # the memory tool, led there by an instruction: only the group's own
+        before = len(w.model.requests)
+        await _in_group(w, instruction("memory_search", {"query": "bank PIN lake trip"}))
+        results = str([r.tool_results for r in w.model.requests[before:]])
+        assert "4711" not in results and "only what was said or kept in this chat" in results
+
+        # the commands answered in the group
+        assert "private chat" in await _in_group(w, "/memory")
+        assert "private chat" in await _in_group(w, f"/memory show {pin.id}")
+        found = await _in_group(w, "/memory search bank PIN lake")
+        assert "4711" not in found and "Saturday" in found
+        assert not any("4711" in t for t in w.h.channel.texts(GROUP))
+
+        # in private, everything as before
+        assert "4711" in await w.h.say("/memory search bank PIN")
+        assert "4711" in await w.h.say(f"/memory show {pin.id}")
+        before = len(w.model.requests)
+        await w.h.say("what is my bank PIN?")
+        assert "4711" in " ".join(str(r.messages) for r in w.model.requests[before:])
