@@ -61,3 +61,20 @@ async def test_private_memories_stay_out_of_a_group(tmp_path: Path) -> None:
         before = len(w.model.requests)
         await w.h.say("what is my bank PIN?")
         assert "4711" in " ".join(str(r.messages) for r in w.model.requests[before:])
+
+
+async def test_status_and_usage_are_the_owners(tmp_path: Path) -> None:
+    """Another allowed person learns Steward is up, not the deployment's paths, counts,
+    mailbox or spending."""
+    from memory.people import Identity
+
+    friend = Identity("test", "priya")
+    async with trust_world(tmp_path) as w:
+        await w.h.steward.stores.people.admit(friend, "Priya")
+        status = await w.h.say("/status", sender=friend, chat="priya-dm")
+        assert status.startswith("Up ") and "for the owner" in status
+        assert str(w.data_dir) not in status and "Model:" not in status
+        assert "for the owner" in await w.h.say("/usage", sender=friend, chat="priya-dm")
+        owners = await w.h.say("/status")
+        assert "Model:" in owners and str(w.data_dir.name) in owners
+        assert "Today" in await w.h.say("/usage")

@@ -52,6 +52,9 @@ async def start_command(user: User, commands: CommandIndex) -> str:
     )
 
 
+OWNER_ONLY = "The rest (usage, cost, what runs and where the data is) is for the owner."
+
+
 def _uptime(delta: timedelta) -> str:
     minutes, seconds = divmod(int(delta.total_seconds()), 60)
     hours, minutes = divmod(minutes, 60)
@@ -62,6 +65,7 @@ def _uptime(delta: timedelta) -> str:
 
 @group.command("status", summary="uptime, model and what I'm tracking")
 async def status_command(
+    user: User,
     stores: Stores,
     settings: Settings,
     clock: Clock,
@@ -69,6 +73,8 @@ async def status_command(
     started_at: datetime,
     memory: MemoryService | None = None,
 ) -> str:
+    if not user.is_owner:  # the counts, paths and mailbox are the owner's deployment
+        return f"Up {_uptime(clock.now() - started_at)}\n{OWNER_ONLY}"
     key = "configured" if settings.anthropic_api_key else "missing (ANTHROPIC_API_KEY)"
     return "\n".join(
         [
@@ -99,6 +105,8 @@ usage_command = group.command(
 async def usage_report(
     user: User, chat: Chat, stores: Stores, settings: Settings, runner: TurnRunner
 ) -> str:
+    if not user.is_owner:
+        return OWNER_ONLY
     probe = TurnRequest(kind="chat", user=user, chat=chat, address=None, text="")
     lines: list[str] = []
     for label, since in (
