@@ -102,7 +102,7 @@ class HttpServer:
             tasks = len(asyncio.all_tasks())  # a count that grows is a leak (`make soak`)
             body = {"ok": True, "endpoints": sorted(self._mounts), "tasks": tasks}
             return web.json_response(body)
-        if request.path == "/metrics" and request.method == "GET" and _loopback(request.remote):
+        if request.path == "/metrics" and request.method == "GET" and _local(request):
             from bot.event_loop import loop_name
             from bot.gc_pauses import GC_PAUSES
             from memory.embed_stats import EMBED_STATS  # stdlib only: no numpy, no onnxruntime
@@ -118,5 +118,10 @@ class HttpServer:
         return web.Response(status=404, text="not found")
 
 
-def _loopback(remote: str | None) -> bool:
+def _local(request: web.Request) -> bool:
+    """Asked from this machine itself: a loopback peer that is not a reverse proxy on it
+    passing on someone else's request (it says so in a forwarding header)."""
+    if any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-IP")):
+        return False
+    remote = request.remote
     return remote is not None and (remote == "::1" or remote.startswith("127."))

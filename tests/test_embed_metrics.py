@@ -34,3 +34,20 @@ async def test_metrics_report_the_embedders_calls_and_cpu_seconds() -> None:
         assert after == EMBED_STATS.snapshot()
     finally:
         await server.stop()
+
+
+async def test_metrics_are_not_served_through_a_reverse_proxy() -> None:
+    """A proxy on the same machine connects from loopback; what it forwards is someone else's
+    request, and says so in a forwarding header."""
+    server = HttpServer("127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as client:
+            for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+                value = "for=203.0.113.7" if header == "Forwarded" else "203.0.113.7"
+                async with client.get(f"{server.url}/metrics", headers={header: value}) as r:
+                    assert r.status == 404, header
+            async with client.get(f"{server.url}/metrics") as r:
+                assert r.status == 200
+    finally:
+        await server.stop()
