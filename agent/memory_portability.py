@@ -14,7 +14,7 @@ from typing import Any
 
 from memory.clock import parse_iso
 from memory.longterm import LongTermMemory
-from memory.people import Identity, People
+from memory.people import UNKNOWN_KIND, Identity, People
 
 __all__ = ["ImportReport", "MemoryPortability"]
 
@@ -95,8 +95,11 @@ class MemoryPortability:
                     continue
                 chat_id = None
                 if record.get("chat"):
+                    # Whether a chat is private or a group is the platform's to say, not a
+                    # file's: a chat first met here waits, of unknown kind (counted as not
+                    # private), until a channel reports it.
                     chat = await people.chat(
-                        record["chat"]["channel"], record["chat"]["platform_chat_id"]
+                        record["chat"]["channel"], record["chat"]["platform_chat_id"], UNKNOWN_KIND
                     )
                     chat_id = chat.id
                 new_id = await memories.restore(record, user_id=user.id, chat_id=chat_id)

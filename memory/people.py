@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from memory.clock import Clock, iso
 from memory.db import Database
 
-__all__ = ["Chat", "Identity", "People", "Stranger", "User"]
+__all__ = ["UNKNOWN_KIND", "Chat", "Identity", "People", "Stranger", "User"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def _user(row: sqlite3.Row) -> User:
 
 
 _CHATS_KEPT = 1024  # chat rows kept in memory (a personal agent has a few chats)
+UNKNOWN_KIND = "unknown"  # a chat known only from an import that did not say its kind
 
 
 class People:
@@ -213,13 +214,16 @@ class People:
 
     async def chat(self, channel: str, platform_chat_id: str, kind: str = "private") -> Chat:
         """The chat row for a platform chat, created on first sight. A chat row never changes
-        once made (nothing updates or deletes it), so it is read once and kept."""
+        once made, so it is read once and kept; except a row of kind UNKNOWN_KIND (made by an
+        import from a file that did not say), which takes the first kind a channel reports.
+        Until then it counts as not private: recall keeps to it, and it is no owner's chat."""
         known = self._chats.get((channel, platform_chat_id))
-        if known is not None:
+        if known is not None and (known.kind != UNKNOWN_KIND or kind == UNKNOWN_KIND):
             return known
         await self._db.execute(
             "INSERT INTO chats (channel, platform_chat_id, kind, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (channel, platform_chat_id) DO NOTHING",
+            " ON CONFLICT (channel, platform_chat_id) DO UPDATE SET kind = excluded.kind"
+            f" WHERE chats.kind = '{UNKNOWN_KIND}'",
             (channel, platform_chat_id, kind, iso(self._clock.now())),
         )
         row = await self._db.fetchone(

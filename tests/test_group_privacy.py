@@ -78,3 +78,41 @@ async def test_status_and_usage_are_the_owners(tmp_path: Path) -> None:
         owners = await w.h.say("/status")
         assert "Model:" in owners and str(w.data_dir.name) in owners
         assert "Today" in await w.h.say("/usage")
+
+
+async def test_an_import_never_makes_a_group_private(tmp_path: Path) -> None:
+    """An export names a memory's chat, not whether it is a group. A group first met through an
+    import was made private for good: its recall was no longer kept to it, and a tainted turn
+    there could read the owner's files into the group. It now waits, of unknown kind (counted
+    as not private), until the channel says what it is."""
+    from agent.memory_portability import MemoryPortability
+    from agent.recall import group_scope
+    from memory.longterm import LongTermMemory
+
+    record = {
+        "id": 1,
+        "text": "team standup moved to 10:00",
+        "kind": "note",
+        "source": "owner_said",
+        "trust": "trusted",
+        "importance": 0.5,
+        "created_at": "2025-01-01T10:00:00+00:00",
+        "user": {"id": 1, "name": "", "owner": True, "identities": ["test:owner"]},
+        "chat": {"channel": "test", "platform_chat_id": GROUP},
+    }
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        people = steward.stores.people
+        store = LongTermMemory.from_stores(steward.stores, steward.clock)
+        report = await MemoryPortability(store, people).import_records([record])
+        assert report.imported == 1, report
+        imported = await people.chat("test", GROUP, "unknown")
+        assert imported.kind == "unknown" and group_scope(imported) == imported.id
+        (w.workspace / "private.md").write_text("OWNER-SECRET-4711")
+        await _in_group(w, "morning all")  # the owner writes there: the channel says "group"
+        assert (await people.chat("test", GROUP)).kind == "group"
+        assert not await people.is_owner_chat("test", GROUP)
+        # a private chat imported the same way becomes private once the channel says so
+        await people.chat("test", "dm-9", "unknown")
+        assert (await people.chat("test", "dm-9", "private")).kind == "private"
+        assert (await people.chat("test", "dm-9", "group")).kind == "private"  # then fixed
