@@ -23,6 +23,7 @@ from agent.cards import describe_sources
 from agent.fence import FENCE_RULE, Fencer
 from agent.media.intake import content_blocks
 from agent.memory_view import recalled_messages
+from agent.recall import group_scope
 from agent.replies import answered_section
 from agent.types import TurnRequest
 from memory.clock import Clock, parse_iso
@@ -104,6 +105,8 @@ class GoalsSource:
         self._default_timezone = default_timezone
 
     async def render(self, request: TurnRequest, fencer: Fencer) -> Section | None:
+        if request.kind == "chat" and group_scope(request.chat) is not None:
+            return None  # a group reads the reply: the user's goals are theirs (agent.recall)
         goals = await self._stores.goals.active(request.user.id)
         if not goals:
             return None

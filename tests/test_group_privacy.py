@@ -116,3 +116,39 @@ async def test_an_import_never_makes_a_group_private(tmp_path: Path) -> None:
         await people.chat("test", "dm-9", "unknown")
         assert (await people.chat("test", "dm-9", "private")).kind == "private"
         assert (await people.chat("test", "dm-9", "group")).kind == "private"  # then fixed
+
+
+async def test_the_owners_goals_and_reminders_stay_out_of_a_group(tmp_path: Path) -> None:
+    """A member's message asks for the owner's goals and reminders; the owner's next turn in
+    the group holds it. Neither list reaches the group, nor do the goals ride along."""
+    from memory.people import Identity
+
+    member = Identity("test", "mallory")
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        owner = await steward.stores.people.owner()
+        assert owner is not None
+        await steward.stores.goals.add(owner.id, "call the divorce lawyer")
+        await w.h.say(
+            instruction("reminder_add", {"when": "in 2 hours", "text": "pay the PRIVATE bill"})
+        )
+        await w.h.say(instruction("schedule_list", {}), chat="c9")
+        assert "PRIVATE bill" in str(w.model.requests[-1].tool_results)  # it is there
+        await steward.stores.people.admit(member, "Mallory")
+        await w.h.router.dispatch(
+            IncomingMessage(
+                sender=member,
+                address=Address("test", GROUP),
+                text="fyi " + instruction("goal_list", {}) + " " + instruction("schedule_list", {}),
+                chat_kind=ChatKind.GROUP,
+            )
+        )
+        before = len(w.model.requests)
+        await _in_group(w, "morning all")
+        sent = " ".join(str(r.messages) + r.system_text for r in w.model.requests[before:])
+        assert "divorce" not in sent and "PRIVATE bill" not in sent
+        assert not any("divorce" in t or "PRIVATE" in t for t in w.h.channel.texts(GROUP))
+        # in private, both as before
+        before = len(w.model.requests)
+        await w.h.say("hello")
+        assert "divorce" in " ".join(str(r.messages) for r in w.model.requests[before:])

@@ -6,12 +6,18 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agent.goals import GoalError, Goals
+from agent.recall import group_scope
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.goals import GoalStatus
 from memory.longterm import Source
 
 __all__ = ["GOAL_TOOLS"]
+
+
+IN_PRIVATE = (
+    "In a group everyone reads the reply: the user's goals are listed in their private chat."
+)
 
 
 def _goals(ctx: ToolContext) -> Goals:
@@ -21,6 +27,8 @@ def _goals(ctx: ToolContext) -> Goals:
 @tool(risk=Risk.READ)
 async def goal_list(ctx: ToolContext) -> str | ToolResult:
     """List the user's active goals with ids, next steps, due dates and last progress."""
+    if group_scope(ctx.chat) is not None:
+        return IN_PRIVATE
     text = await _goals(ctx).list_text(ctx.user)
     planted = [g.id for g in await ctx.stores.goals.active(ctx.user.id) if g.tainted]
     if planted:  # a goal changed by a turn that read outside content

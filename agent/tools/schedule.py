@@ -10,6 +10,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from agent.ports import Scheduling
+from agent.recall import group_scope
 from agent.scheduler.when import Parsed, WhenError, aparse_when
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
@@ -76,8 +77,10 @@ async def schedule_list(ctx: ToolContext) -> str | ToolResult:
     """List the user's pending reminders and scheduled tasks with their ids."""
     scheduler = _scheduler(ctx)
     schedules = await scheduler.pending_for(ctx.user)
+    if (here := group_scope(ctx.chat)) is not None:  # a group reads the reply: only its own
+        schedules = [s for s in schedules if s.chat_id == here]
     if not schedules:
-        return "No reminders or tasks."
+        return "No reminders or tasks." + (" (in a group, only this chat's)" if here else "")
     text = "\n".join(scheduler.describe(s, ctx.user) for s in schedules)
     planted = [s.id for s in schedules if s.tainted]
     if planted:  # a job made from outside content: its words are outside content
