@@ -183,6 +183,15 @@ class ApprovalService:
         if not self.may_decide(identity, user):
             await audit.record("approval.refused_decider", actor=str(identity), subject=approval.id)
             return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
+        owners = self._tools.get(approval.tool)
+        if approve and owners is not None and owners.owner_data and not (user and user.is_owner):
+            # The workspace, the mailbox and the MCP servers are the owner's: an approver may
+            # refuse their use, never grant it (not even for their own request).
+            await audit.record("approval.refused_decider", actor=str(identity), subject=approval.id)
+            return Decided(
+                Outcome.REFUSED,
+                f"Only the owner can approve {approval.tool}: it works on the owner's own things.",
+            )
         if approval.status is not ApprovalStatus.PENDING:
             return Decided(
                 Outcome.ALREADY, f"{approval.id} was already {approval.status.value}.", approval

@@ -181,3 +181,29 @@ async def test_an_approver_cannot_decide_a_request_they_cannot_see(tmp_path: Pat
         said = await w.h.say(f"/approve {prompt.approval_id}", sender=bob, chat="c1")
         assert "send_message ran" in said, said
         await w.check_invariants()
+
+
+async def test_an_approver_never_grants_the_owners_things(tmp_path: Path) -> None:
+    """An approver's own request to read the owner's file waits "for the owner": deciding it
+    themselves (typed or on the console) must not be the way round. They may deny it."""
+    alice = Identity("test", "alice")
+    async with trust_world(tmp_path, STEWARD_APPROVERS=str(alice)) as w:
+        (w.workspace / "private.md").write_text(SECRET)
+        stores = w.h.steward.stores
+        await stores.people.admit(alice, "Alice")
+        (w.workspace / "other.md").write_text("other")
+        for name, chat in (("private.md", "alice-dm"), ("other.md", "alice-dm2")):
+            await w.h.say(instruction("read_file", {"path": name}), sender=alice, chat=chat)
+        first, second = sorted(
+            await stores.approvals.pending(), key=lambda a: a.arguments["path"] != "private.md"
+        )
+        assert first.arguments["path"] == "private.md"
+        said = await w.h.say(f"/approve {first.id}", sender=alice, chat="alice-dm")
+        assert "Only the owner can approve read_file" in said, said
+        assert await w.tools_ran("read_file") == 0
+        assert not any(SECRET in t for t in w.h.channel.texts("alice-dm"))
+        denied = await w.h.say(f"/deny {second.id}", sender=alice, chat="alice-dm2")
+        assert "Denied" in denied, denied
+        said = await w.h.say(f"/approve {first.id}")  # the owner may
+        assert "read_file ran" in said, said
+        await w.check_invariants()

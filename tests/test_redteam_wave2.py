@@ -308,7 +308,9 @@ async def test_an_approver_cannot_add_a_policy_rule_from_the_console_or_chat(web
     approver is not offered the button."""
     for name in ("one", "two"):
         await web.h.say(
-            instruction("shell", {"command": f"mkdir bob-{name}"}), sender=APPROVER, chat="c2"
+            instruction("send_message", {"channel": "test", "chat": f"bob-{name}", "text": "hi"}),
+            sender=APPROVER,
+            chat="c2",
         )
     first, second = await web.h.steward.stores.approvals.pending()
     before = web.h.settings.policy_path.read_text() if web.h.settings.policy_path.exists() else ""
@@ -334,7 +336,7 @@ async def test_an_approver_cannot_add_a_policy_rule_from_the_console_or_chat(web
         assert still is not None and still.status.value == "pending"
     # a plain approve by the approver still works
     said = await web.h.say(f"/approve {second.id}", sender=APPROVER, chat="c2")
-    assert (web.h.settings.workspace / "bob-two").is_dir(), said
+    assert f"Approved {second.id}: send_message ran" in said, said
 
 
 # -- media in: what an inline bot made is not the owner's own words -------------------------

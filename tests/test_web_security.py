@@ -156,8 +156,14 @@ async def test_only_the_owner_and_approvers_get_links_and_approvers_see_approval
     home, _ = await web.request("GET", "/", cookie=cookie)
     assert home.status == 303 and home.headers["Location"] == "/approvals"
     # an approver sees (and decides) the requests of their own turns, not the owner's
-    await web.h.say(instruction("shell", {"command": "mkdir owners-dir"}))
-    await web.h.say(instruction("shell", {"command": "mkdir bobs-dir"}), sender=APPROVER, chat="c2")
+    # (a message, not the workspace: an approver never grants the owner's own things)
+    send = "send_message"
+    await web.h.say(instruction(send, {"channel": "test", "chat": "owners", "text": "o"}))
+    await web.h.say(
+        instruction(send, {"channel": "test", "chat": "bobs", "text": "b"}),
+        sender=APPROVER,
+        chat="c2",
+    )
     pending = {a.user_id: a for a in await web.h.steward.stores.approvals.pending()}
     owner_request, bob_request = pending[1], pending[2]
     _, listed = await web.request("GET", "/approvals/list", cookie=cookie)
@@ -172,8 +178,11 @@ async def test_only_the_owner_and_approvers_get_links_and_approvers_see_approval
             data={"csrf": token, "choice": "approve"},
         )
         assert answer.status == 303
-    assert (web.h.settings.workspace / "bobs-dir").is_dir()
-    assert not (web.h.settings.workspace / "owners-dir").exists()
+    ran = [
+        e.detail.get("approval")
+        for e in await web.h.steward.stores.audit.recent(50, kind="tool.ran")
+    ]
+    assert bob_request.id in ran and owner_request.id not in ran
     decided = await web.h.steward.stores.approvals.get(bob_request.id)
     assert decided is not None and decided.decided_by == str(APPROVER)
     # taken off the approvers: the session stops working at once
