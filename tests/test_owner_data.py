@@ -207,3 +207,33 @@ async def test_an_approver_never_grants_the_owners_things(tmp_path: Path) -> Non
         said = await w.h.say(f"/approve {first.id}")  # the owner may
         assert "read_file ran" in said, said
         await w.check_invariants()
+
+
+async def test_the_list_of_requests_in_a_group_is_that_groups(tmp_path: Path) -> None:
+    """`/approve` and `/approve show` answer where everyone reads them: typed in a group, they
+    show only the group's own requests, not the owner's private ones."""
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "python notes/PRIVATE-plan.py"}))
+        [private] = await w.h.steward.stores.approvals.pending()
+        group = Address("test", "g1")
+        await w.h.router.dispatch(
+            IncomingMessage(sender=OWNER, address=group, text="/approve", chat_kind=ChatKind.GROUP)
+        )
+        await w.h.router.dispatch(
+            IncomingMessage(
+                sender=OWNER,
+                address=group,
+                text=f"/approve show {private.id}",
+                chat_kind=ChatKind.GROUP,
+            )
+        )
+        said = w.h.channel.texts("g1")
+        assert len(said) == 2 and not any("PRIVATE" in t for t in said), said
+        assert "PRIVATE" in await w.h.say("/approve")  # in private, as before
+        # the owner still decides from anywhere
+        await w.h.router.dispatch(
+            IncomingMessage(
+                sender=OWNER, address=group, text=f"/deny {private.id}", chat_kind=ChatKind.GROUP
+            )
+        )
+        assert "Denied" in w.h.channel.texts("g1")[-1]

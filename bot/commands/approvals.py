@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from agent.approvals import ApprovalService, approval_preview
 from agent.cards import escape_invisible, render_preview
 from agent.config import Settings
+from agent.recall import group_scope
 from agent.types import Address, Choice, Press
 from bot.commands.handlers import DecideApproval
 from bot.commands.registry import CommandGroup
@@ -52,7 +53,10 @@ def _may_see(approvals: ApprovalService | None, sender: Identity, user: User) ->
 
 
 def _visible(user: User, chat: Chat, approval: Approval) -> bool:
-    """The owner sees every request; another approver those of their own turns or this chat."""
+    """The owner sees every request; another approver those of their own turns or this chat.
+    In a group everyone reads the answer: there, only that chat's own requests."""
+    if group_scope(chat) is not None:
+        return chat.id == approval.chat_id
     return user.is_owner or user.id == approval.user_id or chat.id == approval.chat_id
 
 
@@ -173,8 +177,8 @@ async def _hidden(
     """An approver decides what they may see (their own turns' requests, or this chat's), as in
     the list and the web console; anything else is answered as if it did not exist, and
     audited. None: go on (deciding refuses, and audits, whoever may not decide at all)."""
-    if not _may_see(approvals, sender, user):
-        return None
+    if user.is_owner or not _may_see(approvals, sender, user):
+        return None  # the owner decides anywhere (the answer names the tool, nothing more)
     approval = await stores.approvals.get(approval_id.strip().lower())
     if approval is None or _visible(user, chat, approval):
         return None
