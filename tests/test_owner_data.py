@@ -237,3 +237,38 @@ async def test_the_list_of_requests_in_a_group_is_that_groups(tmp_path: Path) ->
             )
         )
         assert "Denied" in w.h.channel.texts("g1")[-1]
+
+
+async def test_a_revoked_persons_reminders_and_tasks_stop(tmp_path: Path) -> None:
+    """/revoke stops a person talking to Steward; what they scheduled must stop too (a
+    reminder posting in a group, a task spending the owner's model budget)."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory.clock import FrozenClock
+
+    clock = FrozenClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        stores = w.h.steward.stores
+        scheduler = w.h.steward.scheduler
+        assert scheduler is not None
+        await stores.people.admit(MALLORY, "Mallory")
+        group = Address("test", "g1")
+        for text in ("/remind every day 9:00 SPAM-ONE", "/remind every day 9:30 SPAM-TWO"):
+            await w.h.router.dispatch(
+                IncomingMessage(sender=MALLORY, address=group, text=text, chat_kind=ChatKind.GROUP)
+            )
+
+        def fired() -> list[str]:
+            return [t for t in w.h.channel.texts("g1") if t.startswith("Reminder: SPAM")]
+
+        clock.advance(timedelta(hours=1, minutes=1))
+        await scheduler.run_due()
+        assert fired() == ["Reminder: SPAM-ONE"]  # it works while they are allowed
+        assert await stores.people.revoke(MALLORY)
+        clock.advance(timedelta(minutes=30))
+        reports = await scheduler.run_due()
+        assert [(r.status, r.reason) for r in reports] == [("cancelled", "its user was revoked")]
+        clock.advance(timedelta(days=1))
+        await scheduler.run_due()
+        assert fired() == ["Reminder: SPAM-ONE"]
+        assert await stores.schedules.count_active() == 0

@@ -192,6 +192,13 @@ class SchedulerEngine:
         if user is None:
             await self.store.cancel(schedule.id)
             return RunReport(schedule.id, schedule.kind, "cancelled", "its user is gone")
+        if not user.is_owner and not await runtime.stores.people.identities_of(user.id):
+            # /revoke'd (every identity): nothing of theirs runs or posts any more
+            await self.store.cancel(schedule.id)
+            await runtime.stores.audit.record(
+                "schedule.cancelled", actor="steward", subject=str(schedule.id), reason="revoked"
+            )
+            return RunReport(schedule.id, schedule.kind, "cancelled", "its user was revoked")
         zone = runtime.zone_for(user)
         due_at, missed = self._latest_occurrence(schedule, now, zone)
         late = now - due_at
