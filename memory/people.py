@@ -187,12 +187,17 @@ class People:
         return [Identity(r["channel"], r["platform_user_id"]) for r in rows]
 
     async def is_owner_chat(self, channel: str, platform_chat_id: str) -> bool:
-        """True for a private chat in which the owner has written to Steward."""
+        """True for a private chat in which the owner has written to Steward, and nobody else
+        has (a platform that let a third person into a "direct" chat would make it a group)."""
         found = await self._db.scalar(
             "SELECT 1 FROM chats JOIN messages ON messages.chat_id = chats.id"
             " JOIN users ON users.id = messages.user_id"
             " WHERE chats.channel = ? AND chats.platform_chat_id = ? AND chats.kind = 'private'"
-            " AND messages.direction = 'in' AND users.is_owner = 1 LIMIT 1",
+            " AND messages.direction = 'in' AND users.is_owner = 1"
+            " AND NOT EXISTS (SELECT 1 FROM messages AS other"
+            "  JOIN users AS them ON them.id = other.user_id"
+            "  WHERE other.chat_id = chats.id AND other.direction = 'in' AND them.is_owner = 0)"
+            " LIMIT 1",
             (channel, platform_chat_id),
         )
         return found == 1

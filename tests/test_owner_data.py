@@ -272,3 +272,17 @@ async def test_a_revoked_persons_reminders_and_tasks_stop(tmp_path: Path) -> Non
         await scheduler.run_due()
         assert fired() == ["Reminder: SPAM-ONE"]
         assert await stores.schedules.count_active() == 0
+
+
+async def test_a_direct_chat_someone_else_writes_in_is_not_the_owners_alone(
+    tmp_path: Path,
+) -> None:
+    """A platform might let a third person into a "direct" chat: once someone other than the
+    owner has written there, its replies are not for the owner alone."""
+    async with trust_world(tmp_path) as w:
+        people = w.h.steward.stores.people
+        await people.admit(MALLORY, "Mallory")
+        await w.h.say("hello", chat="shared-dm")
+        assert await people.is_owner_chat("test", "shared-dm")
+        await w.h.say("hi both", sender=MALLORY, chat="shared-dm")
+        assert not await people.is_owner_chat("test", "shared-dm")
