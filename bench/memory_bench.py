@@ -154,6 +154,19 @@ _TEMPLATES: list[Callable[[random.Random], str]] = [
 ]
 
 
+def labelled_memory(m: dict[str, Any], user_id: int, now: datetime) -> NewMemory:
+    """One memory of the labelled set as the owner said it, `days_ago` before `now`."""
+    return NewMemory(
+        user_id=user_id,
+        text=m["text"],
+        kind=Kind(m.get("kind", "fact")),
+        subject=m.get("subject", ""),
+        source=Source.OWNER_SAID,
+        importance=float(m.get("importance", 0.5)),
+        created_at=now - timedelta(days=float(m.get("days_ago", 0))),
+    )
+
+
 def synthetic_texts(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     return [rng.choice(_TEMPLATES)(rng) for _ in range(n)]
@@ -239,18 +252,7 @@ async def build_store(
     started = time.perf_counter()
     real = labelled.memories
     await store.save_many(
-        [
-            NewMemory(
-                user_id=user,
-                text=m["text"],
-                kind=Kind(m.get("kind", "fact")),
-                subject=m.get("subject", ""),
-                source=Source.OWNER_SAID,
-                importance=float(m.get("importance", 0.5)),
-                created_at=NOW - timedelta(days=float(m.get("days_ago", 0))),
-            )
-            for m in real
-        ],
+        [labelled_memory(m, user, NOW) for m in real],
         vectors=embedder.embed([m["text"] for m in real]),
     )
     conv = load_conversations(CONVERSATIONS, ["c1"])[0]

@@ -21,10 +21,16 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
     """Grow the owner's long-term memories to `total`, offline, through the store's bulk path
     (records.insert_many + VectorIndex.upsert + records.mark_indexed, as reconcile writes them)
     with cheap stand-ins for the filler's embeddings (bench/memory_bench.py filler_vectors)."""
-    from bench.memory_bench import LABELLED, filler_centres, filler_vectors, synthetic_texts
+    from bench.memory_bench import (
+        LABELLED,
+        filler_centres,
+        filler_vectors,
+        labelled_memory,
+        synthetic_texts,
+    )
     from memory.clock import SystemClock
     from memory.embedder import load_embedder
-    from memory.longterm import Kind, LongTermMemory, NewMemory, Source, VectorIndex
+    from memory.longterm import LongTermMemory, NewMemory, VectorIndex
     from memory.longterm.evaluation import load_labelled_set
     from memory.stores import Stores
 
@@ -45,20 +51,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             labelled = load_labelled_set(LABELLED)
             real = labelled.memories
             now = datetime.now(UTC)
-            ids = await store.records.insert_many(
-                [
-                    NewMemory(
-                        user_id=owner.id,
-                        text=m["text"],
-                        kind=Kind(m.get("kind", "fact")),
-                        subject=m.get("subject", ""),
-                        source=Source.OWNER_SAID,
-                        importance=float(m.get("importance", 0.5)),
-                        created_at=now - timedelta(days=float(m.get("days_ago", 0))),
-                    )
-                    for m in real
-                ]
-            )
+            ids = await store.records.insert_many([labelled_memory(m, owner.id, now) for m in real])
             vectors = await asyncio.to_thread(embedder.embed, [m["text"] for m in real])
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
             await store.records.mark_indexed(ids)
