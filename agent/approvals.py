@@ -183,8 +183,8 @@ class ApprovalService:
         if not self.may_decide(identity, user):
             await audit.record("approval.refused_decider", actor=str(identity), subject=approval.id)
             return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
-        owners = self._tools.get(approval.tool)
-        if approve and owners is not None and owners.owner_data and not (user and user.is_owner):
+        tool = self._tools.get(approval.tool)  # looked up once: the same tool is judged and run
+        if approve and tool is not None and tool.owner_data and not (user and user.is_owner):
             # The workspace, the mailbox and the MCP servers are the owner's: an approver may
             # refuse their use, never grant it (not even for their own request).
             await audit.record("approval.refused_decider", actor=str(identity), subject=approval.id)
@@ -215,7 +215,6 @@ class ApprovalService:
                 "approval.denied", actor=decider, subject=approval.id, tool=approval.tool
             )
             return Decided(Outcome.DENIED, f"Denied {approval.id}: {approval.tool}.", approval)
-        tool = self._tools.get(approval.tool)
         current = ""
         if tool is not None and tool.fingerprint is not None:
             current = await tool.fingerprint(ctx, approval.arguments)

@@ -105,8 +105,10 @@ class GoalsSource:
         self._default_timezone = default_timezone
 
     async def render(self, request: TurnRequest, fencer: Fencer) -> Section | None:
-        if request.kind == "chat" and group_scope(request.chat) is not None:
-            return None  # a group reads the reply: the user's goals are theirs (agent.recall)
+        if request.kind != "briefing" and group_scope(request.chat) is not None:
+            # A group reads the reply: the user's goals are theirs (agent.recall). A check-in
+            # carries its own goal; a briefing goes where the owner chose to have it.
+            return None
         goals = await self._stores.goals.active(request.user.id)
         if not goals:
             return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
 from agent.cards import describe_sources, escape_invisible
 from agent.config import Settings
-from agent.delivery import Courier
+from agent.delivery import Courier, private_address
 from agent.outbox import DeliveryError, Outbox, Switchboard
 from agent.policy import PolicyEngine, PolicyError
 from agent.ports import Scheduling
@@ -25,7 +25,7 @@ from agent.turn import TurnRunner
 from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
 from memory.approvals import Approval
 from memory.clock import Clock
-from memory.labels import TRUSTED
+from memory.labels import TRUSTED, Label
 from memory.people import Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
@@ -188,6 +188,29 @@ class Steward:
             log.warning("approval prompt %s not delivered: %s", approval.id, exc)
             return
         await self.stores.approvals.set_prompt_message(approval.id, platform_id)
+        await self._tell_owner_of(approval, address)
+
+    async def _tell_owner_of(self, approval: Approval, address: Address) -> None:
+        """Another person's request waits on a card in their chat, where the owner may never
+        look, and some (the owner's own things) only the owner may approve: the owner is told
+        in their private chat, by name and tool, and decides with /approve or /deny there."""
+        requester = await self.stores.people.get(approval.user_id)
+        owner = await self.stores.people.owner()
+        if requester is None or requester.is_owner or owner is None:
+            return
+        found = await private_address(self.stores, owner.id, self.switchboard.channels)
+        if found is None:
+            return
+        where, chat = found
+        name = escape_invisible(requester.display_name or f"person #{requester.id}")
+        text = (
+            f"{name} asked, in {escape_invisible(str(address))}, for `{approval.tool}` "
+            f"(request {approval.id}). /approve show {approval.id} shows it whole; "
+            f"/approve {approval.id} or /deny {approval.id} decides it."
+        )
+        # the name is the person's own words: the notice carries their label, out of history
+        label = Label.untrusted(f"person:#{requester.id}")
+        await self.courier.send(where, chat.id, text, label=label, in_history=False)
 
     async def decide_approval(
         self,
@@ -283,8 +306,14 @@ class Steward:
         """Write the rule; the approved call has run already, so a rule that cannot be written
         is said and audited, and the turn still resumes."""
         assert self.policy is not None and decided.approval is not None
+        approval = decided.approval
+        requester = await self.stores.people.get(approval.user_id)
+        person = None  # the owner's request: a rule for everyone; another's: for them alone
+        if requester is not None and not requester.is_owner:
+            identities = await self.stores.people.identities_of(requester.id)
+            person = str(identities[0]) if identities else f"user:{requester.id}"
         try:
-            rule = self.policy.add_rule_for(decided.approval.tool, decided.approval.arguments)
+            rule = self.policy.add_rule_for(approval.tool, approval.arguments, person)
         except (PolicyError, OSError) as exc:
             await self.stores.audit.record(
                 "policy.not_changed",

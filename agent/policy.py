@@ -273,9 +273,10 @@ class PolicyEngine:
         self.path = path
         self._owner_chats = owner_chats
 
-    def add_rule_for(self, tool: str, arguments: dict[str, Any]) -> str:
+    def add_rule_for(self, tool: str, arguments: dict[str, Any], person: str | None = None) -> str:
         """Allow exactly this call from now on ("allow always"): a narrow rule appended to the
-        policy file. Returns the rule as written."""
+        policy file; `person` (an identity such as telegram:123): in that person's own section,
+        for another person's request. Returns the rule as written."""
         if tool == "shell" and "command" in arguments:
             argv = shell_argv(str(arguments["command"]))
             rule = Rule(
@@ -291,7 +292,8 @@ class PolicyEngine:
                 exact=True,
                 decision=Decision.ALLOW,
             )
-        lines = ["", '# Added by "allow always" in chat.', "[[rules]]"]
+        header = "[[rules]]" if person is None else f"[[users.{_toml_string(person)}.rules]]"
+        lines = ["", '# Added by "allow always" in chat.', header]
         lines.append(f"tool = {_toml_string(rule.tool)}")
         if rule.argv is not None:
             lines.append(f"argv = {_toml_string(rule.argv)}")
@@ -313,9 +315,11 @@ class PolicyEngine:
             except PolicyError:
                 self.path.write_text(before, encoding="utf-8")
                 raise
-        else:
+        elif person is None:
             self.policy.rules.append(rule)
-        return rule.describe()
+        else:
+            self.policy.users.setdefault(person, UserPolicy()).rules.append(rule)
+        return rule.describe() + ("" if person is None else f" (for {person})")
 
     async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
         if tool.risk is Risk.FORBIDDEN:
@@ -347,6 +351,8 @@ class PolicyEngine:
             decision is Decision.ALLOW
             and ctx.tainted
             and tool.owner_data
+            # a rule in another person's own section: the owner allowed them this much
+            and not (personal and not ctx.user.is_owner)
             and not await self._replies_to_owner_alone(ctx)
         ):
             # Outside words may ask to read the owner's files or mail; the reply would carry

@@ -260,6 +260,14 @@ class ScheduleStore:
         )
         return count > 0
 
+    async def cancel_for_user(self, user_id: int) -> int:
+        """Cancel every active schedule of a user (revoked); how many."""
+        return await self._db.execute(
+            "UPDATE schedules SET status = 'cancelled', updated_at = ?"
+            " WHERE user_id = ? AND status IN ('active', 'firing')",
+            (iso(self._clock.now()), user_id),
+        )
+
     # -- runs --------------------------------------------------------------------------------
 
     async def claim(

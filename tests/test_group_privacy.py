@@ -152,3 +152,40 @@ async def test_the_owners_goals_and_reminders_stay_out_of_a_group(tmp_path: Path
         before = len(w.model.requests)
         await w.h.say("hello")
         assert "divorce" in " ".join(str(r.messages) for r in w.model.requests[before:])
+
+
+async def test_lists_typed_in_a_group_answer_in_private_only(tmp_path: Path) -> None:
+    async with trust_world(tmp_path) as w:
+        owner = await w.h.steward.stores.people.owner()
+        assert owner is not None
+        await w.h.steward.stores.goals.add(owner.id, "call the divorce lawyer")
+        await w.h.say("/remind every day 9:00 pay the PRIVATE bill")
+        for command in ("/goal", "/goal list all", "/remind list", "/briefing feeds", "/memory"):
+            said = await _in_group(w, command)
+            assert "private chat" in said, (command, said)
+        assert not any("divorce" in t or "PRIVATE" in t for t in w.h.channel.texts(GROUP))
+        assert "divorce" in await w.h.say("/goal list")
+        assert "PRIVATE" in await w.h.say("/remind list")
+
+
+async def test_a_task_posting_to_a_group_carries_no_goals(tmp_path: Path) -> None:
+    """Not only chat turns: a task the owner set in a group runs there, and its reply is read
+    by the group too."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory.clock import FrozenClock
+
+    clock = FrozenClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        owner = await w.h.steward.stores.people.owner()
+        assert owner is not None
+        await w.h.steward.stores.goals.add(owner.id, "call the divorce lawyer")
+        await _in_group(w, instruction("task_add", {"when": "in 1 minute", "instruction": "hi"}))
+        assert await w.h.steward.stores.schedules.count_active() == 1
+        scheduler = w.h.steward.scheduler
+        assert scheduler is not None
+        before = len(w.model.requests)
+        clock.advance(timedelta(minutes=2))
+        await scheduler.run_due()
+        sent = [str(r.messages) + r.system_text for r in w.model.requests[before:]]
+        assert sent and not any("divorce" in t for t in sent)

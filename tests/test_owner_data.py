@@ -286,3 +286,50 @@ async def test_a_direct_chat_someone_else_writes_in_is_not_the_owners_alone(
         assert await people.is_owner_chat("test", "shared-dm")
         await w.h.say("hi both", sender=MALLORY, chat="shared-dm")
         assert not await people.is_owner_chat("test", "shared-dm")
+
+
+async def test_the_owner_hears_of_another_persons_request_and_can_allow_it_always(
+    tmp_path: Path,
+) -> None:
+    """Another person's request waits on a card in their chat, where the owner may never look:
+    the owner is told in their own chat. "Always" then writes a rule in that person's own
+    section, so the same request runs unasked for them (and only them) from then on."""
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "groceries.md").write_text("milk, eggs")
+        stores = w.h.steward.stores
+        await w.h.say("hello")  # the owner's private chat, c1
+        await stores.people.admit(MALLORY, "Mallory")
+        order = instruction("read_file", {"path": "groceries.md"})
+        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        [pending] = await stores.approvals.pending()
+        told = [t for t in w.h.channel.texts("c1") if pending.id in t]
+        assert told and "Mallory" in told[0] and "read_file" in told[0], w.h.channel.texts("c1")
+        said = await w.h.say(f"/approve {pending.id} always")
+        assert "(for test:mallory)" in said, said
+        policy = w.h.settings.policy_path.read_text()
+        assert '[[users."test:mallory".rules]]' in policy
+        await w.h.say(order, sender=MALLORY, chat="m-dm2")
+        assert await stores.approvals.pending() == []
+        assert await w.tools_ran("read_file") == 2
+        # nobody else gets it from her rule
+        bob = Identity("test", "bob")
+        await stores.people.admit(bob, "Bob")
+        await w.h.say(order, sender=bob, chat="b-dm")
+        assert [a.tool for a in await stores.approvals.pending()] == ["read_file"]
+
+
+async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: Path) -> None:
+    """Not only when each falls due: a start that admits them again from the settings, or a
+    later /allow, must not bring their reminders back."""
+    from bot.commands.access import revoke_identity
+
+    async with trust_world(tmp_path) as w:
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.say("/remind every day 9:00 SPAM", sender=MALLORY, chat="m-dm")
+        assert await stores.schedules.count_active() == 1
+        said = await revoke_identity(identity=MALLORY, sender=OWNER, stores=stores)
+        assert "1 reminder(s)" in said, said
+        assert await stores.schedules.count_active() == 0
+        await stores.people.admit(MALLORY, "Mallory")  # let back in: nothing comes back
+        assert await stores.schedules.count_active() == 0

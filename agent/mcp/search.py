@@ -87,7 +87,7 @@ class McpToolSource:
     def _search_tool(self) -> Tool:
         source = self
 
-        @tool(risk=Risk.READ, name=SEARCH_TOOL)
+        @tool(risk=Risk.READ, name=SEARCH_TOOL, owner_data=True)  # lists the owner's servers
         async def mcp_tool_search(ctx: ToolContext, query: str) -> ToolResult:
             """Find tools of the connected MCP servers by keywords and load them for this turn:
             the matches (at most 5) are then offered to you, and you call them by name. Use it

@@ -102,7 +102,22 @@ async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) 
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
-    return f"{identity} can no longer talk to me. /allow {identity} lets them back in."
+    stopped = await _stop_schedules(stores, user, str(sender))
+    also = f" {stopped} reminder(s) and task(s) of theirs were cancelled." if stopped else ""
+    return f"{identity} can no longer talk to me.{also} /allow {identity} lets them back in."
+
+
+async def _stop_schedules(stores: Stores, user: User | None, actor: str) -> int:
+    """A person with no allowed identity left: what they scheduled stops now (a later /allow
+    or a start that admits them again from the settings does not bring it back)."""
+    if user is None or user.is_owner or await stores.people.identities_of(user.id):
+        return 0
+    stopped = await stores.schedules.cancel_for_user(user.id)
+    if stopped:
+        await stores.audit.record(
+            "schedule.cancelled", actor=actor, subject=f"user:{user.id}", count=stopped
+        )
+    return stopped
 
 
 @link.sub("")
@@ -178,6 +193,8 @@ async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:
         "access.allowed", actor="settings", subjects=[str(i) for i in admitted]
     )
     for gone in sorted(set(previous) - set(current)):
+        user = await stores.people.resolve(Identity.parse(gone))
         if await stores.people.revoke(Identity.parse(gone)):
             await stores.audit.record("access.revoked", actor="settings", subject=gone)
+            await _stop_schedules(stores, user, "settings")
     await stores.state.set(ALLOWLIST_STATE, json.dumps(current))

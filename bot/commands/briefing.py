@@ -10,9 +10,10 @@ from agent.config import Settings
 from agent.scheduler import Recurrence, SchedulerService
 from agent.scheduler.when import WhenError, describe_trigger, parse_clock_time
 from agent.types import Address, address_from_json
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
-from memory.people import User
+from memory.people import Chat, User
 from memory.stores import Stores
 
 __all__ = ["group", "parse_destination"]
@@ -158,7 +159,9 @@ async def mail_usage(user: User) -> str:
 
 @briefing.sub("feeds")
 @briefing.sub("feeds list [ignored...]")
-async def feeds_list(user: User, stores: Stores) -> str:
+async def feeds_list(user: User, chat: Chat, stores: Stores) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     feeds = await stores.feeds.list(user.id)
     if not feeds:
         return "No feeds yet. Add one with /briefing feeds add <url>."

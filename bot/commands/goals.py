@@ -14,6 +14,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.goals import GoalStatus
@@ -63,13 +64,17 @@ def _answers(handler: Handler) -> Handler:
 
 @goal.sub("")
 @_answers
-async def list_active(user: User, goals: Goals) -> str:
+async def list_active(user: User, chat: Chat, goals: Goals) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     return await goals.list_text(user, include_closed=False)
 
 
 @goal.sub("list [which...]")
 @_answers
-async def list_goals(which: str, user: User, goals: Goals) -> str:
+async def list_goals(which: str, user: User, chat: Chat, goals: Goals) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     return await goals.list_text(user, include_closed=which.lower() == "all")
 
 

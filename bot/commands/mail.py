@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.config import Settings
 from agent.mail.setup import account_from
 from agent.types import Address, address_to_json
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.people import Chat, User
 from memory.stores import Stores
@@ -68,9 +69,11 @@ def _configured(settings: Settings) -> None:
 
 @mail.sub("watch list")
 @mail.sub("watch")
-async def watch_list(user: User, stores: Stores) -> str:
+async def watch_list(user: User, chat: Chat, stores: Stores) -> str:
     from agent.mail.watch import describe_rule
 
+    if in_group(chat):
+        return IN_PRIVATE
     rules = await stores.mail.rules(user.id)
     if not rules:
         return "No mail watch rules. Add one: /mail watch from boss@corp.example"

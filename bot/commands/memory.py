@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope
+from bot.commands.privacy import IN_PRIVATE
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
@@ -33,10 +34,7 @@ RECENT = 10
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
 _SHOW_WHICH = "Which memory? Give its id from /memory: /memory show 12"
-IN_PRIVATE = (
-    "Everyone here would read that: ask me in our private chat. (/memory search <words> here "
-    "searches what was said in this chat.)"
-)
+MEMORY_IN_PRIVATE = IN_PRIVATE + " (/memory search <words> here searches this chat's.)"
 
 
 def _zone(user: User, settings: Settings) -> ZoneInfo:
@@ -69,7 +67,7 @@ def _memory_id(text: str) -> int:
 @memory_command.sub("")
 async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settings) -> str:
     if group_scope(chat) is not None:
-        return IN_PRIVATE
+        return MEMORY_IN_PRIVATE
     memories = await memory.store.recent(user.id, RECENT)
     status = await memory.status_line()
     if not memories:
@@ -112,7 +110,7 @@ async def show(
     if found is None:
         return f"You have no memory #{memory_id}."
     if (here := group_scope(chat)) is not None and found.chat_id != here:
-        return IN_PRIVATE
+        return MEMORY_IN_PRIVATE
     records = memory.store.records
     lines = [
         f"#{found.id} {found.text}",

@@ -8,6 +8,7 @@ from agent.config import Settings
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.people import Chat, User
@@ -39,7 +40,9 @@ def _schedule_id(text: str) -> int:
 
 
 @remind.sub("list")
-async def list_reminders(user: User, scheduler: SchedulerService) -> str:
+async def list_reminders(user: User, chat: Chat, scheduler: SchedulerService) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     schedules = await scheduler.pending_for(user)
     if not schedules:
         return "No reminders. Set one with /remind 10m stretch."
