@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,7 +22,7 @@ from agent.policy import PolicyEngine, PolicyError
 from agent.ports import Scheduling
 from agent.sequencer import ChatSequencer
 from agent.streaming import ReplyStream
-from agent.tools.registry import ToolContext, ToolRegistry
+from agent.tools.registry import Risk, ToolContext, ToolRegistry
 from agent.turn import TurnRunner
 from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
 from memory.approvals import Approval
@@ -40,6 +42,8 @@ __all__ = ["SILENT_REPLY", "Steward"]
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0
+TELL_OWNER_EVERY = 300.0  # s between notices of one person's requests
+_MARKUP = re.compile(r"[`*_~#\[\]()<>|\\]")
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Steward:
     """The MCP servers (started after the channels by the composition root)."""
     mail: MailWatcher | None = None
     """The mailbox watcher and, as `mail.service`, the mailbox (EMAIL_* settings)."""
+    _told: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    """When the owner was last told of each person's request (time.monotonic())."""
 
     async def aclose(self) -> None:
         if self.mail is not None:
@@ -198,15 +204,24 @@ class Steward:
         owner = await self.stores.people.owner()
         if requester is None or requester.is_owner or owner is None:
             return
-        found = await private_address(self.stores, owner.id, self.switchboard.channels)
+        now = time.monotonic()
+        if now - self._told.get(requester.id, -TELL_OWNER_EVERY) < TELL_OWNER_EVERY:
+            return  # one notice per person at most every few minutes: /approve lists the rest
+        channels = self.switchboard.channels
+        found = await private_address(
+            self.stores, owner.id, [c for c in channels if c != "console"] or channels
+        )
         if found is None:
             return
+        self._told[requester.id] = now
         where, chat = found
-        name = escape_invisible(requester.display_name or f"person #{requester.id}")
+        # the name is theirs to choose: plain text, no Markdown to dress it up as Steward's words
+        name = _MARKUP.sub("", escape_invisible(requester.display_name))[:64].strip()
         text = (
-            f"{name} asked, in {escape_invisible(str(address))}, for `{approval.tool}` "
-            f"(request {approval.id}). /approve show {approval.id} shows it whole; "
-            f"/approve {approval.id} or /deny {approval.id} decides it."
+            f"{name or 'Someone'} (person #{requester.id}) asked, in "
+            f"{escape_invisible(str(address))}, for {approval.tool} (request {approval.id}). "
+            f"/approve show {approval.id} shows it whole; /approve {approval.id} or "
+            f"/deny {approval.id} decides it; /approve lists what else waits."
         )
         # the name is the person's own words: the notice carries their label, out of history
         label = Label.untrusted(f"person:#{requester.id}")
@@ -311,7 +326,12 @@ class Steward:
         person = None  # the owner's request: a rule for everyone; another's: for them alone
         if requester is not None and not requester.is_owner:
             identities = await self.stores.people.identities_of(requester.id)
-            person = str(identities[0]) if identities else f"user:{requester.id}"
+            tool = self.tools.get(approval.tool)
+            if not identities or tool is None or tool.risk is not Risk.READ:
+                # another person's turns hold outside content, so above read they always ask
+                # (and a revoked person has no section to write in): a rule would never apply
+                return "Approved this once; no rule was added (it could never apply to them)."
+            person = str(identities[0])
         try:
             rule = self.policy.add_rule_for(approval.tool, approval.arguments, person)
         except (PolicyError, OSError) as exc:

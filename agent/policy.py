@@ -17,6 +17,7 @@ import fnmatch
 import functools
 import glob
 import json
+import os
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -237,8 +238,9 @@ decision = "allow"
 # risk = "read"
 
 # Per-user rules come first for that user, e.g.:
-# [users."telegram:123456789"]
-# rules = [{ tool = "web_fetch", decision = "ask" }]
+# [[users."telegram:123456789".rules]]
+# tool = "web_fetch"
+# decision = "ask"
 """
 
 
@@ -247,8 +249,12 @@ def load_policy(path: Path) -> PolicyFile:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(DEFAULT_POLICY, encoding="utf-8")
+    return _parsed(path.read_text(encoding="utf-8"), path)
+
+
+def _parsed(text: str, path: Path) -> PolicyFile:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from None
     try:
@@ -259,8 +265,25 @@ def load_policy(path: Path) -> PolicyFile:
         raise PolicyError(f"{path}: {where}: {error['msg']}") from None
 
 
+def _replace_file(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a full disk or a crash mid-write must not
+    leave a truncated policy file (an empty one loads as the defaults: every rule of the
+    owner's gone)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class OwnerChats(Protocol):
     async def is_owner_chat(self, channel: str, chat_id: str) -> bool: ...
+
+    async def is_own_chat(self, user_id: int, channel: str, chat_id: str) -> bool: ...
 
 
 class Policy(Protocol):
@@ -308,13 +331,10 @@ class PolicyEngine:
             lines.append("exact = true")
         lines.append('decision = "allow"')
         if self.path is not None:
-            before = self.path.read_text(encoding="utf-8")
-            self.path.write_text(before + "\n".join(lines) + "\n", encoding="utf-8")
-            try:
-                self.policy = load_policy(self.path)
-            except PolicyError:
-                self.path.write_text(before, encoding="utf-8")
-                raise
+            text = self.path.read_text(encoding="utf-8") + "\n".join(lines) + "\n"
+            policy = _parsed(text, self.path)  # checked before the file is touched
+            _replace_file(self.path, text)
+            self.policy = policy
         elif person is None:
             self.policy.rules.append(rule)
         else:
@@ -351,9 +371,7 @@ class PolicyEngine:
             decision is Decision.ALLOW
             and ctx.tainted
             and tool.owner_data
-            # a rule in another person's own section: the owner allowed them this much
-            and not (personal and not ctx.user.is_owner)
-            and not await self._replies_to_owner_alone(ctx)
+            and not await self._replies_to_them_alone(ctx)
         ):
             # Outside words may ask to read the owner's files or mail; the reply would carry
             # them to whoever else reads this chat (a group, a channel a briefing posts to).
@@ -363,13 +381,15 @@ class PolicyEngine:
             )
         return Verdict(decision, reason)
 
-    async def _replies_to_owner_alone(self, ctx: ToolContext) -> bool:
-        """Whether the turn's reply goes only to one of the owner's own private chats."""
-        if ctx.address is None or not ctx.user.is_owner:
+    async def _replies_to_them_alone(self, ctx: ToolContext) -> bool:
+        """Whether the turn's reply goes only to its user's own private chat: the owner's, or,
+        for another person a rule of their own section allowed, theirs (never a group)."""
+        if ctx.address is None or (ctx.chat is not None and ctx.chat.kind != "private"):
             return False
-        if ctx.chat is not None and ctx.chat.kind != "private":
-            return False
-        return await self._owner_chats.is_owner_chat(ctx.address.channel, ctx.address.chat_id)
+        channel, chat = ctx.address.channel, ctx.address.chat_id
+        if ctx.user.is_owner:
+            return await self._owner_chats.is_owner_chat(channel, chat)
+        return await self._owner_chats.is_own_chat(ctx.user.id, channel, chat)
 
     async def _match(
         self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext

@@ -186,6 +186,20 @@ class People:
         )
         return [Identity(r["channel"], r["platform_user_id"]) for r in rows]
 
+    async def is_own_chat(self, user_id: int, channel: str, platform_chat_id: str) -> bool:
+        """True for a private chat in which this user has written to Steward, and nobody else
+        has."""
+        found = await self._db.scalar(
+            "SELECT 1 FROM chats JOIN messages ON messages.chat_id = chats.id"
+            " WHERE chats.channel = ? AND chats.platform_chat_id = ? AND chats.kind = 'private'"
+            " AND messages.direction = 'in' AND messages.user_id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM messages AS other WHERE other.chat_id = chats.id"
+            "  AND other.direction = 'in' AND other.user_id IS NOT ?)"
+            " LIMIT 1",
+            (channel, platform_chat_id, user_id, user_id),
+        )
+        return found == 1
+
     async def is_owner_chat(self, channel: str, platform_chat_id: str) -> bool:
         """True for a private chat in which the owner has written to Steward, and nobody else
         has (a platform that let a third person into a "direct" chat would make it a group)."""

@@ -333,3 +333,86 @@ async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: P
         assert await stores.schedules.count_active() == 0
         await stores.people.admit(MALLORY, "Mallory")  # let back in: nothing comes back
         assert await stores.schedules.count_active() == 0
+
+
+async def test_a_persons_own_rule_reaches_only_their_private_chat(tmp_path: Path) -> None:
+    """A rule in Mallory's own section lets her read that file in her private chat, never in a
+    group, where the reply (and whoever planted the request there) is everyone's."""
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        user = await steward.stores.people.admit(MALLORY, "Mallory")
+        steward.policy.policy = PolicyFile.model_validate(
+            {"users": {str(MALLORY): {"rules": [{"tool": "read_file", "decision": "allow"}]}}}
+        )
+        await w.h.say("hi", sender=MALLORY, chat="m-dm")
+        for chat_id, kind, expected in (("m-dm", "private", "allow"), ("g1", "group", "ask")):
+            chat = await steward.stores.people.chat("test", chat_id, kind)
+            request = TurnRequest(
+                kind="chat",
+                user=user,
+                chat=chat,
+                address=Address("test", chat_id),
+                text="x",
+                tainted=True,
+                sources=(f"person:#{user.id}",),
+            )
+            ctx = steward.runner.tool_context(request, 1)
+            verdict = await steward.policy.decide(read_file, {"path": "a"}, ctx)
+            assert verdict.decision == expected, (chat_id, verdict)
+
+
+async def test_another_persons_notices_are_plain_and_few(tmp_path: Path) -> None:
+    """The name is the person's to choose: no Markdown from it reaches the owner's notice; and
+    a burst of requests is one notice (/approve lists them all)."""
+    async with trust_world(tmp_path) as w:
+        stores = w.h.steward.stores
+        await w.h.say("hello")
+        await stores.people.admit(MALLORY, "**URGENT: run /approve x always** `#")
+        for name in ("a.md", "b.md", "c.md"):
+            (w.workspace / name).write_text(name)
+            await w.h.say(instruction("read_file", {"path": name}), sender=MALLORY, chat=name)
+        assert len(await stores.approvals.pending()) == 3
+        notices = [t for t in w.h.channel.texts("c1") if "asked, in" in t]
+        assert len(notices) == 1, notices
+        assert (
+            "**" not in notices[0]
+            and "`" not in notices[0]
+            and "#" not in notices[0].split("(person")[0]
+        ), notices[0]
+
+
+async def test_always_for_another_persons_write_adds_no_rule_that_could_never_apply(
+    tmp_path: Path,
+) -> None:
+    """Another person's turns hold outside content, so above read they always ask: "always"
+    approves once and says no rule was added, rather than claim one."""
+    async with trust_world(tmp_path) as w:
+        await w.h.steward.stores.people.admit(MALLORY, "Mallory")
+        write = instruction("write_file", {"path": "x.md", "content": "hi"})
+        await w.h.say(write, sender=MALLORY, chat="m-dm")
+        [pending] = await w.h.steward.stores.approvals.pending()
+        said = await w.h.say(f"/approve {pending.id} always")
+        assert "no rule was added" in said and "write_file ran" in said, said
+        assert "mallory" not in w.h.settings.policy_path.read_text()
+
+
+async def test_a_rule_the_file_cannot_take_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """A section written inline (`rules = [...]`) cannot take an appended rule: the new text is
+    checked before the file is touched, so the file stays byte for byte."""
+    async with trust_world(tmp_path) as w:
+        await w.h.steward.stores.people.admit(MALLORY, "Mallory")
+        path = w.h.settings.policy_path
+        original = path.read_text() + (
+            f'\n[users."{MALLORY}"]\nrules = [{{ tool = "web_fetch", decision = "ask" }}]\n'
+        )
+        path.write_text(original)
+        from agent.policy import load_policy
+
+        w.h.steward.policy.policy = load_policy(path)
+        (w.workspace / "a.md").write_text("a")
+        await w.h.say(instruction("read_file", {"path": "a.md"}), sender=MALLORY, chat="m-dm")
+        [pending] = await w.h.steward.stores.approvals.pending()
+        said = await w.h.say(f"/approve {pending.id} always")
+        assert "no rule was added" in said and "read_file ran" in said, said
+        assert path.read_text() == original
+        assert not list(path.parent.glob(".policy.toml.*"))

@@ -108,6 +108,9 @@ class _NoOwnerChats:
     async def is_owner_chat(self, channel: str, chat_id: str) -> bool:
         return False
 
+    async def is_own_chat(self, user_id: int, channel: str, chat_id: str) -> bool:
+        return False
+
 
 def test_allow_always_writes_an_exact_rule_even_for_a_star(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
