@@ -12,6 +12,7 @@ owner alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import OWNER
@@ -29,6 +30,24 @@ MALLORY = Identity("test", "mallory")
 OWNER_DATA = {"list_files", "read_file", "write_file", "shell"} | {
     f"mail_{n}" for n in ("search", "read", "send", "reply", "move", "flag")
 }
+
+
+async def _read_verdict(w: Any, user: Any, chat_id: str, kind: str, *, tainted: bool) -> Any:
+    """The policy's verdict on read_file in a turn of `user` in that chat."""
+    steward = w.h.steward
+    chat = await steward.stores.people.chat("test", chat_id, kind)
+    request = TurnRequest(
+        kind="chat",
+        user=user,
+        chat=chat,
+        address=Address("test", chat_id),
+        text="x",
+        tainted=tainted,
+        sources=(f"person:#{user.id}",) if tainted else (),
+    )
+    return await steward.policy.decide(
+        read_file, {"path": "a"}, steward.runner.tool_context(request, 1)
+    )
 
 
 async def test_another_persons_read_of_the_owners_files_waits_for_the_owner(
@@ -103,26 +122,10 @@ async def test_a_tainted_owner_turn_reads_unasked_only_into_the_owners_own_chat(
         await w.h.say("hello")  # the owner has written in c1, their private chat
         owner = await steward.stores.people.owner()
         assert owner is not None
-        chat = await steward.stores.people.chat("test", chat_id, kind)
-        request = TurnRequest(
-            kind="chat",
-            user=owner,
-            chat=chat,
-            address=Address("test", chat_id),
-            text="x",
-            tainted=True,
-            sources=("person:#2",),
-        )
-        verdict = await steward.policy.decide(
-            read_file, {"path": "a"}, steward.runner.tool_context(request, 1)
-        )
+        verdict = await _read_verdict(w, owner, chat_id, kind, tainted=True)
         assert (verdict.decision is Decision.ASK) is asks, verdict
-        clean = steward.runner.tool_context(
-            TurnRequest(kind="chat", user=owner, chat=chat, address=request.address, text="x"), 1
-        )
-        assert (await steward.policy.decide(read_file, {"path": "a"}, clean)).decision is (
-            Decision.ALLOW
-        )
+        clean = await _read_verdict(w, owner, chat_id, kind, tainted=False)
+        assert clean.decision is Decision.ALLOW, clean
 
 
 async def test_a_group_members_words_cannot_read_the_owners_file_into_the_group(
@@ -346,18 +349,7 @@ async def test_a_persons_own_rule_reaches_only_their_private_chat(tmp_path: Path
         )
         await w.h.say("hi", sender=MALLORY, chat="m-dm")
         for chat_id, kind, expected in (("m-dm", "private", "allow"), ("g1", "group", "ask")):
-            chat = await steward.stores.people.chat("test", chat_id, kind)
-            request = TurnRequest(
-                kind="chat",
-                user=user,
-                chat=chat,
-                address=Address("test", chat_id),
-                text="x",
-                tainted=True,
-                sources=(f"person:#{user.id}",),
-            )
-            ctx = steward.runner.tool_context(request, 1)
-            verdict = await steward.policy.decide(read_file, {"path": "a"}, ctx)
+            verdict = await _read_verdict(w, user, chat_id, kind, tainted=True)
             assert verdict.decision == expected, (chat_id, verdict)
 
 
