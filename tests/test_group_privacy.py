@@ -160,11 +160,13 @@ async def test_lists_typed_in_a_group_answer_in_private_only(tmp_path: Path) -> 
         assert owner is not None
         await w.h.steward.stores.goals.add(owner.id, "call the divorce lawyer")
         await w.h.say("/remind every day 9:00 pay the PRIVATE bill")
-        for command in ("/goal", "/goal list all", "/remind list", "/briefing feeds", "/memory"):
+        lists = ("/goal", "/goal list all", "/goal show 2", "/remind list", "/briefing feeds")
+        for command in (*lists, "/memory"):
             said = await _in_group(w, command)
             assert "private chat" in said, (command, said)
         assert not any("divorce" in t or "PRIVATE" in t for t in w.h.channel.texts(GROUP))
         assert "divorce" in await w.h.say("/goal list")
+        assert "divorce" in await w.h.say("/goal show 2")
         assert "PRIVATE" in await w.h.say("/remind list")
 
 

@@ -90,7 +90,9 @@ async def add(title: str, user: User, goals: Goals) -> str:
 
 @goal.sub("show <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def show(goal_id: int, user: User, goals: Goals) -> str:
+async def show(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     return await goals.show_text(user, goal_id)
 
 
