@@ -17,7 +17,7 @@ from agent.cards import escape_invisible, render_preview
 from agent.config import Settings
 from agent.recall import group_scope
 from agent.types import Address, Choice, Press
-from bot.commands.handlers import DecideApproval
+from bot.commands.handlers import DecideApproval, Handler
 from bot.commands.registry import CommandGroup
 from memory.approvals import Approval
 from memory.people import Chat, Identity, User
@@ -121,49 +121,31 @@ async def show_request(
     )
 
 
-@approve.sub("<approval_id> always")
-async def approve_always(
-    approval_id: str,
-    sender: Identity,
-    user: User,
-    chat: Chat,
-    stores: Stores,
-    decide_approval: DecideApproval,
-    approvals: ApprovalService | None = None,
-) -> str:
-    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
-        return hidden
-    return await decide_approval(approval_id, identity=sender, user=user, approve=True, always=True)
+def _typed(*, approve: bool, always: bool = False) -> Handler:
+    """A typed decision (`/approve <id> [always]`, `/deny <id>`): the approver's scope first
+    (`_hidden`), then the core decides."""
+
+    async def decide(
+        approval_id: str,
+        sender: Identity,
+        user: User,
+        chat: Chat,
+        stores: Stores,
+        decide_approval: DecideApproval,
+        approvals: ApprovalService | None = None,
+    ) -> str:
+        if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
+            return hidden
+        return await decide_approval(
+            approval_id, identity=sender, user=user, approve=approve, always=always
+        )
+
+    return decide
 
 
-@approve.sub("<approval_id>")
-async def approve_request(
-    approval_id: str,
-    sender: Identity,
-    user: User,
-    chat: Chat,
-    stores: Stores,
-    decide_approval: DecideApproval,
-    approvals: ApprovalService | None = None,
-) -> str:
-    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
-        return hidden
-    return await decide_approval(approval_id, identity=sender, user=user, approve=True)
-
-
-@deny.sub("<approval_id>")
-async def deny_request(
-    approval_id: str,
-    sender: Identity,
-    user: User,
-    chat: Chat,
-    stores: Stores,
-    decide_approval: DecideApproval,
-    approvals: ApprovalService | None = None,
-) -> str:
-    if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
-        return hidden
-    return await decide_approval(approval_id, identity=sender, user=user, approve=False)
+approve_always = approve.sub("<approval_id> always")(_typed(approve=True, always=True))
+approve_request = approve.sub("<approval_id>")(_typed(approve=True))
+deny_request = deny.sub("<approval_id>")(_typed(approve=False))
 
 
 async def _hidden(
