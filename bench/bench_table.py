@@ -113,6 +113,8 @@ def table(r: dict[str, Any]) -> str:
                 f"{q['recall@5']:.3f} / {q['mrr']:.3f}",
                 "n/a: no comparable store",
             )
+    if quality:  # the default weights were picked on every case, these included
+        row("  (in-sample: held-out figures are `make bench-memory`'s)", "", "")
     if not quality and mem.get("error"):
         row("Memory figures", mem["error"], "")
     sch = s.get("scheduler")
