@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     ALREADY = "already"
     EXPIRED = "expired"
     CHANGED = "changed"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,16 @@ class ApprovalService:
             return Decided(
                 Outcome.ALREADY, f"{approval.id} was already {approval.status.value}.", approval
             )
+        if not await self._may_still_talk(approval.user_id):
+            # revoked since they asked: nothing of theirs runs, and their turn is not resumed
+            await store.withdraw_for_user(approval.user_id, decided_by=str(identity))
+            await audit.record("approval.withdrawn", actor=str(identity), subject=approval.id)
+            return Decided(
+                Outcome.WITHDRAWN,
+                f"{approval.id} was withdrawn: the person who asked can no longer talk to me. "
+                "Nothing ran.",
+                approval,
+            )
         ctx: ToolContext = await ctx_for(approval)
         if ctx.clock.now() >= approval.expires_at:
             await self.expire(approval)
@@ -270,6 +281,12 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} ran.", done)
+
+    async def _may_still_talk(self, user_id: int) -> bool:
+        user = await self._stores.people.get(user_id)
+        if user is None:
+            return False
+        return user.is_owner or bool(await self._stores.people.identities_of(user_id))
 
     async def expire(self, approval: Approval) -> bool:
         changed = await self._stores.approvals.transition(

@@ -259,6 +259,8 @@ class Steward:
         ):
             await self._mark(decided.approval, f"{decided.message} (decided by {identity})")
             await self._resume(decided.approval.turn_id)
+        elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
+            await self._mark(decided.approval, decided.message)  # their turn is not resumed
         return note
 
     async def expire_approvals(self) -> int:

@@ -223,6 +223,21 @@ class ApprovalStore:
         )
         return changed == 1
 
+    async def withdraw_for_user(self, user_id: int, *, decided_by: str) -> list[Approval]:
+        """Deny every pending request of one person (they were revoked): none of it may run."""
+        withdrawn = []
+        for approval in await self.pending(user_id):
+            if await self.transition(
+                approval.id,
+                ApprovalStatus.PENDING,
+                ApprovalStatus.DENIED,
+                decided_by=decided_by,
+                result="withdrawn: the person who asked can no longer talk to Steward; nothing ran",
+                result_is_error=True,
+            ):
+                withdrawn.append(approval)
+        return withdrawn
+
     async def set_prompt_message(self, approval_id: str, platform_message_id: str | None) -> None:
         await self._db.execute(
             "UPDATE approvals SET prompt_message_id = ? WHERE id = ?",

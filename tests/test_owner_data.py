@@ -338,6 +338,37 @@ async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: P
         assert await stores.schedules.count_active() == 0
 
 
+async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: Path) -> None:
+    """A request of someone later revoked must not run on a late "approve" (its reply would go
+    to them): /revoke withdraws what they asked for, and a request whose person lost access
+    some other way is withdrawn when decided, and their turn is not resumed."""
+    from bot.commands.access import revoke_identity
+
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "groceries.md").write_text(SECRET)
+        stores = w.h.steward.stores
+        order = instruction("read_file", {"path": "groceries.md"})
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        [first] = await stores.approvals.pending()
+        said = await revoke_identity(identity=MALLORY, sender=OWNER, stores=stores)
+        assert "1 request(s)" in said, said
+        assert await stores.approvals.pending() == []
+        assert "was already denied" in await w.h.say(f"/approve {first.id}")
+        # revoked without /revoke (the settings, at a start): refused when decided
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        [second] = await stores.approvals.pending()
+        assert await stores.people.revoke(MALLORY)
+        asked = len(w.model.requests)
+        said = await w.h.say(f"/approve {second.id}")
+        assert "withdrawn" in said, said
+        assert await w.tools_ran("read_file") == 0
+        assert len(w.model.requests) == asked  # their turn was not resumed
+        assert not any(SECRET in t for t in w.h.channel.texts("m-dm"))
+        assert (await stores.approvals.get(second.id)).status == "denied"
+
+
 async def test_a_persons_own_rule_reaches_only_their_private_chat(tmp_path: Path) -> None:
     """A rule in Mallory's own section lets her read that file in her private chat, never in a
     group, where the reply (and whoever planted the request there) is everyone's."""

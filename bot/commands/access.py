@@ -102,22 +102,28 @@ async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) 
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
-    stopped = await _stop_schedules(stores, user, str(sender))
+    stopped, withdrawn = await _stop_what_they_started(stores, user, str(sender))
     also = f" {stopped} reminder(s) and task(s) of theirs were cancelled." if stopped else ""
+    if withdrawn:
+        also += f" {withdrawn} request(s) of theirs awaiting approval were withdrawn."
     return f"{identity} can no longer talk to me.{also} /allow {identity} lets them back in."
 
 
-async def _stop_schedules(stores: Stores, user: User | None, actor: str) -> int:
-    """A person with no allowed identity left: what they scheduled stops now (a later /allow
-    or a start that admits them again from the settings does not bring it back)."""
+async def _stop_what_they_started(stores: Stores, user: User | None, actor: str) -> tuple[int, int]:
+    """A person with no allowed identity left: what they scheduled stops now, and what they
+    asked for and is still awaiting approval is withdrawn (a later /allow, or a start that
+    admits them again from the settings, brings back neither). Returns both counts."""
     if user is None or user.is_owner or await stores.people.identities_of(user.id):
-        return 0
+        return 0, 0
     stopped = await stores.schedules.cancel_for_user(user.id)
     if stopped:
         await stores.audit.record(
             "schedule.cancelled", actor=actor, subject=f"user:{user.id}", count=stopped
         )
-    return stopped
+    withdrawn = await stores.approvals.withdraw_for_user(user.id, decided_by=actor)
+    for approval in withdrawn:
+        await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
+    return stopped, len(withdrawn)
 
 
 @link.sub("")
@@ -196,5 +202,5 @@ async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:
         user = await stores.people.resolve(Identity.parse(gone))
         if await stores.people.revoke(Identity.parse(gone)):
             await stores.audit.record("access.revoked", actor="settings", subject=gone)
-            await _stop_schedules(stores, user, "settings")
+            await _stop_what_they_started(stores, user, "settings")
     await stores.state.set(ALLOWLIST_STATE, json.dumps(current))
