@@ -8,6 +8,7 @@ or a channel draw only on what was said or kept in that chat; in private nothing
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from harness import OWNER
@@ -167,7 +168,13 @@ async def test_lists_typed_in_a_group_answer_in_private_only(tmp_path: Path) -> 
         assert not any("divorce" in t or "PRIVATE" in t for t in w.h.channel.texts(GROUP))
         assert "divorce" in await w.h.say("/goal list")
         assert "divorce" in await w.h.say("/goal show 2")
-        assert "PRIVATE" in await w.h.say("/remind list")
+        listed = await w.h.say("/remind list")
+        assert "PRIVATE" in listed
+        # closing one in the group names it by number only
+        [reminder] = re.findall(r"#(\d+)", listed)
+        assert await _in_group(w, "/goal done 2") == "Goal #2 is done. Check-ins stopped."
+        assert await _in_group(w, f"/remind cancel {reminder}") == f"Cancelled #{reminder}."
+        assert not any("divorce" in t or "PRIVATE" in t for t in w.h.channel.texts(GROUP))
 
 
 async def test_a_task_posting_to_a_group_carries_no_goals(tmp_path: Path) -> None:

@@ -117,19 +117,20 @@ async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
 
 @goal.sub("done <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def done(goal_id: int, user: User, goals: Goals) -> str:
-    return await _close(goals, user, goal_id, GoalStatus.DONE)
+async def done(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, goal_id, GoalStatus.DONE)
 
 
 @goal.sub("drop <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def drop(goal_id: int, user: User, goals: Goals) -> str:
-    return await _close(goals, user, goal_id, GoalStatus.DROPPED)
+async def drop(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, goal_id, GoalStatus.DROPPED)
 
 
-async def _close(goals: Goals, user: User, goal_id: int, status: GoalStatus) -> str:
+async def _close(goals: Goals, user: User, chat: Chat, goal_id: int, status: GoalStatus) -> str:
     closed = await goals.close(user, goal_id, status)
-    return f"Goal #{closed.id} {closed.title} is {status.value}. Check-ins stopped."
+    title = "" if in_group(chat) else f" {closed.title}"  # a group hears only the number
+    return f"Goal #{closed.id}{title} is {status.value}. Check-ins stopped."
 
 
 @goal.sub("every <goal_id> off", goal_id=_goal_id)

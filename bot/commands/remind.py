@@ -50,10 +50,12 @@ async def list_reminders(user: User, chat: Chat, scheduler: SchedulerService) ->
 
 
 @remind.sub("cancel <schedule_id...>", problem=WHICH, schedule_id=_schedule_id)
-async def cancel(schedule_id: int, user: User, scheduler: SchedulerService) -> str:
+async def cancel(schedule_id: int, user: User, chat: Chat, scheduler: SchedulerService) -> str:
     cancelled = await scheduler.cancel(user, schedule_id)
     if cancelled is None:
         return f"There is no pending reminder #{schedule_id}. See /remind list."
+    if in_group(chat):  # a group hears only the number, not what the reminder said
+        return f"Cancelled #{schedule_id}."
     return f"Cancelled #{schedule_id}: {cancelled.payload.get('text', '')}"
 
 
