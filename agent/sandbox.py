@@ -2,8 +2,7 @@
 
 Paths are confined to the workspace: absolute paths, `~`, `..`, encoded dots and NUL bytes are
 refused before anything is resolved, and a path whose resolution (symlinks followed) leaves the
-workspace is refused too. Web addresses are checked after DNS resolution: loopback, private,
-link-local and other non-public addresses are refused unless the host is allow-listed.
+workspace is refused too. Web addresses are checked by `agent.public_web`.
 
 Commands run in a fresh root built inside a user, mount and pid namespace (util-linux `unshare`,
 `pivot_root`, `setpriv`): the system directories read-only, the workspace read-write at its own
@@ -15,17 +14,14 @@ the shell is off unless the owner opts in (`STEWARD_SHELL_UNCONFINED`).
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import functools
 import hashlib
-import ipaddress
 import logging
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -34,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from agent.errors import ToolError
 
-__all__ = ["Sandbox", "check_public_host", "os_sandbox_available", "shell_mode"]
+__all__ = ["Sandbox", "os_sandbox_available", "shell_mode"]
 
 log = logging.getLogger(__name__)
 
@@ -364,23 +360,3 @@ def _content(path: str, info: os.stat_result) -> str:
         _DIGESTS.clear()
     _DIGESTS[key] = digest.hexdigest()
     return _DIGESTS[key]
-
-
-async def check_public_host(host: str, port: int, allow: frozenset[str]) -> None:
-    """Refuse a host that resolves to a loopback, private, link-local or reserved address."""
-    if host.lower() in allow:
-        return
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ToolError(f"could not resolve {host}: {exc.strerror}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise ToolError(
-                f"refused: {host} resolves to {address}, which is not a public address "
-                "(STEWARD_FETCH_ALLOW_HOSTS can allow a host you trust)"
-            )

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-from agent.sandbox import check_public_host
+from agent.public_web import checked_target
 from agent.tools.registry import ToolError
 from memory.feeds import Feed, NewItem
 
@@ -136,8 +136,16 @@ class FeedFetcher:
     ) -> tuple[bytes, httpx.Response]:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            await self._check(current)
-            async with client.stream("GET", current, headers=headers) as response:
+            try:
+                target = await checked_target(current, self.allow_hosts)
+            except ToolError as exc:
+                raise _Refused(str(exc)) from None
+            async with client.stream(
+                "GET",
+                target.url,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
+            ) as response:
                 if response.is_redirect and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
                     continue
@@ -153,19 +161,6 @@ class FeedFetcher:
                         raise _TooLarge
                 return bytes(body), response
         raise _Refused("too many redirects")
-
-    async def _check(self, url: str) -> None:
-        """Refuse a URL that is not http(s) to a public address (or an allowed host)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Refused("refused: not an http(s) URL with a host")
-        if parts.username or parts.password:
-            raise _Refused("refused: URLs with credentials are not fetched")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            await check_public_host(parts.hostname, port, self.allow_hosts)
-        except (ToolError, ValueError) as exc:
-            raise _Refused(str(exc)) from None
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -12,7 +12,8 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from agent.sandbox import Sandbox, check_public_host
+from agent.public_web import checked_target
+from agent.sandbox import Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 if TYPE_CHECKING:
@@ -68,18 +69,6 @@ def _sandbox(ctx: ToolContext) -> Sandbox:
     return ctx.deps.sandbox
 
 
-async def _check_url(url: str, sandbox: Sandbox) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ToolError("refused: only http and https URLs can be fetched")
-    if not parts.hostname:
-        raise ToolError("refused: the URL has no host")
-    if parts.username or parts.password:
-        raise ToolError("refused: URLs with credentials are not fetched")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    await check_public_host(parts.hostname, port, sandbox.fetch_allow_hosts)
-
-
 async def _fetch_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     url = str(arguments["url"])
     parts = urlsplit(url)
@@ -110,12 +99,15 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                await _check_url(current, sandbox)
+                target = await checked_target(current, sandbox.fetch_allow_hosts)
             except ToolError as exc:  # after a redirect the address is the server's words
                 raise ToolError(str(exc), source=_redirected(url, current)) from None
             try:
                 async with client.stream(
-                    "GET", current, headers={"User-Agent": "Steward/0.1 (+self-hosted agent)"}
+                    "GET",
+                    target.url,
+                    headers={"User-Agent": "Steward/0.1 (+self-hosted agent)", **target.headers},
+                    extensions=target.extensions,
                 ) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = urljoin(current, response.headers["location"])
