@@ -5,7 +5,8 @@ refused before anything is resolved, and a path whose resolution (symlinks follo
 workspace is refused too. Web addresses are checked by `agent.public_web`.
 
 Commands run in a fresh root built inside a user, mount and pid namespace (util-linux `unshare`,
-`pivot_root`, `setpriv`): the system directories read-only, the workspace read-write at its own
+`pivot_root`, `setpriv`): the system directories read-only (of /etc only its public files), the
+kernel's settings read-only, the workspace read-write at its own
 path and nothing else of the machine (not the data directory with the database, the policy and
 the audit key, not Steward's working directory with `.env`), no network unless the call asks,
 no capabilities, and every process gone when the command ends. Where namespaces are missing
@@ -44,17 +45,37 @@ SHELL_OFF = (
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _INNER_HOME = "/sandbox-home"
 
+# What of /etc a command sees: names, addresses, certificates, the loader's cache, time zone,
+# the alternatives symlinks. Never the whole of it: /etc holds secrets readable by Steward's
+# user or group (the systemd unit's EnvironmentFile, /etc/shadow when running as root).
+_ETC_KEPT = (
+    "passwd group hosts host.conf hostname resolv.conf nsswitch.conf gai.conf protocols "
+    "services networks mime.types localtime timezone os-release lsb-release debian_version "
+    "ld.so.cache ld.so.conf ld.so.conf.d alternatives ssl/certs ssl/openssl.cnf "
+    "ca-certificates ca-certificates.conf pki/tls/certs pki/ca-trust/extracted "
+    "crypto-policies python3 magic magic.mime locale.alias"
+)
+
 # Runs as root of a new user namespace, in new mount and pid namespaces. Builds a root on a
-# tmpfs: read-only binds of the system directories, a few device nodes, a fresh /proc, a private
-# /tmp, the workspace read-write; pivots into it, drops the old root and every capability, and
-# becomes the command (pid 1: when it ends the kernel kills whatever it left behind).
-_CONFINE = """\
+# tmpfs: read-only binds of the system directories and of the parts of /etc above, a few device
+# nodes, a fresh /proc (its kernel settings read-only, sysrq and kcore masked: when Steward runs
+# as root, the namespace's root is the machine's), a private /tmp, the workspace read-write;
+# pivots into it, drops the old root and every capability, and becomes the command (pid 1: when
+# it ends the kernel kills whatever it left behind).
+_CONFINE = f"""\
 set -eu
 ws="$1"; root="$2"; home="$3"; top="$4"; ws_seen="$5"; root_seen="$6"; shift 6
 mount -t tmpfs -o mode=0755,size=1m steward-root "$root"
-for d in usr bin sbin lib lib32 lib64 libx32 etc; do
+for d in usr bin sbin lib lib32 lib64 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; fi
+done
+mkdir "$root/etc"
+for f in {_ETC_KEPT}; do
+  s="/etc/$f"; t="$root/etc/$f"
+  if [ -L "$s" ]; then mkdir -p "${{t%/*}}"; ln -s "$(readlink "$s")" "$t"
+  elif [ -d "$s" ]; then mkdir -p "$t"; mount --rbind "$s" "$t"
+  elif [ -f "$s" ]; then mkdir -p "${{t%/*}}"; touch "$t"; mount --bind "$s" "$t"; fi
 done
 mkdir "$root/dev" "$root/proc" "$root/tmp"
 for n in null zero full random urandom; do
@@ -62,7 +83,13 @@ for n in null zero full random urandom; do
 done
 ln -s /proc/self/fd "$root/dev/fd"; ln -s /proc/self/fd/0 "$root/dev/stdin"
 ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc" 2>/dev/null || true
+if mount -t proc -o nosuid,nodev,noexec proc "$root/proc" 2>/dev/null; then
+  mount --bind "$root/proc/sys" "$root/proc/sys"
+  mount -o remount,bind,ro "$root/proc/sys"
+  for p in sysrq-trigger kcore; do
+    if [ -e "$root/proc/$p" ]; then mount --bind /dev/null "$root/proc/$p"; fi
+  done
+fi
 mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev steward-tmp "$root/tmp"
 mkdir -p "$root$home" "$root$ws"
 if [ -n "$top" ]; then mount --bind "$root$top" "$root$top"; fi

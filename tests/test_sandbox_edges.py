@@ -187,6 +187,31 @@ async def test_commands_see_only_the_workspace(box: Box) -> None:
 
 
 @needs_namespaces
+async def test_commands_see_little_of_etc_and_cannot_touch_the_kernel(box: Box) -> None:
+    """/etc holds secrets Steward's user or group may read (the systemd unit's EnvironmentFile
+    is group-readable; /etc/shadow when Steward runs as root, which makes the namespace's root
+    the machine's): a command sees only the public part. Kernel settings are read-only."""
+    (box.workspace / "etc.sh").write_text(
+        "for f in passwd hosts ssl/certs shadow dovecot apt systemd; do\n"
+        "  if [ -e /etc/$f ]; then echo seen:$f; else echo unseen:$f; fi\ndone\n"
+    )
+    seen = await box.sh("sh etc.sh")
+    for name in ("passwd", "hosts"):
+        assert f"seen:{name}\n" in seen, seen
+    for name in ("shadow", "dovecot", "apt", "systemd"):
+        assert f"unseen:{name}\n" in seen, seen
+    python = "python3 -c 'import ssl, json, getpass; getpass.getuser()'"
+    assert "exit code 0" in await box.sh(python)
+    (box.workspace / "kernel.sh").write_text(
+        "cat /proc/sys/kernel/domainname > /proc/sys/kernel/domainname\n"
+        "stat -c %F /proc/sysrq-trigger 2>/dev/null || echo absent\n"
+    )
+    kernel = await box.sh("sh kernel.sh")
+    assert "Read-only file system" in kernel, kernel
+    assert "regular" not in kernel, kernel  # masked by /dev/null (where the kernel has it)
+
+
+@needs_namespaces
 async def test_nothing_a_command_starts_outlives_it(box: Box) -> None:
     started = time.monotonic()
     spawn = (
@@ -229,7 +254,8 @@ async def test_network_only_when_the_call_asks(box: Box) -> None:
     preview = TOOLS["shell"].preview
     assert preview is not None
     assert "network: off" in await preview(box.ctx, {"command": "ls"})
-    assert "network: ON" in await preview(box.ctx, {"command": "ls", "network": True})
+    online = await preview(box.ctx, {"command": "ls", "network": True})
+    assert "network: ON, the internet and this machine's own local services" in online
 
 
 # --- what a planted config can make a command do -----------------------------------------------

@@ -61,7 +61,11 @@ async def _command_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
 
 async def _shell_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     sandbox = sandbox_of(ctx)
-    network = "ON" if arguments.get("network") else "off"
+    network = (
+        "ON, the internet and this machine's own local services"
+        if arguments.get("network")
+        else "off"
+    )
     try:
         confined = await asyncio.to_thread(sandbox.confined)
     except ToolError:
