@@ -14,7 +14,7 @@ from agent.memory_view import describe_found
 from agent.recall import group_scope, hit_label, message_label
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.labels import TRUSTED, Label
-from memory.longterm import MEMORY_KINDS, Kind, NewMemory, Source, Trust
+from memory.longterm import MEMORY_KINDS, Kind, Memory, NewMemory, Source, Trust
 
 if TYPE_CHECKING:
     from agent.memory_service import MemoryService
@@ -94,10 +94,10 @@ async def memory_save(
     except ValueError as exc:
         raise ToolError(str(exc)) from None
     if saved.duplicate:
-        return f"Already remembered as #{saved.memory.id}: {saved.memory.text}"
+        return f"Already remembered as {_named(saved.memory)}."
     parts = [f"Saved memory #{saved.memory.id}" + (" (untrusted)" if untrusted else "") + "."]
     if saved.superseded:
-        retired = "; ".join(f"#{m.id} {m.text}" for m in saved.superseded)
+        retired = "; ".join(_named(m) for m in saved.superseded)
         parts.append(f"It replaces {retired}.")
     if saved.refused:
         ids = ", ".join(f"#{i}" for i in saved.refused)
@@ -105,6 +105,15 @@ async def memory_save(
             f"Not replaced: {ids} (unknown, already replaced, or trusted while this is not)."
         )
     return " ".join(parts)
+
+
+def _named(memory: Memory) -> str:
+    """A memory this save met, as its result names it. An untrusted one by number only: a
+    trusted save can retire one (the same subject, `replaces`), and its text in this plain,
+    unlabelled result would reach the model as if the owner had said it."""
+    if memory.untrusted:
+        return f"#{memory.id} (untrusted; its text is not repeated here)"
+    return f"#{memory.id} {memory.text}"
 
 
 @tool(risk=Risk.READ)
