@@ -94,6 +94,12 @@ class ApprovalService:
     ) -> Approval | ToolResult:
         """Store a deferred call; a ToolResult instead when it is refused without asking."""
         clock = ctx.clock
+        if not await self._stores.people.may_talk(ctx.user.id):  # revoked while the turn ran
+            return ToolResult(
+                "refused without asking: the person who asked can no longer talk to me",
+                is_error=True,
+                refused=True,
+            )
         fingerprint = await tool.fingerprint(ctx, arguments) if tool.fingerprint else ""
         digest = action_hash(tool.name, arguments, fingerprint)
         audit = self._stores.audit
@@ -197,7 +203,7 @@ class ApprovalService:
             return Decided(
                 Outcome.ALREADY, f"{approval.id} was already {approval.status.value}.", approval
             )
-        if not await self._may_still_talk(approval.user_id):
+        if not await self._stores.people.may_talk(approval.user_id):
             # revoked since they asked: nothing of theirs runs, and their turn is not resumed
             await store.withdraw_for_user(approval.user_id, decided_by=str(identity))
             await audit.record("approval.withdrawn", actor=str(identity), subject=approval.id)
@@ -281,12 +287,6 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} ran.", done)
-
-    async def _may_still_talk(self, user_id: int) -> bool:
-        user = await self._stores.people.get(user_id)
-        if user is None:
-            return False
-        return user.is_owner or bool(await self._stores.people.identities_of(user_id))
 
     async def expire(self, approval: Approval) -> bool:
         changed = await self._stores.approvals.transition(

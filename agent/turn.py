@@ -209,6 +209,10 @@ class TurnRunner:
         request = await self._request_for(stored, state)
         if request is None:
             return None
+        if not await self._stores.people.may_talk(request.user.id):
+            # revoked while it waited: their turn ends here, no model call, nothing sent
+            await self._stores.turns.set_status(turn_id, TurnStatus.SKIPPED, label=stored.label)
+            return None
         label = stored.label.join(Label(state.label))
         decided = {a.tool_use_id: a for a in approvals}
         results: list[ToolResultPart] = []

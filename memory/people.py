@@ -186,6 +186,15 @@ class People:
         )
         return [Identity(r["channel"], r["platform_user_id"]) for r in rows]
 
+    async def may_talk(self, user_id: int) -> bool:
+        """The owner, or a person with an allowed identity left (revoked ones have none)."""
+        found = await self._db.scalar(
+            "SELECT 1 FROM users WHERE id = ? AND (is_owner = 1 OR EXISTS (SELECT 1 FROM"
+            " identities WHERE identities.user_id = users.id AND status = 'allowed'))",
+            (user_id,),
+        )
+        return found is not None
+
     async def is_own_chat(self, user_id: int, channel: str, platform_chat_id: str) -> bool:
         """True for a private chat in which this user has written to Steward, and nobody else
         has."""

@@ -369,6 +369,53 @@ async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: 
         assert (await stores.approvals.get(second.id)).status == "denied"
 
 
+async def test_a_revoked_persons_turn_is_not_resumed_nor_asks_again(tmp_path: Path) -> None:
+    """Revoked while a request of theirs waited (at a start, by the settings), the request's
+    expiry must not resume their turn (a model call, a reply to them); revoked while their turn
+    ran, it files no request: no card reaches them, nothing waits for the owner."""
+    from datetime import UTC, datetime, timedelta
+
+    from fakes.anthropic import RecordedRequest, Reply
+    from trust_world import obedient_model
+
+    from memory.clock import FrozenClock
+
+    clock = FrozenClock(datetime(2026, 5, 4, 8, 0, tzinfo=UTC))
+    revoke_mid_turn: list[Any] = []
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.tool_results:
+            return Reply.text("ANSWER-TO-MALLORY")
+        if revoke_mid_turn:
+            revoke_mid_turn[0].h.edit_database(
+                "UPDATE identities SET status = 'revoked' WHERE platform_user_id = 'mallory'"
+            )
+        return obedient_model(request)
+
+    async with trust_world(tmp_path, clock=clock, model=model) as w:
+        (w.workspace / "groceries.md").write_text(SECRET)
+        stores = w.h.steward.stores
+        order = instruction("read_file", {"path": "groceries.md"})
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        [waiting] = await stores.approvals.pending()
+        assert await stores.people.revoke(MALLORY)
+        asked = len(w.model.requests)
+        clock.advance(timedelta(days=2))
+        assert await w.h.steward.expire_approvals() == 1
+        assert len(w.model.requests) == asked
+        assert not any("ANSWER-TO-MALLORY" in t for t in w.h.channel.texts("m-dm"))
+        assert (await stores.turns.stored(waiting.turn_id)).status == "skipped"
+        # revoked while the model was thinking: no request is filed
+        await stores.people.admit(MALLORY, "Mallory")
+        revoke_mid_turn.append(w)
+        cards = len(w.h.channel.approvals)
+        await w.h.say(order, sender=MALLORY, chat="m-dm2")
+        assert await stores.approvals.pending() == []
+        assert len(w.h.channel.approvals) == cards
+        assert await w.tools_ran("read_file") == 0
+
+
 async def test_a_persons_own_rule_reaches_only_their_private_chat(tmp_path: Path) -> None:
     """A rule in Mallory's own section lets her read that file in her private chat, never in a
     group, where the reply (and whoever planted the request there) is everyone's."""
