@@ -198,3 +198,33 @@ async def test_a_task_posting_to_a_group_carries_no_goals(tmp_path: Path) -> Non
         await scheduler.run_due()
         sent = [str(r.messages) + r.system_text for r in w.model.requests[before:]]
         assert sent and not any("divorce" in t for t in sent)
+
+
+async def test_closing_things_in_a_group_names_them_by_number_only(tmp_path: Path) -> None:
+    """Forgetting a memory, removing a feed or a mail watch, or a /remember that replaces one:
+    in a group the answer gives the number, never what was kept in private."""
+    async with trust_world(tmp_path) as w:
+        stores = w.h.steward.stores
+        owner = await stores.people.owner()
+        assert owner is not None
+        await w.h.say("/remember My bank PIN is 4821")
+        [pin] = [m for m in await w.h.memories() if "4821" in m.text]
+        await w.h.say("/briefing topics oncology trials")
+        await w.h.say("/briefing feeds add https://example.org/private-health-forum.rss")
+        [feed] = await stores.feeds.list(owner.id)
+        rule, _ = await stores.mail.add_rule(
+            owner.id, "from", "lawyer@divorce.example", chat_id=None, destination=None
+        )
+        assert await _in_group(w, f"/memory forget {pin.id}") == f"Forgotten #{pin.id}."
+        assert "private chat" in await _in_group(w, "/briefing topics")
+        assert await _in_group(w, f"/briefing feeds remove {feed.id}") == (
+            f"Removed feed #{feed.id}."
+        )
+        assert await _in_group(w, f"/mail watch remove {rule.id}") == (
+            f"Stopped watching #{rule.id}."
+        )
+        said = "\n".join(w.h.channel.texts(GROUP))
+        for private in ("4821", "oncology", "private-health-forum", "divorce.example"):
+            assert private not in said, (private, said)
+        # in private, each still says what it was
+        assert "oncology" in await w.h.say("/briefing topics")

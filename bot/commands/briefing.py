@@ -185,10 +185,12 @@ async def feeds_add(url: str, user: User, stores: Stores) -> str:
 
 
 @briefing.sub("feeds remove <feed_id...>", problem=WHICH_FEED, feed_id=_feed_id)
-async def feeds_remove(feed_id: str, user: User, stores: Stores) -> str:
+async def feeds_remove(feed_id: str, user: User, chat: Chat, stores: Stores) -> str:
     removed = await stores.feeds.remove(user.id, int(feed_id))
     if removed is None:
         return f"There is no feed #{feed_id}."
+    if in_group(chat):
+        return f"Removed feed #{removed.id}."
     return f"Removed feed #{removed.id}: {removed.url}"
 
 
@@ -198,7 +200,9 @@ async def feeds_unknown(verb: str) -> str:
 
 
 @briefing.sub("topics")
-async def topics_show(user: User, stores: Stores) -> str:
+async def topics_show(user: User, chat: Chat, stores: Stores) -> str:
+    if in_group(chat):
+        return IN_PRIVATE
     prefs = await stores.feeds.prefs(user.id)
     return f"Topics: {prefs.topics}" if prefs.topics else "No topics yet."
 

@@ -81,13 +81,15 @@ async def watch_list(user: User, chat: Chat, stores: Stores) -> str:
 
 
 @mail.sub("watch remove <rule_id...>", problem=WHICH, rule_id=_rule_id)
-async def watch_remove(rule_id: int, user: User, stores: Stores) -> str:
+async def watch_remove(rule_id: int, user: User, chat: Chat, stores: Stores) -> str:
     from agent.mail.watch import describe_rule
 
     removed = await stores.mail.remove_rule(user.id, rule_id)
     if removed is None:
         return f"There is no watch rule #{rule_id}. See /mail watch list."
     await stores.audit.record("mail.watch_removed", actor=f"user:{user.id}", subject=str(rule_id))
+    if in_group(chat):
+        return f"Stopped watching #{rule_id}."
     return f"Stopped watching #{rule_id}: {describe_rule(removed)}."
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope
-from bot.commands.privacy import IN_PRIVATE
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
@@ -164,12 +164,19 @@ def _source(memory: Memory) -> str:
 
 @memory_command.sub("forget <memory_id...>", problem=_FORGET_WHICH, memory_id=_memory_id)
 async def forget(
-    memory_id: int, user: User, sender: Identity, stores: Stores, memory: MemoryService
+    memory_id: int,
+    user: User,
+    chat: Chat,
+    sender: Identity,
+    stores: Stores,
+    memory: MemoryService,
 ) -> str:
     forgotten = await memory.forget(user.id, memory_id)
     if forgotten is None:
         return f"You have no memory #{memory_id}."
     await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
+    if in_group(chat):  # a group hears the number, not what was kept in private
+        return f"Forgotten #{memory_id}."
     return f"Forgotten #{memory_id}: {forgotten.text}"
 
 
@@ -195,7 +202,10 @@ async def remember(text: str, user: User, chat: Chat, memory: MemoryService) -> 
         return f"I already remember that (#{saved.memory.id})."
     reply = f"Remembered #{saved.memory.id}: {saved.memory.text}"
     if saved.superseded:
-        reply += "\nIt replaces " + "; ".join(f"#{m.id} {m.text}" for m in saved.superseded)
+        group = in_group(chat)  # what it replaces may have been said in private
+        reply += "\nIt replaces " + "; ".join(
+            f"#{m.id}" if group else f"#{m.id} {m.text}" for m in saved.superseded
+        )
     return reply
 
 
