@@ -86,6 +86,30 @@ async def test_unknown_and_malformed_commands_answer_with_help(
     assert fake_model.requests == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/goal show 99999999999999999999",
+        "/goal note 99999999999999999999 x",
+        "/memory show 99999999999999999999",
+        "/memory forget #99999999999999999999",
+        "/remind cancel 99999999999999999999",
+        "/goal show ²",
+        "/audit ²",
+        "/timezone " + "x" * 300,
+    ],
+)
+async def test_ids_too_large_or_not_ascii_and_long_names_answer_with_usage(
+    tmp_path: Path, fake_model: FakeAnthropic, command: str
+) -> None:
+    """Not "something went wrong": a number SQLite cannot hold overflowed in the query, `²` is
+    a digit to str.isdigit but not to int, and a 300-character zone name is too long a path."""
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        said = await h.say(command)
+        assert "went wrong" not in said, said
+        assert await h.steward.stores.audit.recent(kind="message.failed") == []
+
+
 def test_commands_are_parsed_once_with_bot_mentions() -> None:
     call = parse_command("/Remind@steward_bot  10m tea ")
     assert call is not None

@@ -568,6 +568,10 @@ async def test_activity_filters_tells_a_turns_story_and_exports(web: Web) -> Non
     assert "sent" in story
     missing, _ = await web.request("GET", "/activity/turn/9999", cookie=cookie)
     assert missing.status == 404
+    huge = "9" * 20  # more than SQLite's integer holds: not found, never a server error
+    for path in (f"/activity/turn/{huge}", f"/memory/{huge}", f"/activity?before={huge}"):
+        answered, _ = await web.request("GET", path, cookie=cookie)
+        assert answered.status in (200, 404), (path, answered.status)
     exported, body = await web.request("GET", "/activity/export", cookie=cookie)
     assert exported.status == 200
     assert exported.headers["Content-Security-Policy"].startswith("default-src 'none'")

@@ -10,6 +10,7 @@ from agent.config import Settings
 from agent.scheduler import Recurrence, SchedulerService
 from agent.scheduler.when import WhenError, describe_trigger, parse_clock_time
 from agent.types import Address, address_from_json
+from bot.commands.ids import digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -63,10 +64,7 @@ def _feed_url(text: str) -> str:
 
 def _feed_id(text: str) -> str:
     """The id as typed, without its `#` (digits: "There is no feed #007." quotes it so)."""
-    value = text.lstrip("#")
-    if not value.isdigit():
-        raise UsageError(WHICH_FEED)
-    return value
+    return digits_of_id(text, WHICH_FEED)
 
 
 def _where(address: Address, here: Address) -> str:

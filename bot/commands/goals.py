@@ -14,6 +14,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
+from bot.commands.ids import digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -41,10 +42,7 @@ goal = group.command(
 
 
 def _goal_id(text: str) -> int:
-    value = text.lstrip("#")
-    if not value.isdigit():
-        raise UsageError(WHICH)
-    return int(value)
+    return int(digits_of_id(text, WHICH))
 
 
 def _answers(handler: Handler) -> Handler:

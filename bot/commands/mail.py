@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.config import Settings
 from agent.mail.setup import account_from
 from agent.types import Address, address_to_json
+from bot.commands.ids import digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.people import Chat, User
@@ -56,10 +57,7 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
 
 
 def _rule_id(text: str) -> int:
-    value = text.strip().lstrip("#")
-    if not value.isdigit():
-        raise UsageError(WHICH)
-    return int(value)
+    return int(digits_of_id(text, WHICH))
 
 
 def _configured(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope
+from bot.commands.ids import digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
@@ -58,10 +59,8 @@ remember_command = group.command(
 
 
 def _memory_id(text: str) -> int:
-    value = text.strip().lstrip("#")
-    if not value.isdigit():
-        raise UsageError(f"{text.strip() or 'The id'!s} is not a memory id (a number such as 12).")
-    return int(value)
+    problem = f"{text.strip()[:40] or 'The id'!s} is not a memory id (a number such as 12)."
+    return int(digits_of_id(text, problem))
 
 
 @memory_command.sub("")

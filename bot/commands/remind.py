@@ -8,6 +8,7 @@ from agent.config import Settings
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
+from bot.commands.ids import digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -33,10 +34,7 @@ remind = group.command(
 
 
 def _schedule_id(text: str) -> int:
-    value = text.strip().lstrip("#")
-    if not value.isdigit():
-        raise UsageError(WHICH)
-    return int(value)
+    return int(digits_of_id(text, WHICH))
 
 
 @remind.sub("list")

@@ -34,7 +34,7 @@ quiet = group.command(
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise UsageError(f"I don't know the timezone “{name}” (use an IANA name).") from None
 
 

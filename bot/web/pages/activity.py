@@ -11,6 +11,7 @@ from aiohttp import web
 
 from agent.cards import describe_sources
 from agent.transcript import TextPart, ToolResultPart, ToolUsePart, load_transcript
+from bot.commands.ids import as_id
 from bot.web.security import SECURITY_HEADERS
 from bot.web.views import Page, Routes
 from memory.web_reads import AuditFilter
@@ -46,7 +47,7 @@ async def activity(page: Page) -> web.StreamResponse:
     events = await reads.audit_events(
         AuditFilter(
             **chosen,
-            before_id=int(before) if before.isdigit() else None,
+            before_id=as_id(before),
             limit=PAGE_SIZE,
         )
     )
@@ -70,7 +71,8 @@ async def activity(page: Page) -> web.StreamResponse:
 async def turn_story(page: Page) -> web.StreamResponse:
     stores = page.deps.core.stores
     raw = page.params["turn_id"]
-    turn = await stores.console_reads.turn(int(raw)) if raw.isdigit() else None
+    number = as_id(raw)
+    turn = await stores.console_reads.turn(number) if number is not None else None
     if turn is None:
         return page.render("missing.html", status=404, what=f"turn {raw}")
     approvals = await stores.approvals.for_turn(turn.id)

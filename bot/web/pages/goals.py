@@ -24,6 +24,7 @@ from agent.scheduler.when import (
 )
 from agent.types import Address, address_from_json
 from bot.commands.briefing import parse_destination
+from bot.commands.ids import as_id
 from bot.errors import UsageError
 from bot.web.views import Page, Routes
 from memory.goals import Goal, GoalNote, GoalStatus
@@ -92,7 +93,7 @@ async def goals_page(page: Page) -> web.StreamResponse:
 
 def _goal_id(page: Page) -> int | None:
     raw = page.params["goal_id"]
-    return int(raw) if raw.isdigit() else None
+    return as_id(raw)
 
 
 @routes.post("/goals/add")
@@ -175,8 +176,9 @@ async def reminder_cancel(page: Page) -> web.StreamResponse:
     scheduler = page.deps.core.scheduler
     raw = page.params["schedule_id"]
     cancelled = None
-    if scheduler is not None and raw.isdigit():
-        cancelled = await scheduler.cancel(page.user, int(raw))
+    number = as_id(raw)
+    if scheduler is not None and number is not None:
+        cancelled = await scheduler.cancel(page.user, number)
     if cancelled is None:
         return page.redirect("/goals", f"There is no pending reminder #{raw}.")
     await page.audit("web.reminder_cancelled", subject=f"schedule:{raw}")
@@ -245,8 +247,9 @@ async def feed_add(page: Page) -> web.StreamResponse:
 async def feed_remove(page: Page) -> web.StreamResponse:
     raw = page.params["feed_id"]
     removed = None
-    if raw.isdigit():
-        removed = await page.deps.core.stores.feeds.remove(page.user.id, int(raw))
+    number = as_id(raw)
+    if number is not None:
+        removed = await page.deps.core.stores.feeds.remove(page.user.id, number)
     if removed is None:
         return page.redirect("/goals", f"There is no feed #{raw}.")
     await page.audit("web.feed_removed", subject=f"feed:{raw}")

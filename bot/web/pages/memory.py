@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from agent.cards import describe_sources
+from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
 from memory.longterm import Memory, NewMemory, Source, Trust
 
@@ -84,8 +85,9 @@ async def memory_detail(page: Page) -> web.StreamResponse:
     service = page.deps.core.memory
     raw = page.params["memory_id"]
     found = None
-    if service is not None and raw.isdigit():
-        found = await service.store.get(page.user.id, int(raw))
+    number = as_id(raw)
+    if service is not None and number is not None:
+        found = await service.store.get(page.user.id, number)
     if found is None or service is None:
         return page.render("missing.html", status=404, what=f"memory #{raw}")
     return page.render("memory_one.html", item=await _view(page, found))
@@ -95,9 +97,10 @@ async def memory_detail(page: Page) -> web.StreamResponse:
 async def forget(page: Page) -> web.StreamResponse:
     service = page.deps.core.memory
     raw = page.params["memory_id"]
-    if service is None or not raw.isdigit():
+    number = as_id(raw)
+    if service is None or number is None:
         return page.redirect("/memory", "There is no such memory.")
-    forgotten = await service.forget(page.user.id, int(raw))
+    forgotten = await service.forget(page.user.id, number)
     if forgotten is None:
         return page.redirect("/memory", f"You have no memory #{raw}.")
     await page.audit("memory.forgotten", subject=f"memory:{raw}", via="web")
@@ -111,9 +114,10 @@ async def correct(page: Page) -> web.StreamResponse:
     service = page.deps.core.memory
     raw = page.params["memory_id"]
     text = page.field("text")
-    if service is None or not raw.isdigit():
+    number = as_id(raw)
+    if service is None or number is None:
         return page.redirect("/memory", "There is no such memory.")
-    old = await service.store.get(page.user.id, int(raw))
+    old = await service.store.get(page.user.id, number)
     if old is None:
         return page.redirect("/memory", f"You have no memory #{raw}.")
     if not text:

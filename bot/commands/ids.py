@@ -1,0 +1,29 @@
+"""A record's id as a command takes it: `12` or `#12`.
+
+ASCII digits only (`²` is a digit to `str.isdigit` but not to `int`), and no larger than
+SQLite's integer (a longer number overflowed in the query and the command failed instead of
+answering). `problem` is the reply when the text is not such an id.
+"""
+
+from __future__ import annotations
+
+from bot.commands.registry import UsageError
+
+__all__ = ["MAX_ID", "as_id", "digits_of_id"]
+
+MAX_ID = 2**63 - 1
+
+
+def as_id(text: str) -> int | None:
+    """The id `text` spells (`12`, `#12`), or None (also for one too large to be stored)."""
+    value = text.strip().lstrip("#")
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+        return None
+    return int(value)
+
+
+def digits_of_id(text: str, problem: str) -> str:
+    """The id's digits as typed (so a reply can quote `#007`), or UsageError(problem)."""
+    if as_id(text) is None:
+        raise UsageError(problem)
+    return text.strip().lstrip("#")
