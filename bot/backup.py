@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 
 from agent.config import Settings
 from agent.paths import LOCK_FILE, LOG_FILE, DataDirLock
+from memory.audit_head import HEAD_FILE, reset_head
 from memory.backup import NoDatabase, latest_schema, snapshot_database
 
 __all__ = [
@@ -57,6 +58,7 @@ _SKIP_NAMES = {
     f"{DB_NAME}-journal",
     LOCK_FILE,
     "chroma",
+    HEAD_FILE,  # written again from the restored database (memory/audit_head.py)
 }
 _STAGING = ".restore-"  # inside the data directory: one filesystem, even on a volume
 
@@ -265,6 +267,7 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
             restored = staging / "data"
             for path in restored.iterdir():
                 path.rename(data / path.name)
+            reset_head(data / DB_NAME)
             extra = staging / "extra" / "mcp.json"
             if extra.is_file():
                 target = mcp_config_path(settings)

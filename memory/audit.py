@@ -6,27 +6,33 @@ each event's `hash` is `hmac:` + HMAC-SHA256(key, prev_hash + the event), with t
 before the key existed keep their plain `sha256(prev_hash + canonical JSON)`; the key file records
 the first keyed id (`keyed_from`), so an attacker cannot pass later events off as old ones.
 Editing, deleting or re-chaining any row breaks a link; `verify()` names the first broken one.
+Deleting the newest events is caught by the head kept beside the key (`memory/audit_head.py`).
 Events record ids and shapes, not message text. The key goes to no log, model or tool: only its
 id (the first 8 hex digits of its SHA-256) is ever shown.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import hmac
 import json
 import logging
-import os
-import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memory.clock import Clock, SystemClock, iso
+from memory.audit_head import HEAD_FILE, Head, read_head, write_head
+from memory.audit_key import (
+    AUDIT_KEY_FILE,
+    KEYED,
+    AuditKey,
+    ensure_key,
+    mark_head_kept,
+    read_key,
+)
+from memory.clock import Clock, iso
 from memory.db import Database
 from memory.errors import AuditKeyError
 
@@ -41,33 +47,13 @@ __all__ = [
     "Verification",
     "ensure_key",
     "event_from_row",
+    "mark_head_kept",
     "read_key",
 ]
 
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
-KEYED = "hmac:"  # the prefix of a keyed event's hash
-AUDIT_KEY_FILE = "audit.key"
-_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class AuditKey:
-    secret: bytes = field(repr=False)
-    keyed_from: int  # the id of the first keyed event
-
-    @property
-    def key_id(self) -> str:
-        """A short name for the key that reveals nothing usable about it."""
-        return hashlib.sha256(self.secret).hexdigest()[:8]
-
-    def mac(self, prev_hash: str, at: str, kind: str, actor: str, subject: str, detail: str) -> str:
-        message = json.dumps(
-            ["steward-audit-v1", prev_hash, at, kind, actor, subject, detail],
-            separators=(",", ":"),
-        )
-        return KEYED + hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,115 +143,11 @@ def _append_many(
     actor: str,
     subjects: list[str],
     key: AuditKey | None,
-) -> None:
+) -> tuple[int, str, str]:
+    last = (0, GENESIS, GENESIS)
     for subject in subjects:
-        _append(conn, at, kind, actor, subject, "{}", key)
-
-
-def read_key(path: Path) -> AuditKey | None:
-    """The key in `path`, or None when there is none; AuditKeyError when it is unusable."""
-    try:
-        raw = path.read_bytes()
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise AuditKeyError(f"cannot read the audit key {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(raw)
-        secret = bytes.fromhex(data["key"])
-        keyed_from = data["keyed_from"]
-        if data.get("format") != _FORMAT or len(secret) != 32:
-            raise ValueError
-        if isinstance(keyed_from, bool) or not isinstance(keyed_from, int) or keyed_from < 1:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):  # no detail: it could quote the key
-        raise AuditKeyError(f"{path} is not a valid audit key file") from None
-    if stat.st_mode & 0o077:
-        log.warning("the audit key %s is readable by others: chmod 600 it", path)
-    if stat.st_nlink > 1:  # another name for it could sit where tools and commands can read
-        log.warning("the audit key %s has %d hard links: remove the others", path, stat.st_nlink)
-    return AuditKey(secret, keyed_from)
-
-
-def _create_key(path: Path, keyed_from: int, clock: Clock) -> AuditKey:
-    """Write a new key atomically and exclusively; if another process won, return its key."""
-    payload = json.dumps(
-        {
-            "format": _FORMAT,
-            "key": secrets.token_bytes(32).hex(),
-            "keyed_from": keyed_from,
-            "created_at": iso(clock.now()),
-            "note": "Steward's audit key: keep it private, back it up with steward.db",
-        },
-        indent=1,
-    ).encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    _write_new(temp, payload)
-    try:
-        os.link(temp, path)  # atomic, and never replaces a key another process made
-    except FileExistsError:
-        pass
-    except OSError as exc:  # a file system without hard links: exclusive, not atomic
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-            raise
-        with contextlib.suppress(FileExistsError):
-            _write_new(path, payload)
-    finally:
-        temp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # make the new name durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    key = read_key(path)
-    if key is None:
-        raise AuditKeyError(f"the audit key {path} vanished as it was created")
-    return key
-
-
-def _write_new(path: Path, payload: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-async def ensure_key(db: Database, path: Path, clock: Clock | None = None) -> AuditKey:
-    """The audit key, created at first start; refuses a database the key does not fit.
-
-    Creation holds SQLite's write lock, so no event is appended between reading the last id and
-    the key naming the next one as its first keyed event, even by another process.
-    """
-    key = read_key(path)
-    if key is None:
-        async with db.transaction() as tx:
-            cursor = await tx.execute("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            last = await cursor.fetchone()
-            key = read_key(path)  # another process may have made it while we waited
-            if key is None:
-                if last is not None and str(last["hash"]).startswith(KEYED):
-                    raise AuditKeyError(
-                        f"the audit key {path} is missing, but the audit log is keyed: restore "
-                        "the key file (or move steward.db aside to start a new log)"
-                    )
-                key = _create_key(path, (last["id"] if last else 0) + 1, clock or SystemClock())
-                log.debug(
-                    "created audit key %s: events from %d on are keyed", key.key_id, key.keyed_from
-                )
-    last_id = await db.scalar("SELECT MAX(id) FROM audit_events") or 0
-    if last_id < key.keyed_from - 1:
-        raise AuditKeyError(
-            f"the audit key {path} was made after event {key.keyed_from - 1}, but steward.db "
-            f"holds events only up to {last_id}: the audit log was truncated or the database "
-            "replaced; restore it (or move the key aside to start a new log)"
-        )
-    return key
+        last = _append(conn, at, kind, actor, subject, "{}", key)
+    return last
 
 
 class AuditLog:
@@ -286,6 +168,7 @@ class AuditLog:
         self._clock = clock
         self._key = key
         self._key_path = key_path
+        self._head_path = key_path.with_name(HEAD_FILE) if key_path is not None else None
 
     async def record(
         self, kind: str, /, *, actor: str, subject: str = "", **detail: Any
@@ -294,7 +177,7 @@ class AuditLog:
         detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
         key = self._load_key()
         event_id, prev, digest = await self._db.atomic(
-            _append, at, kind, actor, subject, detail_json, key
+            _append, at, kind, actor, subject, detail_json, key, after=self._head_writer(key)
         )
         return AuditEvent(event_id, at, kind, actor, subject, detail, prev, digest)
 
@@ -306,8 +189,55 @@ class AuditLog:
             return 0
         at = iso(self._clock.now())
         key = self._load_key()
-        await self._db.atomic(_append_many, at, kind, actor, list(subjects), key)
+        await self._db.atomic(
+            _append_many, at, kind, actor, list(subjects), key, after=self._head_writer(key)
+        )
         return len(subjects)
+
+    def _head_writer(self, key: AuditKey | None) -> Callable[[tuple[int, str, str]], None] | None:
+        """What writes the head once an append commits (on SQLite's thread); None unkeyed."""
+        path = self._head_path
+        if key is None or path is None:
+            return None
+
+        def write(appended: tuple[int, str, str]) -> None:
+            try:
+                write_head(path, key, appended[0], appended[2])
+            except OSError as exc:  # the event is committed: a stale head is reported later
+                log.warning("could not update the audit head %s: %s", path, exc.strerror)
+
+        return write
+
+    async def settle_head(self) -> str | None:
+        """At start-up: check the log still reaches its head, record `audit.truncated` when it
+        does not (see audit_head.py), and keep the head from now on. Returns the problem."""
+        key = self._load_key()
+        if key is None or self._head_path is None or self._key_path is None:
+            return None
+        # the head first: an append commits before it moves the head, so the log read after
+        # it reaches at least that far, whatever another process appends meanwhile
+        head, problem = self._read_head(key)
+        last = await self._db.fetchone("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+        if problem is None and head is not None:
+            problem = await self._gap(head, int(last["id"]) if last else 0)
+        if problem is not None:
+            log.warning("audit log: %s", problem)
+            await self.record("audit.truncated", actor="steward", problem=problem)
+        else:
+            write_head(self._head_path, key, *((last["id"], last["hash"]) if last else (0, "")))
+        if not key.head:
+            self._key = mark_head_kept(self._key_path)
+        return problem
+
+    async def _gap(self, head: Head, last_id: int) -> str | None:
+        """Why a log whose newest event is `last_id` does not reach `head` (None: it does)."""
+        if last_id < head.id:
+            return f"events {last_id + 1} to {head.id} are missing (the log reached {head.id})"
+        if head.id:
+            found = await self._db.scalar("SELECT hash FROM audit_events WHERE id = ?", (head.id,))
+            if found != head.hash:
+                return f"event {head.id} is not the one the audit head recorded"
+        return None
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:
@@ -348,10 +278,14 @@ class AuditLog:
             key = self._load_key()
         except AuditKeyError as exc:
             return Verification(False, 0, None, str(exc), unverifiable=True)
+        head, head_problem = self._read_head(key)
+        head_hash = ""
         expected_prev, expected_id, count = GENESIS, 1, 0
         async for row in self._rows():
             count += 1
             event_id = row["id"]
+            if head is not None and event_id == head.id:
+                head_hash = row["hash"]
             if event_id != expected_id:
                 return Verification(False, count, expected_id, f"event {expected_id} is missing")
             if row["prev_hash"] != expected_prev:
@@ -376,7 +310,28 @@ class AuditLog:
             problem = f"event {expected_id} is missing (the audit key came after event "
             problem += f"{key.keyed_from - 1})"
             return Verification(False, count, expected_id, problem, key.key_id, key.keyed_from)
+        if head is not None and count < head.id:
+            head_problem = f"events {count + 1} to {head.id} are missing (the log reached "
+            head_problem += f"{head.id}, by the audit head)"
+        elif head is not None and head.id and head_hash != head.hash:
+            head_problem = f"event {head.id} is not the one the audit head recorded"
+        if head_problem is not None:
+            broken = head.id if head is not None else None
+            return Verification(False, count, broken, head_problem, key.key_id, key.keyed_from)
         return Verification(True, count, key_id=key.key_id, keyed_from=key.keyed_from)
+
+    def _read_head(self, key: AuditKey | None) -> tuple[Head | None, str | None]:
+        """The head to check the log's end against, or why it cannot be (None, None: none
+        kept). Read before the events: appends only move it on, never back."""
+        if key is None or not key.head or self._head_path is None:
+            return None, None
+        try:
+            head = read_head(self._head_path, key)
+        except AuditKeyError as exc:
+            return None, str(exc)
+        if head is None:
+            return None, f"the audit head {self._head_path} is missing"
+        return head, None
 
 
 def event_from_row(row: Any) -> AuditEvent:

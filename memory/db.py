@@ -146,13 +146,16 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
-    async def atomic(self, fn: Callable[..., _T], *args: Any) -> _T:
+    async def atomic(
+        self, fn: Callable[..., _T], *args: Any, after: Callable[[_T], None] | None = None
+    ) -> _T:
         """`fn(sqlite3_connection, *args)` inside one exclusive write transaction (as
         `transaction()`: commits when it returns, rolls back when it raises), run whole on the
         connection's thread in one trip. `fn` is plain, blocking code: SQL and a little
-        arithmetic on its results (the audit chain's next hash), nothing slow."""
+        arithmetic on its results (the audit chain's next hash), nothing slow. `after(result)`
+        runs there too, once committed (the audit log's head file)."""
         async with self._write_lock:
-            return await self._run(_atomic, fn, args)
+            return await self._run(_atomic, fn, args, after)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement; returns the last row id (for INSERT) or the row count."""
@@ -187,7 +190,12 @@ class Database:
         return await conn._execute(fn, conn._conn, *args)
 
 
-def _atomic(conn: sqlite3.Connection, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+def _atomic(
+    conn: sqlite3.Connection,
+    fn: Callable[..., _T],
+    args: tuple[Any, ...],
+    after: Callable[[_T], None] | None,
+) -> _T:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
@@ -195,6 +203,8 @@ def _atomic(conn: sqlite3.Connection, fn: Callable[..., _T], args: tuple[Any, ..
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if after is not None:
+        after(result)
     return result
 
 

@@ -61,7 +61,7 @@ class Stores:
         except BaseException:
             await db.close()
             raise
-        return cls(
+        stores = cls(
             db=db,
             people=People(db, clock),
             messages=MessageLog(db, clock),
@@ -78,6 +78,13 @@ class Stores:
             console_reads=ConsoleReads(db, clock),
             model_calls=ModelCallLog(db, clock),
         )
+        if audit_key:
+            try:
+                await stores.audit.settle_head()
+            except BaseException:
+                await db.close()
+                raise
+        return stores
 
     async def close(self) -> None:
         await self.db.close()

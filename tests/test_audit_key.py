@@ -132,6 +132,55 @@ def test_an_untouched_keyed_chain_verifies(tmp_path: Path) -> None:
     assert hashes and all(h.startswith(KEYED) for h in hashes)
 
 
+def _cut(db: Path, sql: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["the newest two", "all of them", "the head file", "a head of its own"],
+)
+def test_cutting_the_logs_end_fails_verify_and_is_recorded_at_the_next_start(
+    tmp_path: Path, attack: str
+) -> None:
+    """The chain alone proves no event came after the newest: deleting the newest events (an
+    approval decided, a login), or all of them, left a valid, shorter chain. The head kept
+    beside the key says how far the log reached."""
+    asyncio.run(_an_asked_fetch(tmp_path))
+    data = tmp_path / "data"
+    db = data / "steward.db"
+    with sqlite3.connect(db) as conn:
+        (last,) = conn.execute("SELECT MAX(id) FROM audit_events").fetchone()
+    if attack == "the newest two":
+        _cut(db, f"DELETE FROM audit_events WHERE id > {last - 2}")
+    elif attack == "all of them":
+        _cut(db, "DELETE FROM audit_events")
+    elif attack == "the head file":
+        _cut(db, f"DELETE FROM audit_events WHERE id > {last - 2}")
+        (data / "audit.head").unlink()
+    else:  # a head naming an earlier event, MACed with a key of the attacker's
+        _cut(db, f"DELETE FROM audit_events WHERE id > {last - 2}")
+        from memory.audit_head import write_head
+
+        write_head(data / "audit.head", ATTACKERS_KEY, last - 2, "x")
+    result = steward(data, "audit", "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BROKEN" in result.stdout and "audit head" in result.stdout, result.stdout
+
+    async def start() -> list[str]:
+        stores = await Stores.open(db, SystemClock())
+        try:
+            return [e.detail["problem"] for e in await stores.audit.recent(kind="audit.truncated")]
+        finally:
+            await stores.close()
+
+    [recorded] = asyncio.run(start())  # in the log for good, and the log goes on from there
+    assert "audit head" in recorded or "missing" in recorded, recorded
+    assert steward(data, "audit", "verify").returncode == 0
+    assert asyncio.run(start()) == [recorded]  # a clean start records nothing more
+
+
 async def _old_then_upgraded(data: Path) -> None:
     """Three events written before keys existed, then two by a Steward with a key."""
     db = await Database.open(data / "steward.db")
@@ -240,7 +289,10 @@ def test_processes_starting_together_share_one_key(tmp_path: Path) -> None:
     ids = {run.communicate(timeout=60)[0].strip() for run in runs}
     key = read_key(data / "audit.key")
     assert key is not None and ids == {key.key_id} and key.keyed_from == 3
-    assert sorted(p.name for p in data.iterdir() if "audit" in p.name) == ["audit.key"]
+    assert sorted(p.name for p in data.iterdir() if "audit" in p.name) == [
+        "audit.head",
+        "audit.key",
+    ]
     assert steward(data, "audit", "verify").returncode == 0
 
 

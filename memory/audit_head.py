@@ -1,0 +1,86 @@
+"""The audit log's newest event, kept beside its key, so deleting the newest events shows.
+
+The chain proves that each event follows the one before it, not that none came after: whoever
+can write `steward.db` could delete the newest events (an approval, a login) and leave a valid,
+shorter chain. So once each append commits, the newest event's id and hash are written to
+`audit.head` beside `audit.key`, MACed with the key, and the key file says a head is kept (a
+missing head then shows too). A log that ends before its head, or whose event at the head's id
+is another, fails `verify()`. At start-up such a gap is written into the log itself
+(`audit.truncated`) rather than refusing to start: with `synchronous=NORMAL` a power cut can
+also lose the last commits, and that must not become an outage.
+
+The head is one fixed-size record written in place (one `pwrite`, no rename, no fsync): it is
+on every append's path. A torn or forged record fails its MAC, which is reported like a gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from memory.audit_key import AUDIT_KEY_FILE, AuditKey, read_key
+from memory.errors import AuditKeyError
+
+__all__ = ["HEAD_FILE", "Head", "read_head", "reset_head", "write_head"]
+
+HEAD_FILE = "audit.head"
+_SIZE = 256  # bytes: one record, padded, so a shorter one never leaves a longer one's tail
+
+
+@dataclass(frozen=True)
+class Head:
+    id: int
+    hash: str
+
+
+def _mac(key: AuditKey, event_id: int, event_hash: str) -> str:
+    message = json.dumps(["steward-audit-head-v1", event_id, event_hash], separators=(",", ":"))
+    return hmac.new(key.secret, message.encode(), hashlib.sha256).hexdigest()
+
+
+def write_head(path: Path, key: AuditKey, event_id: int, event_hash: str) -> None:
+    record = json.dumps(
+        {"id": event_id, "hash": event_hash, "mac": _mac(key, event_id, event_hash)},
+        separators=(",", ":"),
+    ).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, record.ljust(_SIZE), 0)
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path, key: AuditKey) -> Head | None:
+    """The head in `path` (None: there is none); AuditKeyError when it is damaged or forged."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditKeyError(f"cannot read the audit head {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw.rstrip(b" \x00"))
+        head = Head(int(data["id"]), str(data["hash"]))
+        mac = str(data["mac"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditKeyError(f"the audit head {path} is damaged") from None
+    if not hmac.compare_digest(mac, _mac(key, head.id, head.hash)):
+        raise AuditKeyError(f"the audit head {path} does not match the audit key")
+    return head
+
+
+def reset_head(database: Path) -> None:
+    """After a restore: the restored log's newest event is its head (an archive holds none: a
+    head copied while Steward ran could be ahead of the database's snapshot)."""
+    key = read_key(database.with_name(AUDIT_KEY_FILE))
+    if key is None:
+        return
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        row = conn.execute("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+    write_head(database.with_name(HEAD_FILE), key, *(row if row else (0, "")))
