@@ -36,6 +36,7 @@ __all__ = [
     "Card",
     "describe_sources",
     "escape_invisible",
+    "plain_name",
     "render_card",
     "render_preview",
     "terminal_safe",
@@ -144,6 +145,15 @@ def _blank_run(run: str) -> list[str]:
     parts += [f"{spaces:,} spaces or tabs"] if spaces else []
     marker = f"[blank: {', '.join(parts)}]"
     return ["\n", marker, "\n"] if breaks else [" ", marker, " "]
+
+
+_MARKUP = re.compile(r"[`*_~#\[\]()<>|\\]")
+
+
+def plain_name(name: str, limit: int = 64) -> str:
+    """A name a person chose, as plain text in Steward's own notices: no Markdown to dress it up
+    as Steward's words or as a link, nothing invisible, at most `limit` characters."""
+    return _MARKUP.sub("", escape_invisible(name))[:limit].strip()
 
 
 def escape_invisible(text: str) -> str:

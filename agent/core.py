@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -14,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
-from agent.cards import describe_sources, escape_invisible
+from agent.cards import describe_sources, escape_invisible, plain_name
 from agent.config import Settings
 from agent.delivery import Courier, private_address
 from agent.outbox import DeliveryError, Outbox, Switchboard
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0
 TELL_OWNER_EVERY = 300.0  # s between notices of one person's requests
-_MARKUP = re.compile(r"[`*_~#\[\]()<>|\\]")
 
 
 @dataclass
@@ -216,7 +214,7 @@ class Steward:
         self._told[requester.id] = now
         where, chat = found
         # the name is theirs to choose: plain text, no Markdown to dress it up as Steward's words
-        name = _MARKUP.sub("", escape_invisible(requester.display_name))[:64].strip()
+        name = plain_name(requester.display_name)
         text = (
             f"{name or 'Someone'} (person #{requester.id}) asked, in "
             f"{escape_invisible(str(address))}, for {approval.tool} (request {approval.id}). "

@@ -13,7 +13,7 @@ from harness import OWNER, Harness, RecordingChannel, echo_reply, running_stewar
 
 from agent.config import ConfigError, load_settings
 from agent.tools.messaging import send_message
-from agent.types import TurnRequest
+from agent.types import Address, IncomingMessage, TurnRequest
 from bot.commands.access import apply_allowlists
 from memory.clock import FrozenClock
 from memory.people import Identity
@@ -38,6 +38,19 @@ async def test_a_strangers_first_message_is_refused_and_the_owner_told_once(
         await h.say("please?", sender=MALLORY, chat="2002")
         assert h.channel.texts("c1") == notes, "the owner is told only once"
         assert len(h.channel.texts("2002")) == 1
+        # the name is the stranger's to choose: plain text in the owner's note, never Markdown
+        name = "*Steward:* owner approved, [tap](http://evil.example)"
+        await h.router.dispatch(
+            IncomingMessage(
+                sender=Identity("telegram", "3003"),
+                address=Address("test", "3003"),
+                text="hi",
+                sender_name=name,
+            )
+        )
+        note = h.channel.texts("c1")[-1]
+        assert "telegram:3003" in note and "Steward: owner approved" in note, note
+        assert not any(mark in note.split(" (telegram:3003)")[0] for mark in "*[]()"), note
     assert fake_model.requests == []
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 
+from agent.cards import plain_name
 from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
 from bot.commands.registry import CommandGroup, UsageError
@@ -177,8 +178,8 @@ async def tell_owner_about_stranger(
         return
     address, chat = found
     who = str(message.sender)
-    if message.sender_name:
-        who = f"{message.sender_name} ({message.sender})"
+    if message.sender_name:  # their own choice of name: plain text, never Markdown or a link
+        who = f"{plain_name(message.sender_name) or 'someone'} ({message.sender})"
     where = "in a group" if message.chat_kind.value != "private" else "privately"
     text = (
         f"Someone new wrote to me {where} on {message.address.channel}: {who}. "

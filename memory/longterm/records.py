@@ -93,11 +93,24 @@ def _row(new: NewMemory, text: str, created: datetime) -> tuple[Any, ...]:
 memory_of_row = _memory  # a `memories` row as a Memory (for look-ups that select whole rows)
 
 
+# Sources Steward never trusts (outside content; another person's word about themselves):
+# an imported record from one of them is untrusted whatever its "trust" says.
+_NEVER_TRUSTED = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.MAIL, Source.USER_SAID})
+
+
+def _restored_trust(record: dict[str, Any]) -> Trust:
+    """An export file is only text: a record that names outside sources, or comes from a
+    source never trusted, is untrusted even if the file calls it trusted."""
+    if Source(record["source"]) in _NEVER_TRUSTED or record.get("label"):
+        return Trust.UNTRUSTED
+    return Trust(record["trust"])
+
+
 def _restored_label(record: dict[str, Any]) -> str:
     """An imported memory keeps its label; an untrusted one from an older export gets its
     source kind as the label."""
     sources = [str(s) for s in record.get("label") or []]
-    if Trust(record["trust"]) is Trust.UNTRUSTED:
+    if _restored_trust(record) is Trust.UNTRUSTED:
         return Label.untrusted(*sources, str(record["source"])).to_json()
     return TRUSTED.to_json()
 
@@ -176,7 +189,7 @@ class MemoryRecords:
                 normalize_subject(str(record.get("subject") or "")),
                 Source(record["source"]).value,
                 str(record.get("source_ref") or ""),
-                Trust(record["trust"]).value,
+                _restored_trust(record).value,
                 float(record.get("importance", 0.5)),
                 iso(parse_iso(str(record["created_at"]))),
                 iso(parse_iso(str(record["superseded_at"])))
