@@ -416,6 +416,25 @@ async def test_a_revoked_persons_turn_is_not_resumed_nor_asks_again(tmp_path: Pa
         assert await w.tools_ran("read_file") == 0
 
 
+async def test_a_message_card_says_whose_private_chat_it_goes_to(tmp_path: Path) -> None:
+    """Another person's send_message without a chat goes to their own private chat; the card
+    the owner judges said "your own chat"."""
+    from agent.tools.messaging import send_message
+
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        mallory = await steward.stores.people.admit(MALLORY, "Mallory")
+        owner = await steward.stores.people.owner()
+        assert owner is not None and send_message.preview is not None
+        for user, expected in ((owner, "your own private chat"), (mallory, "Mallory's own")):
+            request = TurnRequest(
+                kind="chat", user=user, chat=None, address=Address("test", "x"), text="x"
+            )
+            ctx = steward.runner.tool_context(request, 1)
+            preview = await send_message.preview(ctx, {"channel": "telegram", "text": "hi"})
+            assert expected in preview, preview
+
+
 async def test_a_persons_own_rule_reaches_only_their_private_chat(tmp_path: Path) -> None:
     """A rule in Mallory's own section lets her read that file in her private chat, never in a
     group, where the reply (and whoever planted the request there) is everyone's."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.cards import plain_name
 from agent.delivery import Courier, is_private_chat, private_address
 from agent.outbox import Switchboard
 from agent.tools.registry import Risk, ToolContext, ToolError, tool
@@ -25,7 +26,9 @@ _CHAT_FORMS = {
 
 async def _preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """The whole message: the card shows it escaped and says how much it could not fit."""
-    where = arguments.get("chat") or "your own chat"
+    owner = ctx.user.is_owner
+    mine = "your own private chat" if owner else f"{ctx.user.display_name}'s own private chat"
+    where = arguments.get("chat") or plain_name(mine, 96)
     return f"Post to {arguments.get('channel')} ({where}):\n{arguments.get('text', '')}"
 
 
