@@ -78,6 +78,8 @@ async def audit_verify(settings: Settings) -> int:
             else ", unkeyed (no audit key yet: Steward creates it at its next start)"
         )
         print(f"audit chain ok: {result.events} events{keyed}")
+        if result.cut_note:
+            print(f"WARNING: {result.cut_note}")
         return 0
     if result.unverifiable:
         print(f"audit chain cannot be verified: {result.problem}")

@@ -54,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+TRUNCATED = "audit.truncated"  # the kind of the event that says the log was cut short
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,17 @@ class Verification:
     key_id: str = ""  # empty: no key (a log from before keys, or a missing key file)
     keyed_from: int | None = None
     unverifiable: bool = False  # the key file is missing or unusable, yet events need it
+    cut_at: tuple[int, ...] = ()  # `audit.truncated` events: the log was cut short before each
+
+    @property
+    def cut_note(self) -> str:
+        """What an intact chain still owes its reader: where it was cut short ("" if never)."""
+        if not self.cut_at:
+            return ""
+        ids = ", ".join(f"#{i}" for i in self.cut_at[-5:])
+        return (
+            f"it was cut short {len(self.cut_at)} time(s): see the audit.truncated event(s) {ids}"
+        )
 
 
 def _digest(prev_hash: str, at: str, kind: str, actor: str, subject: str, detail: str) -> str:
@@ -119,11 +131,20 @@ def _append(
     subject: str,
     detail: str,
     key: AuditKey | None,
+    head_path: Path | None = None,
 ) -> tuple[int, str, str]:
     """Chain one event to the last (inside the write transaction that holds SQLite's write
-    lock, so no other event can come between): its id, previous hash and hash."""
-    row = conn.execute("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
-    prev = row[0] if row else GENESIS
+    lock, so no other event can come between): its id, previous hash and hash. With a head,
+    a log that no longer reaches it (its newest events deleted while Steward runs) first gets
+    an `audit.truncated` event saying so."""
+    row = conn.execute("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+    if key is not None and head_path is not None and kind != TRUNCATED:
+        problem = _short_of_head(conn, row, key, head_path)
+        if problem is not None:
+            log.warning("audit log: %s", problem)
+            detail_json = json.dumps({"problem": problem}, separators=(",", ":"))
+            row = _append(conn, at, TRUNCATED, "steward", "", detail_json, key)[::2]
+    prev = row[1] if row else GENESIS
     if key is None:
         digest = _digest(prev, at, kind, actor, subject, detail)
     else:
@@ -143,11 +164,48 @@ def _append_many(
     actor: str,
     subjects: list[str],
     key: AuditKey | None,
+    head_path: Path | None,
 ) -> tuple[int, str, str]:
     last = (0, GENESIS, GENESIS)
     for subject in subjects:
-        last = _append(conn, at, kind, actor, subject, "{}", key)
+        last = _append(conn, at, kind, actor, subject, "{}", key, head_path)
     return last
+
+
+def _short_of_head(
+    conn: sqlite3.Connection, last: Any, key: AuditKey, head_path: Path
+) -> str | None:
+    """Why the log, whose newest row is `last`, falls short of the head (None: it does not).
+    The head may lag behind another process's append, never run ahead of the log."""
+    try:
+        head = read_head(head_path, key)
+    except AuditKeyError as exc:
+        return str(exc)
+    if head is None:
+        return f"the audit head {head_path} is missing" if key.head else None
+    last_id = int(last[0]) if last else 0
+    if last_id < head.id:
+        return f"events {last_id + 1} to {head.id} are missing (the log reached {head.id})"
+    if head.id:
+        found = last[1] if last_id == head.id else _hash_of(conn, head.id)
+        if found != head.hash:
+            return f"event {head.id} is not the one the audit head recorded"
+    return None
+
+
+def _end_of_log(
+    conn: sqlite3.Connection, key: AuditKey, head_path: Path
+) -> tuple[str | None, tuple[int, str]]:
+    """Whether the log falls short of its head, and its newest event (0, "" for none)."""
+    last = conn.execute("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+    return _short_of_head(conn, last, key, head_path), (
+        (int(last[0]), str(last[1])) if last else (0, "")
+    )
+
+
+def _hash_of(conn: sqlite3.Connection, event_id: int) -> str | None:
+    row = conn.execute("SELECT hash FROM audit_events WHERE id = ?", (event_id,)).fetchone()
+    return str(row[0]) if row else None
 
 
 class AuditLog:
@@ -177,7 +235,15 @@ class AuditLog:
         detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
         key = self._load_key()
         event_id, prev, digest = await self._db.atomic(
-            _append, at, kind, actor, subject, detail_json, key, after=self._head_writer(key)
+            _append,
+            at,
+            kind,
+            actor,
+            subject,
+            detail_json,
+            key,
+            self._head_path,
+            after=self._head_writer(key),
         )
         return AuditEvent(event_id, at, kind, actor, subject, detail, prev, digest)
 
@@ -190,7 +256,14 @@ class AuditLog:
         at = iso(self._clock.now())
         key = self._load_key()
         await self._db.atomic(
-            _append_many, at, kind, actor, list(subjects), key, after=self._head_writer(key)
+            _append_many,
+            at,
+            kind,
+            actor,
+            list(subjects),
+            key,
+            self._head_path,
+            after=self._head_writer(key),
         )
         return len(subjects)
 
@@ -214,30 +287,15 @@ class AuditLog:
         key = self._load_key()
         if key is None or self._head_path is None or self._key_path is None:
             return None
-        # the head first: an append commits before it moves the head, so the log read after
-        # it reaches at least that far, whatever another process appends meanwhile
-        head, problem = self._read_head(key)
-        last = await self._db.fetchone("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
-        if problem is None and head is not None:
-            problem = await self._gap(head, int(last["id"]) if last else 0)
+        problem, last = await self._db.atomic(_end_of_log, key, self._head_path)
         if problem is not None:
             log.warning("audit log: %s", problem)
-            await self.record("audit.truncated", actor="steward", problem=problem)
+            await self.record(TRUNCATED, actor="steward", problem=problem)
         else:
-            write_head(self._head_path, key, *((last["id"], last["hash"]) if last else (0, "")))
+            write_head(self._head_path, key, *last)
         if not key.head:
             self._key = mark_head_kept(self._key_path)
         return problem
-
-    async def _gap(self, head: Head, last_id: int) -> str | None:
-        """Why a log whose newest event is `last_id` does not reach `head` (None: it does)."""
-        if last_id < head.id:
-            return f"events {last_id + 1} to {head.id} are missing (the log reached {head.id})"
-        if head.id:
-            found = await self._db.scalar("SELECT hash FROM audit_events WHERE id = ?", (head.id,))
-            if found != head.hash:
-                return f"event {head.id} is not the one the audit head recorded"
-        return None
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:
@@ -280,10 +338,13 @@ class AuditLog:
             return Verification(False, 0, None, str(exc), unverifiable=True)
         head, head_problem = self._read_head(key)
         head_hash = ""
+        cuts: list[int] = []
         expected_prev, expected_id, count = GENESIS, 1, 0
         async for row in self._rows():
             count += 1
             event_id = row["id"]
+            if row["kind"] == TRUNCATED:
+                cuts.append(event_id)
             if head is not None and event_id == head.id:
                 head_hash = row["hash"]
             if event_id != expected_id:
@@ -305,7 +366,7 @@ class AuditLog:
             expected_prev = row["hash"]
             expected_id += 1
         if key is None:
-            return Verification(True, count)
+            return Verification(True, count, cut_at=tuple(cuts))
         if count < key.keyed_from - 1:
             problem = f"event {expected_id} is missing (the audit key came after event "
             problem += f"{key.keyed_from - 1})"
@@ -318,7 +379,9 @@ class AuditLog:
         if head_problem is not None:
             broken = head.id if head is not None else None
             return Verification(False, count, broken, head_problem, key.key_id, key.keyed_from)
-        return Verification(True, count, key_id=key.key_id, keyed_from=key.keyed_from)
+        return Verification(
+            True, count, key_id=key.key_id, keyed_from=key.keyed_from, cut_at=tuple(cuts)
+        )
 
     def _read_head(self, key: AuditKey | None) -> tuple[Head | None, str | None]:
         """The head to check the log's end against, or why it cannot be (None, None: none

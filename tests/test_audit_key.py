@@ -177,8 +177,34 @@ def test_cutting_the_logs_end_fails_verify_and_is_recorded_at_the_next_start(
 
     [recorded] = asyncio.run(start())  # in the log for good, and the log goes on from there
     assert "audit head" in recorded or "missing" in recorded, recorded
-    assert steward(data, "audit", "verify").returncode == 0
+    after = steward(data, "audit", "verify")
+    assert after.returncode == 0 and "WARNING: it was cut short 1 time(s)" in after.stdout
     assert asyncio.run(start()) == [recorded]  # a clean start records nothing more
+
+
+def test_cutting_the_logs_end_while_steward_runs_is_recorded_at_the_next_event(
+    tmp_path: Path,
+) -> None:
+    """Each append moves the head on; it used to do so over a log cut short meanwhile (the
+    newest decisions deleted by anything that can write steward.db), erasing the trace."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "steward.db"
+
+    async def run() -> list[str]:
+        stores = await Stores.open(db, SystemClock())
+        try:
+            for n in range(5):
+                await stores.audit.record("approval.decided", actor="owner", subject=f"a{n}")
+            _cut(db, "DELETE FROM audit_events WHERE id > (SELECT MAX(id) - 2 FROM audit_events)")
+            await stores.audit.record("turn.started", actor="steward")
+            return [e.kind for e in await stores.audit.recent(3)]
+        finally:
+            await stores.close()
+
+    assert asyncio.run(run()) == ["approval.decided", "audit.truncated", "turn.started"]
+    result = steward(data, "audit", "verify")
+    assert "WARNING: it was cut short 1 time(s)" in result.stdout, result.stdout
 
 
 async def _old_then_upgraded(data: Path) -> None:

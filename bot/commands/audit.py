@@ -44,6 +44,8 @@ async def audit_command(count: int | None, stores: Stores, user: User, settings:
         if check.ok
         else f"Chain BROKEN at event {check.first_broken_id}: {check.problem}."
     )
+    if check.ok and check.cut_note:
+        verdict += f" But {check.cut_note}."
     return "\n".join([*lines, verdict])
 
 
