@@ -56,10 +56,19 @@ _ETC_KEPT = (
     "crypto-policies python3 magic magic.mime locale.alias"
 )
 
+# What of /proc a command may not read (kernel addresses, keys, hardware): masked, as container
+# runtimes do. The whole of /proc is mounted read-only: when Steward runs as root, the
+# namespace's root is the machine's, and root-owned files there (IRQ affinity, PCI config space,
+# kernel settings) would take its writes.
+_PROC_MASKED_FILES = (
+    "kcore keys kallsyms latency_stats timer_list timer_stats sched_debug vmallocinfo slabinfo "
+    "kpagecount kpageflags kpagecgroup sysrq-trigger"
+)
+_PROC_MASKED_DIRS = "acpi scsi asound irq bus"
+
 # Runs as root of a new user namespace, in new mount and pid namespaces. Builds a root on a
 # tmpfs: read-only binds of the system directories and of the parts of /etc above, a few device
-# nodes, a fresh /proc (its kernel settings read-only, sysrq and kcore masked: when Steward runs
-# as root, the namespace's root is the machine's), a private /tmp, the workspace read-write;
+# nodes, a fresh /proc (read-only, parts masked), a private /tmp, the workspace read-write;
 # pivots into it, drops the old root and every capability, and becomes the command (pid 1: when
 # it ends the kernel kills whatever it left behind).
 _CONFINE = f"""\
@@ -83,11 +92,12 @@ for n in null zero full random urandom; do
 done
 ln -s /proc/self/fd "$root/dev/fd"; ln -s /proc/self/fd/0 "$root/dev/stdin"
 ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
-if mount -t proc -o nosuid,nodev,noexec proc "$root/proc" 2>/dev/null; then
-  mount --bind "$root/proc/sys" "$root/proc/sys"
-  mount -o remount,bind,ro "$root/proc/sys"
-  for p in sysrq-trigger kcore; do
-    if [ -e "$root/proc/$p" ]; then mount --bind /dev/null "$root/proc/$p"; fi
+if mount -t proc -o ro,nosuid,nodev,noexec proc "$root/proc" 2>/dev/null; then
+  for p in {_PROC_MASKED_FILES}; do
+    if [ -f "$root/proc/$p" ]; then mount --bind /dev/null "$root/proc/$p"; fi
+  done
+  for d in {_PROC_MASKED_DIRS}; do
+    if [ -d "$root/proc/$d" ]; then mount -t tmpfs -o ro,mode=0555,size=4k none "$root/proc/$d"; fi
   done
 fi
 mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev steward-tmp "$root/tmp"

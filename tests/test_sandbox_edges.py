@@ -204,11 +204,20 @@ async def test_commands_see_little_of_etc_and_cannot_touch_the_kernel(box: Box) 
     assert "exit code 0" in await box.sh(python)
     (box.workspace / "kernel.sh").write_text(
         "cat /proc/sys/kernel/domainname > /proc/sys/kernel/domainname\n"
+        "cat /proc/self/comm > /proc/self/comm && echo wrote-own-proc\n"
         "stat -c %F /proc/sysrq-trigger 2>/dev/null || echo absent\n"
+        "for f in keys kallsyms timer_list; do\n"
+        "  [ -s /proc/$f ] && echo readable:$f\n"
+        "done\n"
+        "ls /proc/irq /proc/bus 2>/dev/null | grep -v '^/proc' | head -3\n"
+        "echo done\n"
     )
     kernel = await box.sh("sh kernel.sh")
-    assert "Read-only file system" in kernel, kernel
+    # the whole of /proc is read-only (IRQ affinity, PCI config space, kernel settings)
+    assert kernel.count("Read-only file system") >= 2 and "wrote-own-proc" not in kernel, kernel
     assert "regular" not in kernel, kernel  # masked by /dev/null (where the kernel has it)
+    assert "readable:" not in kernel, kernel
+    assert kernel.rstrip().endswith("done") and "smp_affinity" not in kernel, kernel
 
 
 @needs_namespaces
