@@ -95,7 +95,9 @@ async def test_unknown_and_malformed_commands_answer_with_help(
         "/memory forget #99999999999999999999",
         "/remind cancel 99999999999999999999",
         "/goal show ²",
+        "/goal show " + "1" * 5000,
         "/audit ²",
+        "/audit " + "1" * 5000,
         "/timezone " + "x" * 300,
     ],
 )

@@ -27,7 +27,7 @@ audit = group.command(
 
 
 def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 100):
+    if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= 100):
         raise UsageError(_COUNT)
     return int(text)
 

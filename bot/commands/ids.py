@@ -17,9 +17,11 @@ MAX_ID = 2**63 - 1
 def as_id(text: str) -> int | None:
     """The id `text` spells (`12`, `#12`), or None (also for one too large to be stored)."""
     value = text.strip().lstrip("#")
-    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+    # the length first: int() refuses strings of more than 4,300 digits with a ValueError
+    if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 19:
         return None
-    return int(value)
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def digits_of_id(text: str, problem: str) -> str:
