@@ -40,14 +40,39 @@ async def public_address(host: str, port: int, allow: frozenset[str]) -> str | N
         raise ToolError(f"could not resolve {host}")
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
+        if not _public(address):
             raise ToolError(
                 f"refused: {host} resolves to {address}, which is not a public address "
                 "(STEWARD_FETCH_ALLOW_HOSTS can allow a host you trust)"
             )
     return str(infos[0][4][0])
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, 8215),
+# IPv4-compatible (::a.b.c.d) and SIIT (::ffff:0:a.b.c.d). Through a NAT64 gateway, or a host
+# that routes them, they reach the IPv4 address: a private or metadata one must be refused.
+_EMBEDDING = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _public(address.ipv4_mapped)
+        if address.sixtofour is not None and not _public(address.sixtofour):
+            return False  # 6to4 (2002::/16): the IPv4 address in bits 16-48
+        if address.teredo is not None:
+            return False  # Teredo (2001::/32): a tunnel to any IPv4 client
+        if address.is_site_local:
+            return False  # fec0::/10, deprecated, but not "global" either
+        if any(address in net for net in _EMBEDDING):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            return embedded.is_global and not embedded.is_multicast and address != _UNSPECIFIED
+    return address.is_global and not address.is_multicast
+
+
+_UNSPECIFIED = ipaddress.IPv6Address("::")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from trust_world import instruction, trust_world
 
+from agent.errors import ToolError
 from agent.public_web import checked_target
 from agent.scheduler.feeds import FeedFetcher
 from memory.feeds import Feed
@@ -81,3 +82,36 @@ async def test_a_pinned_request_keeps_the_names_host_and_tls_server_name(
     # an allowed host is connected to as usual (it may well be on the LAN)
     allowed = await checked_target("http://localhost:8080/x", frozenset({"localhost"}))
     assert str(allowed.url) == "http://localhost:8080/x" and allowed.headers == {}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "64:ff9b:1::a00:1",  # local-use NAT64 of 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::ffff:0:a00:1",  # SIIT 10.0.0.1
+        "fec0::1",  # site-local
+    ],
+)
+async def test_ipv6_forms_of_private_ipv4_addresses_are_refused(
+    monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    """`is_global` calls these public, but through a NAT64 gateway or a tunnel they reach the
+    IPv4 address inside them: a LAN or metadata service."""
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("v6.example", b"v6.example"):
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with pytest.raises(ToolError, match="not a public address"):
+        await checked_target("https://v6.example/", frozenset())
+    # a NAT64 form of a public address is fine
+    address = "64:ff9b::808:808"
+    target = await checked_target("https://v6.example/", frozenset())
+    assert target.url.host == address
