@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import mcp.types as mt
+import referencing
 from pydantic import BaseModel, ConfigDict
 
 from agent.cards import escape_invisible
@@ -121,15 +122,18 @@ class McpTool(Tool):
             raise ToolError(f"invalid arguments for {self.name}: expected an object")
         try:
             validator = jsonschema.validators.validator_for(self.input_schema)
-            validator(self.input_schema).validate(arguments)
+            # An empty registry: a `$ref` resolves inside the schema or not at all. Without
+            # one, jsonschema fetched any URI a server named (loopback, metadata, file://),
+            # blocking the event loop for as long as the URI took to answer.
+            validator(self.input_schema, registry=_NO_REMOTE_REFS).validate(arguments)
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "input"
             raise ToolError(  # quotes the server's schema (its enums, patterns): its words
                 f"invalid arguments for {self.name}: {where}: {exc.message}",
                 source=f"mcp:{self.server}",
             ) from None
-        except jsonschema.SchemaError:
-            pass  # the server's schema is broken: the server checks its own input
+        except Exception:  # any fault of the server's schema, not of the call
+            pass  # a broken schema (bad $ref, unknown type): the server checks its own input
         return arguments
 
     async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
@@ -140,6 +144,9 @@ class McpTool(Tool):
         if self.invoke is None:
             return ToolResult(f"{self.name} is not connected", is_error=True)
         return await self.invoke(self, ctx, checked)
+
+
+_NO_REMOTE_REFS: referencing.Registry[Any] = referencing.Registry()
 
 
 def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
