@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -469,6 +470,93 @@ async def test_a_pdf_whose_pages_take_minutes_to_read_is_cut_short(
         )
     said = "\n".join(r.last_user_text for r in fake_model.requests) + " ".join(tg.sent_texts())
     assert "too much" in said
+
+
+def _form_bomb_pdf(draws: int = 100, fan: int = 50, ops: int = 150) -> bytes:
+    """One page whose own content is ~1 KB: it draws form F0 `draws` times, F0 draws F1 `fan`
+    times, F1 is `ops` cheap operators. pypdf caps form calls at 5,000 a page but replays F1's
+    operators on each: a page of a 1 KB file costs 5,000 x `ops` steps."""
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+    def stream(head: bytes, data: bytes) -> bytes:
+        packed = zlib.compress(data, 9)
+        return (
+            (b"<< " + head + b" /Filter /FlateDecode /Length %d >>\nstream\n" % len(packed))
+            + packed
+            + b"\nendstream"
+        )
+
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources "
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /XObject << /F0 5 0 R >> /Font << /H 7 0 R >> >> >>",
+        4: stream(b"", b"BT /H 12 Tf 10 10 Td (hello) Tj ET\n" + b"q /F0 Do Q\n" * draws),
+        5: stream(form + b"<< /XObject << /F1 6 0 R >> >>", b"q /F1 Do Q\n" * fan),
+        6: stream(form + b"<< /Font << /H 7 0 R >> >>", b"1 0 0 1 0 0 cm\n" * ops),
+        7: font,
+    }
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in objects.items():
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+async def test_a_tiny_pdf_that_draws_one_form_thousands_of_times_is_cut_short() -> None:
+    """The deadline was checked between pages only, and the page-size cap sees a page's own
+    content, not the forms it draws: 1 KB held a core for minutes (hours with more operators).
+    The deadline is now checked before every drawing operation, forms' included."""
+    from agent.media.documents import DocumentError, extract_text
+
+    raw = _form_bomb_pdf()
+    assert len(raw) < 2_000
+    started = time.monotonic()
+    with pytest.raises(DocumentError, match="too much to read"):
+        await extract_text(raw, "pdf", seconds=1.0)
+    assert time.monotonic() - started < 5
+
+
+_PALETTE_BOMB = """
+import io, resource, sys
+from PIL import Image
+image = Image.new("P", (7745, 7745), 0)  # 60 M pixels, under the cap; a 7 KB file
+image.info["transparency"] = 0
+buffer = io.BytesIO()
+image.save(buffer, "PNG", optimize=True, transparency=0)
+raw = buffer.getvalue()
+del image
+from agent.media.images import _prepare
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+prepared = _prepare(raw)
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(len(raw), prepared.media_type, prepared.width, prepared.height, grew // 1024)
+"""
+
+
+def test_a_small_palette_png_is_shrunk_before_it_takes_four_bytes_a_pixel() -> None:
+    """Converted to RGBA before it was shrunk, a 7 KB palette PNG of 7,745 x 7,745 took 470 MB
+    (several chats at once, each on its own thread): on a small server, the process's end."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _PALETTE_BOMB], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    size, media_type, width, height, grew_mib = run.stdout.split()
+    assert int(size) < 10_000 and media_type == "image/png"  # transparency kept
+    assert (int(width), int(height)) == (1568, 1568)
+    assert int(grew_mib) < 250, f"decoding it took {grew_mib} MiB more"
 
 
 async def test_after_a_broken_stream_a_tainted_answer_is_not_edited_into_the_preview(

@@ -12,9 +12,11 @@ import io
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
+from typing import Any
 
 __all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
 
@@ -113,7 +115,23 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def _pdf(raw: bytes) -> Extracted:
+class _OutOfTime(Exception):
+    pass
+
+
+def _stop_at(deadline: float) -> Callable[..., None]:
+    """Called before each drawing operation, those of forms a page draws too: a page's own
+    content can be small and still draw one form thousands of times (a few hundred bytes that
+    took hours), so the deadline is checked inside a page, not only between pages."""
+
+    def check(*_: Any) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
+    return check
+
+
+def _pdf(raw: bytes, seconds: float) -> Extracted:
     from pypdf import PdfReader  # imported on the first PDF, not at start-up
     from pypdf.errors import PdfReadError, PyPdfError
 
@@ -130,7 +148,7 @@ def _pdf(raw: bytes) -> Extracted:
                 )
         count = len(reader.pages)
         texts = []
-        deadline = time.monotonic() + PDF_SECONDS
+        deadline = time.monotonic() + seconds
         for index, page in enumerate(reader.pages):
             if index >= MAX_PDF_PAGES:
                 texts.append(f"[… {count - MAX_PDF_PAGES} more pages not read]")
@@ -143,13 +161,19 @@ def _pdf(raw: bytes) -> Extracted:
             if size > MAX_PAGE_CONTENT:
                 texts.append(f"[page {index + 1} not read: too much to read, {size:,} bytes]")
                 continue
-            texts.append(f"[page {index + 1}]\n{(page.extract_text() or '').strip()}")
+            try:
+                text = page.extract_text(visitor_operand_before=_stop_at(deadline)) or ""
+            except _OutOfTime:
+                texts.append(f"[… pages {index + 1} to {count} not read: too much to read]")
+                break
+            texts.append(f"[page {index + 1}]\n{text.strip()}")
     except DocumentError:
         raise
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError):
         raise DocumentError("it is damaged or not really a PDF, and I could not read it") from None
     text = "\n\n".join(texts)
-    if not re.sub(r"\[page \d+\]|\[page \d+ not read: [^\]]*\]", "", text).strip():
+    notes = r"\[page \d+\]|\[page \d+ not read: [^\]]*\]|\[… pages \d+ to \d+ not read: [^\]]*\]"
+    if not re.sub(notes, "", text).strip():
         if "not read: too much to read" in text:
             raise DocumentError(
                 "its pages hold far too much to read (megabytes of drawing instructions each)"
@@ -160,9 +184,9 @@ def _pdf(raw: bytes) -> Extracted:
     return Extracted(text, "pdf", count)
 
 
-def _extract(raw: bytes, kind: str) -> Extracted:
+def _extract(raw: bytes, kind: str, seconds: float) -> Extracted:
     if kind == "pdf":
-        return _pdf(raw)
+        return _pdf(raw, seconds)
     text = _decode(raw)
     if kind == "html":
         parser = _HtmlText()
@@ -174,6 +198,7 @@ def _extract(raw: bytes, kind: str) -> Extracted:
     return Extracted(text, kind)
 
 
-async def extract_text(raw: bytes, kind: str) -> Extracted:
-    """The text of a document of `kind` (see `document_type`); raises `DocumentError`."""
-    return await asyncio.to_thread(_extract, raw, kind)
+async def extract_text(raw: bytes, kind: str, *, seconds: float = PDF_SECONDS) -> Extracted:
+    """The text of a document of `kind` (see `document_type`); raises `DocumentError`. A PDF's
+    pages are read for at most `seconds`."""
+    return await asyncio.to_thread(_extract, raw, kind, seconds)
