@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from memory.audit_key import AUDIT_KEY_FILE, AuditKey, read_key
+from memory.audit_key import AUDIT_KEY_FILE, AuditKey, read_key, read_private
 from memory.errors import AuditKeyError
 
 __all__ = ["HEAD_FILE", "Head", "read_head", "reset_head", "write_head"]
@@ -58,12 +58,9 @@ def write_head(path: Path, key: AuditKey, event_id: int, event_hash: str) -> Non
 
 def read_head(path: Path, key: AuditKey) -> Head | None:
     """The head in `path` (None: there is none); AuditKeyError when it is damaged or forged."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = read_private(path, "audit head")
+    if raw is None:
         return None
-    except OSError as exc:
-        raise AuditKeyError(f"cannot read the audit head {path}: {exc.strerror}") from None
     try:
         data = json.loads(raw.rstrip(b" \x00"))
         head = Head(int(data["id"]), str(data["hash"]))

@@ -20,7 +20,15 @@ from memory.clock import Clock, SystemClock, iso
 from memory.db import Database
 from memory.errors import AuditKeyError
 
-__all__ = ["AUDIT_KEY_FILE", "KEYED", "AuditKey", "ensure_key", "mark_head_kept", "read_key"]
+__all__ = [
+    "AUDIT_KEY_FILE",
+    "KEYED",
+    "AuditKey",
+    "ensure_key",
+    "mark_head_kept",
+    "read_key",
+    "read_private",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +58,11 @@ class AuditKey:
 
 def read_key(path: Path) -> AuditKey | None:
     """The key in `path`, or None when there is none; AuditKeyError when it is unusable."""
-    try:
-        raw = path.read_bytes()
-        stat = path.stat()
-    except FileNotFoundError:
+    raw = read_private(path, "audit key")
+    if raw is None:
         return None
+    try:
+        stat = path.stat()
     except OSError as exc:
         raise AuditKeyError(f"cannot read the audit key {path}: {exc.strerror}") from None
     try:
@@ -99,12 +107,7 @@ def _create_key(path: Path, keyed_from: int, clock: Clock) -> AuditKey:
             _write_new(path, payload)
     finally:
         temp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # make the new name durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    _sync_directory(path)  # make the new name durable
     key = read_key(path)
     if key is None:
         raise AuditKeyError(f"the audit key {path} vanished as it was created")
@@ -122,15 +125,29 @@ def mark_head_kept(path: Path) -> AuditKey:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+    _sync_directory(path)
+    key = read_key(path)
+    assert key is not None
+    return key
+
+
+def read_private(path: Path, what: str) -> bytes | None:
+    """A small file of the audit log's (None: there is none); AuditKeyError naming `what`."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditKeyError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def _sync_directory(path: Path) -> None:
     with contextlib.suppress(OSError):
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
-    key = read_key(path)
-    assert key is not None
-    return key
 
 
 def _write_new(path: Path, payload: bytes) -> None:

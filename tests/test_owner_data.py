@@ -338,6 +338,16 @@ async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: P
         assert await stores.schedules.count_active() == 0
 
 
+async def _mallory_asks_for_a_file(w: Any) -> str:
+    """Mallory, allowed in, asks in her private chat for a file of the owner's holding SECRET
+    (it waits for the owner); returns her order, to send again."""
+    (w.workspace / "groceries.md").write_text(SECRET)
+    order = instruction("read_file", {"path": "groceries.md"})
+    await w.h.steward.stores.people.admit(MALLORY, "Mallory")
+    await w.h.say(order, sender=MALLORY, chat="m-dm")
+    return order
+
+
 async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: Path) -> None:
     """A request of someone later revoked must not run on a late "approve" (its reply would go
     to them): /revoke withdraws what they asked for, and a request whose person lost access
@@ -345,11 +355,8 @@ async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: 
     from bot.commands.access import revoke_identity
 
     async with trust_world(tmp_path) as w:
-        (w.workspace / "groceries.md").write_text(SECRET)
         stores = w.h.steward.stores
-        order = instruction("read_file", {"path": "groceries.md"})
-        await stores.people.admit(MALLORY, "Mallory")
-        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        order = await _mallory_asks_for_a_file(w)
         [first] = await stores.approvals.pending()
         said = await revoke_identity(identity=MALLORY, sender=OWNER, stores=stores)
         assert "1 request(s)" in said, said
@@ -393,11 +400,8 @@ async def test_a_revoked_persons_turn_is_not_resumed_nor_asks_again(tmp_path: Pa
         return obedient_model(request)
 
     async with trust_world(tmp_path, clock=clock, model=model) as w:
-        (w.workspace / "groceries.md").write_text(SECRET)
         stores = w.h.steward.stores
-        order = instruction("read_file", {"path": "groceries.md"})
-        await stores.people.admit(MALLORY, "Mallory")
-        await w.h.say(order, sender=MALLORY, chat="m-dm")
+        order = await _mallory_asks_for_a_file(w)
         [waiting] = await stores.approvals.pending()
         assert await stores.people.revoke(MALLORY)
         asked = len(w.model.requests)
