@@ -188,6 +188,32 @@ async def test_an_owner_account_is_never_merged_into_someone_elses(
         own = _code(await h.say("/link"))
         assert (await h.say(f"/link {own}", sender=ANN_SLACK)).startswith("Linked")
         assert (await people.resolve(ANN_SLACK)).is_owner  # type: ignore[union-attr]
+        # linked by mistake, it can be dropped again; the configured owner identity cannot
+        assert "no longer one of your accounts" in await h.say(f"/revoke {ANN_SLACK}")
+        assert await people.resolve(ANN_SLACK) is None
+        from bot.commands.access import revoke_identity
+
+        kept = await revoke_identity(OWNER, OWNER, h.steward.stores, h.settings)
+        assert "can't be revoked" in kept, kept
+        assert (await people.resolve(OWNER)).is_owner  # type: ignore[union-attr]
+
+
+async def test_a_link_code_is_never_shown_in_a_group(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Whoever enters the code becomes its issuer (the owner, for good: an owner's identity
+    cannot be revoked): typed in a group, the code was there for every member to enter."""
+    from agent.types import ChatKind
+
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.router.dispatch(
+            IncomingMessage(
+                sender=OWNER, address=Address("test", "g1"), text="/link", chat_kind=ChatKind.GROUP
+            )
+        )
+        said = h.channel.texts("g1")[-1]
+        assert "private chat" in said and not re.search(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}\b", said)
+        assert await h.steward.stores.db.scalar("SELECT COUNT(*) FROM link_codes") == 0
 
 
 async def _tool_context(h: Harness):  # type: ignore[no-untyped-def]

@@ -17,12 +17,14 @@ import logging
 import re
 
 from agent.cards import plain_name
+from agent.config import Settings
 from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
+from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.labels import TRUSTED
 from memory.links import LinkResult
-from memory.people import Identity, User
+from memory.people import Chat, Identity, User
 from memory.stores import Stores
 
 __all__ = ["apply_allowlists", "group", "parse_identity", "tell_owner_about_stranger"]
@@ -96,10 +98,17 @@ async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -
 
 
 @revoke.sub("<identity...>", identity=parse_identity)
-async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
+async def revoke_identity(
+    identity: Identity, sender: Identity, stores: Stores, settings: Settings
+) -> str:
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
-        return f"{identity} is one of the owner's identities; it can't be revoked."
+        if identity in settings.owner or identity.channel == "console" or identity == sender:
+            return f"{identity} is one of the owner's identities; it can't be revoked."
+        # an account linked to the owner (/link), perhaps by mistake: the owner may drop it
+        await stores.people.revoke(identity, owners_too=True)
+        await stores.audit.record("access.unlinked", actor=str(sender), subject=str(identity))
+        return f"{identity} is no longer one of your accounts, and can no longer talk to me."
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
@@ -128,7 +137,9 @@ async def _stop_what_they_started(stores: Stores, user: User | None, actor: str)
 
 
 @link.sub("")
-async def link_code(sender: Identity, user: User, stores: Stores) -> str:
+async def link_code(sender: Identity, user: User, chat: Chat, stores: Stores) -> str:
+    if in_group(chat):  # whoever enters the code becomes this person: never show it to a group
+        return "Send /link in our private chat: whoever enters the code becomes you."
     code = await stores.links.issue(user.id, sender)
     return (
         f"Your link code: {code.display}\n\n"
