@@ -24,6 +24,7 @@ from mailservers import (
     USER,
     Dovecot,
     SmtpRecorder,
+    dovecot_server,
     mail_settings,
     plain_mail,
     received_messages,
@@ -370,6 +371,42 @@ async def test_move_and_flag_change_the_mailbox(
         assert "no message with UID 99" in _text(results_of(w, "mail_reply")[-1])
         assert w.h.channel.approvals == []  # nobody is asked about a reply that cannot be
         await w.check_invariants()
+
+
+_WITHOUT_MOVE = (
+    "\nimap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT CHILDREN"
+    " NAMESPACE LIST-EXTENDED CONDSTORE ESEARCH LIST-STATUS{uidplus}\n"
+)
+
+
+@pytest.mark.parametrize("uidplus", [True, False])
+async def test_a_move_without_the_move_extension_purges_only_what_it_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpRecorder, uidplus: bool
+) -> None:
+    """Without MOVE, a move is COPY, \\Deleted and EXPUNGE, and a plain EXPUNGE also purged
+    every message the owner's own mail client had marked deleted (recoverable until then).
+    With UIDPLUS only the moved messages are purged; without it nothing is moved."""
+    extra = _WITHOUT_MOVE.format(uidplus=" UIDPLUS" if uidplus else "")
+    with dovecot_server(extra=extra) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+        for n in range(3):
+            server.deliver(plain_mail("Shop <news@shop.example>", f"Offer {n}", "Buy now"))
+        client = imaplib.IMAP4_SSL(
+            "127.0.0.1", server.imaps_port, ssl_context=ssl.create_default_context()
+        )
+        client.login(USER, PASSWORD)
+        client.select("INBOX")
+        client.uid("store", "2", "+FLAGS", "(\\Deleted)")  # the owner's mail client did this
+        client.logout()
+        async with trust_world(tmp_path, **mail_settings(server, smtp_server)) as w:
+            await w.h.say(instruction("mail_move", {"uids": [1], "to_folder": "Archive"}))
+            said = _text(results_of(w, "mail_move")[-1])
+        left = sorted(imap_flags(server))
+        if uidplus:
+            assert left == [2, 3] and len(imap_flags(server, "Archive")) == 1, (left, said)
+        else:
+            assert left == [1, 2, 3] and "not moved" in said, (left, said)
+            assert imap_flags(server, "Archive") == {}
 
 
 # ------------------------------------------------------------------------------ commands

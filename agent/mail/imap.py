@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "AUTH_FAILED",
+    "NO_SAFE_MOVE",
     "TIMEOUT",
     "FolderState",
     "HeaderItem",
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 TIMEOUT = 30.0
+NO_SAFE_MOVE = (
+    "this mail server can move mail only by purging the folder (no MOVE or UIDPLUS), which "
+    "would also delete for good any message already marked deleted there; not moved"
+)
 
 
 @dataclass(frozen=True)

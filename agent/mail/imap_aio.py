@@ -19,6 +19,7 @@ from agent.mail.account import ServerUrl
 from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
 from agent.mail.imap import (
     AUTH_FAILED,
+    NO_SAFE_MOVE,
     TIMEOUT,
     FolderState,
     HeaderItem,
@@ -172,9 +173,12 @@ class AioImapSession:
         if "MOVE" in self.capabilities:
             await self._ok(await self._client.uid("move", uid_set(uids), quote(folder)), "move")
             return
+        if "UIDPLUS" not in self.capabilities:
+            raise MailError(NO_SAFE_MOVE)
         await self._ok(await self._client.uid("copy", uid_set(uids), quote(folder)), "copy")
         await self.set_flags(uids, ["\\Deleted"], add=True)
-        await self._client.expunge()
+        # these messages only: a plain EXPUNGE also purged any the owner had marked deleted
+        await self._ok(await self._client.uid("expunge", uid_set(uids)), "expunge")
 
     async def set_flags(self, uids: Sequence[int], flags: Sequence[str], *, add: bool) -> None:
         what = "+FLAGS.SILENT" if add else "-FLAGS.SILENT"

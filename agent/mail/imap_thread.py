@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 
 from agent.mail.account import ServerUrl
 from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
-from agent.mail.imap import TIMEOUT, FolderState, HeaderItem, SearchQuery, tls_context
+from agent.mail.imap import (
+    NO_SAFE_MOVE,
+    TIMEOUT,
+    FolderState,
+    HeaderItem,
+    SearchQuery,
+    tls_context,
+)
 
 __all__ = ["ThreadedImapSession"]
 
@@ -135,9 +142,12 @@ class ThreadedImapSession:
         if "MOVE" in self.capabilities:
             await self._run(self._client.move, list(uids), folder)
             return
+        if "UIDPLUS" not in self.capabilities:
+            raise MailError(NO_SAFE_MOVE)
         await self._run(self._client.copy, list(uids), folder)
         await self._run(self._client.add_flags, list(uids), [b"\\Deleted"], True)
-        await self._run(self._client.expunge)
+        # these messages only: a plain EXPUNGE also purged any the owner had marked deleted
+        await self._run(self._client.uid_expunge, list(uids))
 
     async def set_flags(self, uids: Sequence[int], flags: Sequence[str], *, add: bool) -> None:
         call = self._client.add_flags if add else self._client.remove_flags
