@@ -37,6 +37,7 @@ from pydantic import (
 
 from agent.errors import PolicyError
 from agent.tools.registry import Risk, Tool, ToolContext
+from memory.people import Identity
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -157,6 +158,23 @@ class PolicyFile(BaseModel):
     defaults: dict[Risk, Decision] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     users: dict[str, UserPolicy] = Field(default_factory=dict)
+
+    @field_validator("users")
+    @classmethod
+    def _identities(cls, users: dict[str, UserPolicy]) -> dict[str, UserPolicy]:
+        """Each section under the identity as channels report it (`Telegram:2002` and
+        `slack:u0ann` were kept as written, and silently matched nobody); two spellings of
+        one identity are one section."""
+        sections: dict[str, UserPolicy] = {}
+        for key, section in users.items():
+            try:
+                name = str(Identity.parse(key).canonical())
+            except ValueError as exc:
+                raise ValueError(f"[users.{json.dumps(key)}]: {exc}") from None
+            if name in sections:
+                section = UserPolicy(rules=[*sections[name].rules, *section.rules])
+            sections[name] = section
+        return sections
 
     def default_for(self, risk: Risk) -> Decision:
         if risk is Risk.FORBIDDEN:

@@ -29,6 +29,12 @@ class Identity:
             raise ValueError(f"{text!r} is not channel:id (for example telegram:123456789)")
         return cls(channel.lower(), platform_id)
 
+    def canonical(self) -> Identity:
+        """As its channel reports it: Slack's ids are upper case, however someone typed one."""
+        if self.channel == "slack":
+            return Identity(self.channel, self.platform_user_id.upper())
+        return self
+
 
 @dataclass(frozen=True)
 class User:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import running_steward
 from trust_world import CANARY_KEY, instruction, obedient_model
@@ -102,6 +103,24 @@ def test_a_glob_inside_an_argv_token_refuses_the_file_with_one_line(tmp_path: Pa
         assert "glob character inside it" in message
     path.write_text('[[rules]]\ntool = "shell"\nargv = "git status*"\ndecision = "allow"\n')
     assert load_policy(path).rules[0].argv == "git status*"  # old default files still load
+
+
+def test_a_persons_section_is_found_however_their_identity_is_spelled(tmp_path: Path) -> None:
+    """`[users."Telegram:2002"]` or `[users."slack:u0ann"]` loaded and matched nobody (channels
+    report `telegram:2002`, `slack:U0ANN`): the rule meant for them silently never applied. A
+    key that is no identity at all refuses the file, naming it."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[users."Telegram:2002".rules]]\ntool = "memory_search"\ndecision = "deny"\n'
+        '[[users."slack:u0ann".rules]]\ntool = "memory_search"\ndecision = "deny"\n'
+        '[[users."SLACK:U0ANN".rules]]\ntool = "goal_list"\ndecision = "deny"\n'
+    )
+    users = load_policy(path).users
+    assert sorted(users) == ["slack:U0ANN", "telegram:2002"]
+    assert [r.tool for r in users["slack:U0ANN"].rules] == ["memory_search", "goal_list"]
+    path.write_text('[[users."mallory".rules]]\ntool = "memory_search"\ndecision = "deny"\n')
+    with pytest.raises(PolicyError, match="mallory"):
+        load_policy(path)
 
 
 class _NoOwnerChats:
