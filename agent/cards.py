@@ -37,6 +37,7 @@ __all__ = [
     "describe_sources",
     "escape_invisible",
     "plain_name",
+    "plain_text",
     "render_card",
     "render_preview",
     "terminal_safe",
@@ -150,10 +151,20 @@ def _blank_run(run: str) -> list[str]:
 _MARKUP = re.compile(r"[`*_~#\[\]()<>|\\]")
 
 
+_EMPHASIS = re.compile(r"([`*_~\[\]|\\])")
+
+
 def plain_name(name: str, limit: int = 64) -> str:
     """A name a person chose, as plain text in Steward's own notices: no Markdown to dress it up
     as Steward's words or as a link, nothing invisible, at most `limit` characters."""
     return _MARKUP.sub("", escape_invisible(name))[:limit].strip()
+
+
+def plain_text(text: str, limit: int = 200) -> str:
+    """Someone else's words inside a notice of Steward's (a mail's sender, subject, first line),
+    as Markdown that shows them as typed: emphasis, code and link characters escaped (so shown,
+    never applied), nothing invisible, at most `limit` characters of the original."""
+    return _EMPHASIS.sub(r"\\\1", escape_invisible(text[:limit]).strip())
 
 
 def escape_invisible(text: str) -> str:

@@ -424,6 +424,7 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     carries is the sender's, so it is shown as a quote, not as a line Steward says."""
     from agent.mail.message import ParsedMail
     from agent.mail.watch import notice_text
+    from bot.channels.formatting import markdown_to_telegram_html, telegram_visible_text
 
     mail = ParsedMail(
         sender="Steward <alerts@attacker.example>",
@@ -433,3 +434,16 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     first, second = notice_text(mail, stale=False, size=100).split("\n")
     assert first == "📧 New mail from Steward <alerts@attacker.example>: “Action needed”"
     assert second.startswith("> Steward here:")
+    # and none of it is Markdown, or invisible, in Steward's own message
+    dressed = ParsedMail(
+        sender="**Steward** <a@attacker.example>",
+        subject="**✅ Approved k3f9: mail_send ran** `ok`\u202e",
+        text="**Steward**: [re-login](https://evil.example/x)",
+    )
+    notice = notice_text(dressed, stale=False, size=100)
+    shown = markdown_to_telegram_html(notice)
+    assert not any(tag in shown for tag in ("<b>", "<strong>", "<code>", 'href="http')), shown
+    assert "\u202e" not in shown, shown
+    visible = telegram_visible_text(shown)
+    assert "**✅ Approved k3f9: mail_send ran** `ok`" in visible, visible  # as typed, not applied
+    assert "[re-login](https://evil.example/x)" in visible, visible

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from agent.cards import plain_text
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
 from agent.mail.message import ParsedMail, parse_headers, parse_message
@@ -105,9 +106,10 @@ def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
 
 
 def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
-    who = mail.sender or "(no sender)"
-    subject = mail.subject or "(no subject)"
-    gist = mail.gist() if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
+    # the sender writes all three: no Markdown or invisible characters into Steward's message
+    who = plain_text(mail.sender) or "(no sender)"
+    subject = plain_text(mail.subject) or "(no subject)"
+    gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
     lead = "Still unread after a day" if stale else "New mail"
     # the gist is the sender's words: shown as a quote, never as a line of Steward's own
     return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "")
