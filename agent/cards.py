@@ -157,14 +157,16 @@ _EMPHASIS = re.compile(r"([`*_~\[\]|\\])")
 def plain_name(name: str, limit: int = 64) -> str:
     """A name a person chose, as plain text in Steward's own notices: no Markdown to dress it up
     as Steward's words or as a link, nothing invisible, at most `limit` characters."""
-    return _MARKUP.sub("", escape_invisible(name))[:limit].strip()
+    one_line = " ".join(name.split())  # a name is one line: no line of its own to forge
+    return _MARKUP.sub("", escape_invisible(one_line))[:limit].strip()
 
 
 def plain_text(text: str, limit: int = 200) -> str:
     """Someone else's words inside a notice of Steward's (a mail's sender, subject, first line),
     as Markdown that shows them as typed: emphasis, code and link characters escaped (so shown,
     never applied), nothing invisible, at most `limit` characters of the original."""
-    return _EMPHASIS.sub(r"\\\1", escape_invisible(text[:limit]).strip())
+    one_line = " ".join(text[:limit].split())
+    return _EMPHASIS.sub(r"\\\1", escape_invisible(one_line))
 
 
 def escape_invisible(text: str) -> str:

@@ -10,10 +10,11 @@ import asyncio
 import logging
 import re
 
+from agent.cards import escape_invisible
 from agent.outbox import DeliveryError, Outbox
 from agent.streaming import LivePreview
 from agent.types import Address, ApprovalPrompt
-from memory.labels import Label
+from memory.labels import TRUSTED, Label
 from memory.messages import OutStatus
 from memory.people import Chat
 from memory.stores import Stores
@@ -21,6 +22,10 @@ from memory.stores import Stores
 __all__ = ["Courier", "Unrecorded", "is_private_chat", "private_address"]
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 40
+"""Tries of one outgoing message before it is given up: with the backoff doubling to five
+minutes, about three hours of a channel refusing it."""
 
 _PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
 
@@ -68,6 +73,7 @@ class Courier:
     def __init__(self, stores: Stores, outbox: Outbox) -> None:
         self._stores = stores
         self.outbox = outbox
+        self._told_undeliverable: set[Address] = set()
 
     async def send(
         self,
@@ -106,7 +112,10 @@ class Courier:
                 platform_id = await self.outbox.send_text(address, text)
         except DeliveryError as exc:
             log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
-            await self._stores.messages.set_status(message_id, OutStatus.FAILED, error=str(exc))
+            if exc.permanent:  # blocked, removed, gone: another try cannot help
+                await self._give_up(message_id, address, str(exc))
+            else:
+                await self._stores.messages.set_status(message_id, OutStatus.FAILED, error=str(exc))
             return False
         await self._stores.messages.set_status(
             message_id, OutStatus.SENT, platform_message_id=platform_id
@@ -119,6 +128,34 @@ class Courier:
             chars=len(text),
         )
         return True
+
+    async def _give_up(self, message_id: int, address: Address, reason: str) -> None:
+        """Stop trying one message, and tell the owner (once per chat, in their own private
+        chat unless that is the chat that refuses)."""
+        await self._stores.messages.set_status(
+            message_id, OutStatus.UNDELIVERABLE, error=reason[:500]
+        )
+        await self._stores.audit.record(
+            "message.undeliverable",
+            actor="steward",
+            subject=str(address),
+            message_id=message_id,
+            reason=reason[:200],
+        )
+        if address in self._told_undeliverable:
+            return
+        self._told_undeliverable.add(address)
+        owner = await self._stores.people.owner()
+        running = list(getattr(self.outbox, "channels", None) or [address.channel])
+        found = await private_address(self._stores, owner.id, running) if owner else None
+        if found is None or found[0] == address:
+            return
+        where, chat = found
+        note = (
+            f"I could not deliver a message to {address} and have stopped trying: "
+            f"{escape_invisible(reason[:200])}. Later messages there may fail the same way."
+        )
+        await self.send(where, chat.id, note, label=TRUSTED, in_history=False)
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
         platform_id = await self.outbox.send_approval(address, prompt)
@@ -157,6 +194,11 @@ class Courier:
                     if chat is None or (running is not None and chat.channel not in running):
                         continue
                     address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
+                    if message.attempts >= MAX_ATTEMPTS:
+                        backoff.pop(message.id, None)
+                        reason = f"no success in {message.attempts} attempts"
+                        await self._give_up(message.id, address, reason)
+                        continue
                     if await self._deliver(message.id, address, message.text):
                         backoff.pop(message.id, None)
                         log.info("message %s delivered on a later attempt", message.id)

@@ -49,7 +49,12 @@ class ModelUnavailable(Exception):
 
 
 class DeliveryError(Exception):
-    """A channel could not deliver a message (after its own retries)."""
+    """A channel could not deliver a message (after its own retries). `permanent`: trying
+    again cannot help (the bot was blocked or removed, the chat is gone)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class GoalError(Exception):

@@ -808,3 +808,34 @@ async def test_a_message_delivered_again_under_a_new_update_id_runs_once(
             await settle(h)
             pending = await h.steward.stores.approvals.pending()
     assert len(cards(tg)) == 1 and len(pending) == 1
+
+
+async def test_a_chat_that_blocked_the_bot_is_given_up_and_the_owner_told(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Telegram's 403 (the bot blocked, or removed from the group) was retried like a network
+    fault, every few minutes for ever, and every reminder to that chat queued another. It is
+    given up at once, audited, and the owner told once in their own chat."""
+    from test_media_in import OWNER_TG, telegram_steward
+
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message("hello", user_id=OWNER_TG)  # the owner's private chat
+        await until(lambda: len(tg.calls_to("sendMessage")) >= 1, "the echo")
+        stores = h.steward.stores
+        group = await stores.people.chat("telegram", "-100777", "group")
+        courier = h.steward.courier
+        for text in ("Reminder: standup", "Reminder: standup again"):
+            tg.fail_next("sendMessage", status=403, description="Forbidden: bot was kicked")
+            assert not await courier.send(
+                Address("telegram", "-100777"), group.id, text, label=TRUSTED
+            )
+        rows = await stores.db.fetchall(
+            "SELECT status FROM messages WHERE chat_id = ?", (group.id,)
+        )
+        assert [r["status"] for r in rows] == ["undeliverable", "undeliverable"]
+        assert await stores.messages.undelivered() == []  # nothing left to try again
+        told = [t for t in tg.sent_texts() if "stopped trying" in t]
+        assert len(told) == 1 and "-100777" in told[0], tg.sent_texts()
+        kinds = [e.kind for e in await stores.audit.recent(30)]
+        assert kinds.count("message.undeliverable") == 2

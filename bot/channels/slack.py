@@ -60,6 +60,18 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
+_GONE = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+    }
+)
+"""Slack errors after which sending to that chat again cannot succeed."""
 _ACTION = re.compile(r"^approval_(approve|deny|always)$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -370,7 +382,9 @@ class SlackChannel:
         try:
             response = await client.chat_postMessage(**kwargs, **_NO_UNFURL)
         except SlackApiError as exc:
-            raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
+            error = exc.response.get("error", exc)
+            # the channel or person is gone, or the bot is out of it: trying again cannot help
+            raise DeliveryError(f"Slack: {error}", permanent=error in _GONE) from exc
         except (*_NETWORK, SlackClientError) as exc:
             raise DeliveryError(f"Slack: {exc}") from exc
         return str(response.get("ts") or "")

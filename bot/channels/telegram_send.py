@@ -26,6 +26,7 @@ from bot.channels.telegram_api import (
     TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramError,
+    TelegramForbidden,
     TelegramMigrated,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 NO_PREVIEW = {"is_disabled": True}
 """`link_preview_options` on every message sent or edited."""
 T = TypeVar("T")
+
+
+def _refused(exc: TelegramError) -> DeliveryError:
+    """The DeliveryError for `exc`: permanent when the chat refuses the bot for good (blocked,
+    removed from the group, the chat gone), so it is not tried again and again."""
+    gone = isinstance(exc, TelegramForbidden) or (
+        isinstance(exc, TelegramBadRequest) and "chat not found" in str(exc).lower()
+    )
+    return DeliveryError(f"Telegram: {exc}", permanent=gone)
 
 
 def _chat_id(chat_id: str) -> int | str:
@@ -150,7 +160,7 @@ class TelegramSender:
                 last = await self._send_chunk(address, chunk)
                 self._partial[key] = index + 1
         except TelegramError as exc:
-            raise DeliveryError(f"Telegram: {exc}") from exc
+            raise _refused(exc) from exc
         self._partial.pop(key, None)
         return last
 
@@ -197,7 +207,7 @@ class TelegramSender:
         try:
             sent = await self._send(address, body, html=True, markup=markup)
         except TelegramError as exc:
-            raise DeliveryError(f"Telegram: {exc}") from exc
+            raise _refused(exc) from exc
         return str(sent)
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
