@@ -73,3 +73,8 @@ class ToolError(Exception):
 
 class WhenError(ValueError):
     """The text does not name a usable time; the message says why."""
+
+
+class TooManySchedules(WhenError):
+    """Another person has as many reminders and tasks waiting as they may; caught where a
+    WhenError is, its message is the reply."""

@@ -196,8 +196,13 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
-    async def count_active(self) -> int:
-        return int(await self._db.scalar("SELECT COUNT(*) FROM schedules WHERE status = 'active'"))
+    async def count_active(self, user_id: int | None = None) -> int:
+        if user_id is None:
+            sql, params = "SELECT COUNT(*) FROM schedules WHERE status = 'active'", ()
+        else:
+            sql = "SELECT COUNT(*) FROM schedules WHERE status = 'active' AND user_id = ?"
+            params = (user_id,)
+        return int(await self._db.scalar(sql, params))
 
     async def find(self, user_id: int, kind: str, **payload: Any) -> Schedule | None:
         """The active (or firing) schedule of a kind whose payload has these values."""

@@ -207,3 +207,26 @@ async def test_the_console_prints_a_reminder_that_falls_due_while_running(tmp_pa
     assert process.returncode == 0, err.decode()
     assert any(line.startswith("steward> OK, #1:") for line in lines), lines
     assert lines[-1] == "steward> Reminder: tea"
+
+
+async def test_another_person_may_keep_only_so_many_reminders_waiting(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """One allowed person's two hundred reminders went out before the owner's of the same
+    minute, each a call to the platform: another person now keeps at most PER_PERSON_LIMIT
+    waiting (the owner, as many as they like)."""
+    from agent.scheduler.service import PER_PERSON_LIMIT
+    from memory.people import Identity
+
+    ann = Identity("test", "ann")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        user = await stores.people.admit(ann, "Ann")
+        for n in range(PER_PERSON_LIMIT):
+            said = await h.say(f"/remind every day 9:{n % 60:02d} stretch {n}", sender=ann)
+            assert said.startswith("OK, #"), said
+        refused = await h.say("/remind in 5 minutes one more", sender=ann)
+        assert "as many as I keep for one person" in refused, refused
+        assert await stores.schedules.count_active(user.id) == PER_PERSON_LIMIT
+        for n in range(PER_PERSON_LIMIT + 5):  # the owner is not limited
+            assert (await h.say(f"/remind every day 10:{n % 60:02d} owner {n}")).startswith("OK")

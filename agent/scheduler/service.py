@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from agent.errors import TooManySchedules
 from agent.scheduler.briefing import BriefingDraft, BriefingJob, BriefingWriter, InterestSource
 from agent.scheduler.checkins import CheckinJob
 from agent.scheduler.engine import SchedulerEngine
@@ -40,6 +41,8 @@ __all__ = ["REMINDER_KINDS", "SchedulerService"]
 log = logging.getLogger(__name__)
 
 REMINDER_KINDS = ("reminder", "task")
+PER_PERSON_LIMIT = 50
+"""Reminders, tasks and check-ins another person may have waiting (the owner: no limit)."""
 
 
 class SchedulerService:
@@ -168,6 +171,12 @@ class SchedulerService:
     ) -> Schedule:
         if not user.is_owner:  # another person's words, whether through a tool or /remind
             tainted, sources = True, (*sources, f"person:#{user.id}")
+            waiting = await self.store.count_active(user.id)
+            if waiting >= PER_PERSON_LIMIT:  # a flood of theirs would hold up the owner's
+                raise TooManySchedules(
+                    f"You have {waiting} reminders and tasks waiting, as many as I keep for "
+                    "one person: cancel some first (/remind list)."
+                )
         schedule = await self.store.add(
             user_id=user.id,
             chat_id=chat_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from agent.errors import TooManySchedules
 from agent.ports import Scheduling
 from agent.recall import group_scope
 from agent.scheduler.when import Parsed, WhenError, aparse_when
@@ -38,15 +39,18 @@ async def _add(ctx: ToolContext, kind: str, when: str, text: str) -> str:
             f"{exc} Use a form like “in 20 minutes”, “tomorrow 9:00”, “2026-12-24 18:00” "
             "or “every monday 8:00”."
         ) from None
-    schedule = await scheduler.add_reminder(
-        user=ctx.user,
-        chat=ctx.chat,
-        address=ctx.address,
-        parsed=Parsed(first, text, recurrence),
-        kind=kind,
-        tainted=ctx.tainted,
-        sources=ctx.sources,
-    )
+    try:
+        schedule = await scheduler.add_reminder(
+            user=ctx.user,
+            chat=ctx.chat,
+            address=ctx.address,
+            parsed=Parsed(first, text, recurrence),
+            kind=kind,
+            tainted=ctx.tainted,
+            sources=ctx.sources,
+        )
+    except TooManySchedules as exc:
+        raise ToolError(str(exc)) from None
     return f"Scheduled {scheduler.describe(schedule, ctx.user)}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from agent.config import Settings
+from agent.errors import TooManySchedules
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
@@ -74,7 +75,12 @@ async def add(
         parsed = await aparse_reminder(words, now, zone)
     except WhenError as exc:
         raise UsageError(f"{exc}\nExamples: {EXAMPLES}") from None
-    schedule = await scheduler.add_reminder(user=user, chat=chat, address=address, parsed=parsed)
+    try:
+        schedule = await scheduler.add_reminder(
+            user=user, chat=chat, address=address, parsed=parsed
+        )
+    except TooManySchedules as exc:
+        return str(exc)
     first = f"{parsed.first.astimezone(zone):%a %Y-%m-%d %H:%M}"
     if parsed.recurrence is not None:
         when = f"{parsed.recurrence.describe()}, first on {first}"
