@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from agent.core import Steward
 from agent.types import Address
-from memory.labels import Label
+from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
+from memory.turns import TurnStatus
 
 __all__ = ["RestartNote", "recover_interrupted", "send_restart_notes"]
 
@@ -26,15 +27,30 @@ class RestartNote:
 async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     """Mark what a crash cut short; returns the notes to send once channels are up."""
     stores = steward.stores
+    notes: list[RestartNote] = []
     for approval in await stores.approvals.fail_interrupted():
         await stores.audit.record(
             "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool
+        )
+        # its turn waited on this action and would wait for ever: it ends here, and whoever
+        # approved it hears that the action may have run, so they check before asking again
+        label = await stores.turns.label_of(approval.turn_id)
+        await stores.turns.set_status(approval.turn_id, TurnStatus.INTERRUPTED, label=label)
+        if approval.channel is None or approval.chat_id is None:
+            continue
+        notes.append(
+            RestartNote(
+                Address(approval.channel, approval.platform_chat_id or "", approval.thread_id),
+                approval.chat_id,
+                f"I was restarted while {approval.tool} ran (request {approval.id}, approved): "
+                "it may have run, partly or fully. Check before asking for it again.",
+                TRUSTED,
+            )
         )
     for turn in await stores.turns.interrupt_running():
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
-    notes: list[RestartNote] = []
     for message in await stores.messages.unanswered():
         await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
         chat = await stores.people.chat_by_id(message.chat_id)

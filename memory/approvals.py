@@ -260,7 +260,8 @@ class ApprovalStore:
                 row["id"],
                 ApprovalStatus(row["status"]),
                 ApprovalStatus.FAILED,
-                result="Steward restarted while this action was running; it was not run again.",
+                result="Steward restarted while this action was running: it may have run, "
+                "partly or fully, and was not run again.",
                 result_is_error=True,
             )
         return [_approval(r) for r in rows]

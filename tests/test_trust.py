@@ -341,9 +341,13 @@ async def test_13_expired_is_denied_and_a_crash_mid_execution_never_reruns(
         assert await approvals.transition(
             approval_id, ApprovalStatus.PENDING, ApprovalStatus.EXECUTING
         )
-        await recover_interrupted(w.h.steward)
+        notes = await recover_interrupted(w.h.steward)
         assert "was already failed" in await w.h.say(f"/approve {approval_id}")
         assert not (w.workspace / "crashed").exists()
+        # its turn does not wait for ever, and the owner hears the action may have run
+        turn_id = (await approvals.get(approval_id)).turn_id  # type: ignore[union-attr]
+        assert await w.h.steward.stores.turns.status_of(turn_id) == "interrupted"
+        assert [n.text for n in notes if approval_id in n.text and "may have run" in n.text]
         await w.check_invariants()
 
 
