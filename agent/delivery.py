@@ -164,10 +164,19 @@ class Courier:
         )
         return platform_id
 
-    async def redeliver(self) -> int:
-        """Send again what earlier attempts could not; returns how many went out."""
+    async def backlog(self) -> set[int]:
+        """The ids of what is waiting to go out: before the channels start, only what an
+        earlier process left (a reply sent once they are up is not in it)."""
+        return {m.id for m in await self._stores.messages.undelivered()}
+
+    async def redeliver(self, only: set[int] | None = None) -> int:
+        """Send again what earlier attempts could not (of `only`, the ids `backlog` gave
+        before anything new was sent: a message on its way now would go twice); returns how
+        many went out."""
         sent = 0
         for message in await self._stores.messages.undelivered():
+            if only is not None and message.id not in only:
+                continue
             chat = await self._stores.people.chat_by_id(message.chat_id)
             if chat is None:
                 continue

@@ -309,6 +309,7 @@ async def _run(
         )
         steward = await build_steward(settings, stores, clock)
         notes = await recover_interrupted(steward)
+        backlog = await steward.courier.backlog()  # before anything new is on its way
         commands = build_commands()
         router = Router(steward, commands)
         http = HttpServer(settings.http_host, settings.http_port)
@@ -329,7 +330,7 @@ async def _run(
             warm = asyncio.create_task(warm_up())
         web_console = asyncio.create_task(_after_warm_up(warm, steward, http, channels))
         await _start_mcp(steward, channels)  # in the background: never delays the channels
-        await steward.courier.redeliver()
+        await steward.courier.redeliver(only=backlog)
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         await send_restart_notes(steward, notes)
         sweeper = asyncio.create_task(expire_approvals(steward))

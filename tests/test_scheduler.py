@@ -412,3 +412,16 @@ async def test_tasks_run_as_self_initiated_turns_that_keep_their_taint(
         found = await h.steward.stores.messages.find_text("The strike is over.")
         reply = next((m for m in found if m.text == "The strike is over."), None)
         assert reply is not None and names(reply.label, "task:#1")  # the reply keeps the label
+
+
+async def test_the_start_up_redelivery_sends_only_what_was_waiting_before(tmp_path: Path) -> None:
+    """At start-up what an earlier process left undelivered is sent again; a reply already on
+    its way by then (the channels are up) was sent a second time."""
+    async with running_steward(tmp_path, None) as h:
+        stores = h.steward.stores
+        chat = await stores.people.chat("test", "c9", "private")
+        await stores.messages.record_outgoing(chat_id=chat.id, text="left by the crash")
+        backlog = await h.steward.courier.backlog()
+        await stores.messages.record_outgoing(chat_id=chat.id, text="on its way right now")
+        assert await h.steward.courier.redeliver(only=backlog) == 1
+        assert h.channel.texts("c9") == ["left by the crash"]
