@@ -189,3 +189,13 @@ def test_lateness_reads_like_a_person_says_it() -> None:
     assert describe_delta(timedelta(minutes=45)) == "45 min"
     assert describe_delta(timedelta(seconds=30)) == "30 s"
     assert describe_delta(timedelta(days=3, hours=4)) == "3 d 4 h"
+
+
+def test_quiet_hours_ending_in_the_repeated_hour_end_at_its_second_pass() -> None:
+    """The night the clocks go back, 01:00-01:59 happens twice. Quiet hours ending at 01:30,
+    asked during the second 01:10, end twenty minutes later, not the next night."""
+    new_york = ZoneInfo("America/New_York")
+    second_0110 = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)  # 01:10 EST, after 01:10 EDT
+    assert quiet_end("01:30", second_0110, new_york) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    first_0110 = datetime(2026, 11, 1, 5, 10, tzinfo=UTC)  # 01:10 EDT: the first 01:30 is next
+    assert quiet_end("01:30", first_0110, new_york) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)

@@ -126,9 +126,14 @@ def quiet_end(end: str, moment: datetime, zone: ZoneInfo) -> datetime:
     finish = _hm(end)
     day = moment.astimezone(zone).date()
     for offset in range(3):
-        candidate = local_at(day + timedelta(days=offset), finish.hour, finish.minute, zone)
-        if candidate > moment:
-            return candidate
+        on = day + timedelta(days=offset)
+        # both readings of a time the clocks pass twice (going back): quiet hours that end
+        # within the repeated hour end at its second pass too, not a day later
+        for fold in (0, 1):
+            local = datetime(on.year, on.month, on.day, finish.hour, finish.minute, fold=fold)
+            candidate = local.replace(tzinfo=zone).astimezone(UTC)
+            if candidate > moment:
+                return candidate
     raise AssertionError("quiet hours end within a day")
 
 
