@@ -56,6 +56,8 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         chat = await stores.people.chat_by_id(message.chat_id)
         if chat is None:
             continue
+        if message.user_id is not None and not await stores.people.may_talk(message.user_id):
+            continue  # revoked since: no word to them, not even this
         quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
         notes.append(
             RestartNote(

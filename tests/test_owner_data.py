@@ -424,6 +424,25 @@ async def test_a_revoked_persons_turn_is_not_resumed_nor_asks_again(tmp_path: Pa
         assert await w.tools_ran("read_file") == 0
 
 
+async def test_a_revoked_person_gets_no_restart_note(tmp_path: Path) -> None:
+    """A message of theirs a crash left unanswered: once revoked, they hear nothing more, not
+    even "I was restarted before I could answer"."""
+    from bot.recovery import recover_interrupted
+
+    async with trust_world(tmp_path) as w:
+        stores = w.h.steward.stores
+        mallory = await stores.people.admit(MALLORY, "Mallory")
+        chat = await stores.people.chat("test", "m-dm", "private")
+        for who, text in ((mallory.id, "are you there?"), (None, "the owner's, unanswered")):
+            await stores.messages.record_incoming(
+                chat_id=chat.id, user_id=who, text=text, platform_message_id=text
+            )
+        assert await stores.people.revoke(MALLORY)
+        notes = await recover_interrupted(w.h.steward)
+        assert [n.text for n in notes if "are you there" in n.text] == []
+        assert [n.text for n in notes if "the owner's, unanswered" in n.text]
+
+
 async def test_a_message_card_says_whose_private_chat_it_goes_to(tmp_path: Path) -> None:
     """Another person's send_message without a chat goes to their own private chat; the card
     the owner judges said "your own chat"."""
