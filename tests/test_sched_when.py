@@ -199,3 +199,21 @@ def test_quiet_hours_ending_in_the_repeated_hour_end_at_its_second_pass() -> Non
     assert quiet_end("01:30", second_0110, new_york) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
     first_0110 = datetime(2026, 11, 1, 5, 10, tzinfo=UTC)  # 01:10 EDT: the first 01:30 is next
     assert quiet_end("01:30", first_0110, new_york) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["tomorrow 25:00 call mom", "friday 25:00 call mom", "tomorrow 9:99 x", "tomorrow 24:30 x"],
+)
+def test_a_clock_time_that_cannot_be_is_refused_not_skipped(text: str) -> None:
+    """dateparser read "tomorrow 25:00" as tomorrow at this time of day (14:00), and
+    "friday 25:00 call mom" as Friday 09:00 with "25:00 call mom" to say: a different time
+    than the one typed, without a word."""
+    with pytest.raises(WhenError, match="is not a time of day"):
+        parse_reminder(text, NOW, BERLIN)
+    when = " ".join(text.split()[:2])  # the time alone, as the tools and /goal due give it
+    with pytest.raises(WhenError, match="is not a time of day"):
+        parse_when(when, NOW, BERLIN)
+    assert parse_reminder("tomorrow 23:59 x", NOW, BERLIN).first == datetime(
+        2026, 3, 11, 22, 59, tzinfo=UTC
+    )

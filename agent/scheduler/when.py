@@ -135,6 +135,19 @@ def _time_like(tokens: list[str], i: int) -> bool:
     return False
 
 
+_CLOCK_SHAPED = re.compile(r"^(\d{1,2})[:.](\d{2})(am|pm)?,?$", re.I)
+
+
+def _no_impossible_clock(words: list[str]) -> None:
+    """A clock time that cannot be ("25:00", "9:99") is an error, not a word to skip:
+    dateparser read "tomorrow 25:00" as tomorrow at this time, and "friday 25:00 call mom"
+    took "25:00" into the reminder's text."""
+    for word in words:
+        shaped = _CLOCK_SHAPED.match(word)
+        if shaped and (int(shaped[1]) > 23 or int(shaped[2]) > 59):
+            raise WhenError(f"“{word}” is not a time of day (for example 09:30 or 21:00).")
+
+
 def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if re.fullmatch(r"\d+", text.strip()):
         return None  # a bare number is not a time
@@ -153,6 +166,7 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     text = text.strip()
     if not text:
         raise WhenError("No time given.")
+    _no_impossible_clock(text.split())
     moment = _moment(text, now, zone)
     if moment is None:
         raise WhenError(f"I couldn't read “{text}” as a time.")
@@ -195,6 +209,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
+    _no_impossible_clock(tokens[:longest])
     for end in range(longest, 0, -1):
         if tokens[end - 1].lower() in _CONNECTORS:
             continue
