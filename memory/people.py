@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,22 @@ class Identity:
         if self.channel == "slack":
             return Identity(self.channel, self.platform_user_id.upper())
         return self
+
+    def checked(self) -> Identity:
+        """Canonical, and in its channel's form (Telegram's and Slack's ids; another channel's
+        as they are); ValueError says what is wrong."""
+        canonical = self.canonical()
+        form = ID_FORMS.get(canonical.channel)
+        if form is not None and not form[0].match(canonical.platform_user_id):
+            raise ValueError(f"{self.platform_user_id!r} is not {form[1]}")
+        return canonical
+
+
+ID_FORMS = {
+    "telegram": (re.compile(r"^\d{1,20}$"), "a numeric user id, e.g. telegram:123456789"),
+    "slack": (re.compile(r"^[UW][A-Z0-9]{2,20}$"), "a member id, e.g. slack:U0123ABCD"),
+}
+"""How each chat platform's user ids look."""
 
 
 @dataclass(frozen=True)

@@ -289,8 +289,15 @@ def test_allowlist_and_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPa
         ("SLACK_ALLOWED_USERS", "ann", "SLACK_ALLOWED_USERS: 'ann' is not a member id"),
         ("TELEGRAM_WEBHOOK_URL", "steward.example", "TELEGRAM_WEBHOOK_URL"),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces", "TELEGRAM_WEBHOOK_SECRET"),
+        # the owner and approvers are checked the same way (they started without a word)
+        ("STEWARD_OWNER", "telegram:@alice", "STEWARD_OWNER: '@alice' is not a numeric"),
+        ("STEWARD_OWNER", "telegram:123 slack:U1", "STEWARD_OWNER: '123 slack:U1' is not"),
+        ("STEWARD_APPROVERS", "slack:ann", "STEWARD_APPROVERS: 'ann' is not a member id"),
     ):
         monkeypatch.setenv(name, value)
         with pytest.raises(ConfigError, match=re.escape(fragment)):
             load_settings()
         monkeypatch.delenv(name)
+    # a Slack owner typed in lower case is the member Slack reports (they were a stranger)
+    monkeypatch.setenv("STEWARD_OWNER", "slack:u0123abcd,telegram:42")
+    assert load_settings().owner == (Identity("slack", "U0123ABCD"), Identity("telegram", "42"))

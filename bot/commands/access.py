@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from agent.cards import plain_name
 from agent.config import Settings
@@ -24,7 +23,7 @@ from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.labels import TRUSTED
 from memory.links import LinkResult
-from memory.people import Chat, Identity, User
+from memory.people import ID_FORMS, Chat, Identity, User
 from memory.stores import Stores
 
 __all__ = ["apply_allowlists", "group", "parse_identity", "tell_owner_about_stranger"]
@@ -33,10 +32,6 @@ log = logging.getLogger(__name__)
 
 group = CommandGroup()
 
-ID_FORMS = {
-    "telegram": (re.compile(r"^\d{1,20}$"), "a numeric user id, e.g. telegram:123456789"),
-    "slack": (re.compile(r"^[UW][A-Z0-9]{2,20}$"), "a member id, e.g. slack:U0123ABCD"),
-}
 ALLOWLIST_STATE = "access.allowlist"
 
 
@@ -49,16 +44,12 @@ def parse_identity(text: str) -> Identity:
         identity = Identity.parse(text)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    form = ID_FORMS.get(identity.channel)
-    if form is None:
+    if identity.channel not in ID_FORMS:
         raise UsageError(f"I know telegram and slack identities, not {identity.channel!r}.")
-    pattern, example = form
-    platform_id = identity.platform_user_id
-    if identity.channel == "slack":
-        platform_id = platform_id.upper()
-    if not pattern.match(platform_id):
-        raise UsageError(f"{identity} is not {example}.")
-    return Identity(identity.channel, platform_id)
+    try:
+        return identity.checked()
+    except ValueError as exc:
+        raise UsageError(f"{exc}.") from None
 
 
 allow = group.command(
