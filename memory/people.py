@@ -191,16 +191,12 @@ class People:
         )
         return Stranger(identity, row["display_name"], row["attempts"]) if row else None
 
-    async def revoke(self, identity: Identity, *, owners_too: bool = False) -> bool:
-        """Stop an allowed identity from talking to Steward (one of the owner's only with
-        `owners_too`: an account linked to the owner by mistake); True when it was allowed.
-        Its user and records stay, and /allow lets it back in."""
-        owners = (
-            "" if owners_too else " AND user_id NOT IN (SELECT id FROM users WHERE is_owner = 1)"
-        )
+    async def revoke(self, identity: Identity) -> bool:
+        """Stop an allowed identity from talking to Steward (never one of the owner's); True when
+        it was allowed. Its user and records stay, and /allow lets it back in."""
         changed = await self._db.execute(
             "UPDATE identities SET status = 'revoked' WHERE channel = ? AND platform_user_id = ?"
-            " AND status = 'allowed'" + owners,
+            " AND status = 'allowed' AND user_id NOT IN (SELECT id FROM users WHERE is_owner = 1)",
             (identity.channel, identity.platform_user_id),
         )
         return changed > 0

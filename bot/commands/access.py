@@ -16,7 +16,6 @@ import json
 import logging
 
 from agent.cards import plain_name
-from agent.config import Settings
 from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
 from bot.commands.privacy import in_group
@@ -89,17 +88,10 @@ async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -
 
 
 @revoke.sub("<identity...>", identity=parse_identity)
-async def revoke_identity(
-    identity: Identity, sender: Identity, stores: Stores, settings: Settings
-) -> str:
+async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
-        if identity in settings.owner or identity.channel == "console" or identity == sender:
-            return f"{identity} is one of the owner's identities; it can't be revoked."
-        # an account linked to the owner (/link), perhaps by mistake: the owner may drop it
-        await stores.people.revoke(identity, owners_too=True)
-        await stores.audit.record("access.unlinked", actor=str(sender), subject=str(identity))
-        return f"{identity} is no longer one of your accounts, and can no longer talk to me."
+        return f"{identity} is one of the owner's identities; it can't be revoked."
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
