@@ -559,6 +559,18 @@ def test_a_small_palette_png_is_shrunk_before_it_takes_four_bytes_a_pixel() -> N
     assert int(grew_mib) < 250, f"decoding it took {grew_mib} MiB more"
 
 
+@pytest.mark.parametrize("mode", ["I;16", "1", "LA"])
+def test_a_wide_image_in_any_mode_is_shrunk_or_refused_in_words(mode: str) -> None:
+    """Shrinking in the file's own mode met modes `reduce` refuses (a 16-bit grey scan):
+    the message failed with "something went wrong"."""
+    from agent.media.images import _prepare
+
+    buffer = io.BytesIO()
+    Image.new(mode, (6400, 100)).save(buffer, "PNG")
+    prepared = _prepare(buffer.getvalue())
+    assert (prepared.width, prepared.height) == (1568, 25)
+
+
 async def test_after_a_broken_stream_a_tainted_answer_is_not_edited_into_the_preview(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

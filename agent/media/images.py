@@ -17,6 +17,7 @@ __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "p
 MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG includes MPO (phones)
 """What a photo is decoded as, whatever its file says: the formats phones, screenshots and
 chat apps send. Pillow's rarely used decoders (PCX, SGI, TGA, FLI, ICNS…; EPS through
@@ -58,14 +59,17 @@ def _prepare(raw: bytes) -> PreparedImage:
     # Shrink in the file's own mode first, to twice the size sent: converting a large palette
     # image to RGBA first took four bytes a pixel (a 7 KB PNG of 7,745 x 7,745: 470 MB).
     factor = max(image.width, image.height) // (2 * MAX_EDGE)
-    if factor >= 2:
-        smaller = (max(1, image.width // factor), max(1, image.height // factor))
-        if image.mode in ("P", "1"):
-            image = image.resize(smaller, Image.Resampling.NEAREST)
-        else:
-            image = image.reduce(factor)
-    image = image.convert("RGBA" if alpha else "RGB")
-    image.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
+    try:
+        if factor >= 2:
+            smaller = (max(1, image.width // factor), max(1, image.height // factor))
+            if image.mode in _REDUCIBLE:
+                image = image.reduce(factor)
+            else:  # palette, 1-bit, 16-bit grey…: what reduce() refuses
+                image = image.resize(smaller, Image.Resampling.NEAREST)
+        image = image.convert("RGBA" if alpha else "RGB")
+        image.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
+    except (ValueError, OSError) as exc:  # a mode or a file Pillow cannot take further
+        raise ImageError(f"it is an image I cannot convert ({image.mode})") from exc
     out = io.BytesIO()
     if alpha:
         image.save(out, "PNG", optimize=True)
