@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import timedelta
 
 from agent.cards import escape_invisible
 from agent.outbox import DeliveryError, Outbox
@@ -23,9 +24,9 @@ __all__ = ["Courier", "Unrecorded", "is_private_chat", "private_address"]
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 40
-"""Tries of one outgoing message before it is given up: with the backoff doubling to five
-minutes, about three hours of a channel refusing it."""
+MAX_AGE = timedelta(days=7)
+"""How long a message that keeps failing (not refused for good) is tried before it is given up:
+long enough for any outage, so the owner's own messages are not lost to one."""
 
 _PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
 
@@ -73,7 +74,7 @@ class Courier:
     def __init__(self, stores: Stores, outbox: Outbox) -> None:
         self._stores = stores
         self.outbox = outbox
-        self._told_undeliverable: set[Address] = set()
+        self._told_undeliverable: set[tuple[str, str]] = set()
 
     async def send(
         self,
@@ -142,9 +143,10 @@ class Courier:
             message_id=message_id,
             reason=reason[:200],
         )
-        if address in self._told_undeliverable:
+        chat_key = (address.channel, address.chat_id)  # not per thread: one note per chat
+        if chat_key in self._told_undeliverable:
             return
-        self._told_undeliverable.add(address)
+        self._told_undeliverable.add(chat_key)
         owner = await self._stores.people.owner()
         running = list(getattr(self.outbox, "channels", None) or [address.channel])
         found = await private_address(self._stores, owner.id, running) if owner else None
@@ -203,9 +205,9 @@ class Courier:
                     if chat is None or (running is not None and chat.channel not in running):
                         continue
                     address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
-                    if message.attempts >= MAX_ATTEMPTS:
+                    if self._stores.messages.age(message) > MAX_AGE:
                         backoff.pop(message.id, None)
-                        reason = f"no success in {message.attempts} attempts"
+                        reason = f"no success in {message.attempts} attempts over a week"
                         await self._give_up(message.id, address, reason)
                         continue
                     if await self._deliver(message.id, address, message.text):

@@ -10,10 +10,11 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from memory.clock import Clock, iso
+from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 from memory.message_window import RecentWindows
@@ -312,6 +313,10 @@ class MessageLog:
             (InStatus.RECEIVED,),
         )
         return [_message(row) for row in rows]
+
+    def age(self, message: StoredMessage) -> timedelta:
+        """How long ago `message` was stored."""
+        return self._clock.now() - parse_iso(message.created_at)
 
     async def undelivered(self) -> list[StoredMessage]:
         rows = await self._db.fetchall(

@@ -425,3 +425,51 @@ async def test_the_start_up_redelivery_sends_only_what_was_waiting_before(tmp_pa
         await stores.messages.record_outgoing(chat_id=chat.id, text="on its way right now")
         assert await h.steward.courier.redeliver(only=backlog) == 1
         assert h.channel.texts("c9") == ["left by the crash"]
+
+
+class DownChannel(RecordingChannel):
+    """A channel whose every send fails as a network outage does (not a refusal)."""
+
+    calls = 0
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        self.calls += 1
+        from agent.outbox import DeliveryError
+
+        raise DeliveryError("Telegram: network is unreachable")
+
+
+async def test_a_message_that_keeps_failing_is_tried_for_a_week_then_given_up(
+    tmp_path: Path,
+) -> None:
+    """A fault that looks passing was retried every five minutes for ever; an outage must
+    not lose the owner's messages either. It is tried for a week, then given up."""
+    from agent.delivery import MAX_AGE
+    from memory.labels import TRUSTED
+
+    clock = FrozenClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        down = DownChannel()
+        h.steward.switchboard.register("test", down)
+        chat = await h.steward.stores.people.chat("test", "c9", "group")
+        courier = h.steward.courier
+        assert not await courier.send(Address("test", "c9"), chat.id, "the news", label=TRUSTED)
+
+        async def one_pass() -> str:
+            task = asyncio.create_task(courier.keep_redelivering(every=0.01, max_delay=0.01))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            row = await h.steward.stores.db.fetchone(
+                "SELECT status FROM messages WHERE chat_id = ?", (chat.id,)
+            )
+            return str(row["status"])
+
+        assert await one_pass() == "failed"  # an hour's outage: still trying
+        tried = down.calls
+        clock.advance(MAX_AGE - timedelta(hours=1))
+        assert await one_pass() == "failed" and down.calls > tried
+        clock.advance(timedelta(hours=2))
+        assert await one_pass() == "undeliverable"
+        tried = down.calls
+        assert await one_pass() == "undeliverable" and down.calls == tried  # no more calls

@@ -209,38 +209,6 @@ async def test_a_reply_that_cannot_be_sent_stays_queued_until_it_is(
     assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
 
 
-async def test_a_reply_that_never_goes_out_is_given_up_after_its_attempts(
-    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
-) -> None:
-    """A fault that looks passing (502 again and again) was retried every five minutes for
-    ever; after MAX_ATTEMPTS tries it is given up (and no longer costs a call every pass)."""
-    from agent.delivery import MAX_ATTEMPTS
-
-    fake_model.on_request(echo_reply)
-    tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=1000)
-    async with telegram(tmp_path, fake_model, tg, send_attempts=1) as (h, _):
-        tg.push_message("are you there?", user_id=OWNER_TG)
-        await tg.wait_for("sendMessage", 1)
-        redelivery = asyncio.create_task(
-            h.steward.courier.keep_redelivering(every=0.005, max_delay=0.005)
-        )
-        try:
-            for _ in range(400):
-                with _db(tmp_path) as db:
-                    row = db.execute(
-                        "SELECT status, attempts FROM messages WHERE direction='out'"
-                    ).fetchone()
-                if row[0] == "undeliverable":
-                    break
-                await asyncio.sleep(0.05)
-            calls = len(tg.calls_to("sendMessage"))
-            await asyncio.sleep(0.3)  # a given-up message is not tried again
-            assert len(tg.calls_to("sendMessage")) == calls
-        finally:
-            redelivery.cancel()
-    assert row == ("undeliverable", MAX_ATTEMPTS + 1), row
-
-
 async def test_polling_survives_getupdates_errors(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
