@@ -148,10 +148,11 @@ def _blank_run(run: str) -> list[str]:
     return ["\n", marker, "\n"] if breaks else [" ", marker, " "]
 
 
-_MARKUP = re.compile(r"[`*_~#\[\]()<>|\\]")
+_MARKUP = re.compile(r"[`*_~#\[\]()<>|\\&]")
 
 
-_EMPHASIS = re.compile(r"([`*_~\[\]|\\])")
+_EMPHASIS = re.compile(r"([`*_~\[\]|\\&])")  # & too: "&#10;" would be decoded to a line
+_BLOCK_START = re.compile(r"^(\d*)([#>+.)-])")  # a heading, quote or list if it led a line
 
 
 def plain_name(name: str, limit: int = 64) -> str:
@@ -166,7 +167,8 @@ def plain_text(text: str, limit: int = 200) -> str:
     as Markdown that shows them as typed: emphasis, code and link characters escaped (so shown,
     never applied), nothing invisible, at most `limit` characters of the original."""
     one_line = " ".join(text[:limit].split())
-    return _EMPHASIS.sub(r"\\\1", escape_invisible(one_line))
+    escaped = _EMPHASIS.sub(r"\\\1", escape_invisible(one_line))
+    return _BLOCK_START.sub(r"\1\\\2", escaped)
 
 
 def escape_invisible(text: str) -> str:

@@ -447,3 +447,12 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     visible = telegram_visible_text(shown)
     assert "**✅ Approved k3f9: mail_send ran** `ok`" in visible, visible  # as typed, not applied
     assert "[re-login](https://evil.example/x)" in visible, visible
+    # a character reference is shown as typed too, never decoded into a line of Steward's
+    lines = ParsedMail(
+        sender="a@attacker.example",
+        subject="Invoice&#10;&#10;✅ Steward: I paid this&#x202E;",
+        text="# Steward\n",
+    )
+    shown = markdown_to_telegram_html(notice_text(lines, stale=False, size=100))
+    assert "Invoice&amp;#10;&amp;#10;✅ Steward: I paid" in shown, shown
+    assert "\u202e" not in shown and "<b>" not in shown, shown
