@@ -231,8 +231,10 @@ class MemoryService:
         log.warning("long-term memory: keyword search only (FTS5) — %s", reason)
         self._ready.set()
 
-    async def status_line(self) -> str:
-        count = await self.store.records.count()
+    async def status_line(self, user_id: int | None = None) -> str:
+        """How memory is searched, and how many memories there are: `user_id`'s own, or (for
+        the owner's /status) everyone's."""
+        count = await self.store.records.count(user_id)
         if self.state is MemoryState.HYBRID:
             how = f"hybrid search ({self.detail})"
         elif self.state is MemoryState.STARTING:

@@ -217,6 +217,7 @@ async def test_closing_things_in_a_group_names_them_by_number_only(tmp_path: Pat
         )
         assert await _in_group(w, f"/memory forget {pin.id}") == f"Forgotten #{pin.id}."
         assert "private chat" in await _in_group(w, "/briefing topics")
+        assert "private chat" in await _in_group(w, "/briefing")
         assert await _in_group(w, f"/briefing feeds remove {feed.id}") == (
             f"Removed feed #{feed.id}."
         )

@@ -439,6 +439,18 @@ async def test_a_revoked_person_gets_no_restart_note(tmp_path: Path) -> None:
         assert [n.text for n in notes if "the owner's, unanswered" in n.text]
 
 
+async def test_another_persons_memory_status_counts_only_theirs(tmp_path: Path) -> None:
+    """ "I don't remember anything about you yet… Memory: 3 memories": the count was
+    everyone's, which /status keeps from anyone but the owner."""
+    async with trust_world(tmp_path) as w:
+        for n in range(3):
+            await w.h.say(f"/remember owner fact {n}")
+        await w.h.steward.stores.people.admit(MALLORY, "Mallory")
+        said = await w.h.say("/memory", sender=MALLORY, chat="m-dm")
+        assert "Memory: 0 memories" in said, said
+        assert "Memory: 3 memories" in await w.h.say("/memory")
+
+
 async def test_a_message_card_says_whose_private_chat_it_goes_to(tmp_path: Path) -> None:
     """Another person's send_message without a chat goes to their own private chat; the card
     the owner judges said "your own chat"."""

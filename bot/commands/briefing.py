@@ -77,8 +77,15 @@ def _zone(user: User, settings: Settings) -> ZoneInfo:
 
 @briefing.sub("")
 async def show_status(
-    user: User, address: Address, settings: Settings, stores: Stores, scheduler: SchedulerService
+    user: User,
+    chat: Chat,
+    address: Address,
+    settings: Settings,
+    stores: Stores,
+    scheduler: SchedulerService,
 ) -> str:
+    if in_group(chat):  # its topics, feeds and destination are the owner's to know
+        return IN_PRIVATE
     schedule = await scheduler.briefing(user)
     prefs = await stores.feeds.prefs(user.id)
     feeds = await stores.feeds.list(user.id)

@@ -68,7 +68,7 @@ async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settin
     if group_scope(chat) is not None:
         return MEMORY_IN_PRIVATE
     memories = await memory.store.recent(user.id, RECENT)
-    status = await memory.status_line()
+    status = await memory.status_line(user.id)
     if not memories:
         return f"I don't remember anything about you yet. Tell me, or use /remember.\n{status}"
     total = await memory.store.records.count(user.id)

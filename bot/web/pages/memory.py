@@ -76,7 +76,7 @@ async def memory_page(page: Page) -> web.StreamResponse:
         query=query,
         mode=mode,
         items=views,
-        memory_status=await service.status_line(),
+        memory_status=await service.status_line(page.user.id),
     )
 
 
