@@ -350,6 +350,10 @@ def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value raises ConfigError naming the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:  # the .env file, read by python-dotenv
+        raise ConfigError(
+            f".env: not UTF-8 (byte {exc.start}); save it as UTF-8 and start again"
+        ) from None
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"

@@ -29,6 +29,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -211,8 +212,15 @@ def _unpack(archive: Path, staging: Path) -> dict[str, Any]:
     """Extract and check every file into `staging`; returns the manifest."""
     try:
         tar = tarfile.open(archive, "r:gz")  # noqa: SIM115
-    except (OSError, tarfile.TarError) as exc:
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
         raise BackupError(f"cannot read {archive}: {exc}") from None
+    try:
+        return _unpack_open(tar, archive, staging)
+    except (EOFError, zlib.error, tarfile.ReadError) as exc:  # the archive ends too soon
+        raise BackupError(f"{archive} is damaged (cut short?): {exc}") from None
+
+
+def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str, Any]:
     with tar:
         manifest = _read_manifest(tar, archive)
         files: dict[str, str] = manifest.get("files") or {}

@@ -94,6 +94,19 @@ def test_bad_value_exits_with_one_line_naming_the_setting(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_a_dot_env_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """A .env saved as Latin-1 (EMAIL_FROM=Jürgen …) made every command print a traceback."""
+    (tmp_path / ".env").write_bytes("EMAIL_FROM=J\u00fcrgen <j@example.org>\n".encode("latin-1"))
+    env = {**os.environ, "STEWARD_HOME": str(tmp_path), "STEWARD_DATA_DIR": str(tmp_path / "d")}
+    result = subprocess.run(
+        [*STEWARD, "policy", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert ".env: not UTF-8" in line, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_help_lists_run() -> None:
     result = subprocess.run([*STEWARD, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0

@@ -18,7 +18,7 @@ from fakes.anthropic import FakeAnthropic
 from harness import RecordingChannel, make_settings, running_steward
 
 from agent.paths import DataDirLock
-from bot.backup import create_backup, restore_backup
+from bot.backup import BackupError, create_backup, restore_backup
 from memory.clock import SystemClock
 from memory.stores import Stores
 
@@ -115,6 +115,16 @@ async def test_restore_replaces_only_with_force_and_keeps_the_old_data(tmp_path:
     finally:
         await stores.close()
     assert "test.first" in kinds and "test.second" not in kinds
+    # an archive cut short (a full disk, a copy stopped half way) is named damaged, in one
+    # line, and nothing is moved aside
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
+    try:
+        restore_backup(first, cut, force=True)
+        raise AssertionError("a truncated archive was restored")
+    except BackupError as exc:
+        assert "damaged" in str(exc) or "cannot read" in str(exc), exc
+    assert (tmp_path / "data" / "steward.db").is_file()
 
 
 def _env(home: Path) -> dict[str, str]:
