@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from agent.core import Steward
 from agent.types import Address
+from memory.approvals import ApprovalStatus
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.turns import TurnStatus
@@ -43,7 +44,10 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
                 Address(approval.channel, approval.platform_chat_id or "", approval.thread_id),
                 approval.chat_id,
                 f"I was restarted while {approval.tool} ran (request {approval.id}, approved): "
-                "it may have run, partly or fully. Check before asking for it again.",
+                "it may have run, partly or fully. Check before asking for it again."
+                if approval.status is ApprovalStatus.EXECUTING
+                else f"I was restarted before {approval.tool} (request {approval.id}, "
+                "approved) could start: it did not run. Ask for it again if it still matters.",
                 TRUSTED,
             )
         )

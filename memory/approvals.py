@@ -260,8 +260,12 @@ class ApprovalStore:
                 row["id"],
                 ApprovalStatus(row["status"]),
                 ApprovalStatus.FAILED,
-                result="Steward restarted while this action was running: it may have run, "
-                "partly or fully, and was not run again.",
+                result=(
+                    "Steward restarted while this action was running: it may have run, "
+                    "partly or fully, and was not run again."
+                    if row["status"] == ApprovalStatus.EXECUTING
+                    else "Steward restarted before this approved action started: it did not run."
+                ),
                 result_is_error=True,
             )
         return [_approval(r) for r in rows]

@@ -348,6 +348,12 @@ async def test_13_expired_is_denied_and_a_crash_mid_execution_never_reruns(
         turn_id = (await approvals.get(approval_id)).turn_id  # type: ignore[union-attr]
         assert await w.h.steward.stores.turns.status_of(turn_id) == "interrupted"
         assert [n.text for n in notes if approval_id in n.text and "may have run" in n.text]
+        # one approved but not yet started when the process died: it did not run, and says so
+        await w.h.say(instruction("shell", {"command": "mkdir approved-only"}))
+        [second] = [i for i in await _ids(w) if i != approval_id]
+        assert await approvals.transition(second, ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+        notes = await recover_interrupted(w.h.steward)
+        assert [n.text for n in notes if second in n.text and "it did not run" in n.text]
         await w.check_invariants()
 
 
