@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from agent.errors import GoalError
+from agent.errors import GoalError, TooManySchedules
 from agent.ports import Remembering, Scheduling
 from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
@@ -174,15 +174,18 @@ class Goals:
         if recurrence is not None and (chat is None or address is None):
             raise GoalError("Check-ins need a chat to post in.")
         cadence = recurrence.describe() if recurrence else None
-        await self._stores.goals.set_cadence(goal.id, cadence)
         assert chat is not None or recurrence is None
-        await self._scheduler.set_checkin(
-            user,
-            goal,
-            recurrence,
-            chat=chat,  # type: ignore[arg-type]
-            address=address,  # type: ignore[arg-type]
-        )
+        try:  # the schedule first: a goal never shows a cadence that no check-in carries out
+            await self._scheduler.set_checkin(
+                user,
+                goal,
+                recurrence,
+                chat=chat,  # type: ignore[arg-type]
+                address=address,  # type: ignore[arg-type]
+            )
+        except TooManySchedules as exc:
+            raise GoalError(str(exc)) from None
+        await self._stores.goals.set_cadence(goal.id, cadence)
         return await self.get(user, goal_id)
 
     async def set_due(self, user: User, goal_id: int, due: datetime | None) -> Goal:

@@ -230,3 +230,23 @@ async def test_another_person_may_keep_only_so_many_reminders_waiting(
         assert await stores.schedules.count_active(user.id) == PER_PERSON_LIMIT
         for n in range(PER_PERSON_LIMIT + 5):  # the owner is not limited
             assert (await h.say(f"/remind every day 10:{n % 60:02d} owner {n}")).startswith("OK")
+
+
+async def test_a_goal_check_in_past_the_limit_leaves_the_goal_as_it_was(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The cadence was saved before the check-in was refused: the goal showed "every day"
+    with no check-in behind it."""
+    from agent.scheduler.service import PER_PERSON_LIMIT
+    from memory.people import Identity
+
+    ann = Identity("test", "ann")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        user = await stores.people.admit(ann, "Ann")
+        goal = await stores.goals.add(user.id, "learn the cello")
+        for n in range(PER_PERSON_LIMIT):
+            await h.say(f"/remind every day 9:{n % 60:02d} stretch {n}", sender=ann)
+        said = await h.say(f"/goal every {goal.id} daily", sender=ann)
+        assert "as many as I keep for one person" in said, said
+        assert (await stores.goals.get(user.id, goal.id)).cadence is None  # type: ignore[union-attr]
