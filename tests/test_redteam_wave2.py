@@ -559,6 +559,61 @@ def test_a_small_palette_png_is_shrunk_before_it_takes_four_bytes_a_pixel() -> N
     assert int(grew_mib) < 250, f"decoding it took {grew_mib} MiB more"
 
 
+def _font_map_pdf(fonts: int, entries: int = 20_000) -> bytes:
+    """One page naming `fonts` fonts that share one ToUnicode map of `entries` lines."""
+    lines = b"".join(b"<%04X> <%04X>\n" % (i % 65536, i % 65536) for i in range(entries))
+    cmap = zlib.compress(
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        b"1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+        + b"%d beginbfchar\n" % entries
+        + lines
+        + b"endbfchar\nendcmap end end\n",
+        9,
+    )
+    text = b"BT /F0 12 Tf 10 10 Td (hi) Tj ET"
+    names = b" ".join(b"/F%d %d 0 R" % (i, 6 + i) for i in range(fonts))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << "
+        + names
+        + b" >> >> /Contents 5 0 R >>",
+        b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+    ]
+    objects += [
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 4 0 R /N %d >>" % i
+        for i in range(fonts)
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+async def test_a_page_of_fonts_sharing_one_huge_map_is_not_read() -> None:
+    """pypdf parses every font's ToUnicode map before a page's first drawing operation, so no
+    deadline check runs meanwhile: 100 fonts sharing one 0.5 MB map took ten seconds against
+    a 0.2 s deadline (tens of minutes for a few MB). Such a page is not read; a page of a few
+    fonts is."""
+    from agent.media.documents import DocumentError, extract_text
+
+    started = time.monotonic()
+    with pytest.raises(DocumentError, match="too much to read"):
+        await extract_text(_font_map_pdf(100), "pdf", seconds=1.0)
+    assert time.monotonic() - started < 3
+    assert "hi" in (await extract_text(_font_map_pdf(2), "pdf", seconds=5.0)).text
+
+
 @pytest.mark.parametrize("mode", ["I;16", "1", "LA"])
 def test_a_wide_image_in_any_mode_is_shrunk_or_refused_in_words(mode: str) -> None:
     """Shrinking in the file's own mode met modes `reduce` refuses (a 16-bit grey scan):

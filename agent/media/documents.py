@@ -8,6 +8,7 @@ claims to be text, a type Steward does not read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -45,6 +46,8 @@ _BY_MIME = {
 }
 MAX_PDF_PAGES = 300
 MAX_PAGE_CONTENT = 1_000_000
+MAX_PAGE_FONTS = 4_000_000
+"""Bytes of font maps a page may make pypdf parse (a page of many fonts: a few hundred KB)."""
 """Bytes of drawing instructions a page may have for its text to be read. A page of text has
 tens of kilobytes; a few kilobytes of FlateDecode can unpack to megabytes of instructions that
 take pypdf seconds per megabyte, so a small file could hold a CPU core for hours."""
@@ -115,6 +118,43 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
+def _font_bytes(page: Any) -> int:
+    """What reading the page's fonts costs: the size of each font's ToUnicode map, counted for
+    every font that names it (pypdf parses a shared map once per font, all before the first
+    drawing operation, so no deadline check runs meanwhile). Forms the page draws included."""
+    sizes: dict[int, int] = {}
+    total = 0
+    seen: set[int] = set()
+
+    def fonts_of(resources: Any, depth: int) -> None:
+        nonlocal total
+        resources = resources.get_object() if resources is not None else None
+        if not hasattr(resources, "get") or depth > 3 or id(resources) in seen:
+            return
+        seen.add(id(resources))
+        for font in _resolved(resources.get("/Font") or {}).values():
+            mapping = font.get_object().get("/ToUnicode")
+            if mapping is None:
+                continue
+            key = getattr(mapping, "idnum", id(mapping))
+            if key not in sizes:
+                sizes[key] = len(mapping.get_object().get_data())
+            total += sizes[key]
+        for form in _resolved(resources.get("/XObject") or {}).values():
+            form = form.get_object()
+            if form.get("/Subtype") == "/Form":
+                fonts_of(form.get("/Resources"), depth + 1)
+
+    # odd resources: extraction meets them too, and says so if it must
+    with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+        fonts_of(page.get("/Resources"), 0)
+    return total
+
+
+def _resolved(value: Any) -> Any:
+    return value.get_object() if hasattr(value, "get_object") else value
+
+
 class _OutOfTime(Exception):
     pass
 
@@ -161,6 +201,12 @@ def _pdf(raw: bytes, seconds: float) -> Extracted:
             if size > MAX_PAGE_CONTENT:
                 texts.append(f"[page {index + 1} not read: too much to read, {size:,} bytes]")
                 continue
+            fonts = _font_bytes(page)
+            if fonts > MAX_PAGE_FONTS:
+                texts.append(
+                    f"[page {index + 1} not read: too much to read, fonts of {fonts:,} bytes]"
+                )
+                continue
             try:
                 text = page.extract_text(visitor_operand_before=_stop_at(deadline)) or ""
             except _OutOfTime:
@@ -176,7 +222,8 @@ def _pdf(raw: bytes, seconds: float) -> Extracted:
     if not re.sub(notes, "", text).strip():
         if "not read: too much to read" in text:
             raise DocumentError(
-                "its pages hold far too much to read (megabytes of drawing instructions each)"
+                "its pages hold far too much to read (megabytes of drawing instructions or of "
+                "fonts each)"
             )
         raise DocumentError(
             "it has no text I can extract (a scanned PDF?); send the pages as photos instead"
