@@ -7,6 +7,7 @@ so instead of reporting on nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from contextlib import nullcontext
@@ -51,6 +52,18 @@ def policy_check(settings: Settings) -> int:
         print(f"\nRules for {user} (checked before the global ones):")
         for rule in user_policy.rules:
             print(f"  {rule.describe()}")
+    names = [tool.name for tool in default_registry()]
+    unknown = [
+        (where, rule.tool)
+        for where, rules in [("", policy.rules)]
+        + [(f" for {user}", section.rules) for user, section in policy.users.items()]
+        for rule in rules
+        if not rule.tool.startswith("mcp__") and not fnmatch.filter(names, rule.tool)
+    ]
+    for where, tool in unknown:  # a misspelled tool: the rule silently matches nothing
+        print(
+            f"\nWARNING: a rule{where} names tool {tool!r}, which no tool is; it matches nothing."
+        )
     print("\nTools and their risk classes:")
     for tool in default_registry():
         mark = "  (the owner's own)" if tool.owner_data else ""

@@ -44,6 +44,12 @@ def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
     assert "external_effect  ask" in result.stdout
     assert "tool=shell argv='git status *' → allow" in result.stdout
     assert "shell            external_effect" in result.stdout
+    assert "WARNING" not in result.stdout  # the defaults name real tools
+    # a misspelled tool is valid TOML and a valid rule, but matches nothing: said so
+    with (tmp_path / "policy.toml").open("a") as policy:
+        policy.write('\n[[rules]]\ntool = "shel"\nargv = "rm -rf *"\ndecision = "allow"\n')
+    warned = _run(["policy", "check"], tmp_path)
+    assert warned.returncode == 0 and "WARNING: a rule names tool 'shel'" in warned.stdout
 
 
 def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> None:
