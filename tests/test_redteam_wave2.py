@@ -472,6 +472,23 @@ async def test_a_pdf_whose_pages_take_minutes_to_read_is_cut_short(
     assert "too much" in said
 
 
+def _pdf_file(objects: list[bytes]) -> bytes:
+    """A PDF of these objects, numbered from 1 (the first the catalog), with its xref."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
 def _form_bomb_pdf(draws: int = 100, fan: int = 50, ops: int = 150) -> bytes:
     """One page whose own content is ~1 KB: it draws form F0 `draws` times, F0 draws F1 `fan`
     times, F1 is `ops` cheap operators. pypdf caps form calls at 5,000 a page but replays F1's
@@ -497,19 +514,7 @@ def _form_bomb_pdf(draws: int = 100, fan: int = 50, ops: int = 150) -> bytes:
         6: stream(form + b"<< /Font << /H 7 0 R >> >>", b"1 0 0 1 0 0 cm\n" * ops),
         7: font,
     }
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in objects.items():
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
-    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
-    return out.getvalue()
+    return _pdf_file(list(objects.values()))
 
 
 async def test_a_tiny_pdf_that_draws_one_form_thousands_of_times_is_cut_short() -> None:
@@ -585,19 +590,7 @@ def _font_map_pdf(fonts: int, entries: int = 20_000) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 4 0 R /N %d >>" % i
         for i in range(fonts)
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
-    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
-    return out.getvalue()
+    return _pdf_file(objects)
 
 
 async def test_a_page_of_fonts_sharing_one_huge_map_is_not_read() -> None:
