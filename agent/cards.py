@@ -151,7 +151,9 @@ def _blank_run(run: str) -> list[str]:
 _MARKUP = re.compile(r"[`*_~#\[\]()<>|\\&]")
 
 
-_EMPHASIS = re.compile(r"([`*_~\[\]|\\&])")  # & too: "&#10;" would be decoded to a line
+# `_` is left: inside words it is no emphasis (mail_send, snake_case addresses), and escaped it
+# would change the words the model reads; & is in: "&#10;" would be decoded to a line
+_EMPHASIS = re.compile(r"([`*~\[\]|\\&])")
 _BLOCK_START = re.compile(r"^(\d*)([#>+.)-])")  # a heading, quote or list if it led a line
 
 

@@ -207,7 +207,7 @@ class Courier:
                     address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
                     if self._stores.messages.age(message) > MAX_AGE:
                         backoff.pop(message.id, None)
-                        reason = f"no success in {message.attempts} attempts over a week"
+                        reason = "no success in a week of attempts"
                         await self._give_up(message.id, address, reason)
                         continue
                     if await self._deliver(message.id, address, message.text):

@@ -23,6 +23,7 @@ __all__ = [
     "GoalError",
     "ModelUnavailable",
     "PolicyError",
+    "TooManySchedules",
     "ToolError",
     "WhenError",
 ]

@@ -53,7 +53,6 @@ class StoredMessage:
     label: Label = TRUSTED
     turn_id: int | None = None
     in_history: bool = True  # False: a command or its answer, left out of the conversation
-    attempts: int = 0  # tries to deliver an outgoing message so far
 
 
 @lru_cache(maxsize=512)
@@ -76,7 +75,6 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         label=_label(row["label"]),
         turn_id=row["turn_id"],
         in_history=bool(row["in_history"]),
-        attempts=row["attempts"],
     )
 
 
