@@ -231,7 +231,8 @@ async def memory_cli(
             lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
             if path and path != "-":
                 await asyncio.to_thread(Path(path).write_text, lines, encoding="utf-8")
-                print(f"{len(records)} memories written to {path}", file=sys.stderr)
+                noun = "memory" if len(records) == 1 else "memories"
+                print(f"{len(records)} {noun} written to {path}", file=sys.stderr)
             else:
                 out.write(lines)
             return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import Settings
@@ -35,7 +36,12 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
-        raise UsageError(f"I don't know the timezone “{name}” (use an IANA name).") from None
+        pass
+    # "utc", "europe/berlin": the same zone, typed in another case
+    known = {key.lower(): key for key in zoneinfo.available_timezones()}
+    if name.lower() in known:
+        return ZoneInfo(known[name.lower()])
+    raise UsageError(f"I don't know the timezone “{name}” (use an IANA name).")
 
 
 def _window(text: str) -> QuietWindow:
