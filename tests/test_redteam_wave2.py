@@ -564,8 +564,9 @@ def test_a_small_palette_png_is_shrunk_before_it_takes_four_bytes_a_pixel() -> N
     assert int(grew_mib) < 250, f"decoding it took {grew_mib} MiB more"
 
 
-def _font_map_pdf(fonts: int, entries: int = 20_000) -> bytes:
-    """One page naming `fonts` fonts that share one ToUnicode map of `entries` lines."""
+def _font_map_pdf(fonts: int, entries: int = 20_000, first: bytes = b"") -> bytes:
+    """One page naming `fonts` fonts that share one ToUnicode map of `entries` lines (after
+    `first`, e.g. a malformed entry pypdf skips)."""
     lines = b"".join(b"<%04X> <%04X>\n" % (i % 65536, i % 65536) for i in range(entries))
     cmap = zlib.compress(
         b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
@@ -576,7 +577,7 @@ def _font_map_pdf(fonts: int, entries: int = 20_000) -> bytes:
         9,
     )
     text = b"BT /F0 12 Tf 10 10 Td (hi) Tj ET"
-    names = b" ".join(b"/F%d %d 0 R" % (i, 6 + i) for i in range(fonts))
+    names = first + b" ".join(b"/F%d %d 0 R" % (i, 6 + i) for i in range(fonts))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -593,18 +594,82 @@ def _font_map_pdf(fonts: int, entries: int = 20_000) -> bytes:
     return _pdf_file(objects)
 
 
-async def test_a_page_of_fonts_sharing_one_huge_map_is_not_read() -> None:
-    """pypdf parses every font's ToUnicode map before a page's first drawing operation, so no
-    deadline check runs meanwhile: 100 fonts sharing one 0.5 MB map took ten seconds against
-    a 0.2 s deadline (tens of minutes for a few MB). Such a page is not read; a page of a few
-    fonts is."""
+def _type1_font_pdf(fonts: int, codes: int = 200_000) -> bytes:
+    """`fonts` Type 1 fonts without a ToUnicode map, sharing one embedded font program whose
+    encoding has `codes` entries (pypdf parses it into every font)."""
+    program = zlib.compress(
+        b"%!PS-AdobeFont-1.0: Foo\n/Encoding 256 array\n"
+        + b"".join(b"dup %d /A put\n" % i for i in range(codes))
+        + b"readonly def\neexec\n",
+        9,
+    )
+    text = b"BT /F0 12 Tf 10 10 Td (hi) Tj ET"
+    names = b" ".join(b"/F%d %d 0 R" % (i, 7 + i) for i in range(fonts))
+    return _pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << "
+            + names
+            + b" >> >> /Contents 5 0 R >>",
+            b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(program)
+            + program
+            + b"\nendstream",
+            b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+            b"<< /Type /FontDescriptor /FontName /Foo /Flags 32 /FontFile 4 0 R >>",
+            *(
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Foo /FontDescriptor 6 0 R /N %d >>" % i
+                for i in range(fonts)
+            ),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    ["shared map", "a malformed entry first", "type 1 programs"],
+)
+async def test_a_page_whose_fonts_take_minutes_to_parse_is_not_read(bomb: str) -> None:
+    """pypdf parses every font's ToUnicode map, and a Type 1 program's encoding into each font,
+    before a page's first drawing operation, so no deadline check runs meanwhile: 100 fonts
+    sharing one 0.5 MB map took ten seconds against a 0.2 s deadline (tens of minutes for a
+    few MB; a Type 1 program, gigabytes of memory). A malformed entry first, which pypdf
+    skips, stopped the count. Such a page is not read; a page of a few fonts is."""
     from agent.media.documents import DocumentError, extract_text
 
+    raw = {
+        "shared map": lambda: _font_map_pdf(100),
+        "a malformed entry first": lambda: _font_map_pdf(100, first=b"/Z 0 "),
+        "type 1 programs": lambda: _type1_font_pdf(40),
+    }[bomb]()
     started = time.monotonic()
     with pytest.raises(DocumentError, match="too much to read"):
-        await extract_text(_font_map_pdf(100), "pdf", seconds=1.0)
+        await extract_text(raw, "pdf", seconds=1.0)
     assert time.monotonic() - started < 3
     assert "hi" in (await extract_text(_font_map_pdf(2), "pdf", seconds=5.0)).text
+
+
+async def test_a_form_the_page_never_draws_with_an_unreadable_map_still_reads() -> None:
+    """Counting the fonts met a ToUnicode map with a filter pypdf cannot decode, in a form the
+    page lists but never draws: NotImplementedError failed the whole message."""
+    from agent.media.documents import extract_text
+
+    text = b"BT /F0 12 Tf 10 10 Td (hello) Tj ET"
+    raw = _pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F0 "
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> /XObject << /Unused "
+            b"4 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 1 1] /Resources << /Font << /G 6 0 R"
+            b" >> >> /Length 0 >>\nstream\n\nendstream",
+            b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 7 0 R >>",
+            b"<< /Filter /Foo /Length 2 >>\nstream\nxx\nendstream",
+        ]
+    )
+    assert "hello" in (await extract_text(raw, "pdf", seconds=5.0)).text
 
 
 @pytest.mark.parametrize("mode", ["I;16", "1", "LA"])

@@ -8,7 +8,6 @@ claims to be text, a type Steward does not read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import re
@@ -119,36 +118,70 @@ def _decode(raw: bytes) -> str:
 
 
 def _font_bytes(page: Any) -> int:
-    """What reading the page's fonts costs: the size of each font's ToUnicode map, counted for
-    every font that names it (pypdf parses a shared map once per font, all before the first
-    drawing operation, so no deadline check runs meanwhile). Forms the page draws included."""
-    sizes: dict[int, int] = {}
+    """What reading the page's fonts costs: the size of each font's ToUnicode map and embedded
+    font program, counted for every font that names them (pypdf parses a shared map once per
+    font, and a Type 1 program's encoding into each, all before the first drawing operation,
+    so no deadline check runs meanwhile). Every form the page names, however deep, is
+    included; an entry that cannot be read is skipped, as pypdf skips it, never the rest."""
+    sizes: dict[Any, int] = {}
+    seen: set[Any] = set()
+    pending = [page.get("/Resources")]
     total = 0
-    seen: set[int] = set()
-
-    def fonts_of(resources: Any, depth: int) -> None:
-        nonlocal total
-        resources = resources.get_object() if resources is not None else None
-        if not hasattr(resources, "get") or depth > 3 or id(resources) in seen:
-            return
-        seen.add(id(resources))
-        for font in _resolved(resources.get("/Font") or {}).values():
-            mapping = font.get_object().get("/ToUnicode")
-            if mapping is None:
-                continue
-            key = getattr(mapping, "idnum", id(mapping))
-            if key not in sizes:
-                sizes[key] = len(mapping.get_object().get_data())
-            total += sizes[key]
-        for form in _resolved(resources.get("/XObject") or {}).values():
-            form = form.get_object()
-            if form.get("/Subtype") == "/Form":
-                fonts_of(form.get("/Resources"), depth + 1)
-
-    # odd resources: extraction meets them too, and says so if it must
-    with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
-        fonts_of(page.get("/Resources"), 0)
+    while pending:
+        resources = _quietly(_resolved, pending.pop())
+        key = getattr(resources, "indirect_reference", None) or id(resources)
+        if not hasattr(resources, "get") or key in seen:
+            continue
+        seen.add(key)
+        for font in _entries(resources, "/Font"):
+            total += _quietly(_font_cost, font, sizes) or 0
+        for form in _entries(resources, "/XObject"):
+            form = _quietly(_resolved, form)
+            if hasattr(form, "get") and _quietly(form.get, "/Subtype") == "/Form":
+                pending.append(_quietly(form.get, "/Resources"))
     return total
+
+
+def _entries(resources: Any, kind: str) -> list[Any]:
+    found = _quietly(lambda: list(_resolved(resources.get(kind) or {}).values()))
+    return found or []
+
+
+def _font_cost(font: Any, sizes: dict[Any, int]) -> int:
+    font = _resolved(font)
+    cost = 0
+    parts = [font.get("/ToUnicode")]
+    for descendant in _resolved(font.get("/DescendantFonts") or []):
+        descendant = _resolved(descendant)
+        parts.append(descendant.get("/ToUnicode"))
+        parts.append(_resolved(descendant.get("/FontDescriptor") or {}))
+    parts.append(_resolved(font.get("/FontDescriptor") or {}))
+    for part in parts:
+        if hasattr(part, "get") and not hasattr(part, "get_data"):  # a font descriptor
+            for name in ("/FontFile", "/FontFile2", "/FontFile3"):
+                cost += _stream_size(part.get(name), sizes)
+        else:
+            cost += _stream_size(part, sizes)
+    return cost
+
+
+def _stream_size(stream: Any, sizes: dict[Any, int]) -> int:
+    """A stream's decoded size, read once however many fonts name it (0: none, or no stream)."""
+    if stream is None:
+        return 0
+    key = getattr(stream, "idnum", None) or id(stream)
+    if key not in sizes:
+        data = _quietly(lambda: _resolved(stream).get_data())
+        sizes[key] = len(data) if isinstance(data, bytes) else 0
+    return sizes[key]
+
+
+def _quietly(call: Callable[..., Any], *args: Any) -> Any:
+    """`call(*args)`, or None where the PDF makes it fail (a malformed entry)."""
+    try:
+        return call(*args)
+    except Exception:  # whatever a malformed PDF makes pypdf raise
+        return None
 
 
 def _resolved(value: Any) -> Any:
@@ -215,7 +248,16 @@ def _pdf(raw: bytes, seconds: float) -> Extracted:
             texts.append(f"[page {index + 1}]\n{text.strip()}")
     except DocumentError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError):
+    except (
+        PdfReadError,
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+        RecursionError,
+        NotImplementedError,  # a filter or font pypdf cannot decode
+    ):
         raise DocumentError("it is damaged or not really a PDF, and I could not read it") from None
     text = "\n\n".join(texts)
     notes = r"\[page \d+\]|\[page \d+ not read: [^\]]*\]|\[… pages \d+ to \d+ not read: [^\]]*\]"
