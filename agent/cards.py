@@ -151,9 +151,9 @@ def _blank_run(run: str) -> list[str]:
 _MARKUP = re.compile(r"[`*_~#\[\]()<>|\\&]")
 
 
-# `_` is left: inside words it is no emphasis (mail_send, snake_case addresses), and escaped it
-# would change the words the model reads; & is in: "&#10;" would be decoded to a line
-_EMPHASIS = re.compile(r"([`*~\[\]|\\&])")
+# `_` only at a word's edge: inside words it is no emphasis (mail_send, snake_case addresses),
+# and escaped there it would change the words the model reads; & too: "&#10;" would be decoded
+_EMPHASIS = re.compile(r"([`*~\[\]|\\&]|(?<![^\W_])_|_(?![^\W_]))")
 _BLOCK_START = re.compile(r"^(\d*)([#>+.)-])")  # a heading, quote or list if it led a line
 
 

@@ -455,4 +455,9 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     )
     shown = markdown_to_telegram_html(notice_text(lines, stale=False, size=100))
     assert "Invoice&amp;#10;&amp;#10;✅ Steward: I paid" in shown, shown
+    # underscores: emphasis and rules are shown as typed, words like mail_send untouched
+    styled = ParsedMail(sender="a@b.example", subject="__Account locked__ _now_", text="___")
+    shown = markdown_to_telegram_html(notice_text(styled, stale=False, size=100))
+    assert "<i>" not in shown and "<b>" not in shown and "<hr" not in shown, shown
+    assert "__Account locked__ _now_" in telegram_visible_text(shown)
     assert "\u202e" not in shown and "<b>" not in shown, shown

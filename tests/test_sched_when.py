@@ -214,6 +214,11 @@ def test_a_clock_time_that_cannot_be_is_refused_not_skipped(text: str) -> None:
     when = " ".join(text.split()[:2])  # the time alone, as the tools and /goal due give it
     with pytest.raises(WhenError, match="is not a time of day"):
         parse_when(when, NOW, BERLIN)
+
+
+def test_dates_and_amounts_with_a_dot_are_not_taken_for_impossible_times() -> None:
+    assert parse_reminder("24.12 18:00 dinner", NOW, BERLIN).text == "dinner"
+    assert parse_reminder("in 2 hours 25.00 to Bob", NOW, BERLIN).text.endswith("to Bob")
     assert parse_reminder("tomorrow 23:59 x", NOW, BERLIN).first == datetime(
         2026, 3, 11, 22, 59, tzinfo=UTC
     )

@@ -135,7 +135,8 @@ def _time_like(tokens: list[str], i: int) -> bool:
     return False
 
 
-_CLOCK_SHAPED = re.compile(r"^(\d{1,2})[:.](\d{2})(am|pm)?,?$", re.I)
+# a colon only: "24.12" is as often a date, "25.00" an amount
+_CLOCK_SHAPED = re.compile(r"^(\d{1,2}):(\d{2})(am|pm)?,?$", re.I)
 
 
 def _no_impossible_clock(words: list[str]) -> None:
