@@ -43,6 +43,13 @@ def local(moment: datetime) -> str:
         ("monday standup", "Mon 2026-03-16 09:00:00", "standup"),  # a date alone means 09:00
         ("10m may the force", "Tue 2026-03-10 14:10:00", "may the force"),  # "may" is text
         ("10m in the kitchen", "Tue 2026-03-10 14:10:00", "in the kitchen"),
+        ("1w review", "Tue 2026-03-17 14:00:00", "review"),
+        ("2 wk review", "Tue 2026-03-24 14:00:00", "review"),
+        ("10 m tea", "Tue 2026-03-10 14:10:00", "tea"),
+        ("tomorrow 12.30 lunch", "Wed 2026-03-11 12:30:00", "lunch"),  # a dot after a day
+        ("friday at 18.45 drinks", "Fri 2026-03-13 18:45:00", "drinks"),
+        # dateparser read the whole phrase as tomorrow at this time; the given time wins
+        ("tomorrow 9:00 tomorrow 10:00 x", "Wed 2026-03-11 09:00:00", "10:00 x"),
     ],
 )
 def test_one_shot_formats(text: str, first: str, rest: str) -> None:
@@ -95,6 +102,8 @@ def test_recurring_formats(text: str, first: str, rest: str, described: str) -> 
         ("5 tea", "couldn't find a time"),
         ("2026-01-01 10:00 party", "in the past"),
         ("yesterday 9:00 call", "in the past"),
+        ("5 days ago call", "in the past"),  # not in 5 days with the text "ago call"
+        ("last monday call", "in the past"),
         ("tomorrow", "What should I remind you of"),
         ("every monday tea", "At what time"),
         ("every blursday 9:00 x", "say day, weekday"),
@@ -174,7 +183,10 @@ def test_dateparser_one_shot_across_daylight_saving() -> None:
 def test_quiet_hours() -> None:
     assert parse_quiet("22:00-07:00") == ("22:00", "07:00")
     assert parse_quiet("9:30 - 11:00") == ("09:30", "11:00")
-    for bad in ("22-7", "25:00-07:00", "08:00-08:00", "tonight"):
+    assert parse_quiet("10pm-7am") == ("22:00", "07:00")
+    assert parse_quiet("10:30PM to 6am") == ("22:30", "06:00")
+    assert parse_quiet("12am-7.30am") == ("00:00", "07:30")
+    for bad in ("22-7", "25:00-07:00", "08:00-08:00", "tonight", "13pm-7am", "0am-6am"):
         with pytest.raises(WhenError):
             parse_quiet(bad)
     late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)  # 23:30 Berlin

@@ -77,8 +77,9 @@ _TIME_WORDS = {
     "evening", "night", "next", "this", "in", "at", "on", "and", "a", "an", "of", "half",
     "quarter", "hour", "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "second",
     "seconds", "sec", "secs", "day", "days", "week", "weeks", "month", "months", "year",
-    "years", "am", "pm", "a.m.", "p.m.",
+    "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
+_UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
@@ -89,6 +90,7 @@ _EXPLICIT_TIME = re.compile(
 )
 _TIME_OF_DAY = re.compile(r"^\d{1,2}([:.]\d{2})?(am|pm)?$|^noon$|^midnight$", re.I)
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CLOCK_IN_TEXT = re.compile(r"\b(\d{1,2}):(\d{2})\b(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I)
 _ELAPSED = re.compile(
     r"^(in\s+)?((\d+|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
     r"(\s*,?\s*(and\s+)?)?)+$",
@@ -116,6 +118,9 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
     if result is None:
         return None
+    clocks = {(int(h), int(m)) for h, m in _CLOCK_IN_TEXT.findall(text)}
+    if clocks and (result.hour, result.minute) not in clocks:
+        return None  # it dropped the time it was given ("tomorrow 9:00 tomorrow 10:00")
     if result.tzinfo is not None:  # the text named its own zone
         return result.astimezone(UTC)
     if elapsed:
@@ -129,6 +134,8 @@ def _time_like(tokens: list[str], i: int) -> bool:
         return True
     if word in _TIME_WORDS or word in _WEEKDAYS:
         return True
+    if word in _UNITS_AFTER_NUMBER:
+        return i > 0 and tokens[i - 1].isdigit()
     if word in _MONTHS:  # "may", "march" are also plain words: only next to a day number
         neighbours = tokens[max(0, i - 1) : i] + tokens[i + 1 : i + 2]
         return any(_DAY_NUMBER.match(n.lower()) for n in neighbours)
@@ -149,10 +156,29 @@ def _no_impossible_clock(words: list[str]) -> None:
             raise WhenError(f"“{word}” is not a time of day (for example 09:30 or 21:00).")
 
 
+_DAY_WORD = "|".join(["today", "tomorrow", "tmrw", "tonight", "at", *_WEEKDAYS])
+_DOTTED_TIME_AFTER_DAY = re.compile(rf"\b({_DAY_WORD})\s+([01]?\d|2[0-3])\.([0-5]\d)\b(?!\.)", re.I)
+_SHORT_UNITS = (
+    (re.compile(r"\b(\d+)\s*(?:w|wks?)\b", re.I), r"\1 weeks"),
+    (re.compile(r"\b(\d+)\s*d\b", re.I), r"\1 days"),
+    (re.compile(r"\b(\d+)\s+([hms])\b", re.I), r"\1\2"),
+)
+
+
+def _normalized(text: str) -> str:
+    """What dateparser reads: "at 9" is 9:00, "tomorrow 12.30" a time (after a day, a dotted
+    pair is a clock; elsewhere "24.12" is as often a date), "1w" and "10 m" spans."""
+    text = _BARE_HOUR_AFTER_AT.sub(r"at \1:00", text)
+    text = _DOTTED_TIME_AFTER_DAY.sub(r"\1 \2:\3", text)
+    for pattern, replacement in _SHORT_UNITS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if re.fullmatch(r"\d+", text.strip()):
         return None  # a bare number is not a time
-    normalized = _BARE_HOUR_AFTER_AT.sub(r"at \1:00", text)
+    normalized = _normalized(text)
     moment = _dateparse(normalized, now, zone)
     if moment is None:
         return None
@@ -346,17 +372,32 @@ def parse_cadence(text: str, now: datetime, zone: ZoneInfo) -> Recurrence:
 # -- quiet hours -----------------------------------------------------------------------------
 
 
-def parse_quiet(text: str) -> tuple[str, str]:
-    """ "22:00-07:00" → ("22:00", "07:00")."""
-    match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})\s*", text)
-    if not match:
-        raise WhenError("Give quiet hours as HH:MM-HH:MM, for example 22:00-07:00.")
-    parts = []
-    for value in match.groups():
-        clock = _CLOCK.match(value)
-        if not clock:
+_QUIET_END = r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?"
+
+
+def _quiet_clock(hour: str, minute: str | None, half: str | None) -> str:
+    """One end of a quiet window as HH:MM: "22:00", "10pm", "6:30am" (a bare "10" could be
+    either half of the day, so it is refused)."""
+    value = f"{hour}:{minute or '00'}{half or ''}"
+    if minute is None and half is None:
+        raise WhenError(f"Is {hour} am or pm? Write 10pm-7am or 22:00-07:00.")
+    number = int(hour)
+    if half:
+        if not 1 <= number <= 12:
             raise WhenError(f"{value} is not a time of day.")
-        parts.append(f"{int(clock[1]):02d}:{clock[2]}")
+        number = number % 12 + (12 if half == "pm" else 0)
+    if number > 23 or int(minute or 0) > 59:
+        raise WhenError(f"{value} is not a time of day.")
+    return f"{number:02d}:{minute or '00'}"
+
+
+def parse_quiet(text: str) -> tuple[str, str]:
+    """ "22:00-07:00", "10pm-7am", "22.00 to 7.00" → ("22:00", "07:00")."""
+    match = re.fullmatch(rf"\s*{_QUIET_END}\s*(?:[-–]|to)\s*{_QUIET_END}\s*", text.lower())
+    if not match:
+        raise WhenError("Give quiet hours as HH:MM-HH:MM, for example 22:00-07:00 or 10pm-7am.")
+    groups = match.groups()
+    parts = [_quiet_clock(*groups[:3]), _quiet_clock(*groups[3:])]
     if parts[0] == parts[1]:
         raise WhenError("Quiet hours need a start and an end that differ.")
     return parts[0], parts[1]

@@ -27,7 +27,7 @@ timezone = group.command(
 quiet = group.command(
     "quiet",
     summary="quiet hours: briefings and check-ins wait until they end",
-    usage="/quiet [HH:MM-HH:MM | off]",
+    usage="/quiet [HH:MM-HH:MM | 10pm-7am | off]",
     example="/quiet 22:00-07:00",
 )
 
