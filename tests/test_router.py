@@ -83,6 +83,8 @@ async def test_unknown_and_malformed_commands_answer_with_help(
         malformed = await h.say("/usage yesterday please")
         assert "Usage: /usage" in malformed and "Example:" in malformed
         assert "/status — " in await h.say("/help@steward_test_bot")
+        bare = await h.say("/mail")  # its usage once, not as the problem and again as usage
+        assert bare.count("/mail watch list") == 1 and "Example:" in bare
     assert fake_model.requests == []
 
 

@@ -34,7 +34,7 @@ mail = group.command(
     usage=USAGE,
     example="/mail watch from boss@corp.example",
     owner_only=True,
-    missing=USAGE,
+    missing="Watch rules tell you when matching mail arrives.",
 )
 
 

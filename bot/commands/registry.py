@@ -116,7 +116,7 @@ class Command:
         raise UsageError(self.problem or f"I don't know /{self.name} {words[0].lower()}.")
 
     def help_text(self, problem: str = "") -> str:
-        lead = f"{problem}\n" if problem else ""
+        lead = f"{problem}\n" if problem and problem != self.usage else ""
         return f"{lead}Usage: {self.usage}\nExample: {self.example}"
 
 
