@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from agent.approvals import ApprovalService
-from agent.config import Settings
+from agent.config import ConfigError, Settings
 from agent.context import ContextBuilder, GoalsSource, MemorySource
 from agent.core import Steward
 from agent.delivery import Courier, private_address
@@ -284,6 +284,24 @@ async def run(
         return await _run(settings, stop, stdin=stdin, stdout=stdout, clock=clock or SystemClock())
 
 
+CHANNEL_NAMES = ("telegram", "slack", "console")
+"""The channels `steward run` can start; an identity on any other names nobody."""
+
+
+def _check_identity_channels(settings: Settings) -> None:
+    """`telgram:123` in STEWARD_OWNER parses, and then no message is ever the owner's."""
+    for name, identities in (
+        ("STEWARD_OWNER", settings.owner),
+        ("STEWARD_APPROVERS", settings.approvers),
+    ):
+        for identity in identities:
+            if identity.channel not in CHANNEL_NAMES:
+                raise ConfigError(
+                    f"{name}: unknown channel {identity.channel!r} in {identity} "
+                    f"(use {', '.join(CHANNEL_NAMES[:2])}, e.g. telegram:123456789)"
+                )
+
+
 async def _run(
     settings: Settings,
     stop: asyncio.Event,
@@ -292,6 +310,7 @@ async def _run(
     stdout: TextIO | None,
     clock: Clock,
 ) -> int:
+    _check_identity_channels(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # to_thread's pool at its full size from the start (bot/workers.py: no thread added later)
     asyncio.get_running_loop().set_default_executor(started_executor())

@@ -77,8 +77,19 @@ def test_bad_value_raises_config_error(
     assert fragment in str(caught.value)
 
 
-def test_bad_value_exits_with_one_line_naming_the_setting(tmp_path: Path) -> None:
-    env = {**os.environ, "STEWARD_HTTP_PORT": "not-a-port", "STEWARD_DATA_DIR": str(tmp_path)}
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("STEWARD_HTTP_PORT", "not-a-port", "STEWARD_HTTP_PORT"),
+        # parses as an identity, but on a channel no message can come from: no owner at all
+        ("STEWARD_OWNER", "telgram:123", "STEWARD_OWNER: unknown channel 'telgram'"),
+        ("STEWARD_APPROVERS", "slak:U0123ABCD", "STEWARD_APPROVERS: unknown channel 'slak'"),
+    ],
+)
+def test_bad_value_exits_with_one_line_naming_the_setting(
+    tmp_path: Path, name: str, value: str, fragment: str
+) -> None:
+    env = {**os.environ, name: value, "STEWARD_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
         [*STEWARD, "run"],
         env=env,
@@ -90,7 +101,7 @@ def test_bad_value_exits_with_one_line_naming_the_setting(tmp_path: Path) -> Non
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "STEWARD_HTTP_PORT" in lines[0]
+    assert fragment in lines[0]
     assert "Traceback" not in result.stderr
 
 
