@@ -250,3 +250,37 @@ async def test_a_goal_check_in_past_the_limit_leaves_the_goal_as_it_was(
         said = await h.say(f"/goal every {goal.id} daily", sender=ann)
         assert "as many as I keep for one person" in said, said
         assert (await stores.goals.get(user.id, goal.id)).cadence is None  # type: ignore[union-attr]
+
+
+async def test_a_check_in_refused_at_the_limit_keeps_the_one_it_would_replace(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The old check-in was cancelled before the new one was refused: someone holding more
+    than the limit from before it existed lost their goal's check-in by changing its cadence."""
+    from agent.scheduler.service import PER_PERSON_LIMIT
+    from memory.people import Identity
+
+    ann = Identity("test", "ann")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        user = await stores.people.admit(ann, "Ann")
+        goal = await stores.goals.add(user.id, "learn the cello")
+        assert "every day" in await h.say(f"/goal every {goal.id} daily", sender=ann)
+        before = await h.steward.scheduler.checkin_for(user, goal.id)
+        assert before is not None
+        for n in range(PER_PERSON_LIMIT):  # written before the limit existed
+            await stores.schedules.add(
+                user_id=user.id,
+                chat_id=before.chat_id,
+                kind="reminder",
+                trigger={"type": "once", "at": "2099-01-01T09:00:00+00:00"},
+                payload={"text": f"old {n}"},
+                next_run_at=datetime(2099, 1, 1, 9, tzinfo=UTC),
+                destination=before.destination,
+            )
+        said = await h.say(f"/goal every {goal.id} weekly", sender=ann)
+        assert "as many as I keep for one person" in said, said
+        after = await h.steward.scheduler.checkin_for(user, goal.id)
+        assert after is not None and after.id == before.id
+        kept = await stores.goals.get(user.id, goal.id)
+        assert kept is not None and kept.cadence == "every day at 09:00"

@@ -168,10 +168,13 @@ class SchedulerService:
         payload: dict[str, Any],
         tainted: bool,
         sources: tuple[str, ...] = (),
+        replaces: Schedule | None = None,
     ) -> Schedule:
+        """Add a schedule; `replaces` is cancelled once the new one is in (a refusal at the
+        limit keeps it)."""
         if not user.is_owner:  # another person's words, whether through a tool or /remind
             tainted, sources = True, (*sources, f"person:#{user.id}")
-            waiting = await self.store.count_active(user.id)
+            waiting = await self.store.count_active(user.id) - (replaces is not None)
             if waiting >= PER_PERSON_LIMIT:  # a flood of theirs would hold up the owner's
                 raise TooManySchedules(
                     f"You have {waiting} reminders and tasks waiting, as many as I keep for "
@@ -188,6 +191,8 @@ class SchedulerService:
             tainted=tainted,
             sources=sources,
         )
+        if replaces is not None:
+            await self.store.cancel(replaces.id)
         await self.stores.audit.record(
             "schedule.created",
             actor=f"user:{user.id}",
@@ -272,9 +277,9 @@ class SchedulerService:
     ) -> Schedule | None:
         """Check in on a goal at this cadence (None stops the check-ins)."""
         existing = await self.store.find(user.id, "checkin", goal_id=goal.id)
-        if existing is not None:
-            await self.store.cancel(existing.id)
         if recurrence is None:
+            if existing is not None:
+                await self.store.cancel(existing.id)
             await self.sync_alarms()
             return None
         return await self._add(
@@ -286,6 +291,7 @@ class SchedulerService:
             first=recurrence.next_after(self.clock.now(), self.zone_for(user)),
             payload={"goal_id": goal.id},
             tainted=goal.tainted,
+            replaces=existing,
         )
 
     async def checkin_for(self, user: User, goal_id: int) -> Schedule | None:
@@ -303,9 +309,6 @@ class SchedulerService:
     async def set_briefing(self, user: User, recurrence: Recurrence, *, here: Address) -> Schedule:
         destination = await self.briefing_destination(user, here)
         chat = await self._chat_for(destination, here)
-        existing = await self.briefing(user)
-        if existing is not None:
-            await self.store.cancel(existing.id)
         return await self._add(
             user=user,
             kind="briefing",
@@ -315,6 +318,7 @@ class SchedulerService:
             first=recurrence.next_after(self.clock.now(), self.zone_for(user)),
             payload={},
             tainted=False,
+            replaces=await self.briefing(user),
         )
 
     async def briefing_off(self, user: User) -> bool:
