@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from agent.cards import describe_sources
+from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
 from agent.policy import Verdict
@@ -100,7 +101,10 @@ class ApprovalService:
                 is_error=True,
                 refused=True,
             )
-        fingerprint = await tool.fingerprint(ctx, arguments) if tool.fingerprint else ""
+        try:
+            fingerprint = await tool.fingerprint(ctx, arguments) if tool.fingerprint else ""
+        except ToolError as exc:  # what the action depends on cannot be pinned: never ask
+            return ToolResult(str(exc), is_error=True, refused=True)
         digest = action_hash(tool.name, arguments, fingerprint)
         audit = self._stores.audit
         duplicate = await self._stores.approvals.pending_with_hash(ctx.user.id, digest)
@@ -234,7 +238,10 @@ class ApprovalService:
             return Decided(Outcome.DENIED, f"Denied {approval.id}: {approval.tool}.", approval)
         current = ""
         if tool is not None and tool.fingerprint is not None:
-            current = await tool.fingerprint(ctx, approval.arguments)
+            try:
+                current = await tool.fingerprint(ctx, approval.arguments)
+            except ToolError:  # became unreadable since: it cannot be shown to be the same
+                current = "unverifiable"
         if tool is None or action_hash(approval.tool, approval.arguments, current) != (
             approval.action_hash
         ):

@@ -303,15 +303,24 @@ class Sandbox:
     def tree_digest(self) -> str:
         """A hash of everything in the workspace: every path with its type, mode, link count,
         symlink target and content digest, so an approval stops matching when any file a
-        command could run or read changes. Blocking: call it from a worker thread."""
+        command could run or read changes; ToolError when something in it cannot be read.
+        Blocking: call it from a worker thread."""
         root = self.root()
         digest = hashlib.sha256()
 
         def note(*fields: object) -> None:
             digest.update(repr(fields).encode("utf-8", "surrogateescape"))
 
+        def unverifiable(relative: str) -> ToolError:
+            # A file or folder Steward cannot read could change unseen (a command owns its
+            # files and may chmod them 000): no digest, so no approval can match it.
+            return ToolError(
+                f"refused: I cannot read {relative} in the workspace, so an approval could not "
+                "tell whether it changed; make it readable (chmod u+r, or u+rx for a folder)"
+            )
+
         def failed(exc: OSError) -> None:
-            note("error", os.path.relpath(exc.filename or root, root), exc.errno)
+            raise unverifiable(os.path.relpath(exc.filename or root, root))
 
         note(".", oct(root.stat().st_mode))
         for folder, dirs, files in os.walk(root, onerror=failed):
@@ -327,7 +336,10 @@ class Sandbox:
                 if stat.S_ISLNK(info.st_mode):
                     note(relative, "link", os.readlink(path))
                 elif stat.S_ISREG(info.st_mode):
-                    note(relative, "file", oct(info.st_mode), info.st_nlink, _content(path, info))
+                    content = _content(path, info)
+                    if content.startswith("unreadable:"):
+                        raise unverifiable(relative)
+                    note(relative, "file", oct(info.st_mode), info.st_nlink, content)
                 else:
                     note(relative, "other", oct(info.st_mode))
         return digest.hexdigest()

@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -466,3 +467,23 @@ async def test_shell_cases_without_namespaces(tmp_path: Path) -> None:
 async def test_status_says_the_shell_is_confined(tmp_path: Path) -> None:
     async with trust_world(tmp_path) as w:
         assert "shell: confined (user namespaces)" in await w.h.say("/status")
+
+
+@needs_namespaces
+def test_a_workspace_it_cannot_read_is_never_asked_for(tmp_path: Path) -> None:
+    """See `unreadable_workspace.py`: run where mode 000 means unreadable."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads mode-000 files: drop that, as a service user runs
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux) is needed to run this as root"
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    script = Path(__file__).with_name("unreadable_workspace.py")
+    done = subprocess.run(
+        [*prefix, sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refused, never asked" in done.stdout
