@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -274,7 +274,8 @@ class ApprovalService:
             tool=approval.tool,
             action_hash=approval.action_hash,
         )
-        result = await tool.run(ctx, approval.arguments)
+        ran = replace(ctx, approved_fingerprint=approval.fingerprint)
+        result = await tool.run(ran, approval.arguments)
         content = fenced_result(result)
         await store.transition(
             approval.id,

@@ -338,6 +338,35 @@ async def test_send_shows_bcc_and_attachments_and_bcc_stays_out_of_the_headers(
         await w.check_invariants()
 
 
+async def test_an_attachment_changed_after_the_approval_was_checked_is_not_sent(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """The approval is checked against the files, then the send reads them again: a file
+    changed in between (a command still running) went out unseen. The send, run as an
+    approved call runs it, compares what it read with what was approved."""
+    from dataclasses import replace
+
+    from agent.tools.mail import mail_send
+
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        (w.workspace / "q3.pdf").write_bytes(b"%PDF-1.4 report")
+        args = {"to": "ann@partner.example", "subject": "Q3", "body": "Attached.",
+                "attachments": ["q3.pdf"]}  # fmt: skip
+        await w.h.say(instruction("mail_send", args))
+        [card] = _pending(w, "mail_send")
+        approval = await w.h.steward.stores.approvals.get(card.approval_id)
+        assert approval is not None
+        ctx = await w.h.steward._ctx_for(approval)
+        (w.workspace / "q3.pdf").write_bytes(b"the owner's private notes")
+        approved = replace(ctx, approved_fingerprint=approval.fingerprint)
+        result = await mail_send.run(approved, approval.arguments)
+        assert result.is_error and "changed after it was approved" in result.content
+        assert smtp_server.messages == []
+        (w.workspace / "q3.pdf").write_bytes(b"%PDF-1.4 report")  # as approved: it goes
+        assert not (await mail_send.run(approved, approval.arguments)).is_error
+        assert len(smtp_server.messages) == 1
+
+
 async def test_mail_to_the_owners_own_address_may_be_allowed_by_policy(
     tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
 ) -> None:

@@ -11,6 +11,7 @@ cases for a machine without them simulate one (a PATH with no `unshare`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -344,6 +345,41 @@ async def test_a_link_made_after_the_check_is_caught_when_opening(box: Box) -> N
     written = await box.run("write_file", path="notes.md", content='[[rules]]\ntool = "*"\n')
     assert read.is_error and written.is_error and "hard links" in written.content
     assert (box.data / "policy.toml").read_text() == DEFAULT_POLICY
+
+
+async def test_an_attachment_folder_swapped_for_a_link_never_reads_outside(box: Box) -> None:
+    """The attachment reader resolved the path, then opened the result following links in its
+    folders: a folder swapped for a link to `..` meanwhile (a command may do so, with relative
+    names only) made it read the data directory's files, to be mailed."""
+    import threading
+
+    from agent.tools.mail import _read_attachment
+
+    workspace = box.data / "workspace"
+    (box.data / "audit.key").write_bytes(b"AUDIT-KEY-SECRET")
+    (workspace / "real").mkdir()
+    (workspace / "real" / "audit.key").write_bytes(b"harmless report")
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            os.rename(workspace / "real", workspace / "parked")
+            os.symlink("..", workspace / "real")
+            os.unlink(workspace / "real")
+            os.rename(workspace / "parked", workspace / "real")
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    read: set[bytes] = set()
+    deadline = time.monotonic() + 3
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ToolError):
+                read.add(_read_attachment(box.ctx, "real/audit.key")[1])
+    finally:
+        stop.set()
+        swapper.join()
+    assert read == {b"harmless report"}
 
 
 async def test_the_write_preview_shows_the_whole_diff(box: Box) -> None:

@@ -17,9 +17,9 @@ import asyncio
 import hashlib
 import os
 import secrets
-import stat
 from collections.abc import Awaitable
 from datetime import date
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from agent.mail.errors import MailError, MailLoginRefused
@@ -27,6 +27,7 @@ from agent.mail.imap import SearchQuery
 from agent.mail.message import Recipients, human_size, parse_recipients
 from agent.mail.service import MailService, ReadResult
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from agent.tools.workspace import open_in_workspace
 
 __all__ = ["MAIL_TOOLS", "render_read"]
 
@@ -169,26 +170,40 @@ async def mail_read(ctx: ToolContext, uid: int, folder: str = "INBOX") -> ToolRe
 
 
 def _read_attachment(ctx: ToolContext, path: str) -> tuple[str, bytes]:
-    """A workspace file, opened without following a link at its end. Blocking."""
+    """A workspace file, opened folder by folder without following a link (a folder swapped
+    for a link to `..` while it is read cannot lead to the data directory). Blocking."""
     sandbox = ctx.deps.sandbox
     if sandbox is None:
         raise ToolError("attachments need the workspace, which is not configured")
-    target = sandbox.resolve(path)
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = open_in_workspace(sandbox, path, write=False)
     except OSError as exc:
         raise ToolError(f"cannot attach {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            raise ToolError(f"refused: {path} is not a plain file of the workspace")
-        if info.st_size > MAX_ATTACHMENT_BYTES:
+        if os.fstat(handle.fileno()).st_size > MAX_ATTACHMENT_BYTES:
             raise ToolError(f"{path} is larger than {human_size(MAX_ATTACHMENT_BYTES)}")
-        return target.name, handle.read()
+        return PurePosixPath(path).name, handle.read()
 
 
 async def _attachments(ctx: ToolContext, paths: list[str] | None) -> list[tuple[str, bytes]]:
     return [await asyncio.to_thread(_read_attachment, ctx, p) for p in paths or []]
+
+
+def _digests(files: list[tuple[str, bytes]]) -> list[str]:
+    return [hashlib.sha256(data).hexdigest() for _, data in files]
+
+
+def _as_approved(ctx: ToolContext, files: list[tuple[str, bytes]], *, reply: bool) -> None:
+    """What is about to be sent is what the owner approved: the files are read again after
+    the approval was checked, and one could have changed in between. A send's fingerprint is
+    the files' digests; a reply's ends with them."""
+    approved = ctx.approved_fingerprint
+    if approved is None or not files:
+        return
+    digests = _digests(files)
+    held = approved.endswith("|" + "|".join(digests)) if reply else approved == ",".join(digests)
+    if not held:
+        raise ToolError("refused: an attachment changed after it was approved; nothing was sent")
 
 
 def _recipients(arguments: dict[str, Any]) -> Recipients:
@@ -253,7 +268,7 @@ async def _send_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         files = await _attachments(ctx, arguments.get("attachments"))
     except ToolError as exc:  # a file gone since the precheck: a mark that never matches
         return f"unreadable:{secrets.token_hex(8)}:{exc}"
-    return ",".join(hashlib.sha256(data).hexdigest() for _, data in files)
+    return ",".join(_digests(files))
 
 
 async def _send_audited(
@@ -304,6 +319,7 @@ async def mail_send(
     service = _service(ctx)
     recipients = _recipients({"to": to, "cc": cc, "bcc": bcc})
     files = await _attachments(ctx, attachments)
+    _as_approved(ctx, files, reply=False)
     message_id = await _send_audited(
         ctx, service.send(recipients, subject, body, files), recipients, attachments=len(files)
     )
@@ -359,7 +375,7 @@ async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
             str(original.uid),
             original.mail.message_id,
             ",".join(reply.recipients.everyone),
-            *(hashlib.sha256(data).hexdigest() for _, data in files),
+            *_digests(files),
         ]
     )
 
@@ -401,6 +417,7 @@ async def mail_reply(
         ctx, {"uid": uid, "body": body, "folder": folder, "reply_all": reply_all, "cc": cc}
     )
     files = await _attachments(ctx, attachments)
+    _as_approved(ctx, files, reply=True)
     sending = service.send(
         reply.recipients,
         reply.subject,

@@ -88,6 +88,9 @@ class ToolContext:
     approved: bool = False
     sources: tuple[str, ...] = ()
     """The outside sources the turn holds (its label); whatever the call stores carries them."""
+    approved_fingerprint: str | None = None
+    """An approved call's fingerprint as the owner approved it: a tool that reads its files
+    again to act checks what it read against it."""
 
     @property
     def label(self) -> Label:

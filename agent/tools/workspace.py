@@ -53,7 +53,7 @@ def _no_git(path: str, *relatives: PurePosixPath) -> None:
             )
 
 
-def _open(sandbox: Sandbox, path: str, *, write: bool) -> int:
+def open_in_workspace(sandbox: Sandbox, path: str, *, write: bool) -> int:
     """Open a workspace file walking down from the workspace with O_NOFOLLOW, then check the
     opened file itself: a regular file with one link. Blocking."""
     root = sandbox.root()
@@ -167,7 +167,7 @@ async def read_file(ctx: ToolContext, path: str) -> ToolResult:
 
 
 def _read_text(sandbox: Sandbox, path: str, limit: int | None = _READ_LIMIT) -> str:
-    with os.fdopen(_open(sandbox, path, write=False), "rb") as handle:
+    with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
         data = handle.read() if limit is None else handle.read(limit + 1)
     if limit is None or len(data) <= limit:
         return data.decode("utf-8", errors="replace")
@@ -239,7 +239,7 @@ async def write_file(ctx: ToolContext, path: str, content: str) -> str:
 
 
 def _write(sandbox: Sandbox, path: str, data: bytes) -> None:
-    fd = _open(sandbox, path, write=True)
+    fd = open_in_workspace(sandbox, path, write=True)
     with os.fdopen(fd, "wb") as handle:
         os.ftruncate(fd, 0)
         handle.write(data)
