@@ -321,8 +321,12 @@ class SmtpRecorder:
     messages: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     controller: Controller | None = None
+    refusal: str = ""
+    """When set, every message is refused with "554 5.7.1 <refusal>" (a server's own words)."""
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        if self.refusal:
+            return f"554 5.7.1 {self.refusal}"
         data = envelope.original_content or b""
         self.messages.append(Received(envelope.mail_from or "", list(envelope.rcpt_tos), data))
         return "250 OK"

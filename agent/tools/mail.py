@@ -42,9 +42,11 @@ def _service(ctx: ToolContext) -> MailService:
 
 
 def _failed(exc: Exception) -> ToolError:
+    """A mail failure often quotes the server (an SMTP or IMAP reply): outside words, fenced
+    and tainting the turn like a message's own."""
     if isinstance(exc, MailLoginRefused):
-        return ToolError(f"the mail server refused the login: {exc}")
-    return ToolError(f"mail: {exc}")
+        return ToolError(f"the mail server refused the login: {exc}", source="mail:server")
+    return ToolError(f"mail: {exc}", source="mail:server")
 
 
 def _date(value: str, name: str) -> date | None:
