@@ -219,7 +219,8 @@ class ApprovalService:
             )
         ctx: ToolContext = await ctx_for(approval)
         if ctx.clock.now() >= approval.expires_at:
-            await self.expire(approval)
+            if not await self.expire(approval):  # decided meanwhile: that decision stands
+                return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             return Decided(Outcome.EXPIRED, f"{approval.id} had expired; nothing ran.", approval)
         decider = str(identity)
         if not approve:
@@ -245,7 +246,7 @@ class ApprovalService:
         if tool is None or action_hash(approval.tool, approval.arguments, current) != (
             approval.action_hash
         ):
-            await store.transition(
+            if not await store.transition(
                 approval.id,
                 ApprovalStatus.PENDING,
                 ApprovalStatus.DENIED,
@@ -253,7 +254,8 @@ class ApprovalService:
                 result="the action changed after it was requested, so the approval no longer "
                 "matches it; nothing ran",
                 result_is_error=True,
-            )
+            ):  # a decision a moment earlier ran it (and changed the files): that one stands
+                return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             await audit.record(
                 "approval.mismatch", actor=decider, subject=approval.id, tool=approval.tool
             )

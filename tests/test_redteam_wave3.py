@@ -461,3 +461,41 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     assert "<i>" not in shown and "<b>" not in shown and "<hr" not in shown, shown
     assert "__Account locked__ _now_" in telegram_visible_text(shown)
     assert "\u202e" not in shown and "<b>" not in shown, shown
+
+
+async def test_one_approval_decided_twice_at_once_is_never_also_a_denied_mismatch(
+    tmp_path: Path,
+) -> None:
+    """Two decisions a fraction of a millisecond apart (a press and a typed /approve): one ran
+    the write; the other, which had read the approval while it was pending, then saw the
+    changed file, audited a mismatch and marked the card denied although the action ran."""
+    import asyncio
+
+    from harness import OWNER
+
+    from agent.types import Address, IncomingMessage
+
+    for n, gap in enumerate([0.0, 0.0001, 0.0002, 0.0003, 0.0004] * 2):
+        async with trust_world(tmp_path / str(n)) as w:
+            order = instruction("write_file", {"path": "n.txt", "content": "new"})
+            forwarded = IncomingMessage(  # a forward is outside words: the write asks
+                sender=OWNER, address=Address("test", "c1"), text=order, forwarded_from="x"
+            )
+            await w.h.router.dispatch(forwarded)
+            [(_, card)] = w.h.channel.approvals
+            owner = await w.h.steward.stores.people.owner()
+
+            async def decide(
+                delay: float, approval_id: str = card.approval_id, user: object = owner
+            ) -> object:
+                await asyncio.sleep(delay)
+                return await w.h.steward.decide_approval(
+                    approval_id, identity=OWNER, user=user, approve=True
+                )
+
+            await asyncio.gather(decide(0), decide(gap))
+            ran = await w.tools_ran("write_file")
+            mismatches = await w.audit_kinds("approval.mismatch")
+            assert ran == 1 and mismatches == [], (gap, ran, mismatches)
+            final = await w.h.steward.stores.approvals.get(card.approval_id)
+            assert final is not None and final.status.value == "executed"
