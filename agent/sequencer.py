@@ -34,6 +34,7 @@ class Ticket:
         self._previous = previous
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._held: Token[dict[Hashable, asyncio.Task[Any] | None]] | None = None
+        self._chained = False
 
     async def __aenter__(self) -> None:
         if self._previous is not None:
@@ -53,6 +54,15 @@ class Ticket:
         self.release()
 
     def release(self) -> None:
+        """Give the place up; the chat's next work still waits for everything before it. A
+        message dropped without entering (a stranger's, a duplicate, one not for Steward)
+        must not let the next one overtake a turn still running ahead of both."""
+        previous = self._previous
+        if previous is not None and not previous.done():
+            if not self._chained:
+                self._chained = True
+                previous.add_done_callback(lambda _: self.release())
+            return
         if not self.done.done():
             self.done.set_result(None)
         self._owner._forget(self._key, self.done)

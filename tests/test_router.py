@@ -37,6 +37,46 @@ async def test_one_chats_messages_are_answered_in_order(
     assert "re: one" in str(fake_model.requests[1].messages)
 
 
+@pytest.mark.parametrize("dropped", ["stranger", "duplicate"])
+async def test_a_dropped_message_does_not_let_the_next_overtake_a_running_turn(
+    tmp_path: Path, fake_model: FakeAnthropic, dropped: str
+) -> None:
+    """A message dropped before it took its turn (a stranger's, a platform's redelivery) gave
+    its place up at once, and the chat's queue with it: the owner's next message ran beside
+    the turn still running, and its reply came first."""
+    from harness import OWNER, said_last
+
+    from agent.types import Address, ChatKind
+
+    log: list[str] = []
+
+    async def slow_first(request: RecordedRequest) -> Reply:
+        said = said_last(request)
+        log.append(f"start {said}")
+        await asyncio.sleep(0.6 if said.endswith("one") else 0.0)
+        log.append(f"end {said}")
+        return echo_reply(request)
+
+    def message(sender: Identity, text: str, pid: str) -> IncomingMessage:
+        return IncomingMessage(
+            sender=sender, address=Address("test", "g1"), text=text,
+            chat_kind=ChatKind.GROUP, platform_message_id=pid,
+        )  # fmt: skip
+
+    fake_model.on_request(slow_first)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.router.dispatch(message(OWNER, "zero", "p0"))
+        first = asyncio.create_task(h.router.dispatch(message(OWNER, "one", "p1")))
+        await asyncio.sleep(0.2)  # "one" is mid-turn
+        if dropped == "stranger":
+            await h.router.dispatch(message(Identity("test", "mallory"), "hi", "p9"))
+        else:
+            await h.router.dispatch(message(OWNER, "zero", "p0"))
+        second = asyncio.create_task(h.router.dispatch(message(OWNER, "two", "p2")))
+        await asyncio.gather(first, second)
+    assert log.index("start two") > log.index("end one"), log
+
+
 async def test_different_chats_run_concurrently(tmp_path: Path, fake_model: FakeAnthropic) -> None:
     fake_model.latency = 0.4
     fake_model.on_request(echo_reply)
