@@ -244,7 +244,8 @@ class TurnRunner:
             )
         messages.append(Message(role="user", content=list(results)))
         request = replace(request, tainted=label.tainted, sources=label.sources)
-        await self._stores.turns.set_status(turn_id, TurnStatus.RUNNING, label=label)
+        if not await self._stores.turns.claim_paused(turn_id, label=label):
+            return None  # another resume took it meanwhile
         turn = _Turn(
             id=turn_id,
             request=request,

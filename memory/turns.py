@@ -224,6 +224,21 @@ class TurnLog:
             (status, int(label.tainted), label.to_json(), turn_id),
         )
 
+    async def claim_paused(self, turn_id: int, *, label: Label) -> bool:
+        """A paused turn set running by this caller only: two resumes at once cannot both
+        continue it."""
+        changed = await self._db.execute(
+            "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ? AND status = ?",
+            (
+                TurnStatus.RUNNING,
+                int(label.tainted),
+                label.to_json(),
+                turn_id,
+                TurnStatus.AWAITING_APPROVAL,
+            ),
+        )
+        return changed == 1
+
     async def stored(self, turn_id: int) -> StoredTurn | None:
         """A turn as stored: what resuming a paused turn starts from."""
         row = await self._db.fetchone("SELECT * FROM turns WHERE id = ?", (turn_id,))

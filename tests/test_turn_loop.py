@@ -161,3 +161,47 @@ async def test_the_stable_prefix_is_marked_for_caching_and_hits_on_the_next_turn
     transcript = json.dumps(second.messages)
     assert "first message" in transcript
     assert "/usage" not in transcript
+
+
+async def test_a_paused_turn_is_resumed_once_however_many_resumes_race(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Two resumes of one paused turn at once (its two approvals decided together) both
+    checked it was paused, then both continued it: the next step ran twice."""
+    import asyncio
+
+    from fakes.anthropic import RecordedRequest, Reply
+
+    from memory.approvals import ApprovalStatus
+
+    def model(request: RecordedRequest) -> Reply:
+        called = [
+            block["name"]
+            for m in request.messages
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for block in m["content"]
+            if block.get("type") == "tool_use"
+        ]
+        if "task_add" in called:
+            return Reply.text("done")
+        if "shell" in called:
+            return Reply.tool_uses([("task_add", {"when": "in 2 hours", "instruction": "rent"})])
+        return Reply.tool_uses([("shell", {"command": "touch a"}), ("shell", {"command": "b"})])
+
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        await h.say("run both")
+        first, second = await stores.approvals.pending()
+        for approval in (first, second):
+            assert await stores.approvals.transition(
+                approval.id, ApprovalStatus.PENDING, ApprovalStatus.DENIED,
+                decided_by="test:owner", result="denied", result_is_error=True,
+            )  # fmt: skip
+        outcomes = await asyncio.gather(
+            h.steward.runner.resume(first.turn_id), h.steward.runner.resume(first.turn_id)
+        )
+        assert sum(outcome is not None for outcome in outcomes) == 1, outcomes
+        owner = await stores.people.owner()
+        assert owner is not None
+        assert len(await h.steward.scheduler.pending_for(owner)) == 1
