@@ -145,6 +145,59 @@ async def test_a_crash_after_claiming_but_before_sending_sends_late(tmp_path: Pa
         assert [r.status.value for r in runs] == ["interrupted", "sent"]
 
 
+async def test_a_task_cut_short_after_it_acted_is_not_run_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A task's turn added a reminder (allowed unasked), then the process died before it
+    replied; with no reply on record the task fired again and added a second one."""
+    from zoneinfo import ZoneInfo
+
+    from fakes.anthropic import RecordedRequest, Reply
+
+    hang = True
+
+    async def model(request: RecordedRequest) -> Reply:
+        content = request.messages[-1]["content"]
+        if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
+            if hang:
+                await asyncio.Event().wait()  # the process dies here
+            return Reply.text("Added the reminder.")
+        return Reply.tool_uses([("reminder_add", {"when": "2026-03-20 09:00", "text": "rent"})])
+
+    async def rent_reminders(h: Harness) -> int:
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        pending = await scheduler(h).pending_for(owner, ("reminder",))
+        return len([s for s in pending if s.payload.get("text") == "rent"])
+
+    fake_model.on_request(model)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        owner = await h.steward.stores.people.owner()
+        chat = await h.steward.stores.people.chat("test", "c1", "private")
+        task = parse_reminder("1m set my rent reminder", NOW, ZoneInfo("UTC"))
+        await scheduler(h).add_reminder(
+            user=owner, chat=chat, address=Address("test", "c1"), parsed=task, kind="task"
+        )
+        clock.advance(timedelta(minutes=1))
+        run = asyncio.create_task(scheduler(h).run_due())
+        for _ in range(500):
+            if await rent_reminders(h):
+                break
+            await asyncio.sleep(0.01)
+        run.cancel()  # the crash: the action ran, no reply yet
+        await asyncio.gather(run, return_exceptions=True)
+    hang = False
+    clock.advance(timedelta(minutes=2))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        assert await scheduler(h).start(alarm=False) == []
+        assert await rent_reminders(h) == 1
+        [note] = [t for t in h.channel.texts("c1") if "I was restarted while" in t]
+        assert "I did not run it again" in note
+        runs = await scheduler(h).store.runs()
+        assert [r.status.value for r in runs] == ["interrupted"]
+
+
 async def test_a_briefing_missed_by_more_than_its_grace_window_is_skipped(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -30,8 +30,9 @@ from zoneinfo import ZoneInfo
 from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, RunReport
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
 from memory.clock import iso
+from memory.labels import TRUSTED
 from memory.people import User
-from memory.schedules import RunStatus, Schedule, ScheduleStatus
+from memory.schedules import RunStatus, Schedule, ScheduleRun, ScheduleStatus
 
 __all__ = ["SchedulerEngine"]
 
@@ -131,10 +132,14 @@ class SchedulerEngine:
                 continue
             settled += 1
             handler = self.handlers.get(run.kind)
-            sent_id = None
+            sent_id = acted = None
             if schedule.chat_id is not None and handler is not None:
                 sent_id = await handler.sent_message(run, schedule.chat_id)
-            if sent_id is not None:
+                if sent_id is None:
+                    acted = await handler.acted(run, schedule.chat_id)
+            if sent_id is None and acted is not None:
+                outcome = await self._cut_short_after_acting(run, schedule, acted, now)
+            elif sent_id is not None:
                 assert handler is not None
                 user = await runtime.stores.people.get(schedule.user_id)
                 zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
@@ -160,6 +165,34 @@ class SchedulerEngine:
                 message_id=sent_id,
             )
         return settled
+
+    async def _cut_short_after_acting(
+        self, run: ScheduleRun, schedule: Schedule, turn_id: int, now: datetime
+    ) -> str:
+        """Not run again: what its turn ran unasked (a file written, a reminder added, an
+        "always" rule's command) would run twice. Its owner hears so instead."""
+        runtime = self.runtime
+        user = await runtime.stores.people.get(schedule.user_id)
+        zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
+        await self.store.finish(
+            run.id,
+            schedule.id,
+            status=RunStatus.INTERRUPTED,
+            reason="cut short by a restart after it had begun to act; not run again",
+            turn_id=turn_id,
+            next_run_at=next_run(schedule.trigger, now, zone),
+        )
+        address, chat = await runtime.destination(schedule)
+        await runtime.sender.send(
+            address,
+            chat.id,
+            f"I was restarted while your scheduled {run.kind} #{schedule.id} ran, after it had "
+            "begun to act (see /audit). I did not run it again, so nothing happens twice; "
+            "check what it did.",
+            label=TRUSTED,
+            in_history=False,
+        )
+        return "cut short after acting: not run again"
 
     # -- running -----------------------------------------------------------------------------
 

@@ -117,6 +117,11 @@ class JobHandler(Protocol):
         """Finish the bookkeeping of a run found sent after a crash."""
         ...
 
+    async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
+        """The turn of a run cut short by a crash after it had asked for a tool, if any: run
+        again, it would repeat what already ran unasked."""
+        ...
+
 
 class AgentJob:
     """The defaults of a job that runs an agent turn: it is recognised by that turn's reply."""
@@ -135,6 +140,9 @@ class AgentJob:
 
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
         return None
+
+    async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
+        return await self.runtime.schedules.turn_acted_since(chat_id, run.kind, run.started_at)
 
 
 def job_sources(schedule: Schedule) -> tuple[str, ...]:

@@ -52,3 +52,6 @@ class ReminderJob:
 
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
         return None
+
+    async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
+        return None  # a reminder runs no turn
