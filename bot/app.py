@@ -34,7 +34,7 @@ from agent.turn import TurnRunner
 from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
-from bot.commands.access import apply_allowlists
+from bot.commands.access import apply_allowlists, apply_owner_settings
 from bot.gc_pauses import freeze_when_settled
 from bot.http import HttpServer
 from bot.lifecycle import expire_approvals, stop_signals, until_done
@@ -322,7 +322,7 @@ async def _run(
         raise
     warm: asyncio.Task[None] | None = None
     try:
-        await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])
+        await apply_owner_settings(stores, [CONSOLE_IDENTITY, *settings.owner])
         await apply_allowlists(
             stores, [*settings.telegram_allowed_users, *settings.slack_allowed_users]
         )

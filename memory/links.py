@@ -3,7 +3,8 @@
 `/link` in one channel issues a short one-time code; entering it from another identity makes
 that identity (and everything its user owned: goals, memories, schedules, …) part of the user
 who asked for the code. Codes expire, work once, and never turn someone into the owner's
-identity the wrong way round: an owner identity cannot be merged into a non-owner.
+identity the wrong way round: an owner identity cannot be merged into a non-owner. `unlink`
+takes one identity away again, as a person of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from memory.people import Identity
 
 __all__ = [
     "CODE_ALPHABET",
+    "Detached",
     "LinkCode",
     "LinkResult",
     "Links",
@@ -57,6 +59,17 @@ class LinkResult(StrEnum):
     SAME_USER = "same_user"
     OWNER_PROTECTED = "owner_protected"
     NOT_ALLOWED = "not_allowed"  # the entering identity is not an allowed one
+
+
+@dataclass(frozen=True)
+class Detached:
+    """An identity taken from its user: the user it left, the new one it became, the private
+    chats that went with it, and how many of the old user's schedules there stopped."""
+
+    old_user_id: int
+    user_id: int
+    chat_ids: tuple[int, ...]
+    schedules_stopped: int
 
 
 @dataclass(frozen=True)
@@ -151,3 +164,77 @@ class Links:
                         (target, source),
                     )
         return Redemption(LinkResult.LINKED, target, source)
+
+    async def unlink(self, identity: Identity) -> Detached | None:
+        """Take an identity away from its user (an account linked by mistake, or one dropped
+        from STEWARD_OWNER): it becomes a person of its own, not allowed until /allow. Its
+        private chats go with it (their messages, so they are nobody else's chat any more),
+        the schedules its old user kept there stop, and its link codes and console links and
+        sessions end. None when it has no user, or it is its user's only allowed identity."""
+        now = iso(self._clock.now())
+        key = (identity.channel, identity.platform_user_id)
+        async with self._db.transaction() as tx:
+            row = await (
+                await tx.execute(
+                    "SELECT user_id FROM identities WHERE channel = ? AND platform_user_id = ?",
+                    key,
+                )
+            ).fetchone()
+            if row is None:
+                return None
+            old = int(row["user_id"])
+            others = await (
+                await tx.execute(
+                    "SELECT channel FROM identities WHERE user_id = ? AND status = 'allowed'"
+                    " AND NOT (channel = ? AND platform_user_id = ?)",
+                    (old, *key),
+                )
+            ).fetchall()
+            if not others:  # (the owner always keeps the console)
+                return None
+            cursor = await tx.execute(
+                "INSERT INTO users (display_name, is_owner, created_at) VALUES ('', 0, ?)", (now,)
+            )
+            new = int(cursor.lastrowid or 0)
+            await tx.execute(
+                "UPDATE identities SET user_id = ?, status = 'revoked'"
+                " WHERE channel = ? AND platform_user_id = ?",
+                (new, *key),
+            )
+            # Telegram: a private chat's id is the person's; elsewhere, the old user's private
+            # chats on that channel, when no other identity of theirs is on it
+            same_channel = any(o["channel"] == identity.channel for o in others)
+            chats = await (
+                await tx.execute(
+                    "SELECT DISTINCT chats.id FROM chats JOIN messages ON messages.chat_id ="
+                    " chats.id WHERE chats.channel = ? AND chats.kind = 'private'"
+                    " AND messages.user_id = ? AND (chats.platform_chat_id = ? OR (? = 0"
+                    " AND chats.channel != 'telegram'))",
+                    (identity.channel, old, identity.platform_user_id, int(same_channel)),
+                )
+            ).fetchall()
+            chat_ids = [int(c["id"]) for c in chats]
+            marks = ",".join("?" * len(chat_ids)) or "NULL"
+            await tx.execute(
+                f"UPDATE messages SET user_id = ? WHERE user_id = ? AND chat_id IN ({marks})",
+                (new, old, *chat_ids),
+            )
+            stopped = await tx.execute(
+                "UPDATE schedules SET status = 'cancelled', updated_at = ? WHERE user_id = ?"
+                f" AND status IN ('active', 'firing') AND chat_id IN ({marks})",
+                (now, old, *chat_ids),
+            )
+            await tx.execute(
+                "DELETE FROM link_codes WHERE used_at IS NULL AND channel = ?"
+                " AND platform_user_id = ?",
+                key,
+            )
+            await tx.execute(
+                "UPDATE web_logins SET used_at = ? WHERE used_at IS NULL AND identity = ?",
+                (now, str(identity)),
+            )
+            await tx.execute(
+                "UPDATE web_sessions SET ended_at = ? WHERE ended_at IS NULL AND identity = ?",
+                (now, str(identity)),
+            )
+        return Detached(old, new, tuple(chat_ids), stopped.rowcount)

@@ -26,6 +26,7 @@ from agent.core import Steward
 from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.app import build_steward
 from bot.commands import build_commands
+from bot.commands.access import apply_owner_settings
 from bot.recovery import recover_interrupted
 from bot.router import Router
 from memory.clock import Clock, SystemClock
@@ -169,7 +170,7 @@ async def running_steward(
     clock = clock or SystemClock()
     stores = await Stores.open(settings.database_path, clock)
     try:
-        await stores.people.ensure_owner(list(settings.owner))
+        await apply_owner_settings(stores, list(settings.owner))
         steward = await build_steward(settings, stores, clock)
         await recover_interrupted(steward)
         channel = RecordingChannel()

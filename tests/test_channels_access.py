@@ -80,7 +80,7 @@ async def test_allow_and_revoke_are_for_the_owner_and_stored(
         again = await h.say("hello?", sender=MALLORY, chat="2002")
         assert again.startswith("Sorry") and "telegram:2002" in again
         assert "was not allowed" in await h.say(f"/revoke {MALLORY}")
-        assert "can't be revoked" in await h.say(f"/revoke {OWNER_TG}")
+        assert "listed in STEWARD_OWNER" in await h.say(f"/revoke {OWNER_TG}")
         assert await h.steward.stores.people.resolve(OWNER_TG) is not None
 
         kinds = [(e.kind, e.subject) for e in await h.steward.stores.audit.recent(50)]
@@ -293,3 +293,66 @@ def test_allowlist_and_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPa
     # a Slack owner typed in lower case is the member Slack reports (they were a stranger)
     monkeypatch.setenv("STEWARD_OWNER", "slack:u0123abcd,telegram:42")
     assert load_settings().owner == (Identity("slack", "U0123ABCD"), Identity("telegram", "42"))
+
+
+async def test_an_account_linked_to_the_owner_can_be_unlinked(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """An account linked by mistake (or lost) was the owner for good: /revoke refused it. It
+    now becomes a person of its own, not allowed; its private chat and what the owner kept
+    there go with it, and it decides nothing."""
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        stores = h.steward.stores
+        people = stores.people
+        await people.admit(MALLORY)
+        own = _code(await h.say("/link"))
+        assert (await h.say(f"/link {own}", sender=MALLORY, chat="2002")).startswith("Linked")
+        owner = await people.resolve(MALLORY)
+        assert owner is not None and owner.is_owner
+        # its private Telegram chat, where the owner set a reminder
+        chat = await people.chat("telegram", "2002")
+        await stores.messages.record_incoming(
+            chat_id=chat.id, user_id=owner.id, text="hi", platform_message_id="m1"
+        )
+        await stores.schedules.add(
+            user_id=owner.id, chat_id=chat.id, kind="reminder",
+            trigger={"type": "once", "at": "2099-01-01T09:00:00+00:00"},
+            payload={"text": "pin code"}, next_run_at=datetime(2099, 1, 1, tzinfo=UTC),
+            destination={"channel": "telegram", "chat_id": "2002"},
+        )  # fmt: skip
+        assert await people.is_owner_chat("telegram", "2002")
+
+        said = await h.say(f"/revoke {MALLORY}")
+        assert "no longer one of the owner's accounts" in said and "1 reminder" in said, said
+        assert await people.resolve(MALLORY) is None
+        assert not await people.is_owner_chat("telegram", "2002")
+        assert await stores.schedules.count_active(owner.id) == 0
+        assert (await people.resolve(OWNER)).is_owner  # type: ignore[union-attr]
+        refused = await h.say("/allow telegram:4242", sender=MALLORY, chat="2002")
+        assert "may talk to me now" not in refused
+        assert await people.resolve(Identity("telegram", "4242")) is None
+        # let back in, it is someone else
+        await h.say(f"/allow {MALLORY}")
+        back = await people.resolve(MALLORY)
+        assert back is not None and not back.is_owner and back.id != owner.id
+        [event] = await stores.audit.recent(10, kind="identity.unlinked")
+        assert event.subject == str(MALLORY) and event.detail["schedules"] == 1
+
+
+async def test_an_identity_taken_out_of_steward_owner_is_the_owner_no_more(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},{MALLORY}"
+    ) as h:
+        assert (await h.steward.stores.people.resolve(MALLORY)).is_owner  # type: ignore[union-attr]
+        listed = await h.say(f"/revoke {MALLORY}")
+        assert "listed in STEWARD_OWNER" in listed
+        assert await h.steward.stores.people.resolve(MALLORY) is not None
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=str(OWNER)) as h:
+        assert await h.steward.stores.people.resolve(MALLORY) is None
+        refused = await h.say("/allow telegram:4242", sender=MALLORY, chat="2002")
+        assert "may talk to me now" not in refused
+        assert (await h.steward.stores.people.resolve(OWNER)).is_owner  # type: ignore[union-attr]
+        [event] = await h.steward.stores.audit.recent(10, kind="identity.unlinked")
+        assert event.actor == "settings" and event.subject == str(MALLORY)

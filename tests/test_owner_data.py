@@ -331,7 +331,9 @@ async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: P
         await stores.people.admit(MALLORY, "Mallory")
         await w.h.say("/remind every day 9:00 SPAM", sender=MALLORY, chat="m-dm")
         assert await stores.schedules.count_active() == 1
-        said = await revoke_identity(identity=MALLORY, sender=OWNER, stores=stores)
+        said = await revoke_identity(
+            identity=MALLORY, sender=OWNER, stores=stores, settings=w.h.settings
+        )
         assert "1 reminder(s)" in said, said
         assert await stores.schedules.count_active() == 0
         await stores.people.admit(MALLORY, "Mallory")  # let back in: nothing comes back
@@ -358,7 +360,9 @@ async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: 
         stores = w.h.steward.stores
         order = await _mallory_asks_for_a_file(w)
         [first] = await stores.approvals.pending()
-        said = await revoke_identity(identity=MALLORY, sender=OWNER, stores=stores)
+        said = await revoke_identity(
+            identity=MALLORY, sender=OWNER, stores=stores, settings=w.h.settings
+        )
         assert "1 request(s)" in said, said
         assert await stores.approvals.pending() == []
         assert "was already denied" in await w.h.say(f"/approve {first.id}")

@@ -1,7 +1,8 @@
 """Who may talk to Steward: /allow, /revoke, /link, the allowlists, and the owner's stranger note.
 
 - `/allow telegram:<id>` and `/revoke telegram:<id>` (owner only) change the identities table;
-  the owner's own identities cannot be revoked.
+  revoking one of the owner's own linked identities unlinks it (a person of its own, not
+  allowed); one listed in STEWARD_OWNER is unlinked when a start no longer finds it there.
 - `TELEGRAM_ALLOWED_USERS` / `SLACK_ALLOWED_USERS` are admitted at start-up; an id taken out of
   a list is revoked at the next start (unless it belongs to the owner).
 - The first time a stranger knocks, the owner gets one private note with the /allow command to
@@ -16,6 +17,7 @@ import json
 import logging
 
 from agent.cards import plain_name
+from agent.config import Settings
 from agent.delivery import Courier, private_address
 from agent.types import IncomingMessage
 from bot.commands.privacy import in_group
@@ -25,13 +27,20 @@ from memory.links import LinkResult
 from memory.people import ID_FORMS, Chat, Identity, User
 from memory.stores import Stores
 
-__all__ = ["apply_allowlists", "group", "parse_identity", "tell_owner_about_stranger"]
+__all__ = [
+    "apply_allowlists",
+    "apply_owner_settings",
+    "group",
+    "parse_identity",
+    "tell_owner_about_stranger",
+]
 
 log = logging.getLogger(__name__)
 
 group = CommandGroup()
 
 ALLOWLIST_STATE = "access.allowlist"
+OWNER_STATE = "access.owner"
 
 
 def parse_identity(text: str) -> Identity:
@@ -88,10 +97,17 @@ async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -
 
 
 @revoke.sub("<identity...>", identity=parse_identity)
-async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
+async def revoke_identity(
+    identity: Identity, sender: Identity, stores: Stores, settings: Settings
+) -> str:
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
-        return f"{identity} is one of the owner's identities; it can't be revoked."
+        if identity in settings.owner:
+            return (
+                f"{identity} is listed in STEWARD_OWNER: take it out there and restart, and it "
+                "is unlinked then."
+            )
+        return await _unlink(stores, identity, str(sender))
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
@@ -100,6 +116,46 @@ async def revoke_identity(identity: Identity, sender: Identity, stores: Stores) 
     if withdrawn:
         also += f" {withdrawn} request(s) of theirs awaiting approval were withdrawn."
     return f"{identity} can no longer talk to me.{also} /allow {identity} lets them back in."
+
+
+async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
+    """One of the owner's linked accounts (linked by mistake, lost) stops being the owner."""
+    detached = await stores.links.unlink(identity)
+    if detached is None:
+        return f"{identity} is the owner's only identity; it can't be unlinked."
+    await stores.audit.record(
+        "identity.unlinked",
+        actor=actor,
+        subject=str(identity),
+        chats=len(detached.chat_ids),
+        schedules=detached.schedules_stopped,
+    )
+    stopped = detached.schedules_stopped
+    also = (
+        f" {stopped} reminder(s) and task(s) that went to its chat were cancelled."
+        if stopped
+        else ""
+    )
+    return (
+        f"{identity} is no longer one of the owner's accounts: it is a person of its own now, "
+        f"who can't talk to me.{also} /allow {identity} would let them in as someone else."
+    )
+
+
+async def apply_owner_settings(stores: Stores, configured: list[Identity]) -> User:
+    """The owner, with the identities the settings list; one a previous start took from
+    STEWARD_OWNER and no longer listed is unlinked, not kept as the owner for good."""
+    owner = await stores.people.ensure_owner(configured)
+    previous: list[str] = json.loads(await stores.state.get(OWNER_STATE) or "[]")
+    current = [str(identity) for identity in configured]
+    for gone in sorted(set(previous) - set(current)):
+        identity = Identity.parse(gone)
+        user = await stores.people.resolve(identity)
+        if user is not None and user.is_owner:
+            note = await _unlink(stores, identity, "settings")
+            log.info("STEWARD_OWNER no longer lists %s: %s", gone, note)
+    await stores.state.set(OWNER_STATE, json.dumps(current))
+    return owner
 
 
 async def _stop_what_they_started(stores: Stores, user: User | None, actor: str) -> tuple[int, int]:
