@@ -390,6 +390,18 @@ async def test_the_write_preview_shows_the_whole_diff(box: Box) -> None:
     assert len(text) > 3000 and text.rstrip().endswith("+PAYLOAD at the end")
 
 
+async def test_a_huge_file_to_overwrite_is_not_diffed_into_the_request(box: Box) -> None:
+    """The diff against a 20 MB document (anyone's, dropped in the inbox) was stored with the
+    request and drawn by every card and every console poll, stalling the loop for seconds."""
+    preview = TOOLS["write_file"].preview
+    assert preview is not None
+    (box.workspace / "report.txt").write_text("a long line of an old report\n" * 200_000)
+    text = await preview(box.ctx, {"path": "report.txt", "content": "summary\nPAYLOAD\n"})
+    assert len(text) < 1000, len(text)
+    assert "replaces all of report.txt (5,800,000 bytes" in text
+    assert text.rstrip().endswith("+PAYLOAD")
+
+
 # --- no user namespaces -------------------------------------------------------------------------
 
 

@@ -166,36 +166,47 @@ async def read_file(ctx: ToolContext, path: str) -> ToolResult:
     return ToolResult(data, source=f"file:{path}")
 
 
-def _read_text(sandbox: Sandbox, path: str, limit: int | None = _READ_LIMIT) -> str:
+def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
     with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
-        data = handle.read() if limit is None else handle.read(limit + 1)
-    if limit is None or len(data) <= limit:
+        data = handle.read(limit + 1)
+    if len(data) <= limit:
         return data.decode("utf-8", errors="replace")
     return data[:limit].decode("utf-8", errors="replace") + "\n[… truncated]"
 
 
-def _old_text(sandbox: Sandbox, path: str) -> str:
+_DIFF_LIMIT = 256 * 1024
+"""An old file larger than this is not diffed: its preview would be stored with the request and
+drawn by every card and console poll (a 20 MB document in the inbox stalled the loop for 9 s)."""
+
+
+def _write_diff(sandbox: Sandbox, path: str, content: str) -> str:
+    """The whole diff against the file as it is (blocking: difflib is slow on big files)."""
     try:
-        return _read_text(sandbox, path, limit=None)
+        with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(_DIFF_LIMIT + 1)
     except _Missing:
-        return ""
+        size, data = 0, b""
+    new = content.splitlines()
+    if len(data) > _DIFF_LIMIT:
+        return (
+            f"replaces all of {path} ({size:,} bytes, too large to show as a diff) with "
+            f"{len(new)} line(s):\n" + "\n".join(f"+{line}" for line in new)
+        )
+    old = data.decode("utf-8", errors="replace").splitlines()
+    return "\n".join(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm=""))
 
 
 async def _write_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """The whole diff: the card layer decides how to show a long one, never this function."""
     path = str(arguments["path"])
     try:
-        old = await asyncio.to_thread(_old_text, sandbox_of(ctx), path)
+        diff = await asyncio.to_thread(
+            _write_diff, sandbox_of(ctx), path, str(arguments["content"])
+        )
     except ToolError as exc:
         return f"write {path}: {exc}"
-    diff = difflib.unified_diff(
-        old.splitlines(),
-        str(arguments["content"]).splitlines(),
-        f"a/{path}",
-        f"b/{path}",
-        lineterm="",
-    )
-    return f"write workspace file {path}\n" + "\n".join(diff)
+    return f"write workspace file {path}\n" + diff
 
 
 async def _write_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
