@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from agent.cards import describe_sources
+from agent.cards import describe_sources, plain_name
 from agent.fence import FENCE_RULE, Fencer
 from agent.media.intake import content_blocks
 from agent.memory_view import recalled_messages
@@ -265,8 +265,13 @@ class ContextBuilder:
 
     def system(self, request: TurnRequest) -> list[dict[str, Any]]:
         user = request.user
-        profile = [f"You are talking with {user.display_name or 'your owner'}."]
-        profile.append("They are your owner." if user.is_owner else "They are not your owner.")
+        if user.is_owner:
+            profile = [f"You are talking with {user.display_name or 'your owner'}."]
+            profile.append("They are your owner.")
+        else:  # a name they chose on their platform: data, one plain line, never instructions
+            name = plain_name(user.display_name) or "someone"
+            profile = [f'You are talking with a person whose chosen name is "{name}".']
+            profile.append("They are not your owner.")
         profile.append(f"Their timezone: {user.timezone or self._default_timezone}.")
         if user.profile:
             profile.append(f"About them: {user.profile}")

@@ -28,8 +28,10 @@ class Label:
 
     @classmethod
     def of(cls, tainted: bool, sources: Iterable[str] = ()) -> Label:
-        """The label a stored `tainted` flag (and optional sources) stands for."""
-        return cls.untrusted(*sources) if tainted else TRUSTED
+        """The label a stored `tainted` flag (and optional sources) stands for: named sources
+        are outside content whatever the flag says (it never drops them silently)."""
+        named = tuple(s for s in sources if s)
+        return cls.untrusted(*named) if tainted or named else TRUSTED
 
     @property
     def trusted(self) -> bool:

@@ -193,3 +193,14 @@ def test_a_transcript_stored_before_the_typed_one_still_loads() -> None:
         '{"order": ["a"], "results": {}, "usage": {"input_tokens": 3}, "taint_sources": []}'
     )
     assert state.token_usage.input_tokens == 3 and state.label == ()
+
+
+def test_a_label_with_named_sources_is_never_trusted() -> None:
+    """`Label.of(False, sources)` dropped the sources and called it trusted; every caller
+    kept the flag and the sources in step, but one that did not would lose the taint."""
+    from memory.labels import TRUSTED, Label
+
+    assert Label.of(False, ("web:evil.example",)).tainted
+    assert Label.of(False, iter(["feed:x.example"])).sources == ("feed:x.example",)
+    assert Label.of(False, ("",)) == TRUSTED and Label.of(False) == TRUSTED
+    assert Label.of(True).tainted
