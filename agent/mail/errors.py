@@ -6,7 +6,15 @@ __all__ = ["MailError", "MailLoginRefused", "MailUnavailable"]
 
 
 class MailError(Exception):
-    """A mail operation failed in a way the model or the owner should be told about."""
+    """A mail operation failed in a way the model or the owner should be told about.
+
+    Unless `ours` says the message is Steward's own words (a check of its own), it may quote
+    the server (an SMTP or IMAP reply, a folder list): the tools treat it as outside content.
+    """
+
+    def __init__(self, message: str, *, ours: bool = False) -> None:
+        super().__init__(message)
+        self.ours = ours
 
 
 class MailLoginRefused(MailError):

@@ -174,7 +174,7 @@ class AioImapSession:
             await self._ok(await self._client.uid("move", uid_set(uids), quote(folder)), "move")
             return
         if "UIDPLUS" not in self.capabilities:
-            raise MailError(NO_SAFE_MOVE)
+            raise MailError(NO_SAFE_MOVE, ours=True)
         await self._ok(await self._client.uid("copy", uid_set(uids), quote(folder)), "copy")
         await self.set_flags(uids, ["\\Deleted"], add=True)
         # these messages only: a plain EXPUNGE also purged any the owner had marked deleted

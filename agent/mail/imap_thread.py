@@ -143,7 +143,7 @@ class ThreadedImapSession:
             await self._run(self._client.move, list(uids), folder)
             return
         if "UIDPLUS" not in self.capabilities:
-            raise MailError(NO_SAFE_MOVE)
+            raise MailError(NO_SAFE_MOVE, ours=True)
         await self._run(self._client.copy, list(uids), folder)
         await self._run(self._client.add_flags, list(uids), [b"\\Deleted"], True)
         # these messages only: a plain EXPUNGE also purged any the owner had marked deleted

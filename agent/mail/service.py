@@ -91,7 +91,7 @@ async def open_session(account: MailAccount) -> ImapSession:
     """Connect and log in. MailLoginRefused: wrong credentials; MailUnavailable: no server."""
     server = account.imap
     if server is None:
-        raise MailError("no IMAP server is configured (EMAIL_IMAP_URL)")
+        raise MailError("no IMAP server is configured (EMAIL_IMAP_URL)", ours=True)
     password = account.password.get_secret_value()
     if server.implicit_tls:
         return await AioImapSession.connect(server, password)
@@ -179,7 +179,7 @@ class MailService:
         state = await session.select(folder)
         items = await session.headers([uid])
         if not items:
-            raise MailError(f"there is no message with UID {uid} in {folder}")
+            raise MailError(f"there is no message with UID {uid} in {folder}", ours=True)
         item = items[0]
         if item.size > self.account.max_bytes:
             return ReadResult(
@@ -193,7 +193,7 @@ class MailService:
             )
         raw = await session.message(uid)
         if raw is None:
-            raise MailError(f"the server did not return message {uid} in {folder}")
+            raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
         mail = await asyncio.to_thread(parse_message, raw)  # a 20 MB message: off the loop
         return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
 
@@ -262,10 +262,11 @@ class MailService:
         except ValueError:
             raise MailError(
                 f"message {uid} cannot be answered: its Reply-To / From is not an address "
-                "mail can be sent to; use mail_send with an address you know"
+                "mail can be sent to; use mail_send with an address you know",
+                ours=True,
             ) from None
         if not to:
-            raise MailError("the message has no sender address to reply to")
+            raise MailError("the message has no sender address to reply to", ours=True)
         cc: tuple[str, ...] = ()
         if reply_all:
             listed = [x for x in (mail.to, mail.cc) if x]
@@ -295,4 +296,4 @@ def _folder_name(folder: str) -> None:
     """A folder name is one line of text: a line break or NUL (which the IMAP libraries refuse
     by raising) is a clear refusal for the model instead."""
     if not folder or any(ord(c) < 32 or ord(c) == 127 for c in folder):
-        raise MailError(f"{folder!r} is not a folder name")
+        raise MailError(f"{folder!r} is not a folder name", ours=True)

@@ -23,7 +23,9 @@ TIMEOUT = 60.0
 async def send_mail(account: MailAccount, message: EmailMessage, recipients: list[str]) -> None:
     server = account.smtp
     if server is None:
-        raise MailError("no SMTP server is configured (EMAIL_SMTP_URL), so mail cannot be sent")
+        raise MailError(
+            "no SMTP server is configured (EMAIL_SMTP_URL), so mail cannot be sent", ours=True
+        )
     if server.implicit_tls:
         start_tls: bool | None = False
     else:

@@ -43,10 +43,11 @@ def _service(ctx: ToolContext) -> MailService:
 
 def _failed(exc: Exception) -> ToolError:
     """A mail failure often quotes the server (an SMTP or IMAP reply): outside words, fenced
-    and tainting the turn like a message's own."""
+    and tainting the turn like a message's own, unless it is one of Steward's own checks."""
+    source = None if isinstance(exc, MailError) and exc.ours else "mail:server"
     if isinstance(exc, MailLoginRefused):
-        return ToolError(f"the mail server refused the login: {exc}", source="mail:server")
-    return ToolError(f"mail: {exc}", source="mail:server")
+        return ToolError(f"the mail server refused the login: {exc}", source=source)
+    return ToolError(f"mail: {exc}", source=source)
 
 
 def _date(value: str, name: str) -> date | None:
