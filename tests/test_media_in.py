@@ -199,6 +199,40 @@ async def test_a_corrupt_pdf_gets_a_clear_reply_and_is_kept(
     assert stored == ["[file saved as inbox/broken.pdf; unreadable]"]
 
 
+@pytest.mark.parametrize(
+    "bad", ["a photo with a damaged EXIF block", "a PDF whose page is no stream"]
+)
+async def test_a_file_a_library_chokes_on_never_loses_the_message(
+    tmp_path: Path, fake_model: FakeAnthropic, bad: str
+) -> None:
+    """A JPEG whose EXIF orientation is corrupt (struct.error from Pillow) or a PDF whose page
+    contents are a dictionary (AttributeError from pypdf) failed the whole message: the owner's
+    caption never reached the model, and the answer was "something went wrong"."""
+    from test_redteam_wave2 import _pdf_file
+
+    if bad.startswith("a photo"):
+        raw = (Path(__file__).parent / "data" / "bad_exif.jpg").read_bytes()
+        named = {"file_name": "receipt.jpg", "mime_type": "image/jpeg"}
+    else:
+        raw = _pdf_file(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+                b"<< /Length 0 >>",
+            ]
+        )
+        named = {"file_name": "contract.pdf", "mime_type": "application/pdf"}
+    fake_model.reply_text("Logged.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(raw) | named
+        caption = {"document": doc, "caption": "please log this"}
+        tg.push_message("", user_id=OWNER_TG, extra=caption)
+        await until(texts_with(tg, "Logged"), "the reply")
+    assert not any("went wrong" in text for text in tg.sent_texts())
+    assert "please log this" in fake_model.requests[-1].last_user_text
+
+
 async def test_an_encrypted_pdf_is_answered_as_encrypted(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -791,3 +791,71 @@ async def test_the_login_link_is_delivered_but_never_written_to_the_database(
     assert logged and not [t for t in logged if token in t]
     assert any("/web" in t for t in logged)  # the placeholder says how to get a new one
     assert token.encode() not in on_disk
+
+
+_UNPACKING_BOMB = """
+import asyncio, io, resource, sys, time, zlib
+sys.path.insert(0, "tests")
+from test_redteam_wave2 import _pdf_file
+from agent.media.documents import DocumentError, extract_text
+
+packed = zlib.compress(zlib.compress(b" " * 70_000_000, 9), 9)  # 70 MB in a few hundred bytes
+def stream(data):
+    head = b"<< /Filter [/FlateDecode /FlateDecode] /Length %d >>\\nstream\\n" % len(data)
+    return head + data + b"\\nendstream"
+if sys.argv[1] == "fonts":  # one page naming 40 fonts, each with its own 70 MB map
+    text = b"BT /F0 12 Tf 10 10 Td (hi) Tj ET"
+    names = b" ".join(b"/F%d %d 0 R" % (i, 5 + 2 * i) for i in range(40))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << "
+        + names + b" >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\\nstream\\n" % len(text) + text + b"\\nendstream",
+    ]
+    for i in range(40):
+        objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode %d 0 R >>"
+                       % (len(objects) + 2))
+        objects.append(stream(packed))
+else:  # 40 pages, each a 70 MB content stream
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
+    kids = []
+    for i in range(40):
+        kids.append(b"%d 0 R" % (len(objects) + 1))
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R >>"
+                       % (len(objects) + 2))
+        objects.append(stream(packed))
+    objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(kids) + b"] /Count 40 >>"
+raw = _pdf_file(objects)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.monotonic()
+try:
+    asyncio.run(extract_text(raw, "pdf", seconds=30.0))
+    said = "read"
+except DocumentError as exc:
+    said = "too much" if "too much to read" in str(exc) else str(exc)
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(len(raw), said.replace(" ", "_"), grew // 1024, round(time.monotonic() - started, 1))
+"""
+
+
+@pytest.mark.parametrize("bomb", ["fonts", "pages"])
+def test_a_small_pdf_never_unpacks_to_gigabytes(bomb: str) -> None:
+    """Streams were unpacked whole to measure them (pypdf allows 75 MB each): a 20 KB PDF of
+    forty fonts, each a 70 MB map deflated twice, took 2.7 GB and 14 s; forty such pages the
+    same. No stream is unpacked past 8 MB, and counting stops once a page is over."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _UNPACKING_BOMB, bomb],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert run.returncode == 0, run.stderr
+    size, said, grew_mib, seconds = run.stdout.split()
+    assert int(size) < 40_000 and said == "too_much", run.stdout
+    assert int(grew_mib) < 300, f"reading it took {grew_mib} MiB more"
+    assert float(seconds) < 10, f"reading it took {seconds} s"

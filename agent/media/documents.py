@@ -117,7 +117,29 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def _font_bytes(page: Any) -> int:
+_STREAM_LIMIT = 8_000_000
+"""No stream of a document is unpacked past this (pypdf's own limits are 75 MB a stream): a
+few hundred bytes of FlateDecode, twice over, unpack to 70 MB, and a page naming forty such
+fonts held 2.7 GB."""
+_LIMITS = {
+    name: _STREAM_LIMIT
+    for name in (
+        "maximum_declared_stream_length",
+        "array_based_stream_maximum_output_length",
+        "jbig2_maximum_output_length",
+        "lzw_maximum_output_length",
+        "run_length_maximum_output_length",
+        "zlib_maximum_output_length",
+        "brotli_maximum_output_length",
+    )
+}
+
+
+class _TooBig(Exception):
+    """A stream unpacks past `_STREAM_LIMIT`."""
+
+
+def _font_bytes(page: Any, deadline: float) -> int:
     """What reading the page's fonts costs: the size of each font's ToUnicode map and embedded
     font program, counted for every font that names them (pypdf parses a shared map once per
     font, and a Type 1 program's encoding into each, all before the first drawing operation,
@@ -135,6 +157,8 @@ def _font_bytes(page: Any) -> int:
         seen.add(key)
         for font in _entries(resources, "/Font"):
             total += _quietly(_font_cost, font, sizes) or 0
+            if total > MAX_PAGE_FONTS or time.monotonic() > deadline:
+                return total  # enough to refuse the page: the rest is not unpacked
         for form in _entries(resources, "/XObject"):
             form = _quietly(_resolved, form)
             if hasattr(form, "get") and _quietly(form.get, "/Subtype") == "/Form":
@@ -171,15 +195,34 @@ def _stream_size(stream: Any, sizes: dict[Any, int]) -> int:
         return 0
     key = getattr(stream, "idnum", None) or id(stream)
     if key not in sizes:
-        data = _quietly(lambda: _resolved(stream).get_data())
-        sizes[key] = len(data) if isinstance(data, bytes) else 0
+        try:
+            data = _quietly(lambda: _unpacked(stream))
+        except _TooBig:
+            data = None
+            sizes[key] = _STREAM_LIMIT + 1
+        else:
+            sizes[key] = len(data) if isinstance(data, bytes) else 0
     return sizes[key]
 
 
+def _unpacked(stream: Any) -> bytes:
+    """A stream's data, unpacked within `_STREAM_LIMIT`, or _TooBig."""
+    from pypdf.errors import LimitReachedError
+
+    try:
+        data = _resolved(stream).get_data()
+    except LimitReachedError:
+        raise _TooBig from None
+    return data if isinstance(data, bytes) else b""
+
+
 def _quietly(call: Callable[..., Any], *args: Any) -> Any:
-    """`call(*args)`, or None where the PDF makes it fail (a malformed entry)."""
+    """`call(*args)`, or None where the PDF makes it fail (a malformed entry); a stream too
+    big to unpack is not a malformed entry, and goes on up."""
     try:
         return call(*args)
+    except _TooBig:
+        raise
     except Exception:  # whatever a malformed PDF makes pypdf raise
         return None
 
@@ -205,8 +248,15 @@ def _stop_at(deadline: float) -> Callable[..., None]:
 
 
 def _pdf(raw: bytes, seconds: float) -> Extracted:
+    from pypdf import apply_configuration
+
+    with apply_configuration(**_LIMITS):
+        return _pdf_within_limits(raw, seconds)
+
+
+def _pdf_within_limits(raw: bytes, seconds: float) -> Extracted:
     from pypdf import PdfReader  # imported on the first PDF, not at start-up
-    from pypdf.errors import PdfReadError, PyPdfError
+    from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(raw))
@@ -229,12 +279,15 @@ def _pdf(raw: bytes, seconds: float) -> Extracted:
             if time.monotonic() > deadline:
                 texts.append(f"[… pages {index + 1} to {count} not read: too much to read]")
                 break
-            contents = page.get_contents()
-            size = len(contents.get_data()) if contents is not None else 0
+            try:  # get_contents unpacks the page's streams already
+                contents = page.get_contents()
+                size = len(_unpacked(contents)) if contents is not None else 0
+            except (_TooBig, LimitReachedError):
+                size = _STREAM_LIMIT + 1
             if size > MAX_PAGE_CONTENT:
                 texts.append(f"[page {index + 1} not read: too much to read, {size:,} bytes]")
                 continue
-            fonts = _font_bytes(page)
+            fonts = _font_bytes(page, deadline)
             if fonts > MAX_PAGE_FONTS:
                 texts.append(
                     f"[page {index + 1} not read: too much to read, fonts of {fonts:,} bytes]"
@@ -248,16 +301,8 @@ def _pdf(raw: bytes, seconds: float) -> Extracted:
             texts.append(f"[page {index + 1}]\n{text.strip()}")
     except DocumentError:
         raise
-    except (
-        PdfReadError,
-        PyPdfError,
-        ValueError,
-        KeyError,
-        TypeError,
-        OSError,
-        RecursionError,
-        NotImplementedError,  # a filter or font pypdf cannot decode
-    ):
+    except (PdfReadError, PyPdfError, RecursionError, Exception):  # whatever a damaged PDF
+        # makes pypdf raise (a /Contents that is a dictionary: AttributeError)
         raise DocumentError("it is damaged or not really a PDF, and I could not read it") from None
     text = "\n\n".join(texts)
     notes = r"\[page \d+\]|\[page \d+ not read: [^\]]*\]|\[… pages \d+ to \d+ not read: [^\]]*\]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from dataclasses import dataclass
 
 __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "prepare_image"]
@@ -18,6 +19,7 @@ MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
+log = logging.getLogger(__name__)
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG includes MPO (phones)
 """What a photo is decoded as, whatever its file says: the formats phones, screenshots and
 chat apps send. Pillow's rarely used decoders (PCX, SGI, TGA, FLI, ICNS…; EPS through
@@ -52,7 +54,10 @@ def _prepare(raw: bytes) -> PreparedImage:
             raise
         raise ImageError("it is not an image I can read") from None
     original = image.size
-    image = ImageOps.exif_transpose(image) or image
+    try:
+        image = ImageOps.exif_transpose(image) or image
+    except Exception:  # a damaged EXIF block (struct.error and the like): sent unrotated
+        log.info("an image's EXIF orientation could not be read; sent as it is")
     alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
     )

@@ -155,6 +155,12 @@ class MediaIntake:
             except FileUnavailable as exc:
                 intake.problems.append(f"I could not download that {_WHAT[ref.kind]}: {exc}.")
                 intake.notes.append(f"[{_named(ref)} not downloaded]")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one file a library chokes on: the rest of the message goes on
+                log.exception("reading a %s failed", ref.kind.value)
+                intake.problems.append(f"I could not read that {_WHAT[ref.kind]}.")
+                intake.notes.append(f"[{_named(ref)} could not be read]")
         return intake
 
     async def _one(
