@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -233,6 +234,24 @@ class ApprovalStore:
                 ApprovalStatus.DENIED,
                 decided_by=decided_by,
                 result="withdrawn: the person who asked can no longer talk to Steward; nothing ran",
+                result_is_error=True,
+            ):
+                withdrawn.append(approval)
+        return withdrawn
+
+    async def withdraw_in_chats(
+        self, chat_ids: Sequence[int], *, decided_by: str
+    ) -> list[Approval]:
+        """Deny every pending request asked in these chats (they left their user: an unlinked
+        account's chat): none of it runs, and no turn resumes to answer there."""
+        withdrawn = []
+        for approval in await self.pending():
+            if approval.chat_id in chat_ids and await self.transition(
+                approval.id,
+                ApprovalStatus.PENDING,
+                ApprovalStatus.DENIED,
+                decided_by=decided_by,
+                result="withdrawn: the chat it was asked in is no longer its person's; nothing ran",
                 result_is_error=True,
             ):
                 withdrawn.append(approval)

@@ -26,6 +26,7 @@ __all__ = [
     "LinkResult",
     "Links",
     "Redemption",
+    "UnlinkRefused",
     "normalize_code",
 ]
 
@@ -70,6 +71,10 @@ class Detached:
     user_id: int
     chat_ids: tuple[int, ...]
     schedules_stopped: int
+
+
+class UnlinkRefused(Exception):
+    """Unlinking cannot be done safely; the message says why, for the owner."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,14 @@ class Links:
             ).fetchall()
             if not others:  # (the owner always keeps the console)
                 return None
+            same_channel = any(o["channel"] == identity.channel for o in others)
+            if same_channel and identity.channel != "telegram":
+                # a Slack DM's id is not the person's: with another account of theirs on
+                # Slack, which DM was this one's cannot be told, so nothing is moved blindly
+                raise UnlinkRefused(
+                    f"I can't tell which {identity.channel} direct chat was {identity}'s while "
+                    f"its person has another {identity.channel} account, so it stays linked"
+                )
             cursor = await tx.execute(
                 "INSERT INTO users (display_name, is_owner, created_at) VALUES ('', 0, ?)", (now,)
             )
@@ -202,8 +215,7 @@ class Links:
                 (new, *key),
             )
             # Telegram: a private chat's id is the person's; elsewhere, the old user's private
-            # chats on that channel, when no other identity of theirs is on it
-            same_channel = any(o["channel"] == identity.channel for o in others)
+            # chats on that channel (no other identity of theirs is on it: checked above)
             chats = await (
                 await tx.execute(
                     "SELECT DISTINCT chats.id FROM chats JOIN messages ON messages.chat_id ="

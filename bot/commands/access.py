@@ -23,9 +23,10 @@ from agent.types import IncomingMessage
 from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.labels import TRUSTED
-from memory.links import LinkResult
+from memory.links import LinkResult, UnlinkRefused
 from memory.people import ID_FORMS, Chat, Identity, User
 from memory.stores import Stores
+from memory.turns import TurnStatus
 
 __all__ = [
     "apply_allowlists",
@@ -120,9 +121,17 @@ async def revoke_identity(
 
 async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
     """One of the owner's linked accounts (linked by mistake, lost) stops being the owner."""
-    detached = await stores.links.unlink(identity)
+    try:
+        detached = await stores.links.unlink(identity)
+    except UnlinkRefused as exc:
+        return f"{exc}."
     if detached is None:
         return f"{identity} is the owner's only identity; it can't be unlinked."
+    # asked for in its chat: nothing of it runs, and no turn resumes to answer there
+    for approval in await stores.approvals.withdraw_in_chats(detached.chat_ids, decided_by=actor):
+        await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
+        label = await stores.turns.label_of(approval.turn_id)
+        await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
     await stores.audit.record(
         "identity.unlinked",
         actor=actor,
