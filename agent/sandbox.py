@@ -312,11 +312,11 @@ class Sandbox:
             digest.update(repr(fields).encode("utf-8", "surrogateescape"))
 
         def unverifiable(relative: str) -> ToolError:
-            # A file or folder Steward cannot read could change unseen (a command owns its
-            # files and may chmod them 000): no digest, so no approval can match it.
+            # A file or folder Steward cannot read could change unseen: no digest, so no
+            # approval can match it. (Its own files it makes readable first, see _readable.)
             return ToolError(
                 f"refused: I cannot read {relative} in the workspace, so an approval could not "
-                "tell whether it changed; make it readable (chmod u+r, or u+rx for a folder)"
+                "tell whether it changed"
             )
 
         def failed(exc: OSError) -> None:
@@ -333,6 +333,7 @@ class Sandbox:
                 except OSError as exc:
                     note(relative, "gone", exc.errno)
                     continue
+                info = _readable(path, info)
                 if stat.S_ISLNK(info.st_mode):
                     note(relative, "link", os.readlink(path))
                 elif stat.S_ISREG(info.st_mode):
@@ -388,6 +389,24 @@ class Sandbox:
 
 
 _DIGESTS: dict[tuple[int, ...], str] = {}
+
+
+def _readable(path: str, info: os.stat_result) -> os.stat_result:
+    """A workspace file or folder of Steward's own that a command made unreadable to it
+    (`chmod 000`, an archive unpacked with such modes) is made readable again (u+r, and u+x
+    for a folder) so its contents can be hashed: refused instead, one such entry left every
+    later command, the chmod that would fix it included, without an approval (a lockout)."""
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+        return info
+    folder = stat.S_ISDIR(info.st_mode)
+    wanted = stat.S_IRUSR | (stat.S_IXUSR if folder else 0)
+    if not (folder or stat.S_ISREG(info.st_mode)) or info.st_mode & wanted == wanted:
+        return info
+    try:  # (a link swapped in meanwhile would get only its owner's r/x bits added)
+        os.chmod(path, stat.S_IMODE(info.st_mode) | wanted)
+        return os.lstat(path)
+    except OSError:
+        return info
 
 
 def _content(path: str, info: os.stat_result) -> str:

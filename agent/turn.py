@@ -408,7 +408,7 @@ class TurnRunner:
                 ctx, tool, call, arguments, verdict, list(turn.label.sources)
             )
             if isinstance(asked, ToolResult) and asked.refused:
-                turn.refused.append(_refusal(tool.name, arguments) + " (rate-limited)")
+                turn.refused.append(_refusal(tool.name, arguments) + " (refused without asking)")
             return asked
         result = await tool.run(ctx, arguments)
         await audit.record(

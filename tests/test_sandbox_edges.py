@@ -518,7 +518,9 @@ async def test_status_says_the_shell_is_confined(tmp_path: Path) -> None:
 
 
 @needs_namespaces
-def test_a_workspace_it_cannot_read_is_never_asked_for(tmp_path: Path) -> None:
+def test_an_unreadable_workspace_entry_is_pinned_or_refused_never_a_lockout(
+    tmp_path: Path,
+) -> None:
     """See `unreadable_workspace.py`: run where mode 000 means unreadable."""
     prefix: list[str] = []
     if os.geteuid() == 0:  # root reads mode-000 files: drop that, as a service user runs
@@ -534,4 +536,4 @@ def test_a_workspace_it_cannot_read_is_never_asked_for(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "refused, never asked" in done.stdout
+    assert "pinned, never locked out" in done.stdout

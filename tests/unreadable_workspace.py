@@ -2,13 +2,16 @@
 
 Run by `test_sandbox_edges` in a process that cannot read a mode-000 file, as Steward runs as a
 service user (as root, the test takes CAP_DAC_OVERRIDE away with setpriv). Commands own their
-files and may chmod them 000; the digest an approval is bound to cannot see inside such a file,
-so it could be edited after the approval and still run under it. The request is refused instead.
+files and may chmod them 000 (or unpack an archive with such modes): the digest an approval is
+bound to could not see inside, so such a file could be edited after the approval and still run
+under it; refusing instead locked every later command out. Steward's own entries are made
+readable again and hashed; one it does not own and cannot read is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,18 +26,30 @@ async def main(tmp: Path) -> None:
         lib.mkdir()
         steps = lib / "steps.sh"
         steps.write_text("step() { echo step done; }\n")
-        for locked, name in ((steps, "lib/steps.sh"), (lib, "lib")):
-            locked.chmod(0)
-            try:
-                await w.h.say(instruction("shell", {"command": "sh run.sh"}))
-            finally:
-                locked.chmod(0o700)
-            assert w.h.channel.approvals == [], "asked for an approval it could not pin"
+        steps.chmod(0)
+        lib.chmod(0)
+        await w.h.say(instruction("shell", {"command": "sh run.sh"}))
+        [(_, card)] = w.h.channel.approvals  # asked: no lockout
+        assert steps.stat().st_mode & 0o400, "made readable to be hashed"
+        # edited after the request, and made unreadable again: the approval no longer matches
+        steps.chmod(0o600)
+        steps.write_text("step() { touch pwned; }\n")
+        steps.chmod(0)
+        reply = await w.h.say(f"/approve {card.approval_id}")
+        assert "no longer matches" in reply, reply
+        assert not (w.workspace / "pwned").exists() and await w.tools_ran("shell") == 0
+        if os.geteuid() == 0:  # someone else's unreadable file cannot be pinned: refused
+            foreign = w.workspace / "foreign.sh"
+            foreign.write_text("echo hi\n")
+            os.chown(foreign, 65534, 65534)
+            foreign.chmod(0)
+            await w.h.say(instruction("shell", {"command": "sh run.sh"}))
+            assert len(w.h.channel.approvals) == 1, "asked for an approval it could not pin"
             result = w.model.requests[-1].tool_results[-1]["content"]
-            assert f"cannot read {name} in the workspace" in result, result
-        assert await w.tools_ran("shell") == 0
+            assert "cannot read foreign.sh in the workspace" in result, result
+            foreign.unlink()
         await w.check_invariants()
-    print("refused, never asked")
+    print("pinned, never locked out")
 
 
 if __name__ == "__main__":
