@@ -181,6 +181,7 @@ class TurnRunner:
             user_id=request.user.id,
             message_id=request.message_id,
             label=label,
+            run_id=request.run_id,
         )
         turn = _Turn(
             id=turn_id,

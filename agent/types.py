@@ -185,6 +185,8 @@ class TurnRequest:
     """Photos, documents and transcripts the message brought, each with its own label."""
     answered: Answered | None = None
     """The message this one replies to, brought into the context with its label."""
+    run_id: int | None = None
+    """The schedule run a job's turn is for (recovery after a crash finds it by this)."""
 
     @property
     def self_initiated(self) -> bool:

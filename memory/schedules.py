@@ -424,17 +424,17 @@ class ScheduleStore:
             (chat_id, kind, iso(since)),
         )
 
-    async def turn_acted_since(self, chat_id: int, kind: str, since: datetime) -> int | None:
-        """A turn of `kind` started in the chat since `since` that had asked for a tool that
-        changes something (run, or waiting for approval): a run cut short after it began to
-        act. Reading alone is safe to repeat."""
+    async def run_turn_acted(self, run_id: int) -> int | None:
+        """The run's own turn, if it had asked for a tool that changes something and was not
+        refused (it ran, or waits for approval): a run cut short after it began to act.
+        Reading alone is safe to repeat."""
         return await self._db.scalar(
-            "SELECT turns.id FROM turns WHERE turns.chat_id = ? AND turns.kind = ?"
-            " AND turns.started_at >= ? AND EXISTS (SELECT 1 FROM audit_events"
-            " WHERE audit_events.actor = 'turn:' || turns.id AND audit_events.kind ="
-            " 'tool.requested' AND json_extract(audit_events.detail, '$.risk') IS NOT 'read')"
-            " ORDER BY turns.id LIMIT 1",
-            (chat_id, kind, iso(since)),
+            "SELECT turns.id FROM turns WHERE turns.run_id = ? AND EXISTS (SELECT 1 FROM"
+            " audit_events WHERE audit_events.actor = 'turn:' || turns.id AND"
+            " audit_events.kind = 'tool.requested' AND json_extract(audit_events.detail,"
+            " '$.risk') IS NOT 'read' AND json_extract(audit_events.detail, '$.decision')"
+            " IS NOT 'deny') ORDER BY turns.id LIMIT 1",
+            (run_id,),
         )
 
     # -- quiet hours -------------------------------------------------------------------------

@@ -142,10 +142,11 @@ class TurnLog:
         user_id: int | None,
         message_id: int | None,
         label: Label = TRUSTED,
+        run_id: int | None = None,
     ) -> int:
         return await self._db.execute(
             "INSERT INTO turns (chat_id, user_id, message_id, kind, status, model, tainted,"
-            " started_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, label, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_id,
                 user_id,
@@ -156,6 +157,7 @@ class TurnLog:
                 int(label.tainted),
                 iso(self._clock.now()),
                 label.to_json(),
+                run_id,
             ),
         )
 

@@ -198,6 +198,43 @@ async def test_a_task_cut_short_after_it_acted_is_not_run_again(
         assert [r.status.value for r in runs] == ["interrupted"]
 
 
+async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Two tasks of one chat were both firing when Steward stopped; the first's turn had
+    acted. Matched by chat and kind, that turn was taken for the second's too: the second,
+    which never reached the model, was closed as 'cut short after acting' and lost."""
+    from zoneinfo import ZoneInfo
+
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        stores, store = h.steward.stores, scheduler(h).store
+        owner = await stores.people.owner()
+        chat = await stores.people.chat("test", "c1", "private")
+        for what in ("1m task A", "2m task B"):
+            await scheduler(h).add_reminder(
+                user=owner, chat=chat, address=Address("test", "c1"),
+                parsed=parse_reminder(what, NOW, ZoneInfo("UTC")), kind="task",
+            )  # fmt: skip
+        clock.advance(timedelta(minutes=2))
+        first, second = await store.due(clock.now())
+        run_a = await store.claim(first, late_seconds=0, text=None)
+        assert run_a is not None and await store.claim(second, late_seconds=0, text=None)
+        turn = await stores.turns.start(  # A's turn, which wrote a file, then the crash
+            kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None,
+            run_id=run_a,
+        )  # fmt: skip
+        await stores.audit.record(
+            "tool.requested", actor=f"turn:{turn}", subject="write_file",
+            risk="write_internal", decision="allow",
+        )  # fmt: skip
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        reports = await scheduler(h).start(alarm=False)
+        assert [(r.schedule_id, r.status) for r in reports] == [(second.id, "sent")]
+        runs = {r.schedule_id: r for r in await scheduler(h).store.runs()}
+        assert "not run again" in runs[first.id].reason
+
+
 async def test_a_briefing_missed_by_more_than_its_grace_window_is_skipped(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -283,6 +283,7 @@ class BriefingJob(AgentJob):
             tainted=True,  # feed text is untrusted content
             sources=tuple(f"feed:{url}" for url in draft.feed_urls)
             + (tuple(draft.mail.sources) if draft.mail else ()),
+            run_id=run_id,
         )
         result = await runtime.agent_turn(request, footer=draft.footer())
         if result.status is RunStatus.SENT:

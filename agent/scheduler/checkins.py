@@ -102,6 +102,7 @@ class CheckinJob(AgentJob):
             text=checkin_prompt(goal, notes, since, now, runtime.zone_for(user), reason),
             tainted=schedule.tainted or goal.tainted,
             sources=job_sources(schedule) + (goal.label.sources if goal.tainted else ()),
+            run_id=job.run_id,
         )
         result = await runtime.agent_turn(request)
         result.reason = f"{reason}; {result.reason}"

@@ -182,6 +182,8 @@ class SchedulerEngine:
             turn_id=turn_id,
             next_run_at=next_run(schedule.trigger, now, zone),
         )
+        if user is None or not await runtime.stores.people.may_talk(user.id):
+            return "cut short after acting: not run again"  # revoked since: no word to them
         address, chat = await runtime.destination(schedule)
         await runtime.sender.send(
             address,

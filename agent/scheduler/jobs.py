@@ -142,7 +142,7 @@ class AgentJob:
         return None
 
     async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
-        return await self.runtime.schedules.turn_acted_since(chat_id, run.kind, run.started_at)
+        return await self.runtime.schedules.run_turn_acted(run.id)
 
 
 def job_sources(schedule: Schedule) -> tuple[str, ...]:

@@ -50,5 +50,6 @@ class TaskJob(AgentJob):
             text="\n".join(lines),
             tainted=schedule.tainted,
             sources=job_sources(schedule),
+            run_id=job.run_id,
         )
         return await self.runtime.agent_turn(request)
