@@ -50,6 +50,13 @@ def local(moment: datetime) -> str:
         ("friday at 18.45 drinks", "Fri 2026-03-13 18:45:00", "drinks"),
         # dateparser read the whole phrase as tomorrow at this time; the given time wins
         ("tomorrow 9:00 tomorrow 10:00 x", "Wed 2026-03-11 09:00:00", "10:00 x"),
+        ("monday 9 standup", "Mon 2026-03-16 09:00:00", "standup"),  # was 9 September
+        ("tomorrow 9 call mom", "Wed 2026-03-11 09:00:00", "call mom"),  # was this time
+        ("1h30 tea", "Tue 2026-03-10 15:30:00", "tea"),  # a span, not 01:30
+        ("in 1h30 tea", "Tue 2026-03-10 15:30:00", "tea"),
+        ("tomorrow 12.30pm lunch", "Wed 2026-03-11 12:30:00", "lunch"),
+        ("3/4 dentist", "Fri 2026-04-03 09:00:00", "dentist"),  # 3 April in Berlin
+        ("12/24 18:00 dinner", "Thu 2026-12-24 18:00:00", "dinner"),  # only one way to read
     ],
 )
 def test_one_shot_formats(text: str, first: str, rest: str) -> None:
@@ -104,6 +111,8 @@ def test_recurring_formats(text: str, first: str, rest: str, described: str) -> 
         ("yesterday 9:00 call", "in the past"),
         ("5 days ago call", "in the past"),  # not in 5 days with the text "ago call"
         ("last monday call", "in the past"),
+        ("tomorrow 9.60 call", "not a time of day"),  # was dropped: tomorrow at this time
+        ("tomorrow 12.30.45 call", "not a time of day"),
         ("tomorrow", "What should I remind you of"),
         ("every monday tea", "At what time"),
         ("every blursday 9:00 x", "say day, weekday"),
@@ -234,3 +243,9 @@ def test_dates_and_amounts_with_a_dot_are_not_taken_for_impossible_times() -> No
     assert parse_reminder("tomorrow 23:59 x", NOW, BERLIN).first == datetime(
         2026, 3, 11, 22, 59, tzinfo=UTC
     )
+
+
+def test_day_and_month_follow_the_users_part_of_the_world() -> None:
+    new_york = ZoneInfo("America/New_York")
+    first = parse_reminder("3/4 dentist", NOW, new_york).first.astimezone(new_york)
+    assert f"{first:%Y-%m-%d %H:%M}" == "2027-03-04 09:00"  # March 4 (next year's: past)

@@ -80,6 +80,8 @@ _TIME_WORDS = {
     "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
+_MONTH_FIRST = ("America/", "US/", "Canada/", "Pacific/Honolulu")
+_AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/])(0?[1-9]|1[0-2])/(0?[1-9]|1[0-2])(?![\d])")
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
@@ -110,11 +112,13 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
 
     elapsed = bool(_ELAPSED.match(text.strip()))
     base = now.astimezone(UTC if elapsed else zone).replace(tzinfo=None)
-    settings = {
+    settings: dict[str, Any] = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": base,
         "RETURN_AS_TIMEZONE_AWARE": False,
     }
+    if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
+        settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
     result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
     if result is None:
         return None
@@ -154,11 +158,25 @@ def _no_impossible_clock(words: list[str]) -> None:
         shaped = _CLOCK_SHAPED.match(word)
         if shaped and (int(shaped[1]) > 23 or int(shaped[2]) > 59):
             raise WhenError(f"“{word}” is not a time of day (for example 09:30 or 21:00).")
+    # after a day word a dotted pair is a clock (below): one that cannot be is an error too
+    for match in _DOTTED_AFTER_DAY_ANY.finditer(" ".join(words)):
+        if not _DOTTED_TIME_AFTER_DAY.match(match[0]):
+            raise WhenError(f"“{match[2]}” is not a time of day (for example 09:30 or 21:00).")
 
 
 _DAY_WORD = "|".join(["today", "tomorrow", "tmrw", "tonight", "at", *_WEEKDAYS])
-_DOTTED_TIME_AFTER_DAY = re.compile(rf"\b({_DAY_WORD})\s+([01]?\d|2[0-3])\.([0-5]\d)\b(?!\.)", re.I)
+_HALF = r"(\s*(?:am|pm|a\.m\.|p\.m\.))?"
+_DOTTED_TIME_AFTER_DAY = re.compile(
+    rf"\b({_DAY_WORD})\s+([01]?\d|2[0-3])\.([0-5]\d){_HALF}(?![.\w])", re.I
+)
+_DOTTED_AFTER_DAY_ANY = re.compile(rf"\b({_DAY_WORD})\s+(\d{{1,2}}\.\d+(?:\.\d+)*\w*)", re.I)
+_BARE_HOUR_AFTER_DAY = re.compile(
+    rf"\b({'|'.join(['today', 'tomorrow', 'tmrw', *_WEEKDAYS])})\s+([01]?\d|2[0-3])"
+    r"(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)",
+    re.I,
+)
 _SHORT_UNITS = (
+    (re.compile(r"\b(\d+)h(\d{1,2})\b", re.I), r"\1h\2m"),  # "1h30": a span, not 01:30
     (re.compile(r"\b(\d+)\s*(?:w|wks?)\b", re.I), r"\1 weeks"),
     (re.compile(r"\b(\d+)\s*d\b", re.I), r"\1 days"),
     (re.compile(r"\b(\d+)\s+([hms])\b", re.I), r"\1\2"),
@@ -166,10 +184,12 @@ _SHORT_UNITS = (
 
 
 def _normalized(text: str) -> str:
-    """What dateparser reads: "at 9" is 9:00, "tomorrow 12.30" a time (after a day, a dotted
-    pair is a clock; elsewhere "24.12" is as often a date), "1w" and "10 m" spans."""
+    """What dateparser reads: "at 9" and "monday 9" are 9:00 ("monday 9" was September),
+    "tomorrow 12.30" a time (after a day, a dotted pair is a clock; elsewhere "24.12" is as
+    often a date), "1w", "10 m" and "1h30" spans."""
     text = _BARE_HOUR_AFTER_AT.sub(r"at \1:00", text)
-    text = _DOTTED_TIME_AFTER_DAY.sub(r"\1 \2:\3", text)
+    text = _BARE_HOUR_AFTER_DAY.sub(r"\1 \2:00", text)
+    text = _DOTTED_TIME_AFTER_DAY.sub(lambda m: f"{m[1]} {m[2]}:{m[3]}{m[4] or ''}", text)
     for pattern, replacement in _SHORT_UNITS:
         text = pattern.sub(replacement, text)
     return text
