@@ -229,3 +229,26 @@ async def test_closing_things_in_a_group_names_them_by_number_only(tmp_path: Pat
             assert private not in said, (private, said)
         # in private, each still says what it was
         assert "oncology" in await w.h.say("/briefing topics")
+
+
+async def test_a_goal_check_in_set_in_a_group_goes_to_the_private_chat(tmp_path: Path) -> None:
+    """Set in a group, the check-in was posted there, with the goal's whole progress log,
+    while `/goal show` in the same group was refused as private."""
+    async with trust_world(tmp_path) as w:
+        said = await _in_group(w, "/goal add pay off the debt")
+        [goal_id] = re.findall(r"#(\d+)", said)[:1]
+        refused = await _in_group(w, f"/goal every {goal_id} daily")
+        assert "private chat" in refused and "I'll check in" not in refused
+        assert await w.h.steward.scheduler.checkin_for(await _owner(w), int(goal_id)) is None
+        await w.h.say("hello")  # now there is a private chat to post in
+        said = await _in_group(w, f"/goal every {goal_id} daily")
+        assert "in our private chat" in said, said
+        checkin = await w.h.steward.scheduler.checkin_for(await _owner(w), int(goal_id))
+        assert checkin is not None and checkin.destination is not None
+        assert checkin.destination["chat_id"] == "c1"
+
+
+async def _owner(w):  # type: ignore[no-untyped-def]
+    owner = await w.h.steward.stores.people.owner()
+    assert owner is not None
+    return owner

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from agent.delivery import private_address
 from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
 from agent.types import Address
@@ -20,6 +21,7 @@ from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.goals import GoalStatus
 from memory.people import Chat, User
+from memory.stores import Stores
 
 __all__ = ["group"]
 
@@ -148,13 +150,21 @@ async def every(
     address: Address,
     clock: Clock,
     goals: Goals,
+    stores: Stores,
 ) -> str:
     if not cadence:
         raise UsageError("How often? /goal every <id> weekly")
     recurrence = parse_cadence(cadence, clock.now(), goals.zone(user))
+    where = ""
+    if in_group(chat):  # a check-in carries the goal's notes: to the private chat, never here
+        private = await private_address(stores, user.id, [address.channel], address.channel)
+        if private is None:
+            return "Check-ins share your goal's notes: set them in our private chat."
+        address, chat = private
+        where = " in our private chat"
     await goals.set_cadence(user, goal_id, recurrence, chat=chat, address=address)
     return (
-        f"I'll check in on #{goal_id} {recurrence.describe()}, and only message you "
+        f"I'll check in on #{goal_id} {recurrence.describe()}{where}, and only message you "
         "when something is due."
     )
 
