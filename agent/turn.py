@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -498,7 +499,13 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
         (str(arguments[k]) for k in ("command", "path", "url", "text", "title") if k in arguments),
         json.dumps(arguments, ensure_ascii=False),
     )
+    main = " ⏎ ".join(main.splitlines()) or main  # one line: no paragraph of its own
     if len(main) > 60:
         main = main[:59] + "…"
     verb = {"write_file": "write", "read_file": "read", "web_fetch": "fetch"}.get(tool, tool)
-    return f"{verb} `{main}`"
+    # a code span whose fence is longer than any run of backticks inside: the argument (an
+    # attacker's words) cannot close it and write on in Steward's own voice
+    longest = max((len(run) for run in re.findall(r"`+", main)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if main.startswith("`") or main.endswith("`") else ""
+    return f"{verb} {fence}{pad}{main}{pad}{fence}"
