@@ -484,3 +484,24 @@ async def test_an_html_file_on_slack_is_read_as_text_without_its_scripts(
     assert "Menu" in fenced and "Soup & bread" in fenced
     assert "steal()" not in said and "p{}" not in said
     assert inbox(tmp_path)["menu.html"] == page
+
+
+async def test_a_video_or_sticker_is_named_not_dropped(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A video, video note or sticker without a caption was never stored nor answered, and a
+    captioned video reached the model as the caption alone, as if nothing came with it."""
+    fake_model.reply_text("Noted.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        clip = tg.add_file(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
+        tg.push_message("", user_id=OWNER_TG, extra={"video_note": clip | {"length": 240}})
+        tg.push_message("", user_id=OWNER_TG, extra={"sticker": clip | {"type": "regular"}})
+        captioned = {"video": clip | {"duration": 5}, "caption": "what is said here?"}
+        tg.push_message("what is said here?", user_id=OWNER_TG, extra=captioned)
+        await until(lambda: len(fake_model.requests) >= 3, "three turns", 15)
+        stored = await stored_in(h)
+    assert stored == [
+        "[a video message, which I cannot open]",
+        "[a sticker, which I cannot open]",
+        "what is said here?\n[a video, which I cannot open]",
+    ]

@@ -246,6 +246,8 @@ class Message:
     reply_to_message: Message | None = None
     is_topic_message: bool = False
     message_thread_id: int | None = None
+    unread: str | None = None
+    """A kind of content Steward does not open (video, sticker, location…), named."""
 
     @classmethod
     def from_raw(cls, raw: Raw) -> Message:
@@ -275,7 +277,23 @@ class Message:
             reply_to_message=_one(raw, "reply_to_message", Message.from_raw),
             is_topic_message=_get(raw, "is_topic_message", bool, False),
             message_thread_id=_get(raw, "message_thread_id", int),
+            unread=next((name for key, name in _UNREAD.items() if key in raw), None),
         )
+
+
+_UNREAD = {
+    "video": "a video",
+    "video_note": "a video message",
+    "animation": "an animation",
+    "sticker": "a sticker",
+    "location": "a location",
+    "venue": "a place",
+    "contact": "a contact",
+    "poll": "a poll",
+    "dice": "a dice roll",
+}
+"""What a message may carry that Steward does not open: it is named, so the message is not
+dropped unanswered (a caption alone read as if nothing came with it)."""
 
 
 @dataclass(frozen=True, slots=True)

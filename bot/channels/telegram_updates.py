@@ -40,6 +40,9 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         return None
     text = (message.text if message.text is not None else message.caption) or ""
     media = media_in(message)
+    if message.unread is not None:  # said, so the message is answered, not lost
+        note = f"[{message.unread}, which I cannot open]"
+        text = f"{text}\n{note}" if text else note
     if not text and not media:
         return None
     chat = message.chat
