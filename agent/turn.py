@@ -309,10 +309,17 @@ class TurnRunner:
         except ModelUnavailable as exc:
             log.warning("turn %s: model unavailable: %s (%s)", turn.id, exc.reason, exc.status)
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
-            text = (
-                f"Sorry, I couldn't answer: {exc.reason}. I tried several times with backoff "
-                "and gave up for now; please try again in a little while."
-            )
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
+                # refused, not failing: no retry was made, and waiting will not change it
+                text = (
+                    f"Sorry, I couldn't answer: {exc.reason}. Trying again will not help until "
+                    "that is fixed; the details are in Steward's log."
+                )
+            else:
+                text = (
+                    f"Sorry, I couldn't answer: {exc.reason}. I tried several times with "
+                    "backoff and gave up for now; please try again in a little while."
+                )
             return TurnOutcome(
                 text,
                 TurnStatus.FAILED,

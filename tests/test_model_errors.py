@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fakes.anthropic import FakeAnthropic
 from harness import running_steward
 
@@ -41,10 +42,17 @@ async def test_giving_up_tells_the_user_and_records_the_failure(
     assert len(fake_model.requests) == 3  # one try and two retries
 
 
-async def test_a_refused_key_is_explained(tmp_path: Path, fake_model: FakeAnthropic) -> None:
-    fake_model.fail(401)
+@pytest.mark.parametrize("status", [400, 401])
+async def test_a_refused_request_is_explained_without_telling_to_wait(
+    tmp_path: Path, fake_model: FakeAnthropic, status: int
+) -> None:
+    """A 401 said "refused the API key … I tried several times with backoff … try again in a
+    little while": no retry was made, and waiting does not fix a key or a request."""
+    fake_model.fail(status)
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        assert "refused the API key" in await h.say("hello")
+        reply = await h.say("hello")
+    assert "refused the API key" in reply if status == 401 else f"({status})" in reply
+    assert "Trying again will not help" in reply and "backoff" not in reply
 
 
 async def test_no_api_key_answers_with_how_to_configure(tmp_path: Path) -> None:
