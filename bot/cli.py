@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -217,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f"cannot use {exc.filename}: " if exc.filename else ""
         print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # a damaged or foreign file: not a bug of ours
+        print(
+            f"steward: {settings.database_path}: {_one_line(exc)}; put a backup back with "
+            "`steward restore <archive>`",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:
         from bot.admin import CliError

@@ -191,3 +191,15 @@ def test_an_upgrade_applies_the_migrations_and_says_what_changed(tmp_path: Path)
     assert said in result.stderr, result.stderr
     again = steward("run", cwd=tmp_path, stdin="", STEWARD_HOME=str(tmp_path))
     assert "migration" not in again.stderr  # applied once
+
+
+def test_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Path) -> None:
+    """`steward run` on a truncated or foreign steward.db printed a 30-line traceback and
+    "DatabaseError: file is not a database", naming neither the file nor a way back."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "steward.db").write_bytes(b"this is not SQLite at all, just bytes " * 200)
+    result = steward("run", cwd=tmp_path, STEWARD_DATA_DIR=str(data))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "steward.db" in line and "steward restore" in line, line
