@@ -431,6 +431,37 @@ async def test_memory_correct_export_and_import(web: Web) -> None:
     assert {"web.memory_corrected", "web.memory_exported", "memory.imported"} <= set(kinds)
 
 
+async def test_a_correction_from_a_stale_page_or_to_known_text_says_what_happened(
+    web: Web,
+) -> None:
+    """Correcting #1 again from a page opened before its first correction left two facts in
+    force ("Berlin" and "Rome"); correcting to a text already remembered said "it replaces
+    #4" while #4 stayed in force."""
+    assert "Remembered #1" in await web.h.say("/remember I live in Paris")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory")
+
+    async def correct(number: int, text: str) -> str:
+        response, _ = await web.request(
+            "POST", f"/memory/{number}/correct", cookie=cookie, headers=web.origin(),
+            data={"csrf": token, "text": text},
+        )  # fmt: skip
+        assert response.status == 303
+        _, html = await web.request("GET", response.headers["Location"], cookie=cookie)
+        return html
+
+    await correct(1, "I live in Berlin")  # #2
+    stale = await correct(1, "I live in Rome")
+    assert "#1 was already replaced by #2; correct that one." in stale
+    live = [m.text for m in await web.h.memories() if m.superseded_by is None]
+    assert "I live in Rome" not in live and "I live in Berlin" in live
+    await web.h.say("/remember I work at Acme")  # #3
+    await web.h.say("/remember I work at Initech")  # #4
+    said = await correct(4, "I work at Acme")
+    assert "That is already memory #3; #4 is unchanged" in said
+    assert "it replaces #4" not in said
+
+
 async def test_always_approves_and_adds_the_policy_rule_as_chat_does(web: Web) -> None:
     """Always through the console: the same `decide_approval` as `/approve <id> always`."""
     await web.h.say(instruction("shell", {"command": "mkdir made-always"}))

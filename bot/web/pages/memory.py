@@ -122,6 +122,11 @@ async def correct(page: Page) -> web.StreamResponse:
         return page.redirect("/memory", f"You have no memory #{raw}.")
     if not text:
         return page.redirect(f"/memory/{raw}", "Write the corrected text.")
+    if old.superseded_by is not None:  # a page opened before: correct what holds now
+        newer = old.superseded_by
+        return page.redirect(
+            f"/memory/{newer}", f"#{old.id} was already replaced by #{newer}; correct that one."
+        )
     try:
         saved = await service.remember(
             NewMemory(
@@ -141,6 +146,13 @@ async def correct(page: Page) -> web.StreamResponse:
     await page.audit(
         "web.memory_corrected", subject=f"memory:{old.id}", new=f"memory:{saved.memory.id}"
     )
+    replaced = [m.id for m in saved.superseded]
+    if old.id not in replaced:  # the text was remembered already, as another memory
+        return page.redirect(
+            f"/memory/{old.id}",
+            f"That is already memory #{saved.memory.id}; #{old.id} is unchanged (forget it "
+            "if it is wrong).",
+        )
     return page.redirect(
         f"/memory/{saved.memory.id}", f"Saved #{saved.memory.id}; it replaces #{old.id}."
     )
