@@ -47,8 +47,11 @@ class Goals:
         goal = await self._stores.goals.get(user.id, goal_id)
         if goal is None:
             raise GoalError(f"There is no goal #{goal_id}.")
-        if active and goal.status is not GoalStatus.ACTIVE:
-            raise GoalError(f"Goal #{goal_id} is {goal.status.value}.")
+        if active and goal.status is not GoalStatus.ACTIVE:  # said as a refusal: nothing done
+            raise GoalError(
+                f"Goal #{goal_id} is already {goal.status.value}, so nothing was changed; "
+                "start a new one with /goal add."
+            )
         return goal
 
     async def add(
@@ -202,6 +205,9 @@ class Goals:
             else self._stores.goals.active(user.id)
         )
         if not goals:
+            closed = 0 if include_closed else len(await self._stores.goals.all(user.id))
+            if closed:
+                return f"No active goals ({closed} closed: /goal list all)."
             return "No goals yet. Start one with /goal add <text>."
         latest = await self._stores.goals.latest_notes(g.id for g in goals)
         zone = self.zone(user)

@@ -59,7 +59,11 @@ async def test_goal_lifecycle(tmp_path: Path) -> None:
         )
         assert await scheduler(h).store.for_user(1, ("checkin",)) == []
         assert await h.say("/goal drop 2") == "Goal #2 Learn Go is dropped. Check-ins stopped."
-        assert await h.say("/goal note 1 more") == "Goal #1 is done."
+        # a closed goal refuses, and says so: it read like a success before
+        refused = await h.say("/goal note 1 more")
+        assert refused.startswith("Goal #1 is already done, so nothing was changed")
+        assert "already done" in await h.say("/goal drop 1")
+        assert "closed: /goal list all)" in await h.say("/goal list")
         assert await h.say("/goal list all") == (
             "#1 Run a half marathon [done] — next: buy running shoes (due 2026-05-01)"
             " (last progress 2026-03-11)\n#2 Learn Go [dropped]"
