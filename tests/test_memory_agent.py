@@ -370,6 +370,8 @@ async def test_the_owner_sees_searches_corrects_and_forgets(tmp_path: Path) -> N
             "#1" in listing and "Moved to Berlin." in listing and "Lives in Paris." not in listing
         )
         assert "hybrid search" in listing
+        # /help names "recent": it was "I don't know /memory recent"
+        assert await h.say("/memory recent") == listing == await h.say("/memory list")
 
         found = await h.say("/memory search when is Priya's birthday")
         assert found.splitlines()[1].startswith("- memory #1 (")  # memories, then messages

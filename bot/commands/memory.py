@@ -46,7 +46,7 @@ def _zone(user: User, settings: Settings) -> ZoneInfo:
 memory_command = group.command(
     "memory",
     summary="what I remember about you: recent, search, show, forget",
-    usage="/memory | /memory search <words> | /memory show <id> | /memory forget <id>",
+    usage="/memory [recent] | /memory search <words> | /memory show <id> | /memory forget <id>",
     example="/memory search sister's birthday",
 )
 remember_command = group.command(
@@ -63,6 +63,8 @@ def _memory_id(text: str) -> int:
     return int(digits_of_id(text, problem))
 
 
+@memory_command.sub("recent")
+@memory_command.sub("list")
 @memory_command.sub("")
 async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settings) -> str:
     if group_scope(chat) is not None:
