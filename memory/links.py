@@ -115,6 +115,13 @@ class Links:
             )
         return LinkCode(code, user_id, now + ttl)
 
+    async def discard(self, text: str) -> bool:
+        """Make an unused code stop working (it was shown where others read it)."""
+        removed = await self._db.execute(
+            "DELETE FROM link_codes WHERE code = ? AND used_at IS NULL", (normalize_code(text),)
+        )
+        return removed > 0
+
     async def redeem(self, text: str, identity: Identity) -> Redemption:
         """Link `identity`'s user into the user who asked for the code, in one transaction."""
         code = normalize_code(text)

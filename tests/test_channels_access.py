@@ -206,6 +206,18 @@ async def test_a_link_code_is_never_shown_in_a_group(
         said = h.channel.texts("g1")[-1]
         assert "private chat" in said and not re.search(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}\b", said)
         assert await h.steward.stores.db.scalar("SELECT COUNT(*) FROM link_codes") == 0
+        # a code typed into a group (from an account that may not use it yet) stops working:
+        # the members read it, and whoever enters it becomes the owner
+        code = _code(await h.say("/link"))
+        typed = IncomingMessage(
+            sender=OWNER, address=Address("test", "g1"), text=f"/link {code}",
+            chat_kind=ChatKind.GROUP,
+        )  # fmt: skip
+        await h.router.dispatch(typed)
+        assert "no longer works" in h.channel.texts("g1")[-1]
+        await h.steward.stores.people.admit(MALLORY)
+        assert "unknown, used or expired" in await h.say(f"/link {code}", sender=MALLORY)
+        assert not (await h.steward.stores.people.resolve(MALLORY)).is_owner  # type: ignore[union-attr]
 
 
 async def _tool_context(h: Harness):  # type: ignore[no-untyped-def]

@@ -198,7 +198,13 @@ async def link_code(sender: Identity, user: User, chat: Chat, stores: Stores) ->
 
 
 @link.sub("<code>")
-async def link_redeem(code: str, sender: Identity, stores: Stores) -> str:
+async def link_redeem(code: str, sender: Identity, chat: Chat, stores: Stores) -> str:
+    if in_group(chat):  # everyone here read the code: whoever entered it would become you
+        await stores.links.discard(code)
+        return (
+            "Link codes are entered in a private chat with me. That code was shown here, so it "
+            "no longer works: send /link again in our private chat."
+        )
     redemption = await stores.links.redeem(code, sender)
     if redemption.result is LinkResult.LINKED:
         await stores.audit.record(
