@@ -188,7 +188,13 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # "europe/berlin", "utc": the same zone in another case, as /timezone takes it
+            import zoneinfo
+
+            known = {key.lower(): key for key in zoneinfo.available_timezones()}
+            if value.lower() in known:
+                return known[value.lower()]
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
             ) from None

@@ -212,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         return _quiet_broken_pipe()
     except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C during start-up
         return 130
-    except (SchemaTooNew, PolicyError, AuditKeyError, DataDirBusy, ConfigError) as exc:
+    except ConfigError as exc:  # found once the settings are in use (an owner's channel)
+        print(f"steward: configuration error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (SchemaTooNew, PolicyError, AuditKeyError, DataDirBusy) as exc:
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -82,7 +82,7 @@ def test_bad_value_raises_config_error(
     [
         ("STEWARD_HTTP_PORT", "not-a-port", "STEWARD_HTTP_PORT"),
         # parses as an identity, but on a channel no message can come from: no owner at all
-        ("STEWARD_OWNER", "telgram:123", "STEWARD_OWNER: unknown channel 'telgram'"),
+        ("STEWARD_OWNER", "telgram:123", "configuration error: STEWARD_OWNER: unknown channel"),
         ("STEWARD_APPROVERS", "slak:U0123ABCD", "STEWARD_APPROVERS: unknown channel 'slak'"),
     ],
 )
@@ -122,3 +122,11 @@ def test_help_lists_run() -> None:
     result = subprocess.run([*STEWARD, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "run" in result.stdout
+
+
+def test_a_timezone_in_another_case_is_taken_as_chat_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`/timezone europe/berlin` was taken in chat, STEWARD_TIMEZONE=europe/berlin refused."""
+    monkeypatch.setenv("STEWARD_TIMEZONE", "europe/berlin")
+    assert load_settings().timezone == "Europe/Berlin"
