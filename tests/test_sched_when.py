@@ -75,6 +75,9 @@ def test_one_shot_formats(text: str, first: str, rest: str) -> None:
             "every Monday at 08:00",
         ),
         ("every day 21:00 journal", "Tue 2026-03-10 21:00:00", "journal", "every day at 21:00"),
+        # "At what time?" before, though "at 8" works elsewhere; "daily" as cadences take it
+        ("every monday at 8 gym", "Mon 2026-03-16 08:00:00", "gym", "every Monday at 08:00"),
+        ("daily 9:00 pills", "Wed 2026-03-11 09:00:00", "pills", "every day at 09:00"),
         (
             "every weekday 7:30am stand up",
             "Wed 2026-03-11 07:30:00",

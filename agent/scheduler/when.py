@@ -248,6 +248,8 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     tokens = text.split()
     if not tokens:
         raise WhenError("Tell me when and what.")
+    if tokens[0].lower() == "daily":  # as a goal's cadence takes it
+        tokens = ["every", "day", *tokens[1:]]
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
         if not rest:
@@ -336,12 +338,19 @@ def _parse_every(
             raise WhenError(
                 f"“every {tokens[0]}”: say day, weekday, weekend, a day of the week or N days."
             )
+    hour_minute: tuple[int, int] | None = None
     if i < len(tokens) and tokens[i].lower() == "at":
         i += 1
-    hour_minute: tuple[int, int] | None = None
+        bare = tokens[i] if i < len(tokens) else ""
+        if (
+            bare.isdigit()
+            and int(bare) <= 23
+            and not (i + 1 < len(tokens) and tokens[i + 1].lower() in ("am", "pm", "a.m.", "p.m."))
+        ):  # "every monday at 8": 08:00, as "at 8" is elsewhere
+            hour_minute, i = (int(bare), 0), i + 1
     for width in (2, 1):  # "9 pm" or "9pm" / "21:00"
         chunk = tokens[i : i + width]
-        if len(chunk) == width and _is_time_of_day(chunk):
+        if hour_minute is None and len(chunk) == width and _is_time_of_day(chunk):
             hour_minute = parse_clock_time(" ".join(chunk), now, zone)
             i += width
             break
