@@ -252,3 +252,15 @@ async def _owner(w):  # type: ignore[no-untyped-def]
     owner = await w.h.steward.stores.people.owner()
     assert owner is not None
     return owner
+
+
+async def test_the_owners_status_audit_and_mcp_stay_out_of_a_group(tmp_path: Path) -> None:
+    """The owner's /status in a group showed the data path and counts, /audit who did what,
+    /mcp the configuration's path: everyone there read them."""
+    async with trust_world(tmp_path) as w:
+        data = str(w.h.settings.data_dir.absolute())
+        for command in ("/status", "/audit", "/mcp"):
+            said = await _in_group(w, command)
+            assert "private chat" in said and data not in said, (command, said)
+        assert data in await w.h.say("/status")  # in private, as before
+        assert "Chain verified" in await w.h.say("/audit")

@@ -6,8 +6,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent.config import Settings
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
-from memory.people import User
+from memory.people import Chat, User
 from memory.stores import Stores
 
 __all__ = ["group"]
@@ -33,7 +34,11 @@ def _count(text: str) -> int:
 
 
 @audit.sub("[count]", count=_count)
-async def audit_command(count: int | None, stores: Stores, user: User, settings: Settings) -> str:
+async def audit_command(
+    count: int | None, stores: Stores, user: User, chat: Chat, settings: Settings
+) -> str:
+    if in_group(chat):  # who did what, when: the owner's
+        return IN_PRIVATE
     events = await stores.audit.recent(count or 10)
     check = await stores.audit.verify()
     zone = ZoneInfo(user.timezone or settings.timezone)

@@ -11,6 +11,7 @@ from agent.sandbox import shell_mode
 from agent.types import TurnRequest
 from bot.commands.handlers import CommandIndex
 from bot.commands.mail import status_line as mail_status_line
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
 from memory.people import Chat, User
@@ -72,9 +73,12 @@ async def status_command(
     runner: TurnRunner,
     started_at: datetime,
     memory: MemoryService | None = None,
+    chat: Chat | None = None,
 ) -> str:
     if not user.is_owner:  # the counts, paths and mailbox are the owner's deployment
         return f"Up {_uptime(clock.now() - started_at)}\n{OWNER_ONLY}"
+    if in_group(chat):  # everyone here would read the owner's paths, counts and mailbox
+        return f"Up {_uptime(clock.now() - started_at)}\n{IN_PRIVATE}"
     key = "configured" if settings.anthropic_api_key else "missing (ANTHROPIC_API_KEY)"
     return "\n".join(
         [

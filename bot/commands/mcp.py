@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.config import Settings
+from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup
+from memory.people import Chat
 
 if TYPE_CHECKING:
     from agent.mcp import McpSupervisor
@@ -24,7 +26,9 @@ mcp_command = group.command(
 
 
 @mcp_command
-async def show_mcp(settings: Settings, mcp: McpSupervisor | None = None) -> str:
+async def show_mcp(settings: Settings, chat: Chat, mcp: McpSupervisor | None = None) -> str:
+    if in_group(chat):  # the configuration's paths and the servers' state: the owner's
+        return IN_PRIVATE
     states = mcp.states() if mcp is not None else []
     if not states:
         return (
