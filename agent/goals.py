@@ -232,7 +232,9 @@ class Goals:
         lines = [f"#{goal.id} {goal.title}", f"Status: {goal.status.value}"]
         lines.append(f"Next step: {goal.next_step or '(none yet: /goal next <id> <step>)'}")
         if goal.due_at:
-            lines.append(f"Due: {parse_iso(goal.due_at).astimezone(zone):%a %Y-%m-%d %H:%M}")
+            due = parse_iso(goal.due_at).astimezone(zone)
+            shown = "%a %Y-%m-%d" if (due.hour, due.minute) == (23, 59) else "%a %Y-%m-%d %H:%M"
+            lines.append(f"Due: {due:{shown}}")  # a day's end is the day itself
         checkin = None
         if self._scheduler is not None:
             checkin = await self._scheduler.checkin_for(user, goal.id)

@@ -33,6 +33,13 @@ async def test_goal_lifecycle(tmp_path: Path) -> None:
         clock.advance(timedelta(days=1))
         assert await h.say("/goal note 1 ran 5 km") == "Noted on #1 (2026-03-11): ran 5 km"
         assert await h.say("/goal due 1 2026-05-01") == "#1 is due Fri 2026-05-01."
+        # "today" was "in the past"; a dotted date was due at 00:00, a dashed one at 09:00
+        assert await h.say("/goal due 1 today") == "#1 is due Wed 2026-03-11."
+        assert await h.say("/goal due 1 1.5.2026") == "#1 is due Fri 2026-05-01."
+        goal = await h.steward.stores.goals.get(1, 1)
+        assert goal is not None and goal.due_at is not None
+        assert "T23:59:00" in goal.due_at  # the day's end (this user: UTC)
+        await h.say("/goal due 1 2026-05-01")
         assert await h.say("/goal every 1 weekly") == (
             "I'll check in on #1 every Wednesday at 09:00, and only message you when "
             "something is due."
@@ -46,7 +53,7 @@ async def test_goal_lifecycle(tmp_path: Path) -> None:
                 "#1 Run a half marathon",
                 "Status: active",
                 "Next step: buy running shoes",
-                "Due: Fri 2026-05-01 09:00",
+                "Due: Fri 2026-05-01",
                 "Check-ins: every Wednesday at 09:00",
                 "Started: 2026-03-10",
                 "Progress:",

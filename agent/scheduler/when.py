@@ -81,12 +81,15 @@ _TIME_WORDS = {
 }  # fmt: skip
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
 _MONTH_FIRST = ("America/", "US/", "Canada/", "Pacific/Honolulu")
-_AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/])(0?[1-9]|1[0-2])/(0?[1-9]|1[0-2])(?![\d])")
+_AMBIGUOUS_DAY_MONTH = re.compile(
+    r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)(?!\2?\d{1,2}(?!\d))"
+)
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
 _EXPLICIT_TIME = re.compile(
-    r"\d[:.]\d\d|\d\s*(am|pm|a\.m\.|p\.m\.)\b|\b(noon|midnight|morning|afternoon|evening|"
+    r"\d:\d\d|(?<![\d.])\d{1,2}\.\d\d(?![\d.])|\d\s*(am|pm|a\.m\.|p\.m\.)\b|"
+    r"\b(noon|midnight|morning|afternoon|evening|"
     r"night|tonight)\b",
     re.I,
 )
