@@ -537,3 +537,25 @@ def test_an_unreadable_workspace_entry_is_pinned_or_refused_never_a_lockout(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pinned, never locked out" in done.stdout
+
+
+@needs_namespaces
+async def test_a_command_allowed_by_a_rule_does_not_see_what_others_sent(tmp_path: Path) -> None:
+    """A rule is not bound to the workspace as a once-approval is: a test runner allowed
+    "always" found and ran a file another person had sent, which lands in inbox/ unasked.
+    What runs by a rule (here the default "ls *") sees an empty inbox/; an approved call
+    sees it all."""
+    async with trust_world(tmp_path) as w:
+        inbox = w.workspace / "inbox"
+        inbox.mkdir()
+        (inbox / "test-zz.js").write_text("require('fs').writeFileSync('PWNED', 'x')\n")
+        await w.h.say(instruction("shell", {"command": "ls -a inbox"}))
+        assert w.h.channel.approvals == []  # allowed by the rule: nothing asked
+        listed = str(w.model.requests[-1].tool_results[-1]["content"])
+        assert "exit code 0" in listed and "test-zz.js" not in listed
+        await w.h.say(instruction("shell", {"command": "cat inbox/test-zz.js"}))
+        [(_, card)] = w.h.channel.approvals
+        await w.h.say(f"/approve {card.approval_id}")
+        approved = await w.h.steward.stores.approvals.get(card.approval_id)
+        assert approved is not None and "writeFileSync" in (approved.result or "")
+        await w.check_invariants()

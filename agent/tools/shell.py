@@ -110,7 +110,7 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     pins = await _git_pins(sandbox, argv, confined) if Path(argv[0]).name == "git" else None
     code, output = await _run(
         sandbox,
-        sandbox.command(argv, confined=confined, network=network),
+        sandbox.command(argv, confined=confined, network=network, unasked=not ctx.approved),
         sandbox.env(confined=confined, git=pins),
     )
     text = output[: sandbox.output_limit].decode("utf-8", errors="replace")
@@ -136,7 +136,7 @@ async def _git_pins(sandbox: Sandbox, argv: list[str], confined: bool) -> dict[s
         *argv[1:index],
     ]
     env = {**sandbox.env(confined=confined), "STEWARD_GIT_KEYS": GIT_DRIVER_KEYS}
-    code, output = await _run(sandbox, sandbox.command(scan, confined=confined), env)
+    code, output = await _run(sandbox, sandbox.command(scan, confined=confined, unasked=True), env)
     if code != 0:
         raise ToolError(f"could not check the repository's config (exit code {code})")
     keys = output.decode("utf-8", errors="surrogateescape").split("\0")
