@@ -331,7 +331,7 @@ class Sandbox:
         def failed(exc: OSError) -> None:
             raise unverifiable(os.path.relpath(exc.filename or root, root))
 
-        note(".", oct(root.stat().st_mode))
+        note(".", oct(_readable(str(root), root.lstat()).st_mode))  # the folder itself too
         for folder, dirs, files in os.walk(root, onerror=failed):
             dirs.sort()
             for name in sorted(dirs + files):
@@ -344,7 +344,10 @@ class Sandbox:
                     continue
                 info = _readable(path, info)
                 if stat.S_ISLNK(info.st_mode):
-                    note(relative, "link", os.readlink(path))
+                    try:
+                        note(relative, "link", os.readlink(path))
+                    except OSError as exc:  # gone since the lstat
+                        note(relative, "gone", exc.errno)
                 elif stat.S_ISREG(info.st_mode):
                     content = _content(path, info)
                     if content.startswith("unreadable:"):
@@ -410,18 +413,37 @@ def _readable(path: str, info: os.stat_result) -> os.stat_result:
     """A workspace file or folder of Steward's own that a command made unreadable to it
     (`chmod 000`, an archive unpacked with such modes) is made readable again (u+r, and u+x
     for a folder) so its contents can be hashed: refused instead, one such entry left every
-    later command, the chmod that would fix it included, without an approval (a lockout)."""
+    later command, the chmod that would fix it included, without an approval (a lockout).
+
+    The entry is opened without following a link and checked to be the one `lstat` saw, and
+    the mode is changed through that handle from its current bits: a link swapped in
+    meanwhile (a command still running) cannot turn this into a chmod of a file elsewhere.
+    Set-id bits are never kept, and a file with other names (hard links) is left alone."""
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
         return info
     folder = stat.S_ISDIR(info.st_mode)
     wanted = stat.S_IRUSR | (stat.S_IXUSR if folder else 0)
     if not (folder or stat.S_ISREG(info.st_mode)) or info.st_mode & wanted == wanted:
         return info
-    try:  # (a link swapped in meanwhile would get only its owner's r/x bits added)
-        os.chmod(path, stat.S_IMODE(info.st_mode) | wanted)
-        return os.lstat(path)
+    if not folder and info.st_nlink != 1:
+        return info
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW)
     except OSError:
         return info
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or stat.S_IFMT(
+            now.st_mode
+        ) != stat.S_IFMT(info.st_mode):
+            return info
+        mode = stat.S_IMODE(now.st_mode) & ~(stat.S_ISUID | stat.S_ISGID) | wanted
+        os.chmod(f"/proc/self/fd/{fd}", mode)
+        return os.fstat(fd)
+    except OSError:
+        return info
+    finally:
+        os.close(fd)
 
 
 def _content(path: str, info: os.stat_result) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -559,3 +560,25 @@ async def test_a_command_allowed_by_a_rule_does_not_see_what_others_sent(tmp_pat
         approved = await w.h.steward.stores.approvals.get(card.approval_id)
         assert approved is not None and "writeFileSync" in (approved.result or "")
         await w.check_invariants()
+
+
+def test_making_an_entry_readable_never_follows_a_link_swapped_in(tmp_path: Path) -> None:
+    """The entry was lstat-ed, then chmod-ed by path with the bait's mode: a link swapped in
+    between (a command still running) gave a file outside, such as .env, that mode (0o4777)."""
+    from agent.sandbox import _readable
+
+    outside = tmp_path / "dot-env"
+    outside.write_text("SECRET=1\n")
+    outside.chmod(0o600)
+    bait = tmp_path / "workspace-entry"
+    bait.write_text("x")
+    bait.chmod(0o4377)
+    seen = os.lstat(bait)
+    bait.unlink()
+    bait.symlink_to(outside)  # the swap, after the lstat
+    _readable(str(bait), seen)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o600
+    lone = tmp_path / "lone"
+    lone.write_text("y")
+    lone.chmod(0o4000)
+    assert stat.S_IMODE(_readable(str(lone), os.lstat(lone)).st_mode) == 0o400  # no set-id

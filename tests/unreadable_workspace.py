@@ -38,13 +38,17 @@ async def main(tmp: Path) -> None:
         reply = await w.h.say(f"/approve {card.approval_id}")
         assert "no longer matches" in reply, reply
         assert not (w.workspace / "pwned").exists() and await w.tools_ran("shell") == 0
+        w.workspace.chmod(0o300)  # the workspace folder itself, made unreadable
+        await w.h.say(instruction("shell", {"command": "sh run.sh"}))
+        assert len(w.h.channel.approvals) == 2, "the workspace folder locked the shell out"
+        assert w.workspace.stat().st_mode & 0o500 == 0o500
         if os.geteuid() == 0:  # someone else's unreadable file cannot be pinned: refused
             foreign = w.workspace / "foreign.sh"
             foreign.write_text("echo hi\n")
             os.chown(foreign, 65534, 65534)
             foreign.chmod(0)
             await w.h.say(instruction("shell", {"command": "sh run.sh"}))
-            assert len(w.h.channel.approvals) == 1, "asked for an approval it could not pin"
+            assert len(w.h.channel.approvals) == 2, "asked for an approval it could not pin"
             result = w.model.requests[-1].tool_results[-1]["content"]
             assert "cannot read foreign.sh in the workspace" in result, result
             foreign.unlink()
