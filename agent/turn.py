@@ -377,7 +377,7 @@ class TurnRunner:
         tool = self._tools.get(call.name)
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
-            turn.refused.append(f"unknown tool {call.name[:40]!r}")
+            turn.refused.append(_refusal("unknown tool", {"title": call.name[:40]}))
             return ToolResult(f"there is no tool named {call.name!r}", is_error=True)
         ctx = turn.ctx
         try:
@@ -514,5 +514,6 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
     # attacker's words) cannot close it and write on in Steward's own voice
     longest = max((len(run) for run in re.findall(r"`+", main)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if main.startswith("`") or main.endswith("`") else ""
-    return f"{verb} {fence}{pad}{main}{pad}{fence}"
+    # always padded: an empty argument made "``", one run of two, which paired with a later
+    # argument's backticks and let its rest be read as Markdown
+    return f"{verb} {fence} {main or '(empty)'} {fence}"

@@ -367,3 +367,10 @@ async def test_m6b_a_refused_argument_cannot_write_in_the_notice_in_stewards_voi
     assert "\n" not in notice
     html = markdown_to_telegram_html(notice)
     assert "<b>" not in html and "all clear" in html.split("<code>", 1)[1].split("</code>")[0]
+    # an empty argument first made "``", which paired with the next argument's backticks
+    from agent.turn import _refusal
+
+    two = ", ".join(
+        [_refusal("web_fetch", {"url": ""}), _refusal("read_file", {"path": "x`` **bold**"})]
+    )
+    assert "<b>" not in markdown_to_telegram_html(two)
