@@ -222,16 +222,18 @@ def main(argv: list[str] | None = None) -> int:
         where = f"cannot use {exc.filename}: " if exc.filename else ""
         print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
         return 1
-    except sqlite3.DatabaseError as exc:  # a damaged or foreign file: not a bug of ours
-        print(
-            f"steward: {settings.database_path}: {_one_line(exc)}; put a backup back with "
-            "`steward restore <archive>`",
-            file=sys.stderr,
-        )
-        return 1
     except Exception as exc:
         from bot.admin import CliError
         from bot.backup import BackupError
+
+        if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
+            # a damaged or foreign file, not a bug of ours (a lock or our own SQL is one)
+            print(
+                f"steward: {settings.database_path}: {_one_line(exc)}; put a backup back "
+                "with `steward restore <archive>`",
+                file=sys.stderr,
+            )
+            return 1
 
         if not isinstance(exc, CliError | BackupError):
             # A crash of `run` is a bug worth its traceback, in the log; elsewhere only at DEBUG.
@@ -244,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """The file is not (or no longer) a database SQLite can read: a restore is the way back."""
+    text = str(exc).lower()
+    return type(exc) is sqlite3.DatabaseError or any(
+        word in text for word in ("not a database", "malformed", "disk image")
+    )
 
 
 if __name__ == "__main__":

@@ -424,17 +424,27 @@ class ScheduleStore:
             (chat_id, kind, iso(since)),
         )
 
-    async def run_turn_acted(self, run_id: int) -> int | None:
+    async def run_turn_acted(self, run: ScheduleRun, chat_id: int) -> int | None:
         """The run's own turn, if it had asked for a tool that changes something and was not
         refused (it ran, or waits for approval): a run cut short after it began to act.
-        Reading alone is safe to repeat."""
+        Reading alone is safe to repeat. A turn from before its run was recorded on it
+        (migration 0013) is found as before, by chat, kind and time."""
+        acted = (
+            " AND EXISTS (SELECT 1 FROM audit_events WHERE audit_events.actor = 'turn:' ||"
+            " turns.id AND audit_events.kind = 'tool.requested' AND"
+            " json_extract(audit_events.detail, '$.risk') IS NOT 'read' AND"
+            " json_extract(audit_events.detail, '$.decision') IS NOT 'deny')"
+        )
+        found = await self._db.scalar(
+            f"SELECT turns.id FROM turns WHERE turns.run_id = ?{acted} ORDER BY turns.id LIMIT 1",
+            (run.id,),
+        )
+        if found is not None:
+            return int(found)
         return await self._db.scalar(
-            "SELECT turns.id FROM turns WHERE turns.run_id = ? AND EXISTS (SELECT 1 FROM"
-            " audit_events WHERE audit_events.actor = 'turn:' || turns.id AND"
-            " audit_events.kind = 'tool.requested' AND json_extract(audit_events.detail,"
-            " '$.risk') IS NOT 'read' AND json_extract(audit_events.detail, '$.decision')"
-            " IS NOT 'deny') ORDER BY turns.id LIMIT 1",
-            (run_id,),
+            "SELECT turns.id FROM turns WHERE turns.run_id IS NULL AND turns.chat_id = ?"
+            f" AND turns.kind = ? AND turns.started_at >= ?{acted} ORDER BY turns.id LIMIT 1",
+            (chat_id, run.kind, iso(run.started_at)),
         )
 
     # -- quiet hours -------------------------------------------------------------------------

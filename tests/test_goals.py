@@ -35,6 +35,9 @@ async def test_goal_lifecycle(tmp_path: Path) -> None:
         assert await h.say("/goal due 1 2026-05-01") == "#1 is due Fri 2026-05-01."
         # "today" was "in the past"; a dotted date was due at 00:00, a dashed one at 09:00
         assert await h.say("/goal due 1 today") == "#1 is due Wed 2026-03-11."
+        assert await h.say("/goal due 1 tomorrow") == "#1 is due Thu 2026-03-12."
+        assert await h.say("/goal due 1 in 1 week") == "#1 is due Wed 2026-03-18."
+        assert "in the past" in await h.say("/goal due 1 yesterday")
         assert await h.say("/goal due 1 1.5.2026") == "#1 is due Fri 2026-05-01."
         goal = await h.steward.stores.goals.get(1, 1)
         assert goal is not None and goal.due_at is not None

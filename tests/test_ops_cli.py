@@ -203,3 +203,21 @@ def test_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Pat
     assert result.returncode == 1
     line = one_line_error(result)
     assert "steward.db" in line and "steward restore" in line, line
+
+
+def test_a_locked_database_is_not_called_damaged(tmp_path: Path) -> None:
+    """Every DatabaseError was told to restore a backup, a lock too (and restoring loses all
+    since the backup): only a file SQLite cannot read is."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    holder = sqlite3.connect(data / "steward.db", isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = steward("run", cwd=tmp_path, STEWARD_DATA_DIR=str(data))
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert "steward restore" not in result.stderr, result.stderr

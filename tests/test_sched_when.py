@@ -57,6 +57,10 @@ def local(moment: datetime) -> str:
         ("tomorrow 12.30pm lunch", "Wed 2026-03-11 12:30:00", "lunch"),
         ("3/4 dentist", "Fri 2026-04-03 09:00:00", "dentist"),  # 3 April in Berlin
         ("12/24 18:00 dinner", "Thu 2026-12-24 18:00:00", "dinner"),  # only one way to read
+        # a day number after a weekday is a date, not an hour
+        ("saturday 21 march 19:00 dinner", "Sat 2026-03-21 19:00:00", "dinner"),
+        ("thursday 2 april 10:00 call", "Thu 2026-04-02 10:00:00", "call"),
+        ("1/5/27 trip", "Sat 2027-05-01 09:00:00", "trip"),  # a two-digit year, day first
     ],
 )
 def test_one_shot_formats(text: str, first: str, rest: str) -> None:
@@ -252,3 +256,6 @@ def test_day_and_month_follow_the_users_part_of_the_world() -> None:
     new_york = ZoneInfo("America/New_York")
     first = parse_reminder("3/4 dentist", NOW, new_york).first.astimezone(new_york)
     assert f"{first:%Y-%m-%d %H:%M}" == "2027-03-04 09:00"  # March 4 (next year's: past)
+    sao_paulo = ZoneInfo("America/Sao_Paulo")  # Latin America writes the day first
+    first = parse_reminder("3/4 dentist", NOW, sao_paulo).first.astimezone(sao_paulo)
+    assert f"{first:%Y-%m-%d}" == "2026-04-03"

@@ -233,6 +233,26 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
         assert [(r.schedule_id, r.status) for r in reports] == [(second.id, "sent")]
         runs = {r.schedule_id: r for r in await scheduler(h).store.runs()}
         assert "not run again" in runs[first.id].reason
+        # a turn written before runs were recorded on turns (an upgrade mid-run) is still
+        # found the old way, by chat, kind and time
+        clock.advance(timedelta(days=1))
+        stores, store = h.steward.stores, scheduler(h).store
+        await scheduler(h).add_reminder(
+            user=owner, chat=chat, address=Address("test", "c1"),
+            parsed=parse_reminder("1m task C", clock.now(), ZoneInfo("UTC")), kind="task",
+        )  # fmt: skip
+        clock.advance(timedelta(minutes=2))
+        [third] = await store.due(clock.now())
+        assert await store.claim(third, late_seconds=0, text=None)
+        legacy = await stores.turns.start(
+            kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None
+        )
+        await stores.audit.record(
+            "tool.requested", actor=f"turn:{legacy}", subject="write_file",
+            risk="write_internal", decision="allow",
+        )  # fmt: skip
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        assert await scheduler(h).start(alarm=False) == []
 
 
 async def test_a_briefing_missed_by_more_than_its_grace_window_is_skipped(

@@ -142,7 +142,7 @@ class AgentJob:
         return None
 
     async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
-        return await self.runtime.schedules.run_turn_acted(run.id)
+        return await self.runtime.schedules.run_turn_acted(run, chat_id)
 
 
 def job_sources(schedule: Schedule) -> tuple[str, ...]:

@@ -80,10 +80,17 @@ _TIME_WORDS = {
     "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
-_MONTH_FIRST = ("America/", "US/", "Canada/", "Pacific/Honolulu")
-_AMBIGUOUS_DAY_MONTH = re.compile(
-    r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)(?!\2?\d{1,2}(?!\d))"
-)
+_MONTH_FIRST = (  # the United States and Canada write the month first; Latin America does not
+    "US/", "Canada/", "Pacific/Honolulu", "America/New_York", "America/Chicago",
+    "America/Denver", "America/Los_Angeles", "America/Phoenix", "America/Anchorage",
+    "America/Adak", "America/Boise", "America/Detroit", "America/Indiana", "America/Kentucky",
+    "America/North_Dakota", "America/Juneau", "America/Sitka", "America/Nome",
+    "America/Yakutat", "America/Metlakatla", "America/Menominee", "America/Toronto",
+    "America/Vancouver", "America/Edmonton", "America/Winnipeg", "America/Halifax",
+    "America/St_Johns", "America/Regina", "America/Whitehorse", "America/Moncton",
+    "America/Glace_Bay", "America/Goose_Bay",
+)  # fmt: skip
+_AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)")
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
@@ -173,9 +180,11 @@ _DOTTED_TIME_AFTER_DAY = re.compile(
     rf"\b({_DAY_WORD})\s+([01]?\d|2[0-3])\.([0-5]\d){_HALF}(?![.\w])", re.I
 )
 _DOTTED_AFTER_DAY_ANY = re.compile(rf"\b({_DAY_WORD})\s+(\d{{1,2}}\.\d+(?:\.\d+)*\w*)", re.I)
-_BARE_HOUR_AFTER_DAY = re.compile(
+_BARE_HOUR_AFTER_DAY = re.compile(  # "monday 9" is 09:00; "saturday 21 march" a date
     rf"\b({'|'.join(['today', 'tomorrow', 'tmrw', *_WEEKDAYS])})\s+([01]?\d|2[0-3])"
-    r"(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)",
+    r"(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)"
+    rf"(?!\s+(?:{'|'.join(sorted(_MONTHS))}|secs?|seconds?|mins?|minutes?|hrs?|hours?|days?|"
+    r"weeks?|months?|years?|[smhdw])\b)",
     re.I,
 )
 _SHORT_UNITS = (

@@ -189,7 +189,12 @@ async def due(goal_id: int, when: str, user: User, clock: Clock, goals: Goals) -
     if when.strip().lower() in ("today", "tonight"):
         day = today
     else:
-        start = datetime.combine(today, time(0), zone) - timedelta(seconds=1)
-        day = (await aparse_moment(when, start, zone)).astimezone(zone).date()
+        try:
+            day = (await aparse_moment(when, clock.now(), zone)).astimezone(zone).date()
+        except WhenError:  # "2026-12-05", "9:00": today counts, whatever hour has passed
+            start = datetime.combine(today, time(0), zone) - timedelta(seconds=1)
+            day = (await aparse_moment(when, start, zone)).astimezone(zone).date()
+            if day != today:
+                raise
     await goals.set_due(user, goal_id, local_at(day, 23, 59, zone))
     return f"#{goal_id} is due {day:%a %Y-%m-%d}."
