@@ -368,7 +368,7 @@ class Steward:
                 await task
 
     async def _tell_owner_budget_spent(self, request: TurnRequest) -> None:
-        day = self.runner.day_start(request).date().isoformat()
+        day = self.runner.budget_day_start().date().isoformat()
         if not await self.stores.state.set_if_changed("budget_notice_day", day):
             return
         await self.stores.audit.record(

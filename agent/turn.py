@@ -486,11 +486,18 @@ class TurnRunner:
         day = self.day_start(request)
         return day - timedelta(days=day.weekday())
 
+    def budget_day_start(self) -> datetime:
+        """Where the budget's day begins: STEWARD_TIMEZONE's midnight. The budget is the whole
+        deployment's; counted from the asker's own midnight, anyone could move its day with
+        /timezone (a zone that just passed midnight) and spend it again."""
+        zone = ZoneInfo(self._deps.timezone)
+        return datetime.combine(self._clock.now().astimezone(zone).date(), time(0), zone)
+
     async def over_budget(self, request: TurnRequest) -> bool:
         """True when today's tokens passed STEWARD_DAILY_TOKEN_BUDGET (0 means no budget)."""
         if self._daily_token_budget <= 0:
             return False
-        spent = await self._stores.turns.tokens_since(self.day_start(request))
+        spent = await self._stores.turns.tokens_since(self.budget_day_start())
         return spent >= self._daily_token_budget
 
 

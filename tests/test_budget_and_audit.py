@@ -38,6 +38,34 @@ async def test_self_initiated_turns_pause_when_the_budget_is_spent(
     assert len(fake_model.requests) == 2  # no model call for the skipped jobs
 
 
+async def test_another_persons_timezone_does_not_move_the_budgets_day(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The budget's day began at the asker's midnight: anyone could /timezone to a zone that
+    had just passed midnight and spend the whole budget again."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory.clock import FrozenClock
+    from memory.people import Identity
+
+    clock = FrozenClock(datetime(2026, 5, 1, 9, 30, tzinfo=UTC))
+    fake_model.reply_text("big answer", usage=Usage(input_tokens=900, output_tokens=200))
+    async with running_steward(
+        tmp_path, fake_model.base_url, clock=clock, STEWARD_DAILY_TOKEN_BUDGET="1000"
+    ) as h:
+        await h.say("use many tokens")  # the owner spends the budget (UTC day) at 09:30
+        clock.advance(timedelta(hours=1))
+        friend = Identity("test", "friend")
+        user = await h.steward.stores.people.admit(friend, "Friend")
+        await h.say("/timezone Pacific/Kiritimati", sender=friend, chat="f")  # day began 10:00
+        user = await h.steward.stores.people.get(user.id)
+        chat = await h.steward.stores.people.chat("test", "f")
+        job = TurnRequest(
+            kind="checkin", user=user, chat=chat, address=h.message("", chat="f").address, text="x"
+        )  # type: ignore[arg-type]
+        assert (await h.steward.respond(job)).status is TurnStatus.SKIPPED
+
+
 async def test_self_initiated_turns_run_within_budget(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -120,7 +120,7 @@ async def usage_report(
         lines.append(_usage_block(label, since, await stores.turns.usage_since(since)))
     budget = settings.daily_token_budget
     if budget:
-        spent = await stores.turns.tokens_since(runner.day_start(probe))
+        spent = await stores.turns.tokens_since(runner.budget_day_start())
         lines.append(
             f"Daily budget for self-initiated turns: {spent:,} of {budget:,} tokens"
             + (" — spent, they are paused until tomorrow" if spent >= budget else "")

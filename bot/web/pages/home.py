@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from agent.types import TurnRequest
 from bot.web.pages.approvals import pending_views
 from bot.web.views import Page, Routes
 from memory.clock import parse_iso
@@ -55,8 +54,7 @@ async def home(page: Page) -> web.StreamResponse:
         notes.append(("warn", f"{len(undelivered)} replies wait to be delivered.", "/status"))
     budget = core.settings.daily_token_budget
     if budget:
-        probe = TurnRequest(kind="chat", user=page.user, chat=None, address=None, text="")
-        spent = await stores.turns.tokens_since(core.runner.day_start(probe))
+        spent = await stores.turns.tokens_since(core.runner.budget_day_start())
         if spent >= 0.8 * budget:
             notes.append(("warn", f"{spent:,} of today's {budget:,} token budget spent.", "/usage"))
     now = core.clock.now()

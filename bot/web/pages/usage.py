@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from agent.types import TurnRequest
 from bot.web.charts import line_chart, stacked_bars
 from bot.web.views import Page, Routes
 
@@ -55,8 +54,7 @@ async def usage_page(page: Page) -> web.StreamResponse:
         by_day[call.at.astimezone(UTC).date().isoformat()].append(call.latency_ms)
     p50 = [_percentile(by_day[d], 0.5) if by_day.get(d) else None for d in days]
     p95 = [_percentile(by_day[d], 0.95) if by_day.get(d) else None for d in days]
-    probe = TurnRequest(kind="chat", user=page.user, chat=None, address=None, text="")
-    spent = await core.stores.turns.tokens_since(core.runner.day_start(probe))
+    spent = await core.stores.turns.tokens_since(core.runner.budget_day_start())
     totals = {
         "tokens": sum(sum(v) for v in tokens.values()),
         "cost": sum(sum(v) for v in cost.values()),
