@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 from agent.config import Settings
 from agent.paths import LOCK_FILE, LOG_FILE, DataDirLock
-from memory.audit_head import HEAD_FILE, reset_head
+from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import NoDatabase, latest_schema, snapshot_database
 
 __all__ = [
@@ -263,6 +263,7 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
         try:
             manifest = _unpack(archive, staging)
             aside: Path | None = None
+            before = log_end(data / DB_NAME)
             if existing:
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
                 aside = data.parent / f"{data.name}.before-restore-{stamp}"
@@ -275,7 +276,12 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
             restored = staging / "data"
             for path in restored.iterdir():
                 path.rename(data / path.name)
-            reset_head(data / DB_NAME)
+            reset_head(
+                data / DB_NAME,
+                archive_created_at=manifest.get("created_at", "?"),
+                log_ended_at=before,
+                moved_aside=str(aside) if aside else None,
+            )
             extra = staging / "extra" / "mcp.json"
             if extra.is_file():
                 target = mcp_config_path(settings)

@@ -9,10 +9,14 @@ Editing, deleting or re-chaining any row breaks a link; `verify()` names the fir
 Deleting the newest events is caught by the head kept beside the key (`memory/audit_head.py`).
 Events record ids and shapes, not message text. The key goes to no log, model or tool: only its
 id (the first 8 hex digits of its SHA-256) is ever shown.
+
+(Over 400 lines: appending, verifying and settling the head at start-up share the chain's
+encoding and its one write path, and split apart each would need the others' internals.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -23,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memory.audit_head import HEAD_FILE, Head, read_head, write_head
+from memory.audit_head import (
+    HEAD_FILE,
+    RESTORE_NOTE,
+    Head,
+    read_head,
+    take_restore_note,
+    write_head,
+)
 from memory.audit_key import (
     AUDIT_KEY_FILE,
     KEYED,
@@ -295,7 +306,15 @@ class AuditLog:
             write_head(self._head_path, key, *last)
         if not key.head:
             self._key = mark_head_kept(self._key_path)
+        await self._record_restore(self._head_path.with_name(RESTORE_NOTE))
         return problem
+
+    async def _record_restore(self, note: Path) -> None:
+        """A restore put an older log back: the events after its end are gone, and the log
+        says so (what it restored, where the log ended before, where the old data went)."""
+        detail = await asyncio.to_thread(take_restore_note, note)
+        if detail is not None:
+            await self.record("audit.restored", actor="steward", **detail)
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:

@@ -27,9 +27,21 @@ from pathlib import Path
 from memory.audit_key import AUDIT_KEY_FILE, AuditKey, read_key, read_private
 from memory.errors import AuditKeyError
 
-__all__ = ["HEAD_FILE", "Head", "read_head", "reset_head", "write_head"]
+__all__ = [
+    "HEAD_FILE",
+    "RESTORE_NOTE",
+    "Head",
+    "log_end",
+    "read_head",
+    "reset_head",
+    "take_restore_note",
+    "write_head",
+]
 
 HEAD_FILE = "audit.head"
+RESTORE_NOTE = "audit.restored.json"
+"""Left by a restore for the next start to record as `audit.restored`: the events after the
+archive's end are gone from the log, and the log itself says so."""
 _SIZE = 256  # bytes: one record, padded, so a shorter one never leaves a longer one's tail
 
 
@@ -72,12 +84,44 @@ def read_head(path: Path, key: AuditKey) -> Head | None:
     return head
 
 
-def reset_head(database: Path) -> None:
+def reset_head(database: Path, **restored: object) -> None:
     """After a restore: the restored log's newest event is its head (an archive holds none: a
-    head copied while Steward ran could be ahead of the database's snapshot)."""
+    head copied while Steward ran could be ahead of the database's snapshot). `restored`
+    (the archive's date, the log's end before, where the old data went) is left in
+    RESTORE_NOTE for the next start to record in the log."""
     key = read_key(database.with_name(AUDIT_KEY_FILE))
     if key is None:
         return
     with contextlib.closing(sqlite3.connect(database)) as conn:
         row = conn.execute("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
     write_head(database.with_name(HEAD_FILE), key, *(row if row else (0, "")))
+    note = database.with_name(RESTORE_NOTE)
+    note.write_text(json.dumps({**restored, "restored_to": row[0] if row else 0}, default=str))
+    note.chmod(0o600)
+
+
+def log_end(database: Path) -> int | None:
+    """The newest audit event's id in a database about to be replaced (None: none readable)."""
+    if not database.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT MAX(id) FROM audit_events").fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def take_restore_note(note: Path) -> dict[str, object] | None:
+    """What a restore left in RESTORE_NOTE, and the note gone (None: there was none).
+    Blocking: call it from a worker thread."""
+    try:
+        raw = note.read_text()
+    except FileNotFoundError:
+        return None
+    note.unlink(missing_ok=True)
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {"note": "unreadable"}
+    return {str(k): v for k, v in found.items()} if isinstance(found, dict) else {"note": "?"}

@@ -80,7 +80,9 @@ async def test_a_backup_taken_during_a_turn_restores_everything(
     assert not (tmp_path / "restored" / "chroma").exists()  # vectors are rebuilt at start
     stores = await Stores.open(restored.database_path, SystemClock())
     try:
-        assert await _everything(stores) == before
+        everything = await _everything(stores)
+        *kept, (_, note, _) = everything["audit"]  # the start records what was restored
+        assert everything | {"audit": kept} == before and note == "audit.restored"
         check = await stores.audit.verify()
         assert check.ok and check.key_id, check  # the chain verifies with the restored key
     finally:
@@ -111,10 +113,18 @@ async def test_restore_replaces_only_with_force_and_keeps_the_old_data(tmp_path:
     assert report.moved_aside is not None and (report.moved_aside / "steward.db").is_file()
     stores = await Stores.open(first.database_path, SystemClock())
     try:
-        kinds = [e.kind async for e in stores.audit.all()]
+        events = [e async for e in stores.audit.all()]
+        check = await stores.audit.verify()
     finally:
         await stores.close()
+    kinds = [e.kind for e in events]
     assert "test.first" in kinds and "test.second" not in kinds
+    # the log says an older copy was put back, and where it had ended before (the restore
+    # left no trace in it: the events after the archive were simply gone)
+    [restored] = [e for e in events if e.kind == "audit.restored"]
+    assert restored.detail["moved_aside"] == str(report.moved_aside)
+    assert restored.detail["log_ended_at"] > restored.detail["restored_to"]
+    assert check.ok
     # an archive cut short (a full disk, a copy stopped half way) is named damaged, in one
     # line, and nothing is moved aside
     cut = tmp_path / "cut.tar.gz"
