@@ -50,6 +50,7 @@ __all__ = [
     "Rule",
     "UserPolicy",
     "Verdict",
+    "exact_value",
     "load_policy",
     "shell_argv",
 ]
@@ -68,6 +69,16 @@ class Verdict:
 
 
 SHELL_OPERATORS = frozenset({";", "&&", "||", "|", "&", ">", ">>", "<", "<<", "(", ")", "`"})
+
+
+def exact_value(value: Any) -> str:
+    """An argument as an "always" rule holds it, one text per value and type: a string as it
+    is, anything else as JSON. With str() a rule for `false` or `null` also allowed the strings
+    "False" and "None", which a server may read as true. (A string that starts like one of the
+    marks gets its own, so no string can pass for another value.)"""
+    if isinstance(value, str):
+        return f"str:{value}" if value.startswith(("json:", "str:")) else value
+    return "json:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def shell_argv(command: str) -> list[str]:
@@ -329,7 +340,7 @@ class PolicyEngine:
         else:
             rule = Rule(
                 tool=glob.escape(tool),
-                args={k: glob.escape(str(v)) for k, v in sorted(arguments.items())},
+                args={k: glob.escape(exact_value(v)) for k, v in sorted(arguments.items())},
                 exact=True,
                 decision=Decision.ALLOW,
             )
@@ -451,8 +462,9 @@ class PolicyEngine:
             return False
         if rule.argv is not None and not argv_matches(rule.argv, str(arguments.get("command", ""))):
             return False
+        shown = exact_value if rule.exact else str  # "always" rules: typed, not str()
         for name, pattern in rule.args.items():
-            if name not in arguments or not fnmatch.fnmatchcase(str(arguments[name]), pattern):
+            if name not in arguments or not fnmatch.fnmatchcase(shown(arguments[name]), pattern):
                 return False
         if rule.exact and not set(arguments) <= set(rule.args):
             return False

@@ -260,8 +260,20 @@ async def test_allow_always_matches_only_the_approved_arguments(
             {"repo": "me/notes"},
         ):
             assert (await engine.decide(tool, other, ctx)).decision == "ask", other
+        # values keep their type: a rule for false / null did allow the strings "False" and
+        # "None" (true to most servers); a string cannot pass for a marked value either
+        typed = {"path": "tmp", "recursive": False, "limit": None, "note": "json:false"}
+        engine.add_rule_for(tool.name, typed)
+        assert (await engine.decide(tool, dict(typed), ctx)).decision == "allow"
+        for other in (
+            {**typed, "recursive": "False"},
+            {**typed, "limit": "None"},
+            {**typed, "recursive": "json:false"},
+            {**typed, "note": False},
+        ):
+            assert (await engine.decide(tool, other, ctx)).decision == "ask", other
         # the rule is in the file as written, and the file still loads
-        [rule] = [r for r in load_policy(tmp_path / "policy.toml").rules if r.exact]
+        rule, _ = [r for r in load_policy(tmp_path / "policy.toml").rules if r.exact]
         assert rule.tool == tool.name and set(rule.args) == {"repo", "title"}
 
 
