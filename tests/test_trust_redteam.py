@@ -920,3 +920,32 @@ async def test_r16_an_import_cannot_call_outside_content_trusted(tmp_path: Path)
             ("the order ran unasked", not await _allowed_unasked(w, "write_file")),
             ("the file was written", not _written(w, "r16.md")),
         )
+
+
+async def test_r16b_a_bad_record_in_an_import_is_skipped_never_half_an_import(
+    tmp_path: Path,
+) -> None:
+    """One record with importance 2 hit the database's CHECK and aborted the import half way,
+    with no audit event; a 200,000-character record went in as trusted."""
+    from agent.memory_portability import MemoryPortability
+    from memory.longterm import LongTermMemory
+
+    base = {
+        "kind": "fact", "trust": "trusted", "importance": 0.5, "source": "owner_said",
+        "created_at": "2025-01-01T10:00:00+00:00", "chat": None,
+        "user": {"id": 1, "name": "", "owner": True, "identities": ["test:owner"]},
+    }  # fmt: skip
+    records = [
+        {**base, "id": 1, "text": "First fact."},
+        {**base, "id": 2, "text": "Out of range.", "importance": 2},
+        {**base, "id": 3, "text": "x" * 200_000},
+        {**base, "id": 4, "text": "Last fact."},
+    ]
+    async with trust_world(tmp_path) as w:
+        steward = w.h.steward
+        store = LongTermMemory.from_stores(steward.stores, steward.clock)
+        report = await MemoryPortability(store, steward.stores.people).import_records(records)
+        assert report.imported == 2 and len(report.errors) == 2, report
+        texts = {m.text for m in await w.h.memories()}
+        assert {"First fact.", "Last fact."} <= texts and "Out of range." not in texts
+        assert all(len(t) < 200_000 for t in texts)

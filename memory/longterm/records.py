@@ -175,7 +175,12 @@ class MemoryRecords:
 
     async def restore(self, record: dict[str, Any], *, user_id: int, chat_id: int | None) -> int:
         """Insert an exported record as it was (import); supersession links are set afterwards
-        with `link_superseded`."""
+        with `link_superseded`. A record no save would accept (empty, too long, importance out
+        of 0-1) is a ValueError, as everywhere else."""
+        text = normalize_text(str(record["text"]))
+        importance = float(record.get("importance", 0.5))
+        if not text or len(text) > MAX_TEXT_CHARS or not 0.0 <= importance <= 1.0:
+            raise ValueError(f"not a memory to import: {text[:40]!r}")
         return await self._db.execute(
             "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
             " source_ref, trust, importance, turn_id, created_at, superseded_at, label, dates)"
@@ -184,13 +189,13 @@ class MemoryRecords:
                 user_id,
                 chat_id,
                 Kind(record["kind"]).value,
-                normalize_text(str(record["text"])),
+                text,
                 str(record.get("subject") or ""),
                 normalize_subject(str(record.get("subject") or "")),
                 Source(record["source"]).value,
                 str(record.get("source_ref") or ""),
                 _restored_trust(record).value,
-                float(record.get("importance", 0.5)),
+                importance,
                 iso(parse_iso(str(record["created_at"]))),
                 iso(parse_iso(str(record["superseded_at"])))
                 if record.get("superseded_at")
