@@ -226,32 +226,32 @@ class ApprovalStore:
 
     async def withdraw_for_user(self, user_id: int, *, decided_by: str) -> list[Approval]:
         """Deny every pending request of one person (they were revoked): none of it may run."""
-        withdrawn = []
-        for approval in await self.pending(user_id):
-            if await self.transition(
-                approval.id,
-                ApprovalStatus.PENDING,
-                ApprovalStatus.DENIED,
-                decided_by=decided_by,
-                result="withdrawn: the person who asked can no longer talk to Steward; nothing ran",
-                result_is_error=True,
-            ):
-                withdrawn.append(approval)
-        return withdrawn
+        return await self._withdraw(
+            await self.pending(user_id),
+            decided_by,
+            "withdrawn: the person who asked can no longer talk to Steward; nothing ran",
+        )
 
     async def withdraw_in_chats(
         self, chat_ids: Sequence[int], *, decided_by: str
     ) -> list[Approval]:
         """Deny every pending request asked in these chats (they left their user: an unlinked
         account's chat): none of it runs, and no turn resumes to answer there."""
+        return await self._withdraw(
+            [a for a in await self.pending() if a.chat_id in chat_ids],
+            decided_by,
+            "withdrawn: the chat it was asked in is no longer its person's; nothing ran",
+        )
+
+    async def _withdraw(self, pending: list[Approval], decided_by: str, why: str) -> list[Approval]:
         withdrawn = []
-        for approval in await self.pending():
-            if approval.chat_id in chat_ids and await self.transition(
+        for approval in pending:
+            if await self.transition(
                 approval.id,
                 ApprovalStatus.PENDING,
                 ApprovalStatus.DENIED,
                 decided_by=decided_by,
-                result="withdrawn: the chat it was asked in is no longer its person's; nothing ran",
+                result=why,
                 result_is_error=True,
             ):
                 withdrawn.append(approval)
