@@ -74,11 +74,13 @@ async def test_bad_reminders_answer_with_usage_and_examples(tmp_path: Path) -> N
             ("every monday tea", "At what time?"),
             ("10m", "What should I remind you of?"),
             ("cancel soon", "Which one?"),
+            ("cancle 3", "Did you mean /remind cancel?"),  # was "couldn't find a time"
+            ("lsit", "Did you mean /remind list?"),
         ]:
             reply = await h.say(f"/remind {args}".strip())
             assert reply.startswith(problem), reply
             assert "Usage: /remind <when> <what>" in reply
-            if args != "cancel soon":
+            if args not in ("cancel soon", "cancle 3", "lsit"):
                 assert "tomorrow 9:00 call mom" in reply  # the examples
         assert await scheduler(h).pending_for(await _owner(h)) == []
 

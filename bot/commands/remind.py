@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from zoneinfo import ZoneInfo
 
 from agent.config import Settings
@@ -74,6 +75,10 @@ async def add(
     try:
         parsed = await aparse_reminder(words, now, zone)
     except WhenError as exc:
+        first = words.split()[0].lower() if words.split() else ""
+        close = difflib.get_close_matches(first, ["cancel", "list"], n=1, cutoff=0.7)
+        if close and first not in ("cancel", "list"):  # "/remind cancle 3": a typo, not a time
+            raise UsageError(f"Did you mean /remind {close[0]}?") from None
         raise UsageError(f"{exc}\nExamples: {EXAMPLES}") from None
     try:
         schedule = await scheduler.add_reminder(
