@@ -201,3 +201,16 @@ def test_restore_is_refused_while_steward_runs(tmp_path: Path) -> None:
         timeout=90,
     )
     assert "the boiler was serviced in May" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_restoring_a_file_that_is_no_backup_makes_nothing(tmp_path: Path) -> None:
+    """`steward restore /etc/passwd` made an empty data directory before refusing."""
+    settings = make_settings(tmp_path / "data", None)
+    not_a_backup = tmp_path / "passwd"
+    not_a_backup.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    try:
+        restore_backup(settings, not_a_backup)
+        raise AssertionError("a text file was restored")
+    except BackupError as exc:
+        assert "not a Steward backup" in str(exc)
+    assert not (tmp_path / "data").exists()
