@@ -418,14 +418,13 @@ def _readable(path: str, info: os.stat_result) -> os.stat_result:
     The entry is opened without following a link and checked to be the one `lstat` saw, and
     the mode is changed through that handle from its current bits: a link swapped in
     meanwhile (a command still running) cannot turn this into a chmod of a file elsewhere.
-    Set-id bits are never kept, and a file with other names (hard links) is left alone."""
+    Set-id bits are never kept. (A file's other names, hard links, are the same inode: the
+    handle check covers them; the sandbox cannot link a file from outside the workspace.)"""
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
         return info
     folder = stat.S_ISDIR(info.st_mode)
     wanted = stat.S_IRUSR | (stat.S_IXUSR if folder else 0)
     if not (folder or stat.S_ISREG(info.st_mode)) or info.st_mode & wanted == wanted:
-        return info
-    if not folder and info.st_nlink != 1:
         return info
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW)

@@ -290,6 +290,22 @@ async def test_a_planted_repo_config_runs_nothing(box: Box) -> None:
 
 
 @needs_namespaces
+async def test_a_planted_repo_in_the_inbox_runs_nothing_from_an_approved_git(box: Box) -> None:
+    """The pins were found by a scan that saw an empty inbox/ (as rule-run commands do), while
+    the approved `git -C inbox/proj status` saw the repository: its filters ran."""
+    from dataclasses import replace
+
+    project = box.workspace / "inbox" / "proj"
+    project.mkdir(parents=True)
+    marks = await asyncio.to_thread(_plant_repo, project)
+    approved = replace(box.ctx, approved=True)
+    for command in ("git -C inbox/proj status --short", "git -C inbox/proj diff"):
+        result = await TOOLS["shell"].run(approved, {"command": command})
+        assert "exit code" in result.content, result.content
+    assert [m.name for m in marks if m.exists()] == []
+
+
+@needs_namespaces
 async def test_a_planted_gitconfig_in_the_workspace_is_not_home(box: Box) -> None:
     mark = box.workspace / "pwned-home"
     await box.run(

@@ -38,9 +38,15 @@ async def main(tmp: Path) -> None:
         reply = await w.h.say(f"/approve {card.approval_id}")
         assert "no longer matches" in reply, reply
         assert not (w.workspace / "pwned").exists() and await w.tools_ran("shell") == 0
+        linked = w.workspace / "a.txt"  # an unpacked archive's hard link, both names 000
+        linked.write_text("a\n")
+        os.link(linked, w.workspace / "b.txt")
+        linked.chmod(0)
+        await w.h.say(instruction("shell", {"command": "sh run.sh"}))
+        assert len(w.h.channel.approvals) == 2, "a hard-linked unreadable file locked it out"
         w.workspace.chmod(0o300)  # the workspace folder itself, made unreadable
         await w.h.say(instruction("shell", {"command": "sh run.sh"}))
-        assert len(w.h.channel.approvals) == 2, "the workspace folder locked the shell out"
+        assert len(w.h.channel.approvals) == 3, "the workspace folder locked the shell out"
         assert w.workspace.stat().st_mode & 0o500 == 0o500
         if os.geteuid() == 0:  # someone else's unreadable file cannot be pinned: refused
             foreign = w.workspace / "foreign.sh"
@@ -48,7 +54,7 @@ async def main(tmp: Path) -> None:
             os.chown(foreign, 65534, 65534)
             foreign.chmod(0)
             await w.h.say(instruction("shell", {"command": "sh run.sh"}))
-            assert len(w.h.channel.approvals) == 2, "asked for an approval it could not pin"
+            assert len(w.h.channel.approvals) == 3, "asked for an approval it could not pin"
             result = w.model.requests[-1].tool_results[-1]["content"]
             assert "cannot read foreign.sh in the workspace" in result, result
             foreign.unlink()

@@ -107,10 +107,13 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     sandbox = sandbox_of(ctx)
     argv = _parse_command(sandbox, command)
     confined = await asyncio.to_thread(sandbox.confined)
-    pins = await _git_pins(sandbox, argv, confined) if Path(argv[0]).name == "git" else None
+    unasked = not ctx.approved
+    pins = (
+        await _git_pins(sandbox, argv, confined, unasked) if Path(argv[0]).name == "git" else None
+    )
     code, output = await _run(
         sandbox,
-        sandbox.command(argv, confined=confined, network=network, unasked=not ctx.approved),
+        sandbox.command(argv, confined=confined, network=network, unasked=unasked),
         sandbox.env(confined=confined, git=pins),
     )
     text = output[: sandbox.output_limit].decode("utf-8", errors="replace")
@@ -119,9 +122,12 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     return ToolResult(f"exit code {code}\n{text}", is_error=code != 0, source=f"shell:{argv[0]}")
 
 
-async def _git_pins(sandbox: Sandbox, argv: list[str], confined: bool) -> dict[str, str]:
+async def _git_pins(
+    sandbox: Sandbox, argv: list[str], confined: bool, unasked: bool
+) -> dict[str, str]:
     """Pin every program-valued key the repository (and its submodules) configure, as found
-    by git itself in the same sandbox, so `git status` runs no filter or diff driver."""
+    by git itself in the same sandbox, seeing what the command will see (`inbox/` hidden or
+    not), so `git status` runs no filter or diff driver."""
     index = 1
     while index < len(argv) and argv[index].startswith("-"):
         index += 2 if argv[index] in ("-C", "-c", "--git-dir", "--work-tree") else 1
@@ -136,7 +142,8 @@ async def _git_pins(sandbox: Sandbox, argv: list[str], confined: bool) -> dict[s
         *argv[1:index],
     ]
     env = {**sandbox.env(confined=confined), "STEWARD_GIT_KEYS": GIT_DRIVER_KEYS}
-    code, output = await _run(sandbox, sandbox.command(scan, confined=confined, unasked=True), env)
+    scanning = sandbox.command(scan, confined=confined, unasked=unasked)
+    code, output = await _run(sandbox, scanning, env)
     if code != 0:
         raise ToolError(f"could not check the repository's config (exit code {code})")
     keys = output.decode("utf-8", errors="surrogateescape").split("\0")
