@@ -2,6 +2,6 @@
 model's limits (`images.py`), documents' text extracted (`documents.py`), voice and audio
 transcribed (`stt.py`), the intake with its size caps, labels and workspace copies
 (`intake.py`), and what the router does with a message's files and replies (`inbound.py`).
-Blocking work (Pillow, pypdf) runs in a thread."""
+Blocking work runs in a thread (Pillow), a PDF in a process of its own (`pdf_child.py`)."""
 
 __all__: list[str] = []

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
-import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 __all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
@@ -340,57 +337,12 @@ async def extract_text(raw: bytes, kind: str, *, seconds: float = PDF_SECONDS) -
     """The text of a document of `kind` (see `document_type`); raises `DocumentError`. A PDF's
     pages are read for at most `seconds`, in a process of its own (`pdf_child`)."""
     if kind == "pdf":
-        return await _pdf_in_child(raw, seconds)
+        from agent.media.pdf_child import read_in_child
+
+        return await read_in_child(raw, seconds)
     return await asyncio.to_thread(_extract, raw, kind, seconds)
 
 
 def read_pdf(raw: bytes, seconds: float) -> Extracted:
     """A PDF's text, read here (the child process calls this)."""
     return _pdf(raw, seconds)
-
-
-TOO_MUCH = (
-    "its pages hold far too much to read (megabytes of drawing instructions or of fonts each)"
-)
-
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-"""Where the `agent` package is: the child imports it from there."""
-
-
-async def _pdf_in_child(raw: bytes, seconds: float) -> Extracted:
-    root = _ROOT
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agent.media.pdf_child",
-        str(seconds),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        cwd=root,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": root,
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        },
-    )
-    try:
-        out, _ = await asyncio.wait_for(child.communicate(raw), seconds + 15)
-    except TimeoutError:
-        child.kill()
-        await child.wait()
-        raise DocumentError(TOO_MUCH) from None
-    except BaseException:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
-        raise
-    try:
-        answer = json.loads(out)
-    except ValueError:  # killed at its memory limit, or worse
-        raise DocumentError(TOO_MUCH) from None
-    if "error" in answer:
-        raise DocumentError(TOO_MUCH if answer["error"] == "too much" else answer["error"])
-    return Extracted(answer["text"], "pdf", answer["pages"])

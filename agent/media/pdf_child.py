@@ -11,9 +11,17 @@ sender.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import resource
 import sys
+import weakref
+from pathlib import Path
+
+from agent.media.documents import DocumentError, Extracted, read_pdf
+
+__all__ = ["MEMORY_LIMIT", "read_in_child"]
 
 MEMORY_LIMIT = 1536 * 1024 * 1024
 """Address space for the child: the interpreter and pypdf take ~100 MB of it; a page of
@@ -22,10 +30,13 @@ ordinary text a few MB."""
 
 def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    try:  # if memory runs out all the same, the kernel takes this process, never Steward
+        with open("/proc/self/oom_score_adj", "w") as adjust:
+            adjust.write("1000")
+    except OSError:
+        pass
     seconds = float(sys.argv[1])
     raw = sys.stdin.buffer.read()
-    from agent.media.documents import DocumentError, read_pdf
-
     try:
         extracted = read_pdf(raw, seconds)
         answer = {"text": extracted.text, "pages": extracted.pages}
@@ -34,6 +45,68 @@ def main() -> None:
     except MemoryError:
         answer = {"error": "too much"}
     sys.stdout.write(json.dumps(answer))
+
+
+TOO_MUCH = (
+    "its pages hold far too much to read (megabytes of drawing instructions or of fonts each)"
+)
+
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+"""Where the `agent` package is: the child imports it from there."""
+
+
+_CHILDREN = 2
+"""PDFs read at once: each child may take its whole memory limit (several chats sending PDFs
+together held 6 GB), and the rest wait their turn."""
+_children: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def read_in_child(raw: bytes, seconds: float) -> Extracted:
+    loop = asyncio.get_running_loop()
+    gate = _children.setdefault(loop, asyncio.Semaphore(_CHILDREN))  # one per event loop
+    async with gate:
+        return await _one_child(raw, seconds)
+
+
+async def _one_child(raw: bytes, seconds: float) -> Extracted:
+    root = _ROOT
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent.media.pdf_child",
+        str(seconds),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=root,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": root,
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+    )
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(raw), seconds + 15)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise DocumentError(TOO_MUCH) from None
+    except BaseException:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        raise
+    try:
+        answer = json.loads(out)
+    except ValueError:  # killed at its memory limit, or worse
+        raise DocumentError(TOO_MUCH) from None
+    if "error" in answer:
+        raise DocumentError(TOO_MUCH if answer["error"] == "too much" else answer["error"])
+    return Extracted(answer["text"], "pdf", answer["pages"])
 
 
 if __name__ == "__main__":
