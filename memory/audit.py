@@ -31,8 +31,9 @@ from memory.audit_head import (
     HEAD_FILE,
     RESTORE_NOTE,
     Head,
+    drop_restore_note,
     read_head,
-    take_restore_note,
+    read_restore_note,
     write_head,
 )
 from memory.audit_key import (
@@ -312,9 +313,10 @@ class AuditLog:
     async def _record_restore(self, note: Path) -> None:
         """A restore put an older log back: the events after its end are gone, and the log
         says so (what it restored, where the log ended before, where the old data went)."""
-        detail = await asyncio.to_thread(take_restore_note, note)
+        detail = await asyncio.to_thread(read_restore_note, note)
         if detail is not None:
             await self.record("audit.restored", actor="steward", **detail)
+            await asyncio.to_thread(drop_restore_note, note)  # after: never lost unrecorded
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:

@@ -31,10 +31,11 @@ __all__ = [
     "HEAD_FILE",
     "RESTORE_NOTE",
     "Head",
+    "drop_restore_note",
     "log_end",
     "read_head",
+    "read_restore_note",
     "reset_head",
-    "take_restore_note",
     "write_head",
 ]
 
@@ -112,16 +113,42 @@ def log_end(database: Path) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def take_restore_note(note: Path) -> dict[str, object] | None:
-    """What a restore left in RESTORE_NOTE, and the note gone (None: there was none).
-    Blocking: call it from a worker thread."""
+_NOTE_FIELDS = {
+    "archive_created_at": str,
+    "log_ended_at": int,
+    "moved_aside": str,
+    "restored_to": int,
+}
+
+
+def read_restore_note(note: Path) -> dict[str, object] | None:
+    """What a restore left in RESTORE_NOTE (None: there is none): only its known fields, each
+    of its type and short, so a note planted in the data directory cannot write an event of
+    its own choosing. Blocking: call it from a worker thread."""
     try:
-        raw = note.read_text()
+        raw = note.read_bytes()
     except FileNotFoundError:
         return None
-    note.unlink(missing_ok=True)
-    try:
-        found = json.loads(raw)
-    except ValueError:
+    except OSError:  # a folder, unreadable: still a restore to record, not a start refused
         return {"note": "unreadable"}
-    return {str(k): v for k, v in found.items()} if isinstance(found, dict) else {"note": "?"}
+    try:
+        found = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {"note": "unreadable"}
+    if not isinstance(found, dict):
+        return {"note": "unreadable"}
+    kept: dict[str, object] = {}
+    for name, kind in _NOTE_FIELDS.items():
+        value = found.get(name)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            kept[name] = value[:300] if isinstance(value, str) else value
+    return kept
+
+
+def drop_restore_note(note: Path) -> None:
+    """Blocking: call it from a worker thread."""
+    if note.is_dir():
+        with contextlib.suppress(OSError):
+            note.rmdir()
+    else:
+        note.unlink(missing_ok=True)

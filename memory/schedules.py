@@ -441,6 +441,8 @@ class ScheduleStore:
         )
         if found is not None:
             return int(found)
+        if await self._db.scalar("SELECT 1 FROM turns WHERE run_id = ? LIMIT 1", (run.id,)):
+            return None  # its own turn is known, and did not act: no other turn stands for it
         return await self._db.scalar(
             "SELECT turns.id FROM turns WHERE turns.run_id IS NULL AND turns.chat_id = ?"
             f" AND turns.kind = ? AND turns.started_at >= ?{acted} ORDER BY turns.id LIMIT 1",

@@ -214,3 +214,30 @@ def test_restoring_a_file_that_is_no_backup_makes_nothing(tmp_path: Path) -> Non
     except BackupError as exc:
         assert "not a Steward backup" in str(exc)
     assert not (tmp_path / "data").exists()
+
+
+async def test_a_planted_restore_note_writes_no_event_of_its_own_choosing(tmp_path: Path) -> None:
+    """The note's keys went into the event as they were: an 'actor' key failed every start,
+    a note not in UTF-8 too, and any key or subject could be written as Steward's."""
+    from memory.audit_head import RESTORE_NOTE
+
+    settings = make_settings(tmp_path / "data", None)
+    stores = await Stores.open(settings.database_path, SystemClock())
+    await stores.close()
+    note = tmp_path / "data" / RESTORE_NOTE
+    for planted, expected in (
+        (
+            b'{"actor": "owner", "subject": "x\\ny", "log_ended_at": 7, "evil": 1}',
+            {"log_ended_at": 7},
+        ),
+        (b"\xff\xfe not utf-8", {"note": "unreadable"}),
+    ):
+        note.write_bytes(planted)
+        stores = await Stores.open(settings.database_path, SystemClock())
+        try:
+            [*_, event] = [e async for e in stores.audit.all()]
+        finally:
+            await stores.close()
+        assert (event.kind, event.actor, event.subject) == ("audit.restored", "steward", "")
+        assert event.detail == expected
+        assert not note.exists()

@@ -256,6 +256,32 @@ def test_day_and_month_follow_the_users_part_of_the_world() -> None:
     new_york = ZoneInfo("America/New_York")
     first = parse_reminder("3/4 dentist", NOW, new_york).first.astimezone(new_york)
     assert f"{first:%Y-%m-%d %H:%M}" == "2027-03-04 09:00"  # March 4 (next year's: past)
+    for alias in ("America/Louisville", "EST5EDT", "America/Montreal", "America/Puerto_Rico"):
+        zone = ZoneInfo(alias)
+        first = parse_reminder("3/4 dentist", NOW, zone).first.astimezone(zone)
+        assert f"{first:%m-%d}" == "03-04", alias
     sao_paulo = ZoneInfo("America/Sao_Paulo")  # Latin America writes the day first
     first = parse_reminder("3/4 dentist", NOW, sao_paulo).first.astimezone(sao_paulo)
     assert f"{first:%Y-%m-%d}" == "2026-04-03"
+
+
+def test_a_day_for_a_due_date_counts_today_and_counts_forward_from_it() -> None:
+    """Read from now, "11 march" on 11 March was next year and "9:00" tomorrow; read from the
+    day before, "tomorrow" was today and "in 1 week" six days."""
+    from agent.scheduler.when import parse_day
+
+    wednesday_noon = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
+    days = {
+        text: f"{parse_day(text, wednesday_noon, UTC_ZONE):%Y-%m-%d}"
+        for text in ("today", "11 march", "wednesday", "9:00", "tomorrow", "in 1 week", "friday")
+    }
+    assert days == {
+        "today": "2026-03-11", "11 march": "2026-03-11", "wednesday": "2026-03-11",
+        "9:00": "2026-03-11", "tomorrow": "2026-03-12", "in 1 week": "2026-03-18",
+        "friday": "2026-03-13",
+    }  # fmt: skip
+    with pytest.raises(WhenError, match="in the past"):
+        parse_day("yesterday", wednesday_noon, UTC_ZONE)
+
+
+UTC_ZONE = ZoneInfo("UTC")

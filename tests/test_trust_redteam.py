@@ -939,13 +939,16 @@ async def test_r16b_a_bad_record_in_an_import_is_skipped_never_half_an_import(
         {**base, "id": 1, "text": "First fact."},
         {**base, "id": 2, "text": "Out of range.", "importance": 2},
         {**base, "id": 3, "text": "x" * 200_000},
+        {**base, "id": 5, "text": "A user that is a string.", "user": "owner"},
+        {**base, "id": float("inf"), "text": "An id that is infinite."},
+        {**base, "id": 6, "text": "A date that is a number.", "created_at": 5},
         {**base, "id": 4, "text": "Last fact."},
     ]
     async with trust_world(tmp_path) as w:
         steward = w.h.steward
         store = LongTermMemory.from_stores(steward.stores, steward.clock)
         report = await MemoryPortability(store, steward.stores.people).import_records(records)
-        assert report.imported == 2 and len(report.errors) == 2, report
+        assert report.imported == 2 and len(report.errors) == 5, report
         texts = {m.text for m in await w.h.memories()}
         assert {"First fact.", "Last fact."} <= texts and "Out of range." not in texts
         assert all(len(t) < 200_000 for t in texts)

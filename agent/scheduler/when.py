@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ __all__ = [
     "Parsed",
     "Recurrence",
     "WhenError",
+    "aparse_day",
     "aparse_moment",
     "aparse_reminder",
     "aparse_when",
@@ -43,6 +44,7 @@ __all__ = [
     "next_run",
     "parse_cadence",
     "parse_clock_time",
+    "parse_day",
     "parse_moment",
     "parse_quiet",
     "parse_reminder",
@@ -89,6 +91,16 @@ _MONTH_FIRST = (  # the United States and Canada write the month first; Latin Am
     "America/Vancouver", "America/Edmonton", "America/Winnipeg", "America/Halifax",
     "America/St_Johns", "America/Regina", "America/Whitehorse", "America/Moncton",
     "America/Glace_Bay", "America/Goose_Bay",
+    # their other names, and the territories
+    "America/Louisville", "America/Fort_Wayne", "America/Indianapolis", "America/Knox_IN",
+    "America/Atka", "America/Shiprock", "Navajo", "America/Montreal", "America/Thunder_Bay",
+    "America/Nipigon", "America/Rainy_River", "America/Yellowknife", "America/Iqaluit",
+    "America/Pangnirtung", "America/Rankin_Inlet", "America/Resolute", "America/Cambridge_Bay",
+    "America/Inuvik", "America/Dawson", "America/Dawson_Creek", "America/Fort_Nelson",
+    "America/Creston", "America/Swift_Current", "America/Atikokan", "America/Coral_Harbour",
+    "America/Blanc-Sablon", "America/Puerto_Rico", "America/St_Thomas", "America/Virgin",
+    "Pacific/Guam", "Pacific/Saipan", "Pacific/Pago_Pago", "Pacific/Samoa", "EST5EDT",
+    "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST",
 )  # fmt: skip
 _AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)")
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
@@ -232,6 +244,34 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     if moment <= now:
         raise WhenError(f"“{text}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M}).")
     return moment
+
+
+_RELATIVE_DAY = re.compile(r"\b(tomorrow|tmrw|yesterday|in|next|after|from now)\b", re.I)
+
+
+def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
+    """A day in words ("today", "friday", "11 march", "in 3 days", "2026-12-24"), read from
+    the day's start, so today counts whatever hour it is; a day before today is an error."""
+    today = now.astimezone(zone).date()
+    if text.strip().lower() in ("today", "tonight"):
+        return today
+    _no_impossible_clock(text.split())
+    # a relative phrase counts from today ("tomorrow", "in 3 days"); a named day or date from
+    # just before it, so the day it names may be today ("11 march", "wednesday", "9:00")
+    base = local_at(today, 0, 0, zone)
+    if not _RELATIVE_DAY.search(text):
+        base -= timedelta(seconds=1)
+    moment = _moment(text, base, zone)
+    if moment is None:
+        raise WhenError(f"I couldn't read “{text.strip()}” as a date.")
+    day = moment.astimezone(zone).date()
+    if day < today:
+        raise WhenError(f"“{text.strip()}” is in the past ({day:%Y-%m-%d}).")
+    return day
+
+
+async def aparse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
+    return await asyncio.to_thread(parse_day, text, now, zone)
 
 
 async def aparse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:

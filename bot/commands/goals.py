@@ -8,12 +8,11 @@ parse is a usage error.
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from agent.delivery import private_address
 from agent.goals import GoalError, Goals
-from agent.scheduler.when import WhenError, aparse_moment, local_at, parse_cadence
+from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
 from bot.commands.ids import digits_of_id
@@ -185,16 +184,6 @@ async def due(goal_id: int, when: str, user: User, clock: Clock, goals: Goals) -
     zone = goals.zone(user)
     # a due date is a day: "today" counts (read from the day's start), and whatever time the
     # words gave, it is due by that day's end ("24.12.2026" was 00:00, "2026-12-24" 09:00)
-    today = clock.now().astimezone(zone).date()
-    if when.strip().lower() in ("today", "tonight"):
-        day = today
-    else:
-        try:
-            day = (await aparse_moment(when, clock.now(), zone)).astimezone(zone).date()
-        except WhenError:  # "2026-12-05", "9:00": today counts, whatever hour has passed
-            start = datetime.combine(today, time(0), zone) - timedelta(seconds=1)
-            day = (await aparse_moment(when, start, zone)).astimezone(zone).date()
-            if day != today:
-                raise
+    day = await aparse_day(when, clock.now(), zone)
     await goals.set_due(user, goal_id, local_at(day, 23, 59, zone))
     return f"#{goal_id} is due {day:%a %Y-%m-%d}."
