@@ -191,31 +191,6 @@ async def test_a_task_cut_short_after_it_acted_is_not_run_again(
     clock.advance(timedelta(minutes=2))
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
         assert await scheduler(h).start(alarm=False) == []
-        # a run whose own turn is known and only read is due again, even beside a turn of
-        # the same kind without a run (/briefing now) that acted
-        clock.advance(timedelta(days=1))
-        stores, store = h.steward.stores, scheduler(h).store
-        await scheduler(h).add_reminder(
-            user=owner, chat=chat, address=Address("test", "c1"),
-            parsed=parse_reminder("1m task D", clock.now(), ZoneInfo("UTC")), kind="task",
-        )  # fmt: skip
-        clock.advance(timedelta(minutes=2))
-        [fourth] = await store.due(clock.now())
-        run_d = await store.claim(fourth, late_seconds=0, text=None)
-        own = await stores.turns.start(
-            kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None,
-            run_id=run_d,
-        )  # fmt: skip
-        other = await stores.turns.start(
-            kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None
-        )
-        for turn, risk in ((own, "read"), (other, "write_internal")):
-            await stores.audit.record(
-                "tool.requested", actor=f"turn:{turn}", subject="x", risk=risk, decision="allow"
-            )
-    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        reports = await scheduler(h).start(alarm=False)
-        assert [(r.schedule_id, r.status) for r in reports] == [(fourth.id, "sent")]
         assert await rent_reminders(h) == 1
         [note] = [t for t in h.channel.texts("c1") if "I was restarted while" in t]
         assert "I did not run it again" in note
