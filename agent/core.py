@@ -27,7 +27,7 @@ from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, Turn
 from memory.approvals import Approval
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
-from memory.people import Identity, User
+from memory.people import Chat, Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
 
@@ -205,10 +205,7 @@ class Steward:
         now = time.monotonic()
         if now - self._told.get(requester.id, -TELL_OWNER_EVERY) < TELL_OWNER_EVERY:
             return  # one notice per person at most every few minutes: /approve lists the rest
-        channels = self.switchboard.channels
-        found = await private_address(
-            self.stores, owner.id, [c for c in channels if c != "console"] or channels
-        )
+        found = await self._owners_private_chat(owner)
         if found is None:
             return
         self._told[requester.id] = now
@@ -367,6 +364,11 @@ class Steward:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _owners_private_chat(self, owner: User) -> tuple[Address, Chat] | None:
+        channels = self.switchboard.channels
+        chats = [c for c in channels if c != "console"] or channels
+        return await private_address(self.stores, owner.id, chats)
+
     async def _tell_owner_budget_spent(self, request: TurnRequest) -> None:
         day = self.runner.budget_day_start().date().isoformat()
         if not await self.stores.state.set_if_changed("budget_notice_day", day):
@@ -374,10 +376,14 @@ class Steward:
         await self.stores.audit.record(
             "budget.paused", actor="steward", subject=request.kind, day=day
         )
-        if request.address and request.chat:
+        # the owner's to hear, in their chat: the first job skipped may be another person's
+        owner = await self.stores.people.owner()
+        where = await self._owners_private_chat(owner) if owner is not None else None
+        if where is not None:
+            address, chat = where
             await self.courier.send(
-                request.address,
-                request.chat.id,
+                address,
+                chat.id,
                 f"Today's token budget ({self.settings.daily_token_budget:,} tokens, "
                 "STEWARD_DAILY_TOKEN_BUDGET) is spent, so I've paused self-initiated work "
                 "(briefings, check-ins) until tomorrow. Messages from you still get answers.",

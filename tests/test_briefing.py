@@ -412,3 +412,32 @@ async def test_ranking_takes_what_memory_says_the_owner_cares_about(
         await h.say("/briefing now")
         prompt = briefing_requests(fake_model)[-1].last_user_text
         assert "[1] Notes on sourdough" in prompt and "[2] Local bakery wins award" in prompt
+
+
+def test_a_feed_cannot_fill_the_prompt_nor_hold_a_core() -> None:
+    """An item's 1.9 MB title went whole into the briefing's prompt (the model call failed,
+    and so every briefing for a week); a 300 KB feed that is not well-formed XML took 50 s of
+    feedparser's forgiving parser, in a thread no deadline stops."""
+    import time
+
+    import httpx
+
+    from agent.scheduler.feeds import TITLE_CHARS, _parse
+
+    headers = httpx.Headers({"content-type": "application/rss+xml"})
+    huge = "T" * 1_000_000
+    rss = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>'
+        f"<item><title>{huge}</title><link>http://a.example/{'l' * 5000}</link></item>"
+        "<item><title>Fine</title><link>http://a.example/fine</link></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = _parse(rss, "http://a.example/feed", headers)
+    assert parsed is not None
+    first, second = parsed[1]
+    assert len(first.title) == TITLE_CHARS and first.link == ""
+    assert (second.title, second.link) == ("Fine", "http://a.example/fine")
+    broken = b"<rss><channel>" + b"<item><title>a & b <p>" * 20_000  # 380 KB, not XML
+    started = time.monotonic()
+    assert _parse(broken, "http://a.example/feed", headers) is None
+    assert time.monotonic() - started < 5

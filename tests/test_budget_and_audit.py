@@ -64,6 +64,9 @@ async def test_another_persons_timezone_does_not_move_the_budgets_day(
             kind="checkin", user=user, chat=chat, address=h.message("", chat="f").address, text="x"
         )  # type: ignore[arg-type]
         assert (await h.steward.respond(job)).status is TurnStatus.SKIPPED
+        # the first job skipped was the friend's: the owner's notice went to the friend's chat
+        assert not [t for t in h.channel.texts("f") if "token budget" in t]
+        assert [t for t in h.channel.texts("c1") if "token budget" in t]
 
 
 async def test_self_initiated_turns_run_within_budget(

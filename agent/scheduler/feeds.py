@@ -37,6 +37,14 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 SUMMARY_CHARS = 400
+TITLE_CHARS = 300
+LINK_CHARS = 2000
+"""A title or link past these is cut (a link, dropped): one item's 1.9 MB title went whole into
+the briefing's prompt, failed the model call, and so every briefing for a week."""
+LOOSE_PARSE_BYTES = 200_000
+"""Past this, a feed that is not well-formed XML is refused: feedparser's forgiving parser
+takes time growing with the square of its size (200 KB: 22 s; 2 MB: half an hour of a core,
+in a thread no deadline can stop)."""
 MAX_REDIRECTS = 5
 
 _TAG = re.compile(r"<[^>]+>")
@@ -179,6 +187,9 @@ def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[New
     """feedparser on bytes (wrapped in a stream: a bare string could make it fetch a URL)."""
     import feedparser  # lazy: only the briefing needs it
 
+    if len(body) > LOOSE_PARSE_BYTES and not _well_formed(body):
+        return None
+
     parsed = feedparser.parse(
         io.BytesIO(body),
         response_headers={
@@ -192,9 +203,24 @@ def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[New
     return strip_html(parsed.feed.get("title", "")), items
 
 
+def _well_formed(body: bytes) -> bool:
+    """Whether expat (linear in the size, entity expansion bounded) reads it as XML."""
+    from xml.parsers import expat
+
+    try:
+        expat.ParserCreate().Parse(body, True)
+    except expat.ExpatError:
+        return False
+    return True
+
+
 def _item(entry: Any) -> NewItem | None:
     title = strip_html(entry.get("title", ""))
+    if len(title) > TITLE_CHARS:
+        title = title[: TITLE_CHARS - 1].rstrip() + "…"
     link = entry.get("link", "") or ""
+    if len(link) > LINK_CHARS:
+        link = ""
     if not title and not link:
         return None
     key = entry.get("id") or link or hashlib.sha256(title.encode()).hexdigest()
