@@ -145,6 +145,16 @@ async def test_a_watch_rule_fires_once_across_a_restart(
         await watcher.check_once()
         await scheduler_of(w).run_due()
         assert len(notices(w)) == 2
+        # a crash while a notice was being sent: the start after it recovers it (recovery
+        # asked every kind of job whether its turn had acted, and a notice's had no answer)
+        dovecot.deliver(plain_mail(BOSS, "Fourth", "After the crash."))
+        assert await watcher.check_once() == 1
+        store = scheduler_of(w).store
+        [due] = await store.due(w.h.steward.clock.now())
+        assert await store.claim(due, late_seconds=0, text="left firing")
+    async with trust_world(tmp_path, reuse=True, **settings) as w:
+        await scheduler_of(w).start(alarm=False)
+        assert [n for n in notices(w) if "Fourth" in n]
 
 
 async def test_notices_wait_out_quiet_hours_and_stale_unread_mail_is_told_once(

@@ -148,6 +148,9 @@ class MailNoticeJob:
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
         return None
 
+    async def acted(self, run: ScheduleRun, chat_id: int) -> int | None:
+        return None  # a notice runs no turn
+
 
 class MailWatcher:
     def __init__(
