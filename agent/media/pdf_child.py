@@ -19,7 +19,8 @@ import sys
 import weakref
 from pathlib import Path
 
-from agent.media.documents import DocumentError, Extracted, read_pdf
+from agent.media.document_types import DocumentError, Extracted
+from agent.media.pdf_text import read_pdf
 
 __all__ = ["MEMORY_LIMIT", "read_in_child"]
 
