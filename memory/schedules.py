@@ -204,6 +204,16 @@ class ScheduleStore:
             params = (user_id,)
         return int(await self._db.scalar(sql, params))
 
+    async def count_made_since(self, user_id: int, kind: str, since: datetime) -> int:
+        """How many schedules of a kind were made for a user since `since` (whatever became
+        of them)."""
+        return int(
+            await self._db.scalar(
+                "SELECT COUNT(*) FROM schedules WHERE user_id = ? AND kind = ? AND created_at >= ?",
+                (user_id, kind, iso(since)),
+            )
+        )
+
     async def find(self, user_id: int, kind: str, **payload: Any) -> Schedule | None:
         """The active (or firing) schedule of a kind whose payload has these values."""
         for schedule in await self.for_user(user_id, (kind,), statuses=("active", "firing")):

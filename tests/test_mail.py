@@ -453,7 +453,7 @@ async def test_a_move_without_the_move_extension_purges_only_what_it_moves(
     ],
 )
 def test_watch_rules_are_read(text: str, kind: str, value: str) -> None:
-    from agent.mail.watch import parse_rule
+    from agent.mail.rules import parse_rule
 
     assert parse_rule(text) == type(parse_rule(text))(kind, value)
 

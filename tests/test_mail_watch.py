@@ -189,6 +189,29 @@ async def test_notices_wait_out_quiet_hours_and_stale_unread_mail_is_told_once(
         assert len(notices(w)) == 2
 
 
+async def test_a_flood_of_matching_mail_is_counted_not_sent_one_by_one(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """Anyone can send mail that matches a rule (a forged From, a subject): 300 such mails
+    were 300 messages at the end of the owner's quiet hours."""
+    from agent.mail.watch import NOTICE_BURST, NOTICE_WINDOW
+
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    async with trust_world(tmp_path, clock=clock, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say("/mail watch from corp.example")
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        for n in range(NOTICE_BURST + 15):
+            dovecot.deliver(plain_mail("Boss <boss@corp.example>", f"Urgent {n}", "Now."))
+        assert await watcher.check_once() == NOTICE_BURST + 15
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == NOTICE_BURST
+        clock.advance(NOTICE_WINDOW)
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == NOTICE_BURST + 1
+        assert notices(w)[-1].startswith("📧 15 more mail(s) matched your watch rules")
+
+
 @pytest.mark.parametrize("tls", [True, False], ids=["aioimaplib-idle", "imapclient-idle"])
 async def test_idle_wakes_the_watcher_on_new_mail(
     tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, tls: bool

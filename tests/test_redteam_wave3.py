@@ -423,7 +423,7 @@ def test_a_watch_notice_shows_the_senders_words_as_a_quote() -> None:
     """The notice goes to the owner's chat as Steward's message; the one line of the mail it
     carries is the sender's, so it is shown as a quote, not as a line Steward says."""
     from agent.mail.message import ParsedMail
-    from agent.mail.watch import notice_text
+    from agent.mail.rules import notice_text
     from bot.channels.formatting import markdown_to_telegram_html, telegram_visible_text
 
     mail = ParsedMail(

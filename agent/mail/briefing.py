@@ -14,8 +14,8 @@ from agent.fence import fence, new_fence_id
 from agent.mail.errors import MailError
 from agent.mail.imap import SearchQuery
 from agent.mail.message import ParsedMail, parse_headers, parse_message
+from agent.mail.rules import matches
 from agent.mail.service import MailService
-from agent.mail.watch import matches
 from memory.people import User
 
 __all__ = ["MailBriefing", "MailDigest"]

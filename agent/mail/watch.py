@@ -16,30 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from agent.cards import plain_text
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
 from agent.mail.message import ParsedMail, parse_headers, parse_message
+from agent.mail.rules import matches, notice_text
 from agent.mail.service import MailService
 from agent.scheduler.jobs import DueJob, JobResult, JobRuntime
 from memory.labels import Label
 from memory.mail import WatchRule
 from memory.schedules import RunStatus, Schedule, ScheduleRun
 
-__all__ = [
-    "MailNoticeJob",
-    "MailWatcher",
-    "NoticeScheduler",
-    "RuleSpec",
-    "matches",
-    "notice_text",
-    "parse_rule",
-]
+__all__ = ["MailNoticeJob", "MailWatcher", "NoticeScheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -47,78 +37,24 @@ STALE_AFTER = timedelta(days=1)
 GIST_MAX_BYTES = 2_000_000  # a bigger message's gist is its size, not its text
 
 
-@dataclass(frozen=True)
-class RuleSpec:
-    kind: str
-    value: str
-
-
-_UNREAD = re.compile(
-    r"^(anything\s+)?unread(\s+mail)?\s+(older\s+than\s+)?(a|one|1)\s+day(\s+old)?$", re.I
-)
-_DOMAIN = re.compile(r"^@?([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
-_ADDRESS = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
-
-
-def parse_rule(text: str) -> RuleSpec:
-    """`from boss@corp.example`, `from corp.example`, `subject invoice overdue`,
-    `unread older than a day`. ValueError says what is wrong."""
-    words = text.strip()
-    if _UNREAD.match(words) or words.lower() in ("unread", "stale"):
-        return RuleSpec("unread_older", "1 day")
-    head, _, rest = words.partition(" ")
-    rest = rest.strip()
-    if head.lower() == "from" and rest:
-        if _ADDRESS.match(rest):
-            return RuleSpec("from", rest.lower())
-        if _DOMAIN.match(rest):
-            return RuleSpec("from", "@" + rest.lstrip("@").lower())
-        raise ValueError(f"“{rest}” is neither an address nor a domain")
-    if head.lower() == "subject" and rest:
-        return RuleSpec("subject", " ".join(rest.split()))
-    raise ValueError(
-        "a rule is `from <address or domain>`, `subject <words>` or `unread older than a day`"
-    )
-
-
-def describe_rule(rule: WatchRule | RuleSpec) -> str:
-    if rule.kind == "from":
-        return f"from {rule.value.lstrip('@')}" + (
-            " (any address)" if rule.value.startswith("@") else ""
-        )
-    if rule.kind == "subject":
-        return f"subject has “{rule.value}”"
-    return "anything unread older than a day"
-
-
-def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
-    if rule.kind == "from":
-        address = mail.sender_address
-        if rule.value.startswith("@"):
-            domain = address.rsplit("@", 1)[-1]
-            wanted = rule.value[1:]
-            return bool(address) and (domain == wanted or domain.endswith("." + wanted))
-        return address == rule.value
-    if rule.kind == "subject":
-        subject = mail.subject.lower()
-        return all(word.lower() in subject for word in rule.value.split())
-    return False
-
-
-def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
-    # the sender writes all three: no Markdown or invisible characters into Steward's message
-    who = plain_text(mail.sender) or "(no sender)"
-    subject = plain_text(mail.subject) or "(no subject)"
-    gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
-    lead = "Still unread after a day" if stale else "New mail"
-    # the gist is the sender's words: shown as a quote, never as a line of Steward's own
-    return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "")
-
-
 class NoticeScheduler(Protocol):
     """What the watcher needs of the scheduler: re-arm its alarm after a notice is queued."""
 
     async def sync_alarms(self) -> None: ...
+
+
+NOTICE_BURST = 10
+NOTICE_WINDOW = timedelta(hours=1)
+"""At most NOTICE_BURST mail notices a person gets one by one in NOTICE_WINDOW; the rest are
+counted into one message at the window's end (`MailWatcher._fold`)."""
+
+
+def _digest(count: int) -> dict[str, object]:
+    text = (
+        f"📧 {count} more mail(s) matched your watch rules within the hour; I stopped "
+        "telling you one by one. They are in your mailbox."
+    )
+    return {"digest": True, "count": count, "text": text}
 
 
 class MailNoticeJob:
@@ -291,6 +227,10 @@ class MailWatcher:
             return
         label = Label.untrusted(f"mail:{sender or 'unknown sender'}")
         now = self.clock.now()
+        schedules = self.stores.schedules
+        if await schedules.count_made_since(user_id, "mail", now - NOTICE_WINDOW) >= NOTICE_BURST:
+            await self._fold(notice_id, user_id, chat_id, destination, now)
+            return
         schedule = await self.stores.schedules.add(
             user_id=user_id,
             chat_id=chat_id,
@@ -306,6 +246,37 @@ class MailWatcher:
         await self.stores.audit.record(
             "mail.notice", actor="steward", subject=f"schedule:{schedule.id}", notice=notice_id
         )
+        if self.scheduler is not None:
+            await self.scheduler.sync_alarms()
+
+    async def _fold(
+        self,
+        notice_id: int,
+        user_id: int,
+        chat_id: int | None,
+        destination: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """Past NOTICE_BURST an hour, notices are counted into one, sent when the hour is up:
+        anyone can send mail that matches a rule (a forged From, a subject), and 300 such
+        mails were 300 messages at the end of the owner's quiet hours."""
+        schedules = self.stores.schedules
+        digest = await schedules.find(user_id, "mail", digest=True)
+        if digest is not None and digest.status.value == "active":
+            count = int(digest.payload.get("count", 1)) + 1
+            await schedules.update(digest.id, payload=_digest(count))
+        else:
+            digest = await schedules.add(
+                user_id=user_id,
+                chat_id=chat_id,
+                kind="mail",
+                trigger={"type": "once", "at": (now + NOTICE_WINDOW).isoformat()},
+                payload=_digest(1),
+                next_run_at=now + NOTICE_WINDOW,
+                destination=destination,
+                tainted=False,  # Steward's own words: a count, nothing of the mails
+            )
+        await self.stores.mail.set_notice_schedule(notice_id, digest.id)
         if self.scheduler is not None:
             await self.scheduler.sync_alarms()
 

@@ -68,7 +68,7 @@ def _configured(settings: Settings) -> None:
 @mail.sub("watch list")
 @mail.sub("watch")
 async def watch_list(user: User, chat: Chat, stores: Stores) -> str:
-    from agent.mail.watch import describe_rule
+    from agent.mail.rules import describe_rule
 
     if in_group(chat):
         return IN_PRIVATE
@@ -80,7 +80,7 @@ async def watch_list(user: User, chat: Chat, stores: Stores) -> str:
 
 @mail.sub("watch remove <rule_id...>", problem=WHICH, rule_id=_rule_id)
 async def watch_remove(rule_id: int, user: User, chat: Chat, stores: Stores) -> str:
-    from agent.mail.watch import describe_rule
+    from agent.mail.rules import describe_rule
 
     removed = await stores.mail.remove_rule(user.id, rule_id)
     if removed is None:
@@ -96,7 +96,7 @@ async def watch_add(
     rule: str, user: User, chat: Chat, address: Address, settings: Settings, stores: Stores
 ) -> str:
     _configured(settings)
-    from agent.mail.watch import describe_rule, parse_rule
+    from agent.mail.rules import describe_rule, parse_rule
 
     try:
         spec = parse_rule(rule)

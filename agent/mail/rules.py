@@ -1,0 +1,82 @@
+"""Mail watch rules: what `/mail watch` takes (`parse_rule`), how a rule reads back
+(`describe_rule`), whether a mail matches one (`matches`), and the notice a match sends
+(`notice_text`). The watcher that applies them is `watch.py`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.cards import plain_text
+from agent.mail.message import ParsedMail
+from memory.mail import WatchRule
+
+__all__ = ["RuleSpec", "describe_rule", "matches", "notice_text", "parse_rule"]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    kind: str
+    value: str
+
+
+_UNREAD = re.compile(
+    r"^(anything\s+)?unread(\s+mail)?\s+(older\s+than\s+)?(a|one|1)\s+day(\s+old)?$", re.I
+)
+_DOMAIN = re.compile(r"^@?([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
+_ADDRESS = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,}$", re.I)
+
+
+def parse_rule(text: str) -> RuleSpec:
+    """`from boss@corp.example`, `from corp.example`, `subject invoice overdue`,
+    `unread older than a day`. ValueError says what is wrong."""
+    words = text.strip()
+    if _UNREAD.match(words) or words.lower() in ("unread", "stale"):
+        return RuleSpec("unread_older", "1 day")
+    head, _, rest = words.partition(" ")
+    rest = rest.strip()
+    if head.lower() == "from" and rest:
+        if _ADDRESS.match(rest):
+            return RuleSpec("from", rest.lower())
+        if _DOMAIN.match(rest):
+            return RuleSpec("from", "@" + rest.lstrip("@").lower())
+        raise ValueError(f"“{rest}” is neither an address nor a domain")
+    if head.lower() == "subject" and rest:
+        return RuleSpec("subject", " ".join(rest.split()))
+    raise ValueError(
+        "a rule is `from <address or domain>`, `subject <words>` or `unread older than a day`"
+    )
+
+
+def describe_rule(rule: WatchRule | RuleSpec) -> str:
+    if rule.kind == "from":
+        return f"from {rule.value.lstrip('@')}" + (
+            " (any address)" if rule.value.startswith("@") else ""
+        )
+    if rule.kind == "subject":
+        return f"subject has “{rule.value}”"
+    return "anything unread older than a day"
+
+
+def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
+    if rule.kind == "from":
+        address = mail.sender_address
+        if rule.value.startswith("@"):
+            domain = address.rsplit("@", 1)[-1]
+            wanted = rule.value[1:]
+            return bool(address) and (domain == wanted or domain.endswith("." + wanted))
+        return address == rule.value
+    if rule.kind == "subject":
+        subject = mail.subject.lower()
+        return all(word.lower() in subject for word in rule.value.split())
+    return False
+
+
+def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
+    # the sender writes all three: no Markdown or invisible characters into Steward's message
+    who = plain_text(mail.sender) or "(no sender)"
+    subject = plain_text(mail.subject) or "(no subject)"
+    gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
+    lead = "Still unread after a day" if stale else "New mail"
+    # the gist is the sender's words: shown as a quote, never as a line of Steward's own
+    return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "")
