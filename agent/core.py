@@ -370,15 +370,15 @@ class Steward:
         return await private_address(self.stores, owner.id, chats)
 
     async def _tell_owner_budget_spent(self, request: TurnRequest) -> None:
-        day = self.runner.budget_day_start().date().isoformat()
-        if not await self.stores.state.set_if_changed("budget_notice_day", day):
-            return
-        await self.stores.audit.record(
-            "budget.paused", actor="steward", subject=request.kind, day=day
-        )
         # the owner's to hear, in their chat: the first job skipped may be another person's
         owner = await self.stores.people.owner()
         where = await self._owners_private_chat(owner) if owner is not None else None
+        day = self.runner.budget_day_start().date().isoformat()
+        if where is None or not await self.stores.state.set_if_changed("budget_notice_day", day):
+            return  # (nowhere to say it yet: the next skipped job tries again)
+        await self.stores.audit.record(
+            "budget.paused", actor="steward", subject=request.kind, day=day
+        )
         if where is not None:
             address, chat = where
             await self.courier.send(

@@ -266,6 +266,14 @@ class ScheduleStore:
             f"UPDATE schedules SET {', '.join(sets)} WHERE id = ?", (*params, schedule_id)
         )
 
+    async def update_if_active(self, schedule_id: int, *, payload: dict[str, Any]) -> bool:
+        """Change a schedule's payload only while it waits (not once it is firing)."""
+        changed = await self._db.execute(
+            "UPDATE schedules SET payload = ?, updated_at = ? WHERE id = ? AND status = 'active'",
+            (_json(payload), iso(self._clock.now()), schedule_id),
+        )
+        return changed == 1
+
     async def cancel(self, schedule_id: int) -> bool:
         """Cancel an active schedule; False when it was not active."""
         count = await self._db.execute(

@@ -212,6 +212,32 @@ async def test_a_flood_of_matching_mail_is_counted_not_sent_one_by_one(
         assert notices(w)[-1].startswith("📧 15 more mail(s) matched your watch rules")
 
 
+async def test_a_flood_held_by_quiet_hours_is_counted_too(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """Counted by the hour they were made, notices held back by quiet hours let ten more
+    through every hour: 31 messages at once after five hours of a flood."""
+    from agent.mail.watch import NOTICE_BURST
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = FrozenClock(now)
+    async with trust_world(tmp_path, clock=clock, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say("/mail watch from corp.example")
+        start, end = now - timedelta(hours=1), now + timedelta(hours=4)
+        await w.h.say(f"/quiet {start:%H:%M}-{end:%H:%M}")
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        for hour in range(3):
+            for n in range(NOTICE_BURST + 5):
+                dovecot.deliver(plain_mail("Boss <boss@corp.example>", f"Hour {hour} {n}", "x"))
+            await watcher.check_once()
+            clock.advance(timedelta(hours=1, minutes=1))
+        clock.advance(timedelta(hours=2))
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == NOTICE_BURST + 1, len(notices(w))
+        assert notices(w)[-1].startswith(f"📧 {2 * NOTICE_BURST + 15} more mail(s)")
+
+
 @pytest.mark.parametrize("tls", [True, False], ids=["aioimaplib-idle", "imapclient-idle"])
 async def test_idle_wakes_the_watcher_on_new_mail(
     tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, tls: bool

@@ -228,7 +228,9 @@ class MailWatcher:
         label = Label.untrusted(f"mail:{sender or 'unknown sender'}")
         now = self.clock.now()
         schedules = self.stores.schedules
-        if await schedules.count_made_since(user_id, "mail", now - NOTICE_WINDOW) >= NOTICE_BURST:
+        waiting = len(await schedules.for_user(user_id, ("mail",), statuses=("active", "firing")))
+        made = await schedules.count_made_since(user_id, "mail", now - NOTICE_WINDOW)
+        if max(waiting, made) >= NOTICE_BURST:  # held by quiet hours count too: not 10 an hour
             await self._fold(notice_id, user_id, chat_id, destination, now)
             return
         schedule = await self.stores.schedules.add(
@@ -262,10 +264,11 @@ class MailWatcher:
         mails were 300 messages at the end of the owner's quiet hours."""
         schedules = self.stores.schedules
         digest = await schedules.find(user_id, "mail", digest=True)
+        counted = False
         if digest is not None and digest.status.value == "active":
-            count = int(digest.payload.get("count", 1)) + 1
-            await schedules.update(digest.id, payload=_digest(count))
-        else:
+            count = int(digest.payload.get("count", 1)) + 1  # unless it began to go out meanwhile
+            counted = await schedules.update_if_active(digest.id, payload=_digest(count))
+        if digest is None or not counted:
             digest = await schedules.add(
                 user_id=user_id,
                 chat_id=chat_id,

@@ -208,7 +208,7 @@ def _well_formed(body: bytes) -> bool:
     from xml.parsers import expat
 
     try:
-        expat.ParserCreate().Parse(body, True)
+        expat.ParserCreate(namespace_separator=" ").Parse(body, True)  # as feedparser's strict
     except expat.ExpatError:
         return False
     return True
