@@ -235,15 +235,8 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
         assert "not run again" in runs[first.id].reason
         # a turn written before runs were recorded on turns (an upgrade mid-run) is still
         # found the old way, by chat, kind and time
-        clock.advance(timedelta(days=1))
-        stores, store = h.steward.stores, scheduler(h).store
-        await scheduler(h).add_reminder(
-            user=owner, chat=chat, address=Address("test", "c1"),
-            parsed=parse_reminder("1m task C", clock.now(), ZoneInfo("UTC")), kind="task",
-        )  # fmt: skip
-        clock.advance(timedelta(minutes=2))
-        [third] = await store.due(clock.now())
-        assert await store.claim(third, late_seconds=0, text=None)
+        stores = h.steward.stores
+        await _claimed_task_a_day_on(h, clock, "C")
         legacy = await stores.turns.start(
             kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None
         )
@@ -255,15 +248,8 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
         assert await scheduler(h).start(alarm=False) == []
         # a run whose own turn is known and only read is due again, even beside a turn of
         # the same kind without a run (/briefing now) that acted
-        clock.advance(timedelta(days=1))
-        stores, store = h.steward.stores, scheduler(h).store
-        await scheduler(h).add_reminder(
-            user=owner, chat=chat, address=Address("test", "c1"),
-            parsed=parse_reminder("1m task D", clock.now(), ZoneInfo("UTC")), kind="task",
-        )  # fmt: skip
-        clock.advance(timedelta(minutes=2))
-        [fourth] = await store.due(clock.now())
-        run_d = await store.claim(fourth, late_seconds=0, text=None)
+        stores = h.steward.stores
+        fourth, run_d = await _claimed_task_a_day_on(h, clock, "D")
         own = await stores.turns.start(
             kind="task", model="m", chat_id=chat.id, user_id=owner.id, message_id=None,
             run_id=run_d,
@@ -278,6 +264,24 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
         reports = await scheduler(h).start(alarm=False)
         assert [(r.schedule_id, r.status) for r in reports] == [(fourth.id, "sent")]
+
+
+async def _claimed_task_a_day_on(h: Harness, clock: FrozenClock, name: str) -> tuple[Any, int]:
+    """A day later, the owner's one-shot task `name` in c1, fallen due and claimed (firing)."""
+    from zoneinfo import ZoneInfo
+
+    owner = await h.steward.stores.people.owner()
+    chat = await h.steward.stores.people.chat("test", "c1", "private")
+    clock.advance(timedelta(days=1))
+    await scheduler(h).add_reminder(
+        user=owner, chat=chat, address=Address("test", "c1"),
+        parsed=parse_reminder(f"1m task {name}", clock.now(), ZoneInfo("UTC")), kind="task",
+    )  # fmt: skip
+    clock.advance(timedelta(minutes=2))
+    [due] = await scheduler(h).store.due(clock.now())
+    run = await scheduler(h).store.claim(due, late_seconds=0, text=None)
+    assert run is not None
+    return due, run
 
 
 async def test_a_briefing_missed_by_more_than_its_grace_window_is_skipped(
