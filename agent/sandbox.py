@@ -18,18 +18,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from agent.errors import ToolError
+from agent.git_pins import git_pins
+from agent.tree_digest import workspace_digest
 
 __all__ = ["Sandbox", "os_sandbox_available", "shell_mode"]
 
@@ -124,58 +124,6 @@ umount -l .
 cd "$ws"
 exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
 """
-
-# Settings a repository's own config could use to run a program from `git status`, `git log`
-# or `git diff`, pinned by command-line config (which outranks every file and reaches
-# submodules). Per-driver programs (filters, diff drivers) are found and pinned per call.
-_GIT_PINNED = (
-    ("core.fsmonitor", "false"),
-    ("core.hooksPath", "/dev/null"),
-    ("core.pager", "cat"),
-    ("core.attributesFile", "/dev/null"),
-    ("core.sshCommand", "ssh"),
-    ("core.askPass", "false"),
-    ("credential.helper", ""),
-    ("protocol.ext.allow", "never"),
-    ("log.showSignature", "false"),
-    ("gpg.program", "gpg"),
-    ("gpg.openpgp.program", "gpg"),
-    ("gpg.x509.program", "gpgsm"),
-    ("gpg.ssh.program", "ssh-keygen"),
-    ("diff.ignoreSubmodules", "all"),
-    ("status.submoduleSummary", "false"),
-    ("submodule.recurse", "false"),
-)
-GIT_DRIVER_KEYS = (
-    r"^(diff\.external|(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver)"
-    r"|remote\..+\.(uploadpack|receivepack)|alias\..+)$"
-)
-_EXTERNAL_DIFF = 'f() { echo "(not run: an external diff set in the repository\'s config)"; }; f'
-_ALIAS = '!echo "not run: an alias from the repository\'s config" >&2; exit 1'
-
-
-def git_pins(found: list[str]) -> dict[str, str]:
-    """GIT_CONFIG_* variables pinning the fixed settings and each program-valued key found."""
-    pins = list(_GIT_PINNED)
-    for key in dict.fromkeys(found):
-        leaf = key.rsplit(".", 1)[-1].lower()
-        if key.lower().startswith("alias."):
-            pins.append((key, _ALIAS))
-        elif leaf in ("clean", "smudge", "process"):
-            pins += [(key, ""), (key.rsplit(".", 1)[0] + ".required", "false")]
-        elif leaf == "textconv":
-            pins.append((key, "cat"))
-        elif leaf in ("external", "command"):
-            pins.append((key, _EXTERNAL_DIFF))
-        elif leaf == "driver":
-            pins.append((key, "false"))
-        elif leaf in ("uploadpack", "receivepack"):
-            pins.append((key, f"git-{'upload' if leaf == 'uploadpack' else 'receive'}-pack"))
-    env = {"GIT_CONFIG_COUNT": str(len(pins))}
-    for index, (key, value) in enumerate(pins):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    return env
 
 
 @functools.cache
@@ -310,52 +258,8 @@ class Sandbox:
         return resolved
 
     def tree_digest(self) -> str:
-        """A hash of everything in the workspace: every path with its type, mode, link count,
-        symlink target and content digest, so an approval stops matching when any file a
-        command could run or read changes; ToolError when something in it cannot be read.
-        Blocking: call it from a worker thread."""
-        root = self.root()
-        digest = hashlib.sha256()
-
-        def note(*fields: object) -> None:
-            digest.update(repr(fields).encode("utf-8", "surrogateescape"))
-
-        def unverifiable(relative: str) -> ToolError:
-            # A file or folder Steward cannot read could change unseen: no digest, so no
-            # approval can match it. (Its own files it makes readable first, see _readable.)
-            return ToolError(
-                f"refused: I cannot read {relative} in the workspace, so an approval could not "
-                "tell whether it changed"
-            )
-
-        def failed(exc: OSError) -> None:
-            raise unverifiable(os.path.relpath(exc.filename or root, root))
-
-        note(".", oct(_readable(str(root), root.lstat()).st_mode))  # the folder itself too
-        for folder, dirs, files in os.walk(root, onerror=failed):
-            dirs.sort()
-            for name in sorted(dirs + files):
-                path = os.path.join(folder, name)
-                relative = os.path.relpath(path, root)
-                try:
-                    info = os.lstat(path)
-                except OSError as exc:
-                    note(relative, "gone", exc.errno)
-                    continue
-                info = _readable(path, info)
-                if stat.S_ISLNK(info.st_mode):
-                    try:
-                        note(relative, "link", os.readlink(path))
-                    except OSError as exc:  # gone since the lstat
-                        note(relative, "gone", exc.errno)
-                elif stat.S_ISREG(info.st_mode):
-                    content = _content(path, info)
-                    if content.startswith("unreadable:"):
-                        raise unverifiable(relative)
-                    note(relative, "file", oct(info.st_mode), info.st_nlink, content)
-                else:
-                    note(relative, "other", oct(info.st_mode))
-        return digest.hexdigest()
+        """The workspace's digest (agent.tree_digest). Blocking: call it from a worker thread."""
+        return workspace_digest(self.root())
 
     def confined(self) -> bool:
         """True to confine, False to run unconfined (the owner opted in); ToolError when the
@@ -404,63 +308,3 @@ class Sandbox:
             "GIT_CEILING_DIRECTORIES": str(self.root().parent),
             **(git if git is not None else git_pins([])),
         }
-
-
-_DIGESTS: dict[tuple[int, ...], str] = {}
-
-
-def _readable(path: str, info: os.stat_result) -> os.stat_result:
-    """A workspace file or folder of Steward's own that a command made unreadable to it
-    (`chmod 000`, an archive unpacked with such modes) is made readable again (u+r, and u+x
-    for a folder) so its contents can be hashed: refused instead, one such entry left every
-    later command, the chmod that would fix it included, without an approval (a lockout).
-
-    The entry is opened without following a link and checked to be the one `lstat` saw, and
-    the mode is changed through that handle from its current bits: a link swapped in
-    meanwhile (a command still running) cannot turn this into a chmod of a file elsewhere.
-    Set-id bits are never kept. (A file's other names, hard links, are the same inode: the
-    handle check covers them; the sandbox cannot link a file from outside the workspace.)"""
-    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
-        return info
-    folder = stat.S_ISDIR(info.st_mode)
-    wanted = stat.S_IRUSR | (stat.S_IXUSR if folder else 0)
-    if not (folder or stat.S_ISREG(info.st_mode)) or info.st_mode & wanted == wanted:
-        return info
-    try:
-        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW)
-    except OSError:
-        return info
-    try:
-        now = os.fstat(fd)
-        if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or stat.S_IFMT(
-            now.st_mode
-        ) != stat.S_IFMT(info.st_mode):
-            return info
-        mode = stat.S_IMODE(now.st_mode) & ~(stat.S_ISUID | stat.S_ISGID) | wanted
-        os.chmod(f"/proc/self/fd/{fd}", mode)
-        return os.fstat(fd)
-    except OSError:
-        return info
-    finally:
-        os.close(fd)
-
-
-def _content(path: str, info: os.stat_result) -> str:
-    """A file's SHA-256, remembered while its inode, size, mtime and ctime stay the same."""
-    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    if key in _DIGESTS:
-        return _DIGESTS[key]
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        return f"unreadable:{exc.errno}"
-    digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "replaced"
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    if len(_DIGESTS) > 200_000:
-        _DIGESTS.clear()
-    _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]

@@ -3,6 +3,9 @@
 `run()` opens the state, builds the core, starts the channels (the console when no chat token is
 configured), tells users about work a crash interrupted, and runs until a signal or until every
 channel has finished.
+
+(Over 400 lines: it is the one module that wires every concrete part together, by design; each
+part it builds lives in its own module.)
 """
 
 from __future__ import annotations

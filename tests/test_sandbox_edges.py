@@ -581,7 +581,7 @@ async def test_a_command_allowed_by_a_rule_does_not_see_what_others_sent(tmp_pat
 def test_making_an_entry_readable_never_follows_a_link_swapped_in(tmp_path: Path) -> None:
     """The entry was lstat-ed, then chmod-ed by path with the bait's mode: a link swapped in
     between (a command still running) gave a file outside, such as .env, that mode (0o4777)."""
-    from agent.sandbox import _readable
+    from agent.tree_digest import _readable
 
     outside = tmp_path / "dot-env"
     outside.write_text("SECRET=1\n")

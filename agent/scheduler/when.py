@@ -7,6 +7,10 @@ where the time ends and the reminder text begins, and turns "every <days> <time>
 `Recurrence`. The arithmetic on times (next occurrences across daylight saving, quiet-hour
 windows) is `recurrence.py`; its names are exported here too, so callers have one module for
 "when".
+
+(Over 400 lines: every form a time is written in — moments, days, "every …", clock times,
+quiet hours — goes through the same tokenising and the same refusals of impossible clocks;
+apart, the forms would drift in what they accept.)
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from agent.git_pins import GIT_DRIVER_KEYS, git_pins
 from agent.policy import SHELL_OPERATORS, shell_argv
-from agent.sandbox import GIT_DRIVER_KEYS, Sandbox, git_pins
+from agent.sandbox import Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import sandbox_of
 

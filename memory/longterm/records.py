@@ -4,6 +4,8 @@ journal of which vectors Chroma holds.
 This is the source of truth. Vectors live elsewhere (`vectors.py`) and are derived from it.
 Every read takes a `user_id`: one user's memories never come back for another. The values are in
 `types.py`, the query words in `terms.py`, compaction marks in `compactions.py`.
+
+(Just over 400 lines: the table's writes and its supersession rules are one contract.)
 """
 
 from __future__ import annotations
