@@ -99,6 +99,19 @@ class WebSessionStore:
         )
         return LoginGrant(token, now + ttl)
 
+    async def peek(self, token: str) -> LoginResult:
+        """What `redeem` would answer, without using the token up."""
+        row = await self._db.fetchone(
+            "SELECT used_at, expires_at FROM web_logins WHERE token_hash = ?", (_hash(token),)
+        )
+        if row is None:
+            return LoginResult.UNKNOWN
+        if row["used_at"] is not None:
+            return LoginResult.USED
+        if row["expires_at"] <= iso(self._clock.now()):
+            return LoginResult.EXPIRED
+        return LoginResult.OK
+
     async def redeem(self, token: str) -> Redeemed:
         """Use a login token up: OK once, then USED; EXPIRED after its time; else UNKNOWN."""
         digest = _hash(token)

@@ -164,6 +164,7 @@ def browser(world: World) -> Iterator[Any]:
     driver.implicitly_wait(0)
     try:
         driver.get(world.link())
+        wait_for(lambda: css(driver, "#sign-in button"), on=driver)[0].click()
         yield driver
     finally:
         driver.quit()

@@ -70,8 +70,21 @@ class Web:
         ):
             return resp, await resp.text()
 
+    async def open_link(
+        self, link: str, headers: dict[str, str] | None = None
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        """What a person does: open the link, then press the page's button (a POST)."""
+        page, html = await self.request("GET", link, headers=headers)
+        if page.status != 200:
+            return page, html
+        token = re.search(r'name="token" value="([^"]+)"', html)
+        assert token, html[:500]
+        action = link.split("?", 1)[0]
+        origin = {"Origin": self.base, **(headers or {})}
+        return await self.request("POST", action, headers=origin, data={"token": token.group(1)})
+
     async def login(self, sender: Identity = OWNER, chat: str = "c1") -> str:
-        response, _ = await self.request("GET", await self.link(sender, chat))
+        response, _ = await self.open_link(await self.link(sender, chat))
         assert response.status == 303
         return response.cookies["steward_session"].value
 
@@ -105,7 +118,19 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
 
 async def test_a_link_signs_in_once_and_leaves_no_token_in_the_url(web: Web) -> None:
     link = await web.link()
-    response, _ = await web.request("GET", link)
+    # a link preview or a mail scanner fetching it signs nobody in and spends nothing
+    for method in ("GET", "HEAD", "GET"):
+        preview, html = await web.request(method, link)
+        assert preview.status == 200 and "steward_session" not in preview.cookies
+    assert "Sign in" in html
+    token = link.split("token=", 1)[1]
+    # the button's POST must come from the console's own page
+    foreign, _ = await web.request(
+        "POST", "/login", headers={"Origin": "https://evil.example"}, data={"token": token}
+    )
+    bare, _ = await web.request("POST", "/login", data={"token": token})
+    assert foreign.status == bare.status == 403 and "steward_session" not in bare.cookies
+    response, _ = await web.open_link(link)
     assert response.status == 303
     assert "token" not in response.headers["Location"]
     cookie = response.cookies["steward_session"]
@@ -123,6 +148,10 @@ async def test_a_link_signs_in_once_and_leaves_no_token_in_the_url(web: Web) -> 
             assert url.startswith(("/", "#")), (path, url)
     again, html = await web.request("GET", link)
     assert again.status == 403 and "already used" in html
+    replayed, html = await web.request(
+        "POST", "/login", headers=web.origin(), data={"token": token}
+    )
+    assert replayed.status == 403 and "already used" in html
     kinds = [e.kind for e in await web.h.steward.stores.audit.recent(50)]
     assert "web.login" in kinds and "web.login_refused" in kinds
 
@@ -133,6 +162,12 @@ async def test_an_expired_or_made_up_link_opens_nothing(web: Web) -> None:
     response, html = await web.request("GET", link)
     assert response.status == 403 and "expired" in html
     assert "steward_session" not in response.cookies
+    late, html = await web.request("POST", "/login", headers=web.origin(), data={"token": link})
+    assert late.status == 403 and "not a login link" in html  # the whole link is no token
+    late, html = await web.request(
+        "POST", "/login", headers=web.origin(), data={"token": link.split("token=", 1)[1]}
+    )
+    assert late.status == 403 and "expired" in html
     forged, html = await web.request("GET", "/login?token=" + "A" * 43)
     assert forged.status == 403 and "not a login link" in html
     blank, _ = await web.request("GET", "/approvals")
@@ -274,6 +309,7 @@ def test_steward_run_serves_the_console_and_web_link_prints_a_link(
     `steward web-link` (run here in-process) prints a link that signs in."""
     import socket
     import time
+    import urllib.parse
     import urllib.request
 
     with socket.socket() as probe:
@@ -320,8 +356,16 @@ def test_steward_run_serves_the_console_and_web_link_prints_a_link(
         assert main(["web-link"]) == 0
         link = capsys.readouterr().out.strip()
         assert link.startswith(f"http://127.0.0.1:{port}/login?token=")
+        with urllib.request.urlopen(link) as page:
+            token = re.search(r'name="token" value="([^"]+)"', page.read().decode())
+        assert token
+        press = urllib.request.Request(
+            f"http://127.0.0.1:{port}/login",
+            data=urllib.parse.urlencode({"token": token.group(1)}).encode(),
+            headers={"Origin": f"http://127.0.0.1:{port}"},
+        )
         try:
-            urllib.request.build_opener(NoRedirect).open(link)
+            urllib.request.build_opener(NoRedirect).open(press)
         except urllib.error.HTTPError as exc:
             assert exc.code == 303 and "steward_session=" in exc.headers["Set-Cookie"]
         else:
@@ -546,7 +590,9 @@ async def test_behind_https_links_use_the_public_url_and_the_cookie_is_secure(
             path = found.group(1).removeprefix("https://steward.example.org")
             proxied = {"Host": "steward.example.org"}  # as a reverse proxy passes it on
             web = Web(h, http.url, FrozenClock(datetime.now(UTC)), http)
-            response, _ = await web.request("GET", path, headers=proxied)
+            response, _ = await web.open_link(
+                path, headers={**proxied, "Origin": "https://steward.example.org"}
+            )
             assert response.status == 303
             cookie = response.cookies["__Host-steward_session"]
             assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"

@@ -40,7 +40,7 @@ async def login_link(
     scope = "approvals only" if link.role is WebRole.APPROVER else "the whole console"
     head = f"Your web console link ({scope}), valid for {link.minutes} minutes and one use:\n"
     tail = (
-        "\n\nDon't share it: whoever opens it first is signed in as you. "
+        "\n\nDon't share it: whoever opens it and signs in first is signed in as you. "
         "/web logout ends every session."
     )
     # the log keeps a placeholder: only the token's hash is ever stored

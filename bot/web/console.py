@@ -83,7 +83,9 @@ class WebConsole:
             return self._static(path.removeprefix("/static/"))
         if path == "/favicon.ico" and request.method in ("GET", "HEAD"):
             return self._static("favicon.svg")
-        if path == "/login" and request.method == "GET":
+        if path == "/login" and request.method in ("GET", "HEAD"):
+            return await self._sign_in_page(request)
+        if path == "/login" and request.method == "POST":
             return await self._login(request)
         if path == "/login/done" and request.method == "GET":
             return self._page("signed_in.html", status=200)
@@ -150,9 +152,34 @@ class WebConsole:
 
     # -- signing in and out ------------------------------------------------------------------
 
+    async def _sign_in_page(self, request: web.Request) -> web.StreamResponse:
+        """A link opened shows a button; only pressing it (a POST) uses the token up. Link
+        previews (Telegram's, Slack's unfurling) and mail scanners fetch a link as soon as it is
+        sent: a GET that signed in spent the owner's link on them, or signed them in."""
+        token = request.query.get("token", "")
+        if not token:  # the history's entry once the script dropped the token from it
+            return self._page("link_refused.html", status=200, reason="none")
+        result = (
+            await self.deps.core.stores.web_sessions.peek(token)
+            if 0 < len(token) <= 200
+            else LoginResult.UNKNOWN
+        )
+        if result is not LoginResult.OK:
+            return self._page("link_refused.html", status=403, reason=result.value)
+        return self._page("sign_in.html", status=200, token=token)
+
     async def _login(self, request: web.Request) -> web.StreamResponse:
         stores = self.deps.core.stores
-        token = request.query.get("token", "")
+        if not self.perimeter.origin_ok(
+            request.headers.get("Origin"),
+            request.headers.get("Referer"),
+            request.headers.get("Host"),
+        ):
+            await stores.audit.record("web.origin_refused", actor="", subject="/login")
+            return web.Response(status=403, text="This request did not come from the console.")
+        form = await request.post()
+        token = form.get("token", "")
+        token = token if isinstance(token, str) else ""
         redeemed = await stores.web_sessions.redeem(token) if 0 < len(token) <= 200 else None
         if redeemed is None or redeemed.result is not LoginResult.OK:
             result = redeemed.result if redeemed else LoginResult.UNKNOWN

@@ -2,9 +2,13 @@
  * - [data-poll] sections refresh from their URL every 2 s, so new approval requests appear
  *   without a reload (the server renders the HTML; this only swaps it in).
  * - A form's buttons are disabled once it is sent, so a double tap decides nothing twice.
+ * - The sign-in page drops the login token from the address bar and the history.
  */
 (function () {
   "use strict";
+  if (window.location.pathname === "/login" && window.location.search) {
+    window.history.replaceState(null, "", "/login");
+  }
   var EVERY_MS = 2000;
 
   function poll(section) {
