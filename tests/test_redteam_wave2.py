@@ -387,10 +387,16 @@ async def test_markup_in_arguments_memories_and_audit_details_is_shown_as_text(w
 
 
 async def test_a_link_opened_many_times_at_once_signs_in_exactly_once(web: Web) -> None:
-    """A link pasted into a chat that prefetches it, racing the owner's own click: one of the
-    concurrent openings gets a session, every other one is refused."""
+    """The sign-in button pressed many times at once (two tabs, a double tap, a replayed
+    POST): one of the concurrent presses gets a session, every other one is refused."""
     link = await web.link()
-    answers = await asyncio.gather(*(web.request("GET", link) for _ in range(8)))
+    token = link.split("token=", 1)[1]
+    answers = await asyncio.gather(
+        *(
+            web.request("POST", "/login", headers=web.origin(), data={"token": token})
+            for _ in range(8)
+        )
+    )
     statuses = sorted(response.status for response, _ in answers)
     assert statuses == [303] + [403] * 7
     assert len(await web.h.steward.stores.audit.recent(50, kind="web.login")) == 1
