@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,10 @@ def read_restore_note(note: Path) -> dict[str, object] | None:
 def drop_restore_note(note: Path) -> None:
     """Blocking: call it from a worker thread."""
     if note.is_dir():
-        with contextlib.suppress(OSError):
+        try:
             note.rmdir()
+        except OSError:  # not empty: set aside, so it is recorded once, not at every start
+            with contextlib.suppress(OSError):
+                note.rename(note.with_name(f"{note.name}.recorded-{time.time_ns()}"))
     else:
         note.unlink(missing_ok=True)

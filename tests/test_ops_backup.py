@@ -241,3 +241,13 @@ async def test_a_planted_restore_note_writes_no_event_of_its_own_choosing(tmp_pa
         assert (event.kind, event.actor, event.subject) == ("audit.restored", "steward", "")
         assert event.detail == expected
         assert not note.exists()
+    # a folder that cannot be removed: recorded once, not at every start
+    note.mkdir()
+    (note / "x").write_text("x")
+    for _ in range(2):
+        stores = await Stores.open(settings.database_path, SystemClock())
+        try:
+            kinds = [e.kind async for e in stores.audit.all()]
+        finally:
+            await stores.close()
+    assert kinds.count("audit.restored") == 3 and not note.exists()
