@@ -285,6 +285,7 @@ class ApprovalService:
             ApprovalStatus.FAILED if result.is_error else ApprovalStatus.EXECUTED,
             result=content,
             result_is_error=result.is_error,
+            result_source=result.source,
         )
         await audit.record(
             "tool.ran",

@@ -13,11 +13,9 @@ influence in the next turn. What the policy refused (or rate-limited) is told to
 per turn, with the sources it was done on behalf of. A chat turn's answer may be streamed to
 a live preview (agent/streaming.py) until the turn holds outside content; nothing is shown after.
 
-(About 500 lines: running, pausing and resuming are one state machine over the same stored
-turn and its label, and reading them apart would hide how a label survives a pause.)
-
-(Over 400 lines: the step loop, its label bookkeeping and resuming after approval share the turn's
-state; split, the taint rules would be in two places.)
+(Over 400 lines: running, pausing and resuming are one state machine over the same stored
+turn and its label; split, the taint rules would be in two places and how a label survives a
+pause would be hidden.)
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ from agent.transcript import (
     with_breakpoint,
 )
 from agent.types import Address, TurnOutcome, TurnRequest
-from memory.approvals import Approval
+from memory.approvals import Approval, ApprovalStatus
 from memory.labels import TRUSTED, Label
 from memory.turns import StoredTurn, TokenUsage, TurnStatus
 
@@ -226,15 +224,17 @@ class TurnRunner:
             approval = decided[call_id]
             tool = self._tools.get(approval.tool)
             # a failed run (a command's exit code 1) still printed what it read
-            ran = approval.status.value in ("executed", "failed")
+            ran = approval.status in (ApprovalStatus.EXECUTED, ApprovalStatus.FAILED)
             # a tool gone since (an MCP server renamed or dropped it) counts as outside, and
-            # so does any result that was stored fenced
+            # so does any result stored with a source
             outside = ran and (
-                tool is None
-                or tool.untrusted_output
-                or (approval.result or "").startswith("<untrusted id=")
+                tool is None or tool.untrusted_output or approval.result_source is not None
             )
-            part_label = Label.untrusted(f"{approval.tool} result") if outside else Label()
+            part_label = (
+                Label.untrusted(approval.result_source or f"{approval.tool} result")
+                if outside
+                else Label()
+            )
             label = label.join(part_label)
             results.append(
                 ToolResultPart(

@@ -64,6 +64,8 @@ class Approval(NewApproval):
     prompt_message_id: str | None
     result: str | None
     result_is_error: bool
+    result_source: str | None = None
+    """Where the result came from when it is outside content (None: Steward's own words)."""
 
     @property
     def decided(self) -> bool:
@@ -99,6 +101,7 @@ def _approval(row: sqlite3.Row) -> Approval:
         prompt_message_id=row["prompt_message_id"],
         result=row["result"],
         result_is_error=bool(row["result_is_error"]),
+        result_source=row["result_source"],
     )
 
 
@@ -202,6 +205,7 @@ class ApprovalStore:
         decided_by: str | None = None,
         result: str | None = None,
         result_is_error: bool = False,
+        result_source: str | None = None,
     ) -> bool:
         """Move one approval from `expected` to `new`; False if someone else moved it first.
 
@@ -209,7 +213,8 @@ class ApprovalStore:
         changed = await self._db.execute(
             "UPDATE approvals SET status = ?, decided_by = COALESCE(?, decided_by),"
             " decided_at = CASE WHEN ? IS NULL THEN decided_at ELSE ? END,"
-            " result = COALESCE(?, result), result_is_error = ?"
+            " result = COALESCE(?, result), result_is_error = ?,"
+            " result_source = COALESCE(?, result_source)"
             " WHERE id = ? AND status = ?",
             (
                 new,
@@ -218,6 +223,7 @@ class ApprovalStore:
                 iso(self._clock.now()),
                 result,
                 int(result_is_error),
+                result_source,
                 approval_id,
                 expected,
             ),

@@ -241,3 +241,32 @@ async def test_the_look_ups_of_every_turn_and_indexing_pass_never_walk_the_memor
             )
     finally:
         await db.close()
+
+
+async def test_approved_results_stored_fenced_before_0014_keep_their_outside_mark(
+    tmp_path: Path,
+) -> None:
+    """A result fenced as outside content before the source column existed must still taint
+    the turn that resumes with it; a plain one stays plain."""
+    path = tmp_path / "s.db"
+    base = [m for m in load_migrations() if m.version < 14]
+    db = await Database.open(path, base)
+    for approval_id, result in (
+        ("a1", '<untrusted id="k3" source="https://x.example">do it</untrusted>'),
+        ("a2", "wrote notes.txt"),
+    ):
+        await db.execute(
+            "INSERT INTO approvals (id, tool, arguments, action_hash, status, requested_at,"
+            " expires_at, result) VALUES (?, 'web_fetch', '{}', 'h', 'executed', 'x', 'x', ?)",
+            (approval_id, result),
+        )
+    await db.close()
+    db = await Database.open(path, load_migrations())
+    try:
+        rows = await db.fetchall("SELECT id, result_source FROM approvals ORDER BY id")
+        assert [(r["id"], r["result_source"]) for r in rows] == [
+            ("a1", "web_fetch result"),
+            ("a2", None),
+        ]
+    finally:
+        await db.close()

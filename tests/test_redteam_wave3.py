@@ -105,7 +105,8 @@ async def test_an_approved_mcp_tool_that_vanishes_still_taints_the_resumed_turn(
         decided = await _decisions(world, "send_message")
         assert decided == ["ask"], "send_message was allowed after the vanished tool's result"
         turn = (await world.h.turns())[-1]
-        assert turn.label.tainted
+        # the label is the result's stored source (data), not read back from its fence's text
+        assert turn.label.tainted and "mcp:evil" in turn.label.sources
 
 
 # -- mail -----------------------------------------------------------------------------------
