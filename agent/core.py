@@ -330,7 +330,9 @@ class Steward:
                 return "Approved this once; no rule was added (it could never apply to them)."
             person = str(identities[0])
         try:
-            rule = self.policy.add_rule_for(approval.tool, approval.arguments, person)
+            rule = await asyncio.to_thread(
+                self.policy.add_rule_for, approval.tool, approval.arguments, person
+            )
         except (PolicyError, OSError) as exc:
             await self.stores.audit.record(
                 "policy.not_changed",

@@ -109,7 +109,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", ["agent", "memory"])
+@pytest.mark.parametrize("package", ["agent", "memory", "bot"])
 def test_no_import_cycles(package: str) -> None:
     inside = {n: {m for m in deps if m.startswith(package)} for n, deps in GRAPH.items()}
     inside = {n: deps for n, deps in inside.items() if n.startswith(package)}

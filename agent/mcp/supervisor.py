@@ -10,7 +10,6 @@ audited (`mcp.call`: server, tool, outcome, result size) next to the usual tool 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -117,9 +116,8 @@ class McpSupervisor:
             link.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        # a task's own end (cancelled, failed) is not stop()'s; stop() being cancelled still is
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         for link in self.links.values():
             link.status = "stopped"

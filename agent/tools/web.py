@@ -6,6 +6,7 @@ addresses (STEWARD_FETCH_ALLOW_HOSTS excepted); size and time are capped.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from html.parser import HTMLParser
@@ -124,7 +125,7 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
             if "html" in content_type or text.lstrip()[:15].lower().startswith(
                 ("<!doctype", "<html")
             ):
-                text = html_to_text(text)
+                text = await asyncio.to_thread(html_to_text, text)  # 1.8 MB: over 1 s
             text = text[: sandbox.output_limit]
             return ToolResult(f"HTTP {status} {current}\n\n{text}", status >= 400, f"web:{current}")
     raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects", source=f"web:{url}")

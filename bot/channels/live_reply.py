@@ -25,7 +25,7 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from agent.cards import terminal_safe
 from agent.streaming import STATUS_MARK
@@ -35,13 +35,20 @@ from bot.channels.formatting import slack_chunks, telegram_chunks
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.channels.console import ConsoleChannel
     from bot.channels.telegram_api import TelegramApi
     from bot.channels.telegram_send import TelegramSender
 
-__all__ = ["ConsoleLive", "SlackLive", "TelegramLive"]
+__all__ = ["ConsoleLive", "SlackLive", "TelegramLive", "Terminal"]
 
 log = logging.getLogger(__name__)
+
+
+class Terminal(Protocol):
+    """What a console preview needs of the console channel."""
+
+    def write_raw(self, text: str) -> bool: ...
+
+    async def send_text(self, address: Address, text: str) -> object: ...
 
 FIRST_DELAY = 0.1
 """Seconds after the first words before the first update: an answer complete by then is sent
@@ -289,7 +296,7 @@ class ConsoleLive:
     refresh = None
     mode = "console"
 
-    def __init__(self, console: ConsoleChannel) -> None:
+    def __init__(self, console: Terminal) -> None:
         self._console = console
         self._printed = ""
 

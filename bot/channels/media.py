@@ -14,6 +14,7 @@ over the cap is held in memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -60,7 +61,7 @@ async def telegram_fetch(api: TelegramApi, ref: MediaRef, max_bytes: int) -> byt
     if not file.file_path:
         raise FileUnavailable("Telegram gave no download path for it")
     if api.local and Path(file.file_path).is_absolute():
-        return _read_local(Path(file.file_path), max_bytes)
+        return await asyncio.to_thread(_read_local, Path(file.file_path), max_bytes)
     try:
         return await api.download(file.file_path, max_bytes, chunk=_CHUNK)
     except OverflowError:
