@@ -50,6 +50,7 @@ class Terminal(Protocol):
 
     async def send_text(self, address: Address, text: str) -> object: ...
 
+
 FIRST_DELAY = 0.1
 """Seconds after the first words before the first update: an answer complete by then is sent
 whole, and the first words still show well within 300 ms."""
