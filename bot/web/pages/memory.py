@@ -4,6 +4,7 @@ owner, that supersedes the old one), and import / export as JSON lines."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from agent.cards import describe_sources
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
+from memory.labels import Label
 from memory.longterm import Memory, NewMemory, Source, Trust
 
 __all__ = ["MemoryView", "routes"]
@@ -127,6 +129,9 @@ async def correct(page: Page) -> web.StreamResponse:
         return page.redirect(
             f"/memory/{newer}", f"#{old.id} was already replaced by #{newer}; correct that one."
         )
+    # outside words submitted back are still outside words: pressing "save" does not make them
+    # the owner's (a page's order with one word fixed would be recalled as something they said)
+    kept = old.untrusted and repeats(old.text, text)
     try:
         saved = await service.remember(
             NewMemory(
@@ -134,11 +139,12 @@ async def correct(page: Page) -> web.StreamResponse:
                 text=text,
                 kind=old.kind,
                 subject=old.subject,
-                source=Source.OWNER_SAID,
-                trust=Trust.TRUSTED,
-                importance=max(old.importance, 0.6),
+                source=old.source if kept else Source.OWNER_SAID,
+                trust=Trust.UNTRUSTED if kept else Trust.TRUSTED,
+                importance=old.importance if kept else max(old.importance, 0.6),
                 source_ref="web console",
                 replaces=(old.id,),
+                label=old.label.join(Label.untrusted(old.source.value)) if kept else Label(),
             )
         )
     except ValueError as exc:
@@ -153,9 +159,24 @@ async def correct(page: Page) -> web.StreamResponse:
             f"That is already memory #{saved.memory.id}; #{old.id} is unchanged (forget it "
             "if it is wrong).",
         )
-    return page.redirect(
-        f"/memory/{saved.memory.id}", f"Saved #{saved.memory.id}; it replaces #{old.id}."
+    note = (
+        " It repeats the outside content's words, so it stays marked as outside content; "
+        "write it in your own words to make it yours."
+        if kept
+        else ""
     )
+    return page.redirect(
+        f"/memory/{saved.memory.id}", f"Saved #{saved.memory.id}; it replaces #{old.id}.{note}"
+    )
+
+
+def repeats(outside: str, text: str) -> bool:
+    """Whether `text` carries over words of `outside`: a run of 24 characters or more, or
+    most of it (a short fact with a word changed)."""
+    a, b = outside.casefold(), text.casefold()
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    longest = matcher.find_longest_match(0, len(a), 0, len(b)).size
+    return longest >= min(24, len(b)) or matcher.ratio() >= 0.6
 
 
 @routes.get("/memory-export")
