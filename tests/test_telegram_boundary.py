@@ -839,3 +839,31 @@ async def test_a_chat_that_blocked_the_bot_is_given_up_and_the_owner_told(
         assert len(told) == 1 and "-100777" in told[0], tg.sent_texts()
         kinds = [e.kind for e in await stores.audit.recent(30)]
         assert kinds.count("message.undeliverable") == 2
+
+
+def test_a_forward_described_the_pre_7_0_way_is_still_someone_elses_words() -> None:
+    """An outdated local Bot API server sends `forward_from`/`forward_date` alone: such a
+    forward was read as the owner's own words (unlabelled, and run as a command)."""
+    from bot.channels.telegram_types import Message
+    from bot.channels.telegram_updates import forward_origin
+
+    base = {
+        "message_id": 7,
+        "date": 1,
+        "chat": {"id": 1001, "type": "private"},
+        "from": {"id": 1001, "is_bot": False, "first_name": "Owner"},
+        "text": "/approve k3f9",
+    }
+    for legacy, expected in (
+        (
+            {"forward_from": {"id": 666, "is_bot": False, "first_name": "M"}, "forward_date": 1},
+            "telegram:user:666",
+        ),
+        (
+            {"forward_from_chat": {"id": -100, "type": "channel"}, "forward_date": 1},
+            "telegram:chat:-100",
+        ),
+        ({"forward_sender_name": "Hidden", "forward_date": 1}, "telegram:hidden user"),
+        ({}, None),
+    ):
+        assert forward_origin(Message.from_raw({**base, **legacy})) == expected, legacy

@@ -268,7 +268,8 @@ class Message:
             document=_one(raw, "document", FileInfo.from_raw),
             voice=_one(raw, "voice", FileInfo.from_raw),
             audio=_one(raw, "audio", FileInfo.from_raw),
-            forward_origin=_one(raw, "forward_origin", MessageOrigin.from_raw),
+            forward_origin=_one(raw, "forward_origin", MessageOrigin.from_raw)
+            or _legacy_origin(raw),
             forward_from_message_id=_get(raw, "forward_from_message_id", int),
             is_automatic_forward=_get(raw, "is_automatic_forward", bool, False),
             via_bot=_one(raw, "via_bot", User.from_raw),
@@ -279,6 +280,25 @@ class Message:
             message_thread_id=_get(raw, "message_thread_id", int),
             unread=next((name for key, name in _UNREAD.items() if key in raw), None),
         )
+
+
+def _legacy_origin(raw: Raw) -> MessageOrigin | None:
+    """A forward as Bot API servers before 7.0 describe it (`forward_from`, `forward_date`…:
+    an outdated local telegram-bot-api still sends these alone). Unread, a forward of someone
+    else's "/approve k3f9" was the owner's own words, and a command."""
+    if not any(
+        key in raw
+        for key in ("forward_date", "forward_from", "forward_from_chat", "forward_sender_name")
+    ):
+        return None
+    user = _one(raw, "forward_from", User.from_raw)
+    chat = _one(raw, "forward_from_chat", Chat.from_raw)
+    return MessageOrigin(
+        type="user" if user else "channel" if chat else "hidden_user",
+        sender_user=user,
+        sender_user_name=_get(raw, "forward_sender_name", str),
+        chat=chat,
+    )
 
 
 _UNREAD = {
