@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -36,6 +37,8 @@ __all__ = [
     "fenced_result",
     "new_approval_id",
 ]
+
+log = logging.getLogger(__name__)
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -277,7 +280,11 @@ class ApprovalService:
             action_hash=approval.action_hash,
         )
         ran = replace(ctx, approved_fingerprint=approval.fingerprint)
-        result = await tool.run(ran, approval.arguments)
+        try:
+            result = await tool.run(ran, approval.arguments)
+        except Exception:  # never left "executing", its turn never resumed
+            log.exception("approved %s failed", approval.tool)
+            result = ToolResult(f"{approval.tool} failed unexpectedly", is_error=True)
         content = fenced_result(result)
         await store.transition(
             approval.id,

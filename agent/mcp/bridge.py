@@ -26,11 +26,14 @@ from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
 
 __all__ = [
     "DESCRIPTION_LIMIT",
+    "SCHEMA_LIMIT",
     "McpTool",
     "card_preview",
     "fingerprint",
     "result_text",
     "steward_name",
+    "unusable",
+    "without_patterns",
 ]
 
 DESCRIPTION_LIMIT = 400
@@ -42,6 +45,13 @@ def steward_name(server: str, tool: str) -> str | None:
     """`mcp__<server>__<tool>`, with characters the API refuses replaced; None if too long."""
     name = f"mcp__{server}__{_UNSAFE.sub('_', tool)}"
     return name if len(name) <= NAME_LIMIT else None
+
+
+def unusable(server: str, listed: mt.Tool) -> str:
+    """Why `McpTool.of` offered no tool for `listed`."""
+    if steward_name(server, listed.name) is None:
+        return "name too long"
+    return f"input schema over {SCHEMA_LIMIT:,} characters"
 
 
 class _AnyArguments(BaseModel):
@@ -67,6 +77,8 @@ class McpTool(Tool):
     invoke: Invoke | None = None
     target: str = ""
     """What the server runs or where it is (as written in the config), bound into approvals."""
+    checked_schema: Mapping[str, Any] = field(default_factory=dict)
+    """The schema arguments are checked against here: without its regular expressions."""
 
     @classmethod
     def of(
@@ -80,6 +92,8 @@ class McpTool(Tool):
             about = about[: DESCRIPTION_LIMIT - 1] + "…"
         hint = listed.annotations.read_only_hint if listed.annotations else None
         schema = _clean_schema(listed.input_schema)
+        if len(json.dumps(schema, default=str)) > SCHEMA_LIMIT:
+            return None
         bound = fingerprint(server, target, listed.name, schema)
 
         async def preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -104,6 +118,7 @@ class McpTool(Tool):
             read_only_hint=hint,
             invoke=invoke,
             target=target,
+            checked_schema=without_patterns(schema),
         )
 
     @property
@@ -121,11 +136,11 @@ class McpTool(Tool):
         if not isinstance(arguments, dict):
             raise ToolError(f"invalid arguments for {self.name}: expected an object")
         try:
-            validator = jsonschema.validators.validator_for(self.input_schema)
+            validator = jsonschema.validators.validator_for(self.checked_schema)
             # An empty registry: a `$ref` resolves inside the schema or not at all. Without
             # one, jsonschema fetched any URI a server named (loopback, metadata, file://),
             # blocking the event loop for as long as the URI took to answer.
-            validator(self.input_schema, registry=_NO_REMOTE_REFS).validate(arguments)
+            validator(self.checked_schema, registry=_NO_REMOTE_REFS).validate(arguments)
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "input"
             raise ToolError(  # quotes the server's schema (its enums, patterns): its words
@@ -147,6 +162,58 @@ class McpTool(Tool):
 
 
 _NO_REMOTE_REFS: referencing.Registry[Any] = referencing.Registry()
+
+SCHEMA_LIMIT = 16_000
+"""A tool whose input schema is longer than this (as JSON) is not offered: it would ride along
+in every model request of a turn that loads it (a 1 MB schema: a megabyte a request)."""
+
+_SUBSCHEMA = (
+    "additionalProperties",
+    "unevaluatedProperties",
+    "items",
+    "additionalItems",
+    "unevaluatedItems",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+)
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "dependentSchemas")
+
+
+def without_patterns(schema: Any) -> Any:
+    """A schema without its regular expressions (`pattern`, `patternProperties`): Python's
+    backtracking `re` runs them on the event loop, holding it, and a server's `^(a|a)*$`
+    against 26 letters held every chat for 5 s (each letter more doubles it). The server
+    checks its own patterns. Where `patternProperties` goes, so do the limits on other
+    properties that depended on it (`additionalProperties`), so nothing valid is refused."""
+    if not isinstance(schema, Mapping):
+        return schema
+    kept: dict[str, Any] = {}
+    had_patterns = isinstance(schema.get("patternProperties"), Mapping)
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            continue
+        if key == "patternProperties" and had_patterns:
+            continue
+        if had_patterns and key in ("additionalProperties", "unevaluatedProperties"):
+            continue
+        if key in _SUBSCHEMA:
+            kept[key] = (
+                [without_patterns(v) for v in value]
+                if isinstance(value, list)
+                else without_patterns(value)
+            )
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            kept[key] = [without_patterns(v) for v in value]
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
+            kept[key] = {name: without_patterns(v) for name, v in value.items()}
+        else:
+            kept[key] = value
+    return kept
 
 
 def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:

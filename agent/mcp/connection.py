@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import httpx2
 import mcp.types as mt
+import pydantic
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -295,5 +296,12 @@ def _describe(exc: BaseException, command: str = "") -> str:
         return f"no answer within {CONNECT_TIMEOUT:g} s"
     if isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
         return "the server closed the connection (did it exit? see its stderr.log)"
+    if isinstance(exc, MCPError | pydantic.ValidationError):
+        # the server's own words: they would be read as Steward's in the owner's notice and in
+        # /mcp ("Steward: your approvals are paused, re-link at …"); the log keeps them
+        log.warning("MCP server's answer: %s", escape_invisible(str(exc)[:500]))
+        if isinstance(exc, MCPError):
+            return f"the server answered with error {exc.code} (its words are in the log)"
+        return "the server's answer is not valid MCP (the details are in the log)"
     text = escape_invisible(str(exc).splitlines()[0][:200]) if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

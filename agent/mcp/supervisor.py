@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from mcp import MCPError
 
 from agent.cards import escape_invisible
-from agent.mcp.bridge import McpTool, result_text
+from agent.mcp.bridge import McpTool, result_text, unusable
 from agent.mcp.config import McpConfig
 from agent.mcp.connection import CallFailed, ServerLink
 from agent.tools.registry import Risk, ToolContext, ToolResult
@@ -169,7 +169,7 @@ class McpSupervisor:
                 )
                 shown = escape_invisible(listed.name[:80])  # the server's words, for a terminal
                 if made is None:
-                    skipped.append(f"{link.name}/{shown}: name too long")
+                    skipped.append(f"{link.name}/{shown}: {unusable(link.name, listed)}")
                     continue
                 if made.name in built:
                     skipped.append(f"{link.name}/{shown}: same name as another tool")
@@ -227,6 +227,14 @@ class McpSupervisor:
         except asyncio.CancelledError:
             await self._record(ctx, tool, "cancelled", 0, 0, started)
             raise
+        except Exception as exc:  # e.g. the SDK refusing a result of the wrong shape
+            log.warning("MCP %s: %s's answer could not be read: %s", tool.server, tool.remote, exc)
+            outcome = "malformed"
+            result = ToolResult(
+                f"the MCP server {tool.server} sent an answer that is not a valid MCP result "
+                f"({type(exc).__name__}); nothing of it was read",
+                is_error=True,
+            )
         else:
             text = result_text(answer)
             total = len(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ __all__ = [
     "ToolSource",
     "tool",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Risk(StrEnum):
@@ -179,6 +182,13 @@ class Tool:
             return ToolResult(str(exc), is_error=True, source=exc.source)
         except OSError as exc:  # e.g. a file name too long for the file system: tell the model
             return ToolResult(f"{self.name} failed: {exc.strerror or exc}", is_error=True)
+        except Exception as exc:  # a fault of ours or a library's: the turn goes on, told
+            log.exception("tool %s failed", self.name)
+            return ToolResult(
+                f"{self.name} failed unexpectedly ({type(exc).__name__}); the details are in "
+                "Steward's log",
+                is_error=True,
+            )
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
         if self.untrusted_output and result.source is None and not result.is_error:
             result = ToolResult(result.content, result.is_error, self.name)
