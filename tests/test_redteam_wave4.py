@@ -3,6 +3,8 @@ marked the old way, and malicious MCP servers (malformed results, schemas, error
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import re
 import time
@@ -110,7 +112,7 @@ async def test_a_result_of_the_wrong_shape_is_an_error_the_turn_goes_on_with(
     """The SDK's refusal of a malformed result escaped the turn: "something went wrong", no
     mcp.call event, and the model never saw a result."""
 
-    async def call(body: dict[str, Any]) -> aioweb.StreamResponse:
+    async def call(body: dict[str, Any], _: aioweb.Request) -> aioweb.StreamResponse:
         return result(body, bad)
 
     async with (
@@ -132,7 +134,7 @@ async def test_an_approved_call_with_a_malformed_result_fails_and_its_turn_resum
 ) -> None:
     """It stayed "executing" for good, with no record that it ran, and its turn never went on."""
 
-    async def call(body: dict[str, Any]) -> aioweb.StreamResponse:
+    async def call(body: dict[str, Any], _: aioweb.Request) -> aioweb.StreamResponse:
         return result(body, {"content": "not a list"})
 
     async with (
@@ -211,7 +213,7 @@ async def test_a_servers_error_text_is_not_told_to_the_owner_as_stewards(tmp_pat
     """A server answering `initialize` with an error worded as Steward had it delivered word
     for word in Steward's trusted "server is down" notice, and shown by /mcp."""
 
-    async def refuse(body: dict[str, Any]) -> aioweb.StreamResponse:
+    async def refuse(body: dict[str, Any], _: aioweb.Request) -> aioweb.StreamResponse:
         return error(body, -32001, LURE)
 
     async with (
@@ -223,3 +225,39 @@ async def test_a_servers_error_text_is_not_told_to_the_owner_as_stewards(tmp_pat
         shown = "\n".join(world.told) + (world.mcp.states()[0].error or "")
         assert "evil.example" not in shown and "approvals are paused" not in shown
         assert "evil.example" not in await world.h.say("/mcp")
+
+
+async def test_an_endless_answer_is_cut_off_not_read_forever(tmp_path: Path) -> None:
+    """A JSON answer that never ends: the SDK read it whole, with no limit, past the call's
+    timeout and the turn's end (122 -> 566 MiB and rising)."""
+    sent = 0
+
+    async def endless(body: dict[str, Any], request: aioweb.Request) -> aioweb.StreamResponse:
+        nonlocal sent
+        response = aioweb.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        opening = '{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"'
+        await response.write((opening % body["id"]).encode())
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while sent < 200:  # MiB: the test's own bound
+                await response.write(b"A" * (1 << 20))
+                sent += 1
+                await asyncio.sleep(0.005)
+        return response
+
+    async with (
+        hostile_server(endless) as url,
+        mcp_world(
+            tmp_path,
+            {"remote": {"type": "http", "url": url}},
+            rules=READ_RULE,
+            STEWARD_MCP_TIMEOUT="20",
+        ) as world,
+    ):
+        world.model.reply(Reply.tool_use("mcp__remote__fetch_report", {}))
+        world.model.reply(Reply.text("ok"))
+        await world.h.say("get the report")
+        [answer] = world.model.requests[1].tool_results
+        assert answer.get("is_error")
+        await asyncio.sleep(1)
+        assert sent < 40, f"{sent} MiB were read"  # 8 MiB and what the sockets buffer

@@ -30,6 +30,7 @@ from mcp.client.subscriptions import ListenNotSupportedError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from agent.cards import escape_invisible
+from agent.mcp.capped_http import CappedTransport
 from agent.mcp.config import ServerSpec
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -181,6 +182,7 @@ class ServerLink:
             http = httpx2.AsyncClient(
                 headers={k: v.get_secret_value() for k, v in spec.headers.items()},
                 timeout=httpx2.Timeout(30, read=300),
+                transport=CappedTransport(httpx2.AsyncHTTPTransport()),
             )
             stack.push_async_callback(http.aclose)
             return streamable_http_client(spec.url, http_client=http)

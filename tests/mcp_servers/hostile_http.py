@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-Answer = Callable[[dict[str, Any]], Awaitable[web.StreamResponse]]
+Answer = Callable[[dict[str, Any], web.Request], Awaitable[web.StreamResponse]]
 
 TOOL = {
     "name": "fetch_report",
@@ -48,7 +48,7 @@ async def hostile_server(
         method = body.get("method")
         if method == "initialize":
             if on_initialize is not None:
-                return await on_initialize(body)
+                return await on_initialize(body, request)
             return result(
                 body,
                 {
@@ -60,7 +60,7 @@ async def hostile_server(
         if method == "tools/list":
             return result(body, {"tools": tools or [TOOL]})
         if method == "tools/call" and on_call is not None:
-            return await on_call(body)
+            return await on_call(body, request)
         if method == "ping":
             return result(body, {})
         return error(body, -32601, "no such method")
