@@ -77,7 +77,15 @@ class Router:
         async with ticket:
             handled = True
             try:
-                await self._handle(message, user, chat, message_id, verb)
+                # who they are now, not when the message came: a message waits behind the
+                # chat's earlier ones (a /timezone just before it; a /revoke meanwhile)
+                now = await stores.people.resolve(message.sender)
+                if now is None:
+                    return  # no longer allowed: stored, not answered
+                chat = await stores.people.chat(
+                    message.address.channel, message.address.chat_id, message.chat_kind.value
+                )
+                await self._handle(message, now, chat, message_id, verb)
             except asyncio.CancelledError:
                 # stopped mid-message (Ctrl-C, SIGTERM): left `received`, so the next start
                 # tells the sender it was cut short instead of counting it as answered

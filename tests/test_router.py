@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import echo_reply, running_steward
+from harness import echo_reply, running_steward, said_last
 
 from agent.types import Choice, IncomingMessage, Press
 from bot.commands import (
@@ -293,3 +294,40 @@ async def test_a_press_is_typed_and_its_approval_id_is_never_read_as_a_subcomman
         unknown = await h.steward.stores.audit.recent(kind="approval.unknown")
     assert reply == "There is no approval request 'show'."
     assert [e.subject for e in unknown] == ["show"]
+
+
+async def test_a_queued_message_acts_as_its_sender_is_when_its_turn_comes(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The sender was looked up when the message came, before it waited behind the chat's
+    earlier ones: a /remind right after /timezone used the old zone, and a person revoked
+    while their messages waited still got model turns."""
+    gate = asyncio.Event()
+
+    async def slow(request: RecordedRequest) -> Reply:
+        await gate.wait()
+        return Reply.text("ok")
+
+    fake_model.on_request(slow)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        busy = asyncio.create_task(h.router.dispatch(h.message("what's up?")))
+        await asyncio.sleep(0.3)
+        zone = asyncio.create_task(h.router.dispatch(h.message("/timezone Asia/Tokyo")))
+        await asyncio.sleep(0.05)
+        remind = asyncio.create_task(h.router.dispatch(h.message("/remind tomorrow 9:00 dentist")))
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Fred")
+        theirs = [
+            asyncio.create_task(h.router.dispatch(h.message(text, sender=friend, chat="f1")))
+            for text in ("first", "second")
+        ]
+        await asyncio.sleep(0.3)
+        assert await h.steward.stores.people.revoke(friend)
+        gate.set()
+        await asyncio.gather(busy, zone, remind, *theirs)
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        [reminder] = await h.steward.stores.schedules.for_user(owner.id, ("reminder",))
+        assert reminder.next_run_at.astimezone(ZoneInfo("Asia/Tokyo")).hour == 9
+        asked = [said_last(r) for r in fake_model.requests]
+        assert "first" in asked and "second" not in asked, asked  # first began before
