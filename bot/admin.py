@@ -79,7 +79,9 @@ def policy_check(settings: Settings) -> int:
 
 async def audit_verify(settings: Settings) -> int:
     """Check the chain and its MACs; one line either way, naming the first bad event."""
-    stores = await Stores.open(settings.database_path, SystemClock(), audit_key=False)
+    stores = await Stores.open(
+        settings.database_path, SystemClock(), audit_key=False, upgrade=False
+    )
     try:
         result = await stores.audit.verify()
     finally:
@@ -102,7 +104,9 @@ async def audit_verify(settings: Settings) -> int:
 
 
 async def audit_export(settings: Settings, output: str) -> int:
-    stores = await Stores.open(settings.database_path, SystemClock(), audit_key=False)
+    stores = await Stores.open(
+        settings.database_path, SystemClock(), audit_key=False, upgrade=False
+    )
     try:
         lines = [json.dumps(e.__dict__, ensure_ascii=False) async for e in stores.audit.all()]
     finally:

@@ -21,6 +21,7 @@ from agent.paths import DataDirBusy, Home, load_at_home
 from agent.policy import PolicyError
 from memory.audit import AuditKeyError
 from memory.db import SchemaTooNew
+from memory.errors import SchemaBehind
 
 __all__ = ["main"]
 
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # found once the settings are in use (an owner's channel)
         print(f"steward: configuration error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (SchemaTooNew, PolicyError, AuditKeyError, DataDirBusy) as exc:
+    except (SchemaTooNew, SchemaBehind, PolicyError, AuditKeyError, DataDirBusy) as exc:
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:

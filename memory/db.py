@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from memory.errors import SchemaTooNew
+from memory.errors import SchemaBehind, SchemaTooNew
 
 __all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
 
@@ -74,7 +74,11 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, migrations: Iterable[Migration] | None = None) -> Database:
+    async def open(
+        cls, path: Path, migrations: Iterable[Migration] | None = None, *, upgrade: bool = True
+    ) -> Database:
+        """Open the database, creating or upgrading its schema; with `upgrade=False` an
+        existing database whose schema is behind is refused (SchemaBehind) instead."""
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
@@ -88,7 +92,9 @@ class Database:
             await conn.execute("PRAGMA wal_autocheckpoint=256")
             await conn.execute("PRAGMA journal_size_limit=1048576")
             db = cls(conn, path)
-            await db._migrate(list(migrations) if migrations is not None else load_migrations())
+            await db._migrate(
+                list(migrations) if migrations is not None else load_migrations(), upgrade
+            )
         except BaseException:
             await conn.close()
             raise
@@ -101,7 +107,7 @@ class Database:
         row = await self.fetchone("SELECT MAX(version) AS v FROM schema_version")
         return int(row["v"] or 0) if row else 0
 
-    async def _migrate(self, migrations: list[Migration]) -> None:
+    async def _migrate(self, migrations: list[Migration], upgrade: bool = True) -> None:
         await self._conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -112,6 +118,11 @@ class Database:
             raise SchemaTooNew(
                 f"database {self.path} has schema version {current}, but this Steward knows only "
                 f"up to {latest}: upgrade Steward or point STEWARD_DATA_DIR at another directory"
+            )
+        if not upgrade and 0 < current < latest:
+            raise SchemaBehind(
+                f"database {self.path} has schema version {current} and this Steward upgrades it "
+                f"to {latest} when it starts: start it once (`steward run`), then run this again"
             )
         for migration in migrations:
             if migration.version <= current:

@@ -2,6 +2,7 @@
 
 RuntimeError
 ├── SchemaTooNew          the database was written by a newer Steward
+├── SchemaBehind          a command that does not upgrade met a database an upgrade is owed
 ├── AuditKeyError         the audit key is missing, unreadable or not this database's
 ├── EmbedderUnavailable   no embedder can be built (disabled, model files missing)
 └── VectorIndexError      Chroma could not be opened or reached
@@ -9,11 +10,23 @@ RuntimeError
 
 from __future__ import annotations
 
-__all__ = ["AuditKeyError", "EmbedderUnavailable", "SchemaTooNew", "VectorIndexError"]
+__all__ = [
+    "AuditKeyError",
+    "EmbedderUnavailable",
+    "SchemaBehind",
+    "SchemaTooNew",
+    "VectorIndexError",
+]
 
 
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer Steward than this one."""
+
+
+class SchemaBehind(RuntimeError):
+    """The database's schema is older than this Steward's, and the command does not upgrade
+    it (only a start does: an admin command of a newer checkout must not migrate the database
+    under a Steward still running the old code, nor cut off the way back)."""
 
 
 class AuditKeyError(RuntimeError):

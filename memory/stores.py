@@ -48,13 +48,16 @@ class Stores:
     model_calls: ModelCallLog
 
     @classmethod
-    async def open(cls, path: Path, clock: Clock, *, audit_key: bool = True) -> Stores:
+    async def open(
+        cls, path: Path, clock: Clock, *, audit_key: bool = True, upgrade: bool = True
+    ) -> Stores:
         """Open (and migrate) the database, and the audit key beside it.
 
         The key is created at first start; `audit_key=False` (the `steward audit` commands)
         never creates one and leaves the key to `AuditLog.verify()`, which reports its absence.
+        `upgrade=False` (every command but a start): a schema behind this code is refused.
         """
-        db = await Database.open(path)
+        db = await Database.open(path, upgrade=upgrade)
         key_path = path.parent / AUDIT_KEY_FILE
         try:
             key = await ensure_key(db, key_path, clock) if audit_key else None

@@ -193,6 +193,32 @@ def test_an_upgrade_applies_the_migrations_and_says_what_changed(tmp_path: Path)
     assert "migration" not in again.stderr  # applied once
 
 
+def test_only_a_start_upgrades_the_database(tmp_path: Path) -> None:
+    """`audit verify`, `memory export`, `web-link`… migrated the database: a newer checkout's
+    command upgraded it under a Steward still running the old code, and cut off the way back."""
+    import asyncio
+    import sqlite3
+
+    from memory.db import Database, load_migrations
+
+    older = load_migrations()[:-1]
+
+    async def make_old() -> None:
+        db = await Database.open(tmp_path / "data" / "steward.db", older)
+        await db.close()
+
+    asyncio.run(make_old())
+    where = {"cwd": tmp_path, "STEWARD_HOME": str(tmp_path)}
+    for args in (("audit", "verify"), ("audit", "export"), ("memory", "export"), ("web-link",)):
+        line = one_line_error(steward(*args, **where))
+        assert f"schema version {older[-1].version}" in line and "steward run" in line, line
+    with sqlite3.connect(tmp_path / "data" / "steward.db") as conn:
+        [(version,)] = conn.execute("SELECT MAX(version) FROM schema_version").fetchall()
+    assert version == older[-1].version  # untouched
+    assert steward("run", stdin="", **where).returncode == 0
+    assert steward("audit", "verify", **where).returncode == 0
+
+
 def test_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Path) -> None:
     """`steward run` on a truncated or foreign steward.db printed a 30-line traceback and
     "DatabaseError: file is not a database", naming neither the file nor a way back."""

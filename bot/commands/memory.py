@@ -224,7 +224,7 @@ async def memory_cli(
     out = out or sys.stdout
     clock = SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stores = await Stores.open(settings.database_path, clock)
+    stores = await Stores.open(settings.database_path, clock, upgrade=False)
     try:
         # Export and import need no embedder: vectors are rebuilt when Steward next starts.
         portability = MemoryPortability(LongTermMemory.from_stores(stores, clock), stores.people)

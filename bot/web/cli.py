@@ -23,7 +23,7 @@ async def web_link_cli(settings: Settings, *, out: TextIO | None = None) -> int:
         print(f"steward web-link: {OFF}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stores = await Stores.open(settings.database_path, SystemClock())
+    stores = await Stores.open(settings.database_path, SystemClock(), upgrade=False)
     try:
         owner = await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])
         link = await issue_link(stores, settings, CONSOLE_IDENTITY, owner, via="cli")
