@@ -15,6 +15,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -346,6 +347,29 @@ class Settings(BaseSettings):
         Weights.parse(value)  # a bad name or value stops start-up with its message
         return value
 
+    @model_validator(mode="after")
+    def _channels_whole(self) -> Settings:
+        """A channel half configured started the console without a word."""
+        if self.slack_bot_token is None:
+            for name in ("slack_app_token", "slack_signing_secret"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name.upper()} is set but SLACK_BOT_TOKEN is not: Slack needs its "
+                        "bot token (xoxb-…) too"
+                    )
+        if self.telegram_webhook_url is not None:
+            if self.telegram_bot_token is None:
+                raise ValueError(
+                    "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_BOT_TOKEN is not: the webhook "
+                    "is for a bot"
+                )
+            if self.telegram_webhook_url.startswith("http://") and not self.telegram_api_base:
+                raise ValueError(
+                    "TELEGRAM_WEBHOOK_URL: Telegram sends webhooks to https:// addresses only "
+                    "(http:// only through a local Bot API server, TELEGRAM_API_BASE)"
+                )
+        return self
+
     @property
     def chroma_path(self) -> Path:
         """Where embedded Chroma keeps the memory vectors (unused with CHROMA_URL)."""
@@ -362,6 +386,7 @@ def load_settings(**overrides: object) -> Settings:
         ) from None
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{name.upper()}: {message}") from None
+        if not error["loc"]:  # a check across settings: its message names them
+            raise ConfigError(message) from None
+        raise ConfigError(f"{str(error['loc'][0]).upper()}: {message}") from None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Settings, load_settings
+from agent.env_file import check_env_file, setting_names
 
 __all__ = [
     "LOCK_FILE",
@@ -90,6 +91,7 @@ def load_at_home(home: Home | None = None) -> tuple[Settings, Home]:
     """The settings as `steward` reads them at start-up: `.env` from the home, relative paths
     resolved against it. A bad value raises ConfigError."""
     home = home or find_home()
+    check_env_file(home.env_file, setting_names(Settings.model_fields.values()))
     settings = load_settings(_env_file=home.env_file)
     return resolve_paths(settings, home.dir), home
 

@@ -130,3 +130,57 @@ def test_a_timezone_in_another_case_is_taken_as_chat_takes_it(
     """`/timezone europe/berlin` was taken in chat, STEWARD_TIMEZONE=europe/berlin refused."""
     monkeypatch.setenv("STEWARD_TIMEZONE", "europe/berlin")
     assert load_settings().timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("dot_env", "fragment"),
+    [
+        (
+            "STEWARD_TIMEZNE=Asia/Tokyo\n",
+            "line 1: STEWARD_TIMEZNE is not a setting (did you mean STEWARD_TIMEZONE?)",
+        ),
+        ("# a comment\nSTEWARD_MODEL claude\n", "line 2 is not NAME=value: 'STEWARD_MODEL claude'"),
+        ("SLACK_APP_TOKEN=xapp-1\n", "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not"),
+        ("TELEGRAM_WEBHOOK_URL=https://x.example/h\n", "TELEGRAM_WEBHOOK_URL is set but"),
+        (
+            "TELEGRAM_BOT_TOKEN=1:a\nTELEGRAM_WEBHOOK_URL=http://x.example/h\n",
+            "Telegram sends webhooks to https:// addresses only",
+        ),
+    ],
+)
+def test_a_mistake_in_dot_env_stops_the_start_with_one_line(
+    tmp_path: Path, dot_env: str, fragment: str
+) -> None:
+    """A misspelled name ran on the default unsaid, a line that is not NAME=value was skipped
+    with a library's warning, and half a channel started the console without a word."""
+    (tmp_path / ".env").write_text(dot_env)
+    env = {**os.environ, "STEWARD_HOME": str(tmp_path), "STEWARD_DATA_DIR": str(tmp_path / "d")}
+    result = subprocess.run(
+        [*STEWARD, "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert fragment in line, line
+
+
+def test_names_other_tools_read_may_sit_in_dot_env(tmp_path: Path) -> None:
+    from agent.paths import Home, load_at_home
+
+    (tmp_path / ".env").write_text("HTTPS_PROXY=http://proxy:3128\nstEward_model=m\n")
+    settings, _ = load_at_home(Home(tmp_path, "test"))
+    assert settings.model == "m"
+
+
+def test_the_readme_table_names_every_setting() -> None:
+    from agent.config import Settings
+    from agent.env_file import ALSO_KNOWN, setting_names
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = " ".join(line for line in readme.splitlines() if line.startswith("| `"))
+    names = setting_names(Settings.model_fields.values()) - set(ALSO_KNOWN)
+    assert sorted(n for n in names if f"`{n}`" not in table) == []

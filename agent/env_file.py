@@ -1,0 +1,57 @@
+"""The `.env` file read strictly: a line that is not `NAME=value` and a name that is no setting
+stop the start with one line naming it (python-dotenv only logs the first and skips it;
+pydantic-settings ignores the second, so `STEWARD_TIMEZNE=Asia/Tokyo` ran on UTC unsaid)."""
+
+from __future__ import annotations
+
+import difflib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from dotenv.parser import parse_stream
+
+from agent.errors import ConfigError
+
+__all__ = ["check_env_file", "setting_names"]
+
+OURS = ("STEWARD_", "ANTHROPIC_", "TELEGRAM_", "SLACK_", "CHROMA_", "EMAIL_")
+"""Prefixes whose unknown names are taken for typos. Other names (a proxy, a library's own
+variable) may sit in `.env` for the processes Steward starts or for other tools."""
+
+ALSO_KNOWN = ("STEWARD_HOME",)
+"""Read before the settings: where `.env` itself is (agent/paths.py)."""
+
+
+def setting_names(fields: Iterable[object]) -> set[str]:
+    """Every variable name the settings read, from their validation aliases."""
+    names: set[str] = set(ALSO_KNOWN)
+    for field in fields:
+        alias = getattr(field, "validation_alias", None)
+        for choice in getattr(alias, "choices", ()) or ():
+            if isinstance(choice, str):
+                names.add(choice.upper())
+    return names
+
+
+def check_env_file(path: Path, known: set[str]) -> None:
+    """ConfigError for the first line that cannot be read or names no setting."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f".env: not UTF-8 (byte {exc.start}); save it as UTF-8 and start again"
+        ) from None
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            shown = binding.original.string.strip().splitlines()[0][:60]
+            raise ConfigError(f"{path}: line {line} is not NAME=value: {shown!r}")
+        key = (binding.key or "").strip()
+        if not key or key.upper() in known or not key.upper().startswith(OURS):
+            continue
+        close = difflib.get_close_matches(key.upper(), sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else " (see .env.example)"
+        raise ConfigError(f"{path}: line {line}: {key} is not a setting{hint}")
