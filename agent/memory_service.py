@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from agent.forgetting import Forgetting, Forgotten
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
 from agent.model import Model
@@ -110,6 +111,7 @@ class MemoryService:
             history_tokens=config.history_tokens,
         )
         self.portability = MemoryPortability(self.store, stores.people)
+        self.forgetting = Forgetting(self.store, stores.messages, stores.turns)
         self._model = model
         self._owns_model = owns_model
         self._load_embedder = load_embedder_fn or (
@@ -316,8 +318,9 @@ class MemoryService:
             log.exception("could not remember a %s for user %s", kind.value, user_id)
             return None
 
-    async def forget(self, user_id: int, memory_id: int) -> Memory | None:
-        return await self.store.forget(user_id, memory_id)
+    async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
+        """The memory and the exchange it came from (agent/forgetting.py)."""
+        return await self.forgetting.forget(user_id, memory_id)
 
     # -- after a turn (agent.memory_upkeep), export / import (agent.memory_portability) -------
 

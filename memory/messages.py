@@ -380,6 +380,13 @@ class MessageLog:
         )
         return {int(row["user_id"]) for row in rows}
 
+    async def of_turn(self, turn_id: int) -> list[StoredMessage]:
+        """The messages of one turn (what set it off, and what Steward sent), oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM messages WHERE turn_id = ? ORDER BY id", (turn_id,)
+        )
+        return [_message(row) for row in rows]
+
     async def around(
         self, chat_id: int, message_id: int, *, before: int = 2, after: int = 2
     ) -> list[StoredMessage]:

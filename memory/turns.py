@@ -309,6 +309,14 @@ class TurnLog:
             return int(await self._db.scalar("SELECT COUNT(*) FROM turns"))
         return int(await self._db.scalar("SELECT COUNT(*) FROM turns WHERE kind = ?", (kind,)))
 
+    async def forget_transcript(self, turn_id: int) -> None:
+        """Drop a finished turn's transcript (the owner forgot what it held); its usage stays.
+        A turn waiting for an approval keeps it: it is how the turn goes on."""
+        await self._db.execute(
+            "UPDATE turns SET transcript = NULL WHERE id = ? AND status != ?",
+            (turn_id, TurnStatus.AWAITING_APPROVAL),
+        )
+
     async def status_of(self, turn_id: int) -> str | None:
         return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))
 

@@ -176,9 +176,18 @@ async def forget(
     if forgotten is None:
         return f"You have no memory #{memory_id}."
     await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
+    also = (
+        f" With it, what was said in the exchange it came from ({_messages(forgotten.messages)})."
+        if forgotten.messages
+        else ""
+    )
     if in_group(chat):  # a group hears the number, not what was kept in private
-        return f"Forgotten #{memory_id}."
-    return f"Forgotten #{memory_id}: {forgotten.text}"
+        return f"Forgotten #{memory_id}.{also}"
+    return f"Forgotten #{memory_id}: {forgotten.memory.text}{also}"
+
+
+def _messages(count: int) -> str:
+    return "1 message" if count == 1 else f"{count} messages"
 
 
 @remember_command.sub("<text...>")

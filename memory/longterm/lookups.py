@@ -87,6 +87,20 @@ class RowLookups:
             ]
         return result, found
 
+    async def delete_message_rows(self, message_id: int) -> list[tuple[int, int]]:
+        """Remove every member's row of a message; (id, user id) of each removed."""
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "SELECT id, user_id FROM memories WHERE message_id = ? AND kind = ?",
+                (message_id, Kind.MESSAGE.value),
+            )
+            rows = [(int(r["id"]), int(r["user_id"])) for r in await cursor.fetchall()]
+            await tx.execute(
+                "DELETE FROM memories WHERE message_id = ? AND kind = ?",
+                (message_id, Kind.MESSAGE.value),
+            )
+        return rows
+
     async def update_message_text(self, message_id: int, text: str) -> int:
         """New text for every member's row of a message (its vector is rewritten behind)."""
         return await self._db.execute(

@@ -63,10 +63,13 @@ def _memory(row: sqlite3.Row) -> Memory:
 
 
 _MEMORY_KIND_SQL = ",".join(f"'{k.value}'" for k in MEMORY_KINDS)
+# The next number above every id in use and every one forgotten (migration 0015): a forgotten
+# memory's number is never another's.
+_NEXT_ID = "(SELECT MAX(COALESCE((SELECT MAX(id) FROM memories), 0), floor) + 1 FROM memory_ids)"
 _INSERT = (
-    "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
+    "INSERT INTO memories (id, user_id, chat_id, kind, text, subject, subject_key, source,"
     " source_ref, trust, importance, turn_id, created_at, label, message_id, dates)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f" VALUES ({_NEXT_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A transcript row already kept for this user and message is skipped (migration 0008's index).
 _INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
@@ -184,9 +187,9 @@ class MemoryRecords:
         if not text or len(text) > MAX_TEXT_CHARS or not 0.0 <= importance <= 1.0:
             raise ValueError(f"not a memory to import: {text[:40]!r}")
         return await self._db.execute(
-            "INSERT INTO memories (user_id, chat_id, kind, text, subject, subject_key, source,"
-            " source_ref, trust, importance, turn_id, created_at, superseded_at, label, dates)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            "INSERT INTO memories (id, user_id, chat_id, kind, text, subject, subject_key,"
+            " source, source_ref, trust, importance, turn_id, created_at, superseded_at, label,"
+            f" dates) VALUES ({_NEXT_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             (
                 user_id,
                 chat_id,

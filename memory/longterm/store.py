@@ -329,14 +329,28 @@ class LongTermMemory:
         memory = await self.records.delete(user_id, memory_id)
         if memory is None:
             return None
-        async with self._vector_lock:
-            if self._ready and self._index is not None:
-                try:
-                    await asyncio.to_thread(self._index.delete, user_id, [memory_id])
-                    await self.records.clear_removals([memory_id])
-                except Exception:
-                    log.warning("memory #%d: vector not deleted yet", memory_id, exc_info=True)
+        await self._drop_vectors([(memory_id, user_id)])
         return memory
+
+    async def forget_message(self, message_id: int) -> int:
+        """Delete every member's transcript row of one message, vectors too; how many."""
+        rows = await self._lookups.delete_message_rows(message_id)
+        await self._drop_vectors(rows)
+        return len(rows)
+
+    async def _drop_vectors(self, rows: list[tuple[int, int]]) -> None:
+        """Delete the vectors of removed rows ((id, user id)); those Chroma does not take now
+        stay in the removals journal, applied at the next start."""
+        async with self._vector_lock:
+            if not rows or not self._ready or self._index is None:
+                return
+            for user_id in {user for _, user in rows}:
+                ids = [memory_id for memory_id, user in rows if user == user_id]
+                try:
+                    await asyncio.to_thread(self._index.delete, user_id, ids)
+                    await self.records.clear_removals(ids)
+                except Exception:
+                    log.warning("memories %s: vectors not deleted yet", ids, exc_info=True)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -108,7 +108,8 @@ async def forget(page: Page) -> web.StreamResponse:
     await page.audit("memory.forgotten", subject=f"memory:{raw}", via="web")
     back = page.field("back")
     target = back if back.startswith("/memory?") or back == "/memory" else "/memory"
-    return page.redirect(target, f"Forgotten #{raw}: {forgotten.text}")
+    also = f" (and {forgotten.messages} message(s) it came from)" if forgotten.messages else ""
+    return page.redirect(target, f"Forgotten #{raw}: {forgotten.memory.text}{also}")
 
 
 @routes.post("/memory/{memory_id}/correct")

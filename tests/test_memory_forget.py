@@ -1,0 +1,120 @@
+"""Forgetting as the owner means it (review 31): the memory, the words it came from, and a
+number that is never another memory's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from harness import Harness, running_steward
+
+from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
+from memory.clock import FrozenClock
+from memory.longterm import NewMemory
+from memory.longterm.queries import CompactionMarks
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+async def _ready(h: Harness) -> None:
+    assert h.steward.memory is not None
+    await h.steward.memory.start()
+    async with asyncio.timeout(60):
+        await h.steward.memory.wait_ready()
+
+
+async def test_a_forgotten_fact_does_not_come_back_from_what_was_said(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Deleting the fact left the message that stated it: /memory search showed it, other
+    results' neighbours quoted it, and 60 days later it was an "earlier message" again."""
+    fake_model.reply_tool_use("memory_save", {"text": "Bank PIN is 4921.", "subject": "bank PIN"})
+    fake_model.reply_text("Saved, your PIN 4921 is noted.")
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    clock = FrozenClock(T0)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it for me.")
+        await h.say("Also, the plumber comes on Tuesday to fix the boiler.")
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        said = await h.say(f"/memory forget {fact.id}")
+        assert "Forgotten" in said and "2 messages" in said, said
+        assert h.steward.memory is not None
+        await h.steward.memory.store.flush_vectors()
+        assert "4921" not in await h.say("/memory search bank PIN")
+        assert "4921" not in await h.say("/memory search plumber boiler")  # its neighbours
+        assert not [m for m in await h.memories() if "4921" in m.text]
+        clock.advance(timedelta(days=60))
+        await h.say("what is my bank PIN again?", chat="c2")
+        assert "4921" not in json.dumps(fake_model.requests[-1].body)
+        await h.say("and in this chat?")  # the chat's own history too
+        assert "4921" not in json.dumps(fake_model.requests[-1].body)
+
+
+async def test_a_forgotten_message_row_takes_its_words_with_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("The alarm code is 7731.")
+        await h.say("The plumber comes on Tuesday.")
+        shown = await h.say("/memory search alarm code")
+        number = re.search(r"message #(\d+): you wrote[^\n]*\n\s+> you[^\n]*7731", shown)
+        assert number, shown
+        assert "Forgotten" in await h.say(f"/memory forget {number.group(1)}")
+        assert "7731" not in await h.say("/memory search plumber Tuesday")
+        await h.say("anything else?")
+        assert "7731" not in json.dumps(fake_model.requests[-1].body)
+
+
+async def test_a_forgotten_fact_is_not_handed_to_compaction_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    seen: list[str] = []
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.system_text == COMPACTION_SYSTEM:
+            seen.append(request.last_user_text)
+            return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
+        if request.system_text == EXTRACTION_SYSTEM:
+            return Reply.text('{"memories": []}')
+        return Reply.text("Noted.")
+
+    fake_model.reply_tool_use("memory_save", {"text": "Bank PIN is 4921.", "subject": "bank PIN"})
+    fake_model.reply_text("Saved.")
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it for me.")
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        await h.say(f"/memory forget {fact.id}")
+        for i in range(8):
+            await h.say("The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i))
+            if await CompactionMarks.from_stores(h.steward.stores).all():
+                break
+        assert seen, "no compaction ran"
+        assert "4921" not in seen[0]
+
+
+async def test_a_forgotten_memorys_number_is_never_given_to_another(tmp_path: Path) -> None:
+    """Forgetting the newest memory gave its number to the next: the retired Paris fact then
+    read as replaced by an unrelated note saved later."""
+    async with running_steward(tmp_path, None) as h:
+        memory = h.steward.memory
+        assert memory is not None
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        paris = await memory.remember(NewMemory(owner.id, "Lives in Paris.", subject="home"))
+        berlin = await memory.remember(NewMemory(owner.id, "Lives in Berlin.", subject="home"))
+        assert berlin.superseded
+        await h.say(f"/memory forget {berlin.memory.id}")
+        tea = await h.say("/remember Likes green tea")
+        assert f"#{berlin.memory.id}" not in tea, tea
+        assert "Replaces" not in await h.say(f"/memory show {berlin.memory.id + 1}")
+        shown = await h.say(f"/memory show {paris.memory.id}")
+        assert "a memory since forgotten" in shown, shown
