@@ -61,6 +61,10 @@ class Case:
     forbidden: frozenset[int] = frozenset()
     now: datetime | None = None
     wording: str = ""  # conversations: "natural" (reuses the evidence's words) or "paraphrased"
+    group: str = ""
+    """Cases that must share a fold (conversations: the story arc every conversation retells,
+    so no retelling of a held-out question's story is in the folds its weights are chosen on);
+    empty: the case alone."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ async def store_conversations(
                 qtype=q["qtype"],
                 now=now,
                 wording=q.get("wording", ""),
+                group=q.get("arc", ""),
             )
             for q in conv.questions
         ]
