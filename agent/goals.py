@@ -7,14 +7,15 @@ Goals reach the scheduler only through the `Scheduling` port and long-term memor
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from agent.delivery import private_address
 from agent.errors import GoalError, TooManySchedules
 from agent.ports import Remembering, Scheduling
 from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
-from memory.clock import parse_iso
+from memory.clock import Clock, parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
 from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
@@ -34,11 +35,14 @@ class Goals:
         scheduler: Scheduling | None,
         timezone: str,
         memory: Remembering | None = None,
+        *,
+        clock: Clock,
     ) -> None:
         self._stores = stores
         self._scheduler = scheduler
         self._timezone = timezone
         self._memory = memory
+        self._clock = clock
 
     def zone(self, user: User) -> ZoneInfo:
         return ZoneInfo(user.timezone or self._timezone)
@@ -74,6 +78,7 @@ class Goals:
         await self._stores.audit.record(
             "goal.added", actor=f"user:{user.id}", subject=f"goal:{goal.id}", tainted=tainted
         )
+        await self._due_checkin(user, goal, due)
         return goal
 
     async def note(
@@ -194,7 +199,41 @@ class Goals:
     async def set_due(self, user: User, goal_id: int, due: datetime | None) -> Goal:
         goal = await self.get(user, goal_id, active=True)
         await self._stores.goals.set_due(goal.id, due)
+        await self._due_checkin(user, goal, due)
         return await self.get(user, goal_id)
+
+    async def _due_checkin(self, user: User, goal: Goal, due: datetime | None) -> None:
+        """A due date with no check-in cadence was never followed up: it gets one check-in,
+        the day before at 9:00 (or soon, when that has passed), in the private chat. A cadence
+        set (or set later) stands instead."""
+        if self._scheduler is None:
+            return
+        existing = await self._scheduler.checkin_for(user, goal.id)
+        if existing is not None and existing.trigger.get("type") != "once":
+            return  # the cadence's check-ins see the due date
+        now = self._clock.now()
+        if due is None or due <= now:
+            if existing is not None:
+                await self._scheduler.cancel(user, existing.id, ("checkin",))
+            return
+        zone = self.zone(user)
+        eve = (due.astimezone(zone) - timedelta(days=1)).replace(
+            hour=9, minute=0, second=0, microsecond=0
+        )
+        at = max(eve, now + timedelta(minutes=5))
+        if at >= due:
+            at = now + timedelta(minutes=1)
+        people = self._stores.people
+        channels = [c.channel for c in await people.private_chats(user.id)]
+        channels += [i.channel for i in await people.identities_of(user.id)]
+        private = await private_address(self._stores, user.id, list(dict.fromkeys(channels)))
+        if private is None:
+            return
+        address, chat = private
+        try:
+            await self._scheduler.set_due_checkin(user, goal, at, chat=chat, address=address)
+        except TooManySchedules:
+            return  # another person at their limit: the due date stands, unwatched
 
     # -- showing -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ and a test can hand in anything that fits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from agent.types import Address, TurnOutcome, TurnRequest
@@ -65,6 +66,10 @@ class Scheduling(Protocol):
         chat: Chat,
         address: Address,
     ) -> Schedule | None: ...
+
+    async def set_due_checkin(
+        self, user: User, goal: Goal, at: datetime, *, chat: Chat, address: Address
+    ) -> Schedule: ...
 
 
 class Remembering(Protocol):

@@ -252,3 +252,33 @@ async def test_a_goal_due_soon_is_due_for_a_check_in_despite_progress(
         assert report.status == "sent"
         assert report.reason.startswith("the goal is due within 3 days")
         assert "Due: Thu 2026-03-12." in fake_model.requests[0].last_user_text
+
+
+async def test_a_due_date_alone_is_followed_up_the_day_before(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A goal with a due date and no check-in cadence was never checked in on: six days of the
+    scheduler past the date did nothing (review 31)."""
+    fake_model.on_request(checkin_reply)
+    clock = FrozenClock(NOW)  # Tuesday 08:00 UTC
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add File taxes")
+        await h.say("/goal due 1 2026-03-13")
+        [checkin] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert checkin.next_run_at == datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+        clock.advance(timedelta(days=2, hours=1))  # Thursday 09:00
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent" and "due within 3 days" in report.reason
+        assert h.channel.texts("c1")[-1].startswith("How about")
+        clock.advance(timedelta(days=6))
+        assert await scheduler(h).run_due() == []  # once: no nagging every day after
+        # a new date replaces the follow-up; no date, or a cadence, takes it away
+        await h.say("/goal due 1 2026-03-30")
+        [again] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert again.next_run_at == datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
+        await h.say("/goal due 1 off")
+        assert await scheduler(h).store.for_user(1, ("checkin",)) == []
+        assert "check in" in await h.say("/goal every 1 every monday 9:00")
+        await h.say("/goal due 1 2026-04-30")
+        [weekly] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert weekly.trigger["type"] == "every"

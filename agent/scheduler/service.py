@@ -294,6 +294,24 @@ class SchedulerService:
             replaces=existing,
         )
 
+    async def set_due_checkin(
+        self, user: User, goal: Goal, at: datetime, *, chat: Chat, address: Address
+    ) -> Schedule:
+        """One check-in at `at` for a goal with a due date and no cadence (replacing the
+        one set for an earlier date)."""
+        existing = await self.store.find(user.id, "checkin", goal_id=goal.id)
+        return await self._add(
+            user=user,
+            kind="checkin",
+            chat_id=chat.id,
+            destination=address,
+            trigger={"type": "once", "at": at.isoformat()},
+            first=at,
+            payload={"goal_id": goal.id},
+            tainted=goal.tainted,
+            replaces=existing,
+        )
+
     async def checkin_for(self, user: User, goal_id: int) -> Schedule | None:
         return await self.store.find(user.id, "checkin", goal_id=goal_id)
 

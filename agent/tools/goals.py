@@ -21,7 +21,9 @@ IN_PRIVATE = (
 
 
 def _goals(ctx: ToolContext) -> Goals:
-    return Goals(ctx.stores, ctx.deps.scheduler, ctx.deps.timezone, ctx.deps.memory)
+    return Goals(
+        ctx.stores, ctx.deps.scheduler, ctx.deps.timezone, ctx.deps.memory, clock=ctx.clock
+    )
 
 
 @tool(risk=Risk.READ)

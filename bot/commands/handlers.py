@@ -114,7 +114,13 @@ class CommandDeps:
             approvals=steward.approvals,
             scheduler=scheduler if isinstance(scheduler, SchedulerService) else None,
             memory=steward.memory,
-            goals=Goals(steward.stores, scheduler, steward.settings.timezone, steward.memory),
+            goals=Goals(
+                steward.stores,
+                scheduler,
+                steward.settings.timezone,
+                steward.memory,
+                clock=steward.clock,
+            ),
             decide_approval=steward.decide_approval,
             mcp=steward.mcp,
         )
