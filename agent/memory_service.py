@@ -27,7 +27,7 @@ from agent.forgetting import Forgetting, Forgotten
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
 from agent.model import Model
-from agent.recall import Found, Recall, Recaller
+from agent.recall import CONTEXT_MIN_SIMILARITY, Found, Recall, Recaller
 from agent.side_call import SideCall
 from agent.transcript_memory import Transcript
 from agent.types import TurnOutcome, TurnRequest
@@ -267,9 +267,17 @@ class MemoryService:
         chat: int | None = None,
     ) -> Found:
         """Memories and transcript messages for `query` (see `agent.recall`); `timezone` is the
-        user's, for the dates the query names; `chat`: only that chat's (a group's)."""
+        user's, for the dates the query names; `chat`: only that chat's (a group's). What only
+        vector search found, at a cosine under the context's floor, is left out: a search for
+        "quantum chromodynamics" listed every memory, however unrelated."""
         return await self.recaller.search(
-            user_id, query, k, timezone=timezone, kinds=kinds, chat=chat
+            user_id,
+            query,
+            k,
+            timezone=timezone,
+            kinds=kinds,
+            chat=chat,
+            min_similarity=CONTEXT_MIN_SIMILARITY,
         )
 
     async def interests(self, user: User) -> list[str]:

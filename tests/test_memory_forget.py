@@ -118,3 +118,48 @@ async def test_a_forgotten_memorys_number_is_never_given_to_another(tmp_path: Pa
         assert "Replaces" not in await h.say(f"/memory show {berlin.memory.id + 1}")
         shown = await h.say(f"/memory show {paris.memory.id}")
         assert "a memory since forgotten" in shown, shown
+
+
+async def test_a_linked_accounts_memories_are_found_by_meaning_at_once(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Linking moved the memories in SQLite, but their vectors stayed in the other account's
+    collection: found by words, by meaning only after a restart (review 31)."""
+    from memory.people import Identity
+
+    slack, telegram = Identity("slack", "UANN"), Identity("telegram", "3003")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        assert h.steward.memory is not None
+        store = h.steward.memory.store
+        people = h.steward.stores.people
+        ann = await people.admit(slack, "Ann")
+        other = await people.admit(telegram, "Ann")
+        await h.steward.memory.remember(NewMemory(other.id, "Allergic to penicillin."))
+        await store.flush_vectors()
+        found = re.search(r"code: (\S+)", await h.say("/link", sender=slack, chat="DANN"))
+        assert found
+        linked = await h.say(f"/link {found.group(1)}", sender=telegram, chat="3003")
+        assert linked.startswith("Linked"), linked
+        for _ in range(100):  # written behind, soon: no restart, no flush
+            result = await store.search(ann.id, "which antibiotics must I avoid", 5, mode="vector")
+            if any("penicillin" in hit.memory.text for hit in result.hits):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the linked account's memory is not found by meaning")
+
+
+async def test_a_search_shows_what_is_related_not_everything(tmp_path: Path) -> None:
+    """/memory search listed every memory for any words at all: an owner checking what
+    Steward believes about "quantum chromodynamics" was shown their dentist (review 28)."""
+    async with running_steward(tmp_path, None) as h:
+        await _ready(h)
+        for text in ("Dentist appointment on the 14th", "Prefers oat milk", "Sister is Lena"):
+            assert "Remembered" in await h.say(f"/remember {text}")
+        assert h.steward.memory is not None
+        await h.steward.memory.store.flush_vectors()
+        assert "No memories or messages match" in await h.say(
+            "/memory search quantum chromodynamics"
+        )
+        assert "oat milk" in await h.say("/memory search what milk do I drink")

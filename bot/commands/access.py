@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from agent.cards import plain_name
 from agent.config import Settings
@@ -27,6 +28,9 @@ from memory.links import LinkResult, UnlinkRefused
 from memory.people import ID_FORMS, Chat, Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
+
+if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
 
 __all__ = [
     "apply_allowlists",
@@ -198,7 +202,13 @@ async def link_code(sender: Identity, user: User, chat: Chat, stores: Stores) ->
 
 
 @link.sub("<code>")
-async def link_redeem(code: str, sender: Identity, chat: Chat, stores: Stores) -> str:
+async def link_redeem(
+    code: str,
+    sender: Identity,
+    chat: Chat,
+    stores: Stores,
+    memory: MemoryService | None = None,
+) -> str:
     if in_group(chat):  # everyone here read the code: whoever entered it would become you
         await stores.links.discard(code)
         return (
@@ -213,6 +223,8 @@ async def link_redeem(code: str, sender: Identity, chat: Chat, stores: Stores) -
             subject=f"user:{redemption.user_id}",
             merged=f"user:{redemption.merged_user_id}",
         )
+        if memory is not None:  # the merged memories' vectors are owed under this user now
+            memory.store.vectors_owed()
         others = [str(i) for i in await stores.people.identities_of(redemption.user_id or 0)]
         return "Linked. These accounts are now one person to me: " + ", ".join(others) + "."
     return {

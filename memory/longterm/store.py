@@ -319,6 +319,11 @@ class LongTermMemory:
         self._behind.kick()
         return changed
 
+    def vectors_owed(self) -> None:
+        """Rows were marked for (re)writing outside this store (memories moved to another
+        user by a link): write them soon rather than at the next pass."""
+        self._behind.kick()
+
     async def flush_vectors(self) -> int:
         """Write every vector still owed (bulk saves write theirs behind); returns how many
         were left. Nothing to do while vectors are not attached."""
