@@ -282,3 +282,14 @@ async def test_a_due_date_alone_is_followed_up_the_day_before(
         await h.say("/goal due 1 2026-04-30")
         [weekly] = await scheduler(h).store.for_user(1, ("checkin",))
         assert weekly.trigger["type"] == "every"
+
+
+async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_path: Path) -> None:
+    """`/goal done 1 2` closed #1 and said nothing of #2 (review 28)."""
+    async with running_steward(tmp_path, None) as h:
+        for title in ("File taxes", "Learn Go", "Call the bank"):
+            await h.say(f"/goal add {title}")
+        both = await h.say("/goal done 1 2")
+        assert "#1 File taxes is done" in both and "#2 Learn Go is done" in both
+        assert "#3 Call the bank is done" in await h.say("/goal done 3 finally!")
+        assert "There is no goal #9" in await h.say("/goal drop 9 8")

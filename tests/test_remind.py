@@ -286,3 +286,22 @@ async def test_a_check_in_refused_at_the_limit_keeps_the_one_it_would_replace(
         assert after is not None and after.id == before.id
         kept = await stores.goals.get(user.id, goal.id)
         assert kept is not None and kept.cadence == "every day at 09:00"
+
+
+async def test_the_words_people_use_for_cancel_memory_counts_and_approval_ids(
+    tmp_path: Path,
+) -> None:
+    """`/remind remove 1`, `/remind delete 1` read as reminders that could not find a time;
+    `/memory recent 5` was unknown; `/approve #k3f9` (ids are shown with #) was refused."""
+    async with running_steward(tmp_path, None) as h:
+        for text in ("10m tea", "20m stretch", "tomorrow 9:00 delete old backups"):
+            assert "#" in await h.say(f"/remind {text}")
+        assert "Cancelled #1" in await h.say("/remind remove 1")
+        assert "Cancelled #2" in await h.say("/remind delete 2")
+        assert "old backups" in await h.say("/remind list")  # still a reminder's words
+        for text in ("one", "two", "three"):
+            await h.say(f"/remember note {text}")
+        listed = await h.say("/memory recent 2")
+        assert "The 2 most recent of 3 memories" in listed, listed
+        assert "not a count" in await h.say("/memory recent lots")
+        assert await h.say("/approve #zzzz") == await h.say("/approve zzzz")

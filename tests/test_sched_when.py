@@ -202,7 +202,10 @@ def test_quiet_hours() -> None:
     assert parse_quiet("10pm-7am") == ("22:00", "07:00")
     assert parse_quiet("10:30PM to 6am") == ("22:30", "06:00")
     assert parse_quiet("12am-7.30am") == ("00:00", "07:30")
-    for bad in ("22-7", "25:00-07:00", "08:00-08:00", "tonight", "13pm-7am", "0am-6am"):
+    # an end past 12 sets the 24-hour clock for a bare other end (review 28); "10-7" is not
+    assert parse_quiet("22-7") == ("22:00", "07:00")
+    assert parse_quiet("23-6:30") == ("23:00", "06:30")
+    for bad in ("10-7", "25:00-07:00", "08:00-08:00", "tonight", "13pm-7am", "0am-6am"):
         with pytest.raises(WhenError):
             parse_quiet(bad)
     late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)  # 23:30 Berlin

@@ -460,11 +460,12 @@ def parse_cadence(text: str, now: datetime, zone: ZoneInfo) -> Recurrence:
 _QUIET_END = r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?"
 
 
-def _quiet_clock(hour: str, minute: str | None, half: str | None) -> str:
+def _quiet_clock(hour: str, minute: str | None, half: str | None, clock24: bool = False) -> str:
     """One end of a quiet window as HH:MM: "22:00", "10pm", "6:30am" (a bare "10" could be
-    either half of the day, so it is refused)."""
+    either half of the day, so it is refused, unless `clock24`: the other end is written on
+    the 24-hour clock, as in "22-7")."""
     value = f"{hour}:{minute or '00'}{half or ''}"
-    if minute is None and half is None:
+    if minute is None and half is None and not clock24 and not 12 < int(hour) <= 23:
         raise WhenError(f"Is {hour} am or pm? Write 10pm-7am or 22:00-07:00.")
     number = int(hour)
     if half:
@@ -482,7 +483,11 @@ def parse_quiet(text: str) -> tuple[str, str]:
     if not match:
         raise WhenError("Give quiet hours as HH:MM-HH:MM, for example 22:00-07:00 or 10pm-7am.")
     groups = match.groups()
-    parts = [_quiet_clock(*groups[:3]), _quiet_clock(*groups[3:])]
+    # "22-7": one end past 12 (or at 0) without am/pm sets the clock for the other
+    clock24 = any(
+        g[2] is None and (int(g[0]) > 12 or int(g[0]) == 0) for g in (groups[:3], groups[3:])
+    )
+    parts = [_quiet_clock(*groups[:3], clock24), _quiet_clock(*groups[3:], clock24)]
     if parts[0] == parts[1]:
         raise WhenError("Quiet hours need a start and an end that differ.")
     return parts[0], parts[1]

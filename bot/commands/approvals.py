@@ -134,6 +134,7 @@ def _typed(*, approve: bool, always: bool = False) -> Handler:
         decide_approval: DecideApproval,
         approvals: ApprovalService | None = None,
     ) -> str:
+        approval_id = approval_id.removeprefix("#")  # "/approve #k3f9", as ids are shown
         if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
             return hidden
         return await decide_approval(

@@ -15,7 +15,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
-from bot.commands.ids import digits_of_id
+from bot.commands.ids import as_id, digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -115,22 +115,39 @@ async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
     return f"Next step for #{goal_id}: {text}"
 
 
-@goal.sub("done <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@goal.sub("done <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def done(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, goal_id, GoalStatus.DONE)
+async def done(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, [goal_id, *_more_ids(more)], GoalStatus.DONE)
 
 
-@goal.sub("drop <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@goal.sub("drop <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def drop(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, goal_id, GoalStatus.DROPPED)
+async def drop(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, [goal_id, *_more_ids(more)], GoalStatus.DROPPED)
 
 
-async def _close(goals: Goals, user: User, chat: Chat, goal_id: int, status: GoalStatus) -> str:
-    closed = await goals.close(user, goal_id, status)
-    title = "" if in_group(chat) else f" {closed.title}"  # a group hears only the number
-    return f"Goal #{closed.id}{title} is {status.value}. Check-ins stopped."
+def _more_ids(more: str) -> list[int]:
+    """`/goal done 1 2 3` closes all three (it closed #1 and said nothing of the rest); words
+    after the id that are not ids are a remark ("/goal done 3 finally!"), as before."""
+    words = more.replace(",", " ").split()
+    ids = [as_id(word) for word in words]
+    return [i for i in ids if i is not None] if words and all(ids) else []
+
+
+async def _close(
+    goals: Goals, user: User, chat: Chat, goal_ids: list[int], status: GoalStatus
+) -> str:
+    lines = []
+    for goal_id in dict.fromkeys(goal_ids):
+        try:
+            closed = await goals.close(user, goal_id, status)
+        except GoalError as exc:
+            lines.append(str(exc))
+            continue
+        title = "" if in_group(chat) else f" {closed.title}"  # a group hears only the number
+        lines.append(f"Goal #{closed.id}{title} is {status.value}. Check-ins stopped.")
+    return "\n".join(lines)
 
 
 @goal.sub("every <goal_id> off", goal_id=_goal_id)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope
-from bot.commands.ids import digits_of_id
+from bot.commands.ids import as_id, digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
@@ -63,13 +63,25 @@ def _memory_id(text: str) -> int:
     return int(digits_of_id(text, problem))
 
 
-@memory_command.sub("recent")
-@memory_command.sub("list")
 @memory_command.sub("")
 async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settings) -> str:
+    return await _recent(user, chat, memory, settings, RECENT)
+
+
+@memory_command.sub("recent [count]", count=lambda text: _count(text))
+@memory_command.sub("list [count]", count=lambda text: _count(text))
+async def recent_count(
+    count: int | None, user: User, chat: Chat, memory: MemoryService, settings: Settings
+) -> str:
+    return await _recent(user, chat, memory, settings, count or RECENT)
+
+
+async def _recent(
+    user: User, chat: Chat, memory: MemoryService, settings: Settings, count: int
+) -> str:
     if group_scope(chat) is not None:
         return MEMORY_IN_PRIVATE
-    memories = await memory.store.recent(user.id, RECENT)
+    memories = await memory.store.recent(user.id, count)
     status = await memory.status_line(user.id)
     if not memories:
         return f"I don't remember anything about you yet. Tell me, or use /remember.\n{status}"
@@ -79,6 +91,14 @@ async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settin
     lines.append("/memory show <id> for where one came from; /memory forget <id> to remove it.")
     lines.append(status)
     return "\n".join(lines)
+
+
+def _count(text: str) -> int:
+    """How many recent memories to list: `/memory recent 30` (1 to 100)."""
+    number = as_id(text)
+    if number is None or not 1 <= number <= 100:
+        raise UsageError(f"{text[:20]!r} is not a count: /memory recent 30 lists 30 (up to 100).")
+    return number
 
 
 @memory_command.sub("search <query...>", problem="What should I search for?")

@@ -10,7 +10,7 @@ from agent.errors import TooManySchedules
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
-from bot.commands.ids import digits_of_id
+from bot.commands.ids import as_id, digits_of_id
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -69,7 +69,12 @@ async def add(
     clock: Clock,
     scheduler: SchedulerService,
 ) -> str:
-    """`words` is the whole of what was typed ("tomorrow 9:00 call mom"): when, then what."""
+    """`words` is the whole of what was typed ("tomorrow 9:00 call mom"): when, then what.
+    "remove 3" and "delete 3" (an id alone) cancel, as people say it; "delete old backups
+    tomorrow 9:00" is still a reminder."""
+    said = words.split()
+    if len(said) == 2 and said[0].lower() in ("remove", "delete") and as_id(said[1]):
+        return await cancel(int(as_id(said[1]) or 0), user, chat, scheduler)
     zone = ZoneInfo(user.timezone or settings.timezone)
     now = clock.now()
     try:
