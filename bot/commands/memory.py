@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_view import describe_found
 from agent.recall import group_scope
 from bot.commands.ids import as_id, digits_of_id
@@ -45,8 +46,9 @@ def _zone(user: User, settings: Settings) -> ZoneInfo:
 
 memory_command = group.command(
     "memory",
-    summary="what I remember about you: recent, search, show, forget",
-    usage="/memory [recent] | /memory search <words> | /memory show <id> | /memory forget <id>",
+    summary="what I remember about you: recent, search, show, correct, forget",
+    usage="/memory [recent] | /memory search <words> | /memory show <id> | "
+    "/memory correct <id> <text> | /memory forget <id>",
     example="/memory search sister's birthday",
 )
 remember_command = group.command(
@@ -88,7 +90,10 @@ async def _recent(
     total = await memory.store.records.count(user.id)
     lines = [f"The {len(memories)} most recent of {total} memories:"]
     lines += [m.describe(_zone(user, settings)) for m in memories]
-    lines.append("/memory show <id> for where one came from; /memory forget <id> to remove it.")
+    lines.append(
+        "/memory show <id> for where one came from; /memory correct <id> <text> to put it "
+        "right; /memory forget <id> to remove it."
+    )
     lines.append(status)
     return "\n".join(lines)
 
@@ -181,6 +186,49 @@ def _source(memory: Memory) -> str:
         Source.FEED: "a feed",
         Source.TOOL: "a tool's output",
     }[memory.source]
+
+
+@memory_command.sub(
+    "correct <memory_id> [text...]",
+    problem="Which memory, and what is true? /memory correct 12 I live in Berlin now",
+    memory_id=_memory_id,
+)
+async def correct(
+    memory_id: int,
+    text: str,
+    user: User,
+    chat: Chat,
+    sender: Identity,
+    stores: Stores,
+    memory: MemoryService,
+) -> str:
+    """The chat's way to correct a belief (the console's Correct form does the same)."""
+    if group_scope(chat) is not None:
+        return MEMORY_IN_PRIVATE
+    if not text:
+        raise UsageError(f"What is true instead? /memory correct {memory_id} <the right text>")
+    try:
+        done = await correct_memory(memory, user.id, memory_id, text, via="chat")
+    except ValueError as exc:
+        return str(exc)
+    if done is None:
+        return f"You have no memory #{memory_id}."
+    if done.replaced_already_by is not None:
+        return (
+            f"#{memory_id} was already replaced by #{done.replaced_already_by}: correct that one."
+        )
+    if done.known_as is not None:
+        return (
+            f"That is already memory #{done.known_as}; #{memory_id} is unchanged "
+            f"(/memory forget {memory_id} if it is wrong)."
+        )
+    await stores.audit.record(
+        "memory.corrected",
+        actor=str(sender),
+        subject=f"memory:{memory_id}",
+        new=f"memory:{done.new_id}",
+    )
+    return correction_said(done)
 
 
 @memory_command.sub("forget <memory_id...>", problem=_FORGET_WHICH, memory_id=_memory_id)

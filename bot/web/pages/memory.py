@@ -4,17 +4,16 @@ owner, that supersedes the old one), and import / export as JSON lines."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from agent.cards import describe_sources
+from agent.memory_corrections import correct_memory, correction_said
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
-from memory.labels import Label
-from memory.longterm import Memory, NewMemory, Source, Trust
+from memory.longterm import Memory
 
 __all__ = ["MemoryView", "routes"]
 
@@ -120,64 +119,29 @@ async def correct(page: Page) -> web.StreamResponse:
     number = as_id(raw)
     if service is None or number is None:
         return page.redirect("/memory", "There is no such memory.")
-    old = await service.store.get(page.user.id, number)
-    if old is None:
-        return page.redirect("/memory", f"You have no memory #{raw}.")
     if not text:
         return page.redirect(f"/memory/{raw}", "Write the corrected text.")
-    if old.superseded_by is not None:  # a page opened before: correct what holds now
-        newer = old.superseded_by
-        return page.redirect(
-            f"/memory/{newer}", f"#{old.id} was already replaced by #{newer}; correct that one."
-        )
-    # outside words submitted back are still outside words: pressing "save" does not make them
-    # the owner's (a page's order with one word fixed would be recalled as something they said)
-    kept = old.untrusted and repeats(old.text, text)
     try:
-        saved = await service.remember(
-            NewMemory(
-                user_id=page.user.id,
-                text=text,
-                kind=old.kind,
-                subject=old.subject,
-                source=old.source if kept else Source.OWNER_SAID,
-                trust=Trust.UNTRUSTED if kept else Trust.TRUSTED,
-                importance=old.importance if kept else max(old.importance, 0.6),
-                source_ref="web console",
-                replaces=(old.id,),
-                label=old.label.join(Label.untrusted(old.source.value)) if kept else Label(),
-            )
-        )
+        done = await correct_memory(service, page.user.id, number, text, via="web console")
     except ValueError as exc:
         return page.redirect(f"/memory/{raw}", str(exc))
-    await page.audit(
-        "web.memory_corrected", subject=f"memory:{old.id}", new=f"memory:{saved.memory.id}"
-    )
-    replaced = [m.id for m in saved.superseded]
-    if old.id not in replaced:  # the text was remembered already, as another memory
+    if done is None:
+        return page.redirect("/memory", f"You have no memory #{raw}.")
+    if done.replaced_already_by is not None:  # a page opened before: correct what holds now
+        newer = done.replaced_already_by
         return page.redirect(
-            f"/memory/{old.id}",
-            f"That is already memory #{saved.memory.id}; #{old.id} is unchanged (forget it "
+            f"/memory/{newer}", f"#{number} was already replaced by #{newer}; correct that one."
+        )
+    if done.known_as is not None:  # the text was remembered already, as another memory
+        return page.redirect(
+            f"/memory/{number}",
+            f"That is already memory #{done.known_as}; #{number} is unchanged (forget it "
             "if it is wrong).",
         )
-    note = (
-        " It repeats the outside content's words, so it stays marked as outside content; "
-        "write it in your own words to make it yours."
-        if kept
-        else ""
+    await page.audit(
+        "web.memory_corrected", subject=f"memory:{number}", new=f"memory:{done.new_id}"
     )
-    return page.redirect(
-        f"/memory/{saved.memory.id}", f"Saved #{saved.memory.id}; it replaces #{old.id}.{note}"
-    )
-
-
-def repeats(outside: str, text: str) -> bool:
-    """Whether `text` carries over words of `outside`: a run of 24 characters or more, or
-    most of it (a short fact with a word changed)."""
-    a, b = outside.casefold(), text.casefold()
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    longest = matcher.find_longest_match(0, len(a), 0, len(b)).size
-    return longest >= min(24, len(b)) or matcher.ratio() >= 0.6
+    return page.redirect(f"/memory/{done.new_id}", correction_said(done))
 
 
 @routes.get("/memory-export")

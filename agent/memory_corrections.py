@@ -1,0 +1,84 @@
+"""The owner corrects what Steward believes: a memory replaced by their own words.
+
+Shared by `/memory correct` in chat and the console's Correct form. A correction supersedes the
+old memory (kept, no longer recalled) with the text given, as something the owner said. Unless
+the memory came from outside content and the text carries its words over: pressing "save" on a
+page's order with one word fixed does not make it the owner's, so such a correction keeps the
+old memory's outside label (and importance).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from memory.labels import Label
+from memory.longterm import NewMemory, Source, Trust
+
+if TYPE_CHECKING:
+    from agent.memory_service import MemoryService
+
+__all__ = ["Corrected", "correct_memory", "correction_said", "repeats"]
+
+
+@dataclass(frozen=True)
+class Corrected:
+    old_id: int
+    new_id: int | None = None
+    """The memory that replaces it; None when nothing was saved (see the flags)."""
+    replaced_already_by: int | None = None
+    """The memory was replaced before (a stale page): correct that one instead."""
+    known_as: int | None = None
+    """The text is already this other memory; the old one is unchanged."""
+    kept_outside: bool = False
+    """The text repeats outside content's words: saved, but still marked as outside content."""
+
+
+async def correct_memory(
+    service: MemoryService, user_id: int, memory_id: int, text: str, *, via: str
+) -> Corrected | None:
+    """None when the user has no such memory; ValueError for text no memory may hold."""
+    old = await service.store.get(user_id, memory_id)
+    if old is None:
+        return None
+    if old.superseded_by is not None:
+        return Corrected(old.id, replaced_already_by=old.superseded_by)
+    kept = old.untrusted and repeats(old.text, text)
+    saved = await service.remember(
+        NewMemory(
+            user_id=user_id,
+            text=text,
+            kind=old.kind,
+            subject=old.subject,
+            source=old.source if kept else Source.OWNER_SAID,
+            trust=Trust.UNTRUSTED if kept else Trust.TRUSTED,
+            importance=old.importance if kept else max(old.importance, 0.6),
+            source_ref=via,
+            replaces=(old.id,),
+            label=old.label.join(Label.untrusted(old.source.value)) if kept else Label(),
+        )
+    )
+    if old.id not in [m.id for m in saved.superseded]:
+        return Corrected(old.id, known_as=saved.memory.id)
+    return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
+
+
+def repeats(outside: str, text: str) -> bool:
+    """Whether `text` carries over words of `outside`: a run of 24 characters or more, or
+    most of it (a short fact with a word changed). Case and spacing do not count."""
+    a, b = " ".join(outside.casefold().split()), " ".join(text.casefold().split())
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    longest = matcher.find_longest_match(0, len(a), 0, len(b)).size
+    return longest >= min(24, len(b)) or matcher.ratio() >= 0.6
+
+
+def correction_said(done: Corrected) -> str:
+    """What the owner is told of a saved correction."""
+    note = (
+        " It repeats the outside content's words, so it stays marked as outside content; "
+        "write it in your own words to make it yours."
+        if done.kept_outside
+        else ""
+    )
+    return f"Saved #{done.new_id}; it replaces #{done.old_id}.{note}"
