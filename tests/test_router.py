@@ -331,3 +331,17 @@ async def test_a_queued_message_acts_as_its_sender_is_when_its_turn_comes(
         assert reminder.next_run_at.astimezone(ZoneInfo("Asia/Tokyo")).hour == 9
         asked = [said_last(r) for r in fake_model.requests]
         assert "first" in asked and "second" not in asked, asked  # first began before
+
+
+async def test_help_says_which_commands_are_the_owners(tmp_path: Path) -> None:
+    """Only /allow and /revoke said so; /audit, /briefing, /mail and /mcp answer anyone else
+    "for the owner only" without /help having said (review 28)."""
+    async with running_steward(tmp_path, None) as h:
+        listed = await h.say("/help")
+        marked = {
+            line.split(" ")[0]
+            for line in listed.splitlines()
+            if line.startswith("/") and "(owner only)" in line
+        }
+        assert {"/audit", "/briefing", "/mail", "/mcp", "/allow", "/revoke"} <= marked
+        assert "/goal" not in marked and "/remind" not in marked

@@ -67,7 +67,7 @@ def parse_identity(text: str) -> Identity:
 
 allow = group.command(
     "allow",
-    summary="let someone talk to me (owner)",
+    summary="let someone talk to me (owner only)",
     usage="/allow <channel:id>",
     example="/allow telegram:123456789",
     owner_only=True,
@@ -75,7 +75,7 @@ allow = group.command(
 )
 revoke = group.command(
     "revoke",
-    summary="stop someone talking to me (owner)",
+    summary="stop someone talking to me (owner only)",
     usage="/revoke <channel:id>",
     example="/revoke telegram:123456789",
     owner_only=True,

@@ -179,7 +179,11 @@ class CommandGroup:
         return iter(sorted(self._commands.values(), key=lambda c: c.name))
 
     def help_text(self) -> str:
-        lines = [f"/{c.name} — {c.summary}" for c in self]
+        lines = [
+            f"/{c.name} — {c.summary}"
+            + (" (owner only)" if c.owner_only and "(owner" not in c.summary else "")
+            for c in self
+        ]
         return "Commands:\n" + "\n".join(lines)
 
     async def run(self, invocation: Invocation, deps: CommandDeps) -> str:
