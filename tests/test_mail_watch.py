@@ -378,3 +378,21 @@ async def test_a_new_uidvalidity_starts_the_folder_over_without_repeats(
             "📧 New mail from The Boss <boss@corp.example>: “One”",
             "📧 New mail from The Boss <boss@corp.example>: “Two”",
         ]
+
+
+async def test_status_says_when_the_mail_server_does_not_answer(
+    tmp_path: Path, smtp_server: SmtpRecorder
+) -> None:
+    """/status said "login ok" while the IMAP server could not be reached at all (review 28)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = mail_settings(None, smtp_server, EMAIL_IMAP_URL=f"imaps://me@127.0.0.1:{closed}")
+    async with trust_world(tmp_path, **settings) as w:
+        assert "login not tried yet" in await w.h.say("/status")
+        await w.h.say(instruction("mail_search", {}))
+        status = await w.h.say("/status")
+        assert "login not reached: no answer since" in status, status
+        assert "login ok" not in status

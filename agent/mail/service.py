@@ -8,6 +8,7 @@ to the owner once, until a login succeeds again, and audited; the other channels
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -48,6 +49,9 @@ OwnerNote = Callable[[str], Awaitable[None]]
 """Tells the owner something Steward itself says (a plain, trusted message)."""
 
 LOGIN_REFUSED = "mail.login_refused_reported"
+CONTACT = "mail.contact"
+"""How the last attempt to reach the IMAP server went, for /status: "ok", or "unreachable"
+with when that began and why (JSON). /status said "login ok" with the server down."""
 """State key: "1" while a refused login has been told to the owner and no login has worked."""
 
 
@@ -118,10 +122,26 @@ class MailService:
         try:
             session = await open_session(self.account)
         except MailLoginRefused as exc:
+            await self._contact(None)
             await self.login_refused(exc)
             raise
+        except Exception as exc:  # its kind only: a server's own words stay out of /status
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+            await self._contact(reason or type(exc).__name__)
+            raise
+        await self._contact(None)
         await self.login_ok()
         return session
+
+    async def _contact(self, problem: str | None) -> None:
+        """Record whether the server answered; the time only when that changes."""
+        state = self.stores.state
+        now = json.loads(await state.get(CONTACT) or "{}")
+        if now.get("problem") == problem and now:
+            return
+        await state.set(
+            CONTACT, json.dumps({"problem": problem, "since": self.clock.now().isoformat()})
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[ImapSession]:

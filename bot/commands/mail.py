@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from agent.config import Settings
 from agent.mail.setup import account_from
 from agent.types import Address, address_to_json
@@ -43,12 +47,21 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
     account = account_from(settings)
     if account is None:
         return None
-    from agent.mail.service import LOGIN_REFUSED
+    from agent.mail.service import CONTACT, LOGIN_REFUSED
 
     where = account.imap.host if account.imap else account.smtp.host if account.smtp else "?"
     rules = len(await stores.mail.rules())
     refused = await stores.state.get(LOGIN_REFUSED) == "1"
-    login = "refused (check EMAIL_PASSWORD)" if refused else "ok"
+    contact = json.loads(await stores.state.get(CONTACT) or "{}")
+    if refused:
+        login = "refused (check EMAIL_PASSWORD)"
+    elif not contact:
+        login = "not tried yet"
+    elif contact.get("problem"):
+        since = datetime.fromisoformat(contact["since"]).astimezone(ZoneInfo(settings.timezone))
+        login = f"not reached: no answer since {since:%Y-%m-%d %H:%M} ({contact['problem']})"
+    else:
+        login = "ok"
     watched = ", ".join(account.folders) if account.imap else "nothing (no EMAIL_IMAP_URL)"
     return (
         f"Mail: {account.from_address} on {where}; watching {watched}, {rules} rule(s); "
