@@ -75,6 +75,12 @@ class MemoryPortability:
         owner = await people.owner()
         for number, record in enumerate(records, 1):
             try:
+                if not (
+                    isinstance(record.get("text"), str)
+                    and isinstance(record.get("created_at"), str)
+                    and "id" in record
+                ):
+                    raise ValueError("not an exported memory (it needs text, created_at and id)")
                 about = record.get("user") or {}
                 user = None
                 for text in about.get("identities", []):

@@ -136,6 +136,10 @@ def create_backup(settings: Settings, target: Path) -> BackupReport:
         raise BackupError(f"write the backup outside the data directory {data}")
     if not target.parent.is_dir():
         raise BackupError(f"cannot write {target}: no directory {target.parent}")
+    if target.is_dir():
+        raise BackupError(
+            f"{target} is a directory: name the archive, e.g. {target / 'steward.tar.gz'}"
+        )
     hashes: dict[str, str] = {}
     skipped: list[str] = []
     fd, partial = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)

@@ -550,6 +550,14 @@ async def test_export_and_import_round_trip(tmp_path: Path) -> None:
     bad.write_text("{not json}\n", encoding="utf-8")
     broken = await run_cli("memory", "import", str(bad), data_dir=target_dir)
     assert broken.returncode == 2 and "line 1 is not JSON" in broken.stderr
+    # a file that is not there, and a record that is no memory, said as such (review 28)
+    missing = await run_cli("memory", "import", str(tmp_path / "nope.jsonl"), data_dir=target_dir)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert "No such file" in missing.stderr and "Errno" not in missing.stderr
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"text": 1}\n', encoding="utf-8")
+    skipped = await run_cli("memory", "import", str(odd), data_dir=target_dir)
+    assert skipped.returncode == 1 and "record 1: not an exported memory" in skipped.stderr
 
 
 # -- Chroma server mode -----------------------------------------------------------------------

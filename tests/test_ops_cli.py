@@ -117,6 +117,10 @@ def test_admin_commands_refuse_a_directory_without_a_database(
 
 def test_cli_errors_are_one_line_without_traceback(home: Path, tmp_path: Path) -> None:
     where = {"cwd": tmp_path, "STEWARD_HOME": str(home)}
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    line = one_line_error(steward("backup", str(folder), **where))
+    assert f"{folder} is a directory" in line and "steward.tar.gz" in line  # not a temp name
     line = one_line_error(steward("audit", "export", "-o", "/nonexistent/x", **where))
     assert "/nonexistent/x" in line and "No such file or directory" in line
     line = one_line_error(steward("memory", "export", "-o", "/nonexistent/y", **where))

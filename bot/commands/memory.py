@@ -325,7 +325,10 @@ async def memory_cli(
         await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])  # as `run` does
         try:
             records_in = await asyncio.to_thread(_read_jsonl, path)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            print(f"steward memory import: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
             print(f"steward memory import: {exc}", file=sys.stderr)
             return 2
         report = await portability.import_records(records_in)
