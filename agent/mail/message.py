@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage, Message
 from email.utils import formatdate, getaddresses, make_msgid, parsedate_to_datetime
-from html.parser import HTMLParser
+
+from agent.html_text import html_to_text as _html_to_text
 
 __all__ = [
     "Attachment",
@@ -32,60 +33,11 @@ __all__ = [
     "parse_recipients",
 ]
 
-_SKIP = {"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"}
-_BLOCK = {
-    "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-    "section", "article", "blockquote", "pre", "hr", "ul", "ol",
-}  # fmt: skip
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-        self._links: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag in _SKIP:
-            self._skipping += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-        if tag == "li":
-            self.parts.append("- ")
-        elif tag == "a":
-            self._links.append(values.get("href"))
-        elif tag == "img" and not self._skipping:
-            alt = (values.get("alt") or "").strip()
-            self.parts.append(f"[image{': ' + alt if alt else ''}]")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-        elif tag == "a" and self._links:
-            href = self._links.pop()
-            if href and not self._skipping and href.startswith(("http:", "https:", "mailto:")):
-                self.parts.append(f" <{href}>")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
 
 def html_to_text(markup: str) -> str:
-    """HTML as plain text: markup, scripts, styles and images dropped, links shown as text."""
-    parser = _Text()
-    try:
-        parser.feed(markup)
-        parser.close()
-    except (AssertionError, ValueError):  # badly broken markup: keep what was read
-        pass
-    text = re.sub(r"[ \t\r\f\v\xa0]+", " ", "".join(parser.parts))
-    text = re.sub(r" *\n *", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    """HTML as plain text: markup, scripts, styles, images and hidden text dropped, links
+    shown as text (agent/html_text.py)."""
+    return _html_to_text(markup, links=True)
 
 
 def clean_text(value: object) -> str:

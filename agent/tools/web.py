@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import html
-import re
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from agent.html_text import html_to_text
 from agent.public_web import checked_target
 from agent.sandbox import Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
@@ -23,45 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["WEB_TOOLS", "html_to_text"]
 
 MAX_REDIRECTS = 5
-_SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-_BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title = ""
-        self._skipping = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self._skipping += 1
-        if tag == "title":
-            self._in_title = True
-        if tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP and self._skipping:
-            self._skipping -= 1
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(markup)
-    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.parts))
-    text = re.sub(r"\n\s*\n+", "\n\n", text).strip()
-    return (f"# {parser.title.strip()}\n\n" if parser.title.strip() else "") + text
 
 
 def _sandbox(ctx: ToolContext) -> Sandbox:
@@ -125,7 +85,7 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
             if "html" in content_type or text.lstrip()[:15].lower().startswith(
                 ("<!doctype", "<html")
             ):
-                text = await asyncio.to_thread(html_to_text, text)  # 1.8 MB: over 1 s
+                text = await asyncio.to_thread(html_to_text, text, title=True)  # 1.8 MB: 1 s
             text = text[: sandbox.output_limit]
             return ToolResult(f"HTTP {status} {current}\n\n{text}", status >= 400, f"web:{current}")
     raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects", source=f"web:{url}")

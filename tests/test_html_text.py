@@ -1,0 +1,39 @@
+"""HTML as a person reads it (agent/html_text.py): hidden text is not read either."""
+
+from __future__ import annotations
+
+from agent.html_text import html_to_text
+from agent.mail.message import html_to_text as mail_text
+
+LURE = "Your account is locked: call +1 555 0100"
+
+
+def test_hidden_text_is_not_read() -> None:
+    """A mail that shows a newsletter and hides an order for the model (review 29)."""
+    for hidden in (
+        f'<div style="display:none">{LURE}</div>',
+        f'<span style="DISPLAY: none;">{LURE}</span>',
+        f'<p style="visibility:hidden">{LURE}</p>',
+        f"<div hidden><p>{LURE}</p></div>",
+        f'<span style="font-size:0">{LURE}</span>',
+        f'<span style="font-size: 0px; color: white">{LURE}</span>',
+        f'<div style="opacity:0">{LURE}</div>',
+        f'<div style="display:none"><div>{LURE}</div><div>more</div></div>',
+    ):
+        page = f"<html><body><p>Weekly news</p>{hidden}<p>Unsubscribe</p></body></html>"
+        for text in (html_to_text(page), mail_text(page)):
+            assert "Weekly news" in text and "Unsubscribe" in text, (hidden, text)
+            assert "locked" not in text and "more" not in text, (hidden, text)
+
+
+def test_what_shows_is_read() -> None:
+    page = (
+        "<html><head><title>The  page</title><style>p {}</style></head><body>"
+        '<div style="display:block"><p>Shown</p></div><img src="x.png" alt="a cat">'
+        '<p style="font-size:12px">Also <a href="https://a.example/x">shown</a></p>'
+        '<div style="opacity:0.5">Faded but there</div></body></html>'
+    )
+    web = html_to_text(page, title=True)
+    assert web.startswith("# The page") and "Shown" in web and "[image: a cat]" in web
+    assert "Faded but there" in web and "https://a.example/x" not in web
+    assert "shown <https://a.example/x>" in mail_text(page)
