@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from agent.forgetting import Forgetting, Forgotten
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
 from agent.model import Model
-from agent.recall import CONTEXT_MIN_SIMILARITY, Found, Recall, Recaller
+from agent.recall import Found, Recall, Recaller
 from agent.side_call import SideCall
 from agent.transcript_memory import Transcript
 from agent.types import TurnOutcome, TurnRequest
@@ -78,6 +78,12 @@ class MemoryConfig:
 
 EmbedderLoader = Callable[[], Embedder]
 IndexOpener = Callable[[Embedder], VectorIndex]
+
+
+SEARCH_FLOOR = 0.2
+"""Under this cosine (all-MiniLM-L6-v2), with no word in common, a search found nothing related:
+"quantum chromodynamics" reaches 0.13 against everyday memories; "what I drink in coffee"
+reaches 0.22 against "Prefers oat milk"."""
 
 
 class MemoryService:
@@ -267,18 +273,31 @@ class MemoryService:
         chat: int | None = None,
     ) -> Found:
         """Memories and transcript messages for `query` (see `agent.recall`); `timezone` is the
-        user's, for the dates the query names; `chat`: only that chat's (a group's). What only
-        vector search found, at a cosine under the context's floor, is left out: a search for
-        "quantum chromodynamics" listed every memory, however unrelated."""
-        return await self.recaller.search(
-            user_id,
-            query,
-            k,
-            timezone=timezone,
-            kinds=kinds,
-            chat=chat,
-            min_similarity=CONTEXT_MIN_SIMILARITY,
+        user's, for the dates the query names; `chat`: only that chat's (a group's).
+
+        Relevance is judged on the whole result: a search for "quantum chromodynamics" listed
+        every memory, however unrelated. When no words matched and nothing came close in
+        meaning (best cosine under SEARCH_FLOOR) there is nothing; otherwise what only
+        vector search found must come within half of the best. A period the query names
+        ("yesterday") is relevance of its own: nothing is dropped then."""
+        found = await self.recaller.search(
+            user_id, query, k, timezone=timezone, kinds=kinds, chat=chat
         )
+        if found.period is not None or not found.hits:
+            return found
+        best = max((hit.similarity or 0.0) for hit in found.hits)
+        worded = any(hit.keyword_rank is not None for hit in found.hits)
+        if not worded and best < SEARCH_FLOOR:
+            return replace(found, hits=[], around={})
+        kept = [
+            hit
+            for hit in found.hits
+            if hit.keyword_rank is not None
+            or hit.neighbour_of is not None
+            or hit.similarity is None
+            or hit.similarity >= best / 2
+        ]
+        return replace(found, hits=kept)
 
     async def interests(self, user: User) -> list[str]:
         return await self.recaller.interests(user)

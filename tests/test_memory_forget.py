@@ -163,6 +163,8 @@ async def test_a_search_shows_what_is_related_not_everything(tmp_path: Path) -> 
             "/memory search quantum chromodynamics"
         )
         assert "oat milk" in await h.say("/memory search what milk do I drink")
+        coffee = await h.say("/memory search what I drink in coffee")  # close, in few words
+        assert "oat milk" in coffee and "Dentist" not in coffee, coffee
 
 
 async def test_the_owner_corrects_a_belief_in_chat(tmp_path: Path) -> None:

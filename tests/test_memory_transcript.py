@@ -179,7 +179,7 @@ async def test_one_users_messages_never_surface_for_another_and_a_group_only_for
         } <= joined, joined
         assert not any("password" in t for t in joined)
         # The same through the command: nothing of Priya's private chat for the owner.
-        assert "aubergine" not in await h.say("/memory search aubergine password")
+        assert "hint is the aubergine" not in await h.say("/memory search aubergine password")
         # The labels travel: Priya's group message is untrusted, named as a person's message.
         lake = await memory.search(1, "I bring the barbecue and the lanterns", 5)
         hit = next(h for h in lake.hits if "bring the barbecue and" in h.memory.text)
