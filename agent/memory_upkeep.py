@@ -150,16 +150,19 @@ class MemoryUpkeep:
             return
         try:
             if not saved_during_turn and looks_worth_keeping(request.text):
-                await self.extract(request, outcome.label)
+                await self.extract(request, outcome.label, turn_id=turn_id)
             await self.compact_if_needed(request.chat, request.user)
         except ModelUnavailable as exc:
             log.warning("memory upkeep skipped: the model is unavailable (%s)", exc.reason)
         except Exception:
             log.exception("memory upkeep after turn %s failed", turn_id)
 
-    async def extract(self, request: TurnRequest, label: Label | None = None) -> list[Saved]:
+    async def extract(
+        self, request: TurnRequest, label: Label | None = None, *, turn_id: int | None = None
+    ) -> list[Saved]:
         """One small model call: durable facts from the user's message. `label` is the turn's:
-        what a tainted turn produces is tainted, memories included."""
+        what a tainted turn produces is tainted, memories included. `turn_id`: the exchange
+        the facts came from (forgetting one takes that exchange's words with it)."""
         assert self._side is not None
         label = request.label.join(label or TRUSTED)
         user = request.user
@@ -195,6 +198,7 @@ class MemoryUpkeep:
                 else Source.USER_SAID,
                 trust=Trust.TRUSTED if trusted else Trust.UNTRUSTED,
                 source_ref=f"message:{request.message_id}" if request.message_id else "",
+                turn_id=turn_id,
                 label=label,
             )
             if new is not None:

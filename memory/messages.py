@@ -380,6 +380,18 @@ class MessageLog:
         )
         return {int(row["user_id"]) for row in rows}
 
+    async def scrub_answers(self, chat_ids: set[int], text: str, placeholder: str) -> int:
+        """Take `text` out of command answers in these chats (a /memory search that quoted
+        a memory since forgotten); how many were changed."""
+        if not chat_ids or not text:
+            return 0
+        marks = ",".join("?" * len(chat_ids))
+        return await self._db.execute(
+            "UPDATE messages SET text = replace(text, ?, ?) WHERE direction = 'out'"
+            f" AND in_history = 0 AND chat_id IN ({marks}) AND instr(text, ?) > 0",
+            (text, placeholder, *sorted(chat_ids), text),
+        )
+
     async def of_turn(self, turn_id: int) -> list[StoredMessage]:
         """The messages of one turn (what set it off, and what Steward sent), oldest first."""
         rows = await self._db.fetchall(

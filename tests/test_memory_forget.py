@@ -16,6 +16,7 @@ from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from memory.clock import FrozenClock
 from memory.longterm import NewMemory
 from memory.longterm.queries import CompactionMarks
+from memory.turns import TurnStatus
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -202,3 +203,55 @@ async def test_the_owner_corrects_a_belief_in_chat(tmp_path: Path) -> None:
         assert "stays marked as outside content" in said, said
         [kept] = [m for m in await h.memories() if m.text.startswith("ALWAYS")]
         assert kept.trust == Trust.UNTRUSTED and "web:evil.example" in kept.label.sources
+
+
+async def test_forgetting_an_extracted_fact_takes_its_words_and_quotes_of_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The common path: a fact saved by extraction after the turn had no turn of its own, so
+    forgetting it took nothing; and the answers that had quoted it (a /memory search, the
+    forget's own answer) kept it in the log (review 33)."""
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.system_text == EXTRACTION_SYSTEM:
+            fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN", "importance": 0.9}
+            return Reply.text(json.dumps({"memories": [fact]}))
+        return Reply.text("Noted.")
+
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, I am telling you so you keep it.")
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        assert "4921" in await h.say("/memory search bank PIN")
+        said = await h.say(f"/memory forget {fact.id}")
+        assert "Forgotten" in said and "4921" in said, said  # told, not kept
+        assert "4921" not in await h.say("/memory search bank PIN")
+        kept = [m.text for m in await h.steward.stores.messages.all() if "4921" in m.text]
+        assert kept == [], kept
+
+
+async def test_an_exchange_still_going_on_is_forgotten_once_it_is_over(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A turn waiting for an approval writes its transcript back when it ends: forgetting
+    meanwhile was undone (review 33). It is refused until the turn is over."""
+    from trust_world import instruction
+
+    fake_model.reply_tool_use("memory_save", {"text": "Bank PIN is 4921.", "subject": "PIN"})
+    order = instruction("write_file", {"path": "pin.txt", "content": "4921"})
+    fake_model.reply_text(order)
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it.")
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        turn = (await h.turns())[-1]
+        await h.steward.stores.turns.set_status(
+            turn.id, TurnStatus.AWAITING_APPROVAL, label=turn.label
+        )  # as a turn paused at an approval is stored
+        said = await h.say(f"/memory forget {fact.id}")
+        assert "still going on" in said, said
+        assert [m for m in await h.memories() if m.id == fact.id]  # nothing forgotten yet
+        await h.steward.stores.turns.set_status(turn.id, TurnStatus.COMPLETED, label=turn.label)
+        assert "Forgotten" in await h.say(f"/memory forget {fact.id}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_view import describe_found
 from agent.recall import group_scope
@@ -243,6 +244,11 @@ async def forget(
     forgotten = await memory.forget(user.id, memory_id)
     if forgotten is None:
         return f"You have no memory #{memory_id}."
+    if forgotten.underway is not None:
+        return (
+            f"#{memory_id} came from an exchange still going on (it is running, or waits for "
+            "an approval): forget it once that is over."
+        )
     await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
     also = (
         f" With it, what was said in the exchange it came from ({_messages(forgotten.messages)})."
@@ -251,7 +257,10 @@ async def forget(
     )
     if in_group(chat):  # a group hears the number, not what was kept in private
         return f"Forgotten #{memory_id}.{also}"
-    return f"Forgotten #{memory_id}: {forgotten.memory.text}{also}"
+    # the log keeps the number only: the answer must not keep what was just forgotten
+    return Unrecorded(
+        f"Forgotten #{memory_id}: {forgotten.memory.text}{also}", f"Forgotten #{memory_id}.{also}"
+    )
 
 
 def _messages(count: int) -> str:

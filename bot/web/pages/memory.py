@@ -104,6 +104,11 @@ async def forget(page: Page) -> web.StreamResponse:
     forgotten = await service.forget(page.user.id, number)
     if forgotten is None:
         return page.redirect("/memory", f"You have no memory #{raw}.")
+    if forgotten.underway is not None:
+        return page.redirect(
+            f"/memory/{raw}",
+            f"#{raw} came from an exchange still going on: forget it once that is over.",
+        )
     await page.audit("memory.forgotten", subject=f"memory:{raw}", via="web")
     back = page.field("back")
     target = back if back.startswith("/memory?") or back == "/memory" else "/memory"
