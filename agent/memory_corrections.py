@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from memory.labels import Label
 from memory.longterm import NewMemory, Source, Trust
+from memory.people import User
 
 if TYPE_CHECKING:
     from agent.memory_service import MemoryService
@@ -36,27 +37,42 @@ class Corrected:
 
 
 async def correct_memory(
-    service: MemoryService, user_id: int, memory_id: int, text: str, *, via: str
+    service: MemoryService, user: User, memory_id: int, text: str, *, via: str
 ) -> Corrected | None:
-    """None when the user has no such memory; ValueError for text no memory may hold."""
-    old = await service.store.get(user_id, memory_id)
+    """None when the user has no such memory; ValueError for text no memory may hold. Another
+    person's correction is their word, as their /remember is: never the owner's, trusted."""
+    old = await service.store.get(user.id, memory_id)
     if old is None:
         return None
     if old.superseded_by is not None:
         return Corrected(old.id, replaced_already_by=old.superseded_by)
     kept = old.untrusted and repeats(old.text, text)
+    if kept:
+        source, trust, label = (
+            old.source,
+            Trust.UNTRUSTED,
+            old.label.join(Label.untrusted(old.source.value)),
+        )
+    elif user.is_owner:
+        source, trust, label = Source.OWNER_SAID, Trust.TRUSTED, Label()
+    else:
+        source, trust, label = (
+            Source.USER_SAID,
+            Trust.UNTRUSTED,
+            Label.untrusted(f"person:#{user.id}"),
+        )
     saved = await service.remember(
         NewMemory(
-            user_id=user_id,
+            user_id=user.id,
             text=text,
             kind=old.kind,
             subject=old.subject,
-            source=old.source if kept else Source.OWNER_SAID,
-            trust=Trust.UNTRUSTED if kept else Trust.TRUSTED,
+            source=source,
+            trust=trust,
             importance=old.importance if kept else max(old.importance, 0.6),
             source_ref=via,
             replaces=(old.id,),
-            label=old.label.join(Label.untrusted(old.source.value)) if kept else Label(),
+            label=label,
         )
     )
     if old.id not in [m.id for m in saved.superseded]:

@@ -255,3 +255,22 @@ async def test_an_exchange_still_going_on_is_forgotten_once_it_is_over(
         assert [m for m in await h.memories() if m.id == fact.id]  # nothing forgotten yet
         await h.steward.stores.turns.set_status(turn.id, TurnStatus.COMPLETED, label=turn.label)
         assert "Forgotten" in await h.say(f"/memory forget {fact.id}")
+
+
+async def test_another_persons_correction_is_their_word_not_the_owners(tmp_path: Path) -> None:
+    """`/memory correct` saved any allowed person's words as the owner's, trusted (review 32)."""
+    from memory.longterm import Source, Trust
+    from memory.people import Identity
+
+    async with running_steward(tmp_path, None) as h:
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Fred")
+        said = await h.say("/remember Fred likes tea", sender=friend, chat="f1")
+        number = re.search(r"#(\d+)", said)
+        assert number, said
+        await h.say(
+            f"/memory correct {number.group(1)} Fred likes coffee", sender=friend, chat="f1"
+        )
+        [new] = [m for m in await h.memories() if m.text == "Fred likes coffee"]
+        assert new.source == Source.USER_SAID and new.trust == Trust.UNTRUSTED
+        assert new.label.tainted, new.label

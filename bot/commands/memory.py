@@ -209,7 +209,7 @@ async def correct(
     if not text:
         raise UsageError(f"What is true instead? /memory correct {memory_id} <the right text>")
     try:
-        done = await correct_memory(memory, user.id, memory_id, text, via="chat")
+        done = await correct_memory(memory, user, memory_id, text, via="chat")
     except ValueError as exc:
         return str(exc)
     if done is None:

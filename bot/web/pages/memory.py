@@ -127,7 +127,7 @@ async def correct(page: Page) -> web.StreamResponse:
     if not text:
         return page.redirect(f"/memory/{raw}", "Write the corrected text.")
     try:
-        done = await correct_memory(service, page.user.id, number, text, via="web console")
+        done = await correct_memory(service, page.user, number, text, via="web console")
     except ValueError as exc:
         return page.redirect(f"/memory/{raw}", str(exc))
     if done is None:
