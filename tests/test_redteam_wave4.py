@@ -154,16 +154,30 @@ async def test_an_approved_call_with_a_malformed_result_fails_and_its_turn_resum
 
 def test_a_schemas_regular_expressions_are_not_run_here() -> None:
     """jsonschema ran a server's `pattern` with Python's backtracking `re` on the event loop:
-    `^(a|a)*$` against 26 letters held every chat for 5 s, each letter more doubling it."""
+    `^(a|a)*$` against 26 letters held every chat for 5 s, each letter more doubling it. The
+    first fix rewrote the schema and missed patterns behind a `$ref` or `dependencies`, and
+    refused valid calls under `not` and `oneOf` (review 32): patterns now match under a time
+    limit, wherever they are."""
+    evil, slow = "^(a|a)*$", "a" * 25 + "!"
     listed = mt.Tool(
         name="lookup",
         description="Look up an id.",
         input_schema={
             "type": "object",
             "properties": {
-                "id": {"type": "string", "pattern": "^(a|a)*$"},
+                "id": {"type": "string", "pattern": evil},
                 "n": {"type": "integer"},
+                "ref": {"$ref": "#/x-defs/id"},
+                "path": {"type": "string", "not": {"pattern": r"\.\."}},
+                "when": {
+                    "oneOf": [
+                        {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+                        {"type": "string", "pattern": "^(today|tomorrow)$"},
+                    ]
+                },
             },
+            "x-defs": {"id": {"type": "string", "pattern": evil}},
+            "dependencies": {"n": {"properties": {"id": {"pattern": evil}}}},
             "patternProperties": {"^x_(a|a)*$": {"type": "string"}},
             "additionalProperties": False,
         },
@@ -171,11 +185,13 @@ def test_a_schemas_regular_expressions_are_not_run_here() -> None:
     tool = McpTool.of("evil", "evil", listed, Risk.READ, _never)
     assert tool is not None
     started = time.process_time()
-    assert tool.validate({"id": "a" * 25 + "!", "x_ab": "y"})["id"].endswith("!")
-    assert time.process_time() - started < 1.0  # was 2.6 s for these 25 letters
-    with pytest.raises(ToolError):  # what is not a regular expression is still checked
-        tool.validate({"n": "seven"})
-    assert tool.schema()["input_schema"]["properties"]["id"]["pattern"] == "^(a|a)*$"
+    call = {"id": slow, "ref": slow, "n": 1, "x_aa": "y", "path": "a/b", "when": "2026-12-05"}
+    assert tool.validate(call) == call
+    assert time.process_time() - started < 1.0  # was 2.6 s for each 25 letters
+    for wrong in ({"n": "seven"}, {"path": "../x"}, {"when": "someday"}, {"x_ab": "y"}):
+        with pytest.raises(ToolError):  # what can be told in time is still checked
+            tool.validate(wrong)
+    assert tool.schema()["input_schema"]["properties"]["id"]["pattern"] == evil
 
 
 async def _never(*args: Any) -> ToolResult:

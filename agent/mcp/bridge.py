@@ -22,6 +22,7 @@ import referencing
 from pydantic import BaseModel, ConfigDict
 
 from agent.cards import escape_invisible
+from agent.mcp.schema_check import checker
 from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "result_text",
     "steward_name",
     "unusable",
-    "without_patterns",
 ]
 
 DESCRIPTION_LIMIT = 400
@@ -77,8 +77,6 @@ class McpTool(Tool):
     invoke: Invoke | None = None
     target: str = ""
     """What the server runs or where it is (as written in the config), bound into approvals."""
-    checked_schema: Mapping[str, Any] = field(default_factory=dict)
-    """The schema arguments are checked against here: without its regular expressions."""
 
     @classmethod
     def of(
@@ -118,7 +116,6 @@ class McpTool(Tool):
             read_only_hint=hint,
             invoke=invoke,
             target=target,
-            checked_schema=without_patterns(schema),
         )
 
     @property
@@ -136,11 +133,13 @@ class McpTool(Tool):
         if not isinstance(arguments, dict):
             raise ToolError(f"invalid arguments for {self.name}: expected an object")
         try:
-            validator = jsonschema.validators.validator_for(self.checked_schema)
             # An empty registry: a `$ref` resolves inside the schema or not at all. Without
             # one, jsonschema fetched any URI a server named (loopback, metadata, file://),
-            # blocking the event loop for as long as the URI took to answer.
-            validator(self.checked_schema, registry=_NO_REMOTE_REFS).validate(arguments)
+            # blocking the event loop for as long as the URI took to answer. The checker's
+            # regular expressions have a time limit (agent/mcp/schema_check.py).
+            checker(self.input_schema)(self.input_schema, registry=_NO_REMOTE_REFS).validate(
+                arguments
+            )
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "input"
             raise ToolError(  # quotes the server's schema (its enums, patterns): its words
@@ -166,54 +165,6 @@ _NO_REMOTE_REFS: referencing.Registry[Any] = referencing.Registry()
 SCHEMA_LIMIT = 16_000
 """A tool whose input schema is longer than this (as JSON) is not offered: it would ride along
 in every model request of a turn that loads it (a 1 MB schema: a megabyte a request)."""
-
-_SUBSCHEMA = (
-    "additionalProperties",
-    "unevaluatedProperties",
-    "items",
-    "additionalItems",
-    "unevaluatedItems",
-    "contains",
-    "propertyNames",
-    "not",
-    "if",
-    "then",
-    "else",
-)
-_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "dependentSchemas")
-
-
-def without_patterns(schema: Any) -> Any:
-    """A schema without its regular expressions (`pattern`, `patternProperties`): Python's
-    backtracking `re` runs them on the event loop, holding it, and a server's `^(a|a)*$`
-    against 26 letters held every chat for 5 s (each letter more doubles it). The server
-    checks its own patterns. Where `patternProperties` goes, so do the limits on other
-    properties that depended on it (`additionalProperties`), so nothing valid is refused."""
-    if not isinstance(schema, Mapping):
-        return schema
-    kept: dict[str, Any] = {}
-    had_patterns = isinstance(schema.get("patternProperties"), Mapping)
-    for key, value in schema.items():
-        if key == "pattern" and isinstance(value, str):
-            continue
-        if key == "patternProperties" and had_patterns:
-            continue
-        if had_patterns and key in ("additionalProperties", "unevaluatedProperties"):
-            continue
-        if key in _SUBSCHEMA:
-            kept[key] = (
-                [without_patterns(v) for v in value]
-                if isinstance(value, list)
-                else without_patterns(value)
-            )
-        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
-            kept[key] = [without_patterns(v) for v in value]
-        elif key in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
-            kept[key] = {name: without_patterns(v) for name, v in value.items()}
-        else:
-            kept[key] = value
-    return kept
 
 
 def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:

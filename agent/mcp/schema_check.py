@@ -1,0 +1,101 @@
+"""Checking a call's arguments against an MCP server's input schema, with regular expressions
+that cannot hold the event loop.
+
+jsonschema runs a schema's `pattern` and `patternProperties` with Python's backtracking `re`, on
+the event loop, before the policy decides: a server's `^(a|a)*$` against 26 letters held every
+chat for 5 s, each letter more doubling it, wherever the pattern sat (a `$ref`, `dependencies`,
+`not`). Here those keywords match with `regex` under a time limit; a match that takes longer is
+not decided here (the server checks its own input), so it neither refuses nor holds anything.
+`unevaluatedProperties` is left to the server too (it would run the patterns with `re`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jsonschema
+import regex
+
+__all__ = ["checker"]
+
+MATCH_SECONDS = 0.05
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str] | None:
+    try:
+        return regex.compile(pattern)
+    except (regex.error, TypeError, ValueError):
+        return None
+
+
+def _search(pattern: str, text: str) -> bool | None:
+    """Whether `pattern` is found in `text`; None when that cannot be told in time."""
+    compiled = _compiled(pattern)
+    if compiled is None:
+        return None
+    try:
+        return compiled.search(text, timeout=MATCH_SECONDS) is not None
+    except TimeoutError:
+        return None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and _search(pattern, instance) is False:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for name, value in instance.items():
+            if _search(pattern, name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    extras = [
+        name
+        for name in instance
+        if name not in known and not any(_search(p, name) is not False for p in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif not additional and extras:
+        yield jsonschema.ValidationError(
+            f"Additional properties are not allowed ({', '.join(map(repr, extras))})"
+        )
+
+
+def _left_to_the_server(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    return iter(())
+
+
+@functools.cache
+def _extended(base: type[Any]) -> type[Any]:
+    overrides = {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "unevaluatedProperties": _left_to_the_server,
+    }
+    return jsonschema.validators.extend(
+        base, {k: v for k, v in overrides.items() if k in base.VALIDATORS}
+    )
+
+
+def checker(schema: Mapping[str, Any]) -> type[Any]:
+    """The validator class for `schema`'s draft, with the time-limited regular expressions."""
+    return _extended(jsonschema.validators.validator_for(schema))
