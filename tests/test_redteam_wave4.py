@@ -277,3 +277,41 @@ async def test_an_endless_answer_is_cut_off_not_read_forever(tmp_path: Path) -> 
         assert answer.get("is_error")
         await asyncio.sleep(1)
         assert sent < 40, f"{sent} MiB were read"  # 8 MiB and what the sockets buffer
+
+
+async def test_the_limit_counts_an_answer_once_decoded() -> None:
+    """The cap counted compressed bytes: 8 MiB of gzip decode to 8 GiB (review 32)."""
+    import gzip
+
+    import httpx2
+
+    from agent.mcp.capped_http import CappedTransport
+
+    limit = 1024 * 1024
+    small, bomb = b'{"ok": true}', gzip.compress(b"A" * 16 * limit)
+    asked: list[str] = []
+
+    async def handle(request: aioweb.Request) -> aioweb.Response:
+        asked.append(request.headers.get("Accept-Encoding", ""))
+        body = bomb if request.path == "/bomb" else gzip.compress(small)
+        encoding = "br" if request.path == "/br" else "gzip"
+        return aioweb.Response(
+            body=body, headers={"Content-Type": "application/json", "Content-Encoding": encoding}
+        )
+
+    app = aioweb.Application()
+    app.router.add_get("/{name}", handle)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        transport = CappedTransport(httpx2.AsyncHTTPTransport(), limit=limit)
+        async with httpx2.AsyncClient(transport=transport) as client:
+            assert (await client.get(f"{base}/fine")).content == small  # decoded, counted
+            for name in ("bomb", "br"):
+                with pytest.raises(httpx2.ReadError):
+                    await client.get(f"{base}/{name}")
+        assert set(asked) == {"identity"}  # asked for uncompressed answers
+    finally:
+        await runner.cleanup()

@@ -4,11 +4,15 @@ The SDK reads a JSON answer whole and an event stream line by line, with no limi
 call's timeout ends Steward's wait but not the transport's read: a server streaming an endless
 answer took Steward from 122 to 566 MiB, still growing after the turn had ended. Wrapped in
 this transport, a JSON body past the limit, or an event-stream line past it, ends the response
-with a transport error (the connection is dropped and set up again).
+with a transport error (the connection is dropped and set up again). The limit counts what
+the answer is once decoded: Steward asks for answers uncompressed, and a server that gzips or
+deflates anyway is decoded here, counting (8 MiB of gzip decode to 8 GiB); another encoding is
+refused.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
 
 import httpx2
@@ -29,13 +33,30 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         self._limit = limit
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.headers["Accept-Encoding"] = "identity"
         response = await self._inner.handle_async_request(request)
         events = response.headers.get("content-type", "").startswith("text/event-stream")
         assert isinstance(response.stream, httpx2.AsyncByteStream)
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            await response.aclose()
+            raise TooLarge(
+                f"the server sent an answer encoded as {encoding[:20]!r}, which cannot be limited",
+                request=request,
+            )
+        headers = httpx2.Headers(
+            [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        )
         return httpx2.Response(
             status_code=response.status_code,
-            headers=response.headers,
-            stream=_Capped(response.stream, self._limit, per_line=events, request=request),
+            headers=headers,
+            stream=_Capped(
+                response.stream,
+                self._limit,
+                per_line=events,
+                request=request,
+                encoding=encoding,
+            ),
             extensions=response.extensions,
             request=request,
         )
@@ -52,18 +73,32 @@ class _Capped(httpx2.AsyncByteStream):
         *,
         per_line: bool,
         request: httpx2.Request,
+        encoding: str = "identity",
     ) -> None:
         self._inner = inner
         self._limit = limit
         self._per_line = per_line
         self._request = request
+        self._decoder = (
+            zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding != "identity" else None
+        )  # gzip or zlib-wrapped deflate, told apart by their header
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         run = 0  # bytes of the body, or since the last line end of an event stream
-        async for chunk in self._inner:
+        async for raw in self._inner:
+            chunk, whole = raw, True
+            if self._decoder is not None:
+                try:  # never more out of one chunk than the limit (a zip bomb stops here)
+                    chunk = self._decoder.decompress(raw, self._limit + 1)
+                except zlib.error:
+                    await self._inner.aclose()
+                    raise TooLarge(
+                        "the server's compressed answer is broken", request=self._request
+                    ) from None
+                whole = not self._decoder.unconsumed_tail
             end = chunk.rfind(b"\n") if self._per_line else -1
             run = len(chunk) - end - 1 if end >= 0 else run + len(chunk)
-            if run > self._limit:
+            if run > self._limit or not whole:
                 await self._inner.aclose()
                 raise TooLarge(
                     f"the server sent more than {self._limit:,} bytes in one message",
