@@ -34,12 +34,15 @@ def setting_names(fields: Iterable[object]) -> set[str]:
     return names
 
 
-def check_env_file(path: Path, known: set[str]) -> None:
-    """ConfigError for the first line that cannot be read or names no setting."""
+def check_env_file(path: Path, known: set[str]) -> list[str]:
+    """ConfigError for the first line that cannot be read, or that misspells a setting (a
+    name close to one); a note for each other name Steward does not read (another tool's, as
+    `TELEGRAM_CHAT_ID` or `ANTHROPIC_LOG` can be: not a reason to stop)."""
+    notes: list[str] = []
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return
+        return notes
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f".env: not UTF-8 (byte {exc.start}); save it as UTF-8 and start again"
@@ -52,6 +55,10 @@ def check_env_file(path: Path, known: set[str]) -> None:
         key = (binding.key or "").strip()
         if not key or key.upper() in known or not key.upper().startswith(OURS):
             continue
-        close = difflib.get_close_matches(key.upper(), sorted(known), n=1, cutoff=0.75)
-        hint = f" (did you mean {close[0]}?)" if close else " (see .env.example)"
-        raise ConfigError(f"{path}: line {line}: {key} is not a setting{hint}")
+        close = difflib.get_close_matches(key.upper(), sorted(known), n=1, cutoff=0.85)
+        if close:
+            raise ConfigError(
+                f"{path}: line {line}: {key} is not a setting (did you mean {close[0]}?)"
+            )
+        notes.append(f"{path}: line {line}: {key} is not a setting Steward reads (ignored)")
+    return notes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,8 @@ def load_at_home(home: Home | None = None) -> tuple[Settings, Home]:
     """The settings as `steward` reads them at start-up: `.env` from the home, relative paths
     resolved against it. A bad value raises ConfigError."""
     home = home or find_home()
-    check_env_file(home.env_file, setting_names(Settings.model_fields.values()))
+    for note in check_env_file(home.env_file, setting_names(Settings.model_fields.values())):
+        print(f"steward: {note}", file=sys.stderr)
     settings = load_settings(_env_file=home.env_file)
     return resolve_paths(settings, home.dir), home
 

@@ -168,12 +168,24 @@ def test_a_mistake_in_dot_env_stops_the_start_with_one_line(
     assert fragment in line, line
 
 
-def test_names_other_tools_read_may_sit_in_dot_env(tmp_path: Path) -> None:
+def test_names_other_tools_read_may_sit_in_dot_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name close to a setting is a typo and stops the start; another tool's name that
+    merely shares a prefix (TELEGRAM_CHAT_ID, SLACK_CLIENT_SECRET) is noted, not refused
+    (review 32: an upgrade looped systemd's restarts on them)."""
     from agent.paths import Home, load_at_home
 
-    (tmp_path / ".env").write_text("HTTPS_PROXY=http://proxy:3128\nstEward_model=m\n")
+    (tmp_path / ".env").write_text(
+        "HTTPS_PROXY=http://proxy:3128\nstEward_model=m\nTELEGRAM_CHAT_ID=5\n"
+        "SLACK_CLIENT_SECRET=x\nANTHROPIC_LOG=debug\n"
+    )
     settings, _ = load_at_home(Home(tmp_path, "test"))
     assert settings.model == "m"
+    noted = capsys.readouterr().err
+    for name in ("TELEGRAM_CHAT_ID", "SLACK_CLIENT_SECRET", "ANTHROPIC_LOG"):
+        assert f"{name} is not a setting Steward reads (ignored)" in noted, noted
+    assert "HTTPS_PROXY" not in noted
 
 
 def test_the_readme_table_names_every_setting() -> None:
