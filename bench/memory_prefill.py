@@ -54,7 +54,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             ids = await store.records.insert_many([labelled_memory(m, owner.id, now) for m in real])
             vectors = await asyncio.to_thread(embedder.embed, [m["text"] for m in real])
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
-            await store.records.mark_indexed(ids)
+            await store.records.mark_indexed(ids, user_id=owner.id)
             have, add = len(real), add - len(real)
         texts = synthetic_texts(add, seed=have + 7)
         centres = await asyncio.to_thread(filler_centres, embedder)
@@ -75,7 +75,7 @@ async def populate_memories(data: Path, total: int) -> dict[str, Any]:
             )
             vectors = filler_vectors(centres, len(part), seed=have + start)
             await asyncio.to_thread(index.upsert, owner.id, ids, vectors)
-            await store.records.mark_indexed(ids)
+            await store.records.mark_indexed(ids, user_id=owner.id)
         with contextlib.suppress(Exception):
             await store.close()
         return {

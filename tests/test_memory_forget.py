@@ -274,3 +274,24 @@ async def test_another_persons_correction_is_their_word_not_the_owners(tmp_path:
         [new] = [m for m in await h.memories() if m.text == "Fred likes coffee"]
         assert new.source == Source.USER_SAID and new.trust == Trust.UNTRUSTED
         assert new.label.tainted, new.label
+
+
+async def test_a_vector_written_for_a_memory_moved_meanwhile_stays_owed(tmp_path: Path) -> None:
+    """The writer marked a row indexed by id alone: a link that moved the memory while its
+    vector was written for the old user left it unfindable by meaning until a restart
+    (review 33)."""
+    from memory.people import Identity
+
+    async with running_steward(tmp_path, None) as h:
+        people, db = h.steward.stores.people, h.steward.stores.db
+        first = await people.admit(Identity("slack", "UANN"), "Ann")
+        second = await people.admit(Identity("telegram", "3003"), "Ann")
+        assert h.steward.memory is not None
+        records = h.steward.memory.store.records
+        [memory_id] = await records.insert_many([NewMemory(second.id, "Allergic to penicillin.")])
+        # its vector was embedded for `second` when the link moved it to `first`
+        await db.execute("UPDATE memories SET user_id = ? WHERE id = ?", (first.id, memory_id))
+        await records.mark_indexed([memory_id], user_id=second.id)
+        assert await db.scalar("SELECT indexed FROM memories WHERE id = ?", (memory_id,)) == 0
+        await records.mark_indexed([memory_id], user_id=first.id)
+        assert await db.scalar("SELECT indexed FROM memories WHERE id = ?", (memory_id,)) == 1

@@ -173,7 +173,7 @@ class VectorsBehind:
             for user_id, positions in by_user.items():
                 chosen = [ids[p] for p in positions]
                 await asyncio.to_thread(attached[1].upsert, user_id, chosen, vectors[positions])
-                await self._records.mark_indexed(chosen)
+                await self._records.mark_indexed(chosen, user_id=user_id)
 
     async def pending(self) -> int:
         """Embed and write the vectors of rows saved without them; returns how many."""
@@ -200,7 +200,10 @@ class VectorsBehind:
                         "memory: vectors not written behind (retried at start)", exc_info=True
                     )
                     return written
-                await self._records.mark_indexed([r[0] for r in rows])
+                for user_id in {r[1] for r in rows}:
+                    await self._records.mark_indexed(
+                        [r[0] for r in rows if r[1] == user_id], user_id=user_id
+                    )
                 written += len(rows)
 
 

@@ -69,7 +69,7 @@ async def _compare_all(
         await asyncio.to_thread(index.delete, user_id, stale)
         report.removed += len(stale)
     report.added += await _add_vectors(records, index, embedder, user_id, sorted(want - have))
-    await records.mark_indexed(sorted(want & have))
+    await records.mark_indexed(sorted(want & have), user_id=user_id)
     return report
 
 
@@ -88,6 +88,6 @@ async def _add_vectors(
         await asyncio.to_thread(
             embed_and_upsert, embedder, index, user_id, chunk, [texts[i] for i in chunk]
         )
-        await records.mark_indexed(chunk)
+        await records.mark_indexed(chunk, user_id=user_id)
         added += len(chunk)
     return added

@@ -366,12 +366,16 @@ class MemoryRecords:
             )
         )
 
-    async def mark_indexed(self, ids: Sequence[int]) -> None:
+    async def mark_indexed(self, ids: Sequence[int], *, user_id: int) -> None:
+        """These rows' vectors are in `user_id`'s collection. A row moved to another user
+        meanwhile (a link while its vector was written) stays owed: its vector is in the
+        wrong collection."""
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             await self._db.execute(
-                f"UPDATE memories SET indexed = 1 WHERE id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
+                "UPDATE memories SET indexed = 1 WHERE user_id = ?"
+                f" AND id IN ({','.join('?' * len(chunk))})",
+                (user_id, *chunk),
             )
 
     async def pending_removals(self) -> dict[int, list[int]]:

@@ -271,7 +271,7 @@ class LongTermMemory:
                 await asyncio.to_thread(
                     index_write, self._embedder, self._index, memory, vector, retired
                 )
-                await self.records.mark_indexed([memory.id])
+                await self.records.mark_indexed([memory.id], user_id=memory.user_id)
                 await self.records.clear_removals(retired)
             except Exception:
                 log.warning(
