@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from memory.longterm.labelled import CaseScore, Collected, score
+from memory.longterm.labelled import CaseScore, Collected, score, story_groups
 from memory.longterm.ranking import SearchMode, Weights
 
 __all__ = ["K_FOR_SET", "CrossValidation", "configurations", "cross_validate", "fold_of"]
@@ -74,10 +74,13 @@ def configurations(
 
 
 def fold_of(case_id: str, folds: int) -> int:
-    """A case's (or a group's) fold: stable across runs and machines. The conversations are
-    eight retellings of the same 130 story arcs: folded by question, 7 of every question's 8
+    """A case's (or a story's) fold: stable across runs and machines. The conversations are
+    eight retellings of the same 35 story arcs: folded by question, 7 of every question's 8
     retellings (585 with the very same words) were in the folds its weights were chosen on,
-    so a "held-out" figure was not; folded by arc (`Case.group`), none is."""
+    so a "held-out" figure was not; folded by question of an arc ("roof.3"), an arc's other
+    questions, about the same evidence, were (review 33). Folded by story (`story_groups`:
+    arcs joined where a question spans them; the original set's questions joined where their
+    answers share a memory), none is."""
     return int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % folds
 
 
@@ -152,7 +155,8 @@ def cross_validate(
     folds (`_choose`) ranks the fold's cases."""
     configs = list(configs or configurations(mode))
     table = [_score_all(collected, weights, mode) for weights in configs]
-    fold = [fold_of(item.case.group or item.case.id, folds) for item in collected]
+    stories = story_groups([item.case for item in collected])
+    fold = [fold_of(case.group, folds) for case in stories]
     held_out: dict[int, CaseScore] = {}
     chosen: list[Weights] = []
     for f in range(folds):

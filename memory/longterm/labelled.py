@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "old_set_cases",
     "score",
     "store_conversations",
+    "story_groups",
     "summary",
 ]
 
@@ -62,9 +63,10 @@ class Case:
     now: datetime | None = None
     wording: str = ""  # conversations: "natural" (reuses the evidence's words) or "paraphrased"
     group: str = ""
-    """Cases that must share a fold (conversations: the story arc every conversation retells,
-    so no retelling of a held-out question's story is in the folds its weights are chosen on);
-    empty: the case alone."""
+    """Cases that must share a fold: those about one story (conversations: the eight
+    retellings of an arc, and arcs a question joins, "job+move"; the original set: questions
+    whose answers share a memory), so nothing a held-out question is about is among the
+    cases its weights are chosen on (`story_groups`). Empty: the case alone."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ async def store_conversations(
                 qtype=q["qtype"],
                 now=now,
                 wording=q.get("wording", ""),
-                group=q.get("arc", ""),
+                group=q.get("arc", ""),  # made whole by `story_groups`
             )
             for q in conv.questions
         ]
@@ -162,6 +164,7 @@ async def old_set_cases(store: LongTermMemory, labelled: LabelledSet, now: datet
     return [
         Case(
             set="original",
+            group="o:" + ",".join(sorted(case["expected"])),  # made whole by `story_groups`
             id=f"o{number}",
             user_id=users[case["user"]],
             query=case["query"],
@@ -224,3 +227,31 @@ def summary(scores: Sequence[CaseScore]) -> dict[str, dict[str, float]]:
         }
         for name, items in sorted(groups.items())
     }
+
+
+def story_groups(cases: Sequence[Case]) -> list[Case]:
+    """The cases with `group` made whole: conversation questions by their arc's name (not the
+    question's own "roof.3"), joined across a question that spans arcs ("roof+mortgage"); the
+    original set's questions joined wherever their answers share a memory. One group per
+    connected story, named after its first member."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def members(case: Case) -> list[str]:
+        if not case.group:
+            return [f"case:{case.id}"]
+        if case.group.startswith("o:"):
+            return [f"o:{key}" for key in case.group[2:].split(",") if key] or [f"case:{case.id}"]
+        return [f"arc:{arc}" for arc in case.group.split(".")[0].split("+")]
+
+    keys = [members(case) for case in cases]
+    for found in keys:
+        for key in found[1:]:
+            parent[find(key)] = find(found[0])
+    return [replace(case, group=find(found[0])) for case, found in zip(cases, keys, strict=True)]
