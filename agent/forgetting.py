@@ -37,6 +37,9 @@ class Forgotten:
     """Messages of the conversation forgotten with it."""
     underway: int | None = None
     """The turn it came from is still going on: nothing was forgotten (ask again after)."""
+    summaries: tuple[int, ...] = ()
+    """It was drawn from a summary of earlier conversation (compaction): that summary, which
+    may say it too, and whose messages are kept. Named for the owner to forget as well."""
 
 
 class Forgetting:
@@ -59,6 +62,12 @@ class Forgetting:
                 said.append(message)
         elif memory.turn_id is not None:
             turn = await self._turns.record(memory.turn_id)
+            if memory.source_ref.startswith("messages:"):  # compaction: drawn from a summary
+                episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
+                summaries = tuple(e.id for e in episodes if e.id != memory.id)
+                if await self._store.forget(user_id, memory_id) is None:
+                    return None
+                return Forgotten(memory, summaries=summaries)
             if turn is not None and turn.user_id == user_id:
                 if turn.status in _UNDERWAY:
                     return Forgotten(memory, underway=turn.id)

@@ -295,3 +295,40 @@ async def test_a_vector_written_for_a_memory_moved_meanwhile_stays_owed(tmp_path
         assert await db.scalar("SELECT indexed FROM memories WHERE id = ?", (memory_id,)) == 0
         await records.mark_indexed([memory_id], user_id=first.id)
         assert await db.scalar("SELECT indexed FROM memories WHERE id = ?", (memory_id,)) == 1
+
+
+async def test_forgetting_a_fact_drawn_from_a_summary_names_the_summary(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A fact compaction drew from earlier conversation has no exchange of its own: forgetting
+    it said nothing of the summary that says the same, sent with every later turn (review
+    33). The summary is named for the owner to forget too."""
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.system_text == COMPACTION_SYSTEM:
+            if "4921" in request.last_user_text:
+                fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
+                summary = "The owner gave their bank PIN 4921; garden talk."
+                return Reply.text(json.dumps({"summary": summary, "facts": [fact]}))
+            return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
+        if request.system_text == EXTRACTION_SYSTEM:
+            return Reply.text('{"memories": []}')
+        return Reply.text("Noted.")
+
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it for me.")
+        for i in range(8):
+            await h.say("The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i))
+            if [m for m in await h.memories() if m.text == "Bank PIN is 4921."]:
+                break
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        [episode] = [
+            m for m in await h.memories() if m.kind.value == "episode" and "4921" in m.text
+        ]
+        said = await h.say(f"/memory forget {fact.id}")
+        assert f"summary of earlier conversation (#{episode.id})" in said, said
+        assert "Forgotten" in await h.say(f"/memory forget {episode.id}")
+        await h.say("what else?")
+        assert "4921" not in json.dumps(fake_model.requests[-1].body)

@@ -255,6 +255,12 @@ async def forget(
         if forgotten.messages
         else ""
     )
+    if forgotten.summaries:
+        numbers = ", ".join(f"#{n}" for n in forgotten.summaries)
+        also += (
+            f" It was drawn from a summary of earlier conversation ({numbers}), which may say "
+            f"it too: /memory forget {forgotten.summaries[0]} takes that as well."
+        )
     if in_group(chat):  # a group hears the number, not what was kept in private
         return f"Forgotten #{memory_id}.{also}"
     # the log keeps the number only: the answer must not keep what was just forgotten

@@ -87,6 +87,14 @@ class RowLookups:
             ]
         return result, found
 
+    async def made_in_turn(self, user_id: int, turn_id: int, kind: Kind) -> list[Memory]:
+        """A user's memories of one kind that one turn made (a compaction's episode)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM memories WHERE user_id = ? AND turn_id = ? AND kind = ? ORDER BY id",
+            (user_id, turn_id, kind.value),
+        )
+        return [memory_of_row(row) for row in rows]
+
     async def delete_message_rows(self, message_id: int) -> list[tuple[int, int]]:
         """Remove every member's row of a message; (id, user id) of each removed."""
         async with self._db.transaction() as tx:

@@ -337,6 +337,9 @@ class LongTermMemory:
         await self._drop_vectors([(memory_id, user_id)])
         return memory
 
+    async def made_in_turn(self, user_id: int, turn_id: int, kind: Kind) -> list[Memory]:
+        return await self._lookups.made_in_turn(user_id, turn_id, kind)
+
     async def forget_message(self, message_id: int) -> int:
         """Delete every member's transcript row of one message, vectors too; how many."""
         rows = await self._lookups.delete_message_rows(message_id)
