@@ -91,11 +91,14 @@ def freeze_settled_heap() -> int:
     return frozen
 
 
-async def freeze_when_settled(*waits: Callable[[], Awaitable[object]], limit: float = 60.0) -> int:
+async def freeze_when_settled(
+    *waits: Callable[[], Awaitable[object]], limit: float = 60.0, pauses: GcPauses | None = None
+) -> int:
     """Wait for each of `waits` in turn (`limit` seconds at most each: the memory up, then no
     turn in flight, since the collection before freezing holds the GIL), then freeze; the
-    number frozen, 0 when the process is not `steward run`'s (`GcPauses.install`)."""
-    if not GC_PAUSES.installed:
+    number frozen, 0 when the process is not `steward run`'s (`pauses`, by default the
+    process's `GC_PAUSES`, was not installed)."""
+    if not (pauses or GC_PAUSES).installed:
         return 0
     for wait in waits:
         with contextlib.suppress(TimeoutError):

@@ -1,5 +1,9 @@
 """The morning briefing: feeds from a local HTTP server (RSS, Atom, broken, slow, huge, missing),
-conditional requests, dedupe across days, untrusted quoting, footer, destinations and replies."""
+conditional requests, dedupe across days, untrusted quoting, footer, destinations and replies.
+
+(Over 400 lines: one local feed server and one briefing harness serve every case; split,
+each half would rebuild them.)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Who may talk to Steward (/allow, /revoke, allowlists, the owner's stranger note), /link across
-channels, and the send_message tool — on the real core with recording channels."""
+channels, and the send_message tool — on the real core with recording channels.
+
+(Over 400 lines: access, linking and unlinking share one identity model and its fixtures;
+they are read together when the rules change.)
+"""
 
 from __future__ import annotations
 

@@ -66,6 +66,12 @@ def test_the_example_env_file_is_the_defaults(tmp_path: Path) -> None:
         ("STEWARD_OWNER", "telegram", "STEWARD_OWNER: 'telegram' is not channel:id"),
         ("ANTHROPIC_BASE_URL", "ftp://example", "ANTHROPIC_BASE_URL"),
         ("STEWARD_DAILY_TOKEN_BUDGET", "-5", "STEWARD_DAILY_TOKEN_BUDGET"),
+        # a password in a URL would be shown in /status and logs (review 30)
+        ("CHROMA_URL", "http://u:secret@127.0.0.1:8000", "CHROMA_URL: put no user or password"),
+        ("STEWARD_STT_URL", "https://k:secret@stt.example", "STEWARD_STT_URL: put no user"),
+        ("ANTHROPIC_BASE_URL", "https://me:pw@gw.example", "ANTHROPIC_BASE_URL: put no user"),
+        # the message names what is accepted (it named fewer than it took)
+        ("STEWARD_EMBEDDER", "bert", "also accepted: all-minilm-l6-v2, minilm-fp32"),
     ],
 )
 def test_bad_value_raises_config_error(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from bot.gc_pauses import GC_PAUSES, GcPauses, freeze_settled_heap, freeze_when_settled
+from bot.gc_pauses import GcPauses, freeze_settled_heap, freeze_when_settled
 
 
 class Node:
@@ -67,18 +67,14 @@ def test_every_collection_is_counted_with_its_pause() -> None:
     assert shown["pause_ms"][2] >= shown["longest_ms"][2] > 0
 
 
-async def test_a_process_that_is_not_steward_runs_keeps_its_collector(
-    thawed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(GC_PAUSES, "installed", False)
-    assert await freeze_when_settled(asyncio.sleep) == 0
+async def test_a_process_that_is_not_steward_runs_keeps_its_collector(thawed: None) -> None:
+    assert await freeze_when_settled(asyncio.sleep, pauses=GcPauses()) == 0
     assert gc.get_freeze_count() == 0
 
 
-async def test_steward_runs_freeze_waits_for_each_then_freezes(
-    thawed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(GC_PAUSES, "installed", True)
+async def test_steward_runs_freeze_waits_for_each_then_freezes(thawed: None) -> None:
+    installed = GcPauses()
+    installed.installed = True  # as `steward run` installs it, without its callback
     order: list[str] = []
 
     def waiting(name: str, forever: bool = False) -> Callable[[], Awaitable[None]]:
@@ -90,7 +86,11 @@ async def test_steward_runs_freeze_waits_for_each_then_freezes(
         return wait
 
     frozen = await freeze_when_settled(
-        waiting("memory"), waiting("stuck", forever=True), waiting("quiet"), limit=0.2
+        waiting("memory"),
+        waiting("stuck", forever=True),
+        waiting("quiet"),
+        limit=0.2,
+        pauses=installed,
     )
     assert order == ["memory", "stuck", "quiet"]
     assert frozen > 0 and gc.get_freeze_count() > 0

@@ -7,6 +7,9 @@ in a group the owner's own turn holding a member's message could read a file int
 whole group sees. Now another person's request waits on a card for the owner, and in a turn
 that holds outside content the owner's things are read unasked only when the reply goes to the
 owner alone.
+
+(Over 500 lines: every owner-data tool is checked against the same non-owner world, which
+is built once; split, the world would be built in each part.)
 """
 
 from __future__ import annotations

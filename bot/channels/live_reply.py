@@ -31,6 +31,7 @@ from agent.cards import terminal_safe
 from agent.streaming import STATUS_MARK
 from agent.types import Address
 from bot.channels.formatting import slack_chunks, telegram_chunks
+from bot.channels.telegram_send import chat_id_of, thread_of
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -60,14 +61,6 @@ _SLACK_STREAM_MAX = 11_000  # chat.*Stream take markdown_text up to 12,000 chara
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
-
-
-def _chat_id(chat_id: str) -> int | str:
-    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
-
-
-def _thread(address: Address) -> int | None:
-    return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
 
 
 class TelegramLive:
@@ -140,7 +133,7 @@ class TelegramLive:
         from bot.channels.telegram_send import NO_PREVIEW, message_id_of
 
         api = self._api()
-        chat = _chat_id(self._address.chat_id)
+        chat = chat_id_of(self._address.chat_id)
         mode = "HTML" if html else None
         if self._draft:
             await api.call(
@@ -149,7 +142,7 @@ class TelegramLive:
                 draft_id=self._draft_id,
                 text=text,
                 parse_mode=mode,
-                message_thread_id=_thread(self._address),
+                message_thread_id=thread_of(self._address),
             )
         elif self._message_id is None:
             sent = await api.call(
@@ -157,7 +150,7 @@ class TelegramLive:
                 chat_id=chat,
                 text=text,
                 parse_mode=mode,
-                message_thread_id=_thread(self._address),
+                message_thread_id=thread_of(self._address),
                 link_preview_options=NO_PREVIEW,
             )
             self._message_id = message_id_of(sent)
@@ -187,7 +180,7 @@ class TelegramLive:
         message_id, self._message_id = self._message_id, None
         with contextlib.suppress(TelegramError):
             await self._api().call(
-                "deleteMessage", chat_id=_chat_id(self._address.chat_id), message_id=message_id
+                "deleteMessage", chat_id=chat_id_of(self._address.chat_id), message_id=message_id
             )
 
 

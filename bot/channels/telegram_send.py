@@ -34,7 +34,7 @@ from bot.channels.telegram_api import (
 )
 from bot.channels.telegram_cards import telegram_card
 
-__all__ = ["NO_PREVIEW", "TelegramSender", "message_id_of"]
+__all__ = ["NO_PREVIEW", "TelegramSender", "chat_id_of", "message_id_of", "thread_of"]
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,13 @@ def _refused(exc: TelegramError) -> DeliveryError:
     return DeliveryError(f"Telegram: {exc}", permanent=gone)
 
 
-def _chat_id(chat_id: str) -> int | str:
+def chat_id_of(chat_id: str) -> int | str:
+    """A chat id as the Bot API takes it: a number (groups are negative), else as it is."""
     return int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
 
 
-def _thread(address: Address) -> int | None:
+def thread_of(address: Address) -> int | None:
+    """The forum topic an address names, if any."""
     return int(address.thread_id) if address.thread_id and address.thread_id.isdigit() else None
 
 
@@ -117,7 +119,7 @@ class TelegramSender:
     async def _send(self, address: Address, text: str, *, html: bool, markup: Any = None) -> int:
         """Send one message; its message_id."""
         api = self._api()
-        chat_id: int | str = _chat_id(address.chat_id)
+        chat_id: int | str = chat_id_of(address.chat_id)
         for _ in range(2):
             try:
                 sent = await self._call(
@@ -126,7 +128,7 @@ class TelegramSender:
                         chat_id=chat_id,
                         text=text,
                         parse_mode="HTML" if html else None,
-                        message_thread_id=_thread(address),
+                        message_thread_id=thread_of(address),
                         reply_markup=markup,
                         link_preview_options=NO_PREVIEW,
                     )
@@ -171,7 +173,7 @@ class TelegramSender:
         the preview is deleted and the reply sent whole."""
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
         api = self._api()
-        chat_id = _chat_id(address.chat_id)
+        chat_id = chat_id_of(address.chat_id)
         try:
             for html, body in ((True, chunks[0].markup), (False, chunks[0].source)):
                 try:
@@ -216,7 +218,7 @@ class TelegramSender:
             await self._call(
                 lambda: api.call(
                     "editMessageText",
-                    chat_id=_chat_id(address.chat_id),
+                    chat_id=chat_id_of(address.chat_id),
                     message_id=int(platform_message_id),
                     text=text,
                     reply_markup=None,
@@ -235,7 +237,7 @@ class TelegramSender:
         with contextlib.suppress(TelegramError):
             await api.call(
                 "sendChatAction",
-                chat_id=_chat_id(address.chat_id),
+                chat_id=chat_id_of(address.chat_id),
                 action="typing",
-                message_thread_id=_thread(address),
+                message_thread_id=thread_of(address),
             )
