@@ -260,7 +260,7 @@ class Settings(BaseSettings):
         if name not in EMBEDDER_NAMES:
             raise ValueError(
                 f"unknown embedder {value!r} (use {', '.join(EMBEDDER_NAMES[:3])}, or none for "
-                f"keyword-only; also accepted: {', '.join(EMBEDDER_NAMES[4:])})"
+                "keyword-only)"
             )
         return name
 

@@ -293,3 +293,23 @@ async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_pa
         assert "#1 File taxes is done" in both and "#2 Learn Go is done" in both
         assert "#3 Call the bank is done" in await h.say("/goal done 3 finally!")
         assert "There is no goal #9" in await h.say("/goal drop 9 8")
+
+
+async def test_goals_are_picked_up_without_being_told(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The model is told to track a goal the owner mentions in passing (and offered the tool
+    to), and a goal it adds that way is tracked like any other (review 31)."""
+    fake_model.reply_tool_use("goal_add", {"title": "Run a half marathon", "due": "2026-04-30"})
+    fake_model.reply_text("I'll track that goal for you.")
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("I want to run a half marathon by the end of April.")
+        first = fake_model.requests[0]
+        system = " ".join(block.get("text", "") for block in first.body["system"])
+        assert "picked up without being told" in system and "goal_add" in system
+        assert "goal_add" in first.tool_names
+        listed = await h.say("/goal list")
+        assert "Run a half marathon" in listed and "due 2026-04-30" in listed, listed
+        [checkin] = await scheduler(h).store.for_user(1, ("checkin",))  # followed up too
+        assert checkin.next_run_at == datetime(2026, 4, 29, 9, 0, tzinfo=UTC)
