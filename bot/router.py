@@ -135,20 +135,21 @@ class Router:
             )
             await self._steward.respond(request)
             return
-        invocation = Invocation(
-            user=user,
-            chat=chat,
-            address=message.address,
-            message=message,
-            commands=self._commands,
-            call=verb if isinstance(verb, CommandCall) else None,
-            press=verb if isinstance(verb, Press) else None,
-        )
-        reply = await self._commands.run(invocation, CommandDeps.of(self._steward))
-        if reply:
-            await self._steward.courier.send(
-                message.address, chat.id, reply, in_history=False, label=TRUSTED
+        for call in _calls(message, verb):
+            invocation = Invocation(
+                user=user,
+                chat=chat,
+                address=message.address,
+                message=message,
+                commands=self._commands,
+                call=call if isinstance(call, CommandCall) else None,
+                press=call if isinstance(call, Press) else None,
             )
+            reply = await self._commands.run(invocation, CommandDeps.of(self._steward))
+            if reply:
+                await self._steward.courier.send(
+                    message.address, chat.id, reply, in_history=False, label=TRUSTED
+                )
 
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
         stores = self._steward.stores
@@ -180,6 +181,22 @@ def _verb(message: IncomingMessage) -> CommandCall | Press | None:
     if message.forwarded_from is not None:
         return None
     return message.press or message.command or CommandCall.parse(message.text)
+
+
+def _calls(
+    message: IncomingMessage, verb: CommandCall | Press
+) -> list[CommandCall] | list[Press] | list[CommandCall | Press]:
+    """The commands one message holds: several when it is typed as several lines that each
+    begin with one ("/remind 9:00 call mom" and "/remind 10:00 dentist" pasted together were
+    one reminder "call mom /remind 10:00 dentist"); a text whose later lines are not commands
+    (a list under a reminder) stays one command."""
+    if not isinstance(verb, CommandCall) or message.command is not None:
+        return [verb]
+    lines = [line for line in message.text.splitlines() if line.strip()]
+    calls = [CommandCall.parse(line) for line in lines]
+    if len(calls) < 2 or any(call is None for call in calls):
+        return [verb]
+    return [call for call in calls if call is not None]
 
 
 def _storable(message: IncomingMessage) -> IncomingMessage:

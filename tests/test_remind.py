@@ -305,3 +305,15 @@ async def test_the_words_people_use_for_cancel_memory_counts_and_approval_ids(
         assert "The 2 most recent of 3 memories" in listed, listed
         assert "not a count" in await h.say("/memory recent lots")
         assert await h.say("/approve #zzzz") == await h.say("/approve zzzz")
+
+
+async def test_several_command_lines_in_one_message_are_several_commands(tmp_path: Path) -> None:
+    """Pasted together, two /remind lines were one reminder whose text held the second."""
+    async with running_steward(tmp_path, None) as h:
+        await h.say("/remind tomorrow 9:00 call mom\n/remind tomorrow 10:00 dentist")
+        listed = await h.say("/remind list")
+        assert "call mom" in listed and "dentist" in listed
+        assert "/remind" not in listed and len(listed.splitlines()) == 2, listed
+        # a reminder whose later lines are not commands stays one reminder
+        await h.say("/remind tomorrow 8:00 buy:\n- milk\n- eggs")
+        assert len((await h.say("/remind list")).splitlines()) == 3
