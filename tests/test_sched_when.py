@@ -288,3 +288,19 @@ def test_a_day_for_a_due_date_counts_today_and_counts_forward_from_it() -> None:
 
 
 UTC_ZONE = ZoneInfo("UTC")
+
+
+def test_more_ways_people_say_when() -> None:
+    """From a new user's sweep (review 28): these were refused, or read as nothing."""
+    now = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    half = parse_reminder("in half an hour tea", now, BERLIN)
+    assert (half.first, half.text) == (now + timedelta(minutes=30), "tea")
+    ninety = parse_reminder("in an hour and a half call", now, BERLIN)
+    assert ninety.first == now + timedelta(minutes=90)
+    standup = parse_reminder("weekdays 9:00 standup", now, BERLIN)
+    assert standup.recurrence is not None and standup.recurrence.days == frozenset(range(5))
+    payroll = parse_reminder("every 2 weeks 9:00 payroll", now, BERLIN)
+    assert payroll.recurrence is not None and payroll.recurrence.interval == 14
+    for unsupported in ("monthly rent", "every month rent", "hourly water", "every 3 hours x"):
+        with pytest.raises(WhenError, match="by days and weeks"):
+            parse_reminder(unsupported, now, BERLIN)

@@ -204,6 +204,8 @@ _BARE_HOUR_AFTER_DAY = re.compile(  # "monday 9" is 09:00; "saturday 21 march" a
     re.I,
 )
 _SHORT_UNITS = (
+    (re.compile(r"\b(?:a\s+)?half\s+an\s+hour\b", re.I), "30 minutes"),  # "in half an hour"
+    (re.compile(r"\ban\s+hour\s+and\s+a\s+half\b", re.I), "90 minutes"),
     (re.compile(r"\b(\d+)h(\d{1,2})\b", re.I), r"\1h\2m"),  # "1h30": a span, not 01:30
     (re.compile(r"\b(\d+)\s*(?:w|wks?)\b", re.I), r"\1 weeks"),
     (re.compile(r"\b(\d+)\s*d\b", re.I), r"\1 days"),
@@ -304,8 +306,18 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     tokens = text.split()
     if not tokens:
         raise WhenError("Tell me when and what.")
-    if tokens[0].lower() == "daily":  # as a goal's cadence takes it
-        tokens = ["every", "day", *tokens[1:]]
+    head = tokens[0].lower()
+    if head in ("daily", "weekdays", "weekends"):  # as a goal's cadence takes it
+        day = {"daily": "day", "weekdays": "weekday", "weekends": "weekend"}[head]
+        tokens = ["every", day, *tokens[1:]]
+    units = [t.lower() for t in tokens[1:3]] if head == "every" else []
+    if head in ("hourly", "monthly", "yearly") or any(
+        u in ("hour", "month", "year", "hours", "months", "years") for u in units
+    ):
+        raise WhenError(
+            "I repeat reminders by days and weeks: “every day 9:00”, “every 2 weeks 9:00”, "
+            "“every 30 days 9:00” (not by hours, months or years yet)."
+        )
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
         if not rest:
@@ -377,6 +389,11 @@ def _parse_every(
         interval = int(head)
         if not 1 <= interval <= 365:
             raise WhenError("Every 1 to 365 days.")
+        days, i = set(range(7)), 2
+    elif head.isdigit() and len(tokens) > 1 and tokens[1].lower() in ("weeks", "week"):
+        interval = int(head) * 7  # "every 2 weeks": from today, a fortnight apart
+        if not 7 <= interval <= 364:
+            raise WhenError("Every 1 to 52 weeks.")
         days, i = set(range(7)), 2
     else:
         while i < len(tokens):
