@@ -360,6 +360,9 @@ async def test_briefing_goes_where_the_owner_chose(
         assert slack.sent[-1][0] == Address("slack", "#news")
         assert slack.sent[-1][1].startswith("Good morning! [1]")
 
+        # Telegram is not running in this Steward: a channel there would never see it
+        assert "Telegram is not running here" in await h.say("/briefing to @mychannel")
+        h.steward.switchboard.register("telegram", RecordingChannel(name="telegram"))
         assert "@mychannel on telegram" in await h.say("/briefing to @mychannel")
         assert "-1001234567 on telegram" in await h.say("/briefing to -1001234567")
         bad = await h.say("/briefing to my-friends")

@@ -226,9 +226,20 @@ async def topics_set(topics: str, user: User, stores: Stores) -> str:
 
 @briefing.sub("to <destination...>", problem="Where to? /briefing to @mychannel")
 async def set_destination(
-    destination: str, user: User, address: Address, stores: Stores, scheduler: SchedulerService
+    destination: str,
+    user: User,
+    address: Address,
+    stores: Stores,
+    scheduler: SchedulerService,
+    channels: tuple[str, ...],
 ) -> str:
     target = parse_destination(destination, address)
+    if target != address and target.channel not in channels:
+        name = "Telegram" if target.channel == "telegram" else "Slack"
+        raise UsageError(
+            f"{name} is not running here, so I could not post to {target.chat_id}: set "
+            f"{target.channel.upper()}_BOT_TOKEN first, or say /briefing to here."
+        )
     await scheduler.set_briefing_destination(user, target, here=address)
     await stores.audit.record("briefing.destination", actor=f"user:{user.id}", subject=str(target))
     note = ""

@@ -6,7 +6,7 @@ at import rather than passing None, as bolt's injection would):
 - this call (`Invocation`): `user`, `chat`, `address`, `message`, `sender`, `call`, `press`,
   `commands`, and `args` (the command's words, for a command without subcommands);
 - the services (`CommandDeps`): `stores`, `settings`, `clock`, `runner`, `started_at`,
-  `approvals`, `scheduler`, `memory`, `goals`, `decide_approval`;
+  `approvals`, `scheduler`, `memory`, `goals`, `decide_approval`, `mcp`, `channels` (running);
 - the parameters its subcommand pattern names (`bot/commands/arguments.py`).
 
 `approvals`, `scheduler` and `memory` may be missing from a Steward: a handler that names one
@@ -100,6 +100,8 @@ class CommandDeps:
     goals: Goals
     decide_approval: DecideApproval
     mcp: McpSupervisor | None = None
+    channels: tuple[str, ...] = ()
+    """The channels running now (a briefing posted to one that is not is never seen)."""
 
     @classmethod
     def of(cls, steward: Steward) -> CommandDeps:
@@ -123,6 +125,7 @@ class CommandDeps:
             ),
             decide_approval=steward.decide_approval,
             mcp=steward.mcp,
+            channels=tuple(steward.switchboard.channels),
         )
 
 
