@@ -94,15 +94,7 @@ def test_bad_value_raises_config_error(
 def test_bad_value_exits_with_one_line_naming_the_setting(
     tmp_path: Path, name: str, value: str, fragment: str
 ) -> None:
-    env = {**os.environ, name: value, "STEWARD_DATA_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [*STEWARD, "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = _run({**os.environ, name: value, "STEWARD_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -160,14 +152,7 @@ def test_a_mistake_in_dot_env_stops_the_start_with_one_line(
     with a library's warning, and half a channel started the console without a word."""
     (tmp_path / ".env").write_text(dot_env)
     env = {**os.environ, "STEWARD_HOME": str(tmp_path), "STEWARD_DATA_DIR": str(tmp_path / "d")}
-    result = subprocess.run(
-        [*STEWARD, "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = _run(env)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert fragment in line, line
@@ -201,3 +186,15 @@ def test_the_readme_table_names_every_setting() -> None:
     table = " ".join(line for line in readme.splitlines() if line.startswith("| `"))
     names = setting_names(Settings.model_fields.values()) - set(ALSO_KNOWN)
     assert sorted(n for n in names if f"`{n}`" not in table) == []
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`steward run` with this environment and nothing on its standard input."""
+    return subprocess.run(
+        [*STEWARD, "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
