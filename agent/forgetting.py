@@ -7,8 +7,9 @@ back as an "earlier message". So a memory forgotten takes with it the exchange i
 (its turn: the person's message that set it off and what Steward answered in that chat), and
 a transcript row forgotten takes its message: the stored text becomes a placeholder everywhere
 it is read, the transcript rows of it (every member's, in a group) and their vectors go, the
-turn's own transcript is dropped, and earlier command answers that quoted the memory (a
-`/memory search`) lose its text. Only a person's own exchanges: a member forgetting a message
+turn's own transcript is dropped, and the person's earlier commands and their answers in
+their private chats (a `/remember` that said it, a `/memory search` that quoted it) lose its
+text. Only a person's own exchanges: a member forgetting a message
 someone else wrote in a group loses their copy of it, not everyone's; what a turn sent to other
 chats stays theirs. An exchange still going on (a turn running, or waiting for an approval,
 would write its transcript back when it ends) is not forgotten until it is over.
@@ -28,6 +29,9 @@ FORGOTTEN = "(forgotten on request)"
 """What a forgotten message's text becomes: the history keeps its place, not its words."""
 
 _UNDERWAY = {TurnStatus.RUNNING.value, TurnStatus.AWAITING_APPROVAL.value}
+MIN_SCRUB = 12
+"""Characters a text needs before it is taken out of earlier answers: "ok" or "the" would
+be cut out of every answer."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +58,20 @@ class Forgetting:
         if memory is None:
             return None
         said: list[StoredMessage] = []
+        summaries: tuple[int, ...] = ()
+        turn_id: int | None = None
         if memory.kind is Kind.MESSAGE and memory.message_id is not None:
             message = await self._messages.get(memory.message_id)
             if message is not None and await self._theirs(message, user_id):
-                if await self._underway(message.turn_id):
-                    return Forgotten(memory, underway=message.turn_id)
+                if await self._underway(message):
+                    return Forgotten(memory, underway=message.turn_id or message.id)
                 said.append(message)
+        elif memory.turn_id is not None and memory.source_ref.startswith("messages:"):
+            # drawn from a summary of earlier conversation (compaction): the summary is named
+            episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
+            summaries = tuple(e.id for e in episodes if e.id != memory.id)
         elif memory.turn_id is not None:
             turn = await self._turns.record(memory.turn_id)
-            if memory.source_ref.startswith("messages:"):  # compaction: drawn from a summary
-                episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
-                summaries = tuple(e.id for e in episodes if e.id != memory.id)
-                if await self._store.forget(user_id, memory_id) is None:
-                    return None
-                return Forgotten(memory, summaries=summaries)
             if turn is not None and turn.user_id == user_id:
                 if turn.status in _UNDERWAY:
                     return Forgotten(memory, underway=turn.id)
@@ -77,17 +81,20 @@ class Forgetting:
                 said += [
                     m for m in await self._messages.of_turn(turn.id) if m.chat_id == turn.chat_id
                 ]
-                await self._turns.forget_transcript(turn.id)
+                turn_id = turn.id
         if await self._store.forget(user_id, memory_id) is None:
             return None
+        if turn_id is not None:
+            await self._turns.forget_transcript(turn_id)
+        texts = {memory.text}
         for message in said:
             if message.text != FORGOTTEN:
+                texts.add(message.text)
                 await self._messages.set_text(message.id, FORGOTTEN)
             await self._store.forget_message(message.id)
-        chats = {m.chat_id for m in said} | ({memory.chat_id} if memory.chat_id else set())
-        for text in {memory.text, *(m.text for m in said if m.text != FORGOTTEN)}:
-            await self._messages.scrub_answers(chats, text, FORGOTTEN)
-        return Forgotten(memory, len(said))
+        for text in _quoted_forms(texts):
+            await self._messages.scrub_commands(user_id, text, FORGOTTEN)
+        return Forgotten(memory, len(said), summaries=summaries)
 
     async def _theirs(self, message: StoredMessage, user_id: int) -> bool:
         """Their own words, or Steward's answer in a turn of theirs."""
@@ -96,6 +103,22 @@ class Forgetting:
         turn = await self._turns.record(message.turn_id) if message.turn_id else None
         return turn is not None and turn.user_id == user_id
 
-    async def _underway(self, turn_id: int | None) -> bool:
-        turn = await self._turns.record(turn_id) if turn_id else None
+    async def _underway(self, message: StoredMessage) -> bool:
+        """Whether the turn the message belongs to (Steward's answer) or set off (the
+        person's message) is still going on."""
+        if message.direction == "in":
+            turn = await self._turns.of_message(message.id)
+        else:
+            turn = await self._turns.record(message.turn_id) if message.turn_id else None
         return turn is not None and turn.status in _UNDERWAY
+
+
+def _quoted_forms(texts: set[str]) -> set[str]:
+    """The texts as answers quote them: whole, and shortened as a search shows a long message
+    (agent/memory_view.py). Too short a text would match inside unrelated words: left alone."""
+    forms = set()
+    for text in texts:
+        forms.add(text)
+        if len(text) > 400:
+            forms.add(text[:399] + "…")
+    return {form for form in forms if len(form) >= MIN_SCRUB}

@@ -35,6 +35,7 @@ from memory.clock import Clock
 from memory.embedder import IDLE_RELEASE_S, Embedder, EmbedderUnavailable, load_embedder
 from memory.labels import Label
 from memory.longterm import (
+    Hit,
     Kind,
     LongTermMemory,
     Memory,
@@ -279,25 +280,47 @@ class MemoryService:
         every memory, however unrelated. When no words matched and nothing came close in
         meaning (best cosine under SEARCH_FLOOR) there is nothing; otherwise what only
         vector search found must come within half of the best. A period the query names
-        ("yesterday") is relevance of its own: nothing is dropped then."""
+        ("yesterday") is relevance of its own: what falls in it is kept, and when something
+        does, only word matches from outside it."""
         found = await self.recaller.search(
             user_id, query, k, timezone=timezone, kinds=kinds, chat=chat
         )
-        if found.period is not None or not found.hits:
+        if not found.hits:
             return found
-        best = max((hit.similarity or 0.0) for hit in found.hits)
-        worded = any(hit.keyword_rank is not None for hit in found.hits)
-        if not worded and best < SEARCH_FLOOR:
-            return replace(found, hits=[], around={})
-        kept = [
-            hit
-            for hit in found.hits
-            if hit.keyword_rank is not None
-            or hit.neighbour_of is not None
-            or hit.similarity is None
-            or hit.similarity >= best / 2
-        ]
-        return replace(found, hits=kept)
+        period = found.period
+
+        def in_period(hit: Hit) -> bool:
+            at = hit.memory.created_at
+            return (
+                period is not None
+                and (period.since is None or at >= period.since)
+                and (period.until is None or at < period.until)
+            )
+
+        def own(hit: Hit) -> bool:  # found in its own right, not only as a neighbouring turn
+            return hit.keyword_rank is not None or hit.vector_rank is not None
+
+        judged = [hit for hit in found.hits if not in_period(hit) and own(hit)]
+        best = max((hit.similarity or 0.0) for hit in judged) if judged else 0.0
+        worded = any(hit.keyword_rank is not None for hit in judged)
+        # what the period holds answers a question about it; beyond it, words must match
+        period_found = any(in_period(hit) for hit in found.hits)
+
+        def relevant(hit: Hit) -> bool:
+            if in_period(hit) or hit.keyword_rank is not None:
+                return True
+            if period_found or (not worded and best < SEARCH_FLOOR):
+                return False
+            return hit.similarity is None or hit.similarity >= best / 2
+
+        kept = [hit for hit in found.hits if own(hit) and relevant(hit)]
+        ids = {hit.memory.id for hit in kept}
+        # a turn found only as a neighbour stays with the hit it neighbours, and goes with it
+        kept += [hit for hit in found.hits if not own(hit) and hit.neighbour_of in ids]
+        order = {id(hit): n for n, hit in enumerate(found.hits)}
+        kept.sort(key=lambda hit: order[id(hit)])
+        around = {key: turns for key, turns in found.around.items() if key in ids}
+        return replace(found, hits=kept, around=around)
 
     async def interests(self, user: User) -> list[str]:
         return await self.recaller.interests(user)

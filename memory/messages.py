@@ -380,16 +380,19 @@ class MessageLog:
         )
         return {int(row["user_id"]) for row in rows}
 
-    async def scrub_answers(self, chat_ids: set[int], text: str, placeholder: str) -> int:
-        """Take `text` out of command answers in these chats (a /memory search that quoted
-        a memory since forgotten); how many were changed."""
-        if not chat_ids or not text:
+    async def scrub_commands(self, user_id: int, text: str, placeholder: str) -> int:
+        """Take `text` out of the commands a person typed and the answers they got in their
+        private chats (a /remember that said it, a /memory search that quoted it); how many
+        were changed. Never a group's: other people's answers are theirs."""
+        if not text:
             return 0
-        marks = ",".join("?" * len(chat_ids))
         return await self._db.execute(
-            "UPDATE messages SET text = replace(text, ?, ?) WHERE direction = 'out'"
-            f" AND in_history = 0 AND chat_id IN ({marks}) AND instr(text, ?) > 0",
-            (text, placeholder, *sorted(chat_ids), text),
+            "UPDATE messages SET text = replace(text, ?, ?) WHERE in_history = 0"
+            " AND (direction = 'out' OR user_id = ?) AND instr(text, ?) > 0"
+            " AND chat_id IN (SELECT DISTINCT m.chat_id FROM messages AS m JOIN chats AS c"
+            " ON c.id = m.chat_id WHERE m.direction = 'in' AND m.user_id = ?"
+            " AND c.kind = 'private')",
+            (text, placeholder, user_id, text, user_id),
         )
 
     async def of_turn(self, turn_id: int) -> list[StoredMessage]:

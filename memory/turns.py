@@ -309,6 +309,13 @@ class TurnLog:
             return int(await self._db.scalar("SELECT COUNT(*) FROM turns"))
         return int(await self._db.scalar("SELECT COUNT(*) FROM turns WHERE kind = ?", (kind,)))
 
+    async def of_message(self, message_id: int) -> TurnRecord | None:
+        """The latest turn a message set off (None: none did)."""
+        row = await self._db.fetchone(
+            "SELECT * FROM turns WHERE message_id = ? ORDER BY id DESC LIMIT 1", (message_id,)
+        )
+        return _record(row) if row else None
+
     async def forget_transcript(self, turn_id: int) -> None:
         """Drop a finished turn's transcript (the owner forgot what it held); its usage stays.
         A turn waiting for an approval keeps it: it is how the turn goes on."""

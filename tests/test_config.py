@@ -158,6 +158,20 @@ def test_a_mistake_in_dot_env_stops_the_start_with_one_line(
     assert fragment in line, line
 
 
+@pytest.mark.parametrize(
+    "line", ["STEWARD_TZ=Asia/Tokyo", "STEWARD_EMBEDDING=none", "EMAIL_PASS=x", "SLACK_TOKEN=x"]
+)
+def test_a_misspelt_setting_stops_the_start(tmp_path: Path, line: str) -> None:
+    """Any unknown STEWARD_ name, and a near miss of another of ours: they ran on the default
+    with only a note once the match was made stricter (review 34)."""
+    from agent.config import Settings
+    from agent.env_file import check_env_file, setting_names
+
+    (tmp_path / ".env").write_text(line + "\n")
+    with pytest.raises(ConfigError, match="is not a setting"):
+        check_env_file(tmp_path / ".env", setting_names(Settings.model_fields.values()))
+
+
 def test_names_other_tools_read_may_sit_in_dot_env(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -246,7 +246,7 @@ async def test_an_exchange_still_going_on_is_forgotten_once_it_is_over(
         await _ready(h)
         await h.say("My bank PIN is 4921, keep it.")
         [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
-        turn = (await h.turns())[-1]
+        turn = [t for t in await h.turns() if t.kind == "chat"][-1]
         await h.steward.stores.turns.set_status(
             turn.id, TurnStatus.AWAITING_APPROVAL, label=turn.label
         )  # as a turn paused at an approval is stored
@@ -332,3 +332,21 @@ async def test_forgetting_a_fact_drawn_from_a_summary_names_the_summary(
         assert "Forgotten" in await h.say(f"/memory forget {episode.id}")
         await h.say("what else?")
         assert "4921" not in json.dumps(fake_model.requests[-1].body)
+
+
+async def test_a_period_word_keeps_what_is_in_the_period_not_everything(tmp_path: Path) -> None:
+    """ "quantum chromodynamics yesterday" listed every unrelated memory again: the period
+    exempted all the hits, not only those inside it (review 34)."""
+    clock = FrozenClock(T0)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await _ready(h)
+        for text in ("Dentist appointment on the 14th", "Prefers oat milk", "Sister is Lena"):
+            assert "Remembered" in await h.say(f"/remember {text}")
+        clock.advance(timedelta(days=3))
+        assert "Remembered" in await h.say("/remember The plumber fixed the tap")
+        assert h.steward.memory is not None
+        await h.steward.memory.store.flush_vectors()
+        clock.advance(timedelta(days=1))
+        said = await h.say("/memory search quantum chromodynamics yesterday")
+        assert "Dentist" not in said and "oat milk" not in said, said
+        assert "plumber" in await h.say("/memory search what did I note yesterday")

@@ -315,3 +315,57 @@ async def test_the_limit_counts_an_answer_once_decoded() -> None:
         assert set(asked) == {"identity"}  # asked for uncompressed answers
     finally:
         await runner.cleanup()
+
+
+def test_a_subschema_naming_its_own_dialect_is_checked_the_same_way() -> None:
+    """jsonschema checks a subschema with the validator its own `$schema` names: the stock
+    one, running patterns with `re` (review 34)."""
+    evil, slow = "^(a|a)*$", "a" * 25 + "!"
+    listed = mt.Tool(
+        name="lookup",
+        description="Look up an id.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "id": {"$schema": "http://json-schema.org/draft-04/schema#", "pattern": evil},
+                "ref": {"$ref": "#/definitions/id"},
+            },
+            "definitions": {
+                "id": {"$schema": "http://json-schema.org/draft-07/schema#", "pattern": evil}
+            },
+        },
+    )
+    tool = McpTool.of("evil", "evil", listed, Risk.READ, _never)
+    assert tool is not None
+    started = time.process_time()
+    assert tool.validate({"id": slow, "ref": slow})
+    assert time.process_time() - started < 1.0
+
+
+async def test_bytes_after_a_compressed_answer_ends_are_not_read_on() -> None:
+    """Past the end of a gzip stream zlib keeps what follows without counting it: the
+    transport read on, unbounded (review 34)."""
+    import gzip
+
+    import httpx2
+
+    from agent.mcp.capped_http import CappedTransport
+
+    body = gzip.compress(b'{"ok": true}') + b"X" * (64 * 1024)
+
+    async def handle(request: aioweb.Request) -> aioweb.Response:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return aioweb.Response(body=body, headers=headers)
+
+    app = aioweb.Application()
+    app.router.add_get("/", handle)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        transport = CappedTransport(httpx2.AsyncHTTPTransport(), limit=1024)
+        async with httpx2.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx2.ReadError):
+                await client.get(f"http://127.0.0.1:{runner.addresses[0][1]}/")
+    finally:
+        await runner.cleanup()

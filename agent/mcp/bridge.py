@@ -22,7 +22,7 @@ import referencing
 from pydantic import BaseModel, ConfigDict
 
 from agent.cards import escape_invisible
-from agent.mcp.schema_check import checker
+from agent.mcp.schema_check import checker, one_dialect
 from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
 
 __all__ = [
@@ -77,6 +77,8 @@ class McpTool(Tool):
     invoke: Invoke | None = None
     target: str = ""
     """What the server runs or where it is (as written in the config), bound into approvals."""
+    checked_schema: Mapping[str, Any] = field(default_factory=dict)
+    """`input_schema` in one dialect: what arguments are checked against here."""
 
     @classmethod
     def of(
@@ -116,6 +118,7 @@ class McpTool(Tool):
             read_only_hint=hint,
             invoke=invoke,
             target=target,
+            checked_schema=one_dialect(schema),
         )
 
     @property
@@ -137,7 +140,7 @@ class McpTool(Tool):
             # one, jsonschema fetched any URI a server named (loopback, metadata, file://),
             # blocking the event loop for as long as the URI took to answer. The checker's
             # regular expressions have a time limit (agent/mcp/schema_check.py).
-            checker(self.input_schema)(self.input_schema, registry=_NO_REMOTE_REFS).validate(
+            checker(self.checked_schema)(self.checked_schema, registry=_NO_REMOTE_REFS).validate(
                 arguments
             )
         except jsonschema.ValidationError as exc:

@@ -87,6 +87,11 @@ class _Capped(httpx2.AsyncByteStream):
         run = 0  # bytes of the body, or since the last line end of an event stream
         async for raw in self._inner:
             chunk, whole = raw, True
+            if self._decoder is not None and self._decoder.eof and raw:
+                await self._inner.aclose()  # bytes after the end: never read on, or kept
+                raise TooLarge(
+                    "the server sent more after its compressed answer ended", request=self._request
+                )
             if self._decoder is not None:
                 try:  # never more out of one chunk than the limit (a zip bomb stops here)
                     chunk = self._decoder.decompress(raw, self._limit + 1)
@@ -95,7 +100,7 @@ class _Capped(httpx2.AsyncByteStream):
                     raise TooLarge(
                         "the server's compressed answer is broken", request=self._request
                     ) from None
-                whole = not self._decoder.unconsumed_tail
+                whole = not self._decoder.unconsumed_tail and not self._decoder.unused_data
             end = chunk.rfind(b"\n") if self._per_line else -1
             run = len(chunk) - end - 1 if end >= 0 else run + len(chunk)
             if run > self._limit or not whole:

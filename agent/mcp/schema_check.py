@@ -5,7 +5,8 @@ jsonschema runs a schema's `pattern` and `patternProperties` with Python's backt
 the event loop, before the policy decides: a server's `^(a|a)*$` against 26 letters held every
 chat for 5 s, each letter more doubling it, wherever the pattern sat (a `$ref`, `dependencies`,
 `not`). Here those keywords match with `regex` under a time limit; a match that takes longer is
-not decided here (the server checks its own input), so it neither refuses nor holds anything.
+not decided here (the server checks its own input): it counts as a match, so it holds nothing
+(under `not` that refuses the call: the server may have meant that).
 `unevaluatedProperties` is left to the server too (it would run the patterns with `re`).
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import jsonschema
 import regex
 
-__all__ = ["checker"]
+__all__ = ["checker", "one_dialect"]
 
 MATCH_SECONDS = 0.05
 
@@ -97,5 +98,21 @@ def _extended(base: type[Any]) -> type[Any]:
 
 
 def checker(schema: Mapping[str, Any]) -> type[Any]:
-    """The validator class for `schema`'s draft, with the time-limited regular expressions."""
+    """The validator class for `schema`'s draft, with the time-limited regular expressions.
+    Check against `one_dialect(schema)`: jsonschema picks a subschema's validator by its own
+    `$schema`, which would be the stock one, running patterns with `re` (review 34)."""
     return _extended(jsonschema.validators.validator_for(schema))
+
+
+def one_dialect(schema: Any, *, root: bool = True) -> Any:
+    """The schema without a `$schema` below its root, so every part of it is checked by the
+    validator `checker` gives (a `$ref`'d definition included)."""
+    if isinstance(schema, Mapping):
+        return {
+            key: one_dialect(value, root=False)
+            for key, value in schema.items()
+            if root or key != "$schema"
+        }
+    if isinstance(schema, list):
+        return [one_dialect(item, root=False) for item in schema]
+    return schema

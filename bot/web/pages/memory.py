@@ -113,6 +113,9 @@ async def forget(page: Page) -> web.StreamResponse:
     back = page.field("back")
     target = back if back.startswith("/memory?") or back == "/memory" else "/memory"
     also = f" (and {forgotten.messages} message(s) it came from)" if forgotten.messages else ""
+    if forgotten.summaries:
+        numbers = ", ".join(f"#{n}" for n in forgotten.summaries)
+        also += f". It was drawn from a summary ({numbers}) that may say it too: forget it too"
     return page.redirect(target, f"Forgotten #{raw}: {forgotten.memory.text}{also}")
 
 

@@ -1,0 +1,157 @@
+"""Forgetting at its edges (review 34): other people's answers, a turn still going on, long
+quotes, the command that said it, and facts drawn from a summary."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, Reply
+from harness import OWNER, Harness, running_steward
+
+from agent.types import Address, ChatKind, IncomingMessage
+from memory.people import Identity
+from memory.turns import TurnStatus
+
+FRIEND = Identity("test", "priya")
+
+
+async def _ready(h: Harness) -> None:
+    assert h.steward.memory is not None
+    await h.steward.memory.start()
+    async with asyncio.timeout(60):
+        await h.steward.memory.wait_ready()
+
+
+async def _post(h: Harness, sender: Identity, chat: str, text: str) -> None:
+    await h.router.dispatch(
+        IncomingMessage(
+            sender=sender, address=Address("test", chat), text=text, chat_kind=ChatKind.GROUP
+        )
+    )
+
+
+async def _row(h: Harness, user_id: int, text: str) -> int:
+    for _ in range(50):
+        found = await h.steward.stores.db.scalar(
+            "SELECT id FROM memories WHERE kind = 'message' AND user_id = ? AND text = ?",
+            (user_id, text),
+        )
+        if found:
+            return int(found)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no row of {text!r}")
+
+
+async def test_a_member_forgetting_a_short_message_rewrites_everyones_command_answers(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The forgotten text was cut out of every command answer in the chat: a member who forgot
+    their own "the" rewrote the owner's /help answer."""
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        friend = await h.steward.stores.people.admit(FRIEND, "Priya")
+        await _post(h, OWNER, "g1", "/help")
+        [before] = [
+            m
+            for m in await h.steward.stores.messages.all(direction="out")
+            if not m.in_history and " the " in m.text
+        ]
+        await _post(h, FRIEND, "g1", "the")
+        row = await _row(h, friend.id, "the")
+        assert h.steward.memory is not None
+        assert await h.steward.memory.forget(friend.id, row) is not None
+        after = await h.steward.stores.messages.get(before.id)
+        assert after is not None
+        assert after.text == before.text, after.text[:300]
+
+
+async def test_forgetting_the_row_of_a_message_whose_turn_waits_is_refused(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The person's own message row was forgotten while the turn it set off waited for an
+    approval; the paused transcript brought the words back when it went on."""
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it.")
+        row = await _row(h, 1, "My bank PIN is 4921, keep it.")
+        turn = [t for t in await h.turns() if t.kind == "chat"][-1]  # not the extraction's
+        await h.steward.stores.turns.set_status(
+            turn.id, TurnStatus.AWAITING_APPROVAL, label=turn.label
+        )
+        said = await h.say(f"/memory forget {row}")
+        assert "still going on" in said, said
+
+
+async def test_a_long_message_quoted_shortened_in_a_search_answer_is_scrubbed_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A search quotes a turn over 400 characters as its first 399 and "…": that answer kept
+    the code when only the whole text was looked for."""
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    long = "The alarm code is 7731. " + "The tomatoes on the balcony need water. " * 12
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say(long)
+        assert "7731" in await h.say("/memory search alarm code")
+        row = await _row(h, 1, long.strip())
+        assert "Forgotten" in await h.say(f"/memory forget {row}")
+        kept = [m.text[:80] for m in await h.steward.stores.messages.all() if "7731" in m.text]
+        assert kept == [], kept
+
+
+async def test_the_remember_command_that_said_it_is_scrubbed_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The command that stated the memory ("/remember …") kept its words in the log."""
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        said = await h.say("/remember Bank PIN is 4921")
+        [fact] = [m for m in await h.memories() if "4921" in m.text]
+        assert "Forgotten" in await h.say(f"/memory forget {fact.id}"), said
+        kept = [
+            (m.direction, m.text) for m in await h.steward.stores.messages.all() if "4921" in m.text
+        ]
+        assert kept == [], kept
+
+
+async def test_forgetting_a_fact_drawn_from_a_summary_scrubs_answers_that_quoted_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A fact drawn from a summary was forgotten without its quotes in earlier answers."""
+    import json
+
+    from fakes.anthropic import RecordedRequest
+
+    from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
+
+    def model(request: RecordedRequest) -> Reply:
+        if request.system_text == COMPACTION_SYSTEM:
+            if "4921" in request.last_user_text:
+                fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
+                return Reply.text(json.dumps({"summary": "garden talk", "facts": [fact]}))
+            return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
+        if request.system_text == EXTRACTION_SYSTEM:
+            return Reply.text('{"memories": []}')
+        return Reply.text("Noted.")
+
+    fake_model.on_request(model)
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
+        await _ready(h)
+        await h.say("My bank PIN is 4921, keep it for me.")
+        for i in range(8):
+            await h.say("The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i))
+            if [m for m in await h.memories() if m.text == "Bank PIN is 4921."]:
+                break
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        assert "Bank PIN is 4921." in await h.say("/memory search bank PIN")
+        assert "Forgotten" in await h.say(f"/memory forget {fact.id}")
+        kept = [
+            m.text[:120]
+            for m in await h.steward.stores.messages.all()
+            if "Bank PIN is 4921." in m.text
+        ]
+        assert kept == [], kept
