@@ -49,9 +49,10 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         ) from None
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
-        if binding.error:
-            shown = binding.original.string.strip().splitlines()[0][:60]
-            raise ConfigError(f"{path}: line {line} is not NAME=value: {shown!r}")
+        if binding.error:  # the name only: the rest of such a line is often a secret
+            words = binding.original.string.strip().split()
+            shown = words[0].split("=")[0][:40] if words else ""
+            raise ConfigError(f"{path}: line {line} is not NAME=value (it begins {shown!r})")
         key = (binding.key or "").strip()
         if not key or key.upper() in known or not key.upper().startswith(OURS):
             continue

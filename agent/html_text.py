@@ -3,8 +3,10 @@
 Markup, scripts, styles and images go (an image leaves its alt text); block elements break
 lines. What a reader would not see is not read either: an element with the `hidden` attribute
 or a style that hides it (`display:none`, `visibility:hidden`, zero size or opacity) is
-dropped with what is inside it. Hidden text is how a page or a mail tells the model what the
-person never saw ("Your account is locked: call …" in a mail that shows a newsletter).
+dropped with what is inside it, as are text 1px small, moved far off screen or clipped away.
+Hidden text is how a page or a mail tells the model what the person never saw ("Your account
+is locked: call …" in a mail that shows a newsletter). Best effort: what a style sheet hides
+by class, or white on white, needs a CSS engine; all of it stays fenced as outside content.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ _BLOCK = {
     "section", "article", "blockquote", "pre", "hr", "ul", "ol",
 }  # fmt: skip
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+_END = r"\s*(!\s*important)?\s*(;|$)"
 _HIDING = re.compile(
-    r"display\s*:\s*none|visibility\s*:\s*(hidden|collapse)|opacity\s*:\s*0(\.0*)?\s*(;|$)"
-    r"|font-size\s*:\s*0(\.0*)?(px|pt|em|rem|%)?\s*(;|$)|(max-)?(height|width)\s*:\s*0(px)?\s*(;|$)",
+    r"display\s*:\s*none|visibility\s*:\s*(hidden|collapse)"
+    rf"|opacity\s*:\s*0(\.0*)?{_END}"
+    rf"|font-size\s*:\s*(0(\.\d*)?|1)(px|pt|em|rem|%)?{_END}"
+    rf"|(max-)?(height|width)\s*:\s*0(\.0*)?(px|pt|em|rem|%)?{_END}"
+    r"|(left|top|text-indent|margin-left)\s*:\s*-\d{3,}"
+    r"|clip\s*:\s*rect\(\s*0|clip-path\s*:\s*inset\(\s*(50|100)%",
     re.IGNORECASE,
 )
 

@@ -196,6 +196,9 @@ def _calls(
     calls = [CommandCall.parse(line) for line in lines]
     if len(calls) < 2 or any(call is None for call in calls):
         return [verb]
+    ours = (verb.mention or "").lower()
+    if any(call is not None and (call.mention or ours).lower() != ours for call in calls):
+        return [verb]  # a line for another bot ("/remind@otherbot …") is not ours to run
     return [call for call in calls if call is not None]
 
 

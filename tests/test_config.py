@@ -136,7 +136,10 @@ def test_a_timezone_in_another_case_is_taken_as_chat_takes_it(
             "STEWARD_TIMEZNE=Asia/Tokyo\n",
             "line 1: STEWARD_TIMEZNE is not a setting (did you mean STEWARD_TIMEZONE?)",
         ),
-        ("# a comment\nSTEWARD_MODEL claude\n", "line 2 is not NAME=value: 'STEWARD_MODEL claude'"),
+        (
+            "# a comment\nSTEWARD_MODEL claude\n",
+            "line 2 is not NAME=value (it begins 'STEWARD_MODEL')",
+        ),
         ("SLACK_APP_TOKEN=xapp-1\n", "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not"),
         ("TELEGRAM_WEBHOOK_URL=https://x.example/h\n", "TELEGRAM_WEBHOOK_URL is set but"),
         (
@@ -156,6 +159,18 @@ def test_a_mistake_in_dot_env_stops_the_start_with_one_line(
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert fragment in line, line
+
+
+def test_a_line_that_is_not_name_value_is_named_without_its_value(tmp_path: Path) -> None:
+    """A key written without '=' stopped the start with the line in the error: the key on
+    stderr and in the journal (review 35)."""
+    from agent.config import Settings
+    from agent.env_file import check_env_file, setting_names
+
+    (tmp_path / ".env").write_text("ANTHROPIC_API_KEY sk-ant-CANARY-1234\n")
+    with pytest.raises(ConfigError) as refused:
+        check_env_file(tmp_path / ".env", setting_names(Settings.model_fields.values()))
+    assert "ANTHROPIC_API_KEY" in str(refused.value) and "CANARY" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

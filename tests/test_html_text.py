@@ -19,6 +19,13 @@ def test_hidden_text_is_not_read() -> None:
         f'<span style="font-size: 0px; color: white">{LURE}</span>',
         f'<div style="opacity:0">{LURE}</div>',
         f'<div style="display:none"><div>{LURE}</div><div>more</div></div>',
+        # review 35: what the first filter let through
+        f'<div style="opacity:0 !important">{LURE}</div>',
+        f'<span style="font-size:0!important">{LURE}</span>',
+        f'<span style="font-size:1px">{LURE}</span>',
+        f'<div style="position:absolute;left:-9999px">{LURE}</div>',
+        f'<div style="height:0em;overflow:hidden">{LURE}</div>',
+        f'<div style="clip-path: inset(50%)">{LURE}</div>',
     ):
         page = f"<html><body><p>Weekly news</p>{hidden}<p>Unsubscribe</p></body></html>"
         for text in (html_to_text(page), mail_text(page)):

@@ -369,3 +369,39 @@ async def test_bytes_after_a_compressed_answer_ends_are_not_read_on() -> None:
                 await client.get(f"http://127.0.0.1:{runner.addresses[0][1]}/")
     finally:
         await runner.cleanup()
+
+
+def test_a_schema_whose_references_explode_is_not_offered() -> None:
+    """Thirty levels of allOf over two $refs fit in 3 kB and expand to a billion checks of
+    every call, on the event loop before the policy decides (review 35: 15 levels held it
+    0.8 s). A schema that expands past 5,000 parts is not offered; a recursive one is."""
+    from agent.mcp.bridge import unusable
+
+    defs: dict[str, Any] = {
+        f"d{i}": {"allOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]}
+        for i in range(30)
+    }
+    defs["d30"] = {"type": "object"}
+    bomb = mt.Tool(
+        name="lookup",
+        description="x",
+        input_schema={"type": "object", "$defs": defs, "$ref": "#/$defs/d0"},
+    )
+    assert McpTool.of("evil", "evil", bomb, Risk.READ, _never) is None
+    assert "too complex" in unusable("evil", bomb)
+    tree = mt.Tool(
+        name="tree",
+        description="x",
+        input_schema={
+            "type": "object",
+            "$defs": {
+                "node": {
+                    "type": "object",
+                    "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                }
+            },
+            "properties": {"root": {"$ref": "#/$defs/node"}},
+        },
+    )
+    tool = McpTool.of("fine", "fine", tree, Risk.READ, _never)
+    assert tool is not None and tool.validate({"root": {"kids": [{"kids": []}]}})

@@ -22,7 +22,7 @@ import referencing
 from pydantic import BaseModel, ConfigDict
 
 from agent.cards import escape_invisible
-from agent.mcp.schema_check import checker, one_dialect
+from agent.mcp.schema_check import checker, expands_within, one_dialect
 from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
 
 __all__ = [
@@ -51,6 +51,8 @@ def unusable(server: str, listed: mt.Tool) -> str:
     """Why `McpTool.of` offered no tool for `listed`."""
     if steward_name(server, listed.name) is None:
         return "name too long"
+    if not expands_within(_clean_schema(listed.input_schema)):
+        return "input schema too complex to check (its references expand past 5,000 parts)"
     return f"input schema over {SCHEMA_LIMIT:,} characters"
 
 
@@ -92,7 +94,7 @@ class McpTool(Tool):
             about = about[: DESCRIPTION_LIMIT - 1] + "…"
         hint = listed.annotations.read_only_hint if listed.annotations else None
         schema = _clean_schema(listed.input_schema)
-        if len(json.dumps(schema, default=str)) > SCHEMA_LIMIT:
+        if len(json.dumps(schema, default=str)) > SCHEMA_LIMIT or not expands_within(schema):
             return None
         bound = fingerprint(server, target, listed.name, schema)
 
