@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.messages import MessageLog, StoredMessage
-from memory.turns import TurnLog, TurnStatus
+from memory.turns import TurnLog, TurnRecord, TurnStatus
 
 __all__ = ["FORGOTTEN", "Forgetting", "Forgotten"]
 
@@ -65,7 +65,14 @@ class Forgetting:
             if message is not None and await self._theirs(message, user_id):
                 if await self._underway(message):
                     return Forgotten(memory, underway=message.turn_id or message.id)
-                said.append(message)
+                # the whole exchange: forgetting Steward's answer left the person's message
+                # that said it, and the other way round (review 36)
+                turn = await self._turn_of(message)
+                if turn is not None and turn.user_id == user_id:
+                    said = await self._exchange(turn, user_id)
+                    turn_id = turn.id
+                if message.id not in {m.id for m in said}:
+                    said.append(message)
         elif memory.turn_id is not None and memory.source_ref.startswith("messages:"):
             # drawn from a summary of earlier conversation (compaction): the summary is named
             episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
@@ -75,12 +82,7 @@ class Forgetting:
             if turn is not None and turn.user_id == user_id:
                 if turn.status in _UNDERWAY:
                     return Forgotten(memory, underway=turn.id)
-                trigger = await self._messages.get(turn.message_id) if turn.message_id else None
-                if trigger is not None and trigger.user_id == user_id:
-                    said.append(trigger)
-                said += [
-                    m for m in await self._messages.of_turn(turn.id) if m.chat_id == turn.chat_id
-                ]
+                said = await self._exchange(turn, user_id)
                 turn_id = turn.id
         if await self._store.forget(user_id, memory_id) is None:
             return None
@@ -103,14 +105,24 @@ class Forgetting:
         turn = await self._turns.record(message.turn_id) if message.turn_id else None
         return turn is not None and turn.user_id == user_id
 
-    async def _underway(self, message: StoredMessage) -> bool:
-        """Whether the turn the message belongs to (Steward's answer) or set off (the
-        person's message) is still going on."""
+    async def _turn_of(self, message: StoredMessage) -> TurnRecord | None:
+        """The turn a message belongs to (Steward's answer) or set off (a person's)."""
         if message.direction == "in":
-            turn = await self._turns.of_message(message.id)
-        else:
-            turn = await self._turns.record(message.turn_id) if message.turn_id else None
+            return await self._turns.of_message(message.id)
+        return await self._turns.record(message.turn_id) if message.turn_id else None
+
+    async def _underway(self, message: StoredMessage) -> bool:
+        turn = await self._turn_of(message)
         return turn is not None and turn.status in _UNDERWAY
+
+    async def _exchange(self, turn: TurnRecord, user_id: int) -> list[StoredMessage]:
+        """The person's message that set the turn off, and what Steward sent in its chat."""
+        said: list[StoredMessage] = []
+        trigger = await self._messages.get(turn.message_id) if turn.message_id else None
+        if trigger is not None and trigger.user_id == user_id:
+            said.append(trigger)
+        said += [m for m in await self._messages.of_turn(turn.id) if m.chat_id == turn.chat_id]
+        return said
 
 
 def _quoted_forms(texts: set[str]) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memory.labels import Label
-from memory.longterm import NewMemory, Source, Trust
+from memory.longterm import Kind, NewMemory, Source, Trust
 from memory.people import User
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ class Corrected:
     """The text is already this other memory; the old one is unchanged."""
     kept_outside: bool = False
     """The text repeats outside content's words: saved, but still marked as outside content."""
+    message_kept: bool = False
+    """The old one is a message (what was said): the correction is a note beside it."""
 
 
 async def correct_memory(
@@ -65,16 +67,20 @@ async def correct_memory(
         NewMemory(
             user_id=user.id,
             text=text,
-            kind=old.kind,
+            # a message corrected is a note of what is true: a message row is what was said
+            # (it would be shown as something said, and listed nowhere)
+            kind=Kind.NOTE if old.kind is Kind.MESSAGE else old.kind,
             subject=old.subject,
             source=source,
             trust=trust,
             importance=old.importance if kept else max(old.importance, 0.6),
             source_ref=via,
-            replaces=(old.id,),
+            replaces=() if old.kind is Kind.MESSAGE else (old.id,),
             label=label,
         )
     )
+    if old.kind is Kind.MESSAGE:
+        return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept, message_kept=True)
     if old.id not in [m.id for m in saved.superseded]:
         return Corrected(old.id, known_as=saved.memory.id)
     return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
@@ -97,4 +103,9 @@ def correction_said(done: Corrected) -> str:
         if done.kept_outside
         else ""
     )
+    if done.message_kept:
+        return (
+            f"Saved #{done.new_id} as a note; message #{done.old_id} stays as what was said "
+            f"(/memory forget {done.old_id} removes it).{note}"
+        )
     return f"Saved #{done.new_id}; it replaces #{done.old_id}.{note}"

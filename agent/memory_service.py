@@ -81,6 +81,9 @@ EmbedderLoader = Callable[[], Embedder]
 IndexOpener = Callable[[Embedder], VectorIndex]
 
 
+CLOSE_TO_BEST = 0.75
+"""A hit found by meaning alone is shown only this close to the best one (and above the
+floor): at half, "KX-4421" brought the cabin's wifi password along (review 36)."""
 SEARCH_FLOOR = 0.2
 """Under this cosine (all-MiniLM-L6-v2), with no word in common, a search found nothing related:
 "quantum chromodynamics" reaches 0.13 against everyday memories; "what I drink in coffee"
@@ -279,9 +282,9 @@ class MemoryService:
         Relevance is judged on the whole result: a search for "quantum chromodynamics" listed
         every memory, however unrelated. When no words matched and nothing came close in
         meaning (best cosine under SEARCH_FLOOR) there is nothing; otherwise what only
-        vector search found must come within half of the best. A period the query names
-        ("yesterday") is relevance of its own: what falls in it is kept, and when something
-        does, only word matches from outside it."""
+        vector search found must come close to the best (CLOSE_TO_BEST) and above the floor.
+        A period the query names ("yesterday") is relevance of its own: what falls in it is
+        kept, and when something does, only word matches from outside it."""
         found = await self.recaller.search(
             user_id, query, k, timezone=timezone, kinds=kinds, chat=chat
         )
@@ -311,7 +314,8 @@ class MemoryService:
                 return True
             if period_found or (not worded and best < SEARCH_FLOOR):
                 return False
-            return hit.similarity is None or hit.similarity >= best / 2
+            floor = max(SEARCH_FLOOR, best * CLOSE_TO_BEST)
+            return hit.similarity is None or hit.similarity >= floor
 
         kept = [hit for hit in found.hits if own(hit) and relevant(hit)]
         ids = {hit.memory.id for hit in kept}

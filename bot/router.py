@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+from collections.abc import Callable
 
 from agent.core import Steward
 from agent.media.inbound import Inbound, stored_text
@@ -135,7 +136,12 @@ class Router:
             )
             await self._steward.respond(request)
             return
-        for call in _calls(message, verb):
+        for number, call in enumerate(_calls(message, verb, self._commands.get)):
+            if number:  # who they are now: the line before may have changed it (/timezone)
+                now = await self._steward.stores.people.resolve(message.sender)
+                if now is None:
+                    return
+                user = now
             invocation = Invocation(
                 user=user,
                 chat=chat,
@@ -184,21 +190,30 @@ def _verb(message: IncomingMessage) -> CommandCall | Press | None:
 
 
 def _calls(
-    message: IncomingMessage, verb: CommandCall | Press
-) -> list[CommandCall] | list[Press] | list[CommandCall | Press]:
-    """The commands one message holds: several when it is typed as several lines that each
-    begin with one ("/remind 9:00 call mom" and "/remind 10:00 dentist" pasted together were
-    one reminder "call mom /remind 10:00 dentist"); a text whose later lines are not commands
-    (a list under a reminder) stays one command."""
+    message: IncomingMessage, verb: CommandCall | Press, known: Callable[[str], object]
+) -> list[CommandCall | Press]:
+    """The commands one message holds. Each line that begins with a command Steward knows
+    starts one; other lines belong to the command above them (a list under a reminder, or
+    "/tmp is full": not a command of ours). "/remind 9:00 call mom" and "/remind 10:00
+    dentist" pasted together were one reminder "call mom /remind 10:00 dentist"."""
     if not isinstance(verb, CommandCall) or message.command is not None:
         return [verb]
-    lines = [line for line in message.text.splitlines() if line.strip()]
-    calls = [CommandCall.parse(line) for line in lines]
-    if len(calls) < 2 or any(call is None for call in calls):
-        return [verb]
     ours = (verb.mention or "").lower()
-    if any(call is not None and (call.mention or ours).lower() != ours for call in calls):
-        return [verb]  # a line for another bot ("/remind@otherbot …") is not ours to run
+    groups: list[list[str]] = []
+    for line in message.text.splitlines():
+        call = CommandCall.parse(line)
+        starts = (
+            call is not None
+            and known(call.name) is not None
+            and (call.mention or ours).lower() == ours  # not a line for another bot
+        )
+        if starts or not groups:
+            groups.append([line])
+        else:
+            groups[-1].append(line)
+    if len(groups) < 2:
+        return [verb]
+    calls = [CommandCall.parse("\n".join(lines)) for lines in groups]
     return [call for call in calls if call is not None]
 
 

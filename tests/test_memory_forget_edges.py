@@ -155,3 +155,41 @@ async def test_forgetting_a_fact_drawn_from_a_summary_scrubs_answers_that_quoted
             if "Bank PIN is 4921." in m.text
         ]
         assert kept == [], kept
+
+
+async def test_correcting_a_message_row_saves_a_note_the_owner_can_see(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A correction of a message search had shown was saved as a 'message' nobody wrote,
+    listed nowhere (review 36). It is a note now, beside what was said."""
+    import re
+
+    fake_model.on_request(lambda r: Reply.text("Okay."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("What's a good name for a cat?")
+        found = re.search(r"message #(\d+)", await h.say("/memory search cat name"))
+        assert found
+        said = await h.say(f"/memory correct {found.group(1)} My cat is called Miso")
+        assert "as a note" in said, said
+        assert "Miso" in await h.say("/memory")
+
+
+async def test_forgetting_either_half_of_an_exchange_forgets_both(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Forgetting Steward's answer (the hit a search showed) left the person's message that
+    said the same (review 36)."""
+    import re
+
+    fake_model.reply_text("Got it: the alarm code is 7731.")
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("The alarm code is 7731.")
+        shown = await h.say("/memory search alarm code")
+        number = re.search(r"message #(\d+):", shown)
+        assert number, shown
+        assert "(2 messages)" in await h.say(f"/memory forget {number.group(1)}")
+        kept = [m.text for m in await h.steward.stores.messages.all() if "7731" in m.text]
+        assert kept == [], kept

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fakes.anthropic import FakeAnthropic
 from harness import Harness, running_steward
@@ -317,3 +318,27 @@ async def test_several_command_lines_in_one_message_are_several_commands(tmp_pat
         # a reminder whose later lines are not commands stays one reminder
         await h.say("/remind tomorrow 8:00 buy:\n- milk\n- eggs")
         assert len((await h.say("/remind list")).splitlines()) == 3
+
+
+async def test_lines_that_are_not_commands_stay_with_the_command_above(tmp_path: Path) -> None:
+    """'/remind 10m tea', '/remind 20m stretch', 'thanks!' became one reminder; '/tmp is
+    full' under a reminder was answered 'I don't know /tmp' and lost; a /timezone line did
+    not reach the /remind line after it (review 36)."""
+    async with running_steward(tmp_path, None) as h:
+        await h.say("/remind 10m tea\n/remind 20m stretch\nthanks!")
+        listed = await h.say("/remind list")
+        assert len(listed.splitlines()) == 2 and "stretch" in listed, listed
+        answer = await h.say("/remind 30m check disk\n/tmp is full")
+        assert "I don't know" not in answer
+        assert "/tmp is full" in await h.say("/remind list")
+        await h.say("/timezone Asia/Tokyo\n/remind tomorrow 9:00 standup")
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        scheduler = h.steward.scheduler
+        assert isinstance(scheduler, SchedulerService)
+        standup = [
+            s
+            for s in await scheduler.store.for_user(owner.id, ("reminder",))
+            if "standup" in s.payload.get("text", "")
+        ]
+        assert [s.next_run_at.astimezone(ZoneInfo("Asia/Tokyo")).hour for s in standup] == [9]
