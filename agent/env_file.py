@@ -54,13 +54,20 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
             shown = words[0].split("=")[0][:40] if words else ""
             raise ConfigError(f"{path}: line {line} is not NAME=value (it begins {shown!r})")
         key = (binding.key or "").strip()
-        if not key or key.upper() in known or not key.upper().startswith(OURS):
+        name = key.upper()
+        if name in ALSO_KNOWN:
+            notes.append(f"{path}: line {line}: {key} is read before .env, so not from it")
             continue
-        close = difflib.get_close_matches(key.upper(), sorted(known), n=1, cutoff=0.6)
-        if key.upper().startswith("STEWARD_") or (
-            close and difflib.SequenceMatcher(None, key.upper(), close[0]).ratio() >= 0.8
-        ):  # Steward's own prefix is no other tool's; elsewhere, only a near miss
+        if not key or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        near = bool(close) and difflib.SequenceMatcher(None, name, close[0]).ratio() >= 0.8
+        ours = name.startswith(OURS)
+        if name.startswith("STEWARD_") or near:
+            # Steward's own prefix is no other tool's; elsewhere, a near miss of one of ours
+            # ("ANTROPIC_API_KEY" ran with no key, unsaid)
             hint = f" (did you mean {close[0]}?)" if close else " (see .env.example)"
             raise ConfigError(f"{path}: line {line}: {key} is not a setting{hint}")
-        notes.append(f"{path}: line {line}: {key} is not a setting Steward reads (ignored)")
+        if ours:
+            notes.append(f"{path}: line {line}: {key} is not a setting Steward reads (ignored)")
     return notes

@@ -194,6 +194,8 @@ class Goals:
         except TooManySchedules as exc:
             raise GoalError(str(exc)) from None
         await self._stores.goals.set_cadence(goal.id, cadence)
+        if recurrence is None and goal.due_at:  # the due date's own check-in comes back
+            await self._due_checkin(user, goal, parse_iso(goal.due_at))
         return await self.get(user, goal_id)
 
     async def set_due(self, user: User, goal_id: int, due: datetime | None) -> Goal:

@@ -174,7 +174,14 @@ def test_a_line_that_is_not_name_value_is_named_without_its_value(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "line", ["STEWARD_TZ=Asia/Tokyo", "STEWARD_EMBEDDING=none", "EMAIL_PASS=x", "SLACK_TOKEN=x"]
+    "line",
+    [
+        "STEWARD_TZ=Asia/Tokyo",
+        "STEWARD_EMBEDDING=none",
+        "EMAIL_PASS=x",
+        "SLACK_TOKEN=x",
+        "ANTROPIC_API_KEY=sk-ant-x",  # review 36: ran with no key, unsaid
+    ],
 )
 def test_a_misspelt_setting_stops_the_start(tmp_path: Path, line: str) -> None:
     """Any unknown STEWARD_ name, and a near miss of another of ours: they ran on the default

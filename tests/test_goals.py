@@ -282,6 +282,9 @@ async def test_a_due_date_alone_is_followed_up_the_day_before(
         await h.say("/goal due 1 2026-04-30")
         [weekly] = await scheduler(h).store.for_user(1, ("checkin",))
         assert weekly.trigger["type"] == "every"
+        await h.say("/goal every 1 off")  # the due date's own check-in comes back (review 36)
+        [back] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert back.next_run_at == datetime(2026, 4, 29, 9, 0, tzinfo=UTC)
 
 
 async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_path: Path) -> None:
@@ -293,6 +296,12 @@ async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_pa
         assert "#1 File taxes is done" in both and "#2 Learn Go is done" in both
         assert "#3 Call the bank is done" in await h.say("/goal done 3 finally!")
         assert "There is no goal #9" in await h.say("/goal drop 9 8")
+        for title in ("d", "e", "f", "g"):
+            await h.say(f"/goal add {title}")
+        said = await h.say("/goal done 4 and 5")  # review 36: natural spellings
+        assert "#4 d is done" in said and "#5 e is done" in said, said
+        said = await h.say("/goal done 6, 7")
+        assert "#6 f is done" in said and "#7 g is done" in said, said
 
 
 async def test_goals_are_picked_up_without_being_told(

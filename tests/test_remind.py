@@ -306,6 +306,7 @@ async def test_the_words_people_use_for_cancel_memory_counts_and_approval_ids(
         assert "The 2 most recent of 3 memories" in listed, listed
         assert "not a count" in await h.say("/memory recent lots")
         assert await h.say("/approve #zzzz") == await h.say("/approve zzzz")
+        assert await h.say("/approve show #zzzz") == await h.say("/approve show zzzz")
 
 
 async def test_several_command_lines_in_one_message_are_several_commands(tmp_path: Path) -> None:

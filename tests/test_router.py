@@ -343,5 +343,5 @@ async def test_help_says_which_commands_are_the_owners(tmp_path: Path) -> None:
             for line in listed.splitlines()
             if line.startswith("/") and "(owner only)" in line
         }
-        assert {"/audit", "/briefing", "/mail", "/mcp", "/allow", "/revoke"} <= marked
+        assert {"/audit", "/briefing", "/mail", "/mcp", "/allow", "/revoke", "/usage"} <= marked
         assert "/goal" not in marked and "/remind" not in marked

@@ -301,6 +301,12 @@ def test_more_ways_people_say_when() -> None:
     assert standup.recurrence is not None and standup.recurrence.days == frozenset(range(5))
     payroll = parse_reminder("every 2 weeks 9:00 payroll", now, BERLIN)
     assert payroll.recurrence is not None and payroll.recurrence.interval == 14
+    for said in ("every other week 9:00 bins", "every fortnight 9:00 bins", "biweekly 9:00 bins"):
+        again = parse_reminder(said, now, BERLIN)
+        assert again.recurrence is not None and again.recurrence.interval == 14, said
+    assert parse_reminder("in a half hour tea", now, BERLIN).first == now + timedelta(minutes=30)
+    with pytest.raises(WhenError, match="repeats from the first time"):
+        parse_reminder("every 2 weeks friday 9:00 bins", now, BERLIN)  # was "At what time?"
     for unsupported in ("monthly rent", "every month rent", "hourly water", "every 3 hours x"):
         with pytest.raises(WhenError, match="by days and weeks"):
             parse_reminder(unsupported, now, BERLIN)

@@ -126,8 +126,7 @@ class MailService:
             await self.login_refused(exc)
             raise
         except Exception as exc:  # its kind only: a server's own words stay out of /status
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
-            await self._contact(reason or type(exc).__name__)
+            await self._contact(_reason(exc))
             raise
         await self._contact(None)
         await self.login_ok()
@@ -317,3 +316,18 @@ def _folder_name(folder: str) -> None:
     by raising) is a clear refusal for the model instead."""
     if not folder or any(ord(c) < 32 or ord(c) == 127 for c in folder):
         raise MailError(f"{folder!r} is not a folder name", ours=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the server could not be reached, in the system's words (an OSError's, through
+    whatever wrapped it), else the error's kind; never the server's own text."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        if isinstance(seen, TimeoutError):
+            return "timed out"
+        if seen is None:
+            break
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__

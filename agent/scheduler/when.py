@@ -204,7 +204,7 @@ _BARE_HOUR_AFTER_DAY = re.compile(  # "monday 9" is 09:00; "saturday 21 march" a
     re.I,
 )
 _SHORT_UNITS = (
-    (re.compile(r"\b(?:a\s+)?half\s+an\s+hour\b", re.I), "30 minutes"),  # "in half an hour"
+    (re.compile(r"\b(?:a\s+)?half\s+an\s+hour\b|\ba\s+half\s+hour\b", re.I), "30 minutes"),
     (re.compile(r"\ban\s+hour\s+and\s+a\s+half\b", re.I), "90 minutes"),
     (re.compile(r"\b(\d+)h(\d{1,2})\b", re.I), r"\1h\2m"),  # "1h30": a span, not 01:30
     (re.compile(r"\b(\d+)\s*(?:w|wks?)\b", re.I), r"\1 weeks"),
@@ -307,11 +307,18 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     if not tokens:
         raise WhenError("Tell me when and what.")
     head = tokens[0].lower()
-    if head in ("daily", "weekdays", "weekends"):  # as a goal's cadence takes it
-        day = {"daily": "day", "weekdays": "weekday", "weekends": "weekend"}[head]
+    if head in ("daily", "weekdays", "weekday", "weekends"):  # as a goal's cadence takes it
+        day = {"daily": "day", "weekends": "weekend"}.get(head, "weekday")
         tokens = ["every", day, *tokens[1:]]
+    elif head in ("biweekly", "fortnightly"):
+        tokens = ["every", "2", "weeks", *tokens[1:]]
+    if [t.lower() for t in tokens[:3]] in (["every", "other", "week"], ["every", "two", "weeks"]):
+        tokens = ["every", "2", "weeks", *tokens[3:]]
+    elif [t.lower() for t in tokens[:2]] == ["every", "fortnight"]:
+        tokens = ["every", "2", "weeks", *tokens[2:]]
+    head = tokens[0].lower()
     units = [t.lower() for t in tokens[1:3]] if head == "every" else []
-    if head in ("hourly", "monthly", "yearly") or any(
+    if head in ("hourly", "monthly", "yearly", "annually") or any(
         u in ("hour", "month", "year", "hours", "months", "years") for u in units
     ):
         raise WhenError(
@@ -394,6 +401,11 @@ def _parse_every(
         interval = int(head) * 7  # "every 2 weeks": from today, a fortnight apart
         if not 7 <= interval <= 364:
             raise WhenError("Every 1 to 52 weeks.")
+        if len(tokens) > 2 and tokens[2].lower().strip(",") in _WEEKDAYS:
+            raise WhenError(
+                f"“every {head} weeks” repeats from the first time, on today's weekday: say "
+                f"“every {head} weeks 9:00” on the day to start, or “every friday 9:00”."
+            )
         days, i = set(range(7)), 2
     else:
         while i < len(tokens):

@@ -104,6 +104,7 @@ async def show_request(
     approvals: ApprovalService | None = None,
 ) -> str:
     """The whole request, escaped as on its card; long ones arrive in several messages."""
+    approval_id = approval_id.removeprefix("#")  # as ids are shown
     if not _may_see(approvals, sender, user):
         return await _refuse(stores, sender, approval_id[:16])
     approval = await stores.approvals.get(approval_id.strip().lower())

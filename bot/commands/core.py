@@ -99,6 +99,7 @@ async def status_command(
 usage_command = group.command(
     "usage",
     summary="tokens and estimated cost today and this week",
+    owner_only=True,
     usage="/usage",
     example="/usage",
     problem="/usage takes no arguments.",

@@ -44,7 +44,7 @@ goal = group.command(
 
 
 def _goal_id(text: str) -> int:
-    return int(digits_of_id(text, WHICH))
+    return int(digits_of_id(text.rstrip(","), WHICH))  # "/goal done 3, 4"
 
 
 def _answers(handler: Handler) -> Handler:
@@ -130,7 +130,7 @@ async def drop(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) ->
 def _more_ids(more: str) -> list[int]:
     """`/goal done 1 2 3` closes all three (it closed #1 and said nothing of the rest); words
     after the id that are not ids are a remark ("/goal done 3 finally!"), as before."""
-    words = more.replace(",", " ").split()
+    words = [w for w in more.replace(",", " ").split() if w.lower() not in ("and", "&")]
     ids = [as_id(word) for word in words]
     return [i for i in ids if i is not None] if words and all(ids) else []
 

@@ -58,8 +58,9 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
     elif not contact:
         login = "not tried yet"
     elif contact.get("problem"):
-        since = datetime.fromisoformat(contact["since"]).astimezone(ZoneInfo(settings.timezone))
-        login = f"not reached: no answer since {since:%Y-%m-%d %H:%M} ({contact['problem']})"
+        zone = ZoneInfo(settings.timezone)
+        since = datetime.fromisoformat(contact["since"]).astimezone(zone)
+        login = f"not reached since {since:%Y-%m-%d %H:%M} ({zone.key}): {contact['problem']}"
     else:
         login = "ok"
     watched = ", ".join(account.folders) if account.imap else "nothing (no EMAIL_IMAP_URL)"
