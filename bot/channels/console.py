@@ -24,7 +24,7 @@ import logging.handlers
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -69,6 +69,7 @@ class ConsoleChannel:
         self._pending: set[asyncio.Task[None]] = set()
         self._count = 0
         self._proxy: TextIO | None = None  # prompt_toolkit's stdout while the prompt is up
+        self._restore_logs: Callable[[], None] | None = None
         self.finished = asyncio.Event()
 
     async def start(self, dispatch: Dispatch) -> None:
@@ -194,13 +195,31 @@ class ConsoleChannel:
         try:
             yield
         finally:
-            for handler in added:
-                root.removeHandler(handler)
-                handler.close()
-            for handler in mine:
-                root.addHandler(handler)
+            # The prompt is gone, but Steward is still shutting down (and may still be
+            # starting what it starts late): until stop(), records keep going to the file and
+            # only warnings to the terminal, or they would be printed after the user quit.
+            root.removeHandler(shown)
+            shown.close()
+            after = logging.StreamHandler(sys.__stderr__)
+            after.setLevel(logging.WARNING)
+            if mine:
+                after.setFormatter(mine[0].formatter)
+            root.addHandler(after)
+            kept = [h for h in added if h is not shown] + [after]
+
+            def restore() -> None:
+                for handler in kept:
+                    root.removeHandler(handler)
+                    handler.close()
+                for handler in mine:
+                    root.addHandler(handler)
+
+            self._restore_logs = restore
 
     async def stop(self) -> None:
+        if self._restore_logs is not None:
+            self._restore_logs()
+            self._restore_logs = None
         if self._reader and not self._reader.done():
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
