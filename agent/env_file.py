@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         line = binding.original.line
         if binding.error:  # the name only: the rest of such a line is often a secret
             words = binding.original.string.strip().split()
-            shown = words[0].split("=")[0][:40] if words else ""
-            raise ConfigError(f"{path}: line {line} is not NAME=value (it begins {shown!r})")
+            first = words[0].split("=")[0][:40] if words else ""
+            shown = repr(first) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", first) else "(hidden)"
+            raise ConfigError(f"{path}: line {line} is not NAME=value (it begins {shown})")
         key = (binding.key or "").strip()
         name = key.upper()
         if name in ALSO_KNOWN:
@@ -61,8 +63,8 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         if not key or name in known:
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        near = bool(close) and difflib.SequenceMatcher(None, name, close[0]).ratio() >= 0.8
         ours = name.startswith(OURS)
+        near = bool(close) and _typo(name, close[0], ours)
         if name.startswith("STEWARD_") or near:
             # Steward's own prefix is no other tool's; elsewhere, a near miss of one of ours
             # ("ANTROPIC_API_KEY" ran with no key, unsaid)
@@ -71,3 +73,14 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         if ours:
             notes.append(f"{path}: line {line}: {key} is not a setting Steward reads (ignored)")
     return notes
+
+
+def _typo(name: str, setting: str, ours: bool) -> bool:
+    """Whether `name` is `setting` misspelt. With one of our prefixes, a near miss is
+    (EMAIL_PASS); without, only a misspelt prefix on the same name (ANTROPIC_API_KEY):
+    MAIL_PASSWORD or CHROMADB_URL are other tools' own."""
+    if ours:
+        return difflib.SequenceMatcher(None, name, setting).ratio() >= 0.8
+    head, _, rest = name.partition("_")
+    own_head, _, own_rest = setting.partition("_")
+    return rest == own_rest and difflib.SequenceMatcher(None, head, own_head).ratio() >= 0.9

@@ -80,6 +80,8 @@ async def correct_memory(
         )
     )
     if old.kind is Kind.MESSAGE:
+        if saved.duplicate:  # the text is a memory already: nothing was saved
+            return Corrected(old.id, known_as=saved.memory.id)
         return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept, message_kept=True)
     if old.id not in [m.id for m in saved.superseded]:
         return Corrected(old.id, known_as=saved.memory.id)

@@ -304,8 +304,11 @@ class MemoryService:
             return hit.keyword_rank is not None or hit.vector_rank is not None
 
         judged = [hit for hit in found.hits if not in_period(hit) and own(hit)]
-        best = max((hit.similarity or 0.0) for hit in judged) if judged else 0.0
         worded = any(hit.keyword_rank is not None for hit in judged)
+        # hits found by meaning alone are measured against each other: a strong word match
+        # raised the bar past the appointment itself (review 37)
+        by_meaning = [hit.similarity or 0.0 for hit in judged if hit.keyword_rank is None]
+        best = max(by_meaning, default=0.0)
         # what the period holds answers a question about it; beyond it, words must match
         period_found = any(in_period(hit) for hit in found.hits)
 

@@ -192,28 +192,33 @@ def _verb(message: IncomingMessage) -> CommandCall | Press | None:
 def _calls(
     message: IncomingMessage, verb: CommandCall | Press, known: Callable[[str], object]
 ) -> list[CommandCall | Press]:
-    """The commands one message holds. Each line that begins with a command Steward knows
-    starts one; other lines belong to the command above them (a list under a reminder, or
-    "/tmp is full": not a command of ours). "/remind 9:00 call mom" and "/remind 10:00
-    dentist" pasted together were one reminder "call mom /remind 10:00 dentist"."""
+    """The commands one message holds: several when every line is a command Steward knows
+    ("/remind 9:00 call mom" and "/remind 10:00 dentist" pasted together were one reminder
+    "call mom /remind 10:00 dentist"), or when they are all the same command and plain lines
+    follow the last ("thanks!"). Otherwise one: a line inside a reminder's or a note's text
+    that begins like a command ("/goal done 1" to do later, "/start the admin page") is text,
+    never run now; "/tmp is full" is not a command of ours."""
     if not isinstance(verb, CommandCall) or message.command is not None:
         return [verb]
     ours = (verb.mention or "").lower()
-    groups: list[list[str]] = []
-    for line in message.text.splitlines():
-        call = CommandCall.parse(line)
-        starts = (
-            call is not None
-            and known(call.name) is not None
-            and (call.mention or ours).lower() == ours  # not a line for another bot
-        )
-        if starts or not groups:
-            groups.append([line])
-        else:
-            groups[-1].append(line)
-    if len(groups) < 2:
+    lines = [line for line in message.text.splitlines() if line.strip()]
+    parsed = [CommandCall.parse(line) for line in lines]
+    starts = [
+        call is not None
+        and known(call.name) is not None
+        and (call.mention or ours).lower() == ours  # not a line for another bot
+        for call in parsed
+    ]
+    count = sum(starts)
+    if count < 2:
         return [verb]
-    calls = [CommandCall.parse("\n".join(lines)) for lines in groups]
+    last = max(i for i, start in enumerate(starts) if start)
+    names = {call.name for call, start in zip(parsed, starts, strict=True) if call and start}
+    if not all(starts[: last + 1]) or (last < len(lines) - 1 and len(names) > 1):
+        return [verb]
+    groups = [[line] for line in lines[: last + 1]]
+    groups[-1] += lines[last + 1 :]
+    calls = [CommandCall.parse("\n".join(group)) for group in groups]
     return [call for call in calls if call is not None]
 
 

@@ -104,30 +104,46 @@ def checker(schema: Mapping[str, Any]) -> type[Any]:
     return _extended(jsonschema.validators.validator_for(schema))
 
 
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_VALUES = ("const", "enum", "default", "examples")
+
+
 def one_dialect(schema: Any, *, root: bool = True) -> Any:
-    """The schema without a `$schema` below its root, so every part of it is checked by the
-    validator `checker` gives (a `$ref`'d definition included)."""
-    if isinstance(schema, Mapping):
-        return {
-            key: one_dialect(value, root=False)
-            for key, value in schema.items()
-            if root or key != "$schema"
-        }
+    """The schema without a `$schema` keyword below its root, so every part of it is checked
+    by the validator `checker` gives (a `$ref`'d definition included). Only the keyword goes:
+    a property named "$schema" (a tsconfig.json's) and values (`const`, `enum`) stay."""
     if isinstance(schema, list):
         return [one_dialect(item, root=False) for item in schema]
-    return schema
+    if not isinstance(schema, Mapping):
+        return schema
+    kept: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$schema" and not root and isinstance(value, str):
+            continue
+        if key in _VALUES:
+            kept[key] = value
+        elif key in _SCHEMA_MAPS and isinstance(value, Mapping):
+            kept[key] = {name: one_dialect(sub, root=False) for name, sub in value.items()}
+        else:
+            kept[key] = one_dialect(value, root=False)
+    return kept
 
 
 EXPANDED_LIMIT = 5_000
-"""Parts a schema may have once its `$ref`s are followed: checking a call walks them all.
-Thirty levels of `allOf: [{$ref: next}, {$ref: next}]` fit in 3 kB and expand to a billion
-(review 35: 15 levels already held the event loop 0.8 s, each level more doubling it)."""
+"""Subschemas that may apply to one part of a call: checking it walks them all. Thirty levels
+of `allOf: [{$ref: next}, {$ref: next}]` fit in 3 kB and apply a billion times to one value
+(review 35: 15 levels held the event loop 0.8 s). What descends into the call (`properties`,
+`items`) is bounded by the call's own size and is not counted: a recursive tree of blocks,
+each with children of any block type, is an ordinary schema (review 37)."""
+
+_SAME_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_SAME_PLACE = ("not", "if", "then", "else")
 
 
 def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
-    """Whether `schema`, with its local `$ref`s followed (a ref seen on the current path is a
-    loop, counted once), has at most `limit` parts."""
-    budget = [limit]
+    """Whether no part of `schema` has more than `limit` subschemas applying to the same value
+    (through allOf/anyOf/oneOf/not/if/then/else and local `$ref`s)."""
+    memo: dict[int, int] = {}
 
     def resolve(ref: str) -> Any:
         node: Any = schema
@@ -141,19 +157,36 @@ def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
                 return None
         return node
 
-    def walk(node: Any, path: frozenset[str]) -> bool:
-        budget[0] -= 1
-        if budget[0] < 0:
-            return False
-        if isinstance(node, Mapping):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#") and ref not in path:
-                target = resolve(ref)
-                if target is not None and not walk(target, path | {ref}):
-                    return False
-            return all(walk(value, path) for key, value in node.items() if key != "$ref")
-        if isinstance(node, list):
-            return all(walk(item, path) for item in node)
-        return True
+    def cost(node: Any, stack: frozenset[int]) -> int:
+        if not isinstance(node, Mapping) or id(node) in stack:
+            return 1
+        if id(node) in memo:
+            return memo[id(node)]
+        inner = stack | {id(node)}
+        total = 1
+        children: list[Any] = []
+        for key in _SAME_PLACE_LISTS:
+            if isinstance(node.get(key), list):
+                children += node[key]
+        children += [node[key] for key in _SAME_PLACE if key in node]
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            children.append(resolve(ref))
+        for child in children:
+            total += cost(child, inner)
+            if total > limit:
+                break
+        memo[id(node)] = total
+        return total
 
-    return walk(schema, frozenset())
+    def every_part(node: Any, seen: set[int]) -> bool:
+        if isinstance(node, list):
+            return all(every_part(item, seen) for item in node)
+        if not isinstance(node, Mapping) or id(node) in seen:
+            return True
+        seen.add(id(node))
+        if cost(node, frozenset()) > limit:
+            return False
+        return all(every_part(value, seen) for key, value in node.items() if key not in _VALUES)
+
+    return every_part(schema, set())

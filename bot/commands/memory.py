@@ -255,7 +255,7 @@ async def forget(
         if forgotten.messages
         else ""
     )
-    if forgotten.memory.kind is not Kind.MESSAGE:  # saved on a "yes please": said before it
+    if forgotten.memory.kind is not Kind.MESSAGE and not in_group(chat):  # a "yes please"
         also += " If it was said in other messages too, /memory search finds them."
     if forgotten.summaries:
         numbers = ", ".join(f"#{n}" for n in forgotten.summaries)
