@@ -327,8 +327,11 @@ async def test_forgetting_a_fact_drawn_from_a_summary_names_the_summary(
         [episode] = [
             m for m in await h.memories() if m.kind.value == "episode" and "4921" in m.text
         ]
+        assert "Bank PIN is 4921." in await h.say("/memory search bank PIN")
         said = await h.say(f"/memory forget {fact.id}")
         assert f"summary of earlier conversation (#{episode.id})" in said, said
+        quoted = [m for m in await h.steward.stores.messages.all() if "PIN is 4921." in m.text]
+        assert quoted == [], quoted  # the search's answer that quoted it too (review 34)
         assert "Forgotten" in await h.say(f"/memory forget {episode.id}")
         await h.say("what else?")
         assert "4921" not in json.dumps(fake_model.requests[-1].body)

@@ -118,45 +118,6 @@ async def test_the_remember_command_that_said_it_is_scrubbed_too(
         assert kept == [], kept
 
 
-async def test_forgetting_a_fact_drawn_from_a_summary_scrubs_answers_that_quoted_it(
-    tmp_path: Path, fake_model: FakeAnthropic
-) -> None:
-    """A fact drawn from a summary was forgotten without its quotes in earlier answers."""
-    import json
-
-    from fakes.anthropic import RecordedRequest
-
-    from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
-
-    def model(request: RecordedRequest) -> Reply:
-        if request.system_text == COMPACTION_SYSTEM:
-            if "4921" in request.last_user_text:
-                fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
-                return Reply.text(json.dumps({"summary": "garden talk", "facts": [fact]}))
-            return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
-        if request.system_text == EXTRACTION_SYSTEM:
-            return Reply.text('{"memories": []}')
-        return Reply.text("Noted.")
-
-    fake_model.on_request(model)
-    async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
-        await _ready(h)
-        await h.say("My bank PIN is 4921, keep it for me.")
-        for i in range(8):
-            await h.say("The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i))
-            if [m for m in await h.memories() if m.text == "Bank PIN is 4921."]:
-                break
-        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
-        assert "Bank PIN is 4921." in await h.say("/memory search bank PIN")
-        assert "Forgotten" in await h.say(f"/memory forget {fact.id}")
-        kept = [
-            m.text[:120]
-            for m in await h.steward.stores.messages.all()
-            if "Bank PIN is 4921." in m.text
-        ]
-        assert kept == [], kept
-
-
 async def test_correcting_a_message_row_saves_a_note_the_owner_can_see(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
