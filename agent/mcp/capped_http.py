@@ -12,10 +12,11 @@ refused.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator
 
 import httpx2
+
+from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, CappedDecoder
 
 __all__ = ["MESSAGE_LIMIT", "CappedTransport", "TooLarge"]
 
@@ -33,17 +34,15 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         self._limit = limit
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.headers["Accept-Encoding"] = "identity"
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         response = await self._inner.handle_async_request(request)
         events = response.headers.get("content-type", "").startswith("text/event-stream")
         assert isinstance(response.stream, httpx2.AsyncByteStream)
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+        try:
+            decoder = CappedDecoder(response.headers.get("content-encoding"))
+        except BodyRefused as exc:
             await response.aclose()
-            raise TooLarge(
-                f"the server sent an answer encoded as {encoding[:20]!r}, which cannot be limited",
-                request=request,
-            )
+            raise TooLarge(str(exc), request=request) from None
         headers = httpx2.Headers(
             [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
         )
@@ -55,7 +54,7 @@ class CappedTransport(httpx2.AsyncBaseTransport):
                 self._limit,
                 per_line=events,
                 request=request,
-                encoding=encoding,
+                decoder=decoder,
             ),
             extensions=response.extensions,
             request=request,
@@ -73,37 +72,28 @@ class _Capped(httpx2.AsyncByteStream):
         *,
         per_line: bool,
         request: httpx2.Request,
-        encoding: str = "identity",
+        decoder: CappedDecoder,
     ) -> None:
         self._inner = inner
         self._limit = limit
         self._per_line = per_line
         self._request = request
-        self._decoder = (
-            zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding != "identity" else None
-        )  # gzip or zlib-wrapped deflate, told apart by their header
+        self._decoder = decoder
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         run = 0  # bytes of the body, or since the last line end of an event stream
         async for raw in self._inner:
-            chunk, whole = raw, True
-            if self._decoder is not None and self._decoder.eof and raw:
+            try:  # never more out of one chunk than the limit (a zip bomb stops here)
+                chunk = self._decoder.feed(raw, self._limit)
+            except BodyTooLarge:
+                chunk = None
+            except BodyRefused as exc:
                 await self._inner.aclose()  # bytes after the end: never read on, or kept
-                raise TooLarge(
-                    "the server sent more after its compressed answer ended", request=self._request
-                )
-            if self._decoder is not None:
-                try:  # never more out of one chunk than the limit (a zip bomb stops here)
-                    chunk = self._decoder.decompress(raw, self._limit + 1)
-                except zlib.error:
-                    await self._inner.aclose()
-                    raise TooLarge(
-                        "the server's compressed answer is broken", request=self._request
-                    ) from None
-                whole = not self._decoder.unconsumed_tail and not self._decoder.unused_data
-            end = chunk.rfind(b"\n") if self._per_line else -1
-            run = len(chunk) - end - 1 if end >= 0 else run + len(chunk)
-            if run > self._limit or not whole:
+                raise TooLarge(str(exc), request=self._request) from None
+            if chunk is not None:
+                end = chunk.rfind(b"\n") if self._per_line else -1
+                run = len(chunk) - end - 1 if end >= 0 else run + len(chunk)
+            if chunk is None or run > self._limit:
                 await self._inner.aclose()
                 raise TooLarge(
                     f"the server sent more than {self._limit:,} bytes in one message",

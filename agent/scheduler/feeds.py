@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from agent.public_web import checked_target
 from agent.tools.registry import ToolError
 from memory.feeds import Feed, NewItem
@@ -98,7 +99,11 @@ class FeedFetcher:
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             follow_redirects=False,  # each hop's address is checked first
             trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             transport=self._transport,
         ) as client:
             return list(await asyncio.gather(*(self._fetch(client, feed) for feed in feeds)))
@@ -162,12 +167,17 @@ class FeedFetcher:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes:
                     raise _TooLarge
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise _TooLarge
-                return bytes(body), response
+                try:  # inflated here under the cap, never by httpx (agent/capped_decode.py)
+                    body = await read_capped(
+                        response.aiter_raw(),
+                        response.headers.get("content-encoding"),
+                        self.max_bytes,
+                    )
+                except BodyTooLarge:
+                    raise _TooLarge from None
+                except BodyRefused as exc:
+                    raise _Refused(str(exc)) from None
+                return body, response
         raise _Refused("too many redirects")
 
 

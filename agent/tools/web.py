@@ -11,6 +11,7 @@ import html
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from agent.html_text import html_to_text
 from agent.public_web import checked_target
 from agent.sandbox import Sandbox
@@ -67,7 +68,11 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
                 async with client.stream(
                     "GET",
                     target.url,
-                    headers={"User-Agent": "Steward/0.1 (+self-hosted agent)", **target.headers},
+                    headers={
+                        "User-Agent": "Steward/0.1 (+self-hosted agent)",
+                        "Accept-Encoding": ACCEPT_ENCODING,
+                        **target.headers,
+                    },
                     extensions=target.extensions,
                 ) as response:
                     if response.is_redirect and "location" in response.headers:
@@ -97,14 +102,15 @@ def _redirected(asked: str, current: str) -> str | None:
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ToolError(f"the page is larger than {limit} bytes; not fetched")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body, inflated here under the limit (agent/capped_decode.py), never by httpx."""
+    try:
+        return await read_capped(
+            response.aiter_raw(), response.headers.get("content-encoding"), limit
+        )
+    except BodyTooLarge:
+        raise ToolError(f"the page is larger than {limit} bytes; not fetched") from None
+    except BodyRefused as exc:
+        raise ToolError(f"refused: {exc}") from None
 
 
 WEB_TOOLS = (web_fetch,)

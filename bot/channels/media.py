@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.attachments import FileTooLarge, FileUnavailable, MediaKind, MediaRef
+from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from bot.channels.telegram_api import TelegramApi, TelegramBadRequest, TelegramError
 from bot.channels.telegram_types import File, MalformedUpdate
 
@@ -121,8 +122,7 @@ async def slack_fetch(
         raise FileUnavailable("its download link is not on Slack's file host")
     import httpx
 
-    headers = {"Authorization": f"Bearer {token}"}
-    data = bytearray()
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": ACCEPT_ENCODING}
     try:
         async with (
             httpx.AsyncClient(timeout=120, follow_redirects=False) as client,
@@ -138,16 +138,20 @@ async def slack_fetch(
             ):
                 # Slack answers a missing files:read scope with its login page
                 raise FileUnavailable("Slack sent a web page instead (is files:read granted?)")
-            async for chunk in response.aiter_bytes(_CHUNK):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise FileTooLarge(None, max_bytes)
+            try:  # inflated under the cap if Slack compresses it (agent/capped_decode.py)
+                data = await read_capped(
+                    response.aiter_raw(_CHUNK), response.headers.get("content-encoding"), max_bytes
+                )
+            except BodyTooLarge:
+                raise FileTooLarge(None, max_bytes) from None
+            except BodyRefused as exc:
+                raise FileUnavailable(f"the download from Slack was refused: {exc}") from None
     except (FileTooLarge, FileUnavailable):
         raise
     except httpx.HTTPError as exc:
         log.warning("Slack file download failed: %s", type(exc).__name__)
         raise FileUnavailable("the download from Slack failed") from None
-    return bytes(data)
+    return data
 
 
 def slack_files(event: dict[str, Any]) -> tuple[MediaRef, ...]:
