@@ -48,6 +48,10 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         raise ConfigError(
             f".env: not UTF-8 (byte {exc.start}); save it as UTF-8 and start again"
         ) from None
+    except OSError as exc:  # a folder, a home that is a file, no permission: one line
+        raise ConfigError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:  # the name only: the rest of such a line is often a secret

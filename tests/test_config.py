@@ -115,6 +115,23 @@ def test_a_dot_env_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("shape", ["a .env that is a folder", "a home that is a file"])
+def test_an_unreadable_dot_env_is_one_line(tmp_path: Path, shape: str) -> None:
+    """A .env that is a folder, or a STEWARD_HOME that is a file, printed a traceback."""
+    home = tmp_path / "home"
+    if shape == "a .env that is a folder":
+        (home / ".env").mkdir(parents=True)
+    else:
+        home.write_text("")
+    env = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATA_DIR": str(tmp_path / "d")}
+    result = subprocess.run(
+        [*STEWARD, "policy", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert ".env: cannot be read" in line, result.stderr
+
+
 def test_help_lists_run() -> None:
     result = subprocess.run([*STEWARD, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
