@@ -79,6 +79,36 @@ def trace_on_signal(out: Path) -> None:
     signal.signal(signal.SIGUSR2, dump)
 
 
+def stacks_on_signal() -> None:
+    """SIGUSR1 writes every thread's stack and every asyncio task's to stderr (Steward's log):
+    what a self-initiated run that outlasts the soak's wait for it is waiting on."""
+    import faulthandler
+    import signal
+    import traceback
+
+    def dump(signum: int, frame: Any) -> None:
+        faulthandler.dump_traceback(all_threads=True)
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:  # no loop running in this thread
+            return
+        for task in tasks:
+            sys.stderr.write(f"== task {task.get_name()}\n")
+            awaited: Any = task.get_coro()
+            while awaited is not None:  # the chain of awaits a suspended task is parked in
+                frame_ = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame_ is None:
+                    sys.stderr.write(f"  awaiting {awaited!r}\n")
+                    break
+                sys.stderr.write("".join(traceback.format_stack(frame_, limit=1)))
+                awaited = getattr(awaited, "cr_await", None) or getattr(
+                    awaited, "gi_yieldfrom", None
+                )
+        sys.stderr.flush()
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epoch", type=float, required=True, help="system time the clocks meet")
@@ -87,6 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.trace:
         trace_on_signal(args.trace)
+    stacks_on_signal()
 
     from memory.allocator import tune_malloc
 

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -89,13 +90,23 @@ def firing(db: Path) -> int:
         return int(row[0])
 
 
-async def at_rest(db: Path, limit: float = 30.0) -> None:
-    """Until no self-initiated run is in flight (`limit` real seconds at most)."""
+async def at_rest(db: Path, limit: float = 30.0) -> bool:
+    """Until no self-initiated run is in flight (`limit` real seconds at most): whether none is."""
     give_up = time.monotonic() + limit
     while time.monotonic() < give_up:  # runs in SQLite: no event to wait on
         if not await asyncio.to_thread(firing, db):
-            return
+            return True
         await asyncio.sleep(0.05)
+    return False
+
+
+def in_flight(db: Path) -> list[str]:
+    """The runs still firing: kind, due and start (simulated time), read-only."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as c:
+        rows = c.execute(
+            "SELECT id, kind, due_at, started_at FROM schedule_runs WHERE status = 'firing'"
+        ).fetchall()
+    return [f"run {i} ({kind}, due {due}, started {started})" for i, kind, due, started in rows]
 
 
 def open_files(pid: int) -> dict[str, int]:
@@ -178,7 +189,13 @@ async def sample(
 ) -> dict[str, Any]:
     # at rest: a self-initiated run in flight (the daily ones go on past the week) holds its
     # tasks for a moment, and caught in the last quarter only it would read as growth
-    await at_rest(db)
+    if not await at_rest(db):
+        os.kill(pid, signal.SIGUSR1)  # bench/soak_child.py: its threads' and tasks' stacks
+        print(
+            f"soak: still in flight after 30 s: {'; '.join(in_flight(db))}; "
+            "Steward's stacks are in its log (steward.log; --keep DIR keeps it)",
+            flush=True,
+        )
     counts = await asyncio.to_thread(db_counts, db)
     files, threads = open_files(pid), thread_names(pid)
     fds, tasks = count_dir(f"/proc/{pid}/fd"), count_dir(f"/proc/{pid}/task")
