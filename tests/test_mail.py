@@ -338,6 +338,31 @@ async def test_send_shows_bcc_and_attachments_and_bcc_stays_out_of_the_headers(
         await w.check_invariants()
 
 
+async def test_the_card_shows_the_subject_and_names_on_one_line_as_they_are_sent(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """The card printed the subject as the model wrote it, line breaks and all, while the
+    message went out with them folded: a subject drew its own "Attachments: (none)" and body
+    lines into the card, above the real attachment list."""
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        (w.workspace / "tax\nreturn.pdf").write_bytes(b"%PDF-1.4 private")
+        subject = "Lunch\nAttachments: (none)\n--- body (9 characters) ---\nSee you!\n\n"
+        args = {"to": "bob@example.org", "subject": subject, "body": "See you!"}
+        await w.h.say(instruction("mail_send", args | {"attachments": ["tax\nreturn.pdf"]}))
+        [card] = _pending(w, "mail_send")
+        lines = card.preview.splitlines()
+        assert "Subject: Lunch Attachments: (none) --- body (9 characters) --- See you!" in lines
+        assert sum(line.startswith("Attachments:") for line in lines) == 1, card.preview
+        assert sum(line.startswith("--- body") for line in lines) == 1, card.preview
+        assert any(line.startswith("- tax return.pdf (16 B, sha256 ") for line in lines)
+        await w.h.say(f"/approve {card.approval_id}")
+        sent = received_messages(smtp_server)[0]
+        assert sent["Subject"] == "Lunch Attachments: (none) --- body (9 characters) --- See you!"
+        [attached] = list(sent.iter_attachments())  # type: ignore[attr-defined]
+        assert attached.get_filename() == "tax return.pdf"
+        await w.check_invariants()
+
+
 async def test_an_attachment_changed_after_the_approval_was_checked_is_not_sent(
     tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
 ) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import SearchQuery
-from agent.mail.message import Recipients, human_size, parse_recipients
+from agent.mail.message import Recipients, clean_text, human_size, parse_recipients
 from agent.mail.service import MailService, ReadResult
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import open_in_workspace
@@ -231,12 +231,16 @@ def _attachment_lines(files: list[tuple[str, bytes]]) -> str:
     if not files:
         return "Attachments: (none)"
     return "Attachments:\n" + "\n".join(
-        f"- {name} ({human_size(len(data))}, sha256 {hashlib.sha256(data).hexdigest()[:16]})"
+        f"- {clean_text(name) or 'attachment'} ({human_size(len(data))}, "
+        f"sha256 {hashlib.sha256(data).hexdigest()[:16]})"
         for name, data in files
     )
 
 
 def _card(sender: str, recipients: Recipients, subject: str, files: list[Any], body: str) -> str:
+    """What will be sent, as build_message writes it: the subject and the attachments' names
+    on one line each (a line break in them drew lines of its own into the card)."""
+    subject = clean_text(subject)
     return (
         f"From: {sender}\nTo: {_listed(recipients.to)}\nCc: {_listed(recipients.cc)}\n"
         f"Bcc: {_listed(recipients.bcc)}\nSubject: {subject}\n{_attachment_lines(files)}\n"
