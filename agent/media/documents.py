@@ -9,10 +9,9 @@ be text, a type Steward does not read.
 from __future__ import annotations
 
 import asyncio
-import re
-from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
+from agent.html_text import html_to_text
 from agent.media.document_types import DocumentError, Extracted
 
 __all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
@@ -50,39 +49,6 @@ def document_type(name: str, mime_type: str) -> str | None:
     return _BY_SUFFIX.get(suffix) or _BY_MIME.get(mime_type.split(";")[0].strip().lower())
 
 
-class _HtmlText(HTMLParser):
-    """The visible text of an HTML page (scripts, styles and templates left out)."""
-
-    _SKIP = frozenset({"script", "style", "template", "noscript", "head"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-    def text(self) -> str:
-        joined = "".join(self.parts)
-        joined = re.sub(r"[ \t\r\f\v]+", " ", joined)
-        return re.sub(r"\n\s*\n+", "\n\n", joined).strip()
-
-
 def _decode(raw: bytes) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
@@ -96,11 +62,8 @@ def _decode(raw: bytes) -> str:
 
 def _extract(raw: bytes, kind: str) -> Extracted:
     text = _decode(raw)
-    if kind == "html":
-        parser = _HtmlText()
-        parser.feed(text)
-        parser.close()
-        text = parser.text()
+    if kind == "html":  # what a reader sees, as for pages and mail (hidden text dropped)
+        text = html_to_text(text)
     if not text.strip():
         raise DocumentError("it is empty")
     return Extracted(text, kind)
