@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agent.errors import ToolError
 
-__all__ = ["workspace_digest"]
+__all__ = ["file_digest", "workspace_digest"]
 
 
 def workspace_digest(root: Path) -> str:
@@ -56,7 +56,7 @@ def workspace_digest(root: Path) -> str:
                 except OSError as exc:  # gone since the lstat
                     note(relative, "gone", exc.errno)
             elif stat.S_ISREG(info.st_mode):
-                content = _content(path, info)
+                content = file_digest(path, info)
                 if content.startswith("unreadable:"):
                     raise unverifiable(relative)
                 note(relative, "file", oct(info.st_mode), info.st_nlink, content)
@@ -104,8 +104,9 @@ def _readable(path: str, info: os.stat_result) -> os.stat_result:
         os.close(fd)
 
 
-def _content(path: str, info: os.stat_result) -> str:
-    """A file's SHA-256, remembered while its inode, size, mtime and ctime stay the same."""
+def file_digest(path: str, info: os.stat_result) -> str:
+    """A file's SHA-256, read a MiB at a time and remembered while its inode, size, mtime and
+    ctime stay the same; `unreadable:<errno>` or `replaced` (not the regular file `info` was)."""
     key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     if key in _DIGESTS:
         return _DIGESTS[key]

@@ -346,11 +346,17 @@ async def test_the_card_shows_the_subject_and_names_on_one_line_as_they_are_sent
     lines into the card, above the real attachment list."""
     async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
         (w.workspace / "tax\nreturn.pdf").write_bytes(b"%PDF-1.4 private")
+        (w.workspace / "private").mkdir()
+        (w.workspace / "private" / "bank\nstatement.pdf").write_bytes(b"%PDF-1.4 bank")
+        (w.workspace / "menu.pdf").symlink_to("private/bank\nstatement.pdf")  # named as one
         subject = "Lunch\nAttachments: (none)\n--- body (9 characters) ---\nSee you!\n\n"
         args = {"to": "bob@example.org", "subject": subject, "body": "See you!"}
-        await w.h.say(instruction("mail_send", args | {"attachments": ["tax\nreturn.pdf"]}))
+        attached = ["tax\nreturn.pdf", "menu.pdf"]
+        await w.h.say(instruction("mail_send", args | {"attachments": attached}))
         [card] = _pending(w, "mail_send")
         lines = card.preview.splitlines()
+        [linked] = [line for line in lines if line.startswith("- menu.pdf")]
+        assert linked.endswith("(a link: the file attached is private/bank\\x0astatement.pdf)")
         assert "Subject: Lunch Attachments: (none) --- body (9 characters) --- See you!" in lines
         assert sum(line.startswith("Attachments:") for line in lines) == 1, card.preview
         assert sum(line.startswith("--- body") for line in lines) == 1, card.preview
@@ -358,8 +364,8 @@ async def test_the_card_shows_the_subject_and_names_on_one_line_as_they_are_sent
         await w.h.say(f"/approve {card.approval_id}")
         sent = received_messages(smtp_server)[0]
         assert sent["Subject"] == "Lunch Attachments: (none) --- body (9 characters) --- See you!"
-        [attached] = list(sent.iter_attachments())  # type: ignore[attr-defined]
-        assert attached.get_filename() == "tax return.pdf"
+        names = [part.get_filename() for part in sent.iter_attachments()]  # type: ignore[attr-defined]
+        assert names == ["tax return.pdf", "menu.pdf"]
         await w.check_invariants()
 
 

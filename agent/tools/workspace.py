@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import hashlib
 import os
+import re
 import stat
 from pathlib import PurePosixPath
 from typing import Any
 
 from agent.sandbox import Sandbox
 from agent.tools.registry import Precheck, Risk, ToolContext, ToolError, ToolResult, tool
+from agent.tree_digest import file_digest
 
-__all__ = ["WORKSPACE_TOOLS", "sandbox_of"]
+__all__ = ["WORKSPACE_TOOLS", "leads_to", "sandbox_of"]
 
 _READ_LIMIT = 200_000
 _DRAIN_SECONDS = 2.0
@@ -179,8 +180,31 @@ _DIFF_LIMIT = 256 * 1024
 drawn by every card and console poll (a 20 MB document in the inbox stalled the loop for 9 s)."""
 
 
+def leads_to(sandbox: Sandbox, path: str) -> str | None:
+    """The workspace file `path` really names when a link on the way leads elsewhere (what a
+    write replaces, what an attachment holds), None when it is `path` itself. Blocking."""
+    try:
+        relative = sandbox.check_relative(path)
+        real = sandbox.resolve(path).relative_to(sandbox.root())
+    except (ToolError, OSError, ValueError):
+        return None
+    if PurePosixPath(real.as_posix()) == PurePosixPath(relative):
+        return None
+    # on one line, as a card shows it: a control character in a name is written as its code
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", real.as_posix())
+
+
 def _write_diff(sandbox: Sandbox, path: str, content: str) -> str:
-    """The whole diff against the file as it is (blocking: difflib is slow on big files)."""
+    """The whole diff against the file as it is (blocking: difflib is slow on big files),
+    headed by the file that changes: through a link, the link's target, named as such."""
+    real = leads_to(sandbox, path)
+    heading = f"write workspace file {path}"
+    if real is not None:
+        heading += f" (a link: the file written is {real})"
+    return heading + "\n" + _diff(sandbox, real or path, content)
+
+
+def _diff(sandbox: Sandbox, path: str, content: str) -> str:
     try:
         with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -201,12 +225,11 @@ async def _write_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """The whole diff: the card layer decides how to show a long one, never this function."""
     path = str(arguments["path"])
     try:
-        diff = await asyncio.to_thread(
+        return await asyncio.to_thread(
             _write_diff, sandbox_of(ctx), path, str(arguments["content"])
         )
     except ToolError as exc:
         return f"write {path}: {exc}"
-    return f"write workspace file {path}\n" + diff
 
 
 async def _write_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -226,7 +249,7 @@ def _file_state(sandbox: Sandbox, path: str) -> str:
         return f"invalid:{exc}"
     if not stat.S_ISREG(info.st_mode):
         return f"{target}|symlink={link.is_symlink()}|not-a-file"
-    content = hashlib.sha256(target.read_bytes()).hexdigest()
+    content = file_digest(str(target), info)  # a MiB at a time: a 50 GB file is no 50 GB read
     return f"{target}|symlink={link.is_symlink()}|links={info.st_nlink}|{content}"
 
 
