@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from agent.delivery import private_address
 from agent.errors import GoalError, TooManySchedules
 from agent.ports import Remembering, Scheduling
+from agent.recall import group_scope
 from agent.scheduler.when import Recurrence, describe_trigger
 from agent.types import Address
 from memory.clock import Clock, parse_iso
@@ -22,7 +23,9 @@ from memory.longterm import Kind, Source
 from memory.people import Chat, User
 from memory.stores import Stores
 
-__all__ = ["GoalError", "Goals"]
+__all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals"]
+
+CHECKINS_IN_PRIVATE = "Check-ins share your goal's notes: set them in our private chat."
 
 
 class Goals:
@@ -176,11 +179,21 @@ class Goals:
         chat: Chat | None,
         address: Address | None,
     ) -> Goal:
+        """Check-ins `recurrence` (None: none). A check-in carries the goal's notes, so asked
+        for in a group (by command or by the model's tool) it is set in the user's private
+        chat on that platform, never the group; with no private chat there, refused."""
         goal = await self.get(user, goal_id, active=True)
         if self._scheduler is None:
             raise GoalError("Check-ins need the scheduler, which is not running.")
         if recurrence is not None and (chat is None or address is None):
             raise GoalError("Check-ins need a chat to post in.")
+        if recurrence is not None and address is not None and group_scope(chat) is not None:
+            private = await private_address(
+                self._stores, user.id, [address.channel], address.channel
+            )
+            if private is None:
+                raise GoalError(CHECKINS_IN_PRIVATE)
+            address, chat = private
         cadence = recurrence.describe() if recurrence else None
         assert chat is not None or recurrence is None
         try:  # the schedule first: a goal never shows a cadence that no check-in carries out

@@ -248,6 +248,31 @@ async def test_a_goal_check_in_set_in_a_group_goes_to_the_private_chat(tmp_path:
         assert checkin.destination["chat_id"] == "c1"
 
 
+async def test_a_check_in_the_model_sets_in_a_group_goes_to_the_private_chat(
+    tmp_path: Path,
+) -> None:
+    """The model's goal_add with a cadence, in a group, set the check-in there: each one
+    carried the goal's progress log (notes the owner then wrote in private) into the group."""
+    add = {"title": "get healthy", "cadence": "daily 9:00"}
+    async with trust_world(tmp_path) as w:
+        await _in_group(w, instruction("goal_add", add))
+        owner = await _owner(w)
+        healthy = [
+            g for g in await w.h.steward.stores.goals.active(owner.id) if "healthy" in g.title
+        ]
+        assert await w.h.steward.scheduler.checkin_for(owner, healthy[0].id) is None
+        said = str(w.model.requests[-1].tool_results)
+        assert "check-ins not set: Check-ins share your goal's notes" in said, said
+        await w.h.say("hello")  # now there is a private chat to post in
+        await _in_group(w, instruction("goal_add", add))
+        second = (await w.h.steward.stores.goals.active(owner.id))[-1]
+        assert second.title == "get healthy" and second.id != healthy[0].id
+        assert "in the user's private chat" in str(w.model.requests[-1].tool_results)
+        checkin = await w.h.steward.scheduler.checkin_for(owner, second.id)
+        assert checkin is not None and checkin.destination is not None
+        assert checkin.destination["chat_id"] == "c1"
+
+
 async def _owner(w):  # type: ignore[no-untyped-def]
     owner = await w.h.steward.stores.people.owner()
     assert owner is not None

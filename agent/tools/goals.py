@@ -57,14 +57,18 @@ async def goal_add(
         goal = await goals.add(
             ctx.user, title, tainted=ctx.tainted, due=due_at, sources=ctx.sources
         )
-        if recurrence is not None:
+    except (GoalError, WhenError) as exc:
+        raise ToolError(str(exc)) from None
+    if recurrence is not None:
+        try:
             goal = await goals.set_cadence(
                 ctx.user, goal.id, recurrence, chat=ctx.chat, address=ctx.address
             )
-    except (GoalError, WhenError) as exc:
-        raise ToolError(str(exc)) from None
+        except GoalError as exc:  # the goal stands; say so, and why check-ins did not
+            return f"Goal #{goal.id} added: {goal.title}; check-ins not set: {exc}"
+    where = " in the user's private chat" if group_scope(ctx.chat) is not None else ""
     return f"Goal #{goal.id} added: {goal.title}" + (
-        f" (check-ins {goal.cadence})" if goal.cadence else ""
+        f" (check-ins {goal.cadence}{where})" if goal.cadence else ""
     )
 
 

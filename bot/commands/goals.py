@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from agent.delivery import private_address
 from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
 from agent.types import Address
@@ -172,13 +171,8 @@ async def every(
     if not cadence:
         raise UsageError("How often? /goal every <id> weekly")
     recurrence = parse_cadence(cadence, clock.now(), goals.zone(user))
-    where = ""
-    if in_group(chat):  # a check-in carries the goal's notes: to the private chat, never here
-        private = await private_address(stores, user.id, [address.channel], address.channel)
-        if private is None:
-            return "Check-ins share your goal's notes: set them in our private chat."
-        address, chat = private
-        where = " in our private chat"
+    # a check-in carries the goal's notes: Goals sets it in the private chat, never here
+    where = " in our private chat" if in_group(chat) else ""
     await goals.set_cadence(user, goal_id, recurrence, chat=chat, address=address)
     return (
         f"I'll check in on #{goal_id} {recurrence.describe()}{where}, and only message you "
