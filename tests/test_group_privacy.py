@@ -273,6 +273,22 @@ async def test_a_check_in_the_model_sets_in_a_group_goes_to_the_private_chat(
         assert checkin.destination["chat_id"] == "c1"
 
 
+async def test_a_save_in_a_group_names_what_it_replaces_by_number_only(tmp_path: Path) -> None:
+    """memory_save in a group retired the owner's private memory of the same subject, and its
+    result handed the model, writing for the group, that memory's words."""
+    private = {"text": "Home address is 12 Elm Street, flat 4", "subject": "home address"}
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("memory_save", private))
+        moving = {"text": "Moving house in May", "subject": "home address"}
+        await _in_group(w, instruction("memory_save", moving))
+        said = str(w.model.requests[-1].tool_results)
+        assert "Saved memory" in said and "It replaces #" in said, said
+        assert "Elm Street" not in said, said
+        await w.h.say(instruction("memory_save", private))  # in private it is named
+        assert "It replaces #" in str(w.model.requests[-1].tool_results)
+        assert "Moving house in May" in str(w.model.requests[-1].tool_results)
+
+
 async def _owner(w):  # type: ignore[no-untyped-def]
     owner = await w.h.steward.stores.people.owner()
     assert owner is not None

@@ -93,11 +93,12 @@ async def memory_save(
         )
     except ValueError as exc:
         raise ToolError(str(exc)) from None
+    group = group_scope(ctx.chat) is not None  # what it met may have been said in private
     if saved.duplicate:
-        return f"Already remembered as {_named(saved.memory)}."
+        return f"Already remembered as {_named(saved.memory, group)}."
     parts = [f"Saved memory #{saved.memory.id}" + (" (untrusted)" if untrusted else "") + "."]
     if saved.superseded:
-        retired = "; ".join(_named(m) for m in saved.superseded)
+        retired = "; ".join(_named(m, group) for m in saved.superseded)
         parts.append(f"It replaces {retired}.")
     if saved.refused:
         ids = ", ".join(f"#{i}" for i in saved.refused)
@@ -107,12 +108,16 @@ async def memory_save(
     return " ".join(parts)
 
 
-def _named(memory: Memory) -> str:
+def _named(memory: Memory, group: bool) -> str:
     """A memory this save met, as its result names it. An untrusted one by number only: a
     trusted save can retire one (the same subject, `replaces`), and its text in this plain,
-    unlabelled result would reach the model as if the owner had said it."""
+    unlabelled result would reach the model as if the owner had said it. In a group, every
+    one by number only, as /remember there does: the model is writing for the group, and the
+    memory retired may be one the owner keeps in private (a home address)."""
     if memory.untrusted:
         return f"#{memory.id} (untrusted; its text is not repeated here)"
+    if group:
+        return f"#{memory.id} (its text is not repeated in a group)"
     return f"#{memory.id} {memory.text}"
 
 
