@@ -74,9 +74,21 @@ _PROC_MASKED_DIRS = "acpi scsi asound irq bus"
 OTHERS_FILES = "inbox"
 """Where files other people send land in the workspace (agent.media.intake.INBOX)."""
 
+# What one confined command may take, whatever it was approved as: a file of at most
+# FILE_BYTES (the disk also holds steward.db: a message is stored before any work), at most
+# PROCESSES processes (a fork bomb; counted within the command's own user namespace, so not
+# when Steward runs as the machine's root, which the kernel exempts), and private writable
+# memory of at most DATA_BYTES a process (half the machine; RLIMIT_DATA, not the address space,
+# which runtimes reserve far beyond what they use). Its processes are the first the kernel's
+# OOM killer takes (oom_score_adj 1000), never Steward. The timeout ends the rest.
+FILE_BYTES = 4 * 2**30
+PROCESSES = 1024
+DATA_BYTES = max(2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+
 _CONFINE = f"""\
 set -eu
 ws="$1"; root="$2"; home="$3"; top="$4"; ws_seen="$5"; root_seen="$6"; hidden="$7"; shift 7
+echo 1000 > /proc/self/oom_score_adj
 mount -t tmpfs -o mode=0755,size=1m steward-root "$root"
 for d in usr bin sbin lib lib32 lib64 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
@@ -122,7 +134,8 @@ cd "$root"
 pivot_root . .
 umount -l .
 cd "$ws"
-exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
+exec prlimit --fsize={FILE_BYTES} --nproc={PROCESSES} --data={DATA_BYTES} \\
+  setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
 """
 
 

@@ -239,6 +239,35 @@ async def test_nothing_a_command_starts_outlives_it(box: Box) -> None:
 
 
 @needs_namespaces
+async def test_a_command_runs_under_limits_and_is_the_first_the_oom_killer_takes(
+    box: Box,
+) -> None:
+    """A confined command had no limit on file size, processes or memory: an approved build
+    could fill the disk that holds steward.db or fork-bomb the machine for its whole timeout."""
+    from agent.sandbox import DATA_BYTES, FILE_BYTES, PROCESSES
+
+    (box.workspace / "limits.py").write_text(
+        "import os, resource\n"
+        "print('oom', open('/proc/self/oom_score_adj').read().strip())\n"
+        "for name in ('FSIZE', 'NPROC', 'DATA'):\n"
+        "    print(name, *resource.getrlimit(getattr(resource, 'RLIMIT_' + name)))\n"
+        "open('sparse.bin', 'wb').close()\n"
+        f"os.truncate('sparse.bin', {FILE_BYTES})  # no disk used: at the limit, allowed\n"
+        "try:\n"
+        f"    os.truncate('sparse.bin', {FILE_BYTES + 1})\n"
+        "except OSError as exc:\n"
+        "    print('past the limit:', exc.strerror)\n"
+    )
+    said = await box.sh("python3 limits.py")
+    assert "exit code 0" in said, said
+    assert f"FSIZE {FILE_BYTES} {FILE_BYTES}" in said, said
+    assert f"NPROC {PROCESSES} {PROCESSES}" in said, said
+    assert f"DATA {DATA_BYTES} {DATA_BYTES}" in said, said
+    assert "oom 1000" in said, said
+    assert "past the limit: File too large" in said, said
+
+
+@needs_namespaces
 async def test_network_only_when_the_call_asks(box: Box) -> None:
     reached: list[bytes] = []
 
