@@ -639,6 +639,10 @@ async def test_a_command_allowed_by_a_rule_does_not_see_what_others_sent(tmp_pat
         assert "exit code 0" in listed and "test-zz.js" not in listed
         await w.h.say(instruction("shell", {"command": "cat inbox/test-zz.js"}))
         [(_, card)] = w.h.channel.approvals
+        # the card says what the approved command will see, that the rule's did not
+        assert "The command sees inbox/: 1 file(s) sent in chat, by you or by others" in (
+            card.preview
+        ), card.preview
         await w.h.say(f"/approve {card.approval_id}")
         approved = await w.h.steward.stores.approvals.get(card.approval_id)
         assert approved is not None and "writeFileSync" in (approved.result or "")

@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.git_pins import GIT_DRIVER_KEYS, git_pins
 from agent.policy import SHELL_OPERATORS, shell_argv
-from agent.sandbox import Sandbox
+from agent.sandbox import OTHERS_FILES, Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import sandbox_of
 
@@ -72,11 +72,28 @@ async def _shell_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     except ToolError:
         confined = False
     where = "confined to the workspace" if confined else "UNCONFINED"
+    sent = await asyncio.to_thread(_files_sent, sandbox)
     return (
         f"$ {arguments['command']}\n"
         f"(working directory: {sandbox.root()}; network: {network}; {where}; "
         "empty HOME, no secrets in env)"
+        + (
+            f"\nThe command sees {OTHERS_FILES}/: {sent} file(s) sent in chat, by you or by "
+            "others; a test runner or build there may read or run them."
+            if sent
+            else ""
+        )
     )
+
+
+def _files_sent(sandbox: Sandbox) -> int:
+    """Files in the workspace's inbox/ (what was sent in chat, anyone's), a command approved
+    sees them (a rule-allowed one does not). Blocking."""
+    try:
+        with os.scandir(sandbox.root() / OTHERS_FILES) as entries:
+            return sum(1 for entry in entries if not entry.name.startswith("."))
+    except OSError:  # none yet, or not a folder
+        return 0
 
 
 async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
