@@ -102,17 +102,22 @@ def test_bad_value_exits_with_one_line_naming_the_setting(
     assert "Traceback" not in result.stderr
 
 
-def test_a_dot_env_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
-    """A .env saved as Latin-1 (EMAIL_FROM=Jürgen …) made every command print a traceback."""
-    (tmp_path / ".env").write_bytes("EMAIL_FROM=J\u00fcrgen <j@example.org>\n".encode("latin-1"))
-    env = {**os.environ, "STEWARD_HOME": str(tmp_path), "STEWARD_DATA_DIR": str(tmp_path / "d")}
+def _one_line_refusal(home: Path, data: Path) -> str:
+    """`steward policy check` with this home: it must stop with exit code 2 and one line."""
+    env = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATA_DIR": str(data)}
     result = subprocess.run(
         [*STEWARD, "policy", "check"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2, result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert ".env: not UTF-8" in line, result.stderr
     assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return line
+
+
+def test_a_dot_env_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """A .env saved as Latin-1 (EMAIL_FROM=Jürgen …) made every command print a traceback."""
+    (tmp_path / ".env").write_bytes("EMAIL_FROM=J\u00fcrgen <j@example.org>\n".encode("latin-1"))
+    assert ".env: not UTF-8" in _one_line_refusal(tmp_path, tmp_path / "d")
 
 
 @pytest.mark.parametrize("shape", ["a .env that is a folder", "a home that is a file"])
@@ -123,13 +128,7 @@ def test_an_unreadable_dot_env_is_one_line(tmp_path: Path, shape: str) -> None:
         (home / ".env").mkdir(parents=True)
     else:
         home.write_text("")
-    env = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATA_DIR": str(tmp_path / "d")}
-    result = subprocess.run(
-        [*STEWARD, "policy", "check"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2, result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert ".env: cannot be read" in line, result.stderr
+    assert ".env: cannot be read" in _one_line_refusal(home, tmp_path / "d")
 
 
 def test_help_lists_run() -> None:
