@@ -187,15 +187,28 @@ def what_grew(before: dict[str, int], after: dict[str, int]) -> str:
 async def sample(
     pid: int, port: int, db: Path, clock: Days, turns: int, peers: dict[int, str]
 ) -> dict[str, Any]:
-    # at rest: a self-initiated run in flight (the daily ones go on past the week) holds its
-    # tasks for a moment, and caught in the last quarter only it would read as growth
-    if not await at_rest(db):
-        os.kill(pid, signal.SIGUSR1)  # bench/soak_child.py: its threads' and tasks' stacks
-        print(
-            f"soak: still in flight after 30 s: {'; '.join(in_flight(db))}; "
-            "Steward's stacks are in its log (steward.log; --keep DIR keeps it)",
-            flush=True,
-        )
+    """The process at rest: a self-initiated run in flight (the daily ones go on past the week)
+    holds its tasks for a moment, and caught in the last quarter only it would read as growth.
+    A run that starts while the sample is read (one due just then) spoils it: read again."""
+    for _ in range(5):
+        if not await at_rest(db):
+            os.kill(pid, signal.SIGUSR1)  # bench/soak_child.py: its threads' and tasks' stacks
+            print(
+                f"soak: still in flight after 30 s: {'; '.join(in_flight(db))}; "
+                "Steward's stacks are in its log (steward.log; --keep DIR keeps it)",
+                flush=True,
+            )
+            return await _read(pid, port, db, clock, turns, peers)
+        before = await asyncio.to_thread(db_counts, db)
+        read = await _read(pid, port, db, clock, turns, peers)
+        if not await asyncio.to_thread(firing, db) and read["runs"] == before["runs"]:
+            return read
+    return read
+
+
+async def _read(
+    pid: int, port: int, db: Path, clock: Days, turns: int, peers: dict[int, str]
+) -> dict[str, Any]:
     counts = await asyncio.to_thread(db_counts, db)
     files, threads = open_files(pid), thread_names(pid)
     fds, tasks = count_dir(f"/proc/{pid}/fd"), count_dir(f"/proc/{pid}/task")
