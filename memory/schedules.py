@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -229,11 +230,18 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
-    async def next_run_time(self, *, after: datetime | None = None) -> datetime | None:
-        """The earliest next run of an active schedule (later than `after`, if given)."""
+    async def next_run_time(
+        self, *, after: datetime | None = None, exclude: Collection[int] = ()
+    ) -> datetime | None:
+        """The earliest next run of an active schedule (later than `after`, if given), leaving
+        out the schedules in `exclude` (those a run in progress already holds)."""
         sql = "SELECT MIN(next_run_at) FROM schedules WHERE status = 'active'"
         sql += " AND next_run_at > ?" if after else " AND next_run_at IS NOT NULL"
-        value = await self._db.scalar(sql, (iso(after),) if after else ())
+        params: list[Any] = [iso(after)] if after else []
+        if exclude:
+            sql += f" AND id NOT IN ({', '.join('?' * len(exclude))})"
+            params += sorted(exclude)
+        value = await self._db.scalar(sql, tuple(params))
         return parse_iso(value) if value else None
 
     async def update(

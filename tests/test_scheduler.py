@@ -612,3 +612,48 @@ async def test_a_message_that_keeps_failing_is_tried_for_a_week_then_given_up(
         assert await one_pass() == "undeliverable"
         tried = down.calls
         assert await one_pass() == "undeliverable" and down.calls == tried  # no more calls
+
+
+class _SlowChannel(RecordingChannel):
+    """A platform slow to take one reminder (or a long model turn before it)."""
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        if text.startswith("Reminder: slow"):
+            await asyncio.sleep(3.0)
+        return await super().send_text(address, text)
+
+
+async def test_a_run_held_in_hand_does_not_set_the_alarm_spinning(tmp_path: Path) -> None:
+    """Two reminders due together: while the first was sent, the second was still 'active' and
+    past due, held by that call. A reminder added meanwhile re-armed the alarm at it: the alarm
+    went off at once, found it held and armed again, ~4,000 wake-ups in 2 s on the loop."""
+    import time
+
+    from agent.scheduler.when import Parsed
+
+    async with running_steward(tmp_path, None) as h:  # the system clock: the real alarm
+        h.steward.switchboard.register("test", _SlowChannel())
+        service = h.steward.scheduler
+        assert isinstance(service, SchedulerService)
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        chat = await h.steward.stores.people.chat("test", "c1", "private")
+        at = datetime.now(UTC) + timedelta(seconds=1)
+        for text in ("slow one", "after it"):  # due together: one call takes both
+            await service.add_reminder(
+                user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, text)
+            )
+        await service.start()
+        try:
+            await asyncio.sleep(1.6)  # "slow one" is being sent; "after it" is held
+            await h.say("/remind 10m stretch")  # the owner adds one meanwhile
+            cpu = time.process_time()
+            await asyncio.sleep(1.5)
+            spent = time.process_time() - cpu
+            await service.idle()
+            channel = h.steward.switchboard.get("test")
+            sent = sorted(t for _, t in channel.sent if t.startswith("Reminder"))
+            assert sent == ["Reminder: after it", "Reminder: slow one"]
+            assert spent < 0.5, f"{spent:.2f} s of CPU while waiting on one slow send"
+        finally:
+            await service.stop()

@@ -82,10 +82,13 @@ class SchedulerEngine:
 
     async def sync_alarms(self, *, after: datetime | None = None) -> None:
         """Arm the one alarm at the earliest next run SQLite holds: one indexed query however
-        many schedules are stored. `after` skips what a run in progress is already handling."""
+        many schedules are stored. `after` skips what a run in progress is already handling.
+        A schedule a run holds in hand is still due (past) until claimed: armed at it, the
+        alarm went off at once, found it in hand and armed again, a busy loop for as long as
+        the run before it lasted (a briefing's model turn); those are left out."""
         if self._alarm is None:
             return
-        at = await self.store.next_run_time(after=after)
+        at = await self.store.next_run_time(after=after, exclude=self._in_hand)
         if at == self._armed_at:
             return
         self._armed_at = at
