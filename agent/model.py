@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -312,7 +313,11 @@ def _warn_if_deprecated(model: str) -> None:
 def _well_formed(value: Any) -> Any:
     """`value` with every lone surrogate replaced by U+FFFD. JSON may carry one (`"\\ud83d"`)
     and Python decodes it, but it cannot be encoded as UTF-8: stored, sent or written into the
-    policy file, it would fail the turn half-way."""
+    policy file, it would fail the turn half-way. A number too large for a float (`1e999`,
+    read as infinity) becomes its text ("inf"): sent back to the API in the next request it
+    failed the turn, and as a tool's argument it was shown as Infinity and sent as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str):
         try:
             value.encode("utf-8")
