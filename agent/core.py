@@ -329,9 +329,12 @@ class Steward:
                 # (and a revoked person has no section to write in): a rule would never apply
                 return "Approved this once; no rule was added (it could never apply to them)."
             person = str(identities[0])
+        # an MCP tool's rule is bound to the tool as approved (server, target, schema); a
+        # built-in tool's fingerprint is the state of the world (files), never bound into a rule
+        bound = approval.fingerprint if approval.tool.startswith("mcp__") else None
         try:
             rule = await asyncio.to_thread(
-                self.policy.add_rule_for, approval.tool, approval.arguments, person
+                self.policy.add_rule_for, approval.tool, approval.arguments, person, bound
             )
         except (PolicyError, OSError) as exc:
             await self.stores.audit.record(

@@ -106,6 +106,11 @@ class Rule(BaseModel):
     argument is another action.
     `risk` (only for `mcp__*` tools, whose servers declare none) sets the risk class of the
     MCP tools the rule names; such a rule needs no decision (see `PolicyFile.risk_for`).
+    `identity` (what "allow always" writes for an MCP tool) is the tool as it was approved:
+    its server, what the server runs or where it is, its remote name and its schema, hashed.
+    A server that swaps the tool behind the same name (a new argument with a default of its
+    own), or a configuration that points the name elsewhere, makes it another tool: the rule
+    no longer matches, and the call is asked about again.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +123,7 @@ class Rule(BaseModel):
     network: bool | None = None
     to_owner: bool | None = None
     exact: bool = False
+    identity: str | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -325,10 +331,17 @@ class PolicyEngine:
         self.path = path
         self._owner_chats = owner_chats
 
-    def add_rule_for(self, tool: str, arguments: dict[str, Any], person: str | None = None) -> str:
+    def add_rule_for(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        person: str | None = None,
+        identity: str | None = None,
+    ) -> str:
         """Allow exactly this call from now on ("allow always"): a narrow rule appended to the
         policy file; `person` (an identity such as telegram:123): in that person's own section,
-        for another person's request. Returns the rule as written."""
+        for another person's request; `identity`: an MCP tool's, as approved (see `Rule`).
+        Returns the rule as written."""
         if tool == "shell" and "command" in arguments:
             argv = shell_argv(str(arguments["command"]))
             rule = Rule(
@@ -342,6 +355,7 @@ class PolicyEngine:
                 tool=glob.escape(tool),
                 args={k: glob.escape(exact_value(v)) for k, v in sorted(arguments.items())},
                 exact=True,
+                identity=identity,
                 decision=Decision.ALLOW,
             )
         header = "[[rules]]" if person is None else f"[[users.{_toml_string(person)}.rules]]"
@@ -358,6 +372,8 @@ class PolicyEngine:
             lines.append(f"network = {str(rule.network).lower()}")
         if rule.exact:
             lines.append("exact = true")
+        if rule.identity is not None:
+            lines.append(f"identity = {_toml_string(rule.identity)}")
         lines.append('decision = "allow"')
         if self.path is not None:
             text = self.path.read_text(encoding="utf-8") + "\n".join(lines) + "\n"
@@ -468,6 +484,10 @@ class PolicyEngine:
                 return False
         if rule.exact and not set(arguments) <= set(rule.args):
             return False
+        if rule.identity is not None and (
+            tool.fingerprint is None or await tool.fingerprint(ctx, arguments) != rule.identity
+        ):
+            return False  # the tool changed since the rule was written: another tool
         network = bool(arguments.get("network"))
         if rule.network is not None and rule.network != network:
             return False

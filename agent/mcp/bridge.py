@@ -182,9 +182,20 @@ def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def card_preview(server: str, target: str, tool: str, arguments: Mapping[str, Any]) -> str:
-    """What the approval card shows: the server, its tool, and the exact arguments."""
+    """What the approval card shows: the server, its tool, and the exact arguments. The tool's
+    name is the server's words: one with a line break (or another control character) is shown
+    quoted and escaped, so it cannot draw lines of its own on the card."""
     shown = json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True)
-    return f"MCP server: {server} ({target})\ntool: {tool}\narguments:\n{shown}"
+    return f"MCP server: {server} ({target})\ntool: {one_line_name(tool)}\narguments:\n{shown}"
+
+
+def one_line_name(name: str) -> str:
+    """A server's tool name on one line: as it is, or JSON-quoted when it holds a control or
+    line-separating character."""
+    return json.dumps(name) if _LINE_BREAKING.search(name) else name
+
+
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def fingerprint(server: str, target: str, tool: str, schema: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from mcp import MCPError
 
 from agent.cards import escape_invisible
-from agent.mcp.bridge import McpTool, result_text, unusable
+from agent.mcp.bridge import McpTool, one_line_name, result_text, unusable
 from agent.mcp.config import McpConfig
 from agent.mcp.connection import CallFailed, ServerLink
 from agent.tools.registry import Risk, ToolContext, ToolResult
@@ -167,7 +167,8 @@ class McpSupervisor:
                     Risk.EXTERNAL_EFFECT,
                     self._invoke,
                 )
-                shown = escape_invisible(listed.name[:80])  # the server's words, for a terminal
+                # the server's words, for a terminal: on one line, invisible characters shown
+                shown = escape_invisible(one_line_name(listed.name[:80]))
                 if made is None:
                     skipped.append(f"{link.name}/{shown}: {unusable(link.name, listed)}")
                     continue
