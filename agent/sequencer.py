@@ -77,9 +77,12 @@ def _held_here(key: Hashable) -> bool:
 class ChatSequencer:
     def __init__(self) -> None:
         self._tails: dict[Hashable, asyncio.Future[None]] = {}
+        self.taken = 0
+        """Places taken so far: whether anything ran since a given moment."""
 
     def take(self, key: Hashable) -> Ticket:
         """Queue behind whatever this chat is already doing. Call before any `await`."""
+        self.taken += 1
         ticket = Ticket(self, key, self._tails.get(key))
         self._tails[key] = ticket.done
         return ticket

@@ -39,6 +39,7 @@ from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
 from bot.commands.access import apply_allowlists, apply_owner_settings
 from bot.gc_pauses import freeze_when_settled
+from bot.heap_trim import trim_periodically
 from bot.http import HttpServer
 from bot.lifecycle import expire_approvals, stop_signals, until_done
 from bot.recovery import recover_interrupted, send_restart_notes
@@ -356,6 +357,8 @@ async def _run(
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         await send_restart_notes(steward, notes)
         sweeper = asyncio.create_task(expire_approvals(steward))
+        sequencer = steward.sequencer
+        trimmer = asyncio.create_task(trim_periodically(sequencer.quiet, lambda: sequencer.taken))
         scheduler = steward.scheduler
         assert isinstance(scheduler, SchedulerService)
         await scheduler.start()
@@ -367,6 +370,7 @@ async def _run(
             await web_console
         await scheduler.stop()
         sweeper.cancel()
+        trimmer.cancel()
         redelivery.cancel()
         for channel in channels:
             await channel.stop()

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ARENA_MAX", "MallocTuning", "arena_count", "tune_malloc"]
+__all__ = ["ARENA_MAX", "MallocTuning", "arena_count", "trim_free_memory", "tune_malloc"]
 
 ARENA_MAX = 2  # the main heap and one arena that every other thread shares
 _M_ARENA_MAX = -8  # <malloc.h>
@@ -74,6 +74,19 @@ def tune_malloc(
     if libc.mallopt(_M_ARENA_MAX, arena_max) != 1:
         return MallocTuning(None, "mallopt(M_ARENA_MAX) refused")
     return MallocTuning(arena_max, "mallopt")
+
+
+def trim_free_memory() -> bool | None:
+    """glibc's malloc_trim(0): the free pages every arena holds go back to the system (freed
+    chunks inside a heap are released with MADV_DONTNEED, not only its top). Whether any was
+    released; None when not on glibc. Blocking (it takes each arena's lock in turn; ctypes lets
+    go of the GIL meanwhile): call it from a worker thread."""
+    libc = _glibc()
+    if libc is None:
+        return None
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return bool(libc.malloc_trim(0))
 
 
 def arena_count() -> int | None:
