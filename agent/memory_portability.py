@@ -8,6 +8,7 @@ nothing the second time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,25 @@ from memory.clock import parse_iso
 from memory.longterm import LongTermMemory
 from memory.people import UNKNOWN_KIND, Identity, People
 
-__all__ = ["ImportReport", "MemoryPortability"]
+__all__ = ["ImportReport", "MemoryPortability", "records_of"]
+
+
+def records_of(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The records of an export's lines (JSONL: one object a line, blank lines skipped); a
+    ValueError names the first line that is not one. Lines are split on "\n" by the caller:
+    a name or subject may hold U+2028, which `str.splitlines` also splits on."""
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
+            raise ValueError(f"line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"line {number} is not a JSON object")
+        records.append(record)
+    return records
 
 
 @dataclass

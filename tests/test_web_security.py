@@ -475,6 +475,35 @@ async def test_memory_correct_export_and_import(web: Web) -> None:
     assert {"web.memory_corrected", "web.memory_exported", "memory.imported"} <= set(kinds)
 
 
+async def test_the_consoles_own_export_imports_and_a_bad_file_is_one_line(web: Web) -> None:
+    """A person's display name with U+2028 in it made the console's export unreadable by its
+    own import (`splitlines` splits there); a deeply nested line was a 500 and a traceback."""
+    eve = Identity("test", "eve")
+    await web.h.steward.stores.people.admit(eve, "Eve\u2028")
+    assert "Remembered" in await web.h.say("/remember I live in Paris")
+    assert "Remembered" in await web.h.say("/remember I like tea", sender=eve, chat="e1")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory")
+
+    async def upload(body: str) -> str:
+        form = aiohttp.FormData()
+        form.add_field("csrf", token)
+        form.add_field("file", body.encode(), filename="m.jsonl")
+        response, _ = await web.request(
+            "POST", "/memory-import", cookie=cookie, headers=web.origin(), data=form
+        )
+        assert response.status == 303
+        _, html = await web.request("GET", "/memory", cookie=cookie)
+        return html
+
+    _, body = await web.request("GET", "/memory-export", cookie=cookie)
+    assert body.count("\n") == 2 and "\u2028" in body
+    html = await upload(body)
+    assert "is not JSON" not in html and "2 already there" in html
+    html = await upload("[" * 100_000 + "]" * 100_000 + "\n")
+    assert "Line 1 is not JSON; nothing was imported." in html
+
+
 async def test_a_correction_from_a_stale_page_or_to_known_text_says_what_happened(
     web: Web,
 ) -> None:

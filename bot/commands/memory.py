@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
+from agent.memory_portability import records_of
 from agent.memory_view import describe_found
 from agent.recall import group_scope
 from bot.commands.ids import as_id, digits_of_id
@@ -373,18 +374,7 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
     """The records of a JSONL file ("-": standard input); ValueError names a bad line."""
     source = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
     try:
-        records: list[dict[str, Any]] = []
-        for number, line in enumerate(source, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number} is not JSON: {exc}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"line {number} is not a JSON object")
-            records.append(record)
-        return records
+        return records_of(source)
     finally:
         if source is not sys.stdin:
             source.close()

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from agent.cards import describe_sources
 from agent.memory_corrections import correct_memory, correction_said
+from agent.memory_portability import records_of
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
 from memory.longterm import Memory
@@ -178,19 +179,11 @@ async def import_file(page: Page) -> web.StreamResponse:
         return page.redirect(
             "/memory", "That file is too large for the console; use `steward memory import`."
         )
-    records = []
-    for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            return page.redirect("/memory", f"Line {number} is not JSON; nothing was imported.")
-        if not isinstance(record, dict):
-            return page.redirect(
-                "/memory", f"Line {number} is not a JSON object; nothing was imported."
-            )
-        records.append(record)
+    try:
+        records = records_of(raw.decode("utf-8", "replace").split("\n"))
+    except ValueError as exc:
+        said = str(exc)
+        return page.redirect("/memory", f"{said[:1].upper()}{said[1:]}; nothing was imported.")
     report = await service.import_records(records)
     await page.audit(
         "memory.imported",
