@@ -310,3 +310,15 @@ def test_more_ways_people_say_when() -> None:
     for unsupported in ("monthly rent", "every month rent", "hourly water", "every 3 hours x"):
         with pytest.raises(WhenError, match="by days and weeks"):
             parse_reminder(unsupported, now, BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("at", "text"), [("22:30", "in 90 minutes take the bread out"), ("23:00", "in 1 hour stretch")]
+)
+def test_a_span_that_ends_at_midnight_is_midnight(at: str, text: str) -> None:
+    """A span ending exactly on local midnight was taken for a day named without a time and
+    moved to 09:00 the next morning."""
+    hour, minute = map(int, at.split(":"))
+    now = datetime(2026, 3, 10, hour, minute, tzinfo=BERLIN).astimezone(UTC)
+    parsed = parse_reminder(text, now, BERLIN)
+    assert parsed.first.astimezone(BERLIN) == datetime(2026, 3, 11, 0, 0, tzinfo=BERLIN)

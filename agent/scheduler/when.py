@@ -233,8 +233,9 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if moment is None:
         return None
     local = moment.astimezone(zone)
-    if local.time() == time(0) and not _EXPLICIT_TIME.search(normalized):
-        moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)
+    elapsed = _ELAPSED.match(normalized.strip())  # "in 90 minutes" at 22:30: midnight itself
+    if local.time() == time(0) and not elapsed and not _EXPLICIT_TIME.search(normalized):
+        moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)  # a day named without a time
     return moment
 
 
