@@ -129,6 +129,31 @@ async def test_a_crash_after_sending_but_before_marking_done_does_not_send_again
         assert await schedule_status(h) == "done"
 
 
+async def test_a_crash_after_a_briefing_with_nothing_new_was_sent_does_not_send_it_again(
+    tmp_path: Path,
+) -> None:
+    """With nothing new the briefing goes out without a turn, and recovery looked for a turn's
+    reply only: a crash before the run was marked done sent it again at the next start."""
+    clock = FrozenClock(NOW.replace(hour=5))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/briefing at 07:00")
+        clock.advance(timedelta(hours=2))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent"
+        assert len([t for t in h.channel.texts("c1") if t.startswith("Good morning")]) == 1
+        h.edit_database("UPDATE schedule_runs SET status = 'firing', finished_at = NULL")
+        h.edit_database(
+            "UPDATE schedules SET status = 'firing', next_run_at = ? WHERE kind = 'briefing'",
+            (iso(clock.now()),),
+        )
+    clock.advance(timedelta(minutes=10))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await scheduler(h).start(alarm=False)
+        assert [t for t in h.channel.texts("c1") if t.startswith("Good morning")] == []
+        runs = await h.steward.stores.schedules.runs()
+        assert [(r.kind, str(r.status)) for r in runs] == [("briefing", "sent")]
+
+
 async def test_a_crash_after_claiming_but_before_sending_sends_late(tmp_path: Path) -> None:
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path, None, clock=clock) as h:

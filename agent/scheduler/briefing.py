@@ -253,8 +253,18 @@ class BriefingJob(AgentJob):
         return await self.brief(job.user, chat, address, run_id=job.run_id)
 
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
-        if run.text:  # the items it briefed, recorded before the turn
-            await self.feeds.mark_briefed(schedule.user_id, json.loads(run.text))
+        recorded = json.loads(run.text) if run.text else None
+        if isinstance(recorded, list):  # the items it briefed, recorded before the turn
+            await self.feeds.mark_briefed(schedule.user_id, recorded)
+
+    async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
+        """A briefing with nothing new goes out without a turn: its text, recorded on the run
+        before it was sent, is what recognises it (a turn's reply, otherwise)."""
+        recorded = json.loads(run.text) if run.text else None
+        if isinstance(recorded, dict) and isinstance(recorded.get("plain"), str):
+            schedules = self.runtime.schedules
+            return await schedules.sent_message_since(chat_id, run.started_at, recorded["plain"])
+        return await super().sent_message(run, chat_id)
 
     async def brief(
         self, user: User, chat: Chat, address: Address, *, run_id: int | None
@@ -268,7 +278,10 @@ class BriefingJob(AgentJob):
         if draft.empty:
             failed = [f"feed:{url}" for url, _ in draft.failed]  # the footer quotes their errors
             feeds = Label.untrusted(*failed) if failed else TRUSTED
-            await runtime.sender.send(address, chat.id, draft.plain_text(), label=feeds)
+            plain = draft.plain_text()
+            if run_id is not None:  # for recovery to recognise it if a crash cuts the run short
+                await runtime.schedules.set_run_text(run_id, json.dumps({"plain": plain}))
+            await runtime.sender.send(address, chat.id, plain, label=feeds)
             return JobResult(RunStatus.SENT, "nothing new: sent without the model", detail=detail)
         if not runtime.has_model:
             return JobResult(RunStatus.SKIPPED, NO_MODEL, detail=detail)
