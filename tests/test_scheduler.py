@@ -682,3 +682,45 @@ async def test_a_run_held_in_hand_does_not_set_the_alarm_spinning(tmp_path: Path
             assert spent < 0.5, f"{spent:.2f} s of CPU while waiting on one slow send"
         finally:
             await service.stop()
+
+
+class _SlowToAnswer(RecordingChannel):
+    """The platform takes a message at once and answers slowly (a slow network, or a long
+    message's second part waiting out Telegram's flood control)."""
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        taken = await super().send_text(address, text)
+        await asyncio.sleep(1.5)
+        return taken
+
+
+async def test_a_stop_while_a_reminder_is_being_sent_does_not_send_it_twice(
+    tmp_path: Path,
+) -> None:
+    """Stopping cancelled the send after the platform had the message but before its delivery
+    was recorded: the next start's redelivery sent it again."""
+    from agent.scheduler.when import Parsed
+
+    async with running_steward(tmp_path, None) as h:  # the system clock: the real alarm
+        slow = _SlowToAnswer()
+        h.steward.switchboard.register("test", slow)
+        service = h.steward.scheduler
+        assert isinstance(service, SchedulerService)
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        chat = await h.steward.stores.people.chat("test", "c1", "private")
+        at = datetime.now(UTC) + timedelta(seconds=0.5)
+        await service.add_reminder(
+            user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, "tea")
+        )
+        await service.start()
+        for _ in range(60):
+            if slow.texts("c1"):
+                break
+            await asyncio.sleep(0.05)
+        assert slow.texts("c1") == ["Reminder: tea"]
+        await service.stop()  # what SIGTERM does, mid-send
+    async with running_steward(tmp_path, None) as h:
+        await h.steward.courier.redeliver(only=await h.steward.courier.backlog())
+        await h.steward.scheduler.start(alarm=False)
+        assert [t for t in h.channel.texts("c1") if t.startswith("Reminder")] == []

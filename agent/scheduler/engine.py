@@ -39,6 +39,7 @@ __all__ = ["SchedulerEngine"]
 log = logging.getLogger(__name__)
 
 _WAKE_JOB = "steward-wake"
+STOP_GRACE = 10.0  # s a run in flight may take to finish when Steward stops
 
 
 class SchedulerEngine:
@@ -70,12 +71,17 @@ class SchedulerEngine:
         await self.sync_alarms()
         return reports
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """No alarm from now on; runs in flight get `grace` seconds to finish before they are
+        cancelled: a reminder cut short after the platform had it, but before its delivery was
+        recorded, was sent again by the next start's redelivery."""
         if self._alarm is not None:
             self._alarm.shutdown(wait=False)
             self._alarm = None
             self._armed_at = None
         tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
