@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from agent.cards import escape_invisible
 from agent.outbox import DeliveryError, Outbox
+from agent.scheduler.recurrence import describe_delta
 from agent.streaming import LivePreview
 from agent.types import Address, ApprovalPrompt
 from memory.labels import TRUSTED, Label
-from memory.messages import OutStatus
+from memory.messages import OutStatus, StoredMessage
 from memory.people import Chat
 from memory.stores import Stores
 
@@ -25,6 +26,8 @@ __all__ = ["Courier", "Unrecorded", "is_private_chat", "private_address"]
 log = logging.getLogger(__name__)
 
 MAX_AGE = timedelta(days=7)
+LATE_AFTER = timedelta(minutes=15)  # a message redelivered this long after it was written says so
+REPEAT = "a later copy of the same message went out instead"
 """How long a message that keeps failing (not refused for good) is tried before it is given up:
 long enough for any outage, so the owner's own messages are not lost to one."""
 
@@ -176,15 +179,50 @@ class Courier:
         before anything new was sent: a message on its way now would go twice); returns how
         many went out."""
         sent = 0
-        for message in await self._stores.messages.undelivered():
+        for message in await self._waiting():
             if only is not None and message.id not in only:
                 continue
             chat = await self._stores.people.chat_by_id(message.chat_id)
             if chat is None:
                 continue
             address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
-            sent += await self._deliver(message.id, address, message.text)
+            sent += await self._deliver(message.id, address, self._as_late(message))
         return sent
+
+    async def _waiting(self) -> list[StoredMessage]:
+        """What is still to go out, each text once: a recurring reminder or a check-in sent
+        while its chat could not be reached queued a copy a day, and when the chat came back
+        every copy arrived at once. Of the copies (Steward's own, not a turn's reply: the same
+        text to one chat), the newest goes; the older ones are marked undeliverable, saying why
+        (audited, not told: nothing is lost but the repeat)."""
+        waiting = await self._stores.messages.undelivered()
+        newest: dict[tuple[int, str | None, str], int] = {}
+        for message in waiting:
+            if message.turn_id is None:
+                newest[(message.chat_id, message.thread_id, message.text)] = message.id
+        kept = []
+        for message in waiting:
+            key = (message.chat_id, message.thread_id, message.text)
+            if message.turn_id is None and newest[key] != message.id:
+                await self._stores.messages.set_status(
+                    message.id, OutStatus.UNDELIVERABLE, error=REPEAT
+                )
+                await self._stores.audit.record(
+                    "message.repeat_dropped", actor="steward", message_id=message.id
+                )
+                continue
+            kept.append(message)
+        return kept
+
+    def _as_late(self, message: StoredMessage) -> str:
+        """The text, with a line saying so when it was written a while before it goes out."""
+        age = self._stores.messages.age(message)
+        if age < LATE_AFTER:
+            return message.text
+        return (
+            f"{message.text}\n\n(Sent late: written {describe_delta(age)} ago, while this chat "
+            "could not be reached.)"
+        )
 
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
         """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
@@ -195,7 +233,7 @@ class Courier:
             await asyncio.sleep(every)
             try:
                 running = getattr(self.outbox, "channels", None)
-                for message in await self._stores.messages.undelivered():
+                for message in await self._waiting():
                     if message.status != OutStatus.FAILED:
                         continue
                     next_try, delay = backoff.get(message.id, (0.0, every))
@@ -210,7 +248,7 @@ class Courier:
                         reason = "no success in a week of attempts"
                         await self._give_up(message.id, address, reason)
                         continue
-                    if await self._deliver(message.id, address, message.text):
+                    if await self._deliver(message.id, address, self._as_late(message)):
                         backoff.pop(message.id, None)
                         log.info("message %s delivered on a later attempt", message.id)
                     else:

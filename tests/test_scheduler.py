@@ -724,3 +724,32 @@ async def test_a_stop_while_a_reminder_is_being_sent_does_not_send_it_twice(
         await h.steward.courier.redeliver(only=await h.steward.courier.backlog())
         await h.steward.scheduler.start(alarm=False)
         assert [t for t in h.channel.texts("c1") if t.startswith("Reminder")] == []
+
+
+class _Down(RecordingChannel):
+    async def send_text(self, address: Address, text: str) -> str | None:
+        from agent.outbox import DeliveryError
+
+        raise DeliveryError("Telegram: 502 Bad Gateway")
+
+
+async def test_a_daily_reminder_queued_through_an_outage_arrives_once_and_says_it_is_late(
+    tmp_path: Path,
+) -> None:
+    """Telegram down for three evenings: each evening's reminder queued a copy, and when it
+    came back all three arrived at once, none saying it was late."""
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind every day 21:00 take pills")
+        h.steward.switchboard.register("test", _Down())
+        clock.advance(timedelta(hours=9))
+        for _ in range(3):
+            await scheduler(h).run_due()
+            clock.advance(timedelta(days=1))
+        up = RecordingChannel()
+        h.steward.switchboard.register("test", up)
+        assert await h.steward.courier.redeliver() == 1
+        [pills] = up.texts("c1")
+        assert pills.startswith("Reminder: take pills\n\n(Sent late: written 1 d ago, while")
+        undelivered = await h.steward.stores.messages.undelivered()
+        assert undelivered == []
