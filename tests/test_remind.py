@@ -309,6 +309,21 @@ async def test_the_words_people_use_for_cancel_memory_counts_and_approval_ids(
         assert await h.say("/approve show #zzzz") == await h.say("/approve show zzzz")
 
 
+async def test_remind_me_to_and_cancelling_several_as_people_type_them(tmp_path: Path) -> None:
+    """`/remind me in 10m to call Ann` could not find a time; `/remind cancel 1 2` and
+    `/remind cancel 2, 3` were refused (`/goal done 1 2` closes both)."""
+    async with running_steward(tmp_path, None) as h:
+        said = await h.say("/remind me in 10m to call Ann")
+        assert said.startswith("OK, #1: ") and "— call Ann." in said, said
+        assert "— to Bob's." in await h.say("/remind in 2h to Bob's")  # said so: kept
+        for text in ("20m tea", "30m stretch", "40m water"):
+            assert "#" in await h.say(f"/remind {text}")
+        assert await h.say("/remind cancel 1 2") == "Cancelled #1: call Ann\nCancelled #2: to Bob's"
+        assert await h.say("/remind cancel 3, 4") == "Cancelled #3: tea\nCancelled #4: stretch"
+        assert await h.say("/remind cancel 5 finally") == "Cancelled #5: water"  # a remark
+        assert "No reminders" in await h.say("/remind list")
+
+
 async def test_several_command_lines_in_one_message_are_several_commands(tmp_path: Path) -> None:
     """Pasted together, two /remind lines were one reminder whose text held the second."""
     async with running_steward(tmp_path, None) as h:

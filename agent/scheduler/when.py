@@ -303,8 +303,14 @@ class Parsed:
 
 
 def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
-    """Split "<when> <what>" into a time and the text. WhenError says what is wrong."""
+    """Split "<when> <what>" into a time and the text. WhenError says what is wrong. As people
+    say it, "[remind] me in 10m to call Ann" is "in 10m" and "call Ann"."""
     tokens = text.split()
+    spoken = False  # "remind me <when> to <what>": the "to" joins, it is not what to remind
+    if [t.lower() for t in tokens[:2]] == ["remind", "me"]:
+        tokens, spoken = tokens[2:], True
+    elif tokens[:1] and tokens[0].lower() == "me" and len(tokens) > 2:
+        tokens, spoken = tokens[1:], True
     if not tokens:
         raise WhenError("Tell me when and what.")
     head = tokens[0].lower()
@@ -328,6 +334,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         )
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        rest = _without_to(rest) if spoken else rest
         if not rest:
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
@@ -342,7 +349,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         moment = _moment(phrase, now, zone)
         if moment is None:
             continue
-        rest = " ".join(tokens[end:])
+        rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
         if moment <= now:
             raise WhenError(
                 f"“{phrase}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M})."
@@ -351,6 +358,14 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest)
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def _without_to(rest: list[str]) -> list[str]:
+    """The reminder's words without the "to" or "that" joining them to the time ("me in 10m
+    to call Ann": "call Ann"); a lone word is kept as it is."""
+    if len(rest) > 1 and rest[0].lower() in ("to", "that"):
+        return rest[1:]
+    return rest
 
 
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:

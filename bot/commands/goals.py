@@ -14,7 +14,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
-from bot.commands.ids import as_id, digits_of_id
+from bot.commands.ids import digits_of_id, more_ids
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -117,21 +117,13 @@ async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
 @goal.sub("done <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
 @_answers
 async def done(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, [goal_id, *_more_ids(more)], GoalStatus.DONE)
+    return await _close(goals, user, chat, [goal_id, *more_ids(more)], GoalStatus.DONE)
 
 
 @goal.sub("drop <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
 @_answers
 async def drop(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, [goal_id, *_more_ids(more)], GoalStatus.DROPPED)
-
-
-def _more_ids(more: str) -> list[int]:
-    """`/goal done 1 2 3` closes all three (it closed #1 and said nothing of the rest); words
-    after the id that are not ids are a remark ("/goal done 3 finally!"), as before."""
-    words = [w for w in more.replace(",", " ").split() if w.lower() not in ("and", "&")]
-    ids = [as_id(word) for word in words]
-    return [i for i in ids if i is not None] if words and all(ids) else []
+    return await _close(goals, user, chat, [goal_id, *more_ids(more)], GoalStatus.DROPPED)
 
 
 async def _close(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.commands.registry import UsageError
 
-__all__ = ["MAX_ID", "as_id", "digits_of_id"]
+__all__ = ["MAX_ID", "as_id", "digits_of_id", "more_ids"]
 
 MAX_ID = 2**63 - 1
 
@@ -29,3 +29,11 @@ def digits_of_id(text: str, problem: str) -> str:
     if as_id(text) is None:
         raise UsageError(problem)
     return text.strip().lstrip("#")
+
+
+def more_ids(more: str) -> list[int]:
+    """The ids after the first (`/goal done 1 2 3`, `/remind cancel 2, 3`); words after the
+    id that are not ids are a remark ("/goal done 3 finally!"): none then."""
+    words = [w for w in more.replace(",", " ").split() if w.lower() not in ("and", "&")]
+    ids = [as_id(word) for word in words]
+    return [i for i in ids if i is not None] if words and all(ids) else []

@@ -10,7 +10,7 @@ from agent.errors import TooManySchedules
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
-from bot.commands.ids import as_id, digits_of_id
+from bot.commands.ids import as_id, digits_of_id, more_ids
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -22,7 +22,7 @@ group = CommandGroup()
 
 USAGE = (
     "/remind <when> <what>  (when: 45s, 10m, 2h30m, tomorrow 9:00, 2026-12-24 18:00, "
-    "every monday 8:00, every day 21:00)\n/remind list\n/remind cancel <id>"
+    "every monday 8:00, every day 21:00)\n/remind list\n/remind cancel <id> [<id> …]"
 )
 WHICH = "Which one? /remind cancel <id> (the ids are in /remind list)."
 
@@ -36,7 +36,7 @@ remind = group.command(
 
 
 def _schedule_id(text: str) -> int:
-    return int(digits_of_id(text, WHICH))
+    return int(digits_of_id(text.rstrip(","), WHICH))  # "/remind cancel 2, 3"
 
 
 @remind.sub("list")
@@ -49,7 +49,15 @@ async def list_reminders(user: User, chat: Chat, scheduler: SchedulerService) ->
     return "\n".join(scheduler.describe(s, user) for s in schedules)
 
 
-@remind.sub("cancel <schedule_id...>", problem=WHICH, schedule_id=_schedule_id)
+@remind.sub("cancel <schedule_id> [more...]", problem=WHICH, schedule_id=_schedule_id)
+async def cancel_many(
+    schedule_id: int, more: str, user: User, chat: Chat, scheduler: SchedulerService
+) -> str:
+    """`/remind cancel 2 3` (or `2, 3`) cancels each; it was refused."""
+    said = [await cancel(i, user, chat, scheduler) for i in [schedule_id, *more_ids(more)]]
+    return "\n".join(said)
+
+
 async def cancel(schedule_id: int, user: User, chat: Chat, scheduler: SchedulerService) -> str:
     cancelled = await scheduler.cancel(user, schedule_id)
     if cancelled is None:
