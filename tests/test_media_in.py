@@ -317,6 +317,25 @@ async def test_the_owners_voice_note_is_transcribed_shown_back_and_is_their_mess
     ]
 
 
+async def test_a_senders_mime_type_never_writes_headers_to_the_speech_server(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The MIME type the sender's client supplied went as it was into the upload's part
+    header: line breaks and parameters of the sender's own reached the STT server."""
+    fake_model.reply_text("Noted.")
+    async with FakeSTT() as stt:
+        settings = {"STEWARD_STT_URL": stt.base_url, "STEWARD_STT_MODEL": "whisper-1"}
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, **settings),
+        ):
+            for number, said in enumerate(("audio/ogg\r\nX-Injected: yes", "Audio/OGG"), 1):
+                voice = tg.add_file(b"OggS %d" % number) | {"duration": 2, "mime_type": said}
+                tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+                await until(lambda n=number: len(stt.requests) >= n, "the transcription")
+    assert [call.content_type for call in stt.requests] == ["application/octet-stream", "audio/ogg"]
+
+
 async def test_a_forwarded_voice_note_is_outside_content(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from pydantic import SecretStr
 
@@ -48,7 +49,7 @@ class Transcriber:
         headers = {"Accept": "application/json"}
         if self._key is not None and self._key.get_secret_value():
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
-        files = {"file": (filename, audio, mime_type or "application/octet-stream")}
+        files = {"file": (filename, audio, _media_type(mime_type))}
         data = {"model": self._model, "response_format": "json"}
         import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
 
@@ -74,3 +75,13 @@ class Transcriber:
         if not isinstance(text, str):
             raise TranscriptionError("the speech-to-text server sent back no transcript")
         return text.strip()
+
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def _media_type(said: str) -> str:
+    """The sender's MIME type as a part header may carry it: `type/subtype` only (a line
+    break or parameters in it wrote headers of the sender's own into the request)."""
+    said = (said or "").strip().lower()
+    return said if _MEDIA_TYPE.fullmatch(said) else "application/octet-stream"
