@@ -186,6 +186,10 @@ class MemoryRecords:
         importance = float(record.get("importance", 0.5))
         if not text or len(text) > MAX_TEXT_CHARS or not 0.0 <= importance <= 1.0:
             raise ValueError(f"not a memory to import: {text[:40]!r}")
+        if Kind(record["kind"]) is Kind.MESSAGE:
+            # an export never holds one: a message row is what was said in a chat, kept by
+            # Steward as it was said; one from a file would be recalled as a past message
+            raise ValueError("messages are not imported (an export holds memories only)")
         return await self._db.execute(
             "INSERT INTO memories (id, user_id, chat_id, kind, text, subject, subject_key,"
             " source, source_ref, trust, importance, turn_id, created_at, superseded_at, label,"
