@@ -89,6 +89,7 @@ class Courier:
         turn_id: int | None = None,
         in_history: bool = True,
         live: LivePreview | None = None,
+        schedule_id: int | None = None,
     ) -> bool:
         """Store and deliver one message; False when the channel failed (it stays queued).
         `in_history=False` keeps it out of the conversation the model sees (command answers);
@@ -103,6 +104,7 @@ class Courier:
             turn_id=turn_id,
             in_history=in_history,
             label=label,
+            schedule_id=schedule_id,
         )
         return await self._deliver(message_id, address, text, live)
 
@@ -186,24 +188,29 @@ class Courier:
             if chat is None:
                 continue
             address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
-            sent += await self._deliver(message.id, address, self._as_late(message))
+            sent += await self._redeliver(message, address)
         return sent
 
     async def _waiting(self) -> list[StoredMessage]:
-        """What is still to go out, each text once: a recurring reminder or a check-in sent
-        while its chat could not be reached queued a copy a day, and when the chat came back
-        every copy arrived at once. Of the copies (Steward's own, not a turn's reply: the same
-        text to one chat), the newest goes; the older ones are marked undeliverable, saying why
-        (audited, not told: nothing is lost but the repeat)."""
+        """What is still to go out, each text once: a recurring reminder sent while its chat
+        could not be reached queued a copy a day, and when the chat came back every copy
+        arrived at once. Of one schedule's copies (the same text, to one chat, sent by that job
+        without a turn), the newest goes; the older ones are marked undeliverable, saying why
+        (audited, not told: nothing is lost but the repeat). Two schedules that say the same
+        words (a pill at 14:00 and at 20:00) are two messages."""
         waiting = await self._stores.messages.undelivered()
-        newest: dict[tuple[int, str | None, str], int] = {}
+        newest: dict[tuple[int, str | None, int, str], int] = {}
         for message in waiting:
-            if message.turn_id is None:
-                newest[(message.chat_id, message.thread_id, message.text)] = message.id
+            if message.schedule_id is not None:
+                key = (message.chat_id, message.thread_id, message.schedule_id, message.text)
+                newest[key] = message.id
         kept = []
         for message in waiting:
-            key = (message.chat_id, message.thread_id, message.text)
-            if message.turn_id is None and newest[key] != message.id:
+            if (
+                message.schedule_id is not None
+                and newest[(message.chat_id, message.thread_id, message.schedule_id, message.text)]
+                != message.id
+            ):
                 await self._stores.messages.set_status(
                     message.id, OutStatus.UNDELIVERABLE, error=REPEAT
                 )
@@ -214,15 +221,20 @@ class Courier:
             kept.append(message)
         return kept
 
-    def _as_late(self, message: StoredMessage) -> str:
-        """The text, with a line saying so when it was written a while before it goes out."""
+    async def _redeliver(self, message: StoredMessage, address: Address) -> bool:
+        """Send a waiting message again, as it was stored (a channel that sent part of a long
+        one knows the rest by its text); one written a while ago is followed by a short note
+        saying how late it is (out of the model's history)."""
+        if not await self._deliver(message.id, address, message.text):
+            return False
         age = self._stores.messages.age(message)
-        if age < LATE_AFTER:
-            return message.text
-        return (
-            f"{message.text}\n\n(Sent late: written {describe_delta(age)} ago, while this chat "
-            "could not be reached.)"
-        )
+        if age >= LATE_AFTER:
+            note = (
+                f"(Sent late: the message above was written {describe_delta(age)} ago; it could "
+                "not be delivered until now.)"
+            )
+            await self.send(address, message.chat_id, note, label=TRUSTED, in_history=False)
+        return True
 
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
         """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
@@ -248,7 +260,7 @@ class Courier:
                         reason = "no success in a week of attempts"
                         await self._give_up(message.id, address, reason)
                         continue
-                    if await self._deliver(message.id, address, self._as_late(message)):
+                    if await self._redeliver(message, address):
                         backoff.pop(message.id, None)
                         log.info("message %s delivered on a later attempt", message.id)
                     else:

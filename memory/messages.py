@@ -53,6 +53,7 @@ class StoredMessage:
     label: Label = TRUSTED
     turn_id: int | None = None
     in_history: bool = True  # False: a command or its answer, left out of the conversation
+    schedule_id: int | None = None  # what a scheduled job sent without a turn
 
 
 @lru_cache(maxsize=512)
@@ -75,6 +76,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         label=_label(row["label"]),
         turn_id=row["turn_id"],
         in_history=bool(row["in_history"]),
+        schedule_id=row["schedule_id"],
     )
 
 
@@ -156,13 +158,16 @@ class MessageLog:
         turn_id: int | None = None,
         in_history: bool = True,
         label: Label = TRUSTED,
+        schedule_id: int | None = None,
     ) -> int:
         """Store a message Steward sends; `label` is that of the turn (or job) that wrote it, so
-        a reply shaped by outside content stays outside content in the history."""
+        a reply shaped by outside content stays outside content in the history;
+        `schedule_id`: the job that sent it without a turn."""
         now = iso(self._clock.now())
         message_id = await self._db.execute(
             "INSERT INTO messages (chat_id, direction, thread_id, text, status, turn_id,"
-            " in_history, created_at, updated_at, label) VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)",
+            " in_history, created_at, updated_at, label, schedule_id)"
+            " VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_id,
                 thread_id,
@@ -173,10 +178,15 @@ class MessageLog:
                 now,
                 now,
                 label.to_json(),
+                schedule_id,
             ),
         )
         row = (message_id, chat_id, None, "out", thread_id, text, str(OutStatus.PENDING))
-        self._windows.added(StoredMessage(*row, now, _label(label.to_json()), turn_id, in_history))
+        self._windows.added(
+            StoredMessage(
+                *row, now, _label(label.to_json()), turn_id, in_history, schedule_id=schedule_id
+            )
+        )
         await self._recorded(message_id)
         return message_id
 

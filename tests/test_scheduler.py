@@ -736,20 +736,73 @@ class _Down(RecordingChannel):
 async def test_a_daily_reminder_queued_through_an_outage_arrives_once_and_says_it_is_late(
     tmp_path: Path,
 ) -> None:
-    """Telegram down for three evenings: each evening's reminder queued a copy, and when it
-    came back all three arrived at once, none saying it was late."""
+    """Telegram down for three days: each day's reminder queued a copy, and when it came back
+    all three arrived at once, none saying it was late. Two schedules that say the same words
+    are two reminders, each sent once."""
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path, None, clock=clock) as h:
         await h.say("/remind every day 21:00 take pills")
+        await h.say("/remind every day 14:00 take pills")  # another schedule, the same words
         h.steward.switchboard.register("test", _Down())
-        clock.advance(timedelta(hours=9))
-        for _ in range(3):
+        for _ in range(3):  # three days, each reminder on time
+            clock.advance(timedelta(hours=2))  # 14:00
             await scheduler(h).run_due()
-            clock.advance(timedelta(days=1))
+            clock.advance(timedelta(hours=7))  # 21:00
+            await scheduler(h).run_due()
+            clock.advance(timedelta(hours=15))  # 12:00 the next day
         up = RecordingChannel()
         h.steward.switchboard.register("test", up)
-        assert await h.steward.courier.redeliver() == 1
-        [pills] = up.texts("c1")
-        assert pills.startswith("Reminder: take pills\n\n(Sent late: written 1 d ago, while")
+        assert await h.steward.courier.redeliver() == 2  # one of each schedule
+        afternoon, late, evening, later = up.texts("c1")
+        assert afternoon == evening == "Reminder: take pills"  # as stored: parts match
+        assert late == (
+            "(Sent late: the message above was written 22 h ago; it could not be delivered "
+            "until now.)"
+        )
+        assert later.startswith("(Sent late: the message above was written 15 h ago;")
         undelivered = await h.steward.stores.messages.undelivered()
         assert undelivered == []
+
+
+class _Hangs(RecordingChannel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.cancelled = False
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        self.started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return await super().send_text(address, text)
+
+
+async def test_a_second_interrupt_during_the_stop_grace_still_stops_the_run(
+    tmp_path: Path,
+) -> None:
+    """Stopping waits a while for a run in flight; cancelled during that wait (a second
+    Ctrl-C), it left the run going while the stores closed under it."""
+    from agent.scheduler.when import Parsed
+
+    async with running_steward(tmp_path, None) as h:
+        hangs = _Hangs()
+        h.steward.switchboard.register("test", hangs)
+        service = h.steward.scheduler
+        assert isinstance(service, SchedulerService)
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        chat = await h.steward.stores.people.chat("test", "c1", "private")
+        at = datetime.now(UTC) + timedelta(seconds=0.3)
+        await service.add_reminder(
+            user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, "tea")
+        )
+        await service.start()
+        await asyncio.wait_for(hangs.started.wait(), 5)
+        stopping = asyncio.create_task(service.stop())
+        await asyncio.sleep(0.2)
+        stopping.cancel()  # the second signal
+        await asyncio.gather(stopping, return_exceptions=True)
+        assert hangs.cancelled

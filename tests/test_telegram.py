@@ -564,3 +564,43 @@ async def test_the_token_never_reaches_the_log(
             await channel.stop()
     assert "not reachable" in caplog.text and "InvalidUrl" in caplog.text
     assert secret not in caplog.text
+
+
+async def test_a_late_redelivery_does_not_repeat_the_part_already_sent(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A two-part reply whose second part failed resumes at that part when redelivered. Sent
+    20 minutes late, the courier had added a "Sent late" line to the text, so the sender no
+    longer knew it and the first part went out again. The note now follows on its own."""
+    from fakes.telegram import TelegramError
+    from harness import until
+    from test_media_in import telegram_steward
+
+    first, second = "alpha " * 600, "omega " * 600
+    fake_model.reply_text(f"{first.strip()}\n\n{second.strip()}")
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_STREAMING="off") as h,
+    ):
+        real = tg._methods["sendmessage"]
+        calls = {"n": 0}
+
+        def second_fails(params: dict[str, Any]) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise TelegramError(400, "Bad Request: simulated failure")
+            return real(params)
+
+        tg._methods["sendmessage"] = second_fails
+        tg.push_message("write it all", user_id=OWNER_TG)
+        await until(lambda: calls["n"] >= 2, "both parts tried")
+        await asyncio.sleep(0.3)
+        h.edit_database(  # the outage lasted 20 minutes
+            "UPDATE messages SET created_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now',"
+            " '-20 minutes') WHERE direction = 'out'"
+        )
+        await h.steward.courier.redeliver()
+        texts = tg.sent_texts(OWNER_TG)
+    assert len([t for t in texts if t.startswith("alpha")]) == 1, texts
+    assert [t for t in texts if t.startswith("omega")]
+    assert texts[-1].startswith("(Sent late: the message above was written 20 min ago")

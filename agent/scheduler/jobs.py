@@ -91,6 +91,7 @@ class Sender(Protocol):
         label: Label,
         turn_id: int | None = None,
         in_history: bool = True,
+        schedule_id: int | None = None,
     ) -> bool: ...
 
 

@@ -39,7 +39,9 @@ class ReminderJob:
         assert job.text is not None
         address, chat = await self.runtime.destination(job.schedule)
         label = Label.of(job.schedule.tainted, job_sources(job.schedule))  # a planted reminder
-        delivered = await self.runtime.sender.send(address, chat.id, job.text, label=label)
+        delivered = await self.runtime.sender.send(
+            address, chat.id, job.text, label=label, schedule_id=job.schedule.id
+        )
         reason = f"late by {describe_delta(job.late)}" if job.late > LATE_AFTER else "due"
         return JobResult(
             RunStatus.SENT, reason, detail={"chars": len(job.text), "delivered": delivered}
