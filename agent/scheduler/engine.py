@@ -80,11 +80,13 @@ class SchedulerEngine:
             self._alarm = None
             self._armed_at = None
         tasks = list(self._tasks)
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=grace)
+        finally:  # a second Ctrl-C during the grace cancels this wait: the runs go too
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def sync_alarms(self, *, after: datetime | None = None) -> None:
         """Arm the one alarm at the earliest next run SQLite holds: one indexed query however
