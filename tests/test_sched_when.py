@@ -313,7 +313,13 @@ def test_more_ways_people_say_when() -> None:
 
 
 @pytest.mark.parametrize(
-    ("at", "text"), [("22:30", "in 90 minutes take the bread out"), ("23:00", "in 1 hour stretch")]
+    ("at", "text"),
+    [
+        ("22:30", "in 90 minutes take the bread out"),
+        ("23:00", "in 1 hour stretch"),
+        ("22:30", "in 1.5 hours take the bread out"),
+        ("23:30", "in 0.5h stretch"),
+    ],
 )
 def test_a_span_that_ends_at_midnight_is_midnight(at: str, text: str) -> None:
     """A span ending exactly on local midnight was taken for a day named without a time and

@@ -120,7 +120,7 @@ _TIME_OF_DAY = re.compile(r"^\d{1,2}([:.]\d{2})?(am|pm)?$|^noon$|^midnight$", re
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _CLOCK_IN_TEXT = re.compile(r"\b(\d{1,2}):(\d{2})\b(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I)
 _ELAPSED = re.compile(
-    r"^(in\s+)?((\d+|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
+    r"^(in\s+)?((\d+(\.\d+)?|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
     r"(\s*,?\s*(and\s+)?)?)+$",
     re.I,
 )
