@@ -130,6 +130,8 @@ class Rule(BaseModel):
     def _decides_something(self) -> Rule:
         if self.risk is not None and not self.tool.startswith("mcp__"):
             raise ValueError('risk = … is for MCP tools only (tool = "mcp__<server>__…")')
+        if self.identity is not None and not self.tool.startswith("mcp__"):
+            raise ValueError('identity = … is for MCP tools only (tool = "mcp__<server>__…")')
         if self.decision is None and self.risk is None:
             raise ValueError("a rule needs a decision (or, for mcp__ tools, a risk)")
         return self
@@ -152,6 +154,8 @@ class Rule(BaseModel):
             parts.append(f"to_owner={str(self.to_owner).lower()}")
         if self.exact:
             parts.append("exact")
+        if self.identity is not None:  # the tool as approved: another version is not allowed
+            parts.append(f"identity={self.identity[:8]}…")
         if self.risk is not None:
             parts.append(f"risk={self.risk.value}")
         return f"{' '.join(parts)} → {self.decision.value if self.decision else 'its risk default'}"

@@ -321,3 +321,16 @@ async def test_a_broken_character_from_the_model_does_not_fail_the_turn(
         assert "Added to the policy file" in reply, reply
         assert "done" in h.channel.texts("c1")  # the paused turn finished
     assert load_policy(tmp_path / "policy.toml").rules[-1].args["text"] == "a\ufffdb"
+
+
+def test_an_identity_is_shown_and_only_for_mcp_tools() -> None:
+    """An MCP rule bound to one version of its tool printed like an unbound one, and an
+    `identity` on a built-in tool (whose fingerprint is the state of files) loaded silently."""
+    from pydantic import ValidationError
+
+    from agent.policy import Rule
+
+    bound = Rule(tool="mcp__gh__create_issue", identity="abc123456789", decision="allow")
+    assert "identity=abc12345…" in bound.describe()
+    with pytest.raises(ValidationError, match="identity = … is for MCP tools only"):
+        Rule(tool="shell", identity="zz", decision="allow")
