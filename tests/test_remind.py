@@ -319,7 +319,7 @@ async def test_remind_me_to_and_cancelling_several_as_people_type_them(tmp_path:
         for text in ("20m tea", "30m stretch", "40m water"):
             assert "#" in await h.say(f"/remind {text}")
         assert await h.say("/remind cancel 1 2") == "Cancelled #1: call Ann\nCancelled #2: to Bob's"
-        assert await h.say("/remind cancel 3, 4") == "Cancelled #3: tea\nCancelled #4: stretch"
+        assert await h.say("/remind cancel 3,4") == "Cancelled #3: tea\nCancelled #4: stretch"
         assert await h.say("/remind cancel 5 finally") == "Cancelled #5: water"  # a remark
         assert "No reminders" in await h.say("/remind list")
 

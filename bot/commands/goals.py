@@ -14,7 +14,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
-from bot.commands.ids import digits_of_id, more_ids
+from bot.commands.ids import digits_of_id, ids_from
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -43,7 +43,11 @@ goal = group.command(
 
 
 def _goal_id(text: str) -> int:
-    return int(digits_of_id(text.rstrip(","), WHICH))  # "/goal done 3, 4"
+    return int(digits_of_id(text, WHICH))
+
+
+def _goal_ids(text: str) -> list[int]:
+    return ids_from(text, WHICH)  # "/goal done 3 4", "3, 4", "3,4"
 
 
 def _answers(handler: Handler) -> Handler:
@@ -114,16 +118,16 @@ async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
     return f"Next step for #{goal_id}: {text}"
 
 
-@goal.sub("done <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
+@goal.sub("done <goal_ids...>", problem=WHICH, goal_ids=_goal_ids)
 @_answers
-async def done(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, [goal_id, *more_ids(more)], GoalStatus.DONE)
+async def done(goal_ids: list[int], user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, goal_ids, GoalStatus.DONE)
 
 
-@goal.sub("drop <goal_id> [more...]", problem=WHICH, goal_id=_goal_id)
+@goal.sub("drop <goal_ids...>", problem=WHICH, goal_ids=_goal_ids)
 @_answers
-async def drop(goal_id: int, more: str, user: User, chat: Chat, goals: Goals) -> str:
-    return await _close(goals, user, chat, [goal_id, *more_ids(more)], GoalStatus.DROPPED)
+async def drop(goal_ids: list[int], user: User, chat: Chat, goals: Goals) -> str:
+    return await _close(goals, user, chat, goal_ids, GoalStatus.DROPPED)
 
 
 async def _close(

@@ -7,9 +7,11 @@ answering). `problem` is the reply when the text is not such an id.
 
 from __future__ import annotations
 
+import re
+
 from bot.commands.registry import UsageError
 
-__all__ = ["MAX_ID", "as_id", "digits_of_id", "more_ids"]
+__all__ = ["MAX_ID", "as_id", "digits_of_id", "ids_from"]
 
 MAX_ID = 2**63 - 1
 
@@ -31,9 +33,13 @@ def digits_of_id(text: str, problem: str) -> str:
     return text.strip().lstrip("#")
 
 
-def more_ids(more: str) -> list[int]:
-    """The ids after the first (`/goal done 1 2 3`, `/remind cancel 2, 3`); words after the
-    id that are not ids are a remark ("/goal done 3 finally!"): none then."""
-    words = [w for w in more.replace(",", " ").split() if w.lower() not in ("and", "&")]
-    ids = [as_id(word) for word in words]
-    return [i for i in ids if i is not None] if words and all(ids) else []
+def ids_from(text: str, problem: str) -> list[int]:
+    """The ids a command was given (`2 3`, `2, 3`, `2,3`, `#2 and #3`), or UsageError(problem)
+    when the first is none; words after the first id that are not all ids are a remark
+    ("/goal done 3 finally!"): the first id alone then."""
+    words = [w for w in re.split(r"[\s,]+", text.strip()) if w and w.lower() not in ("and", "&")]
+    first = as_id(words[0]) if words else None
+    if first is None:
+        raise UsageError(problem)
+    more = [as_id(word) for word in words[1:]]
+    return [first, *[m for m in more if m is not None]] if all(more) else [first]

@@ -10,7 +10,7 @@ from agent.errors import TooManySchedules
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
-from bot.commands.ids import as_id, digits_of_id, more_ids
+from bot.commands.ids import as_id, ids_from
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -35,8 +35,8 @@ remind = group.command(
 )
 
 
-def _schedule_id(text: str) -> int:
-    return int(digits_of_id(text.rstrip(","), WHICH))  # "/remind cancel 2, 3"
+def _schedule_ids(text: str) -> list[int]:
+    return ids_from(text, WHICH)  # "/remind cancel 2 3", "2, 3", "2,3"
 
 
 @remind.sub("list")
@@ -49,13 +49,12 @@ async def list_reminders(user: User, chat: Chat, scheduler: SchedulerService) ->
     return "\n".join(scheduler.describe(s, user) for s in schedules)
 
 
-@remind.sub("cancel <schedule_id> [more...]", problem=WHICH, schedule_id=_schedule_id)
+@remind.sub("cancel <schedule_ids...>", problem=WHICH, schedule_ids=_schedule_ids)
 async def cancel_many(
-    schedule_id: int, more: str, user: User, chat: Chat, scheduler: SchedulerService
+    schedule_ids: list[int], user: User, chat: Chat, scheduler: SchedulerService
 ) -> str:
-    """`/remind cancel 2 3` (or `2, 3`) cancels each; it was refused."""
-    said = [await cancel(i, user, chat, scheduler) for i in [schedule_id, *more_ids(more)]]
-    return "\n".join(said)
+    """`/remind cancel 2 3` (or `2, 3`, `2,3`) cancels each; it was refused."""
+    return "\n".join([await cancel(i, user, chat, scheduler) for i in schedule_ids])
 
 
 async def cancel(schedule_id: int, user: User, chat: Chat, scheduler: SchedulerService) -> str:
