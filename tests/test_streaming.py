@@ -411,3 +411,26 @@ async def test_the_stream_paces_updates_coalesces_a_quick_answer_and_refreshes_a
     await asyncio.sleep(0.3)
     assert all("page" not in text for _, text in live.shown) and live.discarded == 1
     assert await stream.handoff() is None
+
+
+async def test_a_reply_opening_with_a_code_fence_is_still_previewed(
+    tmp_path: Path, fake_model: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first snapshot of a reply that opens with a code block is the fence alone, which
+    renders to nothing: the preview took the last of no chunks, failed, and was off for the
+    rest of the turn."""
+    import logging
+
+    from bot.channels.formatting import telegram_chunks
+
+    code = "```python3 -u -O\n" + "".join(f"print('line {i}')\n" for i in range(40))
+    code += "```\n\nThat prints forty lines."
+    assert telegram_chunks(code[:16]) == []
+    fake_model.stream_delay = 0.15
+    fake_model.reply_text(code)
+    with caplog.at_level(logging.WARNING):
+        async with FakeTelegram() as tg, telegram(tmp_path, fake_model, tg):
+            _say(tg, "show me a loop", group=False)
+            await tg.wait_for("sendMessage", timeout=30)
+    assert "a live preview update failed" not in caplog.text
+    assert tg.calls_to("sendMessageDraft"), "no preview was ever shown"

@@ -102,9 +102,10 @@ class TelegramLive:
             TelegramRetryAfter,
         )
 
-        if _now() < self._quiet_until or not text.strip():
+        chunks = telegram_chunks(text)  # none yet for an opening code fence alone ("```py")
+        if _now() < self._quiet_until or not chunks:
             return
-        chunk = telegram_chunks(text)[-1]  # past 4096 characters the preview shows the tail
+        chunk = chunks[-1]  # past 4096 characters the preview shows the tail
         try:
             try:
                 await self._put(chunk.markup, html=True)
@@ -252,7 +253,10 @@ class SlackLive:
         self._sent = text
 
     async def _update(self, text: str) -> None:
-        markup = slack_chunks(text)[-1].markup
+        chunks = slack_chunks(text)  # none yet for an opening code fence alone ("```py")
+        if not chunks:
+            return
+        markup = chunks[-1].markup
         channel = self._address.chat_id
         flags = {"unfurl_links": False, "unfurl_media": False}
         if self._ts is None:
