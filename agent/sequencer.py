@@ -68,6 +68,14 @@ class Ticket:
         self._owner._forget(self._key, self.done)
 
 
+def chat_of(key: Hashable) -> Hashable:
+    """An address's place in line is its chat's, whatever thread it is in: Slack gives each
+    message of a direct chat a thread of its own (its ts), and two messages sent one after the
+    other ran at once, the second without the first in its history."""
+    channel, chat_id = getattr(key, "channel", None), getattr(key, "chat_id", None)
+    return (channel, chat_id) if channel is not None and chat_id is not None else key
+
+
 def _held_here(key: Hashable) -> bool:
     """Whether this very task holds `key`'s place (not a task started while it was held)."""
     holder = _HELD.get({}).get(key)
@@ -83,6 +91,7 @@ class ChatSequencer:
     def take(self, key: Hashable) -> Ticket:
         """Queue behind whatever this chat is already doing. Call before any `await`."""
         self.taken += 1
+        key = chat_of(key)
         ticket = Ticket(self, key, self._tails.get(key))
         self._tails[key] = ticket.done
         return ticket
@@ -91,7 +100,7 @@ class ChatSequencer:
     async def turn(self, key: Hashable | None) -> AsyncIterator[None]:
         """Hold `key`'s place for work that did not arrive as a message (a scheduled job, a
         resumed turn); no wait when this task already holds it, or when there is no chat."""
-        if key is None or _held_here(key):
+        if key is None or _held_here(chat_of(key)):
             yield
             return
         ticket = self.take(key)

@@ -292,3 +292,27 @@ def test_the_manifest_declares_what_the_channel_uses() -> None:
         "files:read",
         "channels:history",
     }
+
+
+async def test_two_direct_messages_are_handled_one_after_the_other(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Each message of a Slack direct chat has a thread of its own (its ts), and the line was
+    kept by address: the second ran while the first still waited on the model, without it in
+    its history."""
+    from harness import until
+
+    fake_model.latency = 1.5
+    fake_model.on_request(echo_reply)
+    async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        for text in ("my timezone is Europe/Paris, remember it", "what time is it for me?"):
+            body = event_body(message_event(text, user=OWNER_SLACK, channel="DOWNER"))
+            status, _ = await post_signed(url, slack.signing_secret, json_body=body)
+            assert status == 200
+            await asyncio.sleep(0.1)
+        await until(lambda: fake_model.requests, "the first model request")
+        await asyncio.sleep(0.6)  # the first turn still waits on the model
+        in_flight = len(fake_model.requests)
+        await slack.wait_for("chat.postMessage", 2, timeout=10)
+    assert in_flight == 1
+    assert "Europe/Paris" in str(fake_model.requests[1].messages)  # the first in its history
