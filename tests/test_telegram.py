@@ -604,3 +604,24 @@ async def test_a_late_redelivery_does_not_repeat_the_part_already_sent(
     assert len([t for t in texts if t.startswith("alpha")]) == 1, texts
     assert [t for t in texts if t.startswith("omega")]
     assert texts[-1].startswith("(Sent late: the message above was written 20 min ago")
+
+
+async def test_a_text_link_reaches_the_model_with_its_address(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A link written over a label ("summarise [this article](https://…)", a forwarded post's
+    "Read more") reached the model as the label alone: the entity's address was dropped.
+    Offsets are UTF-16: an emoji before the label counts two."""
+    from harness import until
+    from test_media_in import telegram_steward
+
+    url = "https://example.org/2026/12/rates-decision"
+    fake_model.reply_text("ok")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        text = "📈 summarise this article please"
+        start = len("📈 summarise ".encode("utf-16-le")) // 2
+        link = {"type": "text_link", "offset": start, "length": 12, "url": url}
+        tg.push_message(text, user_id=OWNER_TG, entities=[link])
+        await until(lambda: fake_model.requests, "the model request")
+    said = fake_model.requests[-1].last_user_text
+    assert f"📈 summarise this article ({url}) please" in said, said

@@ -186,6 +186,8 @@ class MessageEntity:
     length: int
     user: User | None = None
     """The user a `text_mention` names."""
+    url: str | None = None
+    """Where a `text_link` leads (its text shows a label)."""
 
     @classmethod
     def from_raw(cls, raw: Raw) -> MessageEntity:
@@ -194,6 +196,7 @@ class MessageEntity:
             _need(raw, "offset", int),
             _need(raw, "length", int),
             _one(raw, "user", User.from_raw),
+            _get(raw, "url", str),
         )
 
 
@@ -233,6 +236,7 @@ class Message:
     text: str | None = None
     caption: str | None = None
     entities: tuple[MessageEntity, ...] = ()
+    caption_entities: tuple[MessageEntity, ...] = ()
     photo: tuple[PhotoSize, ...] = ()
     document: FileInfo | None = None
     voice: FileInfo | None = None
@@ -264,6 +268,7 @@ class Message:
             text=_get(raw, "text", str),
             caption=_get(raw, "caption", str),
             entities=_many(raw, "entities", MessageEntity.from_raw),
+            caption_entities=_many(raw, "caption_entities", MessageEntity.from_raw),
             photo=_many(raw, "photo", PhotoSize.from_raw),
             document=_one(raw, "document", FileInfo.from_raw),
             voice=_one(raw, "voice", FileInfo.from_raw),

@@ -13,7 +13,7 @@ from agent.attachments import MediaKind, MediaRef, ReplyRef
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.channels.cards import TELEGRAM_CHOICES
 from bot.channels.telegram_cards import ApprovalButton
-from bot.channels.telegram_types import CallbackQuery, Message
+from bot.channels.telegram_types import CallbackQuery, Message, MessageEntity
 from memory.people import Identity
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "press_in",
     "pressed_button",
     "replying_to",
+    "with_links",
 ]
 
 _APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
@@ -38,7 +39,10 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
     sender = message.from_user
     if sender is None or sender.is_bot:
         return None
-    text = (message.text if message.text is not None else message.caption) or ""
+    if message.text is not None:
+        text = with_links(message.text, message.entities)
+    else:
+        text = with_links(message.caption or "", message.caption_entities)
     media = media_in(message)
     if message.unread is not None:  # said, so the message is answered, not lost
         note = f"[{message.unread}, which I cannot open]"
@@ -205,6 +209,25 @@ def addressed_text(message: Message, text: str, username: str, bot_id: int) -> s
         if entity.type == "text_mention" and entity.user and entity.user.id == bot_id:
             return text
     return None
+
+
+def with_links(text: str, entities: tuple[MessageEntity, ...]) -> str:
+    """`text` with each `text_link`'s address after its label ("this article (https://…)"),
+    as Slack's links arrive: the model saw the label and no address. Offsets count UTF-16
+    code units, as Telegram counts them; a label that is its address is left as it is."""
+    links = [e for e in entities if e.type == "text_link" and e.url]
+    if not links:
+        return text
+    units = text.encode("utf-16-le")
+    for entity in sorted(links, key=lambda e: e.offset, reverse=True):
+        end = 2 * (entity.offset + entity.length)
+        if not 0 <= 2 * entity.offset <= end <= len(units):
+            continue
+        label = units[2 * entity.offset : end].decode("utf-16-le", "replace")
+        if label.strip() == entity.url:
+            continue
+        units = units[:end] + f" ({entity.url})".encode("utf-16-le") + units[end:]
+    return units.decode("utf-16-le", "replace")
 
 
 def pressed_button(query: CallbackQuery) -> ApprovalButton | None:
