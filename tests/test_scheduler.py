@@ -639,6 +639,28 @@ async def test_a_message_that_keeps_failing_is_tried_for_a_week_then_given_up(
         assert await one_pass() == "undeliverable" and down.calls == tried  # no more calls
 
 
+async def _due_soon(
+    h: Harness, channel: RecordingChannel, texts: tuple[str, ...], seconds: float
+) -> SchedulerService:
+    """`channel` as the test platform, a reminder of each of `texts` due in `seconds` on the
+    system clock, and the scheduler started with its real alarm."""
+    from agent.scheduler.when import Parsed
+
+    h.steward.switchboard.register("test", channel)
+    service = h.steward.scheduler
+    assert isinstance(service, SchedulerService)
+    owner = await h.steward.stores.people.owner()
+    assert owner is not None
+    chat = await h.steward.stores.people.chat("test", "c1", "private")
+    at = datetime.now(UTC) + timedelta(seconds=seconds)
+    for text in texts:
+        await service.add_reminder(
+            user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, text)
+        )
+    await service.start()
+    return service
+
+
 class _SlowChannel(RecordingChannel):
     """A platform slow to take one reminder (or a long model turn before it)."""
 
@@ -654,21 +676,9 @@ async def test_a_run_held_in_hand_does_not_set_the_alarm_spinning(tmp_path: Path
     went off at once, found it held and armed again, ~4,000 wake-ups in 2 s on the loop."""
     import time
 
-    from agent.scheduler.when import Parsed
-
     async with running_steward(tmp_path, None) as h:  # the system clock: the real alarm
-        h.steward.switchboard.register("test", _SlowChannel())
-        service = h.steward.scheduler
-        assert isinstance(service, SchedulerService)
-        owner = await h.steward.stores.people.owner()
-        assert owner is not None
-        chat = await h.steward.stores.people.chat("test", "c1", "private")
-        at = datetime.now(UTC) + timedelta(seconds=1)
-        for text in ("slow one", "after it"):  # due together: one call takes both
-            await service.add_reminder(
-                user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, text)
-            )
-        await service.start()
+        # due together: one call takes both
+        service = await _due_soon(h, _SlowChannel(), ("slow one", "after it"), 1.0)
         try:
             await asyncio.sleep(1.6)  # "slow one" is being sent; "after it" is held
             await h.say("/remind 10m stretch")  # the owner adds one meanwhile
@@ -699,21 +709,9 @@ async def test_a_stop_while_a_reminder_is_being_sent_does_not_send_it_twice(
 ) -> None:
     """Stopping cancelled the send after the platform had the message but before its delivery
     was recorded: the next start's redelivery sent it again."""
-    from agent.scheduler.when import Parsed
-
     async with running_steward(tmp_path, None) as h:  # the system clock: the real alarm
         slow = _SlowToAnswer()
-        h.steward.switchboard.register("test", slow)
-        service = h.steward.scheduler
-        assert isinstance(service, SchedulerService)
-        owner = await h.steward.stores.people.owner()
-        assert owner is not None
-        chat = await h.steward.stores.people.chat("test", "c1", "private")
-        at = datetime.now(UTC) + timedelta(seconds=0.5)
-        await service.add_reminder(
-            user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, "tea")
-        )
-        await service.start()
+        service = await _due_soon(h, slow, ("tea",), 0.5)
         for _ in range(60):
             if slow.texts("c1"):
                 break
@@ -785,21 +783,9 @@ async def test_a_second_interrupt_during_the_stop_grace_still_stops_the_run(
 ) -> None:
     """Stopping waits a while for a run in flight; cancelled during that wait (a second
     Ctrl-C), it left the run going while the stores closed under it."""
-    from agent.scheduler.when import Parsed
-
     async with running_steward(tmp_path, None) as h:
         hangs = _Hangs()
-        h.steward.switchboard.register("test", hangs)
-        service = h.steward.scheduler
-        assert isinstance(service, SchedulerService)
-        owner = await h.steward.stores.people.owner()
-        assert owner is not None
-        chat = await h.steward.stores.people.chat("test", "c1", "private")
-        at = datetime.now(UTC) + timedelta(seconds=0.3)
-        await service.add_reminder(
-            user=owner, chat=chat, address=Address("test", "c1"), parsed=Parsed(at, "tea")
-        )
-        await service.start()
+        service = await _due_soon(h, hangs, ("tea",), 0.3)
         await asyncio.wait_for(hangs.started.wait(), 5)
         stopping = asyncio.create_task(service.stop())
         await asyncio.sleep(0.2)
