@@ -624,4 +624,76 @@ async def test_a_text_link_reaches_the_model_with_its_address(
         tg.push_message(text, user_id=OWNER_TG, entities=[link])
         await until(lambda: fake_model.requests, "the model request")
     said = fake_model.requests[-1].last_user_text
-    assert f"📈 summarise this article ({url}) please" in said, said
+    assert f"📈 summarise this article please\n[this article]({url})" in said, said
+
+
+def test_a_links_address_is_never_a_mention_in_a_group() -> None:
+    """With the address put into the text before the group check, a link whose hidden address
+    ends in @the_bot addressed the message to Steward, and the mention was then cut out of the
+    address."""
+    from bot.channels.telegram_types import Message
+    from bot.channels.telegram_updates import message_in
+
+    def group(text: str, entities: list[dict[str, Any]]) -> Message:
+        return Message.from_raw(
+            {
+                "message_id": 9,
+                "date": 1,
+                "chat": {"id": -5001, "type": "supergroup"},
+                "from": {"id": 1001, "is_bot": False, "first_name": "Ann"},
+                "text": text,
+                "entities": entities,
+            }
+        )
+
+    profile = {
+        "type": "text_link",
+        "offset": 13,
+        "length": 7,
+        "url": "https://m.example/@stewardbot",
+    }
+    assert message_in(group("look at this profile", [profile]), "stewardbot", 42) is None
+    asked = message_in(
+        group("@stewardbot look at this profile", [{**profile, "offset": 25}]), "stewardbot", 42
+    )
+    assert asked is not None
+    assert asked.text == "look at this profile\n[profile](https://m.example/@stewardbot)"
+
+
+async def test_a_late_note_that_fails_is_not_queued_to_come_back_with_a_note(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The note was queued like any message: failing, it came back late itself, followed by a
+    note about the note."""
+    from fakes.telegram import TelegramError
+    from harness import until
+    from test_media_in import telegram_steward
+
+    fake_model.reply_text("the answer")
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_STREAMING="off") as h,
+    ):
+        real = tg._methods["sendmessage"]
+        calls = {"n": 0}
+
+        def flaky(params: dict[str, Any]) -> Any:
+            calls["n"] += 1
+            if calls["n"] in (1, 3):  # the reply, then the note after its redelivery
+                raise TelegramError(400, "Bad Request: simulated failure")
+            return real(params)
+
+        tg._methods["sendmessage"] = flaky
+        tg.push_message("hello", user_id=OWNER_TG)
+        await until(lambda: calls["n"] >= 1, "the reply tried")
+        await asyncio.sleep(0.3)
+        h.edit_database(
+            "UPDATE messages SET created_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now',"
+            " '-20 minutes') WHERE direction = 'out'"
+        )
+        assert await h.steward.courier.redeliver() == 1  # the reply; its note failed
+        assert await h.steward.stores.messages.undelivered() == []
+        assert await h.steward.courier.redeliver() == 0
+        texts = tg.sent_texts(OWNER_TG)
+    assert [t for t in texts if t == "the answer"] == ["the answer"]
+    assert not [t for t in texts if t.startswith("(Sent late")]

@@ -19,12 +19,12 @@ from memory.people import Identity
 __all__ = [
     "addressed_text",
     "forward_origin",
+    "links_in",
     "media_in",
     "message_in",
     "press_in",
     "pressed_button",
     "replying_to",
-    "with_links",
 ]
 
 _APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
@@ -40,9 +40,10 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
     if sender is None or sender.is_bot:
         return None
     if message.text is not None:
-        text = with_links(message.text, message.entities)
+        text, links = message.text, links_in(message.text, message.entities)
     else:
-        text = with_links(message.caption or "", message.caption_entities)
+        text = message.caption or ""
+        links = links_in(text, message.caption_entities)
     media = media_in(message)
     if message.unread is not None:  # said, so the message is answered, not lost
         note = f"[{message.unread}, which I cannot open]"
@@ -64,6 +65,8 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
             text = addressed
     else:
         return None
+    if links:  # after the addressing: an address is never a mention
+        text = "\n".join([text, *links]) if text else "\n".join(links)
     thread = (
         str(message.message_thread_id)
         if message.is_topic_message and message.message_thread_id
@@ -211,23 +214,23 @@ def addressed_text(message: Message, text: str, username: str, bot_id: int) -> s
     return None
 
 
-def with_links(text: str, entities: tuple[MessageEntity, ...]) -> str:
-    """`text` with each `text_link`'s address after its label ("this article (https://…)"),
-    as Slack's links arrive: the model saw the label and no address. Offsets count UTF-16
-    code units, as Telegram counts them; a label that is its address is left as it is."""
-    links = [e for e in entities if e.type == "text_link" and e.url]
-    if not links:
-        return text
+def links_in(text: str, entities: tuple[MessageEntity, ...]) -> list[str]:
+    """Each `text_link` as `[label](address)`: a link written over a label reached the model as
+    the label alone. Listed after the message, once it is known whom it addresses: an address
+    is never read as a mention (`https://…/@steward_bot` is no message to Steward), and a
+    mention removed from the text is never cut out of one. Offsets count UTF-16 code units, as
+    Telegram counts them; a label that is its address needs nothing."""
     units = text.encode("utf-16-le")
-    for entity in sorted(links, key=lambda e: e.offset, reverse=True):
-        end = 2 * (entity.offset + entity.length)
-        if not 0 <= 2 * entity.offset <= end <= len(units):
+    found: list[str] = []
+    for entity in sorted(entities, key=lambda e: e.offset):
+        start, end = 2 * entity.offset, 2 * (entity.offset + entity.length)
+        if entity.type != "text_link" or not entity.url or not 0 <= start <= end <= len(units):
             continue
-        label = units[2 * entity.offset : end].decode("utf-16-le", "replace")
-        if label.strip() == entity.url:
-            continue
-        units = units[:end] + f" ({entity.url})".encode("utf-16-le") + units[end:]
-    return units.decode("utf-16-le", "replace")
+        label = " ".join(units[start:end].decode("utf-16-le", "replace").split())
+        url = "".join(entity.url.split())  # one line: an address holds no spaces
+        if label != url:
+            found.append(f"[{label}]({url})")
+    return found
 
 
 def pressed_button(query: CallbackQuery) -> ApprovalButton | None:
