@@ -224,7 +224,8 @@ class Courier:
     async def _redeliver(self, message: StoredMessage, address: Address) -> bool:
         """Send a waiting message again, as it was stored (a channel that sent part of a long
         one knows the rest by its text); one written a while ago is followed by a short note
-        saying how late it is (out of the model's history)."""
+        saying how late it is. The note is sent once and not queued: stored, a note that failed
+        would itself come back late, with a note of its own."""
         if not await self._deliver(message.id, address, message.text):
             return False
         age = self._stores.messages.age(message)
@@ -233,7 +234,10 @@ class Courier:
                 f"(Sent late: the message above was written {describe_delta(age)} ago; it could "
                 "not be delivered until now.)"
             )
-            await self.send(address, message.chat_id, note, label=TRUSTED, in_history=False)
+            try:
+                await self.outbox.send_text(address, note)
+            except DeliveryError as exc:
+                log.info("late note to %s not sent: %s", address.channel, exc)
         return True
 
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
