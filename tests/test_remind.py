@@ -321,6 +321,10 @@ async def test_remind_me_to_and_cancelling_several_as_people_type_them(tmp_path:
         assert await h.say("/remind cancel 1 2") == "Cancelled #1: call Ann\nCancelled #2: to Bob's"
         assert await h.say("/remind cancel 3,4") == "Cancelled #3: tea\nCancelled #4: stretch"
         assert await h.say("/remind cancel 5 finally") == "Cancelled #5: water"  # a remark
+        assert "#6" in await h.say("/remind 50m tea")
+        assert "#7" in await h.say("/remind 55m stretch")
+        said = await h.say("/remind cancel 6 0 7")  # 0 is an id: the list goes on after it
+        assert said.startswith("Cancelled #6: tea") and said.endswith("Cancelled #7: stretch")
         assert "No reminders" in await h.say("/remind list")
 
 

@@ -42,4 +42,6 @@ def ids_from(text: str, problem: str) -> list[int]:
     if first is None:
         raise UsageError(problem)
     more = [as_id(word) for word in words[1:]]
-    return [first, *[m for m in more if m is not None]] if all(more) else [first]
+    if all(m is not None for m in more):  # an id of 0 is an id (one no list holds)
+        return [first, *[m for m in more if m is not None]]
+    return [first]
