@@ -792,3 +792,21 @@ async def test_a_second_interrupt_during_the_stop_grace_still_stops_the_run(
         stopping.cancel()  # the second signal
         await asyncio.gather(stopping, return_exceptions=True)
         assert hangs.cancelled
+
+
+async def test_a_briefing_with_nothing_new_queued_through_an_outage_goes_out_once(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(NOW.replace(hour=5))
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/briefing at 07:00")
+        h.steward.switchboard.register("test", _Down())
+        for _ in range(2):  # two mornings, on time, nothing new
+            clock.advance(timedelta(hours=2))
+            await scheduler(h).run_due()
+            clock.advance(timedelta(hours=22))
+        up = RecordingChannel()
+        h.steward.switchboard.register("test", up)
+        assert await h.steward.courier.redeliver() == 1
+        briefing, note = up.texts("c1")
+        assert briefing.startswith("Good morning") and note.startswith("(Sent late:")

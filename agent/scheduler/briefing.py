@@ -250,7 +250,9 @@ class BriefingJob(AgentJob):
 
     async def fire(self, job: DueJob) -> JobResult:
         address, chat = await self.runtime.destination(job.schedule)
-        return await self.brief(job.user, chat, address, run_id=job.run_id)
+        return await self.brief(
+            job.user, chat, address, run_id=job.run_id, schedule_id=job.schedule.id
+        )
 
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
         recorded = json.loads(run.text) if run.text else None
@@ -267,7 +269,13 @@ class BriefingJob(AgentJob):
         return await super().sent_message(run, chat_id)
 
     async def brief(
-        self, user: User, chat: Chat, address: Address, *, run_id: int | None
+        self,
+        user: User,
+        chat: Chat,
+        address: Address,
+        *,
+        run_id: int | None,
+        schedule_id: int | None = None,
     ) -> JobResult:
         runtime = self.runtime
         draft = await self.writer.draft(user)
@@ -281,7 +289,7 @@ class BriefingJob(AgentJob):
             plain = draft.plain_text()
             if run_id is not None:  # for recovery to recognise it if a crash cuts the run short
                 await runtime.schedules.set_run_text(run_id, json.dumps({"plain": plain}))
-            await runtime.sender.send(address, chat.id, plain, label=feeds)
+            await runtime.sender.send(address, chat.id, plain, label=feeds, schedule_id=schedule_id)
             return JobResult(RunStatus.SENT, "nothing new: sent without the model", detail=detail)
         if not runtime.has_model:
             return JobResult(RunStatus.SKIPPED, NO_MODEL, detail=detail)
