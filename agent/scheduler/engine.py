@@ -116,6 +116,8 @@ class SchedulerEngine:
         )
 
     async def _wake(self) -> None:
+        if self._alarm is None:  # went off as the scheduler stopped: nothing more starts
+            return
         self._armed_at = None
         self._spawn(self.run_due())
 
