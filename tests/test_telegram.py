@@ -646,6 +646,10 @@ def test_a_links_address_is_never_a_mention_in_a_group() -> None:
             }
         )
 
+    # a lone surrogate (JSON may carry one) before a link is one UTF-16 unit: nothing crashes
+    see = {"type": "text_link", "offset": 14, "length": 3, "url": "https://x.example/"}
+    odd = message_in(group("\ud800 @stewardbot see", [see]), "stewardbot", 42)
+    assert odd is not None and odd.text.endswith("[see](https://x.example/)")
     profile = {
         "type": "text_link",
         "offset": 13,

@@ -220,11 +220,15 @@ def links_in(text: str, entities: tuple[MessageEntity, ...]) -> list[str]:
     is never read as a mention (`https://…/@steward_bot` is no message to Steward), and a
     mention removed from the text is never cut out of one. Offsets count UTF-16 code units, as
     Telegram counts them; a label that is its address needs nothing."""
-    units = text.encode("utf-16-le")
+    links = [e for e in entities if e.type == "text_link" and e.url]
+    if not links:
+        return []
+    units = text.encode("utf-16-le", "surrogatepass")  # a lone surrogate is one unit too
     found: list[str] = []
-    for entity in sorted(entities, key=lambda e: e.offset):
+    for entity in sorted(links, key=lambda e: e.offset):
+        assert entity.url is not None
         start, end = 2 * entity.offset, 2 * (entity.offset + entity.length)
-        if entity.type != "text_link" or not entity.url or not 0 <= start <= end <= len(units):
+        if not 0 <= start <= end <= len(units):
             continue
         label = " ".join(units[start:end].decode("utf-16-le", "replace").split())
         url = "".join(entity.url.split())  # one line: an address holds no spaces
