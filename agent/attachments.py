@@ -9,6 +9,7 @@ data next to their labels.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,7 +24,16 @@ __all__ = [
     "MediaKind",
     "MediaRef",
     "ReplyRef",
+    "plain_media_type",
 ]
+
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]{0,40}/[A-Za-z0-9][A-Za-z0-9.+-]{0,80}")
+
+
+def plain_media_type(said: str) -> bool:
+    """Whether a MIME type as a sender's client wrote it is a plain `type/subtype`: nothing
+    else (parameters, line breaks, Markdown) is repeated in Steward's words or in a header."""
+    return bool(_MEDIA_TYPE.fullmatch(said))
 
 
 class MediaKind(StrEnum):

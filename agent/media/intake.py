@@ -36,6 +36,7 @@ from agent.attachments import (
     FileUnavailable,
     MediaKind,
     MediaRef,
+    plain_media_type,
 )
 from agent.cards import describe_sources
 from agent.fence import fence, new_fence_id
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 
 INBOX = "inbox"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]{0,40}/[A-Za-z0-9][A-Za-z0-9.+-]{0,80}")
 _WHAT = {
     MediaKind.PHOTO: "photo",
     MediaKind.DOCUMENT: "file",
@@ -108,7 +108,7 @@ def _named(ref: MediaRef) -> str:
 def _shown_type(mime_type: str) -> str:
     """A file's claimed type as Steward may repeat it: the sender's client writes it, so
     anything but a plain `type/subtype` (Markdown, a link) is not echoed in Steward's words."""
-    return mime_type if _MIME.fullmatch(mime_type) else "unknown type"
+    return mime_type if plain_media_type(mime_type) else "unknown type"
 
 
 def _safe_name(name: str) -> str:

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from pydantic import SecretStr
+
+from agent.attachments import plain_media_type
 
 __all__ = ["NOT_CONFIGURED", "Transcriber", "TranscriptionError", "transcriptions_url"]
 
@@ -77,11 +78,8 @@ class Transcriber:
         return text.strip()
 
 
-_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
-
-
 def _media_type(said: str) -> str:
     """The sender's MIME type as a part header may carry it: `type/subtype` only (a line
     break or parameters in it wrote headers of the sender's own into the request)."""
     said = (said or "").strip().lower()
-    return said if _MEDIA_TYPE.fullmatch(said) else "application/octet-stream"
+    return said if plain_media_type(said) else "application/octet-stream"
