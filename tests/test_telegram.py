@@ -566,13 +566,38 @@ async def test_the_token_never_reaches_the_log(
     assert secret not in caplog.text
 
 
+def _sends_failing(tg: FakeTelegram, failing: set[int]) -> dict[str, int]:
+    """sendMessage fails on the calls numbered in `failing` (1 is the first); the count."""
+    from fakes.telegram import TelegramError
+
+    real = tg._methods["sendmessage"]
+    calls = {"n": 0}
+
+    def send(params: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        if calls["n"] in failing:
+            raise TelegramError(400, "Bad Request: simulated failure")
+        return real(params)
+
+    tg._methods["sendmessage"] = send
+    return calls
+
+
+def _aged(h: Harness, *, minutes: int) -> None:
+    """Every outgoing message written `minutes` ago (an outage that long)."""
+    h.edit_database(
+        "UPDATE messages SET created_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', ?)"
+        " WHERE direction = 'out'",
+        (f"-{minutes} minutes",),
+    )
+
+
 async def test_a_late_redelivery_does_not_repeat_the_part_already_sent(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     """A two-part reply whose second part failed resumes at that part when redelivered. Sent
     20 minutes late, the courier had added a "Sent late" line to the text, so the sender no
     longer knew it and the first part went out again. The note now follows on its own."""
-    from fakes.telegram import TelegramError
     from harness import until
     from test_media_in import telegram_steward
 
@@ -582,23 +607,11 @@ async def test_a_late_redelivery_does_not_repeat_the_part_already_sent(
         FakeTelegram() as tg,
         telegram_steward(tmp_path, fake_model, tg, STEWARD_STREAMING="off") as h,
     ):
-        real = tg._methods["sendmessage"]
-        calls = {"n": 0}
-
-        def second_fails(params: dict[str, Any]) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise TelegramError(400, "Bad Request: simulated failure")
-            return real(params)
-
-        tg._methods["sendmessage"] = second_fails
+        calls = _sends_failing(tg, {2})
         tg.push_message("write it all", user_id=OWNER_TG)
         await until(lambda: calls["n"] >= 2, "both parts tried")
         await asyncio.sleep(0.3)
-        h.edit_database(  # the outage lasted 20 minutes
-            "UPDATE messages SET created_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now',"
-            " '-20 minutes') WHERE direction = 'out'"
-        )
+        _aged(h, minutes=20)  # the outage lasted 20 minutes
         await h.steward.courier.redeliver()
         texts = tg.sent_texts(OWNER_TG)
     assert len([t for t in texts if t.startswith("alpha")]) == 1, texts
@@ -669,7 +682,6 @@ async def test_a_late_note_that_fails_is_not_queued_to_come_back_with_a_note(
 ) -> None:
     """The note was queued like any message: failing, it came back late itself, followed by a
     note about the note."""
-    from fakes.telegram import TelegramError
     from harness import until
     from test_media_in import telegram_steward
 
@@ -678,23 +690,11 @@ async def test_a_late_note_that_fails_is_not_queued_to_come_back_with_a_note(
         FakeTelegram() as tg,
         telegram_steward(tmp_path, fake_model, tg, STEWARD_STREAMING="off") as h,
     ):
-        real = tg._methods["sendmessage"]
-        calls = {"n": 0}
-
-        def flaky(params: dict[str, Any]) -> Any:
-            calls["n"] += 1
-            if calls["n"] in (1, 3):  # the reply, then the note after its redelivery
-                raise TelegramError(400, "Bad Request: simulated failure")
-            return real(params)
-
-        tg._methods["sendmessage"] = flaky
+        calls = _sends_failing(tg, {1, 3})  # the reply, then the note after its redelivery
         tg.push_message("hello", user_id=OWNER_TG)
         await until(lambda: calls["n"] >= 1, "the reply tried")
         await asyncio.sleep(0.3)
-        h.edit_database(
-            "UPDATE messages SET created_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now',"
-            " '-20 minutes') WHERE direction = 'out'"
-        )
+        _aged(h, minutes=20)
         assert await h.steward.courier.redeliver() == 1  # the reply; its note failed
         assert await h.steward.stores.messages.undelivered() == []
         assert await h.steward.courier.redeliver() == 0
