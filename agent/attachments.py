@@ -68,6 +68,10 @@ class ReplyRef:
     post's id), `text` is what the platform showed of it (a quote, the replied message's text),
     `by_bot` whether the platform says Steward wrote it. `comment` marks a comment under a
     channel post in the channel's linked discussion group.
+
+    A reply to someone's message in the same chat (not Steward's) names its `author` (a source:
+    `telegram:user:42`, or who wrote it first when it was forwarded), the id an incoming copy
+    would have been stored under (`received_as`), and the files it carries (`media`).
     """
 
     channel: str
@@ -76,6 +80,9 @@ class ReplyRef:
     text: str | None = None
     by_bot: bool = False
     comment: bool = False
+    author: str | None = None
+    received_as: str | None = None
+    media: tuple[MediaRef, ...] = ()
 
 
 class AttachmentKind(StrEnum):

@@ -4,7 +4,9 @@
   (same chat, a post in a channel reached through `external_reply`, or the post a discussion
   group comment sits under), with the label it was stored with: a briefing written from feeds
   stays untrusted. Only the platform's quote known → that quote, as outside content. A
-  command's answer (out of the history, e.g. a `/web` login link) is never brought in.
+  command's answer (out of the history, e.g. a `/web` login link) is never brought in. A
+  reply to someone's message in the chat (a friend's, the owner's own earlier one) brings it
+  in as the log keeps it, with its label, else as another person's words; never a command.
 - `answered_blocks`: that message as a block of the turn's context, fenced when untrusted.
 - `CommentDigest`: other people's comments under a post of Steward's are not conversations with
   Steward; each is recorded, and a self-initiated turn summarises them for the owner in their
@@ -34,7 +36,7 @@ _MAX_CHARS = 6000
 
 
 async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
-    """The message `ref` answers when Steward wrote it; None when it is someone else's."""
+    """The message `ref` answers, with its label; None when there is nothing to bring in."""
     stored = await stores.messages.find_sent(ref.channel, ref.chat_id, ref.message_id)
     where = "your post in the channel" if ref.comment else ""
     if stored is not None and not stored.in_history:
@@ -51,7 +53,28 @@ async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
         source = f"quote:{ref.channel}:chat:{ref.chat_id}"
         text = ref.text.encode("utf-8", "replace").decode()  # no lone surrogates
         return Answered(text, Label.untrusted(source), None, where or "your message")
+    if ref.author is not None:
+        return await _someones(stores, ref)
     return None
+
+
+async def _someones(stores: Stores, ref: ReplyRef) -> Answered | None:
+    """A message in this chat that Steward did not write: as the log keeps it, with the label
+    it came with (the owner's own stays theirs), else as the platform shows it, as another
+    person's words. A command (it may carry a secret) is never brought in."""
+    where = "an earlier message in this chat"
+    if ref.received_as is not None:
+        stored = await stores.messages.find_received(ref.channel, ref.chat_id, ref.received_as)
+        if stored is not None:
+            if not stored.in_history:
+                return None
+            return Answered(stored.text, stored.label, stored.id, where)
+    text = (ref.text or "").encode("utf-8", "replace").decode()
+    if text.lstrip().startswith("/"):
+        return None
+    if not text:
+        text = "(no text; its files follow the message)"
+    return Answered(text, Label.untrusted(f"person:{ref.author}"), None, where)
 
 
 def answered_section(answered: Answered | None, fencer: Fencer) -> tuple[str, Label]:

@@ -2,6 +2,8 @@
 
 Whoever keeps the transcript searchable (long-term memory) subscribes with `on_record`: it is
 called after each message is committed, never with the message path's failure on its account.
+
+(Over 400 lines: one table's reads and writes, kept together so its SQL is in one place.)
 """
 
 from __future__ import annotations
@@ -245,6 +247,19 @@ class MessageLog:
                     int(platform_message_id) + 10,
                 ),
             )
+        return _message(row) if row else None
+
+    async def find_received(
+        self, channel: str, platform_chat_id: str, platform_message_id: str
+    ) -> StoredMessage | None:
+        """A message someone sent Steward in this chat, by the id it was stored under (a reply
+        to it points there)."""
+        row = await self._db.fetchone(
+            "SELECT m.* FROM messages m JOIN chats c ON c.id = m.chat_id"
+            " WHERE c.channel = ? AND c.platform_chat_id = ? AND m.direction = 'in'"
+            " AND m.platform_message_id = ? ORDER BY m.id DESC LIMIT 1",
+            (channel, platform_chat_id, platform_message_id),
+        )
         return _message(row) if row else None
 
     async def answered_in_thread(self, channel: str, platform_chat_id: str, thread_id: str) -> bool:

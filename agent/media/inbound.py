@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.attachments import Answered, Attachment
+from agent.attachments import Answered, Attachment, ReplyRef
 from agent.media.intake import FileSource, Intake, MediaIntake, media_note
 from agent.media.stt import Transcriber
 from agent.replies import Comment, CommentDigest, find_answered
@@ -155,11 +155,52 @@ class Inbound:
                     label=TRUSTED,
                 )
         answered = None
-        if message.replying_to is not None:
-            answered = await find_answered(steward.stores, message.replying_to)
+        attachments = list(intake.attachments)
+        ref = message.replying_to
+        if ref is not None:
+            answered = await find_answered(steward.stores, ref)
+            if answered is not None and ref.author is not None and ref.media:
+                attachments += await self._replied_files(
+                    message, chat_id, message_id, ref, answered
+                )
         text = "\n\n".join(p for p in (message.text, intake.spoken) if p)
         if not text and not intake.attachments:
             return None
         if not text:
             text = f"(They sent this without a message: {media_note(message.media)})"
-        return Prepared(text, tuple(intake.attachments), answered)
+        return Prepared(text, tuple(attachments), answered)
+
+    async def _replied_files(
+        self,
+        message: IncomingMessage,
+        chat_id: int,
+        message_id: int,
+        ref: ReplyRef,
+        answered: Answered,
+    ) -> list[Attachment]:
+        """The files of the message replied to ("what is in this photo?"), with that message's
+        label: another person's photo is outside content. Noted in the log after the message."""
+        steward = self._steward
+        source = steward.switchboard.get(message.address.channel)
+        intake = await self.intake.take(
+            ref.media,
+            source if isinstance(source, FileSource) else None,
+            base=answered.label,
+            own_words=False,
+        )
+        if intake.notes:
+            stored = await steward.stores.messages.get(message_id)
+            notes = " ".join(intake.notes)
+            if stored is not None:
+                await steward.stores.messages.set_text(
+                    message_id, f"{stored.text}\n(in the message replied to: {notes})"
+                )
+        for problem in intake.problems:
+            await steward.courier.send(
+                message.address,
+                chat_id,
+                f"In the message you replied to: {problem}",
+                in_history=False,
+                label=TRUSTED,
+            )
+        return intake.attachments

@@ -168,9 +168,10 @@ def _comment_on(message: Message) -> ReplyRef | None:
 
 
 def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
-    """The message this one answers, where it may be Steward's: a comment's channel post, a
-    reply to a message in another chat (`external_reply`, e.g. the owner answering a channel
-    post in the private chat), or a reply to the bot's own message in this chat."""
+    """The message this one answers: a comment's channel post, a reply to a message in another
+    chat (`external_reply`, e.g. the owner answering a channel post in the private chat), a
+    reply to the bot's own message in this chat, or to someone's message in this chat (with
+    its author and files: "what is in this photo?")."""
     comment = _comment_on(message)
     if comment is not None:
         return comment
@@ -192,7 +193,35 @@ def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
             text=quoted or replied.text or replied.caption,
             by_bot=True,
         )
-    return None
+    if replied is None or (
+        message.is_topic_message and replied.message_id == message.message_thread_id
+    ):
+        return None  # in a forum topic, every message "replies" to the topic's first one
+    return _reply_to_someone(message, replied, quoted)
+
+
+def _reply_to_someone(message: Message, replied: Message, quoted: str | None) -> ReplyRef | None:
+    """A reply to a message in this chat that Steward did not write: whose it is (who wrote it
+    first, when forwarded), what the platform shows of it, and its files."""
+    author = forward_origin(replied)
+    if author is None and replied.from_user is not None:
+        author = f"telegram:user:{replied.from_user.id}"
+    elif author is None and replied.sender_chat is not None:
+        author = f"telegram:chat:{replied.sender_chat.id}"
+    text = quoted or replied.text or replied.caption
+    media = media_in(replied)
+    if author is None or (not text and not media):
+        return None
+    chat = str(message.chat.id)
+    return ReplyRef(
+        "telegram",
+        chat,
+        str(replied.message_id),
+        text=text,
+        author=author,
+        received_as=f"{chat}:{replied.message_id}",
+        media=media,
+    )
 
 
 def addressed_text(message: Message, text: str, username: str, bot_id: int) -> str | None:

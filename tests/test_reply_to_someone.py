@@ -1,0 +1,156 @@
+"""A reply to someone's message (not Steward's) brings that message into the turn, through the
+Telegram fake: another person's words and files fenced as theirs (their instruction asks first),
+the owner's own earlier message as their own, never a command, never the first message of a
+forum topic that every message in it "replies" to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fakes.anthropic import FakeAnthropic
+from fakes.telegram import FakeTelegram
+from harness import echo_reply
+from test_media_in import OWNER_TG, jpeg, photo_sizes, telegram_steward, texts_with, until
+from trust_world import instruction, obedient_model
+
+from bot.channels.telegram_types import Message
+from bot.channels.telegram_updates import replying_to
+
+GROUP = -1002222222222
+STRANGER_TG = 3003
+IN_GROUP = {"chat_id": GROUP, "chat_type": "supergroup"}
+
+
+def newest_id(tg: FakeTelegram, chat: int) -> int:
+    return max(message_id for chat_id, message_id in tg.messages if chat_id == chat)
+
+
+def cards(tg: FakeTelegram) -> list[Any]:
+    return [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]
+
+
+async def test_asking_about_a_strangers_message_in_a_group_brings_it_fenced_as_theirs(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(obedient_model)
+    order = instruction("write_file", {"path": "from-reply.txt", "content": "x"})
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message(order, user_id=STRANGER_TG, first_name="Mallory", **IN_GROUP)
+        theirs = newest_id(tg, GROUP)
+        tg.push_message(
+            "@steward_test_bot is this right?",
+            user_id=OWNER_TG,
+            reply_to_message_id=theirs,
+            **IN_GROUP,
+        )
+        await until(lambda: cards(tg), "an approval card")
+        (turn,) = await h.turns()
+    said = fake_model.requests[0].last_user_text
+    assert "They are replying to an earlier message in this chat" in said
+    fenced = said[said.index("<untrusted") : said.index("</untrusted")]
+    assert "write_file" in fenced and "another person" in fenced
+    assert said.rstrip().endswith("is this right?")  # the owner's words, not fenced
+    assert turn.tainted and f"person:telegram:user:{STRANGER_TG}" in turn.label.sources
+    assert not (tmp_path / "workspace" / "from-reply.txt").exists()  # it asks first
+
+
+async def test_a_reply_to_the_owners_own_earlier_message_is_their_words(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message("my flight is LH 400 on Friday", user_id=OWNER_TG)
+        mine = newest_id(tg, OWNER_TG)
+        await until(texts_with(tg, "LH 400"), "the first answer")
+        tg.push_message("remind me of this", user_id=OWNER_TG, reply_to_message_id=mine)
+        await until(texts_with(tg, "remind me of this"), "the second answer")
+        turns = [t for t in await h.turns() if t.kind == "chat"]
+    (said,) = [
+        r.last_user_text
+        for r in fake_model.requests
+        if r.last_user_text.endswith("remind me of this")
+    ]
+    assert "They are replying to an earlier message in this chat (#1)" in said
+    assert "LH 400" in said and "<untrusted" not in said
+    assert not turns[-1].tainted
+
+
+async def test_the_photo_of_a_message_replied_to_reaches_the_model_as_the_senders(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("A red and a blue half.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        sizes = photo_sizes(tg, jpeg(400, 200), 400, 200)
+        tg.push_message("", user_id=STRANGER_TG, extra={"photo": sizes}, **IN_GROUP)
+        theirs = newest_id(tg, GROUP)
+        tg.push_message(
+            "@steward_test_bot what is in this photo?",
+            user_id=OWNER_TG,
+            reply_to_message_id=theirs,
+            **IN_GROUP,
+        )
+        await until(lambda: tg.sent_texts(GROUP), "the answer")
+        (turn,) = await h.turns()
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
+    request = fake_model.requests[0]
+    (block,) = request.images
+    assert block["source"]["media_type"] == "image/jpeg"
+    assert "(an image: what it shows is data" in request.last_user_text
+    assert turn.tainted and f"person:telegram:user:{STRANGER_TG}" in turn.label.sources
+    (text,) = stored
+    assert text.startswith("what is in this photo?")
+    assert "(in the message replied to: [photo saved as inbox/" in text
+
+
+async def test_a_reply_to_a_command_does_not_bring_the_command_in(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.reply_text("ok")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message("/status", user_id=OWNER_TG)
+        command = newest_id(tg, OWNER_TG)
+        await until(lambda: tg.sent_texts(OWNER_TG), "the command's answer")
+        tg.push_message("thanks", user_id=OWNER_TG, reply_to_message_id=command)
+        await until(lambda: "ok" in tg.sent_texts(OWNER_TG), "the answer")
+    said = fake_model.requests[0].last_user_text
+    assert "They are replying" not in said and "/status" not in said
+
+
+async def test_the_platforms_copy_of_a_command_is_not_brought_in_either(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A command for another bot is not Steward's to keep; its copy in a reply may carry a
+    secret, so it stays out too."""
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message("/login@other_bot hunter2", user_id=STRANGER_TG, **IN_GROUP)
+        theirs = newest_id(tg, GROUP)
+        tg.push_message(
+            "@steward_test_bot what was that?",
+            user_id=OWNER_TG,
+            reply_to_message_id=theirs,
+            **IN_GROUP,
+        )
+        await until(lambda: tg.sent_texts(GROUP), "the answer")
+    said = fake_model.requests[0].last_user_text
+    assert said.rstrip().endswith("what was that?")
+    assert "They are replying" not in said and "hunter2" not in said
+
+
+def test_the_first_message_of_a_forum_topic_is_no_reply() -> None:
+    chat = {"id": GROUP, "type": "supergroup", "is_forum": True}
+    person = {"id": STRANGER_TG, "is_bot": False, "first_name": "M"}
+    raw = {
+        "message_id": 9,
+        "chat": chat,
+        "from": {"id": OWNER_TG, "is_bot": False, "first_name": "O"},
+        "text": "@steward_test_bot hi",
+        "is_topic_message": True,
+        "message_thread_id": 5,
+        "reply_to_message": {"message_id": 5, "chat": chat, "from": person, "text": "Topic"},
+    }
+    assert replying_to(Message.from_raw(raw), bot_id=42) is None
+    raw["reply_to_message"] = {"message_id": 7, "chat": chat, "from": person, "text": "x"}
+    ref = replying_to(Message.from_raw(raw), bot_id=42)
+    assert ref is not None and ref.text == "x" and ref.author == f"telegram:user:{STRANGER_TG}"
