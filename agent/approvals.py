@@ -190,13 +190,17 @@ class ApprovalService:
         approved call runs with (the requesting turn's user and chat, `approved=True`)."""
         store = self._stores.approvals
         audit = self._stores.audit
+        if not self.may_decide(identity, user):
+            # asked before the id is looked up: one answer for every id, so someone who may
+            # not decide learns nothing of which requests exist
+            await audit.record(
+                "approval.refused_decider", actor=str(identity), subject=approval_id[:16]
+            )
+            return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
         approval = await store.get(approval_id.strip().lower())
         if approval is None:
             await audit.record("approval.unknown", actor=str(identity), subject=approval_id[:16])
             return Decided(Outcome.UNKNOWN, f"There is no approval request {approval_id!r}.")
-        if not self.may_decide(identity, user):
-            await audit.record("approval.refused_decider", actor=str(identity), subject=approval.id)
-            return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
         tool = self._tools.get(approval.tool)  # looked up once: the same tool is judged and run
         if approve and tool is not None and tool.owner_data and not (user and user.is_owner):
             # The workspace, the mailbox and the MCP servers are the owner's: an approver may

@@ -251,10 +251,13 @@ async def test_08_strangers_and_non_approvers_cannot_approve(tmp_path: Path) -> 
         await w.h.steward.stores.people.admit(colleague, "Bob")
         reply = await w.h.say(f"/approve {approval_id}", sender=colleague, chat="c2")
         assert reply == "Only the owner can decide approval requests."
+        # the same answer for an id that does not exist: no telling which requests are real
+        made_up = "zzzz" if approval_id != "zzzz" else "yyyy"
+        assert await w.h.say(f"/deny {made_up}", sender=colleague, chat="c2") == reply
         assert not (w.workspace / "approved-file").exists()
         refused = await w.audit_kinds("approval.refused_decider")
         strangers = await w.audit_kinds("stranger.refused")
-        assert [e.actor for e in refused] == ["test:bob"]
+        assert [e.actor for e in refused] == ["test:bob", "test:bob"]
         assert [e.actor for e in strangers] == ["test:mallory"]
         await w.h.say(f"/approve {approval_id}")
         assert (w.workspace / "approved-file").exists()
