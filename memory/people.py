@@ -201,6 +201,16 @@ class People:
         )
         return changed > 0
 
+    async def revoked(self, identities: Sequence[Identity]) -> set[Identity]:
+        """Those of `identities` that were allowed once and are revoked now."""
+        if not identities:
+            return set()
+        rows = await self._db.fetchall(
+            "SELECT channel, platform_user_id FROM identities WHERE status = 'revoked'"
+        )
+        found = {Identity(row[0], row[1]) for row in rows}
+        return {identity for identity in identities if identity in found}
+
     async def identities_of(self, user_id: int) -> list[Identity]:
         rows = await self._db.fetchall(
             "SELECT channel, platform_user_id FROM identities"

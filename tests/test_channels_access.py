@@ -111,6 +111,26 @@ async def test_allowlists_from_settings_are_admitted_and_dropped_ids_revoked(
     ]
 
 
+async def test_a_revoke_in_chat_outlasts_a_restart_for_someone_the_settings_allow(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Listed in TELEGRAM_ALLOWED_USERS, thrown out with /revoke: the next start (a crash, an
+    upgrade) does not let them back in, and /revoke said so; /allow does."""
+    listed = {"TELEGRAM_ALLOWED_USERS": "2002"}
+    async with running_steward(tmp_path, fake_model.base_url, **listed) as h:
+        await apply_allowlists(h.steward.stores, [MALLORY])  # the first start
+        said = await h.say("/revoke telegram:2002")
+        assert "TELEGRAM_ALLOWED_USERS" in said and "stay revoked across restarts" in said
+    async with running_steward(tmp_path, fake_model.base_url, **listed) as h:
+        people = h.steward.stores.people
+        await apply_allowlists(h.steward.stores, [MALLORY])  # the next start
+        assert await people.resolve(MALLORY) is None
+        await h.say("/allow telegram:2002")
+        assert await people.resolve(MALLORY) is not None
+        await apply_allowlists(h.steward.stores, [MALLORY])
+        assert await people.resolve(MALLORY) is not None
+
+
 async def test_a_long_allowlist_is_admitted_in_two_transactions_keeping_knocked_names(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -120,6 +120,12 @@ async def revoke_identity(
     also = f" {stopped} reminder(s) and task(s) of theirs were cancelled." if stopped else ""
     if withdrawn:
         also += f" {withdrawn} request(s) of theirs awaiting approval were withdrawn."
+    listed = (*settings.telegram_allowed_users, *settings.slack_allowed_users)
+    if identity in listed:
+        also += (
+            f" They are listed in {identity.channel.upper()}_ALLOWED_USERS too: they stay "
+            "revoked across restarts, and taking them out there tidies it up."
+        )
     return f"{identity} can no longer talk to me.{also} /allow {identity} lets them back in."
 
 
@@ -268,11 +274,20 @@ async def tell_owner_about_stranger(
 
 async def apply_allowlists(stores: Stores, allowed: list[Identity]) -> None:
     """Admit the identities the settings allow; revoke ones a previous start admitted from the
-    settings that are no longer listed."""
+    settings that are no longer listed. One the owner revoked in chat while it was listed stays
+    revoked (a restart does not undo /revoke); /allow lets it back in."""
     previous: list[str] = json.loads(await stores.state.get(ALLOWLIST_STATE) or "[]")
     current = [str(identity) for identity in allowed]
+    kept_out = await stores.people.revoked([i for i in allowed if str(i) in previous])
+    for identity in sorted(kept_out, key=str):
+        log.warning(
+            "%s is in the settings' allowed users but was revoked in chat: it stays revoked "
+            "(/allow %s lets it back in)",
+            identity,
+            identity,
+        )
     # one trip each, however long the list (a start once took a dozen per listed identity)
-    admitted = await stores.people.admit_many(allowed)
+    admitted = await stores.people.admit_many([i for i in allowed if i not in kept_out])
     await stores.audit.record_many(
         "access.allowed", actor="settings", subjects=[str(i) for i in admitted]
     )
