@@ -61,6 +61,18 @@ def local(moment: datetime) -> str:
         ("saturday 21 march 19:00 dinner", "Sat 2026-03-21 19:00:00", "dinner"),
         ("thursday 2 april 10:00 call", "Thu 2026-04-02 10:00:00", "call"),
         ("1/5/27 trip", "Sat 2027-05-01 09:00:00", "trip"),  # a two-digit year, day first
+        # today's weekday with a time still ahead is today (it went a week late)
+        ("tuesday 18:00 call", "Tue 2026-03-10 18:00:00", "call"),
+        ("tue 6pm call", "Tue 2026-03-10 18:00:00", "call"),
+        ("tuesday 9:00 call", "Tue 2026-03-17 09:00:00", "call"),  # gone by today
+        ("next tuesday 18:00 call", "Tue 2026-03-17 18:00:00", "call"),
+        ("tuesday standup", "Tue 2026-03-17 09:00:00", "standup"),
+        # a zone the time names is where it is read (it was dropped: an hour early here)
+        ("2026-12-24T18:00:00Z dinner", "Thu 2026-12-24 19:00:00", "dinner"),
+        ("2026-12-24T18:00:00+01:00 dinner", "Thu 2026-12-24 18:00:00", "dinner"),
+        ("tomorrow 9am PST call the bank", "Wed 2026-03-11 18:00:00", "call the bank"),
+        ("tomorrow 9:00 UTC call", "Wed 2026-03-11 10:00:00", "call"),
+        ("tomorrow 9:00 EAT lunch", "Wed 2026-03-11 09:00:00", "EAT lunch"),  # not a zone here
     ],
 )
 def test_one_shot_formats(text: str, first: str, rest: str) -> None:

@@ -118,7 +118,17 @@ _EXPLICIT_TIME = re.compile(
 )
 _TIME_OF_DAY = re.compile(r"^\d{1,2}([:.]\d{2})?(am|pm)?$|^noon$|^midnight$", re.I)
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_CLOCK_IN_TEXT = re.compile(r"\b(\d{1,2}):(\d{2})\b(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I)
+# a clock's hour and minute, not its seconds ("18:00:00") nor a zone's offset ("+01:00")
+_CLOCK_IN_TEXT = re.compile(
+    r"(?<![\d:+\-])(\d{1,2}):(\d{2})(?![\d])(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I
+)
+_ZONE_NAMES = frozenset({
+    "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "AKST", "AKDT", "HST",
+    "ET", "PT", "CET", "CEST", "EET", "EEST", "WET", "WEST", "BST", "IST", "JST", "KST", "SGT",
+    "HKT", "MSK", "AEST", "AEDT", "ACST", "ACDT", "AWST", "NZST", "NZDT",
+})  # fmt: skip
+"""Zones a time may name after its clock ("9am PST"), as written (upper case: "cat", "eat"
+and "west" are words); dateparser knows them, and the time is then read in that zone."""
 _ELAPSED = re.compile(
     r"^(in\s+)?((\d+(\.\d+)?|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
     r"(\s*,?\s*(and\s+)?)?)+$",
@@ -141,7 +151,6 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     settings: dict[str, Any] = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": base,
-        "RETURN_AS_TIMEZONE_AWARE": False,
     }
     if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
         settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
@@ -159,6 +168,8 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
 
 
 def _time_like(tokens: list[str], i: int) -> bool:
+    if tokens[i].strip(",") in _ZONE_NAMES:
+        return i > 0 and _time_like(tokens, i - 1)
     word = tokens[i].lower().strip(",")
     if any(ch.isdigit() for ch in word):
         return True
@@ -236,7 +247,26 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     elapsed = _ELAPSED.match(normalized.strip())  # "in 90 minutes" at 22:30: midnight itself
     if local.time() == time(0) and not elapsed and not _EXPLICIT_TIME.search(normalized):
         moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)  # a day named without a time
-    return moment
+    return _today_if_named(normalized, moment, now, zone)
+
+
+_NAMED_WEEKDAY = re.compile(rf"\b({'|'.join(sorted(_WEEKDAYS, key=len, reverse=True))})\b", re.I)
+
+
+def _today_if_named(text: str, moment: datetime, now: datetime, zone: ZoneInfo) -> datetime:
+    """dateparser reads a weekday that is today as next week's ("monday 11:00" on a Monday
+    morning went a week late): with a time still ahead today it is today, unless the text
+    says "next"."""
+    named = _NAMED_WEEKDAY.search(text)
+    if named is None or re.search(r"\bnext\b", text, re.I) or not _EXPLICIT_TIME.search(text):
+        return moment
+    local_now, local = now.astimezone(zone), moment.astimezone(zone)
+    if _WEEKDAYS[named[1].lower()] != local_now.weekday():
+        return moment
+    if (local.date() - local_now.date()).days != 7:
+        return moment
+    today = local_at(local_now.date(), local.hour, local.minute, zone)
+    return today if today > now else moment
 
 
 def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
