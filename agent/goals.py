@@ -14,7 +14,7 @@ from agent.delivery import private_address
 from agent.errors import GoalError, TooManySchedules
 from agent.ports import Remembering, Scheduling
 from agent.recall import group_scope
-from agent.scheduler.when import Recurrence, describe_trigger
+from agent.scheduler.when import Recurrence, aparse_day, describe_trigger, local_at
 from agent.types import Address
 from memory.clock import Clock, parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
@@ -210,6 +210,30 @@ class Goals:
         if recurrence is None and goal.due_at:  # the due date's own check-in comes back
             await self._due_checkin(user, goal, parse_iso(goal.due_at))
         return await self.get(user, goal_id)
+
+    async def due_by(self, user: User, text: str) -> datetime:
+        """A due date in the user's words, the same wherever it is given (chat, web, a tool): a
+        day, read from its start ("today" counts), due by its end in the user's zone. WhenError
+        says what is wrong."""
+        zone = self.zone(user)
+        day = await aparse_day(text, self._clock.now(), zone)
+        return local_at(day, 23, 59, zone)
+
+    async def timezone_changed(self, user: User, previous: ZoneInfo) -> int:
+        """A due date is a day in the user's zone: after /timezone the same day's end in the
+        new one, and its check-in (the day before at 9:00) moves with it. How many moved."""
+        zone = self.zone(user)
+        moved = 0
+        for goal in await self._stores.goals.active(user.id):
+            if not goal.due_at:
+                continue
+            day = parse_iso(goal.due_at).astimezone(previous).date()
+            due = local_at(day, 23, 59, zone)
+            if due != parse_iso(goal.due_at):
+                await self._stores.goals.set_due(goal.id, due)
+                await self._due_checkin(user, goal, due)
+                moved += 1
+        return moved
 
     async def set_due(self, user: User, goal_id: int, due: datetime | None) -> Goal:
         goal = await self.get(user, goal_id, active=True)

@@ -287,6 +287,27 @@ async def test_a_due_date_alone_is_followed_up_the_day_before(
         assert back.next_run_at == datetime(2026, 4, 29, 9, 0, tzinfo=UTC)
 
 
+async def test_a_due_day_and_its_check_in_follow_a_new_timezone(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A due date is a day: after /timezone it is the same day's end there, and its check-in
+    is the day before at 9:00 there (it stayed at the old zone's: 02:00, or the next day)."""
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(NOW)) as h:
+        await h.say("/goal add file taxes")
+        assert "due Tue 2027-06-01" in await h.say("/goal due 1 2027-06-01")
+        assert "Check-ins: Mon 2027-05-31 09:00" in await h.say("/goal show 1")
+        said = await h.say("/timezone America/Los_Angeles")
+        assert "1 goal due date(s) stay on their day there" in said
+        shown = await h.say("/goal show 1")
+        assert "Due: Tue 2027-06-01\n" in shown
+        assert "Check-ins: Mon 2027-05-31 09:00" in shown
+        [checkin] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert checkin.next_run_at == datetime(2027, 5, 31, 16, 0, tzinfo=UTC)  # 09:00 PDT
+        await h.say("/timezone Asia/Tokyo")
+        assert "Due: Tue 2027-06-01\n" in await h.say("/goal show 1")
+        assert "(due 2027-06-01)" in await h.say("/goal list")
+
+
 async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_path: Path) -> None:
     """`/goal done 1 2` closed #1 and said nothing of #2 (review 28)."""
     async with running_steward(tmp_path, None) as h:

@@ -567,6 +567,31 @@ async def test_always_approves_and_adds_the_policy_rule_as_chat_does(web: Web) -
     assert changed.actor == "test:owner"
 
 
+async def test_a_due_date_on_the_web_is_read_as_in_chat(web: Web) -> None:
+    """The Goals page read a due date as a moment: "today" was "in the past", and a date was
+    due at 09:00 there but at the day's end from /goal due."""
+    await web.h.say("hello")
+    await web.h.say("/goal add Chat goal")
+    await web.h.say("/goal due 1 2027-06-01")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/goals")
+    for path, fields in (
+        ("/goals/add", {"title": "Web goal"}),
+        ("/goals/2/due", {"text": "2027-06-01"}),
+        ("/goals/add", {"title": "Today's goal"}),
+        ("/goals/3/due", {"text": "today"}),
+    ):
+        response, _ = await web.request(
+            "POST", path, cookie=cookie, headers=web.origin(), data={"csrf": token, **fields}
+        )
+        assert response.status == 303, path
+    _, html = await web.request("GET", "/goals", cookie=cookie)
+    assert "in the past" not in html
+    goals = web.h.steward.stores.goals
+    chat, page, today = [(await goals.by_id(i)).due_at for i in (1, 2, 3)]
+    assert chat == page and today is not None and "T23:59" in today
+
+
 async def test_goals_reminders_and_briefing_are_editable(web: Web) -> None:
     await web.h.say("hello")  # the owner's private chat: where reminders and briefings post
     cookie = await web.login()

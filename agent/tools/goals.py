@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from agent.goals import GoalError, Goals
 from agent.recall import group_scope
-from agent.scheduler.when import WhenError, aparse_moment, parse_cadence
+from agent.scheduler.when import WhenError, parse_cadence
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from memory.goals import GoalStatus
 from memory.longterm import Source
@@ -52,7 +52,7 @@ async def goal_add(
     goals = _goals(ctx)
     zone = ZoneInfo(ctx.timezone)
     try:
-        due_at = await aparse_moment(due, ctx.clock.now(), zone) if due else None
+        due_at = await goals.due_by(ctx.user, due) if due else None
         recurrence = parse_cadence(cadence, ctx.clock.now(), zone) if cadence else None
         goal = await goals.add(
             ctx.user, title, tainted=ctx.tainted, due=due_at, sources=ctx.sources

@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from agent.goals import GoalError, Goals
-from agent.scheduler.when import WhenError, aparse_day, local_at, parse_cadence
+from agent.scheduler.when import WhenError, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
 from bot.commands.ids import digits_of_id, ids_from
@@ -188,9 +188,8 @@ async def due_off(goal_id: int, user: User, goals: Goals) -> str:
 async def due(goal_id: int, when: str, user: User, clock: Clock, goals: Goals) -> str:
     if not when:
         raise UsageError("When is it due? /goal due <id> 2026-06-01")
-    zone = goals.zone(user)
     # a due date is a day: "today" counts (read from the day's start), and whatever time the
     # words gave, it is due by that day's end ("24.12.2026" was 00:00, "2026-12-24" 09:00)
-    day = await aparse_day(when, clock.now(), zone)
-    await goals.set_due(user, goal_id, local_at(day, 23, 59, zone))
-    return f"#{goal_id} is due {day:%a %Y-%m-%d}."
+    due = await goals.due_by(user, when)
+    await goals.set_due(user, goal_id, due)
+    return f"#{goal_id} is due {due.astimezone(goals.zone(user)):%a %Y-%m-%d}."

@@ -6,6 +6,7 @@ import zoneinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import Settings
+from agent.goals import Goals
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import WhenError, parse_quiet
 from bot.commands.registry import CommandGroup, UsageError
@@ -60,15 +61,24 @@ async def timezone_show(user: User, settings: Settings) -> str:
 
 @timezone.sub("<zone...>", zone=_zone)
 async def timezone_set(
-    zone: ZoneInfo, user: User, stores: Stores, clock: Clock, scheduler: SchedulerService
+    zone: ZoneInfo,
+    user: User,
+    stores: Stores,
+    clock: Clock,
+    scheduler: SchedulerService,
+    goals: Goals,
 ) -> str:
+    previous = goals.zone(user)
     await stores.people.set_timezone(user.id, zone.key)
     changed = await stores.people.get(user.id)
     assert changed is not None
     moved = await scheduler.timezone_changed(changed)
+    due = await goals.timezone_changed(changed, previous)
     await stores.audit.record("user.timezone", actor=f"user:{changed.id}", subject=zone.key)
     now = clock.now().astimezone(zone)
     note = f" {moved} recurring schedule(s) now follow it." if moved else ""
+    if due:
+        note += f" {due} goal due date(s) stay on their day there."
     return f"Your timezone is now {zone.key} (it is {now:%H:%M} there).{note}"
 
 

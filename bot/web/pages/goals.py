@@ -16,7 +16,6 @@ from agent.errors import GoalError
 from agent.scheduler import Recurrence
 from agent.scheduler.when import (
     WhenError,
-    aparse_moment,
     aparse_reminder,
     describe_trigger,
     parse_cadence,
@@ -126,10 +125,10 @@ async def goal_change(page: Page) -> web.StreamResponse:
                 await goals.set_due(page.user, goal_id, None)
                 message = f"#{goal_id} has no due date now."
             else:
-                zone = ZoneInfo(page.zone)
-                moment = await aparse_moment(text, page.deps.core.clock.now(), zone)
+                moment = await goals.due_by(page.user, text)
                 await goals.set_due(page.user, goal_id, moment)
-                message = f"#{goal_id} is due {moment.astimezone(zone):%a %Y-%m-%d}."
+                day = moment.astimezone(goals.zone(page.user))
+                message = f"#{goal_id} is due {day:%a %Y-%m-%d}."
         elif action == "every":
             here = await _here(page)
             if text.lower() in ("", "off"):
