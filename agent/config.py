@@ -6,6 +6,7 @@ line naming it; split, a setting and its check would live apart.)
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -47,6 +48,13 @@ EMBEDDER_NAMES = (
     "disabled",
 )
 """STEWARD_EMBEDDER's values: the first four named in its error, the rest aliases."""
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.strip("[]")).version == 6
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -190,7 +198,14 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+            hosts = frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+            for host in hosts:  # a URL or host:port never matched a host, silently
+                if "/" in host or (":" in host and not _ipv6(host)):
+                    bare = urlsplit(host if "//" in host else f"//{host}").hostname or host
+                    raise ValueError(
+                        f"{host!r} is not a host name: write the host alone, e.g. {bare}"
+                    )
+            return hosts
         return value
 
     @field_validator("owner", "approvers", mode="before")

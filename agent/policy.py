@@ -288,7 +288,12 @@ def load_policy(path: Path) -> PolicyFile:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(DEFAULT_POLICY, encoding="utf-8")
-    return _parsed(path.read_text(encoding="utf-8"), path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a Latin-1 "café", a file saved as UTF-16
+        raise PolicyError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    return _parsed(text, path)
 
 
 def _parsed(text: str, path: Path) -> PolicyFile:

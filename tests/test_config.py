@@ -89,6 +89,9 @@ def test_bad_value_raises_config_error(
         # parses as an identity, but on a channel no message can come from: no owner at all
         ("STEWARD_OWNER", "telgram:123", "configuration error: STEWARD_OWNER: unknown channel"),
         ("STEWARD_APPROVERS", "slak:U0123ABCD", "STEWARD_APPROVERS: unknown channel 'slak'"),
+        # a URL or host:port was taken and never matched a host
+        ("STEWARD_FETCH_ALLOW_HOSTS", "http://127.0.0.1:8080", "e.g. 127.0.0.1"),
+        ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, 10.0.0.5:80", "'10.0.0.5:80' is not a host"),
     ],
 )
 def test_bad_value_exits_with_one_line_naming_the_setting(
@@ -250,3 +253,8 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_allowed_hosts_are_bare_names_or_addresses() -> None:
+    settings = load_settings(STEWARD_FETCH_ALLOW_HOSTS="Wiki.lan, 10.0.0.5, ::1", _env_file=None)
+    assert settings.fetch_allow_hosts == {"wiki.lan", "10.0.0.5", "::1"}

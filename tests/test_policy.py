@@ -62,6 +62,13 @@ def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> Non
     (tmp_path / "policy.toml").write_text("[defaults\n")
     result = _run(["run"], tmp_path)
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+    # a Latin-1 "café" in a comment was a traceback
+    (tmp_path / "policy.toml").write_bytes("# caf\u00e9\n".encode("latin-1"))
+    for args in (["policy", "check"], ["run"]):
+        result = _run(args, tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert "policy.toml: not UTF-8 (byte 5); save it as UTF-8" in line
 
 
 def test_argv_rules_match_tokens_not_prefixes() -> None:
