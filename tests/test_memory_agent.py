@@ -384,7 +384,9 @@ async def test_the_owner_sees_searches_corrects_and_forgets(tmp_path: Path) -> N
 
         index = memory.store.index
         assert index is not None and 1 in index.ids(1)
-        assert "Forgotten #1" in await h.say("/memory forget 1")
+        forgot = await h.say("/memory forget 1")
+        # a full stop before what follows ("…3 March If it was said…" ran on)
+        assert forgot.startswith("Forgotten #1: My sister Priya's birthday is on 3 March. ")
         assert await memory.store.get(1, 1) is None and 1 not in index.ids(1)
         events = await h.steward.stores.audit.recent(kind="memory.forgotten")
         assert events[-1].subject == "memory:1"

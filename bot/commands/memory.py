@@ -267,8 +267,10 @@ async def forget(
     if in_group(chat):  # a group hears the number, not what was kept in private
         return f"Forgotten #{memory_id}.{also}"
     # the log keeps the number only: the answer must not keep what was just forgotten
+    kept = forgotten.memory.text
+    stop = "" if kept.rstrip().endswith((".", "!", "?", "…")) else "."  # before what follows
     return Unrecorded(
-        f"Forgotten #{memory_id}: {forgotten.memory.text}{also}", f"Forgotten #{memory_id}.{also}"
+        f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
     )
 
 
