@@ -297,8 +297,12 @@ async def test_the_words_people_use_for_cancel_memory_counts_and_approval_ids(
     async with running_steward(tmp_path, None) as h:
         for text in ("10m tea", "20m stretch", "tomorrow 9:00 delete old backups"):
             assert "#" in await h.say(f"/remind {text}")
+        for text in ("30m a", "40m b"):
+            await h.say(f"/remind {text}")
         assert "Cancelled #1" in await h.say("/remind remove 1")
         assert "Cancelled #2" in await h.say("/remind delete 2")
+        several = await h.say("/remind remove 4, 5")  # as README says of cancel (it was one)
+        assert "Cancelled #4" in several and "Cancelled #5" in several
         assert "old backups" in await h.say("/remind list")  # still a reminder's words
         for text in ("one", "two", "three"):
             await h.say(f"/remember note {text}")

@@ -93,6 +93,9 @@ def test_one_shot_formats(text: str, first: str, rest: str) -> None:
         ("every day 21:00 journal", "Tue 2026-03-10 21:00:00", "journal", "every day at 21:00"),
         # "At what time?" before, though "at 8" works elsewhere; "daily" as cadences take it
         ("every monday at 8 gym", "Mon 2026-03-16 08:00:00", "gym", "every Monday at 08:00"),
+        # a bare hour after the days, as "monday 9" is read (it asked "At what time?")
+        ("every day 9 journal", "Wed 2026-03-11 09:00:00", "journal", "every day at 09:00"),
+        ("every friday 18 beer", "Fri 2026-03-13 18:00:00", "beer", "every Friday at 18:00"),
         ("daily 9:00 pills", "Wed 2026-03-11 09:00:00", "pills", "every day at 09:00"),
         (
             "every weekday 7:30am stand up",

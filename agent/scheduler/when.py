@@ -479,6 +479,8 @@ def _parse_every(
             and not (i + 1 < len(tokens) and tokens[i + 1].lower() in ("am", "pm", "a.m.", "p.m."))
         ):  # "every monday at 8": 08:00, as "at 8" is elsewhere
             hour_minute, i = (int(bare), 0), i + 1
+    elif i < len(tokens) and _BARE_HOUR_AFTER_DAY.match(f"today {' '.join(tokens[i : i + 2])}"):
+        hour_minute, i = (int(tokens[i]), 0), i + 1  # "every day 9 journal", as "monday 9"
     for width in (2, 1):  # "9 pm" or "9pm" / "21:00"
         chunk = tokens[i : i + width]
         if hour_minute is None and len(chunk) == width and _is_time_of_day(chunk):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from zoneinfo import ZoneInfo
 
 from agent.config import Settings
@@ -79,9 +80,10 @@ async def add(
     """`words` is the whole of what was typed ("tomorrow 9:00 call mom"): when, then what.
     "remove 3" and "delete 3" (an id alone) cancel, as people say it; "delete old backups
     tomorrow 9:00" is still a reminder."""
-    said = words.split()
-    if len(said) == 2 and said[0].lower() in ("remove", "delete") and as_id(said[1]):
-        return await cancel(int(as_id(said[1]) or 0), user, chat, scheduler)
+    verb, _, rest = words.strip().partition(" ")
+    ids = [w for w in re.split(r"[\s,]+", rest.strip()) if w and w.lower() not in ("and", "&")]
+    if verb.lower() in ("remove", "delete") and ids and all(as_id(w) is not None for w in ids):
+        return await cancel_many(_schedule_ids(rest), user, chat, scheduler)  # "remove 2 3"
     zone = ZoneInfo(user.timezone or settings.timezone)
     now = clock.now()
     try:
