@@ -170,6 +170,46 @@ class Goals:
         )
         return closed
 
+    async def reopen(self, user: User, goal_id: int) -> Goal:
+        """A goal closed by mistake (done instead of note) is active again, its due date's
+        check-in back; a check-in cadence it had is set again by the caller (`set_cadence`
+        needs the chat), so until then it shows none."""
+        goal = await self.get(user, goal_id)
+        if goal.status is GoalStatus.ACTIVE:
+            raise GoalError(f"Goal #{goal_id} is not closed.")
+        await self._stores.goals.set_status(goal.id, GoalStatus.ACTIVE)
+        await self._stores.goals.set_cadence(goal.id, None)
+        await self._stores.audit.record(
+            "goal.reopened", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
+        )
+        if goal.due_at:
+            await self._due_checkin(user, goal, parse_iso(goal.due_at))
+        day = self._clock.now().astimezone(self.zone(user))
+        source, label = _provenance(user, Source.OWNER_SAID, TRUSTED)
+        await self._remember(
+            user,
+            goal,
+            f"Goal “{goal.title}” was reopened on {day:%Y-%m-%d}.",
+            source=source,
+            label=label.join(goal.label),
+        )
+        return await self.get(user, goal_id)
+
+    async def rename(self, user: User, goal_id: int, title: str, *, label: Label = TRUSTED) -> Goal:
+        """A goal's title corrected (a typo, a sharper aim); its notes and dates stay."""
+        goal = await self.get(user, goal_id, active=True)
+        title = " ".join(title.split())
+        if not title:
+            raise GoalError("What should it be called?")
+        if not user.is_owner:  # another person's words, as in `add`
+            label = label.join(Label.untrusted(f"person:#{user.id}"))
+        await self._stores.goals.set_title(goal.id, title)
+        await self._stores.goals.taint(goal.id, label)
+        await self._stores.audit.record(
+            "goal.renamed", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
+        )
+        return await self.get(user, goal_id)
+
     async def set_cadence(
         self,
         user: User,

@@ -157,6 +157,9 @@ class GoalStore:
     async def set_next_step(self, goal_id: int, next_step: str) -> None:
         await self._set(goal_id, "next_step", next_step)
 
+    async def set_title(self, goal_id: int, title: str) -> None:
+        await self._set(goal_id, "title", title)
+
     async def set_status(self, goal_id: int, status: GoalStatus) -> None:
         await self._set(goal_id, "status", str(status))
 

@@ -308,6 +308,32 @@ async def test_a_due_day_and_its_check_in_follow_a_new_timezone(
         assert "(due 2027-06-01)" in await h.say("/goal list")
 
 
+async def test_a_goal_closed_by_mistake_is_reopened_with_its_check_ins_and_renamed(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """`/goal done 1` typed for `/goal note 1 …` was final: notes, cadence and even drop were
+    refused, and a title's typo stayed."""
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(NOW)) as h:
+        await h.say("/goal add Run a half marathn")
+        await h.say("/goal every 1 every monday 9:00")
+        await h.say("/goal due 1 2026-05-01")
+        await h.say("/goal done 1")
+        assert "already" in (await h.say("/goal note 1 ran 5k")).lower()
+        assert await scheduler(h).store.for_user(1, ("checkin",)) == []
+        said = await h.say("/goal reopen 1")
+        assert "is active again" in said and "every Monday at 09:00" in said
+        [checkin] = await scheduler(h).store.for_user(1, ("checkin",))
+        assert checkin.trigger["type"] == "every"
+        assert "Noted on #1" in await h.say("/goal note 1 ran 5k")
+        assert "is not closed" in await h.say("/goal reopen 1")
+        assert "now: Run a half marathon" in await h.say("/goal rename 1 Run a half marathon")
+        shown = await h.say("/goal show 1")
+        assert shown.startswith("#1 Run a half marathon\nStatus: active") and "ran 5k" in shown
+        assert "What should it be called?" in await h.say("/goal rename 1")
+        kinds = [e.kind for e in await h.steward.stores.audit.recent(50)]
+        assert "goal.reopened" in kinds and "goal.renamed" in kinds
+
+
 async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_path: Path) -> None:
     """`/goal done 1 2` closed #1 and said nothing of #2 (review 28)."""
     async with running_steward(tmp_path, None) as h:

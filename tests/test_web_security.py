@@ -592,6 +592,23 @@ async def test_a_due_date_on_the_web_is_read_as_in_chat(web: Web) -> None:
     assert chat == page and today is not None and "T23:59" in today
 
 
+async def test_a_closed_goal_is_reopened_and_a_goal_renamed_on_the_web(web: Web) -> None:
+    await web.h.say("hello")
+    await web.h.say("/goal add Lern Italian")
+    await web.h.say("/goal done 1")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/goals")
+    _, html = await web.request("GET", "/goals", cookie=cookie)
+    assert 'action="/goals/1/reopen"' in html
+    for path, fields in (("/goals/1/reopen", {}), ("/goals/1/rename", {"text": "Learn Italian"})):
+        response, _ = await web.request(
+            "POST", path, cookie=cookie, headers=web.origin(), data={"csrf": token, **fields}
+        )
+        assert response.status == 303, path
+    shown = await web.h.say("/goal show 1")
+    assert shown.startswith("#1 Learn Italian\nStatus: active"), shown
+
+
 async def test_goals_reminders_and_briefing_are_editable(web: Web) -> None:
     await web.h.say("hello")  # the owner's private chat: where reminders and briefings post
     cookie = await web.login()

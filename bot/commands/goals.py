@@ -28,7 +28,8 @@ group = CommandGroup()
 
 USAGE = (
     "/goal add <text> · /goal list [all] · /goal show <id> · /goal note <id> <progress> · "
-    "/goal next <id> <next step> · /goal done <id> · /goal drop <id> · "
+    "/goal next <id> <next step> · /goal done <id> · /goal drop <id> · /goal reopen <id> · "
+    "/goal rename <id> <title> · "
     "/goal every <id> <daily | weekly | every monday 9:00 | every 3 days | off> · "
     "/goal due <id> <date | off>"
 )
@@ -36,7 +37,7 @@ WHICH = "Which goal? Give its id (see /goal list)."
 
 goal = group.command(
     "goal",
-    summary="goals that persist: add, list, show, note, next, done, drop, every, due",
+    summary="goals that persist: add, list, show, note, next, done, drop, every, due, reopen",
     usage=USAGE,
     example="/goal add Run a half marathon in spring",
 )
@@ -143,6 +144,35 @@ async def _close(
         title = "" if in_group(chat) else f" {closed.title}"  # a group hears only the number
         lines.append(f"Goal #{closed.id}{title} is {status.value}. Check-ins stopped.")
     return "\n".join(lines)
+
+
+@goal.sub("reopen <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def reopen(
+    goal_id: int, user: User, chat: Chat, address: Address, clock: Clock, goals: Goals
+) -> str:
+    """A goal closed by mistake is active again, with the check-ins it had."""
+    before = await goals.get(user, goal_id)
+    opened = await goals.reopen(user, goal_id)
+    title = "" if in_group(chat) else f" {opened.title}"
+    said = f"Goal #{goal_id}{title} is active again."
+    if before.cadence:
+        try:
+            recurrence = parse_cadence(before.cadence, clock.now(), goals.zone(user))
+            await goals.set_cadence(user, goal_id, recurrence, chat=chat, address=address)
+        except (GoalError, WhenError):
+            return f"{said} Its check-ins were not set again: /goal every {goal_id} weekly."
+        said += f" Check-ins: {recurrence.describe()}."
+    return said
+
+
+@goal.sub("rename <goal_id> [title...]", problem=WHICH, goal_id=_goal_id)
+@_answers
+async def rename(goal_id: int, title: str, user: User, chat: Chat, goals: Goals) -> str:
+    if not title:
+        raise UsageError("What should it be called? /goal rename <id> <title>")
+    renamed = await goals.rename(user, goal_id, title)
+    return f"Goal #{goal_id} is now: {renamed.title}" if not in_group(chat) else "Renamed."
 
 
 @goal.sub("every <goal_id> off", goal_id=_goal_id)

@@ -138,6 +138,21 @@ async def goal_change(page: Page) -> web.StreamResponse:
             chat, address = (here[1], here[0]) if here else (None, None)
             await goals.set_cadence(page.user, goal_id, recurrence, chat=chat, address=address)
             message = f"Check-ins for #{goal_id}: {recurrence.describe() if recurrence else 'off'}."
+        elif action == "rename":
+            await goals.rename(page.user, goal_id, text)
+            message = f"#{goal_id} renamed."
+        elif action == "reopen":
+            before = await goals.get(page.user, goal_id)
+            await goals.reopen(page.user, goal_id)
+            message = f"Goal #{goal_id} is active again."
+            here = await _here(page)
+            if before.cadence and here is not None:
+                recurrence = parse_cadence(
+                    before.cadence, page.deps.core.clock.now(), goals.zone(page.user)
+                )
+                await goals.set_cadence(
+                    page.user, goal_id, recurrence, chat=here[1], address=here[0]
+                )
         elif action in ("done", "dropped"):
             await goals.close(page.user, goal_id, GoalStatus(action))
             message = f"Goal #{goal_id} is {action}."
