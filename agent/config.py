@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     daily_token_budget: int = Field(
         300_000, ge=0, validation_alias=_env("STEWARD_DAILY_TOKEN_BUDGET")
     )
+    guest_daily_tokens: int = Field(
+        50_000, ge=0, validation_alias=_env("STEWARD_GUEST_DAILY_TOKENS")
+    )
+    """Tokens a day each person other than the owner may spend in conversation (0: no limit);
+    their conversations are not in the daily budget, so they never pause the owner's jobs."""
     embedder: str = Field("minilm", validation_alias=_env("STEWARD_EMBEDDER"))
     embedder_dir: Path | None = Field(None, validation_alias=_env("STEWARD_EMBEDDER_DIR"))
     embedder_idle: float = Field(

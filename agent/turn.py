@@ -54,6 +54,10 @@ __all__ = ["NO_API_KEY_REPLY", "TurnRunner"]
 
 log = logging.getLogger(__name__)
 
+GUEST_LIMIT_REPLY = (
+    "We've talked a lot today, more than my owner set aside for conversations with other "
+    "people; let's go on tomorrow."
+)
 NO_API_KEY_REPLY = (
     "I can't think yet: no model API key is configured. Put ANTHROPIC_API_KEY=sk-ant-... "
     "in the .env file in Steward's home (STEWARD_HOME, else its checkout; see .env.example), "
@@ -130,6 +134,7 @@ class TurnRunner:
         max_steps: int,
         daily_token_budget: int,
         approvals: ApprovalService | None = None,
+        guest_daily_tokens: int = 0,
     ) -> None:
         self._deps = deps
         self._stores = deps.stores
@@ -140,6 +145,7 @@ class TurnRunner:
         self._context = context
         self._max_steps = max_steps
         self._daily_token_budget = daily_token_budget
+        self._guest_daily_tokens = guest_daily_tokens
         self._approvals = approvals
 
     async def aclose(self) -> None:
@@ -170,6 +176,8 @@ class TurnRunner:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):
             return TurnOutcome("", TurnStatus.SKIPPED, None, TokenUsage(), 0)
+        if await self.guest_over_allowance(request):
+            return TurnOutcome(GUEST_LIMIT_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         prompt = await self._context.build(request)
         label = request.label.join(prompt.label)
         request = replace(request, tainted=label.tainted, sources=label.sources)
@@ -497,8 +505,22 @@ class TurnRunner:
         """True when today's tokens passed STEWARD_DAILY_TOKEN_BUDGET (0 means no budget)."""
         if self._daily_token_budget <= 0:
             return False
-        spent = await self._stores.turns.tokens_since(self.budget_day_start())
-        return spent >= self._daily_token_budget
+        return await self.budget_spent() >= self._daily_token_budget
+
+    async def budget_spent(self) -> int:
+        """Today's tokens against the budget: other people's conversations are not in it (a
+        friend chatting paused the owner's briefings); their own allowance bounds them."""
+        return await self._stores.turns.budget_tokens_since(self.budget_day_start())
+
+    async def guest_over_allowance(self, request: TurnRequest) -> bool:
+        """Someone other than the owner, in conversation, who has used today's
+        STEWARD_GUEST_DAILY_TOKENS (0: no allowance)."""
+        if request.user.is_owner or request.kind != "chat" or self._guest_daily_tokens <= 0:
+            return False
+        spent = await self._stores.turns.guest_tokens_since(
+            request.user.id, self.budget_day_start()
+        )
+        return spent >= self._guest_daily_tokens
 
 
 def _take(items: list[str]) -> tuple[str, ...]:

@@ -148,6 +148,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         max_steps=settings.max_steps,
         daily_token_budget=settings.daily_token_budget,
         approvals=approvals,
+        guest_daily_tokens=settings.guest_daily_tokens,
     )
     steward = Steward(
         settings=settings,

@@ -352,3 +352,30 @@ class TurnLog:
     async def tokens_since(self, since: datetime) -> int:
         rows = await self.usage_since(since)
         return sum(row.usage.total for row in rows)
+
+    async def budget_tokens_since(self, since: datetime) -> int:
+        """What counts against the daily budget: every turn but other people's conversations,
+        which their own allowance bounds (`guest_tokens_since`)."""
+        return int(
+            await self._db.scalar(
+                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE started_at >= ?"
+                " AND NOT (kind = 'chat' AND user_id IN (SELECT id FROM users WHERE is_owner = 0))",
+                (iso(since),),
+            )
+        )
+
+    async def guest_tokens_since(self, user_id: int, since: datetime) -> int:
+        """One person's conversation with Steward since `since`, in tokens."""
+        return int(
+            await self._db.scalar(
+                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns"
+                " WHERE user_id = ? AND kind = 'chat' AND started_at >= ?",
+                (user_id, iso(since)),
+            )
+        )
+
+
+_TOTAL = (
+    "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
+    " + COALESCE(cache_read_input_tokens, 0) + COALESCE(cache_creation_input_tokens, 0)"
+)

@@ -110,3 +110,35 @@ async def test_a_self_initiated_turn_without_a_key_is_not_called_a_spent_budget(
         assert outcome.status is TurnStatus.SKIPPED
         assert not any("token budget" in t for t in h.channel.texts())
         assert await h.steward.stores.audit.recent(kind="budget.paused") == []
+
+
+async def test_other_peoples_chat_has_its_own_allowance_and_never_pauses_the_owners_jobs(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A friend's conversation counted against the daily budget and had no limit of its own:
+    a friend chatting paused the owner's briefings. Now it is bounded per person per day."""
+    from memory.people import Identity
+
+    for _ in range(3):
+        fake_model.reply_text("chatty", usage=Usage(input_tokens=300, output_tokens=100))
+    fake_model.reply_text("Good morning, owner!")
+    fake_model.reply_text("and you, owner")
+    async with running_steward(
+        tmp_path,
+        fake_model.base_url,
+        STEWARD_DAILY_TOKEN_BUDGET="1000",
+        STEWARD_GUEST_DAILY_TOKENS="6000",  # a turn here is ~2,600 with the prompt cache
+    ) as h:
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Friend")
+        for i in range(3):  # ~8,000 tokens of the friend's own chat
+            assert await h.say(f"tell me a story {i}", sender=friend, chat="f") == "chatty"
+        limited = await h.say("one more story", sender=friend, chat="f")
+        assert "let's go on tomorrow" in limited
+        assert await h.steward.runner.budget_spent() == 0  # none of it in the owner's budget
+        outcome = await h.steward.respond(await _job(h))
+        assert outcome.status is TurnStatus.COMPLETED
+        assert "Good morning, owner!" in h.channel.texts("c1")
+        assert await h.say("hello") == "and you, owner"  # the owner has no allowance
+        assert await h.steward.runner.budget_spent() > 1000  # the owner's own turns count
+    assert len(fake_model.requests) == 5  # none for the friend's fourth message

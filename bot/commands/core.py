@@ -121,7 +121,7 @@ async def usage_report(
         lines.append(_usage_block(label, since, await stores.turns.usage_since(since)))
     budget = settings.daily_token_budget
     if budget:
-        spent = await stores.turns.tokens_since(runner.budget_day_start())
+        spent = await runner.budget_spent()
         lines.append(
             f"Daily budget for self-initiated turns: {spent:,} of {budget:,} tokens"
             + (" — spent, they are paused until tomorrow" if spent >= budget else "")

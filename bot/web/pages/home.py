@@ -54,7 +54,7 @@ async def home(page: Page) -> web.StreamResponse:
         notes.append(("warn", f"{len(undelivered)} replies wait to be delivered.", "/status"))
     budget = core.settings.daily_token_budget
     if budget:
-        spent = await stores.turns.tokens_since(core.runner.budget_day_start())
+        spent = await core.runner.budget_spent()
         if spent >= 0.8 * budget:
             notes.append(("warn", f"{spent:,} of today's {budget:,} token budget spent.", "/usage"))
     now = core.clock.now()

@@ -54,7 +54,7 @@ async def usage_page(page: Page) -> web.StreamResponse:
         by_day[call.at.astimezone(UTC).date().isoformat()].append(call.latency_ms)
     p50 = [_percentile(by_day[d], 0.5) if by_day.get(d) else None for d in days]
     p95 = [_percentile(by_day[d], 0.95) if by_day.get(d) else None for d in days]
-    spent = await core.stores.turns.tokens_since(core.runner.budget_day_start())
+    spent = await core.runner.budget_spent()
     totals = {
         "tokens": sum(sum(v) for v in tokens.values()),
         "cost": sum(sum(v) for v in cost.values()),
