@@ -108,11 +108,16 @@ class Comment:
     label: Label
 
 
+_MAX_COMMENTS = 30
+"""Comments shown in one summary; more are counted ("and 12 more"): each is recorded anyway."""
+
+
 @dataclass
 class _Pending:
     answered: Answered
     channel: str
     comments: list[Comment] = field(default_factory=list)
+    more: int = 0
 
 
 class CommentDigest:
@@ -122,6 +127,11 @@ class CommentDigest:
     `respond` is the core's way to run and deliver a turn; `channels()` names the running
     channels (where the owner can be reached). Comments on one post that arrive within `delay`
     seconds of the first share one summary.
+
+    Anyone may comment under a channel post, and each summary is a model turn in the owner's
+    name, pushed to their private chat and paid from their budget: a post is summarised at
+    most once per `cooldown` (comments meanwhile wait for the next one), and all posts
+    together at most `per_cooldown` times per `cooldown` (default: an hour, 3 times).
     """
 
     def __init__(
@@ -131,13 +141,19 @@ class CommentDigest:
         channels: Any,
         *,
         delay: float,
+        cooldown: float = 3600.0,
+        per_cooldown: int = 3,
     ) -> None:
         self._stores = stores
         self._respond = respond
         self._channels = channels
         self._delay = delay
+        self._cooldown = cooldown
+        self._per_cooldown = per_cooldown
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[tuple[str, int], float] = {}  # a post's last summary (loop time)
+        self._sent: list[float] = []  # every summary's time, within the last cooldown
 
     def add(self, channel: str, answered: Answered, comment: Comment) -> None:
         key = (channel, answered.message_id or 0)
@@ -147,13 +163,31 @@ class CommentDigest:
             task = asyncio.create_task(self._later(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        pending.comments.append(comment)
+        if len(pending.comments) < _MAX_COMMENTS:
+            pending.comments.append(comment)
+        else:
+            pending.more += 1
+
+    def _wait(self, key: tuple[str, int]) -> float:
+        """Seconds until this post may be summarised again (0: now)."""
+        now = asyncio.get_running_loop().time()
+        self._sent = [t for t in self._sent if t > now - self._cooldown]
+        wait = self._last.get(key, -self._cooldown * 2) + self._cooldown - now
+        if len(self._sent) >= self._per_cooldown:
+            wait = max(wait, self._sent[0] + self._cooldown - now)
+        return max(wait, 0.0)
 
     async def _later(self, key: tuple[str, int]) -> None:
         await asyncio.sleep(self._delay)
+        # asked again after each wait: other posts may have taken the hour's summaries
+        while (wait := self._wait(key)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
         pending = self._pending.pop(key, None)
         if pending is None:
             return
+        now = asyncio.get_running_loop().time()
+        self._last[key] = now
+        self._sent.append(now)
         try:
             await self._summarise(pending)
         except Exception:
@@ -180,7 +214,9 @@ class CommentDigest:
             post = post[:1499] + "…"
         if pending.answered.label.tainted:
             post = fence(post, "your post", new_fence_id())
-        count = len(pending.comments)
+        count = len(pending.comments) + pending.more
+        if pending.more:
+            lines.append(f"(and {pending.more} more, not shown: see the group)")
         text = (
             f"{count} new comment{'s' if count != 1 else ''} under your post"
             f" #{pending.answered.message_id} in the channel's discussion group. Summarise "
@@ -207,6 +243,6 @@ class CommentDigest:
         return outcome
 
     async def drain(self) -> None:
-        """Wait for summaries already due (tests, and a clean stop)."""
+        """Wait for every pending summary, held ones too (tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -19,7 +19,7 @@ from fakes.slack import (
     post_signed,
 )
 from fakes.telegram import FakeTelegram
-from harness import OWNER_SLACK, Harness, echo_reply, slack_steward
+from harness import OWNER_SLACK, Harness, echo_reply, running_steward, slack_steward
 from test_media_in import OWNER_TG, telegram_steward, until
 from trust_world import instruction, obedient_model
 
@@ -269,3 +269,44 @@ async def test_the_fake_model_sees_no_reply_context_for_a_plain_message(
         tg.push_message("plain", user_id=OWNER_TG)
         await until(lambda: tg.sent_texts(OWNER_TG), "the answer")
     assert "They are replying" not in fake_model.requests[0].last_user_text
+
+
+async def test_comments_are_summarised_for_the_owner_at_a_bounded_rate(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Anyone may comment under a channel post, and each summary was an owner turn: a script
+    commenting after every digest window got one every 30 s (~2,900 a day, pausing the
+    owner's briefings once the budget was spent). A post is summarised once per cooldown, the
+    comments meanwhile in the next one, and all posts together a few times per cooldown."""
+    from agent.attachments import Answered
+    from agent.replies import Comment, CommentDigest
+
+    loop = asyncio.get_running_loop()
+    asked: list[tuple[float, str]] = []
+
+    async def respond(request: Any) -> None:  # the turn itself is beside the point: the rate
+        asked.append((loop.time(), request.text))
+
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("/status")  # the owner's private chat, where summaries go
+        digest = CommentDigest(
+            h.steward.stores, respond, lambda: ["test"], delay=0.01, cooldown=1.5, per_cooldown=2
+        )
+        posts = [Answered(f"post {n}", FEED, n, "your post in the channel") for n in (1, 2, 3)]
+        start = loop.time()
+        for i in range(12):  # one comment after each window, on post 1
+            digest.add("test", posts[0], Comment(100 + i, "Mallory", f"c{i}", FEED))
+            await asyncio.sleep(0.02)
+        await digest.drain()
+        assert [text.split(" new comment")[0] for _, text in asked] == ["1", "11"]
+        assert "c0" in asked[0][1] and "c11" in asked[1][1] and "c0" not in asked[1][1]
+        assert asked[1][0] - start >= 1.5
+        asked.clear()
+        for post in posts:  # three posts at once: two now, the third a cooldown later
+            for i in range(40):
+                digest.add("test", post, Comment(200 + i, "Mallory", "x", FEED))
+        await digest.drain()
+    times = sorted(when for when, _ in asked)
+    assert len(times) == 3 and times[2] - times[0] >= 1.0
+    for _, text in asked:  # 30 shown, the rest counted
+        assert text.startswith("40 new comments") and "(and 10 more, not shown" in text
