@@ -188,13 +188,19 @@ class Inbound:
             base=answered.label,
             own_words=False,
         )
-        if intake.notes:
-            stored = await steward.stores.messages.get(message_id)
-            notes = " ".join(intake.notes)
-            if stored is not None:
-                await steward.stores.messages.set_text(
-                    message_id, f"{stored.text}\n(in the message replied to: {notes})"
-                )
+        stored = await steward.stores.messages.get(message_id) if intake.notes else None
+        if stored is not None:
+            # the notes name the files, and another person names their files: their words
+            # must not enter the owner's message, which later turns read as the owner's
+            count = len(intake.notes)
+            notes = (
+                " ".join(intake.notes)
+                if answered.label.trusted
+                else f"{count} file{'s' if count != 1 else ''} of another person's"
+            )
+            await steward.stores.messages.set_text(
+                message_id, f"{stored.text}\n(in the message replied to: {notes})"
+            )
         for problem in intake.problems:
             await steward.courier.send(
                 message.address,
