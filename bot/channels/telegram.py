@@ -10,7 +10,8 @@ restart (the highest handled id is kept in the state store, and text messages ca
 `platform_message_id = "<chat>:<message>"`, which the router dedupes). What an update says is
 read in `telegram_updates.py`: in groups only messages that mention the bot, reply to it, or are
 commands for it get through; a press on an approval button is answered at once and dispatched
-as a typed `Press` from the presser, carrying the id of the message pressed.
+as a typed `Press` from the presser, carrying the id of the message pressed. The parts of an
+album (photos sent together) are gathered into one message first (`telegram_albums.py`).
 
 Start: the first getUpdates waits only for deleteWebhook (a webhook left set would refuse it);
 getMe and setMyCommands run alongside it. The bot's id is the token's first part, so private
@@ -50,6 +51,7 @@ from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.errors import ChannelStartError
 from bot.channels.live_reply import TelegramLive
 from bot.channels.media import telegram_fetch
+from bot.channels.telegram_albums import Album, AlbumCollector
 from bot.channels.telegram_api import (
     TelegramApi,
     TelegramConflict,
@@ -63,7 +65,7 @@ from bot.channels.telegram_api import (
 from bot.channels.telegram_cards import ApprovalButton
 from bot.channels.telegram_send import TelegramSender
 from bot.channels.telegram_types import CallbackQuery, MalformedUpdate, Message, Update
-from bot.channels.telegram_updates import message_in, press_in, pressed_button
+from bot.channels.telegram_updates import album_in, message_in, press_in, pressed_button
 from bot.http import HttpServer
 from memory.state import StateStore
 
@@ -114,6 +116,7 @@ class TelegramChannel:
         send_attempts: int = 5,
         backoff: float = 0.5,
         max_retry_after: float = 60.0,
+        album_wait: float = 1.0,
     ) -> None:
         if stall_after <= poll_timeout:
             raise ValueError("stall_after must be longer than one long poll (poll_timeout)")
@@ -158,6 +161,7 @@ class TelegramChannel:
         self._persist_lock = asyncio.Lock()
         self._stored_update_id: int | None = None  # STATE_KEY as last read or written
         self._drafts = True  # until the Bot API server says it has no sendMessageDraft
+        self._albums = AlbumCollector(state, self._album_ready, wait=album_wait)
 
     @property
     def mode(self) -> str:
@@ -176,6 +180,7 @@ class TelegramChannel:
         if self._state is not None:
             stored = await self._state.get(STATE_KEY)
             self._handled_up_to = int(stored) if stored and stored.isdigit() else 0
+        await self._albums.restore()  # an album being gathered when Steward stopped
         try:
             await self._setup()
         except TelegramUnauthorized:
@@ -293,6 +298,7 @@ class TelegramChannel:
             self._runner = asyncio.create_task(self._poll_with_watchdog())
 
     async def stop(self) -> None:
+        await self._albums.close()
         for task in (self._runner, self._poller, self._me):
             if task is not None and not task.done():
                 task.cancel()
@@ -400,8 +406,8 @@ class TelegramChannel:
                 continue
             if update.message is not None and update.message.chat.type in _GROUPS:
                 await self._ensure_me()
+            await self._take_one(update, raw)  # an album's part is persisted first
             self._offset = update.update_id + 1
-            self._accept(update)
 
     # -- webhook -----------------------------------------------------------------------------
 
@@ -418,18 +424,42 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         update = _parsed(raw)
         if update is not None:  # a malformed one is answered too: sent again, it stays so
-            self._accept(update)
+            await self._take_one(update, raw)
         return web.json_response({})
 
     # -- incoming ----------------------------------------------------------------------------
 
+    async def _take_one(self, update: Update, raw: Any) -> None:
+        """One update: an album's part waits for the rest of its album (telegram_albums.py);
+        anything else is dispatched at once."""
+        if not self._albums.holds(update):
+            self._accept(update)
+        elif self._new(update.update_id):
+            await self._albums.hold(update, raw)
+
+    def _new(self, update_id: int) -> bool:
+        if update_id <= self._handled_up_to or update_id in self._recent:
+            log.info("Telegram update %s seen before; dropped", update_id)
+            return False
+        self._recent.append(update_id)
+        return True
+
+    async def _album_ready(self, album: Album) -> None:
+        """An album whose parts have all come: one message, every file."""
+        if any(m.chat.type in _GROUPS for m in album.messages):
+            await self._ensure_me()  # its mention is read with the bot's name
+        incoming = album_in(album.messages, self._username, self._bot_id)
+        last = max(album.update_ids)
+        if incoming is None:
+            await self._remember(last)
+            return
+        await self._deliver_in(incoming, last)
+
     def _accept(self, update: Update) -> None:
         """Translate and dispatch one update, synchronously up to the router's queue."""
         update_id = update.update_id
-        if update_id <= self._handled_up_to or update_id in self._recent:
-            log.info("Telegram update %s seen before; dropped", update_id)
+        if not self._new(update_id):
             return
-        self._recent.append(update_id)
         incoming: IncomingMessage | None = None
         if update.message is not None:
             incoming = self._incoming(update.message)

@@ -252,6 +252,8 @@ class Message:
     message_thread_id: int | None = None
     unread: str | None = None
     """A kind of content Steward does not open (video, sticker, location…), named."""
+    media_group_id: str | None = None
+    """The album a photo or file belongs to (its parts come as messages of their own)."""
 
     @classmethod
     def from_raw(cls, raw: Raw) -> Message:
@@ -284,6 +286,7 @@ class Message:
             is_topic_message=_get(raw, "is_topic_message", bool, False),
             message_thread_id=_get(raw, "message_thread_id", int),
             unread=next((name for key, name in _UNREAD.items() if key in raw), None),
+            media_group_id=_get(raw, "media_group_id", str),
         )
 
 

@@ -7,6 +7,7 @@ from the presser, with the id of the message pressed, and never text to parse ag
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from agent.attachments import MediaKind, MediaRef, ReplyRef
@@ -18,6 +19,7 @@ from memory.people import Identity
 
 __all__ = [
     "addressed_text",
+    "album_in",
     "forward_origin",
     "links_in",
     "media_in",
@@ -86,6 +88,17 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         replying_to=replying_to(message, bot_id),
         unaddressed=unaddressed,
     )
+
+
+def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessage | None:
+    """An album's parts as one message: the part with the caption (the one a group sees
+    addressed to Steward), carrying every part's files in the order they came."""
+    base = next((p for p in parts if p.caption or p.text), parts[0])
+    incoming = message_in(base, username, bot_id)
+    if incoming is None:
+        return None
+    media = tuple(ref for part in parts for ref in media_in(part))
+    return dataclasses.replace(incoming, media=media)
 
 
 def _largest_photo(message: Message) -> MediaRef | None:
