@@ -406,6 +406,8 @@ class TelegramChannel:
                 continue
             if update.message is not None and update.message.chat.type in _GROUPS:
                 await self._ensure_me()
+            if not self._albums.holds(update):  # a fault reading it skips it, never loops
+                self._offset = update.update_id + 1
             await self._take_one(update, raw)  # an album's part is persisted first
             self._offset = update.update_id + 1
 
