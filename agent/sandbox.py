@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -265,7 +266,14 @@ class Sandbox:
         """The real path of `path` inside the workspace (symlinks followed), or ToolError."""
         relative = self.check_relative(path or ".")
         root = self.root()
-        resolved = (root / relative).resolve()
+        try:
+            resolved = (root / relative).resolve()
+        except RuntimeError:  # Python 3.11's word for a link loop (3.13 raises OSError)
+            raise ToolError(f"refused: {path} is a link that leads to itself") from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ToolError(f"refused: {path} is a link that leads to itself") from None
         if resolved != root and root not in resolved.parents:
             raise ToolError(f"refused: {path} leads outside the workspace")
         return resolved

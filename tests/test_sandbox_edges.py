@@ -669,3 +669,21 @@ def test_making_an_entry_readable_never_follows_a_link_swapped_in(tmp_path: Path
     lone.write_text("y")
     lone.chmod(0o4000)
     assert stat.S_IMODE(_readable(str(lone), os.lstat(lone)).st_mode) == 0o400  # no set-id
+
+
+async def test_a_link_that_leads_to_itself_is_refused_in_words(box: Box) -> None:
+    """loop -> loop (or a -> b -> a), as `ln -s` makes in a second: resolving it raised
+    RuntimeError, which no tool, card or preview expected."""
+    (box.workspace / "loop").symlink_to("loop")
+    (box.workspace / "a").symlink_to("b")
+    (box.workspace / "b").symlink_to("a")
+    for path in ("loop", "a", "loop/x"):
+        for tool, arguments in (("read_file", {}), ("write_file", {"content": "x"})):
+            result = await box.run(tool, path=path, **arguments)
+            assert result.is_error and "leads to itself" in result.content, result.content
+    preview = TOOLS["write_file"].preview
+    assert preview is not None
+    text = await preview(box.ctx, {"path": "a", "content": "x\n"})
+    assert "leads to itself" in text.splitlines()[0]
+    listing = await box.run("list_files")
+    assert not listing.is_error and "loop" in listing.content
