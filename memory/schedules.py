@@ -160,6 +160,7 @@ class ScheduleStore:
         """`tainted`/`sources`: the label of the turn that made it; a tainted job's turns are
         tainted when they fire."""
         now = iso(self._clock.now())
+        label = Label.of(tainted, sources)  # the flag the jobs read says what the label says
         schedule_id = await self._db.execute(
             'INSERT INTO schedules (user_id, chat_id, kind, "trigger", payload, status,'
             " next_run_at, tainted, destination, created_at, updated_at, label)"
@@ -171,11 +172,11 @@ class ScheduleStore:
                 _json(trigger),
                 _json(payload),
                 iso(next_run_at),
-                int(tainted),
+                int(label.tainted),
                 _json(destination) if destination is not None else None,
                 now,
                 now,
-                Label.of(tainted, sources).to_json(),
+                label.to_json(),
             ),
         )
         schedule = await self.get(schedule_id)

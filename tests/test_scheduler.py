@@ -810,3 +810,23 @@ async def test_a_briefing_with_nothing_new_queued_through_an_outage_goes_out_onc
         assert await h.steward.courier.redeliver() == 1
         briefing, note = up.texts("c1")
         assert briefing.startswith("Good morning") and note.startswith("(Sent late:")
+
+
+async def test_a_schedule_with_outside_sources_is_stored_tainted(tmp_path: Path) -> None:
+    """The flag the jobs read (`tainted`) and the label could disagree: sources given with
+    `tainted=False` stored a labelled schedule that fired as trusted."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("hello")
+        stores = h.steward.stores
+        owner = await stores.people.owner()
+        assert owner is not None
+        chat = await stores.people.chat("test", "c1")
+        made = await stores.schedules.add(
+            user_id=owner.id, chat_id=chat.id, kind="task",
+            trigger={"type": "once", "at": iso(NOW + timedelta(hours=1))},
+            payload={"text": "x"}, next_run_at=NOW + timedelta(hours=1),
+            destination={"channel": "test", "chat_id": "c1"},
+            tainted=False, sources=("web:https://evil.example/",),
+        )  # fmt: skip
+        stored = await stores.schedules.get(made.id)
+    assert stored is not None and stored.tainted and stored.label.sources
