@@ -37,6 +37,8 @@ _MAX_CHARS = 6000
 
 async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
     """The message `ref` answers, with its label; None when there is nothing to bring in."""
+    if ref.author is not None:  # the platform says whose: not Steward's, whatever ids are near
+        return await _someones(stores, ref)
     stored = await stores.messages.find_sent(ref.channel, ref.chat_id, ref.message_id)
     where = "your post in the channel" if ref.comment else ""
     if stored is not None and not stored.in_history:
@@ -53,8 +55,6 @@ async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
         source = f"quote:{ref.channel}:chat:{ref.chat_id}"
         text = ref.text.encode("utf-8", "replace").decode()  # no lone surrogates
         return Answered(text, Label.untrusted(source), None, where or "your message")
-    if ref.author is not None:
-        return await _someones(stores, ref)
     return None
 
 

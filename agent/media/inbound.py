@@ -193,9 +193,10 @@ class Inbound:
             # the notes name the files, and another person names their files: their words
             # must not enter the owner's message, which later turns read as the owner's
             count = len(intake.notes)
+            own = answered.message_id is not None and answered.label.trusted  # the owner's, kept
             notes = (
                 " ".join(intake.notes)
-                if answered.label.trusted
+                if own
                 else f"{count} file{'s' if count != 1 else ''} of another person's"
             )
             await steward.stores.messages.set_text(
