@@ -70,7 +70,12 @@ def local(moment: datetime) -> str:
         # a zone the time names is where it is read (it was dropped: an hour early here)
         ("2026-12-24T18:00:00Z dinner", "Thu 2026-12-24 19:00:00", "dinner"),
         ("2026-12-24T18:00:00+01:00 dinner", "Thu 2026-12-24 18:00:00", "dinner"),
-        ("tomorrow 9am PST call the bank", "Wed 2026-03-11 18:00:00", "call the bank"),
+        # PST is the place's time, daylight saving and all (9:00 PDT on 11 March), as meant
+        ("tomorrow 9am PST call the bank", "Wed 2026-03-11 17:00:00", "call the bank"),
+        ("tomorrow 10:00 PT appointment", "Wed 2026-03-11 10:00:00", "PT appointment"),
+        # a weekday beside a date of its own is that date, a week on or not
+        ("tuesday 17 march 18:00 dentist", "Tue 2026-03-17 18:00:00", "dentist"),
+        ("tue 2026-03-17 18:00 dentist", "Tue 2026-03-17 18:00:00", "dentist"),
         ("tomorrow 9:00 UTC call", "Wed 2026-03-11 10:00:00", "call"),
         ("tomorrow 9:00 EAT lunch", "Wed 2026-03-11 09:00:00", "EAT lunch"),  # not a zone here
     ],
@@ -93,9 +98,6 @@ def test_one_shot_formats(text: str, first: str, rest: str) -> None:
         ("every day 21:00 journal", "Tue 2026-03-10 21:00:00", "journal", "every day at 21:00"),
         # "At what time?" before, though "at 8" works elsewhere; "daily" as cadences take it
         ("every monday at 8 gym", "Mon 2026-03-16 08:00:00", "gym", "every Monday at 08:00"),
-        # a bare hour after the days, as "monday 9" is read (it asked "At what time?")
-        ("every day 9 journal", "Wed 2026-03-11 09:00:00", "journal", "every day at 09:00"),
-        ("every friday 18 beer", "Fri 2026-03-13 18:00:00", "beer", "every Friday at 18:00"),
         ("daily 9:00 pills", "Wed 2026-03-11 09:00:00", "pills", "every day at 09:00"),
         (
             "every weekday 7:30am stand up",
@@ -343,3 +345,24 @@ def test_a_span_that_ends_at_midnight_is_midnight(at: str, text: str) -> None:
     now = datetime(2026, 3, 10, hour, minute, tzinfo=BERLIN).astimezone(UTC)
     parsed = parse_reminder(text, now, BERLIN)
     assert parsed.first.astimezone(BERLIN) == datetime(2026, 3, 11, 0, 0, tzinfo=BERLIN)
+
+
+def test_a_zone_the_time_names_is_that_places_time() -> None:
+    """dateparser read "IST" as Israel's +02:00 and every name as a fixed offset; a span is
+    a span whatever zone follows it."""
+    kolkata = ZoneInfo("Asia/Kolkata")
+    now = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)  # 08:00 in Kolkata
+    parsed = parse_reminder("tomorrow 9:00 IST call team", now, kolkata)
+    assert f"{parsed.first.astimezone(kolkata):%H:%M}" == "09:00" and parsed.text == "call team"
+    assert parse_when("in 2 hours UTC", NOW, BERLIN)[0] == NOW + timedelta(hours=2)
+    new_york = ZoneInfo("America/New_York")
+    july = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    parsed = parse_reminder("tomorrow 9:00 EST standup", july, new_york)
+    assert f"{parsed.first.astimezone(new_york):%H:%M}" == "09:00"
+
+
+@pytest.mark.parametrize("text", ["every day 20 pushups", "every day 5 km run"])
+def test_a_bare_number_after_recurring_days_is_asked_about(text: str) -> None:
+    """It may be a count ("20 pushups"): a daily 20:00 reminder would be a silent misreading."""
+    with pytest.raises(WhenError, match="At what time"):
+        parse_reminder(text, NOW, BERLIN)

@@ -122,13 +122,23 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _CLOCK_IN_TEXT = re.compile(
     r"(?<![\d:+\-])(\d{1,2}):(\d{2})(?![\d])(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I
 )
-_ZONE_NAMES = frozenset({
-    "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "AKST", "AKDT", "HST",
-    "ET", "PT", "CET", "CEST", "EET", "EEST", "WET", "WEST", "BST", "IST", "JST", "KST", "SGT",
-    "HKT", "MSK", "AEST", "AEDT", "ACST", "ACDT", "AWST", "NZST", "NZDT",
-})  # fmt: skip
+_ZONES = {
+    "UTC": "UTC", "GMT": "UTC", "EST": "America/New_York", "EDT": "America/New_York",
+    "CST": "America/Chicago", "CDT": "America/Chicago", "MST": "America/Denver",
+    "MDT": "America/Denver", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
+    "AKST": "America/Anchorage", "AKDT": "America/Anchorage", "HST": "Pacific/Honolulu",
+    "CET": "Europe/Paris", "CEST": "Europe/Paris", "EET": "Europe/Athens",
+    "EEST": "Europe/Athens", "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon",
+    "BST": "Europe/London", "IST": "Asia/Kolkata", "JST": "Asia/Tokyo", "KST": "Asia/Seoul",
+    "SGT": "Asia/Singapore", "HKT": "Asia/Hong_Kong", "MSK": "Europe/Moscow",
+    "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney", "ACST": "Australia/Adelaide",
+    "ACDT": "Australia/Adelaide", "AWST": "Australia/Perth", "NZST": "Pacific/Auckland",
+    "NZDT": "Pacific/Auckland",
+}  # fmt: skip
 """Zones a time may name after its clock ("9am PST"), as written (upper case: "cat", "eat"
-and "west" are words); dateparser knows them, and the time is then read in that zone."""
+and "west" are words), read as the place's zone with its daylight saving ("EST" in July is New
+York's 9:00, as people mean it; dateparser took them as fixed offsets, and "IST" as Israel's).
+"ET" and "PT" are left out: "10:00 PT appointment" is physical therapy as often."""
 _ELAPSED = re.compile(
     r"^(in\s+)?((\d+(\.\d+)?|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
     r"(\s*,?\s*(and\s+)?)?)+$",
@@ -168,7 +178,7 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
 
 
 def _time_like(tokens: list[str], i: int) -> bool:
-    if tokens[i].strip(",") in _ZONE_NAMES:
+    if tokens[i].strip(",") in _ZONES:
         return i > 0 and _time_like(tokens, i - 1)
     word = tokens[i].lower().strip(",")
     if any(ch.isdigit() for ch in word):
@@ -239,6 +249,7 @@ def _normalized(text: str) -> str:
 def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if re.fullmatch(r"\d+", text.strip()):
         return None  # a bare number is not a time
+    text, zone = _zone_named(text, zone)
     normalized = _normalized(text)
     moment = _dateparse(normalized, now, zone)
     if moment is None:
@@ -250,6 +261,27 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     return _today_if_named(normalized, moment, now, zone)
 
 
+def _zone_named(text: str, zone: ZoneInfo) -> tuple[str, ZoneInfo]:
+    """A zone named after the time ("tomorrow 9am PST"): the time without it, read in it."""
+    tokens = text.split()
+    if len(tokens) > 1 and (name := tokens[-1].strip(",")) in _ZONES:
+        return " ".join(tokens[:-1]), ZoneInfo(_ZONES[name])
+    return text, zone
+
+
+_CLOCKS = re.compile(
+    r"\d{1,2}[:.]\d{2}(\s*(am|pm|a\.m\.|p\.m\.))?|\d{1,2}\s*(am|pm|a\.m\.|p\.m\.)", re.I
+)
+
+
+def _names_a_date(text: str) -> bool:
+    """Whether the words give a date of their own besides a clock ("monday 9 march 11:00")."""
+    rest = _CLOCKS.sub(" ", text)
+    return bool(re.search(r"\d", rest)) or any(
+        w in _MONTHS for w in re.findall(r"[a-z]+", rest.lower())
+    )
+
+
 _NAMED_WEEKDAY = re.compile(rf"\b({'|'.join(sorted(_WEEKDAYS, key=len, reverse=True))})\b", re.I)
 
 
@@ -259,6 +291,8 @@ def _today_if_named(text: str, moment: datetime, now: datetime, zone: ZoneInfo) 
     says "next"."""
     named = _NAMED_WEEKDAY.search(text)
     if named is None or re.search(r"\bnext\b", text, re.I) or not _EXPLICIT_TIME.search(text):
+        return moment
+    if _names_a_date(text):  # "monday 9 march 11:00": that date, a week on or not
         return moment
     local_now, local = now.astimezone(zone), moment.astimezone(zone)
     if _WEEKDAYS[named[1].lower()] != local_now.weekday():
@@ -479,8 +513,6 @@ def _parse_every(
             and not (i + 1 < len(tokens) and tokens[i + 1].lower() in ("am", "pm", "a.m.", "p.m."))
         ):  # "every monday at 8": 08:00, as "at 8" is elsewhere
             hour_minute, i = (int(bare), 0), i + 1
-    elif i < len(tokens) and _BARE_HOUR_AFTER_DAY.match(f"today {' '.join(tokens[i : i + 2])}"):
-        hour_minute, i = (int(tokens[i]), 0), i + 1  # "every day 9 journal", as "monday 9"
     for width in (2, 1):  # "9 pm" or "9pm" / "21:00"
         chunk = tokens[i : i + width]
         if hour_minute is None and len(chunk) == width and _is_time_of_day(chunk):
@@ -489,7 +521,10 @@ def _parse_every(
             break
     if hour_minute is None:
         if not default_time:
-            raise WhenError("At what time? For example “every day 21:00 journal”.")
+            raise WhenError(
+                "At what time? For example “every day 21:00 journal” (a bare number after the "
+                "days may be a count, as in “every day 20 pushups”: write 9:00 or 9am)."
+            )
         hour_minute = (DEFAULT_HOUR, 0)
     anchor = now.astimezone(zone).date() if interval > 1 else None
     recurrence = Recurrence(hour_minute[0], hour_minute[1], frozenset(days), interval, anchor)
