@@ -119,6 +119,13 @@ class Router:
     ) -> None:
         if verb is None:
             label = _label(message, user)
+            plain = TurnRequest(
+                kind="chat", user=user, chat=chat, address=message.address, text=message.text,
+                message_id=message_id, tainted=label.tainted, sources=label.sources,
+            )  # fmt: skip
+            if await self._steward.runner.guest_over_allowance(plain):
+                await self._steward.respond(plain)  # told so; no file is fetched for nothing
+                return
             inputs = await self.inbound.prepare(message, user, chat.id, message_id, label)
             if inputs is None:
                 return  # only files that could not be used: each was answered

@@ -359,22 +359,27 @@ class TurnLog:
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE started_at >= ?"
-                " AND NOT (kind = 'chat' AND user_id IN (SELECT id FROM users WHERE is_owner = 0))",
+                f" AND NOT (kind IN {_CONVERSATION}"
+                " AND user_id IN (SELECT id FROM users WHERE is_owner = 0))",
                 (iso(since),),
             )
         )
 
     async def guest_tokens_since(self, user_id: int, since: datetime) -> int:
-        """One person's conversation with Steward since `since`, in tokens."""
+        """One person's conversation with Steward since `since`, in tokens: their turns, what
+        remembering them cost, and the turns resumed after an approval."""
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns"
-                " WHERE user_id = ? AND kind = 'chat' AND started_at >= ?",
+                f" WHERE user_id = ? AND kind IN {_CONVERSATION} AND started_at >= ?",
                 (user_id, iso(since)),
             )
         )
 
 
+_CONVERSATION = "('chat', 'memory', 'approval')"
+"""The kinds of turn a conversation makes: its turns, the memory side calls after them (kind
+`memory`, recorded under the same person), a turn resumed after an approval."""
 _TOTAL = (
     "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
     " + COALESCE(cache_read_input_tokens, 0) + COALESCE(cache_creation_input_tokens, 0)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, Usage
@@ -142,3 +143,35 @@ async def test_other_peoples_chat_has_its_own_allowance_and_never_pauses_the_own
         assert await h.say("hello") == "and you, owner"  # the owner has no allowance
         assert await h.steward.runner.budget_spent() > 1000  # the owner's own turns count
     assert len(fake_model.requests) == 5  # none for the friend's fourth message
+
+
+async def test_remembering_a_friends_words_is_theirs_to_spend_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The memory call after a friend's turn (kind `memory`, recorded under the friend) was
+    outside their allowance and inside the owner's budget: it paused the owner's briefing."""
+    import json
+
+    from memory.people import Identity
+
+    fake_model.reply_text("nice!", usage=Usage(input_tokens=100, output_tokens=10))
+    fake_model.reply_text(  # the extraction call after the friend's turn
+        json.dumps({"memories": [{"text": "Friend moved to Berlin", "kind": "fact"}]}),
+        usage=Usage(input_tokens=1500, output_tokens=100),
+    )
+    fake_model.reply_text("Good morning, owner!")
+    async with running_steward(
+        tmp_path,
+        fake_model.base_url,
+        STEWARD_DAILY_TOKEN_BUDGET="1000",
+        STEWARD_GUEST_DAILY_TOKENS="50000",
+    ) as h:
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Friend")
+        await h.say("I moved to Berlin last week and I love it.", sender=friend, chat="f")
+        async with asyncio.timeout(10):
+            while {t.kind for t in await h.turns()} != {"chat", "memory"}:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # the extraction ran, under the friend
+        assert await h.steward.runner.budget_spent() == 0
+        briefing = await h.steward.respond(await _job(h))
+    assert briefing.status is TurnStatus.COMPLETED

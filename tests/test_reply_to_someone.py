@@ -200,3 +200,33 @@ async def test_a_reply_to_someones_message_is_never_taken_for_stewards_long_one_
     assert "the stranger's caption" in said and "long answer" not in said
     assert "They are replying to your message" not in said
     assert stored[-1].endswith("(in the message replied to: 1 file of another person's)")
+
+
+async def test_a_friend_past_their_allowance_makes_steward_fetch_nothing(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Each reply to a message with a file fetched it again (and kept a new copy) before the
+    turn was refused for the day's allowance: a one-word reply was a download."""
+    from fakes.anthropic import Usage
+    from test_media_in import FRIEND_TG
+
+    from agent.turn import GUEST_LIMIT_REPLY
+
+    fake_model.reply_text("read it", usage=Usage(input_tokens=5000, output_tokens=100))
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_GUEST_DAILY_TOKENS="1000"),
+    ):
+        named = tg.add_file(b"some notes", path="documents/x")
+        document = named | {"file_name": "notes.txt", "mime_type": "text/plain"}
+        tg.push_message("read this", user_id=FRIEND_TG, extra={"document": document})
+        theirs = newest_id(tg, FRIEND_TG)
+        await until(lambda: "read it" in tg.sent_texts(FRIEND_TG), "the first answer")
+        for i in range(3):
+            tg.push_message(f"?{i}", user_id=FRIEND_TG, reply_to_message_id=theirs)
+        await until(
+            lambda: sum(GUEST_LIMIT_REPLY in t for t in tg.sent_texts(FRIEND_TG)) >= 3,
+            "three refusals",
+        )
+    assert len(tg.calls_to("getFile")) == 1  # the first message's file, and no more
+    assert sorted(p.name for p in (tmp_path / "workspace" / "inbox").iterdir()) == ["notes.txt"]
