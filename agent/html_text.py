@@ -48,6 +48,7 @@ class _Text(HTMLParser):
         self._in_title = False
         self._hiding: list[list[object]] = []  # [tag, depth] of the open hidden elements
         self._hrefs: list[str | None] = []
+        self._cells = 0  # cells begun in the current table row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
@@ -61,6 +62,12 @@ class _Text(HTMLParser):
             self._skipping += 1
         elif tag in _BLOCK:
             self.parts.append("\n")
+        if tag == "tr":
+            self._cells = 0
+        elif tag in ("td", "th") and not self._quiet():
+            # cells apart: "Widget | 2 | 3 | 19.99", not "Widget2319.99"
+            self.parts.append(" | " if self._cells else "")
+            self._cells += 1
         if tag == "li":
             self.parts.append("- ")
         elif tag == "a":

@@ -44,3 +44,16 @@ def test_what_shows_is_read() -> None:
     assert web.startswith("# The page") and "Shown" in web and "[image: a cat]" in web
     assert "Faded but there" in web and "https://a.example/x" not in web
     assert "shown <https://a.example/x>" in mail_text(page)
+
+
+def test_table_cells_stay_apart() -> None:
+    """An HTML-only invoice read "Widget 2319.99" for Widget, 2, 3, 19.99."""
+    invoice = (
+        "<table><tr><th>Item</th><th>Qty</th><th>Price</th></tr>"
+        "<tr><td>Widget</td><td>2</td><td>19.99</td></tr>"
+        "<tr><td colspan=2>Total due</td><td>59.97</td></tr></table>"
+    )
+    lines = [line for line in html_to_text(invoice).splitlines() if line]
+    assert lines == ["Item | Qty | Price", "Widget | 2 | 19.99", "Total due | 59.97"]
+    layout = "<table><tr><td><p>Hello</p></td></tr><tr><td>World</td></tr></table>"
+    assert html_to_text(layout) == "Hello\n\nWorld"  # one cell a row: no separator
