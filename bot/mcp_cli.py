@@ -43,9 +43,10 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
                 line = f"  {name}  risk {tool.risk.value} ({'rule' if ruled else 'default'})"
                 line += f", {decision} by default"
                 if tool.read_only_hint and tool.risk is not Risk.READ:
-                    line += (
-                        f"\n      the server says read-only (a hint, not trusted): to run it "
-                        f'unasked, add to policy.toml: [[rules]] tool = "{name}" risk = "read"'
+                    line += (  # three lines, as TOML needs them: pasted, the file loads
+                        "\n      the server says read-only (a hint, not trusted): to run it "
+                        "unasked, add to policy.toml:"
+                        f'\n        [[rules]]\n        tool = "{name}"\n        risk = "read"'
                     )
                 print(line, file=out)
         for skipped in supervisor.skipped:
