@@ -162,12 +162,6 @@ def parse_headers(raw: bytes) -> ParsedMail:
 
 
 def _part_text(part: Message) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content
-    except Exception:  # unknown charset, broken transfer encoding: decode by hand
-        pass
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return str(part.get_payload() or "")
@@ -175,11 +169,28 @@ def _part_text(part: Message) -> str:
         "Base64" in type(d).__name__ for d in part.defects
     ):
         payload = _lenient_base64(payload)
-    charset = part.get_content_charset() or "utf-8"
+    return decode_body(payload, part.get_content_charset() or "")
+
+
+def decode_body(payload: bytes, charset: str) -> str:
+    """A text part's bytes as text, as mail clients read them: 8-bit text with no charset (a
+    script's mail) is UTF-8 if it is that, else Windows-1252; "iso-8859-1" is read as
+    Windows-1252, which Windows clients send under that name (its quotes and euro sign are
+    control characters in Latin-1); an unknown charset falls back the same way."""
+    charset = charset.strip().lower()
+    if charset in ("", "us-ascii", "ascii", "unknown-8bit", "x-unknown"):
+        charset = ""
+    elif charset in ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1"):
+        charset = "cp1252"
+    if charset:
+        try:
+            return payload.decode(charset, "replace")
+        except LookupError:
+            pass
     try:
-        return payload.decode(charset, "replace")
-    except LookupError:
-        return payload.decode("utf-8", "replace")
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", "replace")
 
 
 def _lenient_base64(data: bytes) -> bytes:
@@ -203,39 +214,93 @@ def _filename(part: Message) -> str | None:
 
 def parse_message(raw: bytes) -> ParsedMail:
     """The whole message: headers, text (HTML reduced to text when there is no plain part),
-    attachment names and sizes. Malformed MIME is read as far as it goes and noted."""
+    attachment names and sizes. Malformed MIME is read as far as it goes and noted. A message
+    forwarded as an attachment follows the text under its own From, Date and Subject (its
+    words are not the forwarder's), its attachments named as its own."""
     message = _read(raw)
     parsed = ParsedMail()
     _headers_into(parsed, message)
+    parsed.text, parsed.from_html = _body_into(parsed, message, depth=0)
+    for defect in getattr(message, "defects", [])[:3]:
+        parsed.problems.append(type(defect).__name__)
+    return parsed
+
+
+_MAX_FORWARDS = 3
+"""Forwarded messages inside forwarded messages read this deep; deeper ones are named only."""
+
+
+def _body_into(
+    parsed: ParsedMail, message: Message, *, depth: int, within: str = ""
+) -> tuple[str, bool]:
+    """`message`'s text (and whether it came from HTML); its attachments, and the messages it
+    forwards, added to `parsed`. `within` prefixes attachment names of a forwarded message."""
     plain: list[str] = []
     markup: list[str] = []
-    for part in message.walk():
-        if part.is_multipart():
-            continue
+    forwarded: list[str] = []
+    for part in _leaves(message):
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else inner
+            if isinstance(inner, Message) and depth < _MAX_FORWARDS:
+                forwarded.append(_forwarded(parsed, inner, depth=depth + 1))
+                continue
         disposition = (part.get_content_disposition() or "").lower()
         name = _filename(part)
-        ctype = part.get_content_type()
+        is_body = ctype in ("text/plain", "text/html") and not (plain or markup)
+        text_part = ctype in ("text/plain", "text/html")
         if (
             disposition == "attachment"
-            or (name and disposition != "inline")
-            or (name and not ctype.startswith("text/"))
+            or (name and not is_body)
+            or (ctype.startswith("text/") and not text_part)  # an invite, a CSV: never dropped
         ):
             payload = part.get_payload(decode=True)
             size = len(payload) if isinstance(payload, bytes) else len(str(part.get_payload()))
-            parsed.attachments.append(Attachment(name or "(unnamed)", ctype, size))
+            parsed.attachments.append(Attachment(within + (name or "(unnamed)"), ctype, size))
         elif ctype == "text/plain":
             plain.append(_part_text(part))
         elif ctype == "text/html":
             markup.append(_part_text(part))
+        # else: an unnamed inline part (a picture the HTML shows): not an attachment
+    from_html = False
     if plain:
-        parsed.text = "\n\n".join(p.strip() for p in plain)
+        text = "\n\n".join(p.strip() for p in plain)
     elif markup:
-        parsed.text = "\n\n".join(html_to_text(m) for m in markup)
-        parsed.from_html = True
-    parsed.text = clean_text_block(parsed.text)
-    for defect in getattr(message, "defects", [])[:3]:
-        parsed.problems.append(type(defect).__name__)
-    return parsed
+        text, from_html = "\n\n".join(html_to_text(m) for m in markup), True
+    else:
+        text = ""
+    text = "\n\n".join(t for t in (clean_text_block(text), *forwarded) if t)
+    return text, from_html
+
+
+def _leaves(message: Message) -> list[Message]:
+    """The parts that hold content, in order: a forwarded message is one part, not walked."""
+    if message.get_content_type() == "message/rfc822" or not message.is_multipart():
+        return [message]
+    found: list[Message] = []
+    for part in message.get_payload() or []:
+        if isinstance(part, Message):
+            found.extend(_leaves(part))
+    return found
+
+
+def _forwarded(parsed: ParsedMail, inner: Message, *, depth: int) -> str:
+    head = ParsedMail()
+    _headers_into(head, inner)
+    text, _ = _body_into(parsed, inner, depth=depth, within="(forwarded) ")
+    lines = ["---------- Forwarded message ----------"]
+    lines += [
+        f"{k}: {v}"
+        for k, v in (
+            ("From", head.sender),
+            ("Date", head.date_text),
+            ("Subject", head.subject),
+            ("To", head.to),
+        )
+        if v
+    ]
+    return "\n".join(lines) + ("\n\n" + text if text else "")
 
 
 def clean_text_block(text: str) -> str:

@@ -286,14 +286,28 @@ class MailService:
             ) from None
         if not to:
             raise MailError("the message has no sender address to reply to", ours=True)
+        if all(a.lower() in own for a in to):
+            # the owner's own message (a copy to themself, a sent one): as every mail client
+            # does, the answer goes to whom it was written to, not back to the owner
+            written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
+            to = written_to or to
         cc: tuple[str, ...] = ()
         if reply_all:
             listed = [x for x in (mail.to, mail.cc) if x]
             others = tuple(a for x in listed for a in _sendable(x))
-            cc = tuple(a for a in others if a.lower() not in own and a not in to)
-        cc = tuple(dict.fromkeys((*cc, *extra_cc)))
+            taken = {a.lower() for a in to}
+            cc = tuple(a for a in others if a.lower() not in own and a.lower() not in taken)
+        cc = _unique((*cc, *extra_cc))
         subject, text, in_reply_to, references = build_reply(mail, body)
         return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original)
+
+
+def _unique(addresses: Sequence[str]) -> tuple[str, ...]:
+    """Each address once, whatever its letter case (the first spelling kept)."""
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.lower(), address)
+    return tuple(seen.values())
 
 
 def _sendable(field: str) -> tuple[str, ...]:
