@@ -359,8 +359,8 @@ class TurnLog:
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE started_at >= ?"
-                f" AND NOT (kind IN {_CONVERSATION}"
-                " AND user_id IN (SELECT id FROM users WHERE is_owner = 0))",
+                f" AND NOT (kind IN {_CONVERSATION} AND EXISTS"  # EXISTS: a turn of no one
+                " (SELECT 1 FROM users u WHERE u.id = turns.user_id AND u.is_owner = 0))",
                 (iso(since),),
             )
         )
