@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         300_000, ge=0, validation_alias=_env("STEWARD_DAILY_TOKEN_BUDGET")
     )
     guest_daily_tokens: int = Field(
-        50_000, ge=0, validation_alias=_env("STEWARD_GUEST_DAILY_TOKENS")
+        100_000, ge=0, validation_alias=_env("STEWARD_GUEST_DAILY_TOKENS")
     )
     """Tokens a day each person other than the owner may spend in conversation (0: no limit);
     their conversations are not in the daily budget, so they never pause the owner's jobs."""
