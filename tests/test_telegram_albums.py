@@ -87,3 +87,36 @@ async def test_an_album_gathered_when_steward_stops_is_answered_after_the_start(
     (request,) = [r for r in fake_model.requests if r.images]
     assert len(request.images) == 2 and "both of these, please" in request.last_user_text
     assert len(tg.sent_texts(OWNER_TG)) == 1
+
+
+async def test_every_caption_is_read_and_a_mention_in_any_part_addresses_the_album(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The album was the first captioned part's: a later part's mention in a group dropped
+    the whole album, and a private album's later captions never reached the model."""
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        where = {"user_id": OWNER_TG, "chat_id": GROUP, "chat_type": "supergroup"}
+        album(tg, "G2", ["invoice march", "@steward_test_bot which is higher?"], **where)
+        await until(lambda: tg.sent_texts(GROUP), "the answer in the group")
+    (request,) = [r for r in fake_model.requests if r.images]
+    assert len(request.images) == 2
+    assert "</context>\ninvoice march\nwhich is higher?\n" in request.last_user_text
+
+
+async def test_a_message_right_after_an_album_is_answered_after_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Photos, then "which one is better?" typed at once: the text went ahead of the album
+    (answered with no photos), the album after it."""
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        album(tg, "A3", ["", ""], user_id=OWNER_TG)
+        video = {"video": {"file_id": "V1", "file_unique_id": "UV1", "duration": 3}}
+        tg.push_message("", user_id=OWNER_TG, extra=video | {"media_group_id": "A3"})
+        tg.push_message("which one is better?", user_id=OWNER_TG)
+        await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 2, "both answers")
+        chats = [r for r in fake_model.requests if "</context>" in r.last_user_text]
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
+    assert len(chats[0].images) == 2 and "[a video, which I cannot open]" in stored[0]
+    assert chats[1].last_user_text.rstrip().endswith("which one is better?")

@@ -180,7 +180,8 @@ class TelegramChannel:
         if self._state is not None:
             stored = await self._state.get(STATE_KEY)
             self._handled_up_to = int(stored) if stored and stored.isdigit() else 0
-        await self._albums.restore()  # an album being gathered when Steward stopped
+        for update_id in await self._albums.restore():  # an album gathered at the last stop
+            self._mark(update_id)  # Telegram may send its parts again: they are had
         try:
             await self._setup()
         except TelegramUnauthorized:
@@ -433,35 +434,54 @@ class TelegramChannel:
 
     async def _take_one(self, update: Update, raw: Any) -> None:
         """One update: an album's part waits for the rest of its album (telegram_albums.py);
-        anything else is dispatched at once."""
-        if not self._albums.holds(update):
-            self._accept(update)
-        elif self._new(update.update_id):
-            await self._albums.hold(update, raw)
+        anything else is dispatched at once, after an album its chat was sending."""
+        if self._albums.holds(update):
+            if not self._seen(update.update_id):
+                await self._albums.hold(update, raw)  # persisted, or raises: fetched again
+                self._mark(update.update_id)
+            return
+        if update.message is not None:
+            self._albums.flush_chat(update.message.chat.id)
+        self._accept(update)
 
-    def _new(self, update_id: int) -> bool:
+    def _seen(self, update_id: int) -> bool:
         if update_id <= self._handled_up_to or update_id in self._recent:
             log.info("Telegram update %s seen before; dropped", update_id)
-            return False
-        self._recent.append(update_id)
-        return True
+            return True
+        return False
 
-    async def _album_ready(self, album: Album) -> None:
-        """An album whose parts have all come: one message, every file."""
-        if any(m.chat.type in _GROUPS for m in album.messages):
-            await self._ensure_me()  # its mention is read with the bot's name
-        incoming = album_in(album.messages, self._username, self._bot_id)
-        last = max(album.update_ids)
-        if incoming is None:
-            await self._remember(last)
+    def _mark(self, update_id: int) -> None:
+        self._recent.append(update_id)
+
+    def _album_ready(self, album: Album) -> None:
+        """An album whose parts have all come: delivered in the background, as any message,
+        so the stop grace covers it; started now, it takes its place in the chat's line
+        before whatever this chat sends next."""
+        self._background.spawn(self._deliver_album(album))
+
+    async def _deliver_album(self, album: Album) -> None:
+        assert self._dispatch is not None
+        try:
+            if any(m.chat.type in _GROUPS for m in album.messages):
+                await self._ensure_me()  # its mention is read with the bot's name
+            incoming = album_in(album.messages, self._username, self._bot_id)
+            if incoming is not None:
+                await self._dispatch(incoming)
+            await self._remember(max(album.update_ids))
+        except asyncio.CancelledError:
+            raise  # stopped: its parts stay persisted for the next start
+        except Exception:
+            log.warning("handing on a Telegram album failed; it is tried again", exc_info=True)
+            await self._albums.failed(album)
             return
-        await self._deliver_in(incoming, last)
+        await self._albums.delivered(album)
 
     def _accept(self, update: Update) -> None:
         """Translate and dispatch one update, synchronously up to the router's queue."""
         update_id = update.update_id
-        if not self._new(update_id):
+        if self._seen(update_id):
             return
+        self._mark(update_id)
         incoming: IncomingMessage | None = None
         if update.message is not None:
             incoming = self._incoming(update.message)

@@ -1,11 +1,13 @@
 """Telegram albums: the photos and files sent together come as one message each, sharing a
-`media_group_id`; Steward answers them as one message (one turn, every file, the caption).
+`media_group_id`; Steward answers them as one message (one turn, every file, every caption).
 
-A part is held until no more of its album came for `wait` seconds. Telegram forgets an update
-once the next poll moves past it, so a held part is written to the state store before that
-(`telegram.album_parts`, the raw updates) and taken up again at the next start: a crash or a
-stop while an album is gathered loses none of it. An album delivered and then sent again
-after a crash carries its first part's id, which the router drops as seen before.
+A part is held until no more of its album came for `wait` seconds, or until another message
+of that chat comes (an album's parts come one after another, so that message follows the
+album, and is answered after it). Telegram forgets an update once the next poll moves past
+it, so a held part is written to the state store (`telegram.album_parts`, the raw updates)
+before it is taken, and taken up again at the next start: a crash or a stop while an album
+is gathered or answered loses none of it. An album handed on twice (a crash between its
+delivery and its parts' removal) carries its first part's id, which the router drops as seen.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 STATE_KEY = "telegram.album_parts"
 MAX_PARTS = 10
 """Telegram's own limit for an album: more parts under one id are not an album of theirs."""
+MAX_TRIES = 20
+"""Handing an album on that failed this often (about 90 minutes of retries) gives it up."""
 
 
 @dataclass
@@ -40,7 +45,9 @@ class Album:
     failures: int = 0
 
 
-Ready = Callable[[Album], Awaitable[None]]
+Ready = Callable[[Album], None]
+"""Takes a complete album on (the channel starts its delivery and calls `delivered` or
+`failed` when it ends)."""
 
 
 class AlbumCollector:
@@ -54,35 +61,46 @@ class AlbumCollector:
         self._raw: dict[int, Any] = {}  # update id -> the raw update, as persisted
         self._timers: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
+        self._done: deque[int] = deque(maxlen=1000)  # parts handed on: sent again, dropped
 
-    def holds(self, update: Update) -> bool:
+    @staticmethod
+    def holds(update: Update) -> bool:
         message = update.message
         return message is not None and message.media_group_id is not None
 
     async def hold(self, update: Update, raw: Any) -> None:
-        """Keep one part (persisted first), and wait for the rest of its album."""
+        """Keep one part, persisted before anything else: a failed write leaves no trace, so
+        the part fetched again is taken as new."""
         message = update.message
         assert message is not None and message.media_group_id is not None
         key = (message.chat.id, message.media_group_id)
-        album = self._albums.setdefault(key, Album(key))
-        if update.update_id in album.update_ids:
+        album = self._albums.get(key)
+        if update.update_id in self._raw or update.update_id in self._done:
             return
+        if album and update.update_id in album.update_ids:
+            return
+        self._raw[update.update_id] = raw
+        try:
+            await self._persist()
+        except BaseException:
+            self._raw.pop(update.update_id, None)
+            raise
+        album = self._albums.setdefault(key, Album(key))
         album.update_ids.append(update.update_id)
         album.messages.append(message)
-        self._raw[update.update_id] = raw
-        await self._persist()
         # a full album goes at once; a part after it starts another
-        self._restart_timer(key, 0.0 if len(album.messages) >= MAX_PARTS else self._wait)
+        self._start_timer(key, 0.0 if len(album.messages) >= MAX_PARTS else self._wait)
 
-    async def restore(self) -> None:
-        """Take up the parts held when Steward last stopped."""
+    async def restore(self) -> list[int]:
+        """Take up the parts held when Steward last stopped; their update ids."""
         if self._state is None:
-            return
+            return []
         stored = await self._state.get(STATE_KEY)
         try:
             raws = json.loads(stored) if stored else []
         except ValueError:
             raws = []
+        taken: list[int] = []
         for raw in raws if isinstance(raws, list) else []:
             try:
                 update = Update.from_raw(raw)
@@ -91,35 +109,54 @@ class AlbumCollector:
                 continue
             if self.holds(update):
                 await self.hold(update, raw)
+                taken.append(update.update_id)
+        return taken
 
-    def _restart_timer(self, key: tuple[int, str], wait: float) -> None:
-        timer = self._timers.get(key)
+    def flush_chat(self, chat_id: int) -> None:
+        """Another message of this chat came: its albums are complete, and go first."""
+        for key in [k for k in self._albums if k[0] == chat_id]:
+            self._hand_on(key)
+
+    def _start_timer(self, key: tuple[int, str], wait: float) -> None:
+        timer = self._timers.pop(key, None)
         if timer is not None and not timer.done():
             timer.cancel()
         self._timers[key] = asyncio.create_task(self._later(key, wait))
 
     async def _later(self, key: tuple[int, str], wait: float) -> None:
         await asyncio.sleep(wait)
-        async with self._lock:
-            album = self._albums.pop(key, None)
-            self._timers.pop(key, None)
-        if album is None:
-            return
-        try:
-            await self._ready(album)
-        except asyncio.CancelledError:
-            raise  # stopped on the way: its parts stay persisted for the next start
-        except Exception:
-            album.failures += 1
-            if album.failures < 3 and key not in self._albums:  # getMe down, say: again
-                log.warning("handing on a Telegram album failed; trying again", exc_info=True)
-                self._albums[key] = album
-                self._restart_timer(key, self._wait * 5 * album.failures)
-                return
-            log.exception("handing on a Telegram album failed; its parts are dropped")
+        self._timers.pop(key, None)
+        self._hand_on(key)
+
+    def _hand_on(self, key: tuple[int, str]) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        album = self._albums.pop(key, None)
+        if album is not None:
+            self._ready(album)
+
+    async def delivered(self, album: Album) -> None:
+        """The album is with the router (stored): its parts are let go."""
         for update_id in album.update_ids:
             self._raw.pop(update_id, None)
+        self._done.extend(album.update_ids)
         await self._persist()
+
+    async def failed(self, album: Album) -> None:
+        """Handing it on failed (getMe unanswered, say): it stays persisted and is tried
+        again, at growing intervals, up to `MAX_TRIES` times."""
+        album.failures += 1
+        if album.failures >= MAX_TRIES:
+            log.error("a Telegram album could not be handed on %d times; dropped", MAX_TRIES)
+            await self.delivered(album)
+            return
+        if album.key in self._albums:  # a part came meanwhile: the parts go together
+            self._albums[album.key].update_ids[:0] = album.update_ids
+            self._albums[album.key].messages[:0] = album.messages
+            return
+        self._albums[album.key] = album
+        self._start_timer(album.key, min(self._wait * 2**album.failures, 300.0))
 
     async def _persist(self) -> None:
         if self._state is None:
@@ -129,11 +166,12 @@ class AlbumCollector:
             await self._state.set(STATE_KEY, json.dumps(ordered, ensure_ascii=False))
 
     async def close(self) -> None:
-        """Stop waiting; what is held stays persisted for the next start."""
+        """Stop waiting; what is held stays persisted for the next start. Albums already
+        handed on are the channel's to finish (its stop grace)."""
         timers = list(self._timers.values())
+        self._timers.clear()
         for timer in timers:
             timer.cancel()
         for timer in timers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await timer
-        self._timers.clear()

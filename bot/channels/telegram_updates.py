@@ -91,10 +91,31 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
 
 
 def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessage | None:
-    """An album's parts as one message: the part with the caption (the one a group sees
-    addressed to Steward), carrying every part's files in the order they came."""
-    base = next((p for p in parts if p.caption or p.text), parts[0])
-    incoming = message_in(base, username, bot_id)
+    """An album's parts as one message: every caption, in the order the parts came (their
+    links kept; in a group, a mention in any of them addresses the album), every part's files
+    and every note of what Steward cannot open; the first part's sender, reply and id."""
+    captions: list[str] = []
+    entities: list[MessageEntity] = []
+    units = 0  # Telegram counts offsets in UTF-16 code units
+    for part in parts:
+        text = part.caption if part.caption is not None else part.text
+        if not text:
+            continue
+        if captions:
+            units += 1  # the line break between two captions
+        own = part.caption_entities if part.caption is not None else part.entities
+        entities += [dataclasses.replace(e, offset=e.offset + units) for e in own]
+        captions.append(text)
+        units += len(text.encode("utf-16-le", "surrogatepass")) // 2
+    unread = ", ".join(dict.fromkeys(p.unread for p in parts if p.unread)) or None
+    merged = dataclasses.replace(
+        parts[0],
+        text=None,
+        caption="\n".join(captions) or None,
+        caption_entities=tuple(entities),
+        unread=unread,
+    )
+    incoming = message_in(merged, username, bot_id)
     if incoming is None:
         return None
     media = tuple(ref for part in parts for ref in media_in(part))
@@ -245,7 +266,8 @@ def addressed_text(message: Message, text: str, username: str, bot_id: int) -> s
         return text if not target or target.lower() == username else None
     mention = re.compile(rf"(?<!\w)@{re.escape(username)}\b[,:]?", re.I)
     if username and mention.search(text):
-        stripped = re.sub(r"[ \t]{2,}", " ", mention.sub("", text)).strip(" ,:\n")
+        stripped = re.sub(r"[ \t]{2,}", " ", mention.sub("", text))
+        stripped = re.sub(r"(?m)^[ \t]+|[ \t]+$", "", stripped).strip(" ,:\n")
         return stripped or "hello"
     replied = message.reply_to_message
     if replied and replied.from_user and replied.from_user.id == bot_id:
