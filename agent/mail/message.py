@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import email
+import email.errors
 import email.policy
 import mimetypes
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage, Message
@@ -151,8 +153,27 @@ def _read(raw: bytes) -> Message:
     raw = _utf8_headers(raw)
     try:
         return email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        return _headers_only(raw)
     except Exception:  # the modern parser gave up: the lenient one never does
-        return email.message_from_bytes(raw, policy=email.policy.compat32)
+        try:
+            return email.message_from_bytes(raw, policy=email.policy.compat32)
+        except RecursionError:
+            return _headers_only(raw)
+
+
+def _headers_only(raw: bytes) -> Message:
+    """A message nested deeper than the parser goes (a crafted one): its headers, and a note
+    in place of the body."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end if end >= 0 else len(raw)]
+    message = email.message_from_bytes(
+        re.sub(rb"(?im)^content-type:.*(\r?\n[ \t].*)*\r?\n?", b"", head)
+        + b"\r\n\r\n[nested too deeply to be read]\r\n",
+        policy=email.policy.default,
+    )
+    message.defects.append(email.errors.MessageDefect("nested too deeply to be read"))
+    return message
 
 
 def parse_headers(raw: bytes) -> ParsedMail:
@@ -246,6 +267,10 @@ def _body_into(
             if isinstance(inner, Message) and depth < _MAX_FORWARDS:
                 forwarded.append(_forwarded(parsed, inner, depth=depth + 1))
                 continue
+            size = len(part.as_bytes()) if isinstance(inner, Message) else 0
+            name = within + "(a forwarded message inside it, not read)"
+            parsed.attachments.append(Attachment(name, ctype, size))
+            continue
         disposition = (part.get_content_disposition() or "").lower()
         name = _filename(part)
         is_body = ctype in ("text/plain", "text/html") and not (plain or markup)
@@ -289,7 +314,8 @@ def _forwarded(parsed: ParsedMail, inner: Message, *, depth: int) -> str:
     head = ParsedMail()
     _headers_into(head, inner)
     text, _ = _body_into(parsed, inner, depth=depth, within="(forwarded) ")
-    lines = ["---------- Forwarded message ----------"]
+    mark = secrets.token_hex(4)  # the end line is Steward's: the sender cannot type it
+    lines = [f"---------- Forwarded message {mark} ----------"]
     lines += [
         f"{k}: {v}"
         for k, v in (
@@ -300,7 +326,8 @@ def _forwarded(parsed: ParsedMail, inner: Message, *, depth: int) -> str:
         )
         if v
     ]
-    return "\n".join(lines) + ("\n\n" + text if text else "")
+    end = f"---------- End of forwarded message {mark} ----------"
+    return "\n".join(lines) + ("\n\n" + text if text else "") + "\n" + end
 
 
 def clean_text_block(text: str) -> str:

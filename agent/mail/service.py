@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class Reply:
     in_reply_to: str
     references: str
     original: ReadResult
+    note: str = ""
+    """What the card should say about whom it goes to, when that is not plain."""
 
 
 async def open_session(account: MailAccount) -> ImapSession:
@@ -286,20 +289,39 @@ class MailService:
             ) from None
         if not to:
             raise MailError("the message has no sender address to reply to", ours=True)
-        if all(a.lower() in own for a in to):
-            # the owner's own message (a copy to themself, a sent one): as every mail client
-            # does, the answer goes to whom it was written to, not back to the owner
+        note = ""
+        if mail.sender_address in own:
+            # From is the sender's to write: only a message in the Sent folder is known to be
+            # the owner's, and is answered to whom it was written to, as mail clients do;
+            # one elsewhere that says it is the owner's is answered back to the owner
             written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
-            to = written_to or to
+            if _sent_folder(folder) and written_to:
+                to = written_to
+            elif written_to:
+                to = tuple(a for a in to if a.lower() in own) or to
+                note = (
+                    "This message says it is from you (anyone can write that), so the reply "
+                    "goes back to you; to answer whom you wrote to, reply to it in your Sent "
+                    "folder."
+                )
+        to = _unique(to)
         cc: tuple[str, ...] = ()
         if reply_all:
             listed = [x for x in (mail.to, mail.cc) if x]
             others = tuple(a for x in listed for a in _sendable(x))
-            taken = {a.lower() for a in to}
-            cc = tuple(a for a in others if a.lower() not in own and a.lower() not in taken)
-        cc = _unique((*cc, *extra_cc))
+            cc = tuple(a for a in others if a.lower() not in own)
+        taken = {a.lower() for a in to}
+        cc = tuple(a for a in _unique((*cc, *extra_cc)) if a.lower() not in taken)
         subject, text, in_reply_to, references = build_reply(mail, body)
-        return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original)
+        return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original, note)
+
+
+_SENT = re.compile(r"(^|[./])(sent|sent items|sent messages|sent mail|gesendet)$", re.I)
+
+
+def _sent_folder(folder: str) -> bool:
+    """A folder of what the owner sent ("Sent", "Sent Items", "[Gmail]/Sent Mail", "INBOX.Sent")."""
+    return bool(_SENT.search(folder.strip()))
 
 
 def _unique(addresses: Sequence[str]) -> tuple[str, ...]:

@@ -384,6 +384,7 @@ async def _reply_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return (
         f"Reply to UID {original.uid} in {original.folder} "
         f"(from {original.mail.sender}, {original.mail.message_id or 'no Message-ID'})\n"
+        + (f"{reply.note}\n" if reply.note else "")
         + _card(
             _service(ctx).account.sender,
             reply.recipients,
