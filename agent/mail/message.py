@@ -3,6 +3,9 @@ malformed), reduce HTML to text, list attachments, and build new messages and th
 
 Nothing in a message is executed or followed: HTML is read as text (scripts, styles and images
 dropped, link targets shown as text), attachments are named and measured, never opened.
+
+(Over 400 lines: a message's reading, as mail clients write it — charsets, MIME shapes,
+forwards — and the building of new ones and replies share its header and address helpers.)
 """
 
 from __future__ import annotations
