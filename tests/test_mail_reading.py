@@ -6,24 +6,24 @@ owner's own message, answered to whom it was written (real Dovecot and aiosmtpd)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
+import test_mail
 from mailservers import (
     USER,
     Dovecot,
     SmtpRecorder,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from test_mail import _pending
 from trust_world import instruction, trust_world
 
 from agent.mail.message import parse_message
+
+dovecot = test_mail.dovecot  # the real servers' fixtures, shared
+smtp_server = test_mail.smtp_server
 
 WINDOWS_MAIL = (  # Outlook and other Windows clients label Windows-1252 as ISO-8859-1
     b"From: Ann <ann@partner.example>\r\nTo: me@example.org\r\nSubject: Invoice\r\n"
@@ -120,16 +120,6 @@ def test_a_message_nested_past_the_parser_is_read_by_its_headers() -> None:
     )
     mail = parse_message(head + body + b"Content-Type: text/plain\r\n\r\nbottom\r\n")
     assert mail.subject == "deep" and "nested too deeply" in mail.text
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 async def test_a_reply_to_the_owners_own_message_goes_to_whom_it_was_written(
