@@ -111,6 +111,41 @@ def test_a_forwarded_message_cannot_draw_its_own_end_nor_hide_deeper_ones() -> N
     assert names == ["(forwarded) (a forwarded message inside it, not read)"]
 
 
+def test_a_chain_of_forwards_deeper_than_python_walks_is_read_by_its_headers() -> None:
+    """150 forwards inside each other parse, and then measuring the one past the depth read
+    (by writing it out again) ran out of recursion: RecursionError out of parse_message, and
+    the watcher would have retried that mail for ever."""
+    nested = b"From: Mallory <m@scam.example>\r\n\r\nbottom\r\n"
+    for depth in range(150):  # written out by hand: Python's own writer recurses too
+        nested = (
+            (
+                f"From: hop{depth}@relay.example\r\nMIME-Version: 1.0\r\n"
+                f'Content-Type: multipart/mixed; boundary="b{depth}"\r\n\r\n'
+                f"--b{depth}\r\nContent-Type: text/plain\r\n\r\nlevel {depth}\r\n"
+                f"--b{depth}\r\nContent-Type: message/rfc822\r\n\r\n"
+            ).encode()
+            + nested
+            + f"\r\n--b{depth}--\r\n".encode()
+        )
+    mail = parse_message(nested)
+    assert mail.sender == "hop149@relay.example" and mail.text.startswith("level 149")
+    assert len(re.findall(r"---------- Forwarded message [0-9a-f]{8}", mail.text)) == 3
+    assert [a.name for a in mail.attachments] == [
+        "(forwarded) (a forwarded message inside it, not read)"
+    ]
+
+
+def test_the_sent_folder_is_known_by_its_names_as_imap_spells_them() -> None:
+    from agent.mail.service import _sent_folder
+
+    for name in ("Sent", "INBOX.Sent", "[Gmail]/Sent Mail", "Gesendete Elemente",
+                 "[Gmail]/Messages envoy&AOk-s", "&AMk-l&AOk-ments envoy&AOk-s",
+                 "Elementos enviados", "Posta inviata"):  # fmt: skip
+        assert _sent_folder(name), name
+    for name in ("INBOX", "Sentinel", "Archive/sent-ish", "Drafts"):
+        assert not _sent_folder(name), name
+
+
 def test_a_message_nested_past_the_parser_is_read_by_its_headers() -> None:
     """1,500 nested parts raised RecursionError out of parse_message (Python's parser)."""
     head = b"From: a@b.example\r\nTo: me@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
@@ -133,12 +168,13 @@ async def test_a_reply_to_the_owners_own_message_goes_to_whom_it_was_written(
     mine.replace_header("To", "Ann <ann@partner.example>")
     mine["Cc"] = f"{USER}, Bob <BOB@partner.example>, ann@PARTNER.example"
     dovecot.deliver(mine, folder="Sent")
-    dovecot.deliver(mine)  # the same, in the INBOX: anyone can send that
+    mine["Reply-To"] = "drop@attacker.example"
+    dovecot.deliver(mine)  # in the INBOX, with a Reply-To: anyone can send that
     async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
         sent = {"folder": "Sent", "uid": 1}
         await w.h.say(instruction("mail_reply", sent | {"body": "Any news?"}))
         await w.h.say(instruction("mail_reply", sent | {"body": "All?", "reply_all": True}))
-        await w.h.say(instruction("mail_reply", {"uid": 1, "body": "?"}))
+        await w.h.say(instruction("mail_reply", {"uid": 1, "body": "?", "reply_all": True}))
         card, everyone, inbox = _pending(w, "mail_reply")
 
     def addressed(preview: str) -> list[str]:
@@ -146,5 +182,5 @@ async def test_a_reply_to_the_owners_own_message_goes_to_whom_it_was_written(
 
     assert addressed(card.preview) == ["To: ann@partner.example", "Cc: (none)"]
     assert addressed(everyone.preview) == ["To: ann@partner.example", "Cc: BOB@partner.example"]
-    assert addressed(inbox.preview) == [f"To: {USER}", "Cc: (none)"]
+    assert addressed(inbox.preview) == [f"To: {USER}", "Cc: (none)"]  # not Reply-To, not all
     assert "says it is from you (anyone can write that)" in inbox.preview

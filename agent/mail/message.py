@@ -244,7 +244,12 @@ def parse_message(raw: bytes) -> ParsedMail:
     message = _read(raw)
     parsed = ParsedMail()
     _headers_into(parsed, message)
-    parsed.text, parsed.from_html = _body_into(parsed, message, depth=0)
+    try:
+        parsed.text, parsed.from_html = _body_into(parsed, message, depth=0)
+    except RecursionError:  # nested deeper than Python walks (a crafted chain of forwards)
+        parsed.text, parsed.from_html = "[nested too deeply to be read]", False
+        parsed.attachments.clear()
+        parsed.problems.append("nested too deeply to be read")
     for defect in getattr(message, "defects", [])[:3]:
         parsed.problems.append(type(defect).__name__)
     return parsed
@@ -270,9 +275,8 @@ def _body_into(
             if isinstance(inner, Message) and depth < _MAX_FORWARDS:
                 forwarded.append(_forwarded(parsed, inner, depth=depth + 1))
                 continue
-            size = len(part.as_bytes()) if isinstance(inner, Message) else 0
             name = within + "(a forwarded message inside it, not read)"
-            parsed.attachments.append(Attachment(name, ctype, size))
+            parsed.attachments.append(Attachment(name, ctype, 0))  # not measured: not walked
             continue
         disposition = (part.get_content_disposition() or "").lower()
         name = _filename(part)

@@ -8,6 +8,7 @@ to the owner once, until a login succeeds again, and audited; the other channels
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
@@ -295,14 +296,16 @@ class MailService:
             # the owner's, and is answered to whom it was written to, as mail clients do;
             # one elsewhere that says it is the owner's is answered back to the owner
             written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
+            elsewhere = bool(written_to) or any(a.lower() not in own for a in to)
             if _sent_folder(folder) and written_to:
                 to = written_to
-            elif written_to:
-                to = tuple(a for a in to if a.lower() in own) or to
+            else:
+                to, reply_all = (self.account.from_address,), False
+            if elsewhere and not (_sent_folder(folder) and written_to):
                 note = (
                     "This message says it is from you (anyone can write that), so the reply "
-                    "goes back to you; to answer whom you wrote to, reply to it in your Sent "
-                    "folder."
+                    "goes back to you only, whatever its Reply-To or other recipients; to "
+                    "answer whom you wrote to, reply to it in your Sent folder."
                 )
         to = _unique(to)
         cc: tuple[str, ...] = ()
@@ -316,12 +319,33 @@ class MailService:
         return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original, note)
 
 
-_SENT = re.compile(r"(^|[./])(sent|sent items|sent messages|sent mail|gesendet)$", re.I)
+_SENT = re.compile(
+    r"(^|[./])(sent|sent items|sent messages|sent mail|gesendet|gesendete (elemente|objekte)"
+    r"|envoy[ée]s|(messages|[ée]l[ée]ments) envoy[ée]s|enviados|elementos enviados"
+    r"|posta inviata|inviati|elementi inviati|verzonden( items)?|skickat|enviadas)$",
+    re.I,
+)
 
 
 def _sent_folder(folder: str) -> bool:
-    """A folder of what the owner sent ("Sent", "Sent Items", "[Gmail]/Sent Mail", "INBOX.Sent")."""
-    return bool(_SENT.search(folder.strip()))
+    """A folder of what the owner sent ("Sent", "Sent Items", "[Gmail]/Sent Mail", "INBOX.Sent",
+    "Gesendete Elemente", "[Gmail]/Messages envoy&AOk-s" as IMAP spells "envoyés")."""
+    return bool(_SENT.search(_imap_utf7(folder.strip())))
+
+
+def _imap_utf7(name: str) -> str:
+    """A mailbox name as IMAP writes it (RFC 3501's modified UTF-7: "&AOk-" is "é")."""
+
+    def decoded(match: re.Match[str]) -> str:
+        if not match[1]:
+            return "&"
+        packed = match[1].replace(",", "/")
+        try:
+            return base64.b64decode(packed + "=" * (-len(packed) % 4)).decode("utf-16-be")
+        except ValueError:
+            return match[0]
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", decoded, name)
 
 
 def _unique(addresses: Sequence[str]) -> tuple[str, ...]:
