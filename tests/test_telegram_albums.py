@@ -120,3 +120,87 @@ async def test_a_message_right_after_an_album_is_answered_after_it(
         stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
     assert len(chats[0].images) == 2 and "[a video, which I cannot open]" in stored[0]
     assert chats[1].last_user_text.rstrip().endswith("which one is better?")
+
+
+def _part(update_id: int, group: str, chat: int = OWNER_TG, caption: str = "") -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": update_id + 100,
+        "date": 1,
+        "chat": {"id": chat, "type": "private"},
+        "from": {"id": chat, "is_bot": False, "first_name": "O"},
+        "photo": [{"file_id": f"f{update_id}", "file_unique_id": f"u{update_id}",
+                   "width": 10, "height": 10}],
+        "media_group_id": group,
+    }  # fmt: skip
+    if caption:
+        message["caption"] = caption
+    return {"update_id": update_id, "message": message}
+
+
+async def _collect(state: Any, raws: list[dict[str, Any]], wait: float) -> list[list[int]]:
+    """Albums as a collector hands them on (not marked delivered: still in their turn)."""
+    from bot.channels.telegram_albums import AlbumCollector
+    from bot.channels.telegram_types import Update
+
+    handed: list[list[int]] = []
+    collector = AlbumCollector(state, lambda album: handed.append(album.update_ids), wait=wait)
+    for raw in raws:
+        await collector.hold(Update.from_raw(raw), raw)
+    await asyncio.sleep(wait + 0.2)
+    await collector.close()
+    return handed
+
+
+async def test_albums_of_a_chat_go_in_the_order_they_came(tmp_path: Path) -> None:
+    """Two photos, then ten: the full album (handed on at once) overtook the first."""
+    async with running_steward(tmp_path, None) as h:
+        raws = [_part(1, "A"), _part(2, "A")] + [_part(3 + n, "B") for n in range(10)]
+        handed = await _collect(h.steward.stores.state, raws, wait=0.3)
+    assert handed == [[1, 2], list(range(3, 13))]
+
+
+async def test_a_late_part_stays_an_album_of_its_own_across_a_restart(tmp_path: Path) -> None:
+    """A part that came while its album's turn ran was restored into that album, and the
+    album, seen before by its first part's id, was dropped with it."""
+    from bot.channels.telegram_albums import AlbumCollector
+    from bot.channels.telegram_types import Update
+
+    async with running_steward(tmp_path, None) as h:
+        state = h.steward.stores.state
+        handed: list[list[int]] = []
+        first = AlbumCollector(state, lambda album: handed.append(album.update_ids), wait=0.05)
+        for raw in (_part(1, "L"), _part(2, "L")):
+            await first.hold(Update.from_raw(raw), raw)
+        await asyncio.sleep(0.2)  # handed on; its turn runs (not yet delivered)
+        late = _part(3, "L", caption="and this one")
+        await first.hold(Update.from_raw(late), late)
+        await first.close()  # Steward stops before either is done
+        again: list[list[int]] = []
+        second = AlbumCollector(state, lambda album: again.append(album.update_ids), wait=0.05)
+        assert sorted(await second.restore()) == [1, 2, 3]
+        await asyncio.sleep(0.2)
+        await second.close()
+    assert handed == [[1, 2]] and again == [[1, 2], [3]]
+
+
+def test_a_group_album_led_by_another_bots_command_is_still_steward_s_when_mentioned() -> None:
+    """ "/sticker@other_bot" on the first part, "@steward_test_bot which?" on the second: the
+    album was dropped as a command for another bot. A caption like "/r/pics" is no command,
+    and a mention leaves the lines below it (code) as they were."""
+    from bot.channels.telegram_types import Message
+    from bot.channels.telegram_updates import album_in, message_in
+
+    def part(n: int, caption: str) -> Message:
+        raw = _part(n, "G", chat=GROUP, caption=caption)["message"]
+        raw["chat"] = {"id": GROUP, "type": "supergroup"}
+        raw["from"] = {"id": OWNER_TG, "is_bot": False, "first_name": "O"}
+        return Message.from_raw(raw)
+
+    bot = ("steward_test_bot", 42)
+    album_msg = album_in([part(1, "/sticker@other_bot"), part(2, "@steward_test_bot which?")], *bot)
+    assert album_msg is not None and album_msg.text == "which?\n/sticker@other_bot"
+    assert album_msg.platform_message_id == f"{GROUP}:101" and len(album_msg.media) == 2
+    assert album_in([part(1, "/r/pics best of the week")], *bot) is None
+    code = part(3, "@steward_test_bot why does this fail?\ndef f():\n    return 1")
+    said = message_in(code, *bot)
+    assert said is not None and said.text == "why does this fail?\ndef f():\n    return 1"

@@ -440,8 +440,9 @@ class TelegramChannel:
                 await self._albums.hold(update, raw)  # persisted, or raises: fetched again
                 self._mark(update.update_id)
             return
-        if update.message is not None:
-            self._albums.flush_chat(update.message.chat.id)
+        where = update.message or (update.callback_query and update.callback_query.message)
+        if where is not None:  # a message or a press: the chat's album came before it
+            self._albums.flush_chat(where.chat.id)
         self._accept(update)
 
     def _seen(self, update_id: int) -> bool:

@@ -40,6 +40,9 @@ class Album:
     """The parts of one album seen so far, in the order they came."""
 
     key: tuple[int, str]
+    batch: int = 0
+    """Which gathering of that album id this is: a part that comes after its album was handed
+    on starts another, and stays another across a restart."""
     update_ids: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     failures: int = 0
@@ -58,34 +61,43 @@ class AlbumCollector:
         self._ready = ready
         self._wait = wait
         self._albums: dict[tuple[int, str], Album] = {}
-        self._raw: dict[int, Any] = {}  # update id -> the raw update, as persisted
+        self._raw: dict[int, tuple[int, Any]] = {}  # update id -> (batch, raw), as persisted
+        self._next_batch = 1
         self._timers: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         self._done: deque[int] = deque(maxlen=1000)  # parts handed on: sent again, dropped
+        self._retries: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def holds(update: Update) -> bool:
         message = update.message
         return message is not None and message.media_group_id is not None
 
-    async def hold(self, update: Update, raw: Any) -> None:
+    async def hold(self, update: Update, raw: Any, *, batch: int | None = None) -> None:
         """Keep one part, persisted before anything else: a failed write leaves no trace, so
-        the part fetched again is taken as new."""
+        the part fetched again is taken as new. An album of this chat that is still gathered
+        under another id (or, restored, another batch) is complete: it goes first."""
         message = update.message
         assert message is not None and message.media_group_id is not None
         key = (message.chat.id, message.media_group_id)
-        album = self._albums.get(key)
         if update.update_id in self._raw or update.update_id in self._done:
             return
-        if album and update.update_id in album.update_ids:
-            return
-        self._raw[update.update_id] = raw
+        album = self._albums.get(key)
+        if album is not None and batch is not None and album.batch != batch:
+            self._hand_on(key)  # restored: another gathering of the same id
+            album = None
+        for other in [k for k in self._albums if k[0] == key[0] and k != key]:
+            self._hand_on(other)  # albums of a chat are answered in the order they came
+        if album is None:
+            album = Album(key, batch if batch is not None else self._next_batch)
+            self._next_batch = max(self._next_batch, album.batch) + 1
+        self._raw[update.update_id] = (album.batch, raw)
         try:
             await self._persist()
         except BaseException:
             self._raw.pop(update.update_id, None)
             raise
-        album = self._albums.setdefault(key, Album(key))
+        album = self._albums.setdefault(key, album)
         album.update_ids.append(update.update_id)
         album.messages.append(message)
         # a full album goes at once; a part after it starts another
@@ -101,14 +113,18 @@ class AlbumCollector:
         except ValueError:
             raws = []
         taken: list[int] = []
-        for raw in raws if isinstance(raws, list) else []:
+        entries = [e for e in raws if isinstance(e, dict)] if isinstance(raws, list) else []
+        for entry in entries:
+            batch, raw = entry.get("batch"), entry.get("update")
+            if not isinstance(batch, int) or isinstance(batch, bool):
+                continue
             try:
                 update = Update.from_raw(raw)
             except MalformedUpdate:
                 log.warning("a held Telegram album part could not be read again; dropped")
                 continue
             if self.holds(update):
-                await self.hold(update, raw)
+                await self.hold(update, raw, batch=batch)
                 taken.append(update.update_id)
         return taken
 
@@ -151,24 +167,30 @@ class AlbumCollector:
             log.error("a Telegram album could not be handed on %d times; dropped", MAX_TRIES)
             await self.delivered(album)
             return
-        if album.key in self._albums:  # a part came meanwhile: the parts go together
-            self._albums[album.key].update_ids[:0] = album.update_ids
-            self._albums[album.key].messages[:0] = album.messages
-            return
-        self._albums[album.key] = album
-        self._start_timer(album.key, min(self._wait * 2**album.failures, 300.0))
+        # tried again as it is, apart from any part that came since (another gathering)
+        delay = min(self._wait * 2**album.failures, 300.0)
+        retry = asyncio.create_task(self._again(album, delay))
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
+
+    async def _again(self, album: Album, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._ready(album)
 
     async def _persist(self) -> None:
         if self._state is None:
             return
         async with self._lock:
-            ordered = [self._raw[i] for i in sorted(self._raw)]
+            ordered = [
+                {"batch": batch, "update": raw}
+                for batch, raw in (self._raw[i] for i in sorted(self._raw))
+            ]
             await self._state.set(STATE_KEY, json.dumps(ordered, ensure_ascii=False))
 
     async def close(self) -> None:
         """Stop waiting; what is held stays persisted for the next start. Albums already
         handed on are the channel's to finish (its stop grace)."""
-        timers = list(self._timers.values())
+        timers = [*self._timers.values(), *self._retries]
         self._timers.clear()
         for timer in timers:
             timer.cancel()

@@ -29,6 +29,8 @@ __all__ = [
     "replying_to",
 ]
 
+_COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@(\w+))?(?=\s|$)")
+"""A bot command as Telegram marks one: a name, perhaps the bot's after "@", then a space."""
 _APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
 """An approval id exactly as agent.approvals makes them (lowercase): another spelling on a
 button is not data Steward sent, and decides nothing."""
@@ -92,8 +94,26 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
 
 def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessage | None:
     """An album's parts as one message: every caption, in the order the parts came (their
-    links kept; in a group, a mention in any of them addresses the album), every part's files
-    and every note of what Steward cannot open; the first part's sender, reply and id."""
+    links kept; in a group, a mention in any of them addresses the album: when the first is
+    a command for another bot, the addressed part leads), every part's files and every note of
+    what Steward cannot open; the first part's sender, reply and id."""
+    incoming = message_in(_merged(parts), username, bot_id)
+    if incoming is None and parts[0].chat.type != "private":
+        addressed = [p for p in parts if message_in(p, username, bot_id) is not None]
+        if addressed:
+            lead = addressed[0]
+            merged = _merged([lead, *[p for p in parts if p is not lead]])
+            incoming = message_in(
+                dataclasses.replace(merged, message_id=parts[0].message_id), username, bot_id
+            )
+    if incoming is None:
+        return None
+    media = tuple(ref for part in parts for ref in media_in(part))
+    return dataclasses.replace(incoming, media=media)
+
+
+def _merged(parts: list[Message]) -> Message:
+    """The parts as one message: the first's, with every caption (entities shifted along)."""
     captions: list[str] = []
     entities: list[MessageEntity] = []
     units = 0  # Telegram counts offsets in UTF-16 code units
@@ -107,19 +127,13 @@ def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessag
         entities += [dataclasses.replace(e, offset=e.offset + units) for e in own]
         captions.append(text)
         units += len(text.encode("utf-16-le", "surrogatepass")) // 2
-    unread = ", ".join(dict.fromkeys(p.unread for p in parts if p.unread)) or None
-    merged = dataclasses.replace(
+    return dataclasses.replace(
         parts[0],
         text=None,
         caption="\n".join(captions) or None,
         caption_entities=tuple(entities),
-        unread=unread,
+        unread=", ".join(dict.fromkeys(p.unread for p in parts if p.unread)) or None,
     )
-    incoming = message_in(merged, username, bot_id)
-    if incoming is None:
-        return None
-    media = tuple(ref for part in parts for ref in media_in(part))
-    return dataclasses.replace(incoming, media=media)
 
 
 def _largest_photo(message: Message) -> MediaRef | None:
@@ -260,14 +274,17 @@ def _reply_to_someone(message: Message, replied: Message, quoted: str | None) ->
 
 def addressed_text(message: Message, text: str, username: str, bot_id: int) -> str | None:
     """In a group: the text meant for Steward (mention removed), or None when it is not."""
-    if text.startswith("/"):
-        head = text.split(maxsplit=1)[0]
-        _, _, target = head.partition("@")
+    command = _COMMAND.match(text)
+    if command is not None:  # "/r/pics" is no command
+        target = command[1]
         return text if not target or target.lower() == username else None
     mention = re.compile(rf"(?<!\w)@{re.escape(username)}\b[,:]?", re.I)
     if username and mention.search(text):
-        stripped = re.sub(r"[ \t]{2,}", " ", mention.sub("", text))
-        stripped = re.sub(r"(?m)^[ \t]+|[ \t]+$", "", stripped).strip(" ,:\n")
+        lines = text.split("\n")  # only a line that held the mention is tidied: code keeps its
+        for i, line in enumerate(lines):  # indentation
+            if mention.search(line):
+                lines[i] = re.sub(r"[ \t]{2,}", " ", mention.sub("", line)).strip(" \t,:")
+        stripped = "\n".join(lines).strip(" ,:\n")
         return stripped or "hello"
     replied = message.reply_to_message
     if replied and replied.from_user and replied.from_user.id == bot_id:
