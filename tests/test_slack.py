@@ -21,7 +21,7 @@ from fakes.slack import (
     post_signed,
     slash_command_form,
 )
-from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward
+from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward, until
 
 from agent.types import Address, ApprovalPrompt
 from bot.channels.errors import ChannelStartError
@@ -145,6 +145,28 @@ async def test_slash_commands_are_acknowledged_at_once_and_answered_in_the_backg
     assert any(t.startswith("/link — ") for t in texts)
     assert any(t.startswith("Today") for t in texts)
     assert fake_model.requests == []
+
+
+async def test_a_slash_command_is_answered_in_the_typers_dm_wherever_it_was_typed(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    """Slack shows a slash command to no one but its typer: its answer went to the channel
+    for everyone (`/remember the safe code is 4711`), and one typed in a DM with a colleague
+    (which Steward is not in) made that DM the owner's "private chat" for notices."""
+    async with slack_steward(tmp_path, fake_model, slack) as (h, _, url):
+        for channel, command, text in (
+            ("C0PUBLIC", "/remember", "the safe code is 4711"),
+            ("DOWNERMAL", "/goal", "add find a new job"),
+        ):
+            form = slash_command_form(command, text, user_id=OWNER_SLACK, channel_id=channel)
+            status, body = await post_signed(url, slack.signing_secret, form=form)
+            assert status == 200 and "I answer in our direct messages." in body
+        await until(lambda: len(slack.posted(DM)) >= 2, "both answers in the DM")
+        chats = {c.platform_chat_id for c in await h.steward.stores.people.private_chats(1)}
+    assert slack.posted("C0PUBLIC") == [] and slack.posted("DOWNERMAL") == []
+    texts = [p.params["text"] for p in slack.posted(DM)]
+    assert any("4711" in t for t in texts) and any("new job" in t for t in texts)
+    assert chats == {DM}
 
 
 async def test_approval_prompts_are_block_kit_buttons_and_a_press_is_a_command(
@@ -300,8 +322,6 @@ async def test_two_direct_messages_are_handled_one_after_the_other(
     """Each message of a Slack direct chat has a thread of its own (its ts), and the line was
     kept by address: the second ran while the first still waited on the model, without it in
     its history."""
-    from harness import until
-
     fake_model.latency = 1.5
     fake_model.on_request(echo_reply)
     async with FakeSlack() as slack, slack_steward(tmp_path, fake_model, slack) as (_, _, url):

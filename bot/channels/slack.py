@@ -117,6 +117,7 @@ class SlackChannel:
         self._seen: deque[str] = deque(maxlen=2000)
         self._seen_set: set[str] = set()
         self._names: dict[str, asyncio.Future[str]] = {}
+        self._dms: dict[str, str] = {}  # user -> Steward's DM channel with them
         self._background = BackgroundTasks("Slack event handling")
         self._streams = True  # chat.startStream for direct messages (live_reply.py)
 
@@ -285,7 +286,19 @@ class SlackChannel:
         )
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
-        await ack()
+        """A slash command is seen by no one but who typed it, wherever it was typed (a
+        channel, a DM with a colleague that Steward is not in): it is answered in that
+        person's direct messages with Steward, never where it was typed."""
+        user = str(command.get("user_id", ""))
+        dm = await self._dm_of(user) if user else None
+        if dm is None:
+            await ack("I could not open our direct messages to answer there; write to me there.")
+            return
+        where = str(command.get("channel_id", ""))
+        if where != dm:  # shown to them alone, where they typed it
+            await ack("I answer in our direct messages.")
+        else:
+            await ack()
         name = str(command.get("command", "")).lstrip("/").lower()
         args = slack_to_plain(str(command.get("text") or "")).strip()
         call: CommandCall | None
@@ -295,20 +308,16 @@ class SlackChannel:
         else:
             call = CommandCall(name, args)
             text = call.text
-        channel = str(command.get("channel_id", ""))
-        user = str(command.get("user_id", ""))
-        if not channel or not user:
-            return
         trigger = command.get("trigger_id")
         self._background.spawn(
             self._dispatch_in(
                 IncomingMessage(
                     sender=Identity("slack", user),
-                    address=Address("slack", channel),
+                    address=Address("slack", dm),
                     text=text,
                     platform_message_id=f"cmd:{trigger}" if trigger else None,
                     sender_name=str(command.get("user_name") or ""),
-                    chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+                    chat_kind=ChatKind.PRIVATE,
                     command=call,
                 )
             )
@@ -350,6 +359,25 @@ class SlackChannel:
     async def _dispatch_in(self, message: IncomingMessage) -> None:
         assert self._dispatch is not None
         await self._dispatch(message)
+
+    async def _dm_of(self, user: str) -> str | None:
+        """Steward's own direct-message channel with `user` (conversations.open, asked once
+        per user); None when Slack would not open it."""
+        known = self._dms.get(user)
+        if known is not None:
+            return known
+        if self._client is None:
+            return None
+        try:
+            async with asyncio.timeout(2):  # inside Slack's 3 s for the acknowledgement
+                opened = await self._client.conversations_open(users=user)
+        except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK):
+            return None
+        channel = str((opened.get("channel") or {}).get("id") or "")
+        if not channel:
+            return None
+        self._dms[user] = channel
+        return channel
 
     async def _name_of(self, user: str) -> str:
         """The user's display name (users.info, asked once per user); "" when unknown."""
