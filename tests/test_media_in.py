@@ -380,6 +380,11 @@ async def _photo_then_order(
         async with asyncio.timeout(10):
             while not (turns := [t for t in await h.turns() if t.status != "running"]):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
+        if turns[0].status == "awaiting_approval":  # the card goes out just after the pause
+            await until(
+                lambda: [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")],
+                "the approval card",
+            )
         cards = [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]
     assert not (tmp_path / "workspace" / "from-photo.txt").exists()
     return cards, turns[0]
