@@ -184,3 +184,23 @@ async def test_a_reply_to_the_owners_own_message_goes_to_whom_it_was_written(
     assert addressed(everyone.preview) == ["To: ann@partner.example", "Cc: BOB@partner.example"]
     assert addressed(inbox.preview) == [f"To: {USER}", "Cc: (none)"]  # not Reply-To, not all
     assert "says it is from you (anyone can write that)" in inbox.preview
+
+
+async def test_minutes_sent_to_oneself_are_answered_to_all_from_the_sent_folder(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """To: me, Cc: the colleagues (minutes): reply-all from the Sent folder dropped the Cc;
+    the same message in the INBOX goes to the owner alone, and the card now says why."""
+    minutes = plain_mail(f"Me <{USER}>", "Minutes", "Decisions: ship on Friday.")
+    minutes["Cc"] = "ann@partner.example, bo@partner.example"
+    dovecot.deliver(minutes, folder="Sent")
+    dovecot.deliver(minutes)
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        for folder in ("Sent", "INBOX"):
+            call = {"folder": folder, "uid": 1, "body": "One more thing", "reply_all": True}
+            await w.h.say(instruction("mail_reply", call))
+        sent, inbox = _pending(w, "mail_reply")
+    cc = [ln for ln in sent.preview.splitlines() if ln.startswith("Cc:")]
+    assert cc == ["Cc: ann@partner.example, bo@partner.example"]
+    assert "says it is from you" not in sent.preview
+    assert "Cc: (none)" in inbox.preview and "says it is from you" in inbox.preview

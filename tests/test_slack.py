@@ -169,6 +169,33 @@ async def test_a_slash_command_is_answered_in_the_typers_dm_wherever_it_was_type
     assert chats == {DM}
 
 
+async def test_a_slow_dm_opening_loses_no_command_and_here_is_where_it_was_typed(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    """conversations.open rate-limited for 3 s (the first command after a start): the ack
+    waited for it past Slack's 3 s and the command was dropped. "/briefing to here" typed in
+    a channel meant the DM once answers went there."""
+    slack.rate_limit_next("conversations.open", retry_after=3)
+    async with slack_steward(tmp_path, fake_model, slack) as (h, _, url):
+        form = slash_command_form("/remember", "the boiler code is 22", user_id=OWNER_SLACK,
+                                  channel_id="C0PUBLIC")  # fmt: skip
+        started = time.monotonic()
+        status, body = await post_signed(url, slack.signing_secret, form=form)
+        assert status == 200 and time.monotonic() - started < 3
+        assert "I answer in our direct messages." in body
+        await until(lambda: slack.posted(DM), "the answer once the DM opened", timeout=20)
+        form = slash_command_form("/briefing", "to here", user_id=OWNER_SLACK,
+                                  channel_id="C0PUBLIC")  # fmt: skip
+        assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        await until(lambda: len(slack.posted(DM)) >= 2, "the briefing's answer")
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        prefs = await h.steward.stores.feeds.prefs(owner.id)
+    assert "boiler code" in slack.posted(DM)[0].params["text"]
+    assert prefs.destination == {"channel": "slack", "chat_id": "C0PUBLIC", "thread_id": None}
+    assert slack.posted("C0PUBLIC") == []
+
+
 async def test_approval_prompts_are_block_kit_buttons_and_a_press_is_a_command(
     tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
 ) -> None:

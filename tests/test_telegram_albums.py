@@ -204,3 +204,33 @@ def test_a_group_album_led_by_another_bots_command_is_still_steward_s_when_menti
     code = part(3, "@steward_test_bot why does this fail?\ndef f():\n    return 1")
     said = message_in(code, *bot)
     assert said is not None and said.text == "why does this fail?\ndef f():\n    return 1"
+
+
+async def test_two_members_albums_sent_at_once_stay_whole(tmp_path: Path) -> None:
+    """Interleaved parts of two members' albums (A1 B1 A2 B2) handed each other on: every
+    album one photo long, the uncaptioned ones dropped in a group."""
+    async with running_steward(tmp_path, None) as h:
+        raws = [_part(1, "A"), _part(2, "B", chat=OWNER_TG)]
+        raws[1]["message"]["from"] = {"id": 5005, "is_bot": False, "first_name": "B"}
+        more = [_part(3, "A"), _part(4, "B")]
+        more[1]["message"]["from"] = raws[1]["message"]["from"]
+        handed = await _collect(h.steward.stores.state, [*raws, *more], wait=0.3)
+    assert sorted(handed) == [[1, 3], [2, 4]]
+
+
+async def test_parts_held_by_the_version_before_batches_are_taken_up(tmp_path: Path) -> None:
+    """The persisted form gained batches: parts held in the older form (a list of raw
+    updates) were skipped without a word at the upgrade, and Telegram had moved past them."""
+    import json
+
+    from bot.channels.telegram_albums import STATE_KEY, AlbumCollector
+
+    async with running_steward(tmp_path, None) as h:
+        state = h.steward.stores.state
+        await state.set(STATE_KEY, json.dumps([_part(7, "U"), _part(8, "U"), _part(9, "V")]))
+        handed: list[list[int]] = []
+        collector = AlbumCollector(state, lambda album: handed.append(album.update_ids), wait=0.05)
+        assert sorted(await collector.restore()) == [7, 8, 9]
+        await asyncio.sleep(0.2)
+        await collector.close()
+    assert sorted(handed) == [[7, 8], [9]]

@@ -296,12 +296,13 @@ class MailService:
             # the owner's, and is answered to whom it was written to, as mail clients do;
             # one elsewhere that says it is the owner's is answered back to the owner
             written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
-            elsewhere = bool(written_to) or any(a.lower() not in own for a in to)
-            if _sent_folder(folder) and written_to:
-                to = written_to
+            copied = [a for a in _sendable(mail.cc) if a.lower() not in own] if mail.cc else []
+            elsewhere = bool(written_to or copied) or any(a.lower() not in own for a in to)
+            if _sent_folder(folder):  # the owner's own: to whom it was written (else to them)
+                to = written_to or to
             else:
                 to, reply_all = (self.account.from_address,), False
-            if elsewhere and not (_sent_folder(folder) and written_to):
+            if elsewhere and not _sent_folder(folder):
                 note = (
                     "This message says it is from you (anyone can write that), so the reply "
                     "goes back to you only, whatever its Reply-To or other recipients; to "

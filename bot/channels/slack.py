@@ -41,6 +41,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.attachments import MediaRef
 from agent.outbox import DeliveryError
@@ -288,17 +289,18 @@ class SlackChannel:
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
         """A slash command is seen by no one but who typed it, wherever it was typed (a
         channel, a DM with a colleague that Steward is not in): it is answered in that
-        person's direct messages with Steward, never where it was typed."""
+        person's direct messages with Steward, never where it was typed. Acknowledged at
+        once (Slack waits 3 s); the DM is opened after, with Slack's retries."""
         user = str(command.get("user_id", ""))
-        dm = await self._dm_of(user) if user else None
-        if dm is None:
-            await ack("I could not open our direct messages to answer there; write to me there.")
-            return
         where = str(command.get("channel_id", ""))
-        if where != dm:  # shown to them alone, where they typed it
-            await ack("I answer in our direct messages.")
-        else:
+        if not user or not where:
             await ack()
+            return
+        known = self._dms.get(user)
+        if known == where or (known is None and where.startswith("D")):
+            await ack()  # most likely typed in our DM (a colleague's DM is told in ours)
+        else:
+            await ack("I answer in our direct messages.")
         name = str(command.get("command", "")).lstrip("/").lower()
         args = slack_to_plain(str(command.get("text") or "")).strip()
         call: CommandCall | None
@@ -308,18 +310,40 @@ class SlackChannel:
         else:
             call = CommandCall(name, args)
             text = call.text
+        if (  # "here" is where it was typed, though the answer goes to the DM
+            call is not None
+            and call.name == "briefing"
+            and re.fullmatch(r"to\s+here", call.args.strip(), re.I)
+            and not where.startswith("D")
+        ):
+            call = CommandCall("briefing", f"to {where}")
+            text = call.text
+        self._background.spawn(self._command_in(command, user, text, call))
+
+    async def _command_in(
+        self, command: dict[str, Any], user: str, text: str, call: CommandCall | None
+    ) -> None:
+        dm = await self._dm_of(user, wait=30.0)
+        if dm is None:  # told where it was typed, to them alone (the command's response_url)
+            url = str(command.get("response_url") or "")
+            if url:
+                with contextlib.suppress(SlackApiError, SlackClientError, *_NETWORK):
+                    await AsyncWebhookClient(url).send(
+                        text="I could not open our direct messages to answer there; please "
+                        "write to me there.",
+                        response_type="ephemeral",
+                    )
+            return
         trigger = command.get("trigger_id")
-        self._background.spawn(
-            self._dispatch_in(
-                IncomingMessage(
-                    sender=Identity("slack", user),
-                    address=Address("slack", dm),
-                    text=text,
-                    platform_message_id=f"cmd:{trigger}" if trigger else None,
-                    sender_name=str(command.get("user_name") or ""),
-                    chat_kind=ChatKind.PRIVATE,
-                    command=call,
-                )
+        await self._dispatch_in(
+            IncomingMessage(
+                sender=Identity("slack", user),
+                address=Address("slack", dm),
+                text=text,
+                platform_message_id=f"cmd:{trigger}" if trigger else None,
+                sender_name=str(command.get("user_name") or ""),
+                chat_kind=ChatKind.PRIVATE,
+                command=call,
             )
         )
 
@@ -360,16 +384,16 @@ class SlackChannel:
         assert self._dispatch is not None
         await self._dispatch(message)
 
-    async def _dm_of(self, user: str) -> str | None:
+    async def _dm_of(self, user: str, *, wait: float = 10.0) -> str | None:
         """Steward's own direct-message channel with `user` (conversations.open, asked once
-        per user); None when Slack would not open it."""
+        per user); None when Slack would not open it within `wait` seconds."""
         known = self._dms.get(user)
         if known is not None:
             return known
         if self._client is None:
             return None
         try:
-            async with asyncio.timeout(2):  # inside Slack's 3 s for the acknowledgement
+            async with asyncio.timeout(wait):
                 opened = await self._client.conversations_open(users=user)
         except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK):
             return None

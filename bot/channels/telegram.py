@@ -440,9 +440,12 @@ class TelegramChannel:
                 await self._albums.hold(update, raw)  # persisted, or raises: fetched again
                 self._mark(update.update_id)
             return
-        where = update.message or (update.callback_query and update.callback_query.message)
-        if where is not None:  # a message or a press: the chat's album came before it
-            self._albums.flush_chat(where.chat.id)
+        if update.message is not None:  # their album in this chat came before this message
+            sender = update.message.from_user
+            self._albums.flush_chat(update.message.chat.id, sender.id if sender else None)
+        elif update.callback_query is not None and update.callback_query.message is not None:
+            chat = update.callback_query.message.chat.id  # or before this press
+            self._albums.flush_chat(chat, update.callback_query.from_user.id)
         self._accept(update)
 
     def _seen(self, update_id: int) -> bool:

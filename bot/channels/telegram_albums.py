@@ -86,8 +86,8 @@ class AlbumCollector:
         if album is not None and batch is not None and album.batch != batch:
             self._hand_on(key)  # restored: another gathering of the same id
             album = None
-        for other in [k for k in self._albums if k[0] == key[0] and k != key]:
-            self._hand_on(other)  # albums of a chat are answered in the order they came
+        for other in self._of(key[0], _sender(message), but=key):
+            self._hand_on(other)  # one person's albums are answered in the order they came
         if album is None:
             album = Album(key, batch if batch is not None else self._next_batch)
             self._next_batch = max(self._next_batch, album.batch) + 1
@@ -115,8 +115,11 @@ class AlbumCollector:
         taken: list[int] = []
         entries = [e for e in raws if isinstance(e, dict)] if isinstance(raws, list) else []
         for entry in entries:
+            if "update_id" in entry:  # held by a version before batches: the raw update, one
+                entry = {"batch": -1, "update": entry}  # gathering per album id, as it was
             batch, raw = entry.get("batch"), entry.get("update")
             if not isinstance(batch, int) or isinstance(batch, bool):
+                log.warning("a held Telegram album part was not understood; dropped")
                 continue
             try:
                 update = Update.from_raw(raw)
@@ -128,10 +131,20 @@ class AlbumCollector:
                 taken.append(update.update_id)
         return taken
 
-    def flush_chat(self, chat_id: int) -> None:
-        """Another message of this chat came: its albums are complete, and go first."""
-        for key in [k for k in self._albums if k[0] == chat_id]:
+    def flush_chat(self, chat_id: int, sender: int | None) -> None:
+        """Another message of this person in this chat came: their albums there are complete,
+        and go first. (Another member's albums, sent at the same moment, keep gathering.)"""
+        for key in self._of(chat_id, sender):
             self._hand_on(key)
+
+    def _of(
+        self, chat_id: int, sender: int | None, *, but: tuple[int, str] | None = None
+    ) -> list[tuple[int, str]]:
+        return [
+            key
+            for key, album in self._albums.items()
+            if key[0] == chat_id and key != but and _sender(album.messages[0]) == sender
+        ]
 
     def _start_timer(self, key: tuple[int, str], wait: float) -> None:
         timer = self._timers.pop(key, None)
@@ -197,3 +210,7 @@ class AlbumCollector:
         for timer in timers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await timer
+
+
+def _sender(message: Message) -> int | None:
+    return message.from_user.id if message.from_user is not None else None

@@ -49,6 +49,8 @@ def parse_destination(text: str, here: Address) -> Address:
         return Address("telegram", target)
     if re.fullmatch(r"#[a-z0-9][a-z0-9._-]{0,79}", target):
         return Address("slack", target)
+    if re.fullmatch(r"[CG][A-Z0-9]{6,20}", target):  # a Slack channel's id ("here", typed there)
+        return Address("slack", target)
     raise UsageError(
         f"“{target}” is not a destination: use @channel or -100… (Telegram), #channel (Slack) "
         "or here."
