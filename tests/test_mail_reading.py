@@ -195,11 +195,16 @@ async def test_minutes_sent_to_oneself_are_answered_to_all_from_the_sent_folder(
     minutes["Cc"] = "ann@partner.example, bo@partner.example"
     dovecot.deliver(minutes, folder="Sent")
     dovecot.deliver(minutes)
+    note = plain_mail(f"Me <{USER}>", "Note to self", "buy milk")
+    note["Reply-To"] = "collect@elsewhere.example"  # even in Sent, a stranger's Reply-To
+    dovecot.deliver(note, folder="Sent")
     async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
         for folder in ("Sent", "INBOX"):
             call = {"folder": folder, "uid": 1, "body": "One more thing", "reply_all": True}
             await w.h.say(instruction("mail_reply", call))
-        sent, inbox = _pending(w, "mail_reply")
+        await w.h.say(instruction("mail_reply", {"folder": "Sent", "uid": 2, "body": "done"}))
+        sent, inbox, to_self = _pending(w, "mail_reply")
+    assert f"To: {USER}" in to_self.preview and "collect@" not in to_self.preview
     cc = [ln for ln in sent.preview.splitlines() if ln.startswith("Cc:")]
     assert cc == ["Cc: ann@partner.example, bo@partner.example"]
     assert "says it is from you" not in sent.preview

@@ -196,6 +196,24 @@ async def test_a_slow_dm_opening_loses_no_command_and_here_is_where_it_was_typed
     assert slack.posted("C0PUBLIC") == []
 
 
+async def test_one_persons_commands_run_in_the_order_typed_and_a_colleague_dm_is_told(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    """The first command's DM lookup, rate-limited, let the second (looked up at once) run
+    first ("Goal #1 added: second"); typed in a DM with a colleague before the DM was known,
+    the command was acknowledged without a word there."""
+    slack.rate_limit_next("conversations.open", retry_after=2)
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        for text in ("add first", "add second"):
+            form = slash_command_form("/goal", text, user_id=OWNER_SLACK, channel_id="DCOLLEAGUE",
+                                      response_url=slack.response_url())  # fmt: skip
+            assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        await until(lambda: len(slack.posted(DM)) >= 2, "both answers", timeout=20)
+    answers = [p.params["text"] for p in slack.posted(DM)]
+    assert answers[0].startswith("Goal #1 added: first") and answers[1].startswith("Goal #2")
+    assert [r.get("text") for r in slack.responses] == ["I answer in our direct messages."] * 2
+
+
 async def test_approval_prompts_are_block_kit_buttons_and_a_press_is_a_command(
     tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
 ) -> None:

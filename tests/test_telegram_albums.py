@@ -16,6 +16,7 @@ from harness import OWNER, echo_reply, running_steward, telegram_channel, until
 from test_media_in import OWNER_TG, jpeg, photo_sizes, telegram_steward
 
 from bot.channels.telegram_albums import STATE_KEY
+from memory.people import Identity
 
 GROUP = -1002222222222
 
@@ -234,3 +235,31 @@ async def test_parts_held_by_the_version_before_batches_are_taken_up(tmp_path: P
         await asyncio.sleep(0.2)
         await collector.close()
     assert sorted(handed) == [[7, 8], [9]]
+
+
+async def test_another_members_reply_to_an_album_comes_after_the_album(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Ann's album, then Bob's "@steward_test_bot and what do you think?" replying to it: only
+    Ann's own messages completed her album, so Bob's was answered before it was seen."""
+    fake_model.on_request(echo_reply)
+    async with (
+        FakeTelegram() as tg,
+        running_steward(
+            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+        ) as h,
+    ):
+        await h.steward.stores.people.admit(Identity("telegram", "5005"), "Bob")
+        where = {"chat_id": GROUP, "chat_type": "supergroup"}
+        album(tg, "G9", ["@steward_test_bot which is sharper?", ""], user_id=OWNER_TG, **where)
+        first = max(m for c, m in tg.messages if c == GROUP) - 1
+        tg.push_message(
+            "@steward_test_bot and what do you think?",
+            user_id=5005,
+            reply_to_message_id=first,
+            **where,
+        )
+        async with telegram_channel(h, tg, album_wait=5.0):
+            await until(lambda: len(tg.sent_texts(GROUP)) >= 2, "both answers")
+    asked = [r for r in fake_model.requests if "</context>" in r.last_user_text]
+    assert len(asked[0].images) == 2 and "what do you think" in asked[1].last_user_text

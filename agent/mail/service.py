@@ -298,8 +298,8 @@ class MailService:
             written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
             copied = [a for a in _sendable(mail.cc) if a.lower() not in own] if mail.cc else []
             elsewhere = bool(written_to or copied) or any(a.lower() not in own for a in to)
-            if _sent_folder(folder):  # the owner's own: to whom it was written (else to them)
-                to = written_to or to
+            if _sent_folder(folder):  # the owner's own: to whom it was written (else to them,
+                to = written_to or (self.account.from_address,)  # never a Reply-To's stranger)
             else:
                 to, reply_all = (self.account.from_address,), False
             if elsewhere and not _sent_folder(folder):

@@ -119,6 +119,7 @@ class SlackChannel:
         self._seen_set: set[str] = set()
         self._names: dict[str, asyncio.Future[str]] = {}
         self._dms: dict[str, str] = {}  # user -> Steward's DM channel with them
+        self._command_locks: dict[str, asyncio.Lock] = {}
         self._background = BackgroundTasks("Slack event handling")
         self._streams = True  # chat.startStream for direct messages (live_reply.py)
 
@@ -297,10 +298,11 @@ class SlackChannel:
             await ack()
             return
         known = self._dms.get(user)
-        if known == where or (known is None and where.startswith("D")):
-            await ack()  # most likely typed in our DM (a colleague's DM is told in ours)
-        else:
+        told = not (known == where or (known is None and where.startswith("D")))
+        if told:
             await ack("I answer in our direct messages.")
+        else:
+            await ack()  # most likely typed in our DM: told later if it was not
         name = str(command.get("command", "")).lstrip("/").lower()
         args = slack_to_plain(str(command.get("text") or "")).strip()
         call: CommandCall | None
@@ -318,22 +320,28 @@ class SlackChannel:
         ):
             call = CommandCall("briefing", f"to {where}")
             text = call.text
-        self._background.spawn(self._command_in(command, user, text, call))
+        self._background.spawn(self._command_in(command, user, text, call, told=told))
 
     async def _command_in(
-        self, command: dict[str, Any], user: str, text: str, call: CommandCall | None
+        self,
+        command: dict[str, Any],
+        user: str,
+        text: str,
+        call: CommandCall | None,
+        *,
+        told: bool,
     ) -> None:
-        dm = await self._dm_of(user, wait=30.0)
-        if dm is None:  # told where it was typed, to them alone (the command's response_url)
-            url = str(command.get("response_url") or "")
-            if url:
-                with contextlib.suppress(SlackApiError, SlackClientError, *_NETWORK):
-                    await AsyncWebhookClient(url).send(
-                        text="I could not open our direct messages to answer there; please "
-                        "write to me there.",
-                        response_type="ephemeral",
-                    )
-            return
+        # one person's commands in the order typed: the first may wait on Slack for the DM;
+        # no await between the lock's release and the router taking the command's place
+        async with self._command_locks.setdefault(user, asyncio.Lock()):
+            dm = await self._dm_of(user, wait=30.0)
+            where = str(command.get("channel_id", ""))
+            if dm is None:
+                await self._privately(command, "I could not open our direct messages to "
+                                      "answer there; please write to me there.")  # fmt: skip
+                return
+            if dm != where and not told:
+                await self._privately(command, "I answer in our direct messages.")
         trigger = command.get("trigger_id")
         await self._dispatch_in(
             IncomingMessage(
@@ -383,6 +391,13 @@ class SlackChannel:
     async def _dispatch_in(self, message: IncomingMessage) -> None:
         assert self._dispatch is not None
         await self._dispatch(message)
+
+    async def _privately(self, command: dict[str, Any], text: str) -> None:
+        """A word to the typer alone, where the command was typed (its response_url)."""
+        url = str(command.get("response_url") or "")
+        if url:
+            with contextlib.suppress(SlackApiError, SlackClientError, *_NETWORK):
+                await AsyncWebhookClient(url).send(text=text, response_type="ephemeral")
 
     async def _dm_of(self, user: str, *, wait: float = 10.0) -> str | None:
         """Steward's own direct-message channel with `user` (conversations.open, asked once

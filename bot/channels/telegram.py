@@ -443,6 +443,9 @@ class TelegramChannel:
         if update.message is not None:  # their album in this chat came before this message
             sender = update.message.from_user
             self._albums.flush_chat(update.message.chat.id, sender.id if sender else None)
+            replied = update.message.reply_to_message  # as did an album it answers
+            if replied is not None and replied.media_group_id is not None:
+                self._albums.flush_album(update.message.chat.id, replied.media_group_id)
         elif update.callback_query is not None and update.callback_query.message is not None:
             chat = update.callback_query.message.chat.id  # or before this press
             self._albums.flush_chat(chat, update.callback_query.from_user.id)

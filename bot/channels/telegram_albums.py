@@ -137,6 +137,11 @@ class AlbumCollector:
         for key in self._of(chat_id, sender):
             self._hand_on(key)
 
+    def flush_album(self, chat_id: int, group: str) -> None:
+        """A message that answers a part of this album (anyone's): the album goes first."""
+        if (chat_id, group) in self._albums:
+            self._hand_on((chat_id, group))
+
     def _of(
         self, chat_id: int, sender: int | None, *, but: tuple[int, str] | None = None
     ) -> list[tuple[int, str]]:
