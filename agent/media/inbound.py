@@ -140,20 +140,12 @@ class Inbound:
             text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)
             await steward.stores.messages.set_text(message_id, text)
             for problem in intake.problems:
-                await steward.courier.send(
-                    message.address, chat_id, problem, in_history=False, label=TRUSTED
-                )
+                await self._tell(message, chat_id, problem)
             if intake.spoken:
                 heard = "\n".join(
                     f"> {line}" if line else ">" for line in intake.spoken.split("\n")
                 )
-                await steward.courier.send(
-                    message.address,
-                    chat_id,
-                    f"🎙 I heard:\n\n{heard}",
-                    in_history=False,
-                    label=TRUSTED,
-                )
+                await self._tell(message, chat_id, f"🎙 I heard:\n\n{heard}")
         answered = None
         attachments = list(intake.attachments)
         ref = message.replying_to
@@ -203,11 +195,11 @@ class Inbound:
                 message_id, f"{stored.text}\n(in the message replied to: {notes})"
             )
         for problem in intake.problems:
-            await steward.courier.send(
-                message.address,
-                chat_id,
-                f"In the message you replied to: {problem}",
-                in_history=False,
-                label=TRUSTED,
-            )
+            await self._tell(message, chat_id, f"In the message you replied to: {problem}")
         return intake.attachments
+
+    async def _tell(self, message: IncomingMessage, chat_id: int, text: str) -> None:
+        """Steward's own word about the message's files, to its chat, kept out of history."""
+        await self._steward.courier.send(
+            message.address, chat_id, text, in_history=False, label=TRUSTED
+        )
