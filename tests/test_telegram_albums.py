@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fakes.anthropic import FakeAnthropic
 from fakes.telegram import FakeTelegram
 from harness import OWNER, echo_reply, running_steward, telegram_channel, until
@@ -47,17 +48,28 @@ async def test_an_album_is_one_turn_with_every_photo_and_the_caption(
     assert text.count("[photo saved as inbox/") == 3 and text.endswith("which one is better?")
 
 
-async def test_an_album_in_a_group_is_addressed_by_its_captioned_part(
-    tmp_path: Path, fake_model: FakeAnthropic
+@pytest.mark.parametrize(
+    ("captions", "said"),
+    [
+        (["", "@steward_test_bot compare these"], "compare these\n"),
+        # a later part's mention dropped the whole album, and later captions were never read
+        (
+            ["invoice march", "@steward_test_bot which is higher?"],
+            "invoice march\nwhich is higher?\n",
+        ),
+    ],
+)
+async def test_a_group_album_is_addressed_by_any_part_and_every_caption_read(
+    tmp_path: Path, fake_model: FakeAnthropic, captions: list[str], said: str
 ) -> None:
     fake_model.on_request(echo_reply)
     async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
         where = {"user_id": OWNER_TG, "chat_id": GROUP, "chat_type": "supergroup"}
-        album(tg, "G1", ["", "@steward_test_bot compare these"], **where)
+        album(tg, "G1", captions, **where)
         await until(lambda: tg.sent_texts(GROUP), "the answer in the group")
     (request,) = [r for r in fake_model.requests if r.images]
     assert len(request.images) == 2
-    assert "</context>\ncompare these\n" in request.last_user_text  # the mention taken out
+    assert "</context>\n" + said in request.last_user_text  # the mention taken out
 
 
 async def test_an_album_gathered_when_steward_stops_is_answered_after_the_start(
@@ -88,21 +100,6 @@ async def test_an_album_gathered_when_steward_stops_is_answered_after_the_start(
     (request,) = [r for r in fake_model.requests if r.images]
     assert len(request.images) == 2 and "both of these, please" in request.last_user_text
     assert len(tg.sent_texts(OWNER_TG)) == 1
-
-
-async def test_every_caption_is_read_and_a_mention_in_any_part_addresses_the_album(
-    tmp_path: Path, fake_model: FakeAnthropic
-) -> None:
-    """The album was the first captioned part's: a later part's mention in a group dropped
-    the whole album, and a private album's later captions never reached the model."""
-    fake_model.on_request(echo_reply)
-    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
-        where = {"user_id": OWNER_TG, "chat_id": GROUP, "chat_type": "supergroup"}
-        album(tg, "G2", ["invoice march", "@steward_test_bot which is higher?"], **where)
-        await until(lambda: tg.sent_texts(GROUP), "the answer in the group")
-    (request,) = [r for r in fake_model.requests if r.images]
-    assert len(request.images) == 2
-    assert "</context>\ninvoice march\nwhich is higher?\n" in request.last_user_text
 
 
 async def test_a_message_right_after_an_album_is_answered_after_it(
