@@ -343,7 +343,7 @@ class TurnRunner:
         assert self._model is not None
         tools = self._tools.schemas(turn.id)
         if offered := self._tools.offered_sources(turn.id):  # MCP servers' descriptions
-            turn.taint(Label.untrusted(*offered))
+            await self._taint(turn, Label.untrusted(*offered))
         if turn.stream is not None and turn.label.tainted:
             await turn.stream.stop()  # before the model reads outside content
             turn.stream = None
@@ -355,6 +355,14 @@ class TurnRunner:
             tools=tools,
         )
         return reply
+
+    async def _taint(self, turn: _Turn, label: Label) -> None:
+        """Join `label` into the turn's, stored at once when it grows: a crash mid-turn must
+        not leave the turn looking as trusted as it started."""
+        before = turn.label
+        turn.taint(label)
+        if turn.label != before:
+            await self._stores.turns.set_label(turn.id, turn.label)
 
     async def _run_tools(self, turn: _Turn, calls: list[ToolCall]) -> _Paused | None:
         """Run one step's tool calls; returns what waits for the owner, if anything does."""
@@ -370,7 +378,7 @@ class TurnRunner:
                     is_error=outcome.is_error,
                     label=label.sources,
                 )
-                turn.taint(label)
+                await self._taint(turn, label)
             else:
                 waiting.append(outcome)
         if not waiting:

@@ -220,6 +220,13 @@ class TurnLog:
             (paused_state, turn_id),
         )
 
+    async def set_label(self, turn_id: int, label: Label) -> None:
+        """Record a running turn's label as it grows, so a crash leaves what it had read."""
+        await self._db.execute(
+            "UPDATE turns SET tainted = ?, label = ? WHERE id = ?",
+            (int(label.tainted), label.to_json(), turn_id),
+        )
+
     async def set_status(self, turn_id: int, status: TurnStatus, *, label: Label) -> None:
         await self._db.execute(
             "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ?",

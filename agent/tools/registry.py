@@ -190,7 +190,9 @@ class Tool:
                 is_error=True,
             )
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
-        if self.untrusted_output and result.source is None and not result.is_error:
+        if self.untrusted_output and result.source is None:
+            # an error the handler returned (not raised) may quote what it read: a failed
+            # command's output, a server's error page; only a raised ToolError is our own words
             result = ToolResult(result.content, result.is_error, self.name)
         return result
 
