@@ -215,6 +215,10 @@ namespace inbox {{
     auto = create
     special_use = \\Sent
   }}
+  mailbox Sendt {{
+    auto = create
+    special_use = \\Sent
+  }}
 }}
 service anvil {{
   chroot =

@@ -9,6 +9,7 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 import test_mail
 from mailservers import (
     USER,
@@ -184,6 +185,25 @@ async def test_a_reply_to_the_owners_own_message_goes_to_whom_it_was_written(
     assert addressed(everyone.preview) == ["To: ann@partner.example", "Cc: BOB@partner.example"]
     assert addressed(inbox.preview) == [f"To: {USER}", "Cc: (none)"]  # not Reply-To, not all
     assert "says it is from you (anyone can write that)" in inbox.preview
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["aioimaplib", "imapclient"])
+async def test_a_sent_folder_the_server_marks_as_such_is_known_whatever_its_name(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, tls: bool
+) -> None:
+    """A Norwegian mailbox's "Sendt" (no name list knows every language): the server marks it
+    `\\Sent` (RFC 6154), so the owner's message there is answered to whom it was written."""
+    mine = plain_mail(f"Me <{USER}>", "Kontrakt", "Ann, her er utkastet.")
+    mine.replace_header("To", "Ann <ann@partner.example>")
+    dovecot.deliver(mine, folder="Sendt")
+    dovecot.deliver(mine)  # the same in the INBOX: anyone can write that From
+    settings = mail_settings(dovecot, smtp_server, EMAIL_IMAP_URL=dovecot.imap_url(tls=tls))
+    async with trust_world(tmp_path, **settings) as w:
+        for folder in ("Sendt", "INBOX"):
+            await w.h.say(instruction("mail_reply", {"folder": folder, "uid": 1, "body": "?"}))
+        sendt, inbox = _pending(w, "mail_reply")
+    assert "To: ann@partner.example" in sendt.preview and "says it is from you" not in sendt.preview
+    assert f"To: {USER}" in inbox.preview and "says it is from you" in inbox.preview
 
 
 async def test_minutes_sent_to_oneself_are_answered_to_all_from_the_sent_folder(

@@ -20,6 +20,7 @@ __all__ = [
     "AUTH_FAILED",
     "NO_SAFE_MOVE",
     "TIMEOUT",
+    "Folder",
     "FolderState",
     "HeaderItem",
     "ImapSession",
@@ -34,6 +35,19 @@ NO_SAFE_MOVE = (
     "this mail server can move mail only by purging the folder (no MOVE or UIDPLUS), which "
     "would also delete for good any message already marked deleted there; not moved"
 )
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A mailbox as LIST names it, with its attributes (RFC 6154's `\\Sent`, `\\Archive` …)."""
+
+    name: str
+    flags: frozenset[str] = frozenset()
+
+    @property
+    def sent(self) -> bool:
+        """The server says this is where the owner's sent mail is kept (SPECIAL-USE)."""
+        return "\\sent" in {f.lower() for f in self.flags}
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ class ImapSession(Protocol):
 
     async def set_flags(self, uids: Sequence[int], flags: Sequence[str], *, add: bool) -> None: ...
 
-    async def folders(self) -> list[str]: ...
+    async def folders(self) -> list[Folder]: ...
 
     async def idle(self, seconds: float) -> bool:
         """Wait for the server to announce a change (IDLE); True when it did."""

@@ -21,6 +21,7 @@ from agent.mail.imap import (
     AUTH_FAILED,
     NO_SAFE_MOVE,
     TIMEOUT,
+    Folder,
     FolderState,
     HeaderItem,
     SearchQuery,
@@ -187,15 +188,16 @@ class AioImapSession:
             "store",
         )
 
-    async def folders(self) -> list[str]:
+    async def folders(self) -> list[Folder]:
         response = await self._ok(await self._client.list('""', "*"), "list")
-        names = []
+        found = []
         for line in response.lines:
             if isinstance(line, bytes):
-                match = re.search(rb'"[^"]*" "?(.*?)"?$', line)
+                match = re.search(rb'^\(([^)]*)\) (?:"[^"]*"|NIL) "?(.*?)"?$', line)
                 if match and b"LIST completed" not in line:
-                    names.append(match[1].decode(errors="replace"))
-        return names
+                    flags = frozenset(match[1].decode(errors="replace").split())
+                    found.append(Folder(match[2].decode(errors="replace"), flags))
+        return found
 
     async def idle(self, seconds: float) -> bool:
         if "IDLE" not in self.capabilities:

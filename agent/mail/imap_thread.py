@@ -17,6 +17,7 @@ from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
 from agent.mail.imap import (
     NO_SAFE_MOVE,
     TIMEOUT,
+    Folder,
     FolderState,
     HeaderItem,
     SearchQuery,
@@ -153,9 +154,9 @@ class ThreadedImapSession:
         call = self._client.add_flags if add else self._client.remove_flags
         await self._run(call, list(uids), [f.encode() for f in flags], True)
 
-    async def folders(self) -> list[str]:
+    async def folders(self) -> list[Folder]:
         listed = await self._run(self._client.list_folders)
-        return [name for _, _, name in listed]
+        return [Folder(name, frozenset(_text(f) for f in flags)) for flags, _, name in listed]
 
     async def idle(self, seconds: float) -> bool:
         if "IDLE" not in self.capabilities:
@@ -188,3 +189,7 @@ class ThreadedImapSession:
     async def logout(self) -> None:
         with contextlib.suppress(Exception):  # already closed
             await self._run(self._client.logout)
+
+
+def _text(flag: bytes | str) -> str:
+    return flag.decode(errors="replace") if isinstance(flag, bytes) else flag

@@ -232,7 +232,7 @@ class MailService:
         _folder_name(folder)
         _folder_name(target)
         async with self.session() as session:
-            names = await session.folders()
+            names = [f.name for f in await session.folders()]
             if target not in names:
                 raise MailError(f"there is no folder {target!r} (folders: {', '.join(names)})")
             await session.select(folder, readonly=False)
@@ -277,7 +277,12 @@ class MailService:
         self, folder: str, uid: int, body: str, *, reply_all: bool, extra_cc: Sequence[str] = ()
     ) -> Reply:
         """The reply to one message as it would go out (nothing is sent here)."""
-        original = await self.read(folder, uid)
+        _folder_name(folder)
+        async with self.session() as session:
+            original = await self._read(session, folder, uid)
+            sent = _sent_folder(folder) or any(
+                f.sent and f.name == folder for f in await session.folders()
+            )
         mail = original.mail
         own = self.account.own_addresses
         try:  # the sender wrote these headers: say what is wrong without quoting them
@@ -298,11 +303,11 @@ class MailService:
             written_to = tuple(a for a in _sendable(mail.to) if a.lower() not in own)
             copied = [a for a in _sendable(mail.cc) if a.lower() not in own] if mail.cc else []
             elsewhere = bool(written_to or copied) or any(a.lower() not in own for a in to)
-            if _sent_folder(folder):  # the owner's own: to whom it was written (else to them,
+            if sent:  # the owner's own: to whom it was written (else to them,
                 to = written_to or (self.account.from_address,)  # never a Reply-To's stranger)
             else:
                 to, reply_all = (self.account.from_address,), False
-            if elsewhere and not _sent_folder(folder):
+            if elsewhere and not sent:
                 note = (
                     "This message says it is from you (anyone can write that), so the reply "
                     "goes back to you only, whatever its Reply-To or other recipients; to "
@@ -329,7 +334,8 @@ _SENT = re.compile(
 
 
 def _sent_folder(folder: str) -> bool:
-    """A folder of what the owner sent ("Sent", "Sent Items", "[Gmail]/Sent Mail", "INBOX.Sent",
+    """A folder of what the owner sent by its name, for servers that do not mark it `\\Sent`
+    (RFC 6154) ("Sent", "Sent Items", "[Gmail]/Sent Mail", "INBOX.Sent",
     "Gesendete Elemente", "[Gmail]/Messages envoy&AOk-s" as IMAP spells "envoyés")."""
     return bool(_SENT.search(_imap_utf7(folder.strip())))
 
