@@ -25,7 +25,7 @@ from trust_world import CANARY_KEY, CANARY_MEMORY, World, instruction, trust_wor
 
 from agent.sandbox import os_sandbox_available
 from agent.tools import Risk, ToolContext, tool
-from agent.types import TurnRequest
+from agent.types import Address, Choice, IncomingMessage, Press, TurnRequest
 from bot.recovery import recover_interrupted
 from memory.approvals import ApprovalStatus
 from memory.clock import FrozenClock
@@ -261,6 +261,31 @@ async def test_08_strangers_and_non_approvers_cannot_approve(tmp_path: Path) -> 
         assert [e.actor for e in strangers] == ["test:mallory"]
         await w.h.say(f"/approve {approval_id}")
         assert (w.workspace / "approved-file").exists()
+        await w.check_invariants()
+
+
+async def test_08b_a_button_press_tells_a_non_approver_nothing_of_which_ids_exist(
+    tmp_path: Path,
+) -> None:
+    """A button's data is the client's to write: a press naming a real id on the wrong card
+    answered "does not belong", an unknown id "Only the owner", so ids could be probed."""
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "touch approved-file"}))
+        (approval_id,) = await _ids(w)
+        colleague = Identity("test", "bob")
+        await w.h.steward.stores.people.admit(colleague, "Bob")
+        made_up = "zzzz" if approval_id != "zzzz" else "yyyy"
+        answers = []
+        for named in (approval_id, made_up):
+            press = Press(named, Choice.APPROVE, "999")
+            await w.h.router.dispatch(
+                IncomingMessage(colleague, Address("test", "c2"), press.text, None, press=press)
+            )
+            answers.append(w.h.channel.texts("c2")[-1])
+        assert answers == ["Only the owner can decide approval requests."] * 2
+        assert not (w.workspace / "approved-file").exists()
+        refused = await w.audit_kinds("approval.refused_decider")
+        assert [e.actor for e in refused] == ["test:bob", "test:bob"]
         await w.check_invariants()
 
 

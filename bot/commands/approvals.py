@@ -177,11 +177,17 @@ async def pressed(
     user: User,
     address: Address,
     stores: Stores,
+    approvals: ApprovalService | None,
     decide_approval: DecideApproval,
 ) -> str:
     """A button on an approval card: it decides only the approval whose card was pressed. A
-    press that does not say which message it was on decides nothing (typing /approve does)."""
-    if press.message_id is None or not await _on_its_card(press, sender, address, stores):
+    press that does not say which message it was on decides nothing (typing /approve does).
+    Who may decide is asked first: the card check looks the id up, and its answer would tell
+    someone who may not decide which ids exist (a button's data is the client's to write)."""
+    may_decide = _may_see(approvals, sender, user)
+    if may_decide and (
+        press.message_id is None or not await _on_its_card(press, sender, address, stores)
+    ):
         return WRONG_CARD
     return await decide_approval(
         press.approval_id,
