@@ -28,6 +28,11 @@ __all__ = ["STATE_KEY", "Album", "AlbumCollector"]
 
 log = logging.getLogger(__name__)
 
+AlbumKey = tuple[int, str, int | None]
+"""Chat, `media_group_id` and sender: a part from someone else under the same id (Telegram
+assigns the ids; a forged or colliding one) is never merged into another person's album,
+whose first part's sender the whole album is read as."""
+
 STATE_KEY = "telegram.album_parts"
 MAX_PARTS = 10
 """Telegram's own limit for an album: more parts under one id are not an album of theirs."""
@@ -39,7 +44,7 @@ MAX_TRIES = 20
 class Album:
     """The parts of one album seen so far, in the order they came."""
 
-    key: tuple[int, str]
+    key: AlbumKey
     batch: int = 0
     """Which gathering of that album id this is: a part that comes after its album was handed
     on starts another, and stays another across a restart."""
@@ -60,10 +65,10 @@ class AlbumCollector:
         self._state = state
         self._ready = ready
         self._wait = wait
-        self._albums: dict[tuple[int, str], Album] = {}
+        self._albums: dict[AlbumKey, Album] = {}
         self._raw: dict[int, tuple[int, Any]] = {}  # update id -> (batch, raw), as persisted
         self._next_batch = 1
-        self._timers: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._timers: dict[AlbumKey, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         self._done: deque[int] = deque(maxlen=1000)  # parts handed on: sent again, dropped
         self._retries: set[asyncio.Task[None]] = set()
@@ -79,7 +84,7 @@ class AlbumCollector:
         under another id (or, restored, another batch) is complete: it goes first."""
         message = update.message
         assert message is not None and message.media_group_id is not None
-        key = (message.chat.id, message.media_group_id)
+        key = (message.chat.id, message.media_group_id, _sender(message))
         if update.update_id in self._raw or update.update_id in self._done:
             return
         album = self._albums.get(key)
@@ -139,30 +144,28 @@ class AlbumCollector:
 
     def flush_album(self, chat_id: int, group: str) -> None:
         """A message that answers a part of this album (anyone's): the album goes first."""
-        if (chat_id, group) in self._albums:
-            self._hand_on((chat_id, group))
+        for key in [k for k in self._albums if k[:2] == (chat_id, group)]:
+            self._hand_on(key)
 
     def _of(
-        self, chat_id: int, sender: int | None, *, but: tuple[int, str] | None = None
-    ) -> list[tuple[int, str]]:
+        self, chat_id: int, sender: int | None, *, but: AlbumKey | None = None
+    ) -> list[AlbumKey]:
         return [
-            key
-            for key, album in self._albums.items()
-            if key[0] == chat_id and key != but and _sender(album.messages[0]) == sender
+            key for key in self._albums if key[0] == chat_id and key[2] == sender and key != but
         ]
 
-    def _start_timer(self, key: tuple[int, str], wait: float) -> None:
+    def _start_timer(self, key: AlbumKey, wait: float) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None and not timer.done():
             timer.cancel()
         self._timers[key] = asyncio.create_task(self._later(key, wait))
 
-    async def _later(self, key: tuple[int, str], wait: float) -> None:
+    async def _later(self, key: AlbumKey, wait: float) -> None:
         await asyncio.sleep(wait)
         self._timers.pop(key, None)
         self._hand_on(key)
 
-    def _hand_on(self, key: tuple[int, str]) -> None:
+    def _hand_on(self, key: AlbumKey) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
