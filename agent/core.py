@@ -117,7 +117,7 @@ class Steward:
         self, request: TurnRequest, outcome: TurnOutcome, footer: str, stream: ReplyStream | None
     ) -> TurnOutcome:
         if outcome.status is TurnStatus.SKIPPED and request.self_initiated:
-            if not outcome.text:  # skipped for the daily budget, not for a missing API key
+            if outcome.skipped_for == "budget":  # not another person's allowance, not a key
                 await self._tell_owner_budget_spent(request)
             return outcome
         text = outcome.text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from agent.attachments import Answered, ReplyRef
 from agent.cards import describe_sources
 from agent.delivery import private_address
 from agent.fence import Fencer, fence, new_fence_id
-from agent.types import TurnOutcome, TurnRequest
+from agent.types import Address, TurnOutcome, TurnRequest
 from memory.labels import Label
 from memory.stores import Stores
 
@@ -110,6 +111,13 @@ class Comment:
 
 _MAX_COMMENTS = 30
 """Comments shown in one summary; more are counted ("and 12 more"): each is recorded anyway."""
+_COMMENT_CHARS = 600
+"""Of each comment, what a summary shows (a comment may be 4,096 characters: thirty of them
+were a 33,000-token turn, paid for whoever wrote them)."""
+
+ShareSpent = Callable[[], Awaitable[bool]]
+Note = Callable[[Address, int, str], Awaitable[object]]
+"""Sends Steward's own plain words to a chat (no model turn)."""
 
 
 @dataclass
@@ -129,9 +137,12 @@ class CommentDigest:
     seconds of the first share one summary.
 
     Anyone may comment under a channel post, and each summary is a model turn in the owner's
-    name, pushed to their private chat and paid from their budget: a post is summarised at
-    most once per `cooldown` (comments meanwhile wait for the next one), and all posts
-    together at most `per_cooldown` times per `cooldown` (default: an hour, 3 times).
+    name, pushed to their private chat: a post is summarised at most once per `cooldown`
+    (comments meanwhile wait for the next one), all posts together at most `per_cooldown`
+    times per `cooldown` (default: an hour, 3 times), each comment cut to a few hundred
+    characters, and the day's summaries are paid from a share of their own (`share_spent`;
+    outside the owner's budget, so strangers cannot pause the briefings); once it is spent,
+    the owner gets a plain count instead (`note`).
     """
 
     def __init__(
@@ -143,8 +154,12 @@ class CommentDigest:
         delay: float,
         cooldown: float = 3600.0,
         per_cooldown: int = 3,
+        share_spent: ShareSpent | None = None,
+        note: Note | None = None,
     ) -> None:
         self._stores = stores
+        self._share_spent = share_spent
+        self._note = note
         self._respond = respond
         self._channels = channels
         self._delay = delay
@@ -203,18 +218,32 @@ class CommentDigest:
             log.warning("comments under a post: no private chat with the owner to tell them in")
             return None
         address, chat = found
+        count = len(pending.comments) + pending.more
+        if self._share_spent is not None and await self._share_spent():
+            if self._note is not None:  # said without a model call: the share is for those
+                await self._note(
+                    address,
+                    chat.id,
+                    f"{count} new comment{'s' if count != 1 else ''} under your post "
+                    f"#{pending.answered.message_id} in the channel's discussion group; not "
+                    "summarised: today's share for summarising comments "
+                    "(STEWARD_GUEST_DAILY_TOKENS) is used up. See the group.",
+                )
+            return None
         label = pending.answered.label
         lines = []
         for comment in pending.comments:
             label = label.join(comment.label)
             source = f"comment by {comment.author} (another person's message)"
-            lines.append(f"#{comment.message_id}:\n" + fence(comment.text, source, new_fence_id()))
+            text = comment.text
+            if len(text) > _COMMENT_CHARS:
+                text = f"{text[: _COMMENT_CHARS - 1]}… ({len(text):,} characters, cut)"
+            lines.append(f"#{comment.message_id}:\n" + fence(text, source, new_fence_id()))
         post = pending.answered.text
         if len(post) > 1500:
             post = post[:1499] + "…"
         if pending.answered.label.tainted:
             post = fence(post, "your post", new_fence_id())
-        count = len(pending.comments) + pending.more
         if pending.more:
             lines.append(f"(and {pending.more} more, not shown: see the group)")
         text = (

@@ -175,9 +175,12 @@ class TurnRunner:
         if self._model is None:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):
-            return TurnOutcome("", TurnStatus.SKIPPED, None, TokenUsage(), 0)
+            return TurnOutcome("", TurnStatus.SKIPPED, None, TokenUsage(), 0, skipped_for="budget")
         if await self.guest_over_allowance(request):
-            return TurnOutcome(GUEST_LIMIT_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
+            said = "" if request.self_initiated else GUEST_LIMIT_REPLY  # a check-in just waits
+            return TurnOutcome(
+                said, TurnStatus.SKIPPED, None, TokenUsage(), 0, skipped_for="allowance"
+            )
         prompt = await self._context.build(request)
         label = request.label.join(prompt.label)
         request = replace(request, tainted=label.tainted, sources=label.sources)
@@ -516,18 +519,28 @@ class TurnRunner:
         return await self.budget_spent() >= self._daily_token_budget
 
     async def budget_spent(self) -> int:
-        """Today's tokens against the budget: other people's conversations are not in it (a
-        friend chatting paused the owner's briefings); their own allowance bounds them."""
+        """Today's tokens against the budget: other people's turns are not in it (a friend
+        chatting paused the owner's briefings); their own allowance bounds them."""
         return await self._stores.turns.budget_tokens_since(self.budget_day_start())
 
     async def guest_over_allowance(self, request: TurnRequest) -> bool:
-        """Someone other than the owner, in conversation, who has used today's
-        STEWARD_GUEST_DAILY_TOKENS (0: no allowance)."""
-        if request.user.is_owner or request.kind != "chat" or self._guest_daily_tokens <= 0:
+        """Someone other than the owner who has used today's STEWARD_GUEST_DAILY_TOKENS (0: no
+        allowance), in conversation or in a check-in or reminder they set up: those are
+        theirs, not the owner's budget (a guest's daily check-ins paused the briefings)."""
+        if request.user.is_owner or self._guest_daily_tokens <= 0:
             return False
         spent = await self._stores.turns.guest_tokens_since(
             request.user.id, self.budget_day_start()
         )
+        return spent >= self._guest_daily_tokens
+
+    async def comments_share_spent(self) -> bool:
+        """Whether today's summaries of comments under the owner's channel posts used up their
+        share: anyone may write those comments, so together they get one person's
+        STEWARD_GUEST_DAILY_TOKENS (0: no limit), outside the owner's budget."""
+        if self._guest_daily_tokens <= 0:
+            return False
+        spent = await self._stores.turns.kind_tokens_since("comments", self.budget_day_start())
         return spent >= self._guest_daily_tokens
 
 

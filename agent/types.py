@@ -215,3 +215,6 @@ class TurnOutcome:
     """The turn's label when it ended: the reply and anything it made carry it."""
     refused: tuple[str, ...] = ()
     """Actions the policy refused or rate-limited, one short line each, for the owner's notice."""
+    skipped_for: str = ""
+    """Why a turn did not run: "budget" (the owner's daily budget; they are told once a day),
+    "allowance" (another person's daily allowance), "" (it ran, or there is no model)."""

@@ -361,32 +361,41 @@ class TurnLog:
         return sum(row.usage.total for row in rows)
 
     async def budget_tokens_since(self, since: datetime) -> int:
-        """What counts against the daily budget: every turn but other people's conversations,
-        which their own allowance bounds (`guest_tokens_since`)."""
+        """What counts against the daily budget: every turn but other people's (their
+        conversations, and the check-ins and tasks they set up), which their own allowance
+        bounds (`guest_tokens_since`), and summaries of comments anyone may write, which have
+        a share of their own (`kind_tokens_since`)."""
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE started_at >= ?"
-                f" AND NOT (kind IN {_CONVERSATION} AND EXISTS"  # EXISTS: a turn of no one
-                " (SELECT 1 FROM users u WHERE u.id = turns.user_id AND u.is_owner = 0))",
+                " AND kind != 'comments' AND NOT EXISTS"  # a turn of no one is the owner's
+                " (SELECT 1 FROM users u WHERE u.id = turns.user_id AND u.is_owner = 0)",
                 (iso(since),),
             )
         )
 
+    async def kind_tokens_since(self, kind: str, since: datetime) -> int:
+        """The tokens of one kind of turn since `since`, whoever's."""
+        return int(
+            await self._db.scalar(
+                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE kind = ? AND started_at >= ?",
+                (kind, iso(since)),
+            )
+        )
+
     async def guest_tokens_since(self, user_id: int, since: datetime) -> int:
-        """One person's conversation with Steward since `since`, in tokens: their turns, what
-        remembering them cost, and the turns resumed after an approval."""
+        """One person's turns with Steward since `since`, in tokens: their conversation, what
+        remembering them cost (the memory side calls are recorded under them), the turns
+        resumed after an approval, and the check-ins and reminders they set up."""
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns"
-                f" WHERE user_id = ? AND kind IN {_CONVERSATION} AND started_at >= ?",
+                " WHERE user_id = ? AND started_at >= ?",
                 (user_id, iso(since)),
             )
         )
 
 
-_CONVERSATION = "('chat', 'memory', 'approval')"
-"""The kinds of turn a conversation makes: its turns, the memory side calls after them (kind
-`memory`, recorded under the same person), a turn resumed after an approval."""
 _TOTAL = (
     "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
     " + COALESCE(cache_read_input_tokens, 0) + COALESCE(cache_creation_input_tokens, 0)"

@@ -145,6 +145,49 @@ async def test_other_peoples_chat_has_its_own_allowance_and_never_pauses_the_own
     assert len(fake_model.requests) == 5  # none for the friend's fourth message
 
 
+async def test_a_friends_check_ins_are_on_their_allowance_not_the_owners_budget(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A friend's /goal commands set daily check-ins (no model, no approval); each check-in
+    is a model turn under the friend, and it was paid from the owner's budget and outside the
+    friend's allowance: three of them paused the owner's briefing (R56)."""
+    from datetime import UTC, datetime, timedelta
+
+    from fakes.anthropic import RecordedRequest, Reply
+
+    from memory.clock import FrozenClock
+    from memory.people import Identity
+
+    def replies(request: RecordedRequest) -> Reply:
+        if "Goal check-in" in request.last_user_text:
+            return Reply.text("Did you run?", usage=Usage(input_tokens=5000, output_tokens=200))
+        return Reply.text("Good morning, owner!")
+
+    fake_model.on_request(replies)
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(
+        tmp_path,
+        fake_model.base_url,
+        clock=clock,
+        STEWARD_DAILY_TOKEN_BUDGET="10000",
+        STEWARD_GUEST_DAILY_TOKENS="8000",  # one check-in and a half
+    ) as h:
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Friend")
+        for i in (1, 2, 3):
+            await h.say(f"/goal add goal {i}", sender=friend, chat="f")
+            await h.say(f"/goal every {i} daily 8:30", sender=friend, chat="f")
+        clock.advance(timedelta(hours=1))
+        assert h.steward.scheduler is not None
+        reports = await h.steward.scheduler.run_due()
+        assert sorted(r.status for r in reports) == ["sent", "sent", "skipped"]
+        assert not any("let's go on tomorrow" in t for t in h.channel.texts("f"))
+        assert not any("token budget" in t for t in h.channel.texts())  # not the owner's
+        assert await h.steward.runner.budget_spent() == 0
+        briefing = await h.steward.respond(await _job(h))
+    assert briefing.status is TurnStatus.COMPLETED
+
+
 async def test_remembering_a_friends_words_is_theirs_to_spend_too(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

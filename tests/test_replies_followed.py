@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply, Usage
 from fakes.slack import (
     FakeSlack,
     app_mention_event,
@@ -310,3 +310,51 @@ async def test_comments_are_summarised_for_the_owner_at_a_bounded_rate(
     assert len(times) == 3 and times[2] - times[0] >= 1.0
     for _, text in asked:  # 30 shown, the rest counted
         assert text.startswith("40 new comments") and "(and 10 more, not shown" in text
+
+
+async def test_comment_summaries_have_a_share_of_their_own_outside_the_owners_budget(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Thirty comments of 4,096 characters made one summary a 33,000-token owner turn, and
+    three an hour all day spent the owner's budget (R56): anyone could pause the briefings.
+    Each comment is cut, the summaries are paid from their own daily share, and once it is
+    spent the owner gets a plain count, no model call."""
+    from agent.attachments import Answered
+    from agent.replies import Comment, CommentDigest
+    from memory.labels import TRUSTED
+
+    fake_model.reply_text("ok")  # the owner's /status creates nothing; "hi" below
+    fake_model.reply_text("Mallory writes at length.", usage=Usage(input_tokens=9000))
+    async with running_steward(
+        tmp_path,
+        fake_model.base_url,
+        STEWARD_DAILY_TOKEN_BUDGET="20000",
+        STEWARD_GUEST_DAILY_TOKENS="8000",
+    ) as h:
+        await h.say("hi")  # the owner's private chat, where summaries go
+        steward = h.steward
+        digest = CommentDigest(
+            steward.stores,
+            steward.respond,
+            lambda: ["test"],
+            delay=0.01,
+            share_spent=steward.runner.comments_share_spent,
+            note=lambda a, c, text: steward.courier.send(a, c, text, label=TRUSTED),
+        )
+        posts = [Answered(f"post {n}", FEED, n, "your post in the channel") for n in (1, 2)]
+        for n in range(30):
+            digest.add("test", posts[0], Comment(100 + n, "Mallory", "y" * 4096, FEED))
+        await digest.drain()
+        digest.add("test", posts[1], Comment(200, "Mallory", "and more", FEED))
+        await digest.drain()
+        spent = await steward.runner.budget_spent()
+        said = h.channel.texts("c1")
+    (summary,) = [r for r in fake_model.requests if "new comment" in r.last_user_text]
+    assert (
+        len(summary.last_user_text) < 30 * 1000  # 4,096 each, uncut
+        and "(4,096 characters, cut)" in summary.last_user_text
+    )
+    assert len(fake_model.requests) == 2  # "hi" and the first summary: none for the second
+    assert said[-2] == "Mallory writes at length."
+    assert said[-1].startswith("1 new comment under your post #2") and "not summarised" in said[-1]
+    assert spent < 9000  # the owner's "hi" only

@@ -63,6 +63,10 @@ class Inbound:
             steward.respond,
             lambda: steward.switchboard.channels,
             delay=settings.comment_digest_seconds,
+            share_spent=steward.runner.comments_share_spent,
+            note=lambda address, chat_id, text: steward.courier.send(
+                address, chat_id, text, label=TRUSTED
+            ),
         )
 
     # -- replies followed -------------------------------------------------------------------

@@ -211,7 +211,11 @@ class JobRuntime:
         cost = await self.stores.turns.cost_of(turn_id) if turn_id is not None else 0.0
         detail: dict[str, Any] = {"tokens": outcome.usage.total, "cost_usd": round(cost, 6)}
         if outcome.status is TurnStatus.SKIPPED:
-            return JobResult(RunStatus.SKIPPED, "today's token budget is spent", detail=detail)
+            why = {
+                "budget": "today's token budget is spent",
+                "allowance": "its person's allowance for today is spent",
+            }.get(outcome.skipped_for, "there is no model to run it")
+            return JobResult(RunStatus.SKIPPED, why, detail=detail)
         if outcome.status is TurnStatus.FAILED:
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
         if outcome.text.strip() == SILENT_REPLY:
