@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     file_max_bytes: int = Field(
         20_000_000, ge=1024, le=2_000_000_000, validation_alias=_env("STEWARD_FILE_MAX_BYTES")
     )
+    guest_daily_file_bytes: int = Field(
+        50_000_000, ge=0, validation_alias=_env("STEWARD_GUEST_DAILY_FILE_BYTES")
+    )
+    """Bytes of files a day each person other than the owner may have saved in `inbox/` (0:
+    no limit): a file Steward cannot read costs no tokens, so no allowance bounded them."""
     document_max_chars: int = Field(
         60_000, ge=1000, le=1_000_000, validation_alias=_env("STEWARD_DOCUMENT_MAX_CHARS")
     )

@@ -264,6 +264,36 @@ async def test_a_60_mb_file_is_refused_by_its_size_before_any_download(
     assert stored == ["[file huge.pdf not downloaded: too large]"]  # the message is kept
 
 
+async def test_another_persons_files_have_a_daily_quota_the_owners_none(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A file Steward cannot read costs no tokens, so no allowance bounded it: a guest could
+    have 20 MB a message written to the owner's disk without end (R56)."""
+    blob = bytes(range(256)) * 4000  # ~1 MB, not a kind Steward reads
+
+    def send(user: int, n: int) -> None:
+        doc = tg.add_file(blob + bytes([n])) | {"file_name": f"x{n}.bin"}
+        tg.push_message("", user_id=user, extra={"document": doc | {"mime_type": "x/y"}})
+
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_GUEST_DAILY_FILE_BYTES="2500000") as h,
+    ):
+        for n in range(4):
+            send(FRIEND_TG, n)
+        refusals = texts_with(tg, "try again tomorrow")
+        await until(lambda: len(refusals()) == 2, "the quota's word on two files")
+        for n in range(4, 7):
+            send(OWNER_TG, n)
+        await until(lambda: len(inbox(tmp_path)) == 5, "the owner's three files too")
+        refused = [t for t in tg.sent_texts(FRIEND_TG) if "try again tomorrow" in t]
+        mine = [t for t in tg.sent_texts(OWNER_TG) if "try again tomorrow" in t]
+        stored = await stored_in(h)
+    assert len(refused) == 2 and "2.5 MB of files today" in refused[0] and mine == []
+    assert stored.count("[file x2.bin not downloaded: the day's files quota]") == 1
+    assert len(tg.downloads) == 5
+
+
 # -- voice -----------------------------------------------------------------------------------
 
 

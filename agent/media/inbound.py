@@ -57,6 +57,7 @@ class Inbound:
             max_bytes=settings.file_max_bytes,
             max_chars=settings.document_max_chars,
             transcriber=transcriber,
+            guest_daily_bytes=settings.guest_daily_file_bytes,
         )
         self.digest = CommentDigest(
             steward.stores,
@@ -139,6 +140,7 @@ class Inbound:
                 source if isinstance(source, FileSource) else None,
                 base=label,
                 own_words=user.is_owner and message.forwarded_from is None,
+                guest=None if user.is_owner else user.id,
             )
             text = " ".join(intake.notes)
             text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)

@@ -125,9 +125,14 @@ class MediaIntake:
         max_bytes: int,
         max_chars: int,
         transcriber: Transcriber | None,
+        guest_daily_bytes: int = 0,
     ) -> None:
         self._workspace = workspace
         self._max_bytes = max_bytes
+        self._guest_daily_bytes = guest_daily_bytes
+        # (day, person) -> bytes saved: in memory, as a flood guard (a restart, the owner's
+        # doing, starts the day's count again)
+        self._saved: dict[tuple[str, int], int] = {}
         self._max_chars = max_chars
         self._transcriber = transcriber
 
@@ -138,13 +143,23 @@ class MediaIntake:
         *,
         base: Label,
         own_words: bool,
+        guest: int | None = None,
     ) -> Intake:
         """Fetch and prepare every file in `refs`. `base` is the message's own label (another
-        person's, forwarded); `own_words` whether it is the owner's own, unforwarded message."""
+        person's, forwarded); `own_words` whether it is the owner's own, unforwarded message;
+        `guest` the user id of a sender other than the owner, whose files have a daily quota."""
         intake = Intake()
         for ref in refs:
             try:
-                await self._one(ref, source, base, own_words, intake)
+                if guest is not None and self._over_quota(guest, ref):
+                    intake.problems.append(
+                        f"You have sent {_mb(self._guest_daily_bytes)} of files today, the most "
+                        f"I keep for anyone but my owner, so I did not download that "
+                        f"{_WHAT[ref.kind]}; try again tomorrow."
+                    )
+                    intake.notes.append(f"[{_named(ref)} not downloaded: the day's files quota]")
+                    continue
+                await self._one(ref, source, base, own_words, intake, guest)
             except FileTooLarge as exc:
                 size = f" is {_mb(exc.size)}" if exc.size else " is too large"
                 intake.problems.append(
@@ -163,6 +178,19 @@ class MediaIntake:
                 intake.notes.append(f"[{_named(ref)} could not be read]")
         return intake
 
+    def _over_quota(self, guest: int, ref: MediaRef) -> bool:
+        if self._guest_daily_bytes <= 0:
+            return False
+        used = self._saved.get((_today(), guest), 0)
+        return used + (ref.size or 1) > self._guest_daily_bytes
+
+    def _count(self, guest: int | None, size: int) -> None:
+        if guest is None or self._guest_daily_bytes <= 0:
+            return
+        today = _today()
+        self._saved = {k: v for k, v in self._saved.items() if k[0] == today}
+        self._saved[(today, guest)] = self._saved.get((today, guest), 0) + size
+
     async def _one(
         self,
         ref: MediaRef,
@@ -170,6 +198,7 @@ class MediaIntake:
         base: Label,
         own_words: bool,
         intake: Intake,
+        guest: int | None = None,
     ) -> None:
         what = _WHAT[ref.kind]
         if ref.size is not None and ref.size > self._max_bytes:
@@ -182,6 +211,7 @@ class MediaIntake:
         if source is None:
             raise FileUnavailable("this channel cannot download files")
         raw = await source.fetch_file(ref, self._max_bytes)
+        self._count(guest, len(raw))  # before the save: a failed save still took the download
         saved = await self._save(ref, raw)
         outside = base.join(Label.untrusted(f"file:{saved}"))
         if ref.kind is MediaKind.PHOTO:
@@ -370,3 +400,7 @@ def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, 
             tail += f"{item.saved_as}.)"
         blocks.append({"type": "text", "text": f"{head}: {item.name}\n{body}{tail}"})
     return blocks, label
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
