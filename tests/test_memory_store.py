@@ -332,6 +332,21 @@ async def test_keyword_only_until_vectors_are_attached(
     await stores.close()
 
 
+async def test_a_word_is_found_as_it_is_written_whatever_its_letters(tmp_path: Path) -> None:
+    """Queries were case-folded ("Straße" -> "strasse") but the index only lower-cases, so no
+    word with an ß was ever found, even typed exactly (R57)."""
+    clock = FrozenClock(START)
+    stores = await Stores.open(tmp_path / "s.db", clock)
+    user = await stores.people.admit(Identity("test", "u"), "U")
+    memory = LongTermMemory.from_stores(stores, clock)
+    await memory.save(NewMemory(user.id, "Ann wohnt in der Schillerstraße 12."))
+    await memory.save(NewMemory(user.id, "Prefers aisle seats."))
+    for query in ("Schillerstraße", "schillerstraße?"):
+        found = await memory.search(user.id, query, 3)
+        assert texts(found)[:1] == ["Ann wohnt in der Schillerstraße 12."], query
+    await stores.close()
+
+
 @pytest.mark.parametrize(
     "text",
     ['"unbalanced', "NEAR(a b)", "a AND OR NOT", "*", "col:value", "^start", "()", "-x", "∑∂√"],

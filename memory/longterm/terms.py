@@ -35,9 +35,10 @@ _TERM = re.compile(r"\w+", re.UNICODE)
 
 
 def query_terms(text: str, *, max_terms: int = 12) -> list[str]:
-    """The meaningful words of free text, lower-cased, in order, without repeats."""
+    """The meaningful words of free text, lower-cased, in order, without repeats. Lower-cased
+    as FTS5's unicode61 tokenizer does, not case-folded ("straße" stays, never "strasse")."""
     seen: dict[str, None] = {}
-    for term in _TERM.findall(text.casefold()):
+    for term in _TERM.findall(text.lower()):
         if term in STOPWORDS or (len(term) < 2 and not term.isdigit()):
             continue
         seen.setdefault(term, None)
