@@ -34,6 +34,7 @@ from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
 from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
+from bot.channel_start import start_channels, stop_starting
 from bot.channels import Channel
 from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
@@ -239,45 +240,6 @@ async def build_channels(
     return channels
 
 
-async def start_channels(
-    steward: Steward, router: Router, channels: list[Channel]
-) -> list[Channel]:
-    """Start every channel at once; one that fails is reported (log, audit, and a note to the
-    owner on the channels that did start) and the others keep running."""
-
-    async def start(channel: Channel) -> str | None:
-        steward.switchboard.register(channel.name, channel)
-        try:
-            await channel.start(router.dispatch)
-        except Exception as exc:
-            steward.switchboard.unregister(channel.name)
-            with contextlib.suppress(Exception):
-                await channel.stop()
-            return str(exc) or type(exc).__name__
-        return None
-
-    problems = await asyncio.gather(*(start(channel) for channel in channels))
-    started = [c for c, problem in zip(channels, problems, strict=True) if problem is None]
-    for channel, problem in zip(channels, problems, strict=True):
-        if problem is None:
-            continue
-        log.error("the %s channel did not start: %s", channel.name, problem)
-        await steward.stores.audit.record("channel.failed", actor="steward", subject=channel.name)
-        owner = await steward.stores.people.owner()
-        reach = [c.name for c in started if c.name != "console"]
-        found = await private_address(steward.stores, owner.id, reach) if owner and reach else None
-        if found is not None:
-            address, chat = found
-            await steward.courier.send(
-                address,
-                chat.id,
-                f"The {channel.name} channel did not start: {problem}",
-                in_history=False,
-                label=TRUSTED,
-            )
-    return started
-
-
 async def run(
     settings: Settings,
     *,
@@ -346,7 +308,13 @@ async def _run(
             await http.stop()
             return 1
         log.info("data directory: %s", settings.data_dir.absolute())
-        log.info("Steward is up: %s", ", ".join(c.name for c in channels))
+        up = [c.name for c in channels if c.name in steward.switchboard.channels]
+        coming = [c.name for c in channels if c.name not in up]
+        log.info(
+            "Steward is up: %s%s",
+            ", ".join(up) or "no channel yet",
+            f" ({', '.join(coming)} starting in the background)" if coming else "",
+        )
         # The SDK import (1.3 s of CPU) starts once the channels are up: started earlier, in a
         # thread, it shares the interpreter (one GIL) with the start-up and made the first poll
         # later without making the first reply sooner (bench/startup.py, issue 19)
@@ -373,6 +341,7 @@ async def _run(
         sweeper.cancel()
         trimmer.cancel()
         redelivery.cancel()
+        await stop_starting()
         for channel in channels:
             await channel.stop()
         await http.stop()

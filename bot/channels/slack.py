@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -49,13 +52,13 @@ from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, Incoming
 from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
 from bot.channels.errors import ChannelStartError
-from bot.channels.formatting import slack_chunks, slack_to_plain
+from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files
 from bot.http import HttpServer
 from memory.people import Identity
 
-__all__ = ["EVENTS_PATH", "SlackChannel"]
+__all__ = ["EVENTS_PATH", "SlackChannel", "SlackUnreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,56 @@ _ACTION = re.compile(r"^approval_(approve|deny|always)$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _NETWORK = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+_SERVER_TROUBLE = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+"""Slack errors that say nothing of the token: Slack itself is in trouble for now."""
+
+ZoneHook = Callable[[Identity, str], Awaitable[bool]]
+"""Gives a person their Slack profile's time zone (an IANA name) where they have none; True
+once that is settled for them (False: not yet, e.g. a stranger who may be admitted later)."""
+
+
+class SlackUnreachable(ChannelStartError):
+    """Slack could not be reached, or answered with a server error: unlike a refused token this
+    may pass, so the channel is started again later (bot/channel_start.py)."""
+
+    may_pass = True
+
+
+def _error_of(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when the answer is not Slack's JSON (a 502 page)."""
+    data = exc.response.data
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {exc.response.status_code}"
+
+
+def _may_pass(exc: SlackApiError) -> bool:
+    status = exc.response.status_code
+    return status >= 500 or status == 429 or _error_of(exc) in _SERVER_TROUBLE
+
+
+@dataclass
+class _PressAnswer:
+    """A press on a card in a shared channel while the router handles it: until that press
+    decides something (the card is marked), what goes back to its thread answers the press
+    (a refusal, a wrong card, already decided) and is for the presser alone."""
+
+    address: Address
+    user: str
+    response_url: str
+    decided: bool = False
+    done: bool = False
+
+    def claims(self, address: Address) -> bool:
+        return not (self.done or self.decided) and address == self.address
+
+
+_PRESS: contextvars.ContextVar[_PressAnswer | None] = contextvars.ContextVar(
+    "slack_press", default=None
+)
+"""Set in the task that dispatches a press (tasks it starts get a copy of the same answer)."""
 
 
 class _QuietBolt(logging.Filter):
@@ -122,6 +175,11 @@ class SlackChannel:
         self._command_locks: dict[str, asyncio.Lock] = {}
         self._background = BackgroundTasks("Slack event handling")
         self._streams = True  # chat.startStream for direct messages (live_reply.py)
+        self._partial: dict[tuple[Address, str], int] = {}  # parts of a long reply posted
+        self._zones: dict[str, str] = {}  # user -> their profile's tz (users.info)
+        self._zoned: set[str] = set()  # users whose time zone is settled
+        self.adopt_timezone: ZoneHook | None = None
+        """Set by the composition root: a person with no time zone gets their profile's."""
 
     @property
     def mode(self) -> str:
@@ -150,11 +208,11 @@ class SlackChannel:
         try:
             auth = await self._client.auth_test()
         except SlackApiError as exc:
-            raise ChannelStartError(
-                f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error', exc)})"
-            ) from None
+            if _may_pass(exc):
+                raise SlackUnreachable(f"Slack's Web API answered {_error_of(exc)}") from None
+            raise ChannelStartError(f"Slack refused SLACK_BOT_TOKEN ({_error_of(exc)})") from None
         except (*_NETWORK, SlackClientError) as exc:
-            raise ChannelStartError(f"cannot reach Slack's Web API: {exc}") from None
+            raise SlackUnreachable(f"cannot reach Slack's Web API: {exc}") from None
         self.bot_user_id = str(auth.get("user_id") or "")
         self._app = self._build_app()
         if self._app_token:
@@ -174,20 +232,27 @@ class SlackChannel:
         try:
             await self._client.apps_connections_open(app_token=self._app_token)
         except SlackApiError as exc:
+            if _may_pass(exc):
+                raise SlackUnreachable(f"Slack Socket Mode answered {_error_of(exc)}") from None
             raise ChannelStartError(
-                f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error', exc)}); it needs "
+                f"Slack refused SLACK_APP_TOKEN ({_error_of(exc)}); it needs "
                 "the connections:write scope"
             ) from None
         except (*_NETWORK, SlackClientError) as exc:
-            raise ChannelStartError(f"cannot reach Slack for Socket Mode: {exc}") from None
+            raise SlackUnreachable(f"cannot reach Slack for Socket Mode: {exc}") from None
         self._socket = AsyncSocketModeHandler(
             self._app, self._app_token, ping_interval=self._ping_interval
         )
         try:
             async with asyncio.timeout(30):
                 await self._socket.connect_async()
-        except TimeoutError:
-            raise ChannelStartError("Slack Socket Mode did not connect within 30 s") from None
+        except (TimeoutError, *_NETWORK, SlackClientError) as exc:
+            with contextlib.suppress(Exception):  # nothing left running: it is started again
+                await self._socket.close_async()
+            self._socket = None
+            if isinstance(exc, TimeoutError):
+                raise SlackUnreachable("Slack Socket Mode did not connect within 30 s") from None
+            raise SlackUnreachable(f"cannot connect to Slack Socket Mode: {exc}") from None
 
     async def stop(self) -> None:
         if self._socket is not None:
@@ -274,13 +339,15 @@ class SlackChannel:
         channel = str(event["channel"])
         ts = str(event.get("ts") or "")
         user = str(event["user"])
+        name = await self._name_of(user)
+        await self._settle_zone(user)
         await self._dispatch_in(
             IncomingMessage(
                 sender=Identity("slack", user),
                 address=Address("slack", channel, str(event.get("thread_ts") or ts) or None),
                 text=text,
                 platform_message_id=f"{channel}:{ts}" if ts else None,
-                sender_name=await self._name_of(user),
+                sender_name=name,
                 chat_kind=kind,
                 media=media,
                 unaddressed=unaddressed,
@@ -342,6 +409,7 @@ class SlackChannel:
                 return
             if dm != where and not told:
                 await self._privately(command, "I answer in our direct messages.")
+            await self._settle_zone(user)
         trigger = command.get("trigger_id")
         await self._dispatch_in(
             IncomingMessage(
@@ -374,23 +442,66 @@ class SlackChannel:
         thread = message.get("thread_ts")
         pressed = message.get("ts") or (body.get("container") or {}).get("message_ts")
         press = Press(approval_id, choice, str(pressed) if pressed else None)
-        self._background.spawn(
-            self._dispatch_in(
-                IncomingMessage(
-                    sender=Identity("slack", user),
-                    address=Address("slack", channel, str(thread) if thread else None),
-                    text=press.text,
-                    platform_message_id=f"cb:{trigger}" if trigger else None,
-                    sender_name=str((body.get("user") or {}).get("name") or ""),
-                    chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
-                    press=press,
-                )
-            )
+        address = Address("slack", channel, str(thread) if thread else None)
+        message_in = IncomingMessage(
+            sender=Identity("slack", user),
+            address=address,
+            text=press.text,
+            platform_message_id=f"cb:{trigger}" if trigger else None,
+            sender_name=str((body.get("user") or {}).get("name") or ""),
+            chat_kind=ChatKind.PRIVATE if channel.startswith("D") else ChatKind.GROUP,
+            press=press,
         )
+        if channel.startswith("D"):  # our direct messages: every answer is theirs alone
+            self._background.spawn(self._dispatch_in(message_in))
+            return
+        answer = _PressAnswer(address, user, str(body.get("response_url") or ""))
+        self._background.spawn(self._press_in(message_in, answer))
+
+    async def _press_in(self, message: IncomingMessage, answer: _PressAnswer) -> None:
+        """Dispatch a press in a shared channel with its answer claimed for the presser: a
+        refusal posted in the thread would show everyone who pressed what, and why not."""
+        _PRESS.set(answer)  # this task's own context
+        try:
+            await self._dispatch_in(message)
+        finally:
+            answer.done = True
 
     async def _dispatch_in(self, message: IncomingMessage) -> None:
         assert self._dispatch is not None
         await self._dispatch(message)
+
+    async def _answer_presser(self, answer: _PressAnswer, text: str) -> None:
+        """`text` to the presser alone: through the press's response_url, else
+        chat.postEphemeral; never posted for all (a failure is logged and dropped: queued, it
+        would be redelivered in the open)."""
+        for chunk in slack_chunks(text) or []:
+            if not await self._ephemeral(answer, chunk):
+                log.warning("Slack: the answer to %s's press could not be sent", answer.user)
+                return
+
+    async def _ephemeral(self, answer: _PressAnswer, chunk: Chunk) -> bool:
+        if answer.response_url:
+            with contextlib.suppress(SlackApiError, SlackClientError, *_NETWORK):
+                sent = await AsyncWebhookClient(answer.response_url).send(
+                    text=chunk.markup,
+                    response_type="ephemeral",
+                    replace_original=False,
+                    **_NO_UNFURL,
+                )
+                if sent.status_code == 200:
+                    return True
+        try:
+            await self._require_client().chat_postEphemeral(
+                channel=answer.address.chat_id,
+                user=answer.user,
+                text=chunk.markup,
+                thread_ts=answer.address.thread_id,
+                mrkdwn=True,
+            )
+        except (DeliveryError, SlackApiError, SlackClientError, *_NETWORK):
+            return False
+        return True
 
     async def _privately(self, command: dict[str, Any], text: str) -> None:
         """A word to the typer alone, where the command was typed (its response_url)."""
@@ -418,8 +529,28 @@ class SlackChannel:
         self._dms[user] = channel
         return channel
 
+    async def _settle_zone(self, user: str) -> None:
+        """A person with no time zone gets their Slack profile's (`user.tz`, fetched with the
+        name), through `adopt_timezone`, before their message is handled: "tomorrow 9:00" is
+        then their 9:00. One they set is kept; a stranger's is settled once admitted."""
+        hook = self.adopt_timezone
+        if hook is None or user in self._zoned:
+            return
+        await self._name_of(user)
+        zone = self._zones.get(user)
+        if not zone:
+            return
+        try:
+            settled = await hook(Identity("slack", user), zone)
+        except Exception:
+            log.exception("Slack: adopting %s's profile time zone failed", user)
+            return
+        if settled:
+            self._zoned.add(user)
+
     async def _name_of(self, user: str) -> str:
-        """The user's display name (users.info, asked once per user); "" when unknown."""
+        """The user's display name (users.info, asked once per user, which also gives their
+        profile's time zone); "" when unknown."""
         known = self._names.get(user)
         if known is None:
             known = self._names[user] = asyncio.ensure_future(self._lookup_name(user))
@@ -434,6 +565,8 @@ class SlackChannel:
         except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK):
             return ""
         data = info.get("user") or {}
+        if isinstance(data.get("tz"), str) and data["tz"]:
+            self._zones[user] = data["tz"]
         profile = data.get("profile") or {}
         return str(profile.get("display_name") or data.get("real_name") or data.get("name") or "")
 
@@ -449,7 +582,7 @@ class SlackChannel:
         try:
             response = await client.chat_postMessage(**kwargs, **_NO_UNFURL)
         except SlackApiError as exc:
-            error = exc.response.get("error", exc)
+            error = _error_of(exc)
             # the channel or person is gone, or the bot is out of it: trying again cannot help
             raise DeliveryError(f"Slack: {error}", permanent=error in _GONE) from exc
         except (*_NETWORK, SlackClientError) as exc:
@@ -457,14 +590,30 @@ class SlackChannel:
         return str(response.get("ts") or "")
 
     async def send_text(self, address: Address, text: str) -> str | None:
+        """Post `text`, in several messages when long; a failure part-way is resumed by the
+        redelivery from the part that failed (the parts before it are not posted twice)."""
+        answer = _PRESS.get()
+        if answer is not None and answer.claims(address):
+            await self._answer_presser(answer, text)
+            return None
+        chunks = slack_chunks(text) or []
+        key = (address, text)
+        done = self._partial.get(key, 0)  # parts a failed earlier attempt already posted
         last: str | None = None
-        for chunk in slack_chunks(text) or []:
-            last = await self._post(
-                channel=address.chat_id,
-                text=chunk.markup,
-                thread_ts=address.thread_id,
-                mrkdwn=True,
-            )
+        try:
+            for index, chunk in enumerate(chunks[done:], start=done):
+                last = await self._post(
+                    channel=address.chat_id,
+                    text=chunk.markup,
+                    thread_ts=address.thread_id,
+                    mrkdwn=True,
+                )
+                self._partial[key] = index + 1
+        except DeliveryError as exc:
+            if exc.permanent:  # never tried again
+                self._partial.pop(key, None)
+            raise
+        self._partial.pop(key, None)
         return last
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
@@ -474,6 +623,9 @@ class SlackChannel:
         )
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        answer = _PRESS.get()
+        if answer is not None:  # the press decided: what follows (the resumed turn) is for all
+            answer.decided = True
         client = self._require_client()
         try:
             await client.chat_update(
@@ -484,7 +636,7 @@ class SlackChannel:
                 **_NO_UNFURL,
             )
         except SlackApiError as exc:
-            raise DeliveryError(f"Slack: {exc.response.get('error', exc)}") from exc
+            raise DeliveryError(f"Slack: {_error_of(exc)}") from exc
         except (*_NETWORK, SlackClientError) as exc:
             raise DeliveryError(f"Slack: {exc}") from exc
 

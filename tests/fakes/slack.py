@@ -49,7 +49,8 @@ class ApiCall:
 @dataclass
 class _Injection:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | str
+    """Slack's JSON, or a page (a load balancer's 503) as text."""
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,6 +68,7 @@ class FakeSlack:
 
     `socket_silent = True` makes the server stop answering websocket pings and stop sending
     automatic frames (hello on new connections); explicit `send_envelope` calls still go out.
+    `port` serves on that port (Slack coming back where a client was pointed); 0: any free one.
     """
 
     def __init__(
@@ -78,7 +80,9 @@ class FakeSlack:
         signing_secret: str = "test-signing-secret",
         bot_token: str = "xoxb-test",
         app_token: str = "xapp-test",
+        port: int = 0,
     ) -> None:
+        self.port = port
         self.bot_user_id, self.bot_id, self.team_id = bot_user_id, bot_id, team_id
         self.signing_secret, self.bot_token, self.app_token = signing_secret, bot_token, app_token
         self.calls: list[ApiCall] = []
@@ -115,7 +119,7 @@ class FakeSlack:
         app.router.add_get("/files-pri/{team}-{fid}/{name}", self._file)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -192,6 +196,11 @@ class FakeSlack:
         inj = _Injection(200, {"ok": False, "error": error})
         self._injections.setdefault(method, deque()).extend([inj] * times)
 
+    def server_error_next(self, method: str, *, status: int = 503, times: int = 1) -> None:
+        """Answer `method` with an HTML error page, as Slack's edge does when it is down."""
+        inj = _Injection(status, "<html><body>Service Unavailable</body></html>")
+        self._injections.setdefault(method, deque()).extend([inj] * times)
+
     # ------------------------------------------------------------------ Web API
     def next_ts(self) -> str:
         n = next(self._ts)
@@ -218,6 +227,10 @@ class FakeSlack:
         queue = self._injections.get(method)
         if queue:
             inj = queue.popleft()
+            if isinstance(inj.body, str):
+                return web.Response(
+                    text=inj.body, status=inj.status, headers=inj.headers, content_type="text/html"
+                )
             return web.json_response(inj.body, status=inj.status, headers=inj.headers)
         expected = self.app_token if method in APP_TOKEN_METHODS else self.bot_token
         if token != expected:
