@@ -6,38 +6,51 @@ A backup is a gzipped tar made while Steward runs:
 - every other file of the data directory as it is (`audit.key`, `policy.toml`, `mcp.json`, the
   workspace, …), except what is rebuilt or belongs to the running process: the live database
   files (`steward.db-wal`, `-shm`), the Chroma directory (memory vectors are rebuilt from SQLite
-  when Steward next starts), the lock and the log;
+  when Steward next starts), the lock, the log and the folders earlier restores moved aside;
 - the MCP config (`STEWARD_MCP_CONFIG`) when it lives outside the data directory, as
   `extra/mcp.json`;
 - `manifest.json`: format, Steward version, schema version, and the sha256 of every file.
 
-The archive holds the audit key, so it is written with mode 0600.
+Each file is copied to a staging folder beside the archive before it is archived, so a file
+rewritten meanwhile (a workspace log) cannot leave a member shorter than its header says; the
+finished archive is read back whole before it gets its name. It holds the audit key, so it is
+written with mode 0600.
 
-`restore` checks every hash first, refuses a backup from a newer schema, and refuses while a
-Steward runs on the data directory (it takes the same lock as `steward run`, and holds it while
-it works). A data directory that already holds a database is replaced only with `--force`, and
-its old content is moved aside (`<data dir>.before-restore-<time>`), never deleted. The next
+`restore` checks the manifest's shape and every hash first, refuses a backup from a newer
+schema, and refuses while a Steward runs on the data directory (it takes the same lock as
+`steward run`, and holds it while it works). A data directory that already holds a database is
+replaced only with `--force`, and its old content is moved aside, never deleted: to
+`<data dir>.before-restore-<time>`, or to `<data dir>/.before-restore-<time>` when the data
+directory is a mount point (a container's volume) or its parent is not writable. The next
 `steward run` migrates an older schema and re-embeds the memory vectors.
+
+(Over 400 lines: making and restoring are the two sides of one format, kept together so they
+cannot drift apart; what a restore accepts of an archive's members is in backup_checks.py.)
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
+import sqlite3
+import stat
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from agent.config import Settings
 from agent.paths import LOCK_FILE, LOG_FILE, DataDirLock
+from bot.backup_checks import MalformedManifest, UnsafeMember, check_manifest, extract_checked
 from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import NoDatabase, latest_schema, snapshot_database
 
@@ -62,6 +75,9 @@ _SKIP_NAMES = {
     HEAD_FILE,  # written again from the restored database (memory/audit_head.py)
 }
 _STAGING = ".restore-"  # inside the data directory: one filesystem, even on a volume
+_ASIDE = ".before-restore-"  # old data kept inside the data directory (see _aside_dir)
+_BLOCK = 1 << 20
+_MANIFEST_MAX = 64 << 20
 
 
 class BackupError(RuntimeError):
@@ -99,40 +115,28 @@ def _version() -> str:
         return "unknown"
 
 
-class _Hashing(io.RawIOBase):
-    """Reads through a file and hashes what was read (tarfile reads exactly the member size)."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self.digest.update(data)
-        return data
-
-
 def _skipped(relative: PurePosixPath) -> bool:
     top = relative.parts[0]
-    return top in _SKIP_NAMES or top.startswith((LOG_FILE, _STAGING))
+    return top in _SKIP_NAMES or top.startswith((LOG_FILE, _STAGING, _ASIDE))
 
 
-def _add_file(tar: tarfile.TarFile, path: Path, name: str, hashes: dict[str, str]) -> None:
-    with path.open("rb") as handle:
-        info = tar.gettarinfo(fileobj=handle, arcname=name)
-        reader = _Hashing(handle)
-        tar.addfile(info, reader)  # type: ignore[arg-type]
-    hashes[name] = reader.digest.hexdigest()
+def _inside(path: Path, data: Path) -> bool:
+    """`path` is the data directory or under it, even through a symbolic link."""
+    for a, b in ((path, data), (path.resolve(), data.resolve())):
+        if a == b or b in a.parents:
+            return True
+    return False
 
 
-def create_backup(settings: Settings, target: Path) -> BackupReport:
-    """Write the archive to `target` (atomically: a partial file never has the final name)."""
-    data = settings.data_dir.absolute()
-    target = target.absolute()
-    if target == data or data in target.parents:
+def _check_target(target: Path, data: Path) -> None:
+    # os.replace would put the archive in the link's place; writing through the link could
+    # overwrite the older backup it names. Neither is what was asked: say so.
+    if target.is_symlink():
+        raise BackupError(
+            f"{target} is a symbolic link (to {os.readlink(target)}): a backup never writes "
+            "through a link; name the archive file itself"
+        )
+    if _inside(target, data):
         raise BackupError(f"write the backup outside the data directory {data}")
     if not target.parent.is_dir():
         raise BackupError(f"cannot write {target}: no directory {target.parent}")
@@ -140,76 +144,229 @@ def create_backup(settings: Settings, target: Path) -> BackupReport:
         raise BackupError(
             f"{target} is a directory: name the archive, e.g. {target / 'steward.tar.gz'}"
         )
-    hashes: dict[str, str] = {}
-    skipped: list[str] = []
-    fd, partial = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    os.fchmod(fd, 0o600)
+
+
+class _Unreadable(Exception):
+    """A data file that could not be read (vanished, no permission, not a regular file)."""
+
+
+def _open_source(path: Path) -> BinaryIO:
+    """Open a data file to read: never through a link, never blocking on a FIFO swapped in."""
     try:
-        with tempfile.TemporaryDirectory(prefix="steward-backup-") as scratch:
-            snapshot = Path(scratch) / DB_NAME
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _Unreadable("not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _stage(path: Path, copy: Path, name: str) -> tuple[tarfile.TarInfo, str]:
+    """Copy `path` to `copy`, hashing what was read; returns the member for the copy and its
+    sha256. A file being rewritten (a log cut short, then grown) gives the bytes read: the
+    archive gets the copy, whose size nobody changes, so tarfile never meets a short read
+    after it has written the member's header (that made archives no restore could read)."""
+    digest = hashlib.sha256()
+    with _open_source(path) as source, copy.open("wb") as sink:
+        info = _member(name, os.fstat(source.fileno()))
+        while True:
             try:
-                schema = snapshot_database(settings.database_path, snapshot)
-            except NoDatabase as exc:
-                raise BackupError(str(exc)) from None
-            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-                _add_file(tar, snapshot, f"data/{DB_NAME}", hashes)
-                for path in sorted(data.rglob("*")):
-                    relative = PurePosixPath(path.relative_to(data).as_posix())
-                    if relative == PurePosixPath(DB_NAME) or _skipped(relative):
-                        continue
-                    name = f"data/{relative}"
-                    if path.is_symlink() or not path.is_file():
-                        if path.is_dir() and not path.is_symlink():
-                            continue
-                        skipped.append(str(relative))  # links and special files stay out
-                        continue
-                    try:
-                        _add_file(tar, path, name, hashes)
-                    except OSError as exc:  # vanished or changed under us
-                        skipped.append(f"{relative} ({exc.strerror or exc})")
-                mcp = mcp_config_path(settings).absolute()
-                if mcp.is_file() and data not in mcp.parents:
-                    _add_file(tar, mcp, "extra/mcp.json", hashes)
-                manifest = {
-                    "format": FORMAT,
-                    "steward": _version(),
-                    "schema": schema,
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "data_dir": str(data),
-                    "vectors": "not included: rebuilt from SQLite when Steward next starts",
-                    "files": hashes,
-                }
-                body = json.dumps(manifest, indent=2).encode()
-                info = tarfile.TarInfo(MANIFEST)
-                info.size, info.mode = len(body), 0o600
-                info.mtime = int(datetime.now(UTC).timestamp())
-                tar.addfile(info, io.BytesIO(body))
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
+                block = source.read(_BLOCK)
+            except OSError as exc:  # a read error is the source's; a write error is ours
+                raise _Unreadable(exc.strerror or str(exc)) from None
+            if not block:
+                break
+            digest.update(block)
+            sink.write(block)
+        info.size = sink.tell()
+    return info, digest.hexdigest()
+
+
+def _member(name: str, status: os.stat_result) -> tarfile.TarInfo:
+    """A regular-file member with the source's mode and time (never a hard link: each file is
+    whole in the archive, so its checksum always matches what a restore extracts)."""
+    info = tarfile.TarInfo(name)
+    info.mode = stat.S_IMODE(status.st_mode)
+    info.mtime = int(status.st_mtime)
+    info.uid, info.gid = status.st_uid, status.st_gid
+    return info
+
+
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, copy: Path) -> None:
+    with copy.open("rb") as handle:
+        tar.addfile(info, handle)
+
+
+def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
+    """The data directory's files to archive, as (path, member name); links and special
+    files go to `skipped` (a link could point anywhere)."""
+    for root, dirs, files in os.walk(data):
+        base = Path(root)
+        kept = []
+        for entry in sorted(dirs):
+            relative = PurePosixPath((base / entry).relative_to(data).as_posix())
+            if _skipped(relative):
+                continue
+            if (base / entry).is_symlink():
+                skipped.append(str(relative))
+                continue
+            kept.append(entry)
+        dirs[:] = kept
+        for entry in sorted(files):
+            path = base / entry
+            relative = PurePosixPath(path.relative_to(data).as_posix())
+            if relative == PurePosixPath(DB_NAME) or _skipped(relative):
+                continue
+            if path.is_symlink() or not path.is_file():
+                skipped.append(str(relative))
+                continue
+            yield path, f"data/{relative}"
+
+
+def _manifest(data: Path, schema: int, hashes: dict[str, str]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "steward": _version(),
+        "schema": schema,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_dir": str(data),
+        "vectors": "not included: rebuilt from SQLite when Steward next starts",
+        "files": hashes,
+    }
+
+
+def _add_manifest(tar: tarfile.TarFile, manifest: dict[str, Any]) -> None:
+    body = json.dumps(manifest, indent=2).encode()
+    info = tarfile.TarInfo(MANIFEST)
+    info.size, info.mode = len(body), 0o600
+    info.mtime = int(datetime.now(UTC).timestamp())
+    tar.addfile(info, io.BytesIO(body))
+
+
+def _write_archive(
+    settings: Settings, data: Path, partial: Path, scratch: Path, skipped: list[str]
+) -> tuple[int, dict[str, str]]:
+    """Write the archive to `partial`; returns the schema and the files' hashes."""
+    snapshot = scratch / DB_NAME
+    try:
+        schema = snapshot_database(settings.database_path, snapshot)
+    except NoDatabase as exc:
+        raise BackupError(str(exc)) from None
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):  # SQLITE_FULL: the snapshot is written in the scratch directory
+            raise OSError(errno.ENOSPC, str(exc)) from None
         raise
+    hashes: dict[str, str] = {}
+    copy = scratch / "file"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds audit.key
+    with os.fdopen(fd, "wb") as raw:
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            info = _member(f"data/{DB_NAME}", snapshot.stat())  # ours: nothing changes it
+            info.size, hashes[info.name] = snapshot.stat().st_size, _sha256(snapshot)
+            _add(tar, info, snapshot)
+            sources = list(_data_files(data, skipped))
+            mcp = mcp_config_path(settings).absolute()
+            if mcp.is_file() and not _inside(mcp, data):
+                sources.append((mcp, "extra/mcp.json"))
+            for path, name in sources:
+                try:
+                    info, digest = _stage(path, copy, name)
+                except _Unreadable as exc:  # vanished, unreadable: nothing was written yet
+                    skipped.append(f"{name.removeprefix('data/')} ({exc})")
+                    continue
+                _add(tar, info, copy)  # any error here is fatal: the archive is incomplete
+                hashes[name] = digest
+            _add_manifest(tar, _manifest(data, schema, hashes))
+        raw.flush()
+        os.fsync(raw.fileno())
+    return schema, hashes
+
+
+def _verify(archive: Path, hashes: dict[str, str]) -> None:
+    """Read the finished archive back, every member, as a restore will: a backup that says
+    "written" restores."""
+    found: dict[str, str] = {}
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                handle = tar.extractfile(member)
+                if handle is None:
+                    raise BackupError(f"the archive holds {member.name}, not a file")
+                found[member.name] = _digest(handle)
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+        raise BackupError(f"the archive written does not read back ({exc})") from None
+    manifest = found.pop(MANIFEST, None)
+    if manifest is None or found != hashes:
+        raise BackupError("the archive written does not match what was read")
+
+
+def create_backup(settings: Settings, target: Path) -> BackupReport:
+    """Write the archive to `target`, atomically and verified: the snapshot and the partial
+    archive are staged in a hidden directory beside `target` (the same filesystem, so the
+    final rename is atomic and the space needed is where the archive goes, not in TMPDIR),
+    read back whole, and only then renamed. A failure leaves no file."""
+    data = settings.data_dir.absolute()
+    target = target.absolute()
+    _check_target(target, data)
+    skipped: list[str] = []
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise BackupError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    try:
+        partial = scratch / target.name
+        schema, hashes = _write_archive(settings, data, partial, scratch, skipped)
+        try:
+            _verify(partial, hashes)
+        except BackupError as exc:
+            raise BackupError(f"backup not written to {target}: {exc}") from None
+        os.replace(partial, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise BackupError(
+                f"no space left in {target.parent} for the backup (the database snapshot and "
+                "the archive are both written there first); nothing was written"
+            ) from None
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return BackupReport(target, schema, len(hashes), target.stat().st_size, skipped)
 
 
 def _read_manifest(tar: tarfile.TarFile, archive: Path) -> dict[str, Any]:
+    """The manifest, its shape checked (a crafted one is refused in one line)."""
+    malformed = f"{archive} is not a Steward backup (its manifest is malformed)"
     try:
         member = tar.getmember(MANIFEST)
-        handle = tar.extractfile(member)
-        assert handle is not None
-        manifest = json.loads(handle.read())
-    except (KeyError, AssertionError, ValueError):
+    except KeyError:
         raise BackupError(f"{archive} is not a Steward backup (no manifest)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    handle = tar.extractfile(member) if member.isreg() and member.size <= _MANIFEST_MAX else None
+    if handle is None:
+        raise BackupError(malformed)
+    try:
+        manifest = json.loads(handle.read())
+    except ValueError:  # not JSON, not UTF-8
+        raise BackupError(malformed) from None
+    if isinstance(manifest, dict) and manifest.get("format") != FORMAT:
         raise BackupError(f"{archive}: unknown backup format {manifest.get('format')!r}")
+    try:
+        check_manifest(manifest, refused=_skipped)
+    except MalformedManifest:
+        raise BackupError(malformed) from None
     return manifest
 
 
-def _sha256(path: Path) -> str:
+def _digest(handle: IO[bytes]) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(_BLOCK), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return _digest(handle)
 
 
 def _unpack(archive: Path, staging: Path) -> dict[str, Any]:
@@ -227,18 +384,20 @@ def _unpack(archive: Path, staging: Path) -> dict[str, Any]:
 def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str, Any]:
     with tar:
         manifest = _read_manifest(tar, archive)
-        files: dict[str, str] = manifest.get("files") or {}
+        files: dict[str, str] = manifest["files"]
         if f"data/{DB_NAME}" not in files:
             raise BackupError(f"{archive} holds no database")
         newest = latest_schema()
-        if int(manifest.get("schema", 0)) > newest:
+        if manifest["schema"] > newest:
             raise BackupError(
                 f"{archive} was made by a newer Steward (schema {manifest['schema']}, this one "
                 f"knows up to {newest}): upgrade Steward first"
             )
         members = [m for m in tar.getmembers() if m.name in files]
         try:
-            tar.extractall(staging, members=members, filter="data")
+            extract_checked(tar, staging, members)
+        except UnsafeMember as exc:
+            raise BackupError(f"{archive} is not a Steward backup ({exc})") from None
         except (OSError, tarfile.TarError) as exc:
             raise BackupError(f"cannot unpack {archive}: {exc}") from None
     for name, expected in files.items():
@@ -246,6 +405,31 @@ def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str
         if not path.is_file() or _sha256(path) != expected:
             raise BackupError(f"{archive} is damaged: {name} does not match its checksum")
     return manifest
+
+
+def _aside_dir(data: Path) -> Path:
+    """A new folder for the data a restore replaces: `<data dir>.before-restore-<time>` beside
+    it when that is a folder of the same filesystem we may write, else
+    `<data dir>/.before-restore-<time>`. A container's data directory is a volume mounted on
+    `/data`: its parent is the image's root, not writable by the container's user, and not
+    kept when the container is removed; inside the volume the move is a rename, and the old
+    data stays with the data (backups leave these folders out)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    beside = data.parent / f"{data.name}.before-restore-{stamp}"
+    inside = data / f"{_ASIDE}{stamp}"
+    candidates = [inside] if os.path.ismount(data) else [beside, inside]
+    problem: OSError | None = None
+    for aside in candidates:
+        try:
+            aside.mkdir(mode=0o700)
+            return aside
+        except (PermissionError, FileExistsError) as exc:
+            problem = exc
+        except OSError as exc:
+            if exc.errno != errno.EROFS:
+                raise BackupError(f"cannot move the current data aside: {exc}") from None
+            problem = exc
+    raise BackupError(f"cannot move the current data aside: {problem}")
 
 
 def restore_backup(settings: Settings, archive: Path, *, force: bool = False) -> RestoreReport:
@@ -258,7 +442,9 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
     data.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data, "restore"):  # DataDirBusy while `steward run` holds it
         existing = [
-            p for p in data.iterdir() if p.name != LOCK_FILE and not p.name.startswith(_STAGING)
+            p
+            for p in data.iterdir()
+            if p.name != LOCK_FILE and not p.name.startswith((_STAGING, _ASIDE))
         ]
         if (data / DB_NAME).exists() and not force:
             raise BackupError(
@@ -271,12 +457,7 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
             aside: Path | None = None
             before = log_end(data / DB_NAME)
             if existing:
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-                aside = data.parent / f"{data.name}.before-restore-{stamp}"
-                try:
-                    aside.mkdir(mode=0o700)
-                except OSError as exc:
-                    raise BackupError(f"cannot move the current data aside: {exc}") from None
+                aside = _aside_dir(data)
                 for path in existing:
                     shutil.move(path, aside / path.name)
             restored = staging / "data"
