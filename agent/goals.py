@@ -17,9 +17,9 @@ from agent.recall import group_scope
 from agent.scheduler.when import Recurrence, aparse_day, describe_trigger, local_at
 from agent.types import Address
 from memory.clock import Clock, parse_iso
-from memory.goals import Goal, GoalNote, GoalStatus
+from memory.goals import Goal, GoalNote, GoalStatus, note_memory_text
 from memory.labels import TRUSTED, Label
-from memory.longterm import Kind, Source
+from memory.longterm import Kind, Saved, Source
 from memory.people import Chat, User
 from memory.stores import Stores
 
@@ -103,28 +103,31 @@ class Goals:
         await self._stores.audit.record(
             "goal.progress", actor=f"user:{user.id}", subject=f"goal:{goal.id}", note=note.id
         )
-        day = note.created_at.astimezone(self.zone(user))
-        await self._remember(
+        day = note.created_at.astimezone(self.zone(user)).date()
+        saved = await self._remember(
             user,
             goal,
-            f"Progress on goal “{goal.title}” ({day:%Y-%m-%d}): {note.note}",
+            note_memory_text(goal.title, day, note.note),
             source=source,
             label=label.join(goal.label),
         )
+        if saved is not None:  # forgetting or correcting the memory does the same to the note
+            await self._stores.goals.link_note(note.id, saved.memory.id)
         return note
 
     async def _remember(
         self, user: User, goal: Goal, text: str, *, source: Source, label: Label
-    ) -> None:
-        if self._memory is not None:
-            await self._memory.record_event(
-                user.id,
-                text,
-                kind=Kind.GOAL_NOTE,
-                source=source,
-                label=label,
-                subject=f"goal {goal.id}",
-            )
+    ) -> Saved | None:
+        if self._memory is None:
+            return None
+        return await self._memory.record_event(
+            user.id,
+            text,
+            kind=Kind.GOAL_NOTE,
+            source=source,
+            label=label,
+            subject=f"goal {goal.id}",
+        )
 
     async def next_step(
         self, user: User, goal_id: int, text: str, *, label: Label = TRUSTED

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memory.labels import Label
-from memory.longterm import Kind, NewMemory, Source, Trust
+from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.people import User
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ class Corrected:
     new_id: int | None = None
     """The memory that replaces it; None when nothing was saved (see the flags)."""
     replaced_already_by: int | None = None
-    """The memory was replaced before (a stale page): correct that one instead."""
+    """The memory was replaced before (a stale page) by one that still exists: correct that
+    one instead."""
     known_as: int | None = None
     """The text is already this other memory; the old one is unchanged."""
     kept_outside: bool = False
@@ -46,8 +47,12 @@ async def correct_memory(
     old = await service.store.get(user.id, memory_id)
     if old is None:
         return None
-    if old.superseded_by is not None:
+    if await _replacement(service, old) is not None:
         return Corrected(old.id, replaced_already_by=old.superseded_by)
+    # replaced by a memory since forgotten: corrected again, it is pointed at the new one
+    orphaned = old.kind is not Kind.MESSAGE and (
+        old.superseded_at is not None or old.superseded_by is not None
+    )
     kept = old.untrusted and repeats(old.text, text)
     if kept:
         source, trust, label = (
@@ -75,10 +80,15 @@ async def correct_memory(
             trust=trust,
             importance=old.importance if kept else max(old.importance, 0.6),
             source_ref=via,
-            replaces=() if old.kind is Kind.MESSAGE else (old.id,),
+            replaces=() if old.kind is Kind.MESSAGE or orphaned else (old.id,),
             label=label,
         )
     )
+    if orphaned and not saved.duplicate:  # retired already: it now points at this one
+        await service.store.records.retire(
+            user.id, old.id, saved.memory.id, saved.memory.created_at
+        )
+        return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
     if old.kind is Kind.MESSAGE:
         if saved.duplicate:  # the text is a memory already: nothing was saved
             return Corrected(old.id, known_as=saved.memory.id)
@@ -86,6 +96,14 @@ async def correct_memory(
     if old.id not in [m.id for m in saved.superseded]:
         return Corrected(old.id, known_as=saved.memory.id)
     return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
+
+
+async def _replacement(service: MemoryService, old: Memory) -> Memory | None:
+    """What replaced `old`, if it still exists: one since forgotten leaves it to correct again
+    (it said "correct that one", and the console sent the owner to a page that was gone)."""
+    if old.superseded_by is None:
+        return None
+    return await service.store.get(old.user_id, old.superseded_by)
 
 
 def repeats(outside: str, text: str) -> bool:

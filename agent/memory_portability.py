@@ -3,7 +3,8 @@
 A record carries who the memory belongs to by that user's identities (and whether they are the
 owner) and where it was said by channel and platform chat id, not by this database's ids, so a
 file read into another Steward lands on the same people. Importing the same file twice adds
-nothing the second time.
+nothing the second time. The file is only text: `"owner": true` without one of the owner's
+identities here makes a record outside content, never the owner's trusted word (review 57).
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
+from agent.recall import CORE_IMPORTANCE
 from memory.clock import parse_iso
-from memory.longterm import LongTermMemory
-from memory.people import UNKNOWN_KIND, Identity, People
+from memory.longterm import LongTermMemory, Trust
+from memory.people import UNKNOWN_KIND, Identity, People, User
 
-__all__ = ["ImportReport", "MemoryPortability", "records_of"]
+__all__ = ["OUTSIDE_MAX_IMPORTANCE", "ImportReport", "MemoryPortability", "records_of"]
+
+OUTSIDE_MAX_IMPORTANCE = round(CORE_IMPORTANCE - 0.05, 2)
+"""At most this important, a record imported as outside content (not the owner's by identity):
+at CORE_IMPORTANCE a memory joins every turn's context."""
 
 
 def records_of(lines: Iterable[str]) -> list[dict[str, Any]]:
@@ -43,6 +51,8 @@ class ImportReport:
     imported: int = 0
     skipped_duplicates: int = 0
     skipped_unknown_user: int = 0
+    outside: int = 0
+    """Of those imported, how many went in as outside content (no identity of the owner's)."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -82,60 +92,193 @@ class MemoryPortability:
             out.append(record)
         return out
 
-    async def import_records(self, records: Iterable[dict[str, Any]]) -> ImportReport:
-        """Read exported memories back: each goes to the user with one of its identities (or
-        the owner, for the owner's); a memory already there (same user, text and time) is
-        skipped; supersession links are kept. Vectors follow at the next start-up."""
-        people = self._people
-        memories = self._store.records
+    async def import_records(
+        self, records: Iterable[dict[str, Any]], *, origin: str = ""
+    ) -> ImportReport:
+        """Read exported memories back: each goes to the user with one of its identities; a
+        memory already there (same user, text and time) is skipped, but retired when the file
+        says it was corrected since; supersession links are kept (a cycle of them is broken).
+        A record that claims to be the owner's without an identity of theirs is not their word:
+        it is imported untrusted, labelled `import:<origin>` (the file's name), below the
+        importance that puts a memory in every turn. Vectors follow at the next start-up."""
+        records = list(records)
         report = ImportReport()
-        id_map: dict[int, int] = {}
-        links: list[tuple[int, int]] = []
-        owner = await people.owner()
+        ids: dict[int, int] = {}
+        links: list[_Link] = []
+        owner = await self._people.owner()
+        source = f"import:{_origin_name(origin)}"
         for number, record in enumerate(records, 1):
             try:
-                if not (
-                    isinstance(record.get("text"), str)
-                    and isinstance(record.get("created_at"), str)
-                    and "id" in record
-                ):
-                    raise ValueError("not an exported memory (it needs text, created_at and id)")
-                about = record.get("user") or {}
-                user = None
-                for text in about.get("identities", []):
-                    user = await people.resolve(Identity.parse(text))
-                    if user is not None:
-                        break
-                if user is None and about.get("owner") and owner is not None:
-                    user = owner
-                if user is None:
-                    report.skipped_unknown_user += 1
-                    continue
-                exists = await memories.existing_id(
-                    user.id, str(record["text"]), parse_iso(record["created_at"])
-                )
-                if exists is not None:
-                    id_map[int(record["id"])] = exists
-                    report.skipped_duplicates += 1
-                    continue
-                chat_id = None
-                if record.get("chat"):
-                    # Whether a chat is private or a group is the platform's to say, not a
-                    # file's: a chat first met here waits, of unknown kind (counted as not
-                    # private), until a channel reports it.
-                    chat = await people.chat(
-                        record["chat"]["channel"], record["chat"]["platform_chat_id"], UNKNOWN_KIND
-                    )
-                    chat_id = chat.id
-                new_id = await memories.restore(record, user_id=user.id, chat_id=chat_id)
-                id_map[int(record["id"])] = new_id
-                if record.get("superseded_by"):
-                    links.append((new_id, int(record["superseded_by"])))
-                report.imported += 1
+                link = await self._import_one(number, record, owner, source, ids, report)
             except Exception as exc:  # whatever a hand-edited file holds (a string for a
                 # user, Infinity for an id): the record is named and skipped, the rest go in
                 # and the import is audited
                 report.errors.append(f"record {number}: {exc}")
-        for new_id, old_target in links:
-            await memories.link_superseded(new_id, id_map.get(old_target))
+                continue
+            if link is not None:
+                links.append(link)
+        await self._link(links, ids, _on_cycles(_supersessions(records)), report)
         return report
+
+    async def _import_one(
+        self,
+        number: int,
+        record: dict[str, Any],
+        owner: User | None,
+        source: str,
+        ids: dict[int, int],
+        report: ImportReport,
+    ) -> _Link | None:
+        """One record in (or counted as skipped); the supersession it names, set afterwards."""
+        memories = self._store.records
+        if not (
+            isinstance(record.get("text"), str)
+            and isinstance(record.get("created_at"), str)
+            and "id" in record
+        ):
+            raise ValueError("not an exported memory (it needs text, created_at and id)")
+        user, theirs = await self._whose(record, owner)
+        if user is None:
+            report.skipped_unknown_user += 1
+            return None
+        if not theirs:
+            record = _as_outside(record, source)
+        file_id, target = int(record["id"]), _target(record)
+        exists = await memories.existing_id(
+            user.id, str(record["text"]), parse_iso(record["created_at"])
+        )
+        if exists is not None:
+            ids[file_id] = exists
+            report.skipped_duplicates += 1
+            return await self._corrected_since(number, record, user.id, exists, theirs)
+        chat_id = None
+        if record.get("chat"):
+            # Whether a chat is private or a group is the platform's to say, not a file's: a
+            # chat first met here waits, of unknown kind (counted as not private), until a
+            # channel reports it.
+            chat = await self._people.chat(
+                record["chat"]["channel"], record["chat"]["platform_chat_id"], UNKNOWN_KIND
+            )
+            chat_id = chat.id
+        new_id = await memories.restore(record, user_id=user.id, chat_id=chat_id)
+        ids[file_id] = new_id
+        report.imported += 1
+        report.outside += not theirs
+        return _Link(number, file_id, new_id, user.id, target) if target is not None else None
+
+    async def _whose(self, record: dict[str, Any], owner: User | None) -> tuple[User | None, bool]:
+        """The user a record belongs to, and whether one of its identities says so. A file's
+        `"owner": true` alone is anyone's claim: such a record goes to the owner, not as
+        theirs."""
+        about = record.get("user") or {}
+        for text in about.get("identities", []):
+            user = await self._people.resolve(Identity.parse(text))
+            if user is not None:
+                return user, True
+        if about.get("owner") and owner is not None:
+            return owner, False
+        return None, False
+
+    async def _corrected_since(
+        self, number: int, record: dict[str, Any], user_id: int, exists: int, theirs: bool
+    ) -> _Link | None:
+        """A memory already here that the file says was replaced (corrected on the machine it
+        came from after an earlier export was imported here): retired as a correction would
+        retire it, once the file's replacement is in. Only the user's own record can retire
+        their memory."""
+        if not (theirs and record.get("superseded_at")):
+            return None
+        existing = await self._store.records.get(user_id, exists)
+        if existing is None or existing.superseded_at is not None:
+            return None  # replaced here already: what happened here stands
+        at = parse_iso(str(record["superseded_at"]))
+        return _Link(number, int(record["id"]), exists, user_id, _target(record), retire_at=at)
+
+    async def _link(
+        self, links: list[_Link], ids: dict[int, int], cyclic: set[int], report: ImportReport
+    ) -> None:
+        """Supersession by the file's ids, now that every record has one here. A cycle (A
+        replaced by B, B by A: both recalled, each naming the other as its correction) is
+        left unlinked and named."""
+        memories = self._store.records
+        for link in links:
+            target = None
+            if link.target is not None and link.file_id in cyclic:
+                report.errors.append(
+                    f"record {link.number}: its superseded_by is part of a cycle; left unlinked"
+                )
+            elif link.target is not None:
+                target = ids.get(link.target)
+            if link.retire_at is not None:
+                await memories.retire(link.user_id, link.memory_id, target, link.retire_at)
+            else:
+                await memories.link_superseded(link.memory_id, target)
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A supersession an imported record names, applied once every record is in."""
+
+    number: int  # the record's place in the file, for errors
+    file_id: int
+    memory_id: int  # its id here
+    user_id: int
+    target: int | None  # the file's id of what replaced it
+    retire_at: datetime | None = None  # a memory already here: retire it (when the file says)
+
+
+def _target(record: dict[str, Any]) -> int | None:
+    return int(record["superseded_by"]) if record.get("superseded_by") else None
+
+
+def _supersessions(records: Iterable[dict[str, Any]]) -> dict[int, int]:
+    """The file's supersession links (its id: the id of what replaced it), readable ones."""
+    graph: dict[int, int] = {}
+    for record in records:
+        try:
+            target = _target(record)
+            if target is not None:
+                graph[int(record["id"])] = target
+        except (TypeError, ValueError, OverflowError, KeyError, AttributeError):
+            continue  # the record itself is refused, and named, by the import
+    return graph
+
+
+def _on_cycles(graph: dict[int, int]) -> set[int]:
+    """The ids on a cycle of `graph` (each id to the one that replaced it), in one pass."""
+    done: set[int] = set()
+    cyclic: set[int] = set()
+    for start in graph:
+        path: list[int] = []
+        on_path: set[int] = set()
+        node = start
+        while node in graph and node not in done and node not in on_path:
+            path.append(node)
+            on_path.add(node)
+            node = graph[node]
+        if node in on_path:  # came back onto this walk: a cycle from `node` on
+            cyclic.update(path[path.index(node) :])
+        done.update(path)
+    return cyclic
+
+
+def _as_outside(record: dict[str, Any], source: str) -> dict[str, Any]:
+    """A record imported as outside content: untrusted, labelled with the file, and below
+    CORE_IMPORTANCE so it never rides in every turn. A label that is not a list, or an
+    importance out of range, stays for `restore` to refuse."""
+    label = record.get("label") or []
+    importance = record.get("importance", 0.5)
+    if isinstance(importance, int | float) and 0.0 <= importance <= 1.0:
+        importance = min(importance, OUTSIDE_MAX_IMPORTANCE)
+    return {
+        **record,
+        "trust": Trust.UNTRUSTED.value,
+        "label": [*label, source] if isinstance(label, list) else label,
+        "importance": importance,
+    }
+
+
+def _origin_name(origin: str) -> str:
+    """The file's name as a label says it: no folders, one line, not too long."""
+    name = " ".join(PurePath(origin.replace("\\", "/")).name.split())
+    return (name[:60] + "…" if len(name) > 60 else name) or "file"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 
-__all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore"]
+__all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore", "note_memory_text"]
 
 
 class GoalStatus(StrEnum):
@@ -42,6 +43,25 @@ class GoalNote:
     goal_id: int
     note: str
     created_at: datetime
+    memory_id: int | None = None
+    """The long-term memory it was also saved as (migration 0019): forgetting or correcting
+    that memory forgets or corrects this note."""
+
+
+def note_memory_text(title: str, day: date, note: str) -> str:
+    """A progress note as a memory says it: recalled alone, it names its goal and day."""
+    return f"Progress on goal “{title}” ({day:%Y-%m-%d}): {note}"
+
+
+# A correction copied from the memory keeps its goal and day; the log shows the note alone.
+_NOTE_MEMORY = re.compile(r"Progress on goal “.*?” \(\d{4}-\d{2}-\d{2}\): ", re.DOTALL)
+
+
+def _note_text(stored: str) -> str:
+    """The note's words: a note corrected through its memory (migration 0019's trigger) took
+    the memory's whole text, which may repeat the goal and day."""
+    found = _NOTE_MEMORY.match(stored)
+    return stored[found.end() :] if found and found.end() < len(stored) else stored
 
 
 def _goal(row: sqlite3.Row) -> Goal:
@@ -61,7 +81,13 @@ def _goal(row: sqlite3.Row) -> Goal:
 
 
 def _note(row: sqlite3.Row) -> GoalNote:
-    return GoalNote(row["id"], row["goal_id"], row["note"], parse_iso(row["created_at"]))
+    return GoalNote(
+        row["id"],
+        row["goal_id"],
+        _note_text(row["note"]),
+        parse_iso(row["created_at"]),
+        row["memory_id"],
+    )
 
 
 class GoalStore:
@@ -179,6 +205,13 @@ class GoalStore:
             )
             await tx.execute("UPDATE goals SET updated_at = ? WHERE id = ?", (now, goal_id))
         return GoalNote(int(cursor.lastrowid or 0), goal_id, note, parse_iso(now))
+
+    async def link_note(self, note_id: int, memory_id: int) -> None:
+        """The memory the note was also saved as: forgotten or corrected, it takes the note
+        with it (migration 0019's triggers)."""
+        await self._db.execute(
+            "UPDATE goal_notes SET memory_id = ? WHERE id = ?", (memory_id, note_id)
+        )
 
     async def notes(self, goal_id: int, *, limit: int = 20) -> list[GoalNote]:
         """The progress log, oldest first (the latest `limit` entries)."""

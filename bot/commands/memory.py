@@ -19,7 +19,7 @@ from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_portability import records_of
 from agent.memory_view import describe_found
 from agent.recall import group_scope
-from bot.commands.ids import as_id, digits_of_id
+from bot.commands.ids import as_id, digits_of_id, ids_from
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
@@ -50,7 +50,7 @@ memory_command = group.command(
     "memory",
     summary="what I remember about you: recent, search, show, correct, forget",
     usage="/memory [recent] | /memory search <words> | /memory show <id> | "
-    "/memory correct <id> <text> | /memory forget <id>",
+    "/memory correct <id> <text> | /memory forget <id> [<id>...]",
     example="/memory search sister's birthday",
 )
 remember_command = group.command(
@@ -233,23 +233,47 @@ async def correct(
     return correction_said(done)
 
 
-@memory_command.sub("forget <memory_id...>", problem=_FORGET_WHICH, memory_id=_memory_id)
+def _memory_ids(text: str) -> list[int]:
+    return ids_from(text, _FORGET_WHICH)  # "/memory forget 5 2", "5, 2", as /goal done takes
+
+
+@memory_command.sub("forget <memory_ids...>", problem=_FORGET_WHICH, memory_ids=_memory_ids)
 async def forget(
-    memory_id: int,
+    memory_ids: list[int],
     user: User,
     chat: Chat,
     sender: Identity,
     stores: Stores,
     memory: MemoryService,
 ) -> str:
+    """Each memory given, each answered on its own line."""
+    said = [
+        await _forget_one(memory_id, user, chat, sender, stores, memory)
+        for memory_id in dict.fromkeys(memory_ids)
+    ]
+    shown, stored = "\n".join(s for s, _ in said), "\n".join(s for _, s in said)
+    return shown if shown == stored else Unrecorded(shown, stored)
+
+
+async def _forget_one(
+    memory_id: int,
+    user: User,
+    chat: Chat,
+    sender: Identity,
+    stores: Stores,
+    memory: MemoryService,
+) -> tuple[str, str]:
+    """What to answer, and what the message log may keep of it (the number, not the text)."""
     forgotten = await memory.forget(user.id, memory_id)
     if forgotten is None:
-        return f"You have no memory #{memory_id}."
+        said = f"You have no memory #{memory_id}."
+        return said, said
     if forgotten.underway is not None:
-        return (
+        said = (
             f"#{memory_id} came from an exchange still going on (it is running, or waits for "
             "an approval): forget it once that is over."
         )
+        return said, said
     await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
     also = (
         f" With it, what was said in the exchange it came from ({_messages(forgotten.messages)})."
@@ -265,13 +289,12 @@ async def forget(
             f"it too: /memory forget {forgotten.summaries[0]} takes that as well."
         )
     if in_group(chat):  # a group hears the number, not what was kept in private
-        return f"Forgotten #{memory_id}.{also}"
+        said = f"Forgotten #{memory_id}.{also}"
+        return said, said
     # the log keeps the number only: the answer must not keep what was just forgotten
     kept = forgotten.memory.text
     stop = "" if kept.rstrip().endswith((".", "!", "?", "…")) else "."  # before what follows
-    return Unrecorded(
-        f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
-    )
+    return f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
 
 
 def _messages(count: int) -> str:
@@ -351,13 +374,15 @@ async def memory_cli(
         except ValueError as exc:
             print(f"steward memory import: {exc}", file=sys.stderr)
             return 2
-        report = await portability.import_records(records_in)
+        origin = "stdin" if path == "-" else path
+        report = await portability.import_records(records_in, origin=origin)
         await stores.audit.record(
             "memory.imported",
             actor="cli",
             imported=report.imported,
             duplicates=report.skipped_duplicates,
             unknown_user=report.skipped_unknown_user,
+            outside=report.outside,
         )
         print(
             f"{report.imported} memories imported, {report.skipped_duplicates} already there, "
@@ -365,11 +390,21 @@ async def memory_cli(
             "now; their vectors are built when Steward next starts.",
             file=sys.stderr,
         )
+        if report.outside:
+            print(f"  {_outside_said(report.outside)}", file=sys.stderr)
         for error in report.errors:
             print(f"  {error}", file=sys.stderr)
         return 1 if report.errors else 0
     finally:
         await stores.close()
+
+
+def _outside_said(count: int) -> str:
+    """The import's records that named none of the owner's identities here."""
+    return (
+        f"{count} of them named none of your identities here: kept as outside content "
+        "(untrusted, labelled with the file), not as something you said."
+    )
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:

@@ -103,10 +103,21 @@ memory_of_row = _memory  # a `memories` row as a Memory (for look-ups that selec
 _NEVER_TRUSTED = frozenset({Source.WEB, Source.FEED, Source.TOOL, Source.MAIL, Source.USER_SAID})
 
 
+def _label_sources(record: dict[str, Any]) -> list[str]:
+    """A record's label: a list of source names. A string was read letter by letter
+    ("web:x" became the sources "w", "e", "b"...): anything but a list of strings is refused."""
+    label = record.get("label")
+    if label is None:
+        return []
+    if not isinstance(label, list) or not all(isinstance(s, str) for s in label):
+        raise ValueError("its label is not a list of source names")
+    return label
+
+
 def _restored_trust(record: dict[str, Any]) -> Trust:
     """An export file is only text: a record that names outside sources, or comes from a
     source never trusted, is untrusted even if the file calls it trusted."""
-    if Source(record["source"]) in _NEVER_TRUSTED or record.get("label"):
+    if Source(record["source"]) in _NEVER_TRUSTED or _label_sources(record):
         return Trust.UNTRUSTED
     return Trust(record["trust"])
 
@@ -114,7 +125,7 @@ def _restored_trust(record: dict[str, Any]) -> Trust:
 def _restored_label(record: dict[str, Any]) -> str:
     """An imported memory keeps its label; an untrusted one from an older export gets its
     source kind as the label."""
-    sources = [str(s) for s in record.get("label") or []]
+    sources = _label_sources(record)
     if _restored_trust(record) is Trust.UNTRUSTED:
         return Label.untrusted(*sources, str(record["source"])).to_json()
     return TRUSTED.to_json()
@@ -218,6 +229,21 @@ class MemoryRecords:
         await self._db.execute(
             "UPDATE memories SET superseded_by = ? WHERE id = ?", (superseded_by, memory_id)
         )
+
+    async def retire(
+        self, user_id: int, memory_id: int, superseded_by: int | None, at: datetime
+    ) -> bool:
+        """Mark a memory replaced, as a correction does, when the correction was made elsewhere
+        (an import) or its replacement was since forgotten: only a memory in force, or one
+        whose replacement no longer exists, is retired (a replacement that stands is kept).
+        Whether it was."""
+        changed = await self._db.execute(
+            "UPDATE memories SET superseded_by = ?, superseded_at = ? WHERE id = ? AND user_id = ?"
+            " AND (superseded_at IS NULL OR superseded_by IS NULL"
+            " OR NOT EXISTS (SELECT 1 FROM memories AS r WHERE r.id = memories.superseded_by))",
+            (superseded_by, iso(at), memory_id, user_id),
+        )
+        return changed > 0
 
     async def delete(self, user_id: int, memory_id: int) -> Memory | None:
         """Remove a memory for good; returns what was removed."""

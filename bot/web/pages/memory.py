@@ -184,18 +184,25 @@ async def import_file(page: Page) -> web.StreamResponse:
     except ValueError as exc:
         said = str(exc)
         return page.redirect("/memory", f"{said[:1].upper()}{said[1:]}; nothing was imported.")
-    report = await service.import_records(records)
+    # the file's name labels what it holds that names none of the owner's identities
+    report = await service.portability.import_records(records, origin=upload.filename or "")
     await page.audit(
         "memory.imported",
         via="web",
         imported=report.imported,
         duplicates=report.skipped_duplicates,
         unknown_user=report.skipped_unknown_user,
+        outside=report.outside,
     )
     note = (
         f"{report.imported} imported, {report.skipped_duplicates} already there, "
         f"{report.skipped_unknown_user} skipped (no such user)."
     )
+    if report.outside:
+        note += (
+            f" {report.outside} named none of your identities here: kept as outside content, "
+            "not as something you said."
+        )
     if report.errors:
         note += " Problems: " + "; ".join(report.errors[:3])
     return page.redirect("/memory", note)

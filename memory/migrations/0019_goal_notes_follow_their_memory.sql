@@ -1,0 +1,30 @@
+-- A goal's progress note follows the memory it was also saved as: forgetting or correcting that
+-- memory forgets or corrects the note. Before, the goal's log kept the old words, shown by /goal
+-- show, in every turn's context and in check-ins. The note names its memory; the triggers keep
+-- the two in step in the same transaction as the delete or the correction (whoever makes it:
+-- /memory, the console, a tool, an import). Notes written before this migration name none (they
+-- are never matched by their text).
+ALTER TABLE goal_notes ADD COLUMN memory_id INTEGER;
+
+CREATE INDEX goal_notes_by_memory ON goal_notes (memory_id) WHERE memory_id IS NOT NULL;
+
+-- The memory forgotten: the note goes with it.
+CREATE TRIGGER goal_notes_forgotten AFTER DELETE ON memories
+BEGIN
+    DELETE FROM goal_notes WHERE memory_id = old.id;
+END;
+
+-- The memory replaced (a correction): the note follows the replacement and takes its words;
+-- replaced by outside content, the goal is marked tainted (it is shown on every turn).
+CREATE TRIGGER goal_notes_corrected AFTER UPDATE OF superseded_by ON memories
+WHEN new.superseded_by IS NOT NULL AND new.superseded_by IS NOT old.superseded_by
+    AND EXISTS (SELECT 1 FROM memories WHERE id = new.superseded_by)
+BEGIN
+    UPDATE goals SET tainted = 1
+    WHERE id IN (SELECT goal_id FROM goal_notes WHERE memory_id = old.id)
+      AND (SELECT trust FROM memories WHERE id = new.superseded_by) != 'trusted';
+    UPDATE goal_notes
+    SET memory_id = new.superseded_by,
+        note = (SELECT text FROM memories WHERE id = new.superseded_by)
+    WHERE memory_id = old.id;
+END;
