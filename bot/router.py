@@ -19,6 +19,7 @@ from agent.sequencer import Ticket
 from agent.types import CommandCall, IncomingMessage, Press, TurnRequest
 from bot.commands import CommandDeps, CommandGroup, Invocation
 from bot.commands.access import tell_owner_about_stranger
+from memory.errors import StorageFailed
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.people import Chat, User
@@ -26,6 +27,10 @@ from memory.people import Chat, User
 __all__ = ["Router"]
 
 log = logging.getLogger(__name__)
+UNSTORED = (
+    "I could not keep or answer your message: the disk holding my data is full or cannot be "
+    "written. Nothing of it was done; please send it again once that is fixed."
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -41,8 +46,22 @@ class Router:
         ticket = self._steward.sequencer.take(message.address)
         try:
             await self._dispatch(message, ticket)
+        except StorageFailed as exc:
+            # the database cannot be written (the disk full): nothing can be stored, not even
+            # a reply, so the sender hears it straight from the channel instead of silence
+            log.error("a message in %s could not be handled: %s", message.address, exc)
+            await self._unstored(message)
         finally:
             ticket.release()
+
+    async def _unstored(self, message: IncomingMessage) -> None:
+        channel = self._steward.switchboard.get(message.address.channel)
+        if channel is None:
+            return
+        try:
+            await channel.send_text(message.address, UNSTORED)
+        except Exception as exc:  # the channel may be failing as well: the log has it
+            log.error("telling %s failed too: %s", message.address, exc)
 
     async def _dispatch(self, message: IncomingMessage, ticket: Ticket) -> None:
         stores = self._steward.stores

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from memory.errors import SchemaBehind, SchemaTooNew
+from memory.errors import SchemaBehind, SchemaTooNew, StorageFailed
 
 __all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
 
@@ -31,6 +31,8 @@ _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_STORAGE = ("disk is full", "readonly database", "disk i/o error", "unable to open database")
+"""SQLite's words for a database that cannot be written where it is (not a fault in a query)."""
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,11 @@ class Database:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                await self._conn.execute("COMMIT")  # may fail too (the disk full)
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # not left open for every later write to fail
+                    await self._conn.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
 
     async def atomic(
         self, fn: Callable[..., _T], *args: Any, after: Callable[[_T], None] | None = None
@@ -198,7 +201,14 @@ class Database:
         above run the three together (`Connection._execute` is aiosqlite's queue to its thread).
         """
         conn = self._conn
-        return await conn._execute(fn, conn._conn, *args)
+        try:
+            return await conn._execute(fn, conn._conn, *args)
+        except sqlite3.OperationalError as exc:
+            if any(words in str(exc).lower() for words in _STORAGE):
+                raise StorageFailed(
+                    f"the database in {self.path.parent} cannot be written: {exc}"
+                ) from exc
+            raise
 
 
 def _atomic(
@@ -210,10 +220,11 @@ def _atomic(
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")  # may fail too (the disk full): rolled back below, not left open
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     if after is not None:
         after(result)
     return result

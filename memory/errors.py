@@ -5,7 +5,8 @@ RuntimeError
 ├── SchemaBehind          a command that does not upgrade met a database an upgrade is owed
 ├── AuditKeyError         the audit key is missing, unreadable or not this database's
 ├── EmbedderUnavailable   no embedder can be built (disabled, model files missing)
-└── VectorIndexError      Chroma could not be opened or reached
+├── VectorIndexError      Chroma could not be opened or reached
+└── StorageFailed         the database could not be written (the disk full, read-only, failing)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "EmbedderUnavailable",
     "SchemaBehind",
     "SchemaTooNew",
+    "StorageFailed",
     "VectorIndexError",
 ]
 
@@ -39,3 +41,8 @@ class EmbedderUnavailable(RuntimeError):
 
 class VectorIndexError(RuntimeError):
     """Chroma could not be opened or reached."""
+
+
+class StorageFailed(RuntimeError):
+    """The database could not be written or read: the disk is full, the file or its folder
+    became read-only, or the disk fails. What was being stored is not; the caller says so."""

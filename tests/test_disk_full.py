@@ -1,0 +1,47 @@
+"""A database that cannot be written (the disk full): the sender is told, nothing is left half
+done, and Steward answers again once there is room. The disk is "full" through SQLite's own
+limit on the file (`PRAGMA max_page_count`), which fails writes with SQLITE_FULL as a full disk
+does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+
+from bot.router import UNSTORED
+from memory.errors import StorageFailed
+
+
+async def test_a_message_that_cannot_be_stored_is_answered_so_and_nothing_sticks(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The message was taken from Telegram and lost without a word (R55), and a failed COMMIT
+    could leave the one connection inside a transaction every later write failed on."""
+    fake_model.reply_text("Hello!")
+    fake_model.reply_text("Noted.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("hi") == "Hello!"
+        db = h.steward.stores.db
+        pages = await db.scalar("PRAGMA page_count")
+        await db.execute(f"PRAGMA max_page_count = {pages}")
+        messages = h.steward.stores.messages
+        [first] = await messages.all(direction="in")
+        for size in (4000, 400, 40, 1):  # every free page and every page's room used up
+            with pytest.raises(StorageFailed):
+                for n in range(10_000):
+                    await messages.record_incoming(
+                        chat_id=first.chat_id,
+                        user_id=None,
+                        text="x" * size,
+                        platform_message_id=f"filler-{size}-{n}",
+                        in_history=False,
+                    )
+        assert await h.say("remember the gate code is 4417") == UNSTORED
+        assert len(fake_model.requests) == 1  # no turn ran on what was not kept
+        await db.execute("PRAGMA max_page_count = 1073741823")  # room again
+        assert await h.say("and the alarm code is 9911") == "Noted."
+        stored = [m.text for m in await messages.all(direction="in") if set(m.text) != {"x"}]
+    assert stored == ["hi", "and the alarm code is 9911"]
