@@ -139,6 +139,19 @@ class DataDirLock:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
+    def still_ours(self) -> bool:
+        """Whether the lock file we hold is still the one at its path: deleted with the data
+        directory, or the directory moved and replaced, the lock stops another Steward from
+        nothing (a second one would start at once, on an empty directory)."""
+        if self._fd is None:
+            return False
+        try:
+            there = os.stat(self.path)
+        except OSError:
+            return False
+        held = os.fstat(self._fd)
+        return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
+
     def __enter__(self) -> DataDirLock:
         return self.acquire()
 

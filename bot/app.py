@@ -42,7 +42,7 @@ from bot.commands.access import apply_allowlists, apply_owner_settings
 from bot.gc_pauses import freeze_when_settled
 from bot.heap_trim import trim_periodically
 from bot.http import HttpServer
-from bot.lifecycle import expire_approvals, stop_signals, until_done
+from bot.lifecycle import expire_approvals, stop_signals, until_done, watch_data_dir
 from bot.recovery import recover_interrupted, send_restart_notes
 from bot.router import Router
 from bot.web.serve import start_console
@@ -333,7 +333,10 @@ async def _run(
         await scheduler.start()
         if steward.mail is not None and steward.mail.service.account.imap is not None:
             steward.mail.start()  # IDLE or polling; a refused login is retried with backoff
+        watch = asyncio.create_task(watch_data_dir(lock, stop))
         await until_done(channels, stop)
+        lost = watch.done() and not watch.cancelled() and watch.result()
+        watch.cancel()
         web_console.cancel()  # if it is still starting
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await web_console
@@ -346,7 +349,7 @@ async def _run(
             await channel.stop()
         await http.stop()
         await steward.aclose()
-        return 0
+        return 1 if lost else 0
     finally:
         if warm is not None:
             with contextlib.suppress(Exception):

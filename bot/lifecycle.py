@@ -1,5 +1,7 @@
 """How `steward run` waits and stops: stop signals caught from the first moment, waiting for
-them or for every channel to finish, and the approvals sweeper that runs meanwhile."""
+them or for every channel to finish, the approvals sweeper that runs meanwhile, and the watch
+on the data directory (deleted under a running Steward, it stops rather than go on writing
+into files nobody will see again)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agent.core import Steward
+    from agent.paths import DataDirLock
     from bot.channels.base import Channel
 
-__all__ = ["expire_approvals", "stop_signals", "until_done"]
+__all__ = ["expire_approvals", "stop_signals", "until_done", "watch_data_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +72,20 @@ async def expire_approvals(steward: Steward, every: float = 20.0) -> None:
 
 async def _all_finished(channels: list[Channel]) -> None:
     await asyncio.gather(*(channel.finished.wait() for channel in channels))
+
+
+async def watch_data_dir(lock: DataDirLock, stop: asyncio.Event, every: float = 5.0) -> bool:
+    """Set `stop` and return True once the data directory is gone or replaced (its lock file
+    is not the one held): Steward went on answering into a deleted database, and a second
+    Steward could start on a fresh directory beside it. One stat every `every` seconds."""
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        if not lock.still_ours():
+            log.error(
+                "the data directory %s was deleted or replaced while Steward ran; stopping "
+                "(start it again to begin from what is there now)",
+                lock.path.parent,
+            )
+            stop.set()
+            return True
+    return False
