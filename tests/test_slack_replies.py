@@ -234,3 +234,23 @@ async def test_a_slack_profile_time_zone_is_used_until_the_person_sets_one(
 
 async def _nowhere(message: Any) -> None:
     raise AssertionError("nothing comes in here")
+
+
+async def test_an_approval_card_slack_would_not_take_is_replaced_by_a_queued_note(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The card's post failed (Slack down, rate-limited past the retries): only logged, the
+    owner saw nothing and the request expired unseen (R58)."""
+    fake_model.reply_tool_use("send_message", {"channel": "slack", "chat": "C0X", "text": "hi"})
+    async with FakeSlack() as slack:
+        slack.fail_next("chat.postMessage", "internal_error")  # the card's post
+        async with slack_steward(tmp_path, fake_model, slack, env=OFF) as (h, _, url):
+            await _event(url, slack, message_event("say hi in #x", user=OWNER_SLACK, channel=DM))
+            notes = await until(
+                lambda: [c for c in slack.posted(DM) if "could not be shown" in c.params["text"]],
+                "the note instead of the card",
+            )
+            (pending,) = await h.steward.stores.approvals.pending()
+    text = notes[0].params["text"]
+    assert f"/approve {pending.id}" in text and "send_message" in text
+    assert not any(pending.id in str(r.body) for r in fake_model.requests)
