@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -25,9 +26,16 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import ConfigError
-from agent.mail.account import parse_folders, parse_from, parse_imap_url, parse_smtp_url
+from agent.mail.account import (
+    looks_like_key,
+    parse_folders,
+    parse_from,
+    parse_imap_url,
+    parse_smtp_url,
+    shown_url,
+)
 from memory.longterm.ranking import Weights
-from memory.people import Identity
+from memory.people import ID_FORMS, Identity
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -208,23 +216,27 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         if isinstance(value, str):
-            hosts = frozenset(h.strip().lower() for h in value.split(",") if h.strip())
-            for host in hosts:  # a URL or host:port never matched a host, silently
+            hosts = [h.strip().lower() for h in value.split(",") if h.strip()]
+            for number, host in enumerate(hosts, 1):  # a URL or host:port never matched a host
                 if "/" in host or (":" in host and not _ipv6(host)):
-                    bare = urlsplit(host if "//" in host else f"//{host}").hostname or host
+                    try:
+                        bare = urlsplit(host if "//" in host else f"//{host}").hostname
+                    except ValueError:
+                        bare = None
+                    example = bare if bare and not looks_like_key(bare) else "wiki.lan"
                     raise ValueError(
-                        f"{host!r} is not a host name: write the host alone, e.g. {bare}"
+                        f"entry {number} is a URL or host:port, not a host name: write the host "
+                        f"alone, e.g. {example}"
                     )
-            return hosts
+            return frozenset(hosts)
         return value
 
     @field_validator("owner", "approvers", mode="before")
     @classmethod
     def _parse_owner(cls, value: object) -> object:
         if isinstance(value, str):  # as channels report them: "slack:u0ann" is slack:U0ANN
-            return tuple(
-                Identity.parse(part).checked() for part in value.split(",") if part.strip()
-            )
+            parts = [part for part in value.split(",") if part.strip()]
+            return tuple(_identity(part, number, None) for number, part in enumerate(parts, 1))
         return value
 
     @field_validator("timezone")
@@ -239,9 +251,7 @@ class Settings(BaseSettings):
             known = {key.lower(): key for key in zoneinfo.available_timezones()}
             if value.lower() in known:
                 return known[value.lower()]
-            raise ValueError(
-                f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
-            ) from None
+            raise ValueError("unknown timezone (use an IANA name such as Europe/Berlin)") from None
         return value
 
     @field_validator(
@@ -253,9 +263,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return _no_credentials(value)
+        return _checked_url(value, "an http(s) URL")
 
     @field_validator("telegram_allowed_users", "slack_allowed_users", mode="before")
     @classmethod
@@ -263,12 +271,10 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         channel = "telegram" if info.field_name == "telegram_allowed_users" else "slack"
-        found: list[Identity] = []
-        for part in (p.strip() for p in value.split(",")):
-            part = part.removeprefix(f"{channel}:")
-            if part:
-                found.append(Identity(channel, part).checked())
-        return tuple(found)
+        parts = [p.strip().removeprefix(f"{channel}:") for p in value.split(",")]
+        return tuple(
+            _identity(part, number, channel) for number, part in enumerate(filter(None, parts), 1)
+        )
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -284,30 +290,20 @@ class Settings(BaseSettings):
         name = value.strip().lower()
         if name not in EMBEDDER_NAMES:
             raise ValueError(
-                f"unknown embedder {value!r} (use {', '.join(EMBEDDER_NAMES[:3])}, or none for "
-                "keyword-only)"
+                f"unknown embedder (use {', '.join(EMBEDDER_NAMES[:3])}, or none for keyword-only)"
             )
         return name
 
     @field_validator("chroma_url")
     @classmethod
     def _chroma_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{value!r} is not a Chroma server URL (http://host:port)")
-            _no_credentials(value)
-        return value
+        return _checked_url(value, "a Chroma server URL (http://host:port)")
 
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{value!r} is not the console's base URL (https://host[:port])")
-            value = value.rstrip("/")
-        return value
+        value = _checked_url(value, "the console's base URL (https://host[:port])")
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("email_imap_url", "email_smtp_url")
     @classmethod
@@ -387,7 +383,23 @@ class Settings(BaseSettings):
     @field_validator("memory_weights")
     @classmethod
     def _memory_weights(cls, value: str) -> str:
-        Weights.parse(value)  # a bad name or value stops start-up with its message
+        """A bad name or value stops start-up with its message, by entry number: Weights.parse's
+        own message quotes the entry, and a key pasted here must not reach the journal."""
+        names = [f.name for f in fields(Weights)]
+        for number, part in enumerate(filter(None, (p.strip() for p in value.split(","))), 1):
+            try:
+                Weights.parse(part)
+            except ValueError as exc:
+                if repr(part) not in str(exc):
+                    raise  # a range, said without the value
+                name = part.partition("=")[0].strip()
+                if name in names:
+                    raise ValueError(
+                        f"entry {number}: {name} has no value or not a number"
+                    ) from None
+                raise ValueError(
+                    f"entry {number}: expected name=value, name one of {', '.join(names)}"
+                ) from None
         return value
 
     @model_validator(mode="after")
@@ -419,12 +431,40 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
 
-def _no_credentials(value: str | None) -> str | None:
-    """A URL with `user:password@` would show its password wherever the URL is shown (/status,
-    the console, the log); these settings take none (keys have settings of their own)."""
-    if value is not None and (urlsplit(value).password or urlsplit(value).username):
+def _checked_url(value: str | None, what: str) -> str | None:
+    """An http(s) URL with a host and no `user:password@`: it is shown in /status, the console
+    and the log (keys have settings of their own). The error shows the value only as
+    `shown_url` does, since a key pasted into the wrong setting would reach the journal."""
+    if value is None:
+        return None
+    shown = shown_url(value) or "the value"
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises for a port that is no number: "https://user:password"
+    except ValueError:
+        raise ValueError(f"{shown} is not {what}") from None
+    if parts.username or parts.password:
         raise ValueError("put no user or password in the URL (it is shown in /status and logs)")
+    if not value.startswith(("http://", "https://")) or not parts.hostname:
+        raise ValueError(f"{shown} is not {what}")
     return value
+
+
+def _identity(text: str, number: int, channel: str | None) -> Identity:
+    """Entry `number` of an identity list, checked; the error names the entry, never its text
+    (Identity's own message quotes it, and a token pasted into the list would be shown)."""
+    try:
+        identity = Identity(channel, text.strip()) if channel else Identity.parse(text)
+    except ValueError:
+        raise ValueError(
+            f"entry {number} is not channel:id (for example telegram:123456789)"
+        ) from None
+    try:
+        return identity.checked()
+    except ValueError:
+        form = ID_FORMS.get(identity.canonical().channel, (None, "a valid id"))[1]
+        commas = " (separate entries with commas)" if " " in text.strip() else ""
+        raise ValueError(f"entry {number} is not {form}{commas}") from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -440,4 +480,15 @@ def load_settings(**overrides: object) -> Settings:
         message = error["msg"].removeprefix("Value error, ")
         if not error["loc"]:  # a check across settings: its message names them
             raise ConfigError(message) from None
+        message = _unquoted(message, error.get("input"))
         raise ConfigError(f"{str(error['loc'][0]).upper()}: {message}") from None
+
+
+def _unquoted(message: str, value: object) -> str:
+    """`message` without the value or any of its comma-separated entries quoted in it: the
+    checks here never quote one, but one written elsewhere may, and a value can be a key."""
+    if isinstance(value, str):
+        for part in sorted({value, *value.split(",")}, key=len, reverse=True):
+            if part.strip():
+                message = message.replace(repr(part), "…").replace(repr(part.strip()), "…")
+    return message

@@ -20,6 +20,9 @@ OURS = ("STEWARD_", "ANTHROPIC_", "TELEGRAM_", "SLACK_", "CHROMA_", "EMAIL_")
 """Prefixes whose unknown names are taken for typos. Other names (a proxy, a library's own
 variable) may sit in `.env` for the processes Steward starts or for other tools."""
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A variable's name, as a shell exports it."""
+
 ALSO_KNOWN = ("STEWARD_HOME",)
 """Read before the settings: where `.env` itself is (agent/paths.py)."""
 
@@ -54,11 +57,17 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         ) from None
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
-        if binding.error:  # the name only: the rest of such a line is often a secret
-            words = binding.original.string.strip().split()
-            first = words[0].split("=")[0][:40] if words else ""
-            shown = repr(first) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", first) else "(hidden)"
-            raise ConfigError(f"{path}: line {line} is not NAME=value (it begins {shown})")
+        # python-dotenv takes a bare word for a name with no value (a key pasted alone), and
+        # any word before an = for a name (a base64 key ending in =)
+        raw = binding.key
+        if binding.error or (
+            raw is not None and (binding.value is None or not NAME.fullmatch(raw))
+        ):
+            begins = _known_start(binding.original.string, known)
+            raise ConfigError(
+                f"{path}: line {line} is not NAME=value "
+                + (f"(it begins {begins!r})" if begins else "(not shown: it may be a secret)")
+            )
         key = (binding.key or "").strip()
         name = key.upper()
         if name in ALSO_KNOWN:
@@ -77,6 +86,17 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         if ours:
             notes.append(f"{path}: line {line}: {key} is not a setting Steward reads (ignored)")
     return notes
+
+
+def _known_start(text: str, known: set[str]) -> str | None:
+    """The line's start up to a setting's name ("export ANTHROPIC_API_KEY"), if it begins with
+    one; anything else on a line that is not NAME=value is never shown, as it is often a key."""
+    words = text.split()
+    prefix = ""
+    if words[:1] == ["export"]:
+        prefix, words = "export ", words[1:]
+    name = words[0].split("=")[0] if words else ""
+    return f"{prefix}{name}" if name.upper() in known else None
 
 
 def _typo(name: str, setting: str, ours: bool) -> bool:

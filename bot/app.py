@@ -261,10 +261,10 @@ def _check_identity_channels(settings: Settings) -> None:
         ("STEWARD_OWNER", settings.owner),
         ("STEWARD_APPROVERS", settings.approvers),
     ):
-        for identity in identities:
-            if identity.channel not in CHANNEL_NAMES:
+        for number, identity in enumerate(identities, 1):
+            if identity.channel not in CHANNEL_NAMES:  # named by number: it may be a pasted key
                 raise ConfigError(
-                    f"{name}: unknown channel {identity.channel!r} in {identity} "
+                    f"{name}: entry {number} has an unknown channel "
                     f"(use {', '.join(CHANNEL_NAMES[:2])}, e.g. telegram:123456789)"
                 )
 

@@ -313,14 +313,14 @@ def test_allowlist_and_webhook_settings_are_checked(monkeypatch: pytest.MonkeyPa
     assert settings.slack_allowed_users == (Identity("slack", "U0123ABCD"),)
     assert "s3cret" not in repr(settings)
     for name, value, fragment in (
-        ("TELEGRAM_ALLOWED_USERS", "@ann", "TELEGRAM_ALLOWED_USERS: '@ann' is not a numeric"),
-        ("SLACK_ALLOWED_USERS", "ann", "SLACK_ALLOWED_USERS: 'ann' is not a member id"),
+        ("TELEGRAM_ALLOWED_USERS", "@ann", "TELEGRAM_ALLOWED_USERS: entry 1 is not a numeric"),
+        ("SLACK_ALLOWED_USERS", "ann", "SLACK_ALLOWED_USERS: entry 1 is not a member id"),
         ("TELEGRAM_WEBHOOK_URL", "steward.example", "TELEGRAM_WEBHOOK_URL"),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces", "TELEGRAM_WEBHOOK_SECRET"),
         # the owner and approvers are checked the same way (they started without a word)
-        ("STEWARD_OWNER", "telegram:@alice", "STEWARD_OWNER: '@alice' is not a numeric"),
-        ("STEWARD_OWNER", "telegram:123 slack:U1", "STEWARD_OWNER: '123 slack:U1' is not"),
-        ("STEWARD_APPROVERS", "slack:ann", "STEWARD_APPROVERS: 'ann' is not a member id"),
+        ("STEWARD_OWNER", "telegram:@alice", "STEWARD_OWNER: entry 1 is not a numeric"),
+        ("STEWARD_OWNER", "telegram:123 slack:U1", "STEWARD_OWNER: entry 1 is not a numeric"),
+        ("STEWARD_APPROVERS", "slack:ann", "STEWARD_APPROVERS: entry 1 is not a member id"),
     ):
         monkeypatch.setenv(name, value)
         with pytest.raises(ConfigError, match=re.escape(fragment)):

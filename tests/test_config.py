@@ -63,7 +63,7 @@ def test_the_example_env_file_is_the_defaults(tmp_path: Path) -> None:
         ("STEWARD_HTTP_PORT", "eighty", "STEWARD_HTTP_PORT"),
         ("STEWARD_HTTP_PORT", "70000", "STEWARD_HTTP_PORT"),
         ("STEWARD_TIMEZONE", "Mars/Olympus", "STEWARD_TIMEZONE: unknown timezone"),
-        ("STEWARD_OWNER", "telegram", "STEWARD_OWNER: 'telegram' is not channel:id"),
+        ("STEWARD_OWNER", "telegram", "STEWARD_OWNER: entry 1 is not channel:id"),
         ("ANTHROPIC_BASE_URL", "ftp://example", "ANTHROPIC_BASE_URL"),
         ("STEWARD_DAILY_TOKEN_BUDGET", "-5", "STEWARD_DAILY_TOKEN_BUDGET"),
         # a password in a URL would be shown in /status and logs (review 30)
@@ -87,11 +87,11 @@ def test_bad_value_raises_config_error(
     [
         ("STEWARD_HTTP_PORT", "not-a-port", "STEWARD_HTTP_PORT"),
         # parses as an identity, but on a channel no message can come from: no owner at all
-        ("STEWARD_OWNER", "telgram:123", "configuration error: STEWARD_OWNER: unknown channel"),
-        ("STEWARD_APPROVERS", "slak:U0123ABCD", "STEWARD_APPROVERS: unknown channel 'slak'"),
+        ("STEWARD_OWNER", "telgram:123", "configuration error: STEWARD_OWNER: entry 1 has an"),
+        ("STEWARD_APPROVERS", "slak:U0123ABCD", "STEWARD_APPROVERS: entry 1 has an unknown"),
         # a URL or host:port was taken and never matched a host
         ("STEWARD_FETCH_ALLOW_HOSTS", "http://127.0.0.1:8080", "e.g. 127.0.0.1"),
-        ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, 10.0.0.5:80", "'10.0.0.5:80' is not a host"),
+        ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, 10.0.0.5:80", "entry 2 is a URL or host:port"),
     ],
 )
 def test_bad_value_exits_with_one_line_naming_the_setting(

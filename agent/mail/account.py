@@ -21,10 +21,12 @@ from pydantic import SecretStr
 __all__ = [
     "MailAccount",
     "ServerUrl",
+    "looks_like_key",
     "parse_folders",
     "parse_from",
     "parse_imap_url",
     "parse_smtp_url",
+    "shown_url",
 ]
 
 _IMAP = {"imaps": (993, True), "imap": (143, False)}
@@ -57,30 +59,66 @@ class ServerUrl:
         return f"{self.scheme}://{self.username}@{self.host}:{self.port}"
 
 
-def _without_password(value: str) -> str:
-    """The URL as the owner wrote it, but never a password put into it (`user:pw@`)."""
-    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", value)
+_KEY = re.compile(
+    r"(?<![A-Za-z0-9])(sk-|xox[a-z]-|xapp-|gh[pousr]_|github_pat_|glpat-)|[A-Za-z0-9_+/=-]{24,}"
+)
+"""What a key or token looks like: a known prefix, or a long unbroken run of random text."""
+
+
+def looks_like_key(text: str) -> bool:
+    """Whether `text` may be a key: then an error line must not show it (the journal keeps it)."""
+    return bool(_KEY.search(text))
+
+
+def shown_url(value: str) -> str | None:
+    """A URL setting as an error line may show it: scheme, host and a numeric port, `***@` for
+    any user or password, `/…` for a path or query (a token may sit in either). None when it
+    is no scheme://host URL (a scheme is a short word), or its host looks like a key: a value
+    pasted into the wrong setting."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not re.fullmatch(r"[a-z][a-z+.-]{0,9}", parts.scheme) or not host:
+        return None
+    if looks_like_key(f"{parts.scheme} {host}"):
+        return None
+    _, at, hostport = parts.netloc.rpartition("@")
+    _, colon, port = hostport.rpartition("]")[2].rpartition(":")
+    return "".join(
+        (
+            f"{parts.scheme}://",
+            "***@" if at else "",
+            f"[{host}]" if ":" in host else host,
+            (f":{port}" if port.isdigit() and len(port) <= 6 else ":***") if colon else "",
+            "/…" if parts.path not in ("", "/") or parts.query or parts.fragment else "",
+        )
+    )
 
 
 def _parse(written: str, schemes: dict[str, tuple[int, bool]], example: str) -> ServerUrl:
-    value = _without_password(written)  # for the messages; `written` is what is parsed
+    value = shown_url(written) or "the value"  # for the messages; `written` is what is parsed
     try:
         parts = urlsplit(written.strip())
+    except ValueError:
+        raise ValueError(f"{value} is not a URL; e.g. {example}") from None
+    try:  # its message would echo the port, which without an @ is the password
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a URL ({exc}); e.g. {example}") from None
+    except ValueError:
+        raise ValueError(f"{value}: the port is not a number up to 65535; e.g. {example}") from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         names = " or ".join(f"{s}://" for s in schemes)
-        raise ValueError(f"{value!r} must start with {names}; e.g. {example}")
+        raise ValueError(f"{value} must start with {names}; e.g. {example}")
     if not parts.hostname:
-        raise ValueError(f"{value!r} has no server name; e.g. {example}")
+        raise ValueError(f"{value} has no server name; e.g. {example}")
     if not parts.username:
-        raise ValueError(f"{value!r} has no user name (write @ in it as %40); e.g. {example}")
+        raise ValueError(f"{value} has no user name (write @ in it as %40); e.g. {example}")
     if parts.password is not None:
         raise ValueError("put the password in EMAIL_PASSWORD, not in the URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{value!r} has a path or query; e.g. {example}")
+        raise ValueError(f"{value} has a path or query; e.g. {example}")
     default_port, implicit = schemes[scheme]
     return ServerUrl(
         scheme, parts.hostname, port or default_port, unquote(parts.username), implicit
@@ -103,7 +141,7 @@ def parse_from(value: str) -> tuple[str, str]:
     except (ValueError, IndexError, TypeError):
         parsed = None
     if parsed is None or not parsed.username or "." not in parsed.domain:
-        raise ValueError(f"{value!r} is not an e-mail address; e.g. Me <me@example.org>")
+        raise ValueError("the value is not an e-mail address; e.g. Me <me@example.org>")
     return name, address
 
 
@@ -111,9 +149,11 @@ def parse_folders(value: str) -> tuple[str, ...]:
     folders = tuple(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
     if not folders:
         raise ValueError("name at least one folder, e.g. INBOX")
-    for folder in folders:
+    for number, folder in enumerate(folders, 1):
         if any(ord(c) < 32 or c in '"\\' for c in folder):
-            raise ValueError(f"{folder!r} is not a usable folder name")
+            raise ValueError(
+                f"folder {number} of the list has a quote, a backslash or a control character"
+            )
     return folders
 
 
