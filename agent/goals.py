@@ -111,7 +111,8 @@ class Goals:
             source=source,
             label=label.join(goal.label),
         )
-        if saved is not None:  # forgetting or correcting the memory does the same to the note
+        if saved is not None and not saved.duplicate:  # forgetting or correcting the memory
+            # does the same to the note (a repeat of a note's words is one memory: not linked)
             await self._stores.goals.link_note(note.id, saved.memory.id)
         return note
 

@@ -319,3 +319,50 @@ async def test_forget_takes_several_ids_and_answers_each(
         sent = [m.text for m in await h.steward.stores.messages.all(direction="out")]
         assert any(t.startswith(f"Forgotten #{second}.") for t in sent), sent
         assert not any("Dr. Weber" in t for t in sent), sent
+
+
+async def test_a_fact_that_replaces_a_goal_notes_memory_leaves_the_goals_log_alone(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R59: the memory side call, told to name what a new fact replaces, named the progress
+    note's memory for "has a sore knee"; the trigger took that for a correction and the goal's
+    log said the knee fact instead of "ran 5 km". Only a progress note replaces a note."""
+    state: dict[str, int] = {}
+
+    def answer(request: RecordedRequest) -> Reply:
+        if request.system_text == EXTRACTION_SYSTEM and "knee" in request.last_user_text:
+            fact = {"text": "Has a sore left knee.", "kind": "fact", "subject": "knee"}
+            return Reply.text(json.dumps({"memories": [fact | {"replaces": [state["note"]]}]}))
+        return _answer(request)
+
+    fake_model.on_request(answer)
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
+        await h.say("/goal add Run a marathon")
+        await h.say("/goal note 1 ran 5 km")
+        [note] = [m for m in await h.memories() if m.kind is Kind.GOAL_NOTE]
+        state["note"] = note.id
+        await h.say("my knee is sore since I ran 5 km")
+        async with asyncio.timeout(10):
+            while not [m for m in await h.memories() if "knee" in m.text]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # the side call runs after the turn
+        shown = await h.say("/goal show 1")
+        await h.say(f"/memory forget {note.id}")  # no longer its memory: the note stays
+        after = await h.say("/goal show 1")
+    assert "ran 5 km" in shown and "knee" not in shown
+    assert "ran 5 km" in after
+
+
+async def test_the_same_note_twice_is_two_notes_one_correction_changes_one(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R59: "ran 5 km" noted twice in a day is one memory (a duplicate save returns it), and
+    both notes were linked to it: correcting one run rewrote both, forgetting it emptied both."""
+    fake_model.on_request(_answer)
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
+        await h.say("/goal add Run a marathon")
+        await h.say("/goal note 1 ran 5 km")
+        await h.say("/goal note 1 ran 5 km")
+        [memory] = [m for m in await h.memories() if m.kind is Kind.GOAL_NOTE]
+        await h.say(f"/memory correct {memory.id} ran 7 km")
+        shown = await h.say("/goal show 1")
+    assert shown.count("ran 5 km") == 1 and shown.count("ran 7 km") == 1

@@ -14,11 +14,12 @@ BEGIN
     DELETE FROM goal_notes WHERE memory_id = old.id;
 END;
 
--- The memory replaced (a correction): the note follows the replacement and takes its words;
--- replaced by outside content, the goal is marked tainted (it is shown on every turn).
+-- The memory corrected (replaced by another progress note: /memory correct keeps the kind):
+-- the note follows the replacement and takes its words; replaced by outside content, the goal
+-- is marked tainted (it is shown on every turn).
 CREATE TRIGGER goal_notes_corrected AFTER UPDATE OF superseded_by ON memories
 WHEN new.superseded_by IS NOT NULL AND new.superseded_by IS NOT old.superseded_by
-    AND EXISTS (SELECT 1 FROM memories WHERE id = new.superseded_by)
+    AND EXISTS (SELECT 1 FROM memories WHERE id = new.superseded_by AND kind = 'goal_note')
 BEGIN
     UPDATE goals SET tainted = 1
     WHERE id IN (SELECT goal_id FROM goal_notes WHERE memory_id = old.id)
@@ -27,4 +28,14 @@ BEGIN
     SET memory_id = new.superseded_by,
         note = (SELECT text FROM memories WHERE id = new.superseded_by)
     WHERE memory_id = old.id;
+END;
+
+-- The memory replaced by anything else (a fact that names it in `replaces`, "my knee is sore
+-- since I ran 5 km"): that is no correction of the progress made; the note keeps its words
+-- and lets go of the memory.
+CREATE TRIGGER goal_notes_let_go AFTER UPDATE OF superseded_by ON memories
+WHEN new.superseded_by IS NOT NULL AND new.superseded_by IS NOT old.superseded_by
+    AND NOT EXISTS (SELECT 1 FROM memories WHERE id = new.superseded_by AND kind = 'goal_note')
+BEGIN
+    UPDATE goal_notes SET memory_id = NULL WHERE memory_id = old.id;
 END;
