@@ -50,7 +50,13 @@ from typing import IO, Any, BinaryIO
 
 from agent.config import Settings
 from agent.paths import LOCK_FILE, LOG_FILE, DataDirLock
-from bot.backup_checks import MalformedManifest, UnsafeMember, check_manifest, extract_checked
+from bot.backup_checks import (
+    MalformedManifest,
+    UnsafeMember,
+    check_manifest,
+    extract_checked,
+    safe_name,
+)
 from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import NoDatabase, latest_schema, snapshot_database
 
@@ -220,6 +226,9 @@ def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
                 continue
             if path.is_symlink() or not path.is_file():
                 skipped.append(str(relative))
+                continue
+            if not safe_name(f"data/{relative}"):  # one odd name costs that file, not the archive
+                skipped.append(f"{relative} (a name a restore would refuse)")
                 continue
             yield path, f"data/{relative}"
 

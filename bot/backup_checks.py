@@ -38,8 +38,10 @@ class UnsafeMember(ValueError):
 
 def safe_name(name: str, *, refused: Refused = _nothing) -> bool:
     """`data/<relative path>` or `extra/mcp.json`, already normalised: no `..`, no `.`, no
-    absolute path, no empty part, nothing Steward never archives (`refused`)."""
-    if not name or "\x00" in name or "\\" in name:
+    absolute path, no empty part, nothing Steward never archives (`refused`). A backslash is
+    an ordinary character of a POSIX name ("notes\\2026.txt", as a zip made on Windows
+    unpacks): the archive's separator is "/" alone."""
+    if not name or "\x00" in name:
         return False
     path = PurePosixPath(name)
     if str(path) != name or path.is_absolute() or ".." in path.parts:

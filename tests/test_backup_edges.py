@@ -170,3 +170,18 @@ async def test_hard_linked_files_are_each_archived_whole(tmp_path: Path) -> None
     create_backup(settings, tmp_path / "b.tar.gz")
     restore_backup(make_settings(tmp_path / "fresh", None), tmp_path / "b.tar.gz")
     assert (tmp_path / "fresh" / "workspace" / "b.txt").read_text() == "hello\n"
+
+
+async def test_a_backslash_in_a_file_name_backs_up_and_restores(tmp_path: Path) -> None:
+    """R59: "notes\\2026.txt" (a zip made on Windows, unpacked here) went into an archive the
+    backup verified, and restore refused the whole archive as malformed."""
+    settings = await _data(tmp_path)
+    workspace = tmp_path / "data" / "workspace"
+    workspace.mkdir(exist_ok=True)
+    (workspace / "notes\\2026.txt").write_text("odd but fine")
+    (workspace / "plain.txt").write_text("hello")
+    create_backup(settings, tmp_path / "b.tar.gz")
+    restore_backup(make_settings(tmp_path / "restored", None), tmp_path / "b.tar.gz")
+    restored = tmp_path / "restored" / "workspace"
+    assert (restored / "notes\\2026.txt").read_text() == "odd but fine"
+    assert (restored / "plain.txt").read_text() == "hello"
