@@ -268,8 +268,12 @@ def _as_outside(record: dict[str, Any], source: str) -> dict[str, Any]:
     importance out of range, stays for `restore` to refuse."""
     label = record.get("label") or []
     importance = record.get("importance", 0.5)
-    if isinstance(importance, int | float) and 0.0 <= importance <= 1.0:
-        importance = min(importance, OUTSIDE_MAX_IMPORTANCE)
+    try:  # "0.99" as well as 0.99: `restore` reads it with float()
+        value = float(importance)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and 0.0 <= value <= 1.0:
+        importance = min(value, OUTSIDE_MAX_IMPORTANCE)
     return {
         **record,
         "trust": Trust.UNTRUSTED.value,

@@ -24,7 +24,7 @@ from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from agent.recall import CORE_IMPORTANCE
 from bot.commands.memory import memory_cli
 from memory.clock import FrozenClock
-from memory.longterm import Kind, Memory
+from memory.longterm import Kind, Memory, NewMemory, Trust
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -366,3 +366,41 @@ async def test_the_same_note_twice_is_two_notes_one_correction_changes_one(
         await h.say(f"/memory correct {memory.id} ran 7 km")
         shown = await h.say("/goal show 1")
     assert shown.count("ran 5 km") == 1 and shown.count("ran 7 km") == 1
+
+
+async def test_outside_records_never_crowd_the_owners_core_memories_out(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R59: the importance cap skipped "0.99" written as a string, which the import reads with
+    float(); and the five most important memories were taken before untrusted ones were
+    dropped, so five such records pushed the owner's own out of every turn."""
+    from agent.memory_portability import OUTSIDE_MAX_IMPORTANCE
+
+    fake_model.on_request(_answer)
+
+    def record(number: int, text: str, importance: Any, user: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": number, "kind": "fact", "text": text, "subject": "", "source": "owner_said",
+            "source_ref": "", "trust": "trusted", "importance": importance,
+            "created_at": "2026-01-01T00:00:00+00:00", "superseded_by": None,
+            "superseded_at": None, "label": [], "user": user,
+        }  # fmt: skip
+
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
+        assert h.steward.memory is not None
+        own = record(1, "I take my coffee black", 0.9, {"identities": ["test:owner"]})
+        planted = [
+            record(10 + n, f"Filler fact {n} from a shared file", "0.99", {"owner": True})
+            for n in range(5)
+        ]
+        await h.steward.memory.portability.import_records([own, *planted], origin="x.jsonl")
+        stored = [m for m in await h.memories() if m.text.startswith("Filler")]
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None
+        for n in range(5):  # what a page made the memory call save, however important
+            await h.steward.memory.store.save(
+                NewMemory(owner.id, f"Page fact {n}", importance=0.99, trust=Trust.UNTRUSTED)
+            )
+        await h.say("hello there")
+    assert len(stored) == 5 and max(m.importance for m in stored) <= OUTSIDE_MAX_IMPORTANCE
+    assert "coffee black" in fake_model.requests[-1].last_user_text

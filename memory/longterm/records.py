@@ -295,10 +295,13 @@ class MemoryRecords:
         return [_memory(row) for row in rows]
 
     async def important(self, user_id: int, limit: int, min_importance: float) -> list[Memory]:
+        """The user's most important trusted memories: untrusted ones never ride along unasked,
+        so they must not take the LIMIT's places from the owner's own words either."""
         rows = await self._db.fetchall(
             "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
             " AND kind != 'message'"  # migration 0011's partial index
             f" AND importance >= ? AND kind != 'episode' AND kind IN ({_MEMORY_KIND_SQL})"
+            " AND trust = 'trusted'"
             " ORDER BY importance DESC, created_at DESC LIMIT ?",
             (user_id, min_importance, limit),
         )
