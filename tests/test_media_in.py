@@ -563,3 +563,31 @@ async def test_a_video_or_sticker_is_named_not_dropped(
         "[a sticker, which I cannot open]",
         "what is said here?\n[a video, which I cannot open]",
     ]
+
+
+async def test_files_arriving_together_cannot_pass_the_quota_together(tmp_path: Path) -> None:
+    """R59: the quota was checked before each download and counted after it, so one guest's
+    files handled at once (a DM and a group, Slack threads) all passed the check."""
+    from agent.attachments import MediaKind, MediaRef
+    from agent.media.intake import MediaIntake
+    from memory.labels import Label
+
+    class SlowDownloads:  # a channel's download, taking its time
+        async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
+            await asyncio.sleep(0.05)
+            return b"x" * (ref.size or 0)
+
+    intake = MediaIntake(
+        workspace=tmp_path, max_bytes=1_000_000, max_chars=10_000, transcriber=None,
+        guest_daily_bytes=2_000_000,
+    )  # fmt: skip
+    refs = [
+        (MediaRef("slack", MediaKind.DOCUMENT, f"f{n}", f"blob{n}.bin", "x/y", 900_000),)
+        for n in range(8)
+    ]
+    base = Label.untrusted("person:slack:UGUEST")
+    taken = await asyncio.gather(
+        *(intake.take(r, SlowDownloads(), base=base, own_words=False, guest=7) for r in refs)
+    )
+    saved = sum(p.stat().st_size for p in (tmp_path / "inbox").iterdir())
+    assert saved == 1_800_000 and sum("try again tomorrow" in t.problems[0] for t in taken) == 6

@@ -83,6 +83,8 @@ class Intake:
     """One line per file for the message log ("[photo saved as inbox/x.jpg]")."""
     spoken: str = ""
     """The owner's own voice note, transcribed: their message."""
+    fetched: int = 0
+    """Bytes downloaded (another person's files count against their daily quota)."""
 
 
 def _mb(size: int) -> str:
@@ -150,8 +152,10 @@ class MediaIntake:
         `guest` the user id of a sender other than the owner, whose files have a daily quota."""
         intake = Intake()
         for ref in refs:
+            held = self._hold(guest, ref)
+            before = intake.fetched
             try:
-                if guest is not None and self._over_quota(guest, ref):
+                if held is None:
                     intake.problems.append(
                         f"You have sent {_mb(self._guest_daily_bytes)} of files today, the most "
                         f"I keep for anyone but my owner, so I did not download that "
@@ -159,7 +163,7 @@ class MediaIntake:
                     )
                     intake.notes.append(f"[{_named(ref)} not downloaded: the day's files quota]")
                     continue
-                await self._one(ref, source, base, own_words, intake, guest)
+                await self._one(ref, source, base, own_words, intake)
             except FileTooLarge as exc:
                 size = f" is {_mb(exc.size)}" if exc.size else " is too large"
                 intake.problems.append(
@@ -176,20 +180,32 @@ class MediaIntake:
                 log.exception("reading a %s failed", ref.kind.value)
                 intake.problems.append(f"I could not read that {_WHAT[ref.kind]}.")
                 intake.notes.append(f"[{_named(ref)} could not be read]")
+            finally:
+                self._settle(guest, held, intake.fetched - before)
         return intake
 
-    def _over_quota(self, guest: int, ref: MediaRef) -> bool:
-        if self._guest_daily_bytes <= 0:
-            return False
-        used = self._saved.get((_today(), guest), 0)
-        return used + (ref.size or 1) > self._guest_daily_bytes
-
-    def _count(self, guest: int | None, size: int) -> None:
+    def _hold(self, guest: int | None, ref: MediaRef) -> int | None:
+        """Reserve a file's size (its announced size, else the most a download may be) in the
+        sender's daily quota before the download, at once: checked first and counted after,
+        files arriving together in several chats all passed. 0: no quota; None: over it."""
         if guest is None or self._guest_daily_bytes <= 0:
-            return
+            return 0
         today = _today()
         self._saved = {k: v for k, v in self._saved.items() if k[0] == today}
-        self._saved[(today, guest)] = self._saved.get((today, guest), 0) + size
+        want = ref.size or self._max_bytes
+        used = self._saved.get((today, guest), 0)
+        if used + want > self._guest_daily_bytes:
+            return None
+        self._saved[(today, guest)] = used + want
+        return want
+
+    def _settle(self, guest: int | None, held: int | None, fetched: int) -> None:
+        """The reservation replaced by what was downloaded (nothing, when it was refused)."""
+        if guest is None or not held:
+            return
+        key = (_today(), guest)
+        if key in self._saved:
+            self._saved[key] = max(0, self._saved[key] - held + fetched)
 
     async def _one(
         self,
@@ -198,7 +214,6 @@ class MediaIntake:
         base: Label,
         own_words: bool,
         intake: Intake,
-        guest: int | None = None,
     ) -> None:
         what = _WHAT[ref.kind]
         if ref.size is not None and ref.size > self._max_bytes:
@@ -211,7 +226,7 @@ class MediaIntake:
         if source is None:
             raise FileUnavailable("this channel cannot download files")
         raw = await source.fetch_file(ref, self._max_bytes)
-        self._count(guest, len(raw))  # before the save: a failed save still took the download
+        intake.fetched += len(raw)  # before the save: a failed save still took the download
         saved = await self._save(ref, raw)
         outside = base.join(Label.untrusted(f"file:{saved}"))
         if ref.kind is MediaKind.PHOTO:
