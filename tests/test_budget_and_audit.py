@@ -188,6 +188,45 @@ async def test_a_friends_check_ins_are_on_their_allowance_not_the_owners_budget(
     assert briefing.status is TurnStatus.COMPLETED
 
 
+async def test_a_friends_one_off_check_in_skipped_for_their_allowance_runs_the_next_day(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R59: the eve-of-due-date check-in of a friend who had chatted their allowance away was
+    reported skipped and the one-off schedule finished: the nudge never came, nobody told."""
+    from datetime import UTC, datetime, timedelta
+
+    from fakes.anthropic import RecordedRequest, Reply
+
+    from memory.clock import FrozenClock
+    from memory.people import Identity
+
+    def replies(request: RecordedRequest) -> Reply:
+        if "check-in" in request.last_user_text.lower():
+            return Reply.text("Your thesis is due tomorrow: how far are you?")
+        return Reply.text("Sure.", usage=Usage(input_tokens=5000, output_tokens=100))
+
+    fake_model.on_request(replies)
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(
+        tmp_path, fake_model.base_url, clock=clock, STEWARD_GUEST_DAILY_TOKENS="8000"
+    ) as h:
+        friend = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend, "Friend")
+        await h.say("/goal add Hand in the thesis", sender=friend, chat="f")
+        await h.say("/goal due 1 2026-03-12", sender=friend, chat="f")
+        assert h.steward.scheduler is not None
+        clock.advance(timedelta(hours=24, minutes=30))  # the eve, 08:30: the friend chats
+        await h.say("what is a good structure for a conclusion?", sender=friend, chat="f")
+        await h.say("and for an abstract?", sender=friend, chat="f")
+        clock.advance(timedelta(minutes=40))  # past the check-in's 09:00
+        skipped = await h.steward.scheduler.run_due()
+        clock.advance(timedelta(hours=15))  # the next day, the allowance new
+        later = await h.steward.scheduler.run_due()
+    assert [r.status for r in skipped] == ["skipped"]
+    assert [r.status for r in later] == ["sent"]
+    assert "due tomorrow" in h.channel.texts("f")[-1]
+
+
 async def test_remembering_a_friends_words_is_theirs_to_spend_too(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

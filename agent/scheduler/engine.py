@@ -303,7 +303,7 @@ class SchedulerEngine:
             reason=result.reason,
             turn_id=result.turn_id,
             detail=result.detail,
-            next_run_at=None if stopped else upcoming,
+            next_run_at=None if stopped else (upcoming or result.again_at),
             schedule_status=status,
         )
         await audit.record(

@@ -10,7 +10,7 @@ after the core is built, because the core's tools need the scheduler first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,7 @@ class JobResult:
     turn_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     stop: bool = False  # the schedule ends here (its goal was closed, …)
+    again_at: datetime | None = None  # a one-off not run now runs then (not done, not lost)
     reply: str = ""  # what was posted, when it was
     label: Label = TRUSTED  # the turn's: what it posted (and is remembered) carries it
 
@@ -203,6 +204,13 @@ class JobRuntime:
             chat = await self.stores.people.chat(address.channel, address.chat_id, "channel")
         return address, chat
 
+    def _next_allowance_day(self) -> datetime:
+        """Just after the next midnight of STEWARD_TIMEZONE, where allowances start again: a
+        guest's one-off check-in skipped for theirs waits for it (it was dropped silently)."""
+        zone = ZoneInfo(self.timezone)
+        tomorrow = self.clock.now().astimezone(zone).date() + timedelta(days=1)
+        return datetime.combine(tomorrow, time(0, 5), zone)
+
     async def agent_turn(self, request: TurnRequest, *, footer: str = "") -> JobResult:
         """Run the job's turn through the responder (budget, policy, audit and the chat's place
         in line apply) and say what came of it."""
@@ -215,7 +223,8 @@ class JobRuntime:
                 "budget": "today's token budget is spent",
                 "allowance": "its person's allowance for today is spent",
             }.get(outcome.skipped_for, "there is no model to run it")
-            return JobResult(RunStatus.SKIPPED, why, detail=detail)
+            again = self._next_allowance_day() if outcome.skipped_for == "allowance" else None
+            return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
         if outcome.text.strip() == SILENT_REPLY:
