@@ -177,12 +177,15 @@ def _wire(steward: Steward, channel: Channel) -> None:
 async def adopt_profile_timezone(steward: Steward, identity: Identity, name: str) -> bool:
     """A person's chat profile time zone (Slack's `user.tz`) becomes theirs when they have none,
     set as /timezone sets it (their recurring schedules and goal dates follow it); one they set
-    is never overridden. True once settled; False for a stranger (asked again once admitted)."""
+    is never overridden, nor the owner's STEWARD_TIMEZONE when it is set. True once settled;
+    False for a stranger (asked again once admitted)."""
     user = await steward.stores.people.resolve(identity)
     if user is None:
         return False
     if user.timezone:
         return True
+    if user.is_owner and "timezone" in steward.settings.model_fields_set:
+        return True  # STEWARD_TIMEZONE is the owner's, set on purpose (their briefings follow it)
     try:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -254,3 +254,31 @@ async def test_an_approval_card_slack_would_not_take_is_replaced_by_a_queued_not
     text = notes[0].params["text"]
     assert f"/approve {pending.id}" in text and "send_message" in text
     assert not any(pending.id in str(r.body) for r in fake_model.requests)
+
+
+async def test_the_owners_steward_timezone_is_not_replaced_by_their_slack_profile(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R59: the owner's Slack profile zone silently replaced STEWARD_TIMEZONE, set on purpose,
+    and moved their briefings."""
+    async with FakeSlack() as slack:
+        slack.users[OWNER_SLACK] = {"tz": "America/New_York"}
+        owner = f"test:owner,slack:{OWNER_SLACK}"
+        settings = {"STEWARD_OWNER": owner, "STEWARD_TIMEZONE": "Europe/Berlin", **OFF}
+        async with running_steward(tmp_path, fake_model.base_url, **settings) as h:
+            http = HttpServer("127.0.0.1", 0)
+            channel = SlackChannel(
+                bot_token=slack.bot_token,
+                signing_secret=slack.signing_secret,
+                api_url=slack.api_url,
+                http=http,
+            )
+            assert await start_channels(h.steward, Router(h.steward, build_commands()), [channel])
+            try:
+                url = f"{http.url}/slack/events"
+                await _event(url, slack, message_event("/timezone", user=OWNER_SLACK, channel=DM))
+                (shown,) = await until(lambda: slack.posted(DM), "the owner's answer")
+            finally:
+                await channel.stop()
+                await http.stop()
+    assert shown.params["text"].startswith("Your timezone: Europe/Berlin.")
