@@ -115,29 +115,46 @@ class GoalsSource:
         goals = await self._stores.goals.active(request.user.id)
         if not goals:
             return None
+        more = len(goals) - GOALS_SHOWN
+        if more > 0:  # 150 goals were ~7,800 tokens a turn: the ones due soonest, then the ones
+            ranked = sorted(goals, key=lambda g: g.updated_at, reverse=True)  # touched last
+            ranked.sort(key=lambda g: (g.due_at is None, g.due_at or ""))
+            shown = {g.id for g in ranked[:GOALS_SHOWN]}
+            goals = [g for g in goals if g.id in shown]  # in their usual order (prompt cache)
         label = TRUSTED
         zone = ZoneInfo(request.user.timezone or self._default_timezone)
         latest = await self._stores.goals.latest_notes(g.id for g in goals)
         lines = []
         for g in goals:
-            line = f"- #{g.id} {g.title}"
+            line = f"- #{g.id} {_cut(g.title)}"
             if g.next_step:
-                line += f" — next step: {g.next_step}"
+                line += f" — next step: {_cut(g.next_step)}"
             if g.due_at:
                 line += f" — due {parse_iso(g.due_at).astimezone(zone):%Y-%m-%d}"
             note = latest.get(g.id)
             if note is not None:
-                text = note.note if len(note.note) <= 120 else note.note[:117] + "..."
+                text = _cut(note.note)
                 line += f" — last progress {note.created_at.astimezone(zone):%Y-%m-%d}: {text}"
             if g.label.tainted:
                 line = fencer.item("goal", g.id, line, f"goal:#{g.id}")
                 label = label.join(Label.untrusted(f"goal:#{g.id}"), g.label)
             lines.append(line)
+        if more > 0:
+            lines.append(f"(and {more} more: goal_list shows them all)")
         text = (
             "Active goals (log progress with goal_progress, set next steps with "
             "goal_next_step):\n" + "\n".join(lines)
         )
         return Section(text, label)
+
+
+GOALS_SHOWN = 20
+"""Active goals shown on every turn; the rest are counted (goal_list lists them)."""
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 
 class MemoryRecall(Protocol):

@@ -70,7 +70,7 @@ class Goals:
         due: datetime | None = None,
         sources: tuple[str, ...] = (),
     ) -> Goal:
-        title = " ".join(title.split())
+        title = _titled(title)
         if not title:
             raise GoalError("A goal needs a title.")
         if not user.is_owner:  # another person's words, whether through a tool or /goal
@@ -202,7 +202,7 @@ class Goals:
     async def rename(self, user: User, goal_id: int, title: str, *, label: Label = TRUSTED) -> Goal:
         """A goal's title corrected (a typo, a sharper aim); its notes and dates stay."""
         goal = await self.get(user, goal_id, active=True)
-        title = " ".join(title.split())
+        title = _titled(title)
         if not title:
             raise GoalError("What should it be called?")
         if not user.is_owner:  # another person's words, as in `add`
@@ -379,3 +379,18 @@ def _provenance(user: User, source: Source, label: Label) -> tuple[Source, Label
     if user.is_owner:
         return source, label
     return Source.USER_SAID, label.join(Label.untrusted(f"person:#{user.id}"))
+
+
+TITLE_CHARS = 200
+"""A goal's title rides in every turn's context: a longer one (20,000 characters was taken)
+is refused, with where the details belong."""
+
+
+def _titled(title: str) -> str:
+    title = " ".join(title.split())
+    if len(title) > TITLE_CHARS:
+        raise GoalError(
+            f"A goal's title is at most {TITLE_CHARS} characters (this one has {len(title):,}); "
+            "give it a short title and put the details in a note (/goal note)."
+        )
+    return title

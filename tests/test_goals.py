@@ -130,6 +130,26 @@ async def test_active_goals_are_in_every_turn_and_the_agent_can_update_them(
         assert checkin.payload == {"goal_id": 2}
 
 
+async def test_many_goals_and_long_titles_do_not_swell_every_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R57: 150 goals were a 31,000-character context on "hello" (~7,800 tokens a turn), and a
+    20,000-character title was taken; the daily budget went in a few dozen turns."""
+    clock = FrozenClock(NOW)
+    fake_model.on_request(echo_reply)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        refused = await h.say("/goal add " + "details " * 2500)
+        for n in range(1, 31):
+            await h.say(f"/goal add Goal number {n} with a sensible title")
+        await h.say("/goal due 30 2026-04-01")  # due soonest: shown though it is the newest
+        await h.say("hello")
+        context = fake_model.requests[-1].last_user_text
+    assert "at most 200 characters" in refused
+    shown = [line for line in context.splitlines() if line.startswith("- #")]
+    assert len(shown) == 20 and "- #30 Goal number 30" in context
+    assert "(and 10 more: goal_list shows them all)" in context
+
+
 def checkin_reply(request: RecordedRequest) -> Reply:
     if "Goal check-in" in request.last_user_text:
         return Reply.text("How about a 5 km run today? Next step: buy running shoes.")
