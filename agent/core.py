@@ -266,7 +266,10 @@ class Steward:
             Outcome.CHANGED,
             Outcome.EXPIRED,
         ):
-            await self._mark(decided.approval, f"{decided.message} (decided by {identity})")
+            said = decided.message  # an expired one was decided by nobody
+            if decided.outcome is not Outcome.EXPIRED:
+                said += f" (decided by {identity})"
+            await self._mark(decided.approval, said)
             await self._resume(decided.approval.turn_id)
         elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
             await self._mark(decided.approval, decided.message)  # their turn is not resumed

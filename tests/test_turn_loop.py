@@ -265,3 +265,35 @@ async def test_a_running_turns_stored_label_grows_with_what_it_reads(
             h.steward.tools.register(extra)
         assert await h.say("read the page") == "Read it."
     assert [label.sources for label in seen] == [(), ("read_page",)]
+
+
+async def test_a_card_pressed_after_it_expired_says_so_and_names_no_decider(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R58: pressed after it expired (before the sweeper came), the card was updated to "…had
+    expired; nothing ran. (decided by slack:U…)": nobody decided it."""
+    import asyncio
+
+    @tool(risk=Risk.EXTERNAL_EFFECT)
+    async def send_email(ctx: ToolContext, to: str) -> str:
+        """Send an email.
+
+        Args:
+            to: The address.
+        """
+        return f"sent to {to}"
+
+    fake_model.reply_tool_use("send_email", {"to": "x@example.com"})
+    fake_model.reply_text("It expired.")
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_APPROVAL_MINUTES="0.001"
+    ) as h:
+        h.steward.tools.register(send_email)
+        await h.say("email x")
+        ((_, prompt),) = h.channel.approvals
+        await h.steward.stores.approvals.set_prompt_message(prompt.approval_id, "77")
+        await asyncio.sleep(0.1)
+        answer = await h.say(f"/approve {prompt.approval_id}")
+        marks = [text for _, _, text in h.channel.marked]
+    assert "had expired" in answer
+    assert marks == [f"{prompt.approval_id} had expired; nothing ran."]
