@@ -21,7 +21,7 @@ from agent.paths import DataDirBusy, Home, load_at_home
 from agent.policy import PolicyError
 from memory.audit import AuditKeyError
 from memory.db import SchemaTooNew
-from memory.errors import SchemaBehind
+from memory.errors import SchemaBehind, StorageFailed
 
 __all__ = ["main"]
 
@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SchemaTooNew, SchemaBehind, PolicyError, AuditKeyError, DataDirBusy) as exc:
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except StorageFailed as exc:  # the disk full, read-only, or the file unusable: its path
+        print(f"steward: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except OSError as exc:
         where = f"cannot use {exc.filename}: " if exc.filename else ""
         print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)

@@ -82,7 +82,10 @@ class Database:
         """Open the database, creating or upgrading its schema; with `upgrade=False` an
         existing database whose schema is behind is refused (SchemaBehind) instead."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.OperationalError as exc:  # "unable to open database file": say which
+            raise StorageFailed(f"the database {path} cannot be opened: {exc}") from None
         conn.row_factory = sqlite3.Row
         try:
             await conn.execute("PRAGMA journal_mode=WAL")

@@ -235,6 +235,18 @@ def test_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Pat
     assert "steward.db" in line and "steward restore" in line, line
 
 
+def test_a_database_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    """R55: "steward: error: OperationalError: unable to open database file", with neither the
+    path nor what to look at."""
+    data = tmp_path / "data"
+    (data / "steward.db").mkdir(parents=True)  # where the file should be, something else
+    result = steward("run", cwd=tmp_path, STEWARD_DATA_DIR=str(data))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert str(data / "steward.db") in line and "cannot be opened" in line, line
+    assert "OperationalError" not in line
+
+
 def test_a_locked_database_is_not_called_damaged(tmp_path: Path) -> None:
     """Every DatabaseError was told to restore a backup, a lock too (and restoring loses all
     since the backup): only a file SQLite cannot read is."""
