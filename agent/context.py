@@ -156,7 +156,6 @@ def _cut(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-
 class MemoryRecall(Protocol):
     async def recall(self, request: TurnRequest) -> Recall: ...
 
