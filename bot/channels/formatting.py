@@ -309,13 +309,15 @@ _SLACK_REF = re.compile(r"<([^<>]+)>")
 
 
 def slack_to_plain(text: str) -> str:
-    """Slack's message markup as plain text: `<@U1|ann>` → `@ann`, `<https://x|x>` → `x (https://x)`,
-    `<#C1|general>` → `#general`, `<!here>` → `@here`, and `&amp;` `&lt;` `&gt;` decoded."""
+    """Slack's message markup as plain text: `<@U1|ann>` → `@ann (slack:U1)`, `<@U1>` → `@U1`,
+    `<https://x|x>` → `x (https://x)`, `<#C1|general>` → `#general`, `<!here>` → `@here`, and
+    `&amp;` `&lt;` `&gt;` decoded. A mention keeps the member id, written as Steward writes
+    identities: the name alone says not who it is (`/allow @ann` needs `slack:U1`)."""
 
     def ref(match: re.Match[str]) -> str:
         target, _, label = match[1].partition("|")
         if target.startswith("@"):
-            return "@" + (label or target[1:])
+            return f"@{label} (slack:{target[1:]})" if label else target
         if target.startswith("#"):
             return "#" + (label or target[1:])
         if target.startswith("!"):

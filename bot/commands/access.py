@@ -1,6 +1,8 @@
 """Who may talk to Steward: /allow, /revoke, /link, the allowlists, and the owner's stranger note.
 
 - `/allow telegram:<id>` and `/revoke telegram:<id>` (owner only) change the identities table;
+  on Slack a mention works too (`/allow @ann`, which reaches us as `@ann (slack:U…)`, see
+  `slack_to_plain`);
   revoking one of the owner's own linked identities unlinks it (a person of its own, not
   allowed); one listed in STEWARD_OWNER is unlinked when a start no longer finds it there.
 - `TELEGRAM_ALLOWED_USERS` / `SLACK_ALLOWED_USERS` are admitted at start-up; an id taken out of
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from agent.cards import plain_name
 from agent.config import Settings
 from agent.delivery import Courier, private_address
-from agent.types import IncomingMessage
+from agent.types import Address, IncomingMessage
 from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.labels import TRUSTED
@@ -48,9 +51,28 @@ ALLOWLIST_STATE = "access.allowlist"
 OWNER_STATE = "access.owner"
 
 
-def parse_identity(text: str) -> Identity:
-    """`telegram:123` / `slack:U123` as an Identity; UsageError says what is wrong."""
+_MENTION = re.compile(r"@[^()]*\((slack:[A-Za-z0-9]+)\)")
+"""A Slack mention as `slack_to_plain` leaves it: `@ann (slack:U123)`."""
+_SLACK_MEMBER = re.compile(r"@([UW][A-Z0-9]{2,20})")
+"""A mention Slack sent without a name (`<@U123>` → `@U123`)."""
+_NO_ID = (
+    "Slack sent me only the name {name}, not who it is. Give their member id (their profile → "
+    "⋮ → Copy member ID) as slack:<id>."
+)
+
+
+def parse_identity(text: str, channel: str = "") -> Identity:
+    """`telegram:123` / `slack:U123` — or, on Slack, a mention of a member — as an Identity;
+    UsageError says what is wrong."""
     text = text.strip()
+    mention = _MENTION.fullmatch(text)
+    if mention:
+        text = mention[1]
+    elif channel == "slack" and text.startswith("@"):
+        member = _SLACK_MEMBER.fullmatch(text)
+        if member is None:  # typed as a name, or a command that does not escape mentions
+            raise UsageError(_NO_ID.format(name=text))
+        text = f"slack:{member[1]}"
     if not text or " " in text:
         raise UsageError("Give one identity as channel:id.")
     try:
@@ -70,6 +92,7 @@ allow = group.command(
     summary="let someone talk to me (owner only)",
     usage="/allow <channel:id>",
     example="/allow telegram:123456789",
+    examples={"slack": "/allow slack:U0123ABCD"},
     owner_only=True,
     problem="Give one identity as channel:id.",
 )
@@ -78,6 +101,7 @@ revoke = group.command(
     summary="stop someone talking to me (owner only)",
     usage="/revoke <channel:id>",
     example="/revoke telegram:123456789",
+    examples={"slack": "/revoke slack:U0123ABCD"},
     owner_only=True,
     problem="Give one identity as channel:id.",
 )
@@ -90,8 +114,9 @@ link = group.command(
 )
 
 
-@allow.sub("<identity...>", identity=parse_identity)
-async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -> str:
+@allow.sub("<who...>")
+async def allow_identity(who: str, address: Address, sender: Identity, stores: Stores) -> str:
+    identity = parse_identity(who, address.channel)
     people = stores.people
     if await people.resolve(identity) is not None:
         return f"{identity} may already talk to me."
@@ -101,10 +126,11 @@ async def allow_identity(identity: Identity, sender: Identity, stores: Stores) -
     return f"{identity} may talk to me now. /revoke {identity} undoes it."
 
 
-@revoke.sub("<identity...>", identity=parse_identity)
+@revoke.sub("<who...>")
 async def revoke_identity(
-    identity: Identity, sender: Identity, stores: Stores, settings: Settings
+    who: str, address: Address, sender: Identity, stores: Stores, settings: Settings
 ) -> str:
+    identity = parse_identity(who, address.channel)
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
         if identity in settings.owner:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from agent.config import Settings
 from agent.sandbox import shell_mode
-from agent.types import TurnRequest
+from agent.types import Address, TurnRequest
 from bot.commands.handlers import CommandIndex
 from bot.commands.mail import status_line as mail_status_line
 from bot.commands.privacy import IN_PRIVATE, in_group
@@ -36,11 +36,11 @@ async def help_all(commands: CommandIndex) -> str:
 
 
 @help_command.sub("<name...>")
-async def help_one(name: str, commands: CommandIndex) -> str:
+async def help_one(name: str, commands: CommandIndex, address: Address) -> str:
     command = commands.get(name.lstrip("/").lower())
     if command is None:
         raise UsageError(f"There is no command /{name.lstrip('/')}.")
-    return f"/{command.name} — {command.summary}\n" + command.help_text()
+    return f"/{command.name} — {command.summary}\n" + command.help_text(channel=address.channel)
 
 
 @group.command("start", summary="greeting and how to begin")

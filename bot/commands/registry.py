@@ -16,16 +16,19 @@ subcommand's keywords but do not fit it get that subcommand's `problem`, when it
 the next subcommands are tried); words that fit none get the command's `missing` (no words) or
 `problem` (else "I don't know /cmd word."). Handlers name what they need
 (`bot/commands/handlers.py`). `UsageError`, raised by the parsing, a converter or a handler,
-becomes the command's usage and example.
+becomes the command's usage and example (`examples` gives a channel an example of its
+own, e.g. a Slack member id for /allow). Every reply is written for the channel it goes to
+(`bot/commands/channel_text.py`): on Slack, `/remind …` reads `/steward remind …`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from agent.types import CommandCall
 from bot.commands.arguments import Converter, Pattern
+from bot.commands.channel_text import for_channel
 from bot.commands.handlers import CommandDeps, Endpoint, Handler, Invocation
 from bot.errors import UsageError
 
@@ -62,6 +65,7 @@ class Command:
         summary: str,
         usage: str = "",
         example: str = "",
+        examples: Mapping[str, str] | None = None,
         owner_only: bool = False,
         problem: str = "",
         missing: str = "",
@@ -70,6 +74,7 @@ class Command:
         self.summary = summary
         self.usage = usage or f"/{name}"
         self.example = example or f"/{name}"
+        self.examples = dict(examples or {})
         self.owner_only = owner_only
         self.problem = problem
         self.missing = missing
@@ -115,9 +120,11 @@ class Command:
             raise UsageError(self.missing or self.problem)
         raise UsageError(self.problem or f"I don't know /{self.name} {words[0].lower()}.")
 
-    def help_text(self, problem: str = "") -> str:
+    def help_text(self, problem: str = "", channel: str = "") -> str:
+        """The usage and the example for `channel` (its own, else the general one)."""
         lead = f"{problem}\n" if problem and problem != self.usage else ""
-        return f"{lead}Usage: {self.usage}\nExample: {self.example}"
+        example = self.examples.get(channel, self.example)
+        return f"{lead}Usage: {self.usage}\nExample: {example}"
 
 
 class CommandGroup:
@@ -134,6 +141,7 @@ class CommandGroup:
         summary: str,
         usage: str = "",
         example: str = "",
+        examples: Mapping[str, str] | None = None,
         owner_only: bool = False,
         problem: str = "",
         missing: str = "",
@@ -145,6 +153,7 @@ class CommandGroup:
             summary=summary,
             usage=usage,
             example=example,
+            examples=examples,
             owner_only=owner_only,
             problem=problem,
             missing=missing,
@@ -187,7 +196,13 @@ class CommandGroup:
         return "Commands:\n" + "\n".join(lines)
 
     async def run(self, invocation: Invocation, deps: CommandDeps) -> str:
-        """The answer to one command or press: the guards, the parsing, then its handler."""
+        """The answer to one command or press, its command names written as they are typed
+        on the channel it goes to."""
+        reply = await self._answer(invocation, deps)
+        return for_channel(reply, invocation.address.channel, self._commands)
+
+    async def _answer(self, invocation: Invocation, deps: CommandDeps) -> str:
+        """The guards, the parsing, then the handler."""
         if invocation.press is not None:
             if self._press is None:
                 return "This button is no longer active."
@@ -205,4 +220,4 @@ class CommandGroup:
         try:
             return await command.run(invocation, deps)
         except UsageError as exc:
-            return command.help_text(exc.problem)
+            return command.help_text(exc.problem, invocation.address.channel)
