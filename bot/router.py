@@ -31,6 +31,10 @@ UNSTORED = (
     "I could not keep or answer your message: the disk holding my data is full or cannot be "
     "written. Nothing of it was done; please send it again once that is fixed."
 )
+UNFINISHED = (
+    "I could not record my answer to your message: the disk holding my data is full or cannot "
+    "be written. I may have acted on it already, so check what was done before sending it again."
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -44,26 +48,28 @@ class Router:
     async def dispatch(self, message: IncomingMessage) -> None:
         message = _storable(message)
         ticket = self._steward.sequencer.take(message.address)
+        kept: list[int] = []  # the message's id, once stored
         try:
-            await self._dispatch(message, ticket)
+            await self._dispatch(message, ticket, kept)
         except StorageFailed as exc:
             # the database cannot be written (the disk full): nothing can be stored, not even
-            # a reply, so the sender hears it straight from the channel instead of silence
+            # a reply, so the sender hears it straight from the channel instead of silence;
+            # once the message was kept its turn may have acted, and resending would repeat it
             log.error("a message in %s could not be handled: %s", message.address, exc)
-            await self._unstored(message)
+            await self._unstored(message, UNFINISHED if kept else UNSTORED)
         finally:
             ticket.release()
 
-    async def _unstored(self, message: IncomingMessage) -> None:
+    async def _unstored(self, message: IncomingMessage, text: str) -> None:
         channel = self._steward.switchboard.get(message.address.channel)
         if channel is None:
             return
         try:
-            await channel.send_text(message.address, UNSTORED)
+            await channel.send_text(message.address, text)
         except Exception as exc:  # the channel may be failing as well: the log has it
             log.error("telling %s failed too: %s", message.address, exc)
 
-    async def _dispatch(self, message: IncomingMessage, ticket: Ticket) -> None:
+    async def _dispatch(self, message: IncomingMessage, ticket: Ticket, kept: list[int]) -> None:
         stores = self._steward.stores
         if message.unaddressed and not await self.inbound.followed(message):
             return  # not for Steward: a thread it is not in, a comment under another's post
@@ -89,6 +95,7 @@ class Router:
             in_history=verb is None,
             label=_label(message, user),
         )
+        kept.append(message_id or 0)
         if message_id is None:
             log.info(
                 "duplicate message %s in chat %s dropped", message.platform_message_id, chat.id

@@ -154,14 +154,19 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """An exclusive write transaction; commits on exit, rolls back on error."""
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                await self._conn.execute("COMMIT")  # may fail too (the disk full)
-            except BaseException:
-                if self._conn.in_transaction:  # not left open for every later write to fail
-                    await self._conn.execute("ROLLBACK")
-                raise
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    await self._conn.execute("COMMIT")  # may fail too (the disk full)
+                except BaseException:
+                    if self._conn.in_transaction:  # not left open for every later write
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if (failed := self._storage_failed(exc)) is None:
+                    raise
+                raise failed from exc
 
     async def atomic(
         self, fn: Callable[..., _T], *args: Any, after: Callable[[_T], None] | None = None
@@ -207,11 +212,16 @@ class Database:
         try:
             return await conn._execute(fn, conn._conn, *args)
         except sqlite3.OperationalError as exc:
-            if any(words in str(exc).lower() for words in _STORAGE):
-                raise StorageFailed(
-                    f"the database in {self.path.parent} cannot be written: {exc}"
-                ) from exc
-            raise
+            if (failed := self._storage_failed(exc)) is None:
+                raise
+            raise failed from exc
+
+    def _storage_failed(self, exc: sqlite3.OperationalError) -> StorageFailed | None:
+        """StorageFailed for SQLite's words of a database that cannot be written where it is;
+        None for any other error (a fault in a query), raised as it was."""
+        if any(words in str(exc).lower() for words in _STORAGE):
+            return StorageFailed(f"the database in {self.path.parent} cannot be written: {exc}")
+        return None
 
 
 def _atomic(
