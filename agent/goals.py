@@ -111,8 +111,9 @@ class Goals:
             source=source,
             label=label.join(goal.label),
         )
-        if saved is not None and not saved.duplicate:  # forgetting or correcting the memory
-            # does the same to the note (a repeat of a note's words is one memory: not linked)
+        if saved is not None:  # forgetting or correcting the memory does the same to the note
+            # (a repeat of a note's words is one memory: both go when it is forgotten, and a
+            # correction rewrites the newest, migration 0019)
             await self._stores.goals.link_note(note.id, saved.memory.id)
         return note
 

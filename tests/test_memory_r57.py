@@ -352,6 +352,24 @@ async def test_a_fact_that_replaces_a_goal_notes_memory_leaves_the_goals_log_alo
     assert "ran 5 km" in after
 
 
+async def test_the_same_note_twice_is_forgotten_twice(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R60: a note repeated (a retry) was left unlinked, so forgetting its memory left the
+    words in /goal show and in every turn's "last progress"."""
+    fake_model.on_request(_answer)
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
+        await h.say("/goal add Stop drinking")
+        await h.say("/goal note 1 relapsed: 6 beers at the office party")
+        await h.say("/goal note 1 relapsed: 6 beers at the office party")
+        [memory] = [m for m in await h.memories() if m.kind is Kind.GOAL_NOTE]
+        await h.say(f"/memory forget {memory.id}")
+        shown = await h.say("/goal show 1")
+        await h.say("hello")
+        context = fake_model.requests[-1].last_user_text
+    assert "6 beers" not in shown and "6 beers" not in context
+
+
 async def test_the_same_note_twice_is_two_notes_one_correction_changes_one(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

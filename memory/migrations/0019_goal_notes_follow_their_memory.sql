@@ -24,6 +24,11 @@ BEGIN
     UPDATE goals SET tainted = 1
     WHERE id IN (SELECT goal_id FROM goal_notes WHERE memory_id = old.id)
       AND (SELECT trust FROM memories WHERE id = new.superseded_by) != 'trusted';
+    -- the same words noted twice are one memory: a correction is of the newest note, the
+    -- older ones keep their words and let go of it
+    UPDATE goal_notes SET memory_id = NULL
+    WHERE memory_id = old.id
+      AND id < (SELECT MAX(id) FROM goal_notes WHERE memory_id = old.id);
     UPDATE goal_notes
     SET memory_id = new.superseded_by,
         note = (SELECT text FROM memories WHERE id = new.superseded_by)
