@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -303,7 +303,7 @@ class SchedulerEngine:
             reason=result.reason,
             turn_id=result.turn_id,
             detail=result.detail,
-            next_run_at=None if stopped else (upcoming or result.again_at),
+            next_run_at=None if stopped else (upcoming or _same_time_after(due_at, result, zone)),
             schedule_status=status,
         )
         await audit.record(
@@ -358,3 +358,14 @@ class SchedulerEngine:
                 break
             due_at, missed = following, missed + 1
         return due_at, missed
+
+
+def _same_time_after(due_at: datetime, result: JobResult, zone: ZoneInfo) -> datetime | None:
+    """A one-off put off to `result.again_at` (a person's allowance spent) runs at its own time
+    of day on the first day it may: a task set for 17:00 must not fire at five past midnight."""
+    if result.again_at is None:
+        return None
+    again = due_at.astimezone(zone)
+    while again < result.again_at:
+        again += timedelta(days=1)  # the same wall-clock time, across a DST change too
+    return again
