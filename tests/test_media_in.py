@@ -591,3 +591,28 @@ async def test_files_arriving_together_cannot_pass_the_quota_together(tmp_path: 
     )
     saved = sum(p.stat().st_size for p in (tmp_path / "inbox").iterdir())
     assert saved == 1_800_000 and sum("try again tomorrow" in t.problems[0] for t in taken) == 6
+
+
+async def test_a_file_of_no_announced_size_is_not_refused_by_a_quota_below_the_file_cap(
+    tmp_path: Path,
+) -> None:
+    """R60: a file with no announced size reserved the whole file cap (20 MB), so under a 5 MB
+    quota a guest's first 10 kB file of the day was refused as "5 MB sent today"."""
+    from agent.attachments import MediaKind, MediaRef
+    from agent.media.intake import MediaIntake
+    from memory.labels import Label
+
+    class Downloads:
+        async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
+            return b"x" * 10_000
+
+    intake = MediaIntake(
+        workspace=tmp_path, max_bytes=20_000_000, max_chars=10_000, transcriber=None,
+        guest_daily_bytes=5_000_000,
+    )  # fmt: skip
+    ref = MediaRef("telegram", MediaKind.DOCUMENT, "f1", "notes.bin", "x/y", None)
+    taken = await intake.take(
+        (ref,), Downloads(), base=Label.untrusted("p"), own_words=False, guest=7
+    )
+    assert not any("try again tomorrow" in p for p in taken.problems)
+    assert (tmp_path / "inbox" / "notes.bin").stat().st_size == 10_000

@@ -185,16 +185,18 @@ class MediaIntake:
         return intake
 
     def _hold(self, guest: int | None, ref: MediaRef) -> int | None:
-        """Reserve a file's size (its announced size, else the most a download may be) in the
-        sender's daily quota before the download, at once: checked first and counted after,
-        files arriving together in several chats all passed. 0: no quota; None: over it."""
+        """Reserve a file's size in the sender's daily quota before the download, at once:
+        checked first and counted after, files arriving together in several chats all passed.
+        A file of no announced size reserves what is left (settled to its size once it came).
+        0: no quota; None: over it."""
         if guest is None or self._guest_daily_bytes <= 0:
             return 0
         today = _today()
         self._saved = {k: v for k, v in self._saved.items() if k[0] == today}
-        want = ref.size or self._max_bytes
         used = self._saved.get((today, guest), 0)
-        if used + want > self._guest_daily_bytes:
+        left = self._guest_daily_bytes - used
+        want = ref.size if ref.size is not None else min(self._max_bytes, left)
+        if want > left or left <= 0:
             return None
         self._saved[(today, guest)] = used + want
         return want
