@@ -437,6 +437,7 @@ def _checked_url(value: str | None, what: str) -> str | None:
     `shown_url` does, since a key pasted into the wrong setting would reach the journal."""
     if value is None:
         return None
+    value = value.strip()  # `docker --env-file` keeps a trailing space
     shown = shown_url(value) or "the value"
     try:
         parts = urlsplit(value)
@@ -445,7 +446,11 @@ def _checked_url(value: str | None, what: str) -> str | None:
         raise ValueError(f"{shown} is not {what}") from None
     if parts.username or parts.password:
         raise ValueError("put no user or password in the URL (it is shown in /status and logs)")
-    if not value.startswith(("http://", "https://")) or not parts.hostname:
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not value.partition(":")[2].startswith("//")
+        or not parts.hostname
+    ):
         raise ValueError(f"{shown} is not {what}")
     return value
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from agent.errors import ConfigError
+from agent.mail.account import looks_like_key
 
 __all__ = ["check_env_file", "setting_names"]
 
@@ -60,9 +61,13 @@ def check_env_file(path: Path, known: set[str]) -> list[str]:
         # python-dotenv takes a bare word for a name with no value (a key pasted alone), and
         # any word before an = for a name (a base64 key ending in =)
         raw = binding.key
-        if binding.error or (
-            raw is not None and (binding.value is None or not NAME.fullmatch(raw))
-        ):
+        odd = raw is not None and (binding.value is None or not NAME.fullmatch(raw))
+        if odd and not binding.error and not _ours_or_secret(binding.original.string, known):
+            # another tool's line (`NAME`, `export no_proxy`, `spring.profiles.active=dev`):
+            # not Steward's to refuse; said without its words
+            notes.append(f"{path}: line {line} is not NAME=value; ignored (not shown)")
+            continue
+        if binding.error or odd:
             begins = _known_start(binding.original.string, known)
             raise ConfigError(
                 f"{path}: line {line} is not NAME=value "
@@ -108,3 +113,12 @@ def _typo(name: str, setting: str, ours: bool) -> bool:
     head, _, rest = name.partition("_")
     own_head, _, own_rest = setting.partition("_")
     return rest == own_rest and difflib.SequenceMatcher(None, head, own_head).ratio() >= 0.9
+
+
+def _ours_or_secret(text: str, known: set[str]) -> bool:
+    """A line that names one of Steward's settings or holds what looks like a key: a bare word
+    that is a key pasted without its name must stop the start (it was meant for a setting)."""
+    words = re.split(r"[\s=]+", text.strip())
+    return any(w.upper() in known or w.upper().startswith(OURS) for w in words) or any(
+        looks_like_key(w) for w in words
+    )

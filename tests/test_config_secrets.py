@@ -137,3 +137,26 @@ def test_a_value_quoted_by_a_check_elsewhere_is_taken_out() -> None:
 
     assert _unquoted(f"{KEY!r} is wrong", f"x, {KEY}") == "… is wrong"
     assert _unquoted("must be DEBUG, INFO", "DEBUG, INFO") == "must be DEBUG, INFO"
+
+
+@pytest.mark.parametrize(
+    "line", ["NO_PROXY_HOSTS", "export no_proxy", "spring.profiles.active=dev", "my-tool=1"]
+)
+def test_another_tools_odd_line_is_noted_not_refused(tmp_path: Path, line: str) -> None:
+    """R60: lines of other tools that had always passed stopped the start once bare words
+    were refused; only one of Steward's names or a key-like word must."""
+    env = tmp_path / ".env"
+    env.write_text(f"STEWARD_MODEL=m\n{line}\n")
+    notes = check_env_file(env, setting_names(Settings.model_fields.values()))
+    assert notes == [f"{env}: line 2 is not NAME=value; ignored (not shown)"]
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [("CHROMA_URL", "HTTP://chroma:8000"), ("ANTHROPIC_BASE_URL", "http://host:8080 ")],
+)
+def test_a_url_that_always_worked_still_does(name: str, url: str) -> None:
+    """R60: an upper-case scheme, and the trailing space `docker --env-file` keeps, were
+    refused once the URL checks were shared."""
+    settings = load_settings(_env_file=None, **{name: url})
+    assert getattr(settings, name.lower()).strip().lower().startswith("http://")
