@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from memory.labels import TRUSTED, Label
+from memory.people import Identity
 
 __all__ = [
     "Answered",
@@ -24,6 +25,7 @@ __all__ = [
     "MediaKind",
     "MediaRef",
     "ReplyRef",
+    "ThreadPost",
     "plain_media_type",
 ]
 
@@ -61,6 +63,27 @@ class MediaRef:
 
 
 @dataclass(frozen=True)
+class ThreadPost:
+    """An earlier message of the thread a message was written in (a Slack mention in a thread
+    Steward does not follow), as the platform gave it.
+
+    `by_bot`: Steward's own (`message_id` is the id its sent copy is stored under). Otherwise
+    `author` names the writer as a source (`slack:user:U1`, an app's `slack:bot:B1`),
+    `received_as` is the id an incoming copy would be stored under, and `sender` the person
+    the platform says wrote it (None for an app's post): the owner's own words stay theirs.
+    """
+
+    message_id: str
+    text: str
+    by_bot: bool = False
+    author: str | None = None
+    received_as: str | None = None
+    sender: Identity | None = None
+    root: bool = False
+    """The message that started the thread."""
+
+
+@dataclass(frozen=True)
 class ReplyRef:
     """The message an incoming message answers, as the platform points at it.
 
@@ -83,6 +106,9 @@ class ReplyRef:
     author: str | None = None
     received_as: str | None = None
     media: tuple[MediaRef, ...] = ()
+    thread: tuple[ThreadPost, ...] = ()
+    """A message in a thread Steward does not follow: the thread's earlier messages, oldest
+    first (`message_id` is then the thread's root)."""
 
 
 class AttachmentKind(StrEnum):
@@ -118,6 +144,8 @@ class Answered:
     """Its id in the message log; None when only the platform's quote is known."""
     where: str = ""
     """A short description for the model ("your post in the channel")."""
+    thread: tuple[Answered, ...] = ()
+    """For a thread: its earlier messages, each with its own label (`label` joins them)."""
 
 
 class FileTooLarge(Exception):

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent.attachments import Answered, ReplyRef
+from agent.attachments import Answered, ReplyRef, ThreadPost
 from agent.cards import describe_sources
 from agent.delivery import private_address
 from agent.fence import Fencer, fence, new_fence_id
@@ -34,10 +34,14 @@ __all__ = ["Comment", "CommentDigest", "answered_section", "find_answered"]
 log = logging.getLogger(__name__)
 
 _MAX_CHARS = 6000
+_THREAD_CHARS = 1500
+"""Of each earlier message of a thread, what the turn shows (eleven of them at most)."""
 
 
 async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
     """The message `ref` answers, with its label; None when there is nothing to bring in."""
+    if ref.thread:
+        return await _thread(stores, ref)
     if ref.author is not None:  # the platform says whose: not Steward's, whatever ids are near
         return await _someones(stores, ref)
     stored = await stores.messages.find_sent(ref.channel, ref.chat_id, ref.message_id)
@@ -78,14 +82,61 @@ async def _someones(stores: Stores, ref: ReplyRef) -> Answered | None:
     return Answered(text, Label.untrusted(f"person:{ref.author}"), None, where)
 
 
+async def _thread(stores: Stores, ref: ReplyRef) -> Answered | None:
+    """The earlier messages of a thread, each as `find_answered` would bring it in; None in a
+    thread Steward already answered in (its conversation there is in view)."""
+    if await stores.messages.answered_in_thread(ref.channel, ref.chat_id, ref.message_id):
+        return None
+    parts = [p for post in ref.thread if (p := await _thread_post(stores, ref, post))]
+    if not parts:
+        return None
+    label = Label().join(*(part.label for part in parts))
+    return Answered("", label, None, "the thread they are writing in", thread=tuple(parts))
+
+
+async def _thread_post(stores: Stores, ref: ReplyRef, post: ThreadPost) -> Answered | None:
+    which = "the first message of the thread" if post.root else "a reply in the thread"
+    if post.by_bot:  # only as the log keeps it: one it lacks may be a card, with its id
+        stored = await stores.messages.find_sent(ref.channel, ref.chat_id, post.message_id)
+        if stored is None or not stored.in_history:
+            return None
+        return Answered(stored.text, stored.label, stored.id, f"{which}, yours")
+    theirs = ReplyRef(
+        ref.channel, ref.chat_id, post.message_id, post.text,
+        author=post.author or "unknown", received_as=post.received_as,
+    )  # fmt: skip
+    found = await _someones(stores, theirs)
+    if found is None:
+        return None
+    owner = False
+    if found.message_id is None and post.sender is not None:  # not in the log
+        user = await stores.people.resolve(post.sender)
+        owner = user is not None and user.is_owner
+        if user is not None:  # outside content still, as on Telegram: a post made with the
+            # owner's account by an integration is not a word the owner said to Steward
+            found = replace(found, label=Label.untrusted(f"person:#{user.id}"))
+    who = "by the owner" if owner or found.label.trusted else "by another person"
+    return replace(found, where=f"{which}, {who}")
+
+
 def answered_section(answered: Answered | None, fencer: Fencer) -> tuple[str, Label]:
     """The answered message as a section of the turn's context, and its label."""
     if answered is None:
         return "", Label()
+    if answered.thread:
+        parts = [_part(part, fencer, _THREAD_CHARS) for part in answered.thread]
+        head = "They are writing in a thread; its earlier messages, oldest first"
+        return f"{head}:\n\n" + "\n\n".join(f"{h}:\n{b}" for h, b in parts), answered.label
+    head, body = _part(answered, fencer, _MAX_CHARS)
+    return f"They are replying to {head}:\n{body}", answered.label
+
+
+def _part(answered: Answered, fencer: Fencer, most: int) -> tuple[str, str]:
+    """One message brought in: which it is, and its text, fenced when untrusted."""
     text = answered.text
-    if len(text) > _MAX_CHARS:
-        text = text[: _MAX_CHARS - 1] + "…"
-    head = f"They are replying to {answered.where}"
+    if len(text) > most:
+        text = text[: most - 1] + "…"
+    head = answered.where
     if answered.message_id is not None:
         head += f" (#{answered.message_id})"
     if answered.label.tainted:
@@ -96,7 +147,7 @@ def answered_section(answered: Answered | None, fencer: Fencer) -> tuple[str, La
             body = fence(text, source, new_fence_id())
     else:
         body = text
-    return f"{head}:\n{body}", answered.label
+    return head, body
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from agent.attachments import MediaRef
+from agent.attachments import MediaRef, ReplyRef
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
@@ -55,6 +55,7 @@ from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files
+from bot.channels.slack_threads import thread_before
 from bot.http import HttpServer
 from memory.people import Identity
 
@@ -341,6 +342,9 @@ class SlackChannel:
         user = str(event["user"])
         name = await self._name_of(user)
         await self._settle_zone(user)
+        thread = None
+        if kind is ChatKind.GROUP and not unaddressed:
+            thread = await self._thread_of(channel, str(event.get("thread_ts") or ""), ts)
         await self._dispatch_in(
             IncomingMessage(
                 sender=Identity("slack", user),
@@ -350,8 +354,18 @@ class SlackChannel:
                 sender_name=name,
                 chat_kind=kind,
                 media=media,
+                replying_to=thread,
                 unaddressed=unaddressed,
             )
+        )
+
+    async def _thread_of(self, channel: str, thread_ts: str, ts: str) -> ReplyRef | None:
+        """A mention inside a thread (not the thread's first message): its earlier messages
+        (slack_threads.py); the core leaves them out where Steward already follows it."""
+        if not thread_ts or not ts or thread_ts == ts or self._client is None:
+            return None
+        return await thread_before(
+            self._client, channel, thread_ts, ts, bot_user_id=self.bot_user_id
         )
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:

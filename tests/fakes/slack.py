@@ -109,6 +109,10 @@ class FakeSlack:
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.history: dict[str, dict[str, dict[str, Any]]] = {}
+        """What was said in each channel, by ts: every message event delivered (signed or
+        through Socket Mode), every post of the bot, and `remember`ed ones; it answers
+        conversations.replies."""
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> FakeSlack:
@@ -123,9 +127,12 @@ class FakeSlack:
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
+        _OPEN.append(self)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(ValueError):
+            _OPEN.remove(self)
         await self.drop_socket()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -256,6 +263,7 @@ class FakeSlack:
             "chat.stopStream": self._stop_stream,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "apps.connections.open": lambda c: {"ok": True, "url": self.socket_url},
             "reactions.add": lambda c: {"ok": True},
@@ -291,6 +299,7 @@ class FakeSlack:
         for key in ("blocks", "thread_ts", "attachments", "metadata"):
             if p.get(key) is not None:
                 message[key] = p[key]
+        self.remember({**message, "channel": p.get("channel")})
         return {"ok": True, "channel": p.get("channel"), "ts": ts, "message": message}
 
     def _chat_update(self, call: ApiCall) -> dict[str, Any]:
@@ -384,6 +393,58 @@ class FakeSlack:
         if cid.startswith("D"):
             channel["user"] = "U" + cid[1:]
         return {"ok": True, "channel": channel}
+
+    def remember(self, event: dict[str, Any]) -> None:
+        """Keep a message (an event's `message` / `app_mention`, a post) in its channel's
+        history, as Slack keeps what it delivered; its first copy wins."""
+        channel, ts = str(event.get("channel") or ""), str(event.get("ts") or "")
+        if event.get("type") not in ("message", "app_mention") or not channel or not ts:
+            return
+        kept = {k: v for k, v in event.items() if k not in ("channel", "channel_type", "event_ts")}
+        kept["type"] = "message"
+        self.history.setdefault(channel, {}).setdefault(ts, kept)
+
+    def _conversations_replies(self, call: ApiCall) -> dict[str, Any]:
+        """A thread, as Slack gives it: the parent then its replies, oldest first, within
+        `oldest`/`latest` (each excluded unless `inclusive`), `limit` a page (cursor: offset)."""
+        p = call.params
+        channel = self.history.get(str(p.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        root = str(p.get("ts", ""))
+        if root not in channel:
+            return {"ok": False, "error": "thread_not_found"}
+        inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+        latest, oldest = p.get("latest"), p.get("oldest")
+
+        def within(ts: str) -> bool:
+            if latest and (
+                float(ts) > float(latest) or (float(ts) == float(latest) and not inclusive)
+            ):
+                return False
+            return not (
+                oldest
+                and (float(ts) < float(oldest) or (float(ts) == float(oldest) and not inclusive))
+            )
+
+        thread = sorted(
+            (
+                m
+                for ts, m in channel.items()
+                if (ts == root or m.get("thread_ts") == root) and within(ts)
+            ),
+            key=lambda m: float(m["ts"]),
+        )
+        start = int(p.get("cursor") or 0)
+        limit = int(p.get("limit") or 1000)
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        return {
+            "ok": True,
+            "messages": [dict(m) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _conversations_open(self, call: ApiCall) -> dict[str, Any]:
         users = call.params.get("users") or ""
@@ -503,6 +564,8 @@ class FakeSlack:
         sockets = [ws for ws in self._sockets if not ws.closed]
         if not sockets:
             raise RuntimeError("no Socket Mode client connected")
+        if type == "events_api" and isinstance(payload.get("event"), dict):
+            self.remember(payload["event"])
         envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
@@ -537,6 +600,11 @@ class FakeSlack:
 
 # ---------------------------------------------------------------------- signed requests
 _seq = itertools.count(1)
+
+
+_OPEN: list[FakeSlack] = []
+"""The fakes serving now: a signed event posted to an app is remembered by the one it is
+signed for (Slack keeps the messages it delivers)."""
 
 
 def _now_ts() -> str:
@@ -717,6 +785,10 @@ async def post_signed(
     if (json_body is None) == (form is None):
         raise ValueError("pass exactly one of json_body / form")
     body = json.dumps(json_body) if json_body is not None else urlencode(form or {})
+    if json_body is not None and isinstance(json_body.get("event"), dict):
+        for fake in _OPEN:
+            if fake.signing_secret == secret:
+                fake.remember(json_body["event"])
     headers = sign(secret, body, timestamp)
     if bad_signature:
         headers["X-Slack-Signature"] = "v0=" + "0" * 64

@@ -1,0 +1,153 @@
+"""A Slack mention in a thread Steward does not follow: the thread's earlier messages.
+
+Someone asks "@Steward what does this error mean?" under a colleague's message: the question
+makes sense only with the thread. Its root and the last few replies before the mention are
+fetched (`conversations.replies`, which `channels:history` / `groups:history` allow) and handed
+to the core as typed `ThreadPost`s on a `ReplyRef`, like a Telegram reply's message: the core
+labels each one (another person's words stay outside content, never a command). Whether
+Steward already follows the thread is the core's to say (its log); a failure here (a missing
+scope, a rate limit, Slack down) costs the thread, never the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.attachments import ReplyRef, ThreadPost
+from bot.channels.formatting import slack_to_plain
+from memory.people import Identity
+
+__all__ = ["MAX_CHARS", "MAX_REPLIES", "thread_before"]
+
+log = logging.getLogger(__name__)
+
+MAX_REPLIES = 10
+"""Replies brought in besides the root: the latest before the mention."""
+MAX_CHARS = 1500
+"""Of each message, what is kept (eleven of them fit a turn beside everything else)."""
+_PAGE = 200
+_PAGES = 5
+"""A longer thread is paged through at most this far: its newest replies may then be missed."""
+_WAIT = 10.0
+"""Seconds the message waits for its thread at most (a rate limit's Retry-After included)."""
+_PEOPLES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
+"""Subtypes of a message a person wrote; others (joins, topic changes, …) are not talk."""
+
+
+async def thread_before(
+    client: AsyncWebClient,
+    channel: str,
+    thread_ts: str,
+    before_ts: str,
+    *,
+    bot_user_id: str,
+) -> ReplyRef | None:
+    """The thread `thread_ts` up to (not including) `before_ts`: its root and the latest
+    `MAX_REPLIES` replies; None when Slack would not give it (logged once) or it is empty."""
+    try:
+        async with asyncio.timeout(_WAIT):
+            found = await _fetch(client, channel, thread_ts, before_ts)
+    except (SlackApiError, SlackClientError, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        log.warning("Slack: thread %s in %s not fetched (%s); answering without it",
+                    thread_ts, channel, _why(exc))  # fmt: skip
+        return None
+    posts = [p for m in found if (p := _post(m, channel, thread_ts, bot_user_id)) is not None]
+    if not posts:
+        return None
+    return ReplyRef("slack", channel, thread_ts, thread=tuple(posts))
+
+
+async def _fetch(
+    client: AsyncWebClient, channel: str, thread_ts: str, before_ts: str
+) -> list[dict[str, Any]]:
+    """The root (if still there) and the latest replies before `before_ts`, oldest first."""
+    root: dict[str, Any] | None = None
+    latest: deque[dict[str, Any]] = deque(maxlen=MAX_REPLIES)
+    seen: set[str] = set()
+    cursor: str | None = None
+    for _ in range(_PAGES):
+        page = await client.conversations_replies(
+            channel=channel,
+            ts=thread_ts,
+            latest=before_ts,
+            inclusive=False,
+            limit=_PAGE,
+            **({"cursor": cursor} if cursor else {}),
+        )
+        for message in page.get("messages") or []:
+            ts = str(message.get("ts") or "") if isinstance(message, dict) else ""
+            if not ts or ts in seen or _later(ts, before_ts):
+                continue
+            seen.add(ts)
+            if ts == thread_ts:
+                root = message
+            else:
+                latest.append(message)
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+        if not page.get("has_more") or cursor is None:
+            break
+    return ([root] if root is not None else []) + list(latest)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data
+        if isinstance(data, dict) and data.get("error"):
+            return str(data["error"])
+        return f"HTTP {exc.response.status_code}"
+    return str(exc) or type(exc).__name__
+
+
+def _later(ts: str, before_ts: str) -> bool:
+    try:
+        return float(ts) >= float(before_ts)
+    except ValueError:
+        return True
+
+
+def _post(message: dict[str, Any], channel: str, thread_ts: str, bot: str) -> ThreadPost | None:
+    """One message as typed data: Steward's own, a person's, or an app's (another bot's)."""
+    ts = str(message["ts"])
+    text = _text(message)
+    if not text:
+        return None
+    root = ts == thread_ts
+    user = str(message.get("user") or "")
+    app = str(message.get("bot_id") or message.get("app_id") or "")
+    if bot and user == bot:
+        return ThreadPost(ts, text, by_bot=True, root=root)
+    received_as = f"{channel}:{ts}"  # how the log keys an incoming Slack message
+    if message.get("subtype") not in _PEOPLES:
+        if message.get("subtype") != "bot_message":
+            return None  # a join, a topic change: not something anyone said
+        app = app or "app"
+    if app or not user:
+        return ThreadPost(ts, text, author=f"slack:bot:{app}", received_as=received_as, root=root)
+    return ThreadPost(
+        ts,
+        text,
+        author=f"slack:user:{user}",
+        received_as=received_as,
+        sender=Identity("slack", user),
+        root=root,
+    )
+
+
+def _text(message: dict[str, Any]) -> str:
+    """Its words as plain text, cut to `MAX_CHARS`, with its files named (not opened)."""
+    text = slack_to_plain(str(message.get("text") or "")).strip()
+    files = [f for f in message.get("files") or [] if isinstance(f, dict)]
+    if files:
+        names = ", ".join(str(f.get("name") or f.get("title") or "a file") for f in files[:5])
+        text = f"{text}\n(files, not opened: {names})".strip()
+    if len(text) > MAX_CHARS:
+        note = f"… ({len(text):,} characters, cut)"
+        text = text[: MAX_CHARS - len(note)] + note
+    return text.encode("utf-8", "replace").decode()  # no lone surrogates
