@@ -147,8 +147,10 @@ class DataDirLock:
             return False
         try:
             there = os.stat(self.path)
-        except OSError:
+        except FileNotFoundError:
             return False
+        except OSError:  # a network file system's hiccup (ESTALE, EIO): no sign it is gone
+            return True
         held = os.fstat(self._fd)
         return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 

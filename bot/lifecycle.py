@@ -77,10 +77,13 @@ async def _all_finished(channels: list[Channel]) -> None:
 async def watch_data_dir(lock: DataDirLock, stop: asyncio.Event, every: float = 5.0) -> bool:
     """Set `stop` and return True once the data directory is gone or replaced (its lock file
     is not the one held): Steward went on answering into a deleted database, and a second
-    Steward could start on a fresh directory beside it. One stat every `every` seconds."""
+    Steward could start on a fresh directory beside it. One stat every `every` seconds; two
+    in a row must say so (a directory being moved back, a file system remounting)."""
+    missed = 0
     while not stop.is_set():
         await asyncio.sleep(every)
-        if not lock.still_ours():
+        missed = 0 if lock.still_ours() else missed + 1
+        if missed >= 2:
             log.error(
                 "the data directory %s was deleted or replaced while Steward ran; stopping "
                 "(start it again to begin from what is there now)",
