@@ -192,18 +192,18 @@ class Steward:
             # a card is not queued (its buttons would press on nothing after a restart): a
             # plain note is, redelivered like a reply, so the request is never lost in silence
             log.warning("approval prompt %s not delivered: %s", approval.id, exc)
-            if approval.chat_id is None:
-                return
-            await self.courier.send(
-                address,
-                approval.chat_id,
-                f"An action waits for approval ({approval.tool}, request {approval.id}), but "
-                f"its card could not be shown. /approve show {approval.id} shows it; "
-                f"/approve {approval.id} or /deny {approval.id} decides it. It expires in "
-                f"{minutes} min.",
-                in_history=False,  # an approval id never reaches the model
-                label=TRUSTED,
-            )
+            if approval.chat_id is not None:
+                await self.courier.send(
+                    address,
+                    approval.chat_id,
+                    f"An action waits for approval ({approval.tool}, request {approval.id}), "
+                    f"but its card could not be shown. Whoever may decide it: /approve show "
+                    f"{approval.id} shows it; /approve {approval.id} or /deny {approval.id} "
+                    f"decides it. It expires in {minutes} min.",
+                    in_history=False,  # an approval id never reaches the model
+                    label=TRUSTED,
+                )
+            await self._tell_owner_of(approval, address)  # another person's: the owner decides
             return
         await self.stores.approvals.set_prompt_message(approval.id, platform_id)
         await self._tell_owner_of(approval, address)

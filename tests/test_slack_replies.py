@@ -282,3 +282,28 @@ async def test_the_owners_steward_timezone_is_not_replaced_by_their_slack_profil
                 await channel.stop()
                 await http.stop()
     assert shown.params["text"].startswith("Your timezone: Europe/Berlin.")
+
+
+async def test_a_guests_card_slack_would_not_take_is_told_to_the_owner_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R60: when another person's card failed, only their chat got the note (they cannot
+    decide it) and the owner, who can, heard nothing until it expired."""
+    fake_model.reply_text("Hi!")  # the owner's hello: their private chat exists
+    fake_model.reply_tool_use("send_message", {"channel": "slack", "chat": "C0X", "text": "hi"})
+    async with (
+        FakeSlack() as slack,
+        slack_steward(tmp_path, fake_model, slack, env=OFF) as (h, _, url),
+    ):
+        await h.steward.stores.people.admit(Identity("slack", "UANN"), "Ann")
+        await _event(url, slack, message_event("hello", user=OWNER_SLACK, channel=DM))
+        await until(lambda: slack.posted(DM), "the owner's hello answered")
+        slack.fail_next("chat.postMessage", "internal_error")  # Ann's card
+        await _event(url, slack, message_event("say hi in #x", user="UANN", channel="DANN"))
+        told = await until(
+            lambda: [c for c in slack.posted(DM) if "asked, in" in c.params["text"]],
+            "the owner told of Ann's request",
+        )
+        (pending,) = await h.steward.stores.approvals.pending()
+    assert f"request {pending.id}" in told[0].params["text"]
+    assert any("could not be shown" in c.params["text"] for c in slack.posted("DANN"))
