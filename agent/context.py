@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.cards import describe_sources, plain_name
+from agent.delivery import is_private_chat
 from agent.fence import FENCE_RULE, Fencer
 from agent.media.intake import content_blocks
 from agent.memory_view import recalled_messages
@@ -28,6 +29,7 @@ from agent.replies import answered_section
 from agent.types import TurnRequest
 from memory.clock import Clock, parse_iso
 from memory.labels import TRUSTED, Label
+from memory.messages import WHOLE_CHAT, Thread
 from memory.stores import Stores
 
 if TYPE_CHECKING:
@@ -320,7 +322,7 @@ class ContextBuilder:
         if request.chat is None or self._history_tokens <= 0:
             return [], TRUSTED
         recent = await self._stores.messages.recent(
-            request.chat.id, before_id=request.message_id, limit=200
+            request.chat.id, before_id=request.message_id, limit=200, thread=_thread(request)
         )
         if self._history_floor is not None:
             floor = await self._history_floor(request.chat.id)
@@ -348,6 +350,19 @@ class ContextBuilder:
             note = {"type": "text", "text": "(Steward wrote the following on its own.)"}
             picked.insert(0, {"role": "user", "content": [note]})
         return picked, label
+
+
+def _thread(request: TurnRequest) -> Thread:
+    """The conversation a turn's history is: in a Slack channel (or group DM) each thread is
+    one, and a message at the top starts its own (its history is what Steward said in it, if
+    anything), so parallel threads do not read, or taint, one another; a turn with no thread
+    there sees Steward's own posts at the top. A Slack direct chat is one conversation (Slack
+    gives each message in it a thread); Telegram (forum topics too) and the console, the chat."""
+    chat = request.chat  # told by its id, not its kind: a channel first stored as the
+    # destination of a "/briefing to here" typed in it is of kind "private"
+    if chat is None or chat.channel != "slack" or is_private_chat("slack", chat.platform_chat_id):
+        return WHOLE_CHAT
+    return request.address.thread_id if request.address is not None else None
 
 
 def _alternate(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,9 +19,17 @@ from functools import lru_cache
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
-from memory.message_window import RecentWindows
+from memory.message_window import WHOLE_CHAT, RecentWindows, Thread
 
-__all__ = ["InStatus", "MessageLog", "OutStatus", "RecordListener", "StoredMessage"]
+__all__ = [
+    "WHOLE_CHAT",
+    "InStatus",
+    "MessageLog",
+    "OutStatus",
+    "RecordListener",
+    "StoredMessage",
+    "Thread",
+]
 
 log = logging.getLogger(__name__)
 
@@ -277,35 +285,45 @@ class MessageLog:
         return _message(row) if row else None
 
     async def recent(
-        self, chat_id: int, *, before_id: int | None = None, limit: int = 50
+        self,
+        chat_id: int,
+        *,
+        before_id: int | None = None,
+        limit: int = 50,
+        thread: Thread = WHOLE_CHAT,
     ) -> list[StoredMessage]:
         """The conversation in a chat, oldest first: what was said before incoming message
         `before_id` (messages queued after it are not), and every answer sent so far. Commands and
-        their answers are left out: they are not part of what the agent was told. Read from
-        the chat's window when it holds them (memory/message_window.py)."""
+        their answers are left out: they are not part of what the agent was told. `thread`: only
+        that thread's messages (None: those in no thread), where threads are conversations of
+        their own. Read from the window that holds them (memory/message_window.py)."""
         before = before_id if before_id is not None else 2**62
-        kept = self._windows.get(chat_id, before, limit)
+        kept = self._windows.get(chat_id, before, limit, thread)
         if kept is not None:
             return kept
+        where = "chat_id = ? AND in_history = 1"
+        args: list[object] = [chat_id]
+        if thread is not WHOLE_CHAT:
+            where += " AND thread_id IS ?"  # IS: a thread of None is the messages in none
+            args.append(thread)
         generation = self._windows.generation
         if 0 < limit <= self._windows.size:  # the whole window, filtered here
             rows = await self._db.fetchall(
-                "SELECT * FROM messages WHERE chat_id = ? AND in_history = 1"
+                f"SELECT * FROM messages WHERE {where}"
                 " AND status IN ('handled', 'sent', 'pending', 'received')"
                 " ORDER BY id DESC LIMIT ?",
-                (chat_id, self._windows.size),
+                (*args, self._windows.size),
             )
             window = [_message(row) for row in reversed(rows)]
-            self._windows.keep(chat_id, window, generation)
+            self._windows.keep(chat_id, window, generation, thread)
             picked = [m for m in window if m.direction == "out" or m.id < before]
             if len(picked) >= limit or len(rows) < self._windows.size:
                 return picked[-limit:]
         rows = await self._db.fetchall(
-            "SELECT * FROM messages WHERE chat_id = ? AND in_history = 1"
-            " AND (direction = 'out' OR id < ?)"
+            f"SELECT * FROM messages WHERE {where} AND (direction = 'out' OR id < ?)"
             " AND status IN ('handled', 'sent', 'pending', 'received')"
             " ORDER BY id DESC LIMIT ?",
-            (chat_id, before, limit),
+            (*args, before, limit),
         )
         return [_message(row) for row in reversed(rows)]
 
