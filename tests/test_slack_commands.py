@@ -145,3 +145,21 @@ def test_the_slack_slash_commands_are_those_of_the_manifest() -> None:
     manifest = yaml.safe_load((Path(__file__).parent.parent / "slack-manifest.yaml").read_text())
     declared = {c["command"].lstrip("/") for c in manifest["features"]["slash_commands"]}
     assert declared == SLACK_SLASH_COMMANDS
+
+
+async def test_someones_own_words_shown_back_are_never_rewritten(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R61: every command reply was rewritten, so stored words came back altered ("type /remind
+    for Slack's own" read "/steward remind", the opposite), and an action waiting for approval
+    could be shown with other arguments than would run. Only Steward's own texts are."""
+    async with (
+        FakeSlack() as slack,
+        slack_steward(tmp_path, fake_model, slack, env=OFF) as (_, _, url),
+    ):
+        noted = await _slash(url, slack, "/remember", "in Slack type /remind for Slack's own")
+        reminder = await _slash(url, slack, "/steward", "remind 2h check the /status page")
+        listed = await _slash(url, slack, "/steward", "remind list")
+    assert "in Slack type /remind for Slack's own" in noted
+    assert "check the /status page" in reminder and "/steward remind cancel" in reminder
+    assert "check the /status page" in listed

@@ -127,6 +127,10 @@ class Command:
         return f"{lead}Usage: {self.usage}\nExample: {example}"
 
 
+_ALL_OURS = frozenset({"help", "start"})
+"""Commands whose whole answer is Steward's own text about commands."""
+
+
 class CommandGroup:
     """Commands (and at most one handler for approval button presses)."""
 
@@ -196,13 +200,12 @@ class CommandGroup:
         return "Commands:\n" + "\n".join(lines)
 
     async def run(self, invocation: Invocation, deps: CommandDeps) -> str:
-        """The answer to one command or press, its command names written as they are typed
-        on the channel it goes to."""
-        reply = await self._answer(invocation, deps)
-        return for_channel(reply, invocation.address.channel, self._commands)
-
-    async def _answer(self, invocation: Invocation, deps: CommandDeps) -> str:
-        """The guards, the parsing, then the handler."""
+        """The answer to one command or press: the guards, the parsing, then its handler.
+        Steward's own texts about commands (help, usage and examples, /start) are written as
+        they are typed on the channel they go to; an answer that quotes someone's words (a
+        memory, a reminder, an action waiting for approval) is never rewritten: a preview of
+        an action must show exactly what would run."""
+        channel = invocation.address.channel
         if invocation.press is not None:
             if self._press is None:
                 return "This button is no longer active."
@@ -214,10 +217,15 @@ class CommandGroup:
         assert call is not None
         command = self.get(call.name)
         if command is None:
-            return f"I don't know /{call.name}.\n\n" + self.help_text()
+            return f"I don't know /{call.name}.\n\n" + self.typed(self.help_text(), channel)
         if command.owner_only and not invocation.user.is_owner:
             return f"/{call.name} is for the owner only."
         try:
-            return await command.run(invocation, deps)
+            reply = await command.run(invocation, deps)
         except UsageError as exc:
-            return command.help_text(exc.problem, invocation.address.channel)
+            return self.typed(command.help_text(exc.problem, channel), channel)
+        return self.typed(reply, channel) if command.name in _ALL_OURS else reply
+
+    def typed(self, text: str, channel: str) -> str:
+        """`text`, Steward's own, with command names as they are typed on `channel`."""
+        return for_channel(text, channel, self._commands)

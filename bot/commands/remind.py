@@ -11,6 +11,7 @@ from agent.errors import TooManySchedules
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
+from bot.commands.channel_text import for_channel
 from bot.commands.ids import as_id, ids_from
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
@@ -40,28 +41,42 @@ def _schedule_ids(text: str) -> list[int]:
     return ids_from(text, WHICH)  # "/remind cancel 2 3", "2, 3", "2,3"
 
 
+def _typed(text: str, address: Address) -> str:
+    """Steward's own words naming /remind, as it is typed on the channel (Slack keeps /remind
+    for itself: there it is /steward remind); never applied to a reminder's own words."""
+    return for_channel(text, address.channel, ("remind",))
+
+
 @remind.sub("list")
-async def list_reminders(user: User, chat: Chat, scheduler: SchedulerService) -> str:
+async def list_reminders(
+    user: User, chat: Chat, address: Address, scheduler: SchedulerService
+) -> str:
     if in_group(chat):
         return IN_PRIVATE
     schedules = await scheduler.pending_for(user)
     if not schedules:
-        return "No reminders. Set one with /remind 10m stretch."
+        return _typed("No reminders. Set one with /remind 10m stretch.", address)
     return "\n".join(scheduler.describe(s, user) for s in schedules)
 
 
 @remind.sub("cancel <schedule_ids...>", problem=WHICH, schedule_ids=_schedule_ids)
 async def cancel_many(
-    schedule_ids: list[int], user: User, chat: Chat, scheduler: SchedulerService
+    schedule_ids: list[int],
+    user: User,
+    chat: Chat,
+    address: Address,
+    scheduler: SchedulerService,
 ) -> str:
     """`/remind cancel 2 3` (or `2, 3`, `2,3`) cancels each; it was refused."""
-    return "\n".join([await cancel(i, user, chat, scheduler) for i in schedule_ids])
+    return "\n".join([await cancel(i, user, chat, address, scheduler) for i in schedule_ids])
 
 
-async def cancel(schedule_id: int, user: User, chat: Chat, scheduler: SchedulerService) -> str:
+async def cancel(
+    schedule_id: int, user: User, chat: Chat, address: Address, scheduler: SchedulerService
+) -> str:
     cancelled = await scheduler.cancel(user, schedule_id)
     if cancelled is None:
-        return f"There is no pending reminder #{schedule_id}. See /remind list."
+        return _typed(f"There is no pending reminder #{schedule_id}. See /remind list.", address)
     if in_group(chat):  # a group hears only the number, not what the reminder said
         return f"Cancelled #{schedule_id}."
     return f"Cancelled #{schedule_id}: {cancelled.payload.get('text', '')}"
@@ -83,7 +98,9 @@ async def add(
     verb, _, rest = words.strip().partition(" ")
     ids = [w for w in re.split(r"[\s,]+", rest.strip()) if w and w.lower() not in ("and", "&")]
     if verb.lower() in ("remove", "delete") and ids and all(as_id(w) is not None for w in ids):
-        return await cancel_many(_schedule_ids(rest), user, chat, scheduler)  # "remove 2 3"
+        return await cancel_many(
+            _schedule_ids(rest), user, chat, address, scheduler
+        )  # "remove 2 3"
     zone = ZoneInfo(user.timezone or settings.timezone)
     now = clock.now()
     try:
@@ -105,4 +122,5 @@ async def add(
         when = f"{parsed.recurrence.describe()}, first on {first}"
     else:
         when = f"{first} (in {describe_delta(parsed.first - now)})"
-    return f"OK, #{schedule.id}: {when} — {parsed.text}. Cancel with /remind cancel {schedule.id}."
+    cancel = _typed("/remind cancel", address)
+    return f"OK, #{schedule.id}: {when} — {parsed.text}. Cancel with {cancel} {schedule.id}."
