@@ -83,11 +83,14 @@ async def _someones(stores: Stores, ref: ReplyRef) -> Answered | None:
 
 
 async def _thread(stores: Stores, ref: ReplyRef) -> Answered | None:
-    """The earlier messages of a thread, each as `find_answered` would bring it in; None in a
-    thread Steward already answered in (its conversation there is in view)."""
-    if await stores.messages.answered_in_thread(ref.channel, ref.chat_id, ref.message_id):
-        return None
+    """The earlier messages of a thread, each as `find_answered` would bring it in. In a
+    thread Steward already answers in, its conversation there is in view (the thread's
+    history): only what is not in the log comes (a colleague's later post, never addressed
+    to Steward, is not stored)."""
+    followed = await stores.messages.answered_in_thread(ref.channel, ref.chat_id, ref.message_id)
     parts = [p for post in ref.thread if (p := await _thread_post(stores, ref, post))]
+    if followed:
+        parts = [p for p in parts if p.message_id is None]
     if not parts:
         return None
     label = Label().join(*(part.label for part in parts))

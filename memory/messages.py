@@ -271,11 +271,13 @@ class MessageLog:
         return _message(row) if row else None
 
     async def answered_in_thread(self, channel: str, platform_chat_id: str, thread_id: str) -> bool:
-        """Whether Steward already posted in this thread of this chat."""
+        """Whether Steward already answered in this thread of this chat: a reply of the
+        conversation, not a command's answer, a card or a notice (none of those is in what
+        the model reads of the thread)."""
         found = await self._db.scalar(
             "SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id"
             " WHERE c.channel = ? AND c.platform_chat_id = ? AND m.direction = 'out'"
-            " AND m.thread_id = ?",
+            " AND m.thread_id = ? AND m.in_history = 1",
             (channel, platform_chat_id, thread_id),
         )
         return bool(found)

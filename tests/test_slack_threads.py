@@ -64,7 +64,9 @@ async def test_the_threads_root_and_replies_reach_the_model_fenced_as_their_auth
         mention = await _mention(url, slack, "what does this error mean?", root)
         await until(lambda: slack.posted(CHANNEL), "the answer")
         (call,) = slack.calls_to("conversations.replies")
-        # a second question in the same thread: Steward follows it now, nothing is fetched
+        # Steward follows the thread now; a colleague's later post is never stored (it is not
+        # addressed to Steward), so the next mention still brings in what the log lacks (R61)
+        await _say(url, slack, "now it also says E99", "UBOB", root)
         await _mention(url, slack, "and how do I fix it?", root)
         await until(lambda: len(slack.posted(CHANNEL)) == 2, "the second answer")
         turns = [t for t in await h.turns() if t.kind == "chat"]
@@ -83,8 +85,11 @@ async def test_the_threads_root_and_replies_reach_the_model_fenced_as_their_auth
     assert said.rstrip().endswith("what does this error mean?")
     assert turns[0].tainted and "person:slack:user:UBOB" in turns[0].label.sources
     later = fake_model.requests[-1].last_user_text
-    assert "how do I fix it?" in later and "They are writing in a thread" not in later
-    assert len(slack.calls_to("conversations.replies")) == 2  # asked, and left out by the core
+    assert "how do I fix it?" in later and "now it also says E99" in _fences(later)[-1]
+    # what the log holds (the first question) is the thread's history now, not brought in
+    assert "what does this error mean?" not in later
+    history = str(fake_model.requests[-1].body["messages"][:-1])
+    assert "what does this error mean?" in history
 
 
 async def test_only_the_root_and_the_ten_latest_replies_come_each_cut(
@@ -165,3 +170,21 @@ async def test_slack_refusing_the_thread_leaves_a_normal_answer(
     assert "E42" not in fake_model.requests[0].last_user_text and not turn.tainted
     (line,) = [r for r in caplog.records if r.name == "bot.channels.slack_threads"]
     assert failure in line.getMessage() and "without it" in line.getMessage()
+
+
+async def test_a_command_answered_in_a_thread_does_not_hide_the_thread(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R61: any message Steward posted in the thread (a command's answer, a card) counted as
+    answering there, so a later mention got neither the thread nor any history of it."""
+    fake_model.on_request(echo_reply)
+    async with (
+        FakeSlack() as slack,
+        slack_steward(tmp_path, fake_model, slack, env=OFF) as (_, _, url),
+    ):
+        root = await _say(url, slack, "Prod is down: error E42 from the payment gateway", "UBOB")
+        await _mention(url, slack, "/usage", root)
+        await until(lambda: slack.posted(CHANNEL), "the command's answer")
+        await _mention(url, slack, "what does this error mean?", root)
+        await until(lambda: len(slack.posted(CHANNEL)) == 2, "the answer")
+    assert "E42" in fake_model.requests[-1].last_user_text
