@@ -452,7 +452,8 @@ def _checked_url(value: str | None, what: str) -> str | None:
         or not parts.hostname
     ):
         raise ValueError(f"{shown} is not {what}")
-    return value
+    return parts.scheme.lower() + value[len(parts.scheme) :]  # "HTTP://" as "http://": later
+    # checks (a webhook must be https) read the scheme as written
 
 
 def _identity(text: str, number: int, channel: str | None) -> Identity:

@@ -151,7 +151,10 @@ class DataDirLock:
             return False
         except OSError:  # a network file system's hiccup (ESTALE, EIO): no sign it is gone
             return True
-        held = os.fstat(self._fd)
+        try:
+            held = os.fstat(self._fd)
+        except OSError:
+            return True
         return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
     def __enter__(self) -> DataDirLock:

@@ -335,7 +335,7 @@ async def _run(
             steward.mail.start()  # IDLE or polling; a refused login is retried with backoff
         watch = asyncio.create_task(watch_data_dir(lock, stop))
         await until_done(channels, stop)
-        lost = watch.done() and not watch.cancelled() and watch.result()
+        lost = watch.done() and not watch.cancelled() and not watch.exception() and watch.result()
         watch.cancel()
         web_console.cancel()  # if it is still starting
         with contextlib.suppress(asyncio.CancelledError, Exception):

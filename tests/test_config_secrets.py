@@ -160,3 +160,13 @@ def test_a_url_that_always_worked_still_does(name: str, url: str) -> None:
     refused once the URL checks were shared."""
     settings = load_settings(_env_file=None, **{name: url})
     assert getattr(settings, name.lower()).strip().lower().startswith("http://")
+
+
+def test_an_upper_case_http_webhook_is_still_refused_as_http() -> None:
+    """R61: the scheme read in any case let `HTTP://` past the webhook's https-only rule."""
+    with pytest.raises(ConfigError, match="https:// addresses only"):
+        load_settings(
+            _env_file=None,
+            TELEGRAM_BOT_TOKEN="123:abc",
+            TELEGRAM_WEBHOOK_URL="HTTP://bot.example/hook",
+        )

@@ -616,3 +616,31 @@ async def test_a_file_of_no_announced_size_is_not_refused_by_a_quota_below_the_f
     )
     assert not any("try again tomorrow" in p for p in taken.problems)
     assert (tmp_path / "inbox" / "notes.bin").stat().st_size == 10_000
+
+
+async def test_a_guests_unsized_or_zero_sized_file_is_counted_and_capped_at_what_is_left(
+    tmp_path: Path,
+) -> None:
+    """R61: a file of no announced size reserved what was left but downloaded up to the file
+    cap (a 50-byte day ended at 65), and one announced as 0 bytes was never counted."""
+    from agent.attachments import MediaKind, MediaRef
+    from agent.media.intake import MediaIntake
+    from memory.labels import Label
+
+    class Downloads:  # a 20-byte file, cut at the cap as the channels cut a download
+        async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
+            return b"x" * min(max_bytes, 20)
+
+    intake = MediaIntake(
+        workspace=tmp_path, max_bytes=20, max_chars=10_000, transcriber=None,
+        guest_daily_bytes=50,
+    )  # fmt: skip
+    base = Label.untrusted("person:#7")
+    files = [
+        MediaRef("telegram", MediaKind.DOCUMENT, f"f{n}", f"f{n}.bin", "x/y", size)
+        for n, size in enumerate((20, 0, None, None))
+    ]
+    for ref in files:
+        await intake.take((ref,), Downloads(), base=base, own_words=False, guest=7)
+    kept = sorted(p.stat().st_size for p in (tmp_path / "inbox").iterdir())
+    assert kept == [10, 20, 20]  # 20 + 20 (the "0"), then 10 of the 10 left; then nothing

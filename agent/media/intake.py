@@ -163,7 +163,8 @@ class MediaIntake:
                     )
                     intake.notes.append(f"[{_named(ref)} not downloaded: the day's files quota]")
                     continue
-                await self._one(ref, source, base, own_words, intake)
+                cap = self._max_bytes if not held else min(self._max_bytes, held)
+                await self._one(ref, source, base, own_words, intake, cap)
             except FileTooLarge as exc:
                 size = f" is {_mb(exc.size)}" if exc.size else " is too large"
                 intake.problems.append(
@@ -195,7 +196,7 @@ class MediaIntake:
         self._saved = {k: v for k, v in self._saved.items() if k[0] == today}
         used = self._saved.get((today, guest), 0)
         left = self._guest_daily_bytes - used
-        want = ref.size if ref.size is not None else min(self._max_bytes, left)
+        want = ref.size if ref.size else min(self._max_bytes, left)  # 0 is no size either
         if want > left or left <= 0:
             return None
         self._saved[(today, guest)] = used + want
@@ -203,7 +204,7 @@ class MediaIntake:
 
     def _settle(self, guest: int | None, held: int | None, fetched: int) -> None:
         """The reservation replaced by what was downloaded (nothing, when it was refused)."""
-        if guest is None or not held:
+        if guest is None or held is None or self._guest_daily_bytes <= 0:
             return
         key = (_today(), guest)
         if key in self._saved:
@@ -216,7 +217,9 @@ class MediaIntake:
         base: Label,
         own_words: bool,
         intake: Intake,
+        cap: int,
     ) -> None:
+        """`cap`: the most the download may be (the file cap, or what a guest's quota holds)."""
         what = _WHAT[ref.kind]
         if ref.size is not None and ref.size > self._max_bytes:
             raise FileTooLarge(ref.size, self._max_bytes)  # before any download
@@ -227,7 +230,7 @@ class MediaIntake:
             return
         if source is None:
             raise FileUnavailable("this channel cannot download files")
-        raw = await source.fetch_file(ref, self._max_bytes)
+        raw = await source.fetch_file(ref, cap)
         intake.fetched += len(raw)  # before the save: a failed save still took the download
         saved = await self._save(ref, raw)
         outside = base.join(Label.untrusted(f"file:{saved}"))
