@@ -188,3 +188,21 @@ async def test_a_command_answered_in_a_thread_does_not_hide_the_thread(
         await _mention(url, slack, "what does this error mean?", root)
         await until(lambda: len(slack.posted(CHANNEL)) == 2, "the answer")
     assert "E42" in fake_model.requests[-1].last_user_text
+
+
+def test_an_integrations_alert_in_attachments_or_blocks_is_brought_in() -> None:
+    """R61: alerts (Grafana, PagerDuty) post legacy attachments or blocks with an empty
+    `text`; the thread's root, the alert itself, was left out."""
+    from bot.channels.slack_threads import _post
+
+    alert = {
+        "ts": "1.0", "subtype": "bot_message", "bot_id": "BGRAF", "text": "",
+        "attachments": [{"fallback": "[FIRING] disk 98% on db1", "text": "disk 98% on db1"}],
+    }  # fmt: skip
+    blocks = {
+        "ts": "2.0", "bot_id": "BPD", "user": "UPDBOT", "text": "",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Incident #7"}}],
+    }  # fmt: skip
+    first, second = _post(alert, CHANNEL, "1.0", "UBOT"), _post(blocks, CHANNEL, "1.0", "UBOT")
+    assert first is not None and "disk 98% on db1" in first.text and not first.by_bot
+    assert second is not None and "Incident #7" in second.text and second.sender is None

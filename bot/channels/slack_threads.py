@@ -141,8 +141,10 @@ def _post(message: dict[str, Any], channel: str, thread_ts: str, bot: str) -> Th
 
 
 def _text(message: dict[str, Any]) -> str:
-    """Its words as plain text, cut to `MAX_CHARS`, with its files named (not opened)."""
-    text = slack_to_plain(str(message.get("text") or "")).strip()
+    """Its words as plain text, cut to `MAX_CHARS`, with its files named (not opened). An
+    integration's alert (Grafana, PagerDuty) often has no `text`: its legacy attachments'
+    and its blocks' words stand for it."""
+    text = slack_to_plain(str(message.get("text") or "")).strip() or _extra_words(message)
     files = [f for f in message.get("files") or [] if isinstance(f, dict)]
     if files:
         names = ", ".join(str(f.get("name") or f.get("title") or "a file") for f in files[:5])
@@ -151,3 +153,29 @@ def _text(message: dict[str, Any]) -> str:
         note = f"… ({len(text):,} characters, cut)"
         text = text[: MAX_CHARS - len(note)] + note
     return text.encode("utf-8", "replace").decode()  # no lone surrogates
+
+
+def _extra_words(message: dict[str, Any]) -> str:
+    """The words of a post's legacy attachments (pretext, title, text, else fallback) and of its
+    blocks' text fields (sections, headers, context), for a post with no `text`."""
+    words: list[str] = []
+    for item in message.get("attachments") or []:
+        if isinstance(item, dict):
+            parts = [str(item.get(k) or "") for k in ("pretext", "title", "text")]
+            words.append(" ".join(p for p in parts if p) or str(item.get("fallback") or ""))
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict):
+            words.extend(_block_words(block))
+    return slack_to_plain("\n".join(w for w in words if w.strip())).strip()
+
+
+def _block_words(block: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    text = block.get("text")
+    if isinstance(text, dict) and isinstance(text.get("text"), str):
+        found.append(text["text"])
+    for key in ("fields", "elements"):
+        for item in block.get(key) or []:
+            if isinstance(item, dict) and isinstance(item.get("text"), str):
+                found.append(item["text"])
+    return found
