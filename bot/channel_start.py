@@ -169,9 +169,16 @@ async def _tell_owner(
 
 def _wire(steward: Steward, channel: Channel) -> None:
     """What a channel may ask of the core besides dispatch: Slack, its users' profile time
-    zones."""
+    zones and whether someone is known (a stranger's mention fetches no thread)."""
     if hasattr(channel, "adopt_timezone"):
         channel.adopt_timezone = partial(adopt_profile_timezone, steward)  # type: ignore[attr-defined]
+    if hasattr(channel, "known"):
+        channel.known = partial(_known, steward)  # type: ignore[attr-defined]
+
+
+async def _known(steward: Steward, identity: Identity) -> bool:
+    """Whether someone is allowed to talk to Steward (a person it knows)."""
+    return await steward.stores.people.resolve(identity) is not None
 
 
 async def adopt_profile_timezone(steward: Steward, identity: Identity, name: str) -> bool:

@@ -6,6 +6,7 @@ Steward follows is not brought in again; Slack refusing the thread leaves a plai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
-from harness import OWNER_SLACK, echo_reply, slack_steward, until
+from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward, until
 from trust_world import instruction, obedient_model
 
 from agent.types import Address
@@ -206,3 +207,30 @@ def test_an_integrations_alert_in_attachments_or_blocks_is_brought_in() -> None:
     first, second = _post(alert, CHANNEL, "1.0", "UBOT"), _post(blocks, CHANNEL, "1.0", "UBOT")
     assert first is not None and "disk 98% on db1" in first.text and not first.by_bot
     assert second is not None and "Incident #7" in second.text and second.sender is None
+
+
+async def test_a_strangers_mention_fetches_no_thread(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R61: anyone in the channel made Steward page through the thread on every mention before
+    being refused (then silently dropped), spending the owner's share of Slack's rate limit."""
+    from test_slack_replies import _started
+
+    fake_model.on_request(echo_reply)
+    owner = f"test:owner,slack:{OWNER_SLACK}"
+    async with (
+        FakeSlack() as slack,
+        running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner, **OFF) as h,
+        _started(h, slack) as url,
+    ):
+        root = await _say(url, slack, "Prod is down: error E42", "UBOB")
+        for _ in range(3):
+            event = app_mention_event("<@UBOT> what is this?", user="UEVE", channel=CHANNEL)
+            event["thread_ts"] = root
+            status, _ = await post_signed(url, slack.signing_secret, json_body=event_body(event))
+            assert status == 200
+        await asyncio.sleep(0.5)
+        fetched_for_strangers = len(slack.calls_to("conversations.replies"))
+        await _mention(url, slack, "what does this error mean?", root)
+        await until(lambda: slack.calls_to("conversations.replies"), "the owner's fetch")
+    assert fetched_for_strangers == 0

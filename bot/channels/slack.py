@@ -86,6 +86,7 @@ _SERVER_TROUBLE = frozenset(
 )
 """Slack errors that say nothing of the token: Slack itself is in trouble for now."""
 
+KnownHook = Callable[[Identity], Awaitable[bool]]
 ZoneHook = Callable[[Identity, str], Awaitable[bool]]
 """Gives a person their Slack profile's time zone (an IANA name) where they have none; True
 once that is settled for them (False: not yet, e.g. a stranger who may be admitted later)."""
@@ -181,6 +182,10 @@ class SlackChannel:
         self._zoned: set[str] = set()  # users whose time zone is settled
         self.adopt_timezone: ZoneHook | None = None
         """Set by the composition root: a person with no time zone gets their profile's."""
+        self.known: KnownHook | None = None
+        """Set by the composition root: whether someone is allowed to talk to Steward (a
+        stranger's mention fetches no thread: it is refused, and Slack's rate limit is the
+        owner's)."""
 
     @property
     def mode(self) -> str:
@@ -343,7 +348,7 @@ class SlackChannel:
         name = await self._name_of(user)
         await self._settle_zone(user)
         thread = None
-        if kind is ChatKind.GROUP and not unaddressed:
+        if kind is ChatKind.GROUP and not unaddressed and await self._known(user):
             thread = await self._thread_of(channel, str(event.get("thread_ts") or ""), ts)
         await self._dispatch_in(
             IncomingMessage(
@@ -358,6 +363,9 @@ class SlackChannel:
                 unaddressed=unaddressed,
             )
         )
+
+    async def _known(self, user: str) -> bool:
+        return self.known is None or await self.known(Identity("slack", user))
 
     async def _thread_of(self, channel: str, thread_ts: str, ts: str) -> ReplyRef | None:
         """A mention inside a thread (not the thread's first message): its earlier messages
