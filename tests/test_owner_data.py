@@ -327,14 +327,14 @@ async def test_the_owner_hears_of_another_persons_request_and_can_allow_it_alway
 async def test_revoking_a_person_cancels_what_they_scheduled_at_once(tmp_path: Path) -> None:
     """Not only when each falls due: a start that admits them again from the settings, or a
     later /allow, must not bring their reminders back."""
-    from bot.commands.access import revoke_identity
+    from bot.commands.access import revoke_person
 
     async with trust_world(tmp_path) as w:
         stores = w.h.steward.stores
         await stores.people.admit(MALLORY, "Mallory")
         await w.h.say("/remind every day 9:00 SPAM", sender=MALLORY, chat="m-dm")
         assert await stores.schedules.count_active() == 1
-        said = await revoke_identity(
+        said = await revoke_person(
             identity=MALLORY, sender=OWNER, stores=stores, settings=w.h.settings
         )
         assert "1 reminder(s)" in said, said
@@ -357,13 +357,13 @@ async def test_a_revoked_persons_requests_are_withdrawn_and_never_run(tmp_path: 
     """A request of someone later revoked must not run on a late "approve" (its reply would go
     to them): /revoke withdraws what they asked for, and a request whose person lost access
     some other way is withdrawn when decided, and their turn is not resumed."""
-    from bot.commands.access import revoke_identity
+    from bot.commands.access import revoke_person
 
     async with trust_world(tmp_path) as w:
         stores = w.h.steward.stores
         order = await _mallory_asks_for_a_file(w)
         [first] = await stores.approvals.pending()
-        said = await revoke_identity(
+        said = await revoke_person(
             identity=MALLORY, sender=OWNER, stores=stores, settings=w.h.settings
         )
         assert "1 request(s)" in said, said

@@ -130,7 +130,13 @@ async def allow_identity(who: str, address: Address, sender: Identity, stores: S
 async def revoke_identity(
     who: str, address: Address, sender: Identity, stores: Stores, settings: Settings
 ) -> str:
-    identity = parse_identity(who, address.channel)
+    return await revoke_person(parse_identity(who, address.channel), sender, stores, settings)
+
+
+async def revoke_person(
+    identity: Identity, sender: Identity, stores: Stores, settings: Settings
+) -> str:
+    """What /revoke does for one identity, once it is read."""
     user = await stores.people.resolve(identity)
     if user is not None and user.is_owner:
         if identity in settings.owner:
