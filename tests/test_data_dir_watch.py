@@ -20,7 +20,7 @@ from agent.paths import DataDirLock
 @contextmanager
 def _running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """`steward run` on the console, its stdin held open (only the watch can stop it), once
-    it holds its data directory's lock."""
+    it is up (deleted while it still starts, its start fails on a file it was writing)."""
     home = tmp_path / "home"
     home.mkdir()
     running = subprocess.Popen(
@@ -36,6 +36,8 @@ def _running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         while DataDirLock.held(home / "data") is None:
             assert time.monotonic() < deadline and running.poll() is None, "never started"
             time.sleep(0.1)
+        time.sleep(5)  # the rest of the start (the audit key, the database) well done
+        assert running.poll() is None
         yield running, home / "data"
     finally:
         if running.poll() is None:
