@@ -2,7 +2,8 @@
 
 "What did I tell you about the roof in May?" names a period (the most recent May not in the
 future, the whole month), not a day. So do "on 6 September", "last week", "yesterday", "two
-months ago", "in 2025", "last summer", "since March", "between May and July". The range is
+months ago", "in 2025", "last summer", "since March", "between May and July", "Q1", "last
+quarter", and "a year ago" (the month it was then, with the month either side). The range is
 handed to memory search, which prefers hits inside it without dropping the others.
 
 Cost on the hot path (every turn's recall runs this): a compiled regex finds the phrases that
@@ -41,6 +42,11 @@ _UNIT = r"(?:day|week|fortnight|month|year)s?"
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
 _PART = r"(?:early|mid|late|(?:the\s+)?(?:end|beginning|start)\s+of)"
+_QUARTER = (
+    rf"(?:q[1-4]|(?:the\s+)?(?:first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter)"
+    rf"(?:,?\s+(?:of\s+)?{_YEAR})?"
+    r"|(?:last|this|previous|the\s+last|the\s+previous)\s+quarter"
+)
 
 # One phrase that names a point or a period of time. Alternatives are tried in order, longest
 # forms first.
@@ -55,6 +61,7 @@ _PHRASE = (
     r"|this\s+(?:morning|afternoon|evening)"
     rf"|(?:(?:last|this|on|past)\s+)?{_WEEKDAY}"
     rf"|(?:{_NUMBER})\s+{_UNIT}\s+ago"
+    rf"|{_QUARTER}"
     r"|the\s+(?:week|month|year)\s+before\s+last"
     rf"|(?:the\s+)?(?:last|past)\s+(?:{_NUMBER})\s+{_UNIT}"
     r"|(?:last|this|past|previous|the\s+past|the\s+last)\s+(?:weekend|week|month|year)"
@@ -67,7 +74,7 @@ _FIND = re.compile(
 )
 _QUICK = re.compile(
     rf"\d|\b(?:{_MONTHS}|{_WEEKDAY}|{_SEASON}|yesterday|today|tonight|ago|last|this|past"
-    r"|previous|week|weekend|month|year)\b",
+    r"|previous|week|weekend|month|year|quarter)\b",
     re.IGNORECASE,
 )
 # Words that are also months: a bare "may" or "march" counts only after one of these words
@@ -104,7 +111,8 @@ class QueryTime:
     until: datetime | None
     phrase: str
     rest: str
-    period: str  # day, week, weekend, month, year, season, range, rolling, part_of_month
+    # day, week, weekend, month, quarter, year, season, range, rolling, around, part_of_month
+    period: str
 
     def contains(self, moment: datetime) -> bool:
         if self.since is not None and moment < self.since:
@@ -240,8 +248,13 @@ def _cached_span(text: str, now: datetime) -> _Span | None:
     season = re.fullmatch(rf"(?:last |this |the )?({_SEASON})(?: (?:of )?({_YEAR}))?", text)
     if season:
         return _season(season[1], int(season[2]) if season[2] else None, now)
+    quarter = _quarter(text, now)
+    if quarter is not None:
+        return quarter
     ago = re.fullmatch(rf"({_NUMBER}) ({_UNIT}) ago", text)
     if ago:
+        if ago[2].startswith("year"):  # "a year ago": around that time, not that whole year
+            return _around(now, _count(ago[1]))
         text = f"{_count(ago[1])} {ago[2]} ago"
     text = text.replace("previous ", "last ").replace("fortnight", "2 weeks")
     part = re.match(rf"({_PART}) ", text)
@@ -319,6 +332,35 @@ def _season(name: str, year: int | None, now: datetime) -> _Span:
             year -= 1
     start = datetime(year, month, 1)
     return _Span(start, _add_months(start, 3), "season")
+
+
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4}
+
+
+def _quarter(text: str, now: datetime) -> _Span | None:
+    """Q1 (Jan-Mar), "the third quarter (of 2025)", "last quarter", "this quarter": calendar
+    quarters; a quarter named without its year is the most recent one begun."""
+    current = (now.month - 1) // 3 + 1
+    relative = re.fullmatch(r"(?:the )?(last|this|previous) quarter", text)
+    if relative:
+        index = now.year * 4 + current - 1 - (relative[1] != "this")
+        start = datetime(index // 4, index % 4 * 3 + 1, 1)
+        return _Span(start, _add_months(start, 3), "quarter")
+    named = re.fullmatch(rf"(?:q([1-4])|(?:the )?(\w+) quarter)(?:,? (?:of )?({_YEAR}))?", text)
+    if named is None:
+        return None
+    number = int(named[1]) if named[1] else _ORDINALS.get(named[2] or "", 0)
+    if not number:
+        return None
+    year = int(named[3]) if named[3] else now.year - (number > current)
+    start = datetime(year, number * 3 - 2, 1)
+    return _Span(start, _add_months(start, 3), "quarter")
+
+
+def _around(now: datetime, years: int) -> _Span:
+    """N years ago: the month it was then, with the month before and after it."""
+    month = datetime(now.year - years, now.month, 1)
+    return _Span(_add_months(month, -1), _add_months(month, 2), "around")
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

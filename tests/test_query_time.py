@@ -77,10 +77,28 @@ def test_a_named_day_and_a_day_with_its_year() -> None:
         ("May last year", "2025-05-01", "2025-05-31"),
         ("between May and July", "2026-05-01", "2026-07-31"),
         ("from November to February", "2025-11-01", "2026-02-28"),
+        # a year ago is around that time, not the whole of last year (review 57)
+        ("what did I say a year ago", "2025-11-01", "2026-01-31"),
+        ("two years ago we talked about tiles", "2024-11-01", "2025-01-31"),
+        ("what did we decide in Q1", "2026-01-01", "2026-03-31"),
+        ("the Q3 2025 numbers", "2025-07-01", "2025-09-30"),
+        ("in the second quarter of 2025", "2025-04-01", "2025-06-30"),
+        ("last quarter's sales", "2026-07-01", "2026-09-30"),
+        ("this quarter", "2026-10-01", "2026-12-31"),
     ],
 )
 def test_relative_periods(query: str, first: str, last: str) -> None:
     assert days(period(query)) == (first, last)
+
+
+def test_a_quarter_named_alone_is_the_most_recent_one_begun() -> None:
+    february = datetime(2027, 2, 10, tzinfo=UTC)
+    assert days(period("the Q4 plans", now=february)) == ("2026-10-01", "2026-12-31")
+    assert days(period("in Q1", now=february)) == ("2027-01-01", "2027-03-31")
+    assert days(period("last quarter", now=february)) == ("2026-10-01", "2026-12-31")
+    found = period("what did we decide in Q1 about hiring")
+    assert found.period == "quarter" and found.rest == "what did we decide about hiring"
+    assert find_period("a quarter of the cake", now=NOW, timezone="UTC") is None
 
 
 def test_open_ranges() -> None:
