@@ -358,6 +358,7 @@ def test_the_manifest_declares_what_the_channel_uses() -> None:
         "users:read",
         "files:read",
         "channels:history",
+        "reactions:write",  # the "working" mark (slack_working.py)
     }
 
 

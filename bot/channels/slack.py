@@ -56,6 +56,7 @@ from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files
 from bot.channels.slack_threads import thread_before
+from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
 from memory.people import Identity
 
@@ -180,6 +181,8 @@ class SlackChannel:
         self._partial: dict[tuple[Address, str], int] = {}  # parts of a long reply posted
         self._zones: dict[str, str] = {}  # user -> their profile's tz (users.info)
         self._zoned: set[str] = set()  # users whose time zone is settled
+        self.working = WorkingMarks(lambda: self._client)
+        """The ⏳ on a message while its turn runs (Slack has no typing indicator for bots)."""
         self.adopt_timezone: ZoneHook | None = None
         """Set by the composition root: a person with no time zone gets their profile's."""
         self.known: KnownHook | None = None
@@ -348,21 +351,23 @@ class SlackChannel:
         name = await self._name_of(user)
         await self._settle_zone(user)
         thread = None
-        if kind is ChatKind.GROUP and not unaddressed and await self._known(user):
+        known = await self._known(user)
+        if kind is ChatKind.GROUP and not unaddressed and known:
             thread = await self._thread_of(channel, str(event.get("thread_ts") or ""), ts)
-        await self._dispatch_in(
-            IncomingMessage(
-                sender=Identity("slack", user),
-                address=Address("slack", channel, str(event.get("thread_ts") or ts) or None),
-                text=text,
-                platform_message_id=f"{channel}:{ts}" if ts else None,
-                sender_name=name,
-                chat_kind=kind,
-                media=media,
-                replying_to=thread,
-                unaddressed=unaddressed,
-            )
+        message = IncomingMessage(
+            sender=Identity("slack", user),
+            address=Address("slack", channel, str(event.get("thread_ts") or ts) or None),
+            text=text,
+            platform_message_id=f"{channel}:{ts}" if ts else None,
+            sender_name=name,
+            chat_kind=kind,
+            media=media,
+            replying_to=thread,
+            unaddressed=unaddressed,
         )
+        # a stranger's message is refused at once: it earns no mark (nor a call to Slack)
+        async with self.working.around(channel, ts if known else ""):
+            await self._dispatch_in(message)
 
     async def _known(self, user: str) -> bool:
         return self.known is None or await self.known(Identity("slack", user))
@@ -663,7 +668,7 @@ class SlackChannel:
             raise DeliveryError(f"Slack: {exc}") from exc
 
     async def show_typing(self, address: Address) -> None:
-        return None  # Slack has no typing indicator for bots
+        return None  # Slack has no typing indicator for bots: `self.working` marks the message
 
     async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes:
         """A shared file (its url_private_download), with the bot token, capped (media.py)."""

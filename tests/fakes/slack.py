@@ -267,6 +267,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "apps.connections.open": lambda c: {"ok": True, "url": self.socket_url},
             "reactions.add": lambda c: {"ok": True},
+            "reactions.remove": lambda c: {"ok": True},
             "views.publish": lambda c: {
                 "ok": True,
                 "view": {"id": "V1", **(c.params.get("view") or {})},
