@@ -341,7 +341,7 @@ class Steward:
         if requester is not None and not requester.is_owner:
             identities = await self.stores.people.identities_of(requester.id)
             tool = self.tools.get(approval.tool)
-            if not identities or tool is None or tool.risk is not Risk.READ:
+            if not identities or tool is None or tool.risk is not Risk.READ or tool.reaches_out:
                 # another person's turns hold outside content, so above read they always ask
                 # (and a revoked person has no section to write in): a rule would never apply
                 return "Approved this once; no rule was added (it could never apply to them)."

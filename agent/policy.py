@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from agent.errors import PolicyError
-from agent.tools.registry import Risk, Tool, ToolContext
+from agent.tools.registry import TOOL_LISTING, Risk, Tool, ToolContext
 from memory.people import Identity
 
 __all__ = [
@@ -271,7 +271,8 @@ tool = "web_fetch"
 decision = "allow"
 
 # MCP tools (mcp__<server>__<tool>, see data/mcp.json) are external_effect, and ask, until a
-# rule gives them a risk class; a rule naming one tool wins over a server-wide pattern, e.g.:
+# rule gives them a risk class; a rule naming one tool wins over a server-wide pattern. Even a
+# read one asks in a turn that holds outside content (its arguments leave Steward). E.g.:
 # [[rules]]
 # tool = "mcp__time__*"
 # risk = "read"
@@ -420,6 +421,13 @@ class PolicyEngine:
             return Verdict(
                 Decision.ASK,
                 "this turn holds content from outside, so nothing above read runs unasked",
+            )
+        if decision is Decision.ALLOW and ctx.tainted and tool.reaches_out and _outside(ctx):
+            # a read-class MCP tool's arguments go to its server (a search, a fetch): outside
+            # words could fill them with what this turn's context holds (review 62)
+            return Verdict(
+                Decision.ASK,
+                "this turn holds content from outside, and this tool's arguments leave Steward",
             )
         if (
             decision is Decision.ALLOW
@@ -611,3 +619,9 @@ def argv_matches(pattern: str, command: str) -> bool:
     if len(argv) < len(fixed) or (len(argv) > len(fixed) and not open_ended):
         return False
     return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))
+
+
+def _outside(ctx: ToolContext) -> bool:
+    """Whether the turn holds outside content beyond listings of MCP tools' own descriptions
+    (what those tools' definitions say anyway; a turn tainted with no source named counts)."""
+    return not ctx.sources or any(not s.startswith(TOOL_LISTING) for s in ctx.sources)

@@ -45,7 +45,8 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
                 if tool.read_only_hint and tool.risk is not Risk.READ:
                     line += (  # three lines, as TOML needs them: pasted, the file loads
                         "\n      the server says read-only (a hint, not trusted): to run it "
-                        "unasked, add to policy.toml:"
+                        "unasked (in a turn holding outside content it still asks unless the "
+                        "server says openWorldHint: false), add to policy.toml:"
                         f'\n        [[rules]]\n        tool = "{name}"\n        risk = "read"'
                     )
                 print(line, file=out)

@@ -123,15 +123,43 @@ async def test_mcp_output_taints_the_turn_so_send_message_asks(tmp_path: Path) -
         assert ran == ["mcp__notes__weather"]
 
 
+async def test_a_read_class_mcp_tool_asks_once_the_turn_holds_outside_content(
+    tmp_path: Path,
+) -> None:
+    """Review 62: an MCP tool the owner classed `read` (as `steward mcp check` suggests for a
+    read-only hint) sends its arguments to its server, which may pass them to the internet (a
+    search, a fetch). Outside words could fill them with what the turn's context holds, so in
+    a tainted turn it asks like a second web_fetch, unless the server says its world is closed
+    (`openWorldHint: false`, read_note here). In a clean turn it runs unasked (weather)."""
+    secret = "CANARY-owner-private-7781"
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=NOTES_READ) as world:
+        world.model.reply(Reply.tool_use("mcp__notes__weather", {}))  # runs; taints the turn
+        world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": "plan"}))
+        world.model.reply(Reply.tool_use("mcp__notes__send_message", {"text": secret}))
+        world.model.reply(Reply.text("done"))
+        await world.h.say(f"my bank PIN is {secret}; and what is the weather?")
+        decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
+        assert decisions == [
+            ("mcp__notes__weather", "allow"),
+            ("mcp__notes__read_note", "allow"),  # closed world: its arguments stay there
+            ("mcp__notes__send_message", "ask"),
+        ]
+        calls = [e.detail.get("tool") for e in await world.audit("mcp.call")]
+        assert calls == ["weather", "read_note"], "the tainted turn's arguments left unasked"
+        _, prompt = world.h.channel.approvals[-1]
+        assert prompt.tool == "mcp__notes__send_message" and "leave Steward" in prompt.reason
+
+
 async def test_an_mcp_error_result_is_outside_content_too(tmp_path: Path) -> None:
     async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=NOTES_READ) as world:
-        world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": 5}))  # bad type
         world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": "../../etc/x"}))
+        world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": 5}))  # bad type
         world.model.reply(Reply.text("done"))
         await world.h.say("read it")
         first, second = (r.tool_results[0] for r in world.model.requests[1:3])
-        assert first["is_error"] and "invalid arguments" in str(first["content"])
-        assert 'source="mcp:notes"' in str(second["content"])
+        assert 'source="mcp:notes"' in str(first["content"])
+        # checked here before anyone is asked (the turn is tainted by the first answer)
+        assert second["is_error"] and "invalid arguments" in str(second["content"])
 
 
 async def test_no_rule_means_external_effect_and_ask(tmp_path: Path) -> None:

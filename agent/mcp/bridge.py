@@ -70,7 +70,12 @@ async def _unbound(ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
 @dataclass(frozen=True)
 class McpTool(Tool):
     """One tool of one MCP server. `read_only_hint` is the server's claim, shown by
-    `steward mcp check` as a suggestion and never used to decide anything."""
+    `steward mcp check` as a suggestion and never used to decide anything. `reaches_out`
+    (see Tool) is true unless the server says `openWorldHint: false`. That is a claim too, taken
+    at its word for this alone: it never gains a tool a class (the owner's rule does), and a
+    server the owner classed `read` is trusted with the arguments it is sent anyway; a search
+    or a fetch, open by the spec's default, asks in a tainted turn, a database or a notes store
+    that says its world is closed does not."""
 
     server: str = ""
     remote: str = ""
@@ -114,6 +119,8 @@ class McpTool(Tool):
             preview=preview,
             fingerprint=fingerprinted,
             owner_data=True,  # the server acts with the owner's accounts and files
+            # its arguments leave Steward for a world the server does not say is closed
+            reaches_out=not (listed.annotations and listed.annotations.open_world_hint is False),
             server=server,
             remote=listed.name,
             input_schema=schema,

@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.mcp.bridge import McpTool
 from agent.mcp.supervisor import McpSupervisor
-from agent.tools.registry import Risk, Tool, ToolContext, ToolResult, tool
+from agent.tools.registry import TOOL_LISTING, Risk, Tool, ToolContext, ToolResult, tool
 
 __all__ = ["SEARCH_TOOL", "McpToolSource"]
 
@@ -56,14 +56,14 @@ class McpToolSource:
         return [schema, *(t.schema() for t in offered if t.name in loaded)]
 
     def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
-        """`mcp:<server>` for every server whose words (descriptions, schemas) `schemas()`
+        """`mcp-tools:<server>` for every server whose words (descriptions, schemas) `schemas()`
         offers the model in this turn: they are outside content, so the turn is tainted by them
         before the model reads them. The search tool alone (Steward's words) taints nothing."""
         offered = self._offered()
         if len(offered) > self.direct_limit:
             loaded = self._loaded.get(turn_id, set()) if turn_id is not None else set()
             offered = [t for t in offered if t.name in loaded]
-        return tuple(dict.fromkeys(f"mcp:{t.server}" for t in offered))
+        return tuple(dict.fromkeys(f"{TOOL_LISTING}{t.server}" for t in offered))
 
     def load(self, turn_id: int, names: list[str]) -> None:
         self._loaded.setdefault(turn_id, set()).update(names)
@@ -107,7 +107,8 @@ class McpToolSource:
             lines = [f"Loaded {len(found)} tools; call them by name:"]
             lines += [f"- {t.name} (risk {t.risk.value}): {t.description}" for t in found]
             servers = ",".join(sorted({t.server for t in found}))
-            # the descriptions are the servers' words: fenced, and they taint like a result
-            return ToolResult("\n".join(lines), source=f"mcp:{servers}")
+            # the descriptions are the servers' words: fenced, and they taint like a result,
+            # but they are what a tool's definition says: they do not make MCP calls ask
+            return ToolResult("\n".join(lines), source=f"{TOOL_LISTING}{servers}")
 
         return mcp_tool_search

@@ -46,6 +46,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+TOOL_LISTING = "mcp-tools:"
+"""The source of a listing of MCP tools' own descriptions (`mcp_tool_search`): the servers'
+words, fenced, but no more than what those tools' definitions say; it does not make a tool that
+`reaches_out` ask."""
+
+
 class Risk(StrEnum):
     """How much harm a tool can do, in rising order."""
 
@@ -140,7 +146,10 @@ class Tool:
     `owner_data` marks tools that read or act on the owner's own things (the workspace, the
     mailbox, the owner's MCP servers): another person's turn may not use them, and in a turn
     that holds outside content they ask first unless the reply goes to the owner alone (see
-    agent.policy)."""
+    agent.policy). `reaches_out` marks tools whose arguments leave Steward for another program
+    that may pass them on (an MCP server): whatever their class, they ask in a turn that holds
+    outside content, since the words that turn was given could make the arguments carry what
+    the context holds (the owner's history, memories, files read) to whoever listens."""
 
     name: str
     description: str
@@ -152,6 +161,7 @@ class Tool:
     fingerprint: ActionHook | None = None
     precheck: Precheck | None = None
     owner_data: bool = False
+    reaches_out: bool = False
 
     @property
     def audit_detail(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def _here() -> Path:
 def build() -> MCPServer:
     server = MCPServer("notes", version="1.0")
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     def read_note(name: str) -> str:
         """Read a note by name."""
         path = _here() / "notes" / f"{name}.txt"
