@@ -297,7 +297,7 @@ class TurnRunner:
                 turn.steps += 1
                 turn.messages.append(Message.from_api(reply.as_message()))
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
-                    return await self._end(turn, TurnStatus.COMPLETED, reply.text or "(done)")
+                    return await self._end(turn, TurnStatus.COMPLETED, _final_text(reply))
                 paused = await self._run_tools(turn, reply.tool_calls)
                 if paused:
                     await self._pause(turn, paused)
@@ -567,3 +567,24 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
     # always padded: an empty argument made "``", one run of two, which paired with a later
     # argument's backticks and let its rest be read as Markdown
     return f"{verb} {fence} {main or '(empty)'} {fence}"
+
+
+def _final_text(reply: ModelReply) -> str:
+    """The reply's text as the person should read it: an answer the length limit cut off says
+    so (it looked finished), and one cut inside a tool call says the action was not taken."""
+    text = reply.text
+    if reply.stop_reason == "max_tokens":
+        if reply.tool_calls:
+            note = (
+                "I was cut off by the length limit (STEWARD_MAX_TOKENS) while preparing an "
+                "action, so nothing was done; ask again, perhaps in smaller steps."
+            )
+        else:
+            note = (
+                "My answer was cut off here by the length limit (STEWARD_MAX_TOKENS); say "
+                '"continue" for the rest.'
+            )
+        return (text.rstrip() + "\n\n" if text.strip() else "") + f"[{note}]"
+    if reply.stop_reason == "refusal" and not text.strip():
+        return "(The model declined to answer this.)"
+    return text or "(done)"

@@ -1,0 +1,50 @@
+"""How a turn ends when the model stops for a reason other than finishing: an answer the length
+limit cut off says so (it looked complete, review 64), one cut inside a tool call says nothing
+was done (the half-written call is never run), and a refusal without words is said plainly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, Reply
+from harness import running_steward
+
+
+async def test_an_answer_cut_by_the_length_limit_says_so(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    cut = "Here are the ten steps:\n\n1. First do this.\n2. Then do th"
+    fake_model.reply(Reply.text(cut, stop_reason="max_tokens"))
+    fake_model.reply_text("3. And then the rest.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        reply = await h.say("give me the ten steps")
+        assert reply.startswith(cut)
+        assert "cut off" in reply and "STEWARD_MAX_TOKENS" in reply and "continue" in reply
+        assert await h.say("continue") == "3. And then the rest."
+        # the note went into the history too: the model knows its answer was cut
+        assert "cut off" in str(fake_model.requests[-1].messages)
+
+
+async def test_a_tool_call_cut_by_the_length_limit_is_not_run_and_is_said(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    cut = Reply(
+        content=[
+            {"type": "text", "text": "Writing the file now."},
+            {"type": "tool_use", "name": "goal_add", "input": {"title": "Half a ti"}},
+        ],
+        stop_reason="max_tokens",
+    )
+    fake_model.reply(cut)
+    fake_model.reply_text("fine")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        reply = await h.say("add a goal with a very long title")
+        assert "nothing was done" in reply and "(done)" not in reply
+        assert await h.steward.stores.goals.active(1) == []
+        assert await h.say("ok") == "fine"  # the next turn's request is well formed
+
+
+async def test_a_refusal_without_words_is_said(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    fake_model.reply(Reply(content=[], stop_reason="refusal"))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert await h.say("something it will not do") == "(The model declined to answer this.)"
