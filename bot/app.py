@@ -42,7 +42,13 @@ from bot.commands.access import apply_allowlists, apply_owner_settings
 from bot.gc_pauses import freeze_when_settled
 from bot.heap_trim import trim_periodically
 from bot.http import HttpServer
-from bot.lifecycle import expire_approvals, stop_signals, until_done, watch_data_dir
+from bot.lifecycle import (
+    close_to_others,
+    expire_approvals,
+    stop_signals,
+    until_done,
+    watch_data_dir,
+)
 from bot.recovery import recover_interrupted, send_restart_notes
 from bot.router import Router
 from bot.web.serve import start_console
@@ -279,6 +285,7 @@ async def _run(
 ) -> int:
     _check_identity_channels(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    close_to_others(settings.data_dir)
     # to_thread's pool at its full size from the start (bot/workers.py: no thread added later)
     asyncio.get_running_loop().set_default_executor(started_executor())
     lock = DataDirLock(settings.data_dir).acquire()  # one Steward per data directory

@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    # what Steward writes (the database, backups, exports, inbox files) is the owner's alone,
+    # whatever umask the shell had (review 63: 022 left steward.db readable by every user)
+    os.umask(0o077)
     try:
         settings, home = load_at_home()
     except ConfigError as exc:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from agent.paths import DataDirLock
     from bot.channels.base import Channel
 
-__all__ = ["expire_approvals", "stop_signals", "until_done", "watch_data_dir"]
+__all__ = ["close_to_others", "expire_approvals", "stop_signals", "until_done", "watch_data_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +93,20 @@ async def watch_data_dir(lock: DataDirLock, stop: asyncio.Event, every: float = 
             stop.set()
             return True
     return False
+
+
+def close_to_others(data_dir: Path) -> None:
+    """A data directory other users can enter (made before Steward set its umask, or by hand
+    with 755) is closed to them: it holds memories, transcripts and mail quotes."""
+    try:
+        mode = data_dir.stat().st_mode & 0o777
+        if mode & 0o077:
+            data_dir.chmod(mode & 0o700)
+            log.warning(
+                "data directory %s was open to other users (mode %03o); now %03o",
+                data_dir,
+                mode,
+                mode & 0o700,
+            )
+    except OSError as exc:  # not ours to change (a mounted volume): said, not fatal
+        log.warning("data directory %s: could not close it to other users: %s", data_dir, exc)
