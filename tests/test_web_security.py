@@ -116,6 +116,37 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
                 await http.stop()
 
 
+async def test_anonymous_refusals_cannot_fill_the_audit_log(web: Web) -> None:
+    """Review 63: any page the owner opens can POST to /login; each refusal was a chained
+    audit event (350 in 1.3 s buried the activity page). Now one event a minute per kind,
+    counting the refusals since the last one."""
+    audit = web.h.steward.stores.audit
+    before = len(await audit.recent(500))
+    for _ in range(30):
+        foreign, _ = await web.request(
+            "POST", "/login", headers={"Origin": "https://evil.example"}, data={"token": "x"}
+        )
+        guess, _ = await web.request(
+            "POST", "/login", headers=web.origin(), data={"token": "guessed-token"}
+        )
+        assert foreign.status == guess.status == 403
+    events = (await audit.recent(500))[: len(await audit.recent(500)) - before]
+    assert sorted(e.kind for e in events) == ["web.login_refused", "web.origin_refused"]
+    assert all(e.detail["count"] == 1 for e in events)
+    web.clock.advance(timedelta(seconds=61))
+    await web.request("POST", "/login", headers={"Origin": "https://evil.example"}, data={})
+    [latest] = await audit.recent(1)
+    assert latest.kind == "web.origin_refused" and latest.detail["count"] == 30  # none lost
+    # a real link used twice is still audited each time, with whose it was
+    link = await web.link()
+    assert (await web.open_link(link))[0].status == 303
+    token = link.split("token=", 1)[1]
+    again, _ = await web.request("POST", "/login", headers=web.origin(), data={"token": token})
+    assert again.status == 403
+    [used] = await audit.recent(1, kind="web.login_refused")
+    assert used.actor == str(OWNER) and "count" not in used.detail
+
+
 async def test_a_link_signs_in_once_and_leaves_no_token_in_the_url(web: Web) -> None:
     link = await web.link()
     # a link preview or a mail scanner fetching it signs nobody in and spends nothing

@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.web import pages
 from bot.web.auth import BASE_URL_STATE, SESSION_HOURS, current_role, role_for
 from bot.web.deps import WebDeps
+from bot.web.refusals import AnonymousRefusals
 from bot.web.security import SECURITY_HEADERS, Perimeter, csrf_matches
 from bot.web.views import Page, Routes, environment
 from memory.people import Identity
@@ -45,6 +46,7 @@ class WebConsole:
             self.routes.include(module.routes)
         self.env = environment()
         self._flashes: dict[int, str] = {}
+        self.refusals = AnonymousRefusals(deps.core.stores.audit, deps.core.clock.now)
 
     def listen_on(self, host: str, port: int) -> None:
         """The address the server really listens on (its port, when 0 was asked for)."""
@@ -76,7 +78,9 @@ class WebConsole:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if not self.perimeter.host_ok(request.headers.get("Host")):
-            log.warning("web console: refused a request for host %r", request.headers.get("Host"))
+            self.refusals.warn(
+                "web console: refused a request for host %r", request.headers.get("Host")
+            )
             return web.Response(status=421, text="This host name is not Steward's.")
         path = request.path
         if path.startswith("/static/") and request.method in ("GET", "HEAD"):
@@ -175,7 +179,7 @@ class WebConsole:
             request.headers.get("Referer"),
             request.headers.get("Host"),
         ):
-            await stores.audit.record("web.origin_refused", actor="", subject="/login")
+            await self.refusals.record("web.origin_refused", subject="/login")
             return web.Response(status=403, text="This request did not come from the console.")
         form = await request.post()
         token = form.get("token", "")
@@ -183,9 +187,12 @@ class WebConsole:
         redeemed = await stores.web_sessions.redeem(token) if 0 < len(token) <= 200 else None
         if redeemed is None or redeemed.result is not LoginResult.OK:
             result = redeemed.result if redeemed else LoginResult.UNKNOWN
-            await stores.audit.record(
-                "web.login_refused", actor=redeemed.identity if redeemed else "", reason=result
-            )
+            if redeemed is not None and redeemed.identity:  # a real link, used or expired
+                await stores.audit.record(
+                    "web.login_refused", actor=redeemed.identity, reason=result
+                )
+            else:  # a guess: anyone can send those
+                await self.refusals.record("web.login_refused", reason=result)
             return self._page("link_refused.html", status=403, reason=result.value)
         assert redeemed.user_id is not None and redeemed.role is not None
         settings = self.deps.core.settings

@@ -1,0 +1,58 @@
+"""Refusals nobody signed in caused, audited without letting anyone fill the audit log.
+
+Any page the owner opens, and anyone who can reach the port, can POST to /login: a foreign
+Origin or an unknown token is refused, and each refusal used to be a chained audit event (a
+commit and an `audit.head` write): 350 requests wrote 350 events in 1.3 s and pushed every real
+event off the console's activity page (review 63). Now a kind is audited at most once a
+minute, the event counting the refusals since the last one; the log line for a request naming
+another host is limited the same way. Refusals with a person behind them (a used or expired
+link, a signed-in session's bad Origin) are audited one by one as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+__all__ = ["AnonymousRefusals"]
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(minutes=1)
+
+
+class _Audit(Protocol):
+    async def record(
+        self, kind: str, /, *, actor: str, subject: str = "", **detail: Any
+    ) -> Any: ...
+
+
+class AnonymousRefusals:
+    def __init__(self, audit: _Audit, now: Callable[[], datetime]) -> None:
+        self._audit = audit
+        self._now = now
+        self._last: dict[str, datetime] = {}
+        self._since: dict[str, int] = {}  # refusals of a kind not yet in an event
+
+    def _due(self, kind: str) -> int:
+        """The refusals of `kind` to report now, this one included (0: within the window)."""
+        count = self._since.get(kind, 0) + 1
+        now, last = self._now(), self._last.get(kind)
+        if last is not None and now - last < WINDOW:
+            self._since[kind] = count
+            return 0
+        self._last[kind], self._since[kind] = now, 0
+        return count
+
+    async def record(self, kind: str, *, subject: str = "", **detail: Any) -> None:
+        count = self._due(kind)
+        if count:
+            await self._audit.record(kind, actor="", subject=subject, count=count, **detail)
+
+    def warn(self, message: str, *args: Any) -> None:
+        """A log line for an anonymous refusal, at most once a minute, with the count."""
+        count = self._due("log:" + message)
+        if count:
+            log.warning(message + " (%d such since the last line)", *args, count)
