@@ -220,6 +220,7 @@ def test_approving_a_shell_action_runs_it_and_updates_the_chat_card(
     approval_id = card.get_attribute("data-id")
     assert "touch from-the-browser" in card.find_element("css selector", "pre.action").text
     assert "owner's turn" in card.text
+    time.sleep(0.8)  # read first: a press within 0.7 s of the list changing is not sent
     card.find_element("css selector", "button.approve").click()
     wait_for(lambda: "ran" in browser.find_element("id", "flash").text, on=browser)
     assert (world.workspace() / "from-the-browser").exists()
@@ -239,6 +240,7 @@ def test_denying_one_runs_nothing(world: World, browser: Any) -> None:
     world.say(instruction("shell", {"command": "touch denied-in-the-browser"}))
     card = wait_for(lambda: css(browser, "article.approval"))[0]
     approval_id = card.get_attribute("data-id")
+    time.sleep(0.8)  # read first (see above)
     card.find_element("css selector", "button.deny").click()
     wait_for(lambda: "Denied" in browser.find_element("id", "flash").text)
     assert not (world.workspace() / "denied-in-the-browser").exists()
@@ -247,6 +249,36 @@ def test_denying_one_runs_nothing(world: World, browser: Any) -> None:
     assert any(approval_id in text and "Denied" in text for _, _, text in world.channel.marked)
     # a reused form (the same id, pressed again) decides nothing
     assert css(browser, "#no-approvals")
+
+
+def test_the_list_never_changes_under_the_pointer(world: World, browser: Any) -> None:
+    """Review 63: the list was re-rendered every 2 s whatever the owner was doing, so a card
+    decided in chat moved the next one's Approve under a finger about to press it. A newer
+    list waits until the pointer leaves."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(world.base + "/approvals")
+    world.say(instruction("shell", {"command": "touch first-card"}))
+    world.say(instruction("shell", {"command": "touch second-card"}))
+    cards = wait_for(
+        lambda: len(css(browser, "article.approval")) == 2 and css(browser, "article.approval")
+    )
+    first, second = (c.get_attribute("data-id") for c in cards)
+    ActionChains(browser).move_to_element(
+        cards[1].find_element("css selector", "button.approve")
+    ).perform()
+    world.say(f"/deny {first}")  # decided elsewhere while the owner points at the second
+    time.sleep(2 * 2.0 + 1.0)  # two polls
+    shown = [c.get_attribute("data-id") for c in css(browser, "article.approval")]
+    assert shown == [first, second], "the list changed under the pointer"
+    ActionChains(browser).move_to_element(browser.find_element("css selector", "h1")).perform()
+    wait_for(
+        lambda: [c.get_attribute("data-id") for c in css(browser, "article.approval")] == [second],
+        on=browser,
+    )
+    world.say(f"/deny {second}")
+    wait_for(lambda: css(browser, "#no-approvals"), on=browser)
+    assert not (world.workspace() / "second-card").exists()
 
 
 def test_forgetting_a_memory_takes_it_out_of_search(world: World, browser: Any) -> None:
