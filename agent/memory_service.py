@@ -375,6 +375,9 @@ class MemoryService:
             log.exception("could not remember a %s for user %s", kind.value, user_id)
             return None
 
+    async def get(self, user_id: int, memory_id: int) -> Memory | None:
+        return await self.store.get(user_id, memory_id)
+
     async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
         """The memory and the exchange it came from (agent/forgetting.py)."""
         return await self.forgetting.forget(user_id, memory_id)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from agent.types import Address, TurnOutcome, TurnRequest
 from memory.goals import Goal
 from memory.labels import Label
-from memory.longterm import Kind, NewMemory, Saved, SearchResult, Source
+from memory.longterm import Kind, Memory, NewMemory, Saved, SearchResult, Source
 from memory.people import Chat, User
 from memory.schedules import Schedule
 
@@ -94,3 +94,5 @@ class Remembering(Protocol):
     ) -> Saved | None: ...
 
     async def interests(self, user: User) -> Sequence[str]: ...
+
+    async def get(self, user_id: int, memory_id: int) -> Memory | None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from agent.goals import GoalError, Goals
@@ -72,7 +72,19 @@ async def goal_add(
     )
 
 
-@tool(risk=Risk.WRITE_INTERNAL)
+async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The goal by its title, not only its number (review 62), then what would change."""
+    try:
+        goal_id = int(arguments.get("goal_id", 0))
+    except (TypeError, ValueError):
+        goal_id = 0
+    goal = await ctx.stores.goals.get(ctx.user.id, goal_id)
+    title = f"goal #{goal_id} {goal.title!r}" if goal else f"goal #{goal_id} (none of yours)"
+    rest = "\n".join(f"{k}: {v}" for k, v in arguments.items() if k != "goal_id")
+    return f"{title}\n{rest}" if rest else title
+
+
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
 async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
     """Log progress on a goal (dated today) when the user reports some.
 
@@ -94,7 +106,7 @@ async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
     return f"Noted on goal #{goal_id}."
 
 
-@tool(risk=Risk.WRITE_INTERNAL)
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
 async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
     """Record the next concrete step for a goal.
 
@@ -109,7 +121,7 @@ async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
     return f"Next step for goal #{goal_id}: {next_step.strip()}"
 
 
-@tool(risk=Risk.WRITE_INTERNAL)
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
 async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dropped"]) -> str:
     """Close a goal: done when achieved, dropped when the user gives it up.
 

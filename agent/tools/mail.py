@@ -1,5 +1,6 @@
 """Mail tools: search and read (risk `read`, output always untrusted, whoever sent it), send and
-reply (`external_effect`: the card shows the whole message), move and flag (`write_internal`).
+reply (`external_effect`: the card shows the whole message), move and flag (`write_internal`;
+their cards name each message by sender and subject).
 
 A message's words are outside content even from the owner's boss: `mail_search` and `mail_read`
 results are fenced and taint the turn, so anything above `read` that follows asks. The card of
@@ -24,7 +25,13 @@ from typing import Any, Literal
 
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import SearchQuery
-from agent.mail.message import Recipients, clean_text, human_size, parse_recipients
+from agent.mail.message import (
+    Recipients,
+    clean_text,
+    human_size,
+    parse_headers,
+    parse_recipients,
+)
 from agent.mail.service import MailService, ReadResult
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
@@ -478,7 +485,51 @@ def _uids(uids: list[int]) -> list[int]:
     return found
 
 
-@tool(risk=Risk.WRITE_INTERNAL, owner_data=True)
+_SHOWN = 10  # messages named on a move or flag card; the rest are counted
+
+
+async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The messages a move or flag acts on, by sender and subject (review 62: "uids: 7" told
+    the owner nothing, so an injected mail could have the owner's security alert trashed)."""
+    folder = str(arguments.get("folder") or "INBOX")
+    try:
+        chosen = _uids(arguments.get("uids") or [])
+    except (ToolError, TypeError, ValueError):
+        return f"in {folder}: (no valid UIDs)"
+    service = _service(ctx)
+    try:
+        async with service.session() as session:
+            await service.folder_state(session, folder)
+            items = await service.headers(session, chosen[:_SHOWN])
+        heads = await asyncio.to_thread(lambda: [parse_headers(i.header) for i in items])
+    except Exception as exc:  # the card still shows the UIDs: the action is bound to them
+        return f"in {folder}: UIDs {', '.join(map(str, chosen))} (not looked up: {exc})"
+    found = {item.uid: head for item, head in zip(items, heads, strict=True)}
+    lines = [f"in {folder}:"]
+    for uid in chosen[:_SHOWN]:
+        head = found.get(uid)
+        if head is None:
+            lines.append(f"- UID {uid}: no such message")
+        else:
+            subject = clean_text(head.subject)[:120] or "(no subject)"
+            sender = clean_text(head.sender_address or head.sender)[:80]
+            lines.append(f"- UID {uid}: from {sender}: {subject!r}")
+    if len(chosen) > _SHOWN:
+        lines.append(f"- and {len(chosen) - _SHOWN} more")
+    return "\n".join(lines)
+
+
+async def _move_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    target = clean_text(str(arguments.get("to_folder", "")))[:100]
+    return f"Move to {target!r}, " + await _which_mails(ctx, arguments)
+
+
+async def _flag_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    action = clean_text(str(arguments.get("action", "")))[:20]
+    return f"Mark as {action}, " + await _which_mails(ctx, arguments)
+
+
+@tool(risk=Risk.WRITE_INTERNAL, owner_data=True, preview=_move_preview)
 async def mail_move(
     ctx: ToolContext, uids: list[int], to_folder: str, folder: str = "INBOX"
 ) -> str:
@@ -506,7 +557,7 @@ _FLAGS = {
 }
 
 
-@tool(risk=Risk.WRITE_INTERNAL, owner_data=True)
+@tool(risk=Risk.WRITE_INTERNAL, owner_data=True, preview=_flag_preview)
 async def mail_flag(
     ctx: ToolContext,
     uids: list[int],

@@ -8,7 +8,7 @@ sources as its label.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope, hit_label, message_label
@@ -33,7 +33,25 @@ def _service(ctx: ToolContext) -> MemoryService:
     return service
 
 
-@tool(risk=Risk.WRITE_INTERNAL)
+async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """What would be remembered and, by their words, what it would replace (review 62: the
+    ids alone did not say which of the owner's memories a tainted turn meant to overwrite)."""
+    lines = [f"Remember: {str(arguments.get('text', ''))[:500]!r}"]
+    shown = ("kind", "subject", "importance", "source")
+    lines += [f"{k}: {arguments[k]}" for k in shown if k in arguments]
+    service = ctx.deps.memory
+    for raw in (arguments.get("replaces") or [])[:10]:
+        try:
+            memory_id = int(raw)
+        except (TypeError, ValueError):
+            continue
+        old = await service.get(ctx.user.id, memory_id) if service is not None else None
+        shown = f"{old.text[:200]!r}" if old is not None else "(none of yours)"
+        lines.append(f"replacing #{memory_id}: {shown}")
+    return "\n".join(lines)
+
+
+@tool(risk=Risk.WRITE_INTERNAL, preview=_save_preview)
 async def memory_save(
     ctx: ToolContext,
     text: str,

@@ -7,6 +7,7 @@ checked again when it runs.
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.errors import TooManySchedules
@@ -92,7 +93,20 @@ async def schedule_list(ctx: ToolContext) -> str | ToolResult:
     return text
 
 
-@tool(risk=Risk.WRITE_INTERNAL)
+async def _cancel_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """Which reminder or task: the card names it, not only its number (review 62)."""
+    scheduler = _scheduler(ctx)
+    try:
+        wanted = int(arguments.get("schedule_id", 0))
+    except (TypeError, ValueError):
+        wanted = 0
+    found = [s for s in await scheduler.pending_for(ctx.user) if s.id == wanted]
+    if not found:
+        return f"Cancel #{wanted}: no pending reminder or task of yours has that number."
+    return "Cancel " + scheduler.describe(found[0], ctx.user)
+
+
+@tool(risk=Risk.WRITE_INTERNAL, preview=_cancel_preview)
 async def schedule_cancel(ctx: ToolContext, schedule_id: int) -> str:
     """Cancel one of the user's reminders or scheduled tasks.
 
