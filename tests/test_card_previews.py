@@ -41,3 +41,14 @@ async def test_cards_name_the_goal_the_reminder_and_the_memory(tmp_path: Path) -
         assert "Northwind Savings" in cards["memory_save"]  # what it would overwrite
         assert f"replacing #{memory.id}" in cards["memory_save"]
         await w.check_invariants()
+
+
+async def test_the_approve_list_shows_an_actions_words_as_typed(tmp_path: Path) -> None:
+    """Review 62: `/approve`'s list put each request's first line in as Markdown, so a
+    command could bold or strike parts of its own line there."""
+    async with trust_world(tmp_path) as w:
+        url = "http://127.0.0.1:1/**safe**~~gone~~[ok]"
+        await _cards_after_reading(w, instruction("web_fetch", {"url": url}))
+        listing = await w.h.say("/approve")
+    line = next(x for x in listing.splitlines() if "web_fetch" in x)
+    assert r"\*\*safe\*\*" in line and r"\~\~gone\~\~" in line and r"\[ok\]" in line

@@ -13,7 +13,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from agent.approvals import ApprovalService, approval_preview
-from agent.cards import escape_invisible, render_preview
+from agent.cards import escape_invisible, plain_text, render_preview
 from agent.config import Settings
 from agent.recall import group_scope
 from agent.types import Address, Choice, Press
@@ -85,6 +85,7 @@ async def list_pending(
         first = "".join(render_preview(approval_preview(a))[0]).strip().split("\n", 1)[0]
         if len(first) > _LIST_LINE:
             first = first[: _LIST_LINE - 1] + "…"
+        first = plain_text(first, _LIST_LINE)  # the action's words, shown as typed (review 62)
         expires = a.expires_at.astimezone(zone)
         lines.append(f"{a.id} — {a.tool}: {first} (expires {expires:%H:%M} {zone.key})")
     return (
