@@ -644,3 +644,25 @@ async def test_a_guests_unsized_or_zero_sized_file_is_counted_and_capped_at_what
         await intake.take((ref,), Downloads(), base=base, own_words=False, guest=7)
     kept = sorted(p.stat().st_size for p in (tmp_path / "inbox").iterdir())
     assert kept == [10, 20, 20]  # 20 + 20 (the "0"), then 10 of the 10 left; then nothing
+
+
+async def test_an_audio_file_named_in_another_script_reaches_the_speech_server_by_its_suffix(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """inbox/ keeps a name in any script now; the upload's multipart name stays ASCII (not
+    every speech server takes another), and the suffix that says the format is kept."""
+    fake_model.reply_text("Noted.")
+    async with FakeSTT() as stt:
+        settings = {"STEWARD_STT_URL": stt.base_url, "STEWARD_STT_MODEL": "whisper-1"}
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, **settings),
+        ):
+            audio = tg.add_file(b"OggS named") | {
+                "duration": 2,
+                "mime_type": "audio/ogg",
+                "file_name": "голосовое.ogg",
+            }
+            tg.push_message("", user_id=OWNER_TG, extra={"audio": audio})
+            await until(lambda: stt.requests, "the transcription")
+    assert [call.filename for call in stt.requests] == ["audio.ogg"]

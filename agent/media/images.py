@@ -4,6 +4,13 @@ Anthropic downscales anything with a long edge over 1568 px (and refuses over 80
 5 MB), so sending more only costs upload time and tokens: the image is shrunk to a 1568-px long
 edge, turned upright by its EXIF orientation, and sent as JPEG (PNG when it has transparency).
 Re-encoding also drops metadata (GPS position) and anything hidden after the image data.
+
+Memory is bounded before anything is decoded, since a file of a few hundred KB can describe
+60 million pixels: a large JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8: libjpeg's own
+shrinking, from the compressed data); an image whose preparation would still hold more than
+`MAX_MEMORY` (a PNG, WebP or TIFF cannot be decoded smaller) is refused like one over
+`MAX_PIXELS`; no step copies the decoded image whole; and images are prepared one at a time.
+A photo under 6,272 px comes out byte for byte as before.
 """
 
 from __future__ import annotations
@@ -11,14 +18,21 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "prepare_image"]
 
 MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+MAX_MEMORY = 256 * 1024 * 1024
+"""The most preparing one image may hold at once, by `_estimate`, checked before decoding: a
+PNG of 7,745 x 7,745 RGBA pixels (a 250 KB file) would take 540 MB, a 7,000 x 5,000 RGB photo
+as PNG takes 150 MB. A JPEG is decoded at a reduced scale instead when that brings it under."""
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
+_ORIENTATION = 0x0112  # EXIF
 log = logging.getLogger(__name__)
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG includes MPO (phones)
 """What a photo is decoded as, whatever its file says: the formats phones, screenshots and
@@ -39,8 +53,64 @@ class PreparedImage:
     original: tuple[int, int]
 
 
+def _pixel_bytes(mode: str) -> int:
+    """What Pillow keeps a pixel in: one byte for 1-bit, grey and palette images, two for
+    16-bit grey, four for the rest (RGB too is stored in four)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _estimate(width: int, height: int, mode: str, alpha: bool) -> int:
+    """About the most memory `_prepare` holds at once for an image decoded at `width` x
+    `height` in `mode`: the decoded image with its shrunk copy (and the premultiplied copy
+    Pillow makes to shrink one with transparency), then its conversion to RGB or RGBA, then
+    the resize to the size sent."""
+    pixels = width * height
+    size = _pixel_bytes(mode)
+    factor = max(width, height) // (2 * MAX_EDGE)
+    peak = 0
+    if factor >= 2:
+        width, height = -(-width // factor), -(-height // factor)
+        premultiplied = pixels * 4 if mode in ("RGBA", "LA") else 0
+        peak = pixels * size + premultiplied + width * height * size
+        pixels = width * height
+    converted = pixels * 4 if mode != ("RGBA" if alpha else "RGB") else 0
+    premultiplied = pixels * 4 if alpha else 0
+    resized = MAX_EDGE * max(width, height) * 4  # the first of two passes
+    return max(peak, pixels * size + converted, pixels * 4 + premultiplied + resized)
+
+
+def _alpha(image: Any) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _draft(image: Any) -> None:
+    """A JPEG decoded by libjpeg at a reduced scale (1/2, 1/4 or 1/8, from the compressed data):
+    the most reduced that still leaves its long edge at twice the size sent (below a 6,272-px edge
+    nothing changes: `reduce` took it there after a full decode), or else the size sent, when
+    twice that would still take more than `MAX_MEMORY` (a CMYK print file)."""
+    if image.format not in ("JPEG", "MPO"):
+        return
+    width, height = image.size
+    longest = max(width, height)
+    # libjpeg's scale is the smaller of width // w and height // h: asked for per axis, a long,
+    # thin image is scaled by its long edge too
+    for target in (2 * MAX_EDGE, MAX_EDGE):
+        asked = (max(1, width * target // longest), max(1, height * target // longest))
+        most = min(width // asked[0], height // asked[1])
+        scale = next((s for s in (8, 4, 2) if most >= s), 1)
+        decoded = (-(-width // scale), -(-height // scale))
+        if _estimate(*decoded, image.mode, _alpha(image)) <= MAX_MEMORY:
+            break
+    if scale > 1:
+        image.draft("RGB", asked)
+
+
 def _prepare(raw: bytes) -> PreparedImage:
-    from PIL import Image, ImageOps, UnidentifiedImageError  # on the first image, not at start-up
+    from PIL import Image, UnidentifiedImageError  # on the first image, not at start-up
 
     try:
         with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
@@ -48,21 +118,25 @@ def _prepare(raw: bytes) -> PreparedImage:
                 raise ImageError(f"it is too large to open ({probe.width}x{probe.height} px)")
             probe.verify()
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
+        original = image.size
+        _draft(image)
+        if _estimate(*image.size, image.mode, _alpha(image)) > MAX_MEMORY:
+            raise ImageError(f"it is too large to open ({original[0]}x{original[1]} px)")
         image.load()  # the first frame of an animation
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         if isinstance(exc, ImageError):
             raise
         raise ImageError("it is not an image I can read") from None
-    original = image.size
     try:
-        image = ImageOps.exif_transpose(image) or image
+        orientation = image.getexif().get(_ORIENTATION, 1)
     except Exception:  # a damaged EXIF block (struct.error and the like): sent unrotated
         log.info("an image's EXIF orientation could not be read; sent as it is")
-    alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+        orientation = 1
+    alpha = _alpha(image)
     # Shrink in the file's own mode first, to twice the size sent: converting a large palette
-    # image to RGBA first took four bytes a pixel (a 7 KB PNG of 7,745 x 7,745: 470 MB).
+    # image to RGBA first took four bytes a pixel (a 7 KB PNG of 7,745 x 7,745: 470 MB). No
+    # step copies the decoded image whole: it is turned upright once shrunk, and converted only
+    # when its mode is not already the one sent.
     factor = max(image.width, image.height) // (2 * MAX_EDGE)
     try:
         if factor >= 2:
@@ -71,7 +145,21 @@ def _prepare(raw: bytes) -> PreparedImage:
                 image = image.reduce(factor)
             else:  # palette, 1-bit, 16-bit grey…: what reduce() refuses
                 image = image.resize(smaller, Image.Resampling.NEAREST)
-        image = image.convert("RGBA" if alpha else "RGB")
+        turns = {
+            2: Image.Transpose.FLIP_LEFT_RIGHT,
+            3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270,
+            7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90,
+        }  # as ImageOps.exif_transpose turns them, which copied the whole image when it did not
+        upright = turns.get(orientation) if isinstance(orientation, int) else None
+        if upright is not None:
+            image = image.transpose(upright)
+        mode = "RGBA" if alpha else "RGB"
+        if image.mode != mode:
+            image = image.convert(mode)
         image.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
     except (ValueError, OSError) as exc:  # a mode or a file Pillow cannot take further
         raise ImageError(f"it is an image I cannot convert ({image.mode})") from exc
@@ -94,6 +182,16 @@ def _prepare(raw: bytes) -> PreparedImage:
     return PreparedImage(media_type, out.getvalue(), image.width, image.height, original)
 
 
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-image")
+"""Where images are prepared: one at a time, always on the same thread. Several photos arriving
+together (an album, a few chats at once) each took their share of memory at the same moment
+on the shared pool (four 7,745-px images: 2.1 GB), and even one after another on different
+threads, each thread's malloc arena kept what its image had freed."""
+
+
 async def prepare_image(raw: bytes) -> PreparedImage:
-    """`raw` as an image the model takes; raises `ImageError` for what is no image."""
-    return await asyncio.to_thread(_prepare, raw)
+    """`raw` as an image the model takes; raises `ImageError` for what is no image.
+
+    When the caller stops waiting (a cancelled turn), an image still queued is dropped; one
+    being prepared finishes first (a thread cannot be stopped), and the next starts after it."""
+    return await asyncio.get_running_loop().run_in_executor(_worker, _prepare, raw)

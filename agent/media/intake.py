@@ -24,6 +24,7 @@ import html
 import logging
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from agent.attachments import (
     MediaRef,
     plain_media_type,
 )
-from agent.cards import describe_sources
+from agent.cards import describe_sources, escape_invisible
 from agent.fence import fence, new_fence_id
 from agent.media.documents import READABLE, DocumentError, document_type, extract_text
 from agent.media.images import ImageError, prepare_image
@@ -50,7 +51,12 @@ __all__ = ["INBOX", "FileSource", "Intake", "MediaIntake", "content_blocks", "me
 log = logging.getLogger(__name__)
 
 INBOX = "inbox"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DROPPED = re.compile("\0+")  # a run of characters a name does not keep
+_MAX_NAME = 80  # characters, the suffix included
+_MAX_NAME_BYTES = 200  # UTF-8: room left under a file system's 255 for "-999" and ".txt"
+_MAX_SUFFIX = 16
+_MAX_READ = 1_000  # of a name's end: no file system takes more, and it is read in the event loop
+_LEADING = re.compile(r"^[\W_]+")  # dots, dashes, a combining accent with nothing to sit on
 _WHAT = {
     MediaKind.PHOTO: "photo",
     MediaKind.DOCUMENT: "file",
@@ -113,10 +119,44 @@ def _shown_type(mime_type: str) -> str:
     return mime_type if plain_media_type(mime_type) else "unknown type"
 
 
+def _kept(char: str) -> bool:
+    """A character a saved file's name keeps: a letter or digit of any script (with its
+    combining accents), `.`, `_` or `-`; never a path separator, a space, a control, bidi or
+    other invisible character (a Hangul filler is a "letter" no one sees)."""
+    if char.isascii():
+        return char.isalnum() or char in "._-"
+    if not (char.isalnum() or unicodedata.category(char).startswith("M")):
+        return False
+    return escape_invisible(char) == char
+
+
+def _clean(text: str) -> str:
+    return _DROPPED.sub("_", "".join(c if _kept(c) else "\0" for c in text))
+
+
+def _name_parts(name: str) -> tuple[str, str]:
+    """A sender's file name as the stem and suffix ("report", ".pdf") of a name in inbox/:
+    the last path part only, NFC-normalised, every run of characters not `_kept` one `_`, no
+    leading dot, `_`, `-` or combining accent; the stem cut so that the whole name keeps to 80
+    characters (and 200 bytes), the suffix (up to 16 letters or digits) never cut. The stem is
+    "" when nothing is left of it."""
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1][-_MAX_READ:])
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not (
+        suffix.isalnum() and len(suffix) <= _MAX_SUFFIX and _clean(suffix) == suffix
+    ):
+        stem, suffix = base, ""
+    suffix = f".{suffix}" if suffix else ""
+    stem = _LEADING.sub("", _clean(stem))[: _MAX_NAME - len(suffix)]
+    while len((stem + suffix).encode()) > _MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem if suffix else stem.rstrip("._"), suffix
+
+
 def _safe_name(name: str) -> str:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = _UNSAFE.sub("_", base).strip("._")[:80]
-    return base
+    """A sender's file name as it may name a file in inbox/ ("" when nothing of it is left)."""
+    stem, suffix = _name_parts(name)
+    return stem + suffix if stem else ""
 
 
 class MediaIntake:
@@ -337,11 +377,12 @@ class MediaIntake:
     # -- the workspace copy -----------------------------------------------------------------
 
     async def _save(self, ref: MediaRef, raw: bytes) -> str:
-        name = _safe_name(ref.name)
-        if not name:
+        stem, suffix = _name_parts(ref.name)
+        if not stem:  # no name, or none of it left ("📄.pdf", ".pdf"): its suffix is kept
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            name = f"{_WHAT[ref.kind].replace(' ', '-')}-{stamp}{_DEFAULT_SUFFIX[ref.kind]}"
-        return await asyncio.to_thread(self._write_new, name, raw)
+            stem = f"{_WHAT[ref.kind].replace(' ', '-')}-{stamp}"
+            suffix = suffix or _DEFAULT_SUFFIX[ref.kind]
+        return await asyncio.to_thread(self._write_new, stem + suffix, raw)
 
     async def _save_text(self, saved: str, text: str) -> str:
         name = saved.removeprefix(f"{INBOX}/") + ".txt"
@@ -412,8 +453,10 @@ def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, 
             continue
         head = "A document" if item.kind is AttachmentKind.DOCUMENT else "A recording, transcribed"
         body = item.text
-        if item.label.tainted:
-            body = fence(body, f"{item.name}", new_fence_id())
+        if item.label.tainted:  # the sender described as for an image, not the file alone
+            body = fence(
+                body, f"{item.name} ({describe_sources(item.label.sources)})", new_fence_id()
+            )
         tail = ""
         if item.truncated:
             tail = f"\n(The text was cut at {len(item.text):,} characters; all of it is in "

@@ -50,6 +50,10 @@ class Transcriber:
         headers = {"Accept": "application/json"}
         if self._key is not None and self._key.get_secret_value():
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+        if not filename.isascii():  # the server reads the format from the suffix alone, and
+            # not every one takes a multipart name in another script (inbox/ keeps them now)
+            suffix = filename.rpartition(".")[2] if "." in filename else ""
+            filename = "audio" + (f".{suffix}" if suffix.isascii() and suffix.isalnum() else "")
         files = {"file": (filename, audio, _media_type(mime_type))}
         data = {"model": self._model, "response_format": "json"}
         import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
