@@ -65,7 +65,8 @@ async def asyncio_tasks(port: int) -> int:
     """The number of asyncio tasks in Steward, from its `GET /healthz`."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-        writer.write(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        # the Host a browser or curl sends (the console's perimeter guards /healthz too)
+        writer.write(f"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), 10)
         writer.close()

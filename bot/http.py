@@ -35,6 +35,7 @@ class HttpServer:
         self._max_body = max_body
         self._mounts: dict[str, Handler] = {}
         self._fallback: Handler | None = None
+        self._host_ok: Callable[[str | None], bool] | None = None
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
 
@@ -61,9 +62,14 @@ class HttpServer:
     def unmount(self, path: str) -> None:
         self._mounts.pop(path, None)
 
-    def serve_rest(self, handler: Handler | None) -> None:
-        """Serve every path no channel mounted (the web console, `bot/web/`); None stops it."""
+    def serve_rest(
+        self, handler: Handler | None, host_ok: Callable[[str | None], bool] | None = None
+    ) -> None:
+        """Serve every path no channel mounted (the web console, `bot/web/`); None stops it.
+        `host_ok` (the console's perimeter) also guards /healthz and /metrics: a rebinding
+        page on another name reads nothing of them (review 63)."""
         self._fallback = handler
+        self._host_ok = host_ok if handler is not None else None
 
     async def start(self) -> None:
         from aiohttp import web  # only when a channel needs the server
@@ -98,6 +104,12 @@ class HttpServer:
         handler = self._mounts.get(request.path)
         if handler is not None:
             return await handler(request)
+        if (
+            request.path in ("/healthz", "/metrics")
+            and self._host_ok is not None
+            and not self._host_ok(request.headers.get("Host"))
+        ):
+            return web.Response(status=421, text="This host name is not Steward's.")
         if request.path == "/healthz" and request.method == "GET":
             tasks = len(asyncio.all_tasks())  # a count that grows is a leak (`make soak`)
             body = {"ok": True, "endpoints": sorted(self._mounts), "tasks": tasks}

@@ -758,3 +758,13 @@ async def test_activity_filters_tells_a_turns_story_and_exports(web: Web) -> Non
     assert [e["id"] for e in lines] == list(range(1, len(lines) + 1))
     assert lines[-1]["kind"] == "web.audit_exported"
     assert lines[-1]["detail"]["session"].startswith("web-session:")
+
+
+async def test_health_and_metrics_answer_only_steward_s_own_host_names(web: Web) -> None:
+    """Review 63: /healthz and /metrics were served before the console's host check, so a
+    DNS-rebinding page (a loopback peer, no forwarding header) could read them."""
+    for path in ("/healthz", "/metrics"):
+        rebound, _ = await web.request("GET", path, headers={"Host": "rebind.evil.example"})
+        assert rebound.status == 421
+        own, body = await web.request("GET", path)
+        assert own.status == 200 and body.startswith("{")

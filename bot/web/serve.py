@@ -43,7 +43,8 @@ async def _start(steward: Steward, http: HttpServer, channels: Sequence[Any]) ->
     console = WebConsole(
         WebDeps.of(steward, channels, failed), listen_host=http.host, port=http.port
     )
-    http.serve_rest(console.handle)  # before the server starts: no request finds it missing
+    # before the server starts: no request finds it missing
+    http.serve_rest(console.handle, lambda host: console.perimeter.host_ok(host))
     try:
         await http.start()
     except HttpServerError as exc:
