@@ -49,15 +49,52 @@ def document_type(name: str, mime_type: str) -> str | None:
     return _BY_SUFFIX.get(suffix) or _BY_MIME.get(mime_type.split(";")[0].strip().lower())
 
 
+_BINARY = "it looks like a binary file, not text"
+
+
 def _decode(raw: bytes) -> str:
+    """Text in UTF-32 or UTF-16 by its byte order mark (UTF-32's first: it begins as UTF-16's
+    does), in UTF-16 without one when every other byte is NUL, else UTF-8, else Windows-1252.
+    A byte that does not decode (a UTF-16 file of an odd length) is replaced, never fatal."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return _wide(raw, "utf-32")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        return _wide(raw, "utf-16")
     if b"\x00" in raw[:8192]:
-        raise DocumentError("it looks like a binary file, not text")
+        codec = _utf16_without_bom(raw[:8192])
+        if codec is None:
+            raise DocumentError(_BINARY)
+        return _wide(raw, codec)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return raw.decode("cp1252", errors="replace")
+
+
+def _wide(raw: bytes, codec: str) -> str:
+    text = raw.decode(codec, errors="replace")
+    if "\x00" in text[:4096]:  # a binary file that happens to begin like a byte order mark
+        raise DocumentError(_BINARY)
+    return text
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" when `sample` reads as such: NULs at one parity of byte
+    (the high byte of Latin text) and hardly at the other, and printable once decoded."""
+    sample = sample[: len(sample) // 2 * 2]
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= half * 0.3 and even <= half * 0.02:
+        codec = "utf-16-le"
+    elif even >= half * 0.3 and odd <= half * 0.02:
+        codec = "utf-16-be"
+    else:
+        return None
+    text = sample.decode(codec, errors="replace")
+    readable = sum(char.isprintable() or char in "\t\n\r\f" for char in text)
+    return codec if readable >= len(text) * 0.95 else None
 
 
 def _extract(raw: bytes, kind: str) -> Extracted:

@@ -16,9 +16,13 @@ from typing import Any
 
 from agent.media.document_types import DocumentError, Extracted
 
-__all__ = ["MAX_PAGE_CONTENT", "MAX_PAGE_FONTS", "MAX_PDF_PAGES", "read_pdf"]
+__all__ = ["MAX_PAGE_CONTENT", "MAX_PAGE_FONTS", "MAX_PDF_PAGES", "MAX_PDF_TEXT", "read_pdf"]
 
 MAX_PDF_PAGES = 300
+MAX_PDF_TEXT = 4_000_000
+"""Characters of text read from one PDF; the pages after it are named as not read. A book of
+300 pages has about 1 MB (the model is given 60,000 characters of it); 48 KB of PDF whose
+pages all draw one compressed stream of 1 MB of text made 300 MB."""
 MAX_PAGE_CONTENT = 1_000_000
 MAX_PAGE_FONTS = 4_000_000
 """Bytes of font maps a page may make pypdf parse (a page of many fonts: a few hundred KB)."""
@@ -183,6 +187,7 @@ def _pdf_within_limits(raw: bytes, seconds: float) -> Extracted:
                 )
         count = len(reader.pages)
         texts = []
+        total = 0  # characters of text read
         deadline = time.monotonic() + seconds
         for index, page in enumerate(reader.pages):
             if index >= MAX_PDF_PAGES:
@@ -210,7 +215,14 @@ def _pdf_within_limits(raw: bytes, seconds: float) -> Extracted:
             except _OutOfTime:
                 texts.append(f"[… pages {index + 1} to {count} not read: too much to read]")
                 break
-            texts.append(f"[page {index + 1}]\n{text.strip()}")
+            text = text.strip()
+            if total + len(text) > MAX_PDF_TEXT:
+                rest = f", and pages {index + 2} to {count} not read" if index + 1 < count else ""
+                texts.append(f"[page {index + 1}]\n{text[: MAX_PDF_TEXT - total]}")
+                texts.append(f"[… page {index + 1} cut short{rest}: too much text]")
+                break
+            total += len(text)
+            texts.append(f"[page {index + 1}]\n{text}")
     except (DocumentError, MemoryError):  # MemoryError: the child's limit, said as such
         raise
     except (PdfReadError, PyPdfError, RecursionError, Exception):  # whatever a damaged PDF
