@@ -85,7 +85,8 @@ async def test_an_mcp_tool_description_cannot_make_a_clean_turn_act(tmp_path: Pa
         decided = await _decisions(world, "send_message")
         assert decided == ["ask"], "send_message was allowed on a tool description's word"
         turn = (await world.h.turns())[-1]
-        assert turn.label.tainted and "mcp:evil" in turn.label.sources
+        # descriptions are labelled as a listing: they taint, but no more than that
+        assert turn.label.tainted and "mcp-tools:evil" in turn.label.sources
 
 
 async def test_an_approved_mcp_tool_that_vanishes_still_taints_the_resumed_turn(

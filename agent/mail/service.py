@@ -30,6 +30,7 @@ from agent.mail.message import (
     parse_headers,
     parse_message,
     parse_recipients,
+    read_headers,
 )
 from agent.mail.smtp import send_mail
 from memory.clock import Clock
@@ -55,6 +56,7 @@ CONTACT = "mail.contact"
 """How the last attempt to reach the IMAP server went, for /status: "ok", or "unreachable"
 with when that began and why (JSON). /status said "login ok" with the server down."""
 """State key: "1" while a refused login has been told to the owner and no login has worked."""
+_UNREADABLE = "(its headers could not be read)"
 
 
 @dataclass(frozen=True)
@@ -179,19 +181,28 @@ class MailService:
         async with self.session() as session:
             state = await session.select(folder)
             uids = (await session.search(query))[-limit:]
-            items = await session.headers(uids)
-        return [
-            Listed(
-                folder,
-                state.uidvalidity,
-                item.uid,
-                item.seen,
-                item.size,
-                item.internaldate,
-                parse_headers(item.header),
+            items = sorted(await session.headers(uids), key=lambda i: i.uid, reverse=True)
+        # off the loop (a long header costs); one that cannot be read is listed as such
+        heads = await asyncio.to_thread(read_headers, [i.header for i in items])
+        listed = []
+        for item, mail in zip(items, heads, strict=True):
+            if mail is None:
+                log.warning(
+                    "mail: message %s in %s unreadable; listed without headers", item.uid, folder
+                )
+                mail = ParsedMail(subject=_UNREADABLE, problems=[_UNREADABLE])
+            listed.append(
+                Listed(
+                    folder,
+                    state.uidvalidity,
+                    item.uid,
+                    item.seen,
+                    item.size,
+                    item.internaldate,
+                    mail,
+                )
             )
-            for item in sorted(items, key=lambda i: i.uid, reverse=True)
-        ]
+        return listed
 
     async def read(self, folder: str, uid: int) -> ReadResult:
         _folder_name(folder)
@@ -211,7 +222,7 @@ class MailService:
                 uid,
                 item.size,
                 item.seen,
-                parse_headers(item.header),
+                await asyncio.to_thread(parse_headers, item.header),
                 True,
             )
         raw = await session.message(uid)

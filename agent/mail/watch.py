@@ -21,7 +21,7 @@ from typing import Protocol
 
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
-from agent.mail.message import ParsedMail, parse_headers, parse_message
+from agent.mail.message import ParsedMail, parse_message, read_headers
 from agent.mail.rules import matches, notice_text
 from agent.mail.service import MailService
 from agent.scheduler.jobs import DueJob, JobResult, JobRuntime
@@ -142,8 +142,16 @@ class MailWatcher:
             new = await session.search(SearchQuery(uid_above=mark.last_uid))
             for start in range(0, len(new), 100):
                 chunk = new[start : start + 100]
-                for item in await session.headers(chunk):
-                    made += await self._arrived(session, folder, state.uidvalidity, item, arrival)
+                items = await session.headers(chunk)
+                # off the loop: a long header costs; one that cannot be read is None
+                heads = await asyncio.to_thread(read_headers, [i.header for i in items])
+                for item, headers in zip(items, heads, strict=True):
+                    if headers is None:  # skipped, and the mark moves past it with the rest
+                        log.warning("mail: message %s in %s unreadable; skipped", item.uid, folder)
+                        continue
+                    made += await self._arrived(
+                        session, folder, state.uidvalidity, item, headers, arrival
+                    )
                 await self.stores.mail.set_folder(folder, state.uidvalidity, max(chunk))
         stale_rules = [r for r in rules if r.kind == "unread_older"]
         if stale_rules:
@@ -156,9 +164,9 @@ class MailWatcher:
         folder: str,
         uidvalidity: int,
         item: HeaderItem,
+        headers: ParsedMail,
         rules: list[WatchRule],
     ) -> int:
-        headers = parse_headers(item.header)
         made = 0
         notified: set[int] = set()
         for rule in rules:
@@ -175,10 +183,15 @@ class MailWatcher:
         now = self.clock.now()
         unread = (await session.search(SearchQuery(unread=True)))[-200:]
         made = 0
-        for item in await session.headers(unread):
-            if item.seen or item.internaldate is None or now - item.internaldate < STALE_AFTER:
-                continue
-            headers = parse_headers(item.header)
+        items = [
+            i
+            for i in await session.headers(unread)
+            if not i.seen and i.internaldate is not None and now - i.internaldate >= STALE_AFTER
+        ]
+        heads = await asyncio.to_thread(read_headers, [i.header for i in items]) if items else []
+        for item, headers in zip(items, heads, strict=True):
+            if headers is None or item.internaldate is None:
+                continue  # unreadable: logged by read_headers
             for rule in rules:
                 if item.internaldate < rule.created_at - STALE_AFTER:
                     continue  # it was already old when the rule was made: not news
@@ -191,7 +204,7 @@ class MailWatcher:
         if item.size > GIST_MAX_BYTES:
             return headers
         raw = await session.message(item.uid)
-        return await asyncio.to_thread(parse_message, raw) if raw else headers
+        return await asyncio.to_thread(parse_message, raw) if raw else headers  # never raises
 
     async def _notice(
         self,
@@ -202,6 +215,13 @@ class MailWatcher:
         mail: ParsedMail,
         reason: str,
     ) -> int:
+        try:
+            text = notice_text(mail, stale=reason == "unread", size=item.size)
+        except Exception:  # the sender's words cannot stop the notice, nor the later ones
+            log.exception(
+                "mail: the notice of message %s in %s could not be written", item.uid, folder
+            )
+            text = "📧 New mail (its sender and subject could not be shown)."
         notice = await self.stores.mail.add_notice(
             user_id=rule.user_id,
             folder=folder,
@@ -209,7 +229,7 @@ class MailWatcher:
             uid=item.uid,
             reason=reason,
             rule_id=rule.id,
-            text=notice_text(mail, stale=reason == "unread", size=item.size),
+            text=text,
             sender=mail.sender_address,
         )
         if notice is None:

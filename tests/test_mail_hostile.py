@@ -1,0 +1,230 @@
+"""Hostile mail: one crafted message must not stop the watcher, mail_search or the briefing,
+nor tie up a core.
+
+Python 3.11's header parser raises IndexError, AttributeError, TypeError or RecursionError on
+some headers (`Message-ID: <`, `To: :"`, 2,000 brackets); the watcher then retried the same
+message for ever and the briefing answered "No briefing: IndexError". Its cost also grows with
+a header's length (a 550 KB To: took 16 s on the event loop) and with a message's parts (10,000
+tiny parts in 0.44 MB took 8 s).
+"""
+
+from __future__ import annotations
+
+import email
+import email.headerregistry
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mailservers import (
+    Dovecot,
+    SmtpRecorder,
+    mail_settings,
+    plain_mail,
+    running_dovecot,
+    running_smtp,
+)
+from trust_world import trust_world
+
+from agent.mail.imap import SearchQuery
+from agent.mail.message import parse_headers, parse_message, parse_recipients
+from agent.mail.watch import MailWatcher
+from agent.scheduler import SchedulerService
+
+BOSS = "The Boss <boss@corp.example>"
+
+HOSTILE = [
+    (b'To: :"', "to", ':"'),
+    (b"Message-ID: <", "message_id", "<"),
+    (b'Cc: "', "cc", '"'),
+    (b"Reply-To: \x00<", "reply_to", "<"),  # the NUL is dropped
+    (b"To: =?utf-8?b?<", "to", "=?utf-8?b?<"),
+    (b"To: " + b"(" * 2000 + b"a@b.org", "to", "(" * 2000 + "a@b.org"),  # RecursionError
+]
+
+
+def _with(header: bytes, body: bytes = b"body\r\n") -> bytes:
+    return b"From: Ann <ann@b.org>\r\n" + header + b"\r\nSubject: s\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("header,field,value", HOSTILE, ids=lambda x: repr(x)[:24])
+def test_a_hostile_header_is_read_as_written(header: bytes, field: str, value: str) -> None:
+    for mail in (parse_headers(_with(header)), parse_message(_with(header))):
+        assert getattr(mail, field) == value
+        assert mail.sender == "Ann <ann@b.org>" and mail.sender_address == "ann@b.org"
+        assert mail.subject == "s"
+    assert parse_message(_with(header)).text == "body"
+
+
+def test_a_hostile_from_is_shown_but_gives_no_address() -> None:
+    mail = parse_headers(b'From: :"\r\nSubject: hello\r\n\r\n')
+    assert (mail.sender, mail.sender_address, mail.subject) == (':"', "", "hello")
+
+
+def test_addresses_past_the_parser_are_refused_as_addresses() -> None:
+    """A reply to a From of 2,000 brackets raised RecursionError out of parse_recipients,
+    where a ValueError says it cannot be answered."""
+    with pytest.raises(ValueError, match="cannot be read"):
+        parse_recipients("(" * 3000 + "a@b.org")
+
+
+@pytest.fixture
+def parsed_headers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(name, length) of every header value the modern parser is given."""
+    seen: list[tuple[str, int]] = []
+    real = email.headerregistry.HeaderRegistry.__call__
+
+    def spy(self: Any, name: str, value: str) -> Any:
+        seen.append((name.lower(), len(value)))
+        return real(self, name, value)
+
+    monkeypatch.setattr(email.headerregistry.HeaderRegistry, "__call__", spy)
+    return seen
+
+
+def test_a_long_address_header_is_not_given_to_the_parser(
+    parsed_headers: list[tuple[str, int]],
+) -> None:
+    """The parser's cost grows with an address header's length (550 KB: 16 s): a long one is
+    read as written, its start kept."""
+    value = b"x" + b" x" * 60_000 + b" <a@b.org>"
+    mail = parse_headers(_with(b"To: " + value))
+    assert mail.to.startswith("x x x") and len(mail.to) <= 65_536
+    assert mail.subject == "s" and mail.sender_address == "ann@b.org"
+    assert max((n for name, n in parsed_headers if name == "to"), default=0) <= 8_192
+
+
+def test_a_long_content_type_is_cut_before_parsing(parsed_headers: list[tuple[str, int]]) -> None:
+    """The parser reads Content-Type while it parses (a 190 KB one took 9 s)."""
+    params = b"; ".join(b"a%d=b" % i for i in range(20_000))
+    raw = _with(b"Content-Type: text/plain; " + params)
+    mail = parse_message(raw)
+    assert mail.subject == "s" and mail.text == "body"
+    assert max((n for k, n in parsed_headers if k == "content-type"), default=0) <= 8_192
+
+
+def _many_parts(count: int) -> bytes:
+    head = (
+        b"From: Mallory <m@scam.example>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    part = b"--b\r\nContent-Type: text/plain; name=a\r\n\r\nx\r\n"
+    return head + part * count + b"--b--\r\n"
+
+
+def test_a_mail_of_many_tiny_parts_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 parts in 0.44 MB took the parser 8 s: counted first, shown by the headers."""
+    raw = _many_parts(10_000)
+    given: list[int] = []
+    real = email.message_from_bytes
+
+    def spy(s: bytes, *args: Any, **kwargs: Any) -> Any:
+        given.append(len(s))
+        return real(s, *args, **kwargs)
+
+    monkeypatch.setattr(email, "message_from_bytes", spy)
+    mail = parse_message(raw)
+    assert mail.text == "[too many parts (10000); not opened]"
+    assert (mail.sender_address, mail.subject, mail.attachments) == ("m@scam.example", "parts", [])
+    assert given and max(given) < 1_000  # only the header block was parsed
+    # a message of a few parts reads as before
+    few = parse_message(_many_parts(3))
+    assert few.text == "x" and len(few.attachments) == 2  # the first is the text
+
+
+def test_parts_with_long_headers_are_not_opened() -> None:
+    """Fewer parts, each with a long Content-Type: as costly to parse."""
+    head = (
+        b"From: m@scam.example\r\nSubject: fat\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    params = b"; ".join(b"a%d=b" % i for i in range(1_500))
+    part = b"--b\r\nContent-Type: text/plain; " + params + b"\r\n\r\nx\r\n"
+    mail = parse_message(head + part * 20 + b"--b--\r\n")
+    assert mail.subject == "fat" and "headers are too long" in mail.text
+
+
+# ------------------------------------------------------------------------ against Dovecot
+
+
+@pytest.fixture
+def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
+    yield from running_dovecot(monkeypatch)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    yield from running_smtp()
+
+
+STRANGER = (
+    b'From: :"\r\nTo: :"\r\nCc: "\r\nSubject: hello\r\nMessage-ID: <x@y.example>\r\n\r\nhi\r\n'
+)
+BOSS_HOSTILE = (
+    b"From: The Boss <boss@corp.example>\r\nTo: =?utf-8?b?<\r\nSubject: invoice\r\n"
+    b"Message-ID: <\r\nReferences: <\r\n\r\nPay it today.\r\n"
+)
+
+
+async def test_the_watcher_keeps_telling_of_later_mail_after_a_hostile_one(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    settings = mail_settings(dovecot, smtp_server, EMAIL_IMAP_URL=dovecot.imap_url(tls=False))
+    async with trust_world(tmp_path, **settings) as w:
+        await w.h.say("/mail watch from boss@corp.example")
+        watcher = w.h.steward.mail
+        assert isinstance(watcher, MailWatcher)
+        assert await watcher.check_once() == 0
+        dovecot.deliver(STRANGER)
+        dovecot.deliver(BOSS_HOSTILE)
+        dovecot.deliver(plain_mail(BOSS, "Budget", "Please send the budget."))
+        dovecot.deliver(_many_parts(10_000))
+        assert await watcher.check_once() == 2  # raised IndexError, every time
+        assert await watcher.check_once() == 0
+        mark = await w.h.steward.stores.mail.folder("INBOX")
+        assert mark is not None and mark.last_uid == 4  # past all of them
+        owner = await w.h.steward.stores.people.owner()
+        assert owner is not None
+        texts = [n.text for n in await w.h.steward.stores.mail.notices(owner.id)]
+        assert sorted(texts) == [
+            "📧 New mail from The Boss <boss@corp.example>: “Budget”\n> Please send the budget.",
+            "📧 New mail from The Boss <boss@corp.example>: “invoice”\n> Pay it today.",
+        ]
+        # mail_search lists them all, each by what it says
+        found = await watcher.service.search("INBOX", SearchQuery(), 20)
+        assert [(h.uid, h.mail.subject) for h in found] == [
+            (4, "parts"),
+            (3, "Budget"),
+            (2, "invoice"),
+            (1, "hello"),
+        ]
+        assert found[3].mail.to == ':"' and found[2].mail.message_id == "<"
+        # and mail_read of the 10,000 parts answers by its headers
+        read = await watcher.service.read("INBOX", 4)
+        assert read.mail.text == "[too many parts (10000); not opened]"
+
+
+async def test_the_briefing_comes_whole_with_a_hostile_mail_in_the_folder(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    settings = mail_settings(dovecot, smtp_server)
+    async with trust_world(tmp_path, **settings) as w:
+        assert "unread mail" in await w.h.say("/briefing mail on")
+        dovecot.deliver(plain_mail(BOSS, "Board meeting", "Slides by Friday."))
+        dovecot.deliver(BOSS_HOSTILE)
+        dovecot.deliver(STRANGER)
+        owner = await w.h.steward.stores.people.owner()
+        assert owner is not None
+        scheduler = w.h.steward.scheduler
+        assert isinstance(scheduler, SchedulerService)
+        draft = await scheduler.draft_briefing(owner)  # raised IndexError
+        prompt = draft.prompt
+        assert "Unread mail since the last briefing (3 message(s)" in prompt
+        assert "Subject: Board meeting" in prompt and "Slides by Friday." in prompt
+        assert "Subject: invoice" in prompt and "Pay it today." in prompt
+        assert "Subject: hello" in prompt
+        assert "Goal next steps:" in prompt and "Reminders today:" in prompt
+        assert "No briefing" not in await w.h.say("/briefing now")
+        turns = [t for t in await w.h.turns() if t.kind == "briefing"]
+        assert [t.status for t in turns] == ["completed"]
