@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from agent.attachments import Attachment, AttachmentKind, MediaKind, MediaRef
-from agent.media.intake import MediaIntake, _safe_name, content_blocks
+from agent.media.file_names import safe_name as _safe_name
+from agent.media.intake import MediaIntake, content_blocks
 from memory.labels import Label
 
 ROOT = Path(__file__).resolve().parent.parent

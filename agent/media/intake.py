@@ -23,8 +23,6 @@ import base64
 import html
 import logging
 import os
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,9 +37,11 @@ from agent.attachments import (
     MediaRef,
     plain_media_type,
 )
-from agent.cards import describe_sources, escape_invisible
+from agent.cards import describe_sources
 from agent.fence import fence, new_fence_id
 from agent.media.documents import READABLE, DocumentError, document_type, extract_text
+from agent.media.file_names import name_parts as _name_parts
+from agent.media.file_names import safe_name as _safe_name
 from agent.media.images import ImageError, prepare_image
 from agent.media.stt import NOT_CONFIGURED, Transcriber, TranscriptionError
 from memory.labels import TRUSTED, Label
@@ -51,12 +51,6 @@ __all__ = ["INBOX", "FileSource", "Intake", "MediaIntake", "content_blocks", "me
 log = logging.getLogger(__name__)
 
 INBOX = "inbox"
-_DROPPED = re.compile("\0+")  # a run of characters a name does not keep
-_MAX_NAME = 80  # characters, the suffix included
-_MAX_NAME_BYTES = 200  # UTF-8: room left under a file system's 255 for "-999" and ".txt"
-_MAX_SUFFIX = 16
-_MAX_READ = 1_000  # of a name's end: no file system takes more, and it is read in the event loop
-_LEADING = re.compile(r"^[\W_]+")  # dots, dashes, a combining accent with nothing to sit on
 _WHAT = {
     MediaKind.PHOTO: "photo",
     MediaKind.DOCUMENT: "file",
@@ -117,46 +111,6 @@ def _shown_type(mime_type: str) -> str:
     """A file's claimed type as Steward may repeat it: the sender's client writes it, so
     anything but a plain `type/subtype` (Markdown, a link) is not echoed in Steward's words."""
     return mime_type if plain_media_type(mime_type) else "unknown type"
-
-
-def _kept(char: str) -> bool:
-    """A character a saved file's name keeps: a letter or digit of any script (with its
-    combining accents), `.`, `_` or `-`; never a path separator, a space, a control, bidi or
-    other invisible character (a Hangul filler is a "letter" no one sees)."""
-    if char.isascii():
-        return char.isalnum() or char in "._-"
-    if not (char.isalnum() or unicodedata.category(char).startswith("M")):
-        return False
-    return escape_invisible(char) == char
-
-
-def _clean(text: str) -> str:
-    return _DROPPED.sub("_", "".join(c if _kept(c) else "\0" for c in text))
-
-
-def _name_parts(name: str) -> tuple[str, str]:
-    """A sender's file name as the stem and suffix ("report", ".pdf") of a name in inbox/:
-    the last path part only, NFC-normalised, every run of characters not `_kept` one `_`, no
-    leading dot, `_`, `-` or combining accent; the stem cut so that the whole name keeps to 80
-    characters (and 200 bytes), the suffix (up to 16 letters or digits) never cut. The stem is
-    "" when nothing is left of it."""
-    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1][-_MAX_READ:])
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or not (
-        suffix.isalnum() and len(suffix) <= _MAX_SUFFIX and _clean(suffix) == suffix
-    ):
-        stem, suffix = base, ""
-    suffix = f".{suffix}" if suffix else ""
-    stem = _LEADING.sub("", _clean(stem))[: _MAX_NAME - len(suffix)]
-    while len((stem + suffix).encode()) > _MAX_NAME_BYTES:
-        stem = stem[:-1]
-    return stem if suffix else stem.rstrip("._"), suffix
-
-
-def _safe_name(name: str) -> str:
-    """A sender's file name as it may name a file in inbox/ ("" when nothing of it is left)."""
-    stem, suffix = _name_parts(name)
-    return stem + suffix if stem else ""
 
 
 class MediaIntake:
