@@ -1,4 +1,4 @@
-"""How a message reads (agent/mail/message.py `parse_message`), on messages as mail clients
+"""How a message reads (agent/mail/reading.py `parse_message`), on messages as mail clients
 write them: Windows-1252 sent as ISO-8859-1, script mail with no charset, Apple Mail's inline
 attachments, a message forwarded as an attachment, a calendar invite; and a reply to the
 owner's own message, answered to whom it was written (real Dovecot and aiosmtpd)."""
