@@ -134,7 +134,7 @@ class ApprovalService:
                 is_error=True,
                 refused=True,
             )
-        preview = await tool.preview(ctx, arguments) if tool.preview else ""
+        preview = await _preview(tool, ctx, arguments)
         reason = verdict.reason
         if taint_sources:  # kinds and hosts only: a URL's words are the attacker's
             reason += " — this turn read: " + describe_sources(taint_sources)
@@ -323,6 +323,19 @@ class ApprovalService:
                 "approval.expired", actor="steward", subject=approval.id, tool=approval.tool
             )
         return changed
+
+
+async def _preview(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The tool's own preview; one that fails (an id past SQLite's integers, a service down)
+    leaves the card its arguments and says so, never the turn without a card (review 65)."""
+    if tool.preview is None:
+        return ""
+    try:
+        return await tool.preview(ctx, arguments)
+    except Exception as exc:
+        log.warning("%s: preview failed: %s", tool.name, exc)
+        lines = "\n".join(f"{key}: {value}" for key, value in arguments.items())
+        return f"{lines}\n(not looked up: {type(exc).__name__})"
 
 
 def approval_preview(approval: Approval) -> str:

@@ -80,7 +80,9 @@ async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         goal_id = 0
     goal = await ctx.stores.goals.get(ctx.user.id, goal_id)
     title = f"goal #{goal_id} {goal.title!r}" if goal else f"goal #{goal_id} (none of yours)"
-    rest = "\n".join(f"{k}: {v}" for k, v in arguments.items() if k != "goal_id")
+    rest = "\n".join(
+        f"{k}: {' '.join(str(v).split())}" for k, v in arguments.items() if k != "goal_id"
+    )
     return f"{title}\n{rest}" if rest else title
 
 

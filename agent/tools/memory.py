@@ -38,7 +38,7 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     ids alone did not say which of the owner's memories a tainted turn meant to overwrite)."""
     lines = [f"Remember: {str(arguments.get('text', ''))[:500]!r}"]
     shown = ("kind", "subject", "importance", "source")
-    lines += [f"{k}: {arguments[k]}" for k in shown if k in arguments]
+    lines += [f"{k}: {' '.join(str(arguments[k]).split())}" for k in shown if k in arguments]
     service = ctx.deps.memory
     for raw in (arguments.get("replaces") or [])[:10]:
         try:

@@ -103,7 +103,8 @@ async def _cancel_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     found = [s for s in await scheduler.pending_for(ctx.user) if s.id == wanted]
     if not found:
         return f"Cancel #{wanted}: no pending reminder or task of yours has that number."
-    return "Cancel " + scheduler.describe(found[0], ctx.user)
+    # its words on one line: a reminder's text cannot draw lines of its own on the card
+    return "Cancel " + " ".join(scheduler.describe(found[0], ctx.user).split())
 
 
 @tool(risk=Risk.WRITE_INTERNAL, preview=_cancel_preview)
