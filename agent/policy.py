@@ -106,6 +106,9 @@ class Rule(BaseModel):
     argument is another action.
     `risk` (only for `mcp__*` tools, whose servers declare none) sets the risk class of the
     MCP tools the rule names; such a rule needs no decision (see `PolicyFile.risk_for`).
+    `closed_world = true` beside it says, on the owner's word (a server's `openWorldHint` is
+    only shown by `steward mcp check`), that those tools' arguments stay with their server:
+    a `read` one then runs unasked in a turn that holds outside content too.
     `identity` (what "allow always" writes for an MCP tool) is the tool as it was approved:
     its server, what the server runs or where it is, its remote name and its schema, hashed.
     A server that swaps the tool behind the same name (a new argument with a default of its
@@ -124,6 +127,7 @@ class Rule(BaseModel):
     to_owner: bool | None = None
     exact: bool = False
     identity: str | None = None
+    closed_world: bool | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -132,6 +136,8 @@ class Rule(BaseModel):
             raise ValueError('risk = … is for MCP tools only (tool = "mcp__<server>__…")')
         if self.identity is not None and not self.tool.startswith("mcp__"):
             raise ValueError('identity = … is for MCP tools only (tool = "mcp__<server>__…")')
+        if self.closed_world is not None and self.risk is None:
+            raise ValueError("closed_world = … goes beside risk = … (for mcp__ tools)")
         if self.decision is None and self.risk is None:
             raise ValueError("a rule needs a decision (or, for mcp__ tools, a risk)")
         return self
@@ -158,6 +164,8 @@ class Rule(BaseModel):
             parts.append(f"identity={self.identity[:8]}…")
         if self.risk is not None:
             parts.append(f"risk={self.risk.value}")
+        if self.closed_world is not None:
+            parts.append(f"closed_world={str(self.closed_world).lower()}")
         return f"{' '.join(parts)} → {self.decision.value if self.decision else 'its risk default'}"
 
 
@@ -210,13 +218,23 @@ class PolicyFile(BaseModel):
     def risk_for(self, tool: str) -> Risk | None:
         """The risk class rules give an MCP tool: a rule naming exactly this tool wins over a
         pattern (`mcp__github__*`); among patterns, the first in the file. None: no rule."""
+        rule = self._risk_rule(tool)
+        return rule.risk if rule is not None else None
+
+    def closed_world(self, tool: str) -> bool:
+        """Whether the owner said this MCP tool's arguments stay with its server (the rule
+        that gives it its risk class, as `risk_for` picks it)."""
+        rule = self._risk_rule(tool)
+        return bool(rule is not None and rule.closed_world)
+
+    def _risk_rule(self, tool: str) -> Rule | None:
         ruled = [r for r in self.rules if r.risk is not None]
         for rule in ruled:
             if rule.tool == tool:
-                return rule.risk
+                return rule
         for rule in ruled:
             if fnmatch.fnmatchcase(tool, rule.tool):
-                return rule.risk
+                return rule
         return None
 
 
@@ -272,7 +290,8 @@ decision = "allow"
 
 # MCP tools (mcp__<server>__<tool>, see data/mcp.json) are external_effect, and ask, until a
 # rule gives them a risk class; a rule naming one tool wins over a server-wide pattern. Even a
-# read one asks in a turn that holds outside content (its arguments leave Steward). E.g.:
+# read one asks in a turn that holds outside content (its arguments leave Steward), unless its
+# rule says `closed_world = true` (they stay with the server: a database, a notes store). E.g.:
 # [[rules]]
 # tool = "mcp__time__*"
 # risk = "read"
@@ -422,7 +441,13 @@ class PolicyEngine:
                 Decision.ASK,
                 "this turn holds content from outside, so nothing above read runs unasked",
             )
-        if decision is Decision.ALLOW and ctx.tainted and tool.reaches_out and _outside(ctx):
+        if (
+            decision is Decision.ALLOW
+            and ctx.tainted
+            and tool.reaches_out
+            and not self.policy.closed_world(tool.name)
+            and _outside(ctx, tool)
+        ):
             # a read-class MCP tool's arguments go to its server (a search, a fetch): outside
             # words could fill them with what this turn's context holds (review 62)
             return Verdict(
@@ -621,7 +646,9 @@ def argv_matches(pattern: str, command: str) -> bool:
     return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))
 
 
-def _outside(ctx: ToolContext) -> bool:
-    """Whether the turn holds outside content beyond listings of MCP tools' own descriptions
-    (what those tools' definitions say anyway; a turn tainted with no source named counts)."""
-    return not ctx.sources or any(not s.startswith(TOOL_LISTING) for s in ctx.sources)
+def _outside(ctx: ToolContext, tool: Tool) -> bool:
+    """Whether the turn holds outside content beyond the listing of this tool's own server's
+    descriptions (what its tools' definitions say anyway). Another server's descriptions count:
+    they could steer this tool's arguments (review 65); so does a turn tainted by no source."""
+    own = f"{TOOL_LISTING}{getattr(tool, 'server', '')}"
+    return not ctx.sources or any(s != own for s in ctx.sources)

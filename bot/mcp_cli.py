@@ -43,11 +43,21 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
                 line = f"  {name}  risk {tool.risk.value} ({'rule' if ruled else 'default'})"
                 line += f", {decision} by default"
                 if tool.read_only_hint and tool.risk is not Risk.READ:
-                    line += (  # three lines, as TOML needs them: pasted, the file loads
-                        "\n      the server says read-only (a hint, not trusted): to run it "
-                        "unasked (in a turn holding outside content it still asks unless the "
-                        "server says openWorldHint: false), add to policy.toml:"
+                    closed = tool.open_world_hint is False
+                    line += (  # pasted, the lines below the colon load as TOML
+                        "\n      the server says read-only"
+                        + (" and closed-world" if closed else "")
+                        + " (hints, not trusted): to run it unasked"
+                        + (
+                            ", even in a turn holding outside content (its arguments stay "
+                            "with the server)"
+                            if closed
+                            else " (in a turn holding outside content it still asks: its "
+                            "arguments leave Steward)"
+                        )
+                        + ", add to policy.toml:"
                         f'\n        [[rules]]\n        tool = "{name}"\n        risk = "read"'
+                        + ("\n        closed_world = true" if closed else "")
                     )
                 print(line, file=out)
         for skipped in supervisor.skipped:

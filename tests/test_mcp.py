@@ -7,6 +7,7 @@ published `mcp-server-time`; the model is the loopback fake Anthropic API.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mcp_servers.support import McpWorld, http_notes, mcp_world, notes_stdio, ti
 from trust_world import obedient_model
 
 from agent.mcp.bridge import McpTool
+from agent.mcp.search import SEARCH_TOOL
 from agent.tools.registry import Risk
 
 NOTES_READ = """
@@ -123,16 +125,25 @@ async def test_mcp_output_taints_the_turn_so_send_message_asks(tmp_path: Path) -
         assert ran == ["mcp__notes__weather"]
 
 
+CLOSED_NOTES = """
+[[rules]]
+tool = "mcp__notes__read_note"
+risk = "read"
+closed_world = true
+"""
+
+
 async def test_a_read_class_mcp_tool_asks_once_the_turn_holds_outside_content(
     tmp_path: Path,
 ) -> None:
     """Review 62: an MCP tool the owner classed `read` (as `steward mcp check` suggests for a
     read-only hint) sends its arguments to its server, which may pass them to the internet (a
     search, a fetch). Outside words could fill them with what the turn's context holds, so in
-    a tainted turn it asks like a second web_fetch, unless the server says its world is closed
-    (`openWorldHint: false`, read_note here). In a clean turn it runs unasked (weather)."""
+    a tainted turn it asks like a second web_fetch, unless the owner's rule says its world is
+    closed (read_note here). In a clean turn it runs unasked (weather)."""
     secret = "CANARY-owner-private-7781"
-    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=NOTES_READ) as world:
+    rules = CLOSED_NOTES + NOTES_READ
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=rules) as world:
         world.model.reply(Reply.tool_use("mcp__notes__weather", {}))  # runs; taints the turn
         world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": "plan"}))
         world.model.reply(Reply.tool_use("mcp__notes__send_message", {"text": secret}))
@@ -141,13 +152,28 @@ async def test_a_read_class_mcp_tool_asks_once_the_turn_holds_outside_content(
         decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
         assert decisions == [
             ("mcp__notes__weather", "allow"),
-            ("mcp__notes__read_note", "allow"),  # closed world: its arguments stay there
+            ("mcp__notes__read_note", "allow"),  # closed world, on the owner's word
             ("mcp__notes__send_message", "ask"),
         ]
         calls = [e.detail.get("tool") for e in await world.audit("mcp.call")]
         assert calls == ["weather", "read_note"], "the tainted turn's arguments left unasked"
         _, prompt = world.h.channel.approvals[-1]
         assert prompt.tool == "mcp__notes__send_message" and "leave Steward" in prompt.reason
+
+
+async def test_a_servers_own_word_that_its_world_is_closed_decides_nothing(
+    tmp_path: Path,
+) -> None:
+    """Review 65: the exemption followed the server's openWorldHint, which a remote server (or
+    an update of one) sets as it likes; read_note says false, and without the owner's rule it
+    still asks in a tainted turn."""
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=NOTES_READ) as world:
+        world.model.reply(Reply.tool_use("mcp__notes__weather", {}))
+        world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": "plan"}))
+        world.model.reply(Reply.text("done"))
+        await world.h.say("what is the weather?")
+        decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
+        assert decisions == [("mcp__notes__weather", "allow"), ("mcp__notes__read_note", "ask")]
 
 
 async def test_an_mcp_error_result_is_outside_content_too(tmp_path: Path) -> None:
@@ -213,3 +239,20 @@ async def test_mcp_command_lists_servers_for_the_owner_only(tmp_path: Path) -> N
         await world.h.say("/allow test:guest")
         refused = await world.h.say("/mcp", sender=Identity("test", "guest"), chat="c2")
         assert refused and "mcp__notes" not in refused and "owner" in refused.lower()
+
+
+async def test_one_servers_descriptions_do_not_free_another_servers_tool(tmp_path: Path) -> None:
+    """Review 65: a listing of server A's tools (its descriptions, words A chose) taints the
+    turn; it is no more than what A's own tools' definitions say, but it could steer the
+    arguments of server B's tool, so B's `read` tool asks after it as after a result."""
+    evil = Path(__file__).with_name("mcp_servers") / "evil_server.py"
+    servers = {"notes": notes_stdio(), "evil": {"command": sys.executable, "args": [str(evil)]}}
+    async with mcp_world(tmp_path, servers, rules=NOTES_READ) as world:
+        world.model.reply(Reply.tool_use(SEARCH_TOOL, {"query": "lookup"}))  # evil's only
+        world.model.reply(Reply.tool_use("mcp__notes__send_message", {"text": "history"}))
+        world.model.reply(Reply.text("done"))
+        await world.h.say("look something up")
+        turn = (await world.h.turns())[-1]
+        assert turn.label.sources == ("mcp-tools:evil",)
+        decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
+        assert decisions == [(SEARCH_TOOL, "allow"), ("mcp__notes__send_message", "ask")]

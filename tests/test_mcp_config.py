@@ -181,12 +181,15 @@ def test_mcp_check_lists_tools_with_risk_and_the_read_only_hint(tmp_path: Path) 
     assert "notes (stdio:" in out and ": up" in out
     assert "mcp__notes__write_note  risk external_effect (default), ask by default" in out
     assert "mcp__time__get_current_time  risk read (rule), allow by default" in out
-    hint = out[out.index("mcp__notes__read_note") :].splitlines()[1:5]
-    assert "says read-only" in hint[0] and hint[0].endswith("add to policy.toml:")
+    hint = out[out.index("mcp__notes__read_note") :].splitlines()[1:6]
+    assert "says read-only and closed-world" in hint[0]
+    assert hint[0].endswith("add to policy.toml:")
     # pasted as printed, the rule loads (on one line it was not TOML, and the start stopped)
     policy = data / "policy.toml"
     policy.write_text(policy.read_text() + "\n".join(line.strip() for line in hint[1:]) + "\n")
-    assert load_policy(policy).risk_for("mcp__notes__read_note") is Risk.READ
+    loaded = load_policy(policy)
+    assert loaded.risk_for("mcp__notes__read_note") is Risk.READ
+    assert loaded.closed_world("mcp__notes__read_note")  # the server's hint, the owner's word
     assert "broken (stdio:" in out and "down" in out and "Not running: broken." in out
     assert "s3cr3t-value-42" not in out + done.stderr
 

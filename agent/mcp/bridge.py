@@ -69,18 +69,16 @@ async def _unbound(ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
 
 @dataclass(frozen=True)
 class McpTool(Tool):
-    """One tool of one MCP server. `read_only_hint` is the server's claim, shown by
-    `steward mcp check` as a suggestion and never used to decide anything. `reaches_out`
-    (see Tool) is true unless the server says `openWorldHint: false`. That is a claim too, taken
-    at its word for this alone: it never gains a tool a class (the owner's rule does), and a
-    server the owner classed `read` is trusted with the arguments it is sent anyway; a search
-    or a fetch, open by the spec's default, asks in a tainted turn, a database or a notes store
-    that says its world is closed does not."""
+    """One tool of one MCP server. `read_only_hint` and `open_world_hint` are the server's
+    claims, shown by `steward mcp check` as suggestions and never used to decide anything: a
+    tool's class, and whether its arguments stay with its server (`closed_world`), are the
+    owner's rules."""
 
     server: str = ""
     remote: str = ""
     input_schema: Mapping[str, Any] = field(default_factory=dict)
     read_only_hint: bool | None = None
+    open_world_hint: bool | None = None
     invoke: Invoke | None = None
     target: str = ""
     """What the server runs or where it is (as written in the config), bound into approvals."""
@@ -119,12 +117,12 @@ class McpTool(Tool):
             preview=preview,
             fingerprint=fingerprinted,
             owner_data=True,  # the server acts with the owner's accounts and files
-            # its arguments leave Steward for a world the server does not say is closed
-            reaches_out=not (listed.annotations and listed.annotations.open_world_hint is False),
+            reaches_out=True,  # its arguments leave Steward (unless the owner's rule says not)
             server=server,
             remote=listed.name,
             input_schema=schema,
             read_only_hint=hint,
+            open_world_hint=listed.annotations.open_world_hint if listed.annotations else None,
             invoke=invoke,
             target=target,
             checked_schema=one_dialect(schema),
