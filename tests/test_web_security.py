@@ -9,6 +9,7 @@ script would make them. The browser cases are in test_web_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -137,6 +138,8 @@ async def test_anonymous_refusals_cannot_fill_the_audit_log(web: Web) -> None:
     await web.request("POST", "/login", headers={"Origin": "https://evil.example"}, data={})
     [latest] = await audit.recent(1)
     assert latest.kind == "web.origin_refused" and latest.detail["count"] == 30  # none lost
+    assert latest.detail["first_at"].startswith("2026-12-01T09:00")
+
     # a real link used twice is still audited each time, with whose it was
     link = await web.link()
     assert (await web.open_link(link))[0].status == 303
@@ -145,6 +148,18 @@ async def test_anonymous_refusals_cannot_fill_the_audit_log(web: Web) -> None:
     assert again.status == 403
     [used] = await audit.recent(1, kind="web.login_refused")
     assert used.actor == str(OWNER) and "count" not in used.detail
+
+
+async def test_a_burst_of_refusals_then_silence_is_counted_without_another(web: Web) -> None:
+    """Review 65: the count held back waited for the next refusal of its kind, days later or
+    never; it is written once the minute is over."""
+    refusals = web.http._fallback.__self__.refusals  # type: ignore[union-attr]
+    refusals.flush_after = 0.3  # the minute, shortened
+    for _ in range(5):
+        await web.request("POST", "/login", headers={"Origin": "https://evil.example"}, data={})
+    await asyncio.sleep(1.0)
+    events = await web.h.steward.stores.audit.recent(10, kind="web.origin_refused")
+    assert sorted(e.detail["count"] for e in events) == [1, 4]
 
 
 async def test_a_link_signs_in_once_and_leaves_no_token_in_the_url(web: Web) -> None:
