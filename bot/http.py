@@ -66,8 +66,8 @@ class HttpServer:
         self, handler: Handler | None, host_ok: Callable[[str | None], bool] | None = None
     ) -> None:
         """Serve every path no channel mounted (the web console, `bot/web/`); None stops it.
-        `host_ok` (the console's perimeter) also guards /healthz and /metrics: a rebinding
-        page on another name reads nothing of them (review 63)."""
+        `host_ok` (the console's perimeter) also guards /metrics and what /healthz says
+        beyond "ok": a rebinding page on another name reads nothing of them (review 63)."""
         self._fallback = handler
         self._host_ok = host_ok if handler is not None else None
 
@@ -104,16 +104,15 @@ class HttpServer:
         handler = self._mounts.get(request.path)
         if handler is not None:
             return await handler(request)
-        if (
-            request.path in ("/healthz", "/metrics")
-            and self._host_ok is not None
-            and not self._host_ok(request.headers.get("Host"))
-        ):
-            return web.Response(status=421, text="This host name is not Steward's.")
+        foreign = self._host_ok is not None and not self._host_ok(request.headers.get("Host"))
         if request.path == "/healthz" and request.method == "GET":
+            if foreign:  # a probe by another name (a container's, a load balancer's): alive,
+                return web.json_response({"ok": True})  # and nothing more (review 65)
             tasks = len(asyncio.all_tasks())  # a count that grows is a leak (`make soak`)
             body = {"ok": True, "endpoints": sorted(self._mounts), "tasks": tasks}
             return web.json_response(body)
+        if request.path == "/metrics" and foreign:
+            return web.Response(status=421, text="This host name is not Steward's.")
         if request.path == "/metrics" and request.method == "GET" and _local(request):
             from bot.event_loop import loop_name
             from bot.gc_pauses import GC_PAUSES
