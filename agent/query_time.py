@@ -215,6 +215,10 @@ def _plausible(query: str, match: re.Match[str]) -> bool:
             return True
         before = query[: match.start()].rstrip()
         return phrase[0].isupper() and bool(before) and before[-1] not in ".!?"
+    if "quarter" in words[-1] and re.match(r"\s+of\s+(?!(?:19|20)\d\d)", query[match.end() :]):
+        return False  # "the third quarter of the game", "this quarter of the cake"
+    if _NAMED_QUARTER.fullmatch(phrase) and not match["lead"]:
+        return False  # "the q1 register", "Q4 plans": a name, not a time, without "in"
     # "2024" alone is too often a number, "spring" or "fall" not a season
     bare = len(words) == 1 and not match["lead"]
     return not (bare and re.fullmatch(rf"{_YEAR}|{_SEASON}", words[0]))
@@ -334,7 +338,21 @@ def _season(name: str, year: int | None, now: datetime) -> _Span:
     return _Span(start, _add_months(start, 3), "season")
 
 
-_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4}
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+}
+_NAMED_QUARTER = re.compile(
+    r"(?:the\s+)?(?:q[1-4]|(?!(?:last|this|previous)\b)\w+\s+quarter)", re.IGNORECASE
+)
+"""A quarter by its name alone ("Q1", "the third quarter"): a period only after a word such
+as "in", or with its year ("the q1 register", "the third quarter" of a game name none)."""
 
 
 def _quarter(text: str, now: datetime) -> _Span | None:

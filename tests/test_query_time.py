@@ -93,12 +93,21 @@ def test_relative_periods(query: str, first: str, last: str) -> None:
 
 def test_a_quarter_named_alone_is_the_most_recent_one_begun() -> None:
     february = datetime(2027, 2, 10, tzinfo=UTC)
-    assert days(period("the Q4 plans", now=february)) == ("2026-10-01", "2026-12-31")
+    assert days(period("the plans in Q4", now=february)) == ("2026-10-01", "2026-12-31")
     assert days(period("in Q1", now=february)) == ("2027-01-01", "2027-03-31")
     assert days(period("last quarter", now=february)) == ("2026-10-01", "2026-12-31")
     found = period("what did we decide in Q1 about hiring")
     assert found.period == "quarter" and found.rest == "what did we decide about hiring"
     assert find_period("a quarter of the cake", now=NOW, timezone="UTC") is None
+    assert days(period("sales in the 4th quarter")) == ("2026-10-01", "2026-12-31")
+    # review 65: a quarter by its name alone is a period only after "in" or with its year
+    for words in (
+        "the third quarter of the game",
+        "the q1 register in the driver code",
+        "Q4 plans",
+        "this quarter of the cake",
+    ):
+        assert find_period(words, now=NOW, timezone="UTC") is None, words
 
 
 def test_open_ranges() -> None:
