@@ -281,6 +281,27 @@ def test_the_list_never_changes_under_the_pointer(world: World, browser: Any) ->
     assert not (world.workspace() / "second-card").exists()
 
 
+def test_a_tap_on_the_list_does_not_hold_it(world: World, browser: Any) -> None:
+    """Review 65: a touch has no "leave" until the next tap elsewhere, so a tap on a card's
+    words held the list until then: nothing decided elsewhere or newly asked showed."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.interaction import POINTER_TOUCH
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    browser.get(world.base + "/approvals")
+    # the mouse out of the way (where the last case left it, new cards could slide under it)
+    ActionChains(browser).move_to_element(css(browser, ".brand")[0]).perform()
+    world.say(instruction("shell", {"command": "touch tapped-card"}))
+    card = wait_for(lambda: css(browser, "article.approval"))[0]
+    tap = ActionBuilder(browser, mouse=PointerInput(POINTER_TOUCH, "finger"))
+    tap.pointer_action.move_to(card.find_element("css selector", "pre.action"))
+    tap.pointer_action.pointer_down().pointer_up()
+    tap.perform()
+    world.say(f"/deny {card.get_attribute('data-id')}")  # decided elsewhere after the tap
+    wait_for(lambda: css(browser, "#no-approvals"), on=browser)  # the list still follows
+
+
 def test_forgetting_a_memory_takes_it_out_of_search(world: World, browser: Any) -> None:
     world.say("/remember My bike lock code is 4711")
     browser.get(world.base + "/memory?q=bike+lock")

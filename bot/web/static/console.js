@@ -23,7 +23,10 @@
     var waiting = null;  /* a newer list, held while the owner is pointing at this one */
 
     function engaged() {
-      return pointer || section.contains(document.activeElement);
+      var focused = document.activeElement;
+      /* a button focused by a tap is not someone reading: only a keyboard's focus holds */
+      var keyboard = focused && section.contains(focused) && focused.matches(":focus-visible");
+      return pointer || keyboard;
     }
     function swap(html) {
       section.innerHTML = html;
@@ -32,8 +35,12 @@
     function release() {
       if (waiting !== null && !engaged()) { swap(waiting); waiting = null; }
     }
-    section.addEventListener("mouseenter", function () { pointer = true; });
-    section.addEventListener("mouseleave", function () { pointer = false; release(); });
+    /* a mouse or pen hovering; a touch has no "leave" until the next tap elsewhere, so it
+       never holds the list (the press guard below covers a tap) */
+    section.addEventListener("pointerenter", function (event) {
+      if (event.pointerType !== "touch") { pointer = true; }
+    });
+    section.addEventListener("pointerleave", function () { pointer = false; release(); });
     section.addEventListener("focusout", function () { window.setTimeout(release, 0); });
     window.setInterval(function () {
       if (busy || document.hidden) { return; }
