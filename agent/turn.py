@@ -577,7 +577,7 @@ def _final_text(reply: ModelReply) -> str:
         if reply.tool_calls:
             note = (
                 "I was cut off by the length limit (STEWARD_MAX_TOKENS) while preparing an "
-                "action, so nothing was done; ask again, perhaps in smaller steps."
+                "action, so that action was not taken; ask again, perhaps in smaller steps."
             )
         else:
             note = (

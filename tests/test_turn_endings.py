@@ -1,6 +1,6 @@
 """How a turn ends when the model stops for a reason other than finishing: an answer the length
-limit cut off says so (it looked complete, review 64), one cut inside a tool call says nothing
-was done (the half-written call is never run), and a refusal without words is said plainly."""
+limit cut off says so (it looked complete, review 64), one cut inside a tool call says that
+action was not taken (the half-written call is never run), and a refusal without words is said plainly."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ async def test_a_tool_call_cut_by_the_length_limit_is_not_run_and_is_said(
     fake_model.reply_text("fine")
     async with running_steward(tmp_path, fake_model.base_url) as h:
         reply = await h.say("add a goal with a very long title")
-        assert "nothing was done" in reply and "(done)" not in reply
+        assert "that action was not taken" in reply and "(done)" not in reply
         assert await h.steward.stores.goals.active(1) == []
         assert await h.say("ok") == "fine"  # the next turn's request is well formed
 
