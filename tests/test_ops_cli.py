@@ -227,7 +227,7 @@ def test_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Pat
     """`steward run` on a truncated or foreign steward.db printed a 30-line traceback and
     "DatabaseError: file is not a database", naming neither the file nor a way back."""
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(mode=0o700)  # as Steward makes it (an open one adds its own warning line)
     (data / "steward.db").write_bytes(b"this is not SQLite at all, just bytes " * 200)
     result = steward("run", cwd=tmp_path, STEWARD_DATA_DIR=str(data))
     assert result.returncode == 1
@@ -239,7 +239,8 @@ def test_a_database_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     """R55: "steward: error: OperationalError: unable to open database file", with neither the
     path nor what to look at."""
     data = tmp_path / "data"
-    (data / "steward.db").mkdir(parents=True)  # where the file should be, something else
+    data.mkdir(mode=0o700)
+    (data / "steward.db").mkdir()  # where the file should be, something else
     result = steward("run", cwd=tmp_path, STEWARD_DATA_DIR=str(data))
     assert result.returncode == 1
     line = one_line_error(result)
