@@ -125,7 +125,8 @@ def test_a_mail_of_many_tiny_parts_is_not_opened(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(email, "message_from_bytes", spy)
     mail = parse_message(raw)
-    assert mail.text == "[too many parts (10000); not opened]"
+    assert "too many parts (10000); not opened" in mail.text
+    assert mail.text.startswith("[Steward did not open this message")
     assert (mail.sender_address, mail.subject, mail.attachments) == ("m@scam.example", "parts", [])
     assert given and max(given) < 1_000  # only the header block was parsed
     # a message of a few parts reads as before
@@ -202,7 +203,7 @@ async def test_the_watcher_keeps_telling_of_later_mail_after_a_hostile_one(
         assert found[3].mail.to == ':"' and found[2].mail.message_id == "<"
         # and mail_read of the 10,000 parts answers by its headers
         read = await watcher.service.read("INBOX", 4)
-        assert read.mail.text == "[too many parts (10000); not opened]"
+        assert "too many parts (10000); not opened" in read.mail.text
 
 
 async def test_the_briefing_comes_whole_with_a_hostile_mail_in_the_folder(
@@ -228,3 +229,50 @@ async def test_the_briefing_comes_whole_with_a_hostile_mail_in_the_folder(
         assert "No briefing" not in await w.h.say("/briefing now")
         turns = [t for t in await w.h.turns() if t.kind == "briefing"]
         assert [t.status for t in turns] == ["completed"]
+
+
+def _comments(lines: int) -> bytes:
+    """A Content-Type folded over lines of comments (each under 901 bytes, as servers pass)."""
+    return b"text/plain;" + b"".join(b"\r\n " + b"(c)" * 300 for _ in range(lines))
+
+
+def test_parts_opened_with_bare_carriage_returns_are_counted_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review 66: the parser breaks lines at a lone CR; the count did not, so parts written
+    with bare CRs were invisible to it, and each cost the parser ~1.3 s."""
+    import email
+
+    part = b"\r--B\rContent-Type: " + _comments(20) + b"\r\n\r\nhello"
+    raw = (
+        b"From: a@b.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        + part * 4
+        + b"\r\n--B--\r\n"
+    )
+    parsed: list[int] = []
+    real = email.message_from_bytes
+
+    def spy(data: bytes, *args: object, **kwargs: object) -> object:
+        parsed.append(len(data))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(email, "message_from_bytes", spy)
+    mail = parse_message(raw)
+    assert "headers are too long" in mail.text
+    assert all(size < 1000 for size in parsed), "the whole message went to the parser"
+
+
+def test_one_long_folded_part_header_is_not_parsed() -> None:
+    raw = (
+        b"From: a@b.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        b"--B\r\nContent-Type: " + _comments(60) + b"\r\n\r\nhello\r\n--B--\r\n"
+    )
+    assert "headers are too long" in parse_message(raw).text
+
+
+def test_a_plain_text_mail_of_header_like_lines_is_read() -> None:
+    """Review 66: every body line starting "Content-" was counted as a part's header, so an
+    HTTP trace pasted into a plain mail was not opened."""
+    body = b"Here is the HTTP trace:\r\n" + b"Content-Type: application/json\r\n" * 3000
+    raw = b"From: Ann <ann@b.org>\r\nSubject: trace\r\nContent-Type: text/plain\r\n\r\n" + body
+    assert parse_message(raw).text.startswith("Here is the HTTP trace")
