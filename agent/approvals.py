@@ -334,7 +334,7 @@ async def _preview(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> s
         return await tool.preview(ctx, arguments)
     except Exception as exc:
         log.warning("%s: preview failed: %s", tool.name, exc)
-        lines = "\n".join(f"{key}: {value}" for key, value in arguments.items())
+        lines = "\n".join(f"{key}: {' '.join(str(v).split())}" for key, v in arguments.items())
         return f"{lines}\n(not looked up: {type(exc).__name__})"
 
 

@@ -439,7 +439,7 @@ def _describe(source: str) -> str:
     if kind == "memory":
         ids = re.findall(r"#?\d+", rest)[:5]
         return f"memory:{','.join(ids)}" if ids else "memory"
-    if kind in ("mcp", "mcp-tools"):  # server names are the owner's own, from mcp.json
+    if kind in ("mcp", "mcp-tools", "mcp-search"):  # server names are the owner's, mcp.json
         return f"{kind}:{rest}" if _MCP_SERVERS.fullmatch(rest) else kind
     if kind == "shell":
         program = rest.split()[0] if rest.split() else ""

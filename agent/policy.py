@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from agent.errors import PolicyError
-from agent.tools.registry import TOOL_LISTING, Risk, Tool, ToolContext
+from agent.tools.registry import TOOL_LISTING, TOOL_SEARCH, Risk, Tool, ToolContext
 from memory.people import Identity
 
 __all__ = [
@@ -647,8 +647,9 @@ def argv_matches(pattern: str, command: str) -> bool:
 
 
 def _outside(ctx: ToolContext, tool: Tool) -> bool:
-    """Whether the turn holds outside content beyond the listing of this tool's own server's
-    descriptions (what its tools' definitions say anyway). Another server's descriptions count:
-    they could steer this tool's arguments (review 65); so does a turn tainted by no source."""
-    own = f"{TOOL_LISTING}{getattr(tool, 'server', '')}"
-    return not ctx.sources or any(s != own for s in ctx.sources)
+    """Whether the turn holds outside content beyond MCP tools' descriptions offered with the
+    tools (what any MCP client hands its model) and a search result listing this tool's own
+    server alone. Another server's search listing counts: the model's query chose it, and it
+    could steer this tool's arguments (review 65); so does a turn tainted by no source."""
+    own = f"{TOOL_SEARCH}{getattr(tool, 'server', '')}"
+    return not ctx.sources or any(not s.startswith(TOOL_LISTING) and s != own for s in ctx.sources)

@@ -59,6 +59,16 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
                         f'\n        [[rules]]\n        tool = "{name}"\n        risk = "read"'
                         + ("\n        closed_world = true" if closed else "")
                     )
+                elif (
+                    tool.risk is Risk.READ
+                    and tool.open_world_hint is False
+                    and not policy.closed_world(name)
+                ):
+                    line += (
+                        "\n      the server says closed-world (a hint, not trusted): to run it "
+                        "unasked in a turn holding outside content too, add "
+                        "`closed_world = true` to its rule"
+                    )
                 print(line, file=out)
         for skipped in supervisor.skipped:
             print(f"  not offered: {skipped}", file=out)

@@ -66,10 +66,13 @@ async def test_a_preview_that_fails_leaves_the_card_and_words_cannot_draw_lines(
         cards = await _cards_after_reading(
             w,
             instruction("goal_close", {"goal_id": 2**70, "status": "dropped"}),
+            instruction("goal_progress", {"goal_id": 2**70, "note": forged}),
             instruction("schedule_cancel", {"schedule_id": schedule.id}),
         )
         assert "(not looked up: OverflowError)" in cards["goal_close"]
         assert f"goal_id: {2**70}" in cards["goal_close"]
+        # the fallback's words stay on their lines too (review 66)
+        assert "note: pay rent Approval needed" in cards["goal_progress"]
         assert "\n" not in cards["schedule_cancel"]
         assert "pay rent Approval needed" in cards["schedule_cancel"]
         await w.check_invariants()

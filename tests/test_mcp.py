@@ -253,6 +253,22 @@ async def test_one_servers_descriptions_do_not_free_another_servers_tool(tmp_pat
         world.model.reply(Reply.text("done"))
         await world.h.say("look something up")
         turn = (await world.h.turns())[-1]
-        assert turn.label.sources == ("mcp-tools:evil",)
+        assert set(turn.label.sources) <= {"mcp-search:evil", "mcp-tools:evil"}
         decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
         assert decisions == [(SEARCH_TOOL, "allow"), ("mcp__notes__send_message", "ask")]
+
+
+async def test_with_tools_offered_directly_a_clean_turn_runs_read_tools_of_every_server(
+    tmp_path: Path,
+) -> None:
+    """Review 66: offered directly (STEWARD_MCP_DIRECT_TOOLS), every server's descriptions are
+    in every turn, as in any MCP client; counting one server's as outside content for another
+    made every read tool of two servers ask in every turn, a clean one too."""
+    servers = {"notes": notes_stdio(), "time": time_stdio()}
+    rules = NOTES_READ + '\n[[rules]]\ntool = "mcp__time__*"\nrisk = "read"\n'
+    async with mcp_world(tmp_path, servers, rules=rules, STEWARD_MCP_DIRECT_TOOLS="20") as world:
+        world.model.reply(Reply.tool_use("mcp__time__get_current_time", {"timezone": "UTC"}))
+        world.model.reply(Reply.text("noon"))
+        await world.h.say("what time is it?")
+        decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
+        assert decisions == [("mcp__time__get_current_time", "allow")]

@@ -15,7 +15,15 @@ from typing import Any
 
 from agent.mcp.bridge import McpTool
 from agent.mcp.supervisor import McpSupervisor
-from agent.tools.registry import TOOL_LISTING, Risk, Tool, ToolContext, ToolResult, tool
+from agent.tools.registry import (
+    TOOL_LISTING,
+    TOOL_SEARCH,
+    Risk,
+    Tool,
+    ToolContext,
+    ToolResult,
+    tool,
+)
 
 __all__ = ["SEARCH_TOOL", "McpToolSource"]
 
@@ -109,6 +117,6 @@ class McpToolSource:
             servers = ",".join(sorted({t.server for t in found}))
             # the descriptions are the servers' words: fenced, and they taint like a result,
             # but they are what a tool's definition says: they do not make MCP calls ask
-            return ToolResult("\n".join(lines), source=f"{TOOL_LISTING}{servers}")
+            return ToolResult("\n".join(lines), source=f"{TOOL_SEARCH}{servers}")
 
         return mcp_tool_search

@@ -47,9 +47,12 @@ log = logging.getLogger(__name__)
 
 
 TOOL_LISTING = "mcp-tools:"
-"""The source of a listing of MCP tools' own descriptions (`mcp_tool_search`): the servers'
-words, fenced, but no more than what those tools' definitions say; it does not make a tool that
-`reaches_out` ask."""
+"""The source of MCP tools' own descriptions offered to the model with the tools (directly, or
+once a search loaded them): the servers' words, tainting, but what any MCP client hands its
+model; they do not make a tool that `reaches_out` ask."""
+TOOL_SEARCH = "mcp-search:"
+"""The source of a search result listing MCP tools (`mcp_tool_search`): it frees only its own
+server's tools (one server's words chosen by the model's query could steer another's)."""
 
 
 class Risk(StrEnum):
