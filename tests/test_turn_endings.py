@@ -1,6 +1,6 @@
 """How a turn ends when the model stops for a reason other than finishing: an answer the length
 limit cut off says so (it looked complete, review 64), one cut inside a tool call says that
-action was not taken (the half-written call is never run), and a refusal without words is said plainly."""
+action was not taken (the half-written call is never run), and a wordless refusal is said."""
 
 from __future__ import annotations
 
