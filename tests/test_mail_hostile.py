@@ -276,3 +276,36 @@ def test_a_plain_text_mail_of_header_like_lines_is_read() -> None:
     body = b"Here is the HTTP trace:\r\n" + b"Content-Type: application/json\r\n" * 3000
     raw = b"From: Ann <ann@b.org>\r\nSubject: trace\r\nContent-Type: text/plain\r\n\r\n" + body
     assert parse_message(raw).text.startswith("Here is the HTTP trace")
+
+
+def test_forwarded_messages_headers_count_in_the_budget() -> None:
+    """Review 67: the parser reads a forwarded message's From, To, Subject, References as it
+    reads a part's Content-* headers; 20 forwards of ~215 KB of headers each took 18.9 s."""
+    addresses = b"a@b, " * 1600
+    inner = (
+        b"From: "
+        + addresses
+        + b"\r\nTo: "
+        + addresses
+        + b"\r\nSubject: "
+        + b"=?utf-8?q?a?= " * 4600
+        + b"\r\nReferences: "
+        + b"<a@b> " * 10000
+        + b"\r\n\r\nbody"
+    )
+    part = b"--BB\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n"
+    raw = (
+        b"From: a@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n' + part * 20 + b"--BB--\r\n"
+    )
+    assert "headers are too long" in parse_message(raw).text
+    # an ordinary forward is read, its sender and subject under its own headers
+    normal = (
+        b"From: a@example.com\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n--BB\r\n'
+        b"Content-Type: text/plain\r\n\r\nsee below\r\n--BB\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nFrom: Bob <bob@c.org>\r\n"
+        b"Subject: the plan\r\n\r\nthe plan is this\r\n--BB--\r\n"
+    )
+    text = parse_message(normal).text
+    assert "see below" in text and "the plan is this" in text and "bob@c.org" in text

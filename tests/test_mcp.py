@@ -253,6 +253,7 @@ async def test_one_servers_descriptions_do_not_free_another_servers_tool(tmp_pat
         world.model.reply(Reply.text("done"))
         await world.h.say("look something up")
         turn = (await world.h.turns())[-1]
+        assert "mcp-search:evil" in turn.label.sources
         assert set(turn.label.sources) <= {"mcp-search:evil", "mcp-tools:evil"}
         decisions = [(e.subject, e.detail["decision"]) for e in await world.audit("tool.requested")]
         assert decisions == [(SEARCH_TOOL, "allow"), ("mcp__notes__send_message", "ask")]

@@ -50,6 +50,9 @@ MAX_PART_HEADER = 4096
 """Nor one with a single Content-* header longer than this (folded comments cost the parser
 ~90 µs a byte: one 54 KB Content-Type took 4.7 s)."""
 _PART_HEADER = re.compile(rb"\ncontent-[!-9;-~]*[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
+_FORWARDED = re.compile(rb"\ncontent-type:[ \t]*message/rfc822")
+_BLANK = re.compile(rb"\r?\n\r?\n")
+_UNFOLDED = re.compile(rb"\r?\n(?![ \t])")
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,28 @@ def _shape(raw: bytes) -> _Shape:
             elif not closing:
                 stack.append(line)
                 depth = max(depth, len(stack))
-    if not boundaries:  # one part: its body's lines that start "Content-" are text (a trace)
-        return _Shape(parts, depth, 0, 0)
     end = head_end(raw)
-    sizes = [len(m[0]) - 1 for m in _PART_HEADER.finditer(lowered, end)]
+    sizes = _forwarded_headers(lowered, end)
+    if boundaries:  # one part: its body's lines that start "Content-" are text (a trace)
+        sizes += [len(m[0]) - 1 for m in _PART_HEADER.finditer(lowered, end)]
     return _Shape(parts, depth, sum(sizes), max(sizes, default=0))
+
+
+def _forwarded_headers(lowered: bytes, start: int) -> list[int]:
+    """The lengths of the header lines of messages forwarded inside this one (message/rfc822
+    parts): the parser reads their From, To, Subject… as it reads a part's Content-* headers
+    (review 67: 20 forwards of 215 KB of headers each took 18.9 s)."""
+    sizes: list[int] = []
+    for match in _FORWARDED.finditer(lowered, start):
+        own_end = _BLANK.search(lowered, match.end())  # the part's own headers end here
+        if own_end is None:
+            break
+        theirs = _BLANK.search(lowered, own_end.end())
+        block = lowered[own_end.end() : theirs.start() if theirs else len(lowered)]
+        sizes += [len(line) for line in _UNFOLDED.split(block) if line]
+        if len(sizes) > 100_000:
+            break
+    return sizes
 
 
 def _count_delimiters(raw: bytes, boundaries: set[bytes]) -> int:
