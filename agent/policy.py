@@ -81,11 +81,26 @@ def exact_value(value: Any) -> str:
     return "json:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def shell_argv(command: str) -> list[str]:
-    """Parse a command line the way the shell tool runs it; operators become their own tokens."""
+def _split(command: str, commenters: str) -> list[str]:
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|<>()")
     lexer.whitespace_split = True
-    tokens = list(lexer)
+    lexer.commenters = commenters
+    return list(lexer)
+
+
+def shell_argv(command: str) -> list[str]:
+    """Parse a command line the way the shell tool runs it; operators become their own tokens.
+
+    A `#` outside quotes is refused (ValueError): shlex reads a comment from any `#`, even inside
+    a word, where a shell and the person reading the card read a letter, so the card's
+    `rm -rf notes/#draft#` ran as `rm -rf notes/` (review 68). Quoted or escaped, it is a letter.
+    """
+    tokens = _split(command, commenters="")
+    if "#" in command and _split(command, commenters="#") != tokens:
+        raise ValueError(
+            "“#” outside quotes (a shell may read the rest as a comment): quote the word, as "
+            "in 'notes/#draft#', or leave the comment out"
+        )
     if "`" in command or "$(" in command:
         tokens.append("`")
     return tokens
