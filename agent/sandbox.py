@@ -4,7 +4,7 @@ Paths are confined to the workspace: absolute paths, `~`, `..`, encoded dots and
 refused before anything is resolved, and a path whose resolution (symlinks followed) leaves the
 workspace is refused too. Web addresses are checked by `agent.public_web`.
 
-Commands run in a fresh root built inside a user, mount and pid namespace (util-linux `unshare`,
+Commands run in a fresh root built inside a user, mount, pid and IPC namespace (util-linux `unshare`,
 `pivot_root`, `setpriv`): the system directories read-only (of /etc only its public files), the
 kernel's settings read-only, the workspace read-write at its own
 path and nothing else of the machine (not the data directory with the database, the policy and
@@ -176,6 +176,7 @@ def _confined(
         "--map-root-user",
         "--mount",
         "--pid",
+        "--ipc",  # System V shared memory of its own, gone with its last process (review 68)
         "--fork",
         "--kill-child",
         *([] if network else ["--net"]),
