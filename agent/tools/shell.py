@@ -104,7 +104,14 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
         _parse_command(sandbox, str(arguments["command"]))
     except ToolError as exc:
         return f"invalid:{exc}"
-    return "tree:" + await asyncio.to_thread(sandbox.tree_digest)
+    try:
+        confined = await asyncio.to_thread(sandbox.confined)
+    except ToolError:
+        confined = False
+    # where it runs is part of the action: approved confined, it must not run unconfined after a
+    # restart where namespaces fail and STEWARD_SHELL_UNCONFINED is set (review 68)
+    where = "confined" if confined else "unconfined"
+    return f"tree:{where}:" + await asyncio.to_thread(sandbox.tree_digest)
 
 
 @tool(
