@@ -4,13 +4,14 @@ Paths are confined to the workspace: absolute paths, `~`, `..`, encoded dots and
 refused before anything is resolved, and a path whose resolution (symlinks followed) leaves the
 workspace is refused too. Web addresses are checked by `agent.public_web`.
 
-Commands run in a fresh root built inside a user, mount, pid and IPC namespace (util-linux `unshare`,
-`pivot_root`, `setpriv`): the system directories read-only (of /etc only its public files), the
-kernel's settings read-only, the workspace read-write at its own
-path and nothing else of the machine (not the data directory with the database, the policy and
-the audit key, not Steward's working directory with `.env`), no network unless the call asks,
-no capabilities, and every process gone when the command ends. Where namespaces are missing
-the shell is off unless the owner opts in (`STEWARD_SHELL_UNCONFINED`).
+Commands run in a fresh root built inside a user, mount, pid and IPC namespace (util-linux
+`unshare`, `pivot_root`, `setpriv`): the system directories read-only (of /etc only its public
+files), the kernel's settings read-only, the workspace read-write at its own path and nothing
+else of the machine (not the data directory with the database, the policy and the audit key,
+not Steward's working directory with `.env`, not other programs' System V shared memory), no
+network unless the call asks, no capabilities, and every process gone when the command ends.
+Where namespaces are missing the shell is off unless the owner opts in
+(`STEWARD_SHELL_UNCONFINED`).
 """
 
 from __future__ import annotations
