@@ -193,12 +193,15 @@ class Router:
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
         stores = self._steward.stores
         stranger = await stores.people.record_stranger(message.sender, message.sender_name)
-        await stores.audit.record(
-            "stranger.refused",
-            actor=str(message.sender),
-            subject=str(message.address),
-            attempts=stranger.attempts,
-        )
+        if stranger.attempts & (stranger.attempts - 1) == 0:
+            # the 1st, 2nd, 4th, 8th … knock: a stranger's flood cannot fill the audit log and
+            # push real events off the console's activity page; the count says how many came
+            await stores.audit.record(
+                "stranger.refused",
+                actor=str(message.sender),
+                subject=str(message.address),
+                attempts=stranger.attempts,
+            )
         if stranger.attempts > 1:
             return
         steward = self._steward

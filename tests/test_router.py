@@ -112,6 +112,11 @@ async def test_a_stranger_is_refused_once_audited_and_never_reaches_the_model(
         assert [e.actor for e in events] == ["test:mallory", "test:mallory"]
         stored = await h.steward.stores.messages.count()
         assert stored == 0
+        for n in range(3, 21):  # a flood: audited at the 4th, 8th and 16th, counted
+            await h.say(f"knock {n}", sender=stranger)
+        events = await h.steward.stores.audit.recent(kind="stranger.refused")
+        assert sorted(e.detail["attempts"] for e in events) == [1, 2, 4, 8, 16]
+        assert len(h.channel.sent) == 1
     assert fake_model.requests == []
 
 
