@@ -90,11 +90,12 @@ async def audit_verify(settings: Settings) -> int:
         keyed = (
             f", keyed from event {result.keyed_from} with key {result.key_id}"
             if result.key_id
-            else ", unkeyed (no audit key yet: Steward creates it at its next start)"
+            else ""
         )
         print(f"audit chain ok: {result.events} events{keyed}")
-        if result.cut_note:
-            print(f"WARNING: {result.cut_note}")
+        for note in (result.before_key_note, result.cut_note):
+            if note:
+                print(f"WARNING: {note}")
         return 0
     if result.unverifiable:
         print(f"audit chain cannot be verified: {result.problem}")

@@ -91,6 +91,21 @@ class Verification:
     keyed_from: int | None = None
     unverifiable: bool = False  # the key file is missing or unusable, yet events need it
     cut_at: tuple[int, ...] = ()  # `audit.truncated` events: the log was cut short before each
+    key_made: str = ""  # when the key was made (its file says)
+
+    @property
+    def before_key_note(self) -> str:
+        """What events older than the key are worth ("" if the key came with the first): only
+        hash-chained, so whoever could write steward.db then, or could remove the key and
+        rewrite the log the old way before a new key was made, could have rewritten them."""
+        if not self.key_id or not self.keyed_from or self.keyed_from <= 1 or self.events == 0:
+            return ""
+        made = f" (made {self.key_made})" if self.key_made else ""
+        return (
+            f"events 1 to {self.keyed_from - 1} are older than the audit key{made} and only "
+            "hash-chained: if Steward had a key before that, it was removed and they may have "
+            "been rewritten"
+        )
 
     @property
     def cut_note(self) -> str:
@@ -387,7 +402,14 @@ class AuditLog:
             expected_prev = row["hash"]
             expected_id += 1
         if key is None:
-            return Verification(True, count, cut_at=tuple(cuts))
+            if count == 0:
+                return Verification(True, 0, cut_at=tuple(cuts))
+            where = self._key_path or AUDIT_KEY_FILE
+            problem = (
+                f"there is no audit key ({where}) for its {count} events: whoever removed a key "
+                "could have rewritten them (a log from before keys gets one at its next start)"
+            )
+            return Verification(False, count, None, problem, unverifiable=True)
         if count < key.keyed_from - 1:
             problem = f"event {expected_id} is missing (the audit key came after event "
             problem += f"{key.keyed_from - 1})"
@@ -401,7 +423,12 @@ class AuditLog:
             broken = head.id if head is not None else None
             return Verification(False, count, broken, head_problem, key.key_id, key.keyed_from)
         return Verification(
-            True, count, key_id=key.key_id, keyed_from=key.keyed_from, cut_at=tuple(cuts)
+            True,
+            count,
+            key_id=key.key_id,
+            keyed_from=key.keyed_from,
+            cut_at=tuple(cuts),
+            key_made=key.created_at,
         )
 
     def _read_head(self, key: AuditKey | None) -> tuple[Head | None, str | None]:

@@ -42,6 +42,7 @@ class AuditKey:
     secret: bytes = field(repr=False)
     keyed_from: int  # the id of the first keyed event
     head: bool = False  # a head is kept beside it (audit_head.py): a missing one shows
+    created_at: str = ""
 
     @property
     def key_id(self) -> str:
@@ -79,7 +80,10 @@ def read_key(path: Path) -> AuditKey | None:
         log.warning("the audit key %s is readable by others: chmod 600 it", path)
     if stat.st_nlink > 1:  # another name for it could sit where tools and commands can read
         log.warning("the audit key %s has %d hard links: remove the others", path, stat.st_nlink)
-    return AuditKey(secret, keyed_from, data.get("head") is True)
+    made = data.get("created_at")
+    return AuditKey(
+        secret, keyed_from, data.get("head") is True, made if isinstance(made, str) else ""
+    )
 
 
 def _create_key(path: Path, keyed_from: int, clock: Clock) -> AuditKey:
@@ -180,14 +184,30 @@ async def ensure_key(db: Database, path: Path, clock: Clock | None = None) -> Au
                         "the key file (or move steward.db aside to start a new log)"
                     )
                 key = _create_key(path, (last["id"] if last else 0) + 1, clock or SystemClock())
-                log.debug(
-                    "created audit key %s: events from %d on are keyed", key.key_id, key.keyed_from
-                )
-    last_id = await db.scalar("SELECT MAX(id) FROM audit_events") or 0
+                if last is None:
+                    log.debug("created audit key %s", key.key_id)
+                else:  # an upgrade from before keys, or a key removed from a rewritten log
+                    log.warning(
+                        "made a new audit key %s over %d earlier events, which it cannot vouch "
+                        "for: if this log had a key, it was removed (see steward audit verify)",
+                        key.key_id,
+                        last["id"],
+                    )
+    head = await db.fetchone("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+    last_id = head["id"] if head is not None else 0
     if last_id < key.keyed_from - 1:
         raise AuditKeyError(
             f"the audit key {path} was made after event {key.keyed_from - 1}, but steward.db "
             f"holds events only up to {last_id}: the audit log was truncated or the database "
             "replaced; restore it (or move the key aside to start a new log)"
         )
+    # an anchor outside the data directory: the journal keeps where the log stood at each
+    # start, which no one who can only write the data directory can rewrite afterwards
+    log.info(
+        "audit log at start: %d events, the last %s; key %s (from event %d)",
+        last_id,
+        str(head["hash"])[:24] if head is not None else "-",
+        key.key_id,
+        key.keyed_from,
+    )
     return key

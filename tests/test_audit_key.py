@@ -238,6 +238,7 @@ def test_an_old_unkeyed_log_upgrades_and_its_keyed_part_cannot_pass_as_old(
     assert [h.startswith(KEYED) for h in hashes] == [False, False, False, True, True]
     result = steward(data, "audit", "verify")
     assert result.returncode == 0 and "keyed from event 4" in result.stdout
+    assert "WARNING: events 1 to 3 are older than the audit key (made " in result.stdout
 
     rechain(db, 5, plain_sha256)  # pass the newest event off as one from before the key
     result = steward(data, "audit", "verify")
@@ -363,3 +364,48 @@ async def test_the_key_never_reaches_the_model_a_log_or_a_tool(
     assert f"audit key {key.key_id}" in exported.stderr
     for form in forms:
         assert form not in exported.stdout + exported.stderr
+
+
+def test_a_log_rewritten_the_old_way_with_its_key_removed_is_not_called_ok(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review 72: whoever can write the data directory deletes `audit.key` and `audit.head`
+    (never reading them), drops an event and re-chains the rest the pre-key way. `verify` said
+    "ok, unkeyed"; the next start made a new key over it silently and /audit said verified."""
+    asyncio.run(_an_asked_fetch(tmp_path))
+    data = tmp_path / "data"
+    db = data / "steward.db"
+    with sqlite3.connect(db) as conn:
+        (total,) = conn.execute("SELECT COUNT(*) FROM audit_events").fetchone()
+        conn.execute("DELETE FROM audit_events WHERE id = 2")
+        conn.execute("UPDATE audit_events SET id = id - 1 WHERE id > 2")
+    rechain(db, 1, plain_sha256)
+    (data / "audit.key").unlink()
+    (data / "audit.head").unlink()
+    result = steward(data, "audit", "verify")
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.startswith("audit chain cannot be verified: there is no audit key")
+
+    async def start_and_check() -> tuple[str, str]:
+        stores = await Stores.open(db, SystemClock())  # a start: a new key, said loudly
+        try:
+            check = await stores.audit.verify()
+            return check.before_key_note, check.key_id
+        finally:
+            await stores.close()
+
+    with caplog.at_level(logging.INFO, logger="memory.audit_key"):
+        note, key_id = asyncio.run(start_and_check())
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned and f"over {total - 1} earlier events" in warned[0], warned
+    # the journal's anchor: where the log stood at this start, with the new key's name
+    assert any(f"key {key_id} (from event {total})" in r.getMessage() for r in caplog.records)
+    assert note.startswith(f"events 1 to {total - 1} are older than the audit key (made 2")
+    result = steward(data, "audit", "verify")
+    assert result.returncode == 0 and f"WARNING: {note}" in result.stdout, result.stdout
+
+
+def test_a_log_with_its_key_from_the_first_event_has_nothing_to_warn_of(tmp_path: Path) -> None:
+    asyncio.run(_an_asked_fetch(tmp_path))
+    result = steward(tmp_path / "data", "audit", "verify")
+    assert result.returncode == 0 and "WARNING" not in result.stdout, result.stdout

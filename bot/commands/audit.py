@@ -49,8 +49,9 @@ async def audit_command(
         if check.ok
         else f"Chain BROKEN at event {check.first_broken_id}: {check.problem}."
     )
-    if check.ok and check.cut_note:
-        verdict += f" But {check.cut_note}."
+    for note in (check.before_key_note, check.cut_note) if check.ok else ():
+        if note:
+            verdict += f" But {note}."
     return "\n".join([*lines, verdict])
 
 
