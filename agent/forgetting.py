@@ -9,16 +9,21 @@ a transcript row forgotten takes its message: the stored text becomes a placehol
 it is read, the transcript rows of it (every member's, in a group) and their vectors go, the
 turn's own transcript is dropped, and the person's earlier commands and their answers in
 their private chats (a `/remember` that said it, a `/memory search` that quoted it) lose its
-text. Only a person's own exchanges: a member forgetting a message
-someone else wrote in a group loses their copy of it, not everyone's; what a turn sent to other
-chats stays theirs. An exchange still going on (a turn running, or waiting for an approval,
-would write its transcript back when it ends) is not forgotten until it is over.
+text. A fact compaction drew from a span of conversation has no exchange of its own: it takes
+the messages of that span that say it (`carries`: its numbers and most of its words; not the
+rest of the span) and the compaction's own transcript; the summary is named, to forget too.
+Only a person's own exchanges: a member forgetting a message someone else wrote in a group
+loses their copy of it, not everyone's; what a turn sent to other chats stays theirs. An
+exchange still going on (a turn running, or waiting for an approval, would write its
+transcript back when it ends) is not forgotten until it is over.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from agent.memory_upkeep import carries
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.messages import MessageLog, StoredMessage
 from memory.turns import TurnLog, TurnRecord, TurnStatus
@@ -39,6 +44,8 @@ class Forgotten:
     memory: Memory
     messages: int = 0
     """Messages of the conversation forgotten with it."""
+    message_ids: tuple[int, ...] = ()
+    """Those messages (the message log's ids), oldest first."""
     underway: int | None = None
     """The turn it came from is still going on: nothing was forgotten (ask again after)."""
     summaries: tuple[int, ...] = ()
@@ -59,7 +66,7 @@ class Forgetting:
             return None
         said: list[StoredMessage] = []
         summaries: tuple[int, ...] = ()
-        turn_id: int | None = None
+        turn_ids: set[int] = set()  # whose stored transcripts go
         if memory.kind is Kind.MESSAGE and memory.message_id is not None:
             message = await self._messages.get(memory.message_id)
             if message is not None and await self._theirs(message, user_id):
@@ -70,23 +77,33 @@ class Forgetting:
                 turn = await self._turn_of(message)
                 if turn is not None and turn.user_id == user_id:
                     said = await self._exchange(turn, user_id)
-                    turn_id = turn.id
+                    turn_ids.add(turn.id)
                 if message.id not in {m.id for m in said}:
                     said.append(message)
         elif memory.turn_id is not None and memory.source_ref.startswith("messages:"):
-            # drawn from a summary of earlier conversation (compaction): the summary is named
+            # drawn from a summary of earlier conversation (compaction): the summary is named,
+            # and a fact takes the messages of the span that say it (review 69)
             episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
             summaries = tuple(e.id for e in episodes if e.id != memory.id)
+            if memory.kind is not Kind.EPISODE:  # a summary says the whole span: not all of it
+                said = await self._saying(memory, user_id)
+                for message in said:
+                    turn = await self._turn_of(message)
+                    if turn is not None and turn.status in _UNDERWAY:
+                        return Forgotten(memory, underway=turn.id)
+                    if turn is not None and turn.user_id == user_id:
+                        turn_ids.add(turn.id)
+            turn_ids.add(memory.turn_id)  # the compaction's stored answer, which states it
         elif memory.turn_id is not None:
             turn = await self._turns.record(memory.turn_id)
             if turn is not None and turn.user_id == user_id:
                 if turn.status in _UNDERWAY:
                     return Forgotten(memory, underway=turn.id)
                 said = await self._exchange(turn, user_id)
-                turn_id = turn.id
+                turn_ids.add(turn.id)
         if await self._store.forget(user_id, memory_id) is None:
             return None
-        if turn_id is not None:
+        for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
         for message in said:
@@ -96,7 +113,28 @@ class Forgetting:
             await self._store.forget_message(message.id)
         for text in _quoted_forms(texts):
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
-        return Forgotten(memory, len(said), summaries=summaries)
+        ids = tuple(sorted(m.id for m in said))
+        return Forgotten(memory, len(said), message_ids=ids, summaries=summaries)
+
+    async def _saying(self, memory: Memory, user_id: int) -> list[StoredMessage]:
+        """The messages of the span a compaction drew `memory` from (its `messages:a-b`, in its
+        chat) that say it, of the person's own exchanges."""
+        span = re.fullmatch(r"messages:(\d+)-(\d+)", memory.source_ref)
+        if span is None or memory.chat_id is None:
+            return []
+        first, last = int(span.group(1)), int(span.group(2))
+        if last < first:
+            return []
+        # the chat's messages from `first` on: at most last - first + 1 of them up to `last`
+        rows = await self._messages.around(memory.chat_id, first, before=0, after=last - first)
+        return [
+            m
+            for m in rows
+            if first <= m.id <= last
+            and m.text != FORGOTTEN
+            and carries(memory.text, m.text)
+            and await self._theirs(m, user_id)
+        ]
 
     async def _theirs(self, message: StoredMessage, user_id: int) -> bool:
         """Their own words, or Steward's answer in a turn of theirs."""

@@ -8,6 +8,10 @@
   older half is summarised into an episode memory by the model. Facts worth keeping from it are
   saved first, then the episode, then the compaction mark that moves the history window past
   those messages. The messages themselves stay in SQLite.
+- When: a fact is dated when its words were said (the user's message; in a compacted span, the
+  newest message that says it: `carries`), so one drawn from words older than a memory never
+  retires that memory (the store keeps it as already replaced): compacting "I live in Paris"
+  after the owner corrected it to Berlin does not bring Paris back.
 - Trust: both calls carry the label of what they read (the turn's, or the join of the compacted
   messages and the turns that answered them), and what they save inherits it. Only trusted
   memories are listed to the model, so an untrusted one's words never shape what is saved.
@@ -17,8 +21,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agent.errors import ModelUnavailable
@@ -45,6 +51,7 @@ __all__ = [
     "EXTRACTION_SYSTEM",
     "CompactionResult",
     "MemoryUpkeep",
+    "carries",
     "looks_worth_keeping",
 ]
 
@@ -104,6 +111,45 @@ def looks_worth_keeping(text: str) -> bool:
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", stripped) if s]
     statements = [s for s in sentences if not s.rstrip().endswith("?")]
     return any(_SELF_STATEMENT.search(s) for s in statements)
+
+
+# Words too common to tell one fact from another ("the", "has", "the user").
+_COMMON_WORDS = (
+    "the and for with that this these those from into onto about after before their they them "
+    "then than was were are has have had not but you your yours our ours his her hers its who "
+    "whom which what when where will would can could should also just very some any all one "
+    "there here user owner steward"
+)
+_COMMON = frozenset(_COMMON_WORDS.split())
+
+
+def _stems_meet(a: str, b: str) -> bool:
+    """The same word give or take an ending: "lives" and "live", "allergic" and "allergy"."""
+    if a == b or a + "s" == b or b + "s" == a:
+        return True
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common >= 4 and common >= min(len(a), len(b)) - 2
+
+
+def carries(fact: str, text: str) -> bool:
+    """Whether a message says the fact drawn from it: every number of the fact, and most of its
+    other words (half of them when numbers pin it down already). Finds which messages of a
+    compacted span a fact came from: its date, and what forgetting it takes with it."""
+    numbers = {n.lstrip("0") or "0" for n in re.findall(r"\d+", fact)}
+    words = {
+        w for w in re.findall(r"[^\W\d_]+", fact.casefold()) if len(w) >= 3 and w not in _COMMON
+    }
+    if not numbers and not words:
+        return False
+    if not numbers <= {n.lstrip("0") or "0" for n in re.findall(r"\d+", text)}:
+        return False
+    said = set(re.findall(r"[^\W\d_]+", text.casefold()))
+    matched = sum(1 for w in words if any(_stems_meet(w, s) for s in said))
+    return matched >= math.ceil(len(words) * (0.5 if numbers else 0.6))
 
 
 @dataclass
@@ -185,6 +231,9 @@ class MemoryUpkeep:
             label=label,
         )
         trusted = user.is_owner and label.trusted
+        # dated when the message was written: a correction made meanwhile is newer than it
+        message = await self._messages.get(request.message_id) if request.message_id else None
+        said_at = parse_iso(message.created_at) if message is not None else None
         saved: list[Saved] = []
         for item in _items(data, "memories"):
             new = _new_memory(
@@ -200,6 +249,7 @@ class MemoryUpkeep:
                 source_ref=f"message:{request.message_id}" if request.message_id else "",
                 turn_id=turn_id,
                 label=label,
+                said_at=said_at,
             )
             if new is not None:
                 saved.append(await self._store.save(new))
@@ -266,10 +316,13 @@ class MemoryUpkeep:
                 source_ref=f"messages:{first}-{last}",
                 turn_id=turn_id,
                 label=label,
+                said_at=_said_at(str(item.get("text") or ""), messages),
             )
             if new is not None:
+                # dated when it was said: a memory made since (the owner's correction of it)
+                # is not retired by it (the store keeps it as already replaced)
                 saved = await self._store.save(new)
-                if not saved.duplicate:
+                if not saved.duplicate and saved.memory.active:
                     facts.append(saved.memory)
         start = parse_iso(messages[0].created_at)
         end = parse_iso(messages[-1].created_at)
@@ -333,6 +386,16 @@ def _transcript(messages: list[StoredMessage], user: User) -> str:
     return "\n".join(lines)
 
 
+def _said_at(fact: str, messages: list[StoredMessage]) -> datetime:
+    """When a fact of a compacted span was said: the newest of the person's messages that says
+    it (else of Steward's), or the span's end when none does in so many words."""
+    fact = " ".join(fact.split())
+    saying = [m for m in messages if m.direction == "in" and carries(fact, m.text)] or [
+        m for m in messages if carries(fact, m.text)
+    ]
+    return parse_iso((saying or messages)[-1].created_at)
+
+
 def _items(data: Any, key: str) -> list[dict[str, Any]]:
     items = data.get(key) if isinstance(data, dict) else None
     return [item for item in items or [] if isinstance(item, dict)][:20]
@@ -348,6 +411,7 @@ def _new_memory(
     source_ref: str,
     turn_id: int | None = None,
     label: Label = TRUSTED,
+    said_at: datetime | None = None,
 ) -> NewMemory | None:
     text = " ".join(str(item.get("text") or "").split())
     if not text or len(text) > 500:
@@ -372,5 +436,6 @@ def _new_memory(
         turn_id=turn_id,
         source_ref=source_ref,
         replaces=replaces,
+        created_at=said_at,
         label=label if trust is Trust.UNTRUSTED else TRUSTED,
     )

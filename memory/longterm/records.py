@@ -150,9 +150,12 @@ class MemoryRecords:
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def insert(self, new: NewMemory, *, supersede: Iterable[int] = ()) -> Memory:
+    async def insert(
+        self, new: NewMemory, *, supersede: Iterable[int] = (), retired_by: int | None = None
+    ) -> Memory:
         """Insert a memory and retire `supersede` (ids of this user's memories in force) in one
-        transaction."""
+        transaction. `retired_by`: the memory is replaced already (by a newer one) as it is
+        stored: out of the keyword index, and no vector is owed or to remove."""
         text = normalize_text(new.text)
         if not text:
             raise ValueError("a memory needs some text")
@@ -171,6 +174,14 @@ class MemoryRecords:
                     "UPDATE memories SET superseded_by = ?, superseded_at = ?"
                     " WHERE id = ? AND user_id = ? AND superseded_at IS NULL",
                     (memory_id, now, old, new.user_id),
+                )
+            if retired_by is not None:
+                await tx.execute(
+                    "UPDATE memories SET superseded_by = ?, superseded_at = ? WHERE id = ?",
+                    (retired_by, now, memory_id),
+                )
+                await tx.execute(
+                    "DELETE FROM memory_vector_removals WHERE memory_id = ?", (memory_id,)
                 )
         memory = await self.get(new.user_id, memory_id)
         assert memory is not None

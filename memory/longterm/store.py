@@ -21,7 +21,9 @@ deletes the stale, so the two agree again. Chroma holds vectors of memories in f
 Supersession: a newer memory retires older ones (kept in SQLite, left out of retrieval) when the
 model names them (`replaces`), when a fact or preference has the same `subject` key, or when it
 restates one almost word for word (cosine >= `duplicate_similarity` and the same numbers).
-Outside (untrusted) content never retires what the owner said (trusted).
+Outside (untrusted) content never retires what the owner said (trusted). A memory dated back
+(`created_at`: when the words it was drawn from were said) never retires one made after those
+words: it is kept as already replaced by the newest of them, and retires nothing.
 
 Chroma and the embedder are blocking: every call to them runs in a worker thread.
 """
@@ -81,6 +83,16 @@ FULL_CHECK_AFTER = 1000
 
 _SLOTTED = (Kind.FACT, Kind.PREFERENCE)  # kinds where one subject holds one current value
 _NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when named
+
+
+def _said_since(old: Memory, new: NewMemory, trust: Trust) -> bool:
+    """Whether `old` was made after the words `new` was drawn from (`new.created_at`, as
+    compaction and extraction date a fact): an older word never retires a newer memory (the
+    owner's correction of what a conversation compacted later said). Outside content is no
+    newer word than the owner's: it never retires what the owner said either way."""
+    if new.created_at is None or old.created_at <= new.created_at:
+        return False
+    return not (old.trust is Trust.UNTRUSTED and trust is Trust.TRUSTED)
 
 
 class LongTermMemory:
@@ -225,6 +237,7 @@ class LongTermMemory:
         if new.kind not in _NO_AUTO:  # a restatement: same words nearly, and the same numbers
             targets.update(i for i in close if i in found and same_numbers(found[i].text, new.text))
         allowed: list[Memory] = []
+        newer: list[Memory] = []  # made after the words the new memory was drawn from
         refused: list[int] = []
         for memory_id in sorted(targets):
             old = found.get(memory_id)
@@ -232,17 +245,26 @@ class LongTermMemory:
                 refused.append(memory_id)
             elif old.kind in _NO_AUTO and memory_id not in new.replaces:
                 continue
+            elif _said_since(old, new, trust):
+                newer.append(old)
             else:
                 allowed.append(old)
+        if newer:  # an older word: it stands as already replaced, and replaces nothing
+            refused += [m.id for m in allowed]
+            allowed = []
         refused = [i for i in refused if i in new.replaces]
-        memory = await self.records.insert(new, supersede=[m.id for m in allowed])
+        latest = max(newer, key=lambda m: (m.created_at, m.id)).id if newer else None
+        memory = await self.records.insert(
+            new, supersede=[m.id for m in allowed], retired_by=latest
+        )
         retired = await self.records.get_many(
             new.user_id, [m.id for m in allowed], active_only=False
         )
         superseded = tuple(
             retired[m.id] for m in allowed if retired.get(m.id, m).superseded_by == memory.id
         )
-        await self._write_vectors(memory, vector, [m.id for m in superseded])
+        if memory.active:  # Chroma holds vectors of memories in force only
+            await self._write_vectors(memory, vector, [m.id for m in superseded])
         return Saved(memory, superseded, refused=tuple(refused))
 
     async def _similar(
