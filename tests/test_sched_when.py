@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -366,3 +366,414 @@ def test_a_bare_number_after_recurring_days_is_asked_about(text: str) -> None:
     """It may be a count ("20 pushups"): a daily 20:00 reminder would be a silent misreading."""
     with pytest.raises(WhenError, match="At what time"):
         parse_reminder(text, NOW, BERLIN)
+
+
+# -- review 70: forms dateparser 1.5 reads wrong, read by Steward itself -----------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+SPRING_EVE_BERLIN = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # Sat 21:00 CET; 02:00-03:00 skipped
+SPRING_EVE_NEW_YORK = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)  # Sat 15:00 EST
+AUTUMN_EVE_BERLIN = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)  # Sat 22:00 CEST; 02:xx twice
+# the last day of a month and the eve of the clocks going back: Sat 31 October, 16:00 EDT
+AUTUMN_EVE_NEW_YORK = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
+
+
+def wall(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "text", "expected"),
+    [
+        # the last day of a month: dateparser read these as the 1st of this month (the past)
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "9:00", "2026-05-01 09:00 UTC"),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "at 9", "2026-05-01 09:00 UTC"),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "9am", "2026-05-01 09:00 UTC"),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "noon", "2026-05-01 12:00 UTC"),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "midnight", "2026-05-01 00:00 UTC"),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "at midnight", "2026-05-01 00:00 UTC"),
+        (datetime(2026, 2, 28, 12, 0, tzinfo=UTC), UTC_ZONE, "9:30", "2026-03-01 09:30 UTC"),
+        (datetime(2026, 2, 28, 12, 0, tzinfo=UTC), UTC_ZONE, "9.30", "2026-03-01 09:30 UTC"),
+        (datetime(2026, 3, 31, 12, 0, tzinfo=UTC), BERLIN, "at 9", "2026-04-01 09:00 CEST"),
+        (datetime(2026, 3, 31, 12, 0, tzinfo=UTC), BERLIN, "at 2:30am", "2026-04-01 02:30 CEST"),
+        # 31 December: 1 December the year after
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "9:00", "2027-01-01 09:00 UTC"),
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "9am", "2027-01-01 09:00 UTC"),
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "midnight", "2027-01-01 00:00 UTC"),
+        (datetime(2026, 12, 31, 20, 0, tzinfo=UTC), NEW_YORK, "9:00 PST", "2027-01-01 12:00 EST"),
+        # a month's last day that is the eve of the clocks going back: the first 01:30
+        (AUTUMN_EVE_NEW_YORK, NEW_YORK, "at 1:30 am", "2026-11-01 01:30 EDT"),
+        (AUTUMN_EVE_NEW_YORK, NEW_YORK, "9:00", "2026-11-01 09:00 EST"),
+        # this very minute: tomorrow (it was refused as past)
+        (NOW, BERLIN, "14:00", "2026-03-11 14:00 CET"),
+    ],
+)
+def test_a_time_of_day_alone_is_today_if_still_ahead_else_tomorrow(
+    now: datetime, zone: ZoneInfo, text: str, expected: str
+) -> None:
+    """dateparser read a time alone on the last day of a month as the 1st of that month (refused
+    as past), and on 31 December as 1 December the year after."""
+    parsed = parse_reminder(f"{text} call the bank", now, zone)
+    assert (wall(parsed.first, zone), parsed.text) == (expected, "call the bank")
+    first, recurrence = parse_when(text, now, zone)  # the tools' reminder_add and task_add
+    assert (wall(first, zone), recurrence) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "text", "expected"),
+    [
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), UTC_ZONE, "at 9 pm", "2026-04-30 21:00 UTC"),
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "at 9 pm", "2026-12-31 21:00 UTC"),
+        (SPRING_EVE_BERLIN, BERLIN, "9:00", "2026-03-29 09:00 CEST"),
+        (SPRING_EVE_BERLIN, BERLIN, "at 2:30am", "2026-03-29 03:30 CEST"),  # skipped: as later
+        (SPRING_EVE_BERLIN, BERLIN, "22:00", "2026-03-28 22:00 CET"),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "9am", "2026-03-08 09:00 EDT"),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "at 1:30 am", "2026-03-08 01:30 EST"),
+        (AUTUMN_EVE_BERLIN, BERLIN, "at 2:30am", "2026-10-25 02:30 CEST"),  # the first of two
+        (NOW, BERLIN, "at 9", "2026-03-11 09:00 CET"),
+        (NOW, BERLIN, "9:30 p.m.", "2026-03-10 21:30 CET"),
+        (NOW, BERLIN, "13:00", "2026-03-11 13:00 CET"),  # gone by today
+    ],
+)
+def test_a_time_of_day_alone_reads_as_before_where_dateparser_was_right(
+    now: datetime, zone: ZoneInfo, text: str, expected: str
+) -> None:
+    """A guard: these now go through Steward's own reading, and come out as they did."""
+    assert wall(parse_reminder(f"{text} call", now, zone).first, zone) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "expected"),
+    [
+        (datetime(2026, 4, 1, 10, 0, tzinfo=UTC), "9:00", "2026-04-01"),  # was "in the past"
+        (datetime(2027, 1, 1, 10, 0, tzinfo=UTC), "9:00", "2027-01-01"),  # was 2027-12-01
+        (datetime(2027, 1, 1, 10, 0, tzinfo=UTC), "midnight", "2027-01-01"),
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "12th", "2026-03-12"),  # was December
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "the 3rd", "2026-03-03"),  # today counts
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "on the 1st", "2026-04-01"),
+        (datetime(2026, 4, 1, 10, 0, tzinfo=UTC), "15th", "2026-04-15"),  # was March: past
+        (datetime(2026, 12, 31, 10, 0, tzinfo=UTC), "the 15th", "2027-01-15"),
+        (datetime(2026, 4, 30, 10, 0, tzinfo=UTC), "31st", "2026-05-31"),
+    ],
+)
+def test_a_due_day_from_a_time_or_a_day_of_the_month(
+    now: datetime, text: str, expected: str
+) -> None:
+    from agent.scheduler.when import parse_day
+
+    assert f"{parse_day(text, now, UTC_ZONE):%Y-%m-%d}" == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "text", "expected"),
+    [
+        # 1st-12th were read as months ("5th": 3 May), a day gone by this month was refused
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), UTC_ZONE, "5th", "2026-03-05 09:00 UTC"),
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), UTC_ZONE, "12th", "2026-03-12 09:00 UTC"),
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), UTC_ZONE, "1st", "2026-04-01 09:00 UTC"),
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), UTC_ZONE, "3rd", "2026-04-03 09:00 UTC"),
+        (datetime(2026, 3, 3, 10, 0, tzinfo=UTC), UTC_ZONE, "2nd at 18:00", "2026-04-02 18:00 UTC"),
+        (datetime(2026, 3, 20, 10, 0, tzinfo=UTC), BERLIN, "13th", "2026-04-13 09:00 CEST"),
+        (datetime(2026, 3, 20, 10, 0, tzinfo=UTC), BERLIN, "the 15th", "2026-04-15 09:00 CEST"),
+        (datetime(2026, 3, 20, 10, 0, tzinfo=UTC), BERLIN, "on the 25th", "2026-03-25 09:00 CET"),
+        (datetime(2026, 3, 20, 10, 0, tzinfo=UTC), BERLIN, "1st 9:00", "2026-04-01 09:00 CEST"),
+        (datetime(2026, 3, 20, 10, 0, tzinfo=UTC), BERLIN, "1st at 9", "2026-04-01 09:00 CEST"),
+        (
+            datetime(2026, 3, 20, 10, 0, tzinfo=UTC),
+            BERLIN,
+            "the 2nd at 8pm",
+            "2026-04-02 20:00 CEST",
+        ),
+        (
+            datetime(2026, 3, 20, 10, 0, tzinfo=UTC),
+            BERLIN,
+            "on the 21st at noon",
+            "2026-03-21 12:00 CET",
+        ),
+        # a month without the day is passed over
+        (datetime(2026, 4, 5, 10, 0, tzinfo=UTC), BERLIN, "31st", "2026-05-31 09:00 CEST"),
+        (datetime(2026, 4, 5, 10, 0, tzinfo=UTC), NEW_YORK, "on the 31st", "2026-05-31 09:00 EDT"),
+        (datetime(2026, 2, 5, 10, 0, tzinfo=UTC), BERLIN, "the 30th", "2026-03-30 09:00 CEST"),
+        (datetime(2027, 1, 31, 10, 0, tzinfo=UTC), UTC_ZONE, "29th", "2027-03-29 09:00 UTC"),
+        # over the year's end
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "1st", "2027-01-01 09:00 UTC"),
+        (datetime(2026, 12, 31, 12, 0, tzinfo=UTC), UTC_ZONE, "31st", "2027-01-31 09:00 UTC"),
+        (datetime(2026, 12, 31, 8, 0, tzinfo=UTC), UTC_ZONE, "the 31st", "2026-12-31 09:00 UTC"),
+        # on the eve of the clocks going forward, at a time they skip: as later, as elsewhere
+        (SPRING_EVE_BERLIN, BERLIN, "the 29th at 2:30am", "2026-03-29 03:30 CEST"),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "the 8th at 9pm", "2026-03-08 21:00 EDT"),
+    ],
+)
+def test_a_day_of_the_month_alone_is_the_next_such_day(
+    now: datetime, zone: ZoneInfo, text: str, expected: str
+) -> None:
+    parsed = parse_reminder(f"{text} pay rent", now, zone)
+    assert (wall(parsed.first, zone), parsed.text) == (expected, "pay rent")
+    assert wall(parse_when(text, now, zone)[0], zone) == expected
+
+
+def test_a_day_of_the_month_that_no_month_has_and_the_the_of_a_text() -> None:
+    for text in ("32nd pay rent", "on the 45th x", "0th x"):
+        with pytest.raises(WhenError, match=r"No month has a \d+\w\w day"):
+            parse_reminder(text, NOW, BERLIN)
+    # "the" joins a time to its text as "in" and "on" do; it is not left off the text
+    parsed = parse_reminder("tomorrow the report", NOW, BERLIN)
+    assert (local(parsed.first), parsed.text) == ("Wed 2026-03-11 14:00:00", "the report")
+    parsed = parse_reminder("10m the kettle", NOW, BERLIN)
+    assert parsed.text == "the kettle"
+    parsed = parse_reminder("the 15th of april pay rent", NOW, BERLIN)  # dateparser's, as before
+    assert (local(parsed.first), parsed.text) == ("Wed 2026-04-15 09:00:00", "pay rent")
+
+
+@pytest.mark.parametrize(
+    ("zone", "text", "described", "rest"),
+    [
+        (NEW_YORK, "every day at 8:30 PM take pills", "every day at 20:30", "take pills"),
+        (BERLIN, "every day 8:30 pm take pills", "every day at 20:30", "take pills"),
+        (BERLIN, "every day 12:00 AM back up", "every day at 00:00", "back up"),
+        (BERLIN, "every day at 12:30 am back up", "every day at 00:30", "back up"),
+        (BERLIN, "every day 12:00 PM lunch", "every day at 12:00", "lunch"),
+        (NEW_YORK, "weekdays 7:45 PM log hours", "every weekday at 19:45", "log hours"),
+        (BERLIN, "every weekday 9:30 p.m. x", "every weekday at 21:30", "x"),
+        (BERLIN, "every weekday at 9.30 PM x", "every weekday at 21:30", "x"),
+        (BERLIN, "daily 8:30 PM x", "every day at 20:30", "x"),
+        (BERLIN, "every monday at 7:15 PM gym", "every Monday at 19:15", "gym"),
+    ],
+)
+def test_am_and_pm_after_a_clock_time_in_a_recurrence(
+    zone: ZoneInfo, text: str, described: str, rest: str
+) -> None:
+    """Only a bare hour was taken with a following am/pm: "8:30" was read alone, and "PM" became
+    the reminder's text (12 hours off)."""
+    parsed = parse_reminder(text, NOW, zone)
+    assert parsed.recurrence is not None
+    assert (parsed.recurrence.describe(), parsed.text) == (described, rest)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("every day noon pm x", "couldn't read the time before “pm”"),
+        ("every day 21:00 pm x", "“21:00 pm” is not a time of day"),
+        ("tomorrow 13:00 pm x", "“13:00 pm” is not a time of day"),  # was 13:00, "x"
+        ("every day midnight am x", "couldn't read the time before “am”"),
+    ],
+)
+def test_a_reminder_text_does_not_begin_with_am_or_pm(text: str, problem: str) -> None:
+    with pytest.raises(WhenError, match=problem):
+        parse_reminder(text, NOW, BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "text", "clock"),
+    [
+        (SPRING_EVE_BERLIN, BERLIN, "2:30am", (2, 30)),  # was (3, 30): the hour that is skipped
+        (SPRING_EVE_BERLIN, BERLIN, "2:30 AM", (2, 30)),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "2:30am", (2, 30)),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "2:15 am", (2, 15)),
+        (AUTUMN_EVE_BERLIN, BERLIN, "1:30 a.m.", (1, 30)),  # "a.m." and "p.m." were refused
+        (datetime(2026, 12, 31, 23, 0, tzinfo=UTC), UTC_ZONE, "12:45 p.m.", (12, 45)),
+        (NOW, BERLIN, "9:30 P.M.", (21, 30)),
+    ],
+)
+def test_a_clock_time_is_read_from_its_words_alone(
+    now: datetime, zone: ZoneInfo, text: str, clock: tuple[int, int]
+) -> None:
+    """Read as a moment from now, "2:30am" on the eve of the clocks going forward was 03:30,
+    and a daily 02:30 (/briefing at 2:30am too) became 03:30 for good."""
+    assert parse_clock_time(text, now, zone) == clock
+
+
+@pytest.mark.parametrize(
+    ("text", "clock"),
+    [
+        ("12am", (0, 0)),
+        ("12:15am", (0, 15)),
+        ("12pm", (12, 0)),
+        ("7pm", (19, 0)),
+        ("9 pm", (21, 0)),
+        ("07:00", (7, 0)),
+        ("9.30", (9, 30)),
+        ("noon", (12, 0)),
+        ("midnight", (0, 0)),
+    ],
+)
+@pytest.mark.parametrize(
+    ("now", "zone"),
+    [
+        (SPRING_EVE_BERLIN, BERLIN),
+        (SPRING_EVE_NEW_YORK, NEW_YORK),
+        (AUTUMN_EVE_NEW_YORK, NEW_YORK),
+        (datetime(2026, 12, 31, 23, 0, tzinfo=UTC), UTC_ZONE),
+    ],
+)
+def test_clock_times_read_as_before_where_dateparser_was_right(
+    now: datetime, zone: ZoneInfo, text: str, clock: tuple[int, int]
+) -> None:
+    """A guard: parse_clock_time no longer asks dateparser; these come out as they did."""
+    assert parse_clock_time(text, now, zone) == clock
+
+
+@pytest.mark.parametrize("text", ["0:30 am", "13:00 pm", "0:15am"])
+def test_an_hour_outside_one_to_twelve_before_am_or_pm_is_refused(text: str) -> None:
+    with pytest.raises(WhenError, match="is not a time of day"):
+        parse_clock_time(text, NOW, BERLIN)
+
+
+@pytest.mark.parametrize("text", ["7", "13pm", "0am", "25:00", "9:60", "12.30.45", "soonish"])
+def test_what_was_not_a_clock_time_still_is_not(text: str) -> None:
+    """A guard, as above: a bare hour is a count as often, the rest cannot be."""
+    with pytest.raises(WhenError, match="is not a time of day"):
+        parse_clock_time(text, NOW, BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("now", "zone"), [(SPRING_EVE_BERLIN, BERLIN), (SPRING_EVE_NEW_YORK, NEW_YORK)]
+)
+def test_a_daily_time_set_on_the_eve_of_spring_forward_stays_that_time(
+    now: datetime, zone: ZoneInfo
+) -> None:
+    parsed = parse_reminder("every day at 2:30am take pills", now, zone)
+    assert parsed.recurrence is not None
+    assert parsed.recurrence.describe() == "every day at 02:30"
+    assert f"{parsed.first.astimezone(zone):%H:%M}" == "03:30"  # that night only: skipped
+    day_after = parsed.first.astimezone(zone).date() + timedelta(days=1)
+    after = parsed.recurrence.next_after(parsed.first, zone)
+    assert after.astimezone(zone) == datetime.combine(day_after, time(2, 30), zone)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "april 31 pay rent",
+        "31 april pay rent",
+        "31st of april pay rent",
+        "the 31st of april pay rent",
+        "April 31st pay rent",
+        "april the 31st pay rent",
+        "on april 31 pay rent",
+        "june 31 x",
+        "feb 30 x",
+        "30 feb x",
+        "february 31st x",
+        "sept 31 x",
+        "nov 31 at 9:00 x",
+    ],
+)
+def test_a_day_its_month_does_not_have_is_refused_not_moved(text: str) -> None:
+    """dateparser fell back to the month alone ("april": today's day in April) and "31" went into
+    the reminder's text."""
+    now = datetime(2026, 4, 5, 10, 0, tzinfo=UTC)
+    with pytest.raises(WhenError, match=r"^(April|June|February|September|November) has no"):
+        parse_reminder(text, now, BERLIN)
+
+
+def test_a_day_its_month_does_not_have_is_refused_by_every_reader() -> None:
+    from agent.scheduler.when import parse_day
+
+    with pytest.raises(WhenError, match=r"^April has no 31st\.$"):
+        parse_reminder("april 31 pay rent", NOW, BERLIN)
+    with pytest.raises(WhenError, match=r"^June has no 31st\.$"):
+        parse_when("june 31 9:00", NOW, BERLIN)
+    with pytest.raises(WhenError, match=r"^February has no 30th\.$"):
+        parse_day("30 feb", NOW, BERLIN)
+    # the days the months do have are read as before
+    assert local(parse_reminder("april 30 pay rent", NOW, BERLIN).first) == (
+        "Thu 2026-04-30 09:00:00"
+    )
+    assert local(parse_reminder("feb 29 x", NOW, BERLIN).first) == "Tue 2028-02-29 09:00:00"
+    assert local(parse_reminder("may 31 x", NOW, BERLIN).first) == "Sun 2026-05-31 09:00:00"
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "text", "expected"),
+    [
+        (NOW, BERLIN, "tonight at 9", "2026-03-10 21:00 CET"),  # was 09:00: in the past
+        (NOW, BERLIN, "tonight at 9:30", "2026-03-10 21:30 CET"),
+        (NOW, BERLIN, "tonight at 9.30", "2026-03-10 21:30 CET"),
+        (NOW, BERLIN, "tonight 10:15", "2026-03-10 22:15 CET"),
+        (NOW, BERLIN, "tonight at 5", "2026-03-10 17:00 CET"),
+        (NOW, BERLIN, "tonight at 12", "2026-03-11 00:00 CET"),  # the midnight after
+        (NOW, BERLIN, "tonight at 12:30", "2026-03-11 00:30 CET"),
+        (NOW, BERLIN, "tonight at 1", "2026-03-11 01:00 CET"),  # the small hours after
+        (NOW, BERLIN, "tonight at 4:45", "2026-03-11 04:45 CET"),
+        (NOW, BERLIN, "this evening at 7", "2026-03-10 19:00 CET"),
+        (NOW, BERLIN, "this evening at 7:30", "2026-03-10 19:30 CET"),
+        (NOW, BERLIN, "tomorrow evening at 7", "2026-03-11 19:00 CET"),
+        (NOW, BERLIN, "this afternoon at 4", "2026-03-10 16:00 CET"),
+        (NOW, BERLIN, "tomorrow afternoon at 3", "2026-03-11 15:00 CET"),
+        (NOW, BERLIN, "tomorrow night at 11", "2026-03-11 23:00 CET"),
+        (NOW, BERLIN, "tomorrow night at 12", "2026-03-12 00:00 CET"),
+        (NOW, BERLIN, "tuesday evening at 8", "2026-03-10 20:00 CET"),  # today, a Tuesday
+        (NOW, BERLIN, "tuesday night at 1", "2026-03-11 01:00 CET"),
+        (NOW, BERLIN, "friday evening at 6:30", "2026-03-13 18:30 CET"),
+        (
+            datetime(2026, 4, 30, 12, 0, tzinfo=UTC),
+            UTC_ZONE,
+            "tonight at 1",
+            "2026-05-01 01:00 UTC",
+        ),
+        (
+            datetime(2026, 12, 31, 12, 0, tzinfo=UTC),
+            UTC_ZONE,
+            "tonight at 12",
+            "2027-01-01 00:00 UTC",
+        ),
+        (SPRING_EVE_BERLIN, BERLIN, "tonight at 11", "2026-03-28 23:00 CET"),
+        (SPRING_EVE_BERLIN, BERLIN, "tonight at 12", "2026-03-29 00:00 CET"),
+        (SPRING_EVE_BERLIN, BERLIN, "tonight at 2:30", "2026-03-29 03:30 CEST"),  # skipped
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "this evening at 7", "2026-03-07 19:00 EST"),
+        (SPRING_EVE_NEW_YORK, NEW_YORK, "tonight at 1", "2026-03-08 01:00 EST"),
+        (AUTUMN_EVE_BERLIN, BERLIN, "tonight at 1", "2026-10-25 01:00 CEST"),
+    ],
+)
+def test_a_bare_hour_after_tonight_or_this_evening_is_in_the_evening(
+    now: datetime, zone: ZoneInfo, text: str, expected: str
+) -> None:
+    """ "at 9" was rewritten to 09:00 before dateparser saw "tonight": in the afternoon,
+    "tonight at 9" was refused as past, and in the morning it was 09:00."""
+    parsed = parse_reminder(f"{text} call mom", now, zone)
+    assert (wall(parsed.first, zone), parsed.text) == (expected, "call mom")
+    assert wall(parse_when(text, now, zone)[0], zone) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "described"),
+    [
+        ("daily 9:00", "every day at 09:00"),
+        ("daily at 9", "every day at 09:00"),
+        ("weekdays at 8", "every weekday at 08:00"),
+        ("weekdays 7:45 PM", "every weekday at 19:45"),
+        ("weekends at 10am", "every weekend day at 10:00"),
+        ("every day at 8:00 AM", "every day at 08:00"),
+        ("every weekday at 8:00 AM", "every weekday at 08:00"),
+        ("every day at 8:30 PM", "every day at 20:30"),
+        ("biweekly 9:00", "every 14 days at 09:00"),
+        ("fortnightly at 8am", "every 14 days at 08:00"),
+        ("every other week at 9", "every 14 days at 09:00"),
+        ("every fortnight 9:00", "every 14 days at 09:00"),
+    ],
+)
+def test_the_tools_read_recurrences_as_remind_does(text: str, described: str) -> None:
+    """reminder_add and task_add refused "daily 9:00" and "weekdays at 8" that /remind takes,
+    and "every day at 8:00 AM"."""
+    _, recurrence = parse_when(text, NOW, BERLIN)
+    assert recurrence is not None and recurrence.describe() == described
+    parsed = parse_reminder(f"{text} x", NOW, BERLIN)
+    assert parsed.recurrence == recurrence and parsed.text == "x"
+
+
+def test_the_tools_refuse_repeating_by_hours_months_or_years_as_remind_does() -> None:
+    for text in ("monthly", "hourly 9:00", "every 3 hours", "every month 9:00"):
+        with pytest.raises(WhenError, match="by days and weeks"):
+            parse_when(text, NOW, BERLIN)
+
+
+@pytest.mark.parametrize(
+    "text", ["tonight at 9pm", "tonight at 9 pm", "tonight at 21", "tonight at 21:00"]
+)
+def test_tonight_with_am_pm_or_the_24_hour_clock_reads_as_before(text: str) -> None:
+    """A guard: only a bare hour after tonight/evening is moved to the evening."""
+    assert wall(parse_reminder(f"{text} call", NOW, BERLIN).first, BERLIN) == (
+        "2026-03-10 21:00 CET"
+    )

@@ -12,10 +12,10 @@ the run `firing`; at the next start-up `recover()` asks the handler whether the 
 shows it sent, and only sends again, marked late, when nothing is there.
 
 Misfires, as a person would want them: a reminder that fell due while Steward was down is sent
-at start-up with "late by …"; a job later than its handler's grace window (the briefing) is
-skipped and logged; a recurring job runs once for everything it missed (its next time is
-computed from now). Quiet hours hold back deferrable jobs (briefings, check-ins) until they end;
-reminders and tasks the user set are delivered anyway.
+at start-up with "late by …"; a job later than its handler's grace window (the briefing; under
+a minute late is on time) is skipped and logged; a recurring job runs once for everything it
+missed (its next time is computed from now). Quiet hours hold back deferrable jobs (briefings,
+check-ins) until they end; reminders and tasks the user set are delivered anyway.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 _WAKE_JOB = "steward-wake"
 STOP_GRACE = 10.0  # s a run in flight may take to finish when Steward stops
+# the alarm wakes a few milliseconds (under load, seconds) after the due instant: a job this
+# late is on time, whatever its grace window (STEWARD_BRIEFING_GRACE=0 skipped every briefing)
+ON_TIME = timedelta(minutes=1)
 
 
 class SchedulerEngine:
@@ -255,7 +258,7 @@ class SchedulerEngine:
         audit = runtime.stores.audit
         handler = self.handlers.get(schedule.kind)
 
-        if handler is not None and handler.grace is not None and late > handler.grace:
+        if handler is not None and handler.grace is not None and late > max(handler.grace, ON_TIME):
             reason = (
                 f"missed by {describe_delta(late)}, more than the "
                 f"{describe_delta(handler.grace)} grace window"

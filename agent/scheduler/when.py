@@ -4,9 +4,10 @@ Natural-language moments ("45s", "2h30m", "tomorrow 9:00", "2026-12-24 18:00", "
 5pm") are parsed by dateparser, imported lazily (it loads its language data on first use: call
 the `a…` wrappers from async code so that happens off the event loop). This module only finds
 where the time ends and the reminder text begins, and turns "every <days> <time>" into a
-`Recurrence`. The arithmetic on times (next occurrences across daylight saving, quiet-hour
-windows) is `recurrence.py`; its names are exported here too, so callers have one module for
-"when".
+`Recurrence`. The forms dateparser reads wrong (a time of day alone, "the 15th", "tonight at
+9", am and pm, "april 31") are read in `clock_words.py` first. The arithmetic on times (next
+occurrences across daylight saving, quiet-hour windows) is `recurrence.py`; its names are
+exported here too, so callers have one module for "when".
 
 (Over 400 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks;
@@ -23,6 +24,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.errors import WhenError
+from agent.scheduler.clock_words import (
+    DEFAULT_HOUR,
+    HALF,
+    MONTHS,
+    clock_of,
+    clock_only,
+    evening_hours,
+    is_half,
+    no_impossible_date,
+    no_impossible_half,
+    ordinal_day,
+)
 from agent.scheduler.recurrence import (
     Recurrence,
     describe_delta,
@@ -61,7 +74,6 @@ EXAMPLES = (
     "45s tea · 10m stretch · 2h30m call back · tomorrow 9:00 call mom · "
     "2026-12-24 18:00 dinner · every monday 8:00 weekly review · every day 21:00 journal"
 )
-DEFAULT_HOUR = 9  # a date given without a time ("monday", "2026-12-24") means 09:00 there
 MAX_TIME_TOKENS = 7
 
 _WEEKDAYS = {
@@ -73,17 +85,13 @@ _WEEKDAYS = {
     "saturday": 5, "sat": 5, "saturdays": 5,
     "sunday": 6, "sun": 6, "sundays": 6,
 }  # fmt: skip
-_MONTHS = {
-    "jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
-    "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
-    "november", "dec", "december",
-}  # fmt: skip
+_MONTHS = MONTHS
 _TIME_WORDS = {
     "today", "tomorrow", "tonight", "tmrw", "yesterday", "noon", "midnight", "morning", "afternoon",
     "evening", "night", "next", "this", "in", "at", "on", "and", "a", "an", "of", "half",
     "quarter", "hour", "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "second",
     "seconds", "sec", "secs", "day", "days", "week", "weeks", "month", "months", "year",
-    "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
+    "years", "am", "pm", "a.m.", "p.m.", "ago", "last", "the",
 }  # fmt: skip
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
 _MONTH_FIRST = (  # the United States and Canada write the month first; Latin America does not
@@ -107,7 +115,7 @@ _MONTH_FIRST = (  # the United States and Canada write the month first; Latin Am
     "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST",
 )  # fmt: skip
 _AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)")
-_CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of"}
+_CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of", "the"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
 _EXPLICIT_TIME = re.compile(
@@ -116,8 +124,7 @@ _EXPLICIT_TIME = re.compile(
     r"night|tonight)\b",
     re.I,
 )
-_TIME_OF_DAY = re.compile(r"^\d{1,2}([:.]\d{2})?(am|pm)?$|^noon$|^midnight$", re.I)
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_TIME_OF_DAY = re.compile(rf"^\d{{1,2}}([:.]\d{{2}})?({HALF})?$|^noon$|^midnight$", re.I)
 # a clock's hour and minute, not its seconds ("18:00:00") nor a zone's offset ("+01:00")
 _CLOCK_IN_TEXT = re.compile(
     r"(?<![\d:+\-])(\d{1,2}):(\d{2})(?![\d])(?!\s*(?:am|pm|a\.m\.|p\.m\.))", re.I
@@ -188,8 +195,11 @@ def _time_like(tokens: list[str], i: int) -> bool:
     if word in _UNITS_AFTER_NUMBER:
         return i > 0 and tokens[i - 1].isdigit()
     if word in _MONTHS:  # "may", "march" are also plain words: only next to a day number
-        neighbours = tokens[max(0, i - 1) : i] + tokens[i + 1 : i + 2]
-        return any(_DAY_NUMBER.match(n.lower()) for n in neighbours)
+        before = [t.lower() for t in tokens[max(0, i - 2) : i]]
+        after = [t.lower() for t in tokens[i + 1 : i + 3]]
+        before = before if before[-1:] == ["of"] else before[-1:]  # "31st of may"
+        after = after if after[:1] == ["the"] else after[:1]  # "may the 31st"
+        return any(_DAY_NUMBER.match(n) for n in before + after)
     return False
 
 
@@ -200,7 +210,10 @@ _CLOCK_SHAPED = re.compile(r"^(\d{1,2}):(\d{2})(am|pm)?,?$", re.I)
 def _no_impossible_clock(words: list[str]) -> None:
     """A clock time that cannot be ("25:00", "9:99") is an error, not a word to skip:
     dateparser read "tomorrow 25:00" as tomorrow at this time, and "friday 25:00 call mom"
-    took "25:00" into the reminder's text."""
+    took "25:00" into the reminder's text. So are a day its month does not have ("april 31")
+    and an hour am or pm cannot follow ("13:00 pm")."""
+    no_impossible_date(" ".join(words))
+    no_impossible_half(" ".join(words))
     for word in words:
         shaped = _CLOCK_SHAPED.match(word)
         if shaped and (int(shaped[1]) > 23 or int(shaped[2]) > 59):
@@ -250,7 +263,11 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if re.fullmatch(r"\d+", text.strip()):
         return None  # a bare number is not a time
     text, zone = _zone_named(text, zone)
+    text, after_midnight = evening_hours(text)  # "tonight at 9" is 21:00, before "at 9" 09:00
     normalized = _normalized(text)
+    own = clock_only(normalized, now, zone) or ordinal_day(normalized, now, zone)
+    if own is not None:  # "9:00", "the 15th": dateparser counted these from the wrong month
+        return own
     moment = _dateparse(normalized, now, zone)
     if moment is None:
         return None
@@ -258,7 +275,11 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     elapsed = _ELAPSED.match(normalized.strip())  # "in 90 minutes" at 22:30: midnight itself
     if local.time() == time(0) and not elapsed and not _EXPLICIT_TIME.search(normalized):
         moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)  # a day named without a time
-    return _today_if_named(normalized, moment, now, zone)
+    moment = _today_if_named(normalized, moment, now, zone)
+    if after_midnight is not None:  # "tonight at 1": the small hours after that evening
+        day = moment.astimezone(zone).date() + timedelta(days=1)
+        moment = local_at(day, *after_midnight, zone)
+    return moment
 
 
 def _zone_named(text: str, zone: ZoneInfo) -> tuple[str, ZoneInfo]:
@@ -377,27 +398,10 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         tokens, spoken = tokens[1:], True
     if not tokens:
         raise WhenError("Tell me when and what.")
-    head = tokens[0].lower()
-    if head in ("daily", "weekdays", "weekday", "weekends"):  # as a goal's cadence takes it
-        day = {"daily": "day", "weekends": "weekend"}.get(head, "weekday")
-        tokens = ["every", day, *tokens[1:]]
-    elif head in ("biweekly", "fortnightly"):
-        tokens = ["every", "2", "weeks", *tokens[1:]]
-    if [t.lower() for t in tokens[:3]] in (["every", "other", "week"], ["every", "two", "weeks"]):
-        tokens = ["every", "2", "weeks", *tokens[3:]]
-    elif [t.lower() for t in tokens[:2]] == ["every", "fortnight"]:
-        tokens = ["every", "2", "weeks", *tokens[2:]]
-    head = tokens[0].lower()
-    units = [t.lower() for t in tokens[1:3]] if head == "every" else []
-    if head in ("hourly", "monthly", "yearly", "annually") or any(
-        u in ("hour", "month", "year", "hours", "months", "years") for u in units
-    ):
-        raise WhenError(
-            "I repeat reminders by days and weeks: “every day 9:00”, “every 2 weeks 9:00”, "
-            "“every 30 days 9:00” (not by hours, months or years yet)."
-        )
+    tokens = _every_spelled_out(tokens)
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        _no_half_after_the_time(rest)
         rest = _without_to(rest) if spoken else rest
         if not rest:
             raise WhenError("What should I remind you of?")
@@ -413,6 +417,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         moment = _moment(phrase, now, zone)
         if moment is None:
             continue
+        _no_half_after_the_time(tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
         if moment <= now:
             raise WhenError(
@@ -422,6 +427,41 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest)
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def _every_spelled_out(tokens: list[str]) -> list[str]:
+    """ "daily …", "weekdays …", "biweekly …", "every other week …", "every fortnight …" as
+    "every day …", "every weekday …", "every 2 weeks …" (for /remind and the tools alike);
+    repeating by hours, months or years is refused."""
+    head = tokens[0].lower() if tokens else ""
+    if head in ("daily", "weekdays", "weekday", "weekends"):  # as a goal's cadence takes it
+        day = {"daily": "day", "weekends": "weekend"}.get(head, "weekday")
+        tokens = ["every", day, *tokens[1:]]
+    elif head in ("biweekly", "fortnightly"):
+        tokens = ["every", "2", "weeks", *tokens[1:]]
+    if [t.lower() for t in tokens[:3]] in (["every", "other", "week"], ["every", "two", "weeks"]):
+        tokens = ["every", "2", "weeks", *tokens[3:]]
+    elif [t.lower() for t in tokens[:2]] == ["every", "fortnight"]:
+        tokens = ["every", "2", "weeks", *tokens[2:]]
+    head = tokens[0].lower() if tokens else ""
+    units = [t.lower() for t in tokens[1:3]] if head == "every" else []
+    if head in ("hourly", "monthly", "yearly", "annually") or any(
+        u in ("hour", "month", "year", "hours", "months", "years") for u in units
+    ):
+        raise WhenError(
+            "I repeat reminders by days and weeks: “every day 9:00”, “every 2 weeks 9:00”, "
+            "“every 30 days 9:00” (not by hours, months or years yet)."
+        )
+    return tokens
+
+
+def _no_half_after_the_time(rest: list[str]) -> None:
+    """A reminder's text does not begin with "am" or "pm": the time before it was read without
+    them ("every day 8:30 PM pills" was 08:30, "PM pills")."""
+    if rest and is_half(rest[0]):
+        raise WhenError(
+            f"I couldn't read the time before “{rest[0]}”: write it as 8:30pm or 20:30."
+        )
 
 
 def _without_to(rest: list[str]) -> list[str]:
@@ -435,7 +475,7 @@ def _without_to(rest: list[str]) -> list[str]:
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
     """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
     and the recurrence)."""
-    tokens = text.split()
+    tokens = _every_spelled_out(text.split())
     if tokens and tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
         if rest:
@@ -510,7 +550,7 @@ def _parse_every(
         if (
             bare.isdigit()
             and int(bare) <= 23
-            and not (i + 1 < len(tokens) and tokens[i + 1].lower() in ("am", "pm", "a.m.", "p.m."))
+            and not (i + 1 < len(tokens) and is_half(tokens[i + 1]))
         ):  # "every monday at 8": 08:00, as "at 8" is elsewhere
             hour_minute, i = (int(bare), 0), i + 1
     for width in (2, 1):  # "9 pm" or "9pm" / "21:00"
@@ -532,25 +572,20 @@ def _parse_every(
 
 
 def _is_time_of_day(chunk: list[str]) -> bool:
-    if len(chunk) == 2:
-        return chunk[0].isdigit() and chunk[1].lower() in ("am", "pm", "a.m.", "p.m.")
+    if len(chunk) == 2:  # "9 pm", "8:30 PM", "9.30 p.m."
+        return bool(re.fullmatch(r"\d{1,2}([:.]\d{2})?", chunk[0])) and is_half(chunk[1])
     word = chunk[0].lower()
     return bool(_TIME_OF_DAY.match(word)) and (not word.isdigit())
 
 
 def parse_clock_time(text: str, now: datetime, zone: ZoneInfo) -> tuple[int, int]:
-    """A time of day ("07:00", "7am", "9 pm", "noon") as (hour, minute)."""
-    text = text.strip()
-    match = _CLOCK.match(text)
-    if match:
-        return int(match[1]), int(match[2])
-    if not (_TIME_OF_DAY.match(text.replace(" ", "")) and not text.isdigit()):
-        raise WhenError(f"“{text}” is not a time of day (for example 07:00 or 7am).")
-    moment = _dateparse(text, now, zone)
-    if moment is None:
-        raise WhenError(f"“{text}” is not a time of day (for example 07:00 or 7am).")
-    local = moment.astimezone(zone)
-    return local.hour, local.minute
+    """A time of day ("07:00", "7am", "9 pm", "12am", "noon") as (hour, minute), from its words
+    alone (`now` and `zone` are not used): read as a moment from now, "2:30am" on the eve of the
+    clocks going forward came out as 03:30."""
+    clock = clock_of(text)
+    if clock is None:
+        raise WhenError(f"“{text.strip()}” is not a time of day (for example 07:00 or 7am).")
+    return clock
 
 
 def parse_cadence(text: str, now: datetime, zone: ZoneInfo) -> Recurrence:

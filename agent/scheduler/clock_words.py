@@ -1,0 +1,207 @@
+"""Clock words Steward reads itself, where dateparser (1.5) reads them wrong: a time of day
+alone ("9:00", "at 9 pm", "noon"), a day of the month alone ("the 15th"), a bare hour after
+"tonight" or "this evening", am and pm, and a day its month does not have ("april 31").
+
+dateparser took "9:00" on the last day of a month for the 1st of that month (on 31 December,
+for 1 December a year on), "5th" for May, "tonight at 9" for 09:00 and "2:30am" on the eve of
+the clocks going forward for 03:30; "april 31" became today's day in April, "31" the text.
+`when.py` asks here first and gives dateparser the rest; the arithmetic on local times is
+`recurrence.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from agent.errors import WhenError
+from agent.scheduler.recurrence import local_at
+
+__all__ = [
+    "DEFAULT_HOUR",
+    "HALF",
+    "MONTHS",
+    "clock_of",
+    "clock_only",
+    "evening_hours",
+    "is_half",
+    "no_impossible_date",
+    "no_impossible_half",
+    "ordinal_day",
+]
+
+DEFAULT_HOUR = 9  # a date given without a time ("monday", "2026-12-24") means 09:00 there
+HALF = r"[ap]\.?m\b\.?"  # am, a.m., pm, p.m. (case is the caller's flag)
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+_MONTH_NUMBERS = {
+    **{name.lower(): n for n, name in enumerate(_MONTH_NAMES, 1)},
+    **{name[:3].lower(): n for n, name in enumerate(_MONTH_NAMES, 1)},
+    "sept": 9,
+}
+MONTHS = frozenset(_MONTH_NUMBERS)
+_LONGEST_DAY = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # in any year
+
+
+def _ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{'th' if 11 <= number % 100 <= 13 else suffix}"
+
+
+# -- clock times -----------------------------------------------------------------------------
+
+_HALF_WORD = re.compile(rf"^{HALF}$", re.I)
+_CLOCK_WORDS = re.compile(
+    r"^(?:(?P<noon>noon)|(?P<midnight>midnight)|"
+    rf"(?P<hour>\d{{1,2}})(?:(?P<sep>[:.])(?P<minute>\d{{2}})(?::00)?)?\s*(?P<half>{HALF})?)$",
+    re.I,
+)
+
+
+def is_half(word: str) -> bool:
+    """Whether a word is "am" or "pm" ("a.m.", "PM")."""
+    return bool(_HALF_WORD.match(word))
+
+
+def clock_of(text: str) -> tuple[int, int] | None:
+    """The (hour, minute) a clock time names, from its words alone: "21:00", "9.30", "9pm",
+    "9:30 p.m.", "12am" (00:00), "12pm" (12:00), "noon", "midnight". With am or pm the hour is
+    1 to 12. None: not a clock time, or one that cannot be ("24.12" may be a date); a bare "9"
+    is none (it is a count as often)."""
+    match = _CLOCK_WORDS.match(text.strip())
+    if match is None:
+        return None
+    if match["noon"]:
+        return 12, 0
+    if match["midnight"]:
+        return 0, 0
+    hour, minute, half = int(match["hour"]), int(match["minute"] or 0), match["half"]
+    if match["minute"] is None and half is None:
+        return None
+    if minute > 59:
+        return None
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        return hour % 12 + (12 if half[0].lower() == "p" else 0), minute
+    return (hour, minute) if hour <= 23 else None
+
+
+def _next_at(now: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
+    today = now.astimezone(zone).date()
+    moment = local_at(today, hour, minute, zone)
+    return moment if moment > now else local_at(today + timedelta(days=1), hour, minute, zone)
+
+
+def clock_only(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """A time of day alone ("9:00", "at 9 pm", "noon"): today at that time on the local clock
+    if it is still ahead, else tomorrow. None: the text says more than a time of day."""
+    clock = clock_of(re.sub(r"^at\s+", "", text.strip(), flags=re.I))
+    return None if clock is None else _next_at(now, zone, *clock)
+
+
+# -- a day of the month ----------------------------------------------------------------------
+
+_ORDINAL_DAY = re.compile(
+    r"^(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)(?:\s+(?:at\s+)?(?P<clock>.+))?$", re.I
+)
+
+
+def ordinal_day(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """ "[on] [the] 15th [[at] 18:00]": the first month from this one that has that day with
+    the time still ahead (09:00 without a time). None: the text says more ("15th of april")."""
+    match = _ORDINAL_DAY.match(text.strip())
+    if match is None:
+        return None
+    clock = (DEFAULT_HOUR, 0)
+    if match["clock"] is not None:
+        said = clock_of(match["clock"])
+        if said is None:
+            return None
+        clock = said
+    day = int(match[1])
+    if not 1 <= day <= 31:
+        raise WhenError(f"No month has a {_ordinal(day)} day.")
+    local = now.astimezone(zone)
+    year, month = local.year, local.month
+    for _ in range(13):  # a 31st is at most two months away
+        if day <= monthrange(year, month)[1]:
+            moment = local_at(date(year, month, day), *clock, zone)
+            if moment > now:
+                return moment
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    raise AssertionError("every day of the month comes within a year")
+
+
+# -- a bare hour after "tonight", "this evening" ---------------------------------------------
+
+_HOUR_AFTER_PART_OF_DAY = re.compile(
+    r"\b(tonight|night|evening|afternoon)\s+"
+    r"(?:at\s+(\d{1,2})(?:[:.](\d{2}))?|(\d{1,2})[:.](\d{2}))"
+    rf"(?![\w:.])(?!\s*{HALF})",
+    re.I,
+)
+
+
+def evening_hours(text: str) -> tuple[str, tuple[int, int] | None]:
+    """ "tonight at 9", "this evening at 7.30", "tomorrow afternoon at 3": after these words an
+    hour without am or pm is in the afternoon or evening (it was read as 09:00). After "night"
+    and "tonight", 12 is the midnight after and 1 to 4 the small hours after it.
+
+    The text with the hour on the 24-hour clock; for a time after midnight, the text names
+    23:59 that day and the (hour, minute) is returned: it is on the next day."""
+    after_midnight: tuple[int, int] | None = None
+
+    def rewrite(match: re.Match[str]) -> str:
+        nonlocal after_midnight
+        hour, minute = int(match[2] or match[4]), int(match[3] or match[5] or 0)
+        if minute > 59:
+            return match[0]
+        night = match[1].lower() in ("night", "tonight")
+        if (5 if night else 1) <= hour <= 11:
+            hour += 12
+        elif night and 1 <= hour <= 12:  # 12, and 1 to 4: after midnight
+            after_midnight = (hour % 12, minute)
+            hour, minute = 23, 59
+        return f"{match[1]} at {hour:02d}:{minute:02d}"
+
+    return _HOUR_AFTER_PART_OF_DAY.sub(rewrite, text, count=1), after_midnight
+
+
+# -- a day the month does not have -----------------------------------------------------------
+
+_MONTH = "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True))
+_MONTH_THEN_DAY = re.compile(
+    rf"\b({_MONTH})\.?,?\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?![\w:]|\.\d)", re.I
+)
+_DAY_THEN_MONTH = re.compile(
+    rf"(?<![\w:.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\b", re.I
+)
+
+
+def no_impossible_date(text: str) -> None:
+    """A month and a day it does not have ("april 31", "31st of june", "feb 30") is an error:
+    dateparser moved it to today's day in that month and left the day number in the text."""
+    pairs = [(m[1], m[2]) for m in _MONTH_THEN_DAY.finditer(text)]
+    pairs += [(m[2], m[1]) for m in _DAY_THEN_MONTH.finditer(text)]
+    for word, day in pairs:
+        month = _MONTH_NUMBERS[word.lower()]
+        if _LONGEST_DAY[month - 1] < int(day) <= 31:
+            raise WhenError(f"{_MONTH_NAMES[month - 1]} has no {_ordinal(int(day))}.")
+
+
+_HOUR_AND_HALF = re.compile(rf"(?<![\w:.])(\d{{1,2}})(?:[:.]\d{{2}})?\s*{HALF}", re.I)
+
+
+def no_impossible_half(text: str) -> None:
+    """An hour outside 1 to 12 before am or pm ("13:00 pm", "0am") is an error: dateparser
+    read "tomorrow 13:00 pm" as 13:00, and "every day 21:00 pm" left "pm" for the text."""
+    for match in _HOUR_AND_HALF.finditer(text):
+        if not 1 <= int(match[1]) <= 12:
+            raise WhenError(f"“{match[0]}” is not a time of day (for example 8:30pm or 20:30).")
