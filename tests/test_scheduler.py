@@ -10,6 +10,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fakes.anthropic import FakeAnthropic
 from harness import Harness, RecordingChannel, names, running_steward
@@ -175,7 +176,6 @@ async def test_a_task_cut_short_after_it_acted_is_not_run_again(
 ) -> None:
     """A task's turn added a reminder (allowed unasked), then the process died before it
     replied; with no reply on record the task fired again and added a second one."""
-    from zoneinfo import ZoneInfo
 
     from fakes.anthropic import RecordedRequest, Reply
 
@@ -229,7 +229,6 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
     """Two tasks of one chat were both firing when Steward stopped; the first's turn had
     acted. Matched by chat and kind, that turn was taken for the second's too: the second,
     which never reached the model, was closed as 'cut short after acting' and lost."""
-    from zoneinfo import ZoneInfo
 
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
@@ -293,7 +292,6 @@ async def test_recovery_binds_a_turn_to_its_own_run_not_another_of_the_chat(
 
 async def _claimed_task_a_day_on(h: Harness, clock: FrozenClock, name: str) -> tuple[Any, int]:
     """A day later, the owner's one-shot task `name` in c1, fallen due and claimed (firing)."""
-    from zoneinfo import ZoneInfo
 
     owner = await h.steward.stores.people.owner()
     chat = await h.steward.stores.people.chat("test", "c1", "private")
@@ -430,6 +428,41 @@ async def test_quiet_hours_hold_back_self_initiated_messages_but_not_reminders(
         assert await h.say("/quiet") == "Quiet hours: 22:00-07:00 (your time)."
         assert "Usage:" in await h.say("/quiet late")
         assert await h.say("/quiet off") == "Quiet hours are off."
+
+
+async def test_a_friends_task_put_off_to_the_next_day_is_listed_at_its_new_time(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 70: the list showed the time asked for, not the one the task was put off to."""
+    from fakes.anthropic import Reply, Usage
+
+    from memory.people import Identity
+
+    fake_model.on_request(
+        lambda _: Reply.text("Sure.", usage=Usage(input_tokens=5000, output_tokens=100))
+    )
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(
+        tmp_path, fake_model.base_url, clock=clock, STEWARD_GUEST_DAILY_TOKENS="8000"
+    ) as h:
+        friend_id = Identity("test", "friend")
+        await h.steward.stores.people.admit(friend_id, "Friend")
+        friend = await h.steward.stores.people.resolve(friend_id)
+        assert friend is not None
+        await h.say("hello", sender=friend_id, chat="f")
+        chat = await h.steward.stores.people.chat("test", "f", "private")
+        task = parse_reminder("2h tidy my notes", clock.now(), ZoneInfo("UTC"))
+        await scheduler(h).add_reminder(
+            user=friend, chat=chat, address=Address("test", "f"), parsed=task, kind="task"
+        )
+        assert "(moved to" not in await h.say("/remind list", sender=friend_id, chat="f")
+        await h.say("and another thing", sender=friend_id, chat="f")  # the allowance is spent
+        clock.advance(timedelta(hours=2))
+        [report] = await scheduler(h).run_due()
+        assert report.status == "skipped"
+        listing = await h.say("/remind list", sender=friend_id, chat="f")
+        assert "Tue 2026-03-10 10:00" in listing  # as asked
+        assert "(moved to Wed 2026-03-11 10:00)" in listing, listing
 
 
 async def test_an_idle_day_costs_nothing(tmp_path: Path, fake_model: FakeAnthropic) -> None:

@@ -237,6 +237,11 @@ class SchedulerService:
             line += " [task]"
         if schedule.recurring and schedule.next_run_at:
             line += f" (next {schedule.next_run_at.astimezone(zone):%a %Y-%m-%d %H:%M})"
+        elif schedule.next_run_at and schedule.trigger.get("type") == "once":
+            asked = datetime.fromisoformat(schedule.trigger["at"])
+            if abs(schedule.next_run_at - asked) >= timedelta(minutes=1):  # held back (quiet
+                # hours, a guest's spent allowance): the time it will come, not the one asked
+                line += f" (moved to {schedule.next_run_at.astimezone(zone):%a %Y-%m-%d %H:%M})"
         return line
 
     # -- the user's time ---------------------------------------------------------------------
