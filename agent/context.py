@@ -110,9 +110,9 @@ class GoalsSource:
         self._default_timezone = default_timezone
 
     async def render(self, request: TurnRequest, fencer: Fencer) -> Section | None:
-        if request.kind != "briefing" and group_scope(request.chat) is not None:
+        if group_scope(request.chat) is not None:
             # A group reads the reply: the user's goals are theirs (agent.recall). A check-in
-            # carries its own goal; a briefing goes where the owner chose to have it.
+            # carries its own goal; a briefing posted to a channel holds its feed items only.
             return None
         goals = await self._stores.goals.active(request.user.id)
         if not goals:

@@ -353,12 +353,20 @@ async def test_briefing_goes_where_the_owner_chose(
         await _setup_briefing(h, feeds, "rss.xml")
         assert await h.say("/briefing to #news") == "Briefings will be posted #news on slack."
         await h.say("/briefing at 06:00")
+        await h.say("/goal add Leave the company")
+        await h.say("/goal next 1 call the employment lawyer")
+        await h.say("/remind 18:30 call the plumber")
         clock.advance(timedelta(minutes=30))
         assert h.steward.scheduler is not None
         [report] = await h.steward.scheduler.run_due()
         assert report.status == "sent"
         assert slack.sent[-1][0] == Address("slack", "#news")
         assert slack.sent[-1][1].startswith("Good morning! [1]")
+        # a channel reads it: the feed items only, the owner's goals and reminders stay private
+        prompt = briefing_requests(fake_model)[-1].last_user_text
+        assert "Python 3.15" in prompt and "posted where others read it" in prompt
+        assert "lawyer" not in prompt and "plumber" not in prompt
+        assert "Leave the company" not in prompt
 
         # Telegram is not running in this Steward: a channel there would never see it
         assert "Telegram is not running here" in await h.say("/briefing to @mychannel")

@@ -5,6 +5,9 @@ Feed text is untrusted: each feed's items go inside a fence (`agent/fence.py`), 
 tainted, and the prompt says the items are data. A feed that fails is named in a footer the
 code appends to the model's text, so a briefing never fails because one feed did; the feed is
 fetched again next time.
+
+A briefing posted where others read it (a channel, a group: `/briefing to #team`) holds the
+feed items only: the owner's goals, reminders and mail stay in private (review 69).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agent.fence import fence, new_fence_id
+from agent.recall import group_scope
 from agent.scheduler.feeds import FeedFetcher
 from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, JobRuntime
 from agent.types import Address, TurnRequest
@@ -152,7 +156,8 @@ class BriefingWriter:
                 await self._feeds.add_items(result.feed.id, result.items)
         return failed
 
-    async def draft(self, user: User) -> BriefingDraft:
+    async def draft(self, user: User, *, private: bool = True) -> BriefingDraft:
+        """`private`: for the owner's eyes alone; otherwise the feed items only."""
         runtime = self._runtime
         now = runtime.clock.now()
         zone = runtime.zone_for(user)
@@ -165,7 +170,7 @@ class BriefingWriter:
         candidates = await self._feeds.unbriefed(user.id, since=now - MAX_AGE)
         items = rank_items(candidates, topics, interests, now)[:MAX_ITEMS]
 
-        goals = await runtime.stores.goals.active(user.id)
+        goals = await runtime.stores.goals.active(user.id) if private else []
         goal_steps = [
             _as_data(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
             for g in goals
@@ -182,13 +187,17 @@ class BriefingWriter:
                 f"task:#{s.id}",
             )
             for s in await runtime.schedules.for_user(user.id, ("reminder",))
-            if s.next_run_at and s.next_run_at <= end_of_day
+            if private and s.next_run_at and s.next_run_at <= end_of_day
         ]
 
         parts = [
             f"Morning briefing for {local_now:%A %Y-%m-%d}. Write the owner a short briefing "
             "(under 250 words): the feed items worth their time, numbered, one line each with "
-            "its link; then a “Today” section with the goal next steps and reminders below.",
+            "its link; then a “Today” section with the goal next steps and reminders below."
+            if private
+            else f"Morning briefing for {local_now:%A %Y-%m-%d}, posted where others read it. "
+            "Write a short briefing (under 250 words): the feed items worth their time, "
+            "numbered, one line each with its link. Nothing else: no goals, reminders or mail.",
         ]
         if topics:
             parts.append("Their topics: " + ", ".join(topics) + ". Put those first.")
@@ -213,11 +222,15 @@ class BriefingWriter:
             parts.append(fence("\n".join(lines).strip(), f"feed:{url}", new_fence_id()))
         if not items:
             parts.append("(No new feed items today.)")
-        mail = await self.mail.digest(user, topics, interests) if self.mail else None
+        mail = await self.mail.digest(user, topics, interests) if self.mail and private else None
         if mail is not None:
             parts.append(mail.prompt)
-        parts.append("Goal next steps:\n" + ("\n".join(f"- {s}" for s in goal_steps) or "- (none)"))
-        parts.append("Reminders today:\n" + ("\n".join(f"- {r}" for r in reminders) or "- (none)"))
+        if private:
+            steps = "\n".join(f"- {s}" for s in goal_steps) or "- (none)"
+            parts.append("Goal next steps:\n" + steps)
+            parts.append(
+                "Reminders today:\n" + ("\n".join(f"- {r}" for r in reminders) or "- (none)")
+            )
         if failed:
             parts.append(
                 "Some feeds failed; a footer naming them is added after your text, so do not "
@@ -278,7 +291,7 @@ class BriefingJob(AgentJob):
         schedule_id: int | None = None,
     ) -> JobResult:
         runtime = self.runtime
-        draft = await self.writer.draft(user)
+        draft = await self.writer.draft(user, private=group_scope(chat) is None)
         detail: dict[str, Any] = {
             "items": len(draft.keys),
             "failed_feeds": [url for url, _ in draft.failed],
