@@ -6,11 +6,16 @@ the address that was checked, not to whatever the name resolves to a moment late
 answers a public address for the check and a loopback one for the connection (DNS rebinding)
 would otherwise reach the machine's own services. The Host header and TLS's server name (so the
 certificate check) stay the name's.
+
+A name IDNA refuses ("a..example", a 64-character label, "xn--a") is refused as a `ToolError`
+like one that does not resolve. `text_codec` is the other thing both fetchers share: which codec
+reads a page or feed that names its charset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -22,7 +27,7 @@ from agent.errors import ToolError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Target", "checked_target", "public_address"]
+__all__ = ["Target", "checked_target", "public_address", "text_codec"]
 
 
 async def public_address(host: str, port: int, allow: frozenset[str]) -> str | None:
@@ -36,6 +41,8 @@ async def public_address(host: str, port: int, allow: frozenset[str]) -> str | N
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ToolError(f"could not resolve {host}: {exc.strerror}") from None
+    except ValueError:  # UnicodeError: IDNA refuses the name (an empty or 64+ character label)
+        raise ToolError(f"could not resolve {host}: not a valid host name") from None
     if not infos:
         raise ToolError(f"could not resolve {host}")
     for info in infos:
@@ -89,10 +96,14 @@ async def checked_target(url: str, allow: frozenset[str]) -> Target:
     """Check `url` (http(s), a host, no credentials, a public address) and pin its address."""
     import httpx  # lazy, as in its callers: not at start-up (issue 19)
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # "http://[::1", a netloc NFKC would change
+        raise ToolError(f"refused: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise ToolError("refused: only http and https URLs can be fetched")
-    if not parts.hostname:
+    if not hostname:
         raise ToolError("refused: the URL has no host")
     if parts.username or parts.password:
         raise ToolError("refused: URLs with credentials are not fetched")
@@ -101,7 +112,13 @@ async def checked_target(url: str, allow: frozenset[str]) -> Target:
         parsed = httpx.URL(url)
     except (ValueError, httpx.InvalidURL) as exc:
         raise ToolError(f"refused: not a valid URL ({exc})") from None
-    address = await public_address(parts.hostname, port, allow)
+    try:
+        named = bool(parsed.host)  # decoding the name: IDNA refuses "xn--a", which none can own
+    except ValueError:
+        named = False
+    if not named:
+        raise ToolError(f"refused: {hostname} is not a valid host name")
+    address = await public_address(hostname, port, allow)
     if address is None:
         return Target(parsed)
     extensions: dict[str, Any] = {}
@@ -112,3 +129,24 @@ async def checked_target(url: str, allow: frozenset[str]) -> Target:
         {"Host": parsed.netloc.decode("ascii")},
         extensions,
     )
+
+
+_NOT_FOR_PAGES = frozenset({"idna", "punycode", "undefined"})
+"""Text codecs no page is in: undefined fails on any text, idna on any byte past ASCII (and
+with errors="replace" at all), punycode takes time growing with the square of the length
+(800 KB: 37 s)."""
+
+
+def text_codec(charset: str | None) -> str | None:
+    """The codec to read text its server says is in `charset`; None when it names none Python
+    knows or none that reads bytes as text (base64, hex, rot13, zlib, quopri: bytes to bytes or
+    text to text), or idna, punycode or undefined: the caller reads UTF-8 instead."""
+    if not charset:
+        return None
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_FOR_PAGES:
+        return None
+    return info.name

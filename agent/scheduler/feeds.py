@@ -6,16 +6,23 @@ Every address it goes to, the feed's own and each redirect's, must be a public o
 must not turn the briefing into a reader of loopback, LAN or cloud-metadata services whose
 answers it would post. Proxy settings from the environment are not used.
 
-A feed that fails gives a `FetchResult` with an `error`; nothing here raises for one bad feed.
+A feed that fails gives a `FetchResult` with an `error`; nothing here raises for one bad feed:
+an error no one foresaw (a library's, or ours) fails that feed alone, named in the briefing's
+footer. An ETag or Last-Modified that is not printable ASCII is neither kept nor sent back (httpx
+cannot send it). A feed in a charset whose decoding raises past feedparser (undefined, idna) or
+takes quadratic time (punycode) is read as UTF-8; feedparser itself passes over unknown names and
+codecs that are no text encoding (base64).
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import codecs
 import hashlib
 import html
 import io
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
-from agent.public_web import checked_target
+from agent.public_web import checked_target, text_codec
 from agent.tools.registry import ToolError
 from memory.feeds import Feed, NewItem
 
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["FeedFetcher", "FetchResult", "strip_html"]
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "Steward/0.1 (personal feed reader)"
 ACCEPT = (
@@ -47,6 +56,7 @@ LOOSE_PARSE_BYTES = 200_000
 takes time growing with the square of its size (200 KB: 22 s; 2 MB: half an hour of a core,
 in a thread no deadline can stop)."""
 MAX_REDIRECTS = 5
+_INVALID_REDIRECT = "it redirects to an invalid address"
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -106,16 +116,25 @@ class FeedFetcher:
             },
             transport=self._transport,
         ) as client:
-            return list(await asyncio.gather(*(self._fetch(client, feed) for feed in feeds)))
+            return list(await asyncio.gather(*(self._isolated(client, feed) for feed in feeds)))
+
+    async def _isolated(self, client: httpx.AsyncClient, feed: Feed) -> FetchResult:
+        """`_fetch`, an exception it did not expect failing this feed only (gather would have
+        failed them all, and so the briefing: a non-ASCII ETag once did, every day after)."""
+        try:
+            return await self._fetch(client, feed)
+        except Exception as exc:
+            log.warning("feed %s failed unexpectedly", feed.url, exc_info=True)
+            return FetchResult(feed, "error", error=f"failed unexpectedly ({type(exc).__name__})")
 
     async def _fetch(self, client: httpx.AsyncClient, feed: Feed) -> FetchResult:
         import httpx
 
         headers: dict[str, str] = {}
-        if feed.etag:
-            headers["If-None-Match"] = feed.etag
-        if feed.last_modified:
-            headers["If-Modified-Since"] = feed.last_modified
+        if etag := _validator(feed.etag):  # one stored before it was checked is not sent
+            headers["If-None-Match"] = etag
+        if last_modified := _validator(feed.last_modified):
+            headers["If-Modified-Since"] = last_modified
         try:
             async with asyncio.timeout(self.timeout):
                 body, response = await self._download(client, feed.url, headers)
@@ -139,28 +158,38 @@ class FeedFetcher:
             feed,
             "ok",
             items=items,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            etag=_validator(response.headers.get("etag")),
+            last_modified=_validator(response.headers.get("last-modified")),
             title=title,
         )
 
     async def _download(
         self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
     ) -> tuple[bytes, httpx.Response]:
+        import httpx
+
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 target = await checked_target(current, self.allow_hosts)
             except ToolError as exc:
                 raise _Refused(str(exc)) from None
-            async with client.stream(
+            request = client.build_request(  # headers encoded here, out of the `try` below
                 "GET",
                 target.url,
                 headers={**headers, **target.headers},
                 extensions=target.extensions,
-            ) as response:
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except (ValueError, httpx.InvalidURL):  # httpx reads a Location even when it does not
+                raise _Refused(_INVALID_REDIRECT) from None  # follow it: IDNA refuses "xn--a"
+            try:
                 if response.is_redirect and "location" in response.headers:
-                    current = urljoin(current, response.headers["location"])
+                    try:
+                        current = urljoin(current, response.headers["location"])
+                    except ValueError:
+                        raise _Refused(_INVALID_REDIRECT) from None
                     continue
                 if response.status_code == 304 or response.status_code >= 400:
                     return b"", response
@@ -178,7 +207,14 @@ class FeedFetcher:
                 except BodyRefused as exc:
                     raise _Refused(str(exc)) from None
                 return body, response
+            finally:
+                await response.aclose()
         raise _Refused("too many redirects")
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified as it can go back out: printable ASCII, else none."""
+    return value if value and value.isascii() and value.isprintable() else None
 
 
 def _describe(exc: httpx.HTTPError) -> str:
@@ -195,22 +231,71 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[NewItem]] | None:
     """feedparser on bytes (wrapped in a stream: a bare string could make it fetch a URL)."""
-    import feedparser  # lazy: only the briefing needs it
-
+    content_type = headers.get("content-type", "application/xml")
+    if _unreadable_charset(body, content_type):
+        body, content_type = _as_utf8(body)
     if len(body) > LOOSE_PARSE_BYTES and not _well_formed(body):
         return None
-
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers={
-            "content-location": url,
-            "content-type": headers.get("content-type", "application/xml"),
-        },
-    )
+    try:
+        parsed = _feedparse(body, content_type, url)
+    except (LookupError, ValueError):  # a charset `_unreadable_charset` did not see: as UTF-8
+        parsed = _feedparse(*_as_utf8(body), url)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         return None
     items = [item for entry in parsed.entries if (item := _item(entry)) is not None]
     return strip_html(parsed.feed.get("title", "")), items
+
+
+def _feedparse(body: bytes, content_type: str, url: str) -> Any:
+    import feedparser  # lazy: only the briefing needs it
+
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-location": url, "content-type": content_type},
+    )
+
+
+_EBCDIC = b"\x4c\x6f\xa7\x94"  # "<?xm" in cp037, which feedparser reads the declaration in
+_DECLARED = re.compile(rb"""encoding=['"]([^'"\n]*)['"]""")
+_XML_DECLARATION = re.compile(r"\A\ufeff?\s*<\?xml[^>]*\?>")
+
+
+def _unreadable_charset(body: bytes, content_type: str) -> bool:
+    """Whether feedparser could be led to decode with a codec that cannot read a feed: its
+    charset parameter, or an encoding declared on the first line (feedparser takes the last
+    `encoding="..."` there; this looks at each, UTF-16 and -32 included)."""
+    names = [
+        value.strip().strip("\"'")  # as feedparser.encodings.parse_content_type reads it
+        for key, _, value in (chunk.partition("=") for chunk in content_type.split(";")[1:])
+        if key.strip().lower() == "charset"
+    ]
+    if body.startswith(_EBCDIC):
+        body = body.decode("cp037").encode()
+    first_line = body.split(b"\n", 1)[0].replace(b"\x00", b"")
+    names += (m.group(1).decode("utf-8", "replace") for m in _DECLARED.finditer(first_line))
+    return any(_cannot_read(name) for name in names if name)
+
+
+def _cannot_read(name: str) -> bool:
+    """Whether decoding with `name` raises past feedparser (undefined, idna; a NUL in the name)
+    or takes time growing with the square of the size (punycode: 200 KB, 4 s of a thread no
+    deadline stops). A name Python does not know, or one that is no text encoding (base64),
+    raises LookupError, which feedparser passes over to its next guess."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return False
+    except ValueError:
+        return True
+    return getattr(info, "_is_text_encoding", True) and text_codec(name) is None
+
+
+def _as_utf8(body: bytes) -> tuple[bytes, str]:
+    """The body as UTF-8, undecodable bytes replaced, without its XML declaration (expat and
+    feedparser then read UTF-8), and a content type that says so: "application/xml", whatever
+    the server named, for feedparser to try its charset first."""
+    text = _XML_DECLARATION.sub("", body.decode("utf-8", "replace"), count=1)
+    return text.encode(), "application/xml; charset=utf-8"
 
 
 def _well_formed(body: bytes) -> bool:
@@ -219,7 +304,7 @@ def _well_formed(body: bytes) -> bool:
 
     try:
         expat.ParserCreate(namespace_separator=" ").Parse(body, True)  # as feedparser's strict
-    except expat.ExpatError:
+    except (expat.ExpatError, LookupError, ValueError):  # an encoding expat asked Python for
         return False
     return True
 

@@ -1,19 +1,22 @@
 """web_fetch: GET a page and return its text, as untrusted data.
 
 http(s) only; every hop of a redirect is checked again; the host must resolve to public
-addresses (STEWARD_FETCH_ALLOW_HOSTS excepted); size and time are capped.
+addresses (STEWARD_FETCH_ALLOW_HOSTS excepted); size and time are capped, the time for the
+whole fetch (STEWARD_FETCH_TIMEOUT), redirects and body included. A page in a charset Python
+does not know, or one that reads no web page (base64, rot13, idna, punycode...), is read as UTF-8.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from agent.html_text import html_to_text
-from agent.public_web import checked_target
+from agent.public_web import checked_target, text_codec
 from agent.sandbox import Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
@@ -51,48 +54,83 @@ async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
     Args:
         url: The http(s) address to fetch.
     """
+    sandbox = _sandbox(ctx)
+    hops = [url]
+    try:  # httpx's timeout is per read: a page dripping a byte a second would hold the chat
+        async with asyncio.timeout(sandbox.fetch_timeout):
+            page = await _get(sandbox, hops)
+    except TimeoutError:
+        raise ToolError(
+            f"could not fetch {hops[-1]}: it did not finish within {sandbox.fetch_timeout:g} s",
+            source=_redirected(url, hops[-1]),
+        ) from None
+    current = hops[-1]
+    text = page.body.decode(text_codec(page.charset) or "utf-8", errors="replace")
+    if "html" in page.content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        text = await asyncio.to_thread(html_to_text, text, title=True)  # 1.8 MB: 1 s
+    text = text[: sandbox.output_limit]
+    return ToolResult(
+        f"HTTP {page.status} {current}\n\n{text}", page.status >= 400, f"web:{current}"
+    )
+
+
+@dataclass(frozen=True)
+class _Page:
+    status: int
+    content_type: str
+    charset: str | None
+    body: bytes
+
+
+async def _get(sandbox: Sandbox, hops: list[str]) -> _Page:
+    """GET `hops[0]`, following redirects (each appended to `hops`), every hop checked."""
     import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
 
-    sandbox = _sandbox(ctx)
-    timeout = httpx.Timeout(sandbox.fetch_timeout)
+    url = hops[0]
     async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False
+        timeout=httpx.Timeout(sandbox.fetch_timeout), follow_redirects=False, trust_env=False
     ) as client:
-        current = url
         for _ in range(MAX_REDIRECTS + 1):
+            current = hops[-1]
             try:
                 target = await checked_target(current, sandbox.fetch_allow_hosts)
             except ToolError as exc:  # after a redirect the address is the server's words
                 raise ToolError(str(exc), source=_redirected(url, current)) from None
+            request = client.build_request(
+                "GET",
+                target.url,
+                headers={
+                    "User-Agent": "Steward/0.1 (+self-hosted agent)",
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                    **target.headers,
+                },
+                extensions=target.extensions,
+            )
             try:
-                async with client.stream(
-                    "GET",
-                    target.url,
-                    headers={
-                        "User-Agent": "Steward/0.1 (+self-hosted agent)",
-                        "Accept-Encoding": ACCEPT_ENCODING,
-                        **target.headers,
-                    },
-                    extensions=target.extensions,
-                ) as response:
+                response = await client.send(request, stream=True)
+                try:
                     if response.is_redirect and "location" in response.headers:
-                        current = urljoin(current, response.headers["location"])
+                        hops.append(urljoin(current, response.headers["location"]))
                         continue
                     body = await _read_limited(response, sandbox.fetch_max_bytes)
-                    content_type = response.headers.get("content-type", "")
-                    status = response.status_code
+                finally:
+                    await response.aclose()
             except httpx.HTTPError as exc:
                 raise ToolError(
                     f"could not fetch {current}: {type(exc).__name__}",
                     source=_redirected(url, current),
                 ) from None
-            text = body.decode(response.encoding or "utf-8", errors="replace")
-            if "html" in content_type or text.lstrip()[:15].lower().startswith(
-                ("<!doctype", "<html")
-            ):
-                text = await asyncio.to_thread(html_to_text, text, title=True)  # 1.8 MB: 1 s
-            text = text[: sandbox.output_limit]
-            return ToolResult(f"HTTP {status} {current}\n\n{text}", status >= 400, f"web:{current}")
+            except (ValueError, httpx.InvalidURL):  # httpx reads a Location even when it does
+                raise ToolError(  # not follow it: IDNA refuses "xn--a"; urljoin "http://[::1"
+                    f"could not fetch {current}: it redirects to an invalid address",
+                    source=f"web:{current}",
+                ) from None
+            return _Page(
+                response.status_code,
+                response.headers.get("content-type", ""),
+                response.charset_encoding,
+                body,
+            )
     raise ToolError(f"refused: more than {MAX_REDIRECTS} redirects", source=f"web:{url}")
 
 
