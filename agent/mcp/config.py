@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from agent.errors import ConfigError
+from agent.log_scrub import register, secret_forms
 
 __all__ = [
     "McpConfig",
@@ -80,9 +81,12 @@ class McpConfig:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        if len(value) >= 3:
-            text = text.replace(value, "***")
+    """`text` with every secret, and its URL-encoded and base64 forms, shown as `***`: a server
+    quoting the header or the URL it was sent (an error echoing `Bearer …`, a `?api_key=` in a
+    link) would otherwise hand the credential to the model, the database and the log."""
+    forms = {form for value in secrets if len(value) >= 3 for form in secret_forms(value)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 
@@ -131,6 +135,7 @@ def load_mcp_config(
             disabled.append(name)
             continue
         servers.append(_server(name, raw, env, where))
+    register(v for spec in servers for v in spec.secrets)  # kept out of every log line
     return McpConfig(path, tuple(servers), tuple(disabled))
 
 

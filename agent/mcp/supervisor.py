@@ -223,13 +223,15 @@ class McpSupervisor:
         except MCPError as exc:  # the server's own words: outside content like a result
             outcome = "error"
             text = str(exc.message if hasattr(exc, "message") else exc)
+            text = link.spec.redact(text) if link is not None else text
             total = len(text)
             result = ToolResult(self._cap(f"MCP error {exc.code}: {text}"), True, source)
         except asyncio.CancelledError:
             await self._record(ctx, tool, "cancelled", 0, 0, started)
             raise
         except Exception as exc:  # e.g. the SDK refusing a result of the wrong shape
-            log.warning("MCP %s: %s's answer could not be read: %s", tool.server, tool.remote, exc)
+            why = link.spec.redact(str(exc)) if link is not None else type(exc).__name__
+            log.warning("MCP %s: %s's answer could not be read: %s", tool.server, tool.remote, why)
             outcome = "malformed"
             result = ToolResult(
                 f"the MCP server {tool.server} sent an answer that is not a valid MCP result "
@@ -237,7 +239,9 @@ class McpSupervisor:
                 is_error=True,
             )
         else:
-            text = result_text(answer)
+            # a server quoting the credential it was sent (an error echoing the header, a link
+            # with `?api_key=`) must not hand it to the model, the database or the log (review 73)
+            text = link.spec.redact(result_text(answer))
             total = len(text)
             outcome = "error" if answer.is_error else "ok"
             result = ToolResult(self._cap(text), is_error=bool(answer.is_error), source=source)
