@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import ConfigError
+from agent.log_scrub import register
 from agent.mail.account import (
     looks_like_key,
     parse_folders,
@@ -211,6 +212,14 @@ class Settings(BaseSettings):
     email_poll_seconds: float = Field(
         120.0, ge=5, le=3600, validation_alias=_env("EMAIL_POLL_SECONDS")
     )
+
+    def model_post_init(self, context: object, /) -> None:
+        """Every secret read is kept out of every log line from now on (agent.log_scrub)."""
+        register(
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        )
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
