@@ -77,11 +77,17 @@ def policy_check(settings: Settings) -> int:
     return 0
 
 
+async def _open_to_read(settings: Settings) -> Stores:
+    """The stores of a command that only reads: opened read-only (memory/db.py), so it works
+    on a read-only copy of the data and never changes what it reports on."""
+    return await Stores.open(
+        settings.database_path, SystemClock(), audit_key=False, upgrade=False, read_only=True
+    )
+
+
 async def audit_verify(settings: Settings) -> int:
     """Check the chain and its MACs; one line either way, naming the first bad event."""
-    stores = await Stores.open(
-        settings.database_path, SystemClock(), audit_key=False, upgrade=False
-    )
+    stores = await _open_to_read(settings)
     try:
         result = await stores.audit.verify()
     finally:
@@ -105,9 +111,7 @@ async def audit_verify(settings: Settings) -> int:
 
 
 async def audit_export(settings: Settings, output: str) -> int:
-    stores = await Stores.open(
-        settings.database_path, SystemClock(), audit_key=False, upgrade=False
-    )
+    stores = await _open_to_read(settings)
     try:
         lines = [json.dumps(e.__dict__, ensure_ascii=False) async for e in stores.audit.all()]
     finally:

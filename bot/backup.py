@@ -16,12 +16,14 @@ rewritten meanwhile (a workspace log) cannot leave a member shorter than its hea
 finished archive is read back whole before it gets its name. It holds the audit key, so it is
 written with mode 0600.
 
-`restore` checks the manifest's shape and every hash first, refuses a backup from a newer
-schema, and refuses while a Steward runs on the data directory (it takes the same lock as
-`steward run`, and holds it while it works). A data directory that already holds a database is
-replaced only with `--force`, and its old content is moved aside, never deleted: to
-`<data dir>.before-restore-<time>`, or to `<data dir>/.before-restore-<time>` when the data
-directory is a mount point (a container's volume) or its parent is not writable. The next
+`restore` checks the manifest's shape and every hash first, then the database itself (an
+SQLite file that checks, with Steward's tables, of a schema no newer than this code's: the
+manifest's word is not taken), and refuses while a Steward runs on the data directory (it takes
+the same lock as `steward run`, and holds it while it works); a refusal moves nothing. A data
+directory that already holds a database is replaced only with `--force`, and its old content
+is moved aside, never deleted: to `<data dir>.before-restore-<time>`, or to
+`<data dir>/.before-restore-<time>` when the data directory is a mount point (a container's
+volume) or its parent is not writable; an error after that says where it went. The next
 `steward run` migrates an older schema and re-embeds the memory vectors.
 
 (Over 400 lines: making and restoring are the two sides of one format, kept together so they
@@ -30,6 +32,7 @@ cannot drift apart; what a restore accepts of an archive's members is in backup_
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -416,6 +419,41 @@ def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str
     return manifest
 
 
+def _check_database(database: Path, archive: Path) -> int:
+    """Refuse the archive unless its database is one this Steward can take: an SQLite file
+    that checks, holding Steward's tables, of a schema no newer than this code's (what the
+    file says, not the manifest). Before anything is moved: a refused restore leaves the data
+    directory as it was. Returns its schema version."""
+    newest = latest_schema()
+    refused = f"{archive} is not restored, nothing was changed:"
+    # immutable: the staged file is ours, and no -wal/-shm may appear beside it (they would
+    # be moved into the data directory with it)
+    uri = f"{database.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise BackupError(f"{refused} its database is damaged ({problem})")
+            tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+            missing = sorted({"schema_version", "audit_events"} - tables)
+            if missing:
+                raise BackupError(
+                    f"{refused} its {DB_NAME} is not a Steward database (no table "
+                    f"{', '.join(missing)})"
+                )
+            schema = int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+    except sqlite3.Error as exc:  # not SQLite at all, or a page SQLite cannot read
+        raise BackupError(
+            f"{refused} its {DB_NAME} is not a database SQLite can read ({exc})"
+        ) from None
+    if schema > newest:
+        raise BackupError(
+            f"{refused} its database has schema {schema}, and this Steward knows up to "
+            f"{newest}: made by a newer Steward? Upgrade Steward first"
+        )
+    return schema
+
+
 def _aside_dir(data: Path) -> Path:
     """A new folder for the data a restore replaces: `<data dir>.before-restore-<time>` beside
     it when that is a folder of the same filesystem we may write, else
@@ -441,6 +479,40 @@ def _aside_dir(data: Path) -> Path:
     raise BackupError(f"cannot move the current data aside: {problem}")
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _put_back(
+    settings: Settings,
+    staging: Path,
+    existing: list[Path],
+    aside: Path | None,
+    manifest: dict[str, Any],
+    before: int | None,
+) -> None:
+    """Move `existing` to `aside`, then the staged files into the data directory."""
+    data = settings.data_dir.absolute()
+    if aside is not None:
+        for path in existing:
+            shutil.move(path, aside / path.name)
+    for path in (staging / "data").iterdir():
+        path.rename(data / path.name)
+    reset_head(
+        data / DB_NAME,
+        archive_created_at=manifest.get("created_at", "?"),
+        log_ended_at=before,
+        moved_aside=str(aside) if aside else None,
+    )
+    extra = staging / "extra" / "mcp.json"
+    if extra.is_file():
+        target = mcp_config_path(settings)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.replace(target.with_name(target.name + ".before-restore"))
+        shutil.copy2(extra, target)
+
+
 def restore_backup(settings: Settings, archive: Path, *, force: bool = False) -> RestoreReport:
     """Put the backup's files in the data directory (see the module docstring)."""
     data = settings.data_dir.absolute()
@@ -463,33 +535,25 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
         staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=data))
         try:
             manifest = _unpack(archive, staging)
+            schema = _check_database(staging / "data" / DB_NAME, archive)
             aside: Path | None = None
             before = log_end(data / DB_NAME)
             if existing:
                 aside = _aside_dir(data)
-                for path in existing:
-                    shutil.move(path, aside / path.name)
-            restored = staging / "data"
-            for path in restored.iterdir():
-                path.rename(data / path.name)
-            reset_head(
-                data / DB_NAME,
-                archive_created_at=manifest.get("created_at", "?"),
-                log_ended_at=before,
-                moved_aside=str(aside) if aside else None,
-            )
-            extra = staging / "extra" / "mcp.json"
-            if extra.is_file():
-                target = mcp_config_path(settings)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists():
-                    target.replace(target.with_name(target.name + ".before-restore"))
-                shutil.copy2(extra, target)
+            try:
+                _put_back(settings, staging, existing, aside, manifest, before)
+            except BaseException as exc:  # Ctrl-C, SIGTERM too: say where the data is
+                if aside is None:
+                    raise
+                raise BackupError(
+                    f"the restore into {data} failed after the data there was moved aside: "
+                    f"{_one_line(exc)}; the previous data is in {aside}"
+                ) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return RestoreReport(
         data_dir=data,
-        schema=int(manifest["schema"]),
+        schema=schema,
         files=len(manifest["files"]),
         moved_aside=aside,
         created_at=str(manifest.get("created_at", "?")),

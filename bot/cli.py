@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from agent.config import ConfigError, Settings
 from agent.paths import DataDirBusy, Home, load_at_home
 from agent.policy import PolicyError
 from memory.audit import AuditKeyError
-from memory.db import SchemaTooNew
+from memory.db import DatabaseLocked, SchemaTooNew, disk_full, storage_error
 from memory.errors import SchemaBehind, StorageFailed
 
 __all__ = ["main"]
@@ -91,10 +96,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ended_by_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _terminated_cleanly() -> Iterator[None]:
+    """SIGTERM (`timeout`, `kill`, systemd) ends a backup or restore as Ctrl-C does: through
+    its clean-up, so no staging folder is left behind (its default ends the process there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _ended_by_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _backup(settings: Settings, file: str) -> int:
     from bot.backup import create_backup
 
-    report = create_backup(settings, Path(file))
+    with _terminated_cleanly():
+        report = create_backup(settings, Path(file))
     print(
         f"backup written to {report.path}: {report.files} files, {report.size:,} bytes, "
         f"database schema {report.schema} (memory vectors are rebuilt on restore)",
@@ -108,7 +132,8 @@ def _backup(settings: Settings, file: str) -> int:
 def _restore(settings: Settings, file: str, force: bool) -> int:
     from bot.backup import restore_backup
 
-    report = restore_backup(settings, Path(file), force=force)
+    with _terminated_cleanly():
+        report = restore_backup(settings, Path(file), force=force)
     aside = f"; the previous data is in {report.moved_aside}" if report.moved_aside else ""
     print(
         f"restored {report.files} files from the backup of {report.created_at} into "
@@ -227,12 +252,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:
         where = f"cannot use {exc.filename}: " if exc.filename else ""
+        if not where and exc.errno in (errno.ENOSPC, errno.EDQUOT) and disk_full(settings.data_dir):
+            where = f"{settings.data_dir}: "  # os.pwrite & co. name no file: the data's disk
         print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         from bot.admin import CliError
         from bot.backup import BackupError
 
+        held_or_full = _held_or_full(settings, exc)
+        if held_or_full:  # met outside memory/db.py's helpers: still not a bug of ours
+            print(f"steward: {held_or_full}", file=sys.stderr)
+            return 1
         if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
             # a damaged or foreign file, not a bug of ours (a lock or our own SQL is one)
             print(
@@ -253,6 +284,17 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _held_or_full(settings: Settings, exc: Exception) -> str:
+    """The one line for SQLite's words of the database locked by another program or its
+    disk full ("" for anything else: a traceback there would only hide the cause)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return ""
+    failed = storage_error(settings.database_path, exc)
+    if isinstance(failed, DatabaseLocked) or "no space left" in str(failed):
+        return _one_line(failed)
+    return ""
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:

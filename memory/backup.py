@@ -1,20 +1,29 @@
 """The database's part of a backup: a consistent copy made with SQLite's online backup API.
 
-The copy is taken through a separate connection while `steward run` keeps writing (WAL mode:
-the reader sees one committed state and never blocks the writer), so it holds every committed
-message, turn, approval, memory and audit event as of one instant, and nothing half-written.
+The copy is taken through a separate, read-only connection while `steward run` keeps writing
+(WAL mode: the reader sees one committed state and never blocks the writer), so it holds every
+committed message, turn, approval, memory and audit event as of one instant, and nothing
+half-written; read-only, it also copies data on a read-only mount. Another program holding
+the database's lock is waited for LOCK_WAIT seconds, then named in one line (DatabaseLocked).
 Blocking: callers on an event loop run these in a thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
-from memory.db import load_migrations
+from memory.db import DatabaseLocked, load_migrations, read_only_uri, storage_error
 
-__all__ = ["NoDatabase", "latest_schema", "schema_of", "snapshot_database"]
+__all__ = ["LOCK_WAIT", "NoDatabase", "latest_schema", "schema_of", "snapshot_database"]
+
+LOCK_WAIT = 10.0
+"""Seconds a snapshot waits for another program's lock on the database. Steward's own writes
+never hold one up (WAL: a reader sees the last commit); a `sqlite3` shell in EXCLUSIVE mode
+would forever (CPython's Connection.backup retries SQLITE_BUSY without end)."""
+_TRY = 0.2  # seconds of each try at the lock (SQLite's busy timeout)
 
 
 class NoDatabase(FileNotFoundError):
@@ -27,13 +36,27 @@ def latest_schema() -> int:
     return migrations[-1].version if migrations else 0
 
 
-def _open_existing(path: Path) -> sqlite3.Connection:
+def _open_existing(path: Path, wait: float = LOCK_WAIT) -> sqlite3.Connection:
+    """A connection that only reads the database at `path` (never creates nor writes it, so a
+    read-only copy of the data can be backed up); StorageFailed, naming the path and the cause,
+    when it cannot be read there (locked by another program past `wait` seconds, the disk
+    full, unopenable). A lock is waited for in short tries: a signal (SIGTERM) is handled
+    between them, not only once the whole wait is over."""
     if not path.is_file():
         raise NoDatabase(f"no Steward database at {path}")
-    # mode=rw: never creates a file, unlike a plain connect.
-    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=30)
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            uri = read_only_uri(path, timeout=_TRY)
+            break
+        except sqlite3.OperationalError as exc:
+            failed = storage_error(path, exc, opening=True)
+            if isinstance(failed, DatabaseLocked) and time.monotonic() < deadline:
+                continue
+            if failed is None:
+                raise
+            raise failed from None
+    return sqlite3.connect(uri, uri=True, timeout=_TRY)
 
 
 def schema_of(path: Path) -> int:
@@ -46,12 +69,21 @@ def schema_of(path: Path) -> int:
         return int(row[0] or 0)
 
 
-def snapshot_database(source: Path, target: Path) -> int:
+def snapshot_database(source: Path, target: Path, *, wait: float = LOCK_WAIT) -> int:
     """Copy the database at `source` to a new single file `target` (no -wal beside it) and
-    check the copy; returns its schema version. Raises NoDatabase when `source` is missing."""
+    check the copy; returns its schema version. Raises NoDatabase when `source` is missing,
+    DatabaseLocked when another program holds its lock for more than `wait` seconds."""
     target.unlink(missing_ok=True)
-    with closing(_open_existing(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)  # all pages in one step: one read transaction, one consistent state
+    deadline = time.monotonic() + wait
+
+    def give_up_when_late(status: int, remaining: int, pages: int) -> None:
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) and time.monotonic() > deadline:
+            raise DatabaseLocked(f"{source}: in use by another program (database is locked)")
+
+    with closing(_open_existing(source, wait)) as src, closing(sqlite3.connect(target)) as dst:
+        # all pages in one step: one read transaction, one consistent state; the progress
+        # callback runs after each try at the lock, and a lock held past the deadline ends it
+        src.backup(dst, pages=-1, progress=give_up_when_late, sleep=_TRY)
         dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained file
         problem = dst.execute("PRAGMA quick_check").fetchone()[0]
         if problem != "ok":

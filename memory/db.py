@@ -9,7 +9,9 @@ trip to the connection's thread (a turn makes dozens: each costs the event loop 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -23,7 +25,16 @@ import aiosqlite
 
 from memory.errors import SchemaBehind, SchemaTooNew, StorageFailed
 
-__all__ = ["Database", "Migration", "SchemaTooNew", "load_migrations"]
+__all__ = [
+    "Database",
+    "DatabaseLocked",
+    "Migration",
+    "SchemaTooNew",
+    "disk_full",
+    "load_migrations",
+    "read_only_uri",
+    "storage_error",
+]
 
 Params = Sequence[Any] | dict[str, Any]
 _T = TypeVar("_T")
@@ -33,6 +44,109 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STORAGE = ("disk is full", "readonly database", "disk i/o error", "unable to open database")
 """SQLite's words for a database that cannot be written where it is (not a fault in a query)."""
+_LOCKED = "database is locked"  # SQLITE_BUSY: another connection holds the lock past the timeout
+_FULL_BELOW = 1 << 20  # bytes free under which SQLite's "disk I/O error" is the disk being full
+
+
+class DatabaseLocked(StorageFailed):
+    """Another program holds the database's lock (a `sqlite3` shell inside a transaction, a
+    connection in EXCLUSIVE locking mode) for longer than Steward waits."""
+
+
+def disk_full(directory: Path) -> bool:
+    """The file system holding `directory` is full (or out of inodes): less than 1 MiB free,
+    counting the blocks only root may use when we are root."""
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return False
+    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize  # root's reserve
+    return free < _FULL_BELOW or (fs.f_files > 0 and fs.f_ffree == 0)
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _why(directory: Path) -> str:
+    """What about `directory` keeps SQLite from using a database in it, as far as it shows."""
+    if _read_only_fs(directory):
+        return f"{directory} is on a read-only file system"
+    if disk_full(directory):
+        return f"no space left on device in {directory}"
+    if not os.access(directory, os.W_OK):
+        return f"no permission to write in {directory}"
+    return ""
+
+
+def storage_error(path: Path, exc: sqlite3.Error, *, opening: bool = False) -> StorageFailed | None:
+    """The one-line StorageFailed for SQLite's error `exc` on the database at `path` when it is
+    about where the database is (locked by another program, the disk full or read-only, the
+    file unopenable), naming the path and the cause; None for any other error (a fault in a
+    query, a damaged file), to be raised as it was."""
+    text = str(exc).lower()
+    if _LOCKED in text:
+        return DatabaseLocked(f"{path}: in use by another program (database is locked)")
+    if ("disk is full" in text or "disk i/o error" in text) and disk_full(path.parent):
+        return StorageFailed(f"{path}: no space left on device ({exc})")
+    if not any(words in text for words in _STORAGE):
+        return None
+    why = _why(path.parent)
+    cause = f"{exc}: {why}" if why else str(exc)
+    if opening or "unable to open" in text:
+        return StorageFailed(f"the database {path} cannot be opened: {cause}")
+    return StorageFailed(f"the database {path} cannot be written: {cause}")
+
+
+def _unwritable(path: Path) -> bool:
+    """The database at `path` exists and cannot be written where it is."""
+    if not path.is_file():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _immutable_is_safe(path: Path) -> bool:
+    """Reading `path` as `immutable=1` (no locks, no -wal/-shm) reads what it holds: nothing can
+    change it (its file system is read-only) and no write-ahead log holds part of it."""
+    if not _read_only_fs(path.parent):
+        return False
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def read_only_uri(path: Path, *, timeout: float = 5.0) -> str:
+    """The URI to read the existing database at `path` with, never writing it: `mode=ro`, or
+    `immutable=1` on a read-only file system where SQLite cannot make the -shm file a WAL
+    database is read through, if no write-ahead log is there to honour (immutable would not
+    read it: stale data). Blocking (it opens the file once to find out); raises
+    sqlite3.OperationalError (see storage_error()) or StorageFailed when neither can read it."""
+    base = path.absolute().as_uri()
+    uri = f"{base}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=timeout)) as probe:
+            probe.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return uri
+    except sqlite3.OperationalError as exc:
+        if "unable to open" not in str(exc).lower():
+            raise
+        if _immutable_is_safe(path):
+            return f"{base}?mode=ro&immutable=1"
+        wal = path.with_name(path.name + "-wal")
+        if _read_only_fs(path.parent) and wal.exists():
+            raise StorageFailed(
+                f"the database {path} cannot be read: {wal.name} beside it holds changes not "
+                f"yet in it, which SQLite reads only through {path.name}-shm, and "
+                f"{path.parent} is on a read-only file system where it cannot make that file "
+                f"({exc}); copy the data directory somewhere writable and read the copy"
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -70,36 +184,63 @@ def load_migrations() -> list[Migration]:
 class Database:
     """An open Steward database. Use `await Database.open(path)` and `await db.close()`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, *, read_only: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self.read_only = read_only
         self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(
-        cls, path: Path, migrations: Iterable[Migration] | None = None, *, upgrade: bool = True
+        cls,
+        path: Path,
+        migrations: Iterable[Migration] | None = None,
+        *,
+        upgrade: bool = True,
+        read_only: bool = False,
     ) -> Database:
         """Open the database, creating or upgrading its schema; with `upgrade=False` an
-        existing database whose schema is behind is refused (SchemaBehind) instead."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        existing database whose schema is behind is refused (SchemaBehind) instead.
+
+        `read_only=True` (commands that only read) opens an existing database without ever
+        writing it (read_only_uri): a schema other than this code's is refused, and a
+        write fails with StorageFailed. `upgrade=False` opens read-only too where the
+        database cannot be written (a read-only mount of the data, an investigator's copy)."""
+        if not upgrade and not read_only:
+            read_only = _unwritable(path)
+        if read_only and upgrade:
+            raise ValueError("a database opened read-only cannot be upgraded")
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            if read_only:
+                uri = await asyncio.to_thread(read_only_uri, path)
+                conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.OperationalError as exc:  # "unable to open database file": say which
-            raise StorageFailed(f"the database {path} cannot be opened: {exc}") from None
+            failed = storage_error(path, exc, opening=True)
+            raise failed or StorageFailed(f"the database {path} cannot be opened: {exc}") from None
         conn.row_factory = sqlite3.Row
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
+            if not read_only:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
-            # the WAL is checkpointed every 256 pages and cut back to 1 MiB after: left alone it
-            # stays at its high-water mark (4 MiB here), disk the user pays for nothing
-            await conn.execute("PRAGMA wal_autocheckpoint=256")
-            await conn.execute("PRAGMA journal_size_limit=1048576")
-            db = cls(conn, path)
+            if not read_only:
+                # the WAL is checkpointed every 256 pages and cut back to 1 MiB after: left
+                # alone it stays at its high-water mark (4 MiB here), disk paid for nothing
+                await conn.execute("PRAGMA wal_autocheckpoint=256")
+                await conn.execute("PRAGMA journal_size_limit=1048576")
+            db = cls(conn, path, read_only=read_only)
             await db._migrate(
                 list(migrations) if migrations is not None else load_migrations(), upgrade
             )
+        except sqlite3.OperationalError as exc:  # the PRAGMAs and the schema check too
+            await conn.close()
+            if (failed := storage_error(path, exc, opening=True)) is None:
+                raise
+            raise failed from exc
         except BaseException:
             await conn.close()
             raise
@@ -113,16 +254,31 @@ class Database:
         return int(row["v"] or 0) if row else 0
 
     async def _migrate(self, migrations: list[Migration], upgrade: bool = True) -> None:
-        await self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        current = await self.schema_version()
         latest = migrations[-1].version if migrations else 0
+        if self.read_only:
+            found = await self.fetchone(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            )
+            if found is None:
+                raise SchemaBehind(
+                    f"database {self.path} holds no Steward tables (no schema_version): not a "
+                    "Steward database, or one never started; nothing was changed"
+                )
+        else:
+            await self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+        current = await self.schema_version()
         if current > latest:
             raise SchemaTooNew(
                 f"database {self.path} has schema version {current}, but this Steward knows only "
                 f"up to {latest}: upgrade Steward or point STEWARD_DATA_DIR at another directory"
+            )
+        if self.read_only and current < latest:
+            raise SchemaBehind(
+                f"database {self.path} has schema version {current} and this Steward upgrades it "
+                f"to {latest} when it starts: start it once (`steward run`), then run this again"
             )
         if not upgrade and 0 < current < latest:
             raise SchemaBehind(
@@ -217,11 +373,10 @@ class Database:
             raise failed from exc
 
     def _storage_failed(self, exc: sqlite3.OperationalError) -> StorageFailed | None:
-        """StorageFailed for SQLite's words of a database that cannot be written where it is;
-        None for any other error (a fault in a query), raised as it was."""
-        if any(words in str(exc).lower() for words in _STORAGE):
-            return StorageFailed(f"the database in {self.path.parent} cannot be written: {exc}")
-        return None
+        """StorageFailed for SQLite's words of a database that cannot be written where it is
+        (DatabaseLocked: another program holds its lock); None for any other error (a fault
+        in a query), raised as it was."""
+        return storage_error(self.path, exc)
 
 
 def _atomic(

@@ -49,16 +49,26 @@ class Stores:
 
     @classmethod
     async def open(
-        cls, path: Path, clock: Clock, *, audit_key: bool = True, upgrade: bool = True
+        cls,
+        path: Path,
+        clock: Clock,
+        *,
+        audit_key: bool = True,
+        upgrade: bool = True,
+        read_only: bool = False,
     ) -> Stores:
         """Open (and migrate) the database, and the audit key beside it.
 
         The key is created at first start; `audit_key=False` (the `steward audit` commands)
         never creates one and leaves the key to `AuditLog.verify()`, which reports its absence.
         `upgrade=False` (every command but a start): a schema behind this code is refused.
+        `read_only=True` (commands that only read; with `upgrade=False` also a database that
+        cannot be written, see Database.open): nothing is written, not even the audit head.
         """
-        db = await Database.open(path, upgrade=upgrade)
+        db = await Database.open(path, upgrade=upgrade, read_only=read_only)
         key_path = path.parent / AUDIT_KEY_FILE
+        # read-only: an existing key is checked as ever, a missing one is not made
+        audit_key = audit_key and not (db.read_only and not key_path.exists())
         try:
             key = await ensure_key(db, key_path, clock) if audit_key else None
         except BaseException:
@@ -81,7 +91,7 @@ class Stores:
             console_reads=ConsoleReads(db, clock),
             model_calls=ModelCallLog(db, clock),
         )
-        if audit_key:
+        if audit_key and not db.read_only:  # it writes the head (and may record a gap)
             try:
                 await stores.audit.settle_head()
             except BaseException:
