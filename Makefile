@@ -57,10 +57,11 @@ model: $(MODEL)/.installed
 run: $(STAMP) $(MODEL)/.installed
 	$(BIN)/steward run
 
-# Debian packages the tests drive as real servers: Dovecot (IMAP) and Chromium with its driver
-# (the web console). Installed with apt-get where we run as root (as in CI); elsewhere the tests
-# that need them say what is missing and skip (and fail under STEWARD_CI_STRICT=1).
-SYSTEM_PACKAGES := dovecot-imapd chromium chromium-driver
+# Debian packages the tests drive: Dovecot (IMAP) and Chromium with its driver (the web console),
+# strace (what the embedder connects to). Installed with apt-get where we run as root (as in CI);
+# elsewhere the tests that need them say what is missing and skip (and fail under
+# STEWARD_CI_STRICT=1).
+SYSTEM_PACKAGES := dovecot-imapd chromium chromium-driver strace
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
