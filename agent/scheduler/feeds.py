@@ -58,7 +58,7 @@ in a thread no deadline can stop)."""
 MAX_REDIRECTS = 5
 _INVALID_REDIRECT = "it redirects to an invalid address"
 
-_TAG = re.compile(r"<[^>]+>")
+_TAG = re.compile(r"<[^<>]+>")  # no "<" inside: linear (with it, 40,000 "<" took 2.5 s)
 _SPACE = re.compile(r"\s+")
 
 
