@@ -13,6 +13,7 @@ are one contract; splitting them would spread it.)
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import functools
 import glob
@@ -20,6 +21,7 @@ import json
 import os
 import shlex
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
 from enum import StrEnum
@@ -124,6 +126,9 @@ class Rule(BaseModel):
     `closed_world = true` beside it says, on the owner's word (a server's `openWorldHint` is
     only shown by `steward mcp check`), that those tools' arguments stay with their server:
     a `read` one then runs unasked in a turn that holds outside content too.
+    `confined = true` (what "allow always" writes for a shell command approved while commands
+    ran confined) matches only while they still do: moved to where they run unconfined
+    (`STEWARD_SHELL_UNCONFINED`), the command is asked about again (review 75).
     `identity` (what "allow always" writes for an MCP tool) is the tool as it was approved:
     its server, what the server runs or where it is, its remote name and its schema, hashed.
     A server that swaps the tool behind the same name (a new argument with a default of its
@@ -143,6 +148,7 @@ class Rule(BaseModel):
     exact: bool = False
     identity: str | None = None
     closed_world: bool | None = None
+    confined: bool | None = None
     note: str = ""
 
     @model_validator(mode="after")
@@ -151,6 +157,8 @@ class Rule(BaseModel):
             raise ValueError('risk = … is for MCP tools only (tool = "mcp__<server>__…")')
         if self.identity is not None and not self.tool.startswith("mcp__"):
             raise ValueError('identity = … is for MCP tools only (tool = "mcp__<server>__…")')
+        if self.confined is not None and self.tool != "shell":
+            raise ValueError('confined = … is for the shell tool only (tool = "shell")')
         if self.closed_world is not None and self.risk is None:
             raise ValueError("closed_world = … goes beside risk = … (for mcp__ tools)")
         if self.decision is None and self.risk is None:
@@ -171,6 +179,8 @@ class Rule(BaseModel):
         parts += [f"{k}={v!r}" for k, v in self.args.items()]
         if self.network is not None:
             parts.append(f"network={str(self.network).lower()}")
+        if self.confined:
+            parts.append("confined")
         if self.to_owner is not None:
             parts.append(f"to_owner={str(self.to_owner).lower()}")
         if self.exact:
@@ -370,10 +380,29 @@ class Policy(Protocol):
 
 
 class PolicyEngine:
-    def __init__(self, policy: PolicyFile, owner_chats: OwnerChats, path: Path | None = None):
+    def __init__(
+        self,
+        policy: PolicyFile,
+        owner_chats: OwnerChats,
+        path: Path | None = None,
+        *,
+        confined: Callable[[], bool] | None = None,
+    ) -> None:
+        """`confined`: whether shell commands run confined now (blocking; raises when the
+        shell is off), so "allow always" binds a shell rule to it."""
         self.policy = policy
         self.path = path
         self._owner_chats = owner_chats
+        self._confined = confined
+
+    def _confined_now(self) -> bool:
+        """Blocking (the first call probes the machine): from a worker thread."""
+        if self._confined is None:
+            return False
+        try:
+            return self._confined()
+        except Exception:  # the shell is off: nothing runs confined
+            return False
 
     def add_rule_for(
         self,
@@ -392,6 +421,7 @@ class PolicyEngine:
                 tool=tool,
                 argv=shlex.join(argv),  # quoted tokens are literal: `*` stays an argument
                 network=True if arguments.get("network") else None,
+                confined=True if self._confined_now() else None,
                 decision=Decision.ALLOW,
             )
         else:
@@ -414,6 +444,8 @@ class PolicyEngine:
             lines.append(f"args = {{ {inline} }}")
         if rule.network is not None:
             lines.append(f"network = {str(rule.network).lower()}")
+        if rule.confined is not None:
+            lines.append(f"confined = {str(rule.confined).lower()}")
         if rule.exact:
             lines.append("exact = true")
         if rule.identity is not None:
@@ -550,6 +582,8 @@ class PolicyEngine:
             return False
         if network and rule.network is None and rule.decision is Decision.ALLOW:
             return False  # network access is allowed only by a rule that says so
+        if rule.confined and not await asyncio.to_thread(self._confined_now):
+            return False  # approved confined: not the same action unconfined
         to_owner = rule.to_owner
         if to_owner is None:
             return True

@@ -132,7 +132,12 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         memory=memory,
         mail=mail.service if mail else None,
     )
-    policy = PolicyEngine(load_policy(settings.policy_path), stores.people, settings.policy_path)
+    policy = PolicyEngine(
+        load_policy(settings.policy_path),
+        stores.people,
+        settings.policy_path,
+        confined=sandbox.confined,
+    )
     mcp = None
     if mcp_configured(settings):  # else the MCP SDK is never imported
         mcp, mcp_tools = build_mcp(
@@ -315,6 +320,8 @@ async def _run(
             await http.stop()
             return 1
         log.info("data directory: %s", settings.data_dir.absolute())
+        # the journal keeps where the audit log stood at each start: outside the data directory
+        log.info("audit log at start: %s", await stores.audit.anchor())
         up = [c.name for c in channels if c.name in steward.switchboard.channels]
         coming = [c.name for c in channels if c.name not in up]
         log.info(

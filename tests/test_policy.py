@@ -14,9 +14,13 @@ from harness import running_steward
 from trust_world import CANARY_KEY, instruction, obedient_model
 
 from agent.policy import DEFAULT_POLICY, PolicyEngine, PolicyError, argv_matches, load_policy
+from agent.sandbox import os_sandbox_available
 from agent.types import TurnRequest
 
 STEWARD = [sys.executable, "-m", "bot.cli"]
+
+# "allow always" on a card of a confined command binds the rule to confinement (review 75)
+CONFINED = " confined" if os_sandbox_available() else ""
 
 
 def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -165,7 +169,7 @@ async def test_a_rule_allows_network_access_only_when_it_says_so(
         ((_, prompt),) = h.channel.approvals  # `ls *` allows ls, but not with the network
         assert "network: ON" in prompt.preview
         reply = await h.say(f"/approve {prompt.approval_id} always")
-        assert "argv='ls' network=true → allow" in reply
+        assert f"argv='ls' network=true{CONFINED} → allow" in reply
         owner = await h.steward.stores.people.owner()
         assert owner is not None and h.steward.policy is not None
         request = TurnRequest(kind="chat", user=owner, chat=None, address=None, text="")
@@ -195,7 +199,7 @@ async def test_per_user_rules_and_allow_always(tmp_path: Path, fake_model: FakeA
         await h.say(instruction("shell", {"command": "echo hello"}))
         ((_, prompt),) = h.channel.approvals
         reply = await h.say(f"/approve {prompt.approval_id} always")
-        assert "Added to the policy file: tool=shell argv='echo hello' → allow" in reply
+        assert f"Added to the policy file: tool=shell argv='echo hello'{CONFINED} → allow" in reply
         # (fresh chats: the command's output in the history would taint the next turn)
         await h.say(instruction("shell", {"command": "echo hello"}), chat="c2")
         assert len(h.channel.approvals) == 1  # the same command now runs unasked

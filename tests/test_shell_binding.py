@@ -100,6 +100,40 @@ async def test_an_approval_made_confined_does_not_run_unconfined(
         assert "confined to the workspace" in card.preview
         approval_id = card.approval_id
     # after a restart on a machine without user namespaces, the owner opted in to unconfined
+    _unconfined_machine(tmp_path, monkeypatch)
+    async with trust_world(tmp_path, reuse=True, STEWARD_SHELL_UNCONFINED="true") as w:
+        reply = await w.h.say(f"/approve {approval_id}")
+        assert "changed" in reply.lower() or "no longer" in reply.lower(), reply
+    assert not escaped.exists()
+
+
+@needs_namespaces
+async def test_always_on_a_confined_card_does_not_allow_the_command_unconfined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 75: the rule "allow always" wrote on a confined card ran the command unasked and
+    unconfined after a restart where namespaces fail and STEWARD_SHELL_UNCONFINED is set."""
+    async with trust_world(tmp_path) as w:
+        escaped = w.outside / "escaped.txt"
+        (w.workspace / "probe.py").write_text(f"open({str(escaped)!r}, 'a').write('out')\n")
+        await w.h.say(instruction("shell", {"command": "python3 probe.py"}))
+        ((_, card),) = w.h.channel.approvals
+        await w.h.say(f"/approve {card.approval_id} always")
+        assert "confined = true" in (w.data_dir / "policy.toml").read_text()
+        # a clean chat (this one holds the command's output now): the rule runs it unasked
+        await w.h.say(instruction("shell", {"command": "python3 probe.py"}), chat="c2")
+        assert len(w.h.channel.approvals) == 1
+    assert not escaped.exists()  # the file outside the workspace was not reachable
+    _unconfined_machine(tmp_path, monkeypatch)
+    async with trust_world(tmp_path, reuse=True, STEWARD_SHELL_UNCONFINED="true") as w:
+        await w.h.say(instruction("shell", {"command": "python3 probe.py"}), chat="c3")
+        ((_, card),) = w.h.channel.approvals  # asked again
+        assert "UNCONFINED" in card.preview
+    assert not escaped.exists()
+
+
+def _unconfined_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without user namespaces: the usual tools on PATH, but no `unshare`."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("sh", "python3", "env", "ls", "cat"):
@@ -108,10 +142,6 @@ async def test_an_approval_made_confined_does_not_run_unconfined(
         (bin_dir / name).symlink_to(found)
     monkeypatch.setenv("PATH", str(bin_dir))
     assert not os_sandbox_available()
-    async with trust_world(tmp_path, reuse=True, STEWARD_SHELL_UNCONFINED="true") as w:
-        reply = await w.h.say(f"/approve {approval_id}")
-        assert "changed" in reply.lower() or "no longer" in reply.lower(), reply
-    assert not escaped.exists()
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
