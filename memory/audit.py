@@ -431,6 +431,16 @@ class AuditLog:
             key_made=key.created_at,
         )
 
+    async def anchor(self) -> str:
+        """Where the log stands, for the journal at each start (`audit log at start: …`): kept
+        outside the data directory, it is what a rewrite by someone who can write that
+        directory (key file included) is caught against."""
+        row = await self._db.fetchone("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+        last = f"{row['id']} events, the last {str(row['hash'])[:24]}" if row else "0 events"
+        key = self._key
+        keyed = f"key {key.key_id} (from event {key.keyed_from})" if key else "no key"
+        return f"{last}; {keyed}"
+
     def _read_head(self, key: AuditKey | None) -> tuple[Head | None, str | None]:
         """The head to check the log's end against, or why it cannot be (None, None: none
         kept). Read before the events: appends only move it on, never back."""

@@ -193,21 +193,11 @@ async def ensure_key(db: Database, path: Path, clock: Clock | None = None) -> Au
                         key.key_id,
                         last["id"],
                     )
-    head = await db.fetchone("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
-    last_id = head["id"] if head is not None else 0
+    last_id = await db.scalar("SELECT MAX(id) FROM audit_events") or 0
     if last_id < key.keyed_from - 1:
         raise AuditKeyError(
             f"the audit key {path} was made after event {key.keyed_from - 1}, but steward.db "
             f"holds events only up to {last_id}: the audit log was truncated or the database "
             "replaced; restore it (or move the key aside to start a new log)"
         )
-    # an anchor outside the data directory: the journal keeps where the log stood at each
-    # start, which no one who can only write the data directory can rewrite afterwards
-    log.info(
-        "audit log at start: %d events, the last %s; key %s (from event %d)",
-        last_id,
-        str(head["hash"])[:24] if head is not None else "-",
-        key.key_id,
-        key.keyed_from,
-    )
     return key

@@ -386,20 +386,21 @@ def test_a_log_rewritten_the_old_way_with_its_key_removed_is_not_called_ok(
     assert result.returncode == 1, result.stdout
     assert result.stdout.startswith("audit chain cannot be verified: there is no audit key")
 
-    async def start_and_check() -> tuple[str, str]:
+    async def start_and_check() -> tuple[str, str, str]:
         stores = await Stores.open(db, SystemClock())  # a start: a new key, said loudly
         try:
             check = await stores.audit.verify()
-            return check.before_key_note, check.key_id
+            return check.before_key_note, check.key_id, await stores.audit.anchor()
         finally:
             await stores.close()
 
     with caplog.at_level(logging.INFO, logger="memory.audit_key"):
-        note, key_id = asyncio.run(start_and_check())
+        note, key_id, anchor = asyncio.run(start_and_check())
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned and f"over {total - 1} earlier events" in warned[0], warned
-    # the journal's anchor: where the log stood at this start, with the new key's name
-    assert any(f"key {key_id} (from event {total})" in r.getMessage() for r in caplog.records)
+    # the journal's anchor (logged at each start): where the log stands, and the key's name
+    assert anchor.startswith(f"{total - 1} events, the last ")
+    assert anchor.endswith(f"; key {key_id} (from event {total})")
     assert note.startswith(f"events 1 to {total - 1} are older than the audit key (made 2")
     result = steward(data, "audit", "verify")
     assert result.returncode == 0 and f"WARNING: {note}" in result.stdout, result.stdout
