@@ -108,3 +108,29 @@ async def test_a_briefing_on_time_is_posted_with_no_grace_window(tmp_path: Path)
             "skipped",
             "missed by 2 min, more than the 0 s grace window",
         )
+
+
+async def test_the_after_a_time_and_tonight_through_remind(tmp_path: Path) -> None:
+    """ "the" after a time read on into the next number ("in 20 minutes the 5pm call" was 17:00
+    "call", "friday the 3rd quarter report" March); "at 11 tonight" was 11:00, "tonight at 1am"
+    this morning (refused), and "tonight at 1" said at 00:20 the night after."""
+    clock = FrozenClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))  # Wed 14:00 in Berlin
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/timezone Europe/Berlin")
+        reply = await h.say("/remind in 20 minutes the 5pm call")
+        assert reply.startswith("OK, #1: Wed 2026-06-10 14:20 (in 20 min) — the 5pm call."), reply
+        reply = await h.say("/remind friday the 3rd quarter report")
+        assert reply.startswith("OK, #2: Fri 2026-06-12 09:00"), reply
+        assert "— the 3rd quarter report." in reply, reply
+        reply = await h.say("/remind at 11 tonight call mom")
+        assert reply.startswith("OK, #3: Wed 2026-06-10 23:00"), reply
+        reply = await h.say("/remind tonight at 1am take pills")
+        assert reply.startswith("OK, #4: Thu 2026-06-11 01:00"), reply
+        reply = await h.say("/remind at 9 2 pills")  # was 10 February, "pills"
+        assert reply.startswith("OK, #5: Thu 2026-06-11 09:00") and "— 2 pills." in reply, reply
+        reply = await h.say("/remind me the 2nd draft is due")  # was the 2nd, "draft is due"
+        assert reply.startswith("I couldn't find a time at the start of"), reply
+        clock.advance(timedelta(hours=10, minutes=20))  # Thu 00:20 in Berlin
+        reply = await h.say("/remind tonight at 1 call back")  # was Fri 01:00, 24 h 40 min on
+        assert reply.startswith("OK, #6: Thu 2026-06-11 01:00 (in 40 min)"), reply
+        assert len(await scheduler(h).store.for_user(1, ("reminder",))) == 6

@@ -777,3 +777,158 @@ def test_tonight_with_am_pm_or_the_24_hour_clock_reads_as_before(text: str) -> N
     assert wall(parse_reminder(f"{text} call", NOW, BERLIN).first, BERLIN) == (
         "2026-03-10 21:00 CET"
     )
+
+
+# -- review 76: "the" after a time, the small hours of tonight, the hour before "tonight" ------
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "rest"),
+    [
+        # after a time "the" begins the text: it was read on into the next number
+        ("in 20 minutes the 5pm call", "Tue 2026-03-10 14:20:00", "the 5pm call"),  # was 17:00
+        ("friday the 3rd quarter report", "Fri 2026-03-13 09:00:00", "the 3rd quarter report"),
+        ("9am the 2nd shift", "Wed 2026-03-11 09:00:00", "the 2nd shift"),  # was February
+        ("tomorrow 8am the 10 am meeting", "Wed 2026-03-11 08:00:00", "the 10 am meeting"),
+        ("in 10m the 2 kids", "Tue 2026-03-10 14:10:00", "the 2 kids"),  # was "kids"
+        ("in 10m the 3rd floor", "Tue 2026-03-10 14:10:00", "the 3rd floor"),
+        ("tonight the 2 movies", "Tue 2026-03-10 20:00:00", "the 2 movies"),  # was refused
+        ("at 9 on the 15th x", "Wed 2026-03-11 09:00:00", "on the 15th x"),  # as before R70
+        # before a day of the month, with nothing or "on" or a month before it, it is the time's
+        ("the 15th pay rent", "Sun 2026-03-15 09:00:00", "pay rent"),
+        ("on the 31st pay rent", "Tue 2026-03-31 09:00:00", "pay rent"),
+        ("on the 1st at 18:00 pay rent", "Wed 2026-04-01 18:00:00", "pay rent"),
+        ("may the 4th x", "Mon 2026-05-04 09:00:00", "x"),
+        ("the 2nd of the month pay", "Thu 2026-04-02 09:00:00", "pay"),  # was 10 May 14:00
+        ("the 20th of the month at 8pm pay", "Fri 2026-03-20 20:00:00", "pay"),
+        ("remind me the 15th to pay rent", "Sun 2026-03-15 09:00:00", "pay rent"),
+        ("remind me on the 2nd the draft is due", "Thu 2026-04-02 09:00:00", "the draft is due"),
+        # "in the afternoon" after an hour is the time's
+        ("tomorrow at 3 in the afternoon call", "Wed 2026-03-11 15:00:00", "call"),  # was 03:00
+        ("tomorrow at 7 in the evening x", "Wed 2026-03-11 19:00:00", "x"),
+        ("at 3 in the morning x", "Wed 2026-03-11 03:00:00", "x"),
+    ],
+)
+def test_the_is_part_of_a_time_only_before_a_day_of_the_month(
+    text: str, first: str, rest: str
+) -> None:
+    parsed = parse_reminder(text, NOW, BERLIN)
+    assert (local(parsed.first), parsed.text) == (first, rest)
+
+
+def test_remind_me_the_2nd_draft_is_not_a_reminder_for_the_2nd() -> None:
+    """Said as a sentence, "the 2nd" with no "on" before it nor "to" after it is the text's
+    (it was set for the 2nd, "draft is due"); /remind with the day first still takes it. "the
+    11th hour" is no day of the month (it was 11 hours from now, as dateparser reads it)."""
+    texts = ("remind me the 2nd draft is due", "me the 3rd floor meeting", "the 11th hour x")
+    for text in (*texts, "of the month x"):
+        with pytest.raises(WhenError, match="couldn't find a time"):
+            parse_reminder(text, NOW, BERLIN)
+    parsed = parse_reminder("the 2nd draft is due", NOW, BERLIN)
+    assert (local(parsed.first), parsed.text) == ("Thu 2026-04-02 09:00:00", "draft is due")
+
+
+SMALL_HOURS = datetime(2026, 6, 10, 22, 20, tzinfo=UTC)  # Thu 11 June, 00:20 in Berlin
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "expected"),
+    [
+        (SMALL_HOURS, "tonight at 1", "2026-06-11 01:00 CEST"),  # was the next night, 24 h on
+        (SMALL_HOURS, "tonight at 1am", "2026-06-11 01:00 CEST"),
+        (SMALL_HOURS, "tonight at 12:30", "2026-06-11 00:30 CEST"),
+        (SMALL_HOURS, "tonight at 4:45", "2026-06-11 04:45 CEST"),
+        (SMALL_HOURS, "at 2 tonight", "2026-06-11 02:00 CEST"),
+        (SMALL_HOURS, "tonight at 9", "2026-06-11 21:00 CEST"),
+        # gone by tonight: the coming night's
+        (SMALL_HOURS, "tonight at 12", "2026-06-12 00:00 CEST"),
+        (SMALL_HOURS, "tonight at midnight", "2026-06-12 00:00 CEST"),
+        (SMALL_HOURS + timedelta(hours=1), "tonight at 1", "2026-06-12 01:00 CEST"),
+        # another night than tonight is as it was
+        (SMALL_HOURS, "thursday night at 1", "2026-06-12 01:00 CEST"),
+        # on the night the clocks go forward: 02:30 is skipped, as later, as elsewhere
+        (datetime(2026, 3, 29, 0, 30, tzinfo=UTC), "tonight at 2:30", "2026-03-29 03:30 CEST"),
+        (datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "tonight at 1:30", "2026-03-29 01:30 CET"),
+    ],
+)
+def test_tonight_said_in_the_small_hours_is_this_night(
+    now: datetime, text: str, expected: str
+) -> None:
+    parsed = parse_reminder(f"{text} call mom", now, BERLIN)
+    assert (wall(parsed.first, BERLIN), parsed.text) == (expected, "call mom")
+    assert wall(parse_when(text, now, BERLIN)[0], BERLIN) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the midnight and the small hours after tonight: they were refused as past
+        ("tonight at midnight", "2026-03-11 00:00 CET"),
+        ("midnight tonight", "2026-03-11 00:00 CET"),
+        ("at midnight tonight", "2026-03-11 00:00 CET"),
+        ("tonight at 1am", "2026-03-11 01:00 CET"),
+        ("tonight at 12am", "2026-03-11 00:00 CET"),
+        ("tonight at 12:30 am", "2026-03-11 00:30 CET"),
+        ("tonight at 00:30", "2026-03-11 00:30 CET"),
+        # the hour before the part of the day: it was read as the morning's
+        ("at 11 tonight", "2026-03-10 23:00 CET"),
+        ("at 7 this evening", "2026-03-10 19:00 CET"),
+        ("at 7:30 this evening", "2026-03-10 19:30 CET"),
+        ("at 3 this afternoon", "2026-03-10 15:00 CET"),
+        ("9:30 tonight", "2026-03-10 21:30 CET"),
+        ("at 1 tonight", "2026-03-11 01:00 CET"),
+        ("at 12 tonight", "2026-03-11 00:00 CET"),
+        ("tomorrow at 3 in the afternoon", "2026-03-11 15:00 CET"),
+        ("at 10 at night", "2026-03-10 22:00 CET"),
+        # "friday night at 2am" as "friday night at 2": the small hours after it
+        ("friday night at 2am", "2026-03-14 02:00 CET"),
+        ("tomorrow night at 1am", "2026-03-12 01:00 CET"),
+        # a guard: with pm they were right, and stay so
+        ("at 9pm tonight", "2026-03-10 21:00 CET"),
+        ("at 3pm this afternoon", "2026-03-10 15:00 CET"),
+        ("tonight at 11pm", "2026-03-10 23:00 CET"),
+    ],
+)
+def test_tonight_with_midnight_am_or_the_hour_first(text: str, expected: str) -> None:
+    parsed = parse_reminder(f"{text} call mom", NOW, BERLIN)
+    assert (wall(parsed.first, BERLIN), parsed.text) == (expected, "call mom")
+    assert wall(parse_when(text, NOW, BERLIN)[0], BERLIN) == expected
+
+
+def test_in_the_morning_on_the_last_day_of_the_year_is_the_next_morning() -> None:
+    """ "at 3 in the morning" went to dateparser, which read it on 31 December as 1 December."""
+    parsed = parse_reminder(
+        "at 3 in the morning x", datetime(2026, 12, 31, 14, 0, tzinfo=UTC), BERLIN
+    )
+    assert (local(parsed.first), parsed.text) == ("Fri 2027-01-01 03:00:00", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "rest"),
+    [
+        # a lone number after a time of day is the text's: it was read as a month
+        ("at 9 2 pills", "Wed 2026-03-11 09:00:00", "2 pills"),  # was 10 February 2027
+        ("friday 5pm 3 beers", "Fri 2026-03-13 17:00:00", "3 beers"),  # was 10 March 2027
+        ("monday 9 2 pills", "Mon 2026-03-16 09:00:00", "2 pills"),
+        ("tomorrow 9am 2 pills", "Wed 2026-03-11 09:00:00", "2 pills"),
+        ("at 5 pm 3 beers", "Tue 2026-03-10 17:00:00", "3 beers"),
+        ("noon 2 sandwiches", "Wed 2026-03-11 12:00:00", "2 sandwiches"),
+        ("at 9 30 call", "Wed 2026-03-11 09:00:00", "30 call"),  # was 30 March
+        ("on the 15th at 9 2 pills", "Sun 2026-03-15 09:00:00", "2 pills"),
+        ("in 10m 2 kids", "Tue 2026-03-10 14:10:00", "2 kids"),  # the 2 was dropped
+        # a day before a month is the date's, a number before a unit the span's
+        ("9:00 3 march x", "Wed 2027-03-03 09:00:00", "x"),
+        ("at 9 15 march x", "Sun 2026-03-15 09:00:00", "x"),
+        ("2h 30 m call", "Tue 2026-03-10 16:30:00", "call"),
+        ("in 1 hour 30 minutes call", "Tue 2026-03-10 15:30:00", "call"),
+    ],
+)
+def test_a_lone_number_after_a_time_of_day_is_the_texts(text: str, first: str, rest: str) -> None:
+    parsed = parse_reminder(text, NOW, BERLIN)
+    assert (local(parsed.first), parsed.text) == (first, rest)
+
+
+def test_a_lone_number_after_a_part_of_the_day_is_not_a_month() -> None:
+    """ "evening 7 call" was 18:00 in July; "evening" alone is not read: the time is asked for."""
+    with pytest.raises(WhenError, match="couldn't find a time"):
+        parse_reminder("evening 7 call", NOW, BERLIN)

@@ -1,10 +1,12 @@
 """Clock words Steward reads itself, where dateparser (1.5) reads them wrong: a time of day
-alone ("9:00", "at 9 pm", "noon"), a day of the month alone ("the 15th"), a bare hour after
-"tonight" or "this evening", am and pm, and a day its month does not have ("april 31").
+alone ("9:00", "at 9 pm", "noon"), a day of the month alone ("the 15th"), a bare hour with
+"tonight" or "this evening" (before or after it), am and pm, and a day its month does not
+have ("april 31").
 
 dateparser took "9:00" on the last day of a month for the 1st of that month (on 31 December,
-for 1 December a year on), "5th" for May, "tonight at 9" for 09:00 and "2:30am" on the eve of
-the clocks going forward for 03:30; "april 31" became today's day in April, "31" the text.
+for 1 December a year on), "5th" for May, "tonight at 9" and "at 11 tonight" for the morning,
+"tonight at 1am" for this morning (the past), and "2:30am" on the eve of the clocks going
+forward for 03:30; "april 31" became today's day in April, "31" the text.
 `when.py` asks here first and gives dateparser the rest; the arithmetic on local times is
 `recurrence.py`.
 """
@@ -27,6 +29,7 @@ __all__ = [
     "clock_only",
     "evening_hours",
     "is_half",
+    "next_at",
     "no_impossible_date",
     "no_impossible_half",
     "ordinal_day",
@@ -93,7 +96,8 @@ def clock_of(text: str) -> tuple[int, int] | None:
     return (hour, minute) if hour <= 23 else None
 
 
-def _next_at(now: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
+def next_at(now: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
+    """The first hour:minute on the local clock after `now`: today's, else tomorrow's."""
     today = now.astimezone(zone).date()
     moment = local_at(today, hour, minute, zone)
     return moment if moment > now else local_at(today + timedelta(days=1), hour, minute, zone)
@@ -103,19 +107,22 @@ def clock_only(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     """A time of day alone ("9:00", "at 9 pm", "noon"): today at that time on the local clock
     if it is still ahead, else tomorrow. None: the text says more than a time of day."""
     clock = clock_of(re.sub(r"^at\s+", "", text.strip(), flags=re.I))
-    return None if clock is None else _next_at(now, zone, *clock)
+    return None if clock is None else next_at(now, zone, *clock)
 
 
 # -- a day of the month ----------------------------------------------------------------------
 
 _ORDINAL_DAY = re.compile(
-    r"^(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)(?:\s+(?:at\s+)?(?P<clock>.+))?$", re.I
+    r"^(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)(?:\s+of\s+the\s+month)?"
+    r"(?:\s+(?:at\s+)?(?P<clock>.+))?$",
+    re.I,
 )
 
 
 def ordinal_day(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
-    """ "[on] [the] 15th [[at] 18:00]": the first month from this one that has that day with
-    the time still ahead (09:00 without a time). None: the text says more ("15th of april")."""
+    """ "[on] [the] 15th [of the month] [[at] 18:00]": the first month from this one that has
+    that day with the time still ahead (09:00 without a time). None: the text says more ("15th
+    of april")."""
     match = _ORDINAL_DAY.match(text.strip())
     if match is None:
         return None
@@ -139,20 +146,60 @@ def ordinal_day(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     raise AssertionError("every day of the month comes within a year")
 
 
-# -- a bare hour after "tonight", "this evening" ---------------------------------------------
+# -- an hour with "tonight", "this evening", "in the afternoon" -----------------------------
 
-_HOUR_AFTER_PART_OF_DAY = re.compile(
-    r"\b(tonight|night|evening|afternoon)\s+"
-    r"(?:at\s+(\d{1,2})(?:[:.](\d{2}))?|(\d{1,2})[:.](\d{2}))"
-    rf"(?![\w:.])(?!\s*{HALF})",
+_CLOCK_NEAR_PART = (
+    r"(?:(?P<midnight>midnight)|(?P<hour>\d{1,2})(?:[:.](?P<minute>\d{2}))?"
+    rf"(?:\s*(?P<half>{HALF}))?)"
+)
+_PART_THEN_HOUR = re.compile(  # "tonight at 9", "tomorrow evening 7:30", "tonight at 1am"
+    rf"\b(?P<part>tonight|night|evening|afternoon)\s+(?:(?P<at>at)\s+)?{_CLOCK_NEAR_PART}"
+    r"(?![\w:.])",
+    re.I,
+)
+_HOUR_THEN_PART = re.compile(  # "at 11 tonight", "at 7 this evening", "at 3 in the afternoon"
+    rf"(?<![\w:.])(?:(?P<at>at)\s+)?{_CLOCK_NEAR_PART}\s+(?P<part>tonight|"
+    r"this\s+(?:evening|afternoon)|in\s+the\s+(?:morning|evening|afternoon)|at\s+night)\b",
     re.I,
 )
 
 
+def _on_the_clock(match: re.Match[str]) -> tuple[int, int, bool] | None:
+    """The hour and minute on the 24-hour clock a part of the day makes of its hour, and
+    whether they are in the small hours after that night; None: leave the words as written.
+
+    After "tonight" and "night", 5 to 11 are in the evening, 12 (or 0, midnight, 12am) and 1 to
+    4 (or 1am to 4am) the small hours after; after "evening" and "afternoon", 1 to 11 are pm;
+    after "at night" only 5 to 11 are moved, and "in the morning" takes 1 to 11 as they are. An
+    hour with pm, or am in the day, is as written; a bare number without "at" ("tonight 9") may
+    be a count, and is left too."""
+    part = " ".join(match["part"].lower().split())
+    night = part in ("night", "tonight")
+    if match["midnight"]:
+        return (0, 0, True) if night else None
+    hour, minute, half = int(match["hour"]), int(match["minute"] or 0), match["half"]
+    if minute > 59 or (match["minute"] is None and half is None and match["at"] is None):
+        return None
+    if part == "in the morning":  # "at 3 in the morning": 03:00 on Steward's own reading
+        return (hour, minute, False) if half is None and 1 <= hour <= 11 else None
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half[0].lower() == "p" else 0)
+        return (hour, minute, True) if night and hour < 5 else None
+    if night and (hour <= 4 or hour == 12):
+        return hour % 12, minute, True
+    if (5 if night or part == "at night" else 1) <= hour <= 11:
+        return hour + 12, minute, False
+    return None if part == "at night" or hour > 23 else (hour, minute, False)
+
+
 def evening_hours(text: str) -> tuple[str, tuple[int, int] | None]:
-    """ "tonight at 9", "this evening at 7.30", "tomorrow afternoon at 3": after these words an
-    hour without am or pm is in the afternoon or evening (it was read as 09:00). After "night"
-    and "tonight", 12 is the midnight after and 1 to 4 the small hours after it.
+    """ "tonight at 9", "this evening at 7.30", "tomorrow afternoon at 3", and the other way
+    round "at 11 tonight", "at 7 this evening", "at 3 in the afternoon": with these words an
+    hour without am or pm is in the afternoon or evening (it was read as 09:00). With "night"
+    and "tonight", 12, midnight and 12am are the midnight after, and 1 to 4 (1am to 4am,
+    00:30) the small hours after it.
 
     The text with the hour on the 24-hour clock; for a time after midnight, the text names
     23:59 that day and the (hour, minute) is returned: it is on the next day."""
@@ -160,18 +207,22 @@ def evening_hours(text: str) -> tuple[str, tuple[int, int] | None]:
 
     def rewrite(match: re.Match[str]) -> str:
         nonlocal after_midnight
-        hour, minute = int(match[2] or match[4]), int(match[3] or match[5] or 0)
-        if minute > 59:
+        clock = _on_the_clock(match)
+        if clock is None:
             return match[0]
-        night = match[1].lower() in ("night", "tonight")
-        if (5 if night else 1) <= hour <= 11:
-            hour += 12
-        elif night and 1 <= hour <= 12:  # 12, and 1 to 4: after midnight
-            after_midnight = (hour % 12, minute)
+        hour, minute, small_hours = clock
+        if small_hours:
+            after_midnight = (hour, minute)
             hour, minute = 23, 59
-        return f"{match[1]} at {hour:02d}:{minute:02d}"
+        part = " ".join(match["part"].split())
+        if match.re is _HOUR_THEN_PART and not part.lower().startswith(("tonight", "this")):
+            return f"at {hour:02d}:{minute:02d}"  # "in the afternoon" says no day
+        return f"{part} at {hour:02d}:{minute:02d}"
 
-    return _HOUR_AFTER_PART_OF_DAY.sub(rewrite, text, count=1), after_midnight
+    rewritten, found = _PART_THEN_HOUR.subn(rewrite, text, count=1)
+    if not found:
+        rewritten = _HOUR_THEN_PART.sub(rewrite, text, count=1)
+    return rewritten, after_midnight
 
 
 # -- a day the month does not have -----------------------------------------------------------

@@ -32,6 +32,7 @@ from agent.scheduler.clock_words import (
     clock_only,
     evening_hours,
     is_half,
+    next_at,
     no_impossible_date,
     no_impossible_half,
     ordinal_day,
@@ -91,9 +92,17 @@ _TIME_WORDS = {
     "evening", "night", "next", "this", "in", "at", "on", "and", "a", "an", "of", "half",
     "quarter", "hour", "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "second",
     "seconds", "sec", "secs", "day", "days", "week", "weeks", "month", "months", "year",
-    "years", "am", "pm", "a.m.", "p.m.", "ago", "last", "the",
+    "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
+_PARTS_OF_DAY = {"morning", "afternoon", "evening", "night"}
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
+_HMS_UNITS = {
+    "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour",
+    "hours",
+}  # fmt: skip
+_SPAN_UNITS = _HMS_UNITS | _UNITS_AFTER_NUMBER | {
+    "day", "days", "week", "weeks", "month", "months", "year", "years",
+}  # fmt: skip
 _MONTH_FIRST = (  # the United States and Canada write the month first; Latin America does not
     "US/", "Canada/", "Pacific/Honolulu", "America/New_York", "America/Chicago",
     "America/Denver", "America/Los_Angeles", "America/Phoenix", "America/Anchorage",
@@ -117,6 +126,9 @@ _MONTH_FIRST = (  # the United States and Canada write the month first; Latin Am
 _AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)")
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of", "the"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
+_ORDINAL_WORD = re.compile(r"^\d{1,2}(st|nd|rd|th),?$", re.I)
+_ORDINAL_ALONE = re.compile(r"^(the\s+)?\d{1,2}(st|nd|rd|th)$", re.I)
+_HMS_SPAN = re.compile(r"^(\d+(\.\d+)?(h|hrs?|m|mins?|s|secs?))+$", re.I)  # "10m", "2h30m"
 _BARE_HOUR_AFTER_AT = re.compile(r"\bat (\d{1,2})(?=$|\s)(?!\s*(?:am|pm|a\.m\.|p\.m\.)\b)", re.I)
 _EXPLICIT_TIME = re.compile(
     r"\d:\d\d|(?<![\d.])\d{1,2}\.\d\d(?![\d.])|\d\s*(am|pm|a\.m\.|p\.m\.)\b|"
@@ -188,6 +200,13 @@ def _time_like(tokens: list[str], i: int) -> bool:
     if tokens[i].strip(",") in _ZONES:
         return i > 0 and _time_like(tokens, i - 1)
     word = tokens[i].lower().strip(",")
+    if word == "the":
+        return _the_in_a_time(tokens, i)
+    if re.fullmatch(r"\d{1,2}", word) and _after_a_time_of_day(tokens, i):
+        following = tokens[i + 1].lower().strip(",.") if i + 1 < len(tokens) else ""
+        # "at 9 2 pills" was February, "friday 5pm 3 beers" March: the number is the text's,
+        # unless a month ("9:00 3 march"), a unit ("2h 30 m") or am/pm follows it
+        return following in _MONTHS or following in _SPAN_UNITS or is_half(following)
     if any(ch.isdigit() for ch in word):
         return True
     if word in _TIME_WORDS or word in _WEEKDAYS:
@@ -201,6 +220,41 @@ def _time_like(tokens: list[str], i: int) -> bool:
         after = after if after[:1] == ["the"] else after[:1]  # "may the 31st"
         return any(_DAY_NUMBER.match(n) for n in before + after)
     return False
+
+
+def _the_in_a_time(tokens: list[str], i: int) -> bool:
+    """ "the" is part of a time only before a day of the month, with nothing but "on" or a month
+    before it ("the 15th", "on the 1st at 18:00", "may the 4th"), in "the 2nd of the month" and
+    in "in the afternoon". After a time it begins the text: "in 20 minutes the 5pm call" was
+    17:00 "call", "friday the 3rd quarter report" March, "in 10m the 2 kids" "kids"."""
+    before = [t.lower().strip(",") for t in tokens[:i]]
+    after = tokens[i + 1].lower().strip(",") if i + 1 < len(tokens) else ""
+    if _ORDINAL_WORD.match(after):  # not "the 11th hour" (dateparser's "in 11 hours")
+        unit = i + 2 < len(tokens) and tokens[i + 2].lower().strip(",") in _SPAN_UNITS
+        return not unit and all(word == "on" or word in _MONTHS for word in before)
+    if before[-1:] == ["in"]:
+        return after in _PARTS_OF_DAY
+    of_the_month = len(before) > 1 and before[-1] == "of" and after == "month"
+    return of_the_month and bool(_ORDINAL_WORD.match(before[-2]))
+
+
+def _after_a_time_of_day(tokens: list[str], i: int) -> bool:
+    """Whether the words just before `i` end a time of day ("9:00", "5pm", "5 pm", "at 9",
+    "monday 9", "noon", "evening") or a span of hours, minutes or seconds ("10m", "2 hours")."""
+    before = [t.lower().strip(",") for t in tokens[max(0, i - 2) : i]]
+    if not before:
+        return False
+    last, first = before[-1], before[0] if len(before) == 2 else ""
+    bare_hour_after = ("at", "today", "tomorrow", "tmrw", *_WEEKDAYS)
+    return (
+        clock_of(last) is not None
+        or last in _PARTS_OF_DAY
+        or last == "tonight"
+        or (is_half(last) and bool(re.fullmatch(r"\d{1,2}([:.]\d{2})?", first)))
+        or (bool(re.fullmatch(r"\d{1,2}", last)) and first in bare_hour_after)
+        or bool(_HMS_SPAN.match(last))
+        or last in _HMS_UNITS
+    )
 
 
 # a colon only: "24.12" is as often a date, "25.00" an amount
@@ -276,7 +330,10 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if local.time() == time(0) and not elapsed and not _EXPLICIT_TIME.search(normalized):
         moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)  # a day named without a time
     moment = _today_if_named(normalized, moment, now, zone)
-    if after_midnight is not None:  # "tonight at 1": the small hours after that evening
+    if after_midnight is not None and re.search(r"\btonight\b", text, re.I):
+        # "tonight at 1": the next 01:00, this very night's when said at 00:20 (not the next)
+        moment = next_at(now, zone, *after_midnight)
+    elif after_midnight is not None:  # "friday night at 1": the small hours after that evening
         day = moment.astimezone(zone).date() + timedelta(days=1)
         moment = local_at(day, *after_midnight, zone)
     return moment
@@ -414,6 +471,9 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if tokens[end - 1].lower() in _CONNECTORS:
             continue
         phrase = " ".join(tokens[:end])
+        joined = end < len(tokens) and tokens[end].lower() in ("to", "that")
+        if spoken and _ORDINAL_ALONE.match(phrase) and not joined:
+            continue  # "remind me the 2nd draft is due": not the 2nd ("… the 2nd to pay" is)
         moment = _moment(phrase, now, zone)
         if moment is None:
             continue
