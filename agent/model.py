@@ -120,7 +120,13 @@ class StreamSink(Protocol):
 
 class StreamBroken(Exception):
     """A streamed answer broke off after it had started (connection dropped, `error` event):
-    the step is asked again without streaming."""
+    the step is asked again without streaming. `usage` is what the stream had reported before
+    it broke (message_start's input and cache tokens, the output tokens counted so far): the
+    API bills the broken call too, so it counts in the turn's usage."""
+
+    def __init__(self, message: str, usage: TokenUsage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage if usage is not None else TokenUsage()
 
 
 class Model(Protocol):
@@ -244,6 +250,7 @@ class AnthropicModel:
         client = self._get_client(sdk)
         body = self._body(system, messages, tools, stream=True)
         opened = False
+        seen: dict[str, Any] = {}  # the usage reported so far, kept if the stream breaks off
         try:
             events = await client.post(
                 _PATH,
@@ -255,19 +262,19 @@ class AnthropicModel:
             )
             opened = True
             try:
-                message = await accumulate(events, sink)
+                message = await accumulate(events, sink, seen)
             finally:
                 await events.close()
         except sdk.APIError as exc:
             if not opened:
                 raise _unavailable(sdk, exc) from exc
-            raise StreamBroken(f"the model's stream broke off: {exc}") from exc
+            raise StreamBroken(f"the model's stream broke off: {exc}", _usage(seen)) from exc
         except Exception as exc:  # httpx's errors mid-stream, an unparsable tool input
             if not opened:
                 raise
-            raise StreamBroken(f"the model's stream broke off: {exc}") from exc
+            raise StreamBroken(f"the model's stream broke off: {exc}", _usage(seen)) from exc
         if message is None or message.get("stop_reason") is None:
-            raise StreamBroken("the model's stream ended before its last event")
+            raise StreamBroken("the model's stream ended before its last event", _usage(seen))
         return _reply(message)
 
     async def close(self) -> None:
@@ -346,15 +353,19 @@ def _reply(message: dict[str, Any]) -> ModelReply:
                     block["id"], block["name"], tool_input if isinstance(tool_input, dict) else {}
                 )
             )
-    usage = message.get("usage") or {}
     return ModelReply(
         content=tuple(content),
         stop_reason=message.get("stop_reason") or "end_turn",
-        usage=TokenUsage(
-            input_tokens=usage.get("input_tokens") or 0,
-            output_tokens=usage.get("output_tokens") or 0,
-            cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
-            cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
-        ),
+        usage=_usage(message.get("usage") or {}),
         model=message.get("model") or "",
+    )
+
+
+def _usage(usage: Mapping[str, Any]) -> TokenUsage:
+    """A Messages API `usage` object (plain JSON) as TokenUsage; a missing figure counts 0."""
+    return TokenUsage(
+        input_tokens=usage.get("input_tokens") or 0,
+        output_tokens=usage.get("output_tokens") or 0,
+        cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+        cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
     )

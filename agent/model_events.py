@@ -25,14 +25,19 @@ class Sink(Protocol):
     def tool(self, name: str) -> None: ...
 
 
-async def accumulate(events: Any, sink: Sink) -> dict[str, Any] | None:
+async def accumulate(
+    events: Any, sink: Sink, usage: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The message a stream of raw events (dicts) builds, as the SDK's `MessageStream` builds
-    its snapshot; text deltas and tool calls go to `sink` on the way. None: no message_start."""
+    its snapshot; text deltas and tool calls go to `sink` on the way. None: no message_start.
+
+    `usage`, when given, is kept up to date with the usage reported so far (message_start's,
+    then each message_delta's): a stream that breaks off part-way has been billed for it."""
     message: dict[str, Any] | None = None
     content: list[dict[str, Any]] = []
     texts: dict[int, list[str]] = {}
     inputs: dict[int, list[str]] = {}
-    usage: dict[str, Any] = {}
+    usage = {} if usage is None else usage
     async for event in events:
         kind = event.get("type")
         if kind == "content_block_start":
@@ -46,7 +51,8 @@ async def accumulate(events: Any, sink: Sink) -> dict[str, Any] | None:
         elif message is None:
             if kind == "message_start":
                 message = dict(event["message"])
-                usage = dict(message.get("usage") or {})
+                usage.clear()
+                usage.update(message.get("usage") or {})
                 content = [dict(b) for b in message.get("content") or ()]
         elif kind == "content_block_delta":
             index = event["index"]
@@ -78,7 +84,7 @@ async def accumulate(events: Any, sink: Sink) -> dict[str, Any] | None:
     for index, parts in texts.items():
         content[index]["text"] = "".join(parts)
     message["content"] = content
-    message["usage"] = usage
+    message["usage"] = dict(usage)
     return message
 
 

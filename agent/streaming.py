@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Protocol
 
 from agent.model import Model, ModelReply, StreamBroken
@@ -232,7 +233,8 @@ async def ask_streamed(
 ) -> tuple[ModelReply, ReplyStream | None]:
     """One model call: streamed into `stream` where the model streams, else `complete`. A
     stream that breaks off is asked again unstreamed, the owner told nothing is lost; returns
-    the reply and the stream to use for the next step (None once it broke)."""
+    the reply and the stream to use for the next step (None once it broke). The reply's usage
+    then holds both calls' (the API bills the broken stream for what it had reported)."""
     streaming = getattr(model, "stream", None)
     if stream is None or streaming is None:
         return await model.complete(**request), None
@@ -241,7 +243,8 @@ async def ask_streamed(
     except StreamBroken as exc:
         log.warning("%s; asking again without streaming", exc)
         await stream.broken()
-        return await model.complete(**request), None
+        again = await model.complete(**request)
+        return replace(again, usage=exc.usage + again.usage), None
     if reply.stop_reason != "tool_use" or not reply.tool_calls:
         stream.settle()
     return reply, stream

@@ -6,6 +6,12 @@ own working directory; http: streamable HTTP with the configured headers), lists
 refreshes them on `notifications/tools/list_changed` and on a periodic health check, and, when
 the connection is lost, drops the tools and starts it again with exponential backoff.
 Only the official SDK speaks the protocol here.
+
+Whether a failed call lost the connection or timed out is read from the link itself (its
+streams ended; the call's own clock ran out), not from the error's code: the SDK's local
+signals (CONNECTION_CLOSED -32000, REQUEST_TIMEOUT -32001) share their codes with the JSON-RPC
+"Server error" range that servers answer with ("quota exceeded"), and a server's answer is its
+error, passed on to the model as such.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
+import anyio
 import httpx2
 import mcp.types as mt
 import pydantic
@@ -95,6 +103,7 @@ class ServerLink:
         self._health_every = health_every
         self._backoff = backoff
         self._client: Client | None = None
+        self._wire: _Wire | None = None
         self._lost = asyncio.Event()
         self._refresh = asyncio.Event()
         self._settled = asyncio.Event()
@@ -124,7 +133,7 @@ class ServerLink:
                 raise
             except Exception as exc:  # anyio groups, OSError, MCPError, …
                 problem = self.spec.redact(_describe(exc, self.spec.command))
-            self._client = None
+            self._client = self._wire = None
             if self.listing.tools:
                 self.listing = Listing()
                 self._on_change()
@@ -147,8 +156,9 @@ class ServerLink:
     async def _serve(self) -> None:
         self._lost.clear()
         async with AsyncExitStack() as stack:
+            wire = _Wire(self._transport(stack))
             client = Client(
-                self._transport(stack),
+                wire,
                 message_handler=self._message,
                 client_info=mt.Implementation(name="steward", version="1"),
                 mode=self._mode,  # type: ignore[arg-type]
@@ -157,7 +167,7 @@ class ServerLink:
                 await stack.enter_async_context(client)
                 await self._list(client)
             self.protocol = client.protocol_version
-            self._client = client
+            self._client, self._wire = client, wire
             self.status, self.error, self.since = "up", None, time.time()
             self._settled.set()
             log.info("MCP server %s is up: %d tools", self.name, len(self.listing.tools))
@@ -174,7 +184,7 @@ class ServerLink:
                 for task in watchers:
                     task.cancel()
                 await asyncio.gather(*watchers, return_exceptions=True)
-                self._client = None
+                self._client = self._wire = None
 
     def _transport(self, stack: AsyncExitStack) -> Any:
         spec = self.spec
@@ -254,25 +264,32 @@ class ServerLink:
 
     async def call(self, tool: str, arguments: dict[str, Any], seconds: float) -> mt.CallToolResult:
         """Call one tool; CallFailed when no result came. Cancelling the caller (the turn ended)
-        cancels the request on the server (`notifications/cancelled`)."""
-        client = self._client
-        if client is None:
+        cancels the request on the server (`notifications/cancelled`). An error the server
+        answered (whatever its code) is raised as the SDK's MCPError: the server's own words."""
+        client, wire = self._client, self._wire
+        if client is None or wire is None:
             raise CallFailed(f"the MCP server {self.name} is not running right now", "down")
+        loop = asyncio.get_running_loop()
+        started = loop.time()  # the clock the SDK's request timeout runs on (anyio's)
         try:
             async with asyncio.timeout(seconds + 5):
                 return await client.call_tool(tool, arguments, read_timeout_seconds=seconds)
         except TimeoutError:
             raise CallFailed(self._late(seconds), "timeout") from None
         except MCPError as exc:
-            if exc.code == REQUEST_TIMEOUT or "timed out" in str(exc):
-                raise CallFailed(self._late(seconds), "timeout") from None
-            if exc.code == CONNECTION_CLOSED:
+            if exc.code == CONNECTION_CLOSED and wire.closed:
+                # the SDK's own signal: the link's streams ended (the server exited, the
+                # connection broke) before an answer came
                 self._lose(exc)
                 raise CallFailed(
                     f"the MCP server {self.name} stopped during the call; "
                     "Steward restarts it, try again later",
                     "crashed",
                 ) from None
+            if exc.code == REQUEST_TIMEOUT and loop.time() - started >= seconds - 0.001:
+                # the SDK's clock for this call ran out (it fires no sooner; a server answering
+                # -32001 sooner is answering: its error)
+                raise CallFailed(self._late(seconds), "timeout") from None
             raise
         except (OSError, EOFError, RuntimeError) as exc:
             self._lose(exc)
@@ -283,6 +300,101 @@ class ServerLink:
             f"the MCP server {self.name} did not answer within {timeout:g} s "
             "(STEWARD_MCP_TIMEOUT); the call was cancelled"
         )
+
+
+class _Wire:
+    """A transport (the SDK's `Transport`: an async context manager of a read and a write
+    stream) that notes when its link ended: the read stream ran out or was closed, or a write
+    found the stream broken. That is the SDK's CONNECTION_CLOSED, told apart from a server's
+    own -32000 answer."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.closed = False
+
+    async def __aenter__(self) -> tuple[_Reading, _Writing]:
+        read, write = await self._transport.__aenter__()
+        return _Reading(read, self), _Writing(write, self)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self.closed = True
+        result: bool | None = await self._transport.__aexit__(exc_type, exc, tb)
+        return result
+
+
+_ENDED = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
+
+
+class _Reading:
+    """The transport's read stream (the SDK's `ReadStream`), noting its end on the wire."""
+
+    def __init__(self, inner: Any, wire: _Wire) -> None:
+        self._inner = inner
+        self._wire = wire
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except _ENDED:
+            self._wire.closed = True
+            raise
+
+    def __aiter__(self) -> _Reading:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._wire.closed = True
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _Reading:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self._wire.closed = True
+        result: bool | None = await self._inner.__aexit__(*exc_info)
+        return result
+
+
+class _Writing:
+    """The transport's write stream (the SDK's `WriteStream`), noting a broken one."""
+
+    def __init__(self, inner: Any, wire: _Wire) -> None:
+        self._inner = inner
+        self._wire = wire
+
+    async def send(self, item: Any, /) -> None:
+        try:
+            await self._inner.send(item)
+        except _ENDED:
+            self._wire.closed = True
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _Writing:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        result: bool | None = await self._inner.__aexit__(*exc_info)
+        return result
 
 
 def _describe(exc: BaseException, command: str = "") -> str:
