@@ -24,10 +24,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
-import anyio
 import httpx2
 import mcp.types as mt
 import pydantic
@@ -40,6 +38,7 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport
 from agent.mcp.config import ServerSpec
+from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
 
@@ -103,7 +102,7 @@ class ServerLink:
         self._health_every = health_every
         self._backoff = backoff
         self._client: Client | None = None
-        self._wire: _Wire | None = None
+        self._wire: Wire | None = None
         self._lost = asyncio.Event()
         self._refresh = asyncio.Event()
         self._settled = asyncio.Event()
@@ -156,7 +155,7 @@ class ServerLink:
     async def _serve(self) -> None:
         self._lost.clear()
         async with AsyncExitStack() as stack:
-            wire = _Wire(self._transport(stack))
+            wire = Wire(self._transport(stack))
             client = Client(
                 wire,
                 message_handler=self._message,
@@ -300,101 +299,6 @@ class ServerLink:
             f"the MCP server {self.name} did not answer within {timeout:g} s "
             "(STEWARD_MCP_TIMEOUT); the call was cancelled"
         )
-
-
-class _Wire:
-    """A transport (the SDK's `Transport`: an async context manager of a read and a write
-    stream) that notes when its link ended: the read stream ran out or was closed, or a write
-    found the stream broken. That is the SDK's CONNECTION_CLOSED, told apart from a server's
-    own -32000 answer."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-        self.closed = False
-
-    async def __aenter__(self) -> tuple[_Reading, _Writing]:
-        read, write = await self._transport.__aenter__()
-        return _Reading(read, self), _Writing(write, self)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        self.closed = True
-        result: bool | None = await self._transport.__aexit__(exc_type, exc, tb)
-        return result
-
-
-_ENDED = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
-
-
-class _Reading:
-    """The transport's read stream (the SDK's `ReadStream`), noting its end on the wire."""
-
-    def __init__(self, inner: Any, wire: _Wire) -> None:
-        self._inner = inner
-        self._wire = wire
-
-    @property
-    def last_context(self) -> Any:
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> Any:
-        try:
-            return await self._inner.receive()
-        except _ENDED:
-            self._wire.closed = True
-            raise
-
-    def __aiter__(self) -> _Reading:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        self._wire.closed = True
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _Reading:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        self._wire.closed = True
-        result: bool | None = await self._inner.__aexit__(*exc_info)
-        return result
-
-
-class _Writing:
-    """The transport's write stream (the SDK's `WriteStream`), noting a broken one."""
-
-    def __init__(self, inner: Any, wire: _Wire) -> None:
-        self._inner = inner
-        self._wire = wire
-
-    async def send(self, item: Any, /) -> None:
-        try:
-            await self._inner.send(item)
-        except _ENDED:
-            self._wire.closed = True
-            raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _Writing:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        result: bool | None = await self._inner.__aexit__(*exc_info)
-        return result
 
 
 def _describe(exc: BaseException, command: str = "") -> str:
