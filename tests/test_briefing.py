@@ -351,6 +351,9 @@ async def test_briefing_goes_where_the_owner_chose(
         slack = RecordingChannel(name="slack")
         h.steward.switchboard.register("slack", slack)
         await _setup_briefing(h, feeds, "rss.xml")
+        secret_feed = feeds.url("broken.xml") + "?token=PRIVATE-FEED-TOKEN-123"
+        assert "added" in await h.say(f"/briefing feeds add {secret_feed}")
+        await h.say("/briefing topics python, divorce lawyer")
         assert await h.say("/briefing to #news") == "Briefings will be posted #news on slack."
         await h.say("/briefing at 06:00")
         await h.say("/goal add Leave the company")
@@ -367,6 +370,10 @@ async def test_briefing_goes_where_the_owner_chose(
         assert "Python 3.15" in prompt and "posted where others read it" in prompt
         assert "lawyer" not in prompt and "plumber" not in prompt
         assert "Leave the company" not in prompt
+        # nor its feeds' addresses (one holds a key) and its topics; a failed feed is its host
+        posted = slack.sent[-1][1]
+        assert "PRIVATE-FEED-TOKEN" not in prompt + posted and "divorce" not in prompt
+        assert posted.endswith("(I'll try them again next time): 127.0.0.1"), posted
 
         # Telegram is not running in this Steward: a channel there would never see it
         assert "Telegram is not running here" in await h.say("/briefing to @mychannel")
