@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -149,10 +150,11 @@ _LIBC.shmat.restype = ctypes.c_void_p
 _KEY = 0x5157A12 + os.getpid() % 1000
 
 
-async def _run_confined(tmp_path: Path, script: str) -> str:
+async def _run_confined(tmp_path: Path, script: str, command: str = "python3 x.py") -> str:
     data = tmp_path / "data"
-    (data / "workspace").mkdir(parents=True)
-    (data / "workspace" / "x.py").write_text(script)
+    (data / "workspace").mkdir(parents=True, exist_ok=True)
+    if script:
+        (data / "workspace" / "x.py").write_text(script)
     stores = await Stores.open(data / "steward.db", SystemClock())
     try:
         sandbox = Sandbox(workspace=data / "workspace", shell_timeout=20)
@@ -161,7 +163,7 @@ async def _run_confined(tmp_path: Path, script: str) -> str:
         ctx = ToolContext(
             deps=deps, user=owner, chat=None, address=None, turn_id=0, tainted=False, approved=True
         )
-        return (await SHELL_TOOLS[0].run(ctx, {"command": "python3 x.py"})).content
+        return (await SHELL_TOOLS[0].run(ctx, {"command": command})).content
     finally:
         await stores.close()
 
@@ -195,3 +197,44 @@ async def test_a_confined_command_has_no_share_of_the_machines_ipc(tmp_path: Pat
         left = _LIBC.shmget(_KEY + 1, 0, 0)
         if left >= 0:
             _LIBC.shmctl(left, 0, None)
+
+
+_KEYS = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine())
+_SESSION = ctypes.c_long(-3)  # KEY_SPEC_SESSION_KEYRING
+_SEARCH, _UNLINK = 10, 9
+_KEY_SCRIPT = r"""
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+add_key, keyctl = int(sys.argv[1]), int(sys.argv[2])
+kid = libc.syscall(keyctl, 10, ctypes.c_long(-3), b"user", b"steward-test-secret", 0)
+if kid < 0:
+    print("NOT FOUND")
+else:
+    buf = ctypes.create_string_buffer(256)
+    n = libc.syscall(keyctl, 11, ctypes.c_long(kid), buf, 256)
+    print("READ", buf.raw[:n].decode())
+left = libc.syscall(add_key, b"user", b"steward-test-left", b"planted", 7, ctypes.c_long(-3))
+print("PLANTED" if left >= 0 else "NOT PLANTED")
+"""
+
+
+@needs_namespaces
+@pytest.mark.skipif(_KEYS is None, reason="syscall numbers known here for x86_64 and aarch64")
+async def test_a_command_has_a_keyring_of_its_own(tmp_path: Path) -> None:
+    """Review 75: a confined command read a key in Steward's session keyring (for `make run`
+    in a login shell, the user's) and left one there for later commands."""
+    assert _KEYS is not None
+    add_key, keyctl = _KEYS
+    secret = _LIBC.syscall(
+        add_key, b"user", b"steward-test-secret", b"HOST-KEY-SECRET", 15, _SESSION
+    )
+    assert secret >= 0, ctypes.get_errno()
+    try:
+        (tmp_path / "data" / "workspace").mkdir(parents=True)
+        (tmp_path / "data" / "workspace" / "k.py").write_text(_KEY_SCRIPT)
+        out = await _run_confined(tmp_path, "", command=f"python3 k.py {add_key} {keyctl}")
+        assert "NOT FOUND" in out and "PLANTED" in out, out  # its own keyring, empty
+        left = _LIBC.syscall(keyctl, _SEARCH, _SESSION, b"user", b"steward-test-left", 0)
+        assert left < 0, "the command's key was left in Steward's keyring"
+    finally:
+        _LIBC.syscall(keyctl, _UNLINK, ctypes.c_long(secret), _SESSION)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.git_pins import GIT_DRIVER_KEYS, git_pins
+from agent.keyrings import fresh_keyring
 from agent.policy import SHELL_OPERATORS, shell_argv
 from agent.sandbox import OTHERS_FILES, Sandbox
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
@@ -189,6 +190,7 @@ async def _run(sandbox: Sandbox, argv: list[str], env: dict[str, str]) -> tuple[
             stdout=write_end,
             stderr=write_end,
             start_new_session=True,
+            preexec_fn=fresh_keyring,  # not Steward's keyring, nor an earlier command's
         )
     except FileNotFoundError:
         raise ToolError(f"no such command: {argv[0]}") from None
