@@ -10,8 +10,10 @@ it is read, the transcript rows of it (every member's, in a group) and their vec
 turn's own transcript is dropped, and the person's earlier commands and their answers in
 their private chats (a `/remember` that said it, a `/memory search` that quoted it) lose its
 text. A fact compaction drew from a span of conversation has no exchange of its own: it takes
-the messages of that span that say it (`carries`: its numbers and most of its words; not the
-rest of the span) and the compaction's own transcript; the summary is named, to forget too.
+the messages of that span that say it in its words (`carries`: every number and every word that
+tells it apart, give or take an ending; not the rest of the span, nor other wordings of it,
+which the answer sends to /memory search) and the compaction's own transcript; the summary is
+named, to forget too.
 Only a person's own exchanges: a member forgetting a message someone else wrote in a group
 loses their copy of it, not everyone's; what a turn sent to other chats stays theirs. An
 exchange still going on (a turn running, or waiting for an approval, would write its
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from agent.memory_upkeep import carries
+from memory.clock import parse_iso
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.messages import MessageLog, StoredMessage
 from memory.turns import TurnLog, TurnRecord, TurnStatus
@@ -46,6 +50,11 @@ class Forgotten:
     """Messages of the conversation forgotten with it."""
     message_ids: tuple[int, ...] = ()
     """Those messages (the message log's ids), oldest first."""
+    said_at: tuple[datetime, ...] = ()
+    """When each of them was written, in the same order."""
+    drawn: bool = False
+    """A fact drawn from a summary of earlier conversation: `messages` are those of it that
+    say the fact in its words (`carries`); other wordings of it are left (and may be none)."""
     underway: int | None = None
     """The turn it came from is still going on: nothing was forgotten (ask again after)."""
     summaries: tuple[int, ...] = ()
@@ -67,6 +76,7 @@ class Forgetting:
         said: list[StoredMessage] = []
         summaries: tuple[int, ...] = ()
         turn_ids: set[int] = set()  # whose stored transcripts go
+        drawn = False
         if memory.kind is Kind.MESSAGE and memory.message_id is not None:
             message = await self._messages.get(memory.message_id)
             if message is not None and await self._theirs(message, user_id):
@@ -86,6 +96,7 @@ class Forgetting:
             episodes = await self._store.made_in_turn(user_id, memory.turn_id, Kind.EPISODE)
             summaries = tuple(e.id for e in episodes if e.id != memory.id)
             if memory.kind is not Kind.EPISODE:  # a summary says the whole span: not all of it
+                drawn = True
                 said = await self._saying(memory, user_id)
                 for message in said:
                     turn = await self._turn_of(message)
@@ -113,8 +124,15 @@ class Forgetting:
             await self._store.forget_message(message.id)
         for text in _quoted_forms(texts):
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
-        ids = tuple(sorted(m.id for m in said))
-        return Forgotten(memory, len(said), message_ids=ids, summaries=summaries)
+        said.sort(key=lambda m: m.id)
+        return Forgotten(
+            memory,
+            len(said),
+            message_ids=tuple(m.id for m in said),
+            said_at=tuple(parse_iso(m.created_at) for m in said),
+            drawn=drawn,
+            summaries=summaries,
+        )
 
     async def _saying(self, memory: Memory, user_id: int) -> list[StoredMessage]:
         """The messages of the span a compaction drew `memory` from (its `messages:a-b`, in its

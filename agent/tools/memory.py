@@ -3,16 +3,19 @@
 A memory saved in a tainted turn (one holding outside content), one said to come from the web, a
 feed or a tool, or one about a user who is not the owner is labelled untrusted: it is shown to
 the model fenced as untrusted data, never replaces a trusted memory, and carries the turn's
-sources as its label.
+sources as its label. A memory saved is dated when the message the turn answers was written,
+as extraction dates one: a correction typed while the turn ran is newer, and stands.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.memory_view import describe_found
 from agent.recall import group_scope, hit_label, message_label
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
 from memory.longterm import MEMORY_KINDS, Kind, Memory, NewMemory, Source, Trust
 
@@ -95,6 +98,7 @@ async def memory_save(
     try:
         saved = await service.remember(
             NewMemory(
+                created_at=await _said_at(ctx),
                 user_id=ctx.user.id,
                 text=text,
                 kind=Kind(kind),
@@ -114,6 +118,12 @@ async def memory_save(
     group = group_scope(ctx.chat) is not None  # what it met may have been said in private
     if saved.duplicate:
         return f"Already remembered as {_named(saved.memory, group)}."
+    if not saved.memory.active:  # a memory made since the message this turn answers
+        return (
+            f"Saved memory #{saved.memory.id} as already replaced by "
+            f"#{saved.memory.superseded_by}, which was said after the message you are answering: "
+            "that one stands."
+        )
     parts = [f"Saved memory #{saved.memory.id}" + (" (untrusted)" if untrusted else "") + "."]
     if saved.superseded:
         retired = "; ".join(_named(m, group) for m in saved.superseded)
@@ -124,6 +134,20 @@ async def memory_save(
             f"Not replaced: {ids} (unknown, already replaced, or trusted while this is not)."
         )
     return " ".join(parts)
+
+
+async def _said_at(ctx: ToolContext) -> datetime | None:
+    """When the words saved were said: the message the turn answers (review 76). A correction
+    the person typed while the turn ran is newer than they are, and is not retired by the save;
+    a turn that answers no message (a check-in), or a call the owner approved (their word at
+    the approval), is dated now."""
+    if ctx.approved:
+        return None
+    turn = await ctx.stores.turns.record(ctx.turn_id)
+    message = await ctx.stores.messages.get(turn.message_id) if turn and turn.message_id else None
+    if message is None or message.direction != "in":
+        return None
+    return parse_iso(message.created_at)
 
 
 def _named(memory: Memory, group: bool) -> str:

@@ -28,6 +28,7 @@ from memory.stores import Stores
 
 if TYPE_CHECKING:
     from agent.config import Settings
+    from agent.forgetting import Forgotten
     from agent.memory_service import MemoryService
 
 __all__ = ["group", "memory_cli"]
@@ -245,10 +246,11 @@ async def forget(
     sender: Identity,
     stores: Stores,
     memory: MemoryService,
+    settings: Settings,
 ) -> str:
     """Each memory given, each answered on its own line."""
     said = [
-        await _forget_one(memory_id, user, chat, sender, stores, memory)
+        await _forget_one(memory_id, user, chat, sender, stores, memory, settings)
         for memory_id in dict.fromkeys(memory_ids)
     ]
     shown, stored = "\n".join(s for s, _ in said), "\n".join(s for _, s in said)
@@ -262,6 +264,7 @@ async def _forget_one(
     sender: Identity,
     stores: Stores,
     memory: MemoryService,
+    settings: Settings,
 ) -> tuple[str, str]:
     """What to answer, and what the message log may keep of it (the number, not the text)."""
     forgotten = await memory.forget(user.id, memory_id)
@@ -275,13 +278,21 @@ async def _forget_one(
         )
         return said, said
     await stores.audit.record("memory.forgotten", actor=str(sender), subject=f"memory:{memory_id}")
-    also = (
-        f" With it, what was said in the exchange it came from ({_messages(forgotten.messages)})."
-        if forgotten.messages
-        else ""
-    )
+    if forgotten.drawn:  # from a summary: the messages that say it in its words, named
+        also = _drawn_said(forgotten, None if in_group(chat) else _zone(user, settings))
+    elif forgotten.messages:
+        also = (
+            " With it, what was said in the exchange it came from "
+            f"({_messages(forgotten.messages)})."
+        )
+    else:
+        also = ""
     if forgotten.memory.kind is not Kind.MESSAGE and not in_group(chat):  # a "yes please"
-        also += " If it was said in other messages too, /memory search finds them."
+        also += (
+            " If it was said in other words too, /memory search finds them."
+            if forgotten.drawn
+            else " If it was said in other messages too, /memory search finds them."
+        )
     if forgotten.summaries:
         numbers = ", ".join(f"#{n}" for n in forgotten.summaries)
         also += (
@@ -299,6 +310,20 @@ async def _forget_one(
 
 def _messages(count: int) -> str:
     return "1 message" if count == 1 else f"{count} messages"
+
+
+def _drawn_said(forgotten: Forgotten, zone: ZoneInfo | None) -> str:
+    """Which messages a fact drawn from a summary took with it: those of the summarised
+    conversation that say it in its words, by when they were written (in a group, how many)."""
+    if not forgotten.messages:
+        return " No message of the conversation it was drawn from says it in these words."
+    if zone is None:
+        return f" With it, the {_messages(forgotten.messages)} that said it."
+    local = [t.astimezone(zone) for t in forgotten.said_at]
+    times = [f"{t:%a} {t.day} {t:%b %Y %H:%M}" for t in local]  # "Mon 2 Mar 2026 09:00"
+    which = times[0] if len(times) == 1 else ", ".join(times[:-1]) + " and " + times[-1]
+    noun = "message" if len(times) == 1 else "messages"
+    return f" With it, the {noun} of {which} that said it."
 
 
 @remember_command.sub("<text...>")

@@ -87,9 +87,10 @@ _NO_AUTO = (Kind.EPISODE, Kind.GOAL_NOTE, Kind.BRIEFING)  # retired only when na
 
 def _said_since(old: Memory, new: NewMemory, trust: Trust) -> bool:
     """Whether `old` was made after the words `new` was drawn from (`new.created_at`, as
-    compaction and extraction date a fact): an older word never retires a newer memory (the
-    owner's correction of what a conversation compacted later said). Outside content is no
-    newer word than the owner's: it never retires what the owner said either way."""
+    compaction, extraction and `memory_save` date a fact): an older word never retires a newer
+    memory (the owner's correction of what a conversation compacted later said, or typed while
+    the turn that saves the old value ran). Outside content is no newer word than the owner's:
+    it never retires what the owner said either way."""
     if new.created_at is None or old.created_at <= new.created_at:
         return False
     return not (old.trust is Trust.UNTRUSTED and trust is Trust.TRUSTED)
