@@ -129,8 +129,10 @@ class Steward:
         await self._deliver(replace(outcome, text=text), request.address, chat_id, stream)
         if stream is not None:
             await stream.close()
-        if self.memory is not None:  # extraction and compaction, once the reply is out
-            await self.memory.after_turn(request, outcome)
+        if self.memory is not None:
+            # extraction and compaction, once the reply is out: in the background, so the
+            # chat's next message does not wait behind them (memory_service.after_turn)
+            self.memory.after_turn(request, outcome)
         return outcome
 
     async def _deliver(

@@ -54,6 +54,8 @@ __all__ = ["Found", "ImportReport", "MemoryConfig", "MemoryService", "MemoryStat
 log = logging.getLogger(__name__)
 
 MAX_EVENT_CHARS = 600  # a goal note or briefing kept as a memory: the gist, not the whole
+UPKEEP_GRACE = 5.0
+"""Seconds the upkeep under way at shutdown gets to finish before it is cancelled."""
 
 
 class MemoryState(StrEnum):
@@ -135,6 +137,9 @@ class MemoryService:
         self._ready = asyncio.Event()
         self._hybrid = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._upkeeps: set[asyncio.Task[None]] = set()
+        self._last_upkeep: dict[int | None, asyncio.Task[None]] = {}
+        """Each chat's newest upkeep: the next one of that chat starts after it."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -172,6 +177,7 @@ class MemoryService:
         return self._ready.is_set()
 
     async def stop(self) -> None:
+        await self._stop_upkeep()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -384,9 +390,53 @@ class MemoryService:
 
     # -- after a turn (agent.memory_upkeep), export / import (agent.memory_portability) -------
 
-    async def after_turn(self, request: TurnRequest, outcome: TurnOutcome) -> None:
-        """Extraction, then compaction, for a chat turn that completed. Never raises."""
-        await self.upkeep.after_turn(request, outcome)
+    def after_turn(self, request: TurnRequest, outcome: TurnOutcome) -> None:
+        """Extraction, then compaction, for a chat turn that completed, handed to the
+        background: returns at once. The turn's reply is out (or queued) by now, and the
+        chat's next message must not wait behind these model calls. One chat's upkeeps run
+        one after the other, in the order of their turns (two compactions of one chat at once
+        would summarise the same messages twice); chats' run side by side, as their turns do.
+        `upkeep_settled` waits for them; `stop` lets them finish for UPKEEP_GRACE seconds,
+        then cancels the rest."""
+        key = request.chat.id if request.chat is not None else None
+        previous = self._last_upkeep.get(key)
+        task = asyncio.create_task(
+            self._upkeep_after(previous, request, outcome), name=f"memory-upkeep:{key}"
+        )
+        self._last_upkeep[key] = task
+        self._upkeeps.add(task)
+        task.add_done_callback(lambda done: self._upkeep_done(key, done))
+
+    async def _upkeep_after(
+        self,
+        previous: asyncio.Task[None] | None,
+        request: TurnRequest,
+        outcome: TurnOutcome,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # whatever its end; cancelling this one spares it
+        await self.upkeep.after_turn(request, outcome)  # never raises
+
+    def _upkeep_done(self, key: int | None, task: asyncio.Task[None]) -> None:
+        self._upkeeps.discard(task)
+        if self._last_upkeep.get(key) is task:
+            del self._last_upkeep[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("memory upkeep failed", exc_info=task.exception())
+
+    async def upkeep_settled(self) -> None:
+        """Until every upkeep handed off is done, those handed off meanwhile included."""
+        while self._upkeeps:
+            await asyncio.wait(list(self._upkeeps))
+
+    async def _stop_upkeep(self, grace: float = UPKEEP_GRACE) -> None:
+        if not self._upkeeps:
+            return
+        _, pending = await asyncio.wait(list(self._upkeeps), timeout=grace)
+        for task in pending:
+            log.info("memory upkeep cut short by the stop (%s)", task.get_name())
+            task.cancel()
+        await asyncio.gather(*self._upkeeps, return_exceptions=True)
 
     async def export_records(self) -> list[dict[str, Any]]:
         return await self.portability.export_records()

@@ -34,11 +34,12 @@ from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.streaming import ReplyStream, ask_streamed
-from agent.tools.registry import ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
+from agent.tools.registry import Risk, ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
 from agent.transcript import (
     Message,
     PausedState,
     ToolResultPart,
+    ToolUsePart,
     api_form,
     dump_transcript,
     load_transcript,
@@ -58,6 +59,8 @@ GUEST_LIMIT_REPLY = (
     "We've talked a lot today, more than my owner set aside for conversations with other "
     "people; let's go on tomorrow."
 )
+MAX_DONE_NAMED = 10
+"""A turn the model API gave up on names at most this many of the actions it had done."""
 NO_API_KEY_REPLY = (
     "I can't think yet: no model API key is configured. Put ANTHROPIC_API_KEY=sk-ant-... "
     "in the .env file in Steward's home (STEWARD_HOME, else its checkout; see .env.example), "
@@ -320,16 +323,27 @@ class TurnRunner:
         except ModelUnavailable as exc:
             log.warning("turn %s: model unavailable: %s (%s)", turn.id, exc.reason, exc.status)
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
+            text = f"Sorry, I couldn't answer: {exc.reason}."
+            if done := self._already_done(turn):
+                # said before "try again", and kept in the history the next turn reads: trying
+                # again must not do it a second time (a second reminder)
+                more = len(done) - MAX_DONE_NAMED
+                named = done[:MAX_DONE_NAMED] + ([f"and {more} more"] if more > 0 else [])
+                text += (
+                    " Already done before the failure (asking again would do it twice): "
+                    + ", ".join(named)
+                    + "."
+                )
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
                 # refused, not failing: no retry was made, and waiting will not change it
-                text = (
-                    f"Sorry, I couldn't answer: {exc.reason}. Trying again will not help until "
-                    "that is fixed; the details are in Steward's log."
+                text += (
+                    " Trying again will not help until that is fixed; the details are in "
+                    "Steward's log."
                 )
             else:
-                text = (
-                    f"Sorry, I couldn't answer: {exc.reason}. I tried several times with "
-                    "backoff and gave up for now; please try again in a little while."
+                text += (
+                    " I tried several times with backoff and gave up for now; please try again "
+                    "in a little while."
                 )
             return TurnOutcome(
                 text,
@@ -340,6 +354,29 @@ class TurnRunner:
                 label=turn.label,
                 refused=_take(turn.refused),
             )
+
+    def _already_done(self, turn: _Turn) -> list[str]:
+        """The actions this turn's steps ran (a tool above read, whose result was not an
+        error), one short line each, in order: what a turn that failed part-way had done."""
+        results = {
+            part.tool_use_id: part
+            for message in turn.after_prompt()
+            for part in message.content
+            if isinstance(part, ToolResultPart)
+        }
+        done: list[str] = []
+        for message in turn.after_prompt():
+            for part in message.content:
+                if not isinstance(part, ToolUsePart):
+                    continue
+                result = results.get(part.id)
+                tool = self._tools.get(part.name)  # None: gone since (an MCP server's)
+                if result is None or result.is_error:
+                    continue  # not run: refused, failed, or never reached
+                if tool is not None and tool.risk is Risk.READ:
+                    continue  # reading again changes nothing
+                done.append(_refusal(part.name, part.input))
+        return done
 
     async def _ask(self, turn: _Turn) -> ModelReply:
         """One model call, streamed to the live reply while the turn holds nothing from outside."""
@@ -551,7 +588,8 @@ def _take(items: list[str]) -> tuple[str, ...]:
 
 
 def _refusal(tool: str, arguments: dict[str, Any]) -> str:
-    """One short line naming a refused action: the tool and its main argument."""
+    """One short line naming an action (one refused, or one done): the tool and its main
+    argument."""
     main = next(
         (str(arguments[k]) for k in ("command", "path", "url", "text", "title") if k in arguments),
         json.dumps(arguments, ensure_ascii=False),
@@ -571,7 +609,8 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
 
 def _final_text(reply: ModelReply) -> str:
     """The reply's text as the person should read it: an answer the length limit cut off says
-    so (it looked finished), and one cut inside a tool call says the action was not taken."""
+    so (it looked finished), one cut inside a tool call says the action was not taken, and one
+    the model declined part-way says it stops there."""
     text = reply.text
     if reply.stop_reason == "max_tokens":
         if reply.tool_calls:
@@ -585,6 +624,9 @@ def _final_text(reply: ModelReply) -> str:
                 '"continue" for the rest.'
             )
         return (text.rstrip() + "\n\n" if text.strip() else "") + f"[{note}]"
-    if reply.stop_reason == "refusal" and not text.strip():
-        return "(The model declined to answer this.)"
+    if reply.stop_reason == "refusal":
+        # declined part-way: the words before it are not the whole answer, and must not look so
+        if not text.strip():
+            return "(The model declined to answer this.)"
+        return text.rstrip() + "\n\n[The model declined to go on with this answer; it stops here.]"
     return text or "(done)"

@@ -56,6 +56,11 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
     for message in await stores.messages.unanswered():
+        if await stores.messages.reply_stored(message.id):
+            # stopped after its turn's reply was stored (waiting out a channel's flood
+            # control; its memory upkeep): answered, the reply redelivered if it was not out
+            await stores.messages.set_status(message.id, InStatus.HANDLED)
+            continue
         await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
         chat = await stores.people.chat_by_id(message.chat_id)
         if chat is None:

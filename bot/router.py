@@ -114,8 +114,9 @@ class Router:
                 )
                 await self._handle(message, now, chat, message_id, verb)
             except asyncio.CancelledError:
-                # stopped mid-message (Ctrl-C, SIGTERM): left `received`, so the next start
-                # tells the sender it was cut short instead of counting it as answered
+                # stopped mid-message (Ctrl-C, SIGTERM): left `received`, for the next start
+                # to judge (bot/recovery.py): answered once its turn's reply was stored (the
+                # outbox delivers it), else the sender is told it was cut short
                 handled = False
                 raise
             except Exception:

@@ -357,6 +357,20 @@ class MessageLog:
         )
         return [_message(row) for row in rows]
 
+    async def reply_stored(self, message_id: int) -> bool:
+        """Whether the turn this incoming message set off ended (completed, stopped at the
+        step limit, or failed and said so) and its reply was stored after that: delivered or
+        not, the outbox owns it from then on (it is redelivered), so the message is answered.
+        A message a tool posted to the chat while the turn ran is not its reply."""
+        found = await self._db.scalar(
+            "SELECT 1 FROM turns t JOIN messages o ON o.turn_id = t.id"
+            " WHERE t.message_id = ? AND t.status IN ('completed', 'step_limit', 'failed')"
+            " AND o.direction = 'out' AND o.chat_id = t.chat_id AND o.created_at >= t.finished_at"
+            " LIMIT 1",
+            (message_id,),
+        )
+        return found is not None
+
     def age(self, message: StoredMessage) -> timedelta:
         """How long ago `message` was stored."""
         return self._clock.now() - parse_iso(message.created_at)

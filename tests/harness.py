@@ -146,6 +146,8 @@ class Harness:
         """Dispatch one message and return the last reply in its chat."""
         message = self.message(text, **kwargs)
         await self.router.dispatch(message)
+        if self.steward.memory is not None:  # upkeep runs after the reply, off the chat's line
+            await self.steward.memory.upkeep_settled()
         replies = self.channel.texts(message.address.chat_id)
         return replies[-1] if replies else ""
 

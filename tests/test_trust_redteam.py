@@ -123,6 +123,8 @@ async def _post(w: World, sender: Identity, text: str, address: Address = GROUP)
     await w.h.router.dispatch(
         IncomingMessage(sender=sender, address=address, text=text, chat_kind=ChatKind.GROUP)
     )
+    if w.h.steward.memory is not None:  # upkeep runs after the reply, off the chat's line
+        await w.h.steward.memory.upkeep_settled()
 
 
 def _written(w: World, name: str) -> bool:
