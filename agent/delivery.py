@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 
 from agent.cards import escape_invisible
-from agent.outbox import DeliveryError, Outbox
+from agent.outbox import DeliveryError, Outbox, Parts, sending_parts
 from agent.scheduler.recurrence import describe_delta
 from agent.streaming import LivePreview
 from agent.types import Address, ApprovalPrompt
@@ -109,13 +109,26 @@ class Courier:
         return await self._deliver(message_id, address, text, live)
 
     async def _deliver(
-        self, message_id: int, address: Address, text: str, live: LivePreview | None = None
+        self,
+        message_id: int,
+        address: Address,
+        text: str,
+        live: LivePreview | None = None,
+        *,
+        parts_sent: int = 0,
     ) -> bool:
+        """Send one stored message; `parts_sent`: of a long one, the parts an earlier attempt
+        delivered (the channel resumes after them, and notes each part it delivers)."""
+
+        async def save(parts: int) -> None:
+            await self._stores.messages.set_parts_sent(message_id, parts)
+
         try:
-            if live is not None:
-                platform_id = await live.finish(text)
-            else:
-                platform_id = await self.outbox.send_text(address, text)
+            with sending_parts(Parts(text, parts_sent, save)):
+                if live is not None:
+                    platform_id = await live.finish(text)
+                else:
+                    platform_id = await self.outbox.send_text(address, text)
         except DeliveryError as exc:
             log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
             if exc.permanent:  # blocked, removed, gone: another try cannot help
@@ -222,11 +235,13 @@ class Courier:
         return kept
 
     async def _redeliver(self, message: StoredMessage, address: Address) -> bool:
-        """Send a waiting message again, as it was stored (a channel that sent part of a long
-        one knows the rest by its text); one written a while ago is followed by a short note
+        """Send a waiting message again, as it was stored (of a long one, the parts not yet
+        delivered: `parts_sent`); one written a while ago is followed by a short note
         saying how late it is. The note is sent once and not queued: stored, a note that failed
         would itself come back late, with a note of its own."""
-        if not await self._deliver(message.id, address, message.text):
+        if not await self._deliver(
+            message.id, address, message.text, parts_sent=message.parts_sent
+        ):
             return False
         age = self._stores.messages.age(message)
         if age >= LATE_AFTER:

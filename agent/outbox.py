@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import DeliveryError
@@ -10,7 +15,53 @@ from agent.types import Address, ApprovalPrompt
 if TYPE_CHECKING:
     from agent.streaming import LivePreview
 
-__all__ = ["DeliveryError", "Outbox", "Switchboard"]
+__all__ = ["DeliveryError", "Outbox", "Parts", "Switchboard", "parts_of", "sending_parts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """How far one stored outgoing message got: a long one goes out in several parts, and
+    `done` of them are delivered. The courier hands it to the channel for the message it sends
+    (`sending_parts`); a channel that sends in parts resumes after `done` and reports each part
+    it delivers, which `save` keeps with the message (a redelivery after a restart then sends
+    only the parts not yet seen)."""
+
+    text: str
+    done: int = 0
+    save: Callable[[int], Awaitable[None]] | None = None
+
+    async def delivered(self, parts: int) -> None:
+        """`parts` parts are out. Not kept (the database failing) is logged, not raised: the
+        part is delivered, and the worst is that a restart sends it again."""
+        self.done = parts
+        if self.save is None:
+            return
+        try:
+            await self.save(parts)
+        except Exception:
+            log.exception("could not note that %d parts of a message were delivered", parts)
+
+
+_PARTS: ContextVar[Parts | None] = ContextVar("steward_parts", default=None)
+
+
+@contextlib.contextmanager
+def sending_parts(parts: Parts) -> Iterator[Parts]:
+    """While the courier sends one message: its `Parts`, for the channel (`parts_of`)."""
+    token = _PARTS.set(parts)
+    try:
+        yield parts
+    finally:
+        _PARTS.reset(token)
+
+
+def parts_of(text: str) -> Parts | None:
+    """The courier's record of the message being sent, when `text` is that message (None when
+    it keeps none: the channel then remembers in memory alone)."""
+    parts = _PARTS.get()
+    return parts if parts is not None and parts.text == text else None
 
 
 class Outbox(Protocol):

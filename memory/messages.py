@@ -64,6 +64,7 @@ class StoredMessage:
     turn_id: int | None = None
     in_history: bool = True  # False: a command or its answer, left out of the conversation
     schedule_id: int | None = None  # what a scheduled job sent without a turn
+    parts_sent: int = 0  # parts of a long outgoing message delivered so far
 
 
 @lru_cache(maxsize=512)
@@ -87,6 +88,7 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         turn_id=row["turn_id"],
         in_history=bool(row["in_history"]),
         schedule_id=row["schedule_id"],
+        parts_sent=row["parts_sent"],
     )
 
 
@@ -218,6 +220,14 @@ class MessageLog:
             (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
         )
         self._windows.status(message_id, str(status), turn_id)
+
+    async def set_parts_sent(self, message_id: int, parts: int) -> None:
+        """`parts` parts of a long outgoing message are delivered: a redelivery, after a restart
+        too, sends only the rest (agent/outbox.py `Parts`)."""
+        await self._db.execute(
+            "UPDATE messages SET parts_sent = ? WHERE id = ? AND direction = 'out'",
+            (parts, message_id),
+        )
 
     async def set_text(self, message_id: int, text: str) -> None:
         """Replace a stored message's text once its files are read (a voice note's transcript,

@@ -47,7 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.attachments import MediaRef, ReplyRef
-from agent.outbox import DeliveryError
+from agent.outbox import DeliveryError, parts_of
 from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
@@ -106,6 +106,12 @@ def _error_of(exc: SlackApiError) -> str:
     if isinstance(data, dict) and data.get("error"):
         return str(data["error"])
     return f"HTTP {exc.response.status_code}"
+
+
+def _chunks(text: str) -> list[Chunk]:
+    """The messages that post `text`: one that renders to nothing (a link reference definition
+    alone, `#`, `&nbsp;`) is posted as "(empty)", as on Telegram, never marked sent unposted."""
+    return slack_chunks(text) or [Chunk("(empty)", "(empty)")]
 
 
 def _may_pass(exc: SlackApiError) -> bool:
@@ -502,7 +508,7 @@ class SlackChannel:
         """`text` to the presser alone: through the press's response_url, else
         chat.postEphemeral; never posted for all (a failure is logged and dropped: queued, it
         would be redelivered in the open)."""
-        for chunk in slack_chunks(text) or []:
+        for chunk in _chunks(text):
             if not await self._ephemeral(answer, chunk):
                 log.warning("Slack: the answer to %s's press could not be sent", answer.user)
                 return
@@ -618,14 +624,17 @@ class SlackChannel:
 
     async def send_text(self, address: Address, text: str) -> str | None:
         """Post `text`, in several messages when long; a failure part-way is resumed by the
-        redelivery from the part that failed (the parts before it are not posted twice)."""
+        redelivery from the part that failed (the parts before it are not posted twice, after a
+        restart too where the courier keeps count of them with the message: `Parts`)."""
         answer = _PRESS.get()
         if answer is not None and answer.claims(address):
             await self._answer_presser(answer, text)
             return None
-        chunks = slack_chunks(text) or []
+        chunks = _chunks(text)
         key = (address, text)
-        done = self._partial.get(key, 0)  # parts a failed earlier attempt already posted
+        kept = parts_of(text)
+        # parts a failed earlier attempt already posted
+        done = kept.done if kept is not None else self._partial.get(key, 0)
         last: str | None = None
         try:
             for index, chunk in enumerate(chunks[done:], start=done):
@@ -636,6 +645,8 @@ class SlackChannel:
                     mrkdwn=True,
                 )
                 self._partial[key] = index + 1
+                if kept is not None:
+                    await kept.delivered(index + 1)
         except DeliveryError as exc:
             if exc.permanent:  # never tried again
                 self._partial.pop(key, None)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from agent.outbox import DeliveryError
+from agent.outbox import DeliveryError, Parts, parts_of
 from agent.types import Address, ApprovalPrompt
 from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
 from bot.channels.telegram_api import (
@@ -43,11 +43,31 @@ NO_PREVIEW = {"is_disabled": True}
 T = TypeVar("T")
 
 
+_HOPELESS = (
+    "chat not found",
+    "not enough rights to send",  # the bot muted in a group: "... text messages to the chat"
+    "have no rights to send a message",
+    "need administrator rights in the channel chat",
+    "chat_write_forbidden",
+    "chat_send_plain_forbidden",
+    "chat_restricted",
+    "message thread not found",  # the forum topic deleted
+    "topic_deleted",
+    "topic_closed",
+    "peer_id_invalid",
+    "channel_private",
+)
+"""Telegram's words (a 400's description, lowercased) for a chat that refuses the bot's message
+however often it is sent: it stays so until someone in the chat changes it."""
+
+
 def _refused(exc: TelegramError) -> DeliveryError:
     """The DeliveryError for `exc`: permanent when the chat refuses the bot for good (blocked,
-    removed from the group, the chat gone), so it is not tried again and again."""
+    removed from the group, muted there, the chat or its forum topic gone or closed), so it is
+    not tried again and again for a week and the owner is told at once."""
+    error = str(exc).lower()
     gone = isinstance(exc, TelegramForbidden) or (
-        isinstance(exc, TelegramBadRequest) and "chat not found" in str(exc).lower()
+        isinstance(exc, TelegramBadRequest) and any(words in error for words in _HOPELESS)
     )
     return DeliveryError(f"Telegram: {exc}", permanent=gone)
 
@@ -153,18 +173,32 @@ class TelegramSender:
         return last
 
     async def send_text(self, address: Address, text: str) -> str | None:
+        """Send `text`, in several messages when long; a failure part-way is resumed by the
+        redelivery from the part that failed: the parts before it are not sent twice, after a
+        restart too where the courier keeps count of them with the message (`Parts`)."""
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
         key = (address, text)
-        done = self._partial.get(key, 0)  # parts a failed earlier attempt already delivered
+        kept = parts_of(text)
+        # parts a failed earlier attempt already delivered
+        done = kept.done if kept is not None else self._partial.get(key, 0)
         last: str | None = None
         try:
             for index, chunk in enumerate(chunks[done:], start=done):
                 last = await self._send_chunk(address, chunk)
-                self._partial[key] = index + 1
+                await self._delivered(key, kept, index + 1)
         except TelegramError as exc:
-            raise _refused(exc) from exc
+            refused = _refused(exc)
+            if refused.permanent:  # never tried again
+                self._partial.pop(key, None)
+            raise refused from exc
         self._partial.pop(key, None)
         return last
+
+    async def _delivered(self, key: tuple[Address, str], kept: Parts | None, parts: int) -> None:
+        """`parts` parts of a message are out: noted in memory, and with the message."""
+        self._partial[key] = parts
+        if kept is not None:
+            await kept.delivered(parts)
 
     async def finish_live(self, address: Address, text: str, message_id: int) -> str | None:
         """The final reply into the message that showed it growing (bot/channels/live_reply.py):
@@ -199,9 +233,12 @@ class TelegramSender:
             with contextlib.suppress(TelegramError):
                 await api.call("deleteMessage", chat_id=chat_id, message_id=message_id)
             return await self.send_text(address, text)
+        kept = parts_of(text)
         if len(chunks) == 1:
+            if kept is not None:
+                await kept.delivered(1)
             return str(message_id)
-        self._partial[(address, text)] = 1
+        await self._delivered((address, text), kept, 1)
         return await self.send_text(address, text)
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
