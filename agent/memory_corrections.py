@@ -43,7 +43,10 @@ async def correct_memory(
     service: MemoryService, user: User, memory_id: int, text: str, *, via: str
 ) -> Corrected | None:
     """None when the user has no such memory; ValueError for text no memory may hold. Another
-    person's correction is their word, as their /remember is: never the owner's, trusted."""
+    person's correction is their word, as their /remember is: never the owner's, trusted.
+    Upkeep still running is waited for first, as a forget does (it could save the old words
+    after the correction)."""
+    await service.upkeep_settled()
     old = await service.store.get(user.id, memory_id)
     if old is None:
         return None

@@ -385,7 +385,10 @@ class MemoryService:
         return await self.store.get(user_id, memory_id)
 
     async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
-        """The memory and the exchange it came from (agent/forgetting.py)."""
+        """The memory and the exchange it came from (agent/forgetting.py). Upkeep still running
+        is waited for first: a compaction that read the transcript before the forget would
+        save the fact again after it (review 77)."""
+        await self.upkeep_settled()
         return await self.forgetting.forget(user_id, memory_id)
 
     # -- after a turn (agent.memory_upkeep), export / import (agent.memory_portability) -------

@@ -25,7 +25,7 @@ from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from fakes.telegram import FakeTelegram
 from harness import OWNER, Harness, make_settings, running_steward, telegram_channel, until
 
-from agent.memory_upkeep import EXTRACTION_SYSTEM
+from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from bot.app import build_steward
 from bot.commands.access import apply_owner_settings
 from bot.recovery import RestartNote, recover_interrupted
@@ -321,3 +321,62 @@ async def test_a_refusal_part_way_through_an_answer_says_it_stops_there(
     assert partial.startswith("Sure, here is how you\n\n")
     assert "declined to go on" in partial and "stops here" in partial
     assert nothing == "(The model declined to answer this.)"
+
+
+async def test_a_forget_waits_for_the_compaction_in_flight(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 77: with upkeep off the chat's line, `/memory forget` ran while a compaction that
+    had read the PIN was in flight, and the compaction saved the fact again afterwards."""
+    compacting, release = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def model(request: RecordedRequest) -> Reply:
+        if request.system_text == COMPACTION_SYSTEM:
+            seen.append(request.last_user_text)
+            compacting.set()
+            await release.wait()  # a summary call takes seconds on the real API
+            facts = [{"text": "Bank PIN is 4921.", "kind": "fact", "subject": "bank PIN"}]
+            return Reply.text(
+                json.dumps({"summary": "Shared bank PIN 4921; garden talk.", "facts": facts})
+            )
+        if request.system_text == EXTRACTION_SYSTEM:
+            return Reply.text('{"memories": []}')
+        return Reply.text("Noted.")
+
+    fake_model.reply_tool_use("memory_save", {"text": "Bank PIN is 4921.", "subject": "bank PIN"})
+    fake_model.reply_text("Saved.")
+    fake_model.on_request(model)
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150", STEWARD_EMBEDDER="none"
+    ) as h:
+        await h.say("My bank PIN is 4921, keep it for me.")
+        [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
+        tasks = []
+        try:
+            for i in range(8):
+                text = "The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i)
+                tasks.append(asyncio.create_task(h.router.dispatch(h.message(text))))
+                started = asyncio.create_task(compacting.wait())
+                await asyncio.wait([tasks[-1], started], return_when=asyncio.FIRST_COMPLETED)
+                started.cancel()
+                if compacting.is_set():
+                    break
+            assert compacting.is_set(), "no compaction started"
+            assert "4921" in seen[0]
+            await asyncio.sleep(0.3)  # every reply is out: the owner reads it
+            # ... and forgets the PIN while the compaction is in flight
+            forget = asyncio.create_task(h.router.dispatch(h.message(f"/memory forget {fact.id}")))
+            await asyncio.sleep(1.0)
+            assert not forget.done()  # it waits for the upkeep in flight
+        finally:
+            release.set()
+        await forget
+        await asyncio.gather(*tasks)
+        assert h.steward.memory is not None
+        await h.steward.memory.upkeep_settled()
+        said = h.channel.texts()[-1]
+        assert "Forgotten" in said, said
+        # (an episode quoting it is documented: "forget them too"; the fact itself is not)
+        left = [m.text for m in await h.memories() if "4921" in m.text and m.kind != "episode"]
+        assert not left, f"forgotten PIN fact is back in memory after the forget: {left}"
