@@ -67,10 +67,12 @@ def _scrubbed_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         return record
     try:
         message = record.getMessage()
-    except Exception:  # a bad format string: logging reports it itself, later
-        return record
+    except Exception:  # a bad format string: logging would print msg and args raw, later
+        shown = " ".join(_shown(a) for a in _as_tuple(record.args or ()))
+        record.msg, record.args = redact(f"{record.msg} [arguments: {shown}]"), None
+        message = ""
     clean = redact(message)
-    if clean != message:
+    if message and clean != message:
         record.msg, record.args = clean, None
     if record.exc_info and record.exc_info[1] is not None:
         text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
@@ -78,3 +80,14 @@ def _scrubbed_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         if clean != text:  # the formatter prints exc_text when there is no exc_info
             record.exc_text, record.exc_info = clean, None
     return record
+
+
+def _as_tuple(args: Any) -> tuple[Any, ...]:
+    return tuple(args.values()) if isinstance(args, dict) else tuple(args)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"

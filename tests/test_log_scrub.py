@@ -43,3 +43,20 @@ def test_ordinary_words_are_left_alone(
     with caplog.at_level(logging.INFO):
         logging.getLogger("x").info("yes, it works")
     assert "yes, it works" in caplog.text
+
+
+def test_a_record_that_cannot_be_formatted_still_hides_the_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review 77: logging prints a bad record's arguments itself, to stderr (the journal)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    load_settings()
+    log = logging.getLogger("some.library.bad")
+    handler = logging.StreamHandler()  # to stderr, as Steward's log is
+    log.addHandler(handler)
+    try:
+        log.warning("key %s to %s", CANARY)  # one argument short
+    finally:
+        log.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "key %s to %s" in err and CANARY not in err, err
