@@ -5,7 +5,10 @@ there (for `make run` in a login shell, the user's login keyring: Kerberos cache
 keys) and leave keys of its own behind for later commands, outside the workspace an approval
 is bound to. No namespace separates keyrings, and `unshare` and `setpriv` have no option for
 it, so the child joins a new, empty, anonymous session keyring between fork and exec
-(`keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`), from a function resolved before the fork.
+(`keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`), from a function resolved before the fork; if
+that fails the command does not start. The price: with a `preexec_fn` CPython forks instead of
+vforking, ~15 ms of the event loop a command in a 600 MB process (review 77), for commands
+an owner approved or a rule allowed, which are rare next to turns.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def _joiner() -> Callable[[], None] | None:
     join = ctypes.c_long(_JOIN_SESSION_KEYRING)
 
     def run() -> None:  # in the child: nothing here may take a lock another thread held
-        syscall(number, join, None)
+        if syscall(number, join, None) < 0:  # fail closed: the command does not start
+            raise OSError("could not give the command a keyring of its own")
 
     return run
 

@@ -157,8 +157,9 @@ class Rule(BaseModel):
             raise ValueError('risk = … is for MCP tools only (tool = "mcp__<server>__…")')
         if self.identity is not None and not self.tool.startswith("mcp__"):
             raise ValueError('identity = … is for MCP tools only (tool = "mcp__<server>__…")')
-        if self.confined is not None and self.tool != "shell":
-            raise ValueError('confined = … is for the shell tool only (tool = "shell")')
+        if self.confined is not None and (self.tool != "shell" or self.decision != "allow"):
+            # on a deny rule it would lift the deny exactly where commands run unconfined
+            raise ValueError("confined = … is for rules that allow the shell tool only")
         if self.closed_world is not None and self.risk is None:
             raise ValueError("closed_world = … goes beside risk = … (for mcp__ tools)")
         if self.decision is None and self.risk is None:

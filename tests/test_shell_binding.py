@@ -238,3 +238,12 @@ async def test_a_command_has_a_keyring_of_its_own(tmp_path: Path) -> None:
         assert left < 0, "the command's key was left in Steward's keyring"
     finally:
         _LIBC.syscall(keyctl, _UNLINK, ctypes.c_long(secret), _SESSION)
+
+
+def test_confined_is_only_for_rules_that_allow_the_shell() -> None:
+    from agent.policy import Rule
+
+    assert Rule(tool="shell", argv="ls", decision="allow", confined=True).confined
+    for tool, decision in (("shell", "deny"), ("shell", "ask"), ("web_fetch", "allow")):
+        with pytest.raises(ValueError, match="confined"):
+            Rule(tool=tool, decision=decision, confined=True)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,8 @@ async def _run(sandbox: Sandbox, argv: list[str], env: dict[str, str]) -> tuple[
         raise ToolError(f"no such command: {argv[0]}") from None
     except PermissionError:
         raise ToolError(f"not allowed to run {argv[0]}") from None
+    except subprocess.SubprocessError:  # the child could not get a keyring of its own
+        raise ToolError("could not start the command in a keyring of its own") from None
     finally:
         os.close(write_end)
         if "process" not in locals():
