@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from fakes.recorded_site import serve_recorded
 from harness import Harness, RecordingChannel, running_steward
 
 from agent.scheduler.feeds import FeedFetcher
@@ -59,22 +59,11 @@ class FeedServer:
         app.router.add_get("/slow.xml", self._slow)
         app.router.add_get("/huge.xml", self._huge)
         app.router.add_get("/moved.xml", self._moved)
-        app.middlewares.append(self._record)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base = await serve_recorded(app, self.requests)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.path, dict(request.headers)))
-        return await handler(request)
 
     async def _moved(self, request: web.Request) -> web.Response:
         """A redirect to this server's rss.xml by its loopback address (`?to=`: elsewhere)."""

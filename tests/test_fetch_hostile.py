@@ -8,18 +8,17 @@ gave the model "failed unexpectedly", or held the owner's chat far past STEWARD_
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
 from fakes.anthropic import FakeAnthropic, Reply
+from fakes.recorded_site import serve_recorded
 from harness import running_steward
 
 from agent.errors import ToolError
@@ -64,29 +63,18 @@ class Hostile:
         return [headers for seen, headers in self.requests if seen == path]
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._record])
+        app = web.Application()
         app.router.add_get("/plain.xml", self._plain)
         app.router.add_get("/etag.xml", self._etag)
         app.router.add_get("/moved", self._moved)
         app.router.add_get("/charset", self._charset)
         app.router.add_get("/drip", self._drip)
         app.router.add_get("/hop", self._hop)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base = await serve_recorded(app, self.requests)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.path, dict(request.headers)))
-        response: web.StreamResponse = await handler(request)
-        return response
 
     async def _plain(self, request: web.Request) -> web.Response:
         return web.Response(body=rss("Plain news"), content_type="application/rss+xml")
