@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import Harness, running_steward
+from test_memory_forget import T0, memory_ready, pin_model
 
 from agent.forgetting import FORGOTTEN
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM, carries
@@ -21,15 +22,7 @@ from memory.clock import FrozenClock, parse_iso
 from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.longterm.queries import CompactionMarks
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GARDEN = "The balcony garden: " + "tomatoes, basil and chillies. " * 5
-
-
-async def _ready(h: Harness) -> None:
-    assert h.steward.memory is not None
-    await h.steward.memory.start()
-    async with asyncio.timeout(60):
-        await h.steward.memory.wait_ready()
 
 
 def _home_city_model(request: RecordedRequest) -> Reply:
@@ -81,7 +74,7 @@ async def test_a_correction_survives_compaction_of_the_words_it_corrected(
     async with running_steward(
         tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="200"
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("I live in Paris, in a flat near the canal.")
         paris = await _home_city(h, "Lives in Paris.")
         clock.advance(timedelta(minutes=1))
@@ -112,7 +105,7 @@ async def test_newer_words_compacted_still_replace_the_correction(
     async with running_steward(
         tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="200"
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         paris = await _home_city(h, "Lives in Paris.")
         clock.advance(timedelta(minutes=1))
         assert "replaces" in await h.say(f"/memory correct {paris.id} Lives in Berlin.")
@@ -183,29 +176,17 @@ async def test_an_older_word_saved_late_is_kept_as_already_replaced(tmp_path: Pa
         assert mine.memory.active and [m.id for m in mine.superseded] == [web.memory.id]
 
 
-def _pin_model(request: RecordedRequest) -> Reply:
-    if request.system_text == COMPACTION_SYSTEM:
-        if "4921" in request.last_user_text:
-            fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
-            summary = "The owner gave their bank PIN 4921; garden talk."
-            return Reply.text(json.dumps({"summary": summary, "facts": [fact]}))
-        return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
-    if request.system_text == EXTRACTION_SYSTEM:
-        return Reply.text('{"memories": []}')
-    return Reply.text("Noted.")
-
-
 async def test_forgetting_a_compacted_fact_takes_the_message_that_said_it(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     """Forgetting the fact, then the summary it names, left "My bank PIN is 4921…": searchable,
     and recalled into a later turn in another chat. Only the message that says it goes."""
-    fake_model.on_request(_pin_model)
+    fake_model.on_request(pin_model)
     clock = FrozenClock(T0)
     async with running_steward(
         tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="150"
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it for me.")
         await _compact(h, clock)
         memories = await h.memories()
@@ -240,12 +221,12 @@ async def test_forgetting_a_summary_drops_the_compactions_stored_answer(
 ) -> None:
     """The compaction's turn kept the model's answer (the summary, the facts) as its stored
     transcript, shown in the console's activity: the summary forgotten, it goes too."""
-    fake_model.on_request(_pin_model)
+    fake_model.on_request(pin_model)
     clock = FrozenClock(T0)
     async with running_steward(
         tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="150"
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it for me.")
         await _compact(h, clock)
         [episode] = [m for m in await h.memories() if m.kind is Kind.EPISODE and "4921" in m.text]
@@ -337,7 +318,7 @@ async def test_a_correction_typed_while_the_turn_runs_is_not_undone_by_its_save(
 
     fake_model.on_request(model)
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _ready(h)
+        await memory_ready(h)
 
         async def correct() -> str:
             await asyncio.sleep(0.3)
@@ -381,7 +362,7 @@ async def test_the_turns_save_of_an_older_word_says_it_stands_replaced(
 
     fake_model.on_request(model)
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _ready(h)
+        await memory_ready(h)
         paris = await _home_city(h, "Lives in Paris.")
         await h.say("I live in Paris, remember that.")
         assert _facts_in_force(await h.memories()) == ["Lives in Berlin."]
@@ -412,7 +393,7 @@ async def test_a_correction_survives_compaction_of_the_words_it_corrected_paraph
     async with running_steward(
         tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="200"
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("We moved to Paris last spring, a flat near the canal.")
         paris = await _home_city(h, "Lives in Paris.")
         clock.advance(timedelta(minutes=1))
@@ -458,7 +439,7 @@ async def test_forgetting_a_compacted_fact_leaves_messages_that_do_not_say_it(
         STEWARD_HISTORY_TOKENS="260",
         STEWARD_TIMEZONE="Europe/Berlin",
     ) as h:
-        await _ready(h)
+        await memory_ready(h)
         said = [
             "My birthday is 14 March, by the way.",
             "Book the dentist for 14 March please.",

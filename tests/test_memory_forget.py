@@ -21,11 +21,25 @@ from memory.turns import TurnStatus
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-async def _ready(h: Harness) -> None:
+async def memory_ready(h: Harness) -> None:
     assert h.steward.memory is not None
     await h.steward.memory.start()
     async with asyncio.timeout(60):
         await h.steward.memory.wait_ready()
+
+
+def pin_model(request: RecordedRequest) -> Reply:
+    """A memory model whose compaction of a span that gave the PIN saves it as a fact and in
+    its summary."""
+    if request.system_text == COMPACTION_SYSTEM:
+        if "4921" in request.last_user_text:
+            fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
+            summary = "The owner gave their bank PIN 4921; garden talk."
+            return Reply.text(json.dumps({"summary": summary, "facts": [fact]}))
+        return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
+    if request.system_text == EXTRACTION_SYSTEM:
+        return Reply.text('{"memories": []}')
+    return Reply.text("Noted.")
 
 
 async def test_a_forgotten_fact_does_not_come_back_from_what_was_said(
@@ -38,7 +52,7 @@ async def test_a_forgotten_fact_does_not_come_back_from_what_was_said(
     fake_model.on_request(lambda r: Reply.text("Noted."))
     clock = FrozenClock(T0)
     async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it for me.")
         await h.say("Also, the plumber comes on Tuesday to fix the boiler.")
         [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
@@ -61,7 +75,7 @@ async def test_a_forgotten_message_row_takes_its_words_with_it(
 ) -> None:
     fake_model.on_request(lambda r: Reply.text("Noted."))
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("The alarm code is 7731.")
         await h.say("The plumber comes on Tuesday.")
         shown = await h.say("/memory search alarm code")
@@ -90,7 +104,7 @@ async def test_a_forgotten_fact_is_not_handed_to_compaction_again(
     fake_model.reply_text("Saved.")
     fake_model.on_request(model)
     async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it for me.")
         [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
         await h.say(f"/memory forget {fact.id}")
@@ -130,7 +144,7 @@ async def test_a_linked_accounts_memories_are_found_by_meaning_at_once(
 
     slack, telegram = Identity("slack", "UANN"), Identity("telegram", "3003")
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        await _ready(h)
+        await memory_ready(h)
         assert h.steward.memory is not None
         store = h.steward.memory.store
         people = h.steward.stores.people
@@ -155,7 +169,7 @@ async def test_a_search_shows_what_is_related_not_everything(tmp_path: Path) -> 
     """/memory search listed every memory for any words at all: an owner checking what
     Steward believes about "quantum chromodynamics" was shown their dentist (review 28)."""
     async with running_steward(tmp_path, None) as h:
-        await _ready(h)
+        await memory_ready(h)
         for text in ("Dentist appointment on the 14th", "Prefers oat milk", "Sister is Lena"):
             assert "Remembered" in await h.say(f"/remember {text}")
         assert h.steward.memory is not None
@@ -220,7 +234,7 @@ async def test_forgetting_an_extracted_fact_takes_its_words_and_quotes_of_it(
 
     fake_model.on_request(model)
     async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(T0)) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, I am telling you so you keep it.")
         [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
         assert "4921" in await h.say("/memory search bank PIN")
@@ -243,7 +257,7 @@ async def test_an_exchange_still_going_on_is_forgotten_once_it_is_over(
     fake_model.reply_text(order)
     fake_model.on_request(lambda r: Reply.text("Noted."))
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it.")
         [fact] = [m for m in await h.memories() if m.text == "Bank PIN is 4921."]
         turn = [t for t in await h.turns() if t.kind == "chat"][-1]
@@ -304,20 +318,9 @@ async def test_forgetting_a_fact_drawn_from_a_summary_names_the_summary(
     it said nothing of the summary that says the same, sent with every later turn (review
     33). The summary is named for the owner to forget too."""
 
-    def model(request: RecordedRequest) -> Reply:
-        if request.system_text == COMPACTION_SYSTEM:
-            if "4921" in request.last_user_text:
-                fact = {"text": "Bank PIN is 4921.", "subject": "bank PIN"}
-                summary = "The owner gave their bank PIN 4921; garden talk."
-                return Reply.text(json.dumps({"summary": summary, "facts": [fact]}))
-            return Reply.text(json.dumps({"summary": "garden talk", "facts": []}))
-        if request.system_text == EXTRACTION_SYSTEM:
-            return Reply.text('{"memories": []}')
-        return Reply.text("Noted.")
-
-    fake_model.on_request(model)
+    fake_model.on_request(pin_model)
     async with running_steward(tmp_path, fake_model.base_url, STEWARD_HISTORY_TOKENS="150") as h:
-        await _ready(h)
+        await memory_ready(h)
         await h.say("My bank PIN is 4921, keep it for me.")
         for i in range(8):
             await h.say("The balcony garden: " + "tomatoes, basil and chillies. " * 5 + str(i))
@@ -342,7 +345,7 @@ async def test_a_period_word_keeps_what_is_in_the_period_not_everything(tmp_path
     exempted all the hits, not only those inside it (review 34)."""
     clock = FrozenClock(T0)
     async with running_steward(tmp_path, None, clock=clock) as h:
-        await _ready(h)
+        await memory_ready(h)
         for text in ("Dentist appointment on the 14th", "Prefers oat milk", "Sister is Lena"):
             assert "Remembered" in await h.say(f"/remember {text}")
         clock.advance(timedelta(days=3))
