@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from agent.background_chains import BackgroundChains
 from agent.forgetting import Forgetting, Forgotten
 from agent.memory_portability import ImportReport, MemoryPortability
 from agent.memory_upkeep import MemoryUpkeep
@@ -137,9 +138,7 @@ class MemoryService:
         self._ready = asyncio.Event()
         self._hybrid = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._upkeeps: set[asyncio.Task[None]] = set()
-        self._last_upkeep: dict[int | None, asyncio.Task[None]] = {}
-        """Each chat's newest upkeep: the next one of that chat starts after it."""
+        self._upkeeps = BackgroundChains("memory upkeep")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,7 +176,7 @@ class MemoryService:
         return self._ready.is_set()
 
     async def stop(self) -> None:
-        await self._stop_upkeep()
+        await self._upkeeps.stop(UPKEEP_GRACE)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -397,49 +396,15 @@ class MemoryService:
         """Extraction, then compaction, for a chat turn that completed, handed to the
         background: returns at once. The turn's reply is out (or queued) by now, and the
         chat's next message must not wait behind these model calls. One chat's upkeeps run
-        one after the other, in the order of their turns (two compactions of one chat at once
-        would summarise the same messages twice); chats' run side by side, as their turns do.
-        `upkeep_settled` waits for them; `stop` lets them finish for UPKEEP_GRACE seconds,
-        then cancels the rest."""
+        one after the other, in the order of their turns; chats' run side by side, as their
+        turns do. `upkeep_settled` waits for them; `stop` lets them finish for UPKEEP_GRACE
+        seconds, then cancels the rest."""
         key = request.chat.id if request.chat is not None else None
-        previous = self._last_upkeep.get(key)
-        task = asyncio.create_task(
-            self._upkeep_after(previous, request, outcome), name=f"memory-upkeep:{key}"
-        )
-        self._last_upkeep[key] = task
-        self._upkeeps.add(task)
-        task.add_done_callback(lambda done: self._upkeep_done(key, done))
-
-    async def _upkeep_after(
-        self,
-        previous: asyncio.Task[None] | None,
-        request: TurnRequest,
-        outcome: TurnOutcome,
-    ) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])  # whatever its end; cancelling this one spares it
-        await self.upkeep.after_turn(request, outcome)  # never raises
-
-    def _upkeep_done(self, key: int | None, task: asyncio.Task[None]) -> None:
-        self._upkeeps.discard(task)
-        if self._last_upkeep.get(key) is task:
-            del self._last_upkeep[key]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("memory upkeep failed", exc_info=task.exception())
+        self._upkeeps.add(key, lambda: self.upkeep.after_turn(request, outcome))  # never raises
 
     async def upkeep_settled(self) -> None:
         """Until every upkeep handed off is done, those handed off meanwhile included."""
-        while self._upkeeps:
-            await asyncio.wait(list(self._upkeeps))
-
-    async def _stop_upkeep(self, grace: float = UPKEEP_GRACE) -> None:
-        if not self._upkeeps:
-            return
-        _, pending = await asyncio.wait(list(self._upkeeps), timeout=grace)
-        for task in pending:
-            log.info("memory upkeep cut short by the stop (%s)", task.get_name())
-            task.cancel()
-        await asyncio.gather(*self._upkeeps, return_exceptions=True)
+        await self._upkeeps.settled()
 
     async def export_records(self) -> list[dict[str, Any]]:
         return await self.portability.export_records()

@@ -186,7 +186,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
 
         return asyncio.run(web_link_cli(settings))
     if args.command == "memory":
-        from bot.commands.memory import memory_cli
+        from bot.commands.memory_cli import memory_cli
 
         path = args.output if args.action == "export" else args.file
         return asyncio.run(memory_cli(settings, args.action, path))

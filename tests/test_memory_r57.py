@@ -22,7 +22,7 @@ from test_web_security import web as web  # the console fixture, shared
 from agent.memory_portability import MemoryPortability
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from agent.recall import CORE_IMPORTANCE
-from bot.commands.memory import memory_cli
+from bot.commands.memory_cli import memory_cli
 from memory.clock import FrozenClock
 from memory.longterm import Kind, Memory, NewMemory, Trust
 

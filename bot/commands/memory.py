@@ -1,28 +1,23 @@
 """/memory and /remember: the owner sees and corrects what Steward believes.
 
 Every user sees only their own memories; in a group (or a channel), where everyone reads the
-answer, only what was said or kept in that chat (`agent.recall.group_scope`). Also the
-`steward memory export|import` command line.
+answer, only what was said or kept in that chat (`agent.recall.group_scope`). The command line's
+`steward memory export|import` is `bot.commands.memory_cli`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
-from agent.memory_portability import records_of
 from agent.memory_view import describe_found
 from agent.recall import group_scope
 from bot.commands.ids import as_id, digits_of_id, ids_from
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
-from memory.longterm import Kind, LongTermMemory, Memory, NewMemory, Source, Trust
+from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
 from memory.stores import Stores
 
@@ -31,7 +26,7 @@ if TYPE_CHECKING:
     from agent.forgetting import Forgotten
     from agent.memory_service import MemoryService
 
-__all__ = ["group", "memory_cli"]
+__all__ = ["group"]
 
 group = CommandGroup()
 
@@ -353,90 +348,3 @@ async def remember(text: str, user: User, chat: Chat, memory: MemoryService) -> 
             f"#{m.id}" if group else f"#{m.id} {m.text}" for m in saved.superseded
         )
     return reply
-
-
-# -- command line: steward memory export | import ---------------------------------------------
-
-
-async def memory_cli(
-    settings: Settings, action: str, path: str | None, *, out: TextIO | None = None
-) -> int:
-    """`steward memory export [FILE]` writes every memory as JSONL (stdout without FILE);
-    `steward memory import FILE` reads them back into this Steward's database."""
-    from agent.memory_portability import MemoryPortability
-    from memory.clock import SystemClock
-
-    out = out or sys.stdout
-    clock = SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stores = await Stores.open(settings.database_path, clock, upgrade=False)
-    try:
-        # Export and import need no embedder: vectors are rebuilt when Steward next starts.
-        portability = MemoryPortability(LongTermMemory.from_stores(stores, clock), stores.people)
-        if action == "export":
-            records = await portability.export_records()
-            lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-            if path and path != "-":
-                await asyncio.to_thread(Path(path).write_text, lines, encoding="utf-8")
-                noun = "memory" if len(records) == 1 else "memories"
-                print(f"{len(records)} {noun} written to {path}", file=sys.stderr)
-            else:
-                out.write(lines)
-            return 0
-        if not path:
-            print(
-                "steward memory import: which file? (JSONL from `memory export`)", file=sys.stderr
-            )
-            return 2
-        from bot.channels.console import CONSOLE_IDENTITY
-
-        await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])  # as `run` does
-        try:
-            records_in = await asyncio.to_thread(_read_jsonl, path)
-        except OSError as exc:
-            print(f"steward memory import: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            return 2
-        except ValueError as exc:
-            print(f"steward memory import: {exc}", file=sys.stderr)
-            return 2
-        origin = "stdin" if path == "-" else path
-        report = await portability.import_records(records_in, origin=origin)
-        await stores.audit.record(
-            "memory.imported",
-            actor="cli",
-            imported=report.imported,
-            duplicates=report.skipped_duplicates,
-            unknown_user=report.skipped_unknown_user,
-            outside=report.outside,
-        )
-        print(
-            f"{report.imported} memories imported, {report.skipped_duplicates} already there, "
-            f"{report.skipped_unknown_user} skipped (no such user here). Keyword search has them "
-            "now; their vectors are built when Steward next starts.",
-            file=sys.stderr,
-        )
-        if report.outside:
-            print(f"  {_outside_said(report.outside)}", file=sys.stderr)
-        for error in report.errors:
-            print(f"  {error}", file=sys.stderr)
-        return 1 if report.errors else 0
-    finally:
-        await stores.close()
-
-
-def _outside_said(count: int) -> str:
-    """The import's records that named none of the owner's identities here."""
-    return (
-        f"{count} of them named none of your identities here: kept as outside content "
-        "(untrusted, labelled with the file), not as something you said."
-    )
-
-
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-    """The records of a JSONL file ("-": standard input); ValueError names a bad line."""
-    source = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
-    try:
-        return records_of(source)
-    finally:
-        if source is not sys.stdin:
-            source.close()
