@@ -187,6 +187,9 @@ async def test_a_mail_servers_refusal_is_outside_words_and_authorizes_nothing(
         await w.check_invariants()
 
 
+LONG_FOLDER = "Archive/" + "a" * 100 + "/Trash"
+
+
 async def test_a_move_or_flag_card_names_each_mail_by_sender_and_subject(
     tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
 ) -> None:
@@ -201,15 +204,19 @@ async def test_a_move_or_flag_card_names_each_mail_by_sender_and_subject(
             "Weekly digest",
             "Tidy up: "
             + instruction("mail_move", {"uids": [1], "to_folder": "Trash"})
+            + instruction("mail_move", {"uids": [1], "to_folder": LONG_FOLDER})
             + instruction("mail_flag", {"uids": [1, 99], "action": "read"}),
         )
     )
     async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
         await w.h.say(instruction("mail_read", {"uid": 2}))
-        assert await requested(w, "mail_move") == ["ask"]
+        assert await requested(w, "mail_move") == ["ask", "ask"]
         cards = {p.tool: p.preview for _, p in w.h.channel.approvals}
-        move, flag = cards["mail_move"], cards["mail_flag"]
+        moves = [p.preview for _, p in w.h.channel.approvals if p.tool == "mail_move"]
+        move, flag = moves[0], cards["mail_flag"]
         assert "Move to 'Trash'" in move and "in INBOX" in move
+        # a long folder name whole, not its first 100 characters (review 78)
+        assert f"Move to {LONG_FOLDER!r}" in moves[1]
         assert "alerts@bank.example" in move and "Your password was changed" in move
         assert "Mark as read" in flag and "Your password was changed" in flag
         assert "UID 99: no such message" in flag

@@ -520,12 +520,14 @@ async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
 
 
 async def _move_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-    target = clean_text(str(arguments.get("to_folder", "")))[:100]
+    # whole: the card layer cuts a long preview visibly (review 78: a cut name could hide
+    # which of two folders sharing their first 100 characters was meant)
+    target = clean_text(str(arguments.get("to_folder", "")))
     return f"Move to {target!r}, " + await _which_mails(ctx, arguments)
 
 
 async def _flag_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-    action = clean_text(str(arguments.get("action", "")))[:20]
+    action = clean_text(str(arguments.get("action", "")))
     return f"Mark as {action}, " + await _which_mails(ctx, arguments)
 
 

@@ -36,22 +36,59 @@ def _service(ctx: ToolContext) -> MemoryService:
     return service
 
 
+_NAMED_REPLACED = 10
+"""Memories a save's card names by their words; any further ones it lists by number."""
+
+
 async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-    """What would be remembered and, by their words, what it would replace (review 62: the
-    ids alone did not say which of the owner's memories a tainted turn meant to overwrite)."""
-    lines = [f"Remember: {str(arguments.get('text', ''))[:500]!r}"]
-    shown = ("kind", "subject", "importance", "source")
-    lines += [f"{k}: {' '.join(str(arguments[k]).split())}" for k in shown if k in arguments]
+    """What would be remembered, whole (the card layer cuts a long one visibly, and `/approve
+    show` shows it all: review 78), the source it would be stored with, and what it would
+    replace: by their words (review 62: the ids alone did not say which of the owner's
+    memories a tainted turn meant to overwrite), every one of them (review 78)."""
+    lines = [f"Remember: {str(arguments.get('text', ''))!r}"]
+    lines += [
+        f"{k}: {' '.join(str(arguments[k]).split())}"
+        for k in ("kind", "subject", "importance")
+        if k in arguments
+    ]
+    source = arguments.get("source", "owner_said")
+    if source in _SOURCES:
+        stored, untrusted = _stored_source(ctx, source)
+        lines.append(f"source: {stored.value}" + (" (untrusted)" if untrusted else ""))
     service = ctx.deps.memory
-    for raw in (arguments.get("replaces") or [])[:10]:
+    ids: list[int] = []
+    for raw in arguments.get("replaces") or []:
         try:
-            memory_id = int(raw)
+            ids.append(int(raw))
         except (TypeError, ValueError):
-            continue
+            lines.append(f"replacing {str(raw)!r}: not a memory id")
+    for memory_id in ids[:_NAMED_REPLACED]:
         old = await service.get(ctx.user.id, memory_id) if service is not None else None
         shown = f"{old.text[:200]!r}" if old is not None else "(none of yours)"
         lines.append(f"replacing #{memory_id}: {shown}")
+    if rest := ids[_NAMED_REPLACED:]:
+        listed = ", ".join(f"#{i}" for i in rest)
+        lines.append(f"and replacing {len(rest)} more, not shown by their words: {listed}")
     return "\n".join(lines)
+
+
+_SOURCES = ("owner_said", "model_inferred", "web", "feed", "tool", "mail")
+
+
+def _stored_source(ctx: ToolContext, source: str) -> tuple[Source, bool]:
+    """The source a save is stored with, and whether it is untrusted: the card shows these,
+    not the model's argument (review 78: a card said `owner_said` for what was stored as the
+    model's inference in a turn holding a page)."""
+    untrusted = ctx.tainted or source in _OUTSIDE or not ctx.user.is_owner
+    if source in _OUTSIDE:
+        return _OUTSIDE[source], untrusted
+    if ctx.tainted and any(s.startswith("mail:") for s in ctx.sources):
+        return Source.MAIL, untrusted  # seen in a mail this turn read: the mail's word
+    if source == "model_inferred" or ctx.tainted:
+        # In a turn that holds outside content the model's word is not the owner's: never
+        # `owner_said` for what may be a page's instruction echoed back.
+        return Source.MODEL_INFERRED, untrusted
+    return (Source.OWNER_SAID if ctx.user.is_owner else Source.USER_SAID), untrusted
 
 
 @tool(risk=Risk.WRITE_INTERNAL, preview=_save_preview)
@@ -79,18 +116,7 @@ async def memory_save(
     service = _service(ctx)
     if not 0.0 <= importance <= 1.0:
         raise ToolError("importance is a number from 0 to 1")
-    outside = source in _OUTSIDE
-    untrusted = ctx.tainted or outside or not ctx.user.is_owner
-    if source in _OUTSIDE:
-        kind_of_source = _OUTSIDE[source]
-    elif ctx.tainted and any(s.startswith("mail:") for s in ctx.sources):
-        kind_of_source = Source.MAIL  # seen in a mail this turn read: the mail's word
-    elif source == "model_inferred" or ctx.tainted:
-        # In a turn that holds outside content the model's word is not the owner's: never
-        # `owner_said` for what may be a page's instruction echoed back.
-        kind_of_source = Source.MODEL_INFERRED
-    else:
-        kind_of_source = Source.OWNER_SAID if ctx.user.is_owner else Source.USER_SAID
+    kind_of_source, untrusted = _stored_source(ctx, source)
     label = ctx.label
     if untrusted:
         label = label.join(Label.untrusted(kind_of_source.value))
