@@ -64,7 +64,12 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             lines.append(f"replacing {str(raw)!r}: not a memory id")
     for memory_id in ids[:_NAMED_REPLACED]:
         old = await service.get(ctx.user.id, memory_id) if service is not None else None
-        shown = f"{old.text[:200]!r}" if old is not None else "(none of yours)"
+        if old is None:
+            shown = "(none of yours)"
+        else:  # what it would retire, named; its end marked when cut
+            shown = repr(old.text[:200]) + (
+                f" … ({len(old.text) - 200:,} more characters)" if len(old.text) > 200 else ""
+            )
         lines.append(f"replacing #{memory_id}: {shown}")
     if rest := ids[_NAMED_REPLACED:]:
         listed = ", ".join(f"#{i}" for i in rest)
