@@ -149,6 +149,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         from memory.allocator import tune_malloc
 
         tune_malloc()  # before any thread starts: glibc arenas capped (memory/allocator.py)
+        from bot.open_files import raise_open_files_limit
+
+        raise_open_files_limit()  # connections to the HTTP port come on top of Steward's own
         from bot.gc_pauses import GC_PAUSES
 
         GC_PAUSES.install()  # collections timed for GET /metrics (bot/gc_pauses.py)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.errors import HttpServerError
+from bot.http_guard import ConnectionGuard, GuardedSite
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -38,6 +39,8 @@ class HttpServer:
         self._host_ok: Callable[[str | None], bool] | None = None
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
+        self.guard = ConnectionGuard()
+        """Caps connections and closes idle and slow ones (bot/http_guard.py, review 79)."""
 
     @property
     def running(self) -> bool:
@@ -77,12 +80,14 @@ class HttpServer:
         async with self._lock:
             if self._runner is not None:
                 return
-            app = web.Application(client_max_size=self._max_body)
+            app = web.Application(
+                client_max_size=self._max_body, middlewares=[self.guard.middleware]
+            )
             app.router.add_route("*", "/{tail:.*}", self._route)
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()
             try:
-                await web.TCPSite(runner, self.host, self.port).start()
+                await GuardedSite(runner, self.host, self.port, self.guard).start()
             except OSError as exc:
                 await runner.cleanup()
                 raise HttpServerError(
