@@ -11,7 +11,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -312,7 +312,17 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         value = _checked_url(value, "the console's base URL (https://host[:port])")
-        return value.rstrip("/") if value is not None else None
+        if value is None:
+            return None
+        # as a browser writes it (review 79: `https://host:443` refused every request, since
+        # browsers send `Host: host`): the name in lower case, a default port left off
+        parts = urlsplit(value)
+        name = (parts.hostname or "").lower()
+        name = f"[{name}]" if ":" in name else name
+        port = parts.port
+        if port is not None and port != (443 if parts.scheme == "https" else 80):
+            name = f"{name}:{port}"
+        return urlunsplit(parts._replace(netloc=name)).rstrip("/")
 
     @field_validator("email_imap_url", "email_smtp_url")
     @classmethod

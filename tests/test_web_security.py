@@ -692,12 +692,16 @@ async def test_goals_reminders_and_briefing_are_editable(web: Web) -> None:
     assert "[done]" in await web.h.say("/goal list all")
 
 
+@pytest.mark.parametrize(
+    "public_url", ["https://steward.example.org/", "https://Steward.example.org:443"]
+)
 async def test_behind_https_links_use_the_public_url_and_the_cookie_is_secure(
-    tmp_path: Path,
+    tmp_path: Path, public_url: str
 ) -> None:
-    async with running_steward(
-        tmp_path / "data", None, STEWARD_PUBLIC_URL="https://steward.example.org/"
-    ) as h:
+    """Review 79: a public URL with its default port written out (`:443`) refused every
+    request, as browsers leave the port off; signing out did not delete the `__Host-` cookie
+    (deleted without `Secure`, which browsers refuse for that prefix)."""
+    async with running_steward(tmp_path / "data", None, STEWARD_PUBLIC_URL=public_url) as h:
         http = HttpServer("127.0.0.1", 0)
         assert await start_console(h.steward, http, [h.channel]) is not None
         try:
@@ -728,6 +732,12 @@ async def test_behind_https_links_use_the_public_url_and_the_cookie_is_secure(
             origin = {**headers, "Origin": "https://steward.example.org"}
             accepted, _ = await web.request("POST", "/goals/add", headers=origin, data=data)
             assert accepted.status == 303
+            out, _ = await web.request(
+                "POST", "/logout", headers=origin, data={"csrf": token.group(1)}
+            )
+            deleted = out.headers["Set-Cookie"]
+            assert deleted.startswith("__Host-steward_session=") and "Max-Age=0" in deleted
+            assert "Secure" in deleted and "Path=/" in deleted
         finally:
             await http.stop()
 

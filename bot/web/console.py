@@ -34,6 +34,11 @@ STATIC = Path(__file__).parent / "static"
 _STATIC_FILES = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
 
 
+DOWNLOADS = frozenset({"/activity/export", "/memory-export"})
+"""What a GET does beyond showing a page: the whole log or every memory, audited each time."""
+_OTHER_SITES = ("same-site", "cross-site")
+
+
 class WebConsole:
     def __init__(self, deps: WebDeps, *, listen_host: str, port: int) -> None:
         self.deps = deps
@@ -107,16 +112,16 @@ class WebConsole:
             return self._page("signed_out.html", status=401)
         role, user, identity = now
         if request.method == "POST":
-            form = await request.post()
             if not self.perimeter.origin_ok(
                 request.headers.get("Origin"),
                 request.headers.get("Referer"),
                 request.headers.get("Host"),
-            ):
-                await self.deps.core.stores.audit.record(
+            ):  # refused before its body is read, and counted, not one event each (review 79)
+                await self.refusals.record(
                     "web.origin_refused", actor=str(identity), subject=path, session=session.ref
                 )
                 return web.Response(status=403, text="This request did not come from the console.")
+            form = await request.post()
             if not csrf_matches(
                 session.csrf,
                 [form.get("csrf"), request.headers.get("X-CSRF-Token")],  # type: ignore[list-item]
@@ -152,6 +157,10 @@ class WebConsole:
         )
         if route.role is WebRole.OWNER and role is not WebRole.OWNER:
             return page.render("forbidden.html", status=403)
+        if path in DOWNLOADS and request.headers.get("Sec-Fetch-Site") in _OTHER_SITES:
+            # a page on another port or subdomain sends the cookie (SameSite ignores ports):
+            # it could have the whole log streamed and audited again and again (review 79)
+            return web.Response(status=403, text="Open this from the console.")
         return await route.handler(page)
 
     # -- signing in and out ------------------------------------------------------------------
@@ -234,7 +243,15 @@ class WebConsole:
             "web.logout", actor=str(identity), subject=session.ref, session=session.ref
         )
         response = self._page("signed_out.html", status=200, left=True)
-        response.del_cookie(self.cookie_name, path="/")
+        # with the attributes it was set with: a `__Host-` cookie deleted without `Secure`
+        # is refused by the browser, which kept sending it (review 79)
+        response.del_cookie(
+            self.cookie_name,
+            path="/",
+            secure=self.perimeter.secure,
+            httponly=True,
+            samesite="Strict",
+        )
         return response
 
     async def _session(self, request: web.Request) -> WebSession | None:

@@ -1,4 +1,4 @@
-"""Refusals nobody signed in caused, audited without letting anyone fill the audit log.
+"""Refusals a page or a stranger can cause, audited without letting anyone fill the audit log.
 
 Any page the owner opens, and anyone who can reach the port, can POST to /login: a foreign
 Origin or an unknown token is refused, and each refusal used to be a chained audit event (a
@@ -7,7 +7,10 @@ event off the console's activity page (review 63). Now a kind is audited at most
 minute, the event counting the refusals since the last one (those held back are written a
 minute on even if no other comes; a stop within that minute loses their count); the log line
 for a request naming another host is limited the same way. Refusals with a person behind them
-(a used or expired link, a signed-in session's bad Origin) are audited one by one as before.
+(a used or expired link) are audited one by one as before; a signed-in session's requests
+with a foreign Origin are counted per person, like anonymous ones: a page on another port of
+the same host sends the session's cookie (SameSite ignores ports), and 300 of its requests
+wrote 300 events (review 79).
 """
 
 from __future__ import annotations
@@ -55,28 +58,32 @@ class AnonymousRefusals:
         self._first.pop(kind, None)
         return count
 
-    async def record(self, kind: str, *, subject: str = "", **detail: Any) -> None:
-        held = self._first.get(kind)
-        count = self._due(kind)
+    async def record(self, kind: str, *, subject: str = "", actor: str = "", **detail: Any) -> None:
+        """Audit a refusal of `kind`, at most once a minute for each actor, with the count."""
+        key = f"{kind}|{actor}"
+        held = self._first.get(key)
+        count = self._due(key)
         if count:
             if held is not None:
                 detail["first_at"] = held.isoformat()
-            await self._audit.record(kind, actor="", subject=subject, count=count, **detail)
-        elif kind not in self._flushes:
-            self._flushes[kind] = asyncio.create_task(self._flush(kind, subject, detail))
+            await self._audit.record(kind, actor=actor, subject=subject, count=count, **detail)
+        elif key not in self._flushes:
+            self._flushes[key] = asyncio.create_task(self._flush(kind, key, actor, subject, detail))
 
-    async def _flush(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+    async def _flush(
+        self, kind: str, key: str, actor: str, subject: str, detail: dict[str, Any]
+    ) -> None:
         try:
             await asyncio.sleep(self.flush_after)
-            count, first = self._since.get(kind, 0), self._first.pop(kind, None)
+            count, first = self._since.get(key, 0), self._first.pop(key, None)
             if count:
-                self._since[kind], self._last[kind] = 0, self._now()
+                self._since[key], self._last[key] = 0, self._now()
                 when = {"first_at": first.isoformat()} if first is not None else {}
                 await self._audit.record(
-                    kind, actor="", subject=subject, count=count, **detail, **when
+                    kind, actor=actor, subject=subject, count=count, **detail, **when
                 )
         finally:
-            self._flushes.pop(kind, None)
+            self._flushes.pop(key, None)
 
     def warn(self, message: str, *args: Any) -> None:
         """A log line for an anonymous refusal, at most once a minute, with the count."""

@@ -55,7 +55,11 @@ class Perimeter:
         self.secure = False
         if public_url:
             parts = urlsplit(public_url)
-            netloc = parts.netloc.lower()
+            name = (parts.hostname or "").lower()
+            name = f"[{name}]" if ":" in name else name
+            default = 443 if parts.scheme == "https" else 80
+            # as browsers send it: a default port written out (`:443`) is left off (review 79)
+            netloc = _netloc(parts.scheme, name, parts.port or default)
             hosts.add(netloc)
             origins.add(f"{parts.scheme}://{netloc}")
             self.secure = parts.scheme == "https"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -53,7 +54,7 @@ async def activity(page: Page) -> web.StreamResponse:
     )
     verification = await page.deps.core.stores.audit.verify()
     older = events[-1].id if len(events) == PAGE_SIZE else None
-    query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
+    query = urlencode({k: v for k, v in chosen.items() if v})  # a filter's `&` stays its own
     return page.render(
         "activity.html",
         events=events,
