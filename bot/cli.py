@@ -96,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _used(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command's own parser that `args` were read with: `steward audit verify`'s."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(args, action.dest, None)
+            if chosen in action.choices:
+                return _used(action.choices[chosen], args)
+    return parser
+
+
 def _ended_by_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -223,7 +233,9 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the usage of the command given, not steward's whole (review 80)
+        _used(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0

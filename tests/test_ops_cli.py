@@ -132,6 +132,18 @@ def test_cli_errors_are_one_line_without_traceback(home: Path, tmp_path: Path) -
     one_line_error(steward("restore", "--force", str(garbage), **where))
 
 
+def test_an_unknown_option_shows_the_usage_of_the_command_given(home: Path, tmp_path: Path) -> None:
+    """Review 80: `steward audit verify --bogus` showed steward's whole usage, not the
+    command's."""
+    where = {"cwd": tmp_path, "STEWARD_HOME": str(home)}
+    result = steward("audit", "verify", "--bogus", **where)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: steward audit verify")
+    assert "steward audit verify: error: unrecognized arguments: --bogus" in result.stderr
+    result = steward("memory", "import", "a.jsonl", "b.jsonl", **where)
+    assert result.stderr.startswith("usage: steward memory import")
+
+
 def test_audit_export_to_a_file_says_what_it_wrote(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "audit.jsonl"
     result = steward("audit", "export", "-o", str(out), cwd=tmp_path, STEWARD_HOME=str(home))
