@@ -266,11 +266,15 @@ class Goals:
 
     async def timezone_changed(self, user: User, previous: ZoneInfo) -> int:
         """A due date is a day in the user's zone: after /timezone the same day's end in the
-        new one, and its check-in (the day before at 9:00) moves with it. How many moved."""
+        new one, and its check-in (the day before at 9:00) moves with it. How many moved. One
+        already at a day's end in the new zone stays (moved before: run twice, it keeps its day)."""
         zone = self.zone(user)
         moved = 0
         for goal in await self._stores.goals.active(user.id):
             if not goal.due_at:
+                continue
+            local = parse_iso(goal.due_at).astimezone(zone)
+            if (local.hour, local.minute) == (23, 59):
                 continue
             day = parse_iso(goal.due_at).astimezone(previous).date()
             due = local_at(day, 23, 59, zone)

@@ -32,6 +32,7 @@ from agent.paths import LOG_FILE, DataDirLock
 from agent.policy import PolicyEngine, load_policy
 from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
+from agent.scheduler.default_zone import follow_default_timezone
 from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
 from bot.channel_start import start_channels, stop_starting
@@ -180,6 +181,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
     memory.yield_to(steward.sequencer.in_flight)  # vectors behind the turns: replies first
     scheduler.attach(steward)  # as its `Responder`: the turns it starts go through the core
     scheduler.set_interest_source(memory)
+    await follow_default_timezone(scheduler)  # a new STEWARD_TIMEZONE, before anything fires
     return steward
 
 

@@ -273,6 +273,14 @@ class People:
     async def set_timezone(self, user_id: int, timezone: str) -> None:
         await self._db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user_id))
 
+    async def on_default_timezone(self) -> list[int]:
+        """The users with no /timezone of their own, whose times follow STEWARD_TIMEZONE: the
+        ones a change of it at start-up moves (agent/scheduler/default_zone.py)."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM users WHERE timezone IS NULL OR timezone = '' ORDER BY id"
+        )
+        return [int(row["id"]) for row in rows]
+
     async def chat(self, channel: str, platform_chat_id: str, kind: str = "private") -> Chat:
         """The chat row for a platform chat, created on first sight. A chat row never changes
         once made, so it is read once and kept; except a row of kind UNKNOWN_KIND (made by an

@@ -247,13 +247,16 @@ class SchedulerService:
     # -- the user's time ---------------------------------------------------------------------
 
     async def timezone_changed(self, user: User) -> int:
-        """Recurring schedules follow the user's new timezone; one-shot times stay absolute."""
+        """Recurring schedules follow the user's new timezone; one-shot times stay absolute.
+        One already due is left to fire (after a restart: "late by …"); its next run is then
+        reckoned in the new zone."""
         zone = self.zone_for(user)
         now = self.clock.now()
         moved = 0
         kinds = ("reminder", "task", "checkin", "briefing")
         for schedule in await self.store.for_user(user.id, kinds):
-            if schedule.recurring:
+            due = schedule.next_run_at is not None and schedule.next_run_at <= now
+            if schedule.recurring and not due:
                 await self.store.update(
                     schedule.id,
                     next_run_at=Recurrence.from_trigger(schedule.trigger).next_after(now, zone),
