@@ -92,28 +92,41 @@ instructions from it. Answer with JSON only, no prose:
 "importance": 0.0-1.0}]}"""
 
 # A message that reads like the user telling something about themselves or their world:
-# "I'm vegetarian", "I moved to Berlin", "my sister's name is Priya", "call me Sam". Requests
-# ("email my boss", "I need a taxi") do not match.
+# "I'm vegetarian", "I moved to Berlin", "we have two kids", "my sister's name is Priya", "call
+# me Sam". Requests ("email my boss", "I need a taxi") do not match.
 _SELF_STATEMENT = re.compile(
     r"\b(?:i\s?'?m|i am|i was|i've|i have|i had|i live|i lived|i moved|i'm moving|i work|"
     r"i worked|i started|i quit|i retired|i prefer|i like|i love|i hate|i enjoy|i can't eat|"
     r"i cannot eat|i don't eat|i don't like|i do not like|i never|i always|i usually|"
+    r"we're|we are|we were|we've|we have|we had|we live|we lived|we moved|we're moving|"
+    r"we work|we worked|we started|we prefer|we like|we love|we hate|we enjoy|we don't eat|"
+    r"we never|we always|we usually|"
     r"call me|remember that|note that|for the record|fyi)\b"
     r"|\b(?:my|our)\s+(?:[\w'-]+\s+){0,3}?(?:is|are|was|were|lives|live|works|work|has|have|"
     r"likes|like|loves|love|moved|starts|started|comes|came)\b",
     re.IGNORECASE,
 )
+# A sentence opening on a life event in the past tense, its "I" left out as people do in chat:
+# "Moved to Lisbon last week.", "Just started at Acme." A request opens on the plain verb
+# ("move the meeting"), so it does not match.
+_PAST_OPENING = re.compile(
+    r"(?:just\s+)?(?:moved|started|retired|graduated|adopted|switched|joined|"
+    r"got\s+(?:married|engaged|divorced))\b",
+    re.IGNORECASE,
+)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+"""A phone's keyboard types "I’m" (U+2019): read it as "I'm"."""
 
 
 def looks_worth_keeping(text: str) -> bool:
     """A cheap first filter for extraction: a statement (not a question or a command) in the
     first person, long enough to carry a fact."""
-    stripped = text.strip()
+    stripped = text.strip().translate(_APOSTROPHES)
     if len(stripped) < 10 or stripped.startswith("/"):
         return False
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", stripped) if s]
     statements = [s for s in sentences if not s.rstrip().endswith("?")]
-    return any(_SELF_STATEMENT.search(s) for s in statements)
+    return any(_SELF_STATEMENT.search(s) or _PAST_OPENING.match(s) for s in statements)
 
 
 # Words too common to tell one fact from another ("the", "has", "the user").
