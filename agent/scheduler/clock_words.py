@@ -25,6 +25,9 @@ __all__ = [
     "DEFAULT_HOUR",
     "HALF",
     "MONTHS",
+    "PARTS_OF_DAY",
+    "bare_hour",
+    "clock_in_part",
     "clock_of",
     "clock_only",
     "evening_hours",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_HOUR = 9  # a date given without a time ("monday", "2026-12-24") means 09:00 there
+PARTS_OF_DAY = {"morning": (9, 0), "afternoon": (15, 0), "evening": (18, 0), "night": (20, 0)}
+"""The time a part of the day alone names, "tomorrow evening" as "every evening" (18:00):
+dateparser's own defaults, handed to it (when.py) so the two readings cannot drift apart."""
 HALF = r"[ap]\.?m\b\.?"  # am, a.m., pm, p.m. (case is the caller's flag)
 
 _MONTH_NAMES = (
@@ -94,6 +100,13 @@ def clock_of(text: str) -> tuple[int, int] | None:
             return None
         return hour % 12 + (12 if half[0].lower() == "p" else 0), minute
     return (hour, minute) if hour <= 23 else None
+
+
+def bare_hour(text: str) -> tuple[int, int] | None:
+    """ "7" as 07:00, where a number can only be an hour ("/briefing at 7", "every day at 8");
+    elsewhere a bare number is a count as often (`clock_of`)."""
+    word = text.strip()
+    return (int(word), 0) if re.fullmatch(r"\d{1,2}", word) and int(word) <= 23 else None
 
 
 def next_at(now: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
@@ -223,6 +236,21 @@ def evening_hours(text: str) -> tuple[str, tuple[int, int] | None]:
     if not found:
         rewritten = _HOUR_THEN_PART.sub(rewrite, text, count=1)
     return rewritten, after_midnight
+
+
+def clock_in_part(part: str, clock: str | None) -> tuple[int, int, bool] | None:
+    """ "<part> [at <clock>]" ("evening", "night at 11", "morning at 8", "evening at 7pm") as
+    (hour, minute, after midnight): the part's own time alone, else the clock read as the
+    one-off forms read it after that part (evening 7 is 19:00, night 11 is 23:00, night 1 is
+    01:00 after that night). None: `clock` is not a time of day."""
+    if clock is None:
+        return (*PARTS_OF_DAY[part], False)
+    match = _PART_THEN_HOUR.fullmatch(f"{part} at {clock.strip()}")
+    moved = _on_the_clock(match) if match is not None else None
+    if moved is not None:
+        return moved
+    said = clock_of(clock) or bare_hour(clock)
+    return None if said is None else (*said, False)
 
 
 # -- a day the month does not have -----------------------------------------------------------

@@ -28,6 +28,9 @@ from agent.scheduler.clock_words import (
     DEFAULT_HOUR,
     HALF,
     MONTHS,
+    PARTS_OF_DAY,
+    bare_hour,
+    clock_in_part,
     clock_of,
     clock_only,
     evening_hours,
@@ -94,7 +97,7 @@ _TIME_WORDS = {
     "seconds", "sec", "secs", "day", "days", "week", "weeks", "month", "months", "year",
     "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
-_PARTS_OF_DAY = {"morning", "afternoon", "evening", "night"}
+_PARTS_OF_DAY = frozenset(PARTS_OF_DAY)
 _UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
 _HMS_UNITS = {
     "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour",
@@ -180,6 +183,9 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     settings: dict[str, Any] = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": base,
+        "PARTS_OF_DAY": dateparser.PartsOfDay(  # the hours "every evening" takes too
+            **{part: time(*clock) for part, clock in PARTS_OF_DAY.items()}
+        ),
     }
     if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
         settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
@@ -455,9 +461,9 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         tokens, spoken = tokens[1:], True
     if not tokens:
         raise WhenError("Tell me when and what.")
-    tokens = _every_spelled_out(tokens)
+    clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(tokens)))
     if tokens[0].lower() == "every":
-        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
         _no_half_after_the_time(rest)
         rest = _without_to(rest) if spoken else rest
         if not rest:
@@ -515,6 +521,37 @@ def _every_spelled_out(tokens: list[str]) -> list[str]:
     return tokens
 
 
+_PLURAL_DAYS = frozenset(w for w in _WEEKDAYS if w.endswith("days")) | {"weekdays", "weekends"}
+
+
+def _on_days_as_every(tokens: list[str]) -> list[str]:
+    """ "on weekdays …", "on mondays …" as "every weekday …", "every monday …": repeating, as
+    said ("on monday …" is one day, and stays so)."""
+    if len(tokens) > 1 and tokens[0].lower() == "on":
+        days = [d for d in tokens[1].lower().split(",") if d]
+        if days and all(d in _PLURAL_DAYS for d in days):
+            return ["every", *tokens[1:]]
+    return tokens
+
+
+def _clock_before_every(tokens: list[str]) -> tuple[str | None, list[str]]:
+    """ "at 8 every weekday stand-up", "8:30 on mondays gym": the clock said before the days,
+    and the tokens from "every" on (a one-off is left as it is: None and `tokens`). Without
+    this the days became the reminder's text, at 08:00 once."""
+    at = bool(tokens) and tokens[0].lower() == "at"
+    start = int(at)
+    for width in (2, 1):  # "8 pm" / "8pm", "8:30", "8" after "at"
+        chunk = tokens[start : start + width]
+        said = " ".join(chunk)
+        if len(chunk) < width or not (clock_of(said) or (at and bare_hour(said))):
+            continue
+        after = _on_days_as_every(tokens[start + width :])
+        if after and after[0].lower() == "every":
+            return said, _every_spelled_out(after)
+        break
+    return None, tokens
+
+
 def _no_half_after_the_time(rest: list[str]) -> None:
     """A reminder's text does not begin with "am" or "pm": the time before it was read without
     them ("every day 8:30 PM pills" was 08:30, "PM pills")."""
@@ -535,9 +572,9 @@ def _without_to(rest: list[str]) -> list[str]:
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
     """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
     and the recurrence)."""
-    tokens = _every_spelled_out(text.split())
+    clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(text.split())))
     if tokens and tokens[0].lower() == "every":
-        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False)
+        recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
         if rest:
             raise WhenError(f"I don't understand “{' '.join(rest)}” after the time.")
         return recurrence.next_after(now, zone), recurrence
@@ -555,9 +592,61 @@ async def aparse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
 
 
 def _parse_every(
-    tokens: list[str], now: datetime, zone: ZoneInfo, *, default_time: bool
+    tokens: list[str],
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    default_time: bool,
+    clock: str | None = None,
 ) -> tuple[Recurrence, list[str]]:
-    """`tokens` after "every": the days, then "[at] <time>"; returns the rest unread."""
+    """`tokens` after "every": the days, then "[at] <time>" (or `clock`, said before them);
+    returns the rest unread."""
+    days, interval, i = _every_days(tokens, now, zone)
+    part = tokens[i].lower().strip(",") if i < len(tokens) else ""
+    if part in _PARTS_OF_DAY:  # "every evening", "every friday night at 11"
+        if clock is None:
+            clock, i = _clock_after_part(tokens, i + 1)
+        else:
+            i += 1
+        in_part = clock_in_part(part, clock)
+        if in_part is None:
+            raise WhenError(f"“{clock}” is not a time of day (for example 7pm or 19:00).")
+        hour, minute, after_midnight = in_part
+        if after_midnight:  # "every friday night at 1": Saturday, 01:00
+            days = {(day + 1) % 7 for day in days}
+        hour_minute: tuple[int, int] | None = (hour, minute)
+    elif clock is not None:
+        hour_minute = clock_of(clock) or bare_hour(clock)
+    else:
+        hour_minute, i = _every_clock(tokens, i, now, zone)
+    if hour_minute is None:
+        if not default_time:
+            raise WhenError(
+                "At what time? For example “every day 21:00 journal” (a bare number after the "
+                "days may be a count, as in “every day 20 pushups”: write 9:00 or 9am)."
+            )
+        hour_minute = (DEFAULT_HOUR, 0)
+    anchor = now.astimezone(zone).date() if interval > 1 else None
+    recurrence = Recurrence(hour_minute[0], hour_minute[1], frozenset(days), interval, anchor)
+    return recurrence, tokens[i:]
+
+
+def _clock_after_part(tokens: list[str], i: int) -> tuple[str | None, int]:
+    """The clock after a part of the day ("evening at 7", "night 11:30", "evening 7pm") and
+    where the rest begins; a bare number without "at" is a count ("every evening 20 pushups")."""
+    at = i < len(tokens) and tokens[i].lower() == "at"
+    start = i + at
+    for width in (2, 1):
+        chunk = tokens[start : start + width]
+        if len(chunk) == width and (
+            _is_time_of_day(chunk) or (at and width == 1 and bare_hour(chunk[0]) is not None)
+        ):
+            return " ".join(chunk), start + width
+    return None, i
+
+
+def _every_days(tokens: list[str], now: datetime, zone: ZoneInfo) -> tuple[set[int], int, int]:
+    """The days "every …" names: (weekdays, interval in days, where the days end)."""
     if not tokens:
         raise WhenError("Every what? For example “every monday 8:00”.")
     days: set[int] = set()
@@ -572,6 +661,8 @@ def _parse_every(
         days, i = {5, 6}, 1
     elif head == "week":
         days, i = {now.astimezone(zone).weekday()}, 1
+    elif head in _PARTS_OF_DAY:  # "every evening": every day, in the evening
+        days = set(range(7))
     elif head.isdigit() and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
         interval = int(head)
         if not 1 <= interval <= 365:
@@ -603,6 +694,13 @@ def _parse_every(
             raise WhenError(
                 f"“every {tokens[0]}”: say day, weekday, weekend, a day of the week or N days."
             )
+    return days, interval, i
+
+
+def _every_clock(
+    tokens: list[str], i: int, now: datetime, zone: ZoneInfo
+) -> tuple[tuple[int, int] | None, int]:
+    """ "[at] <time>" after the days of "every …", and where the rest begins."""
     hour_minute: tuple[int, int] | None = None
     if i < len(tokens) and tokens[i].lower() == "at":
         i += 1
@@ -619,16 +717,7 @@ def _parse_every(
             hour_minute = parse_clock_time(" ".join(chunk), now, zone)
             i += width
             break
-    if hour_minute is None:
-        if not default_time:
-            raise WhenError(
-                "At what time? For example “every day 21:00 journal” (a bare number after the "
-                "days may be a count, as in “every day 20 pushups”: write 9:00 or 9am)."
-            )
-        hour_minute = (DEFAULT_HOUR, 0)
-    anchor = now.astimezone(zone).date() if interval > 1 else None
-    recurrence = Recurrence(hour_minute[0], hour_minute[1], frozenset(days), interval, anchor)
-    return recurrence, tokens[i:]
+    return hour_minute, i
 
 
 def _is_time_of_day(chunk: list[str]) -> bool:
@@ -638,11 +727,14 @@ def _is_time_of_day(chunk: list[str]) -> bool:
     return bool(_TIME_OF_DAY.match(word)) and (not word.isdigit())
 
 
-def parse_clock_time(text: str, now: datetime, zone: ZoneInfo) -> tuple[int, int]:
+def parse_clock_time(
+    text: str, now: datetime, zone: ZoneInfo, *, hour_alone: bool = False
+) -> tuple[int, int]:
     """A time of day ("07:00", "7am", "9 pm", "12am", "noon") as (hour, minute), from its words
     alone (`now` and `zone` are not used): read as a moment from now, "2:30am" on the eve of the
-    clocks going forward came out as 03:30."""
-    clock = clock_of(text)
+    clocks going forward came out as 03:30. `hour_alone`: where only a time can stand
+    ("/briefing at 7"), a bare hour is one (07:00)."""
+    clock = clock_of(text) or (bare_hour(text) if hour_alone else None)
     if clock is None:
         raise WhenError(f"“{text.strip()}” is not a time of day (for example 07:00 or 7am).")
     return clock

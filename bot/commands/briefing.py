@@ -115,7 +115,7 @@ async def set_time(
 ) -> str:
     zone = _zone(user, settings)
     try:
-        hour, minute = parse_clock_time(time, clock.now(), zone)
+        hour, minute = parse_clock_time(time, clock.now(), zone, hour_alone=True)  # "at 7"
     except WhenError as exc:
         raise UsageError(str(exc)) from None
     schedule = await scheduler.set_briefing(user, Recurrence(hour, minute), here=address)
