@@ -7,8 +7,9 @@ log with it, for as long as they were held. Now:
 - at most `cap` connections are open; one more is closed at once;
 - a connection with no request being handled for `idle` seconds is closed: one that never
   finishes its headers, and a kept-alive one left unused (a browser opens another);
-- a request with a body gets `body_timeout` seconds in all (a form, an upload, a webhook's
-  update), so a body sent a byte at a time is answered 408 and its connection closed.
+- a request's body must have arrived `body_timeout` seconds after its headers (a form, an
+  upload, a webhook's update), or its connection is cut: one sent a byte at a time holds
+  nothing for long. The handler's own work is not timed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ __all__ = ["ConnectionGuard", "GuardedSite"]
 CAP = 256
 IDLE = 10.0
 BODY_TIMEOUT = 60.0
-_CLOSE_AFTER_LATE = 0.2
-"""Seconds from a 408's handler returning to the close: aiohttp writes the answer meanwhile
-(the close then sends what was written), instead of reading the rest of the body first."""
+_GRACE = 2.0
+"""Seconds a closed connection gets to go; then it is aborted."""
 
 
 class ConnectionGuard:
@@ -56,23 +56,27 @@ class ConnectionGuard:
         if guarded is not None:
             guarded.busy += 1
             guarded.disarm()
-        after = self.idle
+            guarded.unsent = None
+        late = None
+        if request.body_exists:  # the body must have arrived by then; the work may take long
+            late = asyncio.get_running_loop().call_later(self.body_timeout, _body_late, request)
         try:
-            if not request.body_exists:
-                return await handler(request)
-            try:
-                async with asyncio.timeout(self.body_timeout):
-                    return await handler(request)
-            except TimeoutError:
-                late = web.Response(status=408, text="The request took too long to arrive.")
-                late.force_close()
-                after = _CLOSE_AFTER_LATE  # once the answer is out: the rest is not waited for
-                return late
+            return await handler(request)
         finally:
+            if late is not None:
+                late.cancel()
             if guarded is not None:
                 guarded.busy -= 1
                 if guarded.busy == 0:
-                    guarded.arm(after)
+                    guarded.arm()
+
+
+def _body_late(request: web.Request) -> None:
+    """A body still arriving `body_timeout` after its headers: the connection is cut (the
+    handler reading it gets an error); one fully received is left to its handler, however
+    long that takes (an approval runs its action and resumes the turn: review 82)."""
+    if not request.content.is_eof() and request.transport is not None:
+        request.transport.abort()
 
 
 class _Guarded(asyncio.Protocol):
@@ -83,6 +87,7 @@ class _Guarded(asyncio.Protocol):
         self._inner = inner
         self._transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.unsent: int | None = None  # bytes still to send at the last idle check
         self.busy = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,12 +100,10 @@ class _Guarded(asyncio.Protocol):
         self._inner.connection_made(transport)
         self.arm()
 
-    def arm(self, after: float | None = None) -> None:
+    def arm(self) -> None:
         self.disarm()
         if self._transport is not None:
-            loop = asyncio.get_running_loop()
-            wait = self._guard.idle if after is None else after
-            self._timer = loop.call_later(wait, self._idle)
+            self._timer = asyncio.get_running_loop().call_later(self._guard.idle, self._idle)
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -108,9 +111,22 @@ class _Guarded(asyncio.Protocol):
             self._timer = None
 
     def _idle(self) -> None:
+        """Close an idle connection. `close()` first sends what is still buffered, so a peer
+        that reads nothing (a zero window) would keep it for ever (review 82): an answer
+        still unsent is given another idle period only while the peer is taking it."""
         self._timer = None
-        if self.busy == 0 and self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if self.busy or transport is None:
+            return
+        unsent = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        if unsent == 0:
+            transport.close()
+            self._timer = asyncio.get_running_loop().call_later(_GRACE, transport.abort)
+        elif self.unsent is not None and unsent >= self.unsent:
+            transport.abort()  # nothing taken for a whole idle period
+        else:
+            self.unsent = unsent
+            self.arm()
 
     def data_received(self, data: bytes) -> None:
         if self._transport is not None:
