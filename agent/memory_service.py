@@ -138,7 +138,7 @@ class MemoryService:
         self._ready = asyncio.Event()
         self._hybrid = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._upkeeps = BackgroundChains("memory upkeep")
+        self._upkeeps = BackgroundChains("memory-upkeep")
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -45,8 +45,7 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     show` shows it all: review 78), the source it would be stored with, and what it would
     replace: by their words (review 62: the ids alone did not say which of the owner's
     memories a tainted turn meant to overwrite), every one of them (review 78)."""
-    lines = [f"Remember: {str(arguments.get('text', ''))!r}"]
-    lines += [
+    lines = [
         f"{k}: {' '.join(str(arguments[k]).split())}"
         for k in ("kind", "subject", "importance")
         if k in arguments
@@ -74,6 +73,9 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     if rest := ids[_NAMED_REPLACED:]:
         listed = ", ".join(f"#{i}" for i in rest)
         lines.append(f"and replacing {len(rest)} more, not shown by their words: {listed}")
+    # the text last: a long one is cut in its middle on the card, never the lines above
+    # (review 82: first, it pushed the source and the memories retired out of the card)
+    lines.append(f"Remember: {str(arguments.get('text', ''))!r}")
     return "\n".join(lines)
 
 
