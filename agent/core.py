@@ -272,7 +272,7 @@ class Steward:
             if decided.outcome is not Outcome.EXPIRED:
                 said += f" (decided by {identity})"
             await self._mark(decided.approval, said)
-            await self._resume(decided.approval.turn_id)
+            await self.resume(decided.approval.turn_id)
         elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
             await self._mark(decided.approval, decided.message)  # their turn is not resumed
         return note
@@ -286,10 +286,12 @@ class Steward:
             if await self.approvals.expire(approval):
                 count += 1
                 await self._mark(approval, f"{approval.id} expired: {approval.tool} did not run.")
-                await self._resume(approval.turn_id)
+                await self.resume(approval.turn_id)
         return count
 
-    async def _resume(self, turn_id: int) -> None:
+    async def resume(self, turn_id: int) -> None:
+        """Continue a paused turn whose approvals are all decided, and deliver what it says
+        (a turn with one still pending stays paused)."""
         approvals = await self.stores.approvals.for_turn(turn_id)
         first = approvals[0] if approvals else None
         address = (

@@ -3,6 +3,7 @@ is told once the channels are up."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from agent.core import Steward
@@ -12,7 +13,9 @@ from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.turns import TurnStatus
 
-__all__ = ["RestartNote", "recover_interrupted", "send_restart_notes"]
+__all__ = ["RestartNote", "recover_interrupted", "resume_decided", "send_restart_notes"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
+        notes += await _decided_unreported(steward, turn.id)
     for message in await stores.messages.unanswered():
         if await stores.messages.reply_stored(message.id):
             # stopped after its turn's reply was stored (waiting out a channel's flood
@@ -78,6 +82,51 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             )
         )
     return notes
+
+
+async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNote]:
+    """A turn cut short while it went on after a decision: what came of each decided action,
+    which its reply would have told (review 84: only "please send /approve … again" was said,
+    and sent again it answered "already executed")."""
+    notes = []
+    for approval in await steward.stores.approvals.for_turn(turn_id):
+        if approval.channel is None or approval.chat_id is None:
+            continue
+        status = approval.status
+        if status in (ApprovalStatus.EXECUTED, ApprovalStatus.FAILED):
+            came = "it ran" + (" and failed" if status is ApprovalStatus.FAILED else "")
+        elif status in (ApprovalStatus.DENIED, ApprovalStatus.EXPIRED):
+            came = "it did not run"
+        else:
+            continue
+        notes.append(
+            RestartNote(
+                Address(approval.channel, approval.platform_chat_id or "", approval.thread_id),
+                approval.chat_id,
+                f"I was restarted while finishing after request {approval.id} "
+                f"({approval.tool}, {status.value}): {came}, but I could not tell you the rest.",
+                TRUSTED,
+            )
+        )
+    return notes
+
+
+async def resume_decided(steward: Steward) -> int:
+    """Turns paused on approvals that were all decided, but not resumed (review 84: stopped
+    between the decision and the resumption, the turn waited for ever, and its memories could
+    not be forgotten while it did): they go on now, with the channels up. How many."""
+    resumed = 0
+    for turn_id in await steward.stores.turns.paused():
+        approvals = await steward.stores.approvals.for_turn(turn_id)
+        if not approvals or not all(a.decided for a in approvals):
+            continue
+        try:
+            await steward.resume(turn_id)
+        except Exception:  # one turn's failure does not keep the others paused
+            log.exception("turn %d could not be resumed after the restart", turn_id)
+            continue
+        resumed += 1
+    return resumed
 
 
 async def send_restart_notes(steward: Steward, notes: list[RestartNote]) -> None:

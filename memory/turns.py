@@ -280,6 +280,13 @@ class TurnLog:
         )
         return TRUSTED.join(*(Label.from_json(r["label"]) for r in rows))
 
+    async def paused(self) -> list[int]:
+        """The turns waiting on approvals, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM turns WHERE status = ? ORDER BY id", (TurnStatus.AWAITING_APPROVAL,)
+        )
+        return [int(r["id"]) for r in rows]
+
     async def interrupt_running(self) -> list[InterruptedTurn]:
         """Mark turns a crash left `running` as interrupted; returns them."""
         async with self._db.transaction() as tx:

@@ -1,0 +1,74 @@
+"""A stop between a decision and the turn going on (review 84: SIGKILL while the card was being
+marked): the approved action had run, the turn stayed paused for ever, the owner heard nothing
+of it, and memories saved in that turn could not be forgotten ("still going on")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import OWNER
+from trust_world import instruction, trust_world
+
+from bot.recovery import recover_interrupted, resume_decided
+from memory.turns import TurnStatus
+
+
+async def _decided_without_resuming(tmp_path: Path, approve: bool) -> tuple[str, int]:
+    """A turn that asked for a command; the decision taken (the command run, if approved) and
+    the process gone before the turn went on."""
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir decided"}))
+        [(_, prompt)] = w.h.channel.approvals
+        owner = await w.h.steward.stores.people.owner()
+        approvals = w.h.steward.approvals
+        assert approvals is not None
+        await approvals.decide(
+            prompt.approval_id,
+            identity=OWNER,
+            user=owner,
+            approve=approve,
+            ctx_for=w.h.steward._ctx_for,
+        )
+        approval = await w.h.steward.stores.approvals.get(prompt.approval_id)
+        assert approval is not None and approval.decided
+        return prompt.approval_id, approval.turn_id
+
+
+async def test_a_turn_decided_before_a_stop_goes_on_after_the_restart(tmp_path: Path) -> None:
+    approval_id, turn_id = await _decided_without_resuming(tmp_path, approve=True)
+    async with trust_world(tmp_path, reuse=True) as w:
+        turns = w.h.steward.stores.turns
+        assert await turns.status_of(turn_id) == TurnStatus.AWAITING_APPROVAL
+        assert (w.workspace / "decided").is_dir()  # it ran before the stop
+        asked = len(w.model.requests)
+        assert await resume_decided(w.h.steward) == 1
+        assert await turns.status_of(turn_id) == TurnStatus.COMPLETED
+        # the model was told what the command did, and its answer reached the chat
+        assert len(w.model.requests) == asked + 1
+        [result] = w.model.requests[-1].tool_results
+        assert not result.get("is_error") and "denied" not in str(result)
+        assert w.h.channel.sent, "the resumed turn's reply was delivered"
+        assert await resume_decided(w.h.steward) == 0  # once
+        assert (await w.h.steward.stores.approvals.get(approval_id)).status.value == "executed"  # type: ignore[union-attr]
+        await w.check_invariants()
+
+
+async def test_a_denial_before_a_stop_ends_its_turn_after_the_restart(tmp_path: Path) -> None:
+    _, turn_id = await _decided_without_resuming(tmp_path, approve=False)
+    async with trust_world(tmp_path, reuse=True) as w:
+        assert await resume_decided(w.h.steward) == 1
+        assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.COMPLETED
+        assert "owner denied this shell call" in str(w.model.requests[-1].tool_results)
+        assert not (w.workspace / "decided").exists()
+
+
+async def test_a_turn_cut_short_after_a_decision_says_what_came_of_it(tmp_path: Path) -> None:
+    approval_id, turn_id = await _decided_without_resuming(tmp_path, approve=True)
+    async with trust_world(tmp_path, reuse=True) as w:
+        # the restart came while the turn went on after the decision (its model call)
+        await w.h.steward.stores.turns.set_status(
+            turn_id, TurnStatus.RUNNING, label=await w.h.steward.stores.turns.label_of(turn_id)
+        )
+        notes = await recover_interrupted(w.h.steward)
+        said = [n.text for n in notes if approval_id in n.text]
+        assert said and "it ran" in said[0] and "shell" in said[0], [n.text for n in notes]
