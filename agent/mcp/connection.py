@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +37,7 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport
 from agent.mcp.config import ServerSpec
+from agent.mcp.listing import Listing, read_listing
 from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -45,6 +45,9 @@ __all__ = ["CallFailed", "Listing", "ServerLink"]
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 30.0
+REFRESH_PAUSE = 1.0
+"""Seconds between two listings on `notifications/tools/list_changed`: a server sending them
+in a loop had Steward re-list its tools back to back (1,700 listings in 10 s, a full core)."""
 
 # the SDK's HTTP client logs the URL (a `${VAR}` in its query is a secret) and every message at
 # DEBUG: never pass those records on
@@ -62,13 +65,6 @@ class CallFailed(Exception):
         self.outcome = outcome
 
 
-@dataclass(frozen=True)
-class Listing:
-    """The server's tools as last listed."""
-
-    tools: tuple[mt.Tool, ...] = ()
-
-
 Notify = Callable[["ServerLink", str], Awaitable[None]]
 
 
@@ -84,6 +80,7 @@ class ServerLink:
         health_every: float = 15.0,
         backoff: tuple[float, float] = (1.0, 300.0),
         mode: str = "auto",
+        refresh_pause: float = REFRESH_PAUSE,
     ) -> None:
         """`mode` is the SDK's: "auto" speaks 2026-07-28 where the server does and falls back
         to the 2025 initialize handshake; "legacy" always uses the handshake."""
@@ -100,6 +97,7 @@ class ServerLink:
         self._on_down = on_down
         self._on_up = on_up
         self._health_every = health_every
+        self._refresh_pause = refresh_pause
         self._backoff = backoff
         self._client: Client | None = None
         self._wire: Wire | None = None
@@ -207,16 +205,8 @@ class ServerLink:
         return stdio_client(params, errlog=errlog)
 
     async def _list(self, client: Client) -> None:
-        tools: list[mt.Tool] = []
-        cursor: str | None = None
-        for _ in range(20):  # pages
-            page = await client.list_tools(cursor=cursor, cache_mode="refresh")
-            tools += page.tools
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        listing = Listing(tuple(tools))
-        if listing != self.listing:
+        listing = await read_listing(client)
+        if listing != self.listing:  # by the tools' digests: no schema compared
             self.listing = listing
             self._on_change()
 
@@ -227,6 +217,8 @@ class ServerLink:
             self._refresh.set()
 
     async def _refresher(self, client: Client) -> None:
+        """Lists again on a change notice, at most once a `refresh_pause`: notices that come
+        during a listing or the pause after it are one listing after the pause, never lost."""
         while True:
             await self._refresh.wait()
             self._refresh.clear()
@@ -234,6 +226,8 @@ class ServerLink:
                 await self._list(client)
             except Exception as exc:
                 self._lose(exc)
+                return
+            await asyncio.sleep(self._refresh_pause)
 
     async def _listen(self, client: Client) -> None:
         """2026-07-28 servers send list changes on a listen stream; an abrupt end of that

@@ -13,15 +13,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from mcp import MCPError
 
-from agent.cards import escape_invisible
-from agent.mcp.bridge import McpTool, one_line_name, result_text, unusable
+from agent.mcp.bridge import McpTool, result_text
+from agent.mcp.catalog import ToolCatalog
 from agent.mcp.config import McpConfig
 from agent.mcp.connection import CallFailed, ServerLink
 from agent.tools.registry import Risk, ToolContext, ToolResult
@@ -77,8 +77,11 @@ class McpSupervisor:
         self._reported: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._tools: dict[str, McpTool] | None = None
+        self.catalog = ToolCatalog(self._invoke)
         self.skipped: list[str] = []
-        """Tools not offered, and why (a name too long, the same name twice)."""
+        """Tools not offered, and why (a name too long, the same name twice, past the number
+        taken from one server)."""
+        self._notes: dict[str, str] = {}
         self.links = {
             spec.name: ServerLink(
                 spec,
@@ -126,7 +129,8 @@ class McpSupervisor:
     # -- what others see --------------------------------------------------------------------
 
     def states(self) -> list[ServerState]:
-        """A read-only view of every server (for `/mcp`, `steward mcp check`, the console)."""
+        """A read-only view of every server (for `/mcp`, `steward mcp check`, the console).
+        A server that is up but whose tools were not all taken has that as its problem."""
         tools = self.tools()
         return [
             ServerState(
@@ -135,7 +139,7 @@ class McpSupervisor:
                 target=link.spec.shown,
                 status=link.status,
                 tools=tuple(t.name for t in tools if t.server == link.name),
-                error=link.error,
+                error=link.error or self._notes.get(link.name),
                 restarts=link.restarts,
                 since=datetime.fromtimestamp(link.since, UTC) if link.since else None,
             )
@@ -154,30 +158,9 @@ class McpSupervisor:
         return self._tools.get(name)
 
     def _build(self) -> dict[str, McpTool]:
-        built: dict[str, McpTool] = {}
-        skipped: list[str] = []
-        for link in self.links.values():
-            if link.status != "up":
-                continue
-            for listed in link.listing.tools:
-                made = McpTool.of(
-                    link.name,
-                    link.spec.shown,
-                    listed,
-                    Risk.EXTERNAL_EFFECT,
-                    self._invoke,
-                )
-                # the server's words, for a terminal: on one line, invisible characters shown
-                shown = escape_invisible(one_line_name(listed.name[:80]))
-                if made is None:
-                    skipped.append(f"{link.name}/{shown}: {unusable(link.name, listed)}")
-                    continue
-                if made.name in built:
-                    skipped.append(f"{link.name}/{shown}: same name as another tool")
-                    continue
-                built[made.name] = replace(made, risk=self._risk_of(made.name))
-        self.skipped = skipped
-        return built
+        built = self.catalog.build(self.links.values(), self._risk_of)
+        self.skipped, self._notes = built.skipped, built.notes
+        return built.tools
 
     def _changed(self) -> None:
         self._tools = None

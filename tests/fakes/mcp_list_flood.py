@@ -1,0 +1,71 @@
+"""A raw JSON-RPC MCP server over stdio that floods `notifications/tools/list_changed`.
+
+Once initialized it sends one every millisecond for FLOOD_SECONDS, then adds the tool `last`
+and sends one more: the change made last. Every `tools/list` is counted in `lists.count` in the
+working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "2"))
+lock = threading.Lock()
+lists = 0
+final = False
+
+
+def send(message: dict[str, Any]) -> None:
+    with lock:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+
+def flood() -> None:
+    global final
+    changed = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    until = time.monotonic() + FLOOD_SECONDS
+    while time.monotonic() < until:
+        send(changed)
+        time.sleep(0.001)
+    final = True
+    send(changed)
+
+
+def answer(message: dict[str, Any]) -> None:
+    global lists
+    method = message.get("method")
+    if method == "notifications/initialized":
+        threading.Thread(target=flood, daemon=True).start()
+        return
+    if "id" not in message:
+        return
+    if method == "initialize":
+        result: dict[str, Any] = {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {"listChanged": True}},
+            "serverInfo": {"name": "flood", "version": "1"},
+        }
+    elif method == "tools/list":
+        lists += 1
+        Path("lists.count").write_text(str(lists))
+        names = [f"t{i}" for i in range(5)] + (["last"] if final else [])
+        result = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in names]}
+    elif method == "ping":
+        result = {}
+    else:
+        error = {"code": -32601, "message": f"no method {method}"}
+        send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+        return
+    send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+
+
+for line in sys.stdin:
+    if line.strip():
+        answer(json.loads(line))

@@ -1,0 +1,112 @@
+"""What a server's tool listing may make Steward do (review 81): a listing of thousands of tools
+froze the event loop for seconds at each rebuild, and a flood of `list_changed` notices had
+Steward re-list nonstop. Raw JSON-RPC servers over stdio (tests/fakes/mcp_*.py); counts of
+builds and requests are asserted, never times."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from harness import make_settings
+from mcp_servers.support import write_config
+
+from agent.mcp import McpSupervisor, build_mcp
+from agent.mcp import listing as listing_module
+from agent.mcp.catalog import TOOLS_PER_SERVER
+from agent.mcp.listing import MAX_LISTED, MAX_PAGES
+
+FAKES = Path(__file__).with_name("fakes")
+
+
+@asynccontextmanager
+async def supervised(
+    tmp_path: Path, name: str, script: str, **env: str
+) -> AsyncIterator[McpSupervisor]:
+    entry = {"command": sys.executable, "args": [str(FAKES / script)], "env": env}
+    config = write_config(tmp_path / "mcp.json", {name: entry})
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
+    supervisor, _ = build_mcp(settings, lambda _: None, health_every=600.0)
+    await supervisor.start()
+    try:
+        assert await supervisor.settled(30)
+        assert supervisor.links[name].status == "up", supervisor.links[name].error
+        yield supervisor
+    finally:
+        await supervisor.stop()
+
+
+async def until(check: Callable[[], bool], seconds: float = 15.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def count(tmp_path: Path, server: str, file: str) -> int:
+    return int((tmp_path / "data" / "mcp" / server / file).read_text())
+
+
+async def test_a_server_listing_a_thousand_tools_offers_the_cap_and_rebuilds_only_changes(
+    tmp_path: Path,
+) -> None:
+    async with supervised(tmp_path, "many", "mcp_many_tools.py", TOOLS="1000") as supervisor:
+        tools = [t for t in supervisor.tools() if t.server == "many"]
+        assert len(tools) == TOOLS_PER_SERVER == 200
+        assert {t.remote for t in tools} == {f"t{i}" for i in range(200)}  # the first listed
+        assert supervisor.catalog.builds == 200  # the other 800 were never built
+        said = "\n".join(supervisor.skipped)
+        assert "many: 800 more tools not offered" in said
+        [state] = supervisor.states()
+        assert state.status == "up" and state.error and "800 more tools" in state.error
+        # a turn asks again: nothing rebuilt
+        supervisor.tools()
+        assert supervisor.catalog.builds == 200
+        # the server changes one tool and says so: only that one is built again
+        await supervisor.links["many"].call("t0", {}, 10)
+
+        def t7() -> str:
+            tool = supervisor.get("mcp__many__t7")
+            return tool.description if tool is not None else ""
+
+        await until(lambda: "version 2" in t7())
+        assert supervisor.catalog.builds == 201
+
+
+async def test_a_listing_of_endless_pages_is_read_within_its_limits(tmp_path: Path) -> None:
+    env = {"TOOLS": "3000", "PER_PAGE": "100"}
+    async with supervised(tmp_path, "many", "mcp_many_tools.py", **env) as supervisor:
+        link = supervisor.links["many"]
+        assert len(link.listing.tools) <= MAX_LISTED
+        assert count(tmp_path, "many", "pages.count") <= MAX_PAGES == 10
+        [state] = supervisor.states()  # as `/mcp` and `steward mcp check` see it
+        assert state.error and f"its listing was read up to {MAX_LISTED:,} tools" in state.error
+        assert any("its listing was read up to" in s for s in supervisor.skipped)
+
+
+async def test_a_listing_stops_at_its_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing_module, "MAX_LISTING_BYTES", 20_000)  # ~200 small tools
+    env = {"TOOLS": "1000", "PER_PAGE": "100"}
+    async with supervised(tmp_path, "many", "mcp_many_tools.py", **env) as supervisor:
+        link = supervisor.links["many"]
+        assert count(tmp_path, "many", "pages.count") <= 3
+        assert len(link.listing.tools) <= 300
+        assert "bytes of tools" in link.listing.cut
+
+
+async def test_a_flood_of_list_changed_is_one_listing_a_second_and_the_last_change_counts(
+    tmp_path: Path,
+) -> None:
+    async with supervised(tmp_path, "flood", "mcp_list_flood.py", FLOOD_SECONDS="2") as supervisor:
+        # the server floods for 2 s, then adds `last` and says so once more
+        await until(lambda: supervisor.get("mcp__flood__last") is not None)
+        listed = count(tmp_path, "flood", "lists.count")
+    # the first listing, about one a second during the flood, and the one after it
+    assert listed <= 6, f"{listed} tools/list requests for a 2 s flood"
