@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from agent.fence import fence, new_fence_id
 from agent.mail.errors import MailError
+from agent.mail.header_cap import CUT_NOTE
 from agent.mail.imap import SearchQuery
 from agent.mail.message import ParsedMail, parse_message, read_headers
 from agent.mail.rules import matches
@@ -125,6 +126,8 @@ class MailDigest:
             when = f" · {arrived:%Y-%m-%d %H:%M}" if arrived else ""
             lines.append(f"[M{number}] From: {mail.sender or '(none)'}{when} · {folder} UID {uid}")
             lines.append(f"Subject: {mail.subject or '(none)'}")
+            if CUT_NOTE in mail.problems:
+                lines.append(f"(Steward: {CUT_NOTE}.)")
             if mail.gist():
                 lines.append(mail.gist(200))
             lines.append("")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from agent.mail.header_cap import CUT_NOTE, cap_header_block, head_end
 from agent.mail.parsed import ParsedMail, clean_text
 
 __all__ = [
@@ -146,12 +147,6 @@ def _counting_factory(limit: int) -> Callable[..., Message]:
     return factory
 
 
-def head_end(raw: bytes) -> int:
-    """Where the header block ends (the whole of `raw` when no blank line ends it)."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    return min(ends) if ends else len(raw)
-
-
 _CONTENT_HEADER = re.compile(rb"(?im)^content-[!-9;-~]*[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
 
 
@@ -208,7 +203,17 @@ def _headers_only(raw: bytes) -> Message:
 
 
 def parse_headers(raw: bytes) -> ParsedMail:
-    """The headers of a message (or of its header block alone), whatever they hold."""
+    """The headers of a message (or of its header block alone, or of the first part of one
+    as a listing fetches it), whatever they hold; of a long block only its first
+    HEADER_LIMIT bytes, with a note saying so."""
+    raw, cut = cap_header_block(raw)
+    parsed = _parse_headers(raw)
+    if cut:
+        parsed.problems.append(CUT_NOTE)
+    return parsed
+
+
+def _parse_headers(raw: bytes) -> ParsedMail:
     parsed = ParsedMail()
     try:
         headers_into(parsed, read_capped(raw))

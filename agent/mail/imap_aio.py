@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.mail.account import ServerUrl
 from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
+from agent.mail.header_cap import HEADER_FETCH
 from agent.mail.imap import (
     AUTH_FAILED,
     NO_SAFE_MOVE,
@@ -137,7 +138,7 @@ class AioImapSession:
             await self._client.uid(
                 "fetch",
                 uid_set(uids),
-                "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER])",
+                f"(UID FLAGS RFC822.SIZE INTERNALDATE {HEADER_FETCH})",
             ),
             "fetch",
         )

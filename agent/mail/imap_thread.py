@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from agent.mail.account import ServerUrl
 from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
+from agent.mail.header_cap import HEADER_FETCH
 from agent.mail.imap import (
     NO_SAFE_MOVE,
     TIMEOUT,
@@ -113,7 +114,7 @@ class ThreadedImapSession:
         data = await self._run(
             self._client.fetch,
             list(uids),
-            ["FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[HEADER]"],
+            ["FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_FETCH],
         )
         items = []
         for uid, values in sorted(data.items()):
@@ -129,7 +130,7 @@ class ThreadedImapSession:
                     ),
                     int(values.get(b"RFC822.SIZE", 0)),
                     when if isinstance(when, datetime) else None,
-                    values.get(b"BODY[HEADER]", b""),
+                    _header(values),
                 )
             )
         return items
@@ -189,6 +190,15 @@ class ThreadedImapSession:
     async def logout(self) -> None:
         with contextlib.suppress(Exception):  # already closed
             await self._run(self._client.logout)
+
+
+def _header(values: dict[bytes, Any]) -> bytes:
+    """The header block fetched: the server names a partial fetch by its origin
+    (`BODY[HEADER]<0>`)."""
+    for key, value in values.items():
+        if key.startswith(b"BODY[HEADER]") and isinstance(value, bytes):
+            return value
+    return b""
 
 
 def _text(flag: bytes | str) -> str:

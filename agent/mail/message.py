@@ -9,7 +9,7 @@ everything mail-shaped from here:
 - `reading`: whole messages, however malformed (`parse_message`): shape scan, parts, body
   decoding, forwards.
 
-Imports go one way: parsed <- headers <- reading <- message.
+Imports go one way: parsed, header_cap <- headers <- reading <- message.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from email.message import Message
 
+from agent.mail.header_cap import CUT_NOTE, cap_header_block
 from agent.mail.headers import TooManyParts, head_end, headers_into, parse_headers, read_capped
 from agent.mail.parsed import (
     Attachment,
@@ -197,12 +198,17 @@ def parse_message(raw: bytes) -> ParsedMail:
     attachment names and sizes. Malformed MIME is read as far as it goes and noted. A message
     forwarded as an attachment follows the text under its own From, Date and Subject (its
     words are not the forwarder's), its attachments named as its own. One of more than
-    MAX_PARTS parts is shown by its headers with a note, not opened. Never raises."""
+    MAX_PARTS parts is shown by its headers with a note, not opened; of a header block over
+    HEADER_LIMIT only the lines before it are read, with a note. Never raises."""
+    raw, cut = cap_header_block(raw)  # a header block of megabytes: its first HEADER_LIMIT
     try:
-        return _parse_message(raw)
+        parsed = _parse_message(raw)
     except Exception as exc:  # a shape nothing above foresaw: its headers
         log.warning("mail: a message could not be read (%s)", type(exc).__name__)
-        return _unopened(raw, f"this message could not be read ({type(exc).__name__})")
+        parsed = _unopened(raw, f"this message could not be read ({type(exc).__name__})")
+    if cut and CUT_NOTE not in parsed.problems:
+        parsed.problems.insert(0, CUT_NOTE)
+    return parsed
 
 
 def _parse_message(raw: bytes) -> ParsedMail:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from agent.cards import plain_text
+from agent.mail.header_cap import CUT_NOTE
 from agent.mail.message import ParsedMail
 from memory.mail import WatchRule
 
@@ -78,5 +79,6 @@ def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
     subject = plain_text(mail.subject) or "(no subject)"
     gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
     lead = "Still unread after a day" if stale else "New mail"
+    cut = f"\n(Steward read only part of it: {CUT_NOTE}.)" if CUT_NOTE in mail.problems else ""
     # the gist is the sender's words: shown as a quote, never as a line of Steward's own
-    return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "")
+    return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "") + cut

@@ -120,6 +120,8 @@ async def mail_search(
             if when
             else f"UID {hit.uid} · From: {hit.mail.sender} · Subject: {hit.mail.subject}"
         )
+        if hit.mail.problems:  # e.g. a header block cut at its limit: why From is (none)
+            lines[-1] += f" · note: {'; '.join(hit.mail.problems)}"
     return ToolResult("\n".join(lines), source=source)
 
 
