@@ -154,10 +154,11 @@ async def slack_fetch(
     return data
 
 
-def slack_files(event: dict[str, Any]) -> tuple[MediaRef, ...]:
+def slack_files(event: dict[str, Any], *, shared: bool = False) -> tuple[MediaRef, ...]:
     """The files shared with a message (`files[]`), fetched later from url_private_download;
     a Slack Connect stub without a URL is skipped. A clip recorded in Slack by the sender is a
-    voice note (their words); someone else's clip they share is an audio file (outside)."""
+    voice note (their words); someone else's clip they share is an audio file (outside), and so
+    is every clip of a `shared` message (one forwarded: its `attachments[]` entry)."""
     found = []
     for item in event.get("files") or []:
         if not isinstance(item, dict):
@@ -166,7 +167,8 @@ def slack_files(event: dict[str, Any]) -> tuple[MediaRef, ...]:
         if not url:
             continue
         mime = str(item.get("mimetype") or "")
-        if item.get("subtype") == "slack_audio" and item.get("user") == event.get("user"):
+        own = not shared and item.get("user") == event.get("user")
+        if item.get("subtype") == "slack_audio" and own:
             kind = MediaKind.VOICE  # a clip the sender recorded; another's, shared, is audio
         elif mime.startswith("image/"):
             kind = MediaKind.PHOTO

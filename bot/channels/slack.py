@@ -55,7 +55,7 @@ from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files
-from bot.channels.slack_threads import thread_before
+from bot.channels.slack_threads import share_author, share_words, shares_of, thread_before
 from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
 from memory.people import Identity
@@ -80,12 +80,14 @@ _GONE = frozenset(
 """Slack errors after which sending to that chat again cannot succeed."""
 _ACTION = re.compile(r"^approval_(approve|deny|always)$")
 _APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+_ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _NETWORK = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 _SERVER_TROUBLE = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 """Slack errors that say nothing of the token: Slack itself is in trouble for now."""
+LOOKUP_BACKOFF = 60.0
+"""Seconds after a failed users.info before that person's profile is asked for again."""
 
 KnownHook = Callable[[Identity], Awaitable[bool]]
 ZoneHook = Callable[[Identity, str], Awaitable[bool]]
@@ -164,8 +166,10 @@ class SlackChannel:
         api_url: str | None = None,
         http: HttpServer | None = None,
         ping_interval: float = 10.0,
+        lookup_backoff: float = LOOKUP_BACKOFF,
     ) -> None:
         self._bot_token = bot_token
+        self._lookup_backoff = lookup_backoff
         self._app_token = app_token
         self._signing_secret = signing_secret
         self._api_url = api_url
@@ -180,6 +184,7 @@ class SlackChannel:
         self._seen: deque[str] = deque(maxlen=2000)
         self._seen_set: set[str] = set()
         self._names: dict[str, asyncio.Future[str]] = {}
+        self._lookup_failed: dict[str, float] = {}  # user -> when users.info last failed
         self._dms: dict[str, str] = {}  # user -> Steward's DM channel with them
         self._command_locks: dict[str, asyncio.Lock] = {}
         self._background = BackgroundTasks("Slack event handling")
@@ -347,6 +352,10 @@ class SlackChannel:
             text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
         text = slack_to_plain(text).strip(" ,:\n")
         media = slack_files(event)
+        shared = shares_of(event)  # "Forward message": someone else's words, as on Telegram
+        if shared:
+            text = "\n\n".join([*([text] if text else []), *map(share_words, shared)])
+            media += tuple(m for share in shared for m in slack_files(share, shared=True))
         if not text and not media:
             if event.get("type") != "app_mention":
                 return  # e.g. a file shared without a word
@@ -367,6 +376,7 @@ class SlackChannel:
             platform_message_id=f"{channel}:{ts}" if ts else None,
             sender_name=name,
             chat_kind=kind,
+            forwarded_from=share_author(shared[0]) if shared else None,
             media=media,
             replying_to=thread,
             unaddressed=unaddressed,
@@ -583,20 +593,32 @@ class SlackChannel:
 
     async def _name_of(self, user: str) -> str:
         """The user's display name (users.info, asked once per user, which also gives their
-        profile's time zone); "" when unknown."""
+        profile's time zone); "" when unknown. A failed lookup is not kept as the answer: it is
+        asked again at a later message, `lookup_backoff` seconds after the failure at least."""
         known = self._names.get(user)
         if known is None:
+            failed = self._lookup_failed.get(user)
+            if (
+                failed is not None
+                and asyncio.get_running_loop().time() - failed < self._lookup_backoff
+            ):
+                return ""
             known = self._names[user] = asyncio.ensure_future(self._lookup_name(user))
         return await asyncio.shield(known)
 
     async def _lookup_name(self, user: str) -> str:
-        if self._client is None:
-            return ""
         try:
+            if self._client is None:
+                raise SlackClientError("the Slack channel has not started")
             async with asyncio.timeout(5):
                 info = await self._client.users_info(user=user)
-        except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK):
+        except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK) as exc:
+            why = _error_of(exc) if isinstance(exc, SlackApiError) else str(exc) or repr(exc)
+            log.info("Slack: users.info for %s failed (%s); asked again later", user, why)
+            self._names.pop(user, None)  # this lookup's own entry: none other is made meanwhile
+            self._lookup_failed[user] = asyncio.get_running_loop().time()
             return ""
+        self._lookup_failed.pop(user, None)
         data = info.get("user") or {}
         if isinstance(data.get("tz"), str) and data["tz"]:
             self._zones[user] = data["tz"]

@@ -7,6 +7,10 @@ to the core as typed `ThreadPost`s on a `ReplyRef`, like a Telegram reply's mess
 labels each one (another person's words stay outside content, never a command). Whether
 Steward already follows the thread is the core's to say (its log); a failure here (a missing
 scope, a rate limit, Slack down) costs the thread, never the message.
+
+A message shared into another (Slack's "Forward message": an `attachments[]` entry with
+`is_share`) is read here too (`shares_of`, `share_author`, `share_words`): someone else's words,
+which the channel hands on as a forward, like Telegram's.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from agent.attachments import ReplyRef, ThreadPost
 from bot.channels.formatting import slack_to_plain
 from memory.people import Identity
 
-__all__ = ["MAX_CHARS", "MAX_REPLIES", "thread_before"]
+__all__ = ["MAX_CHARS", "MAX_REPLIES", "share_author", "share_words", "shares_of", "thread_before"]
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +183,40 @@ def _block_words(block: dict[str, Any]) -> list[str]:
             if isinstance(item, dict) and isinstance(item.get("text"), str):
                 found.append(item["text"])
     return found
+
+
+def shares_of(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages shared into `event` (its `attachments` marked `is_share`): a link's unfurl
+    or an app's legacy attachment is not one."""
+    found = event.get("attachments") or []
+    return [a for a in found if isinstance(a, dict) and a.get("is_share") is True]
+
+
+def share_author(share: dict[str, Any]) -> str:
+    """Who wrote a shared message, as a source name: its author, else the app that posted it,
+    else the channel it was in."""
+    if author := str(share.get("author_id") or ""):
+        return f"slack:user:{author}"
+    if app := str(share.get("bot_id") or share.get("app_id") or ""):
+        return f"slack:bot:{app}"
+    return f"slack:channel:{share.get('channel_id') or 'unknown'}"
+
+
+def share_words(share: dict[str, Any]) -> str:
+    """A shared message's words headed "[forwarded from …]" (its author's name and id, the
+    channel it was in), with its files named: the model must not take them for the sender's."""
+    author = str(share.get("author_name") or share.get("author_subname") or "")
+    who = share_author(share).rsplit(":", 1)[-1]
+    origin = f"{author} ({who})" if author else who
+    if channel := str(share.get("channel_name") or ""):
+        origin += f" in #{channel}"
+    text = slack_to_plain(str(share.get("text") or "")).strip()
+    if not text:
+        posts = [i.get("message") for i in share.get("message_blocks") or [] if isinstance(i, dict)]
+        blocks = [b for p in posts if isinstance(p, dict) for b in p.get("blocks") or []]
+        text = _extra_words({"blocks": blocks}) or str(share.get("fallback") or "").strip()
+    files = [f for f in share.get("files") or [] if isinstance(f, dict)]
+    if files:
+        names = ", ".join(str(f.get("name") or f.get("title") or "a file") for f in files)
+        text = f"{text}\n(its files: {names})".strip()
+    return f"[forwarded from {origin}]:\n{text or '(no words)'}"
