@@ -7,12 +7,23 @@ import sys
 from typing import TextIO
 
 from agent.config import Settings
+from agent.paths import DataDirBusy, DataDirLock
 from bot.channels.console import CONSOLE_IDENTITY
 from bot.web.auth import NOT_YOURS, OFF, issue_link
 from memory.clock import SystemClock
 from memory.stores import Stores
 
 __all__ = ["web_link_cli"]
+
+
+def _steward_runs(settings: Settings) -> bool:
+    """Whether a `steward run` holds the data directory (review 80: with none, the link
+    printed pointed at the last run's port, and opening it failed without a word why)."""
+    try:
+        DataDirLock(settings.data_dir, "web-link").acquire().release()
+    except DataDirBusy:
+        return True
+    return False
 
 
 async def web_link_cli(settings: Settings, *, out: TextIO | None = None) -> int:
@@ -35,6 +46,12 @@ async def web_link_cli(settings: Settings, *, out: TextIO | None = None) -> int:
             f"valid for {link.minutes} minutes, one use; `/web logout` ends every session",
             file=sys.stderr,
         )
+        if not _steward_runs(settings):  # the link is good, but nothing answers it yet
+            print(
+                "Steward is not running on this data directory: the link opens once "
+                "`steward run` is up (start it within the link's minutes)",
+                file=sys.stderr,
+            )
         return 0
     finally:
         await stores.close()
