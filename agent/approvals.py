@@ -18,7 +18,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from agent.cards import describe_sources
+from agent.cards import describe_sources, plain_name
 from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
@@ -136,6 +136,9 @@ class ApprovalService:
             )
         preview = await _preview(tool, ctx, arguments)
         reason = verdict.reason
+        if not ctx.user.is_owner:  # the card may sit in the owner's own thread (review 83)
+            who = plain_name(ctx.user.display_name or f"person #{ctx.user.id}", 48)
+            reason = f"asked in {who}'s conversation, not yours — {reason}"
         if taint_sources:  # kinds and hosts only: a URL's words are the attacker's
             reason += " — this turn read: " + describe_sources(taint_sources)
         approval_id = new_approval_id()

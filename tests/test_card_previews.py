@@ -11,6 +11,7 @@ from trust_world import CANARY_MEMORY, World, instruction, trust_world
 
 from agent.cards import render_card
 from bot.channels.formatting import TELEGRAM_LIMIT
+from memory.people import Identity
 
 
 async def _cards_after_reading(w: World, *orders: str) -> dict[str, str]:
@@ -112,3 +113,22 @@ async def test_a_memory_card_hides_nothing_of_the_text_the_ids_or_the_source(
         assert "source: model_inferred (untrusted)" in shown.text
         assert all(f"replacing #{i}:" in shown.text for i in ids[:10])
         await w.check_invariants()
+
+
+async def test_a_card_for_someone_elses_turn_says_whose_it_is(tmp_path: Path) -> None:
+    """Review 83: a colleague's turn in the owner's own Slack thread posted its card there
+    saying only "this turn read: another person's message"; the owner could take it for
+    their own request."""
+    bob = Identity("test", "bob")
+    async with trust_world(tmp_path) as w:
+        await w.h.steward.stores.people.admit(bob, "Bob [the boss]")
+        await w.h.say(
+            instruction("send_message", {"channel": "telegram", "text": "hi"}),
+            sender=bob,
+            chat="bob-chat",
+        )
+        [(_, prompt)] = [(a, p) for a, p in w.h.channel.approvals if p.tool == "send_message"]
+        assert "asked in Bob the boss's conversation, not yours" in prompt.reason, prompt.reason
+        await w.h.say(instruction("shell", {"command": "mkdir mine"}))
+        [mine] = [p for _, p in w.h.channel.approvals if p.tool == "shell"]
+        assert "not yours" not in mine.reason
