@@ -2,11 +2,14 @@
 
 A message the channel could not deliver stays in SQLite as `failed` and is sent again by
 `redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff).
+Each send is noted before the platform call (`begin_send`): a message a crash cut short
+mid-send may have arrived, so it is sent again once under `RESENT`, never silently twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -30,6 +33,9 @@ LATE_AFTER = timedelta(minutes=15)  # a message redelivered this long after it w
 REPEAT = "a later copy of the same message went out instead"
 """How long a message that keeps failing (not refused for good) is tried before it is given up:
 long enough for any outage, so the owner's own messages are not lost to one."""
+RESENT = "(resent after a restart; you may have this already)"
+"""Heads a message sent again after a crash cut its send short: the platform may have taken it
+before the process died, and the owner must be able to tell the copy from a new message."""
 
 _PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
 
@@ -78,6 +84,7 @@ class Courier:
         self._stores = stores
         self.outbox = outbox
         self._told_undeliverable: set[tuple[str, str]] = set()
+        self._sending: set[int] = set()  # ids of the messages this process is sending now
 
     async def send(
         self,
@@ -116,29 +123,46 @@ class Courier:
         live: LivePreview | None = None,
         *,
         parts_sent: int = 0,
+        repeat: bool = False,
     ) -> bool:
         """Send one stored message; `parts_sent`: of a long one, the parts an earlier attempt
-        delivered (the channel resumes after them, and notes each part it delivers)."""
+        delivered (the channel resumes after them, and notes each part it delivers). `repeat`:
+        an earlier send was cut short mid-way, so this one says it may be a copy: `RESENT`
+        heads the whole message, or, where parts are already out, goes just before the rest.
+        A headed message keeps no count of its parts (its split is not the stored text's): a
+        later restart sends it whole again, under the note, rather than skip any of it."""
 
         async def save(parts: int) -> None:
             await self._stores.messages.set_parts_sent(message_id, parts)
 
+        headed = repeat and not parts_sent
+        sent = f"{RESENT}\n\n{text}" if headed else text
+        kept = contextlib.nullcontext() if headed else sending_parts(Parts(text, parts_sent, save))
+        self._sending.add(message_id)
         try:
-            with sending_parts(Parts(text, parts_sent, save)):
-                if live is not None:
-                    platform_id = await live.finish(text)
+            await self._stores.messages.begin_send(message_id, may_repeat=repeat)
+            try:
+                with kept:
+                    if repeat and parts_sent:
+                        await self.outbox.send_text(address, RESENT)
+                    if live is not None:
+                        platform_id = await live.finish(text)
+                    else:
+                        platform_id = await self.outbox.send_text(address, sent)
+            except DeliveryError as exc:
+                log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
+                if exc.permanent:  # blocked, removed, gone: another try cannot help
+                    await self._give_up(message_id, address, str(exc))
                 else:
-                    platform_id = await self.outbox.send_text(address, text)
-        except DeliveryError as exc:
-            log.warning("message %s to %s not delivered: %s", message_id, address.channel, exc)
-            if exc.permanent:  # blocked, removed, gone: another try cannot help
-                await self._give_up(message_id, address, str(exc))
-            else:
-                await self._stores.messages.set_status(message_id, OutStatus.FAILED, error=str(exc))
-            return False
-        await self._stores.messages.set_status(
-            message_id, OutStatus.SENT, platform_message_id=platform_id
-        )
+                    await self._stores.messages.set_status(
+                        message_id, OutStatus.FAILED, error=str(exc)
+                    )
+                return False
+            await self._stores.messages.set_status(
+                message_id, OutStatus.SENT, platform_message_id=platform_id
+            )
+        finally:
+            self._sending.discard(message_id)
         await self._stores.audit.record(
             "message.sent",
             actor="steward",
@@ -238,11 +262,19 @@ class Courier:
         """Send a waiting message again, as it was stored (of a long one, the parts not yet
         delivered: `parts_sent`); one written a while ago is followed by a short note
         saying how late it is. The note is sent once and not queued: stored, a note that failed
-        would itself come back late, with a note of its own."""
+        would itself come back late, with a note of its own. One whose send began and never
+        ended (not one this process is sending) may have arrived: it goes under `RESENT`, and
+        without the late note, whose "could not be delivered" may not be true."""
+        repeat = message.may_repeat or (
+            message.sending_since is not None and message.id not in self._sending
+        )
         if not await self._deliver(
-            message.id, address, message.text, parts_sent=message.parts_sent
+            message.id, address, message.text, parts_sent=message.parts_sent, repeat=repeat
         ):
             return False
+        if repeat:
+            log.info("message %s sent again after a send cut short, marked", message.id)
+            return True
         age = self._stores.messages.age(message)
         if age >= LATE_AFTER:
             note = (

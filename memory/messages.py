@@ -65,6 +65,8 @@ class StoredMessage:
     in_history: bool = True  # False: a command or its answer, left out of the conversation
     schedule_id: int | None = None  # what a scheduled job sent without a turn
     parts_sent: int = 0  # parts of a long outgoing message delivered so far
+    sending_since: str | None = None  # a send began and its outcome is not recorded yet
+    may_repeat: bool = False  # a send was cut short mid-way: the chat may already have it
 
 
 @lru_cache(maxsize=512)
@@ -89,6 +91,8 @@ def _message(row: sqlite3.Row) -> StoredMessage:
         in_history=bool(row["in_history"]),
         schedule_id=row["schedule_id"],
         parts_sent=row["parts_sent"],
+        sending_since=row["sending_since"],
+        may_repeat=bool(row["may_repeat"]),
     )
 
 
@@ -214,12 +218,22 @@ class MessageLog:
         await self._db.execute(
             "UPDATE messages SET status = ?, updated_at = ?,"
             " platform_message_id = COALESCE(?, platform_message_id),"
-            " turn_id = COALESCE(?, turn_id), last_error = ?,"
+            " turn_id = COALESCE(?, turn_id), last_error = ?, sending_since = NULL,"
             " attempts = attempts + (CASE WHEN direction = 'out' THEN 1 ELSE 0 END)"
             " WHERE id = ?",
             (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
         )
         self._windows.status(message_id, str(status), turn_id)
+
+    async def begin_send(self, message_id: int, *, may_repeat: bool = False) -> None:
+        """A send of an outgoing message to its platform begins: noted first, so that a crash
+        before its outcome is recorded (`set_status` clears it) leaves the message marked as
+        possibly delivered, not as never sent. `may_repeat` keeps that it was found so."""
+        await self._db.execute(
+            "UPDATE messages SET sending_since = ?, may_repeat = MAX(may_repeat, ?)"
+            " WHERE id = ? AND direction = 'out'",
+            (iso(self._clock.now()), int(may_repeat), message_id),
+        )
 
     async def set_parts_sent(self, message_id: int, parts: int) -> None:
         """`parts` parts of a long outgoing message are delivered: a redelivery, after a restart

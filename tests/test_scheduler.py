@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fakes.anthropic import FakeAnthropic
 from harness import Harness, RecordingChannel, names, running_steward
 
+from agent.delivery import RESENT
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import parse_reminder
 from agent.types import Address
@@ -105,7 +106,9 @@ async def test_a_crash_in_the_middle_of_sending_sends_once(tmp_path: Path) -> No
     async with running_steward(tmp_path, None, clock=clock) as h:
         assert await h.steward.courier.redeliver() == 1  # what app.run does at start-up
         assert await scheduler(h).start(alarm=False) == []
-        assert reminders(h) == ["Reminder: tea"] and await stored_reminders(h) == 1
+        # the send was under way: it goes once more, marked, never a silent second copy
+        assert h.channel.texts("c1") == [f"{RESENT}\n\nReminder: tea"]
+        assert await stored_reminders(h) == 1
         [event] = await h.steward.stores.audit.recent(1, kind="schedule.recovered")
         assert event.detail["outcome"] == "sent before the restart"
         assert await schedule_status(h) == "done"

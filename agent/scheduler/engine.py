@@ -9,7 +9,9 @@ transaction) → send (the kind's `JobHandler`: a reminder through the courier; 
 the `Responder`, so budget, policy and audit apply) → finish (the run records what was sent and
 the schedule gets its next time, or `done`, in one transaction). A crash after sending leaves
 the run `firing`; at the next start-up `recover()` asks the handler whether the message log
-shows it sent, and only sends again, marked late, when nothing is there.
+shows it sent, and only sends again, marked late, when nothing is there. A message stored but
+not marked sent is the courier's to deliver: one whose send was under way at the crash goes
+again once, saying it may be a repeat (agent/delivery.py `RESENT`), as the platform may have it.
 
 Misfires, as a person would want them: a reminder that fell due while Steward was down is sent
 at start-up with "late by …"; a job later than its handler's grace window (the briefing; under
@@ -31,6 +33,7 @@ from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, RunR
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
 from memory.clock import iso
 from memory.labels import TRUSTED
+from memory.messages import OutStatus
 from memory.people import User
 from memory.schedules import RunStatus, Schedule, ScheduleRun, ScheduleStatus
 
@@ -77,7 +80,7 @@ class SchedulerEngine:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """No alarm from now on; runs in flight get `grace` seconds to finish before they are
         cancelled: a reminder cut short after the platform had it, but before its delivery was
-        recorded, was sent again by the next start's redelivery."""
+        recorded, is sent again by the next start's redelivery, marked as a possible repeat."""
         if self._alarm is not None:
             self._alarm.shutdown(wait=False)
             self._alarm = None
@@ -160,14 +163,19 @@ class SchedulerEngine:
                 user = await runtime.stores.people.get(schedule.user_id)
                 zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
                 await handler.settle_sent(run, schedule)
+                # stored is not sent: what is not yet out is the courier's (redelivered, marked
+                # as a possible repeat where its send was under way), never run again here
+                delivered = await self._delivered(sent_id)
                 await self.store.finish(
                     run.id,
                     schedule.id,
                     status=RunStatus.SENT,
-                    reason="it had been sent before a restart",
+                    reason="it had been sent before a restart"
+                    if delivered
+                    else "its message was stored before a restart; the message log delivers it",
                     next_run_at=next_run(schedule.trigger, now, zone),
                 )
-                outcome = "sent before the restart"
+                outcome = "sent before the restart" if delivered else "stored before the restart"
             else:
                 await self.store.interrupt(run, due_again_at=run.due_at)
                 outcome = "due again"
@@ -181,6 +189,11 @@ class SchedulerEngine:
                 message_id=sent_id,
             )
         return settled
+
+    async def _delivered(self, message_id: int) -> bool:
+        """Whether a message a run stored is marked sent (not merely stored, waiting to go)."""
+        message = await self.runtime.stores.messages.get(message_id)
+        return message is not None and message.status == OutStatus.SENT
 
     async def _cut_short_after_acting(
         self, run: ScheduleRun, schedule: Schedule, turn_id: int, now: datetime
