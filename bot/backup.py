@@ -34,15 +34,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
+import sys
 import tarfile
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,6 +90,10 @@ _SKIP_NAMES = {
 _STAGING = ".restore-"  # inside the data directory: one filesystem, even on a volume
 _ASIDE = ".before-restore-"  # old data kept inside the data directory (see _aside_dir)
 _BLOCK = 1 << 20
+_LEFT_OVER_AFTER = 600.0
+"""Seconds a backup's staging folder that was never locked (still empty, or on a file system
+that locks no folders) stays untouched before a later backup takes it for left over: a live
+backup writes in its folder every few seconds."""
 _MANIFEST_MAX = 64 << 20
 
 
@@ -313,19 +321,97 @@ def _verify(archive: Path, hashes: dict[str, str]) -> None:
         raise BackupError("the archive written does not match what was read")
 
 
+def _lock_staging(folder: Path) -> int | None:
+    """Hold a `flock` on this backup's staging folder until it is removed: the kernel drops it
+    when the process dies, however it dies, which is how a later backup knows the folder is
+    left over (`_clear_left_over`). None where the file system locks no folders."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks only while another backup looks at it
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _last_touched(folder: Path) -> float:
+    times = [folder.lstat().st_mtime]
+    times += [entry.stat(follow_symlinks=False).st_mtime for entry in os.scandir(folder)]
+    return max(times)
+
+
+def _size(folder: Path) -> int:
+    return sum(
+        (Path(top) / name).lstat().st_size for top, _, names in os.walk(folder) for name in names
+    )
+
+
+def _clear_left_over(target: Path) -> list[str]:
+    """Remove the staging folders that backups to `target`'s name, killed mid-way (SIGKILL,
+    power loss: their clean-up never ran), left beside it, each with a copy of the database.
+    A live backup holds its folder's lock and writes in it only once it does, so a folder
+    whose lock is free is left over, unless it is empty and recent (a backup between making
+    its folder and locking it). Where folders cannot be locked, age decides. Returns what
+    was removed, for the user to hear."""
+    name = re.compile(re.escape(f".{target.name}-") + r"[a-z0-9_]{8}")  # tempfile.mkdtemp's
+    removed: list[str] = []
+    try:
+        with os.scandir(target.parent) as entries:
+            found = [e for e in entries if name.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for entry in found:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        folder = Path(entry.path)
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lockable = True
+            except BlockingIOError:
+                continue  # a backup running now
+            except OSError:
+                lockable = False
+            recent = time.time() - _last_touched(folder) < _LEFT_OVER_AFTER
+            if recent and (not lockable or not any(folder.iterdir())):
+                continue
+            size = _size(folder)
+            shutil.rmtree(folder)  # with the lock held: no backup can take the folder up
+            removed.append(f"{entry.name} ({size:,} bytes)")
+        except OSError:
+            continue  # gone meanwhile (another backup cleared it), or not ours to remove
+        finally:
+            os.close(fd)
+    return removed
+
+
 def create_backup(settings: Settings, target: Path) -> BackupReport:
     """Write the archive to `target`, atomically and verified: the snapshot and the partial
     archive are staged in a hidden directory beside `target` (the same filesystem, so the
     final rename is atomic and the space needed is where the archive goes, not in TMPDIR),
-    read back whole, and only then renamed. A failure leaves no file."""
+    read back whole, and only then renamed. A failure leaves no file; what a backup killed
+    outright left there (SIGKILL skips any clean-up) is removed by the next one, said on stderr."""
     data = settings.data_dir.absolute()
     target = target.absolute()
     _check_target(target, data)
     skipped: list[str] = []
+    if removed := _clear_left_over(target):
+        print(
+            f"removed what a backup cut short left beside {target.name}: {', '.join(removed)}",
+            file=sys.stderr,
+        )
     try:
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     except OSError as exc:
         raise BackupError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+    lock = _lock_staging(scratch)  # before anything is written in it
     try:
         partial = scratch / target.name
         schema, hashes = _write_archive(settings, data, partial, scratch, skipped)
@@ -343,6 +429,8 @@ def create_backup(settings: Settings, target: Path) -> BackupReport:
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
     return BackupReport(target, schema, len(hashes), target.stat().st_size, skipped)
 
 
