@@ -27,6 +27,7 @@ from agent.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult
 from memory.approvals import Approval, ApprovalStatus, NewApproval
 from memory.people import Identity, User
 from memory.stores import Stores
+from memory.turns import TurnStatus
 
 __all__ = [
     "ApprovalService",
@@ -219,7 +220,9 @@ class ApprovalService:
             )
         if not await self._stores.people.may_talk(approval.user_id):
             # revoked since they asked: nothing of theirs runs, and their turn is not resumed
-            await store.withdraw_for_user(approval.user_id, decided_by=str(identity))
+            for gone in await store.withdraw_for_user(approval.user_id, decided_by=str(identity)):
+                label = await self._stores.turns.label_of(gone.turn_id)  # ends, never resumed
+                await self._stores.turns.set_status(gone.turn_id, TurnStatus.SKIPPED, label=label)
             await audit.record("approval.withdrawn", actor=str(identity), subject=approval.id)
             return Decided(
                 Outcome.WITHDRAWN,

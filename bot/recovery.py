@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from agent.core import Steward
 from agent.types import Address
@@ -111,14 +112,28 @@ async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNot
     return notes
 
 
+RESUME_WITHIN = timedelta(days=1)
+"""A turn decided longer ago than this is not taken up again after a restart: a reply then,
+out of the blue, would help nobody (it is closed as interrupted, so its memories can go)."""
+
+
 async def resume_decided(steward: Steward) -> int:
     """Turns paused on approvals that were all decided, but not resumed (review 84: stopped
     between the decision and the resumption, the turn waited for ever, and its memories could
-    not be forgotten while it did): they go on now, with the channels up. How many."""
+    not be forgotten while it did): they go on now, with the channels up. A withdrawn request's
+    turn is never among them (its turn was ended with it: review 85). How many."""
+    stores = steward.stores
     resumed = 0
-    for turn_id in await steward.stores.turns.paused():
-        approvals = await steward.stores.approvals.for_turn(turn_id)
+    for turn_id in await stores.turns.paused():
+        approvals = await stores.approvals.for_turn(turn_id)
         if not approvals or not all(a.decided for a in approvals):
+            continue
+        if steward.clock.now() - max(a.requested_at for a in approvals) > RESUME_WITHIN:
+            label = await stores.turns.label_of(turn_id)
+            await stores.turns.set_status(turn_id, TurnStatus.INTERRUPTED, label=label)
+            await stores.audit.record(
+                "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
+            )
             continue
         try:
             await steward.resume(turn_id)

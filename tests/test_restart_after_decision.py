@@ -4,13 +4,20 @@ of it, and memories saved in that turn could not be forgotten ("still going on")
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from harness import OWNER
 from trust_world import instruction, trust_world
 
-from bot.recovery import recover_interrupted, resume_decided
+from bot.commands.access import revoke_person
+from bot.recovery import RESUME_WITHIN, recover_interrupted, resume_decided
+from memory.clock import FrozenClock
+from memory.people import Identity
 from memory.turns import TurnStatus
+
+MALLORY = Identity("test", "mallory")
 
 
 async def _decided_without_resuming(tmp_path: Path, approve: bool) -> tuple[str, int]:
@@ -72,3 +79,49 @@ async def test_a_turn_cut_short_after_a_decision_says_what_came_of_it(tmp_path: 
         notes = await recover_interrupted(w.h.steward)
         said = [n.text for n in notes if approval_id in n.text]
         assert said and "it ran" in said[0] and "shell" in said[0], [n.text for n in notes]
+
+
+async def _asked_then_withdrawn(tmp_path: Path, via_approve: bool) -> int:
+    """Mallory's turn waits on a request; she is revoked (the request withdrawn by /revoke, or
+    by the owner's /approve finding her gone), then let back in."""
+    async with trust_world(tmp_path) as w:
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.say(instruction("read_file", {"path": "x.md"}), sender=MALLORY, chat="m-dm")
+        [waiting] = await stores.approvals.pending()
+        if via_approve:
+            assert await stores.people.revoke(MALLORY)
+            assert "withdrawn" in await w.h.say(f"/approve {waiting.id}")
+        else:
+            said = await revoke_person(
+                identity=MALLORY, sender=OWNER, stores=stores, settings=w.h.settings
+            )
+            assert "1 request(s)" in said, said
+        await stores.people.admit(MALLORY, "Mallory")  # let back in: nothing comes back
+        return waiting.turn_id
+
+
+@pytest.mark.parametrize("via_approve", [False, True], ids=["revoke", "approve-after-revoke"])
+async def test_a_withdrawn_requests_turn_is_never_resumed(
+    tmp_path: Path, via_approve: bool
+) -> None:
+    """Review 85: the first version resumed it after a restart once she was let back in."""
+    turn_id = await _asked_then_withdrawn(tmp_path, via_approve)
+    async with trust_world(tmp_path, reuse=True) as w:
+        asked = len(w.model.requests)
+        assert await resume_decided(w.h.steward) == 0
+        assert len(w.model.requests) == asked and w.h.channel.texts("m-dm") == []
+        assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.SKIPPED
+
+
+async def test_a_turn_decided_long_before_the_restart_is_closed_not_resumed(
+    tmp_path: Path,
+) -> None:
+    """The first start after an upgrade would have answered turns decided weeks ago."""
+    _, turn_id = await _decided_without_resuming(tmp_path, approve=True)
+    later = FrozenClock(datetime.now(UTC) + RESUME_WITHIN + timedelta(hours=1))
+    async with trust_world(tmp_path, reuse=True, clock=later) as w:
+        asked = len(w.model.requests)
+        assert await resume_decided(w.h.steward) == 0
+        assert len(w.model.requests) == asked and not w.h.channel.sent
+        assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.INTERRUPTED

@@ -223,6 +223,9 @@ async def _stop_what_they_started(stores: Stores, user: User | None, actor: str)
     withdrawn = await stores.approvals.withdraw_for_user(user.id, decided_by=actor)
     for approval in withdrawn:
         await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
+        # its turn ends here: let back in later, they do not get it continued (review 85)
+        label = await stores.turns.label_of(approval.turn_id)
+        await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
     return stopped, len(withdrawn)
 
 
