@@ -267,14 +267,16 @@ class Goals:
     async def timezone_changed(self, user: User, previous: ZoneInfo) -> int:
         """A due date is a day in the user's zone: after /timezone the same day's end in the
         new one, and its check-in (the day before at 9:00) moves with it. How many moved. One
-        already at a day's end in the new zone stays (moved before: run twice, it keeps its day)."""
+        at a day's end in the new zone and not in the old was moved before (a start cut short
+        part-way, run again): it keeps its day. One at a day's end in both (zones 24 hours
+        apart, review 85) is read in the old zone, as every due date is the first time."""
         zone = self.zone(user)
         moved = 0
         for goal in await self._stores.goals.active(user.id):
             if not goal.due_at:
                 continue
-            local = parse_iso(goal.due_at).astimezone(zone)
-            if (local.hour, local.minute) == (23, 59):
+            due_at = parse_iso(goal.due_at)
+            if _day_end(due_at, zone) and not _day_end(due_at, previous):
                 continue
             day = parse_iso(goal.due_at).astimezone(previous).date()
             due = local_at(day, 23, 59, zone)
@@ -399,3 +401,9 @@ def _titled(title: str) -> str:
             "give it a short title and put the details in a note (/goal note)."
         )
     return title
+
+
+def _day_end(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether `moment` is 23:59 in `zone`: where a due date is kept."""
+    local = moment.astimezone(zone)
+    return (local.hour, local.minute) == (23, 59)

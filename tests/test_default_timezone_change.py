@@ -82,3 +82,22 @@ async def test_a_reminder_due_while_down_still_comes_late_under_a_new_default(
         reports = await scheduler(h).run_due()
         assert [(r.kind, r.status) for r in reports] == [("reminder", "sent")], reports
         assert (await next_run(h, 1)).astimezone(LISBON) == datetime(2026, 6, 11, 13, tzinfo=LISBON)
+
+
+async def test_a_due_date_keeps_its_day_between_zones_a_day_apart(tmp_path: Path) -> None:
+    """Review 85: the end of Saturday in a +14 zone is 23:59 of Friday at -10; read as "moved
+    already", the goal was left due a day early, by /timezone and by a new default alike."""
+    wednesday = FrozenClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    async with running_steward(tmp_path / "a", None, clock=wednesday) as h:
+        await h.say("/timezone Pacific/Kiritimati")
+        await h.say("/goal add File taxes")
+        assert "Sat 2026-06-13" in await h.say("/goal due 1 saturday")
+        await h.say("/timezone Pacific/Honolulu")
+        assert "Due: Sat 2026-06-13" in await h.say("/goal show 1")
+    auckland = {"STEWARD_TIMEZONE": "Pacific/Auckland"}  # UTC+13 in December
+    async with running_steward(tmp_path / "b", None, clock=wednesday, **auckland) as h:
+        await h.say("/goal add File taxes")
+        assert "2026-12-18" in await h.say("/goal due 1 2026-12-18")
+    pago = {"STEWARD_TIMEZONE": "Pacific/Pago_Pago"}  # UTC-11: 24 hours behind
+    async with running_steward(tmp_path / "b", None, clock=wednesday, **pago) as h:
+        assert "Due: Fri 2026-12-18" in await h.say("/goal show 1")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from harness import running_steward
 
+from agent.scheduler.when import parse_reminder
 from memory.clock import FrozenClock
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # Wednesday, 13:00 in Lisbon
@@ -68,3 +70,19 @@ async def test_one_day_stays_one_day(tmp_path: Path) -> None:
         reply = await h.say("/remind every evening 20 pushups")
         assert reply.startswith("OK, #2: every day at 18:00"), reply
         assert reply.endswith("— 20 pushups. Cancel with /remind cancel 2."), reply
+
+
+@pytest.mark.parametrize(
+    "said, text",
+    [
+        ("at 8 daily take pills", "take pills"),
+        ("at 8 weekdays stand-up", "stand-up"),
+        ("8:30 daily take pills", "take pills"),
+        ("at 7pm weekends run", "run"),
+        ("at 9 biweekly bins", "bins"),
+    ],
+)
+def test_the_clock_before_days_said_in_one_word_repeats(said: str, text: str) -> None:
+    """Review 85: "at 8 daily take pills" was still a one-off whose text began "daily"."""
+    parsed = parse_reminder(said, NOW, ZoneInfo("Europe/Lisbon"))
+    assert parsed.recurrence is not None and parsed.text == text, (parsed.first, parsed.text)

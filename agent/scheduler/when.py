@@ -495,6 +495,10 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
 
 
+_DAYS_SHORTHAND = frozenset({"daily", "weekdays", "weekday", "weekends", "biweekly", "fortnightly"})
+"""Repeating days said in one word, which `_every_spelled_out` turns into "every …"."""
+
+
 def _every_spelled_out(tokens: list[str]) -> list[str]:
     """ "daily …", "weekdays …", "biweekly …", "every other week …", "every fortnight …" as
     "every day …", "every weekday …", "every 2 weeks …" (for /remind and the tools alike);
@@ -546,6 +550,8 @@ def _clock_before_every(tokens: list[str]) -> tuple[str | None, list[str]]:
         if len(chunk) < width or not (clock_of(said) or (at and bare_hour(said))):
             continue
         after = _on_days_as_every(tokens[start + width :])
+        if after and after[0].lower() in _DAYS_SHORTHAND:  # "at 8 daily pills" (review 85)
+            after = _every_spelled_out(after)
         if after and after[0].lower() == "every":
             return said, _every_spelled_out(after)
         break
