@@ -178,6 +178,22 @@ class ApprovalService:
         )
         return approval
 
+    async def preview_for(self, approval: Approval, viewer: User, *, private: bool) -> str:
+        """The preview as `viewer` may read it in `chat`. A preview holds what was looked up
+        to show the action: a file's current lines, a mail's sender and subject, the words of
+        a memory, goal or reminder it would change. It is whole only where those are the
+        reader's own: the owner in a private chat, or the person who asked, in their own
+        private chat, for what is theirs (not the owner's workspace or mail). In a group, or
+        for another person, the action by its arguments alone (review 86: a guest read the
+        owner's file and mail headers off the card of a request they made; a group read the
+        owner's memories off a card a member's words caused). `private`: read by `viewer` alone
+        (their private chat, their console)."""
+        tool = self._tools.get(approval.tool)
+        owners = tool is None or tool.owner_data
+        if private and (viewer.is_owner or (viewer.id == approval.user_id and not owners)):
+            return approval_preview(approval)
+        return arguments_preview(approval)
+
     def may_decide(self, identity: Identity, user: User | None) -> bool:
         return (user is not None and user.is_owner) or identity in self._approvers
 
@@ -342,6 +358,19 @@ async def _preview(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> s
         log.warning("%s: preview failed: %s", tool.name, exc)
         lines = "\n".join(f"{key}: {' '.join(str(v).split())}" for key, v in arguments.items())
         return f"{lines}\n(not looked up: {type(exc).__name__})"
+
+
+SHOWN_BY_ARGUMENTS = (
+    "(shown here by its arguments alone: what it would change is the owner's to see, in "
+    "their private chat with /approve show)"
+)
+
+
+def arguments_preview(approval: Approval) -> str:
+    """The action as the request itself put it, nothing looked up: what a card shows where the
+    looked-up words are not the reader's own (review 86)."""
+    lines = [f"{key}: {' '.join(str(value).split())}" for key, value in approval.arguments.items()]
+    return "\n".join([*lines, SHOWN_BY_ARGUMENTS])
 
 
 def approval_preview(approval: Approval) -> str:

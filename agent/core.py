@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.approvals import ApprovalService, Decided, Outcome, approval_preview
+from agent.approvals import ApprovalService, Decided, Outcome, arguments_preview
 from agent.cards import describe_sources, escape_invisible, plain_name
 from agent.config import Settings
 from agent.delivery import Courier, private_address
@@ -182,10 +182,19 @@ class Steward:
 
     async def _prompt(self, address: Address, approval: Approval) -> None:
         minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
+        requester = await self.stores.people.get(approval.user_id)
+        chat = await self.stores.people.chat_by_id(approval.chat_id) if approval.chat_id else None
+        preview = (  # as whoever reads that chat may read it (review 86)
+            await self.approvals.preview_for(
+                approval, requester, private=chat is not None and chat.kind == "private"
+            )
+            if self.approvals is not None and requester is not None
+            else arguments_preview(approval)
+        )
         prompt = ApprovalPrompt(
             approval_id=approval.id,
             tool=approval.tool,
-            preview=approval_preview(approval),
+            preview=preview,
             reason=f"{approval.reason}. Expires in {minutes} min.",
         )
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from agent.approvals import ApprovalService, approval_preview
+from agent.approvals import ApprovalService, arguments_preview
 from agent.cards import escape_invisible, plain_text, render_preview
 from agent.config import Settings
 from agent.recall import group_scope
@@ -82,7 +82,12 @@ async def list_pending(
         return "Nothing is waiting for your approval."
     lines = []
     for a in pending:
-        first = "".join(render_preview(approval_preview(a))[0]).strip().split("\n", 1)[0]
+        shown = (
+            await approvals.preview_for(a, user, private=chat.kind == "private")
+            if approvals
+            else arguments_preview(a)
+        )
+        first = "".join(render_preview(shown)[0]).strip().split("\n", 1)[0]
         if len(first) > _LIST_LINE:
             first = first[: _LIST_LINE - 1] + "…"
         first = plain_text(first, _LIST_LINE)  # the action's words, shown as typed (review 62)
@@ -111,7 +116,12 @@ async def show_request(
     approval = await stores.approvals.get(approval_id.strip().lower())
     if approval is None or not _visible(user, chat, approval):
         return f"There is no approval request {escape_invisible(approval_id[:16])!r}."
-    tokens, warnings = render_preview(approval_preview(approval))
+    shown = (
+        await approvals.preview_for(approval, user, private=chat.kind == "private")
+        if approvals
+        else ""
+    )
+    tokens, warnings = render_preview(shown or arguments_preview(approval))
     body = "".join(tokens)
     inside = [*warnings, f"Why: {escape_invisible(approval.reason)}", "", body]
     content = "\n".join(inside)

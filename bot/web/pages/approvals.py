@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from agent.approvals import approval_preview
+from agent.approvals import arguments_preview
 from agent.cards import describe_sources, escape_invisible, render_preview
 from bot.web.views import Page, Routes
 from memory.approvals import Approval
@@ -51,7 +51,13 @@ async def _visible(page: Page) -> list[Approval]:
 
 
 async def _view(page: Page, approval: Approval) -> ApprovalView:
-    tokens, warnings = render_preview(approval_preview(approval))
+    service = page.deps.core.approvals  # the console is its reader's alone: private
+    shown = (
+        await service.preview_for(approval, page.user, private=True)
+        if service is not None
+        else arguments_preview(approval)
+    )
+    tokens, warnings = render_preview(shown)
     stores = page.deps.core.stores
     requester = await stores.people.get(approval.user_id)
     where = "no chat"
