@@ -86,3 +86,13 @@ def test_the_clock_before_days_said_in_one_word_repeats(said: str, text: str) ->
     """Review 85: "at 8 daily take pills" was still a one-off whose text began "daily"."""
     parsed = parse_reminder(said, NOW, ZoneInfo("Europe/Lisbon"))
     assert parsed.recurrence is not None and parsed.text == text, (parsed.first, parsed.text)
+
+
+async def test_remind_list_all_lists_as_goal_list_all_does(tmp_path: Path) -> None:
+    """Review 80: `/remind list all` answered that it could find no time in "all"."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/remind tomorrow 9:00 water the plants")
+        listed = await h.say("/remind list all")
+        assert "water the plants" in listed and listed == await h.say("/remind list")
+        made = await h.say("/remind list the groceries tomorrow 10:00")  # still a reminder
+        assert "list the groceries" in made

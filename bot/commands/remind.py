@@ -47,6 +47,7 @@ def _typed(text: str, address: Address) -> str:
     return for_channel(text, address.channel, ("remind",))
 
 
+@remind.sub("list all")  # as `/goal list all` has it (review 80): every pending one is listed
 @remind.sub("list")
 async def list_reminders(
     user: User, chat: Chat, address: Address, scheduler: SchedulerService
