@@ -610,6 +610,10 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
         raise BackupError(f"{archive} is not a Steward backup (not a tar archive)")
     data.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data, "restore"):  # DataDirBusy while `steward run` holds it
+        # a restore killed outright left its staging folder; the lock says none runs now
+        for left in data.iterdir():
+            if left.name.startswith(_STAGING) and left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left, ignore_errors=True)
         existing = [
             p
             for p in data.iterdir()

@@ -109,3 +109,21 @@ def test_a_live_backups_folder_and_a_just_made_one_are_left_alone(tmp_path: Path
     [line] = [s for s in done.stderr.splitlines() if s.startswith("removed ")]
     assert stale.name in line and live.name not in line and fresh.name not in line
     assert _staging(out) == [live, fresh]
+
+
+def test_a_restores_left_over_staging_folder_is_removed_by_the_next_restore(
+    tmp_path: Path,
+) -> None:
+    """Review 84: a restore killed outright left `.restore-*` (the unpacked backup) inside the
+    data directory for good; the data directory's lock says no other restore runs."""
+    env, _ = _home(tmp_path)
+    archive = tmp_path / "b.tar.gz"
+    assert _backup(env, archive).returncode == 0
+    target = make_settings(tmp_path / "restored", None)
+    target.data_dir.mkdir(parents=True)
+    left = target.data_dir / ".restore-dead0001"
+    (left / "data").mkdir(parents=True)
+    (left / "data" / "steward.db").write_bytes(b"an unpacked copy" * 1000)
+    assert restore_backup(target, archive).schema > 0
+    assert not left.exists()
+    assert not [p for p in target.data_dir.iterdir() if p.name.startswith(".restore-")]
