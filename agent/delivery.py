@@ -145,6 +145,7 @@ class Courier:
                 with kept:
                     if repeat and parts_sent:
                         await self.outbox.send_text(address, RESENT)
+                        await self._stores.messages.repeat_told(message_id)
                     if live is not None:
                         platform_id = await live.finish(text)
                     else:

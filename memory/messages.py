@@ -235,6 +235,13 @@ class MessageLog:
             (iso(self._clock.now()), int(may_repeat), message_id),
         )
 
+    async def repeat_told(self, message_id: int) -> None:
+        """The note saying a message may be a repeat went out, before the rest of it: a later
+        try of that rest needs no note of its own (review 87: each retry posted one more)."""
+        await self._db.execute(
+            "UPDATE messages SET may_repeat = 0 WHERE id = ? AND direction = 'out'", (message_id,)
+        )
+
     async def set_parts_sent(self, message_id: int, parts: int) -> None:
         """`parts` parts of a long outgoing message are delivered: a redelivery, after a restart
         too, sends only the rest (agent/outbox.py `Parts`)."""

@@ -183,3 +183,42 @@ async def test_a_long_message_cut_short_after_its_first_part_gets_the_note_befor
         sent = tg.sent_texts(OWNER_TG)
     assert [t[:5] for t in sent] == [RESENT[:5], "omega"], "the note, then the part not seen"
     assert sent[0] == RESENT
+
+
+class _RestFails(RecordingChannel):
+    """The note goes through; the rest of the message fails (for now) `failures` times."""
+
+    failures = 3
+
+    async def send_text(self, address: Address, text: str) -> str | None:
+        from agent.delivery import RESENT
+
+        if text != RESENT and self.failures > 0:
+            self.failures -= 1
+            raise DeliveryError("timed out")  # passing: tried again later
+        return await super().send_text(address, text)
+
+
+async def test_a_long_message_that_keeps_failing_gets_one_note_not_one_per_try(
+    tmp_path: Path,
+) -> None:
+    """Review 87: each retry of the rest after a restart posted the note again: an outage of
+    a day would have filled the chat with them."""
+    from agent.delivery import RESENT
+
+    async with running_steward(tmp_path, None) as h:
+        await h.say("/help")
+        chat = await h.steward.stores.people.chat("test", "c1")
+        h.edit_database(
+            "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at,"
+            " parts_sent, sending_since) VALUES (?, 'out', ?, 'pending', ?, ?, 1, ?)",
+            (chat.id, "alpha part\n\nomega part", *["2026-01-01T00:00:00Z"] * 3),
+        )
+    async with running_steward(tmp_path, None) as h:
+        channel = _RestFails()
+        h.steward.switchboard.register("test", channel)
+        tries = [await h.steward.courier.redeliver() for _ in range(4)]
+        assert tries[-1] == 1  # delivered at last
+        texts = channel.texts("c1")
+        assert texts.count(RESENT) == 1, texts
+        assert sum("omega part" in text for text in texts) == 1  # the rest, once
