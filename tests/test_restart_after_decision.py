@@ -125,3 +125,32 @@ async def test_a_turn_decided_long_before_the_restart_is_closed_not_resumed(
         assert await resume_decided(w.h.steward) == 0
         assert len(w.model.requests) == asked and not w.h.channel.sent
         assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.INTERRUPTED
+
+
+async def test_a_long_lived_request_decided_just_before_a_stop_goes_on(tmp_path: Path) -> None:
+    """Review 87: measured from the request, a turn approved a minute before the stop, on a
+    request of STEWARD_APPROVAL_MINUTES=2880 made 25 hours before, was closed unanswered."""
+    two_days = {"STEWARD_APPROVAL_MINUTES": "2880"}
+    clock = FrozenClock(datetime.now(UTC))
+    async with trust_world(tmp_path, clock=clock, **two_days) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir decided"}))
+        [(_, prompt)] = w.h.channel.approvals
+    clock.advance(timedelta(hours=25))  # answered the next day: still valid
+    async with trust_world(tmp_path, reuse=True, clock=clock, **two_days) as w:
+        owner = await w.h.steward.stores.people.owner()
+        approvals = w.h.steward.approvals
+        assert approvals is not None
+        decided = await approvals.decide(
+            prompt.approval_id,
+            identity=OWNER,
+            user=owner,
+            approve=True,
+            ctx_for=w.h.steward._ctx_for,
+        )
+        assert decided.approval is not None and (w.workspace / "decided").is_dir()
+        turn_id = decided.approval.turn_id  # stopped here, before the turn went on
+    clock.advance(timedelta(minutes=1))
+    async with trust_world(tmp_path, reuse=True, clock=clock, **two_days) as w:
+        assert await resume_decided(w.h.steward) == 1
+        assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.COMPLETED
+        assert w.h.channel.sent
