@@ -16,8 +16,8 @@ from harness import make_settings
 from mcp_servers.support import write_config
 
 from agent.mcp import McpSupervisor, build_mcp
-from agent.mcp import listing as listing_module
 from agent.mcp.catalog import TOOLS_PER_SERVER
+from agent.mcp.connection import CallFailed
 from agent.mcp.listing import MAX_LISTED, MAX_PAGES
 
 FAKES = Path(__file__).with_name("fakes")
@@ -25,12 +25,13 @@ FAKES = Path(__file__).with_name("fakes")
 
 @asynccontextmanager
 async def supervised(
-    tmp_path: Path, name: str, script: str, **env: str
+    tmp_path: Path, name: str, script: str, listing_bytes: int | None = None, **env: str
 ) -> AsyncIterator[McpSupervisor]:
     entry = {"command": sys.executable, "args": [str(FAKES / script)], "env": env}
     config = write_config(tmp_path / "mcp.json", {name: entry})
     settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
-    supervisor, _ = build_mcp(settings, lambda _: None, health_every=600.0)
+    tuning = {"listing_bytes": listing_bytes} if listing_bytes else {}
+    supervisor, _ = build_mcp(settings, lambda _: None, health_every=600.0, **tuning)
     await supervisor.start()
     try:
         assert await supervisor.settled(30)
@@ -89,12 +90,10 @@ async def test_a_listing_of_endless_pages_is_read_within_its_limits(tmp_path: Pa
         assert any("its listing was read up to" in s for s in supervisor.skipped)
 
 
-async def test_a_listing_stops_at_its_size_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(listing_module, "MAX_LISTING_BYTES", 20_000)  # ~200 small tools
+async def test_a_listing_stops_at_its_size_limit(tmp_path: Path) -> None:
     env = {"TOOLS": "1000", "PER_PAGE": "100"}
-    async with supervised(tmp_path, "many", "mcp_many_tools.py", **env) as supervisor:
+    small = 20_000  # ~200 small tools: the 16 MiB limit, scaled down
+    async with supervised(tmp_path, "many", "mcp_many_tools.py", small, **env) as supervisor:
         link = supervisor.links["many"]
         assert count(tmp_path, "many", "pages.count") <= 3
         assert len(link.listing.tools) <= 300
@@ -110,3 +109,14 @@ async def test_a_flood_of_list_changed_is_one_listing_a_second_and_the_last_chan
         listed = count(tmp_path, "flood", "lists.count")
     # the first listing, about one a second during the flood, and the one after it
     assert listed <= 6, f"{listed} tools/list requests for a 2 s flood"
+
+
+async def test_one_call_is_one_tools_call_when_the_server_asks_for_input(tmp_path: Path) -> None:
+    """Review 81: the SDK sent an approved call again, up to 10 times, when the server
+    answered "input required" (an elicitation Steward never gives): one approval reached the
+    server as eleven calls, and the audit said one."""
+    async with supervised(tmp_path, "asks", "mcp_input_required.py") as supervisor:
+        with pytest.raises(CallFailed, match="asked for input Steward does not give"):
+            await supervisor.links["asks"].call("transfer", {}, 10)
+        assert count(tmp_path, "asks", "calls.count") == 1
+        assert supervisor.links["asks"].status == "up"  # not taken for a broken connection

@@ -71,7 +71,7 @@ def build_mcp(
     settings: Settings,
     risk_of: Callable[[str], Risk | None],
     audit: AuditSink | None = None,
-    **tuning: float | tuple[float, float],
+    **tuning: float | tuple[float, float] | int,
 ) -> tuple[McpSupervisor, McpToolSource]:
     """The supervisor and the registry's tool source, from the settings. A bad file raises
     McpConfigError (one line: the file, the server, the problem) before anything starts."""

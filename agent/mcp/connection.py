@@ -28,7 +28,7 @@ from typing import IO, Any
 import httpx2
 import mcp.types as mt
 import pydantic
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, InputRequiredRoundsExceededError, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ListenNotSupportedError
@@ -37,7 +37,7 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport
 from agent.mcp.config import ServerSpec
-from agent.mcp.listing import Listing, read_listing
+from agent.mcp.listing import MAX_LISTING_BYTES, Listing, read_listing
 from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -81,6 +81,7 @@ class ServerLink:
         backoff: tuple[float, float] = (1.0, 300.0),
         mode: str = "auto",
         refresh_pause: float = REFRESH_PAUSE,
+        listing_bytes: int = MAX_LISTING_BYTES,
     ) -> None:
         """`mode` is the SDK's: "auto" speaks 2026-07-28 where the server does and falls back
         to the 2025 initialize handshake; "legacy" always uses the handshake."""
@@ -98,6 +99,7 @@ class ServerLink:
         self._on_up = on_up
         self._health_every = health_every
         self._refresh_pause = refresh_pause
+        self._listing_bytes = listing_bytes
         self._backoff = backoff
         self._client: Client | None = None
         self._wire: Wire | None = None
@@ -159,6 +161,9 @@ class ServerLink:
                 message_handler=self._message,
                 client_info=mt.Implementation(name="steward", version="1"),
                 mode=self._mode,  # type: ignore[arg-type]
+                # one approved call is one `tools/call`: the SDK would send it again up to 10
+                # times when the server asks for input Steward never gives (review 81)
+                input_required_max_rounds=0,
             )
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await stack.enter_async_context(client)
@@ -205,7 +210,7 @@ class ServerLink:
         return stdio_client(params, errlog=errlog)
 
     async def _list(self, client: Client) -> None:
-        listing = await read_listing(client)
+        listing = await read_listing(client, self._listing_bytes)
         if listing != self.listing:  # by the tools' digests: no schema compared
             self.listing = listing
             self._on_change()
@@ -284,6 +289,12 @@ class ServerLink:
                 # -32001 sooner is answering: its error)
                 raise CallFailed(self._late(seconds), "timeout") from None
             raise
+        except InputRequiredRoundsExceededError:
+            raise CallFailed(
+                f"the MCP server {self.name} asked for input Steward does not give (sampling, "
+                "elicitation or roots): the call was not completed and is not sent again",
+                "input_required",
+            ) from None
         except (OSError, EOFError, RuntimeError) as exc:
             self._lose(exc)
             raise CallFailed(f"the connection to MCP server {self.name} broke", "crashed") from None

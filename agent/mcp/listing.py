@@ -41,8 +41,9 @@ def digest(tool: mt.Tool) -> tuple[str, int]:
     return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
-async def read_listing(client: Client) -> Listing:
-    """Every page of the server's tools, within the limits above."""
+async def read_listing(client: Client, max_bytes: int = MAX_LISTING_BYTES) -> Listing:
+    """Every page of the server's tools, within the limits above (`max_bytes`: the bytes of
+    tool definitions, MAX_LISTING_BYTES but for a test)."""
     tools: list[mt.Tool] = []
     digests: list[str] = []
     size = 0
@@ -52,7 +53,7 @@ async def read_listing(client: Client) -> Listing:
         page = await client.list_tools(cursor=cursor, cache_mode="refresh")
         taken = 0
         for tool in page.tools:
-            if len(tools) >= MAX_LISTED or size > MAX_LISTING_BYTES:
+            if len(tools) >= MAX_LISTED or size > max_bytes:
                 break
             fingerprint, length = digest(tool)
             size += length
@@ -63,8 +64,8 @@ async def read_listing(client: Client) -> Listing:
         more = cursor is not None or taken < len(page.tools)
         if more and len(tools) >= MAX_LISTED:
             cut = f"its listing was read up to {MAX_LISTED:,} tools"
-        elif more and size > MAX_LISTING_BYTES:
-            cut = f"its listing was read up to {MAX_LISTING_BYTES:,} bytes of tools"
+        elif more and size > max_bytes:
+            cut = f"its listing was read up to {max_bytes:,} bytes of tools"
         elif more and page_number == MAX_PAGES - 1:
             cut = f"its listing was read up to {MAX_PAGES} pages"
         if cut or cursor is None:

@@ -24,6 +24,7 @@ from agent.mcp.bridge import McpTool, result_text
 from agent.mcp.catalog import ToolCatalog
 from agent.mcp.config import McpConfig
 from agent.mcp.connection import CallFailed, ServerLink
+from agent.mcp.listing import MAX_LISTING_BYTES
 from agent.tools.registry import Risk, ToolContext, ToolResult
 
 __all__ = ["AuditSink", "McpSupervisor", "ServerState"]
@@ -67,6 +68,7 @@ class McpSupervisor:
         audit: AuditSink | None = None,
         health_every: float = 15.0,
         backoff: tuple[float, float] = (1.0, 300.0),
+        listing_bytes: int = MAX_LISTING_BYTES,
     ) -> None:
         self.config = config
         self._risk_of = risk_of
@@ -91,6 +93,7 @@ class McpSupervisor:
                 on_up=self._up,
                 health_every=health_every,
                 backoff=backoff,
+                listing_bytes=listing_bytes,
             )
             for spec in config.servers
         }
