@@ -360,6 +360,10 @@ async def _preview(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> s
         return f"{lines}\n(not looked up: {type(exc).__name__})"
 
 
+RESUME_WITHIN = timedelta(days=1)
+"""A turn decided (or expired) longer ago than this is not taken up again: a reply then, out of
+the blue, would help nobody (it is closed as interrupted, so its memories can go)."""
+
 SHOWN_BY_ARGUMENTS = (
     "(shown here by its arguments alone: what it would change is the owner's to see, in "
     "their private chat with /approve show)"

@@ -1,5 +1,9 @@
 """The shared core every channel and the scheduler talk to: run a turn, deliver its reply,
-ask the owner before risky actions and resume when they decide."""
+ask the owner before risky actions and resume when they decide.
+
+(Over 400 lines: a turn, its delivery and the approval cycle around it — card, decision,
+expiry, resumption — share one chat's place in line and the same stores; split, each half
+would reach back into the other.)"""
 
 from __future__ import annotations
 
@@ -12,7 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.approvals import ApprovalService, Decided, Outcome, arguments_preview
+from agent.approvals import (
+    RESUME_WITHIN,
+    ApprovalService,
+    Decided,
+    Outcome,
+    arguments_preview,
+)
 from agent.cards import describe_sources, escape_invisible, plain_name
 from agent.config import Settings
 from agent.delivery import Courier, private_address
@@ -291,12 +301,27 @@ class Steward:
         if self.approvals is None:
             return 0
         count = 0
-        for approval in await self.stores.approvals.due_to_expire(self.clock.now()):
+        now = self.clock.now()
+        for approval in await self.stores.approvals.due_to_expire(now):
             if await self.approvals.expire(approval):
                 count += 1
                 await self._mark(approval, f"{approval.id} expired: {approval.tool} did not run.")
-                await self.resume(approval.turn_id)
+                if now - approval.expires_at <= RESUME_WITHIN:
+                    await self.resume(approval.turn_id)
+                else:  # expired while Steward was down for days: no reply out of the blue
+                    await self._close_stale(approval.turn_id)
         return count
+
+    async def _close_stale(self, turn_id: int) -> None:
+        """A turn whose last request expired long ago ends unanswered (review 89), as a restart
+        closes one decided long ago (bot/recovery.py), once every request of it is decided."""
+        if any(not a.decided for a in await self.stores.approvals.for_turn(turn_id)):
+            return
+        label = await self.stores.turns.label_of(turn_id)
+        await self.stores.turns.set_status(turn_id, TurnStatus.INTERRUPTED, label=label)
+        await self.stores.audit.record(
+            "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
+        )
 
     async def resume(self, turn_id: int) -> None:
         """Continue a paused turn whose approvals are all decided, and deliver what it says

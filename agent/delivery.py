@@ -226,6 +226,11 @@ class Courier:
             if chat is None:
                 continue
             address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
+            if message.status == OutStatus.FAILED and self._stores.messages.age(message) > MAX_AGE:
+                # tried for a week before the stop, as `keep_redelivering` would have: not
+                # sent a month late at the next start (review 89)
+                await self._give_up(message.id, address, "no success in a week of attempts")
+                continue
             sent += await self._redeliver(message, address)
         return sent
 

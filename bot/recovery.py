@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
+from agent.approvals import RESUME_WITHIN
 from agent.core import Steward
 from agent.types import Address
 from memory.approvals import ApprovalStatus
@@ -14,7 +14,13 @@ from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.turns import TurnStatus
 
-__all__ = ["RestartNote", "recover_interrupted", "resume_decided", "send_restart_notes"]
+__all__ = [
+    "RESUME_WITHIN",
+    "RestartNote",
+    "recover_interrupted",
+    "resume_decided",
+    "send_restart_notes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +116,6 @@ async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNot
             )
         )
     return notes
-
-
-RESUME_WITHIN = timedelta(days=1)
-"""A turn decided longer ago than this is not taken up again after a restart: a reply then,
-out of the blue, would help nobody (it is closed as interrupted, so its memories can go)."""
 
 
 async def resume_decided(steward: Steward) -> int:

@@ -270,3 +270,34 @@ async def test_approved_results_stored_fenced_before_0014_keep_their_outside_mar
         ]
     finally:
         await db.close()
+
+
+async def test_0022_marks_what_the_code_before_left_pending_as_a_possible_repeat(
+    tmp_path: Path,
+) -> None:
+    """Review 89: a send the code before 0022 had under way at a kill left its row `pending`
+    with nothing to say so; sent again after the upgrade it went out as a plain second copy."""
+    path = tmp_path / "s.db"
+    before = [m for m in load_migrations() if m.version < 22]
+    db = await Database.open(path, before)
+    await db.execute(
+        "INSERT INTO chats (channel, platform_chat_id, kind, created_at)"
+        " VALUES ('test', 'c1', 'private', '2026-01-01')"
+    )
+    for status in ("pending", "sent", "failed"):
+        await db.execute(
+            "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at)"
+            " VALUES (1, 'out', ?, ?, '2026-01-01', '2026-01-01')",
+            (status, status),
+        )
+    await db.close()
+    db = await Database.open(path, load_migrations())
+    try:
+        rows = await db.fetchall("SELECT status, may_repeat FROM messages ORDER BY id")
+        assert [(r["status"], r["may_repeat"]) for r in rows] == [
+            ("pending", 1),
+            ("sent", 0),
+            ("failed", 0),
+        ]
+    finally:
+        await db.close()

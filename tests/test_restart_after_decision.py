@@ -154,3 +154,22 @@ async def test_a_long_lived_request_decided_just_before_a_stop_goes_on(tmp_path:
         assert await resume_decided(w.h.steward) == 1
         assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.COMPLETED
         assert w.h.channel.sent
+
+
+async def test_a_request_that_expired_days_ago_while_down_is_not_answered(
+    tmp_path: Path,
+) -> None:
+    """Review 89: the sweeper expired it at the next start and went on with the turn, days
+    late, where a restart closes one decided that long ago."""
+    clock = FrozenClock(datetime.now(UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir late"}))
+        [(_, prompt)] = w.h.channel.approvals
+        turn_id = (await w.h.steward.stores.approvals.get(prompt.approval_id)).turn_id  # type: ignore[union-attr]
+    clock.advance(timedelta(days=5))
+    async with trust_world(tmp_path, reuse=True, clock=clock) as w:
+        asked = len(w.model.requests)
+        assert await w.h.steward.expire_approvals() == 1
+        assert len(w.model.requests) == asked and not w.h.channel.sent
+        assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.INTERRUPTED
+        assert not (w.workspace / "late").exists()

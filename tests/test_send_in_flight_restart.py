@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -212,7 +213,7 @@ async def test_a_long_message_that_keeps_failing_gets_one_note_not_one_per_try(
         h.edit_database(
             "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at,"
             " parts_sent, sending_since) VALUES (?, 'out', ?, 'pending', ?, ?, 1, ?)",
-            (chat.id, "alpha part\n\nomega part", *["2026-01-01T00:00:00Z"] * 3),
+            (chat.id, "alpha part\n\nomega part", *[datetime.now(UTC).isoformat()] * 3),
         )
     async with running_steward(tmp_path, None) as h:
         channel = _RestFails()
@@ -222,3 +223,25 @@ async def test_a_long_message_that_keeps_failing_gets_one_note_not_one_per_try(
         texts = channel.texts("c1")
         assert texts.count(RESENT) == 1, texts
         assert sum("omega part" in text for text in texts) == 1  # the rest, once
+
+
+async def test_a_reply_that_failed_for_over_a_week_is_not_sent_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """Review 89: "retried for up to a week" held while Steward ran; stopped for a month, the
+    next start sent a month-old failed reply (with a "Sent late" note) all the same."""
+    async with running_steward(tmp_path, None) as h:
+        await h.say("/help")
+        chat = await h.steward.stores.people.chat("test", "c1")
+        h.edit_database(
+            "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at)"
+            " VALUES (?, 'out', 'a month old', 'failed', ?, ?)",
+            (chat.id, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+        )
+    async with running_steward(tmp_path, None) as h:
+        channel = RecordingChannel()
+        h.steward.switchboard.register("test", channel)
+        assert await h.steward.courier.redeliver() == 0
+        assert channel.texts("c1") == []
+        [row] = [m for m in await h.steward.stores.messages.all() if m.text == "a month old"]
+        assert row.status == "undeliverable"
