@@ -17,3 +17,5 @@ class Extracted:
     text: str
     kind: str
     pages: int | None = None
+    pages_read: int | None = None
+    """A PDF of more pages than are read: how many were (the sender is told)."""

@@ -26,6 +26,10 @@ __all__ = ["Inbound", "Prepared", "stored_text"]
 
 log = logging.getLogger(__name__)
 
+ECHO_CHARS = 3000
+"""The most of the owner's own voice note shown back to them: a 30-minute note had come back
+as 48 messages (all of it still goes to the turn, and is saved as a .txt in inbox/)."""
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -141,6 +145,7 @@ class Inbound:
                 base=label,
                 own_words=user.is_owner and message.forwarded_from is None,
                 guest=None if user.is_owner else user.id,
+                message=_carrier(message.address.channel, message.platform_message_id),
             )
             text = " ".join(intake.notes)
             text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)
@@ -148,9 +153,10 @@ class Inbound:
             for problem in intake.problems:
                 await self._tell(message, chat_id, problem)
             if intake.spoken:
-                heard = "\n".join(
-                    f"> {line}" if line else ">" for line in intake.spoken.split("\n")
-                )
+                echo = intake.spoken
+                if len(echo) > ECHO_CHARS:
+                    echo = echo[:ECHO_CHARS].rstrip() + " (…)"
+                heard = "\n".join(f"> {line}" if line else ">" for line in echo.split("\n"))
                 await self._tell(message, chat_id, f"🎙 I heard:\n\n{heard}")
         answered = None
         attachments = list(intake.attachments)
@@ -159,7 +165,7 @@ class Inbound:
             answered = await find_answered(steward.stores, ref)
             if answered is not None and ref.author is not None and ref.media:
                 attachments += await self._replied_files(
-                    message, chat_id, message_id, ref, answered
+                    message, user, chat_id, message_id, ref, answered
                 )
         text = "\n\n".join(p for p in (message.text, intake.spoken) if p)
         if not text and not intake.attachments:
@@ -171,13 +177,16 @@ class Inbound:
     async def _replied_files(
         self,
         message: IncomingMessage,
+        user: User,
         chat_id: int,
         message_id: int,
         ref: ReplyRef,
         answered: Answered,
     ) -> list[Attachment]:
         """The files of the message replied to ("what is in this photo?"), with that message's
-        label: another person's photo is outside content. Noted in the log after the message."""
+        label: another person's photo is outside content. Noted in the log after the message.
+        The copy saved when that message came is reused; a download counts in a guest's
+        quota, as their own files do (each reply had fetched and saved the file again)."""
         steward = self._steward
         source = steward.switchboard.get(message.address.channel)
         intake = await self.intake.take(
@@ -185,6 +194,8 @@ class Inbound:
             source if isinstance(source, FileSource) else None,
             base=answered.label,
             own_words=False,
+            guest=None if user.is_owner else user.id,
+            message=_carrier(ref.channel, ref.received_as),
         )
         stored = await steward.stores.messages.get(message_id) if intake.notes else None
         if stored is not None:
@@ -209,3 +220,8 @@ class Inbound:
         await self._steward.courier.send(
             message.address, chat_id, text, in_history=False, label=TRUSTED
         )
+
+
+def _carrier(channel: str, message_id: str | None) -> tuple[str, str] | None:
+    """The message that carries files, as the intake remembers what they were saved as."""
+    return (channel, message_id) if message_id else None

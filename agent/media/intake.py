@@ -1,16 +1,18 @@
 """The intake of a message's files: size caps, download, conversion, workspace copies, labels.
 
 For every file (`MediaRef`) a message carries, in order: refuse it by its announced size before
-any download; fetch it through the channel (`FileSource`), capped; keep a copy in the
-workspace's `inbox/` (documents also as extracted text, `<name>.txt`) so tools can work on it;
-then make it ready for the model:
+any download (a file of a message replied to is the copy saved then, `inbox.py`); fetch it
+through the channel (`FileSource`), capped; keep a copy in the workspace's `inbox/` (with a
+document's text, unless the file reads as it, and a transcript as UTF-8 `<name>.txt`) so tools
+can work on it; then make it ready for the model:
 
 - a photo or image file → an image block, downscaled (`images.py`); what it shows is outside
   content, whoever sent it (the caption the owner typed stays theirs);
-- a document → its text, capped, fenced as outside content whoever sent it;
+- a document → its text, capped, fenced as outside content whoever sent it (the sender told
+  of pages not read past a PDF's page cap);
 - the owner's own voice note → a transcript that *is* their message (`Intake.spoken`); a voice
   note from someone else or forwarded, and any audio file → a transcript fenced as outside
-  content.
+  content, capped as a document is.
 
 What fails becomes a sentence for the sender (`Intake.problems`): the message itself is already
 stored, so nothing is lost.
@@ -22,7 +24,6 @@ import asyncio
 import base64
 import html
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,8 @@ from agent.media.documents import READABLE, DocumentError, document_type, extrac
 from agent.media.file_names import name_parts as _name_parts
 from agent.media.file_names import safe_name as _safe_name
 from agent.media.images import ImageError, prepare_image
+from agent.media.inbox import INBOX, Inbox, Kept
+from agent.media.quota import GuestQuota
 from agent.media.stt import NOT_CONFIGURED, Transcriber, TranscriptionError
 from memory.labels import TRUSTED, Label
 
@@ -50,7 +53,6 @@ __all__ = ["INBOX", "FileSource", "Intake", "MediaIntake", "content_blocks", "me
 
 log = logging.getLogger(__name__)
 
-INBOX = "inbox"
 _WHAT = {
     MediaKind.PHOTO: "photo",
     MediaKind.DOCUMENT: "file",
@@ -123,12 +125,9 @@ class MediaIntake:
         transcriber: Transcriber | None,
         guest_daily_bytes: int = 0,
     ) -> None:
-        self._workspace = workspace
+        self._inbox = Inbox(workspace)
         self._max_bytes = max_bytes
-        self._guest_daily_bytes = guest_daily_bytes
-        # (day, person) -> bytes saved: in memory, as a flood guard (a restart, the owner's
-        # doing, starts the day's count again)
-        self._saved: dict[tuple[str, int], int] = {}
+        self._quota = GuestQuota(guest_daily_bytes, max_bytes)
         self._max_chars = max_chars
         self._transcriber = transcriber
 
@@ -140,25 +139,30 @@ class MediaIntake:
         base: Label,
         own_words: bool,
         guest: int | None = None,
+        message: tuple[str, str] | None = None,
     ) -> Intake:
         """Fetch and prepare every file in `refs`. `base` is the message's own label (another
         person's, forwarded); `own_words` whether it is the owner's own, unforwarded message;
-        `guest` the user id of a sender other than the owner, whose files have a daily quota."""
+        `guest` the user id of a sender other than the owner, whose files have a daily quota;
+        `message` the (channel, message id) that carries the files: a file of it already in
+        the inbox is reused, not downloaded (and counted) again."""
         intake = Intake()
         for ref in refs:
-            held = self._hold(guest, ref)
+            key = (message[0], message[1], ref.file_id) if message else None
+            kept = await self._inbox.recall(key, self._max_bytes) if key else None
+            held = 0 if kept else self._quota.hold(guest, ref)
             before = intake.fetched
             try:
                 if held is None:
                     intake.problems.append(
-                        f"You have sent {_mb(self._guest_daily_bytes)} of files today, the most "
+                        f"You have sent {_mb(self._quota.daily_bytes)} of files today, the most "
                         f"I keep for anyone but my owner, so I did not download that "
                         f"{_WHAT[ref.kind]}; try again tomorrow."
                     )
                     intake.notes.append(f"[{_named(ref)} not downloaded: the day's files quota]")
                     continue
                 cap = self._max_bytes if not held else min(self._max_bytes, held)
-                await self._one(ref, source, base, own_words, intake, cap)
+                await self._one(ref, source, base, own_words, intake, cap, key, kept)
             except FileTooLarge as exc:
                 size = f" is {_mb(exc.size)}" if exc.size else " is too large"
                 intake.problems.append(
@@ -176,33 +180,8 @@ class MediaIntake:
                 intake.problems.append(f"I could not read that {_WHAT[ref.kind]}.")
                 intake.notes.append(f"[{_named(ref)} could not be read]")
             finally:
-                self._settle(guest, held, intake.fetched - before)
+                self._quota.settle(guest, held, intake.fetched - before)
         return intake
-
-    def _hold(self, guest: int | None, ref: MediaRef) -> int | None:
-        """Reserve a file's size in the sender's daily quota before the download, at once:
-        checked first and counted after, files arriving together in several chats all passed.
-        A file of no announced size reserves what is left (settled to its size once it came).
-        0: no quota; None: over it."""
-        if guest is None or self._guest_daily_bytes <= 0:
-            return 0
-        today = _today()
-        self._saved = {k: v for k, v in self._saved.items() if k[0] == today}
-        used = self._saved.get((today, guest), 0)
-        left = self._guest_daily_bytes - used
-        want = ref.size if ref.size else min(self._max_bytes, left)  # 0 is no size either
-        if want > left or left <= 0:
-            return None
-        self._saved[(today, guest)] = used + want
-        return want
-
-    def _settle(self, guest: int | None, held: int | None, fetched: int) -> None:
-        """The reservation replaced by what was downloaded (nothing, when it was refused)."""
-        if guest is None or held is None or self._guest_daily_bytes <= 0:
-            return
-        key = (_today(), guest)
-        if key in self._saved:
-            self._saved[key] = max(0, self._saved[key] - held + fetched)
 
     async def _one(
         self,
@@ -212,21 +191,30 @@ class MediaIntake:
         own_words: bool,
         intake: Intake,
         cap: int,
+        key: Kept | None = None,
+        kept: tuple[str, bytes] | None = None,
     ) -> None:
-        """`cap`: the most the download may be (the file cap, or what a guest's quota holds)."""
+        """`cap`: the most the download may be (the file cap, or what a guest's quota holds);
+        `kept`: the copy already saved of this file (`key`), used instead of a download."""
         what = _WHAT[ref.kind]
-        if ref.size is not None and ref.size > self._max_bytes:
+        if kept is None and ref.size is not None and ref.size > self._max_bytes:
             raise FileTooLarge(ref.size, self._max_bytes)  # before any download
         listens = ref.kind in (MediaKind.VOICE, MediaKind.AUDIO)
         if listens and self._transcriber is None:
             intake.problems.append(NOT_CONFIGURED)
             intake.notes.append(f"[{what}: not transcribed, no speech-to-text configured]")
             return
-        if source is None:
-            raise FileUnavailable("this channel cannot download files")
-        raw = await source.fetch_file(ref, cap)
-        intake.fetched += len(raw)  # before the save: a failed save still took the download
-        saved = await self._save(ref, raw)
+        if kept is not None:
+            saved, raw = kept
+        else:
+            if source is None:
+                raise FileUnavailable("this channel cannot download files")
+            raw = await source.fetch_file(ref, cap)
+            intake.fetched += len(raw)  # before the save: a failed save still took the download
+            saved = await self._save(ref, raw)
+            if key is not None:
+                self._inbox.remember(key, saved, raw)
+        reused = kept is not None
         outside = base.join(Label.untrusted(f"file:{saved}"))
         if ref.kind is MediaKind.PHOTO:
             try:
@@ -247,12 +235,12 @@ class MediaIntake:
             )
             intake.notes.append(f"[{what} saved as {saved}]")
         elif ref.kind is MediaKind.DOCUMENT:
-            await self._document(ref, raw, saved, outside, intake)
+            await self._document(ref, raw, saved, outside, intake, reused)
         else:
-            await self._listen(ref, raw, saved, base, own_words, intake)
+            await self._listen(ref, raw, saved, base, own_words, intake, reused)
 
     async def _document(
-        self, ref: MediaRef, raw: bytes, saved: str, label: Label, intake: Intake
+        self, ref: MediaRef, raw: bytes, saved: str, label: Label, intake: Intake, reused: bool
     ) -> None:
         kind = document_type(ref.name, ref.mime_type)
         if kind is None:
@@ -271,7 +259,16 @@ class MediaIntake:
             )
             intake.notes.append(f"[file saved as {saved}; unreadable]")
             return
-        text_copy = saved if kind != "pdf" else await self._save_text(saved, extracted.text)
+        # the file itself is its text only when it reads back so: a UTF-16 file read later as
+        # UTF-8 was junk, an HTML file's hidden text came back
+        plain = kind != "pdf" and await asyncio.to_thread(_reads_as, raw, extracted.text)
+        text_copy = saved if plain else await self._save_text(saved, extracted.text, reused)
+        if extracted.pages and extracted.pages_read is not None:
+            intake.problems.append(
+                f"I read the first {extracted.pages_read} of the {extracted.pages} pages of "
+                f"{_safe_name(ref.name) or 'that PDF'} (the most I read of one PDF); the rest "
+                f"is not in {text_copy}."
+            )
         text = extracted.text
         truncated = len(text) > self._max_chars
         if truncated:
@@ -297,6 +294,7 @@ class MediaIntake:
         base: Label,
         own_words: bool,
         intake: Intake,
+        reused: bool,
     ) -> None:
         assert self._transcriber is not None
         what = _WHAT[ref.kind]
@@ -316,17 +314,26 @@ class MediaIntake:
             intake.problems.append(f"I heard no words in that {what}.")
             intake.notes.append(f"[{what} saved as {saved}; no words heard]")
             return
+        # kept, so a later turn can read it again (only the recording had been)
+        transcript = await self._save_text(saved, text, reused)
         if ref.kind is MediaKind.VOICE and own_words:
             intake.spoken = (intake.spoken + "\n\n" + text).strip()
+            # the transcript is the stored message itself: the note stays as it was
             intake.notes.append(f"[voice note, saved as {saved}]")
             return
         label = base.join(Label.untrusted(f"file:{saved}"))
+        truncated = len(text) > self._max_chars  # an hours-long recording: cut as a document
         intake.attachments.append(
             Attachment(
-                AttachmentKind.TRANSCRIPT, f"{what} {saved}", label, text=text, saved_as=saved
+                AttachmentKind.TRANSCRIPT,
+                f"{what} {saved} (its transcript is in {transcript})",
+                label,
+                text=text[: self._max_chars],
+                saved_as=transcript,
+                truncated=truncated,
             )
         )
-        intake.notes.append(f"[{what} saved as {saved}; transcribed]")
+        intake.notes.append(f"[{what} saved as {saved}; transcript in {transcript}]")
 
     # -- the workspace copy -----------------------------------------------------------------
 
@@ -336,43 +343,12 @@ class MediaIntake:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
             stem = f"{_WHAT[ref.kind].replace(' ', '-')}-{stamp}"
             suffix = suffix or _DEFAULT_SUFFIX[ref.kind]
-        return await asyncio.to_thread(self._write_new, stem + suffix, raw)
+        return await self._inbox.save(stem + suffix, raw)
 
-    async def _save_text(self, saved: str, text: str) -> str:
+    async def _save_text(self, saved: str, text: str, reused: bool) -> str:
+        """`<name>.txt` beside the file; a reused file's own copy, when it is unchanged."""
         name = saved.removeprefix(f"{INBOX}/") + ".txt"
-        return await asyncio.to_thread(self._write_new, name, text.encode())
-
-    def _write_new(self, name: str, data: bytes) -> str:
-        """Write `data` to a new file in inbox/ (never over an existing one, never through a
-        symbolic link); returns its workspace-relative path."""
-        inbox = self._workspace / INBOX
-        inbox.mkdir(parents=True, exist_ok=True)
-        nofollow = getattr(os, "O_NOFOLLOW", 0)
-        try:  # the folder itself opened without following a link: a tool that swaps inbox/
-            # for a symbolic link after this check cannot redirect the write (files are
-            # created relative to this descriptor)
-            folder = os.open(inbox, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
-        except OSError:
-            raise FileUnavailable("the workspace's inbox/ is not a plain folder") from None
-        try:
-            stem, dot, suffix = name.rpartition(".")
-            if not dot or not stem:
-                stem, suffix = name, ""
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow
-            for attempt in range(1000):
-                candidate = (
-                    name if attempt == 0 else f"{stem}-{attempt}{'.' + suffix if suffix else ''}"
-                )
-                try:
-                    fd = os.open(candidate, flags, 0o600, dir_fd=folder)
-                except FileExistsError:
-                    continue
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                return f"{INBOX}/{candidate}"
-        finally:
-            os.close(folder)
-        raise FileUnavailable("inbox/ has too many files of that name")
+        return await self._inbox.save(name, text.encode(), same_ok=reused)
 
 
 def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, Any]], Label]:
@@ -419,5 +395,9 @@ def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, 
     return blocks, label
 
 
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
+def _reads_as(raw: bytes, text: str) -> bool:
+    """Whether `raw`, read as UTF-8 (as tools read a file), is `text`."""
+    try:
+        return raw.decode("utf-8-sig") == text
+    except UnicodeDecodeError:
+        return False

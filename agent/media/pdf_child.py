@@ -42,7 +42,7 @@ def main() -> None:
     text = ""
     try:
         extracted = read_pdf(raw, seconds)
-        answer: dict[str, object] = {"pages": extracted.pages}
+        answer: dict[str, object] = {"pages": extracted.pages, "read": extracted.pages_read}
         text = extracted.text
     except DocumentError as exc:
         answer = {"error": str(exc)}
@@ -115,7 +115,13 @@ async def _one_child(raw: bytes, seconds: float) -> Extracted:
         raise DocumentError(TOO_MUCH) from None
     if "error" in answer:
         raise DocumentError(TOO_MUCH if answer["error"] == "too much" else answer["error"])
-    return Extracted(text.decode("utf-8", errors="replace"), "pdf", answer["pages"])
+    read = answer.get("read")
+    return Extracted(
+        text.decode("utf-8", errors="replace"),
+        "pdf",
+        answer["pages"],
+        read if isinstance(read, int) else None,
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from agent.media.document_types import DocumentError, Extracted
 __all__ = ["MAX_PAGE_CONTENT", "MAX_PAGE_FONTS", "MAX_PDF_PAGES", "MAX_PDF_TEXT", "read_pdf"]
 
 MAX_PDF_PAGES = 300
+"""Pages read of one PDF; the sender is told of the rest (`Extracted.pages_read`)."""
 MAX_PDF_TEXT = 4_000_000
 """Characters of text read from one PDF; the pages after it are named as not read. A book of
 300 pages has about 1 MB (the model is given 60,000 characters of it); 48 KB of PDF whose
@@ -189,9 +190,14 @@ def _pdf_within_limits(raw: bytes, seconds: float) -> Extracted:
         texts = []
         total = 0  # characters of text read
         deadline = time.monotonic() + seconds
+        capped = False  # stopped at MAX_PDF_PAGES (not by time or size)
         for index, page in enumerate(reader.pages):
             if index >= MAX_PDF_PAGES:
-                texts.append(f"[… {count - MAX_PDF_PAGES} more pages not read]")
+                capped = True
+                texts.append(
+                    f"[… pages {index + 1} to {count} not read: at most {MAX_PDF_PAGES} pages of "
+                    "a PDF are read]"
+                )
                 break
             if time.monotonic() > deadline:
                 texts.append(f"[… pages {index + 1} to {count} not read: too much to read]")
@@ -239,7 +245,7 @@ def _pdf_within_limits(raw: bytes, seconds: float) -> Extracted:
         raise DocumentError(
             "it has no text I can extract (a scanned PDF?); send the pages as photos instead"
         )
-    return Extracted(text, "pdf", count)
+    return Extracted(text, "pdf", count, MAX_PDF_PAGES if capped else None)
 
 
 def read_pdf(raw: bytes, seconds: float) -> Extracted:

@@ -167,9 +167,46 @@ async def read_file(ctx: ToolContext, path: str) -> ToolResult:
     return ToolResult(data, source=f"file:{path}")
 
 
+_SIGNATURES = (
+    (b"%PDF-", "a PDF"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"OggS", "an Ogg recording"),
+)
+_SNIFF = 8192
+
+
+def _binary(data: bytes) -> str | None:
+    """What a file is when it is not text (by its first bytes), else None."""
+    for signature, what in _SIGNATURES:
+        if data.startswith(signature):
+            return what
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "a WebP image"
+    return "a binary file (or UTF-16 text)" if b"\x00" in data[:_SNIFF] else None
+
+
 def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
+    """The file as UTF-8 text; a binary file (a saved photo) is refused in one sentence: read
+    as text it had given the model 135,000 characters of U+FFFD."""
     with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
         data = handle.read(limit + 1)
+    what = _binary(data)
+    if what is not None:
+        beside = f"{path}.txt"
+        try:
+            os.close(open_in_workspace(sandbox, beside, write=False))
+        except (ToolError, OSError, ValueError):
+            text = "read_file reads text files only"
+        else:
+            text = f"its text is in {beside}"
+        raise ToolError(f"{path} is {what}, not text; {text}.")
     if len(data) <= limit:
         return data.decode("utf-8", errors="replace")
     return data[:limit].decode("utf-8", errors="replace") + "\n[… truncated]"
