@@ -111,12 +111,18 @@ async def test_a_flood_of_list_changed_is_one_listing_a_second_and_the_last_chan
     assert listed <= 6, f"{listed} tools/list requests for a 2 s flood"
 
 
-async def test_one_call_is_one_tools_call_when_the_server_asks_for_input(tmp_path: Path) -> None:
-    """Review 81: the SDK sent an approved call again, up to 10 times, when the server
-    answered "input required" (an elicitation Steward never gives): one approval reached the
-    server as eleven calls, and the audit said one."""
+async def test_a_server_asking_to_be_called_again_is_followed_then_given_up_on(
+    tmp_path: Path,
+) -> None:
+    """A state-only "input required" is the server's "call again with this state": followed,
+    the call completes (review 90: refusing it at once broke such servers); a server that
+    never stops asking fails the call with that said, and its link stays up (the SDK's error
+    had been taken for a broken connection and the server restarted)."""
     async with supervised(tmp_path, "asks", "mcp_input_required.py") as supervisor:
-        with pytest.raises(CallFailed, match="asked for input Steward does not give"):
-            await supervisor.links["asks"].call("transfer", {}, 10)
-        assert count(tmp_path, "asks", "calls.count") == 1
-        assert supervisor.links["asks"].status == "up"  # not taken for a broken connection
+        link = supervisor.links["asks"]
+        result = await link.call("lookup", {"q": "weather"}, 10)
+        assert "answer for weather" in " ".join(getattr(c, "text", "") for c in result.content)
+        assert count(tmp_path, "asks", "calls.count") == 2
+        with pytest.raises(CallFailed, match="kept asking to be called again"):
+            await link.call("transfer", {}, 10)
+        assert link.status == "up" and link.restarts == 0

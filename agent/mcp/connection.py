@@ -161,9 +161,6 @@ class ServerLink:
                 message_handler=self._message,
                 client_info=mt.Implementation(name="steward", version="1"),
                 mode=self._mode,  # type: ignore[arg-type]
-                # one approved call is one `tools/call`: the SDK would send it again up to 10
-                # times when the server asks for input Steward never gives (review 81)
-                input_required_max_rounds=0,
             )
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await stack.enter_async_context(client)
@@ -289,10 +286,13 @@ class ServerLink:
                 # -32001 sooner is answering: its error)
                 raise CallFailed(self._late(seconds), "timeout") from None
             raise
-        except InputRequiredRoundsExceededError:
+        except InputRequiredRoundsExceededError as exc:
+            # the server kept answering "call again with this state" (a request for input
+            # Steward does not give fails at once): a server's answer, not a broken link, which
+            # the RuntimeError below would have reconnected (review 90)
             raise CallFailed(
-                f"the MCP server {self.name} asked for input Steward does not give (sampling, "
-                "elicitation or roots): the call was not completed and is not sent again",
+                f"the MCP server {self.name} kept asking to be called again "
+                f"({exc.max_rounds} times); the call was not completed",
                 "input_required",
             ) from None
         except (OSError, EOFError, RuntimeError) as exc:
