@@ -14,7 +14,14 @@ from pathlib import PurePosixPath
 from agent.html_text import html_to_text
 from agent.media.document_types import DocumentError, Extracted
 
-__all__ = ["READABLE", "DocumentError", "Extracted", "document_type", "extract_text"]
+__all__ = [
+    "READABLE",
+    "DocumentError",
+    "Extracted",
+    "decode_text",
+    "document_type",
+    "extract_text",
+]
 
 READABLE = "PDF, plain text, Markdown, CSV and HTML"
 _BY_SUFFIX = {
@@ -50,6 +57,12 @@ def document_type(name: str, mime_type: str) -> str | None:
 
 
 _BINARY = "it looks like a binary file, not text"
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes as text whatever their Unicode form (see `_decode`); DocumentError when they are
+    no text at all."""
+    return _decode(raw)
 
 
 def _decode(raw: bytes) -> str:

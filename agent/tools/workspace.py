@@ -17,6 +17,7 @@ import stat
 from pathlib import PurePosixPath
 from typing import Any
 
+from agent.media.documents import DocumentError, decode_text
 from agent.sandbox import Sandbox
 from agent.tools.registry import Precheck, Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tree_digest import file_digest
@@ -189,24 +190,35 @@ def _binary(data: bytes) -> str | None:
             return what
     if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
         return "a WebP image"
-    return "a binary file (or UTF-16 text)" if b"\x00" in data[:_SNIFF] else None
+    return None
 
 
 def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
-    """The file as UTF-8 text; a binary file (a saved photo) is refused in one sentence: read
-    as text it had given the model 135,000 characters of U+FFFD."""
+    """The file as text; a binary file (a saved photo) is refused in one sentence: read as text
+    it had given the model 135,000 characters of U+FFFD. Text with NUL bytes in it is text
+    still: UTF-16 (PowerShell's `>`), NUL-separated names (`find -print0`: review 90)."""
     with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
         data = handle.read(limit + 1)
     what = _binary(data)
-    if what is not None:
-        beside = f"{path}.txt"
+    if what is None and b"\x00" in data[:_SNIFF]:
         try:
-            os.close(open_in_workspace(sandbox, beside, write=False))
-        except (ToolError, OSError, ValueError):
-            text = "read_file reads text files only"
+            text = data[: limit + 1].decode("utf-8")  # NUL-separated UTF-8
+        except UnicodeDecodeError:
+            try:
+                text = decode_text(data[:limit])  # UTF-16/32, with or without a BOM
+            except DocumentError:
+                what = "a binary file"
+            else:
+                return text + ("\n[… truncated]" if len(data) > limit else "")
         else:
-            text = f"its text is in {beside}"
-        raise ToolError(f"{path} is {what}, not text; {text}.")
+            return text[:limit] + ("\n[… truncated]" if len(data) > limit else "")
+    if what is not None:
+        # the text Steward read from a file that came in is named in the note of its message;
+        # a name guessed here could be another person's file (review 90: "x.pdf.txt")
+        raise ToolError(
+            f"{path} is {what}, not text; read_file reads text files only (the text read from "
+            "a file that came in is in the .txt its message named)."
+        )
     if len(data) <= limit:
         return data.decode("utf-8", errors="replace")
     return data[:limit].decode("utf-8", errors="replace") + "\n[… truncated]"
