@@ -229,7 +229,7 @@ class Courier:
             if message.status == OutStatus.FAILED and self._stores.messages.age(message) > MAX_AGE:
                 # tried for a week before the stop, as `keep_redelivering` would have: not
                 # sent a month late at the next start (review 89)
-                await self._give_up(message.id, address, "no success in a week of attempts")
+                await self._give_up(message.id, address, "not delivered within a week")
                 continue
             sent += await self._redeliver(message, address)
         return sent
