@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,32 @@ async def test_the_sender_is_told_a_pdf_over_300_pages_was_read_only_in_part(
     assert text.endswith(
         "Text of page 300\n\n[… pages 301 to 350 not read: at most 300 pages of a PDF are read]"
     )
+
+
+async def test_read_file_refuses_zeros_and_archives_and_reads_any_utf16_or_long_lists(
+    tmp_path: Path,
+) -> None:
+    """Review 92: zeros and a tar archive are valid UTF-8 and went to the model as 200,000
+    NULs (the request was rejected); UTF-16 without a byte order mark came as "N\\x00a\\x00";
+    a long NUL-separated list whose cut fell inside a character was called binary."""
+    names = "".join(f"файл-{n:05d}.txt\x00" for n in range(12_000)).encode()  # > 200 KB
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "disk.img").write_bytes(bytes(300_000))
+        with tarfile.open(w.workspace / "backup.tar", "w") as tar:
+            (w.workspace / "a.txt").write_text("hello")
+            tar.add(w.workspace / "a.txt", arcname="a.txt")
+        (w.workspace / "export.csv").write_bytes("Name,Amount\r\nRent,1200".encode("utf-16-le"))
+        for cut in (0, 1):  # the limit falls on a character's first or second byte
+            (w.workspace / f"files{cut}.lst").write_bytes(b"x" * cut + names)
+        paths = ("disk.img", "backup.tar", "export.csv", "files0.lst", "files1.lst")
+        for path in paths:
+            await w.h.say(instruction("read_file", {"path": path}))
+        results = [r.tool_results[0] for r in w.model.requests if r.tool_results]
+        assert len(results) == len(paths)
+        shown = {path: str(result["content"]) for path, result in zip(paths, results, strict=True)}
+        assert "is a binary file, not text" in shown["disk.img"]
+        assert "is a binary file, not text" in shown["backup.tar"]
+        assert "Name,Amount" in shown["export.csv"] and "\x00" not in shown["export.csv"]
+        for path in ("files0.lst", "files1.lst"):
+            assert "файл-00000.txt\u2400файл-00001.txt" in shown[path], shown[path][:200]
+            assert "[… truncated]" in shown[path]

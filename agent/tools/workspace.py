@@ -9,6 +9,7 @@ nothing is written inside a `.git` folder (a planted config or hook would run co
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import difflib
 import os
@@ -199,19 +200,13 @@ def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
     still: UTF-16 (PowerShell's `>`), NUL-separated names (`find -print0`: review 90)."""
     with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
         data = handle.read(limit + 1)
+    cut = "\n[… truncated]" if len(data) > limit else ""
     what = _binary(data)
     if what is None and b"\x00" in data[:_SNIFF]:
-        try:
-            text = data[: limit + 1].decode("utf-8")  # NUL-separated UTF-8
-        except UnicodeDecodeError:
-            try:
-                text = decode_text(data[:limit])  # UTF-16/32, with or without a BOM
-            except DocumentError:
-                what = "a binary file"
-            else:
-                return text + ("\n[… truncated]" if len(data) > limit else "")
-        else:
-            return text[:limit] + ("\n[… truncated]" if len(data) > limit else "")
+        text = _text_with_nuls(data[:limit])
+        if text is not None:
+            return text + cut
+        what = "a binary file"
     if what is not None:
         # the text Steward read from a file that came in is named in the note of its message;
         # a name guessed here could be another person's file (review 90: "x.pdf.txt")
@@ -219,9 +214,32 @@ def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
             f"{path} is {what}, not text; read_file reads text files only (the text read from "
             "a file that came in is in the .txt its message named)."
         )
-    if len(data) <= limit:
-        return data.decode("utf-8", errors="replace")
-    return data[:limit].decode("utf-8", errors="replace") + "\n[… truncated]"
+    return data[:limit].decode("utf-8", errors="replace") + cut
+
+
+_NUL_SHOWN = "\u2400"  # ␀: one character, where a NUL went to the model as six (\u0000)
+
+
+def _text_with_nuls(data: bytes) -> str | None:
+    """Text that holds NUL bytes: UTF-16 or UTF-32 (with or without a byte order mark), else
+    UTF-8 whose NULs separate words (`-print0`), its NULs shown as ␀; None for anything else
+    (review 92: zeros and a tar archive are valid UTF-8 too, and went to the model as
+    200,000 NULs). UTF-16 comes first: ASCII in UTF-16 is valid UTF-8 as well."""
+    try:
+        return decode_text(data)
+    except DocumentError:
+        pass
+    text = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        decoded = text.decode(data, final=False)  # a character the limit cut is left out
+    except UnicodeDecodeError:
+        return None
+    sample = decoded[:_SNIFF]
+    nuls = sample.count("\x00")
+    controls = sum(1 for char in sample if char < " " and char not in "\t\n\r\x00")
+    if "\x00\x00\x00\x00" in sample or nuls > len(sample) * 0.25 or controls > len(sample) * 0.05:
+        return None  # runs of NULs (padding, zeros), or too many to be separators
+    return decoded.replace("\x00", _NUL_SHOWN)
 
 
 _DIFF_LIMIT = 256 * 1024
