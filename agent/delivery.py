@@ -226,9 +226,9 @@ class Courier:
             if chat is None:
                 continue
             address = Address(chat.channel, chat.platform_chat_id, message.thread_id)
-            if message.status == OutStatus.FAILED and self._stores.messages.age(message) > MAX_AGE:
-                # tried for a week before the stop, as `keep_redelivering` would have: not
-                # sent a month late at the next start (review 89)
+            if self._stores.messages.age(message) > MAX_AGE:
+                # failed, waiting or cut short mid-send a week ago or more: not sent a month
+                # late at the next start, as `keep_redelivering` gives up (reviews 89, 92)
                 await self._give_up(message.id, address, "not delivered within a week")
                 continue
             sent += await self._redeliver(message, address)

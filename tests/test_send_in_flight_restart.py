@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -167,6 +167,7 @@ async def test_a_long_message_cut_short_after_its_first_part_gets_the_note_befor
 
     first, second = "alpha " * 600, "omega " * 600  # two Telegram messages
     env = {"STEWARD_OWNER": f"test:owner,telegram:{OWNER_TG}", "STEWARD_STREAMING": "off"}
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     async with FakeTelegram() as tg:
         async with running_steward(tmp_path, fake_model.base_url, **env) as h:
             chat = await h.steward.stores.people.chat("telegram", str(OWNER_TG))
@@ -174,7 +175,7 @@ async def test_a_long_message_cut_short_after_its_first_part_gets_the_note_befor
             h.edit_database(
                 "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at,"
                 " parts_sent, sending_since) VALUES (?, 'out', ?, 'pending', ?, ?, 1, ?)",
-                (chat.id, f"{first.strip()}\n\n{second.strip()}", *["2026-01-01T00:00:00Z"] * 3),
+                (chat.id, f"{first.strip()}\n\n{second.strip()}", *[an_hour_ago] * 3),
             )
         async with (
             running_steward(tmp_path, fake_model.base_url, **env) as h,
@@ -225,23 +226,30 @@ async def test_a_long_message_that_keeps_failing_gets_one_note_not_one_per_try(
         assert sum("omega part" in text for text in texts) == 1  # the rest, once
 
 
-async def test_a_reply_that_failed_for_over_a_week_is_not_sent_at_the_next_start(
+async def test_a_reply_waiting_for_over_a_week_is_not_sent_at_the_next_start(
     tmp_path: Path,
 ) -> None:
-    """Review 89: "retried for up to a week" held while Steward ran; stopped for a month, the
-    next start sent a month-old failed reply (with a "Sent late" note) all the same."""
+    """Reviews 89 and 92: "retried for up to a week" held while Steward ran; stopped for a
+    month, the next start sent month-old replies all the same: failed, never tried, or cut
+    short mid-send (that one even without its age)."""
+    month = ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
     async with running_steward(tmp_path, None) as h:
         await h.say("/help")
         chat = await h.steward.stores.people.chat("test", "c1")
-        h.edit_database(
-            "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at)"
-            " VALUES (?, 'out', 'a month old', 'failed', ?, ?)",
-            (chat.id, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
-        )
+        for text, status, sending in (
+            ("failed a month ago", "failed", None),
+            ("written a month ago", "pending", None),
+            ("cut short a month ago", "pending", month[1]),
+        ):
+            h.edit_database(
+                "INSERT INTO messages (chat_id, direction, text, status, created_at, updated_at,"
+                " sending_since) VALUES (?, 'out', ?, ?, ?, ?, ?)",
+                (chat.id, text, status, *month, sending),
+            )
     async with running_steward(tmp_path, None) as h:
         channel = RecordingChannel()
         h.steward.switchboard.register("test", channel)
         assert await h.steward.courier.redeliver() == 0
         assert channel.texts("c1") == []
-        [row] = [m for m in await h.steward.stores.messages.all() if m.text == "a month old"]
-        assert row.status == "undeliverable"
+        old = [m for m in await h.steward.stores.messages.all() if "a month ago" in m.text]
+        assert len(old) == 3 and {m.status for m in old} == {"undeliverable"}
