@@ -171,11 +171,14 @@ _ELAPSED = re.compile(
 # -- dateparser ------------------------------------------------------------------------------
 
 
-def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+def _dateparse(
+    text: str, now: datetime, zone: ZoneInfo, day_of_month: str | None = None
+) -> datetime | None:
     """dateparser on `text`. A span of hours, minutes or seconds ("45s", "in 2 hours") is
     elapsed time, counted in UTC; everything else ("tomorrow 9:00", "in 3 days", "monday") is
     read on the local wall clock and then placed with zoneinfo, so a date on the other side of
-    a daylight-saving change gets that day's offset."""
+    a daylight-saving change gets that day's offset. `day_of_month` ("first", "last") is the
+    day a date without one takes; unset, dateparser takes the day of `now`."""
     import dateparser  # lazy: its language data loads on first use
 
     elapsed = bool(_ELAPSED.match(text.strip()))
@@ -187,6 +190,8 @@ def _dateparse(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
             **{part: time(*clock) for part, clock in PARTS_OF_DAY.items()}
         ),
     }
+    if day_of_month is not None:
+        settings["PREFER_DAY_OF_MONTH"] = day_of_month
     if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
         settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
     result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
@@ -406,7 +411,9 @@ _RELATIVE_DAY = re.compile(r"\b(tomorrow|tmrw|yesterday|in|next|after|from now)\
 
 def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     """A day in words ("today", "friday", "11 march", "in 3 days", "2026-12-24"), read from
-    the day's start, so today counts whatever hour it is; a day before today is an error."""
+    the day's start, so today counts whatever hour it is; a day before today is an error. A
+    month without a day ("march", "in march 2027") is its last day: "by March" means by its
+    end, whatever day it is said (dateparser took the day from today, or from yesterday)."""
     today = now.astimezone(zone).date()
     if text.strip().lower() in ("today", "tonight"):
         return today
@@ -414,9 +421,17 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     # a relative phrase counts from today ("tomorrow", "in 3 days"); a named day or date from
     # just before it, so the day it names may be today ("11 march", "wednesday", "9:00")
     base = local_at(today, 0, 0, zone)
+    moment: datetime | None = None
+    if any(word in _MONTHS for word in re.findall(r"[a-z]+", text.lower())):
+        # a month's first and last day differ only when no day was given ("march", not
+        # "1 march"); read from just before today, so this month is this month's end
+        words, eve = _normalized(text.strip()), base - timedelta(seconds=1)
+        first, last = (_dateparse(words, eve, zone, end) for end in ("first", "last"))
+        if first is not None and last is not None and first.date() != last.date():
+            moment = last
     if not _RELATIVE_DAY.search(text):
         base -= timedelta(seconds=1)
-    moment = _moment(text, base, zone)
+    moment = moment or _moment(text, base, zone)
     if moment is None:
         raise WhenError(f"I couldn't read “{text.strip()}” as a date.")
     day = moment.astimezone(zone).date()

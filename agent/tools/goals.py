@@ -59,17 +59,19 @@ async def goal_add(
         )
     except (GoalError, WhenError) as exc:
         raise ToolError(str(exc)) from None
+    # the day the words were read as, so the model can tell the user ("March": Wed 2027-03-31)
+    added = f"Goal #{goal.id} added: {goal.title}" + (
+        f" (due {due_at.astimezone(zone):%a %Y-%m-%d})" if due_at else ""
+    )
     if recurrence is not None:
         try:
             goal = await goals.set_cadence(
                 ctx.user, goal.id, recurrence, chat=ctx.chat, address=ctx.address
             )
         except GoalError as exc:  # the goal stands; say so, and why check-ins did not
-            return f"Goal #{goal.id} added: {goal.title}; check-ins not set: {exc}"
+            return f"{added}; check-ins not set: {exc}"
     where = " in the user's private chat" if group_scope(ctx.chat) is not None else ""
-    return f"Goal #{goal.id} added: {goal.title}" + (
-        f" (check-ins {goal.cadence}{where})" if goal.cadence else ""
-    )
+    return added + (f" (check-ins {goal.cadence}{where})" if goal.cadence else "")
 
 
 async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
