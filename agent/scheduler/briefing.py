@@ -16,16 +16,20 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from agent.fence import fence, new_fence_id
 from agent.recall import group_scope
+from agent.scheduler.checkins import DUE_SOON
 from agent.scheduler.feeds import FeedFetcher
 from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, JobRuntime
 from agent.types import Address, TurnRequest
+from memory.clock import parse_iso
 from memory.feeds import FeedItem, FeedStore
+from memory.goals import Goal
 from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
@@ -67,6 +71,24 @@ def _as_data(line: str, tainted: bool, source: str) -> str:
     return fence(line, source, new_fence_id()) if tainted else line
 
 
+def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[str]:
+    """Goals overdue, due today or within DUE_SOON's days, by their day in the owner's zone:
+    the briefing on the day a goal was due said nothing of it (review 91)."""
+    dated = [(parse_iso(g.due_at).astimezone(zone).date(), g) for g in goals if g.due_at]
+    lines = []
+    for day, goal in sorted(dated, key=lambda pair: (pair[0], pair[1].id)):
+        if day < today:
+            line = f"Overdue: #{goal.id} {goal.title} (was due {day:%a %Y-%m-%d})"
+        elif day == today:
+            line = f"Due today: #{goal.id} {goal.title}"
+        elif (day - today).days <= DUE_SOON.days:
+            line = f"Due soon: #{goal.id} {goal.title} (due {day:%a %Y-%m-%d})"
+        else:
+            continue
+        lines.append(_as_data(line, goal.tainted, f"goal:#{goal.id}"))
+    return lines
+
+
 def _terms(text: str) -> list[str]:
     return [t.strip().lower() for t in re.split(r"[,;\n]", text) if t.strip()]
 
@@ -104,6 +126,7 @@ class BriefingDraft:
     items: list[FeedItem]
     failed: list[tuple[str, str]] = field(default_factory=list)
     goal_steps: list[str] = field(default_factory=list)
+    goals_due: list[str] = field(default_factory=list)  # overdue, due today or soon
     reminders: list[str] = field(default_factory=list)
     mail: Any = None  # the inbox part (MailSource.digest), when the user asked for it
     private: bool = True  # for the owner alone; else posted where others read it
@@ -115,7 +138,8 @@ class BriefingDraft:
     @property
     def empty(self) -> bool:
         unread_mail = bool(self.mail and (self.mail.count or self.mail.failed))
-        return not self.items and not self.goal_steps and not self.reminders and not unread_mail
+        goals = self.goal_steps or self.goals_due
+        return not self.items and not goals and not self.reminders and not unread_mail
 
     def footer(self) -> str:
         if not self.failed:
@@ -127,6 +151,9 @@ class BriefingDraft:
         return f"\n\n—\nFeeds that failed this time (I'll try them again next time): {listed}"
 
     def plain_text(self) -> str:
+        if self.goals_due:  # never left out of a fixed text either
+            due = "\n".join(self.goals_due)
+            return f"Good morning. Nothing new in your feeds today.\n{due}" + self.footer()
         return (
             "Good morning. Nothing new in your feeds today, and no goal steps or reminders."
             + self.footer()
@@ -182,6 +209,7 @@ class BriefingWriter:
             if g.next_step
         ]
         local_now = now.astimezone(zone)
+        due = _goals_due(goals, local_now.date(), zone)
         end_of_day = (local_now + timedelta(days=1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
@@ -198,7 +226,8 @@ class BriefingWriter:
         parts = [
             f"Morning briefing for {local_now:%A %Y-%m-%d}. Write the owner a short briefing "
             "(under 250 words): the feed items worth their time, numbered, one line each with "
-            "its link; then a “Today” section with the goal next steps and reminders below."
+            "its link; then a “Today” section with the goals due, goal next steps and "
+            "reminders below."
             if private
             else f"Morning briefing for {local_now:%A %Y-%m-%d}, posted where others read it. "
             "Write a short briefing (under 250 words): the feed items worth their time, "
@@ -234,6 +263,8 @@ class BriefingWriter:
         if private:
             steps = "\n".join(f"- {s}" for s in goal_steps) or "- (none)"
             parts.append("Goal next steps:\n" + steps)
+            if due:
+                parts.append("Goals due:\n" + "\n".join(f"- {d}" for d in due))
             parts.append(
                 "Reminders today:\n" + ("\n".join(f"- {r}" for r in reminders) or "- (none)")
             )
@@ -248,6 +279,7 @@ class BriefingWriter:
             items=items,
             failed=failed,
             goal_steps=goal_steps,
+            goals_due=due,
             reminders=reminders,
             mail=mail,
             private=private,
