@@ -326,3 +326,16 @@ async def test_read_file_refuses_zeros_and_archives_and_reads_any_utf16_or_long_
         for path in ("files0.lst", "files1.lst"):
             assert "файл-00000.txt\u2400файл-00001.txt" in shown[path], shown[path][:200]
             assert "[… truncated]" in shown[path]
+
+
+async def test_short_nul_separated_lists_read_as_utf8_not_as_utf16(tmp_path: Path) -> None:
+    """Review 93: "USD␀EUR␀…" (odd-length items) was taken for UTF-16 and came back as CJK
+    junk; one Latin-1 name in a -print0 list had the whole list called binary."""
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "codes.lst").write_bytes(b"USD\x00EUR\x00GBP\x00JPY\x00CHF\x00CAD\x00")
+        (w.workspace / "names.lst").write_bytes(b"./caf\xe9.txt\x00./notes.md\x00./report.pdf\x00")
+        for path in ("codes.lst", "names.lst"):
+            await w.h.say(instruction("read_file", {"path": path}))
+        results = [str(r.tool_results[0]["content"]) for r in w.model.requests if r.tool_results]
+        assert "USD\u2400EUR\u2400GBP" in results[0]
+        assert "./notes.md\u2400./report.pdf" in results[1]

@@ -220,26 +220,32 @@ def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
 _NUL_SHOWN = "\u2400"  # ␀: one character, where a NUL went to the model as six (\u0000)
 
 
+_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
 def _text_with_nuls(data: bytes) -> str | None:
-    """Text that holds NUL bytes: UTF-16 or UTF-32 (with or without a byte order mark), else
-    UTF-8 whose NULs separate words (`-print0`), its NULs shown as ␀; None for anything else
-    (review 92: zeros and a tar archive are valid UTF-8 too, and went to the model as
-    200,000 NULs). UTF-16 comes first: ASCII in UTF-16 is valid UTF-8 as well."""
-    try:
+    """Text that holds NUL bytes: UTF-16 or UTF-32 with a byte order mark; else UTF-8 whose
+    NULs separate words (`-print0`), its NULs shown as ␀; else UTF-16 without a mark (every
+    other byte NUL, which is too many NULs for separators); None for anything else (review
+    92: zeros and a tar archive are valid UTF-8 too, and went to the model as 200,000 NULs;
+    review 93: "USD␀EUR␀" had been read as UTF-16, as CJK junk)."""
+    if data.startswith(_BOMS):
         return decode_text(data)
-    except DocumentError:
-        pass
-    text = codecs.getincrementaldecoder("utf-8")("strict")
-    try:
-        decoded = text.decode(data, final=False)  # a character the limit cut is left out
-    except UnicodeDecodeError:
-        return None
+    decoded = codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
     sample = decoded[:_SNIFF]
-    nuls = sample.count("\x00")
+    nuls, bad = sample.count("\x00"), sample.count("\ufffd")
     controls = sum(1 for char in sample if char < " " and char not in "\t\n\r\x00")
-    if "\x00\x00\x00\x00" in sample or nuls > len(sample) * 0.25 or controls > len(sample) * 0.05:
-        return None  # runs of NULs (padding, zeros), or too many to be separators
-    return decoded.replace("\x00", _NUL_SHOWN)
+    if (
+        "\x00\x00\x00\x00" not in sample
+        and nuls <= len(sample) * 0.25
+        and controls <= max(2, len(sample) * 0.05)  # a small file may hold one or two
+        and bad <= max(2, len(sample) * 0.01)  # a Latin-1 name among UTF-8 ones, not binary
+    ):
+        return decoded.replace("\x00", _NUL_SHOWN)
+    try:
+        return decode_text(data)  # UTF-16 without a byte order mark
+    except DocumentError:
+        return None
 
 
 _DIFF_LIMIT = 256 * 1024
