@@ -173,9 +173,13 @@ class Courier:
         )
         return True
 
-    async def _give_up(self, message_id: int, address: Address, reason: str) -> None:
+    async def _give_up(
+        self, message_id: int, address: Address, reason: str, *, stale: bool = False
+    ) -> None:
         """Stop trying one message, and tell the owner (once per chat, in their own private
-        chat unless that is the chat that refuses)."""
+        chat unless that is the chat that refuses). `stale`: given up for its age, the chat
+        being fine as far as anyone knows, so the owner is told there too (review 93: a week
+        of downtime dropped replies to the owner's own chat without a word)."""
         await self._stores.messages.set_status(
             message_id, OutStatus.UNDELIVERABLE, error=reason[:500]
         )
@@ -193,13 +197,19 @@ class Courier:
         owner = await self._stores.people.owner()
         running = list(getattr(self.outbox, "channels", None) or [address.channel])
         found = await private_address(self._stores, owner.id, running) if owner else None
-        if found is None or found[0] == address:
+        if found is None or (found[0] == address and not stale):
             return
         where, chat = found
         note = (
             f"I could not deliver a message to {address} and have stopped trying: "
             f"{escape_invisible(reason[:200])}. Later messages there may fail the same way."
         )
+        if stale:
+            here = "here" if found[0] == address else f"to {address}"
+            note = (
+                f"A message I had for you {here} waited over a week while I could not send it "
+                "(stopped, or the chat unreachable); I did not send it that late."
+            )
         await self.send(where, chat.id, note, label=TRUSTED, in_history=False)
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
@@ -229,7 +239,7 @@ class Courier:
             if self._stores.messages.age(message) > MAX_AGE:
                 # failed, waiting or cut short mid-send a week ago or more: not sent a month
                 # late at the next start, as `keep_redelivering` gives up (reviews 89, 92)
-                await self._give_up(message.id, address, "not delivered within a week")
+                await self._give_up(message.id, address, "not delivered within a week", stale=True)
                 continue
             sent += await self._redeliver(message, address)
         return sent
