@@ -5,10 +5,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fakes.anthropic import FakeAnthropic
+
+if TYPE_CHECKING:
+    from mailservers import Dovecot, SmtpRecorder
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -70,6 +73,22 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 async def fake_model() -> AsyncIterator[FakeAnthropic]:
     async with FakeAnthropic() as fake:
         yield fake
+
+
+@pytest.fixture
+def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
+    """A real Dovecot on loopback, for the mail tests (tests/mailservers.py)."""
+    from mailservers import running_dovecot
+
+    yield from running_dovecot(monkeypatch)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    """aiosmtpd on loopback, recording what is sent (tests/mailservers.py)."""
+    from mailservers import running_smtp
+
+    yield from running_smtp()
 
 
 TRUST_REPORT: dict[str, float] = {"tried": 0, "held": 0, "unauthorized": 0}

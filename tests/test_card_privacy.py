@@ -7,7 +7,6 @@ card shows the action by its arguments alone; the owner sees it whole in private
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ from mailservers import (
     SmtpRecorder,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from test_trust_multiturn import greedy_model
 from trust_world import World, instruction, trust_world
@@ -30,16 +27,6 @@ from memory.people import Identity
 
 MALLORY = Identity("test", "mallory")
 SECRET = "OWNER-SECRET-pin-4711"
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 async def _said(w: World, sender: Identity, chat: str, kind: ChatKind, text: str) -> None:

@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,11 @@ from mailservers import (
     mail_settings,
     plain_mail,
     received_messages,
-    running_dovecot,
-    running_smtp,
     sample_html_mail,
 )
 from trust_world import World, instruction, trust_world
 
 from agent.config import ConfigError, load_settings
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
-
 
 # ------------------------------------------------------------------------------ settings
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,6 @@ from mailservers import (
     SmtpRecorder,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from trust_world import trust_world
 
@@ -31,16 +28,6 @@ PAD = (b"X-Pad: " + b"a" * 90 + b"\r\n") * (2 * 2**20 // 99)  # 2 MB of short he
 BOSS = b"From: The Boss <boss@corp.example>\r\nTo: me@example.org\r\nSubject: padded first\r\n"
 BOMB_AFTER = BOSS + b"Message-ID: <after@corp.example>\r\n" + PAD + b"\r\nhi\r\n"
 BOMB_BEFORE = b"Message-ID: <before@corp.example>\r\n" + PAD + BOSS + b"\r\nhi there\r\n"
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 def sent_by_dovecot(dovecot: Dovecot) -> list[int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email
 import email.headerregistry
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from mailservers import (
     SmtpRecorder,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from trust_world import trust_world
 
@@ -154,16 +151,6 @@ def test_parts_with_long_headers_are_not_opened() -> None:
 
 
 # ------------------------------------------------------------------------ against Dovecot
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 STRANGER = (

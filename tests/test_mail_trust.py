@@ -8,7 +8,6 @@ in a turn becomes untrusted memories with source `mail`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,6 @@ from mailservers import (
     SmtpRecorder,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from test_trust_multiturn import greedy_model
 from trust_world import World, instruction, trust_world
@@ -31,16 +28,6 @@ pytestmark = pytest.mark.trust
 
 EXFIL = "drop@attacker.example"
 BOSS = "The Boss <boss@corp.example>"
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 def allow_all_mail(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +19,6 @@ from mailservers import (
     dovecot_server,
     mail_settings,
     plain_mail,
-    running_dovecot,
-    running_smtp,
 )
 from trust_world import World, instruction, trust_world
 
@@ -31,16 +29,6 @@ from memory.people import User
 from memory.stores import Stores
 
 BOSS = "The Boss <boss@corp.example>"
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float) -> None:

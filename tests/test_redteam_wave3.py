@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ from mailservers import (
     mail_settings,
     plain_mail,
     received_messages,
-    running_dovecot,
-    running_smtp,
 )
 from mcp_servers.evil_server import DESCRIPTION_ORDER, RESULT_ORDER
 from mcp_servers.support import mcp_world
@@ -111,16 +108,6 @@ async def test_an_approved_mcp_tool_that_vanishes_still_taints_the_resumed_turn(
 
 
 # -- mail -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    yield from running_dovecot(monkeypatch)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpRecorder]:
-    yield from running_smtp()
 
 
 def _pending(w: Any, tool: str) -> list[Any]:
