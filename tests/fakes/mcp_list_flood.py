@@ -7,24 +7,17 @@ working directory.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from jsonrpc_stdio import answer_with, initialized, send, serve
+
 FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "2"))
-lock = threading.Lock()
 lists = 0
 final = False
-
-
-def send(message: dict[str, Any]) -> None:
-    with lock:
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
 
 
 def flood() -> None:
@@ -46,12 +39,9 @@ def answer(message: dict[str, Any]) -> None:
         return
     if "id" not in message:
         return
+    result: dict[str, Any] | None = None
     if method == "initialize":
-        result: dict[str, Any] = {
-            "protocolVersion": message["params"]["protocolVersion"],
-            "capabilities": {"tools": {"listChanged": True}},
-            "serverInfo": {"name": "flood", "version": "1"},
-        }
+        result = initialized(message, "flood", tools={"listChanged": True})
     elif method == "tools/list":
         lists += 1
         Path("lists.count").write_text(str(lists))
@@ -59,13 +49,7 @@ def answer(message: dict[str, Any]) -> None:
         result = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in names]}
     elif method == "ping":
         result = {}
-    else:
-        error = {"code": -32601, "message": f"no method {method}"}
-        send({"jsonrpc": "2.0", "id": message["id"], "error": error})
-        return
-    send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+    answer_with(message, result)
 
 
-for line in sys.stdin:
-    if line.strip():
-        answer(json.loads(line))
+serve(answer)

@@ -7,21 +7,16 @@ sends `notifications/tools/list_changed`. Every `tools/list` request (one a page
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
+
+from jsonrpc_stdio import answer_with, initialized, send, serve
 
 TOOLS = int(os.environ.get("TOOLS", "1000"))
 PER_PAGE = int(os.environ.get("PER_PAGE", "250"))
 version = 1
 pages = 0
-
-
-def send(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
 
 
 def tool(i: int) -> dict[str, Any]:
@@ -35,12 +30,9 @@ def answer(message: dict[str, Any]) -> None:
     method = message.get("method")
     if "id" not in message:
         return  # a notification
+    result: dict[str, Any] | None = None
     if method == "initialize":
-        result: dict[str, Any] = {
-            "protocolVersion": message["params"]["protocolVersion"],
-            "capabilities": {"tools": {"listChanged": True}},
-            "serverInfo": {"name": "many", "version": "1"},
-        }
+        result = initialized(message, "many", tools={"listChanged": True})
     elif method == "tools/list":
         pages += 1
         Path("pages.count").write_text(str(pages))
@@ -56,13 +48,7 @@ def answer(message: dict[str, Any]) -> None:
         return
     elif method == "ping":
         result = {}
-    else:
-        error = {"code": -32601, "message": f"no method {method}"}
-        send({"jsonrpc": "2.0", "id": message["id"], "error": error})
-        return
-    send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+    answer_with(message, result)
 
 
-for line in sys.stdin:
-    if line.strip():
-        answer(json.loads(line))
+serve(answer)
