@@ -312,3 +312,27 @@ async def telegram_channel(
         yield channel
     finally:
         await channel.stop()
+
+
+@asynccontextmanager
+async def started_slack(h: Harness, slack: FakeSlack, **options: float) -> AsyncIterator[str]:
+    """A Slack channel in HTTP mode, started as `steward run` starts it (bot/channel_start.py:
+    the profile time zone hook wired); its events URL. `options`: the channel's own settings."""
+    from bot.channel_start import start_channels
+    from bot.channels.slack import SlackChannel
+    from bot.http import HttpServer
+
+    http = HttpServer("127.0.0.1", 0)
+    channel = SlackChannel(
+        bot_token=slack.bot_token,
+        signing_secret=slack.signing_secret,
+        api_url=slack.api_url,
+        http=http,
+        **options,
+    )
+    assert await start_channels(h.steward, Router(h.steward, build_commands()), [channel])
+    try:
+        yield f"{http.url}/slack/events"
+    finally:
+        await channel.stop()
+        await http.stop()

@@ -5,15 +5,20 @@ users.info is asked again later; a `/me` message is answered."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
-from harness import OWNER_SLACK, Harness, echo_reply, running_steward, slack_steward, until
+from harness import (
+    OWNER_SLACK,
+    echo_reply,
+    running_steward,
+    slack_steward,
+    started_slack,
+    until,
+)
 from trust_world import instruction, obedient_model
 
 from memory.people import Identity
@@ -153,31 +158,6 @@ async def test_an_owners_me_message_is_answered(tmp_path: Path, fake_model: Fake
     assert "is running late" in post.params["text"]
 
 
-@contextlib.asynccontextmanager
-async def _started(h: Harness, slack: FakeSlack, **options: float) -> AsyncIterator[str]:
-    """The Slack channel started as `steward run` starts it (its time-zone hook wired)."""
-    from bot.channel_start import start_channels
-    from bot.channels.slack import SlackChannel
-    from bot.commands import build_commands
-    from bot.http import HttpServer
-    from bot.router import Router
-
-    http = HttpServer("127.0.0.1", 0)
-    channel = SlackChannel(
-        bot_token=slack.bot_token,
-        signing_secret=slack.signing_secret,
-        api_url=slack.api_url,
-        http=http,
-        **options,
-    )
-    assert await start_channels(h.steward, Router(h.steward, build_commands()), [channel])
-    try:
-        yield f"{http.url}/slack/events"
-    finally:
-        await channel.stop()
-        await http.stop()
-
-
 async def test_a_failed_profile_lookup_is_asked_again_after_a_pause(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
@@ -189,7 +169,7 @@ async def test_a_failed_profile_lookup_is_asked_again_after_a_pause(
         owner = f"test:owner,slack:{OWNER_SLACK}"
         async with running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner, **OFF) as h:
             ann = await h.steward.stores.people.admit(Identity("slack", "UANN"))
-            async with _started(h, slack, lookup_backoff=1.0) as url:
+            async with started_slack(h, slack, lookup_backoff=1.0) as url:
                 slack.fail_next("users.info", "internal_error")
 
                 async def say(text: str, answers: int) -> None:

@@ -5,10 +5,8 @@ a person's Slack profile time zone is theirs until they set one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,15 +23,12 @@ from fakes.slack import (
     post_signed,
     slash_command_form,
 )
-from harness import OWNER_SLACK, Harness, running_steward, slack_steward, until
+from harness import OWNER_SLACK, running_steward, slack_steward, started_slack, until
 
 from agent.outbox import DeliveryError
 from agent.types import Address
-from bot.channel_start import start_channels
 from bot.channels.slack import SlackChannel
-from bot.commands import build_commands
 from bot.http import HttpServer
-from bot.router import Router
 from memory.people import Identity
 
 DM = "DOWNER"
@@ -194,7 +189,7 @@ async def test_a_slack_profile_time_zone_is_used_until_the_person_sets_one(
             ann = await people.admit(Identity("slack", "UANN"))
             bea = await people.admit(Identity("slack", "UBEA"))
             await people.set_timezone(bea.id, "Africa/Cairo")  # her own: kept
-            async with _started(h, slack) as url:
+            async with started_slack(h, slack) as url:
                 await _event(url, slack, message_event("/timezone", user=OWNER_SLACK, channel=DM))
                 (shown,) = await until(lambda: slack.posted(DM), "the owner's answer")
                 for user, dm in (("UANN", "DANN"), ("UBEA", "DBEA")):
@@ -219,25 +214,6 @@ async def test_a_slack_profile_time_zone_is_used_until_the_person_sets_one(
     assert datetime.fromisoformat(runs[ann.id]).astimezone(UTC).strftime("%H:%M") == "00:00"
     assert datetime.fromisoformat(runs[bea.id]).astimezone(UTC).strftime("%H:%M") == "07:00"
     assert f"user:{ann.id}" in actors and f"user:{bea.id}" not in actors  # as /timezone does
-
-
-@contextlib.asynccontextmanager
-async def _started(h: Harness, slack: FakeSlack) -> AsyncIterator[str]:
-    """A Slack channel in HTTP mode, started as `steward run` starts it (bot/channel_start.py:
-    the profile time zone hook wired); its events URL."""
-    http = HttpServer("127.0.0.1", 0)
-    channel = SlackChannel(
-        bot_token=slack.bot_token,
-        signing_secret=slack.signing_secret,
-        api_url=slack.api_url,
-        http=http,
-    )
-    assert await start_channels(h.steward, Router(h.steward, build_commands()), [channel])
-    try:
-        yield f"{http.url}/slack/events"
-    finally:
-        await channel.stop()
-        await http.stop()
 
 
 async def _nowhere(message: Any) -> None:
@@ -275,7 +251,7 @@ async def test_the_owners_steward_timezone_is_not_replaced_by_their_slack_profil
         settings = {"STEWARD_OWNER": owner, "STEWARD_TIMEZONE": "Europe/Berlin", **OFF}
         async with (
             running_steward(tmp_path, fake_model.base_url, **settings) as h,
-            _started(h, slack) as url,
+            started_slack(h, slack) as url,
         ):
             await _event(url, slack, message_event("/timezone", user=OWNER_SLACK, channel=DM))
             (shown,) = await until(lambda: slack.posted(DM), "the owner's answer")
