@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import test_mail
 from mailservers import (
     USER,
     Dovecot,
@@ -22,9 +21,6 @@ from test_mail import _pending
 from trust_world import instruction, trust_world
 
 from agent.mail.message import parse_message
-
-dovecot = test_mail.dovecot  # the real servers' fixtures, shared
-smtp_server = test_mail.smtp_server
 
 WINDOWS_MAIL = (  # Outlook and other Windows clients label Windows-1252 as ISO-8859-1
     b"From: Ann <ann@partner.example>\r\nTo: me@example.org\r\nSubject: Invoice\r\n"
