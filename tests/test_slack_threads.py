@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
-from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward, until
+from harness import OWNER_SLACK, echo_reply, running_steward, slack_steward, started_slack, until
 from trust_world import instruction, obedient_model
 
 from agent.types import Address
@@ -214,14 +214,13 @@ async def test_a_strangers_mention_fetches_no_thread(
 ) -> None:
     """R61: anyone in the channel made Steward page through the thread on every mention before
     being refused (then silently dropped), spending the owner's share of Slack's rate limit."""
-    from test_slack_replies import _started
 
     fake_model.on_request(echo_reply)
     owner = f"test:owner,slack:{OWNER_SLACK}"
     async with (
         FakeSlack() as slack,
         running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner, **OFF) as h,
-        _started(h, slack) as url,
+        started_slack(h, slack) as url,
     ):
         root = await _say(url, slack, "Prod is down: error E42", "UBOB")
         for _ in range(3):
