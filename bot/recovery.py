@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from agent.approvals import RESUME_WITHIN
 from agent.core import Steward
 from agent.types import Address
-from memory.approvals import ApprovalStatus
+from memory.approvals import Approval, ApprovalStatus
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.turns import TurnStatus
@@ -47,20 +47,15 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         # approved it hears that the action may have run, so they check before asking again
         label = await stores.turns.label_of(approval.turn_id)
         await stores.turns.set_status(approval.turn_id, TurnStatus.INTERRUPTED, label=label)
-        if approval.channel is None or approval.chat_id is None:
-            continue
-        notes.append(
-            RestartNote(
-                Address(approval.channel, approval.platform_chat_id or "", approval.thread_id),
-                approval.chat_id,
-                f"I was restarted while {approval.tool} ran (request {approval.id}, approved): "
-                "it may have run, partly or fully. Check before asking for it again."
-                if approval.status is ApprovalStatus.EXECUTING
-                else f"I was restarted before {approval.tool} (request {approval.id}, "
-                "approved) could start: it did not run. Ask for it again if it still matters.",
-                TRUSTED,
-            )
+        note = _note_in_its_chat(
+            approval,
+            f"I was restarted while {approval.tool} ran (request {approval.id}, approved): "
+            "it may have run, partly or fully. Check before asking for it again."
+            if approval.status is ApprovalStatus.EXECUTING
+            else f"I was restarted before {approval.tool} (request {approval.id}, "
+            "approved) could start: it did not run. Ask for it again if it still matters.",
         )
+        notes += [note] if note is not None else []
     for turn in await stores.turns.interrupt_running():
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
@@ -91,14 +86,20 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     return notes
 
 
+def _note_in_its_chat(approval: Approval, text: str) -> RestartNote | None:
+    """A note of Steward's own to the chat a request was asked in (None: it has none)."""
+    if approval.channel is None or approval.chat_id is None:
+        return None
+    address = Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)
+    return RestartNote(address, approval.chat_id, text, TRUSTED)
+
+
 async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNote]:
     """A turn cut short while it went on after a decision: what came of each decided action,
     which its reply would have told (review 84: only "please send /approve … again" was said,
     and sent again it answered "already executed")."""
     notes = []
     for approval in await steward.stores.approvals.for_turn(turn_id):
-        if approval.channel is None or approval.chat_id is None:
-            continue
         status = approval.status
         if status in (ApprovalStatus.EXECUTED, ApprovalStatus.FAILED):
             came = "it ran" + (" and failed" if status is ApprovalStatus.FAILED else "")
@@ -106,15 +107,12 @@ async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNot
             came = "it did not run"
         else:
             continue
-        notes.append(
-            RestartNote(
-                Address(approval.channel, approval.platform_chat_id or "", approval.thread_id),
-                approval.chat_id,
-                f"I was restarted while finishing after request {approval.id} "
-                f"({approval.tool}, {status.value}): {came}, but I could not tell you the rest.",
-                TRUSTED,
-            )
+        note = _note_in_its_chat(
+            approval,
+            f"I was restarted while finishing after request {approval.id} "
+            f"({approval.tool}, {status.value}): {came}, but I could not tell you the rest.",
         )
+        notes += [note] if note is not None else []
     return notes
 
 
