@@ -14,6 +14,7 @@ aiosmtpd beside it are one fixture for the mail tests.)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -58,6 +59,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports: held open together while chosen, so the kernel cannot
+    hand the same one out twice (CI once got Dovecot's two listeners on one port)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def _wait_port(port: int, timeout: float = 10.0) -> None:
@@ -267,7 +278,7 @@ def dovecot_server(users: dict[str, str] | None = None, extra: str = "") -> Iter
 
     group_name = grp.getgrgid(gid).gr_name
     cert, _ = make_certificate(root)
-    d = Dovecot(root, free_port(), free_port(), cert, uid, gid)
+    d = Dovecot(root, *free_ports(2), cert, uid, gid)
     for sub in ("run", "state", "home"):
         (root / sub).mkdir()
     (root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in users.items()))
