@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from agent.approvals import ApprovalService, fenced_result
 from agent.context import ContextBuilder
+from agent.keyed_lock import KeyedLock
 from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
@@ -149,6 +150,7 @@ class TurnRunner:
         self._max_steps = max_steps
         self._daily_token_budget = daily_token_budget
         self._guest_daily_tokens = guest_daily_tokens
+        self._guest_turns = KeyedLock()  # one turn at a time for each person with an allowance
         self._approvals = approvals
 
     async def aclose(self) -> None:
@@ -175,6 +177,14 @@ class TurnRunner:
         )
 
     async def run(self, request: TurnRequest, *, stream: ReplyStream | None = None) -> TurnOutcome:
+        if self._guest_daily_tokens > 0 and not request.user.is_owner:
+            # the allowance is checked against finished turns: a guest writing in ten groups at
+            # once would pass ten checks before any turn is counted, so their turns take turns
+            async with self._guest_turns.hold(request.user.id):
+                return await self._run(request, stream)
+        return await self._run(request, stream)
+
+    async def _run(self, request: TurnRequest, stream: ReplyStream | None) -> TurnOutcome:
         if self._model is None:
             return TurnOutcome(NO_API_KEY_REPLY, TurnStatus.SKIPPED, None, TokenUsage(), 0)
         if request.self_initiated and await self.over_budget(request):

@@ -259,3 +259,48 @@ async def test_remembering_a_friends_words_is_theirs_to_spend_too(
         assert await h.steward.runner.budget_spent() == 0
         briefing = await h.steward.respond(await _job(h))
     assert briefing.status is TurnStatus.COMPLETED
+
+
+async def test_a_guest_writing_in_ten_groups_at_once_stops_near_the_allowance(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R97: the allowance is checked when a turn starts, against turns already finished, and
+    chats run side by side: one message in each of ten groups at once all passed the check and
+    spent 62,080 tokens of a 5,000 allowance on the owner's key. A guest's turns now take turns,
+    so spending stops one turn past the allowance however many chats they use."""
+    from fakes.anthropic import Reply
+
+    from agent.types import Address, ChatKind, IncomingMessage
+    from memory.people import Identity
+
+    fake_model.latency = 0.3  # the turns overlap
+    fake_model.on_request(
+        lambda request: Reply.text("sure", usage=Usage(input_tokens=3900, output_tokens=100))
+    )
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_GUEST_DAILY_TOKENS="5000", STEWARD_EMBEDDER="none"
+    ) as h:
+        guest = Identity("test", "guest")
+        user = await h.steward.stores.people.admit(guest, "Guest")
+        await asyncio.gather(
+            *(
+                h.router.dispatch(
+                    IncomingMessage(
+                        sender=guest,
+                        address=Address("test", f"-100{i}"),
+                        text=f"write me a long story number {i}",
+                        platform_message_id=f"-100{i}:1",
+                        sender_name="Guest",
+                        chat_kind=ChatKind.GROUP,
+                    )
+                )
+                for i in range(10)
+            )
+        )
+        spent = await h.steward.stores.turns.guest_tokens_since(
+            user.id, h.steward.runner.budget_day_start()
+        )
+        told = [t for t in h.channel.texts() if "let's go on tomorrow" in t]
+    assert spent <= 5000 + 4000, f"{spent:,} tokens spent against an allowance of 5,000"
+    assert len(fake_model.requests) <= 2  # one turn past the allowance at most
+    assert len(told) == 10 - len(fake_model.requests)  # every other group was told
