@@ -448,7 +448,7 @@ async def mail_reply(
     reply_all: bool = False,
     cc: str = "",
     attachments: list[str] | None = None,
-) -> str:
+) -> ToolResult:
     """Reply to a message, in its thread, quoting it (the owner approves it first).
 
     Args:
@@ -474,7 +474,12 @@ async def mail_reply(
         references=reply.references,
     )
     message_id = await _send_audited(ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to)
-    return f"Replied to {', '.join(reply.recipients.everyone)} ({message_id})."
+    # the addresses are the mail's own (its Reply-To, From, To and Cc): words its sender chose,
+    # so they come back as outside content, never as Steward's word (R94)
+    who = reply.original.mail.sender_address or folder
+    return ToolResult(
+        f"Replied to {', '.join(reply.recipients.everyone)} ({message_id}).", source=f"mail:{who}"
+    )
 
 
 # ------------------------------------------------------------------------ move and flag
