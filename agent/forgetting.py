@@ -14,6 +14,11 @@ the messages of that span that say it in its words (`carries`: every number and 
 tells it apart, give or take an ending; not the rest of the span, nor other wordings of it,
 which the answer sends to /memory search) and the compaction's own transcript; the summary is
 named, to forget too.
+Copies elsewhere go too (R95): its words are taken out of the person's other turns' stored
+transcripts (a later search result that quoted it, the memory side call that drew it) and of
+their decided requests (a `memory_save` card `/approve show` printed whole); a goal note's own
+words leave the `/goal note` command that said them; and the keyword index is rewritten and the
+WAL emptied, so the words are not left in the database file for a backup to copy.
 Only a person's own exchanges: a member forgetting a message someone else wrote in a group
 loses their copy of it, not everyone's; what a turn sent to other chats stays theirs. An
 exchange still going on (a turn running, or waiting for an approval, would write its
@@ -27,7 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.memory_upkeep import carries
+from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
+from memory.goals import note_words
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.messages import MessageLog, StoredMessage
 from memory.turns import TurnLog, TurnRecord, TurnStatus
@@ -63,10 +70,17 @@ class Forgotten:
 
 
 class Forgetting:
-    def __init__(self, store: LongTermMemory, messages: MessageLog, turns: TurnLog) -> None:
+    def __init__(
+        self,
+        store: LongTermMemory,
+        messages: MessageLog,
+        turns: TurnLog,
+        approvals: ApprovalStore,
+    ) -> None:
         self._store = store
         self._messages = messages
         self._turns = turns
+        self._approvals = approvals
 
     async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
         """None when the user has no such memory."""
@@ -117,6 +131,8 @@ class Forgetting:
         for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
+        if (words := note_words(memory.text)) is not None:
+            texts.add(words)  # `/goal note 1 <words>` and its answer said them so
         for message in said:
             if message.text != FORGOTTEN:
                 texts.add(message.text)
@@ -124,6 +140,9 @@ class Forgetting:
             await self._store.forget_message(message.id)
         for text in _quoted_forms(texts):
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
+            await self._turns.scrub_transcripts(user_id, text, FORGOTTEN)
+            await self._approvals.scrub(user_id, text, FORGOTTEN)
+        await self._store.records.purge_deleted()
         said.sort(key=lambda m: m.id)
         return Forgotten(
             memory,

@@ -124,7 +124,7 @@ class MemoryService:
             history_tokens=config.history_tokens,
         )
         self.portability = MemoryPortability(self.store, stores.people)
-        self.forgetting = Forgetting(self.store, stores.messages, stores.turns)
+        self.forgetting = Forgetting(self.store, stores.messages, stores.turns, stores.approvals)
         self._model = model
         self._owns_model = owns_model
         self._load_embedder = load_embedder_fn or (

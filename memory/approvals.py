@@ -17,6 +17,7 @@ from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
+from memory.scrub import json_needle, scrub_json
 
 __all__ = ["Approval", "ApprovalStatus", "ApprovalStore", "NewApproval"]
 
@@ -109,6 +110,31 @@ class ApprovalStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    async def scrub(self, user_id: int, text: str, placeholder: str) -> int:
+        """Take `text` out of a person's decided requests (what was asked, its card, what it
+        returned): `/approve show` and the console quoted a forgotten memory whole. A pending
+        request keeps its words: they are what its approval is bound to."""
+        rows = await self._db.fetchall(
+            "SELECT id, arguments FROM approvals WHERE user_id = ? AND status != ?"
+            " AND (instr(arguments, ?) > 0 OR instr(preview, ?) > 0"
+            " OR instr(COALESCE(result, ''), ?) > 0)",
+            (
+                user_id,
+                ApprovalStatus.PENDING,
+                json_needle(text, ascii_only=True),
+                text,
+                text,
+            ),
+        )
+        for row in rows:
+            arguments = scrub_json(row["arguments"], text, placeholder, ascii_only=True)
+            await self._db.execute(
+                "UPDATE approvals SET arguments = ?, preview = replace(preview, ?, ?),"
+                " result = replace(result, ?, ?) WHERE id = ?",
+                (arguments or row["arguments"], text, placeholder, text, placeholder, row["id"]),
+            )
+        return len(rows)
 
     async def add(self, new: NewApproval) -> Approval:
         await self._db.execute(

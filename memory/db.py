@@ -120,6 +120,10 @@ class Database:
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
             await conn.execute("PRAGMA foreign_keys=ON")
+            if not read_only:
+                # what is deleted is overwritten, not left in free pages for a backup to copy
+                # (a forgotten memory's words)
+                await conn.execute("PRAGMA secure_delete=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
             if not read_only:
                 # the WAL is checkpointed every 256 pages and cut back to 1 MiB after: left
@@ -142,6 +146,11 @@ class Database:
 
     async def close(self) -> None:
         await self._conn.close()
+
+    async def truncate_wal(self) -> None:
+        """Copy the WAL into the database and empty it: old page images (words deleted since)
+        do not stay behind in it."""
+        await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT MAX(version) AS v FROM schema_version")

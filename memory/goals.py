@@ -13,7 +13,7 @@ from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 
-__all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore", "note_memory_text"]
+__all__ = ["Goal", "GoalNote", "GoalStatus", "GoalStore", "note_memory_text", "note_words"]
 
 
 class GoalStatus(StrEnum):
@@ -55,6 +55,13 @@ def note_memory_text(title: str, day: date, note: str) -> str:
 
 # A correction copied from the memory keeps its goal and day; the log shows the note alone.
 _NOTE_MEMORY = re.compile(r"Progress on goal “.*?” \(\d{4}-\d{2}-\d{2}\): ", re.DOTALL)
+
+
+def note_words(memory_text: str) -> str | None:
+    """A progress note's own words, when `memory_text` is a note as its memory says it
+    (`note_memory_text`); None for any other memory."""
+    found = _NOTE_MEMORY.match(memory_text)
+    return memory_text[found.end() :] if found and found.end() < len(memory_text) else None
 
 
 def _note_text(stored: str) -> str:

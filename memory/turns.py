@@ -10,6 +10,7 @@ from enum import StrEnum
 from memory.clock import Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
+from memory.scrub import json_needle, scrub_json
 
 __all__ = [
     "InterruptedTurn",
@@ -337,6 +338,23 @@ class TurnLog:
             "UPDATE turns SET transcript = NULL WHERE id = ? AND status != ?",
             (turn_id, TurnStatus.AWAITING_APPROVAL),
         )
+
+    async def scrub_transcripts(self, user_id: int, text: str, placeholder: str) -> int:
+        """Take `text` out of the stored transcripts of a person's turns (a later search result
+        that quoted a forgotten memory, the memory side call that drew it); how many changed.
+        A turn waiting for an approval keeps its own: it is how the turn goes on."""
+        rows = await self._db.fetchall(
+            "SELECT id, transcript FROM turns WHERE user_id = ? AND status != ?"
+            " AND instr(transcript, ?) > 0",
+            (user_id, TurnStatus.AWAITING_APPROVAL, json_needle(text)),
+        )
+        changed = 0
+        for row in rows:
+            if (scrubbed := scrub_json(row["transcript"], text, placeholder)) is not None:
+                changed += await self._db.execute(
+                    "UPDATE turns SET transcript = ? WHERE id = ?", (scrubbed, row["id"])
+                )
+        return changed
 
     async def status_of(self, turn_id: int) -> str | None:
         return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))

@@ -266,6 +266,14 @@ class MemoryRecords:
         )
         return memory
 
+    async def purge_deleted(self) -> None:
+        """Rewrite the keyword index without what was deleted from it: FTS5 only marks a
+        deleted row, its words stay in the index's older segments until they merge (a
+        forgotten memory's whole sentence could be read back from the file). ~0.3 s at
+        100,000 memories; then the WAL's copies of the old pages go."""
+        await self._db.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
+        await self._db.truncate_wal()
+
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, user_id: int, memory_id: int) -> Memory | None:
