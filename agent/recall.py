@@ -182,9 +182,11 @@ class Recaller:
                 continue  # still in the conversation sent with the turn
             seen.add(memory.message_id or 0)
             picked.append(memory)
-            if len(picked) >= CONTEXT_MESSAGES:
-                break
-        return picked
+        # the exchange a corrected memory came from states the old belief as if it held (R95)
+        replaced = await self._store.stating_replaced(
+            request.user.id, [m.message_id for m in picked if m.message_id is not None]
+        )
+        return [m for m in picked if m.message_id not in replaced][:CONTEXT_MESSAGES]
 
     async def latest_episode(self, chat: Chat, user: User) -> Memory | None:
         """The episode that replaced this chat's older messages, if it is this user's."""

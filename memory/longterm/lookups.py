@@ -95,6 +95,21 @@ class RowLookups:
         )
         return [memory_of_row(row) for row in rows]
 
+    async def stating_replaced(self, user_id: int, message_ids: list[int]) -> set[int]:
+        """Of `message_ids`, those of an exchange a replaced (corrected) memory of the user came
+        from: the person's message that set its turn off, and what Steward said in it."""
+        if not message_ids:
+            return set()
+        marks = ",".join("?" * len(message_ids))
+        rows = await self._db.fetchall(
+            f"SELECT m.id FROM messages AS m WHERE m.id IN ({marks}) AND EXISTS ("
+            "SELECT 1 FROM memories AS s JOIN turns AS t ON t.id = s.turn_id"
+            " WHERE s.user_id = ? AND s.superseded_at IS NOT NULL AND s.kind != ?"
+            " AND (t.id = m.turn_id OR t.message_id = m.id))",
+            (*message_ids, user_id, Kind.MESSAGE.value),
+        )
+        return {row["id"] for row in rows}
+
     async def delete_message_rows(self, message_id: int) -> list[tuple[int, int]]:
         """Remove every member's row of a message; (id, user id) of each removed."""
         async with self._db.transaction() as tx:

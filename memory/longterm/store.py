@@ -363,6 +363,10 @@ class LongTermMemory:
     async def made_in_turn(self, user_id: int, turn_id: int, kind: Kind) -> list[Memory]:
         return await self._lookups.made_in_turn(user_id, turn_id, kind)
 
+    async def stating_replaced(self, user_id: int, message_ids: list[int]) -> set[int]:
+        """The messages among `message_ids` of the exchange a corrected memory came from."""
+        return await self._lookups.stating_replaced(user_id, message_ids)
+
     async def forget_message(self, message_id: int) -> int:
         """Delete every member's transcript row of one message, vectors too; how many."""
         rows = await self._lookups.delete_message_rows(message_id)
