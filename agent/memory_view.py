@@ -19,7 +19,7 @@ from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Memory, Source
 from memory.people import User
 
-__all__ = ["describe_found", "recalled_messages"]
+__all__ = ["describe_found", "recalled_messages", "source_words"]
 
 
 def _trust(label: Label) -> str:
@@ -39,7 +39,14 @@ _SOURCE_WORDS = {
     Source.WEB: "from a web page",
     Source.FEED: "from a feed",
     Source.TOOL: "from a tool's output",
+    Source.MAIL: "from an e-mail",
 }
+
+
+def source_words(source: Source) -> str:
+    """Where a memory came from, in words (`/memory show`, `/memory search`, `memory_search`);
+    a source without words of its own yet is named by its value, never an error."""
+    return _SOURCE_WORDS.get(source) or source.value.replace("_", " ")
 
 
 def describe_found(
@@ -59,7 +66,7 @@ def describe_found(
     if memories:
         lines.append("Memories (what I keep about you):")
         for memory in memories:
-            how = _SOURCE_WORDS.get(memory.source, memory.source.value)
+            how = source_words(memory.source)
             lines.append(
                 f"- memory #{memory.id} ({memory.kind.value}, {how}; {_trust(hit_label(memory))}), "
                 f"{memory.created_at.astimezone(zone):%Y-%m-%d}: {memory.text}"

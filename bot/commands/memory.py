@@ -3,6 +3,8 @@
 Every user sees only their own memories; in a group (or a channel), where everyone reads the
 answer, only what was said or kept in that chat (`agent.recall.group_scope`). The command line's
 `steward memory export|import` is `bot.commands.memory_cli`.
+
+(Just over 400 lines: seven subcommands sharing one parser, its usage and its id handling.)
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
-from agent.memory_view import describe_found
+from agent.memory_view import describe_found, source_words
 from agent.recall import group_scope
-from bot.commands.ids import as_id, digits_of_id, ids_from
+from bot.commands.ids import GivenIds, as_id, digits_of_id, ids_and_skipped
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
-from memory.longterm import Kind, Memory, NewMemory, Source, Trust
+from memory.longterm import Kind, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
 from memory.stores import Stores
 
@@ -31,6 +33,7 @@ __all__ = ["group"]
 group = CommandGroup()
 
 RECENT = 10
+MOST = 100  # the longest list one answer gives; `before <id>` reaches the rest
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
 _SHOW_WHICH = "Which memory? Give its id from /memory: /memory show 12"
@@ -45,8 +48,8 @@ def _zone(user: User, settings: Settings) -> ZoneInfo:
 memory_command = group.command(
     "memory",
     summary="what I remember about you: recent, search, show, correct, forget",
-    usage="/memory [recent] | /memory search <words> | /memory show <id> | "
-    "/memory correct <id> <text> | /memory forget <id> [<id>...]",
+    usage="/memory [recent [<count>] [before <id>]] | /memory search <words> | "
+    "/memory show <id> | /memory correct <id> <text> | /memory forget <id> [<id>...]",
     example="/memory search sister's birthday",
 )
 remember_command = group.command(
@@ -68,8 +71,36 @@ async def recent(user: User, chat: Chat, memory: MemoryService, settings: Settin
     return await _recent(user, chat, memory, settings, RECENT)
 
 
-@memory_command.sub("recent [count]", count=lambda text: _count(text))
-@memory_command.sub("list [count]", count=lambda text: _count(text))
+# before "recent [count]", whose `problem` answers any other words after "recent"
+@memory_command.sub(
+    "recent <count> before <before>", count=lambda t: _count(t), before=lambda t: _before(t)
+)
+@memory_command.sub(
+    "list <count> before <before>", count=lambda t: _count(t), before=lambda t: _before(t)
+)
+async def recent_before(
+    count: int, before: int, user: User, chat: Chat, memory: MemoryService, settings: Settings
+) -> str:
+    """The next page: `/memory recent 100 before 21` lists the 100 after #21 (older)."""
+    return await _recent(user, chat, memory, settings, count, before)
+
+
+@memory_command.sub("recent before <before>", before=lambda t: _before(t))
+@memory_command.sub("list before <before>", before=lambda t: _before(t))
+async def recent_before_default(
+    before: int, user: User, chat: Chat, memory: MemoryService, settings: Settings
+) -> str:
+    return await _recent(user, chat, memory, settings, RECENT, before)
+
+
+_RECENT_HOW = (
+    "/memory recent 30 lists the 30 most recent memories (up to 100); "
+    "/memory recent 30 before 12 the 30 after #12."
+)
+
+
+@memory_command.sub("recent [count]", problem=_RECENT_HOW, count=lambda text: _count(text))
+@memory_command.sub("list [count]", problem=_RECENT_HOW, count=lambda text: _count(text))
 async def recent_count(
     count: int | None, user: User, chat: Chat, memory: MemoryService, settings: Settings
 ) -> str:
@@ -77,17 +108,42 @@ async def recent_count(
 
 
 async def _recent(
-    user: User, chat: Chat, memory: MemoryService, settings: Settings, count: int
+    user: User,
+    chat: Chat,
+    memory: MemoryService,
+    settings: Settings,
+    count: int,
+    before: int | None = None,
 ) -> str:
+    """A page of the list, newest first: the first, or the one after #`before`; when more are
+    left, the answer ends with the command that lists them."""
     if group_scope(chat) is not None:
         return MEMORY_IN_PRIVATE
-    memories = await memory.store.recent(user.id, count)
+    records = memory.store.records
+    if before is None:
+        page = await memory.store.recent(user.id, count + 1)
+    else:
+        found = await records.recent_before(user.id, before, count + 1)
+        if found is None:
+            return (
+                f"You have no memory #{before} to list from: /memory recent {count} lists the "
+                "most recent."
+            )
+        page = found
     status = await memory.status_line(user.id)
-    if not memories:
+    if not page:
+        if before is not None:
+            return f"No memories are listed after #{before}: that was the oldest.\n{status}"
         return f"I don't remember anything about you yet. Tell me, or use /remember.\n{status}"
-    total = await memory.store.records.count(user.id)
-    lines = [f"The {len(memories)} most recent of {total} memories:"]
+    memories, more = page[:count], len(page) > count
+    total = await records.count(user.id)
+    if before is None:
+        lines = [f"The {len(memories)} most recent of {total} memories:"]
+    else:
+        lines = [f"The {len(memories)} listed after #{before} (older), of {total} memories:"]
     lines += [m.describe(_zone(user, settings)) for m in memories]
+    if more:
+        lines.append(f"Older ones: /memory recent {count} before {memories[-1].id}")
     lines.append(
         "/memory show <id> for where one came from; /memory correct <id> <text> to put it "
         "right; /memory forget <id> to remove it."
@@ -97,10 +153,23 @@ async def _recent(
 
 
 def _count(text: str) -> int:
-    """How many recent memories to list: `/memory recent 30` (1 to 100)."""
+    """How many memories to list: `/memory recent 30` (1 to 100)."""
     number = as_id(text)
-    if number is None or not 1 <= number <= 100:
-        raise UsageError(f"{text[:20]!r} is not a count: /memory recent 30 lists 30 (up to 100).")
+    if number is None or not 1 <= number <= MOST:
+        raise UsageError(
+            f"{text[:20]!r} is not a count: /memory recent 30 lists 30 (up to {MOST}); "
+            "/memory recent 30 before 12 the 30 after #12."
+        )
+    return number
+
+
+def _before(text: str) -> int:
+    """The memory a page starts after: `before 12`, `before #12`."""
+    number = as_id(text)
+    if number is None:
+        raise UsageError(
+            f"{text[:20]!r} is not a memory id: /memory recent 30 before 12 lists the 30 after #12."
+        )
     return number
 
 
@@ -139,7 +208,7 @@ async def show(
     lines = [
         f"#{found.id} {found.text}",
         f"Kind: {found.kind.value}" + (f", subject “{found.subject}”" if found.subject else ""),
-        f"Source: {_source(found)}",
+        f"Source: {source_words(found.source)}",
         f"Trust: {found.trust.value}",
         f"Importance: {found.importance:.2f}",
         f"Saved: {found.created_at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})",
@@ -151,8 +220,8 @@ async def show(
             where.append(f"chat {chat.channel}:{chat.platform_chat_id}")
     if found.turn_id is not None:
         where.append(f"turn {found.turn_id}")
-    if found.message_id is not None:  # a message of the transcript (issue 13)
-        where.append(f"message {found.message_id}")
+    # `message_id` is the message log's number, which no command takes: a memory that has one
+    # is that message's own row (one per message and user), so its number is #id already
     if found.source_ref:
         where.append(found.source_ref)
     if where:
@@ -172,18 +241,6 @@ async def show(
     if older:
         lines.append("Replaces: " + "; ".join(f"#{m.id} {m.text}" for m in older))
     return "\n".join(lines)
-
-
-def _source(memory: Memory) -> str:
-    return {
-        Source.OWNER_SAID: "you said it",
-        Source.USER_SAID: "the user said it",
-        Source.MODEL_INFERRED: "inferred by the model",
-        Source.STEWARD_SAID: "Steward said it (a message)",
-        Source.WEB: "a web page",
-        Source.FEED: "a feed",
-        Source.TOOL: "a tool's output",
-    }[memory.source]
 
 
 @memory_command.sub(
@@ -229,13 +286,13 @@ async def correct(
     return correction_said(done)
 
 
-def _memory_ids(text: str) -> list[int]:
-    return ids_from(text, _FORGET_WHICH)  # "/memory forget 5 2", "5, 2", as /goal done takes
+def _memory_ids(text: str) -> GivenIds:
+    return ids_and_skipped(text, _FORGET_WHICH)  # "/memory forget 5 2", "5, 2", as /goal done
 
 
 @memory_command.sub("forget <memory_ids...>", problem=_FORGET_WHICH, memory_ids=_memory_ids)
 async def forget(
-    memory_ids: list[int],
+    memory_ids: GivenIds,
     user: User,
     chat: Chat,
     sender: Identity,
@@ -243,11 +300,14 @@ async def forget(
     memory: MemoryService,
     settings: Settings,
 ) -> str:
-    """Each memory given, each answered on its own line."""
+    """Each memory given, each answered on its own line; with words that are not ids ("forget
+    3 please"), the first id only, and the answer names the other ids it left."""
     said = [
         await _forget_one(memory_id, user, chat, sender, stores, memory, settings)
-        for memory_id in dict.fromkeys(memory_ids)
+        for memory_id in dict.fromkeys(memory_ids.ids)
     ]
+    if memory_ids.skipped:
+        said.append((note := _not_forgotten(memory_ids.skipped), note))
     shown, stored = "\n".join(s for s, _ in said), "\n".join(s for _, s in said)
     return shown if shown == stored else Unrecorded(shown, stored)
 
@@ -301,6 +361,19 @@ async def _forget_one(
     kept = forgotten.memory.text
     stop = "" if kept.rstrip().endswith((".", "!", "?", "…")) else "."  # before what follows
     return f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
+
+
+def _not_forgotten(skipped: list[int]) -> str:
+    """What an answer says of ids it left: "/memory forget 1 2 please" forgets #1 only (a
+    number in a remark may be no id: "forget 12, it was 2 days ago")."""
+    numbers = [f"#{n}" for n in skipped]
+    named = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    verb, them = ("was", "it") if len(numbers) == 1 else ("were", "them")
+    again = " ".join(str(n) for n in skipped)
+    return (
+        f"{named} {verb} not forgotten: with words that are not ids, I take the first id only. "
+        f"/memory forget {again} forgets {them}."
+    )
 
 
 def _messages(count: int) -> str:

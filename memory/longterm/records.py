@@ -313,6 +313,24 @@ class MemoryRecords:
         )
         return [_memory(row) for row in rows]
 
+    async def recent_before(self, user_id: int, before_id: int, limit: int) -> list[Memory] | None:
+        """The next page of `recent`: the memories in force listed after #`before_id` (older,
+        by the same order), or None when the user has no row #`before_id` to page from."""
+        anchor = await self._db.fetchone(
+            "SELECT created_at FROM memories WHERE id = ? AND user_id = ?", (before_id, user_id)
+        )
+        if anchor is None:
+            return None
+        at = anchor["created_at"]
+        rows = await self._db.fetchall(
+            "SELECT * FROM memories WHERE user_id = ? AND superseded_at IS NULL"
+            f" AND kind IN ({_MEMORY_KIND_SQL})"
+            " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (user_id, at, at, before_id, limit),
+        )
+        return [_memory(row) for row in rows]
+
     async def important(self, user_id: int, limit: int, min_importance: float) -> list[Memory]:
         """The user's most important trusted memories: untrusted ones never ride along unasked,
         so they must not take the LIMIT's places from the owner's own words either."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -66,18 +67,36 @@ async def memory_page(page: Page) -> web.StreamResponse:
         return page.render("missing.html", status=404, what="long-term memory (not enabled)")
     query = page.query("q")
     mode = ""
+    after: int | None = None  # the page lists the memories after this one (older)
+    unknown = ""  # a `before` that names no memory of the owner's: the first page instead
+    older = ""  # the next page's query, when there is one
     if query:
         result = await service.search(page.user.id, query, RESULTS, timezone=page.zone)
         found = [hit.memory for hit in result.hits]
         mode = str(result.mode)
     else:
-        found = await service.store.recent(page.user.id, RESULTS)
+        raw = page.query("before")
+        before = as_id(raw) if raw else None
+        listed = None
+        if before is not None:
+            listed = await service.store.records.recent_before(page.user.id, before, RESULTS + 1)
+        if listed is None:
+            unknown = raw[:40]
+            listed = await service.store.recent(page.user.id, RESULTS + 1)
+        else:
+            after = before
+        found = listed[:RESULTS]
+        if len(listed) > RESULTS:
+            older = urlencode({"before": found[-1].id})
     views = [await _view(page, m) for m in found]
     return page.render(
         "memory.html",
         query=query,
         mode=mode,
         items=views,
+        after=after,
+        unknown=unknown,
+        older=older,
         memory_status=await service.status_line(page.user.id),
     )
 
