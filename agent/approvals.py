@@ -9,6 +9,7 @@ so nothing runs twice. Nothing here waits in memory: the turn resumes from store
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -86,6 +87,7 @@ class ApprovalService:
         self._tools = tools
         self._expiry = expiry
         self._approvers = approvers
+        self._refused_tries: collections.Counter[str] = collections.Counter()
         self._per_minute = per_minute
 
     async def request(
@@ -212,10 +214,17 @@ class ApprovalService:
         audit = self._stores.audit
         if not self.may_decide(identity, user):
             # asked before the id is looked up: one answer for every id, so someone who may
-            # not decide learns nothing of which requests exist
-            await audit.record(
-                "approval.refused_decider", actor=str(identity), subject=approval_id[:16]
-            )
+            # not decide learns nothing of which requests exist. Audited on the 1st, 2nd,
+            # 4th, 8th … try, with the count, as a stranger's knocks are: a guest's flood of
+            # /deny lines cannot bury the owner's events (R97)
+            tries = self._refused_tries[str(identity)] = self._refused_tries[str(identity)] + 1
+            if tries & (tries - 1) == 0:
+                await audit.record(
+                    "approval.refused_decider",
+                    actor=str(identity),
+                    subject=approval_id[:16],
+                    tries=tries,
+                )
             return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
         approval = await store.get(approval_id.strip().lower())
         if approval is None:

@@ -170,7 +170,8 @@ class Router:
             )
             await self._steward.respond(request)
             return
-        for number, call in enumerate(_calls(message, verb, self._commands.get)):
+        calls = _calls(message, verb, self._commands.get)
+        for number, call in enumerate(calls[:MAX_COMMANDS]):
             if number:  # who they are now: the line before may have changed it (/timezone)
                 now = await self._steward.stores.people.resolve(message.sender)
                 if now is None:
@@ -190,6 +191,15 @@ class Router:
                 await self._steward.courier.send(
                     message.address, chat.id, reply, in_history=False, label=TRUSTED
                 )
+        if len(calls) > MAX_COMMANDS:
+            await self._steward.courier.send(
+                message.address,
+                chat.id,
+                f"I ran the first {MAX_COMMANDS} of the {len(calls)} commands in that message; "
+                "send the others in another message.",
+                in_history=False,
+                label=TRUSTED,
+            )
 
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
         stores = self._steward.stores
@@ -224,6 +234,11 @@ def _verb(message: IncomingMessage) -> CommandCall | Press | None:
     if message.forwarded_from is not None:
         return None
     return message.press or message.command or CommandCall.parse(message.text)
+
+
+MAX_COMMANDS = 10
+"""Commands one message may run (several pasted lines): 370 lines of `/deny x` in one message
+were 370 audited refusals and 370 replies, the owner's real events pushed off the audit views."""
 
 
 def _calls(

@@ -1,0 +1,45 @@
+"""One message of many command lines (R97): a guest's 370 lines of `/deny x` were 370 audited
+refusals and 370 replies, the owner's real events pushed off `/audit` and the console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+
+from bot.router import MAX_COMMANDS
+from memory.people import Identity
+
+
+async def test_a_guests_flood_of_command_lines_cannot_bury_the_owners_events(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_EMBEDDER="none") as h:
+        guest = Identity("test", "guest")
+        await h.steward.stores.people.admit(guest, "Guest")
+        audit = h.steward.stores.audit
+        await audit.record("tool.ran", actor="turn:1", subject="shell")  # the owner's, real
+        before = len(await audit.recent(100_000))
+        text = "\n".join(["/deny zzzz"] * 370)
+        await h.router.dispatch(h.message(text, sender=guest, chat="g1", platform_id="g1:1"))
+        replies = h.channel.texts("g1")
+        refused = [e for e in await audit.recent(100_000) if e.kind == "approval.refused_decider"]
+        added = len(await audit.recent(100_000)) - before
+        assert "tool.ran" in [e.kind for e in await audit.recent(50)]
+        # later floods add an event only at each doubling of the count
+        await h.router.dispatch(h.message(text, sender=guest, chat="g1", platform_id="g1:2"))
+        again = [e for e in await audit.recent(100_000) if e.kind == "approval.refused_decider"]
+    assert len(replies) == MAX_COMMANDS + 1
+    assert replies[-1].startswith(f"I ran the first {MAX_COMMANDS} of the 370 commands")
+    assert all("Only the owner can decide" in r for r in replies[:-1])
+    assert [e.detail["tries"] for e in refused] == [1, 2, 4, 8]
+    assert added < 2 * MAX_COMMANDS
+    assert [e.detail["tries"] for e in again] == [1, 2, 4, 8, 16]
+
+
+async def test_the_owners_pasted_commands_all_run(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None) as h:
+        await h.say("\n".join(f"/remember note number {i}" for i in range(3)))
+        assert len(h.channel.texts("c1")) == 3
+        assert sorted(m.text for m in await h.memories()) == [f"note number {i}" for i in range(3)]
