@@ -383,12 +383,20 @@ class MemoryService:
     async def get(self, user_id: int, memory_id: int) -> Memory | None:
         return await self.store.get(user_id, memory_id)
 
-    async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
+    async def forget(self, user_id: int, memory_id: int, *, purge: bool = True) -> Forgotten | None:
         """The memory and the exchange it came from (agent/forgetting.py). Upkeep still running
         is waited for first: a compaction that read the transcript before the forget would
-        save the fact again after it (review 77)."""
+        save the fact again after it (review 77). `purge=False`: the caller forgets more and
+        calls `purge_forgotten` once after them."""
         await self.upkeep_settled()
-        return await self.forgetting.forget(user_id, memory_id)
+        forgotten = await self.forgetting.forget(user_id, memory_id)
+        if purge and forgotten is not None and forgotten.underway is None:
+            await self.forgetting.purge()
+        return forgotten
+
+    async def purge_forgotten(self) -> None:
+        """Forgotten words out of the database file (agent/forgetting.py `purge`)."""
+        await self.forgetting.purge()
 
     # -- after a turn (agent.memory_upkeep), export / import (agent.memory_portability) -------
 

@@ -8,6 +8,7 @@ action twice: at start-up an approval found `executing` becomes `failed`.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
-from memory.scrub import json_needle, scrub_json
 
 __all__ = ["Approval", "ApprovalStatus", "ApprovalStore", "NewApproval"]
 
@@ -106,35 +106,47 @@ def _approval(row: sqlite3.Row) -> Approval:
     )
 
 
+def _named(memory_id: int) -> str:
+    """How a `memory_save` card names a memory it retires (agent/tools/memory.py)."""
+    return f"replacing #{memory_id}: "
+
+
 class ApprovalStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
-    async def scrub(self, user_id: int, text: str, placeholder: str) -> int:
-        """Take `text` out of a person's decided requests (what was asked, its card, what it
-        returned): `/approve show` and the console quoted a forgotten memory whole. A pending
-        request keeps its words: they are what its approval is bound to."""
+    async def forget_memory(self, user_id: int, memory_id: int, placeholder: str) -> int:
+        """Take a forgotten memory's words out of the person's decided `memory_save` requests:
+        the one that saved it (its text argument and card) and any whose card named it as
+        retired. `/approve show` quoted it whole (R95). Nothing else of the record changes: a
+        person forgetting cannot rewrite what was approved (R98). How many changed."""
         rows = await self._db.fetchall(
-            "SELECT id, arguments FROM approvals WHERE user_id = ? AND status != ?"
-            " AND (instr(arguments, ?) > 0 OR instr(preview, ?) > 0"
-            " OR instr(COALESCE(result, ''), ?) > 0)",
-            (
-                user_id,
-                ApprovalStatus.PENDING,
-                json_needle(text, ascii_only=True),
-                text,
-                text,
-            ),
+            "SELECT id, arguments, preview, result FROM approvals WHERE user_id = ?"
+            " AND tool = 'memory_save' AND status != ?"
+            " AND (COALESCE(result, '') LIKE ? OR instr(preview, ?) > 0)",
+            (user_id, ApprovalStatus.PENDING, f"Saved memory #{memory_id}%", _named(memory_id)),
         )
+        changed = 0
         for row in rows:
-            arguments = scrub_json(row["arguments"], text, placeholder, ascii_only=True)
-            await self._db.execute(
-                "UPDATE approvals SET arguments = ?, preview = replace(preview, ?, ?),"
-                " result = replace(result, ?, ?) WHERE id = ?",
-                (arguments or row["arguments"], text, placeholder, text, placeholder, row["id"]),
-            )
-        return len(rows)
+            arguments, preview = row["arguments"], row["preview"]
+            if re.match(rf"Saved memory #{memory_id}\b", row["result"] or ""):
+                values = json.loads(arguments)
+                values["text"] = placeholder
+                arguments = json.dumps(values, sort_keys=True)
+                preview = f"Remember: {placeholder}"
+            else:
+                preview = re.sub(
+                    rf"(?m)^{re.escape(_named(memory_id))}.*$",
+                    _named(memory_id) + placeholder,
+                    preview,
+                )
+            if (arguments, preview) != (row["arguments"], row["preview"]):
+                changed += await self._db.execute(
+                    "UPDATE approvals SET arguments = ?, preview = ? WHERE id = ?",
+                    (arguments, preview, row["id"]),
+                )
+        return changed
 
     async def add(self, new: NewApproval) -> Approval:
         await self._db.execute(

@@ -1,4 +1,4 @@
-"""Taking forgotten words out of stored JSON (turn transcripts, approvals' arguments).
+"""Taking forgotten words out of stored JSON (turn transcripts).
 
 A transcript is JSON: replacing the text in the raw string could split an escape sequence, so
 each candidate row is parsed, every string in it has the text replaced, and it is written back.
@@ -12,33 +12,35 @@ from typing import Any
 __all__ = ["json_needle", "scrub_json"]
 
 
-def json_needle(text: str, *, ascii_only: bool = False) -> str:
-    """How `text` appears inside a JSON string (`ascii_only`: written with json.dumps'
-    default ASCII escapes): a cheap filter for the rows worth parsing."""
-    return json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+def json_needle(text: str) -> str:
+    """How `text` appears inside a JSON string written without ASCII escapes: a cheap filter
+    for the rows worth parsing."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def _scrubbed(value: Any, text: str, placeholder: str) -> Any:
+def _scrubbed(value: Any, text: str, placeholder: str, everywhere: bool) -> Any:
+    """`everywhere`: every string; else only inside tool results (a search that quoted it),
+    never what the model asked a tool to do (the record of an approved action)."""
     if isinstance(value, str):
-        return value.replace(text, placeholder)
+        return value.replace(text, placeholder) if everywhere else value
     if isinstance(value, list):
-        return [_scrubbed(item, text, placeholder) for item in value]
+        return [_scrubbed(item, text, placeholder, everywhere) for item in value]
     if isinstance(value, dict):
-        return {key: _scrubbed(item, text, placeholder) for key, item in value.items()}
+        inside = everywhere or value.get("type") == "tool_result"
+        return {key: _scrubbed(item, text, placeholder, inside) for key, item in value.items()}
     return value
 
 
 def scrub_json(
-    document: str, text: str, placeholder: str, *, ascii_only: bool = False
+    document: str, text: str, placeholder: str, *, results_only: bool = False
 ) -> str | None:
-    """`document` with `text` replaced in every string of it, written back as it was
-    (`ascii_only` as json.dumps' default); None when it holds no such string (or is not
-    JSON)."""
+    """`document` with `text` replaced in every string of it (`results_only`: in tool
+    results only); None when it holds no such string (or is not JSON)."""
     try:
         parsed = json.loads(document)
     except ValueError:
         return None
-    scrubbed = _scrubbed(parsed, text, placeholder)
+    scrubbed = _scrubbed(parsed, text, placeholder, not results_only)
     if scrubbed == parsed:
         return None
-    return json.dumps(scrubbed, ensure_ascii=ascii_only)
+    return json.dumps(scrubbed, ensure_ascii=False)

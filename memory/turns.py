@@ -339,18 +339,26 @@ class TurnLog:
             (turn_id, TurnStatus.AWAITING_APPROVAL),
         )
 
-    async def scrub_transcripts(self, user_id: int, text: str, placeholder: str) -> int:
-        """Take `text` out of the stored transcripts of a person's turns (a later search result
-        that quoted a forgotten memory, the memory side call that drew it); how many changed.
-        A turn waiting for an approval keeps its own: it is how the turn goes on."""
+    async def scrub_transcripts(
+        self, user_id: int, text: str, placeholder: str, *, side_calls: bool
+    ) -> int:
+        """Take forgotten words out of the stored transcripts of a person's turns: tool results
+        that quoted them (a later search) and, with `side_calls`, the answers of memory side
+        calls (the one that drew a fact); what the model said and asked tools to do stays as
+        it was (R98: a person forgetting cannot rewrite the record of an approved action). How
+        many changed. A turn waiting for an approval keeps its own: it is how it goes on."""
         rows = await self._db.fetchall(
-            "SELECT id, transcript FROM turns WHERE user_id = ? AND status != ?"
+            "SELECT id, kind, transcript FROM turns WHERE user_id = ? AND status != ?"
             " AND instr(transcript, ?) > 0",
             (user_id, TurnStatus.AWAITING_APPROVAL, json_needle(text)),
         )
         changed = 0
         for row in rows:
-            if (scrubbed := scrub_json(row["transcript"], text, placeholder)) is not None:
+            side = row["kind"] == "memory"
+            if side and not side_calls:
+                continue
+            scrubbed = scrub_json(row["transcript"], text, placeholder, results_only=not side)
+            if scrubbed is not None:
                 changed += await self._db.execute(
                     "UPDATE turns SET transcript = ? WHERE id = ?", (scrubbed, row["id"])
                 )

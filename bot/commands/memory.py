@@ -306,6 +306,7 @@ async def forget(
         await _forget_one(memory_id, user, chat, sender, stores, memory, settings)
         for memory_id in dict.fromkeys(memory_ids.ids)
     ]
+    await memory.purge_forgotten()  # once for them all
     if memory_ids.skipped:
         said.append((note := _not_forgotten(memory_ids.skipped), note))
     shown, stored = "\n".join(s for s, _ in said), "\n".join(s for _, s in said)
@@ -322,7 +323,7 @@ async def _forget_one(
     settings: Settings,
 ) -> tuple[str, str]:
     """What to answer, and what the message log may keep of it (the number, not the text)."""
-    forgotten = await memory.forget(user.id, memory_id)
+    forgotten = await memory.forget(user.id, memory_id, purge=False)
     if forgotten is None:
         said = f"You have no memory #{memory_id}."
         return said, said
@@ -371,8 +372,8 @@ def _not_forgotten(skipped: list[int]) -> str:
     verb, them = ("was", "it") if len(numbers) == 1 else ("were", "them")
     again = " ".join(str(n) for n in skipped)
     return (
-        f"{named} {verb} not forgotten: with words that are not ids, I take the first id only. "
-        f"/memory forget {again} forgets {them}."
+        f"{named} {verb} not forgotten: with words that are not ids, I take the first id only "
+        f"(if you meant {them} too: /memory forget {again})."
     )
 
 
