@@ -64,6 +64,8 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
     CHANGED = "changed"
     WITHDRAWN = "withdrawn"
+    UNAVAILABLE = "unavailable"
+    """Its tool is not there right now (its MCP server is restarting): still pending."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,19 @@ class Decided:
     outcome: Outcome
     message: str
     approval: Approval | None = None
+
+
+def _still_the_action(tool: Tool, approval: Approval, current: str) -> bool:
+    """The approved action is the one that would run now: the same hash, or a fingerprint the
+    tool says it can still honour (the stored one checked against the hash first)."""
+    if action_hash(approval.tool, approval.arguments, current) == approval.action_hash:
+        return True
+    return (
+        tool.still_matches is not None
+        and action_hash(approval.tool, approval.arguments, approval.fingerprint)
+        == approval.action_hash
+        and tool.still_matches(approval.fingerprint, current)
+    )
 
 
 class ApprovalService:
@@ -275,15 +290,23 @@ class ApprovalService:
                 "approval.denied", actor=decider, subject=approval.id, tool=approval.tool
             )
             return Decided(Outcome.DENIED, f"Denied {approval.id}: {approval.tool}.", approval)
+        if tool is None and approval.tool.startswith("mcp__"):
+            # its server is down or restarting (R99: denied for good as "changed" though
+            # nothing changed): the request waits, and may be approved once it is back
+            return Decided(
+                Outcome.UNAVAILABLE,
+                f"{approval.id} cannot run right now: {approval.tool} is not available (its MCP "
+                "server is not running; /mcp shows it). Nothing ran, and the request still "
+                "waits: approve it again once the server is back.",
+                approval,
+            )
         current = ""
         if tool is not None and tool.fingerprint is not None:
             try:
                 current = await tool.fingerprint(ctx, approval.arguments)
             except ToolError:  # became unreadable since: it cannot be shown to be the same
                 current = "unverifiable"
-        if tool is None or action_hash(approval.tool, approval.arguments, current) != (
-            approval.action_hash
-        ):
+        if tool is None or not _still_the_action(tool, approval, current):
             if not await store.transition(
                 approval.id,
                 ApprovalStatus.PENDING,

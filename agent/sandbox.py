@@ -281,8 +281,13 @@ class Sandbox:
         return resolved
 
     def tree_digest(self) -> str:
-        """The workspace's digest (agent.tree_digest). Blocking: call it from a worker thread."""
-        return workspace_digest(self.root())
+        """The workspace's digest (agent.tree_digest), and apart from it that of `inbox/`
+        (what people send arrives there at any time), as `<tree>:inbox:<inbox>`. Blocking:
+        call it from a worker thread."""
+        root, inbox = self.root(), self.root() / OTHERS_FILES
+        if inbox.is_dir() and not inbox.is_symlink():
+            return f"{workspace_digest(root, OTHERS_FILES)}:inbox:{workspace_digest(inbox)}"
+        return f"{workspace_digest(root)}:inbox:none"  # a link or a file there: in the tree
 
     def confined(self) -> bool:
         """True to confine, False to run unconfined (the owner opted in); ToolError when the

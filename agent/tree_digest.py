@@ -17,11 +17,11 @@ from agent.errors import ToolError
 __all__ = ["file_digest", "workspace_digest"]
 
 
-def workspace_digest(root: Path) -> str:
-    """A hash of everything under `root`: every path with its type, mode, link count,
-    symlink target and content digest, so an approval stops matching when any file a
-    command could run or read changes; ToolError when something in it cannot be read.
-    Blocking: call it from a worker thread."""
+def workspace_digest(root: Path, leave_out: str = "") -> str:
+    """A hash of everything under `root` (but the top-level entry `leave_out`): every path
+    with its type, mode, link count, symlink target and content digest, so an approval stops
+    matching when any file a command could run or read changes; ToolError when something in
+    it cannot be read. Blocking: call it from a worker thread."""
     digest = hashlib.sha256()
 
     def note(*fields: object) -> None:
@@ -40,6 +40,9 @@ def workspace_digest(root: Path) -> str:
 
     note(".", oct(_readable(str(root), root.lstat()).st_mode))  # the folder itself too
     for folder, dirs, files in os.walk(root, onerror=failed):
+        if leave_out and folder == str(root):
+            dirs[:] = [d for d in dirs if d != leave_out]
+            files = [f for f in files if f != leave_out]
         dirs.sort()
         for name in sorted(dirs + files):
             path = os.path.join(folder, name)

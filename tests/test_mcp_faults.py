@@ -215,3 +215,31 @@ async def test_a_2025_protocol_server_refreshes_on_its_list_changed_notification
         link.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_approving_while_its_server_restarts_keeps_the_request(tmp_path: Path) -> None:
+    """R99: a card waited for an MCP tool; its server died (in another call) and the owner
+    approved during the restart's back-off: the tool was missing, so the request was denied for
+    good as "changed" though nothing had. Now nothing runs, the request still waits, and
+    approving it once the server is back runs it."""
+    from memory.approvals import ApprovalStatus
+
+    rules = '[[rules]]\ntool = "mcp__notes__crash"\nrisk = "read"\n'
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=rules) as world:
+        world.model.reply(Reply.tool_use("mcp__notes__write_note", {"name": "a", "text": "hi"}))
+        await world.h.say("save a note")
+        [(_, card)] = world.h.channel.approvals
+        world.model.reply(Reply.tool_use("mcp__notes__crash", {}))
+        world.model.reply(Reply.text("it broke"))
+        await world.h.say("crash it", chat="c2")
+        link = world.mcp.links["notes"]
+        await world.until(lambda: link.status != "up", 5)
+        note = await world.h.say(f"/approve {card.approval_id}")
+        assert "cannot run right now" in note and "no longer matches" not in note
+        stored = await world.h.steward.stores.approvals.get(card.approval_id)
+        assert stored is not None and stored.status is ApprovalStatus.PENDING
+        await world.until(lambda: link.status == "up", 20)
+        world.model.reply(Reply.text("saved"))
+        note = await world.h.say(f"/approve {card.approval_id}")
+        stored = await world.h.steward.stores.approvals.get(card.approval_id)
+    assert stored is not None and stored.status is ApprovalStatus.EXECUTED, note

@@ -165,6 +165,9 @@ class Tool:
     precheck: Precheck | None = None
     owner_data: bool = False
     reaches_out: bool = False
+    still_matches: Callable[[str, str], bool] | None = None
+    """`(approved, current)` fingerprints that differ, yet the approved call may still run,
+    as the tool runs it then (shell: only `inbox/` changed, so it runs with `inbox/` hidden)."""
 
     @property
     def audit_detail(self) -> dict[str, Any]:
@@ -245,6 +248,7 @@ def tool(
     fingerprint: ActionHook | None = None,
     precheck: Precheck | None = None,
     owner_data: bool = False,
+    still_matches: Callable[[str, str], bool] | None = None,
 ) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
@@ -286,6 +290,7 @@ def tool(
             fingerprint=fingerprint,
             precheck=precheck,
             owner_data=owner_data,
+            still_matches=still_matches,
         )
 
     return decorate

@@ -116,6 +116,14 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     return f"tree:{where}:" + await asyncio.to_thread(sandbox.tree_digest)
 
 
+def _inbox_alone_changed(approved: str, current: str) -> bool:
+    """Only `inbox/` changed since the card (someone sent a file), and the command runs
+    confined: it can still run, with `inbox/` hidden, so it never sees what the card did not
+    count (R100: any file another person sent denied the owner's approval as "changed")."""
+    tree, _, _ = approved.partition(":inbox:")
+    return tree.startswith("tree:confined:") and tree == current.partition(":inbox:")[0]
+
+
 @tool(
     risk=Risk.EXTERNAL_EFFECT,
     owner_data=True,
@@ -123,6 +131,7 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     preview=_shell_preview,
     fingerprint=_shell_fingerprint,
     precheck=_command_ok,
+    still_matches=_inbox_alone_changed,
 )
 async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolResult:
     """Run one command (no shell operators) in the workspace, with a timeout and no secrets.
@@ -135,6 +144,14 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     argv = _parse_command(sandbox, command)
     confined = await asyncio.to_thread(sandbox.confined)
     unasked = not ctx.approved
+    told = ""
+    if ctx.approved and ctx.approved_fingerprint is not None:
+        now = await _shell_fingerprint(ctx, {"command": command})
+        if now != ctx.approved_fingerprint:
+            if not _inbox_alone_changed(ctx.approved_fingerprint, now):
+                raise ToolError("the workspace changed after the approval; nothing ran")
+            unasked = True  # what was sent since is not shown to it
+            told = f"({OTHERS_FILES}/ was hidden from the command: files arrived after the card)\n"
     pins = (
         await _git_pins(sandbox, argv, confined, unasked) if Path(argv[0]).name == "git" else None
     )
@@ -146,7 +163,9 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     text = output[: sandbox.output_limit].decode("utf-8", errors="replace")
     if len(output) > sandbox.output_limit:
         text += "\n[… output truncated]"
-    return ToolResult(f"exit code {code}\n{text}", is_error=code != 0, source=f"shell:{argv[0]}")
+    return ToolResult(
+        f"{told}exit code {code}\n{text}", is_error=code != 0, source=f"shell:{argv[0]}"
+    )
 
 
 async def _git_pins(
