@@ -211,6 +211,15 @@ class ApprovalService:
             return approval_preview(approval)
         return arguments_preview(approval)
 
+    async def refused(self, kind: str, identity: Identity, subject: str) -> None:
+        """Audit a refusal of someone who may not decide or see requests at their 1st, 2nd,
+        4th, 8th … one, with the count, as a stranger's knocks are: a flood of `/deny` or
+        `/approve show` lines cannot fill the audit log (R97, R98)."""
+        key = str(identity)
+        tries = self._refused_tries[key] = self._refused_tries[key] + 1
+        if tries & (tries - 1) == 0:
+            await self._stores.audit.record(kind, actor=key, subject=subject, tries=tries)
+
     def may_decide(self, identity: Identity, user: User | None) -> bool:
         return (user is not None and user.is_owner) or identity in self._approvers
 
@@ -232,14 +241,7 @@ class ApprovalService:
             # not decide learns nothing of which requests exist. Audited on the 1st, 2nd,
             # 4th, 8th … try, with the count, as a stranger's knocks are: a guest's flood of
             # /deny lines cannot bury the owner's events (R97)
-            tries = self._refused_tries[str(identity)] = self._refused_tries[str(identity)] + 1
-            if tries & (tries - 1) == 0:
-                await audit.record(
-                    "approval.refused_decider",
-                    actor=str(identity),
-                    subject=approval_id[:16],
-                    tries=tries,
-                )
+            await self.refused("approval.refused_decider", identity, approval_id[:16])
             return Decided(Outcome.REFUSED, "Only the owner can decide approval requests.")
         approval = await store.get(approval_id.strip().lower())
         if approval is None:

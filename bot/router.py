@@ -193,12 +193,7 @@ class Router:
                 )
         if len(calls) > MAX_COMMANDS:
             await self._steward.courier.send(
-                message.address,
-                chat.id,
-                f"I ran the first {MAX_COMMANDS} of the {len(calls)} commands in that message; "
-                "send the others in another message.",
-                in_history=False,
-                label=TRUSTED,
+                message.address, chat.id, _not_run(calls), in_history=False, label=TRUSTED
             )
 
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
@@ -239,6 +234,22 @@ def _verb(message: IncomingMessage) -> CommandCall | Press | None:
 MAX_COMMANDS = 10
 """Commands one message may run (several pasted lines): 370 lines of `/deny x` in one message
 were 370 audited refusals and 370 replies, the owner's real events pushed off the audit views."""
+
+
+def _not_run(calls: list[CommandCall | Press]) -> str:
+    """What a message of more than MAX_COMMANDS commands is told: which lines did not run."""
+    left = calls[MAX_COMMANDS:]
+    lines = []
+    for call in left[:5]:
+        said = f"/{call.name} {call.args}" if isinstance(call, CommandCall) else str(call)
+        first = said.strip().split("\n", 1)[0]
+        lines.append("- " + (first if len(first) <= 60 else first[:59] + "…"))
+    if len(left) > 5:
+        lines.append(f"- and {len(left) - 5} more")
+    return (
+        f"I ran the first {MAX_COMMANDS} of the {len(calls)} commands in that message; these "
+        "did not run (send them in another message):\n" + "\n".join(lines)
+    )
 
 
 def _calls(

@@ -32,6 +32,7 @@ async def test_a_guests_flood_of_command_lines_cannot_bury_the_owners_events(
         again = [e for e in await audit.recent(100_000) if e.kind == "approval.refused_decider"]
     assert len(replies) == MAX_COMMANDS + 1
     assert replies[-1].startswith(f"I ran the first {MAX_COMMANDS} of the 370 commands")
+    assert replies[-1].count("- /deny zzzz") == 5 and "- and 355 more" in replies[-1]
     assert all("Only the owner can decide" in r for r in replies[:-1])
     assert [e.detail["tries"] for e in refused] == [1, 2, 4, 8]
     assert added < 2 * MAX_COMMANDS
@@ -43,3 +44,22 @@ async def test_the_owners_pasted_commands_all_run(tmp_path: Path) -> None:
         await h.say("\n".join(f"/remember note number {i}" for i in range(3)))
         assert len(h.channel.texts("c1")) == 3
         assert sorted(m.text for m in await h.memories()) == [f"note number {i}" for i in range(3)]
+
+
+async def test_show_and_list_refusals_are_audited_at_each_doubling_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R98: `/approve show x` and a bare `/approve` from someone who may not see requests were
+    audited on every line, so ten messages of ten lines still buried the owner's events."""
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_EMBEDDER="none") as h:
+        guest = Identity("test", "guest")
+        await h.steward.stores.people.admit(guest, "Guest")
+        for n in range(10):
+            text = "\n".join(["/approve show zzzz", "/approve"] * 5)
+            await h.router.dispatch(h.message(text, sender=guest, chat="g1", platform_id=f"g:{n}"))
+        refused = [
+            e.detail["tries"]
+            for e in await h.steward.stores.audit.recent(100_000)
+            if e.kind == "approval.list_refused"
+        ]
+    assert refused == [1, 2, 4, 8, 16, 32, 64]

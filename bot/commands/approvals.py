@@ -60,8 +60,13 @@ def _visible(user: User, chat: Chat, approval: Approval) -> bool:
     return user.is_owner or user.id == approval.user_id or chat.id == approval.chat_id
 
 
-async def _refuse(stores: Stores, sender: Identity, what: str) -> str:
-    await stores.audit.record("approval.list_refused", actor=str(sender), subject=what)
+async def _refuse(
+    stores: Stores, sender: Identity, what: str, approvals: ApprovalService | None
+) -> str:
+    if approvals is not None:  # audited at each doubling of their count
+        await approvals.refused("approval.list_refused", sender, what)
+    else:
+        await stores.audit.record("approval.list_refused", actor=str(sender), subject=what)
     return NOT_YOURS
 
 
@@ -75,7 +80,7 @@ async def list_pending(
     approvals: ApprovalService | None = None,
 ) -> str:
     if not _may_see(approvals, sender, user):
-        return await _refuse(stores, sender, "list")
+        return await _refuse(stores, sender, "list", approvals)
     zone = ZoneInfo(user.timezone or settings.timezone)
     pending = [a for a in await stores.approvals.pending() if _visible(user, chat, a)]
     if not pending:
@@ -112,7 +117,7 @@ async def show_request(
     """The whole request, escaped as on its card; long ones arrive in several messages."""
     approval_id = approval_id.removeprefix("#")  # as ids are shown
     if not _may_see(approvals, sender, user):
-        return await _refuse(stores, sender, approval_id[:16])
+        return await _refuse(stores, sender, approval_id[:16], approvals)
     approval = await stores.approvals.get(approval_id.strip().lower())
     if approval is None or not _visible(user, chat, approval):
         return f"There is no approval request {escape_invisible(approval_id[:16])!r}."
