@@ -25,7 +25,7 @@ import asyncio
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agent import query_time
@@ -182,11 +182,14 @@ class Recaller:
                 continue  # still in the conversation sent with the turn
             seen.add(memory.message_id or 0)
             picked.append(memory)
-        # the exchange a corrected memory came from states the old belief as if it held (R95)
-        replaced = await self._store.stating_replaced(
+            if len(picked) >= CONTEXT_MESSAGES:
+                break
+        # the exchange a corrected memory came from states the old belief as if it held (R95):
+        # it comes with what replaced it, the rest of what it said still there (R98)
+        corrected = await self._store.corrections_of(
             request.user.id, [m.message_id for m in picked if m.message_id is not None]
         )
-        return [m for m in picked if m.message_id not in replaced][:CONTEXT_MESSAGES]
+        return [_with_corrections(m, corrected.get(m.message_id or 0, [])) for m in picked]
 
     async def latest_episode(self, chat: Chat, user: User) -> Memory | None:
         """The episode that replaced this chat's older messages, if it is this user's."""
@@ -321,3 +324,22 @@ def hit_label(memory: Memory) -> Label:
 
 def message_label(message: StoredMessage) -> Label:
     return message.label if message.label.tainted else TRUSTED
+
+
+def _with_corrections(
+    message: Memory, corrections: list[tuple[int, int | None, str | None]]
+) -> Memory:
+    """A recalled message whose exchange saved a memory since corrected, said first so a cut
+    never drops it: what was kept from it then no longer holds."""
+    if not corrections:
+        return message
+    notes = []
+    for old, new, text in corrections:
+        if new is None or text is None:
+            notes.append(f"memory #{old} taken from this exchange was since replaced")
+        else:
+            shown = text if len(text) <= 200 else text[:199] + "…"
+            notes.append(
+                f"memory #{old} taken from this exchange was since corrected to #{new}: {shown}"
+            )
+    return replace(message, text=f"[{'; '.join(notes)}] {message.text}")

@@ -473,12 +473,13 @@ async def test_forgetting_a_compacted_fact_leaves_messages_that_do_not_say_it(
         assert "moved to Berlin" in await h.say("/memory search moved Berlin")
 
 
-async def test_the_exchange_of_a_corrected_memory_is_not_recalled_as_if_it_held(
+async def test_the_exchange_of_a_corrected_memory_is_recalled_with_its_correction(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     """R95: after `/memory correct`, a turn in another chat got the correction as a memory and,
     under the earlier messages that may bear on it, the owner's old words stating the old belief,
-    unmarked."""
+    unmarked. R98: leaving the exchange out lost what else it said (the daughter's allergy, saved
+    nowhere else). It comes marked with what replaced the memory taken from it."""
 
     def quiet(request: RecordedRequest) -> Reply:
         if request.system_text == EXTRACTION_SYSTEM:
@@ -494,16 +495,21 @@ async def test_the_exchange_of_a_corrected_memory_is_not_recalled_as_if_it_held(
     fake_model.on_request(quiet)
     async with running_steward(tmp_path, fake_model.base_url) as h:
         await memory_ready(h)
-        await h.say("I work as a nurse at Saint Mary hospital.")
-        await h.say("I like my work at Saint Mary hospital a lot.")  # not corrected: recalled
+        await h.say(
+            "I work as a nurse at Saint Mary hospital, and my daughter Lea is severely "
+            "allergic to peanuts."
+        )
         [fact] = [m for m in await h.memories() if m.text.startswith("Works as a nurse")]
         said = await h.say(f"/memory correct {fact.id} Works as a teacher at Hillside school.")
         assert "replaces" in said
+        [new] = [m for m in await h.memories() if m.text.startswith("Works as a teacher")]
         assert h.steward.memory is not None
         await h.steward.memory.store.flush_vectors()
-        await h.say("Where do I work, Saint Mary hospital?", chat="c2")
+        await h.say("Is my daughter Lea allergic to peanuts, and where do I work?", chat="c2")
         context = fake_model.requests[-1].last_user_text
-    assert "teacher at Hillside" in context
-    assert "I like my work at Saint Mary" in context  # other past messages still come
-    assert "I work as a nurse" not in context
-    assert "you work as a nurse" not in context
+    [line] = [x for x in context.splitlines() if "I work as a nurse" in x]
+    assert "allergic to peanuts" in line  # what else it said is still recalled
+    assert (
+        f"[memory #{fact.id} taken from this exchange was since corrected to #{new.id}: "
+        "Works as a teacher at Hillside school.]" in line
+    )

@@ -95,20 +95,30 @@ class RowLookups:
         )
         return [memory_of_row(row) for row in rows]
 
-    async def stating_replaced(self, user_id: int, message_ids: list[int]) -> set[int]:
-        """Of `message_ids`, those of an exchange a replaced (corrected) memory of the user came
-        from: the person's message that set its turn off, and what Steward said in it."""
+    async def corrections_of(
+        self, user_id: int, message_ids: list[int]
+    ) -> dict[int, list[tuple[int, int | None, str | None]]]:
+        """For each of `message_ids` of an exchange a replaced (corrected) memory of the user
+        came from (the person's message that set its turn off, or what Steward said in it):
+        (that memory's id, what replaced it, that one's text), oldest first."""
         if not message_ids:
-            return set()
+            return {}
         marks = ",".join("?" * len(message_ids))
         rows = await self._db.fetchall(
-            f"SELECT m.id FROM messages AS m WHERE m.id IN ({marks}) AND EXISTS ("
-            "SELECT 1 FROM memories AS s JOIN turns AS t ON t.id = s.turn_id"
-            " WHERE s.user_id = ? AND s.superseded_at IS NOT NULL AND s.kind != ?"
-            " AND (t.id = m.turn_id OR t.message_id = m.id))",
-            (*message_ids, user_id, Kind.MESSAGE.value),
+            "WITH exchange(message_id, turn_id) AS ("
+            f"SELECT id, turn_id FROM messages WHERE id IN ({marks}) AND turn_id IS NOT NULL"
+            f" UNION SELECT message_id, id FROM turns WHERE message_id IN ({marks}))"
+            " SELECT DISTINCT e.message_id, s.id AS old, s.superseded_by AS new, n.text AS text"
+            " FROM exchange AS e JOIN memories AS s"
+            " ON s.turn_id = e.turn_id AND s.superseded_at IS NOT NULL"
+            " LEFT JOIN memories AS n ON n.id = s.superseded_by AND n.user_id = s.user_id"
+            " WHERE s.user_id = ? AND s.kind != ? ORDER BY s.id",
+            (*message_ids, *message_ids, user_id, Kind.MESSAGE.value),
         )
-        return {row["id"] for row in rows}
+        found: dict[int, list[tuple[int, int | None, str | None]]] = {}
+        for row in rows:
+            found.setdefault(row["message_id"], []).append((row["old"], row["new"], row["text"]))
+        return found
 
     async def delete_message_rows(self, message_id: int) -> list[tuple[int, int]]:
         """Remove every member's row of a message; (id, user id) of each removed."""

@@ -363,9 +363,12 @@ class LongTermMemory:
     async def made_in_turn(self, user_id: int, turn_id: int, kind: Kind) -> list[Memory]:
         return await self._lookups.made_in_turn(user_id, turn_id, kind)
 
-    async def stating_replaced(self, user_id: int, message_ids: list[int]) -> set[int]:
-        """The messages among `message_ids` of the exchange a corrected memory came from."""
-        return await self._lookups.stating_replaced(user_id, message_ids)
+    async def corrections_of(
+        self, user_id: int, message_ids: list[int]
+    ) -> dict[int, list[tuple[int, int | None, str | None]]]:
+        """Of `message_ids`, those of an exchange a corrected memory came from: (its id, what
+        replaced it, that one's text) for each (`RowLookups.corrections_of`)."""
+        return await self._lookups.corrections_of(user_id, message_ids)
 
     async def forget_message(self, message_id: int) -> int:
         """Delete every member's transcript row of one message, vectors too; how many."""
