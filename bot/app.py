@@ -350,7 +350,7 @@ async def _run(
         await scheduler.start()
         if steward.mail is not None and steward.mail.service.account.imap is not None:
             steward.mail.start()  # IDLE or polling; a refused login is retried with backoff
-        watch = asyncio.create_task(watch_data_dir(lock, stop))
+        watch = asyncio.create_task(watch_data_dir(lock, stop, each=scheduler.check_clock))
         await until_done(channels, stop)
         lost = watch.done() and not watch.cancelled() and not watch.exception() and watch.result()
         watch.cancel()

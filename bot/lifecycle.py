@@ -1,7 +1,8 @@
 """How `steward run` waits and stops: stop signals caught from the first moment, waiting for
 them or for every channel to finish, the approvals sweeper that runs meanwhile, and the watch
 on the data directory (deleted under a running Steward, it stops rather than go on writing
-into files nobody will see again)."""
+into files nobody will see again), which also has the scheduler look at the clocks (after a
+suspend or a clock step its alarm is set again)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,11 +76,22 @@ async def _all_finished(channels: list[Channel]) -> None:
     await asyncio.gather(*(channel.finished.wait() for channel in channels))
 
 
-async def watch_data_dir(lock: DataDirLock, stop: asyncio.Event, every: float = 5.0) -> bool:
+async def watch_data_dir(
+    lock: DataDirLock,
+    stop: asyncio.Event,
+    every: float = 5.0,
+    *,
+    each: Callable[[], Awaitable[object]] | None = None,
+) -> bool:
     """Set `stop` and return True once the data directory is gone or replaced (its lock file
     is not the one held): Steward went on answering into a deleted database, and a second
     Steward could start on a fresh directory beside it. One stat every `every` seconds; two
-    in a row must say so (a directory being moved back, a file system remounting)."""
+    in a row must say so (a directory being moved back, a file system remounting).
+
+    `each` runs at every look that finds it in place: the scheduler's look at the clocks
+    (`SchedulerService.check_clock`: after the machine slept, or its clock was set, its alarm
+    is set again on the wall clock within `every` seconds). It rides on this loop, which wakes
+    anyway, so an idle Steward wakes no more often for it; a failure is logged, not fatal."""
     missed = 0
     while not stop.is_set():
         await asyncio.sleep(every)
@@ -92,6 +104,11 @@ async def watch_data_dir(lock: DataDirLock, stop: asyncio.Event, every: float = 
             )
             stop.set()
             return True
+        if each is not None and not missed:
+            try:
+                await each()
+            except Exception:
+                log.exception("the look at the clocks failed")
     return False
 
 

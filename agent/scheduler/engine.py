@@ -18,6 +18,19 @@ at start-up with "late by …"; a job later than its handler's grace window (the
 a minute late is on time) is skipped and logged; a recurring job runs once for everything it
 missed (its next time is computed from now). Quiet hours hold back deferrable jobs (briefings,
 check-ins) until they end; reminders and tasks the user set are delivered anyway.
+
+The alarm waits on an asyncio timer, which runs on the monotonic clock: on Linux that clock does
+not count a suspend, and a wall clock set forward (NTP, the owner) does not move it. So after
+the machine slept, or its clock was stepped, the alarm would go off as much later as the clock
+moved (a reminder due during a 10 h sleep came an hour after waking; a 07:00 briefing on a
+laptop asleep from 22:00 to 06:30 came at 15:30, and was skipped). `check_clock()` notices the
+two clocks drift apart (one subtraction; `bot/lifecycle.py` runs it in a loop that wakes
+anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too. A run late for
+that says the machine slept or its clock changed; only the catch-up at start-up says Steward
+was not running.
+
+(Just over 400 lines: one job, the alarm and the runs it sets off, kept together because their
+invariants, claim before send and re-arm after every change, cross between them.)
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, RunReport
+from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, Late, RunReport
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
 from memory.clock import iso
 from memory.labels import TRUSTED
@@ -46,6 +59,9 @@ STOP_GRACE = 10.0  # s a run in flight may take to finish when Steward stops
 # the alarm wakes a few milliseconds (under load, seconds) after the due instant: a job this
 # late is on time, whatever its grace window (STEWARD_BRIEFING_GRACE=0 skipped every briefing)
 ON_TIME = timedelta(minutes=1)
+# the wall clock moved this far (s) against the monotonic one since the last look: the machine
+# slept or the clock was set, and the alarm is set again (NTP's slewing moves it far less)
+CLOCK_STEP = 2.0
 
 
 class SchedulerEngine:
@@ -58,6 +74,7 @@ class SchedulerEngine:
         self.store = runtime.schedules
         self._alarm: Any = None  # the AsyncIOScheduler, while running
         self._armed_at: datetime | None = None
+        self._offset: float | None = None  # wall clock minus monotonic clock at the last look
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[int] = set()  # ids of schedules a `run_due` here is running
 
@@ -73,7 +90,8 @@ class SchedulerEngine:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
             self._alarm = AsyncIOScheduler(timezone=UTC)
             self._alarm.start()
-        reports = await self.run_due()
+            self._clock_moved()  # the first look: what later looks compare with
+        reports = await self.run_due(catching_up=True)
         await self.sync_alarms()
         return reports
 
@@ -85,6 +103,7 @@ class SchedulerEngine:
             self._alarm.shutdown(wait=False)
             self._alarm = None
             self._armed_at = None
+            self._offset = None
         tasks = list(self._tasks)
         try:
             if tasks:
@@ -99,11 +118,13 @@ class SchedulerEngine:
         many schedules are stored. `after` skips what a run in progress is already handling.
         A schedule a run holds in hand is still due (past) until claimed: armed at it, the
         alarm went off at once, found it in hand and armed again, a busy loop for as long as
-        the run before it lasted (a briefing's model turn); those are left out."""
+        the run before it lasted (a briefing's model turn); those are left out. The alarm is
+        set again, the time unchanged, if the wall clock moved against the monotonic clock
+        (`check_clock`)."""
         if self._alarm is None:
             return
         at = await self.store.next_run_time(after=after, exclude=self._in_hand)
-        if at == self._armed_at:
+        if at == self._armed_at and not self._clock_moved():
             return
         self._armed_at = at
         if at is None:
@@ -120,6 +141,36 @@ class SchedulerEngine:
             misfire_grace_time=None,
             coalesce=True,
         )
+
+    async def check_clock(self) -> bool:
+        """Set the alarm again if the wall clock moved against the monotonic clock since the
+        last look (the machine slept, or its clock was set): the alarm's timer runs on the
+        monotonic clock, and would go off as much later as the wall clock moved. What fell due
+        meanwhile runs at once, the rest at its time on the wall clock. One subtraction when
+        nothing moved: meant for a loop that wakes anyway. Returns whether it had moved."""
+        if self._alarm is None or not self._clock_moved():
+            return False
+        self._armed_at = None
+        await self.sync_alarms()
+        if self._alarm is not None:
+            self._alarm.wakeup()  # due now: it goes off; later: timed again on the wall clock
+        return True
+
+    def _clock_moved(self) -> bool:
+        """Whether the wall clock (the system's, as the alarm reads it) moved more than
+        CLOCK_STEP against the monotonic clock (the alarm's timer) since the last look."""
+        clock = self.runtime.clock
+        wall = clock.system_time(clock.now()).timestamp()
+        offset = wall - asyncio.get_running_loop().time()
+        last, self._offset = self._offset, offset
+        if last is None or abs(offset - last) <= CLOCK_STEP:
+            return False
+        log.info(
+            "the wall clock moved %+.0f s against the monotonic clock (the machine slept, or "
+            "its clock was set): the scheduler's alarm is set again",
+            offset - last,
+        )
+        return True
 
     async def _wake(self) -> None:
         if self._alarm is None:  # went off as the scheduler stopped: nothing more starts
@@ -227,10 +278,12 @@ class SchedulerEngine:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def run_due(self) -> list[RunReport]:
+    async def run_due(self, *, catching_up: bool = False) -> list[RunReport]:
         """Run every schedule whose time has come and no other call here is running. Concurrent
         calls are safe (across processes too): each run is claimed in SQLite first, so a
-        schedule fires once."""
+        schedule fires once. `catching_up`: the run at start-up, whose late jobs fell due while
+        Steward was down (later, a late job's alarm came late: the machine slept, or its clock
+        was set)."""
         now = self.runtime.clock.now()
         # A run already in hand here is left to the call that holds it: each alarm during a
         # long run starts another call, and retrying every pending claim in each made a burst
@@ -242,14 +295,14 @@ class SchedulerEngine:
             await self.sync_alarms(after=now)  # what falls due during a long run must not wait
             reports = []
             for schedule in due:
-                reports.append(await self._run(schedule, now))
+                reports.append(await self._run(schedule, now, catching_up=catching_up))
                 self._in_hand.discard(schedule.id)
         finally:
             self._in_hand.difference_update(s.id for s in due)
         await self.sync_alarms()
         return reports
 
-    async def _run(self, schedule: Schedule, now: datetime) -> RunReport:
+    async def _run(self, schedule: Schedule, now: datetime, *, catching_up: bool) -> RunReport:
         assert schedule.next_run_at is not None
         runtime = self.runtime
         user = await runtime.stores.people.get(schedule.user_id)
@@ -265,7 +318,7 @@ class SchedulerEngine:
             return RunReport(schedule.id, schedule.kind, "cancelled", "its user was revoked")
         zone = runtime.zone_for(user)
         due_at, missed = self._latest_occurrence(schedule, now, zone)
-        late = now - due_at
+        late = Late(now - due_at, down=catching_up)
         late_seconds = max(0, int(late.total_seconds()))
         upcoming = next_run(schedule.trigger, now, zone)
         audit = runtime.stores.audit

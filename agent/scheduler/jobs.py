@@ -34,13 +34,41 @@ __all__ = [
     "JobHandler",
     "JobResult",
     "JobRuntime",
+    "Late",
     "RunReport",
     "Sender",
     "job_sources",
+    "while_down",
 ]
 
 NO_MODEL = "no model configured (ANTHROPIC_API_KEY)"
 LATE_AFTER = timedelta(minutes=1)  # a reminder or task later than this says so
+
+
+class Late(timedelta):
+    """How late a run is (a `timedelta`: what `run_text` and `DueJob.late` take), and why,
+    for a late note to say. `down`: it fell due while Steward was not running, and runs in
+    the catch-up at start-up. Otherwise Steward was running and its alarm came late: the
+    machine was asleep, or its wall clock was set forward (see `engine.py`)."""
+
+    down: bool
+
+    def __new__(cls, late: timedelta, *, down: bool) -> Late:
+        self = super().__new__(cls, late.days, late.seconds, late.microseconds)
+        self.down = down
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copied or pickled as it is, `down` too
+        return (_late, (timedelta(self.days, self.seconds, self.microseconds), self.down))
+
+
+def _late(late: timedelta, down: bool) -> Late:
+    return Late(late, down=down)
+
+
+def while_down(late: timedelta) -> bool:
+    """Whether a late run fell due while Steward was down (a plain `timedelta`: as before)."""
+    return late.down if isinstance(late, Late) else True
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
 """Reminder jobs: the text the user set, sent word for word through the courier, no model.
 
 The claim records the exact message (with its "late by" note), so after a crash recovery finds
-it in the message log and does not send it twice.
+it in the message log and does not send it twice. The note says why it is late: Steward was not
+running (it is sent at start-up), or the computer slept or had its clock set (Steward ran).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from agent.scheduler.jobs import LATE_AFTER, DueJob, JobResult, JobRuntime, job_sources
+from agent.scheduler.jobs import (
+    LATE_AFTER,
+    DueJob,
+    JobResult,
+    JobRuntime,
+    job_sources,
+    while_down,
+)
 from agent.scheduler.recurrence import describe_delta
 from memory.labels import Label
 from memory.schedules import RunStatus, Schedule, ScheduleRun
@@ -19,7 +27,12 @@ __all__ = ["ReminderJob", "reminder_text"]
 def reminder_text(schedule: Schedule, late: timedelta) -> str:
     text = f"Reminder: {schedule.payload.get('text', '')}"
     if late > LATE_AFTER:
-        text += f"\n(late by {describe_delta(late)}: I wasn't running when it fell due)"
+        why = (
+            "I wasn't running when it fell due"
+            if while_down(late)
+            else "the computer I run on was asleep, or its clock was changed"
+        )
+        text += f"\n(late by {describe_delta(late)}: {why})"
     return text
 
 

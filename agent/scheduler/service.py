@@ -119,6 +119,11 @@ class SchedulerService:
     async def run_due(self) -> list[RunReport]:
         return await self.engine.run_due()
 
+    async def check_clock(self) -> bool:
+        """After a suspend or a wall-clock step, set the alarm again on the wall clock (a loop
+        that wakes anyway calls this: `bot/lifecycle.py`)."""
+        return await self.engine.check_clock()
+
     async def recover(self) -> int:
         return await self.engine.recover()
 

@@ -8,7 +8,15 @@ again when it runs.
 from __future__ import annotations
 
 from agent.fence import fence, new_fence_id
-from agent.scheduler.jobs import LATE_AFTER, NO_MODEL, AgentJob, DueJob, JobResult, job_sources
+from agent.scheduler.jobs import (
+    LATE_AFTER,
+    NO_MODEL,
+    AgentJob,
+    DueJob,
+    JobResult,
+    job_sources,
+    while_down,
+)
 from agent.scheduler.recurrence import describe_delta
 from agent.types import SILENT_REPLY, TurnRequest
 from memory.schedules import RunStatus
@@ -37,7 +45,12 @@ class TaskJob(AgentJob):
                 f"<task>{instruction}</task>",
             ]
         if job.late > LATE_AFTER:
-            lines.append(f"(It runs {describe_delta(job.late)} late: Steward was not running.)")
+            why = (
+                "Steward was not running"
+                if while_down(job.late)
+                else "the computer Steward runs on was asleep, or its clock was changed"
+            )
+            lines.append(f"(It runs {describe_delta(job.late)} late: {why}.)")
         lines.append(
             "Do it now and report the result briefly. If there is nothing worth reporting, "
             f"reply exactly {SILENT_REPLY} and nothing will be sent."
