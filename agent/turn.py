@@ -35,6 +35,7 @@ from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.streaming import ReplyStream, ask_streamed
+from agent.text_fences import close_open_fence
 from agent.tools.registry import Risk, ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
 from agent.transcript import (
     Message,
@@ -622,6 +623,8 @@ def _final_text(reply: ModelReply) -> str:
     so (it looked finished), one cut inside a tool call says the action was not taken, and one
     the model declined part-way says it stops there."""
     text = reply.text
+    if reply.stop_reason in ("max_tokens", "refusal") and text.strip():
+        text = close_open_fence(text)  # a note after an unclosed ``` would read as code
     if reply.stop_reason == "max_tokens":
         if reply.tool_calls:
             note = (

@@ -8,14 +8,17 @@
 
 Markdown is parsed with markdown-it-py (CommonMark, raw HTML off, tables and strikethrough on).
 A link always shows its URL (`[text](https://x)` → `text (https://x)`, only the URL when the text
-is the URL): a label cannot hide where a link goes.
-Long texts are split by `splitting.py`.
+is the URL), reference-style links (`[text][1]` … `[1]: https://x`) too, in every piece of a
+long reply. A code block's lines are never indented (a code block in a numbered step is the code
+to copy, as written). Long texts are split by `splitting.py`.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from markdown_it.tree import SyntaxTreeNode
 
@@ -41,6 +44,10 @@ SLACK_LIMIT = 3900
 """Slack renders up to 4,000 characters of a message's text before it truncates the display."""
 
 _SAFE_SCHEMES = ("http://", "https://", "mailto:", "tg://")
+_PRE_NEWLINE = "\x00"
+"""Stands for a line break inside a rendered code block until the end of rendering, so that a
+list's indentation is not added to the code's lines. Markdown text never holds it: CommonMark
+replaces NUL with U+FFFD."""
 
 
 def utf16_len(text: str) -> int:
@@ -145,7 +152,14 @@ class _SlackMrkdwn(_Dialect):
         return f"```\n{body}\n```" if body.strip() else ""
 
     def quote(self, inner: str) -> str:
-        return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
+        # Slack quotes line by line: a code block's lines are quoted too
+        def one(line: str) -> str:
+            return "> " + line if line else ">"
+
+        return "\n".join(
+            _PRE_NEWLINE.join(one(part) for part in line.split(_PRE_NEWLINE))
+            for line in inner.split("\n")
+        )
 
 
 def _shows_url(href: str, label_plain: str) -> bool:
@@ -158,9 +172,12 @@ class _Renderer:
         self.d = dialect
         self._quote_depth = 0
 
-    def render(self, markdown: str) -> str:
-        root = SyntaxTreeNode(markdown_parser().parse(markdown))
-        return self._blocks(root.children).strip()
+    def render(self, markdown: str, references: Mapping[str, Any] | None = None) -> str:
+        """`references`: link definitions (`[1]: https://x`) from elsewhere in the text, as
+        markdown-it collects them in `env["references"]` (a piece of a long reply uses them)."""
+        env: dict[str, Any] = {"references": dict(references)} if references else {}
+        root = SyntaxTreeNode(markdown_parser().parse(markdown, env))
+        return self._blocks(root.children).strip().replace(_PRE_NEWLINE, "\n")
 
     # blocks ------------------------------------------------------------------------------
     def _blocks(self, nodes: list[SyntaxTreeNode], sep: str = "\n\n") -> str:
@@ -184,14 +201,18 @@ class _Renderer:
             return inner if self._quote_depth else self.d.quote(inner)
         if kind in ("fence", "code_block"):
             language = (node.info or "").strip().split(" ")[0] if kind == "fence" else ""
-            return self.d.pre(node.content, language)
+            return self._pre(node.content, language)
         if kind == "hr":
             return "──────────"
         if kind == "table":
-            return self.d.pre(_table_text(node), "")
+            return self._pre(_table_text(node), "")
         if kind == "html_block":
             return self.d.text(node.content.rstrip("\n"))
         return self._blocks(node.children)
+
+    def _pre(self, value: str, language: str) -> str:
+        # one "line" until render() ends: a list around it indents none of the code's lines
+        return self.d.pre(value, language).replace("\n", _PRE_NEWLINE)
 
     def _list(self, node: SyntaxTreeNode) -> str:
         ordered = node.type == "ordered_list"
@@ -270,14 +291,15 @@ def _table_text(table: SyntaxTreeNode) -> str:
     return "\n".join(lines)
 
 
-def markdown_to_telegram_html(markdown: str) -> str:
-    """Markdown as Telegram HTML: supported tags only, every other character escaped."""
-    return _Renderer(_TelegramHTML()).render(markdown)
+def markdown_to_telegram_html(markdown: str, references: Mapping[str, Any] | None = None) -> str:
+    """Markdown as Telegram HTML: supported tags only, every other character escaped.
+    `references`: link definitions from the rest of the text (see `_Renderer.render`)."""
+    return _Renderer(_TelegramHTML()).render(markdown, references)
 
 
-def markdown_to_slack(markdown: str) -> str:
+def markdown_to_slack(markdown: str, references: Mapping[str, Any] | None = None) -> str:
     """Markdown as Slack mrkdwn (`*bold*`, `_italic_`, `<url|label>`, ``` blocks)."""
-    return _Renderer(_SlackMrkdwn()).render(markdown)
+    return _Renderer(_SlackMrkdwn()).render(markdown, references)
 
 
 _TAG = re.compile(r"<[^<>]*>")
