@@ -20,9 +20,11 @@ pause would be hidden.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -51,6 +53,7 @@ from agent.transcript import (
 from agent.types import Address, TurnOutcome, TurnRequest
 from memory.approvals import Approval, ApprovalStatus
 from memory.labels import TRUSTED, Label
+from memory.people import User
 from memory.turns import StoredTurn, TokenUsage, TurnStatus
 
 __all__ = ["NO_API_KEY_REPLY", "TurnRunner"]
@@ -178,12 +181,16 @@ class TurnRunner:
         )
 
     async def run(self, request: TurnRequest, *, stream: ReplyStream | None = None) -> TurnOutcome:
-        if self._guest_daily_tokens > 0 and not request.user.is_owner:
-            # the allowance is checked against finished turns: a guest writing in ten groups at
-            # once would pass ten checks before any turn is counted, so their turns take turns
-            async with self._guest_turns.hold(request.user.id):
-                return await self._run(request, stream)
-        return await self._run(request, stream)
+        async with self._one_at_a_time(request.user):
+            return await self._run(request, stream)
+
+    def _one_at_a_time(self, user: User) -> AbstractAsyncContextManager[None]:
+        """A person with an allowance runs one turn at a time, across all their chats: it is
+        checked against finished turns, so a guest writing in ten groups at once would pass ten
+        checks before any turn was counted (R97); a resumed turn waits its turn too (R98)."""
+        if self._guest_daily_tokens > 0 and not user.is_owner:
+            return self._guest_turns.hold(user.id)
+        return contextlib.nullcontext()
 
     async def _run(self, request: TurnRequest, stream: ReplyStream | None) -> TurnOutcome:
         if self._model is None:
@@ -284,7 +291,8 @@ class TurnRunner:
             label=label,
             prompt=state.prompt,
         )
-        return await self._loop(turn)
+        async with self._one_at_a_time(request.user):
+            return await self._loop(turn)
 
     async def _request_for(self, stored: StoredTurn, state: PausedState) -> TurnRequest | None:
         user = await self._stores.people.get(stored.user_id) if stored.user_id else None

@@ -304,3 +304,56 @@ async def test_a_guest_writing_in_ten_groups_at_once_stops_near_the_allowance(
     assert spent <= 5000 + 4000, f"{spent:,} tokens spent against an allowance of 5,000"
     assert len(fake_model.requests) <= 2  # one turn past the allowance at most
     assert len(told) == 10 - len(fake_model.requests)  # every other group was told
+
+
+async def test_a_guests_resumed_turn_waits_for_their_running_turn(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R98: a guest's turn resumed after the owner's /approve ran beside their other turn."""
+    from fakes.anthropic import RecordedRequest, Reply
+
+    from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
+    from agent.types import Address, ChatKind, IncomingMessage
+    from memory.people import Identity
+
+    guest = Identity("test", "guest")
+    inflight, most = 0, 0
+
+    async def slow(request: RecordedRequest) -> Reply:
+        nonlocal inflight, most
+        if request.system_text in (EXTRACTION_SYSTEM, COMPACTION_SYSTEM):
+            return Reply.text('{"memories": []}')
+        inflight += 1
+        most = max(most, inflight)
+        await asyncio.sleep(0.5)
+        inflight -= 1
+        return Reply.text("sure", usage=Usage(input_tokens=100, output_tokens=10))
+
+    def said(chat: str, text: str) -> IncomingMessage:
+        return IncomingMessage(
+            sender=guest,
+            address=Address("test", chat),
+            text=text,
+            platform_message_id=f"{chat}:1",
+            sender_name="Guest",
+            chat_kind=ChatKind.GROUP,
+        )
+
+    fake_model.reply_tool_use("write_file", {"path": "note.md", "content": "hello"})
+    fake_model.on_request(slow)
+    async with running_steward(
+        tmp_path,
+        fake_model.base_url,
+        STEWARD_GUEST_DAILY_TOKENS="100000",
+        STEWARD_EMBEDDER="none",
+    ) as h:
+        await h.steward.stores.people.admit(guest, "Guest")
+        await h.router.dispatch(said("g1", "write a note please"))
+        [pending] = await h.steward.stores.approvals.pending()
+        most = 0
+        await asyncio.gather(
+            h.router.dispatch(said("g2", "tell me a story")),
+            h.say(f"/approve {pending.id}"),
+        )
+        assert len(fake_model.requests) >= 3  # the g2 turn and the resumed g1 turn both ran
+    assert most == 1, f"{most} of the guest's model calls ran at once"
