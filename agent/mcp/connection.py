@@ -12,6 +12,12 @@ streams ended; the call's own clock ran out), not from the error's code: the SDK
 signals (CONNECTION_CLOSED -32000, REQUEST_TIMEOUT -32001) share their codes with the JSON-RPC
 "Server error" range that servers answer with ("quota exceeded"), and a server's answer is its
 error, passed on to the model as such.
+
+A call the link lost (a timeout, a crash) may still have been carried out by the server, partly
+or fully: the model is told so and to check before doing it again (review 99: "the call was
+cancelled" after a payment had been made had it made again). A result the SDK refuses for not
+matching the tool's output schema is the server's answer, of the wrong shape (`malformed`), not
+a broken link.
 """
 
 from __future__ import annotations
@@ -107,6 +113,8 @@ class ServerLink:
         self._refresh = asyncio.Event()
         self._settled = asyncio.Event()
         self._stopping = False
+        self._problem: str | None = None
+        """Why Steward dropped the connection (a misbehaving server), None otherwise."""
 
     @property
     def name(self) -> str:
@@ -132,6 +140,7 @@ class ServerLink:
                 raise
             except Exception as exc:  # anyio groups, OSError, MCPError, …
                 problem = self.spec.redact(_describe(exc, self.spec.command))
+            problem, self._problem = self._problem or problem, None
             self._client = self._wire = None
             if self.listing.tools:
                 self.listing = Listing()
@@ -155,7 +164,7 @@ class ServerLink:
     async def _serve(self) -> None:
         self._lost.clear()
         async with AsyncExitStack() as stack:
-            wire = Wire(self._transport(stack))
+            wire = Wire(self._transport(stack), on_misbehaving=self._misbehaving)
             client = Client(
                 wire,
                 message_handler=self._message,
@@ -257,6 +266,12 @@ class ServerLink:
         log.info("MCP server %s: connection lost (%s)", self.name, type(exc).__name__)
         self._lost.set()
 
+    def _misbehaving(self, problem: str) -> None:
+        """The wire found the server misbehaving: drop the link, the owner is told why."""
+        log.warning("MCP server %s: %s", self.name, problem)
+        self._problem = problem
+        self._lost.set()
+
     async def call(self, tool: str, arguments: dict[str, Any], seconds: float) -> mt.CallToolResult:
         """Call one tool; CallFailed when no result came. Cancelling the caller (the turn ended)
         cancels the request on the server (`notifications/cancelled`). An error the server
@@ -274,11 +289,11 @@ class ServerLink:
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED and wire.closed:
                 # the SDK's own signal: the link's streams ended (the server exited, the
-                # connection broke) before an answer came
+                # connection broke, Steward dropped it) before an answer came
                 self._lose(exc)
+                why = f" ({wire.problem})" if wire.problem else ""
                 raise CallFailed(
-                    f"the MCP server {self.name} stopped during the call; "
-                    "Steward restarts it, try again later",
+                    f"the MCP server {self.name} stopped during the call{why}; {MAY_HAVE_RUN}",
                     "crashed",
                 ) from None
             if exc.code == REQUEST_TIMEOUT and loop.time() - started >= seconds - 0.001:
@@ -295,15 +310,59 @@ class ServerLink:
                 f"({exc.max_rounds} times); the call was not completed",
                 "input_required",
             ) from None
-        except (OSError, EOFError, RuntimeError) as exc:
+        except RuntimeError as exc:
+            if _shape_refused(exc):
+                raise self._refused(tool, exc) from None
             self._lose(exc)
-            raise CallFailed(f"the connection to MCP server {self.name} broke", "crashed") from None
+            raise CallFailed(self._broke(), "crashed") from None
+        except (OSError, EOFError) as exc:
+            self._lose(exc)
+            raise CallFailed(self._broke(), "crashed") from None
+
+    def _refused(self, tool: str, exc: RuntimeError) -> CallFailed:
+        """The SDK refused an answer for its output schema: the server's, the link is fine."""
+        why = escape_invisible(self.spec.redact(str(exc))[:500])
+        log.warning(
+            "MCP server %s: %s's result does not match its schema: %s", self.name, tool, why
+        )
+        return CallFailed(
+            f"the MCP server {self.name} answered with a result that does not match the output "
+            f"schema the tool declares; nothing of it was read, but {MAY_HAVE_RUN}",
+            "malformed",
+        )
+
+    def _broke(self) -> str:
+        return f"the connection to MCP server {self.name} broke during the call; {MAY_HAVE_RUN}"
 
     def _late(self, timeout: float) -> str:
         return (
             f"the MCP server {self.name} did not answer within {timeout:g} s "
-            "(STEWARD_MCP_TIMEOUT); the call was cancelled"
+            f"(STEWARD_MCP_TIMEOUT) and was told to stop; {MAY_HAVE_RUN}"
         )
+
+
+MAY_HAVE_RUN = (
+    "it may have run, partly or fully (a payment made, a message sent): check before trying "
+    "it again"
+)
+"""Said of a call that ended without its answer: the server may have done it already."""
+
+
+def _shape_refused(exc: RuntimeError) -> bool:
+    """The SDK's check of a result against the tool's output schema raised it (the SDK says
+    so only by a RuntimeError, which is also what a broken link may raise): it was raised in
+    the session's `validate_tool_result` (or the schema compiler it calls) itself, not in the
+    listing it may make first."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    frame = tb.tb_frame
+    return frame.f_globals.get("__name__") == "mcp.client.session" and frame.f_code.co_name in (
+        "validate_tool_result",
+        "_output_schema_validator",
+    )
 
 
 def _describe(exc: BaseException, command: str = "") -> str:

@@ -3,27 +3,92 @@
 The SDK answers a call whose link dropped with an `MCPError` of code -32000, the very code a
 server's own "Server error" answer may carry (review 73: a server's quota error read as a
 crash). Wrapping the transport's streams tells the two apart by what happened on the wire.
+
+It also bounds the server's own requests. Steward takes none (no sampling, elicitation or
+roots: the SDK answers a ping, and "method not found" to the rest), but the SDK starts a task
+for each one it reads, and over HTTP its answers go out one POST at a time: a server that held
+the first answer's POST kept every later request, and its task, alive (review 99: 600 pings
+of 256 KB held 160-200 MiB and 602 tasks after the call had timed out, the link still up).
+More than `SERVER_REQUESTS` of them waiting for their answers is a misbehaving server: the
+read stream ends there (the SDK sees the link close, a call in flight fails) and the link is
+told, which drops the connection, logs it and tells the owner as for a server that died.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import anyio
+from mcp.shared.dispatcher import as_request_id, coerce_request_id
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-__all__ = ["Wire"]
+__all__ = ["SERVER_REQUESTS", "Wire"]
+
+SERVER_REQUESTS = 16
+"""The server's requests that may wait for their answers at once (a ping is answered at once:
+a server that sends more is not waiting for them)."""
 
 
 class Wire:
     """A transport (the SDK's `Transport`: an async context manager of a read and a write
     stream) that notes when its link ended: the read stream ran out or was closed, or a write
     found the stream broken. That is the SDK's CONNECTION_CLOSED, told apart from a server's
-    own -32000 answer."""
+    own -32000 answer. `on_misbehaving` is called once, with Steward's words for it, when the
+    server sent more than `limit` requests that wait for their answers."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(
+        self,
+        transport: Any,
+        on_misbehaving: Callable[[str], None] | None = None,
+        limit: int = SERVER_REQUESTS,
+    ) -> None:
         self._transport = transport
+        self._on_misbehaving = on_misbehaving
+        self._limit = limit
         self.closed = False
+        self.problem: str | None = None
+        """Why Steward ended the link (Steward's words), None while it has not."""
+        self.answering: Counter[Any] = Counter()
+        """The server's requests read and not yet answered, by id."""
+
+    def read(self, item: Any) -> None:
+        """Note one item read from the server; EndOfStream when it was one request too many."""
+        message = item.message if isinstance(item, SessionMessage) else None
+        if isinstance(message, JSONRPCRequest):
+            if self.answering.total() >= self._limit:
+                self.problem = (
+                    f"it sent more than {self._limit} requests at once without waiting for "
+                    "their answers, and the connection was dropped"
+                )
+                self.closed = True
+                if self._on_misbehaving is not None:
+                    self._on_misbehaving(self.problem)
+                raise anyio.EndOfStream
+            self.answering[coerce_request_id(message.id)] += 1
+        elif (
+            isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled"
+        ):
+            # a request its server cancelled is never answered (the SDK keeps to the spec)
+            cancelled = as_request_id((message.params or {}).get("requestId"))
+            if cancelled is not None:
+                self._answered(cancelled)
+
+    def wrote(self, item: Any) -> None:
+        """Note one item written to the server (or given up on): an answer ends its request."""
+        message = item.message if isinstance(item, SessionMessage) else None
+        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            self._answered(message.id)
+
+    def _answered(self, request_id: Any) -> None:
+        key = coerce_request_id(request_id)
+        if self.answering[key] > 1:
+            self.answering[key] -= 1
+        else:
+            self.answering.pop(key, None)
 
     async def __aenter__(self) -> tuple[_Reading, _Writing]:
         read, write = await self._transport.__aenter__()
@@ -55,11 +120,19 @@ class _Reading:
         return getattr(self._inner, "last_context", None)
 
     async def receive(self) -> Any:
+        if self._wire.problem is not None:
+            raise anyio.EndOfStream
         try:
-            return await self._inner.receive()
+            item = await self._inner.receive()
         except _ENDED:
             self._wire.closed = True
             raise
+        try:
+            self._wire.read(item)
+        except anyio.EndOfStream:
+            await self._inner.aclose()  # what the server sends after it is not read
+            raise
+        return item
 
     def __aiter__(self) -> _Reading:
         return self
@@ -97,6 +170,8 @@ class _Writing:
         except _ENDED:
             self._wire.closed = True
             raise
+        finally:
+            self._wire.wrote(item)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
