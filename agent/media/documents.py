@@ -119,11 +119,14 @@ def _extract(raw: bytes, kind: str) -> Extracted:
     return Extracted(text, kind)
 
 
-async def extract_text(raw: bytes, kind: str, *, seconds: float = PDF_SECONDS) -> Extracted:
+async def extract_text(
+    raw: bytes, kind: str, *, seconds: float = PDF_SECONDS, guest: int | None = None
+) -> Extracted:
     """The text of a document of `kind` (see `document_type`); raises `DocumentError`. A PDF's
-    pages are read for at most `seconds`, in a process of its own (`pdf_child`)."""
+    pages are read for at most `seconds`, in a process of its own (`pdf_child`), for `guest`
+    (a person other than the owner: one such process each at a time; None: the owner)."""
     if kind == "pdf":
         from agent.media.pdf_child import read_in_child
 
-        return await read_in_child(raw, seconds)
+        return await read_in_child(raw, seconds, guest)
     return await asyncio.to_thread(_extract, raw, kind)

@@ -1,6 +1,7 @@
 """The workspace's `inbox/`, where a message's files are kept so tools can work on them.
 
-Files are only ever created there: never over another file, never through a symbolic link.
+Files are only ever created there: never over another file, never through a symbolic link,
+and never refused for a name taken (`name-1`… then a unique name: `_write_new`).
 What a message's files were saved as is remembered (in memory, the latest `_REMEMBERED`), so a
 reply to that message reuses the saved copy instead of downloading and saving it again: each
 reply to a guest's file had downloaded it outside their daily quota and written x-1.bin,
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
+import secrets
 import stat
 from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.attachments import FileUnavailable
@@ -23,6 +28,11 @@ __all__ = ["INBOX", "Inbox", "Kept"]
 INBOX = "inbox"
 _REMEMBERED = 2000
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NUMBERED = 100
+"""Names tried as `name`, `name-1`… before a unique one (`_unique`)."""
+_MAX_UNIQUE = 80
+_MAX_UNIQUE_BYTES = 220
+"""A unique name's length, in characters and in UTF-8 bytes: room for ".txt" under 255."""
 
 Kept = tuple[str, str, str]
 """A message's file as the platform names it: (channel, message id, file id)."""
@@ -33,10 +43,10 @@ class Inbox:
         self._workspace = workspace
         self._kept: OrderedDict[Kept, tuple[str, str]] = OrderedDict()
 
-    async def save(self, name: str, data: bytes, *, same_ok: bool = False) -> str:
-        """Write `data` to a new file named after `name`; its workspace-relative path.
-        `same_ok`: a file of that name already holding exactly `data` is used as it is."""
-        return await asyncio.to_thread(self._write_new, name, data, same_ok)
+    async def save(self, name: str, data: bytes) -> str:
+        """Write `data` to a new file named after `name`; its workspace-relative path. Never
+        refused for its name: past the numbered ones, a name of its own (`_write_new`)."""
+        return await asyncio.to_thread(self._write_new, name, data)
 
     def remember(self, key: Kept, saved: str, raw: bytes) -> None:
         self._kept[key] = (saved, hashlib.sha256(raw).hexdigest())
@@ -89,26 +99,65 @@ class Inbox:
             except OSError:
                 return None
 
-    def _write_new(self, name: str, data: bytes, same_ok: bool) -> str:
+    async def find_same(self, name: str, data: bytes) -> str | None:
+        """The file named after `name` (`name`, `name-1`…) that holds exactly `data`; None."""
+        return await asyncio.to_thread(self._find_same, name, data)
+
+    def _find_same(self, name: str, data: bytes) -> str | None:
+        try:
+            folder = self._folder()
+        except FileUnavailable:
+            return None
+        try:
+            for candidate in _numbered(name):
+                found = self._read(candidate, len(data), folder)
+                if found == data:
+                    return f"{INBOX}/{candidate}"
+            return None
+        finally:
+            os.close(folder)
+
+    def _write_new(self, name: str, data: bytes) -> str:
+        """In a thread (`save`): `name`, else `name-1`… up to `_NUMBERED`, else a name no one
+        can take ahead of it (`_unique`). A guest's 1,000 files named image.png had taken
+        every name the owner's image.png could have, and it was refused."""
         folder = self._folder()
         try:
-            stem, dot, suffix = name.rpartition(".")
-            if not dot or not stem:
-                stem, suffix = name, ""
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
-            for attempt in range(1000):
-                candidate = (
-                    name if attempt == 0 else f"{stem}-{attempt}{'.' + suffix if suffix else ''}"
-                )
+            candidates = itertools.chain(_numbered(name), (_unique(name) for _ in range(100)))
+            for candidate in candidates:
                 try:
                     fd = os.open(candidate, flags, 0o600, dir_fd=folder)
                 except FileExistsError:
-                    if same_ok and self._read(candidate, len(data), folder) == data:
-                        return f"{INBOX}/{candidate}"
                     continue
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                 return f"{INBOX}/{candidate}"
         finally:
             os.close(folder)
-        raise FileUnavailable("inbox/ has too many files of that name")
+        raise FileUnavailable("inbox/ took no new file name")  # 100 random names all taken
+
+
+def _split(name: str) -> tuple[str, str]:
+    """ "report", ".pdf" (a name with no suffix: itself and "")."""
+    stem, dot, suffix = name.rpartition(".")
+    return (stem, f".{suffix}") if dot and stem else (name, "")
+
+
+def _numbered(name: str) -> Iterator[str]:
+    """`name`, `name-1`, … `name-{_NUMBERED - 1}` (the suffix kept last)."""
+    stem, suffix = _split(name)
+    yield name
+    for number in range(1, _NUMBERED):
+        yield f"{stem}-{number}{suffix}"
+
+
+def _unique(name: str) -> str:
+    """`name` with a time and a random part ("image-20250101-120000-3fa9c2e1.png"), its stem
+    cut so it keeps to `_MAX_UNIQUE` characters (and bytes)."""
+    stem, suffix = _split(name)
+    mark = f"-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}{suffix}"
+    stem = stem[: max(1, _MAX_UNIQUE - len(mark))]
+    while len((stem + mark).encode()) > _MAX_UNIQUE_BYTES and len(stem) > 1:
+        stem = stem[:-1]
+    return stem + mark

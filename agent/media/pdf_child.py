@@ -13,11 +13,13 @@ milliseconds, where parsing megabytes of text as JSON held the event loop for 27
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
 import sys
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from agent.media.document_types import DocumentError, Extracted
@@ -64,16 +66,71 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 
 _CHILDREN = 2
 """PDFs read at once: each child may take its whole memory limit (several chats sending PDFs
-together held 6 GB), and the rest wait their turn."""
-_children: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
+together held 6 GB), and the rest wait their turn. One of them is kept for the owner's PDFs."""
 
 
-async def read_in_child(raw: bytes, seconds: float) -> Extracted:
+class _Gate:
+    """Who may start a PDF child: at most `_CHILDREN` at once, the owner's PDF whenever one is
+    free, another person's only while one stays free for the owner, and one at a time for each
+    person (their next waits for it). A guest's 9 KB PDF of shared forms holds a child for its
+    whole deadline (30 s) and costs them nothing (no text, no turn): two of them, in a DM and a
+    group, had taken both children and the owner's one-page PDF waited 33 s behind them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._busy = 0  # children running
+        self._others = 0  # of them for people other than the owner
+        self._waiting: list[asyncio.Future[None]] = []
+        self._people: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+        """A person's lock, and how many of their PDFs hold or await it (dropped at none)."""
+
+    @contextlib.asynccontextmanager
+    async def slot(self, guest: int | None) -> AsyncIterator[None]:
+        if guest is None:
+            async with self._child(owner=True):
+                yield
+            return
+        own, users = self._people.setdefault(guest, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with own, self._child(owner=False):
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._people[guest]
+
+    @contextlib.asynccontextmanager
+    async def _child(self, *, owner: bool) -> AsyncIterator[None]:
+        while not (self._busy < self._size and (owner or self._others < self._size - 1)):
+            woken = asyncio.get_running_loop().create_future()
+            self._waiting.append(woken)
+            try:
+                await woken
+            finally:
+                self._waiting.remove(woken)
+        self._busy += 1  # no await between the check and the count: no one passes between
+        self._others += not owner
+        try:
+            yield
+        finally:  # no await here either: a cancelled reader always gives its child back
+            self._busy -= 1
+            self._others -= not owner
+            for woken in self._waiting:  # each checks again, in the order they came
+                if not woken.done():
+                    woken.set_result(None)
+
+
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = weakref.WeakKeyDictionary()
+
+
+async def read_in_child(raw: bytes, seconds: float, guest: int | None = None) -> Extracted:
+    """`guest`: the person other than the owner for whom the PDF is read (None: the owner)."""
     loop = asyncio.get_running_loop()
-    gate = _children.setdefault(loop, asyncio.Semaphore(_CHILDREN))  # one per event loop
-    async with gate:
+    gate = _gates.get(loop)
+    if gate is None:  # one per event loop
+        gate = _gates[loop] = _Gate(_CHILDREN)
+    async with gate.slot(guest):
         return await _one_child(raw, seconds)
 
 

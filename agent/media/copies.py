@@ -1,0 +1,96 @@
+"""What Steward writes to `inbox/` for a message's files: the file itself, and its text as
+UTF-8 `<name>.txt` beside it (a document's that does not read so itself, a transcript).
+
+A text copy counts in a guest's daily quota (`STEWARD_GUEST_DAILY_FILE_BYTES`) as their files
+do: a guest's 2 KB PDF had left a 4 MB `.pdf.txt`, a Windows-1252 file a UTF-8 copy three times
+its size, past a quota that counted only downloads. Past what is left of it the copy is cut at
+a whole character (none at all when nothing is left), and the sender told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.attachments import FileUnavailable
+from agent.media.inbox import INBOX, Inbox
+from agent.media.quota import GuestQuota
+
+__all__ = ["Copies", "NotSaved", "TextCopy", "mb"]
+
+
+def mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size < 10_000_000 else f"{size / 1_000_000:.0f} MB"
+
+
+def _amount(size: int) -> str:
+    """A size as a sender reads it ("640 bytes", "19 kB", "4.0 MB")."""
+    if size < 1_000:
+        return f"{size} byte{'s' if size != 1 else ''}"
+    return f"{size // 1_000} kB" if size < 1_000_000 else mb(size)
+
+
+class NotSaved(Exception):
+    """A file downloaded that inbox/ could not take: a sentence for the sender."""
+
+
+@dataclass(frozen=True)
+class TextCopy:
+    """Where a file's text was saved; `whole`: all of it (a guest's quota may cut it);
+    `problem`: what the sender is told when it was cut."""
+
+    path: str | None
+    whole: bool = True
+    problem: str | None = None
+
+    def where(self, verb: str = "is ") -> str:
+        """What the turn and the log are told of it ("is in inbox/a.pdf.txt"; the log's note
+        without `verb`: "text in inbox/a.pdf.txt")."""
+        if self.path is None:
+            return "was not saved (the sender's daily files quota)"
+        if not self.whole:
+            return f"{verb}in {self.path}, cut short (the sender's daily files quota)"
+        return f"{verb}in {self.path}"
+
+
+class Copies:
+    def __init__(self, inbox: Inbox, quota: GuestQuota) -> None:
+        self._inbox = inbox
+        self._quota = quota
+
+    async def write(self, name: str, data: bytes) -> str:
+        """A new file in inbox/; `NotSaved` when it cannot be (the download is done: a failed
+        save is not a failed download)."""
+        try:
+            return await self._inbox.save(name, data)
+        except (FileUnavailable, OSError) as exc:
+            reason = str(exc) if isinstance(exc, FileUnavailable) else "writing to inbox/ failed"
+            raise NotSaved(f"could not save it: {reason}") from None
+
+    async def text(
+        self, saved: str, text: str, *, reused: bool, guest: int | None, named: str
+    ) -> TextCopy:
+        """`<name>.txt` beside the file `saved`; a reused file's own copy, when it is
+        unchanged (counted when it was written). `guest`: the person other than the owner in
+        whose quota it counts; `named`: the file, as the sender is told of it."""
+        name = saved.removeprefix(f"{INBOX}/") + ".txt"
+        data = text.encode()
+        if reused and (same := await self._inbox.find_same(name, data)) is not None:
+            return TextCopy(same)
+        room = self._quota.room(guest)
+        whole = room is None or room >= len(data)
+        if not whole:  # no await between the check and the count: files at once cannot pass
+            data = data[:room].decode("utf-8", errors="ignore").encode()  # whole characters
+        self._quota.count(guest, len(data))
+        if whole:
+            return TextCopy(await self.write(name, data))
+        path = await self.write(name, data) if data else None
+        kept = f"so {path} holds only its first {_amount(len(data))}" if path else "so I kept none"
+        return TextCopy(
+            path,
+            whole=False,
+            problem=(
+                f"The text of {named} came to {_amount(len(text.encode()))}, more than is left "
+                f"of the {_amount(self._quota.daily_bytes)} of files I keep a day for anyone "
+                f"but my owner, {kept}."
+            ),
+        )
