@@ -85,6 +85,7 @@ class Courier:
         self.outbox = outbox
         self._told_undeliverable: set[tuple[str, str]] = set()
         self._sending: set[int] = set()  # ids of the messages this process is sending now
+        self._failed = asyncio.Event()  # a send failed: redelivery has work again
 
     async def send(
         self,
@@ -158,6 +159,7 @@ class Courier:
                     await self._stores.messages.set_status(
                         message_id, OutStatus.FAILED, error=str(exc)
                     )
+                    self._failed.set()
                 return False
             await self._stores.messages.set_status(
                 message_id, OutStatus.SENT, platform_message_id=platform_id
@@ -305,14 +307,22 @@ class Courier:
 
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
         """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
-        `every` to `max_delay`); messages for a channel that is not running wait for it."""
+        `every` to `max_delay`); messages for a channel that is not running wait for it. With
+        nothing failed it sleeps until a send fails: idle, it neither wakes nor asks SQLite
+        (R101: a look every 5 s, 17,000 a day, for nothing)."""
         loop = asyncio.get_running_loop()
         backoff: dict[int, tuple[float, float]] = {}  # message id -> (next try, delay)
+        idle = False
         while True:
+            if idle:
+                await self._failed.wait()
+            self._failed.clear()
             await asyncio.sleep(every)
             try:
                 running = getattr(self.outbox, "channels", None)
-                for message in await self._waiting():
+                waiting = await self._waiting()
+                idle = not any(m.status == OutStatus.FAILED for m in waiting)
+                for message in waiting:
                     if message.status != OutStatus.FAILED:
                         continue
                     next_try, delay = backoff.get(message.id, (0.0, every))

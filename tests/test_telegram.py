@@ -209,6 +209,37 @@ async def test_a_reply_that_cannot_be_sent_stays_queued_until_it_is(
     assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
 
 
+async def test_redelivery_sleeps_while_nothing_failed_and_wakes_when_a_send_does(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R101: the redelivery loop asked SQLite for failed messages every 5 s while none were:
+    17,000 looks a day on an idle machine. It now sleeps until a send fails."""
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg, send_attempts=2) as (h, _):
+        statements: list[str] = []
+        redelivery = asyncio.create_task(h.steward.courier.keep_redelivering(every=0.05))
+        try:
+            await asyncio.sleep(0.2)  # its first pass, finding nothing
+            await h.steward.stores.db._conn.set_trace_callback(statements.append)
+            await asyncio.sleep(0.6)  # twelve passes' worth, idle
+            looks = [s for s in statements if "direction = 'out' AND status IN" in s]
+            assert looks == []
+            tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
+            tg.push_message("are you there?", user_id=OWNER_TG)
+            await tg.wait_for("sendMessage", 3, timeout=10)  # two failures, then redelivered
+            for _ in range(50):
+                with _db(tmp_path) as db:
+                    row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
+                if row == ("sent",):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await h.steward.stores.db._conn.set_trace_callback(None)
+            redelivery.cancel()
+    assert row == ("sent",)
+    assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
+
+
 async def test_polling_survives_getupdates_errors(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
