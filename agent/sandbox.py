@@ -282,11 +282,14 @@ class Sandbox:
 
     def tree_digest(self) -> str:
         """The workspace's digest (agent.tree_digest), and apart from it that of `inbox/`
-        (what people send arrives there at any time), as `<tree>:inbox:<inbox>`. Blocking:
-        call it from a worker thread."""
+        (what people send arrives there at any time), as `<tree>:inbox:<empty|held>:<inbox>`
+        (`<tree>:inbox:none` when there is no such folder). Blocking: call it from a worker
+        thread."""
         root, inbox = self.root(), self.root() / OTHERS_FILES
         if inbox.is_dir() and not inbox.is_symlink():
-            return f"{workspace_digest(root, OTHERS_FILES)}:inbox:{workspace_digest(inbox)}"
+            held = "empty" if not os.listdir(inbox) else "held"
+            tree = workspace_digest(root, OTHERS_FILES)
+            return f"{tree}:inbox:{held}:{workspace_digest(inbox)}"
         return f"{workspace_digest(root)}:inbox:none"  # a link or a file there: in the tree
 
     def confined(self) -> bool:

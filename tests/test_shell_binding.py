@@ -255,16 +255,17 @@ async def test_a_file_sent_meanwhile_does_not_void_the_card_and_is_not_shown(
 ) -> None:
     """R100: the card's fingerprint was the whole workspace, `inbox/` included, where anyone's
     files land: a friend's photo between the card and the press denied the owner's approval as
-    "changed". Now the command runs, with `inbox/` hidden (what arrived was never on the card);
-    a change anywhere else still denies."""
+    "changed". With `inbox/` empty on the card, the command now runs with it hidden (what
+    arrived was never on the card). R102: had it held files, hiding them changes what the
+    command does (`git commit -a` deleted them): that is still a changed action, as is a
+    change anywhere else."""
     async with trust_world(tmp_path) as w:
         (w.workspace / "notes").mkdir()
         (w.workspace / "notes" / "todo.md").write_text("buy milk\n")
         (w.workspace / "inbox").mkdir()
-        (w.workspace / "inbox" / "before.txt").write_text("sent before the card\n")
         await w.h.say(instruction("shell", {"command": "find ."}))
         [(_, card)] = w.h.channel.approvals
-        assert "inbox/: 1 file(s)" in card.preview
+        assert "inbox/:" not in card.preview  # nothing there to see
         (w.workspace / "inbox" / "x.bin").write_bytes(b"a friend's file")
         said = await w.h.say(f"/approve {card.approval_id}")
         assert "no longer matches" not in said
@@ -272,9 +273,16 @@ async def test_a_file_sent_meanwhile_does_not_void_the_card_and_is_not_shown(
         assert ran.status.value == "executed"
         assert "todo.md" in (ran.result or "") and "x.bin" not in (ran.result or "")
         assert "inbox/ was hidden from the command" in (ran.result or "")
-        # a change outside inbox/ is still a changed action
-        await w.h.say(instruction("shell", {"command": "wc -l notes/todo.md"}))
+        # inbox/ held a file on the card: another arriving is a changed action
+        await w.h.say(instruction("shell", {"command": "find inbox"}))
         assert len(w.h.channel.approvals) == 2
+        card = w.h.channel.approvals[-1][1]
+        assert "inbox/: 1 file(s)" in card.preview
+        (w.workspace / "inbox" / "y.bin").write_bytes(b"another")
+        assert "no longer matches" in await w.h.say(f"/approve {card.approval_id}")
+        # and so is a change outside inbox/
+        await w.h.say(instruction("shell", {"command": "wc -l notes/todo.md"}))
+        assert len(w.h.channel.approvals) == 3
         card = w.h.channel.approvals[-1][1]
         (w.workspace / "notes" / "todo.md").write_text("buy milk\nand bread\n")
         assert "no longer matches" in await w.h.say(f"/approve {card.approval_id}")

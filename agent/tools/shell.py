@@ -117,11 +117,17 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
 
 
 def _inbox_alone_changed(approved: str, current: str) -> bool:
-    """Only `inbox/` changed since the card (someone sent a file), and the command runs
-    confined: it can still run, with `inbox/` hidden, so it never sees what the card did not
-    count (R100: any file another person sent denied the owner's approval as "changed")."""
-    tree, _, _ = approved.partition(":inbox:")
-    return tree.startswith("tree:confined:") and tree == current.partition(":inbox:")[0]
+    """`inbox/` was empty (or absent) on the card and only it changed since (someone sent a
+    file), and the command runs confined: it can still run, with `inbox/` hidden, so it sees
+    just what the card showed (R100: any file another person sent denied the owner's approval
+    as "changed"). Had it held files, hiding them would change what the command does (a
+    `git commit -a` deleting the tracked ones, R102): that is a changed action still."""
+    tree, _, inbox = approved.partition(":inbox:")
+    return (
+        tree.startswith("tree:confined:")
+        and (inbox == "none" or inbox.startswith("empty:"))
+        and tree == current.partition(":inbox:")[0]
+    )
 
 
 @tool(
