@@ -91,6 +91,30 @@ async def test_a_server_flooding_requests_during_a_call_is_dropped_and_reported(
     assert "more than 16 requests" in downs[0].detail["problem"]
 
 
+async def test_cancelling_each_request_does_not_get_around_the_limit(tmp_path: Path) -> None:
+    """R102: a server that followed each ping with `notifications/cancelled` for it, holding
+    the POSTs of the answers, freed every place: 302 tasks held, the link up. A request whose
+    answer is being written keeps its place until the write ends."""
+    async with (
+        requesting_server(tmp_path, 300, "--cancel") as url,
+        mcp_world(
+            tmp_path,
+            {"flood": {"type": "http", "url": url}},
+            rules=_rules("flood"),
+            STEWARD_MCP_TIMEOUT="20",
+        ) as world,
+    ):
+        tasks = len(asyncio.all_tasks())
+        world.model.reply(Reply.tool_use("mcp__flood__flood", {}))
+        world.model.reply(Reply.text("done"))
+        await asyncio.wait_for(world.h.say("flood"), 15)
+        (answer,) = world.model.requests[1].tool_results
+        await world.until(lambda: bool(world.told), 10)
+        held = len(asyncio.all_tasks()) - tasks
+    assert "more than 16 requests at once" in str(answer["content"])
+    assert held < 50, f"{held} tasks still held for the server's requests"
+
+
 async def test_a_few_requests_from_a_server_are_answered_and_the_call_completes(
     tmp_path: Path,
 ) -> None:

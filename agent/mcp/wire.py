@@ -54,6 +54,8 @@ class Wire:
         """Why Steward ended the link (Steward's words), None while it has not."""
         self.answering: Counter[Any] = Counter()
         """The server's requests read and not yet answered, by id."""
+        self._writing: Counter[Any] = Counter()
+        """Of those, the ones whose answer is being written (a held POST blocks it)."""
 
     def read(self, item: Any) -> None:
         """Note one item read from the server; EndOfStream when it was one request too many."""
@@ -72,15 +74,28 @@ class Wire:
         elif (
             isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled"
         ):
-            # a request its server cancelled is never answered (the SDK keeps to the spec)
+            # a request its server cancelled is never answered (the SDK keeps to the spec),
+            # unless its answer is being written already: that one still holds its task until
+            # the write ends (R102: a cancel after each ping kept 300 tasks past the limit)
             cancelled = as_request_id((message.params or {}).get("requestId"))
-            if cancelled is not None:
+            if cancelled is not None and not self._writing[coerce_request_id(cancelled)]:
                 self._answered(cancelled)
+
+    def writing(self, item: Any) -> None:
+        """Note an item about to be written to the server: an answer's write has begun."""
+        message = item.message if isinstance(item, SessionMessage) else None
+        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            self._writing[coerce_request_id(message.id)] += 1
 
     def wrote(self, item: Any) -> None:
         """Note one item written to the server (or given up on): an answer ends its request."""
         message = item.message if isinstance(item, SessionMessage) else None
         if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+            key = coerce_request_id(message.id)
+            if self._writing[key] > 1:
+                self._writing[key] -= 1
+            else:
+                self._writing.pop(key, None)
             self._answered(message.id)
 
     def _answered(self, request_id: Any) -> None:
@@ -165,6 +180,7 @@ class _Writing:
         self._wire = wire
 
     async def send(self, item: Any, /) -> None:
+        self._wire.writing(item)
         try:
             await self._inner.send(item)
         except _ENDED:

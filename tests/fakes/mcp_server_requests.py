@@ -65,6 +65,11 @@ async def requests(request: web.Request, call: dict[str, Any]) -> web.StreamResp
     for i in range(N):
         ping = {"jsonrpc": "2.0", "id": f"s{i}", "method": "ping", "params": {"_meta": {"p": PAD}}}
         await response.write(f"event: message\ndata: {json.dumps(ping)}\n\n".encode())
+        if "--cancel" in sys.argv:  # and cancels it at once, hoping to free its place
+            await asyncio.sleep(0.01)
+            cancel = {"method": "notifications/cancelled", "params": {"requestId": f"s{i}"}}
+            notice = json.dumps({"jsonrpc": "2.0", **cancel})
+            await response.write(f"event: message\ndata: {notice}\n\n".encode())
     if "--answer" in sys.argv:
         done = {"content": [{"type": "text", "text": "flooded"}], "isError": False}
         answer = {"jsonrpc": "2.0", "id": call["id"], "result": done}
