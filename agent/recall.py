@@ -326,20 +326,25 @@ def message_label(message: StoredMessage) -> Label:
     return message.label if message.label.tainted else TRUSTED
 
 
-def _with_corrections(
-    message: Memory, corrections: list[tuple[int, int | None, str | None]]
-) -> Memory:
+def _with_corrections(message: Memory, corrections: list[tuple[int, Memory | None]]) -> Memory:
     """A recalled message whose exchange saved a memory since corrected, said first so a cut
-    never drops it: what was kept from it then no longer holds."""
+    never drops it: what was kept from it then no longer holds. The memory in force is quoted
+    only when it is the person's own word: an outside one is named by its number, never put
+    into their line (R102)."""
     if not corrections:
         return message
     notes = []
-    for old, new, text in corrections:
-        if new is None or text is None:
+    for old, now in corrections:
+        if now is None:
             notes.append(f"memory #{old} taken from this exchange was since replaced")
-        else:
-            shown = text if len(text) <= 200 else text[:199] + "…"
+        elif now.untrusted:
             notes.append(
-                f"memory #{old} taken from this exchange was since corrected to #{new}: {shown}"
+                f"memory #{old} taken from this exchange was since replaced by #{now.id}, "
+                "from outside content (memory_search shows it)"
+            )
+        else:
+            shown = now.text if len(now.text) <= 200 else now.text[:199] + "…"
+            notes.append(
+                f"memory #{old} taken from this exchange was since corrected to #{now.id}: {shown}"
             )
     return replace(message, text=f"[{'; '.join(notes)}] {message.text}")

@@ -97,10 +97,11 @@ class RowLookups:
 
     async def corrections_of(
         self, user_id: int, message_ids: list[int]
-    ) -> dict[int, list[tuple[int, int | None, str | None]]]:
+    ) -> dict[int, list[tuple[int, Memory | None]]]:
         """For each of `message_ids` of an exchange a replaced (corrected) memory of the user
         came from (the person's message that set its turn off, or what Steward said in it):
-        (that memory's id, what replaced it, that one's text), oldest first."""
+        (that memory's id, the memory in force now at the end of its chain of replacements,
+        None when there is none: forgotten since, or the chain runs out), oldest first."""
         if not message_ids:
             return {}
         marks = ",".join("?" * len(message_ids))
@@ -108,17 +109,33 @@ class RowLookups:
             "WITH exchange(message_id, turn_id) AS ("
             f"SELECT id, turn_id FROM messages WHERE id IN ({marks}) AND turn_id IS NOT NULL"
             f" UNION SELECT message_id, id FROM turns WHERE message_id IN ({marks}))"
-            " SELECT DISTINCT e.message_id, s.id AS old, s.superseded_by AS new, n.text AS text"
+            " SELECT DISTINCT e.message_id, s.id AS old, s.superseded_by AS new"
             " FROM exchange AS e JOIN memories AS s"
             " ON s.turn_id = e.turn_id AND s.superseded_at IS NOT NULL"
-            " LEFT JOIN memories AS n ON n.id = s.superseded_by AND n.user_id = s.user_id"
             " WHERE s.user_id = ? AND s.kind != ? ORDER BY s.id",
             (*message_ids, *message_ids, user_id, Kind.MESSAGE.value),
         )
-        found: dict[int, list[tuple[int, int | None, str | None]]] = {}
+        found: dict[int, list[tuple[int, Memory | None]]] = {}
         for row in rows:
-            found.setdefault(row["message_id"], []).append((row["old"], row["new"], row["text"]))
+            now = await self._in_force(user_id, row["new"])
+            found.setdefault(row["message_id"], []).append((row["old"], now))
         return found
+
+    async def _in_force(self, user_id: int, memory_id: int | None) -> Memory | None:
+        """The end of a chain of replacements from `memory_id` (a correction corrected again),
+        if it is the user's and in force; a few steps at most."""
+        seen: set[int] = set()
+        while memory_id is not None and memory_id not in seen and len(seen) < 20:
+            seen.add(memory_id)
+            row = await self._db.fetchone(
+                "SELECT * FROM memories WHERE id = ? AND user_id = ?", (memory_id, user_id)
+            )
+            if row is None:
+                return None
+            if row["superseded_at"] is None:
+                return memory_of_row(row)
+            memory_id = row["superseded_by"]
+        return None
 
     async def delete_message_rows(self, message_id: int) -> list[tuple[int, int]]:
         """Remove every member's row of a message; (id, user id) of each removed."""

@@ -365,9 +365,9 @@ class LongTermMemory:
 
     async def corrections_of(
         self, user_id: int, message_ids: list[int]
-    ) -> dict[int, list[tuple[int, int | None, str | None]]]:
-        """Of `message_ids`, those of an exchange a corrected memory came from: (its id, what
-        replaced it, that one's text) for each (`RowLookups.corrections_of`)."""
+    ) -> dict[int, list[tuple[int, Memory | None]]]:
+        """Of `message_ids`, those of an exchange a corrected memory came from: (its id, the
+        memory in force in its place, if any) for each (`RowLookups.corrections_of`)."""
         return await self._lookups.corrections_of(user_id, message_ids)
 
     async def forget_message(self, message_id: int) -> int:
