@@ -215,10 +215,10 @@ class ApprovalService:
         """Audit a refusal of someone who may not decide or see requests at their 1st, 2nd,
         4th, 8th … one, with the count, as a stranger's knocks are: a flood of `/deny` or
         `/approve show` lines cannot fill the audit log (R97, R98)."""
-        key = str(identity)
-        tries = self._refused_tries[key] = self._refused_tries[key] + 1
+        key = f"{kind} {identity}"  # each kind counted apart: a list refused first never
+        tries = self._refused_tries[key] = self._refused_tries[key] + 1  # hides a /deny
         if tries & (tries - 1) == 0:
-            await self._stores.audit.record(kind, actor=key, subject=subject, tries=tries)
+            await self._stores.audit.record(kind, actor=str(identity), subject=subject, tries=tries)
 
     def may_decide(self, identity: Identity, user: User | None) -> bool:
         return (user is not None and user.is_owner) or identity in self._approvers

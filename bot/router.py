@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 
+from agent.cards import plain_text
 from agent.core import Steward
 from agent.media.inbound import Inbound, stored_text
 from agent.sequencer import Ticket
@@ -241,9 +242,10 @@ def _not_run(calls: list[CommandCall | Press]) -> str:
     left = calls[MAX_COMMANDS:]
     lines = []
     for call in left[:5]:
-        said = f"/{call.name} {call.args}" if isinstance(call, CommandCall) else str(call)
+        said = f"/{call.name} {call.args}" if isinstance(call, CommandCall) else "(a button)"
         first = said.strip().split("\n", 1)[0]
-        lines.append("- " + (first if len(first) <= 60 else first[:59] + "…"))
+        cut = first if len(first) <= 60 else first[:59] + "…"
+        lines.append("- " + plain_text(cut, 80))  # their words, shown as typed
     if len(left) > 5:
         lines.append(f"- and {len(left) - 5} more")
     return (

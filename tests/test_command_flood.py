@@ -63,3 +63,22 @@ async def test_show_and_list_refusals_are_audited_at_each_doubling_too(
             if e.kind == "approval.list_refused"
         ]
     assert refused == [1, 2, 4, 8, 16, 32, 64]
+
+
+async def test_each_kind_of_refusal_is_counted_apart_and_lines_not_run_are_shown_as_typed(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R102: one counter for every kind made a guest's first /deny, after two refused lists,
+    try #3 (not audited); the lines not run were echoed as they came, bidi controls included."""
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_EMBEDDER="none") as h:
+        guest = Identity("test", "guest")
+        await h.steward.stores.people.admit(guest, "Guest")
+        await h.router.dispatch(h.message("/approve\n/approve", sender=guest, chat="g1"))
+        await h.router.dispatch(h.message("/deny zzzz", sender=guest, chat="g1", platform_id="2"))
+        kinds = [e.kind for e in await h.steward.stores.audit.recent(100)]
+        lines = "\n".join(["/remember x"] * 10 + ["/remember \u202eevil **bold**"])
+        await h.router.dispatch(h.message(lines, sender=guest, chat="g1", platform_id="3"))
+        told = h.channel.texts("g1")[-1]
+    assert kinds.count("approval.list_refused") == 2
+    assert kinds.count("approval.refused_decider") == 1
+    assert "\u202e" not in told and "**bold**" not in told
