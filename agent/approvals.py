@@ -295,6 +295,12 @@ class ApprovalService:
         if tool is None and approval.tool.startswith("mcp__"):
             # its server is down or restarting (R99: denied for good as "changed" though
             # nothing changed): the request waits, and may be approved once it is back
+            await audit.record(
+                "approval.unavailable",
+                actor=str(identity),
+                subject=approval.id,
+                tool=approval.tool,
+            )
             return Decided(
                 Outcome.UNAVAILABLE,
                 f"{approval.id} cannot run right now: {approval.tool} is not available (its MCP "

@@ -238,6 +238,7 @@ async def test_approving_while_its_server_restarts_keeps_the_request(tmp_path: P
         assert "cannot run right now" in note and "no longer matches" not in note
         stored = await world.h.steward.stores.approvals.get(card.approval_id)
         assert stored is not None and stored.status is ApprovalStatus.PENDING
+        assert [e.subject for e in await world.audit("approval.unavailable")] == [stored.id]
         await world.until(lambda: link.status == "up", 20)
         world.model.reply(Reply.text("saved"))
         note = await world.h.say(f"/approve {card.approval_id}")
