@@ -344,3 +344,4 @@ class Courier:
                         backoff[message.id] = (loop.time() + delay, min(delay * 2, max_delay))
             except Exception:
                 log.exception("redelivery pass failed")
+                idle = False  # another pass soon: its wake-up was spent on this one (R104)

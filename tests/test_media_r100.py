@@ -256,3 +256,29 @@ async def test_unique_names_keep_the_suffix_and_the_length(tmp_path: Path, name:
         file = path.removeprefix("inbox/")
         assert file.endswith(name[-4:] if "." in name else "") and len(file) <= 80
         assert len((file + ".txt").encode()) < 255
+
+
+async def test_a_reply_to_a_file_whose_copy_was_cut_names_the_cut_copy(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R104: a guest's reply to their PDF whose `.txt` the quota had cut compared the whole
+    text with the cut copy, missed it, and with no room left said "so I kept none" (again, on
+    every reply) and told the model the text was not saved, the cut copy there all along."""
+    fake_model.reply_text("Read it.")
+    fake_model.reply_text("Still it.")
+    raw = text_pdf(3, b"A" * 150_000)  # 450 KB of text
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_GUEST_DAILY_FILE_BYTES="200000"),
+    ):
+        doc = tg.add_file(raw) | {"file_name": "a.pdf", "mime_type": "application/pdf"}
+        tg.push_message("", user_id=FRIEND_TG, extra={"document": doc, "caption": "read"})
+        await until(lambda: fake_model.requests, "the turn", 30)
+        first = next(m for (c, m), v in tg.messages.items() if c == FRIEND_TG and "document" in v)
+        tg.push_message("what does page 2 say?", user_id=FRIEND_TG, reply_to_message_id=first)
+        await until(lambda: len(fake_model.requests) >= 2, "the reply's turn", 30)
+        told = " ".join(tg.sent_texts(FRIEND_TG))
+    assert "a.pdf.txt" in inbox(tmp_path)
+    assert "kept none" not in told and told.count("holds only its first") == 1
+    said = fake_model.requests[1].last_user_text
+    assert "its text was not saved" not in said and "inbox/a.pdf.txt" in said

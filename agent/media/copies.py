@@ -76,6 +76,8 @@ class Copies:
         data = text.encode()
         if reused and (same := await self._inbox.find_same(name, data)) is not None:
             return TextCopy(same)
+        if reused and (start := await self._inbox.find_start(name, data)) is not None:
+            return TextCopy(start, whole=False)  # cut by the quota when written, told then
         room = self._quota.room(guest)
         whole = room is None or room >= len(data)
         if not whole:  # no await between the check and the count: files at once cannot pass

@@ -103,7 +103,12 @@ class Inbox:
         """The file named after `name` (`name`, `name-1`…) that holds exactly `data`; None."""
         return await asyncio.to_thread(self._find_same, name, data)
 
-    def _find_same(self, name: str, data: bytes) -> str | None:
+    async def find_start(self, name: str, data: bytes) -> str | None:
+        """The file named after `name` that holds a beginning of `data` (a copy cut short by
+        a quota when it was written); None."""
+        return await asyncio.to_thread(self._find_same, name, data, True)
+
+    def _find_same(self, name: str, data: bytes, start: bool = False) -> str | None:
         try:
             folder = self._folder()
         except FileUnavailable:
@@ -111,7 +116,7 @@ class Inbox:
         try:
             for candidate in _numbered(name):
                 found = self._read(candidate, len(data), folder)
-                if found == data:
+                if found == data or (start and found and data.startswith(found)):
                     return f"{INBOX}/{candidate}"
             return None
         finally:
