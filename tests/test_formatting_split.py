@@ -9,6 +9,8 @@ block's lines are never indented by the list around it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from fakes.telegram import parse_html
 
@@ -18,8 +20,10 @@ from bot.channels.formatting import (
     markdown_to_telegram_html,
     slack_chunks,
     telegram_chunks,
+    telegram_visible_text,
     utf16_len,
 )
+from bot.channels.splitting import markdown_chunks
 
 LIMIT = 1200  # small parts: quick, and many of them
 
@@ -243,3 +247,87 @@ def test_an_open_fence_is_found_and_closed_as_commonmark_reads_it() -> None:
     assert open_fence("1. step\n\n   ```sh\n   ls") == ("   ", "```")
     assert close_open_fence("1. step\n\n   ```sh\n   ls\n") == "1. step\n\n   ```sh\n   ls\n   ```"
     assert close_open_fence("no code") == "no code"
+
+
+# --- how many messages, and how many renders to find them
+
+
+def _numbered_answer() -> str:
+    """An intro, 8 steps (step 3 holding a 110-line code block), a closing line: 5.8k."""
+    code = "\n".join(f"   line_{i} = compute({i}, 'some argument here')" for i in range(110))
+    steps = [f"{n}. Step {n}: do the thing number {n} carefully." for n in range(1, 9)]
+    steps[2] += "\n\n   ```python\n" + code + "\n   ```\n\n   Then run it once more."
+    return "Here is the plan.\n\n" + "\n".join(steps) + "\n\nThat is all."
+
+
+def test_a_split_block_shares_its_messages_with_what_is_around_it() -> None:
+    # 8878b62 sent this in 6 messages (17, 131, 65, 4071, 791, 343 characters), the splitter
+    # before it in 3: the intro, the steps before the code and its first line were each alone
+    parts = _shown(_numbered_answer(), 4096)
+    assert len(parts) == 2
+    assert parts[0][0].startswith("Here is the plan.\n\n1. Step 1")
+    assert re.findall(r"^(\d)\. Step (\d)", "\n".join(t for t, _ in parts), re.M) == [
+        (str(n), str(n)) for n in range(1, 9)
+    ]
+    code = [line for part in parts for b in _entities(part, "pre") for line in b.split("\n")]
+    assert code == [f"line_{i} = compute({i}, 'some argument here')" for i in range(110)]
+    assert _outside_code(parts[-1]).rstrip().endswith("That is all.")
+    # a code block longer than a message: the line before it and the one after it beside it
+    body = [f"total = total + row[{i}]*weight[{i}]*scale  # step {i}" for i in range(140)]
+    markdown = "Here is the script:\n\n```python\n" + "\n".join(body) + "\n```\n\nDone."
+    for chunks in (telegram_chunks(markdown), slack_chunks(markdown)):
+        assert len(chunks) == 2
+        assert chunks[0].source.startswith("Here is the script:\n\n```python\n")
+        assert chunks[1].source.endswith("```\n\nDone.")
+
+
+def test_the_rest_of_a_split_item_goes_on_with_the_items_after_it() -> None:
+    # each item's sub-list is taken out of it at a part's end: what is left of it goes in the
+    # next part with the items after it, not alone
+    lines = []
+    for i in range(300):
+        lines += [f"- item {i} with some words", f"  - sub {i} more words", f"    - subsub {i} w"]
+    parts = _shown("\n".join(lines), 1000)
+    assert all(utf16_len(text) > 900 for text, _ in parts[:-1])
+    shown = [line.strip() for text, _ in parts for line in text.split("\n")]
+    assert [line for line in shown if "item" in line] == [
+        f"• item {i} with some words" for i in range(300)
+    ]
+    # a numbered sub-list taken out of an item is not continued by the next item's number
+    items = [
+        f"{n}. step {n}\n\n{pad}1. first\n{pad}2. second " + "word " * 60
+        for n in range(1, 30)
+        for pad in [" " * len(f"{n}. ")]
+    ]
+    parts = _shown("\n".join(items), 700)
+    steps = [int(m) for t, _ in parts for m in re.findall(r"^(\d+)\. step", t, re.M)]
+    subs = [m for t, _ in parts for m in re.findall(r"^\s*(\d+)\. (?:first|second)", t, re.M)]
+    assert steps == list(range(1, 30))
+    assert subs == ["1", "2"] * 29
+
+
+def _renders(markdown: str, limit: int = 4096) -> tuple[int, int]:
+    """How many messages, and how many times the splitter rendered a piece to find them."""
+    calls = 0
+
+    def render(source: str, references: Mapping[str, Any] | None = None) -> str:
+        nonlocal calls
+        calls += 1
+        return markdown_to_telegram_html(source, references)
+
+    chunks = markdown_chunks(
+        markdown, render, lambda markup: utf16_len(telegram_visible_text(markup).strip()), limit
+    )
+    return len(chunks), calls
+
+
+def test_how_much_of_a_long_block_fits_is_searched_for_not_tried_line_by_line() -> None:
+    # 8878b62 rendered the growing piece once a row, line or word (1,016, 3,021 and 6,029 renders
+    # here): 3.5-4.5 s of CPU for the table, at every streaming preview update
+    table = "| a | b |\n|---|---|\n" + "\n".join(f"| {k} | {'w ' * 10} |" for k in range(1000))
+    messages, renders = _renders(table)
+    assert messages == 7 and renders < 250
+    messages, renders = _renders("```\n" + "\n".join(f"x_{k} = {k}" for k in range(3000)) + "\n```")
+    assert messages == 10 and renders < 300
+    messages, renders = _renders(" ".join(f"word{k}" for k in range(6000)))
+    assert messages == 13 and renders < 400

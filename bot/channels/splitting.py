@@ -13,18 +13,27 @@ syntax tree), so that every piece still renders as what it was:
 - a table between its rows, every piece with the header.
 
 Only a paragraph (or a part nothing else splits) is cut on lines, then on spaces, then anywhere.
+Pieces are packed wherever they are made: the first piece of a split block (or item) goes in the
+message the blocks before it are in, the last one with what follows, so a reply takes about as
+few messages as its length needs. How much fits is searched for (`_most`): a few renders a
+message, not one a line, row or item (a streaming preview splits the whole text at every update).
 The text is parsed once as a whole, so that a reference-style link (`[text][1]` and
 `[1]: https://…` elsewhere) keeps its URL in whatever piece it lands: every piece is rendered
 with the text's link definitions. Each piece keeps the Markdown it came from (with the
 definitions it uses), the plain-text fallback when a platform rejects markup.
+
+(Some 490 lines: splitting each kind of block, packing the pieces, and searching how much fits
+are one algorithm, recursive over the syntax tree; split up, its parts would call each other.)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -42,6 +51,16 @@ Fits = Callable[[str], bool]
 @lru_cache(maxsize=1)
 def markdown_parser() -> MarkdownIt:
     """CommonMark with raw HTML off, tables and strikethrough on (shared with the renderers)."""
+    return _commonmark()
+
+
+@lru_cache(maxsize=1)
+def _block_parser() -> MarkdownIt:
+    """`markdown_parser` for the blocks alone, their text not parsed (the splitting's own)."""
+    return _commonmark().disable("inline")
+
+
+def _commonmark() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
         ["strikethrough", "table"]
     )
@@ -106,11 +125,16 @@ def markdown_chunks(
     references: Mapping[str, Any] = env.get("references") or {}
     lines = markdown.split("\n")
 
+    @lru_cache(maxsize=256)  # a piece is often tried again (a third of the renders)
     def fits(source: str) -> bool:
+        # a text many times a message long: its start alone is enough to say no (a few renders
+        # of 2 messages' worth, not of the whole text, when a piece is tried with a long block)
+        if len(source) > 3 * limit and size(render(source[: 2 * limit], references)) > limit:
+            return False
         return size(render(source, references)) <= limit
 
     chunks: list[Chunk] = []
-    for piece in _split_run(blocks, fits):
+    for piece in _split_run(blocks, fits, whole=True):
         markup = render(piece, references)
         if size(markup) <= limit:
             parts = [(markup, piece)]
@@ -140,7 +164,7 @@ def _with_definitions(piece: str, references: Mapping[str, Any], lines: list[str
 
 
 def _parse(markdown: str, env: dict[str, Any] | None = None) -> list[SyntaxTreeNode]:
-    root = SyntaxTreeNode(markdown_parser().parse(markdown, {} if env is None else env))
+    root = SyntaxTreeNode(_block_parser().parse(markdown, {} if env is None else env))
     return [node for node in root.children if node.map is not None]
 
 
@@ -179,52 +203,131 @@ def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" "))]
 
 
-def _split_run(blocks: list[str], fits: Fits) -> list[str]:
-    """Blocks packed into pieces that fit, a block too long alone split (`_split_block`)."""
+def _join(*parts: str) -> str:
+    return "\n\n".join(part for part in parts if part)
+
+
+def _apart(before: str, after: str) -> bool:
+    """Whether `after` below `before` shows as it does alone, not taken into the block `before`
+    ends with: two bullet lists may become one (shown the same), but a numbered list would go on
+    with the numbers of one above (`1.` below a sub-list `1. 2.` taken out of an item: `3.`)."""
+    joined, above, below = _parse(_join(before, after)), _parse(before), _parse(after)
+    if len(joined) == len(above) + len(below):
+        return True
+    one = joined[len(above) - 1] if len(joined) == len(above) + len(below) - 1 else None
+    return (
+        one is not None
+        and one.type == above[-1].type == below[0].type == "bullet_list"
+        and len(one.children) == len(above[-1].children) + len(below[0].children)
+    )
+
+
+def _fill(
+    count: int,
+    text: Callable[[int, int], str],
+    split: Callable[[int, Fits, bool], list[str]],
+    fits: Fits,
+    first: Fits,
+    shared: bool,
+    whole: bool,
+) -> list[str]:
+    """Units 0 … count-1 (blocks, a list's items; `text(i, end)`: the Markdown of i … end-1)
+    packed into pieces that fit. A unit that does not fit beside the piece being filled is split
+    (`split(i, ok, shared)`), its first piece packed into that piece (as `ok` checks), its last
+    one beside the units after it; when `whole`, a unit that fits a message alone starts the
+    next piece instead (the top-level blocks of a text). The first piece is checked by `first`:
+    with `shared`, it goes below a head further out, and `[""]` says nothing fits beside it (the
+    head is sent alone, and the caller splits again)."""
+    reach = _reach(len(text(i, i + 1)) for i in range(count))
     pieces: list[str] = []
-    current: list[str] = []
-    for block in blocks:
-        if fits("\n\n".join([*current, block])):
-            current.append(block)
+    current = ""  # the piece being filled
+    carried = False  # `current` ends with the last piece of a split unit
+    i = 0
+    while i < count:
+        room = first if not pieces else fits
+        if carried and not _apart(current, text(i, i + 1)):
+            pieces.append(current)
+            current, carried = "", False
             continue
-        if current:
-            pieces.append("\n\n".join(current))
-            current = []
-        if fits(block):
-            current = [block]
+        end = _most(
+            i,
+            count,
+            lambda end, i=i, head=current, room=room: room(_join(head, text(i, end))),
+            reach,
+        )
+        if end > i:
+            current, carried, i = _join(current, text(i, end)), False, end
             continue
-        *whole, last = _split_block(block, fits) or [block]
-        pieces.extend(whole)
-        current = [last]  # what follows may still fit beside the last piece
-    if current:
-        pieces.append("\n\n".join(current))
-    return pieces
+        sharing = bool(current) or (shared and not pieces)
+        if not (sharing and whole and fits(text(i, i + 1))):
+            parts = split(
+                i, lambda piece, head=current, room=room: room(_join(head, piece)), sharing
+            )
+        else:
+            parts = [""]  # kept whole, in the next piece
+        if parts and not parts[0]:  # nothing of it fits beside the piece being filled
+            if not current:
+                return [""]
+            pieces.append(current)
+            current = ""
+            continue
+        if parts:
+            *done, current = [_join(current, parts[0]), *parts[1:]]
+            pieces.extend(done)
+            carried = True
+        i += 1
+    return [*pieces, current] if current else pieces
 
 
-def _split_block(block: str, fits: Fits) -> list[str]:
-    """One block too long for a message, in pieces that fit, split along its structure."""
+def _split_run(
+    blocks: list[str],
+    fits: Fits,
+    first: Fits | None = None,
+    shared: bool = False,
+    whole: bool = False,
+) -> list[str]:
+    """Blocks packed into pieces that fit, one that does not fit split (`_split_block`)."""
+    return _fill(
+        len(blocks),
+        lambda i, end: _join(*blocks[i:end]),
+        lambda i, ok, sh: _split_block(blocks[i], fits, ok, sh),
+        fits,
+        first or fits,
+        shared,
+        whole,
+    )
+
+
+def _split_block(
+    block: str, fits: Fits, first: Fits | None = None, shared: bool = False
+) -> list[str]:
+    """One block too long for a message, in pieces that fit, split along its structure: the
+    first piece as `first` checks it (the piece it is packed into), `[""]` as `_fill` says."""
+    first = first or fits
     nodes = _parse(block)
     lines = block.split("\n")
     pieces: list[str] | None = None
     if len(nodes) == 1:
         node = nodes[0]
         if node.type in ("bullet_list", "ordered_list"):
-            pieces = _split_list(node, lines, fits)
+            pieces = _split_list(node, lines, fits, first, shared)
         elif node.type == "blockquote":
-            pieces = _split_quote(lines, fits)
+            pieces = _split_quote(lines, fits, first, shared)
         elif node.type in ("fence", "code_block"):
-            pieces = _split_code(node, fits)
+            pieces = _split_code(node, fits, first, shared)
         elif node.type == "table":
-            pieces = _split_table(lines, fits)
+            pieces = _split_table(lines, fits, first, shared)
         elif node.type == "paragraph":
             lines = [line.lstrip() for line in lines]  # an indented line alone would be code
-    return pieces or _split_lines(lines, "\n".join, fits)
+    return pieces or _split_lines(lines, "\n".join, fits, first, shared)
 
 
 # --- lists
 
 
-def _split_list(node: SyntaxTreeNode, lines: list[str], fits: Fits) -> list[str]:
+def _split_list(
+    node: SyntaxTreeNode, lines: list[str], fits: Fits, first: Fits, shared: bool
+) -> list[str]:
     """A list between its items; an item too long alone split between its blocks."""
     items = [item for item in node.children if item.map is not None]
     ordered = node.type == "ordered_list"
@@ -234,48 +337,46 @@ def _split_list(node: SyntaxTreeNode, lines: list[str], fits: Fits) -> list[str]
         item = items[index]
         return f"{start + index}{item.markup}" if ordered else item.markup
 
-    def group(first: int, end: int) -> str:
-        """Items first … end-1 as written, the first one numbered as it is shown."""
-        a, b = items[first].map[0], items[end - 1].map[1]  # type: ignore[index]
+    def group(begin: int, end: int) -> str:
+        """Items begin … end-1 as written, the first one numbered as it is shown."""
+        a, b = items[begin].map[0], items[end - 1].map[1]  # type: ignore[index]
         source = _trimmed(lines[a:b])
-        own = items[first].map[1] - a  # type: ignore[index]
-        if ordered and items[first].info != str(start + first):
+        own = items[begin].map[1] - a  # type: ignore[index]
+        if ordered and items[begin].info != str(start + begin):
             body = _item_body(_trimmed(source[:own]))
             blank = source[len(_trimmed(source[:own])) : own]
-            source = [*_as_item(body, marker(first)).split("\n"), *blank, *source[own:]]
+            source = [*_as_item(body, marker(begin)).split("\n"), *blank, *source[own:]]
         return "\n".join(source)
 
-    pieces: list[str] = []
-    first = 0
-    while first < len(items):
-        end = _most(first, len(items), lambda end, first=first: fits(group(first, end)))
-        if end > first:
-            pieces.append(group(first, end))
-            first = end
-            continue
-        item = items[first]  # too long on its own
-        a, b = item.map  # type: ignore[misc]
-        pieces.extend(_split_item(_item_body(_trimmed(lines[a:b])), marker(first), fits))
-        first += 1
-    return pieces
+    def split(i: int, ok: Fits, shared: bool) -> list[str]:
+        a, b = items[i].map  # type: ignore[misc]
+        return _split_item(_item_body(_trimmed(lines[a:b])), marker(i), fits, ok, shared)
+
+    return _fill(len(items), group, split, fits, first, shared, whole=False)
 
 
-def _split_item(body: str, marker: str, fits: Fits) -> list[str]:
+def _split_item(body: str, marker: str, fits: Fits, first: Fits, shared: bool) -> list[str]:
     """An item too long alone, between its blocks: the first piece an item with `marker`, the
     rest of the item out of the list (dedented: an indented line would become code)."""
-    # every piece must fit both ways: the first is sent as the item, the rest as they are
-    inner = _split_run(_blocks(body), lambda text: fits(_as_item(text, marker)) and fits(text))
-    return [_as_item(inner[0], marker), *inner[1:]] if inner else []
+    inner = _split_run(_blocks(body), fits, lambda text: first(_as_item(text, marker)), shared)
+    if not inner or not inner[0]:
+        return inner
+    return [_as_item(inner[0], marker), *inner[1:]]
 
 
-def _most(low: int, high: int, ok: Callable[[int], bool]) -> int:
+def _most(low: int, high: int, ok: Callable[[int], bool], reach: Sequence[int]) -> int:
     """The largest n in low+1 … high with ok(n), or `low` when none, for an `ok` that holds up
-    to some n and no further (a group of items fits up to some size): a few renders, not one
-    for each item."""
-    good, step = low, 1
-    while good + step <= high and ok(good + step):
-        good, step = good + step, step * 2
-    bad = min(good + step, high + 1)  # ok fails here (or past the end)
+    to some n and no further (units low … n-1 fit a message, up to some n); `reach[n]`: the
+    length of the units before n. A few renders, not one a unit: each try holds about twice the
+    text of the last one that fitted (or one unit more), then what is left is halved."""
+    good, bad = low, high + 1
+    while good < high:
+        twice = 2 * reach[good] - reach[low]
+        end = max(good + 1, bisect_right(reach, twice, good + 1, high + 1) - 1)
+        if not ok(end):
+            bad = end
+            break
+        good = end
     while bad - good > 1:
         middle = (good + bad) // 2
         good, bad = (middle, bad) if ok(middle) else (good, middle)
@@ -311,69 +412,82 @@ def _as_item(body: str, marker: str) -> str:
 # --- quotes, code, tables
 
 
-def _split_quote(lines: list[str], fits: Fits) -> list[str]:
+def _split_quote(lines: list[str], fits: Fits, first: Fits, shared: bool) -> list[str]:
     """A quote between its blocks, every piece quoted again."""
     body = "\n".join(re.sub(r"^ {0,3}> ?", "", line) for line in lines)
 
     def quoted(text: str) -> str:
         return "\n".join("> " + line if line.strip() else ">" for line in text.split("\n"))
 
-    return [quoted(piece) for piece in _split_run(_blocks(body), lambda text: fits(quoted(text)))]
+    inner = _split_run(
+        _blocks(body), lambda text: fits(quoted(text)), lambda text: first(quoted(text)), shared
+    )
+    return [quoted(piece) if piece else "" for piece in inner]
 
 
-def _split_code(node: SyntaxTreeNode, fits: Fits) -> list[str]:
+def _split_code(node: SyntaxTreeNode, fits: Fits, first: Fits, shared: bool) -> list[str]:
     """A code block between its lines, every piece fenced (with its language)."""
     char = node.markup[0] if node.type == "fence" and node.markup else "`"
     runs = re.findall(re.escape(char) + "+", node.content)
     fence = char * max(3, 1 + max((len(run) for run in runs), default=0))
     opener = fence + (node.info.strip() if node.type == "fence" else "")
     code = node.content.removesuffix("\n").split("\n")
-    return _split_lines(code, lambda part: "\n".join([opener, *part, fence]), fits)
+    return _split_lines(code, lambda part: "\n".join([opener, *part, fence]), fits, first, shared)
 
 
-def _split_table(lines: list[str], fits: Fits) -> list[str] | None:
+def _split_table(lines: list[str], fits: Fits, first: Fits, shared: bool) -> list[str] | None:
     """A table between its rows, every piece with the header (None: the header is too long)."""
     head, rows = lines[:2], lines[2:]
     if not rows or not fits("\n".join([*head, rows[0]])):
         return None
-    return _split_lines(rows, lambda part: "\n".join([*head, *part]), fits)
+    return _split_lines(rows, lambda part: "\n".join([*head, *part]), fits, first, shared)
 
 
 # --- the last resort
 
 
-def _split_lines(lines: list[str], wrap: Callable[[list[str]], str], fits: Fits) -> list[str]:
-    """Lines packed while `wrap(lines)` fits; a line too long alone cut on spaces, then
-    anywhere."""
+def _split_lines(
+    lines: list[str],
+    wrap: Callable[[list[str]], str],
+    fits: Fits,
+    first: Fits | None = None,
+    shared: bool = False,
+) -> list[str]:
+    """Lines packed while `wrap(lines)` fits (the first piece as `first` checks it, `[""]` as
+    `_fill` says: nothing fits beside the head); a line too long alone cut on spaces, then
+    anywhere. How many lines fit is searched for (`_most`): a few renders a piece."""
+    lines = list(lines)
+    reach = _reach(len(line) + 1 for line in lines)
     pieces: list[str] = []
-    current: list[str] = []
-    for line in lines:
-        if fits(wrap([*current, line])):
-            current.append(line)
+    i = 0
+    while i < len(lines):
+        room = (first or fits) if not pieces else fits
+        end = _most(i, len(lines), lambda end, i=i, room=room: room(wrap(lines[i:end])), reach)
+        if end > i:
+            pieces.append(wrap(lines[i:end]))
+            i = end
             continue
-        if current:
-            pieces.append(wrap(current))
-            current = []
-        if fits(wrap([line])):
-            current = [line]
-            continue
-        # one line longer than a message: cut it on spaces, then anywhere
-        for word in line.split(" "):
-            candidate = [f"{current[0]} {word}"] if current else [word]
-            if fits(wrap(candidate)):
-                current = candidate
-                continue
-            if current:
-                pieces.append(wrap(current))
-            current = []
-            while word and not fits(wrap([word])):
-                cut = len(word)
-                while cut > 1 and not fits(wrap([word[:cut]])):
-                    cut = max(1, cut * 3 // 4)
-                pieces.append(wrap([word[:cut]]))
-                word = word[cut:]
-            if word:
-                current = [word]
-    if current:
-        pieces.append(wrap(current))
+        if shared and not pieces:
+            return [""]
+        pieces.append(wrap([_cut(lines, i, lambda text, room=room: room(wrap([text])))]))
+        i += not lines[i]
     return pieces
+
+
+def _cut(lines: list[str], i: int, ok: Fits) -> str:
+    """The longest start of `lines[i]` that `ok` takes, cut on a space (or anywhere, at least a
+    character); what is left of the line stays in `lines[i]`."""
+    line, words = lines[i], lines[i].split(" ")
+    count = _most(
+        0, len(words), lambda n: ok(" ".join(words[:n])), _reach(len(w) + 1 for w in words)
+    )
+    cut, lines[i] = " ".join(words[:count]), " ".join(words[count:])
+    if not cut.strip():
+        size = max(1, _most(0, len(line), lambda n: ok(line[:n]), range(len(line) + 1)))
+        cut, lines[i] = line[:size], line[size:]
+    return cut
+
+
+def _reach(sizes: Iterable[int]) -> list[int]:
+    """For `_most`: the length of the units before each one."""
+    return [0, *accumulate(sizes)]
