@@ -4,14 +4,14 @@ later turn whose search result quoted it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import tarfile
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import Harness, running_steward
+from harness import running_steward
+from test_memory_forget import memory_ready
 from trust_world import trust_world
 
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
@@ -38,13 +38,6 @@ def live_rows(db: Path, secret: str) -> list[tuple[str, str]]:
 
 def files_holding(root: Path, secret: bytes) -> list[str]:
     return [str(p) for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
-
-
-async def memory_ready(h: Harness) -> None:
-    assert h.steward.memory is not None
-    await h.steward.memory.start()
-    async with asyncio.timeout(60):
-        await h.steward.memory.wait_ready()
 
 
 def quiet(request: RecordedRequest) -> Reply:
