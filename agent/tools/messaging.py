@@ -2,8 +2,8 @@
 
 Its risk class is `external_effect`: it puts words in front of people, so the policy asks the
 owner first (the default policy's `to_owner` rule lets a post to the owner's own private chat
-go unasked in a clean turn). The message goes through the courier like every reply: stored, sent, marked, and
-kept for redelivery when the channel cannot take it yet.
+go unasked in a clean turn). The message goes through the courier like every reply: stored,
+sent, marked, and kept for redelivery when the channel cannot take it yet.
 """
 
 from __future__ import annotations
