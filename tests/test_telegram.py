@@ -240,6 +240,47 @@ async def test_redelivery_sleeps_while_nothing_failed_and_wakes_when_a_send_does
     assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
 
 
+async def test_a_redelivery_pass_that_fails_looks_again_soon(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R104: the wake-up a failed send gives was spent on a pass that then failed (its look
+    at SQLite interrupted), and the loop went back to sleep until another send failed: the
+    reply waited for ever. A pass that fails looks again soon."""
+    fake_model.on_request(echo_reply)
+    async with telegram(tmp_path, fake_model, tg, send_attempts=2) as (h, _):
+        conn = h.steward.stores.db._conn
+        last: list[str] = [""]
+        interrupted: list[str] = []
+
+        def interrupt_the_first_look() -> int:
+            if not interrupted and "direction = 'out' AND status IN" in last[0]:
+                interrupted.append(last[0])
+                return 1  # SQLite aborts the statement: "interrupted"
+            return 0
+
+        redelivery = asyncio.create_task(h.steward.courier.keep_redelivering(every=0.05))
+        try:
+            await asyncio.sleep(0.2)  # its first pass, finding nothing: it sleeps
+            await conn.set_trace_callback(lambda sql: last.__setitem__(0, sql))
+            await conn.set_progress_handler(interrupt_the_first_look, 1)
+            tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
+            tg.push_message("are you there?", user_id=OWNER_TG)
+            await tg.wait_for("sendMessage", 3, timeout=10)
+            for _ in range(50):
+                with _db(tmp_path) as db:
+                    row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
+                if row == ("sent",):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.set_progress_handler(None, 1)
+            await conn.set_trace_callback(None)
+            redelivery.cancel()
+    assert interrupted, "the redelivery look was interrupted once"
+    assert row == ("sent",)
+    assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
+
+
 async def test_polling_survives_getupdates_errors(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
