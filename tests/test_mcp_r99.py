@@ -25,7 +25,7 @@ import pytest
 from aiohttp import web
 from fakes.anthropic import Reply
 from mcp_servers.hostile_http import TOOL, hostile_server, result
-from mcp_servers.support import PYTHON, free_port, mcp_world, notes_stdio
+from mcp_servers.support import free_port, http_server, mcp_world, notes_stdio
 
 SERVER_REQUESTS = Path(__file__).with_name("fakes") / "mcp_server_requests.py"
 MAY_HAVE_RUN = "may have run, partly or fully"
@@ -38,21 +38,9 @@ def _rules(server: str) -> str:
 @asynccontextmanager
 async def requesting_server(tmp_path: Path, count: int, *flags: str) -> AsyncIterator[str]:
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON, str(SERVER_REQUESTS), str(port), str(count), *flags, cwd=tmp_path
-    )
-    try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        await proc.wait()
+    argv = (str(SERVER_REQUESTS), str(port), str(count), *flags)
+    async with http_server(tmp_path, port, *argv) as url:
+        yield url
 
 
 # -- a server's requests ----------------------------------------------------------------------

@@ -59,17 +59,17 @@ def _log_file(workdir: Path) -> IO[str]:
 
 
 @asynccontextmanager
-async def http_notes(workdir: Path, port: int | None = None, **env: str) -> AsyncIterator[str]:
-    """The notes server over streamable HTTP on 127.0.0.1, as its own process."""
+async def http_server(
+    workdir: Path, port: int, *argv: str, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A server process (`PYTHON *argv`) serving MCP over streamable HTTP on 127.0.0.1:`port`;
+    yields its URL once the port takes connections, and stops it after."""
     log = _log_file(workdir)
-    port = port or free_port()
     proc = await asyncio.create_subprocess_exec(
         PYTHON,
-        str(NOTES),
-        "--http",
-        str(port),
+        *argv,
         cwd=workdir,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env=None if env is None else {"PATH": "/usr/bin:/bin", **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=log,
     )
@@ -91,6 +91,14 @@ async def http_notes(workdir: Path, port: int | None = None, **env: str) -> Asyn
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+@asynccontextmanager
+async def http_notes(workdir: Path, port: int | None = None, **env: str) -> AsyncIterator[str]:
+    """The notes server over streamable HTTP on 127.0.0.1, as its own process."""
+    port = port or free_port()
+    async with http_server(workdir, port, str(NOTES), "--http", str(port), env=env) as url:
+        yield url
 
 
 @dataclass
