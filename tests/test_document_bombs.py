@@ -11,14 +11,13 @@ failed or read as NULs (agent/media/documents.py).
 from __future__ import annotations
 
 import asyncio
-import io
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
+from media_bombs import text_pdf
 
 from agent.html_text import html_to_text
 from agent.media import pdf_text
@@ -108,43 +107,11 @@ def test_padding_never_unhides_and_normal_markup_reads_as_before() -> None:
     )
 
 
-def _pdf(pages: int, text: bytes) -> bytes:
-    """`pages` pages drawing one shared compressed content stream that shows `text`."""
-    content = zlib.compress(b"BT /F1 12 Tf 72 720 Td (" + text + b") Tj ET", 9)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids ["
-        + b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
-        + b"] /Count %d >>" % pages,
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
-        + content
-        + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    objects += [
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R"
-        b" /Resources << /Font << /F1 4 0 R >> >> >>"
-    ] * pages
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-    out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    )
-    return out.getvalue()
-
-
 def test_a_pdfs_text_stops_at_the_cap_naming_the_pages_not_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(pdf_text, "MAX_PDF_TEXT", 250_000, raising=False)
-    extracted = pdf_text.read_pdf(_pdf(12, b"A" * 100_000), 30.0)
+    extracted = pdf_text.read_pdf(text_pdf(12, b"A" * 100_000), 30.0)
     assert extracted.pages == 12
     assert len(extracted.text) < 251_000
     assert extracted.text.endswith(
@@ -156,7 +123,7 @@ def test_a_pdfs_text_stops_at_the_cap_naming_the_pages_not_read(
 async def test_a_small_pdf_never_answers_megabytes_of_text() -> None:
     """48 KB, 300 pages drawing one stream of 990,000 characters: 53 MB of text in the inbox,
     +250 MiB in Steward, and parsing the child's JSON held the event loop for 278 ms."""
-    raw = _pdf(300, b"A" * 990_000)
+    raw = text_pdf(300, b"A" * 990_000)
     assert len(raw) < 60_000
     loop = asyncio.get_running_loop()
     lags: list[float] = []

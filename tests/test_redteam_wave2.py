@@ -24,6 +24,7 @@ from fakes.slack import FakeSlack, app_mention_event, event_body, message_event,
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
 from harness import OWNER_SLACK, Harness, slack_steward
+from media_bombs import pdf_file
 from PIL import Image
 from test_media_in import OWNER_TG, inbox, telegram_steward, texts_with, until
 from test_web_security import APPROVER, Web
@@ -444,19 +445,7 @@ def _heavy_pdf(pages: int, operator_bytes: int) -> bytes:
             + b"\nendstream"
         )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-    out.write(trailer.encode())
-    return out.getvalue()
+    return pdf_file(objects)
 
 
 async def test_a_pdf_whose_pages_take_minutes_to_read_is_cut_short(
@@ -476,23 +465,6 @@ async def test_a_pdf_whose_pages_take_minutes_to_read_is_cut_short(
         )
     said = "\n".join(r.last_user_text for r in fake_model.requests) + " ".join(tg.sent_texts())
     assert "too much" in said
-
-
-def _pdf_file(objects: list[bytes]) -> bytes:
-    """A PDF of these objects, numbered from 1 (the first the catalog), with its xref."""
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
-    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
-    return out.getvalue()
 
 
 def _form_bomb_pdf(draws: int = 100, fan: int = 50, ops: int = 150) -> bytes:
@@ -520,7 +492,7 @@ def _form_bomb_pdf(draws: int = 100, fan: int = 50, ops: int = 150) -> bytes:
         6: stream(form + b"<< /Font << /H 7 0 R >> >>", b"1 0 0 1 0 0 cm\n" * ops),
         7: font,
     }
-    return _pdf_file(list(objects.values()))
+    return pdf_file(list(objects.values()))
 
 
 async def test_a_tiny_pdf_that_draws_one_form_thousands_of_times_is_cut_short() -> None:
@@ -597,7 +569,7 @@ def _font_map_pdf(fonts: int, entries: int = 20_000, first: bytes = b"") -> byte
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 4 0 R /N %d >>" % i
         for i in range(fonts)
     ]
-    return _pdf_file(objects)
+    return pdf_file(objects)
 
 
 def _type1_font_pdf(fonts: int, codes: int = 200_000) -> bytes:
@@ -611,7 +583,7 @@ def _type1_font_pdf(fonts: int, codes: int = 200_000) -> bytes:
     )
     text = b"BT /F0 12 Tf 10 10 Td (hi) Tj ET"
     names = b" ".join(b"/F%d %d 0 R" % (i, 7 + i) for i in range(fonts))
-    return _pdf_file(
+    return pdf_file(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -661,7 +633,7 @@ async def test_a_form_the_page_never_draws_with_an_unreadable_map_still_reads() 
     from agent.media.documents import extract_text
 
     text = b"BT /F0 12 Tf 10 10 Td (hello) Tj ET"
-    raw = _pdf_file(
+    raw = pdf_file(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -802,7 +774,7 @@ async def test_the_login_link_is_delivered_but_never_written_to_the_database(
 _UNPACKING_BOMB = """
 import asyncio, io, resource, sys, time, zlib
 sys.path.insert(0, "tests")
-from test_redteam_wave2 import _pdf_file
+from media_bombs import pdf_file
 from agent.media.documents import DocumentError, extract_text
 
 packed = zlib.compress(zlib.compress(b" " * 70_000_000, 9), 9)  # 70 MB in a few hundred bytes
@@ -852,7 +824,7 @@ else:  # 40 pages, each a 70 MB content stream
                        % (len(objects) + 2))
         objects.append(stream(packed))
     objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(kids) + b"] /Count 40 >>"
-raw = _pdf_file(objects)
+raw = pdf_file(objects)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.monotonic()
 try:
