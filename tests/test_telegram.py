@@ -73,6 +73,18 @@ def _db(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "steward.db")
 
 
+async def _reply_status(tmp_path: Path, wanted: str) -> str:
+    """The status of the one outgoing message once it is `wanted` (or after 2.5 s)."""
+    status = ""
+    for _ in range(50):
+        with _db(tmp_path) as db:
+            status = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()[0]
+        if status == wanted:
+            break
+        await asyncio.sleep(0.05)
+    return status
+
+
 async def test_a_private_message_gets_an_html_reply_with_typing_and_a_command_menu(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
@@ -185,13 +197,8 @@ async def test_a_reply_that_cannot_be_sent_stays_queued_until_it_is(
     async with telegram(tmp_path, fake_model, tg, send_attempts=2) as (h, _):
         tg.push_message("are you there?", user_id=OWNER_TG)
         await tg.wait_for("sendMessage", 2)
-        for _ in range(50):
-            with _db(tmp_path) as db:
-                row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
-            if row == ("failed",):
-                break
-            await asyncio.sleep(0.05)
-        assert row == ("failed",), "a message the channel gave up on is kept as failed"
+        status = await _reply_status(tmp_path, "failed")
+        assert status == "failed", "a message the channel gave up on is kept as failed"
         redelivery = asyncio.create_task(h.steward.courier.keep_redelivering(every=0.1))
         try:
             await tg.wait_for("sendMessage", 5, timeout=10)
@@ -227,16 +234,11 @@ async def test_redelivery_sleeps_while_nothing_failed_and_wakes_when_a_send_does
             tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
             tg.push_message("are you there?", user_id=OWNER_TG)
             await tg.wait_for("sendMessage", 3, timeout=10)  # two failures, then redelivered
-            for _ in range(50):
-                with _db(tmp_path) as db:
-                    row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
-                if row == ("sent",):
-                    break
-                await asyncio.sleep(0.05)
+            status = await _reply_status(tmp_path, "sent")
         finally:
             await h.steward.stores.db._conn.set_trace_callback(None)
             redelivery.cancel()
-    assert row == ("sent",)
+    assert status == "sent"
     assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
 
 
@@ -266,18 +268,13 @@ async def test_a_redelivery_pass_that_fails_looks_again_soon(
             tg.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
             tg.push_message("are you there?", user_id=OWNER_TG)
             await tg.wait_for("sendMessage", 3, timeout=10)
-            for _ in range(50):
-                with _db(tmp_path) as db:
-                    row = db.execute("SELECT status FROM messages WHERE direction='out'").fetchone()
-                if row == ("sent",):
-                    break
-                await asyncio.sleep(0.05)
+            status = await _reply_status(tmp_path, "sent")
         finally:
             await conn.set_progress_handler(None, 1)
             await conn.set_trace_callback(None)
             redelivery.cancel()
     assert interrupted, "the redelivery look was interrupted once"
-    assert row == ("sent",)
+    assert status == "sent"
     assert tg.sent_texts(OWNER_TG) == ["re: are you there?"]
 
 
