@@ -481,25 +481,13 @@ async def test_the_exchange_of_a_corrected_memory_is_recalled_with_its_correctio
     unmarked. R98: leaving the exchange out lost what else it said (the daughter's allergy, saved
     nowhere else). It comes marked with what replaced the memory taken from it."""
 
-    fake_model.reply_tool_use(
-        "memory_save", {"text": "Works as a nurse at Saint Mary hospital.", "subject": "job"}
-    )
-    fake_model.reply_text("Noted, you work as a nurse at Saint Mary hospital.")
-    fake_model.on_request(_quiet)
+    _saves_the_nurse_job(fake_model)
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        await memory_ready(h)
-        await h.say(
-            "I work as a nurse at Saint Mary hospital, and my daughter Lea is severely "
-            "allergic to peanuts."
-        )
-        [fact] = [m for m in await h.memories() if m.text.startswith("Works as a nurse")]
+        fact = await _tell_job_and_allergy(h)
         said = await h.say(f"/memory correct {fact.id} Works as a teacher at Hillside school.")
         assert "replaces" in said
         [new] = [m for m in await h.memories() if m.text.startswith("Works as a teacher")]
-        assert h.steward.memory is not None
-        await h.steward.memory.store.flush_vectors()
-        await h.say("Is my daughter Lea allergic to peanuts, and where do I work?", chat="c2")
-        context = fake_model.requests[-1].last_user_text
+        context = await _ask_job_and_allergy(h, fake_model)
     [line] = [x for x in context.splitlines() if "I work as a nurse" in x]
     assert "allergic to peanuts" in line  # what else it said is still recalled
     assert (
@@ -513,28 +501,16 @@ async def test_a_chain_of_corrections_is_noted_with_the_belief_in_force(
 ) -> None:
     """R102: corrected twice, the note named the middle correction, itself replaced."""
 
-    fake_model.reply_tool_use(
-        "memory_save", {"text": "Works as a nurse at Saint Mary hospital.", "subject": "job"}
-    )
-    fake_model.reply_text("Noted, you work as a nurse at Saint Mary hospital.")
-    fake_model.on_request(_quiet)
+    _saves_the_nurse_job(fake_model)
     async with running_steward(tmp_path, fake_model.base_url) as h:
-        await memory_ready(h)
-        await h.say(
-            "I work as a nurse at Saint Mary hospital, and my daughter Lea is severely "
-            "allergic to peanuts."
-        )
-        [a] = [m for m in await h.memories() if m.text.startswith("Works as a nurse")]
+        a = await _tell_job_and_allergy(h)
         assert "replaces" in await h.say(
             f"/memory correct {a.id} Works as a teacher at Hillside school."
         )
         [b] = [m for m in await h.memories() if m.text.startswith("Works as a teacher")]
         assert "replaces" in await h.say(f"/memory correct {b.id} Works as a pilot at Skyways.")
         [c] = [m for m in await h.memories() if m.text.startswith("Works as a pilot")]
-        assert h.steward.memory is not None
-        await h.steward.memory.store.flush_vectors()
-        await h.say("Is my daughter Lea allergic to peanuts, and where do I work?", chat="c2")
-        context = fake_model.requests[-1].last_user_text
+        context = await _ask_job_and_allergy(h, fake_model)
     [line] = [x for x in context.splitlines() if "I work as a nurse" in x]
     assert f"since corrected to #{c.id}: Works as a pilot at Skyways." in line  # in force now
     assert "teacher at Hillside" not in line
@@ -589,6 +565,33 @@ async def test_an_untrusted_replacement_is_not_laundered_into_a_trusted_recalled
     [line] = [x for x in context.splitlines() if "severely allergic" in x]
     assert injected not in line  # an outside memory's words never ride in the owner's line
     assert f"since replaced by #{b.id}, from outside content" in line
+
+
+def _saves_the_nurse_job(fake_model: FakeAnthropic) -> None:
+    fake_model.reply_tool_use(
+        "memory_save", {"text": "Works as a nurse at Saint Mary hospital.", "subject": "job"}
+    )
+    fake_model.reply_text("Noted, you work as a nurse at Saint Mary hospital.")
+    fake_model.on_request(_quiet)
+
+
+async def _tell_job_and_allergy(h: Harness) -> Memory:
+    """The owner's message stating a job and an allergy; the job saved as a memory."""
+    await memory_ready(h)
+    await h.say(
+        "I work as a nurse at Saint Mary hospital, and my daughter Lea is severely "
+        "allergic to peanuts."
+    )
+    [fact] = [m for m in await h.memories() if m.text.startswith("Works as a nurse")]
+    return fact
+
+
+async def _ask_job_and_allergy(h: Harness, fake_model: FakeAnthropic) -> str:
+    """What the model was given for a question in another chat, the vectors written first."""
+    assert h.steward.memory is not None
+    await h.steward.memory.store.flush_vectors()
+    await h.say("Is my daughter Lea allergic to peanuts, and where do I work?", chat="c2")
+    return fake_model.requests[-1].last_user_text
 
 
 def _quiet(request: RecordedRequest) -> Reply:
