@@ -331,3 +331,21 @@ def test_how_much_of_a_long_block_fits_is_searched_for_not_tried_line_by_line() 
     assert messages == 10 and renders < 300
     messages, renders = _renders(" ".join(f"word{k}" for k in range(6000)))
     assert messages == 13 and renders < 400
+
+
+def test_a_word_that_would_start_a_block_is_kept_as_text_where_a_part_begins() -> None:
+    """A paragraph cut on a space so that ">5" began the next part lost its ">" (the part
+    became a quote of "5"); "2." began a numbered list, "#" a heading, "~~~" code."""
+    markers = [">5", "#3", "2.", "7)", "-", "+", "*", "~~~", "==="]
+    words = [f"w{i}" if i % 2 else markers[i // 2 % len(markers)] for i in range(1, 1500)]
+    markdown = "Counts: " + " ".join(words)
+    starts = set()
+    for limit in range(LIMIT - 20, LIMIT + 20):  # the parts begin at other words
+        parts = _shown(markdown, limit)
+        assert len(parts) >= 5
+        for text, entities in parts:
+            assert not [e for e in entities if "quote" in e["type"] or e["type"] in ("pre", "code")]
+            starts.add(text.split()[0])
+        said = " ".join(text for text, _ in parts).split()
+        assert said == markdown.split()
+    assert set(markers) <= starts  # each of them began a part

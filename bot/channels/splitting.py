@@ -319,7 +319,20 @@ def _split_block(
             pieces = _split_table(lines, fits, first, shared)
         elif node.type == "paragraph":
             lines = [line.lstrip() for line in lines]  # an indented line alone would be code
+            return _split_lines(lines, "\n".join, fits, first, shared, prose=True)
     return pieces or _split_lines(lines, "\n".join, fits, first, shared)
+
+
+_BLOCK_START = re.compile(r"(?:[>#+*=-]|~~~|```|\d{1,9}(?=[.)]))")
+
+
+def _as_text(piece: str) -> str:
+    """`piece` (a paragraph's later lines) with a block marker at its start escaped."""
+    found = _BLOCK_START.match(piece)
+    if not found:
+        return piece
+    end = found.end() if found.group().isdigit() else found.start()
+    return piece[:end] + "\\" + piece[end:]
 
 
 # --- lists
@@ -452,15 +465,20 @@ def _split_lines(
     fits: Fits,
     first: Fits | None = None,
     shared: bool = False,
+    prose: bool = False,
 ) -> list[str]:
     """Lines packed while `wrap(lines)` fits (the first piece as `first` checks it, `[""]` as
     `_fill` says: nothing fits beside the head); a line too long alone cut on spaces, then
-    anywhere. How many lines fit is searched for (`_most`): a few renders a piece."""
+    anywhere. How many lines fit is searched for (`_most`): a few renders a piece. With
+    `prose` (a paragraph's lines), a later piece's first word that would open a block of its own
+    (">5" a quote, "2." a list, "~~~" code) is escaped before it is measured: still a word."""
     lines = list(lines)
     reach = _reach(len(line) + 1 for line in lines)
     pieces: list[str] = []
     i = 0
     while i < len(lines):
+        if prose and pieces:
+            lines[i] = _as_text(lines[i])
         room = (first or fits) if not pieces else fits
         end = _most(i, len(lines), lambda end, i=i, room=room: room(wrap(lines[i:end])), reach)
         if end > i:
