@@ -27,14 +27,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent.errors import ConfigError
 from agent.log_scrub import register
-from agent.mail.account import (
-    looks_like_key,
-    parse_folders,
-    parse_from,
-    parse_imap_url,
-    parse_smtp_url,
-    shown_url,
-)
+from agent.mail.account import parse_folders, parse_from, parse_imap_url, parse_smtp_url
+from agent.secret_shapes import looks_like_key, shown_url
 from memory.longterm.ranking import Weights
 from memory.people import ID_FORMS, Identity
 

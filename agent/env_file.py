@@ -13,7 +13,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from agent.errors import ConfigError
-from agent.mail.account import looks_like_key
+from agent.secret_shapes import looks_like_key
 
 __all__ = ["check_env_file", "setting_names"]
 

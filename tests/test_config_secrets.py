@@ -63,7 +63,7 @@ def test_a_bad_value_is_named_and_never_shown(env: dict[str, str]) -> None:
 def test_a_url_is_shown_only_redacted() -> None:
     """Where the URL helps, the error shows its scheme, host and port, never its user,
     password, path or query (a token may sit in a path: TELEGRAM_API_BASE=…/bot<token>)."""
-    from agent.mail.account import shown_url
+    from agent.secret_shapes import shown_url
 
     message = _refusal(CHROMA_URL=f"ftp://db.example.org:8000/{CANARY}?key={CANARY}")
     assert message == (

@@ -172,11 +172,18 @@ class _Faulty(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-async def test_an_error_no_one_foresaw_fails_that_feed_alone(hostile: Hostile) -> None:
-    feeds = [feed(1, hostile.url("/fault.xml")), feed(2, hostile.url("/plain.xml"))]
+async def test_an_error_no_one_foresaw_fails_that_feed_alone(
+    hostile: Hostile, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its log line names the feed's host, not its path or query: a private feed's URL often
+    holds its token (R108)."""
+    private = hostile.url("/fault.xml") + "?token=feedsecret123"
+    feeds = [feed(1, private), feed(2, hostile.url("/plain.xml"))]
     faulty, plain = await fetcher(_Faulty()).fetch_all(feeds)
     assert faulty.status == "error" and faulty.error == "failed unexpectedly (RuntimeError)"
     assert plain.status == "ok" and [i.title for i in plain.items] == ["Plain news"]
+    [line] = [r.getMessage() for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert "feedsecret123" not in line and "127.0.0.1" in line
 
 
 # -- 2. names IDNA refuses -----------------------------------------------------------------------

@@ -285,6 +285,19 @@ def test_day_and_month_follow_the_users_part_of_the_world() -> None:
     assert f"{first:%Y-%m-%d}" == "2026-04-03"
 
 
+@pytest.mark.parametrize("sep", [".", "/", "-"])
+def test_a_date_with_any_separator_is_read_day_first_where_people_write_it_so(sep: str) -> None:
+    """R107: "12-03-2026" (the Netherlands, Germany, the UK) was read month first, nine months
+    late, while "12.03.2026" and "12/03/2026" were 12 March; ISO dates stay as they are."""
+    first = parse_reminder(f"12{sep}03{sep}2026 9:00 dentist", NOW, BERLIN).first
+    assert f"{first.astimezone(BERLIN):%Y-%m-%d %H:%M}" == "2026-03-12 09:00"
+    first = parse_reminder("2026-04-03 9:00 tax", NOW, BERLIN).first
+    assert f"{first.astimezone(BERLIN):%Y-%m-%d}" == "2026-04-03"
+    new_york = ZoneInfo("America/New_York")
+    first = parse_reminder(f"04{sep}03{sep}2026 9:00 tax", NOW, new_york).first
+    assert f"{first.astimezone(new_york):%Y-%m-%d}" == "2026-04-03"
+
+
 def test_a_day_for_a_due_date_counts_today_and_counts_forward_from_it() -> None:
     """Read from now, "11 march" on 11 March was next year and "9:00" tomorrow; read from the
     day before, "tomorrow" was today and "in 1 week" six days."""

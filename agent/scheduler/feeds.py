@@ -32,6 +32,7 @@ from urllib.parse import urljoin
 
 from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from agent.public_web import checked_target, text_codec
+from agent.secret_shapes import shown_url
 from agent.tools.registry import ToolError
 from memory.feeds import Feed, NewItem
 
@@ -124,7 +125,7 @@ class FeedFetcher:
         try:
             return await self._fetch(client, feed)
         except Exception as exc:
-            log.warning("feed %s failed unexpectedly", feed.url, exc_info=True)
+            log.warning("feed %s failed unexpectedly", shown_url(feed.url), exc_info=True)
             return FetchResult(feed, "error", error=f"failed unexpectedly ({type(exc).__name__})")
 
     async def _fetch(self, client: httpx.AsyncClient, feed: Feed) -> FetchResult:

@@ -126,7 +126,7 @@ _MONTH_FIRST = (  # the United States and Canada write the month first; Latin Am
     "Pacific/Guam", "Pacific/Saipan", "Pacific/Pago_Pago", "Pacific/Samoa", "EST5EDT",
     "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST",
 )  # fmt: skip
-_AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.])(0?[1-9]|1[0-2])([/.])(0?[1-9]|1[0-2])(?!\d)")
+_AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.-])(0?[1-9]|1[0-2])([/.-])(0?[1-9]|1[0-2])(?!\d)")
 _CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of", "the"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _ORDINAL_WORD = re.compile(r"^\d{1,2}(st|nd|rd|th),?$", re.I)
