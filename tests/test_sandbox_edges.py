@@ -687,3 +687,57 @@ async def test_a_link_that_leads_to_itself_is_refused_in_words(box: Box) -> None
     assert "leads to itself" in text.splitlines()[0]
     listing = await box.run("list_files")
     assert not listing.is_error and "loop" in listing.content
+
+
+_RUNNER = (
+    "import pathlib, runpy, time\n"
+    "time.sleep(1.5)\n"
+    "for p in sorted(pathlib.Path('.').rglob('test_*.py')):\n"
+    "    print('running', p); runpy.run_path(str(p))\n"
+)
+
+
+async def _sent_meanwhile(box: Box, run: Any) -> str:
+    """`run()` (a test runner that looks for tests 1.5 s after it starts) while someone's file
+    lands in inbox/ 0.7 s in, as the chat intake writes it; what the command printed."""
+
+    async def send() -> None:
+        await asyncio.sleep(0.7)
+        (box.workspace / "inbox").mkdir(exist_ok=True)
+        (box.workspace / "inbox" / "test_evil.py").write_text("print('GUEST CODE RAN')\n")
+
+    sender = asyncio.create_task(send())
+    result: ToolResult = await run()
+    await sender
+    return result.content
+
+
+@needs_namespaces
+@pytest.mark.parametrize("inbox", ["empty", "none"])
+async def test_a_file_sent_while_an_approved_command_runs_is_not_shown_to_it(
+    box: Box, inbox: str
+) -> None:
+    """R105: with inbox/ empty on the card (or not there), a file sent before the run was
+    hidden from it, but one sent while it ran was found and run by the approved test runner."""
+    from dataclasses import replace
+
+    (box.workspace / "runtests.py").write_text(_RUNNER)
+    if inbox == "empty":
+        (box.workspace / "inbox").mkdir()
+    shell = TOOLS["shell"]
+    arguments = {"command": "python3 runtests.py"}
+    card = await shell.fingerprint(box.ctx, shell.validate(arguments))  # type: ignore[misc]
+    assert card.endswith(":inbox:none") or ":inbox:empty:" in card
+    approved = replace(box.ctx, approved=True, approved_fingerprint=card)
+    said = await _sent_meanwhile(box, lambda: shell.run(approved, arguments))
+    assert "exit code 0" in said and "GUEST CODE RAN" not in said
+    assert "was hidden from the command" not in said  # nothing had arrived before it ran
+
+
+@needs_namespaces
+async def test_a_command_run_by_a_rule_never_sees_a_file_sent_while_it_runs(box: Box) -> None:
+    """R105: with no inbox/ yet as the command started, nothing was mounted over it, and the
+    first file anyone sent made a folder the command (allowed "always") saw and ran."""
+    (box.workspace / "runtests.py").write_text(_RUNNER)
+    said = await _sent_meanwhile(box, lambda: box.run("shell", command="python3 runtests.py"))
+    assert "exit code 0" in said and "GUEST CODE RAN" not in said

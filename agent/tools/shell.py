@@ -130,6 +130,16 @@ def _inbox_alone_changed(approved: str, current: str) -> bool:
     )
 
 
+_HIDDEN_NOTE = f"({OTHERS_FILES}/ was hidden from the command: files arrived after the card)\n"
+
+
+def _inbox_made(sandbox: Sandbox) -> None:
+    """`inbox/` made (empty) if it is not there: the namespace hides a folder that exists when
+    the command starts, and the first file sent while it runs would make one it sees (R105)."""
+    with contextlib.suppress(FileExistsError):
+        (sandbox.root() / OTHERS_FILES).mkdir()
+
+
 @tool(
     risk=Risk.EXTERNAL_EFFECT,
     owner_data=True,
@@ -156,8 +166,12 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
         if now != ctx.approved_fingerprint:
             if not _inbox_alone_changed(ctx.approved_fingerprint, now):
                 raise ToolError("the workspace changed after the approval; nothing ran")
-            unasked = True  # what was sent since is not shown to it
-            told = f"({OTHERS_FILES}/ was hidden from the command: files arrived after the card)\n"
+            if now.partition(":inbox:")[2].startswith("held:"):
+                told = _HIDDEN_NOTE
+        # the card showed no file there: none is shown to it, even one sent while it runs (R105)
+        unasked = _inbox_alone_changed(ctx.approved_fingerprint, ctx.approved_fingerprint)
+    if unasked and confined:
+        await asyncio.to_thread(_inbox_made, sandbox)  # a folder to hide, before a file arrives
     pins = (
         await _git_pins(sandbox, argv, confined, unasked) if Path(argv[0]).name == "git" else None
     )
