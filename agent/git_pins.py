@@ -26,9 +26,19 @@ _GIT_PINNED = (
     ("status.submoduleSummary", "false"),
     ("submodule.recurse", "false"),
 )
+# Every key git reads as a program to run (or a driver naming one), as git spells them in
+# `config --get-regexp` (section and variable lowercase): what the repository sets of them is
+# found by a scan and pinned (R105: a planted `gpg.ssh.defaultKeyCommand` ran from `git commit`,
+# `core.gitProxy` from `git fetch`).
 GIT_DRIVER_KEYS = (
     r"^(diff\.external|(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver)"
-    r"|remote\..+\.(uploadpack|receivepack)|alias\..+)$"
+    r"|remote\..+\.(uploadpack|receivepack|vcs)|alias\..+|pager\..+"
+    r"|core\.(gitproxy|alternaterefscommand|editor|pager|fsmonitor|sshcommand|askpass)"
+    r"|gpg\.ssh\.defaultkeycommand|gpg\.(.+\.)?program|credential\.(.+\.)?helper"
+    r"|interactive\.difffilter|sequence\.editor|submodule\..+\.update|trailer\..+\.(command|cmd)"
+    r"|(mergetool|difftool|browser)\..+\.(cmd|path)|(merge|diff)\.(gui)?tool|web\.browser"
+    r"|sendemail\.(.+\.)?(smtpserver|sendmailcmd|tocmd|cccmd|headercmd)"
+    r"|uploadpack\.packobjectshook)$"
 )
 _EXTERNAL_DIFF = 'f() { echo "(not run: an external diff set in the repository\'s config)"; }; f'
 _ALIAS = '!echo "not run: an alias from the repository\'s config" >&2; exit 1'
@@ -37,20 +47,28 @@ _ALIAS = '!echo "not run: an alias from the repository\'s config" >&2; exit 1'
 def git_pins(found: list[str]) -> dict[str, str]:
     """GIT_CONFIG_* variables pinning the fixed settings and each program-valued key found."""
     pins = list(_GIT_PINNED)
+    fixed = {key.lower() for key, _ in _GIT_PINNED}
     for key in dict.fromkeys(found):
-        leaf = key.rsplit(".", 1)[-1].lower()
-        if key.lower().startswith("alias."):
+        lowered = key.lower()
+        leaf = lowered.rsplit(".", 1)[-1]
+        if lowered in fixed:
+            continue  # pinned already, to what works (`ssh`, `gpg`)
+        if lowered.startswith("alias."):
             pins.append((key, _ALIAS))
         elif leaf in ("clean", "smudge", "process"):
             pins += [(key, ""), (key.rsplit(".", 1)[0] + ".required", "false")]
         elif leaf == "textconv":
             pins.append((key, "cat"))
-        elif leaf in ("external", "command"):
+        elif lowered.startswith("diff.") and leaf in ("external", "command"):
             pins.append((key, _EXTERNAL_DIFF))
-        elif leaf == "driver":
-            pins.append((key, "false"))
         elif leaf in ("uploadpack", "receivepack"):
             pins.append((key, f"git-{'upload' if leaf == 'uploadpack' else 'receive'}-pack"))
+        elif lowered.startswith("submodule."):
+            pins.append((key, "none"))  # `submodule update` leaves it as it is
+        elif leaf == "helper":
+            pins.append((key, ""))  # an empty helper clears the list
+        else:  # any other program: one that does nothing and fails
+            pins.append((key, "false"))
     env = {"GIT_CONFIG_COUNT": str(len(pins))}
     for index, (key, value) in enumerate(pins):
         env[f"GIT_CONFIG_KEY_{index}"] = key

@@ -332,6 +332,9 @@ class Sandbox:
             "GIT_SEQUENCE_EDITOR": "false",
             "GIT_ASKPASS": "false",
             "GIT_TERMINAL_PROMPT": "0",
+            # set, even empty, git reads no `core.gitProxy` (the file's value would come first
+            # of its list: a pin cannot outrank it, R105); empty, no proxy runs
+            "GIT_PROXY_COMMAND": "",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_SYSTEM": "/dev/null",
             "GIT_CONFIG_GLOBAL": "/dev/null",

@@ -319,6 +319,30 @@ async def test_a_planted_repo_config_runs_nothing(box: Box) -> None:
 
 
 @needs_namespaces
+async def test_a_planted_signing_key_command_or_git_proxy_runs_nothing(box: Box) -> None:
+    """R105: the pins were a fixed list; a planted `gpg.ssh.defaultKeyCommand` ran from an
+    approved `git commit`, `core.gitProxy` (a list whose first match wins: no pin outranks a
+    file's) from `git fetch`, and `trailer.<t>.command` from a commit naming that trailer."""
+    ws = box.workspace
+    (ws / "notes.txt").write_text("one\n")
+    (ws / "p.sh").write_text("#!/bin/sh\ntouch pwned-proxy\n")
+    (ws / "p.sh").chmod(0o755)
+    await asyncio.to_thread(_git, ws, "init", "-q")
+    with (ws / ".git" / "config").open("a") as config:
+        config.write(
+            "[user]\n\tname = Owner\n\temail = o@example.org\n"
+            "[commit]\n\tgpgsign = true\n[gpg]\n\tformat = ssh\n"
+            '[gpg "ssh"]\n\tdefaultKeyCommand = "sh -c \'touch pwned-sign; echo key::x\'"\n'
+            '[trailer "see"]\n\tcommand = "touch pwned-trailer"\n'
+            '[remote "origin"]\n\turl = git://127.0.0.1:9/r.git\n[core]\n\tgitProxy = ./p.sh\n'
+        )
+    await box.sh("git add notes.txt")
+    await box.sh("git commit -m notes --trailer see=x")
+    await box.sh("git fetch origin", network=True)
+    assert sorted(p.name for p in ws.glob("pwned-*")) == []
+
+
+@needs_namespaces
 async def test_a_planted_repo_in_the_inbox_runs_nothing_from_an_approved_git(box: Box) -> None:
     """The pins were found by a scan that saw an empty inbox/ (as rule-run commands do), while
     the approved `git -C inbox/proj status` saw the repository: its filters ran."""
