@@ -126,6 +126,10 @@ class ApprovalService:
             fingerprint = await tool.fingerprint(ctx, arguments) if tool.fingerprint else ""
         except ToolError as exc:  # what the action depends on cannot be pinned: never ask
             return ToolResult(str(exc), is_error=True, refused=True)
+        except Exception:  # a fault of ours: the turn goes on, told (R105: it died)
+            log.exception("fingerprint of %s failed", tool.name)
+            reason = "refused without asking: I could not check what this action depends on"
+            return ToolResult(reason, is_error=True, refused=True)
         digest = action_hash(tool.name, arguments, fingerprint)
         audit = self._stores.audit
         duplicate = await self._stores.approvals.pending_with_hash(ctx.user.id, digest)

@@ -280,17 +280,23 @@ class Sandbox:
             raise ToolError(f"refused: {path} leads outside the workspace")
         return resolved
 
-    def tree_digest(self) -> str:
+    def tree_digest(self, removed: tuple[str, ...] = ()) -> str:
         """The workspace's digest (agent.tree_digest), and apart from it that of `inbox/`
         (what people send arrives there at any time), as `<tree>:inbox:<empty|held>:<inbox>`
-        (`<tree>:inbox:none` when there is no such folder). Blocking: call it from a worker
-        thread."""
+        (`<tree>:inbox:none` when there is no such folder); `removed`: folders the command
+        deletes whole, their contents left out. Blocking: call it from a worker thread."""
         root, inbox = self.root(), self.root() / OTHERS_FILES
         if inbox.is_dir() and not inbox.is_symlink():
             held = "empty" if not os.listdir(inbox) else "held"
-            tree = workspace_digest(root, OTHERS_FILES)
-            return f"{tree}:inbox:{held}:{workspace_digest(inbox)}"
-        return f"{workspace_digest(root)}:inbox:none"  # a link or a file there: in the tree
+            tree = workspace_digest(root, OTHERS_FILES, removed)
+            inside = tuple(
+                path.removeprefix(f"{OTHERS_FILES}/")
+                for path in removed
+                if path.startswith(f"{OTHERS_FILES}/")
+            )
+            return f"{tree}:inbox:{held}:{workspace_digest(inbox, removed=inside)}"
+        # a link or a file there: in the tree
+        return f"{workspace_digest(root, removed=removed)}:inbox:none"
 
     def confined(self) -> bool:
         """True to confine, False to run unconfined (the owner opted in); ToolError when the

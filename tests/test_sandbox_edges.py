@@ -765,3 +765,72 @@ async def test_a_command_run_by_a_rule_never_sees_a_file_sent_while_it_runs(box:
     (box.workspace / "runtests.py").write_text(_RUNNER)
     said = await _sent_meanwhile(box, lambda: box.run("shell", command="python3 runtests.py"))
     assert "exit code 0" in said and "GUEST CODE RAN" not in said
+
+
+def _nest(top: Path, name: str, depth: int) -> None:
+    """`depth` folders called `name`, each in the one before, under `top` (through folder
+    descriptors: the path soon outgrows PATH_MAX)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+
+
+@needs_namespaces
+@pytest.mark.parametrize(("name", "depth"), [("d" * 20, 250), ("d", 1100)])
+async def test_a_tree_too_deep_to_hash_can_still_be_removed_by_an_approved_rm(
+    box: Box, name: str, depth: int
+) -> None:
+    """R105: a tree past PATH_MAX refused every card ("cannot read"), the `rm -rf` that
+    would repair it included; one 1,100 deep raised RecursionError and the turn died."""
+    from dataclasses import replace
+
+    from agent.tree_digest import MAX_DEPTH
+
+    await asyncio.to_thread(_nest, box.workspace, name, depth)
+    shell = TOOLS["shell"]
+    if depth <= MAX_DEPTH:  # past PATH_MAX, but walked through folder descriptors: hashed
+        assert (await shell.fingerprint(box.ctx, {"command": "ls"})).startswith("tree:")  # type: ignore[misc]
+    else:
+        with pytest.raises(ToolError, match=rf"{name}/ in the workspace holds folders nested"):
+            await shell.fingerprint(box.ctx, {"command": "ls"})  # type: ignore[misc]
+    repair = {"command": f"rm -rf {name}"}
+    card = await shell.fingerprint(box.ctx, repair)  # type: ignore[misc]
+    assert card.startswith("tree:confined:")
+    approved = replace(box.ctx, approved=True, approved_fingerprint=card)
+    assert "exit code 0" in (await shell.run(approved, repair)).content
+    assert not (box.workspace / name).exists()
+    assert (await shell.fingerprint(box.ctx, {"command": "ls"})).startswith("tree:")  # type: ignore[misc]
+
+
+def test_a_sparse_file_is_hashed_without_reading_its_holes(tmp_path: Path) -> None:
+    """R105: four 4 GiB sparse files (made in 0.3 s, no disk) took 16 s to hash for the next
+    card, the owner's turns waiting behind it. Only data is read; where it lies counts."""
+    from agent.tree_digest import file_digest
+
+    sparse = tmp_path / "blob"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << 30)
+        handle.seek(1 << 29)
+        handle.write(b"data in the middle")
+
+    def read_so_far() -> int:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+        raise AssertionError("no rchar in /proc/self/io")
+
+    before = read_so_far()
+    first = file_digest(str(sparse), sparse.stat())
+    assert read_so_far() - before < 1 << 20  # not the GiB of zeros
+    with sparse.open("r+b") as handle:  # the same bytes moved: another digest
+        handle.seek(1 << 29)
+        handle.write(b"\0" * 18)
+        handle.seek(1 << 28)
+        handle.write(b"data in the middle")
+    assert file_digest(str(sparse), sparse.stat()) != first

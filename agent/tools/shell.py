@@ -103,7 +103,7 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     or imports, edited after the approval no longer matches."""
     sandbox = sandbox_of(ctx)
     try:
-        _parse_command(sandbox, str(arguments["command"]))
+        argv = _parse_command(sandbox, str(arguments["command"]))
     except ToolError as exc:
         return f"invalid:{exc}"
     try:
@@ -113,7 +113,31 @@ async def _shell_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     # where it runs is part of the action: approved confined, it must not run unconfined after a
     # restart where namespaces fail and STEWARD_SHELL_UNCONFINED is set (review 68)
     where = "confined" if confined else "unconfined"
-    return f"tree:{where}:" + await asyncio.to_thread(sandbox.tree_digest)
+    removed = _removed_whole(argv)
+    return f"tree:{where}:" + await asyncio.to_thread(sandbox.tree_digest, removed)
+
+
+def _removed_whole(argv: list[str]) -> tuple[str, ...]:
+    """The folders `rm -r` deletes whole, as workspace paths: what is inside them does not
+    change what it does, so it is left out of the card's digest, and a tree too deep to hash
+    (R105: every card after it was refused, the repair's too) can still be removed."""
+    if Path(argv[0]).name != "rm":
+        return ()
+    flags, operands, ended = [], [], False
+    for word in argv[1:]:
+        if not ended and word == "--":
+            ended = True
+        elif not ended and word.startswith("-") and word != "-":
+            flags.append(word)
+        else:
+            operands.append(os.path.normpath(word))
+    recursive = any(
+        f in ("--recursive", "-R") or (not f.startswith("--") and ("r" in f or "R" in f))
+        for f in flags
+    )
+    if not recursive:
+        return ()
+    return tuple(path for path in operands if path not in (".", "..", "/"))
 
 
 def _inbox_alone_changed(approved: str, current: str) -> bool:
