@@ -834,3 +834,19 @@ def test_a_sparse_file_is_hashed_without_reading_its_holes(tmp_path: Path) -> No
         handle.seek(1 << 28)
         handle.write(b"data in the middle")
     assert file_digest(str(sparse), sparse.stat()) != first
+
+
+async def test_listing_files_never_follows_a_link(box: Box) -> None:
+    """R105: `list_files` (run unasked) followed links with `is_dir()`: one a command made to
+    a path outside told whether that path existed on Steward's machine, and was a folder."""
+    os.symlink(box.data, box.workspace / "a")  # outside, a folder
+    os.symlink(box.data / "nope", box.workspace / "b")  # outside, nothing
+    (box.workspace / "c").mkdir()
+    os.symlink("c", box.workspace / "d")  # inside
+    listing = (await box.run("list_files", path=".")).content.splitlines()
+    assert listing == [
+        "c/",
+        f"a -> {box.data} (a link)",
+        f"b -> {box.data / 'nope'} (a link)",
+        "d -> c (a link)",
+    ]

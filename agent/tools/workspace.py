@@ -143,11 +143,21 @@ def _listing(sandbox: Sandbox, path: str) -> str:
     if not folder.is_dir():
         raise ToolError(f"{path} is not a folder in the workspace")
     root = sandbox.root()
-    entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name))
+    # never following a link: one a command made to a path outside would tell whether that
+    # path exists on this machine, and is a folder (R105)
+    with os.scandir(folder) as scan:
+        found = sorted(scan, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
     lines = []
-    for entry in entries[:500]:
+    for item in found[:500]:
+        entry = folder / item.name
         name = entry.relative_to(root).as_posix()
-        if entry.is_dir():
+        if item.is_symlink():
+            try:
+                lines.append(f"{name} -> {os.readlink(entry)} (a link)")
+            except OSError:
+                lines.append(f"{name} (a link)")
+            continue
+        if item.is_dir(follow_symlinks=False):
             lines.append(f"{name}/")
             continue
         info = entry.lstat()
