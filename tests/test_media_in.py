@@ -208,13 +208,13 @@ async def test_a_file_a_library_chokes_on_never_loses_the_message(
     """A JPEG whose EXIF orientation is corrupt (struct.error from Pillow) or a PDF whose page
     contents are a dictionary (AttributeError from pypdf) failed the whole message: the owner's
     caption never reached the model, and the answer was "something went wrong"."""
-    from test_redteam_wave2 import _pdf_file
+    from media_bombs import pdf_file
 
     if bad.startswith("a photo"):
         raw = (Path(__file__).parent / "data" / "bad_exif.jpg").read_bytes()
         named = {"file_name": "receipt.jpg", "mime_type": "image/jpeg"}
     else:
-        raw = _pdf_file(
+        raw = pdf_file(
             [
                 b"<< /Type /Catalog /Pages 2 0 R >>",
                 b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
