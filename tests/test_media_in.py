@@ -310,6 +310,20 @@ async def test_a_voice_note_without_speech_to_text_says_how_to_configure_it(
     assert stored == ["[voice note: not transcribed, no speech-to-text configured]"]
 
 
+async def test_a_guests_voice_note_without_speech_to_text_is_not_answered_with_setup_steps(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R106: a guest was told to edit Steward's .env and restart it."""
+    fake_model.reply_text("Hello Bo.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        voice = tg.add_file(b"OggS fake opus") | {"duration": 3, "mime_type": "audio/ogg"}
+        tg.push_message("", user_id=FRIEND_TG, first_name="Bo", extra={"voice": voice})
+        await until(lambda: tg.sent_texts(FRIEND_TG), "the reply")
+    said = " ".join(tg.sent_texts(FRIEND_TG))
+    assert "can't listen to voice notes here" in said
+    assert ".env" not in said and "STEWARD_STT" not in said
+
+
 async def test_the_owners_voice_note_is_transcribed_shown_back_and_is_their_message(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

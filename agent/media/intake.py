@@ -52,7 +52,7 @@ from agent.media.file_names import safe_name as _safe_name
 from agent.media.images import ImageError, prepare_image
 from agent.media.inbox import INBOX, Inbox, Kept
 from agent.media.quota import GuestQuota, Held
-from agent.media.stt import NOT_CONFIGURED, Transcriber, TranscriptionError
+from agent.media.stt import NOT_CONFIGURED, NOT_HERE, Transcriber, TranscriptionError
 from memory.labels import Label
 
 __all__ = ["INBOX", "FileSource", "Intake", "MediaIntake", "content_blocks", "media_note"]
@@ -213,7 +213,8 @@ class MediaIntake:
             raise FileTooLarge(ref.size, self._max_bytes)  # before any download
         listens = ref.kind in (MediaKind.VOICE, MediaKind.AUDIO)
         if listens and self._transcriber is None:
-            intake.problems.append(NOT_CONFIGURED)
+            # how to set it up is for the owner: a guest cannot edit Steward's .env (R106)
+            intake.problems.append(NOT_CONFIGURED if held.guest is None else NOT_HERE)
             intake.notes.append(f"[{what}: not transcribed, no speech-to-text configured]")
             return
         if kept is not None:

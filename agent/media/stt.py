@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import re
 
 from pydantic import SecretStr
 
 from agent.attachments import plain_media_type
+from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, read_capped
 
-__all__ = ["NOT_CONFIGURED", "Transcriber", "TranscriptionError", "transcriptions_url"]
+__all__ = ["NOT_CONFIGURED", "NOT_HERE", "Transcriber", "TranscriptionError", "transcriptions_url"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,13 @@ NOT_CONFIGURED = (
     "STEWARD_STT_KEY to its API key if it needs one and STEWARD_STT_MODEL to its model "
     "(e.g. whisper-1), in the .env file, then restart Steward. Your message is saved."
 )
+
+
+MAX_ANSWER_BYTES = 4_000_000  # hours of speech are a few hundred KB of text
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+NOT_HERE = "I can't listen to voice notes here; please write your message instead."
 
 
 class TranscriptionError(Exception):
@@ -47,7 +58,7 @@ class Transcriber:
         self._timeout = timeout
 
     async def transcribe(self, audio: bytes, *, filename: str, mime_type: str) -> str:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
         if self._key is not None and self._key.get_secret_value():
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         if not filename.isascii():  # the server reads the format from the suffix alone, and
@@ -59,27 +70,50 @@ class Transcriber:
         import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
 
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
-                response = await client.post(self._url, headers=headers, files=files, data=data)
+            # the whole exchange within the timeout, the answer within a cap: httpx's timeout
+            # is per read, and a server sending a byte every half second held the chat (R106)
+            async with (
+                asyncio.timeout(self._timeout),
+                httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client,
+                client.stream("POST", self._url, headers=headers, files=files, data=data) as got,
+            ):
+                status = got.status_code
+                body = b""
+                if status < 400:
+                    encoding = got.headers.get("content-encoding")
+                    body = await read_capped(got.aiter_raw(), encoding, MAX_ANSWER_BYTES)
+        except TimeoutError:
+            log.warning("speech-to-text server did not answer within %.0f s", self._timeout)
+            raise TranscriptionError("the speech-to-text server took too long") from None
+        except BodyRefused:
+            log.warning("speech-to-text server sent an answer too large or malformed")
+            raise TranscriptionError("the speech-to-text server sent back no transcript") from None
         except httpx.HTTPError as exc:
             log.warning("speech-to-text server not reachable: %s", type(exc).__name__)
             raise TranscriptionError("the speech-to-text server could not be reached") from None
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             raise TranscriptionError(
                 "the speech-to-text server refused the key (check STEWARD_STT_KEY)"
             )
-        if response.status_code >= 400:
-            log.warning("speech-to-text server answered HTTP %s", response.status_code)
+        if status >= 400:
+            log.warning("speech-to-text server answered HTTP %s", status)
             raise TranscriptionError(
-                f"the speech-to-text server answered with an error (HTTP {response.status_code})"
+                f"the speech-to-text server answered with an error (HTTP {status})"
             )
-        try:
-            text = response.json().get("text")
-        except (ValueError, AttributeError):
-            text = None
-        if not isinstance(text, str):
-            raise TranscriptionError("the speech-to-text server sent back no transcript")
-        return text.strip()
+        return _transcript(body)
+
+
+def _transcript(body: bytes) -> str:
+    """The `text` of the server's JSON answer. A stray byte (whisper.cpp writes a lone UTF-8
+    lead byte at some segment boundaries) or a lone surrogate escape becomes U+FFFD: it lost
+    the whole voice note before (R106)."""
+    try:
+        text = json.loads(body.decode("utf-8", "replace")).get("text")
+    except (ValueError, AttributeError):
+        text = None
+    if not isinstance(text, str):
+        raise TranscriptionError("the speech-to-text server sent back no transcript")
+    return _SURROGATE.sub("\ufffd", text).strip()
 
 
 def _media_type(said: str) -> str:
