@@ -434,3 +434,56 @@ async def test_a_reply_opening_with_a_code_fence_is_still_previewed(
             await tg.wait_for("sendMessage", timeout=30)
     assert "a live preview update failed" not in caplog.text
     assert tg.calls_to("sendMessageDraft"), "no preview was ever shown"
+
+
+_LONG_ANSWER = "It is **late**: " + "time to rest, the day is done. " * 6
+
+
+async def test_a_slack_stream_slack_will_not_stop_is_still_taken_down(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R106: `chat.stopStream` refused (Slack had ended the stream itself) and `chat.delete`,
+    in the same block after it, was never tried: the answer showed twice."""
+    fake_model.stream_delay = 0.12
+    fake_model.reply_text(_LONG_ANSWER)
+    async with FakeSlack() as sl, slack_steward(tmp_path, fake_model, sl) as (_, _, url):
+        sl.update_interval = 0.5
+        sl.fail_next("chat.stopStream", "message_not_in_streaming_state")
+        event = message_event("is it late?", user=OWNER_SLACK, channel="DOWNER")
+        await post_signed(url, sl.signing_secret, json_body=event_body(event))
+        await sl.wait_for("chat.postMessage", timeout=15)
+        [start] = sl.calls_to("chat.startStream")
+    assert ("DOWNER", start.result["ts"]) in sl.deleted
+
+
+async def test_a_group_preview_is_taken_down_after_flood_control_too(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R106: a clean turn's preview in a group must come down once the turn reads a file (it
+    is tainted); one 429 on `deleteMessage` and it stayed above the reply for good."""
+    fake_model.stream_delay = 0.06
+    fake_model.reply_tool_use("read_file", {"path": "notes.txt"}, text="Reading your notes. " * 4)
+    fake_model.reply_text("Your notes say: call Bob at five.")
+    owner = f"{OWNER},telegram:{OWNER_TG}"
+    async with (
+        running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner) as h,
+        FakeTelegram() as tg,
+        telegram_channel(h, tg),
+    ):
+        h.settings.workspace.mkdir(parents=True, exist_ok=True)
+        (h.settings.workspace / "notes.txt").write_text("Call Bob at 5.")
+        tg.fail_next("deleteMessage", status=429, retry_after=1)
+        tg.push_message(
+            "@steward_test_bot what do my notes say?",
+            chat_type="supergroup",
+            chat_id=GROUP,
+            user_id=OWNER_TG,
+        )
+        [preview, _] = await tg.wait_for("sendMessage", 2, timeout=15)
+        for _ in range(60):
+            if any(c.status == 200 for c in tg.calls_to("deleteMessage")):
+                break
+            await asyncio.sleep(0.05)
+        deletes = tg.calls_to("deleteMessage")
+    deleted = [str(c.params["message_id"]) for c in deletes if c.status == 200]
+    assert deleted == [str(preview.result["message_id"])]

@@ -174,15 +174,10 @@ class TelegramLive:
         return await self._sender.finish_live(self._address, text, self._message_id)
 
     async def discard(self) -> None:
-        from bot.channels.telegram_api import TelegramError
-
         if self._message_id is None:
             return  # a draft lapses by itself once the reply is sent
         message_id, self._message_id = self._message_id, None
-        with contextlib.suppress(TelegramError):
-            await self._api().call(
-                "deleteMessage", chat_id=chat_id_of(self._address.chat_id), message_id=message_id
-            )
+        await self._sender.delete(self._address, message_id)
 
 
 class SlackLive:
@@ -278,11 +273,21 @@ class SlackLive:
         if ts is None:
             return
         channel = self._address.chat_id
-        with contextlib.suppress(SlackApiError, SlackClientError, OSError, asyncio.TimeoutError):
-            if self._streaming:
-                self._streaming = False
+        failed = (SlackApiError, SlackClientError, OSError, asyncio.TimeoutError)
+        if self._streaming:
+            self._streaming = False
+            with contextlib.suppress(*failed):  # a stream Slack ended itself is still deleted
                 await self._client.chat_stopStream(channel=channel, ts=ts)
-            await self._client.chat_delete(channel=channel, ts=ts)
+        for attempt in range(3):  # R106: a failed stopStream left the copy beside the reply
+            try:
+                await self._client.chat_delete(channel=channel, ts=ts)
+                return
+            except SlackApiError as exc:
+                if exc.response.get("error") != "ratelimited" or attempt == 2:
+                    return
+                await asyncio.sleep(min(10.0, float(exc.response.headers.get("Retry-After", 1))))
+            except failed:
+                return
 
 
 class ConsoleLive:

@@ -230,8 +230,7 @@ class TelegramSender:
                         raise
         except TelegramError as exc:
             log.warning("Telegram refused the final edit (%s); sending the reply anew", exc)
-            with contextlib.suppress(TelegramError):
-                await api.call("deleteMessage", chat_id=chat_id, message_id=message_id)
+            await self.delete(address, message_id)
             return await self.send_text(address, text)
         kept = parts_of(text)
         if len(chunks) == 1:
@@ -268,6 +267,19 @@ class TelegramSender:
             raise DeliveryError(f"Telegram: {exc}") from exc
         except (TelegramError, ValueError) as exc:
             raise DeliveryError(f"Telegram: {exc}") from exc
+
+    async def delete(self, address: Address, message_id: int) -> None:
+        """Take a message down (a preview no longer wanted), waiting out flood control as any
+        call does: a single try left a stale preview above the reply after one 429 (R106)."""
+        api = self._api()
+        try:
+            await self._call(
+                lambda: api.call(
+                    "deleteMessage", chat_id=chat_id_of(address.chat_id), message_id=message_id
+                )
+            )
+        except TelegramError as exc:
+            log.info("could not take message %s down: %s", message_id, exc)
 
     async def show_typing(self, address: Address) -> None:
         api = self._api()
