@@ -32,7 +32,6 @@ cannot drift apart; what a restore accepts of an archive's members is in backup_
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -41,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import sys
 import tarfile
@@ -65,7 +63,13 @@ from bot.backup_checks import (
     safe_name,
 )
 from memory.audit_head import HEAD_FILE, log_end, reset_head
-from memory.backup import NoDatabase, latest_schema, snapshot_database
+from memory.backup import (
+    NoDatabase,
+    UnreadableDatabase,
+    archived_database,
+    latest_schema,
+    snapshot_database,
+)
 
 __all__ = [
     "BackupError",
@@ -273,10 +277,6 @@ def _write_archive(
         schema = snapshot_database(settings.database_path, snapshot)
     except NoDatabase as exc:
         raise BackupError(str(exc)) from None
-    except sqlite3.OperationalError as exc:
-        if "full" in str(exc):  # SQLITE_FULL: the snapshot is written in the scratch directory
-            raise OSError(errno.ENOSPC, str(exc)) from None
-        raise
     hashes: dict[str, str] = {}
     copy = scratch / "file"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds audit.key
@@ -514,26 +514,20 @@ def _check_database(database: Path, archive: Path) -> int:
     directory as it was. Returns its schema version."""
     newest = latest_schema()
     refused = f"{archive} is not restored, nothing was changed:"
-    # immutable: the staged file is ours, and no -wal/-shm may appear beside it (they would
-    # be moved into the data directory with it)
-    uri = f"{database.absolute().as_uri()}?mode=ro&immutable=1"
     try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if problem != "ok":
-                raise BackupError(f"{refused} its database is damaged ({problem})")
-            tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
-            missing = sorted({"schema_version", "audit_events"} - tables)
-            if missing:
-                raise BackupError(
-                    f"{refused} its {DB_NAME} is not a Steward database (no table "
-                    f"{', '.join(missing)})"
-                )
-            schema = int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
-    except sqlite3.Error as exc:  # not SQLite at all, or a page SQLite cannot read
+        found = archived_database(database)
+    except UnreadableDatabase as exc:  # not SQLite at all, or a page SQLite cannot read
         raise BackupError(
             f"{refused} its {DB_NAME} is not a database SQLite can read ({exc})"
         ) from None
+    if found.problem != "ok":
+        raise BackupError(f"{refused} its database is damaged ({found.problem})")
+    missing = sorted({"schema_version", "audit_events"} - found.tables)
+    if missing:
+        raise BackupError(
+            f"{refused} its {DB_NAME} is not a Steward database (no table {', '.join(missing)})"
+        )
+    schema = found.schema
     if schema > newest:
         raise BackupError(
             f"{refused} its database has schema {schema}, and this Steward knows up to "

@@ -10,14 +10,25 @@ Blocking: callers on an event loop run these in a thread.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 from memory.db import DatabaseLocked, load_migrations, read_only_uri, storage_error
 
-__all__ = ["LOCK_WAIT", "NoDatabase", "latest_schema", "schema_of", "snapshot_database"]
+__all__ = [
+    "LOCK_WAIT",
+    "ArchivedDatabase",
+    "NoDatabase",
+    "UnreadableDatabase",
+    "archived_database",
+    "latest_schema",
+    "schema_of",
+    "snapshot_database",
+]
 
 LOCK_WAIT = 10.0
 """Seconds a snapshot waits for another program's lock on the database. Steward's own writes
@@ -75,7 +86,16 @@ def snapshot_database(source: Path, target: Path, *, wait: float = LOCK_WAIT) ->
     DatabaseLocked when another program holds its lock for more than `wait` seconds."""
     target.unlink(missing_ok=True)
     deadline = time.monotonic() + wait
+    try:
+        _snapshot(source, target, deadline, wait)
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):  # SQLITE_FULL: the copy is written where `target` is
+            raise OSError(errno.ENOSPC, str(exc)) from None
+        raise
+    return schema_of(target)
 
+
+def _snapshot(source: Path, target: Path, deadline: float, wait: float) -> None:
     def give_up_when_late(status: int, remaining: int, pages: int) -> None:
         if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) and time.monotonic() > deadline:
             raise DatabaseLocked(f"{source}: in use by another program (database is locked)")
@@ -88,4 +108,34 @@ def snapshot_database(source: Path, target: Path, *, wait: float = LOCK_WAIT) ->
         problem = dst.execute("PRAGMA quick_check").fetchone()[0]
         if problem != "ok":
             raise sqlite3.DatabaseError(f"the copy of {source} does not check: {problem}")
-    return schema_of(target)
+
+
+class UnreadableDatabase(Exception):
+    """Not an SQLite file, or one with a page SQLite cannot read; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchivedDatabase:
+    """What a database file in a backup holds, read before anything is restored."""
+
+    problem: str  # PRAGMA quick_check's answer: "ok" when it checks
+    tables: frozenset[str]
+    schema: int
+
+
+def archived_database(path: Path) -> ArchivedDatabase:
+    """Read a staged database file without changing it: immutable, so no -wal or -shm may
+    appear beside it (they would be moved into the data directory with it)."""
+    uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            problem = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+            if problem != "ok":
+                return ArchivedDatabase(problem, frozenset(), 0)
+            tables = frozenset(n for (n,) in conn.execute("SELECT name FROM sqlite_master"))
+            if "schema_version" not in tables:
+                return ArchivedDatabase(problem, tables, 0)
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            return ArchivedDatabase(problem, tables, int(row[0] or 0))
+    except sqlite3.Error as exc:
+        raise UnreadableDatabase(str(exc)) from None
