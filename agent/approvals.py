@@ -1,5 +1,8 @@
 """In-chat approval of exact actions.
 
+(Over 400 lines: asking, deciding, running and resuming share the checks below, in this
+order, and the per-person locks; split apart, each half would have to state them again.)
+
 A tool call the policy answers with `ask` becomes a deferred call in SQLite (memory/approvals.py),
 bound to a hash of the tool, its arguments and the state it depends on. Deciding checks, in
 order: the id is ours, the decider may approve, the approval is still pending and unexpired, and

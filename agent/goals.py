@@ -1,6 +1,9 @@
 """Goal operations shared by the /goal command and the agent's goal tools, so both keep a goal
 and its check-in schedule in step.
 
+(Over 400 lines: each operation, add, note, done, reopen, due, check-ins, is short, and they
+stay together so that no path changes a goal without its schedule.)
+
 Goals reach the scheduler only through the `Scheduling` port and long-term memory only through
 `Remembering` (`agent/ports.py`), so this module depends on neither service.
 """

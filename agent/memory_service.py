@@ -1,5 +1,8 @@
 """Long-term memory, agent side: the facade the rest of Steward holds, and start-up.
 
+(Over 400 lines: a facade, each method a few lines handing over to the parts named below;
+the rest of Steward holds this one object instead of the parts.)
+
 - Start-up stays quick: the embedder and Chroma load in a background task (worker threads), then
   Chroma is reconciled with SQLite. A turn that arrives before that uses keyword-only (FTS5)
   retrieval. If no embedder can load, Steward runs on keyword memory and says so once (a log

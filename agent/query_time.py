@@ -1,5 +1,8 @@
 """Dates and periods named in a search query, as a time range in the owner's timezone.
 
+(Over 400 lines: one pattern finds every phrase, and each kind of period it names has its
+own small reader beside it; they share that pattern and the calendar helpers.)
+
 "What did I tell you about the roof in May?" names a period (the most recent May not in the
 future, the whole month), not a day. So do "on 6 September", "last week", "yesterday", "two
 months ago", "in 2025", "last summer", "since March", "between May and July", "Q1", "last

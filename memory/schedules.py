@@ -6,8 +6,8 @@ is two transactions around the sending: `claim()` marks the schedule `firing` an
 `finish()` records what was sent and, for a one-shot job, marks it `done` in the same
 transaction. A crash in between leaves the run `firing` for the next start-up to settle.
 
-Over 400 lines because schedules and their runs are one store: `claim()`, `finish()` and
-`interrupt()` each change both tables in one transaction.
+(Over 400 lines: schedules and their runs are one store; `claim()`, `finish()` and
+`interrupt()` each change both tables in one transaction.)
 """
 
 from __future__ import annotations

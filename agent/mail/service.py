@@ -1,5 +1,8 @@
 """`MailService`: the mailbox as tools, commands, the watcher and the briefing use it.
 
+(Over 400 lines: one short method per mailbox operation over the one session rule below; the
+protocol, parsing and rendering are in the other modules of agent/mail/.)
+
 Each operation opens its own IMAP session (a login is a few milliseconds against a nearby server
 and keeps no state to go stale); the watcher keeps one open for IDLE. A refused login is told
 to the owner once, until a login succeeds again, and audited; the other channels never notice.

@@ -22,7 +22,7 @@ The text is parsed once as a whole, so that a reference-style link (`[text][1]` 
 with the text's link definitions. Each piece keeps the Markdown it came from (with the
 definitions it uses), the plain-text fallback when a platform rejects markup.
 
-(Some 490 lines: splitting each kind of block, packing the pieces, and searching how much fits
+(Some 510 lines: splitting each kind of block, packing the pieces, and searching how much fits
 are one algorithm, recursive over the syntax tree; split up, its parts would call each other.)
 """
 
