@@ -38,6 +38,10 @@ Kept = tuple[str, str, str]
 """A message's file as the platform names it: (channel, message id, file id)."""
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 class Inbox:
     def __init__(self, workspace: Path) -> None:
         self._workspace = workspace
@@ -48,8 +52,11 @@ class Inbox:
         refused for its name: past the numbered ones, a name of its own (`_write_new`)."""
         return await asyncio.to_thread(self._write_new, name, data)
 
-    def remember(self, key: Kept, saved: str, raw: bytes) -> None:
-        self._kept[key] = (saved, hashlib.sha256(raw).hexdigest())
+    async def remember(self, key: Kept, saved: str, raw: bytes) -> None:
+        """Keep where that file was saved, with its digest (worked out in a worker thread:
+        20 MB hashed on the event loop held everything else, R108)."""
+        digest = await asyncio.to_thread(_sha256, raw)
+        self._kept[key] = (saved, digest)
         self._kept.move_to_end(key)
         while len(self._kept) > _REMEMBERED:
             self._kept.popitem(last=False)
@@ -61,10 +68,13 @@ class Inbox:
         if entry is None:
             return None
         saved, digest = entry
-        raw = await asyncio.to_thread(self._read, saved.removeprefix(f"{INBOX}/"), max_bytes)
-        if raw is None or hashlib.sha256(raw).hexdigest() != digest:
-            return None
-        return saved, raw
+
+        def read() -> bytes | None:
+            raw = self._read(saved.removeprefix(f"{INBOX}/"), max_bytes)
+            return raw if raw is not None and _sha256(raw) == digest else None
+
+        raw = await asyncio.to_thread(read)
+        return None if raw is None else (saved, raw)
 
     def _folder(self) -> int:
         """inbox/ opened without following a link: a tool that swaps it for a symbolic link

@@ -227,7 +227,7 @@ class MediaIntake:
             self._quota.settle(held, len(raw))
             saved = await self._save(ref, raw)
             if key is not None:
-                self._inbox.remember(key, saved, raw)
+                await self._inbox.remember(key, saved, raw)
         reused = kept is not None
         outside = base.join(Label.untrusted(f"file:{saved}"))
         if ref.kind is MediaKind.PHOTO:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -181,7 +182,21 @@ async def mail_read(ctx: ToolContext, uid: int, folder: str = "INBOX") -> ToolRe
 # ------------------------------------------------------------------------------- sending
 
 
-def _read_attachment(ctx: ToolContext, path: str) -> tuple[str, bytes]:
+@dataclass(frozen=True)
+class _Attached:
+    """A file to attach, with its SHA-256 worked out where it was read (a worker thread): up
+    to 25 MB hashed on the event loop, several times a send, held everything else (R108)."""
+
+    name: str
+    data: bytes
+    digest: str
+
+    @classmethod
+    def of(cls, name: str, data: bytes) -> _Attached:
+        return cls(name, data, hashlib.sha256(data).hexdigest())
+
+
+def _read_attachment(ctx: ToolContext, path: str) -> _Attached:
     """A workspace file, opened folder by folder without following a link (a folder swapped
     for a link to `..` while it is read cannot lead to the data directory). Blocking."""
     sandbox = ctx.deps.sandbox
@@ -194,18 +209,22 @@ def _read_attachment(ctx: ToolContext, path: str) -> tuple[str, bytes]:
     with os.fdopen(fd, "rb") as handle:
         if os.fstat(handle.fileno()).st_size > MAX_ATTACHMENT_BYTES:
             raise ToolError(f"{path} is larger than {human_size(MAX_ATTACHMENT_BYTES)}")
-        return PurePosixPath(path).name, handle.read()
+        return _Attached.of(PurePosixPath(path).name, handle.read())
 
 
-async def _attachments(ctx: ToolContext, paths: list[str] | None) -> list[tuple[str, bytes]]:
+async def _attachments(ctx: ToolContext, paths: list[str] | None) -> list[_Attached]:
     return [await asyncio.to_thread(_read_attachment, ctx, p) for p in paths or []]
 
 
-def _digests(files: list[tuple[str, bytes]]) -> list[str]:
-    return [hashlib.sha256(data).hexdigest() for _, data in files]
+def _digests(files: list[_Attached]) -> list[str]:
+    return [file.digest for file in files]
 
 
-def _as_approved(ctx: ToolContext, files: list[tuple[str, bytes]], *, reply: bool) -> None:
+def _sent(files: list[_Attached]) -> list[tuple[str, bytes]]:
+    return [(file.name, file.data) for file in files]
+
+
+def _as_approved(ctx: ToolContext, files: list[_Attached], *, reply: bool) -> None:
     """What is about to be sent is what the owner approved: the files are read again after
     the approval was checked, and one could have changed in between. A send's fingerprint is
     the files' digests; a reply's ends with them."""
@@ -236,14 +255,14 @@ def _listed(addresses: tuple[str, ...]) -> str:
     return ", ".join(addresses) if addresses else "(none)"
 
 
-def _attachment_lines(files: list[tuple[str, bytes]], via: list[str | None]) -> str:
+def _attachment_lines(files: list[_Attached], via: list[str | None]) -> str:
     if not files:
         return "Attachments: (none)"
     lines = ["Attachments:"]
-    for position, (name, data) in enumerate(files):
+    for position, file in enumerate(files):
         line = (
-            f"- {clean_text(name) or 'attachment'} ({human_size(len(data))}, "
-            f"sha256 {hashlib.sha256(data).hexdigest()[:16]})"
+            f"- {clean_text(file.name) or 'attachment'} ({human_size(len(file.data))}, "
+            f"sha256 {file.digest[:16]})"
         )
         if position < len(via) and (real := via[position]):
             line += f" (a link: the file attached is {real})"
@@ -263,7 +282,7 @@ def _card(
     sender: str,
     recipients: Recipients,
     subject: str,
-    files: list[Any],
+    files: list[_Attached],
     body: str,
     via: list[str | None],
 ) -> str:
@@ -290,7 +309,7 @@ async def _send_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     try:
         files = await _attachments(ctx, arguments.get("attachments"))
     except ToolError as exc:
-        files = [(f"(unreadable: {exc})", b"")]
+        files = [_Attached.of(f"(unreadable: {exc})", b"")]
     return "Send an e-mail\n" + _card(
         service.account.sender,
         _recipients(arguments),
@@ -359,9 +378,8 @@ async def mail_send(
     recipients = _recipients({"to": to, "cc": cc, "bcc": bcc})
     files = await _attachments(ctx, attachments)
     _as_approved(ctx, files, reply=False)
-    message_id = await _send_audited(
-        ctx, service.send(recipients, subject, body, files), recipients, attachments=len(files)
-    )
+    sending = service.send(recipients, subject, body, _sent(files))
+    message_id = await _send_audited(ctx, sending, recipients, attachments=len(files))
     return f"Sent to {', '.join(recipients.everyone)} ({message_id})."
 
 
@@ -469,7 +487,7 @@ async def mail_reply(
         reply.recipients,
         reply.subject,
         reply.body,
-        files,
+        _sent(files),
         in_reply_to=reply.in_reply_to,
         references=reply.references,
     )

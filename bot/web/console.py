@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 COOKIE = "steward_session"
 SECURE_COOKIE = "__Host-steward_session"  # behind https: Secure, path /, no Domain
 STATIC = Path(__file__).parent / "static"
-_STATIC_FILES = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
+# read once, at import: a few KB, not a file read on the event loop at every request (R108)
+_STATIC_FILES = (
+    {p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else {}
+)
 
 
 DOWNLOADS = frozenset({"/activity/export", "/memory-export"})
@@ -270,7 +273,6 @@ class WebConsole:
         if name not in _STATIC_FILES:
             return web.Response(status=404, text="Not found.")
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        body = (STATIC / name).read_bytes()
-        response = web.Response(body=body, content_type=kind)
+        response = web.Response(body=_STATIC_FILES[name], content_type=kind)
         response.headers["Cache-Control"] = "no-cache"
         return response
