@@ -945,3 +945,36 @@ def test_a_lone_number_after_a_part_of_the_day_is_not_a_month() -> None:
     """ "evening 7 call" was 18:00 in July; "evening" alone is not read: the time is asked for."""
     with pytest.raises(WhenError, match="couldn't find a time"):
         parse_reminder("evening 7 call", NOW, BERLIN)
+
+
+def test_a_time_in_the_repeated_hour_whose_first_pass_is_gone_is_its_second() -> None:
+    """R107: at 01:10 GMT on the night London's clocks go back (the second 01:xx), "1:30"
+    was set for tomorrow and "today 1:30" refused as in the past: it is 20 minutes away."""
+    london = ZoneInfo("Europe/London")
+    second_pass = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    for text in ("1:30 take meds", "today 1:30 take meds", "at 1:30 take meds"):
+        assert parse_reminder(text, second_pass, london).first - second_pass == timedelta(
+            minutes=20
+        ), text
+    first_pass = datetime(2026, 10, 25, 0, 10, tzinfo=UTC)  # 01:10 BST: the first 01:30 is next
+    assert parse_reminder("1:30 take meds", first_pass, london).first == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
+
+
+def test_a_weekday_of_next_week_is_that_day_and_today_alone_asks_the_time() -> None:
+    """R107: "friday next week" was this Friday (the text kept "next week"), "next week
+    friday" a week from now at this minute, and "today" alone was "in the past"."""
+    wednesday = datetime(2026, 3, 11, 10, 15, tzinfo=UTC)
+    for text in (
+        "friday next week call bob",
+        "on friday next week call bob",
+        "next week friday call bob",
+    ):
+        parsed = parse_reminder(text, wednesday, BERLIN)
+        assert f"{parsed.first.astimezone(BERLIN):%a %Y-%m-%d}" == "Fri 2026-03-20", text
+        assert parsed.text == "call bob"
+    parsed = parse_reminder("next week monday 14:00 call bob", wednesday, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %Y-%m-%d %H:%M}" == "Mon 2026-03-16 14:00"
+    with pytest.raises(WhenError, match="At what time today"):
+        parse_reminder("today call bob", wednesday, BERLIN)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.errors import WhenError
@@ -110,10 +110,17 @@ def bare_hour(text: str) -> tuple[int, int] | None:
 
 
 def next_at(now: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
-    """The first hour:minute on the local clock after `now`: today's, else tomorrow's."""
+    """The first hour:minute on the local clock after `now`: today's, else tomorrow's. On the
+    night the clocks go back, a time in the repeated hour whose first pass is gone is today's
+    second pass (R107: 1:30 said at 01:10, the second time round, was set for tomorrow)."""
     today = now.astimezone(zone).date()
     moment = local_at(today, hour, minute, zone)
-    return moment if moment > now else local_at(today + timedelta(days=1), hour, minute, zone)
+    if moment > now:
+        return moment
+    again = datetime(today.year, today.month, today.day, hour, minute, tzinfo=zone, fold=1)
+    if (second := again.astimezone(UTC)) > now:
+        return second
+    return local_at(today + timedelta(days=1), hour, minute, zone)
 
 
 def clock_only(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -204,7 +204,10 @@ def _dateparse(
         return result.astimezone(UTC)
     if elapsed:
         return result.replace(tzinfo=UTC)
-    return result.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    first = result.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = result.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    # a time the clocks pass twice (going back), its first pass gone: the second (R107)
+    return second if first <= now < second else first
 
 
 def _time_like(tokens: list[str], i: int) -> bool:
@@ -484,6 +487,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if not rest:
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
+    tokens = _day_of_next_week(tokens, now, zone)
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
@@ -500,6 +504,8 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             continue
         _no_half_after_the_time(tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
+        if moment <= now and phrase.lower() == "today":  # read as this very second (R107)
+            raise WhenError(f"At what time today? For example “today 18:00 {rest or 'call Bob'}”.")
         if moment <= now:
             raise WhenError(
                 f"“{phrase}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M})."
@@ -508,6 +514,28 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest)
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[str]:
+    """ "friday next week …" and "next week friday …" as that day's date: dateparser read the
+    first as this Friday (the text kept "next week") and the second as a week from now, at
+    this minute (R107)."""
+    words = [t.lower().strip(",") for t in tokens]
+    start = 1 if words[:1] == ["on"] else 0
+    head = words[start : start + 3]
+    if len(head) < 3:
+        return tokens
+    if head[1:] == ["next", "week"]:
+        day = head[0]
+    elif head[:2] == ["next", "week"]:
+        day = head[2]
+    else:
+        return tokens
+    if day not in _WEEKDAYS or day.endswith("days"):
+        return tokens
+    today = now.astimezone(zone).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    return [(monday + timedelta(days=_WEEKDAYS[day])).isoformat(), *tokens[start + 3 :]]
 
 
 _DAYS_SHORTHAND = frozenset({"daily", "weekdays", "weekday", "weekends", "biweekly", "fortnightly"})
