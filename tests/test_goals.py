@@ -274,6 +274,32 @@ async def test_a_goal_due_soon_is_due_for_a_check_in_despite_progress(
         assert "Due: Thu 2026-03-12." in fake_model.requests[0].last_user_text
 
 
+async def test_a_goal_long_overdue_is_quiet_while_progress_is_noted(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R107: a goal past its due date was checked in on at every run, whatever progress was
+    noted (a daily model call and message, a month on). Within three days after its date it
+    still is; after that, progress noted since the last check-in means nothing is due."""
+    fake_model.on_request(checkin_reply)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add File taxes")
+        await h.say("/goal due 1 2026-03-12 12:00")
+        await h.say("/goal every 1 daily 9:00")
+        clock.advance(timedelta(days=3, hours=1))  # Friday 09:00: the day after its date
+        await h.say("/goal note 1 gathered receipts")
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent"
+        assert report.reason.startswith("the goal is past its due date;")
+        clock.advance(timedelta(days=30))
+        await h.say("/goal note 1 wrote to the accountant")
+        [report] = await scheduler(h).run_due()
+        assert report.status == "skipped" and report.reason.startswith("progress noted")
+        clock.advance(timedelta(days=1))  # a day without progress: due again
+        [report] = await scheduler(h).run_due()
+        assert report.status == "sent" and "past its due date, and no progress" in report.reason
+
+
 async def test_a_due_date_alone_is_followed_up_the_day_before(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -1,8 +1,10 @@
 """Goal check-ins: whether one is due is decided in code; only a due one reaches the model.
 
 Nothing is due when progress was noted since the last check-in (the owner is on it), unless the
-goal's due date is close. Otherwise the model reviews the goal and may still decide to stay
-silent by answering exactly SKIP. `CheckinJob` is the scheduler's handler for these jobs.
+goal's due date is within three days, either side (long past, progress still quiets it: a daily
+check-in of a goal a month overdue nagged every day, R107). Otherwise the model reviews the
+goal and may still decide to stay silent by answering exactly SKIP. `CheckinJob` is the
+scheduler's handler for these jobs.
 """
 
 from __future__ import annotations
@@ -29,15 +31,22 @@ def checkin_decision(
     """(due, why): is there anything for a check-in to say?"""
     if goal.status is not GoalStatus.ACTIVE:
         return False, f"the goal is {goal.status.value}"
+    overdue = False
     if goal.due_at:
         due = parse_iso(goal.due_at)
-        if due < now:
+        if now - DUE_SOON <= due < now:
             return True, "the goal is past its due date"
-        if due - now <= DUE_SOON:
+        if now <= due <= now + DUE_SOON:
             return True, "the goal is due within 3 days"
+        overdue = due < now  # long past: progress noted still means nothing is due (R107)
     recent = [n for n in notes if n.created_at > since]
     if recent:
         return False, f"progress noted since the last check-in ({len(recent)} notes)"
+    if overdue:
+        return (
+            True,
+            "the goal is past its due date, and no progress noted since the last check-in",
+        )
     return True, "no progress noted since the last check-in"
 
 
