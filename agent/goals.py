@@ -179,18 +179,21 @@ class Goals:
         return closed
 
     async def reopen(self, user: User, goal_id: int) -> Goal:
-        """A goal closed by mistake (done instead of note) is active again, its due date's
-        check-in back; a check-in cadence it had is set again by the caller (`set_cadence`
-        needs the chat), so until then it shows none."""
+        """A goal closed by mistake (done instead of note) is active again, with the check-ins
+        it had at its close (the same schedule, chat and days), else its due date's."""
         goal = await self.get(user, goal_id)
         if goal.status is GoalStatus.ACTIVE:
             raise GoalError(f"Goal #{goal_id} is not closed.")
         await self._stores.goals.set_status(goal.id, GoalStatus.ACTIVE)
-        await self._stores.goals.set_cadence(goal.id, None)
+        restored = None
+        if self._scheduler is not None:
+            restored = await self._scheduler.restore_checkin(user, goal)
+        if restored is None:
+            await self._stores.goals.set_cadence(goal.id, None)
         await self._stores.audit.record(
             "goal.reopened", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
         )
-        if goal.due_at:
+        if goal.due_at and restored is None:
             await self._due_checkin(user, goal, parse_iso(goal.due_at))
         day = self._clock.now().astimezone(self.zone(user))
         source, label = _provenance(user, Source.OWNER_SAID, TRUSTED)

@@ -71,6 +71,8 @@ class Scheduling(Protocol):
         self, user: User, goal: Goal, at: datetime, *, chat: Chat, address: Address
     ) -> Schedule: ...
 
+    async def restore_checkin(self, user: User, goal: Goal) -> Schedule | None: ...
+
 
 class Remembering(Protocol):
     """What tools, goals and the scheduler ask of long-term memory."""

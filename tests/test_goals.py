@@ -380,6 +380,44 @@ async def test_a_goal_closed_by_mistake_is_reopened_with_its_check_ins_and_renam
         assert "goal.reopened" in kinds and "goal.renamed" in kinds
 
 
+async def test_a_reopened_goal_gets_the_very_check_ins_it_had(tmp_path: Path) -> None:
+    """R107: reopening read the cadence back from its description: "every weekend day at
+    10:00" did not parse, so the check-ins were lost, and a fortnightly one moved to the
+    reopening's weekday. The schedule it had is set going again; one turned off before the
+    close stays off."""
+    clock = FrozenClock(datetime(2026, 3, 11, 10, 15, tzinfo=UTC))  # a Wednesday
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/goal add Learn piano")
+        assert "every weekend day at 10:00" in await h.say("/goal every 1 every weekend 10:00")
+        await h.say("/goal done 1")
+        said = await h.say("/goal reopen 1")
+        assert "Check-ins: every weekend day at 10:00" in said, said
+        await h.say("/goal add Run")
+        await h.say("/goal every 2 every 2 weeks 9:00")  # from this Wednesday, fortnightly
+        [before] = [
+            s
+            for s in await scheduler(h).store.for_user(1, ("checkin",))
+            if s.payload["goal_id"] == 2
+        ]
+        await h.say("/goal done 2")
+        clock.advance(timedelta(days=1))  # reopened on a Thursday
+        await h.say("/goal reopen 2")
+        [after] = [
+            s
+            for s in await scheduler(h).store.for_user(1, ("checkin",))
+            if s.payload["goal_id"] == 2
+        ]
+        assert after.next_run_at == before.next_run_at  # Wed 2026-03-25, on its weeks
+        await h.say("/goal add Read")
+        await h.say("/goal every 3 daily 8:00")
+        await h.say("/goal every 3 off")
+        await h.say("/goal done 3")
+        assert "Check-ins" not in await h.say("/goal reopen 3")
+        assert [
+            s.payload["goal_id"] for s in await scheduler(h).store.for_user(1, ("checkin",))
+        ] == [1, 2]
+
+
 async def test_several_goals_close_at_once_and_a_remark_is_still_a_remark(tmp_path: Path) -> None:
     """`/goal done 1 2` closed #1 and said nothing of #2 (review 28)."""
     async with running_steward(tmp_path, None) as h:

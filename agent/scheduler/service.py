@@ -307,6 +307,41 @@ class SchedulerService:
             replaces=existing,
         )
 
+    async def restore_checkin(self, user: User, goal: Goal) -> Schedule | None:
+        """The check-ins a goal had when it was closed, set going again for a goal reopened:
+        the very trigger (its start day, so every other week stays on its weeks), chat and
+        place. Read back from its description before, a cadence that did not parse back
+        ("every weekend day") was lost, and a fortnightly one moved to the reopening day
+        (R107). None when the goal had none at its close."""
+        if goal.cadence is None:
+            return None
+        cancelled = await self.store.for_user(user.id, ("checkin",), statuses=("cancelled",))
+        closed = [
+            schedule
+            for schedule in cancelled
+            if schedule.payload.get("goal_id") == goal.id
+            and schedule.recurring
+            and schedule.chat_id is not None
+            and schedule.destination is not None
+            and Recurrence.from_trigger(schedule.trigger).describe() == goal.cadence
+        ]
+        if not closed:
+            return None
+        last = max(closed, key=lambda schedule: schedule.id)
+        recurrence = Recurrence.from_trigger(last.trigger)
+        assert last.chat_id is not None and last.destination is not None
+        return await self._add(
+            user=user,
+            kind="checkin",
+            chat_id=last.chat_id,
+            destination=address_from_json(last.destination),
+            trigger=last.trigger,
+            first=recurrence.next_after(self.clock.now(), self.zone_for(user)),
+            payload={"goal_id": goal.id},
+            tainted=goal.tainted,
+            replaces=await self.store.find(user.id, "checkin", goal_id=goal.id),
+        )
+
     async def set_due_checkin(
         self, user: User, goal: Goal, at: datetime, *, chat: Chat, address: Address
     ) -> Schedule:

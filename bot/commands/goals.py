@@ -148,21 +148,16 @@ async def _close(
 
 @goal.sub("reopen <goal_id> [ignored...]", problem=WHICH, goal_id=_goal_id)
 @_answers
-async def reopen(
-    goal_id: int, user: User, chat: Chat, address: Address, clock: Clock, goals: Goals
-) -> str:
+async def reopen(goal_id: int, user: User, chat: Chat, goals: Goals) -> str:
     """A goal closed by mistake is active again, with the check-ins it had."""
     before = await goals.get(user, goal_id)
     opened = await goals.reopen(user, goal_id)
     title = "" if in_group(chat) else f" {opened.title}"
     said = f"Goal #{goal_id}{title} is active again."
-    if before.cadence:
-        try:
-            recurrence = parse_cadence(before.cadence, clock.now(), goals.zone(user))
-            await goals.set_cadence(user, goal_id, recurrence, chat=chat, address=address)
-        except (GoalError, WhenError):
-            return f"{said} Its check-ins were not set again: /goal every {goal_id} weekly."
-        said += f" Check-ins: {recurrence.describe()}."
+    if opened.cadence:
+        said += f" Check-ins: {opened.cadence}."
+    elif before.cadence:
+        said += f" Its check-ins were not set again: /goal every {goal_id} weekly."
     return said
 
 

@@ -142,17 +142,10 @@ async def goal_change(page: Page) -> web.StreamResponse:
             await goals.rename(page.user, goal_id, text)
             message = f"#{goal_id} renamed."
         elif action == "reopen":
-            before = await goals.get(page.user, goal_id)
-            await goals.reopen(page.user, goal_id)
+            opened = await goals.reopen(page.user, goal_id)
             message = f"Goal #{goal_id} is active again."
-            here = await _here(page)
-            if before.cadence and here is not None:
-                recurrence = parse_cadence(
-                    before.cadence, page.deps.core.clock.now(), goals.zone(page.user)
-                )
-                await goals.set_cadence(
-                    page.user, goal_id, recurrence, chat=here[1], address=here[0]
-                )
+            if opened.cadence:
+                message += f" Check-ins: {opened.cadence}."
         elif action in ("done", "dropped"):
             await goals.close(page.user, goal_id, GoalStatus(action))
             message = f"Goal #{goal_id} is {action}."
