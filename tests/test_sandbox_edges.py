@@ -445,7 +445,7 @@ async def test_an_attachment_folder_swapped_for_a_link_never_reads_outside(box: 
     try:
         while time.monotonic() < deadline:
             with contextlib.suppress(ToolError):
-                read.add(_read_attachment(box.ctx, "real/audit.key")[1])
+                read.add(_read_attachment(box.ctx, "real/audit.key").data)
     finally:
         stop.set()
         swapper.join()
@@ -725,14 +725,16 @@ async def _sent_meanwhile(box: Box, run: Any) -> str:
     """`run()` (a test runner that looks for tests 1.5 s after it starts) while someone's file
     lands in inbox/ 0.7 s in, as the chat intake writes it; what the command printed."""
 
+    from agent.media.inbox import Inbox
+
     async def send() -> None:
         await asyncio.sleep(0.7)
-        (box.workspace / "inbox").mkdir(exist_ok=True)
-        (box.workspace / "inbox" / "test_evil.py").write_text("print('GUEST CODE RAN')\n")
+        await Inbox(box.workspace).save("test_evil.py", b"print('GUEST CODE RAN')\n")
 
     sender = asyncio.create_task(send())
     result: ToolResult = await run()
     await sender
+    assert (box.workspace / "inbox" / "test_evil.py").is_file()  # kept: it landed after the run
     return result.content
 
 
@@ -742,7 +744,9 @@ async def test_a_file_sent_while_an_approved_command_runs_is_not_shown_to_it(
     box: Box, inbox: str
 ) -> None:
     """R105: with inbox/ empty on the card (or not there), a file sent before the run was
-    hidden from it, but one sent while it ran was found and run by the approved test runner."""
+    hidden from it, but one sent while it ran was found and run by the approved test runner.
+    R109: hiding inbox/ for the whole run made it read-only to the command; the file now waits
+    for the command to end, and the command may still write there."""
     from dataclasses import replace
 
     (box.workspace / "runtests.py").write_text(_RUNNER)
@@ -756,6 +760,15 @@ async def test_a_file_sent_while_an_approved_command_runs_is_not_shown_to_it(
     said = await _sent_meanwhile(box, lambda: shell.run(approved, arguments))
     assert "exit code 0" in said and "GUEST CODE RAN" not in said
     assert "was hidden from the command" not in said  # nothing had arrived before it ran
+    (box.workspace / "report.txt").write_text("the report\n")
+    (box.workspace / "inbox" / "test_evil.py").unlink()
+    command = {"command": "cp report.txt inbox/" if inbox == "empty" else "mkdir -p inbox/x"}
+    if inbox == "none":
+        (box.workspace / "inbox").rmdir()
+    card = await shell.fingerprint(box.ctx, shell.validate(command))  # type: ignore[misc]
+    approved = replace(box.ctx, approved=True, approved_fingerprint=card)
+    assert "exit code 0" in (await shell.run(approved, command)).content
+    assert (box.workspace / "inbox" / ("report.txt" if inbox == "empty" else "x")).exists()
 
 
 @needs_namespaces

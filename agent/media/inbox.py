@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.attachments import FileUnavailable
+from agent.inbox_gate import gate_for
 
 __all__ = ["INBOX", "Inbox", "Kept"]
 
@@ -45,12 +46,14 @@ def _sha256(data: bytes) -> str:
 class Inbox:
     def __init__(self, workspace: Path) -> None:
         self._workspace = workspace
+        self._gate = gate_for(workspace)
         self._kept: OrderedDict[Kept, tuple[str, str]] = OrderedDict()
 
     async def save(self, name: str, data: bytes) -> str:
         """Write `data` to a new file named after `name`; its workspace-relative path. Never
         refused for its name: past the numbered ones, a name of its own (`_write_new`)."""
-        return await asyncio.to_thread(self._write_new, name, data)
+        async with self._gate.arrival():  # never while a command runs (agent/inbox_gate.py)
+            return await asyncio.to_thread(self._write_new, name, data)
 
     async def remember(self, key: Kept, saved: str, raw: bytes) -> None:
         """Keep where that file was saved, with its digest (worked out in a worker thread:

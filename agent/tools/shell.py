@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.git_pins import GIT_DRIVER_KEYS, git_pins
+from agent.inbox_gate import gate_for
 from agent.keyrings import fresh_keyring
 from agent.policy import SHELL_OPERATORS, shell_argv
 from agent.sandbox import OTHERS_FILES, Sandbox
@@ -157,13 +158,6 @@ def _inbox_alone_changed(approved: str, current: str) -> bool:
 _HIDDEN_NOTE = f"({OTHERS_FILES}/ was hidden from the command: files arrived after the card)\n"
 
 
-def _inbox_made(sandbox: Sandbox) -> None:
-    """`inbox/` made (empty) if it is not there: the namespace hides a folder that exists when
-    the command starts, and the first file sent while it runs would make one it sees (R105)."""
-    with contextlib.suppress(FileExistsError):
-        (sandbox.root() / OTHERS_FILES).mkdir()
-
-
 @tool(
     risk=Risk.EXTERNAL_EFFECT,
     owner_data=True,
@@ -182,28 +176,29 @@ async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolRe
     """
     sandbox = sandbox_of(ctx)
     argv = _parse_command(sandbox, command)
-    confined = await asyncio.to_thread(sandbox.confined)
-    unasked = not ctx.approved
-    told = ""
-    if ctx.approved and ctx.approved_fingerprint is not None:
-        now = await _shell_fingerprint(ctx, {"command": command})
-        if now != ctx.approved_fingerprint:
-            if not _inbox_alone_changed(ctx.approved_fingerprint, now):
-                raise ToolError("the workspace changed after the approval; nothing ran")
-            if now.partition(":inbox:")[2].startswith("held:"):
-                told = _HIDDEN_NOTE
-        # the card showed no file there: none is shown to it, even one sent while it runs (R105)
-        unasked = _inbox_alone_changed(ctx.approved_fingerprint, ctx.approved_fingerprint)
-    if unasked and confined:
-        await asyncio.to_thread(_inbox_made, sandbox)  # a folder to hide, before a file arrives
-    pins = (
-        await _git_pins(sandbox, argv, confined, unasked) if Path(argv[0]).name == "git" else None
-    )
-    code, output = await _run(
-        sandbox,
-        sandbox.command(argv, confined=confined, network=network, unasked=unasked),
-        sandbox.env(confined=confined, git=pins),
-    )
+    # no file lands in inbox/ while it runs: one sent meanwhile waits for it to end (R105)
+    async with gate_for(sandbox.workspace).command():
+        confined = await asyncio.to_thread(sandbox.confined)
+        unasked = not ctx.approved
+        told = ""
+        if ctx.approved and ctx.approved_fingerprint is not None:
+            now = await _shell_fingerprint(ctx, {"command": command})
+            if now != ctx.approved_fingerprint:
+                if not _inbox_alone_changed(ctx.approved_fingerprint, now):
+                    raise ToolError("the workspace changed after the approval; nothing ran")
+                unasked = True  # what was sent since the card is not shown to it
+                if now.partition(":inbox:")[2].startswith("held:"):
+                    told = _HIDDEN_NOTE
+        pins = (
+            await _git_pins(sandbox, argv, confined, unasked)
+            if Path(argv[0]).name == "git"
+            else None
+        )
+        code, output = await _run(
+            sandbox,
+            sandbox.command(argv, confined=confined, network=network, unasked=unasked),
+            sandbox.env(confined=confined, git=pins),
+        )
     text = output[: sandbox.output_limit].decode("utf-8", errors="replace")
     if len(output) > sandbox.output_limit:
         text += "\n[… output truncated]"
