@@ -29,7 +29,8 @@ _GIT_PINNED = (
 # Every key git reads as a program to run (or a driver naming one), as git spells them in
 # `config --get-regexp` (section and variable lowercase): what the repository sets of them is
 # found by a scan and pinned (R105: a planted `gpg.ssh.defaultKeyCommand` ran from `git commit`,
-# `core.gitProxy` from `git fetch`).
+# `core.gitProxy` from `git fetch`; R109: `man.<tool>.cmd` from `git status --help`, a rule's
+# command, and `tar.<format>.command` from `git archive`).
 GIT_DRIVER_KEYS = (
     r"^(diff\.external|(filter|diff|merge)\..+\.(clean|smudge|process|textconv|command|driver)"
     r"|remote\..+\.(uploadpack|receivepack|vcs)|alias\..+|pager\..+"
@@ -38,7 +39,8 @@ GIT_DRIVER_KEYS = (
     r"|interactive\.difffilter|sequence\.editor|submodule\..+\.update|trailer\..+\.(command|cmd)"
     r"|(mergetool|difftool|browser)\..+\.(cmd|path)|(merge|diff)\.(gui)?tool|web\.browser"
     r"|sendemail\.(.+\.)?(smtpserver|sendmailcmd|tocmd|cccmd|headercmd)"
-    r"|uploadpack\.packobjectshook)$"
+    r"|uploadpack\.packobjectshook|man\.viewer|man\..+\.(cmd|path)|tar\..+\.command"
+    r"|imap\.tunnel|instaweb\..+)$"
 )
 _EXTERNAL_DIFF = 'f() { echo "(not run: an external diff set in the repository\'s config)"; }; f'
 _ALIAS = '!echo "not run: an alias from the repository\'s config" >&2; exit 1'

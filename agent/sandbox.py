@@ -289,12 +289,15 @@ class Sandbox:
         if inbox.is_dir() and not inbox.is_symlink():
             held = "empty" if not os.listdir(inbox) else "held"
             tree = workspace_digest(root, OTHERS_FILES, removed)
+            if OTHERS_FILES in removed:  # `rm -r inbox`: what is in it does not count either
+                return f"{tree}:inbox:{held}:removed"
             inside = tuple(
                 path.removeprefix(f"{OTHERS_FILES}/")
                 for path in removed
                 if path.startswith(f"{OTHERS_FILES}/")
             )
-            return f"{tree}:inbox:{held}:{workspace_digest(inbox, removed=inside)}"
+            shown = f"{OTHERS_FILES}/"
+            return f"{tree}:inbox:{held}:{workspace_digest(inbox, removed=inside, shown=shown)}"
         # a link or a file there: in the tree
         return f"{workspace_digest(root, removed=removed)}:inbox:none"
 

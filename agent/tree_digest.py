@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
@@ -24,13 +25,16 @@ MAX_DEPTH = 256
 its contents are hashed); a tree deeper refuses, naming its top, which `rm -r` may remove."""
 
 
-def workspace_digest(root: Path, leave_out: str = "", removed: Collection[str] = ()) -> str:
+def workspace_digest(
+    root: Path, leave_out: str = "", removed: Collection[str] = (), shown: str = ""
+) -> str:
     """A hash of everything under `root` (but the top-level entry `leave_out`): every path
     with its type, mode, link count, symlink target and content digest, so an approval stops
     matching when any file a command could run or read changes; ToolError when something in
     it cannot be read. `removed`: relative paths whose contents do not count (only the entry
     itself), for a command that deletes them whole (`rm -r`): what is in them does not change
-    what it does, and a tree too deep to hash can still be removed. Walked through directory
+    what it does, and a tree too deep to hash can still be removed. `shown`: what comes before
+    a path in a refusal (`inbox/` for that folder's own walk). Walked through directory
     descriptors, one level at a time, so neither the length of a path (past PATH_MAX) nor the
     depth (Python 3.11's `os.walk` recursed) breaks it (R105). Blocking: call it from a worker
     thread."""
@@ -44,7 +48,7 @@ def workspace_digest(root: Path, leave_out: str = "", removed: Collection[str] =
     try:
         top = os.open(root, _DIRECTORY)
     except OSError:
-        raise _unverifiable(".") from None
+        raise _unverifiable(shown or ".") from None
     # each level: its descriptor and the folders under it still to walk (last first)
     stack: list[tuple[int, str, list[str]]] = [(top, "", [])]
     try:
@@ -58,10 +62,11 @@ def workspace_digest(root: Path, leave_out: str = "", removed: Collection[str] =
             name = pending.pop()
             below = os.path.join(relative, name)
             if len(stack) >= MAX_DEPTH:
+                top = shown + below.split(os.sep)[0]
                 raise ToolError(
-                    f"refused: {below.split(os.sep)[0]}/ in the workspace holds folders nested "
-                    f"more than {MAX_DEPTH} deep, too deep to tell whether it changed; remove it "
-                    f"(`rm -r {below.split(os.sep)[0]}` can be asked for)"
+                    f"refused: {top}/ in the workspace holds folders nested more than "
+                    f"{MAX_DEPTH} deep, too deep to tell whether it changed; remove it "
+                    f"(`rm -r {top}` can be asked for)"
                 )
             try:
                 child = os.open(name, _DIRECTORY, dir_fd=fd)
@@ -128,6 +133,7 @@ def _walk_one(
 
 
 _DIGESTS: dict[tuple[int, ...], str] = {}
+_RACY_NS = 2_000_000_000
 
 
 def _readable(path: str, info: os.stat_result) -> os.stat_result:
@@ -182,6 +188,7 @@ def file_digest(path: str, info: os.stat_result) -> str:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return "replaced"
+        digest.update(b"size:%d;" % info.st_size)  # a trailing hole has no extent (R109)
         for start, end in _extents(fd):
             digest.update(b"%d-%d:" % (start, end))  # where the data lies: holes read as zeros
             handle.seek(start)
@@ -189,10 +196,15 @@ def file_digest(path: str, info: os.stat_result) -> str:
             while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
                 digest.update(chunk)
                 left -= len(chunk)
-    if len(_DIGESTS) > 200_000:
-        _DIGESTS.clear()
-    _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
+    found = digest.hexdigest()
+    # a file changed within the file system's timestamp tick of now could change again with
+    # the same size and times: not remembered (as git treats a "racily clean" entry). A same
+    # size edit right after a card was hashed read back the card's digest (R109)
+    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > _RACY_NS:
+        if len(_DIGESTS) > 200_000:
+            _DIGESTS.clear()
+        _DIGESTS[key] = found
+    return found
 
 
 def _extents(fd: int) -> list[tuple[int, int]]:

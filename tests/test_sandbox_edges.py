@@ -863,3 +863,93 @@ async def test_listing_files_never_follows_a_link(box: Box) -> None:
         f"b -> {box.data / 'nope'} (a link)",
         "d -> c (a link)",
     ]
+
+
+async def _approved(box: Box, command: str) -> str:
+    """`command` run as the owner's approval of its card runs it."""
+    from dataclasses import replace
+
+    shell = TOOLS["shell"]
+    arguments = {"command": command}
+    card = await shell.fingerprint(box.ctx, shell.validate(arguments))  # type: ignore[misc]
+    approved = replace(box.ctx, approved=True, approved_fingerprint=card)
+    return (await shell.run(approved, arguments)).content
+
+
+@needs_namespaces
+async def test_planted_help_viewers_archive_filters_and_unchecked_submodules_run_nothing(
+    box: Box,
+) -> None:
+    """R109: `man.<tool>.cmd` ran from `git status --help` (a rule's command, unasked),
+    `tar.<format>.command` from an approved `git archive`, and a filter in the git folder of a
+    submodule not checked out (the scan visits checked-out ones) from `submodule update`."""
+    ws = box.workspace
+    source = box.cwd / "subsource"
+    source.mkdir()
+    (source / ".gitattributes").write_text("* filter=evil\n")
+    (source / "a.txt").write_text("hello\n")
+    for args in (("init", "-q"), ("add", "."), ("commit", "-qm", "s")):
+        await asyncio.to_thread(_git, source, *args)
+    await asyncio.to_thread(_git, ws, "init", "-q")
+    for args in (
+        ("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(source), "sub"),
+        ("commit", "-qm", "with sub"),
+        ("submodule", "deinit", "-f", "sub"),
+    ):
+        await asyncio.to_thread(_git, ws, *args)
+    with (ws / ".git" / "modules" / "sub" / "config").open("a") as config:
+        config.write(f'[filter "evil"]\n\tsmudge = "sh -c \'touch {ws}/pwned-sub; cat\'"\n')
+    with (ws / ".git" / "config").open("a") as config:
+        config.write(
+            '[man]\n\tviewer = evil\n[man "evil"]\n\tcmd = "touch pwned-man; echo RAN #"\n'
+            '[help]\n\tformat = man\n[protocol "file"]\n\tallow = always\n'
+            '[tar "tar.gz"]\n\tcommand = "sh -c \'touch pwned-tar; gzip -cn\'"\n'
+        )
+    await box.sh("git status --help")  # allowed by the default rule `git status *`
+    await _approved(box, "git archive -o release.tar.gz HEAD")
+    await _approved(box, "git submodule update --init")
+    assert sorted(p.name for p in ws.glob("pwned-*")) == []
+
+
+@needs_namespaces
+async def test_a_script_called_rm_gets_no_leave_to_skip_what_it_removes(box: Box) -> None:
+    """R109: the contents of what `rm -r` deletes are left out of its card, but `./rm` (a
+    workspace script of that name) ran an edit to a file it read, approved unbound."""
+    (box.workspace / "rm").write_text("#!/bin/sh\nsh build/run.sh\n")
+    (box.workspace / "rm").chmod(0o755)
+    (box.workspace / "build").mkdir()
+    (box.workspace / "build" / "run.sh").write_text("echo cleaning\n")
+    from dataclasses import replace
+
+    shell = TOOLS["shell"]
+    arguments = {"command": "./rm -r build"}
+    card = await shell.fingerprint(box.ctx, shell.validate(arguments))  # type: ignore[misc]
+    (box.workspace / "build" / "run.sh").write_text("echo EVIL-RAN\n")
+    approved = replace(box.ctx, approved=True, approved_fingerprint=card)
+    said = (await shell.run(approved, arguments)).content
+    assert said == "the workspace changed after the approval; nothing ran"
+
+
+def test_a_trailing_hole_changes_a_files_digest(tmp_path: Path) -> None:
+    """R109: hashing only where data lies, a block of "abc" and zeros, and "abc" with a MiB
+    of hole after it (its first block the same bytes), were one digest."""
+    from agent.tree_digest import file_digest
+
+    short, long = tmp_path / "short", tmp_path / "long"
+    short.write_bytes(b"abc" + b"\0" * 4093)
+    long.write_bytes(b"abc")
+    os.truncate(long, 1 << 20)
+    assert file_digest(str(short), short.stat()) != file_digest(str(long), long.stat())
+
+
+@needs_namespaces
+async def test_a_tree_too_deep_in_the_inbox_names_the_removal_that_works(box: Box) -> None:
+    """R109: a tree 300 deep in inbox/ named `rm -r d` as the repair, refused in turn."""
+    (box.workspace / "inbox").mkdir()
+    await asyncio.to_thread(_nest, box.workspace / "inbox", "d", 300)
+    shell = TOOLS["shell"]
+    with pytest.raises(ToolError, match=r"inbox/d/ in the workspace .*`rm -r inbox/d`"):
+        await shell.fingerprint(box.ctx, {"command": "ls"})  # type: ignore[misc]
+    for repair in ("rm -r inbox/d", "rm -rf inbox"):
+        assert (await shell.fingerprint(box.ctx, {"command": repair})).startswith("tree:")  # type: ignore[misc]
+    assert "exit code 0" in await _approved(box, "rm -rf inbox/d")

@@ -122,7 +122,7 @@ def _removed_whole(argv: list[str]) -> tuple[str, ...]:
     """The folders `rm -r` deletes whole, as workspace paths: what is inside them does not
     change what it does, so it is left out of the card's digest, and a tree too deep to hash
     (R105: every card after it was refused, the repair's too) can still be removed."""
-    if Path(argv[0]).name != "rm":
+    if argv[0] != "rm":  # the system's, by PATH: a script called rm may read what it removes
         return ()
     flags, operands, ended = [], [], False
     for word in argv[1:]:
@@ -222,6 +222,11 @@ async def _git_pins(
         'git "$@" config -z --name-only --get-regexp "$STEWARD_GIT_KEYS" 2>/dev/null\n'
         'git "$@" submodule foreach --quiet --recursive '
         "'git config -z --name-only --get-regexp \"$STEWARD_GIT_KEYS\"; true' 2>/dev/null\n"
+        # submodules not checked out keep a git folder a later `submodule update` reuses (R109)
+        'common=$(git "$@" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&'
+        ' [ -d "$common/modules" ] && find "$common/modules" -name config -type f -exec'
+        ' git config -z --includes --name-only --file {} --get-regexp "$STEWARD_GIT_KEYS" \\;'
+        " 2>/dev/null\n"
         "exit 0",
         "git-scan",
         *argv[1:index],
