@@ -107,9 +107,10 @@ class MemoryPortability:
         links: list[_Link] = []
         owner = await self._people.owner()
         source = f"import:{_origin_name(origin)}"
+        fresh: list[tuple[int, int]] = []  # (user, memory) imported now
         for number, record in enumerate(records, 1):
             try:
-                link = await self._import_one(number, record, owner, source, ids, report)
+                link = await self._import_one(number, record, owner, source, ids, report, fresh)
             except Exception as exc:  # whatever a hand-edited file holds (a string for a
                 # user, Infinity for an id): the record is named and skipped, the rest go in
                 # and the import is audited
@@ -118,6 +119,9 @@ class MemoryPortability:
             if link is not None:
                 links.append(link)
         await self._link(links, ids, _on_cycles(_supersessions(records)), report)
+        for user_id in {user for user, _ in fresh}:  # one current value a subject, as saved
+            mine = [memory for user, memory in fresh if user == user_id]
+            await self._store.settle_subjects(user_id, mine)
         return report
 
     async def _import_one(
@@ -128,6 +132,7 @@ class MemoryPortability:
         source: str,
         ids: dict[int, int],
         report: ImportReport,
+        fresh: list[tuple[int, int]],
     ) -> _Link | None:
         """One record in (or counted as skipped); the supersession it names, set afterwards."""
         memories = self._store.records
@@ -162,6 +167,7 @@ class MemoryPortability:
             chat_id = chat.id
         new_id = await memories.restore(record, user_id=user.id, chat_id=chat_id)
         ids[file_id] = new_id
+        fresh.append((user.id, new_id))
         report.imported += 1
         report.outside += not theirs
         return _Link(number, file_id, new_id, user.id, target) if target is not None else None

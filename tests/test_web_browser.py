@@ -323,6 +323,8 @@ def test_every_page_renders_on_a_phone_and_screenshots_are_taken(
     world.say("/goal next 1 Book the race")
     world.say("/remind every monday 8:00 weekly review")
     world.say("/remember I prefer window seats on trains")
+    # R110: a memory with no space to break at ran 1,765 px past a phone's screen
+    world.say("/remember The recipe is at https://example.org/" + "recipes/" * 60)
     world.say("What is on today?")
     world.say(instruction("shell", {"command": "git status"}))
     from datetime import UTC, datetime, timedelta

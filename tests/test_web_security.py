@@ -528,6 +528,66 @@ async def test_memory_correct_export_and_import(web: Web) -> None:
     assert {"web.memory_corrected", "web.memory_exported", "memory.imported"} <= set(kinds)
 
 
+async def _import(web: Web, cookie: str, token: str, raw: bytes) -> str:
+    """The flash the console's import answers with for a file of these bytes."""
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("file", raw, filename="m.jsonl", content_type="application/x-ndjson")
+    response, _ = await web.request(
+        "POST", "/memory-import", cookie=cookie, headers=web.origin(), data=form
+    )
+    assert response.status == 303
+    _, html = await web.request("GET", response.headers["Location"], cookie=cookie)
+    return html
+
+
+async def test_an_import_is_read_as_utf8_strictly_and_keeps_one_fact_a_subject(web: Web) -> None:
+    """R110: a file re-saved as Windows-1252 went in as "Caf\ufffd Zo\ufffd" without a word,
+    one saved with a BOM was refused whole, and an older "home city" imported stayed in force
+    beside the current one, both in every turn."""
+    from memory.longterm import Kind, NewMemory
+
+    assert web.h.steward.memory is not None
+    await web.h.steward.memory.remember(
+        NewMemory(user_id=1, text="Home city is Berlin", kind=Kind.FACT, subject="home city")
+    )
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory")
+    _, body = await web.request("GET", "/memory-export", cookie=cookie)
+    record = json.loads(body.splitlines()[0])
+    older = {**record, "id": 90, "text": "Home city is Paris, Café Zoë"}
+    older["created_at"] = "2025-01-01T09:00:00+00:00"
+    line = json.dumps(older, ensure_ascii=False) + "\n"
+    said = await _import(web, cookie, token, line.encode("cp1252"))
+    assert "not UTF-8" in said and "nothing was imported" in said
+    said = await _import(web, cookie, token, b"\xef\xbb\xbf" + line.encode())
+    assert "1 imported" in said
+    in_force = [m.text for m in await web.h.memories() if m.subject == "home city" and m.active]
+    assert in_force == ["Home city is Berlin"]
+    [paris] = [m for m in await web.h.memories() if "Paris" in m.text]
+    assert paris.text.endswith("Café Zoë") and paris.superseded_by is not None
+
+
+async def test_a_correction_refused_keeps_what_was_typed(web: Web) -> None:
+    """R110: a correction over 4,000 characters came back with the old text in the box, and
+    the box had no maxlength to say so before."""
+    assert "Remembered #1" in await web.h.say("/remember I live in Paris")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory/1")
+    _, html = await web.request("GET", "/memory/1", cookie=cookie)
+    assert 'maxlength="4000"' in html
+    typed = "I live in Berlin now. " + "Details. " * 460
+    response, html = await web.request(
+        "POST",
+        "/memory/1/correct",
+        cookie=cookie,
+        headers=web.origin(),
+        data={"csrf": token, "text": typed},
+    )
+    assert response.status == 422 and "at most 4000 characters" in html
+    assert typed[:200] in html
+
+
 async def test_the_consoles_own_export_imports_and_a_bad_file_is_one_line(web: Web) -> None:
     """A person's display name with U+2028 in it made the console's export unreadable by its
     own import (`splitlines` splits there); a deeply nested line was a 500 and a traceback."""

@@ -96,7 +96,7 @@ def _outside_said(count: int) -> str:
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
     """The records of a JSONL file ("-": standard input); ValueError names a bad line."""
-    source = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
+    source = sys.stdin if path == "-" else Path(path).open(encoding="utf-8-sig")  # noqa: SIM115
     try:
         return records_of(source)
     finally:

@@ -352,6 +352,29 @@ class LongTermMemory:
         were left. Nothing to do while vectors are not attached."""
         return await self._behind.flush()
 
+    async def settle_subjects(self, user_id: int, memory_ids: list[int]) -> int:
+        """After an import: of the facts and preferences in force that share a subject with one
+        of `memory_ids`, the newest stays and the older ones are marked replaced by it, as a
+        save would have done (R110: an old home city imported stayed in force beside the
+        current one, both in every turn); outside content never retires the owner's word.
+        How many were retired."""
+        retired = 0
+        found = await self.records.get_many(user_id, memory_ids)
+        for memory in found.values():
+            if memory.kind not in _SLOTTED or not memory.subject.strip():
+                continue
+            same = await self.records.same_subject(user_id, memory.subject, _SLOTTED)
+            if len(same) < 2:
+                continue
+            newest = max(same, key=lambda m: (m.created_at, m.id))
+            for old in same:
+                if old.id == newest.id or (
+                    newest.trust is Trust.UNTRUSTED and old.trust is Trust.TRUSTED
+                ):
+                    continue
+                retired += await self.records.retire(user_id, old.id, newest.id, newest.created_at)
+        return retired
+
     async def forget(self, user_id: int, memory_id: int) -> Memory | None:
         """Delete a memory from SQLite and Chroma both; None when the user has no such memory."""
         memory = await self.records.delete(user_id, memory_id)

@@ -16,6 +16,7 @@ from agent.memory_portability import records_of
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
 from memory.longterm import Memory
+from memory.longterm.types import MAX_TEXT_CHARS
 
 __all__ = ["MemoryView", "routes"]
 
@@ -111,7 +112,7 @@ async def memory_detail(page: Page) -> web.StreamResponse:
         found = await service.store.get(page.user.id, number)
     if found is None or service is None:
         return page.render("missing.html", status=404, what=f"memory #{raw}")
-    return page.render("memory_one.html", item=await _view(page, found))
+    return page.render("memory_one.html", item=await _view(page, found), max_chars=MAX_TEXT_CHARS)
 
 
 @routes.post("/memory/{memory_id}/forget")
@@ -151,8 +152,19 @@ async def correct(page: Page) -> web.StreamResponse:
         return page.redirect(f"/memory/{raw}", "Write the corrected text.")
     try:
         done = await correct_memory(service, page.user, number, text, via="web console")
-    except ValueError as exc:
-        return page.redirect(f"/memory/{raw}", str(exc))
+    except ValueError as exc:  # the form again, with what was typed (R110: it was lost)
+        found = await service.store.get(page.user.id, number)
+        if found is None:
+            return page.redirect("/memory", f"You have no memory #{raw}.")
+        item = await _view(page, found)
+        return page.render(
+            "memory_one.html",
+            status=422,
+            item=item,
+            typed=text,
+            problem=str(exc),
+            max_chars=MAX_TEXT_CHARS,
+        )
     if done is None:
         return page.redirect("/memory", f"You have no memory #{raw}.")
     if done.replaced_already_by is not None:  # a page opened before: correct what holds now
@@ -199,7 +211,15 @@ async def import_file(page: Page) -> web.StreamResponse:
             "/memory", "That file is too large for the console; use `steward memory import`."
         )
     try:
-        records = records_of(raw.decode("utf-8", "replace").split("\n"))
+        # strict: accents mangled into U+FFFD were imported as if they were the text (R110);
+        # a byte-order mark (Notepad's "UTF-8 with BOM") is not part of the first line
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return page.redirect(
+            "/memory", "That file is not UTF-8 text (an export is); nothing was imported."
+        )
+    try:
+        records = records_of(text.split("\n"))
     except ValueError as exc:
         said = str(exc)
         return page.redirect("/memory", f"{said[:1].upper()}{said[1:]}; nothing was imported.")
