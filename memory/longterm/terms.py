@@ -7,6 +7,7 @@ preference say something), so the stop-word list is kept in one place.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -34,11 +35,31 @@ STOPWORDS = frozenset(
 _TERM = re.compile(r"\w+", re.UNICODE)
 
 
+def _words(text: str) -> list[str]:
+    """The runs of letters and digits in `text`, a letter's combining marks kept in its word:
+    Python's `\\w` leaves them out, and "दिल्ली" or "சென்னையில்" (vowel signs, virama) fell
+    apart into single letters that were then dropped, so a word typed exactly as saved was
+    not found (R110). SQLite's tokenizer reads the quoted word back as the same run."""
+    if text.isascii():
+        return _TERM.findall(text)
+    words: list[str] = []
+    word: list[str] = []
+    for char in text:
+        if char.isalnum() or char == "_" or unicodedata.category(char)[0] == "M":
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    return words
+
+
 def query_terms(text: str, *, max_terms: int = 12) -> list[str]:
     """The meaningful words of free text, lower-cased, in order, without repeats. Lower-cased
     as FTS5's unicode61 tokenizer does, not case-folded ("straße" stays, never "strasse")."""
     seen: dict[str, None] = {}
-    for term in _TERM.findall(text.lower()):
+    for term in _words(text.lower()):
         if term in STOPWORDS or (len(term) < 2 and not term.isdigit()):
             continue
         seen.setdefault(term, None)
@@ -88,7 +109,7 @@ def content_words(text: str) -> int:
     informativeness prior of the ranking keeps content-free turns from crowding results."""
     return sum(
         1
-        for term in _TERM.findall(text.casefold())
+        for term in _words(text.casefold())
         if term not in STOPWORDS and term not in FILLER and (len(term) > 1 or term.isdigit())
     )
 
