@@ -399,7 +399,10 @@ async def test_changing_timezone_moves_recurring_schedules(tmp_path: Path) -> No
         await h.say("/remind every day 21:00 journal")
         await h.say("/remind 2026-03-11 09:00 dentist")
         reply = await h.say("/timezone America/New_York")
-        assert reply.endswith("1 recurring schedule(s) now follow it.")
+        assert "1 recurring schedule(s) now follow it." in reply
+        # R107: the one-off keeps its moment, and the reply says where that falls now
+        assert "One-off reminders keep their moment" in reply
+        assert "dentist" in reply and "Wed 2026-03-11 05:00" in reply
         journal, dentist = sorted(
             await scheduler(h).pending_for(await _owner(h)), key=lambda s: s.id
         )

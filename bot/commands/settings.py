@@ -79,6 +79,15 @@ async def timezone_set(
     note = f" {moved} recurring schedule(s) now follow it." if moved else ""
     if due:
         note += f" {due} goal due date(s) stay on their day there."
+    # one-off reminders keep their moment, so their hour here moves: said, not found out (R107)
+    fixed = [s for s in await scheduler.pending_for(changed) if not s.recurring]
+    if fixed and previous.key != zone.key:
+        lines = "\n".join(f"- {scheduler.describe(s, changed)}" for s in fixed[:5])
+        more = f"\n(and {len(fixed) - 5} more: /remind list)" if len(fixed) > 5 else ""
+        note += (
+            f"\nOne-off reminders keep their moment, so in {zone.key} time they are at:\n"
+            f"{lines}{more}\nTo keep one at its old hour, cancel it and set it again."
+        )
     return f"Your timezone is now {zone.key} (it is {now:%H:%M} there).{note}"
 
 
