@@ -9,6 +9,7 @@ takes one identity away again, as a person of its own.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -39,8 +40,14 @@ _NOT_OWNED = frozenset({"users", "identities", "link_codes", "strangers"})
 
 
 def normalize_code(text: str) -> str:
-    """What the user typed, as stored: upper case, separators dropped (`k3f9-pq2x` → K3F9PQ2X)."""
+    """What the user typed, as issued: upper case, separators dropped (`k3f9-pq2x` → K3F9PQ2X)."""
     return _NOT_CODE.sub("", text.upper())
+
+
+def _stored(code: str) -> str:
+    """A code as the database keeps it: its SHA-256, so that a backup taken in its ten
+    minutes, or anyone reading the file, holds no code that links an identity."""
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class Links:
                 "INSERT INTO link_codes (code, user_id, channel, platform_user_id, created_at,"
                 " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    code,
+                    _stored(code),
                     user_id,
                     identity.channel,
                     identity.platform_user_id,
@@ -118,13 +125,14 @@ class Links:
     async def discard(self, text: str) -> bool:
         """Make an unused code stop working (it was shown where others read it)."""
         removed = await self._db.execute(
-            "DELETE FROM link_codes WHERE code = ? AND used_at IS NULL", (normalize_code(text),)
+            "DELETE FROM link_codes WHERE code = ? AND used_at IS NULL",
+            (_stored(normalize_code(text)),),
         )
         return removed > 0
 
     async def redeem(self, text: str, identity: Identity) -> Redemption:
         """Link `identity`'s user into the user who asked for the code, in one transaction."""
-        code = normalize_code(text)
+        code = _stored(normalize_code(text))
         now = self._clock.now()
         async with self._db.transaction() as tx:
             row = await (

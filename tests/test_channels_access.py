@@ -7,6 +7,7 @@ they are read together when the rules change.)
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from agent.tools.messaging import send_message
 from agent.types import Address, IncomingMessage, TurnRequest
 from bot.commands.access import apply_allowlists
 from memory.clock import FrozenClock
+from memory.links import normalize_code
 from memory.people import Identity
 
 OWNER_TG = Identity("telegram", "1001")
@@ -167,6 +169,11 @@ def _code(reply: str) -> str:
     return match[1]
 
 
+def _database_bytes(data: Path) -> bytes:
+    """The database's file and its WAL, as a backup or anyone reading them has them."""
+    return b"".join(p.read_bytes() for p in sorted(data.glob("steward.db*")) if p.is_file())
+
+
 async def test_link_makes_two_accounts_one_person_and_goals_follow(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
@@ -178,6 +185,11 @@ async def test_link_makes_two_accounts_one_person_and_goals_follow(
         await h.steward.stores.goals.add(tg_user.id, "Run a half marathon")
 
         code = _code(await h.say("/link", sender=ANN_SLACK, chat="DANN"))
+        # kept as its hash: a backup taken in its ten minutes holds no code that links
+        stored = await h.steward.stores.db.fetchall("SELECT code FROM link_codes")
+        assert [len(r["code"]) for r in stored] == [64]
+        written = await asyncio.to_thread(_database_bytes, tmp_path)
+        assert written and normalize_code(code).encode() not in written
         linked = await h.say(f"/link {code.lower()}", sender=ANN_TG, chat="3003")
         assert linked.startswith("Linked") and "slack:UANN" in linked and "telegram:3003" in linked
         assert (await people.resolve(ANN_TG)).id == slack_user.id  # type: ignore[union-attr]
