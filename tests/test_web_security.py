@@ -865,3 +865,15 @@ async def test_health_and_metrics_answer_only_steward_s_own_host_names(web: Web)
     assert probe.status == 200 and json.loads(body) == {"ok": True}
     own, body = await web.request("GET", "/healthz")
     assert own.status == 200 and "tasks" in json.loads(body)
+
+
+async def test_a_form_sent_after_the_session_ended_says_it_was_not_saved(web: Web) -> None:
+    """R110: a correction posted after the session ended got a bare "Not signed in." with no
+    word of what was lost or how to sign in again."""
+    assert "Remembered #1" in await web.h.say("/remember I live in Paris")
+    response, html = await web.request(
+        "POST", "/memory/1/correct", headers=web.origin(), data={"text": "I live in Berlin"}
+    )
+    assert response.status == 403
+    assert "not saved" in html and "<code>/web</code>" in html and "Back button" in html
+    assert [m.text for m in await web.h.memories()] == ["I live in Paris"]

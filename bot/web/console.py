@@ -103,8 +103,8 @@ class WebConsole:
             return self._page("signed_in.html", status=200)
         session = await self._session(request)
         if session is None:
-            if request.method not in ("GET", "HEAD"):
-                return web.Response(status=403, text="Not signed in.")
+            if request.method not in ("GET", "HEAD"):  # signed out while a form was open
+                return self._page("signed_out.html", status=403, unsaved=True)
             return self._page("signed_out.html", status=401)
         now = await current_role(self.deps.core.stores, self.deps.core.settings, session)
         if now is None:
