@@ -223,6 +223,17 @@ class ScheduleStore:
                 return schedule
         return None
 
+    async def elapsed_waiting(self, after: datetime) -> list[Schedule]:
+        """One-shot schedules said as time to wait ("in 5 minutes"), still to come after
+        `after`."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedules WHERE status = 'active' AND next_run_at > ?"
+            " AND json_extract(\"trigger\", '$.type') = 'once'"
+            " AND json_extract(\"trigger\", '$.elapsed') = 1 ORDER BY id",
+            (iso(after),),
+        )
+        return [_schedule(row) for row in rows]
+
     async def due(self, now: datetime) -> list[Schedule]:
         rows = await self._db.fetchall(
             "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL"

@@ -232,3 +232,24 @@ async def test_a_late_job_blames_downtime_only_at_start_up(
             "Reminder: call again\n(late by 3 h: I wasn't running when it fell due)"
         ]
         assert "3 h late: Steward was not running." in fake_model.requests[-1].last_user_text
+
+
+async def test_a_wait_said_as_time_survives_a_clock_set_back_and_a_time_of_day_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R101: "in 5 minutes", then the wall clock set back an hour (NTP, the owner): it came
+    65 minutes later, as the moment on the clock it was stored as. A wait is a wait; "at
+    13:00" stays at 13:00 on the clock."""
+    clocks = TwoClocks(monkeypatch, start=NOW)  # 12:00
+    async with (
+        running_steward(tmp_path, None, clock=clocks.clock) as h,
+        running_scheduler(h, tmp_path) as service,
+    ):
+        await h.say("/remind in 5 minutes tea")
+        await h.say("/remind 13:00 call Ann")
+        await clocks.awake(A_FEW_SECONDS, step=timedelta(seconds=5), idle=service.idle)
+        clocks.step(timedelta(hours=-1))  # now 11:00:10 on the wall clock
+        await clocks.awake(timedelta(minutes=6), step=timedelta(seconds=5), idle=service.idle)
+        assert reminders(h) == ["Reminder: tea"]
+        listed = await h.say("/remind list")
+        assert "13:00 — call Ann" in listed and "tea" not in listed

@@ -148,29 +148,43 @@ class SchedulerEngine:
         monotonic clock, and would go off as much later as the wall clock moved. What fell due
         meanwhile runs at once, the rest at its time on the wall clock. One subtraction when
         nothing moved: meant for a loop that wakes anyway. Returns whether it had moved."""
-        if self._alarm is None or not self._clock_moved():
+        if self._alarm is None or not (moved := self._clock_moved()):
             return False
+        if moved < 0:
+            await self._keep_waits(moved)
         self._armed_at = None
         await self.sync_alarms()
         if self._alarm is not None:
             self._alarm.wakeup()  # due now: it goes off; later: timed again on the wall clock
         return True
 
-    def _clock_moved(self) -> bool:
-        """Whether the wall clock (the system's, as the alarm reads it) moved more than
-        CLOCK_STEP against the monotonic clock (the alarm's timer) since the last look."""
+    def _clock_moved(self) -> float:
+        """How far the wall clock (the system's, as the alarm reads it) moved against the
+        monotonic clock (the alarm's timer) since the last look, in seconds; 0 when no more
+        than CLOCK_STEP."""
         clock = self.runtime.clock
         wall = clock.system_time(clock.now()).timestamp()
         offset = wall - asyncio.get_running_loop().time()
         last, self._offset = self._offset, offset
         if last is None or abs(offset - last) <= CLOCK_STEP:
-            return False
+            return 0.0
         log.info(
             "the wall clock moved %+.0f s against the monotonic clock (the machine slept, or "
             "its clock was set): the scheduler's alarm is set again",
             offset - last,
         )
-        return True
+        return offset - last
+
+    async def _keep_waits(self, moved: float) -> None:
+        """The wall clock was set back: a reminder said as time to wait ("in 5 minutes") is
+        moved back as much, so it still comes after that wait, not an hour later (R101). A
+        time of day ("at 9:00") stays where it is on the clock."""
+        back = timedelta(seconds=moved)
+        for schedule in await self.store.elapsed_waiting(self.runtime.clock.now() - back):
+            assert schedule.next_run_at is not None
+            at = schedule.next_run_at + back
+            trigger = {**schedule.trigger, "at": at.isoformat()}
+            await self.store.update(schedule.id, trigger=trigger, next_run_at=at)
 
     async def _wake(self) -> None:
         if self._alarm is None:  # went off as the scheduler stopped: nothing more starts

@@ -461,11 +461,17 @@ class Parsed:
     first: datetime
     text: str
     recurrence: Recurrence | None = None
+    elapsed: bool = False
+    """Said as time to wait ("in 5 minutes"), not a time of day: a wall clock set back keeps
+    it that far away in real time (`engine.check_clock`)."""
 
     def trigger(self) -> dict[str, Any]:
         if self.recurrence is not None:
             return self.recurrence.to_trigger()
-        return {"type": "once", "at": self.first.isoformat()}
+        trigger: dict[str, Any] = {"type": "once", "at": self.first.isoformat()}
+        if self.elapsed:
+            trigger["elapsed"] = True
+        return trigger
 
 
 def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
@@ -512,7 +518,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             )
         if not rest:
             raise WhenError("What should I remind you of?")
-        return Parsed(moment, rest)
+        return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(phrase.strip())))
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
 
 
