@@ -161,9 +161,7 @@ class Goals:
         source, label = _provenance(user, source, label.join(Label.of(tainted)))
         await self._stores.goals.set_status(goal.id, status)
         if self._scheduler is not None:
-            checkin = await self._scheduler.checkin_for(user, goal.id)
-            if checkin is not None:
-                await self._scheduler.cancel(user, checkin.id, ("checkin",))
+            await self._scheduler.close_checkin(user, goal.id)
         await self._stores.audit.record(
             f"goal.{status.value}", actor=f"user:{user.id}", subject=f"goal:{goal.id}"
         )

@@ -453,3 +453,65 @@ async def test_goals_are_picked_up_without_being_told(
         assert "Run a half marathon" in listed and "due 2026-04-30" in listed, listed
         [checkin] = await scheduler(h).store.for_user(1, ("checkin",))  # followed up too
         assert checkin.next_run_at == datetime(2026, 4, 29, 9, 0, tzinfo=UTC)
+
+
+async def test_a_reopened_goal_brings_back_only_the_check_ins_its_close_stopped(
+    tmp_path: Path,
+) -> None:
+    """R111: reopening took any cancelled check-in of the goal: a guest revoked (their
+    schedules stopped) and let back in got theirs back by closing and reopening the goal. (One
+    the close stopped comes back: `test_a_reopened_goal_gets_the_very_check_ins_it_had`.)"""
+    from memory.people import Identity
+
+    ann = Identity("telegram", "3003")
+    async with running_steward(tmp_path, None) as h:
+        people, schedules = h.steward.stores.people, scheduler(h).store
+        await people.admit(ann)
+        await h.say("/goal add Learn Go", sender=ann, chat="3003")
+        assert "check in" in await h.say("/goal every 1 daily 9:00", sender=ann, chat="3003")
+        user = await people.resolve(ann)
+        assert user is not None and len(await schedules.for_user(user.id, ("checkin",))) == 1
+        await h.say(f"/revoke {ann}")
+        await h.say(f"/allow {ann}")
+        await h.say("/goal done 1", sender=ann, chat="3003")
+        said = await h.say("/goal reopen 1", sender=ann, chat="3003")
+        assert "Check-ins: every day" not in said
+        assert await schedules.for_user(user.id, ("checkin",)) == []
+
+
+async def test_a_check_in_is_not_brought_back_into_a_chat_unlinked_since_the_close(
+    tmp_path: Path,
+) -> None:
+    """R111: the owner's goal checked in in the private chat of a second account; the goal was
+    closed, then that account unlinked (someone else now): reopening set the owner's check-ins
+    (the goal's notes) going again in that chat."""
+    import re
+
+    from agent.goals import Goals
+    from agent.scheduler.recurrence import Recurrence
+    from agent.types import Address
+    from memory.people import Identity
+
+    second = Identity("telegram", "2002")
+    async with running_steward(tmp_path, None) as h:
+        stores, people = h.steward.stores, h.steward.stores.people
+        await people.admit(second)
+        found = re.search(r"code: (\S+)", await h.say("/link"))
+        assert found is not None
+        assert (await h.say(f"/link {found[1]}", sender=second, chat="2002")).startswith("Linked")
+        owner = await people.resolve(second)
+        assert owner is not None and owner.is_owner
+        chat = await people.chat("telegram", "2002")
+        await stores.messages.record_incoming(
+            chat_id=chat.id, user_id=owner.id, text="hi", platform_message_id="m1"
+        )
+        await h.say("/goal add Pay off the loan")
+        st = h.steward
+        goals = Goals(st.stores, st.scheduler, st.settings.timezone, st.memory, clock=st.clock)
+        await goals.set_cadence(
+            owner, 1, Recurrence(hour=9, minute=0), chat=chat, address=Address("telegram", "2002")
+        )
+        await h.say("/goal done 1")
+        await h.say(f"/revoke {second}")  # unlinked: a person of its own again
+        assert "Check-ins" not in await h.say("/goal reopen 1")
+        assert await stores.schedules.for_user(owner.id, ("checkin",)) == []

@@ -7,6 +7,9 @@ check-ins, the briefing's time and destination, quiet hours and timezone changes
 
 It holds no `Steward`: turns go through the `Responder` it is attached to, plain messages
 through a `Sender`, memory through `Remembering` (see `jobs.py`).
+
+(Over 400 lines: it is that facade, each method a few lines over the store and the engine,
+grouped by what they set; the work is in the modules named above.)
 """
 
 from __future__ import annotations
@@ -307,6 +310,17 @@ class SchedulerService:
             replaces=existing,
         )
 
+    async def close_checkin(self, user: User, goal_id: int) -> None:
+        """A goal closed: its check-ins stop, marked as stopped by the close, the only ones a
+        reopening may bring back (not those a revocation or an unlinking stopped, R111)."""
+        checkin = await self.checkin_for(user, goal_id)
+        if checkin is None:
+            return
+        await self.store.update_if_active(
+            checkin.id, payload={**checkin.payload, "closed_with_goal": True}
+        )
+        await self.cancel(user, checkin.id, ("checkin",))
+
     async def restore_checkin(self, user: User, goal: Goal) -> Schedule | None:
         """The check-ins a goal had when it was closed, set going again for a goal reopened:
         the very trigger (its start day, so every other week stays on its weeks), chat and
@@ -320,6 +334,7 @@ class SchedulerService:
             schedule
             for schedule in cancelled
             if schedule.payload.get("goal_id") == goal.id
+            and schedule.payload.get("closed_with_goal") is True
             and schedule.recurring
             and schedule.chat_id is not None
             and schedule.destination is not None
@@ -330,6 +345,8 @@ class SchedulerService:
         last = max(closed, key=lambda schedule: schedule.id)
         recurrence = Recurrence.from_trigger(last.trigger)
         assert last.chat_id is not None and last.destination is not None
+        if not await self._still_theirs(user, last.chat_id):
+            return None  # the account it went to was unlinked since: not there (R111)
         return await self._add(
             user=user,
             kind="checkin",
@@ -341,6 +358,19 @@ class SchedulerService:
             tainted=goal.tainted,
             replaces=await self.store.find(user.id, "checkin", goal_id=goal.id),
         )
+
+    async def _still_theirs(self, user: User, chat_id: int) -> bool:
+        """Whether a private chat is still this user's: on Telegram its id is an identity of
+        theirs; elsewhere they still have an identity on that channel (as `links.unlink`
+        decides which private chats go with an account taken away)."""
+        chat = await self.stores.people.chat_by_id(chat_id)
+        if chat is None or chat.kind != "private":
+            return False
+        identities = await self.stores.people.identities_of(user.id)
+        mine = [i for i in identities if i.channel == chat.channel]
+        if chat.channel == "telegram":
+            return any(i.platform_user_id == chat.platform_chat_id for i in mine)
+        return bool(mine)
 
     async def set_due_checkin(
         self, user: User, goal: Goal, at: datetime, *, chat: Chat, address: Address
