@@ -35,7 +35,9 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
             print(f"\n{state.name} ({state.transport}: {state.target}): {state.status}", file=out)
             if state.error:
                 print(f"  problem: {state.error}", file=out)
-                print(f"  its stderr: {settings.mcp_dir / state.name / 'stderr.log'}", file=out)
+                if state.transport == "stdio":  # an HTTP server has no stderr of ours (R112)
+                    stderr = settings.mcp_dir / state.name / "stderr.log"
+                    print(f"  its stderr: {stderr}", file=out)
             for name in state.tools:
                 tool = tools[name]
                 ruled = policy.risk_for(name) is not None

@@ -241,3 +241,49 @@ def test_a_risk_in_a_users_rules_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match="top-level"):
         load_policy(path)
+
+
+def test_only_credentials_are_secrets_not_every_value_in_the_file(tmp_path: Path) -> None:
+    """R112: every `${VAR}` and every env value was a secret, blanked as *** in results and
+    logs: the README's own `--local-timezone ${TZ:-UTC}` made the time server's "UTC" read
+    "***", `"LOG_LEVEL": "info"` made "information" "***rmation", and `${HOME}` in an
+    argument took the home folder out of every log line."""
+    from agent.mcp.config import redact
+
+    path = _config(
+        tmp_path,
+        {
+            "t": {
+                "command": "x",
+                "args": ["--local-timezone", "${TZ:-UTC}", "${HOME}/Documents", "${TOOL_TOKEN}"],
+                "env": {"LOG_LEVEL": "info", "OPENAI_API_KEY": "sk-abc123", "ZONE": "Europe/Paris"},
+            },
+            "h": {"type": "http", "url": "https://mcp.example/x?k=q1w2e3", "headers": {"X": "hv1"}},
+        },
+    )
+    environ = {"HOME": "/home/alice", "TOOL_TOKEN": "tok-9f8e7d"}
+    stdio, http = load_mcp_config(path, environ).servers
+    assert set(stdio.secrets) == {"tok-9f8e7d", "sk-abc123"}
+    assert {"q1w2e3", "hv1"} <= set(http.secrets)
+    said = "UTC, information, Europe/Paris, /home/alice/Documents"
+    assert redact(said, stdio.secrets) == said
+    assert redact("key sk-abc123 token tok-9f8e7d", stdio.secrets) == "key *** token ***"
+
+
+@pytest.mark.parametrize("top", ["servers", "mcpservers", "mcp_servers"])
+def test_servers_under_another_key_are_refused_not_silently_none(tmp_path: Path, top: str) -> None:
+    """R112: `{"servers": …}` (VS Code's form) started Steward with no server, without a word."""
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({top: {"t": {"command": "x"}}}))
+    with pytest.raises(McpConfigError, match=f"no \"mcpServers\" in it \\(it has '{top}'\\)"):
+        load_mcp_config(path, {})
+
+
+def test_disabled_as_a_string_is_refused_not_started(tmp_path: Path) -> None:
+    """R112: `"disabled": "true"` was not `true`: the server started."""
+    path = _config(tmp_path, {"t": {"command": "x", "disabled": "true"}})
+    with pytest.raises(McpConfigError, match="disabled must be true or false"):
+        load_mcp_config(path, {})
+    assert load_mcp_config(
+        _config(tmp_path, {"t": {"command": "x", "disabled": True}}), {}
+    ).disabled == ("t",)

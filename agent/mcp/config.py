@@ -80,6 +80,14 @@ class McpConfig:
     disabled: tuple[str, ...] = ()
 
 
+CREDENTIAL_NAME = re.compile(
+    r"token|key|secret|passw|pwd|auth|credential|cookie|session|bearer|private|signature",
+    re.IGNORECASE,
+)
+"""A variable or env entry whose value is a credential, by its name (`GITHUB_TOKEN`,
+`OPENAI_API_KEY`, `DB_PASSWORD`); its value is kept out of results, logs and `/mcp`."""
+
+
 def redact(text: str, secrets: tuple[str, ...]) -> str:
     """`text` with every secret, and its URL-encoded and base64 forms, shown as `***`: a server
     quoting the header or the URL it was sent (an error echoing `Bearer …`, a `?api_key=` in a
@@ -120,6 +128,11 @@ def load_mcp_config(
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("mcpServers", {}), dict):
         raise McpConfigError(f'{path}: expected {{"mcpServers": {{"name": {{...}}}}}}')
+    if "mcpServers" not in data and data:  # R112: "servers" (VS Code's) gave no servers, silently
+        raise McpConfigError(
+            f'{path}: no "mcpServers" in it (it has {", ".join(map(repr, sorted(data)))}); '
+            'write the servers under "mcpServers", as other MCP clients do'
+        )
     servers: list[ServerSpec] = []
     disabled: list[str] = []
     for name, raw in data.get("mcpServers", {}).items():
@@ -131,6 +144,8 @@ def load_mcp_config(
             )
         if not isinstance(raw, dict):
             raise McpConfigError(f"{where}: expected an object with command or url")
+        if not isinstance(raw.get("disabled", False), bool):  # "true" started the server
+            raise McpConfigError(f"{where}: disabled must be true or false, without quotes")
         if raw.get("disabled") is True:
             disabled.append(name)
             continue
@@ -162,7 +177,11 @@ def _server(name: str, raw: dict[str, Any], env: Mapping[str, str], where: str) 
         if not isinstance(value, dict):
             raise McpConfigError(f"{where}: {key} must be an object of strings")
         found = {str(k): text(v, f"{key}.{k}") for k, v in value.items()}
-        expanded.extend(found.values())  # a token written into the file is a secret too
+        # a header's value is a credential as a rule; an env entry when its name says so
+        # (R112: every env value, "info" and "Europe/Paris" too, was blanked in results)
+        expanded.extend(
+            v for k, v in found.items() if key == "headers" or CREDENTIAL_NAME.search(k)
+        )
         return {k: SecretStr(v) for k, v in found.items()}
 
     if refused := [key for key in unknown if key in _REFUSED_KEYS]:
@@ -237,7 +256,8 @@ def _expand(value: str, env: Mapping[str, str], where: str, expanded: list[str])
             if default is None:
                 raise McpConfigError(f"{where}: ${{{variable}}} is not set and has no default")
             found = default
-        expanded.append(found)
+        if CREDENTIAL_NAME.search(variable):  # ${GITHUB_TOKEN}; not ${TZ:-UTC} or ${HOME}
+            expanded.append(found)
         return found
 
     return _VARIABLE.sub(substitute, value)
