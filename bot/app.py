@@ -37,7 +37,7 @@ from agent.tools import ToolDeps, default_registry
 from agent.turn import TurnRunner
 from bot.channel_start import start_channels, stop_starting
 from bot.channels import Channel
-from bot.channels.console import CONSOLE_IDENTITY, ConsoleChannel
+from bot.channels.console import CONSOLE_ADDRESS, CONSOLE_IDENTITY, ConsoleChannel
 from bot.commands import CommandGroup, build_commands
 from bot.commands.access import apply_allowlists, apply_owner_settings
 from bot.gc_pauses import freeze_when_settled
@@ -406,11 +406,18 @@ async def _start_mcp(steward: Steward, channels: list[Channel]) -> None:
         return
     reach = [c.name for c in channels]
 
-    async def tell_owner(text: str) -> None:
+    async def tell_owner(text: str) -> bool:
         owner = await steward.stores.people.owner()
         found = await private_address(steward.stores, owner.id, reach) if owner else None
-        if found is not None:
-            address, chat = found
-            await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
+        if found is None and CONSOLE_ADDRESS.channel in reach:  # a first run on the console
+            chat = await steward.stores.people.chat(
+                CONSOLE_ADDRESS.channel, CONSOLE_ADDRESS.chat_id, "private"
+            )
+            found = CONSOLE_ADDRESS, chat
+        if found is None:
+            return False  # told at the next failed start, once the owner can be reached
+        address, chat = found
+        await steward.courier.send(address, chat.id, text, in_history=False, label=TRUSTED)
+        return True
 
     await steward.mcp.start(notify=tell_owner)

@@ -88,6 +88,42 @@ async def test_a_server_that_never_starts_is_reported_once_and_retried(tmp_path:
         await supervisor.stop()
 
 
+async def test_an_outage_the_owner_could_not_be_told_of_is_told_once_they_can_be(
+    tmp_path: Path,
+) -> None:
+    """R112: the server was marked as reported before the notice went, and on a first run the
+    owner had no chat to reach yet: the notice was lost for the whole outage."""
+    config = write_config(
+        tmp_path / "mcp.json", {"dead": {"command": PYTHON, "args": ["-c", "raise SystemExit(1)"]}}
+    )
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
+    supervisor, _ = build_mcp(settings, lambda name: None, backoff=(0.1, 0.2))
+    tries: list[str] = []
+    reachable = asyncio.Event()
+
+    async def tell(text: str) -> bool:
+        tries.append(text)
+        return reachable.is_set()
+
+    await supervisor.start(notify=tell)
+    try:
+        link = supervisor.links["dead"]
+        for _ in range(300):
+            if len(tries) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(tries) >= 2  # not reached: tried again at the next failed start
+        reachable.set()
+        told = len(tries) + 1
+        for _ in range(300):
+            if len(tries) >= told and link.restarts >= told + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(tries) == told  # told, then not again for this outage
+    finally:
+        await supervisor.stop()
+
+
 async def test_a_hanging_tool_times_out_and_the_server_is_told_to_stop(tmp_path: Path) -> None:
     servers = {"notes": notes_stdio()}
     async with mcp_world(tmp_path, servers, rules=READ_ALL, STEWARD_MCP_TIMEOUT="1.5") as world:

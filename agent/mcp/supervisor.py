@@ -31,7 +31,8 @@ __all__ = ["AuditSink", "McpSupervisor", "ServerState"]
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str], Awaitable[None]]
+Notify = Callable[[str], Awaitable[bool | None]]
+"""Tells the owner; False when they could not be reached (the notice is tried again)."""
 
 
 class AuditSink(Protocol):
@@ -77,6 +78,7 @@ class McpSupervisor:
         self._audit = audit
         self._notify: Notify | None = None
         self._reported: set[str] = set()
+        self._untold: set[str] = set()  # down, and the owner could not be reached yet
         self._tasks: list[asyncio.Task[None]] = []
         self._tools: dict[str, McpTool] | None = None
         self.catalog = ToolCatalog(self._invoke)
@@ -170,22 +172,27 @@ class McpSupervisor:
 
     async def _down(self, link: ServerLink, problem: str) -> None:
         self._tools = None
-        if link.name in self._reported:
-            return
-        self._reported.add(link.name)
-        if self._audit is not None:
-            await self._audit.record(
-                "mcp.server_down", actor="steward", subject=link.name, problem=problem
-            )
-        if self._notify is not None:
-            await self._notify(
+        if link.name not in self._reported:
+            self._reported.add(link.name)
+            self._untold.add(link.name)
+            if self._audit is not None:
+                await self._audit.record(
+                    "mcp.server_down", actor="steward", subject=link.name, problem=problem
+                )
+        if self._notify is not None and link.name in self._untold:
+            # told once an outage; tried again at the next failed start while the owner
+            # could not be reached (R112: a first run's notice was lost for the whole outage)
+            told = await self._notify(
                 f"The MCP server {link.name} is not running ({problem}). Its tools are "
                 "unavailable until it is back; Steward keeps restarting it with backoff "
                 "(`/mcp` shows its state)."
             )
+            if told is not False:
+                self._untold.discard(link.name)
 
     async def _up(self, link: ServerLink, _: str) -> None:
         self._tools = None
+        self._untold.discard(link.name)
         if link.name in self._reported:
             self._reported.discard(link.name)
             if self._audit is not None:
