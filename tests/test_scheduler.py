@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fakes.anthropic import FakeAnthropic
-from harness import Harness, RecordingChannel, names, running_steward
+from harness import OWNER, Harness, RecordingChannel, names, running_steward
 
 from agent.delivery import RESENT
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import parse_reminder
-from agent.types import Address
+from agent.types import Address, ChatKind, IncomingMessage
 from memory.clock import FrozenClock, iso
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -403,6 +403,15 @@ async def test_changing_timezone_moves_recurring_schedules(tmp_path: Path) -> No
         # R107: the one-off keeps its moment, and the reply says where that falls now
         assert "One-off reminders keep their moment" in reply
         assert "dentist" in reply and "Wed 2026-03-11 05:00" in reply
+        # R111: in a group, a count and where to look, never the reminders' words
+        group = Address("test", "g1")
+        message = IncomingMessage(
+            sender=OWNER, address=group, text="/timezone Europe/London", chat_kind=ChatKind.GROUP
+        )
+        await h.router.dispatch(message)
+        said = h.channel.texts("g1")[-1]
+        assert "1 one-off reminder(s) keep their moment" in said and "dentist" not in said
+        await h.say("/timezone America/New_York")
         journal, dentist = sorted(
             await scheduler(h).pending_for(await _owner(h)), key=lambda s: s.id
         )

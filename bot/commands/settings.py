@@ -9,9 +9,10 @@ from agent.config import Settings
 from agent.goals import Goals
 from agent.scheduler import SchedulerService
 from agent.scheduler.when import WhenError, parse_quiet
+from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
-from memory.people import User
+from memory.people import Chat, User
 from memory.schedules import QuietWindow
 from memory.stores import Stores
 
@@ -63,6 +64,7 @@ async def timezone_show(user: User, settings: Settings) -> str:
 async def timezone_set(
     zone: ZoneInfo,
     user: User,
+    chat: Chat,
     stores: Stores,
     clock: Clock,
     scheduler: SchedulerService,
@@ -81,7 +83,12 @@ async def timezone_set(
         note += f" {due} goal due date(s) stay on their day there."
     # one-off reminders keep their moment, so their hour here moves: said, not found out (R107)
     fixed = [s for s in await scheduler.pending_for(changed) if not s.recurring]
-    if fixed and previous.key != zone.key:
+    if fixed and previous.key != zone.key and in_group(chat):  # never their words in a group
+        note += (
+            f"\n{len(fixed)} one-off reminder(s) keep their moment: /remind list in our "
+            "private chat shows when they now fall."
+        )
+    elif fixed and previous.key != zone.key:
         lines = "\n".join(f"- {scheduler.describe(s, changed)}" for s in fixed[:5])
         more = f"\n(and {len(fixed) - 5} more: /remind list)" if len(fixed) > 5 else ""
         note += (
