@@ -422,3 +422,36 @@ async def test_outside_records_never_crowd_the_owners_core_memories_out(
         await h.say("hello there")
     assert len(stored) == 5 and max(m.importance for m in stored) <= OUTSIDE_MAX_IMPORTANCE
     assert "coffee black" in fake_model.requests[-1].last_user_text
+
+
+async def test_an_imported_word_of_the_owners_stands_over_outside_content_and_older_words(
+    tmp_path: Path,
+) -> None:
+    """R111: the owner's Paris (January) and a mail's Rome (June, outside: it may not retire the
+    owner's word) in force; the owner imports their own Lyon (March) from another machine. A
+    save of it retires both; the import, the newest being the outside one, retired neither."""
+    from harness import OWNER
+
+    from memory.longterm.types import Source
+
+    async with running_steward(tmp_path, None) as h:
+        memory = h.steward.memory
+        assert memory is not None
+        for text, source, month in (("Paris", Source.OWNER_SAID, 1), ("Rome", Source.MAIL, 6)):
+            await memory.remember(
+                NewMemory(
+                    user_id=1,
+                    text=f"Home city is {text}",
+                    kind=Kind.FACT,
+                    subject="home city",
+                    source=source,
+                    created_at=datetime(2025, month, 1, tzinfo=UTC),
+                )
+            )
+        [paris] = [r for r in await memory.portability.export_records() if "Paris" in r["text"]]
+        assert str(OWNER) in paris["user"]["identities"]
+        lyon = {**paris, "id": 900, "text": "Home city is Lyon"}
+        lyon["created_at"] = "2025-03-01T09:00:00+00:00"
+        assert (await memory.portability.import_records([lyon], origin="laptop.jsonl")).imported
+        in_force = [m.text for m in await h.memories() if m.subject == "home city" and m.active]
+    assert in_force == ["Home city is Lyon"]

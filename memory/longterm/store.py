@@ -366,13 +366,14 @@ class LongTermMemory:
             same = await self.records.same_subject(user_id, memory.subject, _SLOTTED)
             if len(same) < 2:
                 continue
-            newest = max(same, key=lambda m: (m.created_at, m.id))
+            # the owner's newest word stands over outside content either way, as in a save
+            # (R111: an outside memory newest made every trusted one stay in force)
+            trusted = [m for m in same if m.trust is Trust.TRUSTED]
+            newest = max(trusted or same, key=lambda m: (m.created_at, m.id))
             for old in same:
-                if old.id == newest.id or (
-                    newest.trust is Trust.UNTRUSTED and old.trust is Trust.TRUSTED
-                ):
-                    continue
-                retired += await self.records.retire(user_id, old.id, newest.id, newest.created_at)
+                if old.id != newest.id:
+                    at = max(newest.created_at, old.created_at)
+                    retired += await self.records.retire(user_id, old.id, newest.id, at)
         return retired
 
     async def forget(self, user_id: int, memory_id: int) -> Memory | None:
