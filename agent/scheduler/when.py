@@ -510,7 +510,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             continue
         _no_half_after_the_time(tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
-        if moment <= now and phrase.lower() == "today":  # read as this very second (R107)
+        if moment <= now and phrase.lower().strip(",.") == "today":  # this very second (R107)
             raise WhenError(f"At what time today? For example “today 18:00 {rest or 'call Bob'}”.")
         if moment <= now:
             raise WhenError(
@@ -523,25 +523,28 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
 
 
 def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[str]:
-    """ "friday next week …" and "next week friday …" as that day's date: dateparser read the
-    first as this Friday (the text kept "next week") and the second as a week from now, at
-    this minute (R107)."""
+    """ "friday next week …", "next week [on] friday …", also after a time ("9:00 friday next
+    week …"), as that day's date: dateparser read the first as this Friday (the text kept "next
+    week") and the second as a week from now, at this minute (R107, R111)."""
     words = [t.lower().strip(",") for t in tokens]
-    start = 1 if words[:1] == ["on"] else 0
-    head = words[start : start + 3]
-    if len(head) < 3:
-        return tokens
-    if head[1:] == ["next", "week"]:
-        day = head[0]
-    elif head[:2] == ["next", "week"]:
-        day = head[2]
-    else:
-        return tokens
-    if day not in _WEEKDAYS or day.endswith("days"):
-        return tokens
-    today = now.astimezone(zone).date()
-    monday = today + timedelta(days=7 - today.weekday())
-    return [(monday + timedelta(days=_WEEKDAYS[day])).isoformat(), *tokens[start + 3 :]]
+    for start in range(min(len(words), MAX_TIME_TOKENS)):
+        head = words[start : start + 4]
+        if head[1:3] == ["next", "week"]:
+            day, length = head[0], 3
+        elif head[:2] == ["next", "week"] and len(head) > 2:
+            on = head[2] == "on" and len(head) > 3
+            day, length = head[3 if on else 2], 4 if on else 3
+        else:
+            continue
+        if day not in _WEEKDAYS or day.endswith("days"):
+            continue
+        if start and words[start - 1] == "on":
+            start, length = start - 1, length + 1
+        today = now.astimezone(zone).date()
+        monday = today + timedelta(days=7 - today.weekday())
+        date = (monday + timedelta(days=_WEEKDAYS[day])).isoformat()
+        return [*tokens[:start], date, *tokens[start + length :]]
+    return tokens
 
 
 _DAYS_SHORTHAND = frozenset({"daily", "weekdays", "weekday", "weekends", "biweekly", "fortnightly"})
