@@ -877,3 +877,21 @@ async def test_a_form_sent_after_the_session_ended_says_it_was_not_saved(web: We
     assert response.status == 403
     assert "not saved" in html and "<code>/web</code>" in html and "Back button" in html
     assert [m.text for m in await web.h.memories()] == ["I live in Paris"]
+
+
+async def test_a_search_shows_more_of_its_results_on_request(web: Web) -> None:
+    """R110: a word common to many memories showed the first 20, with no way to see more."""
+    assert web.h.steward.memory is not None
+    from memory.longterm import Kind, NewMemory
+
+    for n in range(30):
+        await web.h.steward.memory.remember(
+            NewMemory(user_id=1, text=f"Swam in the lake, lap {n}", kind=Kind.EPISODE)
+        )
+    cookie = await web.login()
+    _, html = await web.request("GET", "/memory?q=lake", cookie=cookie)
+    assert html.count('class="card memory') == 20
+    more = re.search(r'<a href="/memory\?([^"]+)" id="more-results">', html)
+    assert more is not None
+    _, html = await web.request("GET", "/memory?" + more[1].replace("&amp;", "&"), cookie=cookie)
+    assert html.count('class="card memory') == 30 and 'id="more-results"' not in html

@@ -23,6 +23,7 @@ __all__ = ["MemoryView", "routes"]
 routes = Routes()
 
 RESULTS = 20
+MAX_RESULTS = 200  # a search shows at most this many, 20 more at a time
 MAX_IMPORT_BYTES = 900_000  # under the server's 1 MB body limit
 
 
@@ -72,9 +73,13 @@ async def memory_page(page: Page) -> web.StreamResponse:
     unknown = ""  # a `before` that names no memory of the owner's: the first page instead
     older = ""  # the next page's query, when there is one
     if query:
-        result = await service.search(page.user.id, query, RESULTS, timezone=page.zone)
+        # more of the ranking on request (R110: a common word among thousands showed 20, no more)
+        wanted = min(MAX_RESULTS, max(RESULTS, as_id(page.query("n") or "") or RESULTS))
+        result = await service.search(page.user.id, query, wanted, timezone=page.zone)
         found = [hit.memory for hit in result.hits]
         mode = str(result.mode)
+        if len(found) >= wanted and wanted < MAX_RESULTS:
+            older = urlencode({"q": query, "n": wanted + RESULTS})
     else:
         raw = page.query("before")
         before = as_id(raw) if raw else None
