@@ -202,6 +202,14 @@ async def adopt_profile_timezone(steward: Steward, identity: Identity, name: str
     if deps.scheduler is None:
         await steward.stores.people.set_timezone(user.id, zone.key)
     else:
-        await timezone_set(zone, user, deps.stores, deps.clock, deps.scheduler, deps.goals)
+        await timezone_set(  # no chat: the reply is not shown to anyone
+            zone,
+            user,
+            chat=None,
+            stores=deps.stores,
+            clock=deps.clock,
+            scheduler=deps.scheduler,
+            goals=deps.goals,
+        )
     log.info("%s: time zone %s, from their profile", identity, zone.key)
     return True

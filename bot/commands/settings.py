@@ -64,7 +64,7 @@ async def timezone_show(user: User, settings: Settings) -> str:
 async def timezone_set(
     zone: ZoneInfo,
     user: User,
-    chat: Chat,
+    chat: Chat | None,
     stores: Stores,
     clock: Clock,
     scheduler: SchedulerService,
