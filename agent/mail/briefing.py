@@ -66,7 +66,10 @@ class MailDigest:
             async with self.service.session() as session:
                 for folder in self.service.account.folders:
                     await session.select(folder)
-                    uids = await session.search(SearchQuery(unread=True, since=since.date()))
+                    # SINCE is a day in the server's own zone: a day earlier, then the exact
+                    # arrival filter below (R113: a server west of UTC hid the first hours)
+                    day = (since - timedelta(days=1)).date()
+                    uids = await session.search(SearchQuery(unread=True, since=day))
                     items = [
                         i
                         for i in await session.headers(uids[-200:])

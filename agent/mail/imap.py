@@ -92,13 +92,11 @@ class SearchQuery:
         found: list[Any] = []
         if self.unread:
             found.append("UNSEEN")
-        for key, value in (
-            ("FROM", self.sender),
-            ("TO", self.to),
-            ("SUBJECT", self.subject),
-        ):
+        for key, value in (("FROM", self.sender), ("TO", self.to)):
             if value.strip():
                 found += [key, _clean(value)]
+        for word in self.subject.split():  # words in the subject, any order (R113)
+            found += ["SUBJECT", _clean(word)]
         for word in self.words.split():
             found += ["TEXT", _clean(word)]
         if self.since:

@@ -67,9 +67,11 @@ def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
             wanted = rule.value[1:]
             return bool(address) and (domain == wanted or domain.endswith("." + wanted))
         return address == rule.value
-    if rule.kind == "subject":
-        subject = mail.subject.lower()
-        return all(word.lower() in subject for word in rule.value.split())
+    if rule.kind == "subject":  # whole words, a word's endings allowed ("tax" not in "syntax")
+        return all(
+            re.search(rf"(?<!\w){re.escape(word)}", mail.subject, re.IGNORECASE)
+            for word in rule.value.split()
+        )
     return False
 
 

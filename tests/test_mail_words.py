@@ -1,0 +1,81 @@
+"""Words in a subject, as the README says them (R113): the search and a watch rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mailservers import PASSWORD, USER, Dovecot, dovecot_server, plain_mail
+from pydantic import SecretStr
+
+from agent.mail.account import MailAccount, parse_imap_url
+from agent.mail.briefing import MailDigest
+from agent.mail.imap import SearchQuery
+from agent.mail.parsed import ParsedMail
+from agent.mail.rules import matches, parse_rule
+from agent.mail.service import MailService
+from memory.clock import FrozenClock
+from memory.people import Identity
+from memory.stores import Stores
+
+
+def test_a_subject_search_looks_for_each_word_in_any_order() -> None:
+    """`subject="invoice overdue"` was one IMAP SUBJECT substring: "Invoice 42 is overdue",
+    the README's own example, was not found."""
+    criteria = SearchQuery(subject="invoice  overdue", unread=True).criteria()
+    assert criteria == ["UNSEEN", "SUBJECT", "invoice", "SUBJECT", "overdue"]
+
+
+def test_a_subject_watch_matches_whole_words_not_parts_of_them() -> None:
+    """`/mail watch subject tax` fired on "Syntax error in nightly build"."""
+    tax = parse_rule("subject tax")
+    assert not matches(tax, ParsedMail(subject="Syntax error in nightly build"))
+    assert matches(tax, ParsedMail(subject="Your TAX return"))
+    assert matches(tax, ParsedMail(subject="Taxes due: file by Friday"))  # its endings count
+    both = parse_rule("subject invoice overdue")
+    assert matches(both, ParsedMail(subject="Invoice 42 is overdue"))
+    assert not matches(both, ParsedMail(subject="Invoice 42 is paid"))
+
+
+@pytest.fixture(params=["UTC", "America/Los_Angeles"])
+def dovecot(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Dovecot]:
+    """Dovecot in the mail provider's zone (its IMAP SINCE compares days in it)."""
+    monkeypatch.setenv("TZ", request.param)
+    with dovecot_server() as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+        monkeypatch.delenv("TZ")
+        yield server
+
+
+async def test_unread_mail_since_the_last_briefing_is_in_the_next_whatever_the_servers_zone(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    """R113: SINCE <the last briefing's UTC date> is read in the server's zone: on a server west
+    of UTC a mail two hours after a 01:00 UTC briefing was left out of the next."""
+    last = datetime(2025, 6, 10, 1, 0, tzinfo=UTC)
+    came = datetime(2025, 6, 10, 3, 0, tzinfo=UTC)
+    dovecot.deliver(
+        plain_mail("Ann <ann@partner.example>", "Contract signed", "See attached."),
+        received=came.timestamp(),
+    )
+    clock = FrozenClock(datetime(2025, 6, 11, 1, 0, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "db.sqlite", clock)
+    try:
+        owner = await stores.people.ensure_owner([Identity("test", "owner")])
+        await stores.mail.set_briefing(owner.id, True)
+        await stores.mail.set_briefed_until(owner.id, last)
+        account = MailAccount(
+            imap=parse_imap_url(dovecot.imap_url(tls=True)),
+            smtp=None,
+            password=SecretStr(PASSWORD),
+            from_name="Me",
+            from_address=USER,
+            folders=("INBOX",),
+            poll_seconds=2.0,
+        )
+        got = await MailDigest(MailService(account, stores, clock)).digest(owner, [], [])
+    finally:
+        await stores.close()
+    assert got.count == 1, got.prompt
