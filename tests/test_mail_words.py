@@ -79,3 +79,39 @@ async def test_unread_mail_since_the_last_briefing_is_in_the_next_whatever_the_s
     finally:
         await stores.close()
     assert got.count == 1, got.prompt
+
+
+async def test_a_recipient_the_server_refused_is_not_reported_as_sent_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R113: one of two recipients refused (550 User unknown) while the other was taken: the
+    result said "Sent to" both, and nobody learned the second never got it."""
+    from mailservers import SmtpRecorder, mail_settings, running_dovecot
+    from test_mail import _pending, _text, results_of
+    from trust_world import instruction, trust_world
+
+    class Picky(SmtpRecorder):
+        async def handle_RCPT(  # type: ignore[no-untyped-def]
+            self, server, session, envelope, address, rcpt_options
+        ):
+            if address.startswith("nobody@"):
+                return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    smtp = Picky()
+    smtp.start()
+    try:
+        for dovecot in running_dovecot(monkeypatch):
+            async with trust_world(tmp_path, **mail_settings(dovecot, smtp)) as w:
+                to = "ann@partner.example, nobody@partner.example"
+                await w.h.say(instruction("mail_send", {"to": to, "subject": "Hi", "body": "Hi"}))
+                [card] = _pending(w, "mail_send")
+                await w.h.say(f"/approve {card.approval_id}")
+                [result] = results_of(w, "mail_send")
+    finally:
+        smtp.stop()
+    assert smtp.messages[0].recipients == ["ann@partner.example"]
+    text = _text(result)
+    assert text.startswith("Sent to ann@partner.example; the server refused, so NOT sent to: ")
+    assert "nobody@partner.example (550 5.1.1)" in text and "User unknown" not in text

@@ -269,8 +269,9 @@ class MailService:
         *,
         in_reply_to: str = "",
         references: str = "",
-    ) -> str:
-        """Send; returns the new message's Message-ID."""
+    ) -> tuple[str, dict[str, str]]:
+        """Send; the new message's Message-ID, and the recipients the server refused (each
+        with its code) while it took the others."""
         message = build_message(
             sender=self.account.sender,
             recipients=recipients,
@@ -281,11 +282,11 @@ class MailService:
             references=references,
         )
         try:
-            await send_mail(self.account, message, recipients.everyone)
+            refused = await send_mail(self.account, message, recipients.everyone)
         except MailLoginRefused as exc:
             await self.login_refused(exc)
             raise
-        return str(message["Message-ID"])
+        return str(message["Message-ID"]), refused
 
     async def reply(
         self, folder: str, uid: int, body: str, *, reply_all: bool, extra_cc: Sequence[str] = ()

@@ -7,6 +7,7 @@ carry Bcc.
 
 from __future__ import annotations
 
+import re
 import ssl
 from email.message import EmailMessage
 
@@ -17,10 +18,16 @@ from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
 
 __all__ = ["send_mail"]
 
+_STATUS = re.compile(r"^\d\.\d{1,3}\.\d{1,3}\b")
+
 TIMEOUT = 60.0
 
 
-async def send_mail(account: MailAccount, message: EmailMessage, recipients: list[str]) -> None:
+async def send_mail(
+    account: MailAccount, message: EmailMessage, recipients: list[str]
+) -> dict[str, str]:
+    """Send; the recipients the server refused while it took the others, each with its code
+    ("550 5.1.1": the number and status only, never the server's free text)."""
     server = account.smtp
     if server is None:
         raise MailError(
@@ -31,7 +38,7 @@ async def send_mail(account: MailAccount, message: EmailMessage, recipients: lis
     else:
         start_tls = True if server.starttls_required else None
     try:
-        await aiosmtplib.send(
+        refused, _ = await aiosmtplib.send(
             message,
             sender=account.from_address,
             recipients=recipients,
@@ -53,3 +60,8 @@ async def send_mail(account: MailAccount, message: EmailMessage, recipients: lis
         raise MailError(f"{server.host} refused the message: {exc.code} {exc.message}") from None
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise MailUnavailable(f"could not reach {server.host}:{server.port}: {exc}") from None
+    # R113: some refused and others taken is no exception: they came back here, unread
+    return {
+        address: " ".join([str(answer.code), *_STATUS.findall(answer.message.strip())])
+        for address, answer in refused.items()
+    }

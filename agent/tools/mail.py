@@ -330,22 +330,33 @@ async def _send_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
 
 
 async def _send_audited(
-    ctx: ToolContext, sending: Awaitable[str], recipients: Recipients, **detail: Any
-) -> str:
+    ctx: ToolContext,
+    sending: Awaitable[tuple[str, dict[str, str]]],
+    recipients: Recipients,
+    **detail: Any,
+) -> tuple[str, str]:
     """Await the send, tell a failure the way every mail tool does, and audit it as `mail.sent`
-    (with `detail`); returns the new message's Message-ID."""
+    (with `detail`); the new message's Message-ID, and who it went to as the result says it
+    (R113: a recipient the server refused while it took the others was listed as sent to)."""
     try:
-        message_id = await sending
+        message_id, refused = await sending
     except MailError as exc:
         raise _failed(exc) from None
     await ctx.stores.audit.record(
         "mail.sent",
         actor=f"turn:{ctx.turn_id}",
         subject=message_id,
-        recipients=len(recipients.everyone),
+        recipients=len(recipients.everyone) - len(refused),
+        refused=len(refused),
         **detail,
     )
-    return message_id
+    went = [a for a in recipients.everyone if a not in refused]
+    said = ", ".join(went)
+    if refused:
+        said += "; the server refused, so NOT sent to: " + ", ".join(
+            f"{address} ({code})" for address, code in refused.items()
+        )
+    return message_id, said
 
 
 @tool(
@@ -379,8 +390,8 @@ async def mail_send(
     files = await _attachments(ctx, attachments)
     _as_approved(ctx, files, reply=False)
     sending = service.send(recipients, subject, body, _sent(files))
-    message_id = await _send_audited(ctx, sending, recipients, attachments=len(files))
-    return f"Sent to {', '.join(recipients.everyone)} ({message_id})."
+    message_id, went = await _send_audited(ctx, sending, recipients, attachments=len(files))
+    return f"Sent to {went} ({message_id})."
 
 
 async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Any:
@@ -491,13 +502,13 @@ async def mail_reply(
         in_reply_to=reply.in_reply_to,
         references=reply.references,
     )
-    message_id = await _send_audited(ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to)
+    message_id, went = await _send_audited(
+        ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to
+    )
     # the addresses are the mail's own (its Reply-To, From, To and Cc): words its sender chose,
     # so they come back as outside content, never as Steward's word (R94)
     who = reply.original.mail.sender_address or folder
-    return ToolResult(
-        f"Replied to {', '.join(reply.recipients.everyone)} ({message_id}).", source=f"mail:{who}"
-    )
+    return ToolResult(f"Replied to {went} ({message_id}).", source=f"mail:{who}")
 
 
 # ------------------------------------------------------------------------ move and flag
