@@ -43,14 +43,11 @@ async def requesting_server(tmp_path: Path, count: int, *flags: str) -> AsyncIte
         yield url
 
 
-# -- a server's requests ----------------------------------------------------------------------
-
-
-async def test_a_server_flooding_requests_during_a_call_is_dropped_and_reported(
-    tmp_path: Path,
-) -> None:
+@asynccontextmanager
+async def _flood_world(tmp_path: Path, *flags: str) -> AsyncIterator[Any]:
+    """A world with the server that sends 300 requests during its one tool call."""
     async with (
-        requesting_server(tmp_path, 300) as url,
+        requesting_server(tmp_path, 300, *flags) as url,
         mcp_world(
             tmp_path,
             {"flood": {"type": "http", "url": url}},
@@ -58,14 +55,30 @@ async def test_a_server_flooding_requests_during_a_call_is_dropped_and_reported(
             STEWARD_MCP_TIMEOUT="20",
         ) as world,
     ):
-        tasks = len(asyncio.all_tasks())
-        world.model.reply(Reply.tool_use("mcp__flood__flood", {}))
-        world.model.reply(Reply.text("done"))
-        await asyncio.wait_for(world.h.say("flood"), 15)  # not the 20 s of the call's timeout
-        (answer,) = world.model.requests[1].tool_results
+        yield world
+
+
+async def _flood_call(world: Any) -> tuple[dict[str, Any], int]:
+    """The flooding tool called once: its result, and the tasks still held after the owner was
+    told (within 15 s, not the 20 s of the call's timeout)."""
+    tasks = len(asyncio.all_tasks())
+    world.model.reply(Reply.tool_use("mcp__flood__flood", {}))
+    world.model.reply(Reply.text("done"))
+    await asyncio.wait_for(world.h.say("flood"), 15)
+    (answer,) = world.model.requests[1].tool_results
+    await world.until(lambda: bool(world.told), 10)
+    return answer, len(asyncio.all_tasks()) - tasks
+
+
+# -- a server's requests ----------------------------------------------------------------------
+
+
+async def test_a_server_flooding_requests_during_a_call_is_dropped_and_reported(
+    tmp_path: Path,
+) -> None:
+    async with _flood_world(tmp_path) as world:
+        answer, held = await _flood_call(world)
         link = world.mcp.links["flood"]
-        await world.until(lambda: bool(world.told), 10)
-        held = len(asyncio.all_tasks()) - tasks
         downs = await world.audit("mcp.server_down")
         outcome = (await world.audit("mcp.call"))[0].detail["outcome"]
     content = str(answer["content"])
@@ -83,22 +96,8 @@ async def test_cancelling_each_request_does_not_get_around_the_limit(tmp_path: P
     """R102: a server that followed each ping with `notifications/cancelled` for it, holding
     the POSTs of the answers, freed every place: 302 tasks held, the link up. A request whose
     answer is being written keeps its place until the write ends."""
-    async with (
-        requesting_server(tmp_path, 300, "--cancel") as url,
-        mcp_world(
-            tmp_path,
-            {"flood": {"type": "http", "url": url}},
-            rules=_rules("flood"),
-            STEWARD_MCP_TIMEOUT="20",
-        ) as world,
-    ):
-        tasks = len(asyncio.all_tasks())
-        world.model.reply(Reply.tool_use("mcp__flood__flood", {}))
-        world.model.reply(Reply.text("done"))
-        await asyncio.wait_for(world.h.say("flood"), 15)
-        (answer,) = world.model.requests[1].tool_results
-        await world.until(lambda: bool(world.told), 10)
-        held = len(asyncio.all_tasks()) - tasks
+    async with _flood_world(tmp_path, "--cancel") as world:
+        answer, held = await _flood_call(world)
     assert "more than 16 requests at once" in str(answer["content"])
     assert held < 50, f"{held} tasks still held for the server's requests"
 
