@@ -385,3 +385,45 @@ async def test_status_says_when_the_mail_server_does_not_answer(
         assert "login not reached since" in status and "(UTC): " in status, status
         assert "MailUnavailable" not in status  # the reason, not a wrapper's name
         assert "login ok" not in status
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["aioimaplib", "imapclient"])
+async def test_a_watched_folder_the_server_will_not_open_leaves_the_others_watched(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, tls: bool
+) -> None:
+    """A folder in EMAIL_FOLDERS that is gone (renamed on the server) stopped every folder's
+    notices, silently: each check failed on it and started over."""
+    settings = mail_settings(
+        dovecot,
+        smtp_server,
+        EMAIL_IMAP_URL=dovecot.imap_url(tls=tls),
+        EMAIL_FOLDERS="Receipts,INBOX",
+    )
+    async with trust_world(tmp_path, **settings) as w:
+        await w.h.say("/mail watch from boss@corp.example")
+        watcher = watcher_of(w)
+        stores = w.h.steward.stores
+        owner = await owner_of(w)
+        watcher.start()
+        try:
+            await eventually(lambda: _marked(stores), 10)
+            await asyncio.sleep(0.3)  # in IDLE on INBOX, the first folder that opens
+            dovecot.deliver(plain_mail(BOSS, "Still here", "INBOX is watched."))
+            await eventually(lambda: _noticed(stores, owner), 10)
+        finally:
+            await watcher.stop()
+        await watcher.check_once()  # a second failure is not told again
+        told = [t for t in w.h.channel.texts() if "would not open the folder" in t]
+        assert len(told) == 1, w.h.channel.texts()
+        assert '"Receipts"' in told[0] and "other folders are watched" in told[0]
+        assert len(await w.audit_kinds("mail.folder_refused")) == 1
+        status = await w.h.say("/status")
+        assert "watching Receipts (the server would not open it), INBOX" in status
+        dovecot.deliver(plain_mail(BOSS, "Old", "Was there first."), folder="Receipts")
+        await watcher.check_once()  # it opens now: marked from what it holds
+        assert await stores.mail.folder("Receipts") is not None
+        dovecot.deliver(plain_mail(BOSS, "Filed", "Arrived in Receipts."), folder="Receipts")
+        await watcher.check_once()
+        texts = [n.text for n in await stores.mail.notices(owner.id)]
+        assert any("Filed" in t for t in texts) and not any("Old" in t for t in texts), texts
+        assert "watching Receipts, INBOX" in await w.h.say("/status")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MailError", "MailLoginRefused", "MailUnavailable"]
+__all__ = ["MailError", "MailFolderRefused", "MailLoginRefused", "MailUnavailable"]
 
 
 class MailError(Exception):
@@ -23,3 +23,8 @@ class MailLoginRefused(MailError):
 
 class MailUnavailable(MailError):
     """The server could not be reached, dropped the connection or broke the protocol."""
+
+
+class MailFolderRefused(MailError):
+    """The server answered that it will not open a folder (none of that name, or not this
+    account's): the connection is fine, so the other folders can still be read."""

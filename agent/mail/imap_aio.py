@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.mail.account import ServerUrl
-from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
+from agent.mail.errors import MailError, MailFolderRefused, MailLoginRefused, MailUnavailable
 from agent.mail.header_cap import HEADER_FETCH
 from agent.mail.imap import (
     AUTH_FAILED,
@@ -111,7 +111,10 @@ class AioImapSession:
     async def select(self, folder: str, *, readonly: bool = True) -> FolderState:
         # aioimaplib tracks SELECTED only after SELECT (not EXAMINE); reading uses BODY.PEEK,
         # so selecting read-write marks nothing as read
-        response = await self._ok(await self._client.select(quote(folder)), f"opening {folder}")
+        response = await self._client.select(quote(folder))
+        if response.result == "NO":  # the server's considered answer, not a broken connection
+            raise MailFolderRefused(f"the server would not open {folder}")
+        response = await self._ok(response, f"opening {folder}")
         text = b"\n".join(bytes(x) for x in response.lines if isinstance(x, bytes | bytearray))
         validity = re.search(rb"UIDVALIDITY (\d+)", text)
         nxt = re.search(rb"UIDNEXT (\d+)", text)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from agent.mail.account import ServerUrl
-from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
+from agent.mail.errors import MailError, MailFolderRefused, MailLoginRefused, MailUnavailable
 from agent.mail.header_cap import HEADER_FETCH
 from agent.mail.imap import (
     NO_SAFE_MOVE,
@@ -86,13 +86,20 @@ class ThreadedImapSession:
         async with self._lock:
             try:
                 return await asyncio.to_thread(func, *args, **kwargs)
+            except imapclient.exceptions.IMAPClientAbortError as exc:
+                raise MailUnavailable(f"the connection broke: {str(exc)[:200]}") from None
             except imapclient.exceptions.IMAPClientError as exc:
                 raise MailError(str(exc)[:200]) from None
             except OSError as exc:
                 raise MailUnavailable(f"the connection broke: {exc}") from None
 
     async def select(self, folder: str, *, readonly: bool = True) -> FolderState:
-        info = await self._run(self._client.select_folder, folder, readonly=readonly)
+        try:
+            info = await self._run(self._client.select_folder, folder, readonly=readonly)
+        except MailUnavailable:
+            raise
+        except MailError:  # a NO or BAD to SELECT: the server's answer about this folder
+            raise MailFolderRefused(f"the server would not open {folder}") from None
         return FolderState(
             folder,
             int(info.get(b"UIDVALIDITY", 0)),

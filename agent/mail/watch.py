@@ -19,7 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from agent.mail.errors import MailError, MailLoginRefused
+from agent.mail.errors import MailError, MailFolderRefused, MailLoginRefused
 from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
 from agent.mail.message import ParsedMail, parse_message, read_headers
 from agent.mail.rules import matches, notice_text
@@ -34,6 +34,8 @@ __all__ = ["MailNoticeJob", "MailWatcher", "NoticeScheduler"]
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(days=1)
+FOLDER_REFUSED = "mail.folder_refused_reported:"
+"""State key prefix (then the folder's name): the owner was told the server would not open it."""
 GIST_MAX_BYTES = 2_000_000  # a bigger message's gist is its size, not its text
 
 
@@ -105,6 +107,8 @@ class MailWatcher:
         self.backoff_max = backoff_max
         self.failures = 0
         self.idle_used = False
+        self.opened: list[str] = []
+        """The watched folders the last check could open (the first is where IDLE waits)."""
         self._task: asyncio.Task[None] | None = None
         self._session: ImapSession | None = None
 
@@ -121,9 +125,33 @@ class MailWatcher:
     async def _check(self, session: ImapSession) -> int:
         rules = await self.stores.mail.rules()
         made = 0
+        opened = []
         for folder in self.service.account.folders:
-            made += await self._check_folder(session, folder, rules)
+            try:
+                made += await self._check_folder(session, folder, rules)
+            except MailFolderRefused:
+                # One folder gone (renamed, deleted) must not stop the others being watched
+                await self._folder_refused(folder)
+                continue
+            opened.append(folder)
+            if await self.stores.state.get(FOLDER_REFUSED + folder) == "1":
+                await self.stores.state.set(FOLDER_REFUSED + folder, "0")
+                log.info("mail: %s opens again", folder)
+        self.opened = opened
         return made
+
+    async def _folder_refused(self, folder: str) -> None:
+        """Tell the owner once (until it opens again) that a watched folder cannot be read."""
+        if not await self.stores.state.set_if_changed(FOLDER_REFUSED + folder, "1"):
+            return
+        log.warning("mail: the server would not open %s; it is not watched", folder)
+        await self.stores.audit.record("mail.folder_refused", actor="steward", subject=folder)
+        if self.service.tell_owner is not None:
+            await self.service.tell_owner(
+                f'The mail server would not open the folder "{folder}" (EMAIL_FOLDERS): mail '
+                "arriving there is not watched until it opens again; I try at every check. "
+                "The other folders are watched as before."
+            )
 
     async def _check_folder(self, session: ImapSession, folder: str, rules: list[WatchRule]) -> int:
         state = await session.select(folder)
@@ -329,7 +357,10 @@ class MailWatcher:
                 self.failures = 0
                 while True:
                     await self.check_once(session)
-                    await session.select(account.folders[0])
+                    if not self.opened:  # none opens: look again after the poll interval
+                        await asyncio.sleep(account.poll_seconds)
+                        continue
+                    await session.select(self.opened[0])
                     self.idle_used = "IDLE" in session.capabilities
                     await session.idle(account.poll_seconds)
             except asyncio.CancelledError:

@@ -48,6 +48,7 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
     if account is None:
         return None
     from agent.mail.service import CONTACT, LOGIN_REFUSED
+    from agent.mail.watch import FOLDER_REFUSED
 
     where = account.imap.host if account.imap else account.smtp.host if account.smtp else "?"
     rules = len(await stores.mail.rules())
@@ -63,7 +64,12 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
         login = f"not reached since {since:%Y-%m-%d %H:%M} ({zone.key}): {contact['problem']}"
     else:
         login = "ok"
-    watched = ", ".join(account.folders) if account.imap else "nothing (no EMAIL_IMAP_URL)"
+    watched = "nothing (no EMAIL_IMAP_URL)"
+    if account.imap:
+        shut = [f for f in account.folders if await stores.state.get(FOLDER_REFUSED + f) == "1"]
+        watched = ", ".join(
+            f"{f} (the server would not open it)" if f in shut else f for f in account.folders
+        )
     return (
         f"Mail: {account.from_address} on {where}; watching {watched}, {rules} rule(s); "
         f"login {login}"
