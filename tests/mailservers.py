@@ -354,7 +354,7 @@ class SmtpRecorder:
         ok = login == USER.encode() and password == PASSWORD.encode()
         if ok:
             self.logins.append(login.decode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # a refusal is answered 535
 
     def start(self) -> None:
         self.port = free_port()

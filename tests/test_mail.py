@@ -495,3 +495,21 @@ async def test_a_malformed_watch_command_gets_usage_and_an_example(tmp_path: Pat
         assert "not set up" in await w.h.say("/briefing mail on")
         await w.h.say("hello")
         assert not [n for n in w.model.requests[-1].tool_names if n.startswith("mail_")]
+
+
+async def test_a_send_the_smtp_server_refuses_to_log_in_for_is_told_as_not_sent(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """The owner was told "I keep retrying with growing pauses" (the watcher's words): nothing
+    retries a send, and the mail was lost unless they asked again."""
+    settings = mail_settings(dovecot, smtp_server, EMAIL_PASSWORD="CANARY-wrong-pw")
+    async with trust_world(tmp_path, **settings) as w:
+        args = {"to": "ann@partner.example", "subject": "Hi", "body": "Hello."}
+        await w.h.say(instruction("mail_send", args))
+        [card] = _pending(w, "mail_send")
+        await w.h.say(f"/approve {card.approval_id}")
+        assert smtp_server.messages == []
+        [told] = [t for t in w.h.channel.texts() if "refused my login" in t]
+        assert "NOT sent" in told and "EMAIL_SMTP_URL" in told and "retrying" not in told
+        assert all("CANARY-wrong-pw" not in t for t in w.h.channel.texts())
+        assert "login refused" not in await w.h.say("/status")  # that line is the watcher's

@@ -4,8 +4,9 @@
 protocol, parsing and rendering are in the other modules of agent/mail/.)
 
 Each operation opens its own IMAP session (a login is a few milliseconds against a nearby server
-and keeps no state to go stale); the watcher keeps one open for IDLE. A refused login is told
-to the owner once, until a login succeeds again, and audited; the other channels never notice.
+and keeps no state to go stale); the watcher keeps one open for IDLE. A refused IMAP login is
+told to the owner once, until a login succeeds again, and audited; the other channels never
+notice. A refused SMTP login is told each time, as the mail it did not send.
 """
 
 from __future__ import annotations
@@ -171,6 +172,17 @@ class MailService:
                 "name in EMAIL_IMAP_URL / EMAIL_SMTP_URL; I keep retrying with growing pauses."
             )
 
+    async def sending_refused(self, exc: MailLoginRefused) -> None:
+        """A refused SMTP login is told each time: nothing retries a send, the mail is lost
+        unless the owner sends it again (the watcher's IMAP login is `login_refused`)."""
+        await self.stores.audit.record("mail.login_refused", actor="steward", subject=str(exc))
+        log.warning("mail: %s", exc)
+        if self.tell_owner is not None:
+            await self.tell_owner(
+                f"The mail server refused my login for sending ({exc}), so that mail was NOT "
+                "sent. Check EMAIL_PASSWORD and the user name in EMAIL_SMTP_URL, then ask again."
+            )
+
     async def login_ok(self) -> None:
         if await self.stores.state.get(LOGIN_REFUSED) == "1":
             await self.stores.state.set(LOGIN_REFUSED, "0")
@@ -284,7 +296,7 @@ class MailService:
         try:
             refused = await send_mail(self.account, message, recipients.everyone)
         except MailLoginRefused as exc:
-            await self.login_refused(exc)
+            await self.sending_refused(exc)
             raise
         return str(message["Message-ID"]), refused
 
