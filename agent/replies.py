@@ -56,6 +56,8 @@ async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
             where = "your post in the channel"
         return Answered(stored.text, stored.label, stored.id, where or "your message")
     if ref.text and ref.by_bot:
+        if await stores.approvals.is_card(ref.channel, ref.chat_id, ref.message_id):
+            return None  # an approval id never reaches the model (review 114)
         # Steward's, by the platform's word, but not in the log: its label is unknown
         source = f"quote:{ref.channel}:chat:{ref.chat_id}"
         text = ref.text.encode("utf-8", "replace").decode()  # no lone surrogates

@@ -307,6 +307,15 @@ class ApprovalStore:
             (platform_message_id, approval_id),
         )
 
+    async def is_card(self, channel: str, platform_chat_id: str, message_id: str) -> bool:
+        """Whether that platform message is an approval's card (it shows the approval's id)."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM approvals WHERE prompt_message_id = ? AND channel = ? "
+            "AND platform_chat_id = ? LIMIT 1",
+            (message_id, channel, platform_chat_id),
+        )
+        return row is not None
+
     async def due_to_expire(self, now: datetime) -> list[Approval]:
         rows = await self._db.fetchall(
             "SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ?", (iso(now),)
