@@ -28,6 +28,7 @@ from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
 from agent.policy import Verdict
 from agent.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult
+from agent.well_formed import well_formed
 from memory.approvals import Approval, ApprovalStatus, NewApproval
 from memory.people import Identity, User
 from memory.stores import Stores
@@ -433,6 +434,7 @@ def approval_preview(approval: Approval) -> str:
 
 def fenced_result(result: ToolResult) -> str:
     """A tool result as the model sees it: outside content fenced, with a fresh id."""
+    content = well_formed(result.content)  # whatever a tool or an MCP server handed back
     if result.source is None:
-        return result.content
-    return fence(result.content, result.source, new_fence_id())
+        return content
+    return fence(content, result.source, new_fence_id())

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.errors import ModelUnavailable
 from agent.model_events import accumulate
+from agent.well_formed import well_formed
 from memory.turns import TokenUsage
 
 if TYPE_CHECKING:
@@ -326,11 +327,7 @@ def _well_formed(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return value
+        return well_formed(value)
     if isinstance(value, list):
         return [_well_formed(v) for v in value]
     if isinstance(value, dict):

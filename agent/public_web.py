@@ -131,10 +131,12 @@ async def checked_target(url: str, allow: frozenset[str]) -> Target:
     )
 
 
-_NOT_FOR_PAGES = frozenset({"idna", "punycode", "undefined"})
+_NOT_FOR_PAGES = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+)
 """Text codecs no page is in: undefined fails on any text, idna on any byte past ASCII (and
 with errors="replace" at all), punycode takes time growing with the square of the length
-(800 KB: 37 s)."""
+(800 KB: 37 s), the escapes make any code point a page's author names (a lone surrogate)."""
 
 
 def text_codec(charset: str | None) -> str | None:

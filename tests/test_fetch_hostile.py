@@ -320,3 +320,21 @@ def test_a_summary_of_angle_brackets_is_stripped_in_one_pass() -> None:
     text = "<b>bold</b> words " + "<" * 600_000  # no ">" after them: each "<" read to the end
     assert strip_html(text) == "bold words " + "<" * 600_000
     assert strip_html('a <a href="x">link</a> and <<b>> too') == "a link and < > too"
+
+
+@pytest.mark.parametrize("charset", ["utf-7"])
+async def test_a_page_that_decodes_to_a_lone_surrogate_does_not_fail_the_turn(
+    tmp_path: Path, charset: str
+) -> None:
+    """A page's charset is its author's choice: UTF-7 or UTF-16 can decode to a lone
+    surrogate, which failed the turn when the request to the model was encoded (review 118's
+    mail had it; every tool's result is made well-formed before the model reads it)."""
+    from trust_world import instruction, trust_world
+
+    async with trust_world(tmp_path) as w:
+        body = b"<p>read +2AA- this</p>"
+        w.web.raw_pages["/odd"] = (body, f"text/html; charset={charset}")
+        reply = await w.h.say(instruction("web_fetch", {"url": f"{w.web.base_url}/odd"}))
+        assert "went wrong" not in reply
+        assert "\ufffd" in str(w.model.requests[-1].body)
+        assert [t.status for t in await w.h.turns()] == ["completed"]

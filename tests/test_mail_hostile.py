@@ -22,7 +22,7 @@ from mailservers import (
     mail_settings,
     plain_mail,
 )
-from trust_world import trust_world
+from trust_world import instruction, trust_world
 
 from agent.mail.imap import SearchQuery
 from agent.mail.message import parse_headers, parse_message, parse_recipients
@@ -294,3 +294,56 @@ def test_forwarded_messages_headers_count_in_the_budget() -> None:
     )
     text = parse_message(normal).text
     assert "see below" in text and "the plan is this" in text and "bob@c.org" in text
+
+
+def _charset_mail(charset: str, body: bytes, uid_hint: str) -> bytes:
+    return (
+        b"From: Stranger <x@stranger.example>\r\nTo: me@example.org\r\nSubject: hello "
+        + uid_hint.encode()
+        + b"\r\nMessage-ID: <"
+        + uid_hint.encode()
+        + b"@stranger.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset="
+        + charset.encode()
+        + b"\r\n\r\n"
+        + body
+        + b"\r\n"
+    )
+
+
+LONE_SURROGATE = _charset_mail("utf-7", b"Please read +2AA- this.", "s1")
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "read_as"),
+    [
+        ("punycode", b"-bb0d" + b"a" * 50, "-bb0d" + "a" * 50),  # as the bytes say, not decoded
+        ("unicode_escape", b"\\ud800 hi \\u202e", "\\ud800 hi \\u202e"),
+        ("rot13", b"uryyb", "uryyb"),
+        ("utf-7", b"Please read +2AA- this.", "Please read \ufffd this."),
+        ("koi8-r", "Привет".encode("koi8-r"), "Привет"),
+        ("iso-2022-jp", "日本語".encode("iso2022_jp"), "日本語"),
+    ],
+)
+def test_only_mail_charsets_decode_a_body(charset: str, body: bytes, read_as: str) -> None:
+    """A sender names the codec: Python's punycode took 140 s for 2 MB (review 118), and
+    `unicode_escape` or UTF-7 made lone surrogates that failed the turn."""
+    mail = parse_message(_charset_mail(charset, body, "c1"))
+    assert mail.text == read_as
+    mail.text.encode("utf-8")
+
+
+async def test_a_mail_that_decodes_to_a_lone_surrogate_is_read_and_briefed(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """A 200-byte UTF-7 mail failed every turn that read it and every briefing while it was
+    unread (review 118): the text could not be encoded for the model's request."""
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        assert "unread mail" in await w.h.say("/briefing mail on")
+        dovecot.deliver(plain_mail(BOSS, "Board meeting", "Slides by Friday."))
+        dovecot.deliver(LONE_SURROGATE)
+        reply = await w.h.say(instruction("mail_read", {"uid": 2}))
+        assert "went wrong" not in reply
+        assert "Please read \ufffd this." in str(w.model.requests[-1].body)
+        assert "No briefing" not in await w.h.say("/briefing now")
+        turns = await w.h.turns()
+        assert [t.status for t in turns] == ["completed", "completed"], turns

@@ -99,6 +99,8 @@ class WebServer:
     """127.0.0.1 pages with injected instructions; every request is recorded."""
 
     pages: dict[str, str] = field(default_factory=dict)
+    raw_pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """Paths served as these bytes with this Content-Type header."""
     redirects: dict[str, str] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     feeds: set[str] = field(default_factory=set)
@@ -128,6 +130,9 @@ class WebServer:
             raise web.HTTPFound(self.redirects[path])
         if path in self.pages:
             return web.Response(text=self.pages[path], content_type="text/html")
+        if path in self.raw_pages:
+            body, content_type = self.raw_pages[path]
+            return web.Response(body=body, headers={"Content-Type": content_type})
         return web.Response(status=404, text="not found")
 
 

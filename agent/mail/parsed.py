@@ -53,6 +53,7 @@ def clean_text_block(text: str) -> str:
     """Body text as proper Unicode with Unix line ends."""
     if any("\udc80" <= c <= "\udcff" for c in text):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = text.encode("utf-8", "replace").decode("utf-8")  # any other lone surrogate
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 

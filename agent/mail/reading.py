@@ -10,6 +10,7 @@ dropped, link targets shown as text), attachments are named and measured, never 
 from __future__ import annotations
 
 import base64
+import codecs
 import logging
 import re
 import secrets
@@ -26,6 +27,7 @@ from agent.mail.parsed import (
     html_to_text,
     human_size,
 )
+from agent.well_formed import well_formed
 
 __all__ = ["MAX_PARTS", "MAX_PART_HEADER_BYTES", "decode_body", "parse_message"]
 
@@ -54,6 +56,14 @@ _PART_HEADER = re.compile(rb"\ncontent-[!-9;-~]*[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*"
 _FORWARDED = re.compile(rb"\ncontent-type:[ \t]*message/rfc822")
 _BLANK = re.compile(rb"\r?\n\r?\n")
 _UNFOLDED = re.compile(rb"\r?\n(?![ \t])")
+_MAIL_CHARSET = re.compile(
+    r"ascii|utf-(7|8|8-sig|16|16-be|16-le|32|32-be|32-le)|iso8859-\d+|cp\d+|mac-[a-z0-9]+"
+    r"|koi8-[a-z]|big5(hkscs)?|euc_[a-z0-9_]+|gb(2312|k|18030)|hz|iso2022_[a-z0-9_]+|johab"
+    r"|shift_jis[a-z0-9_]*|ptcp154|kz1048|tis-620|hp-roman8"
+)
+"""Python's names of the charsets mail is written in. A sender names the codec: `punycode`
+takes time growing with the square of the text (2 MB: 140 s, review 118), `unicode_escape`
+makes any code point, so a name Python knows is not enough."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,9 @@ def decode_body(payload: bytes, charset: str) -> str:
         charset = "cp1252"
     if charset:
         try:
-            return payload.decode(charset, "replace")
+            if _MAIL_CHARSET.fullmatch(codecs.lookup(charset).name):
+                # UTF-7 can decode to a lone surrogate ("+2AA-"): it failed the turn (review 118)
+                return well_formed(payload.decode(charset, "replace"))
         except (LookupError, ValueError):  # unknown, or no name at all ("utf-8\x00")
             pass
     try:
