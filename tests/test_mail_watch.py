@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from harness import OWNER
 from mailservers import (
     Dovecot,
     SmtpRecorder,
@@ -24,6 +25,7 @@ from trust_world import World, instruction, trust_world
 
 from agent.mail.watch import MailWatcher
 from agent.scheduler import SchedulerService
+from agent.types import Address, ChatKind, IncomingMessage, address_to_json
 from memory.clock import FrozenClock
 from memory.people import User
 from memory.stores import Stores
@@ -427,3 +429,37 @@ async def test_a_watched_folder_the_server_will_not_open_leaves_the_others_watch
         texts = [n.text for n in await stores.mail.notices(owner.id)]
         assert any("Filed" in t for t in texts) and not any("Old" in t for t in texts), texts
         assert "watching Receipts, INBOX" in await w.h.say("/status")
+
+
+async def test_mail_watched_from_a_group_is_told_in_the_private_chat(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """`/mail watch` typed in a group sent every notice there (review 118): a bank alert's
+    reset code read by the whole group. A rule made in a group before goes private too."""
+    group = Address("test", "g1")
+
+    async def in_group(text: str) -> str:
+        await w.h.router.dispatch(
+            IncomingMessage(sender=OWNER, address=group, text=text, chat_kind=ChatKind.GROUP)
+        )
+        return w.h.channel.texts("g1")[-1]
+
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say("hello")  # the owner's private chat, c1
+        said = await in_group("/mail watch subject invoice")
+        assert "private chat" in said and "invoice" not in said, said
+        owner = await owner_of(w)
+        group_chat = await w.h.steward.stores.people.chat("test", "g1")
+        assert group_chat is not None
+        await w.h.steward.stores.mail.add_rule(  # as a rule made in the group was stored
+            owner.id, "subject", "alert", chat_id=group_chat.id, destination=address_to_json(group)
+        )
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        dovecot.deliver(plain_mail("Bank <a@bank.example>", "Invoice 4242", "Reset code 918273."))
+        dovecot.deliver(plain_mail("Bank <a@bank.example>", "Login alert", "Code 555123."))
+        assert await watcher.check_once() == 2
+        await scheduler_of(w).run_due()
+        assert [t for t in w.h.channel.texts("g1") if "📧" in t] == []
+        private = notices(w)
+        assert len(private) == 2 and any("918273" in t for t in private), private

@@ -1,6 +1,9 @@
 """Watching the mailbox: `/mail watch` rules, new mail found by IMAP IDLE (or polling where the
 server has no IDLE), and a short notice to the owner for each match.
 
+(Over 400 lines: the one loop and what it owes the owner along the way, a folder that will not
+open, a flood folded into a count, a notice kept out of a group; the parsing is in message.py.)
+
 How far each folder was read is kept in SQLite as (UIDVALIDITY, last UID): after a restart the
 watcher carries on from there, so mail that came while Steward was down is noticed, and nothing
 is noticed twice (each notice is a unique row per message and reason). A folder seen for the
@@ -19,12 +22,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from agent.delivery import private_address
 from agent.mail.errors import MailError, MailFolderRefused, MailLoginRefused
 from agent.mail.imap import HeaderItem, ImapSession, SearchQuery
 from agent.mail.message import ParsedMail, parse_message, read_headers
 from agent.mail.rules import matches, notice_text
 from agent.mail.service import MailService
+from agent.recall import group_scope
 from agent.scheduler.jobs import DueJob, JobResult, JobRuntime
+from agent.types import address_to_json
 from memory.labels import Label
 from memory.mail import WatchRule
 from memory.schedules import RunStatus, Schedule, ScheduleRun
@@ -268,8 +274,7 @@ class MailWatcher:
     async def _queue(
         self, notice_id: int, user_id: int, text: str, sender: str, rule: WatchRule | None
     ) -> None:
-        destination = rule.destination if rule else None
-        chat_id = rule.chat_id if rule else None
+        destination, chat_id = await self._private(rule, user_id) if rule else (None, None)
         if destination is None:
             log.warning("mail: notice %s has nowhere to go", notice_id)
             return
@@ -298,6 +303,22 @@ class MailWatcher:
         )
         if self.scheduler is not None:
             await self.scheduler.sync_alarms()
+
+    async def _private(
+        self, rule: WatchRule, user_id: int
+    ) -> tuple[dict[str, object] | None, int | None]:
+        """Where a rule's notices go: never to a group, where everyone would read the owner's
+        mail (review 118: `/mail watch` typed in a group sent them there); a rule made in one
+        before that was refused tells its owner privately, else nowhere."""
+        chat = await self.stores.people.chat_by_id(rule.chat_id) if rule.chat_id else None
+        if group_scope(chat) is None:
+            return rule.destination, rule.chat_id
+        channel = chat.channel if chat is not None else ""
+        private = await private_address(self.stores, user_id, [channel], channel)
+        if private is None:
+            return None, None
+        address, reached = private
+        return address_to_json(address), reached.id if reached is not None else None
 
     async def _fold(
         self,

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent.config import Settings
+from agent.delivery import private_address
 from agent.mail.setup import account_from
 from agent.types import Address, address_to_json
 from bot.commands.ids import digits_of_id
@@ -122,18 +123,28 @@ async def watch_add(
         spec = parse_rule(rule)
     except ValueError as exc:
         raise UsageError(f"{exc}.\n{RULE}") from None
+    where, here = address, chat
+    if in_group(chat):  # everyone here would read the notices: they go to the private chat
+        private = await private_address(stores, user.id, [address.channel], address.channel)
+        if private is None or private[1] is None:
+            return IN_PRIVATE
+        where, here = private
     saved, added = await stores.mail.add_rule(
         user.id,
         spec.kind,
         spec.value,
-        chat_id=chat.id,
-        destination=address_to_json(address),
+        chat_id=here.id,
+        destination=address_to_json(where),
     )
+    if added:
+        await stores.audit.record(
+            "mail.watch_added", actor=f"user:{user.id}", subject=str(saved.id), kind=spec.kind
+        )
+    if in_group(chat):
+        said = "Watching" if added else "Already watching"
+        return f"{said} #{saved.id}; I'll tell you in our private chat when such mail arrives."
     if not added:
         return f"Already watching #{saved.id}: {describe_rule(saved)}."
-    await stores.audit.record(
-        "mail.watch_added", actor=f"user:{user.id}", subject=str(saved.id), kind=spec.kind
-    )
     return (
         f"Watching #{saved.id}: {describe_rule(saved)}. I'll tell you here when such mail "
         "arrives (not during quiet hours). Remove with /mail watch remove " + str(saved.id)
