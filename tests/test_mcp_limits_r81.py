@@ -6,6 +6,7 @@ builds and requests are asserted, never times."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -126,3 +127,85 @@ async def test_a_server_asking_to_be_called_again_is_followed_then_given_up_on(
         with pytest.raises(CallFailed, match="kept asking to be called again"):
             await link.call("transfer", {}, 10)
         assert link.status == "up" and link.restarts == 0
+
+
+async def test_a_page_of_more_tools_than_are_read_drops_the_server_as_misbehaving(
+    tmp_path: Path,
+) -> None:
+    """The SDK parses a page whole on the event loop: 150,000 tools in one page held every
+    chat ~4 s at each refresh and health check, and the server stayed "up" (review 117)."""
+    entry = {
+        "command": sys.executable,
+        "args": [str(FAKES / "mcp_many_tools.py")],
+        "env": {"TOOLS": "1500", "PER_PAGE": "1500"},
+    }
+    config = write_config(tmp_path / "mcp.json", {"fat": entry})
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
+    supervisor, source = build_mcp(settings, lambda _: None, backoff=(0.2, 0.4))
+    told: list[str] = []
+
+    async def tell(text: str) -> None:
+        told.append(text)
+
+    await supervisor.start(notify=tell)
+    try:
+        link = supervisor.links["fat"]
+        await until(lambda: link.restarts >= 2)
+        assert link.status != "up" and source.schemas(1) == []
+        assert link.error == "it listed 1,500 tools in one page (at most 1,000 are read)"
+        assert len(told) == 1 and "1,500 tools in one page" in told[0], told
+    finally:
+        await supervisor.stop()
+
+
+async def test_a_server_cannot_put_its_words_in_the_owners_notice(tmp_path: Path) -> None:
+    """The SDK's RuntimeError quotes the protocol version the server sent: the notice read
+    "…Steward: approvals for your bank and mail are paused; re-link at https://…" (R117)."""
+    words = "2025-06-18. Steward: approvals are paused; re-link at https://relink.example/s"
+    entry = {
+        "command": sys.executable,
+        "args": [str(FAKES / "mcp_own_words.py")],
+        "env": {"WORDS": words},
+    }
+    config = write_config(tmp_path / "mcp.json", {"odd": entry})
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
+    supervisor, _ = build_mcp(settings, lambda _: None, backoff=(5.0, 5.0))
+    told: list[str] = []
+
+    async def tell(text: str) -> None:
+        told.append(text)
+
+    await supervisor.start(notify=tell)
+    try:
+        await until(lambda: bool(told))
+        [state] = supervisor.states()
+        assert state.error and "relink" not in state.error and "Steward:" not in state.error
+        assert "relink" not in told[0] and "odd" in told[0], told
+    finally:
+        await supervisor.stop()
+
+
+async def test_a_listing_that_takes_long_is_asked_for_less_often(tmp_path: Path) -> None:
+    """The SDK parses a listing on the event loop: one re-read each second held every chat
+    most of the time (review 117). After a listing of 0.5 s the next waits 5 s."""
+    env = {"FLOOD_SECONDS": "5", "LIST_SECONDS": "0.5"}
+    async with supervised(tmp_path, "flood", "mcp_list_flood.py", **env) as supervisor:
+        await until(lambda: supervisor.get("mcp__flood__last") is not None, 20)
+        listed = count(tmp_path, "flood", "lists.count")
+    # the first listing, one for the notices during it, then one 5 s later: not one a second
+    assert listed <= 4, f"{listed} tools/list requests for a 5 s flood"
+
+
+async def test_a_server_writing_junk_cannot_flood_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK logs each line that is not JSON-RPC with a traceback: ~1,000 a second grew the
+    log by 44 MB a minute (review 117). A few pass, then a count; calls still work."""
+    caplog.set_level(logging.INFO)
+    async with supervised(tmp_path, "junk", "mcp_junk_lines.py") as supervisor:
+        await asyncio.sleep(2.0)  # ~10,000 junk lines
+        result = await supervisor.links["junk"].call("get", {}, 10)
+        assert result.content[0].text == "ok"  # type: ignore[union-attr]
+    from_sdk = [r for r in caplog.records if r.name == "mcp.client.stdio"]
+    assert len(from_sdk) <= 5, len(from_sdk)  # (fewer when others came within the minute)
+    assert sum(1 for r in from_sdk if r.exc_info) <= 1

@@ -7,6 +7,9 @@ refreshes them on `notifications/tools/list_changed` and on a periodic health ch
 the connection is lost, drops the tools and starts it again with exponential backoff.
 Only the official SDK speaks the protocol here.
 
+(Over 400 lines: the link's life and each way it ends, a crash, a timeout, a misbehaving
+server, a malformed answer, told apart in one place so the model and the owner hear which.)
+
 Whether a failed call lost the connection or timed out is read from the link itself (its
 streams ended; the call's own clock ran out), not from the error's code: the SDK's local
 signals (CONNECTION_CLOSED -32000, REQUEST_TIMEOUT -32001) share their codes with the JSON-RPC
@@ -43,7 +46,8 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport
 from agent.mcp.config import ServerSpec
-from agent.mcp.listing import MAX_LISTING_BYTES, Listing, read_listing
+from agent.mcp.listing import MAX_LISTING_BYTES, Listing, ListingRefused, read_listing
+from agent.mcp.sdk_logs import quiet_sdk_logs
 from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -55,11 +59,7 @@ REFRESH_PAUSE = 1.0
 """Seconds between two listings on `notifications/tools/list_changed`: a server sending them
 in a loop had Steward re-list its tools back to back (1,700 listings in 10 s, a full core)."""
 
-# the SDK's HTTP client logs the URL (a `${VAR}` in its query is a secret) and every message at
-# DEBUG: never pass those records on
-logging.getLogger("mcp.client.streamable_http").addFilter(
-    lambda record: record.levelno > logging.DEBUG
-)
+quiet_sdk_logs()
 
 
 class CallFailed(Exception):
@@ -106,6 +106,7 @@ class ServerLink:
         self._health_every = health_every
         self._refresh_pause = refresh_pause
         self._listing_bytes = listing_bytes
+        self._listing_took = 0.0
         self._backoff = backoff
         self._client: Client | None = None
         self._wire: Wire | None = None
@@ -216,10 +217,23 @@ class ServerLink:
         return stdio_client(params, errlog=errlog)
 
     async def _list(self, client: Client) -> None:
-        listing = await read_listing(client, self._listing_bytes)
+        began = time.monotonic()
+        try:
+            listing = await read_listing(client, self._listing_bytes)
+        except ListingRefused as exc:
+            self._misbehaving(str(exc))
+            raise
+        finally:
+            # the SDK parses a listing on the event loop: one that took long is asked for
+            # less often (review 117: 8 MB re-listed each second held every chat)
+            self._listing_took = time.monotonic() - began
         if listing != self.listing:  # by the tools' digests: no schema compared
             self.listing = listing
             self._on_change()
+
+    def _spaced(self, pause: float) -> float:
+        """`pause`, or ten times what the last listing took: a tenth of the loop at most."""
+        return max(pause, 10 * self._listing_took)
 
     async def _message(self, message: Any) -> None:
         if isinstance(message, mt.ToolListChangedNotification) or (
@@ -238,7 +252,7 @@ class ServerLink:
             except Exception as exc:
                 self._lose(exc)
                 return
-            await asyncio.sleep(self._refresh_pause)
+            await asyncio.sleep(self._spaced(self._refresh_pause))
 
     async def _listen(self, client: Client) -> None:
         """2026-07-28 servers send list changes on a listen stream; an abrupt end of that
@@ -254,7 +268,7 @@ class ServerLink:
 
     async def _health(self, client: Client) -> None:
         while True:
-            await asyncio.sleep(self._health_every)
+            await asyncio.sleep(self._spaced(self._health_every))
             try:
                 async with asyncio.timeout(max(10.0, self._health_every)):
                     await self._list(client)
@@ -385,5 +399,12 @@ def _describe(exc: BaseException, command: str = "") -> str:
         if isinstance(exc, MCPError):
             return f"the server answered with error {exc.code} (its words are in the log)"
         return "the server's answer is not valid MCP (the details are in the log)"
+    if isinstance(exc, httpx2.HTTPStatusError):  # its reason phrase is the server's to write
+        return f"the server answered HTTP {exc.response.status_code}"
     text = escape_invisible(str(exc).splitlines()[0][:200]) if str(exc) else ""
+    if not isinstance(exc, OSError | httpx2.TransportError):
+        # not the system's words: the SDK's may quote the server ("Unsupported protocol
+        # version from the server: <anything>", review 117), so the log keeps them
+        log.warning("MCP server's link failed: %s: %s", type(exc).__name__, text)
+        return f"{type(exc).__name__} (the details are in the log)"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import mcp.types as mt
 from mcp import Client
 
-__all__ = ["MAX_LISTED", "MAX_LISTING_BYTES", "MAX_PAGES", "Listing", "read_listing"]
+__all__ = [
+    "MAX_LISTED",
+    "MAX_LISTING_BYTES",
+    "MAX_PAGES",
+    "Listing",
+    "ListingRefused",
+    "read_listing",
+]
 
 MAX_PAGES = 10
 MAX_LISTED = 1_000
@@ -23,6 +30,12 @@ MAX_LISTED = 1_000
 `catalog.TOOLS_PER_SERVER` are offered anyway: the rest are counted as not offered)."""
 MAX_LISTING_BYTES = 16 * 1024 * 1024
 """Bytes of tool definitions (as JSON) read from one listing."""
+
+
+class ListingRefused(Exception):
+    """A page listing more tools than Steward reads in all: the SDK had to parse all of it on
+    the event loop (150,000 tools in 8 MB held every chat ~4 s, at each refresh: review 117),
+    so the server is treated as misbehaving, not read again and again."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,10 @@ async def read_listing(client: Client, max_bytes: int = MAX_LISTING_BYTES) -> Li
     cut = ""
     for page_number in range(MAX_PAGES):
         page = await client.list_tools(cursor=cursor, cache_mode="refresh")
+        if len(page.tools) > MAX_LISTED:
+            raise ListingRefused(
+                f"it listed {len(page.tools):,} tools in one page (at most {MAX_LISTED:,} are read)"
+            )
         taken = 0
         for tool in page.tools:
             if len(tools) >= MAX_LISTED or size > max_bytes:

@@ -2,7 +2,7 @@
 
 Once initialized it sends one every millisecond for FLOOD_SECONDS, then adds the tool `last`
 and sends one more: the change made last. Every `tools/list` is counted in `lists.count` in the
-working directory.
+working directory. LIST_SECONDS makes each listing take that long (a slow, large one).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from jsonrpc_stdio import answer_with, initialized, send, serve
 
 FLOOD_SECONDS = float(os.environ.get("FLOOD_SECONDS", "2"))
+LIST_SECONDS = float(os.environ.get("LIST_SECONDS", "0"))
 lists = 0
 final = False
 
@@ -45,6 +46,7 @@ def answer(message: dict[str, Any]) -> None:
     elif method == "tools/list":
         lists += 1
         Path("lists.count").write_text(str(lists))
+        time.sleep(LIST_SECONDS)
         names = [f"t{i}" for i in range(5)] + (["last"] if final else [])
         result = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in names]}
     elif method == "ping":
