@@ -553,11 +553,7 @@ async def test_prefix_rules_and_planted_config_run_nothing_unasked(tmp_path: Pat
         for command in ("git status-x", "lsof", "lsblk"):
             await w.h.say(instruction("shell", {"command": command}))
         asked = [prompt for _, prompt in w.h.channel.approvals]
-        assert [p.preview.splitlines()[-1] for p in asked] == [
-            "$ git status-x",
-            "$ lsof",
-            "$ lsblk",
-        ]
+        assert [p.preview.splitlines()[0] for p in asked] == ["$ git status-x", "$ lsof", "$ lsblk"]
         assert all(p.reason.startswith("default for external_effect tools") for p in asked)
         await w.h.say(instruction("shell", {"command": "git status --short"}))
         assert len(w.h.channel.approvals) == 3  # allowed by `git status *`: ran unasked

@@ -76,18 +76,16 @@ async def _shell_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         confined = False
     where = "confined to the workspace" if confined else "UNCONFINED"
     sent = await asyncio.to_thread(_files_sent, sandbox)
-    # Steward's facts first: a long command (one argument may span many lines) could draw a
-    # fake facts line of its own and push the real one out of view (review 115)
     return (
+        f"$ {arguments['command']}\n"
         f"(working directory: {sandbox.root()}; network: {network}; {where}; "
-        "empty HOME, no secrets in env)\n"
+        "empty HOME, no secrets in env)"
         + (
-            f"The command sees {OTHERS_FILES}/: {sent} file(s) sent in chat, by you or by "
-            "others; a test runner or build there may read or run them.\n"
+            f"\nThe command sees {OTHERS_FILES}/: {sent} file(s) sent in chat, by you or by "
+            "others; a test runner or build there may read or run them."
             if sent
             else ""
         )
-        + f"$ {arguments['command']}"
     )
 
 
