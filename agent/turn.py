@@ -101,6 +101,8 @@ class _Turn:
     prompt: int = 0
     """How many messages are the prompt (history, context, trigger): a finished turn stores
     only what came after (the model's answers, tool results), not the history again each turn."""
+    offers_mcp: bool = True
+    """Whether the MCP servers' tools are offered (the owner's turn; see `offers_mcp`)."""
     head: list[dict[str, Any]] = field(default_factory=list)
     """A turn started here: its prompt as the API takes it (`api_form`), sent as is, with
     `messages` holding only what came after. The typed prompt is made only if the turn pauses
@@ -214,10 +216,12 @@ class TurnRunner:
             label=label,
             run_id=request.run_id,
         )
+        ctx = self.tool_context(request, turn_id)
         turn = _Turn(
             id=turn_id,
             request=request,
-            ctx=self.tool_context(request, turn_id),
+            ctx=ctx,
+            offers_mcp=await self._policy.offers_mcp(ctx),
             system=prompt.system,
             messages=[],
             label=label,
@@ -280,10 +284,12 @@ class TurnRunner:
         request = replace(request, tainted=label.tainted, sources=label.sources)
         if not await self._stores.turns.claim_paused(turn_id, label=label):
             return None  # another resume took it meanwhile
+        ctx = self.tool_context(request, turn_id)
         turn = _Turn(
             id=turn_id,
             request=request,
-            ctx=self.tool_context(request, turn_id),
+            ctx=ctx,
+            offers_mcp=await self._policy.offers_mcp(ctx),
             system=self._context.system(request),
             messages=messages,
             usage=state.token_usage,
@@ -400,8 +406,9 @@ class TurnRunner:
     async def _ask(self, turn: _Turn) -> ModelReply:
         """One model call, streamed to the live reply while the turn holds nothing from outside."""
         assert self._model is not None
-        tools = self._tools.schemas(turn.id)
-        if offered := self._tools.offered_sources(turn.id):  # MCP servers' descriptions
+        dynamic = turn.offers_mcp
+        tools = self._tools.schemas(turn.id, dynamic=dynamic)
+        if offered := self._tools.offered_sources(turn.id, dynamic=dynamic):  # MCP servers' words
             await self._taint(turn, Label.untrusted(*offered))
         if turn.stream is not None and turn.label.tainted:
             await turn.stream.stop()  # before the model reads outside content

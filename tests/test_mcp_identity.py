@@ -14,7 +14,9 @@ from typing import Any
 
 from fakes.anthropic import Reply
 from mcp_servers.rug_server import FORGED_NAME
-from mcp_servers.support import mcp_world
+from mcp_servers.support import mcp_world, notes_stdio
+
+from memory.people import Identity
 
 RUG = {
     "rug": {
@@ -96,3 +98,29 @@ async def test_a_tool_name_cannot_draw_lines_on_the_card(tmp_path: Path) -> None
         lines = card.preview.splitlines()
         assert f"tool: {json.dumps(FORGED_NAME)}" in lines, card.preview
         assert "(read-only preview; nothing changes)" not in lines
+
+
+async def test_a_guests_turn_is_offered_no_mcp_server_unless_their_rules_name_one(
+    tmp_path: Path,
+) -> None:
+    """A guest's /mcp is refused, yet their turns were offered the owner's servers' tools,
+    names and all ("Connected servers: bank-acme"), for their model to read out (R117)."""
+    guest = Identity("test", "guest")
+    for direct in ("0", "20"):
+        async with mcp_world(
+            tmp_path / direct, {"bank-acme": notes_stdio()}, STEWARD_MCP_DIRECT_TOOLS=direct
+        ) as world:
+            await world.h.steward.stores.people.admit(guest, "Guest")
+            world.model.reply(Reply.text("hi"))
+            await world.h.say("which tools do you have?", sender=guest, chat="g")
+            assert "bank-acme" not in json.dumps(world.model.requests[-1].body["tools"])
+            assert not [n for n in world.model.requests[-1].tool_names if n.startswith("mcp")]
+            world.model.reply(Reply.text("hi"))
+            await world.h.say("and you?")  # the owner's turn: offered
+            assert "bank-acme" in json.dumps(world.model.requests[-1].body["tools"])
+    rules = f'\n[users."{guest}"]\nrules = [{{ tool = "mcp__bank-acme__*", decision = "ask" }}]\n'
+    async with mcp_world(tmp_path / "ruled", {"bank-acme": notes_stdio()}, rules=rules) as world:
+        await world.h.steward.stores.people.admit(guest, "Guest")
+        world.model.reply(Reply.text("hi"))
+        await world.h.say("which tools do you have?", sender=guest, chat="g")
+        assert "bank-acme" in json.dumps(world.model.requests[-1].body["tools"])

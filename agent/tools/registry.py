@@ -338,13 +338,17 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
-    def schemas(self, turn_id: int | None = None) -> list[dict[str, Any]]:
-        """The `tools` list for the Messages API; forbidden tools are never offered."""
+    def schemas(self, turn_id: int | None = None, *, dynamic: bool = True) -> list[dict[str, Any]]:
+        """The `tools` list for the Messages API; forbidden tools are never offered, nor the
+        dynamic sources' (MCP servers') unless `dynamic`."""
         offered = [t.schema() for t in self._tools.values() if t.risk is not Risk.FORBIDDEN]
-        for source in self._sources:
+        for source in self._sources if dynamic else ():
             offered += [s for s in source.schemas(turn_id) if s["name"] not in self._tools]
         return offered
 
-    def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
+    def offered_sources(
+        self, turn_id: int | None = None, *, dynamic: bool = True
+    ) -> tuple[str, ...]:
         """Where the words of the offered dynamic tools come from (`mcp:<server>`)."""
-        return tuple(s for source in self._sources for s in source.offered_sources(turn_id))
+        sources = self._sources if dynamic else ()
+        return tuple(s for source in sources for s in source.offered_sources(turn_id))
