@@ -202,6 +202,20 @@ class MailStore:
         row = await self._db.fetchone("SELECT * FROM mail_notices WHERE id = ?", (notice_id,))
         return _notice(row) if row else None
 
+    async def noticed(
+        self, folder: str, uidvalidity: int, reason: str, user_ids: list[int]
+    ) -> set[int]:
+        """The UIDs in `folder` every one of `user_ids` already had a notice of for `reason`."""
+        if not user_ids:
+            return set()
+        marks = ",".join("?" * len(set(user_ids)))
+        rows = await self._db.fetchall(
+            "SELECT uid FROM mail_notices WHERE folder = ? AND uidvalidity = ? AND reason = ?"
+            f" AND user_id IN ({marks}) GROUP BY uid HAVING COUNT(DISTINCT user_id) = ?",
+            (folder, uidvalidity, reason, *set(user_ids), len(set(user_ids))),
+        )
+        return {int(r["uid"]) for r in rows}
+
     async def set_notice_schedule(self, notice_id: int, schedule_id: int) -> None:
         await self._db.execute(
             "UPDATE mail_notices SET schedule_id = ? WHERE id = ?", (schedule_id, notice_id)
