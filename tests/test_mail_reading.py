@@ -225,3 +225,36 @@ async def test_minutes_sent_to_oneself_are_answered_to_all_from_the_sent_folder(
     assert cc == ["Cc: ann@partner.example, bo@partner.example"]
     assert "says it is from you" not in sent.preview
     assert "Cc: (none)" in inbox.preview and "says it is from you" in inbox.preview
+
+
+async def test_mail_times_are_shown_in_the_owners_time_zone(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """A listing showed each sender's Date: in the sender's own zone (09:15 from California
+    and 09:15 from Berlin side by side, eight hours apart), and the briefing the server's."""
+    import time
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from agent.scheduler import SchedulerService
+
+    received = time.time() - 600
+    dovecot.deliver(
+        plain_mail(
+            "Ann <ann@partner.example>", "West", "x", Date="Thu, 03 Dec 2026 09:15:00 -0800"
+        ),
+        received=received,
+    )
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        assert "Asia/Tokyo" in await w.h.say("/timezone Asia/Tokyo")
+        await w.h.say(instruction("mail_search", {}))
+        listing = str(w.model.requests[-1].body)
+        assert "(times Asia/Tokyo)" in listing and "2026-12-04 02:15" in listing, listing[-800:]
+        assert "briefing" in (await w.h.say("/briefing mail on")).lower()
+        owner = await w.h.steward.stores.people.owner()
+        assert owner is not None
+        scheduler = w.h.steward.scheduler
+        assert isinstance(scheduler, SchedulerService)
+        prompt = (await scheduler.draft_briefing(owner)).prompt
+        tokyo = datetime.fromtimestamp(int(received), UTC).astimezone(ZoneInfo("Asia/Tokyo"))
+        assert f"{tokyo:%Y-%m-%d %H:%M} JST" in prompt, prompt[-600:]

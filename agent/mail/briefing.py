@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from agent.fence import fence, new_fence_id
 from agent.mail.errors import MailError
@@ -126,7 +127,9 @@ class MailDigest:
             return MailBriefing(f"{text}\n{left_out}" if left_out else text, 0, now)
         lines = []
         for number, (folder, uid, arrived, mail) in enumerate(full, 1):
-            when = f" · {arrived:%Y-%m-%d %H:%M}" if arrived else ""
+            if arrived is not None and arrived.tzinfo is not None and user.timezone:
+                arrived = arrived.astimezone(ZoneInfo(user.timezone))  # the server's zone, else
+            when = f" · {arrived:%Y-%m-%d %H:%M %Z}".rstrip() if arrived else ""
             lines.append(f"[M{number}] From: {mail.sender or '(none)'}{when} · {folder} UID {uid}")
             lines.append(f"Subject: {mail.subject or '(none)'}")
             if CUT_NOTE in mail.problems:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import SearchQuery
@@ -111,9 +112,12 @@ async def mail_search(
     source = f"mail:{folder}"
     if not found:
         return ToolResult(f"No messages in {folder} match.", source=source)
-    lines = [f"{len(found)} message(s) in {folder}, newest first:"]
+    zone = ZoneInfo(ctx.timezone)  # each sender's Date: is in their zone: shown in the user's
+    lines = [f"{len(found)} message(s) in {folder}, newest first (times {zone.key}):"]
     for hit in found:
         when = hit.mail.date or hit.arrived
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(zone)
         lines.append(
             f"UID {hit.uid} · {when:%Y-%m-%d %H:%M} · {'read' if hit.seen else 'unread'} · "
             f"From: {hit.mail.sender or '(none)'} · Subject: {hit.mail.subject or '(none)'} · "
