@@ -953,3 +953,52 @@ async def test_a_tree_too_deep_in_the_inbox_names_the_removal_that_works(box: Bo
     for repair in ("rm -r inbox/d", "rm -rf inbox"):
         assert (await shell.fingerprint(box.ctx, {"command": repair})).startswith("tree:")  # type: ignore[misc]
     assert "exit code 0" in await _approved(box, "rm -rf inbox/d")
+
+
+def _running(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+from agent.sandbox import Sandbox
+from agent.tools.shell import _run
+box = Sandbox(workspace=Path(sys.argv[1]), shell_timeout=600)
+argv = box.command(["sleep", sys.argv[2]], confined=True)
+asyncio.run(_run(box, argv, box.env(confined=True)))
+"""
+
+
+@needs_namespaces
+def test_a_command_dies_with_steward(tmp_path: Path) -> None:
+    """Steward killed mid-command (SIGKILL, the OOM killer) left an approved `sleep 3600`
+    running with no time limit beside the restarted Steward (review 116); SIGTERM cannot
+    reach it, it is the first process of its namespace."""
+    marker = f"3001.{os.getpid()}{time.monotonic_ns() % 1000}"
+    root = Path(__file__).resolve().parent.parent
+    steward = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "workspace"), marker], cwd=root
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not _running(f"sleep\0{marker}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _running(f"sleep\0{marker}"), "the command never started"
+    finally:
+        steward.kill()
+        steward.wait()
+    deadline = time.monotonic() + 10
+    while _running(f"sleep\0{marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _running(f"sleep\0{marker}")
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+    assert left == [], "the command outlived Steward"

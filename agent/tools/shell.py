@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from agent.child_death import dies_with_parent
 from agent.git_pins import GIT_DRIVER_KEYS, git_pins
 from agent.inbox_gate import gate_for
 from agent.keyrings import fresh_keyring
@@ -254,7 +255,8 @@ async def _run(sandbox: Sandbox, argv: list[str], env: dict[str, str]) -> tuple[
             stdout=write_end,
             stderr=write_end,
             start_new_session=True,
-            preexec_fn=fresh_keyring,  # not Steward's keyring, nor an earlier command's
+            # dies with Steward; not Steward's keyring, nor an earlier command's
+            preexec_fn=dies_with_parent(fresh_keyring),
         )
     except FileNotFoundError:
         raise ToolError(f"no such command: {argv[0]}") from None
