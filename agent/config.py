@@ -425,6 +425,19 @@ class Settings(BaseSettings):
                         f"{name.upper()} is set but SLACK_BOT_TOKEN is not: Slack needs its "
                         "bot token (xoxb-…) too"
                     )
+        elif self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode, xapp-…) nor "
+                "SLACK_SIGNING_SECRET (HTTP mode): Slack needs one of them"
+            )
+        token = self.telegram_bot_token
+        if token is not None and not re.fullmatch(r"\d+:[\w-]+", token.get_secret_value()):
+            # aiogram refused it only once the channel started: exit 1, and systemd restarted
+            # it every 5 s for ever (review 116); the value is a secret, never shown
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN is not a bot token (digits, a colon, then letters, as "
+                "@BotFather gives it: 123456:ABC-DEF…)"
+            )
         if self.telegram_webhook_url is not None:
             if self.telegram_bot_token is None:
                 raise ValueError(

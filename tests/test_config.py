@@ -92,6 +92,9 @@ def test_bad_value_raises_config_error(
         # a URL or host:port was taken and never matched a host
         ("STEWARD_FETCH_ALLOW_HOSTS", "http://127.0.0.1:8080", "e.g. 127.0.0.1"),
         ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, 10.0.0.5:80", "entry 2 is a URL or host:port"),
+        # the channel refused them only once started: exit 1, restarted by systemd (R116)
+        ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN is not a bot token"),
+        ("SLACK_BOT_TOKEN", "xoxb-1", "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN"),
     ],
 )
 def test_bad_value_exits_with_one_line_naming_the_setting(
