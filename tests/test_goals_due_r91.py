@@ -131,3 +131,37 @@ async def test_the_briefing_names_goals_overdue_due_today_and_soon_in_private_on
         assert posted.startswith("Good morning. Nothing new in your feeds today"), posted
         assert "tax" not in posted and "passport" not in posted and "Due" not in posted
         assert len([r for r in fake_model.requests if "Morning briefing" in r.last_user_text]) == 1
+
+
+async def test_dates_past_the_horizon_or_not_dates_are_refused_with_usage(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """9999-12-31 was taken, and in a zone east of UTC every later turn failed on its local
+    date (year 10000); 2027-13-01 was read as 13 January without a word (review 121)."""
+    fake_model.reply_text("hi")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("/goal add Someday")
+        for command in ("/goal due 1 9999-12-31", "/remind 9999-12-31 23:59 x"):
+            said = await h.say(command)
+            assert "more than 100 years ahead" in said and "/" in said.split("ahead", 1)[1], said
+        for command in ("/goal due 1 2027-13-01", "/remind 2027-13-01 09:00 x"):
+            said = await h.say(command)
+            assert "2027-13-01 is not a date" in said, said
+        goal = await h.steward.stores.goals.get(1, 1)
+        assert goal is not None and not goal.due_at
+        assert h.steward.scheduler is not None
+        assert await h.steward.scheduler.store.for_user(1, ("reminder",)) == []
+        # as a version before the cap stored them: the upgrade (0024) takes the dates out
+        assert (await h.say("/remind 2030-01-01 09:00 far")).startswith("OK")
+        db = h.steward.stores.db
+        await db.execute("UPDATE goals SET due_at = '9999-12-31T23:59:00+00:00'")
+        await db.execute("UPDATE schedules SET next_run_at = '9999-12-31T23:59:00+00:00'")
+        await db.execute("DELETE FROM schema_version WHERE version = 24")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        said = await h.say("/timezone Pacific/Kiritimati")
+        assert "Pacific/Kiritimati" in said and "went wrong" not in said, said
+        assert await h.say("hello") == "hi"
+        assert "Someday" in await h.say("/goal list")
+        goal = await h.steward.stores.goals.get(1, 1)
+        assert goal is not None and not goal.due_at
+        assert "far" not in await h.say("/remind list")

@@ -79,6 +79,9 @@ EXAMPLES = (
     "2026-12-24 18:00 dinner · every monday 8:00 weekly review · every day 21:00 journal"
 )
 MAX_TIME_TOKENS = 7
+YEARS_AHEAD = 100
+_ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
+"""The furthest ahead a date may be set."""
 
 _WEEKDAYS = {
     "monday": 0, "mon": 0, "mondays": 0,
@@ -181,6 +184,12 @@ def _dateparse(
     day a date without one takes; unset, dateparser takes the day of `now`."""
     import dateparser  # lazy: its language data loads on first use
 
+    for year, month, day in _ISO_DATE.findall(text):
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            # dateparser read 2027-13-01 as 13 January (year, day, month), silently (R121)
+            raise WhenError(f"{year}-{month}-{day} is not a date (year-month-day).") from None
     elapsed = bool(_ELAPSED.match(text.strip()))
     base = now.astimezone(UTC if elapsed else zone).replace(tzinfo=None)
     settings: dict[str, Any] = {
@@ -194,9 +203,16 @@ def _dateparse(
         settings["PREFER_DAY_OF_MONTH"] = day_of_month
     if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
         settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
-    result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    try:
+        result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    except (OverflowError, ValueError):  # "in 10000 years": past the last date Python has
+        result = None
     if result is None:
         return None
+    if result.year > now.year + YEARS_AHEAD:
+        # 9999-12-31 was taken, and in a zone east of UTC every later turn failed on its
+        # local date, year 10000 (review 121)
+        raise WhenError(f"“{text.strip()}” is more than {YEARS_AHEAD} years ahead.")
     clocks = {(int(h), int(m)) for h, m in _CLOCK_IN_TEXT.findall(text)}
     if clocks and (result.hour, result.minute) not in clocks:
         return None  # it dropped the time it was given ("tomorrow 9:00 tomorrow 10:00")
