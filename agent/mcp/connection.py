@@ -44,7 +44,7 @@ from mcp.client.subscriptions import ListenNotSupportedError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from agent.cards import escape_invisible
-from agent.mcp.capped_http import CappedTransport
+from agent.mcp.capped_http import CappedTransport, TooLarge
 from agent.mcp.config import ServerSpec
 from agent.mcp.listing import MAX_LISTING_BYTES, Listing, ListingRefused, read_listing
 from agent.mcp.sdk_logs import quiet_sdk_logs
@@ -402,7 +402,8 @@ def _describe(exc: BaseException, command: str = "") -> str:
     if isinstance(exc, httpx2.HTTPStatusError):  # its reason phrase is the server's to write
         return f"the server answered HTTP {exc.response.status_code}"
     text = escape_invisible(str(exc).splitlines()[0][:200]) if str(exc) else ""
-    if not isinstance(exc, OSError | httpx2.TransportError):
+    if not isinstance(exc, OSError | httpx2.ConnectError | httpx2.TimeoutException | TooLarge):
+        # a protocol error quotes the peer too (an HTTP status line of its choosing, R119)
         # not the system's words: the SDK's may quote the server ("Unsupported protocol
         # version from the server: <anything>", review 117), so the log keeps them
         log.warning("MCP server's link failed: %s: %s", type(exc).__name__, text)

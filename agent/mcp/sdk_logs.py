@@ -18,11 +18,17 @@ __all__ = ["quiet_sdk_logs"]
 BURST = 5
 WINDOW = 60.0
 LOGGERS = (
+    "client",  # the SDK's session logs under this bare name (a traceback a bad notification)
+    "mcp.client.client",
     "mcp.client.stdio",
     "mcp.client.streamable_http",
     "mcp.client.sse",
-    "mcp.client.session",
-    "mcp.shared.session",
+    "mcp.client.caching",
+    "mcp.shared.dispatcher",
+    "mcp.shared.jsonrpc_dispatcher",
+    "mcp.shared.direct_dispatcher",
+    "mcp.shared.tool_name_validation",
+    "mcp.os.posix.utilities",
 )
 
 log = logging.getLogger(__name__)
@@ -60,7 +66,8 @@ class _Bounded(logging.Filter):
 
 def quiet_sdk_logs() -> None:
     """Bound the SDK's client loggers (once; a second call adds nothing)."""
-    for name in LOGGERS:
+    known = [n for n in logging.root.manager.loggerDict if n.startswith(("mcp.", "mcp_"))]
+    for name in dict.fromkeys([*LOGGERS, *known]):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Bounded) for f in logger.filters):
             logger.addFilter(_Bounded(name))

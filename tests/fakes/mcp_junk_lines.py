@@ -1,8 +1,10 @@
 """A raw JSON-RPC MCP server over stdio that, once initialized, writes lines that are not
-JSON-RPC as fast as it can (the SDK logs each with a traceback); otherwise one tool, `get`."""
+JSON-RPC (JUNK=text) or notifications whose params are wrong (JUNK=notification) as fast as it
+can (the SDK logs each with a traceback); otherwise one tool, `get`."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -10,11 +12,16 @@ from typing import Any
 
 from jsonrpc_stdio import _lock, answer_with, initialized, serve
 
+LINE = {
+    "text": "not json\n",
+    "notification": '{"jsonrpc":"2.0","method":"notifications/progress","params":{"bogus":1}}\n',
+}[os.environ.get("JUNK", "text")]
+
 
 def flood() -> None:
     while True:
         with _lock:
-            sys.stdout.write("not json\n" * 50)
+            sys.stdout.write(LINE * 50)
             sys.stdout.flush()
         time.sleep(0.01)
 
