@@ -526,20 +526,19 @@ class PolicyEngine:
             return await self._owner_chats.is_owner_chat(channel, chat)
         return await self._owner_chats.is_own_chat(ctx.user.id, channel, chat)
 
-    async def offers_mcp(self, ctx: ToolContext) -> bool:
-        """Whether this person's turns are offered the MCP servers' tools: the owner's, and
-        another person's only when a rule of their own section names one. The servers are the
-        owner's; their names and tools ("bank-acme", "therapist") are not for every guest's
-        model to read out (review 117)."""
+    async def mcp_offered(self, ctx: ToolContext) -> Callable[[str], bool] | None:
+        """Which MCP tools this person's turns are offered: all (None) to the owner; to
+        another person only those a rule of their own section names, so no guest's model reads
+        out the names of the owner's servers and tools ("bank-acme", "therapist", R117, R119)."""
         if ctx.user.is_owner:
-            return True
-        for identity in await ctx.stores.people.identities_of(ctx.user.id):
-            for rule in self.policy.users.get(str(identity), UserPolicy()).rules:
-                if rule.decision in (Decision.ALLOW, Decision.ASK) and (
-                    rule.tool.startswith("mcp__") or fnmatch.fnmatchcase("mcp__s__t", rule.tool)
-                ):
-                    return True
-        return False
+            return None
+        globs = [
+            rule.tool
+            for identity in await ctx.stores.people.identities_of(ctx.user.id)
+            for rule in self.policy.users.get(str(identity), UserPolicy()).rules
+            if rule.decision in (Decision.ALLOW, Decision.ASK)
+        ]
+        return lambda name: any(fnmatch.fnmatchcase(name, glob) for glob in globs)
 
     async def _match(
         self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext

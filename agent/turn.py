@@ -38,7 +38,15 @@ from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.streaming import ReplyStream, ask_streamed
 from agent.text_fences import close_open_fence
-from agent.tools.registry import Risk, ToolContext, ToolDeps, ToolError, ToolRegistry, ToolResult
+from agent.tools.registry import (
+    Offered,
+    Risk,
+    ToolContext,
+    ToolDeps,
+    ToolError,
+    ToolRegistry,
+    ToolResult,
+)
 from agent.transcript import (
     Message,
     PausedState,
@@ -101,8 +109,8 @@ class _Turn:
     prompt: int = 0
     """How many messages are the prompt (history, context, trigger): a finished turn stores
     only what came after (the model's answers, tool results), not the history again each turn."""
-    offers_mcp: bool = True
-    """Whether the MCP servers' tools are offered (the owner's turn; see `offers_mcp`)."""
+    mcp_offered: Offered = None
+    """Which MCP tools are offered (None: all, the owner's turn; see `Policy.mcp_offered`)."""
     head: list[dict[str, Any]] = field(default_factory=list)
     """A turn started here: its prompt as the API takes it (`api_form`), sent as is, with
     `messages` holding only what came after. The typed prompt is made only if the turn pauses
@@ -221,7 +229,7 @@ class TurnRunner:
             id=turn_id,
             request=request,
             ctx=ctx,
-            offers_mcp=await self._policy.offers_mcp(ctx),
+            mcp_offered=await self._policy.mcp_offered(ctx),
             system=prompt.system,
             messages=[],
             label=label,
@@ -289,7 +297,7 @@ class TurnRunner:
             id=turn_id,
             request=request,
             ctx=ctx,
-            offers_mcp=await self._policy.offers_mcp(ctx),
+            mcp_offered=await self._policy.mcp_offered(ctx),
             system=self._context.system(request),
             messages=messages,
             usage=state.token_usage,
@@ -406,9 +414,8 @@ class TurnRunner:
     async def _ask(self, turn: _Turn) -> ModelReply:
         """One model call, streamed to the live reply while the turn holds nothing from outside."""
         assert self._model is not None
-        dynamic = turn.offers_mcp
-        tools = self._tools.schemas(turn.id, dynamic=dynamic)
-        if offered := self._tools.offered_sources(turn.id, dynamic=dynamic):  # MCP servers' words
+        tools = self._tools.schemas(turn.id, turn.mcp_offered)
+        if offered := self._tools.offered_sources(turn.id, turn.mcp_offered):  # MCP servers' words
             await self._taint(turn, Label.untrusted(*offered))
         if turn.stream is not None and turn.label.tainted:
             await turn.stream.stop()  # before the model reads outside content

@@ -118,9 +118,23 @@ async def test_a_guests_turn_is_offered_no_mcp_server_unless_their_rules_name_on
             world.model.reply(Reply.text("hi"))
             await world.h.say("and you?")  # the owner's turn: offered
             assert "bank-acme" in json.dumps(world.model.requests[-1].body["tools"])
-    rules = f'\n[users."{guest}"]\nrules = [{{ tool = "mcp__bank-acme__*", decision = "ask" }}]\n'
-    async with mcp_world(tmp_path / "ruled", {"bank-acme": notes_stdio()}, rules=rules) as world:
-        await world.h.steward.stores.people.admit(guest, "Guest")
-        world.model.reply(Reply.text("hi"))
-        await world.h.say("which tools do you have?", sender=guest, chat="g")
-        assert "bank-acme" in json.dumps(world.model.requests[-1].body["tools"])
+    # a rule naming one server's tools offers those, not the other server's (R119), and a glob
+    # not starting with mcp__ counts too
+    servers = {"bank-acme": notes_stdio(), "weather": notes_stdio()}
+    for glob, offered in (
+        ("mcp__weather__*", "mcp__weather__"),
+        ("*read_note", "__read_note"),
+    ):
+        rules = f'\n[users."{guest}"]\nrules = [{{ tool = "{glob}", decision = "ask" }}]\n'
+        async with mcp_world(
+            tmp_path / glob.strip("*_"), servers, rules=rules, STEWARD_MCP_DIRECT_TOOLS="0"
+        ) as world:
+            await world.h.steward.stores.people.admit(guest, "Guest")
+            world.model.reply(Reply.text("hi"))
+            await world.h.say("which tools do you have?", sender=guest, chat="g")
+            names = {n for n in world.model.requests[-1].tool_names if n.startswith("mcp")}
+            assert names and all(offered in n for n in names), names
+            if glob.startswith("mcp__weather"):
+                assert "bank-acme" not in json.dumps(world.model.requests[-1].body["tools"])
+            else:
+                assert names == {"mcp__weather__read_note", "mcp__bank-acme__read_note"}, names

@@ -18,6 +18,7 @@ from agent.mcp.supervisor import McpSupervisor
 from agent.tools.registry import (
     TOOL_LISTING,
     TOOL_SEARCH,
+    Offered,
     Risk,
     Tool,
     ToolContext,
@@ -53,8 +54,10 @@ class McpToolSource:
             return self._search if self.searching() else None
         return self.supervisor.get(name)
 
-    def schemas(self, turn_id: int | None = None) -> list[dict[str, Any]]:
+    def schemas(self, turn_id: int | None = None, only: Offered = None) -> list[dict[str, Any]]:
         offered = self._offered()
+        if only is not None:  # another person's turn: what their rules name, directly
+            return [t.schema() for t in offered if only(t.name)]
         if len(offered) <= self.direct_limit:
             return [t.schema() for t in offered]
         loaded = self._loaded.get(turn_id, set()) if turn_id is not None else set()
@@ -63,12 +66,14 @@ class McpToolSource:
         schema["description"] += f" Connected servers: {', '.join(servers)} ({len(offered)} tools)."
         return [schema, *(t.schema() for t in offered if t.name in loaded)]
 
-    def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
+    def offered_sources(self, turn_id: int | None = None, only: Offered = None) -> tuple[str, ...]:
         """`mcp-tools:<server>` for every server whose words (descriptions, schemas) `schemas()`
         offers the model in this turn: they are outside content, so the turn is tainted by them
         before the model reads them. The search tool alone (Steward's words) taints nothing."""
         offered = self._offered()
-        if len(offered) > self.direct_limit:
+        if only is not None:
+            offered = [t for t in offered if only(t.name)]
+        elif len(offered) > self.direct_limit:
             loaded = self._loaded.get(turn_id, set()) if turn_id is not None else set()
             offered = [t for t in offered if t.name in loaded]
         return tuple(dict.fromkeys(f"{TOOL_LISTING}{t.server}" for t in offered))

@@ -296,15 +296,21 @@ def tool(
     return decorate
 
 
+Offered = Callable[[str], bool] | None
+"""Which of a dynamic source's tools a turn is offered, by name (None: all of them)."""
+
+
 class ToolSource(Protocol):
     """Tools that come and go at run time (MCP servers): looked up after the built-in ones, so
     none can shadow a built-in; `schemas(turn_id)` is what it offers in that turn."""
 
     def get(self, name: str) -> Tool | None: ...
 
-    def schemas(self, turn_id: int | None = None) -> list[dict[str, Any]]: ...
+    def schemas(self, turn_id: int | None = None, only: Offered = None) -> list[dict[str, Any]]:
+        """`only`: offer just the tools it says yes to (another person's turn), directly."""
+        ...
 
-    def offered_sources(self, turn_id: int | None = None) -> tuple[str, ...]:
+    def offered_sources(self, turn_id: int | None = None, only: Offered = None) -> tuple[str, ...]:
         """The outside sources whose words `schemas(turn_id)` carries (they taint the turn)."""
         ...
 
@@ -338,17 +344,14 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
-    def schemas(self, turn_id: int | None = None, *, dynamic: bool = True) -> list[dict[str, Any]]:
-        """The `tools` list for the Messages API; forbidden tools are never offered, nor the
-        dynamic sources' (MCP servers') unless `dynamic`."""
+    def schemas(self, turn_id: int | None = None, only: Offered = None) -> list[dict[str, Any]]:
+        """The `tools` list for the Messages API; forbidden tools are never offered, and of
+        the dynamic sources' (MCP servers') only what `only` says yes to, when given."""
         offered = [t.schema() for t in self._tools.values() if t.risk is not Risk.FORBIDDEN]
-        for source in self._sources if dynamic else ():
-            offered += [s for s in source.schemas(turn_id) if s["name"] not in self._tools]
+        for source in self._sources:
+            offered += [s for s in source.schemas(turn_id, only) if s["name"] not in self._tools]
         return offered
 
-    def offered_sources(
-        self, turn_id: int | None = None, *, dynamic: bool = True
-    ) -> tuple[str, ...]:
+    def offered_sources(self, turn_id: int | None = None, only: Offered = None) -> tuple[str, ...]:
         """Where the words of the offered dynamic tools come from (`mcp:<server>`)."""
-        sources = self._sources if dynamic else ()
-        return tuple(s for source in sources for s in source.offered_sources(turn_id))
+        return tuple(s for source in self._sources for s in source.offered_sources(turn_id, only))
