@@ -475,9 +475,9 @@ class _Counting:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session, name)
 
-    async def headers(self, uids: Any) -> Any:
-        self.asked += len(uids)
-        return await self.session.headers(uids)
+    async def headers(self, uids: Any, *, header: bool = True) -> Any:
+        self.asked += len(uids) if header else 0
+        return await self.session.headers(uids, header=header)
 
 
 async def test_stale_unread_mail_already_told_of_is_not_read_again(
@@ -504,3 +504,24 @@ async def test_stale_unread_mail_already_told_of_is_not_read_again(
             assert await watcher.check_once(again) == 0
         assert first.asked == 3, first.asked  # the new one not at all
         assert again.asked == 0, again.asked
+
+
+async def test_unread_mail_not_yet_stale_or_older_than_the_rule_is_not_read(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """Mail from late yesterday (under a day old, yet BEFORE today) and a backlog from before
+    the rule were header-fetched on every pass, never told of (R119)."""
+    now = time.time()
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        for n in range(3):
+            dovecot.deliver(plain_mail(BOSS, f"Backlog {n}", "x"), received=now - 3 * 86400)
+        await w.h.say("/mail watch unread older than a day")
+        for n in range(3):
+            dovecot.deliver(plain_mail(BOSS, f"Late {n}", "x"), received=now - 20 * 3600)
+        watcher = watcher_of(w)
+        async with watcher.service.session() as session:
+            passes = []
+            for _ in range(2):
+                counting = _Counting(session)
+                passes.append((await watcher.check_once(counting), counting.asked))
+        assert passes == [(0, 0), (0, 0)], passes

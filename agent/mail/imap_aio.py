@@ -134,14 +134,13 @@ class AioImapSession:
                 found += [int(x) for x in line.split() if x.isdigit()]
         return sorted(u for u in set(found) if u > query.uid_above)
 
-    async def headers(self, uids: Sequence[int]) -> list[HeaderItem]:
+    async def headers(self, uids: Sequence[int], *, header: bool = True) -> list[HeaderItem]:
         if not uids:
             return []
+        block = f" {HEADER_FETCH}" if header else ""
         response = await self._ok(
             await self._client.uid(
-                "fetch",
-                uid_set(uids),
-                f"(UID FLAGS RFC822.SIZE INTERNALDATE {HEADER_FETCH})",
+                "fetch", uid_set(uids), f"(UID FLAGS RFC822.SIZE INTERNALDATE{block})"
             ),
             "fetch",
         )

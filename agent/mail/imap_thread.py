@@ -115,13 +115,12 @@ class ThreadedImapSession:
         )
         return sorted(int(u) for u in found if int(u) > query.uid_above)
 
-    async def headers(self, uids: Sequence[int]) -> list[HeaderItem]:
+    async def headers(self, uids: Sequence[int], *, header: bool = True) -> list[HeaderItem]:
         if not uids:
             return []
+        block = [HEADER_FETCH] if header else []
         data = await self._run(
-            self._client.fetch,
-            list(uids),
-            ["FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_FETCH],
+            self._client.fetch, list(uids), ["FLAGS", "RFC822.SIZE", "INTERNALDATE", *block]
         )
         items = []
         for uid, values in sorted(data.items()):
