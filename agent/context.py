@@ -191,10 +191,10 @@ class MemorySource:
             budget -= estimate_tokens(block)
             parts.append(block)
         lines: list[str] = []
+        zone = ZoneInfo(recall.timezone)  # the user's day, as "Now:" is (R120)
         for memory in recall.memories:
-            line = _memory_text(
-                fencer, memory, f"- #{memory.id} ({memory.created_at:%Y-%m-%d}) {memory.text}"
-            )
+            day = memory.created_at.astimezone(zone)
+            line = _memory_text(fencer, memory, f"- #{memory.id} ({day:%Y-%m-%d}) {memory.text}")
             cost = estimate_tokens(line)
             if cost > budget:
                 continue

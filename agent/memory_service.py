@@ -125,6 +125,7 @@ class MemoryService:
             turns=stores.turns,
             side=SideCall(model, stores.turns) if model is not None else None,
             history_tokens=config.history_tokens,
+            timezone=config.timezone,
         )
         self.portability = MemoryPortability(self.store, stores.people)
         self.forgetting = Forgetting(self.store, stores.messages, stores.turns, stores.approvals)

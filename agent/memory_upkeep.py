@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.errors import ModelUnavailable
 from agent.side_call import SideCall
@@ -282,7 +283,10 @@ class MemoryUpkeep:
         turns: TurnLog,
         side: SideCall | None,
         history_tokens: int,
+        timezone: str = "UTC",
     ) -> None:
+        """`timezone`: the owner's, for a user who set none: a summary's dates are theirs."""
+        self._timezone = timezone
         self._store = store
         self._messages = messages
         self._turns = turns
@@ -403,7 +407,8 @@ class MemoryUpkeep:
         if not user.is_owner:
             label = label.join(Label.untrusted(f"person:#{user.id}"))
         outside = label.tainted
-        transcript = _transcript(messages, user)
+        zone = ZoneInfo(user.timezone or self._timezone)
+        transcript = _transcript(messages, user, zone)
         known = await self._store.records.recent(user.id, 30, kinds=[Kind.FACT, Kind.PREFERENCE])
         listing = "\n".join(f"- {m.text}" for m in known if not m.untrusted) or "(nothing yet)"
         prompt = f"Already remembered:\n{listing}\n\nThe conversation:\n{transcript}"
@@ -434,8 +439,9 @@ class MemoryUpkeep:
                 saved = await self._store.save(new)
                 if not saved.duplicate and saved.memory.active:
                     facts.append(saved.memory)
-        start = parse_iso(messages[0].created_at)
-        end = parse_iso(messages[-1].created_at)
+        # the user's days, as "Now:" and everything they see are (R120: a UTC day off by one)
+        start = parse_iso(messages[0].created_at).astimezone(zone)
+        end = parse_iso(messages[-1].created_at).astimezone(zone)
         span = f"{start:%Y-%m-%d}" + (f" to {end:%Y-%m-%d}" if end.date() != start.date() else "")
         episode = await self._store.save(
             NewMemory(
@@ -481,13 +487,14 @@ def _tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def _transcript(messages: list[StoredMessage], user: User) -> str:
+def _transcript(messages: list[StoredMessage], user: User, zone: ZoneInfo) -> str:
     name = user.display_name if user.display_name not in ("", "owner") else "User"
-    lines: list[str] = []
+    lines: list[str] = [f"(Times are {zone.key}.)"]
     total = 0
     for message in messages:
         who = name if message.direction == "in" else "Steward"
-        line = f"[{message.created_at[:16].replace('T', ' ')}] {who}: {message.text}"
+        line = f"[{parse_iso(message.created_at).astimezone(zone):%Y-%m-%d %H:%M}] {who}: "
+        line += message.text
         total += len(line)
         if total > MAX_COMPACT_CHARS:
             lines.append("[… earlier part cut for length …]")
