@@ -287,6 +287,10 @@ async def _nothing() -> Found:
     return Found([], "keyword")
 
 
+PERIOD_KEPT = 2
+"""In-period hits put first when none passed the bar (PERIOD_MIN_SIMILARITY, a shared word)."""
+
+
 def _prefer_period(
     period: QueryTime, inside: Sequence[Hit], everywhere: Sequence[Hit]
 ) -> list[Hit]:
@@ -302,6 +306,12 @@ def _prefer_period(
         or hit.keyword_rank is not None
         or (hit.similarity is not None and hit.similarity >= PERIOD_MIN_SIMILARITY)
     }
+    if not relevant:
+        # none close enough: the period's best still come first, as its question asks (R120:
+        # "in January about the automobile" showed twelve March car messages, and nothing of
+        # the January Volvo, which came closest within the month)
+        ranked = sorted(inside, key=lambda h: -h.score)[:PERIOD_KEPT]
+        relevant = {hit.memory.id for hit in ranked}
     best: dict[int, Hit] = {}
     for hit in [*inside, *everywhere]:
         if hit.memory.id not in best or hit.score > best[hit.memory.id].score:
