@@ -27,7 +27,6 @@ __all__ = [
     "LinkResult",
     "Links",
     "Redemption",
-    "UnlinkRefused",
     "normalize_code",
 ]
 
@@ -78,10 +77,9 @@ class Detached:
     user_id: int
     chat_ids: tuple[int, ...]
     schedules_stopped: int
-
-
-class UnlinkRefused(Exception):
-    """Unlinking cannot be done safely; the message says why, for the owner."""
+    chats_unknown: bool = False
+    """Its private chats could not be told from another account's of the old user on the same
+    channel (a Slack DM's id is not the person's): they stayed where they were."""
 
 
 @dataclass(frozen=True)
@@ -213,13 +211,10 @@ class Links:
             if not others:  # (the owner always keeps the console)
                 return None
             same_channel = any(o["channel"] == identity.channel for o in others)
-            if same_channel and identity.channel != "telegram":
-                # a Slack DM's id is not the person's: with another account of theirs on
-                # Slack, which DM was this one's cannot be told, so nothing is moved blindly
-                raise UnlinkRefused(
-                    f"I can't tell which {identity.channel} direct chat was {identity}'s while "
-                    f"its person has another {identity.channel} account, so it stays linked"
-                )
+            # a Slack DM's id is not the person's: with another account of theirs on Slack,
+            # which DM was this one's cannot be told, so no chat moves; the account leaves all
+            # the same (R123: kept linked, an account dropped from STEWARD_OWNER stayed owner)
+            unknown = same_channel and identity.channel != "telegram"
             cursor = await tx.execute(
                 "INSERT INTO users (display_name, is_owner, created_at) VALUES ('', 0, ?)", (now,)
             )
@@ -240,7 +235,7 @@ class Links:
                     (identity.channel, old, identity.platform_user_id, int(same_channel)),
                 )
             ).fetchall()
-            chat_ids = [int(c["id"]) for c in chats]
+            chat_ids = [] if unknown else [int(c["id"]) for c in chats]
             marks = ",".join("?" * len(chat_ids)) or "NULL"
             await tx.execute(
                 f"UPDATE messages SET user_id = ? WHERE user_id = ? AND chat_id IN ({marks})",
@@ -264,4 +259,4 @@ class Links:
                 "UPDATE web_sessions SET ended_at = ? WHERE ended_at IS NULL AND identity = ?",
                 (now, str(identity)),
             )
-        return Detached(old, new, tuple(chat_ids), stopped.rowcount)
+        return Detached(old, new, tuple(chat_ids), stopped.rowcount, chats_unknown=unknown)

@@ -421,7 +421,7 @@ async def test_another_persons_chosen_name_is_one_quoted_line_in_the_system_prom
         assert "They are not your owner." in system
 
 
-async def test_unlinking_withdraws_what_waits_in_its_chat_and_refuses_a_blind_slack_unlink(
+async def test_unlinking_withdraws_what_waits_in_its_chat_and_unlinks_a_slack_account_too(
     tmp_path: Path,
 ) -> None:
     """An approval asked in the unlinked account's chat stayed pending: approved from another
@@ -478,6 +478,41 @@ async def test_unlinking_withdraws_what_waits_in_its_chat_and_refuses_a_blind_sl
             )
         )  # fmt: skip
         said = await say(main, "/revoke slack:UALT")
-        assert "can't tell which slack direct chat" in said and "stays linked" in said
-        still = await h.steward.stores.people.resolve(Identity("slack", "UALT"))
-        assert still is not None and still.is_owner
+        assert "no longer one of the owner's accounts" in said, said
+        assert "cannot be told from your other slack account's" in said, said
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None  # R123: it had stayed the owner, for good
+        assert Identity("slack", "UALT") not in await h.steward.stores.people.identities_of(
+            owner.id
+        )
+        assert await h.steward.stores.people.resolve(Identity("slack", "UALT")) is None
+
+
+async def test_a_slack_account_taken_out_of_steward_owner_stops_being_the_owner(
+    tmp_path: Path,
+) -> None:
+    """Moved from one Slack account to another, STEWARD_OWNER left the old one the owner for
+    good (R123): its DM could not be told from the new one's, so the unlink was refused, and
+    the next start never tried again."""
+    from bot.channels.console import CONSOLE_IDENTITY
+    from bot.commands.access import apply_owner_settings
+    from memory.labels import TRUSTED
+    from memory.stores import Stores
+
+    old, new = Identity("slack", "UOLD1234"), Identity("slack", "UNEW5678")
+    stores = await Stores.open(tmp_path / "s.db", FrozenClock(datetime(2026, 3, 2, tzinfo=UTC)))
+    try:
+        owner = await apply_owner_settings(stores, [CONSOLE_IDENTITY, old])
+        chat = await stores.people.chat("slack", "DOLD", "private")
+        await stores.messages.record_incoming(
+            chat_id=chat.id, user_id=owner.id, text="hi", platform_message_id="1",
+            thread_id=None, in_history=True, label=TRUSTED,
+        )  # fmt: skip
+        owner = await apply_owner_settings(stores, [CONSOLE_IDENTITY, new])
+        mine = await stores.people.identities_of(owner.id)
+        assert new in mine and old not in mine, mine
+        assert await stores.people.resolve(old) is None  # a person of its own, not allowed
+        [event] = await stores.audit.recent(5, kind="identity.unlinked")
+        assert event.subject == str(old) and event.detail["chats_unknown"] is True
+    finally:
+        await stores.close()

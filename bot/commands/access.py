@@ -27,7 +27,7 @@ from agent.types import Address, IncomingMessage
 from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.labels import TRUSTED
-from memory.links import LinkResult, UnlinkRefused
+from memory.links import LinkResult
 from memory.people import ID_FORMS, Chat, Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
@@ -163,10 +163,7 @@ async def revoke_person(
 
 async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
     """One of the owner's linked accounts (linked by mistake, lost) stops being the owner."""
-    try:
-        detached = await stores.links.unlink(identity)
-    except UnlinkRefused as exc:
-        return f"{exc}."
+    detached = await stores.links.unlink(identity)
     if detached is None:
         return f"{identity} is the owner's only identity; it can't be unlinked."
     # asked for in its chat: nothing of it runs, and no turn resumes to answer there
@@ -180,6 +177,7 @@ async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
         subject=str(identity),
         chats=len(detached.chat_ids),
         schedules=detached.schedules_stopped,
+        chats_unknown=detached.chats_unknown,
     )
     stopped = detached.schedules_stopped
     also = (
@@ -187,6 +185,12 @@ async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
         if stopped
         else ""
     )
+    if detached.chats_unknown:
+        also += (
+            f" Which {identity.channel} direct chat was its cannot be told from your other "
+            f"{identity.channel} account's, so those chats stay in your history: write to me "
+            f"once from the other account, so that what I send you privately goes there."
+        )
     return (
         f"{identity} is no longer one of the owner's accounts: it is a person of its own now, "
         f"who can't talk to me.{also} /allow {identity} would let them in as someone else."
