@@ -479,7 +479,7 @@ async def test_unlinking_withdraws_what_waits_in_its_chat_and_unlinks_a_slack_ac
         )  # fmt: skip
         said = await say(main, "/revoke slack:UALT")
         assert "no longer one of the owner's accounts" in said, said
-        assert "cannot be told from your other slack account's" in said, said
+        assert "cannot be told from the owner's other slack account's" in said, said
         owner = await h.steward.stores.people.owner()
         assert owner is not None  # R123: it had stayed the owner, for good
         assert Identity("slack", "UALT") not in await h.steward.stores.people.identities_of(
@@ -516,3 +516,36 @@ async def test_a_slack_account_taken_out_of_steward_owner_stops_being_the_owner(
         assert event.subject == str(old) and event.detail["chats_unknown"] is True
     finally:
         await stores.close()
+
+
+async def test_revoking_one_of_a_persons_linked_accounts_stops_what_waits_there(
+    tmp_path: Path,
+) -> None:
+    """The owner revoked one of Mallory's two linked accounts (it was stolen): her reminder
+    still fired into its chat after a restart, and her request asked there stayed pending, to
+    post the owner's file there once approved (R123)."""
+    from trust_world import instruction, trust_world
+
+    from bot.commands.access import revoke_person
+
+    stolen, kept = Identity("test", "mallory-a"), Identity("slack", "UMALLORYB")
+    clock = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        stores = w.h.steward.stores
+        user = await stores.people.admit(stolen, "Mallory")
+        await stores.people.admit(kept, "Mallory B")
+        code = await stores.links.issue(user.id, stolen)
+        await stores.links.redeem(code.display, kept)
+        assert (await w.h.say("/remind 2h secret", sender=stolen, chat="ma-dm")).startswith("OK")
+        await w.h.say(instruction("read_file", {"path": "x.md"}), sender=stolen, chat="ma-dm")
+        assert len(await stores.approvals.pending()) == 1
+        said = await revoke_person(stolen, OWNER, stores, w.h.settings)
+        assert "no longer one of their accounts" in said, said
+        assert await stores.approvals.pending() == []
+        mallory = await stores.people.resolve(kept)
+        assert mallory is not None and await stores.people.identities_of(mallory.id) == [kept]
+    clock.advance(timedelta(hours=3))
+    async with trust_world(tmp_path, clock=clock, reuse=True) as w:
+        assert w.h.steward.scheduler is not None
+        await w.h.steward.scheduler.run_due()
+        assert w.h.channel.texts("ma-dm") == []

@@ -145,6 +145,11 @@ async def revoke_person(
                 "is unlinked then."
             )
         return await _unlink(stores, identity, str(sender))
+    if user is not None and len(await stores.people.identities_of(user.id)) > 1:
+        # one of a person's linked accounts: it leaves them with its chats, and what waits or
+        # is scheduled there stops (R123: revoked, it still got their reminders and the
+        # answer to an approved request, while the person stayed allowed through the other)
+        return await _unlink(stores, identity, str(sender), whose="their")
     if not await stores.people.revoke(identity):
         return f"{identity} was not allowed anyway."
     await stores.audit.record("access.revoked", actor=str(sender), subject=str(identity))
@@ -161,8 +166,11 @@ async def revoke_person(
     return f"{identity} can no longer talk to me.{also} /allow {identity} lets them back in."
 
 
-async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
-    """One of the owner's linked accounts (linked by mistake, lost) stops being the owner."""
+async def _unlink(
+    stores: Stores, identity: Identity, actor: str, whose: str = "the owner's"
+) -> str:
+    """One of a person's linked accounts (linked by mistake, lost) stops being theirs: the
+    owner's stops being the owner."""
     detached = await stores.links.unlink(identity)
     if detached is None:
         return f"{identity} is the owner's only identity; it can't be unlinked."
@@ -187,12 +195,12 @@ async def _unlink(stores: Stores, identity: Identity, actor: str) -> str:
     )
     if detached.chats_unknown:
         also += (
-            f" Which {identity.channel} direct chat was its cannot be told from your other "
-            f"{identity.channel} account's, so those chats stay in your history: write to me "
-            f"once from the other account, so that what I send you privately goes there."
+            f" Which {identity.channel} direct chat was its cannot be told from {whose} other "
+            f"{identity.channel} account's, so those chats stay in {whose} history: a message "
+            f"from the other account makes it where what I send privately goes."
         )
     return (
-        f"{identity} is no longer one of the owner's accounts: it is a person of its own now, "
+        f"{identity} is no longer one of {whose} accounts: it is a person of its own now, "
         f"who can't talk to me.{also} /allow {identity} would let them in as someone else."
     )
 
