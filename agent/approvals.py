@@ -281,7 +281,9 @@ class ApprovalService:
                 approval,
             )
         ctx: ToolContext = await ctx_for(approval)
-        if ctx.clock.now() >= approval.expires_at:
+        now = ctx.clock.now()
+        if now >= approval.expires_at or now < approval.requested_at:
+            # a clock set back since the request (R123: hours later it was still "valid")
             if not await self.expire(approval):  # decided meanwhile: that decision stands
                 return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             return Decided(Outcome.EXPIRED, f"{approval.id} had expired; nothing ran.", approval)

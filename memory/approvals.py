@@ -318,7 +318,9 @@ class ApprovalStore:
 
     async def due_to_expire(self, now: datetime) -> list[Approval]:
         rows = await self._db.fetchall(
-            "SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ?", (iso(now),)
+            "SELECT * FROM approvals WHERE status = 'pending'"
+            " AND (expires_at <= ? OR requested_at > ?)",  # the clock set back: expired too
+            (iso(now), iso(now)),
         )
         return [_approval(r) for r in rows]
 

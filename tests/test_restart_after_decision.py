@@ -173,3 +173,22 @@ async def test_a_request_that_expired_days_ago_while_down_is_not_answered(
         assert len(w.model.requests) == asked and not w.h.channel.sent
         assert await w.h.steward.stores.turns.status_of(turn_id) == TurnStatus.INTERRUPTED
         assert not (w.workspace / "late").exists()
+
+
+async def test_a_request_does_not_outlive_its_minutes_by_a_clock_set_back(
+    tmp_path: Path,
+) -> None:
+    """Asked at 09:00 (expiring 09:15), the clock set back three hours while Steward was down,
+    then three hours passed: the sweep expired nothing and the card was approved, hours old
+    (R123). A clock before the request's own time expires it."""
+    clock = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir later"}))
+        [(_, card)] = w.h.channel.approvals
+    clock.advance(timedelta(hours=-3))
+    async with trust_world(tmp_path, clock=clock, reuse=True) as w:
+        clock.advance(timedelta(hours=3) - timedelta(minutes=1))  # 08:59 on the clock
+        assert await w.h.steward.expire_approvals() == 1
+        said = await w.h.say(f"/approve {card.approval_id}")
+        assert "ran" not in said, said
+        assert not (w.workspace / "later").exists()
