@@ -39,6 +39,18 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     """Mark what a crash cut short; returns the notes to send once channels are up."""
     stores = steward.stores
     notes: list[RestartNote] = []
+    if stores.audit.restored:
+        for approval in await stores.approvals.withdraw_restored():
+            await stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
+            label = await stores.turns.label_of(approval.turn_id)
+            await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+            note = _note_in_its_chat(
+                approval,
+                f"I was restored from a backup taken while {approval.tool} (request "
+                f"{approval.id}) waited for approval: it was withdrawn and did not run, since "
+                "it may have run after that backup. Ask for it again if it still matters.",
+            )
+            notes += [note] if note is not None else []
     for approval in await stores.approvals.fail_interrupted():
         await stores.audit.record(
             "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool

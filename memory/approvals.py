@@ -287,6 +287,15 @@ class ApprovalStore:
             "withdrawn: the chat it was asked in is no longer its person's; nothing ran",
         )
 
+    async def withdraw_restored(self) -> list[Approval]:
+        """Deny every request a restored backup held pending: asked before the backup, it may
+        have been approved and run since (R123: approved a second time, it ran again)."""
+        return await self._withdraw(
+            await self.pending(),
+            "steward",
+            "withdrawn: Steward was restored from a backup taken while it waited; nothing ran",
+        )
+
     async def _withdraw(self, pending: list[Approval], decided_by: str, why: str) -> list[Approval]:
         withdrawn = []
         for approval in pending:

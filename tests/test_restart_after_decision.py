@@ -192,3 +192,31 @@ async def test_a_request_does_not_outlive_its_minutes_by_a_clock_set_back(
         said = await w.h.say(f"/approve {card.approval_id}")
         assert "ran" not in said, said
         assert not (w.workspace / "later").exists()
+
+
+async def test_a_request_pending_in_a_restored_backup_is_withdrawn(tmp_path: Path) -> None:
+    """A backup taken while a request waited, then approved and run, then restored: the
+    request was pending again, and approved a second time it ran again (R123)."""
+    import asyncio
+
+    from harness import make_settings
+
+    from bot.backup import create_backup, restore_backup
+
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "touch ran-once"}))
+        [(_, card)] = w.h.channel.approvals
+        await asyncio.to_thread(create_backup, w.h.settings, tmp_path / "b.tar.gz")
+        assert "ran" in await w.h.say(f"/approve {card.approval_id}")
+        (w.workspace / "ran-once").unlink()
+    restore_backup(make_settings(tmp_path / "data", None), tmp_path / "b.tar.gz", force=True)
+    (tmp_path / "data" / "workspace").mkdir(exist_ok=True)
+    async with trust_world(tmp_path, reuse=True) as w:
+        assert await w.h.steward.stores.approvals.pending() == []
+        said = await w.h.say(f"/approve {card.approval_id}")
+        assert "ran" not in said or "did not run" in said, said
+        assert not (w.workspace / "ran-once").exists()
+        assert (await w.h.steward.stores.audit.verify()).ok
+        approval = await w.h.steward.stores.approvals.get(card.approval_id)
+        assert approval is not None and "restored from a backup" in (approval.result or "")
+        assert [e.subject for e in await w.audit_kinds("approval.withdrawn")] == [card.approval_id]
