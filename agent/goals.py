@@ -25,6 +25,7 @@ from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Saved, Source
 from memory.people import Chat, User
 from memory.stores import Stores
+from memory.visible import visible
 
 __all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals"]
 
@@ -74,7 +75,7 @@ class Goals:
         sources: tuple[str, ...] = (),
     ) -> Goal:
         title = _titled(title)
-        if not title:
+        if not visible(title):  # nothing, or zero-width marks alone (R121)
             raise GoalError("A goal needs a title.")
         if not user.is_owner:  # another person's words, whether through a tool or /goal
             tainted, sources = True, (*sources, f"person:#{user.id}")
@@ -208,7 +209,7 @@ class Goals:
         """A goal's title corrected (a typo, a sharper aim); its notes and dates stay."""
         goal = await self.get(user, goal_id, active=True)
         title = _titled(title)
-        if not title:
+        if not visible(title):  # nothing, or zero-width marks alone (R121)
             raise GoalError("What should it be called?")
         if not user.is_owner:  # another person's words, as in `add`
             label = label.join(Label.untrusted(f"person:#{user.id}"))

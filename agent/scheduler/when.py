@@ -49,6 +49,7 @@ from agent.scheduler.recurrence import (
     quiet_contains,
     quiet_end,
 )
+from memory.visible import visible
 
 __all__ = [
     "EXAMPLES",
@@ -506,7 +507,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
         _no_half_after_the_time(rest)
         rest = _without_to(rest) if spoken else rest
-        if not rest:
+        if not visible(" ".join(rest)):
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
     tokens = _day_of_next_week(tokens, now, zone)
@@ -532,7 +533,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError(
                 f"“{phrase}” is in the past ({moment.astimezone(zone):%Y-%m-%d %H:%M})."
             )
-        if not rest:
+        if not visible(rest):  # nothing, or zero-width marks alone (R121)
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(phrase.strip())))
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")

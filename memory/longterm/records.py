@@ -31,6 +31,7 @@ from memory.longterm.types import (
     normalize_subject,
     normalize_text,
 )
+from memory.visible import visible
 
 __all__ = ["MemoryRecords", "memory_of_row"]
 
@@ -157,7 +158,7 @@ class MemoryRecords:
         transaction. `retired_by`: the memory is replaced already (by a newer one) as it is
         stored: out of the keyword index, and no vector is owed or to remove."""
         text = normalize_text(new.text)
-        if not text:
+        if not visible(text):  # nothing, or zero-width marks alone (R121)
             raise ValueError("a memory needs some text")
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(f"a memory is at most {MAX_TEXT_CHARS} characters")

@@ -1,0 +1,34 @@
+"""A reminder, goal or memory made of zero-width or direction marks alone was taken, and came
+out as a blank line (review 121): each is refused as if nothing were given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+
+from memory.visible import visible
+
+
+@pytest.mark.parametrize("marks", ["\u200b", "\u202e", "\u200b\u200d \u2060", "\u0301"])
+async def test_invisible_text_is_refused_with_usage(
+    tmp_path: Path, fake_model: FakeAnthropic, marks: str
+) -> None:
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        assert "What should I remind you of?" in await h.say(f"/remind 10m {marks}")
+        assert "What should I remind you of?" in await h.say(f"/remind every day 9:00 {marks}")
+        said = await h.say(f"/goal add {marks}")
+        assert "title" in said.lower() and "added" not in said.lower(), said
+        said = await h.say(f"/remember {marks}")
+        assert "needs some text" in said and "/remember" in said, said
+        assert h.steward.scheduler is not None
+        assert await h.steward.scheduler.store.for_user(1, ("reminder",)) == []
+        assert await h.steward.stores.goals.active(1) == []
+
+
+def test_visible_text_is_seen_in_any_script() -> None:
+    for text in ("a", "日本", "🙂", "١", "é", "x\u200b"):
+        assert visible(text), text
+    assert not visible("\u200b\u202e\t ")
