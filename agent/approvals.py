@@ -35,6 +35,7 @@ from memory.stores import Stores
 from memory.turns import TurnStatus
 
 __all__ = [
+    "CLOCK_SLACK",
     "ApprovalService",
     "Decided",
     "Outcome",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+CLOCK_SLACK = timedelta(minutes=1)
+"""How far a clock may step back (a time sync) before the requests made since expire."""
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -282,8 +286,9 @@ class ApprovalService:
             )
         ctx: ToolContext = await ctx_for(approval)
         now = ctx.clock.now()
-        if now >= approval.expires_at or now < approval.requested_at:
-            # a clock set back since the request (R123: hours later it was still "valid")
+        if now >= approval.expires_at or now < approval.requested_at - CLOCK_SLACK:
+            # a clock set back since the request (R123: hours later it was still "valid");
+            # a second's correction is not that
             if not await self.expire(approval):  # decided meanwhile: that decision stands
                 return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             return Decided(Outcome.EXPIRED, f"{approval.id} had expired; nothing ran.", approval)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent.approvals import (
+    CLOCK_SLACK,
     RESUME_WITHIN,
     ApprovalService,
     Decided,
@@ -302,7 +303,7 @@ class Steward:
             return 0
         count = 0
         now = self.clock.now()
-        for approval in await self.stores.approvals.due_to_expire(now):
+        for approval in await self.stores.approvals.due_to_expire(now, CLOCK_SLACK):
             if await self.approvals.expire(approval):
                 count += 1
                 await self._mark(approval, f"{approval.id} expired: {approval.tool} did not run.")

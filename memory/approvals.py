@@ -12,7 +12,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -325,11 +325,13 @@ class ApprovalStore:
         )
         return row is not None
 
-    async def due_to_expire(self, now: datetime) -> list[Approval]:
+    async def due_to_expire(self, now: datetime, slack: timedelta) -> list[Approval]:
+        """Pending requests past their time, or made more than `slack` after `now` (the clock
+        was set back since: they would outlive their minutes)."""
         rows = await self._db.fetchall(
             "SELECT * FROM approvals WHERE status = 'pending'"
-            " AND (expires_at <= ? OR requested_at > ?)",  # the clock set back: expired too
-            (iso(now), iso(now)),
+            " AND (expires_at <= ? OR requested_at > ?)",
+            (iso(now), iso(now + slack)),
         )
         return [_approval(r) for r in rows]
 
