@@ -107,7 +107,7 @@ class MemoryPortability:
         links: list[_Link] = []
         owner = await self._people.owner()
         source = f"import:{_origin_name(origin)}"
-        fresh: list[tuple[int, int]] = []  # (user, memory) imported now
+        fresh: list[tuple[int, int]] = []  # (user, memory) imported now, or found already in
         for number, record in enumerate(records, 1):
             try:
                 link = await self._import_one(number, record, owner, source, ids, report, fresh)
@@ -155,6 +155,8 @@ class MemoryPortability:
         if exists is not None:
             ids[file_id] = exists
             report.skipped_duplicates += 1
+            # an import killed part-way and run again: what it put in settles now (R116)
+            fresh.append((user.id, exists))
             return await self._corrected_since(number, record, user.id, exists, theirs)
         chat_id = None
         if record.get("chat"):
@@ -195,8 +197,14 @@ class MemoryPortability:
         if not (theirs and record.get("superseded_at")):
             return None
         existing = await self._store.records.get(user_id, exists)
-        if existing is None or existing.superseded_at is not None:
-            return None  # replaced here already: what happened here stands
+        if existing is None:
+            return None
+        if existing.superseded_at is not None:
+            # replaced here already: what happened here stands; only a link an import killed
+            # before its end left out is set (R116: replaced by nothing)
+            if existing.superseded_by is None and _target(record) is not None:
+                return _Link(number, int(record["id"]), exists, user_id, _target(record))
+            return None
         at = parse_iso(str(record["superseded_at"]))
         return _Link(number, int(record["id"]), exists, user_id, _target(record), retire_at=at)
 

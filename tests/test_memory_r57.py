@@ -455,3 +455,27 @@ async def test_an_imported_word_of_the_owners_stands_over_outside_content_and_ol
         assert (await memory.portability.import_records([lyon], origin="laptop.jsonl")).imported
         in_force = [m.text for m in await h.memories() if m.subject == "home city" and m.active]
     assert in_force == ["Home city is Lyon"]
+
+
+async def test_an_import_killed_part_way_settles_when_run_again(tmp_path: Path) -> None:
+    """Killed after its records went in but before their subjects settled and their links
+    were set, then run again: Berlin stayed in force beside the file's newer Paris, and Rex
+    stayed "replaced by" nothing (R116). A record found already in settles now too."""
+    async with running_steward(tmp_path, None) as h:
+        memory = h.steward.memory
+        assert memory is not None
+        berlin = _record(1, "Lives in Berlin", subject="home city")
+        berlin["created_at"] = "2025-01-01T00:00:00+00:00"
+        assert (await memory.portability.import_records([berlin])).imported == 1
+        paris = _record(2, "Lives in Paris", subject="home city")
+        rex = _record(3, "Dog is Rex", superseded_by=4, superseded_at="2026-02-01T00:00:00+00:00")
+        maxi = _record(4, "Dog is Max", created_at="2026-02-01T00:00:00+00:00")
+        records = [paris, rex, maxi]
+        for record in records:  # what the killed run had put in when it was killed
+            await memory.store.records.restore(record, user_id=1, chat_id=None)
+        again = await memory.portability.import_records(records)
+        assert again.imported == 0 and again.skipped_duplicates == 3, again
+        mine = _by_text(await h.memories())
+        assert not mine["Lives in Berlin"].active
+        assert mine["Lives in Berlin"].superseded_by == mine["Lives in Paris"].id
+        assert mine["Dog is Rex"].superseded_by == mine["Dog is Max"].id
