@@ -86,12 +86,20 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         if message.user_id is not None and not await stores.people.may_talk(message.user_id):
             continue  # revoked since: no word to them, not even this
         quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
+        # a turn begun on it may have acted (a disk that filled mid-turn said so at the time,
+        # R116: this note then asked for it again, as if nothing had been done)
+        begun = await stores.turns.of_message(message.id) is not None
         notes.append(
             RestartNote(
                 Address(chat.channel, chat.platform_chat_id, message.thread_id),
                 chat.id,
                 f"I was restarted before I could finish answering “{quoted}”. "
-                "Please send it again if it still matters.",
+                + (
+                    "I may have acted on it already, so check what was done before sending "
+                    "it again."
+                    if begun
+                    else "Please send it again if it still matters."
+                ),
                 message.label,
             )
         )
