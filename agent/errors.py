@@ -62,6 +62,10 @@ class GoalError(Exception):
     """The goal does not exist or cannot take this change; the message says which."""
 
 
+class GoalTitleError(GoalError):
+    """A title that cannot be one (none, or too long): a command answers it with its usage."""
+
+
 class ToolError(Exception):
     """A failure the model should see and may recover from (sent back as an error result).
     `source` names outside content the message carries (a redirect target's address): the

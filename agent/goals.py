@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.delivery import private_address
-from agent.errors import GoalError, TooManySchedules
+from agent.errors import GoalError, GoalTitleError, TooManySchedules
 from agent.ports import Remembering, Scheduling
 from agent.recall import group_scope
 from agent.scheduler.when import Recurrence, aparse_day, describe_trigger, local_at
@@ -76,7 +76,7 @@ class Goals:
     ) -> Goal:
         title = _titled(title)
         if not visible(title):  # nothing, or zero-width marks alone (R121)
-            raise GoalError("A goal needs a title.")
+            raise GoalTitleError("A goal needs a title.")
         if not user.is_owner:  # another person's words, whether through a tool or /goal
             tainted, sources = True, (*sources, f"person:#{user.id}")
         goal = await self._stores.goals.add(
@@ -210,7 +210,7 @@ class Goals:
         goal = await self.get(user, goal_id, active=True)
         title = _titled(title)
         if not visible(title):  # nothing, or zero-width marks alone (R121)
-            raise GoalError("What should it be called?")
+            raise GoalTitleError("What should it be called?")
         if not user.is_owner:  # another person's words, as in `add`
             label = label.join(Label.untrusted(f"person:#{user.id}"))
         await self._stores.goals.set_title(goal.id, title)
@@ -401,7 +401,7 @@ is refused, with where the details belong."""
 def _titled(title: str) -> str:
     title = " ".join(title.split())
     if len(title) > TITLE_CHARS:
-        raise GoalError(
+        raise GoalTitleError(
             f"A goal's title is at most {TITLE_CHARS} characters (this one has {len(title):,}); "
             "give it a short title and put the details in a note (/goal note)."
         )

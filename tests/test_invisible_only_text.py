@@ -20,7 +20,7 @@ async def test_invisible_text_is_refused_with_usage(
         assert "What should I remind you of?" in await h.say(f"/remind 10m {marks}")
         assert "What should I remind you of?" in await h.say(f"/remind every day 9:00 {marks}")
         said = await h.say(f"/goal add {marks}")
-        assert "title" in said.lower() and "added" not in said.lower(), said
+        assert "A goal needs a title." in said and "\nExample: /goal add" in said, said
         said = await h.say(f"/remember {marks}")
         assert "needs some text" in said and "/remember" in said, said
         assert h.steward.scheduler is not None
@@ -32,3 +32,16 @@ def test_visible_text_is_seen_in_any_script() -> None:
     for text in ("a", "日本", "🙂", "١", "é", "x\u200b"):
         assert visible(text), text
     assert not visible("\u200b\u202e\t ")
+
+
+async def test_a_title_or_topics_too_long_get_usage(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A 201-character goal title was refused without the usage line, and 10,017 characters
+    of briefing topics were stored whole, to ride in every briefing (review 121)."""
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        said = await h.say("/goal add " + "x" * 201)
+        assert "at most 200 characters" in said and "\nExample: /goal add" in said, said
+        said = await h.say("/briefing topics " + "rust " * 2000)
+        assert "at most 500 characters" in said and "\nExample: /briefing" in said, said[:300]
+        assert "rust" not in await h.say("/briefing")

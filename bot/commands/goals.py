@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from agent.errors import GoalTitleError
 from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, parse_cadence
 from agent.types import Address
@@ -58,10 +59,10 @@ def _answers(handler: Handler) -> Handler:
     async def answer(**kwargs: Any) -> str:
         try:
             return await handler(**kwargs)
+        except (GoalTitleError, WhenError) as exc:  # what was typed: usage and an example
+            raise UsageError(str(exc)) from None
         except GoalError as exc:
             return str(exc)
-        except WhenError as exc:
-            raise UsageError(str(exc)) from None
 
     return answer
 
