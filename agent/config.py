@@ -302,6 +302,14 @@ class Settings(BaseSettings):
     def _chroma_url(cls, value: str | None) -> str | None:
         return _checked_url(value, "a Chroma server URL (http://host:port)")
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        """R116: /dev/null gave "cannot use /dev/null: File exists", naming no setting."""
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:

@@ -71,6 +71,8 @@ def test_the_example_env_file_is_the_defaults(tmp_path: Path) -> None:
         ("STEWARD_STT_URL", "https://k:secret@stt.example", "STEWARD_STT_URL: put no user"),
         ("ANTHROPIC_BASE_URL", "https://me:pw@gw.example", "ANTHROPIC_BASE_URL: put no user"),
         ("STEWARD_EMBEDDER", "bert", "(use minilm, minilm-int8, minilm-numpy, or none"),
+        # "cannot use /dev/null: File exists" named no setting (R116)
+        ("STEWARD_DATA_DIR", "/dev/null", "STEWARD_DATA_DIR: /dev/null is not a folder"),
     ],
 )
 def test_bad_value_raises_config_error(
