@@ -600,7 +600,11 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
     data = settings.data_dir.absolute()
     if not archive.is_file():
         raise BackupError(f"no backup at {archive}")
-    if not tarfile.is_tarfile(archive):  # before anything is made (an empty data directory)
+    try:
+        is_tar = tarfile.is_tarfile(archive)  # before anything is made (an empty data directory)
+    except (EOFError, zlib.error) as exc:  # a gzip stream cut short (R116: a traceback's words)
+        raise BackupError(f"{archive} is damaged (cut short?): {exc}") from None
+    if not is_tar:
         raise BackupError(f"{archive} is not a Steward backup (not a tar archive)")
     data.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data, "restore"):  # DataDirBusy while `steward run` holds it
