@@ -77,6 +77,9 @@ class Detached:
     user_id: int
     chat_ids: tuple[int, ...]
     schedules_stopped: int
+    stopped_in: tuple[int, ...] = ()
+    """The chats whose schedules of the old user stopped, and whose requests are withdrawn:
+    its own, or every DM of the old user on its channel when which was its is unknown."""
     chats_unknown: bool = False
     """Its private chats could not be told from another account's of the old user on the same
     channel (a Slack DM's id is not the person's): they stayed where they were."""
@@ -235,16 +238,28 @@ class Links:
                     (identity.channel, old, identity.platform_user_id, int(same_channel)),
                 )
             ).fetchall()
-            chat_ids = [] if unknown else [int(c["id"]) for c in chats]
+            if unknown:  # any of the old user's DMs there may be its: what is scheduled there
+                # stops all the same, its messages stay (R124: reminders went on to it)
+                chats = await (
+                    await tx.execute(
+                        "SELECT DISTINCT chats.id FROM chats JOIN messages ON messages.chat_id"
+                        " = chats.id WHERE chats.channel = ? AND chats.kind = 'private'"
+                        " AND messages.user_id = ?",
+                        (identity.channel, old),
+                    )
+                ).fetchall()
+            stop_in = [int(c["id"]) for c in chats]
+            chat_ids = [] if unknown else stop_in
             marks = ",".join("?" * len(chat_ids)) or "NULL"
             await tx.execute(
                 f"UPDATE messages SET user_id = ? WHERE user_id = ? AND chat_id IN ({marks})",
                 (new, old, *chat_ids),
             )
+            marks = ",".join("?" * len(stop_in)) or "NULL"
             stopped = await tx.execute(
                 "UPDATE schedules SET status = 'cancelled', updated_at = ? WHERE user_id = ?"
                 f" AND status IN ('active', 'firing') AND chat_id IN ({marks})",
-                (now, old, *chat_ids),
+                (now, old, *stop_in),
             )
             await tx.execute(
                 "DELETE FROM link_codes WHERE used_at IS NULL AND channel = ?"
@@ -259,4 +274,6 @@ class Links:
                 "UPDATE web_sessions SET ended_at = ? WHERE ended_at IS NULL AND identity = ?",
                 (now, str(identity)),
             )
-        return Detached(old, new, tuple(chat_ids), stopped.rowcount, chats_unknown=unknown)
+        return Detached(
+            old, new, tuple(chat_ids), stopped.rowcount, tuple(stop_in), chats_unknown=unknown
+        )

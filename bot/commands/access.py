@@ -175,7 +175,7 @@ async def _unlink(
     if detached is None:
         return f"{identity} is the owner's only identity; it can't be unlinked."
     # asked for in its chat: nothing of it runs, and no turn resumes to answer there
-    for approval in await stores.approvals.withdraw_in_chats(detached.chat_ids, decided_by=actor):
+    for approval in await stores.approvals.withdraw_in_chats(detached.stopped_in, decided_by=actor):
         await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
         label = await stores.turns.label_of(approval.turn_id)
         await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
@@ -196,8 +196,9 @@ async def _unlink(
     if detached.chats_unknown:
         also += (
             f" Which {identity.channel} direct chat was its cannot be told from {whose} other "
-            f"{identity.channel} account's, so those chats stay in {whose} history: a message "
-            f"from the other account makes it where what I send privately goes."
+            f"{identity.channel} account's, so those chats stay in {whose} history, and what "
+            f"was scheduled or waited for approval in any of them is stopped: set it again "
+            f"from the other account, where what I send privately goes once it writes."
         )
     return (
         f"{identity} is no longer one of {whose} accounts: it is a person of its own now, "
