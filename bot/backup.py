@@ -68,6 +68,7 @@ from memory.backup import (
     UnreadableDatabase,
     archived_database,
     latest_schema,
+    owe_withdrawal,
     snapshot_database,
 )
 
@@ -632,6 +633,7 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
                 aside = _aside_dir(data)
             try:
                 _put_back(settings, staging, existing, aside, manifest, before)
+                owe_withdrawal(data / DB_NAME)  # what it holds pending: asked before it
             except BaseException as exc:  # Ctrl-C, SIGTERM too: say where the data is
                 if aside is None:
                     raise

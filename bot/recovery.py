@@ -10,6 +10,7 @@ from agent.approvals import RESUME_WITHIN
 from agent.core import Steward
 from agent.types import Address
 from memory.approvals import Approval, ApprovalStatus
+from memory.backup import RESTORED_PENDING
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.turns import TurnStatus
@@ -39,7 +40,7 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     """Mark what a crash cut short; returns the notes to send once channels are up."""
     stores = steward.stores
     notes: list[RestartNote] = []
-    if stores.audit.restored:
+    if await stores.state.get(RESTORED_PENDING) == "1":  # set by `steward restore`
         for approval in await stores.approvals.withdraw_restored():
             await stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
             label = await stores.turns.label_of(approval.turn_id)
@@ -51,6 +52,7 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
                 "it may have run after that backup. Ask for it again if it still matters.",
             )
             notes += [note] if note is not None else []
+        await stores.state.set(RESTORED_PENDING, "0")
     for approval in await stores.approvals.fail_interrupted():
         await stores.audit.record(
             "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool

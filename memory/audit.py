@@ -254,8 +254,6 @@ class AuditLog:
         self._key = key
         self._key_path = key_path
         self._head_path = key_path.with_name(HEAD_FILE) if key_path is not None else None
-        self.restored = False
-        """This start recorded `audit.restored`: the data came back from a backup."""
 
     async def record(
         self, kind: str, /, *, actor: str, subject: str = "", **detail: Any
@@ -333,7 +331,6 @@ class AuditLog:
         detail = await asyncio.to_thread(read_restore_note, note)
         if detail is not None:
             await self.record("audit.restored", actor="steward", **detail)
-            self.restored = True
             await asyncio.to_thread(drop_restore_note, note)  # after: never lost unrecorded
 
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:

@@ -21,11 +21,13 @@ from memory.db import DatabaseLocked, load_migrations, read_only_uri, storage_er
 
 __all__ = [
     "LOCK_WAIT",
+    "RESTORED_PENDING",
     "ArchivedDatabase",
     "NoDatabase",
     "UnreadableDatabase",
     "archived_database",
     "latest_schema",
+    "owe_withdrawal",
     "schema_of",
     "snapshot_database",
 ]
@@ -139,3 +141,20 @@ def archived_database(path: Path) -> ArchivedDatabase:
             return ArchivedDatabase(problem, tables, int(row[0] or 0))
     except sqlite3.Error as exc:
         raise UnreadableDatabase(str(exc)) from None
+
+
+RESTORED_PENDING = "restore.withdraw_pending"
+"""State key: the restored database's pending approval requests are to be withdrawn at the
+next start (`bot/recovery.py`), however many commands open it before then."""
+
+
+def owe_withdrawal(path: Path) -> None:
+    """Mark a database just restored: what it holds pending was asked before the backup, and
+    may have been approved and run since (R123); a flag in the database itself, since any
+    command that opens it first would use up a note beside it (R124)."""
+    with closing(sqlite3.connect(path, timeout=LOCK_WAIT)) as conn, conn:
+        conn.execute(
+            "INSERT INTO state (key, value) VALUES (?, '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (RESTORED_PENDING,),
+        )

@@ -204,6 +204,7 @@ async def test_a_request_pending_in_a_restored_backup_is_withdrawn(tmp_path: Pat
     from harness import make_settings
 
     from bot.backup import create_backup, restore_backup
+    from bot.commands.memory_cli import memory_cli
 
     async with trust_world(tmp_path) as w:
         await w.h.say(instruction("shell", {"command": "touch ran-once"}))
@@ -211,8 +212,11 @@ async def test_a_request_pending_in_a_restored_backup_is_withdrawn(tmp_path: Pat
         await asyncio.to_thread(create_backup, w.h.settings, tmp_path / "b.tar.gz")
         assert "ran" in await w.h.say(f"/approve {card.approval_id}")
         (w.workspace / "ran-once").unlink()
-    restore_backup(make_settings(tmp_path / "data", None), tmp_path / "b.tar.gz", force=True)
+    settings = make_settings(tmp_path / "data", None)
+    restore_backup(settings, tmp_path / "b.tar.gz", force=True)
     (tmp_path / "data" / "workspace").mkdir(exist_ok=True)
+    # another command before the next start (it opens the log: R124, that used up the note)
+    assert await memory_cli(settings, "export", str(tmp_path / "out.jsonl")) == 0
     async with trust_world(tmp_path, reuse=True) as w:
         assert await w.h.steward.stores.approvals.pending() == []
         said = await w.h.say(f"/approve {card.approval_id}")
