@@ -245,8 +245,9 @@ async def test_mail_times_are_shown_in_the_owners_time_zone(
         ),
         received=received,
     )
-    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
-        assert "Asia/Tokyo" in await w.h.say("/timezone Asia/Tokyo")
+    # Steward's own zone, the owner having set none (R124: the briefing kept the server's)
+    settings = mail_settings(dovecot, smtp_server, STEWARD_TIMEZONE="Asia/Tokyo")
+    async with trust_world(tmp_path, **settings) as w:
         await w.h.say(instruction("mail_search", {}))
         listing = str(w.model.requests[-1].body)
         assert "(times Asia/Tokyo)" in listing and "2026-12-04 02:15" in listing, listing[-800:]

@@ -47,8 +47,10 @@ def _hits(terms: Sequence[str], text: str) -> int:
 
 
 class MailDigest:
-    def __init__(self, service: MailService) -> None:
+    def __init__(self, service: MailService, timezone: str = "UTC") -> None:
+        """`timezone`: Steward's, for a user who set none (times are shown in theirs)."""
         self.service = service
+        self.timezone = timezone
 
     async def digest(
         self, user: User, topics: Sequence[str], interests: Sequence[str]
@@ -127,8 +129,8 @@ class MailDigest:
             return MailBriefing(f"{text}\n{left_out}" if left_out else text, 0, now)
         lines = []
         for number, (folder, uid, arrived, mail) in enumerate(full, 1):
-            if arrived is not None and arrived.tzinfo is not None and user.timezone:
-                arrived = arrived.astimezone(ZoneInfo(user.timezone))  # the server's zone, else
+            if arrived is not None and arrived.tzinfo is not None:  # the server's zone, else
+                arrived = arrived.astimezone(ZoneInfo(user.timezone or self.timezone))
             when = f" · {arrived:%Y-%m-%d %H:%M %Z}".rstrip() if arrived else ""
             lines.append(f"[M{number}] From: {mail.sender or '(none)'}{when} · {folder} UID {uid}")
             lines.append(f"Subject: {mail.subject or '(none)'}")

@@ -83,5 +83,5 @@ def build_mail(
     service = MailService(account, stores, clock, tell_owner=owner_note(stores, courier))
     watcher = MailWatcher(service, scheduler)
     scheduler.engine.handlers["mail"] = MailNoticeJob(scheduler.runtime)
-    scheduler.briefings.mail = MailDigest(service)
+    scheduler.briefings.mail = MailDigest(service, settings.timezone)
     return watcher
