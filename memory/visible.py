@@ -7,10 +7,13 @@ import unicodedata
 
 __all__ = ["visible"]
 
-_UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me", "Co", "Cn"})
-"""Controls, format marks (zero-width, direction), spaces, combining marks alone, private use
-and unassigned code points."""
+_UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me", "Co"})
+"""Controls, format marks (zero-width, direction), spaces, combining marks alone and private
+use. Not the unassigned: Python's Unicode data trails the phones' (a newer emoji is one)."""
+
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters and a symbol that print as nothing: the Hangul fillers and the braille blank."""
 
 
 def visible(text: str) -> bool:
-    return any(unicodedata.category(char) not in _UNSEEN for char in text)
+    return any(char not in _BLANK and unicodedata.category(char) not in _UNSEEN for char in text)

@@ -29,9 +29,11 @@ async def test_invisible_text_is_refused_with_usage(
 
 
 def test_visible_text_is_seen_in_any_script() -> None:
-    for text in ("a", "日本", "🙂", "١", "é", "x\u200b"):
+    # an emoji newer than Python's Unicode data (U+1FAE8) is still something (R124)
+    for text in ("a", "日本", "🙂", "١", "é", "x\u200b", "\U0001fae8"):
         assert visible(text), text
-    assert not visible("\u200b\u202e\t ")
+    for blank in ("\u200b\u202e\t ", "\u3164", "\uffa0", "\u115f", "\u2800"):
+        assert not visible(blank), ascii(blank)
 
 
 async def test_a_title_or_topics_too_long_get_usage(
