@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import make_settings
@@ -21,6 +22,7 @@ from agent.mcp import McpSupervisor, build_mcp
 from agent.mcp.catalog import TOOLS_PER_SERVER
 from agent.mcp.connection import CallFailed
 from agent.mcp.listing import MAX_LISTED, MAX_PAGES
+from agent.mcp.search import McpToolSource
 
 FAKES = Path(__file__).with_name("fakes")
 
@@ -39,6 +41,26 @@ async def supervised(
         assert await supervisor.settled(30)
         assert supervisor.links[name].status == "up", supervisor.links[name].error
         yield supervisor
+    finally:
+        await supervisor.stop()
+
+
+@asynccontextmanager
+async def telling(
+    tmp_path: Path, name: str, entry: dict[str, Any], backoff: tuple[float, float]
+) -> AsyncIterator[tuple[McpSupervisor, McpToolSource, list[str]]]:
+    """A supervisor of one server, started whatever becomes of it, and what the owner is told."""
+    config = write_config(tmp_path / "mcp.json", {name: entry})
+    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
+    supervisor, source = build_mcp(settings, lambda _: None, backoff=backoff)
+    told: list[str] = []
+
+    async def tell(text: str) -> None:
+        told.append(text)
+
+    await supervisor.start(notify=tell)
+    try:
+        yield supervisor, source, told
     finally:
         await supervisor.stop()
 
@@ -140,23 +162,12 @@ async def test_a_page_of_more_tools_than_are_read_drops_the_server_as_misbehavin
         "args": [str(FAKES / "mcp_many_tools.py")],
         "env": {"TOOLS": "1500", "PER_PAGE": "1500"},
     }
-    config = write_config(tmp_path / "mcp.json", {"fat": entry})
-    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
-    supervisor, source = build_mcp(settings, lambda _: None, backoff=(0.2, 0.4))
-    told: list[str] = []
-
-    async def tell(text: str) -> None:
-        told.append(text)
-
-    await supervisor.start(notify=tell)
-    try:
+    async with telling(tmp_path, "fat", entry, (0.2, 0.4)) as (supervisor, source, told):
         link = supervisor.links["fat"]
         await until(lambda: link.restarts >= 2)
         assert link.status != "up" and source.schemas(1) == []
         assert link.error == "it listed 1,500 tools in one page (at most 1,000 are read)"
         assert len(told) == 1 and "1,500 tools in one page" in told[0], told
-    finally:
-        await supervisor.stop()
 
 
 async def test_a_server_cannot_put_its_words_in_the_owners_notice(tmp_path: Path) -> None:
@@ -168,22 +179,11 @@ async def test_a_server_cannot_put_its_words_in_the_owners_notice(tmp_path: Path
         "args": [str(FAKES / "mcp_own_words.py")],
         "env": {"WORDS": words},
     }
-    config = write_config(tmp_path / "mcp.json", {"odd": entry})
-    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
-    supervisor, _ = build_mcp(settings, lambda _: None, backoff=(5.0, 5.0))
-    told: list[str] = []
-
-    async def tell(text: str) -> None:
-        told.append(text)
-
-    await supervisor.start(notify=tell)
-    try:
+    async with telling(tmp_path, "odd", entry, (5.0, 5.0)) as (supervisor, _, told):
         await until(lambda: bool(told))
         [state] = supervisor.states()
         assert state.error and "relink" not in state.error and "Steward:" not in state.error
         assert "relink" not in told[0] and "odd" in told[0], told
-    finally:
-        await supervisor.stop()
 
 
 async def test_a_listing_that_takes_long_is_asked_for_less_often(tmp_path: Path) -> None:
@@ -230,22 +230,12 @@ async def test_an_http_servers_status_line_stays_out_of_the_owners_notice(
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    config = write_config(
-        tmp_path / "mcp.json", {"odd": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}}
-    )
-    settings = make_settings(tmp_path / "data", None, STEWARD_MCP_CONFIG=str(config))
-    supervisor, _ = build_mcp(settings, lambda _: None, backoff=(5.0, 5.0))
-    told: list[str] = []
-
-    async def tell(text: str) -> None:
-        told.append(text)
-
-    await supervisor.start(notify=tell)
+    entry = {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}
     try:
-        await until(lambda: bool(told))
-        [state] = supervisor.states()
-        assert "relink" not in told[0] and "relink" not in (state.error or ""), told
-        assert "RemoteProtocolError" in told[0]  # what failed, in Steward's words
+        async with telling(tmp_path, "odd", entry, (5.0, 5.0)) as (supervisor, _, told):
+            await until(lambda: bool(told))
+            [state] = supervisor.states()
+            assert "relink" not in told[0] and "relink" not in (state.error or ""), told
+            assert "RemoteProtocolError" in told[0]  # what failed, in Steward's words
     finally:
-        await supervisor.stop()
         server.close()

@@ -73,9 +73,8 @@ class CardChannel(RecordingChannel):
 class World:
     """A Steward in its own thread and event loop; `call` runs a coroutine there."""
 
-    def __init__(self, data_dir: Path, port: int = 0, **overrides: Any) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port, self.overrides = port, overrides
         self.loop = asyncio.new_event_loop()
         self.ready: Future[tuple[Harness, str]] = Future()
         self._stop: asyncio.Event | None = None
@@ -95,8 +94,8 @@ class World:
         try:
             async with FakeAnthropic() as model:
                 model.on_request(obedient_model)
-                async with running_steward(self.data_dir, model.base_url, **self.overrides) as h:
-                    http = HttpServer("127.0.0.1", self.port)
+                async with running_steward(self.data_dir, model.base_url) as h:
+                    http = HttpServer("127.0.0.1", 0)
                     assert await start_console(h.steward, http, [h.channel]) is not None
                     self.ready.set_result((h, http.url))
                     await self._stop.wait()

@@ -1,39 +1,16 @@
 """An approval in the console shows its whole action, Steward's facts line last, right above
-Approve (review 115). A Steward of its own: the shared one's chat history (other cases'
-commands) would change what its model is asked to do."""
+Approve (review 115). A Steward of its own (the fixtures are per module): the shared one's
+chat history (other cases' commands) would change what its model is asked to do."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from test_web_browser import World, _need_browser, chromium, css, wait_for
+from test_web_browser import World, browser, css, wait_for, world  # noqa: F401 (fixtures)
 from trust_world import instruction
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    _need_browser()
-    world = World(tmp_path_factory.mktemp("web-card") / "data")
-    try:
-        yield world
-    finally:
-        world.close()
-
-
-@pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
-    driver = chromium()
-    try:
-        driver.get(world.link())
-        wait_for(lambda: css(driver, "#sign-in button"), on=driver)[0].click()
-        yield driver
-    finally:
-        driver.quit()
-
-
-def test_a_long_command_is_shown_whole_to_stewards_facts_line(world: World, browser: Any) -> None:
+def test_a_long_command_is_shown_whole_to_stewards_facts_line(world: World, browser: Any) -> None:  # noqa: F811
     """The card's scroll box (40rem) hid a long command's end, and with it Steward's own
     facts line just above the Approve button, under a fake one the command drew near its top
     (review 115)."""
