@@ -13,7 +13,11 @@ from typing import Any
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 
-__all__ = ["BriefingPrefs", "Feed", "FeedItem", "FeedStore", "NewItem"]
+__all__ = ["TOPICS_MAX", "BriefingPrefs", "Feed", "FeedItem", "FeedStore", "NewItem"]
+
+TOPICS_MAX = 500
+"""Characters of briefing topics: they ride in every briefing's prompt (R121: 10,017 were
+taken, from chat and from the console alike, R125)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,11 @@ class FeedStore:
         return BriefingPrefs(row["topics"], destination)
 
     async def set_topics(self, user_id: int, topics: str) -> None:
+        """ValueError past TOPICS_MAX characters, in words for the owner."""
+        if len(topics) > TOPICS_MAX:
+            raise ValueError(
+                f"Topics are at most {TOPICS_MAX} characters (these are {len(topics):,})."
+            )
         await self._db.execute(
             "INSERT INTO briefing_prefs (user_id, topics, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET topics = excluded.topics,"

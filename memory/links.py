@@ -248,7 +248,18 @@ class Links:
                         (identity.channel, old),
                     )
                 ).fetchall()
-            stop_in = [int(c["id"]) for c in chats]
+            # and the DM Steward opened to its id itself, which may hold only Steward's own
+            # messages (R125: an owner who wrote only in channels kept getting check-ins)
+            opened = await (
+                await tx.execute(
+                    "SELECT id FROM chats WHERE channel = ? AND platform_chat_id = ?"
+                    " AND kind = 'private'",
+                    key,
+                )
+            ).fetchall()
+            stop_in = list(
+                dict.fromkeys([*(int(c["id"]) for c in chats), *(int(c["id"]) for c in opened)])
+            )
             chat_ids = [] if unknown else stop_in
             marks = ",".join("?" * len(chat_ids)) or "NULL"
             await tx.execute(

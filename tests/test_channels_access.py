@@ -551,3 +551,49 @@ async def test_revoking_one_of_a_persons_linked_accounts_stops_what_waits_there(
         assert w.h.steward.scheduler is not None
         await w.h.steward.scheduler.run_due()
         assert w.h.channel.texts("ma-dm") == []
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [("slack", "UONE1111"), ("slack", "UTWO2222")],  # which DM was whose: unknown
+        [("telegram", "111"), ("telegram", "222")],
+    ],
+)
+async def test_unlinking_stops_what_goes_to_the_dm_steward_opened_itself(
+    tmp_path: Path, ids: list[tuple[str, str]]
+) -> None:
+    """An owner who wrote only in a group: a check-in asked for there goes to the DM Steward
+    opens to their id, a chat with none of their messages in it, so unlinking that account
+    left it going there (R125)."""
+    from agent.delivery import private_address
+    from bot.channels.console import CONSOLE_IDENTITY
+    from bot.commands.access import apply_owner_settings
+    from memory.labels import TRUSTED
+    from memory.stores import Stores
+
+    clock = FrozenClock(datetime(2026, 3, 2, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "s.db", clock)
+    try:
+        accounts = [Identity(*i) for i in ids]
+        owner = await apply_owner_settings(stores, [CONSOLE_IDENTITY, *accounts])
+        channel = accounts[0].channel
+        group = await stores.people.chat(channel, "C0GROUP", "group")
+        await stores.messages.record_incoming(
+            chat_id=group.id, user_id=owner.id, text="hi", platform_message_id="1",
+            thread_id=None, in_history=True, label=TRUSTED,
+        )  # fmt: skip
+        found = await private_address(stores, owner.id, [channel], channel)
+        assert found is not None and found[1] is not None
+        address, chat = found
+        schedule = await stores.schedules.add(
+            user_id=owner.id, chat_id=chat.id, kind="checkin", trigger={"type": "once"},
+            payload={"text": "How is the running going?"},
+            next_run_at=clock.now() + timedelta(hours=1),
+            destination={"channel": address.channel, "chat_id": address.chat_id},
+        )  # fmt: skip
+        assert await stores.links.unlink(Identity(address.channel, address.chat_id)) is not None
+        after = await stores.schedules.get(schedule.id)
+        assert after is not None and after.status.value == "cancelled", after
+    finally:
+        await stores.close()

@@ -895,3 +895,19 @@ async def test_a_search_shows_more_of_its_results_on_request(web: Web) -> None:
     assert more is not None
     _, html = await web.request("GET", "/memory?" + more[1].replace("&amp;", "&"), cookie=cookie)
     assert html.count('class="card memory') == 30 and 'id="more-results"' not in html
+
+
+async def test_briefing_topics_from_the_console_are_capped_too(web: Web) -> None:
+    """The 500-character cap was on `/briefing topics` alone: the console's form saved 10,017
+    characters, to ride in every briefing (R125)."""
+    await web.h.say("hello")
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/goals")
+    response, _ = await web.request(
+        "POST", "/briefing/topics", cookie=cookie, headers=web.origin(),
+        data={"csrf": token, "topics": "y" * 10_017},
+    )  # fmt: skip
+    assert response.status == 303
+    owner = await web.h.steward.stores.people.owner()
+    assert owner is not None
+    assert not (await web.h.steward.stores.feeds.prefs(owner.id)).topics

@@ -220,15 +220,12 @@ async def topics_clear(user: User, stores: Stores) -> str:
     return "Topics cleared."
 
 
-TOPICS_MAX = 500
-"""Characters of briefing topics: they ride in every briefing's prompt (10,017 were taken)."""
-
-
 @briefing.sub("topics <topics...>")
 async def topics_set(topics: str, user: User, stores: Stores) -> str:
-    if len(topics) > TOPICS_MAX:
-        raise UsageError(f"Topics are at most {TOPICS_MAX} characters (these are {len(topics):,}).")
-    await stores.feeds.set_topics(user.id, topics)
+    try:
+        await stores.feeds.set_topics(user.id, topics)
+    except ValueError as exc:  # too long
+        raise UsageError(str(exc)) from None
     return f"Briefing topics: {topics}"
 
 

@@ -233,7 +233,10 @@ async def briefing_destination(page: Page) -> web.StreamResponse:
 @routes.post("/briefing/topics")
 async def briefing_topics(page: Page) -> web.StreamResponse:
     topics = page.field("topics")
-    await page.deps.core.stores.feeds.set_topics(page.user.id, topics)
+    try:
+        await page.deps.core.stores.feeds.set_topics(page.user.id, topics)
+    except ValueError as exc:  # too long: nothing saved, and said
+        return page.redirect("/goals", str(exc))
     await page.audit("web.briefing_topics")
     return page.redirect("/goals", "Topics saved." if topics else "Topics cleared.")
 
