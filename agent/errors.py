@@ -21,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "GoalError",
+    "GoalTitleError",
     "ModelUnavailable",
     "PolicyError",
     "TooManySchedules",

@@ -88,9 +88,10 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         if message.user_id is not None and not await stores.people.may_talk(message.user_id):
             continue  # revoked since: no word to them, not even this
         quoted = message.text if len(message.text) <= 80 else message.text[:77] + "..."
-        # a turn begun on it may have acted (a disk that filled mid-turn said so at the time,
-        # R116: this note then asked for it again, as if nothing had been done)
-        begun = await stores.turns.of_message(message.id) is not None
+        # a turn that asked for a tool may have acted (a disk that filled mid-turn said so at
+        # the time, R116: this note then asked for it again, as if nothing had been done)
+        turn = await stores.turns.of_message(message.id)
+        begun = turn is not None and await stores.audit.tools_asked_in(turn.id)
         notes.append(
             RestartNote(
                 Address(chat.channel, chat.platform_chat_id, message.thread_id),

@@ -333,6 +333,14 @@ class AuditLog:
             await self.record("audit.restored", actor="steward", **detail)
             await asyncio.to_thread(drop_restore_note, note)  # after: never lost unrecorded
 
+    async def tools_asked_in(self, turn_id: int) -> bool:
+        """Whether a turn asked for any tool (recorded before one runs): what it may have done."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM audit_events WHERE actor = ? AND kind = 'tool.requested' LIMIT 1",
+            (f"turn:{turn_id}",),
+        )
+        return row is not None
+
     async def recent(self, limit: int = 20, kind: str | None = None) -> list[AuditEvent]:
         if kind is None:
             rows = await self._db.fetchall(

@@ -96,7 +96,7 @@ async def test_a_crash_between_storing_and_answering_is_reported_after_restart(
     code, out, err = await _run("/status\n", _env(data, fake_model.base_url))
     assert code == 0, err
     assert "I was restarted before I could finish answering “what is the plan for today?”" in out
-    assert "check what was done before sending it again" in out  # its turn had begun (R116)
+    assert "Please send it again" in out  # its turn asked for no tool: nothing was done
     with sqlite3.connect(data / "steward.db") as conn:
         assert conn.execute("SELECT status FROM turns").fetchall() == [("interrupted",)]
         statuses = conn.execute(

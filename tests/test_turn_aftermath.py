@@ -224,6 +224,23 @@ async def test_a_message_whose_reply_was_never_stored_is_still_asked_again(
     assert statuses == ["interrupted"]
 
 
+async def test_a_message_whose_turn_asked_for_a_tool_is_not_simply_asked_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A turn cut short after it asked for a tool may have acted: the restart note says to
+    check what was done first (R116: after a disk-full turn said so, it asked for the message
+    again as if nothing had been done). One that asked for none is asked again plainly."""
+    fake_model.reply(Reply.tool_use("list_files", {"path": "."}))
+    fake_model.reply_text("Nothing there.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("what is in my workspace?")
+    edit(h, "UPDATE messages SET status = 'received' WHERE direction = 'in'")
+    edit(h, "UPDATE messages SET created_at = '2000-01-01T00:00:00.000000+00:00' WHERE turn_id")
+    notes, _ = await recovered(tmp_path, fake_model)
+    [note] = [n.text for n in notes if RESEND in n.text]
+    assert "check what was done before sending it again" in note, note
+
+
 async def test_a_message_whose_turn_never_ended_is_still_asked_again(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
