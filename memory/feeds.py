@@ -157,18 +157,27 @@ class FeedStore:
                 added += cursor.rowcount
         return added
 
-    async def unbriefed(self, user_id: int, *, since: datetime, limit: int = 500) -> list[FeedItem]:
-        """Items of the user's feeds never briefed to them, published (or first seen) since."""
+    async def unbriefed(
+        self, user_id: int, *, since: datetime, limit: int = 500, per_feed: int = 100
+    ) -> list[FeedItem]:
+        """Items of the user's feeds never briefed to them, published (or first seen) since:
+        the newest `per_feed` of each feed, then the newest `limit` of those. An item is dated
+        no later than it was first seen: a feed of 500 items dated 2100, new ones each fetch,
+        kept every other feed's items out of every briefing (R126)."""
         rows = await self._db.fetchall(
-            "SELECT feed_items.*, feeds.url AS feed_url FROM feed_items"
-            " JOIN feeds ON feeds.id = feed_items.feed_id"
+            "SELECT * FROM (SELECT feed_items.*, feeds.url AS feed_url,"
+            " MIN(COALESCE(feed_items.published_at, feed_items.first_seen_at),"
+            " feed_items.first_seen_at) AS dated,"
+            " ROW_NUMBER() OVER (PARTITION BY feed_items.feed_id ORDER BY"
+            " MIN(COALESCE(feed_items.published_at, feed_items.first_seen_at),"
+            " feed_items.first_seen_at) DESC) AS place"
+            " FROM feed_items JOIN feeds ON feeds.id = feed_items.feed_id"
             " WHERE feeds.user_id = ? AND COALESCE(feed_items.published_at,"
             " feed_items.first_seen_at) >= ?"
             " AND NOT EXISTS (SELECT 1 FROM briefed_items b WHERE b.user_id = feeds.user_id"
-            " AND b.item_key = feed_items.item_key)"
-            " ORDER BY COALESCE(feed_items.published_at, feed_items.first_seen_at) DESC"
-            " LIMIT ?",
-            (user_id, iso(since), limit),
+            " AND b.item_key = feed_items.item_key))"
+            " WHERE place <= ? ORDER BY dated DESC LIMIT ?",
+            (user_id, iso(since), per_feed, limit),
         )
         return [
             FeedItem(

@@ -452,3 +452,49 @@ def test_a_feed_cannot_fill_the_prompt_nor_hold_a_core() -> None:
     started = time.monotonic()
     assert _parse(broken, "http://a.example/feed", headers) is None
     assert time.monotonic() - started < 5
+
+
+async def test_a_flood_of_future_dated_items_does_not_starve_the_other_feeds(
+    tmp_path: Path, fake_model: FakeAnthropic, feeds: FeedServer
+) -> None:
+    """One feed of 500 items dated 2100, new ones each fetch, filled every briefing's 500
+    candidates: the owner's other feed never reached a briefing (R126)."""
+    from aiohttp import web
+
+    fake_model.on_request(briefing_reply)
+    fetches = [0]
+
+    async def flood(request: web.Request) -> web.Response:
+        fetches[0] += 1
+        items = "".join(
+            f"<item><title>Sponsored {i}</title><guid>evil-{fetches[0]}-{i}</guid>"
+            f"<link>http://evil.example/{fetches[0]}/{i}</link>"
+            "<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>"
+            for i in range(500)
+        )
+        body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>E</title>{items}'
+        return web.Response(body=(body + "</channel></rss>").encode(), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/evil.xml", flood)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with running_steward(
+            tmp_path,
+            fake_model.base_url,
+            clock=FrozenClock(DAY1),
+            **{**OVERRIDES, "STEWARD_FEED_MAX_BYTES": "2000000"},
+        ) as h:
+            assert "added" in await h.say(f"/briefing feeds add {feeds.url('rss.xml')}")
+            assert "added" in await h.say(f"/briefing feeds add http://127.0.0.1:{port}/evil.xml")
+            await h.say("/briefing topics python, bakery, weather")
+            await h.say("/briefing now")
+            prompt = briefing_requests(fake_model)[-1].last_user_text
+            assert "Sponsored" in prompt  # the flood was read
+            assert "Python 3.15 released" in prompt, prompt[:1500]
+    finally:
+        await runner.cleanup()
