@@ -7,14 +7,24 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 
-__all__ = ["TOPICS_MAX", "BriefingPrefs", "Feed", "FeedItem", "FeedStore", "NewItem"]
+__all__ = [
+    "FEED_ITEM_KEEP",
+    "TOPICS_MAX",
+    "BriefingPrefs",
+    "Feed",
+    "FeedItem",
+    "FeedStore",
+    "NewItem",
+]
 
+FEED_ITEM_KEEP = timedelta(days=30)
+"""An item its feed has not served for this long is forgotten (a briefing takes a week's)."""
 TOPICS_MAX = 500
 """Characters of briefing topics: they ride in every briefing's prompt (R121: 10,017 were
 taken, from chat and from the console alike, R125)."""
@@ -135,15 +145,17 @@ class FeedStore:
     # -- items -------------------------------------------------------------------------------
 
     async def add_items(self, feed_id: int, items: Iterable[NewItem]) -> int:
-        """Store items not seen before in this feed; returns how many were new."""
+        """Store items not seen before in this feed, note that the others are still served,
+        and forget the feed's items not served for FEED_ITEM_KEEP; returns how many were new."""
         now = iso(self._clock.now())
         added = 0
         async with self._db.transaction() as tx:
             for item in items:
                 cursor = await tx.execute(
                     "INSERT INTO feed_items (feed_id, item_key, title, link, summary,"
-                    " published_at, first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (feed_id, item_key) DO NOTHING",
+                    " published_at, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (feed_id, item_key) DO UPDATE"
+                    " SET last_seen_at = excluded.last_seen_at RETURNING first_seen_at",
                     (
                         feed_id,
                         item.key,
@@ -152,9 +164,16 @@ class FeedStore:
                         item.summary,
                         iso(item.published_at) if item.published_at else None,
                         now,
+                        now,
                     ),
                 )
-                added += cursor.rowcount
+                row = await cursor.fetchone()
+                await cursor.close()
+                added += row is not None and row[0] == now
+            await tx.execute(
+                "DELETE FROM feed_items WHERE feed_id = ? AND last_seen_at < ?",
+                (feed_id, iso(self._clock.now() - FEED_ITEM_KEEP)),
+            )
         return added
 
     async def unbriefed(

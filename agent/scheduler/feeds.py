@@ -56,6 +56,9 @@ LOOSE_PARSE_BYTES = 200_000
 """Past this, a feed that is not well-formed XML is refused: feedparser's forgiving parser
 takes time growing with the square of its size (200 KB: 22 s; 2 MB: half an hour of a core,
 in a thread no deadline can stop)."""
+ITEMS_PER_FETCH = 300
+"""A feed's first items stored a fetch (a news feed serves 10-100): a hostile one of 40,000
+small items a fetch, new keys each time, grew the database by as many rows a briefing (R126)."""
 MAX_REDIRECTS = 5
 _INVALID_REDIRECT = "it redirects to an invalid address"
 
@@ -243,7 +246,8 @@ def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[New
         parsed = _feedparse(*_as_utf8(body), url)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         return None
-    items = [item for entry in parsed.entries if (item := _item(entry)) is not None]
+    entries = parsed.entries[:ITEMS_PER_FETCH]
+    items = [item for entry in entries if (item := _item(entry)) is not None]
     return _cut(strip_html(parsed.feed.get("title", "")), TITLE_CHARS), items  # R126: 1.8 MB
 
 

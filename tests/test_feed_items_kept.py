@@ -1,0 +1,53 @@
+"""What the briefing keeps of its feeds: an item its feed stopped serving is forgotten after
+FEED_ITEM_KEEP, one still served is kept however old, and a fetch stores a bounded number."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from agent.scheduler.feeds import ITEMS_PER_FETCH, _parse
+from memory.clock import FrozenClock
+from memory.db import Database
+from memory.feeds import FEED_ITEM_KEEP, FeedStore, NewItem
+
+START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+
+
+async def test_items_no_longer_served_are_forgotten_and_the_rest_kept(tmp_path: Path) -> None:
+    """R126: a hostile feed added 40,000 rows a briefing, and rows were never removed."""
+    db = await Database.open(tmp_path / "s.db")
+    clock = FrozenClock(START)
+    store = FeedStore(db, clock)
+    try:
+        owner = await db.execute(
+            "INSERT INTO users (display_name, is_owner, created_at) VALUES ('Ann', 1, '2026-01-01')"
+        )
+        feed, _ = await store.add(owner, "http://news.example/rss")
+        a, b, c = (NewItem(key=k, title=k.upper()) for k in ("a", "b", "c"))
+        assert await store.add_items(feed.id, [a, b]) == 2
+        clock.advance(FEED_ITEM_KEEP - timedelta(days=10))
+        assert await store.add_items(feed.id, [a]) == 0  # b is no longer served
+        clock.advance(timedelta(days=15))
+        assert await store.add_items(feed.id, [a, c]) == 1
+        keys = [r["item_key"] for r in await db.fetchall("SELECT item_key FROM feed_items")]
+        assert sorted(keys) == ["a", "c"]
+        # a kept its first sighting: it is still dated when first seen, not new again
+        first = await db.scalar("SELECT first_seen_at FROM feed_items WHERE item_key = 'a'")
+        assert first.startswith("2026-03-01")
+    finally:
+        await db.close()
+
+
+def test_a_fetch_stores_at_most_its_first_items() -> None:
+    items = "".join(f"<item><title>Item {i}</title><guid>g{i}</guid></item>" for i in range(2_000))
+    rss = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
+    ).encode()
+    headers = httpx.Headers({"content-type": "application/rss+xml"})
+    parsed = _parse(rss, "http://a.example/feed", headers)
+    assert parsed is not None
+    assert len(parsed[1]) == ITEMS_PER_FETCH
+    assert parsed[1][0].title == "Item 0"
