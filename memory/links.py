@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -80,6 +81,8 @@ class Detached:
     stopped_in: tuple[int, ...] = ()
     """The chats whose schedules of the old user stopped, and whose requests are withdrawn:
     its own, or every DM of the old user on its channel when which was its is unknown."""
+    undelivered: int = 0
+    """Messages waiting to go to those chats that will not be sent."""
     chats_unknown: bool = False
     """Its private chats could not be told from another account's of the old user on the same
     channel (a Slack DM's id is not the person's): they stayed where they were."""
@@ -93,9 +96,17 @@ class Redemption:
 
 
 class Links:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        chats_changed: Callable[[Iterable[int]], None] = lambda chats: None,
+    ) -> None:
+        """`chats_changed`: told the chats whose messages an unlink changed in SQLite, after
+        it commits (the message log's windows of them are stale)."""
         self._db = db
         self._clock = clock
+        self._chats_changed = chats_changed
 
     async def issue(
         self, user_id: int, identity: Identity, ttl: timedelta = timedelta(minutes=10)
@@ -266,7 +277,21 @@ class Links:
                 f"UPDATE messages SET user_id = ? WHERE user_id = ? AND chat_id IN ({marks})",
                 (new, old, *chat_ids),
             )
+            # and what went before stays out of the conversation: whoever holds the account
+            # next (/allow lets them back in as someone else) starts afresh (R130: a phone
+            # passed on, the new holder's first turn had the owner's PIN in its history)
+            await tx.execute(
+                f"UPDATE messages SET in_history = 0 WHERE chat_id IN ({marks})", chat_ids
+            )
             marks = ",".join("?" * len(stop_in)) or "NULL"
+            # nor does what was waiting to go there go out when the chat is back (R130: a
+            # reply that failed while Telegram was down went to the lost phone after)
+            undelivered = await tx.execute(
+                "UPDATE messages SET status = 'undeliverable', updated_at = ?"
+                " WHERE direction = 'out' AND status IN ('pending', 'failed')"
+                f" AND chat_id IN ({marks})",
+                (now, *stop_in),
+            )
             stopped = await tx.execute(
                 "UPDATE schedules SET status = 'cancelled', updated_at = ? WHERE user_id = ?"
                 f" AND status IN ('active', 'firing') AND chat_id IN ({marks})",
@@ -285,6 +310,13 @@ class Links:
                 "UPDATE web_sessions SET ended_at = ? WHERE ended_at IS NULL AND identity = ?",
                 (now, str(identity)),
             )
+        self._chats_changed(stop_in)
         return Detached(
-            old, new, tuple(chat_ids), stopped.rowcount, tuple(stop_in), chats_unknown=unknown
+            old,
+            new,
+            tuple(chat_ids),
+            stopped.rowcount,
+            tuple(stop_in),
+            chats_unknown=unknown,
+            undelivered=undelivered.rowcount,
         )

@@ -13,6 +13,7 @@ chat's windows, and the next read goes to SQLite. A read that began before a wri
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
@@ -149,6 +150,12 @@ class RecentWindows(Generic[M]):
                         found.append((i, window))
                     break
         return found
+
+    def forget(self, chat_ids: Iterable[int]) -> None:
+        """What these chats' windows hold was changed in SQLite behind the log's back."""
+        self.generation += 1
+        for chat_id in chat_ids:
+            self._drop(chat_id)
 
     def _drop(self, chat_id: int) -> None:
         for key in [key for key in self._windows if key[0] == chat_id]:

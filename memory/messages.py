@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -405,6 +405,31 @@ class MessageLog:
     def age(self, message: StoredMessage) -> timedelta:
         """How long ago `message` was stored."""
         return self._clock.now() - parse_iso(message.created_at)
+
+    def forget_chats(self, chat_ids: Iterable[int]) -> None:
+        """These chats' messages were changed in SQLite elsewhere (an unlink): read them anew."""
+        self._windows.forget(chat_ids)
+
+    async def give_up_in(self, chat_ids: Iterable[int]) -> int:
+        """What waits to go to these chats will not be sent (their person was revoked: R130,
+        a reply that failed while the channel was down went out after); how many."""
+        chats = list(chat_ids)
+        if not chats:
+            return 0
+        marks = ",".join("?" * len(chats))
+        given_up = await self._db.execute(
+            "UPDATE messages SET status = ?, updated_at = ? WHERE direction = 'out'"
+            f" AND status IN (?, ?) AND chat_id IN ({marks})",
+            (
+                OutStatus.UNDELIVERABLE,
+                iso(self._clock.now()),
+                OutStatus.PENDING,
+                OutStatus.FAILED,
+                *chats,
+            ),
+        )
+        self._windows.forget(chats)
+        return given_up
 
     async def undelivered(self) -> list[StoredMessage]:
         rows = await self._db.fetchall(

@@ -74,10 +74,11 @@ class Stores:
         except BaseException:
             await db.close()
             raise
+        messages = MessageLog(db, clock)
         stores = cls(
             db=db,
             people=People(db, clock),
-            messages=MessageLog(db, clock),
+            messages=messages,
             turns=TurnLog(db, clock),
             goals=GoalStore(db, clock),
             audit=AuditLog(db, clock, key, key_path),
@@ -85,7 +86,7 @@ class Stores:
             approvals=ApprovalStore(db, clock),
             schedules=ScheduleStore(db, clock),
             feeds=FeedStore(db, clock),
-            links=Links(db, clock),
+            links=Links(db, clock, chats_changed=messages.forget_chats),
             mail=MailStore(db, clock),
             web_sessions=WebSessionStore(db, clock),
             console_reads=ConsoleReads(db, clock),

@@ -185,6 +185,7 @@ async def _unlink(
         subject=str(identity),
         chats=len(detached.chat_ids),
         schedules=detached.schedules_stopped,
+        undelivered=detached.undelivered,
         chats_unknown=detached.chats_unknown,
     )
     stopped = detached.schedules_stopped
@@ -232,6 +233,11 @@ async def _stop_what_they_started(stores: Stores, user: User | None, actor: str)
     if stopped:
         await stores.audit.record(
             "schedule.cancelled", actor=actor, subject=f"user:{user.id}", count=stopped
+        )
+    chats = [chat.id for chat in await stores.people.private_chats(user.id)]
+    if given_up := await stores.messages.give_up_in(chats):
+        await stores.audit.record(
+            "delivery.given_up", actor=actor, subject=f"user:{user.id}", count=given_up
         )
     withdrawn = await stores.approvals.withdraw_for_user(user.id, decided_by=actor)
     for approval in withdrawn:
