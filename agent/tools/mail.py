@@ -211,9 +211,15 @@ def _read_attachment(ctx: ToolContext, path: str) -> _Attached:
     except OSError as exc:
         raise ToolError(f"cannot attach {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as handle:
+        too_large = ToolError(f"{path} is larger than {human_size(MAX_ATTACHMENT_BYTES)}")
         if os.fstat(handle.fileno()).st_size > MAX_ATTACHMENT_BYTES:
-            raise ToolError(f"{path} is larger than {human_size(MAX_ATTACHMENT_BYTES)}")
-        return _Attached.of(PurePosixPath(path).name, handle.read())
+            raise too_large
+        # read within the cap too: a command may grow the file after the check (R128: a
+        # 300 MiB sparse file flipped in was read whole, three times a call)
+        data = handle.read(MAX_ATTACHMENT_BYTES + 1)
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise too_large
+        return _Attached.of(PurePosixPath(path).name, data)
 
 
 async def _attachments(ctx: ToolContext, paths: list[str] | None) -> list[_Attached]:

@@ -56,6 +56,32 @@ def _no_git(path: str, *relatives: PurePosixPath) -> None:
             )
 
 
+def _walk_down(root: os.PathLike[str], parts: tuple[str, ...], path: str, *, make: bool) -> int:
+    """The folder `parts` below `root`, opened one folder at a time with O_NOFOLLOW (`make`:
+    creating what is missing): a folder a command swaps for a link mid-way is refused, never
+    followed. Blocking."""
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts:
+            if make:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=folder)
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except FileNotFoundError:
+                raise _Missing(f"{path} is not in the workspace") from None
+            except NotADirectoryError:
+                raise ToolError(f"{path} is not a folder in the workspace") from None
+            except OSError:
+                raise ToolError(f"refused: {path} changed while it was being opened") from None
+            os.close(folder)
+            folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+
 def open_in_workspace(sandbox: Sandbox, path: str, *, write: bool) -> int:
     """Open a workspace file walking down from the workspace with O_NOFOLLOW, then check the
     opened file itself: a regular file with one link. Blocking."""
@@ -66,18 +92,8 @@ def open_in_workspace(sandbox: Sandbox, path: str, *, write: bool) -> int:
         raise ToolError(f"{path} is a folder")
     if write:
         _no_git(path, sandbox.check_relative(path), relative)
-    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    folder = _walk_down(root, relative.parts[:-1], path, make=write)
     try:
-        for part in relative.parts[:-1]:
-            if write:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=folder)
-            try:
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
-            except OSError:
-                raise ToolError(f"refused: {path} changed while it was being opened") from None
-            os.close(folder)
-            folder = inner
         flags = (os.O_WRONLY | os.O_CREAT) if write else os.O_RDONLY
         try:
             fd = os.open(
@@ -139,33 +155,42 @@ async def list_files(ctx: ToolContext, path: str = ".") -> str | ToolResult:
 
 
 def _listing(sandbox: Sandbox, path: str) -> str:
-    folder = sandbox.resolve(path)
-    if not folder.is_dir():
-        raise ToolError(f"{path} is not a folder in the workspace")
     root = sandbox.root()
-    # never following a link: one a command made to a path outside would tell whether that
-    # path exists on this machine, and is a folder (R105)
-    with os.scandir(folder) as scan:
-        found = sorted(scan, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
-    lines = []
-    for item in found[:500]:
-        entry = folder / item.name
-        name = entry.relative_to(root).as_posix()
-        if item.is_symlink():
-            try:
-                lines.append(f"{name} -> {os.readlink(entry)} (a link)")
-            except OSError:
-                lines.append(f"{name} (a link)")
-            continue
-        if item.is_dir(follow_symlinks=False):
-            lines.append(f"{name}/")
-            continue
-        info = entry.lstat()
-        note = f"{info.st_size} bytes"
-        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-            note += f", {info.st_nlink} hard links: not readable"
-        lines.append(f"{name} ({note})")
+    folder = sandbox.resolve(path)
+    relative = PurePosixPath(folder.relative_to(root).as_posix())
+    # opened from the workspace down, never following a link, and read through that one open
+    # folder: a command swapping it for a link mid-listing listed the data folder (R128); nor
+    # does a link it holds say whether the path it names exists here (R105)
+    try:
+        fd = _walk_down(root, relative.parts, path, make=False)
+    except _Missing:
+        raise ToolError(f"{path} is not a folder in the workspace") from None
+    try:
+        with os.scandir(fd) as scan:
+            found = sorted(scan, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
+        lines = [_listed(fd, relative, item) for item in found[:500]]
+    finally:
+        os.close(fd)
     return "\n".join(lines) or "(empty)"
+
+
+def _listed(fd: int, relative: PurePosixPath, item: os.DirEntry[str]) -> str:
+    name = (relative / item.name).as_posix()
+    try:
+        info = item.stat(follow_symlinks=False)
+    except OSError:
+        return f"{name} (gone)"
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            return f"{name} -> {os.readlink(item.name, dir_fd=fd)} (a link)"
+        except OSError:
+            return f"{name} (a link)"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{name}/"
+    note = f"{info.st_size} bytes"
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        note += f", {info.st_nlink} hard links: not readable"
+    return f"{name} ({note})"
 
 
 @tool(risk=Risk.READ, owner_data=True, untrusted_output=True, precheck=_file_ok(write=False))
