@@ -7,6 +7,7 @@ line naming it; split, a setting and its check would live apart.)
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -38,6 +39,8 @@ __all__ = ["ConfigError", "Settings", "load_settings"]
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 EMBEDDER_NAMES = (
     "minilm",
@@ -308,6 +311,35 @@ class Settings(BaseSettings):
         """R116: /dev/null gave "cannot use /dev/null: File exists", naming no setting."""
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} is not a folder")
+        # R129: /etc/passwd/x exited 1 with "Not a directory" (a relative path is joined to
+        # Steward's home later, so only an absolute one can be looked at here)
+        if value.is_absolute() and not value.exists():
+            above = next((p for p in value.parents if p.exists()), None)
+            if above is None or not above.is_dir():
+                raise ValueError(f"cannot be made: {above} is not a folder")
+            if not os.access(above, os.W_OK | os.X_OK):
+                raise ValueError(f"cannot be made in {above}: it is not writable")
+        return value
+
+    @field_validator("http_host")
+    @classmethod
+    def _http_host(cls, value: str) -> str:
+        """An address or host name to listen on (R129: `http://127.0.0.1` only logged that the
+        console did not start, and in webhook mode stopped Steward with exit status 1)."""
+        value = value.strip()
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+            return value.strip("[]")
+        except ValueError:
+            pass
+        labels = value.rstrip(".").split(".")
+        if (
+            not value
+            or len(value) > 253
+            or not all(_HOST_LABEL.fullmatch(label) for label in labels)
+            or labels[-1].isdigit()
+        ):
+            raise ValueError("not an IP address or host name to listen on (e.g. 127.0.0.1)")
         return value
 
     @field_validator("public_url")

@@ -36,7 +36,13 @@ from agent.side_call import SideCall
 from agent.transcript_memory import Transcript
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import Clock
-from memory.embedder import IDLE_RELEASE_S, Embedder, EmbedderUnavailable, load_embedder
+from memory.embedder import (
+    EMBEDDER_OFF,
+    IDLE_RELEASE_S,
+    Embedder,
+    EmbedderUnavailable,
+    load_embedder,
+)
 from memory.labels import Label
 from memory.longterm import (
     Hit,
@@ -139,6 +145,11 @@ class MemoryService:
         self._open_index = open_index_fn or self._default_index
         self.state = MemoryState.STARTING
         self.detail = "loading the embedder and Chroma"
+        if load_embedder_fn is None and config.embedder.strip().lower() in EMBEDDER_OFF:
+            # nothing will load: say so from the first /status (R129: "while the embedder
+            # and Chroma load" until the start-up task had run)
+            self.state = MemoryState.KEYWORD_ONLY
+            self.detail = "embeddings are disabled (STEWARD_EMBEDDER=none)"
         self._ready = asyncio.Event()
         self._hybrid = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -47,6 +47,7 @@ from memory.minilm_common import (
 from memory.onnx_minilm import OnnxMiniLMEmbedder
 
 __all__ = [
+    "EMBEDDER_OFF",
     "Embedder",
     "EmbedderUnavailable",
     "MiniLMEmbedder",
@@ -326,6 +327,8 @@ class MiniLMEmbedder:
         return pooled.astype(_F32, copy=False)
 
 
+EMBEDDER_OFF = ("none", "off", "disabled")
+"""The STEWARD_EMBEDDER values that mean keyword-only memory."""
 SPECS = ("minilm", "minilm-int8", "minilm-fp32", "minilm-onnx", "minilm-numpy", "none")
 IDLE_RELEASE_S = 120.0  # the onnxruntime session is let go after this long without an embed
 _warned: set[str] = set()
@@ -368,7 +371,7 @@ def load_embedder(
         return MiniLMEmbedder.load(files.dir)
     if name == "minilm-numpy":
         return MiniLMEmbedder.load(model_dir)
-    if name in ("none", "off", "disabled"):
+    if name in EMBEDDER_OFF:
         raise EmbedderUnavailable("embeddings are disabled (STEWARD_EMBEDDER=none)")
     raise EmbedderUnavailable(f"unknown embedder {spec!r}; expected one of {', '.join(SPECS)}")
 

@@ -73,6 +73,12 @@ def test_the_example_env_file_is_the_defaults(tmp_path: Path) -> None:
         ("STEWARD_EMBEDDER", "bert", "(use minilm, minilm-int8, minilm-numpy, or none"),
         # "cannot use /dev/null: File exists" named no setting (R116)
         ("STEWARD_DATA_DIR", "/dev/null", "STEWARD_DATA_DIR: /dev/null is not a folder"),
+        # one that cannot be made exited 1 ("Not a directory"), restarted by systemd (R129)
+        ("STEWARD_DATA_DIR", "/dev/null/data", "STEWARD_DATA_DIR: cannot be made"),
+        # a URL, or what is no host at all, only logged that the console did not start (R129)
+        ("STEWARD_HTTP_HOST", "http://127.0.0.1", "STEWARD_HTTP_HOST: not an IP address"),
+        ("STEWARD_HTTP_HOST", "not a host!", "STEWARD_HTTP_HOST: not an IP address"),
+        ("STEWARD_HTTP_HOST", "999.1.1.1", "STEWARD_HTTP_HOST: not an IP address"),
     ],
 )
 def test_bad_value_raises_config_error(
@@ -263,3 +269,15 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_allowed_hosts_are_bare_names_or_addresses() -> None:
     settings = load_settings(STEWARD_FETCH_ALLOW_HOSTS="Wiki.lan, 10.0.0.5, ::1", _env_file=None)
     assert settings.fetch_allow_hosts == {"wiki.lan", "10.0.0.5", "::1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [("0.0.0.0", "0.0.0.0"), ("::", "::"), ("[::1]", "::1"), ("localhost", "localhost"),
+     ("box-2.lan", "box-2.lan"), (" 127.0.0.1 ", "127.0.0.1")],
+)  # fmt: skip
+def test_an_address_or_host_name_to_listen_on_is_taken(
+    monkeypatch: pytest.MonkeyPatch, value: str, taken: str
+) -> None:
+    monkeypatch.setenv("STEWARD_HTTP_HOST", value)
+    assert load_settings().http_host == taken

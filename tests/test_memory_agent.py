@@ -425,6 +425,17 @@ async def test_without_an_embedder_memory_is_keyword_only_and_says_so_once(
 
     async with steward_with_memory(tmp_path / "off", None, STEWARD_EMBEDDER="none") as h:
         assert "embeddings are disabled" in await h.say("/status")
+    # and from the first moment, before the start-up task has run (R129: "while the embedder
+    # and Chroma load" until then)
+    clock = FrozenClock(datetime(2025, 6, 1, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "early.db", clock)
+    try:
+        off = MemoryService(
+            stores=stores, clock=clock, model=None, config=MemoryConfig(embedder="none")
+        )
+        assert "embeddings are disabled" in await off.status_line()
+    finally:
+        await stores.close()
 
 
 async def test_start_up_does_not_wait_for_the_embedder_and_early_turns_use_keywords(
