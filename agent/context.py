@@ -29,7 +29,7 @@ from agent.replies import answered_section
 from agent.types import TurnRequest
 from memory.clock import Clock, parse_iso
 from memory.labels import TRUSTED, Label
-from memory.messages import WHOLE_CHAT, Thread
+from memory.messages import WHOLE_CHAT, StoredMessage, Thread
 from memory.stores import Stores
 
 if TYPE_CHECKING:
@@ -327,6 +327,8 @@ class ContextBuilder:
         if self._history_floor is not None:
             floor = await self._history_floor(request.chat.id)
             recent = [message for message in recent if message.id > floor]
+        if request.chat.kind == "private":
+            recent = _since_someone_else(recent, request.user.id)
         picked: list[dict[str, Any]] = []
         label = TRUSTED
         budget = self._history_tokens
@@ -350,6 +352,20 @@ class ContextBuilder:
             note = {"type": "text", "text": "(Steward wrote the following on its own.)"}
             picked.insert(0, {"role": "user", "content": [note]})
         return picked, label
+
+
+def _since_someone_else(recent: list[StoredMessage], user_id: int) -> list[StoredMessage]:
+    """A private chat's conversation is its person's: after another person's message there (an
+    account unlinked and let back in, whose next holder is someone else), what came before it,
+    and Steward's answers to it, are not this person's to see (R130, R132: the next holder's
+    first turn had the owner's PIN in view). Their own first message starts it again."""
+    start = 0
+    for i, message in enumerate(recent):
+        if message.direction == "in" and message.user_id not in (None, user_id):
+            start = len(recent)  # until this person's own next message
+        elif message.direction == "in" and start == len(recent):
+            start = i
+    return recent[start:] if start else recent
 
 
 def _thread(request: TurnRequest) -> Thread:

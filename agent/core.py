@@ -104,13 +104,34 @@ class Steward:
         with nothing to say); `footer` is appended to the reply (the briefing's failed feeds).
         """
         stream = self._stream_for(request)
+        access = self.stores.messages.access_changes
         try:
             async with self.sequencer.turn(request.address), self._typing(request.address):
                 outcome = await self.runner.run(request, stream=stream)
+            if access != self.stores.messages.access_changes and await self._taken(request):
+                return outcome
             return await self._respond(request, outcome, footer, stream)
         finally:
             if stream is not None:
                 await stream.close()
+
+    async def _taken(self, request: TurnRequest) -> bool:
+        """Whether the chat was taken from the person the turn answers while it ran (R132: an
+        account unlinked, or a guest revoked, mid-turn got the answer all the same): then its
+        reply is withheld."""
+        chat, user = request.chat, request.user
+        if request.self_initiated or chat is None or chat.kind != "private":
+            return False
+        people = self.stores.people
+        if await people.may_talk(user.id) and await people.is_own_chat(
+            user.id, chat.channel, chat.platform_chat_id
+        ):
+            return False
+        log.warning("chat %s was taken from user %s mid-turn: reply withheld", chat.id, user.id)
+        await self.stores.audit.record(
+            "turn.reply_withheld", actor="steward", subject=f"chat:{chat.id}", user=user.id
+        )
+        return True
 
     def _stream_for(self, request: TurnRequest) -> ReplyStream | None:
         """A live view of the answer for the owner's own chat turns (STEWARD_STREAMING): never

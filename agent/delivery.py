@@ -141,7 +141,8 @@ class Courier:
         kept = contextlib.nullcontext() if headed else sending_parts(Parts(text, parts_sent, save))
         self._sending.add(message_id)
         try:
-            await self._stores.messages.begin_send(message_id, may_repeat=repeat)
+            if not await self._stores.messages.begin_send(message_id, may_repeat=repeat):
+                return False  # given up meanwhile: its person was revoked (R132)
             try:
                 with kept:
                     if repeat and parts_sent:

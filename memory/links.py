@@ -100,10 +100,11 @@ class Links:
         self,
         db: Database,
         clock: Clock,
-        chats_changed: Callable[[Iterable[int]], None] = lambda chats: None,
+        chats_changed: Callable[[Iterable[int] | None], None] = lambda chats: None,
     ) -> None:
-        """`chats_changed`: told the chats whose messages an unlink changed in SQLite, after
-        it commits (the message log's windows of them are stale)."""
+        """`chats_changed`: told, once committed, the chats whose messages an unlink changed
+        in SQLite, or None after a link renamed a person's messages everywhere (the message
+        log's windows of them are stale)."""
         self._db = db
         self._clock = clock
         self._chats_changed = chats_changed
@@ -195,6 +196,7 @@ class Links:
                         f"UPDATE OR IGNORE {name} SET user_id = ? WHERE user_id = ?",
                         (target, source),
                     )
+        self._chats_changed(None)
         return Redemption(LinkResult.LINKED, target, source)
 
     async def unlink(self, identity: Identity) -> Detached | None:
@@ -286,11 +288,14 @@ class Links:
             marks = ",".join("?" * len(stop_in)) or "NULL"
             # nor does what was waiting to go there go out when the chat is back (R130: a
             # reply that failed while Telegram was down went to the lost phone after)
+            # (which Slack DM was its unknown: only the one opened to its id, R132: the owner's
+            # replies queued for their other account were dropped)
+            given_up = [int(c["id"]) for c in opened] if unknown else stop_in
             undelivered = await tx.execute(
                 "UPDATE messages SET status = 'undeliverable', updated_at = ?"
                 " WHERE direction = 'out' AND status IN ('pending', 'failed')"
-                f" AND chat_id IN ({marks})",
-                (now, *stop_in),
+                f" AND chat_id IN ({','.join('?' * len(given_up)) or 'NULL'})",
+                (now, *given_up),
             )
             stopped = await tx.execute(
                 "UPDATE schedules SET status = 'cancelled', updated_at = ? WHERE user_id = ?"

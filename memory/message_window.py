@@ -157,6 +157,11 @@ class RecentWindows(Generic[M]):
         for chat_id in chat_ids:
             self._drop(chat_id)
 
+    def forget_all(self) -> None:
+        self.generation += 1
+        self._windows.clear()
+        self._whole.clear()
+
     def _drop(self, chat_id: int) -> None:
         for key in [key for key in self._windows if key[0] == chat_id]:
             del self._windows[key]

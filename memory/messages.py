@@ -104,6 +104,9 @@ class MessageLog:
         self._text_listeners: list[RecordListener] = []
         # what `recent` read, kept up to date by the writes
         self._windows = RecentWindows[StoredMessage]()
+        self.access_changes = 0
+        """Counts chats taken from a person (an unlink, a revoke): a turn under way when it
+        moves checks whether its reply may still go (agent/core.py)."""
 
     def on_record(self, listener: RecordListener) -> None:
         """Call `listener(message_id)` after every message committed from now on."""
@@ -215,24 +218,39 @@ class MessageLog:
         error: str | None = None,
         turn_id: int | None = None,
     ) -> None:
-        await self._db.execute(
+        # a message given up stays so: a send still under way when its person was revoked
+        # failed after, and the retry took it to the revoked phone (R132)
+        again = status in (OutStatus.FAILED, OutStatus.PENDING)
+        changed = await self._db.execute(
             "UPDATE messages SET status = ?, updated_at = ?,"
             " platform_message_id = COALESCE(?, platform_message_id),"
             " turn_id = COALESCE(?, turn_id), last_error = ?, sending_since = NULL,"
             " attempts = attempts + (CASE WHEN direction = 'out' THEN 1 ELSE 0 END)"
-            " WHERE id = ?",
-            (status, iso(self._clock.now()), platform_message_id, turn_id, error, message_id),
+            " WHERE id = ? AND NOT (? AND status = 'undeliverable')",
+            (
+                status,
+                iso(self._clock.now()),
+                platform_message_id,
+                turn_id,
+                error,
+                message_id,
+                int(again),
+            ),
         )
-        self._windows.status(message_id, str(status), turn_id)
+        if changed:
+            self._windows.status(message_id, str(status), turn_id)
 
-    async def begin_send(self, message_id: int, *, may_repeat: bool = False) -> None:
+    async def begin_send(self, message_id: int, *, may_repeat: bool = False) -> bool:
         """A send of an outgoing message to its platform begins: noted first, so that a crash
         before its outcome is recorded (`set_status` clears it) leaves the message marked as
-        possibly delivered, not as never sent. `may_repeat` keeps that it was found so."""
-        await self._db.execute(
-            "UPDATE messages SET sending_since = ?, may_repeat = MAX(may_repeat, ?)"
-            " WHERE id = ? AND direction = 'out'",
-            (iso(self._clock.now()), int(may_repeat), message_id),
+        possibly delivered, not as never sent. `may_repeat` keeps that it was found so. False:
+        it was given up meanwhile (its person revoked), so it must not go."""
+        return bool(
+            await self._db.execute(
+                "UPDATE messages SET sending_since = ?, may_repeat = MAX(may_repeat, ?)"
+                " WHERE id = ? AND direction = 'out' AND status != 'undeliverable'",
+                (iso(self._clock.now()), int(may_repeat), message_id),
+            )
         )
 
     async def repeat_told(self, message_id: int) -> None:
@@ -406,8 +424,13 @@ class MessageLog:
         """How long ago `message` was stored."""
         return self._clock.now() - parse_iso(message.created_at)
 
-    def forget_chats(self, chat_ids: Iterable[int]) -> None:
-        """These chats' messages were changed in SQLite elsewhere (an unlink): read them anew."""
+    def forget_chats(self, chat_ids: Iterable[int] | None) -> None:
+        """These chats' messages were changed in SQLite elsewhere: taken from their person (an
+        unlink), or with None, every chat's senders renamed (two people linked into one)."""
+        if chat_ids is None:
+            self._windows.forget_all()
+            return
+        self.access_changes += 1
         self._windows.forget(chat_ids)
 
     async def give_up_in(self, chat_ids: Iterable[int]) -> int:
@@ -428,6 +451,7 @@ class MessageLog:
                 *chats,
             ),
         )
+        self.access_changes += 1
         self._windows.forget(chats)
         return given_up
 
