@@ -33,7 +33,7 @@ from agent.secret_shapes import looks_like_key, shown_url
 from memory.longterm.ranking import Weights
 from memory.people import ID_FORMS, Identity
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "data_dir_problem", "load_settings"]
 
 
 def _env(name: str) -> AliasChoices:
@@ -308,17 +308,10 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _data_dir(cls, value: Path) -> Path:
-        """R116: /dev/null gave "cannot use /dev/null: File exists", naming no setting."""
-        if value.exists() and not value.is_dir():
-            raise ValueError(f"{value} is not a folder")
-        # R129: /etc/passwd/x exited 1 with "Not a directory" (a relative path is joined to
-        # Steward's home later, so only an absolute one can be looked at here)
-        if value.is_absolute() and not value.exists():
-            above = next((p for p in value.parents if p.exists()), None)
-            if above is None or not above.is_dir():
-                raise ValueError(f"cannot be made: {above} is not a folder")
-            if not os.access(above, os.W_OK | os.X_OK):
-                raise ValueError(f"cannot be made in {above}: it is not writable")
+        """R116: /dev/null gave "cannot use /dev/null: File exists", naming no setting. A
+        relative path is joined to Steward's home later, and checked then (agent/paths.py)."""
+        if value.is_absolute() and (problem := data_dir_problem(value)):
+            raise ValueError(problem)
         return value
 
     @field_validator("http_host")
@@ -537,6 +530,19 @@ def _identity(text: str, number: int, channel: str | None) -> Identity:
         form = ID_FORMS.get(identity.canonical().channel, (None, "a valid id"))[1]
         commas = " (separate entries with commas)" if " " in text.strip() else ""
         raise ValueError(f"entry {number} is not {form}{commas}") from None
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why an absolute data folder cannot be used, or None (R129: /etc/passwd/x exited 1 with
+    "Not a directory", restarted by systemd for ever)."""
+    if path.exists():
+        return None if path.is_dir() else f"{path} is not a folder"
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is None or not above.is_dir():
+        return f"cannot be made: {above} is not a folder"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"cannot be made in {above}: it is not writable"
+    return None
 
 
 def load_settings(**overrides: object) -> Settings:

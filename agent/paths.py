@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import Settings, load_settings
+from agent.config import Settings, data_dir_problem, load_settings
 from agent.env_file import check_env_file, setting_names
+from agent.errors import ConfigError
 
 __all__ = [
     "LOCK_FILE",
@@ -85,6 +86,8 @@ def resolve_paths(settings: Settings, base: Path) -> Settings:
         value = getattr(settings, name)
         if isinstance(value, Path) and not value.is_absolute():
             update[name] = (base / value.expanduser()).absolute()
+    if "data_dir" in update and (problem := data_dir_problem(update["data_dir"])):
+        raise ConfigError(f"STEWARD_DATA_DIR: {problem}")  # as for an absolute one (R132)
     return settings.model_copy(update=update) if update else settings
 
 

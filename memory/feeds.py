@@ -16,6 +16,7 @@ from memory.db import Database
 __all__ = [
     "FEED_ITEM_KEEP",
     "TOPICS_MAX",
+    "UNDATED_KEEP",
     "BriefingPrefs",
     "Feed",
     "FeedItem",
@@ -25,6 +26,9 @@ __all__ = [
 
 FEED_ITEM_KEEP = timedelta(days=30)
 """An item its feed has not served for this long is forgotten (a briefing takes a week's)."""
+UNDATED_KEEP = timedelta(days=180)
+"""One with no date of its own is dated by when it was first seen: forgotten, and served again,
+it would be news again (R132), so it is kept longer."""
 TOPICS_MAX = 500
 """Characters of briefing topics: they ride in every briefing's prompt (R121: 10,017 were
 taken, from chat and from the console alike, R125)."""
@@ -170,9 +174,11 @@ class FeedStore:
                 row = await cursor.fetchone()
                 await cursor.close()
                 added += row is not None and row[0] == now
+            now_at = self._clock.now()
             await tx.execute(
-                "DELETE FROM feed_items WHERE feed_id = ? AND last_seen_at < ?",
-                (feed_id, iso(self._clock.now() - FEED_ITEM_KEEP)),
+                "DELETE FROM feed_items WHERE feed_id = ? AND last_seen_at < CASE WHEN"
+                " published_at IS NULL THEN ? ELSE ? END",
+                (feed_id, iso(now_at - UNDATED_KEEP), iso(now_at - FEED_ITEM_KEEP)),
             )
         return added
 

@@ -281,3 +281,18 @@ def test_an_address_or_host_name_to_listen_on_is_taken(
 ) -> None:
     monkeypatch.setenv("STEWARD_HTTP_HOST", value)
     assert load_settings().http_host == taken
+
+
+@pytest.mark.parametrize("data", ["data", "blocker/data"])
+def test_a_relative_data_folder_that_cannot_be_made_is_one_line_and_status_2(
+    tmp_path: Path, data: str
+) -> None:
+    """Joined to Steward's home after the settings were read, it was not checked: the default
+    `data`, a file there, exited 1 ("File exists"), restarted by systemd for ever (R132)."""
+    (tmp_path / "data").write_text("a file")
+    (tmp_path / "blocker").write_text("a file")
+    env = {**os.environ, "STEWARD_HOME": str(tmp_path), "STEWARD_DATA_DIR": data}
+    result = _run(env)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "STEWARD_DATA_DIR:" in line and "Traceback" not in result.stderr

@@ -246,9 +246,21 @@ def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[New
         parsed = _feedparse(*_as_utf8(body), url)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         return None
-    entries = parsed.entries[:ITEMS_PER_FETCH]
+    entries = parsed.entries
+    if len(entries) > ITEMS_PER_FETCH:  # the newest: an archive lists oldest first (R132)
+        entries = sorted(entries, key=_newness, reverse=True)[:ITEMS_PER_FETCH]
     items = [item for entry in entries if (item := _item(entry)) is not None]
     return _cut(strip_html(parsed.feed.get("title", "")), TITLE_CHARS), items  # R126: 1.8 MB
+
+
+def _newness(entry: Any) -> float:
+    """When an entry was published (or updated); undated ones count as new (they are dated by
+    when they were first seen)."""
+    published = entry.get("published_parsed") or entry.get("updated_parsed")
+    try:
+        return float(calendar.timegm(published)) if published else float("inf")
+    except (TypeError, ValueError, OverflowError):
+        return float("inf")
 
 
 def _feedparse(body: bytes, content_type: str, url: str) -> Any:

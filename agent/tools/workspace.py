@@ -60,18 +60,22 @@ def _walk_down(root: os.PathLike[str], parts: tuple[str, ...], path: str, *, mak
     """The folder `parts` below `root`, opened one folder at a time with O_NOFOLLOW (`make`:
     creating what is missing): a folder a command swaps for a link mid-way is refused, never
     followed. Blocking."""
-    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    # O_PATH: a folder that may be passed through but not read (mode 0311) is no obstacle
+    # (R132), as it is not to a path
+    folder = os.open(root, os.O_PATH | os.O_DIRECTORY)
     try:
         for part in parts:
             if make:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=folder)
             try:
-                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                inner = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
             except FileNotFoundError:
                 raise _Missing(f"{path} is not in the workspace") from None
             except NotADirectoryError:
                 raise ToolError(f"{path} is not a folder in the workspace") from None
+            except PermissionError:
+                raise ToolError(f"refused: no permission to open {path}") from None
             except OSError:
                 raise ToolError(f"refused: {path} changed while it was being opened") from None
             os.close(folder)
@@ -162,9 +166,15 @@ def _listing(sandbox: Sandbox, path: str) -> str:
     # folder: a command swapping it for a link mid-listing listed the data folder (R128); nor
     # does a link it holds say whether the path it names exists here (R105)
     try:
-        fd = _walk_down(root, relative.parts, path, make=False)
+        at = _walk_down(root, relative.parts, path, make=False)
     except _Missing:
         raise ToolError(f"{path} is not a folder in the workspace") from None
+    try:
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=at)  # the folder itself
+    except PermissionError:
+        raise ToolError(f"refused: no permission to list {path}") from None
+    finally:
+        os.close(at)
     try:
         with os.scandir(fd) as scan:
             found = sorted(scan, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
