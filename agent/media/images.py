@@ -27,6 +27,9 @@ __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "p
 MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+MAX_SCANS = 64
+"""A progressive JPEG is decoded pass by pass, each over the whole image: a photo has about
+ten; one of 20,000 passes (2 MB) held the image thread two minutes (R131)."""
 MAX_MEMORY = 256 * 1024 * 1024
 """The most preparing one image may hold at once, by `_estimate`, checked before decoding: a
 PNG of 7,745 x 7,745 RGBA pixels (a 250 KB file) would take 540 MB, a 7,000 x 5,000 RGB photo
@@ -81,6 +84,21 @@ def _estimate(width: int, height: int, mode: str, alpha: bool) -> int:
     return max(peak, pixels * size + converted, pixels * 4 + premultiplied + resized)
 
 
+def _decoder_memory(image: Any, original: tuple[int, int]) -> int:
+    """What the decoder itself holds beside Pillow's image (R131): libwebp decodes into two
+    canvases of its own, and libjpeg keeps a progressive JPEG's coefficients, two bytes each,
+    for every component at full size however small the decoded image (a 2 KB WebP took 790 MiB,
+    a progressive CMYK JPEG 510)."""
+    pixels = original[0] * original[1]
+    if image.format == "WEBP":
+        return 12 * pixels
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+        most = max(h * v for _, h, v, _ in layers) or 1
+        return int(2 * pixels * sum(h * v for _, h, v, _ in layers) / most)
+    return 0
+
+
 def _alpha(image: Any) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
@@ -119,8 +137,11 @@ def _prepare(raw: bytes) -> PreparedImage:
             probe.verify()
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
         original = image.size
+        if image.format in ("JPEG", "MPO") and raw.count(b"\xff\xda") > MAX_SCANS:
+            raise ImageError("it is a JPEG of more passes than a photo has")
         _draft(image)
-        if _estimate(*image.size, image.mode, _alpha(image)) > MAX_MEMORY:
+        held = _estimate(*image.size, image.mode, _alpha(image)) + _decoder_memory(image, original)
+        if held > MAX_MEMORY:
             raise ImageError(f"it is too large to open ({original[0]}x{original[1]} px)")
         image.load()  # the first frame of an animation
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
