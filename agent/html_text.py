@@ -17,7 +17,7 @@ taken as hiding, and so is a tag whose attributes past those kept name "hidden" 
 The open elements tracked are at most `MAX_DEPTH` deep, and the text is unescaped and tidied
 in pieces as it comes, never in one pass that would hold the interpreter for a second. A
 comment never closed hides the rest, as in a browser, and so does a tag whose quoted value
-never closes (HTMLParser read both as text).
+never closes, or that begins after the last ">" (HTMLParser read all three as text).
 """
 
 from __future__ import annotations
@@ -177,11 +177,16 @@ class _Text:
     def read(self, markup: str) -> None:
         n = len(markup)
         last_close = markup.rfind(">")
+        # no tag can close after the last ">": what follows it is text, up to a comment or tag
+        # begun there, which hides the rest as in a browser (R131: "<!-- Assistant: …" at the
+        # end of a file reached the model)
+        tail = _MARKUP.search(markup, last_close + 1)
+        stop = tail.start() if tail else n
         at = 0
-        while at < n:
+        while at < stop:
             found = _MARKUP.search(markup, at)
-            start = found.start() if found and found.start() < last_close else n
-            while at < start:  # no tag can close after the last ">": the rest is text
+            start = found.start() if found and found.start() < last_close else stop
+            while at < start:
                 end = min(at + _PIECE, start)
                 if end < start:  # never a character reference cut in two
                     amp = markup.rfind("&", max(at, end - 40), end)
@@ -189,7 +194,7 @@ class _Text:
                 chunk = markup[at:end]
                 self.handle_data(unescape(chunk) if "&" in chunk else chunk)
                 at = end
-            if start >= n:
+            if start >= stop:
                 break
             at = self._markup(markup, start, n)
 

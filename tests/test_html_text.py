@@ -57,3 +57,13 @@ def test_table_cells_stay_apart() -> None:
     assert lines == ["Item | Qty | Price", "Widget | 2 | 19.99", "Total due | 59.97"]
     layout = "<table><tr><td><p>Hello</p></td></tr><tr><td>World</td></tr></table>"
     assert html_to_text(layout) == "Hello\n\nWorld"  # one cell a row: no separator
+
+
+def test_a_comment_or_tag_left_open_at_the_end_hides_the_rest() -> None:
+    """As a browser shows it: the text after the last ">" was read whole, so a final "<!--"
+    never closed carried a hidden order to the model (R131)."""
+    for ending in (f"<!-- {LURE}", f'<a title="{LURE}', f"<img alt='{LURE}"):
+        for text in (html_to_text(f"<p>Hi</p>{ending}"), mail_text(f"<p>Hi</p>{ending}")):
+            assert text.strip() == "Hi", (ending, text)
+    assert html_to_text("<p>Hi</p>and the rest & more") == "Hi\nand the rest & more"
+    assert html_to_text("a < b, and so on") == "a < b, and so on"
