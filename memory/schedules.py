@@ -47,6 +47,7 @@ class RunStatus(StrEnum):
     SENT = "sent"
     SILENT = "silent"
     SKIPPED = "skipped"
+    WAITING = "waiting"  # its turn asks the owner to approve an action first
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 

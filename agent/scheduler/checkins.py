@@ -93,7 +93,9 @@ class CheckinJob(AgentJob):
         if goal is None or goal.status is not GoalStatus.ACTIVE:
             state = "gone" if goal is None else goal.status.value
             return JobResult(RunStatus.SKIPPED, f"the goal is {state}", stop=True)
-        previous = await runtime.schedules.last_run(schedule.id, ("sent", "silent", "skipped"))
+        previous = await runtime.schedules.last_run(
+            schedule.id, ("sent", "silent", "skipped", "waiting")
+        )
         since = previous.started_at if previous else schedule.created_at
         notes = await runtime.stores.goals.notes(goal.id, limit=15)
         now = runtime.clock.now()

@@ -255,6 +255,12 @@ class JobRuntime:
             return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
+        if outcome.status is TurnStatus.AWAITING_APPROVAL:
+            # nothing was posted yet: not "sent", and no empty check-in or briefing is kept as
+            # a memory (R135); the turn posts its answer when the owner decides
+            return JobResult(
+                RunStatus.WAITING, "waiting for the owner's approval", outcome.turn_id, detail
+            )
         if outcome.text.strip() == SILENT_REPLY:
             return JobResult(
                 RunStatus.SILENT, "the model chose not to message", outcome.turn_id, detail
