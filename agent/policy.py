@@ -484,7 +484,12 @@ class PolicyEngine:
             return Verdict(
                 Decision.ASK, f"{tool.name} works on the owner's own things; another person asked"
             )
-        if decision is Decision.ALLOW and ctx.tainted and tool.risk is not Risk.READ:
+        if (
+            decision is Decision.ALLOW
+            and ctx.tainted
+            and tool.risk is not Risk.READ
+            and not _own_listing_only(ctx, tool)
+        ):
             return Verdict(
                 Decision.ASK,
                 "this turn holds content from outside, so nothing above read runs unasked",
@@ -708,6 +713,16 @@ def argv_matches(pattern: str, command: str) -> bool:
     if len(argv) < len(fixed) or (len(argv) > len(fixed) and not open_ended):
         return False
     return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))
+
+
+def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
+    """Whether all the turn holds from outside is this MCP tool's own server's descriptions of
+    its tools (offered, or found by a search): they could steer its call only toward what that
+    server could do with the call anyway, so an owner's rule allowing the tool applies (R134:
+    an "always" rule never did, as the search that finds a tool taints the turn)."""
+    server = getattr(tool, "server", "")
+    own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
+    return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
 
 
 def _outside(ctx: ToolContext, tool: Tool) -> bool:
