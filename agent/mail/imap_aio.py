@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from imapclient import imap_utf7
+
 from agent.mail.account import ServerUrl
 from agent.mail.errors import MailError, MailFolderRefused, MailLoginRefused, MailUnavailable
 from agent.mail.header_cap import HEADER_FETCH
@@ -111,7 +113,7 @@ class AioImapSession:
     async def select(self, folder: str, *, readonly: bool = True) -> FolderState:
         # aioimaplib tracks SELECTED only after SELECT (not EXAMINE); reading uses BODY.PEEK,
         # so selecting read-write marks nothing as read
-        response = await self._client.select(quote(folder))
+        response = await self._client.select(_mailbox(folder))
         if response.result == "NO":  # the server's considered answer, not a broken connection
             raise MailFolderRefused(f"the server would not open {folder}")
         response = await self._ok(response, f"opening {folder}")
@@ -175,11 +177,11 @@ class AioImapSession:
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
         if "MOVE" in self.capabilities:
-            await self._ok(await self._client.uid("move", uid_set(uids), quote(folder)), "move")
+            await self._ok(await self._client.uid("move", uid_set(uids), _mailbox(folder)), "move")
             return
         if "UIDPLUS" not in self.capabilities:
             raise MailError(NO_SAFE_MOVE, ours=True)
-        await self._ok(await self._client.uid("copy", uid_set(uids), quote(folder)), "copy")
+        await self._ok(await self._client.uid("copy", uid_set(uids), _mailbox(folder)), "copy")
         await self.set_flags(uids, ["\\Deleted"], add=True)
         # these messages only: a plain EXPUNGE also purged any the owner had marked deleted
         await self._ok(await self._client.uid("expunge", uid_set(uids)), "expunge")
@@ -199,7 +201,7 @@ class AioImapSession:
                 match = re.search(rb'^\(([^)]*)\) (?:"[^"]*"|NIL) "?(.*?)"?$', line)
                 if match and b"LIST completed" not in line:
                     flags = frozenset(match[1].decode(errors="replace").split())
-                    found.append(Folder(match[2].decode(errors="replace"), flags))
+                    found.append(Folder(_folder_name(match[2]), flags))
         return found
 
     async def idle(self, seconds: float) -> bool:
@@ -225,3 +227,17 @@ class AioImapSession:
     async def logout(self) -> None:
         with contextlib.suppress(Exception):  # the connection may already be gone
             await asyncio.wait_for(self._client.logout(), 5)
+
+
+def _mailbox(folder: str) -> str:
+    """A folder's name as IMAP writes it: modified UTF-7 (RFC 3501 5.1.3), quoted; aioimaplib
+    sends what it is given (R133: over imaps "R&D" and "Ärzte" could not be opened)."""
+    return quote(imap_utf7.encode(folder).decode("ascii"))
+
+
+def _folder_name(wire: bytes) -> str:
+    """A name as LIST gives it, in modified UTF-7, as the person reads it."""
+    try:
+        return str(imap_utf7.decode(wire))
+    except (UnicodeError, ValueError):
+        return wire.decode(errors="replace")

@@ -42,6 +42,7 @@ from memory.stores import Stores
 
 __all__ = [
     "LOGIN_REFUSED",
+    "Hits",
     "Listed",
     "MailService",
     "OwnerNote",
@@ -74,6 +75,15 @@ class Listed:
     size: int
     arrived: datetime | None
     mail: ParsedMail
+
+
+class Hits(list[Listed]):
+    """The newest search hits, newest first; `total`: how many matched in all (R133: "20
+    message(s)" was said of 47 unread)."""
+
+    def __init__(self, hits: list[Listed], *, total: int) -> None:
+        super().__init__(hits)
+        self.total = total
 
 
 @dataclass(frozen=True)
@@ -190,12 +200,13 @@ class MailService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    async def search(self, folder: str, query: SearchQuery, limit: int = 20) -> list[Listed]:
-        """The newest `limit` matches, newest first."""
+    async def search(self, folder: str, query: SearchQuery, limit: int = 20) -> Hits:
+        """The newest `limit` matches, newest first, and how many matched in all."""
         _folder_name(folder)
         async with self.session() as session:
             state = await session.select(folder)
-            uids = (await session.search(query))[-limit:]
+            matched = await session.search(query)
+            uids = matched[-limit:]
             items = sorted(await session.headers(uids), key=lambda i: i.uid, reverse=True)
         # off the loop (a long header costs); one that cannot be read is listed as such
         heads = await asyncio.to_thread(read_headers, [i.header for i in items])
@@ -217,7 +228,7 @@ class MailService:
                     mail,
                 )
             )
-        return listed
+        return Hits(listed, total=len(matched))
 
     async def read(self, folder: str, uid: int) -> ReadResult:
         _folder_name(folder)

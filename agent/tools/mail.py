@@ -113,7 +113,8 @@ async def mail_search(
     if not found:
         return ToolResult(f"No messages in {folder} match.", source=source)
     zone = ZoneInfo(ctx.timezone)  # each sender's Date: is in their zone: shown in the user's
-    lines = [f"{len(found)} message(s) in {folder}, newest first (times {zone.key}):"]
+    shown = f"{len(found)} of {found.total}" if found.total > len(found) else f"{len(found)}"
+    lines = [f"{shown} message(s) in {folder}, newest first (times {zone.key}):"]
     for hit in found:
         when = hit.mail.date or hit.arrived
         if when is not None and when.tzinfo is not None:
