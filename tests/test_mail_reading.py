@@ -259,3 +259,21 @@ async def test_mail_times_are_shown_in_the_owners_time_zone(
         prompt = (await scheduler.draft_briefing(owner)).prompt
         tokyo = datetime.fromtimestamp(int(received), UTC).astimezone(ZoneInfo("Asia/Tokyo"))
         assert f"{tokyo:%Y-%m-%d %H:%M} JST" in prompt, prompt[-600:]
+
+
+def test_a_newsletter_whose_plain_part_is_a_stub_is_read_from_its_html() -> None:
+    """ "Your email client cannot display this… view it online" was all that was read of a
+    newsletter of twelve stories; a plain part that says it all is still the one read (R133)."""
+    news = EmailMessage()
+    news["Subject"], news["From"] = "Weekly", "news@example.org"
+    news.set_content("Your email client cannot display this newsletter. View it online: http://x")
+    stories = "".join(f"<h2>Story {i}</h2><p>{'Something happened. ' * 8}</p>" for i in range(12))
+    news.add_alternative(f"<html><body>{stories}</body></html>", subtype="html")
+    read = parse_message(bytes(news))
+    assert "Story 11" in read.text and read.from_html
+    note = EmailMessage()
+    note["Subject"], note["From"] = "Hi", "bob@example.org"
+    note.set_content("Hello Ann,\n\nSee you at 5.\n\nBob")
+    note.add_alternative("<p>Hello <b>Ann</b>,</p><p>See you at 5.</p><p>Bob</p>", subtype="html")
+    read = parse_message(bytes(note))
+    assert read.text == "Hello Ann,\n\nSee you at 5.\n\nBob" and not read.from_html

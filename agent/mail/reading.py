@@ -257,6 +257,12 @@ _MAX_FORWARDS = 3
 """Forwarded messages inside forwarded messages read this deep; deeper ones are named only."""
 
 
+_STUB_SHARE = 5
+_STUB_CHARS = 400
+"""A plain part a fifth of the HTML's text or less (and that much shorter) is read as a stub: the
+HTML, made text, is the message."""
+
+
 def _body_into(
     parsed: ParsedMail, message: Message, *, depth: int, within: str = ""
 ) -> tuple[str, bool]:
@@ -294,12 +300,12 @@ def _body_into(
             markup.append(_part_text(part))
         # else: an unnamed inline part (a picture the HTML shows): not an attachment
     from_html = False
-    if plain:
-        text = "\n\n".join(p.strip() for p in plain)
-    elif markup:
-        text, from_html = "\n\n".join(html_to_text(m) for m in markup), True
-    else:
-        text = ""
+    text = "\n\n".join(p.strip() for p in plain)
+    if markup:
+        shown = "\n\n".join(html_to_text(m) for m in markup)
+        # a newsletter's "your client cannot display this" stub: the HTML is the message (R133)
+        if not plain or len(text) * _STUB_SHARE < len(shown) - _STUB_CHARS:
+            text, from_html = shown, True
     text = "\n\n".join(t for t in (clean_text_block(text), *forwarded) if t)
     return text, from_html
 
