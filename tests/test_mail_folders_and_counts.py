@@ -4,7 +4,7 @@ as given: IMAP writes them in modified UTF-7), and a search saying how many matc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -57,5 +57,38 @@ async def test_folders_with_ampersands_and_accents_open_list_and_take_moves(
         assert len(await service.search("R&D", SearchQuery())) == 2
         newest = await service.search("INBOX", SearchQuery(), 3)
         assert (len(newest), newest.total) == (3, 6)
+    finally:
+        await stores.close()
+
+
+async def test_a_search_by_days_takes_them_in_the_persons_zone(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    """The server's days are UTC; the owner's, Tokyo's: a mail at 07:30 on the 14th in Tokyo
+    (22:30 on the 13th UTC) was not in "since the 14th", and one of the 15th was (R133)."""
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    boss = datetime(2026, 3, 14, 7, 30, tzinfo=tokyo)
+    later = datetime(2026, 3, 15, 5, 0, tzinfo=tokyo)
+    dovecot.deliver(plain_mail("Boss <b@x.example>", "Urgent", "x"), received=boss.timestamp())
+    dovecot.deliver(plain_mail("Ann <a@x.example>", "Later", "x"), received=later.timestamp())
+    clock = FrozenClock(datetime(2026, 3, 16, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "db.sqlite", clock)
+    try:
+        account = MailAccount(
+            imap=parse_imap_url(dovecot.imap_url(tls=True)),
+            smtp=None,
+            password=SecretStr(PASSWORD),
+            from_name="Me",
+            from_address=USER,
+            folders=("INBOX",),
+            poll_seconds=2.0,
+        )
+        service = MailService(account, stores, clock)
+        day = SearchQuery(since=date(2026, 3, 14), before=date(2026, 3, 15))
+        found = await service.search("INBOX", day, zone=tokyo)
+        assert [hit.mail.subject for hit in found] == ["Urgent"]
+        assert found.total == 1
     finally:
         await stores.close()

@@ -19,9 +19,10 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from agent.mail.account import MailAccount
+from agent.mail.dated_search import arrived_within
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import FolderState, HeaderItem, ImapSession, SearchQuery
 from agent.mail.imap_aio import AioImapSession
@@ -200,12 +201,18 @@ class MailService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    async def search(self, folder: str, query: SearchQuery, limit: int = 20) -> Hits:
-        """The newest `limit` matches, newest first, and how many matched in all."""
+    async def search(
+        self, folder: str, query: SearchQuery, limit: int = 20, *, zone: tzinfo | None = None
+    ) -> Hits:
+        """The newest `limit` matches, newest first, and how many matched in all. `zone`: the
+        days of `since` and `before` are the person's there, not the server's."""
         _folder_name(folder)
         async with self.session() as session:
             state = await session.select(folder)
-            matched = await session.search(query)
+            if zone is not None and (query.since or query.before):
+                matched = await arrived_within(session, query, zone)
+            else:
+                matched = await session.search(query)
             uids = matched[-limit:]
             items = sorted(await session.headers(uids), key=lambda i: i.uid, reverse=True)
         # off the loop (a long header costs); one that cannot be read is listed as such

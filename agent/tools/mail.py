@@ -90,8 +90,8 @@ async def mail_search(
         to: Part of a To address.
         subject: Words in the subject.
         words: Words anywhere in the message.
-        since: Only messages on or after this date (YYYY-MM-DD).
-        before: Only messages before this date (YYYY-MM-DD).
+        since: Only messages that came on or after this day (YYYY-MM-DD, the user's own days).
+        before: Only messages that came before this day (YYYY-MM-DD, the user's own days).
         unread: Only unread messages.
         limit: How many to list, 1 to 50.
     """
@@ -106,7 +106,9 @@ async def mail_search(
         unread=unread,
     )
     try:
-        found = await service.search(folder, query, max(1, min(50, limit)))
+        found = await service.search(
+            folder, query, max(1, min(50, limit)), zone=ZoneInfo(ctx.timezone)
+        )
     except MailError as exc:
         raise _failed(exc) from None
     source = f"mail:{folder}"
