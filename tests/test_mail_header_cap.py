@@ -20,7 +20,9 @@ from trust_world import trust_world
 
 from agent.mail.header_cap import CUT_NOTE, HEADER_LIMIT
 from agent.mail.imap import SearchQuery
+from agent.mail.parsed import ParsedMail
 from agent.mail.rules import notice_text
+from agent.mail.service import ReadResult
 from agent.mail.watch import MailWatcher
 from agent.tools.mail import render_read
 
@@ -102,10 +104,25 @@ async def test_a_huge_header_block_is_read_up_to_the_limit_and_never_misread(
 async def test_where_a_cut_header_block_is_shown_it_says_so() -> None:
     """What the model reads (mail_read) and the watcher's notice name the cut."""
     from agent.mail.message import parse_message
-    from agent.mail.service import ReadResult
 
     mail = parse_message(BOMB_BEFORE)
     shown = render_read(ReadResult("INBOX", 1, 3, len(BOMB_BEFORE), False, mail), 20_000)
     assert "From: (none)" in shown and "Subject: (none)" in shown and CUT_NOTE in shown
     notice = notice_text(mail, stale=False, size=len(BOMB_BEFORE))
     assert "(no sender)" in notice and CUT_NOTE in notice and "boss" not in notice
+
+
+def test_a_long_message_is_read_on_from_where_it_was_cut() -> None:
+    """A 65 KB contract stopped at 20,000 characters, and its last clause could not be reached
+    (R133): the cut says where to read on, and `offset` reads from there, to the end."""
+    text = "".join(f"Clause {n}: the parties agree.\n" for n in range(2_000)) + "FINAL CLAUSE"
+    result = ReadResult("INBOX", 1, 3, len(text), False, ParsedMail(subject="Contract", text=text))
+    pages, where = [], 0
+    while True:
+        page = render_read(result, 20_000, where)
+        pages.append(page.split("\n\n", 1)[1].split("\n… (")[0])
+        found = re.search(r"offset=(\d+)", page)
+        if found is None:
+            break
+        where = int(found[1])
+    assert len(pages) >= 3 and "".join(pages) == text
