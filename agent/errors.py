@@ -21,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "GoalError",
+    "GoalExists",
     "GoalTitleError",
     "ModelUnavailable",
     "PolicyError",
@@ -61,6 +62,11 @@ class DeliveryError(Exception):
 
 class GoalError(Exception):
     """The goal does not exist or cannot take this change; the message says which."""
+
+
+class GoalExists(GoalError):
+    """An active goal of the same title is there already: said, not added twice (R135: said
+    again in a group, or twice in private, a goal was added again with check-ins of its own)."""
 
 
 class GoalTitleError(GoalError):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.delivery import private_address
-from agent.errors import GoalError, GoalTitleError, TooManySchedules
+from agent.errors import GoalError, GoalExists, GoalTitleError, TooManySchedules
 from agent.ports import Remembering, Scheduling
 from agent.recall import group_scope
 from agent.scheduler.when import Recurrence, aparse_day, describe_trigger, local_at
@@ -77,6 +77,14 @@ class Goals:
         title = _titled(title)
         if not visible(title):  # nothing, or zero-width marks alone (R121)
             raise GoalTitleError("A goal needs a title.")
+        same = _same_title(title)
+        for active in await self._stores.goals.active(user.id):
+            if _same_title(active.title) == same:
+                # by number only: a goal tool's result never echoes a title (a group reads it)
+                raise GoalExists(
+                    f"That is goal #{active.id} already: /goal show {active.id} has it, "
+                    f"/goal due {active.id} <date> sets its date."
+                )
         if not user.is_owner:  # another person's words, whether through a tool or /goal
             tainted, sources = True, (*sources, f"person:#{user.id}")
         goal = await self._stores.goals.add(
@@ -412,3 +420,8 @@ def _day_end(moment: datetime, zone: ZoneInfo) -> bool:
     """Whether `moment` is 23:59 in `zone`: where a due date is kept."""
     local = moment.astimezone(zone)
     return (local.hour, local.minute) == (23, 59)
+
+
+def _same_title(title: str) -> str:
+    """A title as compared for sameness: case, spacing and end punctuation aside."""
+    return " ".join(title.casefold().split()).rstrip(".!?")

@@ -264,9 +264,9 @@ async def test_a_check_in_the_model_sets_in_a_group_goes_to_the_private_chat(
         said = str(w.model.requests[-1].tool_results)
         assert "check-ins not set: Check-ins share your goal's notes" in said, said
         await w.h.say("hello")  # now there is a private chat to post in
-        await _in_group(w, instruction("goal_add", add))
+        await _in_group(w, instruction("goal_add", {**add, "title": "get fit"}))
         second = (await w.h.steward.stores.goals.active(owner.id))[-1]
-        assert second.title == "get healthy" and second.id != healthy[0].id
+        assert second.title == "get fit" and second.id != healthy[0].id
         assert "in the user's private chat" in str(w.model.requests[-1].tool_results)
         checkin = await w.h.steward.scheduler.checkin_for(owner, second.id)
         assert checkin is not None and checkin.destination is not None
