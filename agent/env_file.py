@@ -15,7 +15,7 @@ from dotenv.parser import parse_stream
 from agent.errors import ConfigError
 from agent.secret_shapes import looks_like_key
 
-__all__ = ["check_env_file", "setting_names"]
+__all__ = ["check_env_file", "env_file_values", "setting_names"]
 
 OURS = ("STEWARD_", "ANTHROPIC_", "TELEGRAM_", "SLACK_", "CHROMA_", "EMAIL_")
 """Prefixes whose unknown names are taken for typos. Other names (a proxy, a library's own
@@ -122,3 +122,17 @@ def _ours_or_secret(text: str, known: set[str]) -> bool:
     return any(w.upper() in known or w.upper().startswith(OURS) for w in words) or any(
         looks_like_key(w) for w in words
     )
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    """The file's NAME=value lines, the rest passed over in silence (`check_env_file` says what
+    is wrong with them): for what must be known before the settings are read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {
+        b.key.strip(): b.value
+        for b in parse_stream(io.StringIO(text))
+        if b.key and b.value is not None and not b.error
+    }

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Settings, data_dir_problem, load_settings
-from agent.env_file import check_env_file, setting_names
+from agent.env_file import check_env_file, env_file_values, setting_names
 from agent.errors import ConfigError
 
 __all__ = [
@@ -95,10 +95,25 @@ def load_at_home(home: Home | None = None) -> tuple[Settings, Home]:
     """The settings as `steward` reads them at start-up: `.env` from the home, relative paths
     resolved against it. A bad value raises ConfigError."""
     home = home or find_home()
-    for note in check_env_file(home.env_file, setting_names(Settings.model_fields.values())):
+    known = setting_names(Settings.model_fields.values()) | _mcp_names(home)
+    for note in check_env_file(home.env_file, known):
         print(f"steward: {note}", file=sys.stderr)
     settings = load_settings(_env_file=home.env_file)
     return resolve_paths(settings, home.dir), home
+
+
+def _mcp_names(home: Home) -> set[str]:
+    """The names the MCP servers file takes from the environment, found where the settings
+    will look for it (STEWARD_MCP_CONFIG, else mcp.json in the data folder)."""
+    from agent.mcp.config import referenced_names
+
+    env = {k.upper(): v for k, v in env_file_values(home.env_file).items()} | {
+        k.upper(): v for k, v in os.environ.items()
+    }
+    named = env.get("STEWARD_MCP_CONFIG", "").strip()
+    where = Path(named) if named else Path(env.get("STEWARD_DATA_DIR", "").strip() or "data")
+    path = home.dir / where.expanduser()
+    return referenced_names(path if named else path / "mcp.json")
 
 
 class DataDirBusy(RuntimeError):

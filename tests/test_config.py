@@ -244,6 +244,35 @@ def test_names_other_tools_read_may_sit_in_dot_env(
     assert "HTTPS_PROXY" not in noted
 
 
+def test_what_the_mcp_servers_file_takes_from_dot_env_is_no_misspelt_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README says to keep a server's `${VAR}` in `.env`: TELEGRAM_API_ID there stopped
+    the start ("did you mean TELEGRAM_API_BASE?"), SLACK_TEAM_ID was called ignored (R134)."""
+    import json
+
+    from agent.paths import Home, load_at_home
+
+    monkeypatch.delenv("STEWARD_DATA_DIR", raising=False)
+    monkeypatch.delenv("STEWARD_MCP_CONFIG", raising=False)
+    (tmp_path / ".env").write_text(
+        "STEWARD_DATA_DIR=state\nTELEGRAM_API_ID=123\nSLACK_TEAM_ID=T1\nSLACK_TOKEN=x\n"
+    )
+    (tmp_path / "state").mkdir()
+    servers = {
+        "tg": {"command": "tg-mcp", "env": {"ID": "${TELEGRAM_API_ID}", "T": "${SLACK_TEAM_ID}"}}
+    }
+    (tmp_path / "state" / "mcp.json").write_text(json.dumps({"mcpServers": servers}))
+    with pytest.raises(ConfigError, match="SLACK_TOKEN is not a setting"):
+        load_at_home(Home(tmp_path, "test"))  # a misspelt setting of ours still stops it
+    (tmp_path / ".env").write_text(
+        "STEWARD_DATA_DIR=state\nTELEGRAM_API_ID=123\nSLACK_TEAM_ID=T1\n"
+    )
+    capsys.readouterr()
+    load_at_home(Home(tmp_path, "test"))
+    assert "not a setting" not in capsys.readouterr().err
+
+
 def test_the_readme_table_names_every_setting() -> None:
     from agent.config import Settings
     from agent.env_file import ALSO_KNOWN, setting_names

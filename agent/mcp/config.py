@@ -37,6 +37,7 @@ __all__ = [
     "environment",
     "load_mcp_config",
     "redact",
+    "referenced_names",
 ]
 
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
@@ -96,6 +97,16 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
+
+
+def referenced_names(path: Path) -> set[str]:
+    """The variables the servers file names as `${VAR}` (none when it cannot be read): kept in
+    `.env` for the servers, as the README says to, they are not misspelt settings (R134)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {m[1] for m in _VARIABLE.finditer(text) if _VARIABLE_NAME.fullmatch(m[1])}
 
 
 def environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
