@@ -27,7 +27,7 @@ from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
 from agent.policy import Verdict
-from agent.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult
+from agent.tools.registry import Missing, Tool, ToolContext, ToolRegistry, ToolResult
 from agent.well_formed import well_formed
 from memory.approvals import Approval, ApprovalStatus, NewApproval
 from memory.people import Identity, User
@@ -307,6 +307,32 @@ class ApprovalService:
                 "approval.denied", actor=decider, subject=approval.id, tool=approval.tool
             )
             return Decided(Outcome.DENIED, f"Denied {approval.id}: {approval.tool}.", approval)
+        missing = self._tools.missing(approval.tool) if tool is None else None
+        if missing is not None and missing is not Missing.DOWN:
+            # its server is up without it, or no longer set up: it cannot come back by
+            # waiting (R134: "approve it again once the server is back", of a server up)
+            why = (
+                "its MCP server no longer has that tool"
+                if missing is Missing.GONE
+                else "no MCP server of that name is set up any more"
+            )
+            if not await store.transition(
+                approval.id,
+                ApprovalStatus.PENDING,
+                ApprovalStatus.DENIED,
+                decided_by=decider,
+                result=f"{approval.tool} cannot run: {why}; nothing ran",
+                result_is_error=True,
+            ):
+                return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
+            await audit.record(
+                "approval.unavailable", actor=decider, subject=approval.id, tool=approval.tool
+            )
+            return Decided(
+                Outcome.DENIED,
+                f"{approval.id} cannot run: {why} ({approval.tool}). Nothing ran.",
+                approval,
+            )
         if tool is None and approval.tool.startswith("mcp__"):
             # its server is down or restarting (R99: denied for good as "changed" though
             # nothing changed): the request waits, and may be approved once it is back
@@ -343,10 +369,14 @@ class ApprovalService:
             await audit.record(
                 "approval.mismatch", actor=decider, subject=approval.id, tool=approval.tool
             )
+            what = (  # R134: a server's redefined tool was put down to changed arguments
+                "the tool as its MCP server now defines it is not the one asked for"
+                if approval.tool.startswith("mcp__")
+                else "its arguments or the files it depends on changed"
+            )
             return Decided(
                 Outcome.CHANGED,
-                f"{approval.id} no longer matches what was requested (its arguments or the files "
-                "it depends on changed), so it was denied.",
+                f"{approval.id} no longer matches what was requested ({what}), so it was denied.",
                 approval,
             )
         if not await store.transition(

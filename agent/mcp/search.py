@@ -18,6 +18,7 @@ from agent.mcp.supervisor import McpSupervisor
 from agent.tools.registry import (
     TOOL_LISTING,
     TOOL_SEARCH,
+    Missing,
     Offered,
     Risk,
     Tool,
@@ -53,6 +54,15 @@ class McpToolSource:
         if name == SEARCH_TOOL:
             return self._search if self.searching() else None
         return self.supervisor.get(name)
+
+    def missing(self, name: str) -> Missing | None:
+        if not name.startswith("mcp__") or self.get(name) is not None:
+            return None
+        server = name.removeprefix("mcp__").split("__", 1)[0]
+        link = self.supervisor.links.get(server)
+        if link is None:
+            return Missing.UNKNOWN
+        return Missing.GONE if link.status == "up" else Missing.DOWN
 
     def schemas(self, turn_id: int | None = None, only: Offered = None) -> list[dict[str, Any]]:
         offered = self._offered()

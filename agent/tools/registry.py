@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from agent.mail.service import MailService
 
 __all__ = [
+    "Missing",
     "Risk",
     "Tool",
     "ToolContext",
@@ -300,6 +301,14 @@ Offered = Callable[[str], bool] | None
 """Which of a dynamic source's tools a turn is offered, by name (None: all of them)."""
 
 
+class Missing(StrEnum):
+    """Why a dynamic source's tool is not there."""
+
+    DOWN = "down"  # its server is not running (starting, restarting): it may come back
+    GONE = "gone"  # its server is up and has no tool of that name now
+    UNKNOWN = "unknown"  # no server of that name is set up
+
+
 class ToolSource(Protocol):
     """Tools that come and go at run time (MCP servers): looked up after the built-in ones, so
     none can shadow a built-in; `schemas(turn_id)` is what it offers in that turn."""
@@ -312,6 +321,10 @@ class ToolSource(Protocol):
 
     def offered_sources(self, turn_id: int | None = None, only: Offered = None) -> tuple[str, ...]:
         """The outside sources whose words `schemas(turn_id)` carries (they taint the turn)."""
+        ...
+
+    def missing(self, name: str) -> Missing | None:
+        """Why a tool of this source's by that name cannot be had now (None: not its name)."""
         ...
 
 
@@ -337,6 +350,14 @@ class ToolRegistry:
                 break
             found = source.get(name)
         return found
+
+    def missing(self, name: str) -> Missing | None:
+        """Why a tool that is not there is not (its server down, gone, or no longer set up)."""
+        for source in self._sources:
+            why = source.missing(name)
+            if why is not None:
+                return why
+        return None
 
     def __iter__(self) -> Any:
         return iter(self._tools.values())
