@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
@@ -454,6 +454,15 @@ class MessageLog:
         self.access_changes += 1
         self._windows.forget(chats)
         return given_up
+
+    async def last_from(self, chat_id: int, user_id: int) -> datetime | None:
+        """When this person last wrote in this chat (None: never)."""
+        value = await self._db.scalar(
+            "SELECT MAX(created_at) FROM messages WHERE chat_id = ? AND user_id = ?"
+            " AND direction = 'in'",
+            (chat_id, user_id),
+        )
+        return parse_iso(value) if value else None
 
     async def undelivered(self) -> list[StoredMessage]:
         rows = await self._db.fetchall(

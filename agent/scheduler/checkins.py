@@ -4,7 +4,9 @@ Nothing is due when progress was noted since the last check-in (the owner is on 
 goal's due date is within three days, either side (long past, progress still quiets it: a daily
 check-in of a goal a month overdue nagged every day, R107). Otherwise the model reviews the
 goal and may still decide to stay silent by answering exactly SKIP. `CheckinJob` is the
-scheduler's handler for these jobs.
+scheduler's handler for these jobs. None goes out within 20 hours of the last, and after three
+in a row unanswered (the owner wrote nothing in that chat since) they wait for the owner to
+write again.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from agent.types import TurnRequest
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
 from memory.longterm import Kind, Source
-from memory.schedules import RunStatus
+from memory.people import Chat, User
+from memory.schedules import RunStatus, Schedule
 
 __all__ = ["DUE_SOON", "CheckinJob", "checkin_decision", "checkin_prompt"]
 
 DUE_SOON = timedelta(days=3)
+MIN_APART = timedelta(hours=20)
+UNANSWERED_MOST = 3
 
 
 def checkin_decision(
@@ -87,6 +92,24 @@ class CheckinJob(AgentJob):
 
     deferrable = True
 
+    async def _unanswered(
+        self, schedule: Schedule, user: User, chat: Chat | None, now: datetime
+    ) -> str:
+        """Why not to check in now, or "": the last one went out under 20 hours ago (a time
+        zone changed while travelling: R135 had two in a day), or the last UNANSWERED_MOST went
+        unanswered (28 ignored daily nudges, each one more memory, R135): quiet until the
+        owner writes there again."""
+        sent = [r for r in await self.runtime.schedules.runs(schedule.id, limit=10)
+                if r.status is RunStatus.SENT]  # fmt: skip
+        if sent and now - sent[-1].started_at < MIN_APART:
+            return "the last check-in went out under 20 hours ago"
+        if chat is None or len(sent) < UNANSWERED_MOST:
+            return ""
+        wrote = await self.runtime.stores.messages.last_from(chat.id, user.id)
+        if all(wrote is None or r.started_at > wrote for r in sent[-UNANSWERED_MOST:]):
+            return f"the last {UNANSWERED_MOST} check-ins went unanswered: quiet until you write"
+        return ""
+
     async def fire(self, job: DueJob) -> JobResult:
         runtime, schedule, user = self.runtime, job.schedule, job.user
         goal = await runtime.stores.goals.by_id(int(schedule.payload.get("goal_id", 0)))
@@ -102,9 +125,12 @@ class CheckinJob(AgentJob):
         due, reason = checkin_decision(goal, notes, since, now)
         if not due:
             return JobResult(RunStatus.SKIPPED, reason + " (decided without the model)")
+        address, chat = await runtime.destination(schedule)
+        quiet = await self._unanswered(schedule, user, chat, now)
+        if quiet:
+            return JobResult(RunStatus.SKIPPED, quiet + " (decided without the model)")
         if not runtime.has_model:
             return JobResult(RunStatus.SKIPPED, NO_MODEL)
-        address, chat = await runtime.destination(schedule)
         request = TurnRequest(
             kind="checkin",
             user=user,
