@@ -247,6 +247,20 @@ class PolicyFile(BaseModel):
         rule = self._risk_rule(tool)
         return rule.risk if rule is not None else None
 
+    def decided_for(self, tool: str) -> tuple[Decision | None, int]:
+        """For `steward mcp check` (R134: it showed the default beside a deny rule): the decision
+        of the first owner's rule naming this tool for every call, and how many rules name it
+        for some calls only (their arguments, one identity of the tool)."""
+        some = 0
+        for rule in self.rules:
+            if rule.decision is None or not fnmatch.fnmatchcase(tool, rule.tool):
+                continue
+            if rule.args or rule.exact or rule.identity is not None or rule.argv is not None:
+                some += 1
+                continue
+            return rule.decision, some
+        return None, some
+
     def closed_world(self, tool: str) -> bool:
         """Whether the owner said this MCP tool's arguments stay with its server (the rule
         that gives it its risk class, as `risk_for` picks it)."""

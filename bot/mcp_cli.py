@@ -21,7 +21,8 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
     supervisor, _ = build_mcp(settings, policy.risk_for, backoff=(3600.0, 3600.0))
     config = supervisor.config
     if not config.servers:
-        print(f"{config.path}: no MCP servers configured.", file=out)
+        off = f" ({', '.join(config.disabled)}: disabled)" if config.disabled else ""
+        print(f"{config.path}: no MCP servers configured{off}.", file=out)
         return 0
     print(f"{config.path}: {len(config.servers)} servers; starting each once.", file=out)
     for name in config.disabled:
@@ -41,9 +42,14 @@ async def mcp_check(settings: Settings, out: TextIO | None = None) -> int:
             for name in state.tools:
                 tool = tools[name]
                 ruled = policy.risk_for(name) is not None
-                decision = policy.default_for(tool.risk).value
                 line = f"  {name}  risk {tool.risk.value} ({'rule' if ruled else 'default'})"
-                line += f", {decision} by default"
+                decided, some = policy.decided_for(name)
+                if decided is not None:
+                    line += f", {decided.value} by rule"
+                else:
+                    line += f", {policy.default_for(tool.risk).value} by default"
+                if some:
+                    line += f" ({some} rule(s) for some calls)"
                 if tool.read_only_hint and tool.risk is not Risk.READ:
                     closed = tool.open_world_hint is False
                     line += (  # pasted, the lines below the colon load as TOML

@@ -167,7 +167,12 @@ def test_mcp_check_lists_tools_with_risk_and_the_read_only_hint(tmp_path: Path) 
     )
     data = tmp_path / "data"
     data.mkdir()
-    (data / "policy.toml").write_text("[[rules]]\ntool = 'mcp__time__*'\nrisk = 'read'\n")
+    (data / "policy.toml").write_text(
+        "[[rules]]\ntool = 'mcp__time__*'\nrisk = 'read'\n"
+        # R134: a deny rule was shown as "ask by default"
+        "[[rules]]\ntool = 'mcp__time__convert_time'\ndecision = 'deny'\n"
+        "[[rules]]\ntool = 'mcp__notes__write_note'\nargs = { title = 'x' }\ndecision = 'allow'\n"
+    )
     env = dict(os.environ) | {
         "STEWARD_DATA_DIR": str(data),
         "STEWARD_MCP_CONFIG": str(config),
@@ -179,7 +184,11 @@ def test_mcp_check_lists_tools_with_risk_and_the_read_only_hint(tmp_path: Path) 
     out = done.stdout
     assert done.returncode == 1, out + done.stderr  # one server did not start
     assert "notes (stdio:" in out and ": up" in out
-    assert "mcp__notes__write_note  risk external_effect (default), ask by default" in out
+    assert (
+        "mcp__notes__write_note  risk external_effect (default), ask by default"
+        " (1 rule(s) for some calls)" in out
+    )
+    assert "mcp__time__convert_time  risk read (rule), deny by rule" in out
     assert "mcp__time__get_current_time  risk read (rule), allow by default" in out
     hint = out[out.index("mcp__notes__read_note") :].splitlines()[1:6]
     assert "says read-only and closed-world" in hint[0]
