@@ -296,3 +296,17 @@ def test_disabled_as_a_string_is_refused_not_started(tmp_path: Path) -> None:
     assert load_mcp_config(
         _config(tmp_path, {"t": {"command": "x", "disabled": True}}), {}
     ).disabled == ("t",)
+
+
+def test_a_key_in_a_servers_url_path_is_a_secret(tmp_path: Path) -> None:
+    """Hosted servers put the key in the path (`/api/mcp/s/<key>/mcp`): it was shown on the
+    approval card and in `steward mcp check`, and left in errors quoting the URL (R134)."""
+    from agent.mcp.config import load_mcp_config
+
+    key = "c2stWmFwaWVyS2V5MTIzNDU2Nzg5MGFiY2RlZg=="
+    url = f"https://actions.example/api/mcp/s/{key}/mcp"
+    path = write_config(tmp_path / "mcp.json", {"zap": {"type": "http", "url": url}})
+    [spec] = load_mcp_config(path, {}).servers
+    assert key not in spec.shown and spec.shown.endswith("/api/mcp/s/***/mcp")
+    assert key in spec.secrets
+    assert key not in spec.redact(f"could not reach {url}")

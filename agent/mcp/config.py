@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from agent.errors import ConfigError
 from agent.log_scrub import register, secret_forms
+from agent.secret_shapes import looks_like_key
 
 __all__ = [
     "McpConfig",
@@ -234,6 +235,8 @@ def _server(name: str, raw: dict[str, Any], env: Mapping[str, str], where: str) 
     parts = urlsplit(url)
     # a key written into the URL (`?api_key=…`, `user:pw@`) is a secret like a header's
     expanded += [v for _, v in parse_qsl(parts.query)] + [parts.query, parts.password or ""]
+    # and one in its path (R134: hosted servers put it there, `/api/mcp/s/<key>/mcp`)
+    expanded += [part for part in parts.path.split("/") if looks_like_key(part)]
     return ServerSpec(
         name,
         "http",
@@ -249,7 +252,8 @@ def _shown_url(written: str) -> str:
     parts = urlsplit(written)
     host = parts.netloc.rsplit("@", 1)[-1]
     query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+    path = "/".join("***" if looks_like_key(part) else part for part in parts.path.split("/"))
+    return urlunsplit((parts.scheme, host, path, query, ""))
 
 
 def _expand(value: str, env: Mapping[str, str], where: str, expanded: list[str]) -> str:
