@@ -4,7 +4,9 @@ The policy file (`policy.toml` in the data directory, written with commented def
 run) maps tools and argument patterns to decisions, globally and per user. Rules are checked in
 order, a user's own rules first; the first match decides; otherwise the tool's risk class does.
 Three things no file can change: a `forbidden` tool is always denied; a tainted turn (one that
-holds content from outside) never runs anything above `read` without asking; and rules match
+holds content from outside) never runs anything above `read` without asking (but for an MCP
+tool when all it holds from outside is that tool's own server's descriptions of its tools:
+`_own_listing_only`); and rules match
 the parsed argv of a shell command, never a string prefix.
 
 (Over 400 lines: the rule syntax, its validation with one-line errors, and the decision it feeds
@@ -19,6 +21,7 @@ import functools
 import glob
 import json
 import os
+import re
 import shlex
 import tomllib
 from collections.abc import Callable
@@ -81,6 +84,15 @@ def exact_value(value: Any) -> str:
     if isinstance(value, str):
         return f"str:{value}" if value.startswith(("json:", "str:")) else value
     return "json:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _as_said(pattern: str) -> str:
+    """An "always" rule's value as the call had it: not glob-escaped, a non-string as its JSON
+    (R134: `labels='json:[[]"bug","p1"]'` was shown for ["bug","p1"])."""
+    value = re.sub(r"\[(.)\]", r"\1", pattern)
+    if value.startswith("json:"):
+        return value.removeprefix("json:")
+    return repr(value.removeprefix("str:"))
 
 
 def _split(command: str, commenters: str) -> list[str]:
@@ -177,7 +189,7 @@ class Rule(BaseModel):
         parts = [f"tool={self.tool}"]
         if self.argv is not None:
             parts.append(f"argv={self.argv!r}")
-        parts += [f"{k}={v!r}" for k, v in self.args.items()]
+        parts += [f"{k}={_as_said(v) if self.exact else repr(v)}" for k, v in self.args.items()]
         if self.network is not None:
             parts.append(f"network={str(self.network).lower()}")
         if self.confined:

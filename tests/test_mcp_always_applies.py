@@ -23,7 +23,8 @@ async def test_approved_always_then_found_by_search_again_runs_unasked(tmp_path:
         await w.h.say("what time is it in Berlin?", chat="c1")
         [(_, card)] = w.h.channel.approvals
         w.model.reply(Reply.text("It is late."))
-        assert "Added to the policy" in await w.h.say(f"/approve {card.approval_id} always")
+        added = await w.h.say(f"/approve {card.approval_id} always")
+        assert "Added to the policy" in added and "timezone='Europe/Berlin'" in added, added
         # the next day, the same question: found by search again, it runs
         w.model.reply(Reply.tool_use("mcp_tool_search", {"query": "current time"}))
         w.model.reply(Reply.tool_use("mcp__time__get_current_time", CALL))

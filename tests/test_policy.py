@@ -3,6 +3,7 @@ parsed argv, per-user rules, "allow always", and a bad file refusing to start.""
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
@@ -13,7 +14,16 @@ from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import running_steward
 from trust_world import CANARY_KEY, instruction, obedient_model
 
-from agent.policy import DEFAULT_POLICY, PolicyEngine, PolicyError, argv_matches, load_policy
+from agent.policy import (
+    DEFAULT_POLICY,
+    Decision,
+    PolicyEngine,
+    PolicyError,
+    Rule,
+    argv_matches,
+    exact_value,
+    load_policy,
+)
 from agent.sandbox import os_sandbox_available
 from agent.types import TurnRequest
 
@@ -345,3 +355,17 @@ def test_an_identity_is_shown_and_only_for_mcp_tools() -> None:
     assert "identity=abc12345…" in bound.describe()
     with pytest.raises(ValidationError, match="identity = … is for MCP tools only"):
         Rule(tool="shell", identity="zz", decision="allow")
+
+
+def test_an_always_rule_is_described_with_the_values_as_called() -> None:
+    """Glob-escaped and marked with its type, `labels=["bug","p1"]` read `'json:[[]"bug",…'`
+    on the confirmation (R134)."""
+    rule = Rule(
+        tool="mcp__gh__create_issue",
+        args={"labels": glob.escape(exact_value(["bug", "p1"])), "title": glob.escape("a*b")},
+        exact=True,
+        decision=Decision.ALLOW,
+    )
+    assert rule.describe().startswith(
+        'tool=mcp__gh__create_issue labels=["bug","p1"] title=\'a*b\''
+    )
