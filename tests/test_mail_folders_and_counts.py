@@ -3,12 +3,11 @@ as given: IMAP writes them in modified UTF-7), and a search saying how many matc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from mailservers import PASSWORD, USER, Dovecot, dovecot_server, plain_mail
+from mailservers import PASSWORD, USER, Dovecot, plain_mail
 from pydantic import SecretStr
 
 from agent.mail.account import MailAccount, parse_imap_url
@@ -16,13 +15,6 @@ from agent.mail.imap import SearchQuery
 from agent.mail.service import MailService
 from memory.clock import FrozenClock
 from memory.stores import Stores
-
-
-@pytest.fixture
-def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
-    with dovecot_server() as server:
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
-        yield server
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["imaps", "starttls"])

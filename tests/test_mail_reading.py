@@ -277,3 +277,19 @@ def test_a_newsletter_whose_plain_part_is_a_stub_is_read_from_its_html() -> None
     note.add_alternative("<p>Hello <b>Ann</b>,</p><p>See you at 5.</p><p>Bob</p>", subtype="html")
     read = parse_message(bytes(note))
     assert read.text == "Hello Ann,\n\nSee you at 5.\n\nBob" and not read.from_html
+
+
+async def test_reply_all_keeps_the_originals_to_in_to_and_its_cc_in_cc(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """As mail clients answer all (R133: To: me, Carol and Cc: Dave went out as To: Jörg and
+    Cc: Carol, Dave)."""
+    mail = plain_mail("Jörg <joerg@partner.example>", "Plan", "Thoughts?")
+    mail.replace_header("To", f"Me <{USER}>, Carol <carol@partner.example>")
+    mail["Cc"] = "Dave <dave@partner.example>"
+    dovecot.deliver(mail)
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Yes.", "reply_all": True}))
+        [card] = _pending(w, "mail_reply")
+    lines = [ln for ln in card.preview.splitlines() if ln.startswith(("To:", "Cc:"))]
+    assert lines == ["To: joerg@partner.example, carol@partner.example", "Cc: dave@partner.example"]

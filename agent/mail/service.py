@@ -364,6 +364,9 @@ class MailService:
             listed = [x for x in (mail.to, mail.cc) if x]
             others = tuple(a for x in listed for a in _sendable(x))
             cc = tuple(a for a in others if a.lower() not in own)
+            if mail.sender_address not in own:  # as mail clients do: its To stay in To (R133)
+                written = [a for a in _sendable(mail.to) if a.lower() not in own] if mail.to else []
+                to = _unique((*to, *written))
         taken = {a.lower() for a in to}
         cc = tuple(a for a in _unique((*cc, *extra_cc)) if a.lower() not in taken)
         subject, text, in_reply_to, references = build_reply(mail, body)
