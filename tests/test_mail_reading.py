@@ -291,5 +291,13 @@ async def test_reply_all_keeps_the_originals_to_in_to_and_its_cc_in_cc(
     async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
         await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Yes.", "reply_all": True}))
         [card] = _pending(w, "mail_reply")
-    lines = [ln for ln in card.preview.splitlines() if ln.startswith(("To:", "Cc:"))]
-    assert lines == ["To: joerg@partner.example, carol@partner.example", "Cc: dave@partner.example"]
+        lines = [ln for ln in card.preview.splitlines() if ln.startswith(("To:", "Cc:"))]
+        assert lines == [
+            "To: joerg@partner.example, carol@partner.example",
+            "Cc: dave@partner.example",
+        ]
+        await w.h.say(f"/approve {card.approval_id}")
+        assert len(smtp_server.messages) == 1
+    # and the original is flagged answered, as other mail programs show it (maildir's "R")
+    [stored] = [p.name for p in (dovecot.maildir() / "cur").iterdir()]
+    assert "R" in stored.rsplit(":2,", 1)[1], stored

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
 from collections.abc import Awaitable
@@ -39,6 +40,8 @@ from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
 
 __all__ = ["MAIL_TOOLS", "render_read"]
+
+log = logging.getLogger(__name__)
 
 MAX_ATTACHMENT_BYTES = 25_000_000
 
@@ -528,6 +531,10 @@ async def mail_reply(
     message_id, went = await _send_audited(
         ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to
     )
+    try:  # shown as answered in the owner's other mail programs too (R133); sent regardless
+        await service.flag(folder, [uid], ["\\Answered"], True)
+    except Exception as exc:  # the reply is out: nothing here may make it look failed
+        log.info("mail: the answered message %s in %s not flagged: %s", uid, folder, exc)
     # the addresses are the mail's own (its Reply-To, From, To and Cc): words its sender chose,
     # so they come back as outside content, never as Steward's word (R94)
     who = reply.original.mail.sender_address or folder
