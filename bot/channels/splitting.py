@@ -22,13 +22,14 @@ The text is parsed once as a whole, so that a reference-style link (`[text][1]` 
 with the text's link definitions. Each piece keeps the Markdown it came from (with the
 definitions it uses), the plain-text fallback when a platform rejects markup.
 
-(Some 510 lines: splitting each kind of block, packing the pieces, and searching how much fits
+(Some 550 lines: splitting each kind of block, packing the pieces, and searching how much fits
 are one algorithm, recursive over the syntax tree; split up, its parts would call each other.)
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -499,11 +500,42 @@ def _cut(lines: list[str], i: int, ok: Fits) -> str:
     count = _most(
         0, len(words), lambda n: ok(" ".join(words[:n])), _reach(len(w) + 1 for w in words)
     )
+    balanced = count
+    while balanced > 1 and _open_span(" ".join(words[:balanced])):
+        balanced -= 1  # never inside `code`, **bold** or a [link](…): R137
+    count = balanced if not _open_span(" ".join(words[:balanced])) else count
     cut, lines[i] = " ".join(words[:count]), " ".join(words[count:])
     if not cut.strip():
         size = max(1, _most(0, len(line), lambda n: ok(line[:n]), range(len(line) + 1)))
+        while size > 1 and _joined(line, size):
+            size -= 1  # never inside a character as it shows: an emoji's ZWJ, a vowel sign
         cut, lines[i] = line[:size], line[size:]
     return cut
+
+
+def _open_span(text: str) -> bool:
+    """Whether `text` ends inside an inline span: code, strong text, a link. A piece
+    rendered alone would show the rest as code, or its marks raw (R137)."""
+    if text.count("`") % 2 or text.count("**") % 2:
+        return True
+    opened = text.rfind("[")
+    if opened > text.rfind("]"):
+        return True
+    target = text.rfind("](")
+    return target >= 0 and text.find(")", target) < 0
+
+
+def _joined(line: str, at: int) -> bool:
+    """Whether cutting `line` before `at` would split one character as it is seen: a mark that
+    combines with the one before, a joiner, a variation selector."""
+    after, before = line[at], line[at - 1]
+    return (
+        unicodedata.category(after) in ("Mn", "Mc", "Me")
+        or after in "\u200d\ufe0e\ufe0f"
+        or before == "\u200d"
+        or unicodedata.combining(before) == 9  # a virama joins the consonant after it
+        or 0x1F3FB <= ord(after) <= 0x1F3FF  # a skin tone
+    )
 
 
 def _reach(sizes: Iterable[int]) -> list[int]:
