@@ -165,11 +165,32 @@ async def test_a_reply_rejected_for_its_entities_is_resent_as_plain_text(
         first, second = await tg.wait_for("sendMessage", 2)
     assert first.status == 400 and first.params["parse_mode"] == "HTML"
     assert second.status == 200 and "parse_mode" not in second.params
-    assert second.params["text"] == "**Bold** plan: *step one*"
+    # what the HTML would show, not the Markdown it came from (R137: "**Bold**" showed raw)
+    assert second.params["text"] == "Bold plan: step one"
     with _db(tmp_path) as db:
         assert db.execute("SELECT status FROM messages WHERE direction='out'").fetchall() == [
             ("sent",)
         ]
+
+
+async def test_a_reply_whose_link_telegram_refuses_goes_as_plain_text(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R137: "entity URL … is invalid" (a link Telegram will not take) left the owner nothing,
+    and the same HTML was retried for a week."""
+    fake_model.reply_text("See [the dashboard](http://my_host:8080/dash) and - item one")
+    tg.fail_next(
+        "sendMessage",
+        status=400,
+        description="Bad Request: entity URL 'http://my_host:8080/dash' is invalid: Wrong HTTP URL",
+    )
+    async with telegram(tmp_path, fake_model, tg):
+        tg.push_message("where?", user_id=OWNER_TG)
+        first, second = await tg.wait_for("sendMessage", 2)
+    assert first.status == 400 and first.params["parse_mode"] == "HTML"
+    assert second.status == 200 and "parse_mode" not in second.params
+    assert "http://my_host:8080/dash" in second.params["text"]
+    assert "](" not in second.params["text"]
 
 
 async def test_flood_control_retry_after_is_honoured(

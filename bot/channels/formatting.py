@@ -30,6 +30,7 @@ __all__ = [
     "Chunk",
     "markdown_to_slack",
     "markdown_to_telegram_html",
+    "plain_fallback",
     "slack_chunks",
     "slack_to_plain",
     "split_plain",
@@ -308,6 +309,13 @@ _TAG = re.compile(r"<[^<>]*>")
 def telegram_visible_text(markup: str) -> str:
     """The text Telegram shows for an HTML message (what its length limit counts)."""
     return html.unescape(_TAG.sub("", markup))
+
+
+def plain_fallback(chunk: Chunk) -> str:
+    """A Telegram message as plain text, where its HTML is refused: what the HTML would show
+    (bullets, link addresses, an aligned table), its marks of emphasis lost, never the
+    Markdown it came from (R137: `**Bold**`, `[link](…)` and table pipes showed raw)."""
+    return telegram_visible_text(chunk.markup).strip() or chunk.source
 
 
 def telegram_chunks(markdown: str, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:

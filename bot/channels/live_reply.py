@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from agent.cards import terminal_safe
 from agent.streaming import STATUS_MARK
 from agent.types import Address
-from bot.channels.formatting import slack_chunks, telegram_chunks
+from bot.channels.formatting import plain_fallback, slack_chunks, telegram_chunks
 from bot.channels.telegram_send import chat_id_of, thread_of
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class TelegramLive:
             except TelegramBadRequest as exc:
                 if "can't parse entities" not in str(exc).lower():
                     raise
-                await self._put(chunk.source[-4096:], html=False)
+                await self._put(plain_fallback(chunk)[-4096:], html=False)
         except TelegramRetryAfter as exc:
             log.info("Telegram flood control: preview quiet for %s s", exc.retry_after)
             self._quiet_until = _now() + exc.retry_after

@@ -20,7 +20,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from agent.outbox import DeliveryError, Parts, parts_of
 from agent.types import Address, ApprovalPrompt
-from bot.channels.formatting import Chunk, split_plain, telegram_chunks, utf16_len
+from bot.channels.formatting import (
+    Chunk,
+    plain_fallback,
+    split_plain,
+    telegram_chunks,
+    utf16_len,
+)
 from bot.channels.telegram_api import (
     TelegramApi,
     TelegramBadRequest,
@@ -162,13 +168,15 @@ class TelegramSender:
         try:
             return str(await self._send(address, chunk.markup, html=True))
         except TelegramBadRequest as exc:
-            if "can't parse entities" not in str(exc).lower():
+            # the HTML refused for what it holds (R137: "entity URL … is invalid" left the
+            # owner nothing, retried for a week); any other refusal is the chat's
+            if not _formatting_refused(exc):
                 raise
             log.warning(
                 "Telegram rejected a reply's formatting (%s); sending it as plain text", exc
             )
         last = ""
-        for piece in split_plain(chunk.source, 4096, utf16_len):
+        for piece in split_plain(plain_fallback(chunk), 4096, utf16_len):
             last = str(await self._send(address, piece, html=False))
         return last
 
@@ -209,7 +217,7 @@ class TelegramSender:
         api = self._api()
         chat_id = chat_id_of(address.chat_id)
         try:
-            for html, body in ((True, chunks[0].markup), (False, chunks[0].source)):
+            for html, body in ((True, chunks[0].markup), (False, plain_fallback(chunks[0]))):
                 try:
                     await self._call(
                         lambda html=html, body=body: api.call(  # type: ignore[misc]
@@ -226,7 +234,7 @@ class TelegramSender:
                     error = str(exc).lower()
                     if "not modified" in error:
                         break
-                    if not html or "can't parse entities" not in error:
+                    if not html or not _formatting_refused(exc):
                         raise
         except TelegramError as exc:
             log.warning("Telegram refused the final edit (%s); sending the reply anew", exc)
@@ -290,3 +298,10 @@ class TelegramSender:
                 action="typing",
                 message_thread_id=thread_of(address),
             )
+
+
+def _formatting_refused(exc: TelegramBadRequest) -> bool:
+    """Whether Telegram refused a message for its formatting ("can't parse entities", "entity
+    URL … is invalid"), not for where it was going."""
+    error = str(exc).lower()
+    return "entit" in error or "url" in error
