@@ -124,3 +124,14 @@ def test_slack_markup_in_incoming_text_becomes_plain() -> None:
         )
         == "hi @U123 see the site (https://a.b) in #general @here <3 & x@y.z"
     )
+
+
+def test_a_table_with_wide_characters_stays_aligned() -> None:
+    """Padded by characters, a row holding 日本語 stood three columns right of the rest (R137)."""
+    from bot.channels.formatting import markdown_to_telegram_html
+
+    html = markdown_to_telegram_html(
+        "| name | city |\n|---|---|\n| 日本語 | Tokyo |\n| Ann | Paris |"
+    )
+    rows = html.removeprefix("<pre>").removesuffix("</pre>").splitlines()
+    assert rows[2] == "日本語 | Tokyo" and rows[3] == "Ann    | Paris"

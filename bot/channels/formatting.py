@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -284,12 +285,27 @@ def _table_text(table: SyntaxTreeNode) -> str:
         return ""
     width = max(len(row) for row in rows)
     rows = [row + [""] * (width - len(row)) for row in rows]
-    sizes = [max(len(row[i]) for row in rows) for i in range(width)]
+    sizes = [max(_columns(row[i]) for row in rows) for i in range(width)]
     lines = [
-        " | ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+        " | ".join(cell + " " * (sizes[i] - _columns(cell)) for i, cell in enumerate(row)).rstrip()
+        for row in rows
     ]
     lines.insert(1, "-+-".join("-" * size for size in sizes))
     return "\n".join(lines)
+
+
+def _columns(text: str) -> int:
+    """How many columns `text` takes in a monospace font: two for a wide character (Chinese,
+    Japanese, Korean, most emoji), none for a combining mark (R137: a table with 日本語 in it
+    came out misaligned)."""
+    return sum(
+        0
+        if unicodedata.combining(c) or c in "\u200d\ufe0f"
+        else 2
+        if unicodedata.east_asian_width(c) in ("W", "F")
+        else 1
+        for c in text
+    )
 
 
 def markdown_to_telegram_html(markdown: str, references: Mapping[str, Any] | None = None) -> str:
