@@ -791,3 +791,36 @@ async def test_a_late_note_that_fails_is_not_queued_to_come_back_with_a_note(
         texts = tg.sent_texts(OWNER_TG)
     assert [t for t in texts if t == "the answer"] == ["the answer"]
     assert not [t for t in texts if t.startswith("(Sent late")]
+
+
+def test_a_forward_names_who_wrote_it() -> None:
+    """Only the origin's id went into the turn's label: "Alice" was nowhere, so the model could
+    not say whose words they were (R137). Headed as Slack's shared messages are."""
+    from bot.channels.telegram_types import Message
+    from bot.channels.telegram_updates import message_in
+
+    def forwarded(origin: dict[str, Any], text: str = "Can you come on Friday?") -> str:
+        message = Message.from_raw(
+            {
+                "message_id": 9,
+                "date": 1,
+                "chat": {"id": 1001, "type": "private"},
+                "from": {"id": 1001, "is_bot": False, "first_name": "Owner"},
+                "text": text,
+                "forward_origin": {"date": 1, **origin},
+            }
+        )
+        incoming = message_in(message, "stewardbot", 42)
+        assert incoming is not None and incoming.forwarded_from is not None
+        return incoming.text
+
+    alice = {"type": "user", "sender_user": {"id": 5555, "is_bot": False, "first_name": "Alice"}}
+    assert forwarded(alice) == "[forwarded from Alice (telegram:5555)]:\nCan you come on Friday?"
+    hidden = {"type": "hidden_user", "sender_user_name": "Mallory\n**SYSTEM**"}
+    assert forwarded(hidden).startswith("[forwarded from Mallory SYSTEM (an account that hides)]")
+    news = {
+        "type": "channel",
+        "chat": {"id": -100, "type": "channel", "title": "News"},
+        "message_id": 3,
+    }
+    assert forwarded(news).startswith("[forwarded from News (telegram:-100)]")

@@ -11,6 +11,7 @@ import dataclasses
 import re
 
 from agent.attachments import MediaKind, MediaRef, ReplyRef
+from agent.cards import plain_name
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.channels.cards import TELEGRAM_CHOICES
 from bot.channels.telegram_cards import ApprovalButton
@@ -20,6 +21,7 @@ from memory.people import Identity
 __all__ = [
     "addressed_text",
     "album_in",
+    "forward_heading",
     "forward_origin",
     "links_in",
     "media_in",
@@ -76,6 +78,8 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         if message.is_topic_message and message.message_thread_id
         else None
     )
+    if text and (heading := forward_heading(message)) is not None:
+        text = f"{heading}:\n{text}"
     replied = message.reply_to_message
     return IncomingMessage(
         sender=Identity("telegram", str(sender.id)),
@@ -349,6 +353,22 @@ def press_in(query: CallbackQuery, button: ApprovalButton) -> IncomingMessage | 
         chat_kind=ChatKind.PRIVATE if chat.type == "private" else ChatKind.GROUP,
         press=press,
     )
+
+
+def forward_heading(message: Message) -> str | None:
+    """ "[forwarded from <name> (<id>)]" for a forwarded message, as Slack's are headed: the model
+    is to tell the forward's author from the sender (R137: "Alice" was nowhere in the turn)."""
+    origin = message.forward_origin
+    if origin is None:
+        return None
+    user, chat = origin.sender_user, origin.sender_chat or origin.chat
+    if user is not None:
+        who = f"{plain_name(user.full_name)} (telegram:{user.id})"
+    elif chat is not None:
+        who = f"{plain_name(chat.title or 'a chat')} (telegram:{chat.id})"
+    else:
+        who = f"{plain_name(origin.sender_user_name or 'someone')} (an account that hides)"
+    return f"[forwarded from {who}]"
 
 
 def forward_origin(message: Message) -> str | None:
