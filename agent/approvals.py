@@ -294,13 +294,8 @@ class ApprovalService:
             return Decided(Outcome.EXPIRED, f"{approval.id} had expired; nothing ran.", approval)
         decider = str(identity)
         if not approve:
-            if not await store.transition(
-                approval.id,
-                ApprovalStatus.PENDING,
-                ApprovalStatus.DENIED,
-                decided_by=decider,
-                result=f"the owner denied this {approval.tool} call",
-                result_is_error=True,
+            if not await self._deny(
+                approval, decider, f"the owner denied this {approval.tool} call"
             ):
                 return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             await audit.record(
@@ -316,13 +311,8 @@ class ApprovalService:
                 if missing is Missing.GONE
                 else "no MCP server of that name is set up any more"
             )
-            if not await store.transition(
-                approval.id,
-                ApprovalStatus.PENDING,
-                ApprovalStatus.DENIED,
-                decided_by=decider,
-                result=f"{approval.tool} cannot run: {why}; nothing ran",
-                result_is_error=True,
+            if not await self._deny(
+                approval, decider, f"{approval.tool} cannot run: {why}; nothing ran"
             ):
                 return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             await audit.record(
@@ -356,14 +346,9 @@ class ApprovalService:
             except ToolError:  # became unreadable since: it cannot be shown to be the same
                 current = "unverifiable"
         if tool is None or not _still_the_action(tool, approval, current):
-            if not await store.transition(
-                approval.id,
-                ApprovalStatus.PENDING,
-                ApprovalStatus.DENIED,
-                decided_by=decider,
-                result="the action changed after it was requested, so the approval no longer "
-                "matches it; nothing ran",
-                result_is_error=True,
+            changed = "the action changed after it was requested, so the approval no longer "
+            if not await self._deny(
+                approval, decider, changed + "matches it; nothing ran"
             ):  # a decision a moment earlier ran it (and changed the files): that one stands
                 return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
             await audit.record(
@@ -416,6 +401,17 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} ran.", done)
+
+    async def _deny(self, approval: Approval, decider: str, result: str) -> bool:
+        """Denied (by the owner, or as nothing that can run): False when already decided."""
+        return await self._stores.approvals.transition(
+            approval.id,
+            ApprovalStatus.PENDING,
+            ApprovalStatus.DENIED,
+            decided_by=decider,
+            result=result,
+            result_is_error=True,
+        )
 
     async def expire(self, approval: Approval) -> bool:
         changed = await self._stores.approvals.transition(

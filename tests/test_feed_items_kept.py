@@ -3,6 +3,8 @@ FEED_ITEM_KEEP, one still served is kept however old, and a fetch stores a bound
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,13 +13,16 @@ import httpx
 from agent.scheduler.feeds import ITEMS_PER_FETCH, _parse
 from memory.clock import FrozenClock
 from memory.db import Database
-from memory.feeds import FEED_ITEM_KEEP, UNDATED_KEEP, FeedStore, NewItem
+from memory.feeds import FEED_ITEM_KEEP, UNDATED_KEEP, Feed, FeedStore, NewItem
 
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
 
-async def test_items_no_longer_served_are_forgotten_and_the_rest_kept(tmp_path: Path) -> None:
-    """R126: a hostile feed added 40,000 rows a briefing, and rows were never removed."""
+@asynccontextmanager
+async def _feed(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Database, FrozenClock, FeedStore, int, Feed]]:
+    """A database with the owner and one feed of theirs, on a clock the test moves."""
     db = await Database.open(tmp_path / "s.db")
     clock = FrozenClock(START)
     store = FeedStore(db, clock)
@@ -26,6 +31,14 @@ async def test_items_no_longer_served_are_forgotten_and_the_rest_kept(tmp_path: 
             "INSERT INTO users (display_name, is_owner, created_at) VALUES ('Ann', 1, '2026-01-01')"
         )
         feed, _ = await store.add(owner, "http://news.example/rss")
+        yield db, clock, store, owner, feed
+    finally:
+        await db.close()
+
+
+async def test_items_no_longer_served_are_forgotten_and_the_rest_kept(tmp_path: Path) -> None:
+    """R126: a hostile feed added 40,000 rows a briefing, and rows were never removed."""
+    async with _feed(tmp_path) as (db, clock, store, _owner, feed):
         a, b, c = (NewItem(key=k, title=k.upper(), published_at=START) for k in ("a", "b", "c"))
         assert await store.add_items(feed.id, [a, b]) == 2
         clock.advance(FEED_ITEM_KEEP - timedelta(days=10))
@@ -37,8 +50,6 @@ async def test_items_no_longer_served_are_forgotten_and_the_rest_kept(tmp_path: 
         # a kept its first sighting: it is still dated when first seen, not new again
         first = await db.scalar("SELECT first_seen_at FROM feed_items WHERE item_key = 'a'")
         assert first.startswith("2026-03-01")
-    finally:
-        await db.close()
 
 
 def test_a_fetch_stores_at_most_its_first_items() -> None:
@@ -74,14 +85,7 @@ def test_a_long_feed_listed_oldest_first_keeps_its_newest_items() -> None:
 async def test_an_undated_item_back_after_weeks_is_not_news_again(tmp_path: Path) -> None:
     """Dated by when first seen, an undated item forgotten at 30 days and served again was
     offered as this week's news (R132)."""
-    db = await Database.open(tmp_path / "s.db")
-    clock = FrozenClock(START)
-    store = FeedStore(db, clock)
-    try:
-        owner = await db.execute(
-            "INSERT INTO users (display_name, is_owner, created_at) VALUES ('Ann', 1, '2026-01-01')"
-        )
-        feed, _ = await store.add(owner, "http://news.example/rss")
+    async with _feed(tmp_path) as (db, clock, store, owner, feed):
         evergreen = NewItem(key="e", title="Evergreen")
         await store.add_items(feed.id, [evergreen])
         clock.advance(timedelta(days=39))
@@ -92,5 +96,3 @@ async def test_an_undated_item_back_after_weeks_is_not_news_again(tmp_path: Path
         clock.advance(UNDATED_KEEP + timedelta(days=1))
         await store.add_items(feed.id, [])
         assert await db.scalar("SELECT COUNT(*) FROM feed_items") == 0
-    finally:
-        await db.close()

@@ -17,6 +17,21 @@ from memory.clock import FrozenClock
 from memory.stores import Stores
 
 
+def _service(
+    dovecot: Dovecot, stores: Stores, clock: FrozenClock, tls: bool, folders: tuple[str, ...]
+) -> MailService:
+    account = MailAccount(
+        imap=parse_imap_url(dovecot.imap_url(tls=tls)),
+        smtp=None,
+        password=SecretStr(PASSWORD),
+        from_name="Me",
+        from_address=USER,
+        folders=folders,
+        poll_seconds=2.0,
+    )
+    return MailService(account, stores, clock)
+
+
 @pytest.mark.parametrize("tls", [True, False], ids=["imaps", "starttls"])
 async def test_folders_with_ampersands_and_accents_open_list_and_take_moves(
     tmp_path: Path, dovecot: Dovecot, tls: bool
@@ -25,20 +40,10 @@ async def test_folders_with_ampersands_and_accents_open_list_and_take_moves(
     dovecot.deliver(plain_mail("Dr <dr@clinic.example>", "Befund", "ok"), folder="&AMQ-rzte")
     for n in range(7):
         dovecot.deliver(plain_mail("Ann <ann@x.example>", f"Note {n}", "x"))
-    stores = await Stores.open(
-        tmp_path / "db.sqlite", FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-    )
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "db.sqlite", clock)
     try:
-        account = MailAccount(
-            imap=parse_imap_url(dovecot.imap_url(tls=tls)),
-            smtp=None,
-            password=SecretStr(PASSWORD),
-            from_name="Me",
-            from_address=USER,
-            folders=("INBOX", "R&D", "Ärzte"),
-            poll_seconds=2.0,
-        )
-        service = MailService(account, stores, FrozenClock(datetime(2026, 3, 1, tzinfo=UTC)))
+        service = _service(dovecot, stores, clock, tls, ("INBOX", "R&D", "Ärzte"))
         [lab] = await service.search("R&D", SearchQuery())
         [doctor] = await service.search("Ärzte", SearchQuery())
         assert (lab.mail.subject, doctor.mail.subject) == ("Prototype", "Befund")
@@ -68,16 +73,7 @@ async def test_a_search_by_days_takes_them_in_the_persons_zone(
     clock = FrozenClock(datetime(2026, 3, 16, tzinfo=UTC))
     stores = await Stores.open(tmp_path / "db.sqlite", clock)
     try:
-        account = MailAccount(
-            imap=parse_imap_url(dovecot.imap_url(tls=True)),
-            smtp=None,
-            password=SecretStr(PASSWORD),
-            from_name="Me",
-            from_address=USER,
-            folders=("INBOX",),
-            poll_seconds=2.0,
-        )
-        service = MailService(account, stores, clock)
+        service = _service(dovecot, stores, clock, True, ("INBOX",))
         day = SearchQuery(since=date(2026, 3, 14), before=date(2026, 3, 15))
         found = await service.search("INBOX", day, zone=tokyo)
         assert [hit.mail.subject for hit in found] == ["Urgent"]
