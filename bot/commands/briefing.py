@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from memory.clock import Clock
 from memory.people import Chat, User
 from memory.stores import Stores
 
-__all__ = ["group", "parse_destination"]
+__all__ = ["destination_running", "group", "parse_destination"]
 
 group = CommandGroup()
 
@@ -229,6 +230,19 @@ async def topics_set(topics: str, user: User, stores: Stores) -> str:
     return f"Briefing topics: {topics}"
 
 
+def destination_running(destination: str, address: Address, channels: Sequence[str]) -> Address:
+    """Where the owner said to post the briefing, on a channel that runs here (the console's
+    form as the command: R138, it took #nowhere on a Slack not running); UsageError if not."""
+    target = parse_destination(destination, address)
+    if target != address and target.channel not in channels:
+        name = "Telegram" if target.channel == "telegram" else "Slack"
+        raise UsageError(
+            f"{name} is not running here, so I could not post to {target.chat_id}: set "
+            f"{target.channel.upper()}_BOT_TOKEN first, or say /briefing to here."
+        )
+    return target
+
+
 @briefing.sub("to <destination...>", problem="Where to? /briefing to @mychannel")
 async def set_destination(
     destination: str,
@@ -238,13 +252,7 @@ async def set_destination(
     scheduler: SchedulerService,
     channels: tuple[str, ...],
 ) -> str:
-    target = parse_destination(destination, address)
-    if target != address and target.channel not in channels:
-        name = "Telegram" if target.channel == "telegram" else "Slack"
-        raise UsageError(
-            f"{name} is not running here, so I could not post to {target.chat_id}: set "
-            f"{target.channel.upper()}_BOT_TOKEN first, or say /briefing to here."
-        )
+    target = destination_running(destination, address, channels)
     await scheduler.set_briefing_destination(user, target, here=address)
     await stores.audit.record("briefing.destination", actor=f"user:{user.id}", subject=str(target))
     note = ""

@@ -22,7 +22,7 @@ from agent.scheduler.when import (
     parse_clock_time,
 )
 from agent.types import Address, address_from_json
-from bot.commands.briefing import parse_destination
+from bot.commands.briefing import destination_running
 from bot.commands.ids import as_id
 from bot.errors import UsageError
 from bot.web.views import Page, Routes
@@ -222,7 +222,7 @@ async def briefing_destination(page: Page) -> web.StreamResponse:
     if scheduler is None or here is None:
         return page.redirect("/goals", "There is no chat to post the briefing in yet.")
     try:
-        target = parse_destination(page.field("destination"), here[0])
+        target = destination_running(page.field("destination"), here[0], page.deps.core.channels)
     except UsageError as exc:
         return page.redirect("/goals", exc.problem)
     await scheduler.set_briefing_destination(page.user, target, here=here[0])

@@ -5,6 +5,7 @@ delivered, a spent budget, goals due soon."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -58,10 +59,10 @@ async def home(page: Page) -> web.StreamResponse:
         if spent >= 0.8 * budget:
             notes.append(("warn", f"{spent:,} of today's {budget:,} token budget spent.", "/usage"))
     now = core.clock.now()
+    zone = ZoneInfo(page.zone)
     for goal in await stores.goals.active(page.user.id):
-        if goal.due_at and parse_iso(goal.due_at) - now <= DUE_SOON:
-            notes.append(
-                ("info", f"Goal #{goal.id} “{goal.title}” is due {goal.due_at[:10]}.", "/goals")
-            )
+        if goal.due_at and (due := parse_iso(goal.due_at)) - now <= DUE_SOON:
+            day = f"{due.astimezone(zone):%Y-%m-%d}"  # the owner's day (R138: UTC's was shown)
+            notes.append(("info", f"Goal #{goal.id} “{goal.title}” is due {day}.", "/goals"))
     items = await pending_views(page)
     return page.render("home.html", notes=notes, verified=check, items=items)
