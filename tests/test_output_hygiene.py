@@ -304,3 +304,25 @@ async def test_the_console_never_prints_a_control_or_bidi_character_raw(nasty: s
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", printed)
     assert printed.count("\\x1b") + printed.count("\\u202e") + printed.count("\\x9b") >= 4
     assert "Approval needed · k3f9" in printed
+
+
+async def test_the_console_tells_a_decision_made_elsewhere_and_not_one_typed_there() -> None:
+    """A card decided in the web console was never said at the terminal (the card gave the
+    console no id to mark), so approved and denied looked the same there (R138); one decided
+    by a line typed at the terminal is answered by that line alone."""
+    out = io.StringIO()
+    console = ConsoleChannel(stdin=io.StringIO(""), stdout=out)
+    asked = await console.send_approval(
+        CONSOLE_ADDRESS, ApprovalPrompt("k3f9", "shell", "ls", "asks")
+    )
+    assert asked == "k3f9"
+    await console.mark_approval(CONSOLE_ADDRESS, "k3f9", "Denied k3f9: shell. (decided by web)")
+    assert "Denied k3f9: shell. (decided by web)" in out.getvalue()
+
+    async def answered(message: object) -> None:
+        return None
+
+    console._submit("/approve K3F9", answered)  # a line typed at the terminal
+    before = out.getvalue()
+    await console.mark_approval(CONSOLE_ADDRESS, "k3f9", "Approved k3f9: shell ran.")
+    assert out.getvalue() == before

@@ -68,6 +68,7 @@ class ConsoleChannel:
         self._reader: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._count = 0
+        self._typed_decisions: set[str] = set()  # approval ids a typed line decides
         self._proxy: TextIO | None = None  # prompt_toolkit's stdout while the prompt is up
         self._restore_logs: Callable[[], None] | None = None
         self.finished = asyncio.Event()
@@ -88,6 +89,8 @@ class ConsoleChannel:
         if not text:
             return
         self._count += 1
+        if text.startswith(("/approve", "/deny")):
+            self._typed_decisions.update(text.lower().split()[1:])
         message = IncomingMessage(
             sender=CONSOLE_IDENTITY,
             address=CONSOLE_ADDRESS,
@@ -256,9 +259,14 @@ class ConsoleChannel:
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
         self._write(f"steward> {console_card(prompt)}")
-        return None
+        return prompt.approval_id  # so a decision made elsewhere is told here (R138)
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        """What came of a card: said here when it was decided elsewhere (the web console, an
+        approver's chat); one decided by a line typed here is answered by that line."""
+        if platform_message_id in self._typed_decisions:
+            self._typed_decisions.discard(platform_message_id)
+            return
         self._write(f"steward> {text}")
 
     async def show_typing(self, address: Address) -> None:
