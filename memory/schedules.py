@@ -438,6 +438,17 @@ class ScheduleStore:
             )
         return [_run(row) for row in reversed(rows)]
 
+    async def last_runs(
+        self, schedule_id: int, statuses: tuple[str, ...], limit: int
+    ) -> list[ScheduleRun]:
+        """The newest `limit` runs of a schedule that ended so, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM schedule_runs WHERE schedule_id = ?"
+            f" AND status IN ({','.join('?' * len(statuses))}) ORDER BY id DESC LIMIT ?",
+            (schedule_id, *statuses, limit),
+        )
+        return [_run(row) for row in reversed(rows)]
+
     async def last_run(self, schedule_id: int, statuses: tuple[str, ...]) -> ScheduleRun | None:
         row = await self._db.fetchone(
             f"SELECT * FROM schedule_runs WHERE schedule_id = ?"

@@ -42,3 +42,36 @@ async def test_a_briefing_waiting_for_approval_is_not_sent_nor_remembered_empty(
         assert not [m for m in await h.memories() if m.text.startswith("Briefing of")]
         [event] = await h.steward.stores.audit.recent(5, kind="schedule.run")
         assert event.detail["outcome"] == "waiting"
+
+
+async def test_a_briefing_approved_after_waiting_is_not_repeated_the_next_day(
+    tmp_path: Path,
+    fake_model: FakeAnthropic,
+    feeds: FeedServer,  # noqa: F811
+) -> None:
+    """Its items were marked briefed only for a "sent" run: approved and posted, the next
+    day's briefing asked the model about the same items again (R136)."""
+    asked: list[str] = []
+
+    def model(request: RecordedRequest) -> Reply:
+        said = request.last_user_text.rsplit("</context>", 1)[-1]
+        if "Morning briefing" in said and not request.tool_results:
+            asked.append(said)
+        return asks_first(request)
+
+    fake_model.on_request(model)
+    clock = FrozenClock(DAY1)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock, **OVERRIDES) as h:
+        await h.say(f"/briefing feeds add {feeds.url('rss.xml')}")
+        await h.say("/briefing at 07:00")
+        await h.say("/goal add Learn Python")
+        clock.advance(timedelta(hours=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        [(_, card)] = h.channel.approvals
+        await h.say(f"/approve {card.approval_id}")
+        assert any("Good morning" in t for t in h.channel.texts())
+        clock.advance(timedelta(days=1))
+        await h.steward.scheduler.run_due()
+        assert "Python 3.15 released" in asked[0]
+        assert all("Python 3.15 released" not in later for later in asked[1:]), asked[1:]

@@ -359,10 +359,13 @@ class BriefingJob(AgentJob):
             run_id=run_id,
         )
         result = await runtime.agent_turn(request, footer=draft.footer())
-        if result.status is RunStatus.SENT:
+        if result.status in (RunStatus.SENT, RunStatus.WAITING):
+            # waiting, the briefing posts once the owner decides: its items are briefed all
+            # the same (R136: approved, the next day's briefing repeated them)
             await self.feeds.mark_briefed(user.id, draft.keys)
             if draft.mail is not None and self.writer.mail is not None:
                 await self.writer.mail.mark(user, draft.mail)
+        if result.status is RunStatus.SENT:
             await runtime.remember(
                 request,
                 result,

@@ -173,13 +173,17 @@ class WebConsole:
         previews (Telegram's, Slack's unfurling) and mail scanners fetch a link as soon as it is
         sent: a GET that signed in spent the owner's link on them, or signed them in."""
         token = request.query.get("token", "")
-        if not token:  # the history's entry once the script dropped the token from it
-            return self._page("link_refused.html", status=200, reason="none")
         result = (
             await self.deps.core.stores.web_sessions.peek(token)
             if 0 < len(token) <= 200
             else LoginResult.UNKNOWN
         )
+        if result is not LoginResult.OK and await self._session(request) is not None:
+            # signed in already: a used link opened again, or Back to the sign-in page, is
+            # no lock-out (R138: "This link does not work", with no way back)
+            return web.Response(status=303, headers={"Location": "/"})
+        if not token:  # the history's entry once the script dropped the token from it
+            return self._page("link_refused.html", status=200, reason="none")
         if result is not LoginResult.OK:
             return self._page("link_refused.html", status=403, reason=result.value)
         return self._page("sign_in.html", status=200, token=token)
