@@ -333,6 +333,24 @@ async def test_web_logout_ends_every_session_and_unused_links(web: Web) -> None:
     assert response.status == 403
 
 
+async def test_signed_in_a_used_link_leads_home_and_ending_sessions_says_so(web: Web) -> None:
+    """A used link opened again, or Back to the sign-in page, said "This link does not work"
+    with no way back in; "End every session" landed on a bare "Sign in" (R138)."""
+    link = await web.link()
+    response, _ = await web.open_link(link)
+    cookie = response.cookies["steward_session"].value
+    for path in (link, "/login"):
+        again, _ = await web.request("GET", path, cookie=cookie)
+        assert (again.status, again.headers.get("Location")) == (303, "/"), path
+    signed_out, html = await web.request("GET", link)  # without the session: refused, as ever
+    assert signed_out.status == 403
+    token = await web.csrf(cookie, "/status")
+    ended, html = await web.request(
+        "POST", "/status/sessions/end", cookie=cookie, headers=web.origin(), data={"csrf": token}
+    )
+    assert ended.status == 200 and "Ended 1 session, this one included." in html
+
+
 async def test_the_link_is_refused_in_a_group_and_when_the_console_is_off(tmp_path: Path) -> None:
     async with running_steward(tmp_path / "data", None) as h:
         group = IncomingMessage(

@@ -154,4 +154,7 @@ async def status_page(page: Page) -> web.StreamResponse:
 async def end_sessions(page: Page) -> web.StreamResponse:
     ended = await page.deps.core.stores.web_sessions.end_all()
     await page.audit("web.sessions_ended", count=ended)
-    return page.redirect("/status", f"Ended {ended} sessions.")
+    # this one ended too: said on the page it leads to, not kept for a session that is gone
+    # (R138: a bare "Sign in" read like an expired session)
+    html = page.env.get_template("signed_out.html").render(page=None, left=True, ended=ended)
+    return web.Response(text=html, content_type="text/html")
