@@ -105,6 +105,13 @@ class Steward:
         """
         stream = self._stream_for(request)
         access = self.stores.messages.access_changes
+        if stream is not None:
+
+            async def still_ours() -> bool:
+                changed = access != self.stores.messages.access_changes
+                return not changed or not await self._chat_taken(request)
+
+            stream.still_ours = still_ours
         try:
             async with self.sequencer.turn(request.address), self._typing(request.address):
                 outcome = await self.runner.run(request, stream=stream)
@@ -119,19 +126,28 @@ class Steward:
         """Whether the chat was taken from the person the turn answers while it ran (R132: an
         account unlinked, or a guest revoked, mid-turn got the answer all the same): then its
         reply is withheld."""
+        if not await self._chat_taken(request):
+            return False
         chat, user = request.chat, request.user
-        if request.self_initiated or chat is None or chat.kind != "private":
-            return False
-        people = self.stores.people
-        if await people.may_talk(user.id) and await people.is_own_chat(
-            user.id, chat.channel, chat.platform_chat_id
-        ):
-            return False
+        assert chat is not None
         log.warning("chat %s was taken from user %s mid-turn: reply withheld", chat.id, user.id)
         await self.stores.audit.record(
             "turn.reply_withheld", actor="steward", subject=f"chat:{chat.id}", user=user.id
         )
         return True
+
+    async def _chat_taken(self, request: TurnRequest) -> bool:
+        chat, user = request.chat, request.user
+        if request.self_initiated or chat is None:
+            return False
+        people = self.stores.people
+        return not (
+            await people.may_talk(user.id)  # in a group too (R136)
+            and (
+                chat.kind != "private"
+                or await people.is_own_chat(user.id, chat.channel, chat.platform_chat_id)
+            )
+        )
 
     def _stream_for(self, request: TurnRequest) -> ReplyStream | None:
         """A live view of the answer for the owner's own chat turns (STEWARD_STREAMING): never

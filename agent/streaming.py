@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -98,6 +99,9 @@ class ReplyStream:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_show = 0.0
+        self.still_ours: Callable[[], Awaitable[bool]] | None = None
+        """Asked before each update: False, and nothing more is shown and the preview is taken
+        down (the chat was taken from its person mid-turn: R136)."""
         self.first_text_at: float | None = None
         """Loop time of the model's first words, for the bench."""
         self.first_shown_at: float | None = None
@@ -192,6 +196,11 @@ class ReplyStream:
                     await self._push(loop)
 
     async def _push(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.still_ours is not None and not await self.still_ours():
+            self._open, self._stopped = False, True
+            if self._shown:
+                await self._live.discard()
+            return
         snapshot = self._text
         self._showing = True
         try:

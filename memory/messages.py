@@ -437,6 +437,7 @@ class MessageLog:
         """What waits to go to these chats will not be sent (their person was revoked: R130,
         a reply that failed while the channel was down went out after); how many."""
         chats = list(chat_ids)
+        self.access_changes += 1  # a person revoked, whatever chats they had (R136)
         if not chats:
             return 0
         marks = ",".join("?" * len(chats))
@@ -451,7 +452,6 @@ class MessageLog:
                 *chats,
             ),
         )
-        self.access_changes += 1
         self._windows.forget(chats)
         return given_up
 

@@ -13,7 +13,7 @@ from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import Harness, RecordingChannel, running_steward
 
 from agent.errors import DeliveryError
-from agent.types import Address, IncomingMessage
+from agent.types import Address, ChatKind, IncomingMessage
 from memory.people import Identity
 
 PHONE = Identity("telegram", "777")
@@ -235,3 +235,37 @@ async def test_unlinking_a_slack_account_keeps_the_replies_waiting_for_the_owner
         slack.down = False
         await h.steward.courier.redeliver()
         assert [t for a, t in slack.sent if a.chat_id == "D0WORK" and "REPLY-FOR-WORK" in t]
+
+
+async def test_a_guest_revoked_mid_turn_in_a_group_gets_no_reply(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """The reply was held back only in a private chat, and a guest with no private chat did not
+    count as a change at all (R136)."""
+    hold, asked = asyncio.Event(), asyncio.Event()
+
+    async def respond(request: RecordedRequest) -> Reply:
+        if "secret plan" in request.last_user_text:
+            asked.set()
+            await hold.wait()
+            return Reply.text("GUEST-ANSWER")
+        return Reply.text("ok")
+
+    fake_model.on_request(respond)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        telegram = FlakyTelegram(name="telegram")
+        h.steward.switchboard.register("telegram", telegram)
+        await h.steward.stores.people.admit(GUEST, "Guest")
+        said = IncomingMessage(
+            sender=GUEST,
+            address=Address("telegram", "-1001"),
+            text="tell me the secret plan",
+            platform_message_id="-1001:1",
+            chat_kind=ChatKind.GROUP,
+        )
+        turn = asyncio.create_task(h.router.dispatch(said))
+        await asyncio.wait_for(asked.wait(), 10)
+        assert "can no longer talk to me" in await h.say(f"/revoke {GUEST}")
+        hold.set()
+        await turn
+        assert not [t for _, t in telegram.sent if "GUEST-ANSWER" in t]
