@@ -3,6 +3,7 @@ as given: IMAP writes them in modified UTF-7), and a search saying how many matc
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -78,5 +79,28 @@ async def test_a_search_by_days_takes_them_in_the_persons_zone(
         found = await service.search("INBOX", day, zone=tokyo)
         assert [hit.mail.subject for hit in found] == ["Urgent"]
         assert found.total == 1
+    finally:
+        await stores.close()
+
+
+async def test_a_search_by_days_over_thousands_of_mails_answers(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    """Dating 2,000 matches in one FETCH overflowed aioimaplib's recursion over imaps: the
+    search hung far past the 30 s timeout (R136)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    for n in range(3_000):
+        came = (start + timedelta(hours=n)).timestamp()
+        dovecot.deliver(plain_mail("Ann <a@x.example>", f"Note {n}", "x"), received=came)
+    clock = FrozenClock(datetime(2026, 3, 16, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "db.sqlite", clock)
+    try:
+        service = _service(dovecot, stores, clock, True, ("INBOX",))
+        since = SearchQuery(since=date(2025, 1, 2))
+        found = await asyncio.wait_for(service.search("INBOX", since, zone=ZoneInfo("UTC")), 60)
+        assert len(found) == 20 and found.total == 3_000 - 12
     finally:
         await stores.close()
