@@ -460,7 +460,7 @@ class PolicyEngine:
                 decision=Decision.ALLOW,
             )
         header = "[[rules]]" if person is None else f"[[users.{_toml_string(person)}.rules]]"
-        lines = ["", '# Added by "allow always" in chat.', header]
+        lines = ["", '# Added by "allow always" (in chat or the web console).', header]
         lines.append(f"tool = {_toml_string(rule.tool)}")
         if rule.argv is not None:
             lines.append(f"argv = {_toml_string(rule.argv)}")

@@ -174,7 +174,8 @@ async def reminder_add(page: Page) -> web.StreamResponse:
     )
     await page.audit("web.reminder_added", subject=f"schedule:{schedule.id}")
     return page.redirect(
-        "/goals", f"Reminder #{schedule.id} set: {scheduler.describe(schedule, page.user)}"
+        "/goals",
+        f"Reminder set: {scheduler.describe(schedule, page.user)}",  # "#4 …" (R138)
     )
 
 

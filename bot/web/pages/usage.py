@@ -20,8 +20,12 @@ DAYS = 14
 
 
 def _percentile(values: list[int], share: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(share * len(ordered)))])
+    """As `statistics.quantiles` reads it, so the chart's p50 is the header's median (R138:
+    85 and 3 ms were a median of 44 above, 85 in the chart)."""
+    if len(values) == 1:
+        return float(values[0])
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return float(cuts[max(0, min(98, round(share * 100) - 1))])
 
 
 @routes.get("/usage")
