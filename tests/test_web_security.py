@@ -944,3 +944,34 @@ async def test_briefing_topics_from_the_console_are_capped_too(web: Web) -> None
     owner = await web.h.steward.stores.people.owner()
     assert owner is not None
     assert not (await web.h.steward.stores.feeds.prefs(owner.id)).topics
+
+
+async def test_status_and_home_say_when_the_mailbox_refuses_the_login(tmp_path: Path) -> None:
+    """Chat's /status named the mailbox and the shell; the console's Status page neither, and
+    Home said nothing of a login refused (R138)."""
+    from agent.mail.service import LOGIN_REFUSED
+
+    async with FakeAnthropic() as model:
+        model.on_request(obedient_model)
+        async with running_steward(
+            tmp_path / "data",
+            model.base_url,
+            EMAIL_IMAP_URL="imaps://me%40example.org@127.0.0.1:9",
+            EMAIL_FROM="Me <me@example.org>",
+            EMAIL_PASSWORD="x",
+        ) as h:
+            http = HttpServer("127.0.0.1", 0)
+            await start_console(h.steward, http, [h.channel])
+            try:
+                web = Web(h, http.url, FrozenClock(datetime(2026, 12, 1, tzinfo=UTC)), http)
+                await h.steward.stores.state.set(LOGIN_REFUSED, "1")
+                cookie = await web.login()
+                _, status = await web.request("GET", "/status", cookie=cookie)
+                assert "Mail" in status and "refused" in status and "me@example.org" in status
+                assert "Shell" in status
+                _, home = await web.request("GET", "/", cookie=cookie)
+                assert "The mailbox refused Steward&#39;s login" in home or (
+                    "The mailbox refused Steward's login" in home
+                )
+            finally:
+                await http.stop()

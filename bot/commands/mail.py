@@ -16,7 +16,7 @@ from bot.commands.registry import CommandGroup, UsageError
 from memory.people import Chat, User
 from memory.stores import Stores
 
-__all__ = ["group", "status_line"]
+__all__ = ["group", "mail_state", "status_line"]
 
 # agent.mail.service and agent.mail.watch (aiosmtplib, the IMAP clients) are imported by the
 # handlers that use them: without a mailbox, start-up never loads them
@@ -75,6 +75,13 @@ async def status_line(settings: Settings, stores: Stores) -> str | None:
         f"Mail: {account.from_address} on {where}; watching {watched}, {rules} rule(s); "
         f"login {login}"
     )
+
+
+def mail_state(line: str) -> str:
+    """The state a `status_line` says in a word: up, refused (the login), or unreachable."""
+    if "login refused" in line:
+        return "refused"
+    return "unreachable" if "login not reached" in line else "up"
 
 
 def _rule_id(text: str) -> int:

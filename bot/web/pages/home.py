@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.commands.mail import mail_state
+from bot.commands.mail import status_line as mail_status_line
 from bot.web.pages.approvals import pending_views
 from bot.web.views import Page, Routes
 from memory.clock import parse_iso
@@ -50,6 +52,10 @@ async def home(page: Page) -> web.StreamResponse:
         notes.append(
             ("warn", f"Memory runs on keyword search only: {core.memory.detail}", "/status")
         )
+    mail = await mail_status_line(core.settings, stores)
+    if mail is not None and mail_state(mail) != "up":  # R138: said in /status alone
+        said = {"refused": "refused Steward's login", "unreachable": "cannot be reached"}
+        notes.append(("bad", f"The mailbox {said[mail_state(mail)]}: see Status.", "/status"))
     undelivered = await stores.messages.undelivered()
     if undelivered:
         notes.append(("warn", f"{len(undelivered)} replies wait to be delivered.", "/status"))

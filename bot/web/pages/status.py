@@ -11,6 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.sandbox import shell_mode
+from bot.commands.mail import mail_state
+from bot.commands.mail import status_line as mail_status_line
 from bot.web.views import Page, Routes
 
 __all__ = ["Row", "mcp_rows", "routes"]
@@ -133,6 +136,15 @@ async def status_page(page: Page) -> web.StreamResponse:
                 + (f"{next_run:%Y-%m-%d %H:%M} UTC" if next_run else "none"),
             )
         )
+    # as /status says them in chat (R138: a mailbox that could not be reached, and the shell's
+    # confinement, were not on this page)
+    shell = await asyncio.to_thread(shell_mode, settings.shell_unconfined)
+    components.append(Row("Shell", *shell.removeprefix("shell: ").split(" ", 1)))
+    mail = await mail_status_line(settings, stores)
+    if mail is None:
+        components.append(Row("Mail", "off"))
+    else:
+        components.append(Row("Mail", mail_state(mail), mail.removeprefix("Mail: ")))
     size, files = await asyncio.to_thread(_size, settings.data_dir)
     return page.render(
         "status.html",
