@@ -481,10 +481,14 @@ class TurnRunner:
             source = exc.source if isinstance(exc, ToolError) else None  # quotes outside words
             return ToolResult(reason, is_error=True, source=source)
         verdict = await self._policy.decide(tool, arguments, ctx)
+        where = (  # the chat, for the console's filter by chat (R138: it found no tool calls)
+            {"chat": f"{ctx.address.channel}:{ctx.address.chat_id}"} if ctx.address else {}
+        )
         await audit.record(
             "tool.requested",
             actor=actor,
             subject=tool.name,
+            **where,
             risk=tool.risk.value,
             decision=verdict.decision.value,
             reason=verdict.reason,
@@ -513,6 +517,7 @@ class TurnRunner:
             "tool.ran",
             actor=actor,
             subject=tool.name,
+            **where,
             is_error=result.is_error,
             result_chars=len(result.content),
             **tool.audit_detail,

@@ -862,6 +862,9 @@ async def test_activity_filters_tells_a_turns_story_and_exports(web: Web) -> Non
     assert "approval.denied" in await rows("?decision=denied")
     assert "tool.requested" in await rows("?tool=shell")
     assert await rows("?tool=web_fetch") == []
+    # a chat's tool calls too, not only what was sent there (R138)
+    assert "tool.requested" in await rows("?chat=test:c1")
+    assert "tool.requested" not in await rows("?chat=test:elsewhere")
     _, html = await web.request("GET", "/activity", cookie=cookie)
     assert "Audit chain verified" in html
     _, story = await web.request("GET", f"/activity/turn/{pending.turn_id}", cookie=cookie)
