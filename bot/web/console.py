@@ -54,6 +54,7 @@ class WebConsole:
             self.routes.include(module.routes)
         self.env = environment()
         self._flashes: dict[int, str] = {}
+        self._typed: dict[int, tuple[str, dict[str, str]]] = {}
         self.refusals = AnonymousRefusals(deps.core.stores.audit, deps.core.clock.now)
 
     def listen_on(self, host: str, port: int) -> None:
@@ -155,6 +156,7 @@ class WebConsole:
             params=params,
             env=self.env,
             flashes=self._flashes,
+            typed=self._typed,
             form=form,
             nav=pages.nav_for(role),
         )

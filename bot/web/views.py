@@ -69,6 +69,9 @@ class Page:
     flashes: dict[int, str]
     form: MultiDictProxy[Any] | None = None
     nav: list[tuple[str, str]] = field(default_factory=list)
+    typed: dict[int, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    """What a refused form held, by session: the form it came from shows it again (R138)."""
+    _shown: tuple[str, dict[str, str]] | None = None
 
     @property
     def owner(self) -> bool:
@@ -92,6 +95,7 @@ class Page:
         )
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> web.Response:
+        self._shown = self.typed.pop(self.session.id, None)
         html = self.env.get_template(template).render(
             page=self, csrf=self.session.csrf, flash=self.flashes.pop(self.session.id, ""), **values
         )
@@ -105,6 +109,19 @@ class Page:
         if message:
             self.flashes[self.session.id] = message
         return web.Response(status=303, headers={"Location": path})
+
+    def refused(self, path: str, message: str) -> web.Response:
+        """Back to `path` saying why the form was refused, the form showing what was typed."""
+        if self.form is not None:
+            fields = {k: v for k, v in self.form.items() if k != "csrf" and isinstance(v, str)}
+            self.typed[self.session.id] = (self.request.path, fields)
+        return self.redirect(path, message)
+
+    def typed_value(self, action: str, name: str) -> str:
+        """What was typed into field `name` of the form posting to `action`, refused just now."""
+        if self._shown is None or self._shown[0] != action:
+            return ""
+        return self._shown[1].get(name, "")
 
 
 @dataclass(frozen=True)

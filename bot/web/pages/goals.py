@@ -100,7 +100,7 @@ async def goal_add(page: Page) -> web.StreamResponse:
     try:
         goal = await page.deps.core.goals.add(page.user, page.field("title"), tainted=False)
     except GoalError as exc:
-        return page.redirect("/goals", str(exc))
+        return page.refused("/goals", str(exc))
     await page.audit("web.goal_added", subject=f"goal:{goal.id}")
     return page.redirect("/goals", f"Goal #{goal.id} added.")
 
@@ -152,7 +152,7 @@ async def goal_change(page: Page) -> web.StreamResponse:
         else:
             return page.redirect("/goals", f"I can't {action} a goal.")
     except (GoalError, WhenError) as exc:
-        return page.redirect("/goals", str(exc))
+        return page.refused("/goals", str(exc))
     await page.audit(f"web.goal_{action}", subject=f"goal:{goal_id}")
     return page.redirect("/goals", message)
 
@@ -167,7 +167,7 @@ async def reminder_add(page: Page) -> web.StreamResponse:
     try:
         parsed = await aparse_reminder(page.field("words"), page.deps.core.clock.now(), zone)
     except WhenError as exc:
-        return page.redirect("/goals", f"{exc}")
+        return page.refused("/goals", f"{exc}")
     address, chat = here
     schedule = await scheduler.add_reminder(
         user=page.user, chat=chat, address=address, parsed=parsed
@@ -210,7 +210,7 @@ async def briefing_time(page: Page) -> web.StreamResponse:
     try:
         hour, minute = parse_clock_time(value, page.deps.core.clock.now(), zone)
     except WhenError as exc:
-        return page.redirect("/goals", str(exc))
+        return page.refused("/goals", str(exc))
     await scheduler.set_briefing(page.user, Recurrence(hour, minute), here=here[0])
     await page.audit("web.briefing_time", at=f"{hour:02d}:{minute:02d}")
     return page.redirect("/goals", f"The briefing comes every day at {hour:02d}:{minute:02d}.")
@@ -225,7 +225,7 @@ async def briefing_destination(page: Page) -> web.StreamResponse:
     try:
         target = destination_running(page.field("destination"), here[0], page.deps.core.channels)
     except UsageError as exc:
-        return page.redirect("/goals", exc.problem)
+        return page.refused("/goals", exc.problem)
     await scheduler.set_briefing_destination(page.user, target, here=here[0])
     await page.audit("briefing.destination", subject=str(target), via="web")
     return page.redirect("/goals", f"The briefing goes to {target.channel} chat {target.chat_id}.")
@@ -237,7 +237,7 @@ async def briefing_topics(page: Page) -> web.StreamResponse:
     try:
         await page.deps.core.stores.feeds.set_topics(page.user.id, topics)
     except ValueError as exc:  # too long: nothing saved, and said
-        return page.redirect("/goals", str(exc))
+        return page.refused("/goals", str(exc))
     await page.audit("web.briefing_topics")
     return page.redirect("/goals", "Topics saved." if topics else "Topics cleared.")
 
@@ -247,7 +247,7 @@ async def feed_add(page: Page) -> web.StreamResponse:
     url = page.field("url")
     parts = urlparse(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
-        return page.redirect("/goals", "Give the feed's http(s) URL.")
+        return page.refused("/goals", "Give the feed's http(s) URL.")
     feed, added = await page.deps.core.stores.feeds.add(page.user.id, url)
     if added:
         await page.audit("feed.added", subject=f"feed:{feed.id}", via="web")
