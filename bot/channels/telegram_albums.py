@@ -8,6 +8,11 @@ it, so a held part is written to the state store (`telegram.album_parts`, the ra
 before it is taken, and taken up again at the next start: a crash or a stop while an album
 is gathered or answered loses none of it. An album handed on twice (a crash between its
 delivery and its parts' removal) carries its first part's id, which the router drops as seen.
+
+A long text is gathered the same way: Telegram's apps send a text over 4,096 characters as
+several messages, and each part answered alone answered half a paste. A private text of
+`SPLIT_LENGTH` or more waits (`2 * wait`) for the same person's next text there, which joins
+it; a shorter one ends the text at once, a long one waits again.
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ MAX_PARTS = 10
 """Telegram's own limit for an album: more parts under one id are not an album of theirs."""
 MAX_TRIES = 20
 """Handing an album on that failed this often (about 90 minutes of retries) gives it up."""
+SPLIT_LENGTH = 3500
+"""UTF-16 units (Telegram's measure) from which a private text may be the first part of one
+an app split at 4,096: the apps cut at a line or a word break before the limit."""
+TEXT_LIMIT = 4096
+"""Telegram's longest text: a longer one (none of an app's parts) is answered alone."""
+SPLIT = "\x00text:"
+"""The group a split text's parts are gathered under (with its first part's id): never a
+`media_group_id` of Telegram's, which are digits."""
 
 
 @dataclass
@@ -66,27 +79,40 @@ class AlbumCollector:
         self._ready = ready
         self._wait = wait
         self._albums: dict[AlbumKey, Album] = {}
-        self._raw: dict[int, tuple[int, Any]] = {}  # update id -> (batch, raw), as persisted
+        self._raw: dict[int, tuple[int, Any, str | None]] = {}  # id -> (batch, raw, split group)
         self._next_batch = 1
         self._timers: dict[AlbumKey, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         self._done: deque[int] = deque(maxlen=1000)  # parts handed on: sent again, dropped
         self._retries: set[asyncio.Task[None]] = set()
 
-    @staticmethod
-    def holds(update: Update) -> bool:
+    def holds(self, update: Update) -> bool:
         message = update.message
-        return message is not None and message.media_group_id is not None
+        if message is None:
+            return False
+        if message.media_group_id is not None:
+            return True
+        return _long_text(message) or (_continues(message) and self._split_of(message) is not None)
 
-    async def hold(self, update: Update, raw: Any, *, batch: int | None = None) -> None:
+    async def hold(
+        self, update: Update, raw: Any, *, batch: int | None = None, group: str | None = None
+    ) -> None:
         """Keep one part, persisted before anything else: a failed write leaves no trace, so
         the part fetched again is taken as new. An album of this chat that is still gathered
-        under another id (or, restored, another batch) is complete: it goes first."""
+        under another id (or, restored, another batch) is complete: it goes first. `group`
+        names, when restored, the split text a part was gathered into."""
         message = update.message
-        assert message is not None and message.media_group_id is not None
-        key = (message.chat.id, message.media_group_id, _sender(message))
+        assert message is not None
         if update.update_id in self._raw or update.update_id in self._done:
             return
+        split = group
+        if message.media_group_id is not None:
+            key = (message.chat.id, message.media_group_id, _sender(message))
+        else:
+            if split is None:
+                held = self._split_of(message)
+                split = held[1] if held is not None else f"{SPLIT}{message.message_id}"
+            key = (message.chat.id, split, _sender(message))
         album = self._albums.get(key)
         if album is not None and batch is not None and album.batch != batch:
             self._hand_on(key)  # restored: another gathering of the same id
@@ -96,7 +122,7 @@ class AlbumCollector:
         if album is None:
             album = Album(key, batch if batch is not None else self._next_batch)
             self._next_batch = max(self._next_batch, album.batch) + 1
-        self._raw[update.update_id] = (album.batch, raw)
+        self._raw[update.update_id] = (album.batch, raw, split)
         try:
             await self._persist()
         except BaseException:
@@ -106,7 +132,12 @@ class AlbumCollector:
         album.update_ids.append(update.update_id)
         album.messages.append(message)
         # a full album goes at once; a part after it starts another
-        self._start_timer(key, 0.0 if len(album.messages) >= MAX_PARTS else self._wait)
+        if len(album.messages) >= MAX_PARTS:
+            self._start_timer(key, 0.0)
+        elif split is None:
+            self._start_timer(key, self._wait)
+        else:  # a split text ends with its first part shorter than a split's
+            self._start_timer(key, self._wait * 2 if _long_text(message) else 0.0)
 
     async def restore(self) -> list[int]:
         """Take up the parts held when Steward last stopped; their update ids."""
@@ -122,7 +153,9 @@ class AlbumCollector:
         for entry in entries:
             if "update_id" in entry:  # held by a version before batches: the raw update, one
                 entry = {"batch": -1, "update": entry}  # gathering per album id, as it was
-            batch, raw = entry.get("batch"), entry.get("update")
+            batch, raw, group = entry.get("batch"), entry.get("update"), entry.get("group")
+            if not isinstance(group, str) or not group.startswith(SPLIT):
+                group = None
             if not isinstance(batch, int) or isinstance(batch, bool):
                 log.warning("a held Telegram album part was not understood; dropped")
                 continue
@@ -131,8 +164,8 @@ class AlbumCollector:
             except MalformedUpdate:
                 log.warning("a held Telegram album part could not be read again; dropped")
                 continue
-            if self.holds(update):
-                await self.hold(update, raw, batch=batch)
+            if update.message is not None and (group is not None or self.holds(update)):
+                await self.hold(update, raw, batch=batch, group=group)
                 taken.append(update.update_id)
         return taken
 
@@ -146,6 +179,14 @@ class AlbumCollector:
         """A message that answers a part of this album (anyone's): the album goes first."""
         for key in [k for k in self._albums if k[:2] == (chat_id, group)]:
             self._hand_on(key)
+
+    def _split_of(self, message: Message) -> AlbumKey | None:
+        """The split text this person is sending in this chat, if one is gathered."""
+        sender = _sender(message)
+        for key in self._albums:
+            if key[0] == message.chat.id and key[2] == sender and key[1].startswith(SPLIT):
+                return key
+        return None
 
     def _of(
         self, chat_id: int, sender: int | None, *, but: AlbumKey | None = None
@@ -203,8 +244,8 @@ class AlbumCollector:
             return
         async with self._lock:
             ordered = [
-                {"batch": batch, "update": raw}
-                for batch, raw in (self._raw[i] for i in sorted(self._raw))
+                {"batch": batch, "update": raw} | ({"group": group} if group else {})
+                for batch, raw, group in (self._raw[i] for i in sorted(self._raw))
             ]
             await self._state.set(STATE_KEY, json.dumps(ordered, ensure_ascii=False))
 
@@ -222,3 +263,32 @@ class AlbumCollector:
 
 def _sender(message: Message) -> int | None:
     return message.from_user.id if message.from_user is not None else None
+
+
+def _continues(message: Message) -> bool:
+    """Whether a message can be a split text's next part: a person's own text in a private
+    chat, no command, no forward, no answer to another message (an app sends the parts after
+    the first as plain texts)."""
+    return _private_text(message) and message.reply_to_message is None
+
+
+def _long_text(message: Message) -> bool:
+    """Whether a message may be the first part (or a middle one) of a text split by an app."""
+    text = message.text
+    return (
+        text is not None
+        and _private_text(message)
+        and SPLIT_LENGTH <= len(text.encode("utf-16-le", "surrogatepass")) // 2 <= TEXT_LIMIT
+    )
+
+
+def _private_text(message: Message) -> bool:
+    return (
+        message.chat.type == "private"
+        and message.text is not None
+        and message.media_group_id is None
+        and message.from_user is not None
+        and not message.from_user.is_bot
+        and message.forward_origin is None
+        and not message.text.startswith("/")
+    )

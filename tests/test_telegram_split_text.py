@@ -1,0 +1,106 @@
+"""A text over 4,096 characters comes from Telegram's apps as several messages: Steward answers
+the paste once, whole, in the order typed (each part answered alone answered half of it),
+also across a stop while it is gathered; what is not a part (a command, a short text typed
+alone) is answered as before. Through the Telegram and Anthropic fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic
+from fakes.telegram import FakeTelegram
+from harness import OWNER, echo_reply, running_steward, telegram_channel, until
+from test_media_in import OWNER_TG, telegram_steward
+
+from bot.channels.telegram_albums import STATE_KEY
+
+
+def paste(n: int, marker: str) -> str:
+    """About `n` characters of words, starting with `marker` (the apps cut at a word break)."""
+    words = f"{marker} " + " ".join(f"w{i}" for i in range(n))
+    return words[: words.rfind(" ", 0, n)]
+
+
+async def test_a_paste_split_by_the_app_is_one_turn_with_every_part_in_order(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    parts = [paste(4090, "ONE"), paste(4060, "TWO"), "PART-THREE: what do you make of it?"]
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        for part in parts:
+            tg.push_message(part, user_id=OWNER_TG)
+            await asyncio.sleep(0.3)  # the app sends them one after another
+        await until(lambda: tg.sent_texts(OWNER_TG), "the answer")
+        await asyncio.sleep(1.0)  # nothing more is answered
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
+        chats = [t for t in await h.turns() if t.kind == "chat"]
+    assert len(chats) == 1 and len(fake_model.requests) == 1
+    (text,) = stored
+    assert text == "\n".join(parts)
+    assert "\n".join(parts) in fake_model.requests[0].last_user_text
+
+
+async def test_a_long_text_alone_is_answered_whole_once_and_a_short_one_at_once(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    long = paste(3800, "LONG")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message(long, user_id=OWNER_TG)
+        await until(lambda: tg.sent_texts(OWNER_TG), "the answer to the long text")
+        await asyncio.sleep(0.5)
+        tg.push_message("and a short one", user_id=OWNER_TG)
+        await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 2, "the short one answered")
+    first, second = fake_model.requests
+    assert long in first.last_user_text and "and a short one" not in first.last_user_text
+    assert second.last_user_text.rstrip().endswith("and a short one")
+
+
+async def test_a_command_after_a_long_text_is_not_a_part_of_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    long = paste(4000, "LONG")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message(long, user_id=OWNER_TG)
+        tg.push_message("/status", user_id=OWNER_TG)
+        await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 2, "both answered")
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="in")]
+    assert stored[0] == long and stored[1] == "/status"  # in the order typed
+    (request,) = fake_model.requests
+    assert "/status" not in request.last_user_text
+
+
+async def test_a_paste_gathered_when_steward_stops_is_answered_whole_after_the_start(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(echo_reply)
+    parts = [paste(4080, "FIRST"), "SECOND and last"]
+    async with (
+        FakeTelegram() as tg,
+        running_steward(
+            tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+        ) as h,
+    ):
+        state = h.steward.stores.state
+
+        async def held() -> int:
+            return len(json.loads(await state.get(STATE_KEY) or "[]"))
+
+        async with telegram_channel(h, tg, album_wait=60.0):
+            tg.push_message(parts[0], user_id=OWNER_TG)
+            async with asyncio.timeout(10):
+                while await held() < 1 or tg.pending_updates:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        assert fake_model.requests == []  # stopped while the paste was gathered
+        async with telegram_channel(h, tg, album_wait=5.0):
+            await asyncio.sleep(0.3)
+            tg.push_message(parts[1], user_id=OWNER_TG)  # the rest, after the start
+            await until(lambda: tg.sent_texts(OWNER_TG), "the answer after the start")
+            await asyncio.sleep(0.5)
+        assert await held() == 0
+    (request,) = fake_model.requests
+    assert "\n".join(parts) in request.last_user_text
+    assert len(tg.sent_texts(OWNER_TG)) == 1
