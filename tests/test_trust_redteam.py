@@ -25,6 +25,7 @@ from harness import OWNER, RecordingChannel, names
 from test_trust_multiturn import _all_texts, echo, greedy_model
 from trust_world import CANARY_MEMORY, World, _orders, instruction, trust_world
 
+from agent.cards import escape_invisible, render_card
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.recovery import recover_interrupted, send_restart_notes
 from memory.clock import FrozenClock
@@ -957,3 +958,22 @@ async def test_r16b_a_bad_record_in_an_import_is_skipped_never_half_an_import(
         texts = {m.text for m in await w.h.memories()}
         assert {"First fact.", "Last fact."} <= texts and "Out of range." not in texts
         assert all(len(t) < 200_000 for t in texts)
+
+
+@pytest.mark.parametrize("brk", ["\x0b", "\x0c", "\r", "\x1c", "\x85", "\u2028", "\u2029"])
+async def test_a_write_card_shows_every_line_break_but_the_newline_as_an_escape(
+    tmp_path: Path, brk: str
+) -> None:
+    """R139: the diff split lines at \\v, \\f, U+2028…, which the card could then not show:
+    `rm -rf ./cache<VT># a comment<FF>data notes` looked like the rm line kept and a comment
+    added, and the shell read one `rm -rf` of every word."""
+    content = f"#!/bin/sh\nrm -rf ./cache{brk}# only a comment{brk}data notes\n"
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "clean.sh").write_text("#!/bin/sh\nrm -rf ./cache\n")
+        order = instruction("write_file", {"path": "clean.sh", "content": content})
+        w.web.pages["/p"] = f"<p>{order}</p>"
+        await w.h.say(instruction("web_fetch", {"url": w.web.base_url + "/p"}))
+        _, prompt = w.h.channel.approvals[-1]
+    card = render_card(prompt.tool, prompt.preview, prompt.reason, prompt.approval_id).text
+    assert f"\n-rm -rf ./cache\n+rm -rf ./cache{escape_invisible(brk)}# only a comment" in card
+    assert brk not in card

@@ -329,14 +329,22 @@ def _diff(sandbox: Sandbox, path: str, content: str) -> str:
             data = handle.read(_DIFF_LIMIT + 1)
     except _Missing:
         size, data = 0, b""
-    new = content.splitlines()
+    new = _lines(content)
     if len(data) > _DIFF_LIMIT:
         return (
             f"replaces all of {path} ({size:,} bytes, too large to show as a diff) with "
             f"{len(new)} line(s):\n" + "\n".join(f"+{line}" for line in new)
         )
-    old = data.decode("utf-8", errors="replace").splitlines()
+    old = _lines(data.decode("utf-8", errors="replace"))
     return "\n".join(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm=""))
+
+
+def _lines(text: str) -> list[str]:
+    """A file's lines as a shell or an editor reads them: split at newlines only. (R139:
+    `splitlines` also split at \\v, \\f, \\r, U+2028…, which the card then could not show, so
+    `rm -rf ./cache\\v# a comment` looked like the line kept and a comment added.)"""
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 async def _write_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
