@@ -252,9 +252,12 @@ def _cached_span(text: str, now: datetime) -> _Span | None:
     before_last = re.fullmatch(r"the (week|month|year) before last", text)
     if before_last:
         text = f"2 {before_last[1]}s ago"
-    season = re.fullmatch(rf"(?:last |this |the )?({_SEASON})(?: (?:of )?({_YEAR}))?", text)
+    season = re.fullmatch(rf"(last |this |the )?({_SEASON})(?: (?:of )?({_YEAR}))?", text)
     if season:
-        return _season(season[1], int(season[2]) if season[2] else None, now)
+        span = _season(season[2], int(season[3]) if season[3] else None, now)
+        if season[1] == "last " and not season[3] and span.start <= now < span.end:
+            span = _season(season[2], span.start.year - 1, now)  # R142: not the one we are in
+        return span
     quarter = _quarter(text, now)
     if quarter is not None:
         return quarter
@@ -267,6 +270,9 @@ def _cached_span(text: str, now: datetime) -> _Span | None:
     part = re.match(rf"({_PART}) ", text)
     if part:
         text = text[part.end() :]
+    named = re.match(rf"last ({_MONTHS})$", text)
+    if named and _month_number(named[1]) == now.month:  # R142: "last March" in March
+        text = f"{named[1]} {now.year - 1}"
     text = re.sub(rf"^(?:last|this) (?=(?:{_MONTHS})\b)", "", text)
     last_year = text.endswith(" last year")
     if last_year:
@@ -327,6 +333,10 @@ def _part_of(span: _Span, part: str) -> _Span:
     if part == "mid":
         return _Span(start.replace(day=11), start.replace(day=21), "part_of_month")
     return _Span(start.replace(day=21), span.end, "part_of_month")
+
+
+def _month_number(name: str) -> int:
+    return datetime.strptime(name[:3].title(), "%b").month
 
 
 def _season(name: str, year: int | None, now: datetime) -> _Span:

@@ -91,6 +91,31 @@ def test_relative_periods(query: str, first: str, last: str) -> None:
     assert days(period(query)) == (first, last)
 
 
+@pytest.mark.parametrize(
+    ("query", "on", "first", "last"),
+    [
+        # R142: asked in March, "last March" is a year ago, not this month (with days to come)
+        ("what did the roofer tell me last March", "2027-03-15", "2026-03-01", "2026-03-31"),
+        ("last spring", "2027-03-15", "2026-03-01", "2026-05-31"),
+        ("last summer", "2027-07-01", "2026-06-01", "2026-08-31"),
+        ("last July", "2027-07-01", "2026-07-01", "2026-07-31"),
+        ("last winter", "2027-01-10", "2025-12-01", "2026-02-28"),
+        # other months and seasons, and "this", are as before
+        ("last March", "2027-04-02", "2027-03-01", "2027-03-31"),
+        ("last March", "2027-02-02", "2026-03-01", "2026-03-31"),
+        ("this March", "2027-03-15", "2027-03-01", "2027-03-31"),
+        ("in March", "2027-03-15", "2027-03-01", "2027-03-31"),
+        ("this spring", "2027-03-15", "2027-03-01", "2027-05-31"),
+        ("last spring", "2027-07-01", "2027-03-01", "2027-05-31"),
+    ],
+)
+def test_last_names_the_one_before_the_month_or_season_we_are_in(
+    query: str, on: str, first: str, last: str
+) -> None:
+    now = datetime.fromisoformat(on).replace(hour=9, tzinfo=UTC)
+    assert days(period(query, now=now)) == (first, last)
+
+
 def test_a_quarter_named_alone_is_the_most_recent_one_begun() -> None:
     february = datetime(2027, 2, 10, tzinfo=UTC)
     assert days(period("the plans in Q4", now=february)) == ("2026-10-01", "2026-12-31")
