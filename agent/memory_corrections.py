@@ -37,6 +37,9 @@ class Corrected:
     """The text repeats outside content's words: saved, but still marked as outside content."""
     message_kept: bool = False
     """The old one is a message (what was said): the correction is a note beside it."""
+    summaries: tuple[int, ...] = ()
+    """The old one was drawn from these summaries of earlier conversation, which still say
+    what they said (R142: the old belief reached later turns through them, unnamed)."""
 
 
 async def correct_memory(
@@ -84,21 +87,34 @@ async def correct_memory(
             importance=old.importance if kept else max(old.importance, 0.6),
             source_ref=via,
             replaces=() if old.kind is Kind.MESSAGE or orphaned else (old.id,),
+            replaces_only=True,  # R142: not a near-duplicate the owner did not name
+            chat_id=old.chat_id,  # a group's memory stays that group's, a summary its chat's
             label=label,
         )
     )
+    summaries = await _summaries_of(service, old)
     if orphaned and not saved.duplicate:  # retired already: it now points at this one
         await service.store.records.retire(
             user.id, old.id, saved.memory.id, saved.memory.created_at
         )
-        return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
+        return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept, summaries=summaries)
     if old.kind is Kind.MESSAGE:
         if saved.duplicate:  # the text is a memory already: nothing was saved
             return Corrected(old.id, known_as=saved.memory.id)
         return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept, message_kept=True)
     if old.id not in [m.id for m in saved.superseded]:
         return Corrected(old.id, known_as=saved.memory.id)
-    return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept)
+    return Corrected(old.id, new_id=saved.memory.id, kept_outside=kept, summaries=summaries)
+
+
+async def _summaries_of(service: MemoryService, old: Memory) -> tuple[int, ...]:
+    """The summaries in force that a fact drawn by compaction came with (as a forget names)."""
+    if old.kind in (Kind.MESSAGE, Kind.EPISODE) or old.turn_id is None:
+        return ()
+    if not old.source_ref.startswith("messages:"):
+        return ()
+    episodes = await service.store.made_in_turn(old.user_id, old.turn_id, Kind.EPISODE)
+    return tuple(e.id for e in episodes if e.active)
 
 
 async def _replacement(service: MemoryService, old: Memory) -> Memory | None:
@@ -130,5 +146,10 @@ def correction_said(done: Corrected) -> str:
         return (
             f"Saved #{done.new_id} as a note; message #{done.old_id} stays as what was said "
             f"(/memory forget {done.old_id} removes it).{note}"
+        )
+    for summary in done.summaries:
+        note += (
+            f" Summary #{summary}, of the conversation it was drawn from, still says what it"
+            f" said: correct or forget #{summary} too."
         )
     return f"Saved #{done.new_id}; it replaces #{done.old_id}.{note}"

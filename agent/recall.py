@@ -197,7 +197,11 @@ class Recaller:
         if compaction is None or compaction.episode_id is None:
             return None
         found = await self._store.get(user.id, compaction.episode_id)
-        return found if found is not None and found.active else None
+        for _ in range(8):  # corrected by the owner: the summary that replaced it (R142)
+            if found is None or found.active or found.superseded_by is None:
+                break
+            found = await self._store.get(user.id, found.superseded_by)
+        return found if found is not None and found.active and found.kind is Kind.EPISODE else None
 
     async def history_floor(self, chat_id: int) -> int:
         """Messages up to this id were compacted into an episode: the history starts after."""

@@ -226,7 +226,7 @@ class LongTermMemory:
         targets: set[int] = set(new.replaces)
         if same is not None:
             targets.add(same.id)  # the owner now says what outside content said: theirs wins
-        if new.kind in _SLOTTED and new.subject.strip():
+        if new.kind in _SLOTTED and new.subject.strip() and not new.replaces_only:
             targets.update(
                 m.id for m in await self.records.same_subject(new.user_id, new.subject, _SLOTTED)
             )
@@ -235,7 +235,7 @@ class LongTermMemory:
         if new.kind is not Kind.MESSAGE:  # a memory never retires a transcript row
             found = {i: m for i, m in found.items() if m.kind is not Kind.MESSAGE}
             close = [i for i in close if i in found]
-        if new.kind not in _NO_AUTO:  # a restatement: same words nearly, and the same numbers
+        if new.kind not in _NO_AUTO and not new.replaces_only:  # a restatement: same numbers
             targets.update(i for i in close if i in found and same_numbers(found[i].text, new.text))
         allowed: list[Memory] = []
         newer: list[Memory] = []  # made after the words the new memory was drawn from

@@ -148,6 +148,9 @@ class NewMemory:
     """The sources of outside content this memory was made from; a tainted label makes the
     memory untrusted whatever `trust` says."""
     message_id: int | None = None
+    replaces_only: bool = False
+    """It retires what `replaces` names and nothing else, however alike (a correction: the
+    owner named the memory that is wrong; a near-duplicate of it may be another fact)."""
 
     @property
     def resolved_trust(self) -> Trust:
