@@ -139,6 +139,8 @@ def _version() -> str:
 
 def _skipped(relative: PurePosixPath) -> bool:
     top = relative.parts[0]
+    if top == "mcp" and relative.name.startswith("stderr.log"):
+        return True  # a server's own log, as Steward's is not kept (R143)
     return top in _SKIP_NAMES or top.startswith((LOG_FILE, _STAGING, _ASIDE))
 
 

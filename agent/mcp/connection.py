@@ -48,6 +48,7 @@ from agent.mcp.capped_http import CappedTransport, TooLarge
 from agent.mcp.config import ServerSpec
 from agent.mcp.listing import MAX_LISTING_BYTES, Listing, ListingRefused, read_listing
 from agent.mcp.sdk_logs import quiet_sdk_logs
+from agent.mcp.stderr_log import capped_stderr
 from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -207,7 +208,7 @@ class ServerLink:
             return streamable_http_client(spec.url, http_client=http)
         self.workdir.mkdir(parents=True, exist_ok=True)
         cwd = spec.cwd if spec.cwd is None or spec.cwd.is_absolute() else self.workdir / spec.cwd
-        errlog: IO[str] = stack.enter_context((self.workdir / "stderr.log").open("a"))
+        errlog: IO[str] = stack.enter_context(capped_stderr(self.workdir / "stderr.log"))
         params = StdioServerParameters(
             command=spec.command,
             args=list(spec.args),
