@@ -51,7 +51,7 @@ def unusable(server: str, listed: mt.Tool) -> str:
     """Why `McpTool.of` offered no tool for `listed`."""
     if steward_name(server, listed.name) is None:
         return "name too long"
-    if not expands_within(_clean_schema(listed.input_schema)):
+    if not expands_within(_clean_schema(listed.input_schema)[0]):
         return "input schema too complex to check (its references expand past 5,000 parts)"
     return f"input schema over {SCHEMA_LIMIT:,} characters"
 
@@ -84,22 +84,36 @@ class McpTool(Tool):
     """What the server runs or where it is (as written in the config), bound into approvals."""
     checked_schema: Mapping[str, Any] = field(default_factory=dict)
     """`input_schema` in one dialect: what arguments are checked against here."""
+    redact: Callable[[str], str] = field(default=lambda text: text, repr=False)
+    """Takes the server's credentials out of text quoting its schema (a check's error)."""
 
     @classmethod
     def of(
-        cls, server: str, target: str, listed: mt.Tool, risk: Risk, invoke: Invoke
+        cls,
+        server: str,
+        target: str,
+        listed: mt.Tool,
+        risk: Risk,
+        invoke: Invoke,
+        redact: Callable[[str], str] = lambda text: text,
     ) -> McpTool | None:
-        name = steward_name(server, listed.name)
+        """The tool as offered; None when it cannot be. What the model reads of it (name,
+        description, schema) has the server's credentials taken out (R143: a server quoting
+        the header it was sent in a description handed the token to the model and the
+        database); its identity for approvals is the schema as listed."""
+        name = steward_name(server, redact(listed.name))
         if name is None:
             return None
-        about = escape_invisible((listed.description or listed.title or listed.name).strip())
+        about = redact((listed.description or listed.title or listed.name).strip())
+        about = escape_invisible(about)
         if len(about) > DESCRIPTION_LIMIT:
             about = about[: DESCRIPTION_LIMIT - 1] + "…"
         hint = listed.annotations.read_only_hint if listed.annotations else None
-        schema = _clean_schema(listed.input_schema)
+        schema, identity = _clean_schema(listed.input_schema)
         if len(json.dumps(schema, default=str)) > SCHEMA_LIMIT or not expands_within(schema):
             return None
-        bound = fingerprint(server, target, listed.name, schema)
+        bound = fingerprint(server, target, listed.name, identity)
+        schema = _redacted(schema, redact)
 
         async def preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             return card_preview(server, target, listed.name, arguments)
@@ -126,6 +140,7 @@ class McpTool(Tool):
             invoke=invoke,
             target=target,
             checked_schema=one_dialect(schema),
+            redact=redact,
         )
 
     @property
@@ -153,7 +168,7 @@ class McpTool(Tool):
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "input"
             raise ToolError(  # quotes the server's schema (its enums, patterns): its words
-                f"invalid arguments for {self.name}: {where}: {exc.message}",
+                f"invalid arguments for {self.name}: {where}: {self.redact(exc.message)}",
                 source=f"mcp:{self.server}",
             ) from None
         except Exception:  # any fault of the server's schema, not of the call
@@ -177,13 +192,29 @@ SCHEMA_LIMIT = 16_000
 in every model request of a turn that loads it (a 1 MB schema: a megabyte a request)."""
 
 
-def _clean_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
+def _clean_schema(schema: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema offered (an object's, as the API takes), and the one an approval is bound
+    to: the same, but for a schema not an object's, bound as the server listed it (R143: a
+    `["object"]` type was blanked, so a parameter added later kept an "always" rule)."""
     cleaned = dict(schema or {})
     cleaned.pop("title", None)
     cleaned.setdefault("type", "object")
+    kind = cleaned.get("type")
+    if isinstance(kind, list) and "object" in kind:
+        cleaned["type"] = "object"  # arguments are always an object
     if cleaned.get("type") != "object":
-        cleaned = {"type": "object", "properties": {}}
-    return cleaned
+        return {"type": "object", "properties": {}}, {"listed": dict(schema or {})}
+    return cleaned, cleaned
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact(str(k)): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redact) for v in value]
+    return value
 
 
 def card_preview(server: str, target: str, tool: str, arguments: Mapping[str, Any]) -> str:

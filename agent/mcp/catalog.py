@@ -82,7 +82,14 @@ class ToolCatalog:
     def _make(self, server: ServerLink, listed: mt.Tool) -> McpTool | str:
         self.builds += 1
         shown = server.spec.shown
-        tool = McpTool.of(server.name, shown, listed, Risk.EXTERNAL_EFFECT, self._invoke)
+        tool = McpTool.of(
+            server.name,
+            shown,
+            listed,
+            Risk.EXTERNAL_EFFECT,
+            self._invoke,
+            redact=server.spec.redact,
+        )
         return tool if tool is not None else unusable(server.name, listed)
 
 
