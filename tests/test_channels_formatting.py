@@ -135,3 +135,23 @@ def test_a_table_with_wide_characters_stays_aligned() -> None:
     )
     rows = html.removeprefix("<pre>").removesuffix("</pre>").splitlines()
     assert rows[2] == "日本語 | Tokyo" and rows[3] == "Ann    | Paris"
+
+
+def test_a_link_in_a_table_keeps_its_address_on_telegram_and_slack() -> None:
+    """A table is a code block, where nothing is a link: "[buy](url)" came as "buy" with no
+    address anywhere in the message (R140)."""
+    from bot.channels.formatting import markdown_to_slack, markdown_to_telegram_html
+
+    table = (
+        "| shop | link |\n|---|---|\n"
+        "| Shop & Co | [buy](https://shop.example/item?id=1&ref=x) |\n"
+        "| Other | https://other.example/a |\n"
+        "| Mail | [write](mailto:ann@example.org) |"
+    )
+    html = markdown_to_telegram_html(table)
+    slack = markdown_to_slack(table)
+    assert "buy (https://shop.example/item?id=1&amp;ref=x)" in html
+    assert "buy (https://shop.example/item?id=1&amp;ref=x)" in slack
+    for shown in (html, slack):
+        assert "https://other.example/a" in shown and "(https://other.example/a)" not in shown
+        assert "write (ann@example.org)" in shown

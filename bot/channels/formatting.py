@@ -276,11 +276,23 @@ def _plain_of(node: SyntaxTreeNode) -> str:
     return "".join(_plain_of(child) for child in node.children)
 
 
+def _cell_of(node: SyntaxTreeNode) -> str:
+    """A table cell as text (a table is shown in a code block, where nothing is a link): a
+    link keeps its address after its words (R140: a table of shops came with "buy" and no
+    address in it)."""
+    if node.type == "link":
+        href, label = str(node.attrs.get("href", "")), _plain_of(node)
+        return label if _shows_url(href, label) else f"{label} ({href.removeprefix('mailto:')})"
+    if node.type in ("text", "code_inline", "softbreak", "hardbreak"):
+        return _plain_of(node)
+    return "".join(_cell_of(child) for child in node.children)
+
+
 def _table_text(table: SyntaxTreeNode) -> str:
     rows: list[list[str]] = []
     for section in table.children:
         for row in section.children:
-            rows.append([_plain_of(cell).strip() for cell in row.children])
+            rows.append([_cell_of(cell).strip() for cell in row.children])
     if not rows:
         return ""
     width = max(len(row) for row in rows)
