@@ -233,3 +233,41 @@ async def test_a_strangers_mention_fetches_no_thread(
         await _mention(url, slack, "what does this error mean?", root)
         await until(lambda: slack.calls_to("conversations.replies"), "the owner's fetch")
     assert fetched_for_strangers == 0
+
+
+async def test_a_reminder_set_in_a_dm_comes_at_the_top_of_it_and_in_a_thread_stays_there(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R140: every DM message is answered in its thread, and a reminder the model set there
+    came days later as a reply under the old message ("1 reply"), unlike `/steward remind`.
+    Asked in a channel's thread, it comes in that thread."""
+    from datetime import UTC, datetime, timedelta
+
+    from harness import OWNER
+
+    from memory.clock import FrozenClock
+
+    clock = FrozenClock(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
+    for text in ("call back", "water the plants"):
+        fake_model.reply_tool_use("reminder_add", {"when": "in 20 minutes", "text": text})
+        fake_model.reply_text("I'll remind you.")
+    settings = {"STEWARD_OWNER": f"{OWNER},slack:{OWNER_SLACK}"} | OFF
+    async with (
+        FakeSlack() as slack,
+        running_steward(tmp_path, fake_model.base_url, clock=clock, **settings) as h,
+        started_slack(h, slack) as url,
+    ):
+        dm = message_event(
+            "remind me to call back in 20 minutes", user=OWNER_SLACK, channel="DOWNER"
+        )
+        await post_signed(url, slack.signing_secret, json_body=event_body(dm))
+        await until(lambda: slack.posted("DOWNER"), "the DM answered")
+        thread = await _mention(url, slack, "remind me to water the plants", thread="1700.1")
+        await until(lambda: slack.posted(CHANNEL), "the channel answered")
+        clock.advance(timedelta(minutes=21))
+        await h.steward.scheduler.run_due()
+        await until(lambda: len(slack.posted()) >= 4, "both reminders")
+    (dm_reminder,) = [p for p in slack.posted("DOWNER") if "call back" in p.params["text"]]
+    (thread_reminder,) = [p for p in slack.posted(CHANNEL) if "water" in p.params["text"]]
+    assert dm_reminder.params.get("thread_ts") is None
+    assert thread_reminder.params.get("thread_ts") == "1700.1" != thread

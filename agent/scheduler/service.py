@@ -15,6 +15,7 @@ grouped by what they set; the work is in the modules named above.)
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -156,7 +157,7 @@ class SchedulerService:
             user=user,
             kind=kind,
             chat_id=chat.id,
-            destination=address,
+            destination=_posted_in(address, chat),
             trigger=parsed.trigger(),
             first=parsed.first,
             payload={"text": parsed.text},
@@ -302,7 +303,7 @@ class SchedulerService:
             user=user,
             kind="checkin",
             chat_id=chat.id,
-            destination=address,
+            destination=_posted_in(address, chat),
             trigger=recurrence.to_trigger(),
             first=recurrence.next_after(self.clock.now(), self.zone_for(user)),
             payload={"goal_id": goal.id},
@@ -382,7 +383,7 @@ class SchedulerService:
             user=user,
             kind="checkin",
             chat_id=chat.id,
-            destination=address,
+            destination=_posted_in(address, chat),
             trigger={"type": "once", "at": at.isoformat()},
             first=at,
             payload={"goal_id": goal.id},
@@ -409,7 +410,7 @@ class SchedulerService:
             user=user,
             kind="briefing",
             chat_id=chat.id,
-            destination=destination,
+            destination=_posted_in(destination, chat),
             trigger=recurrence.to_trigger(),
             first=recurrence.next_after(self.clock.now(), self.zone_for(user)),
             payload={},
@@ -431,7 +432,9 @@ class SchedulerService:
         if existing is not None:
             chat = await self._chat_for(destination, here)
             await self.store.update(
-                existing.id, destination=address_to_json(destination), chat_id=chat.id
+                existing.id,
+                destination=address_to_json(_posted_in(destination, chat)),
+                chat_id=chat.id,
             )
 
     async def _chat_for(self, destination: Address, here: Address) -> Chat:
@@ -461,3 +464,12 @@ class SchedulerService:
 
     async def draft_briefing(self, user: User) -> BriefingDraft:
         return await self.briefings.draft(user)
+
+
+def _posted_in(address: Address, chat: Chat) -> Address:
+    """Where a schedule posts: in a private chat, at the top of it, not under the message
+    that set it (R140: a Slack DM's reminder came days later as a reply deep in a thread,
+    seen only as "1 reply"); in a group, in the thread it was asked in."""
+    if chat.kind == "private" and address.thread_id is not None:
+        return replace(address, thread_id=None)
+    return address
