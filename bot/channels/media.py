@@ -31,6 +31,7 @@ __all__ = [
     "slack_files",
     "slack_host_allowed",
     "telegram_fetch",
+    "unopened_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,21 @@ async def slack_fetch(
         log.warning("Slack file download failed: %s", type(exc).__name__)
         raise FileUnavailable("the download from Slack failed") from None
     return data
+
+
+def unopened_files(event: dict[str, Any]) -> list[str]:
+    """The files shared with a message that have no link to fetch them by (a Slack Connect stub
+    files.info did not fill in, a file a free plan hides): named, so the person hears Steward
+    cannot open them (R140: a file-only message went unanswered, and a question about one was
+    answered as if nothing came with it)."""
+    names = []
+    for item in event.get("files") or []:
+        if isinstance(item, dict) and not (
+            item.get("url_private_download") or item.get("url_private")
+        ):
+            name = str(item.get("name") or item.get("title") or "").strip()
+            names.append(f"the file {name}" if name else "a file")
+    return names
 
 
 def slack_files(event: dict[str, Any], *, shared: bool = False) -> tuple[MediaRef, ...]:

@@ -54,7 +54,7 @@ from bot.channels.cards import SLACK_ACTIONS, slack_card, slack_marked
 from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
-from bot.channels.media import slack_fetch, slack_files
+from bot.channels.media import slack_fetch, slack_files, unopened_files
 from bot.channels.slack_threads import share_author, share_words, shares_of, thread_before
 from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
@@ -63,6 +63,9 @@ from memory.people import Identity
 __all__ = ["EVENTS_PATH", "SlackChannel", "SlackUnreachable"]
 
 log = logging.getLogger(__name__)
+
+_BARE_MENTION = re.compile(r"<@([UW][A-Z0-9]{1,20})>")
+"""A member mentioned as Slack sends it, with no name after a `|`."""
 
 EVENTS_PATH = "/slack/events"
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
@@ -350,8 +353,12 @@ class SlackChannel:
         text = str(event.get("text") or "")
         if self.bot_user_id:
             text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
-        text = slack_to_plain(text).strip(" ,:\n")
+        text = slack_to_plain(await self._named(text)).strip(" ,:\n")
+        event = await self._files_looked_up(event)
         media = slack_files(event)
+        if unopened := unopened_files(event):  # said, so the message is answered, not lost
+            note = f"[{', '.join(unopened)}, which I cannot open]"
+            text = f"{text}\n{note}" if text else note
         shared = shares_of(event)  # "Forward message": someone else's words, as on Telegram
         if shared:
             text = "\n\n".join([*([text] if text else []), *map(share_words, shared)])
@@ -590,6 +597,39 @@ class SlackChannel:
             return
         if settled:
             self._zoned.add(user)
+
+    async def _named(self, text: str) -> str:
+        """Mentions as Slack sends them, `<@U0ANN>`, with the member's name: the id alone told
+        the model nothing of who was meant (R140: "a note to @U0ANN")."""
+        ids = dict.fromkeys(_BARE_MENTION.findall(text))
+        if not ids:
+            return text
+        names = dict(zip(ids, await asyncio.gather(*map(self._name_of, ids)), strict=True))
+        return _BARE_MENTION.sub(
+            lambda m: f"<@{m[1]}|{names[m[1]]}>" if names.get(m[1]) else m[0], text
+        )
+
+    async def _files_looked_up(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A Slack Connect share's files come as stubs (`"file_access": "check_file_info"`,
+        no link): files.info gives the file whole. One it does not is left a stub (named to
+        the person as a file Steward cannot open)."""
+        files = event.get("files")
+        if not isinstance(files, list) or self._client is None:
+            return event
+        filled = []
+        for item in files:
+            if isinstance(item, dict) and item.get("file_access") == "check_file_info":
+                try:
+                    async with asyncio.timeout(5):
+                        info = await self._client.files_info(file=str(item.get("id", "")))
+                    found = info.get("file")
+                    if isinstance(found, dict):
+                        item = found
+                except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK) as exc:
+                    why = _error_of(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+                    log.info("Slack: files.info for a shared file failed (%s)", why)
+            filled.append(item)
+        return {**event, "files": filled}
 
     async def _name_of(self, user: str) -> str:
         """The user's display name (users.info, asked once per user, which also gives their

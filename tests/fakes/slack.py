@@ -90,6 +90,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}  # per-user overrides merged into users.info
         self.handlers: dict[str, Handler] = {}  # extra / overriding Web API methods
         self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (content, mimetype)
+        self.file_objects: dict[str, dict[str, Any]] = {}  # file id -> what files.info says
         self.file_requests: list[tuple[str, str]] = []  # (file id, Authorization header)
         self.acks: dict[str, dict[str, Any]] = {}
         self.socket_messages: list[dict[str, Any]] = []  # every text frame the client sent
@@ -265,6 +266,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
+            "files.info": self._files_info,
             "apps.connections.open": lambda c: {"ok": True, "url": self.socket_url},
             "reactions.add": lambda c: {"ok": True},
             "reactions.remove": lambda c: {"ok": True},
@@ -477,7 +479,7 @@ class FakeSlack:
         file_id = f"F{len(self.files) + 1:08d}"
         self.files[file_id] = (content, mimetype)
         url = f"{self.base_url}/files-pri/{self.team_id}-{file_id}/{name}"
-        return {
+        self.file_objects[file_id] = {
             "id": file_id,
             "name": name,
             "title": name,
@@ -487,6 +489,13 @@ class FakeSlack:
             "url_private_download": url + "?download=1",
             **more,
         }
+        return dict(self.file_objects[file_id])
+
+    def _files_info(self, call: ApiCall) -> dict[str, Any]:
+        """files.info: the whole file object, links included (a Slack Connect share's event
+        carries only a stub, `"file_access": "check_file_info"`)."""
+        found = self.file_objects.get(str(call.params.get("file", "")))
+        return {"ok": True, "file": found} if found else {"ok": False, "error": "file_not_found"}
 
     async def _file(self, request: web.Request) -> web.Response:
         """GET url_private(_download): the bytes with the bot token; Slack's sign-in page
