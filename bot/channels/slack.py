@@ -64,8 +64,6 @@ __all__ = ["EVENTS_PATH", "SlackChannel", "SlackUnreachable"]
 
 log = logging.getLogger(__name__)
 
-_BARE_MENTION = re.compile(r"<@([UW][A-Z0-9]{1,20})>")
-"""A member mentioned as Slack sends it, with no name after a `|`."""
 
 EVENTS_PATH = "/slack/events"
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
@@ -353,8 +351,9 @@ class SlackChannel:
         text = str(event.get("text") or "")
         if self.bot_user_id:
             text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
-        text = slack_to_plain(await self._named(text)).strip(" ,:\n")
-        event = await self._files_looked_up(event)
+        text = slack_to_plain(text).strip(" ,:\n")
+        if await self._known(str(event["user"])):  # a stranger's costs no call to Slack
+            event = await self._files_looked_up(event)
         media = slack_files(event)
         if unopened := unopened_files(event):  # said, so the message is answered, not lost
             note = f"[{', '.join(unopened)}, which I cannot open]"
@@ -597,17 +596,6 @@ class SlackChannel:
             return
         if settled:
             self._zoned.add(user)
-
-    async def _named(self, text: str) -> str:
-        """Mentions as Slack sends them, `<@U0ANN>`, with the member's name: the id alone told
-        the model nothing of who was meant (R140: "a note to @U0ANN")."""
-        ids = dict.fromkeys(_BARE_MENTION.findall(text))
-        if not ids:
-            return text
-        names = dict(zip(ids, await asyncio.gather(*map(self._name_of, ids)), strict=True))
-        return _BARE_MENTION.sub(
-            lambda m: f"<@{m[1]}|{names[m[1]]}>" if names.get(m[1]) else m[0], text
-        )
 
     async def _files_looked_up(self, event: dict[str, Any]) -> dict[str, Any]:
         """A Slack Connect share's files come as stubs (`"file_access": "check_file_info"`,
