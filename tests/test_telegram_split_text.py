@@ -104,3 +104,69 @@ async def test_a_paste_gathered_when_steward_stops_is_answered_whole_after_the_s
     (request,) = fake_model.requests
     assert "\n".join(parts) in request.last_user_text
     assert len(tg.sent_texts(OWNER_TG)) == 1
+
+
+class _SlowState:
+    """A state store whose next write of a part takes `slow` seconds (a busy disk)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.slow = 0.0
+
+    async def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def set(self, key: str, value: str) -> None:
+        await asyncio.sleep(self.slow)
+        self.values[key] = value
+
+
+def _text(update_id: int, text: str, **more: object) -> dict[str, object]:
+    chat = {"id": OWNER_TG, "type": "private", "first_name": "O"}
+    sender = {"id": OWNER_TG, "is_bot": False, "first_name": "O"}
+    message = {"message_id": update_id + 100, "date": 1, "chat": chat, "from": sender}
+    return {"update_id": update_id, "message": message | {"text": text} | more}
+
+
+async def test_a_part_written_while_the_wait_ends_is_never_lost() -> None:
+    """R144: the wait ran out while the next part was being written; the gathering went on
+    without it, and the part was added to what had already gone: never answered."""
+    from bot.channels.telegram_albums import AlbumCollector
+    from bot.channels.telegram_types import Update
+
+    state = _SlowState()
+    handed: list[list[int]] = []
+    collector = AlbumCollector(state, lambda a: handed.append(list(a.update_ids)), wait=0.1)  # type: ignore[arg-type]
+    first, second = _text(1, paste(3700, "PART1")), _text(2, "PART2 and the end")
+    await collector.hold(Update.from_raw(first), first)
+    state.slow = 0.5  # longer than the 0.2 s the paste waits
+    await collector.hold(Update.from_raw(second), second)
+    await asyncio.sleep(0.5)
+    await collector.close()
+    assert sorted(i for album in handed for i in album) == [1, 2], handed
+
+
+async def test_a_long_reply_or_another_topics_text_is_not_a_part_of_a_paste(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R144: a long reply joined the paste before it (and lost what it replied to); in a
+    private chat with topics, another topic's question joined a paste and was answered in
+    the paste's topic."""
+    from test_reply_to_someone import newest_id
+
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message("ORIGINAL: the landlord says rent goes up", user_id=OWNER_TG)
+        earlier = newest_id(tg, OWNER_TG)
+        await until(lambda: tg.sent_texts(OWNER_TG), "the first answer")
+        tg.push_message(paste(3700, "DOC-A"), user_id=OWNER_TG)
+        tg.push_message(paste(3700, "REPLY-B"), user_id=OWNER_TG, reply_to_message_id=earlier)
+        await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 3, "both answered")
+        for text, topic in ((paste(3700, "TOPIC-A"), 11), ("TOPIC-B: and Tokyo?", 22)):
+            extra = {"is_topic_message": True, "message_thread_id": topic}
+            tg.push_message(text, user_id=OWNER_TG, extra=extra)
+        await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 5, "both topics answered")
+    doc, reply, topic_a, topic_b = (r.last_user_text for r in fake_model.requests[1:])
+    assert "DOC-A" in doc and "REPLY-B" not in doc
+    assert "REPLY-B" in reply and "ORIGINAL" in reply and "DOC-A" not in reply
+    assert "TOPIC-A" in topic_a and "TOPIC-B" not in topic_a and "TOPIC-B" in topic_b

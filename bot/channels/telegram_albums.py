@@ -109,8 +109,8 @@ class AlbumCollector:
         if message.media_group_id is not None:
             key = (message.chat.id, message.media_group_id, _sender(message))
         else:
-            if split is None:
-                held = self._split_of(message)
+            if split is None:  # a long reply starts a text of its own (R144)
+                held = self._split_of(message) if _continues(message) else None
                 split = held[1] if held is not None else f"{SPLIT}{message.message_id}"
             key = (message.chat.id, split, _sender(message))
         album = self._albums.get(key)
@@ -123,11 +123,21 @@ class AlbumCollector:
             album = Album(key, batch if batch is not None else self._next_batch)
             self._next_batch = max(self._next_batch, album.batch) + 1
         self._raw[update.update_id] = (album.batch, raw, split)
+        held_before = self._albums.get(key) is album
+        paused = self._timers.pop(key, None)  # not handed on while this part is written
+        if paused is not None:
+            paused.cancel()
         try:
             await self._persist()
         except BaseException:
             self._raw.pop(update.update_id, None)
+            if paused is not None and self._albums.get(key) is album:
+                self._start_timer(key, self._wait)
             raise
+        if held_before and self._albums.get(key) is not album:
+            # handed on meanwhile (another part of this person's came): this part starts a
+            # gathering of its own; appended to the one handed on, it was lost (R144)
+            album = Album(key, album.batch)
         album = self._albums.setdefault(key, album)
         album.update_ids.append(update.update_id)
         album.messages.append(message)
@@ -183,9 +193,11 @@ class AlbumCollector:
     def _split_of(self, message: Message) -> AlbumKey | None:
         """The split text this person is sending in this chat, if one is gathered."""
         sender = _sender(message)
-        for key in self._albums:
+        for key, album in self._albums.items():
             if key[0] == message.chat.id and key[2] == sender and key[1].startswith(SPLIT):
-                return key
+                first = album.messages[0] if album.messages else None
+                # a private chat's topics are apart: another topic's text is not a part (R144)
+                return key if first is None or _topic(first) == _topic(message) else None
         return None
 
     def _of(
@@ -263,6 +275,10 @@ class AlbumCollector:
 
 def _sender(message: Message) -> int | None:
     return message.from_user.id if message.from_user is not None else None
+
+
+def _topic(message: Message) -> int | None:
+    return message.message_thread_id if message.is_topic_message else None
 
 
 def _continues(message: Message) -> bool:
