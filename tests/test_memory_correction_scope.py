@@ -46,6 +46,34 @@ async def test_a_correction_retires_the_memory_named_not_a_near_duplicate(
     assert not after[works.id].active
 
 
+async def test_a_correction_still_holds_its_subjects_slot_alone(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R144: skipping near-duplicates skipped the slot too: correcting a page's claim about
+    where the owner lives left the owner's older fact in force beside the correction."""
+    from memory.labels import Label
+    from memory.longterm import NewMemory, Source
+
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await memory_ready(h)
+        owner = await h.steward.stores.people.owner()
+        assert owner is not None and h.steward.memory is not None
+        store = h.steward.memory.store
+        paris = await store.save(NewMemory(owner.id, "I live in Paris.", subject="home city"))
+        claim = NewMemory(
+            owner.id,
+            "The owner lives in Berlin.",
+            subject="home city",
+            source=Source.WEB,
+            label=Label.untrusted("web:example.org"),
+        )
+        web = await store.save(claim)  # outside words cannot retire the owner's
+        await h.say(f"/memory correct {web.memory.id} I live in Rome.")
+        facts = [m.text for m in await h.memories() if m.active and m.kind is Kind.FACT]
+    assert paris.memory.active and facts == ["I live in Rome."]
+
+
 async def test_a_fact_drawn_from_a_summary_names_the_summary_when_corrected(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -226,7 +226,7 @@ class LongTermMemory:
         targets: set[int] = set(new.replaces)
         if same is not None:
             targets.add(same.id)  # the owner now says what outside content said: theirs wins
-        if new.kind in _SLOTTED and new.subject.strip() and not new.replaces_only:
+        if new.kind in _SLOTTED and new.subject.strip():  # a correction too: one value a slot
             targets.update(
                 m.id for m in await self.records.same_subject(new.user_id, new.subject, _SLOTTED)
             )

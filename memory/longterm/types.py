@@ -149,8 +149,9 @@ class NewMemory:
     memory untrusted whatever `trust` says."""
     message_id: int | None = None
     replaces_only: bool = False
-    """It retires what `replaces` names and nothing else, however alike (a correction: the
-    owner named the memory that is wrong; a near-duplicate of it may be another fact)."""
+    """It retires what `replaces` names (and what holds its subject's slot), no near-duplicate
+    however alike (a correction: the owner named the memory that is wrong; a near-duplicate of
+    it may be another fact)."""
 
     @property
     def resolved_trust(self) -> Trust:
