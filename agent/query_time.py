@@ -270,7 +270,7 @@ def _cached_span(text: str, now: datetime) -> _Span | None:
     part = re.match(rf"({_PART}) ", text)
     if part:
         text = text[part.end() :]
-    named = re.match(rf"last ({_MONTHS})$", text)
+    named = re.match(rf"last ({_MONTHS})\.?$", text)
     if named and _month_number(named[1]) == now.month:  # R142: "last March" in March
         text = f"{named[1]} {now.year - 1}"
     text = re.sub(rf"^(?:last|this) (?=(?:{_MONTHS})\b)", "", text)

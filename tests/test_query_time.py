@@ -96,6 +96,8 @@ def test_relative_periods(query: str, first: str, last: str) -> None:
     [
         # R142: asked in March, "last March" is a year ago, not this month (with days to come)
         ("what did the roofer tell me last March", "2027-03-15", "2026-03-01", "2026-03-31"),
+        ("What did the roofer quote last March.", "2027-03-15", "2026-03-01", "2026-03-31"),
+        ("last sept.", "2027-09-03", "2026-09-01", "2026-09-30"),
         ("last spring", "2027-03-15", "2026-03-01", "2026-05-31"),
         ("last summer", "2027-07-01", "2026-06-01", "2026-08-31"),
         ("last July", "2027-07-01", "2026-07-01", "2026-07-31"),
