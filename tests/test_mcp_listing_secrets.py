@@ -34,6 +34,7 @@ def _quoting(tools: list[dict[str, Any]]) -> Any:
                     "properties": {
                         "q": {"type": "string", "description": f"query; sent with {auth}"},
                         "mode": {"type": "string", "enum": [f"as {auth}"]},
+                        "pin": {"type": "integer", "default": 48151623420815},
                     },
                 },
             }
@@ -50,9 +51,10 @@ async def test_a_credential_quoted_in_a_listing_reaches_neither_model_nor_databa
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: str
 ) -> None:
     monkeypatch.setenv("PROBE_BEARER", BEARER)
+    monkeypatch.setenv("PROBE_PIN", "48151623420815")  # a secret a schema holds as a number
     tools: list[dict[str, Any]] = []
     async with hostile_server(None, tools=tools, on_initialize=_quoting(tools)) as url:
-        headers = {"Authorization": "Bearer ${PROBE_BEARER}"}
+        headers = {"Authorization": "Bearer ${PROBE_BEARER}", "X-Pin": "${PROBE_PIN}"}
         server = {"type": "http", "url": url, "headers": headers}
         setting = {"STEWARD_MCP_DIRECT_TOOLS": direct}
         async with mcp_world(tmp_path, {"remote": server}, **setting) as world:
@@ -67,7 +69,7 @@ async def test_a_credential_quoted_in_a_listing_reaches_neither_model_nor_databa
             stored = b"".join(p.read_bytes() for p in data.glob("steward.db*"))
     assert "Look things up (debug: connected with ***)" in sent  # the listing was read
     assert "is not one of" in sent  # and the refusal quoting the enum
-    assert BEARER not in sent
+    assert BEARER not in sent and "48151623420815" not in sent
     assert BEARER.encode() not in stored
 
 

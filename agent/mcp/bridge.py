@@ -210,6 +210,8 @@ def _clean_schema(schema: Mapping[str, Any] | None) -> tuple[dict[str, Any], dic
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "***" if redact(str(value)) != str(value) else value  # a PIN in a default
     if isinstance(value, Mapping):
         return {redact(str(k)): _redacted(v, redact) for k, v in value.items()}
     if isinstance(value, list):
