@@ -46,12 +46,18 @@ class Router:
         self.inbound = Inbound(steward)
         """Files, replies followed and comments under Steward's posts (issue 17)."""
 
-    async def dispatch(self, message: IncomingMessage) -> None:
+    async def dispatch(
+        self, message: IncomingMessage, *, stored: asyncio.Event | None = None
+    ) -> None:
+        """Handle one message to the end. `stored` is set once the message is committed (or
+        will never be: a stranger's, a duplicate, one not for Steward, a failed write): a
+        channel tells its platform it has the message only then (R147: a crash just after
+        Telegram was told, before the commit, lost the message without a trace)."""
         message = _storable(message)
         ticket = self._steward.sequencer.take(message.address)
         kept: list[int] = []  # the message's id, once stored
         try:
-            await self._dispatch(message, ticket, kept)
+            await self._dispatch(message, ticket, kept, stored)
         except StorageFailed as exc:
             # the database cannot be written (the disk full): nothing can be stored, not even
             # a reply, so the sender hears it straight from the channel instead of silence;
@@ -59,6 +65,8 @@ class Router:
             log.error("a message in %s could not be handled: %s", message.address, exc)
             await self._unstored(message, UNFINISHED if kept else UNSTORED)
         finally:
+            if stored is not None:
+                stored.set()
             ticket.release()
 
     async def _unstored(self, message: IncomingMessage, text: str) -> None:
@@ -70,7 +78,13 @@ class Router:
         except Exception as exc:  # the channel may be failing as well: the log has it
             log.error("telling %s failed too: %s", message.address, exc)
 
-    async def _dispatch(self, message: IncomingMessage, ticket: Ticket, kept: list[int]) -> None:
+    async def _dispatch(
+        self,
+        message: IncomingMessage,
+        ticket: Ticket,
+        kept: list[int],
+        stored: asyncio.Event | None = None,
+    ) -> None:
         stores = self._steward.stores
         if message.unaddressed and not await self.inbound.followed(message):
             return  # not for Steward: a thread it is not in, a comment under another's post
@@ -97,6 +111,8 @@ class Router:
             label=_label(message, user),
         )
         kept.append(message_id or 0)
+        if stored is not None:
+            stored.set()
         if message_id is None:
             log.info(
                 "duplicate message %s in chat %s dropped", message.platform_message_id, chat.id

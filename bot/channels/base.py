@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from agent.types import Address, ApprovalPrompt, IncomingMessage
@@ -13,7 +13,15 @@ __all__ = ["BackgroundTasks", "Channel", "Dispatch"]
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[IncomingMessage], Awaitable[None]]
+
+class Dispatch(Protocol):
+    """The router's `dispatch`: handles a message to the end, and sets `stored` once the
+    message is committed (or never will be), before which a platform is not told that the
+    message was received."""
+
+    async def __call__(
+        self, message: IncomingMessage, *, stored: asyncio.Event | None = None
+    ) -> None: ...
 
 
 class Channel(Protocol):

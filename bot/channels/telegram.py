@@ -398,6 +398,7 @@ class TelegramChannel:
     async def _take(self, updates: list[Any]) -> None:
         """One getUpdates answer, in order; the offset moves past each update taken (also a
         malformed one). A group message waits for getMe (its failure is raised)."""
+        stored: list[asyncio.Event] = []
         for raw in updates:
             update = _parsed(raw)
             if update is None:
@@ -409,8 +410,12 @@ class TelegramChannel:
                 await self._ensure_me()
             if not self._albums.holds(update):  # a fault reading it skips it, never loops
                 self._offset = update.update_id + 1
-            await self._take_one(update, raw)  # an album's part is persisted first
+            if (kept := await self._take_one(update, raw)) is not None:
+                stored.append(kept)  # an album's part is persisted first
             self._offset = update.update_id + 1
+        # the next poll tells Telegram these were received: not before they are committed
+        # (R147: a crash just after it lost them without a trace)
+        await asyncio.gather(*(kept.wait() for kept in stored))
 
     # -- webhook -----------------------------------------------------------------------------
 
@@ -427,19 +432,22 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         update = _parsed(raw)
         if update is not None:  # a malformed one is answered too: sent again, it stays so
-            await self._take_one(update, raw)
+            kept = await self._take_one(update, raw)
+            if kept is not None:
+                await kept.wait()  # answered once committed: Telegram sends it again if not
         return web.json_response({})
 
     # -- incoming ----------------------------------------------------------------------------
 
-    async def _take_one(self, update: Update, raw: Any) -> None:
+    async def _take_one(self, update: Update, raw: Any) -> asyncio.Event | None:
         """One update: an album's part waits for the rest of its album (telegram_albums.py);
-        anything else is dispatched at once, after an album its chat was sending."""
+        anything else is dispatched at once, after an album its chat was sending. Returns
+        what is set once the dispatched message is committed."""
         if self._albums.holds(update):
             if not self._seen(update.update_id):
                 await self._albums.hold(update, raw)  # persisted, or raises: fetched again
                 self._mark(update.update_id)
-            return
+            return None
         if update.message is not None:  # their album in this chat came before this message
             sender = update.message.from_user
             self._albums.flush_chat(update.message.chat.id, sender.id if sender else None)
@@ -449,7 +457,7 @@ class TelegramChannel:
         elif update.callback_query is not None and update.callback_query.message is not None:
             chat = update.callback_query.message.chat.id  # or before this press
             self._albums.flush_chat(chat, update.callback_query.from_user.id)
-        self._accept(update)
+        return self._accept(update)
 
     def _seen(self, update_id: int) -> bool:
         if update_id <= self._handled_up_to or update_id in self._recent:
@@ -483,11 +491,12 @@ class TelegramChannel:
             return
         await self._albums.delivered(album)
 
-    def _accept(self, update: Update) -> None:
-        """Translate and dispatch one update, synchronously up to the router's queue."""
+    def _accept(self, update: Update) -> asyncio.Event | None:
+        """Translate and dispatch one update, synchronously up to the router's queue; what is
+        set once the message is committed (None when nothing is dispatched)."""
         update_id = update.update_id
         if self._seen(update_id):
-            return
+            return None
         self._mark(update_id)
         incoming: IncomingMessage | None = None
         if update.message is not None:
@@ -496,14 +505,19 @@ class TelegramChannel:
             incoming = self._pressed(update.callback_query)
         if incoming is None:
             self._background.spawn(self._remember(update_id))
-            return
-        self._background.spawn(self._deliver_in(incoming, update_id))
+            return None
+        stored = asyncio.Event()
+        self._background.spawn(self._deliver_in(incoming, update_id, stored))
+        return stored
 
-    async def _deliver_in(self, message: IncomingMessage, update_id: int) -> None:
+    async def _deliver_in(
+        self, message: IncomingMessage, update_id: int, stored: asyncio.Event
+    ) -> None:
         assert self._dispatch is not None
         try:
-            await self._dispatch(message)
+            await self._dispatch(message, stored=stored)
         finally:
+            stored.set()  # a dispatch that failed early: never waited on for ever
             await self._remember(update_id)
 
     async def _remember(self, update_id: int) -> None:
