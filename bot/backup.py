@@ -629,13 +629,16 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
         try:
             manifest = _unpack(archive, staging)
             schema = _check_database(staging / "data" / DB_NAME, archive)
+            # what it holds pending was asked before it: marked before it is put in place, so
+            # a restore killed at any point leaves no database without the mark (R147: killed
+            # just after the move, an approval already run could be approved and run again)
+            owe_withdrawal(staging / "data" / DB_NAME)
             aside: Path | None = None
             before = log_end(data / DB_NAME)
             if existing:
                 aside = _aside_dir(data)
             try:
                 _put_back(settings, staging, existing, aside, manifest, before)
-                owe_withdrawal(data / DB_NAME)  # what it holds pending: asked before it
             except BaseException as exc:  # Ctrl-C, SIGTERM too: say where the data is
                 if aside is None:
                     raise

@@ -185,3 +185,32 @@ async def test_a_backslash_in_a_file_name_backs_up_and_restores(tmp_path: Path) 
     restored = tmp_path / "restored" / "workspace"
     assert (restored / "notes\\2026.txt").read_text() == "odd but fine"
     assert (restored / "plain.txt").read_text() == "hello"
+
+
+async def test_a_restore_cut_short_after_the_move_still_withdraws_what_was_pending(
+    tmp_path: Path,
+) -> None:
+    """R147: the mark that withdraws what a backup held pending was set after the files were
+    put in place, so a restore stopped there (killed, or failing) left a database whose old
+    approvals could be approved, and run, again. Here the MCP file's place cannot be written,
+    which fails the restore after the move."""
+    import sqlite3
+    from contextlib import closing
+
+    from memory.backup import RESTORED_PENDING
+
+    outside = tmp_path / "servers.json"
+    outside.write_text('{"mcpServers": {}}')
+    settings = await _data(tmp_path)
+    settings = make_settings(settings.data_dir, None, STEWARD_MCP_CONFIG=str(outside))
+    create_backup(settings, tmp_path / "b.tar.gz")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    fresh = make_settings(tmp_path / "fresh", None, STEWARD_MCP_CONFIG=str(blocker / "mcp.json"))
+    with pytest.raises(Exception):  # noqa: B017 - how it fails is not the point
+        restore_backup(fresh, tmp_path / "b.tar.gz")
+    database = tmp_path / "fresh" / "steward.db"
+    assert database.exists(), "the restore did not get as far as the move"
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute("SELECT value FROM state WHERE key = ?", (RESTORED_PENDING,)).fetchone()
+    assert row == ("1",)
