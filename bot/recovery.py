@@ -74,6 +74,15 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         await stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
+        for approval in await stores.approvals.withdraw_unshown(turn.id):
+            await stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
+            note = _note_in_its_chat(
+                approval,
+                f"I was restarted before I could show the card for {approval.tool} (request "
+                f"{approval.id}): it was withdrawn and did not run. Ask for it again if it "
+                "still matters.",
+            )
+            notes += [note] if note is not None else []
         notes += await _decided_unreported(steward, turn.id)
     for message in await stores.messages.unanswered():
         if await stores.messages.reply_stored(message.id):

@@ -296,6 +296,19 @@ class ApprovalStore:
             "withdrawn: Steward was restored from a backup taken while it waited; nothing ran",
         )
 
+    async def withdraw_unshown(self, turn_id: int) -> list[Approval]:
+        """Deny what a turn cut short by a stop asked for before its card was shown (R147: no
+        card, never re-sent, and the same request asked again was merged into the unseen one
+        until it expired)."""
+        unshown = [
+            a
+            for a in await self.for_turn(turn_id)
+            if a.status is ApprovalStatus.PENDING and a.prompt_message_id is None
+        ]
+        return await self._withdraw(
+            unshown, "steward", "withdrawn: Steward stopped before its card was shown; nothing ran"
+        )
+
     async def _withdraw(self, pending: list[Approval], decided_by: str, why: str) -> list[Approval]:
         withdrawn = []
         for approval in pending:

@@ -226,3 +226,30 @@ async def test_a_request_pending_in_a_restored_backup_is_withdrawn(tmp_path: Pat
         approval = await w.h.steward.stores.approvals.get(card.approval_id)
         assert approval is not None and "restored from a backup" in (approval.result or "")
         assert [e.subject for e in await w.audit_kinds("approval.withdrawn")] == [card.approval_id]
+
+
+async def test_a_request_whose_card_a_stop_kept_from_being_shown_is_withdrawn(
+    tmp_path: Path,
+) -> None:
+    """R147: killed while the reply before the card was being sent, the request stayed
+    pending with no card, none was ever sent, and the same request asked again was merged
+    into the unseen one ("an identical request is already waiting") until it expired."""
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir unseen"}))
+        [(_, prompt)] = w.h.channel.approvals
+        stores = w.h.steward.stores
+        approval = await stores.approvals.get(prompt.approval_id)
+        assert approval is not None
+        # as the stop left it: the turn still running, no card sent
+        await stores.approvals.set_prompt_message(prompt.approval_id, None)
+        label = await stores.turns.label_of(approval.turn_id)
+        await stores.turns.set_status(approval.turn_id, TurnStatus.RUNNING, label=label)
+    async with trust_world(tmp_path, reuse=True) as w:  # its start recovers
+        withdrawn = await w.h.steward.stores.approvals.get(prompt.approval_id)
+        assert withdrawn is not None and withdrawn.status.value == "denied"
+        events = await w.h.steward.stores.audit.recent(100, kind="approval.withdrawn")
+        assert [e.subject for e in events] == [prompt.approval_id]
+        await w.h.say(instruction("shell", {"command": "mkdir unseen"}))
+        [(_, again)] = w.h.channel.approvals  # asked afresh, on a card of its own
+        assert again.approval_id != prompt.approval_id
+        assert not (w.workspace / "unseen").exists()
