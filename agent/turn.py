@@ -58,7 +58,7 @@ from agent.transcript import (
     to_api,
     with_breakpoint,
 )
-from agent.types import Address, TurnOutcome, TurnRequest
+from agent.types import SILENT_REPLY, Address, TurnOutcome, TurnRequest
 from memory.approvals import Approval, ApprovalStatus
 from memory.labels import TRUSTED, Label
 from memory.people import User
@@ -104,6 +104,9 @@ class _Turn:
     steps: int = 0
     label: Label = TRUSTED
     refused: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+    """What the model wrote before its tool calls this turn: part of the answer (R148: a
+    summary written before one was streamed, then gone; only the last step's text came)."""
     stream: ReplyStream | None = None
     """The owner's live view of the answer, while the turn holds nothing from outside."""
     prompt: int = 0
@@ -333,12 +336,15 @@ class TurnRunner:
                 turn.steps += 1
                 turn.messages.append(Message.from_api(reply.as_message()))
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
-                    return await self._end(turn, TurnStatus.COMPLETED, _final_text(reply))
+                    text = _final_text(reply)
+                    if text.strip() != SILENT_REPLY:  # a self-initiated turn's "nothing to say"
+                        text = _joined([*turn.said, text])
+                    return await self._end(turn, TurnStatus.COMPLETED, text)
                 paused = await self._run_tools(turn, reply.tool_calls)
                 if paused:
                     await self._pause(turn, paused)
                     return TurnOutcome(
-                        reply.text,
+                        _joined([*turn.said, reply.text]),
                         TurnStatus.AWAITING_APPROVAL,
                         turn.id,
                         turn.usage,
@@ -347,10 +353,14 @@ class TurnRunner:
                         label=turn.label,
                         refused=_take(turn.refused),
                     )
+                turn.said.append(reply.text)
                 if turn.steps >= self._max_steps:
-                    text = (reply.text + "\n\n" if reply.text else "") + (
-                        f"I stopped after {turn.steps} steps, the most one turn may take "
-                        "(STEWARD_MAX_STEPS). Tell me to continue if you want me to go on."
+                    text = _joined(
+                        [
+                            *turn.said,
+                            f"I stopped after {turn.steps} steps, the most one turn may take "
+                            "(STEWARD_MAX_STEPS). Tell me to continue if you want me to go on.",
+                        ]
                     )
                     return await self._end(turn, TurnStatus.STEP_LIMIT, text)
         except ModelUnavailable as exc:
@@ -643,6 +653,11 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
     # always padded: an empty argument made "``", one run of two, which paired with a later
     # argument's backticks and let its rest be read as Markdown
     return f"{verb} {fence} {main or '(empty)'} {fence}"
+
+
+def _joined(parts: list[str]) -> str:
+    """A turn's texts as one answer, in the order written (empty ones left out)."""
+    return "\n\n".join(part.strip() for part in parts if part.strip())
 
 
 def _final_text(reply: ModelReply) -> str:

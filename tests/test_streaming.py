@@ -80,7 +80,9 @@ async def test_a_reply_with_a_tool_call_grows_in_a_draft_and_is_sent_once_format
     async with FakeTelegram() as tg, telegram(tmp_path, fake_model, tg) as h:
         _say(tg, "is it late?", group=False)
         (final,) = await tg.wait_for("sendMessage", timeout=15)
-        await _sent_once(h, ANSWER.strip())
+        # what was written before the tool call is part of the answer (R148: it was shown in
+        # the draft, then gone from the reply)
+        await _sent_once(h, "Let me look at the clock first.\n\n" + ANSWER.strip())
     drafts = tg.calls_to("sendMessageDraft")
     assert len(drafts) >= 2, tg.drafts()
     _within_limits(drafts, tg.edit_interval)
@@ -93,7 +95,7 @@ async def test_a_reply_with_a_tool_call_grows_in_a_draft_and_is_sent_once_format
     assert fake_model.first_token_at and drafts[0].at - fake_model.first_token_at[0] < 1.0
     # the final reply: complete and formatted, the draft gives way to it
     assert final.params["parse_mode"] == "HTML" and "<b>late</b>" in final.params["text"]
-    assert final.result["text"] == ANSWER_SHOWN.strip()
+    assert final.result["text"] == "Let me look at the clock first.\n\n" + ANSWER_SHOWN.strip()
     assert final.params["link_preview_options"] == {"is_disabled": True}
     assert tg.calls_to("editMessageText") == []
     assert [r.stream for r in fake_model.requests] == [True, True]
@@ -174,7 +176,7 @@ async def test_a_turn_tainted_midway_stops_streaming_and_its_reply_is_sent_whole
         calls = await tg.wait_for("sendMessage", 2 if group else 1, timeout=15)
         await asyncio.sleep(0.3)
         (turn,) = await h.turns()
-        await _sent_once(h, said)
+        await _sent_once(h, "Reading your notes now.\n\n" + said)
         before = len(tg.calls)
         # the next turn starts with that reply in its context: it is not streamed at all
         fake_model.reply_text("About Bob: " + "there is more to say. " * 20)
@@ -339,7 +341,7 @@ async def test_the_console_prints_the_reply_as_it_arrives_and_only_once(
         h.steward.switchboard.register(console.name, console)
         message = IncomingMessage(CONSOLE_IDENTITY, CONSOLE_ADDRESS, "is it late?")
         await h.router.dispatch(message)
-        await _sent_once(h, ANSWER.strip())
+        await _sent_once(h, "Checking the clock.\n\n" + ANSWER.strip())
     printed = out.getvalue()
     assert printed.startswith("steward> Checking the clock.\n\n⚙ Using current_time…\n\nIt is ")
     assert printed.count("time to rest") == 6  # the final reply is not printed again

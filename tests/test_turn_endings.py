@@ -48,3 +48,18 @@ async def test_a_refusal_without_words_is_said(tmp_path: Path, fake_model: FakeA
     fake_model.reply(Reply(content=[], stop_reason="refusal"))
     async with running_steward(tmp_path, fake_model.base_url) as h:
         assert await h.say("something it will not do") == "(The model declined to answer this.)"
+
+
+async def test_what_the_model_wrote_before_a_tool_call_is_part_of_the_answer(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R148: a summary written before a tool call was streamed and then gone (unstreamed, never
+    seen): only the last step's words were the reply."""
+    summary = "Here is your summary: the roof is fixed, the bill is paid."
+    fake_model.reply_tool_use("current_time", {}, text=summary)
+    fake_model.reply_text("Noted at 19:10.")
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_STREAMING="off") as h:
+        said = await h.say("sum it up and note the time")
+        stored = [m.text for m in await h.steward.stores.messages.all(direction="out")]
+    assert said == f"{summary}\n\nNoted at 19:10."
+    assert stored == [said]

@@ -319,14 +319,17 @@ class ConsoleLive:
 
     async def finish(self, text: str) -> str | None:
         printed = self._printed
-        status = printed.rfind(STATUS_MARK)  # the answer follows the last tool's status line
+        # the answer is every step's words, printed between the tools' status lines
+        words = "\n\n".join(p for p in printed.split("\n\n") if not p.startswith(STATUS_MARK))
+        status = printed.rfind(STATUS_MARK)  # or the last step's alone, after its status line
         gap = printed.find("\n\n", status) if status >= 0 else -2
         tail = (printed[gap + 2 :] if gap >= 0 or status < 0 else "").lstrip()
-        if text.startswith(tail) or text == tail.rstrip():
-            rest = text[len(tail) :]
-            if rest or not printed.endswith("\n"):
-                self._print(rest + "\n")
-            return None
+        for shown in (words.lstrip(), tail):
+            if text.startswith(shown) or text == shown.rstrip():
+                rest = text[len(shown) :]
+                if rest or not printed.endswith("\n"):
+                    self._print(rest + "\n")
+                return None
         if printed and not printed.endswith("\n"):
             self._print("\n")
         await self._console.send_text(Address("console", "console"), text)
