@@ -196,3 +196,23 @@ def test_a_fenced_recording_names_its_sender_too() -> None:
     )
     blocks, _ = content_blocks((item,))
     assert "another person&#x27;s message" in blocks[0]["text"].split("\n")[1]
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+async def test_a_16_bit_grey_scan_keeps_its_shades(mode: str) -> None:
+    """R148: converted as it was, every value above 255 became white: a 16-bit scan reached
+    the model as a blank picture."""
+    import io
+
+    from PIL import Image
+
+    from agent.media.images import prepare_image
+
+    scan = Image.new(mode, (200, 50))
+    scan.putdata([int(x / 199 * 65535) for _ in range(50) for x in range(200)])
+    raw = io.BytesIO()
+    scan.save(raw, "PNG" if mode == "I;16" else "TIFF")  # a 32-bit one: a TIFF
+    prepared = await prepare_image(raw.getvalue())
+    seen = Image.open(io.BytesIO(prepared.data)).convert("L")
+    shades = [seen.getpixel((x, 25)) for x in (10, 100, 190)]
+    assert shades[0] < 40 and 100 < shades[1] < 160 and shades[2] > 220, shades

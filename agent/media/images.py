@@ -20,7 +20,10 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "prepare_image"]
 
@@ -127,6 +130,19 @@ def _draft(image: Any) -> None:
         image.draft("RGB", asked)
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or 32-bit grey image scaled to 8 bits: converted as it is, every value above
+    255 is clipped to white (R148: a 16-bit scan came to the model as a blank picture)."""
+    if image.mode.startswith("I;16"):
+        return image.convert("I").point(lambda v: v / 256).convert("L")
+    if image.mode in ("I", "F"):
+        low, high = image.getextrema()
+        if high > 255 or low < 0:
+            span = max(float(high) - float(low), 1.0)
+            return image.point(lambda v: (v - low) * 255 / span).convert("L")
+    return image
+
+
 def _prepare(raw: bytes) -> PreparedImage:
     from PIL import Image, UnidentifiedImageError  # on the first image, not at start-up
 
@@ -178,6 +194,7 @@ def _prepare(raw: bytes) -> PreparedImage:
         upright = turns.get(orientation) if isinstance(orientation, int) else None
         if upright is not None:
             image = image.transpose(upright)
+        image = _eight_bit(image)
         mode = "RGBA" if alpha else "RGB"
         if image.mode != mode:
             image = image.convert(mode)
