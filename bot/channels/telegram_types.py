@@ -272,7 +272,10 @@ class Message:
             entities=_many(raw, "entities", MessageEntity.from_raw),
             caption_entities=_many(raw, "caption_entities", MessageEntity.from_raw),
             photo=_many(raw, "photo", PhotoSize.from_raw),
-            document=_one(raw, "document", FileInfo.from_raw),
+            # an animation comes with a `document` too (the Bot API's older form of it): the
+            # same video, not a file to fetch and read (R148: each GIF was downloaded, saved
+            # and answered as a file Steward cannot read)
+            document=None if "animation" in raw else _one(raw, "document", FileInfo.from_raw),
             voice=_one(raw, "voice", FileInfo.from_raw),
             audio=_one(raw, "audio", FileInfo.from_raw),
             forward_origin=_one(raw, "forward_origin", MessageOrigin.from_raw)
