@@ -184,6 +184,24 @@ async def test_a_pdf_is_read_fenced_and_saved_in_the_inbox(
     assert turn.tainted and "file:inbox/Q3_report.pdf" in turn.label.sources
 
 
+async def test_a_caption_comes_with_the_note_of_a_file_that_could_not_be_used(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R148: a JSON file (saved, not a kind read) with "what is wrong with this config?": the
+    model got the question alone, with no word that a file came or where it was saved."""
+    fake_model.reply_text("Let me look.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(b'{"port": "eighty"}') | {
+            "file_name": "config.json",
+            "mime_type": "application/json",
+        }
+        caption = {"document": doc, "caption": "what is wrong with this config?"}
+        tg.push_message("", user_id=OWNER_TG, extra=caption)
+        await until(texts_with(tg, "Let me look"), "the reply")
+    said = fake_model.requests[0].last_user_text
+    assert "[file saved as inbox/config.json; not a kind I read] what is wrong" in said
+
+
 async def test_a_corrupt_pdf_gets_a_clear_reply_and_is_kept(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

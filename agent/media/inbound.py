@@ -170,6 +170,10 @@ class Inbound:
         text = "\n\n".join(p for p in (message.text, intake.spoken) if p)
         if not text and not intake.attachments:
             return None
+        if text and intake.not_used:
+            # a caption about a file that could not be used read as if nothing came with it
+            # (R148: "what is wrong with this config?", the file saved but never named)
+            text = f"{' '.join(intake.not_used)} {text}"
         if not text:
             text = f"(They sent this without a message: {media_note(message.media)})"
         return Prepared(text, tuple(attachments), answered)

@@ -89,10 +89,17 @@ class Intake:
     """One sentence per file that could not be used, for the sender."""
     notes: list[str] = field(default_factory=list)
     """One line per file for the message log ("[photo saved as inbox/x.jpg]")."""
+    not_used: list[str] = field(default_factory=list)
+    """The notes of files the model gets in no other way (not shown, not read): said with the
+    message, so its words are not read as if nothing came with them."""
     spoken: str = ""
     """The owner's own voice note, transcribed: their message."""
     fetched: int = 0
     """Bytes downloaded (another person's files count against their daily quota)."""
+
+    def unused(self, note: str) -> None:
+        self.notes.append(note)
+        self.not_used.append(note)
 
 
 def media_note(refs: tuple[MediaRef, ...]) -> str:
@@ -165,7 +172,7 @@ class MediaIntake:
                         f"I keep for anyone but my owner, so I did not download that "
                         f"{_WHAT[ref.kind]}; try again tomorrow."
                     )
-                    intake.notes.append(f"[{_named(ref)} not downloaded: the day's files quota]")
+                    intake.unused(f"[{_named(ref)} not downloaded: the day's files quota]")
                     continue
                 cap = min(self._max_bytes, held.size) if held.size else self._max_bytes
                 await self._one(ref, source, base, own_words, intake, cap, held, key, kept)
@@ -175,19 +182,19 @@ class MediaIntake:
                     f"That {_WHAT[ref.kind]}{size}; I take files up to {mb(self._max_bytes)} "
                     "(STEWARD_FILE_MAX_BYTES), so I did not download it."
                 )
-                intake.notes.append(f"[{_named(ref)} not downloaded: too large]")
+                intake.unused(f"[{_named(ref)} not downloaded: too large]")
             except NotSaved as exc:
                 intake.problems.append(f"I downloaded that {_WHAT[ref.kind]} but {exc}.")
-                intake.notes.append(f"[{_named(ref)} not saved]")
+                intake.unused(f"[{_named(ref)} not saved]")
             except FileUnavailable as exc:
                 intake.problems.append(f"I could not download that {_WHAT[ref.kind]}: {exc}.")
-                intake.notes.append(f"[{_named(ref)} not downloaded]")
+                intake.unused(f"[{_named(ref)} not downloaded]")
             except asyncio.CancelledError:
                 raise
             except Exception:  # one file a library chokes on: the rest of the message goes on
                 log.exception("reading a %s failed", ref.kind.value)
                 intake.problems.append(f"I could not read that {_WHAT[ref.kind]}.")
-                intake.notes.append(f"[{_named(ref)} could not be read]")
+                intake.unused(f"[{_named(ref)} could not be read]")
             finally:
                 self._quota.settle(held, intake.fetched - before)
         return intake
@@ -215,7 +222,7 @@ class MediaIntake:
         if listens and self._transcriber is None:
             # how to set it up is for the owner: a guest cannot edit Steward's .env (R106)
             intake.problems.append(NOT_CONFIGURED if held.guest is None else NOT_HERE)
-            intake.notes.append(f"[{what}: not transcribed, no speech-to-text configured]")
+            intake.unused(f"[{what}: not transcribed, no speech-to-text configured]")
             return
         if kept is not None:
             saved, raw = kept
@@ -235,7 +242,7 @@ class MediaIntake:
                 image = await prepare_image(raw)
             except ImageError as exc:
                 intake.problems.append(f"I could not open that picture: {exc}. It is in {saved}.")
-                intake.notes.append(f"[{what} saved as {saved}; not an image I can read]")
+                intake.unused(f"[{what} saved as {saved}; not an image I can read]")
                 return
             intake.attachments.append(
                 Attachment(
@@ -269,7 +276,7 @@ class MediaIntake:
                 f"I can read {READABLE} files, not this one ({_shown_type(ref.mime_type)}); "
                 f"I saved it as {saved} for you."
             )
-            intake.notes.append(f"[file saved as {saved}; not a kind I read]")
+            intake.unused(f"[file saved as {saved}; not a kind I read]")
             return
         try:
             extracted = await extract_text(raw, kind, seconds=self.pdf_seconds, guest=guest)
