@@ -326,3 +326,21 @@ async def test_the_console_tells_a_decision_made_elsewhere_and_not_one_typed_the
     before = out.getvalue()
     await console.mark_approval(CONSOLE_ADDRESS, "k3f9", "Approved k3f9: shell ran.")
     assert out.getvalue() == before
+
+
+async def test_piped_input_with_a_byte_the_locale_cannot_decode_loses_no_line() -> None:
+    """R141: read strictly (a UTF-8 locale), one latin-1 byte ended the input as if it were
+    over: every line unanswered, and `steward run` exited 0."""
+    stdin = io.TextIOWrapper(
+        io.BytesIO(b"first line\ncaf\xe9 latin1\nthird line\n"), encoding="utf-8", errors="strict"
+    )
+    console = ConsoleChannel(stdin=stdin, stdout=io.StringIO())
+    got: list[str] = []
+
+    async def dispatch(message: Any, **_: Any) -> None:
+        got.append(message.text)
+
+    await console.start(dispatch)
+    await asyncio.wait_for(console.finished.wait(), 10)
+    await console.stop()
+    assert got == ["first line", "caf\ufffd latin1", "third line"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import logging.handlers
 import signal
@@ -143,6 +144,12 @@ class ConsoleChannel:
     async def _read_pipe(self, dispatch: Dispatch) -> None:
         loop = asyncio.get_running_loop()
         lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+        if isinstance(self._stdin, io.TextIOWrapper):
+            # a byte the locale cannot decode is shown as U+FFFD: read strictly, one such byte
+            # ended the input as if it were over, every line of it unanswered (R141)
+            with contextlib.suppress(ValueError, OSError):
+                self._stdin.reconfigure(errors="replace")
 
         def pump() -> None:  # a daemon thread: a blocked read never holds up the exit
             try:
