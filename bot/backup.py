@@ -62,6 +62,7 @@ from bot.backup_checks import (
     extract_checked,
     safe_name,
 )
+from bot.output_target import is_backup
 from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import (
     NoDatabase,
@@ -167,6 +168,11 @@ def _check_target(target: Path, data: Path) -> None:
     if target.is_dir():
         raise BackupError(
             f"{target} is a directory: name the archive, e.g. {target / 'steward.tar.gz'}"
+        )
+    if target.exists() and not is_backup(target):  # R141: a typo replaced .env, a note
+        raise BackupError(
+            f"{target} exists and is not a Steward backup: name a new file (an older backup "
+            "is replaced; nothing else is)"
         )
 
 

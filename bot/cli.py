@@ -24,6 +24,7 @@ from pathlib import Path
 from agent.config import ConfigError, Settings
 from agent.paths import DataDirBusy, Home, load_at_home
 from agent.policy import PolicyError
+from bot.output_target import output_problem
 from memory.audit import AuditKeyError
 from memory.db import DatabaseLocked, SchemaTooNew, disk_full, storage_error
 from memory.errors import SchemaBehind, StorageFailed
@@ -186,6 +187,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
     # `policy check` may check a policy file written before the first start.
     if not (args.command == "policy" and settings.policy_path.is_file()):
         admin.require_database(settings, f" (home {home.describe()})")
+    written = (
+        args.file
+        if args.command == "backup"
+        else getattr(args, "output", "-")
+        if getattr(args, "action", None) == "export"
+        else "-"
+    )
+
+    if written != "-" and (
+        problem := output_problem(Path(written), data_dir=settings.data_dir, env_file=home.env_file)
+    ):
+        raise admin.CliError(f"cannot write {written}: {problem}")
     if args.command == "backup":
         return _backup(settings, args.file)
     if args.command == "policy":

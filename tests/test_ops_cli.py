@@ -276,3 +276,34 @@ def test_a_locked_database_is_not_called_damaged(tmp_path: Path) -> None:
         holder.close()
     assert result.returncode != 0
     assert "steward restore" not in result.stderr, result.stderr
+
+
+def test_no_command_writes_over_the_settings_the_database_or_another_file(
+    home: Path, tmp_path: Path
+) -> None:
+    """R141: `steward backup ~/steward/.env` replaced the settings with an archive, and an
+    export's `-o` into the data directory replaced the database or the audit key, each with
+    exit 0; a backup replaced any file named. Each is refused in one line, the file kept; a
+    backup still replaces an older backup (a daily `latest.tar.gz`)."""
+    settings = (home / ".env").read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    database = home / "state" / "steward.db"
+    before = database.read_bytes()
+    for args, kept in (
+        (("backup", str(home / ".env")), home / ".env"),
+        (("backup", str(notes)), notes),
+        (("audit", "export", "-o", str(database)), database),
+        (("memory", "export", "-o", str(home / "state" / "audit.key")), None),
+        (("memory", "export", "-o", str(home / ".env")), home / ".env"),
+    ):
+        line = one_line_error(steward(*args, cwd=tmp_path, STEWARD_HOME=str(home)))
+        assert "cannot write" in line or "not a Steward backup" in line, line
+        if kept is not None:
+            assert kept.exists()
+    assert (home / ".env").read_bytes() == settings and notes.read_text() == "mine"
+    assert database.read_bytes()[:16] == before[:16]
+    latest = tmp_path / "latest.tar.gz"
+    for _ in range(2):
+        done = steward("backup", str(latest), cwd=tmp_path, STEWARD_HOME=str(home))
+        assert done.returncode == 0, done.stderr
