@@ -95,6 +95,9 @@ _SKIP_NAMES = {
 }
 _STAGING = ".restore-"  # inside the data directory: one filesystem, even on a volume
 _ASIDE = ".before-restore-"  # old data kept inside the data directory (see _aside_dir)
+_NEEDED = {"data/audit.key", "data/policy.toml", "data/mcp.json", "extra/mcp.json"}
+"""Files a restored Steward cannot do without as it was (the audit log's key, the owner's
+rules, the MCP servers): unreadable, the backup fails; any other file is listed as left out."""
 _BLOCK = 1 << 20
 _LEFT_OVER_AFTER = 600.0
 """Seconds a backup's staging folder that was never locked (still empty, or on a file system
@@ -249,6 +252,11 @@ def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
             if relative == PurePosixPath(DB_NAME) or _skipped(relative):
                 continue
             if path.is_symlink() or not path.is_file():
+                if f"data/{relative}" in _NEEDED:
+                    raise BackupError(
+                        f"{path} is not a regular file (a link?): a backup without it would "
+                        "not restore whole; nothing was written"
+                    )
                 skipped.append(str(relative))
                 continue
             if not safe_name(f"data/{relative}"):  # one odd name costs that file, not the archive
@@ -302,6 +310,11 @@ def _write_archive(
                 try:
                     info, digest = _stage(path, copy, name)
                 except _Unreadable as exc:  # vanished, unreadable: nothing was written yet
+                    if name in _NEEDED:  # R141: "written", exit 0, and it never restored
+                        raise BackupError(
+                            f"{path} could not be read ({exc}): a backup without it would not "
+                            "restore whole; nothing was written"
+                        ) from None
                     skipped.append(f"{name.removeprefix('data/')} ({exc})")
                     continue
                 _add(tar, info, copy)  # any error here is fatal: the archive is incomplete

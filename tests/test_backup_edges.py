@@ -214,3 +214,17 @@ async def test_a_restore_cut_short_after_the_move_still_withdraws_what_was_pendi
     with closing(sqlite3.connect(database)) as db:
         row = db.execute("SELECT value FROM state WHERE key = ?", (RESTORED_PENDING,)).fetchone()
     assert row == ("1",)
+
+
+async def test_a_backup_that_cannot_hold_the_audit_key_is_not_written(tmp_path: Path) -> None:
+    """R141: an audit key the backup could not read was only "not included", exit 0; the
+    restore took the archive, and the restored Steward could not start (a keyed log, no key)."""
+    settings = await _data(tmp_path)
+    key = settings.data_dir / "audit.key"
+    assert key.is_file(), "the audit log is keyed from the first event"
+    kept = tmp_path / "key-elsewhere"
+    key.rename(kept)
+    key.symlink_to(kept)  # not a file a backup archives
+    with pytest.raises(BackupError, match="audit.key"):
+        create_backup(settings, tmp_path / "b.tar.gz")
+    assert not (tmp_path / "b.tar.gz").exists()
