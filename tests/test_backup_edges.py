@@ -225,6 +225,6 @@ async def test_a_backup_that_cannot_hold_the_audit_key_is_not_written(tmp_path: 
     kept = tmp_path / "key-elsewhere"
     key.rename(kept)
     key.symlink_to(kept)  # not a file a backup archives
-    with pytest.raises(BackupError, match="audit.key"):
+    with pytest.raises(BackupError, match=r"audit\.key"):
         create_backup(settings, tmp_path / "b.tar.gz")
     assert not (tmp_path / "b.tar.gz").exists()
