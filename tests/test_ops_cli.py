@@ -307,3 +307,13 @@ def test_no_command_writes_over_the_settings_the_database_or_another_file(
     for _ in range(2):
         done = steward("backup", str(latest), cwd=tmp_path, STEWARD_HOME=str(home))
         assert done.returncode == 0, done.stderr
+
+
+async def test_status_names_a_data_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """R141: its surrogate could not be stored, and /status failed ("something went wrong")."""
+    from harness import running_steward
+
+    data = tmp_path / os.fsdecode(b"d\xff")
+    async with running_steward(data, None) as h:
+        said = await h.say("/status")
+    assert "Data: " in said and "d\\xff" in said

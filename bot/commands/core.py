@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import Settings
@@ -88,7 +90,7 @@ async def status_command(
             f"Active schedules: {await stores.schedules.count_active()}",
             f"Pending approvals: {await stores.approvals.count_pending()}",
             f"Messages stored: {await stores.messages.count()}",
-            f"Data: {settings.data_dir.absolute()}",
+            f"Data: {_shown(settings.data_dir.absolute())}",
             await asyncio.to_thread(shell_mode, settings.shell_unconfined),
             *([await memory.status_line()] if memory else []),
             *filter(None, [await mail_status_line(settings, stores)]),
@@ -143,3 +145,9 @@ def _usage_block(label: str, since: datetime, rows: list) -> str:  # type: ignor
         for r in rows
     ]
     return "\n".join([head, *body])
+
+
+def _shown(path: Path) -> str:
+    """A path as text that can be stored and sent: a byte the file system name holds that is
+    not UTF-8 is written as an escape (R141: /status failed on a data folder named so)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
