@@ -113,7 +113,7 @@ class Steward:
 
             stream.still_ours = still_ours
         try:
-            async with self.sequencer.turn(request.address), self._typing(request.address):
+            async with self.sequencer.turn(request.address), self.typing(request.address):
                 outcome = await self.runner.run(request, stream=stream)
             if access != self.stores.messages.access_changes and await self._taken(request):
                 return outcome
@@ -443,7 +443,9 @@ class Steward:
         return f"Added to the policy file: {rule}"
 
     @contextlib.asynccontextmanager
-    async def _typing(self, address: Address | None) -> AsyncIterator[None]:
+    async def typing(self, address: Address | None) -> AsyncIterator[None]:
+        """ "Typing…" shown in the chat while the block runs (a turn; a voice note transcribed
+        or a file read before it)."""
         if address is None:
             yield
             return

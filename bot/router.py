@@ -170,7 +170,10 @@ class Router:
             if await self._steward.runner.guest_over_allowance(plain):
                 await self._steward.respond(plain)  # told so; no file is fetched for nothing
                 return
-            inputs = await self.inbound.prepare(message, user, chat.id, message_id, label)
+            # a voice note transcribed or a file read may take a while: the chat shows it
+            # (R148: silence for the STT's seconds, then the answer)
+            async with self._steward.typing(message.address if message.media else None):
+                inputs = await self.inbound.prepare(message, user, chat.id, message_id, label)
             if inputs is None:
                 return  # only files that could not be used: each was answered
             request = TurnRequest(

@@ -371,6 +371,10 @@ async def test_the_owners_voice_note_is_transcribed_shown_back_and_is_their_mess
     )
     echo = next(t for t in tg.sent_texts() if "I heard" in t)
     assert "<blockquote expandable>remind me to water the plants</blockquote>" in echo
+    # the chat showed "typing" while it was transcribed, not silence (R148)
+    methods = [(c.method, str(c.params.get("text", ""))) for c in tg.calls]
+    heard = next(i for i, (m, t) in enumerate(methods) if m == "sendMessage" and "I heard" in t)
+    assert "sendChatAction" in [m for m, _ in methods[:heard]]
     said = fake_model.requests[0].last_user_text.rsplit("</context>", 1)[-1].strip()
     assert said == "remind me to water the plants"  # the owner's words, not fenced
     assert not turn.tainted
