@@ -4,6 +4,7 @@ is told once the channels are up."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from agent.approvals import RESUME_WITHIN
@@ -53,7 +54,9 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             )
             notes += [note] if note is not None else []
         await stores.state.set(RESTORED_PENDING, "0")
+    reported: set[str] = set()  # requests whose fate a note tells already
     for approval in await stores.approvals.fail_interrupted():
+        reported.add(approval.id.lower())
         await stores.audit.record(
             "approval.interrupted", actor="steward", subject=approval.id, tool=approval.tool
         )
@@ -90,6 +93,12 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             # control; its memory upkeep): answered, the reply redelivered if it was not out
             await stores.messages.set_status(message.id, InStatus.HANDLED)
             continue
+        decided = _DECISION.match(message.text.strip())
+        if decided is not None and decided[1].lower() in reported:
+            # the /approve that ran it: the note on the request says what came of it (R147:
+            # this one said "send it again", and sent again it said "already failed")
+            await stores.messages.set_status(message.id, InStatus.HANDLED)
+            continue
         await stores.messages.set_status(message.id, InStatus.INTERRUPTED)
         chat = await stores.people.chat_by_id(message.chat_id)
         if chat is None:
@@ -116,6 +125,9 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             )
         )
     return notes
+
+
+_DECISION = re.compile(r"/(?:approve|deny)(?:@\w+)?\s+([A-Za-z0-9]+)\s*$", re.IGNORECASE)
 
 
 def _note_in_its_chat(approval: Approval, text: str) -> RestartNote | None:

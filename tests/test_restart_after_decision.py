@@ -4,6 +4,7 @@ of it, and memories saved in that turn could not be forgotten ("still going on")
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -253,3 +254,37 @@ async def test_a_request_whose_card_a_stop_kept_from_being_shown_is_withdrawn(
         [(_, again)] = w.h.channel.approvals  # asked afresh, on a card of its own
         assert again.approval_id != prompt.approval_id
         assert not (w.workspace / "unseen").exists()
+
+
+async def test_the_approve_that_ran_an_interrupted_action_is_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    """R147: killed while an approved command ran, the owner heard both "it may have run,
+    check before asking again" and, of their /approve, "send it again if it still matters"
+    (sent again: "already failed")."""
+    from memory.approvals import ApprovalStatus
+    from memory.messages import InStatus
+
+    async with trust_world(tmp_path) as w:
+        await w.h.say(instruction("shell", {"command": "mkdir ran"}))
+        [(_, prompt)] = w.h.channel.approvals
+        stores = w.h.steward.stores
+        approval = await stores.approvals.get(prompt.approval_id)
+        assert approval is not None
+        # as the stop left it: approved, running, and the /approve not yet answered
+        steps = [ApprovalStatus.PENDING, ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING]
+        for was, step in itertools.pairwise(steps):
+            assert await stores.approvals.transition(prompt.approval_id, was, step)
+        message_id = await stores.messages.record_incoming(
+            chat_id=approval.chat_id or 0,
+            user_id=approval.user_id,
+            text=f"/approve {prompt.approval_id.upper()}",
+            platform_message_id="restart-approve-1",
+            in_history=False,
+        )
+        assert message_id is not None
+    async with trust_world(tmp_path, reuse=True) as w:  # its start recovers
+        message = await w.h.steward.stores.messages.get(message_id)
+        failed = await w.h.steward.stores.approvals.get(prompt.approval_id)
+    assert failed is not None and failed.status is ApprovalStatus.FAILED
+    assert message is not None and message.status == InStatus.HANDLED
