@@ -4,6 +4,9 @@ Files are opened by walking down from the workspace one folder at a time without
 symlinks, so a folder swapped for a link after the checks cannot redirect the open; a file with
 more than one hard link is refused (it may be `policy.toml` or `.env` under another name), and
 nothing is written inside a `.git` folder (a planted config or hook would run code).
+
+(Some 410 lines: the file tools share the confined open and walk, and a write's card preview,
+its diff, reads the file through the same open.)
 """
 
 from __future__ import annotations
