@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import Any, NoReturn
 
 from agent.config import ConfigError, Settings
 from agent.paths import DataDirBusy, Home, load_at_home
@@ -44,8 +45,24 @@ def _version() -> str:
         return "unknown"
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage error shows an example of the command done right, as every
+    malformed command of Steward's answers (R141: `steward backup` gave the usage alone)."""
+
+    def __init__(self, *args: Any, example: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.example = example
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        if self.example:
+            print(f"example: {self.example}", file=sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
+        example="steward run",
         prog="steward",
         description="Steward: a self-hosted personal agent for Telegram, Slack and the console.",
         epilog="Settings come from the environment and .env in Steward's home "
@@ -59,34 +76,60 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="start Steward with every configured channel")
 
-    policy = commands.add_parser("policy", help="the tool policy file")
+    policy = commands.add_parser(
+        "policy", help="the tool policy file", example="steward policy check"
+    )
     policy_commands = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
     policy_commands.add_parser("check", help="validate policy.toml and print the effective rules")
 
-    mcp = commands.add_parser("mcp", help="the MCP servers of mcp.json (STEWARD_MCP_CONFIG)")
+    mcp = commands.add_parser(
+        "mcp", help="the MCP servers of mcp.json (STEWARD_MCP_CONFIG)", example="steward mcp check"
+    )
     mcp_commands = mcp.add_subparsers(dest="action", metavar="ACTION", required=True)
     mcp_commands.add_parser("check", help="validate it, start each server, list tools and risk")
 
-    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit = commands.add_parser(
+        "audit", help="the tamper-evident audit log", example="steward audit verify"
+    )
     audit_commands = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     audit_commands.add_parser("verify", help="check every link of the hash chain")
-    export = audit_commands.add_parser("export", help="write every event as JSON lines")
+    export = audit_commands.add_parser(
+        "export",
+        help="write every event as JSON lines",
+        example="steward audit export -o audit.jsonl",
+    )
     export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
 
-    memory = commands.add_parser("memory", help="long-term memory: export or import as JSONL")
+    memory = commands.add_parser(
+        "memory",
+        help="long-term memory: export or import as JSONL",
+        example="steward memory export -o memories.jsonl",
+    )
     memory_commands = memory.add_subparsers(dest="action", metavar="ACTION", required=True)
-    memory_export = memory_commands.add_parser("export", help="write every memory as JSON lines")
+    memory_export = memory_commands.add_parser(
+        "export",
+        help="write every memory as JSON lines",
+        example="steward memory export -o memories.jsonl",
+    )
     memory_export.add_argument("-o", "--output", default="-", help="file (default: stdout)")
-    memory_import = memory_commands.add_parser("import", help="read memories back from JSONL")
+    memory_import = memory_commands.add_parser(
+        "import",
+        help="read memories back from JSONL",
+        example="steward memory import memories.jsonl",
+    )
     memory_import.add_argument("file", help="the JSONL file from `memory export` (- for stdin)")
     commands.add_parser("web-link", help="print a one-time login link to the web console")
 
     backup = commands.add_parser(
-        "backup", help="write a consistent snapshot of the data directory (safe while running)"
+        "backup",
+        help="write a consistent snapshot of the data directory (safe while running)",
+        example="steward backup ~/steward-$(date +%F).tar.gz",
     )
     backup.add_argument("file", help="the archive to write, e.g. steward-backup.tar.gz")
     restore = commands.add_parser(
-        "restore", help="put a backup back (refused while Steward runs on the data directory)"
+        "restore",
+        help="put a backup back (refused while Steward runs on the data directory)",
+        example="steward restore ~/steward-2026-12-01.tar.gz",
     )
     restore.add_argument("file", help="an archive written by `steward backup`")
     restore.add_argument(

@@ -317,3 +317,22 @@ async def test_status_names_a_data_folder_whose_name_is_not_utf8(tmp_path: Path)
     async with running_steward(data, None) as h:
         said = await h.say("/status")
     assert "Data: " in said and "d\\xff" in said
+
+
+@pytest.mark.parametrize(
+    ("args", "example"),
+    [
+        (("backup",), "example: steward backup "),
+        (("restore",), "example: steward restore "),
+        (("memory",), "example: steward memory export -o"),
+        (("memory", "import"), "example: steward memory import memories.jsonl"),
+        (("audit", "nonsense"), "example: steward audit verify"),
+    ],
+)
+def test_a_malformed_command_answers_with_its_usage_and_an_example(
+    tmp_path: Path, args: tuple[str, ...], example: str
+) -> None:
+    """R141: `steward backup` gave argparse's usage alone, with no example."""
+    result = steward(*args, cwd=tmp_path, STEWARD_HOME=str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: steward ") and example in result.stderr
