@@ -63,6 +63,8 @@ class Router:
             # a reply, so the sender hears it straight from the channel instead of silence;
             # once the message was kept its turn may have acted, and resending would repeat it
             log.error("a message in %s could not be handled: %s", message.address, exc)
+            if stored is not None:
+                stored.set()  # never will be: the channel need not wait for the telling
             await self._unstored(message, UNFINISHED if kept else UNSTORED)
         finally:
             if stored is not None:
@@ -94,6 +96,8 @@ class Router:
             await self.inbound.record_comment(message, user)
             return
         if user is None:
+            if stored is not None:  # a stranger's is not kept: the channel goes on at once
+                stored.set()  # (R149: their refusal's sends held up everyone's next poll)
             if not message.unaddressed:  # a stranger chatting in a thread did not ask Steward
                 await self._refuse_stranger(message)
             return

@@ -62,3 +62,27 @@ async def test_a_webhook_update_is_answered_only_once_it_is_stored(
     finally:
         await http.stop()
     assert not answered_early, "the webhook was answered before the message was committed"
+
+
+async def test_a_strangers_refusal_never_holds_up_the_next_poll(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R149: a stranger's message is not kept, yet the poll waited for it until the owner's
+    note and the stranger's refusal were sent, each retrying Telegram's flood control."""
+    import time
+
+    fake_model.on_request(echo_reply)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        tg.push_message("warm up", user_id=OWNER_TG)
+        await until(lambda: tg.sent_texts(OWNER_TG), "the first answer")
+        tg.fail_next("sendMessage", status=429, retry_after=4, times=2)
+        began = time.monotonic()
+        stranger = tg.push_message("hi", user_id=777777)
+
+        def polled_past() -> bool:
+            offsets = [int(c.params.get("offset") or 0) for c in tg.calls_to("getUpdates")]
+            return any(offset > stranger for offset in offsets)
+
+        await until(polled_past, "the next poll", timeout=30)
+        took = time.monotonic() - began
+    assert took < 2, f"no poll for {took:.1f} s behind a stranger's refusal"

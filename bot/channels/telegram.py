@@ -414,8 +414,13 @@ class TelegramChannel:
                 stored.append(kept)  # an album's part is persisted first
             self._offset = update.update_id + 1
         # the next poll tells Telegram these were received: not before they are committed
-        # (R147: a crash just after it lost them without a trace)
-        await asyncio.gather(*(kept.wait() for kept in stored))
+        # (R147: a crash just after it lost them without a trace); a store that takes longer
+        # than the poll's watchdog allows (a disk that hangs) is not waited for without end
+        if stored:
+            waits = [asyncio.ensure_future(kept.wait()) for kept in stored]
+            _, late = await asyncio.wait(waits, timeout=min(10.0, self._stall_after / 3))
+            for wait in late:
+                wait.cancel()
 
     # -- webhook -----------------------------------------------------------------------------
 
