@@ -267,6 +267,14 @@ class Steward:
         await self.stores.approvals.set_prompt_message(approval.id, platform_id)
         await self._tell_owner_of(approval, address)
 
+    async def show_card(self, approval: Approval) -> None:
+        """Show a pending request's card in the chat it was asked in (one a stop kept from
+        being shown: R149)."""
+        if approval.channel is None or approval.platform_chat_id is None:
+            return
+        address = Address(approval.channel, approval.platform_chat_id, approval.thread_id)
+        await self._prompt(address, approval)
+
     async def _tell_owner_of(self, approval: Approval, address: Address) -> None:
         """Another person's request waits on a card in their chat, where the owner may never
         look, and some (the owner's own things) only the owner may approve: the owner is told

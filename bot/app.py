@@ -50,7 +50,12 @@ from bot.lifecycle import (
     until_done,
     watch_data_dir,
 )
-from bot.recovery import recover_interrupted, resume_decided, send_restart_notes
+from bot.recovery import (
+    recover_interrupted,
+    resume_decided,
+    send_restart_notes,
+    show_unshown_cards,
+)
 from bot.router import Router
 from bot.web.serve import start_console
 from bot.workers import started_executor
@@ -341,6 +346,7 @@ async def _run(
         await steward.courier.redeliver(only=backlog)
         redelivery = asyncio.create_task(steward.courier.keep_redelivering())
         await send_restart_notes(steward, notes)
+        await show_unshown_cards(steward)
         resuming = asyncio.create_task(resume_decided(steward), name="resume-decided")
         sweeper = asyncio.create_task(expire_approvals(steward))
         sequencer = steward.sequencer

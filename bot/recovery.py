@@ -22,6 +22,7 @@ __all__ = [
     "recover_interrupted",
     "resume_decided",
     "send_restart_notes",
+    "show_unshown_cards",
 ]
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,32 @@ async def resume_decided(steward: Steward) -> int:
             continue
         resumed += 1
     return resumed
+
+
+async def show_unshown_cards(steward: Steward) -> int:
+    """Cards of requests still pending whose card was never shown (a stop between the turn's
+    pause and the card's send: R149, the request waited unseen and the same one asked again
+    was merged into it): shown now, with the channels up. How many."""
+    shown = 0
+    stores = steward.stores
+    prompted = {  # a card sent (a channel may give it no id): pending requests are recent
+        str(event.detail.get("approval"))
+        for event in await stores.audit.recent(2000, kind="approval.prompted")
+    }
+    for approval in await stores.approvals.pending():
+        if approval.prompt_message_id is not None or approval.id in prompted:
+            continue
+        if await stores.turns.status_of(approval.turn_id) != TurnStatus.AWAITING_APPROVAL:
+            continue
+        try:
+            await steward.show_card(approval)
+        except Exception:  # one card's failure does not keep the others unshown
+            log.exception(
+                "the card of request %s could not be shown after the restart", approval.id
+            )
+            continue
+        shown += 1
+    return shown
 
 
 async def send_restart_notes(steward: Steward, notes: list[RestartNote]) -> None:

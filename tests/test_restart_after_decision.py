@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import OWNER
@@ -288,3 +289,32 @@ async def test_the_approve_that_ran_an_interrupted_action_is_not_asked_again(
         failed = await w.h.steward.stores.approvals.get(prompt.approval_id)
     assert failed is not None and failed.status is ApprovalStatus.FAILED
     assert message is not None and message.status == InStatus.HANDLED
+
+
+async def test_a_paused_requests_card_never_shown_is_shown_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """R149: a request whose card was never shown (the platform refused it, or a stop came
+    between the turn's pause and the card) waited unseen, and the same request asked again
+    was merged into it: the next start shows its card."""
+    from harness import RecordingChannel
+
+    from agent.errors import DeliveryError
+    from bot.recovery import show_unshown_cards
+
+    class RefusingCards(RecordingChannel):
+        async def send_approval(self, address: Any, prompt: Any) -> str | None:
+            raise DeliveryError("the platform refused the card")
+
+    async with trust_world(tmp_path) as w:
+        w.h.steward.switchboard.register("test", RefusingCards())
+        await w.h.say(instruction("shell", {"command": "mkdir later"}))
+        (approval,) = await w.h.steward.stores.approvals.pending()
+    async with trust_world(tmp_path, reuse=True) as w:
+        assert w.h.channel.approvals == []
+        assert await show_unshown_cards(w.h.steward) == 1
+        [(_, shown)] = w.h.channel.approvals
+        assert shown.approval_id == approval.id
+        assert await show_unshown_cards(w.h.steward) == 0  # shown once
+        await w.h.say(f"/approve {approval.id}")
+        assert (w.workspace / "later").is_dir()
