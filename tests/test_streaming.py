@@ -326,11 +326,12 @@ class _Terminal(io.StringIO):
         return super().write(s)
 
 
+@pytest.mark.parametrize("end", ["", "\n", " "])  # R149: a step ending in a blank, twice
 async def test_the_console_prints_the_reply_as_it_arrives_and_only_once(
-    tmp_path: Path, fake_model: FakeAnthropic
+    tmp_path: Path, fake_model: FakeAnthropic, end: str
 ) -> None:
     fake_model.stream_delay = 0.03
-    fake_model.reply_tool_use("current_time", {}, text="Checking the clock.")
+    fake_model.reply_tool_use("current_time", {}, text="Checking the clock." + end)
     fake_model.reply_text(ANSWER)
     fake_model.reply_text("Short one.")
     out = _Terminal()
@@ -343,7 +344,7 @@ async def test_the_console_prints_the_reply_as_it_arrives_and_only_once(
         await h.router.dispatch(message)
         await _sent_once(h, "Checking the clock.\n\n" + ANSWER.strip())
     printed = out.getvalue()
-    assert printed.startswith("steward> Checking the clock.\n\n⚙ Using current_time…\n\nIt is ")
+    assert printed.startswith(f"steward> Checking the clock.{end}\n\n⚙ Using current_time…")
     assert printed.count("time to rest") == 6  # the final reply is not printed again
     assert printed.endswith("\n") and printed.rstrip().endswith("the day is done.")
     assert len([w for w in out.writes if w.strip() and w in ANSWER]) >= 3  # piece by piece

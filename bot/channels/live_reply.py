@@ -320,7 +320,11 @@ class ConsoleLive:
     async def finish(self, text: str) -> str | None:
         printed = self._printed
         # the answer is every step's words, printed between the tools' status lines
-        words = "\n\n".join(p for p in printed.split("\n\n") if not p.startswith(STATUS_MARK))
+        words = "\n\n".join(  # as the turn joins them: each stripped, none empty (R149)
+            p.strip()
+            for p in printed.split("\n\n")
+            if p.strip() and not p.strip().startswith(STATUS_MARK)
+        )
         status = printed.rfind(STATUS_MARK)  # or the last step's alone, after its status line
         gap = printed.find("\n\n", status) if status >= 0 else -2
         tail = (printed[gap + 2 :] if gap >= 0 or status < 0 else "").lstrip()
