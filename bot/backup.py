@@ -253,8 +253,11 @@ def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
                 continue
             if path.is_symlink() or not path.is_file():
                 if f"data/{relative}" in _NEEDED:
+                    if path.is_file():  # a link to it (a dotfiles repo): what it holds (R149)
+                        yield path.resolve(), f"data/{relative}"
+                        continue
                     raise BackupError(
-                        f"{path} is not a regular file (a link?): a backup without it would "
+                        f"{path} is not a file a backup can read: a backup without it would "
                         "not restore whole; nothing was written"
                     )
                 skipped.append(str(relative))

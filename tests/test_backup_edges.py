@@ -222,9 +222,21 @@ async def test_a_backup_that_cannot_hold_the_audit_key_is_not_written(tmp_path: 
     settings = await _data(tmp_path)
     key = settings.data_dir / "audit.key"
     assert key.is_file(), "the audit log is keyed from the first event"
-    kept = tmp_path / "key-elsewhere"
-    key.rename(kept)
-    key.symlink_to(kept)  # not a file a backup archives
+    key.rename(tmp_path / "key-elsewhere")
+    key.symlink_to(tmp_path / "gone")  # a link to nothing: no key a backup can read
     with pytest.raises(BackupError, match=r"audit\.key"):
         create_backup(settings, tmp_path / "b.tar.gz")
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+async def test_a_policy_kept_as_a_link_is_backed_up_as_what_it_holds(tmp_path: Path) -> None:
+    """R149: a `policy.toml` linked from a dotfiles folder (read through the link by Steward)
+    failed every backup once a policy it could not archive did."""
+    settings = await _data(tmp_path)
+    kept = tmp_path / "dotfiles-policy.toml"
+    kept.write_text('[[rules]]\ntool = "web_fetch"\nrisk = "read"\n')
+    (settings.data_dir / "policy.toml").symlink_to(kept)
+    report = create_backup(settings, tmp_path / "b.tar.gz")
+    with tarfile.open(report.path) as tar:
+        member = tar.extractfile("data/policy.toml")
+        assert member is not None and member.read() == kept.read_bytes()
