@@ -8,13 +8,25 @@ link; a backup replaces only an older backup (a daily `latest.tar.gz`), never an
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 __all__ = ["is_backup", "output_problem"]
 
 
 def output_problem(target: Path, *, data_dir: Path, env_file: Path | None) -> str | None:
-    """Why a command may not write `target` (None: it may), in one line."""
+    """Why a command may not write `target` (None: it may), in one line. A terminal or a pipe
+    (`-o /dev/stdout`) may be written; a file with another name (a hard link: R149, to `.env`
+    it passed every other check) may not."""
+    try:
+        found = os.stat(target)
+    except OSError:
+        found = None
+    if found is not None and (stat.S_ISCHR(found.st_mode) or stat.S_ISFIFO(found.st_mode)):
+        return None
+    if found is not None and stat.S_ISREG(found.st_mode) and found.st_nlink > 1:
+        return f"{target} has other names (hard links): name a new file"
     if target.is_symlink():
         return f"{target} is a symbolic link: name the file itself"
     real = target.resolve()

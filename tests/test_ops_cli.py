@@ -303,6 +303,14 @@ def test_no_command_writes_over_the_settings_the_database_or_another_file(
             assert kept.exists()
     assert (home / ".env").read_bytes() == settings and notes.read_text() == "mine"
     assert database.read_bytes()[:16] == before[:16]
+    alias = tmp_path / "alias.jsonl"
+    os.link(home / ".env", alias)  # R149: a hard link to the settings passed every check
+    line = one_line_error(
+        steward("audit", "export", "-o", str(alias), cwd=tmp_path, STEWARD_HOME=str(home))
+    )
+    assert "hard links" in line and (home / ".env").read_bytes() == settings
+    piped = steward("audit", "export", "-o", "/dev/stdout", cwd=tmp_path, STEWARD_HOME=str(home))
+    assert piped.returncode == 0 and '"kind"' in piped.stdout, piped.stderr
     latest = tmp_path / "latest.tar.gz"
     for _ in range(2):
         done = steward("backup", str(latest), cwd=tmp_path, STEWARD_HOME=str(home))
