@@ -585,6 +585,40 @@ async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def _the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The folder's UIDVALIDITY and each chosen message's UID and Message-ID, or ToolError
+    when one is not there. A UID not yet given is not taken (R150: a card that said "UID 2:
+    no such message" was approved, a bank alert arrived as UID 2, and it was moved to Trash)."""
+    folder = str(arguments.get("folder") or "INBOX")
+    chosen = _uids(arguments.get("uids") or [])
+    service = _service(ctx)
+    try:
+        async with service.session() as session:
+            state = await service.folder_state(session, folder)
+            items = await service.headers(session, chosen)
+        heads = await asyncio.to_thread(lambda: [parse_headers(i.header) for i in items])
+    except MailError as exc:
+        raise _failed(exc) from None
+    found = {item.uid: head.message_id for item, head in zip(items, heads, strict=True)}
+    if missing := [uid for uid in chosen if uid not in found]:
+        shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+        raise ToolError(f"no message with UID {shown} in {folder}: search again for its UID")
+    return "|".join([str(state.uidvalidity), *(f"{uid}:{found[uid]}" for uid in chosen)])
+
+
+async def _mails_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    await _the_mails(ctx, arguments)
+
+
+async def _mails_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """Bound to the very messages the card was made for: a message gone, or another in its
+    place, and the approval matches no more."""
+    try:
+        return await _the_mails(ctx, arguments)
+    except ToolError as exc:
+        return f"unreadable:{secrets.token_hex(8)}:{exc}"
+
+
 async def _move_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     # whole: the card layer cuts a long preview visibly (review 78: a cut name could hide
     # which of two folders sharing their first 100 characters was meant)
@@ -597,7 +631,13 @@ async def _flag_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return f"Mark as {action}, " + await _which_mails(ctx, arguments)
 
 
-@tool(risk=Risk.WRITE_INTERNAL, owner_data=True, preview=_move_preview)
+@tool(
+    risk=Risk.WRITE_INTERNAL,
+    owner_data=True,
+    preview=_move_preview,
+    precheck=_mails_precheck,
+    fingerprint=_mails_fingerprint,
+)
 async def mail_move(
     ctx: ToolContext, uids: list[int], to_folder: str, folder: str = "INBOX"
 ) -> str:
@@ -625,7 +665,13 @@ _FLAGS = {
 }
 
 
-@tool(risk=Risk.WRITE_INTERNAL, owner_data=True, preview=_flag_preview)
+@tool(
+    risk=Risk.WRITE_INTERNAL,
+    owner_data=True,
+    preview=_flag_preview,
+    precheck=_mails_precheck,
+    fingerprint=_mails_fingerprint,
+)
 async def mail_flag(
     ctx: ToolContext,
     uids: list[int],
