@@ -347,3 +347,25 @@ async def test_a_mail_that_decodes_to_a_lone_surrogate_is_read_and_briefed(
         assert "No briefing" not in await w.h.say("/briefing now")
         turns = await w.h.turns()
         assert [t.status for t in turns] == ["completed", "completed"], turns
+
+
+@pytest.mark.parametrize(
+    "given",
+    ['"ceo[@corp.example', "ceo[@corp.example", '"|$/[@evil.example', "a]b@corp.example"],
+)
+def test_an_address_the_smtp_library_would_send_elsewhere_is_refused(given: str) -> None:
+    """R150: `ceo[@corp.example` was accepted and shown on the card so, and aiosmtplib sent
+    it to `ceo` (which a Postfix completes with its own domain): an address is accepted only
+    when what is shown is what is sent."""
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        parse_recipients(given)
+
+
+@pytest.mark.parametrize(
+    "given", ["ann@example.org", "ann.lee+tag@mail.example.co", "o'brien@x.example"]
+)
+def test_an_address_accepted_is_sent_as_it_is_shown(given: str) -> None:
+    from aiosmtplib.email import parse_address
+
+    (address,) = parse_recipients(given)
+    assert address == given == parse_address(address)

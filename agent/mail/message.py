@@ -19,7 +19,7 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from agent.mail.headers import parse_headers, read_headers
 from agent.mail.parsed import Attachment, ParsedMail, clean_text, html_to_text, human_size
@@ -52,7 +52,12 @@ class Recipients:
         return list(dict.fromkeys(a for a in (*self.to, *self.cc, *self.bcc)))
 
 
-_ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = re.compile(
+    rf"^{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z0-9-]{{2,}}$"
+)
+"""A bare address whose local part is a dot-atom (RFC 5321): one the SMTP library sends as it
+is shown. R150: `ceo[@corp.example` was shown on the card so and sent to `ceo`."""
 
 
 def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
@@ -71,7 +76,7 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
     for _, address in pairs:
         if not address:
             continue
-        if not _ADDRESS.match(address):
+        if not _ADDRESS.match(address) or parseaddr(address)[1] != address:
             raise ValueError(f"{address!r} is not an e-mail address")
         found.append(address)
     return tuple(dict.fromkeys(found))
