@@ -369,3 +369,15 @@ def test_an_address_accepted_is_sent_as_it_is_shown(given: str) -> None:
 
     (address,) = parse_recipients(given)
     assert address == given == parse_address(address)
+
+
+def test_a_search_word_carries_none_of_imaps_own_syntax() -> None:
+    """R150: on an imap:// account imapclient sent a word without a space unquoted: `{5}`
+    opened a literal the server waited 30 s for, `a)` was a syntax error."""
+    from agent.mail.imap import SearchQuery
+
+    query = SearchQuery(sender="x{5}", subject="{5} a)", words='launch (b) "c" d\\e] f*')
+    criteria = query.criteria()
+    terms = [c for c in criteria if c not in ("FROM", "SUBJECT", "TEXT")]
+    assert not [t for t in terms if set(str(t)) & set('(){}%*"\\]')], criteria
+    assert criteria[:2] == ["FROM", "x 5"] and "launch" in terms and "a" in terms

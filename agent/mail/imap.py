@@ -95,10 +95,10 @@ class SearchQuery:
         for key, value in (("FROM", self.sender), ("TO", self.to)):
             if value.strip():
                 found += [key, _clean(value)]
-        for word in self.subject.split():  # words in the subject, any order (R113)
-            found += ["SUBJECT", _clean(word)]
-        for word in self.words.split():
-            found += ["TEXT", _clean(word)]
+        for word in _clean(self.subject).split():  # words in the subject, any order (R113)
+            found += ["SUBJECT", word]
+        for word in _clean(self.words).split():
+            found += ["TEXT", word]
         if self.since:
             found += ["SINCE", self.since]
         if self.before:
@@ -123,8 +123,10 @@ class SearchQuery:
 
 
 def _clean(value: str) -> str:
-    """No line breaks or NULs reach the server: a search term is one line of text."""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", value).strip()
+    """No line breaks or NULs reach the server: a search term is one line of text, and none
+    of IMAP's own syntax, which imapclient sends unquoted in a word without a space (R150: a
+    word `{5}` opened a literal the server waited 30 s for; `a)` was a syntax error)."""
+    return re.sub(r'[\x00-\x1f\x7f(){}%*"\\\]]+', " ", value).strip()
 
 
 def quote(value: str) -> str:
