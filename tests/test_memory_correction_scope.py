@@ -5,11 +5,13 @@ summary; and a fact drawn from a summary names that summary, which still says th
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import OWNER, running_steward
+from harness import OWNER, Harness, running_steward
 from test_memory_corrections_last import _compact, _home_city_model
 from test_memory_forget import T0, memory_ready
 
@@ -74,9 +76,11 @@ async def test_a_correction_still_holds_its_subjects_slot_alone(
     assert paris.memory.active and facts == ["I live in Rome."]
 
 
-async def test_a_fact_drawn_from_a_summary_names_the_summary_when_corrected(
+@asynccontextmanager
+async def _compacted_paris(
     tmp_path: Path, fake_model: FakeAnthropic
-) -> None:
+) -> AsyncIterator[tuple[Harness, FrozenClock]]:
+    """A chat whose "I live in Paris" was compacted: a summary, and a fact drawn from it."""
     fake_model.on_request(_paris_model)
     clock = FrozenClock(T0)
     async with running_steward(
@@ -85,6 +89,13 @@ async def test_a_fact_drawn_from_a_summary_names_the_summary_when_corrected(
         await memory_ready(h)
         await h.say("I live in Paris, in a flat near the canal.")
         await _compact(h, clock)
+        yield h, clock
+
+
+async def test_a_fact_drawn_from_a_summary_names_the_summary_when_corrected(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    async with _compacted_paris(tmp_path, fake_model) as (h, _):
         memories = await h.memories()
         (paris,) = [m for m in memories if m.text == "Lives in Paris."]
         (summary,) = [m for m in memories if m.kind is Kind.EPISODE]
@@ -96,14 +107,7 @@ async def test_a_fact_drawn_from_a_summary_names_the_summary_when_corrected(
 async def test_a_chats_summary_corrected_is_still_that_chats_summary(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
-    fake_model.on_request(_paris_model)
-    clock = FrozenClock(T0)
-    async with running_steward(
-        tmp_path, fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="200"
-    ) as h:
-        await memory_ready(h)
-        await h.say("I live in Paris, in a flat near the canal.")
-        await _compact(h, clock)
+    async with _compacted_paris(tmp_path, fake_model) as (h, clock):
         (summary,) = [m for m in await h.memories() if m.kind is Kind.EPISODE]
         fixed = summary.text.replace("Paris", "Lisbon")
         said = await h.say(f"/memory correct {summary.id} {fixed}")
