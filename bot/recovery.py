@@ -44,16 +44,15 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     notes: list[RestartNote] = []
     if await stores.state.get(RESTORED_PENDING) == "1":  # set by `steward restore`
         for approval in await stores.approvals.withdraw_restored():
-            await stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
             label = await stores.turns.label_of(approval.turn_id)
             await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
-            note = _note_in_its_chat(
+            notes += await _withdrawn(
+                steward,
                 approval,
                 f"I was restored from a backup taken while {approval.tool} (request "
                 f"{approval.id}) waited for approval: it was withdrawn and did not run, since "
                 "it may have run after that backup. Ask for it again if it still matters.",
             )
-            notes += [note] if note is not None else []
         await stores.state.set(RESTORED_PENDING, "0")
     reported: set[str] = set()  # requests whose fate a note tells already
     for approval in await stores.approvals.fail_interrupted():
@@ -79,14 +78,13 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
             "turn.interrupted", actor="steward", subject=f"turn:{turn.id}", kind=turn.kind
         )
         for approval in await stores.approvals.withdraw_unshown(turn.id):
-            await stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
-            note = _note_in_its_chat(
+            notes += await _withdrawn(
+                steward,
                 approval,
                 f"I was restarted before I could show the card for {approval.tool} (request "
                 f"{approval.id}): it was withdrawn and did not run. Ask for it again if it "
                 "still matters.",
             )
-            notes += [note] if note is not None else []
         notes += await _decided_unreported(steward, turn.id)
     for message in await stores.messages.unanswered():
         if await stores.messages.reply_stored(message.id):
@@ -129,6 +127,13 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
 
 
 _DECISION = re.compile(r"/(?:approve|deny)(?:@\w+)?\s+([A-Za-z0-9]+)\s*$", re.IGNORECASE)
+
+
+async def _withdrawn(steward: Steward, approval: Approval, text: str) -> list[RestartNote]:
+    """A request withdrawn at the start: audited, and its chat told (`text`)."""
+    await steward.stores.audit.record("approval.withdrawn", actor="steward", subject=approval.id)
+    note = _note_in_its_chat(approval, text)
+    return [note] if note is not None else []
 
 
 def _note_in_its_chat(approval: Approval, text: str) -> RestartNote | None:
