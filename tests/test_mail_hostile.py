@@ -362,7 +362,15 @@ def test_an_address_the_smtp_library_would_send_elsewhere_is_refused(given: str)
 
 
 @pytest.mark.parametrize(
-    "given", ["ann@example.org", "ann.lee+tag@mail.example.co", "o'brien@x.example"]
+    "given",
+    [
+        "ann@example.org",
+        "ann.lee+tag@mail.example.co",
+        "o'brien@x.example",
+        "taro..yamada@docomo.ne.jp",  # R151: old carrier addresses, refused by a dot-atom rule
+        "hanako.@ezweb.ne.jp",
+        "jörg@example.de",
+    ],
 )
 def test_an_address_accepted_is_sent_as_it_is_shown(given: str) -> None:
     from aiosmtplib.email import parse_address
@@ -381,3 +389,14 @@ def test_a_search_word_carries_none_of_imaps_own_syntax() -> None:
     terms = [c for c in criteria if c not in ("FROM", "SUBJECT", "TEXT")]
     assert not [t for t in terms if set(str(t)) & set('(){}%*"\\]')], criteria
     assert criteria[:2] == ["FROM", "x 5"] and "launch" in terms and "a" in terms
+
+
+def test_a_search_field_of_imap_syntax_alone_is_named_not_dropped() -> None:
+    """R151: cleaned of IMAP's syntax, `words="*"` left no criterion, and the search listed
+    every message of the folder as a match."""
+    from agent.mail.imap import SearchQuery
+
+    assert SearchQuery(words="*").unsearchable() == ["words"]
+    assert SearchQuery(sender="()", subject="(%)").unsearchable() == ["sender", "subject"]
+    assert SearchQuery(words="launch *").unsearchable() == []
+    assert SearchQuery(sender="()").criteria() == ["ALL"]  # why it is refused before

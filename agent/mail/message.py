@@ -52,12 +52,16 @@ class Recipients:
         return list(dict.fromkeys(a for a in (*self.to, *self.cc, *self.bcc)))
 
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDRESS = re.compile(
-    rf"^{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z0-9-]{{2,}}$"
-)
-"""A bare address whose local part is a dot-atom (RFC 5321): one the SMTP library sends as it
-is shown. R150: `ceo[@corp.example` was shown on the card so and sent to `ceo`."""
+_ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
+
+
+def _sent_as_shown(address: str) -> bool:
+    """Whether the SMTP library sends `address` as it is shown (R150: `ceo[@corp.example` was
+    shown on the card so, and sent to `ceo`; R151: `taro..yamada@docomo.ne.jp` and `jörg@…`
+    are sent as they are, and are kept)."""
+    from aiosmtplib.email import parse_address
+
+    return parseaddr(address)[1] == address and parse_address(address) == address
 
 
 def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
@@ -76,7 +80,7 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
     for _, address in pairs:
         if not address:
             continue
-        if not _ADDRESS.match(address) or parseaddr(address)[1] != address:
+        if not _ADDRESS.match(address) or not _sent_as_shown(address):
             raise ValueError(f"{address!r} is not an e-mail address")
         found.append(address)
     return tuple(dict.fromkeys(found))
