@@ -93,7 +93,7 @@ class SearchQuery:
         if self.unread:
             found.append("UNSEEN")
         for key, value in (("FROM", self.sender), ("TO", self.to)):
-            if value.strip():
+            if _clean(value):
                 found += [key, _clean(value)]
         for word in _clean(self.subject).split():  # words in the subject, any order (R113)
             found += ["SUBJECT", word]
@@ -120,6 +120,13 @@ class SearchQuery:
             else:
                 words.append(quote(str(item)))
         return words
+
+    def unsearchable(self) -> list[str]:
+        """The fields given that hold nothing to search for once IMAP's syntax is out: left
+        out, the search would match every message (R151: `words="*"` listed the folder)."""
+        given = {"sender": self.sender, "to": self.to, "subject": self.subject}
+        given["words"] = self.words
+        return [name for name, value in given.items() if value.strip() and not _clean(value)]
 
 
 def _clean(value: str) -> str:
