@@ -229,7 +229,9 @@ class Steward:
         )
 
     async def _prompt(self, address: Address, approval: Approval) -> None:
-        minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
+        # the time left (R151: a card shown again after a stop said its whole first lifetime)
+        left = approval.expires_at - max(approval.requested_at, self.clock.now())
+        minutes = max(1, round(left.total_seconds() / 60))
         requester = await self.stores.people.get(approval.user_id)
         chat = await self.stores.people.chat_by_id(approval.chat_id) if approval.chat_id else None
         preview = (  # as whoever reads that chat may read it (review 86)

@@ -206,8 +206,11 @@ async def show_unshown_cards(steward: Steward) -> int:
         str(event.detail.get("approval"))
         for event in await stores.audit.recent(2000, kind="approval.prompted")
     }
+    now = steward.clock.now()
     for approval in await stores.approvals.pending():
         if approval.prompt_message_id is not None or approval.id in prompted:
+            continue
+        if approval.expires_at <= now:  # lapsed while Steward was down: the sweep ends it
             continue
         if await stores.turns.status_of(approval.turn_id) != TurnStatus.AWAITING_APPROVAL:
             continue

@@ -306,15 +306,43 @@ async def test_a_paused_requests_card_never_shown_is_shown_at_the_next_start(
         async def send_approval(self, address: Any, prompt: Any) -> str | None:
             raise DeliveryError("the platform refused the card")
 
-    async with trust_world(tmp_path) as w:
+    clock = FrozenClock(datetime.now(UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
         w.h.steward.switchboard.register("test", RefusingCards())
         await w.h.say(instruction("shell", {"command": "mkdir later"}))
         (approval,) = await w.h.steward.stores.approvals.pending()
-    async with trust_world(tmp_path, reuse=True) as w:
+    clock.advance(timedelta(minutes=5))
+    async with trust_world(tmp_path, clock=clock, reuse=True) as w:
         assert w.h.channel.approvals == []
         assert await show_unshown_cards(w.h.steward) == 1
         [(_, shown)] = w.h.channel.approvals
         assert shown.approval_id == approval.id
+        left = round((approval.expires_at - clock.now()).total_seconds() / 60)
+        assert f"Expires in {left} min." in shown.reason  # the time left, not the first lifetime
         assert await show_unshown_cards(w.h.steward) == 0  # shown once
         await w.h.say(f"/approve {approval.id}")
         assert (w.workspace / "later").is_dir()
+
+
+async def test_a_card_never_shown_that_lapsed_while_steward_was_down_is_not_shown(
+    tmp_path: Path,
+) -> None:
+    """R151: days later a card came out of the blue, "Expires in 15 min", and the sweep ended
+    it a moment after."""
+    from harness import RecordingChannel
+
+    from agent.errors import DeliveryError
+    from bot.recovery import show_unshown_cards
+
+    class RefusingCards(RecordingChannel):
+        async def send_approval(self, address: Any, prompt: Any) -> str | None:
+            raise DeliveryError("the platform refused the card")
+
+    clock = FrozenClock(datetime.now(UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        w.h.steward.switchboard.register("test", RefusingCards())
+        await w.h.say(instruction("shell", {"command": "mkdir later"}))
+    clock.advance(timedelta(days=5))
+    async with trust_world(tmp_path, clock=clock, reuse=True) as w:
+        assert await show_unshown_cards(w.h.steward) == 0
+        assert w.h.channel.approvals == []
