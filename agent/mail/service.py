@@ -49,6 +49,7 @@ __all__ = [
     "OwnerNote",
     "ReadResult",
     "Reply",
+    "check_folder_name",
     "open_session",
 ]
 
@@ -265,6 +266,7 @@ class MailService:
         return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
 
     async def folder_state(self, session: ImapSession, folder: str) -> FolderState:
+        _folder_name(folder)  # one line of text before it reaches the server
         return await session.select(folder)
 
     async def headers(self, session: ImapSession, uids: Sequence[int]) -> list[HeaderItem]:
@@ -424,6 +426,11 @@ def _sendable(field: str) -> tuple[str, ...]:
             except ValueError:
                 continue
         return tuple(found)
+
+
+def check_folder_name(folder: str) -> None:
+    """MailError unless `folder` can be a folder's name (see `_folder_name`)."""
+    _folder_name(folder)
 
 
 def _folder_name(folder: str) -> None:

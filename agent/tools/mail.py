@@ -35,7 +35,7 @@ from agent.mail.message import (
     parse_headers,
     parse_recipients,
 )
-from agent.mail.service import MailService, ReadResult
+from agent.mail.service import MailService, ReadResult, check_folder_name
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
 
@@ -600,6 +600,8 @@ async def _the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     chosen = _uids(arguments.get("uids") or [])
     service = _service(ctx)
     try:
+        if "to_folder" in arguments:  # a move's target: refused as a name before any login
+            check_folder_name(str(arguments["to_folder"]))
         async with service.session() as session:
             state = await service.folder_state(session, folder)
             items = await session.headers(chosen, header=False)
