@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import OWNER
+from harness import OWNER, RecordingChannel
 from trust_world import instruction, trust_world
 
+from agent.errors import DeliveryError
 from bot.commands.access import revoke_person
-from bot.recovery import RESUME_WITHIN, recover_interrupted, resume_decided
+from bot.recovery import RESUME_WITHIN, recover_interrupted, resume_decided, show_unshown_cards
+from memory.approvals import Approval
 from memory.clock import FrozenClock
 from memory.people import Identity
 from memory.turns import TurnStatus
@@ -291,26 +293,28 @@ async def test_the_approve_that_ran_an_interrupted_action_is_not_asked_again(
     assert message is not None and message.status == InStatus.HANDLED
 
 
+async def _asked_with_its_card_refused(tmp_path: Path, clock: FrozenClock) -> Approval:
+    """A request asked for while the platform refused its card: pending, never shown."""
+
+    class RefusingCards(RecordingChannel):
+        async def send_approval(self, address: Any, prompt: Any) -> str | None:
+            raise DeliveryError("the platform refused the card")
+
+    async with trust_world(tmp_path, clock=clock) as w:
+        w.h.steward.switchboard.register("test", RefusingCards())
+        await w.h.say(instruction("shell", {"command": "mkdir later"}))
+        (approval,) = await w.h.steward.stores.approvals.pending()
+    return approval
+
+
 async def test_a_paused_requests_card_never_shown_is_shown_at_the_next_start(
     tmp_path: Path,
 ) -> None:
     """R149: a request whose card was never shown (the platform refused it, or a stop came
     between the turn's pause and the card) waited unseen, and the same request asked again
     was merged into it: the next start shows its card."""
-    from harness import RecordingChannel
-
-    from agent.errors import DeliveryError
-    from bot.recovery import show_unshown_cards
-
-    class RefusingCards(RecordingChannel):
-        async def send_approval(self, address: Any, prompt: Any) -> str | None:
-            raise DeliveryError("the platform refused the card")
-
     clock = FrozenClock(datetime.now(UTC))
-    async with trust_world(tmp_path, clock=clock) as w:
-        w.h.steward.switchboard.register("test", RefusingCards())
-        await w.h.say(instruction("shell", {"command": "mkdir later"}))
-        (approval,) = await w.h.steward.stores.approvals.pending()
+    approval = await _asked_with_its_card_refused(tmp_path, clock)
     clock.advance(timedelta(minutes=5))
     async with trust_world(tmp_path, clock=clock, reuse=True) as w:
         assert w.h.channel.approvals == []
@@ -329,19 +333,8 @@ async def test_a_card_never_shown_that_lapsed_while_steward_was_down_is_not_show
 ) -> None:
     """R151: days later a card came out of the blue, "Expires in 15 min", and the sweep ended
     it a moment after."""
-    from harness import RecordingChannel
-
-    from agent.errors import DeliveryError
-    from bot.recovery import show_unshown_cards
-
-    class RefusingCards(RecordingChannel):
-        async def send_approval(self, address: Any, prompt: Any) -> str | None:
-            raise DeliveryError("the platform refused the card")
-
     clock = FrozenClock(datetime.now(UTC))
-    async with trust_world(tmp_path, clock=clock) as w:
-        w.h.steward.switchboard.register("test", RefusingCards())
-        await w.h.say(instruction("shell", {"command": "mkdir later"}))
+    await _asked_with_its_card_refused(tmp_path, clock)
     clock.advance(timedelta(days=5))
     async with trust_world(tmp_path, clock=clock, reuse=True) as w:
         assert await show_unshown_cards(w.h.steward) == 0
