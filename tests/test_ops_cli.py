@@ -344,3 +344,38 @@ def test_a_malformed_command_answers_with_its_usage_and_an_example(
     result = steward(*args, cwd=tmp_path, STEWARD_HOME=str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("usage: steward ") and example in result.stderr
+
+
+def test_ctrl_c_while_the_command_line_loads_is_quiet(tmp_path: Path) -> None:
+    """A Ctrl-C in the second or two the console script spends importing Steward ends it with
+    status 130 and no traceback (it was raised in the script's own import line, out of reach of
+    the command line's handlers). The interrupt is made certain, not timed: an import hook
+    raises it when the settings module loads, as SIGINT would."""
+    import tomllib
+
+    script = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, function = script["steward"].split(":")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'agent.config':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, _Interrupt())\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; from {module} import {function} as m; sys.exit(m(['--version']))",
+        ],
+        cwd=CHECKOUT,
+        env=_env(PYTHONPATH=str(hook)),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 130, result
+    assert result.stderr == "", result.stderr
