@@ -11,7 +11,10 @@ answer); slash commands (`/goal …`, `/steward goal …`) are acknowledged at o
 background, as a `CommandCall` built from Slack's own split (never text parsed again); approval
 buttons are acknowledged and dispatched as a typed `Press` from the presser, carrying the ts of
 the message pressed. Slack's retries of an event are dropped by event id, and messages carry
-`platform_message_id = "<channel>:<ts>"`, which the router dedupes.
+`platform_message_id = "<channel>:<ts>"`, which the router dedupes. A message or mention is
+acknowledged once it is stored (bolt's `process_before_response`), or after `STORE_WAIT` seconds
+if storing takes longer (Slack waits 3 s): acknowledged at once, an event that Steward died
+before storing was lost, never delivered again.
 
 Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
 fetches a URL the model wrote (a zero-click way to carry data out).
@@ -60,12 +63,14 @@ from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
 from memory.people import Identity
 
-__all__ = ["EVENTS_PATH", "SlackChannel", "SlackUnreachable"]
+__all__ = ["EVENTS_PATH", "STORE_WAIT", "SlackChannel", "SlackUnreachable"]
 
 log = logging.getLogger(__name__)
 
 
 EVENTS_PATH = "/slack/events"
+STORE_WAIT = 2.0
+"""Seconds an event's acknowledgement waits for the message to be stored: Slack retries after 3."""
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 _GONE = frozenset(
     {
@@ -289,7 +294,7 @@ class SlackChannel:
             client=self._client,
             signing_secret=self._signing_secret or "",
             request_verification_enabled=not self._app_token,
-            process_before_response=False,
+            process_before_response=True,  # each listener returns when Slack may be told
             logger=_BOLT_LOG,
         )
         app.event("message")(self._on_message)
@@ -333,9 +338,9 @@ class SlackChannel:
             mentioned = self.bot_user_id and f"<@{self.bot_user_id}" in text
             if not thread or thread == event.get("ts") or mentioned:
                 return  # other channel traffic reaches Steward through app_mention
-            self._background.spawn(self._deliver_event(event, ChatKind.GROUP, unaddressed=True))
+            await self._until_stored(event, ChatKind.GROUP, unaddressed=True)
             return
-        self._background.spawn(self._deliver_event(event, ChatKind.PRIVATE))
+        await self._until_stored(event, ChatKind.PRIVATE)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if not self._first_time(body.get("event_id")) or event.get("bot_id"):
@@ -343,10 +348,34 @@ class SlackChannel:
         if not event.get("user"):
             return
         kind = ChatKind.PRIVATE if str(event.get("channel", "")).startswith("D") else ChatKind.GROUP
-        self._background.spawn(self._deliver_event(event, kind))
+        await self._until_stored(event, kind)
+
+    async def _until_stored(
+        self, event: dict[str, Any], kind: ChatKind, *, unaddressed: bool = False
+    ) -> None:
+        """Deliver `event` in the background and return once it is stored (or, at the latest,
+        after `STORE_WAIT` s): bolt acknowledges the event when this returns."""
+        stored = asyncio.Event()
+        self._background.spawn(self._deliver_event(event, kind, stored, unaddressed=unaddressed))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STORE_WAIT):
+                await stored.wait()
 
     async def _deliver_event(
-        self, event: dict[str, Any], kind: ChatKind, *, unaddressed: bool = False
+        self,
+        event: dict[str, Any],
+        kind: ChatKind,
+        stored: asyncio.Event,
+        *,
+        unaddressed: bool = False,
+    ) -> None:
+        try:
+            await self._deliver_stored(event, kind, stored, unaddressed=unaddressed)
+        finally:
+            stored.set()  # nothing stored (a file without a word) or a failure: no wait
+
+    async def _deliver_stored(
+        self, event: dict[str, Any], kind: ChatKind, stored: asyncio.Event, *, unaddressed: bool
     ) -> None:
         text = str(event.get("text") or "")
         if self.bot_user_id:
@@ -389,7 +418,7 @@ class SlackChannel:
         )
         # a stranger's message is refused at once: it earns no mark (nor a call to Slack)
         async with self.working.around(channel, ts if known else ""):
-            await self._dispatch_in(message)
+            await self._dispatch_in(message, stored)
 
     async def _known(self, user: str) -> bool:
         return self.known is None or await self.known(Identity("slack", user))
@@ -516,9 +545,11 @@ class SlackChannel:
         finally:
             answer.done = True
 
-    async def _dispatch_in(self, message: IncomingMessage) -> None:
+    async def _dispatch_in(
+        self, message: IncomingMessage, stored: asyncio.Event | None = None
+    ) -> None:
         assert self._dispatch is not None
-        await self._dispatch(message)
+        await self._dispatch(message, stored=stored)
 
     async def _answer_presser(self, answer: _PressAnswer, text: str) -> None:
         """`text` to the presser alone: through the press's response_url, else
