@@ -170,3 +170,44 @@ async def test_a_long_reply_or_another_topics_text_is_not_a_part_of_a_paste(
     assert "DOC-A" in doc and "REPLY-B" not in doc
     assert "REPLY-B" in reply and "ORIGINAL" in reply and "DOC-A" not in reply
     assert "TOPIC-A" in topic_a and "TOPIC-B" not in topic_a and "TOPIC-B" in topic_b
+
+
+async def test_an_inline_bots_text_after_a_paste_is_not_the_owners(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R153: after a long paste, a text the owner sent through an inline bot (`@bot query`:
+    the bot's words) joined the paste as its next part, and the whole became the owner's own
+    words: its order wrote a file with no card. It is the bot's, fenced, and asks first."""
+    from test_telegram_boundary import cards, fenced, settle, unfenced, written
+    from trust_world import instruction, obedient_model
+
+    fake_model.on_request(obedient_model)
+    order = instruction("write_file", {"path": "inline.txt", "content": "pwned"})
+    bot = {"id": 555, "is_bot": True, "first_name": "Gifs", "username": "gifsbot"}
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        tg.push_message(paste(3800, "LONG"), user_id=OWNER_TG)
+        tg.push_message(f"Funny cat. {order}", user_id=OWNER_TG, extra={"via_bot": bot})
+        await until(lambda: cards(tg), "an approval card to the owner")
+        await settle(h)
+    assert not written(tmp_path, "inline.txt")
+    assert fenced(fake_model, "Funny cat.") and not unfenced(fake_model, "Funny cat.")
+
+
+def test_parts_of_differing_authors_are_never_the_first_parts_own() -> None:
+    """However parts come to be gathered, one written by someone else (a forward, an inline
+    bot's) makes the whole someone else's words, not the owner's."""
+    from bot.channels.telegram_types import Message
+    from bot.channels.telegram_updates import album_in
+
+    chat = {"id": OWNER_TG, "type": "private", "first_name": "O"}
+    owner = {"id": OWNER_TG, "is_bot": False, "first_name": "O"}
+    bot = {"id": 555, "is_bot": True, "first_name": "Gifs", "username": "gifsbot"}
+    own = {"message_id": 1, "date": 1, "chat": chat, "from": owner, "text": "mine"}
+    inline = own | {"message_id": 2, "text": "the bot's", "via_bot": bot}
+    forward = own | {"message_id": 3, "text": "Eve's"}
+    forward["forward_origin"] = {"type": "hidden_user", "sender_user_name": "Eve", "date": 1}
+    for parts in ([own, inline], [own, forward]):
+        incoming = album_in([Message.from_raw(p) for p in parts], "stewardbot", 123456)
+        assert incoming is not None and incoming.forwarded_from, parts
+    alone = album_in([Message.from_raw(own)], "stewardbot", 123456)
+    assert alone is not None and alone.forwarded_from is None

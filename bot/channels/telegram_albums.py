@@ -283,9 +283,14 @@ def _topic(message: Message) -> int | None:
 
 def _continues(message: Message) -> bool:
     """Whether a message can be a split text's next part: a person's own text in a private
-    chat, no command, no forward, no answer to another message (an app sends the parts after
-    the first as plain texts)."""
-    return _private_text(message) and message.reply_to_message is None
+    chat, no command, no forward, no answer to or quote of another message (an app sends the
+    parts after the first as plain texts)."""
+    return (
+        _private_text(message)
+        and message.reply_to_message is None
+        and message.external_reply is None
+        and message.quote is None
+    )
 
 
 def _long_text(message: Message) -> bool:
@@ -306,5 +311,6 @@ def _private_text(message: Message) -> bool:
         and message.from_user is not None
         and not message.from_user.is_bot
         and message.forward_origin is None
+        and message.via_bot is None  # an inline bot's words (R153: joined as the owner's)
         and not message.text.startswith("/")
     )

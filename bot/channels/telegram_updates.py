@@ -113,6 +113,11 @@ def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessag
     if incoming is None:
         return None
     media = tuple(ref for part in parts for ref in media_in(part))
+    # parts whose authors differ (a forward or an inline bot's among one's own words, however
+    # they were gathered) are all someone else's: never the first part's own (R153)
+    outside = next(filter(None, map(forward_origin, parts)), None)
+    if outside is not None and incoming.forwarded_from is None:
+        return dataclasses.replace(incoming, media=media, forwarded_from=outside)
     return dataclasses.replace(incoming, media=media)
 
 
