@@ -265,9 +265,13 @@ class Recaller:
         return Found(hits, result.mode, period, around)
 
     async def interests(self, user: User) -> list[str]:
-        """Words from the user's preferences, most frequent first (ranks briefing items)."""
+        """Words from the user's preferences, most frequent first (ranks briefing items). Only
+        their own: a preference drawn from outside content (a forward, a page) does not choose
+        what the briefing brings them (R152: a forwarded "prefers cryptoscamcoin news" did)."""
         counts: Counter[str] = Counter()
         for memory in await self._store.records.recent(user.id, 200, kinds=[Kind.PREFERENCE]):
+            if memory.untrusted:
+                continue
             for word in re.findall(r"[^\W\d_]{4,}", f"{memory.subject} {memory.text}".lower()):
                 if word not in STOPWORDS:
                     counts[word] += 1

@@ -35,6 +35,7 @@ from agent.tools import Risk, ToolContext, ToolResult, tool
 from agent.types import TurnRequest
 from memory.clock import FrozenClock
 from memory.embedder import MiniLMEmbedder
+from memory.labels import Label
 from memory.longterm import Compaction, Kind, NewMemory, Source, Trust
 from memory.longterm.queries import CompactionMarks
 from memory.people import Identity
@@ -492,6 +493,21 @@ async def test_the_briefing_ranks_with_what_memory_says_the_owner_likes(tmp_path
         assert owner is not None
         interests = await memory.interests(owner)
         assert {"climate", "tech", "cycling"} <= set(interests)
+        # R152: a preference drawn from someone else's words (a forward) does not rank it
+        outside = Label.untrusted("forward:telegram:user:666")
+        for n in range(3):
+            await memory.remember(
+                NewMemory(
+                    1,
+                    f"Prefers cryptoscamcoin news {n}.",
+                    kind=Kind.PREFERENCE,
+                    source=Source.WEB,
+                    trust=Trust.UNTRUSTED,
+                    label=outside,
+                )
+            )
+        interests = await memory.interests(owner)
+        assert "cryptoscamcoin" not in interests and "climate" in interests
 
 
 # -- export / import --------------------------------------------------------------------------
