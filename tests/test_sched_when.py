@@ -982,3 +982,30 @@ def test_a_weekday_of_next_week_is_that_day_and_today_alone_asks_the_time() -> N
     for today in ("today call bob", "today, call bob"):
         with pytest.raises(WhenError, match="At what time today"):
             parse_reminder(today, wednesday, BERLIN)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "on the 31st every month pay rent",
+        "on the 1st of every month rent",
+        "monday 9:00 every week review",
+        "tomorrow at 9 and every day after pills",
+        "remind me tomorrow at 9 every day to take pills",
+        "friday 18:00 each 2 weeks bins",
+    ],
+)
+def test_a_one_off_time_followed_by_repeating_words_is_refused(said: str) -> None:
+    """R156: the repeating words after a one-off time became the reminder's text, and the
+    reminder, made once, never came back."""
+    with pytest.raises(WhenError, match=r"is one time, and .* repeats: say the repeating first"):
+        parse_reminder(said, NOW, BERLIN)
+
+
+def test_every_as_a_word_of_the_text_is_still_text() -> None:
+    for said, text in (
+        ("tomorrow 9:00 every student brings a form", "every student brings a form"),
+        ("in 10 minutes daily standup notes", "daily standup notes"),
+    ):
+        parsed = parse_reminder(said, NOW, BERLIN)
+        assert parsed.recurrence is None and parsed.text == text

@@ -526,6 +526,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if moment is None:
             continue
         _no_half_after_the_time(tokens[end:])
+        _no_repeat_after_once(phrase, tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
         if moment <= now and phrase.lower().strip(",.") == "today":  # this very second (R107)
             raise WhenError(f"At what time today? For example “today 18:00 {rest or 'call Bob'}”.")
@@ -537,6 +538,29 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(phrase.strip())))
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+_REPEAT_UNITS = frozenset(
+    {"day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours"}
+    | {"morning", "evening", "night", "other", "weekday", "weekend", "fortnight", "time"}
+    | set(_WEEKDAYS)
+)
+
+
+def _no_repeat_after_once(phrase: str, rest: list[str]) -> None:
+    """A one-off time followed by words of repeating ("on the 31st every month pay rent",
+    "monday 9:00 every week review", "tomorrow at 9 and every day after pills") is refused:
+    made once, with the repeating words as its text, it was a reminder that never came back
+    (R156). "every student brings a form" and "daily standup" are text still."""
+    words = [t.lower().strip(",.;:") for t in rest[:3]]
+    joined = 1 if words[:1] and words[0] in ("of", "and", "then") else 0
+    head, unit = [*words[joined : joined + 2], "", ""][:2]
+    if head in ("every", "each") and (unit in _REPEAT_UNITS or unit.isdigit()):
+        raise WhenError(
+            f"“{phrase}” is one time, and “{' '.join(rest[: joined + 2])}” repeats: say the "
+            "repeating first, e.g. “every monday 9:00 review” or “every day 9:00 pills” (I "
+            "repeat by days and weeks, not by hours, months or years yet)."
+        )
 
 
 def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[str]:
