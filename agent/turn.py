@@ -338,7 +338,7 @@ class TurnRunner:
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
                     text = _final_text(reply)
                     if text.strip() != SILENT_REPLY:  # a self-initiated turn's "nothing to say"
-                        text = _joined([*turn.said, text])
+                        text = _joined([*turn.said, text]) or self._wordless(turn)
                     return await self._end(turn, TurnStatus.COMPLETED, text)
                 paused = await self._run_tools(turn, reply.tool_calls)
                 if paused:
@@ -370,11 +370,9 @@ class TurnRunner:
             if done := self._already_done(turn):
                 # said before "try again", and kept in the history the next turn reads: trying
                 # again must not do it a second time (a second reminder)
-                more = len(done) - MAX_DONE_NAMED
-                named = done[:MAX_DONE_NAMED] + ([f"and {more} more"] if more > 0 else [])
                 text += (
                     " Already done before the failure (asking again would do it twice): "
-                    + ", ".join(named)
+                    + _named(done)
                     + "."
                 )
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
@@ -397,6 +395,15 @@ class TurnRunner:
                 label=turn.label,
                 refused=_take(turn.refused),
             )
+
+    def _wordless(self, turn: _Turn) -> str:
+        """What a turn the model ended without a word says (R156: "(done)", when nothing was):
+        the actions it ran; a self-initiated turn's nothing to say; else that it gave none."""
+        if done := self._already_done(turn):
+            return f"Done: {_named(done)}."
+        if turn.request.self_initiated:
+            return SILENT_REPLY
+        return "(The model gave no answer this time; please ask again.)"
 
     def _already_done(self, turn: _Turn) -> list[str]:
         """The actions this turn's steps ran (a tool above read, whose result was not an
@@ -655,6 +662,12 @@ def _refusal(tool: str, arguments: dict[str, Any]) -> str:
     return f"{verb} {fence} {main or '(empty)'} {fence}"
 
 
+def _named(done: list[str]) -> str:
+    """Actions as one list, the first `MAX_DONE_NAMED` by name."""
+    more = len(done) - MAX_DONE_NAMED
+    return ", ".join(done[:MAX_DONE_NAMED] + ([f"and {more} more"] if more > 0 else []))
+
+
 def _joined(parts: list[str]) -> str:
     """A turn's texts as one answer, in the order written (empty ones left out)."""
     return "\n\n".join(part.strip() for part in parts if part.strip())
@@ -684,4 +697,4 @@ def _final_text(reply: ModelReply) -> str:
         if not text.strip():
             return "(The model declined to answer this.)"
         return text.rstrip() + "\n\n[The model declined to go on with this answer; it stops here.]"
-    return text or "(done)"
+    return text

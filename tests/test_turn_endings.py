@@ -63,3 +63,18 @@ async def test_what_the_model_wrote_before_a_tool_call_is_part_of_the_answer(
         stored = [m.text for m in await h.steward.stores.messages.all(direction="out")]
     assert said == f"{summary}\n\nNoted at 19:10."
     assert stored == [said]
+
+
+async def test_a_turn_the_model_ends_without_a_word_says_what_happened(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R156: an empty answer reached the owner as "(done)", though nothing was done; after an
+    action, "(done)" named nothing."""
+    fake_model.reply_text("")
+    fake_model.reply_tool_use("goal_add", {"title": "Learn Portuguese"})
+    fake_model.reply_text("  ")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        nothing = await h.say("hello")
+        acted = await h.say("add a goal: learn Portuguese")
+    assert nothing == "(The model gave no answer this time; please ask again.)"
+    assert acted.startswith("Done: goal_add") and "Learn Portuguese" in acted, acted
