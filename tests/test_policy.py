@@ -369,3 +369,44 @@ def test_an_always_rule_is_described_with_the_values_as_called() -> None:
     assert rule.describe().startswith(
         'tool=mcp__gh__create_issue labels=["bug","p1"] title=\'a*b\''
     )
+
+
+async def test_a_rule_on_a_path_or_an_address_holds_however_it_is_spelled(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R154: rules denying `private/*`, `*.sh` and a tracker's pages were passed by `./private`,
+    `run.sh/.`, `private\\x` and `HTTPS://TRACKER.example.:443/p`, which the tools read as the
+    same file or page. The arguments are made canonical before any rule sees them."""
+    fake_model.on_request(obedient_model)
+    rules = [
+        ("read_file", 'path = "private/*"'),
+        ("list_files", 'path = "private"'),
+        ("write_file", 'path = "*.sh"'),
+        ("web_fetch", 'url = "https://tracker.example/*"'),
+    ]
+    (tmp_path / "policy.toml").write_text(  # first in the file: the first rule that matches decides
+        "".join(f'[[rules]]\ntool = "{t}"\nargs = {{ {a} }}\ndecision = "deny"\n' for t, a in rules)
+        + DEFAULT_POLICY
+    )
+    private = tmp_path / "workspace" / "private"
+    private.mkdir(parents=True)
+    (private / "diary.md").write_text("my secret diary\n")
+    calls = [
+        ("read_file", {"path": "./private/diary.md"}),
+        ("read_file", {"path": "private//diary.md"}),
+        ("read_file", {"path": "private\\diary.md"}),
+        ("list_files", {"path": "./private/."}),
+        ("write_file", {"path": "run.sh/.", "content": "echo hi"}),
+        ("write_file", {"path": "./run.sh", "content": "echo hi"}),
+        ("web_fetch", {"url": "HTTPS://TRACKER.example./p"}),
+        ("web_fetch", {"url": "https://tracker.example:443/p"}),
+        ("web_fetch", {"url": "https://tracker.example"}),
+    ]
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        for index, (tool, arguments) in enumerate(calls):
+            await h.say(instruction(tool, arguments), chat=f"c{index}")
+            results = str(fake_model.requests[-1].tool_results)
+            assert "refused: policy rule" in results, (tool, arguments, results)
+        assert not h.channel.approvals
+    assert not (tmp_path / "workspace" / "run.sh").exists()
+    assert not any("my secret diary" in str(r.tool_results) for r in fake_model.requests)

@@ -36,6 +36,7 @@ from agent.mail.message import (
     parse_recipients,
 )
 from agent.mail.service import MailService, ReadResult, check_folder_name
+from agent.tools.canonical import WorkspacePath
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
 
@@ -404,7 +405,7 @@ async def mail_send(
     body: str,
     cc: str = "",
     bcc: str = "",
-    attachments: list[str] | None = None,
+    attachments: list[WorkspacePath] | None = None,
 ) -> str:
     """Send a new e-mail from the owner's address (the owner approves it first).
 
@@ -507,7 +508,7 @@ async def mail_reply(
     folder: str = "INBOX",
     reply_all: bool = False,
     cc: str = "",
-    attachments: list[str] | None = None,
+    attachments: list[WorkspacePath] | None = None,
 ) -> ToolResult:
     """Reply to a message, in its thread, quoting it (the owner approves it first).
 

@@ -258,7 +258,7 @@ def tool(
             raise TypeError(f"tool {func.__name__} must be an async function")
         doc = docstring_parser.parse(inspect.getdoc(func) or "")
         described = {p.arg_name: (p.description or "").strip() for p in doc.params}
-        hints = get_type_hints(func)
+        hints = get_type_hints(func, include_extras=True)  # Annotated: a canonical form
         parameters = list(inspect.signature(func).parameters.values())
         if not parameters or hints.get(parameters[0].name) is not ToolContext:
             raise TypeError(f"tool {func.__name__}: the first parameter must be ctx: ToolContext")

@@ -18,6 +18,7 @@ from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read
 from agent.html_text import html_to_text
 from agent.public_web import checked_target, text_codec
 from agent.sandbox import Sandbox
+from agent.tools.canonical import WebAddress
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ async def _url_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
 
 
 @tool(risk=Risk.EXTERNAL_EFFECT, untrusted_output=True, preview=_fetch_preview, precheck=_url_ok)
-async def web_fetch(ctx: ToolContext, url: str) -> ToolResult:
+async def web_fetch(ctx: ToolContext, url: WebAddress) -> ToolResult:
     """Fetch a web page (GET) and return its text.
 
     Args:

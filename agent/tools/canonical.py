@@ -1,0 +1,76 @@
+"""One spelling for a workspace path and for a web address, given before anything reads them.
+
+A tool's arguments are made canonical as they are validated, so the policy's rules, the
+approval card, the approved action's hash and the tool itself all see the same spelling (R154:
+a rule denying `private/*` did not match `./private/diary.md`, which the tool read all the same;
+one denying `https://tracker.example/*` did not match `HTTPS://TRACKER.example.:443/p`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import idna
+from pydantic import AfterValidator
+
+__all__ = ["WebAddress", "WorkspacePath", "canonical_path", "canonical_url"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def canonical_path(value: str) -> str:
+    """`./notes//todo.md/.` as `notes/todo.md`; a backslash is a slash, as the sandbox reads it.
+    What the sandbox refuses (`..`, an absolute path) is kept as written, for it to refuse."""
+    return str(PurePosixPath(value.replace("\\", "/")))
+
+
+def _unescaped(part: str) -> str:
+    """RFC 3986's normalisation: `%70` is `p` (an unreserved character), other escapes in
+    capitals."""
+
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if _UNRESERVED.fullmatch(char) else f"%{match.group(1).upper()}"
+
+    return _ESCAPE.sub(one, part)
+
+
+def canonical_url(value: str) -> str:
+    """The scheme and host in small letters, the host in its IDNA form (as it goes on the
+    wire: a look-alike letter shows), without a trailing dot or the scheme's own port, the path
+    at least `/`, and escapes of plain characters undone. What does not parse is kept as
+    written, for the tool's own check to refuse."""
+    try:
+        parts = urlsplit(value.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return value
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return value
+    host = host.rstrip(".")
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return value
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    path = _unescaped(parts.path) or "/"
+    return urlunsplit((scheme, netloc, path, _unescaped(parts.query), parts.fragment))
+
+
+WorkspacePath = Annotated[str, AfterValidator(canonical_path)]
+"""A path in the workspace, as a tool's parameter: canonical once validated."""
+
+WebAddress = Annotated[str, AfterValidator(canonical_url)]
+"""An http(s) address, as a tool's parameter: canonical once validated."""
