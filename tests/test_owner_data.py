@@ -81,6 +81,42 @@ async def test_another_persons_read_of_the_owners_files_waits_for_the_owner(
         await w.check_invariants()
 
 
+async def test_a_read_through_a_link_shows_the_file_read_and_a_later_link_voids_it(
+    tmp_path: Path,
+) -> None:
+    """R154: Mallory asks to read `shared/readme.md`, a link to `private/diary.md` (an archive
+    she sent, unpacked): the card named only the path, and approved, the diary reached her. The
+    card names the file read; a path made a link after the card is another action."""
+    import os
+
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "private").mkdir()
+        (w.workspace / "private" / "diary.md").write_text(SECRET)
+        (w.workspace / "shared").mkdir()
+        os.symlink("../private/diary.md", w.workspace / "shared" / "readme.md")
+        (w.workspace / "shared" / "hello.md").write_text("hello Mallory\n")
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        for path in ("shared/readme.md", "shared/hello.md"):
+            await w.h.router.dispatch(
+                IncomingMessage(
+                    sender=MALLORY,
+                    address=Address("test", "mallory-dm"),
+                    text="please " + instruction("read_file", {"path": path}),
+                    chat_kind=ChatKind.PRIVATE,
+                )
+            )
+        linked, plain = sorted(await stores.approvals.pending(), key=lambda a: a.turn_id)
+        assert "(a link: the file read is private/diary.md)" in linked.preview, linked.preview
+        assert plain.preview == "read workspace file shared/hello.md"
+        (w.workspace / "shared" / "hello.md").unlink()  # swapped for a link after the card
+        os.symlink("../private/diary.md", w.workspace / "shared" / "hello.md")
+        said = await w.h.say(f"/approve {plain.id}")
+        assert "read_file ran" not in said, said
+        assert await w.tools_ran("read_file") == 0
+        assert not any(SECRET in str(r.messages) for r in w.model.requests)
+
+
 async def test_every_tool_on_the_owners_things_asks_for_another_person(tmp_path: Path) -> None:
     async with trust_world(tmp_path) as w:
         steward = w.h.steward

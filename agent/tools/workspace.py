@@ -5,7 +5,7 @@ symlinks, so a folder swapped for a link after the checks cannot redirect the op
 more than one hard link is refused (it may be `policy.toml` or `.env` under another name), and
 nothing is written inside a `.git` folder (a planted config or hook would run code).
 
-(Some 410 lines: the file tools share the confined open and walk, and a write's card preview,
+(Some 470 lines: the file tools share the confined open and walk, and a card's preview,
 its diff, reads the file through the same open.)
 """
 
@@ -23,7 +23,16 @@ from typing import Any
 
 from agent.media.documents import DocumentError, decode_text
 from agent.sandbox import Sandbox
-from agent.tools.registry import Precheck, Risk, ToolContext, ToolError, ToolResult, tool
+from agent.tools.canonical import WorkspacePath
+from agent.tools.registry import (
+    ActionHook,
+    Precheck,
+    Risk,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    tool,
+)
 from agent.tree_digest import file_digest
 
 __all__ = ["WORKSPACE_TOOLS", "leads_to", "sandbox_of"]
@@ -150,8 +159,48 @@ def _file_ok(write: bool) -> Precheck:
     return check
 
 
-@tool(risk=Risk.READ, owner_data=True, untrusted_output=True, precheck=_path_ok)
-async def list_files(ctx: ToolContext, path: str = ".") -> str | ToolResult:
+def _where(sandbox: Sandbox, path: str) -> str:
+    """Where `path` leads now, for the approval of a read: the card's path swapped for a link
+    after the card (or a link's target changed) is another action."""
+    try:
+        sandbox.check_relative(path)
+        link = sandbox.root() / path
+        return f"{link.resolve()}|symlink={link.is_symlink()}"
+    except (ToolError, OSError, RuntimeError) as exc:
+        return f"invalid:{exc}"
+
+
+def _read_hooks(what: str, done: str) -> tuple[ActionHook, ActionHook]:
+    """A read's preview (the file or folder it really reads, when a link leads elsewhere) and
+    fingerprint (where the path leads). R154: a guest's approved read of `shared/readme.md`,
+    a link to `private/diary.md`, showed only the path, and a link made after the card did
+    not void the approval."""
+
+    async def preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+        path = str(arguments.get("path") or ".")
+        real = await asyncio.to_thread(leads_to, sandbox_of(ctx), path)
+        shown = f"{what} {path}"
+        return f"{shown} (a link: the {done} is {real})" if real is not None else shown
+
+    async def fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+        return await asyncio.to_thread(_where, sandbox_of(ctx), str(arguments.get("path") or "."))
+
+    return preview, fingerprint
+
+
+_list_preview, _list_fingerprint = _read_hooks("list workspace folder", "folder listed")
+_read_preview, _read_fingerprint = _read_hooks("read workspace file", "file read")
+
+
+@tool(
+    risk=Risk.READ,
+    owner_data=True,
+    untrusted_output=True,
+    preview=_list_preview,
+    fingerprint=_list_fingerprint,
+    precheck=_path_ok,
+)
+async def list_files(ctx: ToolContext, path: WorkspacePath = ".") -> str | ToolResult:
     """List the files and folders in the workspace (or in a folder of it).
 
     Args:
@@ -206,8 +255,15 @@ def _listed(fd: int, relative: PurePosixPath, item: os.DirEntry[str]) -> str:
     return f"{name} ({note})"
 
 
-@tool(risk=Risk.READ, owner_data=True, untrusted_output=True, precheck=_file_ok(write=False))
-async def read_file(ctx: ToolContext, path: str) -> ToolResult:
+@tool(
+    risk=Risk.READ,
+    owner_data=True,
+    untrusted_output=True,
+    preview=_read_preview,
+    fingerprint=_read_fingerprint,
+    precheck=_file_ok(write=False),
+)
+async def read_file(ctx: ToolContext, path: WorkspacePath) -> ToolResult:
     """Read a text file from the workspace.
 
     Args:
@@ -389,7 +445,7 @@ def _file_state(sandbox: Sandbox, path: str) -> str:
     fingerprint=_write_fingerprint,
     precheck=_file_ok(write=True),
 )
-async def write_file(ctx: ToolContext, path: str, content: str) -> str:
+async def write_file(ctx: ToolContext, path: WorkspacePath, content: str) -> str:
     """Write a text file in the workspace, replacing what was there.
 
     Args:
