@@ -97,11 +97,15 @@ class Steward:
         assert isinstance(self.courier.outbox, Switchboard)
         return self.courier.outbox
 
-    async def respond(self, request: TurnRequest, *, footer: str = "") -> TurnOutcome:
+    async def respond(
+        self, request: TurnRequest, *, footer: str = "", hold_failure: bool = False
+    ) -> TurnOutcome:
         """Run a turn for `request` and deliver its reply to `request.address`.
 
         A self-initiated turn whose answer is exactly SILENT_REPLY sends nothing (a check-in
-        with nothing to say); `footer` is appended to the reply (the briefing's failed feeds).
+        with nothing to say); `footer` is appended to the reply (the briefing's failed feeds);
+        with `hold_failure` a failed turn sends nothing (a scheduled job tries again, or says
+        which job failed: "please try again" answered no question, R156).
         """
         stream = self._stream_for(request)
         access = self.stores.messages.access_changes
@@ -116,6 +120,8 @@ class Steward:
             async with self.sequencer.turn(request.address), self.typing(request.address):
                 outcome = await self.runner.run(request, stream=stream)
             if access != self.stores.messages.access_changes and await self._taken(request):
+                return outcome
+            if hold_failure and outcome.status is TurnStatus.FAILED:
                 return outcome
             return await self._respond(request, outcome, footer, stream)
         finally:

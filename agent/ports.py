@@ -28,7 +28,11 @@ __all__ = ["Remembering", "Responder", "Scheduling"]
 class Responder(Protocol):
     """Runs a turn for a request and delivers its reply (in its chat's place in line)."""
 
-    async def respond(self, request: TurnRequest, *, footer: str = "") -> TurnOutcome: ...
+    async def respond(
+        self, request: TurnRequest, *, footer: str = "", hold_failure: bool = False
+    ) -> TurnOutcome:
+        """`hold_failure`: a failed turn's apology is not sent (the job says what it does)."""
+        ...
 
 
 class Scheduling(Protocol):

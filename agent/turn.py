@@ -367,7 +367,10 @@ class TurnRunner:
             log.warning("turn %s: model unavailable: %s (%s)", turn.id, exc.reason, exc.status)
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
             text = f"Sorry, I couldn't answer: {exc.reason}."
-            if done := self._already_done(turn):
+            done = self._already_done(turn)
+            refused = exc.status is not None and 400 <= exc.status < 500
+            refused = refused and exc.status not in (408, 429)
+            if done:
                 # said before "try again", and kept in the history the next turn reads: trying
                 # again must not do it a second time (a second reminder)
                 text += (
@@ -375,7 +378,7 @@ class TurnRunner:
                     + _named(done)
                     + "."
                 )
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
+            if refused:
                 # refused, not failing: no retry was made, and waiting will not change it
                 text += (
                     " Trying again will not help until that is fixed; the details are in "
@@ -394,6 +397,8 @@ class TurnRunner:
                 turn.steps,
                 label=turn.label,
                 refused=_take(turn.refused),
+                failure=exc.reason,
+                retryable=not refused and not done,
             )
 
     def _wordless(self, turn: _Turn) -> str:

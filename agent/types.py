@@ -218,3 +218,8 @@ class TurnOutcome:
     skipped_for: str = ""
     """Why a turn did not run: "budget" (the owner's daily budget; they are told once a day),
     "allowance" (another person's daily allowance), "" (it ran, or there is no model)."""
+    failure: str = ""
+    """Why a failed turn failed (the model API overloaded, …), in words for the owner."""
+    retryable: bool = False
+    """A failed turn that may be run again as it was: the model API failed for a while, not
+    refusing it, and nothing had been done yet (a scheduled job tries again later)."""

@@ -375,7 +375,9 @@ class SchedulerEngine:
         except Exception as exc:
             log.exception("schedule %s (%s) failed", schedule.id, schedule.kind)
             result = JobResult(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        stopped = result.stop or (result.status is RunStatus.FAILED and not schedule.recurring)
+        stopped = result.stop or (
+            result.status is RunStatus.FAILED and not schedule.recurring and result.retry_at is None
+        )
         status = ScheduleStatus.CANCELLED if result.stop else None
         if stopped and status is None:
             status = ScheduleStatus.FAILED
@@ -386,7 +388,7 @@ class SchedulerEngine:
             reason=result.reason,
             turn_id=result.turn_id,
             detail=result.detail,
-            next_run_at=None if stopped else (upcoming or _same_time_after(due_at, result, zone)),
+            next_run_at=None if stopped else _next_at(upcoming, due_at, result, zone),
             schedule_status=status,
         )
         await audit.record(
@@ -441,6 +443,16 @@ class SchedulerEngine:
                 break
             due_at, missed = following, missed + 1
         return due_at, missed
+
+
+def _next_at(
+    upcoming: datetime | None, due_at: datetime, result: JobResult, zone: ZoneInfo
+) -> datetime | None:
+    """When the schedule runs next: a failed run's try again (before the next occurrence),
+    else the next occurrence, else a one-off put off (`_same_time_after`)."""
+    if result.retry_at is not None and (upcoming is None or result.retry_at < upcoming):
+        return result.retry_at
+    return upcoming or _same_time_after(due_at, result, zone)
 
 
 def _same_time_after(due_at: datetime, result: JobResult, zone: ZoneInfo) -> datetime | None:

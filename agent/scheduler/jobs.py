@@ -43,6 +43,19 @@ __all__ = [
 
 NO_MODEL = "no model configured (ANTHROPIC_API_KEY)"
 LATE_AFTER = timedelta(minutes=1)  # a reminder or task later than this says so
+RETRY_FIRST = timedelta(minutes=5)
+RETRY_MOST = timedelta(hours=1)
+RETRY_FOR = timedelta(hours=6)
+"""A job whose model call failed for a while (overloaded, unreachable) tries again after
+RETRY_FIRST, then after as long as it has been failing (so doubling) up to RETRY_MOST, until it
+has been failing for RETRY_FOR (R156: a one-off task was lost at the first failure)."""
+
+
+def retry_wait(failing_for: timedelta) -> timedelta | None:
+    """How long a job that has been failing for `failing_for` waits to try again; None: no
+    more tries."""
+    wait = min(max(RETRY_FIRST, failing_for), RETRY_MOST)
+    return wait if failing_for + wait <= RETRY_FOR else None
 
 
 class Late(timedelta):
@@ -92,6 +105,7 @@ class JobResult:
     detail: dict[str, Any] = field(default_factory=dict)
     stop: bool = False  # the schedule ends here (its goal was closed, …)
     again_at: datetime | None = None  # a one-off not run now runs then (not done, not lost)
+    retry_at: datetime | None = None  # failed for now: tried again then (see `retry_wait`)
     reply: str = ""  # what was posted, when it was
     label: Label = TRUSTED  # the turn's: what it posted (and is remembered) carries it
 
@@ -239,10 +253,22 @@ class JobRuntime:
         tomorrow = self.clock.now().astimezone(zone).date() + timedelta(days=1)
         return datetime.combine(tomorrow, time(0, 5), zone)
 
-    async def agent_turn(self, request: TurnRequest, *, footer: str = "") -> JobResult:
+    async def agent_turn(
+        self,
+        request: TurnRequest,
+        *,
+        footer: str = "",
+        retried: Schedule | None = None,
+        failed: str = "",
+    ) -> JobResult:
         """Run the job's turn through the responder (budget, policy, audit and the chat's place
-        in line apply) and say what came of it."""
-        outcome: TurnOutcome = await self.responder.respond(request, footer=footer)
+        in line apply) and say what came of it. A `retried` schedule's job tries again when the
+        model call failed for a while (`retry_wait`); once it gives up, the owner is told
+        `failed` (what did not happen) and why, or nothing when `failed` is empty (a check-in:
+        the next one comes)."""
+        outcome: TurnOutcome = await self.responder.respond(
+            request, footer=footer, hold_failure=retried is not None
+        )
         turn_id = outcome.turn_id
         cost = await self.stores.turns.cost_of(turn_id) if turn_id is not None else 0.0
         detail: dict[str, Any] = {"tokens": outcome.usage.total, "cost_usd": round(cost, 6)}
@@ -254,6 +280,22 @@ class JobRuntime:
             again = self._next_allowance_day() if outcome.skipped_for == "allowance" else None
             return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
+            wait = None
+            if retried is not None and outcome.retryable:
+                wait = retry_wait(await self._failing_for(retried))
+            if wait is not None:
+                again = self.clock.now() + wait
+                reason = f"the model call failed ({outcome.failure}); trying again in " + (
+                    f"{round(wait.total_seconds() / 60)} min"
+                )
+                return JobResult(RunStatus.FAILED, reason, outcome.turn_id, detail, retry_at=again)
+            if retried is not None and failed and request.address and request.chat:
+                if outcome.retryable:  # nothing was done: it failed for a while, and on
+                    hours = round(RETRY_FOR.total_seconds() / 3600)
+                    text = f"{failed}: {outcome.failure}. I tried for {hours} hours and gave up."
+                else:  # refused, or failed after an action: the outcome says which
+                    text = f"{failed}. {outcome.text}"
+                await self.sender.send(request.address, request.chat.id, text, label=request.label)
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
         if outcome.status is TurnStatus.AWAITING_APPROVAL:
             # nothing was posted yet: not "sent", and no empty check-in or briefing is kept as
@@ -274,6 +316,14 @@ class JobRuntime:
             reply=outcome.text,
             label=outcome.label,
         )
+
+    async def _failing_for(self, schedule: Schedule) -> timedelta:
+        """How long the schedule's runs have failed, one after another, until this one."""
+        ok = tuple(s.value for s in RunStatus if s not in (RunStatus.FAILED, RunStatus.FIRING))
+        last_ok = await self.schedules.last_run(schedule.id, ok)
+        failed = await self.schedules.last_runs(schedule.id, (RunStatus.FAILED.value,), 50)
+        streak = [r for r in failed if last_ok is None or r.id > last_ok.id]
+        return self.clock.now() - streak[0].started_at if streak else timedelta(0)
 
     async def remember(
         self,

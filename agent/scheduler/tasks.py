@@ -65,4 +65,7 @@ class TaskJob(AgentJob):
             sources=job_sources(schedule),
             run_id=job.run_id,
         )
-        return await self.runtime.agent_turn(request)
+        shown = instruction if len(instruction) <= 80 else instruction[:79] + "…"
+        return await self.runtime.agent_turn(
+            request, retried=schedule, failed=f"Your scheduled task “{shown}” did not run"
+        )

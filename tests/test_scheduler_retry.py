@@ -1,0 +1,66 @@
+"""A scheduled job whose model call fails for a while tries again, and says which job gave up
+(R156: a task set "in 10 minutes" was consumed by one overloaded minute of the model API, and
+the owner, who had asked nothing, was told "Sorry, I couldn't answer … please try again")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, Reply
+from harness import running_steward
+
+from memory.clock import FrozenClock
+
+TASK = "check whether the train strike is over"
+
+
+async def _task_set(h: object, fake_model: FakeAnthropic) -> None:
+    fake_model.reply_tool_use("task_add", {"when": "in 10 minutes", "instruction": TASK})
+    fake_model.reply_text("Will do.")
+    await h.say("in 10 minutes check whether the strike is over")  # type: ignore[attr-defined]
+
+
+async def test_a_task_whose_model_call_failed_runs_again_later(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await _task_set(h, fake_model)
+        told = len(h.channel.texts())
+        fake_model.fail(529, times=1000, retry_after=0.01)
+        clock.advance(timedelta(minutes=11))
+        (failed,) = await h.steward.scheduler.run_due()
+        assert failed.status == "failed" and "trying again in 5 min" in failed.reason
+        assert len(h.channel.texts()) == told, "the owner asked nothing: no apology"
+        assert TASK in await h.say("/remind list")
+        told = len(h.channel.texts())
+        fake_model.reset()
+        fake_model.on_request(lambda _: Reply.text("The strike is over."))
+        clock.advance(timedelta(minutes=6))
+        (ran,) = await h.steward.scheduler.run_due()
+        assert ran.status == "sent"
+        assert h.channel.texts()[told:] == ["The strike is over."]
+        assert "No reminders" in await h.say("/remind list")
+
+
+async def test_a_task_that_keeps_failing_is_named_when_it_gives_up(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await _task_set(h, fake_model)
+        told = len(h.channel.texts())
+        fake_model.fail(529, times=10_000, retry_after=0.01)
+        runs = []
+        for _ in range(8 * 12):  # eight hours, five minutes at a time
+            clock.advance(timedelta(minutes=5))
+            runs += await h.steward.scheduler.run_due()
+        said = h.channel.texts()[told:]
+        listed = await h.say("/remind list")
+    assert 4 <= len(runs) <= 12, [r.reason for r in runs]  # backing off: not every 5 minutes
+    assert all(r.status == "failed" for r in runs)
+    assert len(said) == 1, said
+    assert said[0].startswith(f"Your scheduled task “{TASK}” did not run:")
+    assert "overloaded" in said[0] and "gave up" in said[0]
+    assert "No reminders" in listed
