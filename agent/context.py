@@ -13,6 +13,7 @@ own replies written after reading such content.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -329,6 +330,7 @@ class ContextBuilder:
             recent = [message for message in recent if message.id > floor]
         if request.chat.kind == "private":
             recent = _since_someone_else(recent, request.user.id)
+        recent = await self._paired(recent)
         picked: list[dict[str, Any]] = []
         label = TRUSTED
         budget = self._history_tokens
@@ -352,6 +354,25 @@ class ContextBuilder:
             note = {"type": "text", "text": "(Steward wrote the following on its own.)"}
             picked.insert(0, {"role": "user", "content": [note]})
         return picked, label
+
+    async def _paired(self, recent: list[StoredMessage]) -> list[StoredMessage]:
+        """Each answer right after the message it answers. Stored in the order they came, two
+        messages sent quickly read as one user turn "first / second" and one answer "re: first
+        / re: second" (R156). Only where two incoming messages are next to each other is the
+        turns table asked which message each answer answered."""
+        if not any(a.direction == b.direction == "in" for a, b in itertools.pairwise(recent)):
+            return recent
+        answers = {m.turn_id for m in recent if m.direction == "out" and m.turn_id is not None}
+        triggers = await self._stores.turns.triggers(answers)
+        incoming = {m.id for m in recent if m.direction == "in"}
+
+        def place(message: StoredMessage) -> tuple[int, int]:
+            trigger = triggers.get(message.turn_id or 0) if message.direction == "out" else None
+            if trigger is not None and trigger in incoming and trigger < message.id:
+                return trigger, message.id
+            return message.id, 0
+
+        return sorted(recent, key=place)
 
 
 def _since_someone_else(recent: list[StoredMessage], user_id: int) -> list[StoredMessage]:

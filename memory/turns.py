@@ -7,6 +7,7 @@ the usage sums read the same rows and columns the turn log writes.)
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -327,6 +328,18 @@ class TurnLog:
         if kind is None:
             return int(await self._db.scalar("SELECT COUNT(*) FROM turns"))
         return int(await self._db.scalar("SELECT COUNT(*) FROM turns WHERE kind = ?", (kind,)))
+
+    async def triggers(self, turn_ids: Iterable[int]) -> dict[int, int]:
+        """The message each of these turns answered (turns of no message left out)."""
+        ids = sorted(set(turn_ids))
+        if not ids:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT id, message_id FROM turns WHERE id IN ({','.join('?' * len(ids))})"
+            " AND message_id IS NOT NULL",
+            ids,
+        )
+        return {row["id"]: row["message_id"] for row in rows}
 
     async def of_message(self, message_id: int) -> TurnRecord | None:
         """The latest turn a message set off (None: none did)."""
