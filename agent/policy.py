@@ -579,11 +579,35 @@ class PolicyEngine:
         personal: list[Rule] = []
         for identity in await ctx.stores.people.identities_of(ctx.user.id):
             personal += self.policy.users.get(str(identity), UserPolicy()).rules
+        found: tuple[Rule, bool] | None = None
         for rules, own in ((personal, True), (self.policy.rules, False)):
             for rule in rules:
                 if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
+                    found = rule, own
+                    break
+            if found is not None:
+                break
+        denied = found is not None and found[0].decision is Decision.DENY
+        guarded = [
+            (rule, own)
+            for rules, own in ((personal, True), (self.policy.rules, False))
+            for rule in rules
+            if rule.decision in (Decision.DENY, Decision.ASK)
+            and fnmatch.fnmatchcase(tool.name, rule.tool)
+        ]
+        aliases = await tool.aliases(ctx, arguments) if tool.aliases and guarded else []
+        if denied or not aliases:
+            return found if found is not None else (None, False)
+        # a rule that denies or asks holds for where the call leads too (a path through a link:
+        # the file it reaches), whatever an earlier rule allows of its spelling (R154: a link
+        # into a denied folder was read); one that allows, only as the call was spelled
+        for rule, own in guarded:
+            if any([await self._matches(rule, tool, alias, ctx) for alias in aliases]):
+                if rule.decision is Decision.DENY:
                     return rule, own
-        return None, False
+                if found is None or found[0].decision is Decision.ALLOW:
+                    found = rule, own
+        return found if found is not None else (None, False)
 
     async def _to_owner(
         self, arguments: dict[str, Any], ctx: ToolContext, tool: str = ""

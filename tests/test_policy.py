@@ -410,3 +410,43 @@ async def test_a_rule_on_a_path_or_an_address_holds_however_it_is_spelled(
         assert not h.channel.approvals
     assert not (tmp_path / "workspace" / "run.sh").exists()
     assert not any("my secret diary" in str(r.tool_results) for r in fake_model.requests)
+
+
+async def test_a_rule_that_denies_or_asks_holds_through_a_link(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R154: `shared/readme.md`, a link to `private/diary.md`, was read though a rule denied
+    `private/*` (and an earlier rule allowed `shared/*`): a rule that denies or asks holds for
+    the file a call reaches; one that allows, only for the path as called."""
+    import os
+
+    fake_model.on_request(obedient_model)
+    rules = [
+        ("read_file", 'path = "shared/*"', "allow"),
+        ("read_file", 'path = "private/*"', "deny"),
+        ("write_file", 'path = "private/*"', "ask"),
+    ]
+    (tmp_path / "policy.toml").write_text(
+        "".join(
+            f'[[rules]]\ntool = "{t}"\nargs = {{ {a} }}\ndecision = "{d}"\n' for t, a, d in rules
+        )
+        + DEFAULT_POLICY
+    )
+    workspace = tmp_path / "workspace"
+    (workspace / "private").mkdir(parents=True)
+    (workspace / "private" / "diary.md").write_text("my secret diary\n")
+    (workspace / "shared").mkdir()
+    (workspace / "shared" / "hello.md").write_text("hello\n")
+    os.symlink("../private/diary.md", workspace / "shared" / "readme.md")
+    os.symlink("../private", workspace / "shared" / "p")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        for n, path in enumerate(("shared/readme.md", "shared/p/diary.md")):
+            await h.say(instruction("read_file", {"path": path}), chat=f"r{n}")
+            results = str(fake_model.requests[-1].tool_results)
+            assert "refused: policy rule" in results and "private/*" in results, results
+        await h.say(instruction("read_file", {"path": "shared/hello.md"}), chat="plain")
+        assert "hello" in str(fake_model.requests[-1].tool_results)
+        await h.say(instruction("write_file", {"path": "shared/readme.md", "content": "x"}))
+        assert len(h.channel.approvals) == 1, "a write through the link asks, as the rule says"
+    assert (workspace / "private" / "diary.md").read_text() == "my secret diary\n"
+    assert not any("my secret diary" in str(r.tool_results) for r in fake_model.requests)

@@ -137,6 +137,7 @@ class ToolResult:
 Handler = Callable[..., Awaitable[str | ToolResult]]
 ActionHook = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
 Precheck = Callable[[ToolContext, dict[str, Any]], Awaitable[None]]
+Aliases = Callable[[ToolContext, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,9 @@ class Tool:
     still_matches: Callable[[str, str], bool] | None = None
     """`(approved, current)` fingerprints that differ, yet the approved call may still run,
     as the tool runs it then (shell: only `inbox/` changed, so it runs with `inbox/` hidden)."""
+    aliases: Aliases | None = None
+    """The same call's arguments as it reaches its target (a path through a link, as the
+    file it leads to): a rule that denies or asks matches these too."""
 
     @property
     def audit_detail(self) -> dict[str, Any]:
@@ -250,6 +254,7 @@ def tool(
     precheck: Precheck | None = None,
     owner_data: bool = False,
     still_matches: Callable[[str, str], bool] | None = None,
+    aliases: Aliases | None = None,
 ) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
@@ -292,6 +297,7 @@ def tool(
             precheck=precheck,
             owner_data=owner_data,
             still_matches=still_matches,
+            aliases=aliases,
         )
 
     return decorate

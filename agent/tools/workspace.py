@@ -188,6 +188,12 @@ def _read_hooks(what: str, done: str) -> tuple[ActionHook, ActionHook]:
     return preview, fingerprint
 
 
+async def _through_links(ctx: ToolContext, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """The call as it reaches its file: the path a link on the way leads to, if any."""
+    real = await asyncio.to_thread(leads_to, sandbox_of(ctx), str(arguments.get("path") or "."))
+    return [arguments | {"path": real}] if real is not None else []
+
+
 _list_preview, _list_fingerprint = _read_hooks("list workspace folder", "folder listed")
 _read_preview, _read_fingerprint = _read_hooks("read workspace file", "file read")
 
@@ -198,6 +204,7 @@ _read_preview, _read_fingerprint = _read_hooks("read workspace file", "file read
     untrusted_output=True,
     preview=_list_preview,
     fingerprint=_list_fingerprint,
+    aliases=_through_links,
     precheck=_path_ok,
 )
 async def list_files(ctx: ToolContext, path: WorkspacePath = ".") -> str | ToolResult:
@@ -261,6 +268,7 @@ def _listed(fd: int, relative: PurePosixPath, item: os.DirEntry[str]) -> str:
     untrusted_output=True,
     preview=_read_preview,
     fingerprint=_read_fingerprint,
+    aliases=_through_links,
     precheck=_file_ok(write=False),
 )
 async def read_file(ctx: ToolContext, path: WorkspacePath) -> ToolResult:
@@ -443,6 +451,7 @@ def _file_state(sandbox: Sandbox, path: str) -> str:
     owner_data=True,
     preview=_write_preview,
     fingerprint=_write_fingerprint,
+    aliases=_through_links,
     precheck=_file_ok(write=True),
 )
 async def write_file(ctx: ToolContext, path: WorkspacePath, content: str) -> str:
