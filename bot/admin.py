@@ -105,6 +105,8 @@ async def audit_verify(settings: Settings) -> int:
         return 0
     if result.unverifiable:
         print(f"audit chain cannot be verified: {result.problem}")
+    elif result.first_broken_id is None:  # the head file gone or damaged: no event to name
+        print(f"audit chain BROKEN: {result.problem}")
     else:
         print(f"audit chain BROKEN at event {result.first_broken_id}: {result.problem}")
     return 1

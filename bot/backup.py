@@ -172,6 +172,10 @@ def _check_target(target: Path, data: Path) -> None:
         raise BackupError(
             f"{target} is a directory: name the archive, e.g. {target / 'steward.tar.gz'}"
         )
+    if target.exists() and not target.is_file():  # a FIFO is read to see if it is a backup:
+        raise BackupError(  # it waited for a writer for ever (R155)
+            f"{target} is not a regular file: name a new file, or an older backup to replace"
+        )
     if target.exists() and not is_backup(target):  # R141: a typo replaced .env, a note
         raise BackupError(
             f"{target} exists and is not a Steward backup: name a new file (an older backup "

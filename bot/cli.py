@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -74,25 +75,37 @@ def _parser() -> argparse.ArgumentParser:
         version=f"steward {_version()} (Python {sys.version.split()[0]})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="start Steward with every configured channel")
+    commands.add_parser(
+        "run", help="start Steward with every configured channel", example="steward run"
+    )
 
     policy = commands.add_parser(
         "policy", help="the tool policy file", example="steward policy check"
     )
     policy_commands = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
-    policy_commands.add_parser("check", help="validate policy.toml and print the effective rules")
+    policy_commands.add_parser(
+        "check",
+        help="validate policy.toml and print the effective rules",
+        example="steward policy check",
+    )
 
     mcp = commands.add_parser(
         "mcp", help="the MCP servers of mcp.json (STEWARD_MCP_CONFIG)", example="steward mcp check"
     )
     mcp_commands = mcp.add_subparsers(dest="action", metavar="ACTION", required=True)
-    mcp_commands.add_parser("check", help="validate it, start each server, list tools and risk")
+    mcp_commands.add_parser(
+        "check",
+        help="validate it, start each server, list tools and risk",
+        example="steward mcp check",
+    )
 
     audit = commands.add_parser(
         "audit", help="the tamper-evident audit log", example="steward audit verify"
     )
     audit_commands = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
-    audit_commands.add_parser("verify", help="check every link of the hash chain")
+    audit_commands.add_parser(
+        "verify", help="check every link of the hash chain", example="steward audit verify"
+    )
     export = audit_commands.add_parser(
         "export",
         help="write every event as JSON lines",
@@ -118,7 +131,11 @@ def _parser() -> argparse.ArgumentParser:
         example="steward memory import memories.jsonl",
     )
     memory_import.add_argument("file", help="the JSONL file from `memory export` (- for stdin)")
-    commands.add_parser("web-link", help="print a one-time login link to the web console")
+    commands.add_parser(
+        "web-link",
+        help="print a one-time login link to the web console",
+        example="steward web-link",
+    )
 
     backup = commands.add_parser(
         "backup",
@@ -216,6 +233,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         here = Path.cwd() / ".env"
         if here.is_file() and here.absolute() != home.env_file:
             log.warning("%s is not read: settings come from %s", here, home.env_file)
+        with contextlib.suppress(OSError):  # as the audit key's is said (R155: not said of .env)
+            if home.env_file.stat().st_mode & 0o077:
+                log.warning(
+                    "%s is readable by other users of this machine, and may hold your keys: "
+                    "chmod 600 it",
+                    home.env_file,
+                )
         with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
             return runner.run(run(settings))
     if args.command == "restore":

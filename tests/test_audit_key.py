@@ -167,6 +167,7 @@ def test_cutting_the_logs_end_fails_verify_and_is_recorded_at_the_next_start(
     result = steward(data, "audit", "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout and "audit head" in result.stdout, result.stdout
+    assert "event None" not in result.stdout  # R155: no event to name is not "event None"
 
     async def start() -> list[str]:
         stores = await Stores.open(db, SystemClock())

@@ -335,6 +335,12 @@ async def test_status_names_a_data_folder_whose_name_is_not_utf8(tmp_path: Path)
         (("memory",), "example: steward memory export -o"),
         (("memory", "import"), "example: steward memory import memories.jsonl"),
         (("audit", "nonsense"), "example: steward audit verify"),
+        # R155: a word too many after a command with no arguments had no example
+        (("run", "x"), "example: steward run"),
+        (("web-link", "x"), "example: steward web-link"),
+        (("audit", "verify", "x"), "example: steward audit verify"),
+        (("policy", "check", "x"), "example: steward policy check"),
+        (("mcp", "check", "x"), "example: steward mcp check"),
     ],
 )
 def test_a_malformed_command_answers_with_its_usage_and_an_example(
@@ -379,3 +385,28 @@ def test_ctrl_c_while_the_command_line_loads_is_quiet(tmp_path: Path) -> None:
     )
     assert result.returncode == 130, result
     assert result.stderr == "", result.stderr
+
+
+def test_a_settings_file_others_can_read_is_said_at_start(tmp_path: Path) -> None:
+    """R155: a `.env` of mode 644 holding the API key started without a word (an audit key
+    of that mode is warned of); one of mode 600 starts quietly."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = home / ".env"
+    env.write_text("STEWARD_DATA_DIR=state\n")
+    env.chmod(0o644)
+    warned = steward("run", cwd=tmp_path, stdin="", STEWARD_HOME=str(home))
+    env.chmod(0o600)
+    quiet = steward("run", cwd=tmp_path, stdin="", STEWARD_HOME=str(home))
+    assert warned.returncode == 0 and quiet.returncode == 0, (warned.stderr, quiet.stderr)
+    assert f"{env} is readable by other users" in warned.stderr and "chmod 600" in warned.stderr
+    assert "readable by other users" not in quiet.stderr
+
+
+def test_a_backup_to_a_fifo_is_refused_at_once(home: Path, tmp_path: Path) -> None:
+    """R155: `steward backup <fifo>` read the FIFO to see whether it was an older backup, and
+    waited for a writer for ever."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    line = one_line_error(steward("backup", str(fifo), cwd=tmp_path, STEWARD_HOME=str(home)))
+    assert "is not a regular file" in line
