@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from agent.errors import PolicyError
+from agent.tools.canonical import canonical_path, canonical_url
 from agent.tools.registry import TOOL_LISTING, TOOL_SEARCH, Risk, Tool, ToolContext
 from memory.people import Identity
 
@@ -639,7 +640,10 @@ class PolicyEngine:
             return False
         shown = exact_value if rule.exact else str  # "always" rules: typed, not str()
         for name, pattern in rule.args.items():
-            if name not in arguments or not fnmatch.fnmatchcase(shown(arguments[name]), pattern):
+            if name not in arguments:
+                return False
+            value = shown(arguments[name])
+            if not any(fnmatch.fnmatchcase(value, p) for p in _pattern_forms(name, pattern)):
                 return False
         if rule.exact and not set(arguments) <= set(rule.args):
             return False
@@ -659,6 +663,18 @@ class PolicyEngine:
             return True
         found = await self._to_owner(arguments, ctx, tool.name)
         return found is not None and found == to_owner
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_forms(name: str, pattern: str) -> tuple[str, ...]:
+    """A rule's pattern as written, and for a path or an address also as the tools' arguments
+    are spelled (agent/tools/canonical.py): `./notes/*` or `https://bücher.example/*` written
+    by hand, or an "always" rule written before, still match (R157)."""
+    if name == "path":
+        return tuple({pattern, canonical_path(pattern)})
+    if name == "url":
+        return tuple({pattern, canonical_url(pattern)})
+    return (pattern,)
 
 
 def _toml_string(value: str) -> str:

@@ -36,7 +36,24 @@ def test_a_workspace_path(spelled: str, canonical: str) -> None:
         ("https://me:pw@Host.example/x#top", "https://me:pw@host.example/x#top"),
         ("ftp://host/file", "ftp://host/file"),  # not a web address: kept, to be refused
         ("https://a:99999/", "https://a:99999/"),
+        # R157: dot segments are resolved as the request is sent, escaped ones too, and a
+        # host's trailing full stop of another script goes as "." does
+        ("http://h/public/../secret/x", "http://h/secret/x"),
+        ("http://h/public/%2e%2e/secret/x", "http://h/secret/x"),
+        ("http://h/a/./b/.", "http://h/a/b/"),
+        ("http://h/..", "http://h/"),
+        ("http://tracker.example\u3002/p", "http://tracker.example/p"),
+        ("http://tracker.example\uff0e:80/p", "http://tracker.example/p"),
     ],
 )
 def test_a_web_address(spelled: str, canonical: str) -> None:
     assert canonical_url(spelled) == canonical
+
+
+def test_what_is_checked_is_what_is_sent() -> None:
+    """The path the policy and the card see is the one httpx puts on the wire."""
+    import httpx
+
+    for spelled in ("http://h/p/../s/x", "http://h/p/%2E%2E/s/x", "http://h/a/./b/", "http://h"):
+        checked = canonical_url(spelled)
+        assert httpx.URL(checked).raw_path.decode() == checked.removeprefix("http://h"), spelled

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
@@ -450,3 +451,27 @@ async def test_a_rule_that_denies_or_asks_holds_through_a_link(
         assert len(h.channel.approvals) == 1, "a write through the link asks, as the rule says"
     assert (workspace / "private" / "diary.md").read_text() == "my secret diary\n"
     assert not any("my secret diary" in str(r.tool_results) for r in fake_model.requests)
+
+
+async def test_a_rule_written_in_another_spelling_still_matches(tmp_path: Path) -> None:
+    """R157: with the arguments made canonical, a rule written by hand as `./notes/*` or
+    `https://bücher.example/*` (or an "always" rule written before) matched nothing."""
+    from agent.tools.web import web_fetch
+    from agent.tools.workspace import read_file
+
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[rules]]\ntool = "web_fetch"\nargs = { url = "https://bücher.example/*" }\n'
+        'decision = "deny"\n'
+        '[[rules]]\ntool = "read_file"\nargs = { path = "./private/*" }\ndecision = "deny"\n'
+    )
+    engine = PolicyEngine(load_policy(path), owner_chats=None)  # type: ignore[arg-type]
+    fetch, read = engine.policy.rules
+    ctx: Any = None  # neither rule asks who or where
+    assert await engine._matches(
+        fetch, web_fetch, web_fetch.validate({"url": "https://BÜCHER.example/l"}), ctx
+    )
+    assert await engine._matches(
+        read, read_file, read_file.validate({"path": "private/diary.md"}), ctx
+    )
+    assert not await engine._matches(read, read_file, read_file.validate({"path": "notes/x"}), ctx)

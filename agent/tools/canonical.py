@@ -21,6 +21,7 @@ __all__ = ["WebAddress", "WorkspacePath", "canonical_path", "canonical_url"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_FULL_STOPS = ".\u3002\uff0e\uff61"  # and the ideographic, fullwidth and halfwidth ones
 
 
 def canonical_path(value: str) -> str:
@@ -40,11 +41,26 @@ def _unescaped(part: str) -> str:
     return _ESCAPE.sub(one, part)
 
 
+def _without_dots(path: str) -> str:
+    """RFC 3986's remove_dot_segments: `/a/../b/./c` is `/b/c`, as the request is sent (R157:
+    `/public/../secret/x` passed a rule on `/secret/*` and fetched `/secret/x`)."""
+    out: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    last = path.rsplit("/", 1)[-1]
+    return "/" + "/".join(out) + ("/" if last in (".", "..") and out else "")
+
+
 def canonical_url(value: str) -> str:
     """The scheme and host in small letters, the host in its IDNA form (as it goes on the
-    wire: a look-alike letter shows), without a trailing dot or the scheme's own port, the path
-    at least `/`, and escapes of plain characters undone. What does not parse is kept as
-    written, for the tool's own check to refuse."""
+    wire: a look-alike letter shows), without a trailing dot (a full stop of any script) or
+    the scheme's own port, escapes of plain characters undone, then the path's dot segments
+    resolved (at least `/`). What does not parse is kept as written, for the tool's own check
+    to refuse."""
     try:
         parts = urlsplit(value.strip())
         host, port = parts.hostname, parts.port
@@ -53,19 +69,19 @@ def canonical_url(value: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not host:
         return value
-    host = host.rstrip(".")
-    if not host.isascii():
+    if not host.isascii():  # UTS 46 maps the other scripts' full stops to "."
         try:
-            host = idna.encode(host, uts46=True).decode("ascii")
+            host = idna.encode(host.rstrip(_FULL_STOPS), uts46=True).decode("ascii")
         except idna.IDNAError:
             return value
+    host = host.rstrip(".")
     if ":" in host:
         host = f"[{host}]"
     userinfo, _, _ = parts.netloc.rpartition("@")
     netloc = f"{userinfo}@{host}" if userinfo else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
-    path = _unescaped(parts.path) or "/"
+    path = _without_dots(_unescaped(parts.path) or "/")
     return urlunsplit((scheme, netloc, path, _unescaped(parts.query), parts.fragment))
 
 
