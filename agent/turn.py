@@ -403,11 +403,13 @@ class TurnRunner:
 
     def _wordless(self, turn: _Turn) -> str:
         """What a turn the model ended without a word says (R156: "(done)", when nothing was):
-        the actions it ran; a self-initiated turn's nothing to say; else that it gave none."""
+        the actions it ran; a check-in's nothing to say; else that the model gave none."""
         if done := self._already_done(turn):
             return f"Done: {_named(done)}."
-        if turn.request.self_initiated:
-            return SILENT_REPLY
+        if turn.request.kind == "checkin":
+            return SILENT_REPLY  # a check-in with nothing to say; a task or briefing is owed
+        if turn.request.self_initiated:  # an answer (R157: dropped as if it chose silence)
+            return f"(The model gave no answer for this {turn.request.kind}.)"
         return "(The model gave no answer this time; please ask again.)"
 
     def _already_done(self, turn: _Turn) -> list[str]:

@@ -315,9 +315,15 @@ class ScheduleStore:
     # -- runs --------------------------------------------------------------------------------
 
     async def claim(
-        self, schedule: Schedule, *, late_seconds: int, text: str | None = None
+        self,
+        schedule: Schedule,
+        *,
+        late_seconds: int,
+        text: str | None = None,
+        due_at: datetime | None = None,
     ) -> int | None:
-        """Take a due schedule for one run; None when someone else already took it."""
+        """Take a due schedule for one run; None when someone else already took it. The run is
+        due at `due_at` (a try again's: the failed run's own time), else at `next_run_at`."""
         assert schedule.next_run_at is not None
         now = iso(self._clock.now())
         async with self._db.transaction() as tx:
@@ -334,7 +340,7 @@ class ScheduleStore:
                 (
                     schedule.id,
                     schedule.kind,
-                    iso(schedule.next_run_at),
+                    iso(due_at or schedule.next_run_at),
                     now,
                     late_seconds,
                     text,

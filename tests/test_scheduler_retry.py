@@ -64,3 +64,60 @@ async def test_a_task_that_keeps_failing_is_named_when_it_gives_up(
     assert said[0].startswith(f"Your scheduled task “{TASK}” did not run:")
     assert "overloaded" in said[0] and "gave up" in said[0]
     assert "No reminders" in listed
+
+
+async def test_a_daily_tasks_failure_yesterday_does_not_stop_todays_tries(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R157: the failing streak was counted across days: yesterday's one failure meant no try
+    again today, and a false "I tried for 6 hours"."""
+    clock = FrozenClock(datetime(2026, 3, 25, 7, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        fake_model.reply_tool_use("task_add", {"when": "every day 9:00", "instruction": TASK})
+        fake_model.reply_text("Will do.")
+        await h.say("every day at 9 check the strike")
+        fake_model.fail(400, message="bad request")  # day 1: refused, not retried
+        clock.advance(timedelta(hours=2, minutes=1))  # 9:01
+        (day1,) = await h.steward.scheduler.run_due()
+        assert day1.status == "failed" and "trying again" not in day1.reason
+        fake_model.fail(529, times=1000, retry_after=0.01)
+        clock.advance(timedelta(days=1))
+        (day2,) = await h.steward.scheduler.run_due()
+        assert "trying again in 5 min" in day2.reason, day2.reason
+
+
+async def test_a_task_tried_again_is_told_it_runs_late_and_why(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R157: a task due at 10:10 and tried again until 10:40 ran as if on time ("at this
+    time"): its lateness was counted from the try again's time."""
+    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await _task_set(h, fake_model)
+        fake_model.fail(529, times=1000, retry_after=0.01)
+        for minutes in (11, 5, 5, 10):  # due 10:10; fails at 10:11, 10:16, 10:21
+            clock.advance(timedelta(minutes=minutes))
+            await h.steward.scheduler.run_due()
+        fake_model.reset()
+        fake_model.on_request(lambda _: Reply.text("Checked."))
+        clock.advance(timedelta(minutes=20))
+        (ran,) = await h.steward.scheduler.run_due()
+    assert ran.status == "sent"
+    prompt = fake_model.requests[-1].last_user_text
+    assert "late: the model API was failing at its time" in prompt, prompt
+
+
+async def test_a_task_the_model_answers_without_a_word_is_not_dropped_silently(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R157: an empty answer to a task was taken for the model's choice to say nothing."""
+    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await _task_set(h, fake_model)
+        told = len(h.channel.texts())
+        fake_model.reply_text("")
+        clock.advance(timedelta(minutes=11))
+        (ran,) = await h.steward.scheduler.run_due()
+        said = h.channel.texts()[told:]
+    assert ran.status == "sent"
+    assert said == ["(The model gave no answer for this task.)"]

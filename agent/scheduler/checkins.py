@@ -140,7 +140,7 @@ class CheckinJob(AgentJob):
             sources=job_sources(schedule) + (goal.label.sources if goal.tainted else ()),
             run_id=job.run_id,
         )
-        result = await runtime.agent_turn(request, retried=schedule)  # failed: the next one comes
+        result = await runtime.agent_turn(request, retried=job)  # failed: the next one comes
         result.reason = f"{reason}; {result.reason}"
         if result.status is RunStatus.SENT:
             await runtime.remember(

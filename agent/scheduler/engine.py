@@ -332,6 +332,9 @@ class SchedulerEngine:
             return RunReport(schedule.id, schedule.kind, "cancelled", "its user was revoked")
         zone = runtime.zone_for(user)
         due_at, missed = self._latest_occurrence(schedule, now, zone)
+        first_due = None if missed else await self._retrying(schedule)
+        if first_due is not None:
+            due_at = first_due  # its lateness counts from its own time, not the try again's
         late = Late(now - due_at, down=catching_up)
         late_seconds = max(0, int(late.total_seconds()))
         upcoming = next_run(schedule.trigger, now, zone)
@@ -364,14 +367,17 @@ class SchedulerEngine:
                 return deferred
 
         text = handler.run_text(schedule, late) if handler is not None else None
-        run_id = await self.store.claim(schedule, late_seconds=late_seconds, text=text)
+        run_id = await self.store.claim(
+            schedule, late_seconds=late_seconds, text=text, due_at=first_due
+        )
         if run_id is None:
             return RunReport(schedule.id, schedule.kind, "taken", "another run took it")
         try:
             if handler is None:
                 result = JobResult(RunStatus.FAILED, f"unknown kind {schedule.kind!r}", stop=True)
             else:
-                result = await handler.fire(DueJob(schedule, user, run_id, late, text))
+                job = DueJob(schedule, user, run_id, late, text, due_at, first_due is not None)
+                result = await handler.fire(job)
         except Exception as exc:
             log.exception("schedule %s (%s) failed", schedule.id, schedule.kind)
             result = JobResult(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
@@ -428,6 +434,21 @@ class SchedulerEngine:
             until=iso(until),
         )
         return RunReport(schedule.id, schedule.kind, "deferred", reason)
+
+    async def _retrying(self, schedule: Schedule) -> datetime | None:
+        """The due time of the run a failed one asked to try again now (`JobResult.retry_at`),
+        None when this is not such a try."""
+        statuses = tuple(s.value for s in RunStatus if s is not RunStatus.FIRING)
+        last = await self.store.last_run(schedule.id, statuses)
+        if last is None or last.status is not RunStatus.FAILED:
+            return None
+        asked = last.detail.get("retry_at")
+        if not isinstance(asked, str) or schedule.next_run_at is None:
+            return None
+        try:
+            return last.due_at if datetime.fromisoformat(asked) == schedule.next_run_at else None
+        except ValueError:
+            return None
 
     @staticmethod
     def _latest_occurrence(

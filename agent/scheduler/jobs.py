@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from agent.scheduler.recurrence import describe_delta
 from agent.types import SILENT_REPLY, Address, TurnOutcome, TurnRequest, address_from_json
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
@@ -120,6 +121,9 @@ class DueJob:
     run_id: int
     late: timedelta
     text: str | None
+    due_at: datetime | None = None
+    retrying: bool = False
+    """A try again after the model call failed at its time (`late` counts from that time)."""
 
 
 class Sender(Protocol):
@@ -258,14 +262,14 @@ class JobRuntime:
         request: TurnRequest,
         *,
         footer: str = "",
-        retried: Schedule | None = None,
+        retried: DueJob | None = None,
         failed: str = "",
     ) -> JobResult:
         """Run the job's turn through the responder (budget, policy, audit and the chat's place
-        in line apply) and say what came of it. A `retried` schedule's job tries again when the
-        model call failed for a while (`retry_wait`); once it gives up, the owner is told
-        `failed` (what did not happen) and why, or nothing when `failed` is empty (a check-in:
-        the next one comes)."""
+        in line apply) and say what came of it. A `retried` job tries again when the model
+        call failed for a while (`retry_wait`); once it gives up, the owner is told `failed`
+        (what did not happen) and why, or nothing when `failed` is empty (a check-in: the next
+        one comes)."""
         outcome: TurnOutcome = await self.responder.respond(
             request, footer=footer, hold_failure=retried is not None
         )
@@ -281,18 +285,20 @@ class JobRuntime:
             return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
             wait = None
+            failing_for = await self._failing_for(retried) if retried else timedelta(0)
             if retried is not None and outcome.retryable:
-                wait = retry_wait(await self._failing_for(retried))
+                wait = retry_wait(failing_for)
             if wait is not None:
                 again = self.clock.now() + wait
+                detail["retry_at"] = again.isoformat()  # the engine knows its try again by it
                 reason = f"the model call failed ({outcome.failure}); trying again in " + (
                     f"{round(wait.total_seconds() / 60)} min"
                 )
                 return JobResult(RunStatus.FAILED, reason, outcome.turn_id, detail, retry_at=again)
             if retried is not None and failed and request.address and request.chat:
-                if outcome.retryable:  # nothing was done: it failed for a while, and on
-                    hours = round(RETRY_FOR.total_seconds() / 3600)
-                    text = f"{failed}: {outcome.failure}. I tried for {hours} hours and gave up."
+                if outcome.retryable and failing_for:  # nothing was done; it failed, and on
+                    tried = describe_delta(failing_for)
+                    text = f"{failed}: {outcome.failure}. I tried again for {tried} and gave up."
                 else:  # refused, or failed after an action: the outcome says which
                     text = f"{failed}. {outcome.text}"
                 await self.sender.send(request.address, request.chat.id, text, label=request.label)
@@ -317,13 +323,15 @@ class JobRuntime:
             label=outcome.label,
         )
 
-    async def _failing_for(self, schedule: Schedule) -> timedelta:
-        """How long the schedule's runs have failed, one after another, until this one."""
-        ok = tuple(s.value for s in RunStatus if s not in (RunStatus.FAILED, RunStatus.FIRING))
-        last_ok = await self.schedules.last_run(schedule.id, ok)
-        failed = await self.schedules.last_runs(schedule.id, (RunStatus.FAILED.value,), 50)
-        streak = [r for r in failed if last_ok is None or r.id > last_ok.id]
-        return self.clock.now() - streak[0].started_at if streak else timedelta(0)
+    async def _failing_for(self, job: DueJob) -> timedelta:
+        """How long this time of the job has been failing: since the first of its runs for the
+        same due time that failed (R157: counted across days, a daily task's one failure
+        yesterday meant no try again today)."""
+        if not job.retrying or job.due_at is None:
+            return timedelta(0)
+        failed = await self.schedules.last_runs(job.schedule.id, (RunStatus.FAILED.value,), 50)
+        same = [r for r in failed if r.due_at == job.due_at]
+        return self.clock.now() - same[0].started_at if same else timedelta(0)
 
     async def remember(
         self,

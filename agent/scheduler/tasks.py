@@ -45,11 +45,12 @@ class TaskJob(AgentJob):
                 f"<task>{instruction}</task>",
             ]
         if job.late > LATE_AFTER:
-            why = (
-                "Steward was not running"
-                if while_down(job.late)
-                else "the computer Steward runs on was asleep, or its clock was changed"
-            )
+            if job.retrying:
+                why = "the model API was failing at its time, and it is tried again now"
+            elif while_down(job.late):
+                why = "Steward was not running"
+            else:
+                why = "the computer Steward runs on was asleep, or its clock was changed"
             lines.append(f"(It runs {describe_delta(job.late)} late: {why}.)")
         lines.append(
             "Do it now and report the result briefly. If there is nothing worth reporting, "
@@ -67,5 +68,5 @@ class TaskJob(AgentJob):
         )
         shown = instruction if len(instruction) <= 80 else instruction[:79] + "…"
         return await self.runtime.agent_turn(
-            request, retried=schedule, failed=f"Your scheduled task “{shown}” did not run"
+            request, retried=job, failed=f"Your scheduled task “{shown}” did not run"
         )
