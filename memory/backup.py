@@ -22,6 +22,7 @@ from memory.db import DatabaseLocked, load_migrations, read_only_uri, storage_er
 __all__ = [
     "LOCK_WAIT",
     "RESTORED_PENDING",
+    "RESTORED_VECTORS",
     "ArchivedDatabase",
     "NoDatabase",
     "UnreadableDatabase",
@@ -148,13 +149,20 @@ RESTORED_PENDING = "restore.withdraw_pending"
 next start (`bot/recovery.py`), however many commands open it before then."""
 
 
+RESTORED_VECTORS = "restore.compare_vectors"
+"""State key: every user's vectors are compared id by id with the restored memories at the
+next attach (a Chroma server keeps what was written after the backup; counts alone can match
+while the ids differ, R155)."""
+
+
 def owe_withdrawal(path: Path) -> None:
     """Mark a database just restored: what it holds pending was asked before the backup, and
-    may have been approved and run since (R123); a flag in the database itself, since any
-    command that opens it first would use up a note beside it (R124)."""
+    may have been approved and run since (R123); and its vectors are to be compared whole
+    (`RESTORED_VECTORS`). Flags in the database itself, since any command that opens it first
+    would use up a note beside it (R124)."""
     with closing(sqlite3.connect(path, timeout=LOCK_WAIT)) as conn, conn:
-        conn.execute(
+        conn.executemany(
             "INSERT INTO state (key, value) VALUES (?, '1')"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (RESTORED_PENDING,),
+            [(RESTORED_PENDING,), (RESTORED_VECTORS,)],
         )

@@ -429,3 +429,38 @@ async def test_sqlite_and_chroma_agree_again_after_a_kill_mid_write(
     assert await asyncio.to_thread(index.ids, user.id) == in_sqlite
     await memory.close()
     await stores.close()
+
+
+async def test_a_restored_database_has_every_vector_compared_once(
+    world: World, embedder: MiniLMEmbedder
+) -> None:
+    """R155: restored beside a Chroma server that kept what came after the backup (a memory
+    forgotten, another added), the counts matched and nothing was compared: the restored
+    memory was never found by meaning, and the later one's vector stayed. `steward restore`
+    marks the database, and the next attach compares every id, once."""
+    from memory.backup import owe_withdrawal
+
+    m = world.memory
+    saved = [
+        await m.save(NewMemory(world.alice, text))
+        for text in ("Likes rye bread.", "Her sister lives in Porto.", "Takes the 8:10 train.")
+    ]
+    await m.close()
+    index = world.reopen_index(embedder)  # what the server holds: one forgotten, one added
+    await asyncio.to_thread(index.delete, world.alice, [saved[1].memory.id])
+    later = np.zeros((1, embedder.dim), dtype=np.float32)
+    later[0, 0] = 1.0
+    await asyncio.to_thread(index.upsert, world.alice, [9999], later)
+    owe_withdrawal(world.tmp / "steward.db")  # as `steward restore` leaves it
+
+    restored = LongTermMemory.from_stores(world.stores, world.clock)
+    report = await restored.attach(embedder, index)
+    assert report.compared == [world.alice] and (report.added, report.removed) == (1, 1)
+    assert await asyncio.to_thread(index.ids, world.alice) == {s.memory.id for s in saved}
+    found = await restored.search(world.alice, "where does my sibling live?", 1)
+    assert texts(found) == ["Her sister lives in Porto."]
+    await restored.close()
+    again = LongTermMemory.from_stores(world.stores, world.clock)
+    report = await again.attach(embedder, world.reopen_index(embedder))
+    assert report.compared == []  # once
+    await again.close()

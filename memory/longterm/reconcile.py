@@ -23,14 +23,20 @@ log = logging.getLogger(__name__)
 
 
 async def reconcile(
-    records: MemoryRecords, index: VectorIndex, embedder: Embedder, full_check_after: int
+    records: MemoryRecords,
+    index: VectorIndex,
+    embedder: Embedder,
+    full_check_after: int,
+    *,
+    compare_all: bool = False,
 ) -> ReconcileReport:
     """Make Chroma hold exactly the vectors of the memories in force in SQLite.
 
     The journal (migration 0006) says what changed since Chroma was last in step: pending
     removals are applied and unindexed memories embedded. Then each user's count in Chroma
     is compared with SQLite's, and only a user whose counts differ (a Chroma directory from
-    elsewhere, another embedder, a crash between the two writes) has every id compared."""
+    elsewhere, another embedder, a crash between the two writes) has every id compared;
+    `compare_all`: every user's (a database just restored beside a Chroma server)."""
     report = ReconcileReport()
     for user_id, ids in (await records.pending_removals()).items():
         await asyncio.to_thread(index.delete, user_id, ids)
@@ -41,7 +47,7 @@ async def reconcile(
     report.users = len(in_sqlite)
     for user_id in sorted(in_sqlite | in_chroma):
         missing = await records.unindexed_ids(user_id)
-        if len(missing) <= full_check_after:
+        if len(missing) <= full_check_after and not compare_all:
             report.added += await _add_vectors(records, index, embedder, user_id, missing)
             held = await asyncio.to_thread(index.count, user_id)
             if held == await records.indexed_count(user_id):

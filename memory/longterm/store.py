@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memory.backup import RESTORED_VECTORS
 from memory.clock import Clock
 from memory.db import Database
 from memory.embedder import Embedder
@@ -68,6 +69,7 @@ from memory.longterm.vector_ops import (
     same_numbers,
 )
 from memory.longterm.vectors import VectorIndex
+from memory.state import StateStore
 
 if TYPE_CHECKING:
     from memory.stores import Stores
@@ -109,6 +111,7 @@ class LongTermMemory:
         """`query_cache`: how many query embeddings to keep (0: none, as the benchmark wants);
         `full_check_after`: see FULL_CHECK_AFTER."""
         self.records = MemoryRecords(db, clock)
+        self._state = StateStore(db)
         self.compactions = CompactionLog(db, clock)
         self._lookups = RowLookups(db)
         self._weights = weights or Weights()
@@ -205,7 +208,17 @@ class LongTermMemory:
         `reconcile.py`)."""
         if self._index is None or self._embedder is None:
             return ReconcileReport()
-        return await reconcile(self.records, self._index, self._embedder, self._full_check_after)
+        restored = await self._state.get(RESTORED_VECTORS) == "1"
+        report = await reconcile(
+            self.records,
+            self._index,
+            self._embedder,
+            self._full_check_after,
+            compare_all=restored,
+        )
+        if restored:  # done once: the index is the restored memories' now
+            await self._state.set(RESTORED_VECTORS, "0")
+        return report
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray | None:
         embedder = self.embedder
