@@ -166,6 +166,38 @@ async def test_ten_megabytes_are_cut_to_the_output_limit(tmp_path: Path) -> None
         assert ran.detail["result_chars"] < limit + 200
 
 
+async def test_a_line_without_end_drops_the_link_and_holds_no_more_than_the_limit(
+    tmp_path: Path,
+) -> None:
+    """A server writing to its stdout without a line break: the SDK's reader gathered the
+    line by joining each 64 KiB piece to all it had so far, holding the event loop for seconds
+    per 50 MB and all of it in memory, without end. The link is dropped past `LINE_LIMIT`, the
+    call fails, the owner's turn is answered, and the server is started again."""
+    import resource
+
+    from agent.mcp.stdio import LINE_LIMIT
+
+    server = {
+        "command": PYTHON,
+        "args": [str(Path(__file__).parent / "mcp_servers" / "endless_server.py")],
+    }
+    rules = '[[rules]]\ntool = "mcp__endless__*"\nrisk = "read"\n'
+    async with mcp_world(tmp_path, {"endless": server}, rules=rules) as world:
+        link = world.mcp.links["endless"]
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        world.model.reply(Reply.tool_use("mcp__endless__endless", {}))
+        world.model.reply(Reply.text("it broke"))
+        async with asyncio.timeout(60):
+            await world.h.say("flood it")
+        grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        result = world.model.requests[1].tool_results[0]
+        assert result.get("is_error") and "endless" in str(result["content"]), result
+        await world.until(lambda: link.restarts >= 1 and link.status == "up", 30)
+        (down,) = await world.audit("mcp.server_down")
+    assert f"over {LINE_LIMIT // 2**20} MiB" in str(down.detail), down.detail
+    assert grew < 3 * LINE_LIMIT, f"grew by {grew / 2**20:.0f} MiB"
+
+
 async def test_a_tool_named_like_a_builtin_cannot_shadow_it(tmp_path: Path) -> None:
     servers = {"notes": notes_stdio()}
     async with mcp_world(tmp_path, servers, rules=READ_ALL, STEWARD_MCP_DIRECT_TOOLS="20") as world:

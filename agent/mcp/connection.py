@@ -38,7 +38,6 @@ import httpx2
 import mcp.types as mt
 import pydantic
 from mcp import Client, InputRequiredRoundsExceededError, MCPError, StdioServerParameters
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ListenNotSupportedError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
@@ -49,6 +48,7 @@ from agent.mcp.config import ServerSpec
 from agent.mcp.listing import MAX_LISTING_BYTES, Listing, ListingRefused, read_listing
 from agent.mcp.sdk_logs import quiet_sdk_logs
 from agent.mcp.stderr_log import capped_stderr
+from agent.mcp.stdio import stdio_transport
 from agent.mcp.wire import Wire
 
 __all__ = ["CallFailed", "Listing", "ServerLink"]
@@ -215,7 +215,7 @@ class ServerLink:
             env={k: v.get_secret_value() for k, v in spec.env.items()},
             cwd=cwd or self.workdir,
         )
-        return stdio_client(params, errlog=errlog)
+        return stdio_transport(params, errlog, on_refused=self._misbehaving)
 
     async def _list(self, client: Client) -> None:
         began = time.monotonic()

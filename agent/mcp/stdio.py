@@ -1,0 +1,156 @@
+"""A stdio MCP server's transport, with a limit on what one message may be.
+
+The SDK's stdio client reads the server's stdout as text and gathers a line by joining each
+piece to all it had so far: a 50 MB line (a tool's result from a large file or table) held the
+event loop for seconds (every 64 KiB piece copied the whole line again) and all of it in
+memory, with no limit. This is the same transport, as the MCP specification has it: the server
+started in a session of its own; newline-delimited JSON-RPC both ways; at the end its stdin
+closed, a grace period, then its process group terminated. A line is gathered in one buffer,
+and one past `LINE_LIMIT` ends the link: `on_refused` is told (the server is restarted, as for
+a remote server's overlong answer). The limit is higher than a remote server's (a local one
+may hand over a whole file; its output is cut for the model far below either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import IO
+
+import anyio
+import mcp_types as types
+from anyio.abc import Process
+from mcp import StdioServerParameters
+from mcp.client.stdio import get_default_environment
+from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.shared.message import SessionMessage
+
+__all__ = ["LINE_LIMIT", "stdio_transport"]
+
+log = logging.getLogger(__name__)
+
+LINE_LIMIT = 64 * 1024 * 1024
+"""Bytes in one line from the server: one JSON-RPC message."""
+
+GRACE = 2.0
+"""Seconds a server has to exit once its stdin is closed, and again once it is told to stop."""
+
+_GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
+
+
+@asynccontextmanager
+async def stdio_transport(
+    server: StdioServerParameters,
+    errlog: IO[str],
+    *,
+    on_refused: Callable[[str], None],
+    limit: int = LINE_LIMIT,
+) -> AsyncIterator[tuple[anyio.abc.ObjectReceiveStream, anyio.abc.ObjectSendStream]]:
+    """Start `server` and yield the session's read and write streams (the SDK's transport)."""
+    process = await anyio.open_process(
+        [server.command, *server.args],
+        env=get_default_environment() | (server.env or {}),
+        stderr=errlog,
+        cwd=server.cwd,
+        start_new_session=True,  # its own process group: stopped whole, children too
+    )
+    to_session, from_server = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    to_server, from_session = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def read() -> None:
+        assert process.stdout is not None
+        line = bytearray()
+        try:
+            async with to_session:
+                async for chunk in process.stdout:
+                    start = 0
+                    while (end := chunk.find(b"\n", start)) >= 0:
+                        line += chunk[start:end]
+                        start = end + 1
+                        await to_session.send(_parsed(bytes(line)))
+                        line.clear()
+                    line += chunk[start:]
+                    if len(line) > limit:
+                        on_refused(
+                            f"it sent a message over {limit // (1024 * 1024)} MiB; the link "
+                            "was dropped"
+                        )
+                        return
+        except _GONE:
+            pass  # the session ended, or the server did
+        finally:
+            await _drain(process)
+
+    async def write() -> None:
+        assert process.stdin is not None
+        try:
+            async with from_session:
+                async for message in from_session:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                    await process.stdin.send(data.encode() + b"\n")
+        except _GONE:
+            await to_session.aclose()  # the session sees the link end, not a hang
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(read)
+        tasks.start_soon(write)
+        try:
+            yield from_server, to_server
+        finally:
+            with anyio.CancelScope(shield=True):  # stopped even when the caller is cancelled
+                from_server.close()  # a reader blocked on the session turns to draining
+                to_server.close()
+                await _stop(process)
+            tasks.cancel_scope.cancel()
+
+
+def _parsed(line: bytes) -> SessionMessage | Exception:
+    """One line as a message, or the error the session surfaces for it."""
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        log.warning("an MCP server wrote a line that is not JSON-RPC (%d bytes)", len(line))
+        return exc
+
+
+async def _drain(process: Process) -> None:
+    """Read and drop what the server still writes, so that one flushing its output on the way
+    out is not stuck on a full pipe; ends when the pipe closes."""
+    assert process.stdout is not None
+    with anyio.CancelScope(shield=True), contextlib.suppress(*_GONE):
+        while True:
+            await process.stdout.receive()
+
+
+async def _stop(process: Process) -> None:
+    """The specification's shutdown: stdin closed, a grace period, then the process group
+    terminated (and killed after another)."""
+    assert process.stdin is not None and process.stdout is not None
+    with contextlib.suppress(*_GONE):
+        await process.stdin.aclose()
+    if not await _exited(process, GRACE):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            await terminate_posix_process_tree(process, GRACE)
+        if not await _exited(process, GRACE):
+            log.warning("MCP server process %d did not stop; left behind", process.pid)
+    with contextlib.suppress(*_GONE):
+        await process.stdout.aclose()
+    # the asyncio transport, else left open (and warned of when collected) while a child
+    # that inherited a pipe lives on; anyio does not expose it
+    transport = getattr(getattr(process, "_process", None), "_transport", None)
+    with contextlib.suppress(PermissionError):
+        if callable(close := getattr(transport, "close", None)):
+            close()
+
+
+async def _exited(process: Process, seconds: float) -> bool:
+    """Whether the process ended within `seconds` (by its return code: `wait()` also waits for
+    the pipes, which a child that inherited them keeps open)."""
+    deadline = anyio.current_time() + seconds
+    while process.returncode is None:
+        if anyio.current_time() >= deadline:
+            return False
+        await anyio.sleep(0.01)
+    return True
