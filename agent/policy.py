@@ -74,6 +74,9 @@ class Verdict:
     reason: str
 
 
+_STRICTNESS = {Decision.ALLOW: 0, Decision.ASK: 1, Decision.DENY: 2}
+
+
 SHELL_OPERATORS = frozenset({";", "&&", "||", "|", "&", ">", ">>", "<", "<<", "(", ")", "`"})
 
 
@@ -491,6 +494,22 @@ class PolicyEngine:
         return rule.describe() + ("" if person is None else f" (for {person})")
 
     async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
+        """The verdict on a call; for one that reaches its target by another name (a path
+        through a link: `Tool.aliases`), the strictest of the verdicts on each name, every one
+        decided in full by the first rule that matches it (R154: a link into a denied folder
+        was read; R158: a guest's rule allowing `shared/notes.md` read the diary it was made a
+        link to)."""
+        verdict = await self._decide_one(tool, arguments, ctx)
+        if verdict.decision is Decision.DENY or tool.aliases is None:
+            return verdict
+        for alias in await tool.aliases(ctx, arguments):
+            other = await self._decide_one(tool, alias, ctx)
+            if _STRICTNESS[other.decision] > _STRICTNESS[verdict.decision]:
+                shown = ", ".join(f"{k}={v}" for k, v in alias.items() if arguments.get(k) != v)
+                verdict = Verdict(other.decision, f"{other.reason} (it reaches {shown})")
+        return verdict
+
+    async def _decide_one(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
         if tool.risk is Risk.FORBIDDEN:
             return Verdict(Decision.DENY, f"{tool.name} is forbidden")
         rule, personal = await self._match(tool, arguments, ctx)
@@ -580,35 +599,11 @@ class PolicyEngine:
         personal: list[Rule] = []
         for identity in await ctx.stores.people.identities_of(ctx.user.id):
             personal += self.policy.users.get(str(identity), UserPolicy()).rules
-        found: tuple[Rule, bool] | None = None
         for rules, own in ((personal, True), (self.policy.rules, False)):
             for rule in rules:
                 if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
-                    found = rule, own
-                    break
-            if found is not None:
-                break
-        denied = found is not None and found[0].decision is Decision.DENY
-        guarded = [
-            (rule, own)
-            for rules, own in ((personal, True), (self.policy.rules, False))
-            for rule in rules
-            if rule.decision in (Decision.DENY, Decision.ASK)
-            and fnmatch.fnmatchcase(tool.name, rule.tool)
-        ]
-        aliases = await tool.aliases(ctx, arguments) if tool.aliases and guarded else []
-        if denied or not aliases:
-            return found if found is not None else (None, False)
-        # a rule that denies or asks holds for where the call leads too (a path through a link:
-        # the file it reaches), whatever an earlier rule allows of its spelling (R154: a link
-        # into a denied folder was read); one that allows, only as the call was spelled
-        for rule, own in guarded:
-            if any([await self._matches(rule, tool, alias, ctx) for alias in aliases]):
-                if rule.decision is Decision.DENY:
                     return rule, own
-                if found is None or found[0].decision is Decision.ALLOW:
-                    found = rule, own
-        return found if found is not None else (None, False)
+        return None, False
 
     async def _to_owner(
         self, arguments: dict[str, Any], ctx: ToolContext, tool: str = ""

@@ -117,6 +117,39 @@ async def test_a_read_through_a_link_shows_the_file_read_and_a_later_link_voids_
         assert not any(SECRET in str(r.messages) for r in w.model.requests)
 
 
+async def test_a_persons_own_rule_does_not_reach_a_file_a_link_leads_to(
+    tmp_path: Path,
+) -> None:
+    """R158: the owner allowed Mallory's read of `shared/notes.md` "always"; once that path was
+    made a link to `private/diary.md`, her next read ran unasked and the diary reached her."""
+    import os
+
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "private").mkdir()
+        (w.workspace / "private" / "diary.md").write_text(SECRET)
+        (w.workspace / "shared").mkdir()
+        (w.workspace / "shared" / "notes.md").write_text("meeting at 10\n")
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        ask = IncomingMessage(
+            sender=MALLORY,
+            address=Address("test", "mallory-dm"),
+            text="please " + instruction("read_file", {"path": "shared/notes.md"}),
+            chat_kind=ChatKind.PRIVATE,
+        )
+        await w.h.router.dispatch(ask)
+        (first,) = await stores.approvals.pending()
+        said = await w.h.say(f"/approve {first.id} always")
+        assert "read_file ran" in said, said
+        (w.workspace / "shared" / "notes.md").unlink()
+        os.symlink("../private/diary.md", w.workspace / "shared" / "notes.md")
+        await w.h.router.dispatch(ask)
+        waiting = await stores.approvals.pending()
+        assert [a.tool for a in waiting] == ["read_file"], "asked again: it reaches the diary"
+        assert await w.tools_ran("read_file") == 1
+        assert not any(SECRET in str(r.messages) for r in w.model.requests)
+
+
 async def test_every_tool_on_the_owners_things_asks_for_another_person(tmp_path: Path) -> None:
     async with trust_world(tmp_path) as w:
         steward = w.h.steward

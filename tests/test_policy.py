@@ -475,3 +475,29 @@ async def test_a_rule_written_in_another_spelling_still_matches(tmp_path: Path) 
         read, read_file, read_file.validate({"path": "private/diary.md"}), ctx
     )
     assert not await engine._matches(read, read_file, read_file.validate({"path": "notes/x"}), ctx)
+
+
+async def test_through_a_link_the_first_rule_for_the_file_reached_decides(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R158: with `allow private/shopping.md` before `deny private/*`, a link to the shopping
+    list was refused as if the folder's rule came first. Each name a call reaches is decided by
+    its own first rule, and the strictest of those verdicts holds."""
+    import os
+
+    fake_model.on_request(obedient_model)
+    rules = [("private/shopping.md", "allow"), ("private/*", "deny")]
+    (tmp_path / "policy.toml").write_text(
+        "".join(
+            f'[[rules]]\ntool = "read_file"\nargs = {{ path = "{p}" }}\ndecision = "{d}"\n'
+            for p, d in rules
+        )
+        + DEFAULT_POLICY
+    )
+    private = tmp_path / "workspace" / "private"
+    private.mkdir(parents=True)
+    (private / "shopping.md").write_text("oat milk\n")
+    os.symlink("private/shopping.md", tmp_path / "workspace" / "shopping.md")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say(instruction("read_file", {"path": "shopping.md"}))
+    assert "oat milk" in str(fake_model.requests[-1].tool_results)
