@@ -464,3 +464,31 @@ async def test_a_restored_database_has_every_vector_compared_once(
     report = await again.attach(embedder, world.reopen_index(embedder))
     assert report.compared == []  # once
     await again.close()
+
+
+async def test_an_id_saved_again_after_a_restore_gets_its_own_vector(
+    world: World, embedder: MiniLMEmbedder
+) -> None:
+    """R158: after a restore, a memory saved before vectors were attached (the embedder still
+    loading, the Chroma server not up) took the id of one saved after the backup, whose vector
+    the server still held: compared by id alone, it kept that vector, for good."""
+    from memory.backup import owe_withdrawal
+
+    m = world.memory
+    for text in ("Likes rye bread.", "Her sister lives in Porto."):
+        await m.save(NewMemory(world.alice, text))
+    await m.close()
+    index = world.reopen_index(embedder)  # the server kept the vector of #3, said after the backup
+    dentist = await asyncio.to_thread(embedder.embed, ["Her dentist is Dr. Okafor."])
+    await asyncio.to_thread(index.upsert, world.alice, [3], dentist)
+    owe_withdrawal(world.tmp / "steward.db")
+
+    restored = LongTermMemory.from_stores(world.stores, world.clock)
+    train = await restored.save(NewMemory(world.alice, "Takes the 8:10 train to Leeds."))
+    assert train.memory.id == 3  # the id comes round again
+    await restored.attach(embedder, index)
+    found = await restored.search(world.alice, "which train do I take?", 1)
+    teeth = await restored.search(world.alice, "who fixes my teeth?", 3)
+    await restored.close()
+    assert found.mode == "hybrid" and texts(found) == ["Takes the 8:10 train to Leeds."]
+    assert "Takes the 8:10 train to Leeds." not in texts(teeth)[:1]

@@ -74,8 +74,13 @@ async def _compare_all(
     if stale:
         await asyncio.to_thread(index.delete, user_id, stale)
         report.removed += len(stale)
-    report.added += await _add_vectors(records, index, embedder, user_id, sorted(want - have))
-    await records.mark_indexed(sorted(want & have), user_id=user_id)
+    # a memory not marked indexed whose id Chroma holds gets its vector again: the one there
+    # may be another memory's that had the id (R158: one saved after a restore, before vectors
+    # were attached, took the id of one saved after the backup, and kept its vector)
+    unindexed = set(await records.unindexed_ids(user_id)) & want
+    todo = sorted((want - have) | unindexed)
+    report.added += await _add_vectors(records, index, embedder, user_id, todo)
+    await records.mark_indexed(sorted((want & have) - unindexed), user_id=user_id)
     return report
 
 
