@@ -52,14 +52,19 @@ async def reconcile(
             held = await asyncio.to_thread(index.count, user_id)
             if held == await records.indexed_count(user_id):
                 continue
-        report += await _compare_all(records, index, embedder, user_id)
+        report += await _compare_all(records, index, embedder, user_id, restored=compare_all)
     if report.added or report.removed:
         log.info("memory vectors reconciled: %d added, %d removed", report.added, report.removed)
     return report
 
 
 async def _compare_all(
-    records: MemoryRecords, index: VectorIndex, embedder: Embedder, user_id: int
+    records: MemoryRecords,
+    index: VectorIndex,
+    embedder: Embedder,
+    user_id: int,
+    *,
+    restored: bool = False,
 ) -> ReconcileReport:
     """List every id Chroma holds for the user and repair both ways (the slow path)."""
     report = ReconcileReport(compared=[user_id])
@@ -74,10 +79,12 @@ async def _compare_all(
     if stale:
         await asyncio.to_thread(index.delete, user_id, stale)
         report.removed += len(stale)
-    # a memory not marked indexed whose id Chroma holds gets its vector again: the one there
-    # may be another memory's that had the id (R158: one saved after a restore, before vectors
-    # were attached, took the id of one saved after the backup, and kept its vector)
-    unindexed = set(await records.unindexed_ids(user_id)) & want
+    # after a restore, a memory not marked indexed whose id Chroma holds gets its vector again:
+    # the one there may be another memory's that had the id (R158: one saved after a restore,
+    # before vectors were attached, took the id of one saved after the backup, and kept its
+    # vector). Otherwise (a store from before the journal: every memory unmarked) the ids
+    # held are trusted, as re-embedding them all is what the comparison is there to avoid.
+    unindexed = set(await records.unindexed_ids(user_id)) & want if restored else set()
     todo = sorted((want - have) | unindexed)
     report.added += await _add_vectors(records, index, embedder, user_id, todo)
     await records.mark_indexed(sorted((want & have) - unindexed), user_id=user_id)
