@@ -323,7 +323,8 @@ class ScheduleStore:
         due_at: datetime | None = None,
     ) -> int | None:
         """Take a due schedule for one run; None when someone else already took it. The run is
-        due at `due_at` (a try again's: the failed run's own time), else at `next_run_at`."""
+        due at `due_at` (the occurrence it answers; a try again's, the failed run's), else at
+        `next_run_at`."""
         assert schedule.next_run_at is not None
         now = iso(self._clock.now())
         async with self._db.transaction() as tx:

@@ -62,7 +62,7 @@ async def test_a_task_that_keeps_failing_is_named_when_it_gives_up(
     assert all(r.status == "failed" for r in runs)
     assert len(said) == 1, said
     assert said[0].startswith(f"Your scheduled task “{TASK}” did not run:")
-    assert "overloaded" in said[0] and "gave up" in said[0]
+    assert "overloaded" in said[0] and f"I tried {len(runs)} times over" in said[0], said[0]
     assert "No reminders" in listed
 
 
@@ -121,3 +121,26 @@ async def test_a_task_the_model_answers_without_a_word_is_not_dropped_silently(
         said = h.channel.texts()[told:]
     assert ran.status == "sent"
     assert said == ["(The model gave no answer for this task.)"]
+
+
+async def test_a_try_again_after_days_down_counts_from_todays_time(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R158: down three days, a daily task failed at today's 9:00, and its try again was told
+    it ran three days late (from the stale first missed time), blaming the model API."""
+    clock = FrozenClock(datetime(2026, 3, 25, 7, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        fake_model.reply_tool_use("task_add", {"when": "every day 9:00", "instruction": TASK})
+        fake_model.reply_text("Will do.")
+        await h.say("every day at 9 check the strike")
+        clock.advance(timedelta(days=3, hours=2, minutes=1))  # 9:01, three days on
+        fake_model.fail(529, times=1000, retry_after=0.01)
+        (failed,) = await h.steward.scheduler.run_due()
+        assert "trying again in 5 min" in failed.reason, failed.reason
+        fake_model.reset()
+        fake_model.on_request(lambda _: Reply.text("Checked."))
+        clock.advance(timedelta(minutes=6))
+        (ran,) = await h.steward.scheduler.run_due()
+    assert ran.status == "sent"
+    prompt = fake_model.requests[-1].last_user_text
+    assert "(It runs 7 min late: the model API was failing" in prompt, prompt

@@ -367,8 +367,8 @@ class SchedulerEngine:
                 return deferred
 
         text = handler.run_text(schedule, late) if handler is not None else None
-        run_id = await self.store.claim(
-            schedule, late_seconds=late_seconds, text=text, due_at=first_due
+        run_id = await self.store.claim(  # due at the time it answers (R158: not a stale one)
+            schedule, late_seconds=late_seconds, text=text, due_at=due_at
         )
         if run_id is None:
             return RunReport(schedule.id, schedule.kind, "taken", "another run took it")

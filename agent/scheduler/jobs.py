@@ -285,7 +285,7 @@ class JobRuntime:
             return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
             wait = None
-            failing_for = await self._failing_for(retried) if retried else timedelta(0)
+            failing_for, tries = await self._failing(retried) if retried else (timedelta(0), 0)
             if retried is not None and outcome.retryable:
                 wait = retry_wait(failing_for)
             if wait is not None:
@@ -296,12 +296,15 @@ class JobRuntime:
                 )
                 return JobResult(RunStatus.FAILED, reason, outcome.turn_id, detail, retry_at=again)
             if retried is not None and failed and request.address and request.chat:
-                if outcome.retryable and failing_for:  # nothing was done; it failed, and on
-                    tried = describe_delta(failing_for)
-                    text = f"{failed}: {outcome.failure}. I tried again for {tried} and gave up."
+                if outcome.retryable and tries:  # nothing was done; it failed, and on
+                    text = (
+                        f"{failed}: {outcome.failure}. I tried {tries + 1} times over "
+                        f"{describe_delta(failing_for)} and gave up."
+                    )
                 else:  # refused, or failed after an action: the outcome says which
                     text = f"{failed}. {outcome.text}"
-                await self.sender.send(request.address, request.chat.id, text, label=request.label)
+                label = request.label.join(outcome.label)  # the turn's: its text may quote it
+                await self.sender.send(request.address, request.chat.id, text, label=label)
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
         if outcome.status is TurnStatus.AWAITING_APPROVAL:
             # nothing was posted yet: not "sent", and no empty check-in or briefing is kept as
@@ -323,15 +326,15 @@ class JobRuntime:
             label=outcome.label,
         )
 
-    async def _failing_for(self, job: DueJob) -> timedelta:
-        """How long this time of the job has been failing: since the first of its runs for the
-        same due time that failed (R157: counted across days, a daily task's one failure
-        yesterday meant no try again today)."""
+    async def _failing(self, job: DueJob) -> tuple[timedelta, int]:
+        """How long this time of the job has been failing, and how many of its runs failed
+        before this one: since the first of its runs for the same due time that failed (R157:
+        counted across days, a daily task's one failure yesterday meant no try again today)."""
         if not job.retrying or job.due_at is None:
-            return timedelta(0)
+            return timedelta(0), 0
         failed = await self.schedules.last_runs(job.schedule.id, (RunStatus.FAILED.value,), 50)
         same = [r for r in failed if r.due_at == job.due_at]
-        return self.clock.now() - same[0].started_at if same else timedelta(0)
+        return (self.clock.now() - same[0].started_at if same else timedelta(0)), len(same)
 
     async def remember(
         self,

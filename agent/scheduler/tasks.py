@@ -45,10 +45,10 @@ class TaskJob(AgentJob):
                 f"<task>{instruction}</task>",
             ]
         if job.late > LATE_AFTER:
-            if job.retrying:
-                why = "the model API was failing at its time, and it is tried again now"
-            elif while_down(job.late):
+            if while_down(job.late):
                 why = "Steward was not running"
+            elif job.retrying:
+                why = "the model API was failing at its time, and it is tried again now"
             else:
                 why = "the computer Steward runs on was asleep, or its clock was changed"
             lines.append(f"(It runs {describe_delta(job.late)} late: {why}.)")
