@@ -57,3 +57,12 @@ def test_what_is_checked_is_what_is_sent() -> None:
     for spelled in ("http://h/p/../s/x", "http://h/p/%2E%2E/s/x", "http://h/a/./b/", "http://h"):
         checked = canonical_url(spelled)
         assert httpx.URL(checked).raw_path.decode() == checked.removeprefix("http://h"), spelled
+
+
+def test_an_escaped_slash_is_seen_as_servers_read_it() -> None:
+    from agent.tools.canonical import as_servers_decode
+
+    assert as_servers_decode("http://h/secret%2Fx") == "http://h/secret/x"
+    assert as_servers_decode("http://h/public/..%2Fsecret/x") == "http://h/secret/x"
+    assert as_servers_decode("http://h/a%5C..%5Csecret/x") == "http://h/secret/x"
+    assert as_servers_decode("http://h/a%20b") is None  # no separator: the URL's own folders

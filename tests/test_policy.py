@@ -501,3 +501,25 @@ async def test_through_a_link_the_first_rule_for_the_file_reached_decides(
     async with running_steward(tmp_path, fake_model.base_url) as h:
         await h.say(instruction("read_file", {"path": "shopping.md"}))
     assert "oat milk" in str(fake_model.requests[-1].tool_results)
+
+
+async def test_a_rule_on_a_sites_folder_holds_for_an_escaped_slash(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R158: `/secret%2fx` and `/public/%2e%2e%2fsecret/x` passed a deny rule on `/secret/*`,
+    and a server that decodes `%2F` (Python's http.server, nginx, WSGI) served the secret."""
+    fake_model.on_request(obedient_model)
+    (tmp_path / "policy.toml").write_text(
+        '[[rules]]\ntool = "web_fetch"\nargs = { url = "https://site.example/secret/*" }\n'
+        'decision = "deny"\n' + DEFAULT_POLICY
+    )
+    spellings = (
+        "https://site.example/secret%2fx",
+        "https://site.example/public/%2e%2e%2fsecret/x",
+        "https://site.example/public%5c..%5csecret/x",
+    )
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        for n, url in enumerate(spellings):
+            await h.say(instruction("web_fetch", {"url": url}), chat=f"u{n}")
+            results = str(fake_model.requests[-1].tool_results)
+            assert "refused: policy rule" in results and "secret/x" in results, results

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import idna
 from pydantic import AfterValidator
 
-__all__ = ["WebAddress", "WorkspacePath", "canonical_path", "canonical_url"]
+__all__ = ["WebAddress", "WorkspacePath", "as_servers_decode", "canonical_path", "canonical_url"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_SEPARATORS = re.compile(r"%2F|%5C|\\", re.IGNORECASE)
 _FULL_STOPS = ".\u3002\uff0e\uff61"  # and the ideographic, fullwidth and halfwidth ones
 
 
@@ -83,6 +84,20 @@ def canonical_url(value: str) -> str:
         netloc = f"{netloc}:{port}"
     path = _without_dots(_unescaped(parts.path) or "/")
     return urlunsplit((scheme, netloc, path, _unescaped(parts.query), parts.fragment))
+
+
+def as_servers_decode(url: str) -> str | None:
+    """`url` (canonical) as many servers read its path when it holds an escaped slash or a
+    backslash: every escape decoded, a backslash as a slash, dot segments resolved again; None
+    when it holds neither (the folders a rule names are those the URL shows). The URL is sent
+    as it is; this is the other name a rule must see (R158: `/secret%2fx` and
+    `/public/%2e%2e%2fsecret/x` passed a deny rule on `/secret/*` and fetched it)."""
+    parts = urlsplit(url)
+    if not _SEPARATORS.search(parts.path):
+        return None
+    path = _without_dots(unquote(parts.path).replace("\\", "/") or "/")
+    decoded = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+    return decoded if decoded != url else None
 
 
 WorkspacePath = Annotated[str, AfterValidator(canonical_path)]

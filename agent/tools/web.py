@@ -18,7 +18,7 @@ from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read
 from agent.html_text import html_to_text
 from agent.public_web import checked_target, text_codec
 from agent.sandbox import Sandbox
-from agent.tools.canonical import WebAddress
+from agent.tools.canonical import WebAddress, as_servers_decode
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 
 if TYPE_CHECKING:
@@ -48,7 +48,19 @@ async def _url_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
         raise ToolError("refused: only http(s) URLs with a host can be fetched")
 
 
-@tool(risk=Risk.EXTERNAL_EFFECT, untrusted_output=True, preview=_fetch_preview, precheck=_url_ok)
+async def _decoded(ctx: ToolContext, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """The address as a server that decodes `%2F` reads it: a rule that denies or asks sees it."""
+    decoded = as_servers_decode(str(arguments["url"]))
+    return [arguments | {"url": decoded}] if decoded is not None else []
+
+
+@tool(
+    risk=Risk.EXTERNAL_EFFECT,
+    untrusted_output=True,
+    preview=_fetch_preview,
+    precheck=_url_ok,
+    aliases=_decoded,
+)
 async def web_fetch(ctx: ToolContext, url: WebAddress) -> ToolResult:
     """Fetch a web page (GET) and return its text.
 
