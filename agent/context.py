@@ -9,6 +9,9 @@ Trust: every part comes with its label as data (`Section.label`, `StoredMessage.
 prompt's label is their join. A message, memory or goal from outside content is fenced (see
 `agent/fence.py`) and taints the turn for as long as it is in the context, including Steward's
 own replies written after reading such content.
+
+(Some 415 lines: the prompt's parts, and the history with its order and labels, are built in
+one place so that every part's label is joined as it is added.)
 """
 
 from __future__ import annotations

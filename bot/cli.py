@@ -3,6 +3,9 @@
 Settings are read once, here: `.env` from Steward's home and every relative path resolved
 against it (agent/paths.py says which directory that is). An error is one line on stderr and a
 non-zero exit status, never a traceback (`STEWARD_LOG_LEVEL=DEBUG` logs one for the unexpected).
+
+(Some 410 lines: every command's parser, with its example, and the one place that turns each
+kind of failure into its one line.)
 """
 
 from __future__ import annotations
