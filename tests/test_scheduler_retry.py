@@ -4,29 +4,36 @@ the owner, who had asked nothing, was told "Sorry, I couldn't answer … please 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, Reply
-from harness import running_steward
+from harness import Harness, running_steward
 
 from memory.clock import FrozenClock
 
 TASK = "check whether the train strike is over"
 
 
-async def _task_set(h: object, fake_model: FakeAnthropic) -> None:
-    fake_model.reply_tool_use("task_add", {"when": "in 10 minutes", "instruction": TASK})
-    fake_model.reply_text("Will do.")
-    await h.say("in 10 minutes check whether the strike is over")  # type: ignore[attr-defined]
+@asynccontextmanager
+async def _task_set(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> AsyncIterator[tuple[Harness, FrozenClock]]:
+    """A Steward at 10:00 whose owner set a task for 10:10."""
+    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        fake_model.reply_tool_use("task_add", {"when": "in 10 minutes", "instruction": TASK})
+        fake_model.reply_text("Will do.")
+        await h.say("in 10 minutes check whether the strike is over")
+        yield h, clock
 
 
 async def test_a_task_whose_model_call_failed_runs_again_later(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
-    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
-    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _task_set(h, fake_model)
+    async with _task_set(tmp_path, fake_model) as (h, clock):
         told = len(h.channel.texts())
         fake_model.fail(529, times=1000, retry_after=0.01)
         clock.advance(timedelta(minutes=11))
@@ -47,9 +54,7 @@ async def test_a_task_whose_model_call_failed_runs_again_later(
 async def test_a_task_that_keeps_failing_is_named_when_it_gives_up(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
-    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
-    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _task_set(h, fake_model)
+    async with _task_set(tmp_path, fake_model) as (h, clock):
         told = len(h.channel.texts())
         fake_model.fail(529, times=10_000, retry_after=0.01)
         runs = []
@@ -91,9 +96,7 @@ async def test_a_task_tried_again_is_told_it_runs_late_and_why(
 ) -> None:
     """R157: a task due at 10:10 and tried again until 10:40 ran as if on time ("at this
     time"): its lateness was counted from the try again's time."""
-    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
-    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _task_set(h, fake_model)
+    async with _task_set(tmp_path, fake_model) as (h, clock):
         fake_model.fail(529, times=1000, retry_after=0.01)
         for minutes in (11, 5, 5, 10):  # due 10:10; fails at 10:11, 10:16, 10:21
             clock.advance(timedelta(minutes=minutes))
@@ -111,9 +114,7 @@ async def test_a_task_the_model_answers_without_a_word_is_not_dropped_silently(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     """R157: an empty answer to a task was taken for the model's choice to say nothing."""
-    clock = FrozenClock(datetime(2026, 3, 25, 10, 0, tzinfo=UTC))
-    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
-        await _task_set(h, fake_model)
+    async with _task_set(tmp_path, fake_model) as (h, clock):
         told = len(h.channel.texts())
         fake_model.reply_text("")
         clock.advance(timedelta(minutes=11))
