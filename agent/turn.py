@@ -39,6 +39,7 @@ from agent.pricing import estimate_cost
 from agent.streaming import ReplyStream, ask_streamed
 from agent.text_fences import close_open_fence
 from agent.tools.registry import (
+    Missing,
     Offered,
     Risk,
     ToolContext,
@@ -488,6 +489,17 @@ class TurnRunner:
         audit = self._stores.audit
         actor = f"turn:{turn.id}"
         tool = self._tools.get(call.name)
+        missing = self._tools.missing(call.name) if tool is None else None
+        if missing in (Missing.DOWN, Missing.GONE):
+            # an MCP server restarting, or up without that tool now: not a name made up, so
+            # not "blocked" in the owner's notice (R161: a server down read as an attack)
+            why = (
+                "is not running right now (it is being started again; /mcp shows it)"
+                if missing is Missing.DOWN
+                else "no longer has that tool"
+            )
+            await audit.record("tool.unavailable", actor=actor, subject=call.name[:64])
+            return ToolResult(f"{call.name} cannot run: its MCP server {why}; nothing ran", True)
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
             turn.refused.append(_refusal("unknown tool", {"title": call.name[:40]}))

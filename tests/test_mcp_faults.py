@@ -39,6 +39,13 @@ async def test_a_server_that_crashes_mid_call_is_restarted_and_reported_once(
         await world.until(lambda: link.status != "up", 5)
         assert world.mcp.tools() == []
         assert not any(s["name"].startswith("mcp__") for s in world.h.steward.tools.schemas(0))
+        # R161: asked for again meanwhile, it is down, not made up: no "blocked" notice
+        world.model.reply(Reply.tool_use("mcp__notes__read_note", {"name": "a"}))
+        world.model.reply(Reply.text("it is restarting"))
+        await world.h.say("read note a")
+        again = str(world.model.requests[-1].tool_results)
+        assert "is not running right now" in again and "nothing ran" in again, again
+        assert not any("Blocked" in t for t in world.h.channel.texts()), world.h.channel.texts()
         await world.until(lambda: link.status == "up", 20)
         assert link.restarts >= 1 and world.mcp.get("mcp__notes__read_note") is not None
         assert len(world.told) == 1 and "notes" in world.told[0]
@@ -196,6 +203,35 @@ async def test_a_line_without_end_drops_the_link_and_holds_no_more_than_the_limi
         (down,) = await world.audit("mcp.server_down")
     assert f"over {LINE_LIMIT // 2**20} MiB" in str(down.detail), down.detail
     assert grew < 3 * LINE_LIMIT, f"grew by {grew / 2**20:.0f} MiB"
+
+
+async def test_what_a_server_started_stops_with_it(tmp_path: Path) -> None:
+    """R160, R161: a server that started a helper and exited when its stdin closed left the
+    helper running at every stop and restart: the process group was signalled only when the
+    server itself outlived the grace period."""
+    helper_server = Path(__file__).parent / "mcp_servers" / "helper_server.py"
+    server = {"command": PYTHON, "args": [str(helper_server)]}
+    async with mcp_world(tmp_path, {"helper": server}) as world:
+        pid_file = world.server_dir("helper") / "helper.pid"
+        await world.until(pid_file.exists, 15)
+        helper = int(pid_file.read_text())
+        os.kill(helper, 0)  # running
+    for _ in range(100):
+        if not _running(helper):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        os.kill(helper, signal.SIGKILL)
+        raise AssertionError("the server's helper outlived Steward's stop")
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (dead, not yet reaped by whoever adopted it) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_a_tool_named_like_a_builtin_cannot_shadow_it(tmp_path: Path) -> None:

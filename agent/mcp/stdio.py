@@ -126,15 +126,17 @@ async def _drain(process: Process) -> None:
 
 async def _stop(process: Process) -> None:
     """The specification's shutdown: stdin closed, a grace period, then the process group
-    terminated (and killed after another)."""
+    terminated (and killed after another), whether or not the server exited by then: what it
+    started (a browser, a language server, `npx`'s child) is in its group, and outlived it
+    (R160, R161: a `sleep` left behind at every stop and restart)."""
     assert process.stdin is not None and process.stdout is not None
     with contextlib.suppress(*_GONE):
         await process.stdin.aclose()
+    await _exited(process, GRACE)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        await terminate_posix_process_tree(process, GRACE)  # at once when the group is gone
     if not await _exited(process, GRACE):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            await terminate_posix_process_tree(process, GRACE)
-        if not await _exited(process, GRACE):
-            log.warning("MCP server process %d did not stop; left behind", process.pid)
+        log.warning("MCP server process %d did not stop; left behind", process.pid)
     with contextlib.suppress(*_GONE):
         await process.stdout.aclose()
     # the asyncio transport, else left open (and warned of when collected) while a child
