@@ -441,10 +441,19 @@ class Steward:
         # an MCP tool's rule is bound to the tool as approved (server, target, schema); a
         # built-in tool's fingerprint is the state of the world (files), never bound into a rule
         bound = approval.fingerprint if approval.tool.startswith("mcp__") else None
+        tool = self.tools.get(approval.tool)
+        names = [approval.arguments]
+        if tool is not None and tool.aliases is not None:
+            # the file a link led to, the address as servers decode it: each name the call
+            # reached is decided by its own rules, so each gets its rule (R160)
+            names += await tool.aliases(await self._ctx_for(approval), approval.arguments)
         try:
-            rule = await asyncio.to_thread(
-                self.policy.add_rule_for, approval.tool, approval.arguments, person, bound
-            )
+            rule = ""
+            for arguments in names:
+                written = await asyncio.to_thread(
+                    self.policy.add_rule_for, approval.tool, arguments, person, bound
+                )
+                rule = rule or written
         except (PolicyError, OSError) as exc:
             await self.stores.audit.record(
                 "policy.not_changed",

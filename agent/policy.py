@@ -534,7 +534,7 @@ class PolicyEngine:
             decision is Decision.ALLOW
             and ctx.tainted
             and tool.risk is not Risk.READ
-            and not _own_listing_only(ctx, tool)
+            and not _own_listing_only(ctx, tool, exact=_exact_always(rule))
         ):
             return Verdict(
                 Decision.ASK,
@@ -545,6 +545,7 @@ class PolicyEngine:
             and ctx.tainted
             and tool.reaches_out
             and not self.policy.closed_world(tool.name)
+            and not _exact_always(rule)  # its arguments fixed in advance: nothing rides in them
             and _outside(ctx, tool)
         ):
             # a read-class MCP tool's arguments go to its server (a search, a fetch): outside
@@ -595,15 +596,40 @@ class PolicyEngine:
         self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext
     ) -> tuple[Rule | None, bool]:
         """The first rule that decides this call, and whether it is from the user's own section
-        of the policy file."""
+        of the policy file. An "always" rule (`exact`) that matches wins over a first rule that
+        asks: it is written at the end of its section, after the rule whose card it answered
+        (R160: every "always" given on such a card was written again, and never applied)."""
         personal: list[Rule] = []
         for identity in await ctx.stores.people.identities_of(ctx.user.id):
             personal += self.policy.users.get(str(identity), UserPolicy()).rules
-        for rules, own in ((personal, True), (self.policy.rules, False)):
+        sections = ((personal, True), (self.policy.rules, False))
+        for rules, own in sections:
             for rule in rules:
                 if rule.decision is not None and await self._matches(rule, tool, arguments, ctx):
+                    if rule.decision is Decision.ASK:
+                        return await self._always_over(rule, own, sections, tool, arguments, ctx)
                     return rule, own
         return None, False
+
+    async def _always_over(
+        self,
+        asked: Rule,
+        own: bool,
+        sections: tuple[tuple[list[Rule], bool], ...],
+        tool: Tool,
+        arguments: dict[str, Any],
+        ctx: ToolContext,
+    ) -> tuple[Rule, bool]:
+        """An "always" rule for exactly this call, if there is one, else the rule that asks."""
+        for rules, mine in sections:
+            for rule in rules:
+                if (
+                    rule.exact
+                    and rule.decision is Decision.ALLOW
+                    and await self._matches(rule, tool, arguments, ctx)
+                ):
+                    return rule, mine
+        return asked, own
 
     async def _to_owner(
         self, arguments: dict[str, Any], ctx: ToolContext, tool: str = ""
@@ -776,14 +802,22 @@ def argv_matches(pattern: str, command: str) -> bool:
     return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))
 
 
-def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
+def _own_listing_only(ctx: ToolContext, tool: Tool, *, exact: bool = False) -> bool:
     """Whether all the turn holds from outside is this MCP tool's own server's descriptions of
     its tools (offered, or found by a search): they could steer its call only toward what that
     server could do with the call anyway, so an owner's rule allowing the tool applies (R134:
-    an "always" rule never did, as the search that finds a tool taints the turn)."""
+    an "always" rule never did, as the search that finds a tool taints the turn). For an
+    "always" rule (`exact`: these arguments, this tool's identity) the server's own results
+    count so too: nothing of the turn can ride in arguments fixed in advance (R161: the last
+    answer of the time server, still in view, made its "always" ask again in that chat)."""
     server = getattr(tool, "server", "")
-    own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
+    own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}") + ((f"mcp:{server}",) * exact)
     return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
+
+
+def _exact_always(rule: Rule | None) -> bool:
+    """An "always" rule of an MCP tool: its exact arguments, bound to the tool's identity."""
+    return rule is not None and rule.exact and rule.identity is not None
 
 
 def _outside(ctx: ToolContext, tool: Tool) -> bool:

@@ -1,6 +1,7 @@
 """An owner's rule allowing an MCP tool applies in a turn whose only outside content is that
 server's own descriptions of its tools (the search that found it, or the tools offered): the
-search tainted every turn that used a tool, so "always" never stopped the asking (R134).
+search tainted every turn that used a tool, so "always" never stopped the asking (R134); and an
+"always" rule applies where that server's own answers are what the turn holds (R161).
 Another server's descriptions, or anything else from outside, still make it ask."""
 
 from __future__ import annotations
@@ -44,7 +45,16 @@ async def test_approved_always_then_found_by_search_again_runs_unasked(tmp_path:
             (("mcp-search:time", "mcp-tools:time"), "allow"),
             (("mcp-search:time", "mcp-search:clock"), "ask"),
             (("mcp-search:time", "web:evil.example"), "ask"),
+            # R161: its own last answer still in view (the same chat, the next question)
+            (("mcp:time",), "allow"),
+            (("mcp:time", "mcp-search:time"), "allow"),
+            (("mcp:clock",), "ask"),
+            (("mcp:time", "web:evil.example"), "ask"),
         ):
             ctx = replace(clean, tainted=True, sources=sources)
             verdict = await w.h.steward.policy.decide(tool, CALL, ctx)
             assert verdict.decision == decided, (sources, verdict)
+        # other arguments than those approved: its own answer may steer them, so it asks
+        ctx = replace(clean, tainted=True, sources=("mcp:time",))
+        other = await w.h.steward.policy.decide(tool, {"timezone": "Asia/Tokyo"}, ctx)
+        assert other.decision == "ask", other

@@ -517,9 +517,47 @@ async def test_a_rule_on_a_sites_folder_holds_for_an_escaped_slash(
         "https://site.example/secret%2fx",
         "https://site.example/public/%2e%2e%2fsecret/x",
         "https://site.example/public%5c..%5csecret/x",
+        # R160: slashes in a row, which nginx, Apache and http.server merge
+        "https://site.example//secret/x",
+        "https://site.example/%2Fsecret/x",
+        "https://site.example/public/..%2F%2Fsecret/x",
     )
     async with running_steward(tmp_path, fake_model.base_url) as h:
         for n, url in enumerate(spellings):
             await h.say(instruction("web_fetch", {"url": url}), chat=f"u{n}")
             results = str(fake_model.requests[-1].tool_results)
             assert "refused: policy rule" in results and "secret/x" in results, results
+
+
+async def test_always_on_a_card_an_ask_rule_raised_applies_from_then_on(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R160: "always" on a card raised by the owner's own `ask` rule was written after that
+    rule, which, matching first, asked again every time (and each "always" wrote the rule
+    again); through a link, the file reached asked too. From then on it runs unasked."""
+    import os
+
+    fake_model.on_request(obedient_model)
+    (tmp_path / "policy.toml").write_text(
+        '[[rules]]\ntool = "read_file"\nargs = { path = "private/*" }\ndecision = "ask"\n'
+        + DEFAULT_POLICY
+    )
+    private = tmp_path / "workspace" / "private"
+    private.mkdir(parents=True)
+    (private / "shopping.md").write_text("oat milk\n")
+    (private / "todo.md").write_text("call the plumber\n")
+    os.symlink("private/shopping.md", tmp_path / "workspace" / "shopping.md")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        for n, path in enumerate(("private/todo.md", "shopping.md")):
+            await h.say(instruction("read_file", {"path": path}), chat=f"a{n}")
+            (_, card) = h.channel.approvals[-1]
+            assert "Added to the policy file" in await h.say(f"/approve {card.approval_id} always")
+            asked = len(h.channel.approvals)
+            await h.say(instruction("read_file", {"path": path}), chat=f"b{n}")
+            assert len(h.channel.approvals) == asked, f"{path} asked again"
+        await h.say(instruction("read_file", {"path": "private/other.md"}), chat="c")
+        assert len(h.channel.approvals) == 3, "the rule still asks for what no 'always' named"
+    written = (tmp_path / "policy.toml").read_text()
+    assert written.count('"path" = "private/todo.md"') == 1
+    assert written.count('"path" = "shopping.md"') == 1
+    assert written.count('"path" = "private/shopping.md"') == 1
