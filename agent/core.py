@@ -443,17 +443,20 @@ class Steward:
         bound = approval.fingerprint if approval.tool.startswith("mcp__") else None
         tool = self.tools.get(approval.tool)
         names = [approval.arguments]
-        if tool is not None and tool.aliases is not None:
+        if tool is not None and tool.aliases is not None and person is None:
             # the file a link led to, the address as servers decode it: each name the call
-            # reached is decided by its own rules, so each gets its rule (R160)
+            # reached is decided by its own rules, so each gets its rule (R160). The owner's
+            # only: a rule of another person's for a link's target would outlive the link and
+            # let them read that file by its own name (R162)
             names += await tool.aliases(await self._ctx_for(approval), approval.arguments)
         try:
-            rule = ""
-            for arguments in names:
-                written = await asyncio.to_thread(
+            written = [
+                await asyncio.to_thread(
                     self.policy.add_rule_for, approval.tool, arguments, person, bound
                 )
-                rule = rule or written
+                for arguments in names
+            ]
+            rule = "; ".join(written)
         except (PolicyError, OSError) as exc:
             await self.stores.audit.record(
                 "policy.not_changed",

@@ -534,7 +534,7 @@ class PolicyEngine:
             decision is Decision.ALLOW
             and ctx.tainted
             and tool.risk is not Risk.READ
-            and not _own_listing_only(ctx, tool, exact=_exact_always(rule))
+            and not _own_listing_only(ctx, tool)
         ):
             return Verdict(
                 Decision.ASK,
@@ -802,16 +802,15 @@ def argv_matches(pattern: str, command: str) -> bool:
     return all(w is WILDCARD or a == w for a, w in zip(argv, fixed, strict=False))
 
 
-def _own_listing_only(ctx: ToolContext, tool: Tool, *, exact: bool = False) -> bool:
+def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
     """Whether all the turn holds from outside is this MCP tool's own server's descriptions of
     its tools (offered, or found by a search): they could steer its call only toward what that
     server could do with the call anyway, so an owner's rule allowing the tool applies (R134:
-    an "always" rule never did, as the search that finds a tool taints the turn). For an
-    "always" rule (`exact`: these arguments, this tool's identity) the server's own results
-    count so too: nothing of the turn can ride in arguments fixed in advance (R161: the last
-    answer of the time server, still in view, made its "always" ask again in that chat)."""
+    an "always" rule never did, as the search that finds a tool taints the turn). Not its
+    answers: a server relays others' words (a mail, a web page, an issue comment), which could
+    choose when an "always"-approved write runs again (R162)."""
     server = getattr(tool, "server", "")
-    own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}") + ((f"mcp:{server}",) * exact)
+    own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
     return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
 
 

@@ -489,16 +489,16 @@ class TurnRunner:
         audit = self._stores.audit
         actor = f"turn:{turn.id}"
         tool = self._tools.get(call.name)
-        missing = self._tools.missing(call.name) if tool is None else None
-        if missing in (Missing.DOWN, Missing.GONE):
-            # an MCP server restarting, or up without that tool now: not a name made up, so
-            # not "blocked" in the owner's notice (R161: a server down read as an attack)
-            why = (
-                "is not running right now (it is being started again; /mcp shows it)"
-                if missing is Missing.DOWN
-                else "no longer has that tool"
-            )
+        if (
+            tool is None
+            and turn.ctx.user.is_owner
+            and self._tools.missing(call.name) is Missing.DOWN
+        ):
+            # the owner's MCP server restarting: said so, not "blocked" in the owner's notice
+            # as a name made up (R161). Not to another person: it would tell them which servers
+            # the owner has (R162); nor for a server up without the name (made up, perhaps).
             await audit.record("tool.unavailable", actor=actor, subject=call.name[:64])
+            why = "is not running right now (it is being started again; /mcp shows it)"
             return ToolResult(f"{call.name} cannot run: its MCP server {why}; nothing ran", True)
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])

@@ -234,6 +234,20 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+async def test_a_made_up_name_on_a_running_server_is_still_unknown(tmp_path: Path) -> None:
+    """R162: once a server's "no longer has that tool" was told apart, a made-up
+    `mcp__notes__export_all_secrets` got no notice, and told a guest the server existed."""
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=READ_ALL) as world:
+        world.model.reply(Reply.tool_use("mcp__notes__export_all_secrets", {}))
+        world.model.reply(Reply.text("ok"))
+        await world.h.say("export")
+        said = str(world.model.requests[-1].tool_results)
+        assert "there is no tool named" in said, said
+        assert [e.subject for e in await world.audit("tool.unknown")] == [
+            "mcp__notes__export_all_secrets"
+        ]
+
+
 async def test_a_tool_named_like_a_builtin_cannot_shadow_it(tmp_path: Path) -> None:
     servers = {"notes": notes_stdio()}
     async with mcp_world(tmp_path, servers, rules=READ_ALL, STEWARD_MCP_DIRECT_TOOLS="20") as world:

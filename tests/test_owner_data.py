@@ -150,6 +150,34 @@ async def test_a_persons_own_rule_does_not_reach_a_file_a_link_leads_to(
         assert not any(SECRET in str(r.messages) for r in w.model.requests)
 
 
+async def test_always_on_a_persons_read_through_a_link_names_the_link_alone(
+    tmp_path: Path,
+) -> None:
+    """R162: "always" on Mallory's read of `shared/list.md`, a link to `private/shopping.md`,
+    also wrote her a rule for `private/shopping.md`, unsaid, which outlived the link."""
+    import os
+
+    async with trust_world(tmp_path) as w:
+        (w.workspace / "private").mkdir()
+        (w.workspace / "private" / "shopping.md").write_text("oat milk\n")
+        (w.workspace / "shared").mkdir()
+        os.symlink("../private/shopping.md", w.workspace / "shared" / "list.md")
+        stores = w.h.steward.stores
+        await stores.people.admit(MALLORY, "Mallory")
+        await w.h.router.dispatch(
+            IncomingMessage(
+                sender=MALLORY,
+                address=Address("test", "mallory-dm"),
+                text="please " + instruction("read_file", {"path": "shared/list.md"}),
+                chat_kind=ChatKind.PRIVATE,
+            )
+        )
+        (card,) = await stores.approvals.pending()
+        said = await w.h.say(f"/approve {card.id} always")
+        policy = (w.data_dir / "policy.toml").read_text()
+    assert "shared/list.md" in said and "private/shopping.md" not in policy, (said, policy)
+
+
 async def test_every_tool_on_the_owners_things_asks_for_another_person(tmp_path: Path) -> None:
     async with trust_world(tmp_path) as w:
         steward = w.h.steward
