@@ -443,12 +443,19 @@ class Steward:
         bound = approval.fingerprint if approval.tool.startswith("mcp__") else None
         tool = self.tools.get(approval.tool)
         names = [approval.arguments]
-        if tool is not None and tool.aliases is not None and person is None:
+        if tool is not None and tool.aliases is not None:
             # the file a link led to, the address as servers decode it: each name the call
-            # reached is decided by its own rules, so each gets its rule (R160). The owner's
-            # only: a rule of another person's for a link's target would outlive the link and
-            # let them read that file by its own name (R162)
-            names += await tool.aliases(await self._ctx_for(approval), approval.arguments)
+            # reached is decided by its own rules, so each gets its rule (R160)
+            aliases = await tool.aliases(await self._ctx_for(approval), approval.arguments)
+            if aliases and person is not None:
+                # a rule of another person's for the link's target would outlive the link and
+                # let them read it by its own name (R162); for the link alone it never applies
+                # (R163)
+                return (
+                    "Approved this once; no rule was added (it reached another file through "
+                    "a link)."
+                )
+            names += aliases
         try:
             written = [
                 await asyncio.to_thread(

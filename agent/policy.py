@@ -620,13 +620,14 @@ class PolicyEngine:
         arguments: dict[str, Any],
         ctx: ToolContext,
     ) -> tuple[Rule, bool]:
-        """An "always" rule for exactly this call, if there is one, else the rule that asks."""
+        """An "always" rule for exactly this call, if there is one and no rule that denies it
+        comes first (R163: one written below an ask rule jumped a deny added between), else
+        the rule that asks."""
         for rules, mine in sections:
             for rule in rules:
-                if (
-                    rule.exact
-                    and rule.decision is Decision.ALLOW
-                    and await self._matches(rule, tool, arguments, ctx)
+                always = rule.decision is Decision.ALLOW and _names_one_call(rule)
+                if (always or rule.decision is Decision.DENY) and await self._matches(
+                    rule, tool, arguments, ctx
                 ):
                     return rule, mine
         return asked, own
@@ -812,6 +813,12 @@ def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
     server = getattr(tool, "server", "")
     own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
     return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
+
+
+def _names_one_call(rule: Rule) -> bool:
+    """A rule for one call alone: an "always" rule's exact arguments, or a shell command with
+    no wildcard (R163: a shell "always" never won over the ask rule whose card it answered)."""
+    return rule.exact or (rule.argv is not None and "*" not in shlex.split(rule.argv))
 
 
 def _exact_always(rule: Rule | None) -> bool:

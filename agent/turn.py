@@ -500,6 +500,14 @@ class TurnRunner:
             await audit.record("tool.unavailable", actor=actor, subject=call.name[:64])
             why = "is not running right now (it is being started again; /mcp shows it)"
             return ToolResult(f"{call.name} cannot run: its MCP server {why}; nothing ran", True)
+        offered = turn.mcp_offered
+        if (
+            tool is not None
+            and call.name.startswith("mcp__")
+            and offered
+            and not offered(call.name)
+        ):
+            tool = None  # an MCP tool not offered to this person: as if there were none (R163)
         if tool is None:
             await audit.record("tool.unknown", actor=actor, subject=call.name[:64])
             turn.refused.append(_refusal("unknown tool", {"title": call.name[:40]}))

@@ -248,6 +248,38 @@ async def test_a_made_up_name_on_a_running_server_is_still_unknown(tmp_path: Pat
         ]
 
 
+async def test_a_person_not_offered_a_servers_tools_cannot_tell_it_exists(
+    tmp_path: Path,
+) -> None:
+    """R163: a guest offered no MCP tools who named one of the owner's got a card sent to the
+    owner, or the server's schema in an error; a made-up name, "there is no tool". All alike."""
+    from agent.types import Address, ChatKind, IncomingMessage
+    from memory.people import Identity
+
+    mallory = Identity("test", "mallory")
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=READ_ALL) as world:
+        await world.h.steward.stores.people.admit(mallory, "Mallory")
+        calls = (
+            ("mcp__bank__read_note", {"name": "a"}),
+            ("mcp__notes__read_note", {"wrong": 1}),
+            ("mcp__notes__read_note", {"name": "a"}),
+        )
+        for n, (name, arguments) in enumerate(calls):
+            world.model.reply(Reply.tool_use(name, arguments))
+            world.model.reply(Reply.text("ok"))
+            await world.h.router.dispatch(
+                IncomingMessage(
+                    sender=mallory,
+                    address=Address("test", f"m{n}"),
+                    text="hi",
+                    chat_kind=ChatKind.PRIVATE,
+                )
+            )
+            said = str(world.model.requests[-1].tool_results)
+            assert f"there is no tool named '{name}'" in said, said
+        assert await world.h.steward.stores.approvals.pending() == []
+
+
 async def test_a_tool_named_like_a_builtin_cannot_shadow_it(tmp_path: Path) -> None:
     servers = {"notes": notes_stdio()}
     async with mcp_world(tmp_path, servers, rules=READ_ALL, STEWARD_MCP_DIRECT_TOOLS="20") as world:

@@ -150,11 +150,12 @@ async def test_a_persons_own_rule_does_not_reach_a_file_a_link_leads_to(
         assert not any(SECRET in str(r.messages) for r in w.model.requests)
 
 
-async def test_always_on_a_persons_read_through_a_link_names_the_link_alone(
+async def test_always_on_a_persons_read_through_a_link_writes_no_rule(
     tmp_path: Path,
 ) -> None:
     """R162: "always" on Mallory's read of `shared/list.md`, a link to `private/shopping.md`,
-    also wrote her a rule for `private/shopping.md`, unsaid, which outlived the link."""
+    also wrote her a rule for `private/shopping.md`, unsaid, which outlived the link; R163: one
+    for the link alone never applied, and was written again at each card."""
     import os
 
     async with trust_world(tmp_path) as w:
@@ -175,7 +176,9 @@ async def test_always_on_a_persons_read_through_a_link_names_the_link_alone(
         (card,) = await stores.approvals.pending()
         said = await w.h.say(f"/approve {card.id} always")
         policy = (w.data_dir / "policy.toml").read_text()
-    assert "shared/list.md" in said and "private/shopping.md" not in policy, (said, policy)
+    # R163: a rule for the link alone would never apply (its target asks for her): none
+    assert "no rule was added (it reached another file through a link)" in said, said
+    assert "shared/list.md" not in policy and "private/shopping.md" not in policy, policy
 
 
 async def test_every_tool_on_the_owners_things_asks_for_another_person(tmp_path: Path) -> None:

@@ -561,3 +561,42 @@ async def test_always_on_a_card_an_ask_rule_raised_applies_from_then_on(
     assert written.count('"path" = "private/todo.md"') == 1
     assert written.count('"path" = "shopping.md"') == 1
     assert written.count('"path" = "private/shopping.md"') == 1
+
+
+async def test_always_never_jumps_a_deny_and_a_shell_always_applies(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R163: an "always" rule, winning over the ask rule whose card it answered, also jumped a
+    deny the owner wrote between them later; and a shell "always" (an argv rule, not marked
+    exact) never won over its ask rule, so every "always" wrote it again."""
+    fake_model.on_request(obedient_model)
+    private = tmp_path / "workspace" / "private"
+    private.mkdir(parents=True)
+    (private / "diary.md").write_text("dear diary\n")
+    (tmp_path / "policy.toml").write_text(
+        '[[rules]]\ntool = "read_file"\nargs = { path = "private/*" }\ndecision = "ask"\n'
+        '[[rules]]\ntool = "shell"\nargv = "echo *"\ndecision = "ask"\n' + DEFAULT_POLICY
+    )
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        for n, (tool, arguments) in enumerate(
+            (("read_file", {"path": "private/diary.md"}), ("shell", {"command": "echo hello"}))
+        ):
+            await h.say(instruction(tool, arguments), chat=f"a{n}")
+            (_, card) = h.channel.approvals[-1]
+            assert "Added to the policy file" in await h.say(f"/approve {card.approval_id} always")
+        await h.say(instruction("shell", {"command": "echo hello"}), chat="b")
+        assert len(h.channel.approvals) == 2, "the shell command asked again"
+    text = (tmp_path / "policy.toml").read_text()
+    assert text.count('argv = "echo hello"') == 1
+    (tmp_path / "policy.toml").write_text(  # the owner denies the diary, under the ask rule
+        text.replace(
+            'decision = "ask"\n',
+            'decision = "ask"\n[[rules]]\ntool = "read_file"\n'
+            'args = { path = "private/diary.md" }\ndecision = "deny"\n',
+            1,
+        )
+    )
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say(instruction("read_file", {"path": "private/diary.md"}), chat="c")
+        results = str(fake_model.requests[-1].tool_results)
+    assert "refused: policy rule" in results and "dear diary" not in results, results
