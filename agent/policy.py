@@ -818,7 +818,12 @@ def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
 def _names_one_call(rule: Rule) -> bool:
     """A rule for one call alone: an "always" rule's exact arguments, or a shell command with
     no wildcard (R163: a shell "always" never won over the ask rule whose card it answered)."""
-    return rule.exact or (rule.argv is not None and "*" not in shlex.split(rule.argv))
+    if rule.exact or rule.argv is None:
+        return rule.exact
+    try:  # a quoted "*" is an argument, not a wildcard (as "always" writes one)
+        return WILDCARD not in argv_pattern(rule.argv)
+    except ValueError:
+        return False
 
 
 def _exact_always(rule: Rule | None) -> bool:
