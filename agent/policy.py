@@ -136,7 +136,8 @@ class Rule(BaseModel):
     `to_owner = true` matches a message whose destination is one of the owner's own chats.
     `exact = true` (what "allow always" writes) matches only a call with no arguments beyond
     those in `args`: an MCP tool takes any extra key, and an approved call with one more
-    argument is another action.
+    argument is another action (a shell rule's `argv` is exact as written). Such a rule wins
+    over the rule asking that comes first, unless a rule denying comes before it.
     `risk` (only for `mcp__*` tools, whose servers declare none) sets the risk class of the
     MCP tools the rule names; such a rule needs no decision (see `PolicyFile.risk_for`).
     `closed_world = true` beside it says, on the owner's word (a server's `openWorldHint` is
@@ -200,7 +201,7 @@ class Rule(BaseModel):
             parts.append("confined")
         if self.to_owner is not None:
             parts.append(f"to_owner={str(self.to_owner).lower()}")
-        if self.exact:
+        if self.exact and self.argv is None:  # an argv is exact as it is written
             parts.append("exact")
         if self.identity is not None:  # the tool as approved: another version is not allowed
             parts.append(f"identity={self.identity[:8]}…")
@@ -453,6 +454,7 @@ class PolicyEngine:
                 argv=shlex.join(argv),  # quoted tokens are literal: `*` stays an argument
                 network=True if arguments.get("network") else None,
                 confined=True if self._confined_now() else None,
+                exact=True,  # written by "always": it wins over the ask rule it answered
                 decision=Decision.ALLOW,
             )
         else:
@@ -622,14 +624,14 @@ class PolicyEngine:
     ) -> tuple[Rule, bool]:
         """An "always" rule for exactly this call, if there is one and no rule that denies it
         comes first (R163: one written below an ask rule jumped a deny added between), else
-        the rule that asks."""
+        the rule that asks (a deny after it never decides: the first match does, R164)."""
         for rules, mine in sections:
             for rule in rules:
-                always = rule.decision is Decision.ALLOW and _names_one_call(rule)
+                always = rule.decision is Decision.ALLOW and rule.exact
                 if (always or rule.decision is Decision.DENY) and await self._matches(
                     rule, tool, arguments, ctx
                 ):
-                    return rule, mine
+                    return (rule, mine) if always else (asked, own)
         return asked, own
 
     async def _to_owner(
@@ -667,8 +669,8 @@ class PolicyEngine:
             value = shown(arguments[name])
             if not any(fnmatch.fnmatchcase(value, p) for p in _pattern_forms(name, pattern)):
                 return False
-        if rule.exact and not set(arguments) <= set(rule.args):
-            return False
+        if rule.exact and rule.argv is None and not set(arguments) <= set(rule.args):
+            return False  # (a shell rule's argv is exact by itself)
         if rule.identity is not None and (
             tool.fingerprint is None or await tool.fingerprint(ctx, arguments) != rule.identity
         ):
@@ -813,17 +815,6 @@ def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
     server = getattr(tool, "server", "")
     own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
     return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
-
-
-def _names_one_call(rule: Rule) -> bool:
-    """A rule for one call alone: an "always" rule's exact arguments, or a shell command with
-    no wildcard (R163: a shell "always" never won over the ask rule whose card it answered)."""
-    if rule.exact or rule.argv is None:
-        return rule.exact
-    try:  # a quoted "*" is an argument, not a wildcard (as "always" writes one)
-        return WILDCARD not in argv_pattern(rule.argv)
-    except ValueError:
-        return False
 
 
 def _exact_always(rule: Rule | None) -> bool:

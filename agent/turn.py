@@ -503,7 +503,7 @@ class TurnRunner:
         offered = turn.mcp_offered
         if (
             tool is not None
-            and call.name.startswith("mcp__")
+            and call.name.startswith("mcp_")  # a server's tools, and the search among them
             and offered
             and not offered(call.name)
         ):

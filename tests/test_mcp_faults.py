@@ -263,6 +263,7 @@ async def test_a_person_not_offered_a_servers_tools_cannot_tell_it_exists(
             ("mcp__bank__read_note", {"name": "a"}),
             ("mcp__notes__read_note", {"wrong": 1}),
             ("mcp__notes__read_note", {"name": "a"}),
+            ("mcp_tool_search", {"query": "notes"}),  # R164: its listing names every server
         )
         for n, (name, arguments) in enumerate(calls):
             world.model.reply(Reply.tool_use(name, arguments))

@@ -598,5 +598,41 @@ async def test_always_never_jumps_a_deny_and_a_shell_always_applies(
     )
     async with running_steward(tmp_path, fake_model.base_url) as h:
         await h.say(instruction("read_file", {"path": "private/diary.md"}), chat="c")
-        results = str(fake_model.requests[-1].tool_results)
-    assert "refused: policy rule" in results and "dear diary" not in results, results
+        asked = len(h.channel.approvals)  # the first rule that matches asks; the deny keeps
+    assert asked == 1  # the "always" rule below it from deciding (R164: not the deny either)
+    assert not any("dear diary" in str(r.tool_results) for r in fake_model.requests[-2:])
+
+
+async def test_a_later_deny_or_a_hand_written_rule_never_overrides_the_first_ask(
+    tmp_path: Path,
+) -> None:
+    """R164: with "always" winning over the ask rule it answered, any deny after an ask rule
+    decided the call (an ask for one tool, then a deny for the rest of its server, always
+    refused), and a narrow allow written by hand long ago jumped an ask rule put above it."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[rules]]\ntool = "shell"\nargv = "rm -i *"\ndecision = "ask"\n'
+        '[[rules]]\ntool = "shell"\nargv = "rm *"\ndecision = "deny"\n'
+        '[[rules]]\ntool = "shell"\nargv = "cp *"\ndecision = "ask"\n'
+        '[[rules]]\ntool = "shell"\nargv = "cp a b"\ndecision = "allow"\n'
+    )
+    engine = PolicyEngine(load_policy(path), owner_chats=None)  # type: ignore[arg-type]
+    from agent.tools.shell import shell
+
+    ctx: Any = _Nobody()
+    for command, decided in (("rm -i notes.txt", "ask"), ("cp a b", "ask"), ("rm x", "deny")):
+        rule, _ = await engine._match(shell, {"command": command, "network": False}, ctx)
+        assert rule is not None and rule.decision == decided, (command, rule)
+
+
+class _Nobody:
+    """A context whose person has no section of their own in the policy file."""
+
+    class stores:
+        class people:
+            @staticmethod
+            async def identities_of(user_id: int) -> list[str]:
+                return []
+
+    class user:
+        id = 0
