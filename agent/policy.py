@@ -627,7 +627,7 @@ class PolicyEngine:
         the rule that asks (a deny after it never decides: the first match does, R164)."""
         for rules, mine in sections:
             for rule in rules:
-                always = rule.decision is Decision.ALLOW and rule.exact
+                always = rule.decision is Decision.ALLOW and _one_call(rule)
                 if (always or rule.decision is Decision.DENY) and await self._matches(
                     rule, tool, arguments, ctx
                 ):
@@ -669,8 +669,9 @@ class PolicyEngine:
             value = shown(arguments[name])
             if not any(fnmatch.fnmatchcase(value, p) for p in _pattern_forms(name, pattern)):
                 return False
-        if rule.exact and rule.argv is None and not set(arguments) <= set(rule.args):
-            return False  # (a shell rule's argv is exact by itself)
+        shell_argv_rule = rule.argv is not None and tool.name == "shell"  # exact by itself
+        if rule.exact and not shell_argv_rule and not set(arguments) <= set(rule.args):
+            return False
         if rule.identity is not None and (
             tool.fingerprint is None or await tool.fingerprint(ctx, arguments) != rule.identity
         ):
@@ -815,6 +816,17 @@ def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
     server = getattr(tool, "server", "")
     own = (f"{TOOL_LISTING}{server}", f"{TOOL_SEARCH}{server}")
     return bool(server) and bool(ctx.sources) and all(s in own for s in ctx.sources)
+
+
+def _one_call(rule: Rule) -> bool:
+    """A rule for one call alone, as "always" writes it: `exact`, and a shell pattern with no
+    wildcard token (R165: `argv = "git *"` marked exact by hand jumped an ask rule)."""
+    if not rule.exact or rule.argv is None:
+        return rule.exact
+    try:
+        return WILDCARD not in argv_pattern(rule.argv)
+    except ValueError:
+        return False
 
 
 def _exact_always(rule: Rule | None) -> bool:

@@ -505,7 +505,8 @@ class TurnRunner:
             tool is not None
             and call.name.startswith("mcp_")  # a server's tools, and the search among them
             and offered
-            and not offered(call.name)
+            # the search lists every server's: another person is offered theirs directly
+            and (not call.name.startswith("mcp__") or not offered(call.name))
         ):
             tool = None  # an MCP tool not offered to this person: as if there were none (R163)
         if tool is None:

@@ -257,7 +257,11 @@ async def test_a_person_not_offered_a_servers_tools_cannot_tell_it_exists(
     from memory.people import Identity
 
     mallory = Identity("test", "mallory")
-    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=READ_ALL) as world:
+    # R165: her own rule naming the search got it, and it listed every server's tools
+    rules = (
+        READ_ALL + '[[users."test:mallory".rules]]\ntool = "mcp_tool_search"\ndecision = "allow"\n'
+    )
+    async with mcp_world(tmp_path, {"notes": notes_stdio()}, rules=rules) as world:
         await world.h.steward.stores.people.admit(mallory, "Mallory")
         calls = (
             ("mcp__bank__read_note", {"name": "a"}),

@@ -636,3 +636,28 @@ class _Nobody:
 
     class user:
         id = 0
+
+
+async def test_only_a_rule_for_one_call_jumps_an_ask(tmp_path: Path) -> None:
+    """R165: `exact = true` written by hand on `argv = "git *"` (a wildcard) jumped the ask rule
+    above it; on an MCP tool's `argv` rule, it let any extra argument through."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[rules]]\ntool = "shell"\nargv = "git push *"\ndecision = "ask"\n'
+        '[[rules]]\ntool = "shell"\nargv = "git *"\nexact = true\ndecision = "allow"\n'
+        '[[rules]]\ntool = "mcp__srv__*"\ndecision = "ask"\n'
+        '[[rules]]\ntool = "mcp__srv__run"\nargv = "ls"\nexact = true\ndecision = "allow"\n'
+    )
+    engine = PolicyEngine(load_policy(path), owner_chats=None)  # type: ignore[arg-type]
+    from agent.tools.shell import shell
+
+    ctx: Any = _Nobody()
+    pushed, _ = await engine._match(shell, {"command": "git push -f origin main"}, ctx)
+    assert pushed is not None and pushed.decision == "ask", pushed
+
+    class Run:
+        name = "mcp__srv__run"
+
+    extra = {"command": "ls", "host": "prod", "sudo": True}
+    ran, _ = await engine._match(Run(), extra, ctx)  # type: ignore[arg-type]
+    assert ran is not None and ran.decision == "ask", ran
