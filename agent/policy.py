@@ -669,8 +669,9 @@ class PolicyEngine:
             value = shown(arguments[name])
             if not any(fnmatch.fnmatchcase(value, p) for p in _pattern_forms(name, pattern)):
                 return False
-        shell_argv_rule = rule.argv is not None and tool.name == "shell"  # exact by itself
-        if rule.exact and not shell_argv_rule and not set(arguments) <= set(rule.args):
+        # an argv rule covers the command (and its network flag, checked below) (R166)
+        covered = set(rule.args) | ({"command", "network"} if rule.argv is not None else set())
+        if rule.exact and not set(arguments) <= covered:
             return False
         if rule.identity is not None and (
             tool.fingerprint is None or await tool.fingerprint(ctx, arguments) != rule.identity
@@ -819,14 +820,23 @@ def _own_listing_only(ctx: ToolContext, tool: Tool) -> bool:
 
 
 def _one_call(rule: Rule) -> bool:
-    """A rule for one call alone, as "always" writes it: `exact`, and a shell pattern with no
-    wildcard token (R165: `argv = "git *"` marked exact by hand jumped an ask rule)."""
-    if not rule.exact or rule.argv is None:
-        return rule.exact
+    """A rule for one call alone, as "always" writes it: `exact`, its tool and every argument
+    glob-free (or escaped, as "always" writes them), and a shell pattern with no wildcard token
+    (R165: `argv = "git *"` marked exact by hand jumped an ask rule; R166: so did
+    `args = { path = "*" }` and `tool = "mcp__*"`)."""
+    if not rule.exact or not all(map(_glob_free, [rule.tool, *rule.args.values()])):
+        return False
+    if rule.argv is None:
+        return True
     try:
         return WILDCARD not in argv_pattern(rule.argv)
     except ValueError:
         return False
+
+
+def _glob_free(pattern: str) -> bool:
+    """Whether a glob pattern matches one text alone: no `*`, `?` or `[` but escaped ones."""
+    return not re.search(r"[*?\[]", re.sub(r"\[[*?\[]\]", "", pattern))
 
 
 def _exact_always(rule: Rule | None) -> bool:

@@ -661,3 +661,35 @@ async def test_only_a_rule_for_one_call_jumps_an_ask(tmp_path: Path) -> None:
     extra = {"command": "ls", "host": "prod", "sudo": True}
     ran, _ = await engine._match(Run(), extra, ctx)  # type: ignore[arg-type]
     assert ran is not None and ran.decision == "ask", ran
+
+
+async def test_a_glob_marked_exact_never_jumps_an_ask_and_an_exact_argv_rule_matches(
+    tmp_path: Path,
+) -> None:
+    """R166: `exact = true` written by hand on `args = { path = "*" }` or `tool = "mcp__*"`
+    jumped the ask rule above it; and an exact argv rule on an MCP tool matched no call (its
+    own `command` counted as an argument beyond it), so an exact deny stopped denying."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[[rules]]\ntool = "read_file"\nargs = { path = "private/*" }\ndecision = "ask"\n'
+        '[[rules]]\ntool = "read_file"\nargs = { path = "*" }\nexact = true\ndecision = "allow"\n'
+        '[[rules]]\ntool = "mcp__bank__transfer_all"\ndecision = "ask"\n'
+        '[[rules]]\ntool = "mcp__*"\nexact = true\ndecision = "allow"\n'
+        '[[rules]]\ntool = "mcp__srv__run"\nargv = "rm *"\nexact = true\ndecision = "deny"\n'
+        '[[rules]]\ntool = "mcp__srv__*"\ndecision = "allow"\n'
+    )
+    engine = PolicyEngine(load_policy(path), owner_chats=None)  # type: ignore[arg-type]
+    from agent.tools.workspace import read_file
+
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    ctx: Any = _Nobody()
+    for tool, arguments, decided in (
+        (read_file, {"path": "private/diary.md"}, "ask"),
+        (Named("mcp__bank__transfer_all"), {}, "ask"),
+        (Named("mcp__srv__run"), {"command": "rm -rf /"}, "deny"),
+    ):
+        rule, _ = await engine._match(tool, arguments, ctx)  # type: ignore[arg-type]
+        assert rule is not None and rule.decision == decided, (arguments, rule)
