@@ -67,4 +67,6 @@ def test_an_escaped_slash_is_seen_as_servers_read_it() -> None:
     assert as_servers_decode("http://h/a%5C..%5Csecret/x") == "http://h/secret/x"
     assert as_servers_decode("http://h/a%20b") is None  # no separator: the URL's own folders
     assert as_servers_decode("http://h//secret/x") == "http://h/secret/x"
+    assert as_servers_decode("http://h/secret;v=1/x") == "http://h/secret/x"  # Tomcat's reading
+    assert as_servers_decode("http://h/public/..;/secret/x") == "http://h/secret/x"
     assert as_servers_decode("http://h/public%2F..//secret/x") == "http://h/secret/x"

@@ -521,6 +521,9 @@ async def test_a_rule_on_a_sites_folder_holds_for_an_escaped_slash(
         "https://site.example//secret/x",
         "https://site.example/%2Fsecret/x",
         "https://site.example/public/..%2F%2Fsecret/x",
+        # segment parameters, which Tomcat and Jetty drop before routing
+        "https://site.example/public/..;/secret/x",
+        "https://site.example/secret;v=1/x",
     )
     async with running_steward(tmp_path, fake_model.base_url) as h:
         for n, url in enumerate(spellings):

@@ -21,7 +21,9 @@ __all__ = ["WebAddress", "WorkspacePath", "as_servers_decode", "canonical_path",
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_SEPARATORS = re.compile(r"%2F|%5C|\\|//", re.IGNORECASE)
+_SEPARATORS = re.compile(r"%2F|%5C|\\|//|;", re.IGNORECASE)
+_PARAMETERS = re.compile(r";[^/]*")
+"""A segment's parameters (`/secret;v=1/x`, `/..;/`): Tomcat and Jetty drop them before routing."""
 _FULL_STOPS = ".\u3002\uff0e\uff61"  # and the ideographic, fullwidth and halfwidth ones
 
 
@@ -88,15 +90,17 @@ def canonical_url(value: str) -> str:
 
 def as_servers_decode(url: str) -> str | None:
     """`url` (canonical) as many servers read its path when it holds an escaped slash, a
-    backslash or two slashes in a row: every escape decoded, a backslash as a slash, slashes in
-    a row as one, dot segments resolved again; None when it holds none of them (the folders a
-    rule names are those the URL shows). The URL is sent as it is; this is the other name a
-    rule must see (R158: `/secret%2fx` and `/public/%2e%2e%2fsecret/x` passed a deny rule on
-    `/secret/*` and fetched it; R160: so did `//secret/x`)."""
+    backslash, two slashes in a row or a segment's parameters: parameters dropped, every escape
+    decoded, a backslash as a slash, slashes in a row as one, dot segments resolved again; None
+    when it holds none of them (the folders a rule names are those the URL shows). The URL is
+    sent as it is; this is the other name a rule must see (R158: `/secret%2fx` and
+    `/public/%2e%2e%2fsecret/x` passed a deny rule on `/secret/*` and fetched it; R160: so did
+    `//secret/x`; so would `/public/..;/secret/x` on Tomcat)."""
     parts = urlsplit(url)
     if not _SEPARATORS.search(parts.path):
         return None
-    path = re.sub("/{2,}", "/", unquote(parts.path).replace("\\", "/"))  # merged, as nginx does
+    path = _PARAMETERS.sub("", parts.path)  # `/public/..;/secret/x` is `/secret/x` to Tomcat
+    path = re.sub("/{2,}", "/", unquote(path).replace("\\", "/"))  # merged, as nginx does
     path = _without_dots(path or "/")
     decoded = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
     return decoded if decoded != url else None
