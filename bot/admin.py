@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import TextIO
 
 from agent.config import Settings
+from agent.mcp.config import McpConfigError, load_mcp_config
 from agent.policy import load_policy
 from agent.tools import Risk, default_registry
 from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
@@ -53,17 +54,23 @@ def policy_check(settings: Settings) -> int:
         for rule in user_policy.rules:
             print(f"  {rule.describe()}")
     names = [tool.name for tool in default_registry()]
-    unknown = [
-        (where, rule.tool)
-        for where, rules in [("", policy.rules)]
-        + [(f" for {user}", section.rules) for user, section in policy.users.items()]
-        for rule in rules
-        if not rule.tool.startswith("mcp__") and not fnmatch.filter(names, rule.tool)
-    ]
-    for where, tool in unknown:  # a misspelled tool: the rule silently matches nothing
-        print(
-            f"\nWARNING: a rule{where} names tool {tool!r}, which no tool is; it matches nothing."
-        )
+    servers = _mcp_servers(settings)
+    for where, rules in [("", policy.rules)] + [
+        (f" for {user}", section.rules) for user, section in policy.users.items()
+    ]:
+        for rule in rules:  # a misspelled tool or server: the rule silently matches nothing
+            if rule.tool.startswith("mcp__"):
+                server = rule.tool.removeprefix("mcp__").split("__", 1)[0]
+                if servers is not None and not fnmatch.filter(servers, server):
+                    print(
+                        f"\nWARNING: a rule{where} names tool {rule.tool!r}, but no MCP server "
+                        f"{server!r} is in {settings.mcp_config_path}; it matches nothing."
+                    )
+            elif not fnmatch.filter(names, rule.tool):
+                print(
+                    f"\nWARNING: a rule{where} names tool {rule.tool!r}, which no tool is; "
+                    "it matches nothing."
+                )
     print("\nTools and their risk classes:")
     for tool in default_registry():
         mark = "  (the owner's own)" if tool.owner_data else ""
@@ -83,6 +90,16 @@ async def _open_to_read(settings: Settings) -> Stores:
     return await Stores.open(
         settings.database_path, SystemClock(), audit_key=False, upgrade=False, read_only=True
     )
+
+
+def _mcp_servers(settings: Settings) -> list[str] | None:
+    """The server names the MCP file gives, disabled ones too; None when it cannot be read
+    (`steward mcp check` says why)."""
+    try:
+        config = load_mcp_config(settings.mcp_config_path)
+    except McpConfigError:
+        return None
+    return [spec.name for spec in config.servers] + list(config.disabled)
 
 
 async def audit_verify(settings: Settings) -> int:

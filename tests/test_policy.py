@@ -65,6 +65,16 @@ def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
         policy.write('\n[[rules]]\ntool = "shel"\nargv = "rm -rf *"\ndecision = "allow"\n')
     warned = _run(["policy", "check"], tmp_path)
     assert warned.returncode == 0 and "WARNING: a rule names tool 'shel'" in warned.stdout
+    # so is an MCP server's name that is not in mcp.json (its tools are not known until it runs)
+    (tmp_path / "mcp.json").write_text('{"mcpServers": {"github": {"command": "gh-mcp"}}}')
+    with (tmp_path / "policy.toml").open("a") as policy:
+        policy.write('\n[[rules]]\ntool = "mcp__githb__*"\ndecision = "deny"\n')
+        policy.write('\n[[rules]]\ntool = "mcp__github__delete_repo"\ndecision = "deny"\n')
+        policy.write('\n[[rules]]\ntool = "mcp__git*__list"\ndecision = "allow"\n')
+    warned = _run(["policy", "check"], tmp_path)
+    assert warned.returncode == 0, warned.stderr
+    [mcp_warning] = [line for line in warned.stdout.splitlines() if "MCP server" in line]
+    assert "'mcp__githb__*', but no MCP server 'githb' is in" in mcp_warning
 
 
 def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> None:
