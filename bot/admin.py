@@ -7,7 +7,6 @@ so instead of reporting on nothing.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sys
 from contextlib import nullcontext
@@ -16,6 +15,7 @@ from typing import TextIO
 from agent.config import Settings
 from agent.mcp.config import McpConfigError, load_mcp_config
 from agent.policy import load_policy
+from agent.policy_lint import rules_matching_nothing
 from agent.tools import Risk, default_registry
 from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
@@ -54,23 +54,8 @@ def policy_check(settings: Settings) -> int:
         for rule in user_policy.rules:
             print(f"  {rule.describe()}")
     names = [tool.name for tool in default_registry()]
-    servers = _mcp_servers(settings)
-    for where, rules in [("", policy.rules)] + [
-        (f" for {user}", section.rules) for user, section in policy.users.items()
-    ]:
-        for rule in rules:  # a misspelled tool or server: the rule silently matches nothing
-            if rule.tool.startswith("mcp__"):
-                server = rule.tool.removeprefix("mcp__").split("__", 1)[0]
-                if servers is not None and not fnmatch.filter(servers, server):
-                    print(
-                        f"\nWARNING: a rule{where} names tool {rule.tool!r}, but no MCP server "
-                        f"{server!r} is in {settings.mcp_config_path}; it matches nothing."
-                    )
-            elif not fnmatch.filter(names, rule.tool):
-                print(
-                    f"\nWARNING: a rule{where} names tool {rule.tool!r}, which no tool is; "
-                    "it matches nothing."
-                )
+    for problem in rules_matching_nothing(policy, names, _mcp_servers(settings)):
+        print(f"\nWARNING: {problem}.")
     print("\nTools and their risk classes:")
     for tool in default_registry():
         mark = "  (the owner's own)" if tool.owner_data else ""

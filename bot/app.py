@@ -30,6 +30,7 @@ from agent.model_timing import TimedModel
 from agent.outbox import Switchboard
 from agent.paths import LOG_FILE, DataDirLock
 from agent.policy import PolicyEngine, load_policy
+from agent.policy_lint import rules_matching_nothing
 from agent.sandbox import Sandbox
 from agent.scheduler import SchedulerService
 from agent.scheduler.default_zone import follow_default_timezone
@@ -150,6 +151,10 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             settings, lambda name: policy.policy.risk_for(name), stores.audit
         )
         tools.add_source(mcp_tools)  # MCP tools come and go; built-ins are found first
+    names = [tool.name for tool in tools] + ([] if mail else ["mail_*"])
+    servers = [s.name for s in mcp.config.servers] + list(mcp.config.disabled) if mcp else []
+    for problem in rules_matching_nothing(policy.policy, names, servers):
+        log.warning("%s: %s", settings.policy_path, problem)
     approvals = ApprovalService(
         stores,
         tools,

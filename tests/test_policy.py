@@ -74,7 +74,24 @@ def test_policy_check_prints_the_effective_rules(tmp_path: Path) -> None:
     warned = _run(["policy", "check"], tmp_path)
     assert warned.returncode == 0, warned.stderr
     [mcp_warning] = [line for line in warned.stdout.splitlines() if "MCP server" in line]
-    assert "'mcp__githb__*', but no MCP server 'githb' is in" in mcp_warning
+    assert "'mcp__githb__*', but no MCP server 'githb' is configured" in mcp_warning
+
+
+async def test_a_rule_that_matches_nothing_is_logged_at_start(
+    tmp_path: Path, fake_model: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deny on a misspelt MCP server (`mcp__githb__*`) protected nothing, and only `steward
+    policy check` said so: the start's log says it too. The defaults (`mail_send` with no
+    mailbox) are not warned of."""
+    async with running_steward(tmp_path, fake_model.base_url):
+        pass
+    assert "matches nothing" not in caplog.text
+    (tmp_path / "policy.toml").write_text(
+        '[[rules]]\ntool = "mcp__githb__*"\ndecision = "deny"\n' + DEFAULT_POLICY
+    )
+    async with running_steward(tmp_path, fake_model.base_url):
+        pass
+    assert "'mcp__githb__*', but no MCP server 'githb' is configured" in caplog.text
 
 
 def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> None:
