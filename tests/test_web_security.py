@@ -296,6 +296,13 @@ async def test_a_post_needs_the_csrf_token_and_the_consoles_own_origin(web: Web)
         "POST", path, cookie=cookie, data={"title": "x", "csrf": token}
     )
     assert no_origin.status == 403
+    as_file = aiohttp.FormData()  # R168: the token sent as a file part was a 500
+    as_file.add_field("csrf", token.encode(), filename="x.txt")
+    as_file.add_field("title", "x")
+    file_part, _ = await web.request(
+        "POST", path, cookie=cookie, headers=web.origin(), data=as_file
+    )
+    assert file_part.status == 403
     assert await web.h.steward.stores.goals.all(1) == []
     done, _ = await web.request(
         "POST", path, cookie=cookie, headers=web.origin(), data={"title": "Run 10k", "csrf": token}
@@ -306,6 +313,20 @@ async def test_a_post_needs_the_csrf_token_and_the_consoles_own_origin(web: Web)
     kinds = {e.kind: e for e in await web.h.steward.stores.audit.recent(50)}
     assert "web.csrf_refused" in kinds and "web.origin_refused" in kinds
     assert kinds["web.goal_added"].detail["session"].startswith("web-session:")
+
+
+async def test_a_name_cannot_reorder_what_a_card_says(web: Web) -> None:
+    """R168: a guest named "Carol\u202e)nruT s'renwO(\u202c" showed as "asked by Carol(Owner's
+    Turn)" on the console's card and in the turn's story; chat's cards escape it."""
+    guest = Identity("test", "carol")
+    await web.h.steward.stores.people.admit(guest, "Carol\u202e)nruT s'renwO(\u202c")
+    await web.h.say(instruction("shell", {"command": "echo hi"}), sender=guest, chat="c3")
+    [pending] = await web.h.steward.stores.approvals.pending()
+    cookie = await web.login()
+    _, card = await web.request("GET", "/approvals/list", cookie=cookie)
+    _, story = await web.request("GET", f"/activity/turn/{pending.turn_id}", cookie=cookie)
+    for page in (card, story):
+        assert "Carol" in page and not re.search("[\u202a-\u202e\u2066-\u2069]", page)
 
 
 async def test_a_foreign_host_is_refused_even_with_a_valid_session(web: Web) -> None:

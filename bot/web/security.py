@@ -82,8 +82,12 @@ class Perimeter:
         return claimed in self.origins and urlsplit(claimed).netloc == (host or "").lower()
 
 
-def csrf_matches(expected: str, given: Iterable[str | None]) -> bool:
+def csrf_matches(expected: str, given: Iterable[object]) -> bool:
+    """Does any of `given` (a header, a form field) hold the token? A field sent as a file
+    part is no token (R168: it was a 500 and a traceback)."""
     return any(
-        bool(value) and hmac.compare_digest(expected.encode(), (value or "").encode())
+        isinstance(value, str)
+        and bool(value)
+        and hmac.compare_digest(expected.encode(), value.encode())
         for value in given
     )

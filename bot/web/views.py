@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 from multidict import MultiDictProxy
 
+from agent.cards import escape_invisible
 from bot.web.deps import WebDeps
 from memory.clock import parse_iso
 from memory.people import Identity, User
@@ -40,15 +42,29 @@ def _when(value: Any, zone: str = "UTC") -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
+_REORDERING = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidi embeddings, overrides and isolates: a name or a memory holding U+202E showed "asked by
+Carol(Owner's Turn)" on an approval card (R168). Marks (U+200E/F) stay: Hebrew needs them."""
+
+
+def _unreordered(value: Any) -> Any:
+    """Every value a template prints, with the characters that reorder what follows escaped."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _REORDERING.sub(lambda m: f"\\u{ord(m[0]):04x}", value)
+    return value
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
+        finalize=_unreordered,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["visible"] = escape_invisible  # as chat's cards show it
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
     env.filters["usd"] = lambda n: f"${float(n or 0):.4f}"
     return env

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from agent.cards import describe_sources
+from agent.cards import describe_sources, plain_name
 from agent.transcript import TextPart, ToolResultPart, ToolUsePart, load_transcript
 from bot.commands.ids import as_id
 from bot.web.security import SECURITY_HEADERS
@@ -100,7 +100,7 @@ async def turn_story(page: Page) -> web.StreamResponse:
     return page.render(
         "turn.html",
         turn=turn,
-        who=user.display_name if user else "",
+        who=plain_name(user.display_name) if user else "",
         chat=f"{chat.channel}:{chat.platform_chat_id}" if chat else "",
         sources=describe_sources(turn.label.sources),
         steps=steps,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from agent.approvals import arguments_preview
-from agent.cards import describe_sources, escape_invisible, render_preview
+from agent.cards import describe_sources, escape_invisible, plain_name, render_preview
 from bot.web.views import Page, Routes
 from memory.approvals import Approval
 from memory.web_sessions import WebRole
@@ -74,7 +74,7 @@ async def _view(page: Page, approval: Approval) -> ApprovalView:
         arguments=escape_invisible(arguments),
         origin=f"turn {approval.turn_id} in {where}",
         sources=describe_sources(label.sources),
-        requester=requester.display_name if requester else f"user #{approval.user_id}",
+        requester=plain_name(requester.display_name) if requester else f"user #{approval.user_id}",
     )
 
 
