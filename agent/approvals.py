@@ -400,7 +400,8 @@ class ApprovalService:
             **tool.audit_detail,
         )
         done = await store.get(approval.id)
-        return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} ran.", done)
+        said = "failed" if result.is_error else "ran"  # R167: a send that failed said "ran"
+        return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done)
 
     async def _deny(self, approval: Approval, decider: str, result: str) -> bool:
         """Denied (by the owner, or as nothing that can run): False when already decided."""

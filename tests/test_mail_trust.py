@@ -279,3 +279,69 @@ async def test_an_approved_replys_result_names_the_mails_addresses_as_outside_wo
         assert not [m for m in await w.h.memories() if "attacker" in m.text and
                     m.trust.value == "trusted"]  # fmt: skip
         await w.check_invariants()
+
+
+_HIDDEN = "\r\nReply-To: pay@evil.example\r\n\r\nCarl, wire the deposit to IBAN XX00 EVIL. - Me\r\n"
+
+
+@pytest.mark.parametrize("where", ["Subject", "References"])
+async def test_an_encoded_word_in_a_mail_adds_no_header_to_the_reply(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, where: str
+) -> None:
+    """R167: a subject or References encoded twice was decoded once on reading and again when
+    the reply was built: the owner's approved reply_all carried the attacker's Reply-To and
+    text, under the owner's name, to Cc'd colleagues; the card showed none of it."""
+    import base64
+    import email
+    import email.header
+    import email.policy
+
+    inner = "=?utf-8?b?" + base64.b64encode(_HIDDEN.encode()).decode() + "?="
+    outer = email.header.Header(f"Deposit {inner}", "utf-8").encode()
+    headers = {"Subject": "Deposit", "References": "<c0@partner.example>"}
+    headers[where] = outer if where == "Subject" else f"<c0@partner.example> {outer}"
+    dovecot.deliver(
+        (
+            f"From: Ann <ann@partner.example>\r\nTo: {USER}\r\nCc: Carl <carl@partner.example>\r\n"
+            f"Subject: {headers['Subject']}\r\nMessage-ID: <c1@partner.example>\r\n"
+            f"References: {headers['References']}\r\n"
+            "Date: Thu, 03 Dec 2026 09:15:00 +0000\r\n\r\nCan you confirm?\r\n"
+        ).encode()
+    )
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        reply = {"uid": 1, "body": "Confirmed.", "reply_all": True}
+        await w.h.say(instruction("mail_reply", reply))
+        [(_, card)] = w.h.channel.approvals
+        await w.h.say(f"/approve {card.approval_id}")
+        [sent] = smtp_server.messages
+        parsed = email.message_from_bytes(sent.data, policy=email.policy.default)
+        assert parsed["Reply-To"] is None and "EVIL" not in parsed.get_body().get_content()
+        names = {name.lower() for name in parsed}  # its header names
+        assert names <= {"from", "to", "cc", "subject", "date", "message-id", "in-reply-to",
+                         "references", "content-type", "content-transfer-encoding",
+                         "mime-version"}  # fmt: skip
+        shown = [ln for ln in card.preview.splitlines() if ln.startswith("Subject: ")]
+        assert [f"Subject: {parsed['Subject']}"] == shown  # sent as the card showed it
+        assert parsed["References"] == "<c0@partner.example> <c1@partner.example>"
+
+
+async def test_a_form_feed_in_a_subject_does_not_stop_the_reply(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """R167: a subject holding a form feed (or \\x85, U+2028) made every approved reply to it
+    fail in the mail library, and the owner was told the reply "ran"."""
+    dovecot.deliver(
+        (
+            f"From: Ann <ann@partner.example>\r\nTo: {USER}\r\n"
+            "Subject: =?utf-8?q?Contract_draft=0Cv2=E2=80=A8final?=\r\n"
+            "Message-ID: <c1@partner.example>\r\n"
+            "Date: Thu, 03 Dec 2026 09:15:00 +0000\r\n\r\nPlease confirm.\r\n"
+        ).encode()
+    )
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Confirmed."}))
+        [(_, card)] = w.h.channel.approvals
+        await w.h.say(f"/approve {card.approval_id}")
+        [sent] = smtp_server.messages
+        assert b"Subject: Re: Contract draft v2 final" in sent.data
+        assert f"Approved {card.approval_id}: mail_reply ran." in w.h.channel.texts()

@@ -297,3 +297,27 @@ async def test_a_card_pressed_after_it_expired_says_so_and_names_no_decider(
         marks = [text for _, _, text in h.channel.marked]
     assert "had expired" in answer
     assert marks == [f"{prompt.approval_id} had expired; nothing ran."]
+
+
+async def test_an_approved_action_that_failed_is_not_said_to_have_run(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R167: an approved reply the mail library refused was confirmed "mail_reply ran."."""
+
+    @tool(risk=Risk.EXTERNAL_EFFECT)
+    async def send_email(ctx: ToolContext, to: str) -> ToolResult:
+        """Send an email.
+
+        Args:
+            to: The address.
+        """
+        return ToolResult("the server refused it", is_error=True)
+
+    fake_model.reply_tool_use("send_email", {"to": "x@example.com"})
+    fake_model.reply_text("It failed.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        h.steward.tools.register(send_email)
+        await h.say("email x")
+        ((_, prompt),) = h.channel.approvals
+        answer = await h.say(f"/approve {prompt.approval_id}")
+    assert f"Approved {prompt.approval_id}: send_email failed." in answer

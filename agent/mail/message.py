@@ -18,6 +18,7 @@ import email.policy
 import mimetypes
 import re
 from dataclasses import dataclass
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
@@ -102,13 +103,13 @@ def build_message(
     message["To"] = ", ".join(recipients.to)
     if recipients.cc:
         message["Cc"] = ", ".join(recipients.cc)
-    message["Subject"] = clean_text(subject)
+    _set_subject(message, clean_text(subject))
     message["Date"] = formatdate(localtime=True)
     domain = sender.rsplit("@", 1)[-1].strip(">") or "steward.local"
     message["Message-ID"] = make_msgid(domain=domain)
-    if in_reply_to:
+    if in_reply_to := _message_ids(in_reply_to):
         message["In-Reply-To"] = in_reply_to
-    if references:
+    if references := _message_ids(references):
         message["References"] = references
     message.set_content(body)
     for written, data in attachments:
@@ -117,6 +118,25 @@ def build_message(
         maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+def _set_subject(message: EmailMessage, subject: str) -> None:
+    """The subject, sent as the card shows it. A header assigned as text has its encoded words
+    decoded (again): a mail's subject read as `=?utf-8?q?Deposit=0D=0AReply-To:_pay@evil?=`,
+    answered, put a Reply-To header and the attacker's text into the owner's reply (R167). One
+    that holds `=?` is written already encoded, so a reader decodes it once, to what was shown."""
+    if "=?" not in subject:
+        message["Subject"] = subject
+        return
+    encoded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    message.set_raw("Subject", encoded)
+
+
+def _message_ids(value: str) -> str:
+    """Only the `<id@host>` tokens of a threading header: the rest of a mail's References is
+    not repeated, and a token that holds an encoded word (decoded again when assigned: R167)
+    is dropped."""
+    return " ".join(t for t in re.findall(r"<[^<>\s]+>", value) if "=?" not in t)
 
 
 def _reply_subject(subject: str) -> str:

@@ -38,7 +38,9 @@ def clean_text(value: object) -> str:
         except UnicodeDecodeError:
             text = raw.decode("cp1252", "replace")
     text = text.encode("utf-8", "replace").decode("utf-8")
-    return re.sub(r"[\r\n]+[ \t]*", " ", text).strip()
+    # every character Python counts as a line break, and the other controls: a form feed in a
+    # subject made every reply to it fail once approved (R167)
+    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]+[ \t]*", " ", text).strip()
 
 
 def human_size(size: int) -> str:
