@@ -362,6 +362,15 @@ def test_an_address_the_smtp_library_would_send_elsewhere_is_refused(given: str)
 
 
 @pytest.mark.parametrize(
+    "given", ["boss\uff20corp.example@attacker.example", "a\ufe6bb.example@c.example"]
+)
+def test_an_address_with_a_look_alike_at_sign_is_refused(given: str) -> None:
+    """R167: `boss\\uff20corp.example@attacker.example` was accepted, with no warning."""
+    with pytest.raises(ValueError, match="look-alike of @"):
+        parse_recipients(given)
+
+
+@pytest.mark.parametrize(
     "given",
     [
         "ann@example.org",

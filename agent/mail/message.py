@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.policy
 import mimetypes
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.header import Header
 from email.message import EmailMessage
@@ -83,6 +84,9 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
             continue
         if not _ADDRESS.match(address) or not _sent_as_shown(address):
             raise ValueError(f"{address!r} is not an e-mail address")
+        if "@" in unicodedata.normalize("NFKC", address.rsplit("@", 1)[0]):
+            # `boss\uff20corp.example@attacker.example` read as the boss's (R167)
+            raise ValueError(f"{address!r} holds a look-alike of @ before its real one")
         found.append(address)
     return tuple(dict.fromkeys(found))
 
