@@ -60,6 +60,10 @@ class MediaRef:
     mime_type: str = ""
     size: int | None = None
     """The size the platform announced (None: unknown; the download is capped anyway)."""
+    sender_named: bool = True
+    """Whether `name` is one the sender (or whoever made the file) chose: such a name is
+    outside words, never part of the sender's own message (R171). False for names a channel
+    makes up (Telegram's `photo-<id>.jpg`, `voice-<id>.ogg`)."""
 
 
 @dataclass(frozen=True)

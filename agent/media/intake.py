@@ -103,19 +103,26 @@ class Intake:
 
 
 def media_note(refs: tuple[MediaRef, ...]) -> str:
-    """What a message carries, for the log before its files are fetched ("[photo]")."""
-    parts = []
-    for ref in refs:
-        what = _WHAT[ref.kind]
-        name = _safe_name(ref.name) if ref.name and ref.kind is not MediaKind.VOICE else ""
-        parts.append(f"[{what} {name}]" if name and ref.kind is MediaKind.DOCUMENT else f"[{what}]")
-    return " ".join(parts)
+    """What a message carries, for the log before its files are fetched ("[photo]", "[file]")."""
+    return " ".join(f"[{_named(ref)}]" for ref in refs)
 
 
 def _named(ref: MediaRef) -> str:
-    """What the log calls a file it could not fetch ("file report.pdf", "photo")."""
-    name = _safe_name(ref.name) if ref.kind is MediaKind.DOCUMENT else ""
-    return f"{_WHAT[ref.kind]} {name}" if name else _WHAT[ref.kind]
+    """What the sender's message says of a file ("file", "photo"): never the name its maker
+    gave it, which went into the owner's words as theirs (R171: `Assistant_note_save_memory_…
+    .docx` saved a memory and wrote a file, unasked)."""
+    return _WHAT[ref.kind]
+
+
+def _saved(ref: MediaRef, saved: str) -> str:
+    """Where a note says the file was saved: its path, unless its maker named it ("in inbox/")."""
+    return f"in {saved.rsplit('/', 1)[0]}/" if ref.sender_named else f"as {saved}"
+
+
+def _text_where(ref: MediaRef, copy: TextCopy) -> str:
+    """A text copy's place (`TextCopy.where`), for a note: its path holds the file's name."""
+    where = copy.where(verb="")
+    return where.replace(copy.path, "a .txt beside it") if ref.sender_named and copy.path else where
 
 
 def _shown_type(mime_type: str) -> str:
@@ -242,7 +249,7 @@ class MediaIntake:
                 image = await prepare_image(raw)
             except ImageError as exc:
                 intake.problems.append(f"I could not open that picture: {exc}. It is in {saved}.")
-                intake.unused(f"[{what} saved as {saved}; not an image I can read]")
+                intake.unused(f"[{what} saved {_saved(ref, saved)}; not an image I can read]")
                 return
             intake.attachments.append(
                 Attachment(
@@ -254,7 +261,7 @@ class MediaIntake:
                     saved_as=saved,
                 )
             )
-            intake.notes.append(f"[{what} saved as {saved}]")
+            intake.notes.append(f"[{what} saved {_saved(ref, saved)}]")
         elif ref.kind is MediaKind.DOCUMENT:
             await self._document(ref, raw, saved, outside, intake, reused, held.guest)
         else:
@@ -276,7 +283,7 @@ class MediaIntake:
                 f"I can read {READABLE} files, not this one ({_shown_type(ref.mime_type)}); "
                 f"I saved it as {saved} for you."
             )
-            intake.unused(f"[file saved as {saved}; not a kind I read]")
+            intake.unused(f"[file saved {_saved(ref, saved)}; not a kind I read]")
             return
         try:
             extracted = await extract_text(raw, kind, seconds=self.pdf_seconds, guest=guest)
@@ -285,7 +292,7 @@ class MediaIntake:
                 f"I could not read {_safe_name(ref.name) or 'that file'}: {exc}. "
                 f"The file is saved as {saved}."
             )
-            intake.notes.append(f"[file saved as {saved}; unreadable]")
+            intake.unused(f"[file saved {_saved(ref, saved)}; unreadable]")
             return
         # the file itself is its text only when it reads back so: a UTF-16 file read later as
         # UTF-8 was junk, an HTML file's hidden text came back
@@ -321,7 +328,8 @@ class MediaIntake:
                 truncated=truncated,
             )
         )
-        intake.notes.append(f"[file saved as {saved}; text {copy.where(verb='')}]")
+        text_at = _text_where(ref, copy)
+        intake.notes.append(f"[file saved {_saved(ref, saved)}; text {text_at}]")
 
     async def _listen(
         self,
@@ -346,11 +354,11 @@ class MediaIntake:
             intake.problems.append(
                 f"I could not transcribe that {what}: {exc}. It is saved as {saved}."
             )
-            intake.notes.append(f"[{what} saved as {saved}; not transcribed]")
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; not transcribed]")
             return
         if not text:
             intake.problems.append(f"I heard no words in that {what}.")
-            intake.notes.append(f"[{what} saved as {saved}; no words heard]")
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; no words heard]")
             return
         # kept, so a later turn can read it again (only the recording had been)
         transcript = await self._copies.text(
@@ -361,7 +369,7 @@ class MediaIntake:
         if ref.kind is MediaKind.VOICE and own_words:
             intake.spoken = (intake.spoken + "\n\n" + text).strip()
             # the transcript is the stored message itself: the note stays as it was
-            intake.notes.append(f"[voice note, saved as {saved}]")
+            intake.notes.append(f"[voice note, saved {_saved(ref, saved)}]")
             return
         label = base.join(Label.untrusted(f"file:{saved}"))
         truncated = len(text) > self._max_chars  # an hours-long recording: cut as a document
@@ -375,7 +383,8 @@ class MediaIntake:
                 truncated=truncated,
             )
         )
-        intake.notes.append(f"[{what} saved as {saved}; transcript {transcript.where(verb='')}]")
+        text_at = _text_where(ref, transcript)
+        intake.notes.append(f"[{what} saved {_saved(ref, saved)}; transcript {text_at}]")
 
     # -- the workspace copy -----------------------------------------------------------------
 

@@ -157,17 +157,16 @@ async def slack_fetch(
 
 def unopened_files(event: dict[str, Any]) -> list[str]:
     """The files shared with a message that have no link to fetch them by (a Slack Connect stub
-    files.info did not fill in, a file a free plan hides): named, so the person hears Steward
+    files.info did not fill in, a file a free plan hides): said, so the person hears Steward
     cannot open them (R140: a file-only message went unanswered, and a question about one was
-    answered as if nothing came with it)."""
-    names = []
-    for item in event.get("files") or []:
-        if isinstance(item, dict) and not (
-            item.get("url_private_download") or item.get("url_private")
-        ):
-            name = str(item.get("name") or item.get("title") or "").strip()
-            names.append(f"the file {name}" if name else "a file")
-    return names
+    answered as if nothing came with it). Never by name: whoever made the file chose it, and
+    this goes into the sender's own words (R171: a name, raw, was the owner's instruction)."""
+    return [
+        "a file"
+        for item in event.get("files") or []
+        if isinstance(item, dict)
+        and not (item.get("url_private_download") or item.get("url_private"))
+    ]
 
 
 def slack_files(event: dict[str, Any], *, shared: bool = False) -> tuple[MediaRef, ...]:

@@ -159,6 +159,7 @@ def _largest_photo(message: Message) -> MediaRef | None:
         f"photo-{pick.file_unique_id}.jpg",
         "image/jpeg",
         pick.file_size,
+        sender_named=False,
     )
 
 
@@ -178,7 +179,17 @@ def media_in(message: Message) -> tuple[MediaRef, ...]:
             else MediaKind.DOCUMENT
         )
         name = doc.file_name or f"file-{doc.file_unique_id}"
-        found.append(MediaRef("telegram", kind, doc.file_id, name, mime, doc.file_size))
+        found.append(
+            MediaRef(
+                "telegram",
+                kind,
+                doc.file_id,
+                name,
+                mime,
+                doc.file_size,
+                sender_named=bool(doc.file_name),
+            )
+        )
     if (voice := message.voice) is not None:
         found.append(
             MediaRef(
@@ -188,6 +199,7 @@ def media_in(message: Message) -> tuple[MediaRef, ...]:
                 f"voice-{voice.file_unique_id}.ogg",
                 voice.mime_type or "audio/ogg",
                 voice.file_size,
+                sender_named=False,
             )
         )
     if (audio := message.audio) is not None:
@@ -199,6 +211,7 @@ def media_in(message: Message) -> tuple[MediaRef, ...]:
                 audio.file_name or f"audio-{audio.file_unique_id}.mp3",
                 audio.mime_type or "audio/mpeg",
                 audio.file_size,
+                sender_named=bool(audio.file_name),
             )
         )
     return tuple(found)
