@@ -127,18 +127,16 @@ class Forgetting:
                     return Forgotten(memory, underway=turn.id)
                 said = await self._exchange(turn, user_id)
                 turn_ids.add(turn.id)
-        if await self._store.forget(user_id, memory_id) is None:
-            return None
+        # Each step can be done again, and the memory itself goes last: a forget cut short
+        # (killed mid-way) leaves the memory there, so "/memory forget N" sent again finishes
+        # it (R169: the row went first, and the words it came from stayed for good). The
+        # words are scrubbed elsewhere before their messages lose them.
         for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
         if (words := note_words(memory.text)) is not None:
             texts.add(words)  # `/goal note 1 <words>` and its answer said them so
-        for message in said:
-            if message.text != FORGOTTEN:
-                texts.add(message.text)
-                await self._messages.set_text(message.id, FORGOTTEN)
-            await self._store.forget_message(message.id)
+        texts |= {message.text for message in said if message.text != FORGOTTEN}
         for text in _quoted_forms(texts):
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
             # in tool results (a later search that quoted it); a side call's answer loses the
@@ -148,6 +146,13 @@ class Forgetting:
                 user_id, text, FORGOTTEN, side_calls=text == memory.text
             )
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
+        for message in said:
+            if message.text != FORGOTTEN:
+                await self._messages.set_text(message.id, FORGOTTEN)
+            await self._store.forget_message(message.id)
+        went = any(m.id == memory.message_id for m in said)  # a message's row: gone with it
+        if await self._store.forget(user_id, memory_id) is None and not went:
+            return None  # forgotten meanwhile, by another command
         said.sort(key=lambda m: m.id)
         return Forgotten(
             memory,

@@ -154,3 +154,28 @@ async def test_forgetting_either_half_of_an_exchange_forgets_both(
         assert "(2 messages)" in await h.say(f"/memory forget {number.group(1)}")
         kept = [m.text for m in await h.steward.stores.messages.all() if "7731" in m.text]
         assert kept == [], kept
+
+
+async def test_a_forget_cut_short_is_finished_by_sending_it_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R169: killed mid-forget (the memory's row deleted, its messages not yet rewritten), the
+    words stayed in history for good, and sending the command again said "You have no memory
+    #2". The memory now goes last: a forget cut short at any step is finished by a resend.
+    The cut is SQLite refusing the messages' rewrite (a trigger, as a full disk would)."""
+    fake_model.reply_tool_use("memory_save", {"text": "Locker code is 4711-9382"})
+    fake_model.on_request(lambda r: Reply.text("Saved."))
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await _ready(h)
+        await h.say("remember that my locker code is 4711-9382")
+        [fact] = [m for m in await h.memories() if m.kind.value != "message"]
+        db = h.steward.stores.db
+        await db.execute(
+            "CREATE TRIGGER cut BEFORE UPDATE OF text ON messages BEGIN "
+            "SELECT RAISE(ABORT, 'cut short'); END"
+        )
+        assert "Forgotten" not in await h.say(f"/memory forget {fact.id}")
+        await db.execute("DROP TRIGGER cut")
+        assert "Forgotten" in await h.say(f"/memory forget {fact.id}")
+        said = [m.text for m in await h.steward.stores.messages.all() if "4711" in m.text]
+        assert said == [], said
