@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from agent.approvals import RESUME_WITHIN
 from agent.core import Steward
-from agent.types import Address
+from agent.types import Address, CommandCall
 from memory.approvals import Approval, ApprovalStatus
 from memory.backup import RESTORED_PENDING
 from memory.labels import TRUSTED, Label
@@ -85,7 +85,7 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
                 f"{approval.id}): it was withdrawn and did not run. Ask for it again if it "
                 "still matters.",
             )
-        notes += await _decided_unreported(steward, turn.id)
+        notes += await _decided_unreported(steward, turn.id, reported)
     for message in await stores.messages.unanswered():
         if await stores.messages.reply_stored(message.id):
             # stopped after its turn's reply was stored (waiting out a channel's flood
@@ -109,6 +109,9 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         # the time, R116: this note then asked for it again, as if nothing had been done)
         turn = await stores.turns.of_message(message.id)
         begun = turn is not None and await stores.audit.tools_asked_in(turn.id)
+        # a command has no turn, and may have done what it says before its answer went out
+        # (R169: "/remind …" sent again, as asked, made a second reminder)
+        begun = begun or (turn is None and CommandCall.parse(message.text) is not None)
         notes.append(
             RestartNote(
                 Address(chat.channel, chat.platform_chat_id, message.thread_id),
@@ -144,10 +147,13 @@ def _note_in_its_chat(approval: Approval, text: str) -> RestartNote | None:
     return RestartNote(address, approval.chat_id, text, TRUSTED)
 
 
-async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNote]:
+async def _decided_unreported(
+    steward: Steward, turn_id: int, reported: set[str]
+) -> list[RestartNote]:
     """A turn cut short while it went on after a decision: what came of each decided action,
     which its reply would have told (review 84: only "please send /approve … again" was said,
-    and sent again it answered "already executed")."""
+    and sent again it answered "already executed"). Each one told of joins `reported`, so the
+    `/approve` that decided it gets no second note (R169: "send it again" as well)."""
     notes = []
     for approval in await steward.stores.approvals.for_turn(turn_id):
         status = approval.status
@@ -163,6 +169,7 @@ async def _decided_unreported(steward: Steward, turn_id: int) -> list[RestartNot
             f"({approval.tool}, {status.value}): {came}, but I could not tell you the rest.",
         )
         notes += [note] if note is not None else []
+        reported.add(approval.id.lower())
     return notes
 
 

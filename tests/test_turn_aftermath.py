@@ -241,6 +241,37 @@ async def test_a_message_whose_turn_asked_for_a_tool_is_not_simply_asked_again(
     assert "check what was done before sending it again" in note, note
 
 
+async def test_a_command_cut_short_is_not_simply_asked_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R169: killed while "OK, #1" for `/remind 30m call the plumber` was on its way, the
+    reminder made: the restart note said "Please send it again", and sent again it made #2."""
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("/remind 30m call the plumber")
+    edit(h, "UPDATE messages SET status = 'received' WHERE direction = 'in'")
+    notes, _ = await recovered(tmp_path, fake_model)
+    [note] = [n.text for n in notes if RESEND in n.text]
+    assert "check what was done before sending it again" in note, note
+
+
+async def test_an_approve_cut_short_gets_one_note_of_what_came_of_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R169: killed while the approved request's turn went on, the owner was told it ran, and
+    also to send "/approve …" again (which then said "already executed")."""
+    fake_model.reply(Reply.tool_use("shell", {"command": "echo hi"}))
+    fake_model.reply_text("Sent.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("run echo hi")
+        [(_, card)] = h.channel.approvals
+        await h.say(f"/approve {card.approval_id}")
+    edit(h, "UPDATE messages SET status = 'received' WHERE direction = 'in'")
+    edit(h, "UPDATE turns SET status = 'running'")  # cut while it went on
+    notes, _ = await recovered(tmp_path, fake_model)
+    about = [n.text for n in notes if card.approval_id in n.text]
+    assert len(about) == 1 and "I was restarted while finishing after request" in about[0]
+
+
 async def test_a_message_whose_turn_never_ended_is_still_asked_again(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
