@@ -225,6 +225,29 @@ async def test_a_files_own_name_never_speaks_as_the_owner(
     assert "EvilBank" not in said and not any("EvilBank" in text for text in stored)
 
 
+async def test_a_pdf_longer_than_the_model_is_given_is_said_to_be_cut(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R171: a 120-page PDF was summarised from its first 60 pages, and only the model was told
+    (the owner heard "Summary done.")."""
+    from media_bombs import text_pdf
+
+    fake_model.reply_text("Summary done.")
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_DOCUMENT_MAX_CHARS="5000"),
+    ):
+        doc = tg.add_file(text_pdf(20, b"x" * 900)) | {
+            "file_name": "book.pdf",
+            "mime_type": "application/pdf",
+        }
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc, "caption": "summarise"})
+        await until(texts_with(tg, "Summary done"), "the reply")
+    [told] = [t for t in tg.sent_texts(OWNER_TG) if "is long" in t]
+    assert "book.pdf is long: I give the model its first 5,000 of" in told
+    assert "into page 6 of 20" in told and "all of it is in inbox/book.pdf.txt" in told
+
+
 async def test_a_corrupt_pdf_gets_a_clear_reply_and_is_kept(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

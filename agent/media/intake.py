@@ -16,7 +16,10 @@ the model (`blocks.py` makes the content blocks):
   content, capped as a document is.
 
 What fails becomes a sentence for the sender (`Intake.problems`): the message itself is already
-stored, so nothing is lost.
+stored, so nothing is lost; so does a text longer than the model is given.
+
+(Some 420 lines: each kind's path and its notes for the sender, the log and the model are one
+account of a file; split by kind, the shared caps and notes would be spread over three.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -317,6 +321,7 @@ class MediaIntake:
         truncated = len(text) > self._max_chars
         if truncated:
             text = text[: self._max_chars]
+            intake.problems.append(_cut_note(named, text, extracted.text, extracted.pages, copy))
         pages = f", {extracted.pages} pages" if extracted.pages else ""
         intake.attachments.append(
             Attachment(
@@ -373,6 +378,11 @@ class MediaIntake:
             return
         label = base.join(Label.untrusted(f"file:{saved}"))
         truncated = len(text) > self._max_chars  # an hours-long recording: cut as a document
+        if truncated:
+            given = text[: self._max_chars]
+            intake.problems.append(
+                _cut_note(f"That {what}'s transcript", given, text, None, transcript)
+            )
         intake.attachments.append(
             Attachment(
                 AttachmentKind.TRANSCRIPT,
@@ -395,6 +405,18 @@ class MediaIntake:
             stem = f"{_WHAT[ref.kind].replace(' ', '-')}-{stamp}"
             suffix = suffix or _DEFAULT_SUFFIX[ref.kind]
         return await self._copies.write(stem + suffix, raw)
+
+
+def _cut_note(named: str, given: str, whole: str, pages: int | None, copy: TextCopy) -> str:
+    """What the sender is told of a document longer than the model is given (R171: a 120-page
+    PDF was summarised from its first 60 pages, and nobody was told)."""
+    marks = re.findall(r"^\[page (\d+)\]$", given, re.MULTILINE)
+    upto = f", into page {marks[-1]} of {pages}" if marks and pages else ""
+    rest = f"; all of it is in {copy.path}, for a question about the rest" if copy.whole else ""
+    return (
+        f"{named} is long: I give the model its first {len(given):,} of {len(whole):,} "
+        f"characters{upto}{rest}."
+    )
 
 
 def _reads_as(raw: bytes, text: str) -> bool:

@@ -179,17 +179,8 @@ def media_in(message: Message) -> tuple[MediaRef, ...]:
             else MediaKind.DOCUMENT
         )
         name = doc.file_name or f"file-{doc.file_unique_id}"
-        found.append(
-            MediaRef(
-                "telegram",
-                kind,
-                doc.file_id,
-                name,
-                mime,
-                doc.file_size,
-                sender_named=bool(doc.file_name),
-            )
-        )
+        named = bool(doc.file_name)  # else Telegram's id, not the sender's word
+        found.append(MediaRef("telegram", kind, doc.file_id, name, mime, doc.file_size, named))
     if (voice := message.voice) is not None:
         found.append(
             MediaRef(
