@@ -29,14 +29,17 @@ transcript back when it ends) is not forgotten until it is over.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from agent.forgotten_files import FilesForgotten, forget_files
 from agent.memory_upkeep import carries
 from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
 from memory.goals import note_words
 from memory.longterm import Kind, LongTermMemory, Memory
+from memory.message_files import MessageFiles
 from memory.messages import MessageLog, StoredMessage
 from memory.turns import TurnLog, TurnRecord, TurnStatus
 
@@ -68,6 +71,8 @@ class Forgotten:
     summaries: tuple[int, ...] = ()
     """It was drawn from a summary of earlier conversation (compaction): that summary, which
     may say it too, and whose messages are kept. Named for the owner to forget as well."""
+    files: FilesForgotten = field(default_factory=FilesForgotten)
+    """The messages' files in inbox/: their own words deleted, the rest named."""
 
 
 class Forgetting:
@@ -77,11 +82,17 @@ class Forgetting:
         messages: MessageLog,
         turns: TurnLog,
         approvals: ApprovalStore,
+        files: MessageFiles | None = None,
+        workspace: Path | None = None,
     ) -> None:
+        """`files`, `workspace`: where the messages' files are listed and kept (None: a
+        Steward without a workspace, whose messages bring none)."""
         self._store = store
         self._messages = messages
         self._turns = turns
         self._approvals = approvals
+        self._files = files
+        self._workspace = workspace
 
     async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
         """None when the user has no such memory."""
@@ -146,6 +157,9 @@ class Forgetting:
                 user_id, text, FORGOTTEN, side_calls=text == memory.text
             )
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
+        files = FilesForgotten()
+        if self._files is not None:
+            files = await forget_files(self._files, self._workspace, (m.id for m in said))
         for message in said:
             if message.text != FORGOTTEN:
                 await self._messages.set_text(message.id, FORGOTTEN)
@@ -161,6 +175,7 @@ class Forgetting:
             said_at=tuple(parse_iso(m.created_at) for m in said),
             drawn=drawn,
             summaries=summaries,
+            files=files,
         )
 
     async def purge(self) -> None:

@@ -87,6 +87,7 @@ class MemoryConfig:
     server_retry_seconds: float = 30.0
     timezone: str = "UTC"  # the owner's, when a user has none: dates in queries and results
     weights: Weights | None = None  # ranking (STEWARD_MEMORY_WEIGHTS); None: the defaults
+    workspace: Path | None = None  # where a forgotten voice note's recording is deleted
 
 
 EmbedderLoader = Callable[[], Embedder]
@@ -134,7 +135,14 @@ class MemoryService:
             timezone=config.timezone,
         )
         self.portability = MemoryPortability(self.store, stores.people)
-        self.forgetting = Forgetting(self.store, stores.messages, stores.turns, stores.approvals)
+        self.forgetting = Forgetting(
+            self.store,
+            stores.messages,
+            stores.turns,
+            stores.approvals,
+            stores.message_files,
+            config.workspace,
+        )
         self._model = model
         self._owns_model = owns_model
         self._load_embedder = load_embedder_fn or (

@@ -101,6 +101,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             history_tokens=settings.history_tokens,
             timezone=settings.timezone,
             weights=settings.memory_ranking,
+            workspace=settings.workspace,
         ),
     )
     context = ContextBuilder(

@@ -18,6 +18,7 @@ from memory.feeds import FeedStore
 from memory.goals import GoalStore
 from memory.links import Links
 from memory.mail import MailStore
+from memory.message_files import MessageFiles
 from memory.messages import MessageLog
 from memory.people import People
 from memory.schedules import ScheduleStore
@@ -34,6 +35,7 @@ class Stores:
     db: Database
     people: People
     messages: MessageLog
+    message_files: MessageFiles
     turns: TurnLog
     goals: GoalStore
     audit: AuditLog
@@ -79,6 +81,7 @@ class Stores:
             db=db,
             people=People(db, clock),
             messages=messages,
+            message_files=MessageFiles(db),
             turns=TurnLog(db, clock),
             goals=GoalStore(db, clock),
             audit=AuditLog(db, clock, key, key_path),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.anthropic import FakeAnthropic
+from fakes.anthropic import FakeAnthropic, Reply
 from fakes.slack import FakeSlack, event_body, message_event, post_signed
 from fakes.stt import FakeSTT
 from fakes.telegram import FakeTelegram
@@ -462,6 +462,39 @@ async def test_a_senders_mime_type_never_writes_headers_to_the_speech_server(
                 tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
                 await until(lambda n=number: len(stt.requests) >= n, "the transcription")
     assert [call.content_type for call in stt.requests] == ["application/octet-stream", "audio/ogg"]
+
+
+async def test_forgetting_the_owners_voice_note_deletes_its_recording_and_transcript(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R171: `/memory forget` of a voice note left "The alarm code is 7731." in inbox/ (the
+    recording and its .txt), read back unasked by a later turn and kept by every backup. A
+    document the owner sent stays, and is named."""
+    import re
+
+    from test_memory_forget import memory_ready
+
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    audio = b"OggS my secret"
+    async with FakeSTT() as stt:
+        stt.say(audio, "The alarm code is 7731.")
+        async with (
+            FakeTelegram() as tg,
+            telegram_steward(tmp_path, fake_model, tg, STEWARD_STT_URL=stt.base_url) as h,
+        ):
+            await memory_ready(h)
+            voice = tg.add_file(audio) | {"duration": 2}
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+            await until(texts_with(tg, "Noted."), "the reply")
+            assert len(inbox(tmp_path)) == 2  # the recording and its transcript
+            tg.push_message("/memory search alarm code", user_id=OWNER_TG)
+            [shown] = await until(texts_with(tg, "message #"), "the search")
+            number = re.search(r"message #(\d+)", shown)
+            assert number, shown
+            tg.push_message(f"/memory forget {number[1]}", user_id=OWNER_TG)
+            [answer] = await until(texts_with(tg, "Forgotten"), "the forget")
+    assert inbox(tmp_path) == {}
+    assert "Deleted from the workspace too: inbox/voice-" in answer, answer
 
 
 async def test_a_forwarded_voice_note_is_outside_content(

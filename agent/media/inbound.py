@@ -150,6 +150,7 @@ class Inbound:
             text = " ".join(intake.notes)
             text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)
             await steward.stores.messages.set_text(message_id, text)
+            await steward.stores.message_files.record(message_id, intake.files)
             for problem in intake.problems:
                 await self._tell(message, chat_id, problem)
             if intake.spoken:

@@ -18,7 +18,7 @@ the model (`blocks.py` makes the content blocks):
 What fails becomes a sentence for the sender (`Intake.problems`): the message itself is already
 stored, so nothing is lost; so does a text longer than the model is given.
 
-(Some 420 lines: each kind's path and its notes for the sender, the log and the model are one
+(Some 440 lines: each kind's path and its notes for the sender, the log and the model are one
 account of a file; split by kind, the shared caps and notes would be spread over three.)
 """
 
@@ -58,6 +58,7 @@ from agent.media.inbox import INBOX, Inbox, Kept
 from agent.media.quota import GuestQuota, Held
 from agent.media.stt import NOT_CONFIGURED, NOT_HERE, Transcriber, TranscriptionError
 from memory.labels import Label
+from memory.message_files import MessageFile
 
 __all__ = ["INBOX", "FileSource", "Intake", "MediaIntake", "content_blocks", "media_note"]
 
@@ -100,6 +101,8 @@ class Intake:
     """The owner's own voice note, transcribed: their message."""
     fetched: int = 0
     """Bytes downloaded (another person's files count against their daily quota)."""
+    files: list[MessageFile] = field(default_factory=list)
+    """What was saved in inbox/ (files and text copies), for the message to be forgotten with."""
 
     def unused(self, note: str) -> None:
         self.notes.append(note)
@@ -246,6 +249,8 @@ class MediaIntake:
             saved = await self._save(ref, raw)
             if key is not None:
                 await self._inbox.remember(key, saved, raw)
+        own_voice = ref.kind is MediaKind.VOICE and own_words  # their words, as the message is
+        intake.files.append(MessageFile(saved, own_voice))
         reused = kept is not None
         outside = base.join(Label.untrusted(f"file:{saved}"))
         if ref.kind is MediaKind.PHOTO:
@@ -311,6 +316,8 @@ class MediaIntake:
         )
         if copy.problem:
             intake.problems.append(copy.problem)
+        if copy.path is not None and copy.path != saved:
+            intake.files.append(MessageFile(copy.path, False))
         if extracted.pages and extracted.pages_read is not None:
             intake.problems.append(
                 f"I read the first {extracted.pages_read} of the {extracted.pages} pages of "
@@ -371,6 +378,9 @@ class MediaIntake:
         )
         if transcript.problem:
             intake.problems.append(transcript.problem)
+        if transcript.path is not None:
+            own_voice = ref.kind is MediaKind.VOICE and own_words
+            intake.files.append(MessageFile(transcript.path, own_voice))
         if ref.kind is MediaKind.VOICE and own_words:
             intake.spoken = (intake.spoken + "\n\n" + text).strip()
             # the transcript is the stored message itself: the note stays as it was

@@ -26,6 +26,7 @@ from memory.stores import Stores
 if TYPE_CHECKING:
     from agent.config import Settings
     from agent.forgetting import Forgotten
+    from agent.forgotten_files import FilesForgotten
     from agent.memory_service import MemoryService
 
 __all__ = ["group"]
@@ -343,6 +344,7 @@ async def _forget_one(
         )
     else:
         also = ""
+    also += _files_said(forgotten.files)
     if forgotten.memory.kind is not Kind.MESSAGE and not in_group(chat):  # a "yes please"
         also += (
             " If it was said in other words too, /memory search finds them."
@@ -362,6 +364,19 @@ async def _forget_one(
     kept = forgotten.memory.text
     stop = "" if kept.rstrip().endswith((".", "!", "?", "…")) else "."  # before what follows
     return f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
+
+
+def _files_said(files: FilesForgotten) -> str:
+    """The forgotten messages' files: their words deleted, the rest named to delete or keep."""
+    said = ""
+    if files.deleted:
+        said += f" Deleted from the workspace too: {', '.join(files.deleted)}."
+    if files.kept:
+        said += (
+            f" The files they came with are still there ({', '.join(files.kept)}): delete them "
+            "there if they should go too."
+        )
+    return said
 
 
 def _not_forgotten(skipped: list[int]) -> str:
