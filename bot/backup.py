@@ -658,7 +658,7 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
             # what it holds pending was asked before it: marked before it is put in place, so
             # a restore killed at any point leaves no database without the mark (R147: killed
             # just after the move, an approval already run could be approved and run again)
-            owe_withdrawal(staging / "data" / DB_NAME)
+            owe_withdrawal(staging / "data" / DB_NAME, str(manifest.get("created_at", "")))
             aside: Path | None = None
             before = log_end(data / DB_NAME)
             if existing:

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from memory.db import DatabaseLocked, load_migrations, read_only_uri, storage_error
@@ -23,6 +24,7 @@ __all__ = [
     "LOCK_WAIT",
     "RESTORED_PENDING",
     "RESTORED_VECTORS",
+    "RESTORED_WINDOW",
     "ArchivedDatabase",
     "NoDatabase",
     "UnreadableDatabase",
@@ -155,14 +157,28 @@ next attach (a Chroma server keeps what was written after the backup; counts alo
 while the ids differ, R155)."""
 
 
-def owe_withdrawal(path: Path) -> None:
+RESTORED_WINDOW = "restore.window"
+"""State key: `<backup made>/<restored>` (ISO times): a reminder that fell due between them may
+have gone out from the data the backup was taken of, so it is sent marked (R169: sent twice,
+the second plainly)."""
+
+
+def owe_withdrawal(path: Path, made_at: str = "") -> None:
     """Mark a database just restored: what it holds pending was asked before the backup, and
     may have been approved and run since (R123); and its vectors are to be compared whole
-    (`RESTORED_VECTORS`). Flags in the database itself, since any command that opens it first
-    would use up a note beside it (R124)."""
+    (`RESTORED_VECTORS`); `made_at`, the backup's time (its manifest's), opens the window of
+    jobs that may have run since (`RESTORED_WINDOW`). Flags in the database itself, since any
+    command that opens it first would use up a note beside it (R124)."""
+    rows = [(RESTORED_PENDING, "1"), (RESTORED_VECTORS, "1")]
+    try:
+        made = datetime.fromisoformat(made_at).astimezone(UTC)
+    except ValueError:  # a manifest without its time: no window, no mark
+        made = None
+    if made is not None:
+        rows.append((RESTORED_WINDOW, f"{made.isoformat()}/{datetime.now(UTC).isoformat()}"))
     with closing(sqlite3.connect(path, timeout=LOCK_WAIT)) as conn, conn:
         conn.executemany(
-            "INSERT INTO state (key, value) VALUES (?, '1')"
+            "INSERT INTO state (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(RESTORED_PENDING,), (RESTORED_VECTORS,)],
+            rows,
         )

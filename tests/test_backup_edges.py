@@ -240,3 +240,40 @@ async def test_a_policy_kept_as_a_link_is_backed_up_as_what_it_holds(tmp_path: P
     with tarfile.open(report.path) as tar:
         member = tar.extractfile("data/policy.toml")
         assert member is not None and member.read() == kept.read_bytes()
+
+
+async def test_a_reminder_due_after_the_backup_is_marked_when_the_restore_sends_it(
+    tmp_path: Path,
+) -> None:
+    """R169: a reminder that fired after `steward backup` fired again, plainly, once that
+    backup was restored ("a possible duplicate is always marked"). One due between the
+    backup's making and the restore now says it may have reached you already; one due after
+    the restore does not."""
+    import sqlite3
+    from contextlib import closing
+    from datetime import UTC, datetime
+
+    from harness import running_steward, until
+
+    from memory.clock import iso
+
+    settings = make_settings(tmp_path / "data", None)
+    async with running_steward(settings.data_dir, None) as h:
+        await h.say("/remind 30m water the plants")
+        await h.say("/remind 60m call the plumber")
+    backup = create_backup(settings, tmp_path / "b.tar.gz")
+    restored = restore_backup(settings, backup.path, force=True)
+    made = datetime.fromisoformat(restored.created_at).astimezone(UTC)
+    with closing(sqlite3.connect(settings.database_path)) as db, db:
+        db.execute(  # fell due as the backup was made (its time, to the second): before now
+            "UPDATE schedules SET next_run_at = ? WHERE payload LIKE '%plants%'",
+            (iso(made),),
+        )
+    async with running_steward(settings.data_dir, None) as h:
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()  # the start's own catch-up may have taken it
+        await until(lambda: [t for t in h.channel.texts() if "plants" in t], "the reminder")
+        sent = h.channel.texts()
+    [plants] = [t for t in sent if "water the plants" in t]
+    assert "restored from a backup made before this fell due" in plants
+    assert not [t for t in sent if "plumber" in t]  # not due yet

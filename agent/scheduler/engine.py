@@ -29,7 +29,7 @@ anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too. A
 that says the machine slept or its clock changed; only the catch-up at start-up says Steward
 was not running.
 
-(Just over 400 lines: one job, the alarm and the runs it sets off, kept together because their
+(Some 500 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, Late, RunReport
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
+from memory.backup import RESTORED_WINDOW
 from memory.clock import iso
 from memory.labels import TRUSTED
 from memory.messages import OutStatus
@@ -64,6 +65,11 @@ ON_TIME = timedelta(minutes=1)
 CLOCK_STEP = 2.0
 
 
+RESTORED_NOTE = (
+    "\n(I was restored from a backup made before this fell due: it may have reached you already)"
+)
+
+
 class SchedulerEngine:
     """Alarms, recovery and the claim → send → finish of each due run; what a run does is its
     kind's handler's business."""
@@ -77,6 +83,16 @@ class SchedulerEngine:
         self._offset: float | None = None  # wall clock minus monotonic clock at the last look
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[int] = set()  # ids of schedules a `run_due` here is running
+
+    async def _restored_over(self, due_at: datetime) -> bool:
+        """Whether `due_at` lies between the making of a backup restored since and its restore:
+        the data it was taken of may have sent it already (R169: sent twice, the second plain)."""
+        window = await self.runtime.stores.state.get(RESTORED_WINDOW)
+        made, _, restored = (window or "").partition("/")
+        try:
+            return datetime.fromisoformat(made) <= due_at <= datetime.fromisoformat(restored)
+        except ValueError:
+            return False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -367,6 +383,8 @@ class SchedulerEngine:
                 return deferred
 
         text = handler.run_text(schedule, late) if handler is not None else None
+        if text is not None and await self._restored_over(due_at):
+            text += RESTORED_NOTE
         run_id = await self.store.claim(  # due at the time it answers (R158: not a stale one)
             schedule, late_seconds=late_seconds, text=text, due_at=due_at
         )
