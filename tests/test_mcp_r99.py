@@ -198,3 +198,68 @@ async def test_a_call_whose_server_died_may_have_run_and_is_not_worth_a_retry(
     content = str(got["content"])
     assert "stopped during the call" in content and MAY_HAVE_RUN in content, content
     assert "try again later" not in content
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """An output schema of `levels` allOf's of two `$ref`s each: 2**levels checks of one value."""
+    refs = [{"$ref": f"#/$defs/d{i + 1}"} for i in range(levels)]
+    defs: dict[str, Any] = {f"d{i}": {"allOf": [refs[i], refs[i]]} for i in range(levels)}
+    defs[f"d{levels}"] = {"type": "string"}
+    return {"type": "object", "$defs": defs, "properties": {"x": {"$ref": "#/$defs/d0"}}}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"x": {"type": "string", "pattern": "^(a|a)*$"}}},
+        _nested(17),
+    ],
+    ids=["pattern", "nested"],
+)
+async def test_a_slow_output_schema_holds_up_no_chat(
+    tmp_path: Path, schema: dict[str, Any]
+) -> None:
+    """R173: the SDK checked a result's structuredContent against the tool's outputSchema on
+    the event loop; `^(a|a)*$` against 25 "a"s and a "!", or allOf nested 17 deep, held every
+    chat for seconds (doubling with each "a" or level), past STEWARD_MCP_TIMEOUT, even for a
+    `read` tool that runs unasked."""
+    import time
+
+    tool = {
+        "name": "lookup",
+        "description": "Look up a word.",
+        "inputSchema": {"type": "object", "properties": {"word": {"type": "string"}}},
+        "outputSchema": schema,
+    }
+
+    async def on_call(body: dict[str, Any], request: web.Request) -> web.Response:
+        answer = {
+            "content": [{"type": "text", "text": "ok"}],
+            "structuredContent": {"x": "a" * 25 + "!"},
+        }
+        return result(body, answer)
+
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    rules = '\n[[rules]]\ntool = "mcp__dict__*"\nrisk = "read"\n'
+    async with (
+        hostile_server(on_call, tools=[tool]) as url,
+        mcp_world(tmp_path, {"dict": {"type": "http", "url": url}}, rules=rules) as w,
+    ):
+        w.model.reply(Reply.tool_use("mcp__dict__lookup", {"word": "hi"}))
+        w.model.reply(Reply.text("done"))
+        watch = asyncio.create_task(ticker())
+        try:
+            await w.h.say("look up hi")
+        finally:
+            watch.cancel()
+        (got,) = w.model.requests[1].tool_results
+    assert "ok" in str(got["content"])
+    assert max(gaps) < 0.5, f"the event loop stood still {max(gaps):.2f} s"

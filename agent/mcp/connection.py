@@ -46,6 +46,7 @@ from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport, TooLarge
 from agent.mcp.config import ServerSpec
 from agent.mcp.listing import MAX_LISTING_BYTES, Listing, ListingRefused, read_listing
+from agent.mcp.schema_check import output_problem
 from agent.mcp.sdk_logs import quiet_sdk_logs
 from agent.mcp.stderr_log import capped_stderr
 from agent.mcp.stdio import stdio_transport
@@ -175,6 +176,7 @@ class ServerLink:
             )
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await stack.enter_async_context(client)
+                client.session.validate_tool_result = self._check_output  # type: ignore[method-assign]
                 await self._list(client)
             self.protocol = client.protocol_version
             self._client, self._wire = client, wire
@@ -325,6 +327,8 @@ class ServerLink:
                 f"({exc.max_rounds} times); the call was not completed",
                 "input_required",
             ) from None
+        except OutputRefused as exc:
+            raise self._refused(tool, exc) from None
         except RuntimeError as exc:
             if _shape_refused(exc):
                 raise self._refused(tool, exc) from None
@@ -333,6 +337,22 @@ class ServerLink:
         except (OSError, EOFError) as exc:
             self._lose(exc)
             raise CallFailed(self._broke(), "crashed") from None
+
+    async def _check_output(self, name: str, result: mt.CallToolResult) -> None:
+        """In place of the SDK's check of a result against the tool's `outputSchema`, which ran
+        jsonschema's patterns with `re` on the event loop: `^(a|a)*$` against 40 "a"s, or `allOf`
+        nested 20 deep, held every chat for as long as the server liked, past
+        STEWARD_MCP_TIMEOUT (R173). Same verdicts, within `schema_check`'s limits."""
+        schema = next((t.output_schema for t in self.listing.tools if t.name == name), None)
+        if schema is None:
+            return
+        if result.structured_content is None:
+            raise OutputRefused(
+                f"{name} declares an output schema but returned no structured content"
+            )
+        problem = output_problem(schema, result.structured_content)
+        if problem is not None:
+            raise OutputRefused(f"{name}: {problem}")
 
     def _refused(self, tool: str, exc: RuntimeError) -> CallFailed:
         """The SDK refused an answer for its output schema: the server's, the link is fine."""
@@ -354,6 +374,10 @@ class ServerLink:
             f"the MCP server {self.name} did not answer within {timeout:g} s "
             f"(STEWARD_MCP_TIMEOUT) and was told to stop; {MAY_HAVE_RUN}"
         )
+
+
+class OutputRefused(RuntimeError):
+    """A result that does not fit the tool's output schema (`ServerLink._check_output`)."""
 
 
 MAY_HAVE_RUN = (

@@ -13,13 +13,14 @@ not decided here (the server checks its own input): it counts as a match, so it 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
 import regex
 
-__all__ = ["checker", "expands_within", "one_dialect"]
+__all__ = ["checker", "expands_within", "one_dialect", "output_problem"]
 
 MATCH_SECONDS = 0.05
 
@@ -190,3 +191,22 @@ def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
         return all(every_part(value, seen) for key, value in node.items() if key not in _VALUES)
 
     return every_part(schema, set())
+
+
+OUTPUT_SCHEMA_LIMIT = 64_000
+"""Characters of an output schema (as JSON) past which a result is not checked against it."""
+
+
+def output_problem(schema: Mapping[str, Any], instance: Any) -> str | None:
+    """Why a result's structured content does not fit the tool's output schema, or None: it
+    fits, or the schema is too long or expands too far to check without holding the event
+    loop (the result is outside content either way). Patterns run with a time limit, as for
+    arguments: the SDK's own check held every chat for as long as a server liked (R173)."""
+    if len(json.dumps(schema, default=str)) > OUTPUT_SCHEMA_LIMIT or not expands_within(schema):
+        return None
+    cleaned = one_dialect(schema)
+    try:
+        found = jsonschema.exceptions.best_match(checker(cleaned)(cleaned).iter_errors(instance))
+    except Exception as exc:  # an invalid schema, a `$ref` that resolves nowhere
+        return f"its output schema cannot be used ({type(exc).__name__})"
+    return None if found is None else str(found.message)[:500]
