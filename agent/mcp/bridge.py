@@ -76,6 +76,7 @@ class McpTool(Tool):
 
     server: str = ""
     remote: str = ""
+    """The tool's name on its server, as sent to it; shown and recorded only as `shown_remote`."""
     input_schema: Mapping[str, Any] = field(default_factory=dict)
     read_only_hint: bool | None = None
     open_world_hint: bool | None = None
@@ -115,8 +116,10 @@ class McpTool(Tool):
         bound = fingerprint(server, target, listed.name, identity)
         schema = _redacted(schema, redact)
 
+        shown = redact(listed.name)  # R173: a name quoting the server's token went on the card
+
         async def preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-            return card_preview(server, target, listed.name, arguments)
+            return card_preview(server, target, shown, arguments)
 
         async def fingerprinted(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             return bound
@@ -144,8 +147,13 @@ class McpTool(Tool):
         )
 
     @property
+    def shown_remote(self) -> str:
+        """`remote` as it may be shown, logged or stored: the server's credentials taken out."""
+        return self.redact(self.remote)
+
+    @property
     def audit_detail(self) -> dict[str, Any]:
-        return {"server": self.server, "server_tool": self.remote}
+        return {"server": self.server, "server_tool": self.shown_remote}
 
     def schema(self) -> dict[str, Any]:
         return {

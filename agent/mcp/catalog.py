@@ -65,11 +65,11 @@ class ToolCatalog:
                     tool = self._make(server, listed)
                 made[key] = tool
                 if isinstance(tool, str):
-                    built.skipped.append(f"{server.name}/{_shown(listed.name)}: {tool}")
+                    shown = _shown(server.spec.redact(listed.name))
+                    built.skipped.append(f"{server.name}/{shown}: {tool}")
                 elif tool.name in built.tools:
-                    built.skipped.append(
-                        f"{server.name}/{_shown(listed.name)}: same name as another tool"
-                    )
+                    shown = _shown(server.spec.redact(listed.name))
+                    built.skipped.append(f"{server.name}/{shown}: same name as another tool")
                 else:
                     built.tools[tool.name] = replace(tool, risk=risk_of(tool.name))
             note = _left_out(listing)

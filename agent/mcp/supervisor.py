@@ -224,7 +224,9 @@ class McpSupervisor:
             raise
         except Exception as exc:  # e.g. the SDK refusing a result of the wrong shape
             why = link.spec.redact(str(exc)) if link is not None else type(exc).__name__
-            log.warning("MCP %s: %s's answer could not be read: %s", tool.server, tool.remote, why)
+            log.warning(
+                "MCP %s: %s's answer could not be read: %s", tool.server, tool.shown_remote, why
+            )
             outcome = "malformed"
             result = ToolResult(
                 f"the MCP server {tool.server} sent an answer that is not a valid MCP result "
@@ -258,7 +260,7 @@ class McpSupervisor:
             actor=f"turn:{ctx.turn_id}",
             subject=tool.name,
             server=tool.server,
-            tool=tool.remote,
+            tool=tool.shown_remote,
             outcome=outcome,
             result_chars=total,
             shown_chars=shown,
