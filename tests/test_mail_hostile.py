@@ -362,6 +362,43 @@ def test_an_address_the_smtp_library_would_send_elsewhere_is_refused(given: str)
 
 
 @pytest.mark.parametrize(
+    "given",
+    [
+        "=?utf-8?q?boss=40corp.example?=@attacker.example",
+        "=?utf-8?q?x=0D=0AReply-To=3A_pay=40evil.example?=@attacker.example",
+    ],
+)
+def test_an_address_holding_an_encoded_word_is_refused(given: str) -> None:
+    """R172: accepted, it was decoded when the message was built: the To line sent read
+    `boss@corp.example@attacker.example`, or the approved send failed."""
+    with pytest.raises(ValueError, match="encoded word"):
+        parse_recipients(given)
+
+
+def test_an_attachments_name_cannot_write_into_its_part() -> None:
+    """R172: a workspace file named as an encoded word was decoded again when the part was
+    built: its Content-Disposition broke into headers and HTML of the attacker's."""
+    import email
+    import email.policy
+
+    from agent.mail.message import Recipients, attachment_name, build_message
+
+    name = "=?utf-8?q?invoice=0D=0AContent-Type:_text/html=0D=0A=0D=0A<h1>PAY</h1>?=.pdf"
+    built = build_message(
+        sender="me@example.org",
+        recipients=Recipients(("ann@example.org",)),
+        subject="Invoice",
+        body="Attached.",
+        attachments=[(name, b"%PDF-1.4")],
+    )
+    parsed = email.message_from_bytes(built.as_bytes(), policy=email.policy.default)
+    [part] = list(parsed.iter_attachments())
+    assert part.get_content_type() == "application/pdf"
+    assert part.get_filename() == attachment_name(name)  # as the card shows it
+    assert "\n" not in part.get_filename()
+
+
+@pytest.mark.parametrize(
     "given", ["boss\uff20corp.example@attacker.example", "a\ufe6bb.example@c.example"]
 )
 def test_an_address_with_a_look_alike_at_sign_is_refused(given: str) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "Attachment",
     "ParsedMail",
     "Recipients",
+    "attachment_name",
     "build_message",
     "build_reply",
     "clean_text",
@@ -84,6 +85,8 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
             continue
         if not _ADDRESS.match(address) or not _sent_as_shown(address):
             raise ValueError(f"{address!r} is not an e-mail address")
+        if "=?" in address:  # decoded again when the message is built (R172): not as shown
+            raise ValueError(f"{address!r} holds an encoded word (=?…?=)")
         if "@" in unicodedata.normalize("NFKC", address.rsplit("@", 1)[0]):
             # `boss\uff20corp.example@attacker.example` read as the boss's (R167)
             raise ValueError(f"{address!r} holds a look-alike of @ before its real one")
@@ -117,11 +120,18 @@ def build_message(
         message["References"] = references
     message.set_content(body)
     for written, data in attachments:
-        name = clean_text(written) or "attachment"  # a line break in a file name: one line
+        name = attachment_name(written)
         ctype, _ = mimetypes.guess_type(name)
         maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+def attachment_name(written: str) -> str:
+    """A file's name as its attachment is named, and as the card shows it: one line, and no
+    `=?` (the mail library decodes an encoded word in it when the part is built: a workspace
+    file named `=?utf-8?q?invoice=0D=0AContent-Type:_text/html…?=.pdf` rewrote the part, R172)."""
+    return (clean_text(written) or "attachment").replace("=?", "=_")
 
 
 def _set_subject(message: EmailMessage, subject: str) -> None:

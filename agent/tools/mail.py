@@ -30,6 +30,7 @@ from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import SearchQuery
 from agent.mail.message import (
     Recipients,
+    attachment_name,
     clean_text,
     human_size,
     parse_headers,
@@ -293,7 +294,7 @@ def _attachment_lines(files: list[_Attached], via: list[str | None]) -> str:
     lines = ["Attachments:"]
     for position, file in enumerate(files):
         line = (
-            f"- {clean_text(file.name) or 'attachment'} ({human_size(len(file.data))}, "
+            f"- {attachment_name(file.name)} ({human_size(len(file.data))}, "
             f"sha256 {file.digest[:16]})"
         )
         if position < len(via) and (real := via[position]):
