@@ -8,11 +8,14 @@ logs them at start.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 
 from agent.policy import PolicyFile
 
 __all__ = ["rules_matching_nothing"]
+
+_GLOB = re.compile(r"[*?\[]")
 
 
 def rules_matching_nothing(
@@ -37,7 +40,11 @@ def rules_matching_nothing(
                         f"a rule{where} names tool {rule.tool!r}, but no MCP server {server!r} "
                         "is configured; it matches nothing"
                     )
-            elif not any(_either(name, rule.tool) for name in names):
+            elif any(_either(name, rule.tool) for name in names):
+                continue
+            elif _may_be_mcp(rule.tool) and (known is None or known):
+                continue  # `*__delete_repo`, `mcp*`: may name a server's tool, known once it runs
+            else:
                 found.append(
                     f"a rule{where} names tool {rule.tool!r}, which no tool is; it matches nothing"
                 )
@@ -46,3 +53,10 @@ def rules_matching_nothing(
 
 def _either(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(pattern, name)
+
+
+def _may_be_mcp(pattern: str) -> bool:
+    """Whether `pattern` can match some `mcp__…` name: what comes before its first wildcard
+    starts that prefix (`*__delete_repo`, `mcp*`, `m?p__*`; not `shel*`)."""
+    glob = _GLOB.search(pattern)
+    return glob is not None and "mcp__".startswith(pattern[: glob.start()])

@@ -94,6 +94,28 @@ async def test_a_rule_that_matches_nothing_is_logged_at_start(
     assert "'mcp__githb__*', but no MCP server 'githb' is configured" in caplog.text
 
 
+def test_a_wildcard_that_may_name_a_servers_tool_is_not_said_to_match_nothing() -> None:
+    """R172: `mcp*` and `*__delete_repo` match `mcp__github__delete_repo`, and were warned of
+    as matching nothing at every start; `shelx*` and a server not configured still are."""
+    from agent.policy import PolicyFile
+    from agent.policy_lint import rules_matching_nothing
+
+    rules = [
+        {"tool": tool, "decision": "deny"}
+        for tool in ("mcp*", "*__delete_repo", "shelx*", "mcp__gitlab__*", "shell")
+    ]
+    policy = PolicyFile.model_validate({"rules": rules})
+    found = rules_matching_nothing(policy, ["shell", "read_file"], ["github"])
+    assert [f.split("'")[1] for f in found] == ["shelx*", "mcp__gitlab__*"], found
+    without_servers = rules_matching_nothing(policy, ["shell"], [])
+    assert [f.split("'")[1] for f in without_servers] == [
+        "mcp*",
+        "*__delete_repo",
+        "shelx*",
+        "mcp__gitlab__*",
+    ]
+
+
 def test_a_bad_policy_file_refuses_to_start_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "policy.toml").write_text('[[rules]]\ntool = "shell"\ndecision = "maybe"\n')
     for args in (["policy", "check"], ["run"]):
