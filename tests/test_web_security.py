@@ -329,6 +329,23 @@ async def test_a_name_cannot_reorder_what_a_card_says(web: Web) -> None:
         assert "Carol" in page and not re.search("[\u202a-\u202e\u2066-\u2069]", page)
 
 
+async def test_a_refused_forms_words_come_back_as_typed(web: Web) -> None:
+    """R172: a refused reminder written in Hebrew (a phone keyboard's isolates around it) came
+    back in its field as `\\u2067…`, and sent again so it was saved with the escapes."""
+    import html
+
+    cookie = await web.login()
+    token = await web.csrf(cookie)
+    words = "\u2067\u05d0\u05de\u05d0\u2069 call"  # no time: refused, the field refilled
+    await web.request(
+        "POST", "/reminders/add", cookie=cookie, headers=web.origin(),
+        data={"words": words, "csrf": token},
+    )  # fmt: skip
+    _, page = await web.request("GET", "/goals", cookie=cookie)
+    found = re.search(r'name="words" value="([^"]*)"', page)
+    assert found and html.unescape(found[1]) == words
+
+
 async def test_a_foreign_host_is_refused_even_with_a_valid_session(web: Web) -> None:
     """DNS rebinding: evil.example resolving to 127.0.0.1 reaches the port with its own Host."""
     cookie = await web.login()

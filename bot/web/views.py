@@ -47,9 +47,15 @@ _REORDERING = re.compile("[\u202a-\u202e\u2066-\u2069]")
 Carol(Owner's Turn)" on an approval card (R168). Marks (U+200E/F) stay: Hebrew needs them."""
 
 
+class Typed(str):
+    """What someone typed, printed back into a form field (`|typed`): left as typed, since the
+    field gives it back when the form is sent (R172: a refused form's Hebrew came back with
+    its isolates as `\\u2067`, and was saved so), and a field shows it apart from the page."""
+
+
 def _unreordered(value: Any) -> Any:
     """Every value a template prints, with the characters that reorder what follows escaped."""
-    if isinstance(value, str) and not isinstance(value, Markup):
+    if isinstance(value, str) and not isinstance(value, Markup | Typed):
         return _REORDERING.sub(lambda m: f"\\u{ord(m[0]):04x}", value)
     return value
 
@@ -65,6 +71,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["visible"] = escape_invisible  # as chat's cards show it
+    env.filters["typed"] = Typed
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
     env.filters["usd"] = lambda n: f"${float(n or 0):.4f}"
     return env
