@@ -225,6 +225,20 @@ async def test_a_files_own_name_never_speaks_as_the_owner(
     assert "EvilBank" not in said and not any("EvilBank" in text for text in stored)
 
 
+async def test_a_text_files_note_says_it_is_its_own_text(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R172: a .txt (read as it is, no copy written) was noted "text in a .txt beside it"."""
+    fake_model.reply_text("Read it.")
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg) as h:
+        doc = tg.add_file(b"buy milk") | {"file_name": "notes.txt", "mime_type": "text/plain"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc, "caption": "read this"})
+        await until(texts_with(tg, "Read it"), "the reply")
+        stored = await stored_in(h)
+    assert inbox(tmp_path) == {"notes.txt": b"buy milk"}
+    assert stored == ["[file saved in inbox/; text in the file itself] read this"]
+
+
 async def test_a_pdf_longer_than_the_model_is_given_is_said_to_be_cut(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -126,10 +126,13 @@ def _saved(ref: MediaRef, saved: str) -> str:
     return f"in {saved.rsplit('/', 1)[0]}/" if ref.sender_named else f"as {saved}"
 
 
-def _text_where(ref: MediaRef, copy: TextCopy) -> str:
-    """A text copy's place (`TextCopy.where`), for a note: its path holds the file's name."""
+def _text_where(ref: MediaRef, copy: TextCopy, saved: str) -> str:
+    """A text copy's place (`TextCopy.where`), for a note: its path holds the file's name (a
+    file that reads as its text is its own copy: R172, the note named a .txt never written)."""
     where = copy.where(verb="")
-    return where.replace(copy.path, "a .txt beside it") if ref.sender_named and copy.path else where
+    if not ref.sender_named or copy.path is None:
+        return where
+    return where.replace(copy.path, "the file itself" if copy.path == saved else "a .txt beside it")
 
 
 def _shown_type(mime_type: str) -> str:
@@ -340,7 +343,7 @@ class MediaIntake:
                 truncated=truncated,
             )
         )
-        text_at = _text_where(ref, copy)
+        text_at = _text_where(ref, copy, saved)
         intake.notes.append(f"[file saved {_saved(ref, saved)}; text {text_at}]")
 
     async def _listen(
@@ -403,7 +406,7 @@ class MediaIntake:
                 truncated=truncated,
             )
         )
-        text_at = _text_where(ref, transcript)
+        text_at = _text_where(ref, transcript, saved)
         intake.notes.append(f"[{what} saved {_saved(ref, saved)}; transcript {text_at}]")
 
     # -- the workspace copy -----------------------------------------------------------------
