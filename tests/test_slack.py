@@ -169,6 +169,27 @@ async def test_a_slash_command_is_answered_in_the_typers_dm_wherever_it_was_type
     assert chats == {DM}
 
 
+async def test_a_strangers_slash_command_in_a_channel_is_refused_to_them_alone(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    """R174: a stranger's `/goal list` typed in a channel opened a DM with them for the
+    refusal, and the owner was told they had written "privately"."""
+    async with slack_steward(tmp_path, fake_model, slack) as (h, channel, url):
+
+        async def known(identity: Identity) -> bool:  # as `steward run` wires it
+            return await h.steward.stores.people.resolve(identity) is not None
+
+        channel.known = known
+        form = slash_command_form(
+            "/goal", "list", user_id="UMALLORY", channel_id="C9", response_url=slack.response_url()
+        )
+        assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        [refusal] = await slack.wait_responses(1)
+    assert "/allow slack:UMALLORY" in refusal["text"]
+    assert refusal.get("response_type") == "ephemeral"
+    assert slack.calls_to("conversations.open") == [] and slack.posted() == []
+
+
 async def test_a_slow_dm_opening_loses_no_command_and_here_is_where_it_was_typed(
     tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
 ) -> None:

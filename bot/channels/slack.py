@@ -478,9 +478,19 @@ class SlackChannel:
     ) -> None:
         # one person's commands in the order typed: the first may wait on Slack for the DM;
         # no await between the lock's release and the router taking the command's place
+        where = str(command.get("channel_id", ""))
+        if not where.startswith("D") and not await self._known(user):
+            # a stranger's command in a channel: refused to them alone, where they typed it
+            # (R174: a DM was opened with them, and the owner told they wrote "privately")
+            who = Identity("slack", user)
+            refusal = (
+                "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
+                f"Your id is {who}; my owner can admit you with /allow {who}."
+            )
+            await self._privately(command, refusal)
+            return
         async with self._command_locks.setdefault(user, asyncio.Lock()):
             dm = await self._dm_of(user, wait=30.0)
-            where = str(command.get("channel_id", ""))
             if dm is None:
                 await self._privately(command, "I could not open our direct messages to "
                                       "answer there; please write to me there.")  # fmt: skip
