@@ -51,6 +51,36 @@ def test_the_ecosystem_format_with_variables(tmp_path: Path) -> None:
     assert config.disabled == ("old",)
 
 
+def test_a_password_or_key_inside_a_plainly_named_variable_is_a_secret(tmp_path: Path) -> None:
+    """R173: a stdio server given `${DATABASE_URL}` quoted `postgresql://app:S3cretPw@…` in an
+    error, and it reached the model: only variables named like credentials were secrets (an
+    http server's URL password was). `${TZ_NAME}` and paths stay plain."""
+    path = _config(
+        tmp_path,
+        {
+            "pg": {
+                "command": "pg-mcp",
+                "args": ["${DATABASE_URL}", "--tz=${TZ_NAME}"],
+                "env": {"GH": "${GH_PAT}", "HOME_DIR": "${HOME_DIR}"},
+            }
+        },
+    )
+    env = {
+        "DATABASE_URL": "postgresql://app:S3cretPw@db.internal/prod",
+        "GH_PAT": "ghp_abcdefghijkl0123456789",
+        "TZ_NAME": "Europe/Lisbon",
+        "HOME_DIR": "/home/alexandra/projects/steward-work",
+    }
+    [pg] = load_mcp_config(path, env).servers
+    said = pg.redact(
+        'connection to "postgresql://app:S3cretPw@db.internal/prod" failed; token '
+        "ghp_abcdefghijkl0123456789 refused; tz Europe/Lisbon; "
+        "/home/alexandra/projects/steward-work"
+    )
+    assert "S3cretPw" not in said and "ghp_abcdefghijkl" not in said
+    assert "Europe/Lisbon" in said and "/home/alexandra/projects/steward-work" in said
+
+
 @pytest.mark.parametrize(
     ("servers", "expected"),
     [

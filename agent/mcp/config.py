@@ -14,6 +14,7 @@ the model, and error text that quotes one has it replaced by `***`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -273,9 +274,27 @@ def _expand(value: str, env: Mapping[str, str], where: str, expanded: list[str])
             found = default
         if CREDENTIAL_NAME.search(variable):  # ${GITHUB_TOKEN}; not ${TZ:-UTC} or ${HOME}
             expanded.append(found)
+        else:  # ${DATABASE_URL}: its password, and a token of a known shape, are secrets too
+            expanded.extend(_carried(found))
         return found
 
     return _VARIABLE.sub(substitute, value)
+
+
+_PREFIXED_KEY = re.compile(
+    r"(?<![A-Za-z0-9])(?:sk-|xox[a-z]-|xapp-|gh[pousr]_|github_pat_|glpat-)[A-Za-z0-9_-]{8,}"
+)
+
+
+def _carried(value: str) -> list[str]:
+    """Secrets in a value whose variable's name says nothing (R173: a stdio server quoting
+    `postgresql://app:S3cretPw@db/prod` in an error handed the password to the model, where
+    the same URL given to an http server had it redacted): a URL's password, a `ghp_…` key."""
+    found = [m[0] for m in _PREFIXED_KEY.finditer(value)]
+    with contextlib.suppress(ValueError):
+        if password := urlsplit(value.strip()).password:
+            found.append(password)
+    return found
 
 
 @functools.cache
