@@ -159,6 +159,7 @@ async def test_dates_past_the_horizon_or_not_dates_are_refused_with_usage(
         # back to version 23: what later migrations added goes too
         await db.execute("DROP INDEX feed_items_last_seen")
         await db.execute("ALTER TABLE feed_items DROP COLUMN last_seen_at")
+        await db.execute("DROP TABLE message_files")
         await db.execute("DELETE FROM schema_version WHERE version >= 24")
     async with running_steward(tmp_path, fake_model.base_url) as h:
         said = await h.say("/timezone Pacific/Kiritimati")
