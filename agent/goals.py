@@ -30,6 +30,8 @@ from memory.visible import visible
 __all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals"]
 
 CHECKINS_IN_PRIVATE = "Check-ins share your goal's notes: set them in our private chat."
+SOONEST_CHECKIN = timedelta(hours=3)
+"""A due date's check-in closer than this to now is not made: the date was just said."""
 
 
 class Goals:
@@ -307,8 +309,9 @@ class Goals:
 
     async def _due_checkin(self, user: User, goal: Goal, due: datetime | None) -> None:
         """A due date with no check-in cadence was never followed up: it gets one check-in,
-        the day before at 9:00 (or soon, when that has passed), in the private chat. A cadence
-        set (or set later) stands instead."""
+        the day before at 9:00 (the due day's, when that has passed), in the private chat; none
+        when that is under three hours away or past the due time (R176: "due tomorrow" said at
+        10:00 was nudged at 10:05). A cadence set (or set later) stands instead."""
         if self._scheduler is None:
             return
         existing = await self._scheduler.checkin_for(user, goal.id)
@@ -323,9 +326,11 @@ class Goals:
         eve = (due.astimezone(zone) - timedelta(days=1)).replace(
             hour=9, minute=0, second=0, microsecond=0
         )
-        at = max(eve, now + timedelta(minutes=5))
-        if at >= due:
-            at = now + timedelta(minutes=1)
+        at = eve if eve > now else eve + timedelta(days=1)
+        if at < now + SOONEST_CHECKIN or at >= due:
+            if existing is not None:
+                await self._scheduler.cancel(user, existing.id, ("checkin",))
+            return
         people = self._stores.people
         channels = [c.channel for c in await people.private_chats(user.id)]
         channels += [i.channel for i in await people.identities_of(user.id)]

@@ -456,6 +456,20 @@ class ScheduleStore:
         )
         return [_run(row) for row in reversed(rows)]
 
+    async def last_goal_checkins(
+        self, goal_id: int, statuses: tuple[str, ...], limit: int
+    ) -> list[ScheduleRun]:
+        """The newest `limit` runs that ended so of every check-in schedule a goal has had
+        (its cadence's, each due date's), oldest first: a due date's check-in is a new
+        schedule whenever the date or the time zone changes (R176: two in a day)."""
+        rows = await self._db.fetchall(
+            "SELECT r.* FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id"
+            " WHERE s.kind = 'checkin' AND json_extract(s.payload, '$.goal_id') = ?"
+            f" AND r.status IN ({','.join('?' * len(statuses))}) ORDER BY r.id DESC LIMIT ?",
+            (goal_id, *statuses, limit),
+        )
+        return [_run(row) for row in reversed(rows)]
+
     async def last_run(self, schedule_id: int, statuses: tuple[str, ...]) -> ScheduleRun | None:
         row = await self._db.fetchone(
             f"SELECT * FROM schedule_runs WHERE schedule_id = ?"

@@ -515,3 +515,49 @@ async def test_a_check_in_is_not_brought_back_into_a_chat_unlinked_since_the_clo
         await h.say(f"/revoke {second}")  # unlinked: a person of its own again
         assert "Check-ins" not in await h.say("/goal reopen 1")
         assert await stores.schedules.for_user(owner.id, ("checkin",)) == []
+
+
+def _nudging(request: RecordedRequest) -> Reply:
+    if "Goal check-in for goal" in request.last_user_text:
+        return Reply.text("How is the report going?")
+    return echo_reply(request)
+
+
+async def test_a_due_date_said_late_gets_no_nudge_minutes_later(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R176: a goal due tomorrow, set at 10:00, was checked in on at 10:05 (the day before at
+    9:00 had passed): the due day's morning stands instead, and nothing under 3 hours away."""
+    fake_model.on_request(_nudging)
+    clock = FrozenClock(NOW.replace(hour=10))  # Tuesday 10:00 UTC
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Finish the report")
+        await h.say("/goal due 1 2026-03-11")
+        assert "Check-ins: Wed 2026-03-11 09:00" in await h.say("/goal show 1")
+        await h.say("/goal add File the form")
+        await h.say("/goal due 2 2026-03-10")  # today: nothing left to nudge before it
+        assert await scheduler(h).store.for_user(1, ("checkin",)) != []
+        clock.advance(timedelta(hours=3))
+        await scheduler(h).run_due()
+    assert "How is the report going?" not in h.channel.texts()
+
+
+async def test_one_goal_is_checked_in_on_once_a_day_whatever_its_schedules(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R176: after a due date's check-in went out, `/timezone` (or the date said again, or
+    `/goal every 1 off`) made a new check-in schedule, which sent a second nudge that day."""
+    fake_model.on_request(_nudging)
+    clock = FrozenClock(NOW)  # Tuesday 08:00 UTC
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Finish the report")
+        await h.say("/goal due 1 2026-03-13")  # Friday: the check-in Thursday 09:00
+        clock.advance(timedelta(days=2, hours=1, minutes=5))  # Thursday 09:05
+        await scheduler(h).run_due()
+        assert h.channel.texts().count("How is the report going?") == 1
+        clock.advance(timedelta(hours=2))
+        await h.say("/timezone America/New_York")  # Thursday 09:00 there is still to come
+        for _ in range(8):
+            clock.advance(timedelta(hours=1))
+            await scheduler(h).run_due()
+    assert h.channel.texts().count("How is the report going?") == 1

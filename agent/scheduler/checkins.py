@@ -99,7 +99,8 @@ class CheckinJob(AgentJob):
         zone changed while travelling: R135 had two in a day), or the last UNANSWERED_MOST went
         unanswered (28 ignored daily nudges, each one more memory, R135): quiet until the
         owner writes there again."""
-        sent = await self.runtime.schedules.last_runs(schedule.id, ("sent",), UNANSWERED_MOST)
+        goal_id = int(schedule.payload.get("goal_id", 0))  # all of its check-ins, not one's
+        sent = await self.runtime.schedules.last_goal_checkins(goal_id, ("sent",), UNANSWERED_MOST)
         if sent and now - sent[-1].started_at < MIN_APART:
             return "the last check-in went out under 20 hours ago"
         if chat is None or len(sent) < UNANSWERED_MOST:
