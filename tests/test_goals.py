@@ -561,3 +561,28 @@ async def test_one_goal_is_checked_in_on_once_a_day_whatever_its_schedules(
             clock.advance(timedelta(hours=1))
             await scheduler(h).run_due()
     assert h.channel.texts().count("How is the report going?") == 1
+
+
+async def test_flying_west_after_todays_reminder_brings_no_second_one_today(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R176: "every day 8:00 pills" came at 8:00 in Lisbon and again at 8:00 in New York the
+    day the owner flew there (a double dose); flying east, the next day's comes as ever."""
+    clock = FrozenClock(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))  # Monday 07:00 Lisbon
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/timezone Europe/Lisbon")
+        await h.say("/remind every day 8:00 pills")
+        clock.advance(timedelta(hours=1, minutes=1))  # 08:01 Lisbon
+        await scheduler(h).run_due()
+        assert h.channel.texts().count("Reminder: pills") == 1
+        clock.advance(timedelta(hours=2))  # 10:01 Lisbon, 05:01 New York
+        await h.say("/timezone America/New_York")
+        for _ in range(12):
+            clock.advance(timedelta(hours=1))
+            await scheduler(h).run_due()
+        assert h.channel.texts().count("Reminder: pills") == 1  # not again at 08:00 there
+        [pills] = await scheduler(h).store.for_user(1, ("reminder",))
+        assert pills.next_run_at == datetime(2026, 6, 2, 12, 0, tzinfo=UTC)  # Tue 08:00 EDT
+        await h.say("/timezone Asia/Tokyo")  # on east: Tuesday 08:00 there is the next
+        [pills] = await scheduler(h).store.for_user(1, ("reminder",))
+        assert pills.next_run_at == datetime(2026, 6, 1, 23, 0, tzinfo=UTC)

@@ -266,10 +266,14 @@ class SchedulerService:
         for schedule in await self.store.for_user(user.id, kinds):
             due = schedule.next_run_at is not None and schedule.next_run_at <= now
             if schedule.recurring and not due:
-                await self.store.update(
-                    schedule.id,
-                    next_run_at=Recurrence.from_trigger(schedule.trigger).next_after(now, zone),
-                )
+                recurrence = Recurrence.from_trigger(schedule.trigger)
+                upcoming = recurrence.next_after(now, zone)
+                last = await self.store.last_run(schedule.id, ("sent", "silent", "skipped"))
+                if last is not None and _same_day(last.started_at, upcoming, zone):
+                    # flown west after today's ran: today's 8:00 there is not another today
+                    # (R176: "every day 8:00 pills" came at 8:00 Lisbon and 8:00 New York)
+                    upcoming = recurrence.next_after(upcoming, zone)
+                await self.store.update(schedule.id, next_run_at=upcoming)
                 moved += 1
         await self.sync_alarms()
         return moved
@@ -473,3 +477,9 @@ def _posted_in(address: Address, chat: Chat) -> Address:
     if chat.kind == "private" and address.thread_id is not None:
         return replace(address, thread_id=None)
     return address
+
+
+def _same_day(ran: datetime, upcoming: datetime, zone: ZoneInfo) -> bool:
+    """Whether a run and an upcoming occurrence fall on one local day in `zone` (a recurrence
+    runs at most once a day)."""
+    return ran.astimezone(zone).date() == upcoming.astimezone(zone).date()
