@@ -335,8 +335,9 @@ def test_more_ways_people_say_when() -> None:
         again = parse_reminder(said, now, BERLIN)
         assert again.recurrence is not None and again.recurrence.interval == 14, said
     assert parse_reminder("in a half hour tea", now, BERLIN).first == now + timedelta(minutes=30)
-    with pytest.raises(WhenError, match="repeats from the first time"):
-        parse_reminder("every 2 weeks friday 9:00 bins", now, BERLIN)  # was "At what time?"
+    for said in ("every 2 weeks friday 9:00 bins", "every 2 weeks on Friday 9:00 bins"):
+        with pytest.raises(WhenError, match="repeats from the first time"):
+            parse_reminder(said, now, BERLIN)  # was "At what time?" (R176: with "on")
     for unsupported in ("monthly rent", "every month rent", "hourly water", "every 3 hours x"):
         with pytest.raises(WhenError, match="by days and weeks"):
             parse_reminder(unsupported, now, BERLIN)

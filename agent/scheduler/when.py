@@ -771,7 +771,10 @@ def _every_days(tokens: list[str], now: datetime, zone: ZoneInfo) -> tuple[set[i
         interval = int(head) * 7  # "every 2 weeks": from today, a fortnight apart
         if not 7 <= interval <= 364:
             raise WhenError("Every 1 to 52 weeks.")
-        if len(tokens) > 2 and tokens[2].lower().strip(",") in _WEEKDAYS:
+        named = [t.lower().strip(",") for t in tokens[2:4]]
+        if named[:1] == ["on"]:  # "every 2 weeks on friday" (R176: asked "At what time?")
+            named = named[1:]
+        if named and named[0] in _WEEKDAYS:
             raise WhenError(
                 f"“every {head} weeks” repeats from the first time, on today's weekday: say "
                 f"“every {head} weeks 9:00” on the day to start, or “every friday 9:00”."
