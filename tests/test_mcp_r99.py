@@ -208,16 +208,24 @@ def _nested(levels: int) -> dict[str, Any]:
     return {"type": "object", "$defs": defs, "properties": {"x": {"$ref": "#/$defs/d0"}}}
 
 
+_SLOW = {"type": "string", "pattern": "^(a|a)*$"}
+
+
 @pytest.mark.parametrize(
-    "schema",
+    ("schema", "content"),
     [
-        {"type": "object", "properties": {"x": {"type": "string", "pattern": "^(a|a)*$"}}},
-        _nested(17),
+        ({"type": "object", "properties": {"x": _SLOW}}, {"x": "a" * 25 + "!"}),
+        (_nested(17), {"x": "a" * 25 + "!"}),
+        # R175: each match within its own limit, 300 of them held the loop 16 s
+        (
+            {"type": "object", "properties": {"x": {"type": "array", "items": _SLOW}}},
+            {"x": ["a" * 40 + "!"] * 300},
+        ),
     ],
-    ids=["pattern", "nested"],
+    ids=["pattern", "nested", "many"],
 )
 async def test_a_slow_output_schema_holds_up_no_chat(
-    tmp_path: Path, schema: dict[str, Any]
+    tmp_path: Path, schema: dict[str, Any], content: dict[str, Any]
 ) -> None:
     """R173: the SDK checked a result's structuredContent against the tool's outputSchema on
     the event loop; `^(a|a)*$` against 25 "a"s and a "!", or allOf nested 17 deep, held every
@@ -235,7 +243,7 @@ async def test_a_slow_output_schema_holds_up_no_chat(
     async def on_call(body: dict[str, Any], request: web.Request) -> web.Response:
         answer = {
             "content": [{"type": "text", "text": "ok"}],
-            "structuredContent": {"x": "a" * 25 + "!"},
+            "structuredContent": content,
         }
         return result(body, answer)
 

@@ -18,11 +18,16 @@ from typing import Any
 
 import jsonschema
 import mcp.types as mt
-import referencing
 from pydantic import BaseModel, ConfigDict
 
 from agent.cards import escape_invisible
-from agent.mcp.schema_check import checker, expands_within, one_dialect
+from agent.mcp.schema_check import (
+    NO_REMOTE_REFS,
+    checker,
+    expands_within,
+    one_dialect,
+    time_budget,
+)
 from agent.tools.registry import Risk, Tool, ToolContext, ToolError, ToolResult
 
 __all__ = [
@@ -170,9 +175,9 @@ class McpTool(Tool):
             # one, jsonschema fetched any URI a server named (loopback, metadata, file://),
             # blocking the event loop for as long as the URI took to answer. The checker's
             # regular expressions have a time limit (agent/mcp/schema_check.py).
-            checker(self.checked_schema)(self.checked_schema, registry=_NO_REMOTE_REFS).validate(
-                arguments
-            )
+            with time_budget():
+                check = checker(self.checked_schema)(self.checked_schema, registry=NO_REMOTE_REFS)
+                check.validate(arguments)
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "input"
             raise ToolError(  # quotes the server's schema (its enums, patterns): its words
@@ -192,8 +197,6 @@ class McpTool(Tool):
             return ToolResult(f"{self.name} is not connected", is_error=True)
         return await self.invoke(self, ctx, checked)
 
-
-_NO_REMOTE_REFS: referencing.Registry[Any] = referencing.Registry()
 
 SCHEMA_LIMIT = 16_000
 """A tool whose input schema is longer than this (as JSON) is not offered: it would ride along

@@ -12,15 +12,27 @@ not decided here (the server checks its own input): it counts as a match, so it 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
+import math
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
+import referencing
 import regex
 
-__all__ = ["checker", "expands_within", "one_dialect", "output_problem"]
+__all__ = [
+    "NO_REMOTE_REFS",
+    "checker",
+    "expands_within",
+    "one_dialect",
+    "output_problem",
+    "time_budget",
+]
 
 MATCH_SECONDS = 0.05
 
@@ -33,13 +45,33 @@ def _compiled(pattern: str) -> regex.Pattern[str] | None:
         return None
 
 
+CHECK_SECONDS = 0.25
+"""The time all of one check's regular expressions may take together (R175: 300 strings each
+taking its 0.05 s held the event loop 16 s); past it, what is left counts as matching."""
+
+_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("schema_deadline")
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float = CHECK_SECONDS) -> Iterator[None]:
+    """The regular expressions of the checks made inside share `seconds`."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def _search(pattern: str, text: str) -> bool | None:
     """Whether `pattern` is found in `text`; None when that cannot be told in time."""
     compiled = _compiled(pattern)
     if compiled is None:
         return None
+    left = min(MATCH_SECONDS, _DEADLINE.get(math.inf) - time.monotonic())
+    if left <= 0:
+        return None
     try:
-        return compiled.search(text, timeout=MATCH_SECONDS) is not None
+        return compiled.search(text, timeout=left) is not None
     except TimeoutError:
         return None
 
@@ -193,6 +225,11 @@ def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
     return every_part(schema, set())
 
 
+NO_REMOTE_REFS: referencing.Registry[Any] = referencing.Registry()
+"""An empty registry: a `$ref` resolves inside the schema or not at all. Without one,
+jsonschema fetched any URI a server named (loopback, metadata, file://), blocking the event
+loop for as long as the URI took to answer."""
+
 OUTPUT_SCHEMA_LIMIT = 64_000
 """Characters of an output schema (as JSON) past which a result is not checked against it."""
 
@@ -206,7 +243,9 @@ def output_problem(schema: Mapping[str, Any], instance: Any) -> str | None:
         return None
     cleaned = one_dialect(schema)
     try:
-        found = jsonschema.exceptions.best_match(checker(cleaned)(cleaned).iter_errors(instance))
+        with time_budget():
+            check = checker(cleaned)(cleaned, registry=NO_REMOTE_REFS)
+            found = jsonschema.exceptions.best_match(check.iter_errors(instance))
     except Exception as exc:  # an invalid schema, a `$ref` that resolves nowhere
         return f"its output schema cannot be used ({type(exc).__name__})"
     return None if found is None else str(found.message)[:500]
