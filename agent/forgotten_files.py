@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +39,25 @@ async def forget_files(
 
 
 def _delete(workspace: Path, path: str) -> bool:
-    """Delete `path` if it is a regular file inside the workspace's inbox/ (never through a
-    link: one made since could point anywhere); whether it is gone now."""
-    inbox = (workspace / "inbox").resolve()
-    target = workspace / path
-    if target.parent.resolve() != inbox and inbox not in target.parent.resolve().parents:
+    """Delete `path` if it is a regular file directly in the workspace's inbox/, never through
+    a link (R175: inbox/ made a link to another folder had a file of the same name there
+    deleted); whether it is gone now."""
+    folder, _, name = path.partition("/")
+    if folder != "inbox" or not name or "/" in name or name in (".", ".."):
         return False
     try:
-        if target.is_symlink() or not target.is_file():
-            return not os.path.lexists(target)
-        target.unlink()
+        inbox = os.open(workspace / "inbox", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return False
+    try:
+        found = os.stat(name, dir_fd=inbox, follow_symlinks=False)
+        if not stat.S_ISREG(found.st_mode):
+            return False
+        os.unlink(name, dir_fd=inbox)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(inbox)
     return True

@@ -206,3 +206,44 @@ async def test_a_card_quoting_the_text_with_line_breaks_and_quotes_loses_it(tmp_
         shown = await w.h.say(f"/approve show {pending.id}")
         assert live_rows(w.h.settings.database_path, SECRET) == []
     assert SECRET not in shown
+
+
+async def test_forgetting_files_never_deletes_through_a_link(tmp_path: Path) -> None:
+    """R175: inbox/ replaced by a link to another folder had forget delete the file of the
+    same name there. Only a regular file directly in the real inbox/ goes."""
+    from agent.forgotten_files import forget_files
+    from memory.clock import SystemClock
+    from memory.message_files import MessageFile
+    from memory.stores import Stores
+
+    workspace, outside = tmp_path / "workspace", tmp_path / "outside-docs"
+    workspace.mkdir()
+    outside.mkdir()
+    (outside / "voice-1.ogg.txt").write_text("not Steward's")
+    (workspace / "inbox").symlink_to(outside)
+    stores = await Stores.open(tmp_path / "steward.db", SystemClock())
+    try:
+        await stores.message_files.record(7, [MessageFile("inbox/voice-1.ogg.txt", True)])
+        gone = await forget_files(stores.message_files, workspace, [7])
+        assert gone.deleted == () and (outside / "voice-1.ogg.txt").exists()
+        (workspace / "inbox").unlink()
+        (workspace / "inbox").mkdir()
+        (workspace / "inbox" / "voice-1.ogg.txt").write_text("the alarm code")
+        gone = await forget_files(stores.message_files, workspace, [7])
+        assert gone.deleted == ("inbox/voice-1.ogg.txt",)
+        assert not (workspace / "inbox" / "voice-1.ogg.txt").exists()
+    finally:
+        await stores.close()
+
+
+def test_a_group_hears_how_many_files_not_their_names() -> None:
+    """R175: `/memory forget` in a group posted the name of a private file of the exchange
+    (`HIV_test_result_-_positive.png`); a group hears counts, the private chat names."""
+    from agent.forgotten_files import FilesForgotten
+    from bot.commands.memory import _files_said
+
+    files = FilesForgotten(("inbox/voice-1.ogg",), ("inbox/HIV_test_result.png",))
+    assert "HIV" in _files_said(files, named=True)
+    in_group = _files_said(files, named=False)
+    assert "HIV" not in in_group and "voice" not in in_group
+    assert "too: 1 file." in in_group and "(1 file)" in in_group

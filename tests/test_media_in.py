@@ -511,6 +511,38 @@ async def test_forgetting_the_owners_voice_note_deletes_its_recording_and_transc
     assert "Deleted from the workspace too: inbox/voice-" in answer, answer
 
 
+async def test_forgetting_a_voice_note_takes_the_copies_a_reply_made_after_a_restart(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R175: after a restart (the copies' cache is in memory), replying to one's own voice note
+    saved it and its transcript again, unrecorded: forgetting the note left those."""
+    import re
+
+    from test_memory_forget import memory_ready
+
+    fake_model.on_request(lambda r: Reply.text("Noted."))
+    audio = b"OggS my secret"
+    async with FakeSTT() as stt, FakeTelegram() as tg:
+        stt.say(audio, "The alarm code is 7731.")
+        async with telegram_steward(tmp_path, fake_model, tg, STEWARD_STT_URL=stt.base_url):
+            voice = tg.add_file(audio) | {"duration": 2}
+            tg.push_message("", user_id=OWNER_TG, extra={"voice": voice})
+            await until(texts_with(tg, "Noted."), "the reply")
+        [said] = [key[1] for key, sent in tg.messages.items() if "voice" in sent]
+        async with telegram_steward(tmp_path, fake_model, tg, STEWARD_STT_URL=stt.base_url) as h:
+            await memory_ready(h)
+            tg.push_message("what did I say here?", user_id=OWNER_TG, reply_to_message_id=said)
+            await until(lambda: len(texts_with(tg, "Noted.")()) > 1, "the second reply")
+            assert len(inbox(tmp_path)) == 4  # saved again, with its transcript
+            tg.push_message("/memory search alarm code", user_id=OWNER_TG)
+            [shown] = await until(texts_with(tg, "message #"), "the search")
+            number = re.search(r"message #(\d+)", shown)
+            assert number, shown
+            tg.push_message(f"/memory forget {number[1]}", user_id=OWNER_TG)
+            await until(texts_with(tg, "Forgotten"), "the forget")
+    assert inbox(tmp_path) == {}
+
+
 async def test_a_forwarded_voice_note_is_outside_content(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

@@ -10,12 +10,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.attachments import Answered, Attachment, ReplyRef
+from agent.attachments import Answered, Attachment, MediaKind, ReplyRef
 from agent.media.intake import FileSource, Intake, MediaIntake, media_note
 from agent.media.stt import Transcriber
 from agent.replies import Comment, CommentDigest, find_answered
 from agent.types import IncomingMessage
 from memory.labels import TRUSTED, Label
+from memory.message_files import MessageFile
 from memory.messages import InStatus
 from memory.people import User
 
@@ -202,6 +203,12 @@ class Inbound:
             guest=None if user.is_owner else user.id,
             message=_carrier(ref.channel, ref.received_as),
         )
+        own_voice = answered.label.trusted and any(m.kind is MediaKind.VOICE for m in ref.media)
+        if answered.message_id is not None and intake.files:
+            # copies made again (after a restart) are the replied message's, to go with it
+            # (R175: forgetting the voice note left the second copy of its words)
+            again = [MessageFile(f.path, f.words or own_voice) for f in intake.files]
+            await steward.stores.message_files.record(answered.message_id, again)
         stored = await steward.stores.messages.get(message_id) if intake.notes else None
         if stored is not None:
             # the notes name the files, and another person names their files: their words

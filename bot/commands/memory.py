@@ -344,7 +344,7 @@ async def _forget_one(
         )
     else:
         also = ""
-    also += _files_said(forgotten.files)
+    also += _files_said(forgotten.files, named=not in_group(chat))
     if forgotten.memory.kind is not Kind.MESSAGE and not in_group(chat):  # a "yes please"
         also += (
             " If it was said in other words too, /memory search finds them."
@@ -366,14 +366,19 @@ async def _forget_one(
     return f"Forgotten #{memory_id}: {kept}{stop}{also}", f"Forgotten #{memory_id}.{also}"
 
 
-def _files_said(files: FilesForgotten) -> str:
-    """The forgotten messages' files: their words deleted, the rest named to delete or keep."""
+def _files_said(files: FilesForgotten, *, named: bool) -> str:
+    """The forgotten messages' files: their words deleted, the rest named to delete or keep
+    (in a group only counted: R175, a private file's name was posted to the group)."""
+
+    def told(paths: tuple[str, ...]) -> str:
+        return ", ".join(paths) if named else f"{len(paths)} file{'s' * (len(paths) != 1)}"
+
     said = ""
     if files.deleted:
-        said += f" Deleted from the workspace too: {', '.join(files.deleted)}."
+        said += f" Deleted from the workspace too: {told(files.deleted)}."
     if files.kept:
         said += (
-            f" The files they came with are still there ({', '.join(files.kept)}): delete them "
+            f" The files they came with are still in inbox/ ({told(files.kept)}): delete them "
             "there if they should go too."
         )
     return said
