@@ -73,6 +73,10 @@ GUEST_LIMIT_REPLY = (
     "We've talked a lot today, more than my owner set aside for conversations with other "
     "people; let's go on tomorrow."
 )
+GUEST_SPENT_MIDWAY = (
+    "I stopped here: this used up what my owner set aside for today's conversations with "
+    "other people. Let's go on tomorrow."
+)
 MAX_DONE_NAMED = 10
 """A turn the model API gave up on names at most this many of the actions it had done."""
 NO_API_KEY_REPLY = (
@@ -102,6 +106,8 @@ class _Turn:
     system: list[dict[str, Any]]
     messages: list[Message]
     usage: TokenUsage = field(default_factory=TokenUsage)
+    recorded: int = 0
+    """Of `usage`, the tokens already in the turn's row (a resumed turn's, stored at pause)."""
     steps: int = 0
     label: Label = TRUSTED
     refused: list[str] = field(default_factory=list)
@@ -305,6 +311,7 @@ class TurnRunner:
             system=self._context.system(request),
             messages=messages,
             usage=state.token_usage,
+            recorded=state.token_usage.total,
             steps=stored.steps,
             label=label,
             prompt=state.prompt,
@@ -355,6 +362,9 @@ class TurnRunner:
                         refused=_take(turn.refused),
                     )
                 turn.said.append(reply.text)
+                if await self._allowance_spent(turn):
+                    text = _joined([*turn.said, GUEST_SPENT_MIDWAY])
+                    return await self._end(turn, TurnStatus.STEP_LIMIT, text)
                 if turn.steps >= self._max_steps:
                     text = _joined(
                         [
@@ -653,6 +663,17 @@ class TurnRunner:
             request.user.id, self.budget_day_start()
         )
         return spent >= self._guest_daily_tokens
+
+    async def _allowance_spent(self, turn: _Turn) -> bool:
+        """A guest's allowance spent part-way through a turn, checked before each model call
+        after the first (R177: 8 steps of 20 searches each, one turn, spent 5.7 days of it)."""
+        request = turn.request
+        if request.user.is_owner or self._guest_daily_tokens <= 0:
+            return False
+        before = await self._stores.turns.guest_tokens_since(
+            request.user.id, self.budget_day_start()
+        )
+        return before - turn.recorded + turn.usage.total >= self._guest_daily_tokens
 
     async def comments_share_spent(self) -> bool:
         """Whether today's summaries of comments under the owner's channel posts used up their

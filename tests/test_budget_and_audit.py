@@ -357,3 +357,31 @@ async def test_a_guests_resumed_turn_waits_for_their_running_turn(
         )
         assert len(fake_model.requests) >= 3  # the g2 turn and the resumed g1 turn both ran
     assert most == 1, f"{most} of the guest's model calls ran at once"
+
+
+async def test_a_guests_allowance_ends_a_long_turn_part_way(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R177: the allowance was checked only before a turn: one guest turn of 8 steps of memory
+    searches spent 570,000 tokens against a 100,000 allowance. It is checked before every
+    model call now, and a tool's result is cut at STEWARD_TOOL_OUTPUT_LIMIT (20 memory hits
+    had come to 78,705 characters)."""
+    from memory.people import Identity
+
+    for _ in range(8):
+        search = {"query": "notes", "limit": 20}
+        fake_model.reply_tool_use("memory_search", search, usage=Usage(3000, 50))
+    fake_model.reply_text("Found them.")
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_GUEST_DAILY_TOKENS="7000"
+    ) as h:
+        guest = Identity("test", "friend")
+        await h.steward.stores.people.admit(guest, "Friend")
+        for n in range(12):
+            await h.say(f"/remember note {n}: " + "lorem ipsum " * 330, sender=guest, chat="f")
+        said = await h.say("find all my notes", sender=guest, chat="f")
+    assert "used up what my owner set aside" in said
+    searches = [r for r in fake_model.requests if r.tool_results]
+    assert 1 <= len(searches) <= 2  # stopped once the allowance was spent, not after 8
+    [first] = searches[0].tool_results
+    assert len(str(first["content"])) < 21_000 and "(STEWARD_TOOL_OUTPUT_LIMIT)" in str(first)

@@ -47,6 +47,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+OUTPUT_LIMIT = 20_000
+"""Characters of a tool's result the model gets when no sandbox says (STEWARD_TOOL_OUTPUT_LIMIT)."""
+
 TOOL_LISTING = "mcp-tools:"
 """The source of MCP tools' own descriptions offered to the model with the tools (directly, or
 once a search loaded them): the servers' words, tainting, but what any MCP client hands its
@@ -211,6 +214,14 @@ class Tool:
                 is_error=True,
             )
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
+        limit = ctx.deps.sandbox.output_limit if ctx.deps.sandbox else OUTPUT_LIMIT
+        if len(result.content) > limit:  # R177: 20 memory hits came to 78,705 characters
+            hidden = len(result.content) - limit
+            cut = result.content[:limit] + (
+                f"\n[cut: {hidden:,} of {len(result.content):,} characters not shown "
+                "(STEWARD_TOOL_OUTPUT_LIMIT)]"
+            )
+            result = ToolResult(cut, result.is_error, result.source, result.refused)
         if self.untrusted_output and result.source is None:
             # an error the handler returned (not raised) may quote what it read: a failed
             # command's output, a server's error page; only a raised ToolError is our own words
