@@ -272,12 +272,15 @@ def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
             yield path, f"data/{relative}"
 
 
-def _manifest(data: Path, schema: int, hashes: dict[str, str]) -> dict[str, Any]:
+def _manifest(data: Path, schema: int, hashes: dict[str, str], taken: datetime) -> dict[str, Any]:
+    """`taken`: when the database was copied, to the second below (R175: the end of writing
+    the archive, a 40 MB workspace later, left a reminder sent meanwhile out of the restore's
+    window, and it came again unmarked)."""
     return {
         "format": FORMAT,
         "steward": _version(),
         "schema": schema,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": taken.replace(microsecond=0).isoformat(timespec="seconds"),
         "data_dir": str(data),
         "vectors": "not included: rebuilt from SQLite when Steward next starts",
         "files": hashes,
@@ -297,6 +300,7 @@ def _write_archive(
 ) -> tuple[int, dict[str, str]]:
     """Write the archive to `partial`; returns the schema and the files' hashes."""
     snapshot = scratch / DB_NAME
+    taken = datetime.now(UTC)
     try:
         schema = snapshot_database(settings.database_path, snapshot)
     except NoDatabase as exc:
@@ -326,7 +330,7 @@ def _write_archive(
                     continue
                 _add(tar, info, copy)  # any error here is fatal: the archive is incomplete
                 hashes[name] = digest
-            _add_manifest(tar, _manifest(data, schema, hashes))
+            _add_manifest(tar, _manifest(data, schema, hashes, taken))
         raw.flush()
         os.fsync(raw.fileno())
     return schema, hashes

@@ -277,3 +277,22 @@ async def test_a_reminder_due_after_the_backup_is_marked_when_the_restore_sends_
     [plants] = [t for t in sent if "water the plants" in t]
     assert "restored from a backup made before this fell due" in plants
     assert not [t for t in sent if "plumber" in t]  # not due yet
+
+
+async def test_a_backups_time_is_when_its_database_was_copied(tmp_path: Path) -> None:
+    """R175: the manifest's time was taken once the whole workspace was archived (seconds,
+    minutes for a large one, after the database copy): a reminder sent in between fell outside
+    the restore's window and came again unmarked."""
+    from datetime import UTC, datetime, timedelta
+
+    settings = await _data(tmp_path)
+    (settings.workspace).mkdir(parents=True, exist_ok=True)
+    (settings.workspace / "video.bin").write_bytes(os.urandom(48 * 1024 * 1024))
+    before = datetime.now(UTC)
+    create_backup(settings, tmp_path / "b.tar.gz")
+    with tarfile.open(tmp_path / "b.tar.gz") as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        made = datetime.fromisoformat(json.load(member)["created_at"])
+    assert datetime.now(UTC) - before > timedelta(seconds=1.1), "archived too fast to tell"
+    assert made <= before + timedelta(milliseconds=50)
