@@ -79,6 +79,18 @@ def test_a_password_or_key_inside_a_plainly_named_variable_is_a_secret(tmp_path:
     )
     assert "S3cretPw" not in said and "ghp_abcdefghijkl" not in said
     assert "Europe/Lisbon" in said and "/home/alexandra/projects/steward-work" in said
+    # R175: the other ways a DSN carries it; and a password that is the user's name is not one
+    for dsn in (
+        "postgresql://app@db/prod?password=S3cretPw",
+        "host=db user=app password=S3cretPw dbname=prod",
+        "jdbc:postgresql://db:5432/prod?user=app&password=S3cretPw",
+        "--dsn=postgresql://app:S3cretPw@db/prod",
+    ):
+        [pg] = load_mcp_config(path, env | {"DATABASE_URL": dsn}).servers
+        assert "S3cretPw" not in pg.redact(f"failed: {dsn}"), dsn
+    local = "postgresql://postgres:postgres@localhost:5432/shop"
+    [pg] = load_mcp_config(path, env | {"DATABASE_URL": local}).servers
+    assert pg.redact("current_user = postgres") == "current_user = postgres"
 
 
 @pytest.mark.parametrize(

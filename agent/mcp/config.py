@@ -289,12 +289,26 @@ _PREFIXED_KEY = re.compile(
 def _carried(value: str) -> list[str]:
     """Secrets in a value whose variable's name says nothing (R173: a stdio server quoting
     `postgresql://app:S3cretPw@db/prod` in an error handed the password to the model, where
-    the same URL given to an http server had it redacted): a URL's password, a `ghp_…` key."""
+    the same URL given to an http server had it redacted): a URL's password or credential
+    query values, a `password=…` pair (libpq's form), a `ghp_…` key. A password that is the
+    URL's user or database name (`postgres:postgres@…/postgres`) is not one: blanking the word
+    everywhere blanked ordinary output (R175)."""
     found = [m[0] for m in _PREFIXED_KEY.finditer(value)]
-    with contextlib.suppress(ValueError):
-        if password := urlsplit(value.strip()).password:
-            found.append(password)
+    found += [m[1] for m in _CREDENTIAL_PAIR.finditer(value)]
+    for url in _URL_IN.findall(value):
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(url)
+            plain = {parts.username, parts.hostname, *parts.path.split("/")}
+            if parts.password and parts.password not in plain:
+                found.append(parts.password)
+            found += [v for k, v in parse_qsl(parts.query) if CREDENTIAL_NAME.search(k)]
     return found
+
+
+_URL_IN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_CREDENTIAL_PAIR = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key)\s*=\s*([^\s&;'\",]+)"
+)
 
 
 @functools.cache
