@@ -402,3 +402,26 @@ async def test_a_reply_to_an_approval_card_brings_neither_the_card_nor_its_id_in
     body = json.dumps(fake_model.requests[-1].body)
     assert f"/approve {approval_id}" not in body, "the approval id reached the model"
     assert "+pwned" not in body  # nor the card's preview
+
+
+async def test_a_flood_of_comments_is_kept_short_and_thinly_audited(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R177: 200 comments of 4,096 characters from anyone with an account were stored whole
+    and audited one by one, pushing the owner's events off the activity page."""
+    fake_model.on_request(lambda r: Reply.text("A few comments."))
+    async with (
+        FakeTelegram() as tg,
+        telegram_steward(tmp_path, fake_model, tg, STEWARD_COMMENT_DIGEST_SECONDS="3600") as h,
+    ):
+        post_id = await post_briefing(h, tg, "Briefing: 1. Rates rise.")
+        for n in range(20):
+            comment(tg, f"spam {n} " + "x" * 4096, STRANGER_TG, post_id, name="Mallory")
+        for _ in range(400):  # the last comment stored
+            if await h.steward.stores.messages.find_text("spam 19 "):
+                break
+            await asyncio.sleep(0.05)
+        audited = await h.steward.stores.audit.recent(100, kind="comment.recorded")
+        stored = await h.steward.stores.messages.find_text("spam 0 ")
+    assert sorted(e.detail["count"] for e in audited) == [1, 2, 4, 8, 16]
+    assert len(stored[0].text) <= 2_100

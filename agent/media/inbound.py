@@ -27,6 +27,9 @@ __all__ = ["Inbound", "Prepared", "stored_text"]
 
 log = logging.getLogger(__name__)
 
+COMMENT_KEPT = 2000
+"""Characters of a comment under Steward's post that are stored (R177: anyone may write one)."""
+
 ECHO_CHARS = 3000
 """The most of the owner's own voice note shown back to them: a 30-minute note had come back
 as 48 messages (all of it still goes to the turn, and is saved as a .txt in inbox/)."""
@@ -57,6 +60,8 @@ class Inbound:
             else None
         )
         self._steward = steward
+        self._comments: dict[str, int] = {}
+        """Comments recorded since the start, by commenter (their audit is thinned)."""
         self.intake = MediaIntake(
             workspace=settings.workspace,
             max_bytes=settings.file_max_bytes,
@@ -108,6 +113,8 @@ class Inbound:
         )
         label = Label.untrusted(f"person:{message.sender}")
         text = stored_text(message)
+        if len(text) > COMMENT_KEPT:  # the summary reads 600 of them: 4 KB each was a flood
+            text = f"{text[: COMMENT_KEPT - 1]}… ({len(text):,} characters, cut)"
         message_id = await stores.messages.record_incoming(
             chat_id=chat.id,
             user_id=user.id if user is not None else None,
@@ -119,13 +126,18 @@ class Inbound:
         if message_id is None:
             return  # delivered twice
         await stores.messages.set_status(message_id, InStatus.HANDLED)
-        await stores.audit.record(
-            "comment.recorded",
-            actor=str(message.sender),
-            subject=str(message.address),
-            message_id=message_id,
-            post=answered.message_id,
-        )
+        count = self._comments[str(message.sender)] = self._comments.get(str(message.sender), 0) + 1
+        if count & (count - 1) == 0:
+            # the 1st, 2nd, 4th, 8th … of one commenter's since the start, as a stranger's
+            # knocks are: 200 comments had pushed the owner's events off the activity page
+            await stores.audit.record(
+                "comment.recorded",
+                actor=str(message.sender),
+                subject=str(message.address),
+                message_id=message_id,
+                post=answered.message_id,
+                count=count,
+            )
         author = (user.display_name if user else "") or message.sender_name or str(message.sender)
         self.digest.add(ref.channel, answered, Comment(message_id, author, text, label))
 
