@@ -30,6 +30,8 @@ from memory.visible import visible
 __all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals"]
 
 CHECKINS_IN_PRIVATE = "Check-ins share your goal's notes: set them in our private chat."
+GUEST_ACTIVE_GOALS = 50
+"""Active goals another person may have at once (the owner: no limit), as for reminders."""
 SOONEST_CHECKIN = timedelta(hours=3)
 """A due date's check-in closer than this to now is not made: the date was just said."""
 
@@ -80,7 +82,15 @@ class Goals:
         if not visible(title):  # nothing, or zero-width marks alone (R121)
             raise GoalTitleError("A goal needs a title.")
         same = _same_title(title)
-        for active in await self._stores.goals.active(user.id):
+        actives = await self._stores.goals.active(user.id)
+        if not user.is_owner and len(actives) >= GUEST_ACTIVE_GOALS:
+            # R177: 1,000 goals from one guest, each add slower (it reads them all) and two
+            # audit events each, past any allowance (commands cost no tokens)
+            raise GoalError(
+                f"You have {len(actives)} active goals, the most I keep for anyone but my "
+                "owner: close one first (/goal done <id> or /goal drop <id>)."
+            )
+        for active in actives:
             if _same_title(active.title) == same:
                 # by number only: a goal tool's result never echoes a title (a group reads it)
                 raise GoalExists(

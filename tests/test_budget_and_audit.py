@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, Usage
-from harness import running_steward
+from harness import OWNER, running_steward
 
 from agent.types import TurnRequest
 from memory.turns import TurnStatus
@@ -385,3 +385,33 @@ async def test_a_guests_allowance_ends_a_long_turn_part_way(
     assert 1 <= len(searches) <= 2  # stopped once the allowance was spent, not after 8
     [first] = searches[0].tool_results
     assert len(str(first["content"])) < 21_000 and "(STEWARD_TOOL_OUTPUT_LIMIT)" in str(first)
+
+
+async def test_a_guest_has_a_ceiling_of_goals_and_memories_commands_cannot_pass(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R177: commands cost no tokens, so a guest past their allowance added 1,000 goals (each
+    add slower than the last) and 300 memories of 4 KB in minutes."""
+    from memory.people import Identity
+
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_EMBEDDER="none") as h:
+        guest = Identity("test", "friend")
+        await h.steward.stores.people.admit(guest, "Friend")
+        said = await h.say("\n".join(f"/goal add goal {n}" for n in range(10)), sender=guest)
+        for n in range(10, 50):
+            await h.say(f"/goal add goal {n}", sender=guest)
+        refused = await h.say("/goal add one more", sender=guest)
+        assert "50 active goals, the most I keep" in refused
+        assert "Added" in said or "#1" in said
+        guest_id = (await h.steward.stores.people.resolve(guest)).id  # type: ignore[union-attr]
+        await h.say("/remember the first note", sender=guest)
+        h.edit_database(  # 999 more, as a flood of /remember would leave them
+            "INSERT INTO memories (user_id, kind, text, source, trust, importance, created_at,"
+            " chat_id) SELECT user_id, kind, text || ' ' || n.value, source, trust,"
+            " importance, created_at, chat_id FROM memories,"
+            " json_each('[" + ",".join(map(str, range(999))) + "]') AS n"
+            f" WHERE user_id = {guest_id} AND kind = 'note'"
+        )
+        refused = await h.say("/remember one more", sender=guest)
+        assert "1,000 memories, the most I keep" in refused
+        assert "Remembered" in await h.say("/remember mine", sender=OWNER)

@@ -4,7 +4,7 @@ Every user sees only their own memories; in a group (or a channel), where everyo
 answer, only what was said or kept in that chat (`agent.recall.group_scope`). The command line's
 `steward memory export|import` is `bot.commands.memory_cli`.
 
-(Just over 400 lines: seven subcommands sharing one parser, its usage and its id handling.)
+(Some 450 lines: seven subcommands sharing one parser, its usage and its id handling.)
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ __all__ = ["group"]
 group = CommandGroup()
 
 RECENT = 10
+GUEST_MEMORIES = 1_000
+"""Memories another person may keep with /remember (the owner: no limit)."""
 MOST = 100  # the longest list one answer gives; `before <id>` reaches the rest
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
@@ -418,6 +420,12 @@ def _drawn_said(forgotten: Forgotten, zone: ZoneInfo | None) -> str:
 @remember_command.sub("<text...>")
 async def remember(text: str, user: User, chat: Chat, memory: MemoryService) -> str:
     owner = user.is_owner
+    if not owner and (held := await memory.store.records.count(user.id)) >= GUEST_MEMORIES:
+        # R177: commands cost no tokens, so no allowance bounded a guest's /remember flood
+        return (
+            f"You have {held:,} memories, the most I keep for anyone but my owner: "
+            "/memory forget some first."
+        )
     try:
         saved = await memory.remember(
             NewMemory(

@@ -26,7 +26,7 @@ from memory.clock import parse_iso
 from memory.people import Identity, User
 from memory.web_sessions import WebRole, WebSession
 
-__all__ = ["TEMPLATES", "Page", "Route", "Routes", "environment"]
+__all__ = ["TEMPLATES", "Page", "Route", "Routes", "Typed", "environment"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
