@@ -83,13 +83,7 @@ class Goals:
             raise GoalTitleError("A goal needs a title.")
         same = _same_title(title)
         actives = await self._stores.goals.active(user.id)
-        if not user.is_owner and len(actives) >= GUEST_ACTIVE_GOALS:
-            # R177: 1,000 goals from one guest, each add slower (it reads them all) and two
-            # audit events each, past any allowance (commands cost no tokens)
-            raise GoalError(
-                f"You have {len(actives)} active goals, the most I keep for anyone but my "
-                "owner: close one first (/goal done <id> or /goal drop <id>)."
-            )
+        _within_ceiling(user, len(actives))
         for active in actives:
             if _same_title(active.title) == same:
                 # by number only: a goal tool's result never echoes a title (a group reads it)
@@ -203,6 +197,7 @@ class Goals:
         goal = await self.get(user, goal_id)
         if goal.status is GoalStatus.ACTIVE:
             raise GoalError(f"Goal #{goal_id} is not closed.")
+        _within_ceiling(user, len(await self._stores.goals.active(user.id)))  # R178
         await self._stores.goals.set_status(goal.id, GoalStatus.ACTIVE)
         restored = None
         if self._scheduler is not None:
@@ -336,8 +331,12 @@ class Goals:
         eve = (due.astimezone(zone) - timedelta(days=1)).replace(
             hour=9, minute=0, second=0, microsecond=0
         )
-        at = eve if eve > now else eve + timedelta(days=1)
-        if at < now + SOONEST_CHECKIN or at >= due:
+        # the day before's 9:00, else the due day's (R178: said at 06:30 for tomorrow, the
+        # day before's was under three hours away, and no check-in was made at all)
+        at = next(
+            (t for t in (eve, eve + timedelta(days=1)) if now + SOONEST_CHECKIN <= t < due), None
+        )
+        if at is None:
             if existing is not None:
                 await self._scheduler.cancel(user, existing.id, ("checkin",))
             return
@@ -414,6 +413,16 @@ def _provenance(user: User, source: Source, label: Label) -> tuple[Source, Label
     if user.is_owner:
         return source, label
     return Source.USER_SAID, label.join(Label.untrusted(f"person:#{user.id}"))
+
+
+def _within_ceiling(user: User, active: int) -> None:
+    """Another person may have GUEST_ACTIVE_GOALS active at once (R177: commands cost no
+    tokens, and one guest added 1,000, each add slower, two audit events each)."""
+    if not user.is_owner and active >= GUEST_ACTIVE_GOALS:
+        raise GoalError(
+            f"You have {active} active goals, the most I keep for anyone but my owner: close "
+            "one first (/goal done <id> or /goal drop <id>)."
+        )
 
 
 TITLE_CHARS = 200

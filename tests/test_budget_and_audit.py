@@ -402,6 +402,9 @@ async def test_a_guest_has_a_ceiling_of_goals_and_memories_commands_cannot_pass(
             await h.say(f"/goal add goal {n}", sender=guest)
         refused = await h.say("/goal add one more", sender=guest)
         assert "50 active goals, the most I keep" in refused
+        await h.say("/goal done 1", sender=guest)  # R178: done, add, reopen went past it
+        await h.say("/goal add goal 50", sender=guest)
+        assert "50 active goals" in await h.say("/goal reopen 1", sender=guest)
         assert "Added" in said or "#1" in said
         guest_id = (await h.steward.stores.people.resolve(guest)).id  # type: ignore[union-attr]
         await h.say("/remember the first note", sender=guest)
@@ -413,5 +416,21 @@ async def test_a_guest_has_a_ceiling_of_goals_and_memories_commands_cannot_pass(
             f" WHERE user_id = {guest_id} AND kind = 'note'"
         )
         refused = await h.say("/remember one more", sender=guest)
-        assert "1,000 memories, the most I keep" in refused
+        assert "memories, the most I keep" in refused
         assert "Remembered" in await h.say("/remember mine", sender=OWNER)
+
+
+async def test_a_tool_that_pages_its_own_output_is_not_cut_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R178: the cut at STEWARD_TOOL_OUTPUT_LIMIT took read_file's 200,000 characters down to
+    20,000 (no offset to read on with), and mail_read's own "read on from offset=N" note."""
+    fake_model.reply_tool_use("read_file", {"path": "notes.md"})
+    fake_model.reply_text("Read it.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        notes = h.settings.workspace / "notes.md"
+        notes.parent.mkdir(parents=True, exist_ok=True)
+        notes.write_text("".join(f"line {n:05d} {'x' * 120}\n" for n in range(400)) + "THE END\n")
+        await h.say("read my notes")
+    [result] = fake_model.requests[-1].tool_results
+    assert "THE END" in str(result["content"])

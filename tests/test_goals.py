@@ -542,6 +542,18 @@ async def test_a_due_date_said_late_gets_no_nudge_minutes_later(
     assert "How is the report going?" not in h.channel.texts()
 
 
+async def test_a_due_date_said_early_in_the_morning_is_nudged_on_its_day(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R178: "due tomorrow" said at 06:30, when the day before's 9:00 is under three hours
+    away: no check-in was made at all; the due day's 9:00 stands instead."""
+    clock = FrozenClock(NOW.replace(hour=6, minute=30))  # Tuesday 06:30 UTC
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Finish the report")
+        await h.say("/goal due 1 2026-03-11")
+        assert "Check-ins: Wed 2026-03-11 09:00" in await h.say("/goal show 1")
+
+
 async def test_one_goal_is_checked_in_on_once_a_day_whatever_its_schedules(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:

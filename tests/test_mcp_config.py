@@ -88,9 +88,13 @@ def test_a_password_or_key_inside_a_plainly_named_variable_is_a_secret(tmp_path:
     ):
         [pg] = load_mcp_config(path, env | {"DATABASE_URL": dsn}).servers
         assert "S3cretPw" not in pg.redact(f"failed: {dsn}"), dsn
-    local = "postgresql://postgres:postgres@localhost:5432/shop"
-    [pg] = load_mcp_config(path, env | {"DATABASE_URL": local}).servers
-    assert pg.redact("current_user = postgres") == "current_user = postgres"
+    for local in (  # R178: each form of the same docker default
+        "postgresql://postgres:postgres@localhost:5432/shop",
+        "host=localhost user=postgres password=postgres dbname=shop",
+        "postgresql://localhost/shop?user=postgres&password=postgres",
+    ):
+        [pg] = load_mcp_config(path, env | {"DATABASE_URL": local}).servers
+        assert pg.redact("current_user = postgres") == "current_user = postgres", local
 
 
 @pytest.mark.parametrize(

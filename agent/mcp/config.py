@@ -293,19 +293,21 @@ def _carried(value: str) -> list[str]:
     query values, a `password=…` pair (libpq's form), a `ghp_…` key. A password that is the
     URL's user or database name (`postgres:postgres@…/postgres`) is not one: blanking the word
     everywhere blanked ordinary output (R175)."""
-    found = [m[0] for m in _PREFIXED_KEY.finditer(value)]
-    found += [m[1] for m in _CREDENTIAL_PAIR.finditer(value)]
+    found = [m[1] for m in _CREDENTIAL_PAIR.finditer(value)]
+    plain = {m[1] for m in _NAMING_PAIR.finditer(value)}  # libpq's user=, dbname=, host=
     for url in _URL_IN.findall(value):
         with contextlib.suppress(ValueError):
             parts = urlsplit(url)
-            plain = {parts.username, parts.hostname, *parts.path.split("/")}
-            if parts.password and parts.password not in plain:
-                found.append(parts.password)
-            found += [v for k, v in parse_qsl(parts.query) if CREDENTIAL_NAME.search(k)]
-    return found
+            plain |= {parts.username or "", parts.hostname or "", *parts.path.split("/")}
+            query = parse_qsl(parts.query)
+            plain |= {v for k, v in query if k.lower() in ("user", "username", "dbname")}
+            found += [parts.password or ""] + [v for k, v in query if CREDENTIAL_NAME.search(k)]
+    keys = [m[0] for m in _PREFIXED_KEY.finditer(value)]
+    return keys + [f for f in found if f and f not in plain]
 
 
 _URL_IN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_NAMING_PAIR = re.compile(r"(?i)(?<![A-Za-z0-9])(?:user|username|dbname|host)\s*=\s*([^\s&;'\",]+)")
 _CREDENTIAL_PAIR = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key)\s*=\s*([^\s&;'\",]+)"
 )

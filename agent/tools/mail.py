@@ -184,7 +184,7 @@ def render_read(result: ReadResult, limit: int, offset: int = 0) -> str:
     return head + body
 
 
-@tool(risk=Risk.READ, owner_data=True, untrusted_output=True)
+@tool(risk=Risk.READ, owner_data=True, untrusted_output=True, paged=True)
 async def mail_read(
     ctx: ToolContext, uid: int, folder: str = "INBOX", offset: int = 0
 ) -> ToolResult:

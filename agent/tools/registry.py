@@ -176,6 +176,9 @@ class Tool:
     aliases: Aliases | None = None
     """The same call's arguments as it reaches its target (a path through a link, as the
     file it leads to): a rule that denies or asks matches these too."""
+    paged: bool = False
+    """The tool fits its own output to its limit and says how to read on (`read_file`,
+    `mail_read`): the registry's cut at STEWARD_TOOL_OUTPUT_LIMIT leaves it alone (R178)."""
 
     @property
     def audit_detail(self) -> dict[str, Any]:
@@ -215,7 +218,7 @@ class Tool:
             )
         result = outcome if isinstance(outcome, ToolResult) else ToolResult(outcome)
         limit = ctx.deps.sandbox.output_limit if ctx.deps.sandbox else OUTPUT_LIMIT
-        if len(result.content) > limit:  # R177: 20 memory hits came to 78,705 characters
+        if len(result.content) > limit and not self.paged:  # R177: 20 hits were 78,705 chars
             hidden = len(result.content) - limit
             cut = result.content[:limit] + (
                 f"\n[cut: {hidden:,} of {len(result.content):,} characters not shown "
@@ -266,6 +269,7 @@ def tool(
     owner_data: bool = False,
     still_matches: Callable[[str, str], bool] | None = None,
     aliases: Aliases | None = None,
+    paged: bool = False,
 ) -> Callable[[Handler], Tool]:
     """Declare an async function `f(ctx: ToolContext, ...) -> str` as a tool of a risk class."""
 
@@ -309,6 +313,7 @@ def tool(
             owner_data=owner_data,
             still_matches=still_matches,
             aliases=aliases,
+            paged=paged,
         )
 
     return decorate

@@ -167,6 +167,7 @@ _HIDDEN_NOTE = f"({OTHERS_FILES}/ was hidden from the command: files arrived aft
     fingerprint=_shell_fingerprint,
     precheck=_command_ok,
     still_matches=_inbox_alone_changed,
+    paged=True,
 )
 async def shell(ctx: ToolContext, command: str, network: bool = False) -> ToolResult:
     """Run one command (no shell operators) in the workspace, with a timeout and no secrets.

@@ -60,6 +60,7 @@ async def _decoded(ctx: ToolContext, arguments: dict[str, Any]) -> list[dict[str
     preview=_fetch_preview,
     precheck=_url_ok,
     aliases=_decoded,
+    paged=True,
 )
 async def web_fetch(ctx: ToolContext, url: WebAddress) -> ToolResult:
     """Fetch a web page (GET) and return its text.

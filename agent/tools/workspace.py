@@ -270,6 +270,7 @@ def _listed(fd: int, relative: PurePosixPath, item: os.DirEntry[str]) -> str:
     fingerprint=_read_fingerprint,
     aliases=_through_links,
     precheck=_file_ok(write=False),
+    paged=True,
 )
 async def read_file(ctx: ToolContext, path: WorkspacePath) -> ToolResult:
     """Read a text file from the workspace.
