@@ -38,6 +38,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -76,10 +77,27 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
-STATE_KEY = "telegram.last_update_id"
+STATE_KEY = "telegram.{bot}.last_update"
+"""Per bot: `<update id> <when, ISO>`. One key for every bot had a new bot's lower ids dropped
+as seen, and its first poll confirm (delete) them at Telegram (R179)."""
+STALE_OFFSET = timedelta(days=6)
+"""After a week without updates Telegram picks the next id at random: an offset this old is
+not carried into the first poll."""
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
 _GROUPS = ("group", "supergroup")
+
+
+def _fresh_id(stored: str | None) -> int:
+    """The update id a stored `<id> <when>` names, or 0 when there is none or it is a week
+    old (Telegram may have started its ids anew: R179)."""
+    number, _, when = (stored or "").partition(" ")
+    try:
+        if datetime.now(UTC) - datetime.fromisoformat(when) > STALE_OFFSET:
+            return 0
+        return int(number)
+    except ValueError:
+        return 0
 
 
 def _parsed(raw: Any) -> Update | None:
@@ -164,6 +182,10 @@ class TelegramChannel:
         self._albums = AlbumCollector(state, self._album_ready, wait=album_wait)
 
     @property
+    def _state_key(self) -> str:
+        return STATE_KEY.format(bot=self._bot_id)
+
+    @property
     def mode(self) -> str:
         return "webhook" if self._webhook_url else "polling"
 
@@ -178,8 +200,7 @@ class TelegramChannel:
         self._api = TelegramApi(self._token, self._api_base)
         self._bot_id = self._api.bot_id
         if self._state is not None:
-            stored = await self._state.get(STATE_KEY)
-            self._handled_up_to = int(stored) if stored and stored.isdigit() else 0
+            self._handled_up_to = _fresh_id(await self._state.get(self._state_key))
         for update_id in await self._albums.restore():  # an album gathered at the last stop
             self._mark(update_id)  # Telegram may send its parts again: they are had
         try:
@@ -530,10 +551,10 @@ class TelegramChannel:
             return
         async with self._persist_lock:
             if self._stored_update_id is None:  # read once: this channel is its only writer
-                stored = await self._state.get(STATE_KEY)
-                self._stored_update_id = int(stored) if stored and stored.isdigit() else -1
+                self._stored_update_id = _fresh_id(await self._state.get(self._state_key)) or -1
             if self._stored_update_id < update_id:
-                await self._state.set(STATE_KEY, str(update_id))
+                now = datetime.now(UTC).isoformat(timespec="seconds")
+                await self._state.set(self._state_key, f"{update_id} {now}")
                 self._stored_update_id = update_id
 
     def _incoming(self, message: Message) -> IncomingMessage | None:
