@@ -285,7 +285,7 @@ async def test_an_approver_cannot_decide_a_request_they_cannot_see(tmp_path: Pat
         assert len(await w.audit_kinds("approval.hidden")) == 2
         # in the chat where it was asked, the approver may decide it
         said = await w.h.say(f"/approve {prompt.approval_id}", sender=bob, chat="c1")
-        assert "send_message ran" in said, said
+        assert f"Approved {prompt.approval_id}: send_message " in said, said  # decided
         await w.check_invariants()
 
 
