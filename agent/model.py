@@ -297,11 +297,32 @@ def _unavailable(sdk: Any, exc: Exception) -> ModelUnavailable:
         elif exc.status_code >= 500:
             reason = "the model API is having trouble"
         else:
-            reason = f"the model API rejected the request ({exc.status_code})"
-        return ModelUnavailable(reason, exc.status_code, str(exc))
+            reason = _rejected(exc.status_code, _api_message(exc))
+        return ModelUnavailable(reason, exc.status_code, _api_message(exc) or str(exc))
     if isinstance(exc, sdk.APITimeoutError):
         return ModelUnavailable("the model API did not answer in time", None, str(exc))
     return ModelUnavailable("I could not reach the model API", None, str(exc))
+
+
+def _api_message(exc: Any) -> str:
+    """The API's own words for a refusal (`error.message` of its body), one line, capped."""
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return " ".join(str(message).split())[:300] if message else ""
+
+
+def _rejected(status: int, message: str) -> str:
+    """A refusal as the owner can act on it (R179: "rejected the request (404)", the API's
+    reason thrown away, was all a mistyped STEWARD_MODEL or an empty account said)."""
+    said = message.lower()
+    if status == 404 and "model" in said:
+        return "the model API does not know the model STEWARD_MODEL names (404): check it"
+    if "credit" in said or "billing" in said:
+        return f"the model API account is out of credit ({status}): check its billing"
+    if status == 403:
+        return "the model API refused this key access (403): check the key's permissions"
+    return f"the model API rejected the request ({status})"
 
 
 def _warn_if_deprecated(model: str) -> None:

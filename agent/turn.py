@@ -375,7 +375,8 @@ class TurnRunner:
                     )
                     return await self._end(turn, TurnStatus.STEP_LIMIT, text)
         except ModelUnavailable as exc:
-            log.warning("turn %s: model unavailable: %s (%s)", turn.id, exc.reason, exc.status)
+            # the API's own words too (R179: "the details are in the log", and they were not)
+            log.warning("turn %s: model unavailable: %s %s", turn.id, exc.reason, exc.detail)
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
             text = f"Sorry, I couldn't answer: {exc.reason}."
             done = self._already_done(turn)

@@ -61,3 +61,28 @@ async def test_no_api_key_answers_with_how_to_configure(tmp_path: Path) -> None:
         assert "ANTHROPIC_API_KEY" in reply and ".env" in reply
         assert "Commands:" in await h.say("/help")
         assert "API key missing" in await h.say("/status")
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "said"),
+    [
+        (404, "model: claude-sonnet-5-5x", "does not know the model STEWARD_MODEL names"),
+        (400, "Your credit balance is too low to access the API.", "out of credit"),
+        (403, "This key has no access.", "check the key's permissions"),
+    ],
+)
+async def test_a_refusal_says_what_to_check_and_the_log_has_the_apis_words(
+    tmp_path: Path,
+    fake_model: FakeAnthropic,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    message: str,
+    said: str,
+) -> None:
+    """R179: a mistyped STEWARD_MODEL or an empty account said only "rejected the request
+    (404)" and "the details are in Steward's log", where the API's reason was not."""
+    fake_model.fail(status, message=message)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        reply = await h.say("hello")
+    assert said in reply, reply
+    assert message in caplog.text
