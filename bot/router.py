@@ -238,11 +238,18 @@ class Router:
         await tell_owner_about_stranger(
             stores, steward.courier, steward.switchboard.channels, message
         )
-        await steward.outbox.send_text(
-            message.address,
+        said = (
             "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
-            f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}.",
+            f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}."
         )
+        owner = await stores.people.owner()
+        channels = {i.channel for i in await stores.people.identities_of(owner.id)} if owner else ()
+        if message.sender.channel not in channels:  # R179: told to ask "my owner", who had none
+            said += (
+                f" I have no owner on {message.sender.channel} yet: if that is you, put "
+                f"STEWARD_OWNER={message.sender} in Steward's .env and restart it."
+            )
+        await steward.outbox.send_text(message.address, said)
 
 
 def _verb(message: IncomingMessage) -> CommandCall | Press | None:

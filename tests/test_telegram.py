@@ -612,6 +612,24 @@ async def test_a_stranger_is_refused_once_and_the_owner_can_admit_them(
     )
 
 
+async def test_with_no_owner_yet_the_first_writer_is_told_how_to_become_it(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R179: a new owner who had not set STEWARD_OWNER (only the terminal is the owner's) wrote
+    /start and was told to ask "my owner", who had no Telegram account."""
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER="") as h:
+        channel = _channel(tg, h)
+        h.steward.switchboard.register(channel.name, channel)
+        await channel.start(h.router.dispatch)
+        try:
+            tg.push_message("/start", user_id=555)
+            await tg.wait_for("sendMessage")
+        finally:
+            await channel.stop()
+    (refusal,) = tg.sent_texts(555)
+    assert "put STEWARD_OWNER=telegram:555 in Steward's .env and restart" in refusal
+
+
 async def test_a_refused_token_fails_the_start_clearly(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
