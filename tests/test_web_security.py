@@ -404,6 +404,29 @@ async def test_the_link_is_refused_in_a_group_and_when_the_console_is_off(tmp_pa
         assert not http.running
 
 
+async def test_a_console_that_could_not_listen_gives_no_link(tmp_path: Path) -> None:
+    """R179: with its port held by another program, the console did not start, yet /web
+    handed out a link to that port (the token to whatever listened there), or to the port of
+    the run before. /web says why instead; a console started again gives links again."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        async with running_steward(tmp_path / "data", None) as h:
+            http = HttpServer("127.0.0.1", port)
+            assert await start_console(h.steward, http, [h.channel]) is None
+            said = await h.say("/web")
+            assert "The web console is not running" in said and "token" not in said
+            http = HttpServer("127.0.0.1", 0)
+            assert await start_console(h.steward, http, [h.channel]) is not None
+            try:
+                assert "token=" in await h.say("/web")
+            finally:
+                await http.stop()
+
+
 def test_steward_run_serves_the_console_and_web_link_prints_a_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,12 +19,14 @@ from memory.web_sessions import WebRole, WebSession
 
 __all__ = [
     "BASE_URL_STATE",
+    "DOWN_STATE",
     "LINK_MINUTES",
     "NOT_YOURS",
     "OFF",
     "SESSION_HOURS",
     "LoginLink",
     "base_url",
+    "console_down",
     "current_role",
     "issue_link",
     "origin_of",
@@ -36,6 +38,7 @@ NOT_YOURS = "Only the owner and approvers can use the web console."
 OFF = "The web console is off (STEWARD_WEB=off)."
 SESSION_HOURS = 12
 BASE_URL_STATE = "web.base_url"  # where the running console listens (the real port)
+DOWN_STATE = "web.down"  # why the console of the last start is not running ("": it is)
 _WILDCARDS = {"0.0.0.0", "::", ""}
 
 
@@ -72,6 +75,11 @@ async def current_role(
     if session.role is WebRole.APPROVER:
         role = WebRole.APPROVER
     return role, user, identity
+
+
+async def console_down(stores: Stores) -> str | None:
+    """Why the console did not start this run (the port taken), or None: it runs."""
+    return await stores.state.get(DOWN_STATE) or None
 
 
 async def base_url(stores: Stores, settings: Settings) -> str:

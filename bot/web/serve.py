@@ -4,6 +4,7 @@ never a reason for Steward not to run."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from agent.core import Steward
 from bot.errors import HttpServerError
 from bot.http import HttpServer
+from bot.web.auth import BASE_URL_STATE, DOWN_STATE
 
 __all__ = ["start_console"]
 
@@ -24,6 +26,7 @@ async def start_console(steward: Steward, http: HttpServer, channels: Sequence[A
         return await _start(steward, http, channels)
     except Exception:
         log.exception("the web console did not start")
+        await _down(steward, "it failed to start (see Steward's log)")
         return None
 
 
@@ -50,6 +53,7 @@ async def _start(steward: Steward, http: HttpServer, channels: Sequence[Any]) ->
     except HttpServerError as exc:
         http.serve_rest(None)
         log.warning("the web console did not start: %s", exc)
+        await _down(steward, str(exc))
         return None
     host, port = http.host, http.port
     if http.url.rsplit(":", 1)[-1].isdigit():  # the real port, when 0 was asked for
@@ -57,5 +61,14 @@ async def _start(steward: Steward, http: HttpServer, channels: Sequence[Any]) ->
         console.listen_on(host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     await console.record_base_url(f"http://{shown}:{port}")
+    await steward.stores.state.set(DOWN_STATE, "")
     log.info("web console on http://%s:%d (send /web in chat for a login link)", shown, port)
     return console
+
+
+async def _down(steward: Steward, why: str) -> None:
+    """The console is not running: /web and `steward web-link` say so instead of a link (R179:
+    a link to a port another program held, or to the last run's port, which it was handed)."""
+    with contextlib.suppress(Exception):
+        await steward.stores.state.set(BASE_URL_STATE, "")
+        await steward.stores.state.set(DOWN_STATE, why)
