@@ -126,6 +126,9 @@ async def test_unknown_and_malformed_commands_answer_with_help(
     async with running_steward(tmp_path, fake_model.base_url) as h:
         unknown = await h.say("/frobnicate now")
         assert unknown.startswith("I don't know /frobnicate") and "/status" in unknown
+        assert "Did you mean" not in unknown
+        typo = await h.say("/remnd 5m tea")  # R179: the help alone, no "did you mean"
+        assert typo.startswith("I don't know /remnd. Did you mean /remind?"), typo
         malformed = await h.say("/usage yesterday please")
         assert "Usage: /usage" in malformed and "Example:" in malformed
         assert "/status — " in await h.say("/help@steward_test_bot")

@@ -23,6 +23,7 @@ own, e.g. a Slack member id for /allow). Every reply is written for the channel 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -217,7 +218,10 @@ class CommandGroup:
         assert call is not None
         command = self.get(call.name)
         if command is None:
-            return f"I don't know /{call.name}.\n\n" + self.typed(self.help_text(), channel)
+            near = difflib.get_close_matches(call.name, list(self._commands), n=1, cutoff=0.75)
+            meant = f" Did you mean /{near[0]}?" if near else ""  # `/remnd 5m tea`
+            said = f"I don't know /{call.name}.{meant}\n\n" + self.help_text()
+            return self.typed(said, channel)
         if command.owner_only and not invocation.user.is_owner:
             return f"/{call.name} is for the owner only."
         try:
