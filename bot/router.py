@@ -17,7 +17,7 @@ from agent.cards import plain_text
 from agent.core import Steward
 from agent.media.inbound import Inbound, stored_text
 from agent.sequencer import Ticket
-from agent.types import CommandCall, IncomingMessage, Press, TurnRequest
+from agent.types import ChatKind, CommandCall, IncomingMessage, Press, TurnRequest
 from bot.commands import CommandDeps, CommandGroup, Invocation
 from bot.commands.access import tell_owner_about_stranger
 from memory.errors import StorageFailed
@@ -244,7 +244,8 @@ class Router:
         )
         owner = await stores.people.owner()
         channels = {i.channel for i in await stores.people.identities_of(owner.id)} if owner else ()
-        if message.sender.channel not in channels:  # R179: told to ask "my owner", who had none
+        private = message.chat_kind is ChatKind.PRIVATE  # R180: not posted to a whole group
+        if private and message.sender.channel not in channels:  # R179: "ask my owner", of none
             said += (
                 f" I have no owner on {message.sender.channel} yet: if that is you, put "
                 f"STEWARD_OWNER={message.sender} in Steward's .env and restart it."

@@ -502,6 +502,30 @@ async def test_a_new_bot_or_a_week_of_quiet_loses_no_message_to_an_old_offset(
     assert tg.sent_texts(OWNER_TG)[1:] == ["re: hello new bot", "re: after a quiet week"]
 
 
+async def test_a_week_of_quiet_while_running_loses_no_message_either(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R180: the place read up to aged only at a start: running through a week of quiet, the
+    next update, numbered anew and lower, was dropped as seen and confirmed away."""
+    fake_model.on_request(echo_reply)
+    now = [1_800_000_000.0]
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        channel = _channel(tg, h, wall=lambda: now[0])
+        h.steward.switchboard.register("telegram", channel)
+        await channel.start(h.router.dispatch)
+        try:
+            tg.push_message("before the week", user_id=OWNER_TG, update_id=100_000_011)
+            await tg.wait_for("sendMessage")
+            now[0] += 7 * 24 * 3600  # a week without a message
+            tg.push_message("after the week", user_id=OWNER_TG, update_id=5)
+            await tg.wait_for("sendMessage", 2)
+        finally:
+            await channel.stop()
+    assert tg.sent_texts(OWNER_TG) == ["re: before the week", "re: after the week"]
+
+
 async def test_webhook_mode_checks_the_secret_token_and_dedupes(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:

@@ -36,8 +36,9 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +101,14 @@ def _fresh_id(stored: str | None) -> int:
         return 0
 
 
+def _stored_at(stored: str | None) -> float | None:
+    """When a stored `<id> <when>` was written (a POSIX time), or None."""
+    try:
+        return datetime.fromisoformat((stored or "").partition(" ")[2]).timestamp()
+    except ValueError:
+        return None
+
+
 def _parsed(raw: Any) -> Update | None:
     """The update `raw` as typed values, or None (logged) when it is malformed."""
     try:
@@ -135,11 +144,14 @@ class TelegramChannel:
         backoff: float = 0.5,
         max_retry_after: float = 60.0,
         album_wait: float = 1.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`wall`: the wall clock, in POSIX seconds (a test's stands still or jumps a week)."""
         if stall_after <= poll_timeout:
             raise ValueError("stall_after must be longer than one long poll (poll_timeout)")
         if webhook_url and http is None:
             raise ValueError("webhook mode needs the HTTP server")
+        self._wall = wall
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
         self._api_base = api_base
         self._commands = [
@@ -165,6 +177,7 @@ class TelegramChannel:
         self._me_known = False
         self._offset: int | None = None
         self._handled_up_to = 0
+        self._last_update_at = self._wall()  # the last update taken (or the stored one's time)
         self._recent: deque[int] = deque(maxlen=1000)
         self._last_poll = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -200,7 +213,9 @@ class TelegramChannel:
         self._api = TelegramApi(self._token, self._api_base)
         self._bot_id = self._api.bot_id
         if self._state is not None:
-            self._handled_up_to = _fresh_id(await self._state.get(self._state_key))
+            stored = await self._state.get(self._state_key)
+            self._handled_up_to = _fresh_id(stored)
+            self._last_update_at = _stored_at(stored) or self._last_update_at
         for update_id in await self._albums.restore():  # an album gathered at the last stop
             self._mark(update_id)  # Telegram may send its parts again: they are had
         try:
@@ -386,6 +401,7 @@ class TelegramChannel:
         delay = first_delay
         while True:
             try:
+                self._age_out()
                 updates = await api.call(
                     "getUpdates",
                     offset=self._offset,
@@ -485,6 +501,15 @@ class TelegramChannel:
             self._albums.flush_chat(chat, update.callback_query.from_user.id)
         return self._accept(update)
 
+    def _age_out(self) -> None:
+        """A week with no update while running: Telegram may number the next one anew, lower,
+        so neither the offset nor the ids handled may stand in its way (R180: it was dropped as
+        seen, then confirmed away by the next poll)."""
+        if self._wall() - self._last_update_at > STALE_OFFSET.total_seconds():
+            self._offset, self._handled_up_to = None, 0
+            self._recent.clear()
+            self._last_update_at = self._wall()  # once a week at most
+
     def _seen(self, update_id: int) -> bool:
         if update_id <= self._handled_up_to or update_id in self._recent:
             log.info("Telegram update %s seen before; dropped", update_id)
@@ -493,6 +518,7 @@ class TelegramChannel:
 
     def _mark(self, update_id: int) -> None:
         self._recent.append(update_id)
+        self._last_update_at = self._wall()
 
     def _album_ready(self, album: Album) -> None:
         """An album whose parts have all come: delivered in the background, as any message,
