@@ -461,6 +461,24 @@ async def test_the_same_update_is_handled_once_even_across_a_restart(
     assert tg.sent_texts(OWNER_TG) == ["re: once only"]
 
 
+async def _answered_once(
+    tg: FakeTelegram, h: Harness, text: str, update_id: int, *, replies: int
+) -> Any:
+    """A channel started, the owner's `text` (as update `update_id`) answered, the channel
+    stopped: the first getUpdates call it made."""
+    polls = len(tg.calls_to("getUpdates"))
+    channel = _channel(tg, h)
+    h.steward.switchboard.register("telegram", channel)
+    await channel.start(h.router.dispatch)
+    try:
+        tg.push_message(text, user_id=OWNER_TG, update_id=update_id)
+        await tg.wait_for("sendMessage", replies)
+        await asyncio.sleep(0.2)  # where it read up to is stored after the answer
+    finally:
+        await channel.stop()
+    return tg.calls_to("getUpdates")[polls]
+
+
 async def test_a_new_bot_or_a_week_of_quiet_loses_no_message_to_an_old_offset(
     tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
 ) -> None:
@@ -471,33 +489,13 @@ async def test_a_new_bot_or_a_week_of_quiet_loses_no_message_to_an_old_offset(
     async with running_steward(
         tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
     ) as h:
-        first = _channel(tg, h)
-        h.steward.switchboard.register("telegram", first)
-        await first.start(h.router.dispatch)
-        tg.push_message("to the old bot", user_id=OWNER_TG, update_id=100_000_011)
-        await tg.wait_for("sendMessage")
-        await asyncio.sleep(0.2)
-        await first.stop()
+        await _answered_once(tg, h, "to the old bot", 100_000_011, replies=1)
         tg.token, tg.bot_user["id"] = "999999:NEW-token", 999999  # a new bot from BotFather
-        polls = len(tg.calls_to("getUpdates"))
-        again = _channel(tg, h)
-        h.steward.switchboard.register("telegram", again)
-        await again.start(h.router.dispatch)
-        tg.push_message("hello new bot", user_id=OWNER_TG, update_id=5)
-        await tg.wait_for("sendMessage", 2)
-        await again.stop()
-        first_poll = tg.calls_to("getUpdates")[polls]
+        first_poll = await _answered_once(tg, h, "hello new bot", 5, replies=2)
         # the same bot after a week of quiet: its stored offset is not carried into a poll
         key = f"telegram.{tg.bot_user['id']}.last_update"
         await h.steward.stores.state.set(key, "900 2026-01-01T00:00:00+00:00")
-        polls = len(tg.calls_to("getUpdates"))
-        later = _channel(tg, h)
-        h.steward.switchboard.register("telegram", later)
-        await later.start(h.router.dispatch)
-        tg.push_message("after a quiet week", user_id=OWNER_TG, update_id=17)
-        await tg.wait_for("sendMessage", 3)
-        await later.stop()
-        quiet_poll = tg.calls_to("getUpdates")[polls]
+        quiet_poll = await _answered_once(tg, h, "after a quiet week", 17, replies=3)
     assert "offset" not in first_poll.params and "offset" not in quiet_poll.params
     assert tg.sent_texts(OWNER_TG)[1:] == ["re: hello new bot", "re: after a quiet week"]
 
