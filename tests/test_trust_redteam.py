@@ -574,6 +574,15 @@ async def test_r12_a_tainted_goal_is_fenced_in_checkin_and_briefing_prompts(
         await _deny_all(w)
         planted = await w.h.steward.stores.goals.by_id(2)
         assert planted is not None and planted.next_step
+        # an item to read, or the briefing goes out without the model (R176)
+        w.web.feeds.add("/news.xml")
+        w.web.raw_pages["/news.xml"] = (
+            b"<?xml version='1.0'?><rss version='2.0'><channel><title>News</title><item>"
+            b"<title>Rain tomorrow</title><link>http://news.example/rain</link>"
+            b"<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>",
+            "application/rss+xml",
+        )
+        assert "added" in await w.h.say(f"/briefing feeds add {w.web.base_url}/news.xml")
         clock.advance(timedelta(days=1, hours=1))
         scheduler = w.h.steward.scheduler
         assert scheduler is not None

@@ -8,6 +8,8 @@ fetched again next time.
 
 A briefing posted where others read it (a channel, a group: `/briefing to #team`) holds the
 feed items only: the owner's goals, reminders and mail stay in private (review 69).
+
+(Some 410 lines: the draft and the job that sends it share one data shape and are read together.)
 """
 
 from __future__ import annotations
@@ -66,12 +68,24 @@ class MailSource(Protocol):
     async def mark(self, user: User, briefing: Any) -> None: ...
 
 
-def _as_data(line: str, tainted: bool, source: str) -> str:
-    """A goal or reminder made from outside content is fenced like the feed items."""
-    return fence(line, source, new_fence_id()) if tainted else line
+@dataclass(frozen=True)
+class _Line:
+    """A line of the briefing's "Today" part, and where its words came from when not the
+    owner (a goal or reminder made in a turn that read outside content)."""
+
+    text: str
+    source: str | None = None
+
+    def for_prompt(self) -> str:
+        """A goal or reminder made from outside content is fenced like the feed items."""
+        return fence(self.text, self.source, new_fence_id()) if self.source else self.text
 
 
-def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[str]:
+def _line(text: str, tainted: bool, source: str) -> _Line:
+    return _Line(text, source if tainted else None)
+
+
+def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[_Line]:
     """Goals overdue, due today or within DUE_SOON's days, by their day in the owner's zone:
     the briefing on the day a goal was due said nothing of it (review 91)."""
     dated = [(parse_iso(g.due_at).astimezone(zone).date(), g) for g in goals if g.due_at]
@@ -85,7 +99,7 @@ def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[str]:
             line = f"Due soon: #{goal.id} {goal.title} (due {day:%a %Y-%m-%d})"
         else:
             continue
-        lines.append(_as_data(line, goal.tainted, f"goal:#{goal.id}"))
+        lines.append(_line(line, goal.tainted, f"goal:#{goal.id}"))
     return lines
 
 
@@ -125,9 +139,11 @@ class BriefingDraft:
     keys: list[str]
     items: list[FeedItem]
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # the "Today" part, as plain lines (the prompt fences those made from outside content)
     goal_steps: list[str] = field(default_factory=list)
     goals_due: list[str] = field(default_factory=list)  # overdue, due today or soon
     reminders: list[str] = field(default_factory=list)
+    today_sources: list[str] = field(default_factory=list)  # of the lines made from outside
     mail: Any = None  # the inbox part (MailSource.digest), when the user asked for it
     private: bool = True  # for the owner alone; else posted where others read it
 
@@ -137,9 +153,11 @@ class BriefingDraft:
 
     @property
     def empty(self) -> bool:
+        """Nothing for the model to read: no new feed item and no unread mail. Goals and
+        reminders alone go out as a fixed text (a model call every morning to restate the
+        same next step cost tokens for nothing: R176)."""
         unread_mail = bool(self.mail and (self.mail.count or self.mail.failed))
-        goals = self.goal_steps or self.goals_due
-        return not self.items and not goals and not self.reminders and not unread_mail
+        return not self.items and not unread_mail
 
     def footer(self) -> str:
         if not self.failed:
@@ -151,13 +169,24 @@ class BriefingDraft:
         return f"\n\n—\nFeeds that failed this time (I'll try them again next time): {listed}"
 
     def plain_text(self) -> str:
-        if self.goals_due:  # never left out of a fixed text either
-            due = "\n".join(self.goals_due)
-            return f"Good morning. Nothing new in your feeds today.\n{due}" + self.footer()
-        return (
-            "Good morning. Nothing new in your feeds today, and no goal steps or reminders."
-            + self.footer()
+        sections = [
+            (title, lines)
+            for title, lines in (
+                ("Goals due", self.goals_due),
+                ("Goal next steps", self.goal_steps),
+                ("Reminders today", self.reminders),
+            )
+            if lines
+        ]
+        if not sections:
+            return (
+                "Good morning. Nothing new in your feeds today, and no goal steps or reminders."
+                + self.footer()
+            )
+        today = "\n\n".join(
+            f"{title}:\n" + "\n".join(f"- {line}" for line in lines) for title, lines in sections
         )
+        return f"Good morning. Nothing new in your feeds today.\n\n{today}" + self.footer()
 
 
 class BriefingWriter:
@@ -204,7 +233,7 @@ class BriefingWriter:
 
         goals = await runtime.stores.goals.active(user.id) if private else []
         goal_steps = [
-            _as_data(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
+            _line(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
             for g in goals
             if g.next_step
         ]
@@ -214,7 +243,7 @@ class BriefingWriter:
             hour=0, minute=0, second=0, microsecond=0
         )
         reminders = [
-            _as_data(
+            _line(
                 f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}",
                 s.tainted,
                 f"task:#{s.id}",
@@ -261,26 +290,27 @@ class BriefingWriter:
         if mail is not None:
             parts.append(mail.prompt)
         if private:
-            steps = "\n".join(f"- {s}" for s in goal_steps) or "- (none)"
+            steps = "\n".join(f"- {s.for_prompt()}" for s in goal_steps) or "- (none)"
             parts.append("Goal next steps:\n" + steps)
             if due:
-                parts.append("Goals due:\n" + "\n".join(f"- {d}" for d in due))
-            parts.append(
-                "Reminders today:\n" + ("\n".join(f"- {r}" for r in reminders) or "- (none)")
-            )
+                parts.append("Goals due:\n" + "\n".join(f"- {d.for_prompt()}" for d in due))
+            listed = "\n".join(f"- {r.for_prompt()}" for r in reminders)
+            parts.append("Reminders today:\n" + (listed or "- (none)"))
         if failed:
             parts.append(
                 "Some feeds failed; a footer naming them is added after your text, so do not "
                 "mention them."
             )
+        today = (*goal_steps, *due, *reminders)
         return BriefingDraft(
             prompt="\n\n".join(parts),
             keys=[item.key for item in items],
             items=items,
             failed=failed,
-            goal_steps=goal_steps,
-            goals_due=due,
-            reminders=reminders,
+            goal_steps=[line.text for line in goal_steps],
+            goals_due=[line.text for line in due],
+            reminders=[line.text for line in reminders],
+            today_sources=list(dict.fromkeys(line.source for line in today if line.source)),
             mail=mail,
             private=private,
         )
@@ -336,8 +366,10 @@ class BriefingJob(AgentJob):
             "failed_feeds": [url for url, _ in draft.failed],
         }
         if draft.empty:
-            failed = [f"feed:{url}" for url, _ in draft.failed]  # the footer quotes their errors
-            feeds = Label.untrusted(*failed) if failed else TRUSTED
+            # the footer quotes the failed feeds' errors; a goal or reminder made from outside
+            # content is that content's words
+            outside = [f"feed:{url}" for url, _ in draft.failed] + draft.today_sources
+            feeds = Label.untrusted(*outside) if outside else TRUSTED
             plain = draft.plain_text()
             if run_id is not None:  # for recovery to recognise it if a crash cuts the run short
                 await runtime.schedules.set_run_text(run_id, json.dumps({"plain": plain}))
