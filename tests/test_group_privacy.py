@@ -289,6 +289,38 @@ async def test_a_save_in_a_group_names_what_it_replaces_by_number_only(tmp_path:
         assert "Moving house in May" in str(w.model.requests[-1].tool_results)
 
 
+async def test_memory_show_in_a_group_names_a_private_memory_it_met_by_number_only(
+    tmp_path: Path,
+) -> None:
+    """/memory show of a group's memory quoted the private one it replaced ("Replaces: #2
+    Home address is 12 Elm Street"), and of a group memory a private one replaced, the private
+    one's words, to everyone in the group (R184)."""
+    async with trust_world(tmp_path) as w:
+        private = {"text": "Home address is 12 Elm Street, flat 4", "subject": "home address"}
+        await w.h.say(instruction("memory_save", private))
+        moving = {"text": "Moving house in May", "subject": "home address"}
+        await _in_group(w, instruction("memory_save", moving))
+        acme = {"text": "Employer is Acme Corp", "subject": "employer"}
+        await _in_group(w, instruction("memory_save", acme))
+        zeta = {"text": "Employer is Zeta Labs (confidential)", "subject": "employer"}
+        await w.h.say(instruction("memory_save", zeta))
+        kept = {m.text: m for m in await w.h.memories()}
+        home, may = kept[private["text"]], kept[moving["text"]]
+        old_job, new_job = kept[acme["text"]], kept[zeta["text"]]
+        assert may.chat_id != home.chat_id and home.superseded_by == may.id
+
+        shown = await _in_group(w, f"/memory show {may.id}")
+        assert f"Replaces: #{home.id} (saved elsewhere" in shown, shown
+        shown = await _in_group(w, f"/memory show {old_job.id}")
+        assert f"by #{new_job.id} (saved elsewhere" in shown, shown
+        posted = "\n".join(w.h.channel.texts(GROUP))
+        assert "Elm Street" not in posted and "Zeta" not in posted, posted
+        # in private, each is named with its words
+        assert f"Replaces: #{home.id} Home address is 12 Elm Street" in await w.h.say(
+            f"/memory show {may.id}"
+        )
+
+
 async def _owner(w):  # type: ignore[no-untyped-def]
     owner = await w.h.steward.stores.people.owner()
     assert owner is not None

@@ -19,7 +19,7 @@ from agent.recall import group_scope
 from bot.commands.ids import GivenIds, as_id, digits_of_id, ids_and_skipped
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
-from memory.longterm import Kind, NewMemory, Source, Trust
+from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.people import Chat, Identity, User
 from memory.stores import Stores
 
@@ -235,15 +235,24 @@ async def show(
             if found.superseded_by is not None
             else None
         )
-        replaced = f"#{newer.id} {newer.text}" if newer else "a memory since forgotten"
+        replaced = _related(newer, here) if newer else "a memory since forgotten"
         lines.append(
             f"Superseded on {found.superseded_at.astimezone(zone):%Y-%m-%d} by {replaced}; "
             "kept here, but no longer recalled."
         )
     older = await records.replaced_by(user.id, found.id)
     if older:
-        lines.append("Replaces: " + "; ".join(f"#{m.id} {m.text}" for m in older))
+        lines.append("Replaces: " + "; ".join(_related(m, here) for m in older))
     return "\n".join(lines)
+
+
+def _related(memory: Memory, group: int | None) -> str:
+    """A memory that replaced or was replaced by the one shown. In a group, the text only of
+    one saved in that group: a subject can join a group's memory to one the owner keeps in
+    private (R184: "Replaces: #2 Home address is 12 Elm Street" was posted to the group)."""
+    if group is not None and memory.chat_id != group:
+        return f"#{memory.id} (saved elsewhere; its text is not repeated in a group)"
+    return f"#{memory.id} {memory.text}"
 
 
 @memory_command.sub(
