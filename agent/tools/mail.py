@@ -41,7 +41,7 @@ from agent.tools.canonical import WorkspacePath
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
 
-__all__ = ["MAIL_TOOLS", "render_read"]
+__all__ = ["MAIL_TOOLS", "MAX_UIDS", "render_read"]
 
 log = logging.getLogger(__name__)
 
@@ -551,14 +551,19 @@ async def mail_reply(
 # ------------------------------------------------------------------------ move and flag
 
 
+MAX_UIDS = 50
+"""Messages one move or flag may act on: its card names every one by sender and subject (R182:
+a card that named ten and counted "and 1 more" moved a bank alert hidden in the count)."""
+
+
 def _uids(uids: list[int]) -> list[int]:
     found = sorted({int(u) for u in uids if int(u) > 0})
-    if not found or len(found) > 500:
-        raise ToolError("give 1 to 500 message UIDs")
+    if not found or len(found) > MAX_UIDS:
+        raise ToolError(
+            f"give 1 to {MAX_UIDS} message UIDs (each is named on the owner's card); "
+            "for more, call again with the next ones"
+        )
     return found
-
-
-_SHOWN = 10  # messages named on a move or flag card; the rest are counted
 
 
 async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -573,13 +578,13 @@ async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     try:
         async with service.session() as session:
             await service.folder_state(session, folder)
-            items = await service.headers(session, chosen[:_SHOWN])
+            items = await service.headers(session, chosen)
         heads = await asyncio.to_thread(lambda: [parse_headers(i.header) for i in items])
     except Exception as exc:  # the card still shows the UIDs: the action is bound to them
         return f"in {folder}: UIDs {', '.join(map(str, chosen))} (not looked up: {exc})"
     found = {item.uid: head for item, head in zip(items, heads, strict=True)}
     lines = [f"in {folder}:"]
-    for uid in chosen[:_SHOWN]:
+    for uid in chosen:
         head = found.get(uid)
         if head is None:
             lines.append(f"- UID {uid}: no such message")
@@ -587,8 +592,6 @@ async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             subject = clean_text(head.subject)[:120] or "(no subject)"
             sender = clean_text(head.sender_address or head.sender)[:80]
             lines.append(f"- UID {uid}: from {sender}: {subject!r}")
-    if len(chosen) > _SHOWN:
-        lines.append(f"- and {len(chosen) - _SHOWN} more")
     return "\n".join(lines)
 
 
@@ -654,7 +657,7 @@ async def mail_move(
     """Move messages to another folder of the owner's mailbox (e.g. Archive).
 
     Args:
-        uids: The messages' UIDs.
+        uids: The messages' UIDs, at most 50 a call.
         to_folder: The folder to move them to, e.g. Archive.
         folder: The folder they are in now.
     """
@@ -691,7 +694,7 @@ async def mail_flag(
     """Mark messages read or unread, or flag / unflag them.
 
     Args:
-        uids: The messages' UIDs.
+        uids: The messages' UIDs, at most 50 a call.
         action: read, unread, flag or unflag.
         folder: The folder they are in.
     """
