@@ -36,6 +36,7 @@ from memory.turns import TurnStatus
 
 __all__ = [
     "CLOCK_SLACK",
+    "OWNERS_THINGS_REFUSED",
     "ApprovalService",
     "Decided",
     "Outcome",
@@ -43,6 +44,7 @@ __all__ = [
     "approval_preview",
     "fenced_result",
     "new_approval_id",
+    "refusal_told",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,22 @@ CLOCK_SLACK = timedelta(minutes=1)
 """How far a clock may step back (a time sync) before the requests made since expire."""
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+OWNERS_THINGS_REFUSED = (
+    "refused without asking: this works on the owner's own things and cannot be put to them "
+    "as asked; nothing ran"
+)
+
+
+def refusal_told(ctx: ToolContext, tool: Tool, reason: str) -> str:
+    """What a turn is told of a check that refused its call before any card. Another person's
+    turn, of a tool on the owner's things, learns only that it was refused: the reason may
+    name what the owner's workspace holds (R181: a folder's name, a link leading out, a file's
+    hard links, each told to a guest's model while a plain request made a card)."""
+    if tool.owner_data and not ctx.user.is_owner:
+        return OWNERS_THINGS_REFUSED
+    return reason
 
 
 def new_approval_id() -> str:
@@ -133,7 +151,10 @@ class ApprovalService:
         try:
             fingerprint = await tool.fingerprint(ctx, arguments) if tool.fingerprint else ""
         except ToolError as exc:  # what the action depends on cannot be pinned: never ask
-            return ToolResult(str(exc), is_error=True, refused=True)
+            await self._stores.audit.record(
+                "tool.refused", actor=f"turn:{ctx.turn_id}", subject=tool.name, reason=str(exc)
+            )
+            return ToolResult(refusal_told(ctx, tool, str(exc)), is_error=True, refused=True)
         except Exception:  # a fault of ours: the turn goes on, told (R105: it died)
             log.exception("fingerprint of %s failed", tool.name)
             reason = "refused without asking: I could not check what this action depends on"

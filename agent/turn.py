@@ -30,7 +30,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.approvals import ApprovalService, fenced_result
+from agent.approvals import ApprovalService, fenced_result, refusal_told
 from agent.context import ContextBuilder
 from agent.keyed_lock import KeyedLock
 from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
@@ -534,8 +534,10 @@ class TurnRunner:
             await audit.record("tool.refused", actor=actor, subject=tool.name, reason=reason)
             if reason.startswith("refused"):
                 turn.refused.append(_refusal(tool.name, call.input))
-            source = exc.source if isinstance(exc, ToolError) else None  # quotes outside words
-            return ToolResult(reason, is_error=True, source=source)
+            told = refusal_told(ctx, tool, reason)
+            # quotes outside words
+            source = exc.source if isinstance(exc, ToolError) and told == reason else None
+            return ToolResult(told, is_error=True, source=source)
         verdict = await self._policy.decide(tool, arguments, ctx)
         where = (  # the chat, for the console's filter by chat (R138: it found no tool calls)
             {"chat": f"{ctx.address.channel}:{ctx.address.chat_id}"} if ctx.address else {}

@@ -54,6 +54,45 @@ async def test_a_guests_card_does_not_show_the_owners_file(tmp_path: Path) -> No
         assert SECRET in await w.h.say(f"/approve show {pending.id}")  # the owner, in private
 
 
+async def test_a_guests_refused_call_names_nothing_the_owners_workspace_holds(
+    tmp_path: Path,
+) -> None:
+    """R181: checks made before any card told a guest's model the name of a folder in the
+    owner's workspace (`shell ls`: "acme-merger-2026/ holds folders nested more than 256
+    deep"), that a file is a link leading out, that one has hard links. The reason is the
+    owner's, in the audit log; the owner's own turn is still told it."""
+    import os
+
+    async with trust_world(tmp_path) as w:
+        ws = w.workspace
+        os.makedirs(ws / "acme-merger-2026" / "/".join(["d"] * 260))
+        (ws / "notes").mkdir()
+        os.symlink("/etc/hostname", ws / "notes" / "plan.md")
+        (ws / "notes" / "salary.md").write_text("x")
+        os.link(ws / "notes" / "salary.md", ws / "notes" / "salary-copy.md")
+        await w.h.steward.stores.people.admit(MALLORY, "Mallory")
+        probes = [
+            ("shell", {"command": "ls"}),
+            ("read_file", {"path": "notes/plan.md"}),
+            ("read_file", {"path": "notes/salary.md"}),
+        ]
+        for tool, arguments in probes:
+            await _said(w, MALLORY, "mallory-dm", ChatKind.PRIVATE, instruction(tool, arguments))
+            [result] = w.model.requests[-1].tool_results
+            told = str(result["content"])
+            assert told.startswith("refused without asking: this works on the owner's"), told
+            for name in ("acme", "nested", "outside", "hard link"):
+                assert name not in told, told
+        refused = await w.h.steward.stores.audit.recent(20, kind="tool.refused")
+        reasons = " ".join(str(e.detail.get("reason")) for e in refused)
+        assert "acme-merger-2026" in reasons and "hard link" in reasons, reasons
+        assert not _cards_in(w, "mallory-dm")
+        # the owner's own turn is told why
+        await w.h.say(instruction("read_file", {"path": "notes/salary.md"}))
+        [result] = w.model.requests[-1].tool_results
+        assert "hard link" in str(result["content"]), result
+
+
 @pytest.mark.parametrize(
     "order",
     [
