@@ -116,6 +116,15 @@ def _error_of(exc: SlackApiError) -> str:
     return f"HTTP {exc.response.status_code}"
 
 
+def _by_an_app(event: dict[str, Any]) -> bool:
+    """A post an app made, also one made with a person's own account by an integration the
+    person allowed (an RSS or mail relay, a "send as me" step): it carries `app_id` or a
+    `bot_profile`, maybe no `bot_id`, and its words are the app's, not the person's (R185: such
+    a post in the owner's name wrote a file unasked and ran /allow). The thread reader reads
+    them as an app's too (`slack_threads._post`)."""
+    return bool(event.get("bot_id") or event.get("app_id") or event.get("bot_profile"))
+
+
 def _chunks(text: str) -> list[Chunk]:
     """The messages that post `text`: one that renders to nothing (a link reference definition
     alone, `#`, `&nbsp;`) is posted as "(empty)", as on Telegram, never marked sent unposted."""
@@ -328,7 +337,7 @@ class SlackChannel:
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if not self._first_time(body.get("event_id")):
             return
-        if event.get("subtype") not in _ACCEPTED_SUBTYPES or event.get("bot_id"):
+        if event.get("subtype") not in _ACCEPTED_SUBTYPES or _by_an_app(event):
             return
         if not event.get("user"):
             return
@@ -343,7 +352,7 @@ class SlackChannel:
         await self._until_stored(event, ChatKind.PRIVATE)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if not self._first_time(body.get("event_id")) or event.get("bot_id"):
+        if not self._first_time(body.get("event_id")) or _by_an_app(event):
             return
         if not event.get("user"):
             return
