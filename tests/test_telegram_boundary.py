@@ -302,11 +302,18 @@ async def test_bots_anonymous_admins_and_channel_identities_are_not_people(
             "username": "GroupAnonymousBot",
         },
         {"id": CHANNEL_BOT, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"},
+        # R185: a channel's post copied into its discussion group, from "Telegram" (is_bot
+        # false): it knocked, and let in, every linked channel was one guest
+        {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+        # whoever `from` names, a message with `sender_chat` is a chat's, not a person's
+        {"id": 5005, "is_bot": False, "first_name": "Mallory"},
     ]
-    sender_chats = [None, GROUP_CHAT, CHANNEL_CHAT]
+    sender_chats = [None, GROUP_CHAT, CHANNEL_CHAT, CHANNEL_CHAT, CHANNEL_CHAT]
     async with FakeTelegram() as tg, steward(tmp_path, fake_model, tg) as h:
         for number, (sender, sender_chat) in enumerate(zip(spoofs, sender_chats, strict=True)):
-            extra = {"sender_chat": sender_chat} if sender_chat else {}
+            extra: dict[str, Any] = {"sender_chat": sender_chat} if sender_chat else {}
+            if sender["id"] == 777000:
+                extra["is_automatic_forward"] = True
             tg.push_update(
                 raw_message(
                     _mention(order),
