@@ -323,11 +323,13 @@ class Steward:
         """Apply the owner's decision, run the approved call, and resume its turn."""
         if self.approvals is None:
             return "Approvals are not enabled."
-        if always and approve and not (user is not None and user.is_owner):
-            # "always" writes a rule into the owner's policy file: approvers decide one action
-            await self.stores.audit.record(
-                "approval.always_refused", actor=str(identity), subject=approval_id[:16]
-            )
+        owner = user is not None and user.is_owner
+        if always and approve and not owner and self.approvals.may_decide(identity, user):
+            # "always" writes a rule into the owner's policy file: approvers decide one action.
+            # Anyone else is refused below as for any decision, and each refusal is audited
+            # only at the 1st, 2nd, 4th … (R182: 100 lines of "/approve x always" from a guest
+            # were 100 events, and told them to "approve it once")
+            await self.approvals.refused("approval.always_refused", identity, approval_id[:16])
             return "Only the owner can approve always (a rule in the policy file); approve it once."
         decided = await self.approvals.decide(
             approval_id, identity=identity, user=user, approve=approve, ctx_for=self._ctx_for

@@ -65,6 +65,37 @@ async def test_show_and_list_refusals_are_audited_at_each_doubling_too(
     assert refused == [1, 2, 4, 8, 16, 32, 64]
 
 
+async def test_a_guests_approve_always_is_refused_as_any_decision_and_audited_at_doublings(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R182: `/approve x always` from a guest who may not decide was one audit event a line,
+    before any check of who may decide, and told them to "approve it once"."""
+    async with running_steward(tmp_path, fake_model.base_url, STEWARD_EMBEDDER="none") as h:
+        guest = Identity("test", "guest")
+        await h.steward.stores.people.admit(guest, "Guest")
+        for n in range(10):
+            text = "\n".join(["/approve zzzz always"] * 5)
+            await h.router.dispatch(h.message(text, sender=guest, chat="g1", platform_id=f"g:{n}"))
+        events = await h.steward.stores.audit.recent(100_000)
+        replies = h.channel.texts("g1")
+    assert not [e for e in events if e.kind == "approval.always_refused"]
+    tries = [e.detail["tries"] for e in events if e.kind == "approval.refused_decider"]
+    assert tries == [1, 2, 4, 8, 16, 32]
+    assert replies and all("Only the owner can decide" in r for r in replies), replies[:2]
+    assert not any("approve it once" in r for r in replies)
+
+
+async def test_an_approver_is_told_to_approve_once(tmp_path: Path) -> None:
+    helper = Identity("test", "helper")
+    async with running_steward(tmp_path, None, STEWARD_APPROVERS=str(helper)) as h:
+        await h.steward.stores.people.admit(helper, "Helper")
+        await h.router.dispatch(h.message("/approve zzzz always", sender=helper, chat="g1"))
+        [reply] = h.channel.texts("g1")
+        [event] = await h.steward.stores.audit.recent(10, kind="approval.always_refused")
+    assert reply.startswith("Only the owner can approve always"), reply
+    assert event.detail["tries"] == 1
+
+
 async def test_each_kind_of_refusal_is_counted_apart_and_lines_not_run_are_shown_as_typed(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
