@@ -39,6 +39,10 @@ Params = Sequence[Any] | dict[str, Any]
 _T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
+# aiosqlite logs every statement with its parameters at DEBUG: the words of every message and
+# memory, and keys kept in the database (the fence secret: R183). A DEBUG log is for Steward's
+# own records; those stay out of it whatever the level.
+logging.getLogger("aiosqlite").addFilter(lambda record: record.levelno > logging.DEBUG)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
