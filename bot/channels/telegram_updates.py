@@ -35,9 +35,8 @@ __all__ = [
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@(\w+))?(?=\s|$)")
 """A bot command as Telegram marks one: a name, perhaps the bot's after "@", then a space."""
 TELEGRAM_SERVICE = 777000
-"""The account a channel post copied into its discussion group comes from (`is_bot` false,
-with `sender_chat`, `is_automatic_forward`): not a person. It knocked as "Telegram", and once
-let in, every linked channel's posts were one guest sharing one history (R185)."""
+"""The sender of a channel post copied into its discussion group (`is_bot` false): not a
+person; let in, every linked channel was one guest (R185)."""
 _APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
 """An approval id exactly as agent.approvals makes them (lowercase): another spelling on a
 button is not data Steward sent, and decides nothing."""
@@ -48,10 +47,8 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
     it. In a group, a comment under a channel post that is not addressed to Steward comes
     `unaddressed` (the router follows it only under Steward's own posts)."""
     sender = message.from_user
-    if sender is None or sender.is_bot or sender.id == TELEGRAM_SERVICE:
-        return None
-    if message.sender_chat is not None:  # a chat speaks, not a person (R185)
-        return None
+    if sender is None or sender.is_bot or sender.id == TELEGRAM_SERVICE or message.sender_chat:
+        return None  # a bot, or a chat speaking (sender_chat), is not a person (R185)
     if message.text is not None:
         text, links = message.text, links_in(message.text, message.entities)
     else:
