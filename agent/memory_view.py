@@ -122,8 +122,9 @@ def recalled_messages(
         text = memory.text if len(memory.text) <= 600 else memory.text[:599] + "…"
         when = f"{memory.created_at.astimezone(zone):%a %Y-%m-%d %H:%M} {zone.key}"
         line = f"- #{memory.id} ({when}) {who}: {text}"
-        if memory.untrusted:
-            line = fencer.item("message", memory.id, line, f"message:#{memory.id}")
+        if memory.untrusted:  # whose words, as the history's fences say (R184)
+            source = f"message #{memory.id} ({describe_sources(hit_label(memory).sources)})"
+            line = fencer.item("message", memory.id, line, source)
         cost = len(line) // 4 + 1
         if spent + cost > budget:
             continue

@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from agent.cards import plain_name
 from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
 from memory.longterm import LongTermMemory, Memory, NewMessage, Source
@@ -242,14 +243,20 @@ class Transcript:
         return self._chats[chat_id]
 
     async def _name(self, user_id: int | None) -> str:
+        """How a message's writer is named where it is recalled. Anyone but the owner by the
+        number Steward gave them, their chosen name after it: a guest who knocked as "the
+        owner" was named so on their words in the owner's turns (R184)."""
         if user_id is None:
             return "someone"
         if user_id not in self._names:
             user = await self._people.get(user_id)
-            name = user.display_name if user is not None else ""
-            if user is not None and user.is_owner and name in ("", "owner"):
-                name = "the owner"
-            self._names[user_id] = name or f"user #{user_id}"
+            if user is not None and user.is_owner:
+                name = plain_name(user.display_name)
+                name = "the owner" if name in ("", "owner") else name
+            else:
+                chosen = plain_name(user.display_name if user is not None else "", 40)
+                name = f"person #{user_id}" + (f" ({chosen!r})" if chosen else "")
+            self._names[user_id] = name
         return self._names[user_id]
 
     async def _owner_ids(self) -> set[int]:
