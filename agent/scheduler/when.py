@@ -9,9 +9,9 @@ where the time ends and the reminder text begins, and turns "every <days> <time>
 occurrences across daylight saving, quiet-hour windows) is `recurrence.py`; its names are
 exported here too, so callers have one module for "when".
 
-(Over 400 lines: every form a time is written in — moments, days, "every …", clock times,
-quiet hours — goes through the same tokenising and the same refusals of impossible clocks;
-apart, the forms would drift in what they accept.)
+(Some 950 lines: every form a time is written in — moments, days, "every …", clock times,
+quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
+of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ EXAMPLES = (
 )
 MAX_TIME_TOKENS = 7
 YEARS_AHEAD = 100
+"""The furthest ahead a date may be set, in years after this one (a goal may be a life's:
+"13 13", read as 2113, is refused as bare numbers, R186)."""
 _ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
-"""The furthest ahead a date may be set."""
 
 _WEEKDAYS = {
     "monday": 0, "mon": 0, "mondays": 0,
@@ -212,8 +213,11 @@ def _dateparse(
         return None
     if result.year > now.year + YEARS_AHEAD:
         # 9999-12-31 was taken, and in a zone east of UTC every later turn failed on its
-        # local date, year 10000 (review 121)
-        raise WhenError(f"“{text.strip()}” is more than {YEARS_AHEAD} years ahead.")
+        # local date, year 10000 (review 121); "13 13" was 2113 (R186)
+        raise WhenError(
+            f"“{text.strip()}” is more than {YEARS_AHEAD} years ahead: I set dates up to the "
+            f"end of {now.year + YEARS_AHEAD}."
+        )
     clocks = {(int(h), int(m)) for h, m in _CLOCK_IN_TEXT.findall(text)}
     if clocks and (result.hour, result.minute) not in clocks:
         return None  # it dropped the time it was given ("tomorrow 9:00 tomorrow 10:00")
@@ -227,6 +231,50 @@ def _dateparse(
     return second if first <= now < second else first
 
 
+_ASCII_NUMBER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+\.[0-9]+")
+_DAY_MONTH_OR_CLOCK = re.compile(r"[0-9]{1,2}\.[0-9]{2}")  # "24.12", "9.30"
+# "-1", "+1", "#1", "№1", a minus sign ("+01:00", a zone's offset, and "2026-12-24" are not)
+_SIGNED_NUMBER = re.compile(r"(?<!\S)(?:[#\u2116\u2212]\d|[-+]\d+(?:\.\d+)?,?(?!\S))")
+
+
+def _not_a_date(text: str) -> bool:
+    """Whether the words are numbers dateparser would make a date of, and no one means as one
+    (R186): a negative ("-1" was January), a number with a sign ("#1"), a digit that is not
+    0-9 ("²" was February), a decimal without a unit ("1.5" was 1 May; "24.12", "1.5." and
+    "in 1.5 hours" are still read), or bare numbers with no month and no / . - between them
+    ("13 13" was 13 December 2113, "1 2" 2 January, "2 3" 3 February)."""
+    if any(ch.isnumeric() and not ch.isascii() for ch in text) or _SIGNED_NUMBER.search(text):
+        return True
+    words = [w.lower().strip(",") for w in text.split()]
+    for word, following in zip(words, [*words[1:], ""], strict=True):
+        decimal = _DECIMAL.fullmatch(word) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
+        if decimal and following not in _SPAN_UNITS:
+            return True
+    said = [w for w in words if w not in _CONNECTORS]
+    return bool(said) and all(_ASCII_NUMBER.fullmatch(w) for w in said)
+
+
+def _no_number_alone_after_in(tokens: list[str], unit: str, rest: str = "") -> None:
+    """ "in 5 call mom" was 7 May and "in 10 tea" 7 October (dateparser took the number for a
+    month): a number after "in" with no unit is asked about, with `unit` in the example and
+    `rest` (what follows the number, or the reminder to show) after it (R186)."""
+    if len(tokens) < 2 or tokens[0].lower() != "in":
+        return
+    number = tokens[1].rstrip(",")
+    if not (_ASCII_NUMBER.fullmatch(number) or _DECIMAL.fullmatch(number)):
+        return
+    following = tokens[2].lower().strip(",.") if len(tokens) > 2 else ""
+    if following in _SPAN_UNITS or following in _MONTHS or following in ("and", "or"):
+        return  # "in 5 minutes", "in 5 march"; "in 2 and a half hours" is read (or not) as said
+    if is_half(following):
+        return
+    tail = f" {rest}" if rest else ""
+    if len(number) == 4:  # "in 2027": a year, and no day in it
+        raise WhenError(f"Which day in {number}? For example “1 march {number}{tail}”.")
+    raise WhenError(f"In {number} what? For example “in {number} {unit}{tail}”.")
+
+
 def _time_like(tokens: list[str], i: int) -> bool:
     if tokens[i].strip(",") in _ZONES:
         return i > 0 and _time_like(tokens, i - 1)
@@ -238,12 +286,12 @@ def _time_like(tokens: list[str], i: int) -> bool:
         # "at 9 2 pills" was February, "friday 5pm 3 beers" March: the number is the text's,
         # unless a month ("9:00 3 march"), a unit ("2h 30 m") or am/pm follows it
         return following in _MONTHS or following in _SPAN_UNITS or is_half(following)
-    if any(ch.isdigit() for ch in word):
+    if re.search(r"[0-9]", word):  # "²" is no time (R186)
         return True
     if word in _TIME_WORDS or word in _WEEKDAYS:
         return True
     if word in _UNITS_AFTER_NUMBER:
-        return i > 0 and tokens[i - 1].isdigit()
+        return i > 0 and bool(_ASCII_NUMBER.fullmatch(tokens[i - 1]))
     if word in _MONTHS:  # "may", "march" are also plain words: only next to a day number
         before = [t.lower() for t in tokens[max(0, i - 2) : i]]
         after = [t.lower() for t in tokens[i + 1 : i + 3]]
@@ -345,11 +393,11 @@ def _normalized(text: str) -> str:
 
 
 def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
-    if re.fullmatch(r"\d+", text.strip()):
-        return None  # a bare number is not a time
     text, zone = _zone_named(text, zone)
     text, after_midnight = evening_hours(text)  # "tonight at 9" is 21:00, before "at 9" 09:00
     normalized = _normalized(text)
+    if _not_a_date(normalized):  # a bare number, "-1", "1.5", "13 13" (R186)
+        return None
     own = clock_only(normalized, now, zone) or ordinal_day(normalized, now, zone)
     if own is not None:  # "9:00", "the 15th": dateparser counted these from the wrong month
         return own
@@ -418,6 +466,7 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     if not text:
         raise WhenError("No time given.")
     _no_impossible_clock(text.split())
+    _no_number_alone_after_in(text.split(), "minutes")
     moment = _moment(text, now, zone)
     if moment is None:
         raise WhenError(f"I couldn't read “{text}” as a time.")
@@ -438,6 +487,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     if text.strip().lower() in ("today", "tonight"):
         return today
     _no_impossible_clock(text.split())
+    _no_number_alone_after_in(text.split(), "days")
     # a relative phrase counts from today ("tomorrow", "in 3 days"); a named day or date from
     # just before it, so the day it names may be today ("11 march", "wednesday", "9:00")
     base = local_at(today, 0, 0, zone)
@@ -446,9 +496,10 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
         # a month's first and last day differ only when no day was given ("march", not
         # "1 march"); read from just before today, so this month is this month's end
         words, eve = _normalized(text.strip()), base - timedelta(seconds=1)
-        first, last = (_dateparse(words, eve, zone, end) for end in ("first", "last"))
-        if first is not None and last is not None and first.date() != last.date():
-            moment = last
+        if not _not_a_date(words):  # "march -1" (R186)
+            first, last = (_dateparse(words, eve, zone, end) for end in ("first", "last"))
+            if first is not None and last is not None and first.date() != last.date():
+                moment = last
     if not _RELATIVE_DAY.search(text):
         base -= timedelta(seconds=1)
     moment = moment or _moment(text, base, zone)
@@ -511,6 +562,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
     tokens = _day_of_next_week(tokens, now, zone)
+    _no_number_alone_after_in(tokens, "minutes", " ".join(tokens[2:]) or "call mom")
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
@@ -555,7 +607,7 @@ def _no_repeat_after_once(phrase: str, rest: list[str]) -> None:
     words = [t.lower().strip(",.;:") for t in rest[:3]]
     joined = 1 if words[:1] and words[0] in ("of", "and", "then") else 0
     head, unit = [*words[joined : joined + 2], "", ""][:2]
-    if head in ("every", "each") and (unit in _REPEAT_UNITS or unit.isdigit()):
+    if head in ("every", "each") and (unit in _REPEAT_UNITS or _ASCII_NUMBER.fullmatch(unit)):
         raise WhenError(
             f"“{phrase}” is one time, and “{' '.join(rest[: joined + 2])}” repeats: say the "
             "repeating first, e.g. “every monday 9:00 review” or “every day 9:00 pills” (I "
@@ -762,12 +814,14 @@ def _every_days(tokens: list[str], now: datetime, zone: ZoneInfo) -> tuple[set[i
         days, i = {now.astimezone(zone).weekday()}, 1
     elif head in _PARTS_OF_DAY:  # "every evening": every day, in the evening
         days = set(range(7))
-    elif head.isdigit() and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
+    elif _ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
         interval = int(head)
         if not 1 <= interval <= 365:
             raise WhenError("Every 1 to 365 days.")
         days, i = set(range(7)), 2
-    elif head.isdigit() and len(tokens) > 1 and tokens[1].lower() in ("weeks", "week"):
+    elif (
+        _ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("weeks", "week")
+    ):
         interval = int(head) * 7  # "every 2 weeks": from today, a fortnight apart
         if not 7 <= interval <= 364:
             raise WhenError("Every 1 to 52 weeks.")
@@ -808,7 +862,7 @@ def _every_clock(
         i += 1
         bare = tokens[i] if i < len(tokens) else ""
         if (
-            bare.isdigit()
+            _ASCII_NUMBER.fullmatch(bare)
             and int(bare) <= 23
             and not (i + 1 < len(tokens) and is_half(tokens[i + 1]))
         ):  # "every monday at 8": 08:00, as "at 8" is elsewhere

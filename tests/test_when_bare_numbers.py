@@ -1,0 +1,164 @@
+"""Numbers that are not dates (R186): /remind and /goal due read malformed times as dates
+months or decades away without a word. "in 5 call mom" was 7 May, "in 10 tea" 7 October,
+"-1" January, "13 13" 13 December 2113, "1 2 3" 2 January with the text "3", and "#1", "²",
+"1.5", "2 3" dates too. A number after "in" with no unit is asked about; bare numbers with no
+month and no / . - between them, signed numbers, digits that are not 0-9 and decimals without
+a unit are not dates; a date more than 100 years ahead is refused, naming the horizon. Every
+form read before is read as before."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from harness import Harness, running_steward
+
+from agent.scheduler.when import WhenError, parse_cadence, parse_day, parse_moment, parse_reminder
+from memory.clock import FrozenClock
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Berlin
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+async def _reminders(h: Harness) -> int:
+    assert h.steward.scheduler is not None
+    return len(await h.steward.scheduler.store.for_user(1, ("reminder",)))
+
+
+async def _due_at(h: Harness) -> str | None:
+    goal = await h.steward.stores.goals.get(1, 1)
+    assert goal is not None
+    return goal.due_at
+
+
+async def test_a_number_after_in_without_a_unit_is_asked_about(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/goal add Renew the passport")
+        for words, asked in (
+            ("in 5 call mom", "In 5 what? For example “in 5 minutes call mom”."),
+            ("in 10 tea", "In 10 what? For example “in 10 minutes tea”."),
+            ("me in 5 to call mom", "In 5 what? For example “in 5 minutes to call mom”."),
+            ("in 2027 renew passport", "Which day in 2027? For example “1 march 2027 renew"),
+        ):
+            said = await h.say(f"/remind {words}")
+            assert said.startswith(asked), said
+        said = await h.say("/goal due 1 in 5")
+        assert said.startswith("In 5 what? For example “in 5 days”."), said
+        assert await _reminders(h) == 0 and await _due_at(h) is None
+        # with the unit, as before
+        said = await h.say("/remind in 5 minutes call mom")
+        assert said.startswith("OK, #1: Mon 2026-12-07 11:05 (in 5 min"), said
+        assert await h.say("/goal due 1 in 5 days") == "#1 is due Sat 2026-12-12."
+
+
+@pytest.mark.parametrize(
+    "words", ["-1 call mom", "13 13 take pills", "1 2 3", "2 3 tea", "#1 tea", "² tea", "1.5 tea"]
+)
+async def test_bare_signed_and_decimal_numbers_are_no_reminder_time(
+    tmp_path: Path, words: str
+) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say(f"/remind {words}")
+        assert said.startswith(f"I couldn't find a time at the start of “{words}”."), said
+        assert await _reminders(h) == 0
+
+
+@pytest.mark.parametrize("when", ["-1", "1 -1", "#1", "²", "1.5", "2 3", "13 13"])
+async def test_bare_signed_and_decimal_numbers_are_no_due_date(tmp_path: Path, when: str) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/goal add Renew the passport")
+        said = await h.say(f"/goal due 1 {when}")
+        assert said.startswith(f"I couldn't read “{when}” as a date."), said
+        assert await _due_at(h) is None
+
+
+async def test_a_date_past_the_horizon_is_refused_naming_it(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/goal add Renew the passport")
+        horizon = "is more than 100 years ahead: I set dates up to the end of 2126."
+        said = await h.say("/remind 2213-12-13 take pills")
+        assert said.startswith(f"“2213-12-13” {horizon}"), said
+        said = await h.say("/goal due 1 dec 2213")
+        assert said.startswith(f"“dec 2213” {horizon}"), said
+        assert await _reminders(h) == 0 and await _due_at(h) is None
+        said = await h.say("/remind 2036-12-31 renew passport")
+        assert said.startswith("OK, #1: Wed 2036-12-31 09:00"), said
+        assert await h.say("/goal due 1 in 10 years") == "#1 is due Sun 2036-12-07."
+
+
+async def test_a_digit_that_is_not_0_to_9_in_every_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """ "every ² days" met int("²") (ValueError): the command failed as an internal error."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind every ² days 9:00 tea")
+        assert said.startswith("“every ²”: say day, weekday, weekend"), said
+        await h.say("/goal add Tea")
+        said = await h.say("/goal every 1 every ² weeks")
+        assert "“every ²”: say day" in said, said
+        assert await _reminders(h) == 0
+
+
+def test_numbers_that_are_not_dates_are_refused_by_each_parser() -> None:
+    for words in ("-1 x", "+1 x", "13 13 x", "12 30 x", "24 12 2026 x", "1.5 x", "3.4 x", "² x"):
+        with pytest.raises(WhenError, match="couldn't find a time"):
+            parse_reminder(words, NOW, BERLIN)
+    with pytest.raises(WhenError, match="couldn't find a time"):
+        parse_reminder("in ٥ minutes x", NOW, BERLIN)  # dateparser read it as 5 minutes
+    for words in ("-1", "1.5", "²", "5 2027", "24 12 2026"):
+        with pytest.raises(WhenError, match="as a date"):
+            parse_day(words, NOW, BERLIN)
+    for words in ("-1", "#1", "13 13"):
+        with pytest.raises(WhenError, match="as a time"):
+            parse_moment(words, NOW, BERLIN)
+    with pytest.raises(WhenError, match="In 5 what"):
+        parse_moment("in 5", NOW, BERLIN)
+    with pytest.raises(WhenError) as refused:
+        parse_reminder("in 5 call", NOW, BERLIN)
+    assert str(refused.value) == "In 5 what? For example “in 5 minutes call”."
+    with pytest.raises(WhenError, match="say day, weekday"):
+        parse_cadence("every ² days", NOW, BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("words", "at", "text"),
+    [
+        ("24.12. dinner", "2026-12-24 09:00", "dinner"),
+        ("24/12 dinner", "2026-12-24 09:00", "dinner"),
+        ("24-12 dinner", "2026-12-24 09:00", "dinner"),
+        ("1.5. dinner", "2027-05-01 09:00", "dinner"),
+        ("24.12.2026 dinner", "2026-12-24 09:00", "dinner"),
+        ("12 march dinner", "2027-03-12 09:00", "dinner"),
+        ("march 12 dinner", "2027-03-12 09:00", "dinner"),
+        ("24 dec 2027 dinner", "2027-12-24 09:00", "dinner"),
+        ("in 5 march dinner", "2027-03-05 09:00", "dinner"),
+        ("in 1.5 hours bread", "2026-12-07 12:30", "bread"),
+        ("in 5 m tea", "2026-12-07 11:05", "tea"),
+        ("tomorrow 9 tea", "2026-12-08 09:00", "tea"),
+        ("at 9 2 pills", "2026-12-08 09:00", "2 pills"),
+        ("friday 5pm 3 beers", "2026-12-11 17:00", "3 beers"),
+        ("tomorrow 9:00 +01:00 tea", "2026-12-08 09:00", "tea"),
+        ("2026-12-24T18:00:00+01:00 tea", "2026-12-24 18:00", "tea"),
+        ("in 10 years passport", "2036-12-07 11:00", "passport"),
+    ],
+)
+def test_dates_read_before_are_read_as_before(words: str, at: str, text: str) -> None:
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, text)
+
+
+def test_days_read_before_are_read_as_before() -> None:
+    for words, day in (
+        ("24.12", date(2026, 12, 24)),
+        ("12/24", date(2026, 12, 24)),
+        ("1.5.2027", date(2027, 5, 1)),
+        ("in 3 days", date(2026, 12, 10)),
+        ("march 2027", date(2027, 3, 31)),
+        ("2036-12-31", date(2036, 12, 31)),
+    ):
+        assert parse_day(words, NOW, BERLIN) == day, words
