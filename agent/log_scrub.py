@@ -19,13 +19,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["redact", "register", "secret_forms"]
+__all__ = ["byte_forms", "redact", "register", "secret_forms"]
 
 MIN_LENGTH = 6
 """Shorter values (a `1`, a `yes`) would blank ordinary words; no credential is that short."""
 
 _lock = threading.Lock()
 _forms: tuple[str, ...] = ()  # longest first
+_byte_forms: tuple[bytes, ...] = ()  # the same, as UTF-8, longest first
 _base_factory = logging.getLogRecordFactory()
 
 
@@ -44,14 +45,22 @@ def secret_forms(value: str) -> set[str]:
 
 def register(values: Iterable[str]) -> None:
     """Keep these values (and their encoded forms) out of every log line from now on."""
-    global _forms
+    global _forms, _byte_forms
     new = {form for v in values if len(v) >= MIN_LENGTH for form in secret_forms(v)}
     if not new - set(_forms):
         return
     with _lock:
         _forms = tuple(sorted(set(_forms) | new, key=len, reverse=True))
+        encoded = {form.encode() for form in _forms}
+        _byte_forms = tuple(sorted(encoded, key=len, reverse=True))
         if logging.getLogRecordFactory() is not _scrubbed_record:
             logging.setLogRecordFactory(_scrubbed_record)
+
+
+def byte_forms() -> tuple[bytes, ...]:
+    """Every registered form as UTF-8, longest first: for bytes written past the log, an MCP
+    server's stderr kept on disk (R183)."""
+    return _byte_forms
 
 
 def redact(text: str) -> str:

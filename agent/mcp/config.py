@@ -9,7 +9,12 @@ can be pasted in as it is.
 `${VAR}` and `${VAR:-default}` are expanded in command, args, env, cwd, url and headers from the
 environment and Steward's `.env`; a variable that is unset and has no default is an error, never
 an empty string. Expanded values are held as secrets: they are never logged, printed or shown to
-the model, and error text that quotes one has it replaced by `***`.
+the model, and error text that quotes one has it replaced by `***`. So is a key written in the
+file as it is (`--token ghp_…` in args, a key in a URL's path): shown as `***` wherever the
+server is named.
+
+(Some 420 lines: what is a secret in a server's entry, expanded or written, is decided in one
+place, and the file's checks with it.)
 """
 
 from __future__ import annotations
@@ -68,9 +73,11 @@ class ServerSpec:
     url: str = ""
     headers: Mapping[str, SecretStr] = field(default_factory=dict)
     shown: str = ""
-    """What it runs or reaches, as written in the file (no expanded value in it)."""
+    """What it runs or reaches, as written in the file (no expanded value in it), with any key
+    written in it as `***` (R183)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    """Every expanded value, so error text quoting one can be redacted."""
+    """Every expanded credential and every key written in the file, so error text quoting one
+    can be redacted."""
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -215,6 +222,8 @@ def _server(name: str, raw: dict[str, Any], env: Mapping[str, str], where: str) 
         command = text(raw["command"], "command")
         expanded_args = tuple(text(a, f"args[{i}]") for i, a in enumerate(args))
         cwd = Path(text(raw["cwd"], "cwd")) if raw.get("cwd") else None
+        written = [raw["command"], *args]
+        shown, literal = _shown_command(written, [command, *expanded_args])
         spec = ServerSpec(
             name,
             "stdio",
@@ -222,8 +231,8 @@ def _server(name: str, raw: dict[str, Any], env: Mapping[str, str], where: str) 
             args=expanded_args,
             env=mapping("env"),
             cwd=cwd,
-            shown=" ".join([raw["command"], *map(str, args)]),
-            secrets=tuple(expanded),
+            shown=shown,
+            secrets=(*expanded, *literal),
         )
         return spec
     if "command" in raw:
@@ -255,6 +264,89 @@ def _shown_url(written: str) -> str:
     query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
     path = "/".join("***" if looks_like_key(part) else part for part in parts.path.split("/"))
     return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+def _shown_command(written: list[str], expanded: list[str]) -> tuple[str, list[str]]:
+    """The command line as written with every key in it as `***`, and those keys (R183: a
+    token written into args, `--token ghp_…` or `--api-key=sk-…`, was shown by `steward mcp
+    check`, on the approval card, in `/status` and the log, and left in results, where a
+    `${VAR}` one was hidden). A key is the value of a flag named for a credential, a word of
+    a key's shape, or what `_carried` finds (a DSN's password); paths, ports and model names
+    stay as they are."""
+    shown: list[str] = []
+    secrets: list[str] = []
+    flag_before = False
+    for raw, value in zip(written, expanded, strict=True):
+        raw = str(raw)
+        flag, equals, given = raw.partition("=")
+        if flag_before and not raw.startswith("-"):  # `--token <this>`
+            shown.append(_given(raw, value, secrets))
+        elif equals and _credential_flag(flag):  # `--api-key=<this>`
+            shown.append(f"{flag}={_given(given, value.partition('=')[2], secrets)}")
+        else:
+            found = _literal_keys(raw)
+            secrets += found
+            shown.append(redact(raw, tuple(found)))
+        flag_before = not equals and _credential_flag(raw)
+    return " ".join(shown), secrets
+
+
+def _given(raw: str, value: str, secrets: list[str]) -> str:
+    """A credential flag's value as shown (`***`), its expanded value kept as a secret. A path
+    (`--credentials ./sa.json`) is no secret; a lower-case word (`--auth oauth`) is hidden but
+    not blanked in results, where "oauth" is an ordinary word."""
+    if _PATH.match(raw):
+        return raw
+    if not _MODE_WORD.fullmatch(value):
+        secrets.append(value)  # `--token ${PLAIN_NAME}`: the flag says what it holds
+    return raw if _VARIABLE.search(raw) else "***"
+
+
+def _credential_flag(arg: str) -> bool:
+    """`--token`, `--api-key`, `-password`, `--authToken`; not `--max-tokens`, `--key-file`."""
+    if not (match := _FLAG.fullmatch(arg)):
+        return False
+    words = re.split(r"[-_.]", match[1].lower())
+    return not _PLAIN_FLAG_WORDS.intersection(words) and any(
+        w in _CREDENTIAL_WORDS or w.endswith(("token", "key", "secret", "password")) for w in words
+    )
+
+
+def _literal_keys(raw: str) -> list[str]:
+    """Keys written as they are in an arg (not its `${VAR}`s): words of a key's shape, and
+    whole and by `/` part, and what `_carried` finds."""
+    literal = _VARIABLE.sub("\0", raw)
+    found = [f for f in _carried(literal) if "\0" not in f]
+    for word in _KEY_WORD.findall(literal):
+        if _key_shaped(word):
+            found += [word, *(part for part in word.split("/") if _key_shaped(part))]
+    return list(dict.fromkeys(found))
+
+
+def _key_shaped(word: str) -> bool:
+    """A known key prefix, or a run of 20 or more letters and digits with both in it: a random
+    key has that, a name (`mcp-server-sequential-thinking`, `claude-3-5-sonnet-20241022`,
+    `@modelcontextprotocol/server-filesystem`) breaks into words, a path into parts."""
+    return bool(_PREFIXED_KEY.search(word)) or any(
+        re.search(r"[0-9]", run) and re.search(r"[A-Za-z]", run)
+        for run in _RANDOM_RUN.findall(word)
+    )
+
+
+_FLAG = re.compile(r"--?([A-Za-z][A-Za-z0-9_.-]*)")
+_CREDENTIAL_WORDS = frozenset(
+    {"token", "key", "keys", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
+    | {"auth", "authorization", "credential", "credentials", "cookie", "bearer", "pat"}
+)
+_PLAIN_FLAG_WORDS = frozenset(  # the flag names where the value is, or says how long, not what
+    {"file", "path", "dir", "folder", "env", "var", "name", "type", "mode", "method", "url"}
+    | {"uri", "endpoint", "header", "port", "host", "max", "min", "limit", "count", "ttl"}
+    | {"timeout", "expiry", "size", "length", "budget", "no"}
+)
+_PATH = re.compile(r"(?:/|\./|\.\./|~/|[A-Za-z]:\\)")
+_MODE_WORD = re.compile(r"[a-z]{1,12}")
+_KEY_WORD = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_RANDOM_RUN = re.compile(r"[A-Za-z0-9+]{20,}")
 
 
 def _expand(value: str, env: Mapping[str, str], where: str, expanded: list[str]) -> str:

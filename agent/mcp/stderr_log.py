@@ -6,6 +6,10 @@ a new one, so a server's log never holds more than twice the cap however much it
 a server logging in a loop wrote 6 GB in five seconds into a file opened for appending, beside
 the database, and every backup copied it). The thread, not the event loop, reads: a server
 that writes without pause costs a core's reads, never the chats' loop.
+
+What is kept has every registered secret (`log_scrub`) as `***`, as a tool result or a log line
+has (R183: a server printing the token it was given left it on disk in the clear). A secret cut
+in two by a read is still caught: the bytes that may begin one are held back for the next read.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from agent.log_scrub import byte_forms
 
 __all__ = ["CAP", "capped_stderr"]
 
@@ -47,30 +53,79 @@ def capped_stderr(path: Path, cap: int = CAP) -> Iterator[IO[str]]:
 def _copy(read_end: int, path: Path, cap: int) -> None:
     """Drains the pipe to its end whatever happens to the file: a server whose stderr is
     not read blocks once the pipe is full."""
-    out: IO[bytes] | None = None
-    written = 0
-    with contextlib.suppress(OSError):
-        out, written = path.open("ab"), _size(path)
+    sink = _Sink(path, cap)
+    held = b""
     try:
         while chunk := os.read(read_end, _CHUNK):
-            if out is None:
-                continue
-            try:
-                if written + len(chunk) > cap and written > 0:
-                    out.close()
-                    _rotate(path)
-                    out, written = path.open("ab"), 0
-                out.write(chunk[:cap])
-                out.flush()
-                written += min(len(chunk), cap)
-            except OSError:
-                log.warning("%s cannot be written; the server's stderr is dropped", path)
-                out = None
+            ready, held = _release(held + chunk)
+            sink.write(ready)
+        sink.write(_scrub(held, byte_forms()))
     finally:
         os.close(read_end)
-        if out is not None:
+        sink.close()
+
+
+def _release(data: bytes) -> tuple[bytes, bytes]:
+    """What may be written now, secrets redacted, and the tail held back: only the bytes that
+    may begin a secret cut by the read (fewer than the longest), so a line without end holds
+    no more memory than that, and a last line that begins none is written at once."""
+    forms = byte_forms()
+    cut = len(data) - max((_begun(data, form) for form in forms), default=0)
+    moved = True
+    while moved:  # a whole secret across the cut goes out with what is written, redacted
+        moved = False
+        for form in forms:
+            start = data.find(form, max(cut - len(form) + 1, 0), cut + len(form) - 1)
+            if start != -1:
+                cut, moved = start + len(form), True
+    return _scrub(data[:cut], forms), data[cut:]
+
+
+def _begun(data: bytes, form: bytes) -> int:
+    """How many bytes at the end of `data` are the start of `form` (and not all of it)."""
+    for size in range(min(len(form) - 1, len(data)), 0, -1):
+        if data.endswith(form[:size]):
+            return size
+    return 0
+
+
+def _scrub(data: bytes, forms: tuple[bytes, ...]) -> bytes:
+    for form in forms:
+        if form in data:
+            data = data.replace(form, b"***")
+    return data
+
+
+class _Sink:
+    """`stderr.log` within its cap, moved aside when full; once it cannot be written, what
+    comes is dropped (and the pipe still drained)."""
+
+    def __init__(self, path: Path, cap: int) -> None:
+        self.path, self.cap = path, cap
+        self.out: IO[bytes] | None = None
+        self.written = 0
+        with contextlib.suppress(OSError):
+            self.out, self.written = path.open("ab"), _size(path)
+
+    def write(self, data: bytes) -> None:
+        if self.out is None or not data:
+            return
+        try:
+            if self.written + len(data) > self.cap and self.written > 0:
+                self.out.close()
+                _rotate(self.path)
+                self.out, self.written = self.path.open("ab"), 0
+            self.out.write(data[: self.cap])
+            self.out.flush()
+            self.written += min(len(data), self.cap)
+        except OSError:
+            log.warning("%s cannot be written; the server's stderr is dropped", self.path)
+            self.out = None
+
+    def close(self) -> None:
+        if self.out is not None:
             with contextlib.suppress(OSError):
-                out.close()
+                self.out.close()
 
 
 def _rotate(path: Path) -> None:
