@@ -534,14 +534,18 @@ def _identity(text: str, number: int, channel: str | None) -> Identity:
 
 def data_dir_problem(path: Path) -> str | None:
     """Why an absolute data folder cannot be used, or None (R129: /etc/passwd/x exited 1 with
-    "Not a directory", restarted by systemd for ever)."""
-    if path.exists():
-        return None if path.is_dir() else f"{path} is not a folder"
-    above = next((p for p in path.parents if p.exists()), None)
-    if above is None or not above.is_dir():
-        return f"cannot be made: {above} is not a folder"
-    if not os.access(above, os.W_OK | os.X_OK):
-        return f"cannot be made in {above}: it is not writable"
+    "Not a directory", restarted by systemd for ever). R186: a name too long for the file
+    system, or a parent that may not be searched, made `exists()` itself raise: a traceback."""
+    try:
+        if path.exists():
+            return None if path.is_dir() else f"{path} is not a folder"
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is None or not above.is_dir():
+            return f"cannot be made: {above} is not a folder"
+        if not os.access(above, os.W_OK | os.X_OK):
+            return f"cannot be made in {above}: it is not writable"
+    except OSError as exc:
+        return f"cannot be used: {exc.strerror or exc}"
     return None
 
 

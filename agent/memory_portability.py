@@ -18,8 +18,10 @@ from typing import Any
 
 from agent.recall import CORE_IMPORTANCE
 from memory.clock import parse_iso
-from memory.longterm import LongTermMemory, Trust
+from memory.longterm import Kind, LongTermMemory, Source, Trust
+from memory.longterm.types import MAX_TEXT_CHARS, normalize_text
 from memory.people import UNKNOWN_KIND, Identity, People, User
+from memory.visible import visible
 
 __all__ = ["OUTSIDE_MAX_IMPORTANCE", "ImportReport", "MemoryPortability", "records_of"]
 
@@ -148,6 +150,8 @@ class MemoryPortability:
             return None
         if not theirs:
             record = _as_outside(record, source)
+        if problem := _record_problem(record):
+            raise ValueError(problem)
         file_id, target = int(record["id"]), _target(record)
         exists = await memories.existing_id(
             user.id, str(record["text"]), parse_iso(record["created_at"])
@@ -274,6 +278,47 @@ def _on_cycles(graph: dict[int, int]) -> set[int]:
             cyclic.update(path[path.index(node) :])
         done.update(path)
     return cyclic
+
+
+_DATE_EXAMPLE = "e.g. 2026-12-07T09:30:00+00:00"
+
+
+def _record_problem(record: dict[str, Any]) -> str | None:
+    """Why a record cannot be a memory, in the file's own terms (None: it can). R183: the
+    import said the database's or Python's words ("CHECK constraint failed: length(text) > 0",
+    "date value out of range", "not a memory to import: 'xxxx…'" for 100 KB of text)."""
+    text = normalize_text(str(record["text"]))
+    if not visible(text):  # blank, or marks alone, as a save refuses them (review 121)
+        return "its text is empty"
+    if text.startswith("\x00"):  # SQLite counts a text's length up to its first NUL: 0
+        return "its text begins with a NUL character (\\0)"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"its text is {len(text):,} characters long; a memory is at most {MAX_TEXT_CHARS:,}"
+    for name in ("created_at", "superseded_at"):
+        if name == "created_at" or record.get(name):
+            try:
+                parse_iso(str(record[name]))
+            except OverflowError:  # a year past 9999 (or before 1) once in UTC
+                return f"its {name} is out of range (years 1 to 9999): {_DATE_EXAMPLE}"
+            except ValueError:
+                return f"its {name} is not a date and time: {_DATE_EXAMPLE}"
+    try:
+        importance = float(record.get("importance", 0.5))
+    except (TypeError, ValueError):
+        importance = None
+    if importance is None or not 0.0 <= importance <= 1.0:
+        return "its importance is not a number from 0 to 1"
+    for name, known in (("kind", list(Kind)), ("source", list(Source))):
+        if record.get(name) not in known:  # a list: a JSON array or object is no hashable key
+            named = ", ".join(value for value in known if value is not Kind.MESSAGE)
+            return f"its {name} is not one of {named}"
+    for name in ("id", "superseded_by"):
+        if name == "id" or record.get(name):
+            try:
+                int(record[name])
+            except (TypeError, ValueError, OverflowError):
+                return f"its {name} is not a whole number"
+    return None
 
 
 def _as_outside(record: dict[str, Any], source: str) -> dict[str, Any]:

@@ -70,13 +70,27 @@ def find_home(
 ) -> Home:
     """The home directory by the rule in this module's docstring; always absolute."""
     environ = os.environ if environ is None else environ
-    cwd = (cwd or Path.cwd()).absolute()
     explicit = environ.get("STEWARD_HOME", "").strip()
-    if explicit:
-        return Home((cwd / Path(explicit).expanduser()).absolute(), "STEWARD_HOME")
-    if checkout is not None and _is_checkout(checkout):
+    if explicit and Path(explicit).expanduser().is_absolute():
+        return Home(Path(explicit).expanduser(), "STEWARD_HOME")
+    if not explicit and checkout is not None and _is_checkout(checkout):
         return Home(checkout, "the source checkout")
-    return Home(cwd, "the current directory")
+    here = _current_dir(cwd)
+    if explicit:
+        return Home((here / Path(explicit).expanduser()).absolute(), "STEWARD_HOME")
+    return Home(here, "the current directory")
+
+
+def _current_dir(cwd: Path | None) -> Path:
+    """The current directory, asked for only when the home depends on it: started in a folder
+    since deleted, `os.getcwd()` raised a traceback (R186); now one line saying so."""
+    try:
+        return (cwd or Path.cwd()).absolute()
+    except OSError as exc:
+        raise ConfigError(
+            f"the current directory cannot be used ({exc.strerror or exc}): cd to another, "
+            "or set STEWARD_HOME to an absolute path"
+        ) from None
 
 
 def resolve_paths(settings: Settings, base: Path) -> Settings:

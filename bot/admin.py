@@ -7,10 +7,13 @@ so instead of reporting on nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 import sys
-from contextlib import nullcontext
-from typing import TextIO
+import tempfile
+from pathlib import Path
 
 from agent.config import Settings
 from agent.mcp.config import McpConfigError, load_mcp_config
@@ -21,7 +24,14 @@ from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
 from memory.stores import Stores
 
-__all__ = ["CliError", "audit_export", "audit_verify", "policy_check", "require_database"]
+__all__ = [
+    "CliError",
+    "audit_export",
+    "audit_verify",
+    "policy_check",
+    "require_database",
+    "write_output",
+]
 
 
 class CliError(RuntimeError):
@@ -120,7 +130,7 @@ async def audit_export(settings: Settings, output: str) -> int:
         lines = [json.dumps(e.__dict__, ensure_ascii=False) async for e in stores.audit.all()]
     finally:
         await stores.close()
-    _write_lines(lines, output)
+    write_output(output, "".join(line + "\n" for line in lines))
     if output != "-":
         print(f"{len(lines)} audit events written to {output}", file=sys.stderr)
     key = _audit_key_note(settings)
@@ -140,12 +150,50 @@ def _audit_key_note(settings: Settings) -> str:
     return f"audit key {key.key_id}: events from {key.keyed_from} on are keyed"
 
 
-def _write_lines(lines: list[str], output: str) -> None:
-    target: TextIO
+def write_output(output: str, text: str) -> None:
+    """`text` into the file an export names ("-": stdout), readable by the owner alone. R183: a
+    file that existed was written in place and kept its mode (0644: every user of the machine
+    could read the export; the umask shapes new files only). A regular file is now replaced by
+    a new one (mode 0600, O_EXCL) written beside it; anything else (a terminal, a pipe, a link)
+    is written where it is, a regular file among them made 0600 before a byte is in it."""
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(output)
     try:
-        opened = nullcontext(sys.stdout) if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+        found = os.lstat(path)
+    except OSError:
+        found = None
+    try:
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            _write_in_place(path, text)
+            return
+        try:
+            _replace_privately(path, text)
+        except PermissionError:  # a file the owner may write, in a folder they may not
+            if found is None:
+                raise
+            _write_in_place(path, text)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
-    with opened as target:
-        for line in lines:
-            target.write(line + "\n")
+
+
+def _write_in_place(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as target:
+        if stat.S_ISREG(os.fstat(target.fileno()).st_mode):
+            os.fchmod(target.fileno(), 0o600)
+        target.write(text)
+
+
+def _replace_privately(path: Path, text: str) -> None:
+    """Write a new 0600 file beside `path` and rename it over: never an old file's mode, and
+    never half an export in its place."""
+    fd, temporary = tempfile.mkstemp(prefix=".steward-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as part:
+            part.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

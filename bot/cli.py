@@ -4,7 +4,7 @@ Settings are read once, here: `.env` from Steward's home and every relative path
 against it (agent/paths.py says which directory that is). An error is one line on stderr and a
 non-zero exit status, never a traceback (`STEWARD_LOG_LEVEL=DEBUG` logs one for the unexpected).
 
-(Some 410 lines: every command's parser, with its example, and the one place that turns each
+(Some 450 lines: every command's parser, with its example, and the one place that turns each
 kind of failure into its one line.)
 """
 
@@ -233,9 +233,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         from bot.event_loop import loop_factory
 
         log.debug("Steward %s, home %s", _version(), home.describe())
-        here = Path.cwd() / ".env"
-        if here.is_file() and here.absolute() != home.env_file:
-            log.warning("%s is not read: settings come from %s", here, home.env_file)
+        with contextlib.suppress(OSError):  # started in a folder since deleted (R186)
+            here = Path.cwd() / ".env"
+            if here.is_file() and here.absolute() != home.env_file:
+                log.warning("%s is not read: settings come from %s", here, home.env_file)
         with contextlib.suppress(OSError):  # as the audit key's is said (R155: not said of .env)
             if home.env_file.stat().st_mode & 0o077:
                 log.warning(
@@ -322,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if problem := _file_name_problem(args):
+        print(f"steward: {problem}", file=sys.stderr)
+        return 2
     # what Steward writes (the database, backups, exports, inbox files) is the owner's alone,
     # whatever umask the shell had (review 63: 022 left steward.db readable by every user)
     os.umask(0o077)
@@ -329,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         settings, home = load_at_home()
     except ConfigError as exc:
         print(f"steward: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # R186: a path the settings name that the system refuses to look at
+        where = f"cannot use {exc.filename}: " if exc.filename else ""
+        print(
+            f"steward: configuration error: {where}{exc.strerror or _one_line(exc)}",
+            file=sys.stderr,
+        )
         return 2
     _configure_logging(settings)
     try:
@@ -382,6 +393,37 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"steward: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+_BACKUP_EXAMPLE = "steward backup ~/steward-2026-12-07.tar.gz"
+_RESTORE_EXAMPLE = "steward restore ~/steward-2026-12-07.tar.gz"
+
+
+def _file_name_problem(args: argparse.Namespace) -> str:
+    """Why a file name given is no name at all ("" when it is one), said before any setting is
+    read (R183): `steward backup -` wrote a file named "-" where every other command means
+    stdout, a blank name wrote a file named by spaces, and `audit export -o ''` answered
+    "cannot write : No such file or directory"."""
+    if args.command == "backup" and args.file == "-":
+        return f"backup writes a file, not stdout: name it, e.g. {_BACKUP_EXAMPLE}"
+    if args.command == "restore" and args.file == "-":  # an archive a backup named "-" is ./-
+        return f"restore reads a file, not stdin: name it, e.g. {_RESTORE_EXAMPLE}"
+    if args.command in ("backup", "restore") and not args.file.strip():
+        example = _BACKUP_EXAMPLE if args.command == "backup" else _RESTORE_EXAMPLE
+        return f"{args.command} needs a file name, not a blank one: e.g. {example}"
+    action = getattr(args, "action", None)
+    if args.command in ("audit", "memory") and action == "export" and not args.output.strip():
+        example = "audit.jsonl" if args.command == "audit" else "memories.jsonl"
+        return (
+            f"{args.command} export -o needs a file name (or - for stdout), not a blank one: "
+            f"e.g. steward {args.command} export -o {example}"
+        )
+    if args.command == "memory" and action == "import" and not args.file.strip():
+        return (
+            "memory import needs a file name (or - for stdin), not a blank one: "
+            "e.g. steward memory import memories.jsonl"
+        )
+    return ""
 
 
 def _held_or_full(settings: Settings, exc: Exception) -> str:

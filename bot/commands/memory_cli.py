@@ -26,6 +26,7 @@ async def memory_cli(
     """`steward memory export [FILE]` writes every memory as JSONL (stdout without FILE);
     `steward memory import FILE` reads them back into this Steward's database."""
     from agent.memory_portability import MemoryPortability
+    from bot.admin import write_output
     from memory.clock import SystemClock
 
     out = out or sys.stdout
@@ -38,8 +39,8 @@ async def memory_cli(
         if action == "export":
             records = await portability.export_records()
             lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-            if path and path != "-":
-                await asyncio.to_thread(Path(path).write_text, lines, encoding="utf-8")
+            if path and path != "-":  # the owner's alone, an existing file too (R183)
+                await asyncio.to_thread(write_output, path, lines)
                 noun = "memory" if len(records) == 1 else "memories"
                 print(f"{len(records)} {noun} written to {path}", file=sys.stderr)
             else:
