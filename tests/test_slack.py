@@ -172,6 +172,23 @@ async def test_slash_commands_are_acknowledged_at_once_and_answered_in_the_backg
     assert fake_model.requests == []
 
 
+async def test_words_after_steward_that_are_no_command_get_usage_not_the_model(
+    tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
+) -> None:
+    """R186: `/steward 1 2 3` reached the model as "/1 2 3", a paid turn on altered words."""
+    fake_model.on_request(echo_reply)
+    async with slack_steward(tmp_path, fake_model, slack) as (_, _, url):
+        for words in ("1 2 3", "\U0001f600"):
+            form = slash_command_form("/steward", words, user_id=OWNER_SLACK, channel_id=DM)
+            assert (await post_signed(url, slack.signing_secret, form=form))[0] == 200
+        await until(lambda: len(slack.posted(DM)) >= 2, "both answered")
+    texts = [p.params["text"] for p in slack.posted(DM)]
+    assert texts[0].startswith("There is no command /1 2 3."), texts
+    assert "/steward help" in texts[0] and "Example" in texts[0], texts
+    assert texts[1].startswith("There is no command /\U0001f600."), texts
+    assert fake_model.requests == []
+
+
 async def test_a_slash_command_is_answered_in_the_typers_dm_wherever_it_was_typed(
     tmp_path: Path, fake_model: FakeAnthropic, slack: FakeSlack
 ) -> None:

@@ -462,7 +462,10 @@ class SlackChannel:
         call: CommandCall | None
         if name == "steward":  # `/steward goal add x` → `/goal add x`, typed: parsed once, here
             text = args if args.startswith("/") else (f"/{args}" if args else "/help")
-            call = CommandCall.parse(text)  # None: no command, so it goes to the agent
+            call = CommandCall.parse(text)
+            if call is None:  # `/steward 1 2 3` went to the model as "/1 2 3" (R186)
+                text = f"/steward {args}"
+                call = CommandCall("help", args)  # "There is no command /1 2 3", with usage
         else:
             call = CommandCall(name, args)
             text = call.text
