@@ -12,6 +12,7 @@ from typing import Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
+from memory.visible import visible
 
 __all__ = [
     "FEED_ITEM_KEEP",
@@ -248,7 +249,11 @@ class FeedStore:
         return BriefingPrefs(row["topics"], destination)
 
     async def set_topics(self, user_id: int, topics: str) -> None:
-        """ValueError past TOPICS_MAX characters, in words for the owner."""
+        """ValueError past TOPICS_MAX characters, or of nothing to see, in words for the owner
+        (R186: `/briefing topics \\0` was saved, and answered "Briefing topics: ")."""
+        topics = topics if topics.strip() else ""  # blank: none
+        if topics and not visible(topics):
+            raise ValueError("Those topics have nothing to see in them: name some words.")
         if len(topics) > TOPICS_MAX:
             raise ValueError(
                 f"Topics are at most {TOPICS_MAX} characters (these are {len(topics):,})."

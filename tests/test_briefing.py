@@ -396,6 +396,11 @@ async def test_briefing_commands(tmp_path: Path, feeds: FeedServer) -> None:
         assert await h.say("/briefing off") == "The morning briefing is off."
         assert await h.say("/briefing off") == "There is no briefing scheduled."
         assert "Usage:" in await h.say("/briefing sometimes")
+        # topics of nothing to see are refused with the usage, not saved (R186)
+        for blank in ("\x00", "\u200b\u200e"):
+            said = await h.say(f"/briefing topics {blank}")
+            assert said.startswith("Those topics have nothing to see") and "Usage:" in said
+        assert await h.say("/briefing topics") == "No topics yet."
         # Without a model a briefing with news says so instead of posting half a thing.
         await h.say(f"/briefing feeds add {feeds.url('rss.xml')}")
         assert await h.say("/briefing now") == (
