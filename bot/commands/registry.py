@@ -34,6 +34,7 @@ from bot.commands.handlers import CommandDeps, Endpoint, Handler, Invocation
 from bot.errors import UsageError
 
 __all__ = [
+    "PROBLEM_MAX",
     "Command",
     "CommandCall",
     "CommandDeps",
@@ -123,9 +124,21 @@ class Command:
 
     def help_text(self, problem: str = "", channel: str = "") -> str:
         """The usage and the example for `channel` (its own, else the general one)."""
-        lead = f"{problem}\n" if problem and problem != self.usage else ""
+        lead = f"{_shortened(problem)}\n" if problem and problem != self.usage else ""
         example = self.examples.get(channel, self.example)
         return f"{lead}Usage: {self.usage}\nExample: {example}"
+
+
+PROBLEM_MAX = 600
+"""Characters of a usage error's first line kept: it may quote what was typed, and 30,000
+characters typed came back as 30,000 (R186: many messages on Slack and the console)."""
+
+
+def _shortened(problem: str) -> str:
+    if len(problem) <= PROBLEM_MAX:
+        return problem
+    head, tail = problem[: PROBLEM_MAX - 150], problem[-100:]
+    return f"{head} … ({len(problem) - len(head) - len(tail):,} characters left out) … {tail}"
 
 
 _ALL_OURS = frozenset({"help", "start"})
@@ -213,7 +226,7 @@ class CommandGroup:
             try:
                 return await self._press(invocation, deps, {})
             except UsageError as exc:
-                return exc.problem
+                return _shortened(exc.problem)
         call = invocation.call
         assert call is not None
         command = self.get(call.name)
