@@ -163,7 +163,14 @@ class MemoryPortability:
             fresh.append((user.id, exists))
             return await self._corrected_since(number, record, user.id, exists, theirs)
         chat_id = None
-        if record.get("chat"):
+        where = record.get("chat")
+        if where and not (
+            isinstance(where, dict)
+            and isinstance(where.get("channel"), str)
+            and isinstance(where.get("platform_chat_id"), str)
+        ):
+            raise ValueError('its chat is not {"channel": …, "platform_chat_id": …}')
+        if where:
             # Whether a chat is private or a group is the platform's to say, not a file's: a
             # chat first met here waits, of unknown kind (counted as not private), until a
             # channel reports it.
@@ -183,7 +190,14 @@ class MemoryPortability:
         `"owner": true` alone is anyone's claim: such a record goes to the owner, not as
         theirs."""
         about = record.get("user") or {}
-        for text in about.get("identities", []):
+        identities = about.get("identities", []) if isinstance(about, dict) else None
+        if not isinstance(identities, list) or not all(isinstance(t, str) for t in identities):
+            # R186: `"user": "joe"` said "'str' object has no attribute 'get'"
+            raise ValueError(
+                'its user is not {"identities": [...]}: e.g. "user": {"identities": '
+                '["telegram:123456"]}'
+            )
+        for text in identities:
             user = await self._people.resolve(Identity.parse(text))
             if user is not None:
                 return user, True

@@ -157,6 +157,8 @@ def test_a_bad_memory_record_is_named_in_plain_words(home: Path, tmp_path: Path)
         {"created_at": "yesterday"},
         {"importance": 5},
         {"kind": "bogus"},
+        {"user": "joe"},
+        {"chat": "the family group"},
     ]
     records = [
         good
@@ -181,4 +183,7 @@ def test_a_bad_memory_record_is_named_in_plain_words(home: Path, tmp_path: Path)
         "record 7: its created_at is not a date and time: e.g. 2026-12-07T09:30:00+00:00",
         "record 8: its importance is not a number from 0 to 1",
         "record 9: its kind is not one of fact, preference, episode, goal_note, briefing, note",
+        'record 10: its user is not {"identities": [...]}: e.g. "user": {"identities": '
+        '["telegram:123456"]}',
+        'record 11: its chat is not {"channel": …, "platform_chat_id": …}',
     ]
