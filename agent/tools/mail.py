@@ -551,9 +551,11 @@ async def mail_reply(
 # ------------------------------------------------------------------------ move and flag
 
 
-MAX_UIDS = 50
+MAX_UIDS = 15
 """Messages one move or flag may act on: its card names every one by sender and subject (R182:
-a card that named ten and counted "and 1 more" moved a bank alert hidden in the count)."""
+a card that named ten and counted "and 1 more" moved a bank alert hidden in the count), and
+fifteen such lines fit a Slack or Telegram card whole (R187: fifty were cut in the middle)."""
+_SENDER_SHOWN, _SUBJECT_SHOWN = 50, 60  # characters of each, on a move or flag card
 
 
 def _uids(uids: list[int]) -> list[int]:
@@ -564,6 +566,10 @@ def _uids(uids: list[int]) -> list[int]:
             "for more, call again with the next ones"
         )
     return found
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -589,8 +595,8 @@ async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         if head is None:
             lines.append(f"- UID {uid}: no such message")
         else:
-            subject = clean_text(head.subject)[:120] or "(no subject)"
-            sender = clean_text(head.sender_address or head.sender)[:80]
+            subject = _cut(clean_text(head.subject), _SUBJECT_SHOWN) or "(no subject)"
+            sender = _cut(clean_text(head.sender_address or head.sender), _SENDER_SHOWN)
             lines.append(f"- UID {uid}: from {sender}: {subject!r}")
     return "\n".join(lines)
 
@@ -657,7 +663,7 @@ async def mail_move(
     """Move messages to another folder of the owner's mailbox (e.g. Archive).
 
     Args:
-        uids: The messages' UIDs, at most 50 a call.
+        uids: The messages' UIDs, at most 15 a call.
         to_folder: The folder to move them to, e.g. Archive.
         folder: The folder they are in now.
     """
@@ -694,7 +700,7 @@ async def mail_flag(
     """Mark messages read or unread, or flag / unflag them.
 
     Args:
-        uids: The messages' UIDs, at most 50 a call.
+        uids: The messages' UIDs, at most 15 a call.
         action: read, unread, flag or unflag.
         folder: The folder they are in.
     """
