@@ -9,6 +9,7 @@ from bot.commands import (
     approvals,
     audit,
     briefing,
+    conversation,
     core,
     goals,
     mail,
@@ -51,6 +52,7 @@ def build_commands() -> CommandGroup:
     root.include(briefing.group)
     root.include(settings.group)
     root.include(memory.group)
+    root.include(conversation.group)
     root.include(mail.group)
     root.include(web.group)
     root.include(mcp.group)
