@@ -5,33 +5,14 @@ an export over a file others can read, and an import's bad record in the databas
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_ops_cli import STEWARD, _env, steward
 
-STEWARD = [sys.executable, "-m", "bot.entry"]
 LONG = "x" * 300
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "STEWARD_"))}
-    return env | {"STEWARD_EMBEDDER": "none", "STEWARD_LOG_LEVEL": "WARNING", **extra}
-
-
-def steward(*args: str, cwd: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STEWARD, *args],
-        cwd=cwd,
-        env=_env(**env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
 
 
 def one_line(result: subprocess.CompletedProcess[str], status: int) -> str:
