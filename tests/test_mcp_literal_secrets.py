@@ -17,6 +17,7 @@ from fakes.anthropic import Reply
 from mcp_servers.support import NOTES, PYTHON, mcp_world, write_config
 
 from agent.mcp import load_mcp_config
+from agent.mcp.config import redact
 
 STEWARD = str(Path(sys.executable).with_name("steward"))
 TOKEN = "ghp_CNRYliteralArgTok0123456789abcd"
@@ -155,3 +156,197 @@ def test_the_server_is_still_given_the_key_it_was_written_with(tmp_path: Path) -
     path = write_config(tmp_path / "mcp.json", {"notes": {"command": PYTHON, "args": ARGS}})
     [spec] = load_mcp_config(path, {}).servers
     assert spec.args == tuple(ARGS) and set(LITERAL) <= set(spec.secrets)
+
+
+# R187: the masking above took ordinary values for keys and blanked them in the owner's results
+# and in every log line (a folder, a table's key names, "Basic"), and missed the header form.
+
+RECORDS_SERVER = '''
+"""Run as the filesystem and a DynamoDB server are, with a folder and a table's key names in
+its args; it answers with them, as those servers do."""
+import json
+import sys
+
+from mcp.server import MCPServer
+
+server = MCPServer("records", version="1.0")
+root, *rest = sys.argv[1:]
+flags = dict(zip(rest[::2], rest[1::2]))
+
+
+@server.tool()
+def list_allowed_directories() -> str:
+    """The folders it may read."""
+    return f"Allowed directories:\\n{root}"
+
+
+@server.tool()
+def list_directory() -> str:
+    """What is in the folder."""
+    return f"[FILE] {root}/q3.xlsx"
+
+
+@server.tool()
+def get_item() -> str:
+    """One item of the table."""
+    return json.dumps([{flags["--partition-key"]: "u-17", flags["--sort-key"]: "2026-03-01"}])
+
+
+@server.tool()
+def started_with() -> str:
+    """The command line it was started with."""
+    return " ".join(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    server.run()
+'''
+SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+NIX = "/nix/store/0c8h3zs1vy3j2kmn5x9r2a7p6q4d1f0g-nodejs-20.11.1"
+BEARER = "Tk9shortSecret"
+NOTION_ID = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"
+SHEET_ID = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
+
+
+async def test_a_folder_key_names_and_modes_in_args_come_back_in_results_as_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """R187: the folder `QuarterlyReports2024Q3` read `Allowed directories:\\n***`, an item
+    `[{"***": "u-17", "***": "2026-03-01"}]`, and a log line `indexed profile for *** 17`;
+    a bearer token in `--header` was none of them and is the one blanked."""
+    caplog.set_level(logging.INFO)
+    script = tmp_path / "records.py"
+    script.write_text(RECORDS_SERVER)
+    root = tmp_path / "home" / "me" / "QuarterlyReports2024Q3"
+    root.mkdir(parents=True)
+    args = [str(script), str(root), "--partition-key", "userId", "--sort-key", "createdAt"]
+    args += ["--auth", "Basic", "--revision", SHA, "--node", NIX]
+    args += ["--header", f"Authorization: Bearer {BEARER}"]
+    rules = '[[rules]]\ntool = "mcp__records__*"\nrisk = "read"\nclosed_world = true\n'
+    servers = {"records": {"command": PYTHON, "args": args}}
+    async with mcp_world(tmp_path, servers, rules=rules) as world:
+        [state] = world.mcp.states()
+        tools = ["list_allowed_directories", "list_directory", "get_item", "started_with"]
+        world.model.reply(Reply.tool_uses([(f"mcp__records__{t}", {}) for t in tools]))
+        world.model.reply(Reply.text("done"))
+        await world.h.say("what can you read?")
+        results = [str(r["content"]) for r in world.model.requests[-1].tool_results]
+        logging.getLogger("agent.profiles").info("indexed profile for userId 17 (Basic)")
+    assert state.status == "up", state
+    listed, folder, item, argv = results
+    assert f"Allowed directories:\n{root}" in listed and f"[FILE] {root}/q3.xlsx" in folder
+    assert '[{"userId": "u-17", "createdAt": "2026-03-01"}]' in item, item
+    assert f"--auth Basic --revision {SHA} --node {NIX} --header Authorization: Bearer ***" in argv
+    assert BEARER not in argv and BEARER not in caplog.text
+    assert "indexed profile for userId 17 (Basic)" in caplog.messages
+    assert state.target == (
+        f"{PYTHON} {script} {root} --partition-key userId --sort-key createdAt --auth Basic "
+        f"--revision *** --node {NIX} --header Authorization: Bearer ***"
+    )
+
+
+def _load(tmp_path: Path, args: list[str], **environ: str) -> tuple[str, tuple[str, ...]]:
+    path = write_config(tmp_path / "mcp.json", {"s": {"command": "srv", "args": args}})
+    [spec] = load_mcp_config(path, environ).servers
+    return spec.shown, spec.secrets
+
+
+def test_a_credential_in_a_header_arg_is_hidden_and_a_secret(tmp_path: Path) -> None:
+    """R187: mcp-remote's README form, `--header "Authorization: Bearer <token>"`, was shown as
+    written and its token left in results; other headers stay as they are."""
+    zapier = "https://mcp.zapier.example/api/mcp/s/c2stWmFwaWVyS2V5MTIzNDU2Nzg5MGFiY2RlZg==/mcp"
+    args = ["mcp-remote", zapier, "--header", f"Authorization: Bearer {BEARER}"]
+    args += ["-H", "X-Api-Key: xk-42abc", "-H", "Accept: application/json"]
+    args += ["--header=Cf-Access-Token:tok-77", "--header", "Authorization:${AUTH_HEADER}"]
+    shown, secrets = _load(tmp_path, args, AUTH_HEADER="Bearer envTok-555")
+    assert shown == (
+        "srv mcp-remote https://mcp.zapier.example/api/mcp/s/***/mcp --header Authorization: "
+        "Bearer *** -H X-Api-Key: *** -H Accept: application/json --header=Cf-Access-Token:*** "
+        "--header Authorization:${AUTH_HEADER}"
+    )
+    assert {BEARER, "xk-42abc", "tok-77", "envTok-555"} <= set(secrets)
+    assert "application/json" not in secrets
+    said = f"401 for Bearer {BEARER} (Accept: application/json)"
+    assert redact(said, secrets) == "401 for Bearer *** (Accept: application/json)"
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--token",
+        "--tokens",
+        "--secret",
+        "--client-secret",
+        "--password",
+        "--passwd",
+        "--pwd",
+        "--passphrase",
+        "--credential",
+        "--apikey",
+        "--bearer",
+        "--pat",
+        "--cookie",
+        "--auth",
+        "--authorization",
+        "--authToken",
+        "--key",
+        "--api-key",
+        "--apiKey",
+        "--API_KEY",
+        "--access-key",
+        "--private-key",
+        "--license-key",
+        "--master-key",
+    ],
+)
+def test_a_flag_named_for_a_credential_hides_its_value(tmp_path: Path, flag: str) -> None:
+    assert _load(tmp_path, [flag, "v4lue-42x"]) == (f"srv {flag} ***", ("v4lue-42x",))
+    assert _load(tmp_path, [f"{flag}=v4lue-42x"]) == (f"srv {flag}=***", ("v4lue-42x",))
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--sort-key",
+        "--partition-key",
+        "--sortKey",
+        "--hotkey",
+        "--monkey",
+        "--key-file",
+        "--max-tokens",
+        "--maxTokens",
+        "--author",
+        "--keyboard",
+        "--patch",
+    ],
+)
+def test_a_flag_not_named_for_a_credential_shows_its_value(tmp_path: Path, flag: str) -> None:
+    """R187: any flag ending in "key" was a credential: `--sort-key createdAt` blanked every
+    "createdAt" in results and logs."""
+    assert _load(tmp_path, [flag, "v4lue-42x", f"{flag}=v4lue-42x"]) == (
+        f"srv {flag} v4lue-42x {flag}=v4lue-42x",
+        (),
+    )
+
+
+def test_a_word_of_letters_after_a_credential_flag_is_a_mode_not_a_secret(
+    tmp_path: Path,
+) -> None:
+    """R187: `--auth Basic` was `***`, and every "Basic" in results and logs with it. After a
+    flag that names a password or token, a word is one all the same."""
+    args = ["--auth", "Basic", "--auth=oauth", "--use-token", "true", "--api-key", "off"]
+    assert _load(tmp_path, args) == ("srv " + " ".join(args), ())
+    args = ["--password", "hunter", "--apiKey=letmein"]
+    assert _load(tmp_path, args) == ("srv --password *** --apiKey=***", ("hunter", "letmein"))
+
+
+def test_a_word_only_of_a_keys_shape_is_hidden_where_shown_but_no_secret(tmp_path: Path) -> None:
+    """R187: a sheet's id, a page's, a commit were blanked in results and logs as keys; in a
+    path (a folder, a `/nix/store/<hash>` command) they are shown as written."""
+    paths = ["/home/me/QuarterlyReports2024Q3", "./data/ab12cd34ef56gh78ij90kl", NIX]
+    paths += ["~/notes/Xy9Xy9Xy9Xy9Xy9Xy9Xy9Xy9", "--root=/srv/QuarterlyReports2024Q3"]
+    paths += [f"@scope/{NOTION_ID}", f"{NIX}/bin/node"]
+    ids = [NOTION_ID, f"--sheet={SHEET_ID}", "--revision", SHA]
+    shown, secrets = _load(tmp_path, [*paths, *ids])
+    assert shown == "srv " + " ".join([*paths, "***", "--sheet=***", "--revision", "***"])
+    assert secrets == ()

@@ -10,10 +10,12 @@ can be pasted in as it is.
 environment and Steward's `.env`; a variable that is unset and has no default is an error, never
 an empty string. Expanded values are held as secrets: they are never logged, printed or shown to
 the model, and error text that quotes one has it replaced by `***`. So is a key written in the
-file as it is (`--token ghp_…` in args, a key in a URL's path): shown as `***` wherever the
-server is named.
+file as it is (`--token ghp_…` or `--header "Authorization: Bearer …"` in args, a key in a
+URL's path): shown as `***` wherever the server is named. A word in args that only looks like
+a key (a sheet's id, a commit) is `***` where the server is named, but no secret: results and
+logs keep it (R187).
 
-(Some 420 lines: what is a secret in a server's entry, expanded or written, is decided in one
+(Some 490 lines: what is a secret in a server's entry, expanded or written, is decided in one
 place, and the file's checks with it.)
 """
 
@@ -267,66 +269,130 @@ def _shown_url(written: str) -> str:
 
 
 def _shown_command(written: list[str], expanded: list[str]) -> tuple[str, list[str]]:
-    """The command line as written with every key in it as `***`, and those keys (R183: a
-    token written into args, `--token ghp_…` or `--api-key=sk-…`, was shown by `steward mcp
-    check`, on the approval card, in `/status` and the log, and left in results, where a
-    `${VAR}` one was hidden). A key is the value of a flag named for a credential, a word of
-    a key's shape, or what `_carried` finds (a DSN's password); paths, ports and model names
-    stay as they are."""
+    """The command line as written with every key in it as `***`, and the secrets among them
+    (R183: a token written into args, `--token ghp_…` or `--api-key=sk-…`, was shown by
+    `steward mcp check`, on the approval card, in `/status` and the log, and left in results,
+    where a `${VAR}` one was hidden). A secret is the value of a flag named for a credential,
+    a `--header` one (`Authorization: Bearer <this>`), a key of a known prefix, a key in a
+    URL's path or what `_carried` finds; a word that only has a key's shape is `***` here but
+    no secret (R187: a folder, a sheet's id or a commit blanked in results and every log
+    line was the owner's own data, not a key)."""
     shown: list[str] = []
     secrets: list[str] = []
-    flag_before = False
+    before = ""  # what the flag before says this arg is: "credential", "header" or nothing
     for raw, value in zip(written, expanded, strict=True):
         raw = str(raw)
         flag, equals, given = raw.partition("=")
-        if flag_before and not raw.startswith("-"):  # `--token <this>`
-            shown.append(_given(raw, value, secrets))
-        elif equals and _credential_flag(flag):  # `--api-key=<this>`
-            shown.append(f"{flag}={_given(given, value.partition('=')[2], secrets)}")
+        if before and not raw.startswith("-"):  # `--token <this>`, `--header <this>`
+            shown.append(_flag_value(before, raw, value, secrets))
+        elif equals and (kind := _flag_kind(flag)):  # `--api-key=<this>`
+            shown.append(f"{flag}={_flag_value(kind, given, value.partition('=')[2], secrets)}")
         else:
-            found = _literal_keys(raw)
-            secrets += found
-            shown.append(redact(raw, tuple(found)))
-        flag_before = not equals and _credential_flag(raw)
-    return " ".join(shown), secrets
+            shown.append(_shown_arg(raw, secrets))
+        before = "" if equals else _flag_kind(raw)
+    return " ".join(shown), list(dict.fromkeys(secrets))
 
 
-def _given(raw: str, value: str, secrets: list[str]) -> str:
+def _flag_kind(arg: str) -> str:
+    """What the value of the flag `arg` is: "header", "auth" (`--auth`: a scheme, or a
+    credential), "credential" or "" (anything else)."""
+    if arg in ("-H", "--header"):
+        return "header"
+    if not _credential_flag(arg):
+        return ""
+    return "auth" if set(_flag_words(arg)) <= {"auth", "authorization"} else "credential"
+
+
+def _flag_value(kind: str, raw: str, value: str, secrets: list[str]) -> str:
+    if kind == "header":
+        shown = _header(raw, value, secrets)
+        return _shown_arg(raw, secrets) if shown is None else shown
+    return _given(raw, value, secrets, scheme_may_be=kind == "auth")
+
+
+def _given(raw: str, value: str, secrets: list[str], *, scheme_may_be: bool = False) -> str:
     """A credential flag's value as shown (`***`), its expanded value kept as a secret. A path
-    (`--credentials ./sa.json`) is no secret; a lower-case word (`--auth oauth`) is hidden but
-    not blanked in results, where "oauth" is an ordinary word."""
-    if _PATH.match(raw):
+    (`--credentials ./sa.json`) is none, nor, after `--auth`, a word of letters only (`--auth
+    Basic`, `--auth oauth`): it says how, not with what, and blanking it blanked every "Basic"
+    (R187). After `--password` or `--token` a word is what it says it is."""
+    if _PATH.match(raw) or value.lower() in _SWITCH_WORDS:  # `--use-token true`
         return raw
-    if not _MODE_WORD.fullmatch(value):
-        secrets.append(value)  # `--token ${PLAIN_NAME}`: the flag says what it holds
+    if scheme_may_be and _MODE_WORD.fullmatch(value):
+        return raw
+    secrets.append(value)  # `--token ${PLAIN_NAME}`: the flag says what it holds
     return raw if _VARIABLE.search(raw) else "***"
 
 
+def _header(raw: str, value: str, secrets: list[str]) -> str | None:
+    """A `--header` value naming a credential (`Authorization: Bearer <this>`, `X-Api-Key:
+    <this>`) shown with `***` for it, the credential kept as a secret; None for any other
+    header (R187: mcp-remote's README form showed the token as written)."""
+    written, given = _HEADER.fullmatch(raw), _HEADER.fullmatch(value)
+    if not (written and given and written[3].strip() and _CREDENTIAL_HEADER.search(written[2])):
+        return None
+    if given[3].strip():
+        secrets.append(given[3].strip())
+    return raw if _VARIABLE.search(written[3]) else f"{written[1]}***"
+
+
 def _credential_flag(arg: str) -> bool:
-    """`--token`, `--api-key`, `-password`, `--authToken`; not `--max-tokens`, `--key-file`."""
-    if not (match := _FLAG.fullmatch(arg)):
+    """`--token`, `--api-key`, `--apiKey`, `-password`, `--authToken`, `--key`; not
+    `--max-tokens`, `--key-file`, nor `--sort-key`, `--partition-key`, `--hotkey`, `--monkey`
+    (R187: any name ending in "key" was one, and `--sort-key createdAt` blanked every
+    "createdAt")."""
+    words = _flag_words(arg)
+    if not words or _PLAIN_FLAG_WORDS.intersection(words):
         return False
-    words = re.split(r"[-_.]", match[1].lower())
-    return not _PLAIN_FLAG_WORDS.intersection(words) and any(
-        w in _CREDENTIAL_WORDS or w.endswith(("token", "key", "secret", "password")) for w in words
+    return words == ["key"] or any(
+        w in _CREDENTIAL_WORDS
+        or w.endswith(("token", "secret", "password", "apikey"))
+        or (w == "key" and i > 0 and words[i - 1] in _KEY_KINDS)
+        for i, w in enumerate(words)
     )
 
 
-def _literal_keys(raw: str) -> list[str]:
-    """Keys written as they are in an arg (not its `${VAR}`s): words of a key's shape, and
-    whole and by `/` part, and what `_carried` finds."""
-    literal = _VARIABLE.sub("\0", raw)
-    found = [f for f in _carried(literal) if "\0" not in f]
-    for word in _KEY_WORD.findall(literal):
-        if _key_shaped(word):
-            found += [word, *(part for part in word.split("/") if _key_shaped(part))]
-    return list(dict.fromkeys(found))
+def _flag_words(arg: str) -> list[str]:
+    """The words of a flag's name (`--apiKey`: api, key); none for an arg that is no flag."""
+    if not (match := _FLAG.fullmatch(arg)):
+        return []
+    return re.split(r"[-_.]+", _CAMEL.sub("-", match[1]).lower())
+
+
+def _shown_arg(raw: str, secrets: list[str]) -> str:
+    """An arg with the keys written in it (not its `${VAR}`s) as `***`: what `_carried` finds
+    and a key in a URL's path (as for an http server's URL, R134: mcp-remote's
+    `…/api/mcp/s/<key>/mcp`) are secrets; a word of a key's shape is only `***` here, and not
+    in a path at all (`/home/me/QuarterlyReports2024Q3`, `/nix/store/<hash>-node`, R187)."""
+    literal = _VARIABLE.sub(lambda m: "\0" * len(m[0]), raw)  # same length: spans match `raw`
+    found = [f for f in [*_carried(literal), *_url_path_keys(literal)] if "\0" not in f]
+    secrets += found
+    spans = [m.span() for f in found for m in re.finditer(re.escape(f), literal)]
+    if not _PATH.match(literal):
+        for word in _KEY_WORD.finditer(literal):
+            if _PATH_SEPARATOR.search(literal, 0, word.start()):
+                break  # in a path from here on: `@scope/…`, `--root=/srv/…`
+            if _key_shaped(word[0]):
+                spans.append(word.span())
+    shown, end = [], 0
+    for start, stop in sorted(spans):
+        if start >= end:
+            shown += [raw[end:start], "***"]
+        end = max(end, stop)  # one overlapping the one before widens it
+    return "".join([*shown, raw[end:]])
+
+
+def _url_path_keys(literal: str) -> list[str]:
+    keys: list[str] = []
+    for url in _URL_IN.findall(literal):
+        with contextlib.suppress(ValueError):
+            keys += [p for p in urlsplit(url).path.split("/") if _key_shaped(p)]
+    return keys
 
 
 def _key_shaped(word: str) -> bool:
     """A known key prefix, or a run of 20 or more letters and digits with both in it: a random
-    key has that, a name (`mcp-server-sequential-thinking`, `claude-3-5-sonnet-20241022`,
-    `@modelcontextprotocol/server-filesystem`) breaks into words, a path into parts."""
+    key has that, a name (`mcp-server-sequential-thinking`, `claude-3-5-sonnet-20241022`)
+    breaks into words."""
     return bool(_PREFIXED_KEY.search(word)) or any(
         re.search(r"[0-9]", run) and re.search(r"[A-Za-z]", run)
         for run in _RANDOM_RUN.findall(word)
@@ -334,9 +400,14 @@ def _key_shaped(word: str) -> bool:
 
 
 _FLAG = re.compile(r"--?([A-Za-z][A-Za-z0-9_.-]*)")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _CREDENTIAL_WORDS = frozenset(
-    {"token", "key", "keys", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
-    | {"auth", "authorization", "credential", "credentials", "cookie", "bearer", "pat"}
+    {"token", "tokens", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
+    | {"credential", "credentials", "apikey", "bearer", "pat", "cookie", "auth"}
+    | {"authorization"}
+)
+_KEY_KINDS = frozenset(  # `--<this>-key` holds a key; `--sort-key`, `--partition-key` a name
+    {"api", "access", "secret", "private", "client", "license", "auth", "master"}
 )
 _PLAIN_FLAG_WORDS = frozenset(  # the flag names where the value is, or says how long, not what
     {"file", "path", "dir", "folder", "env", "var", "name", "type", "mode", "method", "url"}
@@ -344,8 +415,12 @@ _PLAIN_FLAG_WORDS = frozenset(  # the flag names where the value is, or says how
     | {"timeout", "expiry", "size", "length", "budget", "no"}
 )
 _PATH = re.compile(r"(?:/|\./|\.\./|~/|[A-Za-z]:\\)")
-_MODE_WORD = re.compile(r"[a-z]{1,12}")
-_KEY_WORD = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_PATH_SEPARATOR = re.compile(r"[/\\]")
+_MODE_WORD = re.compile(r"[A-Za-z]+")
+_SWITCH_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "0", "1", "none", "null"})
+_HEADER = re.compile(r"(\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s*(?:[A-Za-z]+\s+(?=\S))?)(.*)", re.S)
+_CREDENTIAL_HEADER = re.compile(r"token|key|secret|auth|cookie|passw", re.IGNORECASE)
+_KEY_WORD = re.compile(r"[A-Za-z0-9+_-]+={0,2}")
 _RANDOM_RUN = re.compile(r"[A-Za-z0-9+]{20,}")
 
 
