@@ -4,7 +4,10 @@ months or decades away without a word. "in 5 call mom" was 7 May, "in 10 tea" 7 
 "1.5", "2 3" dates too. A number after "in" with no unit is asked about; bare numbers with no
 month and no / . - between them, signed numbers, digits that are not 0-9 and decimals without
 a unit are not dates; a date more than 100 years ahead is refused, naming the horizon. Every
-form read before is read as before."""
+form read before is read as before. R187: a zone's offset after a clock ("9:00 -0500") is read
+again, not left in the text; punctuation ("in 5.", "13 13.") and a clock ("13 13 at 9:00") are
+no way past the refusals; "in .5 hours" is half an hour; "in 2 weeks'" is a unit, and "in 2 yrs"
+is asked about as "in 2 years"."""
 
 from __future__ import annotations
 
@@ -162,3 +165,94 @@ def test_days_read_before_are_read_as_before() -> None:
         ("2036-12-31", date(2036, 12, 31)),
     ):
         assert parse_day(words, NOW, BERLIN) == day, words
+
+
+# -- R187: offsets, punctuation, clocks beside bare numbers, apostrophes -------------------------
+
+
+async def test_a_zone_offset_after_a_clock_is_read_not_dropped(tmp_path: Path) -> None:
+    """ "-0500" after a clock was taken for a signed number: the reminder was set at 9:00 Berlin
+    time with the text "-0500 standup" (R187)."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind tomorrow 9:00 -0500 standup")
+        assert said.startswith("OK, #1: Tue 2026-12-08 15:00 (in 1 d 4 h) — standup."), said
+        said = await h.say("/remind 2026-12-24 18:00 -0800 call")
+        assert said.startswith("OK, #2: Fri 2026-12-25 03:00 (in 17 d 16 h) — call."), said
+
+
+def test_each_way_of_writing_an_offset_after_a_clock_is_read() -> None:
+    for words, at in (
+        ("tomorrow 9:00 -0500 standup", "2026-12-08 15:00"),
+        ("tomorrow 9:00 -05:00 standup", "2026-12-08 15:00"),
+        ("tomorrow 9am -0500 standup", "2026-12-08 15:00"),
+        ("tomorrow 9:00 +05 standup", "2026-12-08 05:00"),
+        ("tomorrow 9:00 UTC+5 standup", "2026-12-08 05:00"),
+        ("tomorrow 9:00 GMT-3 standup", "2026-12-08 13:00"),
+        ("at 9 -0500, standup", "2026-12-07 15:00"),
+    ):
+        parsed = parse_reminder(words, NOW, BERLIN)
+        assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (
+            at,
+            "standup",
+        ), words
+    assert parse_moment("tomorrow 9:00 -0500", NOW, BERLIN) == datetime(2026, 12, 8, 14, tzinfo=UTC)
+
+
+def test_a_number_the_time_could_not_take_is_refused_not_left_to_the_text() -> None:
+    """Where the longest time was refused for a number in it, a shorter one without the number
+    was taken quietly (R187); a signed number after a clock and before a word is the text's."""
+    for words, cut in (("tomorrow -1 test", "tomorrow -1"), ("in 2 hours -0500 x", "in 2 hours")):
+        with pytest.raises(WhenError, match=f"I couldn't read “{cut}"):
+            parse_reminder(words, NOW, BERLIN)
+    parsed = parse_reminder("at 7 -10 degrees jacket", NOW, BERLIN)
+    assert (f"{parsed.first.astimezone(BERLIN):%H:%M}", parsed.text) == (
+        "07:00",
+        "-10 degrees jacket",
+    )
+
+
+async def test_punctuation_around_a_number_is_no_way_past_the_refusals(tmp_path: Path) -> None:
+    """ "in 5. call mom", "13 13.", "13 13 at 9:00" were still May and 2113; "in .5 hours tea"
+    was 10 May with the text "hours tea" (R187)."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/goal add Renew the passport")
+        for words in ("in 5. call mom", "in 5: call mom", "in 5! call mom", "in (5) call mom"):
+            said = await h.say(f"/remind {words}")
+            assert said.startswith("In 5 what? For example “in 5 minutes call mom”."), said
+        for words in ("13 13. test", "13 13 at 9:00 test", "1 2 at 9:00 test"):
+            said = await h.say(f"/remind {words}")
+            assert said.startswith(f"I couldn't find a time at the start of “{words}”."), said
+        for when in ("13 13.", "march \u2212 1"):
+            said = await h.say(f"/goal due 1 {when}")
+            assert said.startswith(f"I couldn't read “{when}” as a date."), said
+        assert await _reminders(h) == 0 and await _due_at(h) is None
+        said = await h.say("/remind in .5 hours tea")
+        assert said.startswith("OK, #1: Mon 2026-12-07 11:30 (in 30 min) — tea."), said
+
+
+async def test_a_unit_in_quotes_or_nearly_a_unit_is_not_asked_about_as_none(
+    tmp_path: Path,
+) -> None:
+    """ "in 2 weeks'" was asked "In 2 what?", and "in 2 yrs pay" answered with the example
+    "in 2 minutes yrs pay" (R187)."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        await h.say("/goal add Renew the passport")
+        assert await h.say("/goal due 1 in 2 weeks'") == "#1 is due Mon 2026-12-21."
+        said = await h.say("/remind in 2 weeks' time dentist")
+        assert said.startswith("OK, #2: Mon 2026-12-21 11:00 (in 14 d) — dentist."), said
+        said = await h.say("/remind in 2 yrs pay")
+        assert said.startswith("In 2 what? For example “in 2 years pay”."), said
+        said = await h.say("/remind in 5 Minuten anrufen")
+        assert said.startswith("In 5 what? For example “in 5 minutes anrufen”."), said
+        said = await h.say("/goal due 1 in 2 mo")
+        assert said.startswith("In 2 what? For example “in 2 months”."), said
+
+
+def test_a_signed_span_is_read_as_before() -> None:
+    """ "+1 day" was read as a day from now before R186 refused every signed number (R187)."""
+    assert parse_moment("+1 day", NOW, BERLIN) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+    with pytest.raises(WhenError, match="in the past"):
+        parse_moment("-1 day", NOW, BERLIN)

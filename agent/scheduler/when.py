@@ -9,7 +9,7 @@ where the time ends and the reminder text begins, and turns "every <days> <time>
 occurrences across daylight saving, quiet-hour windows) is `recurrence.py`; its names are
 exported here too, so callers have one module for "when".
 
-(Some 950 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 1,070 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -17,6 +17,7 @@ of numbers that are no dates; apart, the forms would drift in what they accept.)
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -232,10 +233,38 @@ def _dateparse(
 
 
 _ASCII_NUMBER = re.compile(r"[0-9]+")
-_DECIMAL = re.compile(r"[0-9]+\.[0-9]+")
+_DECIMAL = re.compile(r"[0-9]*\.[0-9]+")  # "1.5", and ".5" (R187: "in .5 hours" was May)
 _DAY_MONTH_OR_CLOCK = re.compile(r"[0-9]{1,2}\.[0-9]{2}")  # "24.12", "9.30"
-# "-1", "+1", "#1", "№1", a minus sign ("+01:00", a zone's offset, and "2026-12-24" are not)
-_SIGNED_NUMBER = re.compile(r"(?<!\S)(?:[#\u2116\u2212]\d|[-+]\d+(?:\.\d+)?,?(?!\S))")
+_MARKS = ",:;!?()[]{}\"'“”‘’«»"
+"""Punctuation around a word that is not part of it ("in 5: call", "(5)"); a full stop is
+not among them: "1.5." and "24.12." are dates."""
+_UNIT_AFTER = (
+    r"(?:secs?|seconds?|mins?|minutes?|hrs?|hours?|days?|weeks?|wks?|months?|years?|[smhdw])"
+)
+# "-1", "+1", "#1", "№1", "\u2212 1" (U+2212, a minus sign), "march - 1"; not "+1 day" (a
+# span), "+01:00" (a zone's offset) nor "2026-12-24"
+_SIGNED_NUMBER = re.compile(
+    rf"(?<![^\s(\[\"'“‘«])(?:[#\u2116\u2212]\s*\d|-\s+\d|"
+    rf"[-+]\d+(?:\.\d+)?[.,:;!?)\]\"'”’»]*(?!\S)(?!\s+{_UNIT_AFTER}\b))",
+    re.I,
+)
+_CLOCK_TIME = (
+    r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.))?|\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)"
+)
+# "-0500", "+05:30", "+05", "UTC+5", "GMT-03:00"; not "-10" ("at 7 -10 degrees jacket")
+_OFFSET = r"(?:utc|gmt)[+-]\d{1,2}(?::?[0-5]\d)?|[+-](?:0\d|1[0-4]):?[0-5]\d|[+-]0\d"
+_OFFSET_WORD = re.compile(rf"(?:{_OFFSET}),?", re.I)
+_OFFSET_AFTER_CLOCK = re.compile(rf"(?<![\d:])({_CLOCK_TIME})\s+(?:{_OFFSET})(?=$|[\s,])", re.I)
+"""A zone's offset after a clock ("9:00 -0500", "18:00 +05:30", "9am UTC+5"), which dateparser
+reads: not a signed number (R187: "-0500" was refused, and the reminder set at 9:00 Berlin
+time with the text "-0500 standup")."""
+# what is left of a time of day once its numbers are taken as a clock: "13 13 at 9:00" is
+# the bare numbers "13 13" (R187: 13 March 2113); "9.30" can only be a clock, "10.10" a date
+_CLOCKS_OUT = re.compile(
+    rf"(?<![\d:.])(?:{_CLOCK_TIME}|(?:[01]?\d|2[0-3])\.(?:1[3-9]|[2-5]\d))(?![\d:.])|"
+    r"\b(?:noon|midnight)\b",
+    re.I,
+)
 
 
 def _not_a_date(text: str) -> bool:
@@ -243,33 +272,77 @@ def _not_a_date(text: str) -> bool:
     (R186): a negative ("-1" was January), a number with a sign ("#1"), a digit that is not
     0-9 ("²" was February), a decimal without a unit ("1.5" was 1 May; "24.12", "1.5." and
     "in 1.5 hours" are still read), or bare numbers with no month and no / . - between them
-    ("13 13" was 13 December 2113, "1 2" 2 January, "2 3" 3 February)."""
+    ("13 13" was 13 December 2113, "1 2" 2 January, "2 3" 3 February), also with a clock or
+    punctuation beside them ("13 13 at 9:00", "13 13.", R187). A zone's offset after a clock
+    ("9:00 -0500") and a signed span ("+1 day") are read."""
+    text = _OFFSET_AFTER_CLOCK.sub(lambda m: m[1], text)
     if any(ch.isnumeric() and not ch.isascii() for ch in text) or _SIGNED_NUMBER.search(text):
         return True
-    words = [w.lower().strip(",") for w in text.split()]
+    words = [w.lower().strip(_MARKS) for w in text.split()]
     for word, following in zip(words, [*words[1:], ""], strict=True):
         decimal = _DECIMAL.fullmatch(word) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
-        if decimal and following not in _SPAN_UNITS:
+        if decimal and following.rstrip(".") not in _SPAN_UNITS:
             return True
-    said = [w for w in words if w not in _CONNECTORS]
+    rest = _CLOCKS_OUT.sub(" ", text.rstrip(_MARKS + "."))
+    said = [w.lower().strip(_MARKS) for w in rest.split()]
+    said = [w for w in said if w and w not in _CONNECTORS]
     return bool(said) and all(_ASCII_NUMBER.fullmatch(w) for w in said)
 
 
-def _no_number_alone_after_in(tokens: list[str], unit: str, rest: str = "") -> None:
+_NUMBER_IN_MARKS = re.compile(r"[(\[\"'“‘«]*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)[.,:;!?)\]\"'”’»]*")
+_UNIT_NAMES = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
+_NEAR_UNITS = {
+    "mo": "months", "mos": "months", "mth": "months", "mths": "months", "yr": "years",
+    "yrs": "years", "sekunde": "seconds", "sekunden": "seconds", "stunde": "hours",
+    "stunden": "hours", "tage": "days", "tagen": "days", "woche": "weeks", "wochen": "weeks",
+    "monat": "months", "monate": "months", "monaten": "months", "jahr": "years",
+    "jahre": "years", "jahren": "years",
+}  # fmt: skip
+"""Words that are units, though not ones dateparser reads ("in 2 yrs", "in 5 Minuten")."""
+
+
+def _unit_word(word: str) -> str:
+    """A word as a unit is checked: without the punctuation and quotes around it, and without a
+    possessive's ("in 2 weeks' time", "in a week's time", R187)."""
+    word = word.lower().strip(_MARKS + ".")
+    return word[:-2] if word.endswith(("'s", "’s")) else word.rstrip("'’")
+
+
+def _near_unit(word: str) -> str | None:
+    """The unit (plural) a word nearly is ("yrs", "mo", "mintues", "Minuten"), or None: the
+    example asked for puts it there, not "in 2 minutes yrs pay" (R187)."""
+    if word in _NEAR_UNITS:
+        return _NEAR_UNITS[word]
+    if len(word) < 4:
+        return None
+    for name in _UNIT_NAMES:
+        close = difflib.SequenceMatcher(None, word, name).ratio() >= 0.85
+        if close and word[0] == name[0]:
+            return name
+    return None
+
+
+def _no_number_alone_after_in(tokens: list[str], unit: str, reminder: str | None = None) -> None:
     """ "in 5 call mom" was 7 May and "in 10 tea" 7 October (dateparser took the number for a
-    month): a number after "in" with no unit is asked about, with `unit` in the example and
-    `rest` (what follows the number, or the reminder to show) after it (R186)."""
+    month): a number after "in" with no unit is asked about, with `unit` in the example (R186)
+    and, for a reminder, what follows the number (or `reminder`, when nothing does) after it.
+    The number may be in punctuation ("in 5. call", "in (5) call", R187)."""
     if len(tokens) < 2 or tokens[0].lower() != "in":
         return
-    number = tokens[1].rstrip(",")
-    if not (_ASCII_NUMBER.fullmatch(number) or _DECIMAL.fullmatch(number)):
+    shaped = _NUMBER_IN_MARKS.fullmatch(tokens[1])
+    if shaped is None:
         return
-    following = tokens[2].lower().strip(",.") if len(tokens) > 2 else ""
+    number = shaped[1]
+    following = _unit_word(tokens[2]) if len(tokens) > 2 else ""
     if following in _SPAN_UNITS or following in _MONTHS or following in ("and", "or"):
         return  # "in 5 minutes", "in 5 march"; "in 2 and a half hours" is read (or not) as said
     if is_half(following):
         return
-    tail = f" {rest}" if rest else ""
+    rest = tokens[2:]
+    if (near := _near_unit(following)) is not None:  # "in 2 yrs": "in 2 years", not "2 minutes yrs"
+        unit, rest = near[:-1] if number == "1" else near, rest[1:]
+    tail = (" ".join(rest) or reminder) if reminder is not None else ""
+    tail = f" {tail}" if tail else ""
     if len(number) == 4:  # "in 2027": a year, and no day in it
         raise WhenError(f"Which day in {number}? For example “1 march {number}{tail}”.")
     raise WhenError(f"In {number} what? For example “in {number} {unit}{tail}”.")
@@ -281,6 +354,17 @@ def _time_like(tokens: list[str], i: int) -> bool:
     word = tokens[i].lower().strip(",")
     if word == "the":
         return _the_in_a_time(tokens, i)
+    if _OFFSET_WORD.fullmatch(word) and _after_a_time_of_day(tokens, i):
+        return True  # "9:00 -0500": a zone's offset (R187)
+    signed = re.fullmatch(r"[-+#\u2116\u2212]\d+(\.\d+)?", word)
+    decimal = _DECIMAL.fullmatch(word) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
+    if (signed or decimal) and _after_a_time_of_day(tokens, i):
+        following = _unit_word(tokens[i + 1]) if i + 1 < len(tokens) else ""
+        return following in _SPAN_UNITS  # "at 7 -10 degrees jacket": the text's, as "2 pills"
+    if _POSSESSIVE_SPAN.fullmatch(word) or (
+        word == "time" and i > 0 and _POSSESSIVE_SPAN.fullmatch(tokens[i - 1].strip(","))
+    ):
+        return True  # "in 2 weeks' time" (R187)
     if re.fullmatch(r"\d{1,2}", word) and _after_a_time_of_day(tokens, i):
         following = tokens[i + 1].lower().strip(",.") if i + 1 < len(tokens) else ""
         # "at 9 2 pills" was February, "friday 5pm 3 beers" March: the number is the text's,
@@ -380,10 +464,24 @@ _SHORT_UNITS = (
 )
 
 
+_POSSESSIVE_SPAN = re.compile(
+    r"\b(second|minute|hour|day|week|month|year)(s['’]|['’]s)(?:\s+time\b)?", re.I
+)
+_POINT_NUMBER = re.compile(r"(?<![\w.])\.(\d)")
+
+
+def _spelled(text: str) -> str:
+    """ "in 2 weeks' time" as "in 2 weeks" ("in 3 days' time" dateparser did not read) and
+    ".5" as "0.5" ("in .5 hours" was 10 May, R187)."""
+    text = _POSSESSIVE_SPAN.sub(lambda m: m[1] + ("s" if m[2][0] == "s" else ""), text)
+    return _POINT_NUMBER.sub(r"0.\1", text)
+
+
 def _normalized(text: str) -> str:
     """What dateparser reads: "at 9" and "monday 9" are 9:00 ("monday 9" was September),
     "tomorrow 12.30" a time (after a day, a dotted pair is a clock; elsewhere "24.12" is as
-    often a date), "1w", "10 m" and "1h30" spans."""
+    often a date), "1w", "10 m" and "1h30" spans, "in 2 weeks' time" and ".5" (`_spelled`)."""
+    text = _spelled(text)
     text = _BARE_HOUR_AFTER_AT.sub(r"at \1:00", text)
     text = _BARE_HOUR_AFTER_DAY.sub(r"\1 \2:00", text)
     text = _DOTTED_TIME_AFTER_DAY.sub(lambda m: f"{m[1]} {m[2]}:{m[3]}{m[4] or ''}", text)
@@ -562,11 +660,12 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
     tokens = _day_of_next_week(tokens, now, zone)
-    _no_number_alone_after_in(tokens, "minutes", " ".join(tokens[2:]) or "call mom")
+    _no_number_alone_after_in(tokens, "minutes", "call mom")
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
     _no_impossible_clock(tokens[:longest])
+    refused = 0  # where the longest phrase refused as numbers that are no date ends (R187)
     for end in range(longest, 0, -1):
         if tokens[end - 1].lower() in _CONNECTORS:
             continue
@@ -576,7 +675,9 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             continue  # "remind me the 2nd draft is due": not the 2nd ("… the 2nd to pay" is)
         moment = _moment(phrase, now, zone)
         if moment is None:
+            refused = refused or (end if _numbers_no_date(phrase, zone) else 0)
             continue
+        _no_numbers_dropped(tokens, end, refused)
         _no_half_after_the_time(tokens[end:])
         _no_repeat_after_once(phrase, tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
@@ -588,8 +689,27 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             )
         if not visible(rest):  # nothing, or zero-width marks alone (R121)
             raise WhenError("What should I remind you of?")
-        return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(phrase.strip())))
+        return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(_spelled(phrase).strip())))
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def _numbers_no_date(phrase: str, zone: ZoneInfo) -> bool:
+    """Whether `_moment` refuses the phrase as numbers that are no date (`_not_a_date`)."""
+    text, _ = _zone_named(phrase, zone)
+    return _not_a_date(_normalized(evening_hours(text)[0]))
+
+
+def _no_numbers_dropped(tokens: list[str], end: int, refused: int) -> None:
+    """A time read from fewer words than a longer phrase refused as numbers that are no date
+    is refused too, when the words left out have a number in them ("tomorrow -1 test"): so
+    "tomorrow 9:00 -0500 standup" was set at 9:00 with the text "-0500 standup", the offset
+    quietly dropped (R187; an offset after a clock is read now)."""
+    left_out = tokens[end:refused]
+    if any(ch.isnumeric() for word in left_out for ch in word):
+        raise WhenError(
+            f"I couldn't read “{' '.join(tokens[:refused])}” as a time: “{' '.join(left_out)}” "
+            "is no date or clock I know. For example “tomorrow 9:00 call mom”."
+        )
 
 
 _REPEAT_UNITS = frozenset(
