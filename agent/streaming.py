@@ -34,6 +34,7 @@ __all__ = [
     "ReplyStream",
     "ask_streamed",
     "status_line",
+    "steps_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,21 @@ STATUS_MARK = "⚙ Using "
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+_STATUS_LINE = re.compile(rf"^{re.escape(STATUS_MARK)}(?:[A-Za-z0-9_.-]{{1,40}}|a tool)…$", re.M)
+
+
 def status_line(tool: str) -> str:
     """The line a tool call shows in the preview (the name cut to what a tool name may hold)."""
     name = _TOOL_NAME.sub("", tool)[:40] or "a tool"
     return f"{STATUS_MARK}{name}…"
+
+
+def steps_of(shown: str) -> list[str]:
+    """The words of each step in a preview's text, as shown (blank lines and indentation
+    kept), the tools' status lines between them left out: what the turn joins into its answer
+    (R189: the console compared paragraphs stripped one by one, lost an indented line's
+    indentation, and printed the whole reply again)."""
+    return _STATUS_LINE.split(shown)
 
 
 class LivePreview(Protocol):
@@ -94,6 +106,9 @@ class ReplyStream:
         self._gap = False
         self._open = True
         self._showing = False
+        self._began = False
+        """An update was sent: it may show though it never returned (R189: a first message
+        the halt gave up on was made all the same, and left beside the reply for good)."""
         self._stopped = False
         self._handed = False
         self._wake = asyncio.Event()
@@ -140,7 +155,7 @@ class ReplyStream:
             return
         self._stopped = True
         await self._halt()
-        if self._shown:
+        if self._began:
             await self._live.discard()
 
     async def broken(self) -> None:
@@ -156,10 +171,10 @@ class ReplyStream:
     # -- the core's side --------------------------------------------------------------------
 
     async def handoff(self) -> LivePreview | None:
-        """The live preview the final reply should replace, or None: nothing was shown, or the
-        preview was taken down (the reply goes the ordinary way)."""
+        """The live preview the final reply should replace, or None: no update was sent, or
+        the preview was taken down (the reply goes the ordinary way)."""
         await self._halt()
-        if self._stopped or not self._shown or self._handed:
+        if self._stopped or not self._began or self._handed:
             return None
         self._handed = True
         return self._live
@@ -168,7 +183,7 @@ class ReplyStream:
         """After delivery: a preview no final reply replaced (a turn that paused for approval
         with nothing to say) is taken down."""
         await self._halt()
-        if self._shown and not self._handed and not self._stopped:
+        if self._began and not self._handed and not self._stopped:
             self._stopped = True
             await self._live.discard()
 
@@ -198,11 +213,11 @@ class ReplyStream:
     async def _push(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.still_ours is not None and not await self.still_ours():
             self._open, self._stopped = False, True
-            if self._shown:
+            if self._began:
                 await self._live.discard()
             return
         snapshot = self._text
-        self._showing = True
+        self._showing = self._began = True
         try:
             await self._live.show(snapshot)
         except Exception:  # a display must never fail the turn
@@ -216,9 +231,10 @@ class ReplyStream:
             self.first_shown_at = self._last_show
 
     async def _halt(self, *, flush: bool = False) -> None:
-        """Stop pushing; an update under way is let finish (within `halt_timeout`), so the
-        final reply never lands before a preview update. `flush` pushes what is pending first,
-        after the platform's interval."""
+        """Stop pushing; an update under way is let finish (within `halt_timeout`; past it,
+        cancelled, still counted as shown: the live waits for what it made), so the final reply
+        never lands before a preview update. `flush` pushes what is pending first, after the
+        platform's interval."""
         self._open = False
         task, self._task = self._task, None
         if task is not None and not task.done():

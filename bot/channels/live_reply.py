@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from agent.cards import terminal_safe
-from agent.streaming import STATUS_MARK
+from agent.streaming import steps_of
 from agent.types import Address
 from bot.channels.formatting import plain_fallback, slack_chunks, telegram_chunks
 from bot.channels.telegram_send import chat_id_of, thread_of
@@ -57,15 +57,33 @@ FIRST_DELAY = 0.1
 whole, and the first words still show well within 300 ms."""
 _draft_ids = itertools.count(random.randint(1, 2**30))
 _SLACK_STREAM_MAX = 11_000  # chat.*Stream take markdown_text up to 12,000 characters
+LANDING_WAIT = 5.0
+"""Seconds the final reply waits, past the stream's halt, for a first preview message still on
+its way (R189); one later than that is taken down when it lands."""
 
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+def _formatting_refused(exc: Exception) -> bool:
+    """A refusal for what the HTML holds ("can't parse entities", "entity URL … is invalid"),
+    as telegram_send's `_formatting_refused` judges a reply's (R189)."""
+    error = str(exc).lower()
+    return "entit" in error or "url" in error
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Marks a shielded call's failure seen: the one awaiting it may have been cancelled."""
+    if not task.cancelled():
+        task.exception()
+
+
 class TelegramLive:
     """A draft in a private chat, else one edited message. `on_no_drafts` is told when the Bot
-    API server does not offer drafts, so the channel stops trying them."""
+    API server does not offer drafts, so the channel stops trying them; a draft refused for
+    anything else (its formatting: then plain) is this reply's alone (R189: one link Telegram
+    would not take turned drafts off until restart)."""
 
     first_delay = FIRST_DELAY
 
@@ -85,6 +103,8 @@ class TelegramLive:
         self._draft_id = next(_draft_ids)
         self._on_no_drafts = on_no_drafts
         self._message_id: int | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._orphaned = False
         self._quiet_until = 0.0
         self._last = 0.0
         self.interval = 1.1 if drafts else 1.5
@@ -110,7 +130,7 @@ class TelegramLive:
             try:
                 await self._put(chunk.markup, html=True)
             except TelegramBadRequest as exc:
-                if "can't parse entities" not in str(exc).lower():
+                if not _formatting_refused(exc):
                     raise
                 await self._put(plain_fallback(chunk)[-4096:], html=False)
         except TelegramRetryAfter as exc:
@@ -120,10 +140,13 @@ class TelegramLive:
             if not self._draft or "not modified" in str(exc).lower():
                 log.debug("Telegram preview refused: %s", exc)
                 return
-            log.info("Telegram drafts unavailable here (%s); editing a message instead", exc)
             self._draft = False
             self.interval, self.refresh = 1.5, None
-            self._on_no_drafts()
+            if isinstance(exc, TelegramNotFound) or "method not found" in str(exc).lower():
+                log.info("Telegram drafts unavailable (%s); editing a message instead", exc)
+                self._on_no_drafts()
+            else:
+                log.info("Telegram refused a draft (%s); this reply edits a message", exc)
             await self.show(text)
         except TelegramError as exc:
             log.debug("Telegram preview not shown: %s", exc)
@@ -131,7 +154,7 @@ class TelegramLive:
             self._last = _now()
 
     async def _put(self, text: str, *, html: bool) -> None:
-        from bot.channels.telegram_send import NO_PREVIEW, message_id_of
+        from bot.channels.telegram_send import NO_PREVIEW
 
         api = self._api()
         chat = chat_id_of(self._address.chat_id)
@@ -146,15 +169,11 @@ class TelegramLive:
                 message_thread_id=thread_of(self._address),
             )
         elif self._message_id is None:
-            sent = await api.call(
-                "sendMessage",
-                chat_id=chat,
-                text=text,
-                parse_mode=mode,
-                message_thread_id=thread_of(self._address),
-                link_preview_options=NO_PREVIEW,
-            )
-            self._message_id = message_id_of(sent)
+            # shielded: a halt that gives up on it (a slow answer) still learns its id (R189)
+            if self._opening is None or self._opening.done():
+                self._opening = asyncio.create_task(self._open(text, mode))
+                self._opening.add_done_callback(_retrieved)
+            await asyncio.shield(self._opening)
         else:
             await api.call(
                 "editMessageText",
@@ -165,7 +184,33 @@ class TelegramLive:
                 link_preview_options=NO_PREVIEW,
             )
 
+    async def _open(self, text: str, mode: str | None) -> None:
+        """The preview's message: sent, its id kept; taken down at once where the reply went
+        out without it (it landed after `LANDING_WAIT`)."""
+        from bot.channels.telegram_send import NO_PREVIEW, message_id_of
+
+        sent = await self._api().call(
+            "sendMessage",
+            chat_id=chat_id_of(self._address.chat_id),
+            text=text,
+            parse_mode=mode,
+            message_thread_id=thread_of(self._address),
+            link_preview_options=NO_PREVIEW,
+        )
+        self._message_id = message_id_of(sent)
+        if self._orphaned:
+            message_id, self._message_id = self._message_id, None
+            await self._sender.delete(self._address, message_id)
+
+    async def _landed(self) -> None:
+        """Waits, within `LANDING_WAIT`, for a preview message still on its way (R189)."""
+        opening = self._opening
+        if opening is not None and not opening.done():
+            await asyncio.wait({opening}, timeout=LANDING_WAIT)
+            self._orphaned = not opening.done()
+
     async def finish(self, text: str) -> str | None:
+        await self._landed()
         if self._message_id is None:  # a draft (it gives way to the message) or nothing shown
             return await self._sender.send_text(self._address, text)
         wait = self._last + self.interval - _now()
@@ -174,6 +219,7 @@ class TelegramLive:
         return await self._sender.finish_live(self._address, text, self._message_id)
 
     async def discard(self) -> None:
+        await self._landed()
         if self._message_id is None:
             return  # a draft lapses by itself once the reply is sent
         message_id, self._message_id = self._message_id, None
@@ -319,18 +365,17 @@ class ConsoleLive:
 
     async def finish(self, text: str) -> str | None:
         printed = self._printed
-        # the answer is every step's words, printed between the tools' status lines
-        words = "\n\n".join(  # as the turn joins them: each stripped, none empty (R149)
-            p.strip()
-            for p in printed.split("\n\n")
-            if p.strip() and not p.strip().startswith(STATUS_MARK)
-        )
-        status = printed.rfind(STATUS_MARK)  # or the last step's alone, after its status line
-        gap = printed.find("\n\n", status) if status >= 0 else -2
-        tail = (printed[gap + 2 :] if gap >= 0 or status < 0 else "").lstrip()
-        for shown in (words.lstrip(), tail):
-            if text.startswith(shown) or text == shown.rstrip():
+        # the answer is every step's words, printed between the tools' status lines, joined as
+        # the turn joins them (agent/turn.py `_joined`: each step stripped, none empty: R149);
+        # an indented line inside a step stays indented (R189: stripped, it printed all twice)
+        steps = [step.strip() for step in steps_of(printed)]
+        words = "\n\n".join(step for step in steps if step)
+        last = steps[-1] if len(steps) > 1 else ""  # or the last step's alone, after a tool
+        for shown in (words, last):
+            if shown and text.startswith(shown):
+                blanks = printed[len(printed.rstrip()) :]  # already printed after the words
                 rest = text[len(shown) :]
+                rest = rest[len(blanks) :] if blanks and rest.startswith(blanks) else rest
                 if rest or not printed.endswith("\n"):
                     self._print(rest + "\n")
                 return None
