@@ -5,11 +5,12 @@ Natural-language moments ("45s", "2h30m", "tomorrow 9:00", "2026-12-24 18:00", "
 the `a…` wrappers from async code so that happens off the event loop). This module only finds
 where the time ends and the reminder text begins, and turns "every <days> <time>" into a
 `Recurrence`. The forms dateparser reads wrong (a time of day alone, "the 15th", "tonight at
-9", am and pm, "april 31") are read in `clock_words.py` first. The arithmetic on times (next
-occurrences across daylight saving, quiet-hour windows) is `recurrence.py`; its names are
-exported here too, so callers have one module for "when".
+9", am and pm, "april 31") are read in `clock_words.py` first; numbers that are no date or
+time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186, R187). The
+arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
+`recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 1,070 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 942 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -17,7 +18,6 @@ of numbers that are no dates; apart, the forms would drift in what they accept.)
 from __future__ import annotations
 
 import asyncio
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,6 +40,19 @@ from agent.scheduler.clock_words import (
     no_impossible_date,
     no_impossible_half,
     ordinal_day,
+)
+from agent.scheduler.number_refusals import (
+    ASCII_NUMBER,
+    CONNECTORS,
+    HMS_UNITS,
+    SPAN_UNITS,
+    UNITS_AFTER_NUMBER,
+    is_zone_offset,
+    needs_a_unit,
+    no_number_alone_after_in,
+    no_numbers_dropped,
+    not_a_date,
+    unit_word,
 )
 from agent.scheduler.recurrence import (
     Recurrence,
@@ -104,14 +117,6 @@ _TIME_WORDS = {
     "years", "am", "pm", "a.m.", "p.m.", "ago", "last",
 }  # fmt: skip
 _PARTS_OF_DAY = frozenset(PARTS_OF_DAY)
-_UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
-_HMS_UNITS = {
-    "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour",
-    "hours",
-}  # fmt: skip
-_SPAN_UNITS = _HMS_UNITS | _UNITS_AFTER_NUMBER | {
-    "day", "days", "week", "weeks", "month", "months", "year", "years",
-}  # fmt: skip
 _MONTH_FIRST = (  # the United States and Canada write the month first; Latin America does not
     "US/", "Canada/", "Pacific/Honolulu", "America/New_York", "America/Chicago",
     "America/Denver", "America/Los_Angeles", "America/Phoenix", "America/Anchorage",
@@ -133,7 +138,6 @@ _MONTH_FIRST = (  # the United States and Canada write the month first; Latin Am
     "CST6CDT", "MST7MDT", "PST8PDT", "EST", "MST", "HST",
 )  # fmt: skip
 _AMBIGUOUS_DAY_MONTH = re.compile(r"(?<![\d/.-])(0?[1-9]|1[0-2])([/.-])(0?[1-9]|1[0-2])(?!\d)")
-_CONNECTORS = {"in", "at", "on", "and", "a", "an", "next", "this", "of", "the"}
 _DAY_NUMBER = re.compile(r"^\d{1,2}(st|nd|rd|th)?,?$|^\d{4},?$")
 _ORDINAL_WORD = re.compile(r"^\d{1,2}(st|nd|rd|th),?$", re.I)
 _ORDINAL_ALONE = re.compile(r"^(the\s+)?\d{1,2}(st|nd|rd|th)$", re.I)
@@ -232,135 +236,17 @@ def _dateparse(
     return second if first <= now < second else first
 
 
-_ASCII_NUMBER = re.compile(r"[0-9]+")
-_DECIMAL = re.compile(r"[0-9]*\.[0-9]+")  # "1.5", and ".5" (R187: "in .5 hours" was May)
-_DAY_MONTH_OR_CLOCK = re.compile(r"[0-9]{1,2}\.[0-9]{2}")  # "24.12", "9.30"
-_MARKS = ",:;!?()[]{}\"'“”‘’«»"
-"""Punctuation around a word that is not part of it ("in 5: call", "(5)"); a full stop is
-not among them: "1.5." and "24.12." are dates."""
-_UNIT_AFTER = (
-    r"(?:secs?|seconds?|mins?|minutes?|hrs?|hours?|days?|weeks?|wks?|months?|years?|[smhdw])"
-)
-# "-1", "+1", "#1", "№1", "\u2212 1" (U+2212, a minus sign), "march - 1"; not "+1 day" (a
-# span), "+01:00" (a zone's offset) nor "2026-12-24"
-_SIGNED_NUMBER = re.compile(
-    rf"(?<![^\s(\[\"'“‘«])(?:[#\u2116\u2212]\s*\d|-\s+\d|"
-    rf"[-+]\d+(?:\.\d+)?[.,:;!?)\]\"'”’»]*(?!\S)(?!\s+{_UNIT_AFTER}\b))",
-    re.I,
-)
-_CLOCK_TIME = (
-    r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.))?|\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)"
-)
-# "-0500", "+05:30", "+05", "UTC+5", "GMT-03:00"; not "-10" ("at 7 -10 degrees jacket")
-_OFFSET = r"(?:utc|gmt)[+-]\d{1,2}(?::?[0-5]\d)?|[+-](?:0\d|1[0-4]):?[0-5]\d|[+-]0\d"
-_OFFSET_WORD = re.compile(rf"(?:{_OFFSET}),?", re.I)
-_OFFSET_AFTER_CLOCK = re.compile(rf"(?<![\d:])({_CLOCK_TIME})\s+(?:{_OFFSET})(?=$|[\s,])", re.I)
-"""A zone's offset after a clock ("9:00 -0500", "18:00 +05:30", "9am UTC+5"), which dateparser
-reads: not a signed number (R187: "-0500" was refused, and the reminder set at 9:00 Berlin
-time with the text "-0500 standup")."""
-# what is left of a time of day once its numbers are taken as a clock: "13 13 at 9:00" is
-# the bare numbers "13 13" (R187: 13 March 2113); "9.30" can only be a clock, "10.10" a date
-_CLOCKS_OUT = re.compile(
-    rf"(?<![\d:.])(?:{_CLOCK_TIME}|(?:[01]?\d|2[0-3])\.(?:1[3-9]|[2-5]\d))(?![\d:.])|"
-    r"\b(?:noon|midnight)\b",
-    re.I,
-)
-
-
-def _not_a_date(text: str) -> bool:
-    """Whether the words are numbers dateparser would make a date of, and no one means as one
-    (R186): a negative ("-1" was January), a number with a sign ("#1"), a digit that is not
-    0-9 ("²" was February), a decimal without a unit ("1.5" was 1 May; "24.12", "1.5." and
-    "in 1.5 hours" are still read), or bare numbers with no month and no / . - between them
-    ("13 13" was 13 December 2113, "1 2" 2 January, "2 3" 3 February), also with a clock or
-    punctuation beside them ("13 13 at 9:00", "13 13.", R187). A zone's offset after a clock
-    ("9:00 -0500") and a signed span ("+1 day") are read."""
-    text = _OFFSET_AFTER_CLOCK.sub(lambda m: m[1], text)
-    if any(ch.isnumeric() and not ch.isascii() for ch in text) or _SIGNED_NUMBER.search(text):
-        return True
-    words = [w.lower().strip(_MARKS) for w in text.split()]
-    for word, following in zip(words, [*words[1:], ""], strict=True):
-        decimal = _DECIMAL.fullmatch(word) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
-        if decimal and following.rstrip(".") not in _SPAN_UNITS:
-            return True
-    rest = _CLOCKS_OUT.sub(" ", text.rstrip(_MARKS + "."))
-    said = [w.lower().strip(_MARKS) for w in rest.split()]
-    said = [w for w in said if w and w not in _CONNECTORS]
-    return bool(said) and all(_ASCII_NUMBER.fullmatch(w) for w in said)
-
-
-_NUMBER_IN_MARKS = re.compile(r"[(\[\"'“‘«]*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)[.,:;!?)\]\"'”’»]*")
-_UNIT_NAMES = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
-_NEAR_UNITS = {
-    "mo": "months", "mos": "months", "mth": "months", "mths": "months", "yr": "years",
-    "yrs": "years", "sekunde": "seconds", "sekunden": "seconds", "stunde": "hours",
-    "stunden": "hours", "tage": "days", "tagen": "days", "woche": "weeks", "wochen": "weeks",
-    "monat": "months", "monate": "months", "monaten": "months", "jahr": "years",
-    "jahre": "years", "jahren": "years",
-}  # fmt: skip
-"""Words that are units, though not ones dateparser reads ("in 2 yrs", "in 5 Minuten")."""
-
-
-def _unit_word(word: str) -> str:
-    """A word as a unit is checked: without the punctuation and quotes around it, and without a
-    possessive's ("in 2 weeks' time", "in a week's time", R187)."""
-    word = word.lower().strip(_MARKS + ".")
-    return word[:-2] if word.endswith(("'s", "’s")) else word.rstrip("'’")
-
-
-def _near_unit(word: str) -> str | None:
-    """The unit (plural) a word nearly is ("yrs", "mo", "mintues", "Minuten"), or None: the
-    example asked for puts it there, not "in 2 minutes yrs pay" (R187)."""
-    if word in _NEAR_UNITS:
-        return _NEAR_UNITS[word]
-    if len(word) < 4:
-        return None
-    for name in _UNIT_NAMES:
-        close = difflib.SequenceMatcher(None, word, name).ratio() >= 0.85
-        if close and word[0] == name[0]:
-            return name
-    return None
-
-
-def _no_number_alone_after_in(tokens: list[str], unit: str, reminder: str | None = None) -> None:
-    """ "in 5 call mom" was 7 May and "in 10 tea" 7 October (dateparser took the number for a
-    month): a number after "in" with no unit is asked about, with `unit` in the example (R186)
-    and, for a reminder, what follows the number (or `reminder`, when nothing does) after it.
-    The number may be in punctuation ("in 5. call", "in (5) call", R187)."""
-    if len(tokens) < 2 or tokens[0].lower() != "in":
-        return
-    shaped = _NUMBER_IN_MARKS.fullmatch(tokens[1])
-    if shaped is None:
-        return
-    number = shaped[1]
-    following = _unit_word(tokens[2]) if len(tokens) > 2 else ""
-    if following in _SPAN_UNITS or following in _MONTHS or following in ("and", "or"):
-        return  # "in 5 minutes", "in 5 march"; "in 2 and a half hours" is read (or not) as said
-    if is_half(following):
-        return
-    rest = tokens[2:]
-    if (near := _near_unit(following)) is not None:  # "in 2 yrs": "in 2 years", not "2 minutes yrs"
-        unit, rest = near[:-1] if number == "1" else near, rest[1:]
-    tail = (" ".join(rest) or reminder) if reminder is not None else ""
-    tail = f" {tail}" if tail else ""
-    if len(number) == 4:  # "in 2027": a year, and no day in it
-        raise WhenError(f"Which day in {number}? For example “1 march {number}{tail}”.")
-    raise WhenError(f"In {number} what? For example “in {number} {unit}{tail}”.")
-
-
 def _time_like(tokens: list[str], i: int) -> bool:
     if tokens[i].strip(",") in _ZONES:
         return i > 0 and _time_like(tokens, i - 1)
     word = tokens[i].lower().strip(",")
     if word == "the":
         return _the_in_a_time(tokens, i)
-    if _OFFSET_WORD.fullmatch(word) and _after_a_time_of_day(tokens, i):
+    if is_zone_offset(word) and _after_a_time_of_day(tokens, i):
         return True  # "9:00 -0500": a zone's offset (R187)
-    signed = re.fullmatch(r"[-+#\u2116\u2212]\d+(\.\d+)?", word)
-    decimal = _DECIMAL.fullmatch(word) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
-    if (signed or decimal) and _after_a_time_of_day(tokens, i):
-        following = _unit_word(tokens[i + 1]) if i + 1 < len(tokens) else ""
-        return following in _SPAN_UNITS  # "at 7 -10 degrees jacket": the text's, as "2 pills"
+    if needs_a_unit(word) and _after_a_time_of_day(tokens, i):
+        following = unit_word(tokens[i + 1]) if i + 1 < len(tokens) else ""
+        return following in SPAN_UNITS  # "at 7 -10 degrees jacket": the text's, as "2 pills"
     if _POSSESSIVE_SPAN.fullmatch(word) or (
         word == "time" and i > 0 and _POSSESSIVE_SPAN.fullmatch(tokens[i - 1].strip(","))
     ):
@@ -369,13 +255,13 @@ def _time_like(tokens: list[str], i: int) -> bool:
         following = tokens[i + 1].lower().strip(",.") if i + 1 < len(tokens) else ""
         # "at 9 2 pills" was February, "friday 5pm 3 beers" March: the number is the text's,
         # unless a month ("9:00 3 march"), a unit ("2h 30 m") or am/pm follows it
-        return following in _MONTHS or following in _SPAN_UNITS or is_half(following)
+        return following in _MONTHS or following in SPAN_UNITS or is_half(following)
     if re.search(r"[0-9]", word):  # "²" is no time (R186)
         return True
     if word in _TIME_WORDS or word in _WEEKDAYS:
         return True
-    if word in _UNITS_AFTER_NUMBER:
-        return i > 0 and bool(_ASCII_NUMBER.fullmatch(tokens[i - 1]))
+    if word in UNITS_AFTER_NUMBER:
+        return i > 0 and bool(ASCII_NUMBER.fullmatch(tokens[i - 1]))
     if word in _MONTHS:  # "may", "march" are also plain words: only next to a day number
         before = [t.lower() for t in tokens[max(0, i - 2) : i]]
         after = [t.lower() for t in tokens[i + 1 : i + 3]]
@@ -393,7 +279,7 @@ def _the_in_a_time(tokens: list[str], i: int) -> bool:
     before = [t.lower().strip(",") for t in tokens[:i]]
     after = tokens[i + 1].lower().strip(",") if i + 1 < len(tokens) else ""
     if _ORDINAL_WORD.match(after):  # not "the 11th hour" (dateparser's "in 11 hours")
-        unit = i + 2 < len(tokens) and tokens[i + 2].lower().strip(",") in _SPAN_UNITS
+        unit = i + 2 < len(tokens) and tokens[i + 2].lower().strip(",") in SPAN_UNITS
         return not unit and all(word == "on" or word in _MONTHS for word in before)
     if before[-1:] == ["in"]:
         return after in _PARTS_OF_DAY
@@ -416,7 +302,7 @@ def _after_a_time_of_day(tokens: list[str], i: int) -> bool:
         or (is_half(last) and bool(re.fullmatch(r"\d{1,2}([:.]\d{2})?", first)))
         or (bool(re.fullmatch(r"\d{1,2}", last)) and first in bare_hour_after)
         or bool(_HMS_SPAN.match(last))
-        or last in _HMS_UNITS
+        or last in HMS_UNITS
     )
 
 
@@ -494,7 +380,7 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     text, zone = _zone_named(text, zone)
     text, after_midnight = evening_hours(text)  # "tonight at 9" is 21:00, before "at 9" 09:00
     normalized = _normalized(text)
-    if _not_a_date(normalized):  # a bare number, "-1", "1.5", "13 13" (R186)
+    if not_a_date(normalized):  # a bare number, "-1", "1.5", "13 13" (R186)
         return None
     own = clock_only(normalized, now, zone) or ordinal_day(normalized, now, zone)
     if own is not None:  # "9:00", "the 15th": dateparser counted these from the wrong month
@@ -564,7 +450,7 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     if not text:
         raise WhenError("No time given.")
     _no_impossible_clock(text.split())
-    _no_number_alone_after_in(text.split(), "minutes")
+    no_number_alone_after_in(text.split(), "minutes")
     moment = _moment(text, now, zone)
     if moment is None:
         raise WhenError(f"I couldn't read “{text}” as a time.")
@@ -585,7 +471,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     if text.strip().lower() in ("today", "tonight"):
         return today
     _no_impossible_clock(text.split())
-    _no_number_alone_after_in(text.split(), "days")
+    no_number_alone_after_in(text.split(), "days")
     # a relative phrase counts from today ("tomorrow", "in 3 days"); a named day or date from
     # just before it, so the day it names may be today ("11 march", "wednesday", "9:00")
     base = local_at(today, 0, 0, zone)
@@ -594,7 +480,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
         # a month's first and last day differ only when no day was given ("march", not
         # "1 march"); read from just before today, so this month is this month's end
         words, eve = _normalized(text.strip()), base - timedelta(seconds=1)
-        if not _not_a_date(words):  # "march -1" (R186)
+        if not not_a_date(words):  # "march -1" (R186)
             first, last = (_dateparse(words, eve, zone, end) for end in ("first", "last"))
             if first is not None and last is not None and first.date() != last.date():
                 moment = last
@@ -660,14 +546,14 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
     tokens = _day_of_next_week(tokens, now, zone)
-    _no_number_alone_after_in(tokens, "minutes", "call mom")
+    no_number_alone_after_in(tokens, "minutes", "call mom")
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
     _no_impossible_clock(tokens[:longest])
     refused = 0  # where the longest phrase refused as numbers that are no date ends (R187)
     for end in range(longest, 0, -1):
-        if tokens[end - 1].lower() in _CONNECTORS:
+        if tokens[end - 1].lower() in CONNECTORS:
             continue
         phrase = " ".join(tokens[:end])
         joined = end < len(tokens) and tokens[end].lower() in ("to", "that")
@@ -677,7 +563,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if moment is None:
             refused = refused or (end if _numbers_no_date(phrase, zone) else 0)
             continue
-        _no_numbers_dropped(tokens, end, refused)
+        no_numbers_dropped(tokens, end, refused)
         _no_half_after_the_time(tokens[end:])
         _no_repeat_after_once(phrase, tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
@@ -694,22 +580,10 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
 
 
 def _numbers_no_date(phrase: str, zone: ZoneInfo) -> bool:
-    """Whether `_moment` refuses the phrase as numbers that are no date (`_not_a_date`)."""
+    """Whether `_moment` refuses the phrase as numbers that are no date (`not_a_date`): read
+    as `_moment` reads it, so it stays beside `_moment` (R187)."""
     text, _ = _zone_named(phrase, zone)
-    return _not_a_date(_normalized(evening_hours(text)[0]))
-
-
-def _no_numbers_dropped(tokens: list[str], end: int, refused: int) -> None:
-    """A time read from fewer words than a longer phrase refused as numbers that are no date
-    is refused too, when the words left out have a number in them ("tomorrow -1 test"): so
-    "tomorrow 9:00 -0500 standup" was set at 9:00 with the text "-0500 standup", the offset
-    quietly dropped (R187; an offset after a clock is read now)."""
-    left_out = tokens[end:refused]
-    if any(ch.isnumeric() for word in left_out for ch in word):
-        raise WhenError(
-            f"I couldn't read “{' '.join(tokens[:refused])}” as a time: “{' '.join(left_out)}” "
-            "is no date or clock I know. For example “tomorrow 9:00 call mom”."
-        )
+    return not_a_date(_normalized(evening_hours(text)[0]))
 
 
 _REPEAT_UNITS = frozenset(
@@ -727,7 +601,7 @@ def _no_repeat_after_once(phrase: str, rest: list[str]) -> None:
     words = [t.lower().strip(",.;:") for t in rest[:3]]
     joined = 1 if words[:1] and words[0] in ("of", "and", "then") else 0
     head, unit = [*words[joined : joined + 2], "", ""][:2]
-    if head in ("every", "each") and (unit in _REPEAT_UNITS or _ASCII_NUMBER.fullmatch(unit)):
+    if head in ("every", "each") and (unit in _REPEAT_UNITS or ASCII_NUMBER.fullmatch(unit)):
         raise WhenError(
             f"“{phrase}” is one time, and “{' '.join(rest[: joined + 2])}” repeats: say the "
             "repeating first, e.g. “every monday 9:00 review” or “every day 9:00 pills” (I "
@@ -934,13 +808,13 @@ def _every_days(tokens: list[str], now: datetime, zone: ZoneInfo) -> tuple[set[i
         days, i = {now.astimezone(zone).weekday()}, 1
     elif head in _PARTS_OF_DAY:  # "every evening": every day, in the evening
         days = set(range(7))
-    elif _ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
+    elif ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("days", "day"):
         interval = int(head)
         if not 1 <= interval <= 365:
             raise WhenError("Every 1 to 365 days.")
         days, i = set(range(7)), 2
     elif (
-        _ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("weeks", "week")
+        ASCII_NUMBER.fullmatch(head) and len(tokens) > 1 and tokens[1].lower() in ("weeks", "week")
     ):
         interval = int(head) * 7  # "every 2 weeks": from today, a fortnight apart
         if not 7 <= interval <= 364:
@@ -982,7 +856,7 @@ def _every_clock(
         i += 1
         bare = tokens[i] if i < len(tokens) else ""
         if (
-            _ASCII_NUMBER.fullmatch(bare)
+            ASCII_NUMBER.fullmatch(bare)
             and int(bare) <= 23
             and not (i + 1 < len(tokens) and is_half(tokens[i + 1]))
         ):  # "every monday at 8": 08:00, as "at 8" is elsewhere
