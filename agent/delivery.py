@@ -3,7 +3,11 @@
 A message the channel could not deliver stays in SQLite as `failed` and is sent again by
 `redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff).
 Each send is noted before the platform call (`begin_send`): a message a crash cut short
-mid-send may have arrived, so it is sent again once under `RESENT`, never silently twice.
+mid-send may have arrived, so it is sent again once under `RESENT`, never silently twice. The
+rest of a long message sent on a later try goes under a note (`REST`, `Resumed`).
+
+(Some 425 lines: a message's first send, its redelivery and the notes that say what a copy, a
+late message or the rest of one is, read the same stored states and are kept together.)
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from agent.cards import escape_invisible
@@ -24,7 +30,7 @@ from memory.messages import OutStatus, StoredMessage
 from memory.people import Chat
 from memory.stores import Stores
 
-__all__ = ["Courier", "Unrecorded", "is_private_chat", "private_address"]
+__all__ = ["Courier", "Resumed", "Unrecorded", "is_private_chat", "private_address"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,16 @@ long enough for any outage, so the owner's own messages are not lost to one."""
 RESENT = "(resent after a restart; you may have this already)"
 """Heads a message sent again after a crash cut its send short: the platform may have taken it
 before the process died, and the owner must be able to tell the copy from a new message."""
+REST = "(the rest of my message from {age} ago)"
+"""Heads the rest of a long message sent on a later try than its first parts when something
+else went to the chat in between (R189: the rest, alone under the next answer, read as part of
+it). With nothing between, the rest goes on from where the first parts stopped, as before."""
+
+_IN_PARTS = frozenset({"telegram", "slack"})
+"""The channels that send a long message in parts and, sending it again, resume after the parts
+already out (bot/channels/telegram_send.py, slack.py `send_text`): they send a `Resumed`
+message's note just before the first part left, and no note when no part is left. Elsewhere
+the whole text goes again, after the courier's `RESENT`."""
 
 _PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
 
@@ -79,12 +95,31 @@ class Unrecorded(str):
         return made
 
 
+@dataclass
+class Resumed(Parts):
+    """A long message sent again from the part after `done`: the channel awaits `head()` just
+    before that part, so a note goes only with parts that remain (R189: one whose every part
+    was out before a crash got "resent" alone, with nothing after it)."""
+
+    heading: Callable[[], Awaitable[None]] | None = None
+    headed: bool = False
+
+    async def head(self) -> None:
+        """Send the note that goes before the rest (once)."""
+        if self.heading is not None and not self.headed:
+            self.headed = True
+            await self.heading()
+
+
 class Courier:
     def __init__(self, stores: Stores, outbox: Outbox) -> None:
         self._stores = stores
         self.outbox = outbox
         self._told_undeliverable: set[tuple[str, str]] = set()
         self._sending: set[int] = set()  # ids of the messages this process is sending now
+        # per chat, the message whose text (or part of it) this process sent there last: 0
+        # for something else (a card)
+        self._last_sent: dict[tuple[str, str], int] = {}
         self._failed = asyncio.Event()  # a send failed: redelivery has work again
 
     async def send(
@@ -125,27 +160,42 @@ class Courier:
         *,
         parts_sent: int = 0,
         repeat: bool = False,
+        rest_note: str | None = None,
     ) -> bool:
         """Send one stored message; `parts_sent`: of a long one, the parts an earlier attempt
         delivered (the channel resumes after them, and notes each part it delivers). `repeat`:
         an earlier send was cut short mid-way, so this one says it may be a copy: `RESENT`
         heads the whole message, or, where parts are already out, goes just before the rest.
         A headed message keeps no count of its parts (its split is not the stored text's): a
-        later restart sends it whole again, under the note, rather than skip any of it."""
+        later restart sends it whole again, under the note, rather than skip any of it. Where
+        the channel resumes (`Resumed`), it sends the note (`RESENT`, else `rest_note`) just
+        before the rest; with every part out, nothing goes, not even the note (R189)."""
+        chat = (address.channel, address.chat_id)
 
         async def save(parts: int) -> None:
+            self._last_sent[chat] = message_id
             await self._stores.messages.set_parts_sent(message_id, parts)
+
+        async def head() -> None:
+            note = RESENT if repeat else rest_note
+            if note is not None:
+                await self.outbox.send_text(address, note)
+            if repeat:
+                await self._stores.messages.repeat_told(message_id)
 
         headed = repeat and not parts_sent
         sent = f"{RESENT}\n\n{text}" if headed else text
-        kept = contextlib.nullcontext() if headed else sending_parts(Parts(text, parts_sent, save))
+        in_parts = parts_sent and address.channel in _IN_PARTS
+        resumed = Resumed(text, parts_sent, save, head) if in_parts else None
+        parts = resumed if resumed is not None else Parts(text, parts_sent, save)
+        kept = contextlib.nullcontext() if headed else sending_parts(parts)
         self._sending.add(message_id)
         try:
             if not await self._stores.messages.begin_send(message_id, may_repeat=repeat):
                 return False  # given up meanwhile: its person was revoked (R132)
             try:
                 with kept:
-                    if repeat and parts_sent:
+                    if repeat and parts_sent and resumed is None:
                         await self.outbox.send_text(address, RESENT)
                         await self._stores.messages.repeat_told(message_id)
                     if live is not None:
@@ -162,6 +212,9 @@ class Courier:
                     )
                     self._failed.set()
                 return False
+            if resumed is not None and not resumed.headed and resumed.done == parts_sent:
+                log.info("message %s: every part was out already; marked sent", message_id)
+            self._last_sent[chat] = message_id
             await self._stores.messages.set_status(
                 message_id, OutStatus.SENT, platform_message_id=platform_id
             )
@@ -217,6 +270,7 @@ class Courier:
 
     async def send_approval(self, address: Address, prompt: ApprovalPrompt) -> str | None:
         platform_id = await self.outbox.send_approval(address, prompt)
+        self._last_sent[(address.channel, address.chat_id)] = 0
         await self._stores.audit.record(
             "approval.prompted", actor="steward", subject=str(address), approval=prompt.approval_id
         )
@@ -279,22 +333,33 @@ class Courier:
 
     async def _redeliver(self, message: StoredMessage, address: Address) -> bool:
         """Send a waiting message again, as it was stored (of a long one, the parts not yet
-        delivered: `parts_sent`); one written a while ago is followed by a short note
-        saying how late it is. The note is sent once and not queued: stored, a note that failed
-        would itself come back late, with a note of its own. One whose send began and never
-        ended (not one this process is sending) may have arrived: it goes under `RESENT`, and
-        without the late note, whose "could not be delivered" may not be true."""
+        delivered: `parts_sent`, under `REST` where it may not read as theirs: `_moved_on`);
+        one written a while ago is followed by a short note saying how late it is. That note is
+        sent once and not queued: stored, a note that failed would itself come back late, with
+        a note of its own. One whose send began and never ended (not one this process is
+        sending) may have arrived: it goes under `RESENT`, and without the late note, whose
+        "could not be delivered" may not be true."""
         repeat = message.may_repeat or (
             message.sending_since is not None and message.id not in self._sending
         )
+        age = self._stores.messages.age(message)
+        resumes = message.parts_sent and address.channel in _IN_PARTS
+        moved_on = resumes and await self._moved_on(message, address)
+        rest_note = REST.format(age=describe_delta(age)) if moved_on else None
         if not await self._deliver(
-            message.id, address, message.text, parts_sent=message.parts_sent, repeat=repeat
+            message.id,
+            address,
+            message.text,
+            parts_sent=message.parts_sent,
+            repeat=repeat,
+            rest_note=rest_note,
         ):
             return False
         if repeat:
             log.info("message %s sent again after a send cut short, marked", message.id)
             return True
-        age = self._stores.messages.age(message)
+        if rest_note is not None:
+            return True  # the note said how old it is (or nothing was left to send)
         if age >= LATE_AFTER:
             note = (
                 f"(Sent late: the message above was written {describe_delta(age)} ago; it could "
@@ -305,6 +370,18 @@ class Courier:
             except DeliveryError as exc:
                 log.info("late note to %s not sent: %s", address.channel, exc)
         return True
+
+    async def _moved_on(self, message: StoredMessage, address: Address) -> bool:
+        """Whether the chat moved on since the last part of `message` went out: this process
+        sent something else there since (at all, where an earlier process sent that part), or
+        someone wrote there, or another message was sent there, after it was stored."""
+        last = self._last_sent.get((address.channel, address.chat_id))
+        if last is not None and last != message.id:
+            return True
+        later = await self._stores.messages.recent(message.chat_id, limit=50)
+        return any(
+            m.id > message.id and (m.direction == "in" or m.status == OutStatus.SENT) for m in later
+        )
 
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
         """Until cancelled: send `failed` messages again, each on its own backoff (doubling from

@@ -50,6 +50,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.attachments import MediaRef, ReplyRef
+from agent.delivery import Resumed
 from agent.outbox import DeliveryError, parts_of
 from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
@@ -728,7 +729,9 @@ class SlackChannel:
     async def send_text(self, address: Address, text: str) -> str | None:
         """Post `text`, in several messages when long; a failure part-way is resumed by the
         redelivery from the part that failed (the parts before it are not posted twice, after a
-        restart too where the courier keeps count of them with the message: `Parts`)."""
+        restart too where the courier keeps count of them with the message: `Parts`). The
+        courier's note for a resumed message goes just before the first part left, and not
+        at all when none is (`Resumed`, R189)."""
         answer = _PRESS.get()
         if answer is not None and answer.claims(address):
             await self._answer_presser(answer, text)
@@ -741,6 +744,8 @@ class SlackChannel:
         last: str | None = None
         try:
             for index, chunk in enumerate(chunks[done:], start=done):
+                if isinstance(kept, Resumed):
+                    await kept.head()
                 last = await self._post(
                     channel=address.chat_id,
                     text=chunk.markup,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from agent.delivery import Resumed
 from agent.outbox import DeliveryError, Parts, parts_of
 from agent.types import Address, ApprovalPrompt
 from bot.channels.formatting import (
@@ -183,7 +184,9 @@ class TelegramSender:
     async def send_text(self, address: Address, text: str) -> str | None:
         """Send `text`, in several messages when long; a failure part-way is resumed by the
         redelivery from the part that failed: the parts before it are not sent twice, after a
-        restart too where the courier keeps count of them with the message (`Parts`)."""
+        restart too where the courier keeps count of them with the message (`Parts`). The
+        courier's note for a resumed message goes just before the first part left, and not
+        at all when none is (`Resumed`, R189)."""
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
         key = (address, text)
         kept = parts_of(text)
@@ -192,6 +195,8 @@ class TelegramSender:
         last: str | None = None
         try:
             for index, chunk in enumerate(chunks[done:], start=done):
+                if isinstance(kept, Resumed):
+                    await kept.head()
                 last = await self._send_chunk(address, chunk)
                 await self._delivered(key, kept, index + 1)
         except TelegramError as exc:
