@@ -63,3 +63,40 @@ async def test_in_a_group_only_the_owner_starts_a_new_conversation(tmp_path: Pat
             "In a group only the owner can start a new conversation."
         )
         assert await w.audit_kinds("conversation.new") == []
+
+
+async def test_new_waits_until_what_waits_in_the_chat_is_decided(tmp_path: Path) -> None:
+    """R191: a turn paused on an approval before /new, decided after, wrote its tainted reply
+    into the new conversation, though /new had said the page no longer made actions ask."""
+    async with trust_world(tmp_path, model=greedy_model) as w:
+        w.web.pages["/p"] = "<p>A harmless recipe page.</p>"
+        await w.h.say(instruction("web_fetch", {"url": w.web.base_url + "/p"}))
+        await w.h.say(instruction("reminder_add", REMIND))
+        waiting = await w.h.steward.stores.approvals.pending()
+        said = await w.h.say("/new")
+        assert said.startswith(f"Decide what waits here first (#{waiting[0].id}"), said
+        assert await w.audit_kinds("conversation.new") == []
+        while pending := await w.h.steward.stores.approvals.pending():
+            for approval in pending:
+                await w.h.say(f"/deny {approval.id}")
+        assert (await w.h.say("/new")).startswith("New conversation:")
+        await w.h.say(instruction("reminder_add", REMIND))
+        assert await _decisions(w, "reminder_add") == ["ask", "allow"]
+
+
+async def test_new_in_a_thread_says_it_sets_the_whole_channels_conversation_aside(
+    tmp_path: Path,
+) -> None:
+    """R191: /new in one Slack thread put every thread of the channel out of view, unsaid."""
+    from harness import OWNER
+
+    async with trust_world(tmp_path, model=greedy_model) as w:
+        for text in ("the codename is BLUEBIRD", "/new"):
+            await w.h.router.dispatch(
+                IncomingMessage(
+                    sender=OWNER, address=Address("test", "c9", "t1"), text=text,
+                    chat_kind=ChatKind.GROUP,
+                )
+            )  # fmt: skip
+        said = w.h.channel.texts("c9")[-1]
+        assert said.startswith("New conversation (every thread of this channel too):"), said

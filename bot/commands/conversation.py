@@ -11,6 +11,7 @@ deleted: the messages stay searchable in memory, and one recalled later comes wi
 from __future__ import annotations
 
 from agent.memory_service import MemoryService
+from agent.types import Address
 from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup
 from memory.people import Chat, Identity, User
@@ -30,10 +31,22 @@ new = group.command(
 
 @new.sub("")
 async def new_conversation(
-    user: User, chat: Chat, sender: Identity, stores: Stores, memory: MemoryService
+    user: User,
+    chat: Chat,
+    address: Address,
+    sender: Identity,
+    stores: Stores,
+    memory: MemoryService,
 ) -> str:
     if in_group(chat) and not user.is_owner:  # the group's view is everyone's
         return "In a group only the owner can start a new conversation."
+    waiting = [a.id for a in await stores.approvals.pending() if a.chat_id == chat.id]
+    if waiting:  # R191: decided after /new, a paused turn wrote its tainted reply into it
+        listed = ", ".join(f"#{approval_id}" for approval_id in waiting[:5])
+        return (
+            f"Decide what waits here first ({listed}: /approve or /deny), then /new: a turn "
+            "paused on it would carry the old conversation into the new one."
+        )
     compactions = memory.store.compactions
     through = await compactions.compacted_through(chat.id)
     if not await stores.messages.history_tokens_after(chat.id, through):
@@ -50,7 +63,9 @@ async def new_conversation(
     await stores.audit.record(
         "conversation.new", actor=str(sender), subject=f"chat:{chat.id}", through=last
     )
+    whole = " (every thread of this channel too)" if address.thread_id and in_group(chat) else ""
     return (
-        "New conversation: what we said before is out of view, so a page read in it no longer "
-        "makes actions here ask. It is still in memory (/memory search finds it, labelled)."
+        f"New conversation{whole}: what we said before is out of view, so a page read in it no "
+        "longer makes actions here ask. It is still in memory (/memory search finds it, "
+        "labelled)."
     )
