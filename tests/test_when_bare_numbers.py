@@ -7,7 +7,9 @@ a unit are not dates; a date more than 100 years ahead is refused, naming the ho
 form read before is read as before. R187: a zone's offset after a clock ("9:00 -0500") is read
 again, not left in the text; punctuation ("in 5.", "13 13.") and a clock ("13 13 at 9:00") are
 no way past the refusals; "in .5 hours" is half an hour; "in 2 weeks'" is a unit, and "in 2 yrs"
-is asked about as "in 2 years"."""
+is asked about as "in 2 years". R191: an offset after "9.30", "noon" or "midnight", or with a ":"
+or "." after it, is read again ("noon -0500 call mom" was refused), and a lone sign after a
+clock ("9:00 +2 call mom", set at 9:00 with "+2" in the text) is asked about as a zone."""
 
 from __future__ import annotations
 
@@ -256,3 +258,91 @@ def test_a_signed_span_is_read_as_before() -> None:
     assert parse_moment("+1 day", NOW, BERLIN) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
     with pytest.raises(WhenError, match="in the past"):
         parse_moment("-1 day", NOW, BERLIN)
+
+
+# -- R191: an offset after "9.30", "noon", "midnight", or before ":"; a lone sign after a clock --
+
+
+@pytest.mark.parametrize(
+    ("words", "at"),
+    [
+        ("9:00 -0500: call mom", "2026-12-07 15:00"),
+        ("9.30 -0500 call mom", "2026-12-07 15:30"),
+        ("noon -0500 call mom", "2026-12-07 18:00"),
+        ("tomorrow noon -0500 call mom", "2026-12-08 18:00"),
+        ("midnight +0530 call mom", "2026-12-07 19:30"),
+        ("9.30 +01 call mom", "2026-12-08 09:30"),
+        ("9.30 +0100 call mom", "2026-12-08 09:30"),
+        ("9.30 -0500, call mom", "2026-12-07 15:30"),
+        ("noon +01 call mom", "2026-12-07 12:00"),
+        ("noon +0100 call mom", "2026-12-07 12:00"),
+        ("noon -0500, call mom", "2026-12-07 18:00"),
+        ("midnight +01 call mom", "2026-12-08 00:00"),
+        ("midnight +0100 call mom", "2026-12-08 00:00"),
+        ("midnight -0500, call mom", "2026-12-08 06:00"),
+        ("9am -0500: call mom", "2026-12-07 15:00"),
+        ("9.30 -0500: call mom", "2026-12-07 15:30"),
+        ("noon -0500: call mom", "2026-12-07 18:00"),
+        ("at 9 -0500: call mom", "2026-12-07 15:00"),
+        ("tomorrow 9:00 -0500: call mom", "2026-12-08 15:00"),
+        ("friday 9:00 -0500: call mom", "2026-12-11 15:00"),
+        ("2026-12-24 09:00 -0500: call mom", "2026-12-24 15:00"),
+        ("9:00 +0100. call mom", "2026-12-08 09:00"),  # "+0100." was the year 100
+        ("tomorrow 9:00 +0100. call mom", "2026-12-08 09:00"),  # "+0100." was in the text
+        ("tomorrow noon +0100. call mom", "2026-12-08 12:00"),  # 11:00, an hour off
+    ],
+)
+def test_an_offset_after_any_clock_and_before_punctuation_is_read(words: str, at: str) -> None:
+    """ad61909 read these; R187's fix refused them as signed numbers: its clocks were not
+    "9.30", "noon" nor "midnight", and a ":" or "." after the offset hid it (R191)."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, "call mom")
+
+
+async def test_an_offset_after_noon_is_read_and_a_lone_sign_asked_about(tmp_path: Path) -> None:
+    """ "noon -0500 call mom" was refused as no date (R191); "9:00 +2 call mom" was set at 9:00
+    with the text "+2 call mom": a zone, written short, is asked about."""
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind noon -0500 call mom")
+        assert said.startswith("OK, #1: Mon 2026-12-07 18:00 (in 7 h) — call mom."), said
+        said = await h.say("/remind 9:00 +2 call mom")
+        assert said.startswith(
+            "“+2” after 9:00: a zone? Write it as “9:00 +02:00”, or “9:00 UTC+2”."
+        ), said
+        assert await _reminders(h) == 1
+
+
+@pytest.mark.parametrize(
+    ("words", "asked"),
+    [
+        (
+            "9:00 +2 call mom",
+            "“+2” after 9:00: a zone? Write it as “9:00 +02:00”, or “9:00 UTC+2”.",
+        ),
+        (
+            "9:00 -1 call mom",
+            "“-1” after 9:00: a zone? Write it as “9:00 -01:00”, or “9:00 UTC-1”.",
+        ),
+        ("tomorrow noon +12 x", "“+12” after noon: a zone? Write it as “noon +12:00”, or “noon"),
+        ("9 am -1, call mom", "“-1” after 9 am: a zone? Write it as “9 am -01:00”, or “9 am"),
+    ],
+)
+def test_a_lone_sign_after_a_clock_is_asked_about_as_a_zone(words: str, asked: str) -> None:
+    """dateparser read "+2" after a clock as no zone ("9:00 +2" was February, "tomorrow 9:00 +2"
+    11:00); Steward set 9:00 with the text "+2 call mom" (R191)."""
+    with pytest.raises(WhenError) as refused:
+        parse_reminder(words, NOW, BERLIN)
+    assert str(refused.value).startswith(asked), str(refused.value)
+
+
+def test_a_signed_number_that_is_no_zone_is_still_the_texts() -> None:
+    """Not asked about: "+20" is no zone, "+1 day" a span, "+05" an offset, and after "at 7"
+    (an hour, not a clock written as one) "-10 degrees" is the text, as in R187."""
+    for words, at, text in (
+        ("9:00 +20 pushups", "2026-12-08 09:00", "+20 pushups"),
+        ("9:00 +05 call mom", "2026-12-08 05:00", "call mom"),
+        ("at 7 -10 degrees jacket", "2026-12-08 07:00", "-10 degrees jacket"),
+    ):
+        parsed = parse_reminder(words, NOW, BERLIN)
+        assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, text)

@@ -4,11 +4,12 @@ dateparser makes a date of almost any number: "in 5 call mom" was 7 May and "in 
 October (the number taken for a month), "13 13" was 13 December 2113, "-1" January, "1.5"
 1 May and "²" February (R186). Punctuation around a number was a way past the refusals ("in
 5. call mom" was May again, "13 13." 2113), and a zone's offset after a clock ("9:00 -0500")
-was refused as a signed number, or dropped into the reminder's text (R187). `when.py` asks
-here before it gives dateparser a phrase; a refusal says what to write instead ("In 5 what?
-For example “in 5 minutes call mom”."). The words both need to tell a span from a date (the
-units, the connectors) are here too, so the imports point one way: `when.py` to this module,
-this module to `clock_words.py`.
+was refused as a signed number, or dropped into the reminder's text (R187); after "9.30",
+"noon" or "midnight", or before a ":", it still was (R191), and "9:00 +2", no zone, is asked
+about. `when.py` asks here before it gives dateparser a phrase; a refusal says what to write
+instead ("In 5 what? For example “in 5 minutes call mom”."). The words both need to tell a
+span from a date (the units, the connectors) are here too, so the imports point one way:
+`when.py` to this module, this module to `clock_words.py`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ __all__ = [
     "UNITS_AFTER_NUMBER",
     "is_zone_offset",
     "needs_a_unit",
+    "no_lone_sign_after_a_clock",
     "no_number_alone_after_in",
     "no_numbers_dropped",
+    "no_stop_after_offset",
     "not_a_date",
     "unit_word",
 ]
@@ -68,10 +71,19 @@ _CLOCK_TIME = (
 # "-0500", "+05:30", "+05", "UTC+5", "GMT-03:00"; not "-10" ("at 7 -10 degrees jacket")
 _OFFSET = r"(?:utc|gmt)[+-]\d{1,2}(?::?[0-5]\d)?|[+-](?:0\d|1[0-4]):?[0-5]\d|[+-]0\d"
 _OFFSET_WORD = re.compile(rf"(?:{_OFFSET}),?", re.I)
-_OFFSET_AFTER_CLOCK = re.compile(rf"(?<![\d:])({_CLOCK_TIME})\s+(?:{_OFFSET})(?=$|[\s,])", re.I)
-"""A zone's offset after a clock ("9:00 -0500", "18:00 +05:30", "9am UTC+5"), which dateparser
-reads: not a signed number (R187: "-0500" was refused, and the reminder set at 9:00 Berlin
-time with the text "-0500 standup")."""
+_AM_PM = r"(?:\s*(?:am|pm|a\.m\.|p\.m\.))?"
+# a clock as written before a zone's offset: "9:00", "9am", and "9.30", "noon", "midnight" (R191)
+_WRITTEN_CLOCK = rf"{_CLOCK_TIME}|(?:[01]?\d|2[0-3])\.[0-5]\d{_AM_PM}|\bnoon\b|\bmidnight\b"
+_OFFSET_AFTER_CLOCK = re.compile(
+    rf"(?<![\d:.])({_WRITTEN_CLOCK})\s+(?:{_OFFSET})(?=$|\s|[{re.escape(_MARKS)}.])", re.I
+)
+"""A zone's offset after a clock ("9:00 -0500", "18:00 +05:30", "9am UTC+5", "noon -0500:"),
+which dateparser reads: not a signed number (R187: "-0500" was refused, and the reminder set
+at 9:00 Berlin time with the text "-0500 standup"; R191: after "9.30", "noon" or "midnight",
+or with a ":" or "." after it, it was refused still: "noon -0500 call mom" was 18:00)."""
+_STOP_AFTER_OFFSET = re.compile(rf"(?<![\d:.])({_WRITTEN_CLOCK})\s+({_OFFSET})\.+(?=$|\s)", re.I)
+_LONE_SIGN = re.compile(r"([-+])(\d{1,2})")
+_CLOCK_WORD = re.compile(rf"(?:{_WRITTEN_CLOCK})", re.I)
 # what is left of a time of day once its numbers are taken as a clock: "13 13 at 9:00" is
 # the bare numbers "13 13" (R187: 13 March 2113); "9.30" can only be a clock, "10.10" a date
 _CLOCKS_OUT = re.compile(
@@ -90,6 +102,13 @@ def is_zone_offset(word: str) -> bool:
     """Whether a word is a zone's offset ("-0500", "+05:30", "UTC+5"), read after a clock
     ("9:00 -0500", R187)."""
     return bool(_OFFSET_WORD.fullmatch(word))
+
+
+def no_stop_after_offset(text: str) -> str:
+    """The text without a full stop after a clock's zone offset ("9:00 +0100." as "9:00
+    +0100"): dateparser read "+0100." as the year 100, so the reminder was refused as past, or
+    set at 9:00 with the offset in its text (R191)."""
+    return _STOP_AFTER_OFFSET.sub(r"\1 \2", text)
 
 
 def needs_a_unit(word: str) -> bool:
@@ -188,4 +207,23 @@ def no_numbers_dropped(tokens: list[str], end: int, refused: int) -> None:
         raise WhenError(
             f"I couldn't read “{' '.join(tokens[:refused])}” as a time: “{' '.join(left_out)}” "
             "is no date or clock I know. For example “tomorrow 9:00 call mom”."
+        )
+
+
+def no_lone_sign_after_a_clock(tokens: list[str], end: int) -> None:
+    """A sign and one or two digits just after the clock a time ends with ("9:00 +2 call mom",
+    "noon -1 call mom") is asked about as a zone: it was set at 9:00 with the text "+2 call
+    mom" (R191), and dateparser read it as no zone (it took "+2" for February, or two hours). A
+    zone's offset ("+02", "+02:00") is read; "+1 day" is a span; "+20" is no zone, the text's."""
+    if end >= len(tokens) or end == 0:
+        return
+    sign = _LONE_SIGN.fullmatch(tokens[end].strip(_MARKS + "."))
+    if sign is None or _OFFSET_WORD.fullmatch(sign[0]) or int(sign[2]) > 14:
+        return  # "+05" is read; no zone is more than 14 hours from UTC ("+20 pushups")
+    said = (" ".join(tokens[end - n : end]).strip(_MARKS) for n in (1, 2) if end >= n)
+    clock = next((words for words in said if _CLOCK_WORD.fullmatch(words)), None)
+    if clock is not None:  # "9:00", "9 am", "noon"
+        raise WhenError(
+            f"“{sign[0]}” after {clock}: a zone? Write it as “{clock} {sign[1]}"
+            f"{int(sign[2]):02d}:00”, or “{clock} UTC{sign[0]}”."
         )

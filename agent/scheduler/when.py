@@ -10,7 +10,7 @@ time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186,
 arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
 `recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 942 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 945 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -49,8 +49,10 @@ from agent.scheduler.number_refusals import (
     UNITS_AFTER_NUMBER,
     is_zone_offset,
     needs_a_unit,
+    no_lone_sign_after_a_clock,
     no_number_alone_after_in,
     no_numbers_dropped,
+    no_stop_after_offset,
     not_a_date,
     unit_word,
 )
@@ -373,7 +375,7 @@ def _normalized(text: str) -> str:
     text = _DOTTED_TIME_AFTER_DAY.sub(lambda m: f"{m[1]} {m[2]}:{m[3]}{m[4] or ''}", text)
     for pattern, replacement in _SHORT_UNITS:
         text = pattern.sub(replacement, text)
-    return text
+    return no_stop_after_offset(text)  # "9:00 +0100." was the year 100 (R191)
 
 
 def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
@@ -564,6 +566,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             refused = refused or (end if _numbers_no_date(phrase, zone) else 0)
             continue
         no_numbers_dropped(tokens, end, refused)
+        no_lone_sign_after_a_clock(tokens, end)  # "9:00 +2 call mom": a zone? (R191)
         _no_half_after_the_time(tokens[end:])
         _no_repeat_after_once(phrase, tokens[end:])
         rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
