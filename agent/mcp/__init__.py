@@ -2,6 +2,7 @@
 audit as the built-in ones.
 
 - `config.py`: the `mcpServers` file and `${VAR}` expansion;
+- `entry_secrets.py`: which values in a server's entry are secrets, and how it is shown;
 - `connection.py`: one server's connection, kept alive with backoff (the SDK speaks MCP);
 - `bridge.py`: an MCP tool as a Steward `Tool` (`mcp__<server>__<tool>`, fenced results);
 - `supervisor.py`: every server, their tools, calls (timeout, size cap, audit) and states;
