@@ -67,6 +67,15 @@ async def _until_failed(h: Harness, text: str) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _held_reply_then_answer(h: Harness, tg: FakeTelegram) -> None:
+    """The owner asks for a long reply, a part of which is held back (left for redelivery),
+    then asks something else and is answered."""
+    tg.push_message("write me a lot", user_id=OWNER_TG)
+    await _until_failed(h, "alpha")
+    tg.push_message("what's Bob's number?", user_id=OWNER_TG)
+    await until(lambda: ANSWER in tg.sent_texts(OWNER_TG), "the next answer")
+
+
 async def test_the_rest_of_a_reply_sent_after_the_next_answer_says_whose_rest_it_is(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
@@ -77,10 +86,7 @@ async def test_the_rest_of_a_reply_sent_after_the_next_answer_says_whose_rest_it
         running_steward(tmp_path, fake_model.base_url, **ENV) as h,
         telegram_channel(h, tg),
     ):
-        tg.push_message("write me a lot", user_id=OWNER_TG)
-        await _until_failed(h, "alpha")
-        tg.push_message("what's Bob's number?", user_id=OWNER_TG)
-        await until(lambda: ANSWER in tg.sent_texts(OWNER_TG), "the next answer")
+        await _held_reply_then_answer(h, tg)
         assert await h.steward.courier.redeliver() == 1
         texts = tg.sent_texts(OWNER_TG)
         assert await _status(h, "alpha") == "sent"
@@ -118,10 +124,7 @@ async def test_after_a_restart_the_rest_after_the_next_answer_says_whose_rest_it
             running_steward(tmp_path, fake_model.base_url, **ENV) as h,
             telegram_channel(h, tg),
         ):
-            tg.push_message("write me a lot", user_id=OWNER_TG)
-            await _until_failed(h, "alpha")
-            tg.push_message("what's Bob's number?", user_id=OWNER_TG)
-            await until(lambda: ANSWER in tg.sent_texts(OWNER_TG), "the next answer")
+            await _held_reply_then_answer(h, tg)
         async with (
             running_steward(tmp_path, fake_model.base_url, **ENV) as h,
             telegram_channel(h, tg),
@@ -157,10 +160,7 @@ async def test_a_reply_not_started_goes_whole_after_the_next_answer_without_a_no
         running_steward(tmp_path, fake_model.base_url, **ENV) as h,
         telegram_channel(h, tg),
     ):
-        tg.push_message("write me a lot", user_id=OWNER_TG)
-        await _until_failed(h, "alpha")
-        tg.push_message("what's Bob's number?", user_id=OWNER_TG)
-        await until(lambda: ANSWER in tg.sent_texts(OWNER_TG), "the next answer")
+        await _held_reply_then_answer(h, tg)
         assert await h.steward.courier.redeliver() == 1
         texts = tg.sent_texts(OWNER_TG)
     assert [t[:5] for t in texts] == [ANSWER[:5], "alpha", "omega"], texts
