@@ -10,18 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_ops_cli import STEWARD, _env, steward
+from test_ops_cli import STEWARD, _env, one_line_error, steward
 
 LONG = "x" * 300
 
 
 def one_line(result: subprocess.CompletedProcess[str], status: int) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == status, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("steward: "), lines
-    return lines[0]
+    return one_line_error(result)
 
 
 @pytest.fixture(scope="module")
