@@ -376,8 +376,8 @@ class Courier:
         sent something else there since (at all, where an earlier process sent that part), or
         someone wrote there, or another message was sent there, after it was stored."""
         last = self._last_sent.get((address.channel, address.chat_id))
-        if last is not None and last != message.id:
-            return True
+        if last is not None:  # this process sent there: nothing else since its last part
+            return last != message.id  # (R192: a second cut of the rest noted it twice)
         later = await self._stores.messages.recent(message.chat_id, limit=50)
         return any(
             m.id > message.id and (m.direction == "in" or m.status == OutStatus.SENT) for m in later

@@ -246,3 +246,19 @@ async def test_on_slack_a_message_whose_every_part_was_out_is_marked_sent_not_no
         await h.steward.courier.redeliver()
         assert await _status(h, "Your tea is ready.") == "sent"
         assert _slack_texts(slack) == ["hello"]
+
+
+async def test_the_rest_cut_again_is_noted_once(tmp_path: Path, fake_model: FakeAnthropic) -> None:
+    """R192: the rest, cut a second time, came under a second note with nothing between."""
+    fake_model.reply_text("alpha " * 600 + "\n\n" + "beta " * 700 + "\n\n" + "omega " * 600)
+    fake_model.reply_text(ANSWER)
+    async with (
+        HeldOnce("beta", "omega") as tg,
+        running_steward(tmp_path, fake_model.base_url, **ENV) as h,
+        telegram_channel(h, tg),
+    ):
+        await _held_reply_then_answer(h, tg)
+        assert await h.steward.courier.redeliver() == 0  # beta out, omega held
+        assert await h.steward.courier.redeliver() == 1
+        texts = tg.sent_texts(OWNER_TG)
+    assert [t[:5] for t in texts] == ["alpha", ANSWER[:5], REST[:5], "beta ", "omega"], texts
