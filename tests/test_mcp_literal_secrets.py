@@ -559,7 +559,10 @@ def test_env_and_variable_names_are_judged_by_their_words(tmp_path: Path) -> Non
     credentials = ["API_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "SECRET_KEY", "AUTH_TOKEN"]
     credentials += ["SESSION_TOKEN", "OPENAI_KEY", "DB_PASS", "PGPASSWORD", "MY_CREDS", "JWT"]
     credentials += ["AUTH_HEADER", "AWS_SECRET_ACCESS_KEY", "apiKey", "COOKIE"]
+    credentials += ["DB_USER_PASSWORD", "AUTH_USER_TOKEN", "COOKIE_SECRET"]
     plain = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "MAX_TOKENS", "SESSION_PAGE_SIZE"]
+    # R192: an auth or cookie setting that is not its secret
+    plain += ["AUTH_REGION", "COOKIE_DOMAIN", "AUTH_USER", "AUTH_PROVIDER", "AUTH_SCOPES"]
     plain += ["SORT_KEY", "PUBLIC_KEY", "KEY_FILE", "TOKEN_TYPE", "OAUTH_CLIENT_ID"]
     plain += ["PASS_THROUGH", "BYPASS", "JWT_ALGORITHM", "AUTH_MODE", "TOKEN_URL"]
     names = credentials + plain
@@ -575,6 +578,12 @@ def test_env_and_variable_names_are_judged_by_their_words(tmp_path: Path) -> Non
     given = {"GIT_AUTHOR_NAME": "Jane Doe", "MAX_TOKENS": "4096", "OPENAI_KEY": "k-42x"}
     [spec] = load_mcp_config(write_config(tmp_path / "mcp.json", servers), given).servers
     assert spec.secrets == ("k-42x",)
+    # two words are a scheme and its token only where the first is a scheme (R192: "write"
+    # of "read write" was blanked in every result)
+    env = {"TOKEN_SCOPE": "repo user", "AUTH": "Bearer abc-42x", "SECRET_NOTE": "read write"}
+    servers = {"s": {"command": "srv", "env": env}}
+    [spec] = load_mcp_config(write_config(tmp_path / "mcp.json", servers), {}).servers
+    assert sorted(spec.secrets) == ["Bearer abc-42x", "abc-42x", "read write", "repo user"]
 
 
 def test_a_path_or_a_switch_under_a_credentials_name_is_no_secret(tmp_path: Path) -> None:

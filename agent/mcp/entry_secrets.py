@@ -51,7 +51,11 @@ def credential_name(name: str) -> bool:
     public key (`SORT_KEY`, `PUBLIC_KEY`, `HOTKEY`); a flag's is one only after `api`, …"""
     words = _words(name)
     if _credential_words(words, _PLAIN_NAME_WORDS):
-        return True
+        # AUTH_REGION, COOKIE_DOMAIN: a setting of the auth, not its secret (R192: every
+        # "us-east-1" in results was blanked); a name with a stronger word is one all the same
+        weak = set(words) & {"auth", "authorization", "cookie"}
+        strong = [w for w in words if w not in weak and _credential_words([w], frozenset())]
+        return strong != [] or not (weak and _AUTH_SETTINGS.intersection(words))
     if not words or _PLAIN_NAME_WORDS.intersection(words):  # MAX_KEY, KEY_FILE
         return False
     *before, last = words
@@ -192,10 +196,15 @@ def _scheme(value: str) -> str:
     return match[0] if (match := _SCHEME.match(value)) else ""
 
 
+_SCHEMES = frozenset({"bearer", "basic", "token", "bot", "digest", "apikey", "key", "dpop"})
+"""Authorization schemes: the word before a credential, never the credential (R192: any two
+words were taken for one, and "write" of "read write" was blanked in every result)."""
+
+
 def _after_scheme(value: str) -> list[str]:
     """The token of a value that is a scheme and one token (`Bearer 3f9a…`), else none."""
-    match = re.fullmatch(r"\s*[A-Za-z]+\s+(\S+)\s*", value)
-    return [match[1]] if match else []
+    match = re.fullmatch(r"\s*([A-Za-z]+)\s+(\S+)\s*", value)
+    return [match[2]] if match and match[1].lower() in _SCHEMES else []
 
 
 def _no_secret(words: list[str], value: str) -> bool:
@@ -319,9 +328,11 @@ _PLAIN_FLAG_WORDS = frozenset(  # the flag names where the value is, or says how
     | {"uri", "endpoint", "header", "port", "host", "max", "min", "limit", "count", "ttl"}
     | {"timeout", "expiry", "size", "length", "budget", "no", "num", "number", "total"}
 )
-_PLAIN_NAME_WORDS = _PLAIN_FLAG_WORDS - {
-    "header"
-}  # AUTH_HEADER holds one, `--auth-header` names it
+_PLAIN_NAME_WORDS = _PLAIN_FLAG_WORDS - {"header"}  # AUTH_HEADER holds one
+_AUTH_SETTINGS = frozenset(  # what an auth or cookie setting names besides its secret
+    {"region", "provider", "domain", "profile", "version", "strategy", "samesite", "scope"}
+    | {"scopes", "user", "username", "email", "issuer", "audience", "realm", "tenant"}
+)
 _HEADER_FLAGS = frozenset({"-H", "--header", "--headers"})
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # a header's name (RFC 9110)
 _HEADER_NAME = re.compile(_TOKEN)
