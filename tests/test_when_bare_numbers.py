@@ -343,6 +343,8 @@ def test_a_signed_number_that_is_no_zone_is_still_the_texts() -> None:
         ("9:00 +20 pushups", "2026-12-08 09:00", "+20 pushups"),
         ("9:00 +05 call mom", "2026-12-08 05:00", "call mom"),
         ("at 7 -10 degrees jacket", "2026-12-08 07:00", "-10 degrees jacket"),
+        # a phone number's country code is the text's (R192)
+        ("9:00 +1 555 1234 call bob", "2026-12-08 09:00", "+1 555 1234 call bob"),
     ):
         parsed = parse_reminder(words, NOW, BERLIN)
         assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, text)

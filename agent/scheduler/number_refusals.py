@@ -220,6 +220,8 @@ def no_lone_sign_after_a_clock(tokens: list[str], end: int) -> None:
     sign = _LONE_SIGN.fullmatch(tokens[end].strip(_MARKS + "."))
     if sign is None or _OFFSET_WORD.fullmatch(sign[0]) or int(sign[2]) > 14:
         return  # "+05" is read; no zone is more than 14 hours from UTC ("+20 pushups")
+    if end + 1 < len(tokens) and tokens[end + 1][:1].isdigit():
+        return  # a phone number's country code: "9:00 +1 555 1234 call bob" (R192)
     said = (" ".join(tokens[end - n : end]).strip(_MARKS) for n in (1, 2) if end >= n)
     clock = next((words for words in said if _CLOCK_WORD.fullmatch(words)), None)
     if clock is not None:  # "9:00", "9 am", "noon"
