@@ -348,3 +348,28 @@ def test_a_signed_number_that_is_no_zone_is_still_the_texts() -> None:
     ):
         parsed = parse_reminder(words, NOW, BERLIN)
         assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, text)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "every monday 9:00 -0500 standup",
+        "every day noon -0500 call",
+        "every day 9.30 +0100 standup",
+        "every day 9:00 +2 call mom",
+    ],
+)
+def test_a_zone_after_a_repeating_reminders_time_is_refused(words: str) -> None:
+    """R192: set at 9:00 in the person's zone with the offset left in the text."""
+    with pytest.raises(WhenError) as refused:
+        parse_reminder(words, NOW, BERLIN)
+    assert "a repeating reminder goes by your timezone" in str(refused.value), str(refused.value)
+
+
+def test_a_repeating_reminders_text_may_begin_with_a_number() -> None:
+    for words, text in (
+        ("every day 9:00 +20 pushups", "+20 pushups"),
+        ("every day 9:00 +1 555 1234 call bob", "+1 555 1234 call bob"),
+        ("every monday 9:00 standup", "standup"),
+    ):
+        assert parse_reminder(words, NOW, BERLIN).text == text

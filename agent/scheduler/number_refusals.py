@@ -32,6 +32,7 @@ __all__ = [
     "no_number_alone_after_in",
     "no_numbers_dropped",
     "no_stop_after_offset",
+    "no_zone_in_a_repeat",
     "not_a_date",
     "unit_word",
 ]
@@ -102,6 +103,20 @@ def is_zone_offset(word: str) -> bool:
     """Whether a word is a zone's offset ("-0500", "+05:30", "UTC+5"), read after a clock
     ("9:00 -0500", R187)."""
     return bool(_OFFSET_WORD.fullmatch(word))
+
+
+def no_zone_in_a_repeat(rest: list[str]) -> None:
+    """A zone written after a repeating reminder's time ("every monday 9:00 -0500 standup",
+    "every day 9:00 +2 call mom") is refused: the repeat goes by the person's timezone, and
+    the offset was left in the text, the reminder set at 9:00 there (R192)."""
+    first = rest[0].strip(_MARKS + ".") if rest else ""
+    sign = _LONE_SIGN.fullmatch(first)
+    phone = len(rest) > 1 and rest[1][:1].isdigit()  # "+1 555 1234": a country code
+    if is_zone_offset(first) or (sign is not None and int(sign[2]) <= 14 and not phone):
+        raise WhenError(
+            f"“{first}”: a repeating reminder goes by your timezone (/timezone), not a zone "
+            "written after its time. For example “every monday 9:00 standup”."
+        )
 
 
 def no_stop_after_offset(text: str) -> str:

@@ -53,6 +53,7 @@ from agent.scheduler.number_refusals import (
     no_number_alone_after_in,
     no_numbers_dropped,
     no_stop_after_offset,
+    no_zone_in_a_repeat,
     not_a_date,
     unit_word,
 )
@@ -542,6 +543,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(tokens)))
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
+        no_zone_in_a_repeat(rest)
         _no_half_after_the_time(rest)
         rest = _without_to(rest) if spoken else rest
         if not visible(" ".join(rest)):
