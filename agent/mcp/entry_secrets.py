@@ -58,6 +58,8 @@ def credential_name(name: str) -> bool:
         return strong != [] or not (weak and _AUTH_SETTINGS.intersection(words))
     if not words or _PLAIN_NAME_WORDS.intersection(words):  # MAX_KEY, KEY_FILE
         return False
+    if words[-1] == "pin":  # SIM_PIN; not a flag's (`--pin` pins a version)
+        return True
     *before, last = words
     kind = before[-1] if last == "key" and before else last.removesuffix("key")
     return last.endswith("key") and bool(kind) and kind not in _FIELD_KEYS
@@ -243,6 +245,7 @@ def _credential_words(words: list[str], plain: frozenset[str]) -> bool:
             w in _CREDENTIAL_WORDS
             or w.endswith(_CREDENTIAL_ENDINGS)
             or (w == "key" and i > 0 and words[i - 1] in _KEY_KINDS)
+            or (w in ("seed", "code") and i > 0 and words[i - 1] in _ONE_TIME_KINDS)
             for i, w in enumerate(words)
         )
     )
@@ -306,16 +309,19 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREDENTIAL_WORDS = frozenset(
     {"token", "tokens", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
     | {"credential", "credentials", "apikey", "bearer", "pat", "cookie", "auth"}
-    | {"authorization"}
+    | {"authorization", "passcode", "mnemonic"}
 )
 _CREDENTIAL_ENDINGS = ("token", "secret", "password", "apikey")  # `--authToken`, PGPASSWORD
 _LAST_CREDENTIAL_WORDS = frozenset({"pass", "jwt", "creds"})  # R190: `--db-pass`, `--jwt`
 _SECRET_ITSELF = frozenset(
     {"token", "tokens", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
-    | {"pass", "jwt", "bearer", "pat", "cookie"}
+    | {"pass", "jwt", "bearer", "pat", "cookie", "passcode", "mnemonic", "seed"}
 )
 _KEY_KINDS = frozenset(  # `--<this>-key` holds a key; `--sort-key`, `--partition-key` a name
     {"api", "access", "secret", "private", "client", "license", "auth", "master"}
+)
+_ONE_TIME_KINDS = frozenset(  # `TOTP_SEED`, `MFA_CODE`, `WALLET_SEED`; not `RANDOM_SEED`
+    {"otp", "totp", "hotp", "mfa", "2fa", "wallet", "recovery", "backup"}
 )
 _FIELD_KEYS = frozenset(  # `<THIS>_KEY` names a field or a public key, not a credential
     {"sort", "partition", "primary", "foreign", "unique", "composite", "hash", "range", "row"}
