@@ -667,6 +667,16 @@ def test_a_credential_headers_token_is_a_secret_with_and_without_its_scheme(
         ),
         (["--header=X-Api-Key=k-42x"], "--header=X-Api-Key=***", ["k-42x"]),
         (
+            ["--headers", '{"Authorization": "Bearer tok-42x", "Accept": "text/plain"}'],
+            '--headers {"Authorization": "Bearer ***", "Accept": "text/plain"}',
+            ["tok-42x"],
+        ),
+        (
+            ["--headers", '{"X-Api-Key":"${PROBE_T}"}'],
+            '--headers {"X-Api-Key": "${PROBE_T}"}',
+            ["env-42x"],
+        ),
+        (
             ["-H", "Authorization", "Bearer ${PROBE_T}"],
             "-H Authorization Bearer ${PROBE_T}",
             ["env-42x"],
@@ -695,7 +705,8 @@ def test_the_cli_forms_of_headers_and_env_pairs(
 ) -> None:
     """R190: the header forms of mcp-proxy (`-H Name value`) and mcporter (`Name=value`), an
     env pair (`-e OPENAI_KEY=…`, judged by its name's words), `--db-pass`, `--jwt`, Stripe's
-    `sk_live_` and a JWT were none; "pass" and "jwt" are one only as a name's last word."""
+    `sk_live_` and a JWT were none; "pass" and "jwt" are one only as a name's last word.
+    Headers given as one JSON object showed their token (R190 leftover)."""
     assert _load(tmp_path, args, PROBE_T="env-42x") == (f"srv {shown}", tuple(secrets))
 
 

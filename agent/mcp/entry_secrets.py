@@ -18,6 +18,7 @@ together; `config.py` imports this module, never the other way round.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from urllib.parse import parse_qsl, urlsplit
 
@@ -148,6 +149,8 @@ def _value(before: str, raw: str, value: str, secrets: list[str]) -> str:
     """The arg after `before` (a header flag, a header's name, a credential flag) as shown."""
     if before in _HEADER_FLAGS:
         shown = _header(raw, value, secrets)
+        if shown is None:
+            shown = _json_headers(raw, value, secrets)
         return _shown_arg(raw, secrets) if shown is None else shown
     if before.startswith("header:"):  # `-H Authorization <this>`, mcp-proxy's form (R190)
         if _CREDENTIAL_HEADER.search(before.removeprefix("header:")) and raw.strip():
@@ -178,6 +181,27 @@ def _header(raw: str, value: str, secrets: list[str]) -> str | None:
     if not (written and given and written[3].strip() and _CREDENTIAL_HEADER.search(written[2])):
         return None
     return written[1] + _credential(written[3], given[3], secrets)
+
+
+def _json_headers(raw: str, value: str, secrets: list[str]) -> str | None:
+    """Headers given as one JSON object (`--headers '{"Authorization": "Bearer <this>"}'`),
+    shown with `***` for each credential header's token, kept as secrets; None for an arg
+    that is no JSON object."""
+    try:
+        written, given = json.loads(raw), json.loads(value)
+    except ValueError:
+        return None
+    if not (isinstance(written, dict) and isinstance(given, dict)):
+        return None
+    shown: dict[str, object] = {}
+    for name, was in written.items():
+        now = given.get(name)
+        credential = _CREDENTIAL_HEADER.search(name) and isinstance(now, str)
+        if credential and isinstance(was, str) and was.strip():
+            shown[name] = _credential(was, now, secrets)
+        else:
+            shown[name] = was
+    return json.dumps(shown, ensure_ascii=False)
 
 
 def _credential(raw: str, value: str, secrets: list[str]) -> str:
