@@ -373,3 +373,26 @@ def test_a_repeating_reminders_text_may_begin_with_a_number() -> None:
         ("every monday 9:00 standup", "standup"),
     ):
         assert parse_reminder(words, NOW, BERLIN).text == text
+
+
+@pytest.mark.parametrize(
+    ("words", "at"),
+    [
+        ("9:00 \u22120500 call mom", "2026-12-07 15:00"),  # the minus sign
+        ("tomorrow 9:00 \u221205:00 call mom", "2026-12-08 15:00"),
+        ("noon \u20130500 call mom", "2026-12-07 18:00"),  # the en dash
+        ("9:00 \uff0d0500 call mom", "2026-12-07 15:00"),  # the full-width minus
+        ("9:00 \uff0b0100 call mom", "2026-12-08 09:00"),  # the full-width plus
+    ],
+)
+def test_an_offset_written_with_another_minus_or_plus_is_read(words: str, at: str) -> None:
+    """R192 leftover: "9:00 <U+2212>0500 call mom" (U+2212, as phones and word processors write a
+    minus) was set at 9:00 in the person's zone with "<U+2212>0500" left in the text."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, "call mom")
+
+
+def test_a_repeating_reminders_zone_with_another_minus_is_refused_as_any() -> None:
+    with pytest.raises(WhenError) as refused:
+        parse_reminder("every monday 9:00 \u22120500 standup", NOW, BERLIN)
+    assert "a repeating reminder goes by your timezone" in str(refused.value), str(refused.value)

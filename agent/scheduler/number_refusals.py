@@ -26,6 +26,7 @@ __all__ = [
     "HMS_UNITS",
     "SPAN_UNITS",
     "UNITS_AFTER_NUMBER",
+    "ascii_signs",
     "is_zone_offset",
     "needs_a_unit",
     "no_lone_sign_after_a_clock",
@@ -99,6 +100,10 @@ def _is_decimal(word: str) -> bool:
     return bool(_DECIMAL.fullmatch(word)) and not _DAY_MONTH_OR_CLOCK.fullmatch(word)
 
 
+_PLUSES = "\uff0b\ufe62\u2795"
+_UNICODE_SIGN = re.compile(rf"(?<!\S)[\u2010-\u2015\u2212\ufe63\uff0d\u2796{_PLUSES}](?=\d)")
+
+
 def is_zone_offset(word: str) -> bool:
     """Whether a word is a zone's offset ("-0500", "+05:30", "UTC+5"), read after a clock
     ("9:00 -0500", R187)."""
@@ -117,6 +122,14 @@ def no_zone_in_a_repeat(rest: list[str]) -> None:
             f"“{first}”: a repeating reminder goes by your timezone (/timezone), not a zone "
             "written after its time. For example “every monday 9:00 standup”."
         )
+
+
+def ascii_signs(text: str) -> str:
+    """The text with a minus or plus written as another character (U+2212, the en dash, the
+    full-width signs) as ASCII where a word is a sign and digits, as a zone's offset or a
+    signed number is written: "9:00 <U+2212>0500 call" was set at 9:00 with the offset left in
+    its text, and "every monday 9:00 <U+2212>0500" not refused as "-0500" is."""
+    return _UNICODE_SIGN.sub(lambda m: "+" if m[0] in _PLUSES else "-", text)
 
 
 def no_stop_after_offset(text: str) -> str:

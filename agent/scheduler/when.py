@@ -47,6 +47,7 @@ from agent.scheduler.number_refusals import (
     HMS_UNITS,
     SPAN_UNITS,
     UNITS_AFTER_NUMBER,
+    ascii_signs,
     is_zone_offset,
     needs_a_unit,
     no_lone_sign_after_a_clock,
@@ -449,7 +450,7 @@ def _today_if_named(text: str, moment: datetime, now: datetime, zone: ZoneInfo) 
 
 def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     """One moment in the future, the whole text naming it ("tomorrow 9:00", "in 2 hours")."""
-    text = text.strip()
+    text = ascii_signs(text).strip()
     if not text:
         raise WhenError("No time given.")
     _no_impossible_clock(text.split())
@@ -470,7 +471,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     the day's start, so today counts whatever hour it is; a day before today is an error. A
     month without a day ("march", "in march 2027") is its last day: "by March" means by its
     end, whatever day it is said (dateparser took the day from today, or from yesterday)."""
-    today = now.astimezone(zone).date()
+    text, today = ascii_signs(text), now.astimezone(zone).date()
     if text.strip().lower() in ("today", "tonight"):
         return today
     _no_impossible_clock(text.split())
@@ -532,6 +533,7 @@ class Parsed:
 def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     """Split "<when> <what>" into a time and the text. WhenError says what is wrong. As people
     say it, "[remind] me in 10m to call Ann" is "in 10m" and "call Ann"."""
+    text = ascii_signs(text)
     tokens = text.split()
     spoken = False  # "remind me <when> to <what>": the "to" joins, it is not what to remind
     if [t.lower() for t in tokens[:2]] == ["remind", "me"]:
@@ -722,6 +724,7 @@ def _without_to(rest: list[str]) -> list[str]:
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
     """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
     and the recurrence)."""
+    text = ascii_signs(text)
     clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(text.split())))
     if tokens and tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
