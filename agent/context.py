@@ -230,6 +230,12 @@ def _memory_text(fencer: Fencer, memory: Memory, text: str) -> str:
     return fencer.item("memory", memory.id, text, f"memory:#{memory.id} {memory.source.value}")
 
 
+class Corrections(Protocol):
+    async def __call__(
+        self, user_id: int, message_ids: list[int], *, quote: bool
+    ) -> dict[int, str]: ...
+
+
 class ContextBuilder:
     def __init__(
         self,
@@ -240,15 +246,19 @@ class ContextBuilder:
         history_tokens: int,
         sources: list[ContextSource],
         history_floor: Callable[[int], Awaitable[int]] | None = None,
+        corrections: Corrections | None = None,
     ) -> None:
         """`history_floor(chat_id)`: the last message id already summarised into an episode
-        (long-term memory's compaction); the history sent to the model starts after it."""
+        (long-term memory's compaction); the history sent to the model starts after it.
+        `corrections(user_id, message_ids, quote=…)`: the note each message in view is said
+        with whose exchange saved a memory of the person's since corrected."""
         self._stores = stores
         self._clock = clock
         self._default_timezone = default_timezone
         self._history_tokens = history_tokens
         self._sources = sources
         self._history_floor = history_floor
+        self._corrections = corrections
         self._fencer: Fencer | None = None
 
     async def build(self, request: TurnRequest) -> Prompt:
@@ -334,14 +344,21 @@ class ContextBuilder:
         if request.chat.kind == "private":
             recent = _since_someone_else(recent, request.user.id)
         recent = await self._paired(recent)
-        picked: list[dict[str, Any]] = []
-        label = TRUSTED
+        kept: list[StoredMessage] = []
         budget = self._history_tokens
         for message in reversed(recent):
             cost = estimate_tokens(message.text)
             if cost > budget:
                 break
             budget -= cost
+            kept.append(message)
+        notes: dict[int, str] = {}
+        if self._corrections is not None and kept:
+            private = request.chat.kind == "private"
+            notes = await self._corrections(request.user.id, [m.id for m in kept], quote=private)
+        picked: list[dict[str, Any]] = []
+        label = TRUSTED
+        for message in kept:
             role = "user" if message.direction == "in" else "assistant"
             text = message.text
             if message.label.tainted:
@@ -349,6 +366,8 @@ class ContextBuilder:
                 what = "message" if role == "user" else "your reply"
                 source = f"{what} #{message.id} ({describe_sources(message.label.sources)})"
                 text = fencer.item("message", message.id, text, source)
+            if message.id in notes:  # outside any fence: it is Steward's, not the message's
+                text = f"{notes[message.id]} {text}"
             picked.append({"role": role, "content": [{"type": "text", "text": text}]})
         picked.reverse()
         if picked and picked[0]["role"] != "user":

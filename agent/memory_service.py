@@ -294,6 +294,11 @@ class MemoryService:
     async def history_floor(self, chat_id: int) -> int:
         return await self.recaller.history_floor(chat_id)
 
+    async def correction_notes(
+        self, user_id: int, message_ids: list[int], *, quote: bool
+    ) -> dict[int, str]:
+        return await self.recaller.correction_notes(user_id, message_ids, quote=quote)
+
     async def search(
         self,
         user_id: int,

@@ -41,7 +41,7 @@ from memory.people import Chat, User
 if TYPE_CHECKING:
     from agent.transcript_memory import Transcript, Turn
 
-__all__ = ["Found", "Recall", "Recaller", "hit_label", "message_label"]
+__all__ = ["Found", "Recall", "Recaller", "correction_note", "hit_label", "message_label"]
 
 CONTEXT_HITS = 12  # candidates for the context block; the token budget decides how many fit
 CONTEXT_MIN_SIMILARITY = 0.3  # a vector-only hit below this is not relevant enough to show
@@ -189,7 +189,10 @@ class Recaller:
         corrected = await self._store.corrections_of(
             request.user.id, [m.message_id for m in picked if m.message_id is not None]
         )
-        return [_with_corrections(m, corrected.get(m.message_id or 0, [])) for m in picked]
+        quote = request.chat is None or request.chat.kind == "private"
+        return [
+            _with_corrections(m, corrected.get(m.message_id or 0, []), quote=quote) for m in picked
+        ]
 
     async def latest_episode(self, chat: Chat, user: User) -> Memory | None:
         """The episode that replaced this chat's older messages, if it is this user's."""
@@ -206,6 +209,16 @@ class Recaller:
     async def history_floor(self, chat_id: int) -> int:
         """Messages up to this id were compacted into an episode: the history starts after."""
         return await self._store.compactions.compacted_through(chat_id)
+
+    async def correction_notes(
+        self, user_id: int, message_ids: list[int], *, quote: bool
+    ) -> dict[int, str]:
+        """For each of `message_ids` in the conversation sent with a turn whose exchange saved
+        a memory of the user's since corrected, the note it is said with (R184: the history
+        still said "my IBAN is …" unmarked after the owner corrected it; a recalled message
+        had the note, the same message in view had not)."""
+        corrected = await self._store.corrections_of(user_id, message_ids)
+        return {m: correction_note(found, quote=quote) for m, found in corrected.items()}
 
     async def search(
         self,
@@ -344,25 +357,33 @@ def message_label(message: StoredMessage) -> Label:
     return message.label if message.label.tainted else TRUSTED
 
 
-def _with_corrections(message: Memory, corrections: list[tuple[int, Memory | None]]) -> Memory:
+def _with_corrections(
+    message: Memory, corrections: list[tuple[int, Memory | None]], *, quote: bool
+) -> Memory:
     """A recalled message whose exchange saved a memory since corrected, said first so a cut
-    never drops it: what was kept from it then no longer holds. The memory in force is quoted
-    only when it is the person's own word: an outside one is named by its number, never put
-    into their line (R102)."""
+    never drops it: what was kept from it then no longer holds."""
     if not corrections:
         return message
+    return replace(message, text=f"{correction_note(corrections, quote=quote)} {message.text}")
+
+
+def correction_note(corrections: list[tuple[int, Memory | None]], *, quote: bool = True) -> str:
+    """What a message whose exchange saved memories since corrected is said with. The memory
+    in force is quoted only when it is the person's own word: an outside one is named by its
+    number, never put into their line (R102); in a group (`quote` False), none is: the
+    correction may have been made in private."""
     notes = []
     for old, now in corrections:
         if now is None:
             notes.append(f"memory #{old} taken from this exchange was since replaced")
-        elif now.untrusted:
+        elif now.untrusted or not quote:
             notes.append(
-                f"memory #{old} taken from this exchange was since replaced by #{now.id}, "
-                "from outside content (memory_search shows it)"
+                f"memory #{old} taken from this exchange was since replaced by #{now.id}"
+                + (", from outside content (memory_search shows it)" if now.untrusted else "")
             )
         else:
             shown = now.text if len(now.text) <= 200 else now.text[:199] + "…"
             notes.append(
                 f"memory #{old} taken from this exchange was since corrected to #{now.id}: {shown}"
             )
-    return replace(message, text=f"[{'; '.join(notes)}] {message.text}")
+    return f"[{'; '.join(notes)}]"

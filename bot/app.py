@@ -114,6 +114,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
             MemorySource(memory, token_budget=settings.memory_tokens),
         ],
         history_floor=memory.history_floor,
+        corrections=memory.correction_notes,
     )
     outbox = Switchboard()
     sandbox = Sandbox(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from test_memory_forget import T0, memory_ready, pin_model
 
 from agent.forgetting import FORGOTTEN
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM, carries
+from agent.types import ChatKind
 from memory.clock import FrozenClock, parse_iso
 from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.longterm.queries import CompactionMarks
@@ -601,3 +603,50 @@ def _quiet(request: RecordedRequest) -> Reply:
     if request.system_text == COMPACTION_SYSTEM:
         return Reply.text(json.dumps({"summary": "chat", "facts": []}))
     return Reply.text("Noted.")
+
+
+async def test_the_exchange_of_a_corrected_memory_in_view_is_said_with_its_correction(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R184: a recalled message came with its correction, but the same message still in the
+    conversation sent with the turn did not: after `/memory correct`, the next turn in that
+    chat had "I work as a nurse …" in view, unmarked, and the old belief beside the new."""
+    _saves_the_nurse_job(fake_model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        fact = await _tell_job_and_allergy(h)
+        await h.say(f"/memory correct {fact.id} Works as a teacher at Hillside school.")
+        [new] = [m for m in await h.memories() if m.text.startswith("Works as a teacher")]
+        await h.say("Where do I work?")
+    history = [b["text"] for m in fake_model.requests[-1].messages for b in m["content"]]
+    [said] = [t for t in history if "I work as a nurse" in t]
+    assert said.startswith(
+        f"[memory #{fact.id} taken from this exchange was since corrected to #{new.id}: "
+        "Works as a teacher at Hillside school.] I work as a nurse"
+    ), said
+    [answer] = [t for t in history if t.startswith("[memory") and "Noted, you work as" in t]
+    assert f"#{fact.id}" in answer
+
+
+async def test_in_a_group_the_correction_of_an_exchange_in_view_is_named_not_quoted(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A correction made in private is not the group's: in a group's conversation the note
+    names the memory in force by its number only."""
+    _saves_the_nurse_job(fake_model)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await memory_ready(h)
+        assert h.steward.memory is not None
+        said = h.message("I work as a nurse at Saint Mary hospital.", chat="g1")
+        await h.router.dispatch(replace(said, chat_kind=ChatKind.GROUP))
+        await h.steward.memory.upkeep_settled()
+        [fact] = [m for m in await h.memories() if m.text.startswith("Works as a nurse")]
+        await h.say(f"/memory correct {fact.id} Works as a teacher at Hillside school.")
+        [new] = [m for m in await h.memories() if m.text.startswith("Works as a teacher")]
+        asked = h.message("Where do I work?", chat="g1")
+        await h.router.dispatch(replace(asked, chat_kind=ChatKind.GROUP))
+    history = [b["text"] for m in fake_model.requests[-1].messages for b in m["content"]]
+    [said] = [t for t in history if "I work as a nurse" in t]
+    assert said.startswith(
+        f"[memory #{fact.id} taken from this exchange was since replaced by #{new.id}] I work"
+    ), said
+    assert "Hillside" not in said
