@@ -457,4 +457,7 @@ def describe_sources(sources: Iterable[str]) -> str:
     """Where outside content came from, as kinds and hosts only ("web:evil.example",
     "feed:news.example", "file:notes/x.md", "another person's message"): never a URL's path or
     query, whose words an attacker chooses."""
-    return ", ".join(dict.fromkeys(_describe(s) for s in sources if s and s.strip()))
+    described = list(dict.fromkeys(_describe(s) for s in sources if s and s.strip()))
+    if len(described) > 1 and "outside" in described:  # says nothing beside a named source
+        described.remove("outside")
+    return ", ".join(described)

@@ -151,9 +151,10 @@ def test_a_redirect_url_source_puts_only_its_kind_and_host_in_the_reason() -> No
     assert described == (
         "web:evil.example, feed:news.example, web:xn--pypal-4ve.com, file:notes/x.md, "
         "another person's message, shell:curl, web, outside content, goal:#3, memory:#5, "
-        "web_fetch result, outside"
-    )
+        "web_fetch result"
+    )  # a bare "outside" says nothing beside a named source (R193)
     assert not re.search(r"(?i)click|approve|press|please", described)
+    assert describe_sources(["outside"]) == "outside"
 
 
 def test_the_reason_line_is_escaped_too() -> None:

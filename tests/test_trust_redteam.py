@@ -744,7 +744,7 @@ async def test_g05_a_planted_reminder_is_delivered_with_its_label(tmp_path: Path
         assert w.h.steward.scheduler is not None
         await w.h.steward.scheduler.run_due()
         reminder = (await w.h.steward.stores.messages.find_text("Reminder:", at_start=True))[0]
-        assert names(reminder.label, "task:#") and names(reminder.label, "web:")
+        assert names(reminder.label, "reminder:#") and names(reminder.label, "web:")
         await w.h.say("hello")
         await _deny_all(w)
         assert not await _allowed_unasked(w, "write_file")

@@ -27,7 +27,14 @@ from agent.fence import fence, new_fence_id
 from agent.recall import group_scope
 from agent.scheduler.checkins import DUE_SOON
 from agent.scheduler.feeds import FeedFetcher
-from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, JobRuntime
+from agent.scheduler.jobs import (
+    NO_MODEL,
+    AgentJob,
+    DueJob,
+    JobResult,
+    JobRuntime,
+    job_sources,
+)
 from agent.types import Address, TurnRequest
 from memory.clock import parse_iso
 from memory.feeds import FeedItem, FeedStore
@@ -74,15 +81,17 @@ class _Line:
     owner (a goal or reminder made in a turn that read outside content)."""
 
     text: str
-    source: str | None = None
+    sources: tuple[str, ...] = ()
+    """The goal or job, then what tainted the turn that made it (R193: a briefing acting on a
+    reminder a page had planted named only the feeds it read)."""
 
     def for_prompt(self) -> str:
         """A goal or reminder made from outside content is fenced like the feed items."""
-        return fence(self.text, self.source, new_fence_id()) if self.source else self.text
+        return fence(self.text, self.sources[0], new_fence_id()) if self.sources else self.text
 
 
-def _line(text: str, tainted: bool, source: str) -> _Line:
-    return _Line(text, source if tainted else None)
+def _goal_line(text: str, goal: Goal) -> _Line:
+    return _Line(text, (f"goal:#{goal.id}", *goal.label.sources) if goal.tainted else ())
 
 
 def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[_Line]:
@@ -99,7 +108,7 @@ def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[_Line
             line = f"Due soon: #{goal.id} {goal.title} (due {day:%a %Y-%m-%d})"
         else:
             continue
-        lines.append(_line(line, goal.tainted, f"goal:#{goal.id}"))
+        lines.append(_goal_line(line, goal))
     return lines
 
 
@@ -233,7 +242,7 @@ class BriefingWriter:
 
         goals = await runtime.stores.goals.active(user.id) if private else []
         goal_steps = [
-            _line(f"#{g.id} {g.title}: next step — {g.next_step}", g.tainted, f"goal:#{g.id}")
+            _goal_line(f"#{g.id} {g.title}: next step — {g.next_step}", g)
             for g in goals
             if g.next_step
         ]
@@ -243,10 +252,9 @@ class BriefingWriter:
             hour=0, minute=0, second=0, microsecond=0
         )
         reminders = [
-            _line(
+            _Line(
                 f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}",
-                s.tainted,
-                f"task:#{s.id}",
+                job_sources(s),
             )
             for s in await runtime.schedules.for_user(user.id, ("reminder",))
             if private and s.next_run_at and s.next_run_at <= end_of_day
@@ -310,7 +318,7 @@ class BriefingWriter:
             goal_steps=[line.text for line in goal_steps],
             goals_due=[line.text for line in due],
             reminders=[line.text for line in reminders],
-            today_sources=list(dict.fromkeys(line.source for line in today if line.source)),
+            today_sources=list(dict.fromkeys(s for line in today for s in line.sources)),
             mail=mail,
             private=private,
         )
@@ -387,7 +395,8 @@ class BriefingJob(AgentJob):
             text=draft.prompt,
             tainted=True,  # feed text is untrusted content
             sources=tuple(f"feed:{url}" for url in draft.feed_urls)
-            + (tuple(draft.mail.sources) if draft.mail else ()),
+            + (tuple(draft.mail.sources) if draft.mail else ())
+            + tuple(draft.today_sources),
             run_id=run_id,
         )
         result = await runtime.agent_turn(request, footer=draft.footer())

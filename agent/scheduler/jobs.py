@@ -194,10 +194,15 @@ class AgentJob:
 
 
 def job_sources(schedule: Schedule) -> tuple[str, ...]:
-    """A tainted job's turn names the job and what tainted the turn that made it."""
+    """A tainted job's turn names the job, by its kind (R193: a goal's check-in was named
+    "task:#1", which no list shows), and what tainted the turn that made it."""
     if not schedule.tainted:
         return ()
-    return (f"task:#{schedule.id}", *schedule.label.sources)
+    kind = _JOB_NAMES.get(schedule.kind, "task")
+    return (f"{kind}:#{schedule.id}", *schedule.label.sources)
+
+
+_JOB_NAMES = {"reminder": "reminder", "task": "task", "checkin": "check-in"}
 
 
 class JobRuntime:
