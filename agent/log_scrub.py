@@ -15,17 +15,23 @@ import base64
 import logging
 import threading
 import traceback
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["byte_forms", "redact", "register", "secret_forms"]
+__all__ = ["byte_forms", "redact", "register", "register_recent", "secret_forms"]
 
 MIN_LENGTH = 6
 """Shorter values (a `1`, a `yes`) would blank ordinary words; no credential is that short."""
 
+RECENT = 32
+"""Short-lived secrets of one kind kept out of the log (`register_recent`): the newest this many."""
+
 _lock = threading.Lock()
-_forms: tuple[str, ...] = ()  # longest first
+_kept: set[str] = set()  # the forms of every `register`ed secret
+_recent: dict[str, deque[str]] = {}  # kind: the newest short-lived secrets of that kind
+_forms: tuple[str, ...] = ()  # all of them, longest first
 _byte_forms: tuple[bytes, ...] = ()  # the same, as UTF-8, longest first
 _base_factory = logging.getLogRecordFactory()
 
@@ -45,16 +51,33 @@ def secret_forms(value: str) -> set[str]:
 
 def register(values: Iterable[str]) -> None:
     """Keep these values (and their encoded forms) out of every log line from now on."""
-    global _forms, _byte_forms
     new = {form for v in values if len(v) >= MIN_LENGTH for form in secret_forms(v)}
-    if not new - set(_forms):
+    if not new - _kept:
         return
     with _lock:
-        _forms = tuple(sorted(set(_forms) | new, key=len, reverse=True))
-        encoded = {form.encode() for form in _forms}
-        _byte_forms = tuple(sorted(encoded, key=len, reverse=True))
-        if logging.getLogRecordFactory() is not _scrubbed_record:
-            logging.setLogRecordFactory(_scrubbed_record)
+        _kept.update(new)
+        _rebuild()
+
+
+def register_recent(kind: str, value: str) -> None:
+    """Keep a short-lived secret (a login link's token) out of every log line while it can be
+    used: the newest `RECENT` of each kind are kept, so a year of them does not make every log
+    line slower to write (R195: at DEBUG, Slack's SDK logged the `/web` link it posted)."""
+    if len(value) < MIN_LENGTH:
+        return
+    with _lock:
+        _recent.setdefault(kind, deque(maxlen=RECENT)).append(value)
+        _rebuild()
+
+
+def _rebuild() -> None:
+    """The forms looked for, from what is kept and what is recent; under `_lock`."""
+    global _forms, _byte_forms
+    recent = {form for values in _recent.values() for v in values for form in secret_forms(v)}
+    _forms = tuple(sorted(_kept | recent, key=len, reverse=True))
+    _byte_forms = tuple(sorted({form.encode() for form in _forms}, key=len, reverse=True))
+    if logging.getLogRecordFactory() is not _scrubbed_record:
+        logging.setLogRecordFactory(_scrubbed_record)
 
 
 def byte_forms() -> tuple[bytes, ...]:

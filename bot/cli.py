@@ -38,8 +38,9 @@ __all__ = ["main"]
 
 log = logging.getLogger("steward")
 
-# Chatty per-request INFO lines (their URLs can hold a bot token): warnings only.
-_QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "aiohttp.access")
+# Chatty per-request INFO lines (their URLs can hold a bot token), and Slack's SDK, whose DEBUG
+# lines quote every message sent and received (R195): warnings only.
+_QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "aiohttp.access", "slack_sdk")
 
 
 def _version() -> str:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from agent.config import Settings
+from agent.log_scrub import register_recent
 from memory.people import Identity, User
 from memory.stores import Stores
 from memory.web_sessions import WebRole, WebSession
@@ -109,6 +110,7 @@ async def issue_link(
     await stores.audit.record(
         "web.link_issued", actor=str(identity), subject=f"user:{user.id}", role=role, via=via
     )
+    register_recent("login link", grant.token)  # a library may log the message it is sent in
     base = await base_url(stores, settings)
     return LoginLink(f"{base}/login?token={grant.token}", LINK_MINUTES, role)
 
