@@ -54,5 +54,7 @@ def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, 
             tail = f"\n(The text was cut at {len(item.text):,} characters"
             # all of it is named only when all of it was saved (a guest's quota may cut it)
             tail += f"; all of it is in {item.saved_as}.)" if item.saved_as else ".)"
-        blocks.append({"type": "text", "text": f"{head}: {item.name}\n{body}{tail}"})
+        # an outside file's name is the sender's words: only inside its fence's source
+        named = f"{head}:" if item.label.tainted else f"{head}: {item.name}"
+        blocks.append({"type": "text", "text": f"{named}\n{body}{tail}"})
     return blocks, label
