@@ -1,13 +1,17 @@
 """The `.env` file read strictly: a line that is not `NAME=value` and a name that is no setting
 stop the start with one line naming it (python-dotenv only logs the first and skips it;
-pydantic-settings ignores the second, so `STEWARD_TIMEZNE=Asia/Tokyo` ran on UTC unsaid)."""
+pydantic-settings ignores the second, so `STEWARD_TIMEZNE=Asia/Tokyo` ran on UTC unsaid).
+The environment's `STEWARD_` names get the same check: systemd's `EnvironmentFile=` and
+compose's `env_file:` hand the operator's file over as the environment, where no `.env` is (R196).
+"""
 
 from __future__ import annotations
 
 import difflib
 import io
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from dotenv.parser import parse_stream
@@ -15,7 +19,7 @@ from dotenv.parser import parse_stream
 from agent.errors import ConfigError
 from agent.secret_shapes import looks_like_key
 
-__all__ = ["check_env_file", "env_file_values", "setting_names"]
+__all__ = ["check_env_file", "check_environment", "env_file_values", "setting_names"]
 
 OURS = ("STEWARD_", "ANTHROPIC_", "TELEGRAM_", "SLACK_", "CHROMA_", "EMAIL_")
 """Prefixes whose unknown names are taken for typos. Other names (a proxy, a library's own
@@ -26,6 +30,11 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 ALSO_KNOWN = ("STEWARD_HOME",)
 """Read before the settings: where `.env` itself is (agent/paths.py)."""
+
+READ_ELSEWHERE = ("STEWARD_CI_STRICT", "STEWARD_GIT_KEYS", "STEWARD_SCREENSHOTS")
+"""`STEWARD_` names no setting reads but something else does, so they may be in Steward's
+environment: the tests' strict mode (.ci/run), the screenshots folder of
+tests/test_web_browser.py, and the git keys Steward hands its shell (agent/tools/shell.py)."""
 
 
 def setting_names(fields: Iterable[object]) -> set[str]:
@@ -39,10 +48,46 @@ def setting_names(fields: Iterable[object]) -> set[str]:
     return names
 
 
-def check_env_file(path: Path, known: set[str]) -> list[str]:
+def check_env_file(
+    path: Path, known: set[str], environ: Mapping[str, str] | None = None
+) -> list[str]:
     """ConfigError for the first line that cannot be read, or that misspells a setting (a
     name close to one); a note for each other name Steward does not read (another tool's, as
-    `TELEGRAM_CHAT_ID` or `ANTHROPIC_LOG` can be: not a reason to stop)."""
+    `TELEGRAM_CHAT_ID` or `ANTHROPIC_LOG` can be: not a reason to stop). Then the same for the
+    environment's `STEWARD_` names (`os.environ` unless given), with or without a `.env`:
+    a service or a container has its settings there (R196)."""
+    notes = _check_file(path, known)
+    check_environment(os.environ if environ is None else environ, known)
+    return notes
+
+
+def check_environment(environ: Mapping[str, str], known: set[str]) -> None:
+    """ConfigError for the first variable named `STEWARD_…` that Steward does not read:
+    `STEWARD_TIMEZNE=Asia/Tokyo` from a systemd `EnvironmentFile=` ran on UTC unsaid (R196).
+    Only Steward's own prefix: the environment holds every other tool's names."""
+    for key in sorted(environ):
+        name = key.upper()
+        if not name.startswith("STEWARD_") or name in known or name in READ_ELSEWHERE:
+            continue
+        close = _nearest_own(name, known)
+        hint = f"did you mean {close}?" if close else "see .env.example for the names"
+        raise ConfigError(
+            f"{key}, set in the environment, is not a setting ({hint}); correct or remove it "
+            "where it is set (the service's EnvironmentFile, compose's env_file, the shell)"
+        )
+
+
+def _nearest_own(name: str, known: set[str]) -> str | None:
+    """The `STEWARD_` setting `name` is closest to, compared without the prefix they share
+    (with it, STEWARD_XYZZY was "close" to STEWARD_WEB)."""
+    prefix = "STEWARD_"
+    tails = {k.removeprefix(prefix): k for k in known if k.startswith(prefix)}
+    close = difflib.get_close_matches(name.removeprefix(prefix), sorted(tails), n=1, cutoff=0.6)
+    return tails[close[0]] if close else None
+
+
+def _check_file(path: Path, known: set[str]) -> list[str]:
+    """`check_env_file` for the file alone."""
     notes: list[str] = []
     try:
         text = path.read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ from agent.mcp.config import McpConfigError, load_mcp_config
 from agent.policy import load_policy
 from agent.policy_lint import rules_matching_nothing
 from agent.tools import Risk, default_registry
+from bot.output_target import ExportKind, export_kind, file_export_kind
 from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
 from memory.stores import Stores
@@ -130,7 +131,7 @@ async def audit_export(settings: Settings, output: str) -> int:
         lines = [json.dumps(e.__dict__, ensure_ascii=False) async for e in stores.audit.all()]
     finally:
         await stores.close()
-    write_output(output, "".join(line + "\n" for line in lines))
+    write_output(output, "".join(line + "\n" for line in lines), kind="audit")
     if output != "-":
         print(f"{len(lines)} audit events written to {output}", file=sys.stderr)
     key = _audit_key_note(settings)
@@ -150,16 +151,19 @@ def _audit_key_note(settings: Settings) -> str:
     return f"audit key {key.key_id}: events from {key.keyed_from} on are keyed"
 
 
-def write_output(output: str, text: str) -> None:
+def write_output(output: str, text: str, *, kind: ExportKind | None = None) -> None:
     """`text` into the file an export names ("-": stdout), readable by the owner alone. R183: a
     file that existed was written in place and kept its mode (0644: every user of the machine
     could read the export; the umask shapes new files only). A regular file is now replaced by
     a new one (mode 0600, O_EXCL) written beside it; anything else (a terminal, a pipe, a link)
-    is written where it is, a regular file among them made 0600 before a byte is in it."""
+    is written where it is, a regular file among them made 0600 before a byte is in it. An
+    existing file is replaced only if it is an earlier export of the same `kind` (told from
+    `text` when not given): R196, `memory export -o` replaced a backup archive."""
     if output == "-":
         sys.stdout.write(text)
         return
     path = Path(output)
+    _refuse_other_file(path, kind or export_kind(text.partition("\n")[0]))
     try:
         found = os.lstat(path)
     except OSError:
@@ -176,6 +180,30 @@ def write_output(output: str, text: str) -> None:
             _write_in_place(path, text)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _refuse_other_file(path: Path, kind: ExportKind | None) -> None:
+    """CliError when `path` is a regular file (through a link too) holding something other than
+    an earlier export of `kind` (of either kind when nothing is written, so none can be told):
+    a backup, notes, another tool's data are the user's and cannot be made again."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return  # none there, or a terminal or a pipe (`-o /dev/stdout`)
+    except OSError:
+        return
+    found = file_export_kind(path)
+    if found == "empty" or (found is not None and kind in (None, found)):
+        return
+    what = f"an earlier {kind} export" if kind else "an earlier export"
+    raise CliError(
+        f"{path} exists and is not {what}, so it is kept: name a new file "
+        f"(e.g. -o {path.with_name(_new_name(kind))}), or delete it first if it may go"
+    )
+
+
+def _new_name(kind: ExportKind | None) -> str:
+    """An example file name for the refusal."""
+    return f"{kind or 'steward'}-export.jsonl"
 
 
 def _write_in_place(path: Path, text: str) -> None:

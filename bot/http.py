@@ -95,7 +95,13 @@ class HttpServer:
                     "set STEWARD_HTTP_HOST / STEWARD_HTTP_PORT"
                 ) from None
             self._runner = runner
-            log.info("webhook server listening on %s (%s)", self.url, ", ".join(self._mounts))
+            log.info("HTTP server listening on %s%s", self.url, self._mounted())
+
+    def _mounted(self) -> str:
+        """The mounted paths for the start-up line, in parentheses; nothing when there are none
+        (R196: "webhook server … ()" on a plain console start, where it serves the web
+        console alone)."""
+        return f" (webhooks: {', '.join(sorted(self._mounts))})" if self._mounts else ""
 
     async def stop(self) -> None:
         async with self._lock:

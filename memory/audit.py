@@ -103,8 +103,8 @@ class Verification:
         made = f" (made {self.key_made})" if self.key_made else ""
         return (
             f"events 1 to {self.keyed_from - 1} are older than the audit key{made} and only "
-            "hash-chained: if Steward had a key before that, it was removed and they may have "
-            "been rewritten"
+            "hash-chained: written by a Steward from before audit keys (an upgrade), or, if "
+            "this Steward had a key before that, it was removed and they may have been rewritten"
         )
 
     @property

@@ -187,9 +187,11 @@ async def ensure_key(db: Database, path: Path, clock: Clock | None = None) -> Au
                 if last is None:
                     log.debug("created audit key %s", key.key_id)
                 else:  # an upgrade from before keys, or a key removed from a rewritten log
-                    log.warning(
+                    log.warning(  # R196: the two cannot be told apart, so both are named
                         "made a new audit key %s over %d earlier events, which it cannot vouch "
-                        "for: if this log had a key, it was removed (see steward audit verify)",
+                        "for: they were written by a Steward from before audit keys (an "
+                        "upgrade), or this log's key file was removed and they may have been "
+                        "rewritten (see steward audit verify)",
                         key.key_id,
                         last["id"],
                     )

@@ -240,6 +240,8 @@ def test_an_old_unkeyed_log_upgrades_and_its_keyed_part_cannot_pass_as_old(
     result = steward(data, "audit", "verify")
     assert result.returncode == 0 and "keyed from event 4" in result.stdout
     assert "WARNING: events 1 to 3 are older than the audit key (made " in result.stdout
+    # R196: an upgrade's events are named for what they may be, not only a removed key's
+    assert "written by a Steward from before audit keys (an upgrade), or, if" in result.stdout
 
     rechain(db, 5, plain_sha256)  # pass the newest event off as one from before the key
     result = steward(data, "audit", "verify")

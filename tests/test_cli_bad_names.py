@@ -109,7 +109,8 @@ def test_an_export_over_a_file_others_can_read_is_the_owners_alone(
     home: Path, tmp_path: Path, what: str
 ) -> None:
     target = tmp_path / "export.jsonl"
-    target.write_text("an older export\n")
+    earlier = steward(what, "export", cwd=tmp_path, STEWARD_HOME=str(home)).stdout
+    target.write_text(earlier)  # an earlier export of the same kind: replaced (R196)
     target.chmod(0o644)
     result = steward(what, "export", "-o", str(target), cwd=tmp_path, STEWARD_HOME=str(home))
     assert result.returncode == 0, result.stderr

@@ -40,7 +40,7 @@ async def memory_cli(
             records = await portability.export_records()
             lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
             if path and path != "-":  # the owner's alone, an existing file too (R183)
-                await asyncio.to_thread(write_output, path, lines)
+                await asyncio.to_thread(write_output, path, lines, kind="memory")
                 noun = "memory" if len(records) == 1 else "memories"
                 print(f"{len(records)} {noun} written to {path}", file=sys.stderr)
             else:
