@@ -316,6 +316,15 @@ def _rejected(status: int, message: str) -> str:
     """A refusal as the owner can act on it (R179: "rejected the request (404)", the API's
     reason thrown away, was all a mistyped STEWARD_MODEL or an empty account said)."""
     said = message.lower()
+    if status == 400 and ("too long" in said or "context limit" in said):
+        # R197: an album of files past the model's context was "rejected the request (400)"
+        # ("prompt is too long: 250000 tokens > 200000 maximum"; with max_tokens: "input
+        # length and `max_tokens` exceed context limit")
+        return (
+            "this message, with its files and what I read for it, is too long for the model "
+            f"(the model API said: {message}). Send fewer or smaller files, or ask about one "
+            "at a time"
+        )
     if status == 404 and "model" in said:
         return "the model API does not know the model STEWARD_MODEL names (404): check it"
     if "credit" in said or "billing" in said:

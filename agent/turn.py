@@ -660,12 +660,16 @@ class TurnRunner:
         """Someone other than the owner who has used today's STEWARD_GUEST_DAILY_TOKENS (0: no
         allowance), in conversation or in a check-in or reminder they set up: those are
         theirs, not the owner's budget (a guest's daily check-ins paused the briefings)."""
-        if request.user.is_owner or self._guest_daily_tokens <= 0:
-            return False
-        spent = await self._stores.turns.guest_tokens_since(
-            request.user.id, self.budget_day_start()
-        )
-        return spent >= self._guest_daily_tokens
+        left = await self.guest_allowance_left(request.user)
+        return left is not None and left <= 0
+
+    async def guest_allowance_left(self, user: User) -> int | None:
+        """Tokens left of today's STEWARD_GUEST_DAILY_TOKENS for someone other than the owner
+        (None: the owner, or no allowance): what the files of their message may take (R197)."""
+        if user.is_owner or self._guest_daily_tokens <= 0:
+            return None
+        spent = await self._stores.turns.guest_tokens_since(user.id, self.budget_day_start())
+        return max(0, self._guest_daily_tokens - spent)
 
     async def _allowance_spent(self, turn: _Turn) -> bool:
         """A guest's allowance spent part-way through a turn, checked before each model call

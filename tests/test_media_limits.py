@@ -184,10 +184,9 @@ async def test_a_guests_document_is_saved_by_its_name_and_fenced_as_theirs(tmp_p
     assert saved[1] == "отчёт.txt"
     blocks, label = content_blocks(tuple(taken.attachments))
     assert label.tainted
-    heading, opening = blocks[0]["text"].split("\n")[:2]
+    opening = blocks[0]["text"].split("\n")[1]
     assert opening.startswith('<untrusted id="') and 'source="inbox/отчёт.txt' in opening
     assert "another person&#x27;s message" in opening
-    assert heading == "A document:"  # its name, the sender's words, only inside the fence
 
 
 def test_a_fenced_recording_names_its_sender_too() -> None:

@@ -51,10 +51,12 @@ def content_blocks(attachments: tuple[Attachment, ...]) -> tuple[list[dict[str, 
             )
         tail = ""
         if item.truncated:
-            tail = f"\n(The text was cut at {len(item.text):,} characters"
+            # none of it: the files before it took the message's share (R197)
+            cut = f"cut at {len(item.text):,} characters" if item.text else "not given here"
+            tail = f"\n(The text was {cut}"
             # all of it is named only when all of it was saved (a guest's quota may cut it)
             tail += f"; all of it is in {item.saved_as}.)" if item.saved_as else ".)"
-        # an outside file's name is the sender's words: only inside its fence's source
-        named = f"{head}:" if item.label.tainted else f"{head}: {item.name}"
-        blocks.append({"type": "text", "text": f"{named}\n{body}{tail}"})
+        # `name` is Steward's account of the file (where it and its text are, cut or not),
+        # its file name made safe (file_names.py): said outside the fence, as a note is
+        blocks.append({"type": "text", "text": f"{head}: {item.name}\n{body}{tail}"})
     return blocks, label

@@ -5,14 +5,19 @@ A text copy counts in a guest's daily quota (`STEWARD_GUEST_DAILY_FILE_BYTES`) a
 do: a guest's 2 KB PDF had left a 4 MB `.pdf.txt`, a Windows-1252 file a UTF-8 copy three times
 its size, past a quota that counted only downloads. Past what is left of it the copy is cut at
 a whole character (none at all when nothing is left), and the sender told.
+
+A copy is only ever `<name>.txt` of the file it is the text of (`Inbox.save_beside`), or a name
+of Steward's own: never a numbered `<name>-1.txt` while another person's file holds
+`<name>.txt` (R197). A reply to the message reuses the copy remembered for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from agent.attachments import FileUnavailable
-from agent.media.inbox import INBOX, Inbox
+from agent.media.inbox import Inbox, Kept
 from agent.media.quota import GuestQuota
 
 __all__ = ["Copies", "NotSaved", "TextCopy", "mb"]
@@ -52,40 +57,67 @@ class TextCopy:
         return f"{verb}in {self.path}"
 
 
+async def _saved(writing: Awaitable[str]) -> str:
+    """The path a write into inbox/ made; `NotSaved` when it failed."""
+    try:
+        return await writing
+    except (FileUnavailable, OSError) as exc:
+        reason = str(exc) if isinstance(exc, FileUnavailable) else "writing to inbox/ failed"
+        raise NotSaved(f"could not save it: {reason}") from None
+
+
 class Copies:
     def __init__(self, inbox: Inbox, quota: GuestQuota) -> None:
         self._inbox = inbox
         self._quota = quota
 
-    async def write(self, name: str, data: bytes) -> str:
-        """A new file in inbox/; `NotSaved` when it cannot be (the download is done: a failed
-        save is not a failed download)."""
-        try:
-            return await self._inbox.save(name, data)
-        except (FileUnavailable, OSError) as exc:
-            reason = str(exc) if isinstance(exc, FileUnavailable) else "writing to inbox/ failed"
-            raise NotSaved(f"could not save it: {reason}") from None
+    async def write(self, name: str, data: bytes, *, paired: bool = False) -> str:
+        """A new file in inbox/ (`paired`: with `<name>.txt` free for its text copy);
+        `NotSaved` when it cannot be (the download is done: a failed save is not a failed
+        download)."""
+        return await _saved(self._inbox.save(name, data, paired=paired))
+
+    async def kept(self, key: Kept | None, text: str) -> TextCopy | None:
+        """The copy written of that file before, while it still holds `text` (or, cut by the
+        quota then and told so, its beginning); None."""
+        known = await self._inbox.recall_text(key) if key is not None else None
+        if known is None:
+            return None
+        data = text.encode()
+        if known.data == data:
+            return TextCopy(known.path)
+        if not known.whole and data.startswith(known.data):
+            return TextCopy(known.path, whole=False)
+        return None
+
+    async def transcript(self, key: Kept | None) -> tuple[str, TextCopy] | None:
+        """The text written of that file before (a recording's transcript), and where, while
+        it still holds what was written; None."""
+        known = await self._inbox.recall_text(key) if key is not None else None
+        if known is None:
+            return None
+        return known.data.decode("utf-8", errors="replace"), TextCopy(known.path, known.whole)
 
     async def text(
-        self, saved: str, text: str, *, reused: bool, guest: int | None, named: str
+        self, saved: str, text: str, *, key: Kept | None, guest: int | None, named: str
     ) -> TextCopy:
-        """`<name>.txt` beside the file `saved`; a reused file's own copy, when it is
-        unchanged (counted when it was written). `guest`: the person other than the owner in
-        whose quota it counts; `named`: the file, as the sender is told of it."""
-        name = saved.removeprefix(f"{INBOX}/") + ".txt"
+        """`<name>.txt` beside the file `saved` (`Inbox.save_beside`); the copy written of it
+        before (`key`: the file, as the message that carried it names it), when it is unchanged
+        (counted when it was written). `guest`: the person other than the owner in whose
+        quota it counts; `named`: the file, as the sender is told of it."""
+        if (same := await self.kept(key, text)) is not None:
+            return same
         data = text.encode()
-        if reused and (same := await self._inbox.find_same(name, data)) is not None:
-            return TextCopy(same)
-        if reused and (start := await self._inbox.find_start(name, data)) is not None:
-            return TextCopy(start, whole=False)  # cut by the quota when written, told then
         room = self._quota.room(guest)
         whole = room is None or room >= len(data)
         if not whole:  # no await between the check and the count: files at once cannot pass
             data = data[:room].decode("utf-8", errors="ignore").encode()  # whole characters
         self._quota.count(guest, len(data))
+        path = await _saved(self._inbox.save_beside(saved, data)) if data or whole else None
+        if path is not None and key is not None:
+            await self._inbox.remember_text(key, path, data, whole=whole)
         if whole:
-            return TextCopy(await self.write(name, data))
-        path = await self.write(name, data) if data else None
+            return TextCopy(path)
         kept = f"so {path} holds only its first {_amount(len(data))}" if path else "so I kept none"
         return TextCopy(
             path,

@@ -2,7 +2,9 @@
 router: whether a message not addressed to Steward continues where Steward is (a Slack thread
 it answered in, a comment under its channel post), recording other people's comments for the
 owner's summary, and turning a message's files and the message it answers into the turn's
-inputs, with a clear reply for every file that could not be used."""
+inputs, with a clear reply for every file that could not be used. A message's files and those
+of the message it answers share one room for their text (`MediaIntake.share`, R197): an album
+of ten text files had been 600,000 characters in one model call, past a guest's whole day."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from agent.attachments import Answered, Attachment, MediaKind, ReplyRef
 from agent.media.intake import FileSource, Intake, MediaIntake, media_note
+from agent.media.share import Share
 from agent.media.stt import Transcriber
 from agent.replies import Comment, CommentDigest, find_answered
 from agent.types import IncomingMessage
@@ -150,6 +153,8 @@ class Inbound:
         used, without a word: its problem was told)."""
         steward = self._steward
         intake = Intake()
+        ref = message.replying_to
+        share = await self._share(user) if message.media or (ref and ref.media) else None
         if message.media:
             source = steward.switchboard.get(message.address.channel)
             intake = await self.intake.take(
@@ -159,6 +164,7 @@ class Inbound:
                 own_words=user.is_owner and message.forwarded_from is None,
                 guest=None if user.is_owner else user.id,
                 message=_carrier(message.address.channel, message.platform_message_id),
+                share=share,
             )
             text = " ".join(intake.notes)
             text = "\n\n".join(p for p in (f"{text} {message.text}".strip(), intake.spoken) if p)
@@ -174,12 +180,11 @@ class Inbound:
                 await self._tell(message, chat_id, f"🎙 I heard:\n\n{heard}")
         answered = None
         attachments = list(intake.attachments)
-        ref = message.replying_to
         if ref is not None:
             answered = await find_answered(steward.stores, ref)
             if answered is not None and ref.author is not None and ref.media:
                 attachments += await self._replied_files(
-                    message, user, chat_id, message_id, ref, answered
+                    message, user, chat_id, message_id, ref, answered, share
                 )
         text = "\n\n".join(p for p in (message.text, intake.spoken) if p)
         if not text and not intake.attachments:
@@ -200,6 +205,7 @@ class Inbound:
         message_id: int,
         ref: ReplyRef,
         answered: Answered,
+        share: Share | None,
     ) -> list[Attachment]:
         """The files of the message replied to ("what is in this photo?"), with that message's
         label: another person's photo is outside content. Noted in the log after the message.
@@ -214,6 +220,7 @@ class Inbound:
             own_words=False,
             guest=None if user.is_owner else user.id,
             message=_carrier(ref.channel, ref.received_as),
+            share=share,
         )
         own_voice = answered.label.trusted and any(m.kind is MediaKind.VOICE for m in ref.media)
         if answered.message_id is not None and intake.files:
@@ -238,6 +245,13 @@ class Inbound:
         for problem in intake.problems:
             await self._tell(message, chat_id, f"In the message you replied to: {problem}")
         return intake.attachments
+
+    async def _share(self, user: User) -> Share:
+        """The room the model has for one message's files: a guest's what is left of their
+        day's allowance too (R197: checked before the turn, then only after its first model
+        call, one album had spent 150,000 tokens of a 100,000 allowance)."""
+        left = await self._steward.runner.guest_allowance_left(user)
+        return self.intake.share(left)
 
     async def _tell(self, message: IncomingMessage, chat_id: int, text: str) -> None:
         """Steward's own word about the message's files, to its chat, kept out of history."""

@@ -10,15 +10,17 @@ the model (`blocks.py` makes the content blocks):
 - a photo or image file → an image block, downscaled (`images.py`); what it shows is outside
   content, whoever sent it (the caption the owner typed stays theirs);
 - a document → its text, capped, fenced as outside content whoever sent it (the sender told
-  of pages not read past a PDF's page cap);
+  of pages not read past a PDF's page cap); all a message's files share one cap, and a guest's
+  what is left of their day's allowance (`share.py`, R197);
 - the owner's own voice note → a transcript that *is* their message (`Intake.spoken`); a voice
   note from someone else or forwarded, and any audio file → a transcript fenced as outside
-  content, capped as a document is.
+  content, capped as a document is; a recording kept already is not transcribed again, its
+  transcript is (R197: each reply to a 10-hour recording had sent it to speech-to-text again).
 
 What fails becomes a sentence for the sender (`Intake.problems`): the message itself is already
 stored, so nothing is lost; so does a text longer than the model is given.
 
-(Some 440 lines: each kind's path and its notes for the sender, the log and the model are one
+(Some 500 lines: each kind's path and its notes for the sender, the log and the model are one
 account of a file; split by kind, the shared caps and notes would be spread over three.)
 """
 
@@ -56,6 +58,7 @@ from agent.media.file_names import safe_name as _safe_name
 from agent.media.images import ImageError, prepare_image
 from agent.media.inbox import INBOX, Inbox, Kept
 from agent.media.quota import GuestQuota, Held
+from agent.media.share import Cut, Share
 from agent.media.stt import NOT_CONFIGURED, NOT_HERE, Transcriber, TranscriptionError
 from memory.labels import Label
 from memory.message_files import MessageFile
@@ -70,6 +73,8 @@ _WHAT = {
     MediaKind.VOICE: "voice note",
     MediaKind.AUDIO: "audio file",
 }
+_WITH_TEXT = (MediaKind.DOCUMENT, MediaKind.VOICE, MediaKind.AUDIO)
+"""Kinds of file that may get a text copy: saved where `<name>.txt` is free too (R197)."""
 _DEFAULT_SUFFIX = {
     MediaKind.PHOTO: ".jpg",
     MediaKind.DOCUMENT: "",
@@ -83,6 +88,25 @@ class FileSource(Protocol):
     """A channel that can download the files its messages carry."""
 
     async def fetch_file(self, ref: MediaRef, max_bytes: int) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class _Came:
+    """One file of a message as it came, for the path of its kind: `base` is the message's
+    label, `key` the file as that message names it (its copies are remembered under it),
+    `reused` whether it is the copy saved before, `guest` the sender with a daily quota."""
+
+    ref: MediaRef
+    raw: bytes
+    saved: str
+    base: Label
+    key: Kept | None
+    reused: bool
+    guest: int | None
+
+    @property
+    def outside(self) -> Label:
+        return self.base.join(Label.untrusted(f"file:{self.saved}"))
 
 
 @dataclass
@@ -128,11 +152,17 @@ def _saved(ref: MediaRef, saved: str) -> str:
 
 def _text_where(ref: MediaRef, copy: TextCopy, saved: str) -> str:
     """A text copy's place (`TextCopy.where`), for a note: its path holds the file's name (a
-    file that reads as its text is its own copy: R172, the note named a .txt never written)."""
+    file that reads as its text is its own copy: R172, the note named a .txt never written).
+    "Beside it" is only ever `<saved>.txt`; a copy that could not go there has a name of
+    Steward's own, said as it is (R197: "beside it" had led to another person's file)."""
     where = copy.where(verb="")
     if not ref.sender_named or copy.path is None:
         return where
-    return where.replace(copy.path, "the file itself" if copy.path == saved else "a .txt beside it")
+    if copy.path == saved:
+        return where.replace(copy.path, "the file itself")
+    if copy.path == f"{saved}.txt":
+        return where.replace(copy.path, "a .txt beside it")
+    return where
 
 
 def _shown_type(mime_type: str) -> str:
@@ -161,6 +191,11 @@ class MediaIntake:
         self._max_chars = max_chars
         self._transcriber = transcriber
 
+    def share(self, tokens: int | None = None) -> Share:
+        """The room for one message's files: `STEWARD_DOCUMENT_MAX_CHARS` of text together,
+        and `tokens` (a guest's day's allowance left) at most."""
+        return Share(self._max_chars, tokens)
+
     async def take(
         self,
         refs: tuple[MediaRef, ...],
@@ -170,12 +205,15 @@ class MediaIntake:
         own_words: bool,
         guest: int | None = None,
         message: tuple[str, str] | None = None,
+        share: Share | None = None,
     ) -> Intake:
         """Fetch and prepare every file in `refs`. `base` is the message's own label (another
         person's, forwarded); `own_words` whether it is the owner's own, unforwarded message;
         `guest` the user id of a sender other than the owner, whose files have a daily quota;
         `message` the (channel, message id) that carries the files: a file of it already in
-        the inbox is reused, not downloaded (and counted) again."""
+        the inbox is reused, not downloaded (and counted) again; `share` the room the model
+        has for all the files of the message these come with (`share()`)."""
+        share = share if share is not None else self.share()
         intake = Intake()
         for ref in refs:
             key = (message[0], message[1], ref.file_id) if message else None
@@ -192,7 +230,7 @@ class MediaIntake:
                     intake.unused(f"[{_named(ref)} not downloaded: the day's files quota]")
                     continue
                 cap = min(self._max_bytes, held.size) if held.size else self._max_bytes
-                await self._one(ref, source, base, own_words, intake, cap, held, key, kept)
+                await self._one(ref, source, base, own_words, intake, cap, held, key, kept, share)
             except FileTooLarge as exc:
                 size = f" is {mb(exc.size)}" if exc.size else " is too large"
                 intake.problems.append(
@@ -225,8 +263,9 @@ class MediaIntake:
         intake: Intake,
         cap: int,
         held: Held,
-        key: Kept | None = None,
-        kept: tuple[str, bytes] | None = None,
+        key: Kept | None,
+        kept: tuple[str, bytes] | None,
+        share: Share,
     ) -> None:
         """`cap`: the most the download may be (the file cap, or what a guest's quota holds);
         `held`: its reservation in the sender's quota (settled once it came, so the text copies
@@ -254,41 +293,43 @@ class MediaIntake:
                 await self._inbox.remember(key, saved, raw)
         own_voice = ref.kind is MediaKind.VOICE and own_words  # their words, as the message is
         intake.files.append(MessageFile(saved, own_voice))
-        reused = kept is not None
-        outside = base.join(Label.untrusted(f"file:{saved}"))
+        came = _Came(ref, raw, saved, base, key, kept is not None, held.guest)
         if ref.kind is MediaKind.PHOTO:
-            try:
-                image = await prepare_image(raw)
-            except ImageError as exc:
-                intake.problems.append(f"I could not open that picture: {exc}. It is in {saved}.")
-                intake.unused(f"[{what} saved {_saved(ref, saved)}; not an image I can read]")
-                return
-            intake.attachments.append(
-                Attachment(
-                    AttachmentKind.IMAGE,
-                    saved,
-                    outside,
-                    media_type=image.media_type,
-                    data=base64.b64encode(image.data).decode(),
-                    saved_as=saved,
-                )
-            )
-            intake.notes.append(f"[{what} saved {_saved(ref, saved)}]")
+            await self._photo(came, intake, share)
         elif ref.kind is MediaKind.DOCUMENT:
-            await self._document(ref, raw, saved, outside, intake, reused, held.guest)
+            await self._document(came, intake, share)
         else:
-            await self._listen(ref, raw, saved, base, own_words, intake, reused, held.guest)
+            await self._listen(came, own_words, intake, share)
 
-    async def _document(
-        self,
-        ref: MediaRef,
-        raw: bytes,
-        saved: str,
-        label: Label,
-        intake: Intake,
-        reused: bool,
-        guest: int | None,
-    ) -> None:
+    async def _photo(self, came: _Came, intake: Intake, share: Share) -> None:
+        ref, raw, saved, what = came.ref, came.raw, came.saved, _WHAT[came.ref.kind]
+        if not share.image():
+            intake.problems.append(
+                f"What is left of today's allowance for our conversations is too little for me "
+                f"to look at that {what}; send it again tomorrow."
+            )
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; not shown: the day's allowance]")
+            return
+        try:
+            image = await prepare_image(raw)
+        except ImageError as exc:
+            intake.problems.append(f"I could not open that picture: {exc}. It is in {saved}.")
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; not an image I can read]")
+            return
+        intake.attachments.append(
+            Attachment(
+                AttachmentKind.IMAGE,
+                saved,
+                came.outside,
+                media_type=image.media_type,
+                data=base64.b64encode(image.data).decode(),
+                saved_as=saved,
+            )
+        )
+        intake.notes.append(f"[{what} saved {_saved(ref, saved)}]")
+
+    async def _document(self, came: _Came, intake: Intake, share: Share) -> None:
+        ref, raw, saved, guest = came.ref, came.raw, came.saved, came.guest
         kind = document_type(ref.name, ref.mime_type)
         if kind is None:
             intake.problems.append(
@@ -314,7 +355,7 @@ class MediaIntake:
             TextCopy(saved)
             if plain
             else await self._copies.text(
-                saved, extracted.text, reused=reused, guest=guest, named=named
+                saved, extracted.text, key=came.key, guest=guest, named=named
             )
         )
         if copy.problem:
@@ -327,58 +368,43 @@ class MediaIntake:
                 f"{named} (the most I read of one PDF); the rest "
                 f"is not in {copy.path or 'what I saved'}."
             )
-        text = extracted.text
-        truncated = len(text) > self._max_chars
-        if truncated:
-            text = text[: self._max_chars]
-            intake.problems.append(_cut_note(named, text, extracted.text, extracted.pages, copy))
+        text = self._given(named, extracted.text, extracted.pages, copy, share, intake)
         pages = f", {extracted.pages} pages" if extracted.pages else ""
         intake.attachments.append(
             Attachment(
                 AttachmentKind.DOCUMENT,
                 f"{saved} ({kind}{pages}; its text {copy.where()})",
-                label,
+                came.outside,
                 text=text,
                 saved_as=copy.path if copy.whole else None,
-                truncated=truncated,
+                truncated=len(text) < len(extracted.text),
             )
         )
         text_at = _text_where(ref, copy, saved)
         intake.notes.append(f"[file saved {_saved(ref, saved)}; text {text_at}]")
 
-    async def _listen(
+    def _given(
         self,
-        ref: MediaRef,
-        raw: bytes,
-        saved: str,
-        base: Label,
-        own_words: bool,
+        named: str,
+        text: str,
+        pages: int | None,
+        copy: TextCopy,
+        share: Share,
         intake: Intake,
-        reused: bool,
-        guest: int | None,
-    ) -> None:
-        assert self._transcriber is not None
-        what = _WHAT[ref.kind]
-        try:
-            text = await self._transcriber.transcribe(
-                raw,
-                filename=_safe_name(ref.name) or f"audio{_DEFAULT_SUFFIX[ref.kind]}",
-                mime_type=ref.mime_type,
-            )
-        except TranscriptionError as exc:
-            intake.problems.append(
-                f"I could not transcribe that {what}: {exc}. It is saved as {saved}."
-            )
-            intake.unused(f"[{what} saved {_saved(ref, saved)}; not transcribed]")
+    ) -> str:
+        """What the model is given of a file's text: at most `STEWARD_DOCUMENT_MAX_CHARS`, and
+        what the message's `share` has room for; the sender told of a cut (R171, R197)."""
+        given, cut = share.take(text[: self._max_chars])
+        if len(given) < len(text):
+            intake.problems.append(_cut_note(named, given, text, pages, copy, cut, share.limit))
+        return given
+
+    async def _listen(self, came: _Came, own_words: bool, intake: Intake, share: Share) -> None:
+        ref, saved, what = came.ref, came.saved, _WHAT[came.ref.kind]
+        heard = await self._heard(came, intake)
+        if heard is None:
             return
-        if not text:
-            intake.problems.append(f"I heard no words in that {what}.")
-            intake.unused(f"[{what} saved {_saved(ref, saved)}; no words heard]")
-            return
-        # kept, so a later turn can read it again (only the recording had been)
-        transcript = await self._copies.text(
-            saved, text, reused=reused, guest=guest, named=f"that {what}"
-        )
+        text, transcript = heard
         if transcript.problem:
             intake.problems.append(transcript.problem)
         if transcript.path is not None:
@@ -389,25 +415,60 @@ class MediaIntake:
             # the transcript is the stored message itself: the note stays as it was
             intake.notes.append(f"[voice note, saved {_saved(ref, saved)}]")
             return
-        label = base.join(Label.untrusted(f"file:{saved}"))
-        truncated = len(text) > self._max_chars  # an hours-long recording: cut as a document
-        if truncated:
-            given = text[: self._max_chars]
-            intake.problems.append(
-                _cut_note(f"That {what}'s transcript", given, text, None, transcript)
-            )
+        # an hours-long recording: cut as a document
+        given = self._given(f"That {what}'s transcript", text, None, transcript, share, intake)
         intake.attachments.append(
             Attachment(
                 AttachmentKind.TRANSCRIPT,
                 f"{what} {saved} (its transcript {transcript.where()})",
-                label,
-                text=text[: self._max_chars],
+                came.outside,
+                text=given,
                 saved_as=transcript.path if transcript.whole else None,
-                truncated=truncated,
+                truncated=len(given) < len(text),
             )
         )
         text_at = _text_where(ref, transcript, saved)
         intake.notes.append(f"[{what} saved {_saved(ref, saved)}; transcript {text_at}]")
+
+    async def _heard(self, came: _Came, intake: Intake) -> tuple[str, TextCopy] | None:
+        """A recording's transcript and where it is kept: for a recording kept already, the
+        transcript kept with it (R197: each reply to one had sent all of it to speech-to-text
+        again, outside the quota); else the speech-to-text server's, then saved. None: the
+        sender was told why there is none."""
+        ref, saved, what = came.ref, came.saved, _WHAT[came.ref.kind]
+        if came.reused and (kept := await self._copies.transcript(came.key)) is not None:
+            return kept
+        if came.reused and not self._quota.take(came.guest, len(came.raw)):
+            # kept with no transcript (not saved, or changed since): listening again counts
+            intake.problems.append(
+                f"Listening to that {what} again would go past the "
+                f"{mb(self._quota.daily_bytes)} of files a day I take for anyone but my owner; "
+                "try again tomorrow."
+            )
+            intake.unused(f"[{what} not transcribed: the day's files quota]")
+            return None
+        assert self._transcriber is not None
+        try:
+            text = await self._transcriber.transcribe(
+                came.raw,
+                filename=_safe_name(ref.name) or f"audio{_DEFAULT_SUFFIX[ref.kind]}",
+                mime_type=ref.mime_type,
+            )
+        except TranscriptionError as exc:
+            intake.problems.append(
+                f"I could not transcribe that {what}: {exc}. It is saved as {saved}."
+            )
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; not transcribed]")
+            return None
+        if not text:
+            intake.problems.append(f"I heard no words in that {what}.")
+            intake.unused(f"[{what} saved {_saved(ref, saved)}; no words heard]")
+            return None
+        # kept, so a later turn can read it again (only the recording had been)
+        copy = await self._copies.text(
+            saved, text, key=came.key, guest=came.guest, named=f"that {what}"
+        )
+        return text, copy
 
     # -- the workspace copy -----------------------------------------------------------------
 
@@ -417,19 +478,38 @@ class MediaIntake:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
             stem = f"{_WHAT[ref.kind].replace(' ', '-')}-{stamp}"
             suffix = suffix or _DEFAULT_SUFFIX[ref.kind]
-        return await self._copies.write(stem + suffix, raw)
+        return await self._copies.write(stem + suffix, raw, paired=ref.kind in _WITH_TEXT)
 
 
-def _cut_note(named: str, given: str, whole: str, pages: int | None, copy: TextCopy) -> str:
+def _cut_note(
+    named: str,
+    given: str,
+    whole: str,
+    pages: int | None,
+    copy: TextCopy,
+    cut: Cut = Cut.NONE,
+    limit: int = 0,
+) -> str:
     """What the sender is told of a document longer than the model is given (R171: a 120-page
-    PDF was summarised from its first 60 pages, and nobody was told)."""
+    PDF was summarised from its first 60 pages, and nobody was told), and why, when it is not
+    the cap of one file (R197: the cap of one message's files, or a guest's day)."""
     marks = re.findall(r"^\[page (\d+)\]$", given, re.MULTILINE)
     upto = f", into page {marks[-1]} of {pages}" if marks and pages else ""
-    rest = f"; all of it is in {copy.path}, for a question about the rest" if copy.whole else ""
-    return (
-        f"{named} is long: I give the model its first {len(given):,} of {len(whole):,} "
-        f"characters{upto}{rest}."
-    )
+    rest = "the rest" if given else "it"
+    rest = f"; all of it is in {copy.path}, for a question about {rest}" if copy.whole else ""
+    part = f"its first {len(given):,} of {len(whole):,} characters{upto}"
+    if cut is Cut.MESSAGE:
+        return (
+            f"{named}: I give the model {part if given else 'none of its text'}, as the files "
+            f"of one message get {limit:,} characters together{rest}. Send it on its own "
+            "to have more of it read."
+        )
+    if cut is Cut.ALLOWANCE:
+        return (
+            f"{named}: I give the model {part if given else 'none of its text'}, all that is "
+            f"left of today's allowance for our conversations{rest}."
+        )
+    return f"{named} is long: I give the model {part}{rest}."
 
 
 def _reads_as(raw: bytes, text: str) -> bool:

@@ -2,7 +2,8 @@
 
 It counts every byte written to `inbox/` for that person: the files downloaded, and the text
 copies Steward writes beside them (a PDF's `.pdf.txt`, a Windows-1252 file's UTF-8 copy, a
-transcript): a guest's 2 KB PDF had left a 4 MB `.txt` past a quota that counted downloads only.
+transcript): a guest's 2 KB PDF had left a 4 MB `.txt` past a quota that counted downloads only;
+and a recording kept that is sent to speech-to-text again, its transcript not kept (R197).
 
 In memory, as a flood guard: a restart, the owner's doing, starts the day's count again.
 """
@@ -65,6 +66,16 @@ class GuestQuota:
         if guest is None or self.daily_bytes <= 0:
             return None
         return max(0, self.daily_bytes - self._saved.get((self._today_only(), guest), 0))
+
+    def take(self, guest: int | None, size: int) -> bool:
+        """Count `size` bytes of work on a file already kept (a recording sent to
+        speech-to-text again), if there is room for them: False, and nothing counted, when
+        there is not. Checked and counted at once, as `hold` is."""
+        room = self.room(guest)
+        if room is not None and room < size:
+            return False
+        self.count(guest, size)
+        return True
 
     def count(self, guest: int | None, size: int) -> None:
         """Bytes Steward wrote for `guest` beside their file (a text copy), in their day."""
