@@ -12,7 +12,8 @@ disguise what will run:
   that normalise away;
 - nothing is cut silently: a card longer than the channel allows keeps its beginning and its
   end and says exactly how many characters are hidden and how to see them all
-  (`/approve show <id>`);
+  (`/approve show <id>`); a preview that is a head over a body (a mail: who it goes to, then
+  its text) keeps its head whole and is cut in the body only;
 - the reason line carries no outside words: `describe_sources` reduces where content came from to
   its kind and host ("web:evil.example").
 
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import idna
 
 __all__ = [
+    "KEPT_HEAD",
     "Card",
     "describe_sources",
     "escape_invisible",
@@ -40,6 +42,7 @@ __all__ = [
     "plain_text",
     "render_card",
     "render_preview",
+    "shown_size",
     "terminal_safe",
 ]
 
@@ -331,6 +334,46 @@ def _more(hidden: int, approval_id: str) -> str:
     return f"… {hidden:,} more characters hidden — /approve show {approval_id} shows all"
 
 
+KEPT_HEAD = 1_300
+"""The longest head (as `shown_size` counts it) a cut card keeps whole above its body, on a card
+as small as Slack's (2,800): with a reason of 400 characters and three warnings, the body still
+has room. A mail's card is refused when its head is longer (R194)."""
+_BODY_LINE = re.compile(r"^--- body \(([\d,]+) characters\) ---\n", re.M)
+_BODY_SHOWN = 200  # characters of a body a card with a kept head shows at least
+_WARNINGS_SHOWN = 3  # warnings a cut card lists, each cut to _WARNING_CHARS
+_WARNING_CHARS = 160
+
+
+def shown_size(text: str) -> int:
+    """How long `text` is on the narrowest card: escaped as a card shows it, with `&`, `<` and
+    `>` as Slack writes them and a character past U+FFFF as two (Telegram and Slack count
+    UTF-16 units)."""
+    shown = "".join(render_preview(text)[0])
+    wide = sum(1 for c in shown if ord(c) > 0xFFFF)
+    return len(shown) + wide + 4 * shown.count("&") + 3 * (shown.count("<") + shown.count(">"))
+
+
+def _head_and_body(preview: str) -> tuple[str, str] | None:
+    """A preview that is a head over a body: its first line `--- body (N characters) ---`, after
+    which exactly N characters run to its end (a mail's card; no other text makes one by
+    chance), split after that line."""
+    match = _BODY_LINE.search(preview)
+    if match is None or int(match[1].replace(",", "")) != len(preview) - match.end():
+        return None
+    return preview[: match.end()], preview[match.end() :]
+
+
+def _few_warnings(warnings: tuple[str, ...], approval_id: str) -> tuple[str, ...]:
+    """The warnings of a cut card: the first few, each cut short, and how many more there are
+    (a body naming sixty look-alike hosts had its warnings push the whole preview off)."""
+    shown = [w if len(w) <= _WARNING_CHARS else w[: _WARNING_CHARS - 1] + "…" for w in warnings]
+    if len(shown) > _WARNINGS_SHOWN:
+        rest = len(shown) - _WARNINGS_SHOWN
+        shown = shown[:_WARNINGS_SHOWN]
+        shown.append(f"⚠ {rest:,} more warnings — /approve show {approval_id} shows all")
+    return tuple(shown)
+
+
 def render_card(
     tool: str,
     preview: str,
@@ -341,7 +384,8 @@ def render_card(
     measure: Measure = len,
 ) -> Card:
     """The card for one approval. With `limit`, `measure(card.text)` stays within it: what
-    does not fit is cut from the middle of the preview and counted in `more`."""
+    does not fit is cut from the middle of the preview (of its body, below a head kept whole,
+    when it is a head over a body) and counted in `more`; past three, warnings are counted."""
     tokens, warnings = render_preview(preview)
     shown_reason = escape_invisible(reason.strip())
     if len(shown_reason) > _REASON_MAX:
@@ -361,14 +405,25 @@ def render_card(
     )
     if limit is None or measure(card.text) <= limit:
         return card
+    card = replace(card, warnings=_few_warnings(card.warnings, approval_id))
     # room for the preview: the card without it, with the longest note it could need
     bare = replace(card, head="x", tail="x", more=_more(len(whole), ""))
     room = max(0, limit - measure(bare.text) - len(approval_id) - 2)
+    kept: list[str] = []
+    split = _head_and_body(preview)
+    if split is not None:  # the head whole, when it leaves the body room (R194)
+        kept, body = (render_preview(part)[0] for part in split)
+        if measure("".join(kept)) + _BODY_SHOWN <= room:
+            tokens, whole = body, "".join(body)
+            room -= measure("".join(kept))
+        else:
+            kept = []
     head = _take(tokens, room * 2 // 3, measure)
     tail = _take(list(reversed(tokens[len(head) :])), room - measure("".join(head)), measure)
     tail.reverse()
     head_text, tail_text = "".join(head), "".join(tail)
     hidden = len(whole) - len(head_text) - len(tail_text)
+    head_text = "".join(kept) + head_text
     return replace(
         card,
         head=head_text if head_text.strip() else "",

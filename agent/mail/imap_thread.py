@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import threading
 import time
@@ -26,6 +27,11 @@ from agent.mail.imap import (
 )
 
 __all__ = ["ThreadedImapSession"]
+
+# imapclient logs every line it reads at DEBUG, a fetched message whole (R194: a watched mail
+# no model saw was in the log), as aioimaplib does (imap_aio.py): never pass those records on
+for _name in ("imapclient.imaplib", "imapclient.imapclient"):
+    logging.getLogger(_name).addFilter(lambda record: record.levelno > logging.DEBUG)
 
 T = TypeVar("T")
 IDLE_SLICE = 2.0  # seconds a thread waits in IDLE before it looks whether it should stop

@@ -28,7 +28,9 @@ from agent.mail.parsed import Attachment, ParsedMail, clean_text, html_to_text, 
 from agent.mail.reading import parse_message
 
 __all__ = [
+    "MAX_THREAD_IDS",
     "Attachment",
+    "LookAlikeAddress",
     "ParsedMail",
     "Recipients",
     "attachment_name",
@@ -56,6 +58,28 @@ class Recipients:
 
 
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
+_SCRIPT_FAMILIES = (  # scripts one language writes together (Japanese, Chinese, Korean)
+    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
+    frozenset({"LATIN", "CJK", "HANGUL"}),
+)
+
+
+class LookAlikeAddress(ValueError):
+    """An address whose local part mixes scripts: a look-alike of another (R194)."""
+
+
+def _mixed_scripts(text: str) -> list[str]:
+    """The scripts of `text`'s letters when it mixes them as no one language does, else []
+    (a letter's script is the first word of its name: a full-width letter counts apart)."""
+    scripts = {
+        unicodedata.name(c, "UNKNOWN").split(" ", 1)[0]
+        for c in text
+        if unicodedata.category(c).startswith("L")
+    }
+    if len(scripts) < 2 or any(scripts <= family for family in _SCRIPT_FAMILIES):
+        return []
+    return sorted(s.title() for s in scripts)
 
 
 def _sent_as_shown(address: str) -> bool:
@@ -69,7 +93,7 @@ def _sent_as_shown(address: str) -> bool:
 
 def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
     """Comma-separated addresses (`Name <a@b.org>` allowed) as bare addresses; ValueError
-    names one that is not an address."""
+    names one that is not an address (LookAlikeAddress: one whose local part mixes scripts)."""
     if not value:
         return ()
     items = value if isinstance(value, list) else [value]
@@ -90,6 +114,14 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
         if "@" in unicodedata.normalize("NFKC", address.rsplit("@", 1)[0]):
             # `boss\uff20corp.example@attacker.example` read as the boss's (R167)
             raise ValueError(f"{address!r} holds a look-alike of @ before its real one")
+        if scripts := _mixed_scripts(address.rsplit("@", 1)[0]):
+            # `b\u043ess@corp.example` (a Cyrillic o) was carded as the boss's with no warning
+            # (R194): shown with its odd letters as codes, so the model and the owner see them
+            shown = address.encode("ascii", "backslashreplace").decode("ascii")
+            raise LookAlikeAddress(
+                f"'{shown}' mixes {' and '.join(scripts)} letters before its @, so it may "
+                "imitate another address: write the address in one script, as its owner does"
+            )
         found.append(address)
     return tuple(dict.fromkeys(found))
 
@@ -149,8 +181,28 @@ def _set_subject(message: EmailMessage, subject: str) -> None:
 def _message_ids(value: str) -> str:
     """Only the `<id@host>` tokens of a threading header: the rest of a mail's References is
     not repeated, and a token that holds an encoded word (decoded again when assigned: R167)
-    is dropped."""
-    return " ".join(t for t in re.findall(r"<[^<>\s]+>", value) if "=?" not in t)
+    or is longer than any mail program writes one is dropped."""
+    found = re.findall(r"<[^<>\s]+>", value)
+    return " ".join(t for t in found if "=?" not in t and len(t) <= _LONGEST_ID)
+
+
+_LONGEST_ID = 200
+"""Characters of a message id a reply repeats (mail programs write 40 to 100)."""
+MAX_THREAD_IDS = 4
+"""Message ids a reply's References keeps: the thread's first and its last three, as Usenet
+trims them (RFC 5537 3.4.4), so the card shows them whole (R194: 120 ids filled it)."""
+
+
+def _threading(original: ParsedMail) -> tuple[str, str]:
+    """(In-Reply-To, References) of a reply, as they go out and as its card shows them (R194:
+    the card showed the mail's raw headers, with words an encoded word wrote, while only the
+    ids were sent)."""
+    own = _message_ids(original.message_id).split()[:1]
+    earlier = [i for i in _message_ids(original.references).split() if i not in own]
+    ids = [*dict.fromkeys(earlier), *own]
+    if len(ids) > MAX_THREAD_IDS:
+        ids = [ids[0], *ids[1 - MAX_THREAD_IDS :]]
+    return " ".join(own), " ".join(ids)
 
 
 def _reply_subject(subject: str) -> str:
@@ -163,5 +215,5 @@ def build_reply(original: ParsedMail, body: str) -> tuple[str, str, str, str]:
     when = original.date_text or "an earlier date"
     quoted = "\n".join(f"> {line}" if line else ">" for line in original.text.splitlines())
     text = f"{body.rstrip()}\n\nOn {when}, {who} wrote:\n{quoted}\n"
-    references = " ".join(x for x in (original.references, original.message_id) if x).strip()
-    return _reply_subject(original.subject), text, original.message_id, references
+    in_reply_to, references = _threading(original)
+    return _reply_subject(original.subject), text, in_reply_to, references

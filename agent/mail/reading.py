@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import base64
 import codecs
+import hashlib
+import hmac
+import itertools
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
@@ -205,16 +209,33 @@ def _filename(part: Message) -> str | None:
     return clean_text(name) if name else None
 
 
-def parse_message(raw: bytes) -> ParsedMail:
+_Marks = Callable[[], str]
+"""The next mark of a forwarded message's lines."""
+
+
+def _marks(raw: bytes, key: bytes | None) -> _Marks:
+    """Random marks; with `key`, marks an HMAC of the message draws, the same at each reading
+    (R194: a reply re-read the mail when sent, so its quote had other marks than the card's).
+    The sender cannot type them either way: the key is secret, and the mail itself is hashed."""
+    if key is None:
+        return lambda: secrets.token_hex(4)
+    digest = hmac.new(key, raw, hashlib.sha256).digest()
+    count = itertools.count()
+    return lambda: hmac.new(key, digest + str(next(count)).encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def parse_message(raw: bytes, *, mark_key: bytes | None = None) -> ParsedMail:
     """The whole message: headers, text (HTML reduced to text when there is no plain part),
     attachment names and sizes. Malformed MIME is read as far as it goes and noted. A message
     forwarded as an attachment follows the text under its own From, Date and Subject (its
-    words are not the forwarder's), its attachments named as its own. One of more than
-    MAX_PARTS parts is shown by its headers with a note, not opened; of a header block over
-    HEADER_LIMIT only the lines before it are read, with a note. Never raises."""
+    words are not the forwarder's), its attachments named as its own, between lines with a
+    mark (random, or drawn from `mark_key` and the message). One of more than MAX_PARTS parts
+    is shown by its headers with a note, not opened; of a header block over HEADER_LIMIT only
+    the lines before it are read, with a note. Never raises."""
+    marks = _marks(raw, mark_key)
     raw, cut = cap_header_block(raw)  # a header block of megabytes: its first HEADER_LIMIT
     try:
-        parsed = _parse_message(raw)
+        parsed = _parse_message(raw, marks)
     except Exception as exc:  # a shape nothing above foresaw: its headers
         log.warning("mail: a message could not be read (%s)", type(exc).__name__)
         parsed = _unopened(raw, f"this message could not be read ({type(exc).__name__})")
@@ -223,7 +244,7 @@ def parse_message(raw: bytes) -> ParsedMail:
     return parsed
 
 
-def _parse_message(raw: bytes) -> ParsedMail:
+def _parse_message(raw: bytes, marks: _Marks) -> ParsedMail:
     raw = _LONE_CR.sub(b"\r\n", raw)
     shape = _shape(raw)
     if shape.parts > MAX_PARTS:
@@ -243,7 +264,7 @@ def _parse_message(raw: bytes) -> ParsedMail:
     parsed = ParsedMail()
     headers_into(parsed, message)
     try:
-        parsed.text, parsed.from_html = _body_into(parsed, message, depth=0)
+        parsed.text, parsed.from_html = _body_into(parsed, message, marks, depth=0)
     except RecursionError:  # nested deeper than Python walks (a crafted chain of forwards)
         parsed.text, parsed.from_html = "[nested too deeply to be read]", False
         parsed.attachments.clear()
@@ -264,7 +285,7 @@ HTML, made text, is the message."""
 
 
 def _body_into(
-    parsed: ParsedMail, message: Message, *, depth: int, within: str = ""
+    parsed: ParsedMail, message: Message, marks: _Marks, *, depth: int, within: str = ""
 ) -> tuple[str, bool]:
     """`message`'s text (and whether it came from HTML); its attachments, and the messages it
     forwards, added to `parsed`. `within` prefixes attachment names of a forwarded message."""
@@ -277,7 +298,7 @@ def _body_into(
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
             if isinstance(inner, Message) and depth < _MAX_FORWARDS:
-                forwarded.append(_forwarded(parsed, inner, depth=depth + 1))
+                forwarded.append(_forwarded(parsed, inner, marks, depth=depth + 1))
                 continue
             name = within + "(a forwarded message inside it, not read)"
             parsed.attachments.append(Attachment(name, ctype, 0))  # not measured: not walked
@@ -321,11 +342,11 @@ def _leaves(message: Message) -> list[Message]:
     return found
 
 
-def _forwarded(parsed: ParsedMail, inner: Message, *, depth: int) -> str:
+def _forwarded(parsed: ParsedMail, inner: Message, marks: _Marks, *, depth: int) -> str:
     head = ParsedMail()
     headers_into(head, inner)
-    text, _ = _body_into(parsed, inner, depth=depth, within="(forwarded) ")
-    mark = secrets.token_hex(4)  # the end line is Steward's: the sender cannot type it
+    text, _ = _body_into(parsed, inner, marks, depth=depth, within="(forwarded) ")
+    mark = marks()  # the end line is Steward's: the sender cannot type it
     lines = [f"---------- Forwarded message {mark} ----------"]
     lines += [
         f"{k}: {v}"

@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from agent.mail.imap import FolderState, HeaderItem, ImapSession, SearchQuery
 from agent.mail.imap_aio import AioImapSession
 from agent.mail.imap_thread import ThreadedImapSession
 from agent.mail.message import (
+    LookAlikeAddress,
     ParsedMail,
     Recipients,
     build_message,
@@ -43,6 +45,7 @@ from memory.stores import Stores
 
 __all__ = [
     "LOGIN_REFUSED",
+    "MARK_SECRET",
     "Hits",
     "Listed",
     "MailService",
@@ -63,6 +66,8 @@ CONTACT = "mail.contact"
 """How the last attempt to reach the IMAP server went, for /status: "ok", or "unreachable"
 with when that began and why (JSON). /status said "login ok" with the server down."""
 """State key: "1" while a refused login has been told to the owner and no login has worked."""
+MARK_SECRET = "mail.mark_secret"
+"""State key: this install's secret for the marks around a forwarded message (R194)."""
 _UNREADABLE = "(its headers could not be read)"
 
 
@@ -137,6 +142,8 @@ class MailService:
         self.stores = stores
         self.clock = clock
         self.tell_owner = tell_owner
+        self._mark_secret: bytes | None = None
+        self._mark_lock = asyncio.Lock()  # two first reads make one secret
 
     # -- sessions and the login ---------------------------------------------------------------
 
@@ -262,8 +269,22 @@ class MailService:
         raw = await session.message(uid)
         if raw is None:
             raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
-        mail = await asyncio.to_thread(parse_message, raw)  # a 20 MB message: off the loop
+        key = await self._marks()
+        mail = await asyncio.to_thread(parse_message, raw, mark_key=key)  # 20 MB: off the loop
         return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
+
+    async def _marks(self) -> bytes:
+        """The secret a read message's forwarded-message marks are drawn from (made on first
+        use, kept): a reply re-reads its mail when sent, and must quote it with the marks the
+        approved card showed, also after a restart (R194)."""
+        async with self._mark_lock:
+            if self._mark_secret is None:
+                stored = await self.stores.state.get(MARK_SECRET)
+                if stored is None:
+                    stored = secrets.token_hex(32)
+                    await self.stores.state.set(MARK_SECRET, stored)
+                self._mark_secret = bytes.fromhex(stored)
+            return self._mark_secret
 
     async def folder_state(self, session: ImapSession, folder: str) -> FolderState:
         _folder_name(folder)  # one line of text before it reaches the server
@@ -334,6 +355,13 @@ class MailService:
         own = self.account.own_addresses
         try:  # the sender wrote these headers: say what is wrong without quoting them
             to = parse_recipients(mail.reply_to or mail.sender)
+        except LookAlikeAddress:  # R194
+            raise MailError(
+                f"message {uid} is not answered here: its Reply-To / From address mixes letters "
+                "of different scripts, so it may imitate another address; use mail_send with an "
+                "address you know",
+                ours=True,
+            ) from None
         except ValueError:
             raise MailError(
                 f"message {uid} cannot be answered: its Reply-To / From is not an address "

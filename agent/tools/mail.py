@@ -5,8 +5,10 @@ their cards name each message by sender and subject).
 A message's words are outside content even from the owner's boss: `mail_search` and `mail_read`
 results are fenced and taint the turn, so anything above `read` that follows asks. The card of
 a send shows From, To, Cc, Bcc, Subject, every attachment and the whole body; a reply's card
-shows the quoted original too, exactly as it would go out, and the approval is bound to that
-original message and to the attachments' content.
+shows its threading ids and the quoted original too, exactly as they would go out, and the
+approval is bound to those words, to that original message and to the attachments' content.
+Everything above the body is shown whole on any card (a mail goes to 25 addresses at most, and
+one whose head would not fit is refused); only the body may be cut (R194).
 
 (Over 400 lines: six tools, and the cards, fingerprints and prechecks of the two that send,
 which belong next to them.)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -26,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from agent.cards import KEPT_HEAD, shown_size
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import SearchQuery
 from agent.mail.message import (
@@ -36,12 +40,12 @@ from agent.mail.message import (
     parse_headers,
     parse_recipients,
 )
-from agent.mail.service import MailService, ReadResult, check_folder_name
+from agent.mail.service import MailService, ReadResult, Reply, check_folder_name
 from agent.tools.canonical import WorkspacePath
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
 
-__all__ = ["MAIL_TOOLS", "MAX_UIDS", "render_read"]
+__all__ = ["MAIL_TOOLS", "MAX_RECIPIENTS", "MAX_UIDS", "render_read"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +274,12 @@ def _as_approved(ctx: ToolContext, files: list[_Attached], *, reply: bool) -> No
         raise ToolError("refused: an attachment changed after it was approved; nothing was sent")
 
 
+MAX_RECIPIENTS = 25
+"""Addresses one mail may go to, To, Cc and Bcc together: the card names every one, and
+twenty-five fit in the head a card as Telegram and Slack show it keeps whole (R194: of 180 in
+To, an added Bcc sat in the hidden middle of the card)."""
+
+
 def _recipients(arguments: dict[str, Any]) -> Recipients:
     try:
         recipients = Recipients(
@@ -281,7 +291,31 @@ def _recipients(arguments: dict[str, Any]) -> Recipients:
         raise ToolError(f"refused: {exc}") from None
     if not recipients.to:
         raise ToolError("refused: name at least one recipient in `to`")
+    _few_enough(
+        recipients,
+        "this mail would go to",
+        f"Send it in parts, e.g. mail_send to the first {MAX_RECIPIENTS}, then to the next ones",
+    )
     return recipients
+
+
+def _few_enough(recipients: Recipients, would: str, instead: str) -> None:
+    if (count := len(recipients.everyone)) > MAX_RECIPIENTS:
+        raise ToolError(
+            f"refused: {would} {count} addresses; at most {MAX_RECIPIENTS} a mail (To, Cc and "
+            f"Bcc together), so the owner's card can name every one. {instead}"
+        )
+
+
+def _fits_card(head: str) -> None:
+    """A card shows its head (From to Attachments, every recipient) whole, never cut (R194)."""
+    if (size := shown_size(head)) > KEPT_HEAD:
+        raise ToolError(
+            f"refused: the lines above this mail's body (recipients, subject, attachment "
+            f"names) take {size:,} characters, and the owner's card shows at most "
+            f"{KEPT_HEAD:,} whole. Use fewer recipients, a shorter subject or fewer "
+            "attachments, e.g. send it in two mails"
+        )
 
 
 def _listed(addresses: tuple[str, ...]) -> str:
@@ -311,46 +345,52 @@ async def _links(ctx: ToolContext, paths: list[str] | None) -> list[str | None]:
     return await asyncio.to_thread(lambda: [leads_to(sandbox, str(p)) for p in paths])
 
 
-def _card(
+def _head(
     sender: str,
     recipients: Recipients,
     subject: str,
     files: list[_Attached],
     body: str,
     via: list[str | None],
+    threading: str = "",
 ) -> str:
-    """What will be sent, as build_message writes it: the subject and the attachments' names
-    on one line each (a line break in them drew lines of its own into the card), and the
-    file an attachment really is when it is named through a link."""
+    """The card's head: what will be sent, as build_message writes it, down to the line over
+    the body, which the card layer keeps whole on a cut card while this head fits (R194). The
+    subject and the attachments' names are on one line each (a line break in them drew lines
+    of its own into the card), a file named through a link says what it really is."""
     subject = clean_text(subject)
     return (
         f"From: {sender}\nTo: {_listed(recipients.to)}\nCc: {_listed(recipients.cc)}\n"
-        f"Bcc: {_listed(recipients.bcc)}\nSubject: {subject}\n"
+        f"Bcc: {_listed(recipients.bcc)}\nSubject: {subject}\n{threading}"
         f"{_attachment_lines(files, via)}\n"
-        f"--- body ({len(body):,} characters) ---\n{body}"
+        f"--- body ({len(body):,} characters) ---\n"
     )
 
 
-async def _send_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
-    _service(ctx)
-    _recipients(arguments)
-    await _attachments(ctx, arguments.get("attachments"))
-
-
-async def _send_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-    service = _service(ctx)
-    try:
-        files = await _attachments(ctx, arguments.get("attachments"))
-    except ToolError as exc:
-        files = [_Attached.of(f"(unreadable: {exc})", b"")]
-    return "Send an e-mail\n" + _card(
-        service.account.sender,
+async def _send_head(ctx: ToolContext, arguments: dict[str, Any], files: list[_Attached]) -> str:
+    return "Send an e-mail\n" + _head(
+        _service(ctx).account.sender,
         _recipients(arguments),
         str(arguments.get("subject", "")),
         files,
         str(arguments.get("body", "")),
         await _links(ctx, arguments.get("attachments")),
     )
+
+
+async def _send_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    _service(ctx)
+    _recipients(arguments)
+    files = await _attachments(ctx, arguments.get("attachments"))
+    _fits_card(await _send_head(ctx, arguments, files))
+
+
+async def _send_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    try:
+        files = await _attachments(ctx, arguments.get("attachments"))
+    except ToolError as exc:
+        files = [_Attached.of(f"(unreadable: {exc})", b"")]
+    return await _send_head(ctx, arguments, files) + str(arguments.get("body", ""))
 
 
 async def _send_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -427,14 +467,14 @@ async def mail_send(
     return f"Sent to {went} ({message_id})."
 
 
-async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Any:
+async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Reply:
     service = _service(ctx)
     try:
         extra = parse_recipients(arguments.get("cc"))
     except ValueError as exc:
         raise ToolError(f"refused: {exc}") from None
     try:
-        return await service.reply(
+        reply = await service.reply(
             str(arguments.get("folder") or "INBOX"),
             int(arguments["uid"]),
             str(arguments.get("body", "")),
@@ -443,35 +483,59 @@ async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Any:
         )
     except MailError as exc:
         raise _failed(exc) from None
+    others = f"mail_send for the others, at most {MAX_RECIPIENTS} a mail"
+    alone = "Reply to the sender alone (reply_all false), and use"
+    if not arguments.get("reply_all"):  # its Reply-To names them all
+        alone = "Use"
+    _few_enough(reply.recipients, "this reply would go to", f"{alone} {others}")
+    return reply
+
+
+async def _reply_head(ctx: ToolContext, arguments: dict[str, Any]) -> tuple[Reply, str]:
+    """The reply and its card's head. Its In-Reply-To and References are in the head, as they
+    go out, so no cut hides them nor do they fill the card's visible end (R194)."""
+    reply = await _reply_of(ctx, arguments)
+    files = await _attachments(ctx, arguments.get("attachments"))
+    original = reply.original
+    sender = _cut(clean_text(original.mail.sender), _SENDER_SHOWN)
+    threading = (
+        f"In-Reply-To: {reply.in_reply_to or '(none)'}\n"
+        f"References: {reply.references or '(none)'}\n"
+    )
+    head = _head(
+        _service(ctx).account.sender,
+        reply.recipients,
+        reply.subject,
+        files,
+        reply.body,
+        await _links(ctx, arguments.get("attachments")),
+        threading,
+    )
+    return reply, (  # its Message-ID is the In-Reply-To line's
+        f"Reply to UID {original.uid} in {original.folder} (from {sender})\n"
+        + (f"{reply.note}\n" if reply.note else "")
+        + head
+    )
 
 
 async def _reply_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     try:
-        reply = await _reply_of(ctx, arguments)
-        files = await _attachments(ctx, arguments.get("attachments"))
+        reply, head = await _reply_head(ctx, arguments)
     except ToolError as exc:  # the server went away since the precheck: say so, show the call
         return f"Reply to UID {arguments.get('uid')} (it could not be read: {exc})\n{arguments}"
-    original = reply.original
-    return (
-        f"Reply to UID {original.uid} in {original.folder} "
-        f"(from {original.mail.sender}, {original.mail.message_id or 'no Message-ID'})\n"
-        + (f"{reply.note}\n" if reply.note else "")
-        + _card(
-            _service(ctx).account.sender,
-            reply.recipients,
-            reply.subject,
-            files,
-            reply.body,
-            await _links(ctx, arguments.get("attachments")),
-        )
-        + f"\n--- threading ---\nIn-Reply-To: {reply.in_reply_to or '(none)'}\n"
-        f"References: {reply.references or '(none)'}"
-    )
+    return head + reply.body
+
+
+def _reply_text(reply: Reply) -> str:
+    """The reply's words as they go out, hashed: the approval holds only for those (R194)."""
+    words = json.dumps([reply.subject, reply.body, reply.in_reply_to, reply.references])
+    return "text:" + hashlib.sha256(words.encode()).hexdigest()
 
 
 async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
-    """Bound to the very message replied to (UIDVALIDITY, UID, Message-ID) and the files; when
-    it cannot be read, a mark that will not match later, so nothing runs on it."""
+    """Bound to the reply's words, to the very message replied to (UIDVALIDITY, UID,
+    Message-ID) and to the files; when it cannot be read, a mark that will not match later,
+    so nothing runs on it."""
     try:
         reply = await _reply_of(ctx, arguments)
         files = await _attachments(ctx, arguments.get("attachments"))
@@ -480,6 +544,7 @@ async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
     original = reply.original
     return "|".join(
         [
+            _reply_text(reply),
             str(original.uidvalidity),
             str(original.uid),
             original.mail.message_id,
@@ -490,9 +555,9 @@ async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
 
 
 async def _reply_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
-    """The message must exist and the files be readable before anyone is asked."""
-    await _reply_of(ctx, arguments)
-    await _attachments(ctx, arguments.get("attachments"))
+    """The message must exist, the files be readable and the card's head fit before anyone
+    is asked."""
+    _fits_card((await _reply_head(ctx, arguments))[1])
 
 
 @tool(
@@ -527,6 +592,9 @@ async def mail_reply(
     )
     files = await _attachments(ctx, attachments)
     _as_approved(ctx, files, reply=True)
+    approved = ctx.approved_fingerprint
+    if approved is not None and not approved.startswith(_reply_text(reply) + "|"):
+        raise ToolError("refused: the reply's text is not the one approved; nothing was sent")
     sending = service.send(
         reply.recipients,
         reply.subject,
