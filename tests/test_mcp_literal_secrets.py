@@ -305,6 +305,10 @@ def test_a_credential_in_a_header_arg_is_hidden_and_a_secret(tmp_path: Path) -> 
         "--passcode",
         "--totp-seed",
         "--mnemonic",
+        "--seed-phrase",
+        "--recovery-codes",
+        "--pin-code",
+        "--puk",
     ],
 )
 def test_a_flag_named_for_a_credential_hides_its_value(tmp_path: Path, flag: str) -> None:
@@ -569,12 +573,16 @@ def test_env_and_variable_names_are_judged_by_their_words(tmp_path: Path) -> Non
     # PINs, passcodes, one-time seeds and recovery words (R192 leftover)
     credentials += ["SIM_PIN", "DOOR_PASSCODE", "TOTP_SEED", "OTP_SEED", "MFA_CODE"]
     credentials += ["WALLET_SEED", "WALLET_MNEMONIC", "RECOVERY_CODE"]
+    # R200: the names wallet and 2FA servers use
+    credentials += ["SEED_PHRASE", "RECOVERY_PHRASE", "RECOVERY_WORDS", "RECOVERY_CODES"]
+    credentials += ["BACKUP_CODES", "PIN_CODE", "SIM_PIN_CODE", "SIM_PUK", "PASS_PHRASE"]
     plain = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "MAX_TOKENS", "SESSION_PAGE_SIZE"]
     # R192: an auth or cookie setting that is not its secret
     plain += ["AUTH_REGION", "COOKIE_DOMAIN", "AUTH_USER", "AUTH_PROVIDER", "AUTH_SCOPES"]
     plain += ["SORT_KEY", "PUBLIC_KEY", "KEY_FILE", "TOKEN_TYPE", "OAUTH_CLIENT_ID"]
     plain += ["PASS_THROUGH", "BYPASS", "JWT_ALGORITHM", "AUTH_MODE", "TOKEN_URL"]
     plain += ["RANDOM_SEED", "SEED", "PIN_VERSION", "ZIP_CODE", "COUNTRY_CODE", "EXIT_CODE"]
+    plain += ["STATUS_CODES", "KEY_WORDS", "SEED_COUNT", "PIN_VERSION_CODE"]
     names = credentials + plain
     values = {name: f"Value-{i}-of-{name}" for i, name in enumerate(names)}
     env = {name: f"${{PROBE_{i}}}" if i % 2 else values[name] for i, name in enumerate(names)}

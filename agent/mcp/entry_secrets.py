@@ -269,7 +269,7 @@ def _credential_words(words: list[str], plain: frozenset[str]) -> bool:
             w in _CREDENTIAL_WORDS
             or w.endswith(_CREDENTIAL_ENDINGS)
             or (w == "key" and i > 0 and words[i - 1] in _KEY_KINDS)
-            or (w in ("seed", "code") and i > 0 and words[i - 1] in _ONE_TIME_KINDS)
+            or (w in _ONE_TIME_WORDS and i > 0 and words[i - 1] in _ONE_TIME_KINDS)
             for i, w in enumerate(words)
         )
     )
@@ -333,19 +333,24 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREDENTIAL_WORDS = frozenset(
     {"token", "tokens", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
     | {"credential", "credentials", "apikey", "bearer", "pat", "cookie", "auth"}
-    | {"authorization", "passcode", "mnemonic"}
+    | {"authorization", "passcode", "mnemonic", "pincode", "puk"}
 )
 _CREDENTIAL_ENDINGS = ("token", "secret", "password", "apikey")  # `--authToken`, PGPASSWORD
 _LAST_CREDENTIAL_WORDS = frozenset({"pass", "jwt", "creds"})  # R190: `--db-pass`, `--jwt`
 _SECRET_ITSELF = frozenset(
     {"token", "tokens", "secret", "secrets", "password", "passwd", "pwd", "passphrase"}
-    | {"pass", "jwt", "bearer", "pat", "cookie", "passcode", "mnemonic", "seed"}
+    | {"pass", "jwt", "bearer", "pat", "cookie", "passcode", "mnemonic", "seed", "pincode"}
+    | {"puk", "phrase", "code", "codes"}
 )
 _KEY_KINDS = frozenset(  # `--<this>-key` holds a key; `--sort-key`, `--partition-key` a name
     {"api", "access", "secret", "private", "client", "license", "auth", "master"}
 )
-_ONE_TIME_KINDS = frozenset(  # `TOTP_SEED`, `MFA_CODE`, `WALLET_SEED`; not `RANDOM_SEED`
-    {"otp", "totp", "hotp", "mfa", "2fa", "wallet", "recovery", "backup"}
+_ONE_TIME_KINDS = frozenset(  # `TOTP_SEED`, `MFA_CODE`, `SEED_PHRASE`; not `RANDOM_SEED`
+    {"otp", "totp", "hotp", "mfa", "2fa", "wallet", "recovery", "backup", "pin", "seed"}
+    | {"mnemonic", "pass", "secret"}
+)
+_ONE_TIME_WORDS = frozenset(  # what follows one of those (R200: SEED_PHRASE, RECOVERY_CODES)
+    {"seed", "code", "codes", "phrase", "words"}
 )
 _FIELD_KEYS = frozenset(  # `<THIS>_KEY` names a field or a public key, not a credential
     {"sort", "partition", "primary", "foreign", "unique", "composite", "hash", "range", "row"}
