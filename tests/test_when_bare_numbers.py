@@ -396,3 +396,32 @@ def test_a_repeating_reminders_zone_with_another_minus_is_refused_as_any() -> No
     with pytest.raises(WhenError) as refused:
         parse_reminder("every monday 9:00 \u22120500 standup", NOW, BERLIN)
     assert "a repeating reminder goes by your timezone" in str(refused.value), str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "words", ["tomorrow 9:00-10:00 dentist", "9:00\u201310:00 dentist", "tomorrow 9am-10am x"]
+)
+def test_a_time_range_is_refused_not_read_as_a_zone(words: str) -> None:
+    """R200: "tomorrow 9:00-10:00 dentist" was set at 20:00 in Berlin, "-10:00" read as UTC-10."""
+    with pytest.raises(WhenError) as refused:
+        parse_reminder(words, NOW, BERLIN)
+    assert "is a span of time; a reminder goes at one time" in str(refused.value)
+
+
+def test_an_offset_written_onto_its_clock_is_still_read() -> None:
+    for words, at in (("9:00-0500 x", "2026-12-07 15:00"), ("18:00-05:00 x", "2026-12-08 00:00")):
+        parsed = parse_reminder(words, NOW, BERLIN)
+        assert (f"{parsed.first.astimezone(BERLIN):%Y-%m-%d %H:%M}", parsed.text) == (at, "x")
+
+
+def test_the_reminders_own_words_keep_their_signs() -> None:
+    """R200: the signs were made ASCII in the whole text, the reminder's words too."""
+    for words, text in (
+        (
+            "tomorrow 9:00 check the freezer is at \u221218 \u00b0C",
+            "check the freezer is at \u221218 \u00b0C",
+        ),
+        ("9:00 \u22120500 call \uff0b49 30 1234", "call \uff0b49 30 1234"),
+        ("every day 9:00 check \u221218", "check \u221218"),
+    ):
+        assert parse_reminder(words, NOW, BERLIN).text == text

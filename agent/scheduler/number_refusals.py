@@ -33,6 +33,7 @@ __all__ = [
     "no_number_alone_after_in",
     "no_numbers_dropped",
     "no_stop_after_offset",
+    "no_time_range",
     "no_zone_in_a_repeat",
     "not_a_date",
     "unit_word",
@@ -130,6 +131,44 @@ def ascii_signs(text: str) -> str:
     signed number is written: "9:00 <U+2212>0500 call" was set at 9:00 with the offset left in
     its text, and "every monday 9:00 <U+2212>0500" not refused as "-0500" is."""
     return _UNICODE_SIGN.sub(lambda m: "+" if m[0] in _PLUSES else "-", text)
+
+
+def no_time_range(words: list[str]) -> None:
+    """A time range written as one word ("9:00-10:00", "9am-10am", with an en dash too) is
+    refused: one reminder goes at one time. R200: "tomorrow 9:00-10:00 dentist" was set at
+    20:00, the end read as the zone UTC-10. An offset written onto its clock ("9:00-0500",
+    "18:00-05:00": the second time earlier than the first) is still read as one."""
+    for word in words:
+        found = _RANGE.fullmatch(word.strip(_MARKS))
+        if found is None:
+            continue
+        hour, minutes, half, to_hour, to_minutes, to_half = found.groups()
+        if not (minutes or half):
+            continue  # "10-12" may be a date
+        if to_minutes is not None and not to_minutes.startswith(":"):
+            continue  # "9:00-0500": the zone's offset written without its colon
+        start, end = _hour(hour, half), _hour(to_hour, to_half)
+        if start is None or end is None or end <= start:
+            continue
+        raise WhenError(
+            f"“{word}” is a span of time; a reminder goes at one time. For example "
+            f"“tomorrow {hour}{minutes or ''}{half or ''} dentist”."
+        )
+
+
+_RANGE = re.compile(
+    r"(\d{1,2})(:[0-5]\d)?\s*(am|pm)?[-\u2010-\u2015\u2212](\d{1,2})(:?[0-5]\d)?\s*(am|pm)?", re.I
+)
+
+
+def _hour(hour: str | None, half: str | None) -> int | None:
+    """A range end's hour on the 24-hour clock, or None when it is no hour."""
+    if hour is None or int(hour) > 23:
+        return None
+    value = int(hour)
+    if half and half.lower() == "pm" and value < 12:
+        value += 12
+    return value
 
 
 def no_stop_after_offset(text: str) -> str:

@@ -54,6 +54,7 @@ from agent.scheduler.number_refusals import (
     no_number_alone_after_in,
     no_numbers_dropped,
     no_stop_after_offset,
+    no_time_range,
     no_zone_in_a_repeat,
     not_a_date,
     unit_word,
@@ -454,6 +455,7 @@ def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     if not text:
         raise WhenError("No time given.")
     _no_impossible_clock(text.split())
+    no_time_range(text.split())
     no_number_alone_after_in(text.split(), "minutes")
     moment = _moment(text, now, zone)
     if moment is None:
@@ -533,6 +535,7 @@ class Parsed:
 def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     """Split "<when> <what>" into a time and the text. WhenError says what is wrong. As people
     say it, "[remind] me in 10m to call Ann" is "in 10m" and "call Ann"."""
+    written = text.split()  # the reminder's own words keep their signs (R200: "<U+2212>18 °C")
     text = ascii_signs(text)
     tokens = text.split()
     spoken = False  # "remind me <when> to <what>": the "to" joins, it is not what to remind
@@ -545,9 +548,10 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(tokens)))
     if tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
+        no_time_range(tokens[: len(tokens) - len(rest)])
         no_zone_in_a_repeat(rest)
         _no_half_after_the_time(rest)
-        rest = _without_to(rest) if spoken else rest
+        rest = _as_written(_without_to(rest) if spoken else rest, written)
         if not visible(" ".join(rest)):
             raise WhenError("What should I remind you of?")
         return Parsed(recurrence.next_after(now, zone), " ".join(rest), recurrence)
@@ -557,6 +561,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
     _no_impossible_clock(tokens[:longest])
+    no_time_range(tokens[:longest])
     refused = 0  # where the longest phrase refused as numbers that are no date ends (R187)
     for end in range(longest, 0, -1):
         if tokens[end - 1].lower() in CONNECTORS:
@@ -573,7 +578,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         no_lone_sign_after_a_clock(tokens, end)  # "9:00 +2 call mom": a zone? (R191)
         _no_half_after_the_time(tokens[end:])
         _no_repeat_after_once(phrase, tokens[end:])
-        rest = " ".join(_without_to(tokens[end:]) if spoken else tokens[end:])
+        rest = " ".join(_as_written(_without_to(tokens[end:]) if spoken else tokens[end:], written))
         if moment <= now and phrase.lower().strip(",.") == "today":  # this very second (R107)
             raise WhenError(f"At what time today? For example “today 18:00 {rest or 'call Bob'}”.")
         if moment <= now:
@@ -584,6 +589,14 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(_spelled(phrase).strip())))
     raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+
+
+def _as_written(rest: list[str], written: list[str]) -> list[str]:
+    """The reminder's words as the person wrote them: the time was read with its signs made
+    ASCII (`ascii_signs`), but the words after it are theirs ("<U+2212>18 °C", a full-width
+    "+49")."""
+    tail = written[len(written) - len(rest) :] if len(rest) <= len(written) else []
+    return tail if [ascii_signs(word) for word in tail] == rest else rest
 
 
 def _numbers_no_date(phrase: str, zone: ZoneInfo) -> bool:
