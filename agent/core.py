@@ -523,6 +523,8 @@ class Steward:
                 chat.id,
                 f"Today's token budget ({self.settings.daily_token_budget:,} tokens, "
                 "STEWARD_DAILY_TOKEN_BUDGET) is spent, so I've paused self-initiated work "
-                "(briefings, check-ins) until tomorrow. Messages from you still get answers.",
+                "(briefings, check-ins) until tomorrow. A one-time task you scheduled waits "
+                "and runs tomorrow at its time (a repeating one at its next time). Messages "
+                "from you still get answers.",
                 label=TRUSTED,
             )

@@ -8,6 +8,10 @@ errors) but not through `messages.create` / `messages.stream`, whose per-call wo
 the event loop's CPU for a call: the prompt is already plain API-form data, so it is encoded
 once here (the SDK copies and walks the whole body first), and the answer is read as plain JSON
 (the SDK builds a pydantic model of the message, and of every streamed event, then a snapshot).
+
+(Over 400 lines: the interface, its one adapter, and how the adapter turns the SDK's errors,
+streams and JSON into what the turn loop reads: split, each part would reach into the others'
+private helpers.)
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnthropicModel",
+    "BilledUnavailable",
     "Model",
     "ModelReply",
     "ModelUnavailable",
@@ -130,6 +135,24 @@ class StreamBroken(Exception):
         self.usage = usage if usage is not None else TokenUsage()
 
 
+@dataclass
+class BilledUnavailable(ModelUnavailable):
+    """The model gave no answer, after the API had billed part of one: a stream that broke off
+    and whose unstreamed retry failed too, or one that ran past STEWARD_MODEL_TIMEOUT. `usage`
+    is what was billed, counted in the turn all the same (R199: 50,000 billed input tokens
+    read as 0 in /usage and the budget). `retried`: False when no try was made again."""
+
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    retried: bool = True
+
+    @classmethod
+    def after(cls, exc: ModelUnavailable, usage: TokenUsage) -> BilledUnavailable:
+        """`exc`, with `usage` billed before it (added to what it holds already)."""
+        before = exc.usage if isinstance(exc, BilledUnavailable) else TokenUsage()
+        retried = exc.retried if isinstance(exc, BilledUnavailable) else True
+        return cls(exc.reason, exc.status, exc.detail, usage=before + usage, retried=retried)
+
+
 class Model(Protocol):
     name: str
 
@@ -163,6 +186,7 @@ class AnthropicModel:
     ) -> None:
         self.name = model
         self._max_tokens = max_tokens
+        self._timeout = timeout
         self._client_args: dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
@@ -246,14 +270,37 @@ class AnthropicModel:
     ) -> ModelReply:
         """`complete`, streamed (as `messages.stream`): text deltas and the names of tool calls go
         to `sink` as they arrive. Opening the stream is retried by the SDK like `complete`;
-        what breaks once it has started raises StreamBroken (the SDK does not retry it)."""
+        what breaks once it has started raises StreamBroken (the SDK does not retry it).
+
+        The whole answer, from the stream's start to its last event, must come within the
+        timeout, as an unstreamed answer must (R199: the SDK's timeout is per read, so a model
+        writing a word a second held the chat for 40 s with a 3 s timeout, and could for hours):
+        past it, BilledUnavailable, with what the stream had been billed."""
         sdk = await self._sdk()
         client = self._get_client(sdk)
         body = self._body(system, messages, tools, stream=True)
-        opened = False
         seen: dict[str, Any] = {}  # the usage reported so far, kept if the stream breaks off
+        events = await self._open(sdk, client, body)
         try:
-            events = await client.post(
+            async with asyncio.timeout(self._timeout) as bound:
+                message = await self._read(events, sink, seen)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            seconds = f"{self._timeout:g} second" + ("" if self._timeout == 1 else "s")
+            raise BilledUnavailable(
+                f"the model took longer than {seconds} to answer (STEWARD_MODEL_TIMEOUT)",
+                usage=_usage(seen),
+                retried=False,
+            ) from None
+        if message is None or message.get("stop_reason") is None:
+            raise StreamBroken("the model's stream ended before its last event", _usage(seen))
+        return _reply(message)
+
+    async def _open(self, sdk: Any, client: Any, body: bytes) -> Any:
+        """The stream of events, opened (the SDK retries what fails before it opens)."""
+        try:
+            return await client.post(
                 _PATH,
                 cast_to=object,
                 content=body,
@@ -261,22 +308,19 @@ class AnthropicModel:
                 stream=True,
                 stream_cls=self._stream_cls,
             )
-            opened = True
+        except sdk.APIError as exc:
+            raise _unavailable(sdk, exc) from exc
+
+    @staticmethod
+    async def _read(events: Any, sink: StreamSink, seen: dict[str, Any]) -> dict[str, Any] | None:
+        """The message an opened stream builds; what breaks it raises StreamBroken."""
+        try:
             try:
-                message = await accumulate(events, sink, seen)
+                return await accumulate(events, sink, seen)
             finally:
                 await events.close()
-        except sdk.APIError as exc:
-            if not opened:
-                raise _unavailable(sdk, exc) from exc
+        except Exception as exc:  # the SDK's or httpx's errors mid-stream, an unparsable input
             raise StreamBroken(f"the model's stream broke off: {exc}", _usage(seen)) from exc
-        except Exception as exc:  # httpx's errors mid-stream, an unparsable tool input
-            if not opened:
-                raise
-            raise StreamBroken(f"the model's stream broke off: {exc}", _usage(seen)) from exc
-        if message is None or message.get("stop_reason") is None:
-            raise StreamBroken("the model's stream ended before its last event", _usage(seen))
-        return _reply(message)
 
     async def close(self) -> None:
         if self._client is not None:

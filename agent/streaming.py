@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from agent.model import Model, ModelReply, StreamBroken
+from agent.model import BilledUnavailable, Model, ModelReply, ModelUnavailable, StreamBroken
 
 __all__ = [
     "BROKEN_NOTE",
@@ -259,7 +259,8 @@ async def ask_streamed(
     """One model call: streamed into `stream` where the model streams, else `complete`. A
     stream that breaks off is asked again unstreamed, the owner told nothing is lost; returns
     the reply and the stream to use for the next step (None once it broke). The reply's usage
-    then holds both calls' (the API bills the broken stream for what it had reported)."""
+    then holds both calls' (the API bills the broken stream for what it had reported); if the
+    retry fails too, BilledUnavailable carries the broken stream's (R199: it was lost)."""
     streaming = getattr(model, "stream", None)
     if stream is None or streaming is None:
         return await model.complete(**request), None
@@ -268,7 +269,10 @@ async def ask_streamed(
     except StreamBroken as exc:
         log.warning("%s; asking again without streaming", exc)
         await stream.broken()
-        again = await model.complete(**request)
+        try:
+            again = await model.complete(**request)
+        except ModelUnavailable as failed:
+            raise BilledUnavailable.after(failed, exc.usage) from failed
         return replace(again, usage=exc.usage + again.usage), None
     if reply.stop_reason != "tool_use" or not reply.tool_calls:
         stream.settle()

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from agent.approvals import ApprovalService, fenced_result, refusal_told
 from agent.context import ContextBuilder
 from agent.keyed_lock import KeyedLock
-from agent.model import Model, ModelReply, ModelUnavailable, ToolCall
+from agent.model import BilledUnavailable, Model, ModelReply, ModelUnavailable, ToolCall
 from agent.policy import Decision, Policy
 from agent.pricing import estimate_cost
 from agent.streaming import ReplyStream, ask_streamed
@@ -64,6 +64,7 @@ from memory.approvals import Approval, ApprovalStatus
 from memory.labels import TRUSTED, Label
 from memory.people import User
 from memory.turns import StoredTurn, TokenUsage, TurnStatus
+from memory.visible import visible
 
 __all__ = ["NO_API_KEY_REPLY", "TurnRunner"]
 
@@ -76,6 +77,11 @@ GUEST_LIMIT_REPLY = (
 GUEST_SPENT_MIDWAY = (
     "I stopped here: this used up what my owner set aside for today's conversations with "
     "other people. Let's go on tomorrow."
+)
+BUDGET_SPENT_MIDWAY = (
+    "I stopped here: this used up today's token budget for work I start on my own "
+    "(STEWARD_DAILY_TOKEN_BUDGET). Tell me to continue if you want me to go on; your "
+    "messages are still answered."
 )
 MAX_DONE_NAMED = 10
 """A turn the model API gave up on names at most this many of the actions it had done."""
@@ -348,6 +354,7 @@ class TurnRunner:
                     if text.strip() != SILENT_REPLY:  # a self-initiated turn's "nothing to say"
                         text = _joined([*turn.said, text]) or self._wordless(turn)
                     return await self._end(turn, TurnStatus.COMPLETED, text)
+                await self._record_usage(turn)  # before its tools run: a crash keeps it
                 paused = await self._run_tools(turn, reply.tool_calls)
                 if paused:
                     await self._pause(turn, paused)
@@ -365,6 +372,9 @@ class TurnRunner:
                 if await self._allowance_spent(turn):
                     text = _joined([*turn.said, GUEST_SPENT_MIDWAY])
                     return await self._end(turn, TurnStatus.STEP_LIMIT, text)
+                if await self._budget_spent_midway(turn):
+                    text = _joined([*turn.said, BUDGET_SPENT_MIDWAY])
+                    return await self._end(turn, TurnStatus.STEP_LIMIT, text)
                 if turn.steps >= self._max_steps:
                     text = _joined(
                         [
@@ -377,6 +387,9 @@ class TurnRunner:
         except ModelUnavailable as exc:
             # the API's own words too (R179: "the details are in the log", and they were not)
             log.warning("turn %s: model unavailable: %s %s", turn.id, exc.reason, exc.detail)
+            billed = isinstance(exc, BilledUnavailable)
+            if billed:  # a stream the API billed before it failed (R199)
+                turn.usage += exc.usage
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
             text = f"Sorry, I couldn't answer: {exc.reason}."
             done = self._already_done(turn)
@@ -395,6 +408,12 @@ class TurnRunner:
                 text += (
                     " Trying again will not help until that is fixed; the details are in "
                     "Steward's log."
+                )
+            elif billed and not exc.retried:  # too slow: given up at once, not tried again
+                text += (
+                    " Please try again in a little while; if long answers often take this "
+                    "long, give them more time in Steward's settings, e.g. "
+                    "STEWARD_MODEL_TIMEOUT=300."
                 )
             else:
                 text += (
@@ -464,6 +483,15 @@ class TurnRunner:
             tools=tools,
         )
         return reply
+
+    async def _record_usage(self, turn: _Turn) -> None:
+        """The turn's steps and tokens so far into its row, after a model call it goes on
+        from: a turn cut short by a crash kept 0 tokens in /usage and the budget while the
+        API had billed each call (R199). One UPDATE per such call."""
+        await self._stores.turns.set_usage(
+            turn.id, steps=turn.steps, usage=turn.usage, cost_usd=self._cost(turn.usage)
+        )
+        turn.recorded = turn.usage.total
 
     async def _taint(self, turn: _Turn, label: Label) -> None:
         """Join `label` into the turn's, stored at once when it grows: a crash mid-turn must
@@ -682,6 +710,19 @@ class TurnRunner:
         )
         return before - turn.recorded + turn.usage.total >= self._guest_daily_tokens
 
+    async def _budget_spent_midway(self, turn: _Turn) -> bool:
+        """The daily budget spent part-way through a self-initiated turn of the owner's,
+        checked before each model call after the first, as a guest's allowance is (R199: a
+        task calling a tool at every step spent 339,796 tokens of a 1,000 budget). Other
+        people's turns and comment summaries are not in the budget: they have their own."""
+        request = turn.request
+        if self._daily_token_budget <= 0 or not request.self_initiated:
+            return False
+        if not request.user.is_owner or request.kind == "comments":
+            return False
+        spent = await self.budget_spent() - turn.recorded + turn.usage.total
+        return spent >= self._daily_token_budget
+
     async def comments_share_spent(self) -> bool:
         """Whether today's summaries of comments under the owner's channel posts used up their
         share: anyone may write those comments, so together they get one person's
@@ -725,8 +766,9 @@ def _named(done: list[str]) -> str:
 
 
 def _joined(parts: list[str]) -> str:
-    """A turn's texts as one answer, in the order written (empty ones left out)."""
-    return "\n\n".join(part.strip() for part in parts if part.strip())
+    """A turn's texts as one answer, in the order written (empty ones left out, and those of
+    invisible characters alone: U+3164 alone was sent as a blank message, R199)."""
+    return "\n\n".join(part.strip() for part in parts if visible(part))
 
 
 def _final_text(reply: ModelReply) -> str:
@@ -734,7 +776,7 @@ def _final_text(reply: ModelReply) -> str:
     so (it looked finished), one cut inside a tool call says the action was not taken, and one
     the model declined part-way says it stops there."""
     text = reply.text
-    if reply.stop_reason in ("max_tokens", "refusal") and text.strip():
+    if reply.stop_reason in ("max_tokens", "refusal") and visible(text):
         text = close_open_fence(text)  # a note after an unclosed ``` would read as code
     if reply.stop_reason == "max_tokens":
         if reply.tool_calls:
@@ -747,10 +789,10 @@ def _final_text(reply: ModelReply) -> str:
                 "My answer was cut off here by the length limit (STEWARD_MAX_TOKENS); say "
                 '"continue" for the rest.'
             )
-        return (text.rstrip() + "\n\n" if text.strip() else "") + f"[{note}]"
+        return (text.rstrip() + "\n\n" if visible(text) else "") + f"[{note}]"
     if reply.stop_reason == "refusal":
         # declined part-way: the words before it are not the whole answer, and must not look so
-        if not text.strip():
+        if not visible(text):
             return "(The model declined to answer this.)"
         return text.rstrip() + "\n\n[The model declined to go on with this answer; it stops here.]"
     return text

@@ -233,6 +233,26 @@ class TurnLog:
             (int(label.tainted), label.to_json(), turn_id),
         )
 
+    async def set_usage(
+        self, turn_id: int, *, steps: int, usage: TokenUsage, cost_usd: float
+    ) -> None:
+        """Record a running turn's steps and tokens so far, so a crash leaves what the API
+        billed in /usage and the budget (R199: such a turn kept 0)."""
+        await self._db.execute(
+            "UPDATE turns SET steps = ?, input_tokens = ?, output_tokens = ?,"
+            " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?"
+            " WHERE id = ?",
+            (
+                steps,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_creation_input_tokens,
+                cost_usd,
+                turn_id,
+            ),
+        )
+
     async def set_status(self, turn_id: int, status: TurnStatus, *, label: Label) -> None:
         await self._db.execute(
             "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ?",

@@ -255,9 +255,10 @@ class JobRuntime:
             chat = await self.stores.people.chat(address.channel, address.chat_id, "channel")
         return address, chat
 
-    def _next_allowance_day(self) -> datetime:
-        """Just after the next midnight of STEWARD_TIMEZONE, where allowances start again: a
-        guest's one-off check-in skipped for theirs waits for it (it was dropped silently)."""
+    def _next_budget_day(self) -> datetime:
+        """Just after the next midnight of STEWARD_TIMEZONE, where the budget and allowances
+        start again: a one-off job skipped for either waits for it (a guest's check-in, and a
+        task the owner set, R199, had been dropped silently)."""
         zone = ZoneInfo(self.timezone)
         tomorrow = self.clock.now().astimezone(zone).date() + timedelta(days=1)
         return datetime.combine(tomorrow, time(0, 5), zone)
@@ -286,7 +287,8 @@ class JobRuntime:
                 "budget": "today's token budget is spent",
                 "allowance": "its person's allowance for today is spent",
             }.get(outcome.skipped_for, "there is no model to run it")
-            again = self._next_allowance_day() if outcome.skipped_for == "allowance" else None
+            waits = outcome.skipped_for in ("allowance", "budget")  # not: no model
+            again = self._next_budget_day() if waits else None
             return JobResult(RunStatus.SKIPPED, why, detail=detail, again_at=again)
         if outcome.status is TurnStatus.FAILED:
             wait = None

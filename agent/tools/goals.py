@@ -51,6 +51,7 @@ async def goal_add(
     """
     goals = _goals(ctx)
     zone = ZoneInfo(ctx.timezone)
+    due, cadence = _given(due), _given(cadence)  # a blank due raised ValueError (R199)
     try:
         due_at = await goals.due_by(ctx.user, due) if due else None
         recurrence = parse_cadence(cadence, ctx.clock.now(), zone) if cadence else None
@@ -72,6 +73,11 @@ async def goal_add(
             return f"{added}; check-ins not set: {exc}"
     where = " in the user's private chat" if group_scope(ctx.chat) is not None else ""
     return added + (f" (check-ins {goal.cadence}{where})" if goal.cadence else "")
+
+
+def _given(value: str | None) -> str | None:
+    """An optional argument the model sent blank (" ") is one it did not give."""
+    return value if value and value.strip() else None
 
 
 async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:

@@ -195,12 +195,18 @@ class Tool:
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments checked against the schema; ToolError says what is wrong."""
         try:
-            return self.params.model_validate(arguments).model_dump()
+            values = self.params.model_validate(arguments).model_dump()
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
             raise ToolError(f"invalid arguments for {self.name}: {problems}") from None
+        for name, value in values.items():  # checked here, not in each schema, which costs tokens
+            if type(value) is int and not _SQLITE_INT[0] <= value <= _SQLITE_INT[1]:
+                raise ToolError(  # 2**63 as an id crashed its lookup (OverflowError, R199)
+                    f"invalid arguments for {self.name}: {name}: no such number here (too large)"
+                )
+        return values
 
     async def run(self, ctx: ToolContext, arguments: dict[str, Any]) -> ToolResult:
         try:
@@ -230,6 +236,10 @@ class Tool:
             # command's output, a server's error page; only a raised ToolError is our own words
             result = ToolResult(result.content, result.is_error, self.name)
         return result
+
+
+_SQLITE_INT = (-(2**63), 2**63 - 1)
+"""The integers SQLite stores; an argument outside them is no id nor count of ours."""
 
 
 @functools.cache

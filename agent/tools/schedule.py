@@ -15,6 +15,7 @@ from agent.ports import Scheduling
 from agent.recall import group_scope
 from agent.scheduler.when import Parsed, WhenError, aparse_when
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from memory.visible import visible
 
 __all__ = ["SCHEDULE_TOOLS"]
 
@@ -30,8 +31,9 @@ async def _add(ctx: ToolContext, kind: str, when: str, text: str) -> str:
     if ctx.chat is None or ctx.address is None:
         raise ToolError("there is no chat to deliver to in this turn")
     text = text.strip()
-    if not text:
-        raise ToolError("say what it is about")
+    if not visible(text):  # zero-width marks alone fired a blank reminder (R199, as /remind R121)
+        example = "call mom" if kind == "reminder" else "check whether the strike is over"
+        raise ToolError(f"say what it is about in words, e.g. “{example}”")
     zone = ZoneInfo(ctx.timezone)
     try:
         first, recurrence = await aparse_when(when, ctx.clock.now(), zone)
