@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ContextBuilder",
     "ContextSource",
+    "Corrections",
     "GoalsSource",
     "MemoryRecall",
     "MemorySource",

@@ -2,6 +2,9 @@
 
 The JSON schema the model sees is built from the signature, and each parameter's description
 from the Google-style docstring; a missing description or risk class fails at import time.
+
+(Some 410 lines: the declaration, its schema and the checks of a call's arguments are one
+contract with the model; split, the schema and what it promises would drift apart.)
 """
 
 from __future__ import annotations
