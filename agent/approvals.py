@@ -22,7 +22,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from agent.cards import describe_sources, plain_name
+from agent.cards import describe_sources, plain_name, shown_size
 from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
@@ -42,6 +42,7 @@ __all__ = [
     "Outcome",
     "action_hash",
     "approval_preview",
+    "arguments_preview",
     "fenced_result",
     "new_approval_id",
     "refusal_told",
@@ -473,11 +474,33 @@ SHOWN_BY_ARGUMENTS = (
 )
 
 
+LONG_ARGUMENT = 200
+"""An argument longer than this (as a card shows it) is text to read (a mail's body), not
+what says where the action goes: shown after the short ones (`arguments_preview`)."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def arguments_preview(approval: Approval) -> str:
     """The action as the request itself put it, nothing looked up: what a card shows where the
-    looked-up words are not the reader's own (review 86)."""
-    lines = [f"{key}: {' '.join(str(value).split())}" for key, value in approval.arguments.items()]
-    return "\n".join([*lines, SHOWN_BY_ARGUMENTS])
+    looked-up words are not the reader's own (review 86). The short arguments come first and
+    whole, then the long ones, shortest first; the longest of those last, below a
+    `--- body (N characters) ---` line, so that a cut card keeps everything above it whole and
+    cuts that one only (`agent.cards.render_card`; R200: in a group, a mail's long body and
+    subject had hidden its Cc in the card's cut middle, and the owner approved it there)."""
+    lines = [(_one_line(key), _one_line(value)) for key, value in approval.arguments.items()]
+    sizes = [shown_size(value) for _, value in lines]
+    long = sorted(
+        (i for i, size in enumerate(sizes) if size > LONG_ARGUMENT), key=sizes.__getitem__
+    )
+    short = [f"{key}: {value}" for i, (key, value) in enumerate(lines) if i not in long]
+    if not long:
+        return "\n".join([*short, SHOWN_BY_ARGUMENTS])
+    *longer, longest = (f"{lines[i][0]}: {lines[i][1]}" for i in long)
+    body_line = f"--- body ({len(longest):,} characters) ---"  # what the card layer cuts
+    return "\n".join([*short, *longer, SHOWN_BY_ARGUMENTS, body_line, longest])
 
 
 def approval_preview(approval: Approval) -> str:

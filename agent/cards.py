@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import idna
 
+from agent.text_scripts import mixed_scripts
+
 __all__ = [
     "KEPT_HEAD",
     "Card",
@@ -61,11 +63,6 @@ _BLANK_LINES = 4  # line breaks in a blank stretch from which they are counted
 _REASON_MAX = 400
 _URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,15}://)([^\s/?#\\<>\"'`]+)")
 _BARE_HOST = re.compile(r"(?<![\w.@-])((?:[^\W_](?:[\w-]{0,62}[^\W_])?\.)+[^\W\d_]{2,63})(?![\w-])")
-_SCRIPT_FAMILIES = (
-    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
-    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
-    frozenset({"LATIN", "CJK", "HANGUL"}),
-)
 
 
 # ------------------------------------------------------------------------- characters
@@ -195,21 +192,12 @@ def terminal_safe(text: str) -> str:
 # ------------------------------------------------------------------------- hosts
 
 
-def _script(char: str) -> str | None:
-    if not unicodedata.category(char).startswith("L"):
-        return None
-    name = unicodedata.name(char, "")
-    return name.split(" ", 1)[0] if name else "UNKNOWN"
-
-
 def _mixed_scripts(label: str) -> list[str]:
-    """The scripts of a label that mixes them in a way no single language does, else []."""
+    """The scripts of a label that mixes them in a way no single language does, else [] (by
+    each letter's Unicode script: R200, "ラーメン.jp" had been "Katakana and Katakana-Hiragana")."""
     with contextlib.suppress(idna.IDNAError, ValueError):
         label = idna.uts46_remap(label, std3_rules=False, transitional=False)
-    scripts = {s for s in map(_script, label) if s is not None}
-    if len(scripts) < 2 or any(scripts <= family for family in _SCRIPT_FAMILIES):
-        return []
-    return sorted(s.title() for s in scripts)
+    return mixed_scripts(label)
 
 
 def _host(host: str) -> tuple[str, list[str]]:

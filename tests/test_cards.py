@@ -127,6 +127,10 @@ def test_bare_hosts_user_names_and_normalising_characters_are_flagged() -> None:
 def test_a_single_script_international_host_is_punycode_without_a_mixed_script_warning() -> None:
     card = render_card("web_fetch", "GET https://münchen.de/", "asks", "k3f9")
     assert "https://xn--mnchen-3ya.de/" in card.text and card.warnings == ()
+    # R200: judged by each letter's Unicode script, Japanese is one writing ("ラーメン" had been
+    # "Katakana and Katakana-Hiragana", "佐々木" "Cjk and Ideographic")
+    for host in ("ラーメン.jp", "佐々木.jp"):
+        assert render_card("web_fetch", f"GET https://{host}/", "", "k3f9").warnings == ()
 
 
 def test_a_redirect_url_source_puts_only_its_kind_and_host_in_the_reason() -> None:

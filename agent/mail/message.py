@@ -26,6 +26,7 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from agent.mail.headers import parse_headers, read_headers
 from agent.mail.parsed import Attachment, ParsedMail, clean_text, html_to_text, human_size
 from agent.mail.reading import parse_message
+from agent.text_scripts import mixed_scripts
 
 __all__ = [
     "MAX_THREAD_IDS",
@@ -58,28 +59,10 @@ class Recipients:
 
 
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
-_SCRIPT_FAMILIES = (  # scripts one language writes together (Japanese, Chinese, Korean)
-    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
-    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
-    frozenset({"LATIN", "CJK", "HANGUL"}),
-)
 
 
 class LookAlikeAddress(ValueError):
     """An address whose local part mixes scripts: a look-alike of another (R194)."""
-
-
-def _mixed_scripts(text: str) -> list[str]:
-    """The scripts of `text`'s letters when it mixes them as no one language does, else []
-    (a letter's script is the first word of its name: a full-width letter counts apart)."""
-    scripts = {
-        unicodedata.name(c, "UNKNOWN").split(" ", 1)[0]
-        for c in text
-        if unicodedata.category(c).startswith("L")
-    }
-    if len(scripts) < 2 or any(scripts <= family for family in _SCRIPT_FAMILIES):
-        return []
-    return sorted(s.title() for s in scripts)
 
 
 def _sent_as_shown(address: str) -> bool:
@@ -114,7 +97,7 @@ def parse_recipients(value: str | list[str] | None) -> tuple[str, ...]:
         if "@" in unicodedata.normalize("NFKC", address.rsplit("@", 1)[0]):
             # `boss\uff20corp.example@attacker.example` read as the boss's (R167)
             raise ValueError(f"{address!r} holds a look-alike of @ before its real one")
-        if scripts := _mixed_scripts(address.rsplit("@", 1)[0]):
+        if scripts := mixed_scripts(address.rsplit("@", 1)[0]):
             # `b\u043ess@corp.example` (a Cyrillic o) was carded as the boss's with no warning
             # (R194): shown with its odd letters as codes, so the model and the owner see them
             shown = address.encode("ascii", "backslashreplace").decode("ascii")

@@ -433,13 +433,16 @@ class MediaIntake:
     async def _heard(self, came: _Came, intake: Intake) -> tuple[str, TextCopy] | None:
         """A recording's transcript and where it is kept: for a recording kept already, the
         transcript kept with it (R197: each reply to one had sent all of it to speech-to-text
-        again, outside the quota); else the speech-to-text server's, then saved. None: the
-        sender was told why there is none."""
+        again, outside the quota), when it is whole or this sender's quota cut it (R200: the
+        owner's reply had the one a guest's quota cut); else the speech-to-text server's, then
+        saved. None: the sender was told why there is none."""
         ref, saved, what = came.ref, came.saved, _WHAT[came.ref.kind]
-        if came.reused and (kept := await self._copies.transcript(came.key)) is not None:
+        kept = await self._copies.transcript(came.key, came.guest) if came.reused else None
+        if kept is not None:
             return kept
         if came.reused and not self._quota.take(came.guest, len(came.raw)):
-            # kept with no transcript (not saved, or changed since): listening again counts
+            # no transcript to reuse (not saved, changed since, or another's quota cut it):
+            # listening again counts
             intake.problems.append(
                 f"Listening to that {what} again would go past the "
                 f"{mb(self._quota.daily_bytes)} of files a day I take for anyone but my owner; "
