@@ -24,8 +24,9 @@ from memory.errors import StorageFailed
 from memory.labels import TRUSTED, Label
 from memory.messages import InStatus
 from memory.people import Chat, User
+from memory.storage import DatabaseLocked
 
-__all__ = ["Router"]
+__all__ = ["LOCKED_UNFINISHED", "LOCKED_UNSTORED", "UNFINISHED", "UNSTORED", "Router"]
 
 log = logging.getLogger(__name__)
 UNSTORED = (
@@ -36,6 +37,19 @@ UNFINISHED = (
     "I could not record my answer to your message: the disk holding my data is full or cannot "
     "be written. I may have acted on it already, so check what was done before sending it again."
 )
+_LOCKED = (
+    "another program is holding my database locked (a sqlite3 shell left open in a "
+    "transaction, perhaps)"
+)
+LOCKED_UNSTORED = (
+    f"I could not keep or answer your message: {_LOCKED}. Nothing of it was done; close that "
+    "program, then send it again."
+)
+LOCKED_UNFINISHED = (
+    f"I could not record my answer to your message: {_LOCKED}. I may have acted on it already, "
+    "so check what was done before sending it again."
+)
+"""R198: a database locked by another program was told as a full disk (the log had it right)."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -65,7 +79,7 @@ class Router:
             log.error("a message in %s could not be handled: %s", message.address, exc)
             if stored is not None:
                 stored.set()  # never will be: the channel need not wait for the telling
-            await self._unstored(message, UNFINISHED if kept else UNSTORED)
+            await self._unstored(message, _not_stored(exc, kept=bool(kept)))
         finally:
             if stored is not None:
                 stored.set()
@@ -139,6 +153,10 @@ class Router:
                 # to judge (bot/recovery.py): answered once its turn's reply was stored (the
                 # outbox delivers it), else the sender is told it was cut short
                 handled = False
+                raise
+            except StorageFailed:
+                # R198: not "something went wrong, try again" on top of an answer that went out,
+                # before `dispatch` says what did (the disk full): a turn may have acted
                 raise
             except Exception:
                 log.exception("handling message %s in chat %s failed", message_id, chat.id)
@@ -251,6 +269,14 @@ class Router:
                 f"STEWARD_OWNER={message.sender} in Steward's .env and restart it."
             )
         await steward.outbox.send_text(message.address, said)
+
+
+def _not_stored(exc: StorageFailed, *, kept: bool) -> str:
+    """What the sender is told when the database would not take their message (`kept`: it
+    took the message, and its answer or its end could not be recorded)."""
+    if isinstance(exc, DatabaseLocked):
+        return LOCKED_UNFINISHED if kept else LOCKED_UNSTORED
+    return UNFINISHED if kept else UNSTORED
 
 
 def _verb(message: IncomingMessage) -> CommandCall | Press | None:

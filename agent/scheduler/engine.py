@@ -29,7 +29,11 @@ anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too. A
 that says the machine slept or its clock changed; only the catch-up at start-up says Steward
 was not running.
 
-(Some 500 lines: one job, the alarm and the runs it sets off, kept together because their
+A run whose write is refused (the disk full, the database locked by another program) is held
+and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
+settled as a restart's is (sent, or due again); a reminder held so says why it is late (R198).
+
+(Some 680 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -38,18 +42,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.scheduler.jobs import DueJob, JobHandler, JobResult, JobRuntime, Late, RunReport
+from agent.scheduler.jobs import (
+    LATE_AFTER,
+    DueJob,
+    JobHandler,
+    JobResult,
+    JobRuntime,
+    Late,
+    RunReport,
+)
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
 from memory.backup import RESTORED_WINDOW
 from memory.clock import iso
+from memory.errors import StorageFailed
 from memory.labels import TRUSTED
 from memory.messages import OutStatus
 from memory.people import User
 from memory.schedules import RunStatus, Schedule, ScheduleRun, ScheduleStatus
+from memory.storage import DatabaseLocked
 
 __all__ = ["SchedulerEngine"]
 
@@ -63,6 +78,34 @@ ON_TIME = timedelta(minutes=1)
 # the wall clock moved this far (s) against the monotonic one since the last look: the machine
 # slept or the clock was set, and the alarm is set again (NTP's slewing moves it far less)
 CLOCK_STEP = 2.0
+
+
+RETRY_AFTER = timedelta(seconds=30)
+"""How long a schedule whose run could not be written (the disk full, the database locked by
+another program) waits before it is tried again (R198: it waited for a restart)."""
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """What cut a run short after its claim, in the words its records and its owner get."""
+
+    event: str  # "cut short by a restart"
+    known: str  # "sent before the restart"
+    told: str  # "I was restarted while your scheduled task #3 ran"
+
+
+_RESTART = _Cause("a restart", "the restart", "I was restarted")
+_WRITE_FAILED = _Cause("a failed write", "the failed write", "My data could not be written")
+
+
+@dataclass
+class _Hold:
+    """A due schedule whose run failed (a write that could not be made): tried again `until`,
+    then said late for `why`; `run_id`, a run of it its failure left `firing`, to settle first."""
+
+    until: datetime
+    why: str
+    run_id: int | None = None
 
 
 RESTORED_NOTE = (
@@ -83,6 +126,7 @@ class SchedulerEngine:
         self._offset: float | None = None  # wall clock minus monotonic clock at the last look
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[int] = set()  # ids of schedules a `run_due` here is running
+        self._held: dict[int, _Hold] = {}  # schedules whose run failed, by id: tried again later
 
     async def _restored_over(self, due_at: datetime) -> bool:
         """Whether `due_at` lies between the making of a backup restored since and its restore:
@@ -107,9 +151,7 @@ class SchedulerEngine:
             self._alarm = AsyncIOScheduler(timezone=UTC)
             self._alarm.start()
             self._clock_moved()  # the first look: what later looks compare with
-        reports = await self.run_due(catching_up=True)
-        await self.sync_alarms()
-        return reports
+        return await self.run_due(catching_up=True)  # which sets the alarm
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """No alarm from now on; runs in flight get `grace` seconds to finish before they are
@@ -139,8 +181,20 @@ class SchedulerEngine:
         (`check_clock`)."""
         if self._alarm is None:
             return
-        at = await self.store.next_run_time(after=after, exclude=self._in_hand)
+        at = await self.store.next_run_time(after=after, exclude=self._in_hand | self._held.keys())
+        retries = [  # held schedules, at their try again
+            hold.until
+            for i, hold in self._held.items()
+            if i not in self._in_hand and (after is None or hold.until > after)
+        ]
+        at = min([*retries, *([at] if at else [])], default=None)
         if at == self._armed_at and not self._clock_moved():
+            return
+        self._set_alarm(at)
+
+    def _set_alarm(self, at: datetime | None) -> None:
+        """The one alarm, at `at` (None: none)."""
+        if self._alarm is None:
             return
         self._armed_at = at
         if at is None:
@@ -223,53 +277,57 @@ class SchedulerEngine:
     async def recover(self) -> int:
         """Settle runs left `firing` by a crash: done if the message log shows they sent,
         due again (and so sent late) if it shows they did not. Returns how many."""
-        runtime = self.runtime
-        now = runtime.clock.now()
         settled = 0
         for run in await self.store.firing_runs():
-            schedule = await self.store.get(run.schedule_id)
-            if schedule is None:
-                continue
-            settled += 1
-            handler = self.handlers.get(run.kind)
-            sent_id = acted = None
-            if schedule.chat_id is not None and handler is not None:
-                sent_id = await handler.sent_message(run, schedule.chat_id)
-                if sent_id is None:
-                    acted = await handler.acted(run, schedule.chat_id)
-            if sent_id is None and acted is not None:
-                outcome = await self._cut_short_after_acting(run, schedule, acted, now)
-            elif sent_id is not None:
-                assert handler is not None
-                user = await runtime.stores.people.get(schedule.user_id)
-                zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
-                await handler.settle_sent(run, schedule)
-                # stored is not sent: what is not yet out is the courier's (redelivered, marked
-                # as a possible repeat where its send was under way), never run again here
-                delivered = await self._delivered(sent_id)
-                await self.store.finish(
-                    run.id,
-                    schedule.id,
-                    status=RunStatus.SENT,
-                    reason="it had been sent before a restart"
-                    if delivered
-                    else "its message was stored before a restart; the message log delivers it",
-                    next_run_at=next_run(schedule.trigger, now, zone),
-                )
-                outcome = "sent before the restart" if delivered else "stored before the restart"
-            else:
-                await self.store.interrupt(run, due_again_at=run.due_at)
-                outcome = "due again"
-            await runtime.stores.audit.record(
-                "schedule.recovered",
-                actor="scheduler",
-                subject=f"schedule:{schedule.id}",
-                job=run.kind,
-                run=run.id,
-                outcome=outcome,
-                message_id=sent_id,
-            )
+            settled += await self._settle(run, self.runtime.clock.now(), _RESTART)
         return settled
+
+    async def _settle(self, run: ScheduleRun, now: datetime, cause: _Cause) -> bool:
+        """Settle one run left `firing` by `cause` (a restart, or a write that failed after it
+        was claimed, R198); False when its schedule is gone."""
+        runtime = self.runtime
+        schedule = await self.store.get(run.schedule_id)
+        if schedule is None:
+            return False
+        handler = self.handlers.get(run.kind)
+        sent_id = acted = None
+        if schedule.chat_id is not None and handler is not None:
+            sent_id = await handler.sent_message(run, schedule.chat_id)
+            if sent_id is None:
+                acted = await handler.acted(run, schedule.chat_id)
+        if sent_id is None and acted is not None:
+            outcome = await self._cut_short_after_acting(run, schedule, acted, now, cause)
+        elif sent_id is not None:
+            assert handler is not None
+            user = await runtime.stores.people.get(schedule.user_id)
+            zone = runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
+            await handler.settle_sent(run, schedule)
+            # stored is not sent: what is not yet out is the courier's (redelivered, marked
+            # as a possible repeat where its send was under way), never run again here
+            delivered = await self._delivered(sent_id)
+            await self.store.finish(
+                run.id,
+                schedule.id,
+                status=RunStatus.SENT,
+                reason=f"it had been sent before {cause.event}"
+                if delivered
+                else f"its message was stored before {cause.event}; the message log delivers it",
+                next_run_at=next_run(schedule.trigger, now, zone),
+            )
+            outcome = f"sent before {cause.known}" if delivered else f"stored before {cause.known}"
+        else:
+            await self.store.interrupt(run, due_again_at=run.due_at)
+            outcome = "due again"
+        await runtime.stores.audit.record(
+            "schedule.recovered",
+            actor="scheduler",
+            subject=f"schedule:{schedule.id}",
+            job=run.kind,
+            run=run.id,
+            outcome=outcome,
+            message_id=sent_id,
+        )
+        return True
 
     async def _delivered(self, message_id: int) -> bool:
         """Whether a message a run stored is marked sent (not merely stored, waiting to go)."""
@@ -277,7 +335,7 @@ class SchedulerEngine:
         return message is not None and message.status == OutStatus.SENT
 
     async def _cut_short_after_acting(
-        self, run: ScheduleRun, schedule: Schedule, turn_id: int, now: datetime
+        self, run: ScheduleRun, schedule: Schedule, turn_id: int, now: datetime, cause: _Cause
     ) -> str:
         """Not run again: what its turn ran unasked (a file written, a reminder added, an
         "always" rule's command) would run twice. Its owner hears so instead."""
@@ -288,7 +346,7 @@ class SchedulerEngine:
             run.id,
             schedule.id,
             status=RunStatus.INTERRUPTED,
-            reason="cut short by a restart after it had begun to act; not run again",
+            reason=f"cut short by {cause.event} after it had begun to act; not run again",
             turn_id=turn_id,
             next_run_at=next_run(schedule.trigger, now, zone),
         )
@@ -298,7 +356,7 @@ class SchedulerEngine:
         await runtime.sender.send(
             address,
             chat.id,
-            f"I was restarted while your scheduled {run.kind} #{schedule.id} ran, after it had "
+            f"{cause.told} while your scheduled {run.kind} #{schedule.id} ran, after it had "
             "begun to act (see /audit). I did not run it again, so nothing happens twice; "
             "check what it did.",
             label=TRUSTED,
@@ -313,24 +371,111 @@ class SchedulerEngine:
         calls are safe (across processes too): each run is claimed in SQLite first, so a
         schedule fires once. `catching_up`: the run at start-up, whose late jobs fell due while
         Steward was down (later, a late job's alarm came late: the machine slept, or its clock
-        was set)."""
+        was set). A run that fails (its write refused: the disk full) is tried again in
+        RETRY_AFTER, and the alarm is set again whatever happened (R198: the alarm spent, a
+        reminder due on a full disk waited for a restart)."""
         now = self.runtime.clock.now()
+        unread = False
+        try:
+            return await self._run_due(now, catching_up)
+        except Exception as exc:  # not even read (the database failing): looked at again soon
+            bug = not isinstance(exc, StorageFailed)
+            log.error("the scheduler could not look at its schedules: %s", exc, exc_info=bug)
+            unread = True
+            return []
+        finally:
+            if unread:
+                self._set_alarm(now + RETRY_AFTER)
+            else:
+                await self._rearm()
+
+    async def _run_due(self, now: datetime, catching_up: bool) -> list[RunReport]:
+        await self._settle_held(now)
         # A run already in hand here is left to the call that holds it: each alarm during a
         # long run starts another call, and retrying every pending claim in each made a burst
         # of due reminders quadratic (200 due within 5 s: 13,000 runs tried, seconds late).
-        due = [s for s in await self.store.due(now) if s.id not in self._in_hand]
+        found = await self.store.due(now)
+        due_ids = {s.id for s in found}  # a hold lasts while its schedule is due (or firing)
+        self._held = {
+            i: hold for i, hold in self._held.items() if hold.run_id is not None or i in due_ids
+        }
+        due = [s for s in found if s.id not in self._in_hand and not self._waits(s.id, now)]
         self._in_hand.update(s.id for s in due)
         due.sort(key=lambda s: (s.kind != "reminder", s.next_run_at or now, s.id))
         try:
             await self.sync_alarms(after=now)  # what falls due during a long run must not wait
             reports = []
             for schedule in due:
-                reports.append(await self._run(schedule, now, catching_up=catching_up))
+                if (report := await self._run_held(schedule, now, catching_up)) is not None:
+                    reports.append(report)
                 self._in_hand.discard(schedule.id)
         finally:
             self._in_hand.difference_update(s.id for s in due)
-        await self.sync_alarms()
         return reports
+
+    def _waits(self, schedule_id: int, now: datetime) -> bool:
+        """Whether a held schedule is still waiting for its try again."""
+        hold = self._held.get(schedule_id)
+        return hold is not None and hold.until > now
+
+    async def _run_held(
+        self, schedule: Schedule, now: datetime, catching_up: bool
+    ) -> RunReport | None:
+        """One schedule's run; a failure is held to be tried again, not let end the others."""
+        try:
+            report = await self._run(schedule, now, catching_up=catching_up)
+        except StorageFailed as exc:
+            log.error(
+                "schedule %s (%s) could not run: %s; tried again in %d s",
+                schedule.id,
+                schedule.kind,
+                exc,
+                RETRY_AFTER.total_seconds(),
+            )
+            self._hold(schedule.id, now, _why(exc))
+            return None
+        except Exception as exc:
+            log.exception("schedule %s (%s) failed; tried again later", schedule.id, schedule.kind)
+            self._hold(schedule.id, now, _why(exc))
+            return None
+        self._held.pop(schedule.id, None)
+        return report
+
+    def _hold(self, schedule_id: int, now: datetime, why: str, run_id: int | None = None) -> None:
+        """Try a schedule again in RETRY_AFTER, late for the first failure's `why`."""
+        held = self._held.get(schedule_id)
+        run_id = run_id if run_id is not None else (held.run_id if held else None)
+        self._held[schedule_id] = _Hold(now + RETRY_AFTER, held.why if held else why, run_id)
+
+    async def _settle_held(self, now: datetime) -> None:
+        """Runs a failed write left `firing` in this process (claimed, not finished), once
+        their wait is over: settled as a restart's are, done or due again (`_settle`)."""
+        ready = {h.run_id for h in self._held.values() if h.run_id is not None and h.until <= now}
+        if not ready:
+            return
+        for run in await self.store.firing_runs():
+            if run.id not in ready:
+                continue
+            try:
+                await self._settle(run, now, _WRITE_FAILED)
+            except Exception as exc:
+                bug = not isinstance(exc, StorageFailed)
+                why = "schedule %s: its run %s not settled yet: %s"
+                log.error(why, run.schedule_id, run.id, exc, exc_info=bug)
+                self._hold(run.schedule_id, now, _why(exc))
+                continue
+            self._held[run.schedule_id].run_id = None
+        for hold in self._held.values():  # finished after all (its record came through)
+            if hold.run_id in ready:
+                hold.run_id = None
+
+    async def _rearm(self) -> None:
+        """Set the alarm again; when SQLite cannot even be read, look again in RETRY_AFTER."""
+        try:
+            await self.sync_alarms()
+        except StorageFailed as exc:
+            log.error("the scheduler's alarm could not be set (%s); set in %s", exc, RETRY_AFTER)
+            self._set_alarm(self.runtime.clock.now() + RETRY_AFTER)
 
     async def _run(self, schedule: Schedule, now: datetime, *, catching_up: bool) -> RunReport:
         assert schedule.next_run_at is not None
@@ -382,7 +527,7 @@ class SchedulerEngine:
             if deferred is not None:
                 return deferred
 
-        text = handler.run_text(schedule, late) if handler is not None else None
+        text = self._text(handler, schedule, late)
         if text is not None and await self._restored_over(due_at):
             text += RESTORED_NOTE
         run_id = await self.store.claim(  # due at the time it answers (R158: not a stale one)
@@ -390,12 +535,37 @@ class SchedulerEngine:
         )
         if run_id is None:
             return RunReport(schedule.id, schedule.kind, "taken", "another run took it")
+        job = DueJob(schedule, user, run_id, late, text, due_at, first_due is not None)
+        try:
+            return await self._fire(job, now, missed)
+        except Exception as exc:  # left `firing`: settled before it is tried again
+            self._hold(schedule.id, now, _why(exc), run_id)
+            raise
+
+    def _text(self, handler: JobHandler | None, schedule: Schedule, late: Late) -> str | None:
+        """What the run sends as it is (a reminder's words), late for the reason it was held
+        back if it was (R198: a reminder held by a full disk said "I wasn't running")."""
+        if handler is None:
+            return None
+        hold = self._held.get(schedule.id)
+        if hold is None or late <= LATE_AFTER:
+            return handler.run_text(schedule, late)
+        text = handler.run_text(schedule, Late(timedelta(0), down=late.down))
+        return None if text is None else f"{text}\n(late by {describe_delta(late)}: {hold.why})"
+
+    async def _fire(self, job: DueJob, now: datetime, missed: int) -> RunReport:
+        """Send a claimed run and record how it ended."""
+        schedule, due_at = job.schedule, job.due_at
+        handler = self.handlers.get(schedule.kind)
+        zone = self.runtime.zone_for(job.user)
+        upcoming = next_run(schedule.trigger, now, zone)
         try:
             if handler is None:
                 result = JobResult(RunStatus.FAILED, f"unknown kind {schedule.kind!r}", stop=True)
             else:
-                job = DueJob(schedule, user, run_id, late, text, due_at, first_due is not None)
                 result = await handler.fire(job)
+        except StorageFailed:
+            raise  # nothing recorded of it: not a failed run, one to settle and try again
         except Exception as exc:
             log.exception("schedule %s (%s) failed", schedule.id, schedule.kind)
             result = JobResult(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
@@ -406,7 +576,7 @@ class SchedulerEngine:
         if stopped and status is None:
             status = ScheduleStatus.FAILED
         await self.store.finish(
-            run_id,
+            job.run_id,
             schedule.id,
             status=result.status,
             reason=result.reason,
@@ -415,7 +585,7 @@ class SchedulerEngine:
             next_run_at=None if stopped else _next_at(upcoming, due_at, result, zone),
             schedule_status=status,
         )
-        await audit.record(
+        await self.runtime.stores.audit.record(
             "schedule.run",
             actor="scheduler",
             subject=f"schedule:{schedule.id}",
@@ -423,7 +593,7 @@ class SchedulerEngine:
             outcome=result.status.value,
             reason=result.reason,
             due_at=iso(due_at),
-            late_s=late_seconds,
+            late_s=max(0, int(job.late.total_seconds())),
             missed_earlier=missed,
             turn_id=result.turn_id,
             tainted=schedule.tainted,
@@ -503,3 +673,12 @@ def _same_time_after(due_at: datetime, result: JobResult, zone: ZoneInfo) -> dat
     while again < result.again_at:
         again += timedelta(days=1)  # the same wall-clock time, across a DST change too
     return again
+
+
+def _why(exc: Exception) -> str:
+    """Why a run held back by `exc` is late, in the owner's words."""
+    if isinstance(exc, DatabaseLocked):
+        return "another program had my database locked when it fell due"
+    if isinstance(exc, StorageFailed):
+        return "my data disk was full or could not be written when it fell due"
+    return "something went wrong on my side when it fell due"

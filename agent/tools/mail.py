@@ -41,6 +41,7 @@ from agent.mail.message import (
     parse_recipients,
 )
 from agent.mail.service import MailService, ReadResult, Reply, check_folder_name
+from agent.mail.smtp import MailMaybeSent
 from agent.tools.canonical import WorkspacePath
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
 from agent.tools.workspace import leads_to, open_in_workspace
@@ -410,9 +411,22 @@ async def _send_audited(
 ) -> tuple[str, str]:
     """Await the send, tell a failure the way every mail tool does, and audit it as `mail.sent`
     (with `detail`); the new message's Message-ID, and who it went to as the result says it
-    (R113: a recipient the server refused while it took the others was listed as sent to)."""
+    (R113: a recipient the server refused while it took the others was listed as sent to). A
+    send cut short once the message was handed over may have gone: audited so, and told as
+    "may have been sent", not as a server out of reach (R198: told so, it was sent twice)."""
     try:
         message_id, refused = await sending
+    except MailMaybeSent as exc:
+        await ctx.stores.audit.record(
+            "mail.sent",
+            actor=f"turn:{ctx.turn_id}",
+            subject=exc.message_id,
+            recipients=len(recipients.everyone),
+            refused=0,
+            confirmed=False,
+            **detail,
+        )
+        raise ToolError(f"mail: {exc}", uncertain=True) from None
     except MailError as exc:
         raise _failed(exc) from None
     await ctx.stores.audit.record(

@@ -17,7 +17,10 @@ if storing takes longer (Slack waits 3 s): acknowledged at once, an event that S
 before storing was lost, never delivered again.
 
 Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
-fetches a URL the model wrote (a zero-click way to carry data out).
+fetches a URL the model wrote (a zero-click way to carry data out). A post whose answer was lost
+once its request had gone (the connection broke or timed out) may be in the chat: it is posted
+again after `SENT_AGAIN`, never silently twice (R198); only a connection never made is retried
+without a word.
 
 (Over 400 lines: Socket Mode and HTTP mode, events, slash commands, buttons and files are one bolt
 app's handlers.)
@@ -46,6 +49,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -61,6 +67,7 @@ from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files, unopened_files
 from bot.channels.slack_threads import share_author, share_words, shares_of, thread_before
 from bot.channels.slack_working import WorkingMarks
+from bot.channels.telegram_send import SENT_AGAIN
 from bot.http import HttpServer
 from memory.people import Identity
 
@@ -93,6 +100,9 @@ _SERVER_TROUBLE = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 """Slack errors that say nothing of the token: Slack itself is in trouble for now."""
+POST_TRIES = 3
+"""Posts of one message whose answer was lost, each after SENT_AGAIN, before the courier's
+redelivery takes over."""
 LOOKUP_BACKOFF = 60.0
 """Seconds after a failed users.info before that person's profile is asked for again."""
 
@@ -130,6 +140,32 @@ def _chunks(text: str) -> list[Chunk]:
     """The messages that post `text`: one that renders to nothing (a link reference definition
     alone, `#`, `&nbsp;`) is posted as "(empty)", as on Telegram, never marked sent unposted."""
     return slack_chunks(text) or [Chunk("(empty)", "(empty)")]
+
+
+class _Unanswered(DeliveryError):
+    """A post whose request went and whose answer never came: Slack may have posted it."""
+
+
+class _ConnectRetry(AsyncConnectionErrorRetryHandler):
+    """The SDK's retry of a call whose connection failed; for a post, only a connection never
+    made: once its request went, Slack may have posted it, and an unmarked second post was a
+    duplicate nobody could tell from a new message (R198)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage") and not isinstance(
+            error, aiohttp.ClientConnectorError
+        ):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 def _may_pass(exc: SlackApiError) -> bool:
@@ -206,6 +242,8 @@ class SlackChannel:
         self._background = BackgroundTasks("Slack event handling")
         self._streams = True  # chat.startStream for direct messages (live_reply.py)
         self._partial: dict[tuple[Address, str], int] = {}  # parts of a long reply posted
+        # posts that may have gone unanswered, by (channel, thread, text): SENT_AGAIN owed
+        self._unsure: dict[tuple[str, Any, str], bool] = {}
         self._zones: dict[str, str] = {}  # user -> their profile's tz (users.info)
         self._zoned: set[str] = set()  # users whose time zone is settled
         self.working = WorkingMarks(lambda: self._client)
@@ -233,7 +271,7 @@ class SlackChannel:
         if not self._app_token and self._http is None:
             raise ChannelStartError("Slack HTTP mode needs the webhook server")
         handlers = [
-            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            _ConnectRetry(max_retry_count=3),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ]
@@ -715,6 +753,34 @@ class SlackChannel:
         return self._client
 
     async def _post(self, **kwargs: Any) -> str:
+        """Post one message; its ts. After a post whose answer was lost, the next (here, or the
+        courier's redelivery) goes after SENT_AGAIN."""
+        key = (str(kwargs["channel"]), kwargs.get("thread_ts"), str(kwargs.get("text")))
+        for attempt in range(1, POST_TRIES + 1):
+            try:
+                if self._unsure.get(key):
+                    await self._post_once(
+                        channel=kwargs["channel"],
+                        thread_ts=kwargs.get("thread_ts"),
+                        text=SENT_AGAIN,
+                    )
+                    self._unsure[key] = False
+                ts = await self._post_once(**kwargs)
+            except _Unanswered as exc:
+                self._unsure[key] = True
+                if attempt == POST_TRIES:
+                    raise DeliveryError(str(exc)) from exc
+                await asyncio.sleep(0.5 * attempt)
+                continue
+            except DeliveryError as exc:
+                if exc.permanent:
+                    self._unsure.pop(key, None)
+                raise
+            self._unsure.pop(key, None)
+            return ts
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _post_once(self, **kwargs: Any) -> str:
         client = self._require_client()
         try:
             response = await client.chat_postMessage(**kwargs, **_NO_UNFURL)
@@ -722,8 +788,10 @@ class SlackChannel:
             error = _error_of(exc)
             # the channel or person is gone, or the bot is out of it: trying again cannot help
             raise DeliveryError(f"Slack: {error}", permanent=error in _GONE) from exc
-        except (*_NETWORK, SlackClientError) as exc:
+        except (aiohttp.ClientConnectorError, SlackClientError) as exc:  # nothing went
             raise DeliveryError(f"Slack: {exc}") from exc
+        except _NETWORK as exc:
+            raise _Unanswered(f"Slack: no answer to a post ({type(exc).__name__})") from exc
         return str(response.get("ts") or "")
 
     async def send_text(self, address: Address, text: str) -> str | None:

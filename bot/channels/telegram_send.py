@@ -6,6 +6,11 @@ waited out, network and server errors are retried with backoff, and what still f
 `DeliveryError` so the courier keeps it for redelivery. Every message is sent and edited with
 link previews off: Telegram's preview fetcher would otherwise request any URL the model writes
 (a zero-click way to carry data out).
+
+A message whose send got no answer once the request had gone (the connection broke or timed
+out) may be in the chat already: it is sent again after `SENT_AGAIN`, here or on a later try,
+so a copy is always marked (R198: two unmarked copies). Only a connection never made, or an
+answer from Telegram saying it failed, is sent again without a word.
 """
 
 from __future__ import annotations
@@ -41,13 +46,29 @@ from bot.channels.telegram_api import (
 )
 from bot.channels.telegram_cards import telegram_card
 
-__all__ = ["NO_PREVIEW", "TelegramSender", "chat_id_of", "message_id_of", "thread_of"]
+__all__ = [
+    "NO_PREVIEW",
+    "SENT_AGAIN",
+    "TelegramSender",
+    "chat_id_of",
+    "may_have_sent",
+    "message_id_of",
+    "thread_of",
+]
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = {"is_disabled": True}
 """`link_preview_options` on every message sent or edited."""
 T = TypeVar("T")
+SENT_AGAIN = (
+    "(the next message is sent again: the connection broke while I sent it, so you may have it "
+    "already)"
+)
+"""Goes before a message sent again after a send whose answer was lost: the chat may have it."""
+_NOT_CONNECTED = re.compile(r"^\w+: Client(Connector|ProxyConnection)\w*Error: ")
+"""telegram_api's words for a connection that was never made (aiohttp's ClientConnectorError
+and its kinds: refused, no route, DNS, TLS): the request cannot have reached Telegram."""
 
 
 _HOPELESS = (
@@ -77,6 +98,12 @@ def _refused(exc: TelegramError) -> DeliveryError:
         isinstance(exc, TelegramBadRequest) and any(words in error for words in _HOPELESS)
     )
     return DeliveryError(f"Telegram: {exc}", permanent=gone)
+
+
+def may_have_sent(exc: TelegramError) -> bool:
+    """Whether a call that failed may have been carried out all the same: no answer came after
+    the request went (the connection broke or timed out, or what came was not Telegram's)."""
+    return isinstance(exc, TelegramNetworkError) and not _NOT_CONNECTED.match(str(exc))
 
 
 def chat_id_of(chat_id: str) -> int | str:
@@ -114,6 +141,8 @@ class TelegramSender:
         self._backoff = backoff
         self._max_retry_after = max_retry_after
         self._partial: dict[tuple[Address, str], int] = {}
+        # messages a send may have delivered without an answer: True while SENT_AGAIN is owed
+        self._unsure: dict[tuple[Address, str], bool] = {}
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call with Telegram's flood control and network trouble handled."""
@@ -144,26 +173,58 @@ class TelegramSender:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, address: Address, text: str, *, html: bool, markup: Any = None) -> int:
-        """Send one message; its message_id."""
-        api = self._api()
+        """Send one message; its message_id. After a try whose answer was lost, the next goes
+        after SENT_AGAIN (`_once`)."""
         chat_id: int | str = chat_id_of(address.chat_id)
+        key = (address, text)
         for _ in range(2):
             try:
                 sent = await self._call(
-                    lambda chat_id=chat_id: api.call(  # type: ignore[misc]
-                        "sendMessage",
-                        chat_id=chat_id,
-                        text=text,
-                        parse_mode="HTML" if html else None,
-                        message_thread_id=thread_of(address),
-                        reply_markup=markup,
-                        link_preview_options=NO_PREVIEW,
+                    lambda chat_id=chat_id: self._once(  # type: ignore[misc]
+                        key, chat_id, html=html, markup=markup
                     )
                 )
-                return message_id_of(sent)
             except TelegramMigrated as exc:
                 chat_id = exc.migrate_to_chat_id
+                continue
+            except TelegramError as exc:
+                if _refused(exc).permanent:
+                    self._unsure.pop(key, None)
+                raise
+            self._unsure.pop(key, None)
+            return sent
         raise DeliveryError(f"Telegram chat {address.chat_id} moved twice")
+
+    async def _once(
+        self, key: tuple[Address, str], chat_id: int | str, *, html: bool, markup: Any
+    ) -> int:
+        """One sendMessage, after SENT_AGAIN where an earlier one may have arrived unanswered."""
+        api = self._api()
+        address, text = key
+        if self._unsure.get(key):
+            await api.call(
+                "sendMessage",
+                chat_id=chat_id,
+                text=SENT_AGAIN,
+                message_thread_id=thread_of(address),
+                link_preview_options=NO_PREVIEW,
+            )
+            self._unsure[key] = False
+        try:
+            sent = await api.call(
+                "sendMessage",
+                chat_id=chat_id,
+                text=text,
+                parse_mode="HTML" if html else None,
+                message_thread_id=thread_of(address),
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+            )
+            return message_id_of(sent)
+        except TelegramError as exc:
+            if may_have_sent(exc):
+                self._unsure[key] = True
+            raise
 
     async def _send_chunk(self, address: Address, chunk: Chunk) -> str:
         try:
