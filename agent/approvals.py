@@ -423,6 +423,8 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         said = "failed" if result.is_error else "ran"  # R167: a send that failed said "ran"
+        if result.uncertain:  # R198: "failed" over a mail that may have gone out
+            said = "may have run: its answer was lost (see below)"
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done)
 
     async def _deny(self, approval: Approval, decider: str, result: str) -> bool:

@@ -78,9 +78,11 @@ class ToolError(Exception):
     `source` names outside content the message carries (a redirect target's address): the
     error is then fenced and taints the turn like any outside result."""
 
-    def __init__(self, message: str, *, source: str | None = None) -> None:
+    def __init__(self, message: str, *, source: str | None = None, uncertain: bool = False) -> None:
         super().__init__(message)
         self.source = source
+        self.uncertain = uncertain
+        """It may have been done all the same (a mail whose confirmation was lost)."""
 
 
 class WhenError(ValueError):

@@ -52,7 +52,7 @@ from agent.mcp.stderr_log import capped_stderr
 from agent.mcp.stdio import stdio_transport
 from agent.mcp.wire import Wire
 
-__all__ = ["CallFailed", "Listing", "OutputRefused", "ServerLink"]
+__all__ = ["MAY_HAVE_RUN", "CallFailed", "Listing", "OutputRefused", "ServerLink"]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from mcp import MCPError
 from agent.mcp.bridge import McpTool, result_text
 from agent.mcp.catalog import ToolCatalog
 from agent.mcp.config import McpConfig
-from agent.mcp.connection import CallFailed, ServerLink
+from agent.mcp.connection import MAY_HAVE_RUN, CallFailed, ServerLink
 from agent.mcp.listing import MAX_LISTING_BYTES
 from agent.tools.registry import Risk, ToolContext, ToolResult
 
@@ -212,7 +212,8 @@ class McpSupervisor:
                 raise CallFailed(f"there is no MCP server {tool.server}", "down")
             answer = await link.call(tool.remote, arguments, self._timeout)
         except CallFailed as exc:
-            outcome, result = exc.outcome, ToolResult(str(exc), is_error=True)
+            uncertain = MAY_HAVE_RUN in str(exc)  # ended without its answer: it may have run
+            outcome, result = exc.outcome, ToolResult(str(exc), is_error=True, uncertain=uncertain)
         except MCPError as exc:  # the server's own words: outside content like a result
             outcome = "error"
             text = str(exc.message if hasattr(exc, "message") else exc)

@@ -138,6 +138,9 @@ class ToolResult:
     source: str | None = None
     refused: bool = False
     """The policy refused the call without running it (or asking): the owner is told."""
+    uncertain: bool = False
+    """An error after which the action may have been done all the same (a mail whose
+    server's confirmation was lost, an MCP call whose answer never came): said so."""
 
 
 Handler = Callable[..., Awaitable[str | ToolResult]]
@@ -215,7 +218,7 @@ class Tool:
         try:
             outcome = await self.handler(ctx, **self.validate(arguments))
         except ToolError as exc:
-            return ToolResult(str(exc), is_error=True, source=exc.source)
+            return ToolResult(str(exc), is_error=True, source=exc.source, uncertain=exc.uncertain)
         except OSError as exc:  # e.g. a file name too long for the file system: tell the model
             return ToolResult(f"{self.name} failed: {exc.strerror or exc}", is_error=True)
         except Exception as exc:  # a fault of ours or a library's: the turn goes on, told
