@@ -13,8 +13,10 @@
 - Console: the text printed as it arrives; the final reply printed only where it is not what
   was just printed.
 
-Previews show trusted turns only (agent/streaming.py): the streaming methods carry no
-link-preview or unfurl flags; edits and posts here are sent with them off anyway.
+Previews show trusted turns only (agent/streaming.py). Edits and posts here are sent with link
+previews and unfurls off; Slack's streaming methods take no such flags, and what they stream
+writes each link as the final post does, "label (url)", never a label hiding its target
+(slack_stream.py, R202).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from agent.cards import terminal_safe
 from agent.streaming import steps_of
 from agent.types import Address
 from bot.channels.formatting import plain_fallback, slack_chunks, telegram_chunks
+from bot.channels.slack_stream import stream_markdown
 from bot.channels.telegram_send import chat_id_of, thread_of
 
 if TYPE_CHECKING:
@@ -282,16 +285,19 @@ class SlackLive:
 
     async def _append(self, text: str) -> None:
         channel = self._address.chat_id
-        if len(text) > _SLACK_STREAM_MAX or not text.startswith(self._sent):
+        shown = stream_markdown(text)  # links show their target, as in the final post (R202)
+        if len(shown) > _SLACK_STREAM_MAX or not shown.startswith(self._sent):
             return  # past what a stream takes: the final reply shows the rest
         if self._ts is None:
+            if not shown.strip():
+                return  # nothing that can be shown yet (a link being written)
             started = await self._client.chat_startStream(
-                channel=channel, thread_ts=str(self._address.thread_id), markdown_text=text
+                channel=channel, thread_ts=str(self._address.thread_id), markdown_text=shown
             )
             self._ts, self._streaming = str(started["ts"]), True
-        elif delta := text[len(self._sent) :]:
+        elif delta := shown[len(self._sent) :]:
             await self._client.chat_appendStream(channel=channel, ts=self._ts, markdown_text=delta)
-        self._sent = text
+        self._sent = shown
 
     async def _update(self, text: str) -> None:
         chunks = slack_chunks(text)  # none yet for an opening code fence alone ("```py")

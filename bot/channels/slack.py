@@ -14,13 +14,19 @@ the message pressed. Slack's retries of an event are dropped by event id, and me
 `platform_message_id = "<channel>:<ts>"`, which the router dedupes. A message or mention is
 acknowledged once it is stored (bolt's `process_before_response`), or after `STORE_WAIT` seconds
 if storing takes longer (Slack waits 3 s): acknowledged at once, an event that Steward died
-before storing was lost, never delivered again.
+before storing was lost, never delivered again. What is asked of Slack before storing (files.info,
+users.info with the profile's time zone, conversations.replies) shares `LOOKUP_WAIT` seconds,
+well within that, and waits out no rate limit: a message goes on without what has not come by
+then (a time zone is adopted once Slack answers), so a slow Slack never holds it unstored past
+its acknowledgement (R202: a rate-limited thread kept it 8 s, and a Steward that died meanwhile
+lost it).
 
 Every post and update goes out with `unfurl_links` and `unfurl_media` false, so Slack never
-fetches a URL the model wrote (a zero-click way to carry data out). A post whose answer was lost
-once its request had gone (the connection broke or timed out) may be in the chat: it is posted
-again after `SENT_AGAIN`, never silently twice (R198); only a connection never made is retried
-without a word.
+fetches a URL the model wrote (a zero-click way to carry data out); Slack's streaming methods (a
+direct message's preview, live_reply.py) take no such flags, but show each link's URL too
+(slack_stream.py, R202). A post whose answer was lost once its request had gone (the connection
+broke or timed out) may be in the chat: it is posted again after `SENT_AGAIN`, never silently
+twice (R198); only a connection never made is retried without a word.
 
 (Over 400 lines: Socket Mode and HTTP mode, events, slash commands, buttons and files are one bolt
 app's handlers.)
@@ -71,7 +77,7 @@ from bot.channels.telegram_send import SENT_AGAIN
 from bot.http import HttpServer
 from memory.people import Identity
 
-__all__ = ["EVENTS_PATH", "STORE_WAIT", "SlackChannel", "SlackUnreachable"]
+__all__ = ["EVENTS_PATH", "LOOKUP_WAIT", "STORE_WAIT", "SlackChannel", "SlackUnreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,9 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 STORE_WAIT = 2.0
 """Seconds an event's acknowledgement waits for the message to be stored: Slack retries after 3."""
+LOOKUP_WAIT = 1.0
+"""Seconds, all told, the Slack lookups made before a message is stored may take (R202): the rest
+of `STORE_WAIT` is the store's."""
 _NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 _GONE = frozenset(
     {
@@ -146,6 +155,32 @@ class _Unanswered(DeliveryError):
     """A post whose request went and whose answer never came: Slack may have posted it."""
 
 
+_LOOKUPS_BY: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "slack_lookups_by", default=None
+)
+"""Set while a message's lookups run before it is stored: when they must end (the loop's clock)."""
+
+
+class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """The SDK's wait out of a rate limit (Retry-After, a second at least), except for a lookup
+    made before a message is stored: it would outlast `LOOKUP_WAIT`, so it fails at once and the
+    message goes on without it (R202)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _LOOKUPS_BY.get() is not None:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 class _ConnectRetry(AsyncConnectionErrorRetryHandler):
     """The SDK's retry of a call whose connection failed; for a post, only a connection never
     made: once its request went, Slack may have posted it, and an unmarked second post was a
@@ -171,6 +206,21 @@ class _ConnectRetry(AsyncConnectionErrorRetryHandler):
 def _may_pass(exc: SlackApiError) -> bool:
     status = exc.response.status_code
     return status >= 500 or status == 429 or _error_of(exc) in _SERVER_TROUBLE
+
+
+async def _file_info(client: AsyncWebClient, stub: dict[str, Any], by: float) -> dict[str, Any]:
+    """A file stub's whole file (files.info), or the stub when Slack gives none by `by`."""
+    if asyncio.get_running_loop().time() >= by:
+        return stub  # the time for lookups is up: not even asked
+    try:
+        async with asyncio.timeout_at(by):
+            info = await client.files_info(file=str(stub.get("id", "")))
+    except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK) as exc:
+        why = _error_of(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.info("Slack: files.info for a shared file failed (%s)", why)
+        return stub
+    found = info.get("file")
+    return found if isinstance(found, dict) else stub
 
 
 @dataclass
@@ -272,7 +322,7 @@ class SlackChannel:
             raise ChannelStartError("Slack HTTP mode needs the webhook server")
         handlers = [
             _ConnectRetry(max_retry_count=3),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            _RateLimitRetry(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ]
         kwargs: dict[str, Any] = {"base_url": self._api_url} if self._api_url else {}
@@ -404,7 +454,10 @@ class SlackChannel:
         """Deliver `event` in the background and return once it is stored (or, at the latest,
         after `STORE_WAIT` s): bolt acknowledges the event when this returns."""
         stored = asyncio.Event()
-        self._background.spawn(self._deliver_event(event, kind, stored, unaddressed=unaddressed))
+        by = asyncio.get_running_loop().time() + LOOKUP_WAIT  # the lookups' one deadline (R202)
+        self._background.spawn(
+            self._deliver_event(event, kind, stored, by, unaddressed=unaddressed)
+        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STORE_WAIT):
                 await stored.wait()
@@ -414,23 +467,56 @@ class SlackChannel:
         event: dict[str, Any],
         kind: ChatKind,
         stored: asyncio.Event,
+        by: float,
         *,
         unaddressed: bool = False,
     ) -> None:
         try:
-            await self._deliver_stored(event, kind, stored, unaddressed=unaddressed)
+            await self._deliver_stored(event, kind, stored, by, unaddressed=unaddressed)
         finally:
             stored.set()  # nothing stored (a file without a word) or a failure: no wait
 
     async def _deliver_stored(
-        self, event: dict[str, Any], kind: ChatKind, stored: asyncio.Event, *, unaddressed: bool
+        self,
+        event: dict[str, Any],
+        kind: ChatKind,
+        stored: asyncio.Event,
+        by: float,
+        *,
+        unaddressed: bool,
     ) -> None:
+        """Hand `event` to the router, which stores it first; the lookups before that end at
+        `by` (the loop's clock), and what they have not given by then is done without."""
+        known = await self._known(str(event["user"]))
+        lookups = _LOOKUPS_BY.set(by)
+        try:
+            message = await self._message_of(event, kind, by, known=known, unaddressed=unaddressed)
+        finally:
+            _LOOKUPS_BY.reset(lookups)  # the turn's own calls to Slack wait out rate limits
+        if message is None:
+            return
+        # a stranger's message is refused at once: it earns no mark (nor a call to Slack)
+        ts = str(event.get("ts") or "") if known else ""
+        async with self.working.around(message.address.chat_id, ts):
+            await self._dispatch_in(message, stored)
+
+    async def _message_of(
+        self,
+        event: dict[str, Any],
+        kind: ChatKind,
+        by: float,
+        *,
+        known: bool,
+        unaddressed: bool,
+    ) -> IncomingMessage | None:
+        """The message `event` carries, with what Slack tells of it by `by`; None for one with
+        nothing to answer (a file shared without a word)."""
         text = str(event.get("text") or "")
         if self.bot_user_id:
             text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", "", text)
         text = slack_to_plain(text).strip(" ,:\n")
-        if await self._known(str(event["user"])):  # a stranger's costs no call to Slack
-            event = await self._files_looked_up(event)
+        if known:  # a stranger's costs no call to Slack
+            event = await self._files_looked_up(event, by)
         media = slack_files(event)
         if unopened := unopened_files(event):  # said, so the message is answered, not lost
             note = f"[{', '.join(unopened)}, which I cannot open]"
@@ -441,18 +527,17 @@ class SlackChannel:
             media += tuple(m for share in shared for m in slack_files(share, shared=True))
         if not text and not media:
             if event.get("type") != "app_mention":
-                return  # e.g. a file shared without a word
+                return None  # e.g. a file shared without a word
             text = "hello"
         channel = str(event["channel"])
         ts = str(event.get("ts") or "")
         user = str(event["user"])
-        name = await self._name_of(user)
-        await self._settle_zone(user)
-        thread = None
-        known = await self._known(user)
-        if kind is ChatKind.GROUP and not unaddressed and known:
-            thread = await self._thread_of(channel, str(event.get("thread_ts") or ""), ts)
-        message = IncomingMessage(
+        asked = kind is ChatKind.GROUP and not unaddressed and known  # its thread is fetched
+        name, thread = await asyncio.gather(  # side by side: one slow, the other still comes
+            self._named(user, by),
+            self._thread_of(channel, str(event.get("thread_ts") or "") if asked else "", ts, by),
+        )
+        return IncomingMessage(
             sender=Identity("slack", user),
             address=Address("slack", channel, str(event.get("thread_ts") or ts) or None),
             text=text,
@@ -464,20 +549,28 @@ class SlackChannel:
             replying_to=thread,
             unaddressed=unaddressed,
         )
-        # a stranger's message is refused at once: it earns no mark (nor a call to Slack)
-        async with self.working.around(channel, ts if known else ""):
-            await self._dispatch_in(message, stored)
+
+    async def _named(self, user: str, by: float) -> str:
+        """The sender's name, their time zone settled, as far as Slack answers by `by` (its
+        lookup goes on after: the name is there for the next message, R202)."""
+        name = ""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(by):
+                name = await self._name_of(user)
+        await self._settle_zone(user, by=by)
+        return name
 
     async def _known(self, user: str) -> bool:
         return self.known is None or await self.known(Identity("slack", user))
 
-    async def _thread_of(self, channel: str, thread_ts: str, ts: str) -> ReplyRef | None:
+    async def _thread_of(self, channel: str, thread_ts: str, ts: str, by: float) -> ReplyRef | None:
         """A mention inside a thread (not the thread's first message): its earlier messages
-        (slack_threads.py); the core leaves them out where Steward already follows it."""
+        (slack_threads.py), if Slack gives them by `by`; the core leaves them out where Steward
+        already follows it."""
         if not thread_ts or not ts or thread_ts == ts or self._client is None:
             return None
         return await thread_before(
-            self._client, channel, thread_ts, ts, bot_user_id=self.bot_user_id
+            self._client, channel, thread_ts, ts, bot_user_id=self.bot_user_id, by=by
         )
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
@@ -670,14 +763,20 @@ class SlackChannel:
         self._dms[user] = channel
         return channel
 
-    async def _settle_zone(self, user: str) -> None:
+    async def _settle_zone(self, user: str, *, by: float | None = None) -> None:
         """A person with no time zone gets their Slack profile's (`user.tz`, fetched with the
         name), through `adopt_timezone`, before their message is handled: "tomorrow 9:00" is
-        then their 9:00. One they set is kept; a stranger's is settled once admitted."""
+        then their 9:00. One they set is kept; a stranger's is settled once admitted. A profile
+        Slack has not given by `by` is settled once it does, the message going on (R202)."""
         hook = self.adopt_timezone
         if hook is None or user in self._zoned:
             return
-        await self._name_of(user)
+        try:
+            async with asyncio.timeout_at(by):
+                await self._name_of(user)
+        except TimeoutError:
+            self._background.spawn(self._settle_zone(user))
+            return
         zone = self._zones.get(user)
         if not zone:
             return
@@ -689,25 +788,17 @@ class SlackChannel:
         if settled:
             self._zoned.add(user)
 
-    async def _files_looked_up(self, event: dict[str, Any]) -> dict[str, Any]:
+    async def _files_looked_up(self, event: dict[str, Any], by: float) -> dict[str, Any]:
         """A Slack Connect share's files come as stubs (`"file_access": "check_file_info"`,
-        no link): files.info gives the file whole. One it does not is left a stub (named to
-        the person as a file Steward cannot open)."""
+        no link): files.info gives the file whole. One it does not (by `by`) is left a stub
+        (named to the person as a file Steward cannot open)."""
         files = event.get("files")
         if not isinstance(files, list) or self._client is None:
             return event
         filled = []
         for item in files:
             if isinstance(item, dict) and item.get("file_access") == "check_file_info":
-                try:
-                    async with asyncio.timeout(5):
-                        info = await self._client.files_info(file=str(item.get("id", "")))
-                    found = info.get("file")
-                    if isinstance(found, dict):
-                        item = found
-                except (SlackApiError, SlackClientError, TimeoutError, *_NETWORK) as exc:
-                    why = _error_of(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-                    log.info("Slack: files.info for a shared file failed (%s)", why)
+                item = await _file_info(self._client, item, by)
             filled.append(item)
         return {**event, "files": filled}
 

@@ -6,7 +6,8 @@ fetched (`conversations.replies`, which `channels:history` / `groups:history` al
 to the core as typed `ThreadPost`s on a `ReplyRef`, like a Telegram reply's message: the core
 labels each one (another person's words stay outside content, never a command). Whether
 Steward already follows the thread is the core's to say (its log); a failure here (a missing
-scope, a rate limit, Slack down) costs the thread, never the message.
+scope, a rate limit, Slack down, or no answer within the time the message may wait unstored)
+costs the thread, never the message.
 
 A message shared into another (Slack's "Forward message": an `attachments[]` entry with
 `is_share`) is read here too (`shares_of`, `share_author`, `share_words`): someone else's words,
@@ -52,11 +53,15 @@ async def thread_before(
     before_ts: str,
     *,
     bot_user_id: str,
+    by: float | None = None,
 ) -> ReplyRef | None:
     """The thread `thread_ts` up to (not including) `before_ts`: its root and the latest
-    `MAX_REPLIES` replies; None when Slack would not give it (logged once) or it is empty."""
+    `MAX_REPLIES` replies; None when Slack would not give it by `by` (the loop's clock: the
+    message waits to be stored meanwhile, R202) or within `_WAIT` (logged once), or it is
+    empty."""
+    deadline = asyncio.get_running_loop().time() + _WAIT
     try:
-        async with asyncio.timeout(_WAIT):
+        async with asyncio.timeout_at(deadline if by is None else min(by, deadline)):
             found = await _fetch(client, channel, thread_ts, before_ts)
     except (SlackApiError, SlackClientError, TimeoutError, aiohttp.ClientError, OSError) as exc:
         log.warning("Slack: thread %s in %s not fetched (%s); answering without it",
