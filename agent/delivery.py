@@ -4,9 +4,11 @@ A message the channel could not deliver stays in SQLite as `failed` and is sent 
 `redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff).
 Each send is noted before the platform call (`begin_send`): a message a crash cut short
 mid-send may have arrived, so it is sent again once under `RESENT`, never silently twice. The
-rest of a long message sent on a later try goes under a note (`REST`, `Resumed`).
+rest of a long message sent on a later try goes under a note (`REST`, `Resumed`); a whole one
+that a later message overtook, under `HELD_BACK` (R201). A platform that asks for a wait
+(`Throttled`: Telegram's 429 `retry_after`) is not tried again before it is over.
 
-(Some 425 lines: a message's first send, its redelivery and the notes that say what a copy, a
+(Some 485 lines: a message's first send, its redelivery and the notes that say what a copy, a
 late message or the rest of one is, read the same stored states and are kept together.)
 """
 
@@ -30,7 +32,14 @@ from memory.messages import OutStatus, StoredMessage
 from memory.people import Chat
 from memory.stores import Stores
 
-__all__ = ["Courier", "Resumed", "Unrecorded", "is_private_chat", "private_address"]
+__all__ = [
+    "Courier",
+    "Resumed",
+    "Throttled",
+    "Unrecorded",
+    "is_private_chat",
+    "private_address",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,14 @@ REST = "(the rest of my message from {age} ago)"
 """Heads the rest of a long message sent on a later try than its first parts when something
 else went to the chat in between (R189: the rest, alone under the next answer, read as part of
 it). With nothing between, the rest goes on from where the first parts stopped, as before."""
+
+HELD_BACK = "(my answer to «{words}», held back until now)"
+HELD_BACK_MESSAGE = "(my message from {age} ago, held back until now)"
+"""Heads a whole message sent on a later try after a later message of Steward's went to the
+chat (R201: the answer to "first", held back by Telegram's flood control, read as the answer to
+"second", which had gone before it)."""
+_WORDS = 60
+"""Of the message a held-back answer answers, what its note quotes."""
 
 _IN_PARTS = frozenset({"telegram", "slack"})
 """The channels that send a long message in parts and, sending it again, resume after the parts
@@ -81,6 +98,15 @@ async def private_address(
             chat = await stores.people.chat(identity.channel, identity.platform_user_id)
             return Address(identity.channel, identity.platform_user_id), chat
     return None
+
+
+class Throttled(DeliveryError):
+    """The platform asked for a wait before the next try (Telegram's 429 `retry_after`, longer
+    than a send waits itself): redelivery respects it (R201: tried again after a second)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unrecorded(str):
@@ -121,6 +147,7 @@ class Courier:
         # for something else (a card)
         self._last_sent: dict[tuple[str, str], int] = {}
         self._failed = asyncio.Event()  # a send failed: redelivery has work again
+        self._not_before: dict[int, float] = {}  # message id -> loop time the platform asked
 
     async def send(
         self,
@@ -161,6 +188,7 @@ class Courier:
         parts_sent: int = 0,
         repeat: bool = False,
         rest_note: str | None = None,
+        heading: str | None = None,
     ) -> bool:
         """Send one stored message; `parts_sent`: of a long one, the parts an earlier attempt
         delivered (the channel resumes after them, and notes each part it delivers). `repeat`:
@@ -169,7 +197,8 @@ class Courier:
         A headed message keeps no count of its parts (its split is not the stored text's): a
         later restart sends it whole again, under the note, rather than skip any of it. Where
         the channel resumes (`Resumed`), it sends the note (`RESENT`, else `rest_note`) just
-        before the rest; with every part out, nothing goes, not even the note (R189)."""
+        before the rest; with every part out, nothing goes, not even the note (R189).
+        `heading`: a note that heads the whole message (`HELD_BACK`), as `RESENT` does."""
         chat = (address.channel, address.chat_id)
 
         async def save(parts: int) -> None:
@@ -183,12 +212,12 @@ class Courier:
             if repeat:
                 await self._stores.messages.repeat_told(message_id)
 
-        headed = repeat and not parts_sent
-        sent = f"{RESENT}\n\n{text}" if headed else text
+        note = None if parts_sent else RESENT if repeat else heading
+        sent = f"{note}\n\n{text}" if note else text
         in_parts = parts_sent and address.channel in _IN_PARTS
         resumed = Resumed(text, parts_sent, save, head) if in_parts else None
         parts = resumed if resumed is not None else Parts(text, parts_sent, save)
-        kept = contextlib.nullcontext() if headed else sending_parts(parts)
+        kept = contextlib.nullcontext() if note else sending_parts(parts)
         self._sending.add(message_id)
         try:
             if not await self._stores.messages.begin_send(message_id, may_repeat=repeat):
@@ -207,11 +236,15 @@ class Courier:
                 if exc.permanent:  # blocked, removed, gone: another try cannot help
                     await self._give_up(message_id, address, str(exc))
                 else:
+                    if isinstance(exc, Throttled):
+                        wait = asyncio.get_running_loop().time() + exc.retry_after
+                        self._not_before[message_id] = wait
                     await self._stores.messages.set_status(
                         message_id, OutStatus.FAILED, error=str(exc)
                     )
                     self._failed.set()
                 return False
+            self._not_before.pop(message_id, None)
             if resumed is not None and not resumed.headed and resumed.done == parts_sent:
                 log.info("message %s: every part was out already; marked sent", message_id)
             self._last_sent[chat] = message_id
@@ -236,6 +269,7 @@ class Courier:
         chat unless that is the chat that refuses). `stale`: given up for its age, the chat
         being fine as far as anyone knows, so the owner is told there too (review 93: a week
         of downtime dropped replies to the owner's own chat without a word)."""
+        self._not_before.pop(message_id, None)
         await self._stores.messages.set_status(
             message_id, OutStatus.UNDELIVERABLE, error=reason[:500]
         )
@@ -346,6 +380,8 @@ class Courier:
         resumes = message.parts_sent and address.channel in _IN_PARTS
         moved_on = resumes and await self._moved_on(message, address)
         rest_note = REST.format(age=describe_delta(age)) if moved_on else None
+        overtaken = not (message.parts_sent or repeat) and await self._overtaken(message)
+        heading = await self._held_back(message) if overtaken else None
         if not await self._deliver(
             message.id,
             address,
@@ -353,12 +389,13 @@ class Courier:
             parts_sent=message.parts_sent,
             repeat=repeat,
             rest_note=rest_note,
+            heading=heading,
         ):
             return False
         if repeat:
             log.info("message %s sent again after a send cut short, marked", message.id)
             return True
-        if rest_note is not None:
+        if rest_note is not None or heading is not None:
             return True  # the note said how old it is (or nothing was left to send)
         if age >= LATE_AFTER:
             note = (
@@ -383,6 +420,27 @@ class Courier:
             m.id > message.id and (m.direction == "in" or m.status == OutStatus.SENT) for m in later
         )
 
+    async def _overtaken(self, message: StoredMessage) -> bool:
+        """Whether a later message of Steward's went to the chat before this one could."""
+        later = await self._stores.messages.recent(message.chat_id, limit=50)
+        return any(
+            m.id > message.id and m.direction == "out" and m.status == OutStatus.SENT for m in later
+        )
+
+    async def _held_back(self, message: StoredMessage) -> str:
+        """The note for a message a later one overtook: which message it answers, in a few of
+        its words, or (a reminder's, a briefing's) how old it is."""
+        turn = await self._stores.turns.record(message.turn_id) if message.turn_id else None
+        asked = (
+            await self._stores.messages.get(turn.message_id) if turn and turn.message_id else None
+        )
+        words = " ".join(asked.text.split()) if asked is not None and asked.in_history else ""
+        if not words:
+            return HELD_BACK_MESSAGE.format(age=describe_delta(self._stores.messages.age(message)))
+        if len(words) > _WORDS:
+            words = words[: _WORDS - 1] + "…"
+        return HELD_BACK.format(words=escape_invisible(words))
+
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
         """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
         `every` to `max_delay`); messages for a channel that is not running wait for it. With
@@ -404,7 +462,7 @@ class Courier:
                     if message.status != OutStatus.FAILED:
                         continue
                     next_try, delay = backoff.get(message.id, (0.0, every))
-                    if loop.time() < next_try:
+                    if loop.time() < max(next_try, self._not_before.get(message.id, 0.0)):
                         continue
                     chat = await self._stores.people.chat_by_id(message.chat_id)
                     if chat is None or (running is not None and chat.channel not in running):

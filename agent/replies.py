@@ -7,7 +7,10 @@
   command's answer (out of the history, e.g. a `/web` login link) is never brought in. A
   reply to someone's message in the chat (a friend's, the owner's own earlier one) brings it
   in as the log keeps it, with its label, else as another person's words; never a command.
-- `answered_blocks`: that message as a block of the turn's context, fenced when untrusted.
+  A quote from another chat (a channel's post, a friend's group message quoted into the
+  private chat) is that chat's or person's words, fenced (R201). A reply that quotes a part
+  of the message (`Quoting`) brings the whole message and the part chosen (`QuotedAnswer`).
+- `answered_section`: that message as a section of the turn's context, fenced when untrusted.
 - `CommentDigest`: other people's comments under a post of Steward's are not conversations with
   Steward; each is recorded, and a self-initiated turn summarises them for the owner in their
   private chat, as untrusted content (comments arriving close together share one summary).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from agent.attachments import Answered, ReplyRef, ThreadPost
@@ -29,17 +32,60 @@ from agent.types import Address, TurnOutcome, TurnRequest
 from memory.labels import Label
 from memory.stores import Stores
 
-__all__ = ["Comment", "CommentDigest", "answered_section", "find_answered"]
+__all__ = [
+    "Comment",
+    "CommentDigest",
+    "QuotedAnswer",
+    "Quoting",
+    "answered_section",
+    "find_answered",
+]
 
 log = logging.getLogger(__name__)
 
 _MAX_CHARS = 6000
 _THREAD_CHARS = 1500
 """Of each earlier message of a thread, what the turn shows (eleven of them at most)."""
+_QUOTE_CHARS = 1000
+ELSEWHERE = "a message from another chat"
+
+
+@dataclass(frozen=True)
+class Quoting(ReplyRef):
+    """A reply that quotes a part of the message it answers (Telegram's `quote`): `text` is what
+    the platform shows of that message, `quote` the part they chose. R201: "book this one"
+    under "Sushi at Kaito" of a three-restaurant list came with the whole list, and no sign of
+    which one was meant."""
+
+    quote: str = ""
+
+
+@dataclass(frozen=True)
+class QuotedAnswer(Answered):
+    """The answered message, and the part of it the reply quotes (shown with the same label)."""
+
+    quote: str = ""
 
 
 async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
-    """The message `ref` answers, with its label; None when there is nothing to bring in."""
+    """The message `ref` answers, with its label; None when there is nothing to bring in. A
+    quoted part of it comes along (`QuotedAnswer`), unless the quote is the whole of it."""
+    found = await _answered(stores, ref)
+    quote = _clean(ref.quote) if isinstance(ref, Quoting) else ""
+    if found is None or found.thread or not quote.strip():
+        return found
+    if " ".join(quote.split()) == " ".join(found.text.split()):
+        return found
+    kept = {f.name: getattr(found, f.name) for f in fields(found)}
+    return QuotedAnswer(**kept, quote=quote)
+
+
+def _clean(text: str | None) -> str:
+    """Platform text made storable (no lone surrogates)."""
+    return (text or "").encode("utf-8", "replace").decode()
+
+
+async def _answered(stores: Stores, ref: ReplyRef) -> Answered | None:
     if ref.thread:
         return await _thread(stores, ref)
     if ref.author is not None:  # the platform says whose: not Steward's, whatever ids are near
@@ -60,23 +106,28 @@ async def find_answered(stores: Stores, ref: ReplyRef) -> Answered | None:
             return None  # an approval id never reaches the model (review 114)
         # Steward's, by the platform's word, but not in the log: its label is unknown
         source = f"quote:{ref.channel}:chat:{ref.chat_id}"
-        text = ref.text.encode("utf-8", "replace").decode()  # no lone surrogates
-        return Answered(text, Label.untrusted(source), None, where or "your message")
+        return Answered(_clean(ref.text), Label.untrusted(source), None, where or "your message")
+    if ref.text and not ref.comment:
+        # R201: a channel's post quoted from another chat, not one of Steward's: its words
+        source = f"person:{ref.channel}:chat:{ref.chat_id}"
+        return Answered(_clean(ref.text), Label.untrusted(source), None, ELSEWHERE)
     return None
 
 
 async def _someones(stores: Stores, ref: ReplyRef) -> Answered | None:
-    """A message in this chat that Steward did not write: as the log keeps it, with the label
-    it came with (the owner's own stays theirs), else as the platform shows it, as another
-    person's words. A command (it may carry a secret) is never brought in."""
-    where = "an earlier message in this chat"
+    """A message Steward did not write: as the log keeps it, with the label it came with (the
+    owner's own stays theirs), else as the platform shows it, as another person's words. One
+    with no `received_as` is from another chat (Steward cannot have received it: a friend's
+    group message quoted into the private chat, R201). A command (it may carry a secret) is
+    never brought in."""
+    where = ELSEWHERE if ref.received_as is None else "an earlier message in this chat"
     if ref.received_as is not None:
         stored = await stores.messages.find_received(ref.channel, ref.chat_id, ref.received_as)
         if stored is not None:
             if not stored.in_history:
                 return None
             return Answered(stored.text, stored.label, stored.id, where)
-    text = (ref.text or "").encode("utf-8", "replace").decode()
+    text = _clean(ref.text)
     if text.lstrip().startswith("/"):
         return None
     if not text:
@@ -137,22 +188,27 @@ def answered_section(answered: Answered | None, fencer: Fencer) -> tuple[str, La
 
 
 def _part(answered: Answered, fencer: Fencer, most: int) -> tuple[str, str]:
-    """One message brought in: which it is, and its text, fenced when untrusted."""
-    text = answered.text
-    if len(text) > most:
-        text = text[: most - 1] + "…"
+    """One message brought in: which it is, and its text, fenced when untrusted; a part of it
+    the reply quotes follows it ("quoting: «…»"), fenced in the same way."""
+    text = _cut(answered.text, most)
     head = answered.where
     if answered.message_id is not None:
         head += f" (#{answered.message_id})"
-    if answered.label.tainted:
-        source = f"{answered.where} ({describe_sources(answered.label.sources)})"
-        if answered.message_id is not None:
-            body = fencer.item("message", answered.message_id, text, source)
-        else:
-            body = fence(text, source, new_fence_id())
+    quote = _cut(answered.quote, _QUOTE_CHARS) if isinstance(answered, QuotedAnswer) else ""
+    if not answered.label.tainted:
+        return head, f"{text}\nquoting: «{quote}»" if quote else text
+    source = f"{answered.where} ({describe_sources(answered.label.sources)})"
+    if answered.message_id is not None:
+        body = fencer.item("message", answered.message_id, text, source)
     else:
-        body = text
+        body = fence(text, source, new_fence_id())
+    if quote:
+        body += "\nquoting:\n" + fence(quote, f"the part they quote of {source}", new_fence_id())
     return head, body
+
+
+def _cut(text: str, most: int) -> str:
+    return text[: most - 1] + "…" if len(text) > most else text
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ from bot.router import Router
 from memory.labels import TRUSTED
 from memory.people import Identity
 
-__all__ = ["adopt_profile_timezone", "start_channels", "stop_starting"]
+__all__ = [
+    "adopt_profile_timezone",
+    "chat_moved",
+    "start_channels",
+    "stop_starting",
+    "wire_channel",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ async def start_channels(
     token stays final. Returns the channels running or coming up."""
 
     async def start(channel: Channel) -> Exception | None:
-        _wire(steward, channel)
+        wire_channel(steward, channel)
         steward.switchboard.register(channel.name, channel)
         try:
             await channel.start(router.dispatch)
@@ -167,13 +173,27 @@ async def _tell_owner(
     return address.channel
 
 
-def _wire(steward: Steward, channel: Channel) -> None:
+def wire_channel(steward: Steward, channel: Channel) -> None:
     """What a channel may ask of the core besides dispatch: Slack, its users' profile time
-    zones and whether someone is known (a stranger's mention fetches no thread)."""
+    zones and whether someone is known (a stranger's mention fetches no thread); Telegram, that
+    a chat moved to a new id (a group upgraded to a supergroup, R201)."""
     if hasattr(channel, "adopt_timezone"):
         channel.adopt_timezone = partial(adopt_profile_timezone, steward)  # type: ignore[attr-defined]
     if hasattr(channel, "known"):
         channel.known = partial(_known, steward)  # type: ignore[attr-defined]
+    if hasattr(channel, "chat_moved"):
+        channel.chat_moved = partial(chat_moved, steward, channel.name)  # type: ignore[attr-defined]
+
+
+async def chat_moved(steward: Steward, channel: str, old: str, new: str) -> None:
+    """A channel's word that a chat moved to a new id: its row re-pointed (`People.move_chat`:
+    history, memories, reminders and cards follow it), and audited."""
+    chat = await steward.stores.people.move_chat(channel, old, new)
+    if chat is None:
+        return
+    await steward.stores.audit.record(
+        "chat.moved", actor="steward", subject=f"{channel}:{old}", to=new, chat_id=chat.id
+    )
 
 
 async def _known(steward: Steward, identity: Identity) -> bool:

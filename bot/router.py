@@ -59,6 +59,7 @@ class Router:
         self._commands = commands
         self.inbound = Inbound(steward)
         """Files, replies followed and comments under Steward's posts (issue 17)."""
+        self._presses: dict[str, int] = {}  # strangers' presses on cards, since the start
 
     async def dispatch(
         self, message: IncomingMessage, *, stored: asyncio.Event | None = None
@@ -112,7 +113,9 @@ class Router:
         if user is None:
             if stored is not None:  # a stranger's is not kept: the channel goes on at once
                 stored.set()  # (R149: their refusal's sends held up everyone's next poll)
-            if not message.unaddressed:  # a stranger chatting in a thread did not ask Steward
+            if message.press is not None:
+                await self._refuse_strangers_press(message)
+            elif not message.unaddressed:  # a stranger chatting in a thread did not ask Steward
                 await self._refuse_stranger(message)
             return
         chat = await stores.people.chat(
@@ -238,6 +241,24 @@ class Router:
                 message.address, chat.id, _not_run(calls), in_history=False, label=TRUSTED
             )
 
+    async def _refuse_strangers_press(self, message: IncomingMessage) -> None:
+        """A stranger's press on a card decides nothing and is answered (in a group to them
+        alone: the channel claims the answer). It is no knock to tell the owner of (R201:
+        "Someone new wrote to me" for each press); audited as knocks are (1st, 2nd, 4th …)."""
+        key = str(message.sender)
+        if len(self._presses) >= 10_000:  # many strangers: counted anew (a bound, not a log)
+            self._presses.clear()
+        count = self._presses[key] = self._presses.get(key, 0) + 1
+        if count & (count - 1) == 0:
+            await self._steward.stores.audit.record(
+                "stranger.refused",
+                actor=key,
+                subject=str(message.address),
+                attempts=count,
+                press=True,
+            )
+        await self._steward.outbox.send_text(message.address, _stranger_words(message))
+
     async def _refuse_stranger(self, message: IncomingMessage) -> None:
         stores = self._steward.stores
         stranger = await stores.people.record_stranger(message.sender, message.sender_name)
@@ -256,10 +277,7 @@ class Router:
         await tell_owner_about_stranger(
             stores, steward.courier, steward.switchboard.channels, message
         )
-        said = (
-            "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
-            f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}."
-        )
+        said = _stranger_words(message)
         owner = await stores.people.owner()
         channels = {i.channel for i in await stores.people.identities_of(owner.id)} if owner else ()
         private = message.chat_kind is ChatKind.PRIVATE  # R180: not posted to a whole group
@@ -269,6 +287,14 @@ class Router:
                 f"STEWARD_OWNER={message.sender} in Steward's .env and restart it."
             )
         await steward.outbox.send_text(message.address, said)
+
+
+def _stranger_words(message: IncomingMessage) -> str:
+    """What a stranger is told: who can let them in, and how."""
+    return (
+        "Sorry, I'm a personal assistant and only talk to the people my owner allows. "
+        f"Your id is {message.sender}; my owner can admit you with /allow {message.sender}."
+    )
 
 
 def _not_stored(exc: StorageFailed, *, kept: bool) -> str:

@@ -1,7 +1,12 @@
-"""Users, their channel identities, strangers who knocked, and chats."""
+"""Users, their channel identities, strangers who knocked, and chats.
+
+(Some 405 lines: who someone is and the chats they talk in are read together on every
+message; a chat that moves to a new id, R201, is re-pointed here with the rest of its rows.)
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -11,6 +16,8 @@ from memory.clock import Clock, iso
 from memory.db import Database
 
 __all__ = ["UNKNOWN_KIND", "Chat", "Identity", "People", "Stranger", "User"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -311,6 +318,47 @@ class People:
         return (
             Chat(row["id"], row["channel"], row["platform_chat_id"], row["kind"]) if row else None
         )
+
+    async def move_chat(self, channel: str, old: str, new: str) -> Chat | None:
+        """A chat that the platform gave a new id (a Telegram group upgraded to a supergroup),
+        re-pointed: its history, memories and turns (kept by the row's id) carry over, and the
+        destinations saved for it (a reminder's, the briefing's) and its approval cards follow
+        (R201: the new group started with no history, Steward's own messages there counted as
+        outside content, and every reminder went to the old id first). None when there is no
+        row for `old`, or `new` has one already (two conversations are not merged)."""
+        moved = await self._db.atomic(_move_chat, channel, old, new)
+        self._chats.pop((channel, old), None)
+        self._chats.pop((channel, new), None)
+        if moved == _APART:
+            log.warning("%s chat %s moved to %s, which has its own: kept apart", channel, old, new)
+        return None if moved is None or moved == _APART else await self.chat_by_id(moved)
+
+
+_APART = -1
+"""`_move_chat`'s answer when the new id has a chat row already."""
+
+
+def _move_chat(conn: sqlite3.Connection, channel: str, old: str, new: str) -> int | None:
+    """`People.move_chat` inside its transaction: the re-pointed row's id (`_APART`: not)."""
+    find = "SELECT id FROM chats WHERE channel = ? AND platform_chat_id = ?"
+    row = conn.execute(find, (channel, old)).fetchone()
+    if row is None:
+        return None
+    if conn.execute(find, (channel, new)).fetchone() is not None:
+        return _APART
+    conn.execute("UPDATE chats SET platform_chat_id = ? WHERE id = ?", (new, row[0]))
+    for table in ("schedules", "briefing_prefs"):
+        conn.execute(
+            f"UPDATE {table} SET destination = json_set(destination, '$.chat_id', ?)"
+            " WHERE json_valid(destination) AND json_extract(destination, '$.channel') = ?"
+            " AND CAST(json_extract(destination, '$.chat_id') AS TEXT) = ?",
+            (new, channel, old),
+        )
+    conn.execute(
+        "UPDATE approvals SET platform_chat_id = ? WHERE channel = ? AND platform_chat_id = ?",
+        (new, channel, old),
+    )
+    return int(row[0])
 
 
 def _admit(

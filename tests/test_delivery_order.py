@@ -150,9 +150,11 @@ async def test_the_rest_of_a_reply_resumed_with_nothing_between_goes_without_a_n
     assert [t[:5] for t in texts] == ["alpha", "omega"], texts
 
 
-async def test_a_reply_not_started_goes_whole_after_the_next_answer_without_a_note(
+async def test_a_reply_not_started_goes_whole_after_the_next_answer_saying_what_it_answers(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
+    """Whole, not resumed; and headed with what it answers, as it comes after a later answer
+    (R201: it read as the answer to the next question)."""
     fake_model.reply_text(LONG)
     fake_model.reply_text(ANSWER)
     async with (
@@ -163,7 +165,8 @@ async def test_a_reply_not_started_goes_whole_after_the_next_answer_without_a_no
         await _held_reply_then_answer(h, tg)
         assert await h.steward.courier.redeliver() == 1
         texts = tg.sent_texts(OWNER_TG)
-    assert [t[:5] for t in texts] == [ANSWER[:5], "alpha", "omega"], texts
+    assert [t[:5] for t in texts] == [ANSWER[:5], "(my a", "omega"], texts
+    assert texts[1].startswith("(my answer to «write me a lot», held back until now)\n\nalpha")
 
 
 async def test_a_message_whose_every_part_was_out_before_a_crash_is_marked_sent_not_noted(

@@ -9,9 +9,12 @@ order Telegram numbered them (`update_id`); an update seen before is dropped, al
 restart (the highest handled id is kept in the state store, and text messages carry
 `platform_message_id = "<chat>:<message>"`, which the router dedupes). What an update says is
 read in `telegram_updates.py`: in groups only messages that mention the bot, reply to it, or are
-commands for it get through; a press on an approval button is answered at once and dispatched
-as a typed `Press` from the presser, carrying the id of the message pressed. The parts of an
-album (photos sent together) are gathered into one message first (`telegram_albums.py`).
+commands for it get through; a press on an approval button is dispatched as a typed `Press`
+from the presser, carrying the id of the message pressed. In a private chat it is answered at
+once; in a group, what its handling says before it decides anything (a refusal, "already
+decided") is its answer, an alert to the presser alone, never a post to the group (R201). The
+parts of an album (photos sent together) are gathered into one message first
+(`telegram_albums.py`).
 
 Start: the first getUpdates waits only for deleteWebhook (a webhook left set would refuse it);
 getMe and setMyCommands run alongside it. The bot's id is the token's first part, so private
@@ -38,7 +41,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +51,7 @@ from pydantic import SecretStr
 from agent.attachments import MediaRef
 from agent.delivery import is_private_chat
 from agent.outbox import DeliveryError
-from agent.types import Address, ApprovalPrompt, IncomingMessage
+from agent.types import Address, ApprovalPrompt, ChatKind, IncomingMessage
 from bot.channels.base import BackgroundTasks, Dispatch
 from bot.channels.errors import ChannelStartError
 from bot.channels.live_reply import TelegramLive
@@ -65,13 +68,25 @@ from bot.channels.telegram_api import (
     valid_token,
 )
 from bot.channels.telegram_cards import ApprovalButton
-from bot.channels.telegram_send import TelegramSender
+from bot.channels.telegram_send import PRESS, PressAnswer, TelegramSender
 from bot.channels.telegram_types import CallbackQuery, MalformedUpdate, Message, Update
-from bot.channels.telegram_updates import album_in, message_in, press_in, pressed_button
+from bot.channels.telegram_updates import (
+    album_in,
+    message_in,
+    moved_chat,
+    press_in,
+    pressed_button,
+)
 from bot.http import HttpServer
 from memory.state import StateStore
 
-__all__ = ["WEBHOOK_PATH", "ApprovalButton", "TelegramChannel", "webhook_secret_for"]
+__all__ = [
+    "WEBHOOK_PATH",
+    "ApprovalButton",
+    "ChatMoved",
+    "TelegramChannel",
+    "webhook_secret_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +102,11 @@ not carried into the first poll."""
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
 _GROUPS = ("group", "supergroup")
+ChatMoved = Callable[[str, str], Awaitable[None]]
+"""The core's hook for a group that became a supergroup: (old id, new id)."""
+PRESS_WAIT = 10.0
+"""Seconds a press in a group waits for its handling to say something before it is answered
+with nothing said (its button spins until then; a later word goes to the group, as before)."""
 
 
 def _fresh_id(stored: str | None) -> int:
@@ -188,7 +208,12 @@ class TelegramChannel:
             attempts=send_attempts,
             backoff=backoff,
             max_retry_after=max_retry_after,
+            on_moved=self._chat_moved,
         )
+        self.chat_moved: ChatMoved | None = None
+        """Tells the core that a group became a supergroup (old id, new id), so its chat is
+        re-pointed (`chat_moved`, wired by bot/channel_start.py; R201)."""
+        self._moves: set[tuple[str, str]] = set()  # moves told to the core
         self._persist_lock = asyncio.Lock()
         self._stored_update_id: int | None = None  # STATE_KEY as last read or written
         self._drafts = True  # until the Bot API server says it has no sendMessageDraft
@@ -499,7 +524,23 @@ class TelegramChannel:
         elif update.callback_query is not None and update.callback_query.message is not None:
             chat = update.callback_query.message.chat.id  # or before this press
             self._albums.flush_chat(chat, update.callback_query.from_user.id)
+        if (moved := moved_chat(update, raw)) is not None:  # before what the new group says
+            await self._chat_moved(*moved)
         return self._accept(update)
+
+    async def _chat_moved(self, old: str, new: str) -> None:
+        """A group became a supergroup (its service messages said so, or a send was answered
+        with the new id): sends follow it, and the core is told once, so the chat's history,
+        memories, reminders and labels carry over (R201)."""
+        self._out.follow(old, int(new))
+        if (old, new) in self._moves or self.chat_moved is None:
+            return
+        self._moves.add((old, new))
+        try:
+            await self.chat_moved(old, new)
+        except Exception:
+            self._moves.discard((old, new))  # told again at its next word
+            log.exception("Telegram: recording that chat %s moved to %s failed", old, new)
 
     def _age_out(self) -> None:
         """A week with no update while running: Telegram may number the next one anew, lower,
@@ -551,25 +592,45 @@ class TelegramChannel:
             return None
         self._mark(update_id)
         incoming: IncomingMessage | None = None
+        press: PressAnswer | None = None
         if update.message is not None:
             incoming = self._incoming(update.message)
         elif update.callback_query is not None:
             incoming = self._pressed(update.callback_query)
+            if incoming is not None and incoming.chat_kind is not ChatKind.PRIVATE:
+                press = PressAnswer(update.callback_query.id, incoming.address)
         if incoming is None:
             self._background.spawn(self._remember(update_id))
             return None
         stored = asyncio.Event()
-        self._background.spawn(self._deliver_in(incoming, update_id, stored))
+        self._background.spawn(self._deliver_in(incoming, update_id, stored, press))
         return stored
 
     async def _deliver_in(
-        self, message: IncomingMessage, update_id: int, stored: asyncio.Event
+        self,
+        message: IncomingMessage,
+        update_id: int,
+        stored: asyncio.Event,
+        press: PressAnswer | None = None,
     ) -> None:
+        """Dispatch one message; a press in a group with its answer claimed for the presser
+        (this task's own context), answered with nothing said once handled, or after
+        PRESS_WAIT seconds at most: its button spins until then."""
         assert self._dispatch is not None
+        timer: asyncio.TimerHandle | None = None
+        if press is not None:
+            PRESS.set(press)
+            timer = asyncio.get_running_loop().call_later(
+                PRESS_WAIT, lambda: self._background.spawn(self._out.answer_press(press, None))
+            )
         try:
             await self._dispatch(message, stored=stored)
         finally:
             stored.set()  # a dispatch that failed early: never waited on for ever
+            if press is not None and timer is not None:
+                press.done = True
+                timer.cancel()
+                await self._out.answer_press(press, None)
             await self._remember(update_id)
 
     async def _remember(self, update_id: int) -> None:
@@ -587,13 +648,16 @@ class TelegramChannel:
         return message_in(message, self._username, self._bot_id)
 
     def _pressed(self, query: CallbackQuery) -> IncomingMessage | None:
-        """An approval button press: answered at once, then dispatched as a typed `Press`."""
+        """An approval button press, dispatched as a typed `Press`; in a private chat answered
+        at once (in a group, by its handling: `_deliver_in`)."""
         button = pressed_button(query)
         if button is None:
             self._background.spawn(self._answer(query.id, "This button is no longer active."))
             return None
-        self._background.spawn(self._answer(query.id, None))
-        return press_in(query, button)
+        incoming = press_in(query, button)
+        if incoming is None or incoming.chat_kind is ChatKind.PRIVATE:
+            self._background.spawn(self._answer(query.id, None))
+        return incoming
 
     async def _answer(self, query_id: str, text: str | None) -> None:
         with contextlib.suppress(TelegramError):

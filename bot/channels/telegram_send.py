@@ -7,23 +7,33 @@ waited out, network and server errors are retried with backoff, and what still f
 link previews off: Telegram's preview fetcher would otherwise request any URL the model writes
 (a zero-click way to carry data out).
 
+A press on a card in a group is answered to the presser alone while its handling claims it
+(`PressAnswer`, R201): a refusal, a wrong card or "already decided" goes back as the press's
+`answerCallbackQuery` alert, never posted to the whole group; once the press decides (the card
+is marked), what follows is for everyone. A press is answered once, whatever happens.
+
 A message whose send got no answer once the request had gone (the connection broke or timed
 out) may be in the chat already: it is sent again after `SENT_AGAIN`, here or on a later try,
 so a copy is always marked (R198: two unmarked copies). Only a connection never made, or an
 answer from Telegram saying it failed, is sent again without a word.
+
+(Some 475 lines: every call that puts something in a chat shares the flood control, the
+retries, the chat a group moved to and the press a word may answer.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from agent.delivery import Resumed
+from agent.delivery import Resumed, Throttled
 from agent.outbox import DeliveryError, Parts, parts_of
 from agent.types import Address, ApprovalPrompt
 from bot.channels.formatting import (
@@ -47,8 +57,11 @@ from bot.channels.telegram_api import (
 from bot.channels.telegram_cards import telegram_card
 
 __all__ = [
+    "ALERT_CHARS",
     "NO_PREVIEW",
+    "PRESS",
     "SENT_AGAIN",
+    "PressAnswer",
     "TelegramSender",
     "chat_id_of",
     "may_have_sent",
@@ -89,10 +102,47 @@ _HOPELESS = (
 however often it is sent: it stays so until someone in the chat changes it."""
 
 
+ALERT_CHARS = 200
+"""The most an answerCallbackQuery text may hold."""
+
+
+@dataclass
+class PressAnswer:
+    """A press on a card in a group while the router handles it (R201): until it decides
+    something, what goes back to its chat answers the press, to the presser alone. Telegram
+    takes one answer per press: `answered` once it went (empty, when nothing was to be said)."""
+
+    query_id: str
+    address: Address
+    answered: bool = False
+    decided: bool = False
+    done: bool = False
+
+    def claims(self, address: Address) -> bool:
+        """Whether what goes to `address` now is the press's answer: once answered (it waited
+        too long), what follows goes to the chat, as before, rather than nowhere."""
+        return not (self.done or self.decided or self.answered) and address == self.address
+
+
+PRESS: contextvars.ContextVar[PressAnswer | None] = contextvars.ContextVar(
+    "telegram_press", default=None
+)
+"""Set in the task that dispatches a press in a group (tasks it starts get the same answer)."""
+
+
+def _alert(text: str) -> str:
+    """`text` as an alert shows it: plain, within ALERT_CHARS."""
+    plain = "\n\n".join(plain_fallback(chunk) for chunk in telegram_chunks(text)).strip()
+    return plain if len(plain) <= ALERT_CHARS else plain[: ALERT_CHARS - 1] + "…"
+
+
 def _refused(exc: TelegramError) -> DeliveryError:
     """The DeliveryError for `exc`: permanent when the chat refuses the bot for good (blocked,
     removed from the group, muted there, the chat or its forum topic gone or closed), so it is
-    not tried again and again for a week and the owner is told at once."""
+    not tried again and again for a week and the owner is told at once; `Throttled` for flood
+    control that asked for a longer wait than a send waits, so redelivery waits it out."""
+    if isinstance(exc, TelegramRetryAfter):
+        return Throttled(f"Telegram: {exc}", retry_after=exc.retry_after)
     error = str(exc).lower()
     gone = isinstance(exc, TelegramForbidden) or (
         isinstance(exc, TelegramBadRequest) and any(words in error for words in _HOPELESS)
@@ -135,8 +185,12 @@ class TelegramSender:
         attempts: int,
         backoff: float,
         max_retry_after: float,
+        on_moved: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_moved(old, new)`: a send learnt that a group became a supergroup."""
         self._api = api
+        self._on_moved = on_moved
+        self._moved: dict[str, int] = {}  # a group's old id -> its supergroup's
         self._attempts = attempts
         self._backoff = backoff
         self._max_retry_after = max_retry_after
@@ -172,10 +226,19 @@ class TelegramSender:
                 return await make()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def follow(self, old: str, new: int) -> None:
+        """Send to `new` what is addressed to the group `old` (it became that supergroup)."""
+        self._moved[old] = new
+
+    def _chat(self, address: Address) -> int | str:
+        """The Bot API chat id for an address, a group that moved to its supergroup."""
+        return self._moved.get(address.chat_id) or chat_id_of(address.chat_id)
+
     async def _send(self, address: Address, text: str, *, html: bool, markup: Any = None) -> int:
         """Send one message; its message_id. After a try whose answer was lost, the next goes
-        after SENT_AGAIN (`_once`)."""
-        chat_id: int | str = chat_id_of(address.chat_id)
+        after SENT_AGAIN (`_once`). A group that became a supergroup is followed, and told
+        (`on_moved`): later sends go there at once (R201: each paid a 400 on the old id)."""
+        chat_id: int | str = self._chat(address)
         key = (address, text)
         for _ in range(2):
             try:
@@ -186,6 +249,7 @@ class TelegramSender:
                 )
             except TelegramMigrated as exc:
                 chat_id = exc.migrate_to_chat_id
+                await self._moved_to(str(address.chat_id), chat_id)
                 continue
             except TelegramError as exc:
                 if _refused(exc).permanent:
@@ -194,6 +258,14 @@ class TelegramSender:
             self._unsure.pop(key, None)
             return sent
         raise DeliveryError(f"Telegram chat {address.chat_id} moved twice")
+
+    async def _moved_to(self, old: str, new: int) -> None:
+        self.follow(old, new)
+        if self._on_moved is not None:
+            try:
+                await self._on_moved(old, str(new))
+            except Exception:  # the send goes on: the chat's row is re-pointed at the next word
+                log.exception("Telegram: recording that chat %s moved to %s failed", old, new)
 
     async def _once(
         self, key: tuple[Address, str], chat_id: int | str, *, html: bool, markup: Any
@@ -242,12 +314,31 @@ class TelegramSender:
             last = str(await self._send(address, piece, html=False))
         return last
 
+    async def answer_press(self, press: PressAnswer, text: str | None) -> None:
+        """Answer a press (once): `text` as an alert to the presser alone, or nothing said but
+        the button's spinner stopped."""
+        if press.answered:
+            return
+        press.answered = True
+        with contextlib.suppress(TelegramError, DeliveryError):
+            await self._api().call(
+                "answerCallbackQuery",
+                callback_query_id=press.query_id,
+                text=_alert(text) if text else None,
+                show_alert=True if text else None,
+            )
+
     async def send_text(self, address: Address, text: str) -> str | None:
         """Send `text`, in several messages when long; a failure part-way is resumed by the
         redelivery from the part that failed: the parts before it are not sent twice, after a
         restart too where the courier keeps count of them with the message (`Parts`). The
         courier's note for a resumed message goes just before the first part left, and not
-        at all when none is (`Resumed`, R189)."""
+        at all when none is (`Resumed`, R189). What answers a press in a group goes to the
+        presser alone (`PressAnswer`)."""
+        press = PRESS.get()
+        if press is not None and press.claims(address):
+            await self.answer_press(press, text)
+            return None
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
         key = (address, text)
         kept = parts_of(text)
@@ -281,7 +372,7 @@ class TelegramSender:
         the preview is deleted and the reply sent whole."""
         chunks = telegram_chunks(text) or [Chunk("(empty)", "(empty)")]
         api = self._api()
-        chat_id = chat_id_of(address.chat_id)
+        chat_id = self._chat(address)
         try:
             for html, body in ((True, chunks[0].markup), (False, plain_fallback(chunks[0]))):
                 try:
@@ -323,12 +414,24 @@ class TelegramSender:
         return str(sent)
 
     async def mark_approval(self, address: Address, platform_message_id: str, text: str) -> None:
+        """Show a card's decision on it; a press that decided it is answered (nothing said):
+        what follows it (the resumed turn) is for everyone."""
+        press = PRESS.get()
+        if press is not None:
+            press.decided = True
+        try:
+            await self._mark(address, platform_message_id, text)
+        finally:
+            if press is not None:
+                await self.answer_press(press, None)
+
+    async def _mark(self, address: Address, platform_message_id: str, text: str) -> None:
         api = self._api()
         try:
             await self._call(
                 lambda: api.call(
                     "editMessageText",
-                    chat_id=chat_id_of(address.chat_id),
+                    chat_id=self._chat(address),
                     message_id=int(platform_message_id),
                     text=text,
                     reply_markup=None,
@@ -349,7 +452,7 @@ class TelegramSender:
         try:
             await self._call(
                 lambda: api.call(
-                    "deleteMessage", chat_id=chat_id_of(address.chat_id), message_id=message_id
+                    "deleteMessage", chat_id=self._chat(address), message_id=message_id
                 )
             )
         except TelegramError as exc:
@@ -360,7 +463,7 @@ class TelegramSender:
         with contextlib.suppress(TelegramError):
             await api.call(
                 "sendChatAction",
-                chat_id=chat_id_of(address.chat_id),
+                chat_id=self._chat(address),
                 action="typing",
                 message_thread_id=thread_of(address),
             )

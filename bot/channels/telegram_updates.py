@@ -2,20 +2,33 @@
 
 A text message becomes an `IncomingMessage` (in groups only when it is meant for the bot: a
 command for it, a mention, a reply to it); a press on an approval button becomes a typed `Press`
-from the presser, with the id of the message pressed, and never text to parse again.
+from the presser, with the id of the message pressed, and never text to parse again; a group
+upgraded to a supergroup, the old and the new id (`moved_chat`).
+
+(Some 470 lines: a message, the message it replies to or quotes, its files and links and who
+it addresses are read together, from the same few fields.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from agent.attachments import MediaKind, MediaRef, ReplyRef
 from agent.cards import plain_name
+from agent.replies import Quoting
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.channels.cards import TELEGRAM_CHOICES
 from bot.channels.telegram_cards import ApprovalButton
-from bot.channels.telegram_types import CallbackQuery, Message, MessageEntity
+from bot.channels.telegram_types import (
+    CallbackQuery,
+    ExternalReply,
+    Message,
+    MessageEntity,
+    MessageOrigin,
+    Update,
+)
 from memory.people import Identity
 
 __all__ = [
@@ -27,6 +40,7 @@ __all__ = [
     "links_in",
     "media_in",
     "message_in",
+    "moved_chat",
     "press_in",
     "pressed_button",
     "replying_to",
@@ -98,6 +112,28 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         replying_to=replying_to(message, bot_id),
         unaddressed=unaddressed,
     )
+
+
+def moved_chat(update: Update, raw: Any) -> tuple[str, str] | None:
+    """(old id, new id) of a group upgraded to a supergroup, as its service messages say:
+    `migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new supergroup (R201:
+    the new group had lost its history). Read from the update as Telegram sent it; a group's
+    id is negative, and only a basic group moves, only into a supergroup."""
+    message = update.message
+    body = raw.get("message") if isinstance(raw, dict) else None
+    if message is None or not isinstance(body, dict):
+        return None
+    to, since = body.get("migrate_to_chat_id"), body.get("migrate_from_chat_id")
+    here = message.chat.id
+    if message.chat.type == "group" and _group_id(to) and here < 0:
+        return str(here), str(to)
+    if message.chat.type == "supergroup" and _group_id(since) and here < 0:
+        return str(since), str(here)
+    return None
+
+
+def _group_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value < 0
 
 
 def album_in(parts: list[Message], username: str, bot_id: int) -> IncomingMessage | None:
@@ -236,27 +272,24 @@ def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
     """The message this one answers: a comment's channel post, a reply to a message in another
     chat (`external_reply`, e.g. the owner answering a channel post in the private chat), a
     reply to the bot's own message in this chat, or to someone's message in this chat (with
-    its author and files: "what is in this photo?")."""
+    its author and files: "what is in this photo?"). A part of it quoted comes as `Quoting`."""
     comment = _comment_on(message)
     if comment is not None:
         return comment
     quoted = message.quote.text if message.quote is not None else None
-    external = message.external_reply
-    if external is not None:
-        origin = external.origin
-        chat = origin.chat or external.chat
-        post_id = origin.message_id or external.message_id
-        if chat is None or post_id is None:
-            return None
-        return ReplyRef("telegram", str(chat.id), str(post_id), text=quoted)
+    if message.external_reply is not None:
+        return _from_elsewhere(message.external_reply, quoted, bot_id)
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
-        return ReplyRef(
-            "telegram",
-            str(message.chat.id),
-            str(replied.message_id),
-            text=quoted or replied.text or replied.caption,
-            by_bot=True,
+        return _quoting(
+            ReplyRef(
+                "telegram",
+                str(message.chat.id),
+                str(replied.message_id),
+                text=replied.text or replied.caption,
+                by_bot=True,
+            ),
+            quoted,
         )
     if replied is None or (
         message.is_topic_message and replied.message_id == message.message_thread_id
@@ -265,20 +298,50 @@ def replying_to(message: Message, bot_id: int) -> ReplyRef | None:
     return _reply_to_someone(message, replied, quoted)
 
 
+def _quoting(ref: ReplyRef, quoted: str | None) -> ReplyRef:
+    """`ref` with the part of it the reply quotes, if any (R201: a partial quote of a stored
+    message came as the whole message)."""
+    if not quoted:
+        return ref
+    kept = {f.name: getattr(ref, f.name) for f in dataclasses.fields(ref)}
+    return Quoting(**kept, quote=quoted)
+
+
+def _from_elsewhere(external: ExternalReply, quoted: str | None, bot_id: int) -> ReplyRef | None:
+    """A reply to a message in another chat: Steward's own (found in the log by its chat and
+    id), a channel's post (perhaps Steward's own, in its channel), or a person's, of which only
+    the quote is known: their words, never the owner's (R201: a friend's group message quoted
+    into the private chat reached the model as nothing)."""
+    origin = external.origin
+    chat = origin.chat or external.chat
+    post_id = origin.message_id or external.message_id
+    where, which = str(chat.id) if chat else "", str(post_id) if post_id else ""
+    user = origin.sender_user
+    if user is not None and user.id == bot_id:
+        return _quoting(ReplyRef("telegram", where, which, text=quoted, by_bot=True), quoted)
+    if origin.chat is not None:  # a channel's post
+        if not (where and which):
+            return None
+        return _quoting(ReplyRef("telegram", where, which, text=quoted), quoted)
+    if not quoted:
+        return None  # nothing of it is known but where it is
+    return ReplyRef("telegram", where, which, text=quoted, author=_author_of(origin))
+
+
 def _reply_to_someone(message: Message, replied: Message, quoted: str | None) -> ReplyRef | None:
     """A reply to a message in this chat that Steward did not write: whose it is (who wrote it
-    first, when forwarded), what the platform shows of it, and its files."""
+    first, when forwarded), what the platform shows of it, the part quoted, and its files."""
     author = forward_origin(replied)
     if author is None and replied.from_user is not None:
         author = f"telegram:user:{replied.from_user.id}"
     elif author is None and replied.sender_chat is not None:
         author = f"telegram:chat:{replied.sender_chat.id}"
-    text = quoted or replied.text or replied.caption
+    text = replied.text or replied.caption or quoted
     media = media_in(replied)
     if author is None or (not text and not media):
         return None
     chat = str(message.chat.id)
-    return ReplyRef(
+    ref = ReplyRef(
         "telegram",
         chat,
         str(replied.message_id),
@@ -287,6 +350,7 @@ def _reply_to_someone(message: Message, replied: Message, quoted: str | None) ->
         received_as=f"{chat}:{replied.message_id}",
         media=media,
     )
+    return _quoting(ref, quoted)
 
 
 def addressed_text(message: Message, text: str, username: str, bot_id: int) -> str | None:
@@ -391,6 +455,11 @@ def forward_origin(message: Message) -> str | None:
     if origin is None:
         via = message.via_bot
         return f"telegram:bot:{via.id}" if via is not None else None
+    return _author_of(origin)
+
+
+def _author_of(origin: MessageOrigin) -> str:
+    """Who wrote a message another one forwards or quotes, as a source name."""
     user = origin.sender_user
     if user is not None:
         return f"telegram:user:{user.id}"
