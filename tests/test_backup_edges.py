@@ -287,7 +287,9 @@ async def test_a_backups_time_is_when_its_database_was_copied(tmp_path: Path) ->
 
     settings = await _data(tmp_path)
     (settings.workspace).mkdir(parents=True, exist_ok=True)
-    (settings.workspace / "video.bin").write_bytes(os.urandom(48 * 1024 * 1024))
+    # it must take over a second to archive (the manifest's time is in whole seconds): 48 MB
+    # took 1.03 s on a fresh CI machine, too near; gzip takes 128 MB of noise at ~50 MB/s
+    (settings.workspace / "video.bin").write_bytes(os.urandom(128 * 1024 * 1024))
     before = datetime.now(UTC)
     create_backup(settings, tmp_path / "b.tar.gz")
     with tarfile.open(tmp_path / "b.tar.gz") as tar:
