@@ -33,6 +33,7 @@ from memory.people import Chat
 from memory.stores import Stores
 
 __all__ = [
+    "SENT_AGAIN",
     "Courier",
     "Resumed",
     "Throttled",
@@ -51,6 +52,12 @@ long enough for any outage, so the owner's own messages are not lost to one."""
 RESENT = "(resent after a restart; you may have this already)"
 """Heads a message sent again after a crash cut its send short: the platform may have taken it
 before the process died, and the owner must be able to tell the copy from a new message."""
+SENT_AGAIN = (
+    "(the next message is sent again: the connection broke while I sent it, so you may have it "
+    "already)"
+)
+"""Goes before a message a channel sends again after a send whose answer was lost (R198): the
+chat may have it. A channel says it itself, as only it knows whether the request went out."""
 REST = "(the rest of my message from {age} ago)"
 """Heads the rest of a long message sent on a later try than its first parts when something
 else went to the chat in between (R189: the rest, alone under the next answer, read as part of

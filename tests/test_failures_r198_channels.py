@@ -17,10 +17,11 @@ from aiohttp import web
 from fakes.slack import FakeSlack
 from fakes.telegram import FakeTelegram
 
+from agent.delivery import SENT_AGAIN
 from agent.types import Address
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram_api import TelegramApi
-from bot.channels.telegram_send import SENT_AGAIN, TelegramSender
+from bot.channels.telegram_send import TelegramSender
 from bot.http import HttpServer
 
 CHAT = 1001

@@ -62,7 +62,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from agent.attachments import MediaRef, ReplyRef
-from agent.delivery import Resumed
+from agent.delivery import SENT_AGAIN, Resumed
 from agent.outbox import DeliveryError, parts_of
 from agent.types import Address, ApprovalPrompt, ChatKind, CommandCall, IncomingMessage, Press
 from bot.channels.base import BackgroundTasks, Dispatch
@@ -73,7 +73,6 @@ from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files, unopened_files
 from bot.channels.slack_threads import share_author, share_words, shares_of, thread_before
 from bot.channels.slack_working import WorkingMarks
-from bot.channels.telegram_send import SENT_AGAIN
 from bot.http import HttpServer
 from memory.people import Identity
 

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from agent.delivery import Resumed, Throttled
+from agent.delivery import SENT_AGAIN, Resumed, Throttled
 from agent.outbox import DeliveryError, Parts, parts_of
 from agent.types import Address, ApprovalPrompt
 from bot.channels.formatting import (
@@ -60,7 +60,6 @@ __all__ = [
     "ALERT_CHARS",
     "NO_PREVIEW",
     "PRESS",
-    "SENT_AGAIN",
     "PressAnswer",
     "TelegramSender",
     "chat_id_of",
@@ -74,11 +73,6 @@ log = logging.getLogger(__name__)
 NO_PREVIEW = {"is_disabled": True}
 """`link_preview_options` on every message sent or edited."""
 T = TypeVar("T")
-SENT_AGAIN = (
-    "(the next message is sent again: the connection broke while I sent it, so you may have it "
-    "already)"
-)
-"""Goes before a message sent again after a send whose answer was lost: the chat may have it."""
 _NOT_CONNECTED = re.compile(r"^\w+: Client(Connector|ProxyConnection)\w*Error: ")
 """telegram_api's words for a connection that was never made (aiohttp's ClientConnectorError
 and its kinds: refused, no route, DNS, TLS): the request cannot have reached Telegram."""
