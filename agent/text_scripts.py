@@ -31,13 +31,17 @@ def _script(char: str) -> str | None:
     """The writing a letter belongs to: its Unicode script, among those that look alike or that
     write one language together; else the first word of its name (Thai, Arabic; U+00B5 "Micro",
     U+1D41B "Mathematical": of no script of their own, they count apart). A full-width letter
-    counts apart too. None: no letter (a mark, a digit), or a modifier of no one script (the
-    Hawaiian okina U+02BB). R200: the first word of the name had made the iteration mark U+3005
-    "Ideographic", the prolonged sound mark U+30FC "Katakana-Hiragana" and the okina "Modifier",
-    so Sasaki's and a ramen shop's Japanese addresses were refused as look-alikes."""
+    counts apart too, and so does a letter Unicode itself equates with another (the Kelvin
+    and Angstrom signs: Latin by script, "K" and "Å" to the eye). None: no letter (a mark, a
+    digit), or a modifier of no one script (the Hawaiian okina U+02BB). R200: the first word
+    of the name had made the iteration mark U+3005 "Ideographic", the prolonged sound mark
+    U+30FC "Katakana-Hiragana" and the okina "Modifier", so Sasaki's and a ramen shop's
+    Japanese addresses were refused as look-alikes."""
     category = unicodedata.category(char)
     if not category.startswith("L"):
         return None
+    if unicodedata.normalize("NFC", char) != char:  # the Kelvin sign is "K" by another code
+        return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0].title()  # R203: "Kelvin"
     found = _SCRIPTS.match(char)
     if found is not None and found.lastgroup is not None:
         script = found.lastgroup

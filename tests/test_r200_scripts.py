@@ -41,6 +41,9 @@ REFUSED = {
     "\uff42oss@corp.example": "Full-width Latin and Latin",
     "\U0001d41boss@corp.example": "Latin and Mathematical",
     "\u4f50\u0430@example.jp": "Cyrillic and Han",
+    # R203: Latin by script, but "K" and "Å" by another code point
+    "\u212aate@corp.example": "Kelvin and Latin",
+    "\u212bsa@corp.example": "Angstrom and Latin",
 }
 
 
