@@ -13,16 +13,18 @@ so nothing runs twice. Nothing here waits in memory: the turn resumes from store
 from __future__ import annotations
 
 import collections
+import contextvars
 import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from agent.cards import describe_sources, plain_name, shown_size
+from agent.cards import describe_sources, escape_invisible, plain_name, shown_size
 from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
@@ -36,6 +38,8 @@ from memory.turns import TurnStatus
 
 __all__ = [
     "CLOCK_SLACK",
+    "DECIDING",
+    "MAY_HAVE_BEEN_DONE",
     "OWNERS_THINGS_REFUSED",
     "ApprovalService",
     "Decided",
@@ -54,6 +58,20 @@ CLOCK_SLACK = timedelta(minutes=1)
 """How far a clock may step back (a time sync) before the requests made since expire."""
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+MAY_HAVE_BEEN_DONE = "(this may have been done: its answer was lost)"
+"""Heads a result whose action may have run all the same (`ToolResult.uncertain`), as stored in
+the transcript: `agent/turn.py` finds it there, after a resume too (R203)."""
+_OWN_WORDS = 400
+"""The most of an uncertain result's words the decision note quotes."""
+
+DECIDING: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "approval_deciding", default=None
+)
+"""Set by a channel that answers a press to the presser alone (Telegram in a group, R201):
+called once the press decides an approval, before the approved call runs, so what the call
+sends to that chat goes to the chat (R203: an approved post to the group became the presser's
+pop-up)."""
 
 
 OWNERS_THINGS_REFUSED = (
@@ -390,6 +408,8 @@ class ApprovalService:
             approval.id, ApprovalStatus.PENDING, ApprovalStatus.EXECUTING, decided_by=decider
         ):
             return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
+        if (deciding := DECIDING.get()) is not None:
+            deciding()
         await audit.record(
             "approval.approved",
             actor=decider,
@@ -424,7 +444,7 @@ class ApprovalService:
         done = await store.get(approval.id)
         said = "failed" if result.is_error else "ran"  # R167: a send that failed said "ran"
         if result.uncertain:  # R198: "failed" over a mail that may have gone out
-            said = "may have run: its answer was lost (see below)"
+            said = f"may have run: its answer was lost. It said: {_own_words(result)}"
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done)
 
     async def _deny(self, approval: Approval, decider: str, result: str) -> bool:
@@ -513,8 +533,17 @@ def approval_preview(approval: Approval) -> str:
 
 
 def fenced_result(result: ToolResult) -> str:
-    """A tool result as the model sees it: outside content fenced, with a fresh id."""
+    """A tool result as the model sees it: outside content fenced, with a fresh id. One that
+    may have been done (`uncertain`) is headed `MAY_HAVE_BEEN_DONE`: stored so, a turn that
+    fails later still knows not to say "try again" (R203)."""
     content = well_formed(result.content)  # whatever a tool or an MCP server handed back
-    if result.source is None:
-        return content
-    return fence(content, result.source, new_fence_id())
+    if result.source is not None:
+        content = fence(content, result.source, new_fence_id())
+    return f"{MAY_HAVE_BEEN_DONE} {content}" if result.uncertain else content
+
+
+def _own_words(result: ToolResult) -> str:
+    """What an uncertain result says of itself (what to check before asking again: R203, the
+    owner read "see below" over nothing), on one line, within `_OWN_WORDS` characters."""
+    words = " ".join(escape_invisible(well_formed(result.content)).split()).rstrip(".")
+    return words if len(words) <= _OWN_WORDS else words[: _OWN_WORDS - 1] + "…"

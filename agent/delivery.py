@@ -1,14 +1,15 @@
 """Outgoing messages: stored first, then sent through the Outbox, then marked sent.
 
 A message the channel could not deliver stays in SQLite as `failed` and is sent again by
-`redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff).
+`redeliver()` (at start-up) and by `keep_redelivering()` (in the background, with backoff), as
+is one stored whose writer could not begin its send (`take_over`, R203).
 Each send is noted before the platform call (`begin_send`): a message a crash cut short
 mid-send may have arrived, so it is sent again once under `RESENT`, never silently twice. The
 rest of a long message sent on a later try goes under a note (`REST`, `Resumed`); a whole one
 that a later message overtook, under `HELD_BACK` (R201). A platform that asks for a wait
 (`Throttled`: Telegram's 429 `retry_after`) is not tried again before it is over.
 
-(Some 485 lines: a message's first send, its redelivery and the notes that say what a copy, a
+(Some 510 lines: a message's first send, its redelivery and the notes that say what a copy, a
 late message or the rest of one is, read the same stored states and are kept together.)
 """
 
@@ -155,6 +156,7 @@ class Courier:
         self._last_sent: dict[tuple[str, str], int] = {}
         self._failed = asyncio.Event()  # a send failed: redelivery has work again
         self._not_before: dict[int, float] = {}  # message id -> loop time the platform asked
+        self._taken_over: set[int] = set()  # stored messages their writer left unsent (R203)
 
     async def send(
         self,
@@ -317,6 +319,14 @@ class Courier:
         )
         return platform_id
 
+    def take_over(self, message_id: int) -> None:
+        """A stored message its writer could not send (a write failed before its send began:
+        R203, a reminder waited for a restart): the redelivery loop, woken now, sends it as
+        it sends a failed one. Its status is left as it is, so a send that was under way still
+        goes under `RESENT`."""
+        self._taken_over.add(message_id)
+        self._failed.set()
+
     async def backlog(self) -> set[int]:
         """The ids of what is waiting to go out: before the channels start, only what an
         earlier process left (a reply sent once they are up is not in it)."""
@@ -436,23 +446,34 @@ class Courier:
 
     async def _held_back(self, message: StoredMessage) -> str:
         """The note for a message a later one overtook: which message it answers, in a few of
-        its words, or (a reminder's, a briefing's) how old it is."""
+        its words, or (a reminder's, a briefing's) how old it is. The words are quoted only if
+        they were written in the same chat: a send_message to a group carries the turn of the
+        owner's private chat, whose words the group must never read (R203)."""
         turn = await self._stores.turns.record(message.turn_id) if message.turn_id else None
         asked = (
             await self._stores.messages.get(turn.message_id) if turn and turn.message_id else None
         )
-        words = " ".join(asked.text.split()) if asked is not None and asked.in_history else ""
+        here = asked is not None and asked.chat_id == message.chat_id and asked.in_history
+        words = " ".join(asked.text.split()) if asked is not None and here else ""
         if not words:
             return HELD_BACK_MESSAGE.format(age=describe_delta(self._stores.messages.age(message)))
         if len(words) > _WORDS:
             words = words[: _WORDS - 1] + "…"
         return HELD_BACK.format(words=escape_invisible(words))
 
+    def _due(self, message: StoredMessage) -> bool:
+        """Whether the redelivery loop sends `message`: failed, or taken over (`take_over`),
+        and not being sent by this process now."""
+        return message.id not in self._sending and (
+            message.status == OutStatus.FAILED or message.id in self._taken_over
+        )
+
     async def keep_redelivering(self, *, every: float = 5.0, max_delay: float = 300.0) -> None:
-        """Until cancelled: send `failed` messages again, each on its own backoff (doubling from
-        `every` to `max_delay`); messages for a channel that is not running wait for it. With
-        nothing failed it sleeps until a send fails: idle, it neither wakes nor asks SQLite
-        (R101: a look every 5 s, 17,000 a day, for nothing)."""
+        """Until cancelled: send `failed` messages again, and those taken over (`take_over`),
+        each on its own backoff (doubling from `every` to `max_delay`); messages for a channel
+        that is not running wait for it. With nothing failed it sleeps until a send fails:
+        idle, it neither wakes nor asks SQLite (R101: a look every 5 s, 17,000 a day, for
+        nothing)."""
         loop = asyncio.get_running_loop()
         backoff: dict[int, tuple[float, float]] = {}  # message id -> (next try, delay)
         idle = False
@@ -464,10 +485,10 @@ class Courier:
             try:
                 running = getattr(self.outbox, "channels", None)
                 waiting = await self._waiting()
-                idle = not any(m.status == OutStatus.FAILED for m in waiting)
-                for message in waiting:
-                    if message.status != OutStatus.FAILED:
-                        continue
+                self._taken_over &= {m.id for m in waiting}  # sent meanwhile, or given up
+                due = [m for m in waiting if self._due(m)]
+                idle = not due
+                for message in due:
                     next_try, delay = backoff.get(message.id, (0.0, every))
                     if loop.time() < max(next_try, self._not_before.get(message.id, 0.0)):
                         continue

@@ -30,7 +30,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.approvals import ApprovalService, fenced_result, refusal_told
+from agent.approvals import MAY_HAVE_BEEN_DONE, ApprovalService, fenced_result, refusal_told
 from agent.context import ContextBuilder
 from agent.keyed_lock import KeyedLock
 from agent.model import BilledUnavailable, Model, ModelReply, ModelUnavailable, ToolCall
@@ -393,6 +393,7 @@ class TurnRunner:
             await self._finish(turn, TurnStatus.FAILED, exc.reason)
             text = f"Sorry, I couldn't answer: {exc.reason}."
             done = self._already_done(turn)
+            maybe = self._already_done(turn, uncertain=True)
             refused = exc.status is not None and 400 <= exc.status < 500
             refused = refused and exc.status not in (408, 429)
             if done:
@@ -403,7 +404,14 @@ class TurnRunner:
                     + _named(done)
                     + "."
                 )
-            if refused:
+            if maybe:  # R203: "please try again" after a mail that may have gone out
+                text += (
+                    " This may already have been done (its answer was lost; check before "
+                    "asking again, or it may be done twice): " + _named(maybe) + "."
+                )
+            if maybe and not refused:
+                text += " I gave up for now."
+            elif refused:
                 # refused, not failing: no retry was made, and waiting will not change it
                 text += (
                     " Trying again will not help until that is fixed; the details are in "
@@ -429,7 +437,7 @@ class TurnRunner:
                 label=turn.label,
                 refused=_take(turn.refused),
                 failure=exc.reason,
-                retryable=not refused and not done,
+                retryable=not refused and not done and not maybe,
             )
 
     def _wordless(self, turn: _Turn) -> str:
@@ -443,9 +451,10 @@ class TurnRunner:
             return f"(The model gave no answer for this {turn.request.kind}.)"
         return "(The model gave no answer this time; please ask again.)"
 
-    def _already_done(self, turn: _Turn) -> list[str]:
+    def _already_done(self, turn: _Turn, *, uncertain: bool = False) -> list[str]:
         """The actions this turn's steps ran (a tool above read, whose result was not an
-        error), one short line each, in order: what a turn that failed part-way had done."""
+        error), one short line each, in order: what a turn that failed part-way had done.
+        `uncertain`: instead, those whose answer was lost, so they may have run (R203)."""
         results = {
             part.tool_use_id: part
             for message in turn.after_prompt()
@@ -459,8 +468,11 @@ class TurnRunner:
                     continue
                 result = results.get(part.id)
                 tool = self._tools.get(part.name)  # None: gone since (an MCP server's)
-                if result is None or result.is_error:
-                    continue  # not run: refused, failed, or never reached
+                if result is None:
+                    continue  # never reached
+                maybe = result.content.startswith(MAY_HAVE_BEEN_DONE)
+                if maybe is not uncertain or (result.is_error and not maybe):
+                    continue  # not run (refused, failed), or not of the kind asked for
                 if tool is not None and tool.risk is Risk.READ:
                     continue  # reading again changes nothing
                 done.append(_refusal(part.name, part.input))

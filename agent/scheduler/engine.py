@@ -33,7 +33,7 @@ A run whose write is refused (the disk full, the database locked by another prog
 and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
 settled as a restart's is (sent, or due again); a reminder held so says why it is late (R198).
 
-(Some 680 lines: one job, the alarm and the runs it sets off, kept together because their
+(Some 690 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -305,6 +305,8 @@ class SchedulerEngine:
             # stored is not sent: what is not yet out is the courier's (redelivered, marked
             # as a possible repeat where its send was under way), never run again here
             delivered = await self._delivered(sent_id)
+            if not delivered and cause is _WRITE_FAILED:
+                self._hand_over(sent_id)
             await self.store.finish(
                 run.id,
                 schedule.id,
@@ -328,6 +330,14 @@ class SchedulerEngine:
             message_id=sent_id,
         )
         return True
+
+    def _hand_over(self, message_id: int) -> None:
+        """A message a failed write left stored and unsent goes to the courier's redelivery
+        now (R203: only a restart's would have sent it). After a restart, the start-up
+        redelivery sends it; a sender that is not the courier (a test's) has no redelivery."""
+        take_over = getattr(self.runtime.sender, "take_over", None)
+        if take_over is not None:
+            take_over(message_id)
 
     async def _delivered(self, message_id: int) -> bool:
         """Whether a message a run stored is marked sent (not merely stored, waiting to go)."""

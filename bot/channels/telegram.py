@@ -48,6 +48,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from agent.approvals import DECIDING
 from agent.attachments import MediaRef
 from agent.delivery import is_private_chat
 from agent.outbox import DeliveryError
@@ -620,6 +621,7 @@ class TelegramChannel:
         timer: asyncio.TimerHandle | None = None
         if press is not None:
             PRESS.set(press)
+            DECIDING.set(press.decide)  # R203: what the approved call sends is for the chat
             timer = asyncio.get_running_loop().call_later(
                 PRESS_WAIT, lambda: self._background.spawn(self._out.answer_press(press, None))
             )

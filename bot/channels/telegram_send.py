@@ -9,8 +9,9 @@ link previews off: Telegram's preview fetcher would otherwise request any URL th
 
 A press on a card in a group is answered to the presser alone while its handling claims it
 (`PressAnswer`, R201): a refusal, a wrong card or "already decided" goes back as the press's
-`answerCallbackQuery` alert, never posted to the whole group; once the press decides (the card
-is marked), what follows is for everyone. A press is answered once, whatever happens.
+`answerCallbackQuery` alert, never posted to the whole group; once the press decides (before
+the approved call runs: R203, its post to this group went to the presser), what follows is for
+everyone. A press is answered once, whatever happens.
 
 A message whose send got no answer once the request had gone (the connection broke or timed
 out) may be in the chat already: it is sent again after `SENT_AGAIN`, here or on a later try,
@@ -116,6 +117,11 @@ class PressAnswer:
         """Whether what goes to `address` now is the press's answer: once answered (it waited
         too long), what follows goes to the chat, as before, rather than nowhere."""
         return not (self.done or self.decided or self.answered) and address == self.address
+
+    def decide(self) -> None:
+        """The press decided its card, before the approved call runs: what that call sends
+        here (a post to this very group) is for the chat, not the presser (R203)."""
+        self.decided = True
 
 
 PRESS: contextvars.ContextVar[PressAnswer | None] = contextvars.ContextVar(
