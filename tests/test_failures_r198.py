@@ -24,6 +24,7 @@ from harness import Harness, running_steward
 
 from agent.scheduler import SchedulerService
 from agent.tools import Risk, ToolContext, tool
+from agent.types import SILENT_REPLY
 from bot.router import LOCKED_UNFINISHED, LOCKED_UNSTORED
 from memory.errors import StorageFailed
 
@@ -177,3 +178,37 @@ async def test_a_write_refused_mid_turn_is_told_once_not_as_try_again(
     assert acted == ["archived"]
     assert said[-1] == LOCKED_UNFINISHED
     assert not [t for t in said if "try again" in t], said
+
+
+async def test_a_task_held_back_by_a_locked_database_tells_the_model_why_it_is_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model: FakeAnthropic
+) -> None:
+    """R198's fix for reminders left tasks: a task held back (the database locked, the disk
+    full) told the model "the computer Steward runs on was asleep, or its clock was changed",
+    for the model to tell the owner."""
+    clocks = TwoClocks(monkeypatch, start=NOW)
+    fake_model.reply_text(SILENT_REPLY)
+    async with running_steward(tmp_path, fake_model.base_url, clock=clocks.clock) as h:
+        service = h.steward.scheduler
+        assert isinstance(service, SchedulerService)
+        await service.start()
+        try:
+            await h.say("/remind 1h tea")  # its chat and destination, for the task's
+            [owner] = {m.user_id for m in await h.steward.stores.messages.all(direction="in")}
+            assert owner is not None
+            [reminder] = await h.steward.stores.schedules.for_user(owner, ("reminder",))
+            await h.steward.stores.schedules.add(
+                user_id=owner, chat_id=reminder.chat_id, kind="task",
+                trigger={"type": "once"}, payload={"text": "check the build"},
+                next_run_at=NOW + timedelta(minutes=5), destination=reminder.destination,
+            )  # fmt: skip
+            await service.sync_alarms()
+            with _locked(h.settings.database_path):  # tried once (its busy wait: 5 s)
+                await clocks.awake(timedelta(minutes=5, seconds=20), step=STEP, idle=service.idle)
+            assert not fake_model.requests
+            await clocks.awake(timedelta(minutes=2), step=timedelta(minutes=2), idle=service.idle)
+        finally:
+            await service.stop()
+    [trigger] = [r.last_user_text for r in fake_model.requests if "check the" in r.last_user_text]
+    assert "asleep" not in trigger, trigger
+    assert "another program had my database locked when it fell due" in trigger

@@ -545,7 +545,11 @@ class SchedulerEngine:
         )
         if run_id is None:
             return RunReport(schedule.id, schedule.kind, "taken", "another run took it")
-        job = DueJob(schedule, user, run_id, late, text, due_at, first_due is not None)
+        hold = self._held.get(schedule.id)
+        job = DueJob(
+            schedule, user, run_id, late, text, due_at, first_due is not None,
+            held_why=hold.why if hold else None,
+        )  # fmt: skip
         try:
             return await self._fire(job, now, missed)
         except Exception as exc:  # left `firing`: settled before it is tried again

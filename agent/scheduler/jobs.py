@@ -124,6 +124,9 @@ class DueJob:
     due_at: datetime | None = None
     retrying: bool = False
     """A try again after the model call failed at its time (`late` counts from that time)."""
+    held_why: str | None = None
+    """Why its run was held back and tried again (the disk full, the database locked), in
+    Steward's words, for a late note to say so (R198: a task said "asleep")."""
 
 
 class Sender(Protocol):

@@ -45,7 +45,9 @@ class TaskJob(AgentJob):
                 f"<task>{instruction}</task>",
             ]
         if job.late > LATE_AFTER:
-            if while_down(job.late):
+            if job.held_why is not None:  # R198: not "asleep" when it was the disk
+                why = f"in Steward's words, {job.held_why}"
+            elif while_down(job.late):
                 why = "Steward was not running"
             elif job.retrying:
                 why = "the model API was failing at its time, and it is tried again now"
