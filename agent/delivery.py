@@ -157,6 +157,9 @@ class Courier:
         self._failed = asyncio.Event()  # a send failed: redelivery has work again
         self._not_before: dict[int, float] = {}  # message id -> loop time the platform asked
         self._taken_over: set[int] = set()  # stored messages their writer left unsent (R203)
+        # messages whose failed send may have arrived, that the channel itself marks when it
+        # sends them again (`SENT_AGAIN`): after a restart it no longer knows, `RESENT` does
+        self._channel_marks: set[int] = set()
 
     async def send(
         self,
@@ -248,6 +251,9 @@ class Courier:
                     if isinstance(exc, Throttled):
                         wait = asyncio.get_running_loop().time() + exc.retry_after
                         self._not_before[message_id] = wait
+                    if exc.unsure:  # kept for a restart: the channel forgets what it owes
+                        self._channel_marks.add(message_id)
+                        await self._stores.messages.may_have_arrived(message_id)
                     await self._stores.messages.set_status(
                         message_id, OutStatus.FAILED, error=str(exc)
                     )
@@ -390,7 +396,8 @@ class Courier:
         a note of its own. One whose send began and never ended (not one this process is
         sending) may have arrived: it goes under `RESENT`, and without the late note, whose
         "could not be delivered" may not be true."""
-        repeat = message.may_repeat or (
+        channel_marks = message.may_repeat and message.id in self._channel_marks
+        repeat = (message.may_repeat and not channel_marks) or (
             message.sending_since is not None and message.id not in self._sending
         )
         age = self._stores.messages.age(message)
@@ -409,7 +416,7 @@ class Courier:
             heading=heading,
         ):
             return False
-        if repeat:
+        if repeat or channel_marks:  # not "could not be delivered": it may have been
             log.info("message %s sent again after a send cut short, marked", message.id)
             return True
         if rest_note is not None or heading is not None:

@@ -53,11 +53,14 @@ class ModelUnavailable(Exception):
 
 class DeliveryError(Exception):
     """A channel could not deliver a message (after its own retries). `permanent`: trying
-    again cannot help (the bot was blocked or removed, the chat is gone)."""
+    again cannot help (the bot was blocked or removed, the chat is gone). `unsure`: a try's
+    answer was lost after the request went, so the chat may have the message all the same
+    (the courier keeps that, for a send after a restart to say it may be a copy)."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, unsure: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unsure = unsure
 
 
 class GoalError(Exception):

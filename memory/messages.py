@@ -253,6 +253,13 @@ class MessageLog:
             )
         )
 
+    async def may_have_arrived(self, message_id: int) -> None:
+        """A failed send's answer was lost after its request went: the chat may have the
+        message, and a send after a restart says so (`RESENT`), as after a crash mid-send."""
+        await self._db.execute(
+            "UPDATE messages SET may_repeat = 1 WHERE id = ? AND direction = 'out'", (message_id,)
+        )
+
     async def repeat_told(self, message_id: int) -> None:
         """The note saying a message may be a repeat went out, before the rest of it: a later
         try of that rest needs no note of its own (review 87: each retry posted one more)."""

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from aiohttp import web
 from fakes.slack import FakeSlack
 from fakes.telegram import FakeTelegram
 
 from agent.delivery import SENT_AGAIN
+from agent.errors import DeliveryError
 from agent.types import Address
 from bot.channels.slack import SlackChannel
 from bot.channels.telegram_api import TelegramApi
@@ -173,3 +175,24 @@ async def test_a_slack_post_that_never_connected_goes_again_unmarked() -> None:
             await relay.start()
             await sending
     assert [c.params.get("text") for c in slack.posted("DOWNER")] == ["re: hello again"]
+
+
+async def test_a_send_given_up_after_lost_answers_is_unsure_one_never_connected_is_not() -> None:
+    """The courier keeps `unsure` for a send after a restart to say it may be a copy."""
+    async with TakesThenDropsTelegram() as tg, _telegram(tg.base_url, tg.token) as sender:
+        tg.drops = 99
+        with pytest.raises(DeliveryError) as lost:
+            await sender.send_text(Address("telegram", str(CHAT)), "re: lost")
+    async with TakesThenDropsSlack() as slack, _slack(slack) as channel:
+        slack.drops = 99
+        with pytest.raises(DeliveryError) as lost_post:
+            await channel.send_text(Address("slack", "DOWNER"), "re: lost post")
+    async with FakeTelegram() as tg:
+        relay = Relay(_port(tg.base_url))
+        await relay.start()
+        await relay.drop()
+        async with _telegram(f"http://127.0.0.1:{relay.port}", tg.token) as sender:
+            with pytest.raises(DeliveryError) as refused:
+                await sender.send_text(Address("telegram", str(CHAT)), "re: never went")
+    assert lost.value.unsure and lost_post.value.unsure
+    assert not refused.value.unsure and not refused.value.permanent

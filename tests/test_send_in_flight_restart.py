@@ -255,3 +255,36 @@ async def test_a_reply_waiting_for_over_a_week_is_not_sent_at_the_next_start(
         # the owner is told once, in their own chat, which works (review 93)
         [told] = channel.texts("c1")
         assert "waited over a week" in told and "a month ago" not in told
+
+
+async def test_a_send_given_up_with_its_answer_lost_says_it_may_be_a_copy_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Telegram carried out every try of a send but each answer was lost; the message was left
+    failed. The channel marks its next copy (`SENT_AGAIN`) only while it runs: after a restart
+    the copy went plainly, a silent second message (s29's leftover)."""
+    from test_failures_r198_channels import TakesThenDropsTelegram
+
+    from agent.delivery import RESENT, SENT_AGAIN
+
+    env = {"STEWARD_OWNER": f"test:owner,telegram:{OWNER_TG}", "STEWARD_STREAMING": "off"}
+    async with TakesThenDropsTelegram() as tg:
+        for restart in (False, True):
+            tg.drops = 99
+            async with running_steward(tmp_path / str(restart), None, **env) as h:
+                chat = await h.steward.stores.people.chat("telegram", str(OWNER_TG))
+                async with telegram_channel(h, tg, send_attempts=2):
+                    where = Address("telegram", str(OWNER_TG))
+                    await h.steward.courier.send(where, chat.id, REMINDER, label=TRUSTED)
+                    tg.drops = 0
+                    before = len(tg.sent_texts(OWNER_TG))
+                    if not restart:
+                        assert await h.steward.courier.redeliver() == 1
+                        assert tg.sent_texts(OWNER_TG)[before:] == [SENT_AGAIN, REMINDER]
+            if restart:
+                async with (
+                    running_steward(tmp_path / str(restart), None, **env) as h,
+                    telegram_channel(h, tg),
+                ):
+                    assert await h.steward.courier.redeliver() == 1
+                assert tg.sent_texts(OWNER_TG)[before:] == [f"{RESENT}\n\n{REMINDER}"]

@@ -859,12 +859,14 @@ class SlackChannel:
             except _Unanswered as exc:
                 self._unsure[key] = True
                 if attempt == POST_TRIES:
-                    raise DeliveryError(str(exc)) from exc
+                    raise DeliveryError(str(exc), unsure=True) from exc
                 await asyncio.sleep(0.5 * attempt)
                 continue
             except DeliveryError as exc:
                 if exc.permanent:
                     self._unsure.pop(key, None)
+                else:  # an earlier try's answer was lost: the channel may have the post
+                    exc.unsure = bool(self._unsure.get(key))
                 raise
             self._unsure.pop(key, None)
             return ts

@@ -345,6 +345,7 @@ class TelegramSender:
         # parts a failed earlier attempt already delivered
         done = kept.done if kept is not None else self._partial.get(key, 0)
         last: str | None = None
+        chunk: Chunk | None = None
         try:
             for index, chunk in enumerate(chunks[done:], start=done):
                 if isinstance(kept, Resumed):
@@ -355,9 +356,17 @@ class TelegramSender:
             refused = _refused(exc)
             if refused.permanent:  # never tried again
                 self._partial.pop(key, None)
+            else:
+                refused.unsure = chunk is not None and self._owes_note(address, chunk)
             raise refused from exc
         self._partial.pop(key, None)
         return last
+
+    def _owes_note(self, address: Address, chunk: Chunk) -> bool:
+        """Whether the chunk whose send failed may be in the chat all the same (a try's answer
+        was lost): SENT_AGAIN is owed before it, as HTML or as the plain text it fell back to."""
+        texts = [chunk.markup, *split_plain(plain_fallback(chunk), 4096, utf16_len)]
+        return any(self._unsure.get((address, text)) for text in texts)
 
     async def _delivered(self, key: tuple[Address, str], kept: Parts | None, parts: int) -> None:
         """`parts` parts of a message are out: noted in memory, and with the message."""
