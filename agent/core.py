@@ -77,8 +77,13 @@ class Steward:
     """The mailbox watcher and, as `mail.service`, the mailbox (EMAIL_* settings)."""
     _told: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     """When the owner was last told of each person's request (time.monotonic())."""
+    _resuming: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    """Turns resumed by a decision made in another chat, each in a task of its own (R205)."""
 
     async def aclose(self) -> None:
+        for task in list(self._resuming):  # a restart's recovery resumes it again
+            task.cancel()
+        await asyncio.gather(*self._resuming, return_exceptions=True)
         if self.mail is not None:
             await self.mail.stop()
         if self.mcp is not None:
@@ -347,7 +352,7 @@ class Steward:
             if decided.outcome is not Outcome.EXPIRED:
                 said += f" (decided by {identity})"
             await self._mark(decided.approval, said)
-            await self.resume(decided.approval.turn_id)
+            await self._resume_after(decided.approval)
         elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
             await self._mark(decided.approval, decided.message)  # their turn is not resumed
         return note
@@ -379,32 +384,69 @@ class Steward:
             "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
         )
 
+    async def _resume_after(self, approval: Approval) -> None:
+        """Resume the turn a decision was made for: here, when this task holds no other chat's
+        place (its own chat, a web page, the sweeper); from a decision typed in another chat,
+        in a task of its own, so that chat waits for nothing of the card's chat (R205: two
+        chats each deciding the other's card waited on each other for good)."""
+        if not self.sequencer.holds_other(_address_of(approval)):
+            await self.resume(approval.turn_id)
+            return
+        task = asyncio.create_task(self.resume(approval.turn_id))
+        self._resuming.add(task)
+        task.add_done_callback(self._resumed)
+
+    def _resumed(self, task: asyncio.Task[None]) -> None:
+        self._resuming.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("resuming a turn failed", exc_info=exc)
+
     async def resume(self, turn_id: int) -> None:
         """Continue a paused turn whose approvals are all decided, and deliver what it says
-        (a turn with one still pending stays paused)."""
+        (a turn with one still pending stays paused). A turn that completes gets the memory
+        upkeep a turn that never paused gets (R206: a turn that asked for approval never had
+        its facts kept nor its chat compacted)."""
         approvals = await self.stores.approvals.for_turn(turn_id)
         first = approvals[0] if approvals else None
-        address = (
-            Address(first.channel, first.platform_chat_id or "", first.thread_id)
-            if first is not None and first.channel is not None
-            else None
-        )
+        address = _address_of(first) if first is not None else None
         async with self.sequencer.turn(address):  # behind whatever that chat is doing
             outcome = await self.runner.resume(turn_id)
             chat_id = first.chat_id if first is not None else None
             if outcome is None or address is None or chat_id is None:
                 return
             await self._deliver(outcome, address, chat_id)
+            if self.memory is not None and outcome.status is TurnStatus.COMPLETED:
+                request = await self._answered(turn_id, address)
+                if request is not None:
+                    self.memory.after_turn(request, outcome)
+
+    async def _answered(self, turn_id: int, address: Address) -> TurnRequest | None:
+        """The request a resumed turn answered, with its message's words, as memory upkeep
+        reads it (the paused state keeps no request)."""
+        stored = await self.stores.turns.stored(turn_id)
+        if stored is None or stored.user_id is None or stored.message_id is None:
+            return None
+        user = await self.stores.people.get(stored.user_id)
+        chat = await self.stores.people.chat_by_id(stored.chat_id) if stored.chat_id else None
+        message = await self.stores.messages.get(stored.message_id)
+        if user is None or message is None:
+            return None
+        return TurnRequest(
+            kind=stored.kind,
+            user=user,
+            chat=chat,
+            address=address,
+            text=message.text,
+            message_id=stored.message_id,
+            tainted=stored.label.tainted,
+            sources=stored.label.sources,
+        )
 
     async def _ctx_for(self, approval: Approval) -> ToolContext:
         user = await self.stores.people.get(approval.user_id)
         chat = await self.stores.people.chat_by_id(approval.chat_id) if approval.chat_id else None
         assert user is not None
-        address = (
-            Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)
-            if approval.channel
-            else None
-        )
+        address = _address_of(approval)
         label = await self.stores.turns.label_of(approval.turn_id)  # what the call stores
         request = TurnRequest(
             kind="approval",
@@ -528,3 +570,10 @@ class Steward:
                 "from you still get answers.",
                 label=TRUSTED,
             )
+
+
+def _address_of(approval: Approval) -> Address | None:
+    """Where the turn an approval paused was asked (its card's chat and thread)."""
+    if approval.channel is None:
+        return None
+    return Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)

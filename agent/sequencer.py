@@ -110,6 +110,15 @@ class ChatSequencer:
         finally:
             ticket.release()
 
+    def holds_other(self, key: Hashable | None) -> bool:
+        """Whether this task holds the place of a chat other than `key`'s. Such a task must
+        not wait for `key`'s place: the work ahead there may be waiting for this task's chat
+        (R205: `/approve` typed in each of two chats for the other's card left both waiting
+        on each other for good)."""
+        here = chat_of(key) if key is not None else None
+        task = asyncio.current_task()
+        return any(k != here and by is task for k, by in _HELD.get({}).items())
+
     def _forget(self, key: Hashable, done: asyncio.Future[None]) -> None:
         if self._tails.get(key) is done:
             del self._tails[key]
