@@ -10,7 +10,7 @@ prompt's label is their join. A message, memory or goal from outside content is 
 `agent/fence.py`) and taints the turn for as long as it is in the context, including Steward's
 own replies written after reading such content.
 
-(Some 415 lines: the prompt's parts, and the history with its order and labels, are built in
+(Some 455 lines: the prompt's parts, and the history with its order and labels, are built in
 one place so that every part's label is joined as it is added.)
 """
 
@@ -28,6 +28,7 @@ from agent.delivery import is_private_chat
 from agent.fence import FENCE_RULE, Fencer
 from agent.media.intake import content_blocks
 from agent.memory_view import recalled_messages
+from agent.own_history import since_someone_else
 from agent.recall import group_scope
 from agent.replies import answered_section
 from agent.types import TurnRequest
@@ -343,24 +344,23 @@ class ContextBuilder:
             floor = await self._history_floor(request.chat.id)
             recent = [message for message in recent if message.id > floor]
         if request.chat.kind == "private":
-            recent = _since_someone_else(recent, request.user.id)
+            recent = since_someone_else(recent, request.user.id)
         recent = await self._paired(recent)
-        kept: list[StoredMessage] = []
-        budget = self._history_tokens
-        for message in reversed(recent):
-            cost = estimate_tokens(message.text)
-            if cost > budget:
-                break
-            budget -= cost
-            kept.append(message)
+        kept, left_out = _within(recent, self._history_tokens)
         notes: dict[int, str] = {}
-        if self._corrections is not None and kept:
+        shown = [m.id for m in kept if m.id not in left_out]
+        if self._corrections is not None and shown:
             private = request.chat.kind == "private"
-            notes = await self._corrections(request.user.id, [m.id for m in kept], quote=private)
+            notes = await self._corrections(request.user.id, shown, quote=private)
         picked: list[dict[str, Any]] = []
         label = TRUSTED
         for message in kept:
             role = "user" if message.direction == "in" else "assistant"
+            if message.id in left_out:  # none of its words: nothing to fence or label
+                picked.append(
+                    {"role": role, "content": [{"type": "text", "text": _LEFT_OUT[role]}]}
+                )
+                continue
             text = message.text
             if message.label.tainted:
                 label = label.join(message.label)
@@ -372,11 +372,19 @@ class ContextBuilder:
             picked.append({"role": role, "content": [{"type": "text", "text": text}]})
         picked.reverse()
         if picked and picked[0]["role"] != "user":
-            # It starts with what Steward sent on its own (a briefing, a reminder): keep that in
-            # view (replies refer to it) behind a note, as the API wants a user message first.
-            note = {"type": "text", "text": "(Steward wrote the following on its own.)"}
+            # It starts with Steward's words: keep them in view (the next message may refer to
+            # them) behind a note saying what they were, as the API wants a user message first.
+            note = {"type": "text", "text": await self._lead_in(kept[-1])}
             picked.insert(0, {"role": "user", "content": [note]})
         return picked, label
+
+    async def _lead_in(self, first: StoredMessage) -> str:
+        """The note before a history that opens with Steward's words: a reply whose message fell
+        out of view is said to answer one no longer shown, not to be written "on its own" (R206:
+        16 of 40 group turns called an answer self-started); a briefing or reminder is that."""
+        if first.turn_id is not None and await self._stores.turns.triggers([first.turn_id]):
+            return "(Steward's reply to an earlier message, no longer shown.)"
+        return "(Steward wrote the following on its own.)"
 
     async def _paired(self, recent: list[StoredMessage]) -> list[StoredMessage]:
         """Each answer right after the message it answers. Stored in the order they came, two
@@ -398,18 +406,33 @@ class ContextBuilder:
         return sorted(recent, key=place)
 
 
-def _since_someone_else(recent: list[StoredMessage], user_id: int) -> list[StoredMessage]:
-    """A private chat's conversation is its person's: after another person's message there (an
-    account unlinked and let back in, whose next holder is someone else), what came before it,
-    and Steward's answers to it, are not this person's to see (R130, R132: the next holder's
-    first turn had the owner's PIN in view). Their own first message starts it again."""
-    start = 0
-    for i, message in enumerate(recent):
-        if message.direction == "in" and message.user_id not in (None, user_id):
-            start = len(recent)  # until this person's own next message
-        elif message.direction == "in" and start == len(recent):
-            start = i
-    return recent[start:] if start else recent
+_LEFT_OUT = {
+    "user": "(A long message was left out here: too long to show.)",
+    "assistant": "(A long reply of yours was left out here: too long to show.)",
+}
+
+
+def _within(recent: list[StoredMessage], budget: int) -> tuple[list[StoredMessage], set[int]]:
+    """The newest messages that fit `budget`, newest first, and the ids of those among them
+    shown as a short note instead: one message longer than the whole budget could never be
+    shown, so it is left out and older ones still come (R206: it hid itself and every older
+    message, and a lease pasted after "my landlord is Mr Abernathy" hid the landlord)."""
+    kept: list[StoredMessage] = []
+    left_out: set[int] = set()
+    whole = budget
+    for message in reversed(recent):
+        cost = estimate_tokens(message.text)
+        too_long = cost > whole
+        if too_long:
+            role = "user" if message.direction == "in" else "assistant"
+            cost = estimate_tokens(_LEFT_OUT[role])
+        if cost > budget:
+            break
+        budget -= cost
+        kept.append(message)
+        if too_long:
+            left_out.add(message.id)
+    return kept, left_out
 
 
 def _thread(request: TurnRequest) -> Thread:

@@ -7,7 +7,9 @@
 - Compaction: when a chat's conversation not yet compacted outgrows STEWARD_HISTORY_TOKENS, its
   older half is summarised into an episode memory by the model. Facts worth keeping from it are
   saved first, then the episode, then the compaction mark that moves the history window past
-  those messages. The messages themselves stay in SQLite.
+  those messages. The messages themselves stay in SQLite. Only what the person whose turn it
+  was may see of the chat is summarised into their memory, and only what the summary was shown
+  is marked; a longer overflow takes several summaries (R206).
 - When: a fact is dated when its words were said (the user's message; in a compacted span, the
   newest message that says it in its words, `carries`, else the span's first message), so one
   drawn from words older than a memory never retires that memory (the store keeps it as already
@@ -32,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.errors import ModelUnavailable
+from agent.own_history import since_someone_else
 from agent.side_call import SideCall
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import parse_iso
@@ -63,6 +66,8 @@ log = logging.getLogger(__name__)
 
 MAX_EXTRACT_CHARS = 4000
 MAX_COMPACT_CHARS = 24000
+MAX_COMPACT_ROUNDS = 4
+MAX_CUT_MESSAGE_CHARS = MAX_COMPACT_CHARS * 3 // 4
 EPISODE_IMPORTANCE = 0.4
 
 EXTRACTION_SYSTEM = """\
@@ -371,16 +376,36 @@ class MemoryUpkeep:
 
     async def compact_if_needed(self, chat: Chat, user: User) -> CompactionResult | None:
         """Compact a private chat whose conversation outgrew the history budget. Group chats
-        are not compacted: their history is shared, and an episode belongs to one user."""
-        budget = self._history_tokens
-        if budget <= 0 or chat.kind != "private":
+        are not compacted: their history is shared, and an episode belongs to one user.
+
+        One summary is shown at most MAX_COMPACT_CHARS, so a long overflow takes several: it
+        compacts again while the conversation is still over budget, at most
+        MAX_COMPACT_ROUNDS times a turn (the rest waits for the next turn, R206). Returns the
+        last compaction made."""
+        if self._history_tokens <= 0 or chat.kind != "private":
             return None
+        result: CompactionResult | None = None
+        for _ in range(MAX_COMPACT_ROUNDS):
+            done = await self._compact_once(chat, user)
+            if done is None:
+                break
+            result = done
+        return result
+
+    async def _compact_once(self, chat: Chat, user: User) -> CompactionResult | None:
+        """The older half of what this user may see of the chat, if it is over budget. Only
+        their part is weighed and summarised, cut as their history view cuts it: what came
+        before another person's message there (an account unlinked and let back in as someone
+        else) is neither shown to the summary, saved under their name, nor marked (R206: the
+        owner's bank PIN became the next holder's fact and episode)."""
+        budget = self._history_tokens
         floor = await self._store.compactions.compacted_through(chat.id)
         # counted by SQLite first: reading the messages (hundreds) on every turn cost more
         # than the rest of the turn; `_tokens` is the same estimate
         if await self._messages.history_tokens_after(chat.id, floor) <= budget:
             return None
         messages = await self._messages.history_after(chat.id, floor)
+        messages = since_someone_else(messages, user.id)
         if sum(_tokens(m.text) for m in messages) <= budget:
             return None
         keep, cut = 0, len(messages)
@@ -400,15 +425,22 @@ class MemoryUpkeep:
     async def compact(
         self, chat: Chat, user: User, messages: list[StoredMessage]
     ) -> CompactionResult | None:
-        """Summarise these messages (oldest first) into an episode, saving facts first."""
+        """Summarise these messages (oldest first) into an episode, saving facts first. Only
+        as many as the summary is shown whole are summarised and marked; the rest is left for
+        the next compaction (R206: a span past MAX_COMPACT_CHARS was marked summarised though
+        its later part was never shown). A first message too long to show whole is shown cut,
+        with a note saying so, and marked: else the chat could never be compacted past it. Its
+        words are not lost: the message log keeps it whole, and its beginning stays searchable
+        as a past message (`memory_search`)."""
         assert self._side is not None
+        zone = ZoneInfo(user.timezone or self._timezone)
+        transcript, shown = _transcript(messages, user, zone)
+        messages = messages[:shown]
         first, last = messages[0].id, messages[-1].id
         label = await self._span_label(chat.id, messages)
         if not user.is_owner:
             label = label.join(Label.untrusted(f"person:#{user.id}"))
         outside = label.tainted
-        zone = ZoneInfo(user.timezone or self._timezone)
-        transcript = _transcript(messages, user, zone)
         known = await self._store.records.recent(user.id, 30, kinds=[Kind.FACT, Kind.PREFERENCE])
         listing = "\n".join(f"- {m.text}" for m in known if not m.untrusted) or "(nothing yet)"
         prompt = f"Already remembered:\n{listing}\n\nThe conversation:\n{transcript}"
@@ -487,20 +519,36 @@ def _tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def _transcript(messages: list[StoredMessage], user: User, zone: ZoneInfo) -> str:
+def _transcript(messages: list[StoredMessage], user: User, zone: ZoneInfo) -> tuple[str, int]:
+    """The conversation as the summary is shown it, and how many of `messages` that is: the
+    first ones whose lines fit MAX_COMPACT_CHARS whole, ending before the user's words when it
+    can (the history then starts with them). A first message too long for it is cut to
+    MAX_CUT_MESSAGE_CHARS, with a note that the rest of it is left out, so Steward's answer to
+    it still fits beside it."""
     name = user.display_name if user.display_name not in ("", "owner") else "User"
     lines: list[str] = [f"(Times are {zone.key}.)"]
-    total = 0
+    total = len(lines[0])
     for message in messages:
         who = name if message.direction == "in" else "Steward"
         line = f"[{parse_iso(message.created_at).astimezone(zone):%Y-%m-%d %H:%M}] {who}: "
         line += message.text
-        total += len(line)
-        if total > MAX_COMPACT_CHARS:
-            lines.append("[… earlier part cut for length …]")
+        if len(lines) == 1 and total + 1 + len(line) > MAX_COMPACT_CHARS:
+            line = _cut_line(line)
+        if total + 1 + len(line) > MAX_COMPACT_CHARS:
             break
+        total += 1 + len(line)
         lines.append(line)
-    return "\n".join(lines)
+    shown = len(lines) - 1
+    while 1 < shown < len(messages) and messages[shown].direction != "in":
+        shown -= 1
+    return "\n".join(lines[: shown + 1]), shown
+
+
+def _cut_line(line: str) -> str:
+    """The beginning of one message's line too long to show whole, and a note saying so."""
+    note = " [… the rest of this message, {} more characters, is left out for length …]"
+    head = line[: MAX_CUT_MESSAGE_CHARS - len(note.format(len(line)))]
+    return head + note.format(len(line) - len(head))
 
 
 def _said_at(fact: str, messages: list[StoredMessage]) -> datetime:
