@@ -16,8 +16,12 @@ again once, saying it may be a repeat (agent/delivery.py `RESENT`), as the platf
 Misfires, as a person would want them: a reminder that fell due while Steward was down is sent
 at start-up with "late by …"; a job later than its handler's grace window (the briefing; under
 a minute late is on time) is skipped and logged; a recurring job runs once for everything it
-missed (its next time is computed from now). Quiet hours hold back deferrable jobs (briefings,
-check-ins) until they end; reminders and tasks the user set are delivered anyway.
+missed (its next time is computed from now). A recurring reminder or check-in missed while
+Steward was down is skipped and logged instead when its next time is nearer than it is late,
+or (a check-in) it is over an hour late: its handler's `down_grace` (R209: 3 days down, and a
+daily reminder came twice in 9 minutes, 40 check-ins made 40 model calls at start-up). Quiet
+hours hold back deferrable jobs (briefings, check-ins) until they end; reminders and tasks the
+user set are delivered anyway.
 
 The alarm waits on an asyncio timer, which runs on the monotonic clock: on Linux that clock does
 not count a suspend, and a wall clock set forward (NTP, the owner) does not move it. So after
@@ -33,7 +37,7 @@ A run whose write is refused (the disk full, the database locked by another prog
 and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
 settled as a restart's is (sent, or due again); a reminder held so says why it is late (R198).
 
-(Some 690 lines: one job, the alarm and the runs it sets off, kept together because their
+(Some 720 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -55,6 +59,7 @@ from agent.scheduler.jobs import (
     JobRuntime,
     Late,
     RunReport,
+    down_grace,
 )
 from agent.scheduler.recurrence import describe_delta, next_run, quiet_contains, quiet_end
 from memory.backup import RESTORED_WINDOW
@@ -512,11 +517,7 @@ class SchedulerEngine:
         audit = runtime.stores.audit
         handler = self.handlers.get(schedule.kind)
 
-        if handler is not None and handler.grace is not None and late > max(handler.grace, ON_TIME):
-            reason = (
-                f"missed by {describe_delta(late)}, more than the "
-                f"{describe_delta(handler.grace)} grace window"
-            )
+        if reason := _too_late(handler, late, None if upcoming is None else upcoming - now):
             await self.store.record_skip(
                 schedule, reason=reason, late_seconds=late_seconds, next_run_at=upcoming
             )
@@ -529,6 +530,7 @@ class SchedulerEngine:
                 reason=reason,
                 due_at=iso(due_at),
                 late_s=late_seconds,
+                missed_earlier=missed,
             )
             return RunReport(schedule.id, schedule.kind, "skipped", reason)
 
@@ -687,6 +689,27 @@ def _same_time_after(due_at: datetime, result: JobResult, zone: ZoneInfo) -> dat
     while again < result.again_at:
         again += timedelta(days=1)  # the same wall-clock time, across a DST change too
     return again
+
+
+def _too_late(handler: JobHandler | None, late: Late, until_next: timedelta | None) -> str:
+    """Why a run is skipped rather than sent this late, or "": later than its handler's grace
+    window (a briefing), or, missed while Steward was not running, later than its `down_grace`
+    or than its next time is away (`until_next`; None: a one-off, always sent): sent now, a
+    daily reminder 23 h 51 min late came again 9 min later (R209). On time is never late."""
+    if handler is None or late <= ON_TIME:
+        return ""
+    missed = f"missed by {describe_delta(late)}"
+    if handler.grace is not None and late > handler.grace:
+        return f"{missed}, more than the {describe_delta(handler.grace)} grace window"
+    window = down_grace(handler)
+    if window is None or until_next is None or not late.down:
+        return ""
+    missed += " while I was not running"
+    if late > until_next:
+        return f"{missed}; its next time is nearer (in {describe_delta(until_next)})"
+    if late > window:
+        return f"{missed}, more than the {describe_delta(window)} it may be late"
+    return ""
 
 
 def _why(exc: Exception) -> str:

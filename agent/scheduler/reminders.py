@@ -2,7 +2,9 @@
 
 The claim records the exact message (with its "late by" note), so after a crash recovery finds
 it in the message log and does not send it twice. The note says why it is late: Steward was not
-running (it is sent at start-up), or the computer slept or had its clock set (Steward ran).
+running (it is sent at start-up), or the computer slept or had its clock set (Steward ran). A
+repeating reminder missed while Steward was down is not sent late when its next time is nearer
+than it is late: it goes then (`down_grace`, R209).
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ def reminder_text(schedule: Schedule, late: timedelta) -> str:
 
 
 class ReminderJob:
-    """Delivered even in quiet hours: the user asked for it at that time."""
+    """Delivered even in quiet hours: the user asked for it at that time. Missed while Steward
+    was down, a repeating one whose next time is nearer than it is late waits for that time
+    (R209: sent late, it came twice within minutes); a one-off is always sent, late."""
 
     deferrable = False
     grace: timedelta | None = None
+    down_grace: timedelta | None = timedelta.max  # no fixed window: only a nearer next time
 
     def __init__(self, runtime: JobRuntime) -> None:
         self.runtime = runtime

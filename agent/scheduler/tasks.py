@@ -7,6 +7,8 @@ again when it runs.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from agent.fence import fence, new_fence_id
 from agent.scheduler.jobs import (
     LATE_AFTER,
@@ -25,7 +27,11 @@ __all__ = ["TaskJob"]
 
 
 class TaskJob(AgentJob):
-    """Delivered even in quiet hours, like a reminder: the user asked for it at that time."""
+    """Delivered even in quiet hours, like a reminder: the user asked for it at that time.
+    Missed while Steward was down, a repeating one whose next time is nearer than it is late
+    waits for that time, as a reminder does (R209)."""
+
+    down_grace: timedelta | None = timedelta.max  # no fixed window: only a nearer next time
 
     async def fire(self, job: DueJob) -> JobResult:
         if not self.runtime.has_model:
