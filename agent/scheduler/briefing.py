@@ -9,7 +9,11 @@ fetched again next time.
 A briefing posted where others read it (a channel, a group: `/briefing to #team`) holds the
 feed items only: the owner's goals, reminders and mail stay in private (review 69).
 
-(Some 410 lines: the draft and the job that sends it share one data shape and are read together.)
+Each part of the "Today" list stops at a few lines and says how many more there are, and a
+goal due is listed once, with its next step (R209: 40 goals and 300 reminders made one
+280-line message, each goal twice).
+
+(Some 470 lines: the draft and the job that sends it share one data shape and are read together.)
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ __all__ = [
 ]
 
 MAX_ITEMS = 12
+GOALS_SHOWN = 10  # of the goals due, and of the other goals' next steps
+REMINDERS_SHOWN = 15  # of today's reminders; the rest are counted: /remind list has them all
 MAX_AGE = timedelta(days=7)  # older items are not news any more
 
 
@@ -94,9 +100,10 @@ def _goal_line(text: str, goal: Goal) -> _Line:
     return _Line(text, (f"goal:#{goal.id}", *goal.label.sources) if goal.tainted else ())
 
 
-def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[_Line]:
+def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[tuple[Goal, _Line]]:
     """Goals overdue, due today or within DUE_SOON's days, by their day in the owner's zone:
-    the briefing on the day a goal was due said nothing of it (review 91)."""
+    the briefing on the day a goal was due said nothing of it (review 91). A goal's next step
+    is on its line here, not again among the next steps (R209)."""
     dated = [(parse_iso(g.due_at).astimezone(zone).date(), g) for g in goals if g.due_at]
     lines = []
     for day, goal in sorted(dated, key=lambda pair: (pair[0], pair[1].id)):
@@ -108,8 +115,24 @@ def _goals_due(goals: Sequence[Goal], today: date, zone: ZoneInfo) -> list[_Line
             line = f"Due soon: #{goal.id} {goal.title} (due {day:%a %Y-%m-%d})"
         else:
             continue
-        lines.append(_goal_line(line, goal))
+        if goal.next_step:
+            line += f": next step — {goal.next_step}"
+        lines.append((goal, _goal_line(line, goal)))
     return lines
+
+
+def _capped(lines: list[_Line], most: int, more: str) -> tuple[list[_Line], str]:
+    """The first `most` lines, and "…and N more: <more>" when there were more (R209: a part
+    of the briefing had no limit; the model was left to cut it without saying so)."""
+    if len(lines) <= most:
+        return lines, ""
+    return lines[:most], f"…and {len(lines) - most} {more}"
+
+
+def _section(title: str, lines: list[str], more: str, empty: str = "") -> str:
+    """One part of the "Today" list, as both the plain text and the prompt write it."""
+    listed = [f"- {line}" for line in lines] or ([f"- {empty}"] if empty else [])
+    return f"{title}:\n" + "\n".join([*listed, *([more] if more else [])])
 
 
 def _terms(text: str) -> list[str]:
@@ -152,6 +175,7 @@ class BriefingDraft:
     goal_steps: list[str] = field(default_factory=list)
     goals_due: list[str] = field(default_factory=list)  # overdue, due today or soon
     reminders: list[str] = field(default_factory=list)
+    more: dict[str, str] = field(default_factory=dict)  # a part's title: "…and N more: …"
     today_sources: list[str] = field(default_factory=list)  # of the lines made from outside
     mail: Any = None  # the inbox part (MailSource.digest), when the user asked for it
     private: bool = True  # for the owner alone; else posted where others read it
@@ -193,7 +217,7 @@ class BriefingDraft:
                 + self.footer()
             )
         today = "\n\n".join(
-            f"{title}:\n" + "\n".join(f"- {line}" for line in lines) for title, lines in sections
+            _section(title, lines, self.more.get(title, "")) for title, lines in sections
         )
         return f"Good morning. Nothing new in your feeds today.\n\n{today}" + self.footer()
 
@@ -241,24 +265,43 @@ class BriefingWriter:
         items = rank_items(candidates, topics, interests, now)[:MAX_ITEMS]
 
         goals = await runtime.stores.goals.active(user.id) if private else []
-        goal_steps = [
-            _goal_line(f"#{g.id} {g.title}: next step — {g.next_step}", g)
-            for g in goals
-            if g.next_step
-        ]
         local_now = now.astimezone(zone)
-        due = _goals_due(goals, local_now.date(), zone)
+        due_goals = _goals_due(goals, local_now.date(), zone)
+        listed_due = {goal.id for goal, _ in due_goals}
+        goal_steps, more_steps = _capped(
+            [
+                _goal_line(f"#{g.id} {g.title}: next step — {g.next_step}", g)
+                for g in goals
+                if g.next_step and g.id not in listed_due
+            ],
+            GOALS_SHOWN,
+            "more: /goal list",
+        )
+        due, more_due = _capped([line for _, line in due_goals], GOALS_SHOWN, "more: /goal list")
         end_of_day = (local_now + timedelta(days=1)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        reminders = [
-            _Line(
-                f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}",
-                job_sources(s),
+        reminders, more_reminders = _capped(
+            [
+                _Line(
+                    f"{s.next_run_at.astimezone(zone):%H:%M} {s.payload.get('text', '')}",
+                    job_sources(s),
+                )
+                for s in await runtime.schedules.for_user(user.id, ("reminder",))
+                if private and s.next_run_at and s.next_run_at <= end_of_day
+            ],
+            REMINDERS_SHOWN,
+            "more today: /remind list",
+        )
+        more = {
+            title: line
+            for title, line in (
+                ("Goals due", more_due),
+                ("Goal next steps", more_steps),
+                ("Reminders today", more_reminders),
             )
-            for s in await runtime.schedules.for_user(user.id, ("reminder",))
-            if private and s.next_run_at and s.next_run_at <= end_of_day
-        ]
+            if line
+        }
 
         parts = [
             f"Morning briefing for {local_now:%A %Y-%m-%d}. Write the owner a short briefing "
@@ -270,6 +313,8 @@ class BriefingWriter:
             "Write a short briefing (under 250 words): the feed items worth their time, "
             "numbered, one line each with its link. Nothing else: no goals, reminders or mail.",
         ]
+        if more:  # the lists below stop at a few lines each
+            parts.append("Where a list below ends with “…and N more”, keep that line as it is.")
         if topics and private:  # elsewhere they only rank the items: they are the owner's
             parts.append("Their topics: " + ", ".join(topics) + ". Put those first.")
         parts.append(
@@ -298,12 +343,14 @@ class BriefingWriter:
         if mail is not None:
             parts.append(mail.prompt)
         if private:
-            steps = "\n".join(f"- {s.for_prompt()}" for s in goal_steps) or "- (none)"
-            parts.append("Goal next steps:\n" + steps)
-            if due:
-                parts.append("Goals due:\n" + "\n".join(f"- {d.for_prompt()}" for d in due))
-            listed = "\n".join(f"- {r.for_prompt()}" for r in reminders)
-            parts.append("Reminders today:\n" + (listed or "- (none)"))
+            for title, lines, empty in (
+                ("Goal next steps", goal_steps, "(none)"),
+                ("Goals due", due, ""),
+                ("Reminders today", reminders, "(none)"),
+            ):
+                if lines or empty:
+                    prompt_lines = [line.for_prompt() for line in lines]
+                    parts.append(_section(title, prompt_lines, more.get(title, ""), empty))
         if failed:
             parts.append(
                 "Some feeds failed; a footer naming them is added after your text, so do not "
@@ -318,6 +365,7 @@ class BriefingWriter:
             goal_steps=[line.text for line in goal_steps],
             goals_due=[line.text for line in due],
             reminders=[line.text for line in reminders],
+            more=more,
             today_sources=list(dict.fromkeys(s for line in today for s in line.sources)),
             mail=mail,
             private=private,

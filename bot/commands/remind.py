@@ -1,4 +1,9 @@
-"""/remind: reminders in plain words, their list, and cancelling one."""
+"""/remind: reminders in plain words, their list, and cancelling one.
+
+`/remind list` shows PAGE reminders at a time, by when they fall due, and ends with the command
+for the next ones (R209: 300 reminders were one 16,921-character answer); `/remind list all`
+still shows every one.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +29,13 @@ group = CommandGroup()
 
 USAGE = (
     "/remind <when> <what>  (when: 45s, 10m, 2h30m, tomorrow 9:00, 2026-12-24 18:00, "
-    "every monday 8:00, every day 21:00)\n/remind list\n/remind cancel <id> [<id> …]"
+    "every monday 8:00, every day 21:00)\n/remind list [<page> | all]\n/remind cancel <id> [<id> …]"
 )
 WHICH = "Which one? /remind cancel <id> (the ids are in /remind list)."
+PAGE = 30
+"""Reminders one `/remind list` answer shows; `/remind list 2` shows the next ones."""
+PAGE_HOW = f"/remind list 2 shows reminders {PAGE + 1} to {2 * PAGE}; /remind list all every one."
+NONE = "No reminders. Set one with /remind 10m stretch."
 
 remind = group.command(
     "remind",
@@ -47,17 +56,60 @@ def _typed(text: str, address: Address) -> str:
     return for_channel(text, address.channel, ("remind",))
 
 
+def _page(text: str) -> int:
+    """The page of `/remind list 2`: a number from 1."""
+    number = as_id(text)
+    if number is None or number < 1:
+        raise UsageError(f"{text[:20]!r} is not a page number: {PAGE_HOW}")
+    return number
+
+
+# before "list [page]", which would read "all" as a page
 @remind.sub("list all")  # as `/goal list all` has it (review 80): every pending one is listed
-@remind.sub("list")
-async def list_reminders(
-    user: User, chat: Chat, address: Address, scheduler: SchedulerService
-) -> str:
+async def list_all(user: User, chat: Chat, address: Address, scheduler: SchedulerService) -> str:
     if in_group(chat):
         return IN_PRIVATE
     schedules = await scheduler.pending_for(user)
     if not schedules:
-        return _typed("No reminders. Set one with /remind 10m stretch.", address)
+        return _typed(NONE, address)
     return "\n".join(scheduler.describe(s, user) for s in schedules)
+
+
+# "list" and one word only: "/remind list the groceries tomorrow 10:00" is still a reminder
+@remind.sub("list [page]", page=lambda text: _page(text))
+async def list_reminders(
+    page: int | None, user: User, chat: Chat, address: Address, scheduler: SchedulerService
+) -> str:
+    """PAGE at a time, the soonest first, then how many more and the command for them."""
+    if in_group(chat):
+        return IN_PRIVATE
+    schedules = await scheduler.pending_for(user)
+    if not schedules:
+        return _typed(NONE, address)
+    number = page or 1
+    start = (number - 1) * PAGE
+    if start >= len(schedules):
+        last = -(-len(schedules) // PAGE)
+        count = f"{len(schedules)} reminder{'s' if len(schedules) > 1 else ''}"
+        return _typed(
+            f"You have {count}, {PAGE} to a page, so there is no page {number}: "
+            f"/remind list {last} shows the last page.",
+            address,
+        )
+    shown = schedules[start : start + PAGE]
+    lines = [scheduler.describe(s, user) for s in shown]
+    if start:
+        lines.insert(0, f"Reminders {start + 1} to {start + len(shown)} of {len(schedules)}:")
+    left = len(schedules) - start - len(shown)
+    if left:
+        lines.append(
+            _typed(
+                f"…and {left} more: /remind list {number + 1} shows the next "
+                f"{min(left, PAGE)}, /remind list all every one.",
+                address,
+            )
+        )
+    return "\n".join(lines)
 
 
 @remind.sub("cancel <schedule_ids...>", problem=WHICH, schedule_ids=_schedule_ids)
