@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.visible import visible
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 __all__ = [
     "FEED_ITEM_KEEP",
@@ -151,30 +155,36 @@ class FeedStore:
 
     async def add_items(self, feed_id: int, items: Iterable[NewItem]) -> int:
         """Store items not seen before in this feed, note that the others are still served,
-        and forget the feed's items not served for FEED_ITEM_KEEP; returns how many were new."""
+        and forget the feed's items not served for FEED_ITEM_KEEP; returns how many were new.
+        An item already stored under another key is the same item (see `_twins`)."""
+        items = list(items)
+        twins = _twins(items)
         now = iso(self._clock.now())
         added = 0
         async with self._db.transaction() as tx:
             for item in items:
+                stored = await _stored_as(tx, feed_id, item, twins)
+                if stored is not None:
+                    await tx.execute(
+                        "UPDATE feed_items SET last_seen_at = ? WHERE id = ?", (now, stored)
+                    )
+                    continue
                 cursor = await tx.execute(
                     "INSERT INTO feed_items (feed_id, item_key, title, link, summary,"
                     " published_at, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (feed_id, item_key) DO UPDATE"
-                    " SET last_seen_at = excluded.last_seen_at RETURNING first_seen_at",
+                    " ON CONFLICT (feed_id, item_key) DO NOTHING",
                     (
                         feed_id,
                         item.key,
                         item.title,
                         item.link,
                         item.summary,
-                        iso(item.published_at) if item.published_at else None,
+                        _when(item),
                         now,
                         now,
                     ),
                 )
-                row = await cursor.fetchone()
-                await cursor.close()
-                added += row is not None and row[0] == now
+                added += cursor.rowcount
             now_at = self._clock.now()
             await tx.execute(
                 "DELETE FROM feed_items WHERE feed_id = ? AND last_seen_at < CASE WHEN"
@@ -272,3 +282,48 @@ class FeedStore:
             " updated_at = excluded.updated_at",
             (user_id, json.dumps(destination, sort_keys=True), iso(self._clock.now())),
         )
+
+
+def _when(item: NewItem) -> str | None:
+    return iso(item.published_at) if item.published_at else None
+
+
+def _twins(items: list[NewItem]) -> tuple[Counter[str], Counter[tuple[str, str, str | None]]]:
+    """How many items of this fetch share each link, and each link, title and date: what
+    several items share tells none of them apart (a feed may link every item to its home page)."""
+    links = Counter(item.link for item in items if item.link)
+    looks = Counter((item.link, item.title, _when(item)) for item in items)
+    return links, looks
+
+
+async def _stored_as(
+    tx: aiosqlite.Connection,
+    feed_id: int,
+    item: NewItem,
+    twins: tuple[Counter[str], Counter[tuple[str, str, str | None]]],
+) -> int | None:
+    """The row of this feed that holds the item: by its key, else (R209: a feed gave its items
+    new guids on every fetch, and each was stored and briefed again every morning) by a link no
+    other item of the fetch has, with the same title or date (a feed of one item a day, linked
+    to its home page, has new ones), else by link, title and date, when dated and unshared."""
+    links, looks = twins
+    when = _when(item)
+    queries = [("item_key = ?", (item.key,))]
+    if item.link and links[item.link] == 1:
+        queries.append(
+            ("link = ? AND (title = ? OR published_at = ?)", (item.link, item.title, when))
+        )
+    if when is not None and looks[(item.link, item.title, when)] == 1:
+        queries.append(
+            ("link = ? AND title = ? AND published_at = ?", (item.link, item.title, when))
+        )
+    for where, args in queries:
+        cursor = await tx.execute(
+            f"SELECT id FROM feed_items WHERE feed_id = ? AND {where} ORDER BY id LIMIT 1",
+            (feed_id, *args),
+        )
+        row = await cursor.fetchone()
+        await cursor.close()
+        if row is not None:
+            return int(row[0])
+    return None
