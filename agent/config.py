@@ -6,6 +6,7 @@ line naming it; split, a setting and its check would live apart.)
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -54,6 +55,62 @@ EMBEDDER_NAMES = (
     "disabled",
 )
 """STEWARD_EMBEDDER's values: the first four named in its error, the rest aliases."""
+
+
+_PATH_SETTINGS = {
+    "data_dir": "looks like a secret key, not a folder (not shown): put the key in its own "
+    "setting, e.g. ANTHROPIC_API_KEY=sk-ant-…, and a folder here, e.g. STEWARD_DATA_DIR=data",
+    "embedder_dir": "looks like a secret key, not a folder (not shown): put the key in its own "
+    "setting, e.g. ANTHROPIC_API_KEY=sk-ant-…, and the model's folder here, e.g. "
+    "STEWARD_EMBEDDER_DIR=/opt/models/all-MiniLM-L6-v2",
+    "mcp_config": "looks like a secret key, not a file (not shown): put the key in its own "
+    "setting, e.g. GITHUB_TOKEN=ghp_… named as ${GITHUB_TOKEN} in the file, and the file here, "
+    "e.g. STEWARD_MCP_CONFIG=/etc/steward/mcp.json",
+}
+"""The settings that are paths, each with its refusal when a part of it looks like a key."""
+_NAME_MAX = 255  # bytes in one name, on Linux's file systems
+
+
+def _key_in_path(path: Path) -> bool:
+    """Whether a part of `path` looks like a key, so it must be neither used nor shown: the
+    data folder is logged, shown in /status and made on disk, and an error line names a file
+    (R204: `STEWARD_DATA_DIR=sk-ant-…` did all three). A part that is an existing folder of an
+    absolute path is someone's folder, not a pasted key (a model in a Hugging Face cache sits
+    under `snapshots/<40 hex digits>`). A part longer than a file system takes is no key either:
+    the file system refuses it, naming no value (R186)."""
+    with contextlib.suppress(RuntimeError):  # no home directory to expand `~` with
+        path = path.expanduser()
+    made = Path(path.anchor) if path.is_absolute() else None  # None: relative, nothing exempt
+    for part in path.parts[1:] if made else path.parts:
+        made = made / part if made else None
+        if _key_name(part) and len(os.fsencode(part)) <= _NAME_MAX and not _is_dir(made):
+            return True
+    return False
+
+
+_KEY_PREFIX = re.compile(r"(sk-|xox[a-z]-|xapp-|gh[pousr]_|github_pat_|glpat-)")
+_LONG_RUN = re.compile(r"[A-Za-z0-9_+/=-]{24,}")
+
+
+def _key_name(part: str) -> bool:
+    """Whether one name of a path looks like a key: a known key prefix, or a long run that
+    mixes digits, capitals and small letters. Narrower than `looks_like_key`, which any long
+    name meets: `my-personal-assistant-data-2024` is a folder someone chose, not a key."""
+    if _KEY_PREFIX.match(part):
+        return True
+    return any(
+        re.search(r"\d", run) and re.search(r"[a-z]", run) and re.search(r"[A-Z]", run)
+        for run in _LONG_RUN.findall(part)
+    )
+
+
+def _is_dir(path: Path | None) -> bool:
+    if path is None:
+        return False
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long, or a parent that may not be searched
+        return False
 
 
 def _ipv6(text: str) -> bool:
@@ -305,12 +362,18 @@ class Settings(BaseSettings):
     def _chroma_url(cls, value: str | None) -> str | None:
         return _checked_url(value, "a Chroma server URL (http://host:port)")
 
-    @field_validator("data_dir")
+    @field_validator(*_PATH_SETTINGS)
     @classmethod
-    def _data_dir(cls, value: Path) -> Path:
-        """R116: /dev/null gave "cannot use /dev/null: File exists", naming no setting. A
-        relative path is joined to Steward's home later, and checked then (agent/paths.py)."""
-        if value.is_absolute() and (problem := data_dir_problem(value)):
+    def _path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A key pasted here is refused before anything shows the path (R204). R116: /dev/null
+        gave "cannot use /dev/null: File exists", naming no setting. A relative data folder is
+        joined to Steward's home later, and checked then (agent/paths.py)."""
+        if value is None:
+            return None
+        if _key_in_path(value):
+            raise ValueError(_PATH_SETTINGS[str(info.field_name)])
+        absolute_dir = info.field_name == "data_dir" and value.is_absolute()
+        if absolute_dir and (problem := data_dir_problem(value)):
             raise ValueError(problem)
         return value
 

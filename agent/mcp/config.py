@@ -44,7 +44,9 @@ __all__ = [
     "referenced_names",
 ]
 
-SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+SERVER_NAME = re.compile(r"(?=.{1,32}\Z)[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+"""1-32 letters, digits and single hyphens, as the error and the README say (R204: `a--b`
+and `a-` were taken)."""
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KNOWN_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled"}
 _REFUSED_KEYS = {"autoApprove", "alwaysAllow", "autoapprove", "trust"}
@@ -96,6 +98,14 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+def _shown_path(path: Path) -> str:
+    """` (path)` for an error line, or ` (not shown)` when a part of it looks like a key (R204:
+    a key pasted into STEWARD_MCP_CONFIG reached the journal in this line)."""
+    if any(looks_like_key(part) for part in path.parts):
+        return " (not shown: it looks like a secret key)"
+    return f" ({path})"
+
+
 def referenced_names(path: Path) -> set[str]:
     """The variables the servers file names as `${VAR}` (none when it cannot be read): kept in
     `.env` for the servers, as the README says to, they are not misspelt settings (R134)."""
@@ -123,7 +133,7 @@ def load_mcp_config(
     """Read and check the file; a missing file is no servers unless `required`."""
     if not path.exists():
         if required:
-            raise McpConfigError(f"{path}: no such file (STEWARD_MCP_CONFIG)")
+            raise McpConfigError(f"STEWARD_MCP_CONFIG: no such file{_shown_path(path)}")
         return McpConfig(path)
     env = environment() if environ is None else environ
     try:

@@ -114,6 +114,8 @@ async def usage_report(
 ) -> str:
     if not user.is_owner:
         return OWNER_ONLY
+    if in_group(chat):  # R204: everyone here would read the owner's spending, as for /status
+        return IN_PRIVATE
     probe = TurnRequest(kind="chat", user=user, chat=chat, address=None, text="")
     lines: list[str] = []
     for label, since in (

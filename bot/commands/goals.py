@@ -38,7 +38,9 @@ WHICH = "Which goal? Give its id (see /goal list)."
 
 goal = group.command(
     "goal",
-    summary="goals that persist: add, list, show, note, next, done, drop, every, due, reopen",
+    summary=(
+        "goals that persist: add, list, show, note, next, done, drop, every, due, reopen, rename"
+    ),
     usage=USAGE,
     example="/goal add Run a half marathon in spring",
 )
