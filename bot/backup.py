@@ -26,6 +26,11 @@ is moved aside, never deleted: to `<data dir>.before-restore-<time>`, or to
 volume) or its parent is not writable; an error after that says where it went. The next
 `steward run` migrates an older schema and re-embeds the memory vectors.
 
+A backup whose owner (as the last start recorded STEWARD_OWNER in it) has no identity in this
+STEWARD_OWNER is refused unless `other_owner` says so (R207: the next start gave that owner's
+memories and goals to this one, and cancelled their reminders, without a word). An archive
+damaged in storage is refused as damaged, named, whatever gzip or tar says of it (R207).
+
 (Over 400 lines: making and restoring are the two sides of one format, kept together so they
 cannot drift apart; what a restore accepts of an archive's members is in backup_checks.py.)
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gzip
 import hashlib
 import io
 import json
@@ -62,12 +68,15 @@ from bot.backup_checks import (
     extract_checked,
     safe_name,
 )
+from bot.channels.console import CONSOLE_IDENTITY
+from bot.commands.access import OWNER_STATE
 from bot.output_target import is_backup
 from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import (
     NoDatabase,
     UnreadableDatabase,
     archived_database,
+    archived_state,
     latest_schema,
     owe_withdrawal,
     snapshot_database,
@@ -502,16 +511,54 @@ def _sha256(path: Path) -> str:
         return _digest(handle)
 
 
+_DAMAGE = (gzip.BadGzipFile, zlib.error, EOFError, tarfile.ReadError)
+"""What reading a stored archive raises when its bytes changed or are missing: a CRC or length
+that does not match, a deflate stream or a tar header that does not read, an end too soon."""
+
+
+def _damaged(archive: Path, exc: BaseException) -> BackupError:
+    """R207: gzip's own words ("CRC check failed 0x… != 0x…") named neither the file nor what
+    was wrong with it, nor that nothing was changed."""
+    why = "it ends too soon: cut short?" if isinstance(exc, EOFError) else _one_line(exc)
+    return BackupError(
+        f"{archive} is damaged ({why}); nothing was changed: restore another copy of it, or an "
+        "older backup"
+    )
+
+
+def _stream_damage(archive: Path) -> BaseException | None:
+    """What is wrong with `archive`'s gzip stream read to its end, if it is a gzip file at all:
+    tar stops at the first header it cannot read, before gzip checks the CRC, so a damaged
+    archive looked like no tar archive, or one without a manifest (R207)."""
+    try:
+        with archive.open("rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                return None
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) as stream:
+                while stream.read(_BLOCK):
+                    pass
+    except (OSError, EOFError, zlib.error) as exc:
+        return exc
+    return None
+
+
 def _unpack(archive: Path, staging: Path) -> dict[str, Any]:
     """Extract and check every file into `staging`; returns the manifest."""
     try:
         tar = tarfile.open(archive, "r:gz")  # noqa: SIM115
     except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+        if damage := _stream_damage(archive):
+            raise _damaged(archive, damage) from None
         raise BackupError(f"cannot read {archive}: {exc}") from None
     try:
         return _unpack_open(tar, archive, staging)
-    except (EOFError, zlib.error, tarfile.ReadError) as exc:  # the archive ends too soon
-        raise BackupError(f"{archive} is damaged (cut short?): {exc}") from None
+    except _DAMAGE as exc:  # read while the manifest is looked for, or a file extracted
+        raise _damaged(archive, exc) from None
+    except BackupError:
+        if damage := _stream_damage(archive):  # "no manifest": tar stopped at a bad header
+            raise _damaged(archive, damage) from None
+        raise
 
 
 def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str, Any]:
@@ -531,6 +578,8 @@ def _unpack_open(tar: tarfile.TarFile, archive: Path, staging: Path) -> dict[str
             extract_checked(tar, staging, members)
         except UnsafeMember as exc:
             raise BackupError(f"{archive} is not a Steward backup ({exc})") from None
+        except _DAMAGE:  # BadGzipFile is an OSError too: said as damage by _unpack
+            raise
         except (OSError, tarfile.TarError) as exc:
             raise BackupError(f"cannot unpack {archive}: {exc}") from None
     for name, expected in files.items():
@@ -567,6 +616,37 @@ def _check_database(database: Path, archive: Path) -> int:
             f"{newest}: made by a newer Steward? Upgrade Steward first"
         )
     return schema
+
+
+def _recorded_owner(database: Path) -> list[str]:
+    """The owner's identities as the last start before the backup recorded STEWARD_OWNER in it
+    (`bot.commands.access.apply_owner_settings`); none from a Steward that recorded none."""
+    try:
+        recorded = json.loads(archived_state(database, OWNER_STATE) or "[]")
+    except (UnreadableDatabase, ValueError):
+        return []
+    return [str(i) for i in recorded] if isinstance(recorded, list) else []
+
+
+def _check_owner(database: Path, archive: Path, settings: Settings) -> None:
+    """R207: refuse a backup of another owner before anything is moved. The next start takes
+    a recorded identity STEWARD_OWNER no longer lists for an edit of the settings: it gives
+    the person's memories, goals and history to the identities listed now, unlinks the old
+    one and cancels its reminders. The console identity is every Steward's, so it tells
+    nothing about whose the backup is."""
+    console = str(CONSOLE_IDENTITY)
+    theirs = [i for i in _recorded_owner(database) if i != console]
+    ours = [str(i) for i in settings.owner]
+    if not theirs or set(theirs) & set(ours):
+        return
+    listed = ", ".join(ours) if ours else "not set"
+    both = ",".join([*theirs, *ours])
+    raise BackupError(
+        f"{archive} is not restored, nothing was changed: this backup belongs to "
+        f"{', '.join(theirs)}, and STEWARD_OWNER is {listed}. If both are you, list both "
+        f"(STEWARD_OWNER={both}) and restore again; to give its memories and goals to "
+        f"STEWARD_OWNER anyway (its reminders are then cancelled), add --other-owner"
+    )
 
 
 def _aside_dir(data: Path) -> Path:
@@ -628,16 +708,22 @@ def _put_back(
         shutil.copy2(extra, target)
 
 
-def restore_backup(settings: Settings, archive: Path, *, force: bool = False) -> RestoreReport:
-    """Put the backup's files in the data directory (see the module docstring)."""
+def restore_backup(
+    settings: Settings, archive: Path, *, force: bool = False, other_owner: bool = False
+) -> RestoreReport:
+    """Put the backup's files in the data directory (see the module docstring). `force`
+    replaces data already there; `other_owner` takes over a backup whose owner is not in
+    STEWARD_OWNER (two meanings, two flags: restoring over data always needs the first)."""
     data = settings.data_dir.absolute()
     if not archive.is_file():
         raise BackupError(f"no backup at {archive}")
     try:
         is_tar = tarfile.is_tarfile(archive)  # before anything is made (an empty data directory)
     except (EOFError, zlib.error) as exc:  # a gzip stream cut short (R116: a traceback's words)
-        raise BackupError(f"{archive} is damaged (cut short?): {exc}") from None
+        raise _damaged(archive, exc) from None
     if not is_tar:
+        if damage := _stream_damage(archive):  # a gzip file whose first tar header is hurt
+            raise _damaged(archive, damage) from None
         raise BackupError(f"{archive} is not a Steward backup (not a tar archive)")
     data.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data, "restore"):  # DataDirBusy while `steward run` holds it
@@ -659,6 +745,8 @@ def restore_backup(settings: Settings, archive: Path, *, force: bool = False) ->
         try:
             manifest = _unpack(archive, staging)
             schema = _check_database(staging / "data" / DB_NAME, archive)
+            if not other_owner:
+                _check_owner(staging / "data" / DB_NAME, archive, settings)
             # what it holds pending was asked before it: marked before it is put in place, so
             # a restore killed at any point leaves no database without the mark (R147: killed
             # just after the move, an approval already run could be approved and run again)

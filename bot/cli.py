@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a data directory that holds data (it is moved aside, not deleted)",
     )
+    restore.add_argument(
+        "--other-owner",
+        action="store_true",
+        help="restore a backup whose owner is not in STEWARD_OWNER: its memories and goals "
+        "become STEWARD_OWNER's, and its reminders are cancelled",
+    )
     return parser
 
 
@@ -204,11 +210,11 @@ def _backup(settings: Settings, file: str) -> int:
     return 0
 
 
-def _restore(settings: Settings, file: str, force: bool) -> int:
+def _restore(settings: Settings, file: str, force: bool, other_owner: bool) -> int:
     from bot.backup import restore_backup
 
     with _terminated_cleanly():
-        report = restore_backup(settings, Path(file), force=force)
+        report = restore_backup(settings, Path(file), force=force, other_owner=other_owner)
     aside = f"; the previous data is in {report.moved_aside}" if report.moved_aside else ""
     print(
         f"restored {report.files} files from the backup of {report.created_at} into "
@@ -248,7 +254,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
             return runner.run(run(settings))
     if args.command == "restore":
-        return _restore(settings, args.file, args.force)
+        return _restore(settings, args.file, args.force, args.other_owner)
     if args.command == "mcp":
         from bot.mcp_cli import mcp_check
 

@@ -29,6 +29,7 @@ __all__ = [
     "NoDatabase",
     "UnreadableDatabase",
     "archived_database",
+    "archived_state",
     "latest_schema",
     "owe_withdrawal",
     "schema_of",
@@ -144,6 +145,22 @@ def archived_database(path: Path) -> ArchivedDatabase:
             return ArchivedDatabase(problem, tables, int(row[0] or 0))
     except sqlite3.Error as exc:
         raise UnreadableDatabase(str(exc)) from None
+
+
+def archived_state(path: Path, key: str) -> str | None:
+    """One `state` value of a staged database, read as `archived_database` reads it (never
+    changing the file); None when the key, or the table, is not there. For the restore's
+    owner check (R207). Raises UnreadableDatabase."""
+    uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+            if "state" not in tables:
+                return None
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error as exc:
+        raise UnreadableDatabase(str(exc)) from None
+    return None if row is None or row[0] is None else str(row[0])
 
 
 RESTORED_PENDING = "restore.withdraw_pending"

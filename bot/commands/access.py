@@ -171,9 +171,17 @@ async def _unlink(
 ) -> str:
     """One of a person's linked accounts (linked by mistake, lost) stops being theirs: the
     owner's stops being the owner."""
+    note, _ = await _unlink_counted(stores, identity, actor, whose)
+    return note
+
+
+async def _unlink_counted(
+    stores: Stores, identity: Identity, actor: str, whose: str = "the owner's"
+) -> tuple[str, int]:
+    """`_unlink`, and how many reminders and tasks it cancelled (R207: a start says so)."""
     detached = await stores.links.unlink(identity)
     if detached is None:
-        return f"{identity} is the owner's only identity; it can't be unlinked."
+        return f"{identity} is the owner's only identity; it can't be unlinked.", 0
     # asked for in its chat: nothing of it runs, and no turn resumes to answer there
     for approval in await stores.approvals.withdraw_in_chats(detached.stopped_in, decided_by=actor):
         await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
@@ -204,7 +212,7 @@ async def _unlink(
     return (
         f"{identity} is no longer one of {whose} accounts: it is a person of its own now, "
         f"who can't talk to me.{also} /allow {identity} would let them in as someone else."
-    )
+    ), stopped
 
 
 async def apply_owner_settings(stores: Stores, configured: list[Identity]) -> User:
@@ -217,8 +225,11 @@ async def apply_owner_settings(stores: Stores, configured: list[Identity]) -> Us
         identity = Identity.parse(gone)
         user = await stores.people.resolve(identity)
         if user is not None and user.is_owner:
-            note = await _unlink(stores, identity, "settings")
-            log.info("STEWARD_OWNER no longer lists %s: %s", gone, note)
+            note, stopped = await _unlink_counted(stores, identity, "settings")
+            # R207: reminders cancelled (the note says how many) were lost unsaid at INFO,
+            # e.g. after a restore of another owner's backup
+            level = logging.WARNING if stopped else logging.INFO
+            log.log(level, "STEWARD_OWNER no longer lists %s: %s", gone, note)
     await stores.state.set(OWNER_STATE, json.dumps(current))
     return owner
 
