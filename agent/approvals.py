@@ -37,6 +37,8 @@ from memory.stores import Stores
 from memory.turns import TurnStatus
 
 __all__ = [
+    "ACTION_FORMAT",
+    "ACTION_FORMAT_KEY",
     "CLOCK_SLACK",
     "DECIDING",
     "MAY_HAVE_BEEN_DONE",
@@ -56,6 +58,15 @@ log = logging.getLogger(__name__)
 
 CLOCK_SLACK = timedelta(minutes=1)
 """How far a clock may step back (a time sync) before the requests made since expire."""
+
+ACTION_FORMAT = "2026-12-07"
+"""How what a request is bound to is worked out: its action's hash and the state the action
+depends on (`agent/tree_digest.py`, a tool's `depends_on`, such as the shell's tree). Change it
+whenever either is worked out differently: a request asked under another way is withdrawn at
+the next start, saying Steward was upgraded (R207: approved after an upgrade, two untouched
+requests were refused as "its arguments or the files it depends on changed")."""
+ACTION_FORMAT_KEY = "approvals.action_format"
+"""State key: the ACTION_FORMAT the pending requests were asked under (none: before R207)."""
 
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 

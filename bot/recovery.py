@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from agent.approvals import RESUME_WITHIN
+from agent.approvals import ACTION_FORMAT, ACTION_FORMAT_KEY, RESUME_WITHIN
 from agent.core import Steward
 from agent.types import Address, CommandCall
 from memory.approvals import Approval, ApprovalStatus
@@ -54,6 +54,18 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
                 "it may have run after that backup. Ask for it again if it still matters.",
             )
         await stores.state.set(RESTORED_PENDING, "0")
+    if await stores.state.get(ACTION_FORMAT_KEY) != ACTION_FORMAT:  # an upgrade (R207)
+        for approval in await stores.approvals.withdraw_upgraded():
+            label = await stores.turns.label_of(approval.turn_id)
+            await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+            notes += await _withdrawn(
+                steward,
+                approval,
+                f"I was upgraded while {approval.tool} (request {approval.id}) waited for "
+                "approval, and I check an action differently now: it was withdrawn and did not "
+                "run. Ask for it again if it still matters.",
+            )
+        await stores.state.set(ACTION_FORMAT_KEY, ACTION_FORMAT)
     reported: set[str] = set()  # requests whose fate a note tells already
     for approval in await stores.approvals.fail_interrupted():
         reported.add(approval.id.lower())

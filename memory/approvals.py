@@ -296,6 +296,16 @@ class ApprovalStore:
             "withdrawn: Steward was restored from a backup taken while it waited; nothing ran",
         )
 
+    async def withdraw_upgraded(self) -> list[Approval]:
+        """Deny every request asked under an older Steward, which bound it to its action in
+        another way: approved now, it could only be refused as changed (R207)."""
+        return await self._withdraw(
+            await self.pending(),
+            "steward",
+            "withdrawn: Steward was upgraded while it waited, and checks actions differently now;"
+            " nothing ran",
+        )
+
     async def withdraw_unshown(self, turn_id: int) -> list[Approval]:
         """Deny what a turn cut short by a stop asked for before its card was shown (R147: no
         card, never re-sent, and the same request asked again was merged into the unseen one
