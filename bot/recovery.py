@@ -43,28 +43,23 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
     stores = steward.stores
     notes: list[RestartNote] = []
     if await stores.state.get(RESTORED_PENDING) == "1":  # set by `steward restore`
-        for approval in await stores.approvals.withdraw_restored():
-            label = await stores.turns.label_of(approval.turn_id)
-            await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
-            notes += await _withdrawn(
-                steward,
-                approval,
-                f"I was restored from a backup taken while {approval.tool} (request "
-                f"{approval.id}) waited for approval: it was withdrawn and did not run, since "
-                "it may have run after that backup. Ask for it again if it still matters.",
-            )
+        withdrawn = await stores.approvals.withdraw_restored()
+        notes += await _withdrawn_turns(
+            steward,
+            withdrawn,
+            "I was restored from a backup taken while {tool} (request {id}) waited for "
+            "approval: it was withdrawn and did not run, since it may have run after that "
+            "backup. Ask for it again if it still matters.",
+        )
         await stores.state.set(RESTORED_PENDING, "0")
     if await stores.state.get(ACTION_FORMAT_KEY) != ACTION_FORMAT:  # an upgrade (R207)
-        for approval in await stores.approvals.withdraw_upgraded():
-            label = await stores.turns.label_of(approval.turn_id)
-            await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
-            notes += await _withdrawn(
-                steward,
-                approval,
-                f"I was upgraded while {approval.tool} (request {approval.id}) waited for "
-                "approval, and I check an action differently now: it was withdrawn and did not "
-                "run. Ask for it again if it still matters.",
-            )
+        notes += await _withdrawn_turns(
+            steward,
+            await stores.approvals.withdraw_upgraded(),
+            "I was upgraded while {tool} (request {id}) waited for approval, and I check an "
+            "action differently now: it was withdrawn and did not run. Ask for it again if it "
+            "still matters.",
+        )
         await stores.state.set(ACTION_FORMAT_KEY, ACTION_FORMAT)
     reported: set[str] = set()  # requests whose fate a note tells already
     for approval in await stores.approvals.fail_interrupted():
@@ -142,6 +137,21 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
 
 
 _DECISION = re.compile(r"/(?:approve|deny)(?:@\w+)?\s+([A-Za-z0-9]+)\s*$", re.IGNORECASE)
+
+
+async def _withdrawn_turns(
+    steward: Steward, withdrawn: list[Approval], text: str
+) -> list[RestartNote]:
+    """Requests withdrawn at the start before anyone could decide them: each one's turn ends
+    (skipped), and its chat is told (`text`, with the request's `{tool}` and `{id}`)."""
+    notes = []
+    for approval in withdrawn:
+        label = await steward.stores.turns.label_of(approval.turn_id)
+        await steward.stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+        notes += await _withdrawn(
+            steward, approval, text.format(tool=approval.tool, id=approval.id)
+        )
+    return notes
 
 
 async def _withdrawn(steward: Steward, approval: Approval, text: str) -> list[RestartNote]:

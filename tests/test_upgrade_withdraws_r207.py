@@ -10,27 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import running_steward, said_last
+from fakes.anthropic import FakeAnthropic
+from harness import running_steward
+from test_cross_chat_approvals import ASK_GOAL_ADD, _model
 
 from agent.approvals import ACTION_FORMAT_KEY
 from bot.recovery import recover_interrupted
 from memory.approvals import ApprovalStatus
-
-ASK_GOAL_ADD = """
-[[rules]]
-tool = "goal_add"
-decision = "ask"
-"""
-
-
-def _model(request: RecordedRequest) -> Reply:
-    said = said_last(request)
-    if request.tool_results:
-        return Reply.text("done:")
-    if said.startswith("track "):
-        return Reply.tool_use("goal_add", {"title": said[6:]})
-    return Reply.text("re: " + said)
 
 
 async def test_a_request_asked_before_an_upgrade_is_withdrawn_saying_so(
