@@ -304,14 +304,18 @@ async def _stored_as(
 ) -> int | None:
     """The row of this feed that holds the item: by its key, else (R209: a feed gave its items
     new guids on every fetch, and each was stored and briefed again every morning) by a link no
-    other item of the fetch has, with the same title or date (a feed of one item a day, linked
-    to its home page, has new ones), else by link, title and date, when dated and unshared."""
+    other item of the fetch has, with the same date (undated: the same title; R210: a "quote of
+    the day" under one title and the home page's link is a new item each day), else by link,
+    title and date, when dated and unshared."""
     links, looks = twins
     when = _when(item)
     queries = [("item_key = ?", (item.key,))]
-    if item.link and links[item.link] == 1:
+    if item.link and links[item.link] == 1:  # the same date, or, undated, the same title
         queries.append(
-            ("link = ? AND (title = ? OR published_at = ?)", (item.link, item.title, when))
+            (
+                "link = ? AND published_at IS ? AND (published_at IS NOT NULL OR title = ?)",
+                (item.link, when, item.title),
+            )
         )
     if when is not None and looks[(item.link, item.title, when)] == 1:
         queries.append(

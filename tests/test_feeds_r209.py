@@ -134,6 +134,9 @@ async def test_what_makes_an_item_the_same(tmp_path: Path) -> None:
         assert await store.add_items(feed.id, [item("g2", "Quote of the day")]) == 0
         assert await store.add_items(feed.id, [item("g3", "Quote, edited")]) == 0  # same date
         assert await store.add_items(feed.id, [item("g4", "Next quote", when=day2)]) == 1
+        # R210: one title under the home page's link, a new item every day
+        day3 = day2 + timedelta(days=1)
+        assert await store.add_items(feed.id, [item("g8", "Next quote", when=day3)]) == 1
         assert await store.add_items(feed.id, [item("g5", "No link", link="")]) == 1
         assert await store.add_items(feed.id, [item("g6", "No link", link="")]) == 0
         assert await store.add_items(feed.id, [item("g7", "No link", link="", when=day2)]) == 1
@@ -154,20 +157,23 @@ async def test_the_upgrade_keeps_one_copy_of_an_item_stored_again(tmp_path: Path
             "INSERT INTO users (display_name, is_owner, created_at) VALUES ('Ann', 1, '2026-01-01')"
         )
         feed, _ = await FeedStore(db, FrozenClock(DAY1)).add(owner, "http://news.example/rss")
-        rows = [  # key, title, link: a1-a3 one story stored thrice, h1 and h2 two stories
-            ("a1", "A", "http://news.example/a"),
-            ("a2", "A", "http://news.example/a"),
-            ("a3", "A", "http://news.example/a"),
-            ("h1", "H1", HOME),
-            ("h2", "H2", HOME),
+        rows = [  # key, title, link, first seen: a1-a3 one story stored by three fetches,
+            # h1 and h2 two stories, t1 and t2 two stories alike stored by one fetch (R210)
+            ("a1", "A", "http://news.example/a", "2026-03-07"),
+            ("a2", "A", "http://news.example/a", "2026-03-08"),
+            ("a3", "A", "http://news.example/a", "2026-03-09"),
+            ("h1", "H1", HOME, "2026-03-09"),
+            ("h2", "H2", HOME, "2026-03-09"),
+            ("t1", "T", HOME, "2026-03-09"),
+            ("t2", "T", HOME, "2026-03-09"),
         ]
-        for key, title, link in rows:
+        for key, title, link, seen in rows:
             await db.execute(
                 "INSERT INTO feed_items (feed_id, item_key, title, link, published_at,"
-                " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, '2026-03-09', '2026-03-09',"
-                " '2026-03-09')",
-                (feed.id, key, title, link),
+                " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, '2026-03-09', ?, ?)",
+                (feed.id, key, title, link, seen, seen),
             )
+        await db.execute("INSERT INTO briefed_items VALUES (?, 't1', '2026-03-09')", (owner,))
         await db.execute("INSERT INTO briefed_items VALUES (?, 'a3', '2026-03-09')", (owner,))
         await db.execute("DROP INDEX feed_items_by_link")  # back to version 26
         await db.execute("DELETE FROM schema_version WHERE version >= 27")
@@ -176,9 +182,9 @@ async def test_the_upgrade_keeps_one_copy_of_an_item_stored_again(tmp_path: Path
     db = await Database.open(tmp_path / "s.db")
     try:
         kept = [r["item_key"] for r in await db.fetchall("SELECT item_key FROM feed_items")]
-        assert sorted(kept) == ["a1", "h1", "h2"]
+        assert sorted(kept) == ["a1", "h1", "h2", "t1", "t2"]
         store = FeedStore(db, FrozenClock(DAY1))
         left = await store.unbriefed(owner, since=DAY1 - timedelta(days=7))
-        assert sorted(item.key for item in left) == ["h1", "h2"]
+        assert sorted(item.key for item in left) == ["h1", "h2", "t2"]
     finally:
         await db.close()
