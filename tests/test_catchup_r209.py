@@ -62,6 +62,21 @@ async def test_a_daily_reminder_due_again_sooner_than_it_is_late_goes_once_at_it
         assert reminders(h) == ["Reminder: stretch"]  # once, at 12:19, on time
 
 
+async def test_a_daily_reminder_slept_through_goes_once_at_its_time(tmp_path: Path) -> None:
+    """R210: Steward kept running while the laptop slept from 12:05 to the next day's 12:10: the
+    reminder came 23 h 51 min late on waking, then again at 12:19."""
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path, None, clock=clock) as h:
+        await h.say("/remind every day 12:19 take the pill")
+        await advance(h, clock, timedelta(minutes=5))
+        clock.advance(timedelta(days=1, minutes=5))  # the lid opens: 12:10, a day on
+        [report] = await scheduler(h).run_due()
+        assert report.status == "skipped", report
+        assert "while the computer slept or its clock changed" in report.reason
+        await advance(h, clock, timedelta(minutes=20))
+        assert reminders(h) == ["Reminder: take the pill"]
+
+
 async def test_a_daily_reminder_missed_by_an_hour_is_still_sent_late_once(tmp_path: Path) -> None:
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path, None, clock=clock) as h:

@@ -693,21 +693,26 @@ def _same_time_after(due_at: datetime, result: JobResult, zone: ZoneInfo) -> dat
 
 def _too_late(handler: JobHandler | None, late: Late, until_next: timedelta | None) -> str:
     """Why a run is skipped rather than sent this late, or "": later than its handler's grace
-    window (a briefing), or, missed while Steward was not running, later than its `down_grace`
-    or than its next time is away (`until_next`; None: a one-off, always sent): sent now, a
-    daily reminder 23 h 51 min late came again 9 min later (R209). On time is never late."""
+    window (a briefing); with a `down_grace`, later than its next time is away (`until_next`;
+    None: a one-off, always sent), whether Steward was down or the computer asleep: sent now,
+    a daily reminder 23 h 51 min late came again 9 min later (R209, R210); or, missed while
+    Steward was not running, later than its `down_grace`. On time is never late."""
     if handler is None or late <= ON_TIME:
         return ""
     missed = f"missed by {describe_delta(late)}"
     if handler.grace is not None and late > handler.grace:
         return f"{missed}, more than the {describe_delta(handler.grace)} grace window"
     window = down_grace(handler)
-    if window is None or until_next is None or not late.down:
+    if window is None or until_next is None:
         return ""
-    missed += " while I was not running"
-    if late > until_next:
+    missed += (
+        " while I was not running"
+        if late.down
+        else " while the computer slept or its clock changed"
+    )
+    if late > until_next:  # asleep too (R210: a daily reminder came twice on waking)
         return f"{missed}; its next time is nearer (in {describe_delta(until_next)})"
-    if late > window:
+    if late.down and late > window:
         return f"{missed}, more than the {describe_delta(window)} it may be late"
     return ""
 
