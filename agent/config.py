@@ -89,14 +89,16 @@ def _key_in_path(path: Path) -> bool:
 
 
 _KEY_PREFIX = re.compile(r"(sk-|xox[a-z]-|xapp-|gh[pousr]_|github_pat_|glpat-)")
-_LONG_RUN = re.compile(r"[A-Za-z0-9_+/=-]{24,}")
+_LONG_RUN = re.compile(r"[A-Za-z0-9+=]{20,}")
 
 
 def _key_name(part: str) -> bool:
-    """Whether one name of a path looks like a key: a known key prefix, or a long run that
-    mixes digits, capitals and small letters. Narrower than `looks_like_key`, which any long
-    name meets: `my-personal-assistant-data-2024` is a folder someone chose, not a key."""
-    if _KEY_PREFIX.match(part):
+    """Whether one name of a path looks like a key: a known key prefix on 20 characters or
+    more, or 20 letters and digits or more with no hyphen, underscore or dot between them,
+    mixing digits, capitals and small letters (a token's random part). Narrower than `looks_like_key`, which any long name
+    meets: `my-personal-assistant-data-2024`, `Personal-Assistant-Data-v2` and Hugging Face's
+    `models--sentence-transformers--all-MiniLM-L6-v2` are folders someone named (R210)."""
+    if _KEY_PREFIX.match(part) and len(part) >= 20:  # `sk-2024` is a folder's name
         return True
     return any(
         re.search(r"\d", run) and re.search(r"[a-z]", run) and re.search(r"[A-Z]", run)

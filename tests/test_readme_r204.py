@@ -57,7 +57,17 @@ def test_an_existing_folder_with_a_long_name_is_taken(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["my-personal-assistant-data-2024", "steward_data_for_the_whole_family", "2026-12-07-steward"],
+    [
+        "my-personal-assistant-data-2024",
+        "steward_data_for_the_whole_family",
+        "2026-12-07-steward",
+        "Personal-Assistant-Data-v2",  # R210: these were refused
+        "Steward_Data_Copy_Dec2025",
+        "data-2025-12-07T08-30-00Z",
+        "models--sentence-transformers--all-MiniLM-L6-v2",
+        "paraphrase-multilingual-MiniLM-L12-v2",
+        "sk-2024",
+    ],
 )
 def test_a_long_folder_name_of_words_is_not_taken_for_a_key(tmp_path: Path, name: str) -> None:
     """Any 24 letters, digits and hyphens in a row met the key check of error lines: a data
@@ -69,6 +79,8 @@ def test_a_long_folder_name_of_words_is_not_taken_for_a_key(tmp_path: Path, name
 def test_a_random_token_without_a_known_prefix_is_taken_for_a_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="looks like a secret key"):
         Settings(_env_file=None, data_dir=tmp_path / "AKIA4Jw9tQ2mVbX7pLr8Zs3N")
+    with pytest.raises(ValueError, match="looks like a secret key"):  # a bot token
+        Settings(_env_file=None, data_dir=tmp_path / "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw")
 
 
 def test_a_missing_mcp_file_names_the_setting_not_a_key_in_its_path(tmp_path: Path) -> None:
