@@ -95,8 +95,9 @@ _LONG_RUN = re.compile(r"[A-Za-z0-9+=]{20,}")
 def _key_name(part: str) -> bool:
     """Whether one name of a path looks like a key: a known key prefix on 20 characters or
     more, or 20 letters and digits or more with no hyphen, underscore or dot between them,
-    mixing digits, capitals and small letters (a token's random part). Narrower than `looks_like_key`, which any long name
-    meets: `my-personal-assistant-data-2024`, `Personal-Assistant-Data-v2` and Hugging Face's
+    mixing digits, capitals and small letters (a token's random part). Narrower than
+    `looks_like_key`, which any long name meets: `my-personal-assistant-data-2024`,
+    `Personal-Assistant-Data-v2` and Hugging Face's
     `models--sentence-transformers--all-MiniLM-L6-v2` are folders someone named (R210)."""
     if _KEY_PREFIX.match(part) and len(part) >= 20:  # `sk-2024` is a folder's name
         return True

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from agent.approvals import (
     CLOCK_SLACK,
@@ -24,6 +25,7 @@ from agent.approvals import (
     Outcome,
     arguments_preview,
 )
+from agent.budget_notice import BudgetNotices
 from agent.cards import describe_sources, escape_invisible, plain_name
 from agent.config import Settings
 from agent.delivery import Courier, private_address
@@ -549,27 +551,34 @@ class Steward:
         return await private_address(self.stores, owner.id, chats)
 
     async def _tell_owner_budget_spent(self, request: TurnRequest) -> None:
+        """Once a day, at the first job the spent budget skips: which job that was, and what
+        the budget skipped in all the last day it ran out (R209: one fixed text a day, and the
+        owner never learnt their briefing was skipped five days running)."""
         # the owner's to hear, in their chat: the first job skipped may be another person's
         owner = await self.stores.people.owner()
         where = await self._owners_private_chat(owner) if owner is not None else None
         day = self.runner.budget_day_start().date().isoformat()
+        last = await self.stores.state.get("budget_notice_day")
         if where is None or not await self.stores.state.set_if_changed("budget_notice_day", day):
             return  # (nowhere to say it yet: the next skipped job tries again)
+        assert owner is not None
+        zone = ZoneInfo(owner.timezone or self.settings.timezone)
+        notices = BudgetNotices(self.stores, self.settings.timezone)
+        what = await notices.skipped_job(request, owner, zone)
         await self.stores.audit.record(
-            "budget.paused", actor="steward", subject=request.kind, day=day
+            "budget.paused", actor="steward", subject=request.kind, day=day, skipped=what
         )
-        if where is not None:
-            address, chat = where
-            await self.courier.send(
-                address,
-                chat.id,
-                f"Today's token budget ({self.settings.daily_token_budget:,} tokens, "
-                "STEWARD_DAILY_TOKEN_BUDGET) is spent, so I've paused self-initiated work "
-                "(briefings, check-ins) until tomorrow. A one-time task you scheduled waits "
-                "and runs tomorrow at its time (a repeating one at its next time). Messages "
-                "from you still get answers.",
-                label=TRUSTED,
-            )
+        text = (
+            f"Today's token budget ({self.settings.daily_token_budget:,} tokens, "
+            f"STEWARD_DAILY_TOKEN_BUDGET) is spent, so I skipped {what} and have paused "
+            "self-initiated work (briefings, check-ins, tasks) until tomorrow. A one-time task "
+            "you scheduled waits and runs tomorrow at its time (a repeating one at its next "
+            "time). Messages from you still get answers. /usage lists what is skipped today."
+        )
+        if last is not None and (recap := await notices.recap(last, zone)):
+            text += f"\n\n{recap}"
+        address, chat = where
+        await self.courier.send(address, chat.id, text, label=TRUSTED)
 
 
 def _address_of(approval: Approval) -> Address | None:

@@ -25,6 +25,7 @@ from memory.db import Database
 from memory.labels import TRUSTED, Label
 
 __all__ = [
+    "BUDGET_SPENT",
     "QuietWindow",
     "RunStatus",
     "Schedule",
@@ -32,6 +33,11 @@ __all__ = [
     "ScheduleStatus",
     "ScheduleStore",
 ]
+
+
+BUDGET_SPENT = "today's token budget is spent"
+"""What the reason of a run the daily token budget skipped says (agent/scheduler/jobs.py
+`agent_turn`): the budget's notice and /usage find those runs by it (R209)."""
 
 
 class ScheduleStatus(StrEnum):
@@ -469,6 +475,43 @@ class ScheduleStore:
             (goal_id, *statuses, limit),
         )
         return [_run(row) for row in reversed(rows)]
+
+    async def last_checkins(self, goal_ids: Collection[int]) -> dict[int, str]:
+        """When each goal's last check-in turn ran (any of its check-in schedules; stored
+        time, so text order is time order); a goal never checked in on is left out. Due
+        check-ins are run least recently checked-in first (R209: in id order, under a tight
+        budget goals 1-23 got one every day and goals 24-40 never)."""
+        if not goal_ids:
+            return {}
+        marks = ",".join("?" * len(goal_ids))
+        rows = await self._db.fetchall(
+            "SELECT json_extract(s.payload, '$.goal_id') AS goal, MAX(r.started_at) AS last"
+            " FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id"
+            " WHERE s.kind = 'checkin' AND r.status IN ('sent', 'silent', 'waiting')"
+            f" AND json_extract(s.payload, '$.goal_id') IN ({marks}) GROUP BY goal",
+            tuple(goal_ids),
+        )
+        return {int(row["goal"]): str(row["last"]) for row in rows}
+
+    async def budget_skips(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[ScheduleRun]:
+        """The runs the daily token budget skipped that started in [since, until), oldest
+        first: what the budget's notice and /usage name (R209: the owner never learnt their
+        briefing was skipped five days running)."""
+        sql = "SELECT * FROM schedule_runs WHERE status = 'skipped' AND reason LIKE ?"
+        sql += " AND started_at >= ?" + (" AND started_at < ?" if until else "")
+        params = [f"%{BUDGET_SPENT}%", iso(since)] + ([iso(until)] if until else [])
+        rows = await self._db.fetchall(sql + " ORDER BY id", tuple(params))
+        return [_run(row) for row in rows]
+
+    async def run_of(self, run_id: int) -> tuple[ScheduleRun, Schedule] | None:
+        """A run and its schedule, by the run's id (a job's turn knows only that)."""
+        row = await self._db.fetchone("SELECT * FROM schedule_runs WHERE id = ?", (run_id,))
+        if row is None:
+            return None
+        schedule = await self.get(int(row["schedule_id"]))
+        return (_run(row), schedule) if schedule is not None else None
 
     async def last_run(self, schedule_id: int, statuses: tuple[str, ...]) -> ScheduleRun | None:
         row = await self._db.fetchone(

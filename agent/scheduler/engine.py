@@ -37,7 +37,7 @@ A run whose write is refused (the disk full, the database locked by another prog
 and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
 settled as a restart's is (sent, or due again); a reminder held so says why it is late (R198).
 
-(Some 720 lines: one job, the alarm and the runs it sets off, kept together because their
+(Some 740 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -416,8 +416,8 @@ class SchedulerEngine:
         }
         due = [s for s in found if s.id not in self._in_hand and not self._waits(s.id, now)]
         self._in_hand.update(s.id for s in due)
-        due.sort(key=lambda s: (s.kind != "reminder", s.next_run_at or now, s.id))
         try:
+            due = await self._in_order(due, now)
             await self.sync_alarms(after=now)  # what falls due during a long run must not wait
             reports = []
             for schedule in due:
@@ -427,6 +427,20 @@ class SchedulerEngine:
         finally:
             self._in_hand.difference_update(s.id for s in due)
         return reports
+
+    async def _in_order(self, due: list[Schedule], now: datetime) -> list[Schedule]:
+        """Reminders first, then by due time; check-ins due at the same time, the goal least
+        recently checked in on first (never: first of all), so under a tight budget each goal
+        gets its turn over the days (R209: in id order, goals 1-23 got one every day and goals
+        24-40 never); otherwise by id."""
+        goals = {s.id: int(s.payload.get("goal_id", 0)) for s in due if s.kind == "checkin"}
+        last = await self.store.last_checkins(set(goals.values())) if goals else {}
+
+        def order(s: Schedule) -> tuple[bool, datetime, str, int]:
+            checked = last.get(goals[s.id], "") if s.id in goals else ""
+            return (s.kind != "reminder", s.next_run_at or now, checked, s.id)
+
+        return sorted(due, key=order)
 
     def _waits(self, schedule_id: int, now: datetime) -> bool:
         """Whether a held schedule is still waiting for its try again."""

@@ -20,7 +20,7 @@ from memory.clock import Clock
 from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
-from memory.schedules import RunStatus, Schedule, ScheduleRun, ScheduleStore
+from memory.schedules import BUDGET_SPENT, RunStatus, Schedule, ScheduleRun, ScheduleStore
 from memory.stores import Stores
 from memory.turns import TurnStatus
 
@@ -301,7 +301,7 @@ class JobRuntime:
         detail: dict[str, Any] = {"tokens": outcome.usage.total, "cost_usd": round(cost, 6)}
         if outcome.status is TurnStatus.SKIPPED:
             why = {
-                "budget": "today's token budget is spent",
+                "budget": BUDGET_SPENT,
                 "allowance": "its person's allowance for today is spent",
             }.get(outcome.skipped_for, "there is no model to run it")
             waits = outcome.skipped_for in ("allowance", "budget")  # not: no model

@@ -7,7 +7,9 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+from agent.budget_notice import describe_skips
 from agent.config import Settings
 from agent.sandbox import shell_mode
 from agent.types import Address, TurnRequest
@@ -130,6 +132,9 @@ async def usage_report(
             f"Daily budget for self-initiated turns: {spent:,} of {budget:,} tokens"
             + (" — spent, they are paused until tomorrow" if spent >= budget else "")
         )
+        if skipped := await stores.schedules.budget_skips(runner.budget_day_start()):
+            zone = ZoneInfo(user.timezone or settings.timezone)
+            lines.append(f"Skipped today for the budget: {describe_skips(skipped, zone)}")
     return "\n\n".join(lines)
 
 
