@@ -38,9 +38,10 @@ __all__ = ["main"]
 
 log = logging.getLogger("steward")
 
-# Chatty per-request INFO lines (their URLs can hold a bot token), and Slack's SDK, whose DEBUG
-# lines quote every message sent and received (R195): warnings only.
-_QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "aiohttp.access", "slack_sdk")
+# Chatty per-request INFO lines (their URLs can hold a bot token), and the SDKs whose DEBUG
+# lines quote every message: Slack's (R195) and Anthropic's, each prompt whole with its memories,
+# out of reach of forgetting (R213): warnings only, whatever STEWARD_LOG_LEVEL says.
+_QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "aiohttp.access", "slack_sdk", "anthropic")
 
 
 def _version() -> str:
