@@ -83,6 +83,10 @@ _QUICK = re.compile(
 # Words that are also months: a bare "may" or "march" counts only after one of these words
 # (or written "May" in the middle of a sentence).
 _AMBIGUOUS = {"may", "march", "mar", "jan", "dec", "sep", "aug", "jun", "oct"}
+_TO_COME_BEFORE = re.compile(r"(?<![\w-])(?:next|coming|upcoming)\s+$", re.IGNORECASE)
+_TO_COME_AFTER = re.compile(r"\s+after\s+next(?![\w-])", re.IGNORECASE)
+"""Words that put the phrase beside them in the future: "next Tuesday", "the coming Friday",
+"Tuesday after next" (R212: each was read as the last one)."""
 _SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 _WORD_NUMBERS = {
     "a": 1,
@@ -157,20 +161,21 @@ def cold(query: str) -> bool:
 
 def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTime | None:
     """The period `query` names, in `timezone` (an IANA name), relative to `now`; None when it
-    names none. A named day, month or season is the most recent one not in the future."""
+    names none. A named day, month or season is the most recent one not in the future. A period
+    to come ("next Tuesday", "this Friday" on a Thursday, "in 2030") is none: memories are dated
+    when they were said, so it would only rank the past wrongly (R212); the next phrase is read."""
     if not _QUICK.search(query):
         return None
     zone = ZoneInfo(timezone)
     # To the minute: relative phrases mean the same for a minute, and the parse is cached.
     local_now = now.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
     matches = [m for m in _FIND.finditer(query) if _plausible(query, m)]
-    if not matches:
+    found = _first_past(matches, local_now)
+    if found is None:
         return None
+    span, matches = found
     first = matches[0]
     lead = (first["lead"] or "").lower()
-    span = _span(first["phrase"], local_now)
-    if span is None:
-        return None
     start: datetime | None = span.start
     end: datetime | None = span.end
     period = span.period
@@ -208,11 +213,27 @@ def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTim
     )
 
 
+def _first_past(
+    matches: list[re.Match[str]], now: datetime
+) -> tuple[_Span, list[re.Match[str]]] | None:
+    """The span of the first phrase that names a period begun by `now` (local), and the
+    matches from that phrase on; None when none does."""
+    for index, match in enumerate(matches):
+        span = _span(match["phrase"], now)
+        if span is not None and span.start <= now:
+            return span, matches[index:]
+    return None
+
+
 def _plausible(query: str, match: re.Match[str]) -> bool:
     """A bare "may" (or "march") is a month only after a word such as "in", or capitalised in
     the middle of a sentence: "May I ask…" and "you may" name no date."""
     phrase = match["phrase"]
     words = phrase.lower().rstrip(".").split()
+    if not match["lead"] and _TO_COME_BEFORE.search(query[: match.start()]):
+        return False  # "next Tuesday", "the coming Friday", "next June": no past one (R212)
+    if _TO_COME_AFTER.match(query[match.end() :]):
+        return False  # "Tuesday after next"
     if len(words) == 1 and words[0] in _AMBIGUOUS:
         if match["lead"]:
             return True

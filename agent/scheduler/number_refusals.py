@@ -23,6 +23,7 @@ from agent.scheduler.clock_words import MONTHS, is_half
 __all__ = [
     "ASCII_NUMBER",
     "CONNECTORS",
+    "ENGLISH_ONLY",
     "HMS_UNITS",
     "SPAN_UNITS",
     "UNITS_AFTER_NUMBER",
@@ -40,6 +41,11 @@ __all__ = [
 ]
 
 ASCII_NUMBER = re.compile(r"[0-9]+")
+ENGLISH_ONLY = (
+    "I read times in English words or digits, e.g. “tomorrow 9:00”, “2026-12-24 18:00”, “in 2h”."
+)
+"""Said when a time is not found: "morgen um 9", "завтра в 9:00", "明日9時" are refused with
+English examples alone, and nothing said why (R211)."""
 UNITS_AFTER_NUMBER = {"s", "m", "h", "d", "w", "wk", "wks"}  # "10 m", "1 w": time after a number
 HMS_UNITS = {
     "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour",
@@ -207,9 +213,12 @@ def not_a_date(text: str) -> bool:
 
 _NUMBER_IN_MARKS = re.compile(r"[(\[\"'“‘«]*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)[.,:;!?)\]\"'”’»]*")
 _UNIT_NAMES = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
-_NEAR_UNITS = {
+_ABBREVIATED_UNITS = {
     "mo": "months", "mos": "months", "mth": "months", "mths": "months", "yr": "years",
-    "yrs": "years", "sekunde": "seconds", "sekunden": "seconds", "stunde": "hours",
+    "yrs": "years",
+}  # fmt: skip
+_NEAR_UNITS = _ABBREVIATED_UNITS | {
+    "sekunde": "seconds", "sekunden": "seconds", "stunde": "hours",
     "stunden": "hours", "tage": "days", "tagen": "days", "woche": "weeks", "wochen": "weeks",
     "monat": "months", "monate": "months", "monaten": "months", "jahr": "years",
     "jahre": "years", "jahren": "years",
@@ -261,7 +270,16 @@ def no_number_alone_after_in(tokens: list[str], unit: str, reminder: str | None 
     tail = f" {tail}" if tail else ""
     if len(number) == 4:  # "in 2027": a year, and no day in it
         raise WhenError(f"Which day in {number}? For example “1 march {number}{tail}”.")
-    raise WhenError(f"In {number} what? For example “in {number} {unit}{tail}”.")
+    asked = f"In {number} what? For example “in {number} {unit}{tail}”."
+    raise WhenError(f"{asked}\n{ENGLISH_ONLY}" if _other_language(following) else asked)
+
+
+def _other_language(word: str) -> bool:
+    """Whether a word after "in <number>" is a unit in another language ("Stunden", "часа"):
+    the question then says times are read in English (R211: "in 2 Stunden" was asked "In 2
+    what?" alone). "in 5 call" is asked as before."""
+    foreign = word in _NEAR_UNITS and word not in _ABBREVIATED_UNITS
+    return foreign or any(char.isalpha() and not char.isascii() for char in word)
 
 
 def no_numbers_dropped(tokens: list[str], end: int, refused: int) -> None:

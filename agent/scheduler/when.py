@@ -10,7 +10,7 @@ time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186,
 arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
 `recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 945 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 980 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -44,6 +44,7 @@ from agent.scheduler.clock_words import (
 from agent.scheduler.number_refusals import (
     ASCII_NUMBER,
     CONNECTORS,
+    ENGLISH_ONLY,
     HMS_UNITS,
     SPAN_UNITS,
     UNITS_AFTER_NUMBER,
@@ -451,7 +452,7 @@ def _today_if_named(text: str, moment: datetime, now: datetime, zone: ZoneInfo) 
 
 def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     """One moment in the future, the whole text naming it ("tomorrow 9:00", "in 2 hours")."""
-    text = ascii_signs(text).strip()
+    text = _for_reading(text).strip()
     if not text:
         raise WhenError("No time given.")
     _no_impossible_clock(text.split())
@@ -473,7 +474,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     the day's start, so today counts whatever hour it is; a day before today is an error. A
     month without a day ("march", "in march 2027") is its last day: "by March" means by its
     end, whatever day it is said (dateparser took the day from today, or from yesterday)."""
-    text, today = ascii_signs(text), now.astimezone(zone).date()
+    text, today = _for_reading(text), now.astimezone(zone).date()
     if text.strip().lower() in ("today", "tonight"):
         return today
     _no_impossible_clock(text.split())
@@ -536,7 +537,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     """Split "<when> <what>" into a time and the text. WhenError says what is wrong. As people
     say it, "[remind] me in 10m to call Ann" is "in 10m" and "call Ann"."""
     written = text.split()  # the reminder's own words keep their signs (R200: "<U+2212>18 °C")
-    text = ascii_signs(text)
+    text = _for_reading(text)
     tokens = text.split()
     spoken = False  # "remind me <when> to <what>": the "to" joins, it is not what to remind
     if [t.lower() for t in tokens[:2]] == ["remind", "me"]:
@@ -588,15 +589,29 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if not visible(rest):  # nothing, or zero-width marks alone (R121)
             raise WhenError("What should I remind you of?")
         return Parsed(moment, rest, elapsed=bool(_ELAPSED.match(_spelled(phrase).strip())))
-    raise WhenError(f"I couldn't find a time at the start of “{text}”.")
+    raise WhenError(f"I couldn't find a time at the start of “{text}”.\n{ENGLISH_ONLY}")
+
+
+def _for_reading(text: str) -> str:
+    """The text as the time in it is read: the full-width letters, digits and signs a Japanese
+    or Chinese keyboard types as ASCII (their NFKC), and a minus or plus written as another
+    character as ASCII (`ascii_signs`). R211: a full-width "9:00 電話" was refused, the ASCII
+    one read. Only the full-width forms: all of NFKC makes "²" a 2 and "①" a 1, which are no
+    times (R186). Each word stays one word, so `_as_written` gives the reminder's words back as
+    written (R203)."""
+    return ascii_signs(text.translate(_HALF_WIDTH))
+
+
+_HALF_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
+"""The full-width forms of ASCII (U+FF01-U+FF5E) and the ASCII they stand for (their NFKC)."""
 
 
 def _as_written(rest: list[str], written: list[str]) -> list[str]:
     """The reminder's words as the person wrote them: the time was read with its signs made
-    ASCII (`ascii_signs`), but the words after it are theirs ("<U+2212>18 °C", a full-width
+    ASCII (`_for_reading`), but the words after it are theirs ("<U+2212>18 °C", a full-width
     "+49")."""
     tail = written[len(written) - len(rest) :] if len(rest) <= len(written) else []
-    return tail if [ascii_signs(word) for word in tail] == rest else rest
+    return tail if [_for_reading(word) for word in tail] == rest else rest
 
 
 def _numbers_no_date(phrase: str, zone: ZoneInfo) -> bool:
@@ -737,7 +752,7 @@ def _without_to(rest: list[str]) -> list[str]:
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
     """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
     and the recurrence)."""
-    text = ascii_signs(text)
+    text = _for_reading(text)
     clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(text.split())))
     if tokens and tokens[0].lower() == "every":
         recurrence, rest = _parse_every(tokens[1:], now, zone, default_time=False, clock=clock)
