@@ -36,6 +36,7 @@ from memory.clock import Clock, parse_iso
 from memory.labels import TRUSTED, Label
 from memory.messages import WHOLE_CHAT, StoredMessage, Thread
 from memory.stores import Stores
+from memory.tokens import estimate_tokens  # R211: one estimate, CJK a token a character
 
 if TYPE_CHECKING:
     from agent.recall import Recall
@@ -78,11 +79,6 @@ async def load_fencer(stores: Stores) -> Fencer:
         secret = secrets.token_hex(32)
         await stores.state.set(_FENCE_SECRET_KEY, secret)
     return Fencer(bytes.fromhex(secret))
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap token estimate (about four characters a token) for budgeting the history."""
-    return len(text) // 4 + 1
 
 
 @dataclass(frozen=True)

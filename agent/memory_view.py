@@ -18,6 +18,7 @@ from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Memory, Source
 from memory.people import User
+from memory.tokens import estimate_tokens
 
 __all__ = ["describe_found", "recalled_messages", "source_words"]
 
@@ -125,7 +126,7 @@ def recalled_messages(
         if memory.untrusted:  # whose words, as the history's fences say (R184)
             source = f"message #{memory.id} ({describe_sources(hit_label(memory).sources)})"
             line = fencer.item("message", memory.id, line, source)
-        cost = len(line) // 4 + 1
+        cost = estimate_tokens(line)  # R211: a Chinese line had cost a quarter of itself
         if spent + cost > budget:
             continue
         spent += cost

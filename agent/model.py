@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 _PATH = "/v1/messages"
+_FILE_HEADS = ("A document: ", "A recording, transcribed: ")
+"""How agent/media/blocks.py heads a file's text in the prompt (`_carries_files`)."""
 # the headers `messages.stream` adds to the client's (`messages.create` adds none)
 _STREAM_HEADERS = {"x-stainless-helper-method": "stream", "x-stainless-stream-helper": "messages"}
 
@@ -255,7 +257,7 @@ class AnthropicModel:
                 _PATH, cast_to=object, content=body, options={"headers": {}}
             )
         except sdk.APIError as exc:
-            raise _unavailable(sdk, exc) from exc
+            raise _unavailable(sdk, exc, _carries_files(messages)) from exc
         if not isinstance(message, dict):  # a 200 whose body is not a JSON object
             raise ModelUnavailable("I could not reach the model API", None, str(message)[:200])
         return _reply(message)
@@ -280,7 +282,7 @@ class AnthropicModel:
         client = self._get_client(sdk)
         body = self._body(system, messages, tools, stream=True)
         seen: dict[str, Any] = {}  # the usage reported so far, kept if the stream breaks off
-        events = await self._open(sdk, client, body)
+        events = await self._open(sdk, client, body, _carries_files(messages))
         try:
             async with asyncio.timeout(self._timeout) as bound:
                 message = await self._read(events, sink, seen)
@@ -297,7 +299,7 @@ class AnthropicModel:
             raise StreamBroken("the model's stream ended before its last event", _usage(seen))
         return _reply(message)
 
-    async def _open(self, sdk: Any, client: Any, body: bytes) -> Any:
+    async def _open(self, sdk: Any, client: Any, body: bytes, files: bool) -> Any:
         """The stream of events, opened (the SDK retries what fails before it opens)."""
         try:
             return await client.post(
@@ -309,7 +311,7 @@ class AnthropicModel:
                 stream_cls=self._stream_cls,
             )
         except sdk.APIError as exc:
-            raise _unavailable(sdk, exc) from exc
+            raise _unavailable(sdk, exc, files) from exc
 
     @staticmethod
     async def _read(events: Any, sink: StreamSink, seen: dict[str, Any]) -> dict[str, Any] | None:
@@ -327,8 +329,9 @@ class AnthropicModel:
             await self._client.close()
 
 
-def _unavailable(sdk: Any, exc: Exception) -> ModelUnavailable:
-    """What the SDK raised when it gave up, as the reason told to the owner."""
+def _unavailable(sdk: Any, exc: Exception, files: bool) -> ModelUnavailable:
+    """What the SDK raised when it gave up, as the reason told to the owner (`files`: whether
+    the prompt carried the message's files)."""
     if isinstance(exc, sdk.AuthenticationError):
         return ModelUnavailable(
             "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)
@@ -341,11 +344,27 @@ def _unavailable(sdk: Any, exc: Exception) -> ModelUnavailable:
         elif exc.status_code >= 500:
             reason = "the model API is having trouble"
         else:
-            reason = _rejected(exc.status_code, _api_message(exc))
+            reason = _rejected(exc.status_code, _api_message(exc), files)
         return ModelUnavailable(reason, exc.status_code, _api_message(exc) or str(exc))
     if isinstance(exc, sdk.APITimeoutError):
         return ModelUnavailable("the model API did not answer in time", None, str(exc))
     return ModelUnavailable("I could not reach the model API", None, str(exc))
+
+
+def _carries_files(messages: list[dict[str, Any]]) -> bool:
+    """Whether the prompt carries a message's files, as agent/media/blocks.py gives them: an
+    image, or a text block headed "A document: " or "A recording, transcribed: " (R211)."""
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for block in content:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind in ("image", "document"):
+                return True
+            if kind == "text" and str(block.get("text", "")).startswith(_FILE_HEADS):
+                return True
+    return False
 
 
 def _api_message(exc: Any) -> str:
@@ -356,10 +375,18 @@ def _api_message(exc: Any) -> str:
     return " ".join(str(message).split())[:300] if message else ""
 
 
-def _rejected(status: int, message: str) -> str:
+def _rejected(status: int, message: str, files: bool) -> str:
     """A refusal as the owner can act on it (R179: "rejected the request (404)", the API's
     reason thrown away, was all a mistyped STEWARD_MODEL or an empty account said)."""
     said = message.lower()
+    if status == 400 and ("too long" in said or "context limit" in said) and not files:
+        # R211: a long conversation (a high STEWARD_HISTORY_TOKENS) was told to send fewer files
+        return (
+            f"this conversation is too long for the model (the model API said: {message}). "
+            "Send /new to start a new one here: what we said stays saved, and I can still look "
+            "it up. If it happens again, lower STEWARD_HISTORY_TOKENS in Steward's settings (how "
+            "much of the conversation goes with each message), e.g. STEWARD_HISTORY_TOKENS=6000"
+        )
     if status == 400 and ("too long" in said or "context limit" in said):
         # R197: an album of files past the model's context was "rejected the request (400)"
         # ("prompt is too long: 250000 tokens > 200000 maximum"; with max_tokens: "input

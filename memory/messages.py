@@ -20,6 +20,7 @@ from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 from memory.message_window import WHOLE_CHAT, RecentWindows, Thread
+from memory.tokens import SQL_TOKENS
 
 __all__ = [
     "WHOLE_CHAT",
@@ -396,10 +397,11 @@ class MessageLog:
         return [_message(row) for row in rows]
 
     async def history_tokens_after(self, chat_id: int, after_id: int) -> int:
-        """The token estimate (a quarter of the characters, plus one, a message) of what
-        `history_after` returns, counted by SQLite: compaction asks it after every turn."""
+        """The token estimate (`estimate_tokens`, a message) of what `history_after` returns,
+        counted by SQLite: compaction asks it after every turn. R211: it had counted four
+        characters a token, a quarter of a Chinese chat, which was never compacted."""
         total = await self._db.scalar(
-            "SELECT SUM(LENGTH(text) / 4 + 1) FROM messages WHERE chat_id = ? AND id > ?"
+            f"SELECT SUM({SQL_TOKENS}) FROM messages WHERE chat_id = ? AND id > ?"
             " AND in_history = 1 AND status IN ('handled', 'sent', 'pending', 'received')",
             (chat_id, after_id),
         )

@@ -7,7 +7,8 @@ API's 400) and, from a guest, past their whole day's allowance (152,774 tokens a
 their text together gets `STEWARD_DOCUMENT_MAX_CHARS` characters, in the order they came (the
 files of a message replied to after the message's own); and for someone other than the owner
 no more than an estimate of what is left of their day's `STEWARD_GUEST_DAILY_TOKENS`
-(`tokens`; an image about `IMAGE_TOKENS`). What is cut stays whole in the file's `.txt`.
+(`estimate_tokens`, the history's too since R211; an image about `IMAGE_TOKENS`). What is cut
+stays whole in the file's `.txt`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["IMAGE_TOKENS", "Cut", "Share", "tokens"]
+from memory.tokens import estimate_tokens
+
+__all__ = ["IMAGE_TOKENS", "Cut", "Share"]
 
 IMAGE_TOKENS = 1_600
 """An image's tokens at most: the API scales a larger one down to about 1,600 (Anthropic's
 vision guide: width × height / 750)."""
-
-
-def tokens(text: str) -> int:
-    """An estimate of `text`'s tokens that errs high: one for every four ASCII characters (an
-    English text runs near four a token), one for every other character (Japanese runs about
-    1.3 characters a token, Cyrillic more)."""
-    other = len(text) - len(text.encode("ascii", "ignore"))
-    return (len(text) - other + 3) // 4 + other
 
 
 class Cut(StrEnum):
@@ -58,12 +53,12 @@ class Share:
         end, cut = min(len(text), self.chars), Cut.NONE
         if end < len(text):
             cut = Cut.MESSAGE
-        if self.tokens is not None and tokens(text[:end]) > self.tokens:
+        if self.tokens is not None and estimate_tokens(text[:end]) > self.tokens:
             end, cut = _fits(text, end, self.tokens), Cut.ALLOWANCE
         given = text[:end]
         self.chars -= end
-        if self.tokens is not None:
-            self.tokens -= tokens(given)
+        if self.tokens is not None and given:
+            self.tokens -= estimate_tokens(given)
         return given, cut
 
     def image(self) -> bool:
@@ -82,7 +77,7 @@ def _fits(text: str, end: int, budget: int) -> int:
     low, high = 0, end
     while low < high:
         middle = (low + high + 1) // 2
-        if tokens(text[:middle]) <= budget:
+        if estimate_tokens(text[:middle]) <= budget:
             low = middle
         else:
             high = middle - 1
