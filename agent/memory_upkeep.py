@@ -3,7 +3,8 @@
 - Extraction without doubling the cost of a turn: the model saves facts itself with the
   `memory_save` tool during the turn. Only when it did not, and the user's message reads like a
   statement about themselves ("I moved to…", "my sister…", "I prefer…", not a question), one
-  small extra call (the user's message alone, no tools, no history) extracts facts.
+  small extra call (the user's message alone, no tools, no history) extracts facts. It is told
+  the day the message was said, so "next Tuesday" is kept as the date it names (R212).
 - Compaction: when a chat's conversation not yet compacted outgrows STEWARD_HISTORY_TOKENS, its
   older half is summarised into an episode memory by the model. Facts worth keeping from it are
   saved first, then the episode, then the compaction mark that moves the history window past
@@ -51,6 +52,7 @@ from memory.longterm import (
 )
 from memory.messages import MessageLog, StoredMessage
 from memory.people import Chat, User
+from memory.tokens import estimate_tokens
 from memory.turns import TurnLog, TurnStatus
 
 __all__ = [
@@ -77,6 +79,9 @@ are, where they live or work, preferences, health facts, dates, plans, decisions
 talk, questions, requests and anything only relevant to this moment. Only what the user states;
 never invent. Write each fact as a short standalone sentence in the third person without the
 user's name ("Moved to Berlin in May 2025.", "Allergic to penicillin.").
+The "Said:" line tells when the message was said: write relative dates ("tomorrow", "next
+Tuesday", "two years ago") as absolute ones counted from that day ("Dentist appointment on
+Tuesday 10 March 2026.", "Moved to Oslo in 2024.").
 If a fact corrects or replaces one of the memories listed under "Already remembered", put that
 memory's id in "replaces".
 Answer with JSON only, no prose:
@@ -337,7 +342,12 @@ class MemoryUpkeep:
         # under the owner's name (the listing is there to avoid duplicates and find replacements).
         trusted_known = [m for m in known.memories if not m.untrusted]
         listing = "\n".join(f"- #{m.id}: {m.text}" for m in trusted_known) or "(nothing yet)"
+        # dated when the message was written: a correction made meanwhile is newer than it
+        message = await self._messages.get(request.message_id) if request.message_id else None
+        said_at = parse_iso(message.created_at) if message is not None else None
+        zone = ZoneInfo(user.timezone or self._timezone)
         prompt = (
+            f"{_said_line(said_at or self._store.clock.now(), zone)}\n\n"
             f"Already remembered:\n{listing}\n\nThe user's message:\n"
             f"{request.text[:MAX_EXTRACT_CHARS]}"
         )
@@ -350,9 +360,6 @@ class MemoryUpkeep:
             label=label,
         )
         trusted = user.is_owner and label.trusted
-        # dated when the message was written: a correction made meanwhile is newer than it
-        message = await self._messages.get(request.message_id) if request.message_id else None
-        said_at = parse_iso(message.created_at) if message is not None else None
         saved: list[Saved] = []
         for item in _items(data, "memories"):
             new = _new_memory(
@@ -516,7 +523,9 @@ class MemoryUpkeep:
 
 
 def _tokens(text: str) -> int:
-    return len(text) // 4 + 1
+    """The estimate `history_tokens_after` sums in SQL (R211: both counted a Chinese chat at a
+    quarter of its size, so it was never compacted)."""
+    return estimate_tokens(text)
 
 
 def _transcript(messages: list[StoredMessage], user: User, zone: ZoneInfo) -> tuple[str, int]:
@@ -549,6 +558,12 @@ def _cut_line(line: str) -> str:
     note = " [… the rest of this message, {} more characters, is left out for length …]"
     head = line[: MAX_CUT_MESSAGE_CHARS - len(note.format(len(line)))]
     return head + note.format(len(line) - len(head))
+
+
+def _said_line(at: datetime, zone: ZoneInfo) -> str:
+    """The extraction prompt's first line, in the user's zone: without the day the words were
+    said, "next Tuesday" was kept as said or its year guessed (R212)."""
+    return f"Said: {at.astimezone(zone):%A %Y-%m-%d %H:%M} ({zone.key})"
 
 
 def _said_at(fact: str, messages: list[StoredMessage]) -> datetime:

@@ -5,7 +5,7 @@ This is the source of truth. Vectors live elsewhere (`vectors.py`) and are deriv
 Every read takes a `user_id`: one user's memories never come back for another. The values are in
 `types.py`, the query words in `terms.py`, compaction marks in `compactions.py`.
 
-(Just over 400 lines: the table's writes and its supersession rules are one contract.)
+(Some 500 lines: the table's writes and its supersession rules are one contract.)
 """
 
 from __future__ import annotations
@@ -256,6 +256,18 @@ class MemoryRecords:
             (superseded_by, iso(at), memory_id, user_id),
         )
         return changed > 0
+
+    async def said_again(self, user_id: int, memory_id: int, at: datetime) -> Memory | None:
+        """Date a memory in force at `at`, when its words were said again later (R212): only
+        ever forward. Its date words in the keyword index follow (the FTS trigger). The memory
+        as it now is, or None when it is no longer in force."""
+        await self._db.execute(
+            "UPDATE memories SET created_at = ?, dates = ?"
+            " WHERE id = ? AND user_id = ? AND superseded_at IS NULL AND created_at < ?",
+            (iso(at), date_words(at), memory_id, user_id, iso(at)),
+        )
+        memory = await self.get(user_id, memory_id)
+        return memory if memory is not None and memory.active else None
 
     async def delete(self, user_id: int, memory_id: int) -> Memory | None:
         """Remove a memory for good; returns what was removed."""

@@ -10,7 +10,7 @@ and `save_messages` (bulk: stored and keyword-searchable on return, vectors writ
 background task; `flush_vectors` waits for them), `search` (mode, limit, since/until, kinds,
 scope). Ranking weights are a frozen `Weights` given at construction.
 
-(Just over 400 lines: this is the store's whole public surface, and each method is a thin
+(Some 520 lines: this is the store's whole public surface, and each method is a thin
 delegation to records, retrieval, vectors-behind or the shared text-vector cache.)
 
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
@@ -23,7 +23,9 @@ model names them (`replaces`), when a fact or preference has the same `subject` 
 restates one almost word for word (cosine >= `duplicate_similarity` and the same numbers).
 Outside (untrusted) content never retires what the owner said (trusted). A memory dated back
 (`created_at`: when the words it was drawn from were said) never retires one made after those
-words: it is kept as already replaced by the newest of them, and retires nothing.
+words: it is kept as already replaced by the newest of them, and retires nothing. The same text
+said again is the memory kept already (a duplicate), dated at the later saying: its date is when
+its words were last said, so a repeated "next Tuesday" is read from the new day (R212).
 
 Chroma and the embedder are blocking: every call to them runs in a worker thread.
 """
@@ -144,6 +146,11 @@ class LongTermMemory:
         """The ranking configuration given at construction (read only)."""
         return self._weights
 
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for the store: when a memory saved undated was said (R212)."""
+        return self._clock
+
     async def create_user(self, display_name: str, *, timezone: str | None = None) -> int:
         """A new user to keep memories for; returns the id (channels link to it later)."""
         if not display_name.strip():
@@ -234,7 +241,7 @@ class LongTermMemory:
         trust = new.resolved_trust
         same = await self.records.same_text(new.user_id, new.text)
         if same is not None and (same.trust is Trust.TRUSTED or trust is Trust.UNTRUSTED):
-            return Saved(same, duplicate=True)
+            return Saved(await self._said_again(same, new, trust), duplicate=True)
         vector, similar = await self._similar(new, vector)
         targets: set[int] = set(new.replaces)
         if same is not None:
@@ -280,6 +287,18 @@ class LongTermMemory:
         if memory.active:  # Chroma holds vectors of memories in force only
             await self._write_vectors(memory, vector, [m.id for m in superseded])
         return Saved(memory, superseded, refused=tuple(refused))
+
+    async def _said_again(self, same: Memory, new: NewMemory, trust: Trust) -> Memory:
+        """The memory `same` with the date of its words said again in `new`: dated at the later
+        saying (R212: "next Tuesday" said on 9 April kept 5 March, so it read as 10 March).
+        Never moved back (older words date nothing newer), nor by outside content restating
+        the owner's words, nor for kinds a restatement does not touch (a goal's log)."""
+        at = new.created_at or self._clock.now()
+        if at <= same.created_at or trust is not same.trust:
+            return same
+        if same.kind in _NO_AUTO or new.kind in _NO_AUTO:
+            return same
+        return await self.records.said_again(same.user_id, same.id, at) or same
 
     async def _similar(
         self, new: NewMemory, vector: np.ndarray | None
