@@ -9,6 +9,12 @@ relevant. A past message is recalled only when it is close in meaning (vectors a
 words it shares with the message are not enough, and a recalled untrusted message taints the
 turn like an untrusted memory.
 
+The embedder reads English and a few languages written like it, no other script (R211): any two
+Russian, Chinese, Japanese or Arabic sentences come out close in meaning, related or not, so a
+guest's group message was recalled into the owner's every Russian turn and tainted it. Where the
+message or what it would bring is mostly in another script, only a near restatement (cosine
+`UNREAD_MIN_SIMILARITY`) counts as close in meaning; a memory's shared words still do.
+
 A search (`memory_search`, `/memory search`) covers memories and messages, says which is which,
 shows a message with the turns around it and when it was said (in the owner's timezone). A date
 or period in the query ("in May", "last week") is found by `agent.query_time`: hits inside it
@@ -17,6 +23,9 @@ come first, the others still follow.
 In a group (or a channel) the reply is read by everyone there, so recall and `memory_search`
 draw only on what was said or kept in that chat: what the user said in private, or Steward
 learned elsewhere, stays out of it (`group_scope`).
+
+(Some 415 lines: what a turn recalls and what a search finds share their bars and their scope,
+so they are kept in one place.)
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from agent import query_time
 from agent.query_time import QueryTime, find_period
+from agent.text_scripts import mostly_unlatin
 from agent.types import TurnRequest
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
@@ -50,6 +60,7 @@ MESSAGE_MIN_SIMILARITY = 0.45  # a past message this close in meaning, or it is 
 CORE_IMPORTANCE = 0.85  # memories this important join the context whenever there is room
 PERIOD_MIN_SIMILARITY = 0.35  # an in-period hit found by meaning only must be this close
 NEIGHBOURS = 2  # turns shown on each side of a message found
+UNREAD_MIN_SIMILARITY = 0.8  # the bar by meaning where the embedder cannot read the script
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class Recaller:
         # Memories and messages are searched apart, so the transcript never crowds the
         # memories out of the candidates; messages only by meaning (see the module docstring).
         wants_messages = self._store.semantic and not request.self_initiated
+        unread = mostly_unlatin(request.text)
         found, said = await asyncio.gather(
             self.search(
                 request.user.id,
@@ -121,7 +133,7 @@ class Recaller:
                 CONTEXT_HITS,
                 timezone=request.user.timezone,
                 kinds=MEMORY_KINDS,
-                min_similarity=CONTEXT_MIN_SIMILARITY,
+                min_similarity=UNREAD_MIN_SIMILARITY if unread else CONTEXT_MIN_SIMILARITY,
                 neighbours=False,
                 chat=here,
             ),
@@ -131,7 +143,7 @@ class Recaller:
                 CONTEXT_MESSAGES * 3,
                 timezone=request.user.timezone,
                 kinds=[Kind.MESSAGE],
-                min_similarity=MESSAGE_MIN_SIMILARITY,
+                min_similarity=UNREAD_MIN_SIMILARITY if unread else MESSAGE_MIN_SIMILARITY,
                 neighbours=False,
                 chat=here,
             )
@@ -143,7 +155,7 @@ class Recaller:
         skip_kind = Kind.BRIEFING if request.kind == "briefing" else None
         memories = [
             m
-            for m in found.memories
+            for m in (hit.memory for hit in found.hits if _readable(hit))
             if m.kind is not Kind.MESSAGE
             and (episode is None or m.id != episode.id)
             and m.kind is not skip_kind
@@ -173,7 +185,7 @@ class Recaller:
             memory = hit.memory
             if memory.kind is not Kind.MESSAGE or memory.message_id in seen:
                 continue
-            if hit.similarity is None or hit.similarity < MESSAGE_MIN_SIMILARITY:
+            if hit.similarity is None or hit.similarity < _message_bar(memory):
                 continue
             if memory.message_id == request.message_id:
                 continue
@@ -302,6 +314,21 @@ def group_scope(chat: Chat | None) -> int | None:
     """The chat a search is confined to: a group's or a channel's own id (everyone there reads
     the reply), None for a private chat or none."""
     return chat.id if chat is not None and chat.kind != "private" else None
+
+
+def _readable(hit: Hit) -> bool:
+    """Whether a memory hit is relevant for more than a cosine the embedder cannot give (R211):
+    found by its words, or close in meaning in a script the embedder reads."""
+    if hit.keyword_rank is not None or hit.similarity is None:
+        return True
+    return hit.similarity >= UNREAD_MIN_SIMILARITY or not mostly_unlatin(hit.memory.text)
+
+
+def _message_bar(memory: Memory) -> float:
+    """How close in meaning a past message must be to be recalled: nearly a restatement when it
+    is mostly in a script the embedder does not read (R211; the query's script is judged before
+    the search)."""
+    return UNREAD_MIN_SIMILARITY if mostly_unlatin(memory.text) else MESSAGE_MIN_SIMILARITY
 
 
 async def _nothing() -> Found:

@@ -1,7 +1,8 @@
 """Which writing systems a text's letters belong to, to tell a look-alike from a word one
 language writes (R194, R200): `b\u043ess` (a Cyrillic o among Latin letters) is a mix, Japanese
 kanji with kana and Latin is not. Used for e-mail addresses (agent/mail/message.py) and for
-hosts on approval cards (agent/cards.py)."""
+hosts on approval cards (agent/cards.py). `mostly_unlatin` tells recall when a text is written
+in letters the embedder was never trained on (R211)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import unicodedata
 
 import regex
 
-__all__ = ["mixed_scripts"]
+__all__ = ["mixed_scripts", "mostly_unlatin"]
 
 _SCRIPT_FAMILIES = (  # scripts one language writes together (Japanese, Chinese, Korean)
     frozenset({"Latin", "Han", "Hiragana", "Katakana"}),
@@ -61,3 +62,22 @@ def mixed_scripts(text: str) -> list[str]:
     if len(scripts) < 2 or any(scripts <= family for family in _SCRIPT_FAMILIES):
         return []
     return sorted(scripts)
+
+
+def mostly_unlatin(text: str) -> bool:
+    """Whether most of `text`'s letters are outside the Latin script (Cyrillic, Han, kana,
+    Hangul, Arabic, Hebrew, Devanagari, Thai...). R211: the embedder (all-MiniLM-L6-v2) was
+    trained on English, and puts any two such sentences at a cosine of 0.45-0.77, related or
+    not, so closeness in meaning cannot be read from it there. A text with no letters is not;
+    a long one is judged by its first 1,000 characters (a turn weighs up to twenty)."""
+    if text.isascii():
+        return False
+    latin = other = 0
+    for script in map(_script, text[:1000]):
+        if script is None:
+            continue
+        if script in ("Latin", "Full-width Latin"):
+            latin += 1
+        else:
+            other += 1
+    return other > latin

@@ -16,7 +16,8 @@ it pays (one comparison per query, no extra look-up).
 Priors, applied in every mode:
 - informativeness: a transcript turn with fewer than `content_words` meaningful words ("Take
   care!", "ok thanks") is scaled down, so content-free turns do not crowd results (memories
-  are left alone: "Allergic to penicillin." is short but says everything);
+  are left alone: "Allergic to penicillin." is short but says everything); Chinese and
+  Japanese, written without spaces, count a word per two characters (`content_words`, R211);
 - importance and recency, as before;
 - neighbours: a transcript turn next to a strong hit gets a share of its score ("Wanna get the
   recipe?" / "coconut milk, vanilla…"), and may join the results through it.

@@ -11,6 +11,8 @@ import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 
+import regex
+
 __all__ = ["FILLER", "STOPWORDS", "content_words", "date_words", "fts_query", "query_terms"]
 
 # Words that carry no meaning for a keyword look-up: without them, a question such as "what is my
@@ -103,15 +105,24 @@ def date_words(moment: datetime) -> str:
     )
 
 
+# Scripts written without spaces between words; Korean is counted alike, spaced or not.
+_UNSPACED = regex.compile(r"([\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]+)")
+
+
 @lru_cache(maxsize=65536)
 def content_words(text: str) -> int:
-    """How many meaningful words a text holds ("Take care!" 2, "ok thanks" 1): the
-    informativeness prior of the ranking keeps content-free turns from crowding results."""
-    return sum(
-        1
-        for term in _words(text.casefold())
-        if term not in STOPWORDS and term not in FILLER and (len(term) > 1 or term.isdigit())
-    )
+    """How many meaningful words a text holds ("Take care!" 1, "ok thanks" 0): the
+    informativeness prior of the ranking keeps content-free turns from crowding results. Chinese,
+    Japanese (and unspaced Korean) count one word per two characters: counted by spaces, a whole
+    sentence was one or two words and ranked like "ok" (R211)."""
+    count = 0
+    for term in _words(text.casefold()):
+        for i, part in enumerate(_UNSPACED.split(term) if not term.isascii() else [term]):
+            if i % 2:  # a run of unspaced script
+                count += len(part) // 2
+            elif part and part not in STOPWORDS and part not in FILLER:
+                count += len(part) > 1 or part.isdigit()
+    return count
 
 
 # Chat filler: words that make a turn polite, not informative.
