@@ -593,8 +593,8 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
 
 
 def _for_reading(text: str) -> str:
-    """The text as the time in it is read: the full-width letters, digits and signs a Japanese
-    or Chinese keyboard types as ASCII (their NFKC), and a minus or plus written as another
+    """The text as the time in it is read: the full-width digits and signs a Japanese or
+    Chinese keyboard types as ASCII (their NFKC), and a minus or plus written as another
     character as ASCII (`ascii_signs`). R211: a full-width "9:00 電話" was refused, the ASCII
     one read. Only the full-width forms: all of NFKC makes "²" a 2 and "①" a 1, which are no
     times (R186). Each word stays one word, so `_as_written` gives the reminder's words back as
@@ -602,8 +602,10 @@ def _for_reading(text: str) -> str:
     return ascii_signs(text.translate(_HALF_WIDTH))
 
 
-_HALF_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
-"""The full-width forms of ASCII (U+FF01-U+FF5E) and the ASCII they stand for (their NFKC)."""
+_HALF_WIDTH = str.maketrans({c: chr(ord(c) - 0xFEE0) for c in "０１２３４５６７８９：／－＋．"})
+"""The full-width digits and a time's or date's signs, and the ASCII they stand for (their
+NFKC); not the full-width letters (R214: "9:00 ＰＭ report" became 21:00, and a full-width
+"tomorrow" before の会議 moved the reminder a day: they are the reminder's words)."""
 
 
 def _as_written(rest: list[str], written: list[str]) -> list[str]:
