@@ -12,7 +12,9 @@ from harness import echo_reply, running_steward
 
 from memory.clock import FrozenClock
 
-NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+"""Each day's look is at 09:30, half an hour after the check-ins' 09:00: at 08:00 each would be
+23 h late with its next time an hour away, and skipped as slept through (R210)."""
 NUDGE = "How's the training going? Try a 5 km run today."
 
 
