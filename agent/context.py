@@ -10,7 +10,7 @@ prompt's label is their join. A message, memory or goal from outside content is 
 `agent/fence.py`) and taints the turn for as long as it is in the context, including Steward's
 own replies written after reading such content.
 
-(Some 455 lines: the prompt's parts, and the history with its order and labels, are built in
+(Some 480 lines: the prompt's parts, and the history with its order and labels, are built in
 one place so that every part's label is joined as it is added.)
 """
 
@@ -348,6 +348,7 @@ class ContextBuilder:
         if self._corrections is not None and shown:
             private = request.chat.kind == "private"
             notes = await self._corrections(request.user.id, shown, quote=private)
+        stamps = self._day_stamps(request, kept, left_out)
         picked: list[dict[str, Any]] = []
         label = TRUSTED
         for message in kept:
@@ -365,6 +366,8 @@ class ContextBuilder:
                 text = fencer.item("message", message.id, text, source)
             if message.id in notes:  # outside any fence: it is Steward's, not the message's
                 text = f"{notes[message.id]} {text}"
+            if message.id in stamps:  # outside any fence too
+                text = f"{stamps[message.id]} {text}"
             picked.append({"role": role, "content": [{"type": "text", "text": text}]})
         picked.reverse()
         if picked and picked[0]["role"] != "user":
@@ -373,6 +376,26 @@ class ContextBuilder:
             note = {"type": "text", "text": await self._lead_in(kept[-1])}
             picked.insert(0, {"role": "user", "content": [note]})
         return picked, label
+
+    def _day_stamps(
+        self, request: TurnRequest, kept: list[StoredMessage], left_out: set[int]
+    ) -> dict[int, str]:
+        """The day each earlier day's first message in view was written, by message id: a
+        quiet chat's history spans weeks, and a "tomorrow" said on 1 March read as current
+        beside "Now: 20 March" (R212). Only the person's messages, never Steward's own (a reply
+        would learn to begin with a date), and none for today's."""
+        zone = ZoneInfo(request.user.timezone or self._default_timezone)
+        today = self._clock.now().astimezone(zone).date()
+        stamps: dict[int, str] = {}
+        days = set()
+        for message in reversed(kept):  # oldest first
+            if message.direction != "in" or message.id in left_out:
+                continue
+            day = parse_iso(message.created_at).astimezone(zone).date()
+            if day != today and day not in days:
+                days.add(day)
+                stamps[message.id] = f"(written {day:%A %Y-%m-%d})"
+        return stamps
 
     async def _lead_in(self, first: StoredMessage) -> str:
         """The note before a history that opens with Steward's words: a reply whose message fell
