@@ -352,18 +352,24 @@ def _unavailable(sdk: Any, exc: Exception, files: bool) -> ModelUnavailable:
 
 
 def _carries_files(messages: list[dict[str, Any]]) -> bool:
-    """Whether the prompt carries a message's files, as agent/media/blocks.py gives them: an
-    image, or a text block headed "A document: " or "A recording, transcribed: " (R211)."""
-    for message in messages:
+    """Whether the turn's message carries files, as agent/media/blocks.py gives them: an image,
+    or a text block headed "A document: " or "A recording, transcribed: " (R211). Only the
+    turn's own message (the last user message that is not tool results): an earlier one typed
+    "A document: …" in the history made a conversation too long ask for fewer files (R214)."""
+    for message in reversed(messages):
         content = message.get("content")
         if message.get("role") != "user" or not isinstance(content, list):
             continue
+        kinds = {block.get("type") for block in content if isinstance(block, dict)}
+        if kinds <= {"tool_result"}:
+            continue  # a step's results: the message is further back
         for block in content:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind in ("image", "document"):
                 return True
             if kind == "text" and str(block.get("text", "")).startswith(_FILE_HEADS):
                 return True
+        return False
     return False
 
 

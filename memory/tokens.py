@@ -22,4 +22,5 @@ def estimate_tokens(text: str) -> int:
     """An estimate of `text`'s tokens (the module's note says how): one per four ASCII
     characters, one per Chinese, Japanese or Korean character, plus one."""
     size = len(text.encode("utf-8", "surrogatepass"))
-    return (3 * size - len(text)) // 8 + 1
+    chars = len(text.partition("\0")[0])  # as SQLite's LENGTH counts them, to a NUL (R214)
+    return (3 * size - chars) // 8 + 1

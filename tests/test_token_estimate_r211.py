@@ -111,12 +111,28 @@ async def test_a_too_long_refusal_without_files_names_the_conversation(
     assert "file" not in reply
 
 
+async def test_a_message_typed_like_a_file_earlier_does_not_make_it_about_files(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R214: "A document: my landlord's terms…" typed earlier, in the history, made a
+    conversation too long say "send fewer or smaller files"."""
+    reason = "prompt is too long: 203456 tokens > 200000 maximum"
+    fake_model.reply_text("Noted.")
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say("A document: my landlord's terms, as I remember them.")
+        fake_model.fail(400, message=reason)
+        reply = await h.say("and now?")
+    assert "this conversation is too long for the model" in reply, reply
+    assert "file" not in reply
+
+
 async def test_sqlite_counts_a_chat_as_the_estimate_does(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     """Compaction asks SQLite first and then weighs the messages in Python: the two must agree,
     whatever the script."""
     said = ["hello there", ZH, "Привет, как дела?", "مرحبا بك", "Grüße 😀👍", "mixed 中文 and ДА"]
+    said.append("abc\0" + "我" * 100)  # R214: SQLite's LENGTH stops at a NUL
     fake_model.on_request(lambda request: Reply.text(request.last_user_text[-40:]))
     async with running_steward(tmp_path, fake_model.base_url) as h:
         for text in said:
@@ -127,3 +143,13 @@ async def test_sqlite_counts_a_chat_as_the_estimate_does(
         counted = await messages.history_tokens_after(chat_id, 0)
     assert len(history) == 2 * len(said)
     assert counted == sum(estimate_tokens(m.text) for m in history)
+
+
+def test_a_guests_share_still_errs_high_for_every_script() -> None:
+    """R214: with the history's estimate a guest's Cyrillic file came in at 1.55 times what
+    their day's allowance let in before (five eighths of a token a letter, against one)."""
+    from agent.media.share import Share
+
+    for letter in ("д", "ա", "我", "x"):
+        given, _ = Share(limit=100_000, tokens=1000).take(letter * 5000)
+        assert len(given) <= (1000 if letter != "x" else 4000), (letter, len(given))
