@@ -45,9 +45,7 @@ def test_full_width_digits_are_read_and_the_text_kept_as_written(
 
 
 def test_full_width_digits_in_a_moment_and_a_day() -> None:
-    assert parse_moment("tomorrow ９:００", NOW, TOKYO) == datetime(
-        2026, 3, 6, 0, 0, tzinfo=UTC
-    )
+    assert parse_moment("tomorrow ９:００", NOW, TOKYO) == datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
     assert f"{parse_day('２０２６-１２-２４', NOW, TOKYO)}" == "2026-12-24"
 
 
