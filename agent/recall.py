@@ -9,11 +9,12 @@ relevant. A past message is recalled only when it is close in meaning (vectors a
 words it shares with the message are not enough, and a recalled untrusted message taints the
 turn like an untrusted memory.
 
-The embedder reads English and a few languages written like it, no other script (R211): any two
-Russian, Chinese, Japanese or Arabic sentences come out close in meaning, related or not, so a
-guest's group message was recalled into the owner's every Russian turn and tainted it. Where the
-message or what it would bring is mostly in another script, only a near restatement (cosine
-`UNREAD_MIN_SIMILARITY`) counts as close in meaning; a memory's shared words still do.
+The embedder reads English, no other language reliably (R211, R214): any two Russian, Chinese,
+Vietnamese or Polish sentences come out close in meaning, related or not, so a guest's group
+message was recalled into the owner's every such turn and tainted it. Where the message does not
+read as English (`reads_as_english`), or what it would bring is mostly in another script, only a
+near restatement (cosine `UNREAD_MIN_SIMILARITY`) counts as close in meaning; a memory's shared
+words still do.
 
 A search (`memory_search`, `/memory search`) covers memories and messages, says which is which,
 shows a message with the turns around it and when it was said (in the owner's timezone). A date
@@ -51,7 +52,15 @@ from memory.people import Chat, User
 if TYPE_CHECKING:
     from agent.transcript_memory import Transcript, Turn
 
-__all__ = ["Found", "Recall", "Recaller", "correction_note", "hit_label", "message_label"]
+__all__ = [
+    "Found",
+    "Recall",
+    "Recaller",
+    "correction_note",
+    "hit_label",
+    "message_label",
+    "reads_as_english",
+]
 
 CONTEXT_HITS = 12  # candidates for the context block; the token budget decides how many fit
 CONTEXT_MIN_SIMILARITY = 0.3  # a vector-only hit below this is not relevant enough to show
@@ -125,7 +134,7 @@ class Recaller:
         # Memories and messages are searched apart, so the transcript never crowds the
         # memories out of the candidates; messages only by meaning (see the module docstring).
         wants_messages = self._store.semantic and not request.self_initiated
-        unread = mostly_unlatin(request.text)
+        unread = not reads_as_english(request.text)
         found, said = await asyncio.gather(
             self.search(
                 request.user.id,
@@ -314,6 +323,23 @@ def group_scope(chat: Chat | None) -> int | None:
     """The chat a search is confined to: a group's or a channel's own id (everyone there reads
     the reply), None for a private chat or none."""
     return chat.id if chat is not None and chat.kind != "private" else None
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def reads_as_english(text: str) -> bool:
+    """Whether the embedder can judge `text` by meaning: mostly Latin letters, and English by
+    its common words (a fifth of its words are English stop words), or a few plain ASCII words
+    ("milk tomorrow 9am?") in which none is to be expected. Vietnamese, Polish and Indonesian
+    are Latin letters the embedder does not read (R214: 0.52-0.62 between unrelated sentences,
+    above the bar)."""
+    if mostly_unlatin(text):
+        return False
+    words = _WORD.findall(text.lower())
+    if len(words) <= 6 and text.isascii():
+        return True
+    return sum(word in STOPWORDS for word in words) * 5 >= len(words)
 
 
 def _readable(hit: Hit) -> bool:

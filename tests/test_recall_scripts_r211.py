@@ -30,8 +30,18 @@ CASES = {  # Priya's group message; the owner's unrelated private request (cosin
         "Напомни мне, пожалуйста, завтра в 9 купить молоко.",
     ),
     "zh": ("星期六我会把灯笼带到湖边。", "请提醒我明天九点去买牛奶。"),
+    # R214: Latin letters, as unreadable to the embedder (cosine 0.52-0.62)
+    "vi": ("Thứ bảy tôi sẽ mang đèn lồng ra hồ.", "Nhắc tôi ngày mai lúc 9 giờ đi mua sữa nhé."),
+    "pl": (
+        "W sobotę przyniosę lampiony nad jezioro.",
+        "Przypomnij mi proszę jutro o 9, żebym kupił mleko.",
+    ),
+    "id": (
+        "Hari Sabtu saya akan membawa lentera ke danau.",
+        "Tolong ingatkan saya besok jam 9 untuk membeli susu.",
+    ),
 }
-REMIND = ("Напомни", "提醒")
+REMIND = ("Напомни", "提醒", "Nhắc", "Przypomnij", "ingatkan")
 
 
 def reminding_model(request: RecordedRequest) -> Reply:
@@ -59,7 +69,7 @@ async def in_group(h: Harness, chat: str, text: str) -> None:
     await h.steward.memory.store.flush_vectors()
 
 
-async def test_a_guests_unrelated_message_is_not_recalled_into_a_russian_or_chinese_turn(
+async def test_a_guests_unrelated_message_is_not_recalled_into_a_turn_not_in_english(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.on_request(reminding_model)
@@ -132,3 +142,14 @@ def test_which_texts_are_mostly_outside_latin() -> None:
     assert not mostly_unlatin("Ich bringe am Samstag die Laternen zum See mit.")
     assert not mostly_unlatin("Meeting in 東京 about the budget review")
     assert not mostly_unlatin("9:00 !")
+
+
+def test_what_reads_as_english() -> None:
+    from agent.recall import reads_as_english
+
+    assert reads_as_english("Remind me tomorrow at 9 to buy milk, please.")
+    assert reads_as_english("Book Dr Lee Tuesday 9am")  # a few plain words
+    assert reads_as_english("What did I say about the harbour last week?")
+    assert not reads_as_english("Tolong ingatkan saya besok jam 9 untuk membeli susu.")
+    assert not reads_as_english("Nhắc tôi ngày mai lúc 9 giờ đi mua sữa nhé.")
+    assert not reads_as_english("请提醒我明天九点去买牛奶。")
