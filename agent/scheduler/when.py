@@ -10,7 +10,7 @@ time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186,
 arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
 `recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 980 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 1040 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -405,7 +405,69 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     elif after_midnight is not None:  # "friday night at 1": the small hours after that evening
         day = moment.astimezone(zone).date() + timedelta(days=1)
         moment = local_at(day, *after_midnight, zone)
-    return moment
+    return moment if _keeps_its_day(normalized, moment, now, zone) else None
+
+
+_RELATIVE_DAYS = frozenset({"today", "tonight", "tomorrow", "tmrw"})
+_DATE_OF_ITS_OWN = re.compile(
+    r"\d\s*[/.-]\s*\d|\d(st|nd|rd|th)\b|\b(days?|weeks?|fortnights?|months?|years?)\b", re.I
+)
+
+
+def _keeps_its_day(text: str, moment: datetime, now: datetime, zone: ZoneInfo) -> bool:
+    """Whether a reading of a weekday or "tomorrow" is on that day: the coming one (up to 8
+    days on, with the small hours after "friday night"; 15 after "next"), or tomorrow (2 days
+    on, "tomorrow night at 1"). R214: "friday 9am 10m" with a full-width m was 5 October, "9
+    friday" 9 September; such a reading is not the day named, and a shorter phrase is read
+    instead. A phrase with a date of its own ("friday 20 march", "the 20th") may be further."""
+    words = re.findall(r"[a-z]+", text.lower())
+    if _DATE_OF_ITS_OWN.search(_CLOCKS.sub(" ", text)) or any(w in _MONTHS for w in words):
+        return True
+    ahead = (moment.astimezone(zone).date() - now.astimezone(zone).date()).days
+    if "tomorrow" in words or "tmrw" in words:
+        return 1 <= ahead <= 2
+    if any(w in _WEEKDAYS for w in words):
+        return ahead <= (15 if "next" in words else 8)
+    return True
+
+
+_WAITED = HMS_UNITS | {"h", "m", "s"}
+_SPAN_AFTER_A_DAY = re.compile(
+    r"^(?P<joined>in\s+|and\s+)?(\d+(\.\d+)?\s*|(an?|half\s+an?|an?\s+half)\s+)"
+    rf"(?P<unit>{'|'.join(sorted(SPAN_UNITS, key=len, reverse=True))})(?![a-z])",
+    re.I,
+)
+
+
+def _before_a_span_after_a_day(tokens: list[str], longest: int) -> int:
+    """Where the time ends when a day ("friday", "tomorrow", "2026-03-20"), with or without a
+    clock, is followed by a count and a unit: before them, which are the reminder's ("friday
+    9am 10 min walk", R214: read as one time, that was 5 October with the text "walk"). "in 2
+    hours" there is a second time, refused (which one was meant?), except after "today" or
+    "tomorrow" alone ("today in 2 hours call": 2 hours from now, as before)."""
+    words = [t.lower().strip(",") for t in tokens]
+    for end in range(1, longest + 1):
+        span = _SPAN_AFTER_A_DAY.match(" ".join(words[end : end + 4]))
+        if span is None or words[end - 1] in CONNECTORS or not _names_a_day(words[:end]):
+            continue
+        if (span["joined"] or "").strip() != "in":
+            return end
+        if set(words[:end]) <= _RELATIVE_DAYS and span["unit"].lower() in _WAITED:
+            return longest
+        said = " ".join(tokens[:end])
+        raise WhenError(
+            f"“{said}” and “{span[0]}” are two times: say one, e.g. “{said} call mom” or "
+            f"“{span[0]} call mom”."
+        )
+    return longest
+
+
+def _names_a_day(words: list[str]) -> bool:
+    """Whether the words name a day: a weekday, "today", "tomorrow", a date."""
+    return any(
+        w in _WEEKDAYS or w in _RELATIVE_DAYS or w in _MONTHS or _ORDINAL_WORD.match(w)
+        for w in words
+    ) or bool(_ISO_DATE.search(" ".join(words)))
 
 
 def _zone_named(text: str, zone: ZoneInfo) -> tuple[str, ZoneInfo]:
@@ -561,6 +623,7 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
     longest = 0
     while longest < min(len(tokens), MAX_TIME_TOKENS) and _time_like(tokens, longest):
         longest += 1
+    longest = _before_a_span_after_a_day(tokens, longest)
     _no_impossible_clock(tokens[:longest])
     no_time_range(tokens[:longest])
     refused = 0  # where the longest phrase refused as numbers that are no date ends (R187)

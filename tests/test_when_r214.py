@@ -1,0 +1,72 @@
+"""R214: a count and a unit after a day and a clock time were read into the time, moving the
+reminder by months: "/remind friday 9am 10 min walk" was set for Monday 5 October with the text
+"walk", "friday 9am in 2 hours" for February next year with the text "hours". The words after
+the day and time are the reminder's; "in 2 hours" there is a second time and is asked about;
+and a weekday or "tomorrow" read as a day weeks away is not taken as that day."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from harness import running_steward
+
+from agent.scheduler.when import WhenError, parse_reminder
+from memory.clock import FrozenClock
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 5, 10, 0, tzinfo=BERLIN)  # Thursday
+
+
+@pytest.mark.parametrize(
+    ("words", "at", "text"),
+    [
+        ("friday 9am 10 min walk", "Fri 2026-03-06 09:00", "10 min walk"),
+        ("friday 9:00 10m to call", "Fri 2026-03-06 09:00", "10m to call"),
+        ("monday 18:00 2 weeks review", "Mon 2026-03-09 18:00", "2 weeks review"),
+        ("friday at 9 1 hour meeting", "Fri 2026-03-06 09:00", "1 hour meeting"),
+        ("friday noon half an hour call", "Fri 2026-03-06 12:00", "half an hour call"),
+        ("tomorrow 9am 2 weeks review", "Fri 2026-03-06 09:00", "2 weeks review"),
+        ("20 march 9:00 12 months check", "Fri 2026-03-20 09:00", "12 months check"),
+        ("monday 3 days off", "Mon 2026-03-09 09:00", "3 days off"),
+        # full-width letters are the reminder's words (R214), and so is the count before them
+        ("friday 9am １０ｍ ｔｏ ｃａｌｌ", "Fri 2026-03-06 09:00", "１０ｍ ｔｏ ｃａｌｌ"),
+        ("friday 9am 10ｍ call", "Fri 2026-03-06 09:00", "10ｍ call"),
+        # as before
+        ("friday 9am 2 pills", "Fri 2026-03-06 09:00", "2 pills"),
+        ("friday 18:00 5 km run", "Fri 2026-03-06 18:00", "5 km run"),
+        ("in 2 hours 30 minutes tea", "Thu 2026-03-05 12:30", "tea"),
+        ("today in 2 hours call", "Thu 2026-03-05 12:00", "call"),
+    ],
+)
+def test_a_count_after_a_day_and_time_is_the_reminders(words: str, at: str, text: str) -> None:
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %Y-%m-%d %H:%M}" == at, words
+    assert parsed.text == text
+
+
+@pytest.mark.parametrize(
+    "words", ["friday 9am in 2 hours", "tomorrow at 9 in 10 minutes", "monday in 2 days x"]
+)
+def test_a_second_time_after_a_day_is_asked_about(words: str) -> None:
+    with pytest.raises(WhenError, match=r"are two times: say one, e\.g\. “") as refused:
+        parse_reminder(words, NOW, BERLIN)
+    assert "call mom”" in str(refused.value)
+
+
+def test_a_weekday_read_weeks_away_is_not_that_weekday() -> None:
+    """ "9 friday" was read as 9 September: no Friday this week, so no time at all."""
+    with pytest.raises(WhenError, match="couldn't find a time"):
+        parse_reminder("9 friday 2 pills", NOW, BERLIN)
+
+
+async def test_remind_friday_9am_10_min_walk(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind friday 9am 10 min walk")
+        assert said.startswith("OK, #1: Fri 2026-03-06 09:00 (in 23 h) — 10 min walk."), said
+        said = await h.say("/remind friday 9am in 2 hours")
+        assert "“friday 9am” and “in 2 hours” are two times" in said, said
+        assert "#2" not in await h.say("/remind list")
