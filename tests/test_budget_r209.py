@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply, Usage
 from harness import Harness, running_steward
+from loopback_app import serving
 
 from memory.clock import FrozenClock
 
@@ -47,15 +48,8 @@ async def _feed() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/f.xml", feed)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/f.xml"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base + "/f.xml"
 
 
 async def _set_up(h: Harness, goals: int, feed: str | None) -> None:

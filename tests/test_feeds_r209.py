@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from fakes.anthropic import FakeAnthropic, Reply
 from harness import Harness, running_steward
+from loopback_app import serving
 
 from memory.clock import FrozenClock
 from memory.db import Database
@@ -55,15 +56,8 @@ async def feed_site() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/own.xml", serve("own", 15, lambda i: f"http://news.example/{i}"))
     app.router.add_get("/home.xml", serve("home", 3, lambda i: HOME))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base
 
 
 async def _days(h: Harness, fake: FakeAnthropic, clock: FrozenClock, days: int) -> list[list[str]]:

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import Harness, running_steward
+from loopback_app import serving
 
 from memory.clock import FrozenClock
 
@@ -36,15 +37,8 @@ async def _rss(_: web.Request) -> web.Response:
 async def feed_url() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/rss.xml", _rss)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/rss.xml"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base + "/rss.xml"
 
 
 async def _goals(h: Harness, clock: FrozenClock, count: int = 40) -> None:
