@@ -150,6 +150,19 @@ def test_what_reads_as_english() -> None:
     assert reads_as_english("Remind me tomorrow at 9 to buy milk, please.")
     assert reads_as_english("Book Dr Lee Tuesday 9am")  # a few plain words
     assert reads_as_english("What did I say about the harbour last week?")
+    # R216: lists, notes, names and signs are English still; short Indonesian is not
+    for english in (
+        "Buy milk, eggs, bread, butter, cheese and coffee",
+        "Shopping list — milk, eggs, bread, butter 🛒",
+        "Packing: passport, charger, adapter, sunscreen, 2× swimsuit",
+        "https://example.com/docs/setup — bookmark",
+        "Call José and Zoë tomorrow",
+        "Café with Renée at noon",
+    ):
+        assert reads_as_english(english), english
+    assert not reads_as_english("Ingatkan saya besok beli susu")
+    assert not reads_as_english("Tolong ingatkan saya besok pagi")
+    assert not reads_as_english("Przypomnij mi jutro kupic mleko")  # Polish, no diacritics
     assert not reads_as_english("Tolong ingatkan saya besok jam 9 untuk membeli susu.")
     assert not reads_as_english("Nhắc tôi ngày mai lúc 9 giờ đi mua sữa nhé.")
     assert not reads_as_english("请提醒我明天九点去买牛奶。")
