@@ -70,3 +70,65 @@ async def test_remind_friday_9am_10_min_walk(tmp_path: Path) -> None:
         said = await h.say("/remind friday 9am in 2 hours")
         assert "“friday 9am” and “in 2 hours” are two times" in said, said
         assert "#2" not in await h.say("/remind list")
+
+
+@pytest.mark.parametrize(
+    ("words", "at", "text"),
+    [
+        ("monday 9am 3rd floor meeting", "Mon 2026-03-09 09:00", "3rd floor meeting"),
+        ("tomorrow 9am 2nd interview", "Fri 2026-03-06 09:00", "2nd interview"),
+        ("friday 9am 21st birthday", "Fri 2026-03-06 09:00", "21st birthday"),
+        ("friday 9am 1/2 marathon", "Fri 2026-03-06 09:00", "1/2 marathon"),
+        ("tuesday 10am 1-1 with boss", "Tue 2026-03-10 10:00", "1-1 with boss"),
+        ("monday 9 3rd floor", "Mon 2026-03-09 09:00", "3rd floor"),
+        ("tomorrow morning 9.30 call mom", "Fri 2026-03-06 09:30", "call mom"),
+        # dates of their own, and a zone, as before
+        ("the 21st at 9am pay rent", "Sat 2026-03-21 09:00", "pay rent"),
+        ("friday 20th march 9am party", "Fri 2026-03-20 09:00", "party"),
+        ("friday 20 march 9am party", "Fri 2026-03-20 09:00", "party"),
+        ("friday 9am 3/20 dentist", "Fri 2026-03-20 09:00", "dentist"),
+        ("tomorrow 9:00 -0500 standup", "Fri 2026-03-06 15:00", "standup"),
+        ("friday night at 1 check oven", "Sat 2026-03-07 01:00", "check oven"),
+    ],
+)
+def test_an_ordinal_after_a_day_and_time_is_the_reminders(words: str, at: str, text: str) -> None:
+    """R216: "monday 9am 3rd floor meeting" was Friday 5 March next year, "floor meeting"."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %Y-%m-%d %H:%M}" == at, words
+    assert parsed.text == text
+
+
+@pytest.mark.parametrize(
+    ("words", "at"),
+    [
+        ("friday after next call mom", "Fri 2026-03-13 09:00"),
+        ("the friday after next call mom", "Fri 2026-03-13 09:00"),
+        ("friday week call mom", "Fri 2026-03-13 09:00"),
+        ("on tuesday week call mom", "Tue 2026-03-17 09:00"),
+        ("thursday week 9am call mom", "Thu 2026-03-19 09:00"),  # on a Thursday: the 12th + 7
+        ("a week from friday call mom", "Fri 2026-03-13 09:00"),
+        ("2 weeks on monday 5pm call mom", "Mon 2026-03-23 17:00"),
+        ("9am friday after next call mom", "Fri 2026-03-13 09:00"),
+    ],
+)
+def test_a_weekday_a_week_on(words: str, at: str) -> None:
+    """R216: "friday after next" and "friday week" were this Friday ("after next call mom"),
+    "a week from friday" a week from now ("from friday call mom")."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %Y-%m-%d %H:%M}" == at, words
+    assert parsed.text == "call mom"
+
+
+@pytest.mark.parametrize("words", ["in 2 weeks friday call mom", "in a week on monday x"])
+def test_weeks_then_a_weekday_is_asked_about(words: str) -> None:
+    """R216: "in 2 weeks friday call mom" was Thursday 19 March with the text "friday call mom"."""
+    with pytest.raises(WhenError, match=r"are two times: say one, e\.g\. “\w+ weeks? from "):
+        parse_reminder(words, NOW, BERLIN)
+
+
+async def test_remind_monday_9am_3rd_floor_meeting(tmp_path: Path) -> None:
+    async with running_steward(tmp_path, None, clock=FrozenClock(NOW)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind monday 9am 3rd floor meeting")
+        assert said.startswith("OK, #1: Mon 2026-03-09 09:00 ("), said
+        assert said.split("—", 1)[1].startswith(" 3rd floor meeting"), said

@@ -10,7 +10,7 @@ time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186,
 arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
 `recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 1040 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 1100 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -333,7 +333,7 @@ def _no_impossible_clock(words: list[str]) -> None:
             raise WhenError(f"“{match[2]}” is not a time of day (for example 09:30 or 21:00).")
 
 
-_DAY_WORD = "|".join(["today", "tomorrow", "tmrw", "tonight", "at", *_WEEKDAYS])
+_DAY_WORD = "|".join(["today", "tomorrow", "tmrw", "tonight", "at", "morning", *_WEEKDAYS])
 _HALF = r"(\s*(?:am|pm|a\.m\.|p\.m\.))?"
 _DOTTED_TIME_AFTER_DAY = re.compile(
     rf"\b({_DAY_WORD})\s+([01]?\d|2[0-3])\.([0-5]\d){_HALF}(?![.\w])", re.I
@@ -399,6 +399,8 @@ def _moment(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
     if local.time() == time(0) and not elapsed and not _EXPLICIT_TIME.search(normalized):
         moment = local_at(local.date(), DEFAULT_HOUR, 0, zone)  # a day named without a time
     moment = _today_if_named(normalized, moment, now, zone)
+    if not _on_the_day_and_clock_said(normalized, moment, now, zone):
+        return None
     if after_midnight is not None and re.search(r"\btonight\b", text, re.I):
         # "tonight at 1": the next 01:00, this very night's when said at 00:20 (not the next)
         moment = next_at(now, zone, *after_midnight)
@@ -412,6 +414,31 @@ _RELATIVE_DAYS = frozenset({"today", "tonight", "tomorrow", "tmrw"})
 _DATE_OF_ITS_OWN = re.compile(
     r"\d\s*[/.-]\s*\d|\d(st|nd|rd|th)\b|\b(days?|weeks?|fortnights?|months?|years?)\b", re.I
 )
+
+
+_DAY_SAID = re.compile(rf"\b(tomorrow|tmrw|{'|'.join(_WEEKDAYS)})\b", re.I)
+_OFFSET_SAID = re.compile(r"(?:^|\s)[+-]\d|\b(?:utc|gmt)\b", re.I)
+
+
+def _on_the_day_and_clock_said(text: str, moment: datetime, now: datetime, zone: ZoneInfo) -> bool:
+    """Whether a reading of a weekday or "tomorrow" and then a clock time, with no month or
+    offset named, is on that day at that time. R216: an ordinal, fraction or range after them
+    was read into the date ("monday 9am 3rd floor meeting" was 5 March next year, "tomorrow 9am
+    2nd interview" at 10:00); such a reading is not the one said, and a shorter phrase is read
+    instead."""
+    day, clock = _DAY_SAID.search(text), _CLOCKS.search(text)
+    said = clock_of(clock[0]) if clock else None
+    if day is None or clock is None or said is None or clock.start() < day.start():
+        return True
+    words = re.findall(r"[a-z]+", text.lower())
+    if any(w in _MONTHS for w in words) or _OFFSET_SAID.search(text):
+        return True  # "friday 20th march 9am", "friday 9:00 -0500": a date or zone of its own
+    local, today = moment.astimezone(zone), now.astimezone(zone).date()
+    if (local.hour, local.minute) != said:
+        return False
+    if "tomorrow" in words or "tmrw" in words:
+        return local.date() == today + timedelta(days=1)
+    return local.weekday() in {_WEEKDAYS[w] for w in words if w in _WEEKDAYS}
 
 
 def _keeps_its_day(text: str, moment: datetime, now: datetime, zone: ZoneInfo) -> bool:
@@ -731,6 +758,42 @@ def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[
         monday = today + timedelta(days=7 - today.weekday())
         date = (monday + timedelta(days=_WEEKDAYS[day])).isoformat()
         return [*tokens[:start], date, *tokens[start + length :]]
+    return _weekday_weeks_on(tokens, now, zone)
+
+
+_WEEK_COUNTS = {"a": 1, "one": 1, "two": 2, "three": 3, **{str(n): n for n in range(1, 10)}}
+_WEEKS_ON = re.compile(
+    rf"^(?P<count>{'|'.join(_WEEK_COUNTS)})\s+weeks?\s+(?:from|on)\s+(?P<from>[a-z]+)\b"
+    r"|^(?:on\s+)?(?:the\s+)?(?P<day>[a-z]+)\s+(?:after\s+next|week(?!\s+\d+(?:\s|$)))\b"
+)
+_IN_WEEKS_THEN_DAY = re.compile(
+    rf"^(?P<span>in\s+(?:{'|'.join(_WEEK_COUNTS)})\s+weeks?)\s+(?:on\s+)?(?P<day>[a-z]+)\b"
+)
+
+
+def _weekday_weeks_on(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[str]:
+    """ "friday after next", "friday week", "a week from friday", "2 weeks on friday" as that
+    day's date: the coming Friday (1 to 7 days on) and 7 days per week. R216: the first two
+    were this Friday with "after next" or "week" as the text, "a week from friday" a week from
+    now. "in 2 weeks friday" is two times (which Friday?) and is refused."""
+    words = [t.lower().strip(",") for t in tokens]
+    for start in range(min(len(words), MAX_TIME_TOKENS)):
+        head = " ".join(words[start : start + 5])
+        if (both := _IN_WEEKS_THEN_DAY.match(head)) and both["day"] in _WEEKDAYS:
+            span, day = both["span"], both["day"]
+            raise WhenError(
+                f"“{span}” and “{day}” are two times: say one, e.g. "
+                f"“{span.removeprefix('in ')} from {day} call mom” or “{span} call mom”."
+            )
+        said = _WEEKS_ON.match(head)
+        day = said and (said["day"] or said["from"])
+        if not said or day not in _WEEKDAYS or day.endswith("days"):
+            continue
+        today = now.astimezone(zone).date()
+        coming = today + timedelta(days=(_WEEKDAYS[day] - today.weekday() - 1) % 7 + 1)
+        weeks = _WEEK_COUNTS[said["count"]] if said["count"] else 1
+        date = (coming + timedelta(weeks=weeks)).isoformat()
+        return [*tokens[:start], date, *tokens[start + len(said[0].split()) :]]
     return tokens
 
 
