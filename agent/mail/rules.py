@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.utils import getaddresses
 
 from agent.cards import plain_text
 from agent.mail.header_cap import CUT_NOTE
@@ -77,10 +78,29 @@ def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
 
 def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
     # the sender writes all three: no Markdown or invisible characters into Steward's message
-    who = plain_text(mail.sender) or "(no sender)"
+    who = _sender(mail) or "(no sender)"
     subject = plain_text(mail.subject) or "(no subject)"
     gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
     lead = "Still unread after a day" if stale else "New mail"
     cut = f"\n(Steward read only part of it: {CUT_NOTE}.)" if CUT_NOTE in mail.problems else ""
     # the gist is the sender's words: shown as a quote, never as a line of Steward's own
     return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "") + cut
+
+
+def _sender(mail: ParsedMail) -> str:
+    """Who sent it, as the notice names them: the name they chose, cut to 64 characters and
+    quoted where it looks like an address, then the address it came from, never cut (R218: a
+    name of "The Boss <boss@corp.example>" and 180 spaces pushed the real address past the
+    notice's 200 characters, so it read as the boss's)."""
+    address = mail.sender_address
+    if not address:
+        return plain_text(mail.sender)
+    try:
+        [(name, _)] = getaddresses([mail.sender])[:1] or [("", "")]
+    except ValueError:
+        name = ""
+    name = plain_text(" ".join(name.split()), 64)
+    if any(mark in name for mark in "<>@"):
+        name = f"“{name}”"
+    shown = plain_text(address, 320)
+    return f"{name} <{shown}>" if name else shown
