@@ -2,7 +2,9 @@
 reminder by months: "/remind friday 9am 10 min walk" was set for Monday 5 October with the text
 "walk", "friday 9am in 2 hours" for February next year with the text "hours". The words after
 the day and time are the reminder's; "in 2 hours" there is a second time and is asked about;
-and a weekday or "tomorrow" read as a day weeks away is not taken as that day."""
+and a weekday or "tomorrow" read as a day weeks away is not taken as that day. R216 and R217:
+an ordinal after a day and time, "friday week" and "friday after next" in the time (not in the
+reminder's words), and a clock the clocks skip at daylight saving."""
 
 from __future__ import annotations
 
@@ -103,8 +105,9 @@ def test_an_ordinal_after_a_day_and_time_is_the_reminders(words: str, at: str, t
     [
         ("friday after next call mom", "Fri 2026-03-13 09:00"),
         ("the friday after next call mom", "Fri 2026-03-13 09:00"),
-        ("friday week call mom", "Fri 2026-03-13 09:00"),
-        ("on tuesday week call mom", "Tue 2026-03-17 09:00"),
+        ("friday week, call mom", "Fri 2026-03-13 09:00"),
+        ("remind me on tuesday week to call mom", "Tue 2026-03-17 09:00"),
+        ("friday week at 9 call mom", "Fri 2026-03-13 09:00"),
         ("thursday week 9am call mom", "Thu 2026-03-19 09:00"),  # on a Thursday: the 12th + 7
         ("a week from friday call mom", "Fri 2026-03-13 09:00"),
         ("2 weeks on monday 5pm call mom", "Mon 2026-03-23 17:00"),
@@ -132,3 +135,77 @@ async def test_remind_monday_9am_3rd_floor_meeting(tmp_path: Path) -> None:
         said = await h.say("/remind monday 9am 3rd floor meeting")
         assert said.startswith("OK, #1: Mon 2026-03-09 09:00 ("), said
         assert said.split("—", 1)[1].startswith(" 3rd floor meeting"), said
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("words", "now", "at"),
+    [
+        ("sunday 2:30am check heating", datetime(2026, 3, 25, 10, tzinfo=BERLIN), "03-29 03:30"),
+        ("sunday 2:30 check heating", datetime(2026, 3, 25, 10, tzinfo=BERLIN), "03-29 03:30"),
+        ("sunday 2am check heating", datetime(2026, 3, 25, 10, tzinfo=BERLIN), "03-29 03:00"),
+        ("sunday 2:30am check heating", datetime(2026, 3, 4, 10, tzinfo=NEW_YORK), "03-08 03:30"),
+        ("sunday 2:30am check heating", datetime(2026, 10, 21, 10, tzinfo=BERLIN), "10-25 02:30"),
+    ],
+)
+def test_a_clock_the_clocks_skip_is_kept(words: str, now: datetime, at: str) -> None:
+    """R217: a 02:30 the clocks skip that Sunday was dropped: 09:00, "2:30am check heating"."""
+    zone = ZoneInfo(str(now.tzinfo))
+    parsed = parse_reminder(words, now, zone)
+    assert f"{parsed.first.astimezone(zone):%m-%d %H:%M}" == at, words
+    assert parsed.text == "check heating"
+
+
+@pytest.mark.parametrize(
+    ("words", "text"),
+    [
+        ("tomorrow 9am tell Ana friday week is off", "tell Ana friday week is off"),
+        ("monday 9am prep for friday week", "prep for friday week"),
+        ("tomorrow 9am ask if friday after next works", "ask if friday after next works"),
+        ("tomorrow 9am tell Bob a week from friday we ship", "tell Bob a week from friday we ship"),
+        ("tomorrow call Ana re two weeks on monday", "call Ana re two weeks on monday"),
+        (
+            "tomorrow 9am remind team in 2 weeks friday is the deadline",
+            "remind team in 2 weeks friday is the deadline",
+        ),
+    ],
+)
+def test_a_week_on_in_the_reminders_words_is_theirs(words: str, text: str) -> None:
+    """R217: these were rewritten in the text ("tell Ana 2026-03-13 is off") or refused."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %m-%d}" in ("Fri 03-06", "Mon 03-09"), words
+    assert parsed.text == text
+
+
+@pytest.mark.parametrize(
+    ("words", "at", "text"),
+    [
+        ("sunday week planning", "Sun 03-08 09:00", "week planning"),
+        ("friday week review", "Fri 03-06 09:00", "week review"),
+        ("monday week ahead email", "Mon 03-09 09:00", "week ahead email"),
+        ("friday week 3 review", "Fri 03-06 09:00", "week 3 review"),
+        ("friday week 9am dentist", "Fri 03-13 09:00", "dentist"),
+        ("friday week 9 am dentist", "Fri 03-13 09:00", "dentist"),
+        ("friday week noon lunch", "Fri 03-13 12:00", "lunch"),
+    ],
+)
+def test_a_weekday_and_week_before_the_text_is_that_weekday(words: str, at: str, text: str) -> None:
+    """R217: "sunday week planning" became a week later, "planning": "week" is the text's unless
+    the time ends after it (nothing, a comma, "at", "to" or a clock time follows)."""
+    parsed = parse_reminder(words, NOW, BERLIN)
+    assert f"{parsed.first.astimezone(BERLIN):%a %m-%d %H:%M}" == at, words
+    assert parsed.text == text
+
+
+async def test_remind_in_the_spring_forward_gap_and_a_week_on_in_the_text(tmp_path: Path) -> None:
+    now = datetime(2026, 3, 25, 10, 0, tzinfo=BERLIN)  # Wednesday; clocks go forward Sunday
+    async with running_steward(tmp_path, None, clock=FrozenClock(now)) as h:
+        await h.say("/timezone Europe/Berlin")
+        said = await h.say("/remind sunday 2:30am check heating")
+        assert said.startswith("OK, #1: Sun 2026-03-29 03:30 ("), said
+        assert said.split("—", 1)[1].startswith(" check heating"), said
+        said = await h.say("/remind tomorrow 9am tell Ana friday week is off")
+        assert said.startswith("OK, #2: Thu 2026-03-26 09:00 ("), said
+        assert said.split("—", 1)[1].startswith(" tell Ana friday week is off"), said

@@ -425,7 +425,8 @@ def _on_the_day_and_clock_said(text: str, moment: datetime, now: datetime, zone:
     offset named, is on that day at that time. R216: an ordinal, fraction or range after them
     was read into the date ("monday 9am 3rd floor meeting" was 5 March next year, "tomorrow 9am
     2nd interview" at 10:00); such a reading is not the one said, and a shorter phrase is read
-    instead."""
+    instead. R217: a clock the clocks skip that day ("sunday 2:30am" as they go forward) is
+    read as `local_at` reads it (03:30), so it is compared as that, not as 02:30."""
     day, clock = _DAY_SAID.search(text), _CLOCKS.search(text)
     said = clock_of(clock[0]) if clock else None
     if day is None or clock is None or said is None or clock.start() < day.start():
@@ -434,7 +435,8 @@ def _on_the_day_and_clock_said(text: str, moment: datetime, now: datetime, zone:
     if any(w in _MONTHS for w in words) or _OFFSET_SAID.search(text):
         return True  # "friday 20th march 9am", "friday 9:00 -0500": a date or zone of its own
     local, today = moment.astimezone(zone), now.astimezone(zone).date()
-    if (local.hour, local.minute) != said:
+    on_that_day = local_at(local.date(), *said, zone).astimezone(zone)
+    if (local.hour, local.minute) != (on_that_day.hour, on_that_day.minute):
         return False
     if "tomorrow" in words or "tmrw" in words:
         return local.date() == today + timedelta(days=1)
@@ -764,7 +766,7 @@ def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[
 _WEEK_COUNTS = {"a": 1, "one": 1, "two": 2, "three": 3, **{str(n): n for n in range(1, 10)}}
 _WEEKS_ON = re.compile(
     rf"^(?P<count>{'|'.join(_WEEK_COUNTS)})\s+weeks?\s+(?:from|on)\s+(?P<from>[a-z]+)\b"
-    r"|^(?:on\s+)?(?:the\s+)?(?P<day>[a-z]+)\s+(?:after\s+next|week(?!\s+\d+(?:\s|$)))\b"
+    r"|^(?:on\s+)?(?:the\s+)?(?P<day>[a-z]+)\s+(?:after\s+next|week)\b"
 )
 _IN_WEEKS_THEN_DAY = re.compile(
     rf"^(?P<span>in\s+(?:{'|'.join(_WEEK_COUNTS)})\s+weeks?)\s+(?:on\s+)?(?P<day>[a-z]+)\b"
@@ -775,9 +777,14 @@ def _weekday_weeks_on(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[
     """ "friday after next", "friday week", "a week from friday", "2 weeks on friday" as that
     day's date: the coming Friday (1 to 7 days on) and 7 days per week. R216: the first two
     were this Friday with "after next" or "week" as the text, "a week from friday" a week from
-    now. "in 2 weeks friday" is two times (which Friday?) and is refused."""
+    now. "in 2 weeks friday" is two times (which Friday?) and is refused. R217: only in the
+    time, where every word before them is part of it: "tomorrow 9am tell Ana friday week is
+    off" had its text rewritten to "2026-04-03", and "… remind team in 2 weeks friday is the
+    deadline" was refused."""
     words = [t.lower().strip(",") for t in tokens]
     for start in range(min(len(words), MAX_TIME_TOKENS)):
+        if start and not _time_like(tokens, start - 1):
+            break  # the reminder's words have begun: theirs as written
         head = " ".join(words[start : start + 5])
         if (both := _IN_WEEKS_THEN_DAY.match(head)) and both["day"] in _WEEKDAYS:
             span, day = both["span"], both["day"]
@@ -789,12 +796,26 @@ def _weekday_weeks_on(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[
         day = said and (said["day"] or said["from"])
         if not said or day not in _WEEKDAYS or day.endswith("days"):
             continue
+        end = start + len(said[0].split())
+        if said[0].endswith("week") and not _ends_the_time(tokens, end):
+            continue
         today = now.astimezone(zone).date()
         coming = today + timedelta(days=(_WEEKDAYS[day] - today.weekday() - 1) % 7 + 1)
         weeks = _WEEK_COUNTS[said["count"]] if said["count"] else 1
         date = (coming + timedelta(weeks=weeks)).isoformat()
-        return [*tokens[:start], date, *tokens[start + len(said[0].split()) :]]
+        return [*tokens[:start], date, *tokens[end:]]
     return tokens
+
+
+def _ends_the_time(tokens: list[str], end: int) -> bool:
+    """Whether "<weekday> week" ends the time at `end`: nothing, a comma, "at", "to" or a clock
+    time after it ("friday week", "friday week, dentist", "friday week 9am dentist"). R217:
+    "sunday week planning" is Sunday's "week planning", as people write it, not a week on."""
+    if end >= len(tokens) or tokens[end - 1].endswith(","):
+        return True
+    after = tokens[end].lower()
+    two = " ".join(tokens[end : end + 2])
+    return after in ("at", "to") or clock_of(after) is not None or clock_of(two) is not None
 
 
 _DAYS_SHORTHAND = frozenset({"daily", "weekdays", "weekday", "weekends", "biweekly", "fortnightly"})
