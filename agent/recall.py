@@ -152,7 +152,9 @@ class Recaller:
                 CONTEXT_MESSAGES * 3,
                 timezone=request.user.timezone,
                 kinds=[Kind.MESSAGE],
-                min_similarity=UNREAD_MIN_SIMILARITY if unread else MESSAGE_MIN_SIMILARITY,
+                min_similarity=MESSAGE_MIN_SIMILARITY
+                if _clearly_english(request.text)
+                else UNREAD_MIN_SIMILARITY,
                 neighbours=False,
                 chat=here,
             )
@@ -329,16 +331,16 @@ _WORD = re.compile(r"[^\W\d_]+")
 _FOREIGN = frozenset(
     """
     saya aku kamu anda dari untuk dengan ini itu tidak besok tolong akan sudah juga bisa
-    ingatkan
-    que los las del por para una mañana pero muy está hoy recuérdame
-    est pour avec nous vous demain mais très
+    ingatkan mau ke di beli
+    que por para una mañana pero muy está hoy recuérdame
+    pour avec nous vous demain mais très le il
     você não amanhã também
-    che sono domani molto
-    der das und ich mich nicht mit für morgen ist auch bitte
+    sono domani molto
+    der das und ich mich nicht für morgen ist auch bitte
     moi je du merci
     het een niet
     się jutro jest nie mi prosze proszę
-    toi ngay cua nhe
+    ngay cua nhe
     kwa kesho
     bir için yarın
     """.split()  # noqa: SIM905
@@ -351,7 +353,9 @@ def reads_as_english(text: str) -> bool:
     """Whether the embedder can judge `text` by meaning: mostly Latin letters, and not another
     language by its signs: two words or more, and a fifth of its words, are common words of one
     (Indonesian "saya", Spanish "para", Polish "jutro"…) or, not capitalised as a name is
-    ("José"), carry letters English does not use; and such words outnumber English stop words.
+    (not the first word), carry letters beyond Latin-1 (Polish "ł", Vietnamese "ợ": Latin-1's
+    accents are English loanwords' too, "crème brûlée"); and such words outnumber English stop
+    words.
     Emoji, punctuation, lists and URLs decide nothing
     (R216: by English stop words alone, 25 of 71 English messages, lists and notes, lost recall
     by meaning). Vietnamese, Polish and Indonesian are Latin letters the embedder does not read
@@ -359,11 +363,17 @@ def reads_as_english(text: str) -> bool:
     if mostly_unlatin(text):
         return False
     words = _WORD.findall(text)
-    foreign = sum(
-        word.lower() in _FOREIGN or not (word.isascii() or word[0].isupper()) for word in words
-    )  # a capitalised word with such letters is a name, "José", not a sign of a language
+    foreign = _foreign_signs(words)
     english = sum(word.lower() in STOPWORDS for word in words)
     return not (foreign >= 2 and foreign * 5 >= len(words) and foreign > english)
+
+
+def _foreign_signs(words: list[str]) -> int:
+    """How many of `words` are signs of a language other than English (`reads_as_english`)."""
+    return sum(
+        word.lower() in _FOREIGN or (max(word) > "\u00ff" and not (i and word[0].isupper()))
+        for i, word in enumerate(words)
+    )  # a capitalised word with such letters, not the first, is a name ("Łukasz"), not a sign
 
 
 def _readable(hit: Hit) -> bool:
@@ -375,10 +385,24 @@ def _readable(hit: Hit) -> bool:
 
 
 def _message_bar(memory: Memory) -> float:
-    """How close in meaning a past message must be to be recalled: nearly a restatement when it
-    is mostly in a script the embedder does not read (R211; the query's script is judged before
-    the search)."""
-    return UNREAD_MIN_SIMILARITY if mostly_unlatin(memory.text) else MESSAGE_MIN_SIMILARITY
+    """How close in meaning a past message must be to be recalled: nearly a restatement unless
+    it is clearly English, as the new message must be (`_clearly_english`, judged before the
+    search)."""
+    return MESSAGE_MIN_SIMILARITY if _clearly_english(memory.text) else UNREAD_MIN_SIMILARITY
+
+
+def _clearly_english(text: str) -> bool:
+    """Whether a text is English by a sign of English, not by the lack of another language's:
+    an English stop word or more, and no more signs of another language. The bar for past
+    messages, the way another person's words reach the owner's turns (R217: short Indonesian,
+    Polish or Vietnamese messages pass `reads_as_english`, a few words with no sign either way,
+    and a guest's group message in such a language was recalled into the owner's turn and
+    tainted it). Memories are the person's own, and keep the looser `reads_as_english`."""
+    if mostly_unlatin(text):
+        return False
+    words = _WORD.findall(text)
+    english = sum(word.lower() in STOPWORDS for word in words)
+    return english >= 1 and _foreign_signs(words) <= english
 
 
 async def _nothing() -> Found:

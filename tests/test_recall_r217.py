@@ -1,0 +1,63 @@
+"""R217: a short request in a Latin-script language the embedder does not read ("Đi chợ mua
+rau", "Nunua maziwa kwa ajili ya chai") passed as English, and a guest's unrelated group message
+in such a language was recalled into the owner's private turn and tainted it. Past messages are
+now recalled by meaning only when both the new message and the past one are clearly English (an
+English stop word, and no more signs of another language), else only a near restatement.
+
+The real core, recall and embedder against the fake Anthropic server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from harness import OWNER, running_steward
+from test_recall_scripts_r211 import FRIEND, MAY, in_group
+
+from agent.types import Address, ChatKind, IncomingMessage
+from memory.clock import FrozenClock
+
+CASES = {  # a guest's unrelated group message; the owner's short private request
+    "vi": ("Thứ bảy tôi sẽ mang đèn lồng ra hồ.", "Đi chợ mua rau"),
+    "id": ("Hari Sabtu saya akan membawa lentera ke danau.", "Saya mau pesan tiket ke Bali"),
+    "pl": ("W sobotę przyniosę lampiony nad jezioro.", "Odebrać dzieci ze szkoły"),
+    "sw": ("Jumamosi nitaleta taa kwenye ziwa.", "Nunua maziwa kwa ajili ya chai"),
+    "fr": ("Samedi j'apporterai les lanternes au lac.", "Acheter des fleurs pour Marie"),
+}
+
+
+def _reminding(request: RecordedRequest) -> Reply:
+    last = request.messages[-1]["content"]
+    if isinstance(last, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in last
+    ):
+        return Reply.text("done")
+    said = request.last_user_text.rsplit("</context>", 1)[-1]
+    return Reply.tool_use("reminder_add", {"when": "tomorrow 9:00", "text": said.strip()[-20:]})
+
+
+async def test_a_guests_message_stays_out_of_a_short_request_not_in_english(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(_reminding)
+    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(MAY)) as h:
+        assert h.steward.memory is not None
+        await h.steward.memory.start()
+        async with asyncio.timeout(90):
+            await h.steward.memory.wait_ready()
+        await h.steward.stores.people.admit(FRIEND, "Priya")
+        for lang, (theirs, mine) in CASES.items():
+            group = Address("test", f"g-{lang}")
+            await h.router.dispatch(
+                IncomingMessage(sender=OWNER, address=group, text="hi", chat_kind=ChatKind.GROUP)
+            )
+            await in_group(h, f"g-{lang}", theirs)
+            cards = len(h.channel.approvals)
+            reply = await h.say(mine, chat=f"p-{lang}")
+            asked = [r.last_user_text for r in fake_model.requests]
+            context = next(text for text in asked if mine in text)
+            turn = (await h.turns())[-1]
+            assert theirs not in context, lang
+            assert not turn.label.tainted, (lang, turn.label)
+            assert len(h.channel.approvals) == cards and reply == "done", lang
