@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from agent.mail.charsets import relabel_header_block
 from agent.mail.header_cap import CUT_NOTE, cap_header_block, head_end
 from agent.mail.parsed import ParsedMail, clean_text
 
@@ -128,6 +129,13 @@ def _utf8_headers(raw: bytes) -> bytes:
     return b"\n".join(lines) + (b"" if end < 0 else raw[end:])
 
 
+def _relabel(raw: bytes) -> bytes:
+    """The header block's encoded words and RFC 2231 values with their charsets named as
+    clients read them (R218: `=?gb2312?` words holding GBK, `=?iso-8859-8-i?` Hebrew)."""
+    end = head_end(raw)
+    return relabel_header_block(raw[:end]) + raw[end:]
+
+
 class TooManyParts(Exception):
     """The parser made more messages and parts than `read_capped` was told to allow."""
 
@@ -169,7 +177,7 @@ def _cap_content_headers(raw: bytes) -> bytes:
 
 def read_capped(raw: bytes, *, max_parts: int = 0) -> Message:
     """`raw` parsed, however malformed; TooManyParts past `max_parts` parts (0: no limit)."""
-    raw = _utf8_headers(_cap_content_headers(raw))
+    raw = _utf8_headers(_relabel(_cap_content_headers(raw)))
     factory = _counting_factory(max_parts) if max_parts else None
     try:
         return email.message_from_bytes(raw, factory, policy=email.policy.default)

@@ -25,7 +25,7 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from agent.mail.headers import parse_headers, read_headers
 from agent.mail.parsed import Attachment, ParsedMail, clean_text, html_to_text, human_size
-from agent.mail.reading import parse_message
+from agent.mail.reading import UNREAD_NOTES, parse_message
 from agent.text_scripts import mixed_scripts
 
 __all__ = [
@@ -193,10 +193,15 @@ def _reply_subject(subject: str) -> str:
 
 
 def build_reply(original: ParsedMail, body: str) -> tuple[str, str, str, str]:
-    """(subject, body with the original quoted, In-Reply-To, References) of a reply."""
+    """(subject, body with the original quoted, In-Reply-To, References) of a reply. A message
+    Steward could not read is not quoted: its note is Steward's words, not the sender's (R218:
+    a reply sent `> [Steward did not open this message: …]` as what Ann wrote)."""
     who = original.sender or "you"
     when = original.date_text or "an earlier date"
-    quoted = "\n".join(f"> {line}" if line else ">" for line in original.text.splitlines())
+    text = original.text
+    if text.lstrip().startswith(UNREAD_NOTES):
+        text = "(the original message could not be read)"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
     text = f"{body.rstrip()}\n\nOn {when}, {who} wrote:\n{quoted}\n"
     in_reply_to, references = _threading(original)
     return _reply_subject(original.subject), text, in_reply_to, references

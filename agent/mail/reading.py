@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
+from agent.mail.charsets import codec_for
 from agent.mail.header_cap import CUT_NOTE, cap_header_block
 from agent.mail.headers import TooManyParts, head_end, headers_into, parse_headers, read_capped
 from agent.mail.parsed import (
@@ -33,7 +34,7 @@ from agent.mail.parsed import (
 )
 from agent.well_formed import well_formed
 
-__all__ = ["MAX_PARTS", "MAX_PART_HEADER_BYTES", "decode_body", "parse_message"]
+__all__ = ["MAX_PARTS", "MAX_PART_HEADER_BYTES", "UNREAD_NOTES", "decode_body", "parse_message"]
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,17 @@ def _count_delimiters(raw: bytes, boundaries: set[bytes]) -> int:
     )
 
 
+_UNOPENED = "[Steward did not open this message"
+_TOO_DEEP = "[nested too deeply to be read]"
+UNREAD_NOTES = (_UNOPENED, _TOO_DEEP)
+"""How Steward's own notes in place of a message's text begin: a reply must not quote them
+as the sender's words (R218)."""
+
+
 def _unopened(raw: bytes, note: str) -> ParsedMail:
     """A message shown by its headers, with `note` in place of its text."""
     parsed = parse_headers(raw[: head_end(raw)] + b"\r\n\r\n")
-    parsed.text = f"[Steward did not open this message: {note}; read it in a mail client]"
+    parsed.text = f"{_UNOPENED}: {note}; read it in a mail client]"
     return parsed
 
 
@@ -169,14 +177,15 @@ def _part_text(part: Message) -> str:
 
 def decode_body(payload: bytes, charset: str) -> str:
     """A text part's bytes as text, as mail clients read them: 8-bit text with no charset (a
-    script's mail) is UTF-8 if it is that, else Windows-1252; "iso-8859-1" is read as
-    Windows-1252, which Windows clients send under that name (its quotes and euro sign are
-    control characters in Latin-1); an unknown charset falls back the same way."""
+    script's mail) is UTF-8 if it is that, else Windows-1252; a label is read as the codec
+    clients use for it (`charsets.codec_for`): "iso-8859-1" as Windows-1252, which Windows
+    clients send under that name, "gb2312" as GB18030, "iso-8859-8-i" as ISO-8859-8 (R218); an
+    unknown charset falls back the same way."""
     charset = charset.strip().lower()
     if charset in ("", "us-ascii", "ascii", "unknown-8bit", "x-unknown"):
         charset = ""
-    elif charset in ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1"):
-        charset = "cp1252"
+    else:  # as clients read the label: gb2312 as GB18030, shift_jis as CP932… (R218)
+        charset = codec_for(charset) or charset
     if charset:
         try:
             if _MAIL_CHARSET.fullmatch(codecs.lookup(charset).name):
@@ -199,6 +208,21 @@ def _lenient_base64(data: bytes) -> bytes:
         return base64.b64decode(text)
     except ValueError:
         return data
+
+
+_DISPOSITION = re.compile(r"[ \t]*([A-Za-z-]+)")
+
+
+def _disposition(part: Message) -> str:
+    """ "attachment", "inline" or "": the parser raises on a broken RFC 2231 value in the
+    header (`filename*=utf-16''%00%D8`), which hid the whole message (R218); its first word
+    is read as written then."""
+    try:
+        return (part.get_content_disposition() or "").lower()
+    except Exception:
+        raw = next((str(v) for k, v in part.raw_items() if k.lower() == "content-disposition"), "")
+        match = _DISPOSITION.match(raw)
+        return match[1].lower() if match else ""
 
 
 def _filename(part: Message) -> str | None:
@@ -266,7 +290,7 @@ def _parse_message(raw: bytes, marks: _Marks) -> ParsedMail:
     try:
         parsed.text, parsed.from_html = _body_into(parsed, message, marks, depth=0)
     except RecursionError:  # nested deeper than Python walks (a crafted chain of forwards)
-        parsed.text, parsed.from_html = "[nested too deeply to be read]", False
+        parsed.text, parsed.from_html = _TOO_DEEP, False
         parsed.attachments.clear()
         parsed.problems.append("nested too deeply to be read")
     for defect in getattr(message, "defects", [])[:3]:
@@ -303,7 +327,7 @@ def _body_into(
             name = within + "(a forwarded message inside it, not read)"
             parsed.attachments.append(Attachment(name, ctype, 0))  # not measured: not walked
             continue
-        disposition = (part.get_content_disposition() or "").lower()
+        disposition = _disposition(part)
         name = _filename(part)
         is_body = ctype in ("text/plain", "text/html") and not (plain or markup)
         text_part = ctype in ("text/plain", "text/html")
