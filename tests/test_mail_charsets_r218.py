@@ -164,3 +164,22 @@ def test_reply_never_quotes_stewards_note() -> None:
     _, body, _, _ = build_reply(mail, "Noted.")
     assert "Steward did not open" not in body
     assert body.endswith("wrote:\n> (the original message could not be read)\n")
+
+
+def test_a_label_never_reaches_a_codec_that_is_no_charset() -> None:
+    """R219: the label search is the whole process's: `x-bz2` gave bz2, so a 785-byte feed
+    served as `charset=x-bz2` took 2 GB once the mail modules were loaded, and `x-zlib` made a
+    page unreadable."""
+    import bz2
+
+    import pytest
+
+    import agent.mail.charsets  # noqa: F401  (registers the search)
+    from agent.public_web import text_codec
+
+    bomb = bz2.compress(b"\0" * 10_000_000)
+    for label in ("x-bz2", "x-zlib", "x-base64", "x-hex", "x-uu", "x-unicode_escape", "x-rot13"):
+        with pytest.raises(LookupError):
+            bomb.decode(label)
+        assert text_codec(label) is None, label
+    assert b"\xe0\xf9".decode("iso-8859-8-i") == "אש"  # what the search is for still holds

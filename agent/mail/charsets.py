@@ -14,7 +14,7 @@ import codecs
 import functools
 import re
 
-__all__ = ["codec_for", "decode_iso2022_jp", "relabel_header_block"]
+__all__ = ["MAIL_CHARSET", "codec_for", "decode_iso2022_jp", "relabel_header_block"]
 
 _SUPERSETS = {
     "gb18030": "gb2312 gb-2312-80 gb-2312 csgb2312 euc-cn x-euc-cn chinese iso-ir-58 gbk x-gbk"
@@ -52,10 +52,30 @@ def _known(name: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=256)
+MAIL_CHARSET = re.compile(
+    r"ascii|utf-(7|8|8-sig|16|16-be|16-le|32|32-be|32-le)|iso8859-\d+|cp\d+|mac-[a-z0-9]+"
+    r"|koi8-[a-z]|big5(hkscs)?|euc_[a-z0-9_]+|gb(2312|k|18030)|hz|iso2022_[a-z0-9_]+|johab"
+    r"|shift_jis[a-z0-9_]*|ptcp154|kz1048|tis-620|hp-roman8|cp50221"
+)
+"""Python's names of the charsets mail is written in. A sender names the codec: `punycode`
+takes time growing with the square of the text (2 MB: 140 s, review 118), `unicode_escape`
+makes any code point, `bz2` and `zlib` decompress a few bytes into gigabytes (R219), so a name
+Python knows is not enough."""
+
+
 def codec_for(label: str) -> str | None:
     """The codec mail clients read `label` with, when it is not Python's own reading of it
-    (a superset, or a label Python does not know); None to use Python's."""
+    (a superset, or a label Python does not know); None to use Python's. Only a charset mail
+    is written in (`MAIL_CHARSET`): R219's `x-bz2` gave bz2, for any feed or page too."""
+    target = _codec_for(label)
+    if target is None:
+        return None
+    name = "cp50221" if _key(target) == "cp50221" else _known(target)
+    return target if name is not None and MAIL_CHARSET.fullmatch(name) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _codec_for(label: str) -> str | None:
     key = _key(label)
     if key in _LABELS:
         return _LABELS[key]
@@ -119,6 +139,7 @@ def _cp50221_decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
 
 def _codec_info(name: str, decode: codecs.CodecInfo) -> codecs.CodecInfo:
     return codecs.CodecInfo(
+        _is_text_encoding=True,  # `codec_for` gives only charsets mail is written in
         name=name,
         encode=decode.encode,
         decode=decode.decode,

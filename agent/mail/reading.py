@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
-from agent.mail.charsets import codec_for
+from agent.mail.charsets import MAIL_CHARSET, codec_for
 from agent.mail.header_cap import CUT_NOTE, cap_header_block
 from agent.mail.headers import TooManyParts, head_end, headers_into, parse_headers, read_capped
 from agent.mail.parsed import (
@@ -61,14 +61,6 @@ _PART_HEADER = re.compile(rb"\ncontent-[!-9;-~]*[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*"
 _FORWARDED = re.compile(rb"\ncontent-type:[ \t]*message/rfc822")
 _BLANK = re.compile(rb"\r?\n\r?\n")
 _UNFOLDED = re.compile(rb"\r?\n(?![ \t])")
-_MAIL_CHARSET = re.compile(
-    r"ascii|utf-(7|8|8-sig|16|16-be|16-le|32|32-be|32-le)|iso8859-\d+|cp\d+|mac-[a-z0-9]+"
-    r"|koi8-[a-z]|big5(hkscs)?|euc_[a-z0-9_]+|gb(2312|k|18030)|hz|iso2022_[a-z0-9_]+|johab"
-    r"|shift_jis[a-z0-9_]*|ptcp154|kz1048|tis-620|hp-roman8"
-)
-"""Python's names of the charsets mail is written in. A sender names the codec: `punycode`
-takes time growing with the square of the text (2 MB: 140 s, review 118), `unicode_escape`
-makes any code point, so a name Python knows is not enough."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +180,7 @@ def decode_body(payload: bytes, charset: str) -> str:
         charset = codec_for(charset) or charset
     if charset:
         try:
-            if _MAIL_CHARSET.fullmatch(codecs.lookup(charset).name):
+            if MAIL_CHARSET.fullmatch(codecs.lookup(charset).name):
                 # UTF-7 can decode to a lone surrogate ("+2AA-"): it failed the turn (review 118)
                 return well_formed(payload.decode(charset, "replace"))
         except (LookupError, ValueError):  # unknown, or no name at all ("utf-8\x00")
