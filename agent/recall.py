@@ -152,9 +152,7 @@ class Recaller:
                 CONTEXT_MESSAGES * 3,
                 timezone=request.user.timezone,
                 kinds=[Kind.MESSAGE],
-                min_similarity=MESSAGE_MIN_SIMILARITY
-                if _clearly_english(request.text)
-                else UNREAD_MIN_SIMILARITY,
+                min_similarity=UNREAD_MIN_SIMILARITY if unread else MESSAGE_MIN_SIMILARITY,
                 neighbours=False,
                 chat=here,
             )
@@ -192,11 +190,12 @@ class Recaller:
         floor = await self.history_floor(request.chat.id) if request.chat else 0
         picked: list[Memory] = []
         seen: set[int] = set()
+        clear = _clearly_english(request.text)
         for hit in hits:
             memory = hit.memory
             if memory.kind is not Kind.MESSAGE or memory.message_id in seen:
                 continue
-            if hit.similarity is None or hit.similarity < _message_bar(memory):
+            if hit.similarity is None or hit.similarity < _message_bar(memory, clear):
                 continue
             if memory.message_id == request.message_id:
                 continue
@@ -384,11 +383,17 @@ def _readable(hit: Hit) -> bool:
     return hit.similarity >= UNREAD_MIN_SIMILARITY or not mostly_unlatin(hit.memory.text)
 
 
-def _message_bar(memory: Memory) -> float:
+def _message_bar(memory: Memory, query_clear: bool) -> float:
     """How close in meaning a past message must be to be recalled: nearly a restatement unless
-    it is clearly English, as the new message must be (`_clearly_english`, judged before the
-    search)."""
-    return MESSAGE_MIN_SIMILARITY if _clearly_english(memory.text) else UNREAD_MIN_SIMILARITY
+    the embedder can judge it. The person's own words: when they read as English. Another
+    person's or outside words (labelled so): only when both they and the new message are
+    clearly English (`query_clear`), the way a guest's words reach the owner's turns (R217);
+    R219: asking that of the owner's own "Parking spot B12" lost it to "Where did I park?"."""
+    if memory.label.tainted:
+        readable = query_clear and _clearly_english(memory.text)
+    else:
+        readable = reads_as_english(memory.text)
+    return MESSAGE_MIN_SIMILARITY if readable else UNREAD_MIN_SIMILARITY
 
 
 def _clearly_english(text: str) -> bool:

@@ -61,3 +61,27 @@ async def test_a_guests_message_stays_out_of_a_short_request_not_in_english(
             assert theirs not in context, lang
             assert not turn.label.tainted, (lang, turn.label)
             assert len(h.channel.approvals) == cards and reply == "done", lang
+
+
+def test_the_owners_own_short_notes_keep_recall_by_meaning() -> None:
+    """R219: asking every past message for an English stop word lost the owner's own "Parking
+    spot B12" to "Where did I park?": only another person's or outside words must be clearly
+    English on both sides."""
+    from dataclasses import replace
+
+    from agent.recall import MESSAGE_MIN_SIMILARITY, UNREAD_MIN_SIMILARITY, _message_bar
+    from memory.labels import Label
+    from memory.longterm import Kind, Memory
+    from memory.longterm.types import Source, Trust
+
+    own = Memory(
+        id=1, user_id=1, chat_id=1, kind=Kind.MESSAGE, text="Parking spot B12", subject="",
+        source=Source.OWNER_SAID, source_ref="", trust=Trust.TRUSTED, importance=0.5,
+        turn_id=None, created_at=MAY,
+    )  # fmt: skip
+    guests = replace(own, text="Beli susu dan roti", label=Label.untrusted("person:#2"))
+    english_guest = replace(guests, text="I bring the lanterns to the lake on Saturday")
+    assert _message_bar(own, query_clear=False) == MESSAGE_MIN_SIMILARITY
+    assert _message_bar(guests, query_clear=True) == UNREAD_MIN_SIMILARITY
+    assert _message_bar(english_guest, query_clear=False) == UNREAD_MIN_SIMILARITY
+    assert _message_bar(english_guest, query_clear=True) == MESSAGE_MIN_SIMILARITY
