@@ -8,7 +8,7 @@ reminder's words), and a clock the clocks skip at daylight saving."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -209,3 +209,10 @@ async def test_remind_in_the_spring_forward_gap_and_a_week_on_in_the_text(tmp_pa
         said = await h.say("/remind tomorrow 9am tell Ana friday week is off")
         assert said.startswith("OK, #2: Thu 2026-03-26 09:00 ("), said
         assert said.split("—", 1)[1].startswith(" tell Ana friday week is off"), said
+
+
+def test_a_weekday_week_before_a_colon_is_a_week_on() -> None:
+    """R219: "friday week: dentist" was this Friday with the text "week: dentist"."""
+    for said in ("friday week: dentist", "friday week; dentist"):
+        parsed = parse_reminder(said, datetime(2026, 3, 4, 10, 0, tzinfo=UTC), ZoneInfo("UTC"))
+        assert (f"{parsed.first:%Y-%m-%d}", parsed.text) == ("2026-03-13", "dentist"), said

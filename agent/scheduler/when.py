@@ -808,10 +808,10 @@ def _weekday_weeks_on(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[
 
 
 def _ends_the_time(tokens: list[str], end: int) -> bool:
-    """Whether "<weekday> week" ends the time at `end`: nothing, a comma, "at", "to" or a clock
-    time after it ("friday week", "friday week, dentist", "friday week 9am dentist"). R217:
+    """Whether "<weekday> week" ends the time at `end`: nothing, a comma or colon, "at", "to"
+    or a clock time after it ("friday week", "friday week, dentist", "friday week 9am"). R217:
     "sunday week planning" is Sunday's "week planning", as people write it, not a week on."""
-    if end >= len(tokens) or tokens[end - 1].endswith(","):
+    if end >= len(tokens) or tokens[end - 1].endswith((",", ":", ";")):  # R219: "week: x"
         return True
     after = tokens[end].lower()
     two = " ".join(tokens[end : end + 2])
