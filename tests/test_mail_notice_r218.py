@@ -39,3 +39,16 @@ def test_an_ordinary_sender_reads_as_before() -> None:
     assert notice_text(bare, stale=False, size=10).startswith(
         "📧 New mail from boss@corp.example: “Budget”"
     )
+
+
+def test_a_lookalike_address_in_the_name_is_quoted_too() -> None:
+    """R219: an address in full-width signs went unquoted, and curly quotes in the name closed
+    the quote early."""
+    for name in ("The Boss ＜boss＠corp.example＞", "x” <boss@corp.example> “"):
+        mail = ParsedMail(  # as the headers decode (an encoded word's name, here)
+            sender=f'"{name}" <eve@evil.example>', sender_address="eve@evil.example", subject="hi"
+        )
+        first = notice_text(mail, stale=False, size=10).split("\n")[0]
+        shown = first.removeprefix("📧 New mail from ").removesuffix(": “hi”")
+        assert shown.startswith("“") and shown.endswith("” <eve@evil.example>"), first
+        assert shown[1 : -len("” <eve@evil.example>")].count("”") == 0, first

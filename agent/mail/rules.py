@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.utils import getaddresses
 
@@ -99,8 +100,8 @@ def _sender(mail: ParsedMail) -> str:
         [(name, _)] = getaddresses([mail.sender])[:1] or [("", "")]
     except ValueError:
         name = ""
-    name = plain_text(" ".join(name.split()), 64)
-    if any(mark in name for mark in "<>@"):
-        name = f"“{name}”"
+    name = plain_text(" ".join(name.replace("“", "").replace("”", "").split()), 64)
+    if any(mark in unicodedata.normalize("NFKC", name) for mark in "<>@"):
+        name = f"“{name}”"  # R219: an address in full-width signs looks like one too
     shown = plain_text(address, 320)
     return f"{name} <{shown}>" if name else shown
