@@ -183,3 +183,17 @@ def test_a_label_never_reaches_a_codec_that_is_no_charset() -> None:
             bomb.decode(label)
         assert text_codec(label) is None, label
     assert b"\xe0\xf9".decode("iso-8859-8-i") == "אש"  # what the search is for still holds
+
+
+def test_the_iso2022_jp_reading_also_reads_piece_by_piece() -> None:
+    """R220: taught to the whole process, "cp50221" had no decoder for pieces, so once mail was
+    set up an MCP server's SSE answer labelled with it was lost (httpx reads lines in pieces)."""
+    import codecs
+    import io
+
+    import agent.mail.charsets  # noqa: F401  (registers the search)
+
+    pieces = codecs.getincrementaldecoder("cp50220")()
+    assert pieces.decode(b'{"ok": ', False) + pieces.decode(b"true}", True) == '{"ok": true}'
+    assert io.TextIOWrapper(io.BytesIO(b"line\n"), encoding="cp50221").read() == "line\n"
+    assert b"\x1b$B\x2d\x21\x1b(B".decode("cp50221") == "①"  # whole, as Windows reads it

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from collections.abc import Callable
 
 __all__ = ["MAIL_CHARSET", "codec_for", "decode_iso2022_jp", "relabel_header_block"]
 
@@ -137,24 +138,26 @@ def _cp50221_decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
     return decode_iso2022_jp(bytes(data)), len(data)
 
 
-def _codec_info(name: str, decode: codecs.CodecInfo) -> codecs.CodecInfo:
+def _codec_info(
+    name: str, base: codecs.CodecInfo, decode: Callable[..., tuple[str, int]] | None = None
+) -> codecs.CodecInfo:
     return codecs.CodecInfo(
         _is_text_encoding=True,  # `codec_for` gives only charsets mail is written in
         name=name,
-        encode=decode.encode,
-        decode=decode.decode,
-        incrementalencoder=decode.incrementalencoder,
-        incrementaldecoder=decode.incrementaldecoder,
-        streamreader=decode.streamreader,
-        streamwriter=decode.streamwriter,
+        encode=base.encode,
+        decode=decode or base.decode,
+        incrementalencoder=base.incrementalencoder,
+        incrementaldecoder=base.incrementaldecoder,
+        streamreader=base.streamreader,
+        streamwriter=base.streamwriter,
     )
 
 
 def _search(name: str) -> codecs.CodecInfo | None:
     """Python's codec lookup, taught the labels it did not know (asked only after its own)."""
-    if _key(name) == "cp50221":
-        base = codecs.lookup("iso2022_jp_2")
-        return codecs.CodecInfo(name="cp50221", encode=base.encode, decode=_cp50221_decode)
+    if _key(name) == "cp50221":  # read piece by piece (httpx's lines, an SSE stream: R220)
+        base = codecs.lookup("iso2022_jp_2")  # as Python's ISO-2022-JP; whole, as Windows'
+        return _codec_info("cp50221", base, decode=_cp50221_decode)
     target = codec_for(name)
     if target is None or _key(target) == _key(name):
         return None
