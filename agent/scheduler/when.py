@@ -813,8 +813,10 @@ def _ends_the_time(tokens: list[str], end: int) -> bool:
     "sunday week planning" is Sunday's "week planning", as people write it, not a week on."""
     if end >= len(tokens) or tokens[end - 1].endswith((",", ":", ";")):  # R219: "week: x"
         return True
-    after = tokens[end].lower()
-    two = " ".join(tokens[end : end + 2])
+    after = tokens[end].lower().rstrip(",:;")  # R220: "friday week 9am, dentist"
+    if after in ("-", "–", "—"):  # "friday week - dentist", as a comma
+        return True
+    two = " ".join(tokens[end : end + 2]).rstrip(",:;")
     return after in ("at", "to") or clock_of(after) is not None or clock_of(two) is not None
 
 
