@@ -44,7 +44,11 @@ def test_an_ordinary_sender_reads_as_before() -> None:
 def test_a_lookalike_address_in_the_name_is_quoted_too() -> None:
     """R219: an address in full-width signs went unquoted, and curly quotes in the name closed
     the quote early."""
-    for name in ("The Boss ＜boss＠corp.example＞", "x” <boss@corp.example> “"):
+    for name in (
+        "The Boss ＜boss＠corp.example＞",
+        "x” <boss@corp.example> “",
+        "The Boss ᐸbossⓐcorp.exampleᐳ",  # R220: look-alike signs
+    ):
         mail = ParsedMail(  # as the headers decode (an encoded word's name, here)
             sender=f'"{name}" <eve@evil.example>', sender_address="eve@evil.example", subject="hi"
         )

@@ -101,7 +101,16 @@ def _sender(mail: ParsedMail) -> str:
     except ValueError:
         name = ""
     name = plain_text(" ".join(name.replace("“", "").replace("”", "").split()), 64)
-    if any(mark in unicodedata.normalize("NFKC", name) for mark in "<>@"):
-        name = f"“{name}”"  # R219: an address in full-width signs looks like one too
+    if not _plain_name(name):
+        name = f"“{name}”"  # R219, R220: an address in full-width or look-alike signs
     shown = plain_text(address, 320)
     return f"{name} <{shown}>" if name else shown
+
+
+def _plain_name(name: str) -> bool:
+    """Whether a name is only letters, digits, spaces and a name's punctuation ("O'Brien,
+    Pat", "José García-Núñez"), so it cannot look like an address: any other sign (<, @, their
+    full-width and look-alike forms such as ⓐ) and the name is shown quoted."""
+    allowed = " .,'’-&()"
+    signs = all(char in allowed or unicodedata.category(char)[0] in "LMN" for char in name)
+    return signs and not any(mark in unicodedata.normalize("NFKC", name) for mark in "<>@")
