@@ -5,16 +5,14 @@ past 24,000 characters was marked though its later part was never shown)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import Harness, RecordingChannel, running_steward
+from harness import Harness, RecordingChannel
+from test_memory_agent import steward_with_memory
 
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM, MAX_COMPACT_CHARS
 from agent.types import Address, IncomingMessage
@@ -26,18 +24,6 @@ from memory.people import Identity
 PHONE = Identity("slack", "UPHONE")
 OTHER = Identity("slack", "UOTHER")  # a second one: which DM was whose cannot be told
 SECRET = "OWNER-safe-code-4711"
-
-
-@asynccontextmanager
-async def steward_with_memory(
-    tmp_path: Path, fake: FakeAnthropic, **overrides: Any
-) -> AsyncIterator[Harness]:
-    async with running_steward(tmp_path, fake.base_url, **overrides) as h:
-        assert h.steward.memory is not None
-        await h.steward.memory.start()
-        async with asyncio.timeout(60):
-            await h.steward.memory.wait_ready()
-        yield h
 
 
 def is_compaction(request: RecordedRequest) -> bool:

@@ -8,11 +8,11 @@ The real core, recall and embedder against the fake Anthropic server."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import OWNER, running_steward
+from harness import OWNER
+from test_memory_agent import steward_with_memory
 from test_recall_scripts_r211 import FRIEND, MAY, in_group
 
 from agent.types import Address, ChatKind, IncomingMessage
@@ -41,11 +41,7 @@ async def test_a_guests_message_stays_out_of_a_short_request_not_in_english(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.on_request(_reminding)
-    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(MAY)) as h:
-        assert h.steward.memory is not None
-        await h.steward.memory.start()
-        async with asyncio.timeout(90):
-            await h.steward.memory.wait_ready()
+    async with steward_with_memory(tmp_path, fake_model, clock=FrozenClock(MAY)) as h:
         await h.steward.stores.people.admit(FRIEND, "Priya")
         for lang, (theirs, mine) in CASES.items():
             group = Address("test", f"g-{lang}")

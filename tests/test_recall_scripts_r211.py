@@ -5,12 +5,12 @@ as two words, ranked like "ok"."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import OWNER, Harness, running_steward
+from harness import OWNER, Harness
+from test_memory_agent import steward_with_memory
 
 from agent.text_scripts import mostly_unlatin
 from agent.types import Address, ChatKind, IncomingMessage
@@ -73,11 +73,7 @@ async def test_a_guests_unrelated_message_is_not_recalled_into_a_turn_not_in_eng
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
     fake_model.on_request(reminding_model)
-    async with running_steward(tmp_path, fake_model.base_url, clock=FrozenClock(MAY)) as h:
-        assert h.steward.memory is not None
-        await h.steward.memory.start()
-        async with asyncio.timeout(90):
-            await h.steward.memory.wait_ready()
+    async with steward_with_memory(tmp_path, fake_model, clock=FrozenClock(MAY)) as h:
         await h.steward.stores.people.admit(FRIEND, "Priya")
         for lang, (theirs, mine) in CASES.items():
             await h.router.dispatch(

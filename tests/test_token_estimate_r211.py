@@ -8,14 +8,11 @@ from the characters it receives: one token per four ASCII characters, one per ot
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
-from harness import Harness, running_steward
+from harness import running_steward
+from test_memory_agent import steward_with_memory
 
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from memory.tokens import estimate_tokens
@@ -38,18 +35,6 @@ def history_tokens(request: RecordedRequest) -> int:
         blocks = [{"text": content}] if isinstance(content, str) else content
         total += sum(real_tokens(b.get("text", "")) for b in blocks)
     return total
-
-
-@asynccontextmanager
-async def steward_with_memory(
-    tmp_path: Path, fake: FakeAnthropic, **overrides: Any
-) -> AsyncIterator[Harness]:
-    async with running_steward(tmp_path, fake.base_url, **overrides) as h:
-        assert h.steward.memory is not None
-        await h.steward.memory.start()
-        async with asyncio.timeout(60):
-            await h.steward.memory.wait_ready()
-        yield h
 
 
 def test_english_is_counted_as_before_and_cjk_a_token_a_character() -> None:
