@@ -166,6 +166,9 @@ def test_a_clock_the_clocks_skip_is_kept(words: str, now: datetime, at: str) -> 
         ("tomorrow 9am ask if friday after next works", "ask if friday after next works"),
         ("tomorrow 9am tell Bob a week from friday we ship", "tell Bob a week from friday we ship"),
         ("tomorrow call Ana re two weeks on monday", "call Ana re two weeks on monday"),
+        ("tomorrow 9am tell Ana friday next week is off", "tell Ana friday next week is off"),
+        ("tomorrow 9am plan next week on monday", "plan next week on monday"),
+        ("tomorrow 9am ask about next week friday", "ask about next week friday"),
         (
             "tomorrow 9am remind team in 2 weeks friday is the deadline",
             "remind team in 2 weeks friday is the deadline",

@@ -741,9 +741,13 @@ def _no_repeat_after_once(phrase: str, rest: list[str]) -> None:
 def _day_of_next_week(tokens: list[str], now: datetime, zone: ZoneInfo) -> list[str]:
     """ "friday next week …", "next week [on] friday …", also after a time ("9:00 friday next
     week …"), as that day's date: dateparser read the first as this Friday (the text kept "next
-    week") and the second as a week from now, at this minute (R107, R111)."""
+    week") and the second as a week from now, at this minute (R107, R111). Only in the time, as
+    in `_weekday_weeks_on`: "tomorrow 9am tell Ana friday next week is off" had its words
+    rewritten to "tell Ana 2026-03-13 is off"."""
     words = [t.lower().strip(",") for t in tokens]
     for start in range(min(len(words), MAX_TIME_TOKENS)):
+        if start and not _time_like(tokens, start - 1):
+            break  # the reminder's words have begun: theirs as written
         head = words[start : start + 4]
         if head[1:3] == ["next", "week"]:
             day, length = head[0], 3
