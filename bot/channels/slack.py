@@ -61,6 +61,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from agent.approvals import DECIDING
 from agent.attachments import MediaRef, ReplyRef
 from agent.delivery import SENT_AGAIN, Resumed
 from agent.outbox import DeliveryError, parts_of
@@ -236,6 +237,12 @@ class _PressAnswer:
 
     def claims(self, address: Address) -> bool:
         return not (self.done or self.decided) and address == self.address
+
+    def decide(self) -> None:
+        """The press decided an approval: what the approved call and the resumed turn send is
+        for the chat (R223: a card at a channel's top level has the address of the channel
+        itself, so its approved post to the channel went to the presser alone)."""
+        self.decided = True
 
 
 _PRESS: contextvars.ContextVar[_PressAnswer | None] = contextvars.ContextVar(
@@ -693,6 +700,7 @@ class SlackChannel:
         """Dispatch a press in a shared channel with its answer claimed for the presser: a
         refusal posted in the thread would show everyone who pressed what, and why not."""
         _PRESS.set(answer)  # this task's own context
+        DECIDING.set(answer.decide)  # before the approved call runs, as on Telegram (R203)
         try:
             await self._dispatch_in(message)
         finally:
