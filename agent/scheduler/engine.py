@@ -29,9 +29,10 @@ the machine slept, or its clock was stepped, the alarm would go off as much late
 moved (a reminder due during a 10 h sleep came an hour after waking; a 07:00 briefing on a
 laptop asleep from 22:00 to 06:30 came at 15:30, and was skipped). `check_clock()` notices the
 two clocks drift apart (one subtraction; `bot/lifecycle.py` runs it in a loop that wakes
-anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too. A run late for
-that says the machine slept or its clock changed; only the catch-up at start-up says Steward
-was not running.
+anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too, and whichever
+sees a clock set back first moves waits said as time ("in 5 minutes") back with it (R101,
+R224). A run late for that says the machine slept or its clock changed; only the catch-up at
+start-up says Steward was not running.
 
 A run whose write is refused (the disk full, the database locked by another program) is held
 and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
@@ -183,9 +184,12 @@ class SchedulerEngine:
         alarm went off at once, found it in hand and armed again, a busy loop for as long as
         the run before it lasted (a briefing's model turn); those are left out. The alarm is
         set again, the time unchanged, if the wall clock moved against the monotonic clock
-        (`check_clock`)."""
+        (`check_clock`); set back, the waits move with it whichever looks first (R224)."""
         if self._alarm is None:
             return
+        moved = await self._clock_step()
+        if after is not None and moved < 0:  # read on the clock before it was set back
+            after += timedelta(seconds=moved)
         at = await self.store.next_run_time(after=after, exclude=self._in_hand | self._held.keys())
         retries = [  # held schedules, at their try again
             hold.until
@@ -193,7 +197,7 @@ class SchedulerEngine:
             if i not in self._in_hand and (after is None or hold.until > after)
         ]
         at = min([*retries, *([at] if at else [])], default=None)
-        if at == self._armed_at and not self._clock_moved():
+        if at == self._armed_at and not moved:
             return
         self._set_alarm(at)
 
@@ -223,15 +227,23 @@ class SchedulerEngine:
         monotonic clock, and would go off as much later as the wall clock moved. What fell due
         meanwhile runs at once, the rest at its time on the wall clock. One subtraction when
         nothing moved: meant for a loop that wakes anyway. Returns whether it had moved."""
-        if self._alarm is None or not (moved := self._clock_moved()):
+        if self._alarm is None or not await self._clock_step():
             return False
-        if moved < 0:
-            await self._keep_waits(moved)
         self._armed_at = None
         await self.sync_alarms()
         if self._alarm is not None:
             self._alarm.wakeup()  # due now: it goes off; later: timed again on the wall clock
         return True
+
+    async def _clock_step(self) -> float:
+        """`_clock_moved`, and waits moved back if the clock was set back: the one place a
+        step is handled, as the first look to see it takes it from the others (R224: a
+        reminder added just after the step took it from `check_clock`, and "in 5 minutes"
+        came an hour late)."""
+        moved = self._clock_moved()
+        if moved < 0:
+            await self._keep_waits(moved)
+        return moved
 
     def _clock_moved(self) -> float:
         """How far the wall clock (the system's, as the alarm reads it) moved against the
