@@ -10,7 +10,7 @@ Deleting the newest events is caught by the head kept beside the key (`memory/au
 Events record ids and shapes, not message text. The key goes to no log, model or tool: only its
 id (the first 8 hex digits of its SHA-256) is ever shown.
 
-(Over 400 lines: appending, verifying and settling the head at start-up share the chain's
+(Some 600 lines: appending, verifying and settling the head at start-up share the chain's
 encoding and its one write path, and split apart each would need the others' internals.)
 """
 
@@ -23,7 +23,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -235,11 +235,78 @@ def _hash_of(conn: sqlite3.Connection, event_id: int) -> str | None:
     return str(row[0]) if row else None
 
 
+@dataclass
+class _Walk:
+    """How far a walk along the chain has come: the id and previous hash the next event must
+    have, the `audit.truncated` events passed, the hash at the head's id, events hashed."""
+
+    next_id: int = 1
+    prev: str = GENESIS
+    cuts: list[int] = field(default_factory=list)
+    head_hash: str | None = None
+    hashed: int = 0
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Where a walk stopped: the event and why. `needs_key`: it is keyed and the walk had no
+    key (perhaps made by a start-up since the walk began); `unverifiable`: no key to check it."""
+
+    event_id: int
+    problem: str = ""
+    needs_key: bool = False
+    unverifiable: bool = False
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """R226: the events already verified (1 to `last_id`, the last hashed `last_hash`), the
+    `audit.truncated` ones among them, under which key, and SQLite's `data_version` read
+    before they were."""
+
+    last_id: int
+    last_hash: str
+    cuts: tuple[int, ...]
+    key_id: str
+    data_version: int
+
+
+def _walk(
+    rows: Sequence[sqlite3.Row], walk: _Walk, key: AuditKey | None, head_id: int | None
+) -> _Stop | None:
+    """Check `rows` (in id order) against the walk so far and move it on; plain blocking code,
+    run in a worker thread for all but a few rows (R226: not on the event loop)."""
+    for row in rows:
+        event_id = row["id"]
+        if event_id < walk.next_id:  # walked already (the batch is walked on after a key load)
+            continue
+        if event_id != walk.next_id:
+            return _Stop(walk.next_id, f"event {walk.next_id} is missing")
+        if row["prev_hash"] != walk.prev:
+            return _Stop(event_id, "does not link to the event before it")
+        if key is None and str(row["hash"]).startswith(KEYED):
+            return _Stop(event_id, needs_key=True)
+        walk.hashed += 1
+        problem = _check(row, key)
+        if problem:
+            return _Stop(event_id, problem)
+        if row["kind"] == TRUNCATED:
+            walk.cuts.append(event_id)
+        if event_id == head_id:
+            walk.head_hash = row["hash"]
+        walk.prev = row["hash"]
+        walk.next_id += 1
+    return None
+
+
 class AuditLog:
     """The log. Without a key (some tests) events get the unkeyed hash of old databases.
 
     Given only `key_path` (the `steward audit` commands), the log reads the key itself when it
     needs it, so `verify()` also finds a key that a start-up created while it ran.
+
+    `hashed` counts the events whose hash or MAC `verify()` has recomputed (R226: what a page
+    load costs).
     """
 
     def __init__(
@@ -254,6 +321,9 @@ class AuditLog:
         self._key = key
         self._key_path = key_path
         self._head_path = key_path.with_name(HEAD_FILE) if key_path is not None else None
+        self._verified: _Prefix | None = None
+        self._verifying = asyncio.Lock()
+        self.hashed = 0
 
     async def record(
         self, kind: str, /, *, actor: str, subject: str = "", **detail: Any
@@ -357,61 +427,88 @@ class AuditLog:
             yield event_from_row(row)
 
     async def _rows(self) -> AsyncIterator[sqlite3.Row]:
-        """Every row in id order, a thousand at a time (the table can be large)."""
-        last_id = 0
-        while True:
-            rows = await self._db.fetchall(
-                "SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT 1000", (last_id,)
-            )
-            if not rows:
-                return
+        """Every row in id order."""
+        async for rows in self._batches(0):
             for row in rows:
                 yield row
-            last_id = rows[-1]["id"]
 
     def _load_key(self) -> AuditKey | None:
         if self._key is None and self._key_path is not None:
             self._key = read_key(self._key_path)
         return self._key
 
-    async def verify(self) -> Verification:
-        """Check every link, streaming; names the first event that fails."""
+    async def verify(self, *, full: bool = False) -> Verification:
+        """Check the chain; names the first event that fails.
+
+        R226: the console's home and activity pages and `/audit` verify on every request, and
+        re-hashing a year of events (300,000) took seconds each time. So the log keeps, in
+        memory, the prefix it has verified (its last event's id and hash, the key, and SQLite's
+        `data_version` read before it). A later call checks only:
+        - that no other connection has written the database since (`data_version`: an edit of
+          any row from outside, by another process or the sqlite3 shell, changes it, and then
+          the whole chain is checked again, so an old row edited while Steward runs is still
+          named at the next page load);
+        - that the prefix's last event still has the hash verified and its MAC still matches;
+        - every event after it, and the log's end against the head (as the full check does).
+        The full check (the first of each process: the first page load or `/audit` after a
+        start, and every `steward audit verify`; or `full=True`) adds re-reading every older
+        event: it also catches what bypasses SQLite (the file's bytes changed by hand) or code
+        inside this process, which can read the key anyway. Hashing runs in a worker thread, a
+        thousand events at a time, not on the event loop.
+        """
+        async with self._verifying:  # concurrent page loads share one walk, not two
+            return await self._verify(full)
+
+    async def _verify(self, full: bool) -> Verification:
         try:
             key = self._load_key()
         except AuditKeyError as exc:
             return Verification(False, 0, None, str(exc), unverifiable=True)
         head, head_problem = self._read_head(key)
-        head_hash = ""
-        cuts: list[int] = []
-        expected_prev, expected_id, count = GENESIS, 1, 0
-        async for row in self._rows():
-            count += 1
-            event_id = row["id"]
-            if row["kind"] == TRUNCATED:
-                cuts.append(event_id)
-            if head is not None and event_id == head.id:
-                head_hash = row["hash"]
-            if event_id != expected_id:
-                return Verification(False, count, expected_id, f"event {expected_id} is missing")
-            if row["prev_hash"] != expected_prev:
-                return Verification(False, count, event_id, "does not link to the event before it")
-            if key is None and str(row["hash"]).startswith(KEYED):
+        head_id = head.id if head is not None else None
+        data_version = int(await self._db.scalar("PRAGMA data_version"))
+        key_id = key.key_id if key is not None else ""
+        walk = _Walk()
+        if not full:
+            walk = await self._resume(key, key_id, data_version) or walk
+        started_with = key_id
+        stop: _Stop | None = None
+        async for rows in self._batches(walk.next_id - 1):
+            while True:
+                if len(rows) > 50:
+                    stop = await asyncio.to_thread(_walk, rows, walk, key, head_id)
+                else:  # a few new events: not worth a thread
+                    stop = _walk(rows, walk, key, head_id)
+                if stop is None or not stop.needs_key:
+                    break
                 try:
                     key = self._load_key()  # perhaps made by a start-up since we began
                 except AuditKeyError as exc:
-                    return Verification(False, count, event_id, str(exc), unverifiable=True)
+                    stop = _Stop(stop.event_id, str(exc), unverifiable=True)
+                    break
                 if key is None:
                     where = self._key_path or AUDIT_KEY_FILE
-                    problem = f"the audit key {where} is missing, but event {event_id} is keyed"
-                    return Verification(False, count, event_id, problem, unverifiable=True)
-            problem = _check(row, key)
-            if problem:
-                return Verification(False, count, event_id, problem)
-            expected_prev = row["hash"]
-            expected_id += 1
+                    problem = (
+                        f"the audit key {where} is missing, but event {stop.event_id} is keyed"
+                    )
+                    stop = _Stop(stop.event_id, problem, unverifiable=True)
+                    break
+                key_id = key.key_id
+            if stop is not None:
+                break
+        self.hashed += walk.hashed
+        count = walk.next_id - 1
+        if key_id == started_with:  # checked all under one key: the next call resumes here
+            cuts = tuple(walk.cuts)
+            self._verified = _Prefix(count, walk.prev, cuts, key_id, data_version)
+        if stop is not None:
+            return Verification(
+                False, count + 1, stop.event_id, stop.problem, unverifiable=stop.unverifiable
+            )
+        cuts = tuple(walk.cuts)
         if key is None:
             if count == 0:
-                return Verification(True, 0, cut_at=tuple(cuts))
+                return Verification(True, 0, cut_at=cuts)
             where = self._key_path or AUDIT_KEY_FILE
             problem = (
                 f"there is no audit key ({where}) for its {count} events: whoever removed a key "
@@ -419,14 +516,20 @@ class AuditLog:
             )
             return Verification(False, count, None, problem, unverifiable=True)
         if count < key.keyed_from - 1:
-            problem = f"event {expected_id} is missing (the audit key came after event "
+            problem = f"event {count + 1} is missing (the audit key came after event "
             problem += f"{key.keyed_from - 1})"
-            return Verification(False, count, expected_id, problem, key.key_id, key.keyed_from)
+            return Verification(False, count, count + 1, problem, key.key_id, key.keyed_from)
         if head is not None and count < head.id:
             head_problem = f"events {count + 1} to {head.id} are missing (the log reached "
             head_problem += f"{head.id}, by the audit head)"
-        elif head is not None and head.id and head_hash != head.hash:
-            head_problem = f"event {head.id} is not the one the audit head recorded"
+        elif head is not None and head.id:
+            found = walk.head_hash
+            if found is None:  # verified by an earlier call: its hash now
+                found = await self._db.scalar(
+                    "SELECT hash FROM audit_events WHERE id = ?", (head.id,)
+                )
+            if found != head.hash:
+                head_problem = f"event {head.id} is not the one the audit head recorded"
         if head_problem is not None:
             broken = head.id if head is not None else None
             return Verification(False, count, broken, head_problem, key.key_id, key.keyed_from)
@@ -435,9 +538,35 @@ class AuditLog:
             count,
             key_id=key.key_id,
             keyed_from=key.keyed_from,
-            cut_at=tuple(cuts),
+            cut_at=cuts,
             key_made=key.created_at,
         )
+
+    async def _resume(self, key: AuditKey | None, key_id: str, data_version: int) -> _Walk | None:
+        """Where the verified prefix ends, if the next walk may start there (see `verify`):
+        the same key, no other writer since, and its last event unchanged (hashed again)."""
+        prefix = self._verified
+        if prefix is None or prefix.key_id != key_id or prefix.data_version != data_version:
+            return None
+        walk = _Walk(prefix.last_id + 1, prefix.last_hash, list(prefix.cuts))
+        if prefix.last_id == 0:
+            return walk
+        row = await self._db.fetchone("SELECT * FROM audit_events WHERE id = ?", (prefix.last_id,))
+        self.hashed += 1
+        if row is None or row["hash"] != prefix.last_hash or _check(row, key):
+            return None
+        return walk
+
+    async def _batches(self, after_id: int) -> AsyncIterator[list[sqlite3.Row]]:
+        """The rows after `after_id` in id order, a thousand at a time (the table can be large)."""
+        while True:
+            rows = await self._db.fetchall(
+                "SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT 1000", (after_id,)
+            )
+            if not rows:
+                return
+            yield rows
+            after_id = rows[-1]["id"]
 
     async def anchor(self) -> str:
         """Where the log stands, for the journal at each start (`audit log at start: …`): kept
