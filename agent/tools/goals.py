@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -80,12 +82,16 @@ def _given(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
+def _goal_id(arguments: dict[str, Any]) -> int:
+    try:
+        return int(arguments.get("goal_id", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """The goal by its title, not only its number (review 62), then what would change."""
-    try:
-        goal_id = int(arguments.get("goal_id", 0))
-    except (TypeError, ValueError):
-        goal_id = 0
+    goal_id = _goal_id(arguments)
     goal = await ctx.stores.goals.get(ctx.user.id, goal_id)
     title = f"goal #{goal_id} {goal.title!r}" if goal else f"goal #{goal_id} (none of yours)"
     rest = "\n".join(
@@ -94,7 +100,26 @@ async def _goal_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     return f"{title}\n{rest}" if rest else title
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
+async def _goal_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """R222: bound to the goal the card named (or to there being none): a card that said
+    "(none of yours)" dropped the goal the owner added after it under that id."""
+    goal_id = _goal_id(arguments)
+    goal = await ctx.stores.goals.get(ctx.user.id, goal_id)
+    if goal is None:
+        return f"goal:{goal_id}:none"
+    row = [goal.title, goal.status.value, goal.created_at]
+    digest = hashlib.sha256(json.dumps(row).encode()).hexdigest()
+    return f"goal:{goal_id}:{digest}"
+
+
+async def _as_approved(ctx: ToolContext, goal_id: int) -> None:
+    """R222: the goal is still the one approved, checked again after the approval's awaits."""
+    approved = ctx.approved_fingerprint
+    if approved is not None and await _goal_fingerprint(ctx, {"goal_id": goal_id}) != approved:
+        raise ToolError(f"refused: goal #{goal_id} changed after it was approved; nothing changed")
+
+
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview, fingerprint=_goal_fingerprint)
 async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
     """Log progress on a goal (dated today) when the user reports some.
 
@@ -102,6 +127,7 @@ async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
         goal_id: The goal's id.
         note: What was done, e.g. "ran 8 km in 45 minutes".
     """
+    await _as_approved(ctx, goal_id)
     try:
         await _goals(ctx).note(
             ctx.user,
@@ -116,7 +142,7 @@ async def goal_progress(ctx: ToolContext, goal_id: int, note: str) -> str:
     return f"Noted on goal #{goal_id}."
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview, fingerprint=_goal_fingerprint)
 async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
     """Record the next concrete step for a goal.
 
@@ -124,6 +150,7 @@ async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
         goal_id: The goal's id.
         next_step: The next step, e.g. "book a physio appointment".
     """
+    await _as_approved(ctx, goal_id)
     try:
         await _goals(ctx).next_step(ctx.user, goal_id, next_step, label=ctx.label)
     except GoalError as exc:
@@ -131,7 +158,7 @@ async def goal_next_step(ctx: ToolContext, goal_id: int, next_step: str) -> str:
     return f"Next step for goal #{goal_id}: {next_step.strip()}"
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview)
+@tool(risk=Risk.WRITE_INTERNAL, preview=_goal_preview, fingerprint=_goal_fingerprint)
 async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dropped"]) -> str:
     """Close a goal: done when achieved, dropped when the user gives it up.
 
@@ -139,6 +166,7 @@ async def goal_close(ctx: ToolContext, goal_id: int, status: Literal["done", "dr
         goal_id: The goal's id.
         status: "done" or "dropped".
     """
+    await _as_approved(ctx, goal_id)
     try:
         await _goals(ctx).close(
             ctx.user,

@@ -7,6 +7,8 @@ checked again when it runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +17,7 @@ from agent.ports import Scheduling
 from agent.recall import group_scope
 from agent.scheduler.when import Parsed, WhenError, aparse_when
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
+from memory.schedules import Schedule
 from memory.visible import visible
 
 __all__ = ["SCHEDULE_TOOLS"]
@@ -95,21 +98,42 @@ async def schedule_list(ctx: ToolContext) -> str | ToolResult:
     return text
 
 
+def _wanted(arguments: dict[str, Any]) -> int:
+    try:
+        return int(arguments.get("schedule_id", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+async def _the_pending(ctx: ToolContext, wanted: int) -> Schedule | None:
+    """The user's pending reminder or task with that id, as cancel would find it."""
+    found = [s for s in await _scheduler(ctx).pending_for(ctx.user) if s.id == wanted]
+    return found[0] if found else None
+
+
 async def _cancel_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """Which reminder or task: the card names it, not only its number (review 62)."""
-    scheduler = _scheduler(ctx)
-    try:
-        wanted = int(arguments.get("schedule_id", 0))
-    except (TypeError, ValueError):
-        wanted = 0
-    found = [s for s in await scheduler.pending_for(ctx.user) if s.id == wanted]
-    if not found:
+    wanted = _wanted(arguments)
+    found = await _the_pending(ctx, wanted)
+    if found is None:
         return f"Cancel #{wanted}: no pending reminder or task of yours has that number."
     # its words on one line: a reminder's text cannot draw lines of its own on the card
-    return "Cancel " + " ".join(scheduler.describe(found[0], ctx.user).split())
+    return "Cancel " + " ".join(_scheduler(ctx).describe(found, ctx.user).split())
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_cancel_preview)
+async def _cancel_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """R222: bound to the row the card named (or to there being none): a card that said no
+    reminder has that number cancelled the owner's reminder made after it under that id."""
+    wanted = _wanted(arguments)
+    found = await _the_pending(ctx, wanted)
+    if found is None:
+        return f"schedule:{wanted}:none"
+    row = [found.kind, found.trigger, found.payload, found.created_at.isoformat()]
+    digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+    return f"schedule:{wanted}:{digest}"
+
+
+@tool(risk=Risk.WRITE_INTERNAL, preview=_cancel_preview, fingerprint=_cancel_fingerprint)
 async def schedule_cancel(ctx: ToolContext, schedule_id: int) -> str:
     """Cancel one of the user's reminders or scheduled tasks.
 
@@ -117,6 +141,14 @@ async def schedule_cancel(ctx: ToolContext, schedule_id: int) -> str:
         schedule_id: The id from schedule_list.
     """
     scheduler = _scheduler(ctx)
+    approved = ctx.approved_fingerprint  # R222: checked again, after the approval's awaits
+    if approved is not None and approved != await _cancel_fingerprint(
+        ctx, {"schedule_id": schedule_id}
+    ):
+        raise ToolError(
+            f"refused: reminder or task #{schedule_id} changed after it was approved; "
+            "nothing was cancelled"
+        )
     cancelled = await scheduler.cancel(ctx.user, schedule_id)
     if cancelled is None:
         raise ToolError(f"there is no pending reminder or task #{schedule_id}")
