@@ -5,7 +5,7 @@ symlinks, so a folder swapped for a link after the checks cannot redirect the op
 more than one hard link is refused (it may be `policy.toml` or `.env` under another name), and
 nothing is written inside a `.git` folder (a planted config or hook would run code).
 
-(Some 470 lines: the file tools share the confined open and walk, and a card's preview,
+(Some 490 lines: the file tools share the confined open and walk, and a card's preview,
 its diff, reads the file through the same open.)
 """
 
@@ -391,20 +391,34 @@ def _write_diff(sandbox: Sandbox, path: str, content: str) -> str:
 
 
 def _diff(sandbox: Sandbox, path: str, content: str) -> str:
+    new = _lines(content)
+    sandbox.resolve(path)  # a path no write can take (a link loop) is refused in words, alone
     try:
         with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             data = handle.read(_DIFF_LIMIT + 1)
     except _Missing:
         size, data = 0, b""
-    new = _lines(content)
+    except ToolError as exc:
+        # R222: a file Steward may write but not read (mode 0200) gave a card of one line,
+        # "refused: could not open …", and approving wrote words it never showed. The card
+        # shows all it writes; refusing instead would stop a write that can be done.
+        why = str(exc).removeprefix("refused: ")
+        return (
+            f"{path} could not be read ({why}), so what changes cannot be shown; approving "
+            f"replaces it with all {len(new)} line(s):\n" + _added(new)
+        )
     if len(data) > _DIFF_LIMIT:
         return (
             f"replaces all of {path} ({size:,} bytes, too large to show as a diff) with "
-            f"{len(new)} line(s):\n" + "\n".join(f"+{line}" for line in new)
+            f"{len(new)} line(s):\n" + _added(new)
         )
     old = _lines(data.decode("utf-8", errors="replace"))
     return "\n".join(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm=""))
+
+
+def _added(lines: list[str]) -> str:
+    return "\n".join(f"+{line}" for line in lines)
 
 
 def _lines(text: str) -> list[str]:
