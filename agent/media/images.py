@@ -7,10 +7,12 @@ Re-encoding also drops metadata (GPS position) and anything hidden after the ima
 
 Memory is bounded before anything is decoded, since a file of a few hundred KB can describe
 60 million pixels: a large JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8: libjpeg's own
-shrinking, from the compressed data); an image whose preparation would still hold more than
-`MAX_MEMORY` (a PNG, WebP or TIFF cannot be decoded smaller) is refused like one over
-`MAX_PIXELS`; no step copies the decoded image whole; and images are prepared one at a time.
-A photo under 6,272 px comes out byte for byte as before.
+shrinking, from the compressed data), and `MAX_PIXELS` caps the size it is decoded at (R227: a
+108-megapixel phone photo was refused before it could be shrunk); an image whose preparation
+would still hold more than `MAX_MEMORY` (a PNG, WebP or TIFF cannot be decoded smaller) is
+refused like one over `MAX_PIXELS`; no step copies the decoded image whole; and images are
+prepared one at a time. A photo under 6,272 px comes out byte for byte as before. Only the
+first frame of an animation is sent, and said to be (`PreparedImage.animated`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,16 +32,23 @@ __all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "p
 
 MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
-MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
+MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding (a JPEG: as decoded)
 MAX_SCANS = 64
 """A progressive JPEG is decoded pass by pass, each over the whole image: a photo has about
-ten; one of 20,000 passes (2 MB) held the image thread two minutes (R131)."""
+ten; one of 20,000 passes (2 MB) held the image thread two minutes (R131). Counted as libjpeg
+reads them (`_jpeg_scans`)."""
 MAX_MEMORY = 256 * 1024 * 1024
 """The most preparing one image may hold at once, by `_estimate`, checked before decoding: a
 PNG of 7,745 x 7,745 RGBA pixels (a 250 KB file) would take 540 MB, a 7,000 x 5,000 RGB photo
 as PNG takes 150 MB. A JPEG is decoded at a reduced scale instead when that brings it under."""
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
 _ORIENTATION = 0x0112  # EXIF
+_JPEG = ("JPEG", "MPO")
+_MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
+"""A JPEG marker: FF, then neither a stuffed 00, a fill FF nor a restart (D0-D7), which the
+entropy-coded data of a scan holds."""
+_ANIMATED = ("GIF", "WEBP", "PNG")
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 log = logging.getLogger(__name__)
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG includes MPO (phones)
 """What a photo is decoded as, whatever its file says: the formats phones, screenshots and
@@ -57,6 +67,8 @@ class PreparedImage:
     width: int
     height: int
     original: tuple[int, int]
+    animated: bool = False
+    """Only the first frame of an animation is sent (R227: it reached the model unsaid)."""
 
 
 def _pixel_bytes(mode: str) -> int:
@@ -130,6 +142,33 @@ def _draft(image: Any) -> None:
         image.draft("RGB", asked)
 
 
+def _jpeg_scans(raw: bytes) -> int:
+    """The scans (SOS markers) of a JPEG's first image, as libjpeg reads them, counted up to
+    one past `MAX_SCANS`: each segment skipped by its length (an EXIF thumbnail is no scan),
+    a scan's data and any stray bytes up to the next marker, and nothing after the first EOI.
+    R227: FF DA counted anywhere in the file counted a motion photo's video, appended after
+    the photo (a 5 MB clip: 80 "scans"), and the photo was refused."""
+    scans, pos = 0, 2
+    while scans <= MAX_SCANS and (found := _MARKER.search(raw, pos)) is not None:
+        marker, at = found[1][0], found.start()
+        if marker == 0xD9:  # EOI: the end of the image libjpeg decodes
+            break
+        if marker == 0x01 or marker == 0xD8:  # TEM, SOI: no length follows
+            pos = found.end()
+            continue
+        scans += marker == 0xDA
+        pos = at + 2 + max(2, int.from_bytes(raw[at + 2 : at + 4], "big"))
+    return scans
+
+
+def _too_large(exc: Exception) -> ImageError:
+    """Pillow's own refusal of an image over ~179 megapixels, said as too large (R227: it was
+    "not an image I can read", as if the photo were damaged)."""
+    found = _BOMB_PIXELS.search(str(exc))
+    size = f" ({int(found[1]) / 1e6:,.0f} megapixels)" if found else ""
+    return ImageError(f"it is too large to open{size}")
+
+
 def _eight_bit(image: Image.Image) -> Image.Image:
     """A 16-bit or 32-bit grey image scaled to 8 bits: converted as it is, every value above
     255 is clipped to white (R148: a 16-bit scan came to the model as a blank picture)."""
@@ -148,19 +187,23 @@ def _prepare(raw: bytes) -> PreparedImage:
 
     try:
         with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
-            if probe.width * probe.height > MAX_PIXELS:
+            # a JPEG's cap is on the size it is decoded at, once reduced (below)
+            if probe.format not in _JPEG and probe.width * probe.height > MAX_PIXELS:
                 raise ImageError(f"it is too large to open ({probe.width}x{probe.height} px)")
             probe.verify()
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
         original = image.size
-        if image.format in ("JPEG", "MPO") and raw.count(b"\xff\xda") > MAX_SCANS:
+        if image.format in _JPEG and _jpeg_scans(raw) > MAX_SCANS:
             raise ImageError("it is a JPEG of more passes than a photo has")
+        animated = image.format in _ANIMATED and bool(getattr(image, "is_animated", False))
         _draft(image)
         held = _estimate(*image.size, image.mode, _alpha(image)) + _decoder_memory(image, original)
-        if held > MAX_MEMORY:
+        if image.width * image.height > MAX_PIXELS or held > MAX_MEMORY:
             raise ImageError(f"it is too large to open ({original[0]}x{original[1]} px)")
         image.load()  # the first frame of an animation
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_large(exc) from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         if isinstance(exc, ImageError):
             raise
         raise ImageError("it is not an image I can read") from None
@@ -217,7 +260,7 @@ def _prepare(raw: bytes) -> PreparedImage:
                 break
             quality -= 15
         media_type = "image/jpeg"
-    return PreparedImage(media_type, out.getvalue(), image.width, image.height, original)
+    return PreparedImage(media_type, out.getvalue(), image.width, image.height, original, animated)
 
 
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-image")

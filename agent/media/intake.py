@@ -316,17 +316,21 @@ class MediaIntake:
             intake.problems.append(f"I could not open that picture: {exc}. It is in {saved}.")
             intake.unused(f"[{what} saved {_saved(ref, saved)}; not an image I can read]")
             return
+        # R227: an animation is sent as its first frame; the model is told, or it answers
+        # about the whole of it from one still
+        moving = " (an animation: only its first frame is shown)" if image.animated else ""
         intake.attachments.append(
             Attachment(
                 AttachmentKind.IMAGE,
-                saved,
+                saved + moving,
                 came.outside,
                 media_type=image.media_type,
                 data=base64.b64encode(image.data).decode(),
                 saved_as=saved,
             )
         )
-        intake.notes.append(f"[{what} saved {_saved(ref, saved)}]")
+        shown = "; an animation, its first frame shown" if image.animated else ""
+        intake.notes.append(f"[{what} saved {_saved(ref, saved)}{shown}]")
 
     async def _document(self, came: _Came, intake: Intake, share: Share) -> None:
         ref, raw, saved, guest = came.ref, came.raw, came.saved, came.guest

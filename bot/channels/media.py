@@ -2,7 +2,9 @@
 
 - Telegram: `getFile`, then GET `{base}/file/bot<token>/<file_path>` (a local Bot API server
   with `--local` gives an absolute path on its disk instead). The Bot API serves files up to
-  20 MB; a larger one gets `400 file is too big`.
+  20 MiB (`TELEGRAM_FILE_LIMIT`); a larger one gets `400 file is too big`, said as Telegram's
+  limit when `STEWARD_FILE_MAX_BYTES` is above it (R227: "I take files up to 50 MB" of a 30 MB
+  file); only a local Bot API server lifts it.
 - Slack: GET the file's `url_private_download` with `Authorization: Bearer <bot token>`; the
   token goes only to Slack's own file host over https (or exactly the configured API server,
   scheme, host and port, for a test server), and no redirect is followed with it.
@@ -27,6 +29,7 @@ from bot.channels.telegram_types import File, MalformedUpdate
 
 __all__ = [
     "SLACK_FILE_HOSTS",
+    "TELEGRAM_FILE_LIMIT",
     "slack_fetch",
     "slack_files",
     "slack_host_allowed",
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 SLACK_FILE_HOSTS = ("files.slack.com", "slack-files.com")
 _HOST_NAME = re.compile(r"[a-z0-9.-]+")
 _CHUNK = 64 * 1024
+TELEGRAM_FILE_LIMIT = 20 << 20
+"""The most api.telegram.org lets a bot download (telegram-bot-api: 20 MiB)."""
 
 
 def _check_announced(ref: MediaRef, max_bytes: int) -> None:
@@ -53,7 +58,9 @@ async def telegram_fetch(api: TelegramApi, ref: MediaRef, max_bytes: int) -> byt
         file = File.from_raw(await api.call("getFile", file_id=ref.file_id))
     except TelegramBadRequest as exc:
         if "too big" in str(exc).lower():
-            raise FileTooLarge(ref.size, max_bytes) from None
+            if max_bytes < TELEGRAM_FILE_LIMIT:  # Steward's own cap is the lower
+                raise FileTooLarge(ref.size, max_bytes) from None
+            raise FileUnavailable(_too_big(api.local)) from None
         raise FileUnavailable("Telegram would not give me the file") from None
     except (TelegramError, MalformedUpdate) as exc:
         log.warning("Telegram getFile failed: %s", type(exc).__name__)
@@ -71,6 +78,16 @@ async def telegram_fetch(api: TelegramApi, ref: MediaRef, max_bytes: int) -> byt
     except TelegramError as exc:  # its text never holds the URL (the token is in it)
         log.warning("Telegram file download failed: %s", exc)
         raise FileUnavailable("the download from Telegram failed") from None
+
+
+def _too_big(local: bool) -> str:
+    """Why Telegram would not give a file over its own limit, above Steward's cap (R227)."""
+    if local:
+        return "it is larger than the local Bot API server gives a bot"
+    return (
+        "Telegram lets a bot download files of up to 20 MB, and only a local Bot API "
+        "server lifts that"
+    )
 
 
 def _read_local(path: Path, max_bytes: int) -> bytes:
