@@ -5,7 +5,7 @@ symlinks, so a folder swapped for a link after the checks cannot redirect the op
 more than one hard link is refused (it may be `policy.toml` or `.env` under another name), and
 nothing is written inside a `.git` folder (a planted config or hook would run code).
 
-(Some 490 lines: the file tools share the confined open and walk, and a card's preview,
+(Some 510 lines: the file tools share the confined open and walk, and a card's preview,
 its diff, reads the file through the same open.)
 """
 
@@ -18,6 +18,7 @@ import difflib
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -148,6 +149,20 @@ def _check_file(sandbox: Sandbox, path: str, *, write: bool) -> None:
             raise _linked(path, info.st_nlink)
 
 
+def _as_approved(
+    sandbox: Sandbox,
+    path: str,
+    approved: str | None,
+    state: Callable[[Sandbox, str], str],
+    undone: str,
+) -> None:
+    """R222: an approved call checks its fingerprint (`state`) again, in the thread that then
+    opens the file: the approval's check and the run are awaits apart, and a file edited or a
+    folder swapped for a link in between had been written (or read) anyway. Blocking."""
+    if approved is not None and state(sandbox, path) != approved:
+        raise ToolError(f"refused: {path} changed after it was approved; {undone}")
+
+
 async def _path_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
     sandbox_of(ctx).resolve(str(arguments.get("path") or "."))
 
@@ -213,11 +228,12 @@ async def list_files(ctx: ToolContext, path: WorkspacePath = ".") -> str | ToolR
     Args:
         path: A folder relative to the workspace; the workspace itself when omitted.
     """
-    body = await asyncio.to_thread(_listing, sandbox_of(ctx), path)
+    body = await asyncio.to_thread(_listing, sandbox_of(ctx), path, ctx.approved_fingerprint)
     return ToolResult(body, source=f"workspace:{path}")
 
 
-def _listing(sandbox: Sandbox, path: str) -> str:
+def _listing(sandbox: Sandbox, path: str, approved: str | None) -> str:
+    _as_approved(sandbox, path, approved, _where, "nothing was listed")
     root = sandbox.root()
     folder = sandbox.resolve(path)
     relative = PurePosixPath(folder.relative_to(root).as_posix())
@@ -278,7 +294,7 @@ async def read_file(ctx: ToolContext, path: WorkspacePath) -> ToolResult:
     Args:
         path: The file, relative to the workspace (e.g. notes/todo.md).
     """
-    data = await asyncio.to_thread(_read_text, sandbox_of(ctx), path)
+    data = await asyncio.to_thread(_approved_read, sandbox_of(ctx), path, ctx.approved_fingerprint)
     return ToolResult(data, source=f"file:{path}")
 
 
@@ -305,6 +321,11 @@ def _binary(data: bytes) -> str | None:
     if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
         return "a WebP image"
     return None
+
+
+def _approved_read(sandbox: Sandbox, path: str, approved: str | None) -> str:
+    _as_approved(sandbox, path, approved, _where, "nothing was read")
+    return _read_text(sandbox, path)
 
 
 def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
@@ -477,11 +498,12 @@ async def write_file(ctx: ToolContext, path: WorkspacePath, content: str) -> str
         content: The whole new content of the file.
     """
     data = content.encode()
-    await asyncio.to_thread(_write, sandbox_of(ctx), path, data)
+    await asyncio.to_thread(_write, sandbox_of(ctx), path, data, ctx.approved_fingerprint)
     return f"wrote {len(data)} bytes to {path}"
 
 
-def _write(sandbox: Sandbox, path: str, data: bytes) -> None:
+def _write(sandbox: Sandbox, path: str, data: bytes, approved: str | None) -> None:
+    _as_approved(sandbox, path, approved, _file_state, "nothing was written")
     fd = open_in_workspace(sandbox, path, write=True)
     with os.fdopen(fd, "wb") as handle:
         os.ftruncate(fd, 0)
