@@ -17,6 +17,9 @@ Previews show trusted turns only (agent/streaming.py). Edits and posts here are 
 previews and unfurls off; Slack's streaming methods take no such flags, and what they stream
 writes each link as the final post does, "label (url)", never a label hiding its target
 (slack_stream.py, R202).
+
+(Some 450 lines: each platform's preview keeps its first message shielded, so one answered late
+is still taken down, and a Telegram edit that may land late is never finished over: R189, R228.)
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.cards import terminal_safe
 from agent.streaming import steps_of
 from agent.types import Address
 from bot.channels.formatting import plain_fallback, slack_chunks, telegram_chunks
 from bot.channels.slack_stream import stream_markdown
-from bot.channels.telegram_send import chat_id_of, thread_of
+from bot.channels.telegram_send import chat_id_of, may_have_sent, thread_of
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -62,7 +65,7 @@ _draft_ids = itertools.count(random.randint(1, 2**30))
 _SLACK_STREAM_MAX = 11_000  # chat.*Stream take markdown_text up to 12,000 characters
 LANDING_WAIT = 5.0
 """Seconds the final reply waits, past the stream's halt, for a first preview message still on
-its way (R189); one later than that is taken down when it lands."""
+its way (R189; Slack's too, R228); one later than that is taken down when it lands."""
 
 
 def _now() -> float:
@@ -108,6 +111,8 @@ class TelegramLive:
         self._message_id: int | None = None
         self._opening: asyncio.Task[None] | None = None
         self._orphaned = False
+        self._edit_unsure = False
+        """An edit went unanswered (the halt gave up on it): it may still land (R228)."""
         self._quiet_until = 0.0
         self._last = 0.0
         self.interval = 1.1 if drafts else 1.5
@@ -178,14 +183,22 @@ class TelegramLive:
                 self._opening.add_done_callback(_retrieved)
             await asyncio.shield(self._opening)
         else:
-            await api.call(
-                "editMessageText",
-                chat_id=chat,
-                message_id=self._message_id,
-                text=text,
-                parse_mode=mode,
-                link_preview_options=NO_PREVIEW,
-            )
+            from bot.channels.telegram_api import TelegramError
+
+            self._edit_unsure = True  # stays so where the halt cancels it under way
+            try:
+                await api.call(
+                    "editMessageText",
+                    chat_id=chat,
+                    message_id=self._message_id,
+                    text=text,
+                    parse_mode=mode,
+                    link_preview_options=NO_PREVIEW,
+                )
+            except TelegramError as exc:
+                self._edit_unsure = may_have_sent(exc)
+                raise
+            self._edit_unsure = False
 
     async def _open(self, text: str, mode: str | None) -> None:
         """The preview's message: sent, its id kept; taken down at once where the reply went
@@ -216,6 +229,11 @@ class TelegramLive:
         await self._landed()
         if self._message_id is None:  # a draft (it gives way to the message) or nothing shown
             return await self._sender.send_text(self._address, text)
+        if self._edit_unsure:
+            # R228: a preview edit Telegram carried out after the final one left the reply cut
+            # short for good; a deleted preview takes no late edit, so the reply goes anew
+            await self.discard()
+            return await self._sender.send_text(self._address, text)
         wait = self._last + self.interval - _now()
         if wait > 0:  # the final edit keeps to the same pace as the preview's
             await asyncio.sleep(wait)
@@ -231,7 +249,9 @@ class TelegramLive:
 
 class SlackLive:
     """A Slack stream (direct messages, in a thread), else one posted and updated message;
-    `send_text` is the channel's ordinary send for the final reply."""
+    `send_text` is the channel's ordinary send for the final reply. `client` answers a 429 at
+    once (no retry handler: R228), so a rate-limited preview goes quiet rather than hold the
+    final reply back while the SDK sleeps out Retry-After."""
 
     first_delay = FIRST_DELAY
 
@@ -249,6 +269,8 @@ class SlackLive:
         self._stream = stream and bool(address.thread_id)
         self._ts: str | None = None
         self._streaming = False
+        self._opening: asyncio.Task[None] | None = None
+        self._orphaned = False
         self._sent = ""
         self._quiet_until = 0.0
         self.interval = 0.7 if self._stream else 1.2
@@ -291,10 +313,13 @@ class SlackLive:
         if self._ts is None:
             if not shown.strip():
                 return  # nothing that can be shown yet (a link being written)
-            started = await self._client.chat_startStream(
-                channel=channel, thread_ts=str(self._address.thread_id), markdown_text=shown
+            thread = str(self._address.thread_id)
+            await self._opened(
+                lambda: self._client.chat_startStream(
+                    channel=channel, thread_ts=thread, markdown_text=shown
+                ),
+                streaming=True,
             )
-            self._ts, self._streaming = str(started["ts"]), True
         elif delta := shown[len(self._sent) :]:
             await self._client.chat_appendStream(channel=channel, ts=self._ts, markdown_text=delta)
         self._sent = shown
@@ -307,18 +332,47 @@ class SlackLive:
         channel = self._address.chat_id
         flags = {"unfurl_links": False, "unfurl_media": False}
         if self._ts is None:
-            posted = await self._client.chat_postMessage(
-                channel=channel, text=markup, thread_ts=self._address.thread_id, **flags
+            thread = self._address.thread_id
+            await self._opened(
+                lambda: self._client.chat_postMessage(
+                    channel=channel, text=markup, thread_ts=thread, **flags
+                ),
+                streaming=False,
             )
-            self._ts = str(posted["ts"])
         else:
             await self._client.chat_update(channel=channel, ts=self._ts, text=markup, **flags)
+
+    async def _opened(self, call: Callable[[], Awaitable[Any]], *, streaming: bool) -> None:
+        """The preview's first post (or stream), shielded: a halt that gives up on it (a slow
+        answer) still learns its ts, and one landing after the reply is taken down (R228:
+        R189's Telegram fix, which Slack lacked; its post or stream stayed beside the reply)."""
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.create_task(self._open(call, streaming=streaming))
+            self._opening.add_done_callback(_retrieved)
+        await asyncio.shield(self._opening)
+
+    async def _open(self, call: Callable[[], Awaitable[Any]], *, streaming: bool) -> None:
+        opened = await call()
+        self._ts, self._streaming = str(opened["ts"]), streaming
+        if self._orphaned:
+            await self._take_down()
+
+    async def _landed(self) -> None:
+        """Waits, within `LANDING_WAIT`, for a first post still on its way (R228)."""
+        opening = self._opening
+        if opening is not None and not opening.done():
+            await asyncio.wait({opening}, timeout=LANDING_WAIT)
+            self._orphaned = not opening.done()
 
     async def finish(self, text: str) -> str | None:
         await self.discard()
         return await self._send_text(self._address, text)
 
     async def discard(self) -> None:
+        await self._landed()
+        await self._take_down()
+
+    async def _take_down(self) -> None:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         ts, self._ts = self._ts, None

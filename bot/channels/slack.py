@@ -286,6 +286,7 @@ class SlackChannel:
         self.finished = asyncio.Event()
         self.bot_user_id = ""
         self._client: AsyncWebClient | None = None
+        self._previews: AsyncWebClient | None = None  # no rate-limit retry (R228)
         self._app: AsyncApp | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._dispatch: Dispatch | None = None
@@ -334,6 +335,14 @@ class SlackChannel:
         kwargs: dict[str, Any] = {"base_url": self._api_url} if self._api_url else {}
         self._client = AsyncWebClient(
             token=self._bot_token, retry_handlers=handlers, timeout=30, **kwargs
+        )
+        # previews (live_reply.py) are told a 429 at once and go quiet: slept out inside
+        # chat.update, it held the final reply back by the stream's halt timeout (R228)
+        self._previews = AsyncWebClient(
+            token=self._bot_token,
+            retry_handlers=[_ConnectRetry(max_retry_count=3)],
+            timeout=30,
+            **kwargs,
         )
         try:
             auth = await self._client.auth_test()
@@ -964,7 +973,7 @@ class SlackChannel:
     def open_live(self, address: Address) -> SlackLive | None:
         """A reply shown as it grows (live_reply.py): a stream in a direct message's thread,
         else a posted and updated message; None before the channel started."""
-        if self._client is None:
+        if self._previews is None:
             return None
         stream = self._streams and address.chat_id.startswith("D")
-        return SlackLive(self._client, self.send_text, address, stream=stream)
+        return SlackLive(self._previews, self.send_text, address, stream=stream)

@@ -370,6 +370,7 @@ class TelegramChannel:
         if self._http is not None and self._webhook_url:
             self._http.unmount(WEBHOOK_PATH)
         await self._background.drain()
+        await self._out.close()  # previews still waiting out flood control (R228)
         if self._api is not None:
             await self._api.close()
         self.finished.set()

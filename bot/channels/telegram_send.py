@@ -18,12 +18,16 @@ out) may be in the chat already: it is sent again after `SENT_AGAIN`, here or on
 so a copy is always marked (R198: two unmarked copies). Only a connection never made, or an
 answer from Telegram saying it failed, is sent again without a word.
 
-(Some 475 lines: every call that puts something in a chat shares the flood control, the
+A preview that flood control kept from being taken down longer than a call waits is taken
+down once it is over, in the background (R228).
+
+(Some 520 lines: every call that puts something in a chat shares the flood control, the
 retries, the chat a group moved to and the press a word may answer.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -99,6 +103,8 @@ however often it is sent: it stays so until someone in the chat changes it."""
 
 ALERT_CHARS = 200
 """The most an answerCallbackQuery text may hold."""
+LATER_TRIES = 3
+"""Deletes of a preview kept up by flood control, each after the wait Telegram asked (R228)."""
 
 
 @dataclass
@@ -197,6 +203,7 @@ class TelegramSender:
         self._partial: dict[tuple[Address, str], int] = {}
         # messages a send may have delivered without an answer: True while SENT_AGAIN is owed
         self._unsure: dict[tuple[Address, str], bool] = {}
+        self._later: set[asyncio.Task[None]] = set()  # previews taken down after flood control
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call with Telegram's flood control and network trouble handled."""
@@ -456,16 +463,45 @@ class TelegramSender:
 
     async def delete(self, address: Address, message_id: int) -> None:
         """Take a message down (a preview no longer wanted), waiting out flood control as any
-        call does: a single try left a stale preview above the reply after one 429 (R106)."""
-        api = self._api()
+        call does: a single try left a stale preview above the reply after one 429 (R106).
+        Under flood control longer than a call waits, it is taken down once that is over, in
+        the background: given up, the cut-off preview stayed above the reply for good (R228)."""
         try:
-            await self._call(
-                lambda: api.call(
-                    "deleteMessage", chat_id=self._chat(address), message_id=message_id
-                )
-            )
+            await self._delete(address, message_id)
+        except TelegramRetryAfter as exc:
+            log.info("message %s taken down in %s s (flood control)", message_id, exc.retry_after)
+            task = asyncio.create_task(self._delete_later(address, message_id, exc.retry_after))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
         except TelegramError as exc:
             log.info("could not take message %s down: %s", message_id, exc)
+
+    async def _delete(self, address: Address, message_id: int) -> None:
+        api = self._api()
+        await self._call(
+            lambda: api.call("deleteMessage", chat_id=self._chat(address), message_id=message_id)
+        )
+
+    async def _delete_later(self, address: Address, message_id: int, wait: float) -> None:
+        """`delete` once Telegram's flood control is over, at most LATER_TRIES times."""
+        for _ in range(LATER_TRIES):
+            await asyncio.sleep(wait)
+            try:
+                await self._delete(address, message_id)
+                return
+            except TelegramRetryAfter as exc:
+                wait = exc.retry_after
+            except Exception as exc:  # nobody awaits this: it must log, not raise
+                log.info("could not take message %s down: %s", message_id, exc)
+                return
+        log.info("could not take message %s down: flood control went on", message_id)
+
+    async def close(self) -> None:
+        """Stop the deletes still waiting out flood control (the channel is stopping)."""
+        tasks, self._later = self._later, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def show_typing(self, address: Address) -> None:
         api = self._api()
