@@ -112,3 +112,22 @@ async def test_a_rate_limited_slack_preview_update_does_not_hold_the_reply_back(
         ended = fake_model.first_token_at[0] + 0.15 * (math.ceil(len(answer) / 16) + 2)
         assert len(sl.calls_to("chat.update")) == 1  # the 429, never tried again
     assert posted - ended < 2.0, posted - ended
+
+
+async def test_a_rate_limited_delete_of_a_slack_preview_still_takes_it_down(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R229: the preview's delete went through the previews' client, which answers a 429 at
+    once: three tries and it gave up, the cut-off preview left above the reply for good. Its
+    stops and deletes go through the channel's client, which waits Retry-After out."""
+    fake_model.stream_delay = 0.05
+    fake_model.reply_text(ANSWER)
+    async with FakeSlack() as sl, slack_steward(tmp_path, fake_model, sl) as (_, _, url):
+        sl.rate_limit_next("chat.delete", retry_after=1, times=4)
+        mention = app_mention_event("<@UBOT> is it late?", user=OWNER_SLACK, channel="C9")
+        await post_signed(url, sl.signing_secret, json_body=event_body(mention))
+        await sl.wait_for("chat.postMessage", 2, timeout=30)
+        preview = sl.calls_to("chat.postMessage")[0].result
+        assert preview is not None
+        await until(lambda: ("C9", preview["ts"]) in sl.deleted, "the preview taken down", 20)
+        assert len(sl.calls_to("chat.delete")) >= 5  # four 429s waited out, then deleted

@@ -262,8 +262,12 @@ class SlackLive:
         address: Address,
         *,
         stream: bool,
+        takes_down: AsyncWebClient | None = None,
     ) -> None:
         self._client = client
+        self._takes_down = takes_down or client
+        """Stops and deletes: the channel's client, which waits out a 429 (R229: through the
+        previews' client a delete rate-limited past 20 s gave up, the preview left for good)."""
         self._send_text = send_text
         self._address = address
         self._stream = stream and bool(address.thread_id)
@@ -383,10 +387,10 @@ class SlackLive:
         if self._streaming:
             self._streaming = False
             with contextlib.suppress(*failed):  # a stream Slack ended itself is still deleted
-                await self._client.chat_stopStream(channel=channel, ts=ts)
+                await self._takes_down.chat_stopStream(channel=channel, ts=ts)
         for attempt in range(3):  # R106: a failed stopStream left the copy beside the reply
             try:
-                await self._client.chat_delete(channel=channel, ts=ts)
+                await self._takes_down.chat_delete(channel=channel, ts=ts)
                 return
             except SlackApiError as exc:
                 if exc.response.get("error") != "ratelimited" or attempt == 2:

@@ -976,4 +976,6 @@ class SlackChannel:
         if self._previews is None:
             return None
         stream = self._streams and address.chat_id.startswith("D")
-        return SlackLive(self._previews, self.send_text, address, stream=stream)
+        return SlackLive(
+            self._previews, self.send_text, address, stream=stream, takes_down=self._client
+        )
