@@ -5,9 +5,10 @@ order, and the per-person locks; split apart, each half would have to state them
 
 A tool call the policy answers with `ask` becomes a deferred call in SQLite (memory/approvals.py),
 bound to a hash of the tool, its arguments and the state it depends on. Deciding checks, in
-order: the id is ours, the decider may approve, the approval is still pending and unexpired, and
-the action's hash still matches; then it moves to `executing` (committed) before the tool runs,
-so nothing runs twice. Nothing here waits in memory: the turn resumes from stored history.
+order: the id is ours, the decider may approve, the approval is still pending and unexpired, the
+policy as it is now does not deny it (R222), and the action's hash still matches; then it moves
+to `executing` (committed) before the tool runs, so nothing runs twice. Nothing here waits in
+memory: the turn resumes from stored history.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from agent.cards import describe_sources, escape_invisible, plain_name, shown_si
 from agent.errors import ToolError
 from agent.fence import fence, new_fence_id
 from agent.model import ToolCall
-from agent.policy import Verdict
-from agent.tools.registry import Missing, Tool, ToolContext, ToolRegistry, ToolResult
+from agent.policy import Decision, Policy, Verdict
+from agent.tools.registry import Missing, Risk, Tool, ToolContext, ToolRegistry, ToolResult
 from agent.well_formed import well_formed
 from memory.approvals import Approval, ApprovalStatus, NewApproval
 from memory.people import Identity, User
@@ -153,8 +154,11 @@ class ApprovalService:
         expiry: timedelta,
         approvers: frozenset[Identity],
         per_minute: int,
+        policy: Policy | None = None,
     ) -> None:
+        """`policy`: asked again when a request is approved (R222); None in a bare build."""
         self._stores = stores
+        self._policy = policy
         self._tools = tools
         self._expiry = expiry
         self._approvers = approvers
@@ -202,8 +206,11 @@ class ApprovalService:
                 "an identical request is already waiting for the owner; it was not asked again",
                 is_error=True,
             )
+        now = clock.now()
+        # R224: bounded above too: after the clock is set back, the requests stamped "later"
+        # are not this minute's (every request was refused as "more than 5 a minute")
         recent = await self._stores.approvals.requested_since(
-            ctx.user.id, clock.now() - timedelta(minutes=1)
+            ctx.user.id, now - timedelta(minutes=1), until=now + CLOCK_SLACK
         )
         if recent >= self._per_minute:
             await audit.record(
@@ -390,6 +397,25 @@ class ApprovalService:
                 "waits: approve it again once the server is back.",
                 approval,
             )
+        forbids = await self._denied_now(tool, approval, ctx) if tool is not None else None
+        if forbids is not None:
+            if not await self._deny(
+                approval, decider, f"the policy now forbids this {approval.tool} call; nothing ran"
+            ):
+                return Decided(Outcome.ALREADY, f"{approval.id} was already decided.", approval)
+            await audit.record(
+                "approval.policy_denied",
+                actor=decider,
+                subject=approval.id,
+                tool=approval.tool,
+                reason=forbids[:300],
+            )
+            return Decided(
+                Outcome.DENIED,
+                f"{approval.id} was not run: the policy now forbids {approval.tool} for this "
+                "call, so it was denied. Nothing ran.",
+                approval,
+            )
         current = ""
         if tool is not None and tool.fingerprint is not None:
             try:
@@ -457,6 +483,24 @@ class ApprovalService:
         if result.uncertain:  # R198: "failed" over a mail that may have gone out
             said = f"may have run: its answer was lost. It said: {_own_words(result)}"
         return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done)
+
+    async def _denied_now(self, tool: Tool, approval: Approval, ctx: ToolContext) -> str | None:
+        """Why the policy as it is now denies the approved call (None: it does not). R222: a
+        `deny` rule, or an MCP tool made forbidden, after the card (and a restart to load it)
+        did not stop the old card's approval; the call ran. Asked for the requester, as their
+        turn asked; a policy that cannot be asked (a link that now leads nowhere) denies."""
+        if tool.risk is Risk.FORBIDDEN:
+            return f"{tool.name} is forbidden"
+        if self._policy is None:
+            return None
+        try:
+            verdict = await self._policy.decide(tool, approval.arguments, ctx)
+        except ToolError as exc:
+            return str(exc)
+        except Exception:  # a fault of ours: nothing runs unchecked
+            log.exception("policy check of %s failed", approval.id)
+            return "the policy could not be checked"
+        return verdict.reason if verdict.decision is Decision.DENY else None
 
     async def _deny(self, approval: Approval, decider: str, result: str) -> bool:
         """Denied (by the owner, or as nothing that can run): False when already decided."""

@@ -163,6 +163,7 @@ async def build_steward(settings: Settings, stores: Stores, clock: Clock) -> Ste
         expiry=timedelta(minutes=settings.approval_minutes),
         approvers=frozenset(settings.approvers),
         per_minute=settings.approvals_per_minute,
+        policy=policy,
     )
     runner = TurnRunner(
         deps=deps,

@@ -226,11 +226,14 @@ class ApprovalStore:
         )
         return _approval(row) if row else None
 
-    async def requested_since(self, user_id: int, since: datetime) -> int:
+    async def requested_since(self, user_id: int, since: datetime, *, until: datetime) -> int:
+        """Requests made from `since` to `until`. R224: bounded above, so after the clock is
+        set back those stamped "later" do not count as this minute's."""
         return int(
             await self._db.scalar(
-                "SELECT COUNT(*) FROM approvals WHERE user_id = ? AND requested_at >= ?",
-                (user_id, iso(since)),
+                "SELECT COUNT(*) FROM approvals WHERE user_id = ?"
+                " AND requested_at >= ? AND requested_at <= ?",
+                (user_id, iso(since), iso(until)),
             )
         )
 

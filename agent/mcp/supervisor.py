@@ -158,6 +158,8 @@ class McpSupervisor:
         return list(self._tools.values())
 
     def get(self, name: str) -> McpTool | None:
+        """A tool by name, forbidden ones included: hidden, one would read as gone from its
+        server; the policy denies it, and so does approving its card (R222)."""
         if self._tools is None:
             self._tools = self._build()
         return self._tools.get(name)
