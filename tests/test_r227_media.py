@@ -9,6 +9,7 @@ import base64
 import io
 import random
 import struct
+import time
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic
@@ -18,7 +19,7 @@ from harness import OWNER_SLACK, slack_steward, until
 from PIL import Image
 from test_media_in import DM, OWNER_TG, telegram_steward, texts_with
 
-from agent.media.images import ImageError, prepare_image
+from agent.media.images import MAX_SCANS, ImageError, _jpeg_scans, prepare_image
 
 
 def _jpeg(width: int, height: int, **options: object) -> bytes:
@@ -179,3 +180,17 @@ async def test_a_file_over_telegrams_20_mb_is_not_said_to_be_over_a_larger_cap(
         said = await until(texts_with(tg, "download"), "the reply")
     assert not [t for t in said if "STEWARD_FILE_MAX_BYTES" in t], said
     assert "Telegram lets a bot download files of up to 20 MB" in said[0], said
+
+
+def test_a_jpeg_padded_with_lengthless_markers_is_refused_quickly() -> None:
+    """R229: 19 MB of FF 01 (a marker with no length) before the end held the one image
+    thread 2.6 s, a Python step per marker; no photo has more than a few dozen markers."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "JPEG", progressive=True)
+    good = buf.getvalue()
+    assert 1 < _jpeg_scans(good) <= MAX_SCANS  # a real progressive photo's passes
+    end = good.rindex(b"\xff\xd9")
+    hostile = good[:end] + b"\xff\x01" * (19 * 1024 * 1024 // 2) + b"\xff\xd9"
+    started = time.perf_counter()
+    assert _jpeg_scans(hostile) > MAX_SCANS
+    assert time.perf_counter() - started < 0.5

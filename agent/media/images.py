@@ -47,6 +47,9 @@ _JPEG = ("JPEG", "MPO")
 _MARKER = re.compile(rb"\xff([\x01-\xcf\xd8-\xfe])")
 """A JPEG marker: FF, then neither a stuffed 00, a fill FF nor a restart (D0-D7), which the
 entropy-coded data of a scan holds."""
+_MAX_MARKERS = 4096
+"""The most markers `_jpeg_scans` walks: a photo has a few dozen (a scan's data holds none but
+restarts); 19 MB of lengthless FF 01 markers held the image thread 2.6 s (R229)."""
 _ANIMATED = ("GIF", "WEBP", "PNG")
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 log = logging.getLogger(__name__)
@@ -149,16 +152,18 @@ def _jpeg_scans(raw: bytes) -> int:
     R227: FF DA counted anywhere in the file counted a motion photo's video, appended after
     the photo (a 5 MB clip: 80 "scans"), and the photo was refused."""
     scans, pos = 0, 2
-    while scans <= MAX_SCANS and (found := _MARKER.search(raw, pos)) is not None:
+    for _ in range(_MAX_MARKERS):
+        if scans > MAX_SCANS or (found := _MARKER.search(raw, pos)) is None:
+            return scans
         marker, at = found[1][0], found.start()
         if marker == 0xD9:  # EOI: the end of the image libjpeg decodes
-            break
+            return scans
         if marker == 0x01 or marker == 0xD8:  # TEM, SOI: no length follows
             pos = found.end()
             continue
         scans += marker == 0xDA
         pos = at + 2 + max(2, int.from_bytes(raw[at + 2 : at + 4], "big"))
-    return scans
+    return MAX_SCANS + 1  # markers no photo has: refused as the passes are (R229)
 
 
 def _too_large(exc: Exception) -> ImageError:
