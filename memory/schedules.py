@@ -213,13 +213,17 @@ class ScheduleStore:
             params = (user_id,)
         return int(await self._db.scalar(sql, params))
 
-    async def count_made_since(self, user_id: int, kind: str, since: datetime) -> int:
-        """How many schedules of a kind were made for a user since `since` (whatever became
-        of them)."""
+    async def count_made_since(
+        self, user_id: int, kind: str, since: datetime, until: datetime
+    ) -> int:
+        """How many schedules of a kind were made for a user between `since` and `until`
+        (whatever became of them). Bounded above: after the clock is set back, the ones
+        stamped "later" are not this window's (R224)."""
         return int(
             await self._db.scalar(
-                "SELECT COUNT(*) FROM schedules WHERE user_id = ? AND kind = ? AND created_at >= ?",
-                (user_id, kind, iso(since)),
+                "SELECT COUNT(*) FROM schedules WHERE user_id = ? AND kind = ?"
+                " AND created_at >= ? AND created_at <= ?",
+                (user_id, kind, iso(since), iso(until)),
             )
         )
 

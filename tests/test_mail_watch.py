@@ -525,3 +525,29 @@ async def test_unread_mail_not_yet_stale_or_older_than_the_rule_is_not_read(
                 counting = _Counting(session)
                 passes.append((await watcher.check_once(counting), counting.asked))
         assert passes == [(0, 0), (0, 0)], passes
+
+
+async def test_notices_made_before_a_clock_set_back_do_not_fold_the_next_mail(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    """R224: the hour's count of notices had no upper bound, so after the clock was set back
+    two hours the burst made "later" still counted, and the next mail was folded into a
+    digest instead of being told."""
+    from agent.mail.watch import NOTICE_BURST
+
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    async with trust_world(tmp_path, clock=clock, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say("/mail watch from corp.example")
+        watcher = watcher_of(w)
+        await watcher.check_once()
+        for n in range(NOTICE_BURST):
+            dovecot.deliver(plain_mail("Boss <boss@corp.example>", f"Urgent {n}", "Now."))
+        assert await watcher.check_once() == NOTICE_BURST
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == NOTICE_BURST
+        clock.advance(-timedelta(hours=2))  # NTP steps a clock that ran fast
+        dovecot.deliver(plain_mail("Ann <ann@corp.example>", "Lunch?", "At one."))
+        assert await watcher.check_once() == 1
+        await scheduler_of(w).run_due()
+        assert len(notices(w)) == NOTICE_BURST + 1
+        assert notices(w)[-1].startswith("📧 New mail from Ann"), notices(w)[-1]
