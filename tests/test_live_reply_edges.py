@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
 from fakes.anthropic import FakeAnthropic
 from fakes.telegram import ApiCall, FakeTelegram
 from harness import OWNER, Harness, running_steward, telegram_channel
+from slow_hop import slow_hop
 
 from agent.types import IncomingMessage
 from bot.channels.console import CONSOLE_ADDRESS, CONSOLE_IDENTITY, ConsoleChannel
@@ -28,37 +26,6 @@ ANSWER = "It is late: " + "time to rest, the day is done. " * 6
 URL_REFUSED = "Bad Request: entity URL 'http://my_host:8080/dash' is invalid: Wrong HTTP URL"
 LINKY = "See [the dashboard](http://my_host:8080/dash) for the numbers. " + "More words. " * 12
 PLAIN = "A plain answer, " + "nothing special in it at all. " * 8
-
-
-@asynccontextmanager
-async def _answered_late(tg: FakeTelegram, delay: float) -> AsyncIterator[None]:
-    """Steward talks to the fake through this hop: the first sendMessage is carried out at
-    once, its answer held `delay` seconds (a slow Bot API: the message is in the chat, its id
-    not yet known)."""
-    upstream, held = tg.base_url, []
-
-    async def forward(request: web.Request) -> web.Response:
-        headers = {"Content-Type": request.headers.get("Content-Type", "")}
-        body = await request.read()
-        async with session.post(upstream + request.path_qs, data=body, headers=headers) as got:
-            payload, status = await got.read(), got.status
-        if request.path.endswith("/sendMessage") and not held:
-            held.append(request.path)
-            await asyncio.sleep(delay)
-        return web.Response(body=payload, status=status, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-    async with aiohttp.ClientSession() as session:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        tg.base_url = f"http://{host}:{port}"  # what telegram_channel points Steward at
-        try:
-            yield
-        finally:
-            await runner.cleanup()
 
 
 def _bot_messages(tg: FakeTelegram, chat: int) -> list[str]:
@@ -97,7 +64,7 @@ async def test_a_first_preview_answered_late_never_stays_beside_the_reply(
     async with (
         FakeTelegram() as tg,
         running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner) as h,
-        _answered_late(tg, delay),
+        slow_hop(tg, "sendMessage", delay),
         telegram_channel(h, tg),
     ):
         h.settings.workspace.mkdir(parents=True, exist_ok=True)

@@ -4,58 +4,17 @@ answered 429 goes quiet at once instead of holding the final reply back."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack, app_mention_event, event_body, message_event, post_signed
 from harness import OWNER_SLACK, slack_steward, until
+from slow_hop import slow_hop
 
 ANSWER = "It is late: " + "time to rest, the day is done. " * 6
-
-
-@asynccontextmanager
-async def _answered_late(sl: FakeSlack, method: str, delay: float) -> AsyncIterator[None]:
-    """Steward reaches the fake through this hop: the first `method` is carried out at once,
-    its answer held `delay` seconds (a slow Slack API: the message made, its ts not yet known)."""
-    upstream, held = sl.base_url, []
-
-    async def forward(request: web.Request) -> web.Response:
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() in ("content-type", "authorization")
-        }
-        async with session.post(
-            upstream + request.path_qs, data=await request.read(), headers=headers
-        ) as got:
-            body, status = await got.read(), got.status
-            kind = got.headers.get("Content-Type", "application/json").split(";")[0]
-        if request.path.endswith("/" + method) and not held:
-            held.append(request.path)
-            await asyncio.sleep(delay)
-        return web.Response(body=body, status=status, content_type=kind)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-    async with aiohttp.ClientSession() as session:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        sl.base_url = f"http://{host}:{port}"
-        try:
-            yield
-        finally:
-            sl.base_url = upstream
-            await runner.cleanup()
 
 
 @pytest.mark.parametrize(
@@ -74,7 +33,7 @@ async def test_a_first_slack_preview_answered_late_is_still_taken_down(
     fake_model.reply_text(ANSWER)
     async with (
         FakeSlack() as sl,
-        _answered_late(sl, method, delay),
+        slow_hop(sl, method, delay),
         slack_steward(tmp_path, fake_model, sl) as (_, _, url),
     ):
         if channel == "C9":

@@ -4,16 +4,12 @@ and a preview edit carried out late never overwrites the final reply."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
 from fakes.anthropic import FakeAnthropic
 from fakes.telegram import FakeTelegram
 from harness import OWNER, running_steward, telegram_channel, until
+from slow_hop import slow_hop
 
 OWNER_TG = 1001
 GROUP = -1001234567890
@@ -48,37 +44,6 @@ async def test_a_group_preview_flood_control_kept_up_past_a_call_s_wait_comes_do
     assert len(out) == 1
 
 
-@asynccontextmanager
-async def _first_edit_late(tg: FakeTelegram, delay: float) -> AsyncIterator[None]:
-    """Steward reaches the fake through this hop: the first editMessageText reaches Telegram
-    `delay` seconds late and is carried out all the same, as a request already sent is."""
-    upstream, held = tg.base_url, []
-
-    async def forward(request: web.Request) -> web.Response:
-        headers = {"Content-Type": request.headers.get("Content-Type", "")}
-        body = await request.read()
-        if request.path.endswith("/editMessageText") and not held:
-            held.append(request.path)
-            await asyncio.sleep(delay)
-        async with session.post(upstream + request.path_qs, data=body, headers=headers) as got:
-            answer, status = await got.read(), got.status
-        return web.Response(body=answer, status=status, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-    async with aiohttp.ClientSession() as session:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        tg.base_url = f"http://{host}:{port}"
-        try:
-            yield
-        finally:
-            tg.base_url = upstream
-            await runner.cleanup()
-
-
 async def test_a_preview_edit_carried_out_late_never_overwrites_the_final_reply(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
@@ -91,7 +56,7 @@ async def test_a_preview_edit_carried_out_late_never_overwrites_the_final_reply(
     async with (
         FakeTelegram() as tg,
         running_steward(tmp_path, fake_model.base_url, STEWARD_OWNER=owner) as h,
-        _first_edit_late(tg, 10.0),
+        slow_hop(tg, "editMessageText", 10.0, late="request"),
         telegram_channel(h, tg),
     ):
         tg.push_message(
