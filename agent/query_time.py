@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 __all__ = ["QueryTime", "cold", "find_period", "warm_up"]
@@ -87,6 +88,15 @@ _TO_COME_BEFORE = re.compile(r"(?<![\w-])(?:next|coming|upcoming)\s+$", re.IGNOR
 _TO_COME_AFTER = re.compile(r"\s+after\s+next(?![\w-])", re.IGNORECASE)
 """Words that put the phrase beside them in the future: "next Tuesday", "the coming Friday",
 "Tuesday after next" (R212: each was read as the last one)."""
+_QUARTER_OF = re.compile(r"\s+of\s+(?!(?:19|20)\d\d)")
+_MAX_PHRASES = 8
+"""Phrases read, in order, for the first that names a past period. R221: a message of 4 KB of
+future dates ("jan 1 2027 jan 2 2027 …") had all its ~350 phrases read by dateparser, a second
+on the event loop in every turn's recall; a question names its period among its first few."""
+_MAX_READ = 4096
+"""Characters of a query searched for phrases (a Telegram message's most): each costs some
+microseconds of `_FIND`, on the event loop, and a longer message (Slack's) names its period
+within them or is no question (R221)."""
 _SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 _WORD_NUMBERS = {
     "a": 1,
@@ -156,7 +166,7 @@ def cold(query: str) -> bool:
     a code) is answered by the regular expressions, on the loop, without a trip to a thread."""
     if _loaded or not _QUICK.search(query):
         return False
-    return any(_plausible(query, m) for m in _FIND.finditer(query))
+    return any(_plausible(query, m) for m in _FIND.finditer(query, 0, _MAX_READ))
 
 
 def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTime | None:
@@ -169,7 +179,8 @@ def find_period(query: str, *, now: datetime, timezone: str = "UTC") -> QueryTim
     zone = ZoneInfo(timezone)
     # To the minute: relative phrases mean the same for a minute, and the parse is cached.
     local_now = now.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
-    matches = [m for m in _FIND.finditer(query) if _plausible(query, m)]
+    plausible = (m for m in _FIND.finditer(query, 0, _MAX_READ) if _plausible(query, m))
+    matches = list(islice(plausible, _MAX_PHRASES + 1))  # one more: "between May and June"
     found = _first_past(matches, local_now)
     if found is None:
         return None
@@ -217,8 +228,8 @@ def _first_past(
     matches: list[re.Match[str]], now: datetime
 ) -> tuple[_Span, list[re.Match[str]]] | None:
     """The span of the first phrase that names a period begun by `now` (local), and the
-    matches from that phrase on; None when none does."""
-    for index, match in enumerate(matches):
+    matches from that phrase on; None when none of the first `_MAX_PHRASES` does."""
+    for index, match in enumerate(matches[:_MAX_PHRASES]):
         span = _span(match["phrase"], now)
         if span is not None and span.start <= now:
             return span, matches[index:]
@@ -230,16 +241,21 @@ def _plausible(query: str, match: re.Match[str]) -> bool:
     the middle of a sentence: "May I ask…" and "you may" name no date."""
     phrase = match["phrase"]
     words = phrase.lower().rstrip(".").split()
-    if not match["lead"] and _TO_COME_BEFORE.search(query[: match.start()]):
+    # R221: read where the match is, never the whole text before or after it (once a match,
+    # that was quadratic: 4 KB of "q1 q1 …" took 0.1 s on the event loop)
+    before = match.start()  # the end of the text before, its whitespace left out
+    while before and query[before - 1].isspace():
+        before -= 1
+    to_come = _TO_COME_BEFORE.search(query, max(0, before - len("upcoming")), match.start())
+    if not match["lead"] and to_come:
         return False  # "next Tuesday", "the coming Friday", "next June": no past one (R212)
-    if _TO_COME_AFTER.match(query[match.end() :]):
+    if _TO_COME_AFTER.match(query, match.end()):
         return False  # "Tuesday after next"
     if len(words) == 1 and words[0] in _AMBIGUOUS:
         if match["lead"]:
             return True
-        before = query[: match.start()].rstrip()
-        return phrase[0].isupper() and bool(before) and before[-1] not in ".!?"
-    if "quarter" in words[-1] and re.match(r"\s+of\s+(?!(?:19|20)\d\d)", query[match.end() :]):
+        return phrase[0].isupper() and before > 0 and query[before - 1] not in ".!?"
+    if "quarter" in words[-1] and _QUARTER_OF.match(query, match.end()):
         return False  # "the third quarter of the game", "this quarter of the cake"
     if _NAMED_QUARTER.fullmatch(phrase) and not match["lead"]:
         return False  # "the q1 register", "Q4 plans": a name, not a time, without "in"

@@ -100,6 +100,10 @@ EXAMPLES = (
     "2026-12-24 18:00 dinner · every monday 8:00 weekly review · every day 21:00 journal"
 )
 MAX_TIME_TOKENS = 7
+MAX_WHEN_CHARS = 200
+"""The longest text read as a time ("every monday, wednesday and friday at 9:00pm" is 44): R221,
+a longer one is refused before any pattern or dateparser reads it, as no time is that long and
+each reading of it holds the interpreter, so the event loop, for as long as it takes."""
 YEARS_AHEAD = 100
 """The furthest ahead a date may be set, in years after this one (a goal may be a life's:
 "13 13", read as 2113, is refused as bare numbers, R186)."""
@@ -178,10 +182,13 @@ and "west" are words), read as the place's zone with its daylight saving ("EST" 
 York's 9:00, as people mean it; dateparser took them as fixed offsets, and "IST" as Israel's).
 "ET" and "PT" are left out: "10:00 PT appointment" is physical therapy as often."""
 _ELAPSED = re.compile(
-    r"^(in\s+)?((\d+(\.\d+)?|an?|half an)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
-    r"(\s*,?\s*(and\s+)?)?)+$",
+    r"^(?:in\s+)?(?:(?:\d+(?:\.\d+)?|an?|half an)\s*+(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?"
+    r"|hours?)\s*+,?\s*+(?:and\s++)?)+$",
     re.I,
 )
+"""Time to wait ("in 2h, 30m and 10s"). R221: between the spans was an optional group of two
+runs of spaces, so "1s 1s … x" could be split 2^n ways before failing (85 characters held the
+interpreter, so the event loop too, for hours); the spaces are read once now (possessive)."""
 
 
 # -- dateparser ------------------------------------------------------------------------------
@@ -541,8 +548,18 @@ def _today_if_named(text: str, moment: datetime, now: datetime, zone: ZoneInfo) 
     return today if today > now else moment
 
 
+def _not_too_long(text: str) -> None:
+    """R221: a time longer than MAX_WHEN_CHARS is refused unread."""
+    if len(text.strip()) > MAX_WHEN_CHARS:
+        raise WhenError(
+            f"That is too long for a time or a date (at most {MAX_WHEN_CHARS} characters): "
+            "for example “friday”, “in 3 days” or “2026-12-24 18:00”."
+        )
+
+
 def parse_moment(text: str, now: datetime, zone: ZoneInfo) -> datetime:
     """One moment in the future, the whole text naming it ("tomorrow 9:00", "in 2 hours")."""
+    _not_too_long(text)
     text = _for_reading(text).strip()
     if not text:
         raise WhenError("No time given.")
@@ -565,6 +582,7 @@ def parse_day(text: str, now: datetime, zone: ZoneInfo) -> date:
     the day's start, so today counts whatever hour it is; a day before today is an error. A
     month without a day ("march", "in march 2027") is its last day: "by March" means by its
     end, whatever day it is said (dateparser took the day from today, or from yesterday)."""
+    _not_too_long(text)
     text, today = _for_reading(text), now.astimezone(zone).date()
     if text.strip().lower() in ("today", "tonight"):
         return today
@@ -660,6 +678,8 @@ def parse_reminder(text: str, now: datetime, zone: ZoneInfo) -> Parsed:
         if tokens[end - 1].lower() in CONNECTORS:
             continue
         phrase = " ".join(tokens[:end])
+        if len(phrase) > MAX_WHEN_CHARS:  # no time is that long; reading it costs (R221)
+            continue
         joined = end < len(tokens) and tokens[end].lower() in ("to", "that")
         if spoken and _ORDINAL_ALONE.match(phrase) and not joined:
             continue  # "remind me the 2nd draft is due": not the 2nd ("… the 2nd to pay" is)
@@ -907,6 +927,7 @@ def _without_to(rest: list[str]) -> list[str]:
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Recurrence | None]:
     """A whole text naming a time: one moment ("in 20 minutes") or "every …" (the first run
     and the recurrence)."""
+    _not_too_long(text)
     text = _for_reading(text)
     clock, tokens = _clock_before_every(_every_spelled_out(_on_days_as_every(text.split())))
     if tokens and tokens[0].lower() == "every":
