@@ -289,20 +289,23 @@ class Goals:
         new one, and its check-in (the day before at 9:00) moves with it. How many moved. One
         at a day's end in the new zone and not in the old was moved before (a start cut short
         part-way, run again): it keeps its day. One at a day's end in both (zones 24 hours
-        apart, review 85) is read in the old zone, as every due date is the first time."""
+        apart, review 85) is read in the old zone, as every due date is the first time. A
+        closed goal's moves too, without a check-in (R232: left, it showed the next day, and
+        reopened it was due then, at 06:59)."""
         zone = self.zone(user)
         moved = 0
-        for goal in await self._stores.goals.active(user.id):
+        for goal in await self._stores.goals.all(user.id):
             if not goal.due_at:
                 continue
             due_at = parse_iso(goal.due_at)
             if _day_end(due_at, zone) and not _day_end(due_at, previous):
                 continue
-            day = parse_iso(goal.due_at).astimezone(previous).date()
+            day = due_at.astimezone(previous).date()
             due = local_at(day, 23, 59, zone)
-            if due != parse_iso(goal.due_at):
+            if due != due_at:
                 await self._stores.goals.set_due(goal.id, due)
-                await self._due_checkin(user, goal, due)
+                if goal.status is GoalStatus.ACTIVE:
+                    await self._due_checkin(user, goal, due)
                 moved += 1
         return moved
 

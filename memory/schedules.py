@@ -253,6 +253,20 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
+    async def due_checkins(
+        self, user_id: int, chat_id: int, since: datetime, until: datetime
+    ) -> list[Schedule]:
+        """A user's active check-ins posting to one chat and due in [since, until], soonest
+        first: those a firing check-in takes into its one message (R232: 25 goals due at
+        09:00 were 25 messages and 25 model calls)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedules WHERE status = 'active' AND kind = 'checkin'"
+            " AND user_id = ? AND chat_id = ? AND next_run_at >= ? AND next_run_at <= ?"
+            " ORDER BY next_run_at, id",
+            (user_id, chat_id, iso(since), iso(until)),
+        )
+        return [_schedule(row) for row in rows]
+
     async def next_run_time(
         self, *, after: datetime | None = None, exclude: Collection[int] = ()
     ) -> datetime | None:

@@ -5,7 +5,7 @@ day, both reckoned in the user's zone; for everyone who never set /timezone that
 default. Changed in .env, it would leave "every day at 08:00" firing at 08:00 of the old zone
 and due dates off their day. At start-up, before the scheduler fires, the zone the schedules
 were computed in is compared with the configured one and, when it differs, the same
-reconciliation as /timezone runs for each of those users.
+reconciliation as /timezone runs for each of those users (closed goals' due dates too, R232).
 """
 
 from __future__ import annotations
