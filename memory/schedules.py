@@ -253,19 +253,17 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
-    async def due_checkins(
-        self, user_id: int, chat_id: int, since: datetime, until: datetime
-    ) -> list[Schedule]:
-        """A user's active check-ins posting to one chat and due in [since, until], soonest
-        first: those a firing check-in takes into its one message (R232: 25 goals due at
-        09:00 were 25 messages and 25 model calls)."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM schedules WHERE status = 'active' AND kind = 'checkin'"
-            " AND user_id = ? AND chat_id = ? AND next_run_at >= ? AND next_run_at <= ?"
-            " ORDER BY next_run_at, id",
-            (user_id, chat_id, iso(since), iso(until)),
+    async def checkins_sent_since(self, user_id: int, since: datetime) -> int:
+        """How many check-ins (of repeating schedules) were sent to a user since `since`: at
+        most a few a day go out (R232: 25 daily goals were 25 messages every morning)."""
+        return int(
+            await self._db.scalar(
+                "SELECT COUNT(*) FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id"
+                " WHERE s.user_id = ? AND s.kind = 'checkin' AND r.status = 'sent'"
+                " AND json_extract(s.trigger, '$.type') != 'once' AND r.started_at >= ?",
+                (user_id, iso(since)),
+            )
         )
-        return [_schedule(row) for row in rows]
 
     async def next_run_time(
         self, *, after: datetime | None = None, exclude: Collection[int] = ()
