@@ -365,16 +365,60 @@ class Settings(BaseSettings):
     def _chroma_url(cls, value: str | None) -> str | None:
         return _checked_url(value, "a Chroma server URL (http://host:port)")
 
+    @field_validator("anthropic_api_key", mode="before")
+    @classmethod
+    def _api_key(cls, value: object) -> object:
+        """R231: a key read with its line end (a Kubernetes secret made `--from-file`, "…\\n"
+        in .env) started, and every turn was then "could not reach the model API" (the HTTP
+        library refuses the header; the SDK retries it as a network error). Space around it is
+        a copy accident, taken off; a line break or space inside is refused (never shown)."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        key = value.strip()
+        if not key:
+            raise ValueError("is only spaces: set the key (sk-ant-…), or leave the setting out")
+        if not all(33 <= ord(c) <= 126 for c in key):
+            raise ValueError(
+                "has a line break, space or other character inside that a key does not have "
+                "(not shown): paste the key again, on one line"
+            )
+        return key
+
+    @field_validator(*_PATH_SETTINGS, mode="before")
+    @classmethod
+    def _path_text(cls, value: object) -> object:
+        """R231: `STEWARD_DATA_DIR="/srv/steward/data "` (`docker --env-file` keeps a trailing
+        space) made and used a second, invisible data folder beside the real one: the space
+        around a path is taken off, as around a URL."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            raise ValueError("is only spaces: name a folder, or leave the setting out")
+        return value.strip()
+
     @field_validator(*_PATH_SETTINGS)
     @classmethod
     def _path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         """A key pasted here is refused before anything shows the path (R204). R116: /dev/null
         gave "cannot use /dev/null: File exists", naming no setting. A relative data folder is
-        joined to Steward's home later, and checked then (agent/paths.py)."""
+        joined to Steward's home later, and checked then (agent/paths.py). R231: a `~user` that
+        cannot be expanded (no such user, or `~` with no HOME and no passwd entry) was a
+        traceback from every `steward` command: refused here, in one line."""
         if value is None:
             return None
         if _key_in_path(value):
             raise ValueError(_PATH_SETTINGS[str(info.field_name)])
+        if str(value).startswith("~"):
+            try:
+                value.expanduser()
+            except RuntimeError:
+                user = str(value).partition("/")[0]
+                raise ValueError(
+                    f"{user} cannot be expanded (no such user, or no home directory): "
+                    "write the path in full"
+                ) from None
         absolute_dir = info.field_name == "data_dir" and value.is_absolute()
         if absolute_dir and (problem := data_dir_problem(value)):
             raise ValueError(problem)

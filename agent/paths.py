@@ -99,6 +99,7 @@ def resolve_paths(settings: Settings, base: Path) -> Settings:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if isinstance(value, Path) and not value.is_absolute():
+            # a `~user` that cannot be expanded was refused by the settings' check (R231)
             update[name] = (base / value.expanduser()).absolute()
     if "data_dir" in update and (problem := data_dir_problem(update["data_dir"])):
         raise ConfigError(f"STEWARD_DATA_DIR: {problem}")  # as for an absolute one (R132)
@@ -126,7 +127,9 @@ def _mcp_names(home: Home) -> set[str]:
     }
     named = env.get("STEWARD_MCP_CONFIG", "").strip()
     where = Path(named) if named else Path(env.get("STEWARD_DATA_DIR", "").strip() or "data")
-    path = home.dir / where.expanduser()
+    with contextlib.suppress(RuntimeError):  # R231: `~nosuchuser`: the settings say so
+        where = where.expanduser()
+    path = home.dir / where
     return referenced_names(path if named else path / "mcp.json")
 
 

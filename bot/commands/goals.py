@@ -15,7 +15,7 @@ from agent.goals import GoalError, Goals
 from agent.scheduler.when import WhenError, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
-from bot.commands.ids import digits_of_id, ids_from
+from bot.commands.ids import LeadingIds, digits_of_id, leading_ids
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -50,8 +50,8 @@ def _goal_id(text: str) -> int:
     return int(digits_of_id(text, WHICH))
 
 
-def _goal_ids(text: str) -> list[int]:
-    return ids_from(text, WHICH)  # "/goal done 3 4", "3, 4", "3,4"
+def _goal_ids(text: str) -> LeadingIds:
+    return leading_ids(text, WHICH)  # "/goal done 3 4", "3, 4", "3,4", "3 4 finally"
 
 
 def _answers(handler: Handler) -> Handler:
@@ -124,21 +124,23 @@ async def next_step(goal_id: int, text: str, user: User, goals: Goals) -> str:
 
 @goal.sub("done <goal_ids...>", problem=WHICH, goal_ids=_goal_ids)
 @_answers
-async def done(goal_ids: list[int], user: User, chat: Chat, goals: Goals) -> str:
+async def done(goal_ids: LeadingIds, user: User, chat: Chat, goals: Goals) -> str:
     return await _close(goals, user, chat, goal_ids, GoalStatus.DONE)
 
 
 @goal.sub("drop <goal_ids...>", problem=WHICH, goal_ids=_goal_ids)
 @_answers
-async def drop(goal_ids: list[int], user: User, chat: Chat, goals: Goals) -> str:
+async def drop(goal_ids: LeadingIds, user: User, chat: Chat, goals: Goals) -> str:
     return await _close(goals, user, chat, goal_ids, GoalStatus.DROPPED)
 
 
 async def _close(
-    goals: Goals, user: User, chat: Chat, goal_ids: list[int], status: GoalStatus
+    goals: Goals, user: User, chat: Chat, goal_ids: LeadingIds, status: GoalStatus
 ) -> str:
+    """Each goal given, a line each; R231: "1 2 finally" closes both, and a number after the
+    words ("1 then 2", "1 -2") is named as left out (#2 was left open unsaid)."""
     lines = []
-    for goal_id in dict.fromkeys(goal_ids):
+    for goal_id in goal_ids.ids:
         try:
             closed = await goals.close(user, goal_id, status)
         except GoalError as exc:
@@ -146,6 +148,9 @@ async def _close(
             continue
         title = "" if in_group(chat) else f" {closed.title}"  # a group hears only the number
         lines.append(f"Goal #{closed.id}{title} is {status.value}. Check-ins stopped.")
+    verb = "done" if status is GoalStatus.DONE else "drop"
+    if left := goal_ids.left_said(f"/goal {verb}"):
+        lines.append(left)
     return "\n".join(lines)
 
 

@@ -37,6 +37,8 @@ RECENT = 10
 GUEST_MEMORIES = 1_000
 """Memories another person may keep with /remember (the owner: no limit)."""
 MOST = 100  # the longest list one answer gives; `before <id>` reaches the rest
+QUOTED = 80
+"""The most of a search's words a "nothing matches" answer quotes back."""
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
 _SHOW_WHICH = "Which memory? Give its id from /memory: /memory show 12"
@@ -184,8 +186,9 @@ async def search(
     message with the turns around it (a date in the query, "in May", ranks that period first)."""
     zone = _zone(user, settings).key
     found = await memory.search(user.id, query, 10, timezone=zone, chat=group_scope(chat))
-    if not found.hits:
-        return f"No memories or messages match “{query}”."
+    if not found.hits:  # R231: a 30,000-character search was quoted back whole
+        quoted = query if len(query) <= QUOTED else query[: QUOTED - 1] + "…"
+        return f"No memories or messages match “{quoted}”."
     lines = describe_found(found, timezone=zone, viewer=user, chat_id=chat.id)
     if found.mode == "keyword":
         lines.append("(keyword search only)")

@@ -17,7 +17,7 @@ from agent.scheduler import SchedulerService
 from agent.scheduler.when import EXAMPLES, WhenError, aparse_reminder, describe_delta
 from agent.types import Address
 from bot.commands.channel_text import for_channel
-from bot.commands.ids import as_id, ids_from
+from bot.commands.ids import LeadingIds, as_id, leading_ids
 from bot.commands.privacy import IN_PRIVATE, in_group
 from bot.commands.registry import CommandGroup, UsageError
 from memory.clock import Clock
@@ -46,8 +46,8 @@ remind = group.command(
 )
 
 
-def _schedule_ids(text: str) -> list[int]:
-    return ids_from(text, WHICH)  # "/remind cancel 2 3", "2, 3", "2,3"
+def _schedule_ids(text: str) -> LeadingIds:
+    return leading_ids(text, WHICH)  # "/remind cancel 2 3", "2, 3", "2,3", "2 3 please"
 
 
 def _typed(text: str, address: Address) -> str:
@@ -114,14 +114,19 @@ async def list_reminders(
 
 @remind.sub("cancel <schedule_ids...>", problem=WHICH, schedule_ids=_schedule_ids)
 async def cancel_many(
-    schedule_ids: list[int],
+    schedule_ids: LeadingIds,
     user: User,
     chat: Chat,
     address: Address,
     scheduler: SchedulerService,
 ) -> str:
-    """`/remind cancel 2 3` (or `2, 3`, `2,3`) cancels each; it was refused."""
-    return "\n".join([await cancel(i, user, chat, address, scheduler) for i in schedule_ids])
+    """`/remind cancel 2 3` (or `2, 3`, `2,3`) cancels each; it was refused. R231: "1 2
+    please" cancels both, and a number after the words ("1 please 2", "1 -2") is named as
+    left out: #2 was left pending unsaid."""
+    said = [await cancel(i, user, chat, address, scheduler) for i in schedule_ids.ids]
+    if left := schedule_ids.left_said(_typed("/remind cancel", address)):
+        said.append(left)
+    return "\n".join(said)
 
 
 async def cancel(
