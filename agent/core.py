@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from agent.approvals import (
@@ -37,7 +37,7 @@ from agent.streaming import ReplyStream
 from agent.tools.registry import Risk, ToolContext, ToolRegistry
 from agent.turn import TurnRunner
 from agent.types import SILENT_REPLY, Address, ApprovalPrompt, TurnOutcome, TurnRequest
-from memory.approvals import Approval
+from memory.approvals import Approval, ApprovalStatus
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
 from memory.people import Chat, Identity, User
@@ -474,6 +474,19 @@ class Steward:
         is said and audited, and the turn still resumes."""
         assert self.policy is not None and decided.approval is not None
         approval = decided.approval
+        refused = (approval.result or "").startswith("refused")
+        if approval.status is not ApprovalStatus.EXECUTED and refused:
+            # R230: a call Steward refused (changed since the card, a link that leads
+            # elsewhere) is reported as run (Outcome.EXECUTED); a rule from it could name a
+            # world the card never showed. One that ran and failed (a command's exit status,
+            # a page's 404) keeps its rule: the owner said always to that call
+            await self.stores.audit.record(
+                "policy.not_changed",
+                actor=str(identity),
+                subject=approval.tool,
+                reason="the approved call was refused",
+            )
+            return "Approved this once; no rule was added (the call was refused)."
         requester = await self.stores.people.get(approval.user_id)
         person = None  # the owner's request: a rule for everyone; another's: for them alone
         if requester is not None and not requester.is_owner:
@@ -489,6 +502,7 @@ class Steward:
         bound = approval.fingerprint if approval.tool.startswith("mcp__") else None
         tool = self.tools.get(approval.tool)
         names = [approval.arguments]
+        unseen: list[dict[str, Any]] = []
         if tool is not None and tool.aliases is not None:
             # the file a link led to, the address as servers decode it: each name the call
             # reached is decided by its own rules, so each gets its rule (R160)
@@ -501,7 +515,30 @@ class Steward:
                     "Approved this once; no rule was added (it reached another file through "
                     "a link)."
                 )
-            names += aliases
+            if tool.fingerprint is not None:
+                # R230: looked up after the run, a link (world state, which the fingerprint
+                # binds) may lead elsewhere now: a rule only for the target the card named
+                unseen = [alias for alias in aliases if not _on_card(approval, alias)]
+            names += [alias for alias in aliases if alias not in unseen]
+        said = await self._write_rules(approval, names, person, bound, identity)
+        if unseen:
+            moved = "; ".join(_reached(approval.arguments, alias) for alias in unseen)
+            said += (
+                f"\nNo rule was added for {moved}: the card did not show it (the link leads "
+                "there now)."
+            )
+        return said
+
+    async def _write_rules(
+        self,
+        approval: Approval,
+        names: list[dict[str, Any]],
+        person: str | None,
+        bound: str | None,
+        identity: Identity,
+    ) -> str:
+        """An exact allow rule for each name the approved call reached, as the card showed it."""
+        assert self.policy is not None
         try:
             written = [
                 await asyncio.to_thread(
@@ -514,12 +551,12 @@ class Steward:
             await self.stores.audit.record(
                 "policy.not_changed",
                 actor=str(identity),
-                subject=decided.approval.tool,
+                subject=approval.tool,
                 reason=str(exc)[:300],
             )
             return f"Approved this once; no rule was added to the policy file ({exc})."
         await self.stores.audit.record(
-            "policy.changed", actor=str(identity), subject=decided.approval.tool, rule=rule
+            "policy.changed", actor=str(identity), subject=approval.tool, rule=rule
         )
         return f"Added to the policy file: {rule}"
 
@@ -586,3 +623,20 @@ def _address_of(approval: Approval) -> Address | None:
     if approval.channel is None:
         return None
     return Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)
+
+
+def _on_card(approval: Approval, alias: dict[str, Any]) -> bool:
+    """R230: whether the card named what the call reached by `alias` (the target a link led
+    to, as its first line put it: "… (a link: the file read is private/shopping.md)"). The
+    rule "always" writes is for what the owner saw, never for where the link leads later."""
+    heading = approval.preview.split("\n", 1)[0]
+    return all(
+        f" {value})" in heading
+        for key, value in alias.items()
+        if approval.arguments.get(key) != value
+    )
+
+
+def _reached(arguments: dict[str, Any], alias: dict[str, Any]) -> str:
+    """The names in `alias` that differ from the call's own (`path=private/diary.md`)."""
+    return ", ".join(f"{k}={v}" for k, v in alias.items() if arguments.get(k) != v)

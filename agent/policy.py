@@ -23,8 +23,12 @@ import json
 import os
 import re
 import shlex
+import stat
+import tempfile
+import threading
 import tomllib
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import getaddresses
 from enum import StrEnum
@@ -58,6 +62,7 @@ __all__ = [
     "Verdict",
     "exact_value",
     "load_policy",
+    "policy_in_force",
     "shell_argv",
 ]
 
@@ -389,10 +394,17 @@ def _parsed(text: str, path: Path) -> PolicyFile:
 def _replace_file(path: Path, text: str) -> None:
     """Write `text` to `path` whole or not at all: a full disk or a crash mid-write must not
     leave a truncated policy file (an empty one loads as the defaults: every rule of the
-    owner's gone)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    owner's gone). R230: the temporary file's name is its own (two writers in one process
+    had shared `.policy.toml.<pid>.tmp`), and it keeps the file's mode."""
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -411,6 +423,16 @@ class Policy(Protocol):
     async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict: ...
 
 
+_IN_FORCE: ContextVar[Policy | None] = ContextVar("steward_policy_in_force", default=None)
+
+
+def policy_in_force() -> Policy | None:
+    """The policy that decided the call now running (set by `PolicyEngine.decide`, which the
+    turn and an approval ask just before they run it): R230, a tool that reaches further
+    addresses of its own accord (a redirect) has each decided as the first one was."""
+    return _IN_FORCE.get()
+
+
 class PolicyEngine:
     def __init__(
         self,
@@ -426,6 +448,9 @@ class PolicyEngine:
         self.path = path
         self._owner_chats = owner_chats
         self._confined = confined
+        # R230: "always" decisions run in worker threads; two at once each read the file,
+        # appended their rule and replaced it, and one rule was lost though it was reported
+        self._writing = threading.Lock()
 
     def _confined_now(self) -> bool:
         """Blocking (the first call probes the machine): from a worker thread."""
@@ -484,15 +509,16 @@ class PolicyEngine:
         if rule.identity is not None:
             lines.append(f"identity = {_toml_string(rule.identity)}")
         lines.append('decision = "allow"')
-        if self.path is not None:
-            text = self.path.read_text(encoding="utf-8") + "\n".join(lines) + "\n"
-            policy = _parsed(text, self.path)  # checked before the file is touched
-            _replace_file(self.path, text)
-            self.policy = policy
-        elif person is None:
-            self.policy.rules.append(rule)
-        else:
-            self.policy.users.setdefault(person, UserPolicy()).rules.append(rule)
+        with self._writing:  # read, append and replace as one step
+            if self.path is not None:
+                text = self.path.read_text(encoding="utf-8") + "\n".join(lines) + "\n"
+                policy = _parsed(text, self.path)  # checked before the file is touched
+                _replace_file(self.path, text)
+                self.policy = policy
+            elif person is None:
+                self.policy.rules.append(rule)
+            else:
+                self.policy.users.setdefault(person, UserPolicy()).rules.append(rule)
         return rule.describe() + ("" if person is None else f" (for {person})")
 
     async def decide(self, tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> Verdict:
@@ -501,6 +527,7 @@ class PolicyEngine:
         decided in full by the first rule that matches it (R154: a link into a denied folder
         was read; R158: a guest's rule allowing `shared/notes.md` read the diary it was made a
         link to)."""
+        _IN_FORCE.set(self)  # for the call it lets run (`policy_in_force`)
         verdict = await self._decide_one(tool, arguments, ctx)
         if verdict.decision is Decision.DENY or tool.aliases is None:
             return verdict

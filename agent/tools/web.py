@@ -1,8 +1,9 @@
 """web_fetch: GET a page and return its text, as untrusted data.
 
-http(s) only; every hop of a redirect is checked again; the host must resolve to public
-addresses (STEWARD_FETCH_ALLOW_HOSTS excepted); size and time are capped, the time for the
-whole fetch (STEWARD_FETCH_TIMEOUT), redirects and body included. A page in a charset Python
+http(s) only; every hop of a redirect is checked again, and decided by the policy as the
+first address was (R230); the host must resolve to public addresses (STEWARD_FETCH_ALLOW_HOSTS
+excepted); size and time are capped, the time for the whole fetch (STEWARD_FETCH_TIMEOUT),
+redirects and body included. A page in a charset Python
 does not know, or one that reads no web page (base64, rot13, idna, punycode...), is read as UTF-8.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import html
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from agent.capped_decode import ACCEPT_ENCODING, BodyRefused, BodyTooLarge, read_capped
 from agent.html_text import html_to_text
+from agent.policy import Decision, policy_in_force
 from agent.public_web import checked_target, text_codec
 from agent.sandbox import Sandbox
 from agent.tools.canonical import WebAddress, as_servers_decode
@@ -72,7 +75,7 @@ async def web_fetch(ctx: ToolContext, url: WebAddress) -> ToolResult:
     hops = [url]
     try:  # httpx's timeout is per read: a page dripping a byte a second would hold the chat
         async with asyncio.timeout(sandbox.fetch_timeout):
-            page = await _get(sandbox, hops)
+            page = await _get(sandbox, hops, lambda hop: _policy_allows(ctx, url, hop))
     except TimeoutError:
         raise ToolError(
             f"could not fetch {hops[-1]}: it did not finish within {sandbox.fetch_timeout:g} s",
@@ -96,8 +99,33 @@ class _Page:
     body: bytes
 
 
-async def _get(sandbox: Sandbox, hops: list[str]) -> _Page:
-    """GET `hops[0]`, following redirects (each appended to `hops`), every hop checked."""
+async def _policy_allows(ctx: ToolContext, asked: str, hop: str) -> None:
+    """R230: a redirect's address decided by the policy as the first one was (an allowed URL
+    that redirected into a denied one was fetched): a deny stops, and so does an ask, naming
+    where it leads for the owner to fetch it directly. The turn's taint is no reason to ask
+    here: the address is the server's, not words the model wrote from what the turn holds."""
+    policy = policy_in_force()
+    if policy is None:
+        return
+    try:
+        arguments = web_fetch.validate({"url": hop})
+    except ToolError:
+        raise ToolError(f"could not fetch {asked}: it redirects to an invalid address") from None
+    verdict = await policy.decide(web_fetch, arguments, replace(ctx, tainted=False))
+    if verdict.decision is Decision.DENY:
+        raise ToolError(f"refused: {asked} redirects to {hop}, which the policy forbids")
+    if verdict.decision is Decision.ASK:
+        raise ToolError(
+            f"not followed: {asked} redirects to {hop}, which the owner is asked about first; "
+            "fetch that address itself to ask them"
+        )
+
+
+async def _get(
+    sandbox: Sandbox, hops: list[str], allowed: Callable[[str], Awaitable[None]]
+) -> _Page:
+    """GET `hops[0]`, following redirects (each appended to `hops`), every hop checked: its
+    address public, and `allowed` by the policy."""
     import httpx  # with its CLI's rich and click: 50-70 ms, not at start-up (issue 19)
 
     url = hops[0]
@@ -107,6 +135,8 @@ async def _get(sandbox: Sandbox, hops: list[str]) -> _Page:
         for _ in range(MAX_REDIRECTS + 1):
             current = hops[-1]
             try:
+                if current != url:
+                    await allowed(current)
                 target = await checked_target(current, sandbox.fetch_allow_hosts)
             except ToolError as exc:  # after a redirect the address is the server's words
                 raise ToolError(str(exc), source=_redirected(url, current)) from None
