@@ -316,7 +316,9 @@ class ApprovalService:
         approval = await store.get(approval_id.strip().lower())
         if approval is None:
             await audit.record("approval.unknown", actor=str(identity), subject=approval_id[:16])
-            return Decided(Outcome.UNKNOWN, f"There is no approval request {approval_id!r}.")
+            shown = escape_invisible(approval_id[:16]) + ("…" if len(approval_id) > 16 else "")
+            # R231: quoted whole, 30,000 characters typed came back
+            return Decided(Outcome.UNKNOWN, f"There is no approval request {shown!r}.")
         tool = self._tools.get(approval.tool)  # looked up once: the same tool is judged and run
         if approve and tool is not None and tool.owner_data and not (user and user.is_owner):
             # The workspace, the mailbox and the MCP servers are the owner's: an approver may

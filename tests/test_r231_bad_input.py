@@ -173,3 +173,11 @@ async def test_a_long_search_is_quoted_cut(tmp_path: Path) -> None:
         said = await h.say("/memory search " + "x" * 30_000)
         assert said.startswith("No memories or messages match “xxx"), said[:80]
         assert said.endswith("x…”.") and len(said) < 200, len(said)
+
+
+async def test_a_long_approval_id_is_quoted_cut(tmp_path: Path) -> None:
+    """R231: `/approve <30,000 characters>` (and /deny) echoed all of them back."""
+    async with running_steward(tmp_path, None) as h:
+        for command in ("/approve", "/deny"):
+            said = await h.say(f"{command} {'x' * 30_000}")
+            assert said == "There is no approval request 'xxxxxxxxxxxxxxxx…'.", said[:100]
