@@ -31,8 +31,12 @@ async def test_remind_cancel_takes_every_id_and_names_a_number_left_out(tmp_path
     async with running_steward(tmp_path, None) as h:
         for text in ("call mom", "pay rent", "water plants", "buy tea", "stretch"):
             assert "#" in await h.say(f"/remind 2h {text}")
-        said = await h.say("/remind cancel 1 2 please")
-        assert said == "Cancelled #1: call mom\nCancelled #2: pay rent", said  # a remark
+        said = await h.say("/remind cancel 1 2 please")  # R234: "2" may be the remark's
+        assert said == (
+            "Cancelled #1: call mom\nNot taken as ids, so left out: “2 please” "
+            "(if you meant #2 too: /remind cancel 2)."
+        ), said
+        assert await h.say("/remind cancel 2") == "Cancelled #2: pay rent"
         said = await h.say("/remind cancel 3 then 4")
         assert said == (
             "Cancelled #3: water plants\nNot taken as ids, so left out: “then 4” "
@@ -50,9 +54,11 @@ async def test_goal_done_and_drop_take_every_id_and_name_a_number_left_out(
     async with running_steward(tmp_path, None) as h:
         for title in ("g1", "g2", "g3", "g4", "g5"):
             await h.say(f"/goal add {title}")
-        said = await h.say("/goal done 1 2 finally")
-        assert "#1 g1 is done" in said and "#2 g2 is done" in said, said
-        assert "left out" not in said, said  # "finally" is a remark, not a lost id
+        said = await h.say("/goal done 1 2 weeks late")  # R234: closed #2 too
+        assert "#1 g1 is done" in said and "#2 g2 is done" not in said, said
+        assert said.endswith("(if you meant #2 too: /goal done 2)."), said
+        said = await h.say("/goal done 2 finally")
+        assert "#2 g2 is done" in said and "left out" not in said, said  # a remark
         said = await h.say("/goal drop 3 -4")
         assert "#3 g3 is dropped" in said and "left out: “-4”" in said, said
         said = await h.say("/goal done 4 or 5")
@@ -63,8 +69,9 @@ async def test_goal_done_and_drop_take_every_id_and_name_a_number_left_out(
 
 def test_ids_after_a_remark_are_offered_cut() -> None:
     """A long remark is quoted cut, and only ids not already taken are offered."""
-    given = leading_ids("#7, 8 and 9 " + "x" * 5_000 + " 7 12", "?")
-    assert given.ids == [7, 8, 9]
+    assert leading_ids("#7, 8 and 9", "?").ids == [7, 8, 9]
+    given = leading_ids("#7 " + "x" * 5_000 + " 7 12", "?")
+    assert given.ids == [7]
     said = given.left_said("/goal done")
     assert len(said) < 200 and "x…”" in said, said
     assert said.endswith("(if you meant #12 too: /goal done 12)."), said

@@ -110,10 +110,11 @@ def _id_in(word: str) -> int | None:
 
 
 def leading_ids(text: str, problem: str) -> LeadingIds:
-    """R231: the ids up to the first word that is not one ("/remind cancel 1 2 please" takes
-    #1 and #2), with the words after them for the answer to name (`ids_from` took #1 alone
-    and dropped #2 unsaid); UsageError(problem) when the first word is no id. A full stop or
-    "!" after an id is punctuation: "/goal done 2 3." closes both."""
+    """R231: the ids given ("/remind cancel 1 2" takes #1 and #2), with any words after them
+    for the answer to name and offer (`ids_from` took #1 of "1 2 please" and dropped #2
+    unsaid); UsageError(problem) when the first word is no id. With a remark after several
+    numbers, only the first is taken (R234: "3 2 weeks late"). A full stop or "!" after an id
+    is punctuation: "/goal done 2 3." closes both."""
     words = _words(text)
     ids: list[int] = []
     for at, word in enumerate(words):
@@ -121,7 +122,9 @@ def leading_ids(text: str, problem: str) -> LeadingIds:
         if number is None:
             if not ids:
                 raise UsageError(problem)
-            return LeadingIds(list(dict.fromkeys(ids)), " ".join(words[at:]))
+            # R234: with a remark after them, the numbers may be the remark's ("/goal done
+            # 3 2 weeks late" closed #2): the first is taken, the others offered, not done
+            return LeadingIds(ids[:1], " ".join(words[1 if len(ids) > 1 else at :]))
         ids.append(number)
     if not ids:
         raise UsageError(problem)
