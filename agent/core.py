@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -474,7 +475,7 @@ class Steward:
         is said and audited, and the turn still resumes."""
         assert self.policy is not None and decided.approval is not None
         approval = decided.approval
-        refused = (approval.result or "").startswith("refused")
+        refused = approval.result_is_error and _own_words(approval.result).startswith("refused")
         if approval.status is not ApprovalStatus.EXECUTED and refused:
             # R230: a call Steward refused (changed since the card, a link that leads
             # elsewhere) is reported as run (Outcome.EXECUTED); a rule from it could name a
@@ -631,10 +632,25 @@ def _on_card(approval: Approval, alias: dict[str, Any]) -> bool:
     rule "always" writes is for what the owner saw, never for where the link leads later."""
     heading = approval.preview.split("\n", 1)[0]
     return all(
-        f" {value})" in heading
+        re.search(
+            rf" {re.escape(str(approval.arguments.get(key)))} \(a link: the [a-z]+ [a-z]+ is "
+            rf"{re.escape(str(value))}\)\Z",
+            heading,
+        )
+        is not None
         for key, value in alias.items()
         if approval.arguments.get(key) != value
-    )
+    )  # the whole end of the line, after the call's own path (R234: a path of its own holding
+    # " private/diary.md)" had the diary count as shown)
+
+
+def _own_words(result: str | None) -> str:
+    """A stored result's text inside the fence it was stored in, if any (R234: a fetch refused
+    at a redirect is stored fenced as the page's source, so it did not start "refused")."""
+    text = result or ""
+    if text.startswith("<untrusted id="):
+        text = text.partition("\n")[2]
+    return text
 
 
 def _reached(arguments: dict[str, Any], alias: dict[str, Any]) -> str:

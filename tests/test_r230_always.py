@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic
 from harness import running_steward
-from trust_world import instruction, obedient_model
+from test_r230_redirects import CAUTIOUS
+from trust_world import instruction, obedient_model, trust_world
 
 from agent.policy import DEFAULT_POLICY, PolicyEngine, load_policy
 
@@ -166,3 +167,55 @@ def test_rules_added_from_threads_at_once_are_all_kept(tmp_path: Path) -> None:
     assert not missing, missing
     assert len(load_policy(path).rules) == len(engine.policy.rules)
     assert not list(tmp_path.glob(".policy.toml.*"))  # no temporary file left behind
+
+
+async def test_a_path_holding_the_targets_words_does_not_count_as_the_card_naming_it(
+    tmp_path: Path, fake_model: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R234: a link whose own path held " private/diary.md)" had `_on_card` take the diary as
+    named on the card; retargeted after the run, "always" wrote an allow rule for the diary."""
+    fake_model.on_request(obedient_model)
+    (tmp_path / "policy.toml").write_text(ASK_PRIVATE + DEFAULT_POLICY)
+    ws = tmp_path / "workspace"
+    (ws / "private").mkdir(parents=True)
+    (ws / "private" / "shopping.md").write_text("oat milk\n")
+    (ws / "private" / "diary.md").write_text("dear diary\n")
+    (ws / "x private").mkdir()
+    link = ws / "x private" / "diary.md)"
+    os.symlink("../private/shopping.md", link)
+    async with running_steward(tmp_path, fake_model.base_url) as h:
+        await h.say(instruction("read_file", {"path": "x private/diary.md)"}), chat="a")
+        (_, card) = h.channel.approvals[-1]
+        assert "the file read is private/shopping.md" in card.preview, card.preview
+        hook = _retarget_once_read(
+            ws / "private" / "shopping.md", link, "../private/diary.md", os.fdopen
+        )
+        monkeypatch.setattr(os, "fdopen", hook)
+        said = await h.say(f"/approve {card.approval_id} always")
+        monkeypatch.undo()
+        assert "read_file ran" in said, said
+    written = (tmp_path / "policy.toml").read_text()
+    assert '"path" = "private/diary.md"' not in written, (said, written)
+
+
+async def test_always_on_a_fetch_refused_at_a_redirect_writes_no_rule(tmp_path: Path) -> None:
+    """R234: an approved fetch refused at its redirect (a deny rule) is stored fenced as the
+    page's source, so "never a rule from a call Steward refused" missed it."""
+    async with trust_world(tmp_path) as w:
+        base = w.web.base_url
+        w.web.pages["/secret/x"] = "<p>TRACKED-SECRET-PAGE</p>"
+        w.web.redirects["/go"] = f"{base}/secret/x"
+        path = w.data_dir / "policy.toml"
+        path.write_text(
+            f'[[rules]]\ntool = "web_fetch"\nargs = {{ url = "{base}/secret/*" }}\n'
+            'decision = "deny"\n' + CAUTIOUS
+        )
+        assert w.h.steward.policy is not None
+        w.h.steward.policy.policy = load_policy(path)
+        await w.h.say(instruction("web_fetch", {"url": f"{base}/go"}), chat="a")
+        (_, card) = w.h.channel.approvals[-1]
+        said = await w.h.say(f"/approve {card.approval_id} always")
+        row = await w.h.steward.stores.approvals.get(card.approval_id)
+    assert "web_fetch failed" in said, said
+    assert "TRACKED-SECRET-PAGE" not in (row.result or "")
+    assert "no rule was added (the call was refused)" in said, (said, row.result[:300])
