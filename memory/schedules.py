@@ -253,15 +253,22 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
-    async def checkins_sent_since(self, user_id: int, since: datetime) -> int:
-        """How many check-ins (of repeating schedules) were sent to a user since `since`: at
-        most a few a day go out (R232: 25 daily goals were 25 messages every morning)."""
+    async def checkins_sent_since(
+        self, user_id: int, since: datetime, until: datetime, *, besides: int
+    ) -> int:
+        """How many check-ins (of repeating schedules) went, or are going, to a user between
+        `since` and `until`, the run `besides` left out: at most a few a day go out (R232: 25
+        daily goals were 25 messages every morning). Runs under way count (R234: alarms a
+        minute apart each fired while the one before waited on the model: six went, not
+        three); bounded above, as a clock set back stamps earlier runs "later"."""
         return int(
             await self._db.scalar(
                 "SELECT COUNT(*) FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id"
-                " WHERE s.user_id = ? AND s.kind = 'checkin' AND r.status = 'sent'"
-                " AND json_extract(s.trigger, '$.type') != 'once' AND r.started_at >= ?",
-                (user_id, iso(since)),
+                " WHERE s.user_id = ? AND s.kind = 'checkin'"
+                " AND r.status IN ('sent', 'waiting', 'firing') AND r.id != ?"
+                " AND json_extract(s.trigger, '$.type') != 'once'"
+                " AND r.started_at >= ? AND r.started_at <= ?",
+                (user_id, besides, iso(since), iso(until)),
             )
         )
 

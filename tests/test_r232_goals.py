@@ -6,11 +6,12 @@ the last one sent."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply, Usage
-from harness import Harness, echo_reply, running_steward
+from harness import Harness, echo_reply, running_steward, until
 
 from agent.scheduler import SchedulerService
 from agent.scheduler.checkins import A_DAY
@@ -156,3 +157,35 @@ async def test_the_check_in_prompt_names_the_last_check_in_that_was_sent(
     prompts = checkin_prompts(fake_model)
     assert "Last check-in: none yet." in prompts[0], prompts[0]
     assert "Last check-in: Fri 2026-03-13." in prompts[-1], prompts[-1]
+
+
+async def test_the_daily_allowance_holds_when_alarms_overlap(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """R234: goals due a minute apart, a model slower than that: each alarm's run counted only
+    the check-ins already sent, not those waiting on the model, and all six went."""
+    gate = asyncio.Event()
+
+    async def slow(request: RecordedRequest) -> Reply:
+        if "Goal check-in for goal" in request.last_user_text:
+            await gate.wait()
+        return nudge(request)
+
+    fake_model.on_request(slow)
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        for i in range(6):  # each in a chat of its own: no check-in waits behind another
+            await h.say(f"/goal add Habit number {i + 1}", chat=f"c{i}")
+            await h.say(f"/goal every {i + 1} daily 9:0{i}", chat=f"c{i}")
+        calls = len(fake_model.requests)
+        runs = []
+        for i in range(6):
+            clock.advance(datetime(2026, 3, 10, 9, i, 30, tzinfo=UTC) - clock.now())
+            runs.append(asyncio.create_task(scheduler(h).run_due()))
+            await until(  # asking the model (held), or done without it
+                lambda i=i: len(goals_in(fake_model, calls)) > i or runs[-1].done(),
+                f"the run of 9:0{i}",
+            )
+        gate.set()
+        await asyncio.gather(*runs)
+        assert goals_in(fake_model, calls) == [1, 2, 3]

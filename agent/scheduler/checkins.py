@@ -121,13 +121,16 @@ class CheckinJob(AgentJob):
             return f"the last {UNANSWERED_MOST} check-ins went unanswered: quiet until you write"
         return ""
 
-    async def _many_today(self, schedule: Schedule, user: User, now: datetime) -> str:
+    async def _many_today(self, job: DueJob, now: datetime) -> str:
         """Why not: A_DAY repeating check-ins went to this person today (their day), or ""."""
-        if schedule.trigger.get("type") == "once":
+        if job.schedule.trigger.get("type") == "once":
             return ""  # a due date's own: it comes once, the day before
-        local = now.astimezone(self.runtime.zone_for(user))
+        local = now.astimezone(self.runtime.zone_for(job.user))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        if await self.runtime.schedules.checkins_sent_since(user.id, midnight) < A_DAY:
+        went = await self.runtime.schedules.checkins_sent_since(
+            job.user.id, midnight, now + timedelta(minutes=1), besides=job.run_id
+        )
+        if went < A_DAY:
             return ""
         return f"{A_DAY} check-ins went to you today already: this goal's comes on another day"
 
@@ -150,7 +153,7 @@ class CheckinJob(AgentJob):
         quiet = await self._unanswered(schedule, user, chat, now)
         if quiet:
             return JobResult(RunStatus.SKIPPED, quiet + " (decided without the model)")
-        many = await self._many_today(schedule, user, now)
+        many = await self._many_today(job, now)
         if many:
             return JobResult(RunStatus.SKIPPED, many + " (decided without the model)")
         if not runtime.has_model:
