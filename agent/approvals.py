@@ -539,7 +539,7 @@ async def _preview(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> s
         return await tool.preview(ctx, arguments)
     except Exception as exc:
         log.warning("%s: preview failed: %s", tool.name, exc)
-        lines = "\n".join(f"{key}: {' '.join(str(v).split())}" for key, v in arguments.items())
+        lines = "\n".join(f"{key}: {_one_line(v)}" for key, v in arguments.items())
         return f"{lines}\n(not looked up: {type(exc).__name__})"
 
 
@@ -558,8 +558,17 @@ LONG_ARGUMENT = 200
 what says where the action goes: shown after the short ones (`arguments_preview`)."""
 
 
+LINE_BREAK = "⏎"
+"""How a card shown by its arguments writes a line break in a value (R235)."""
+
+
 def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+    """A value on one line, its line breaks shown as LINE_BREAK, other runs of space as one.
+    R235: folded into spaces, `echo tidy # rm -rf notes` (a comment) and `echo tidy #` then
+    `rm -rf notes` on a line of its own made the same group card, and approving the first
+    look wrote the second."""
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return " ".join(f" {LINE_BREAK} ".join(lines).split())
 
 
 def arguments_preview(approval: Approval) -> str:

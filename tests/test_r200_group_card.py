@@ -65,7 +65,7 @@ async def test_a_group_card_for_a_long_mail_shows_its_cc_and_subject_whole(
             assert SHOWN_BY_ARGUMENTS in card
         assert "--- body (5,2" in telegram and "--- body (5,2" in slack
         # the body's first and last words stay, and the preview names it by its key
-        assert "body: Hi, Here is the summary." in slack and "3.2M. Best" in slack
+        assert "body: Hi, ⏎ ⏎ Here is the summary. ⏎" in slack and "3.2M. ⏎ Best" in slack
     assert stored is not None
     _only_the_longest_goes_below_the_body_line(stored)
 
