@@ -9,6 +9,8 @@ as extraction dates one: a correction typed while the turn ran is newer, and sta
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -61,8 +63,13 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             ids.append(int(raw))
         except (TypeError, ValueError):
             lines.append(f"replacing {str(raw)!r}: not a memory id")
+    found: dict[int, Memory | None] = {}
     for memory_id in ids[:_NAMED_REPLACED]:
-        old = await service.get(ctx.user.id, memory_id) if service is not None else None
+        found[memory_id] = await service.get(ctx.user.id, memory_id) if service else None
+    for old in await _subject_slot(ctx, arguments):  # R235: retired by the same subject too
+        if old.id not in ids:
+            found[old.id] = old
+    for memory_id, old in found.items():
         if old is None:
             shown = "(none of yours)"
         else:  # what it would retire, named; its end marked when cut
@@ -82,6 +89,34 @@ async def _save_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
 _SOURCES = ("owner_said", "model_inferred", "web", "feed", "tool", "mail")
 
 
+async def _subject_slot(ctx: ToolContext, arguments: dict[str, Any]) -> list[Memory]:
+    """The memories the save would retire by its `subject`, as the store picks them (R235:
+    an approved save retired an earlier memory under that subject the card never named).
+    Looked up as the approved call runs: dated now, with the source it is stored with."""
+    service = ctx.deps.memory
+    kind = str(arguments.get("kind", "fact"))
+    source = str(arguments.get("source", "owner_said"))
+    if service is None or kind not in ("fact", "preference") or source not in _SOURCES:
+        return []
+    stored, untrusted = _stored_source(ctx, source)
+    new = NewMemory(
+        user_id=ctx.user.id,
+        text=str(arguments.get("text", "")),
+        kind=Kind(kind),
+        subject=str(arguments.get("subject", "")),
+        source=stored,
+        trust=Trust.UNTRUSTED if untrusted else Trust.TRUSTED,
+    )
+    return await service.store.subject_retires(new)
+
+
+async def _save_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """R235: bound to the memories the card said the save retires by its subject: one added
+    under that subject after the card was shown makes the approval no longer match."""
+    slot = [[m.id, m.text] for m in await _subject_slot(ctx, arguments)]
+    return "memory-subject:" + hashlib.sha256(json.dumps(slot).encode()).hexdigest()
+
+
 def _stored_source(ctx: ToolContext, source: str) -> tuple[Source, bool]:
     """The source a save is stored with, and whether it is untrusted: the card shows these,
     not the model's argument (review 78: a card said `owner_said` for what was stored as the
@@ -98,7 +133,7 @@ def _stored_source(ctx: ToolContext, source: str) -> tuple[Source, bool]:
     return (Source.OWNER_SAID if ctx.user.is_owner else Source.USER_SAID), untrusted
 
 
-@tool(risk=Risk.WRITE_INTERNAL, preview=_save_preview)
+@tool(risk=Risk.WRITE_INTERNAL, preview=_save_preview, fingerprint=_save_fingerprint)
 async def memory_save(
     ctx: ToolContext,
     text: str,
@@ -123,6 +158,13 @@ async def memory_save(
     service = _service(ctx)
     if not 0.0 <= importance <= 1.0:
         raise ToolError("importance is a number from 0 to 1")
+    if ctx.approved_fingerprint is not None:  # R235: checked again after the approval's awaits
+        slot = {"text": text, "kind": kind, "subject": subject, "source": source}
+        if await _save_fingerprint(ctx, slot) != ctx.approved_fingerprint:
+            raise ToolError(
+                "refused: the memories under this subject changed after it was approved; "
+                "nothing was saved"
+            )
     kind_of_source, untrusted = _stored_source(ctx, source)
     label = ctx.label
     if untrusted:

@@ -10,7 +10,7 @@ and `save_messages` (bulk: stored and keyword-searchable on return, vectors writ
 background task; `flush_vectors` waits for them), `search` (mode, limit, since/until, kinds,
 scope). Ranking weights are a frozen `Weights` given at construction.
 
-(Some 520 lines: this is the store's whole public surface, and each method is a thin
+(Some 535 lines: this is the store's whole public surface, and each method is a thin
 delegation to records, retrieval, vectors-behind or the shared text-vector cache.)
 
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
@@ -287,6 +287,23 @@ class LongTermMemory:
         if memory.active:  # Chroma holds vectors of memories in force only
             await self._write_vectors(memory, vector, [m.id for m in superseded])
         return Saved(memory, superseded, refused=tuple(refused))
+
+    async def subject_retires(self, new: NewMemory) -> list[Memory]:
+        """The memories `save(new)` would retire by its subject key, as `save` picks them: in
+        force, a fact or preference under the same key, never the owner's word for outside
+        content; none when `new` is a duplicate. R235: a card showed only `replaces`, and the
+        approved save retired an earlier memory under that subject without naming it."""
+        if new.kind not in _SLOTTED or not new.subject.strip():
+            return []
+        trust = new.resolved_trust
+        same = await self.records.same_text(new.user_id, new.text)
+        if same is not None and (same.trust is Trust.TRUSTED or trust is Trust.UNTRUSTED):
+            return []  # the same words kept already: the save retires nothing
+        found = await self.records.same_subject(new.user_id, new.subject, _SLOTTED)
+        allowed = [m for m in found if trust is Trust.TRUSTED or m.trust is not Trust.TRUSTED]
+        if any(_said_since(m, new, trust) for m in allowed):
+            return []  # an older word: kept as already replaced, and retires nothing
+        return sorted(allowed, key=lambda m: m.id)
 
     async def _said_again(self, same: Memory, new: NewMemory, trust: Trust) -> Memory:
         """The memory `same` with the date of its words said again in `new`: dated at the later
