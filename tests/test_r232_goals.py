@@ -189,3 +189,30 @@ async def test_the_daily_allowance_holds_when_alarms_overlap(
         gate.set()
         await asyncio.gather(*runs)
         assert goals_in(fake_model, calls) == [1, 2, 3]
+
+
+async def test_a_guests_check_in_is_written_to_them_not_the_owner(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A guest's goal is checked in on in the guest's chat: the prompt said "Write the owner",
+    and the model greeted the guest as if they were the owner, or spoke of "your owner"."""
+    from memory.people import Identity
+
+    fake_model.on_request(nudge)
+    guest = Identity("test", "priya")
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.steward.stores.people.admit(guest, "Priya")
+        await h.say("/goal add Run a 10k", sender=guest, chat="priya-dm")
+        await h.say("/goal every 1 daily 9:00", sender=guest, chat="priya-dm")
+        await h.say("/goal add Read more")
+        await h.say("/goal every 2 daily 9:00")
+        clock.advance(timedelta(hours=1, minutes=30))
+        await scheduler(h).run_due()
+        prompts = checkin_prompts(fake_model)
+    guests = [p for p in prompts if "Run a 10k" in p]
+    owners = [p for p in prompts if "Read more" in p]
+    assert len(guests) == 1 and len(owners) == 1, prompts
+    assert "Write the owner" not in guests[0]
+    assert "the person this goal belongs to (not the owner)" in guests[0]
+    assert "Write the owner one short" in owners[0]

@@ -66,11 +66,17 @@ def checkin_decision(
 
 
 def checkin_prompt(
-    goal: Goal, notes: list[GoalNote], last: datetime | None, zone: ZoneInfo, reason: str
+    goal: Goal,
+    notes: list[GoalNote],
+    last: datetime | None,
+    zone: ZoneInfo,
+    reason: str,
+    for_owner: bool = True,
 ) -> str:
     """`last`: when the goal's last check-in was sent (None: never). R232: it was the last run
     of any kind, a skipped one too, so the model was told "Last check-in: Mon 2026-03-30" when
-    the owner's last nudge was on Mar 13."""
+    the owner's last nudge was on Mar 13. `for_owner` False: the goal is a guest's, and the
+    nudge is theirs (it said "Write the owner", and the guest read about "your owner")."""
 
     def day(moment: datetime) -> str:
         return f"{moment.astimezone(zone):%a %Y-%m-%d}"
@@ -88,8 +94,9 @@ def checkin_prompt(
     lines += [f"- {day(n.created_at)}: {n.note}" for n in notes] or ["- (nothing logged yet)"]
     if goal.tainted:  # shaped by outside content: shown as data
         lines = [fence("\n".join(lines), f"goal:#{goal.id}", new_fence_id())]
+    whom = "the owner" if for_owner else "the person this goal belongs to (not the owner)"
     lines.append(
-        "Write the owner one short, friendly nudge (two or three sentences) that names the next "
+        f"Write {whom} one short, friendly nudge (two or three sentences) that names the next "
         "step; if none is recorded, suggest one and record it with goal_next_step. You may decide "
         "that a message would not help right now: then reply exactly SKIP and nothing is sent."
     )
@@ -165,7 +172,12 @@ class CheckinJob(AgentJob):
             chat=chat,
             address=address,
             text=checkin_prompt(
-                goal, notes, sent[-1].started_at if sent else None, runtime.zone_for(user), reason
+                goal,
+                notes,
+                sent[-1].started_at if sent else None,
+                runtime.zone_for(user),
+                reason,
+                for_owner=user.is_owner,
             ),
             tainted=schedule.tainted or goal.tainted,
             sources=job_sources(schedule) + (goal.label.sources if goal.tainted else ()),
