@@ -284,6 +284,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             hosts = [h.strip().lower() for h in value.split(",") if h.strip()]
             for number, host in enumerate(hosts, 1):  # a URL or host:port never matched a host
+                if "*" in host:  # matched only a host named "*": nothing was allowed
+                    raise ValueError(
+                        f"entry {number} is a pattern; hosts are matched whole, so list each "
+                        "one by name, e.g. wiki.lan, nas.lan"
+                    )
                 if "/" in host or (":" in host and not _ipv6(host)):
                     try:
                         bare = urlsplit(host if "//" in host else f"//{host}").hostname

@@ -100,6 +100,9 @@ def test_bad_value_raises_config_error(
         # a URL or host:port was taken and never matched a host
         ("STEWARD_FETCH_ALLOW_HOSTS", "http://127.0.0.1:8080", "e.g. 127.0.0.1"),
         ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, 10.0.0.5:80", "entry 2 is a URL or host:port"),
+        # a wildcard matched only a host named "*": the owner believed every host was allowed
+        ("STEWARD_FETCH_ALLOW_HOSTS", "wiki.lan, *.lan", "entry 2 is a pattern; hosts are"),
+        ("STEWARD_FETCH_ALLOW_HOSTS", "*", "entry 1 is a pattern"),
         # the channel refused them only once started: exit 1, restarted by systemd (R116)
         ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN is not a bot token"),
         ("SLACK_BOT_TOKEN", "xoxb-1", "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN"),
