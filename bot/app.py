@@ -58,7 +58,7 @@ from bot.recovery import (
     show_unshown_cards,
 )
 from bot.router import Router
-from bot.web.serve import start_console
+from bot.web.serve import console_starting, start_console
 from bot.workers import started_executor
 from memory.clock import Clock, SystemClock
 from memory.labels import TRUSTED
@@ -323,6 +323,7 @@ async def _run(
         steward = await build_steward(settings, stores, clock)
         notes = await recover_interrupted(steward)
         backlog = await steward.courier.backlog()  # before anything new is on its way
+        await console_starting(steward)  # /web waits for this run's console, not the last's
         commands = build_commands()
         router = Router(steward, commands)
         http = HttpServer(settings.http_host, settings.http_port)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from agent.config import Settings
 from agent.delivery import Unrecorded
 from bot.commands.registry import CommandGroup
-from bot.web.auth import NOT_YOURS, OFF, console_down, issue_link
+from bot.web.auth import NOT_YOURS, OFF, STARTING, console_down, issue_link
 from memory.people import Chat, Identity, User
 from memory.stores import Stores
 from memory.web_sessions import WebRole
@@ -34,7 +34,9 @@ async def login_link(
         return OFF
     if chat.kind != "private":
         return PRIVATE
-    if (down := await console_down(stores)) is not None:
+    if (down := await console_down(stores)) == STARTING:
+        return "The web console is still starting: send /web again in a few seconds."
+    if down is not None:
         return f"The web console is not running: {down}. Set STEWARD_HTTP_PORT, then restart."
     link = await issue_link(stores, settings, sender, user, via="chat")
     if link is None:

@@ -25,6 +25,7 @@ __all__ = [
     "NOT_YOURS",
     "OFF",
     "SESSION_HOURS",
+    "STARTING",
     "LoginLink",
     "base_url",
     "console_down",
@@ -40,6 +41,7 @@ OFF = "The web console is off (STEWARD_WEB=off)."
 SESSION_HOURS = 12
 BASE_URL_STATE = "web.base_url"  # where the running console listens (the real port)
 DOWN_STATE = "web.down"  # why the console of the last start is not running ("": it is)
+STARTING = "it is still starting"  # DOWN_STATE until this run's console has tried its port
 _WILDCARDS = {"0.0.0.0", "::", ""}
 
 

@@ -9,7 +9,7 @@ from typing import TextIO
 from agent.config import Settings
 from agent.paths import DataDirBusy, DataDirLock
 from bot.channels.console import CONSOLE_IDENTITY
-from bot.web.auth import NOT_YOURS, OFF, console_down, issue_link
+from bot.web.auth import NOT_YOURS, OFF, STARTING, console_down, issue_link
 from memory.clock import SystemClock
 from memory.stores import Stores
 
@@ -37,6 +37,8 @@ async def web_link_cli(settings: Settings, *, out: TextIO | None = None) -> int:
     stores = await Stores.open(settings.database_path, SystemClock(), upgrade=False)
     try:
         if _steward_runs(settings) and (down := await console_down(stores)) is not None:
+            if down == STARTING:
+                down = "it is still starting; try again in a few seconds"
             print(f"steward web-link: the web console is not running: {down}", file=sys.stderr)
             return 1
         owner = await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])

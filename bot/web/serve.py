@@ -12,11 +12,19 @@ from typing import Any
 from agent.core import Steward
 from bot.errors import HttpServerError
 from bot.http import HttpServer
-from bot.web.auth import BASE_URL_STATE, DOWN_STATE
+from bot.web.auth import BASE_URL_STATE, DOWN_STATE, STARTING
 
-__all__ = ["start_console"]
+__all__ = ["console_starting", "start_console"]
 
 log = logging.getLogger(__name__)
+
+
+async def console_starting(steward: Steward) -> None:
+    """Before the channels start: the console starts only after the warm-up (up to 15 s), and
+    until it has tried its port /web answered from the last run's record (R239: a link to a
+    port another program now held, or "cannot listen" after the port was changed)."""
+    if steward.settings.web:
+        await _down(steward, STARTING)
 
 
 async def start_console(steward: Steward, http: HttpServer, channels: Sequence[Any]) -> Any:
