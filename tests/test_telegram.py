@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fakes.anthropic import FakeAnthropic
 from fakes.telegram import FakeTelegram, post_webhook
-from harness import OWNER, Harness, echo_reply, running_steward
+from harness import OWNER, Harness, echo_reply, running_steward, until
 
 from agent.outbox import DeliveryError
 from agent.types import Address, ApprovalPrompt
@@ -521,6 +521,42 @@ async def test_a_week_of_quiet_while_running_loses_no_message_either(
             await tg.wait_for("sendMessage", 2)
         finally:
             await channel.stop()
+    assert tg.sent_texts(OWNER_TG) == ["re: before the week", "re: after the week"]
+
+
+async def test_a_week_of_quiet_in_webhook_mode_loses_no_message_either(
+    tmp_path: Path, fake_model: FakeAnthropic, tg: FakeTelegram
+) -> None:
+    """R236: R180's fix aged the place read up to only in the polling loop: in webhook mode
+    the next update after a week of quiet, numbered anew and lower, was dropped as seen and
+    answered 200, so Telegram never sent it again."""
+    fake_model.on_request(echo_reply)
+    now = [1_800_000_000.0]
+    async with running_steward(
+        tmp_path, fake_model.base_url, STEWARD_OWNER=f"{OWNER},telegram:{OWNER_TG}"
+    ) as h:
+        await _answered_once(tg, h, "before the week", 100_000_011, replies=1)
+        http = HttpServer("127.0.0.1", 0)
+        channel = _channel(
+            tg,
+            h,
+            wall=lambda: now[0],
+            webhook_url="https://steward.example/telegram/webhook",
+            webhook_secret="s3cret",
+            http=http,
+        )
+        h.steward.switchboard.register("telegram", channel)
+        await channel.start(h.router.dispatch)
+        try:
+            now[0] += 7 * 24 * 3600  # a week without a message, Steward running
+            tg.push_message("after the week", user_id=OWNER_TG, update_id=5)
+            url = f"{http.url}/telegram/webhook"
+            status = await post_webhook(url, tg.pending_updates[-1], "s3cret")
+            await until(lambda: len(tg.sent_texts(OWNER_TG)) >= 2, "the reply", timeout=10)
+        finally:
+            await channel.stop()
+            await http.stop()
+    assert status == 200
     assert tg.sent_texts(OWNER_TG) == ["re: before the week", "re: after the week"]
 
 

@@ -501,6 +501,7 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         update = _parsed(raw)
         if update is not None:  # a malformed one is answered too: sent again, it stays so
+            self._age_out()  # R236: as a poll does (a week's quiet renumbers updates)
             kept = await self._take_one(update, raw)
             if kept is not None:
                 await kept.wait()  # answered once committed: Telegram sends it again if not
