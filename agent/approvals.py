@@ -563,12 +563,18 @@ LINE_BREAK = "⏎"
 
 
 def _one_line(text: object) -> str:
-    """A value on one line, its line breaks shown as LINE_BREAK, other runs of space as one.
+    """A value on one line, its line breaks shown as LINE_BREAK and nothing else folded.
     R235: folded into spaces, `echo tidy # rm -rf notes` (a comment) and `echo tidy #` then
     `rm -rf notes` on a line of its own made the same group card, and approving the first
-    look wrote the second."""
-    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return " ".join(f" {LINE_BREAK} ".join(lines).split())
+    look wrote the second. R237: folding the other whitespace too (str.split) made U+2028 (a
+    line end to JavaScript) a space before the card could escape it, dropped indentation (a
+    wipe under `if False:` or at the top level read alike), and a ⏎ typed into the value read
+    as the card's own mark; the rest of the card (`render_card`) escapes invisible characters
+    and counts long runs of blanks."""
+    value = str(text).replace(LINE_BREAK, "\\u23ce")
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    shown = f" {LINE_BREAK} ".join(lines)
+    return shown[:-1] if len(lines) > 1 and not lines[-1] else shown  # "… ⏎", no space after
 
 
 def arguments_preview(approval: Approval) -> str:

@@ -62,7 +62,8 @@ _BLANK_RUN = 40  # spaces and tabs in a row from which they are counted
 _BLANK_LINES = 4  # line breaks in a blank stretch from which they are counted
 _REASON_MAX = 400
 _URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,15}://)([^\s/?#\\<>\"'`]+)")
-_BARE_HOST = re.compile(r"(?<![\w.@-])((?:[^\W_](?:[\w-]{0,62}[^\W_])?\.)+[^\W\d_]{2,63})(?![\w-])")
+# R237: a host after an @ too (`curl me@host/x`, scp, git over ssh name a host as surely as a URL)
+_BARE_HOST = re.compile(r"(?<![\w.-])((?:[^\W_](?:[\w-]{0,62}[^\W_])?\.)+[^\W\d_]{2,63})(?![\w-])")
 
 
 # ------------------------------------------------------------------------- characters

@@ -53,7 +53,7 @@ async def test_a_group_card_for_a_long_mail_shows_its_cc_and_subject_whole(
         prompts = [p for a, p in w.h.channel.approvals if a.chat_id == "g1"]
         stored = await w.h.steward.stores.approvals.get(prompts[0].approval_id)
     assert prompts and all(p.tool == "mail_send" for p in prompts)
-    subject_line = "subject: " + " ".join(SUBJECT.split())
+    subject_line = "subject: " + SUBJECT  # as written (R237: folded spaces hid indentation)
     for prompt in prompts:
         telegram, _ = telegram_card(prompt)
         _, blocks = slack_card(prompt)
@@ -65,7 +65,7 @@ async def test_a_group_card_for_a_long_mail_shows_its_cc_and_subject_whole(
             assert SHOWN_BY_ARGUMENTS in card
         assert "--- body (5,2" in telegram and "--- body (5,2" in slack
         # the body's first and last words stay, and the preview names it by its key
-        assert "body: Hi, ⏎ ⏎ Here is the summary. ⏎" in slack and "3.2M. ⏎ Best" in slack
+        assert "body: Hi, ⏎  ⏎ Here is the summary. ⏎" in slack and "3.2M.  ⏎ Best" in slack
     assert stored is not None
     _only_the_longest_goes_below_the_body_line(stored)
 
@@ -77,6 +77,6 @@ def _only_the_longest_goes_below_the_body_line(stored: Approval) -> None:
     assert arguments_preview(short) == f"path: notes.md\nmode: w\n{SHOWN_BY_ARGUMENTS}"
     two = replace(stored, arguments={"a": "x" * 300, "b": "y " * 130, "c": "short"})
     assert arguments_preview(two) == (
-        f"c: short\nb: {'y ' * 129}y\n{SHOWN_BY_ARGUMENTS}\n"
+        f"c: short\nb: {'y ' * 130}\n{SHOWN_BY_ARGUMENTS}\n"
         f"--- body (303 characters) ---\na: {'x' * 300}"
     )
