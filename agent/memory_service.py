@@ -271,16 +271,17 @@ class MemoryService:
         log.warning("long-term memory: keyword search only (FTS5) — %s", reason)
         self._ready.set()
 
-    async def status_line(self, user_id: int | None = None) -> str:
+    async def status_line(self, user_id: int | None = None, *, detailed: bool = True) -> str:
         """How memory is searched, and how many memories there are: `user_id`'s own, or (for
-        the owner's /status) everyone's."""
+        the owner's /status) everyone's. `detailed` False (another person's /memory, R239):
+        not the deployment's embedder, Chroma's place or why it failed, as /status hides them."""
         count = await self.store.records.count(user_id)
         if self.state is MemoryState.HYBRID:
-            how = f"hybrid search ({self.detail})"
+            how = f"hybrid search ({self.detail})" if detailed else "hybrid search"
         elif self.state is MemoryState.STARTING:
             how = "keyword search while the embedder and Chroma load"
         else:
-            how = f"keyword search only — {self.detail}"
+            how = f"keyword search only — {self.detail}" if detailed else "keyword search only"
         return f"Memory: {count} memor{'y' if count == 1 else 'ies'}; {how}"
 
     # -- reading (agent.recall) --------------------------------------------------------------

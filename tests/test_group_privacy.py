@@ -337,3 +337,22 @@ async def test_the_owners_status_audit_and_mcp_stay_out_of_a_group(tmp_path: Pat
             assert "private chat" in said and data not in said, (command, said)
         assert data in await w.h.say("/status")  # in private, as before
         assert "Chain verified" in await w.h.say("/audit")
+
+
+async def test_another_persons_memory_status_does_not_name_the_deployments_setup(
+    tmp_path: Path,
+) -> None:
+    """R239: /memory ended with "keyword search only — embeddings are disabled
+    (STEWARD_EMBEDDER=none)" (or the embedder and Chroma's place) for a guest too, though
+    /status hides the deployment from them."""
+    from harness import running_steward
+
+    from memory.people import Identity
+
+    friend = Identity("test", "priya")
+    async with running_steward(tmp_path, None, STEWARD_EMBEDDER="none") as h:
+        await h.steward.stores.people.admit(friend, "Priya")
+        theirs = (await h.say("/memory", sender=friend, chat="priya-dm")).splitlines()[-1]
+        owners = (await h.say("/memory")).splitlines()[-1]
+    assert theirs == "Memory: 0 memories; keyword search only", theirs
+    assert owners.endswith("(STEWARD_EMBEDDER=none)"), owners

@@ -135,7 +135,7 @@ async def _recent(
                 "most recent."
             )
         page = found
-    status = await memory.status_line(user.id)
+    status = await memory.status_line(user.id, detailed=user.is_owner)
     if not page:
         if before is not None:
             return f"No memories are listed after #{before}: that was the oldest.\n{status}"
