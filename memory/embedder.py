@@ -10,7 +10,8 @@ where both look by default.
   built from the weights, run by onnxruntime (STEWARD_EMBEDDER=minilm-int8: its int8
   quantisation, less memory, not the default: see memory.onnx_minilm).
 - `MiniLMEmbedder` here (STEWARD_EMBEDDER=minilm-numpy, and the fallback when onnxruntime cannot
-  load): a plain numpy forward pass; p50 11-12 ms there, on one BLAS thread.
+  load): a plain numpy forward pass; p50 11-12 ms there, on one BLAS thread. Where `make model`
+  removed the weights, it reads them back from the ONNX graph (with `onnx`, not onnxruntime).
 
 No torch, no network. Both match sentence-transformers' embeddings (min cosine 0.999998 over 52
 varied sentences), so they share a name and their vectors mix. What both read (the model folder,
@@ -44,7 +45,7 @@ from memory.minilm_common import (
     open_tokenizer,
     read_safetensors,
 )
-from memory.onnx_minilm import OnnxMiniLMEmbedder
+from memory.onnx_minilm import OnnxMiniLMEmbedder, recorded_weights
 
 __all__ = [
     "EMBEDDER_OFF",
@@ -245,7 +246,9 @@ class MiniLMEmbedder:
         exact_gelu: bool = False,
         blas_threads: int | None = 1,
     ) -> MiniLMEmbedder:
-        """Load from `model_dir` (see `find_model_files`).
+        """Load from `model_dir` (see `find_model_files`): its model.safetensors, or where `make
+        model` removed that, the same weights read back from its checked model.onnx (R239: the
+        fallback when onnxruntime cannot load must work in the folder `make run` leaves).
 
         `exact_gelu` uses the erf GELU the model was trained with: ~25% slower, and no
         measurable gain (cosine to it >= 0.99999 with the default tanh form). `blas_threads`
@@ -257,7 +260,10 @@ class MiniLMEmbedder:
         try:
             config = json.loads(files.config.read_text())
             tokenizer = open_tokenizer(files.tokenizer, cls.max_tokens)
-            weights = read_safetensors(files.weights)
+            if files.weights.is_file():
+                weights = read_safetensors(files.weights)
+            else:
+                weights = recorded_weights(files)
             return cls(tokenizer, weights, config, exact_gelu=exact_gelu)
         except EmbedderUnavailable:
             raise

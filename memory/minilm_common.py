@@ -74,7 +74,7 @@ def find_model_files(model_dir: Path | None = None) -> ModelFiles:
         model_dir / "model.safetensors",
     )
     # `make model` keeps only the ONNX graph built from the weights (memory.onnx_minilm: the
-    # weights' recorded sha256 stands in for them); the numpy embedder then cannot load.
+    # weights' recorded sha256 stands in for them); the numpy embedder reads them back from it.
     pruned = (model_dir / "model.onnx").is_file() and (model_dir / "model.sha256.json").is_file()
     needed = [files.config, files.tokenizer, *([] if pruned else [files.weights])]
     missing = [f.name for f in needed if not f.is_file()]

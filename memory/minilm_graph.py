@@ -1,8 +1,9 @@
 """The ONNX graphs of all-MiniLM-L6-v2 that `memory.onnx_minilm` runs: `build_graph` writes the
 fp32 graph node by node with the `onnx` helper API from the model's safetensors weights (no
 torch, no export, no download); `quantize` makes the int8 graph of it. Only building needs
-`onnx` (and onnxruntime's quantiser); a cached graph loads without either. Caching, hashing and
-sessions are in `memory.onnx_minilm`.
+`onnx` (and onnxruntime's quantiser); a cached graph loads without either. `graph_weights` reads
+the weights back out of a built graph (for the numpy embedder once `make model` removed them).
+Caching, hashing and sessions are in `memory.onnx_minilm`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import numpy as np
 
 from memory.errors import EmbedderUnavailable
 
-__all__ = ["BUILDER_VERSION", "KEY_FIELD", "OPSET", "QUANT_VERSION", "build_graph", "quantize"]
+__all__ = [
+    "BUILDER_VERSION",
+    "KEY_FIELD",
+    "OPSET",
+    "QUANT_VERSION",
+    "build_graph",
+    "graph_weights",
+    "quantize",
+]
 
 # Bump when build_graph() changes what it writes: cached graphs of other versions are rebuilt.
 BUILDER_VERSION = "1"
@@ -167,6 +176,51 @@ def build_graph(weights: dict[str, np.ndarray], config: dict[str, Any], key: str
     model.Clear()  # frees its copy of the weights before the checker parses another
     onnx.checker.check_model(data)
     return data
+
+
+def graph_weights(model: Any, config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The weights that `build_graph` put into `model` (an fp32 onnx.ModelProto of this
+    BUILDER_VERSION), under their safetensors names: what the numpy embedder runs once `make
+    model` removed model.safetensors (R239). The same numbers, but for the query projection
+    (unscaled again: within an ulp) and the token type row (folded into the positions by
+    build_graph: returned as zeros)."""
+    from onnx import numpy_helper
+
+    t = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    e = "embeddings."
+    out = {
+        e + "word_embeddings.weight": t["word"],
+        e + "position_embeddings.weight": t["pos"],
+        e + "token_type_embeddings.weight": np.zeros((2, hidden), _F32),
+        e + "LayerNorm.weight": t["emb_ln.w"],
+        e + "LayerNorm.bias": t["emb_ln.b"],
+    }
+    scale = _F32(1 / math.sqrt(hidden // heads))
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}."
+        a, o = p + "attention.self.", p + "attention.output."
+        q, k, v = np.split(t[f"l{i}.qkv.w"].T, 3)
+        qb, kb, vb = np.split(t[f"l{i}.qkv.b"], 3)
+        out |= {
+            a + "query.weight": q / scale,
+            a + "query.bias": qb / scale,
+            a + "key.weight": k,
+            a + "key.bias": kb,
+            a + "value.weight": v,
+            a + "value.bias": vb,
+            o + "dense.weight": t[f"l{i}.out.w"].T,
+            o + "dense.bias": t[f"l{i}.out.b"],
+            o + "LayerNorm.weight": t[f"l{i}.ln1.w"],
+            o + "LayerNorm.bias": t[f"l{i}.ln1.b"],
+            p + "intermediate.dense.weight": t[f"l{i}.up.w"].T,
+            p + "intermediate.dense.bias": t[f"l{i}.up.b"],
+            p + "output.dense.weight": t[f"l{i}.down.w"].T,
+            p + "output.dense.bias": t[f"l{i}.down.b"],
+            p + "output.LayerNorm.weight": t[f"l{i}.ln2.w"],
+            p + "output.LayerNorm.bias": t[f"l{i}.ln2.b"],
+        }
+    return out
 
 
 def quantize(fp32: Path | bytes, key: str) -> bytes:

