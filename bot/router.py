@@ -8,6 +8,7 @@ get one polite refusal and an audit event, and never reach the model) → commit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -139,7 +140,10 @@ class Router:
                 "duplicate message %s in chat %s dropped", message.platform_message_id, chat.id
             )
             return
-        async with ticket:
+        # R236: a press from someone who may not decide changes nothing, so it does not wait
+        # behind the chat's running turn (past the channel's wait, its refusal went to the group)
+        place = contextlib.nullcontext() if self._decides_nothing(message, user, verb) else ticket
+        async with place:
             handled = True
             try:
                 # who they are now, not when the message came: a message waits behind the
@@ -240,6 +244,17 @@ class Router:
             await self._steward.courier.send(
                 message.address, chat.id, _not_run(calls), in_history=False, label=TRUSTED
             )
+
+    def _decides_nothing(
+        self, message: IncomingMessage, user: User, verb: CommandCall | Press | None
+    ) -> bool:
+        """Whether `verb` is a press its presser may not decide: refused, changing nothing, so
+        answered at once, to them alone (R236; a wrong card or a second press waits its turn,
+        and the channel drops words it has no alert left for rather than post them)."""
+        if not isinstance(verb, Press):
+            return False
+        approvals = self._steward.approvals
+        return approvals is None or not approvals.may_decide(message.sender, user)
 
     async def _refuse_strangers_press(self, message: IncomingMessage) -> None:
         """A stranger's press on a card decides nothing and is answered (in a group to them

@@ -11,7 +11,8 @@ A press on a card in a group is answered to the presser alone while its handling
 (`PressAnswer`, R201): a refusal, a wrong card or "already decided" goes back as the press's
 `answerCallbackQuery` alert, never posted to the whole group; once the press decides (before
 the approved call runs: R203, its post to this group went to the presser), what follows is for
-everyone. A press is answered once, whatever happens.
+everyone. A press is answered once, whatever happens: words for a press already answered empty
+(it waited past PRESS_WAIT) are logged and dropped, never posted to the group (R236).
 
 A message whose send got no answer once the request had gone (the connection broke or timed
 out) may be in the chat already: it is sent again after `SENT_AGAIN`, here or on a later try,
@@ -120,9 +121,10 @@ class PressAnswer:
     done: bool = False
 
     def claims(self, address: Address) -> bool:
-        """Whether what goes to `address` now is the press's answer: once answered (it waited
-        too long), what follows goes to the chat, as before, rather than nowhere."""
-        return not (self.done or self.decided or self.answered) and address == self.address
+        """Whether what goes to `address` now is the press's answer. Answered already (it
+        waited past PRESS_WAIT behind the chat's running turn), a press that decided nothing
+        still claims its words, dropped rather than posted to the group (R236)."""
+        return not (self.done or self.decided) and address == self.address
 
     def decide(self) -> None:
         """The press decided its card, before the approved call runs: what that call sends
@@ -325,6 +327,8 @@ class TelegramSender:
         """Answer a press (once): `text` as an alert to the presser alone, or nothing said but
         the button's spinner stopped."""
         if press.answered:
+            if text:  # R236: too late for an alert, and not for the group either
+                log.info("a late answer to a press in %s was dropped: %.80s", press.address, text)
             return
         press.answered = True
         with contextlib.suppress(TelegramError, DeliveryError):
