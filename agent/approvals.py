@@ -33,6 +33,7 @@ from agent.policy import Decision, Policy, Verdict
 from agent.tools.registry import Missing, Risk, Tool, ToolContext, ToolRegistry, ToolResult
 from agent.well_formed import well_formed
 from memory.approvals import Approval, ApprovalStatus, NewApproval
+from memory.clock import CLOCK_SLACK
 from memory.people import Identity, User
 from memory.stores import Stores
 from memory.turns import TurnStatus
@@ -57,8 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CLOCK_SLACK = timedelta(minutes=1)
-"""How far a clock may step back (a time sync) before the requests made since expire."""
 
 ACTION_FORMAT = "2026-12-07"
 """How what a request is bound to is worked out: its action's hash and the state the action

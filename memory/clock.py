@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FrozenClock", "SystemClock", "iso", "parse_iso"]
+__all__ = ["CLOCK_SLACK", "Clock", "FrozenClock", "SystemClock", "iso", "parse_iso"]
 
 
 class Clock(Protocol):
@@ -43,6 +43,13 @@ class FrozenClock:
     def system_time(self, moment: datetime) -> datetime:
         """Its alarms go off at that system time (tests move it and call `run_due()`)."""
         return moment
+
+
+CLOCK_SLACK = timedelta(minutes=1)
+"""How far ahead of now a row may be stamped and still count as made now: one made later than
+that was made on a clock that ran fast and has since been set right (a time sync). R240: its
+ten minutes (a login link, a /link code) or its day (tokens against the budget) would last as
+long as the clock had been ahead."""
 
 
 def iso(moment: datetime) -> str:

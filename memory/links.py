@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from memory.clock import Clock, iso, parse_iso
+from memory.clock import CLOCK_SLACK, Clock, iso, parse_iso
 from memory.db import Database
 from memory.people import Identity
 
@@ -157,6 +157,8 @@ class Links:
                 )
             ).fetchone()
             if row is None or parse_iso(row["expires_at"]) <= now:
+                return Redemption(LinkResult.UNKNOWN)
+            if parse_iso(row["created_at"]) > now + CLOCK_SLACK:
                 return Redemption(LinkResult.UNKNOWN)
             entering = await (
                 await tx.execute(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from memory.clock import Clock, iso
+from memory.clock import CLOCK_SLACK, Clock, iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
 from memory.scrub import json_needle, scrub_json
@@ -409,12 +409,17 @@ class TurnLog:
         cost = await self._db.scalar("SELECT cost_usd FROM turns WHERE id = ?", (turn_id,))
         return float(cost or 0.0)
 
+    def _until(self) -> str:
+        """The latest `started_at` a sum from `since` takes in: now, and a little slack."""
+        return iso(self._clock.now() + CLOCK_SLACK)
+
     async def usage_since(self, since: datetime) -> list[UsageRow]:
         rows = await self._db.fetchall(
             "SELECT kind, COUNT(*) AS n, SUM(input_tokens) AS i, SUM(output_tokens) AS o,"
             " SUM(cache_read_input_tokens) AS cr, SUM(cache_creation_input_tokens) AS cc,"
-            " SUM(cost_usd) AS cost FROM turns WHERE started_at >= ? GROUP BY kind ORDER BY kind",
-            (iso(since),),
+            " SUM(cost_usd) AS cost FROM turns WHERE started_at >= ? AND started_at <= ?"
+            " GROUP BY kind ORDER BY kind",
+            (iso(since), self._until()),
         )
         return [
             UsageRow(
@@ -437,10 +442,11 @@ class TurnLog:
         a share of their own (`kind_tokens_since`)."""
         return int(
             await self._db.scalar(
-                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE started_at >= ?"
-                " AND kind != 'comments' AND NOT EXISTS"  # a turn of no one is the owner's
+                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns"
+                " WHERE started_at >= ? AND started_at <= ? AND kind != 'comments'"
+                " AND NOT EXISTS"  # a turn of no one is the owner's
                 " (SELECT 1 FROM users u WHERE u.id = turns.user_id AND u.is_owner = 0)",
-                (iso(since),),
+                (iso(since), self._until()),
             )
         )
 
@@ -448,8 +454,9 @@ class TurnLog:
         """The tokens of one kind of turn since `since`, whoever's."""
         return int(
             await self._db.scalar(
-                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE kind = ? AND started_at >= ?",
-                (kind, iso(since)),
+                f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns WHERE kind = ? AND started_at >= ?"
+                " AND started_at <= ?",
+                (kind, iso(since), self._until()),
             )
         )
 
@@ -460,8 +467,8 @@ class TurnLog:
         return int(
             await self._db.scalar(
                 f"SELECT COALESCE(SUM({_TOTAL}), 0) FROM turns"
-                " WHERE user_id = ? AND started_at >= ?",
-                (user_id, iso(since)),
+                " WHERE user_id = ? AND started_at >= ? AND started_at <= ?",
+                (user_id, iso(since), self._until()),
             )
         )
 

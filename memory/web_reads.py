@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from memory.audit import AuditEvent, event_from_row
-from memory.clock import Clock, iso, parse_iso
+from memory.clock import CLOCK_SLACK, Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import Label
 
@@ -216,9 +216,9 @@ class ConsoleReads:
             "SELECT substr(started_at, 1, 10) AS day, kind, COUNT(*) AS n,"
             " SUM(input_tokens) AS i, SUM(output_tokens) AS o,"
             " SUM(cache_read_input_tokens) AS cr, SUM(cache_creation_input_tokens) AS cc,"
-            " SUM(cost_usd) AS cost FROM turns WHERE started_at >= ?"
+            " SUM(cost_usd) AS cost FROM turns WHERE started_at >= ? AND started_at <= ?"
             " GROUP BY day, kind ORDER BY day, kind",
-            (iso(since),),
+            (iso(since), iso(self._clock.now() + CLOCK_SLACK)),
         )
         return [
             DayUsage(

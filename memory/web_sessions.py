@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from memory.clock import Clock, iso, parse_iso
+from memory.clock import CLOCK_SLACK, Clock, iso, parse_iso
 from memory.db import Database
 
 __all__ = ["LoginGrant", "LoginResult", "Redeemed", "WebRole", "WebSession", "WebSessionStore"]
@@ -81,6 +81,11 @@ def _session(row: sqlite3.Row) -> WebSession:
     )
 
 
+def _lapsed(row: sqlite3.Row, now: datetime) -> bool:
+    """A login link past its time, or made on a clock since set back (R240)."""
+    return row["expires_at"] <= iso(now) or row["created_at"] > iso(now + CLOCK_SLACK)
+
+
 class WebSessionStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -102,20 +107,21 @@ class WebSessionStore:
     async def peek(self, token: str) -> LoginResult:
         """What `redeem` would answer, without using the token up."""
         row = await self._db.fetchone(
-            "SELECT used_at, expires_at FROM web_logins WHERE token_hash = ?", (_hash(token),)
+            "SELECT used_at, created_at, expires_at FROM web_logins WHERE token_hash = ?",
+            (_hash(token),),
         )
         if row is None:
             return LoginResult.UNKNOWN
         if row["used_at"] is not None:
             return LoginResult.USED
-        if row["expires_at"] <= iso(self._clock.now()):
+        if _lapsed(row, self._clock.now()):
             return LoginResult.EXPIRED
         return LoginResult.OK
 
     async def redeem(self, token: str) -> Redeemed:
         """Use a login token up: OK once, then USED; EXPIRED after its time; else UNKNOWN."""
         digest = _hash(token)
-        now = iso(self._clock.now())
+        moment = self._clock.now()
         async with self._db.transaction() as tx:
             cursor = await tx.execute("SELECT * FROM web_logins WHERE token_hash = ?", (digest,))
             row = await cursor.fetchone()
@@ -123,11 +129,11 @@ class WebSessionStore:
                 return Redeemed(LoginResult.UNKNOWN)
             if row["used_at"] is not None:
                 return Redeemed(LoginResult.USED, row["user_id"], row["identity"])
-            if row["expires_at"] <= now:
+            if _lapsed(row, moment):
                 return Redeemed(LoginResult.EXPIRED, row["user_id"], row["identity"])
             cursor = await tx.execute(
                 "UPDATE web_logins SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
-                (now, digest),
+                (iso(moment), digest),
             )
             if cursor.rowcount != 1:
                 return Redeemed(LoginResult.USED, row["user_id"], row["identity"])
@@ -159,10 +165,11 @@ class WebSessionStore:
 
     async def session(self, token: str) -> WebSession | None:
         """The live session this cookie value opens (None: unknown, ended or expired)."""
+        now = self._clock.now()
         row = await self._db.fetchone(
             "SELECT * FROM web_sessions WHERE token_hash = ? AND ended_at IS NULL"
-            " AND expires_at > ?",
-            (_hash(token), iso(self._clock.now())),
+            " AND expires_at > ? AND created_at <= ?",
+            (_hash(token), iso(now), iso(now + CLOCK_SLACK)),
         )
         return _session(row) if row else None
 
@@ -194,9 +201,11 @@ class WebSessionStore:
             return int(cursor.rowcount or 0)
 
     async def live_count(self) -> int:
+        now = self._clock.now()
         return int(
             await self._db.scalar(
-                "SELECT COUNT(*) FROM web_sessions WHERE ended_at IS NULL AND expires_at > ?",
-                (iso(self._clock.now()),),
+                "SELECT COUNT(*) FROM web_sessions WHERE ended_at IS NULL AND expires_at > ?"
+                " AND created_at <= ?",
+                (iso(now), iso(now + CLOCK_SLACK)),
             )
         )
