@@ -245,6 +245,16 @@ class ScheduleStore:
         )
         return [_schedule(row) for row in rows]
 
+    async def repeating_after(self, after: datetime) -> list[Schedule]:
+        """Active repeating schedules whose next run is later than `after`: those a clock set
+        back may have left far ahead (R240)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM schedules WHERE status = 'active' AND next_run_at > ?"
+            " AND json_extract(\"trigger\", '$.type') IS NOT 'once' ORDER BY id",
+            (iso(after),),
+        )
+        return [_schedule(row) for row in rows]
+
     async def due(self, now: datetime) -> list[Schedule]:
         rows = await self._db.fetchall(
             "SELECT * FROM schedules WHERE status = 'active' AND next_run_at IS NOT NULL"
@@ -315,6 +325,16 @@ class ScheduleStore:
         await self._db.execute(
             f"UPDATE schedules SET {', '.join(sets)} WHERE id = ?", (*params, schedule_id)
         )
+
+    async def move(self, schedule_id: int, *, was: datetime, to: datetime) -> bool:
+        """Set an active schedule's next run to `to` if it is still `was` (not run, changed or
+        cancelled meanwhile)."""
+        changed = await self._db.execute(
+            "UPDATE schedules SET next_run_at = ?, updated_at = ?"
+            " WHERE id = ? AND status = 'active' AND next_run_at = ?",
+            (iso(to), iso(self._clock.now()), schedule_id, iso(was)),
+        )
+        return changed == 1
 
     async def update_if_active(self, schedule_id: int, *, payload: dict[str, Any]) -> bool:
         """Change a schedule's payload only while it waits (not once it is firing)."""

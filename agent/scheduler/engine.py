@@ -31,14 +31,15 @@ laptop asleep from 22:00 to 06:30 came at 15:30, and was skipped). `check_clock(
 two clocks drift apart (one subtraction; `bot/lifecycle.py` runs it in a loop that wakes
 anyway) and sets the alarm again on the wall clock; `sync_alarms()` looks too, and whichever
 sees a clock set back first moves waits said as time ("in 5 minutes") back with it (R101,
-R224). A run late for that says the machine slept or its clock changed; only the catch-up at
-start-up says Steward was not running.
+R224), and a repeating job's next run left far ahead by a clock that ran fast to its next time
+from now, as the start-up does (R240). A run late for that says the machine slept or its clock
+changed; only the catch-up at start-up says Steward was not running.
 
 A run whose write is refused (the disk full, the database locked by another program) is held
 and tried again in RETRY_AFTER, not left for a restart; one refused after its claim is first
 settled as a restart's is (sent, or due again); a reminder held so says why it is late (R198).
 
-(Some 740 lines: one job, the alarm and the runs it sets off, kept together because their
+(Some 800 lines: one job, the alarm and the runs it sets off, kept together because their
 invariants, claim before send and re-arm after every change, cross between them.)
 """
 
@@ -150,6 +151,7 @@ class SchedulerEngine:
         """Settle runs a crash cut short, start the alarm clock (unless told not to: tests drive
         `run_due()` themselves) and run whatever fell due while Steward was down."""
         await self.recover()
+        await self._bring_back()  # the clock set right while Steward was stopped (R240)
         if alarm and self._alarm is None:
             from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -236,13 +238,15 @@ class SchedulerEngine:
         return True
 
     async def _clock_step(self) -> float:
-        """`_clock_moved`, and waits moved back if the clock was set back: the one place a
+        """`_clock_moved`, and waits moved back (and repeating jobs a fast clock left far
+        ahead brought back, `_bring_back`) if the clock was set back: the one place a
         step is handled, as the first look to see it takes it from the others (R224: a
         reminder added just after the step took it from `check_clock`, and "in 5 minutes"
         came an hour late)."""
         moved = self._clock_moved()
         if moved < 0:
             await self._keep_waits(moved)
+            await self._bring_back()
         return moved
 
     def _clock_moved(self) -> float:
@@ -272,6 +276,46 @@ class SchedulerEngine:
             at = schedule.next_run_at + back
             trigger = {**schedule.trigger, "at": at.isoformat()}
             await self.store.update(schedule.id, trigger=trigger, next_run_at=at)
+
+    async def _bring_back(self) -> None:
+        """A repeating schedule whose next run lies beyond the one after its next time from
+        now was set while the clock ran fast (a year fast, then set right by NTP): it would
+        be silent that long. It runs next at its next time from now (R240). Two periods, not
+        one: a 09:00 run and the clock then set back an hour is not run again today."""
+        runtime = self.runtime
+        now = runtime.clock.now()
+        zones: dict[int, ZoneInfo] = {}
+        for schedule in await self.store.repeating_after(now + timedelta(days=1)):
+            if schedule.user_id not in zones:
+                user = await runtime.stores.people.get(schedule.user_id)
+                zones[schedule.user_id] = (
+                    runtime.zone_for(user) if user else ZoneInfo(runtime.timezone)
+                )
+            zone, trigger, was = zones[schedule.user_id], schedule.trigger, schedule.next_run_at
+            upcoming = next_run(trigger, now, zone)
+            following = None if upcoming is None else next_run(trigger, upcoming, zone)
+            limit = None if following is None else next_run(trigger, following, zone)
+            if was is None or upcoming is None or limit is None or was <= limit:
+                continue
+            if not await self.store.move(schedule.id, was=was, to=upcoming):
+                continue
+            log.warning(
+                "schedule %s (%s) was next due %s, beyond its next times: set while the clock "
+                "ran fast; next due %s",
+                schedule.id,
+                schedule.kind,
+                iso(was),
+                iso(upcoming),
+            )
+            await runtime.stores.audit.record(
+                "schedule.moved",
+                actor="scheduler",
+                subject=f"schedule:{schedule.id}",
+                job=schedule.kind,
+                reason="its next run was set while the clock ran fast",
+                was=iso(was),
+                until=iso(upcoming),
+            )
 
     async def _wake(self) -> None:
         if self._alarm is None:  # went off as the scheduler stopped: nothing more starts
