@@ -3,6 +3,9 @@
 Order per message: take its place in the chat's queue (synchronously) → who is this (strangers
 get one polite refusal and an audit event, and never reach the model) → commit the message
 (a duplicate platform id stops here) → wait for the chat's earlier messages → command or turn.
+
+(Some 410 lines: the order above is one contract, and who may skip the queue, what is stored
+first and what a press or a command does are steps of it that cannot be read apart.)
 """
 
 from __future__ import annotations
