@@ -40,7 +40,7 @@ import pydantic
 from mcp import Client, InputRequiredRoundsExceededError, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ListenNotSupportedError
-from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types.jsonrpc import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
 
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport, TooLarge
@@ -60,6 +60,9 @@ CONNECT_TIMEOUT = 30.0
 REFRESH_PAUSE = 1.0
 """Seconds between two listings on `notifications/tools/list_changed`: a server sending them
 in a loop had Steward re-list its tools back to back (1,700 listings in 10 s, a full core)."""
+CLOSE_TIMEOUT = 5.0
+"""Seconds a remote server's closing DELETE may take to connect, to send, to each read (R238:
+one never answering it held the link's end, and the owner's notice, for the 300 s read timeout)."""
 
 quiet_sdk_logs()
 
@@ -145,9 +148,7 @@ class ServerLink:
                 problem = self.spec.redact(_describe(exc, self.spec.command))
             problem, self._problem = self._problem or problem, None
             self._client = self._wire = None
-            if self.listing.tools:
-                self.listing = Listing()
-                self._on_change()
+            self._withdraw()
             if self._stopping:
                 break
             self.status = "down"
@@ -177,6 +178,7 @@ class ServerLink:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await stack.enter_async_context(client)
                 client.session.validate_tool_result = self._check_output  # type: ignore[method-assign]
+                client._relist_tool = self._no_relist  # type: ignore[method-assign]
                 await self._list(client)
             self.protocol = client.protocol_version
             self._client, self._wire = client, wire
@@ -197,6 +199,10 @@ class ServerLink:
                     task.cancel()
                 await asyncio.gather(*watchers, return_exceptions=True)
                 self._client = self._wire = None
+                # lost: not up nor offered while the connection closes (R238), however long
+                if not self._stopping:
+                    self.status = "down"
+                self._withdraw()
 
     def _transport(self, stack: AsyncExitStack) -> Any:
         spec = self.spec
@@ -205,6 +211,7 @@ class ServerLink:
                 headers={k: v.get_secret_value() for k, v in spec.headers.items()},
                 timeout=httpx2.Timeout(30, read=300),
                 transport=CappedTransport(httpx2.AsyncHTTPTransport()),
+                event_hooks={"request": [_bounded_delete]},
             )
             stack.push_async_callback(http.aclose)
             return streamable_http_client(spec.url, http_client=http)
@@ -232,6 +239,19 @@ class ServerLink:
             self._listing_took = time.monotonic() - began
         if listing != self.listing:  # by the tools' digests: no schema compared
             self.listing = listing
+            self._on_change()
+
+    async def _no_relist(self, name: str) -> None:
+        """In place of the SDK's own re-listing on a call answered HEADER_MISMATCH (R238): it
+        read the listing outside Steward's limits and sent the call again. The server's answer
+        stands as its error; Steward re-lists within its limits."""
+        self._refresh.set()
+        raise MCPError(HEADER_MISMATCH, "not re-listed by the call")
+
+    def _withdraw(self) -> None:
+        """The link is lost: its tools are offered no more."""
+        if self.listing.tools:
+            self.listing = Listing()
             self._on_change()
 
     def _spaced(self, pause: float) -> float:
@@ -385,6 +405,13 @@ MAY_HAVE_RUN = (
     "it again"
 )
 """Said of a call that ended without its answer: the server may have done it already."""
+
+
+async def _bounded_delete(request: httpx2.Request) -> None:
+    """The SDK's DELETE ending a remote session waits CLOSE_TIMEOUT at a time, not the 300 s
+    read timeout kept for answers that take long (R238)."""
+    if request.method == "DELETE":
+        request.extensions["timeout"] = httpx2.Timeout(CLOSE_TIMEOUT).as_dict()
 
 
 def _shape_refused(exc: RuntimeError) -> bool:
