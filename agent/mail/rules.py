@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
 
@@ -14,7 +15,7 @@ from agent.mail.header_cap import CUT_NOTE
 from agent.mail.message import ParsedMail
 from memory.mail import WatchRule
 
-__all__ = ["RuleSpec", "describe_rule", "matches", "notice_text", "parse_rule"]
+__all__ = ["RuleSpec", "describe_rule", "matches", "notice_text", "parse_rule", "sender_named"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def matches(rule: WatchRule | RuleSpec, mail: ParsedMail) -> bool:
 
 def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
     # the sender writes all three: no Markdown or invisible characters into Steward's message
-    who = _sender(mail) or "(no sender)"
+    who = sender_named(mail) or "(no sender)"
     subject = plain_text(mail.subject) or "(no subject)"
     gist = plain_text(mail.gist()) if mail.text else f"(a {size // 1_000_000 or 1} MB message)"
     lead = "Still unread after a day" if stale else "New mail"
@@ -88,23 +89,25 @@ def notice_text(mail: ParsedMail, *, stale: bool, size: int) -> str:
     return f"📧 {lead} from {who}: “{subject}”" + (f"\n> {gist}" if gist else "") + cut
 
 
-def _sender(mail: ParsedMail) -> str:
+def sender_named(mail: ParsedMail, shown: Callable[[str, int], str] = plain_text) -> str:
     """Who sent it, as the notice names them: the name they chose, cut to 64 characters and
     quoted where it looks like an address, then the address it came from, never cut (R218: a
     name of "The Boss <boss@corp.example>" and 180 spaces pushed the real address past the
-    notice's 200 characters, so it read as the boss's)."""
+    notice's 200 characters, so it read as the boss's). `shown(text, limit)` makes the
+    sender's words safe where they go: Markdown escaped in a notice, one plain line on a
+    reply's approval card (R241: the card cut From at 50 characters, the same way)."""
     address = mail.sender_address
     if not address:
-        return plain_text(mail.sender)
+        return shown(mail.sender, 200)
     try:
         [(name, _)] = getaddresses([mail.sender])[:1] or [("", "")]
     except ValueError:
         name = ""
-    name = plain_text(" ".join(name.replace("“", "").replace("”", "").split()), 64)
+    name = shown(" ".join(name.replace("“", "").replace("”", "").split()), 64)
     if not _plain_name(name):
         name = f"“{name}”"  # R219, R220: an address in full-width or look-alike signs
-    shown = plain_text(address, 320)
-    return f"{name} <{shown}>" if name else shown
+    address = shown(address, 320)
+    return f"{name} <{address}>" if name else address
 
 
 def _plain_name(name: str) -> bool:

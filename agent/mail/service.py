@@ -325,7 +325,8 @@ class MailService:
     ) -> tuple[str, dict[str, str]]:
         """Send; the new message's Message-ID, and the recipients the server refused (each
         with its code) while it took the others."""
-        message = build_message(
+        message = await asyncio.to_thread(  # 25 MB of files in base64: off the loop (R241)
+            build_message,
             sender=self.account.sender,
             recipients=recipients,
             subject=subject,
@@ -370,7 +371,7 @@ class MailService:
             ) from None
         if not to:
             raise MailError("the message has no sender address to reply to", ours=True)
-        note = ""
+        note = _diverted(mail, to) if mail.sender_address not in own else ""
         if mail.sender_address in own:
             # From is the sender's to write: only a message in the Sent folder is known to be
             # the owner's, and is answered to whom it was written to, as mail clients do;
@@ -401,6 +402,25 @@ class MailService:
         cc = tuple(a for a in _unique((*cc, *extra_cc)) if a.lower() not in taken)
         subject, text, in_reply_to, references = build_reply(mail, body)
         return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original, note)
+
+
+def _diverted(mail: ParsedMail, to: tuple[str, ...]) -> str:
+    """What the card says when the message's Reply-To sends the reply elsewhere than its From
+    (R241: a card from "The Boss <boss@corp.example>" listed a look-alike domain in To, with no
+    word that the reply does not go to the sender)."""
+    sender = mail.sender_address
+    elsewhere = [a for a in to if a.lower() != sender]
+    if not mail.reply_to or not elsewhere:
+        return ""
+    named = ", ".join(elsewhere[:3]) + (
+        f" and {len(elsewhere) - 3} more (all in To)" if len(elsewhere) > 3 else ""
+    )
+    if len(elsewhere) < len(to):
+        return f"Note: its Reply-To sends this reply to {named} as well as to the sender {sender}."
+    return (
+        f"Note: its Reply-To sends this reply to {named}, not to the sender "
+        f"{sender or '(its From names no address)'}."
+    )
 
 
 _SENT = re.compile(

@@ -40,6 +40,7 @@ from agent.mail.message import (
     parse_headers,
     parse_recipients,
 )
+from agent.mail.rules import sender_named
 from agent.mail.service import MailService, ReadResult, Reply, check_folder_name
 from agent.mail.smtp import MailMaybeSent
 from agent.tools.canonical import WorkspacePath
@@ -228,30 +229,75 @@ class _Attached:
         return cls(name, data, hashlib.sha256(data).hexdigest())
 
 
-def _read_attachment(ctx: ToolContext, path: str) -> _Attached:
+def _workspace_file(ctx: ToolContext, path: str) -> int:
     """A workspace file, opened folder by folder without following a link (a folder swapped
     for a link to `..` while it is read cannot lead to the data directory). Blocking."""
     sandbox = ctx.deps.sandbox
     if sandbox is None:
         raise ToolError("attachments need the workspace, which is not configured")
     try:
-        fd = open_in_workspace(sandbox, path, write=False)
+        return open_in_workspace(sandbox, path, write=False)
     except OSError as exc:
         raise ToolError(f"cannot attach {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        too_large = ToolError(f"{path} is larger than {human_size(MAX_ATTACHMENT_BYTES)}")
-        if os.fstat(handle.fileno()).st_size > MAX_ATTACHMENT_BYTES:
+
+
+def _measure(ctx: ToolContext, paths: list[str]) -> None:
+    """Each file attached once, and all of them within MAX_ATTACHMENT_BYTES together, told by
+    their sizes before any is read (R241: one 24 MB file listed 26 times was read whole, 1.9 GB,
+    before any card, for a mail no server takes). Blocking."""
+    seen: dict[tuple[int, int], str] = {}
+    total = 0
+    for path in paths:
+        fd = _workspace_file(ctx, path)
+        try:
+            found = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (same := seen.get((found.st_dev, found.st_ino))) is not None:
+            again = "" if same == path else f" (as {same} too)"
+            raise ToolError(f"refused: {path} is listed twice{again}; attach each file once")
+        seen[(found.st_dev, found.st_ino)] = path
+        total += found.st_size
+    if total > MAX_ATTACHMENT_BYTES:
+        raise ToolError(
+            f"refused: the {len(paths)} attachment(s) come to {total:,} bytes together; a "
+            f"mail's attachments may take at most {MAX_ATTACHMENT_BYTES:,} bytes in all (most "
+            "mail servers refuse larger messages). Attach fewer or smaller files, e.g. send "
+            "them in several mails"
+        )
+
+
+def _read_attachment(ctx: ToolContext, path: str, room: int = MAX_ATTACHMENT_BYTES) -> _Attached:
+    """A workspace file of at most `room` bytes, what is left of the mail's cap. Blocking."""
+    too_large = ToolError(
+        f"{path} is larger than {room:,} bytes, what is left of the "
+        f"{MAX_ATTACHMENT_BYTES:,} a mail's attachments may take together"
+    )
+    with os.fdopen(_workspace_file(ctx, path), "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > room:
             raise too_large
-        # read within the cap too: a command may grow the file after the check (R128: a
+        # read within the cap too: a command may grow the file after it was measured (R128: a
         # 300 MiB sparse file flipped in was read whole, three times a call)
-        data = handle.read(MAX_ATTACHMENT_BYTES + 1)
-        if len(data) > MAX_ATTACHMENT_BYTES:
+        data = handle.read(room + 1)
+        if len(data) > room:
             raise too_large
         return _Attached.of(PurePosixPath(path).name, data)
 
 
+def _read_all(ctx: ToolContext, paths: list[str]) -> list[_Attached]:
+    _measure(ctx, paths)
+    files: list[_Attached] = []
+    for path in paths:
+        room = MAX_ATTACHMENT_BYTES - sum(len(file.data) for file in files)
+        files.append(_read_attachment(ctx, path, room))
+    return files
+
+
 async def _attachments(ctx: ToolContext, paths: list[str] | None) -> list[_Attached]:
-    return [await asyncio.to_thread(_read_attachment, ctx, p) for p in paths or []]
+    """The files, off the event loop, measured all together before any is read (R241)."""
+    if not paths:
+        return []
+    return await asyncio.to_thread(_read_all, ctx, [str(path) for path in paths])
 
 
 def _digests(files: list[_Attached]) -> list[str]:
@@ -511,7 +557,9 @@ async def _reply_head(ctx: ToolContext, arguments: dict[str, Any]) -> tuple[Repl
     reply = await _reply_of(ctx, arguments)
     files = await _attachments(ctx, arguments.get("attachments"))
     original = reply.original
-    sender = _cut(clean_text(original.mail.sender), _SENDER_SHOWN)
+    # its name cut and quoted, the address whole (R241: a name spelling the boss's address
+    # pushed the real one past the 50 characters the card kept)
+    sender = sender_named(original.mail, _card_text)
     threading = (
         f"In-Reply-To: {reply.in_reply_to or '(none)'}\n"
         f"References: {reply.references or '(none)'}\n"
@@ -652,6 +700,10 @@ def _uids(uids: list[int]) -> list[int]:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _card_text(text: str, limit: int) -> str:
+    return _cut(clean_text(text), limit)
 
 
 async def _which_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
