@@ -72,7 +72,13 @@ from bot.channels.errors import ChannelStartError
 from bot.channels.formatting import Chunk, slack_chunks, slack_to_plain
 from bot.channels.live_reply import SlackLive
 from bot.channels.media import slack_fetch, slack_files, unopened_files
-from bot.channels.slack_threads import share_author, share_words, shares_of, thread_before
+from bot.channels.slack_threads import (
+    app_of,
+    share_author,
+    share_words,
+    shares_of,
+    thread_before,
+)
 from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
 from memory.people import Identity
@@ -137,12 +143,10 @@ def _error_of(exc: SlackApiError) -> str:
 
 
 def _by_an_app(event: dict[str, Any]) -> bool:
-    """A post an app made, also one made with a person's own account by an integration the
-    person allowed (an RSS or mail relay, a "send as me" step): it carries `app_id` or a
-    `bot_profile`, maybe no `bot_id`, and its words are the app's, not the person's (R185: such
+    """A post an app made (`slack_threads.app_of`), also with a person's own account (R185: such
     a post in the owner's name wrote a file unasked and ran /allow). The thread reader reads
-    them as an app's too (`slack_threads._post`)."""
-    return bool(event.get("bot_id") or event.get("app_id") or event.get("bot_profile"))
+    them as an app's too."""
+    return bool(app_of(event))
 
 
 def _chunks(text: str) -> list[Chunk]:

@@ -29,9 +29,31 @@ from agent.attachments import ReplyRef, ThreadPost
 from bot.channels.formatting import slack_to_plain
 from memory.people import Identity
 
-__all__ = ["MAX_CHARS", "MAX_REPLIES", "share_author", "share_words", "shares_of", "thread_before"]
+__all__ = [
+    "MAX_CHARS",
+    "MAX_REPLIES",
+    "app_of",
+    "share_author",
+    "share_words",
+    "shares_of",
+    "thread_before",
+]
 
 log = logging.getLogger(__name__)
+
+
+def app_of(message: dict[str, Any]) -> str:
+    """The app that made a post, "" for a person's own: also a post an integration made with a
+    person's own account (an RSS or mail relay, a "send as me" step), which carries `app_id`
+    or only a `bot_profile`, no `bot_id`; its words are the app's, not the person's (R185).
+    R245: the thread reader looked at `bot_id` and `app_id` only, so such a post in the
+    owner's name came into a thread's history "by the owner"."""
+    profile = message.get("bot_profile")
+    named = profile.get("app_id") or profile.get("id") if isinstance(profile, dict) else None
+    return str(
+        message.get("bot_id") or message.get("app_id") or named or ("app" if profile else "")
+    )
+
 
 MAX_REPLIES = 10
 """Replies brought in besides the root: the latest before the mention."""
@@ -129,7 +151,7 @@ def _post(message: dict[str, Any], channel: str, thread_ts: str, bot: str) -> Th
         return None
     root = ts == thread_ts
     user = str(message.get("user") or "")
-    app = str(message.get("bot_id") or message.get("app_id") or "")
+    app = app_of(message)
     if bot and user == bot:
         return ThreadPost(ts, text, by_bot=True, root=root)
     received_as = f"{channel}:{ts}"  # how the log keys an incoming Slack message
