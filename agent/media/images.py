@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["FORMATS", "MAX_BYTES", "MAX_EDGE", "ImageError", "PreparedImage", "prepare_image"]
+__all__ = [
+    "FORMATS",
+    "MAX_BYTES",
+    "MAX_EDGE",
+    "MAX_RLE_PIXELS",
+    "ImageError",
+    "PreparedImage",
+    "prepare_image",
+]
 
 MAX_EDGE = 1568
 MAX_BYTES = 3_750_000  # base64 of this stays under 5 MB
@@ -37,6 +45,10 @@ MAX_SCANS = 64
 """A progressive JPEG is decoded pass by pass, each over the whole image: a photo has about
 ten; one of 20,000 passes (2 MB) held the image thread two minutes (R131). Counted as libjpeg
 reads them (`_jpeg_scans`)."""
+MAX_RLE_PIXELS = 4_000_000
+"""A run-length BMP (RLE8, RLE4) is decoded by Pillow in Python, a loop turn a pixel whatever
+the file's size: 32 KB of 7,745 x 7,745 rows, each one pixel and an end-of-line, held the
+image thread 7-14 s and every photo behind it (R246). Screenshots and phones never make them."""
 MAX_MEMORY = 256 * 1024 * 1024
 """The most preparing one image may hold at once, by `_estimate`, checked before decoding: a
 PNG of 7,745 x 7,745 RGBA pixels (a 250 KB file) would take 540 MB, a 7,000 x 5,000 RGB photo
@@ -198,6 +210,9 @@ def _prepare(raw: bytes) -> PreparedImage:
             probe.verify()
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
         original = image.size
+        run_length = image.format == "BMP" and image.info.get("compression") in (1, 2)
+        if run_length and image.width * image.height > MAX_RLE_PIXELS:
+            raise ImageError(f"it is too large to open ({image.width}x{image.height} px)")
         if image.format in _JPEG and _jpeg_scans(raw) > MAX_SCANS:
             raise ImageError("it is a JPEG of more passes than a photo has")
         animated = image.format in _ANIMATED and bool(getattr(image, "is_animated", False))
