@@ -34,6 +34,8 @@ MIN_APART = timedelta(hours=20)
 A_DAY = 3
 """The most repeating check-ins sent to one person in one day of theirs (R232)."""
 UNANSWERED_MOST = 3
+_WENT = ("sent", "waiting")
+"""Runs whose nudge went out: a "waiting" one waited on an approval and posts when it ends."""
 DOWN_GRACE = timedelta(hours=1)
 """A repeating check-in missed while Steward was not running for longer than this is skipped
 and comes at its next time (R209: after 3 days down, 40 check-ins made 40 model calls at
@@ -95,10 +97,18 @@ def checkin_prompt(
     if goal.tainted:  # shaped by outside content: shown as data
         lines = [fence("\n".join(lines), f"goal:#{goal.id}", new_fence_id())]
     whom = "the owner" if for_owner else "the person this goal belongs to (not the owner)"
+    # R248: a tainted goal's tools ask the owner: a guest's check-in waited on a card every
+    # morning, in a chat where no one could decide it, and the step was never recorded
+    record = (
+        "suggest one in the message (do not record it: changing this goal needs the owner's "
+        "approval)"
+        if goal.tainted
+        else "suggest one and record it with goal_next_step"
+    )
     lines.append(
         f"Write {whom} one short, friendly nudge (two or three sentences) that names the next "
-        "step; if none is recorded, suggest one and record it with goal_next_step. You may decide "
-        "that a message would not help right now: then reply exactly SKIP and nothing is sent."
+        f"step; if none is recorded, {record}. You may decide that a message would not help "
+        "right now: then reply exactly SKIP and nothing is sent."
     )
     return "\n".join(lines)
 
@@ -118,7 +128,9 @@ class CheckinJob(AgentJob):
         unanswered (28 ignored daily nudges, each one more memory, R135): quiet until the
         owner writes there again."""
         goal_id = int(schedule.payload.get("goal_id", 0))  # all of its check-ins, not one's
-        sent = await self.runtime.schedules.last_goal_checkins(goal_id, ("sent",), UNANSWERED_MOST)
+        # R248: a check-in that waited on an approval posts its nudge once decided or expired,
+        # its run left "waiting": counted as sent, or an ignored goal's nudges never went quiet
+        sent = await self.runtime.schedules.last_goal_checkins(goal_id, _WENT, UNANSWERED_MOST)
         if sent and now - sent[-1].started_at < MIN_APART:
             return "the last check-in went out under 20 hours ago"
         if chat is None or len(sent) < UNANSWERED_MOST:
@@ -165,7 +177,7 @@ class CheckinJob(AgentJob):
             return JobResult(RunStatus.SKIPPED, many + " (decided without the model)")
         if not runtime.has_model:
             return JobResult(RunStatus.SKIPPED, NO_MODEL)
-        sent = await runtime.schedules.last_goal_checkins(goal.id, ("sent",), 1)
+        sent = await runtime.schedules.last_goal_checkins(goal.id, _WENT, 1)
         request = TurnRequest(
             kind="checkin",
             user=user,
