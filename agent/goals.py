@@ -27,7 +27,7 @@ from memory.people import Chat, User
 from memory.stores import Stores
 from memory.visible import visible
 
-__all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals"]
+__all__ = ["CHECKINS_IN_PRIVATE", "GoalError", "Goals", "earlier_note"]
 
 CHECKINS_IN_PRIVATE = "Check-ins share your goal's notes: set them in our private chat."
 GUEST_ACTIVE_GOALS = 50
@@ -101,6 +101,18 @@ class Goals:
         )
         await self._due_checkin(user, goal, due)
         return goal
+
+    async def closed_alike(self, user: User, goal: Goal) -> list[int]:
+        """The closed goals of `user` with `goal`'s title (R248: a goal dropped in March and
+        taken up in May started blank, its log and `/goal reopen` unmentioned)."""
+        same = _same_title(goal.title)
+        return [
+            earlier.id
+            for earlier in await self._stores.goals.all(user.id)
+            if earlier.id != goal.id
+            and earlier.status is not GoalStatus.ACTIVE
+            and _same_title(earlier.title) == same
+        ]
 
     async def note(
         self,
@@ -447,6 +459,18 @@ def _day_end(moment: datetime, zone: ZoneInfo) -> bool:
     """Whether `moment` is 23:59 in `zone`: where a due date is kept."""
     local = moment.astimezone(zone)
     return (local.hour, local.minute) == (23, 59)
+
+
+def earlier_note(closed: list[int]) -> str:
+    """What an added goal's answer says of closed goals of its title: their log stays theirs
+    unless one is reopened (numbers only, as goal tools' results are)."""
+    if not closed:
+        return ""
+    ids = ", ".join(f"#{i}" for i in closed[-3:])
+    return (
+        f" (closed goal {ids} had this title: /goal reopen {closed[-1]} brings it back with its "
+        "log, and this new one can be dropped)"
+    )
 
 
 def _same_title(title: str) -> str:

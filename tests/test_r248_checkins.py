@@ -100,3 +100,27 @@ async def test_check_ins_that_waited_on_an_approval_count_as_sent(
         statuses = await _days(h, clock, 6)
         nudges = [t for t in h.channel.texts("c1")[sent_before:] if t.startswith("NUDGE")]
     assert len(nudges) == 3, (statuses, len(nudges))
+
+
+async def test_a_goal_taken_up_again_is_offered_its_closed_self(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A changed mind: dropped in March, taken up again in May. goal_add started a blank #2
+    with no word of #1 (its notes) or /goal reopen; the model, which sees only active goals
+    and has no reopen tool, could not know."""
+    clock = FrozenClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
+    async with running_steward(tmp_path, fake_model.base_url, clock=clock) as h:
+        await h.say("/goal add Run a half marathon")
+        await h.say("/goal note 1 ran 12 km")
+        await h.say("/goal drop 1")
+        clock.advance(timedelta(days=60))
+        fake_model.reply_tool_use("goal_add", {"title": "Run a half marathon"})
+        fake_model.reply_text("ok")
+        await h.say("I'm back on the half marathon plan!")
+        [result] = [r["content"] for q in fake_model.requests for r in q.tool_results]
+        await h.say("/goal drop 2")
+        said = await h.say("/goal add run a half marathon.")
+        other = await h.say("/goal add Learn Italian")
+    assert "closed goal #1 had this title: /goal reopen 1" in result, result
+    assert "(closed goal #1, #2 had this title: /goal reopen 2 brings it back" in said, said
+    assert "closed goal" not in other, other

@@ -7,7 +7,7 @@ import json
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from agent.goals import GoalError, Goals
+from agent.goals import GoalError, Goals, earlier_note
 from agent.recall import group_scope
 from agent.scheduler.when import WhenError, parse_cadence
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
@@ -66,6 +66,7 @@ async def goal_add(
     added = f"Goal #{goal.id} added: {goal.title}" + (
         f" (due {due_at.astimezone(zone):%a %Y-%m-%d})" if due_at else ""
     )
+    added += earlier_note(await goals.closed_alike(ctx.user, goal))
     if recurrence is not None:
         try:
             goal = await goals.set_cadence(

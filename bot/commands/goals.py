@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from agent.errors import GoalTitleError
-from agent.goals import GoalError, Goals
+from agent.goals import GoalError, Goals, earlier_note
 from agent.scheduler.when import WhenError, parse_cadence
 from agent.types import Address
 from bot.commands.handlers import Handler
@@ -92,6 +92,7 @@ async def add(title: str, user: User, goals: Goals) -> str:
     return (
         f"Goal #{added.id} added: {added.title}. Set the next step with "
         f"/goal next {added.id} <step>, check-ins with /goal every {added.id} weekly."
+        + earlier_note(await goals.closed_alike(user, added))
     )
 
 
