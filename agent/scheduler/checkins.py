@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 from agent.fence import fence, new_fence_id
 from agent.scheduler.jobs import NO_MODEL, AgentJob, DueJob, JobResult, job_sources
 from agent.types import TurnRequest
-from memory.clock import parse_iso
+from memory.clock import CLOCK_SLACK, parse_iso
 from memory.goals import Goal, GoalNote, GoalStatus
 from memory.longterm import Kind, Source
 from memory.people import Chat, User
-from memory.schedules import RunStatus, Schedule
+from memory.schedules import RunStatus, Schedule, ScheduleRun
 
 __all__ = ["DOWN_GRACE", "DUE_SOON", "CheckinJob", "checkin_decision", "checkin_prompt"]
 
@@ -113,6 +113,13 @@ def checkin_prompt(
     return "\n".join(lines)
 
 
+def _made_by(now: datetime, runs: list[ScheduleRun]) -> list[ScheduleRun]:
+    """The runs made by `now`: one stamped later went out while the clock ran fast, since set
+    right (R247: its "under 20 hours ago" silenced a daily check-in for as long as the clock
+    had been ahead, and the owner's answers never came after it)."""
+    return [run for run in runs if run.started_at <= now + CLOCK_SLACK]
+
+
 class CheckinJob(AgentJob):
     """Self-initiated, so it waits out quiet hours; a closed goal ends its check-ins. Missed
     while Steward was down by over DOWN_GRACE, a repeating one waits for its next time."""
@@ -130,7 +137,9 @@ class CheckinJob(AgentJob):
         goal_id = int(schedule.payload.get("goal_id", 0))  # all of its check-ins, not one's
         # R248: a check-in that waited on an approval posts its nudge once decided or expired,
         # its run left "waiting": counted as sent, or an ignored goal's nudges never went quiet
-        sent = await self.runtime.schedules.last_goal_checkins(goal_id, _WENT, UNANSWERED_MOST)
+        sent = _made_by(
+            now, await self.runtime.schedules.last_goal_checkins(goal_id, _WENT, UNANSWERED_MOST)
+        )
         if sent and now - sent[-1].started_at < MIN_APART:
             return "the last check-in went out under 20 hours ago"
         if chat is None or len(sent) < UNANSWERED_MOST:
@@ -162,9 +171,9 @@ class CheckinJob(AgentJob):
         previous = await runtime.schedules.last_run(
             schedule.id, ("sent", "silent", "skipped", "waiting")
         )
-        since = previous.started_at if previous else schedule.created_at
-        notes = await runtime.stores.goals.notes(goal.id, limit=15)
         now = runtime.clock.now()
+        since = min(previous.started_at if previous else schedule.created_at, now)  # R247
+        notes = await runtime.stores.goals.notes(goal.id, limit=15)
         due, reason = checkin_decision(goal, notes, since, now)
         if not due:
             return JobResult(RunStatus.SKIPPED, reason + " (decided without the model)")
@@ -177,7 +186,7 @@ class CheckinJob(AgentJob):
             return JobResult(RunStatus.SKIPPED, many + " (decided without the model)")
         if not runtime.has_model:
             return JobResult(RunStatus.SKIPPED, NO_MODEL)
-        sent = await runtime.schedules.last_goal_checkins(goal.id, _WENT, 1)
+        sent = _made_by(now, await runtime.schedules.last_goal_checkins(goal.id, _WENT, 1))
         request = TurnRequest(
             kind="checkin",
             user=user,
