@@ -34,11 +34,11 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.forgotten_files import FilesForgotten, forget_files
-from agent.memory_upkeep import carries
 from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
 from memory.goals import note_words
 from memory.longterm import Kind, LongTermMemory, Memory
+from memory.longterm.wording import carries
 from memory.message_files import MessageFiles
 from memory.messages import MessageLog, StoredMessage
 from memory.turns import TurnLog, TurnRecord, TurnStatus

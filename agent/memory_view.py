@@ -2,7 +2,9 @@
 (`memory_search`) and in a turn's context (past messages recalled).
 
 Memories and messages are told apart ("Memories" / "Messages"); each says when (in the owner's
-timezone), whose words and its trust label; a message comes with the turns around it.
+timezone), whose words and its trust label; a message comes with the turns around it, and one
+whose exchange saved a memory since corrected says so first, as recall and the history do
+(R249: a search after `/memory correct` showed the old words unmarked).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 from agent.cards import describe_sources
 from agent.fence import Fencer
-from agent.recall import Found, hit_label
+from agent.recall import Found, correction_note, hit_label
 from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
-from memory.longterm import Kind, Memory, Source
+from memory.longterm import Kind, LongTermMemory, Memory, Source
 from memory.people import User
 from memory.tokens import estimate_tokens
 
@@ -50,14 +52,26 @@ def source_words(source: Source) -> str:
     return _SOURCE_WORDS.get(source) or source.value.replace("_", " ")
 
 
-def describe_found(
-    found: Found, *, timezone: str, viewer: User, chat_id: int | None = None
+async def describe_found(
+    found: Found,
+    *,
+    store: LongTermMemory,
+    timezone: str,
+    viewer: User,
+    chat_id: int | None = None,
+    quote: bool = True,
 ) -> list[str]:
     """The lines a person or the model reads: memories first, then messages, each saying what
-    it is, when, whose words, and its trust label; a message with its neighbouring turns."""
+    it is, when, whose words, and its trust label; a message with its neighbouring turns, each
+    with the note of what was corrected since (`quote` False in a group: the memory in force
+    is named, not quoted, as recall does)."""
     zone = ZoneInfo(timezone)
     memories = [h.memory for h in found.hits if h.memory.kind is not Kind.MESSAGE]
     messages = [h.memory for h in found.hits if h.memory.kind is Kind.MESSAGE]
+    shown = {m.message_id for m in messages if m.message_id is not None}
+    shown |= {t.message.id for m in messages for t in found.around.get(m.id) or []}
+    corrected = await store.corrections_of(viewer.id, sorted(shown))
+    notes = {i: correction_note(c, quote=quote) + " " for i, c in corrected.items()}
     lines: list[str] = []
     if found.period is not None:
         lines.append(
@@ -94,9 +108,10 @@ def describe_found(
                 stamp = f"{at:%H:%M}" if same_day else f"{at:%Y-%m-%d %H:%M}"
                 text = said.text if len(said.text) <= 400 else said.text[:399] + "…"
                 untrusted = "" if said.label.trusted else " [untrusted]"
-                lines.append(f"  {mark} {speaker} ({stamp}){untrusted}: {text}")
+                note = notes.get(said.id, "")
+                lines.append(f"  {mark} {speaker} ({stamp}){untrusted}: {note}{text}")
             if not turns:
-                lines.append(f"  > {memory.text}")
+                lines.append(f"  > {notes.get(memory.message_id or 0, '')}{memory.text}")
     return lines
 
 

@@ -269,8 +269,13 @@ async def memory_search(
         if here is not None:
             return "Nothing said in this chat matches (in a group, only this chat is searched)."
         return "Nothing in memory or past messages matches."
-    lines = describe_found(
-        found, timezone=timezone, viewer=ctx.user, chat_id=ctx.chat.id if ctx.chat else None
+    lines = await describe_found(
+        found,
+        store=service.store,
+        timezone=timezone,
+        viewer=ctx.user,
+        chat_id=ctx.chat.id if ctx.chat else None,
+        quote=ctx.chat is None or ctx.chat.kind == "private",
     )
     if found.mode == "keyword":
         lines.append("(keyword search only: semantic search is not available right now)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from agent.cards import describe_sources
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_view import describe_found, source_words
@@ -189,10 +190,23 @@ async def search(
     if not found.hits:  # R231: a 30,000-character search was quoted back whole
         quoted = query if len(query) <= QUOTED else query[: QUOTED - 1] + "…"
         return f"No memories or messages match “{quoted}”."
-    lines = describe_found(found, timezone=zone, viewer=user, chat_id=chat.id)
+    lines = await describe_found(
+        found,
+        store=memory.store,
+        timezone=zone,
+        viewer=user,
+        chat_id=chat.id,
+        quote=chat.kind == "private",
+    )
     if found.mode == "keyword":
         lines.append("(keyword search only)")
     return "\n".join(lines)
+
+
+def _outside(found: Memory) -> str:
+    """Where outside content came from, as the console's page of it says (kinds and hosts,
+    `describe_sources`; R249: the command said "untrusted" and not which site)."""
+    return f" ({describe_sources(found.label.sources)})" if found.label.tainted else ""
 
 
 @memory_command.sub("show <memory_id...>", problem=_SHOW_WHICH, memory_id=_memory_id)
@@ -215,7 +229,7 @@ async def show(
         f"#{found.id} {found.text}",
         f"Kind: {found.kind.value}" + (f", subject “{found.subject}”" if found.subject else ""),
         f"Source: {source_words(found.source)}",
-        f"Trust: {found.trust.value}",
+        f"Trust: {found.trust.value}" + _outside(found),
         f"Importance: {found.importance:.2f}",
         f"Saved: {found.created_at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})",
     ]

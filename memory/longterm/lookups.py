@@ -4,6 +4,8 @@ still to be written (the vectors of a bulk save are written behind)."""
 
 from __future__ import annotations
 
+import sqlite3
+from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,6 +14,7 @@ from memory.db import Database
 from memory.longterm.keyword import RowFilter
 from memory.longterm.records import memory_of_row
 from memory.longterm.types import Kind, Memory
+from memory.longterm.wording import carries
 
 __all__ = ["RowLookups", "filtered_ids_query"]
 
@@ -99,9 +102,13 @@ class RowLookups:
         self, user_id: int, message_ids: list[int]
     ) -> dict[int, list[tuple[int, Memory | None]]]:
         """For each of `message_ids` of an exchange a replaced (corrected) memory of the user
-        came from (the person's message that set its turn off, or what Steward said in it):
+        came from (the person's message that set its turn off, or what Steward said in it), or
+        that says, in its words (`carries`), a replaced fact compaction drew from its span:
         (that memory's id, the memory in force now at the end of its chain of replacements,
-        None when there is none: forgotten since, or the chain runs out), oldest first."""
+        None when there is none: forgotten since, or the chain runs out), oldest first.
+
+        R249: a drawn fact's turn is the compaction's, so the message that said it went
+        unmarked; it is found as forgetting finds it, by its `messages:a-b` span and words."""
         if not message_ids:
             return {}
         marks = ",".join("?" * len(message_ids))
@@ -115,11 +122,55 @@ class RowLookups:
             " WHERE s.user_id = ? AND s.kind != ? ORDER BY s.id",
             (*message_ids, *message_ids, user_id, Kind.MESSAGE.value),
         )
+        pairs = {(int(r["message_id"]), int(r["old"])): r["new"] for r in rows}
+        for message_id, said, old, new, fact in await self._drawn_from(user_id, message_ids):
+            if carries(fact, said):
+                pairs.setdefault((message_id, old), new)
         found: dict[int, list[tuple[int, Memory | None]]] = {}
-        for row in rows:
-            now = await self._in_force(user_id, row["new"])
-            found.setdefault(row["message_id"], []).append((row["old"], now))
+        for (message_id, old), new in sorted(pairs.items(), key=lambda p: p[0][1]):
+            now = await self._in_force(user_id, new)
+            found.setdefault(message_id, []).append((old, now))
         return found
+
+    async def _drawn_from(
+        self, user_id: int, message_ids: list[int]
+    ) -> list[tuple[int, str, int, int | None, str]]:
+        """Replaced facts compaction drew from a span (`messages:a-b`, in the chat) holding one
+        of `message_ids`, the person's own or Steward's: with that message's text, for
+        `carries` to keep those it says. Summaries say the whole span: not those. The replaced
+        drawn facts are few and indexed (migration 0028); spans are matched here, then only
+        the messages inside one are read (every turn asks, for its whole history)."""
+        facts = await self._db.fetchall(
+            "SELECT id, superseded_by, text, chat_id, kind, source_ref"
+            " FROM memories INDEXED BY memories_replaced_spans"
+            " WHERE user_id = ? AND superseded_at IS NOT NULL"
+            " AND source_ref GLOB 'messages:[0-9]*-[0-9]*'",
+            (user_id,),
+        )
+        ids = sorted(set(message_ids))
+        inside: list[tuple[int, sqlite3.Row]] = []
+        for fact in facts:
+            if fact["kind"] in (Kind.MESSAGE.value, Kind.EPISODE.value):
+                continue
+            first, _, last = str(fact["source_ref"]).removeprefix("messages:").partition("-")
+            at = bisect_left(ids, int(first))
+            while at < len(ids) and ids[at] <= int(last):
+                inside.append((ids[at], fact))
+                at += 1
+        if not inside:
+            return []
+        wanted = sorted({message_id for message_id, _ in inside})
+        rows = await self._db.fetchall(
+            f"SELECT id, chat_id, text FROM messages WHERE id IN ({','.join('?' * len(wanted))})"
+            " AND (direction = 'out' OR user_id = ?)",
+            (*wanted, user_id),
+        )
+        said = {int(r["id"]): r for r in rows}
+        return [  # (message, its words, the replaced fact, what replaced it, the fact's words)
+            (message_id, said[message_id]["text"], fact["id"], fact["superseded_by"], fact["text"])
+            for message_id, fact in inside
+            if message_id in said and said[message_id]["chat_id"] == fact["chat_id"]
+        ]
 
     async def _in_force(self, user_id: int, memory_id: int | None) -> Memory | None:
         """The end of a chain of replacements from `memory_id` (a correction corrected again),
