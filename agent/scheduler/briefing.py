@@ -189,17 +189,27 @@ class BriefingDraft:
         """Nothing for the model to read: no new feed item and no unread mail. Goals and
         reminders alone go out as a fixed text (a model call every morning to restate the
         same next step cost tokens for nothing: R176)."""
-        unread_mail = bool(self.mail and (self.mail.count or self.mail.failed))
+        unread_mail = bool(self.mail and self.mail.count)
         return not self.items and not unread_mail
 
+    @property
+    def mail_failed(self) -> str:
+        return self.mail.failed if self.mail is not None else ""
+
     def footer(self) -> str:
-        if not self.failed:
-            return ""
-        if not self.private:  # a feed's address may hold a key, its error quote it (review 75)
+        """Fixed lines on what failed: feeds, and a mailbox that could not be read (R250: a
+        model call every morning only to say so in one line, until the mailbox was fixed)."""
+        lines = []
+        if self.failed and not self.private:  # an address may hold a key (review 75)
             hosts = ", ".join(dict.fromkeys(_host(url) for url, _ in self.failed))
-            return f"\n\n—\nSome feeds failed this time (I'll try them again next time): {hosts}"
-        listed = "; ".join(f"{url} ({error})" for url, error in self.failed)
-        return f"\n\n—\nFeeds that failed this time (I'll try them again next time): {listed}"
+            lines.append(f"Some feeds failed this time (I'll try them again next time): {hosts}")
+        elif self.failed:
+            listed = "; ".join(f"{url} ({error})" for url, error in self.failed)
+            lines.append(f"Feeds that failed this time (I'll try them again next time): {listed}")
+        if self.mail_failed and self.empty:  # else the model is told, and says it
+            why = f": {self.mail_failed}" if self.private else ""
+            lines.append(f"The mailbox could not be read this time{why}.")
+        return "\n\n—\n" + "\n".join(lines) if lines else ""
 
     def plain_text(self) -> str:
         sections = [
@@ -425,6 +435,8 @@ class BriefingJob(AgentJob):
             # the footer quotes the failed feeds' errors; a goal or reminder made from outside
             # content is that content's words
             outside = [f"feed:{url}" for url, _ in draft.failed] + draft.today_sources
+            if draft.mail_failed:  # the error may quote the mail server's words
+                outside.append("mail:briefing")
             feeds = Label.untrusted(*outside) if outside else TRUSTED
             plain = draft.plain_text()
             if run_id is not None:  # for recovery to recognise it if a crash cuts the run short
