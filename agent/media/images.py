@@ -11,8 +11,12 @@ shrinking, from the compressed data), and `MAX_PIXELS` caps the size it is decod
 108-megapixel phone photo was refused before it could be shrunk); an image whose preparation
 would still hold more than `MAX_MEMORY` (a PNG, WebP or TIFF cannot be decoded smaller) is
 refused like one over `MAX_PIXELS`; no step copies the decoded image whole; and images are
-prepared one at a time. A photo under 6,272 px comes out byte for byte as before. Only the
-first frame of an animation is sent, and said to be (`PreparedImage.animated`).
+prepared one at a time. A photo under 6,272 px comes out as before, its pixels only (no comment
+or colour profile: R247). Only the first frame of an animation is sent, and said to be
+(`PreparedImage.animated`).
+
+Time is bounded too: what Pillow reads in Python, a loop turn a piece (a JPEG's markers, a
+PNG's chunks, a GIF's blocks), is counted first by a cheap walk that stops at a cap (R229, R247).
 """
 
 from __future__ import annotations
@@ -62,6 +66,23 @@ entropy-coded data of a scan holds."""
 _MAX_MARKERS = 4096
 """The most markers `_jpeg_scans` walks: a photo has a few dozen (a scan's data holds none but
 restarts); 19 MB of lengthless FF 01 markers held the image thread 2.6 s (R229)."""
+_PNG = b"\x89PNG\r\n\x1a\n"
+_MAX_PNG_CHUNKS = 10_000
+"""The most chunks `_png_chunks` walks: Pillow reads each in Python on open and again on verify
+(1.5 million empty ones, 18 MB, held the image thread 8-9 s: R247). A PNG has a handful of
+ancillary chunks and its data split into IDAT chunks, 8 KB each from libpng: 2,500 for a 20 MB
+file (the default file cap); an animated one two more a frame."""
+_GIF_STEP = re.compile(rb"[!,;]")
+"""Where Pillow's GIF reader stops skipping stray bytes, one a loop turn: an extension, an
+image or the end."""
+_MAX_GIF_BLOCKS = 200_000
+"""The most sub-blocks (and stray bytes) `_gif_blocks` walks: Pillow reads a GIF's up to its
+second frame in Python, a loop turn each. A 20 MB GIF's first frame, in the 255-byte sub-blocks
+encoders write, has 80,000; 19 MB of stray bytes held the image thread 3.3 s (R247)."""
+_MAX_GIF_COMMENT = 1_024
+"""The most comment sub-blocks `_gif_blocks` takes: Pillow joins a comment a sub-block at a
+time, copying it whole each time (400,000 1-byte ones, 0.8 MB, took 4-7 s: R247). A comment
+is a line or two ("Created with GIMP"); 1,024 full sub-blocks are 261 KB."""
 _ANIMATED = ("GIF", "WEBP", "PNG")
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 log = logging.getLogger(__name__)
@@ -178,6 +199,52 @@ def _jpeg_scans(raw: bytes) -> int:
     return MAX_SCANS + 1  # markers no photo has: refused as the passes are (R229)
 
 
+def _png_chunks(raw: bytes) -> int:
+    """The chunks of a PNG up to its IEND (what Pillow reads), counted up to one past
+    `_MAX_PNG_CHUNKS`: each skipped by its length, unread."""
+    pos = len(_PNG)
+    for chunks in range(_MAX_PNG_CHUNKS + 1):
+        if pos + 8 > len(raw) or raw[pos + 4 : pos + 8] == b"IEND":
+            return chunks
+        pos += 12 + int.from_bytes(raw[pos : pos + 4], "big")
+    return _MAX_PNG_CHUNKS + 1
+
+
+def _gif_blocks(raw: bytes) -> str | None:
+    """Why a GIF is refused, or None: its pieces read the way Pillow's reader reads them, up to
+    the second frame's image descriptor (`is_animated` stops there) or the trailer, and counted
+    up to `_MAX_GIF_BLOCKS` sub-blocks and stray bytes, `_MAX_GIF_COMMENT` of them comments."""
+    flags = raw[10] if len(raw) > 10 else 0
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    steps = comment = frames = 0
+    while steps <= _MAX_GIF_BLOCKS and comment <= _MAX_GIF_COMMENT:
+        if pos >= len(raw) or raw[pos] == 0x3B:  # the end: the trailer
+            return None
+        if raw[pos] == 0x21:  # an extension: its label, then sub-blocks
+            counted = raw[pos + 1 : pos + 2] == b"\xfe"  # a comment
+            pos += 2
+        elif raw[pos] == 0x2C:  # an image: its descriptor, colour table, code size, sub-blocks
+            frames += 1
+            if frames == 2:
+                return None
+            flags = raw[pos + 9] if pos + 9 < len(raw) else 0
+            pos += 11 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+            counted = False
+        else:  # stray bytes, skipped one a turn by Pillow
+            found = _GIF_STEP.search(raw, pos)
+            end = found.start() if found else len(raw)
+            steps, pos = steps + end - pos, end
+            continue
+        while steps <= _MAX_GIF_BLOCKS and comment <= _MAX_GIF_COMMENT:
+            size = raw[pos] if pos < len(raw) else 0
+            steps, comment, pos = steps + 1, comment + counted, pos + 1 + size
+            if not size:
+                break
+    if comment > _MAX_GIF_COMMENT:
+        return "it is too large to open (a GIF with a longer comment than a picture has)"
+    return "it is too large to open (a GIF in more pieces than a picture has)"
+
+
 def _too_large(exc: Exception) -> ImageError:
     """Pillow's own refusal of an image over ~179 megapixels, said as too large (R227: it was
     "not an image I can read", as if the photo were damaged)."""
@@ -202,6 +269,11 @@ def _eight_bit(image: Image.Image) -> Image.Image:
 def _prepare(raw: bytes) -> PreparedImage:
     from PIL import Image, UnidentifiedImageError  # on the first image, not at start-up
 
+    # R247: pieces Pillow would read one at a time in Python, counted before it reads them
+    if raw.startswith(_PNG) and _png_chunks(raw) > _MAX_PNG_CHUNKS:
+        raise ImageError("it is too large to open (a PNG in more pieces than a picture has)")
+    if raw[:6] in (b"GIF87a", b"GIF89a") and (refused := _gif_blocks(raw)):
+        raise ImageError(refused)
     try:
         with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
             # a JPEG's cap is on the size it is decoded at, once reduced (below)
@@ -264,22 +336,28 @@ def _prepare(raw: bytes) -> PreparedImage:
         image.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
     except (ValueError, OSError) as exc:  # a mode or a file Pillow cannot take further
         raise ImageError(f"it is an image I cannot convert ({image.mode})") from exc
+    # R247: only the pixels are sent (turned upright above). Pillow copies a GIF's comment into
+    # the JPEG, where one over 64 KB is an OSError, and a PNG's colour profile into the PNG.
+    image.info = {}
     out = io.BytesIO()
-    if alpha:
-        image.save(out, "PNG", optimize=True)
-        media_type = "image/png"
-        if out.tell() > MAX_BYTES:  # a huge PNG: flatten it to JPEG instead
-            image = image.convert("RGB")
-            alpha = False
-    if not alpha:
-        quality = 85
-        while True:
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=quality, optimize=True)
-            if out.tell() <= MAX_BYTES or quality <= 40:
-                break
-            quality -= 15
-        media_type = "image/jpeg"
+    try:
+        if alpha:
+            image.save(out, "PNG", optimize=True)
+            media_type = "image/png"
+            if out.tell() > MAX_BYTES:  # a huge PNG: flatten it to JPEG instead
+                image = image.convert("RGB")
+                alpha = False
+        if not alpha:
+            quality = 85
+            while True:
+                out = io.BytesIO()
+                image.save(out, "JPEG", quality=quality, optimize=True)
+                if out.tell() <= MAX_BYTES or quality <= 40:
+                    break
+                quality -= 15
+            media_type = "image/jpeg"
+    except (ValueError, OSError) as exc:
+        raise ImageError("it is an image I cannot convert") from exc
     return PreparedImage(media_type, out.getvalue(), image.width, image.height, original, animated)
 
 
