@@ -36,8 +36,15 @@ _byte_forms: tuple[bytes, ...] = ()  # the same, as UTF-8, longest first
 _base_factory = logging.getLogRecordFactory()
 
 
+MIN_BASE64 = 8
+"""The shortest part of a base64 text kept as a secret's form: as long as a `MIN_LENGTH`
+secret's own base64, so a few characters of one never blank innocent text."""
+
+
 def secret_forms(value: str) -> set[str]:
-    """A secret as it may be quoted: as is, URL-encoded, and base64 (padded or not)."""
+    """A secret as it may be quoted: as is, URL-encoded, and base64 (padded or not), also
+    encoded after other bytes (R251: HTTP Basic's `user:<this>`, SMTP AUTH PLAIN's
+    `\\0user\\0<this>`, `Bearer <this>` encoded whole were logged and echoed in the clear)."""
     raw = value.encode()
     encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
     return {
@@ -46,7 +53,20 @@ def secret_forms(value: str) -> set[str]:
         quote_plus(value, safe=""),
         *encoded,
         *(e.rstrip("=") for e in encoded),
+        *(f for f in _base64_inside(raw) if len(f) >= MIN_BASE64),
     }
+
+
+def _base64_inside(raw: bytes) -> set[str]:
+    """`raw`'s base64 after 0, 1 or 2 other bytes, each cut to the characters that `raw` alone
+    decides: not those holding bits of the bytes before it or after it (or the padding)."""
+    found: set[str] = set()
+    for before in range(3):
+        first = -(-8 * before // 6)  # the first character with no bit of the bytes before
+        last = 8 * (before + len(raw)) // 6  # past the last one with no bit of those after
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            found.add(encode(b"x" * before + raw).decode()[first:last])
+    return found
 
 
 def register(values: Iterable[str]) -> None:

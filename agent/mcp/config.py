@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -245,6 +245,9 @@ def _server(name: str, raw: dict[str, Any], env: Mapping[str, str], where: str) 
     # query's values decoded and as written (`+` in a key is a space, decoded)
     expanded += [v for _, v in parse_qsl(parts.query)] + [parts.query, parts.password or ""]
     expanded += [pair.partition("=")[2] for pair in parts.query.split("&")]
+    if parts.password:  # and as sent, decoded, in `Authorization: Basic <user:password>` (R251)
+        user, password = unquote(parts.username or ""), unquote(parts.password)
+        expanded += [password, f"{user}:{password}"]
     # and one in its path (R134: hosted servers put it there, `/api/mcp/s/<key>/mcp`)
     expanded += [part for part in parts.path.split("/") if looks_like_key(part)]
     return ServerSpec(

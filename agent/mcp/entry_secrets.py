@@ -17,6 +17,7 @@ together; `config.py` imports this module, never the other way round.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -81,10 +82,39 @@ def named_secrets(name: str, value: str) -> list[str]:
 def header_secrets(name: str, value: str) -> list[str]:
     """The secrets of an http server's header: its whole value, as every header is one, and a
     credential header's part after the scheme (R190: a server quoting the token alone, "token
-    3f9a… has expired", passed it on where `Bearer 3f9a…` was blanked)."""
+    3f9a… has expired", passed it on where `Bearer 3f9a…` was blanked); a `Basic` one's
+    `user:password` and password, decoded, and a `Cookie`'s session values (R251: a server
+    naming the session or the user it refused passed them on)."""
     found = [value]
     if _CREDENTIAL_HEADER.search(name) and (given := _credential_part(value)):
         found.append(given)
+        if _scheme(value).strip().lower() == "basic":
+            found += _basic(given)
+    if name.strip().lower() == "cookie":
+        found += _cookie_values(value)
+    return found
+
+
+def _basic(given: str) -> list[str]:
+    """`user:password` and the password of a Basic credential, or none if it is no base64 of
+    that."""
+    try:
+        decoded = base64.b64decode(given, validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return []
+    password = decoded.partition(":")[2]
+    return [decoded, password] if password else []
+
+
+def _cookie_values(value: str) -> list[str]:
+    """The values of a `Cookie` header's `name=value` pairs that are credentials: named for one
+    (`session`, `PHPSESSID`, `connect.sid`, `csrftoken`) or of a key's shape; not `theme=dark`
+    or `lang=en` (blanking a plain word blanked it in every result, R192)."""
+    found = []
+    for pair in value.split(";"):
+        name, equals, given = (part.strip() for part in pair.partition("="))
+        if equals and given and (_SESSION_NAME.search(name) or _key_shaped(given)):
+            found.append(given)
     return found
 
 
@@ -372,6 +402,7 @@ _HEADER_FLAGS = frozenset({"-H", "--header", "--headers"})
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # a header's name (RFC 9110)
 _HEADER_NAME = re.compile(_TOKEN)
 _HEADER = re.compile(rf"(\s*({_TOKEN})\s*[:=]\s*)(.*)", re.S)  # `Name: value`, `Name=value`
+_SESSION_NAME = re.compile(rf"{CREDENTIAL_NAME.pattern}|sess|(?<![a-z])sid(?![a-z])", re.I)
 _SCHEME = re.compile(r"\s*[A-Za-z]+\s+(?=\S)")  # `Bearer `, `Basic `
 _CREDENTIAL_HEADER = re.compile(r"token|key|secret|auth|cookie|passw", re.IGNORECASE)
 _PATH = re.compile(r"(?:/|\./|\.\./|~/|[A-Za-z]:\\)")
