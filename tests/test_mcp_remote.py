@@ -1,5 +1,6 @@
-"""A remote (streamable HTTP) MCP server that goes away and comes back: noticed by the health
-check, its tools gone meanwhile, retried with backoff, the owner told once."""
+"""A remote (streamable HTTP) MCP server that goes away and comes back: noticed by its listen
+stream ending (R250; else by the health check), its tools gone meanwhile, retried with
+backoff, the owner told once."""
 
 from __future__ import annotations
 

@@ -7,6 +7,12 @@ refreshes them on `notifications/tools/list_changed` and on a periodic health ch
 the connection is lost, drops the tools and starts it again with exponential backoff.
 Only the official SDK speaks the protocol here.
 
+A server that announces its changes is listed by the health check only every SAFETY_RELIST
+(R250: an idle Steward downloaded every listing again every 15 s, a new connection to a remote
+server, a stdio child woken). Its death is noticed when the link ends (a stdio server's stdout
+closes, a listen stream drops), or, for a remote server on the 2025 handshake, at the next
+call or safety listing.
+
 (Over 400 lines: the link's life and each way it ends, a crash, a timeout, a misbehaving
 server, a malformed answer, told apart in one place so the model and the owner hear which.)
 
@@ -29,11 +35,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 import httpx2
 import mcp.types as mt
 import pydantic
@@ -41,6 +48,7 @@ from mcp import Client, InputRequiredRoundsExceededError, MCPError, StdioServerP
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ListenNotSupportedError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agent.cards import escape_invisible
 from agent.mcp.capped_http import CappedTransport, TooLarge
@@ -60,6 +68,11 @@ CONNECT_TIMEOUT = 30.0
 REFRESH_PAUSE = 1.0
 """Seconds between two listings on `notifications/tools/list_changed`: a server sending them
 in a loop had Steward re-list its tools back to back (1,700 listings in 10 s, a full core)."""
+SAFETY_RELIST = 600.0
+"""Seconds between two health listings of a server that announces its changes (R250): it says
+when its tools change, so asking is only a safety net, for a notice lost on the way (an HTTP
+server's notification with no stream open to carry it, a listen stream a proxy ended) and for
+a remote server that died unseen; every 15 s was 5,760 whole listings a day per server."""
 CLOSE_TIMEOUT = 5.0
 """Seconds a remote server's closing DELETE may take to connect, to send, to each read (R238:
 one never answering it held the link's end, and the owner's notice, for the 300 s read timeout)."""
@@ -112,6 +125,9 @@ class ServerLink:
         self._refresh_pause = refresh_pause
         self._listing_bytes = listing_bytes
         self._listing_took = 0.0
+        self._listed_at = 0.0
+        self._listening = False
+        """A listen stream carrying the tools' changes is open (2026-07-28)."""
         self._backoff = backoff
         self._client: Client | None = None
         self._wire: Wire | None = None
@@ -168,7 +184,8 @@ class ServerLink:
     async def _serve(self) -> None:
         self._lost.clear()
         async with AsyncExitStack() as stack:
-            wire = Wire(self._transport(stack), on_misbehaving=self._misbehaving)
+            transport = _watched(self._transport(stack), self._ended)
+            wire = Wire(transport, on_misbehaving=self._misbehaving)
             client = Client(
                 wire,
                 message_handler=self._message,
@@ -237,6 +254,7 @@ class ServerLink:
             # the SDK parses a listing on the event loop: one that took long is asked for
             # less often (review 117: 8 MB re-listed each second held every chat)
             self._listing_took = time.monotonic() - began
+        self._listed_at = time.monotonic()
         if listing != self.listing:  # by the tools' digests: no schema compared
             self.listing = listing
             self._on_change()
@@ -282,22 +300,46 @@ class ServerLink:
         stream is also the quickest sign that the server died."""
         try:
             async with client.listen(tools_list_changed=True) as subscription:
+                self._listening = bool(subscription.honored.tools_list_changed)
                 async for _event in subscription:
                     self._refresh.set()
         except (ListenNotSupportedError, MCPError):
             return  # an older server, or one without subscriptions: the health check watches
         except Exception as exc:
             self._lose(exc)
+        finally:
+            self._listening = False  # the stream ended: no change comes on it any more
+
+    def _announces(self, client: Client) -> bool:
+        """Whether the server tells Steward when its tools change: on an open listen stream
+        (2026-07-28, where that is the only way), or by `tools.listChanged` declared in the
+        handshake (its notifications come on the link)."""
+        if self._listening:
+            return True
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return False
+        tools = client.server_capabilities.tools
+        return bool(tools and tools.list_changed)
 
     async def _health(self, client: Client) -> None:
+        """Lists the tools every `health_every`: a listing that fails is a link lost, one that
+        changed is taken. One that announces its changes: every SAFETY_RELIST (R250)."""
         while True:
             await asyncio.sleep(self._spaced(self._health_every))
+            if self._announces(client) and time.monotonic() - self._listed_at < SAFETY_RELIST:
+                continue
             try:
                 async with asyncio.timeout(max(10.0, self._health_every)):
                     await self._list(client)
             except Exception as exc:
                 self._lose(exc)
                 return
+
+    def _ended(self, exc: BaseException) -> None:
+        """The link's read stream ended: the server exited (its stdout closed) or the link
+        broke. Noticed at once, not at the next listing (R250), unless already being dropped."""
+        if not self._lost.is_set():
+            self._lose(exc)
 
     def _lose(self, exc: BaseException) -> None:
         log.info("MCP server %s: connection lost (%s)", self.name, type(exc).__name__)
@@ -405,6 +447,55 @@ MAY_HAVE_RUN = (
     "it again"
 )
 """Said of a call that ended without its answer: the server may have done it already."""
+
+
+@asynccontextmanager
+async def _watched(
+    transport: Any, on_end: Callable[[BaseException], None]
+) -> AsyncIterator[tuple[Any, Any]]:
+    """`transport` whose read stream tells `on_end` when it ends (R250): the SDK reads it all
+    the time, and says nothing when it ends but to a request then waiting."""
+    async with transport as (read, write):
+        yield _EndTold(read, on_end), write
+
+
+class _EndTold:
+    """A read stream (the SDK's `ReadStream`) that tells its end to `on_end`."""
+
+    def __init__(self, inner: Any, on_end: Callable[[BaseException], None]) -> None:
+        self._inner = inner
+        self._on_end = on_end
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            self._on_end(exc)
+            raise
+
+    def __aiter__(self) -> _EndTold:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _EndTold:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        result: bool | None = await self._inner.__aexit__(*exc_info)
+        return result
 
 
 async def _bounded_delete(request: httpx2.Request) -> None:
