@@ -51,3 +51,24 @@ async def test_a_backup_leaves_a_servers_stderr_log_out(tmp_path: Path) -> None:
         names = tar.getnames()
     assert any(n.endswith("mcp/notes/notes.txt") for n in names), names
     assert not any("stderr.log" in n for n in names), names
+
+
+NOTES = Path(__file__).parent / "mcp_servers" / "notes_server.py"
+SAY_PIN = (
+    "import os, sys, runpy; sys.stderr.write('modem: unlocking with PIN ' + os.environ['SIM_PIN']"
+    " + '\\n'); sys.stderr.flush(); sys.argv = [sys.argv[1]]; runpy.run_path(sys.argv[0], "
+    "run_name='__main__')"
+)
+
+
+async def test_a_short_pin_a_servers_env_names_is_kept_out_of_its_stderr_log(
+    tmp_path: Path,
+) -> None:
+    """R251: a PIN in a server's env is a secret (it reached results and logs); results hid a
+    4-digit one, but stderr.log kept it (the global scrubber takes 6 characters and more)."""
+    server = {"command": PYTHON, "args": ["-c", SAY_PIN, str(NOTES)], "env": {"SIM_PIN": "4821"}}
+    async with mcp_world(tmp_path, {"modem": server}) as w:
+        log = w.server_dir("modem") / "stderr.log"
+        await w.until(lambda: log.exists() and "unlocking" in log.read_text())
+        kept = log.read_text()
+    assert "modem: unlocking with PIN ***\n" in kept, kept

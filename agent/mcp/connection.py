@@ -234,7 +234,9 @@ class ServerLink:
             return streamable_http_client(spec.url, http_client=http)
         self.workdir.mkdir(parents=True, exist_ok=True)
         cwd = spec.cwd if spec.cwd is None or spec.cwd.is_absolute() else self.workdir / spec.cwd
-        errlog: IO[str] = stack.enter_context(capped_stderr(self.workdir / "stderr.log"))
+        errlog: IO[str] = stack.enter_context(
+            capped_stderr(self.workdir / "stderr.log", secrets=spec.secrets)
+        )
         params = StdioServerParameters(
             command=spec.command,
             args=list(spec.args),

@@ -8,8 +8,10 @@ the database, and every backup copied it). The thread, not the event loop, reads
 that writes without pause costs a core's reads, never the chats' loop.
 
 What is kept has every registered secret (`log_scrub`) as `***`, as a tool result or a log line
-has (R183: a server printing the token it was given left it on disk in the clear). A secret cut
-in two by a read is still caught: the bytes that may begin one are held back for the next read.
+has (R183: a server printing the token it was given left it on disk in the clear), and the
+server's own secrets from 3 characters, as its results have (R251: a 4-digit SIM_PIN, too short
+for the global scrubber, was masked in results and kept in the clear here). A secret cut in two
+by a read is still caught: the bytes that may begin one are held back for the next read.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from agent.log_scrub import byte_forms
+from agent.log_scrub import byte_forms, secret_forms
 
 __all__ = ["CAP", "capped_stderr"]
 
@@ -34,14 +36,19 @@ _CHUNK = 1 << 16
 
 
 @contextlib.contextmanager
-def capped_stderr(path: Path, cap: int = CAP) -> Iterator[IO[str]]:
-    """A file for a child's stderr whose bytes reach `path` within the bound. The parent's
-    end is closed on exit; the thread ends when the child's end closes too (its exit)."""
+def capped_stderr(path: Path, cap: int = CAP, secrets: Iterable[str] = ()) -> Iterator[IO[str]]:
+    """A file for a child's stderr whose bytes reach `path` within the bound, `secrets` (the
+    server's own) masked as well. The parent's end is closed on exit; the thread ends when the
+    child's end closes too (its exit)."""
+    own = {form.encode() for value in secrets if len(value) >= 3 for form in secret_forms(value)}
     if _size(path) > cap:  # a log from before the bound, or a cap made smaller
         _rotate(path)
     read_end, write_end = os.pipe()
     threading.Thread(
-        target=_copy, args=(read_end, path, cap), name=f"mcp-stderr-{path.parent.name}", daemon=True
+        target=_copy,
+        args=(read_end, path, cap, frozenset(own)),
+        name=f"mcp-stderr-{path.parent.name}",
+        daemon=True,
     ).start()
     writer = os.fdopen(write_end, "w")
     try:
@@ -50,26 +57,31 @@ def capped_stderr(path: Path, cap: int = CAP) -> Iterator[IO[str]]:
         writer.close()
 
 
-def _copy(read_end: int, path: Path, cap: int) -> None:
+def _copy(read_end: int, path: Path, cap: int, own: frozenset[bytes] = frozenset()) -> None:
     """Drains the pipe to its end whatever happens to the file: a server whose stderr is
     not read blocks once the pipe is full."""
     sink = _Sink(path, cap)
     held = b""
     try:
         while chunk := os.read(read_end, _CHUNK):
-            ready, held = _release(held + chunk)
+            ready, held = _release(held + chunk, _forms(own))
             sink.write(ready)
-        sink.write(_scrub(held, byte_forms()))
+        sink.write(_scrub(held, _forms(own)))
     finally:
         os.close(read_end)
         sink.close()
 
 
-def _release(data: bytes) -> tuple[bytes, bytes]:
+def _forms(own: frozenset[bytes]) -> tuple[bytes, ...]:
+    """The registered secrets' forms and the server's own, longest first."""
+    return tuple(sorted(own.union(byte_forms()), key=len, reverse=True)) if own else byte_forms()
+
+
+def _release(data: bytes, forms: tuple[bytes, ...] | None = None) -> tuple[bytes, bytes]:
     """What may be written now, secrets redacted, and the tail held back: only the bytes that
     may begin a secret cut by the read (fewer than the longest), so a line without end holds
     no more memory than that, and a last line that begins none is written at once."""
-    forms = byte_forms()
+    forms = byte_forms() if forms is None else forms
     cut = len(data) - max((_begun(data, form) for form in forms), default=0)
     moved = True
     while moved:  # a whole secret across the cut goes out with what is written, redacted
