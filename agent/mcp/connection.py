@@ -35,12 +35,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import IO, Any
 
-import anyio
 import httpx2
 import mcp.types as mt
 import pydantic
@@ -184,8 +183,9 @@ class ServerLink:
     async def _serve(self) -> None:
         self._lost.clear()
         async with AsyncExitStack() as stack:
-            transport = _watched(self._transport(stack), self._ended)
-            wire = Wire(transport, on_misbehaving=self._misbehaving)
+            wire = Wire(
+                self._transport(stack), on_misbehaving=self._misbehaving, on_end=self._ended
+            )
             client = Client(
                 wire,
                 message_handler=self._message,
@@ -449,55 +449,6 @@ MAY_HAVE_RUN = (
     "it again"
 )
 """Said of a call that ended without its answer: the server may have done it already."""
-
-
-@asynccontextmanager
-async def _watched(
-    transport: Any, on_end: Callable[[BaseException], None]
-) -> AsyncIterator[tuple[Any, Any]]:
-    """`transport` whose read stream tells `on_end` when it ends (R250): the SDK reads it all
-    the time, and says nothing when it ends but to a request then waiting."""
-    async with transport as (read, write):
-        yield _EndTold(read, on_end), write
-
-
-class _EndTold:
-    """A read stream (the SDK's `ReadStream`) that tells its end to `on_end`."""
-
-    def __init__(self, inner: Any, on_end: Callable[[BaseException], None]) -> None:
-        self._inner = inner
-        self._on_end = on_end
-
-    @property
-    def last_context(self) -> Any:
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> Any:
-        try:
-            return await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
-            self._on_end(exc)
-            raise
-
-    def __aiter__(self) -> _EndTold:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _EndTold:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        result: bool | None = await self._inner.__aexit__(*exc_info)
-        return result
 
 
 async def _bounded_delete(request: httpx2.Request) -> None:

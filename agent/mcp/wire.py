@@ -38,16 +38,20 @@ class Wire:
     stream) that notes when its link ended: the read stream ran out or was closed, or a write
     found the stream broken. That is the SDK's CONNECTION_CLOSED, told apart from a server's
     own -32000 answer. `on_misbehaving` is called once, with Steward's words for it, when the
-    server sent more than `limit` requests that wait for their answers."""
+    server sent more than `limit` requests that wait for their answers; `on_end` when the read
+    stream ends (R250: the SDK reads it all the time, and says nothing of its end but to a
+    request then waiting, so a stdio server's exit waited for the next health listing)."""
 
     def __init__(
         self,
         transport: Any,
         on_misbehaving: Callable[[str], None] | None = None,
         limit: int = SERVER_REQUESTS,
+        on_end: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._transport = transport
         self._on_misbehaving = on_misbehaving
+        self._on_end = on_end
         self._limit = limit
         self.closed = False
         self.problem: str | None = None
@@ -98,6 +102,12 @@ class Wire:
                 self._writing.pop(key, None)
             self._answered(message.id)
 
+    def ended(self, exc: BaseException) -> None:
+        """The read stream ended (the server exited, the link broke)."""
+        self.closed = True
+        if self._on_end is not None:
+            self._on_end(exc)
+
     def _answered(self, request_id: Any) -> None:
         key = coerce_request_id(request_id)
         if self.answering[key] > 1:
@@ -139,8 +149,8 @@ class _Reading:
             raise anyio.EndOfStream
         try:
             item = await self._inner.receive()
-        except _ENDED:
-            self._wire.closed = True
+        except _ENDED as exc:
+            self._wire.ended(exc)
             raise
         try:
             self._wire.read(item)
