@@ -18,6 +18,10 @@ from memory.longterm.wording import carries
 
 __all__ = ["RowLookups", "filtered_ids_query"]
 
+# a `messages:a-b` span's ends; the end as migration 0028's index writes it, word for word
+_SPAN_END = "CAST(substr(source_ref, instr(source_ref, '-') + 1) AS INTEGER)"
+_SPAN_START = "CAST(substr(source_ref, 10, instr(source_ref, '-') - 10) AS INTEGER)"
+
 
 def filtered_ids_query(user_id: int, filter: RowFilter, cap: int) -> tuple[str, tuple[object, ...]]:
     """`filtered_ids`' statement: its condition names `memories_by_kind`'s (migration 0012), so
@@ -137,17 +141,19 @@ class RowLookups:
     ) -> list[tuple[int, str, int, int | None, str]]:
         """Replaced facts compaction drew from a span (`messages:a-b`, in the chat) holding one
         of `message_ids`, the person's own or Steward's: with that message's text, for
-        `carries` to keep those it says. Summaries say the whole span: not those. The replaced
-        drawn facts are few and indexed (migration 0028); spans are matched here, then only
-        the messages inside one are read (every turn asks, for its whole history)."""
+        `carries` to keep those it says. Summaries say the whole span: not those. Only spans
+        ending at or after the first of `message_ids` are read, by the index of migration 0028
+        (every turn asks for its history, which comes after every compacted span: none); spans
+        are matched here, then only the messages inside one are read."""
+        ids = sorted(set(message_ids))
         facts = await self._db.fetchall(
             "SELECT id, superseded_by, text, chat_id, kind, source_ref"
             " FROM memories INDEXED BY memories_replaced_spans"
             " WHERE user_id = ? AND superseded_at IS NOT NULL"
-            " AND source_ref GLOB 'messages:[0-9]*-[0-9]*'",
-            (user_id,),
+            " AND source_ref GLOB 'messages:[0-9]*-[0-9]*'"
+            f" AND {_SPAN_END} >= ? AND {_SPAN_START} <= ?",
+            (user_id, ids[0], ids[-1]),
         )
-        ids = sorted(set(message_ids))
         inside: list[tuple[int, sqlite3.Row]] = []
         for fact in facts:
             if fact["kind"] in (Kind.MESSAGE.value, Kind.EPISODE.value):
