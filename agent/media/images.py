@@ -1,5 +1,8 @@
 """Images for the model: decoded and re-encoded with Pillow, downscaled to the model's limits.
 
+(Some 420 lines: the cheap walks that bound what Pillow reads in Python, one a format, sit
+beside the one function that opens the image, so every cap is read in one place.)
+
 Anthropic downscales anything with a long edge over 1568 px (and refuses over 8000 px or about
 5 MB), so sending more only costs upload time and tokens: the image is shrunk to a 1568-px long
 edge, turned upright by its EXIF orientation, and sent as JPEG (PNG when it has transparency).
@@ -16,7 +19,8 @@ or colour profile: R247). Only the first frame of an animation is sent, and said
 (`PreparedImage.animated`).
 
 Time is bounded too: what Pillow reads in Python, a loop turn a piece (a JPEG's markers, a
-PNG's chunks, a GIF's blocks), is counted first by a cheap walk that stops at a cap (R229, R247).
+PNG's chunks, a GIF's blocks, a TIFF's tags and strips), is counted first by a cheap walk that
+stops at a cap (R229, R247, R252).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import io
 import logging
 import re
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,6 +88,17 @@ _MAX_GIF_COMMENT = 1_024
 """The most comment sub-blocks `_gif_blocks` takes: Pillow joins a comment a sub-block at a
 time, copying it whole each time (400,000 1-byte ones, 0.8 MB, took 4-7 s: R247). A comment
 is a line or two ("Created with GIMP"); 1,024 full sub-blocks are 261 KB."""
+_TIFF = (b"II", b"MM")
+_MAX_TIFF_PIECES = 65_536
+"""The most strips (tag 273) or tiles (324) a TIFF's first image may list: Pillow makes each a
+piece of its own in Python on open (twice in `_prepare`) and decodes them one a loop turn, so a
+2 MB file of 1 x 2 pixels in a million 2-byte strips held the image thread 8 s (R252). A scan
+has at most one strip a row (a few thousand for 7,000 rows), and `MAX_PIXELS` in 256-px tiles
+is under a thousand."""
+_MAX_TIFF_TAGS = 1_024
+"""The most entries a TIFF's first directory may have: Pillow reads each in Python on open, and
+a BigTIFF's count has no 65,535 ceiling (200,000 entries, 4 MB, took 2 s an open: R252). A
+camera or scanner writes a few dozen."""
 _ANIMATED = ("GIF", "WEBP", "PNG")
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 log = logging.getLogger(__name__)
@@ -245,6 +261,33 @@ def _gif_blocks(raw: bytes) -> str | None:
     return "it is too large to open (a GIF in more pieces than a picture has)"
 
 
+def _tiff_pieces(raw: bytes) -> int:
+    """The most strips or tiles the first directory of a TIFF (classic, or BigTIFF: 8-byte
+    counts and offsets) lists, read from its entries' counts unread; past `_MAX_TIFF_PIECES`
+    when the directory has more entries than `_MAX_TIFF_TAGS`. A header or directory cut short
+    counts 0: left to Pillow, which refuses it as unreadable. Pillow tells BigTIFF by the third
+    byte alone (a big-endian one, 00 2B, it reads as classic), so such a header is walked both
+    ways."""
+    order = "<" if raw[:2] == b"II" else ">"
+    most = 0
+    for big in {raw[2:3] == b"\x2b", raw[2:4] in (b"\x2b\x00", b"\x00\x2b")}:
+        head, entry, count = ("Q", "HHQ8x", 8) if big else ("I", "HHI4x", 2)
+        try:
+            (at,) = struct.unpack_from(order + head, raw, 8 if big else 4)
+            (tags,) = struct.unpack_from(order + ("Q" if big else "H"), raw, at)
+        except (struct.error, OverflowError):  # cut short, or a BigTIFF offset past 2**63
+            continue
+        if tags > _MAX_TIFF_TAGS:
+            return _MAX_TIFF_PIECES + 1
+        size = struct.calcsize(order + entry)
+        listed = raw[at + count : at + count + tags * size]
+        listed = listed[: len(listed) - len(listed) % size]
+        for tag, _, pieces in struct.iter_unpack(order + entry, listed):
+            if tag in (273, 324):
+                most = max(most, pieces)
+    return most
+
+
 def _too_large(exc: Exception) -> ImageError:
     """Pillow's own refusal of an image over ~179 megapixels, said as too large (R227: it was
     "not an image I can read", as if the photo were damaged)."""
@@ -274,6 +317,8 @@ def _prepare(raw: bytes) -> PreparedImage:
         raise ImageError("it is too large to open (a PNG in more pieces than a picture has)")
     if raw[:6] in (b"GIF87a", b"GIF89a") and (refused := _gif_blocks(raw)):
         raise ImageError(refused)
+    if raw[:2] in _TIFF and _tiff_pieces(raw) > _MAX_TIFF_PIECES:  # R252
+        raise ImageError("it is too large to open (a TIFF in more pieces than a picture has)")
     try:
         with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
             # a JPEG's cap is on the size it is decoded at, once reduced (below)
@@ -295,7 +340,8 @@ def _prepare(raw: bytes) -> PreparedImage:
         image.load()  # the first frame of an animation
     except Image.DecompressionBombError as exc:
         raise _too_large(exc) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # ValueError: a TIFF whose directory is past its end ("Unable to seek to frame", R252)
         if isinstance(exc, ImageError):
             raise
         raise ImageError("it is not an image I can read") from None
