@@ -13,6 +13,9 @@ together; `config.py` imports this module, never the other way round.
   in `headers` and in args (`-H "Authorization: Bearer …"`, `Authorization=…`, or the name
   and the value as two args).
 - A word in args that only has a key's shape is `***` where the server is named, but no secret.
+
+(Some 420 lines: the ways a credential is written in an entry, each with its reviewed case, are
+one rule read together; split, a way would be checked in one place and missed in the other.)
 """
 
 from __future__ import annotations
