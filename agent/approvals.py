@@ -335,7 +335,7 @@ class ApprovalService:
             # revoked since they asked: nothing of theirs runs, and their turn is not resumed
             for gone in await store.withdraw_for_user(approval.user_id, decided_by=str(identity)):
                 label = await self._stores.turns.label_of(gone.turn_id)  # ends, never resumed
-                await self._stores.turns.set_status(gone.turn_id, TurnStatus.SKIPPED, label=label)
+                await self._stores.turns.end_paused(gone.turn_id, TurnStatus.SKIPPED, label=label)
             await audit.record("approval.withdrawn", actor=str(identity), subject=approval.id)
             return Decided(
                 Outcome.WITHDRAWN,

@@ -382,7 +382,7 @@ class Steward:
         if any(not a.decided for a in await self.stores.approvals.for_turn(turn_id)):
             return
         label = await self.stores.turns.label_of(turn_id)
-        await self.stores.turns.set_status(turn_id, TurnStatus.INTERRUPTED, label=label)
+        await self.stores.turns.end_paused(turn_id, TurnStatus.INTERRUPTED, label=label)
         await self.stores.audit.record(
             "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
         )

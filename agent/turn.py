@@ -271,7 +271,7 @@ class TurnRunner:
             return None
         if not await self._stores.people.may_talk(request.user.id):
             # revoked while it waited: their turn ends here, no model call, nothing sent
-            await self._stores.turns.set_status(turn_id, TurnStatus.SKIPPED, label=stored.label)
+            await self._stores.turns.end_paused(turn_id, TurnStatus.SKIPPED, label=stored.label)
             return None
         label = stored.label.join(Label(state.label))
         decided = {a.tool_use_id: a for a in approvals}

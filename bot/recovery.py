@@ -70,7 +70,7 @@ async def recover_interrupted(steward: Steward) -> list[RestartNote]:
         # its turn waited on this action and would wait for ever: it ends here, and whoever
         # approved it hears that the action may have run, so they check before asking again
         label = await stores.turns.label_of(approval.turn_id)
-        await stores.turns.set_status(approval.turn_id, TurnStatus.INTERRUPTED, label=label)
+        await stores.turns.end_paused(approval.turn_id, TurnStatus.INTERRUPTED, label=label)
         note = _note_in_its_chat(
             approval,
             f"I was restarted while {approval.tool} ran (request {approval.id}, approved): "
@@ -147,7 +147,7 @@ async def _withdrawn_turns(
     notes = []
     for approval in withdrawn:
         label = await steward.stores.turns.label_of(approval.turn_id)
-        await steward.stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+        await steward.stores.turns.end_paused(approval.turn_id, TurnStatus.SKIPPED, label=label)
         notes += await _withdrawn(
             steward, approval, text.format(tool=approval.tool, id=approval.id)
         )
@@ -211,7 +211,7 @@ async def resume_decided(steward: Steward) -> int:
         # on a request of STEWARD_APPROVAL_MINUTES=2880 was closed)
         if steward.clock.now() - max(a.expires_at for a in approvals) > RESUME_WITHIN:
             label = await stores.turns.label_of(turn_id)
-            await stores.turns.set_status(turn_id, TurnStatus.INTERRUPTED, label=label)
+            await stores.turns.end_paused(turn_id, TurnStatus.INTERRUPTED, label=label)
             await stores.audit.record(
                 "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
             )

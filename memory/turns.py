@@ -1,11 +1,13 @@
 """Agent turns: what ran, how it ended, and what it cost.
 
-(Over 400 lines: the `turns` table's queries and their row types, one short method each;
-the usage sums read the same rows and columns the turn log writes.)
+(Some 540 lines: the `turns` table's queries and their row types, one short method each;
+the usage sums read the same rows and columns the turn log writes; ending a paused turn cuts
+its prompt in the same transaction, by the plain functions at the end.)
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -259,6 +261,14 @@ class TurnLog:
             (status, int(label.tainted), label.to_json(), turn_id),
         )
 
+    async def end_paused(self, turn_id: int, status: TurnStatus, *, label: Label) -> None:
+        """End a paused turn that will not be resumed (its request expired or was withdrawn,
+        its person revoked, a restart): it keeps what a finished turn keeps, what came after
+        its prompt. The prompt (history, context, the trigger) was stored for resuming only;
+        left in, forgetting (`scrub_transcripts`) never reached its words (R256)."""
+        now = iso(self._clock.now())
+        await self._db.atomic(_end_paused, turn_id, status, label.to_json(), label.tainted, now)
+
     async def claim_paused(self, turn_id: int, *, label: Label) -> bool:
         """A paused turn set running by this caller only: two resumes at once cannot both
         continue it."""
@@ -314,19 +324,11 @@ class TurnLog:
         return [int(r["id"]) for r in rows]
 
     async def interrupt_running(self) -> list[InterruptedTurn]:
-        """Mark turns a crash left `running` as interrupted; returns them."""
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "SELECT id, chat_id, message_id, kind FROM turns WHERE status = ?",
-                (TurnStatus.RUNNING,),
-            )
-            rows = await cursor.fetchall()
-            await tx.execute(
-                "UPDATE turns SET status = ?, finished_at = ?, error = 'process stopped mid-turn'"
-                " WHERE status = ?",
-                (TurnStatus.INTERRUPTED, iso(self._clock.now()), TurnStatus.RUNNING),
-            )
-        return [InterruptedTurn(r["id"], r["chat_id"], r["message_id"], r["kind"]) for r in rows]
+        """Mark turns a crash left `running` as interrupted; returns them. One resumed after
+        an approval still holds its paused transcript: it keeps only what came after the
+        prompt, as if it had finished (R256)."""
+        rows = await self._db.atomic(_interrupt_running, iso(self._clock.now()))
+        return [InterruptedTurn(*row) for row in rows]
 
     async def record(self, turn_id: int) -> TurnRecord | None:
         """One turn as stored (None: no such turn)."""
@@ -477,3 +479,64 @@ _TOTAL = (
     "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
     " + COALESCE(cache_read_input_tokens, 0) + COALESCE(cache_creation_input_tokens, 0)"
 )
+
+
+_HOLDS_PROMPT = (TurnStatus.AWAITING_APPROVAL, TurnStatus.RUNNING)
+"""The states in which a turn's stored transcript may still be the whole one it paused with."""
+
+
+def _after_prompt(transcript: str | None, paused_state: str | None) -> str | None:
+    """A paused turn's stored transcript (a JSON list of messages) without its prompt, the
+    first `prompt` messages its paused state (agent/transcript.py `PausedState`) counts: what
+    `after_prompt` keeps once a resumed turn finishes. Unreadable, nothing is kept rather
+    than the prompt."""
+    if transcript is None or paused_state is None:
+        return transcript  # never paused: a running turn stores no transcript until it ends
+    try:
+        state = json.loads(paused_state)
+        messages = json.loads(transcript)
+        prompt = int(state.get("prompt", 0)) if isinstance(state, dict) else 0
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(messages, list):
+        return None
+    return json.dumps(messages[max(prompt, 0) :], ensure_ascii=False)
+
+
+def _ended_transcript(conn: sqlite3.Connection, turn_id: int) -> str | None:
+    """Inside the caller's transaction: the transcript a turn keeps as it ends unfinished.
+    Paused, or resumed and not finished (`finish` and `pause` write it anew), it still holds
+    its prompt, cut off here; any other keeps what it has."""
+    row = conn.execute(
+        "SELECT status, transcript, paused_state FROM turns WHERE id = ?", (turn_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    status, transcript, paused_state = row[0], row[1], row[2]
+    return _after_prompt(transcript, paused_state) if status in _HOLDS_PROMPT else transcript
+
+
+def _end_paused(
+    conn: sqlite3.Connection, turn_id: int, status: str, label: str, tainted: bool, now: str
+) -> None:
+    conn.execute(
+        "UPDATE turns SET status = ?, tainted = ?, label = ?, transcript = ?,"
+        " finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+        (status, int(tainted), label, _ended_transcript(conn, turn_id), now, turn_id),
+    )
+
+
+def _interrupt_running(
+    conn: sqlite3.Connection, now: str
+) -> list[tuple[int, int | None, int | None, str]]:
+    rows = conn.execute(
+        "SELECT id, chat_id, message_id, kind FROM turns WHERE status = ? ORDER BY id",
+        (TurnStatus.RUNNING,),
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE turns SET status = ?, finished_at = ?, error = 'process stopped mid-turn',"
+            " transcript = ? WHERE id = ?",
+            (TurnStatus.INTERRUPTED, now, _ended_transcript(conn, row[0]), row[0]),
+        )
+    return [(int(r[0]), r[1], r[2], str(r[3])) for r in rows]

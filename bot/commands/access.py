@@ -186,7 +186,7 @@ async def _unlink_counted(
     for approval in await stores.approvals.withdraw_in_chats(detached.stopped_in, decided_by=actor):
         await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
         label = await stores.turns.label_of(approval.turn_id)
-        await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+        await stores.turns.end_paused(approval.turn_id, TurnStatus.SKIPPED, label=label)
     await stores.audit.record(
         "identity.unlinked",
         actor=actor,
@@ -255,7 +255,7 @@ async def _stop_what_they_started(stores: Stores, user: User | None, actor: str)
         await stores.audit.record("approval.withdrawn", actor=actor, subject=approval.id)
         # its turn ends here: let back in later, they do not get it continued (review 85)
         label = await stores.turns.label_of(approval.turn_id)
-        await stores.turns.set_status(approval.turn_id, TurnStatus.SKIPPED, label=label)
+        await stores.turns.end_paused(approval.turn_id, TurnStatus.SKIPPED, label=label)
     return stopped, len(withdrawn)
 
 
