@@ -197,11 +197,19 @@ class AnthropicModel:
         }
         self._client: anthropic.AsyncAnthropic | None = None
         self._stream_cls: Any = None
+        self._building = asyncio.Lock()  # one client, however many first calls at once
 
     async def _sdk(self) -> Any:
-        """The SDK module; its first import (about 1.5 s) runs in a worker thread, not here."""
+        """The SDK module, its client built: the first import (about 1.5 s) and the first
+        client (its transport's imports, httpcore2, trio and truststore, and the trust store
+        loaded: ~0.2 s more) in a worker thread, not here (R260: on the loop, the first
+        turn after a start froze every chat for 120-260 ms)."""
         if self._client is None:
-            await warm_up()
+            async with self._building:
+                if self._client is None:
+                    await warm_up()
+                    sdk = importlib.import_module("anthropic")
+                    await asyncio.to_thread(self._get_client, sdk)
         return importlib.import_module("anthropic")
 
     def _get_client(self, sdk: Any) -> anthropic.AsyncAnthropic:

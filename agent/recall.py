@@ -25,7 +25,7 @@ In a group (or a channel) the reply is read by everyone there, so recall and `me
 draw only on what was said or kept in that chat: what the user said in private, or Steward
 learned elsewhere, stays out of it (`group_scope`).
 
-(Some 415 lines: what a turn recalls and what a search finds share their bars and their scope,
+(Some 495 lines: what a turn recalls and what a search finds share their bars and their scope,
 so they are kept in one place.)
 """
 
