@@ -110,7 +110,7 @@ def test_padding_never_unhides_and_normal_markup_reads_as_before() -> None:
 def test_a_pdfs_text_stops_at_the_cap_naming_the_pages_not_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pdf_text, "MAX_PDF_TEXT", 250_000, raising=False)
+    monkeypatch.setattr(pdf_text, "MAX_PDF_TEXT", 250_000)
     extracted = pdf_text.read_pdf(text_pdf(12, b"A" * 100_000), 30.0)
     assert extracted.pages == 12
     assert len(extracted.text) < 251_000

@@ -16,7 +16,7 @@ from fakes.telegram import FakeTelegram
 from harness import free_port, running_steward, steward_process, until
 
 from agent.types import Address, IncomingMessage
-from bot import app
+from bot import channel_start
 from bot.channel_start import start_channels
 from bot.channels.errors import ChannelStartError
 from bot.channels.slack import SlackChannel
@@ -31,13 +31,15 @@ OWNER_TG = 111
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tries every 0.2 s, at most every 0.4 s (5 s doubling to 5 min in use)."""
-    monkeypatch.setattr(app, "_RETRY_FIRST", 0.2, raising=False)
-    monkeypatch.setattr(app, "_RETRY_MOST", 0.4, raising=False)
+    """Tries every 0.2 s, at most every 0.4 s (5 s doubling to 5 min in use). Set where they
+    are read, and without `raising=False` (R260: set on `bot.app`, which has no such names,
+    they changed nothing and the stopped-channel test could not fail)."""
+    monkeypatch.setattr(channel_start, "_RETRY_FIRST", 0.2)
+    monkeypatch.setattr(channel_start, "_RETRY_MOST", 0.4)
 
 
 async def test_slack_down_at_start_is_started_once_it_is_reachable(
-    tmp_path: Path, fake_model: FakeAnthropic
+    tmp_path: Path, fake_model: FakeAnthropic, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()  # where Slack will be: nothing listens there yet
     owner = f"telegram:{OWNER_TG},slack:UOWNER"
@@ -71,7 +73,15 @@ async def test_slack_down_at_start_is_started_once_it_is_reachable(
             (failed,) = await until(lambda: tg.sent_texts(OWNER_TG), "the failure note")
             assert "The slack channel did not start: cannot reach Slack" in failed
             assert "I keep trying" in failed
-            await asyncio.sleep(1.0)  # tries meanwhile: no more notes
+            # a try after the note fails too (slack_sdk's own connect retry makes one take
+            # ~5 s), and tells no one again
+            caplog.set_level(logging.WARNING, logger="bot.channel_start")
+            await until(
+                lambda: [r for r in caplog.records if "still cannot start" in r.getMessage()],
+                "a failed try after the note",
+                20,
+            )
+            await asyncio.sleep(0.3)
             assert len(tg.sent_texts(OWNER_TG)) == 1
             async with FakeSlack(port=port) as fake:
                 await until(lambda: "slack" in h.steward.switchboard.channels, "Slack up", 15)
