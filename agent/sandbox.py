@@ -89,7 +89,8 @@ DATA_BYTES = max(2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 _CONFINE = f"""\
 set -eu
-ws="$1"; root="$2"; home="$3"; top="$4"; ws_seen="$5"; root_seen="$6"; hidden="$7"; shift 7
+ws="$1"; root="$2"; home="$3"; top="$4"; ws_seen="$5"; root_seen="$6"; hidden="$7"
+top_seen="$8"; shift 8
 echo 1000 > /proc/self/oom_score_adj
 mount -t tmpfs -o mode=0755,size=1m steward-root "$root"
 for d in usr bin sbin lib lib32 lib64 libx32; do
@@ -119,10 +120,13 @@ if mount -t proc -o ro,nosuid,nodev,noexec proc "$root/proc" 2>/dev/null; then
 fi
 mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev steward-tmp "$root/tmp"
 mkdir -p "$root$home" "$root$ws"
-if [ -n "$top" ]; then mount --bind "$root$top" "$root$top"; fi
+if [ -n "$top" ]; then
+  mount --bind "$root$top" "$root$top"; mount -o remount,bind,ro "$root$top"
+fi
 cut -d' ' -f5 /proc/self/mountinfo | while read -r m; do
   case "$m" in
     "$root_seen"/tmp|"$root_seen"/proc|"$root_seen"/dev/*) ;;
+    "$root_seen$top_seen") ;;
     "$root_seen"/*) case "$m" in *\\\\*) exit 97 ;; esac; mount -o remount,bind,ro "$m" ;;
   esac
 done
@@ -193,6 +197,7 @@ def _confined(
         _seen(root + workspace),
         _seen(root),
         hidden,
+        _seen(top) if top else "-",  # remounted read-only by its own name: may hold a space
         *argv,
     ]
 
