@@ -19,6 +19,7 @@ import os
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -308,6 +309,19 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+def _no_temporary_folder() -> str | None:
+    """R259: with no writable temporary folder (a read-only root filesystem) SQLite failed a
+    new database's migration as "disk I/O error" and /status crashed; say what is missing."""
+    try:
+        tempfile.gettempdir()
+    except FileNotFoundError:
+        return (
+            "no writable folder for temporary files (tried $TMPDIR, /tmp, /var/tmp and the"
+            " current folder): set TMPDIR to a writable folder"
+        )
+    return None
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -337,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     # what Steward writes (the database, backups, exports, inbox files) is the owner's alone,
     # whatever umask the shell had (review 63: 022 left steward.db readable by every user)
     os.umask(0o077)
+    if (problem := _no_temporary_folder()) is not None:
+        print(f"steward: {problem}", file=sys.stderr)
+        return 2
     try:
         settings, home = load_at_home()
     except ConfigError as exc:
