@@ -55,6 +55,7 @@ from memory.longterm import (
     Source,
     Trust,
 )
+from memory.longterm.compactions import NewCompaction
 from memory.longterm.wording import carries
 from memory.messages import MessageLog, StoredMessage
 from memory.people import Chat, User
@@ -371,15 +372,10 @@ class MemoryUpkeep:
                 turn_id=turn_id,
                 source_ref=f"messages:{first}-{last}",
                 label=label,
-            )
-        )
-        await self._store.compactions.record(
-            chat_id=chat.id,
-            first_message_id=first,
-            last_message_id=last,
-            episode_id=episode.memory.id,
-            facts_saved=len(facts),
-            turn_id=turn_id,
+            ),
+            # stored with the episode, in one transaction (R254: a stop between the two left
+            # an episode with no mark, and the same messages were summarised into a second)
+            compaction=NewCompaction(chat.id, first, last, len(facts), turn_id),
         )
         log.info(
             "chat %s: messages %d-%d compacted into episode #%d (%d facts saved)",

@@ -9,23 +9,31 @@ closed, a grace period, then its process group terminated. A line is gathered in
 and one past `LINE_LIMIT` ends the link: `on_refused` is told (the server is restarted, as for
 a remote server's overlong answer). The limit is higher than a remote server's (a local one
 may hand over a whole file; its output is cut for the model far below either).
+
+The server dies with Steward (`_start`): a Steward killed (SIGKILL, the OOM killer) never
+stops it, and one that ignores its stdin's end (a Node server with a timer) ran on, one more
+at every crash and restart (R254).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import IO
 
 import anyio
 import mcp_types as types
+from anyio._core._eventloop import get_async_backend
 from anyio.abc import Process
 from mcp import StdioServerParameters
 from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
+
+from agent.child_death import dies_with_parent
 
 __all__ = ["LINE_LIMIT", "stdio_transport"]
 
@@ -49,13 +57,7 @@ async def stdio_transport(
     limit: int = LINE_LIMIT,
 ) -> AsyncIterator[tuple[anyio.abc.ObjectReceiveStream, anyio.abc.ObjectSendStream]]:
     """Start `server` and yield the session's read and write streams (the SDK's transport)."""
-    process = await anyio.open_process(
-        [server.command, *server.args],
-        env=get_default_environment() | (server.env or {}),
-        stderr=errlog,
-        cwd=server.cwd,
-        start_new_session=True,  # its own process group: stopped whole, children too
-    )
+    process = await _start(server, errlog)
     to_session, from_server = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     to_server, from_session = anyio.create_memory_object_stream[SessionMessage](0)
 
@@ -104,6 +106,25 @@ async def stdio_transport(
                 to_server.close()
                 await _stop(process)
             tasks.cancel_scope.cancel()
+
+
+async def _start(server: StdioServerParameters, errlog: IO[str]) -> Process:
+    """The server's process, as `anyio.open_process` makes it, in a session of its own (its
+    process group: stopped whole, children too) and tied to Steward's life: the kernel kills
+    it when Steward dies (`dies_with_parent`, as the shell tool's commands). `open_process`
+    takes no `preexec_fn`; the backend it calls passes one on to the loop's `subprocess_exec`
+    (asyncio's and uvloop's both take it). The fork is made on the event loop's thread, which
+    lives as long as Steward (the signal comes when the thread that forked ends)."""
+    return await get_async_backend().open_process(
+        [server.command, *server.args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errlog,
+        cwd=server.cwd,
+        env=get_default_environment() | (server.env or {}),
+        start_new_session=True,
+        preexec_fn=dies_with_parent(),
+    )
 
 
 def _parsed(line: bytes) -> SessionMessage | Exception:

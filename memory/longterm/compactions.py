@@ -5,17 +5,44 @@ latest mark names the episode that recall brings back for the chat.
 
 Every turn asks for its chat's marks (the history window, recall), and marks are rare and only
 ever added here: each chat's latest mark is read once and kept until `record` adds one.
+
+A compaction's mark is stored in the transaction that stores its episode (`record_in`, through
+`LongTermMemory.save(..., compaction=)`): both or neither. R254: the episode was committed,
+then its vector written, then the mark; a stop in between (SIGKILL, or upkeep cut off at a
+normal stop) left an episode with no mark, and after the restart the same messages were
+summarised again into a second episode in force beside it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.longterm.types import Compaction
 
-__all__ = ["CompactionLog", "compaction_of_row"]
+__all__ = ["CompactionLog", "NewCompaction", "compaction_of_row"]
+
+_INSERT = (
+    "INSERT INTO memory_compactions (chat_id, first_message_id, last_message_id, episode_id,"
+    " facts_saved, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
+class NewCompaction:
+    """A mark to store with its episode: messages `first_message_id`..`last_message_id` of a
+    chat summarised (by the model call of `turn_id`), `facts_saved` facts saved from them."""
+
+    chat_id: int
+    first_message_id: int
+    last_message_id: int
+    facts_saved: int
+    turn_id: int | None
 
 
 class CompactionLog:
@@ -40,24 +67,42 @@ class CompactionLog:
     ) -> int:
         """Mark messages `first_message_id`..`last_message_id` of a chat as summarised into
         `episode_id` (by the model call of `turn_id`); returns the mark's id."""
+        mark = NewCompaction(chat_id, first_message_id, last_message_id, facts_saved, turn_id)
+        return await self.add(mark, episode_id)
+
+    async def add(self, mark: NewCompaction, episode_id: int | None) -> int:
+        """Store `mark` for `episode_id` (kept already) on its own; returns the mark's id."""
         try:
-            return await self._db.execute(
-                "INSERT INTO memory_compactions (chat_id, first_message_id, last_message_id,"
-                " episode_id, facts_saved, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    chat_id,
-                    first_message_id,
-                    last_message_id,
-                    episode_id,
-                    facts_saved,
-                    turn_id,
-                    iso(self._clock.now()),
-                ),
-            )
+            return await self._db.execute(_INSERT, self._values(mark, episode_id))
         finally:
-            self._generation += 1
-            self._latest.pop(chat_id, None)
-            self._through.pop(chat_id, None)
+            self.changed(mark.chat_id)
+
+    async def record_in(
+        self, tx: aiosqlite.Connection, mark: NewCompaction, episode_id: int
+    ) -> None:
+        """Store `mark` for `episode_id` inside the caller's transaction (the one storing the
+        episode). The caller calls `changed` once that transaction ended, either way."""
+        try:
+            await tx.execute(_INSERT, self._values(mark, episode_id))
+        finally:
+            self.changed(mark.chat_id)
+
+    def changed(self, chat_id: int) -> None:
+        """A mark of this chat was added, or its transaction ended: read its marks afresh."""
+        self._generation += 1
+        self._latest.pop(chat_id, None)
+        self._through.pop(chat_id, None)
+
+    def _values(self, mark: NewCompaction, episode_id: int | None) -> tuple[Any, ...]:
+        return (
+            mark.chat_id,
+            mark.first_message_id,
+            mark.last_message_id,
+            episode_id,
+            mark.facts_saved,
+            mark.turn_id,
+            iso(self._clock.now()),
+        )
 
     async def compacted_through(self, chat_id: int) -> int:
         """The id of the last message of this chat already summarised into an episode (0: none)."""

@@ -5,15 +5,17 @@ This is the source of truth. Vectors live elsewhere (`vectors.py`) and are deriv
 Every read takes a `user_id`: one user's memories never come back for another. The values are in
 `types.py`, the query words in `terms.py`, compaction marks in `compactions.py`.
 
-(Some 500 lines: the table's writes and its supersession rules are one contract.)
+(Some 510 lines: the table's writes and its supersession rules are one contract.)
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -152,11 +154,17 @@ class MemoryRecords:
     # -- writing ------------------------------------------------------------------------------
 
     async def insert(
-        self, new: NewMemory, *, supersede: Iterable[int] = (), retired_by: int | None = None
+        self,
+        new: NewMemory,
+        *,
+        supersede: Iterable[int] = (),
+        retired_by: int | None = None,
+        also: Callable[[aiosqlite.Connection, int], Awaitable[None]] | None = None,
     ) -> Memory:
         """Insert a memory and retire `supersede` (ids of this user's memories in force) in one
         transaction. `retired_by`: the memory is replaced already (by a newer one) as it is
-        stored: out of the keyword index, and no vector is owed or to remove."""
+        stored: out of the keyword index, and no vector is owed or to remove. `also(tx, id)`:
+        more writes in the same transaction (an episode's compaction mark, R254)."""
         text = normalize_text(new.text)
         if not visible(text):  # nothing, or zero-width marks alone (R121)
             raise ValueError("a memory needs some text")
@@ -184,6 +192,8 @@ class MemoryRecords:
                 await tx.execute(
                     "DELETE FROM memory_vector_removals WHERE memory_id = ?", (memory_id,)
                 )
+            if also is not None:
+                await also(tx, memory_id)
         memory = await self.get(new.user_id, memory_id)
         assert memory is not None
         return memory

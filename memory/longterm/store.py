@@ -10,7 +10,7 @@ and `save_messages` (bulk: stored and keyword-searchable on return, vectors writ
 background task; `flush_vectors` waits for them), `search` (mode, limit, since/until, kinds,
 scope). Ranking weights are a frozen `Weights` given at construction.
 
-(Some 535 lines: this is the store's whole public surface, and each method is a thin
+(Some 555 lines: this is the store's whole public surface, and each method is a thin
 delegation to records, retrieval, vectors-behind or the shared text-vector cache.)
 
 Consistency: a memory is committed to SQLite first, then its vector is written; forgetting
@@ -45,7 +45,7 @@ from memory.clock import Clock
 from memory.db import Database
 from memory.embedder import Embedder
 from memory.longterm.behind import VectorsBehind
-from memory.longterm.compactions import CompactionLog
+from memory.longterm.compactions import CompactionLog, NewCompaction
 from memory.longterm.keyword import RowFilter
 from memory.longterm.lookups import RowLookups
 from memory.longterm.ranking import SearchMode, SearchResult, Weights
@@ -235,13 +235,25 @@ class LongTermMemory:
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def save(self, new: NewMemory, *, vector: np.ndarray | None = None) -> Saved:
+    async def save(
+        self,
+        new: NewMemory,
+        *,
+        vector: np.ndarray | None = None,
+        compaction: NewCompaction | None = None,
+    ) -> Saved:
         """Save a memory (see the module docstring for supersession). `vector`: its embedding,
-        when the caller has it already (a batch embedded at once)."""
+        when the caller has it already (a batch embedded at once). `compaction`: the mark of the
+        messages this episode summarises, stored in the same transaction as it (R254: a stop
+        between the two left an episode with no mark, and its messages were summarised again);
+        the vector is written after, as for any memory (restored by `reconcile` if cut off)."""
         trust = new.resolved_trust
         same = await self.records.same_text(new.user_id, new.text)
         if same is not None and (same.trust is Trust.TRUSTED or trust is Trust.UNTRUSTED):
-            return Saved(await self._said_again(same, new, trust), duplicate=True)
+            saved = Saved(await self._said_again(same, new, trust), duplicate=True)
+            if compaction is not None:  # the episode is kept already: only the mark to add
+                await self.compactions.add(compaction, saved.memory.id)
+            return saved
         vector, similar = await self._similar(new, vector)
         targets: set[int] = set(new.replaces)
         if same is not None:
@@ -275,9 +287,19 @@ class LongTermMemory:
             allowed = []
         refused = [i for i in refused if i in new.replaces]
         latest = max(newer, key=lambda m: (m.created_at, m.id)).id if newer else None
-        memory = await self.records.insert(
-            new, supersede=[m.id for m in allowed], retired_by=latest
-        )
+        marks = self.compactions
+        try:
+            memory = await self.records.insert(
+                new,
+                supersede=[m.id for m in allowed],
+                retired_by=latest,
+                also=None
+                if compaction is None
+                else lambda tx, memory_id: marks.record_in(tx, compaction, memory_id),
+            )
+        finally:
+            if compaction is not None:  # committed or rolled back: its marks are read afresh
+                marks.changed(compaction.chat_id)
         retired = await self.records.get_many(
             new.user_id, [m.id for m in allowed], active_only=False
         )
