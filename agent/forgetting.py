@@ -8,12 +8,12 @@ back as an "earlier message". So a memory forgotten takes with it the exchange i
 a transcript row forgotten takes its message: the stored text becomes a placeholder everywhere
 it is read, the transcript rows of it (every member's, in a group) and their vectors go, the
 turn's own transcript is dropped, and the person's earlier commands and their answers in
-their private chats (a `/remember` that said it, a `/memory search` that quoted it) lose its
-text. A fact compaction drew from a span of conversation has no exchange of its own: it takes
-the messages of that span that say it in its words (`carries`: every number and every word that
-tells it apart, give or take an ending; not the rest of the span, nor other wordings of it,
-which the answer sends to /memory search) and the compaction's own transcript; the summary is
-named, to forget too.
+their private chats (a `/remember` that said it, a `/memory search` that quoted it or searched
+for some of its words: R256) lose its text. A fact compaction drew from a span of conversation
+has no exchange of its own: it takes the messages of that span that say it in its words
+(`carries`: every number and every word that tells it apart, give or take an ending; not the
+rest of the span, nor other wordings of it, which the answer sends to /memory search) and the
+compaction's own transcript; the summary is named, to forget too.
 Copies elsewhere go too (R95): its own words are taken out of the tool results and memory side
 calls in the person's other turns' stored transcripts (a later search result that quoted it, the
 call that drew it) and out of the `memory_save` request that saved it (`/approve show` printed it
@@ -156,6 +156,8 @@ class Forgetting:
             await self._turns.scrub_transcripts(
                 user_id, text, FORGOTTEN, side_calls=text == memory.text
             )
+        # a `/memory search` for some of its words (the secret searched for to forget it, R256)
+        await self._messages.scrub_searches(user_id, texts, FORGOTTEN)
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
         files = FilesForgotten()
         if self._files is not None:

@@ -4,6 +4,9 @@ One `aiosqlite` connection serves the whole process. Writes go through `transact
 `atomic()`, `execute()` or `insert_new()`, which hold one asyncio lock, so statements of concurrent
 tasks never interleave inside another task's transaction. Each helper but `transaction()` is one
 trip to the connection's thread (a turn makes dozens: each costs the event loop a wake-up).
+
+(Some 420 lines: the one connection's helpers, and the WAL's emptying tried again in the
+background, which must hold the same write lock.)
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ logging.getLogger("aiosqlite").addFilter(lambda record: record.levelno > logging
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
+WAL_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+"""Seconds before each new try to empty the WAL while a program outside Steward reads the
+database (a backup, a sqlite3 shell): some nine minutes in all, then a warning."""
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -87,6 +94,7 @@ class Database:
         self.path = path
         self.read_only = read_only
         self._write_lock = asyncio.Lock()
+        self._wal_retry: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -149,12 +157,55 @@ class Database:
         return db
 
     async def close(self) -> None:
+        retry, self._wal_retry = self._wal_retry, None
+        if retry is not None and not retry.done():
+            retry.cancel()
+            await asyncio.wait([retry])
+            log.warning(
+                "database %s: closed before its WAL could be emptied (another program reads it):"
+                " words deleted lately may stay in %s-wal until it is",
+                self.path.name,
+                self.path.name,
+            )
         await self._conn.close()
 
-    async def truncate_wal(self) -> None:
+    async def truncate_wal(self) -> bool:
         """Copy the WAL into the database and empty it: old page images (words deleted since)
-        do not stay behind in it."""
-        await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        do not stay behind in it. Whether it was emptied now: while a program outside Steward
+        holds a read transaction (a backup, a sqlite3 shell) it cannot be, and waiting for it
+        here held every chat's writes (R256: the 5 s busy timeout, then nothing); it is tried
+        again in the background (WAL_RETRIES), and a warning logged if it never could be."""
+        if await self._try_truncate():
+            return True
+        if self._wal_retry is None or self._wal_retry.done():
+            log.info("database %s: WAL in use by another program; emptied later", self.path.name)
+            self._wal_retry = asyncio.get_running_loop().create_task(
+                self._truncate_later(), name="wal-truncate"
+            )
+        return False
+
+    async def _try_truncate(self) -> bool:
+        """One try without waiting: not inside a transaction of ours (the write lock)."""
+        async with self._write_lock:
+            return await self._run(_truncate)
+
+    async def _truncate_later(self) -> None:
+        for delay in WAL_RETRIES:
+            await asyncio.sleep(delay)
+            try:
+                if await self._try_truncate():
+                    return
+            except (sqlite3.Error, StorageFailed) as exc:
+                log.warning("database %s: emptying the WAL failed: %s", self.path.name, exc)
+                return
+        log.warning(
+            "database %s: its WAL could not be emptied for %.0f s: another program keeps a read"
+            " transaction open (a backup, a sqlite3 shell); words deleted lately stay in %s-wal"
+            " until the next forget or stop empties it",
+            self.path.name,
+            sum(WAL_RETRIES),
+            self.path.name,
+        )
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT MAX(version) AS v FROM schema_version")
@@ -303,6 +354,19 @@ def _atomic(
     if after is not None:
         after(result)
     return result
+
+
+def _truncate(conn: sqlite3.Connection) -> bool:
+    """`wal_checkpoint(TRUNCATE)` with no busy wait; whether the WAL was emptied (the result
+    row's first column is 1 when a reader or writer kept it)."""
+    kept = _fetchone(conn, "PRAGMA busy_timeout", ())
+    timeout = int(kept[0]) if kept is not None else 5000
+    conn.execute("PRAGMA busy_timeout=0").close()
+    try:
+        row = _fetchone(conn, "PRAGMA wal_checkpoint(TRUNCATE)", ())
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={timeout}").close()
+    return row is None or int(row[0]) == 0
 
 
 def _write(conn: sqlite3.Connection, sql: str, params: Params, insert: bool) -> int:

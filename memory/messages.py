@@ -9,12 +9,13 @@ called after each message is committed, never with the message path's failure on
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
@@ -552,6 +553,17 @@ class MessageLog:
             (text, placeholder, user_id, text, user_id),
         )
 
+    async def scrub_searches(self, user_id: int, texts: Iterable[str], placeholder: str) -> int:
+        """Take the words of the person's `/memory search` commands in their private chats out,
+        when they are found inside one of `texts` (R256: the secret searched for to forget it
+        stayed in the command that found it), and the answer's quote of them ("No memories or
+        messages match “…”"); as the search matches, case and punctuation aside. Words shorter
+        than MIN_QUERY would match nearly anything: left. How many commands were changed."""
+        folded = [f for f in (_folded(t) for t in texts) if len(f) >= MIN_QUERY]
+        if not folded:
+            return 0
+        return await self._db.atomic(_scrub_searches, user_id, folded, placeholder)
+
     async def of_turn(self, turn_id: int) -> list[StoredMessage]:
         """The messages of one turn (what set it off, and what Steward sent), oldest first."""
         rows = await self._db.fetchall(
@@ -575,3 +587,60 @@ class MessageLog:
             (chat_id, message_id, after + 1),
         )
         return [_message(row) for row in [*reversed(earlier), *later]]
+
+
+MIN_QUERY = 3
+"""Characters (case and punctuation aside) a search's words need before they are taken out of
+the command that said them: "pw" is inside nearly any forgotten text."""
+_SEARCH = re.compile(r"(\s*/memory(?:@\w+)?\s+search\s+)(.*\S)\s*", re.I | re.S)
+_QUOTED = re.compile(r"“([^”]*)”")
+ANSWERS = 3
+"""The Steward messages after a search command looked at for its answer's quote of it."""
+
+
+def _folded(text: str) -> str:
+    """Words as the search compares them: "Hunter2-Xq9vLp" is "hunter2 xq9vlp"."""
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
+
+
+def _scrub_searches(
+    conn: sqlite3.Connection, user_id: int, folded: list[str], placeholder: str
+) -> int:
+    """`scrub_searches` in one transaction: the person's commands in their private chats (the
+    chat and author index), those that search for words a forgotten text holds."""
+    rows = conn.execute(
+        "SELECT m.id, m.chat_id, m.text FROM chats AS c JOIN messages AS m ON m.chat_id = c.id"
+        " WHERE c.kind = 'private' AND m.direction = 'in' AND m.user_id = ?"
+        " AND m.in_history = 0 AND m.text LIKE '%/memory%search%'",
+        (user_id,),
+    ).fetchall()
+    changed = 0
+    for message_id, chat_id, text in rows:
+        found = _SEARCH.fullmatch(text)
+        if found is None or found[2] == placeholder:
+            continue
+        query = _folded(found[2])
+        if len(query) < MIN_QUERY or not any(query in f for f in folded):
+            continue
+        conn.execute(
+            "UPDATE messages SET text = ? WHERE id = ?", (found[1] + placeholder, message_id)
+        )
+        changed += 1
+        answers = conn.execute(
+            "SELECT id, text FROM messages WHERE chat_id = ? AND id > ? AND direction = 'out'"
+            " AND in_history = 0 ORDER BY id LIMIT ?",
+            (chat_id, message_id, ANSWERS),
+        ).fetchall()
+        unquoted = partial(_unquoted, query=found[2], placeholder=placeholder)
+        for answer_id, answer in answers:
+            kept = _QUOTED.sub(unquoted, answer)
+            if kept != answer:
+                conn.execute("UPDATE messages SET text = ? WHERE id = ?", (kept, answer_id))
+    return changed
+
+
+def _unquoted(quote: re.Match[str], query: str, placeholder: str) -> str:
+    """A quote of the search's words (whole, or shortened with "…") as the placeholder."""
+    said = quote[1]
+    shortened = said.endswith("…") and len(said) > MIN_QUERY and query.startswith(said[:-1])
+    return f"“{placeholder}”" if said == query or shortened else quote[0]
