@@ -36,6 +36,7 @@ import idna
 from agent.text_scripts import mixed_scripts
 
 __all__ = [
+    "BIDI",
     "KEPT_HEAD",
     "Card",
     "describe_sources",
@@ -53,7 +54,9 @@ Measure = Callable[[str], int]
 _INVISIBLE_EXTRA = frozenset(
     {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x2800, 0x3164, 0xFFA0, 0xFFFC}
 )
-_BIDI = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+BIDI = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+"""The bidirectional marks, embeddings, overrides and isolates: shown as escapes on a card, and
+the reordering ones in every outgoing chat text (bot.channels.formatting)."""
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _SAME_RUN = 8  # identical invisible characters in a row from which they are counted, not listed
 _MIXED_RUN = 16  # a run of a few kinds of invisible characters from which they are counted
@@ -183,9 +186,7 @@ def terminal_safe(text: str) -> str:
     """For a terminal: control characters (so ANSI sequences) and bidi controls escaped, the
     rest untouched (emoji joiners stay)."""
     return "".join(
-        _escape(c)
-        if c not in "\n\t" and (unicodedata.category(c) == "Cc" or ord(c) in _BIDI)
-        else c
+        _escape(c) if c not in "\n\t" and (unicodedata.category(c) == "Cc" or ord(c) in BIDI) else c
         for c in text
     )
 

@@ -11,6 +11,14 @@ A link always shows its URL (`[text](https://x)` → `text (https://x)`, only th
 is the URL), reference-style links (`[text][1]` … `[1]: https://x`) too, in every piece of a
 long reply. A code block's lines are never indented (a code block in a numbered step is the code
 to copy, as written). Long texts are split by `splitting.py`.
+
+Bidi embeddings, overrides and isolates (U+202A to 202E, U+2066 to 2069) go out as visible escapes
+(`\\u202e`), on both platforms (`unreordered`): one in a link's label reversed the line after it,
+so the URL shown read as another site (R258). Marks (U+200E/F) stay: Hebrew needs them. A part
+of a long Telegram reply that Telegram counts as empty (`telegram_blank`) is not sent.
+
+(Some 425 lines: both platforms' dialects share one renderer and what every outgoing text
+passes through; split, each half would hold a copy of the other's rules.)
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 
 from markdown_it.tree import SyntaxTreeNode
 
+from agent.cards import BIDI
 from bot.channels.splitting import Chunk, markdown_chunks, markdown_parser, split_plain
 
 __all__ = [
@@ -35,8 +44,10 @@ __all__ = [
     "slack_chunks",
     "slack_to_plain",
     "split_plain",
+    "telegram_blank",
     "telegram_chunks",
     "telegram_visible_text",
+    "unreordered",
     "utf16_len",
 ]
 
@@ -52,9 +63,34 @@ list's indentation is not added to the code's lines. Markdown text never holds i
 replaces NUL with U+FFFD."""
 
 
+_MARKS = frozenset({0x061C, 0x200E, 0x200F})
+_REORDERING = {code: f"\\u{code:04x}" for code in BIDI - _MARKS}
+_TELEGRAM_BLANK = frozenset(
+    chr(code)
+    for code in (
+        *(0x00A0, 0x1680, 0x180E, 0x205F, 0x2800, 0x3000, 0xFEFF, 0xFFFC),
+        *range(0x2000, 0x2010),  # spaces of every width, zero-width ones, marks
+        *range(0x2028, 0x2030),  # line and paragraph separators, embeddings and overrides
+        *range(0xE0000, 0xE0080),  # tags
+    )
+)
+"""What Telegram counts as nothing (TDLib's `strip_empty_characters`, and the line separators and
+overrides `clean_input_string` removes), besides Python's whitespace."""
+
+
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def unreordered(text: str) -> str:
+    """`text` with each character that reorders what follows it as a visible escape."""
+    return text.translate(_REORDERING)
+
+
+def telegram_blank(text: str) -> bool:
+    """Whether Telegram refuses `text` (as shown) as "message text is empty"."""
+    return all(char.isspace() or char in _TELEGRAM_BLANK for char in text)
 
 
 # ------------------------------------------------------------------------- rendering
@@ -347,18 +383,20 @@ def plain_fallback(chunk: Chunk) -> str:
 
 
 def telegram_chunks(markdown: str, limit: int = TELEGRAM_LIMIT) -> list[Chunk]:
-    """Telegram HTML messages for a Markdown text, split on paragraph boundaries."""
+    """Telegram HTML messages for a Markdown text, split on paragraph boundaries; a part
+    Telegram would count as empty (R258: U+2800 alone after a long paragraph) is left out."""
     return markdown_chunks(
-        markdown,
+        unreordered(markdown),
         markdown_to_telegram_html,
         lambda markup: utf16_len(telegram_visible_text(markup).strip()),
         limit,
+        blank=lambda markup: telegram_blank(telegram_visible_text(markup)),
     )
 
 
 def slack_chunks(markdown: str, limit: int = SLACK_LIMIT) -> list[Chunk]:
     """Slack mrkdwn messages for a Markdown text, split on paragraph boundaries."""
-    return markdown_chunks(markdown, markdown_to_slack, len, limit)
+    return markdown_chunks(unreordered(markdown), markdown_to_slack, len, limit)
 
 
 # ------------------------------------------------------------------------- Slack → plain

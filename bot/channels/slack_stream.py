@@ -11,11 +11,15 @@ stream is the model's Markdown with each link written as the final post writes i
 - from the first `](` or `]:` left (a link with a title, a URL with spaces or parentheses, a
   label over several lines, a reference definition) nothing more is streamed: the final post
   shows the rest. With no definition, `[label][ref]` or `[label]` is plain text.
+
+Bidi embeddings, overrides and isolates are escaped as in the final post (R258).
 """
 
 from __future__ import annotations
 
 import re
+
+from bot.channels.formatting import unreordered
 
 __all__ = ["stream_markdown"]
 
@@ -39,7 +43,7 @@ def _flat(link: re.Match[str]) -> str:
 def stream_markdown(text: str) -> str:
     """What a stream may show of `text`, the reply so far: a prefix of what it shows once
     more is written, as far as that can be known (what is not is simply not streamed)."""
-    shown = _LINK.sub(_flat, text)
+    shown = _LINK.sub(_flat, unreordered(text))
     if left := _LINK_LEFT.search(shown):
         shown = shown[: left.start()]
     at = shown.find("[", shown.rfind("\n") + 1)  # the line being written

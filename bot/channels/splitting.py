@@ -22,7 +22,7 @@ The text is parsed once as a whole, so that a reference-style link (`[text][1]` 
 with the text's link definitions. Each piece keeps the Markdown it came from (with the
 definitions it uses), the plain-text fallback when a platform rejects markup.
 
-(Some 550 lines: splitting each kind of block, packing the pieces, and searching how much fits
+(Some 570 lines: splitting each kind of block, packing the pieces, and searching how much fits
 are one algorithm, recursive over the syntax tree; split up, its parts would call each other.)
 """
 
@@ -90,6 +90,8 @@ def split_plain(text: str, limit: int, measure: Callable[[str], int] = len) -> l
     cut = limit
     while cut > 1 and measure(text[:cut]) > limit:
         cut -= 1
+    while 1 < cut < len(text) and _joined(text, cut):
+        cut -= 1  # never inside a character as it shows (R258: a flag)
     return [text[:cut], *split_plain(text[cut:], limit, measure)]
 
 
@@ -117,10 +119,15 @@ def _pack(parts: list[str], separator: str, limit: int, measure: Callable[[str],
 
 
 def markdown_chunks(
-    markdown: str, render: Render, size: Callable[[str], int], limit: int
+    markdown: str,
+    render: Render,
+    size: Callable[[str], int],
+    limit: int,
+    blank: Callable[[str], bool] = lambda markup: not markup.strip(),
 ) -> list[Chunk]:
     """Messages for a Markdown text: whole top-level blocks packed while the rendered markup
-    fits `limit` (as `size` measures it); a block too long alone is split along its structure."""
+    fits `limit` (as `size` measures it); a block too long alone is split along its structure.
+    A piece whose markup the platform counts as empty (`blank`) is left out: nothing shows."""
     env: dict[str, Any] = {}
     blocks = _blocks(markdown, env)  # the whole text parsed once: its link definitions
     references: Mapping[str, Any] = env.get("references") or {}
@@ -146,7 +153,7 @@ def markdown_chunks(
         chunks.extend(
             Chunk(markup, _with_definitions(source, references, lines))
             for markup, source in parts
-            if markup.strip()
+            if not blank(markup)
         )
     return chunks
 
@@ -527,7 +534,8 @@ def _open_span(text: str) -> bool:
 
 def _joined(line: str, at: int) -> bool:
     """Whether cutting `line` before `at` would split one character as it is seen: a mark that
-    combines with the one before, a joiner, a variation selector."""
+    combines with the one before, a joiner, a variation selector, a flag (R258: a pair of
+    regional indicators, or a tag sequence like England's)."""
     after, before = line[at], line[at - 1]
     return (
         unicodedata.category(after) in ("Mn", "Mc", "Me")
@@ -535,7 +543,21 @@ def _joined(line: str, at: int) -> bool:
         or before == "\u200d"
         or unicodedata.combining(before) == 9  # a virama joins the consonant after it
         or 0x1F3FB <= ord(after) <= 0x1F3FF  # a skin tone
+        or 0xE0020 <= ord(after) <= 0xE007F  # a tag, up to the cancel tag that ends the flag
+        or (_regional(after) and _pairs_open(line, at))
     )
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def _pairs_open(line: str, at: int) -> bool:
+    """Whether an odd number of regional indicators stand right before `at` (a flag's half)."""
+    start = at
+    while start and _regional(line[start - 1]):
+        start -= 1
+    return (at - start) % 2 == 1
 
 
 def _reach(sizes: Iterable[int]) -> list[int]:

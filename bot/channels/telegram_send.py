@@ -22,7 +22,7 @@ answer from Telegram saying it failed, is sent again without a word.
 A preview that flood control kept from being taken down longer than a call waits is taken
 down once it is over, in the background (R228).
 
-(Some 520 lines: every call that puts something in a chat shares the flood control, the
+(Some 530 lines: every call that puts something in a chat shares the flood control, the
 retries, the chat a group moved to and the press a word may answer.)
 """
 
@@ -46,6 +46,7 @@ from bot.channels.formatting import (
     Chunk,
     plain_fallback,
     split_plain,
+    telegram_blank,
     telegram_chunks,
     utf16_len,
 )
@@ -97,9 +98,10 @@ _HOPELESS = (
     "topic_closed",
     "peer_id_invalid",
     "channel_private",
+    "message text is empty",  # the text, not the chat: Telegram counts it as nothing (R258)
 )
-"""Telegram's words (a 400's description, lowercased) for a chat that refuses the bot's message
-however often it is sent: it stays so until someone in the chat changes it."""
+"""Telegram's words (a 400's description, lowercased) for a message refused however often it is
+sent: the chat refuses the bot until someone in it changes that, or the text is empty."""
 
 
 ALERT_CHARS = 200
@@ -146,9 +148,10 @@ def _alert(text: str) -> str:
 
 def _refused(exc: TelegramError) -> DeliveryError:
     """The DeliveryError for `exc`: permanent when the chat refuses the bot for good (blocked,
-    removed from the group, muted there, the chat or its forum topic gone or closed), so it is
-    not tried again and again for a week and the owner is told at once; `Throttled` for flood
-    control that asked for a longer wait than a send waits, so redelivery waits it out."""
+    removed from the group, muted there, the chat or its forum topic gone or closed) or the text
+    is one Telegram counts as empty, so it is not tried again and again for a week and the owner
+    is told at once; `Throttled` for flood control that asked for a longer wait than a send
+    waits, so redelivery waits it out."""
     if isinstance(exc, TelegramRetryAfter):
         return Throttled(f"Telegram: {exc}", retry_after=exc.retry_after)
     error = str(exc).lower()
@@ -320,7 +323,8 @@ class TelegramSender:
             )
         last = ""
         for piece in split_plain(plain_fallback(chunk), 4096, utf16_len):
-            last = str(await self._send(address, piece, html=False))
+            if not telegram_blank(piece):  # R258: refused as empty
+                last = str(await self._send(address, piece, html=False))
         return last
 
     async def answer_press(self, press: PressAnswer, text: str | None) -> None:

@@ -51,6 +51,17 @@ JSON_FIELDS = frozenset(
     }
 )
 MAX_TEXT = 4096
+EMPTY = frozenset(
+    chr(code)
+    for code in (
+        *(0x00A0, 0x1680, 0x180E, 0x202E, 0x202F, 0x205F, 0x2800, 0x3000, 0xFEFF, 0xFFFC),
+        *range(0x2000, 0x200B),  # replaced by a space
+        *range(0x200B, 0x2010),  # zero-width space, (non-)joiner, marks
+        *range(0xE0000, 0xE0080),  # tags
+    )
+)
+"""Characters TDLib's `strip_empty_characters` counts as nothing: a text of these and
+whitespace alone is "message text is empty"."""
 HTML_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
     | {"tg-spoiler", "span", "blockquote", "tg-emoji"}
@@ -668,7 +679,7 @@ class FakeTelegram:
                 text, entities = parse_html(text)
             except (ValueError, KeyError) as e:
                 raise TelegramError(400, f"Bad Request: can't parse entities: {e}") from None
-        if not text.strip():
+        if all(char.isspace() or char in EMPTY for char in text):
             raise TelegramError(400, "Bad Request: message text is empty")
         if len(text) > MAX_TEXT:
             raise TelegramError(400, "Bad Request: message is too long")
