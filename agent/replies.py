@@ -102,8 +102,10 @@ async def _answered(stores: Stores, ref: ReplyRef) -> Answered | None:
             where = "your post in the channel"
         return Answered(stored.text, stored.label, stored.id, where or "your message")
     if ref.text and ref.by_bot:
-        if await stores.approvals.is_card(ref.channel, ref.chat_id, ref.message_id):
-            return None  # an approval id never reaches the model (review 114)
+        if not ref.chat_id or await stores.approvals.is_card(
+            ref.channel, ref.chat_id, ref.message_id
+        ):  # an approval id never reaches the model (review 114); in a chat the platform
+            return None  # does not name, whether it is a card cannot be asked (R257)
         # Steward's, by the platform's word, but not in the log: its label is unknown
         source = f"quote:{ref.channel}:chat:{ref.chat_id}"
         return Answered(_clean(ref.text), Label.untrusted(source), None, where or "your message")

@@ -4,15 +4,18 @@ it answered in, a comment under its channel post), recording other people's comm
 owner's summary, and turning a message's files and the message it answers into the turn's
 inputs, with a clear reply for every file that could not be used. A message's files and those
 of the message it answers share one room for their text (`MediaIntake.share`, R197): an album
-of ten text files had been 600,000 characters in one model call, past a guest's whole day."""
+of ten text files had been 600,000 characters in one model call, past a guest's whole day.
+An approval id still pending never reaches the model from what a message brings from outside
+(a forward, a share, the message it answers: R257), whichever path brought it."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from agent.attachments import Answered, Attachment, MediaKind, ReplyRef
+from agent.forwarded import masked, masked_answered, unseen
 from agent.media.intake import FileSource, Intake, MediaIntake, media_note
 from agent.media.share import Share
 from agent.media.stt import Transcriber
@@ -154,6 +157,12 @@ class Inbound:
         steward = self._steward
         intake = Intake()
         ref = message.replying_to
+        hidden: set[str] = set()  # pending approval ids, looked up only for outside text
+        if message.forwarded_from is not None or ref is not None:
+            hidden = {a.id for a in await steward.stores.approvals.pending()}
+        if (text := masked(message.text, hidden)) != message.text:
+            message = replace(message, text=text)
+            await steward.stores.messages.set_text(message_id, stored_text(message))
         share = await self._share(user) if message.media or (ref and ref.media) else None
         if message.media:
             source = steward.switchboard.get(message.address.channel)
@@ -181,7 +190,9 @@ class Inbound:
         answered = None
         attachments = list(intake.attachments)
         if ref is not None:
-            answered = await find_answered(steward.stores, ref)
+            answered = await find_answered(steward.stores, ref) or unseen(ref)
+            if answered is not None:
+                answered = masked_answered(answered, hidden)
             if answered is not None and ref.author is not None and ref.media:
                 attachments += await self._replied_files(
                     message, user, chat_id, message_id, ref, answered, share

@@ -289,6 +289,7 @@ class SlackChannel:
         self._ping_interval = ping_interval
         self.finished = asyncio.Event()
         self.bot_user_id = ""
+        self.bot_id = ""  # its app's bot id: a post of Steward's may carry only that
         self._client: AsyncWebClient | None = None
         self._previews: AsyncWebClient | None = None  # no rate-limit retry (R228)
         self._app: AsyncApp | None = None
@@ -357,6 +358,7 @@ class SlackChannel:
         except (*_NETWORK, SlackClientError) as exc:
             raise SlackUnreachable(f"cannot reach Slack's Web API: {exc}") from None
         self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_id = str(auth.get("bot_id") or "")
         self._app = self._build_app()
         if self._app_token:
             await self._connect_socket()
@@ -542,7 +544,9 @@ class SlackChannel:
             text = f"{text}\n{note}" if text else note
         shared = shares_of(event)  # "Forward message": someone else's words, as on Telegram
         if shared:
-            text = "\n\n".join([*([text] if text else []), *map(share_words, shared)])
+            mine = (self.bot_user_id, self.bot_id)  # Steward's own: never its words (R257)
+            words = [share_words(share, mine) for share in shared]
+            text = "\n\n".join([*([text] if text else []), *words])
             media += tuple(m for share in shared for m in slack_files(share, shared=True))
         if not text and not media:
             if event.get("type") != "app_mention":

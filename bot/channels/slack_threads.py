@@ -11,7 +11,8 @@ costs the thread, never the message.
 
 A message shared into another (Slack's "Forward message": an `attachments[]` entry with
 `is_share`) is read here too (`shares_of`, `share_author`, `share_words`): someone else's words,
-which the channel hands on as a forward, like Telegram's.
+which the channel hands on as a forward, like Telegram's; Steward's own (a card, with its
+approval id) is named, never shown (R257).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from memory.people import Identity
 __all__ = [
     "MAX_CHARS",
     "MAX_REPLIES",
+    "OWN_SHARE",
     "app_of",
     "share_author",
     "share_words",
@@ -229,9 +231,17 @@ def share_author(share: dict[str, Any]) -> str:
     return f"slack:channel:{share.get('channel_id') or 'unknown'}"
 
 
-def share_words(share: dict[str, Any]) -> str:
+OWN_SHARE = "[a message of mine they forwarded; its text is not shown]"
+
+
+def share_words(share: dict[str, Any], mine: tuple[str, str] = ("", "")) -> str:
     """A shared message's words headed "[forwarded from …]" (its author's name and id, the
-    channel it was in), with its files named: the model must not take them for the sender's."""
+    channel it was in), with its files named: the model must not take them for the sender's.
+    One of Steward's own (`mine`: its bot user and bot ids) is `OWN_SHARE`: it may be a card."""
+    user, bot = mine
+    author_id, app = str(share.get("author_id") or ""), str(share.get("bot_id") or "")
+    if (user and author_id == user) or (bot and app == bot):
+        return OWN_SHARE
     author = str(share.get("author_name") or share.get("author_subname") or "")
     who = share_author(share).rsplit(":", 1)[-1]
     origin = f"{author} ({who})" if author else who

@@ -9,7 +9,7 @@ Telegram sends it: the sender (`from`, its `is_bot`), `sender_chat`, `forward_or
 `via_bot`, `external_reply`, `quote`, the chat's type, the thread ids, and a callback's presser
 and message.
 
-(Some 420 lines: each type is short, and what a message carries that Steward does not open,
+(Some 435 lines: each type is short, and what a message carries that Steward does not open,
 service messages apart, is read from the same raw update as the rest.)
 """
 
@@ -214,18 +214,33 @@ class TextQuote:
 
 @dataclass(frozen=True, slots=True)
 class ExternalReply:
-    """A reply to a message in another chat (or a thread): where that message came from."""
+    """A reply to a message in another chat (or a thread): where that message came from, and
+    its files, read as a message's are (R257: a photo replied to from another chat was lost)."""
 
     origin: MessageOrigin
     chat: Chat | None = None
     message_id: int | None = None
+    photo: tuple[PhotoSize, ...] = ()
+    document: FileInfo | None = None
+    voice: FileInfo | None = None
+    audio: FileInfo | None = None
+    unread: str | None = None
 
     @classmethod
     def from_raw(cls, raw: Raw) -> ExternalReply:
         origin = _one(raw, "origin", MessageOrigin.from_raw)
         if origin is None:
             raise MalformedUpdate("'origin' is missing")
-        return cls(origin, _one(raw, "chat", Chat.from_raw), _get(raw, "message_id", int))
+        return cls(
+            origin,
+            _one(raw, "chat", Chat.from_raw),
+            _get(raw, "message_id", int),
+            _many(raw, "photo", PhotoSize.from_raw),
+            None if "animation" in raw else _one(raw, "document", FileInfo.from_raw),
+            _one(raw, "voice", FileInfo.from_raw),
+            _one(raw, "audio", FileInfo.from_raw),
+            next((name for key, name in _UNREAD.items() if key in raw), None),
+        )
 
 
 @dataclass(frozen=True, slots=True)

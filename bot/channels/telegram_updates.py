@@ -5,7 +5,7 @@ command for it, a mention, a reply to it); a press on an approval button becomes
 from the presser, with the id of the message pressed, and never text to parse again; a group
 upgraded to a supergroup, the old and the new id (`moved_chat`).
 
-(Some 470 lines: a message, the message it replies to or quotes, its files and links and who
+(Some 490 lines: a message, the message it replies to or quotes, its files and links and who
 it addresses are read together, from the same few fields.)
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.attachments import MediaKind, MediaRef, ReplyRef
 from agent.cards import plain_name
+from agent.forwarded import FromElsewhere
 from agent.replies import Quoting
 from agent.types import Address, ChatKind, IncomingMessage
 from bot.channels.cards import TELEGRAM_CHOICES
@@ -51,6 +52,8 @@ _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@(\w+))?(?=\s|$)")
 TELEGRAM_SERVICE = 777000
 """The sender of a channel post copied into its discussion group (`is_bot` false): not a
 person; let in, every linked channel was one guest (R185)."""
+OWN_FORWARD = "[a message of mine they forwarded; its text is not shown]"
+"""Steward's own message forwarded back to it: it may be a card, with its approval id (R257)."""
 _APPROVAL_ID = re.compile(r"^[a-z0-9]{1,32}$")
 """An approval id exactly as agent.approvals makes them (lowercase): another spelling on a
 button is not data Steward sent, and decides nothing."""
@@ -63,7 +66,10 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
     sender = message.from_user
     if sender is None or sender.is_bot or sender.id == TELEGRAM_SERVICE or message.sender_chat:
         return None  # a bot, or a chat speaking (sender_chat), is not a person (R185)
-    if message.text is not None:
+    own = _by_steward(message.forward_origin, bot_id)
+    if own:  # its files are kept, as a forward's
+        text, links = OWN_FORWARD, []
+    elif message.text is not None:
         text, links = message.text, links_in(message.text, message.entities)
     else:
         text = message.caption or ""
@@ -96,7 +102,7 @@ def message_in(message: Message, username: str, bot_id: int) -> IncomingMessage 
         if message.is_topic_message and message.message_thread_id
         else None
     )
-    if text and (heading := forward_heading(message)) is not None:
+    if text and not own and (heading := forward_heading(message)) is not None:
         text = f"{heading}:\n{text}"
     replied = message.reply_to_message
     return IncomingMessage(
@@ -185,7 +191,7 @@ def _merged(parts: list[Message]) -> Message:
     )
 
 
-def _largest_photo(message: Message) -> MediaRef | None:
+def _largest_photo(message: Message | ExternalReply) -> MediaRef | None:
     """The smallest size of a photo that still fills the model's 1568-px limit (else the
     largest): no point downloading more than the model looks at."""
     sizes = sorted(message.photo or [], key=lambda p: p.width * p.height)
@@ -203,9 +209,9 @@ def _largest_photo(message: Message) -> MediaRef | None:
     )
 
 
-def media_in(message: Message) -> tuple[MediaRef, ...]:
-    """The files a message carries: a photo, a document (an image sent as a file counts as a
-    photo), a voice note, an audio file."""
+def media_in(message: Message | ExternalReply) -> tuple[MediaRef, ...]:
+    """The files a message (or one replied to in another chat) carries: a photo, a document
+    (an image sent as a file counts as a photo), a voice note, an audio file."""
     found: list[MediaRef] = []
     if (photo := _largest_photo(message)) is not None:
         found.append(photo)
@@ -307,25 +313,37 @@ def _quoting(ref: ReplyRef, quoted: str | None) -> ReplyRef:
     return Quoting(**kept, quote=quoted)
 
 
-def _from_elsewhere(external: ExternalReply, quoted: str | None, bot_id: int) -> ReplyRef | None:
+def _from_elsewhere(external: ExternalReply, quoted: str | None, bot_id: int) -> FromElsewhere:
     """A reply to a message in another chat: Steward's own (found in the log by its chat and
-    id), a channel's post (perhaps Steward's own, in its channel), or a person's, of which only
-    the quote is known: their words, never the owner's (R201: a friend's group message quoted
-    into the private chat reached the model as nothing)."""
+    id; a private chat is not named, and then nothing of it is passed on: it may be a card,
+    R257), a channel's post (perhaps Steward's own, in its channel), or a person's, of which
+    the quote and the files are known: their words, never the owner's (R201: a friend's group
+    message quoted into the private chat reached the model as nothing). The core says so in
+    the turn when nothing of it can be brought in (R257: a photo's reply was lost silently)."""
     origin = external.origin
     chat = origin.chat or external.chat
     post_id = origin.message_id or external.message_id
     where, which = str(chat.id) if chat else "", str(post_id) if post_id else ""
-    user = origin.sender_user
-    if user is not None and user.id == bot_id:
-        return _quoting(ReplyRef("telegram", where, which, text=quoted, by_bot=True), quoted)
-    if origin.chat is not None:  # a channel's post
+    quote, unread = quoted or "", external.unread
+    if _by_steward(origin, bot_id):
         if not (where and which):
-            return None
-        return _quoting(ReplyRef("telegram", where, which, text=quoted), quoted)
-    if not quoted:
-        return None  # nothing of it is known but where it is
-    return ReplyRef("telegram", where, which, text=quoted, author=_author_of(origin))
+            return FromElsewhere("telegram", "", "", by_bot=True)
+        return FromElsewhere("telegram", where, which, quoted, by_bot=True, quote=quote)
+    media = media_in(external)
+    if origin.chat is not None and not media:  # a channel's post
+        return FromElsewhere("telegram", where, which, quoted, quote=quote, unread=unread)
+    if not quoted and not media:
+        return FromElsewhere("telegram", "", "", unread=unread)  # known: only where it is
+    author = _author_of(origin)
+    return FromElsewhere(
+        "telegram", where, which, quoted, author=author, media=media, quote=quote, unread=unread
+    )
+
+
+def _by_steward(origin: MessageOrigin | None, bot_id: int) -> bool:
+    """Whether a forwarded or quoted message is Steward's own, by the platform's word."""
+    user = origin.sender_user if origin is not None else None
+    return user is not None and user.id == bot_id
 
 
 def _reply_to_someone(message: Message, replied: Message, quoted: str | None) -> ReplyRef | None:
