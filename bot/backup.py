@@ -11,6 +11,10 @@ A backup is a gzipped tar made while Steward runs:
   `extra/mcp.json`;
 - `manifest.json`: format, Steward version, schema version, and the sha256 of every file.
 
+What a backup leaves out is listed, one line each: a file that cannot be read, a link, a folder
+nested deeper than a restore could make (or a path longer), named once by its top folder, and
+a large sparse file, whose holes a restore would write out as zeros (R253).
+
 Each file is copied to a staging folder beside the archive before it is archived, so a file
 rewritten meanwhile (a workspace log) cannot leave a member shorter than its header says; the
 finished archive is read back whole before it gets its name. It holds the audit key, so it is
@@ -61,6 +65,7 @@ from typing import IO, Any, BinaryIO
 
 from agent.config import Settings
 from agent.paths import LOCK_FILE, LOG_FILE, DataDirLock
+from agent.tree_digest import MAX_DEPTH
 from bot.backup_checks import (
     MalformedManifest,
     UnsafeMember,
@@ -193,13 +198,21 @@ def _check_target(target: Path, data: Path) -> None:
 
 
 class _Unreadable(Exception):
-    """A data file that could not be read (vanished, no permission, not a regular file)."""
+    """A data file left out: it could not be read (vanished, no permission, not a regular
+    file), or it is sparse (see `_SPARSE_FROM`)."""
 
 
-def _open_source(path: Path) -> BinaryIO:
-    """Open a data file to read: never through a link, never blocking on a FIFO swapped in."""
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def _open_source(path: Path, data: Path) -> BinaryIO:
+    """Open a data file to read: never through a link, never blocking on a FIFO swapped in. A
+    file under the data directory is opened folder by folder through descriptors, so a path
+    past PATH_MAX opens too (R253)."""
+    parts = path.relative_to(data).parts if path.is_relative_to(data) else ()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = _open_below(data, parts) if parts else os.open(path, _FILE)
     except OSError as exc:
         raise _Unreadable(exc.strerror or str(exc)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -208,24 +221,78 @@ def _open_source(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _stage(path: Path, copy: Path, name: str) -> tuple[tarfile.TarInfo, str]:
+def _open_below(data: Path, parts: tuple[str, ...]) -> int:
+    fd = os.open(data, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, _FOLDER, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return os.open(parts[-1], _FILE, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+_SPARSE_FROM = 64 << 20
+"""A file of this apparent size or more whose holes are over half of it (`_SPARSE_SHARE`) is
+not included: tarfile writes no sparse members, so its holes would be archived as zeros and a
+restore would write them all to disk (R253: `truncate -s 4G` in the sandbox, 0 bytes on disk,
+took minutes to archive and 4 GiB of real disk to restore, each)."""
+_SPARSE_SHARE = 0.5
+
+
+def _sparse(fd: int, status: os.stat_result) -> str | None:
+    """Why the file open as `fd` is left out as sparse, or None. Few blocks allocated is only
+    a hint (a compressing file system allocates few too): the holes are counted with
+    SEEK_DATA/SEEK_HOLE, and a file system that cannot say has its file archived."""
+    size, allocated = status.st_size, status.st_blocks * 512
+    if size < _SPARSE_FROM or allocated >= size * _SPARSE_SHARE:
+        return None
+    data = offset = 0
+    try:
+        while offset < size:
+            try:
+                start = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: only a hole from here to the end
+                    raise
+                break
+            offset = os.lseek(fd, start, os.SEEK_HOLE)
+            data += offset - start
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        return None
+    if data >= size * _SPARSE_SHARE:
+        return None
+    return f"sparse: {_amount(size)} apparent, {_amount(allocated)} on disk"
+
+
+def _amount(size: int) -> str:
+    return f"{size / (1 << 30):,.1f} GiB" if size >= 1 << 30 else f"{size / (1 << 20):,.0f} MiB"
+
+
+def _stage(path: Path, data: Path, copy: Path, name: str) -> tuple[tarfile.TarInfo, str]:
     """Copy `path` to `copy`, hashing what was read; returns the member for the copy and its
     sha256. A file being rewritten (a log cut short, then grown) gives the bytes read: the
     archive gets the copy, whose size nobody changes, so tarfile never meets a short read
     after it has written the member's header (that made archives no restore could read)."""
     digest = hashlib.sha256()
-    with _open_source(path) as source, copy.open("wb") as sink:
-        info = _member(name, os.fstat(source.fileno()))
-        while True:
-            try:
-                block = source.read(_BLOCK)
-            except OSError as exc:  # a read error is the source's; a write error is ours
-                raise _Unreadable(exc.strerror or str(exc)) from None
-            if not block:
-                break
-            digest.update(block)
-            sink.write(block)
-        info.size = sink.tell()
+    with _open_source(path, data) as source:
+        status = os.fstat(source.fileno())
+        if sparse := _sparse(source.fileno(), status):
+            raise _Unreadable(sparse)
+        info = _member(name, status)
+        with copy.open("wb") as sink:
+            while True:
+                try:
+                    block = source.read(_BLOCK)
+                except OSError as exc:  # a read error is the source's; a write error is ours
+                    raise _Unreadable(exc.strerror or str(exc)) from None
+                if not block:
+                    break
+                digest.update(block)
+                sink.write(block)
+            info.size = sink.tell()
     return info, digest.hexdigest()
 
 
@@ -244,41 +311,106 @@ def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, copy: Path) -> None:
         tar.addfile(info, handle)
 
 
+_LONGEST = 3072
+"""The longest member name (`data/…`, in bytes) a backup holds: a restore makes each file under
+`<data dir>/.restore-XXXXXXXX/`, where no path past PATH_MAX (4096) can be made, so a longer
+one would fail the whole restore; 1 KiB is left for the data directory's own path."""
+
+
 def _data_files(data: Path, skipped: list[str]) -> Iterator[tuple[Path, str]]:
     """The data directory's files to archive, as (path, member name); links and special
-    files go to `skipped` (a link could point anywhere)."""
-    for root, dirs, files in os.walk(data):
-        base = Path(root)
-        kept = []
-        for entry in sorted(dirs):
-            relative = PurePosixPath((base / entry).relative_to(data).as_posix())
-            if _skipped(relative):
+    files go to `skipped` (a link could point anywhere). Walked one folder at a time through
+    descriptors, as agent/tree_digest.py does, so neither depth nor a path past PATH_MAX fails
+    the backup (R253: 1,200 nested folders made every backup a RecursionError): what lies
+    deeper than MAX_DEPTH folders, or has a name longer than `_LONGEST`, is not included,
+    named once by its top folder."""
+    try:
+        top = os.open(data, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise BackupError(f"cannot read the data directory {data}: {exc.strerror}") from None
+    stack: list[tuple[int, str, list[str]]] = [(top, "", [])]  # a folder, the ones under it
+    try:
+        yield from _listed(stack[-1], data, skipped)
+        while stack:
+            fd, folder, pending = stack[-1]
+            if not pending:
+                os.close(fd)
+                stack.pop()
                 continue
-            if (base / entry).is_symlink():
+            name = pending.pop()
+            below = f"{folder}/{name}" if folder else name
+            if len(stack) > MAX_DEPTH:
+                _cut(skipped, below, f"folders nested more than {MAX_DEPTH} deep")
+                continue
+            if len(os.fsencode(f"data/{below}/x")) > _LONGEST:
+                _cut(skipped, below, f"paths longer than {_LONGEST:,} bytes")
+                continue
+            try:
+                child = os.open(name, _FOLDER, dir_fd=fd)
+            except OSError as exc:
+                skipped.append(f"{below}/ ({exc.strerror})")
+                continue
+            stack.append((child, below, []))
+            yield from _listed(stack[-1], data, skipped)
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)
+
+
+def _cut(skipped: list[str], below: str, why: str) -> None:
+    """List a part of the tree left out, once for its top folder (in the workspace's own
+    folders for the workspace): one short line, not every path in it."""
+    parts = below.split("/")
+    top = "/".join(parts[:2] if parts[0] == "workspace" else parts[:1])
+    line = f"{top}/ ({why}: what lies past that is not included)"
+    if line not in skipped:
+        skipped.append(line)
+
+
+def _listed(
+    level: tuple[int, str, list[str]], data: Path, skipped: list[str]
+) -> list[tuple[Path, str]]:
+    """The files to archive in the folder open as `level`'s descriptor; its folders to walk
+    go to `level`'s list, last first."""
+    fd, folder, folders = level
+    try:
+        names = sorted(os.listdir(fd))
+    except OSError as exc:
+        skipped.append(f"{folder or '.'}/ ({exc.strerror})")
+        return []
+    files = []
+    for name in names:
+        relative = PurePosixPath(folder, name)
+        member = f"data/{relative}"
+        if _skipped(relative):
+            continue
+        try:
+            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except OSError:
+            mode = 0  # gone since it was listed: as a special file
+        if stat.S_ISDIR(mode):
+            folders.append(name)
+        elif relative == PurePosixPath(DB_NAME):
+            continue
+        elif not stat.S_ISREG(mode):
+            path = data / relative
+            if member not in _NEEDED:
                 skipped.append(str(relative))
-                continue
-            kept.append(entry)
-        dirs[:] = kept
-        for entry in sorted(files):
-            path = base / entry
-            relative = PurePosixPath(path.relative_to(data).as_posix())
-            if relative == PurePosixPath(DB_NAME) or _skipped(relative):
-                continue
-            if path.is_symlink() or not path.is_file():
-                if f"data/{relative}" in _NEEDED:
-                    if path.is_file():  # a link to it (a dotfiles repo): what it holds (R149)
-                        yield path.resolve(), f"data/{relative}"
-                        continue
-                    raise BackupError(
-                        f"{path} is not a file a backup can read: a backup without it would "
-                        "not restore whole; nothing was written"
-                    )
-                skipped.append(str(relative))
-                continue
-            if not safe_name(f"data/{relative}"):  # one odd name costs that file, not the archive
-                skipped.append(f"{relative} (a name a restore would refuse)")
-                continue
-            yield path, f"data/{relative}"
+            elif path.is_file():  # a link to it (a dotfiles repo): what it holds (R149)
+                files.append((path.resolve(), member))
+            else:
+                raise BackupError(
+                    f"{path} is not a file a backup can read: a backup without it would "
+                    "not restore whole; nothing was written"
+                )
+        elif not safe_name(member):  # one odd name costs that file, not the archive
+            skipped.append(f"{relative} (a name a restore would refuse)")
+        elif len(os.fsencode(member)) > _LONGEST:
+            _cut(skipped, str(relative), f"paths longer than {_LONGEST:,} bytes")
+        else:
+            files.append((data / relative, member))
+    folders.reverse()
+    return files
 
 
 def _manifest(data: Path, schema: int, hashes: dict[str, str], taken: datetime) -> dict[str, Any]:
@@ -328,7 +460,7 @@ def _write_archive(
                 sources.append((mcp, "extra/mcp.json"))
             for path, name in sources:
                 try:
-                    info, digest = _stage(path, copy, name)
+                    info, digest = _stage(path, data, copy, name)
                 except _Unreadable as exc:  # vanished, unreadable: nothing was written yet
                     if name in _NEEDED:  # R141: "written", exit 0, and it never restored
                         raise BackupError(
