@@ -1,5 +1,8 @@
 """Briefing feeds, the items seen in them, the ledger of items already briefed, and the
-owner's briefing preferences (topics, where the briefing goes)."""
+owner's briefing preferences (topics, where the briefing goes).
+
+The ledger knows an item by its feed's address and its key: one feed serving another's guid
+(R255) marks nothing briefed in the other."""
 
 from __future__ import annotations
 
@@ -210,6 +213,8 @@ class FeedStore:
             " FROM feed_items JOIN feeds ON feeds.id = feed_items.feed_id"
             " WHERE feeds.user_id = ? AND COALESCE(feed_items.published_at,"
             " feed_items.first_seen_at) >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM briefed_feed_items b WHERE b.user_id = feeds.user_id"
+            " AND b.feed_url = feeds.url AND b.item_key = feed_items.item_key)"
             " AND NOT EXISTS (SELECT 1 FROM briefed_items b WHERE b.user_id = feeds.user_id"
             " AND b.item_key = feed_items.item_key))"
             " WHERE place <= ? ORDER BY dated DESC LIMIT ?",
@@ -230,20 +235,33 @@ class FeedStore:
             for r in rows
         ]
 
-    async def mark_briefed(self, user_id: int, keys: Iterable[str]) -> None:
+    async def mark_briefed(self, user_id: int, items: Iterable[tuple[str, str]]) -> None:
+        """Record items as briefed to the user, each as (its feed's address, its key): briefed
+        in that feed alone (by its address, so still when the feed is removed and added again).
+        An address of "" (a briefing recorded before R255, settled after) marks the key briefed
+        in every feed of the user, as the ledger did then."""
         now = iso(self._clock.now())
         async with self._db.transaction() as tx:
-            for key in keys:
-                await tx.execute(
-                    "INSERT INTO briefed_items (user_id, item_key, briefed_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    (user_id, key, now),
-                )
+            for feed_url, key in items:
+                if feed_url:
+                    await tx.execute(
+                        "INSERT INTO briefed_feed_items (user_id, feed_url, item_key, briefed_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (user_id, feed_url, key, now),
+                    )
+                else:
+                    await tx.execute(
+                        "INSERT INTO briefed_items (user_id, item_key, briefed_at)"
+                        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        (user_id, key, now),
+                    )
 
     async def briefed_count(self, user_id: int) -> int:
         return int(
             await self._db.scalar(
-                "SELECT COUNT(*) FROM briefed_items WHERE user_id = ?", (user_id,)
+                "SELECT (SELECT COUNT(*) FROM briefed_feed_items WHERE user_id = ?)"
+                " + (SELECT COUNT(*) FROM briefed_items WHERE user_id = ?)",
+                (user_id, user_id),
             )
         )
 

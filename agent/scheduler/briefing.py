@@ -13,7 +13,7 @@ Each part of the "Today" list stops at a few lines and says how many more there 
 goal due is listed once, with its next step (R209: 40 goals and 300 reminders made one
 280-line message, each goal twice).
 
-(Some 470 lines: the draft and the job that sends it share one data shape and are read together.)
+(Some 500 lines: the draft and the job that sends it share one data shape and are read together.)
 """
 
 from __future__ import annotations
@@ -146,7 +146,11 @@ def _hits(terms: list[str], haystack: str) -> int:
 def rank_items(
     items: list[FeedItem], topics: list[str], interests: list[str], now: datetime
 ) -> list[FeedItem]:
-    """Topics first (3 points a match), then memory's interests (1), then recency."""
+    """Topics first (3 points a match), then memory's interests (1), then recency. Of items
+    alike in link, title and summary (one story in two feeds) the first, and of a feed's items
+    sharing a link (a feed linking each to its home page) the first: the others come in later
+    briefings. Two feeds' items sharing only a link are both kept, each under its feed (R255:
+    a feed that copied another's guid and link was briefed in its place, the real item never)."""
 
     def score(item: FeedItem) -> tuple[float, datetime]:
         text = f"{item.title} {item.summary}".lower()
@@ -155,20 +159,31 @@ def rank_items(
         return (3 * _hits(topics, text) + _hits(interests, text) + fresh, when)
 
     ranked = sorted(items, key=score, reverse=True)
-    seen_links: set[str] = set()
+    seen: set[tuple[object, ...] | None] = set()
     unique: list[FeedItem] = []
     for item in ranked:
-        if item.link and item.link in seen_links:
-            continue
-        seen_links.add(item.link)
-        unique.append(item)
+        alike = [(item.feed_id, item.link), _story(item)] if item.link else []
+        if seen.isdisjoint(alike):
+            seen.update(alike)
+            unique.append(item)
     return unique
+
+
+def _story(item: FeedItem) -> tuple[str, str, str] | None:
+    """What the owner would read of a linked item: two alike are one story (told once)."""
+    return (item.link, item.title, item.summary) if item.link else None
+
+
+def _briefed(recorded: list[Any]) -> list[tuple[str, str]]:
+    """A run's recorded items as (feed address, key); a bare key, recorded before R255, comes
+    with no address (`FeedStore.mark_briefed`: briefed in every feed)."""
+    return [("", entry) if isinstance(entry, str) else (entry[0], entry[1]) for entry in recorded]
 
 
 @dataclass
 class BriefingDraft:
     prompt: str
-    keys: list[str]
+    keys: list[tuple[str, str]]  # (feed address, key) of the items told: each shown, and its twins
     items: list[FeedItem]
     failed: list[tuple[str, str]] = field(default_factory=list)
     # the "Today" part, as plain lines (the prompt fences those made from outside content)
@@ -273,6 +288,9 @@ class BriefingWriter:
         )
         candidates = await self._feeds.unbriefed(user.id, since=now - MAX_AGE)
         items = rank_items(candidates, topics, interests, now)[:MAX_ITEMS]
+        told = {_story(item) for item in items} - {None}
+        shown = {item.id for item in items}
+        keys = [(c.feed_url, c.key) for c in candidates if c.id in shown or _story(c) in told]
 
         goals = await runtime.stores.goals.active(user.id) if private else []
         local_now = now.astimezone(zone)
@@ -369,7 +387,7 @@ class BriefingWriter:
         today = (*goal_steps, *due, *reminders)
         return BriefingDraft(
             prompt="\n\n".join(parts),
-            keys=[item.key for item in items],
+            keys=keys,
             items=items,
             failed=failed,
             goal_steps=[line.text for line in goal_steps],
@@ -405,7 +423,7 @@ class BriefingJob(AgentJob):
     async def settle_sent(self, run: ScheduleRun, schedule: Schedule) -> None:
         recorded = json.loads(run.text) if run.text else None
         if isinstance(recorded, list):  # the items it briefed, recorded before the turn
-            await self.feeds.mark_briefed(schedule.user_id, recorded)
+            await self.feeds.mark_briefed(schedule.user_id, _briefed(recorded))
 
     async def sent_message(self, run: ScheduleRun, chat_id: int) -> int | None:
         """A briefing with nothing new goes out without a turn: its text, recorded on the run
@@ -428,7 +446,7 @@ class BriefingJob(AgentJob):
         runtime = self.runtime
         draft = await self.writer.draft(user, private=group_scope(chat) is None)
         detail: dict[str, Any] = {
-            "items": len(draft.keys),
+            "items": len(draft.items),
             "failed_feeds": [url for url, _ in draft.failed],
         }
         if draft.empty:

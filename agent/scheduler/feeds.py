@@ -12,6 +12,17 @@ footer. An ETag or Last-Modified that is not printable ASCII is neither kept nor
 cannot send it). A feed in a charset whose decoding raises past feedparser (undefined, idna) or
 takes quadratic time (punycode) is read as UTF-8; feedparser itself passes over unknown names and
 codecs that are no text encoding (base64).
+
+A feed that declares XML entities, or any DTD of its own (a DOCTYPE with `[...]`), is refused
+before it is parsed, as it would be decoded (R255: feedparser keeps a declared entity it thinks
+safe, of any length, and its forgiving parser expands each reference: one of 60 KB used 45,000
+times in a 195 KB feed made a 2.7 GB string, 164 s and 7.8 GB). Parsing has a time limit too:
+the feed's (STEWARD_FEED_TIMEOUT) again, at least PARSE_SECONDS; past it the briefing stops
+waiting and names the feed, though the thread parsing runs on to its end (a thread cannot be
+stopped; the guards here keep that end near).
+
+(Some 450 lines: what each guard on feedparser's input must match is how feedparser reads it,
+which is best read in one place.)
 """
 
 from __future__ import annotations
@@ -59,8 +70,12 @@ in a thread no deadline can stop)."""
 ITEMS_PER_FETCH = 300
 """A feed's first items stored a fetch (a news feed serves 10-100): a hostile one of 40,000
 small items a fetch, new keys each time, grew the database by as many rows a briefing (R126)."""
+PARSE_SECONDS = 5.0
+"""The least time a parse is waited for, whatever the feed's time limit (which is the network's:
+feedparser takes half a second for 500 items)."""
 MAX_REDIRECTS = 5
 _INVALID_REDIRECT = "it redirects to an invalid address"
+_OWN_DTD = "it declares XML entities or a DTD of its own, which could expand without bound"
 
 _TAG = re.compile(r"<[^<>]+>")  # no "<" inside: linear (with it, 40,000 "<" took 2.5 s)
 _SPACE = re.compile(r"\s+")
@@ -89,6 +104,14 @@ class _Refused(Exception):
     pass
 
 
+class _Declared(Exception):
+    """expat met an internal DTD subset or an entity declaration."""
+
+
+class _PastProlog(Exception):
+    """expat reached the first element: declarations come before it."""
+
+
 class FeedFetcher:
     def __init__(
         self,
@@ -109,6 +132,7 @@ class FeedFetcher:
             return []
         import httpx  # lazy: only the briefing needs it
 
+        await asyncio.to_thread(_load_parser)  # not on a feed's clock, nor on the loop
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             follow_redirects=False,  # each hop's address is checked first
@@ -154,7 +178,14 @@ class FeedFetcher:
             return FetchResult(feed, "not_modified")
         if response.status_code >= 400:
             return FetchResult(feed, "error", error=f"HTTP {response.status_code}")
-        parsed = await asyncio.to_thread(_parse, body, feed.url, response.headers)
+        limit = max(self.timeout, PARSE_SECONDS)
+        try:  # a parse past its limit is left to finish in its thread, unwaited for
+            async with asyncio.timeout(limit):
+                parsed = await asyncio.to_thread(_parse, body, feed.url, response.headers)
+        except TimeoutError:
+            return FetchResult(feed, "error", error=f"parsing it took over {limit:g} s")
+        except _Refused as exc:
+            return FetchResult(feed, "error", error=str(exc))
         if parsed is None:
             return FetchResult(feed, "error", error="not a valid RSS or Atom feed")
         title, items = parsed
@@ -234,16 +265,17 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 def _parse(body: bytes, url: str, headers: httpx.Headers) -> tuple[str, list[NewItem]] | None:
-    """feedparser on bytes (wrapped in a stream: a bare string could make it fetch a URL)."""
+    """feedparser on bytes (wrapped in a stream: a bare string could make it fetch a URL);
+    `_Refused` for a feed that declares entities or a DTD (`_screen`)."""
     content_type = headers.get("content-type", "application/xml")
     if _unreadable_charset(body, content_type):
         body, content_type = _as_utf8(body)
-    if len(body) > LOOSE_PARSE_BYTES and not _well_formed(body):
-        return None
     try:
-        parsed = _feedparse(body, content_type, url)
+        parsed = _checked_parse(body, content_type, url)
     except (LookupError, ValueError):  # a charset `_unreadable_charset` did not see: as UTF-8
-        parsed = _feedparse(*_as_utf8(body), url)
+        parsed = _checked_parse(*_as_utf8(body), url)
+    if parsed is None:
+        return None
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         return None
     entries = parsed.entries
@@ -261,6 +293,78 @@ def _newness(entry: Any) -> float:
         return float(calendar.timegm(published)) if published else float("inf")
     except (TypeError, ValueError, OverflowError):
         return float("inf")
+
+
+def _load_parser() -> None:
+    import feedparser.encodings  # lazy: only the briefing needs it
+    import feedparser.sanitizer  # noqa: F401
+
+
+def _checked_parse(body: bytes, content_type: str, url: str) -> Any | None:
+    """`_feedparse` once `_screen` passed it; None for a large feed that is not XML. Should its
+    strict parser meet entities expanding past expat's limit all the same, the forgiving one's
+    reading, which expands them all, is refused."""
+    _screen(body, content_type, url)
+    if len(body) > LOOSE_PARSE_BYTES and not _well_formed(body):
+        return None
+    parsed = _feedparse(body, content_type, url)
+    if "amplification factor" in str(parsed.get("bozo_exception", "")):
+        raise _Refused(_OWN_DTD)
+    return parsed
+
+
+def _screen(body: bytes, content_type: str, url: str) -> None:
+    """`_Refused` when the text feedparser reads declares an entity or holds an internal DTD
+    subset: looked for in the text as feedparser decodes it (with its own function), and as it
+    hands it on once it has taken out the DOCTYPE: the entities it keeps (of any length: R255)
+    go to its forgiving parser, what is left to its strict one (expat)."""
+    from feedparser.encodings import convert_to_utf8
+    from feedparser.sanitizer import replace_doctype
+
+    headers = {"content-location": url, "content-type": content_type}  # as `_feedparse`'s
+    text = convert_to_utf8(headers, body, {})
+    _, kept, entities = replace_doctype(text)
+    if entities or _declares(text) or _declares(kept):
+        raise _Refused(_OWN_DTD)
+
+
+def _declares(text: bytes) -> bool:
+    """Whether expat finds an internal DTD subset or an entity declaration (it stops at the
+    first element: they come before it)."""
+    from xml.parsers import expat
+
+    parser = _expat()
+    parser.StartElementHandler = _past_prolog
+    try:
+        parser.Parse(text, True)
+    except _Declared:
+        return True
+    except (_PastProlog, expat.ExpatError, LookupError, ValueError):
+        return False
+    return False
+
+
+def _expat() -> Any:
+    """An expat parser as feedparser's strict one, raising `_Declared` at an internal DTD subset
+    (before any declaration in it is read) or an entity declaration."""
+    from xml.parsers import expat
+
+    def doctype(_name: str, _system: str | None, _public: str | None, subset: int) -> None:
+        if subset:
+            raise _Declared
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = _declared
+    return parser
+
+
+def _declared(*_: object) -> None:
+    raise _Declared
+
+
+def _past_prolog(*_: object) -> None:
+    raise _PastProlog
 
 
 def _feedparse(body: bytes, content_type: str, url: str) -> Any:
@@ -321,11 +425,14 @@ def _as_utf8(body: bytes) -> tuple[bytes, str]:
 
 
 def _well_formed(body: bytes) -> bool:
-    """Whether expat (linear in the size, entity expansion bounded) reads it as XML."""
+    """Whether expat (linear in the size, no entity of the feed's own) reads it as XML;
+    `_Refused` for a declaration `_screen` did not see (it reads the feed as feedparser does)."""
     from xml.parsers import expat
 
     try:
-        expat.ParserCreate(namespace_separator=" ").Parse(body, True)  # as feedparser's strict
+        _expat().Parse(body, True)  # as feedparser's strict
+    except _Declared:
+        raise _Refused(_OWN_DTD) from None
     except (expat.ExpatError, LookupError, ValueError):  # an encoding expat asked Python for
         return False
     return True
