@@ -53,6 +53,7 @@ __all__ = [
     "arguments_preview",
     "fenced_result",
     "new_approval_id",
+    "person_named",
     "refusal_told",
 ]
 
@@ -84,7 +85,6 @@ called once the press decides an approval, before the approved call runs, so wha
 sends to that chat goes to the chat (R203: an approved post to the group became the presser's
 pop-up)."""
 
-
 OWNERS_THINGS_REFUSED = (
     "refused without asking: this works on the owner's own things and cannot be put to them "
     "as asked; nothing ran"
@@ -99,6 +99,14 @@ def refusal_told(ctx: ToolContext, tool: Tool, reason: str) -> str:
     if tool.owner_data and not ctx.user.is_owner:
         return OWNERS_THINGS_REFUSED
     return reason
+
+
+def person_named(user: User) -> str:
+    """Another person as Steward names them to the owner: by the number Steward gave them, the
+    name they chose after it, quoted (R262: a guest who named themselves "owner" was "asked by
+    owner", as the owner is)."""
+    chosen = plain_name(user.display_name, 48)
+    return f"person #{user.id}" + (f" (“{chosen}”)" if chosen else "")
 
 
 def new_approval_id() -> str:
@@ -129,6 +137,9 @@ class Decided:
     outcome: Outcome
     message: str
     approval: Approval | None = None
+    in_the_open: str | None = None
+    """`message` as a chat others read may see it, without the call's own words (None: the
+    same)."""
 
 
 def _still_the_action(tool: Tool, approval: Approval, current: str) -> bool:
@@ -224,8 +235,7 @@ class ApprovalService:
         preview = await _preview(tool, ctx, arguments)
         reason = verdict.reason
         if not ctx.user.is_owner:  # the card may sit in the owner's own thread (review 83)
-            who = plain_name(ctx.user.display_name or f"person #{ctx.user.id}", 48)
-            reason = f"asked in {who}'s conversation, not yours — {reason}"
+            reason = f"asked in the conversation of {person_named(ctx.user)}, not yours — {reason}"
         if taint_sources:  # kinds and hosts only: a URL's words are the attacker's
             reason += " — this turn read: " + describe_sources(taint_sources)
         approval_id = new_approval_id()
@@ -481,9 +491,13 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         said = "failed" if result.is_error else "ran"  # R167: a send that failed said "ran"
+        shown = None
         if result.uncertain:  # R198: "failed" over a mail that may have gone out
             said = f"may have run: its answer was lost. It said: {_own_words(result)}"
-        return Decided(Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done)
+            shown = f"Approved {approval.id}: {approval.tool} may have run: its answer was lost."
+        return Decided(
+            Outcome.EXECUTED, f"Approved {approval.id}: {approval.tool} {said}.", done, shown
+        )
 
     async def _denied_now(self, tool: Tool, approval: Approval, ctx: ToolContext) -> str | None:
         """Why the policy as it is now denies the approved call (None: it does not). R222: a

@@ -327,8 +327,12 @@ class Steward:
         user: User | None,
         approve: bool,
         always: bool = False,
+        in_the_open: bool = False,
     ) -> str:
-        """Apply the owner's decision, run the approved call, and resume its turn."""
+        """Apply the owner's decision, run the approved call, and resume its turn.
+        `in_the_open`: typed in a group or a channel, where everyone reads the answer: it names
+        the tool and the id alone, the rest goes to a private chat (R262: "always" posted a
+        private goal's title to a group)."""
         if self.approvals is None:
             return "Approvals are not enabled."
         owner = user is not None and user.is_owner
@@ -353,12 +357,26 @@ class Steward:
         ):
             said = decided.message  # an expired one was decided by nobody
             if decided.outcome is not Outcome.EXPIRED:
-                said += f" (decided by {identity})"
+                said += f" (decided by {_decider(decided.approval, identity, owner=owner)})"
             await self._mark(decided.approval, said)
             await self._resume_after(decided.approval)
         elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
             await self._mark(decided.approval, decided.message)  # their turn is not resumed
+        shown = decided.in_the_open or decided.message
+        if in_the_open and note != shown:
+            return await self._aside(note, shown, user)
         return note
+
+    async def _aside(self, note: str, shown: str, user: User | None) -> str:
+        """R262: a decision typed in a group or a channel is answered there by the tool and the
+        id alone; the rule "always" wrote and the call's own words (a goal's title, a mail's
+        recipient) go to the decider's private chat, or nowhere if none is known."""
+        found = await self._owners_private_chat(user) if user is not None else None
+        if found is None:
+            return f"{shown}\nThe rest of the answer is for a private chat; I know none of yours."
+        where, chat = found
+        await self.courier.send(where, chat.id, note, in_history=False, label=TRUSTED)
+        return f"{shown}\nThe rest of the answer went to your private chat with me."
 
     async def expire_approvals(self) -> int:
         """Expire what waited too long; the turn is told it was not approved."""
@@ -624,6 +642,14 @@ def _address_of(approval: Approval) -> Address | None:
     if approval.channel is None:
         return None
     return Address(approval.channel, approval.platform_chat_id or "", approval.thread_id)
+
+
+def _decider(approval: Approval, identity: Identity, *, owner: bool) -> str:
+    """Who decided, as the card's chat may read it (R262: "telegram:987654321" on a Slack
+    channel's card): the owner as such, an approver by their id on the card's platform only."""
+    if owner:
+        return "the owner"
+    return str(identity) if identity.channel == approval.channel else "an approver"
 
 
 def _on_card(approval: Approval, alias: dict[str, Any]) -> bool:

@@ -128,7 +128,8 @@ async def test_a_card_for_someone_elses_turn_says_whose_it_is(tmp_path: Path) ->
             chat="bob-chat",
         )
         [(_, prompt)] = [(a, p) for a, p in w.h.channel.approvals if p.tool == "send_message"]
-        assert "asked in Bob the boss's conversation, not yours" in prompt.reason, prompt.reason
+        reason = "asked in the conversation of person #2 (“Bob the boss”), not yours"
+        assert reason in prompt.reason, prompt.reason
         await w.h.say(instruction("shell", {"command": "mkdir mine"}))
         [mine] = [p for _, p in w.h.channel.approvals if p.tool == "shell"]
         assert "not yours" not in mine.reason

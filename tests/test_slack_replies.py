@@ -150,7 +150,7 @@ async def test_a_refused_press_on_a_card_in_a_channel_is_answered_to_the_presser
     assert "Posted it." in public
     assert all("Only the owner" not in t and "/allow" not in t for t in public)
     (update,) = slack.calls_to("chat.update")
-    assert "decided by slack:UOWNER" in update.params["text"]
+    assert "decided by the owner" in update.params["text"]
 
 
 async def test_a_press_without_a_response_url_is_answered_with_chat_post_ephemeral(

@@ -235,7 +235,7 @@ def test_approving_a_shell_action_runs_it_and_updates_the_chat_card(
     assert approval.decided_by == "test:owner"
     [(_, card_id, text)] = [m for m in world.channel.marked if approval_id in m[2]]
     assert world.channel.cards[card_id].approval_id == approval_id
-    assert text.startswith(f"Approved {approval_id}") and "decided by test:owner" in text
+    assert text.startswith(f"Approved {approval_id}") and "decided by the owner" in text
     web_events = world.call(world.h.steward.stores.audit.recent(20, kind="web.approval"))
     assert web_events[-1].subject == approval_id
     assert web_events[-1].detail["session"].startswith("web-session:")

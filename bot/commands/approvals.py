@@ -140,7 +140,8 @@ async def show_request(
 
 def _typed(*, approve: bool, always: bool = False) -> Handler:
     """A typed decision (`/approve <id> [always]`, `/deny <id>`): the approver's scope first
-    (`_hidden`), then the core decides."""
+    (`_hidden`), then the core decides. In a group or a channel everyone reads the answer: it
+    names the tool and the id, the rest goes to a private chat (`in_the_open`, R262)."""
 
     async def decide(
         approval_id: str,
@@ -155,7 +156,12 @@ def _typed(*, approve: bool, always: bool = False) -> Handler:
         if hidden := await _hidden(approval_id, sender, user, chat, stores, approvals):
             return hidden
         return await decide_approval(
-            approval_id, identity=sender, user=user, approve=approve, always=always
+            approval_id,
+            identity=sender,
+            user=user,
+            approve=approve,
+            always=always,
+            in_the_open=group_scope(chat) is not None,
         )
 
     return decide
@@ -178,7 +184,7 @@ async def _hidden(
     the list and the web console; anything else is answered as if it did not exist, and
     audited. None: go on (deciding refuses, and audits, whoever may not decide at all)."""
     if user.is_owner or not _may_see(approvals, sender, user):
-        return None  # the owner decides anywhere (the answer names the tool, nothing more)
+        return None  # the owner decides anywhere (in a group, the answer names the tool alone)
     approval = await stores.approvals.get(approval_id.strip().lower())
     if approval is None or _visible(user, chat, approval):
         return None

@@ -82,6 +82,7 @@ class DecideApproval(Protocol):
         user: User | None,
         approve: bool,
         always: bool = False,
+        in_the_open: bool = False,
     ) -> str: ...
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from agent.approvals import arguments_preview
-from agent.cards import describe_sources, escape_invisible, plain_name, render_preview
+from agent.approvals import arguments_preview, person_named
+from agent.cards import describe_sources, escape_invisible, render_preview
 from bot.web.views import Page, Routes
 from memory.approvals import Approval
+from memory.people import User
 from memory.web_sessions import WebRole
 
 __all__ = ["ApprovalView", "pending_views", "routes"]
@@ -74,8 +75,16 @@ async def _view(page: Page, approval: Approval) -> ApprovalView:
         arguments=escape_invisible(arguments),
         origin=f"turn {approval.turn_id} in {where}",
         sources=describe_sources(label.sources),
-        requester=plain_name(requester.display_name) if requester else f"user #{approval.user_id}",
+        requester=_asked_by(page, requester) if requester else f"person #{approval.user_id}",
     )
+
+
+def _asked_by(page: Page, requester: User) -> str:
+    """The reader as "you", the owner as such, anyone else by number first (R262: a guest
+    who named themselves "owner" was "asked by owner", as the owner is)."""
+    if requester.id == page.user.id:
+        return "you"
+    return "the owner" if requester.is_owner else person_named(requester)
 
 
 async def pending_views(page: Page) -> list[ApprovalView]:
