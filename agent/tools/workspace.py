@@ -1,12 +1,10 @@
 """Files, confined to the workspace (`STEWARD_DATA_DIR/workspace`); commands are in `shell.py`.
 
-Files are opened by walking down from the workspace one folder at a time without following
-symlinks, so a folder swapped for a link after the checks cannot redirect the open; a file with
-more than one hard link is refused (it may be `policy.toml` or `.env` under another name), and
-nothing is written inside a `.git` folder (a planted config or hook would run code).
+Files are opened by `workspace_open`: walking down from the workspace without following links,
+one link only, nothing written inside `.git`, and an approved call's file the one it approved.
 
-(Some 510 lines: the file tools share the confined open and walk, and a card's preview,
-its diff, reads the file through the same open.)
+(Some 410 lines: the three file tools, and a card's preview, its diff, reads the file through
+the same open.)
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import difflib
 import os
 import re
 import stat
-from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,7 +31,19 @@ from agent.tools.registry import (
     ToolResult,
     tool,
 )
-from agent.tree_digest import file_digest
+from agent.tools.workspace_open import (
+    Missing,
+    Pinned,
+    as_approved,
+    changed,
+    fingerprint,
+    linked,
+    no_git,
+    open_in_workspace,
+    open_pinned,
+    same_file,
+    walk_down,
+)
 
 __all__ = ["WORKSPACE_TOOLS", "leads_to", "sandbox_of"]
 
@@ -48,119 +57,16 @@ def sandbox_of(ctx: ToolContext) -> Sandbox:
     return ctx.deps.sandbox
 
 
-class _Missing(ToolError):
-    """The file does not exist (yet)."""
-
-
-def _linked(path: str, links: int) -> ToolError:
-    return ToolError(
-        f"refused: {path} has {links} hard links, so it may be a file from outside the workspace "
-        "(such as policy.toml or .env) under another name; only files with a single link are "
-        "read or written"
-    )
-
-
-def _no_git(path: str, *relatives: PurePosixPath) -> None:
-    for relative in relatives:
-        if any(part.casefold() == ".git" for part in relative.parts):
-            raise ToolError(
-                f"refused: {path} is inside a .git folder; Steward does not write git's own files "
-                "(a planted config or hook would run code)"
-            )
-
-
-def _walk_down(root: os.PathLike[str], parts: tuple[str, ...], path: str, *, make: bool) -> int:
-    """The folder `parts` below `root`, opened one folder at a time with O_NOFOLLOW (`make`:
-    creating what is missing): a folder a command swaps for a link mid-way is refused, never
-    followed. Blocking."""
-    # O_PATH: a folder that may be passed through but not read (mode 0311) is no obstacle
-    # (R132), as it is not to a path
-    folder = os.open(root, os.O_PATH | os.O_DIRECTORY)
-    try:
-        for part in parts:
-            if make:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=folder)
-            try:
-                inner = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
-            except FileNotFoundError:
-                raise _Missing(f"{path} is not in the workspace") from None
-            except NotADirectoryError:
-                raise ToolError(f"{path} is not a folder in the workspace") from None
-            except PermissionError:
-                raise ToolError(f"refused: no permission to open {path}") from None
-            except OSError:
-                raise ToolError(f"refused: {path} changed while it was being opened") from None
-            os.close(folder)
-            folder = inner
-    except BaseException:
-        os.close(folder)
-        raise
-    return folder
-
-
-def open_in_workspace(sandbox: Sandbox, path: str, *, write: bool) -> int:
-    """Open a workspace file walking down from the workspace with O_NOFOLLOW, then check the
-    opened file itself: a regular file with one link. Blocking."""
-    root = sandbox.root()
-    target = sandbox.resolve(path)
-    relative = PurePosixPath(target.relative_to(root).as_posix())
-    if not relative.parts:
-        raise ToolError(f"{path} is a folder")
-    if write:
-        _no_git(path, sandbox.check_relative(path), relative)
-    folder = _walk_down(root, relative.parts[:-1], path, make=write)
-    try:
-        flags = (os.O_WRONLY | os.O_CREAT) if write else os.O_RDONLY
-        try:
-            fd = os.open(
-                relative.parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=folder
-            )
-        except FileNotFoundError:
-            raise _Missing(f"{path} is not a file in the workspace") from None
-        except IsADirectoryError:
-            raise ToolError(f"{path} is a folder") from None
-        except OSError as exc:
-            raise ToolError(f"refused: could not open {path} safely ({exc.strerror})") from None
-    finally:
-        os.close(folder)
-    info = os.fstat(fd)
-    if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
-        return fd
-    os.close(fd)
-    if stat.S_ISREG(info.st_mode):
-        raise _linked(path, info.st_nlink)
-    raise ToolError(
-        f"{path} is a folder"
-        if stat.S_ISDIR(info.st_mode)
-        else f"refused: {path} is not a regular file"
-    )
-
-
 def _check_file(sandbox: Sandbox, path: str, *, write: bool) -> None:
     """Refuse before anyone is asked: outside, inside .git (writes), or hard-linked. Blocking."""
     target = sandbox.resolve(path)
     if write:
         relative = PurePosixPath(target.relative_to(sandbox.root()).as_posix())
-        _no_git(path, sandbox.check_relative(path), relative)
+        no_git(path, sandbox.check_relative(path), relative)
     with contextlib.suppress(FileNotFoundError):
         info = target.stat()
         if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-            raise _linked(path, info.st_nlink)
-
-
-def _as_approved(
-    sandbox: Sandbox,
-    path: str,
-    approved: str | None,
-    state: Callable[[Sandbox, str], str],
-    undone: str,
-) -> None:
-    """R222: an approved call checks its fingerprint (`state`) again, in the thread that then
-    opens the file: the approval's check and the run are awaits apart, and a file edited or a
-    folder swapped for a link in between had been written (or read) anyway. Blocking."""
-    if approved is not None and state(sandbox, path) != approved:
-        raise ToolError(f"refused: {path} changed after it was approved; {undone}")
+            raise linked(path, info.st_nlink)
 
 
 async def _path_ok(ctx: ToolContext, arguments: dict[str, Any]) -> None:
@@ -177,12 +83,7 @@ def _file_ok(write: bool) -> Precheck:
 def _where(sandbox: Sandbox, path: str) -> str:
     """Where `path` leads now, for the approval of a read: the card's path swapped for a link
     after the card (or a link's target changed) is another action."""
-    try:
-        sandbox.check_relative(path)
-        link = sandbox.root() / path
-        return f"{link.resolve()}|symlink={link.is_symlink()}"
-    except (ToolError, OSError, RuntimeError) as exc:
-        return f"invalid:{exc}"
+    return fingerprint(sandbox, path, Pinned.where)
 
 
 def _read_hooks(what: str, done: str) -> tuple[ActionHook, ActionHook]:
@@ -233,16 +134,14 @@ async def list_files(ctx: ToolContext, path: WorkspacePath = ".") -> str | ToolR
 
 
 def _listing(sandbox: Sandbox, path: str, approved: str | None) -> str:
-    _as_approved(sandbox, path, approved, _where, "nothing was listed")
-    root = sandbox.root()
-    folder = sandbox.resolve(path)
-    relative = PurePosixPath(folder.relative_to(root).as_posix())
+    pinned = as_approved(sandbox, path, approved, Pinned.where, "nothing was listed")
+    relative = pinned.relative
     # opened from the workspace down, never following a link, and read through that one open
     # folder: a command swapping it for a link mid-listing listed the data folder (R128); nor
     # does a link it holds say whether the path it names exists here (R105)
     try:
-        at = _walk_down(root, relative.parts, path, make=False)
-    except _Missing:
+        at = walk_down(sandbox.root(), relative.parts, path, make=False)
+    except Missing:
         raise ToolError(f"{path} is not a folder in the workspace") from None
     try:
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=at)  # the folder itself
@@ -250,6 +149,10 @@ def _listing(sandbox: Sandbox, path: str, approved: str | None) -> str:
         raise ToolError(f"refused: no permission to list {path}") from None
     finally:
         os.close(at)
+    was = pinned.found
+    if approved is not None and (was is None or not same_file(os.fstat(fd), was)):
+        os.close(fd)  # R253: another folder than the one approved
+        raise changed(path, "nothing was listed")
     try:
         with os.scandir(fd) as scan:
             found = sorted(scan, key=lambda e: (not e.is_dir(follow_symlinks=False), e.name))
@@ -324,15 +227,19 @@ def _binary(data: bytes) -> str | None:
 
 
 def _approved_read(sandbox: Sandbox, path: str, approved: str | None) -> str:
-    _as_approved(sandbox, path, approved, _where, "nothing was read")
-    return _read_text(sandbox, path)
+    """R253: the file checked is the file opened (pinned once, its identity compared)."""
+    undone = "nothing was read"
+    pinned = as_approved(sandbox, path, approved, Pinned.where, undone)
+    fd = open_pinned(sandbox, pinned, write=False, undone=undone if approved is not None else None)
+    return _read_text(fd, path)
 
 
-def _read_text(sandbox: Sandbox, path: str, limit: int = _READ_LIMIT) -> str:
-    """The file as text; a binary file (a saved photo) is refused in one sentence: read as text
-    it had given the model 135,000 characters of U+FFFD. Text with NUL bytes in it is text
-    still: UTF-16 (PowerShell's `>`), NUL-separated names (`find -print0`: review 90)."""
-    with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
+def _read_text(fd: int, path: str, limit: int = _READ_LIMIT) -> str:
+    """The file open at `fd` as text (the handle closed); a binary file (a saved photo) is
+    refused in one sentence: read as text it had given the model 135,000 characters of U+FFFD.
+    Text with NUL bytes in it is text still: UTF-16 (PowerShell's `>`), NUL-separated names
+    (`find -print0`: review 90)."""
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(limit + 1)
     cut = "\n[… truncated]" if len(data) > limit else ""
     what = _binary(data)
@@ -418,7 +325,7 @@ def _diff(sandbox: Sandbox, path: str, content: str) -> str:
         with os.fdopen(open_in_workspace(sandbox, path, write=False), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             data = handle.read(_DIFF_LIMIT + 1)
-    except _Missing:
+    except Missing:
         size, data = 0, b""
     except ToolError as exc:
         # R222: a file Steward may write but not read (mode 0200) gave a card of one line,
@@ -467,19 +374,7 @@ async def _write_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
 
 
 def _file_state(sandbox: Sandbox, path: str) -> str:
-    try:
-        sandbox.check_relative(path)
-        link = sandbox.root() / path
-        target = link.resolve()
-        info = target.lstat()
-    except FileNotFoundError:
-        return f"{target}|symlink={link.is_symlink()}|absent"
-    except (ToolError, OSError) as exc:
-        return f"invalid:{exc}"
-    if not stat.S_ISREG(info.st_mode):
-        return f"{target}|symlink={link.is_symlink()}|not-a-file"
-    content = file_digest(str(target), info)  # a MiB at a time: a 50 GB file is no 50 GB read
-    return f"{target}|symlink={link.is_symlink()}|links={info.st_nlink}|{content}"
+    return fingerprint(sandbox, path, Pinned.state)
 
 
 @tool(
@@ -503,8 +398,10 @@ async def write_file(ctx: ToolContext, path: WorkspacePath, content: str) -> str
 
 
 def _write(sandbox: Sandbox, path: str, data: bytes, approved: str | None) -> None:
-    _as_approved(sandbox, path, approved, _file_state, "nothing was written")
-    fd = open_in_workspace(sandbox, path, write=True)
+    """R253: the file checked is the file written, its identity compared before truncating."""
+    undone = "nothing was written"
+    pinned = as_approved(sandbox, path, approved, Pinned.state, undone)
+    fd = open_pinned(sandbox, pinned, write=True, undone=undone if approved is not None else None)
     with os.fdopen(fd, "wb") as handle:
         os.ftruncate(fd, 0)
         handle.write(data)
