@@ -328,11 +328,15 @@ class Steward:
         approve: bool,
         always: bool = False,
         in_the_open: bool = False,
+        resume_later: bool = False,
     ) -> str:
         """Apply the owner's decision, run the approved call, and resume its turn.
         `in_the_open`: typed in a group or a channel, where everyone reads the answer: it names
         the tool and the id alone, the rest goes to a private chat (R262: "always" posted a
-        private goal's title to a group)."""
+        private goal's title to a group). `resume_later`: the caller answers once the call
+        ran, and the turn goes on in a task of its own (R265: the web console's Approve kept
+        the page loading behind the chat's turn and the whole resumed turn, minutes with a
+        slow model)."""
         if self.approvals is None:
             return "Approvals are not enabled."
         owner = user is not None and user.is_owner
@@ -359,7 +363,7 @@ class Steward:
             if decided.outcome is not Outcome.EXPIRED:
                 said += f" (decided by {_decider(decided.approval, identity, owner=owner)})"
             await self._mark(decided.approval, said)
-            await self._resume_after(decided.approval)
+            await self._resume_after(decided.approval, later=resume_later)
         elif decided.approval is not None and decided.outcome is Outcome.WITHDRAWN:
             await self._mark(decided.approval, decided.message)  # their turn is not resumed
         shown = decided.in_the_open or decided.message
@@ -405,12 +409,13 @@ class Steward:
             "turn.interrupted", actor="steward", subject=f"turn:{turn_id}"
         )
 
-    async def _resume_after(self, approval: Approval) -> None:
+    async def _resume_after(self, approval: Approval, *, later: bool = False) -> None:
         """Resume the turn a decision was made for: here, when this task holds no other chat's
-        place (its own chat, a web page, the sweeper); from a decision typed in another chat,
-        in a task of its own, so that chat waits for nothing of the card's chat (R205: two
-        chats each deciding the other's card waited on each other for good)."""
-        if not self.sequencer.holds_other(_address_of(approval)):
+        place (its own chat, the sweeper) and the caller waits for it; from a decision typed in
+        another chat, or `later`, in a task of its own, so that chat waits for nothing of the
+        card's chat (R205: two chats each deciding the other's card waited on each other for
+        good)."""
+        if not later and not self.sequencer.holds_other(_address_of(approval)):
             await self.resume(approval.turn_id)
             return
         task = asyncio.create_task(self.resume(approval.turn_id))

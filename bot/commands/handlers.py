@@ -83,6 +83,7 @@ class DecideApproval(Protocol):
         approve: bool,
         always: bool = False,
         in_the_open: bool = False,
+        resume_later: bool = False,
     ) -> str: ...
 
 

@@ -123,7 +123,12 @@ async def decide(page: Page) -> web.StreamResponse:
         return page.redirect("/approvals", f"There is no pending request {approval_id}.")
     approve, always = CHOICES[choice]
     await page.audit("web.approval", subject=approval_id, choice=choice)
-    note = await page.deps.core.decide_approval(
-        approval_id, identity=page.identity, user=page.user, approve=approve, always=always
+    note = await page.deps.core.decide_approval(  # the reply follows in the chat (R265)
+        approval_id,
+        identity=page.identity,
+        user=page.user,
+        approve=approve,
+        always=always,
+        resume_later=True,
     )
     return page.redirect("/approvals", note)
