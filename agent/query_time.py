@@ -335,6 +335,9 @@ def _parse(text: str, now: datetime) -> tuple[datetime, str] | None:
             "RELATIVE_BASE": now,
             "PREFER_DAY_OF_MONTH": "first",
             "RETURN_TIME_AS_PERIOD": True,
+            # a label for the naive arithmetic only: without it dateparser asks tzlocal for the
+            # process's zone, which raises for a POSIX TZ such as UTC0 (R259)
+            "TIMEZONE": "UTC",
         },
     )
     data = parser.get_date_data(text)

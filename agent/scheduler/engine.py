@@ -214,9 +214,12 @@ class SchedulerEngine:
             return
         from apscheduler.triggers.date import DateTrigger
 
+        # timezone=UTC: left out, APScheduler asks tzlocal for the process's zone, which fails
+        # on a TZ that is no zone name ("UTC0", "CET-1CEST,…", a typo); `at`, on the system
+        # clock, is aware anyway
         self._alarm.add_job(
             self._wake,
-            DateTrigger(run_date=self.runtime.clock.system_time(at)),  # at, on the system clock
+            DateTrigger(run_date=self.runtime.clock.system_time(at), timezone=UTC),
             id=_WAKE_JOB,
             replace_existing=True,
             misfire_grace_time=None,
@@ -454,11 +457,14 @@ class SchedulerEngine:
             log.error("the scheduler could not look at its schedules: %s", exc, exc_info=bug)
             unread = True
             return []
-        finally:
-            if unread:
-                self._set_alarm(now + RETRY_AFTER)
-            else:
-                await self._rearm()
+        finally:  # nothing raised from here: it would replace what the run returned (R259)
+            try:
+                if unread:
+                    self._set_alarm(now + RETRY_AFTER)
+                else:
+                    await self._rearm()
+            except Exception as exc:
+                log.error("the scheduler's alarm could not be set: %s", exc, exc_info=True)
 
     async def _run_due(self, now: datetime, catching_up: bool) -> list[RunReport]:
         await self._settle_held(now)

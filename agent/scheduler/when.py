@@ -10,7 +10,7 @@ time ("in 5 call mom", "13 13", "-1") are refused in `number_refusals.py` (R186,
 arithmetic on times (next occurrences across daylight saving, quiet-hour windows) is
 `recurrence.py`; its names are exported here too, so callers have one module for "when".
 
-(Some 1100 lines: every form a time is written in — moments, days, "every …", clock times,
+(Some 1180 lines: every form a time is written in — moments, days, "every …", clock times,
 quiet hours — goes through the same tokenising and the same refusals of impossible clocks and
 of numbers that are no dates; apart, the forms would drift in what they accept.)
 """
@@ -215,6 +215,7 @@ def _dateparse(
     settings: dict[str, Any] = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": base,
+        "TIMEZONE": "UTC",  # see `_read`: not the process's zone (tzlocal), which may be none
         "PARTS_OF_DAY": dateparser.PartsOfDay(  # the hours "every evening" takes too
             **{part: time(*clock) for part, clock in PARTS_OF_DAY.items()}
         ),
@@ -223,10 +224,7 @@ def _dateparse(
         settings["PREFER_DAY_OF_MONTH"] = day_of_month
     if _AMBIGUOUS_DAY_MONTH.search(text) and not zone.key.startswith(_MONTH_FIRST):
         settings["DATE_ORDER"] = "DMY"  # "3/4": 3 April in most of the world, not March 4
-    try:
-        result = dateparser.parse(text, languages=["en"], settings=settings)  # type: ignore[arg-type]
-    except (OverflowError, ValueError):  # "in 10000 years": past the last date Python has
-        result = None
+    result = _read(text, settings)
     if result is None:
         return None
     if result.year > now.year + YEARS_AHEAD:
@@ -247,6 +245,33 @@ def _dateparse(
     second = result.replace(tzinfo=zone, fold=1).astimezone(UTC)
     # a time the clocks pass twice (going back), its first pass gone: the second (R107)
     return second if first <= now < second else first
+
+
+def _read(text: str, settings: dict[str, Any]) -> datetime | None:
+    """dateparser's reading of `text`, never asking the process's zone. Its default TIMEZONE,
+    "local", asks tzlocal, which raises on a TZ that is no zone name ("UTC0", "CET-1CEST,
+    M3.5.0,M10.5.0/3", a typo): every reminder failed, and a stored one stopped the start
+    (R259). "UTC" only labels the naive wall clock of RELATIVE_BASE (the user's) while it is
+    read, and the result comes back naive: the same reading. Not so for a text naming its own
+    zone ("9:00 -0500", "tomorrow 9:00 utc"): its time would come back moved to UTC, no longer
+    the clock said, and its "tomorrow" counted from another day; such a text is read again as
+    before, with "local", which dateparser then reads in the text's zone without looking the
+    process's up (were it looked up and failed, the first reading stands)."""
+    import dateparser
+
+    languages = ["en"]
+    try:
+        result = dateparser.parse(text, languages=languages, settings=settings)  # type: ignore[arg-type]
+    except (OverflowError, ValueError):  # "in 10000 years": past the last date Python has
+        return None
+    if result is None or result.tzinfo is None:
+        return result
+    as_named = {**settings, "TIMEZONE": "local"}
+    try:
+        again = dateparser.parse(text, languages=languages, settings=as_named)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, LookupError):  # LookupError: tzlocal's, were it asked
+        return result
+    return again if again is not None and again.tzinfo is not None else result
 
 
 def _time_like(tokens: list[str], i: int) -> bool:
