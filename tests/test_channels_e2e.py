@@ -189,7 +189,7 @@ async def test_an_approval_pressed_by_the_wrong_person_is_refused_and_the_owner_
             assert note.params["channel"] == "C0STATUS"
             assert note.params["text"] == "All *green*"
             edit = (await tg.wait_for("editMessageText", timeout=10))[0]
-            assert "telegram:1001" in edit.params["text"]
+            assert "decided by the owner" in edit.params["text"]
             assert "reply_markup" not in tg.messages[(OWNER_TG, message_id)]
         assert process.returncode == 0, log.read_text()
     with sqlite3.connect(tmp_path / "data" / "steward.db") as db:
