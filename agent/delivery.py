@@ -18,19 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from agent.cards import escape_invisible
 from agent.outbox import DeliveryError, Outbox, Parts, sending_parts
+from agent.private_chats import is_private_chat, private_address
 from agent.scheduler.recurrence import describe_delta
 from agent.streaming import LivePreview
 from agent.types import Address, ApprovalPrompt
 from memory.labels import TRUSTED, Label
 from memory.messages import OutStatus, StoredMessage
-from memory.people import Chat
 from memory.stores import Stores
 
 __all__ = [
@@ -77,35 +76,6 @@ _IN_PARTS = frozenset({"telegram", "slack"})
 already out (bot/channels/telegram_send.py, slack.py `send_text`): they send a `Resumed`
 message's note just before the first part left, and no note when no part is left. Elsewhere
 the whole text goes again, after the courier's `RESENT`."""
-
-_PRIVATE = {"telegram": re.compile(r"^\d+$"), "slack": re.compile(r"^[DUW]")}
-
-
-def is_private_chat(channel: str, chat_id: str) -> bool:
-    """Whether a platform chat id is a private chat: a Telegram user's own id, a Slack DM (D…)
-    or a Slack user (U…, W…), for whom Slack opens the DM."""
-    form = _PRIVATE.get(channel)
-    return form is not None and form.match(chat_id) is not None
-
-
-async def private_address(
-    stores: Stores, user_id: int, channels: list[str], prefer: str | None = None
-) -> tuple[Address, Chat] | None:
-    """Where to reach a user privately on one of `channels`: the private chat they wrote in most
-    recently (on `prefer` if they have one there), else a direct message to their identity."""
-    chats = [c for c in await stores.people.private_chats(user_id) if c.channel in channels]
-    chats.sort(key=lambda c: c.channel != prefer)  # stable: most recent first within each
-    if chats:
-        chat = chats[0]
-        return Address(chat.channel, chat.platform_chat_id), chat
-    identities = [i for i in await stores.people.identities_of(user_id) if i.channel in channels]
-    identities.sort(key=lambda i: i.channel != prefer)
-    for identity in identities:
-        if is_private_chat(identity.channel, identity.platform_user_id):
-            # a Telegram user's private chat has their id; Slack opens the DM for a user id
-            chat = await stores.people.chat(identity.channel, identity.platform_user_id)
-            return Address(identity.channel, identity.platform_user_id), chat
-    return None
 
 
 class Throttled(DeliveryError):

@@ -5,6 +5,8 @@ The runtime holds no `Steward`: agent turns go through a `Responder`, plain mess
 `Sender` (the core's `Courier` fits), long-term memory through `Remembering`. So the scheduler
 never imports the core, and a test can hand in anything that fits. The responder is attached
 after the core is built, because the core's tools need the scheduler first.
+
+(Some 450 lines: where a job posts, and what its turn came to, are every handler's steps.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,17 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from agent.outbox import Switchboard
+from agent.private_chats import private_address
 from agent.scheduler.recurrence import describe_delta
-from agent.types import SILENT_REPLY, Address, TurnOutcome, TurnRequest, address_from_json
+from agent.types import (
+    SILENT_REPLY,
+    Address,
+    ChatKind,
+    TurnOutcome,
+    TurnRequest,
+    address_from_json,
+)
 from memory.clock import Clock
 from memory.labels import TRUSTED, Label
 from memory.longterm import Kind, Source
@@ -261,7 +272,15 @@ class JobRuntime:
     def today(self, user: User) -> datetime:
         return self.clock.now().astimezone(self.zone_for(user))
 
+    def running(self) -> list[str] | None:
+        """The channels running now (the courier's switchboard's); None when the sender cannot
+        tell (a test's)."""
+        outbox = getattr(self.sender, "outbox", None)
+        return outbox.channels if isinstance(outbox, Switchboard) else None
+
     async def destination(self, schedule: Schedule) -> tuple[Address, Chat]:
+        """Where a run of `schedule` posts: where it was set, or where the owner is reached now
+        (`_owners_elsewhere`)."""
         if schedule.destination is None:
             raise RuntimeError(f"schedule {schedule.id} has nowhere to post")
         address = address_from_json(schedule.destination)
@@ -270,7 +289,48 @@ class JobRuntime:
             chat = await self.stores.people.chat_by_id(schedule.chat_id)
         if chat is None:
             chat = await self.stores.people.chat(address.channel, address.chat_id, "channel")
-        return address, chat
+        moved = await self._owners_elsewhere(schedule, address, chat)
+        if moved is None:
+            return address, chat
+        await self.stores.audit.record(
+            "schedule.rerouted",
+            actor="scheduler",
+            subject=f"schedule:{schedule.id}",
+            set_in=str(address),
+            sent_to=str(moved[0]),
+            why=f"channel {address.channel!r} is not running",
+        )
+        return moved
+
+    async def _owners_elsewhere(
+        self, schedule: Schedule, address: Address, chat: Chat
+    ) -> tuple[Address, Chat] | None:
+        """The owner's private chat on a running channel (not the console if another runs),
+        for the owner's own job set in their private chat on a channel not running now (R262:
+        a reminder set on the console before the move to Telegram waited for a console that no
+        longer runs). None, it posts where it was set: the channel runs (or the sender cannot
+        tell), a group or channel (it waits there), another's job or chat, no channel of the
+        owner's runs."""
+        running = self.running()
+        if running is None or address.channel in running or chat.kind != ChatKind.PRIVATE:
+            return None
+        people = self.stores.people
+        owner = await people.owner()
+        if owner is None or schedule.user_id != owner.id:
+            return None
+        identities = await people.identities_of(owner.id)
+        owners = address.channel == "console" and any(i.channel == "console" for i in identities)
+        owners = owners or any(
+            (i.channel, i.platform_user_id) == (address.channel, address.chat_id)
+            for i in identities
+        )
+        if not owners:  # the chat they wrote in (a Slack DM's id is not their user id)
+            chats = await people.private_chats(owner.id, address.channel)
+            owners = any(c.id == chat.id for c in chats)
+        if not owners:
+            return None
+        reach = [c for c in running if c != "console"] or running
+        return await private_address(self.stores, owner.id, reach)
 
     def _next_budget_day(self) -> datetime:
         """Just after the next midnight of STEWARD_TIMEZONE, where the budget and allowances
@@ -341,9 +401,11 @@ class JobRuntime:
                 RunStatus.SILENT, "the model chose not to message", outcome.turn_id, detail
             )
         detail["chars"] = len(outcome.text) + len(footer)
+        running, channel = self.running(), request.address.channel if request.address else ""
+        waits = running is not None and channel and channel not in running  # R262: say so
         return JobResult(
             RunStatus.SENT,
-            "posted",
+            f"posted; it waits for {channel}, which is not running" if waits else "posted",
             outcome.turn_id,
             detail,
             reply=outcome.text,
