@@ -100,11 +100,19 @@ def headers_into(parsed: ParsedMail, message: Message) -> None:
     parsed.subject = _header(message, "Subject")
     parsed.date_text = _header(message, "Date")
     parsed.message_id = _header(message, "Message-ID")
-    parsed.references = _header(message, "References")
+    parsed.references = _header(message, "References") or _one_parent(message)
     try:
         parsed.date = parsedate_to_datetime(parsed.date_text) if parsed.date_text else None
     except Exception:  # not a date
         parsed.date = None
+
+
+def _one_parent(message: Message) -> str:
+    """A mail's In-Reply-To when it names one message and the mail has no References: its
+    thread, which a reply's References continues (RFC 5322 3.6.4; R264: a reply to such a
+    mail referred to it alone, and the thread's start was lost)."""
+    ids = re.findall(r"<[^<>\s]+>", _header(message, "In-Reply-To"))
+    return ids[0] if len(ids) == 1 else ""
 
 
 def _utf8_headers(raw: bytes) -> bytes:

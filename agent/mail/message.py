@@ -14,6 +14,7 @@ Imports go one way: parsed, header_cap <- headers <- reading <- message.
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import mimetypes
 import re
@@ -138,8 +139,38 @@ def build_message(
         name = attachment_name(written)
         ctype, _ = mimetypes.guess_type(name)
         maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
+        if maintype == "message":  # a saved mail (.eml): never in base64 (R264)
+            if (saved := _saved_message(data)) is not None:
+                message.add_attachment(saved, cte="7bit", filename=name)
+                continue
+            maintype, subtype = "application", "octet-stream"
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+_SENT_7BIT = email.policy.SMTP.clone(cte_type="7bit")
+
+
+def _saved_message(data: bytes) -> EmailMessage | None:
+    """A saved mail (`.eml`) as a message/rfc822 part carries it: parsed, and sent as written
+    in 7bit (R264: it went out in base64, which RFC 2046 5.2.1 does not allow there, so mail
+    programs could not open it). None when a part cannot carry it as it is: no header block,
+    8-bit bytes (a server without 8BITMIME takes none), a line past SMTP's 998; such a file
+    goes as application/octet-stream."""
+    if not data.isascii() or b"\0" in data:
+        return None
+    try:
+        saved = email.message_from_bytes(data, policy=email.policy.default)
+        if not saved.keys() or any(
+            isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in saved.defects
+        ):
+            return None
+        written = saved.as_bytes(policy=_SENT_7BIT)  # as the SMTP client will write it
+    except Exception:  # a header the library cannot write again, a nesting too deep
+        return None
+    if not written.isascii() or any(len(line) > 998 for line in written.splitlines()):
+        return None
+    return saved
 
 
 def attachment_name(written: str) -> str:
@@ -179,7 +210,8 @@ trims them (RFC 5537 3.4.4), so the card shows them whole (R194: 120 ids filled 
 def _threading(original: ParsedMail) -> tuple[str, str]:
     """(In-Reply-To, References) of a reply, as they go out and as its card shows them (R194:
     the card showed the mail's raw headers, with words an encoded word wrote, while only the
-    ids were sent)."""
+    ids were sent). The mail's `references` are its thread as RFC 5322 3.6.4 takes it: its
+    References, else its In-Reply-To when that names one message (`headers_into`, R264)."""
     own = _message_ids(original.message_id).split()[:1]
     earlier = [i for i in _message_ids(original.references).split() if i not in own]
     ids = [*dict.fromkeys(earlier), *own]
