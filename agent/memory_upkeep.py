@@ -23,6 +23,11 @@
   with the correction note recall and the history give it (R249: the summary was shown "I
   work as a nurse" unmarked and could restate the old belief in every later turn's context).
 - Both calls go through `agent.side_call.SideCall`: recorded as turns of kind `memory`.
+- A span the model gives no summary of (its answer cut off or declined, no JSON) is tried again
+  only after COMPACT_RETRY_TURNS more turns of the chat, then twice that; after
+  MAX_SUMMARY_FAILURES tries the history moves past it without a summary (a mark with no
+  episode: its messages stay in the log, searchable). R261: the same span was sent again
+  after every message, ~6k tokens each, counted in the daily budget.
 
 (Over 400 lines: extraction and compaction share the prompts, the dating of facts and the
 building of a memory from the model's answer; `carries` moved to memory/longterm/wording.py,
@@ -41,7 +46,7 @@ from zoneinfo import ZoneInfo
 from agent.errors import ModelUnavailable
 from agent.own_history import since_someone_else
 from agent.recall import correction_note
-from agent.side_call import SideCall
+from agent.side_call import CutShort, SideCall
 from agent.types import TurnOutcome, TurnRequest
 from memory.clock import parse_iso
 from memory.labels import TRUSTED, Label
@@ -78,6 +83,10 @@ MAX_COMPACT_CHARS = 24000
 MAX_COMPACT_ROUNDS = 4
 MAX_CUT_MESSAGE_CHARS = MAX_COMPACT_CHARS * 3 // 4
 EPISODE_IMPORTANCE = 0.4
+COMPACT_RETRY_TURNS = 4
+"""Turns of a chat before a span the model gave no summary of is tried again (doubling)."""
+MAX_SUMMARY_FAILURES = 3
+"""Tries of one span before the history moves past it without a summary."""
 
 EXTRACTION_SYSTEM = """\
 You keep the long-term memory of Steward, a personal assistant. From the user's message below,
@@ -148,6 +157,16 @@ def looks_worth_keeping(text: str) -> bool:
 
 
 @dataclass
+class _Stuck:
+    """A chat's span the model gave no summary of: its first message, the tries so far, and
+    the turns to wait before the next (in memory: a restart tries again at once)."""
+
+    first: int
+    failures: int = 0
+    wait: int = 0
+
+
+@dataclass
 class CompactionResult:
     episode: Memory
     facts: list[Memory]
@@ -177,6 +196,7 @@ class MemoryUpkeep:
         self._side = side
         self._history_tokens = history_tokens
         self._saved_in_turn: set[int] = set()
+        self._stuck: dict[int, _Stuck] = {}  # by chat
 
     def saved_during(self, turn_id: int) -> None:
         """The model saved a memory itself in this turn: no extraction call after it."""
@@ -194,7 +214,10 @@ class MemoryUpkeep:
             return
         try:
             if not saved_during_turn and looks_worth_keeping(request.text):
-                await self.extract(request, outcome.label, turn_id=turn_id)
+                try:
+                    await self.extract(request, outcome.label, turn_id=turn_id)
+                except CutShort as exc:  # recorded failed; nothing saved of a half answer
+                    log.warning("extraction after turn %s: %s", turn_id, exc)
             await self.compact_if_needed(request.chat, request.user)
         except ModelUnavailable as exc:
             log.warning("memory upkeep skipped: the model is unavailable (%s)", exc.reason)
@@ -265,6 +288,10 @@ class MemoryUpkeep:
         last compaction made."""
         if self._history_tokens <= 0 or chat.kind != "private":
             return None
+        stuck = self._stuck.get(chat.id)
+        if stuck is not None and stuck.wait > 0:
+            stuck.wait -= 1  # a span the model gave no summary of waits (R261)
+            return None
         result: CompactionResult | None = None
         for _ in range(MAX_COMPACT_ROUNDS):
             done = await self._compact_once(chat, user)
@@ -329,13 +356,18 @@ class MemoryUpkeep:
         known = await self._store.records.recent(user.id, 30, kinds=[Kind.FACT, Kind.PREFERENCE])
         listing = "\n".join(f"- {m.text}" for m in known if not m.untrusted) or "(nothing yet)"
         prompt = f"Already remembered:\n{listing}\n\nThe conversation:\n{transcript}"
-        data, turn_id = await self._side.ask(
-            COMPACTION_SYSTEM, prompt, chat=chat, user=user, purpose="compaction", label=label
-        )
+        try:
+            data, turn_id = await self._side.ask(
+                COMPACTION_SYSTEM, prompt, chat=chat, user=user, purpose="compaction", label=label
+            )
+        except CutShort as exc:
+            await self._no_summary(chat, first, last, exc.turn_id, str(exc))
+            return None
         summary = str(data.get("summary") or "").strip() if isinstance(data, dict) else ""
         if not summary:
-            log.warning("compaction of chat %s: the model gave no summary; will retry", chat.id)
+            await self._no_summary(chat, first, last, turn_id, "the model gave no summary")
             return None
+        self._stuck.pop(chat.id, None)
         trust = Trust.UNTRUSTED if outside else Trust.TRUSTED
         facts: list[Memory] = []
         for item in _items(data, "facts"):
@@ -386,6 +418,37 @@ class MemoryUpkeep:
             len(facts),
         )
         return CompactionResult(episode.memory, facts, first, last)
+
+    async def _no_summary(self, chat: Chat, first: int, last: int, turn_id: int, why: str) -> None:
+        """Messages `first`..`last` got no summary: tried again later, each time after twice
+        as many turns; after MAX_SUMMARY_FAILURES tries the history moves past them without
+        one (a mark with no episode), or the chat would send them after every message."""
+        stuck = self._stuck.get(chat.id)
+        if stuck is None or stuck.first != first:
+            stuck = self._stuck[chat.id] = _Stuck(first)
+        stuck.failures += 1
+        if stuck.failures < MAX_SUMMARY_FAILURES:
+            stuck.wait = COMPACT_RETRY_TURNS * 2 ** (stuck.failures - 1)
+            log.warning(
+                "compaction of chat %s: %s for messages %d-%d; trying again in %d turns",
+                chat.id,
+                why,
+                first,
+                last,
+                stuck.wait,
+            )
+            return
+        del self._stuck[chat.id]
+        await self._store.compactions.add(NewCompaction(chat.id, first, last, 0, turn_id), None)
+        log.warning(
+            "compaction of chat %s: %s for messages %d-%d, %d times; the history moves past "
+            "them without a summary (they stay in the message log, searchable)",
+            chat.id,
+            why,
+            first,
+            last,
+            stuck.failures,
+        )
 
     async def _span_label(self, chat_id: int, messages: list[StoredMessage]) -> Label:
         """The join of the labels of these messages and of the turns that answered them: an

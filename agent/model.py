@@ -73,7 +73,15 @@ _ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable
 )
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn", "refusal"]
+StopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,7 @@ class AnthropicModel:
         }
         self._client: anthropic.AsyncAnthropic | None = None
         self._stream_cls: Any = None
-        self._building = asyncio.Lock()  # one client, however many first calls at once
+        self._building: asyncio.Future[None] | None = None  # the one first build
 
     async def _sdk(self) -> Any:
         """The SDK module, its client built: the first import (about 1.5 s) and the first
@@ -205,12 +213,22 @@ class AnthropicModel:
         loaded: ~0.2 s more) in a worker thread, not here (R260: on the loop, the first
         turn after a start froze every chat for 120-260 ms)."""
         if self._client is None:
-            async with self._building:
-                if self._client is None:
-                    await warm_up()
-                    sdk = importlib.import_module("anthropic")
-                    await asyncio.to_thread(self._get_client, sdk)
+            if self._building is None or self._building.cancelled():
+                self._building = asyncio.ensure_future(self._build())
+            # every first call waits on the one build, and all go on together once it is
+            # done (a lock let them through one by one: a burst's calls were not all in flight
+            # at once, and fewer connections were opened for it)
+            await asyncio.shield(self._building)
         return importlib.import_module("anthropic")
+
+    async def _build(self) -> None:
+        try:
+            await warm_up()
+            sdk = importlib.import_module("anthropic")
+            await asyncio.to_thread(self._get_client, sdk)
+        except BaseException:
+            self._building = None  # the next call tries again
+            raise
 
     def _get_client(self, sdk: Any) -> anthropic.AsyncAnthropic:
         if self._client is None:
@@ -265,7 +283,7 @@ class AnthropicModel:
                 _PATH, cast_to=object, content=body, options={"headers": {}}
             )
         except sdk.APIError as exc:
-            raise _unavailable(sdk, exc, _carries_files(messages)) from exc
+            raise _unavailable(sdk, exc, messages) from exc
         if not isinstance(message, dict):  # a 200 whose body is not a JSON object
             raise ModelUnavailable("I could not reach the model API", None, str(message)[:200])
         return _reply(message)
@@ -290,7 +308,7 @@ class AnthropicModel:
         client = self._get_client(sdk)
         body = self._body(system, messages, tools, stream=True)
         seen: dict[str, Any] = {}  # the usage reported so far, kept if the stream breaks off
-        events = await self._open(sdk, client, body, _carries_files(messages))
+        events = await self._open(sdk, client, body, messages)
         try:
             async with asyncio.timeout(self._timeout) as bound:
                 message = await self._read(events, sink, seen)
@@ -307,7 +325,9 @@ class AnthropicModel:
             raise StreamBroken("the model's stream ended before its last event", _usage(seen))
         return _reply(message)
 
-    async def _open(self, sdk: Any, client: Any, body: bytes, files: bool) -> Any:
+    async def _open(
+        self, sdk: Any, client: Any, body: bytes, messages: list[dict[str, Any]]
+    ) -> Any:
         """The stream of events, opened (the SDK retries what fails before it opens)."""
         try:
             return await client.post(
@@ -319,7 +339,7 @@ class AnthropicModel:
                 stream_cls=self._stream_cls,
             )
         except sdk.APIError as exc:
-            raise _unavailable(sdk, exc, files) from exc
+            raise _unavailable(sdk, exc, messages) from exc
 
     @staticmethod
     async def _read(events: Any, sink: StreamSink, seen: dict[str, Any]) -> dict[str, Any] | None:
@@ -337,9 +357,9 @@ class AnthropicModel:
             await self._client.close()
 
 
-def _unavailable(sdk: Any, exc: Exception, files: bool) -> ModelUnavailable:
-    """What the SDK raised when it gave up, as the reason told to the owner (`files`: whether
-    the prompt carried the message's files)."""
+def _unavailable(sdk: Any, exc: Exception, messages: list[dict[str, Any]]) -> ModelUnavailable:
+    """What the SDK raised when it gave up, as the reason told to the owner (`messages`: the
+    prompt, whose files and tool results say what made it too long)."""
     if isinstance(exc, sdk.AuthenticationError):
         return ModelUnavailable(
             "the model API refused the API key (check ANTHROPIC_API_KEY)", 401, str(exc)
@@ -352,7 +372,9 @@ def _unavailable(sdk: Any, exc: Exception, files: bool) -> ModelUnavailable:
         elif exc.status_code >= 500:
             reason = "the model API is having trouble"
         else:
-            reason = _rejected(exc.status_code, _api_message(exc), files)
+            reason = _rejected(
+                exc.status_code, _api_message(exc), _carries_files(messages), _past_first(messages)
+            )
         return ModelUnavailable(reason, exc.status_code, _api_message(exc) or str(exc))
     if isinstance(exc, sdk.APITimeoutError):
         return ModelUnavailable("the model API did not answer in time", None, str(exc))
@@ -381,6 +403,17 @@ def _carries_files(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
+def _past_first(messages: list[dict[str, Any]]) -> bool:
+    """Whether the prompt ends on a step's tool results: the turn is past its first step, and
+    what it read is part of the prompt (R261: a prompt too long from this turn's own reads was
+    told to send /new and lower STEWARD_HISTORY_TOKENS)."""
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, list) or not content:
+        return False
+    return all(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
 def _api_message(exc: Any) -> str:
     """The API's own words for a refusal (`error.message` of its body), one line, capped."""
     body = getattr(exc, "body", None)
@@ -389,19 +422,28 @@ def _api_message(exc: Any) -> str:
     return " ".join(str(message).split())[:300] if message else ""
 
 
-def _rejected(status: int, message: str, files: bool) -> str:
+def _rejected(status: int, message: str, files: bool, past_first: bool = False) -> str:
     """A refusal as the owner can act on it (R179: "rejected the request (404)", the API's
-    reason thrown away, was all a mistyped STEWARD_MODEL or an empty account said)."""
+    reason thrown away, was all a mistyped STEWARD_MODEL or an empty account said).
+    `past_first`: the turn had read things already (tool results end the prompt)."""
     said = message.lower()
-    if status == 400 and ("too long" in said or "context limit" in said) and not files:
+    too_long = status == 400 and ("too long" in said or "context limit" in said)
+    if too_long and past_first and not files:
+        # R261: what this turn read (files, pages, searches) filled it, not the conversation
+        return (
+            "what I read for this request was too much for the model at once (the model API "
+            f"said: {message}). Ask for less at a time, e.g. one file or one part of it per "
+            "message"
+        )
+    if too_long and not files:
         # R211: a long conversation (a high STEWARD_HISTORY_TOKENS) was told to send fewer files
         return (
             f"this conversation is too long for the model (the model API said: {message}). "
             "Send /new to start a new one here: what we said stays saved, and I can still look "
             "it up. If it happens again, lower STEWARD_HISTORY_TOKENS in Steward's settings (how "
-            "much of the conversation goes with each message), e.g. STEWARD_HISTORY_TOKENS=6000"
+            "much of the conversation goes with each message), e.g. to half its value"
         )
-    if status == 400 and ("too long" in said or "context limit" in said):
+    if too_long:
         # R197: an album of files past the model's context was "rejected the request (400)"
         # ("prompt is too long: 250000 tokens > 200000 maximum"; with max_tokens: "input
         # length and `max_tokens` exceed context limit")

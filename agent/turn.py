@@ -351,6 +351,8 @@ class TurnRunner:
                 turn.messages.append(Message.from_api(reply.as_message()))
                 if reply.stop_reason != "tool_use" or not reply.tool_calls:
                     text = _final_text(reply)
+                    if reply.stop_reason == "refusal":  # kept, it sets off more refusals
+                        await self._stores.messages.leave_out(turn.id, turn.request.message_id)
                     if text.strip() != SILENT_REPLY:  # a self-initiated turn's "nothing to say"
                         text = _joined([*turn.said, text]) or self._wordless(turn)
                     return await self._end(turn, TurnStatus.COMPLETED, text)
@@ -783,28 +785,49 @@ def _joined(parts: list[str]) -> str:
     return "\n\n".join(part.strip() for part in parts if visible(part))
 
 
+_CUT = {
+    # why the answer stopped: (said after an action cut off, said after words cut off)
+    "max_tokens": (
+        "I was cut off by the length limit (STEWARD_MAX_TOKENS) while preparing an action, so "
+        "that action was not taken; ask again, perhaps in smaller steps.",
+        'My answer was cut off here by the length limit (STEWARD_MAX_TOKENS); say "continue" '
+        "for the rest.",
+    ),
+    # R261: the conversation filled the model's context window: an answer that looked whole
+    "model_context_window_exceeded": (
+        "This conversation filled what the model can read at once while I was preparing an "
+        "action, so that action was not taken. Send /new to start a new conversation (what we "
+        "said stays saved), then ask again.",
+        "My answer was cut off here: this conversation filled what the model can read at once. "
+        "Send /new to start a new conversation (what we said stays saved), then ask for the rest.",
+    ),
+}
+REFUSAL_NOTE = (
+    "The model declined to go on with this answer; it stops here. This exchange is left out of "
+    "our conversation from now on: please rephrase your request."
+)
+NOT_RUN = "The model stopped before the action it was preparing could run, so it was not taken."
+
+
 def _final_text(reply: ModelReply) -> str:
-    """The reply's text as the person should read it: an answer the length limit cut off says
-    so (it looked finished), one cut inside a tool call says the action was not taken, and one
-    the model declined part-way says it stops there."""
+    """The reply's text as the person should read it: an answer the length limit or a full
+    context cut off says so (it looked finished), one cut inside a tool call says the action
+    was not taken (whatever else stopped the model there, R261), and one the model declined
+    part-way says it stops there and is left out of the conversation (`_loop`)."""
     text = reply.text
-    if reply.stop_reason in ("max_tokens", "refusal") and visible(text):
-        text = close_open_fence(text)  # a note after an unclosed ``` would read as code
-    if reply.stop_reason == "max_tokens":
-        if reply.tool_calls:
-            note = (
-                "I was cut off by the length limit (STEWARD_MAX_TOKENS) while preparing an "
-                "action, so that action was not taken; ask again, perhaps in smaller steps."
-            )
-        else:
-            note = (
-                "My answer was cut off here by the length limit (STEWARD_MAX_TOKENS); say "
-                '"continue" for the rest.'
-            )
-        return (text.rstrip() + "\n\n" if visible(text) else "") + f"[{note}]"
-    if reply.stop_reason == "refusal":
+    stop = reply.stop_reason
+    if stop in _CUT:
+        note = _CUT[stop][0 if reply.tool_calls else 1]
+    elif stop == "refusal":
         # declined part-way: the words before it are not the whole answer, and must not look so
         if not visible(text):
             return "(The model declined to answer this.)"
-        return text.rstrip() + "\n\n[The model declined to go on with this answer; it stops here.]"
-    return text
+        note = f"{NOT_RUN} {REFUSAL_NOTE}" if reply.tool_calls else REFUSAL_NOTE
+    elif reply.tool_calls:  # a tool call the loop does not run (not "tool_use"): said so
+        note = NOT_RUN
+    else:
+        return text
+    if not visible(text):
+        return f"[{note}]"
+    # a note after an unclosed ``` would read as code
+    return close_open_fence(text).rstrip() + f"\n\n[{note}]"

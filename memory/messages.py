@@ -106,6 +106,7 @@ class MessageLog:
         self._text_listeners: list[RecordListener] = []
         # what `recent` read, kept up to date by the writes
         self._windows = RecentWindows[StoredMessage]()
+        self._left_out: dict[int, None] = {}  # turns whose exchange `leave_out` took out
         self.access_changes = 0
         """Counts chats taken from a person (an unlink, a revoke): a turn under way when it
         moves checks whether its reply may still go (agent/core.py)."""
@@ -183,7 +184,9 @@ class MessageLog:
     ) -> int:
         """Store a message Steward sends; `label` is that of the turn (or job) that wrote it, so
         a reply shaped by outside content stays outside content in the history;
-        `schedule_id`: the job that sent it without a turn."""
+        `schedule_id`: the job that sent it without a turn. A reply of a turn `leave_out` took
+        out of the conversation is stored out of it."""
+        in_history = in_history and (turn_id is None or turn_id not in self._left_out)
         now = iso(self._clock.now())
         message_id = await self._db.execute(
             "INSERT INTO messages (chat_id, direction, thread_id, text, status, turn_id,"
@@ -210,6 +213,22 @@ class MessageLog:
         )
         await self._recorded(message_id)
         return message_id
+
+    async def leave_out(self, turn_id: int, message_id: int | None) -> None:
+        """Take a turn's exchange out of the conversation: the message that set it off
+        (`message_id`), what the turn sent, and what it sends from now on (its reply is stored
+        after the turn ends). As a command is: in no later history, summary or reply brought
+        in; still in the log (R261: after the model's refusal the exchange stayed in every
+        later turn's history, and the API's advice is to leave it out or more refusals follow)."""
+        self._left_out[turn_id] = None
+        while len(self._left_out) > 64:  # the reply follows its turn's end at once
+            del self._left_out[next(iter(self._left_out))]
+        await self._db.execute(
+            "UPDATE messages SET in_history = 0"
+            " WHERE id = ? OR (turn_id = ? AND direction = 'out')",
+            (message_id or 0, turn_id),
+        )
+        self._windows.forget_all()  # rare: every window is read afresh
 
     async def set_status(
         self,
