@@ -336,12 +336,28 @@ class MemoryRecords:
         )
         return [_memory(row) for row in rows]
 
-    async def recent_before(self, user_id: int, before_id: int, limit: int) -> list[Memory] | None:
+    async def recent_before(
+        self, user_id: int, before_id: int, limit: int, *, placed: bool = False
+    ) -> list[Memory] | None:
         """The next page of `recent`: the memories in force listed after #`before_id` (older,
-        by the same order), or None when the user has no row #`before_id` to page from."""
+        by the same order), or None when the user has no row #`before_id` to page from.
+        `placed`: a row since forgotten is placed by the user's nearest row below it in id (R265:
+        the console's "Older" went back to the most recent), exact while rows are dated as
+        saved; None only past the user's newest row."""
         anchor = await self._db.fetchone(
             "SELECT created_at FROM memories WHERE id = ? AND user_id = ?", (before_id, user_id)
         )
+        if anchor is None and placed:  # the neighbours by primary key (`+user_id`: get_many)
+            above = await self._db.fetchone(
+                "SELECT created_at FROM memories WHERE id > ? AND +user_id = ? ORDER BY id LIMIT 1",
+                (before_id, user_id),
+            )
+            below = await self._db.fetchone(
+                "SELECT created_at FROM memories WHERE id < ? AND +user_id = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (before_id, user_id),
+            )
+            anchor = None if above is None else below or above
         if anchor is None:
             return None
         at = anchor["created_at"]

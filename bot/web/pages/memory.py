@@ -15,7 +15,7 @@ from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_portability import records_of
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
-from memory.longterm import Memory
+from memory.longterm import Kind, Memory, NewMemory, Source, Trust
 from memory.longterm.types import MAX_TEXT_CHARS
 
 __all__ = ["MemoryView", "routes"]
@@ -85,7 +85,10 @@ async def memory_page(page: Page) -> web.StreamResponse:
         before = as_id(raw) if raw else None
         listed = None
         if before is not None:
-            listed = await service.store.records.recent_before(page.user.id, before, RESULTS + 1)
+            # the page goes on from #before though it was forgotten since (R265)
+            listed = await service.store.records.recent_before(
+                page.user.id, before, RESULTS + 1, placed=True
+            )
         if listed is None:
             unknown = raw[:40]
             listed = await service.store.recent(page.user.id, RESULTS + 1)
@@ -103,6 +106,7 @@ async def memory_page(page: Page) -> web.StreamResponse:
         after=after,
         unknown=unknown,
         older=older,
+        max_chars=MAX_TEXT_CHARS,
         memory_status=await service.status_line(page.user.id),
     )
 
@@ -160,7 +164,7 @@ async def correct(page: Page) -> web.StreamResponse:
     except ValueError as exc:  # the form again, with what was typed (R110: it was lost)
         found = await service.store.get(page.user.id, number)
         if found is None:
-            return page.redirect("/memory", f"You have no memory #{raw}.")
+            return _gone(page, raw, text)
         item = await _view(page, found)
         return page.render(
             "memory_one.html",
@@ -170,10 +174,12 @@ async def correct(page: Page) -> web.StreamResponse:
             problem=str(exc),
             max_chars=MAX_TEXT_CHARS,
         )
+    # a page opened before the memory changed in chat: what was typed stays (R265: it was lost)
     if done is None:
-        return page.redirect("/memory", f"You have no memory #{raw}.")
-    if done.replaced_already_by is not None:  # a page opened before: correct what holds now
+        return _gone(page, raw, text)
+    if done.replaced_already_by is not None:  # correct what holds now, the text in its form
         newer = done.replaced_already_by
+        _keep(page, f"/memory/{newer}/correct", text)
         return page.redirect(
             f"/memory/{newer}", f"#{number} was already replaced by #{newer}; correct that one."
         )
@@ -187,6 +193,54 @@ async def correct(page: Page) -> web.StreamResponse:
         "web.memory_corrected", subject=f"memory:{number}", new=f"memory:{done.new_id}"
     )
     return page.redirect(f"/memory/{done.new_id}", correction_said(done))
+
+
+def _keep(page: Page, action: str, text: str) -> None:
+    """What was typed, for the form posting to `action` on the next page shown (as a refused
+    form's words come back, R138)."""
+    page.typed[page.session.id] = (action, {"text": text})
+
+
+def _gone(page: Page, raw: str, text: str) -> web.Response:
+    """A correction of a memory forgotten since its page was opened: /memory, with what was
+    typed in a form to remember it as a new memory (or copy it)."""
+    _keep(page, "/memory-remember", text)
+    return page.redirect(
+        "/memory", f"You have no memory #{raw}: what you typed is below, to remember it anew."
+    )
+
+
+@routes.post("/memory-remember")
+async def remember(page: Page) -> web.StreamResponse:
+    """Save what was typed as a new memory the owner said (as `/remember` in chat does)."""
+    service = page.deps.core.memory
+    text = page.field("text")
+    if service is None:
+        return page.redirect("/memory", "Long-term memory is not enabled.")
+    if not text:
+        return page.redirect("/memory", "Write what to remember.")
+    try:
+        saved = await service.remember(
+            NewMemory(
+                user_id=page.user.id,
+                text=text,
+                kind=Kind.NOTE,
+                source=Source.OWNER_SAID,
+                trust=Trust.TRUSTED,
+                importance=0.6,
+                source_ref="web console",
+            )
+        )
+    except ValueError as exc:
+        return page.refused("/memory", str(exc))
+    new = saved.memory.id
+    if saved.duplicate:
+        return page.redirect(f"/memory/{new}", f"I already remember that (#{new}).")
+    await page.audit("web.memory_remembered", subject=f"memory:{new}")
+    replaced = "; ".join(f"#{m.id}" for m in saved.superseded)
+    return page.redirect(
+        f"/memory/{new}", f"Remembered #{new}." + (f" It replaces {replaced}." if replaced else "")
+    )
 
 
 @routes.get("/memory-export")
