@@ -1,12 +1,14 @@
 """`MailService`: the mailbox as tools, commands, the watcher and the briefing use it.
 
-(Over 400 lines: one short method per mailbox operation over the one session rule below; the
-protocol, parsing and rendering are in the other modules of agent/mail/.)
+(Over 400 lines: one short method per mailbox operation over the one session rule below, and
+the reply's rules for whom it goes to; the protocol, parsing and rendering are in the other
+modules of agent/mail/.)
 
 Each operation opens its own IMAP session (a login is a few milliseconds against a nearby server
-and keeps no state to go stale); the watcher keeps one open for IDLE. A refused IMAP login is
-told to the owner once, until a login succeeds again, and audited; the other channels never
-notice. A refused SMTP login is told each time, as the mail it did not send.
+and keeps no state to go stale); the watcher keeps one open for IDLE. The message a reply
+answers is the one thing kept: read once for its card and once for its approval (R264). A
+refused IMAP login is told to the owner once, until a login succeeds again, and audited; the
+other channels never notice. A refused SMTP login is told each time, as the mail it did not send.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Literal
 
 from agent.mail.account import MailAccount
 from agent.mail.dated_search import arrived_within
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import FolderState, HeaderItem, ImapSession, SearchQuery
 from agent.mail.imap_aio import AioImapSession
+from agent.mail.imap_parts import Outline, Plan, assemble, plan
 from agent.mail.imap_thread import ThreadedImapSession
 from agent.mail.message import (
     LookAlikeAddress,
@@ -104,6 +109,24 @@ class ReadResult:
     too_big: bool = False
 
 
+ReadFor = Literal["card", "approval", "approved"]
+"""Why a reply's message is read: for its card (a read of the last CARD_KEPT seconds serves),
+for its approval (read again), or to send it once approved (the approval's read of the last
+APPROVAL_KEPT seconds serves, else read again)."""
+CARD_KEPT = 30.0
+APPROVAL_KEPT = 10.0
+_ORIGINALS_KEPT = 8
+
+
+@dataclass(frozen=True)
+class _Kept:
+    at: float
+    original: ReadResult
+    sent: bool
+    checked: bool
+    """Read for an approval."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """A reply as it would be sent: what the approval card shows and what goes out."""
@@ -144,6 +167,7 @@ class MailService:
         self.tell_owner = tell_owner
         self._mark_secret: bytes | None = None
         self._mark_lock = asyncio.Lock()  # two first reads make one secret
+        self._originals: dict[tuple[str, int], _Kept] = {}
 
     # -- sessions and the login ---------------------------------------------------------------
 
@@ -250,12 +274,14 @@ class MailService:
         async with self.session() as session:
             return await self._read(session, folder, uid)
 
-    async def _read(self, session: ImapSession, folder: str, uid: int) -> ReadResult:
+    async def _read(
+        self, session: ImapSession, folder: str, uid: int, *, text_only: bool = False
+    ) -> ReadResult:
+        """`text_only`: what a reply quotes is enough (its attachments' bodies not fetched)."""
         state = await session.select(folder)
-        items = await session.headers([uid])
-        if not items:
+        item = await (session.outline(uid) if text_only else _item(session, uid))
+        if item is None:
             raise MailError(f"there is no message with UID {uid} in {folder}", ours=True)
-        item = items[0]
         if item.size > self.account.max_bytes:
             return ReadResult(
                 folder,
@@ -266,12 +292,41 @@ class MailService:
                 await asyncio.to_thread(parse_headers, item.header),
                 True,
             )
-        raw = await session.message(uid)
-        if raw is None:
-            raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
         key = await self._marks()
-        mail = await asyncio.to_thread(parse_message, raw, mark_key=key)  # 20 MB: off the loop
+        mail = None
+        if isinstance(item, Outline) and (found := plan(item)) is not None:
+            fetched = await session.sections(uid, found.sections)
+            mail = await asyncio.to_thread(_parse_parts, found, item.header, fetched, key)
+        if mail is None:
+            raw = await session.message(uid)
+            if raw is None:
+                raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
+            mail = await asyncio.to_thread(parse_message, raw, mark_key=key)  # 20 MB: off the loop
         return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
+
+    async def _original(self, folder: str, uid: int, read: ReadFor) -> tuple[ReadResult, bool]:
+        """The message a reply answers, and whether it is in a Sent folder: read once for a
+        card's precheck, fingerprint and preview, and once for its approval, which the approved
+        reply then sends (R264: five reads of a 15 MB mail). An approval always reads again,
+        so a message moved, deleted or replaced since the card is found out."""
+        now = time.monotonic()
+        for old in [k for k, v in self._originals.items() if now - v.at >= CARD_KEPT]:
+            del self._originals[old]  # a mail's text is not held longer than it serves
+        kept = self._originals.get((folder, uid))
+        if kept is not None and read != "approval":
+            age = now - kept.at
+            if (read == "card" and age < CARD_KEPT) or (kept.checked and age < APPROVAL_KEPT):
+                return kept.original, kept.sent
+        async with self.session() as session:
+            original = await self._read(session, folder, uid, text_only=True)
+            sent = _sent_folder(folder) or any(
+                f.sent and f.name == folder for f in await session.folders()
+            )
+        self._originals.pop((folder, uid), None)
+        while len(self._originals) >= _ORIGINALS_KEPT:
+            self._originals.pop(next(iter(self._originals)))
+        self._originals[(folder, uid)] = _Kept(now, original, sent, checked=read == "approval")
+        return original, sent
 
     async def _marks(self) -> bytes:
         """The secret a read message's forwarded-message marks are drawn from (made on first
@@ -343,15 +398,19 @@ class MailService:
         return str(message["Message-ID"]), refused
 
     async def reply(
-        self, folder: str, uid: int, body: str, *, reply_all: bool, extra_cc: Sequence[str] = ()
+        self,
+        folder: str,
+        uid: int,
+        body: str,
+        *,
+        reply_all: bool,
+        extra_cc: Sequence[str] = (),
+        read: ReadFor = "card",
     ) -> Reply:
-        """The reply to one message as it would go out (nothing is sent here)."""
+        """The reply to one message as it would go out (nothing is sent here). `read`: for
+        whom the message is read (`_original`)."""
         _folder_name(folder)
-        async with self.session() as session:
-            original = await self._read(session, folder, uid)
-            sent = _sent_folder(folder) or any(
-                f.sent and f.name == folder for f in await session.folders()
-            )
+        original, sent = await self._original(folder, uid, read)
         mail = original.mail
         own = self.account.own_addresses
         try:  # the sender wrote these headers: say what is wrong without quoting them
@@ -402,6 +461,19 @@ class MailService:
         cc = tuple(a for a in _unique((*cc, *extra_cc)) if a.lower() not in taken)
         subject, text, in_reply_to, references = build_reply(mail, body)
         return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original, note)
+
+
+async def _item(session: ImapSession, uid: int) -> HeaderItem | None:
+    items = await session.headers([uid])
+    return items[0] if items else None
+
+
+def _parse_parts(
+    found: Plan, header: bytes, fetched: dict[str, bytes], key: bytes
+) -> ParsedMail | None:
+    """A message read from the sections fetched for it; None when they do not make it up."""
+    raw = assemble(found, header, fetched)
+    return None if raw is None else parse_message(raw, mark_key=key)
 
 
 def _diverted(mail: ParsedMail, to: tuple[str, ...]) -> str:

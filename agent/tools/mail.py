@@ -30,7 +30,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from agent.cards import KEPT_HEAD, shown_size
-from agent.mail.errors import MailError, MailLoginRefused
+from agent.mail.errors import MailError, MailLoginRefused, MailUnavailable
 from agent.mail.imap import SearchQuery
 from agent.mail.message import (
     Recipients,
@@ -41,7 +41,7 @@ from agent.mail.message import (
     parse_recipients,
 )
 from agent.mail.rules import sender_named
-from agent.mail.service import MailService, ReadResult, Reply, check_folder_name
+from agent.mail.service import MailService, ReadFor, ReadResult, Reply, check_folder_name
 from agent.mail.smtp import MailMaybeSent
 from agent.tools.canonical import WorkspacePath
 from agent.tools.registry import Risk, ToolContext, ToolError, ToolResult, tool
@@ -527,7 +527,15 @@ async def mail_send(
     return f"Sent to {went} ({message_id})."
 
 
-async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Reply:
+class _Unreachable(ToolError):
+    """The mail server could not be reached, or refused the login: nothing is known of the
+    message replied to, so nothing is known to have changed either (R264)."""
+
+
+_UNREACHABLE = "unreachable:"
+
+
+async def _reply_of(ctx: ToolContext, arguments: dict[str, Any], read: ReadFor = "card") -> Reply:
     service = _service(ctx)
     try:
         extra = parse_recipients(arguments.get("cc"))
@@ -540,7 +548,15 @@ async def _reply_of(ctx: ToolContext, arguments: dict[str, Any]) -> Reply:
             str(arguments.get("body", "")),
             reply_all=bool(arguments.get("reply_all")),
             extra_cc=extra,
+            read=read,
         )
+    except (MailUnavailable, MailLoginRefused) as exc:
+        what = "refused the login" if isinstance(exc, MailLoginRefused) else "could not be reached"
+        raise _Unreachable(
+            f"the mail server {what} ({exc}), so the message replied to could not be read; "
+            "nothing was sent. Once the server answers again, ask for the reply again",
+            source=_failed(exc).source,
+        ) from None
     except MailError as exc:
         raise _failed(exc) from None
     others = f"mail_send for the others, at most {MAX_RECIPIENTS} a mail"
@@ -597,12 +613,21 @@ def _reply_text(reply: Reply) -> str:
 async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """Bound to the reply's words, to the very message replied to (UIDVALIDITY, UID,
     Message-ID) and to the files; when it cannot be read, a mark that will not match later,
-    so nothing runs on it."""
+    so nothing runs on it. At an approval the message is read again (`ctx.approved`); a
+    server out of reach then is told apart from a message changed (`_unreachable_now`)."""
     try:
-        reply = await _reply_of(ctx, arguments)
+        reply = await _reply_of(ctx, arguments, "approval" if ctx.approved else "card")
         files = await _attachments(ctx, arguments.get("attachments"))
+    except _Unreachable as exc:
+        return f"{_UNREACHABLE}{secrets.token_hex(8)}:{exc}"
     except ToolError as exc:
         return f"unreadable:{secrets.token_hex(8)}:{exc}"
+    return _pinned(reply, files)
+
+
+def _pinned(reply: Reply, files: list[_Attached]) -> str:
+    """What a reply's approval holds: its words, the message it answers, whom it goes to and
+    the files' digests; an approved reply sends only when what it read makes the same."""
     original = reply.original
     return "|".join(
         [
@@ -613,6 +638,17 @@ async def _reply_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
             ",".join(reply.recipients.everyone),
             *_digests(files),
         ]
+    )
+
+
+def _unreachable_now(approved: str, current: str) -> bool:
+    """At the approval the server could not be reached or refused the login (R264: a reply
+    approved while it restarted, or after a password change, was denied for good as changed):
+    the approved reply runs, reads the message again itself and sends only what was approved
+    (`mail_reply`), else fails saying the server could not be reached. A card made without
+    the message read never runs."""
+    return current.startswith(_UNREACHABLE) and not approved.startswith(
+        (_UNREACHABLE, "unreadable:")
     )
 
 
@@ -628,6 +664,7 @@ async def _reply_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
     preview=_reply_preview,
     fingerprint=_reply_fingerprint,
     precheck=_reply_precheck,
+    still_matches=_unreachable_now,
 )
 async def mail_reply(
     ctx: ToolContext,
@@ -649,14 +686,21 @@ async def mail_reply(
         attachments: Workspace files to attach.
     """
     service = _service(ctx)
+    approved = ctx.approved_fingerprint
     reply = await _reply_of(
-        ctx, {"uid": uid, "body": body, "folder": folder, "reply_all": reply_all, "cc": cc}
+        ctx,
+        {"uid": uid, "body": body, "folder": folder, "reply_all": reply_all, "cc": cc},
+        "card" if approved is None else "approved",
     )
     files = await _attachments(ctx, attachments)
     _as_approved(ctx, files, reply=True)
-    approved = ctx.approved_fingerprint
     if approved is not None and not approved.startswith(_reply_text(reply) + "|"):
         raise ToolError("refused: the reply's text is not the one approved; nothing was sent")
+    if approved is not None and approved != _pinned(reply, files):  # its message changed
+        raise ToolError(
+            "refused: the message replied to is not the one the approval was for (moved, "
+            "deleted or replaced since); nothing was sent"
+        )
     sending = service.send(
         reply.recipients,
         reply.subject,
