@@ -12,13 +12,29 @@ may hand over a whole file; its output is cut for the model far below either).
 
 The server dies with Steward (`_start`): a Steward killed (SIGKILL, the OOM killer) never
 stops it, and one that ignores its stdin's end (a Node server with a timer) ran on, one more
-at every crash and restart (R254).
+at every crash and restart (R254). Most are started through a launcher (`uvx`, `npx`,
+`sh -c`), and the kernel's tie to a parent is not inherited: the launcher died with Steward
+and the real server ran on (R263). So where the shell's sandbox finds user namespaces working,
+a server runs in a PID namespace of its own (`unshare`; a user namespace mapping Steward's own
+user to itself, none when Steward is root), and the `unshare` is what is tied to Steward: when
+it dies its child, the namespace's first process, is killed, and with that one the kernel
+kills every process in the namespace, however deep or detached. A second `unshare` is that
+first process, so the server keeps the usual signals (a first process ignores SIGTERM unless it
+handles it). The server's PIDs are the namespace's (it is 2; /proc is still the host's);
+setuid helpers (`sudo`, rootless Podman's `newuidmap`) do not work in it; what it leaves
+running when it exits ends with it. Where namespaces are missing (or util-linux is older
+than 2.38) a server is tied to Steward directly, and only one not behind a launcher dies with
+it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import logging
+import os
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +50,7 @@ from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
 from agent.child_death import dies_with_parent
+from agent.sandbox import os_sandbox_available
 
 __all__ = ["LINE_LIMIT", "stdio_transport"]
 
@@ -111,20 +128,66 @@ async def stdio_transport(
 async def _start(server: StdioServerParameters, errlog: IO[str]) -> Process:
     """The server's process, as `anyio.open_process` makes it, in a session of its own (its
     process group: stopped whole, children too) and tied to Steward's life: the kernel kills
-    it when Steward dies (`dies_with_parent`, as the shell tool's commands). `open_process`
-    takes no `preexec_fn`; the backend it calls passes one on to the loop's `subprocess_exec`
-    (asyncio's and uvloop's both take it). The fork is made on the event loop's thread, which
-    lives as long as Steward (the signal comes when the thread that forked ends)."""
+    it when Steward dies (`dies_with_parent`, as the shell tool's commands), and with it its
+    namespace (`_launcher`). `open_process` takes no `preexec_fn`; the backend it calls passes
+    one on to the loop's `subprocess_exec` (asyncio's and uvloop's both take it). The fork is
+    made on the event loop's thread, which lives as long as Steward (the signal comes when the
+    thread that forked ends)."""
+    env = get_default_environment() | (server.env or {})
+    argv = await anyio.to_thread.run_sync(_argv, server, env)
     return await get_async_backend().open_process(
-        [server.command, *server.args],
+        argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=errlog,
         cwd=server.cwd,
-        env=get_default_environment() | (server.env or {}),
+        env=env,
         start_new_session=True,
         preexec_fn=dies_with_parent(),
     )
+
+
+def _argv(server: StdioServerParameters, env: dict[str, str]) -> list[str]:
+    """The command line: the server's own, behind `_launcher` where there is one. A missing
+    command is the same `FileNotFoundError` as without (`unshare` would start and then only
+    say so in the server's stderr.log); the server's name (`argv[0]`) is left as configured."""
+    argv = [server.command, *server.args]
+    launcher = _launcher()
+    if launcher is None:
+        return argv
+    command = server.command
+    if "/" in command:  # a path: from the server's working directory, as the exec does
+        command = os.path.join(server.cwd or os.getcwd(), command)
+    if shutil.which(command, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), server.command)
+    return [*launcher, *argv]
+
+
+@functools.cache
+def _launcher() -> list[str] | None:
+    """`unshare` for a PID namespace whose first process is a plain `unshare --fork` (it waits
+    for the server and exits as it does), or None. Only where the sandbox's own check found
+    namespaces working; tried once here with `true`, for what that check does not cover (its
+    `unshare` maps root, this one Steward's user: util-linux 2.38 or later). Blocking."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not os_sandbox_available():
+        return None
+    user = [] if os.geteuid() == 0 else ["--user", "--map-current-user"]
+    launcher = [unshare, *user, "--pid", "--fork", "--kill-child", "--", unshare, "--fork", "--"]
+    why = "no answer in 10 s"
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        probe = subprocess.run(
+            [*launcher, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+        )
+        if probe.returncode == 0:
+            return launcher
+        why = probe.stderr.decode(errors="replace").strip()[:200]
+    log.warning(
+        "MCP servers get no namespace of their own (%s): one behind a launcher (npx, uvx) "
+        "outlives a killed Steward",
+        why,
+    )
+    return None
 
 
 def _parsed(line: bytes) -> SessionMessage | Exception:

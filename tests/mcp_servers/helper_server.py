@@ -4,6 +4,7 @@ folder, and exits of itself when its stdin closes, leaving the helper to whoever
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -20,5 +21,9 @@ def ping() -> str:
 
 if __name__ == "__main__":
     helper = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    Path("helper.pid").write_text(str(helper.pid))
+    # as the host sees it: Steward may start a server in a PID namespace of its own, where
+    # `helper.pid` is the namespace's id; /proc is the host's, and lists the child there
+    me = os.readlink("/proc/self")
+    (host,) = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    Path("helper.pid").write_text(host)
     server.run()

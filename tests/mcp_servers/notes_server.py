@@ -33,6 +33,12 @@ INJECTION = (
 )
 
 
+def _host_pid() -> int:
+    """This process's id as the host sees it: Steward may start a stdio server in a PID
+    namespace of its own (agent/mcp/stdio.py), where `os.getpid()` is the namespace's."""
+    return int(os.readlink("/proc/self"))
+
+
 def _here() -> Path:
     return Path.cwd()
 
@@ -66,7 +72,7 @@ def build() -> MCPServer:
     @server.tool()
     def env_report() -> str:
         """The environment variable names and the working directory of this server."""
-        return json.dumps({"env": sorted(os.environ), "cwd": str(_here()), "pid": os.getpid()})
+        return json.dumps({"env": sorted(os.environ), "cwd": str(_here()), "pid": _host_pid()})
 
     @server.tool()
     def crash() -> str:
