@@ -19,6 +19,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,9 +120,11 @@ PHRASES = [
 ]
 
 
-def _parsed(tz: str | None) -> list[list[str]]:
+def _script(script: str, inputs: list[str], tz: str | None) -> list[Any]:
+    """What `script` prints (JSON) for `inputs`, in a fresh interpreter under `tz`: tzlocal
+    caches the zone it found, so each TZ needs a process of its own."""
     done = subprocess.run(
-        [sys.executable, "-c", _PARSE, json.dumps(PHRASES)],
+        [sys.executable, "-c", script, json.dumps(inputs)],
         env=_env(None, tz),
         cwd=ROOT,
         capture_output=True,
@@ -129,7 +132,11 @@ def _parsed(tz: str | None) -> list[list[str]]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout)
+    return list(json.loads(done.stdout))
+
+
+def _parsed(tz: str | None) -> list[list[str]]:
+    return _script(_PARSE, PHRASES, tz)
 
 
 def test_due_times_are_those_with_tz_unset() -> None:
@@ -196,19 +203,7 @@ def test_a_search_by_date_reads_the_same_whatever_the_process_tz() -> None:
     """Recall's date reading (agent/query_time.py) asked tzlocal too: under TZ=UTC0 every dated
     search raised ZoneInfoNotFoundError."""
 
-    def periods(tz: str | None) -> list[str]:
-        done = subprocess.run(
-            [sys.executable, "-c", _PERIODS, json.dumps(QUERIES)],
-            env=_env(None, tz),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-4000:]
-        return json.loads(done.stdout)
-
-    unset = periods(None)
+    unset = _script(_PERIODS, QUERIES, None)
     assert sum(found != "None" for found in unset) >= 3, unset  # dated queries are read
     for tz in NOT_ZONE_NAMES:
-        assert periods(tz) == unset, tz
+        assert _script(_PERIODS, QUERIES, tz) == unset, tz
