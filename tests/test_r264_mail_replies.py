@@ -5,8 +5,11 @@ each session, written to its log when the session ends (`imap_logout_format`: th
 sent, the fetches that read a body), and its login lines: nothing of Steward is patched.
 
 - R264-2: answering a mail with a 6 MB attachment fetched it whole five times (precheck,
-  preview, fingerprint, the approval's fingerprint, the send) over six logins. Now its text
-  parts are fetched by section, once for the card and once for the approval.
+  preview, fingerprint, the approval's fingerprint, the send) over six logins. Now it is
+  fetched whole once for the card and once for the approval, which the send uses.
+- R266: read by its parts (Dovecot's BODYSTRUCTURE), a hostile mail whose line only starts
+  with the boundary was split where Python's parser does not split it: the reply quoted text
+  the read never showed, or left out text it showed. The reply quotes a whole read again.
 - R264-3: a reply approved while the server was down, or after a password change, was denied
   for good as "changed". Now it fails saying the server could not be reached, nothing sent,
   and a message deleted since the card is still found out at the approval.
@@ -55,8 +58,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
 
 
 async def _wire(server: Dovecot) -> tuple[int, int, int]:
-    """(logins, bytes sent, body bytes fetched) so far, by Dovecot's log; each session's line
-    is written as it ends, so the count waits for every login's line."""
+    """(logins, body fetches, body bytes fetched) so far, by Dovecot's log; each session's
+    line is written as it ends, so the count waits for every login's line."""
     for _ in range(50):
         log = server.log()
         logins = log.count("imap-login: Info: Login: ")
@@ -64,7 +67,7 @@ async def _wire(server: Dovecot) -> tuple[int, int, int]:
         if len(ended) >= logins:
             break
         await asyncio.sleep(0.1)
-    return logins, sum(int(o) for o, _, _ in ended), sum(int(b) for _, _, b in ended)
+    return logins, sum(int(n) for _, n, _ in ended), sum(int(b) for _, _, b in ended)
 
 
 def _unmarked(text: str) -> str:
@@ -100,7 +103,7 @@ def _forwarded(inner: EmailMessage) -> EmailMessage:
 
 
 @pytest.mark.parametrize("tls", [True, False])
-async def test_a_reply_to_a_large_mail_fetches_its_text_not_its_attachments(
+async def test_a_reply_to_a_large_mail_fetches_it_once_for_the_card_and_once_to_approve(
     tmp_path: Path, counted: Dovecot, smtp_server: SmtpRecorder, tls: bool
 ) -> None:
     raw = bytes(_big_mail())
@@ -110,16 +113,16 @@ async def test_a_reply_to_a_large_mail_fetches_its_text_not_its_attachments(
     async with trust_world(tmp_path, **settings) as w:
         await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Thanks, looks good."}))
         [card] = _pending(w, "mail_reply")
-        logins, sent, bodies = await _wire(counted)
+        logins, fetches, bodies = await _wire(counted)
         # before: three logins and the whole mail three times (precheck, fingerprint, preview)
-        assert logins == 1, counted.log()
-        assert sent < 200_000 and bodies < 100_000, (sent, bodies)
+        assert (logins, fetches) == (1, 1), counted.log()
+        assert len(raw) <= bodies < 2 * len(raw), (bodies, len(raw))  # whole, not by parts
         assert "> Here it is.\n> The cut is at 2:10." in card.preview
         await w.h.say(f"/approve {card.approval_id}")
-        logins, sent, bodies = await _wire(counted)
-        # the approval reads it again (by parts), the send uses that read, then \\Answered
-        assert logins == 3, counted.log()  # before: 6 logins and 5 whole fetches, 45 MB
-        assert sent < 400_000 and bodies < 200_000, (sent, bodies)
+        logins, fetches, bodies = await _wire(counted)
+        # the approval reads it again (whole), the send uses that read, then \\Answered
+        assert (logins, fetches) == (3, 2), counted.log()  # before: 6 logins, 5 fetches, 45 MB
+        assert 2 * len(raw) <= bodies < 3 * len(raw), (bodies, len(raw))
         [reply] = received_messages(smtp_server)
         text = reply.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
         assert text in card.preview  # what the card showed, marks and all
@@ -226,7 +229,7 @@ async def test_a_message_gone_since_the_card_is_still_found_out_at_the_approval(
 
 
 def _shaped(shape: str) -> bytes:
-    """Large mails of other shapes, each read by parts."""
+    """Large mails of other shapes (once read by parts, R266: now whole)."""
     video = os.urandom(400_000)
     if shape == "html only":
         mail = plain_mail("Ann <ann@partner.example>", "Q3", "x")
@@ -264,7 +267,7 @@ def _shaped(shape: str) -> bytes:
 
 
 @pytest.mark.parametrize("shape", ["html only", "text attachment", "latin-1 base64", "bounce"])
-async def test_a_large_mail_read_by_parts_is_quoted_as_read_whole(
+async def test_a_large_mail_of_another_shape_is_quoted_as_read_whole(
     tmp_path: Path, counted: Dovecot, smtp_server: SmtpRecorder, shape: str
 ) -> None:
     raw = _shaped(shape)
@@ -273,7 +276,62 @@ async def test_a_large_mail_read_by_parts_is_quoted_as_read_whole(
     async with trust_world(tmp_path, **mail_settings(counted, smtp_server)) as w:
         await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Noted."}))
         [card] = _pending(w, "mail_reply")
-        _, sent, _ = await _wire(counted)
-        assert sent < 100_000, sent  # by parts
+        assert (await _wire(counted))[1] == 1, counted.log()
         whole = build_reply(parse_message(raw), "Noted.")[1]  # read whole
         assert _unmarked(whole) in _unmarked(card.preview), (whole, card.preview)
+
+
+def _hostile(variant: str) -> bytes:
+    """R266: over 256 KB (then read by parts), with a line `--bX` that Dovecot takes for the
+    boundary `b` and Python's parser does not: text only the reply saw ("prefix"), or text
+    the read showed and the reply left out ("hide")."""
+    pad = (b"A" * 76 + b"\r\n") * 4000
+    head = (
+        b"From: Eve <eve@evil.example>\r\nTo: me@example.org\r\nSubject: hi\r\n"
+        b"Message-ID: <x1@evil.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nVisible line.\r\n"
+    )
+    png = b"Content-Type: image/png\r\n"
+    if variant == "prefix":
+        body = (
+            b"--b\r\n"
+            + png
+            + b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + pad
+            + b"--bX\r\nContent-Type: text/plain\r\n\r\nINJECTED only the reply sees\r\n"
+        )
+    else:
+        body = (
+            b"--bX\r\n" + png + b"\r\nHIDDEN from reply\r\n"
+            b"--b\r\n" + png + b"Content-Transfer-Encoding: base64\r\n\r\n" + pad
+        )
+    return head + body + b"--b--\r\n"
+
+
+@pytest.mark.parametrize("variant", ["prefix", "hide"])
+async def test_a_reply_quotes_a_hostile_mail_as_its_whole_read_shows_it(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder, variant: str
+) -> None:
+    raw = _hostile(variant)
+    assert len(raw) > 256 * 1024
+    dovecot.deliver(raw)
+    async with trust_world(tmp_path, **mail_settings(dovecot, smtp_server)) as w:
+        await w.h.say(instruction("mail_reply", {"uid": 1, "body": "Noted."}))
+        [card] = _pending(w, "mail_reply")
+        assert await w.h.say(f"/approve {card.approval_id}") == (
+            f"Approved {card.approval_id}: mail_reply ran."
+        )
+        [reply] = received_messages(smtp_server)
+        text = reply.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        assert w.h.steward.mail is not None
+        read = await w.h.steward.mail.service.read("INBOX", 1)  # what mail_read shows
+        whole = build_reply(read.mail, "Noted.")[1]
+        assert text == whole, (text, read.mail.text)
+        assert whole in card.preview
+        assert "> Visible line." in text
+        if variant == "prefix":
+            assert "INJECTED" not in read.mail.text and "INJECTED" not in text
+        else:
+            assert "HIDDEN from reply" in read.mail.text and "> HIDDEN from reply" in text
+        await w.check_invariants()

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from agent.mail.imap_parts import Outline
-
 __all__ = [
     "AUTH_FAILED",
     "NO_SAFE_MOVE",
@@ -156,15 +154,6 @@ class ImapSession(Protocol):
         ...
 
     async def message(self, uid: int) -> bytes | None: ...
-
-    async def outline(self, uid: int) -> Outline | None:
-        """Its size, flags, header block and BODYSTRUCTURE (`imap_parts`); None: no such UID."""
-        ...
-
-    async def sections(self, uid: int, names: Sequence[str]) -> dict[str, bytes]:
-        """Parts of it by section (`BODY.PEEK[1.MIME]` …), by name; one not returned is left
-        out."""
-        ...
 
     async def move(self, uids: Sequence[int], folder: str) -> None: ...
 

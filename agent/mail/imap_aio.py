@@ -32,7 +32,6 @@ from agent.mail.imap import (
     tls_context,
     uid_set,
 )
-from agent.mail.imap_parts import OUTLINE_ITEMS, Outline, outline_of, sections_of
 
 __all__ = ["AioImapSession"]
 
@@ -75,18 +74,6 @@ def _fetch_items(lines: Sequence[Any]) -> list[tuple[bytes, bytes]]:
     if current is not None:
         items.append((current, literal))
     return items
-
-
-def _as_imaplib(lines: Sequence[Any]) -> list[bytes | tuple[bytes, bytes]]:
-    """aioimaplib's FETCH lines as imaplib hands them to imapclient's parser: each line that
-    announces a literal paired with it, "FETCH" left out of the first."""
-    shaped: list[bytes | tuple[bytes, bytes]] = []
-    for line in lines:
-        if isinstance(line, bytearray) and shaped and isinstance(shaped[-1], bytes):
-            shaped[-1] = (shaped[-1], bytes(line))
-        elif isinstance(line, bytes):
-            shaped.append(re.sub(rb"^(\d+) FETCH ", rb"\1 ", line) if _ITEM.match(line) else line)
-    return shaped
 
 
 class AioImapSession:
@@ -187,28 +174,6 @@ class AioImapSession:
             if found and int(found[1]) == uid:
                 return literal
         return None
-
-    async def outline(self, uid: int) -> Outline | None:
-        values = await self._fetch_one(uid, " ".join(OUTLINE_ITEMS))
-        return outline_of(uid, values) if values else None
-
-    async def sections(self, uid: int, names: Sequence[str]) -> dict[str, bytes]:
-        wanted = " ".join(f"BODY.PEEK[{name}]" for name in names)
-        return sections_of(await self._fetch_one(uid, wanted) or {}, names)
-
-    async def _fetch_one(self, uid: int, items: str) -> dict[bytes, Any] | None:
-        """One message's FETCH answer read by imapclient's parser (a BODYSTRUCTURE holds
-        nested lists and literals of its own), or None when the server has no such UID."""
-        from imapclient.response_parser import parse_fetch_response
-
-        response = await self._ok(
-            await self._client.uid("fetch", str(int(uid)), f"(UID {items})"), "fetch"
-        )
-        try:
-            parsed = parse_fetch_response(_as_imaplib(response.lines[:-1]))
-        except Exception as exc:  # imapclient's ProtocolError and the like: a broken answer
-            raise MailError(f"the server's answer to a fetch could not be read: {exc}") from None
-        return parsed.get(uid)
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
         if "MOVE" in self.capabilities:

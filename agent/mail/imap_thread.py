@@ -25,7 +25,6 @@ from agent.mail.imap import (
     SearchQuery,
     tls_context,
 )
-from agent.mail.imap_parts import OUTLINE_ITEMS, Outline, outline_of, sections_of
 
 __all__ = ["ThreadedImapSession"]
 
@@ -152,15 +151,6 @@ class ThreadedImapSession:
         data = await self._run(self._client.fetch, [uid], ["BODY.PEEK[]"])
         values = data.get(uid)
         return values.get(b"BODY[]") if values else None
-
-    async def outline(self, uid: int) -> Outline | None:
-        data = await self._run(self._client.fetch, [uid], list(OUTLINE_ITEMS))
-        values = data.get(uid)
-        return outline_of(uid, values) if values else None
-
-    async def sections(self, uid: int, names: Sequence[str]) -> dict[str, bytes]:
-        data = await self._run(self._client.fetch, [uid], [f"BODY.PEEK[{n}]" for n in names])
-        return sections_of(data.get(uid) or {}, names)
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
         if "MOVE" in self.capabilities:

@@ -31,7 +31,6 @@ from agent.mail.dated_search import arrived_within
 from agent.mail.errors import MailError, MailLoginRefused
 from agent.mail.imap import FolderState, HeaderItem, ImapSession, SearchQuery
 from agent.mail.imap_aio import AioImapSession
-from agent.mail.imap_parts import Outline, Plan, assemble, plan
 from agent.mail.imap_thread import ThreadedImapSession
 from agent.mail.message import (
     LookAlikeAddress,
@@ -274,14 +273,12 @@ class MailService:
         async with self.session() as session:
             return await self._read(session, folder, uid)
 
-    async def _read(
-        self, session: ImapSession, folder: str, uid: int, *, text_only: bool = False
-    ) -> ReadResult:
-        """`text_only`: what a reply quotes is enough (its attachments' bodies not fetched)."""
+    async def _read(self, session: ImapSession, folder: str, uid: int) -> ReadResult:
         state = await session.select(folder)
-        item = await (session.outline(uid) if text_only else _item(session, uid))
-        if item is None:
+        items = await session.headers([uid])
+        if not items:
             raise MailError(f"there is no message with UID {uid} in {folder}", ours=True)
+        item = items[0]
         if item.size > self.account.max_bytes:
             return ReadResult(
                 folder,
@@ -292,23 +289,20 @@ class MailService:
                 await asyncio.to_thread(parse_headers, item.header),
                 True,
             )
+        raw = await session.message(uid)
+        if raw is None:
+            raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
         key = await self._marks()
-        mail = None
-        if isinstance(item, Outline) and (found := plan(item)) is not None:
-            fetched = await session.sections(uid, found.sections)
-            mail = await asyncio.to_thread(_parse_parts, found, item.header, fetched, key)
-        if mail is None:
-            raw = await session.message(uid)
-            if raw is None:
-                raise MailError(f"the server did not return message {uid} in {folder}", ours=True)
-            mail = await asyncio.to_thread(parse_message, raw, mark_key=key)  # 20 MB: off the loop
+        mail = await asyncio.to_thread(parse_message, raw, mark_key=key)  # 20 MB: off the loop
         return ReadResult(folder, state.uidvalidity, uid, item.size, item.seen, mail)
 
     async def _original(self, folder: str, uid: int, read: ReadFor) -> tuple[ReadResult, bool]:
         """The message a reply answers, and whether it is in a Sent folder: read once for a
         card's precheck, fingerprint and preview, and once for its approval, which the approved
-        reply then sends (R264: five reads of a 15 MB mail). An approval always reads again,
-        so a message moved, deleted or replaced since the card is found out."""
+        reply then sends (R264: five reads of a 15 MB mail). Each read is of the whole message
+        (R266: read by its parts, the server's idea of where a part ends let a reply quote
+        what the read showed differently). An approval always reads again, so a message
+        moved, deleted or replaced since the card is found out."""
         now = time.monotonic()
         for old in [k for k, v in self._originals.items() if now - v.at >= CARD_KEPT]:
             del self._originals[old]  # a mail's text is not held longer than it serves
@@ -318,7 +312,7 @@ class MailService:
             if (read == "card" and age < CARD_KEPT) or (kept.checked and age < APPROVAL_KEPT):
                 return kept.original, kept.sent
         async with self.session() as session:
-            original = await self._read(session, folder, uid, text_only=True)
+            original = await self._read(session, folder, uid)
             sent = _sent_folder(folder) or any(
                 f.sent and f.name == folder for f in await session.folders()
             )
@@ -461,19 +455,6 @@ class MailService:
         cc = tuple(a for a in _unique((*cc, *extra_cc)) if a.lower() not in taken)
         subject, text, in_reply_to, references = build_reply(mail, body)
         return Reply(Recipients(to, cc), subject, text, in_reply_to, references, original, note)
-
-
-async def _item(session: ImapSession, uid: int) -> HeaderItem | None:
-    items = await session.headers([uid])
-    return items[0] if items else None
-
-
-def _parse_parts(
-    found: Plan, header: bytes, fetched: dict[str, bytes], key: bytes
-) -> ParsedMail | None:
-    """A message read from the sections fetched for it; None when they do not make it up."""
-    raw = assemble(found, header, fetched)
-    return None if raw is None else parse_message(raw, mark_key=key)
 
 
 def _diverted(mail: ParsedMail, to: tuple[str, ...]) -> str:
