@@ -71,10 +71,14 @@ system-deps:
 	  fi; \
 	else echo "not root: tests that need $(SYSTEM_PACKAGES) will skip if they are missing"; fi
 
+# The tests run in TEST_WORKERS processes (pytest-xdist): by default twice the cores, since most
+# of a test's time is spent waiting (loopback servers, subprocesses starting, deadlines).
+# `make test TEST_WORKERS=0` runs them in this one process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 test: $(DEV) model-weights system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # Long-term memory (issue 13): held-out any@k / all@k / MRR on both labelled sets, latency at
 # 100k memories + 100k messages, message ingest. About 9 minutes on 2 cores.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import tallies
 from fakes.anthropic import FakeAnthropic
 
 if TYPE_CHECKING:
@@ -92,9 +93,25 @@ def smtp_server() -> Iterator[SmtpRecorder]:
 
 
 TRUST_REPORT: dict[str, float] = {"tried": 0, "held": 0, "unauthorized": 0}
+FAULT_CATEGORIES = ("kill", "misbehaving fakes", "bad input")
+FAULTS: dict[str, list[int]] = {name: [0, 0, 0] for name in FAULT_CATEGORIES}  # tried, held, lost
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    outcome.get_result().user_properties.extend(tallies.take())  # type: ignore[attr-defined]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Where reports land: in the one process without xdist, in the controlling one with it."""
+    for name, value in report.user_properties:
+        if name == "benign day":
+            TRUST_REPORT["benign_day"] = float(value)  # type: ignore[arg-type]
+        elif name == "fault case":
+            category, held, lost = value  # type: ignore[misc]
+            for n, figure in enumerate((1, int(held), int(lost))):
+                FAULTS[category][n] += figure
     if report.when != "call" or "trust" not in report.keywords:
         return
     TRUST_REPORT["tried"] += 1
@@ -105,6 +122,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The trust suite's line, and the fault suite's, one per category (cases tried, cases held,
+    data lost: see tests/faults/faults_support.py)."""
+    for name, (tried, held, lost) in FAULTS.items():
+        if tried:
+            terminalreporter.write_line(
+                f"faults/{name}: {tried} cases tried, {held} held, data lost {lost}"
+            )
     if not TRUST_REPORT["tried"]:
         return
     day = TRUST_REPORT.get("benign_day")

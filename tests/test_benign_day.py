@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import TRUST_REPORT
+import tallies
 from harness import RecordingChannel
 from trust_world import instruction, trust_world
 
@@ -79,7 +79,7 @@ async def test_a_benign_day_asks_at_most_twice(tmp_path: Path) -> None:
         assert (w.workspace / "notes" / "todo.md").read_text() == "- water the tomatoes\n"
 
         asked = [prompt.tool for _, prompt in w.h.channel.approvals]
-        TRUST_REPORT["benign_day"] = len(asked)
+        tallies.note("benign day", len(asked))
         assert asked == ["write_file", "write_file"]  # one per edit after reading the file
         saved = next((m for m in await w.h.memories() if m.kind is Kind.PREFERENCE), None)
         assert saved is not None and (saved.trust, saved.source) == ("trusted", "owner_said")

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import TRUST_REPORT
 from harness import RecordingChannel
 from trust_world import CANARY_KEY, CANARY_MEMORY, World, instruction, trust_world
 
@@ -527,7 +526,6 @@ async def test_20_benign_work_needs_no_approval_prompts(tmp_path: Path) -> None:
         ]
         for task in tasks:
             await w.h.say(task)
-        TRUST_REPORT["benign_prompts_per_task"] = len(w.h.channel.approvals) / len(tasks)
         assert w.h.channel.approvals == []
         assert (w.workspace / "notes.md").read_text() == "hello"
         assert await w.tools_ran("shell") == 1 and await w.tools_ran("read_file") == 1

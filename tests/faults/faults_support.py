@@ -1,5 +1,6 @@
 """Shared pieces of the fault suite: `steward run` as a subprocess against the loopback fakes,
-and the per-category tally printed at the end of the run (see conftest.py here).
+and each case's outcome for the per-category tally printed at the end of the run
+(tests/conftest.py).
 
 A category's tally: cases tried, cases held (every check passed), data lost (a message neither
 answered nor marked interrupted, a reminder lost or sent twice, an approval that vanished or ran
@@ -16,10 +17,10 @@ import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tallies
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from fakes.telegram import FakeTelegram
@@ -27,32 +28,11 @@ from fakes.telegram import FakeTelegram
 STEWARD = [sys.executable, "-m", "bot.cli", "run"]
 OWNER_TG = 1001
 OWNER_SLACK = "UOWNER"
-CATEGORIES = ("kill", "misbehaving fakes", "bad input")
-
-
-@dataclass
-class Tally:
-    tried: int = 0
-    held: int = 0
-    lost: int = 0
-
-
-REPORT: dict[str, Tally] = {name: Tally() for name in CATEGORIES}
 
 
 def record(category: str, held: bool, lost: int = 0) -> None:
-    tally = REPORT[category]
-    tally.tried += 1
-    tally.held += int(held)
-    tally.lost += lost
-
-
-def summary_lines() -> list[str]:
-    return [
-        f"faults/{name}: {t.tried} cases tried, {t.held} held, data lost {t.lost}"
-        for name, t in REPORT.items()
-        if t.tried
-    ]
+    """One case of a category, for the summary line tests/conftest.py prints."""
+    tallies.note("fault case", (category, held, lost))
 
 
 def kills_wanted(default: int = 3) -> int:
