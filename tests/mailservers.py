@@ -138,16 +138,19 @@ class Dovecot:
         path = base if folder == "INBOX" else base / f".{folder}"
         for sub in ("cur", "new", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
-        self._own(self.root / "home")
+        self._own(self.root / "home", path)
         return path
 
-    def _own(self, top: Path) -> None:
+    def _own(self, top: Path, folder: Path) -> None:
+        """Give the folders from `top` down to a Maildir folder to the mail user (`deliver`
+        gives each message): owning the whole tree on every call made 3,000 deliveries 4.5
+        million chowns, 37 s of a test."""
         if os.geteuid() != 0:
             return
-        for dirpath, _, files in os.walk(top):
-            os.chown(dirpath, self.uid, self.gid)
-            for name in files:
-                os.chown(os.path.join(dirpath, name), self.uid, self.gid)
+        chain = [folder / sub for sub in ("cur", "new", "tmp")]
+        chain += [folder, *(p for p in folder.parents if p.is_relative_to(top))]
+        for path in chain:
+            os.chown(path, self.uid, self.gid)
 
     def deliver(
         self,
