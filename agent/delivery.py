@@ -314,8 +314,8 @@ class Courier:
         many went out."""
         sent = 0
         for message in await self._waiting():
-            if only is not None and message.id not in only:
-                continue
+            if (only is not None and message.id not in only) or message.id in self._sending:
+                continue  # out of `only`, or on its way now: sent again, it went twice
             chat = await self._stores.people.chat_by_id(message.chat_id)
             if chat is None:
                 continue

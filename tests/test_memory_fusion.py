@@ -73,6 +73,7 @@ def _grid(mode: str) -> list[Weights]:
     return configurations(mode)  # type: ignore[arg-type]
 
 
+@pytest.mark.timeout(600)  # with `collected`: ~90 s of one core (every case ranked 84 ways)
 def test_hybrid_never_loses_to_its_parts_on_held_out_folds(collected: list[Collected]) -> None:
     results = {
         mode: cross_validate(collected, mode, folds=5, configs=_grid(mode))  # type: ignore[arg-type]
