@@ -47,6 +47,10 @@ async def _count(w: World, kind: str, at_least: int) -> bool:
     return len(await w.audit_kinds(kind)) >= at_least
 
 
+async def _failed_twice(watcher: MailWatcher) -> bool:
+    return watcher.failures >= 2
+
+
 async def _marked(stores: Stores) -> bool:
     return await stores.mail.folder("INBOX") is not None
 
@@ -269,6 +273,7 @@ async def test_a_refused_login_is_told_once_and_the_rest_keeps_working(
         try:
             # Dovecot delays each refusal after the first by ~4.5 s (its auth penalty)
             await eventually(lambda: _count(w, "mail.login_refused", 2), 30)
+            await eventually(lambda: _failed_twice(watcher), 30)  # audited before counted
         finally:
             await watcher.stop()
         assert watcher.backoff() > watcher.backoff_base  # it backs off
