@@ -145,6 +145,9 @@ def browser(world: World) -> Iterator[Any]:
     try:
         driver.get(world.link())
         wait_for(lambda: css(driver, "#sign-in button"), on=driver)[0].click()
+        # The click only starts the form's POST: a test's first `get` made before its answer
+        # set the cookie cancelled it, and that test met the sign-in page (seen under xdist).
+        wait_for(lambda: driver.get_cookie("steward_session"), on=driver)
         yield driver
     finally:
         driver.quit()
