@@ -20,6 +20,7 @@ from agent.mcp.config import McpConfigError, load_mcp_config
 from agent.policy import load_policy
 from agent.policy_lint import rules_matching_nothing
 from agent.tools import Risk, default_registry
+from bot.errors import CliError
 from bot.output_target import ExportKind, export_kind, file_export_kind
 from memory.audit import AUDIT_KEY_FILE, AuditKeyError, read_key
 from memory.clock import SystemClock
@@ -30,24 +31,8 @@ __all__ = [
     "audit_export",
     "audit_verify",
     "policy_check",
-    "require_database",
     "write_output",
 ]
-
-
-class CliError(RuntimeError):
-    """A command that cannot do what was asked; its message is the one line shown."""
-
-
-def require_database(settings: Settings, where: str = "") -> None:
-    """Refuse a data directory without a database (never create one)."""
-    if settings.database_path.is_file():
-        return
-    raise CliError(
-        f"no Steward database in {settings.data_dir.absolute()}{where}: "
-        "start Steward there once with `steward run`, or point STEWARD_DATA_DIR "
-        "(or STEWARD_HOME) at your data"
-    )
 
 
 def policy_check(settings: Settings) -> int:

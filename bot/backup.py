@@ -73,9 +73,9 @@ from bot.backup_checks import (
     extract_checked,
     safe_name,
 )
-from bot.channels.console import CONSOLE_IDENTITY
-from bot.commands.access import OWNER_STATE
+from bot.errors import BackupError
 from bot.output_target import is_backup
+from bot.owner import CONSOLE_IDENTITY, OWNER_STATE
 from memory.audit_head import HEAD_FILE, log_end, reset_head
 from memory.backup import (
     NoDatabase,
@@ -118,10 +118,6 @@ _LEFT_OVER_AFTER = 600.0
 that locks no folders) stays untouched before a later backup takes it for left over: a live
 backup writes in its folder every few seconds."""
 _MANIFEST_MAX = 64 << 20
-
-
-class BackupError(RuntimeError):
-    """A backup or restore that cannot be done; the message says why, in one line."""
 
 
 @dataclass

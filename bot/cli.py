@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from agent.config import ConfigError, Settings
+from agent.errors import PolicyError
 from agent.paths import DataDirBusy, Home, load_at_home
-from agent.policy import PolicyError
+from bot.errors import BackupError, CliError
 from bot.output_target import output_problem
-from memory.audit import AuditKeyError
 from memory.db import DatabaseLocked, SchemaTooNew, disk_full, storage_error
-from memory.errors import SchemaBehind, StorageFailed
+from memory.errors import AuditKeyError, SchemaBehind, StorageFailed
 
 __all__ = ["main"]
 
@@ -227,6 +227,17 @@ def _restore(settings: Settings, file: str, force: bool, other_owner: bool) -> i
     return 0
 
 
+def _require_database(settings: Settings, where: str = "") -> None:
+    """Refuse a data directory without a database (never create one)."""
+    if settings.database_path.is_file():
+        return
+    raise CliError(
+        f"no Steward database in {settings.data_dir.absolute()}{where}: "
+        "start Steward there once with `steward run`, or point STEWARD_DATA_DIR "
+        "(or STEWARD_HOME) at your data"
+    )
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
     if args.command == "run":
         from memory.allocator import tune_malloc
@@ -261,12 +272,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
         from bot.mcp_cli import mcp_check
 
         return asyncio.run(mcp_check(settings))
-    from bot import admin
-
     # Commands on existing data never create an empty database (or policy) in a wrong directory;
     # `policy check` may check a policy file written before the first start.
     if not (args.command == "policy" and settings.policy_path.is_file()):
-        admin.require_database(settings, f" (home {home.describe()})")
+        _require_database(settings, f" (home {home.describe()})")
     written = (
         args.file
         if args.command == "backup"
@@ -278,9 +287,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings, home: Home) -> int:
     if written != "-" and (
         problem := output_problem(Path(written), data_dir=settings.data_dir, env_file=home.env_file)
     ):
-        raise admin.CliError(f"cannot write {written}: {problem}")
+        raise CliError(f"cannot write {written}: {problem}")
     if args.command == "backup":
         return _backup(settings, args.file)
+    from bot import admin
+
     if args.command == "policy":
         return admin.policy_check(settings)
     if args.command == "audit" and args.action == "verify":
@@ -391,9 +402,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"steward: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from bot.admin import CliError
-        from bot.backup import BackupError
-
         held_or_full = _held_or_full(settings, exc)
         if held_or_full:  # met outside memory/db.py's helpers: still not a bug of ours
             print(f"steward: {held_or_full}", file=sys.stderr)

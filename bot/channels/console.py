@@ -34,11 +34,10 @@ from agent.types import Address, ApprovalPrompt, IncomingMessage
 from bot.channels.base import Dispatch
 from bot.channels.cards import console_card
 from bot.channels.live_reply import ConsoleLive
-from memory.people import Identity
+from bot.owner import CONSOLE_IDENTITY
 
 __all__ = ["CONSOLE_ADDRESS", "CONSOLE_IDENTITY", "TTY_LINE_LIMIT", "ConsoleChannel"]
 
-CONSOLE_IDENTITY = Identity("console", "owner")
 CONSOLE_ADDRESS = Address("console", "console")
 
 # A terminal in canonical mode hands over at most this many characters of one line (Linux N_TTY).

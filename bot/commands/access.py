@@ -26,6 +26,7 @@ from agent.delivery import Courier, private_address
 from agent.types import Address, IncomingMessage
 from bot.commands.privacy import in_group
 from bot.commands.registry import CommandGroup, UsageError
+from bot.owner import OWNER_STATE
 from memory.labels import TRUSTED
 from memory.links import LinkResult
 from memory.people import ID_FORMS, Chat, Identity, User
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 group = CommandGroup()
 
 ALLOWLIST_STATE = "access.allowlist"
-OWNER_STATE = "access.owner"
 
 
 _MENTION = re.compile(r"@[^()]*\((slack:[A-Za-z0-9]+)\)")

@@ -51,7 +51,7 @@ async def memory_cli(
                 "steward memory import: which file? (JSONL from `memory export`)", file=sys.stderr
             )
             return 2
-        from bot.channels.console import CONSOLE_IDENTITY
+        from bot.owner import CONSOLE_IDENTITY
 
         await stores.people.ensure_owner([CONSOLE_IDENTITY, *settings.owner])  # as `run` does
         try:

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from agent.config import Settings
 from agent.paths import DataDirBusy, DataDirLock
-from bot.channels.console import CONSOLE_IDENTITY
+from bot.owner import CONSOLE_IDENTITY
 from bot.web.auth import NOT_YOURS, OFF, STARTING, console_down, issue_link
 from memory.clock import SystemClock
 from memory.stores import Stores
