@@ -193,7 +193,7 @@ def score(
 ) -> list[CaseScore]:
     out = []
     for item in collected:
-        ranked = [h.memory.id for h in item.candidates.rank(weights, mode=mode)[:50]]
+        ranked = [h.memory.id for h in item.candidates.rank(weights, mode=mode, reuse=True)[:50]]
         top = set(ranked[:k])
         expected = item.case.expected
         first = next((n for n, i in enumerate(ranked, 1) if i in expected), None)

@@ -34,7 +34,17 @@ from typing import Any, Literal
 from memory.longterm.terms import content_words
 from memory.longterm.types import Kind, Memory
 
-__all__ = ["Fusion", "Hit", "SearchMode", "SearchResult", "Weights", "fuse", "spread"]
+__all__ = [
+    "Fusion",
+    "Hit",
+    "SearchMode",
+    "SearchResult",
+    "Weights",
+    "fuse",
+    "fusion_key",
+    "prior_key",
+    "spread",
+]
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 
@@ -162,9 +172,12 @@ class Fusion:
         now: datetime,
         weights: Weights,
         kinds: Sequence[Kind] | None = None,
+        *,
+        priors: dict[int, float] | None = None,
     ) -> list[Hit]:
         """The found memories as hits, best first: fused score times the priors (ids not in
-        `found`, or of other kinds, are left out)."""
+        `found`, or of other kinds, are left out). `priors`: each memory's prior under these
+        weights' `prior_key`, kept across calls by one who ranks the same memories again."""
         hits: list[Hit] = []
         for memory_id, base in self.scores.items():
             memory = found.get(memory_id)
@@ -175,7 +188,7 @@ class Fusion:
             hits.append(
                 Hit(
                     memory=memory,
-                    score=base * prior(memory, now, weights),
+                    score=base * _prior(memory, now, weights, priors),
                     vector_rank=ranked[0] if ranked else None,
                     keyword_rank=keyword[0] if keyword else None,
                     similarity=ranked[1] if ranked else None,
@@ -199,6 +212,40 @@ def prior(memory: Memory, now: datetime, weights: Weights) -> float:
     recency = math.pow(2.0, -age_days / weights.half_life_days)
     boost = 1 + weights.importance * (memory.importance - 0.5) + weights.recency * recency
     return informative * boost
+
+
+def prior_key(weights: Weights) -> tuple[float, ...]:
+    """Every setting `prior` reads: weights alike here give every memory the same prior."""
+    return (
+        weights.informativeness,
+        weights.content_words,
+        weights.importance,
+        weights.recency,
+        weights.half_life_days,
+    )
+
+
+def fusion_key(weights: Weights) -> tuple[object, ...]:
+    """Every setting `fuse` reads: weights alike here fuse the same lists the same way."""
+    return (
+        weights.fusion,
+        weights.rrf_k,
+        weights.keyword_weight,
+        weights.keyword_share,
+        weights.normalise,
+        weights.keyword_adapt,
+        weights.vector_floor,
+        weights.bm25_scale,
+    )
+
+
+def _prior(memory: Memory, now: datetime, weights: Weights, kept: dict[int, float] | None) -> float:
+    if kept is None:
+        return prior(memory, now, weights)
+    value = kept.get(memory.id)
+    if value is None:
+        value = kept[memory.id] = prior(memory, now, weights)
+    return value
 
 
 def fuse(
@@ -268,10 +315,11 @@ def spread(
     found: dict[int, Memory],
     now: datetime,
     weights: Weights,
+    priors: dict[int, float] | None = None,
 ) -> list[Hit]:
     """Lend each of the best hits' neighbouring turns a share of its score (halved per step
     away, scaled by the neighbour's own priors); a neighbour not yet among the hits joins them.
-    Returns the hits best first."""
+    Returns the hits best first. `priors` as in `Fusion.hits`."""
     if weights.neighbour <= 0 or not neighbours:
         return hits
     by_id = {hit.memory.id: hit for hit in hits}
@@ -282,7 +330,7 @@ def spread(
             if memory is None:
                 continue
             lent = weights.neighbour * hit.score / (2 ** (distance - 1))
-            lent *= prior(memory, now, weights)
+            lent *= _prior(memory, now, weights, priors)
             if lent > bonus.get(neighbour_id, (0.0, 0))[0]:
                 bonus[neighbour_id] = (lent, hit.memory.id)
     for neighbour_id, (lent, source) in bonus.items():

@@ -22,7 +22,17 @@ from memory.clock import Clock
 from memory.embedder import Embedder
 from memory.longterm.keyword import RowFilter
 from memory.longterm.lookups import RowLookups
-from memory.longterm.ranking import Hit, SearchMode, SearchResult, Weights, fuse, spread
+from memory.longterm.ranking import (
+    Fusion,
+    Hit,
+    SearchMode,
+    SearchResult,
+    Weights,
+    fuse,
+    fusion_key,
+    prior_key,
+    spread,
+)
 from memory.longterm.records import MemoryRecords
 from memory.longterm.text_vectors import TextVectors
 from memory.longterm.types import Kind, Memory
@@ -58,6 +68,9 @@ class Candidates:
     boost: RowFilter | None = None  # time_boost: in-range rows rank higher
     neighbours: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     reach: int = 2
+    # rank(reuse=True): fusions and priors kept for the next ranking under other weights
+    _fusions: dict[tuple[object, ...], Fusion] = field(default_factory=dict, repr=False)
+    _priors: dict[tuple[object, ...], dict[int, float]] = field(default_factory=dict, repr=False)
 
     def rank(
         self,
@@ -66,13 +79,25 @@ class Candidates:
         mode: SearchMode | None = None,
         min_similarity: float | None = None,
         spread_neighbours: bool = True,
+        reuse: bool = False,
     ) -> list[Hit]:
         """The hits best first. `mode` "vector" or "keyword" ranks one list alone (hybrid
-        candidates hold both)."""
+        candidates hold both). `reuse`: keep the fusion and the priors for the next ranking
+        (fitting ranks these candidates under some 80 weights, most fusing alike and all
+        sharing a few priors; a search ranks once and keeps nothing)."""
         vector = [] if mode == "keyword" else self.vector
         keyword = [] if mode == "vector" else self.keyword
-        fusion = fuse(vector, keyword, weights, min_similarity=min_similarity)
-        hits = fusion.hits(self.rows, self.now, weights)
+        priors: dict[int, float] | None = None
+        if reuse:
+            key = (mode, min_similarity, *fusion_key(weights))
+            fusion = self._fusions.get(key)
+            if fusion is None:
+                fusion = fuse(vector, keyword, weights, min_similarity=min_similarity)
+                self._fusions[key] = fusion
+            priors = self._priors.setdefault((self.now, *prior_key(weights)), {})
+        else:
+            fusion = fuse(vector, keyword, weights, min_similarity=min_similarity)
+        hits = fusion.hits(self.rows, self.now, weights, priors=priors)
         if self.boost is not None:
             # In-range rows first (their scores raised above every other), the rest after.
             boost = self.boost
@@ -87,7 +112,7 @@ class Candidates:
                 key=lambda h: (-h.score, -h.memory.id),
             )
         if spread_neighbours and weights.neighbour > 0:
-            hits = spread(hits, self.neighbours, self.rows, self.now, weights)
+            hits = spread(hits, self.neighbours, self.rows, self.now, weights, priors)
         return hits
 
 
