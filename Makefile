@@ -71,10 +71,11 @@ system-deps:
 	  fi; \
 	else echo "not root: tests that need $(SYSTEM_PACKAGES) will skip if they are missing"; fi
 
-# The tests run in TEST_WORKERS processes (pytest-xdist), one per core: on 2 cores 18 minutes
-# where one process took 35. Twice the cores was 13 minutes with every core busy, and tests
-# that wait on deadlines missed them. `make test TEST_WORKERS=0` runs them in this one process.
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# The tests run in TEST_WORKERS processes (pytest-xdist), one more than the cores (many tests
+# wait on servers, subprocesses and clocks): on 2 cores 3 processes take 13.5 minutes, 2 took
+# 18 and one 35. Twice the cores kept every core busy, and tests that wait on deadlines missed
+# them. `make test TEST_WORKERS=0` runs them in this one process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(DEV) model-weights system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
