@@ -184,7 +184,8 @@ class TurnLog:
         await self._db.execute(
             "UPDATE turns SET status = ?, steps = ?, input_tokens = ?, output_tokens = ?,"
             " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?,"
-            " transcript = ?, error = ?, finished_at = ?, tainted = ?, label = ? WHERE id = ?",
+            " transcript = ?, error = ?, finished_at = ?, tainted = ?, label = ?,"
+            " paused_state = NULL WHERE id = ?",
             (
                 status,
                 steps,
@@ -326,7 +327,8 @@ class TurnLog:
     async def interrupt_running(self) -> list[InterruptedTurn]:
         """Mark turns a crash left `running` as interrupted; returns them. One resumed after
         an approval still holds its paused transcript: it keeps only what came after the
-        prompt, as if it had finished (R256)."""
+        prompt, as if it had finished (R256). Run at start: an ended turn keeps no paused
+        state (the results of the calls that ran before its pause), whichever version ended it."""
         rows = await self._db.atomic(_interrupt_running, iso(self._clock.now()))
         return [InterruptedTurn(*row) for row in rows]
 
@@ -521,7 +523,7 @@ def _end_paused(
 ) -> None:
     conn.execute(
         "UPDATE turns SET status = ?, tainted = ?, label = ?, transcript = ?,"
-        " finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+        " finished_at = COALESCE(finished_at, ?), paused_state = NULL WHERE id = ?",
         (status, int(tainted), label, _ended_transcript(conn, turn_id), now, turn_id),
     )
 
@@ -536,7 +538,14 @@ def _interrupt_running(
     for row in rows:
         conn.execute(
             "UPDATE turns SET status = ?, finished_at = ?, error = 'process stopped mid-turn',"
-            " transcript = ? WHERE id = ?",
+            " transcript = ?, paused_state = NULL WHERE id = ?",
             (TurnStatus.INTERRUPTED, now, _ended_transcript(conn, row[0]), row[0]),
         )
+    # Ended turns that an earlier version left their paused state: the results of calls that
+    # ran before a pause, out of forgetting's reach (`scrub_transcripts` reads transcripts).
+    conn.execute(
+        "UPDATE turns SET paused_state = NULL WHERE paused_state IS NOT NULL"
+        " AND status NOT IN (?, ?)",
+        (TurnStatus.RUNNING, TurnStatus.AWAITING_APPROVAL),
+    )
     return [(int(r[0]), r[1], r[2], str(r[3])) for r in rows]

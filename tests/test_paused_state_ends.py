@@ -1,0 +1,94 @@
+"""A turn keeps its paused state only while it waits (session 33 left this open).
+
+Paused for an approval, a turn stores the results of the step's calls that already ran, to go
+on from there. Resumed and finished, or ended unresumed, it kept them: a `read_file` result
+quoting a secret stayed in `turns.paused_state` after `/memory forget` took the secret from
+every transcript, in backups and the database file. Now a turn's end drops its paused state,
+and a start drops what an earlier version left on ended turns."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+
+from test_memory_forget import memory_ready
+from test_r256_paused_transcript import SECRET, _forget_the_secret
+from trust_world import World, instruction, trust_world
+
+from memory.clock import FrozenClock
+from memory.turns import TurnStatus
+
+
+def paused_states(world: World) -> list[tuple[int, str, str]]:
+    """(id, status, paused_state) of every turn that keeps a paused state."""
+    with closing(sqlite3.connect(world.h.settings.database_path)) as conn:
+        rows = conn.execute(
+            "SELECT id, status, paused_state FROM turns WHERE paused_state IS NOT NULL"
+        ).fetchall()
+    return [(int(i), str(s), str(p)) for i, s, p in rows]
+
+
+async def _paused_with_a_found_secret(world: World) -> str:
+    """The owner tells a secret, also noted in a file; a later step reads the file (it runs,
+    its result holds the secret) and asks for a command in the same step: the turn pauses with
+    that result kept. The pending approval's id."""
+    said = f"My bank PIN is {SECRET}, keep it in mind."
+    (world.workspace / "pin.txt").write_text(said)
+    await memory_ready(world.h)
+    await world.h.say(said)
+    read = instruction("read_file", {"path": "pin.txt"})
+    shell = instruction("shell", {"command": "mkdir later", "network": False})
+    await world.h.say(f"{read} {shell}")
+    [pending] = await world.h.steward.stores.approvals.pending()
+    [(turn_id, status, state)] = paused_states(world)
+    assert turn_id == pending.turn_id and status == TurnStatus.AWAITING_APPROVAL.value
+    assert SECRET in state  # the file's text, kept to resume with
+    return pending.id
+
+
+async def test_a_resumed_turn_keeps_no_paused_state_and_forgetting_leaves_no_copy(
+    tmp_path,
+) -> None:
+    async with trust_world(tmp_path) as w:
+        approval_id = await _paused_with_a_found_secret(w)
+        await w.h.say(f"/approve {approval_id}")
+        assert (w.workspace / "later").is_dir()
+        assert paused_states(w) == []
+        await _forget_the_secret(w)
+        with closing(sqlite3.connect(w.h.settings.database_path)) as conn:
+            [(left,)] = conn.execute(
+                "SELECT count(*) FROM turns WHERE instr(COALESCE(paused_state, ''), ?) > 0"
+                " OR instr(COALESCE(transcript, ''), ?) > 0",
+                (SECRET, SECRET),
+            ).fetchall()
+        assert left == 0
+
+
+async def test_a_turn_ended_unresumed_keeps_no_paused_state(tmp_path) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    async with trust_world(tmp_path, clock=clock) as w:
+        await _paused_with_a_found_secret(w)
+    clock.advance(timedelta(days=5))
+    async with trust_world(tmp_path, reuse=True, clock=clock) as w:
+        assert await w.h.steward.expire_approvals() == 1
+        assert paused_states(w) == []
+
+
+async def test_a_start_drops_the_paused_state_an_earlier_version_left(tmp_path) -> None:
+    """An ended turn with a paused state, as versions before this one left them: the next
+    start takes it out; a turn still waiting keeps its own."""
+    async with trust_world(tmp_path) as w:
+        await _paused_with_a_found_secret(w)
+        [(waiting, _, state)] = paused_states(w)
+        await w.h.say("Thanks, that is all.")
+        with closing(sqlite3.connect(w.h.settings.database_path)) as conn, conn:
+            [(ended,)] = conn.execute(
+                "SELECT max(id) FROM turns WHERE status = ?", (TurnStatus.COMPLETED.value,)
+            ).fetchall()
+            conn.execute("UPDATE turns SET paused_state = ? WHERE id = ?", (state, ended))
+        assert {t for t, _, _ in paused_states(w)} == {waiting, ended}
+    async with trust_world(tmp_path, reuse=True) as w:
+        assert [(t, s) for t, s, _ in paused_states(w)] == [
+            (waiting, TurnStatus.AWAITING_APPROVAL.value)
+        ]
