@@ -794,6 +794,13 @@ async def _the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
         async with service.session() as session:
             state = await service.folder_state(session, folder)
             items = await session.headers(chosen, header=False)
+    except (MailUnavailable, MailLoginRefused) as exc:
+        what = "refused the login" if isinstance(exc, MailLoginRefused) else "could not be reached"
+        raise _Unreachable(
+            f"the mail server {what} ({exc}), so the messages could not be looked at; nothing "
+            "was changed. Once the server answers again, ask for it again",
+            source=_failed(exc).source,
+        ) from None
     except MailError as exc:
         raise _failed(exc) from None
     present = {item.uid for item in items}
@@ -809,11 +816,27 @@ async def _mails_precheck(ctx: ToolContext, arguments: dict[str, Any]) -> None:
 
 async def _mails_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     """Bound to the very messages the card was made for: a message gone, or another in its
-    place, and the approval matches no more."""
+    place, and the approval matches no more. A server out of reach at the approval is told
+    apart from messages changed (`_unreachable_now`, as for a reply): the approved call looks
+    again itself (`_still_the_mails`)."""
     try:
         return await _the_mails(ctx, arguments)
+    except _Unreachable as exc:
+        return f"{_UNREACHABLE}{secrets.token_hex(8)}:{exc}"
     except ToolError as exc:
         return f"unreadable:{secrets.token_hex(8)}:{exc}"
+
+
+async def _still_the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+    """An approved move or flag acts on the very messages approved only: let through while
+    the server was out of reach, it reads them again here (still out of reach, it fails
+    saying so; others in their place, it refuses)."""
+    approved = ctx.approved_fingerprint
+    if approved is not None and await _the_mails(ctx, arguments) != approved:
+        raise ToolError(
+            "refused: the messages are not the ones approved (one was moved or deleted since, "
+            "or the folder was rebuilt); nothing was changed. Search again for their UIDs"
+        )
 
 
 async def _move_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -834,6 +857,7 @@ async def _flag_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
     preview=_move_preview,
     precheck=_mails_precheck,
     fingerprint=_mails_fingerprint,
+    still_matches=_unreachable_now,
 )
 async def mail_move(
     ctx: ToolContext, uids: list[int], to_folder: str, folder: str = "INBOX"
@@ -847,6 +871,7 @@ async def mail_move(
     """
     service = _service(ctx)
     chosen = _uids(uids)
+    await _still_the_mails(ctx, {"uids": uids, "to_folder": to_folder, "folder": folder})
     try:
         await service.move(folder, chosen, to_folder)
     except MailError as exc:
@@ -868,6 +893,7 @@ _FLAGS = {
     preview=_flag_preview,
     precheck=_mails_precheck,
     fingerprint=_mails_fingerprint,
+    still_matches=_unreachable_now,
 )
 async def mail_flag(
     ctx: ToolContext,
@@ -885,6 +911,7 @@ async def mail_flag(
     service = _service(ctx)
     chosen = _uids(uids)
     flags, add = _FLAGS[action]
+    await _still_the_mails(ctx, {"uids": uids, "folder": folder})
     try:
         await service.flag(folder, chosen, flags, add)
     except MailError as exc:
