@@ -1,6 +1,6 @@
 """Agent turns: what ran, how it ended, and what it cost.
 
-(Some 540 lines: the `turns` table's queries and their row types, one short method each;
+(Some 570 lines: the `turns` table's queries and their row types, one short method each;
 the usage sums read the same rows and columns the turn log writes; ending a paused turn cuts
 its prompt in the same transaction, by the plain functions at the end.)
 """
@@ -181,27 +181,9 @@ class TurnLog:
         label: Label,
         error: str | None = None,
     ) -> None:
-        await self._db.execute(
-            "UPDATE turns SET status = ?, steps = ?, input_tokens = ?, output_tokens = ?,"
-            " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?,"
-            " transcript = ?, error = ?, finished_at = ?, tainted = ?, label = ?,"
-            " paused_state = NULL WHERE id = ?",
-            (
-                status,
-                steps,
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_input_tokens,
-                usage.cache_creation_input_tokens,
-                cost_usd,
-                transcript,
-                error,
-                iso(self._clock.now()),
-                int(label.tainted),
-                label.to_json(),
-                turn_id,
-            ),
-        )
+        """Record a turn's end; an ended turn keeps no paused state (the results of calls that
+        ran before a pause: out of forgetting's reach, which reads transcripts)."""
+        await self._write(turn_id, status, steps, usage, cost_usd, transcript, label, error, None)
 
     async def pause(
         self,
@@ -214,19 +196,53 @@ class TurnLog:
         paused_state: str,
         label: Label,
     ) -> None:
-        """Park a turn that waits for approvals, with everything needed to resume it."""
-        await self.finish(
+        """Park a turn that waits for approvals, with everything needed to resume it (in one
+        statement: a resume never sees it waiting without the state to go on from)."""
+        await self._write(
             turn_id,
-            status=TurnStatus.AWAITING_APPROVAL,
-            steps=steps,
-            usage=usage,
-            cost_usd=cost_usd,
-            transcript=transcript,
-            label=label,
+            TurnStatus.AWAITING_APPROVAL,
+            steps,
+            usage,
+            cost_usd,
+            transcript,
+            label,
+            None,
+            paused_state,
         )
+
+    async def _write(
+        self,
+        turn_id: int,
+        status: TurnStatus,
+        steps: int,
+        usage: TokenUsage,
+        cost_usd: float,
+        transcript: str | None,
+        label: Label,
+        error: str | None,
+        paused_state: str | None,
+    ) -> None:
         await self._db.execute(
-            "UPDATE turns SET paused_state = ?, finished_at = NULL WHERE id = ?",
-            (paused_state, turn_id),
+            "UPDATE turns SET status = ?, steps = ?, input_tokens = ?, output_tokens = ?,"
+            " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?,"
+            " transcript = ?, error = ?, finished_at = ?, tainted = ?, label = ?,"
+            " paused_state = ? WHERE id = ?",
+            (
+                status,
+                steps,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_creation_input_tokens,
+                cost_usd,
+                transcript,
+                error,
+                None if paused_state is not None else iso(self._clock.now()),
+                int(label.tainted),
+                label.to_json(),
+                paused_state,
+                turn_id,
+            ),
         )
 
     async def set_label(self, turn_id: int, label: Label) -> None:
