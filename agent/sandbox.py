@@ -277,9 +277,15 @@ class Sandbox:
         except RuntimeError:  # Python 3.11's word for a link loop (3.13 raises OSError)
             raise ToolError(f"refused: {path} is a link that leads to itself") from None
         except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            raise ToolError(f"refused: {path} is a link that leads to itself") from None
+            if exc.errno == errno.ELOOP:
+                raise ToolError(f"refused: {path} is a link that leads to itself") from None
+            if exc.errno in (errno.EINVAL, errno.ENOENT):
+                # a link swapped for a folder or removed between realpath's lstat and readlink
+                raise ToolError(
+                    f"cannot use {path}: it changed while it was being looked at "
+                    f"({exc.strerror}); try again"
+                ) from None
+            raise ToolError(f"cannot use {path}: {exc.strerror}") from None
         if resolved != root and root not in resolved.parents:
             raise ToolError(f"refused: {path} leads outside the workspace")
         return resolved
