@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from agent.mail.charsets import MAIL_CHARSET, codec_for
+from agent.mail.flowed import unflow
 from agent.mail.header_cap import CUT_NOTE, cap_header_block
 from agent.mail.headers import TooManyParts, head_end, headers_into, parse_headers, read_capped
 from agent.mail.parsed import (
@@ -165,6 +166,15 @@ def _part_text(part: Message) -> str:
     except Exception:  # a charset no codec is named (a NUL in it): guessed
         charset = ""
     return decode_body(payload, charset)
+
+
+def _plain_text(part: Message) -> str:
+    """A text/plain part's words; sent `format=flowed`, its paragraphs joined again."""
+    text = _part_text(part)
+    if str(part.get_param("format", "") or "").strip().lower() != "flowed":
+        return text
+    delsp = str(part.get_param("delsp", "") or "").strip().lower() == "yes"
+    return unflow(text.replace("\r\n", "\n"), delsp=delsp)
 
 
 def decode_body(payload: bytes, charset: str) -> str:
@@ -332,7 +342,7 @@ def _body_into(
             size = len(payload) if isinstance(payload, bytes) else len(str(part.get_payload()))
             parsed.attachments.append(Attachment(within + (name or "(unnamed)"), ctype, size))
         elif ctype == "text/plain":
-            plain.append(_part_text(part))
+            plain.append(_plain_text(part))
         elif ctype == "text/html":
             markup.append(_part_text(part))
         # else: an unnamed inline part (a picture the HTML shows): not an attachment
