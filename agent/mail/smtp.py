@@ -89,8 +89,12 @@ async def send_mail(
     except aiosmtplib.SMTPAuthenticationError:
         raise MailLoginRefused(f"{server.host} refused the login for {server.username}") from None
     except aiosmtplib.SMTPRecipientsRefused as exc:
-        refused = ", ".join(r.recipient for r in exc.recipients)
-        raise MailError(f"{server.host} refused the recipients {refused}") from None
+        # every one refused: each with its code, as when some are taken (R113); the addresses
+        # are ours and the codes numbers, none of the server's free text, so not fenced
+        refused = ", ".join(f"{r.recipient} ({_answer(r.code, r.message)})" for r in exc.recipients)
+        raise MailError(
+            f"{server.host} refused every recipient: {refused}; nothing was sent", ours=True
+        ) from None
     except aiosmtplib.SMTPResponseException as exc:
         raise MailError(f"{server.host} refused the message: {exc.code} {exc.message}") from None
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
@@ -105,10 +109,12 @@ async def send_mail(
             f"could not reach {server.host}:{server.port}: {exc}; nothing was sent"
         ) from None
     # R113: some refused and others taken is no exception: they came back here, unread
-    return {
-        address: " ".join([str(answer.code), *_STATUS.findall(answer.message.strip())])
-        for address, answer in refused.items()
-    }
+    return {address: _answer(answer.code, answer.message) for address, answer in refused.items()}
+
+
+def _answer(code: int, message: str) -> str:
+    """An SMTP answer as "550 5.1.1": its number and status, never the server's words."""
+    return " ".join([str(code), *_STATUS.findall(message.strip())])
 
 
 def _maybe_sent(host: str, exc: Exception, message_id: str) -> MailMaybeSent:
