@@ -403,21 +403,36 @@ class TurnLog:
         that quoted them (a later search) and, with `side_calls`, the answers of memory side
         calls (the one that drew a fact); what the model said and asked tools to do stays as
         it was (R98: a person forgetting cannot rewrite the record of an approved action). How
-        many changed. A turn waiting for an approval keeps its own: it is how it goes on."""
+        many changed. A turn waiting for an approval loses them from its tool results too, those
+        of its paused state included: resumed, it wrote them back into its transcript after the
+        forgetting (review 35); its prompt stays as it is until it ends (cut then)."""
+        needle = json_needle(text)
         rows = await self._db.fetchall(
-            "SELECT id, kind, transcript FROM turns WHERE user_id = ? AND status != ?"
-            " AND instr(transcript, ?) > 0",
-            (user_id, TurnStatus.AWAITING_APPROVAL, json_needle(text)),
+            "SELECT id, kind, status, transcript, paused_state FROM turns WHERE user_id = ?"
+            " AND (instr(transcript, ?) > 0 OR instr(paused_state, ?) > 0)",
+            (user_id, needle, needle),
         )
         changed = 0
         for row in rows:
             side = row["kind"] == "memory"
             if side and not side_calls:
                 continue
-            scrubbed = scrub_json(row["transcript"], text, placeholder, results_only=not side)
-            if scrubbed is not None:
+            waiting = row["status"] == TurnStatus.AWAITING_APPROVAL
+            transcript = (
+                scrub_json(row["transcript"], text, placeholder, results_only=not side or waiting)
+                if row["transcript"]
+                else None
+            )
+            state = (
+                scrub_json(row["paused_state"], text, placeholder, results_only=True)
+                if waiting and row["paused_state"]
+                else None
+            )
+            if transcript is not None or state is not None:
                 changed += await self._db.execute(
-                    "UPDATE turns SET transcript = ? WHERE id = ?", (scrubbed, row["id"])
+                    "UPDATE turns SET transcript = COALESCE(?, transcript),"
+                    " paused_state = COALESCE(?, paused_state) WHERE id = ?",
+                    (transcript, state, row["id"]),
                 )
         return changed
 

@@ -8,6 +8,7 @@ and a start drops what an earlier version left on ended turns."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -92,3 +93,29 @@ async def test_a_start_drops_the_paused_state_an_earlier_version_left(tmp_path) 
         assert [(t, s) for t, s, _ in paused_states(w)] == [
             (waiting, TurnStatus.AWAITING_APPROVAL.value)
         ]
+
+
+async def test_a_secret_forgotten_while_a_turn_that_read_it_waits_stays_forgotten(
+    tmp_path,
+) -> None:
+    """Review 35: forgotten while the turn waited for its approval, the secret came back into
+    that turn's transcript once it was approved and resumed (its paused results were left
+    alone, and nothing scrubbed them after)."""
+    async with trust_world(tmp_path) as w:
+        approval_id = await _paused_with_a_found_secret(w)
+        await memory_ready(w.h)
+        shown = await w.h.say("/memory search bank PIN")
+        number = re.search(rf"message #(\d+): you wrote[^\n]*\n\s+> you[^\n]*{SECRET}", shown)
+        assert number, shown
+        assert "Forgotten" in await w.h.say(f"/memory forget {number.group(1)}")
+        [(_, _, state)] = paused_states(w)
+        assert SECRET not in state  # its prompt keeps the message until the turn ends
+        await w.h.say(f"/approve {approval_id}")
+        assert (w.workspace / "later").is_dir()  # the approved call ran; the turn went on
+        with closing(sqlite3.connect(w.h.settings.database_path)) as conn:
+            left = conn.execute(
+                "SELECT id, status FROM turns WHERE instr(COALESCE(paused_state, ''), ?) > 0"
+                " OR instr(COALESCE(transcript, ''), ?) > 0",
+                (SECRET, SECRET),
+            ).fetchall()
+        assert left == []
