@@ -69,8 +69,12 @@ class Candidates:
     neighbours: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     reach: int = 2
     # rank(reuse=True): fusions and priors kept for the next ranking under other weights
-    _fusions: dict[tuple[object, ...], Fusion] = field(default_factory=dict, repr=False)
-    _priors: dict[tuple[object, ...], dict[int, float]] = field(default_factory=dict, repr=False)
+    _fusions: dict[tuple[object, ...], Fusion] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _priors: dict[tuple[object, ...], dict[int, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def rank(
         self,
