@@ -83,3 +83,37 @@ async def test_a_message_gone_while_the_server_was_down_is_not_moved(
         assert "no longer matches" in said, said
         assert imap_flags(dovecot, "Archive") == {}
         await w.check_invariants()
+
+
+async def test_a_move_or_flag_held_to_a_uidvalidity_the_folder_no_longer_has_changes_nothing(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    """Review 35: the approved call looks at the messages, then acts in a session of its own;
+    a folder rebuilt in between (a new UIDVALIDITY: its UIDs name other messages) must not be
+    acted on. The act is held to the UIDVALIDITY the look found."""
+    from datetime import UTC, datetime
+
+    from test_mail_folders_and_counts import _service
+
+    from agent.mail.errors import MailError
+    from memory.clock import FrozenClock
+    from memory.stores import Stores
+
+    dovecot.deliver(plain_mail("Shop <news@shop.example>", "Offer", "Buy now"))
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    stores = await Stores.open(tmp_path / "db.sqlite", clock)
+    try:
+        service = _service(dovecot, stores, clock, True, ("INBOX",))
+        async with service.session() as session:
+            validity = (await service.folder_state(session, "INBOX")).uidvalidity
+        for act in (
+            service.move("INBOX", [1], "Archive", uidvalidity=validity + 1),
+            service.flag("INBOX", [1], ["\\Flagged"], True, uidvalidity=validity + 1),
+        ):
+            with pytest.raises(MailError, match="UIDVALIDITY changed"):
+                await act
+        assert list(imap_flags(dovecot)) == [1] and b"\\Flagged" not in imap_flags(dovecot)[1]
+        await service.move("INBOX", [1], "Archive", uidvalidity=validity)  # still the same
+        assert imap_flags(dovecot) == {} and len(imap_flags(dovecot, "Archive")) == 1
+    finally:
+        await stores.close()

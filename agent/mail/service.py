@@ -344,20 +344,33 @@ class MailService:
 
     # -- changing -----------------------------------------------------------------------------
 
-    async def move(self, folder: str, uids: Sequence[int], target: str) -> None:
+    async def move(
+        self, folder: str, uids: Sequence[int], target: str, *, uidvalidity: int | None = None
+    ) -> None:
+        """Move; with `uidvalidity`, only while the folder still has it (the UIDs an approval
+        named are the same messages only then)."""
         _folder_name(folder)
         _folder_name(target)
         async with self.session() as session:
             names = [f.name for f in await session.folders()]
             if target not in names:
                 raise MailError(f"there is no folder {target!r} (folders: {', '.join(names)})")
-            await session.select(folder, readonly=False)
+            _same_folder(await session.select(folder, readonly=False), uidvalidity)
             await session.move(uids, target)
 
-    async def flag(self, folder: str, uids: Sequence[int], flags: Sequence[str], add: bool) -> None:
+    async def flag(
+        self,
+        folder: str,
+        uids: Sequence[int],
+        flags: Sequence[str],
+        add: bool,
+        *,
+        uidvalidity: int | None = None,
+    ) -> None:
+        """Set or clear flags; `uidvalidity` as for `move`."""
         _folder_name(folder)
         async with self.session() as session:
-            await session.select(folder, readonly=False)
+            _same_folder(await session.select(folder, readonly=False), uidvalidity)
             await session.set_flags(uids, flags, add=add)
 
     # -- sending ------------------------------------------------------------------------------
@@ -532,6 +545,16 @@ def _sendable(field: str) -> tuple[str, ...]:
 def check_folder_name(folder: str) -> None:
     """MailError unless `folder` can be a folder's name (see `_folder_name`)."""
     _folder_name(folder)
+
+
+def _same_folder(state: FolderState, uidvalidity: int | None) -> None:
+    if uidvalidity is not None and state.uidvalidity != uidvalidity:
+        raise MailError(
+            f"{state.name} was rebuilt on the server since its messages were looked at (its "
+            "UIDVALIDITY changed), so their UIDs name other messages now; nothing was changed: "
+            "search again",
+            ours=True,
+        )
 
 
 def _folder_name(folder: str) -> None:

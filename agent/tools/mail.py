@@ -827,16 +827,20 @@ async def _mails_fingerprint(ctx: ToolContext, arguments: dict[str, Any]) -> str
         return f"unreadable:{secrets.token_hex(8)}:{exc}"
 
 
-async def _still_the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> None:
+async def _still_the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> int | None:
     """An approved move or flag acts on the very messages approved only: let through while
     the server was out of reach, it reads them again here (still out of reach, it fails
-    saying so; others in their place, it refuses)."""
+    saying so; others in their place, it refuses). The folder's UIDVALIDITY the act must still
+    find (None: not approved, nothing to hold it to)."""
     approved = ctx.approved_fingerprint
-    if approved is not None and await _the_mails(ctx, arguments) != approved:
+    if approved is None:
+        return None
+    if await _the_mails(ctx, arguments) != approved:
         raise ToolError(
             "refused: the messages are not the ones approved (one was moved or deleted since, "
             "or the folder was rebuilt); nothing was changed. Search again for their UIDs"
         )
+    return int(approved.split("|", 1)[0])
 
 
 async def _move_preview(ctx: ToolContext, arguments: dict[str, Any]) -> str:
@@ -871,9 +875,9 @@ async def mail_move(
     """
     service = _service(ctx)
     chosen = _uids(uids)
-    await _still_the_mails(ctx, {"uids": uids, "to_folder": to_folder, "folder": folder})
+    held = await _still_the_mails(ctx, {"uids": uids, "to_folder": to_folder, "folder": folder})
     try:
-        await service.move(folder, chosen, to_folder)
+        await service.move(folder, chosen, to_folder, uidvalidity=held)
     except MailError as exc:
         raise _failed(exc) from None
     return f"Moved {len(chosen)} message(s) from {folder} to {to_folder}."
@@ -911,9 +915,9 @@ async def mail_flag(
     service = _service(ctx)
     chosen = _uids(uids)
     flags, add = _FLAGS[action]
-    await _still_the_mails(ctx, {"uids": uids, "folder": folder})
+    held = await _still_the_mails(ctx, {"uids": uids, "folder": folder})
     try:
-        await service.flag(folder, chosen, flags, add)
+        await service.flag(folder, chosen, flags, add, uidvalidity=held)
     except MailError as exc:
         raise _failed(exc) from None
     return f"Marked {len(chosen)} message(s) in {folder} as {action}."
