@@ -306,7 +306,9 @@ class TurnRunner:
             )
         messages.append(Message(role="user", content=list(results)))
         request = replace(request, tainted=label.tainted, sources=label.sources)
-        if not await self._stores.turns.claim_paused(turn_id, label=label):
+        if not await self._stores.turns.claim_paused(turn_id, label=label, seen=stored):
+            if await self._stores.turns.status_of(turn_id) == TurnStatus.AWAITING_APPROVAL:
+                return await self.resume(turn_id)  # scrubbed by a forgetting meanwhile: again
             return None  # another resume took it meanwhile
         ctx = self.tool_context(request, turn_id)
         turn = _Turn(

@@ -1,6 +1,6 @@
 """Agent turns: what ran, how it ended, and what it cost.
 
-(Some 570 lines: the `turns` table's queries and their row types, one short method each;
+(Some 600 lines: the `turns` table's queries and their row types, one short method each;
 the usage sums read the same rows and columns the turn log writes; ending a paused turn cuts
 its prompt in the same transaction, by the plain functions at the end.)
 """
@@ -286,20 +286,24 @@ class TurnLog:
         now = iso(self._clock.now())
         await self._db.atomic(_end_paused, turn_id, status, label.to_json(), label.tainted, now)
 
-    async def claim_paused(self, turn_id: int, *, label: Label) -> bool:
+    async def claim_paused(
+        self, turn_id: int, *, label: Label, seen: StoredTurn | None = None
+    ) -> bool:
         """A paused turn set running by this caller only: two resumes at once cannot both
-        continue it."""
-        changed = await self._db.execute(
-            "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ? AND status = ?",
-            (
-                TurnStatus.RUNNING,
-                int(label.tainted),
-                label.to_json(),
-                turn_id,
-                TurnStatus.AWAITING_APPROVAL,
-            ),
+        continue it. With `seen`, only while it still holds the transcript and paused state
+        read there (a forgetting since scrubbed them: read again, or they come back)."""
+        sql = "UPDATE turns SET status = ?, tainted = ?, label = ? WHERE id = ? AND status = ?"
+        params: tuple[object, ...] = (
+            TurnStatus.RUNNING,
+            int(label.tainted),
+            label.to_json(),
+            turn_id,
+            TurnStatus.AWAITING_APPROVAL,
         )
-        return changed == 1
+        if seen is not None:
+            sql += " AND transcript IS ? AND paused_state IS ?"
+            params += (seen.transcript, seen.paused_state)
+        return await self._db.execute(sql, params) == 1
 
     async def stored(self, turn_id: int) -> StoredTurn | None:
         """A turn as stored: what resuming a paused turn starts from."""
@@ -405,36 +409,12 @@ class TurnLog:
         it was (R98: a person forgetting cannot rewrite the record of an approved action). How
         many changed. A turn waiting for an approval loses them from its tool results too, those
         of its paused state included: resumed, it wrote them back into its transcript after the
-        forgetting (review 35); its prompt stays as it is until it ends (cut then)."""
-        needle = json_needle(text)
-        rows = await self._db.fetchall(
-            "SELECT id, kind, status, transcript, paused_state FROM turns WHERE user_id = ?"
-            " AND (instr(transcript, ?) > 0 OR instr(paused_state, ?) > 0)",
-            (user_id, needle, needle),
+        forgetting (review 35); its prompt stays as it is until it ends (cut then). Read and
+        written in one transaction: a turn resumed and ended in between got its old transcript
+        and its paused state back."""
+        return await self._db.atomic(
+            _scrub_turns, user_id, text, placeholder, side_calls, TurnStatus.AWAITING_APPROVAL
         )
-        changed = 0
-        for row in rows:
-            side = row["kind"] == "memory"
-            if side and not side_calls:
-                continue
-            waiting = row["status"] == TurnStatus.AWAITING_APPROVAL
-            transcript = (
-                scrub_json(row["transcript"], text, placeholder, results_only=not side or waiting)
-                if row["transcript"]
-                else None
-            )
-            state = (
-                scrub_json(row["paused_state"], text, placeholder, results_only=True)
-                if waiting and row["paused_state"]
-                else None
-            )
-            if transcript is not None or state is not None:
-                changed += await self._db.execute(
-                    "UPDATE turns SET transcript = COALESCE(?, transcript),"
-                    " paused_state = COALESCE(?, paused_state) WHERE id = ?",
-                    (transcript, state, row["id"]),
-                )
-        return changed
 
     async def status_of(self, turn_id: int) -> str | None:
         return await self._db.scalar("SELECT status FROM turns WHERE id = ?", (turn_id,))
@@ -580,3 +560,43 @@ def _interrupt_running(
         (TurnStatus.RUNNING, TurnStatus.AWAITING_APPROVAL),
     )
     return [(int(r[0]), r[1], r[2], str(r[3])) for r in rows]
+
+
+def _scrub_turns(
+    conn: sqlite3.Connection,
+    user_id: int,
+    text: str,
+    placeholder: str,
+    side_calls: bool,
+    waiting_status: str,
+) -> int:
+    """Inside the caller's transaction: `TurnLog.scrub_transcripts`."""
+    needle = json_needle(text)
+    rows = conn.execute(
+        "SELECT id, kind, status, transcript, paused_state FROM turns WHERE user_id = ?"
+        " AND (instr(transcript, ?) > 0 OR instr(paused_state, ?) > 0)",
+        (user_id, needle, needle),
+    ).fetchall()
+    changed = 0
+    for turn_id, kind, status, transcript, paused_state in rows:
+        side = kind == "memory"
+        if side and not side_calls:
+            continue
+        waiting = status == waiting_status
+        scrubbed = (
+            scrub_json(transcript, text, placeholder, results_only=not side or waiting)
+            if transcript
+            else None
+        )
+        state = (
+            scrub_json(paused_state, text, placeholder, results_only=True)
+            if waiting and paused_state
+            else None
+        )
+        if scrubbed is not None or state is not None:
+            changed += conn.execute(
+                "UPDATE turns SET transcript = COALESCE(?, transcript),"
+                " paused_state = COALESCE(?, paused_state) WHERE id = ?",
+                (scrubbed, state, turn_id),
+            ).rowcount
+    return changed

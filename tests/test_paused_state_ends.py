@@ -119,3 +119,34 @@ async def test_a_secret_forgotten_while_a_turn_that_read_it_waits_stays_forgotte
                 (SECRET, SECRET),
             ).fetchall()
         assert left == []
+
+
+async def test_a_resume_that_read_the_turn_before_a_forgetting_does_not_claim_it(
+    tmp_path,
+) -> None:
+    """Review 35: a resume reads the waiting turn, then claims it several awaits later; a
+    forgetting scrubbing the turn in between must not be undone by the resume carrying on from
+    what it read. The claim holds only for what was read; the approval then resumes it from
+    the scrubbed state."""
+    async with trust_world(tmp_path) as w:
+        approval_id = await _paused_with_a_found_secret(w)
+        turns = w.h.steward.stores.turns
+        [(turn_id, _, _)] = paused_states(w)
+        read = await turns.stored(turn_id)
+        assert read is not None
+        await memory_ready(w.h)
+        shown = await w.h.say("/memory search bank PIN")
+        number = re.search(rf"message #(\d+): you wrote[^\n]*\n\s+> you[^\n]*{SECRET}", shown)
+        assert number, shown
+        assert "Forgotten" in await w.h.say(f"/memory forget {number.group(1)}")
+        assert not await turns.claim_paused(turn_id, label=read.label, seen=read)
+        assert await turns.status_of(turn_id) == TurnStatus.AWAITING_APPROVAL.value
+        await w.h.say(f"/approve {approval_id}")
+        assert (w.workspace / "later").is_dir()
+        assert await turns.status_of(turn_id) == TurnStatus.COMPLETED.value
+        with closing(sqlite3.connect(w.h.settings.database_path)) as conn:
+            [(left,)] = conn.execute(
+                "SELECT count(*) FROM turns WHERE instr(COALESCE(transcript, ''), ?) > 0",
+                (SECRET,),
+            ).fetchall()
+        assert left == 0
