@@ -40,6 +40,8 @@ def test_a_flowed_mail_reads_as_whole_paragraphs_quotes_and_signature_kept() -> 
     assert ">> And the chimney flashing." in text
     assert "\nFrom the yard it looks fine." in text  # space-stuffing undone
     assert "-- \nAnn" in text  # the signature separator is not a soft break
+    signed = parse_message(_mail("Thanks, \n-- \nAnn\n", "format=flowed")).text
+    assert signed.startswith("Thanks, \n-- \nAnn") or signed.startswith("Thanks,\n-- \nAnn")
 
 
 def test_delsp_drops_the_marking_space_and_unflowed_mail_is_left_as_it_came() -> None:

@@ -34,7 +34,8 @@ def unflow(text: str, *, delsp: bool = False) -> str:
         flowed = body.endswith(" ") and body != _SIGNATURE
         if flowed and delsp:
             body = body[:-1]
-        if depth_of is not None and depth != depth_of:  # a paragraph cut by a depth change
+        # a paragraph ends at a change of quote depth, and before the signature separator
+        if depth_of is not None and (depth != depth_of or body == _SIGNATURE):
             close()
             depth_of, pieces = None, []
         if depth_of is None:
