@@ -89,11 +89,11 @@ async def send_mail(
     except aiosmtplib.SMTPAuthenticationError:
         raise MailLoginRefused(f"{server.host} refused the login for {server.username}") from None
     except aiosmtplib.SMTPRecipientsRefused as exc:
-        # every one refused: each with its code, as when some are taken (R113); the addresses
-        # are ours and the codes numbers, none of the server's free text, so not fenced
+        # every one refused: each with its code, as when some are taken (R113), none of the
+        # server's free text; still fenced: an address can be a mail's own Reply-To (review 35)
         refused = ", ".join(f"{r.recipient} ({_answer(r.code, r.message)})" for r in exc.recipients)
         raise MailError(
-            f"{server.host} refused every recipient: {refused}; nothing was sent", ours=True
+            f"{server.host} refused every recipient: {refused}; nothing was sent"
         ) from None
     except aiosmtplib.SMTPResponseException as exc:
         raise MailError(f"{server.host} refused the message: {exc.code} {exc.message}") from None
