@@ -535,6 +535,16 @@ class _Unreachable(ToolError):
 _UNREACHABLE = "unreachable:"
 
 
+def _unreachable(exc: MailError, so: str, what: str) -> _Unreachable:
+    """The server out of reach or refusing the login, said with what it means for the call."""
+    cause = "refused the login" if isinstance(exc, MailLoginRefused) else "could not be reached"
+    return _Unreachable(
+        f"the mail server {cause} ({exc}), so {so}. Once the server answers again, ask for "
+        f"{what} again",
+        source=_failed(exc).source,
+    )
+
+
 async def _reply_of(ctx: ToolContext, arguments: dict[str, Any], read: ReadFor = "card") -> Reply:
     service = _service(ctx)
     try:
@@ -551,11 +561,8 @@ async def _reply_of(ctx: ToolContext, arguments: dict[str, Any], read: ReadFor =
             read=read,
         )
     except (MailUnavailable, MailLoginRefused) as exc:
-        what = "refused the login" if isinstance(exc, MailLoginRefused) else "could not be reached"
-        raise _Unreachable(
-            f"the mail server {what} ({exc}), so the message replied to could not be read; "
-            "nothing was sent. Once the server answers again, ask for the reply again",
-            source=_failed(exc).source,
+        raise _unreachable(
+            exc, "the message replied to could not be read; nothing was sent", "the reply"
         ) from None
     except MailError as exc:
         raise _failed(exc) from None
@@ -795,11 +802,8 @@ async def _the_mails(ctx: ToolContext, arguments: dict[str, Any]) -> str:
             state = await service.folder_state(session, folder)
             items = await session.headers(chosen, header=False)
     except (MailUnavailable, MailLoginRefused) as exc:
-        what = "refused the login" if isinstance(exc, MailLoginRefused) else "could not be reached"
-        raise _Unreachable(
-            f"the mail server {what} ({exc}), so the messages could not be looked at; nothing "
-            "was changed. Once the server answers again, ask for it again",
-            source=_failed(exc).source,
+        raise _unreachable(
+            exc, "the messages could not be looked at; nothing was changed", "it"
         ) from None
     except MailError as exc:
         raise _failed(exc) from None
