@@ -32,15 +32,27 @@ def _scrubbed(value: Any, text: str, placeholder: str, everywhere: bool) -> Any:
 
 
 def scrub_json(
-    document: str, text: str, placeholder: str, *, results_only: bool = False
+    document: str,
+    text: str,
+    placeholder: str,
+    *,
+    results_only: bool = False,
+    whole_head: int = 0,
 ) -> str | None:
     """`document` with `text` replaced in every string of it (`results_only`: in tool
-    results only); None when it holds no such string (or is not JSON)."""
+    results only, but for the first `whole_head` items of a list: a waiting turn's prompt);
+    None when it holds no such string (or is not JSON)."""
     try:
         parsed = json.loads(document)
     except ValueError:
         return None
-    scrubbed = _scrubbed(parsed, text, placeholder, not results_only)
+    if isinstance(parsed, list) and whole_head > 0:
+        scrubbed: Any = [
+            _scrubbed(item, text, placeholder, index < whole_head or not results_only)
+            for index, item in enumerate(parsed)
+        ]
+    else:
+        scrubbed = _scrubbed(parsed, text, placeholder, not results_only)
     if scrubbed == parsed:
         return None
     return json.dumps(scrubbed, ensure_ascii=False)

@@ -409,7 +409,8 @@ class TurnLog:
         it was (R98: a person forgetting cannot rewrite the record of an approved action). How
         many changed. A turn waiting for an approval loses them from its tool results too, those
         of its paused state included: resumed, it wrote them back into its transcript after the
-        forgetting (review 35); its prompt stays as it is until it ends (cut then). Read and
+        forgetting (review 35), and from its prompt, the history it is sent again when it
+        resumes (its calls after the prompt stay as they were). Read and
         written in one transaction: a turn resumed and ended in between got its old transcript
         and its paused state back."""
         return await self._db.atomic(
@@ -584,7 +585,13 @@ def _scrub_turns(
             continue
         waiting = status == waiting_status
         scrubbed = (
-            scrub_json(transcript, text, placeholder, results_only=not side or waiting)
+            scrub_json(
+                transcript,
+                text,
+                placeholder,
+                results_only=not side or waiting,
+                whole_head=_prompt_length(paused_state) if waiting else 0,
+            )
             if transcript
             else None
         )
@@ -600,3 +607,14 @@ def _scrub_turns(
                 (scrubbed, state, turn_id),
             ).rowcount
     return changed
+
+
+def _prompt_length(paused_state: str | None) -> int:
+    """How many messages of a waiting turn's transcript are its prompt (the history it was
+    asked with, sent again when it resumes): a forgetting takes the words from all of them."""
+    try:
+        state = json.loads(paused_state or "{}")
+    except ValueError:
+        return 0
+    prompt = state.get("prompt") if isinstance(state, dict) else None
+    return prompt if isinstance(prompt, int) and prompt > 0 else 0

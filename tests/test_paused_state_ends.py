@@ -8,6 +8,7 @@ and a start drops what an earlier version left on ended turns."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from contextlib import closing
@@ -109,7 +110,7 @@ async def test_a_secret_forgotten_while_a_turn_that_read_it_waits_stays_forgotte
         assert number, shown
         assert "Forgotten" in await w.h.say(f"/memory forget {number.group(1)}")
         [(_, _, state)] = paused_states(w)
-        assert SECRET not in state  # its prompt keeps the message until the turn ends
+        assert SECRET not in state
         await w.h.say(f"/approve {approval_id}")
         assert (w.workspace / "later").is_dir()  # the approved call ran; the turn went on
         with closing(sqlite3.connect(w.h.settings.database_path)) as conn:
@@ -150,3 +151,35 @@ async def test_a_resume_that_read_the_turn_before_a_forgetting_does_not_claim_it
                 (SECRET,),
             ).fetchall()
         assert left == 0
+
+
+async def test_a_message_forgotten_while_its_turn_waits_is_not_sent_when_it_resumes(
+    tmp_path,
+) -> None:
+    """Session 35 left this open: a turn paused for an approval keeps its prompt (the history
+    it was asked with) to resume with. The owner forgets a pasted secret from that history while
+    it waits, then approves: the resumed model call was sent the secret once more. The waiting
+    turn's prompt loses the words with the rest; what the model asked the tool to do stays."""
+    async with trust_world(tmp_path) as w:
+        await memory_ready(w.h)
+        await w.h.say(f"My bank PIN is {SECRET}, keep it in mind.")
+        await w.h.say(instruction("shell", {"command": "mkdir late", "network": False}))
+        [pending] = await w.h.steward.stores.approvals.pending()
+        shown = await w.h.say("/memory search bank PIN")
+        number = re.search(rf"message #(\d+): you wrote[^\n]*\n\s+> you[^\n]*{SECRET}", shown)
+        assert number, shown
+        assert "Forgotten" in await w.h.say(f"/memory forget {number.group(1)}")
+        asked_before = len(w.model.requests)
+        await w.h.say(f"/approve {pending.id}")
+        assert (w.workspace / "late").is_dir()  # the approved call ran
+        resumed = w.model.requests[asked_before:]
+        assert resumed  # the turn went on with the model
+        for request in resumed:
+            assert SECRET not in json.dumps(request.body, ensure_ascii=False)
+        [(status,)] = _statuses(w, pending.turn_id)
+        assert status == TurnStatus.COMPLETED.value
+
+
+def _statuses(world: World, turn_id: int) -> list[tuple[str]]:
+    with closing(sqlite3.connect(world.h.settings.database_path)) as conn:
+        return conn.execute("SELECT status FROM turns WHERE id = ?", (turn_id,)).fetchall()
