@@ -491,6 +491,8 @@ class ApprovalService:
         )
         done = await store.get(approval.id)
         said = "failed" if result.is_error else "ran"  # R167: a send that failed said "ran"
+        if result.partial and not result.is_error:  # a mail some recipients refused
+            said = f"ran, but {result.partial}"
         shown = None
         if result.uncertain:  # R198: "failed" over a mail that may have gone out
             said = f"may have run: its answer was lost. It said: {_own_words(result)}"

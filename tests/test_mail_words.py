@@ -107,7 +107,7 @@ async def test_a_recipient_the_server_refused_is_not_reported_as_sent_to(
                 to = "ann@partner.example, nobody@partner.example"
                 await w.h.say(instruction("mail_send", {"to": to, "subject": "Hi", "body": "Hi"}))
                 [card] = _pending(w, "mail_send")
-                await w.h.say(f"/approve {card.approval_id}")
+                answered = await w.h.say(f"/approve {card.approval_id}")
                 [result] = results_of(w, "mail_send")
     finally:
         smtp.stop()
@@ -115,6 +115,11 @@ async def test_a_recipient_the_server_refused_is_not_reported_as_sent_to(
     text = _text(result)
     assert text.startswith("Sent to ann@partner.example; the server refused, so NOT sent to: ")
     assert "nobody@partner.example (550 5.1.1)" in text and "User unknown" not in text
+    # the owner's own line, not only the model's result (session 33 left it saying "ran")
+    assert (
+        f"Approved {card.approval_id}: mail_send ran, but the mail server refused 1 of its 2 "
+        "recipients: it was NOT sent to them." in answered
+    ), answered
 
 
 async def test_every_recipient_refused_is_told_with_codes_and_none_of_the_servers_words(

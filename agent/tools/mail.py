@@ -454,10 +454,11 @@ async def _send_audited(
     sending: Awaitable[tuple[str, dict[str, str]]],
     recipients: Recipients,
     **detail: Any,
-) -> tuple[str, str]:
+) -> tuple[str, str, str | None]:
     """Await the send, tell a failure the way every mail tool does, and audit it as `mail.sent`
-    (with `detail`); the new message's Message-ID, and who it went to as the result says it
-    (R113: a recipient the server refused while it took the others was listed as sent to). A
+    (with `detail`); the new message's Message-ID, who it went to as the result says it
+    (R113: a recipient the server refused while it took the others was listed as sent to), and
+    when some were refused, how many, for the approver's line (it said "ran" alone). A
     send cut short once the message was handed over may have gone: audited so, and told as
     "may have been sent", not as a server out of reach (R198: told so, it was sent twice)."""
     try:
@@ -485,11 +486,16 @@ async def _send_audited(
     )
     went = [a for a in recipients.everyone if a not in refused]
     said = ", ".join(went)
+    partial = None
     if refused:
         said += "; the server refused, so NOT sent to: " + ", ".join(
             f"{address} ({code})" for address, code in refused.items()
         )
-    return message_id, said
+        partial = (
+            f"the mail server refused {len(refused)} of its {len(recipients.everyone)} "
+            "recipients: it was NOT sent to them"
+        )
+    return message_id, said, partial
 
 
 @tool(
@@ -523,8 +529,10 @@ async def mail_send(
     files = await _attachments(ctx, attachments)
     _as_approved(ctx, files, reply=False)
     sending = service.send(recipients, subject, body, _sent(files))
-    message_id, went = await _send_audited(ctx, sending, recipients, attachments=len(files))
-    return f"Sent to {went} ({message_id})."
+    message_id, went, partial = await _send_audited(
+        ctx, sending, recipients, attachments=len(files)
+    )
+    return ToolResult(f"Sent to {went} ({message_id}).", partial=partial)
 
 
 class _Unreachable(ToolError):
@@ -716,7 +724,7 @@ async def mail_reply(
         in_reply_to=reply.in_reply_to,
         references=reply.references,
     )
-    message_id, went = await _send_audited(
+    message_id, went, partial = await _send_audited(
         ctx, sending, reply.recipients, in_reply_to=reply.in_reply_to
     )
     try:  # shown as answered in the owner's other mail programs too (R133); sent regardless
@@ -726,7 +734,7 @@ async def mail_reply(
     # the addresses are the mail's own (its Reply-To, From, To and Cc): words its sender chose,
     # so they come back as outside content, never as Steward's word (R94)
     who = reply.original.mail.sender_address or folder
-    return ToolResult(f"Replied to {went} ({message_id}).", source=f"mail:{who}")
+    return ToolResult(f"Replied to {went} ({message_id}).", source=f"mail:{who}", partial=partial)
 
 
 # ------------------------------------------------------------------------ move and flag

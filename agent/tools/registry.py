@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, get_type_hints
 
@@ -141,6 +141,9 @@ class ToolResult:
     uncertain: bool = False
     """An error after which the action may have been done all the same (a mail whose
     server's confirmation was lost, an MCP call whose answer never came): said so."""
+    partial: str | None = None
+    """The action was done only in part (a mail some recipients refused): Steward's own words
+    for the approver's line, never outside words (counts, not a server's text)."""
 
 
 Handler = Callable[..., Awaitable[str | ToolResult]]
@@ -236,11 +239,11 @@ class Tool:
                 f"\n[cut: {hidden:,} of {len(result.content):,} characters not shown "
                 "(STEWARD_TOOL_OUTPUT_LIMIT)]"
             )
-            result = ToolResult(cut, result.is_error, result.source, result.refused)
+            result = replace(result, content=cut)
         if self.untrusted_output and result.source is None:
             # an error the handler returned (not raised) may quote what it read: a failed
             # command's output, a server's error page; only a raised ToolError is our own words
-            result = ToolResult(result.content, result.is_error, self.name)
+            result = replace(result, source=self.name)
         return result
 
 
