@@ -553,13 +553,6 @@ def _interrupt_running(
             " transcript = ?, paused_state = NULL WHERE id = ?",
             (TurnStatus.INTERRUPTED, now, _ended_transcript(conn, row[0]), row[0]),
         )
-    # Ended turns that an earlier version left their paused state: the results of calls that
-    # ran before a pause, out of forgetting's reach (`scrub_transcripts` reads transcripts).
-    conn.execute(
-        "UPDATE turns SET paused_state = NULL WHERE paused_state IS NOT NULL"
-        " AND status NOT IN (?, ?)",
-        (TurnStatus.RUNNING, TurnStatus.AWAITING_APPROVAL),
-    )
     return [(int(r[0]), r[1], r[2], str(r[3])) for r in rows]
 
 
