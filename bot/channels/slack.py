@@ -81,6 +81,7 @@ from bot.channels.slack_threads import (
 )
 from bot.channels.slack_working import WorkingMarks
 from bot.http import HttpServer
+from bot.throttled_log import ThrottledLog
 from memory.people import Identity
 
 __all__ = ["EVENTS_PATH", "LOOKUP_WAIT", "STORE_WAIT", "SlackChannel", "SlackUnreachable"]
@@ -286,6 +287,7 @@ class SlackChannel:
         self._signing_secret = signing_secret
         self._api_url = api_url
         self._http = http
+        self._refusals = ThrottledLog(log)  # unsigned requests anyone can send
         self._ping_interval = ping_interval
         self.finished = asyncio.Event()
         self.bot_user_id = ""
@@ -426,7 +428,14 @@ class SlackChannel:
         if request.method != "POST":
             return web.Response(status=405)
         assert self._app is not None
-        response = await self._app.async_dispatch(await to_bolt_request(request))
+        try:  # read as text before Bolt checks the signature: anyone can send this
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, LookupError) as exc:  # not UTF-8, a charset Python lacks
+            self._refusals.warning(
+                "Slack: a request whose body could not be read (%s)", type(exc).__name__
+            )
+            return web.Response(status=400, text="bad request")
+        response = await self._app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     # -- incoming ----------------------------------------------------------------------------

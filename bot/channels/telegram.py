@@ -79,6 +79,7 @@ from bot.channels.telegram_updates import (
     pressed_button,
 )
 from bot.http import HttpServer
+from bot.throttled_log import ThrottledLog
 from memory.state import StateStore
 
 __all__ = [
@@ -173,6 +174,7 @@ class TelegramChannel:
         if webhook_url and http is None:
             raise ValueError("webhook mode needs the HTTP server")
         self._wall = wall
+        self._refusals = ThrottledLog(log)  # webhook requests anyone can send
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
         self._api_base = api_base
         self._commands = [
@@ -493,11 +495,13 @@ class TelegramChannel:
             return web.Response(status=405)
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self._webhook_secret.encode()):
-            log.warning("Telegram webhook: request without the right secret token refused")
+            self._refusals.warning(
+                "Telegram webhook: requests without the right secret token refused"
+            )
             return web.Response(status=401, text="unauthorized")
         try:
             raw = await request.json()
-        except ValueError:
+        except (ValueError, LookupError):  # not JSON, not UTF-8, a charset Python lacks
             return web.Response(status=400, text="bad update")
         update = _parsed(raw)
         if update is not None:  # a malformed one is answered too: sent again, it stays so

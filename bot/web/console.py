@@ -12,6 +12,7 @@ import logging
 import mimetypes
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -23,6 +24,10 @@ from bot.web.security import SECURITY_HEADERS, Perimeter, csrf_matches
 from bot.web.views import Page, Routes, environment
 from memory.people import Identity
 from memory.web_sessions import LoginResult, WebRole, WebSession
+
+if TYPE_CHECKING:
+    from aiohttp.web_request import FileField
+    from multidict import MultiDictProxy
 
 __all__ = ["COOKIE", "SECURE_COOKIE", "WebConsole"]
 
@@ -125,7 +130,9 @@ class WebConsole:
                     "web.origin_refused", actor=str(identity), subject=path, session=session.ref
                 )
                 return web.Response(status=403, text="This request did not come from the console.")
-            form = await request.post()
+            form = await self._form(request)
+            if form is None:
+                return web.Response(status=400, text="This form could not be read.")
             if not csrf_matches(
                 session.csrf,
                 [form.get("csrf"), request.headers.get("X-CSRF-Token")],  # type: ignore[list-item]
@@ -190,6 +197,18 @@ class WebConsole:
             return self._page("link_refused.html", status=403, reason=result.value)
         return self._page("sign_in.html", status=200, token=token)
 
+    async def _form(self, request: web.Request) -> MultiDictProxy[str | bytes | FileField] | None:
+        """The posted form; None when it cannot be read (no boundary, an unknown charset, a
+        part's unknown transfer encoding: anyone who can reach the port can send those, so a
+        throttled line, not a traceback in the log each time)."""
+        try:
+            return await request.post()
+        except (ValueError, LookupError, RuntimeError) as exc:
+            self.refusals.warn(
+                "web console: a form to %r could not be read (%s)", request.path, type(exc).__name__
+            )
+            return None
+
     async def _login(self, request: web.Request) -> web.StreamResponse:
         stores = self.deps.core.stores
         if not self.perimeter.origin_ok(
@@ -199,7 +218,9 @@ class WebConsole:
         ):
             await self.refusals.record("web.origin_refused", subject="/login")
             return web.Response(status=403, text="This request did not come from the console.")
-        form = await request.post()
+        form = await self._form(request)
+        if form is None:
+            return web.Response(status=400, text="This form could not be read.")
         token = form.get("token", "")
         token = token if isinstance(token, str) else ""
         redeemed = await stores.web_sessions.redeem(token) if 0 < len(token) <= 200 else None
