@@ -22,7 +22,7 @@ from memory.longterm import Kind, LongTermMemory, Memory, Source
 from memory.people import User
 from memory.tokens import estimate_tokens
 
-__all__ = ["describe_found", "recalled_messages", "source_words"]
+__all__ = ["describe_deeper", "describe_found", "recalled_messages", "source_words"]
 
 
 def _trust(label: Label) -> str:
@@ -112,6 +112,27 @@ async def describe_found(
                 lines.append(f"  {mark} {speaker} ({stamp}){untrusted}: {note}{text}")
             if not turns:
                 lines.append(f"  > {notes.get(memory.message_id or 0, '')}{memory.text}")
+    return lines
+
+
+def describe_deeper(
+    found: Sequence[tuple[Memory, str]], words: str, *, viewer: User, timezone: str
+) -> list[str]:
+    """Messages whose words lie past what search reads of them (`long_messages_saying`): the
+    number `/memory forget` takes, where in the message the words are, and its opening as a
+    search shows a long message (the form forgetting takes out of earlier answers too)."""
+    if not found:
+        return []
+    zone = ZoneInfo(timezone)
+    lines = ["Found further into long messages (search reads a message's first 4,000 characters):"]
+    for memory, whole in found:
+        at = whole.lower().find(words.lower())
+        lines.append(
+            f"- message #{memory.id}: {_speaker(memory, viewer)} wrote on "
+            f"{_when(memory.created_at, zone)} ({zone.key}); {_trust(hit_label(memory))}; "
+            f"the words are at character {max(at, 0) + 1:,} of {len(whole):,}"
+        )
+        lines.append(f"  > {whole if len(whole) <= 400 else whole[:399] + '…'}")
     return lines
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from agent.cards import describe_sources
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
-from agent.memory_view import describe_found, source_words
+from agent.memory_view import describe_deeper, describe_found, source_words
 from agent.recall import group_scope
 from bot.commands.ids import GivenIds, as_id, digits_of_id, ids_and_skipped
 from bot.commands.privacy import IN_PRIVATE, in_group
@@ -39,6 +39,8 @@ GUEST_MEMORIES = 1_000
 """Memories another person may keep with /remember (the owner: no limit)."""
 MOST = 100  # the longest list one answer gives; `before <id>` reaches the rest
 QUOTED = 80
+MIN_LITERAL, MAX_LITERAL = 4, 1000
+"""The words searched for as they are in long messages: "the" would be in every one."""
 """The most of a search's words a "nothing matches" answer quotes back."""
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
@@ -187,20 +189,38 @@ async def search(
     message with the turns around it (a date in the query, "in May", ranks that period first)."""
     zone = _zone(user, settings).key
     found = await memory.search(user.id, query, 10, timezone=zone, chat=group_scope(chat))
-    if not found.hits:  # R231: a 30,000-character search was quoted back whole
+    deeper = await _deeper(query, user, chat, memory, {hit.memory.id for hit in found.hits})
+    if not found.hits and not deeper:  # R231: a 30,000-character search was quoted back whole
         quoted = query if len(query) <= QUOTED else query[: QUOTED - 1] + "…"
         return f"No memories or messages match “{quoted}”."
-    lines = await describe_found(
-        found,
-        store=memory.store,
-        timezone=zone,
-        viewer=user,
-        chat_id=chat.id,
-        quote=chat.kind == "private",
+    lines = (
+        await describe_found(
+            found,
+            store=memory.store,
+            timezone=zone,
+            viewer=user,
+            chat_id=chat.id,
+            quote=chat.kind == "private",
+        )
+        if found.hits
+        else []
     )
-    if found.mode == "keyword":
+    if found.hits and found.mode == "keyword":
         lines.append("(keyword search only)")
+    lines += describe_deeper(deeper, query.strip(), viewer=user, timezone=zone)
     return "\n".join(lines)
+
+
+async def _deeper(
+    query: str, user: User, chat: Chat, memory: MemoryService, shown: set[int]
+) -> list[tuple[Memory, str]]:
+    """Long messages that say the words past what search reads of them (review 36: a secret
+    at the end of a pasted log was "not found", so it could not be forgotten)."""
+    words = query.strip()
+    if not MIN_LITERAL <= len(words) <= MAX_LITERAL:
+        return []
+    found = await memory.store.long_messages_saying(user.id, words, chat_id=group_scope(chat))
+    return [(row, whole) for row, whole in found if row.id not in shown]
 
 
 def _outside(found: Memory) -> str:

@@ -13,7 +13,7 @@ from memory.clock import iso
 from memory.db import Database
 from memory.longterm.keyword import RowFilter
 from memory.longterm.records import memory_of_row
-from memory.longterm.types import Kind, Memory
+from memory.longterm.types import MAX_TEXT_CHARS, Kind, Memory
 from memory.longterm.wording import carries
 
 __all__ = ["RowLookups", "filtered_ids_query"]
@@ -101,6 +101,22 @@ class RowLookups:
             (user_id, turn_id, kind.value),
         )
         return [memory_of_row(row) for row in rows]
+
+    async def long_messages_saying(
+        self, user_id: int, words: str, chat_id: int | None, limit: int
+    ) -> list[tuple[Memory, str]]:
+        """A user's transcript rows of messages longer than a row keeps (MAX_TEXT_CHARS, which
+        the keyword index reads) whose whole text says `words` (ASCII letters in any case),
+        newest first, each with that whole text: a secret pasted at the end of a long log could
+        not be found to be forgotten (review 36)."""
+        rows = await self._db.fetchall(
+            "SELECT m.*, msg.text AS whole FROM memories m JOIN messages msg"
+            " ON msg.id = m.message_id WHERE m.user_id = ? AND m.kind = ?"
+            " AND m.superseded_at IS NULL AND length(m.text) >= ? AND (? IS NULL OR m.chat_id = ?)"
+            " AND instr(lower(msg.text), lower(?)) > 0 ORDER BY m.id DESC LIMIT ?",
+            (user_id, Kind.MESSAGE.value, MAX_TEXT_CHARS, chat_id, chat_id, words, limit),
+        )
+        return [(memory_of_row(row), str(row["whole"])) for row in rows]
 
     async def corrections_of(
         self, user_id: int, message_ids: list[int]

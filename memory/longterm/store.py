@@ -458,6 +458,12 @@ class LongTermMemory:
     async def made_in_turn(self, user_id: int, turn_id: int, kind: Kind) -> list[Memory]:
         return await self._lookups.made_in_turn(user_id, turn_id, kind)
 
+    async def long_messages_saying(
+        self, user_id: int, words: str, *, chat_id: int | None = None, limit: int = 5
+    ) -> list[tuple[Memory, str]]:
+        """`RowLookups.long_messages_saying`: what search cannot see of long messages."""
+        return await self._lookups.long_messages_saying(user_id, words, chat_id, limit)
+
     async def corrections_of(
         self, user_id: int, message_ids: list[int]
     ) -> dict[int, list[tuple[int, Memory | None]]]:
