@@ -22,7 +22,13 @@ from memory.longterm import Kind, LongTermMemory, Memory, Source
 from memory.people import User
 from memory.tokens import estimate_tokens
 
-__all__ = ["describe_deeper", "describe_found", "recalled_messages", "source_words"]
+__all__ = [
+    "describe_deeper",
+    "describe_found",
+    "literal_words",
+    "recalled_messages",
+    "source_words",
+]
 
 
 def _trust(label: Label) -> str:
@@ -113,6 +119,12 @@ async def describe_found(
             if not turns:
                 lines.append(f"  > {notes.get(memory.message_id or 0, '')}{memory.text}")
     return lines
+
+
+def literal_words(query: str) -> bool:
+    """Whether to look for `query` as typed in the rest of long messages: 4 characters or more
+    ("the" would be in every one), 1,000 at most."""
+    return 4 <= len(query.strip()) <= 1000
 
 
 def describe_deeper(

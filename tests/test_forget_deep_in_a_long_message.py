@@ -17,6 +17,7 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from harness import running_steward
 from test_r256_forget_leftovers import quiet
+from test_web_security import Web, web  # noqa: F401
 
 SECRET = "hunter2-Xq9vLp"
 
@@ -67,3 +68,16 @@ async def test_a_secret_deep_in_a_long_paste_is_found_and_forgotten(
         assert left == 0
         again = await h.say(f"/memory search {SECRET}")
         assert "No memories or messages match" in again, again
+
+
+async def test_the_consoles_memory_search_finds_it_too(web: Web) -> None:  # noqa: F811
+    memory = web.h.steward.memory
+    assert memory is not None
+    await memory.start()
+    async with asyncio.timeout(60):
+        await memory.wait_ready()
+    await web.h.say(f"why does this fail?\n{_log(150)}\nexport VPN_PASSWORD={SECRET}")
+    cookie = await web.login()
+    _, page = await web.request("GET", f"/memory?q={SECRET}", cookie=cookie)
+    cards = re.findall(r'<p class="text"><a href="/memory/\d+">#\d+</a> ([^\n]*)', page)
+    assert any(card.startswith("why does this fail?") for card in cards), cards

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from agent.cards import describe_sources
 from agent.delivery import Unrecorded
 from agent.memory_corrections import correct_memory, correction_said
-from agent.memory_view import describe_deeper, describe_found, source_words
+from agent.memory_view import describe_deeper, describe_found, literal_words, source_words
 from agent.recall import group_scope
 from bot.commands.ids import GivenIds, as_id, digits_of_id, ids_and_skipped
 from bot.commands.privacy import IN_PRIVATE, in_group
@@ -39,8 +39,6 @@ GUEST_MEMORIES = 1_000
 """Memories another person may keep with /remember (the owner: no limit)."""
 MOST = 100  # the longest list one answer gives; `before <id>` reaches the rest
 QUOTED = 80
-MIN_LITERAL, MAX_LITERAL = 4, 1000
-"""The words searched for as they are in long messages: "the" would be in every one."""
 """The most of a search's words a "nothing matches" answer quotes back."""
 _NO_ID = "The id is not a memory id (a number such as 12)."
 _FORGET_WHICH = "Which memory should I forget? Give its id from /memory: /memory forget 12"
@@ -216,10 +214,11 @@ async def _deeper(
 ) -> list[tuple[Memory, str]]:
     """Long messages that say the words past what search reads of them (review 36: a secret
     at the end of a pasted log was "not found", so it could not be forgotten)."""
-    words = query.strip()
-    if not MIN_LITERAL <= len(words) <= MAX_LITERAL:
+    if not literal_words(query):
         return []
-    found = await memory.store.long_messages_saying(user.id, words, chat_id=group_scope(chat))
+    found = await memory.store.long_messages_saying(
+        user.id, query.strip(), chat_id=group_scope(chat)
+    )
     return [(row, whole) for row, whole in found if row.id not in shown]
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from agent.cards import describe_sources
 from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_portability import records_of
+from agent.memory_view import literal_words
 from bot.commands.ids import as_id
 from bot.web.views import Page, Routes
 from memory.longterm import Kind, Memory, NewMemory, Source, Trust
@@ -80,6 +81,10 @@ async def memory_page(page: Page) -> web.StreamResponse:
         mode = str(result.mode)
         if len(found) >= wanted and wanted < MAX_RESULTS:
             older = urlencode({"q": query, "n": wanted + RESULTS})
+        if literal_words(query):  # words past what search reads of a long message (review 36)
+            shown = {m.id for m in found}
+            deeper = await service.store.long_messages_saying(page.user.id, query.strip())
+            found += [row for row, _ in deeper if row.id not in shown]
     else:
         raw = page.query("before")
         before = as_id(raw) if raw else None
