@@ -32,18 +32,20 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from agent.forgotten_files import FilesForgotten, forget_files
 from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
-from memory.goals import note_words
+from memory.goals import Goal, GoalStore, note_words
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.longterm.wording import carries
 from memory.message_files import MessageFiles
 from memory.messages import MessageLog, StoredMessage
+from memory.schedules import Schedule, ScheduleStatus, ScheduleStore
 from memory.turns import TurnLog, TurnRecord, TurnStatus
 
-__all__ = ["FORGOTTEN", "Forgetting", "Forgotten"]
+__all__ = ["FORGOTTEN", "Forgetting", "Forgotten", "made_there_said"]
 
 FORGOTTEN = "(forgotten on request)"
 """What a forgotten message's text becomes: the history keeps its place, not its words."""
@@ -73,6 +75,12 @@ class Forgotten:
     may say it too, and whose messages are kept. Named for the owner to forget as well."""
     files: FilesForgotten = field(default_factory=FilesForgotten)
     """The messages' files in inbox/: their own words deleted, the rest named."""
+    set_there: tuple[Schedule, ...] = ()
+    """Reminders and tasks the exchange set (as they were): their words gone with it, and
+    those still to come cancelled (review 36: one sent the forgotten words again)."""
+    started_there: tuple[Goal, ...] = ()
+    """Goals the exchange started (as they were): their title and next step gone with it; the
+    notes, dates and check-ins stay, for `/goal rename`."""
 
 
 class Forgetting:
@@ -84,15 +92,20 @@ class Forgetting:
         approvals: ApprovalStore,
         files: MessageFiles | None = None,
         workspace: Path | None = None,
+        schedules: ScheduleStore | None = None,
+        goals: GoalStore | None = None,
     ) -> None:
         """`files`, `workspace`: where the messages' files are listed and kept (None: a
-        Steward without a workspace, whose messages bring none)."""
+        Steward without a workspace, whose messages bring none); `schedules`, `goals`: where
+        what an exchange set up is kept."""
         self._store = store
         self._messages = messages
         self._turns = turns
         self._approvals = approvals
         self._files = files
         self._workspace = workspace
+        self._schedules = schedules
+        self._goals = goals
 
     async def forget(self, user_id: int, memory_id: int) -> Forgotten | None:
         """None when the user has no such memory."""
@@ -142,9 +155,24 @@ class Forgetting:
         # (killed mid-way) leaves the memory there, so "/memory forget N" sent again finishes
         # it (R169: the row went first, and the words it came from stayed for good). The
         # words are scrubbed elsewhere before their messages lose them.
+        set_there: list[Schedule] = []
+        started_there: list[Goal] = []
+        if self._schedules is not None:
+            set_there = await self._schedules.forget_made_in(user_id, turn_ids, FORGOTTEN)
+        if self._goals is not None:
+            started_there = await self._goals.forget_made_in(user_id, turn_ids, FORGOTTEN)
         for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
+        # what they said goes where they were quoted: `/remind list`, `/goal` answers, a
+        # goal's notes as memories say them ("Progress on goal “…”")
+        texts |= {str(s.payload.get("text", "")) for s in set_there} - {FORGOTTEN}
+        for goal in started_there:
+            if goal.title != FORGOTTEN:
+                texts.add(goal.title)
+                await self._store.replace_words(
+                    user_id, Kind.GOAL_NOTE, f"goal “{goal.title}”", f"goal “{FORGOTTEN}”"
+                )
         if (words := note_words(memory.text)) is not None:
             texts.add(words)  # `/goal note 1 <words>` and its answer said them so
         texts |= {message.text for message in said if message.text != FORGOTTEN}
@@ -178,6 +206,8 @@ class Forgetting:
             drawn=drawn,
             summaries=summaries,
             files=files,
+            set_there=tuple(set_there),
+            started_there=tuple(started_there),
         )
 
     async def purge(self) -> None:
@@ -241,3 +271,31 @@ def _quoted_forms(texts: set[str]) -> set[str]:
         if len(text) > 400:
             forms.add(text[:399] + "…")
     return {form for form in forms if len(form) >= MIN_SCRUB}
+
+
+def made_there_said(forgotten: Forgotten, zone: ZoneInfo) -> str:
+    """What the exchange had set up and what became of it, for the answer (empty: nothing)."""
+    said = ""
+    cancelled = [s for s in forgotten.set_there if s.status is ScheduleStatus.ACTIVE]
+    if cancelled:
+        named = [
+            f"{s.kind} #{s.id}"
+            + (f" ({s.next_run_at.astimezone(zone):%a %d %b %H:%M})" if s.next_run_at else "")
+            for s in cancelled
+        ]
+        it = "it" if len(named) == 1 else "them"
+        said += (
+            f" It had set {_listed(named)}, cancelled with it (the words were the exchange's): "
+            f"set {it} again in your own words if you still want {it}."
+        )
+    if forgotten.started_there:
+        numbers = [f"#{g.id}" for g in forgotten.started_there]
+        said += (
+            f" It started goal {_listed(numbers)}, which loses its title with it and keeps its "
+            f"notes and dates: /goal rename {forgotten.started_there[0].id} <title> names it again."
+        )
+    return said
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

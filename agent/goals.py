@@ -77,6 +77,7 @@ class Goals:
         tainted: bool,
         due: datetime | None = None,
         sources: tuple[str, ...] = (),
+        made_in_turn: int | None = None,
     ) -> Goal:
         title = _titled(title)
         if not visible(title):  # nothing, or zero-width marks alone (R121)
@@ -94,7 +95,7 @@ class Goals:
         if not user.is_owner:  # another person's words, whether through a tool or /goal
             tainted, sources = True, (*sources, f"person:#{user.id}")
         goal = await self._stores.goals.add(
-            user.id, title, tainted=tainted, due_at=due, sources=sources
+            user.id, title, tainted=tainted, due_at=due, sources=sources, made_in_turn=made_in_turn
         )
         await self._stores.audit.record(
             "goal.added", actor=f"user:{user.id}", subject=f"goal:{goal.id}", tainted=tainted

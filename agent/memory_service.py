@@ -142,6 +142,8 @@ class MemoryService:
             stores.approvals,
             stores.message_files,
             config.workspace,
+            schedules=stores.schedules,
+            goals=stores.goals,
         )
         self._model = model
         self._owns_model = owns_model

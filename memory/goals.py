@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -111,13 +111,15 @@ class GoalStore:
         due_at: datetime | None = None,
         next_step: str = "",
         sources: tuple[str, ...] = (),
+        made_in_turn: int | None = None,
     ) -> Goal:
-        """`tainted`/`sources`: the label of the turn that made the goal (outside content)."""
+        """`tainted`/`sources`: the label of the turn that made the goal (outside content);
+        `made_in_turn`: the turn whose tool call made it."""
         now = iso(self._clock.now())
         label = Label.of(tainted, sources)
         goal_id = await self._db.execute(
             "INSERT INTO goals (user_id, title, next_step, due_at, tainted, created_at,"
-            " updated_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, label, made_in_turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 user_id,
                 title,
@@ -127,6 +129,7 @@ class GoalStore:
                 now,
                 now,
                 label.to_json(),
+                made_in_turn,
             ),
         )
         goal = await self.get(user_id, goal_id)
@@ -201,6 +204,28 @@ class GoalStore:
 
     async def set_due(self, goal_id: int, due_at: datetime | None) -> None:
         await self._set(goal_id, "due_at", iso(due_at) if due_at else None)
+
+    async def forget_made_in(
+        self, user_id: int, turn_ids: Collection[int], placeholder: str
+    ) -> list[Goal]:
+        """The goals a person's forgotten exchanges started (`made_in_turn`): each loses its
+        title and next step (their words, in the model's wording), keeping its notes, dates and
+        check-ins for a new title (`/goal rename`). Those, as they were."""
+        if not turn_ids:
+            return []
+        marks = ", ".join("?" * len(turn_ids))
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                f"SELECT * FROM goals WHERE user_id = ? AND made_in_turn IN ({marks}) ORDER BY id",
+                (user_id, *sorted(turn_ids)),
+            )
+            rows = list(await cursor.fetchall())
+            for row in rows:
+                await tx.execute(
+                    "UPDATE goals SET title = ?, next_step = '', updated_at = ? WHERE id = ?",
+                    (placeholder, iso(self._clock.now()), row["id"]),
+                )
+        return [_goal(row) for row in rows]
 
     async def add_note(self, goal_id: int, note: str) -> GoalNote:
         """Log progress on a goal (dated now)."""

@@ -163,15 +163,16 @@ class ScheduleStore:
         destination: dict[str, Any] | None,
         tainted: bool = False,
         sources: tuple[str, ...] = (),
+        made_in_turn: int | None = None,
     ) -> Schedule:
         """`tainted`/`sources`: the label of the turn that made it; a tainted job's turns are
-        tainted when they fire."""
+        tainted when they fire. `made_in_turn`: the turn whose tool call made it."""
         now = iso(self._clock.now())
         label = Label.of(tainted, sources)  # the flag the jobs read says what the label says
         schedule_id = await self._db.execute(
             'INSERT INTO schedules (user_id, chat_id, kind, "trigger", payload, status,'
-            " next_run_at, tainted, destination, created_at, updated_at, label)"
-            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)",
+            " next_run_at, tainted, destination, created_at, updated_at, label, made_in_turn)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)",
             (
                 user_id,
                 chat_id,
@@ -184,6 +185,7 @@ class ScheduleStore:
                 now,
                 now,
                 label.to_json(),
+                made_in_turn,
             ),
         )
         schedule = await self.get(schedule_id)
@@ -352,6 +354,18 @@ class ScheduleStore:
             (iso(self._clock.now()), schedule_id),
         )
         return count > 0
+
+    async def forget_made_in(
+        self, user_id: int, turn_ids: Collection[int], placeholder: str
+    ) -> list[Schedule]:
+        """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`): each
+        loses its words (theirs, in the model's wording), those of its runs too, and one still
+        to come is cancelled (review 36: it sent them again). Those, as they were."""
+        if not turn_ids:
+            return []
+        return await self._db.atomic(
+            _forget_made_in, user_id, sorted(turn_ids), placeholder, iso(self._clock.now())
+        )
 
     async def cancel_for_user(self, user_id: int) -> int:
         """Cancel every active schedule of a user (revoked); how many."""
@@ -624,3 +638,26 @@ class ScheduleStore:
             " end_time = excluded.end_time",
             (user_id, window.start, window.end),
         )
+
+
+def _forget_made_in(
+    conn: sqlite3.Connection, user_id: int, turn_ids: list[int], placeholder: str, now: str
+) -> list[Schedule]:
+    """`ScheduleStore.forget_made_in` in one transaction."""
+    marks = ", ".join("?" * len(turn_ids))
+    rows = conn.execute(
+        f"SELECT * FROM schedules WHERE user_id = ? AND made_in_turn IN ({marks})"
+        " AND kind IN ('reminder', 'task') ORDER BY id",
+        (user_id, *turn_ids),
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE schedules SET payload = json_set(payload, '$.text', ?), updated_at = ?,"
+            " status = CASE status WHEN 'active' THEN 'cancelled' ELSE status END WHERE id = ?",
+            (placeholder, now, row["id"]),
+        )
+        conn.execute(
+            "UPDATE schedule_runs SET text = ? WHERE schedule_id = ? AND text IS NOT NULL",
+            (placeholder, row["id"]),
+        )
+    return [_schedule(row) for row in rows]

@@ -15,6 +15,7 @@ from aiohttp import web
 from fakes.anthropic import FakeAnthropic, Reply
 from harness import Harness, running_steward
 from loopback_app import serving
+from test_migrations import UNDO_0031
 
 from memory.clock import FrozenClock
 from memory.db import Database
@@ -170,6 +171,9 @@ async def test_the_upgrade_keeps_one_copy_of_an_item_stored_again(tmp_path: Path
         await db.execute("INSERT INTO briefed_items VALUES (?, 't1', '2026-03-09')", (owner,))
         await db.execute("INSERT INTO briefed_items VALUES (?, 'a3', '2026-03-09')", (owner,))
         await db.execute("DROP INDEX feed_items_by_link")  # back to version 26
+        # what 0031 added goes too
+        for statement in UNDO_0031:
+            await db.execute(statement)
         await db.execute("DELETE FROM schema_version WHERE version >= 27")
     finally:
         await db.close()

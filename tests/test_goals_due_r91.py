@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
 from harness import RecordingChannel, running_steward, said_last
+from test_migrations import UNDO_0031
 
 from agent.scheduler.when import parse_day
 from memory.clock import FrozenClock, parse_iso
@@ -161,6 +162,9 @@ async def test_dates_past_the_horizon_or_not_dates_are_refused_with_usage(
         await db.execute("DROP INDEX feed_items_last_seen")
         await db.execute("ALTER TABLE feed_items DROP COLUMN last_seen_at")
         await db.execute("DROP TABLE message_files")
+        # what 0031 added goes too
+        for statement in UNDO_0031:
+            await db.execute(statement)
         await db.execute("DELETE FROM schema_version WHERE version >= 24")
     async with running_steward(tmp_path, fake_model.base_url) as h:
         said = await h.say("/timezone Pacific/Kiritimati")

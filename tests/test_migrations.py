@@ -301,3 +301,13 @@ async def test_0022_marks_what_the_code_before_left_pending_as_a_possible_repeat
         ]
     finally:
         await db.close()
+
+
+UNDO_0031 = (
+    "DROP INDEX schedules_made_in_turn",
+    "DROP INDEX goals_made_in_turn",
+    "ALTER TABLE schedules DROP COLUMN made_in_turn",
+    "ALTER TABLE goals DROP COLUMN made_in_turn",
+)
+"""Statements that take a database back before migration 0031, for tests that roll one back to
+an earlier version and start on it again."""

@@ -15,6 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 from test_memory_forget import memory_ready
+from test_migrations import UNDO_0031
 from test_r256_paused_transcript import SECRET, _forget_the_secret
 from trust_world import World, instruction, trust_world
 
@@ -89,7 +90,9 @@ async def test_a_start_drops_the_paused_state_an_earlier_version_left(tmp_path) 
                 "SELECT max(id) FROM turns WHERE status = ?", (TurnStatus.COMPLETED.value,)
             ).fetchall()
             conn.execute("UPDATE turns SET paused_state = ? WHERE id = ?", (state, ended))
-            conn.execute("DELETE FROM schema_version WHERE version >= 30")  # as it was then
+            for statement in UNDO_0031:  # as it was then
+                conn.execute(statement)
+            conn.execute("DELETE FROM schema_version WHERE version >= 30")
         assert {t for t, _, _ in paused_states(w)} == {waiting, ended}
     async with trust_world(tmp_path, reuse=True) as w:
         assert [(t, s) for t, s, _ in paused_states(w)] == [

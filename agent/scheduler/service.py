@@ -149,11 +149,13 @@ class SchedulerService:
         kind: str = "reminder",
         tainted: bool = False,
         sources: tuple[str, ...] = (),
+        made_in_turn: int | None = None,
     ) -> Schedule:
         """A reminder (its text is sent as it is) or a task (its text is an instruction the
-        agent carries out at that time)."""
+        agent carries out at that time); `made_in_turn`: the turn whose tool call asked."""
         assert kind in REMINDER_KINDS
         return await self._add(
+            made_in_turn=made_in_turn,
             user=user,
             kind=kind,
             chat_id=chat.id,
@@ -178,6 +180,7 @@ class SchedulerService:
         tainted: bool,
         sources: tuple[str, ...] = (),
         replaces: Schedule | None = None,
+        made_in_turn: int | None = None,
     ) -> Schedule:
         """Add a schedule; `replaces` is cancelled once the new one is in (a refusal at the
         limit keeps it)."""
@@ -199,6 +202,7 @@ class SchedulerService:
             destination=address_to_json(destination),
             tainted=tainted,
             sources=sources,
+            made_in_turn=made_in_turn,
         )
         if replaces is not None:
             await self.store.cancel(replaces.id)

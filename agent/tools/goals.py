@@ -58,7 +58,12 @@ async def goal_add(
         due_at = await goals.due_by(ctx.user, due) if due else None
         recurrence = parse_cadence(cadence, ctx.clock.now(), zone) if cadence else None
         goal = await goals.add(
-            ctx.user, title, tainted=ctx.tainted, due=due_at, sources=ctx.sources
+            ctx.user,
+            title,
+            tainted=ctx.tainted,
+            due=due_at,
+            sources=ctx.sources,
+            made_in_turn=ctx.turn_id,
         )
     except (GoalError, WhenError) as exc:
         raise ToolError(str(exc)) from None

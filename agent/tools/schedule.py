@@ -54,6 +54,7 @@ async def _add(ctx: ToolContext, kind: str, when: str, text: str) -> str:
             kind=kind,
             tainted=ctx.tainted,
             sources=ctx.sources,
+            made_in_turn=ctx.turn_id,
         )
     except TooManySchedules as exc:
         raise ToolError(str(exc)) from None

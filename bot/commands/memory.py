@@ -392,6 +392,9 @@ async def _forget_one(
     else:
         also = ""
     also += _files_said(forgotten.files, named=not in_group(chat))
+    from agent.forgetting import made_there_said  # as the service does: on first use
+
+    also += made_there_said(forgotten, _zone(user, settings))
     if forgotten.memory.kind is not Kind.MESSAGE and not in_group(chat):  # a "yes please"
         also += (
             " If it was said in other words too, /memory search finds them."

@@ -231,6 +231,15 @@ class RowLookups:
             (text, message_id, Kind.MESSAGE.value),
         )
 
+    async def replace_words(self, user_id: int, kind: Kind, old: str, new: str) -> int:
+        """`old` as `new` in the texts of a user's memories of one kind (vectors rewritten
+        behind); how many changed."""
+        return await self._db.execute(
+            "UPDATE memories SET text = replace(text, ?, ?), indexed = 0"
+            " WHERE user_id = ? AND kind = ? AND instr(text, ?) > 0",
+            (old, new, user_id, kind.value, old),
+        )
+
     async def unindexed(self, limit: int) -> list[tuple[int, int, str]]:
         """(id, user id, text) of memories in force whose vectors are not written yet, a user's
         together (each user's rows are one Chroma upsert, ~6 ms whatever their number). Read

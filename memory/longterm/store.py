@@ -413,6 +413,15 @@ class LongTermMemory:
         self._behind.kick()
         return changed
 
+    async def replace_words(self, user_id: int, kind: Kind, old: str, new: str) -> int:
+        """`old` as `new` in a user's memories of `kind` (a forgotten goal's title in its
+        notes), keyword-searchable at once, vectors rewritten behind; how many changed."""
+        async with self._vector_lock:
+            changed = await self._lookups.replace_words(user_id, kind, old, new)
+        if changed:
+            self._behind.kick()
+        return changed
+
     def vectors_owed(self) -> None:
         """Rows were marked for (re)writing outside this store (memories moved to another
         user by a link): write them soon rather than at the next pass."""

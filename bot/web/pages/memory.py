@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from agent.cards import describe_sources
+from agent.forgetting import made_there_said
 from agent.memory_corrections import correct_memory, correction_said
 from agent.memory_portability import records_of
 from agent.memory_view import literal_words
@@ -151,7 +153,10 @@ async def forget(page: Page) -> web.StreamResponse:
     if forgotten.summaries:
         numbers = ", ".join(f"#{n}" for n in forgotten.summaries)
         also += f". It was drawn from a summary ({numbers}) that may say it too: forget it too"
-    return page.redirect(target, f"Forgotten #{raw}: {forgotten.memory.text}{also}")
+    said = f"Forgotten #{raw}: {forgotten.memory.text}{also}"
+    if made := made_there_said(forgotten, ZoneInfo(page.zone)):
+        said += ("" if said.endswith((".", "!", "?", "…")) else ".") + made
+    return page.redirect(target, said)
 
 
 @routes.post("/memory/{memory_id}/correct")

@@ -1,0 +1,140 @@
+"""Forgetting an exchange reaches what it set up: its reminders, tasks and goals.
+
+Review 36: "remind me in 2 hours to rotate the VPN password <secret>", then `/memory search`
+and `/memory forget` of the message, as the README says for a secret pasted by mistake. The
+reminder the model set in that exchange kept the secret in its text, was not named by the
+answer, and two hours later sent it again, stored as a new message that search found. A task
+would have sent it back to the model as its own instruction; a goal kept it as its title in
+`/goal`, the turn's context and check-ins. Now each loses the words with the exchange: a
+reminder or task still to come is cancelled (said with when it was due, to set again), a goal
+keeps its notes and dates under a placeholder title (said, with `/goal rename`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from harness import OWNER, running_steward
+from test_forget_copies import live_rows
+from test_web_security import Web, web  # noqa: F401
+from trust_world import instruction
+
+from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
+from memory.clock import FrozenClock
+from memory.goals import GoalStatus
+from memory.schedules import ScheduleStatus
+
+SECRET = "hunter2-Xq9vLp"
+NOW = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+
+
+def model(request: RecordedRequest) -> Reply:
+    if request.system_text == EXTRACTION_SYSTEM:
+        return Reply.text('{"memories": []}')
+    if request.system_text == COMPACTION_SYSTEM:
+        return Reply.text(json.dumps({"summary": "chat", "facts": []}))
+    if request.tool_results:
+        return Reply.text("Done.")
+    text = request.last_user_text
+    if "water" in text:
+        return Reply.tool_use("reminder_add", {"when": "in 3 hours", "text": "water the plants"})
+    if "remind me" in text:
+        return Reply.tool_use(
+            "reminder_add", {"when": "in 2 hours", "text": f"rotate the VPN password {SECRET}"}
+        )
+    if "track" in text:
+        return Reply.tool_uses(
+            [
+                ("goal_add", {"title": f"Rotate VPN password {SECRET}"}),
+                ("task_add", {"when": "in 2 hours", "instruction": f"check VPN takes {SECRET}"}),
+            ]
+        )
+    return Reply.text("Okay.")
+
+
+async def _forget_the_secret(h) -> str:  # type: ignore[no-untyped-def]
+    found = await h.say(f"/memory search {SECRET}")
+    numbers = re.findall(r"message #(\d+): you wrote", found)
+    assert len(numbers) == 1, found
+    return await h.say(f"/memory forget {numbers[0]}")
+
+
+async def test_a_reminder_set_in_a_forgotten_exchange_does_not_say_it_again(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(model)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say("remind me in 3 hours to water the plants")  # another exchange: it stays
+        await h.say(f"remind me in 2 hours to rotate the VPN password {SECRET}")
+        schedules = h.steward.stores.schedules
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        both = await schedules.for_user(owner.id, ("reminder",), statuses=("active",))
+        [water] = [s for s in both if s.payload["text"] == "water the plants"]
+        [vpn] = [s for s in both if s.id != water.id]
+        said = await _forget_the_secret(h)
+        assert f"It had set reminder #{vpn.id} (Tue 10 Mar 15:00), cancelled with it" in said
+        assert f"#{water.id}" not in said
+        assert live_rows(h.settings.database_path, SECRET) == []
+        gone = await schedules.get(vpn.id)
+        assert gone is not None and gone.status is ScheduleStatus.CANCELLED
+        kept = await schedules.get(water.id)
+        assert kept is not None and kept.status is ScheduleStatus.ACTIVE
+        assert kept.payload["text"] == "water the plants"
+        sent_before = len(h.channel.sent)
+        clock.advance(timedelta(hours=4))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        sent = [text for _, text in h.channel.sent[sent_before:]]
+        assert any("water the plants" in text for text in sent), sent
+        assert not any(SECRET in text for text in sent), sent
+        again = await h.say(f"/memory search {SECRET}")
+        assert "No memories or messages match" in again, again
+
+
+async def test_a_goal_and_a_task_started_in_a_forgotten_exchange_lose_its_words(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(model)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        [goal] = await h.steward.stores.goals.active(owner.id)
+        await h.say(f"/goal note {goal.id} asked IT for the new policy")
+        [task] = await h.steward.stores.schedules.for_user(owner.id, ("task",))
+        said = await _forget_the_secret(h)
+        assert f"It had set task #{task.id} (Tue 10 Mar 15:00), cancelled with it" in said
+        assert f"It started goal #{goal.id}, which loses its title" in said
+        assert f"/goal rename {goal.id} <title>" in said
+        assert live_rows(h.settings.database_path, SECRET) == []
+        [kept] = await h.steward.stores.goals.active(owner.id)
+        assert kept.id == goal.id and kept.status is GoalStatus.ACTIVE  # notes and dates stay
+        assert "asked IT for the new policy" in await h.say(f"/goal show {goal.id}")
+        renamed = await h.say(f"/goal rename {goal.id} Rotate the VPN password")
+        assert "Rotate the VPN password" in renamed, renamed
+
+
+async def test_the_consoles_forget_says_what_it_cancelled(web: Web) -> None:  # noqa: F811
+    order = instruction("reminder_add", {"when": "in 2 hours", "text": f"rotate {SECRET}"})
+    await web.h.say(f"{order} please")
+    found = await web.h.say(f"/memory search {SECRET}")
+    [number] = re.findall(r"message #(\d+): you wrote", found)
+    cookie = await web.login()
+    token = await web.csrf(cookie, "/memory")
+    forgot, _ = await web.request(
+        "POST",
+        f"/memory/{number}/forget",
+        cookie=cookie,
+        headers=web.origin(),
+        data={"csrf": token},
+    )
+    assert forgot.status == 303
+    _, html = await web.request("GET", forgot.headers["Location"], cookie=cookie)
+    assert "It had set reminder #1 (Tue 01 Dec 11:00), cancelled with it" in html, html[:3000]
+    assert live_rows(web.h.settings.database_path, SECRET) == []
