@@ -47,6 +47,16 @@ DOWNLOADS = frozenset({"/activity/export", "/memory-export"})
 _OTHER_SITES = ("same-site", "cross-site")
 
 
+def _top_level(request: web.Request) -> bool:
+    """The browser opens this as its page (a link followed, a form sent), not as part of
+    another page (an image, a script, a frame, a fetch): Fetch Metadata's mode and dest."""
+    headers = request.headers
+    return headers.get("Sec-Fetch-Mode") == "navigate" and headers.get("Sec-Fetch-Dest") in (
+        "document",
+        None,
+    )
+
+
 class WebConsole:
     def __init__(self, deps: WebDeps, *, listen_host: str, port: int) -> None:
         self.deps = deps
@@ -169,9 +179,13 @@ class WebConsole:
         )
         if route.role is WebRole.OWNER and role is not WebRole.OWNER:
             return page.render("forbidden.html", status=403)
-        if path in DOWNLOADS and request.headers.get("Sec-Fetch-Site") in _OTHER_SITES:
+        if request.headers.get("Sec-Fetch-Site") in _OTHER_SITES and (
+            path in DOWNLOADS or not _top_level(request)
+        ):
             # a page on another port or subdomain sends the cookie (SameSite ignores ports):
-            # it could have the whole log streamed and audited again and again (review 79)
+            # it could have the whole log streamed and audited again and again (review 79), or
+            # load heavy pages as images, holding the database for everyone (review 36); from
+            # another site only a page opened in the browser's own window is served
             return web.Response(status=403, text="Open this from the console.")
         return await route.handler(page)
 
