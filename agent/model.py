@@ -452,6 +452,18 @@ def _rejected(status: int, message: str, files: bool, past_first: bool = False) 
             f"(the model API said: {message}). Send fewer or smaller files, or ask about one "
             "at a time"
         )
+    if status == 413:
+        # a request past the API's size in bytes (32 MB): an album of photos or large PDFs
+        # said only "rejected the request (413)" and that trying again would not help
+        if files:
+            return (
+                "this message with its files is larger than the model API takes in one request "
+                f"(413; it said: {message}). Send fewer or smaller files, or one at a time"
+            )
+        return (
+            "this request is larger than the model API takes at once (413; it said: "
+            f"{message}). Ask for less at a time, or send /new to start a new conversation here"
+        )
     if status == 404 and "model" in said:
         return "the model API does not know the model STEWARD_MODEL names (404): check it"
     if "credit" in said or "billing" in said:

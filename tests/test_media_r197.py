@@ -202,3 +202,19 @@ async def test_a_prompt_too_long_for_the_model_says_so_and_what_to_do(
     said = html.unescape(sent)  # sent as Telegram HTML
     assert "too long for the model" in said and reason in said, said
     assert "Send fewer or smaller files" in said and "rejected the request" not in said
+
+
+async def test_a_message_too_large_in_bytes_says_so_and_what_to_do(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Session 33 left it: the API's 413 for an album of photos said "rejected the request
+    (413)" and that trying again would not help, not why nor what to do."""
+    reason = "Request exceeds the maximum allowed number of bytes."
+    fake_model.fail(413, message=reason)
+    async with FakeTelegram() as tg, telegram_steward(tmp_path, fake_model, tg):
+        doc = tg.add_file(b"quarterly numbers") | {"file_name": "r.txt", "mime_type": "text/plain"}
+        tg.push_message("", user_id=OWNER_TG, extra={"document": doc, "caption": "compare"})
+        (sent,) = await until(texts_with(tg, "couldn't answer"), "the failure", 30)
+    said = html.unescape(sent)
+    assert "larger than the model API takes in one request" in said and reason in said, said
+    assert "Send fewer or smaller files" in said and "rejected the request" not in said
