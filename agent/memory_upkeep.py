@@ -545,7 +545,10 @@ def _new_memory(
     except (TypeError, ValueError):
         importance = 0.5
     replaces = tuple(
-        int(i) for i in item.get("replaces") or [] if isinstance(i, int | str) and str(i).isdigit()
+        int(i)
+        for i in item.get("replaces") or []
+        # ASCII digits (`int` refuses "²"), and a number SQLite can hold
+        if isinstance(i, int | str) and str(i).isascii() and str(i).isdigit() and len(str(i)) < 19
     )
     return NewMemory(
         user_id=user_id,

@@ -11,6 +11,7 @@ tools that changed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +37,8 @@ class Built:
     skipped: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
 
+
+log = logging.getLogger(__name__)
 
 _Key = tuple[str, str, str]
 
@@ -80,17 +83,26 @@ class ToolCatalog:
         return built
 
     def _make(self, server: ServerLink, listed: mt.Tool) -> McpTool | str:
+        """The tool, or why it is not offered. A listing is the server's words: whatever one
+        tool's holds, it fails that tool alone, never the catalog (review 36: one `$ref`
+        failed every turn in every chat, and /mcp, until the server was removed)."""
         self.builds += 1
         shown = server.spec.shown
-        tool = McpTool.of(
-            server.name,
-            shown,
-            listed,
-            Risk.EXTERNAL_EFFECT,
-            self._invoke,
-            redact=server.spec.redact,
-        )
-        return tool if tool is not None else unusable(server.name, listed)
+        try:
+            tool = McpTool.of(
+                server.name,
+                shown,
+                listed,
+                Risk.EXTERNAL_EFFECT,
+                self._invoke,
+                redact=server.spec.redact,
+            )
+            return tool if tool is not None else unusable(server.name, listed)
+        except Exception as exc:  # a fault of ours its listing found: logged, that tool left out
+            log.warning(
+                "MCP server %s: a tool could not be read (%s)", server.name, type(exc).__name__
+            )
+            return f"its definition could not be read ({type(exc).__name__})"
 
 
 def _shown(name: str) -> str:

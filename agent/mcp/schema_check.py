@@ -173,6 +173,13 @@ _SAME_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
 _SAME_PLACE = ("not", "if", "then", "else")
 
 
+def _index(part: str) -> int:
+    """A JSON pointer's array index (ASCII digits only: `²` is a digit to `str.isdigit` but
+    `int` refuses it, and one listed tool's `$ref` to it failed every turn, review 36), or a
+    number past any list."""
+    return int(part) if part.isascii() and part.isdigit() else 1 << 62
+
+
 def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
     """Whether no part of `schema` has more than `limit` subschemas applying to the same value
     (through allOf/anyOf/oneOf/not/if/then/else and local `$ref`s)."""
@@ -184,7 +191,7 @@ def expands_within(schema: Any, limit: int = EXPANDED_LIMIT) -> bool:
             part = part.replace("~1", "/").replace("~0", "~")
             if isinstance(node, Mapping) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif isinstance(node, list) and _index(part) < len(node):
                 node = node[int(part)]
             else:
                 return None
@@ -239,10 +246,12 @@ def output_problem(schema: Mapping[str, Any], instance: Any) -> str | None:
     fits, or the schema is too long or expands too far to check without holding the event
     loop (the result is outside content either way). Patterns run with a time limit, as for
     arguments: the SDK's own check held every chat for as long as a server liked (R173)."""
-    if len(json.dumps(schema, default=str)) > OUTPUT_SCHEMA_LIMIT or not expands_within(schema):
-        return None
-    cleaned = one_dialect(schema)
     try:
+        if len(json.dumps(schema, default=str)) > OUTPUT_SCHEMA_LIMIT:
+            return None
+        if not expands_within(schema):
+            return None
+        cleaned = one_dialect(schema)
         with time_budget():
             check = checker(cleaned)(cleaned, registry=NO_REMOTE_REFS)
             found = jsonschema.exceptions.best_match(check.iter_errors(instance))
