@@ -229,7 +229,7 @@ class FeedFetcher:
                 if response.status_code == 304 or response.status_code >= 400:
                     return b"", response
                 declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
+                if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
                     raise _TooLarge
                 try:  # inflated here under the cap, never by httpx (agent/capped_decode.py)
                     body = await read_capped(

@@ -149,7 +149,12 @@ async def slack_fetch(
             if response.status_code != 200:
                 raise FileUnavailable(f"Slack answered HTTP {response.status_code} for it")
             announced = response.headers.get("content-length")
-            if announced and announced.isdigit() and int(announced) > max_bytes:
+            if (
+                announced
+                and announced.isascii()
+                and announced.isdigit()
+                and int(announced) > max_bytes
+            ):
                 raise FileTooLarge(int(announced), max_bytes)
             if response.headers.get("content-type", "").startswith("text/html") and not (
                 ref.mime_type.startswith("text/html")
