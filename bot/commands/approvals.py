@@ -197,6 +197,7 @@ async def pressed(
     press: Press,
     sender: Identity,
     user: User,
+    chat: Chat,
     address: Address,
     stores: Stores,
     approvals: ApprovalService | None,
@@ -217,6 +218,7 @@ async def pressed(
         user=user,
         approve=press.choice is not Choice.DENY,
         always=press.choice is Choice.ALWAYS,
+        in_the_open=group_scope(chat) is not None,  # as typed there (R262; review 36)
     )
 
 
