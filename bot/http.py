@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import HttpServerError
 from bot.http_guard import ConnectionGuard, GuardedSite
+from bot.throttled_log import MalformedRequests
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["HttpServer", "HttpServerError"]
 
 log = logging.getLogger(__name__)
+_PROTOCOL_LOG = logging.getLogger("bot.http.protocol")  # aiohttp's server logs through it
+_PROTOCOL_LOG.addFilter(MalformedRequests())
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
@@ -84,7 +87,15 @@ class HttpServer:
                 client_max_size=self._max_body, middlewares=[self.guard.middleware]
             )
             app.router.add_route("*", "/{tail:.*}", self._route)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            runner = web.AppRunner(
+                app,
+                access_log=None,
+                shutdown_timeout=2.0,
+                # no client compresses what it sends here (Telegram, Slack, a browser's form):
+                # a body said to be gzip or br was a 500 or a traceback each (review 36)
+                auto_decompress=False,
+                logger=_PROTOCOL_LOG,
+            )
             await runner.setup()
             try:
                 await GuardedSite(runner, self.host, self.port, self.guard).start()

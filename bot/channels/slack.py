@@ -430,7 +430,7 @@ class SlackChannel:
         assert self._app is not None
         try:  # read as text before Bolt checks the signature: anyone can send this
             bolt_request = await to_bolt_request(request)
-        except (ValueError, LookupError) as exc:  # not UTF-8, a charset Python lacks
+        except (ValueError, LookupError, web.RequestPayloadError) as exc:  # not UTF-8, …
             self._refusals.warning(
                 "Slack: a request whose body could not be read (%s)", type(exc).__name__
             )

@@ -501,7 +501,7 @@ class TelegramChannel:
             return web.Response(status=401, text="unauthorized")
         try:
             raw = await request.json()
-        except (ValueError, LookupError):  # not JSON, not UTF-8, a charset Python lacks
+        except (ValueError, LookupError, web.RequestPayloadError):  # not JSON, UTF-8, …
             return web.Response(status=400, text="bad update")
         update = _parsed(raw)
         if update is not None:  # a malformed one is answered too: sent again, it stays so

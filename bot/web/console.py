@@ -217,7 +217,7 @@ class WebConsole:
         throttled line, not a traceback in the log each time)."""
         try:
             return await request.post()
-        except (ValueError, LookupError, RuntimeError) as exc:
+        except (ValueError, LookupError, RuntimeError, web.RequestPayloadError) as exc:
             self.refusals.warn(
                 "web console: a form to %r could not be read (%s)", request.path, type(exc).__name__
             )
