@@ -35,6 +35,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent.forgotten_files import FilesForgotten, forget_files
+from agent.memory_view import SHOWN_FOUND, SHOWN_RECALLED, shown_cut
 from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalStore, note_words
@@ -263,13 +264,12 @@ class Forgetting:
 
 
 def _quoted_forms(texts: set[str]) -> set[str]:
-    """The texts as answers quote them: whole, and shortened as a search shows a long message
-    (agent/memory_view.py). Too short a text would match inside unrelated words: left alone."""
+    """The texts as answers and prompts quote them: whole, and cut as a search or a recall shows
+    a long message (`shown_cut`). Too short a text would match inside unrelated words: left."""
     forms = set()
     for text in texts:
         forms.add(text)
-        if len(text) > 400:
-            forms.add(text[:399] + "…")
+        forms |= {shown_cut(text, SHOWN_FOUND), shown_cut(text, SHOWN_RECALLED)}
     return {form for form in forms if len(form) >= MIN_SCRUB}
 
 

@@ -23,12 +23,26 @@ from memory.people import User
 from memory.tokens import estimate_tokens
 
 __all__ = [
+    "SHOWN_FOUND",
+    "SHOWN_RECALLED",
     "describe_deeper",
     "describe_found",
     "literal_words",
     "recalled_messages",
+    "shown_cut",
     "source_words",
 ]
+
+SHOWN_FOUND = 400
+"""Characters of a message a search's answer shows (its turns, a long message's opening)."""
+SHOWN_RECALLED = 600
+"""Characters of a past message recalled into a turn's context."""
+
+
+def shown_cut(text: str, limit: int) -> str:
+    """`text` as it is shown within `limit` characters: whole, or cut with "…". Forgetting
+    looks for these forms in what it takes the words out of (agent/forgetting.py)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _trust(label: Label) -> str:
@@ -112,7 +126,7 @@ async def describe_found(
                 at = parse_iso(said.created_at).astimezone(zone)
                 same_day = at.date() == memory.created_at.astimezone(zone).date()
                 stamp = f"{at:%H:%M}" if same_day else f"{at:%Y-%m-%d %H:%M}"
-                text = said.text if len(said.text) <= 400 else said.text[:399] + "…"
+                text = shown_cut(said.text, SHOWN_FOUND)
                 untrusted = "" if said.label.trusted else " [untrusted]"
                 note = notes.get(said.id, "")
                 lines.append(f"  {mark} {speaker} ({stamp}){untrusted}: {note}{text}")
@@ -144,7 +158,7 @@ def describe_deeper(
             f"{_when(memory.created_at, zone)} ({zone.key}); {_trust(hit_label(memory))}; "
             f"the words are at character {max(at, 0) + 1:,} of {len(whole):,}"
         )
-        lines.append(f"  > {whole if len(whole) <= 400 else whole[:399] + '…'}")
+        lines.append(f"  > {shown_cut(whole, SHOWN_FOUND)}")
     return lines
 
 
@@ -168,7 +182,7 @@ def recalled_messages(
     spent = 0
     for memory in messages:
         who = memory.subject or "someone"
-        text = memory.text if len(memory.text) <= 600 else memory.text[:599] + "…"
+        text = shown_cut(memory.text, SHOWN_RECALLED)
         when = f"{memory.created_at.astimezone(zone):%a %Y-%m-%d %H:%M} {zone.key}"
         line = f"- #{memory.id} ({when}) {who}: {text}"
         if memory.untrusted:  # whose words, as the history's fences say (R184)
