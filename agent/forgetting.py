@@ -38,7 +38,7 @@ from agent.forgotten_files import FilesForgotten, forget_files
 from agent.memory_view import SHOWN_FOUND, SHOWN_RECALLED, shown_cut
 from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
-from memory.goals import Goal, GoalStore, note_words
+from memory.goals import Goal, GoalStatus, GoalStore, note_words
 from memory.longterm import Kind, LongTermMemory, Memory
 from memory.longterm.wording import carries
 from memory.message_files import MessageFiles
@@ -158,8 +158,23 @@ class Forgetting:
         # words are scrubbed elsewhere before their messages lose them.
         set_there: list[Schedule] = []
         started_there: list[Goal] = []
+        echoes: list[StoredMessage] = []  # what the reminders and tasks it set sent since
         if self._schedules is not None:
-            set_there = await self._schedules.forget_made_in(user_id, turn_ids, FORGOTTEN)
+            sent_by = {m.schedule_id for m in said if m.schedule_id is not None}
+            set_there = await self._schedules.forget_made_in(
+                user_id, turn_ids, FORGOTTEN, schedule_ids=sent_by
+            )
+            ids = [s.id for s in set_there]
+            echoes = [
+                m
+                for m in await self._messages.sent_by_schedules(ids)
+                if m.id not in {s.id for s in said}
+            ]
+            for run_turn in await self._schedules.run_turns(ids):  # a task's runs
+                echoes += await self._messages.of_turn(run_turn)
+                run = await self._turns.record(run_turn)
+                if run is not None and run.status not in _UNDERWAY:
+                    turn_ids.add(run_turn)
         if self._goals is not None:
             started_there = await self._goals.forget_made_in(user_id, turn_ids, FORGOTTEN)
         for turn_id in sorted(turn_ids):
@@ -168,11 +183,14 @@ class Forgetting:
         # what they said goes where they were quoted: `/remind list`, `/goal` answers, a
         # goal's notes as memories say them ("Progress on goal “…”")
         texts |= {str(s.payload.get("text", "")) for s in set_there} - {FORGOTTEN}
+        texts |= {m.text for m in echoes} - {FORGOTTEN}
         for goal in started_there:
             if goal.title != FORGOTTEN:
                 texts.add(goal.title)
+                # as its notes' memories name it, and those of its closing ("Goal “…” was
+                # marked done")
                 await self._store.replace_words(
-                    user_id, Kind.GOAL_NOTE, f"goal “{goal.title}”", f"goal “{FORGOTTEN}”"
+                    user_id, Kind.GOAL_NOTE, f"“{goal.title}”", f"“{FORGOTTEN}”"
                 )
         if (words := note_words(memory.text)) is not None:
             texts.add(words)  # `/goal note 1 <words>` and its answer said them so
@@ -191,7 +209,7 @@ class Forgetting:
         files = FilesForgotten()
         if self._files is not None:
             files = await forget_files(self._files, self._workspace, (m.id for m in said))
-        for message in said:
+        for message in [*said, *echoes]:
             if message.text != FORGOTTEN:
                 await self._messages.set_text(message.id, FORGOTTEN)
             await self._store.forget_message(message.id)
@@ -237,9 +255,13 @@ class Forgetting:
         ]
 
     async def _theirs(self, message: StoredMessage, user_id: int) -> bool:
-        """Their own words, or Steward's answer in a turn of theirs."""
+        """Their own words, Steward's answer in a turn of theirs, or what a reminder of theirs
+        sent them (review 36: forgotten, its words stayed: it was no one's)."""
         if message.direction == "in":
             return message.user_id == user_id
+        if message.schedule_id is not None and self._schedules is not None:  # a reminder's
+            schedule = await self._schedules.get(message.schedule_id)
+            return schedule is not None and schedule.user_id == user_id
         turn = await self._turns.record(message.turn_id) if message.turn_id else None
         return turn is not None and turn.user_id == user_id
 
@@ -276,23 +298,30 @@ def _quoted_forms(texts: set[str]) -> set[str]:
 def made_there_said(forgotten: Forgotten, zone: ZoneInfo) -> str:
     """What the exchange had set up and what became of it, for the answer (empty: nothing)."""
     said = ""
-    cancelled = [s for s in forgotten.set_there if s.status is ScheduleStatus.ACTIVE]
+    cancelled = [
+        s for s in forgotten.set_there if s.status in (ScheduleStatus.ACTIVE, ScheduleStatus.FIRING)
+    ]
     if cancelled:
         named = [
             f"{s.kind} #{s.id}"
             + (f" ({s.next_run_at.astimezone(zone):%a %d %b %H:%M})" if s.next_run_at else "")
             for s in cancelled
         ]
-        it = "it" if len(named) == 1 else "them"
+        it, is_ = ("it", "is") if len(named) == 1 else ("them", "are")
         said += (
-            f" It had set {_listed(named)}, cancelled with it (the words were the exchange's): "
+            f" With it, {_listed(named)} {is_} cancelled (the words were those you forgot): "
             f"set {it} again in your own words if you still want {it}."
         )
     if forgotten.started_there:
-        numbers = [f"#{g.id}" for g in forgotten.started_there]
+        goals = forgotten.started_there
+        numbers = [f"#{g.id}" for g in goals]
+        first = goals[0]
+        again = f"/goal rename {first.id} <title> names it again"
+        if first.status is not GoalStatus.ACTIVE:  # rename takes an active goal
+            again = f"/goal reopen {first.id}, then " + again
         said += (
             f" It started goal {_listed(numbers)}, which loses its title with it and keeps its "
-            f"notes and dates: /goal rename {forgotten.started_there[0].id} <title> names it again."
+            f"notes and dates: {again}."
         )
     return said
 

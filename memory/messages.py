@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -582,6 +582,18 @@ class MessageLog:
         if not folded:
             return 0
         return await self._db.atomic(_scrub_searches, user_id, folded, placeholder)
+
+    async def sent_by_schedules(self, schedule_ids: Sequence[int]) -> list[StoredMessage]:
+        """What these schedules sent without a turn (a reminder's messages), oldest first."""
+        if not schedule_ids:
+            return []
+        marks = ", ".join("?" * len(schedule_ids))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM messages WHERE schedule_id IN ({marks}) AND schedule_id IS NOT NULL"
+            " ORDER BY id",
+            tuple(schedule_ids),
+        )
+        return [_message(row) for row in rows]
 
     async def of_turn(self, turn_id: int) -> list[StoredMessage]:
         """The messages of one turn (what set it off, and what Steward sent), oldest first."""

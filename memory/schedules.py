@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -356,16 +356,38 @@ class ScheduleStore:
         return count > 0
 
     async def forget_made_in(
-        self, user_id: int, turn_ids: Collection[int], placeholder: str
+        self,
+        user_id: int,
+        turn_ids: Collection[int],
+        placeholder: str,
+        schedule_ids: Collection[int] = (),
     ) -> list[Schedule]:
-        """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`): each
-        loses its words (theirs, in the model's wording), those of its runs too, and one still
-        to come is cancelled (review 36: it sent them again). Those, as they were."""
-        if not turn_ids:
+        """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`), and
+        `schedule_ids` of theirs (one whose message they forget): each loses its words (theirs,
+        in the model's wording), those of its runs too, and one still to come is cancelled
+        (review 36: it sent them again). Those, as they were."""
+        if not turn_ids and not schedule_ids:
             return []
         return await self._db.atomic(
-            _forget_made_in, user_id, sorted(turn_ids), placeholder, iso(self._clock.now())
+            _forget_made_in,
+            user_id,
+            sorted(turn_ids),
+            sorted(schedule_ids),
+            placeholder,
+            iso(self._clock.now()),
         )
+
+    async def run_turns(self, schedule_ids: Sequence[int]) -> list[int]:
+        """The turns these schedules' runs took (a task's), oldest first."""
+        if not schedule_ids:
+            return []
+        marks = ", ".join("?" * len(schedule_ids))
+        rows = await self._db.fetchall(
+            f"SELECT turn_id FROM schedule_runs WHERE schedule_id IN ({marks})"
+            " AND turn_id IS NOT NULL ORDER BY id",
+            tuple(schedule_ids),
+        )
+        return [int(row["turn_id"]) for row in rows]
 
     async def cancel_for_user(self, user_id: int) -> int:
         """Cancel every active schedule of a user (revoked); how many."""
@@ -641,19 +663,25 @@ class ScheduleStore:
 
 
 def _forget_made_in(
-    conn: sqlite3.Connection, user_id: int, turn_ids: list[int], placeholder: str, now: str
+    conn: sqlite3.Connection,
+    user_id: int,
+    turn_ids: list[int],
+    schedule_ids: list[int],
+    placeholder: str,
+    now: str,
 ) -> list[Schedule]:
     """`ScheduleStore.forget_made_in` in one transaction."""
-    marks = ", ".join("?" * len(turn_ids))
+    turns, ids = ", ".join("?" * len(turn_ids)), ", ".join("?" * len(schedule_ids))
     rows = conn.execute(
-        f"SELECT * FROM schedules WHERE user_id = ? AND made_in_turn IN ({marks})"
-        " AND kind IN ('reminder', 'task') ORDER BY id",
-        (user_id, *turn_ids),
+        f"SELECT * FROM schedules WHERE user_id = ? AND (made_in_turn IN ({turns})"
+        f" OR id IN ({ids})) AND kind IN ('reminder', 'task') ORDER BY id",
+        (user_id, *turn_ids, *schedule_ids),
     ).fetchall()
     for row in rows:
         conn.execute(
             "UPDATE schedules SET payload = json_set(payload, '$.text', ?), updated_at = ?,"
-            " status = CASE status WHEN 'active' THEN 'cancelled' ELSE status END WHERE id = ?",
+            " status = CASE WHEN status IN ('active', 'firing') THEN 'cancelled' ELSE status END"
+            " WHERE id = ?",
             (placeholder, now, row["id"]),
         )
         conn.execute(

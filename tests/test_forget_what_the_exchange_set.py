@@ -25,7 +25,8 @@ from trust_world import instruction
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
 from memory.clock import FrozenClock
 from memory.goals import GoalStatus
-from memory.schedules import ScheduleStatus
+from memory.schedules import RunStatus, ScheduleStatus
+from memory.stores import Stores
 
 SECRET = "hunter2-Xq9vLp"
 NOW = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
@@ -77,7 +78,7 @@ async def test_a_reminder_set_in_a_forgotten_exchange_does_not_say_it_again(
         [water] = [s for s in both if s.payload["text"] == "water the plants"]
         [vpn] = [s for s in both if s.id != water.id]
         said = await _forget_the_secret(h)
-        assert f"It had set reminder #{vpn.id} (Tue 10 Mar 15:00), cancelled with it" in said
+        assert f"With it, reminder #{vpn.id} (Tue 10 Mar 15:00) is cancelled" in said
         assert f"#{water.id}" not in said
         assert live_rows(h.settings.database_path, SECRET) == []
         gone = await schedules.get(vpn.id)
@@ -109,7 +110,7 @@ async def test_a_goal_and_a_task_started_in_a_forgotten_exchange_lose_its_words(
         await h.say(f"/goal note {goal.id} asked IT for the new policy")
         [task] = await h.steward.stores.schedules.for_user(owner.id, ("task",))
         said = await _forget_the_secret(h)
-        assert f"It had set task #{task.id} (Tue 10 Mar 15:00), cancelled with it" in said
+        assert f"With it, task #{task.id} (Tue 10 Mar 15:00) is cancelled" in said
         assert f"It started goal #{goal.id}, which loses its title" in said
         assert f"/goal rename {goal.id} <title>" in said
         assert live_rows(h.settings.database_path, SECRET) == []
@@ -136,5 +137,93 @@ async def test_the_consoles_forget_says_what_it_cancelled(web: Web) -> None:  # 
     )
     assert forgot.status == 303
     _, html = await web.request("GET", forgot.headers["Location"], cookie=cookie)
-    assert "It had set reminder #1 (Tue 01 Dec 11:00), cancelled with it" in html, html[:3000]
+    assert "With it, reminder #1 (Tue 01 Dec 11:00) is cancelled" in html, html[:3000]
     assert live_rows(web.h.settings.database_path, SECRET) == []
+
+
+def daily(request: RecordedRequest) -> Reply:
+    if "remind me" in request.last_user_text and not request.tool_results:
+        return Reply.tool_use(
+            "reminder_add", {"when": "every day 15:00", "text": f"rotate the VPN password {SECRET}"}
+        )
+    return model(request)
+
+
+async def test_what_a_daily_reminder_already_sent_goes_with_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 36, second round: the reminder had fired before the forget; its sent message
+    kept the words, in search and in every later turn's history."""
+    fake_model.on_request(daily)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"remind me every day at 15:00 to rotate the VPN password {SECRET}")
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        assert any(SECRET in text for _, text in h.channel.sent[-1:])
+        found = await h.say(f"/memory search {SECRET}")
+        # the reminder's own message, forgotten by its number: it is the owner's to forget
+        number = re.search(r"message #(\d+): Steward wrote", found)
+        assert number, found
+        said = await h.say(f"/memory forget {number.group(1)}")
+        assert "With it, reminder #1 (Wed 11 Mar 15:00) is cancelled" in said, said
+        assert live_rows(h.settings.database_path, SECRET) != []  # the exchange is still there
+        said = await _forget_the_secret(h)
+        assert "Forgotten" in said
+        asked = len(fake_model.requests)
+        await h.say("hello again")
+        chat = [json.dumps(r.body) for r in fake_model.requests[asked:]]
+        assert chat and not any(SECRET in body for body in chat)
+        assert live_rows(h.settings.database_path, SECRET) == []
+
+
+async def test_a_closed_goal_loses_the_title_in_every_memory_of_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 36, second round: closing a goal saves "Goal “…” was marked done", which kept
+    the title; and `/goal rename` takes an active goal, so the answer says to reopen it."""
+    fake_model.on_request(model)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=FrozenClock(NOW)) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        [goal] = await h.steward.stores.goals.active(owner.id)
+        await h.say(f"/goal note {goal.id} asked IT for the new policy")
+        await h.say(f"/goal done {goal.id}")
+        said = await _forget_the_secret(h)
+        assert f"/goal reopen {goal.id}, then /goal rename {goal.id} <title>" in said, said
+        assert live_rows(h.settings.database_path, SECRET) == []
+        await h.say(f"/goal reopen {goal.id}")
+        renamed = await h.say(f"/goal rename {goal.id} Rotate the VPN password")
+        assert "Rotate the VPN password" in renamed, renamed
+
+
+async def test_a_task_caught_mid_run_is_cancelled_too(tmp_path: Path) -> None:
+    """Review 36, second round: only an active one was cancelled; one firing came back active
+    with "(forgotten on request)" as its instruction, every day."""
+    stores = await Stores.open(tmp_path / "s.db", FrozenClock(NOW))
+    try:
+        owner = await stores.people.ensure_owner([OWNER])
+        task = await stores.schedules.add(
+            user_id=owner.id,
+            chat_id=None,
+            kind="task",
+            trigger={"type": "every", "days": 1},
+            payload={"text": f"check VPN takes {SECRET}"},
+            next_run_at=NOW,
+            destination=None,
+            made_in_turn=7,
+        )
+        run = await stores.schedules.claim(task, late_seconds=0)
+        assert run is not None
+        [was] = await stores.schedules.forget_made_in(owner.id, {7}, "(forgotten on request)")
+        assert was.status is ScheduleStatus.FIRING
+        await stores.schedules.finish(
+            run, task.id, status=RunStatus.SENT, next_run_at=NOW + timedelta(days=1)
+        )
+        after = await stores.schedules.get(task.id)
+        assert after is not None and after.status is ScheduleStatus.CANCELLED
+        assert after.payload["text"] == "(forgotten on request)"
+    finally:
+        await stores.close()

@@ -8,3 +8,6 @@ CREATE INDEX IF NOT EXISTS schedules_made_in_turn ON schedules (made_in_turn)
 WHERE made_in_turn IS NOT NULL;
 CREATE INDEX IF NOT EXISTS goals_made_in_turn ON goals (made_in_turn)
 WHERE made_in_turn IS NOT NULL;
+-- what a schedule sent without a turn (a reminder's message), which forgetting reaches with it
+CREATE INDEX IF NOT EXISTS messages_by_schedule ON messages (schedule_id)
+WHERE schedule_id IS NOT NULL;
