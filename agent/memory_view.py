@@ -9,6 +9,7 @@ whose exchange saved a memory since corrected says so first, as recall and the h
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -135,6 +136,10 @@ async def describe_found(
     return lines
 
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+"""SQLite's `lower`: ASCII letters only (`str.lower` shifts a position: "İ" becomes two)."""
+
+
 def literal_words(query: str) -> bool:
     """Whether to look for `query` as typed in the rest of long messages: 4 characters or more
     ("the" would be in every one), 1,000 at most."""
@@ -152,7 +157,7 @@ def describe_deeper(
     zone = ZoneInfo(timezone)
     lines = ["Found further into long messages (search reads a message's first 4,000 characters):"]
     for memory, whole in found:
-        at = whole.lower().find(words.lower())
+        at = whole.translate(_ASCII_LOWER).find(words.translate(_ASCII_LOWER))  # as SQLite
         lines.append(
             f"- message #{memory.id}: {_speaker(memory, viewer)} wrote on "
             f"{_when(memory.created_at, zone)} ({zone.key}); {_trust(hit_label(memory))}; "

@@ -18,6 +18,10 @@ from memory.longterm.wording import carries
 
 __all__ = ["RowLookups", "filtered_ids_query"]
 
+LONG_ROW = 4000
+"""A transcript row this long is a message cut to MAX_TEXT_CHARS (migration 0031's index)."""
+assert LONG_ROW == MAX_TEXT_CHARS
+
 # a `messages:a-b` span's ends; the end as migration 0028's index writes it, word for word
 _SPAN_END = "CAST(substr(source_ref, instr(source_ref, '-') + 1) AS INTEGER)"
 _SPAN_START = "CAST(substr(source_ref, 10, instr(source_ref, '-') - 10) AS INTEGER)"
@@ -106,15 +110,17 @@ class RowLookups:
         self, user_id: int, words: str, chat_id: int | None, limit: int
     ) -> list[tuple[Memory, str]]:
         """A user's transcript rows of messages longer than a row keeps (MAX_TEXT_CHARS, which
-        the keyword index reads) whose whole text says `words` (ASCII letters in any case),
-        newest first, each with that whole text: a secret pasted at the end of a long log could
-        not be found to be forgotten (review 36)."""
+        the keyword index reads) whose whole text says `words` (ASCII letters in any case, as
+        SQLite's `lower` folds; others as typed), newest first, each with that whole text: a
+        secret pasted at the end of a long log could not be found to be forgotten (review 36)."""
         rows = await self._db.fetchall(
+            # the terms of migration 0031's partial index, word for word: the few long rows
             "SELECT m.*, msg.text AS whole FROM memories m JOIN messages msg"
-            " ON msg.id = m.message_id WHERE m.user_id = ? AND m.kind = ?"
-            " AND m.superseded_at IS NULL AND length(m.text) >= ? AND (? IS NULL OR m.chat_id = ?)"
+            " ON msg.id = m.message_id WHERE m.user_id = ? AND m.kind = 'message'"
+            f" AND length(m.text) >= {LONG_ROW} AND m.superseded_at IS NULL"
+            " AND (? IS NULL OR m.chat_id = ?)"
             " AND instr(lower(msg.text), lower(?)) > 0 ORDER BY m.id DESC LIMIT ?",
-            (user_id, Kind.MESSAGE.value, MAX_TEXT_CHARS, chat_id, chat_id, words, limit),
+            (user_id, chat_id, chat_id, words, limit),
         )
         return [(memory_of_row(row), str(row["whole"])) for row in rows]
 
