@@ -201,6 +201,8 @@ def _message_ids(value: str) -> str:
 
 
 _LONGEST_ID = 200
+QUOTE_MAX = 20_000
+"""Characters of the original a reply quotes; the card shows exactly what is sent."""
 """Characters of a message id a reply repeats (mail programs write 40 to 100)."""
 MAX_THREAD_IDS = 4
 """Message ids a reply's References keeps: the thread's first and its last three, as Usenet
@@ -233,6 +235,9 @@ def build_reply(original: ParsedMail, body: str) -> tuple[str, str, str, str]:
     text = original.text
     if text.lstrip().startswith(UNREAD_NOTES):
         text = "(the original message could not be read)"
+    if len(text) > QUOTE_MAX:  # review 36: a 3.7 MB mail quoted whole held the loop 13 s a card
+        rest = len(text) - QUOTE_MAX
+        text = f"{text[:QUOTE_MAX]}\n[… {rest:,} more characters of the message not quoted]"
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
     text = f"{body.rstrip()}\n\nOn {when}, {who} wrote:\n{quoted}\n"
     in_reply_to, references = _threading(original)

@@ -11,6 +11,10 @@ from datetime import datetime
 
 from agent.html_text import html_to_text as _html_to_text
 
+GIST_SCAN = 65_536
+"""Characters of a mail's text looked through for its gist's line."""
+_GREETING = re.compile(r"^(hi|hello|dear|hey)\b.{0,30}$", re.I)
+
 __all__ = [
     "Attachment",
     "ParsedMail",
@@ -86,12 +90,18 @@ class ParsedMail:
     problems: list[str] = field(default_factory=list)
 
     def gist(self, limit: int = 120) -> str:
-        """One line of what it says: the first line of text that is not a greeting or a quote."""
-        lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
-        useful = [
-            ln
-            for ln in lines
-            if not ln.startswith(">") and not re.match(r"^(hi|hello|dear|hey)\b.{0,30}$", ln, re.I)
-        ]
-        line = re.sub(r"\s+", " ", (useful or lines or [""])[0])
+        """One line of what it says: the first line of text that is not a greeting or a quote,
+        looked for in the first GIST_SCAN characters (review 36: the whole text of a 2 MB mail
+        was split and matched on the event loop, a second a watch notice, and twice for each
+        mail of a briefing)."""
+        first = ""
+        for raw in self.text[:GIST_SCAN].splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            first = first or line
+            if not line.startswith(">") and not _GREETING.match(line):
+                first = line
+                break
+        line = re.sub(r"\s+", " ", first[: limit * 4])
         return line if len(line) <= limit else line[: limit - 1] + "…"

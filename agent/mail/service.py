@@ -476,15 +476,18 @@ def _diverted(mail: ParsedMail, to: tuple[str, ...]) -> str:
     word that the reply does not go to the sender)."""
     sender = mail.sender_address
     elsewhere = [a for a in to if a.lower() != sender]
-    if not mail.reply_to or not elsewhere:
+    if not elsewhere:
         return ""
     named = ", ".join(elsewhere[:3]) + (
         f" and {len(elsewhere) - 3} more (all in To)" if len(elsewhere) > 3 else ""
     )
+    # review 36: a From may list several addresses ("The Boss <boss@…>, pay@evil.example"),
+    # and a reply goes to all of them while the card named the first
+    by = "its Reply-To" if mail.reply_to else "its From, which names more than one address,"
     if len(elsewhere) < len(to):
-        return f"Note: its Reply-To sends this reply to {named} as well as to the sender {sender}."
+        return f"Note: {by} sends this reply to {named} as well as to the sender {sender}."
     return (
-        f"Note: its Reply-To sends this reply to {named}, not to the sender "
+        f"Note: {by} sends this reply to {named}, not to the sender "
         f"{sender or '(its From names no address)'}."
     )
 
