@@ -40,6 +40,7 @@ from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalStatus, GoalStore, note_words
 from memory.longterm import Kind, LongTermMemory, Memory
+from memory.longterm.types import MAX_TEXT_CHARS
 from memory.longterm.wording import carries
 from memory.message_files import MessageFiles
 from memory.messages import MessageLog, StoredMessage
@@ -52,6 +53,9 @@ FORGOTTEN = "(forgotten on request)"
 """What a forgotten message's text becomes: the history keeps its place, not its words."""
 
 _UNDERWAY = {TurnStatus.RUNNING.value, TurnStatus.AWAITING_APPROVAL.value}
+ECHOES_SCRUBBED = 20
+"""Of what the reminders and tasks a forgotten exchange set have sent, how many of the newest
+messages are looked for in the answers that may quote them."""
 MIN_SCRUB = 12
 """Characters a text needs before it is taken out of earlier answers: "ok" or "the" would
 be cut out of every answer."""
@@ -79,9 +83,20 @@ class Forgotten:
     set_there: tuple[Schedule, ...] = ()
     """Reminders and tasks the exchange set (as they were): their words gone with it, and
     those still to come cancelled (review 36: one sent the forgotten words again)."""
+    still_set: tuple[Schedule, ...] = ()
+    """A reminder whose own message was forgotten, set by a command or another exchange: it
+    stays, named with how to cancel it (it says the words again at its next time)."""
     started_there: tuple[Goal, ...] = ()
     """Goals the exchange started (as they were): their title and next step gone with it; the
     notes, dates and check-ins stay, for `/goal rename`."""
+
+
+@dataclass
+class _MadeThere:
+    echoes: list[StoredMessage] = field(default_factory=list)
+    run_turns: set[int] = field(default_factory=set)
+    still_set: tuple[Schedule, ...] = ()
+    underway: int | None = None
 
 
 class Forgetting:
@@ -156,34 +171,23 @@ class Forgetting:
         # (killed mid-way) leaves the memory there, so "/memory forget N" sent again finishes
         # it (R169: the row went first, and the words it came from stayed for good). The
         # words are scrubbed elsewhere before their messages lose them.
+        made = await self._made_there(user_id, turn_ids, said)
+        if made.underway is not None:
+            return Forgotten(memory, underway=made.underway)
         set_there: list[Schedule] = []
         started_there: list[Goal] = []
-        echoes: list[StoredMessage] = []  # what the reminders and tasks it set sent since
         if self._schedules is not None:
-            sent_by = {m.schedule_id for m in said if m.schedule_id is not None}
-            set_there = await self._schedules.forget_made_in(
-                user_id, turn_ids, FORGOTTEN, schedule_ids=sent_by
-            )
-            ids = [s.id for s in set_there]
-            echoes = [
-                m
-                for m in await self._messages.sent_by_schedules(ids)
-                if m.id not in {s.id for s in said}
-            ]
-            for run_turn in await self._schedules.run_turns(ids):  # a task's runs
-                echoes += await self._messages.of_turn(run_turn)
-                run = await self._turns.record(run_turn)
-                if run is not None and run.status not in _UNDERWAY:
-                    turn_ids.add(run_turn)
+            set_there = await self._schedules.forget_made_in(user_id, turn_ids, FORGOTTEN)
         if self._goals is not None:
             started_there = await self._goals.forget_made_in(user_id, turn_ids, FORGOTTEN)
+        turn_ids |= made.run_turns
+        echoes = made.echoes
         for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
         # what they said goes where they were quoted: `/remind list`, `/goal` answers, a
         # goal's notes as memories say them ("Progress on goal “…”")
         texts |= {str(s.payload.get("text", "")) for s in set_there} - {FORGOTTEN}
-        texts |= {m.text for m in echoes} - {FORGOTTEN}
         for goal in started_there:
             if goal.title != FORGOTTEN:
                 texts.add(goal.title)
@@ -203,8 +207,24 @@ class Forgetting:
             await self._turns.scrub_transcripts(
                 user_id, text, FORGOTTEN, side_calls=text == memory.text
             )
+        # what its reminders and tasks sent, as answers quoted it (a search's turns around a
+        # hit): the newest ECHOES_SCRUBBED, each a pass over the commands (a daily task's year
+        # of runs would be 365), not over every turn's transcript (their own are dropped)
+        echoed = {m.text for m in echoes[-ECHOES_SCRUBBED:]} - {FORGOTTEN}
+        for text in _quoted_forms(echoed) - _quoted_forms(texts):
+            await self._messages.scrub_commands(user_id, text, FORGOTTEN)
         # a `/memory search` for some of its words (the secret searched for to forget it, R256)
-        await self._messages.scrub_searches(user_id, texts, FORGOTTEN)
+        await self._messages.scrub_searches(user_id, texts | echoed, FORGOTTEN)
+        if self._schedules is not None:  # a briefing's list of reminders and goals
+            scheduled = {str(s.payload.get("text", "")) for s in set_there}
+            scheduled |= {g.title for g in started_there}
+            for text in scheduled - {FORGOTTEN, ""}:
+                await self._schedules.scrub_runs(user_id, text, FORGOTTEN)
+                for message_id, kept in await self._messages.scrub_scheduled(
+                    user_id, text, FORGOTTEN
+                ):
+                    if kept.strip():
+                        await self._store.update_message_text(message_id, kept[:MAX_TEXT_CHARS])
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
         files = FilesForgotten()
         if self._files is not None:
@@ -227,6 +247,7 @@ class Forgetting:
             files=files,
             set_there=tuple(set_there),
             started_there=tuple(started_there),
+            still_set=made.still_set,
         )
 
     async def purge(self) -> None:
@@ -253,6 +274,46 @@ class Forgetting:
             and carries(memory.text, m.text)
             and await self._theirs(m, user_id)
         ]
+
+    async def _made_there(
+        self, user_id: int, turn_ids: set[int], said: list[StoredMessage]
+    ) -> _MadeThere:
+        """What the reminders and tasks the forgotten turns set sent since (in the chat each
+        was sent to: a task's post to a group stays the group's), the turns of their runs,
+        and whether one of them is running or waiting (forget it once that is over: its turn
+        would write the words back). Read only: nothing is changed here."""
+        made = _MadeThere()
+        if self._schedules is None:
+            return made
+        schedules = await self._schedules.made_in(user_id, turn_ids)
+        if firing := [s for s in schedules if s.status is ScheduleStatus.FIRING]:
+            made.underway = firing[0].id
+            return made
+        ids = [s.id for s in schedules]
+        shown = {m.id for m in said}
+        made.echoes = [m for m in await self._messages.sent_by_schedules(ids) if m.id not in shown]
+        for run_turn in await self._schedules.run_turns(ids):
+            run = await self._turns.record(run_turn)
+            if run is None:
+                continue
+            if run.status in _UNDERWAY:
+                made.underway = run.id
+                return made
+            made.run_turns.add(run.id)
+            made.echoes += [
+                m for m in await self._messages.of_turn(run.id) if m.chat_id == run.chat_id
+            ]
+        mine = {s.id for s in schedules}
+        for message in said:  # a reminder's own message: the reminder, if not forgotten with it
+            if message.schedule_id is not None and message.schedule_id not in mine:
+                schedule = await self._schedules.get(message.schedule_id)
+                if (
+                    schedule is not None
+                    and schedule.user_id == user_id
+                    and schedule.status is ScheduleStatus.ACTIVE
+                ):
+                    made.still_set += (schedule,)
+        return made
 
     async def _theirs(self, message: StoredMessage, user_id: int) -> bool:
         """Their own words, Steward's answer in a turn of theirs, or what a reminder of theirs
@@ -311,6 +372,11 @@ def made_there_said(forgotten: Forgotten, zone: ZoneInfo) -> str:
         said += (
             f" With it, {_listed(named)} {is_} cancelled (the words were those you forgot): "
             f"set {it} again in your own words if you still want {it}."
+        )
+    for schedule in forgotten.still_set:
+        said += (
+            f" {schedule.kind.capitalize()} #{schedule.id}, which sent it, is still set and says "
+            f"it again at its next time: /remind cancel {schedule.id} takes it."
         )
     if forgotten.started_there:
         goals = forgotten.started_there

@@ -23,6 +23,7 @@ from typing import Any
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
+from memory.scrub import json_needle
 
 __all__ = [
     "BUDGET_SPENT",
@@ -355,27 +356,41 @@ class ScheduleStore:
         )
         return count > 0
 
+    async def made_in(self, user_id: int, turn_ids: Collection[int]) -> list[Schedule]:
+        """A person's reminders and tasks these turns' tool calls made, whatever their status."""
+        if not turn_ids:
+            return []
+        marks = ", ".join("?" * len(turn_ids))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM schedules WHERE user_id = ? AND made_in_turn IN ({marks})"
+            " AND kind IN ('reminder', 'task') ORDER BY id",
+            (user_id, *sorted(turn_ids)),
+        )
+        return [_schedule(row) for row in rows]
+
     async def forget_made_in(
-        self,
-        user_id: int,
-        turn_ids: Collection[int],
-        placeholder: str,
-        schedule_ids: Collection[int] = (),
+        self, user_id: int, turn_ids: Collection[int], placeholder: str
     ) -> list[Schedule]:
-        """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`), and
-        `schedule_ids` of theirs (one whose message they forget): each loses its words (theirs,
-        in the model's wording), those of its runs too, and one still to come is cancelled
-        (review 36: it sent them again). Those, as they were."""
-        if not turn_ids and not schedule_ids:
+        """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`): each
+        loses its words (theirs, in the model's wording), those of its runs too, and one still
+        to come is cancelled (review 36: it sent them again). Those, as they were."""
+        if not turn_ids:
             return []
         return await self._db.atomic(
-            _forget_made_in,
-            user_id,
-            sorted(turn_ids),
-            sorted(schedule_ids),
-            placeholder,
-            iso(self._clock.now()),
+            _forget_made_in, user_id, sorted(turn_ids), placeholder, iso(self._clock.now())
         )
+
+    async def scrub_runs(self, user_id: int, text: str, placeholder: str) -> int:
+        """`text` out of what a person's schedules' runs recorded they sent (a briefing's list
+        of reminders and goals), as written and as JSON spells it; how many runs changed."""
+        changed = 0
+        for form in {text, json_needle(text)}:
+            changed += await self._db.execute(
+                "UPDATE schedule_runs SET text = replace(text, ?, ?) WHERE instr(text, ?) > 0"
+                " AND schedule_id IN (SELECT id FROM schedules WHERE user_id = ?)",
+                (form, json_needle(placeholder), form, user_id),
+            )
+        return changed
 
     async def run_turns(self, schedule_ids: Sequence[int]) -> list[int]:
         """The turns these schedules' runs took (a task's), oldest first."""
@@ -663,19 +678,14 @@ class ScheduleStore:
 
 
 def _forget_made_in(
-    conn: sqlite3.Connection,
-    user_id: int,
-    turn_ids: list[int],
-    schedule_ids: list[int],
-    placeholder: str,
-    now: str,
+    conn: sqlite3.Connection, user_id: int, turn_ids: list[int], placeholder: str, now: str
 ) -> list[Schedule]:
     """`ScheduleStore.forget_made_in` in one transaction."""
-    turns, ids = ", ".join("?" * len(turn_ids)), ", ".join("?" * len(schedule_ids))
+    marks = ", ".join("?" * len(turn_ids))
     rows = conn.execute(
-        f"SELECT * FROM schedules WHERE user_id = ? AND (made_in_turn IN ({turns})"
-        f" OR id IN ({ids})) AND kind IN ('reminder', 'task') ORDER BY id",
-        (user_id, *turn_ids, *schedule_ids),
+        f"SELECT * FROM schedules WHERE user_id = ? AND made_in_turn IN ({marks})"
+        " AND kind IN ('reminder', 'task') ORDER BY id",
+        (user_id, *turn_ids),
     ).fetchall()
     for row in rows:
         conn.execute(

@@ -163,11 +163,15 @@ async def test_what_a_daily_reminder_already_sent_goes_with_it(
         await h.steward.scheduler.run_due()
         assert any(SECRET in text for _, text in h.channel.sent[-1:])
         found = await h.say(f"/memory search {SECRET}")
-        # the reminder's own message, forgotten by its number: it is the owner's to forget
+        # the reminder's own message, forgotten by its number: it is the owner's to forget; the
+        # reminder stays, named (forgetting what it said once is not cancelling it)
         number = re.search(r"message #(\d+): Steward wrote", found)
         assert number, found
         said = await h.say(f"/memory forget {number.group(1)}")
-        assert "With it, reminder #1 (Wed 11 Mar 15:00) is cancelled" in said, said
+        assert (
+            "Reminder #1, which sent it, is still set and says it again at its next time: "
+            "/remind cancel 1 takes it." in said
+        ), said
         assert live_rows(h.settings.database_path, SECRET) != []  # the exchange is still there
         said = await _forget_the_secret(h)
         assert "Forgotten" in said

@@ -388,7 +388,9 @@ class JobRuntime:
                 else:  # refused, or failed after an action: the outcome says which
                     text = f"{failed}. {outcome.text}"
                 label = request.label.join(outcome.label)  # the turn's: its text may quote it
-                await self.sender.send(request.address, request.chat.id, text, label=label)
+                await self.sender.send(  # the run's: forgetting what set the task reaches it
+                    request.address, request.chat.id, text, label=label, turn_id=outcome.turn_id
+                )
             return JobResult(RunStatus.FAILED, "the model call failed", outcome.turn_id, detail)
         if outcome.status is TurnStatus.AWAITING_APPROVAL:
             # nothing was posted yet: not "sent", and no empty check-in or briefing is kept as

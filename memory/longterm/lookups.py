@@ -19,7 +19,7 @@ from memory.longterm.wording import carries
 __all__ = ["RowLookups", "filtered_ids_query"]
 
 LONG_ROW = 4000
-"""A transcript row this long is a message cut to MAX_TEXT_CHARS (migration 0031's index)."""
+"""A transcript row this long is a message cut to MAX_TEXT_CHARS (migration 0032's index)."""
 assert LONG_ROW == MAX_TEXT_CHARS
 
 # a `messages:a-b` span's ends; the end as migration 0028's index writes it, word for word
@@ -114,7 +114,7 @@ class RowLookups:
         SQLite's `lower` folds; others as typed), newest first, each with that whole text: a
         secret pasted at the end of a long log could not be found to be forgotten (review 36)."""
         rows = await self._db.fetchall(
-            # the terms of migration 0031's partial index, word for word: the few long rows
+            # the terms of migration 0032's partial index, word for word: the few long rows
             "SELECT m.*, msg.text AS whole FROM memories m JOIN messages msg"
             " ON msg.id = m.message_id WHERE m.user_id = ? AND m.kind = 'message'"
             f" AND length(m.text) >= {LONG_ROW} AND m.superseded_at IS NULL"

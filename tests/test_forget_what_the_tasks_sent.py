@@ -1,0 +1,189 @@
+"""Forgetting an exchange and what its reminders and tasks did since (review 36, third round).
+
+- A task run in progress when the exchange that set it is forgotten: the forget waits ("still
+  going on"), as for the exchange's own turn; said done, the run wrote the words back after.
+- A task's failure notice ("Your scheduled task “…” did not run") belonged to no turn: it kept
+  the words, and forgetting it left them.
+- A briefing listed the reminder ("15:00 rotate …"): its message and its run kept the words.
+- A task run's post to a group is the group's: it stays.
+- A fact compaction drew, forgotten, takes the reminder messages that say it, and not the
+  reminder a command set."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+from fakes.anthropic import FakeAnthropic, RecordedRequest, Reply
+from harness import OWNER, Harness, running_steward
+from test_forget_copies import live_rows
+from test_forget_what_the_exchange_set import NOW, SECRET, model
+
+from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
+from memory.clock import FrozenClock
+from memory.schedules import ScheduleStatus
+
+
+async def _forget_mine(h: Harness, words: str) -> str:
+    found = await h.say(f"/memory search {words}")
+    numbers = re.findall(r"message #(\d+): you wrote", found)
+    assert len(numbers) == 1, found
+    return await h.say(f"/memory forget {numbers[0]}")
+
+
+async def _sent_to_the_model_after(h: Harness, fake_model: FakeAnthropic) -> list[str]:
+    asked = len(fake_model.requests)
+    await h.say("hello again")
+    return [json.dumps(r.body) for r in fake_model.requests[asked:]]
+
+
+async def test_a_forget_during_the_task_run_it_set_waits_for_it(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    arrived, go = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: RecordedRequest) -> Reply:
+        if "Scheduled task" in request.last_user_text and not request.tool_results:
+            arrived.set()
+            await go.wait()
+            return Reply.text(f"Checked: the VPN takes {SECRET}.")
+        return model(request)
+
+    fake_model.on_request(slow)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert h.steward.scheduler is not None and h.steward.memory is not None
+        running = asyncio.create_task(h.steward.scheduler.run_due())
+        await asyncio.wait_for(arrived.wait(), 10)
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        with closing(sqlite3.connect(h.settings.database_path)) as con:
+            [(mine,)] = con.execute(
+                "SELECT id FROM memories WHERE kind = 'message' AND text LIKE 'track rotating%'"
+            ).fetchall()
+        # as the console forgets: not in the chat's line
+        waiting = await asyncio.wait_for(h.steward.memory.forget(owner.id, mine), 10)
+        assert waiting is not None and waiting.underway is not None
+        go.set()
+        await running
+        assert "Forgotten" in await _forget_mine(h, "track rotating")  # once it is over
+        assert not any(SECRET in body for body in await _sent_to_the_model_after(h, fake_model))
+        assert live_rows(h.settings.database_path, SECRET) == []
+
+
+async def test_a_tasks_failure_notice_goes_with_the_exchange(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    def failing(request: RecordedRequest) -> Reply:
+        if "Scheduled task" in request.last_user_text:
+            return Reply.error(400, message="bad request")
+        return model(request)
+
+    fake_model.on_request(failing)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        assert any("did not run" in text and SECRET in text for _, text in h.channel.sent[-2:])
+        assert "Forgotten" in await _forget_mine(h, "track rotating")
+        assert not any(SECRET in body for body in await _sent_to_the_model_after(h, fake_model))
+        assert live_rows(h.settings.database_path, SECRET) == []
+
+
+async def test_a_briefing_that_listed_the_reminder_loses_its_words(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(model)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"remind me in 2 hours to rotate the VPN password {SECRET}")
+        await h.say("/briefing at 13:30")
+        clock.advance(timedelta(minutes=31))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        assert any(SECRET in text for _, text in h.channel.sent[-2:])  # the briefing said it
+        assert "Forgotten" in await _forget_mine(h, "remind me in 2 hours")
+        assert live_rows(h.settings.database_path, SECRET) == []
+        assert "No memories or messages match" in await h.say(f"/memory search {SECRET}")
+
+
+async def test_a_task_runs_post_to_a_group_stays_the_groups(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    fake_model.on_request(model)
+    async with running_steward(tmp_path / "data", fake_model.base_url) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        [task] = await h.steward.stores.schedules.for_user(owner.id, ("task",))
+        group = await h.steward.stores.people.chat("test", "team-group", "group")
+        posted = "Team: the VPN maintenance window is Friday 18:00."
+        with closing(sqlite3.connect(h.settings.database_path)) as con, con:
+            [(chat,)] = con.execute(
+                "SELECT chat_id FROM turns WHERE user_id = ? LIMIT 1", (owner.id,)
+            ).fetchall()
+            turn = con.execute(
+                "INSERT INTO turns (chat_id, user_id, kind, status, transcript, started_at)"
+                " VALUES (?, ?, 'task', 'completed', '[]', '2026-03-10T15:00:00+00:00')",
+                (chat, owner.id),
+            ).lastrowid
+            con.execute(
+                "INSERT INTO schedule_runs (schedule_id, kind, due_at, started_at, status,"
+                " turn_id) VALUES (?, 'task', '2026-03-10', '2026-03-10', 'sent', ?)",
+                (task.id, turn),
+            )
+            con.execute(
+                "INSERT INTO messages (chat_id, user_id, direction, text, status, turn_id,"
+                " created_at, updated_at) VALUES (?, NULL, 'out', ?, 'sent', ?,"
+                " '2026-03-10', '2026-03-10')",
+                (group.id, posted, turn),
+            )
+        assert "Forgotten" in await _forget_mine(h, "track rotating")
+        with closing(sqlite3.connect(h.settings.database_path)) as con:
+            [(text,)] = con.execute(
+                "SELECT text FROM messages WHERE chat_id = ?", (group.id,)
+            ).fetchall()
+        assert text == posted
+
+
+async def test_a_compacted_fact_forgotten_leaves_a_reminder_set_by_command(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    def compacting(request: RecordedRequest) -> Reply:
+        if request.system_text == COMPACTION_SYSTEM:
+            fact = {"text": "Takes vitamin D tablets.", "importance": 0.6}
+            return Reply.text(json.dumps({"summary": "chat", "facts": [fact]}))
+        if request.system_text == EXTRACTION_SYSTEM:
+            return Reply.text('{"memories": []}')
+        return Reply.text("Okay, noted. " + "x" * 200)
+
+    fake_model.on_request(compacting)
+    clock = FrozenClock(NOW)
+    async with running_steward(
+        tmp_path / "data", fake_model.base_url, clock=clock, STEWARD_HISTORY_TOKENS="150"
+    ) as h:
+        await h.say("/remind every day 15:00 take vitamin D tablets")
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        for i in range(6):
+            await h.say(f"something else entirely number {i} " + "y" * 200)
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        [reminder] = await h.steward.stores.schedules.for_user(owner.id, ("reminder",))
+        facts = [m for m in await h.memories() if m.text == "Takes vitamin D tablets."]
+        assert facts
+        said = await h.say(f"/memory forget {facts[0].id}")
+        assert "Forgotten" in said, said
+        after = await h.steward.stores.schedules.get(reminder.id)
+        assert after is not None and after.status is ScheduleStatus.ACTIVE
+        assert after.payload["text"] == "take vitamin D tablets"
