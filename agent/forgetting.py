@@ -218,7 +218,7 @@ class Forgetting:
         if self._schedules is not None:  # a briefing's list of reminders and goals
             scheduled = {str(s.payload.get("text", "")) for s in set_there}
             scheduled |= {g.title for g in started_there}
-            for text in scheduled - {FORGOTTEN, ""}:
+            for text in {t for t in scheduled - {FORGOTTEN} if len(t) >= MIN_SCRUB}:
                 await self._schedules.scrub_runs(user_id, text, FORGOTTEN)
                 for message_id, kept in await self._messages.scrub_scheduled(
                     user_id, text, FORGOTTEN

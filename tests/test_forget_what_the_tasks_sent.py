@@ -187,3 +187,28 @@ async def test_a_compacted_fact_forgotten_leaves_a_reminder_set_by_command(
         after = await h.steward.stores.schedules.get(reminder.id)
         assert after is not None and after.status is ScheduleStatus.ACTIVE
         assert after.payload["text"] == "take vitamin D tablets"
+
+
+async def test_a_short_goal_title_is_not_cut_out_of_other_scheduled_messages(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """A goal "Run" forgotten with its exchange: its title leaves the goal, not every "Run" in
+    what the person's reminders and briefings said (too short to look for, as elsewhere)."""
+
+    def runner(request: RecordedRequest) -> Reply:
+        if "start running" in request.last_user_text and not request.tool_results:
+            return Reply.tool_use("goal_add", {"title": "Run"})
+        return model(request)
+
+    fake_model.on_request(runner)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say("/remind in 1 hour Running shoes to the repair shop")
+        clock.advance(timedelta(hours=1, minutes=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        await h.say("I want to start running, track it please")
+        assert "Forgotten" in await _forget_mine(h, "start running")
+        with closing(sqlite3.connect(h.settings.database_path)) as con:
+            texts = [t for (t,) in con.execute("SELECT text FROM messages WHERE schedule_id > 0")]
+        assert any("Running shoes to the repair shop" in t for t in texts), texts
