@@ -40,7 +40,6 @@ from memory.approvals import ApprovalStore
 from memory.clock import parse_iso
 from memory.goals import Goal, GoalStatus, GoalStore, note_words
 from memory.longterm import Kind, LongTermMemory, Memory
-from memory.longterm.types import MAX_TEXT_CHARS
 from memory.longterm.wording import carries
 from memory.message_files import MessageFiles
 from memory.messages import MessageLog, StoredMessage
@@ -215,16 +214,6 @@ class Forgetting:
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
         # a `/memory search` for some of its words (the secret searched for to forget it, R256)
         await self._messages.scrub_searches(user_id, texts | echoed, FORGOTTEN)
-        if self._schedules is not None:  # a briefing's list of reminders and goals
-            scheduled = {str(s.payload.get("text", "")) for s in set_there}
-            scheduled |= {g.title for g in started_there}
-            for text in {t for t in scheduled - {FORGOTTEN} if len(t) >= MIN_SCRUB}:
-                await self._schedules.scrub_runs(user_id, text, FORGOTTEN)
-                for message_id, kept in await self._messages.scrub_scheduled(
-                    user_id, text, FORGOTTEN
-                ):
-                    if kept.strip():
-                        await self._store.update_message_text(message_id, kept[:MAX_TEXT_CHARS])
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
         files = FilesForgotten()
         if self._files is not None:
@@ -310,6 +299,7 @@ class Forgetting:
                 if (
                     schedule is not None
                     and schedule.user_id == user_id
+                    and schedule.kind == "reminder"  # a briefing's is not "/remind cancel"
                     and schedule.status is ScheduleStatus.ACTIVE
                 ):
                     made.still_set += (schedule,)

@@ -595,13 +595,6 @@ class MessageLog:
         )
         return [_message(row) for row in rows]
 
-    async def scrub_scheduled(
-        self, user_id: int, text: str, placeholder: str
-    ) -> list[tuple[int, str]]:
-        """`text` out of what a person's schedules sent without a turn (a briefing that listed
-        a reminder or a goal); (id, new text) of each message changed, for its transcript rows."""
-        return await self._db.atomic(_scrub_scheduled, user_id, text, placeholder)
-
     async def of_turn(self, turn_id: int) -> list[StoredMessage]:
         """The messages of one turn (what set it off, and what Steward sent), oldest first."""
         rows = await self._db.fetchall(
@@ -682,20 +675,3 @@ def _unquoted(quote: re.Match[str], query: str, placeholder: str) -> str:
     said = quote[1]
     shortened = said.endswith("…") and len(said) > MIN_QUERY and query.startswith(said[:-1])
     return f"“{placeholder}”" if said == query or shortened else quote[0]
-
-
-def _scrub_scheduled(
-    conn: sqlite3.Connection, user_id: int, text: str, placeholder: str
-) -> list[tuple[int, str]]:
-    """`MessageLog.scrub_scheduled` in one transaction."""
-    rows = conn.execute(
-        "SELECT id, text FROM messages WHERE schedule_id IN"
-        " (SELECT id FROM schedules WHERE user_id = ?) AND instr(text, ?) > 0",
-        (user_id, text),
-    ).fetchall()
-    changed = []
-    for message_id, old in rows:
-        new = old.replace(text, placeholder)
-        conn.execute("UPDATE messages SET text = ? WHERE id = ?", (new, message_id))
-        changed.append((int(message_id), new))
-    return changed

@@ -23,7 +23,6 @@ from typing import Any
 from memory.clock import Clock, iso, parse_iso
 from memory.db import Database
 from memory.labels import TRUSTED, Label
-from memory.scrub import json_needle
 
 __all__ = [
     "BUDGET_SPENT",
@@ -380,18 +379,6 @@ class ScheduleStore:
             _forget_made_in, user_id, sorted(turn_ids), placeholder, iso(self._clock.now())
         )
 
-    async def scrub_runs(self, user_id: int, text: str, placeholder: str) -> int:
-        """`text` out of what a person's schedules' runs recorded they sent (a briefing's list
-        of reminders and goals), as written and as JSON spells it; how many runs changed."""
-        changed = 0
-        for form in {text, json_needle(text)}:
-            changed += await self._db.execute(
-                "UPDATE schedule_runs SET text = replace(text, ?, ?) WHERE instr(text, ?) > 0"
-                " AND schedule_id IN (SELECT id FROM schedules WHERE user_id = ?)",
-                (form, json_needle(placeholder), form, user_id),
-            )
-        return changed
-
     async def run_turns(self, schedule_ids: Sequence[int]) -> list[int]:
         """The turns these schedules' runs took (a task's), oldest first."""
         if not schedule_ids:
@@ -624,11 +611,13 @@ class ScheduleStore:
         )
 
     async def turn_message_since(self, chat_id: int, kind: str, since: datetime) -> int | None:
-        """An outgoing message of a turn of `kind` started in the chat since `since`."""
+        """An outgoing message of a turn of `kind` started in the chat since `since` that did
+        not fail (a failed task's notice is sent with its turn, and says it did not run)."""
         return await self._db.scalar(
             "SELECT messages.id FROM messages JOIN turns ON turns.id = messages.turn_id"
             " WHERE messages.chat_id = ? AND messages.direction = 'out' AND turns.kind = ?"
-            " AND turns.started_at >= ? ORDER BY messages.id LIMIT 1",
+            " AND turns.started_at >= ? AND turns.status != 'failed'"  # its notice is no run's
+            " ORDER BY messages.id LIMIT 1",
             (chat_id, kind, iso(since)),
         )
 

@@ -4,7 +4,8 @@
   going on"), as for the exchange's own turn; said done, the run wrote the words back after.
 - A task's failure notice ("Your scheduled task “…” did not run") belonged to no turn: it kept
   the words, and forgetting it left them.
-- A briefing listed the reminder ("15:00 rotate …"): its message and its run kept the words.
+- A briefing listed the reminder ("15:00 rotate …"): its copy is found and forgotten by its
+  number, and its answer names no command that cannot cancel a briefing.
 - A task run's post to a group is the group's: it stays.
 - A fact compaction drew, forgotten, takes the reminder messages that say it, and not the
   reminder a command set."""
@@ -25,8 +26,9 @@ from test_forget_copies import live_rows
 from test_forget_what_the_exchange_set import NOW, SECRET, model
 
 from agent.memory_upkeep import COMPACTION_SYSTEM, EXTRACTION_SYSTEM
-from memory.clock import FrozenClock
+from memory.clock import FrozenClock, iso
 from memory.schedules import ScheduleStatus
+from memory.stores import Stores
 
 
 async def _forget_mine(h: Harness, words: str) -> str:
@@ -99,9 +101,13 @@ async def test_a_tasks_failure_notice_goes_with_the_exchange(
         assert live_rows(h.settings.database_path, SECRET) == []
 
 
-async def test_a_briefing_that_listed_the_reminder_loses_its_words(
+async def test_a_briefing_that_listed_the_reminder_is_found_and_forgotten_by_its_number(
     tmp_path: Path, fake_model: FakeAnthropic
 ) -> None:
+    """A briefing's copy of a reminder is the briefing's: not cut out of it by matching words
+    (a reminder "Run the backups" would lose "Run" wherever it stood), but found by
+    `/memory search` and forgotten by its number; the answer names no command for it (a
+    briefing is not "/remind cancel")."""
     fake_model.on_request(model)
     clock = FrozenClock(NOW)
     async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
@@ -112,7 +118,12 @@ async def test_a_briefing_that_listed_the_reminder_loses_its_words(
         await h.steward.scheduler.run_due()
         assert any(SECRET in text for _, text in h.channel.sent[-2:])  # the briefing said it
         assert "Forgotten" in await _forget_mine(h, "remind me in 2 hours")
-        assert live_rows(h.settings.database_path, SECRET) == []
+        found = await h.say(f"/memory search {SECRET}")
+        [briefing] = re.findall(r"message #(\d+): Steward wrote", found)
+        said = await h.say(f"/memory forget {briefing}")
+        assert "Forgotten" in said and "/remind cancel" not in said, said
+        left = live_rows(h.settings.database_path, SECRET)
+        assert ("messages", "text") not in left and ("memories", "text") not in left, left
         assert "No memories or messages match" in await h.say(f"/memory search {SECRET}")
 
 
@@ -212,3 +223,32 @@ async def test_a_short_goal_title_is_not_cut_out_of_other_scheduled_messages(
         with closing(sqlite3.connect(h.settings.database_path)) as con:
             texts = [t for (t,) in con.execute("SELECT text FROM messages WHERE schedule_id > 0")]
         assert any("Running shoes to the repair shop" in t for t in texts), texts
+
+
+async def test_a_failed_tasks_notice_is_not_taken_for_its_run_having_sent(tmp_path: Path) -> None:
+    """The failure notice now goes with the run's turn; after a crash, recovery asks whether the
+    run had sent by a message of a turn of its kind since it began: the notice of a failed turn
+    is not one (the run would have been settled as sent)."""
+    stores = await Stores.open(tmp_path / "s.db", FrozenClock(NOW))
+    try:
+        owner = await stores.people.ensure_owner([OWNER])
+        chat = await stores.people.chat("test", "c1", "private")
+        db = stores.db  # the rows a run leaves, as it leaves them
+        for status in ("failed", "completed"):
+            turn = await db.execute(
+                "INSERT INTO turns (chat_id, user_id, kind, status, transcript, started_at)"
+                " VALUES (?, ?, 'task', ?, '[]', ?)",
+                (chat.id, owner.id, status, iso(NOW)),
+            )
+            await db.execute(
+                "INSERT INTO messages (chat_id, direction, text, status, turn_id, created_at,"
+                " updated_at) VALUES (?, 'out', ?, 'sent', ?, ?, ?)",
+                (chat.id, f"{status} turn's message", turn, iso(NOW), iso(NOW)),
+            )
+            found = await stores.schedules.turn_message_since(chat.id, "task", NOW)
+            if status == "failed":
+                assert found is None
+            else:
+                assert found is not None
+    finally:
+        await stores.close()

@@ -55,6 +55,7 @@ async def test_a_reply_to_a_large_mail_quotes_its_start_and_says_how_much_more(
     mail = email.message_from_bytes(sent.data, policy=email.policy.default)
     body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body.startswith("Thanks.") and "more characters of the message not quoted]" in body
+    assert "> […" not in body  # Steward's note, not a line of the sender's
     assert len(body) < QUOTE_MAX * 1.2
 
 

@@ -201,9 +201,9 @@ def _message_ids(value: str) -> str:
 
 
 _LONGEST_ID = 200
+"""Characters of a message id a reply repeats (mail programs write 40 to 100)."""
 QUOTE_MAX = 20_000
 """Characters of the original a reply quotes; the card shows exactly what is sent."""
-"""Characters of a message id a reply repeats (mail programs write 40 to 100)."""
 MAX_THREAD_IDS = 4
 """Message ids a reply's References keeps: the thread's first and its last three, as Usenet
 trims them (RFC 5537 3.4.4), so the card shows them whole (R194: 120 ids filled it)."""
@@ -235,10 +235,12 @@ def build_reply(original: ParsedMail, body: str) -> tuple[str, str, str, str]:
     text = original.text
     if text.lstrip().startswith(UNREAD_NOTES):
         text = "(the original message could not be read)"
+    cut = ""
     if len(text) > QUOTE_MAX:  # review 36: a 3.7 MB mail quoted whole held the loop 13 s a card
-        rest = len(text) - QUOTE_MAX
-        text = f"{text[:QUOTE_MAX]}\n[… {rest:,} more characters of the message not quoted]"
+        cut = f"[… {len(text) - QUOTE_MAX:,} more characters of the message not quoted]\n"
+        text = text[:QUOTE_MAX]
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
-    text = f"{body.rstrip()}\n\nOn {when}, {who} wrote:\n{quoted}\n"
+    # the note of the cut is Steward's words, not the sender's: below the quote, unquoted (R218)
+    text = f"{body.rstrip()}\n\nOn {when}, {who} wrote:\n{quoted}\n{cut}"
     in_reply_to, references = _threading(original)
     return _reply_subject(original.subject), text, in_reply_to, references
