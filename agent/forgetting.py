@@ -1,5 +1,7 @@
 """Forgetting as the owner means it: the memory, and the words it came from.
 
+(Some 400 lines: one forget's steps, in the one order a forget cut short can repeat.)
+
 Deleting the one memory row left the fact where it was said. The message that stated it was
 still a searchable transcript row, still read back as a neighbour of other results, still in
 the chat history the model sees and in the text compaction summarises; months later it came
@@ -92,6 +94,8 @@ class Forgotten:
 
 @dataclass
 class _MadeThere:
+    schedules: list[Schedule] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
     echoes: list[StoredMessage] = field(default_factory=list)
     run_turns: set[int] = field(default_factory=set)
     still_set: tuple[Schedule, ...] = ()
@@ -173,27 +177,22 @@ class Forgetting:
         made = await self._made_there(user_id, turn_ids, said)
         if made.underway is not None:
             return Forgotten(memory, underway=made.underway)
-        set_there: list[Schedule] = []
-        started_there: list[Goal] = []
-        if self._schedules is not None:
-            set_there = await self._schedules.forget_made_in(user_id, turn_ids, FORGOTTEN)
-        if self._goals is not None:
-            started_there = await self._goals.forget_made_in(user_id, turn_ids, FORGOTTEN)
         turn_ids |= made.run_turns
         echoes = made.echoes
         for turn_id in sorted(turn_ids):
             await self._turns.forget_transcript(turn_id)
         texts = {memory.text}
         # what they said goes where they were quoted: `/remind list`, `/goal` answers, a
-        # goal's notes as memories say them ("Progress on goal “…”")
-        texts |= {str(s.payload.get("text", "")) for s in set_there} - {FORGOTTEN}
-        for goal in started_there:
+        # goal's notes as memories say them ("Progress on goal “…”"); read before the rows
+        # lose them (below), so a forget cut short and sent again still looks for them
+        texts |= {str(s.payload.get("text", "")) for s in made.schedules} - {FORGOTTEN}
+        for goal in made.goals:
             if goal.title != FORGOTTEN:
                 texts.add(goal.title)
-                # as its notes' memories name it, and those of its closing ("Goal “…” was
-                # marked done")
+                # as its own notes' memories name it, and those of its closing ("Goal “…” was
+                # marked done"); not another goal's of the same title
                 await self._store.replace_words(
-                    user_id, Kind.GOAL_NOTE, f"“{goal.title}”", f"“{FORGOTTEN}”"
+                    user_id, Kind.GOAL_NOTE, f"“{goal.title}”", f"“{FORGOTTEN}”", goal.id
                 )
         if (words := note_words(memory.text)) is not None:
             texts.add(words)  # `/goal note 1 <words>` and its answer said them so
@@ -212,12 +211,28 @@ class Forgetting:
         echoed = {m.text for m in echoes[-ECHOES_SCRUBBED:]} - {FORGOTTEN}
         for text in _quoted_forms(echoed) - _quoted_forms(texts):
             await self._messages.scrub_commands(user_id, text, FORGOTTEN)
+            # a turn waiting for an approval holds them in its history, sent again (few rows)
+            await self._turns.scrub_transcripts(
+                user_id, text, FORGOTTEN, side_calls=False, waiting_only=True
+            )
         # a `/memory search` for some of its words (the secret searched for to forget it, R256)
         await self._messages.scrub_searches(user_id, texts | echoed, FORGOTTEN)
         await self._approvals.forget_memory(user_id, memory_id, FORGOTTEN)
         files = FilesForgotten()
         if self._files is not None:
             files = await forget_files(self._files, self._workspace, (m.id for m in said))
+        # what the exchange set up loses its words last but its messages: cancelled, blanked
+        # and retitled in one transaction each; a task that began to fire meanwhile is waited
+        # out (its run holds the words)
+        set_there: list[Schedule] = []
+        started_there: list[Goal] = []
+        if self._schedules is not None:
+            cancelled = await self._schedules.forget_made_in(user_id, turn_ids, FORGOTTEN)
+            if cancelled is None:
+                return Forgotten(memory, underway=made.schedules[0].id if made.schedules else 0)
+            set_there = cancelled
+        if self._goals is not None:
+            started_there = await self._goals.forget_made_in(user_id, turn_ids, FORGOTTEN)
         for message in [*said, *echoes]:
             if message.text != FORGOTTEN:
                 await self._messages.set_text(message.id, FORGOTTEN)
@@ -272,9 +287,11 @@ class Forgetting:
         and whether one of them is running or waiting (forget it once that is over: its turn
         would write the words back). Read only: nothing is changed here."""
         made = _MadeThere()
+        if self._goals is not None:
+            made.goals = await self._goals.made_in(user_id, turn_ids)
         if self._schedules is None:
             return made
-        schedules = await self._schedules.made_in(user_id, turn_ids)
+        schedules = made.schedules = await self._schedules.made_in(user_id, turn_ids)
         if firing := [s for s in schedules if s.status is ScheduleStatus.FIRING]:
             made.underway = firing[0].id
             return made

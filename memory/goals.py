@@ -205,6 +205,17 @@ class GoalStore:
     async def set_due(self, goal_id: int, due_at: datetime | None) -> None:
         await self._set(goal_id, "due_at", iso(due_at) if due_at else None)
 
+    async def made_in(self, user_id: int, turn_ids: Collection[int]) -> list[Goal]:
+        """A person's goals these turns' tool calls started, whatever their status."""
+        if not turn_ids:
+            return []
+        marks = ", ".join("?" * len(turn_ids))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM goals WHERE user_id = ? AND made_in_turn IN ({marks}) ORDER BY id",
+            (user_id, *sorted(turn_ids)),
+        )
+        return [_goal(row) for row in rows]
+
     async def forget_made_in(
         self, user_id: int, turn_ids: Collection[int], placeholder: str
     ) -> list[Goal]:

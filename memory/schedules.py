@@ -369,10 +369,11 @@ class ScheduleStore:
 
     async def forget_made_in(
         self, user_id: int, turn_ids: Collection[int], placeholder: str
-    ) -> list[Schedule]:
+    ) -> list[Schedule] | None:
         """The reminders and tasks a person's forgotten exchanges set (`made_in_turn`): each
         loses its words (theirs, in the model's wording), those of its runs too, and one still
-        to come is cancelled (review 36: it sent them again). Those, as they were."""
+        to come is cancelled (review 36: it sent them again). Those, as they were; None, with
+        nothing changed, when one of them is firing now (its run holds the words)."""
         if not turn_ids:
             return []
         return await self._db.atomic(
@@ -668,7 +669,7 @@ class ScheduleStore:
 
 def _forget_made_in(
     conn: sqlite3.Connection, user_id: int, turn_ids: list[int], placeholder: str, now: str
-) -> list[Schedule]:
+) -> list[Schedule] | None:
     """`ScheduleStore.forget_made_in` in one transaction."""
     marks = ", ".join("?" * len(turn_ids))
     rows = conn.execute(
@@ -676,10 +677,12 @@ def _forget_made_in(
         " AND kind IN ('reminder', 'task') ORDER BY id",
         (user_id, *turn_ids),
     ).fetchall()
+    if any(row["status"] == ScheduleStatus.FIRING for row in rows):
+        return None
     for row in rows:
         conn.execute(
             "UPDATE schedules SET payload = json_set(payload, '$.text', ?), updated_at = ?,"
-            " status = CASE WHEN status IN ('active', 'firing') THEN 'cancelled' ELSE status END"
+            " status = CASE status WHEN 'active' THEN 'cancelled' ELSE status END"
             " WHERE id = ?",
             (placeholder, now, row["id"]),
         )

@@ -401,7 +401,13 @@ class TurnLog:
         )
 
     async def scrub_transcripts(
-        self, user_id: int, text: str, placeholder: str, *, side_calls: bool
+        self,
+        user_id: int,
+        text: str,
+        placeholder: str,
+        *,
+        side_calls: bool,
+        waiting_only: bool = False,
     ) -> int:
         """Take forgotten words out of the stored transcripts of a person's turns: tool results
         that quoted them (a later search) and, with `side_calls`, the answers of memory side
@@ -414,7 +420,13 @@ class TurnLog:
         written in one transaction: a turn resumed and ended in between got its old transcript
         and its paused state back."""
         return await self._db.atomic(
-            _scrub_turns, user_id, text, placeholder, side_calls, TurnStatus.AWAITING_APPROVAL
+            _scrub_turns,
+            user_id,
+            text,
+            placeholder,
+            side_calls,
+            TurnStatus.AWAITING_APPROVAL,
+            waiting_only,
         )
 
     async def status_of(self, turn_id: int) -> str | None:
@@ -563,13 +575,15 @@ def _scrub_turns(
     placeholder: str,
     side_calls: bool,
     waiting_status: str,
+    waiting_only: bool = False,
 ) -> int:
-    """Inside the caller's transaction: `TurnLog.scrub_transcripts`."""
+    """Inside the caller's transaction: `TurnLog.scrub_transcripts` (`waiting_only`: the turns
+    waiting for an approval alone, whose prompts are sent again)."""
     needle = json_needle(text)
     rows = conn.execute(
         "SELECT id, kind, status, transcript, paused_state FROM turns WHERE user_id = ?"
-        " AND (instr(transcript, ?) > 0 OR instr(paused_state, ?) > 0)",
-        (user_id, needle, needle),
+        " AND (? = 0 OR status = ?) AND (instr(transcript, ?) > 0 OR instr(paused_state, ?) > 0)",
+        (user_id, int(waiting_only), waiting_status, needle, needle),
     ).fetchall()
     changed = 0
     for turn_id, kind, status, transcript, paused_state in rows:

@@ -203,9 +203,11 @@ async def test_a_closed_goal_loses_the_title_in_every_memory_of_it(
         assert "Rotate the VPN password" in renamed, renamed
 
 
-async def test_a_task_caught_mid_run_is_cancelled_too(tmp_path: Path) -> None:
-    """Review 36, second round: only an active one was cancelled; one firing came back active
-    with "(forgotten on request)" as its instruction, every day."""
+async def test_a_task_caught_mid_run_is_waited_out_then_cancelled(tmp_path: Path) -> None:
+    """Review 36: only an active one was cancelled, and one firing came back active with
+    "(forgotten on request)" as its instruction, every day; then one cancelled while firing still
+    sent its words (its run held them). Now a firing one changes nothing (the forget says the
+    exchange is still going on) and is cancelled once its run is over."""
     stores = await Stores.open(tmp_path / "s.db", FrozenClock(NOW))
     try:
         owner = await stores.people.ensure_owner([OWNER])
@@ -221,13 +223,16 @@ async def test_a_task_caught_mid_run_is_cancelled_too(tmp_path: Path) -> None:
         )
         run = await stores.schedules.claim(task, late_seconds=0)
         assert run is not None
-        [was] = await stores.schedules.forget_made_in(owner.id, {7}, "(forgotten on request)")
-        assert was.status is ScheduleStatus.FIRING
+        assert await stores.schedules.forget_made_in(owner.id, {7}, "(forgotten)") is None
+        firing = await stores.schedules.get(task.id)
+        assert firing is not None and firing.payload["text"] == f"check VPN takes {SECRET}"
         await stores.schedules.finish(
             run, task.id, status=RunStatus.SENT, next_run_at=NOW + timedelta(days=1)
         )
+        [was] = await stores.schedules.forget_made_in(owner.id, {7}, "(forgotten)") or []
+        assert was.status is ScheduleStatus.ACTIVE
         after = await stores.schedules.get(task.id)
         assert after is not None and after.status is ScheduleStatus.CANCELLED
-        assert after.payload["text"] == "(forgotten on request)"
+        assert after.payload["text"] == "(forgotten)"
     finally:
         await stores.close()

@@ -252,3 +252,57 @@ async def test_a_failed_tasks_notice_is_not_taken_for_its_run_having_sent(tmp_pa
                 assert found is not None
     finally:
         await stores.close()
+
+
+async def test_a_waiting_turns_history_loses_what_a_forgotten_task_said(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 36, fifth round: a task's report ("Checked: … <secret>") is chat history; a turn
+    that waits for an approval holds it in its prompt, sent again when approved. Forgetting
+    the exchange that set the task blanked the report in the chat, not in that prompt."""
+
+    def reporting(request: RecordedRequest) -> Reply:
+        if request.tool_results:
+            return Reply.text("Done.")
+        if "Scheduled task" in request.last_user_text:
+            return Reply.text(f"Checked: the VPN takes {SECRET} now.")
+        if "make a folder" in request.last_user_text:
+            return Reply.tool_use("shell", {"command": "mkdir later", "network": False})
+        return model(request)
+
+    fake_model.on_request(reporting)
+    clock = FrozenClock(NOW)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=clock) as h:
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        clock.advance(timedelta(hours=2, minutes=1))
+        assert h.steward.scheduler is not None
+        await h.steward.scheduler.run_due()
+        await h.say("please make a folder for it")
+        [pending] = await h.steward.stores.approvals.pending()
+        assert "Forgotten" in await _forget_mine(h, "track rotating")
+        asked = len(fake_model.requests)
+        await h.say(f"/approve {pending.id}")
+        resumed = [json.dumps(r.body) for r in fake_model.requests[asked:]]
+        assert resumed and not any(SECRET in body for body in resumed)
+
+
+async def test_another_goal_of_the_same_title_keeps_its_memories(
+    tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    """Review 36, fifth round: the title was replaced in every goal memory that quoted it, an
+    older goal's of the same title too (one dropped in March and taken up again in May)."""
+    fake_model.on_request(model)
+    async with running_steward(tmp_path / "data", fake_model.base_url, clock=FrozenClock(NOW)) as h:
+        title = f"Rotate VPN password {SECRET}"
+        await h.say(f"/goal add {title}")
+        owner = await h.steward.stores.people.resolve(OWNER)
+        assert owner is not None
+        [older] = await h.steward.stores.goals.active(owner.id)
+        await h.say(f"/goal note {older.id} asked IT in March")
+        await h.say(f"/goal drop {older.id}")
+        await h.say(f"track rotating the VPN password {SECRET} and check it later")
+        [newer] = await h.steward.stores.goals.active(owner.id)
+        assert newer.id != older.id and newer.title == title
+        assert "Forgotten" in await _forget_mine(h, "track rotating")
+        kept = [m.text for m in await h.memories() if m.subject == f"goal {older.id}"]
+        assert kept and all(title in text for text in kept), kept

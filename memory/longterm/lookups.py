@@ -237,13 +237,15 @@ class RowLookups:
             (text, message_id, Kind.MESSAGE.value),
         )
 
-    async def replace_words(self, user_id: int, kind: Kind, old: str, new: str) -> int:
-        """`old` as `new` in the texts of a user's memories of one kind (vectors rewritten
-        behind); how many changed."""
+    async def replace_words(
+        self, user_id: int, kind: Kind, old: str, new: str, subject: str
+    ) -> int:
+        """`old` as `new` in the texts of a user's memories of one kind and subject (vectors
+        rewritten behind); how many changed."""
         return await self._db.execute(
             "UPDATE memories SET text = replace(text, ?, ?), indexed = 0"
-            " WHERE user_id = ? AND kind = ? AND instr(text, ?) > 0",
-            (old, new, user_id, kind.value, old),
+            " WHERE user_id = ? AND kind = ? AND subject = ? AND instr(text, ?) > 0",
+            (old, new, user_id, kind.value, subject, old),
         )
 
     async def unindexed(self, limit: int) -> list[tuple[int, int, str]]:

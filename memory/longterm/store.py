@@ -413,11 +413,14 @@ class LongTermMemory:
         self._behind.kick()
         return changed
 
-    async def replace_words(self, user_id: int, kind: Kind, old: str, new: str) -> int:
-        """`old` as `new` in a user's memories of `kind` (a forgotten goal's title in its
-        notes), keyword-searchable at once, vectors rewritten behind; how many changed."""
+    async def replace_words(
+        self, user_id: int, kind: Kind, old: str, new: str, goal_id: int
+    ) -> int:
+        """`old` as `new` in a user's memories of `kind` about one goal (its subject: a
+        forgotten goal's title in its notes), keyword-searchable at once, vectors rewritten
+        behind; how many changed."""
         async with self._vector_lock:
-            changed = await self._lookups.replace_words(user_id, kind, old, new)
+            changed = await self._lookups.replace_words(user_id, kind, old, new, f"goal {goal_id}")
         if changed:
             self._behind.kick()
         return changed
